@@ -1,0 +1,47 @@
+// Package tuning sizes the database pool, the insert batch size and the number of
+// feed-parser workers from the machine the code runs on, so none of them is
+// hard-coded.
+//
+// It has three parts that can be used separately:
+//
+//   - [PlanFor] is a pure function from a [Resources] description (cores, total
+//     memory, spindle factor) to a [Plan]. It decides the machine's [Class] in one
+//     place and derives every knob from it, so tests and the CLI can simulate any
+//     machine.
+//   - [Detect] finds the Resources of the running process: memory from the host
+//     (github.com/elastic/go-sysinfo), CPUs from the container-aware Go runtime
+//     (runtime.GOMAXPROCS), and the cgroup v2 memory.max and cpu.max limits when
+//     they are lower than the host's, so a service in a 2-CPU / 4 GiB container
+//     does not size itself for the 64-core host it shares.
+//   - [ConfigurePool] turns a DSN into a *pgxpool.Config sized by the plan. A
+//     pool_max_conns given in the DSN by the operator wins over the plan, and,
+//     after one short connection to the server, the pool is clamped so it never
+//     exceeds what max_connections leaves free.
+//
+// [NewReport], [WriteTable] and [ParseBytes] are the pieces a command-line tool
+// needs to print the detected resources and the plan, as a table or as JSON, and
+// to simulate a machine from flags such as --cores 48 --memory 196GiB.
+//
+// # Classes
+//
+// The class is the lesser of a CPU band and a memory band, so no knob runs ahead
+// of the scarcer resource:
+//
+//	Small   memory < 16 GiB, or cores <= 4
+//	Large   memory > 100 GiB and cores > 16
+//	Medium  everything else (16 GiB <= memory <= 100 GiB, or 5..16 cores)
+//
+// Each class fixes the other knobs:
+//
+//	class    pool cap  batch  parser workers
+//	Small          50    500               1
+//	Medium        200   2000               2
+//	Large         400   5000               4
+//
+// MaxConns is cores × 2 + spindle factor (the PostgreSQL wiki formula), capped by
+// the class. Because every machine with less than 16 GiB is Small, less than
+// 16 GiB always caps the pool at 50; because every Large machine has more than
+// 100 GiB, only more than 100 GiB allows up to 400; the medium band
+// (16 GiB to 100 GiB inclusive) caps at 200. MinConns is a quarter of MaxConns,
+// at least 1.
+package tuning
