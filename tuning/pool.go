@@ -1,0 +1,218 @@
+package tuning
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DefaultServerCheckTimeout bounds the one connection ConfigurePool makes to
+// read the server's connection limits.
+const DefaultServerCheckTimeout = 5 * time.Second
+
+// DefaultServerHeadroom is the number of connection slots ConfigurePool leaves
+// free on the server, beyond those reserved for superusers and reserved roles,
+// so an operator's psql, a migration or a monitoring agent can still connect
+// when the pool is full.
+const DefaultServerHeadroom = 2
+
+// PoolOption changes how ConfigurePool sizes the pool.
+type PoolOption func(*poolConfig)
+
+type poolConfig struct {
+	plan         *Plan
+	serverCheck  bool
+	checkTimeout time.Duration
+	headroom     int
+	logger       *slog.Logger
+}
+
+// WithPlan sizes the pool from plan instead of from PlanFor(Detect()). Use it
+// to simulate a machine, or when the caller already has a plan.
+func WithPlan(plan Plan) PoolOption {
+	return func(c *poolConfig) { c.plan = &plan }
+}
+
+// WithoutServerCheck skips the connection to the server, for offline use: the
+// pool is then not clamped to the server's max_connections.
+func WithoutServerCheck() PoolOption {
+	return func(c *poolConfig) { c.serverCheck = false }
+}
+
+// WithServerCheckTimeout bounds the server check by d instead of
+// DefaultServerCheckTimeout.
+func WithServerCheckTimeout(d time.Duration) PoolOption {
+	return func(c *poolConfig) { c.checkTimeout = d }
+}
+
+// WithServerHeadroom leaves n connection slots free on the server instead of
+// DefaultServerHeadroom. Negative values count as 0.
+func WithServerHeadroom(n int) PoolOption {
+	return func(c *poolConfig) { c.headroom = max(n, 0) }
+}
+
+// WithLogger logs to logger instead of slog.Default(); nil means slog.Default().
+func WithLogger(logger *slog.Logger) PoolOption {
+	return func(c *poolConfig) { c.logger = logger }
+}
+
+// ConfigurePool returns a pool configuration for dsn, built on
+// pgxpool.ParseConfig, so every other pool_* setting in the DSN still applies.
+//
+// The size comes from, in order:
+//
+//  1. pool_max_conns and pool_min_conns in the DSN (URL query or keyword/value
+//     form): the operator's choice wins over the plan;
+//  2. otherwise the plan from WithPlan, or PlanFor(Detect()). MinConns follows
+//     MaxConns (a quarter, at least 1) unless the DSN sets pool_min_conns.
+//
+// Then, unless WithoutServerCheck is given, ConfigurePool connects once (within
+// DefaultServerCheckTimeout) and reads max_connections,
+// superuser_reserved_connections and, on PostgreSQL 16 and later,
+// reserved_connections. MaxConns is clamped to max_connections minus both
+// reservations minus DefaultServerHeadroom (at least 1), even when the operator
+// chose it, because a larger pool only fails at run time; a clamp is logged at
+// INFO. MinConns and MinIdleConns never exceed MaxConns. Behind a connection
+// pooler such as PgBouncer, whose limits are not PostgreSQL's, use
+// WithoutServerCheck and set pool_max_conns.
+//
+// An invalid DSN gives an error starting "parse database url:" that names the
+// problem; an unreachable server gives an error starting "check server
+// connection limits:".
+func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpool.Config, error) {
+	pc := poolConfig{
+		serverCheck:  true,
+		checkTimeout: DefaultServerCheckTimeout,
+		headroom:     DefaultServerHeadroom,
+		logger:       slog.Default(),
+	}
+	for _, opt := range opts {
+		opt(&pc)
+	}
+	if pc.logger == nil {
+		pc.logger = slog.Default()
+	}
+
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+	operatorMax, operatorMin, err := operatorPoolSize(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse database url: %w", err)
+	}
+
+	source := "operator"
+	if !operatorMax {
+		plan, err := pc.resolvePlan()
+		if err != nil {
+			return nil, err
+		}
+		cfg.MaxConns = plan.MaxConns
+		source = "plan"
+	}
+	if !operatorMin {
+		cfg.MinConns = minConnsFor(cfg.MaxConns)
+	}
+
+	if pc.serverCheck {
+		limit, err := serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
+		if err != nil {
+			return nil, fmt.Errorf("check server connection limits: %w", err)
+		}
+		if cfg.MaxConns > limit.free {
+			pc.logger.InfoContext(ctx, "pool size clamped to the server's free connections",
+				slog.Int("wanted", int(cfg.MaxConns)),
+				slog.Int("max_conns", int(limit.free)),
+				slog.String("wanted_by", source),
+				slog.Int("max_connections", limit.maxConnections),
+				slog.Int("superuser_reserved_connections", limit.superuserReserved),
+				slog.Int("reserved_connections", limit.reserved),
+				slog.Int("headroom", pc.headroom),
+			)
+			cfg.MaxConns = limit.free
+			if !operatorMin {
+				cfg.MinConns = minConnsFor(cfg.MaxConns)
+			}
+		}
+	}
+	cfg.MinConns = min(cfg.MinConns, cfg.MaxConns)
+	cfg.MinIdleConns = min(cfg.MinIdleConns, cfg.MaxConns)
+
+	pc.logger.DebugContext(ctx, "pool sized",
+		slog.Int("max_conns", int(cfg.MaxConns)),
+		slog.Int("min_conns", int(cfg.MinConns)),
+		slog.String("max_conns_from", source),
+	)
+	return cfg, nil
+}
+
+// resolvePlan returns the plan given with WithPlan, or plans for this machine.
+func (pc *poolConfig) resolvePlan() (Plan, error) {
+	if pc.plan != nil {
+		return *pc.plan, nil
+	}
+	res, err := Detect()
+	if err != nil {
+		return Plan{}, fmt.Errorf("size pool: %w", err)
+	}
+	plan, err := PlanFor(res)
+	if err != nil {
+		return Plan{}, fmt.Errorf("size pool: %w", err)
+	}
+	return plan, nil
+}
+
+// operatorPoolSize reports whether dsn sets pool_max_conns and pool_min_conns.
+// pgxpool.ParseConfig consumes both without saying whether they were given, so
+// this parses the DSN again with pgconn, the parser pgxpool itself uses: URL
+// (postgres://…?pool_max_conns=7) and keyword/value (pool_max_conns=7) forms
+// alike, with quoting and service files handled the same way.
+func operatorPoolSize(dsn string) (maxSet, minSet bool, err error) {
+	cc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return false, false, err
+	}
+	_, maxSet = cc.RuntimeParams["pool_max_conns"]
+	_, minSet = cc.RuntimeParams["pool_min_conns"]
+	return maxSet, minSet, nil
+}
+
+// serverLimit is what the server leaves for the pool.
+type serverLimit struct {
+	maxConnections    int
+	superuserReserved int
+	reserved          int
+	free              int32 // what the pool may use, at least 1
+}
+
+// serverPoolLimit connects once and reads the server's connection limits.
+func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Duration, headroom int) (serverLimit, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	conn, err := pgx.ConnectConfig(ctx, cc)
+	if err != nil {
+		return serverLimit{}, err
+	}
+	defer conn.Close(ctx)
+
+	var l serverLimit
+	// reserved_connections exists from PostgreSQL 16; missing_ok makes it NULL
+	// before that.
+	err = conn.QueryRow(ctx, `SELECT
+		current_setting('max_connections')::int,
+		current_setting('superuser_reserved_connections')::int,
+		coalesce(current_setting('reserved_connections', true), '0')::int`,
+	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved)
+	if err != nil {
+		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
+	}
+	l.free = int32(max(1, l.maxConnections-l.superuserReserved-l.reserved-headroom))
+	return l, nil
+}
