@@ -193,7 +193,7 @@ func TestDetectSmallContainerPlansSmall(t *testing.T) {
 	require.Equal(t, 1, plan.ParserWorkers)
 }
 
-func TestDetectMemoryUnknown(t *testing.T) {
+func TestDetectFallbacks(t *testing.T) {
 	t.Parallel()
 
 	hostErr := errors.New("no /proc/meminfo")
@@ -205,6 +205,17 @@ func TestDetectMemoryUnknown(t *testing.T) {
 			tuning.WithHost(4, 0, hostErr))
 		require.ErrorIs(t, err, tuning.ErrUnknownMemory)
 		require.ErrorIs(t, err, hostErr)
+	})
+	t.Run("no /proc/self/cgroup uses the host with a note", func(t *testing.T) {
+		t.Parallel()
+
+		res, err := tuning.Detect(tuning.WithCgroupRoot(t.TempDir()),
+			tuning.WithProcCgroup(filepath.Join(t.TempDir(), "missing")), tuning.WithHost(4, 8*tuning.GiB, nil))
+		require.NoError(t, err)
+		require.Equal(t, 4, res.Cores)
+		require.Equal(t, 8*tuning.GiB, res.MemoryBytes)
+		require.Len(t, res.Source.Notes, 1)
+		require.Contains(t, res.Source.Notes[0], "read cgroup membership")
 	})
 	t.Run("host reports zero", func(t *testing.T) {
 		t.Parallel()

@@ -29,7 +29,8 @@
 //
 //	Small   memory < 16 GiB, or cores <= 4
 //	Large   memory > 100 GiB and cores > 16
-//	Medium  everything else (16 GiB <= memory <= 100 GiB, or 5..16 cores)
+//	Medium  everything else: at least 16 GiB and 5 cores, but not both
+//	        more than 100 GiB and more than 16 cores
 //
 // Each class fixes the other knobs:
 //
@@ -38,10 +39,21 @@
 //	Medium        200   2000               2
 //	Large         400   5000               4
 //
-// MaxConns is cores × 2 + spindle factor (the PostgreSQL wiki formula), capped by
-// the class. Because every machine with less than 16 GiB is Small, less than
-// 16 GiB always caps the pool at 50; because every Large machine has more than
-// 100 GiB, only more than 100 GiB allows up to 400; the medium band
-// (16 GiB to 100 GiB inclusive) caps at 200. MinConns is a quarter of MaxConns,
-// at least 1.
+// MaxConns is cores × 2 + spindle factor (the PostgreSQL wiki formula, with
+// DefaultSpindleFactor 4), capped by the class. Because every machine with less
+// than 16 GiB is Small, less than 16 GiB always caps the pool at 50; because
+// every Large machine has more than 100 GiB, only more than 100 GiB allows up to
+// 400; the medium band (16 GiB to 100 GiB inclusive) caps at 200. (A machine
+// with more than 100 GiB but at most 16 cores is Medium, but its formula gives
+// at most 36, so the cap never binds.) MinConns is a quarter of MaxConns, at
+// least 1.
+//
+// Parser workers follow the class too: every machine with at most 4 cores gets
+// 1, and 4 workers need more than 16 cores. A many-core machine with at most
+// 100 GiB is Medium and gets 2: by design, one class sets every knob, rather
+// than the CPU alone setting the workers.
+//
+// Examples: 2 cores / 4 GiB is Small (8 connections, batch 500, 1 worker);
+// 16 cores / 64 GiB is Medium (36, 2000, 2); 48 cores / 196 GiB is Large (100,
+// 5000, 4); 128 cores / 1 TiB is Large (260); 1024 cores / 4 TiB stops at 400.
 package tuning

@@ -155,6 +155,9 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 // resolvePlan returns the plan given with WithPlan, or plans for this machine.
 func (pc *poolConfig) resolvePlan() (Plan, error) {
 	if pc.plan != nil {
+		if pc.plan.MaxConns < 1 {
+			return Plan{}, fmt.Errorf("size pool: plan has MaxConns %d, want at least 1", pc.plan.MaxConns)
+		}
 		return *pc.plan, nil
 	}
 	res, err := Detect()

@@ -119,3 +119,11 @@ func TestConfigurePoolUnreachableServer(t *testing.T) {
 	require.ErrorContains(t, err, "check server connection limits: ")
 	require.Less(t, time.Since(start), 10*time.Second)
 }
+
+func TestConfigurePoolRejectsEmptyPlan(t *testing.T) {
+	t.Parallel()
+
+	_, err := tuning.ConfigurePool(context.Background(), "postgres://intel@db.example/intel",
+		tuning.WithPlan(tuning.Plan{}), tuning.WithoutServerCheck())
+	require.ErrorContains(t, err, "size pool: plan has MaxConns 0")
+}
