@@ -1,0 +1,46 @@
+# ransomeye-intel — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+GO          ?= go
+SQLC        := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
+# The goose command without the drivers of other databases: builds in seconds.
+GOOSE_TAGS  := no_clickhouse,no_libsql,no_mssql,no_azuresql,no_mysql,no_sqlite3,no_vertica,no_ydb
+GOOSE       := $(GO) run -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
+TEST_FLAGS  ?=
+BENCH       ?= .
+BENCH_FLAGS ?= -benchtime=1x
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: generate
+generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in go.mod).
+	$(GO) generate ./...
+
+.PHONY: verify
+verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum.
+	@echo "verify: generated code matches db/queries and db/migrations"
+	@$(SQLC) diff -f sqlc.yaml || { echo "verify: db/gen is stale: run 'make generate' and commit db/gen" >&2; exit 1; }
+	@echo "verify: go.mod and go.sum are tidy"
+	@$(GO) mod tidy -diff || { echo "verify: go.mod/go.sum not tidy: run 'go mod tidy'" >&2; exit 1; }
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '^db/gen/' || true); \
+	if [ -n "$$out" ]; then echo "gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: test
+test: ## Run all tests with the race detector against a real PostgreSQL (started for you unless DATABASE_URL is set).
+	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: ## Run the benchmarks and print their figures and ratios (BENCH=regexp, BENCH_FLAGS=...).
+	$(GO) test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) -timeout 60m ./...
+
+.PHONY: migrate
+migrate: ## Migrate DATABASE_URL with the plain goose CLI (as a release pipeline does). GOOSE_CMD=status|down|...
+	@test -n "$$DATABASE_URL" || { echo "migrate: set DATABASE_URL=postgres://user:pass@host:5432/db" >&2; exit 2; }
+	$(GOOSE) -dir db/migrations postgres "$$DATABASE_URL" $(or $(GOOSE_CMD),up)

@@ -1,0 +1,23 @@
+-- name: NodeAliasUpsertMany :execrows
+-- NodeAliasUpsertMany records, for each source identifier, the node it maps
+-- to (parallel arrays, source ids unique within the batch). The latest mapping
+-- wins; an unchanged mapping is not rewritten. Returns the rows written.
+INSERT INTO node_aliases AS a (source_id, node_id, source)
+SELECT i.source_id, i.node_id, i.source
+FROM (
+    SELECT unnest(@source_ids::text[]) AS source_id, unnest(@node_ids::uuid[]) AS node_id,
+           unnest(@sources::text[]) AS source
+) AS i
+ORDER BY i.source_id
+ON CONFLICT (source_id) DO UPDATE SET
+    node_id = excluded.node_id,
+    source = excluded.source
+WHERE a.node_id <> excluded.node_id;
+
+-- name: NodeAliasResolve :many
+-- NodeAliasResolve maps source identifiers to node ids; unknown ones are absent.
+SELECT source_id, node_id FROM node_aliases WHERE source_id = ANY(@source_ids::text[]);
+
+-- name: NodeAliasListByNode :many
+-- NodeAliasListByNode lists the source identifiers that map to a node.
+SELECT source_id, source, created_at FROM node_aliases WHERE node_id = @node_id ORDER BY source_id;

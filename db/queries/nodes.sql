@@ -1,0 +1,62 @@
+-- name: NodeUpsertMany :many
+-- NodeUpsertMany inserts or merges one batch of nodes given as parallel
+-- arrays (one element per node, ids unique within the batch, sorted by id so
+-- concurrent writers take row locks in the same order). A merge keeps the
+-- earliest first_seen, the latest last_seen, the union of labels and sources,
+-- the highest confidence and the strictest TLP; name and props come from the
+-- new row only when its confidence is at least the stored one. A row that the
+-- merge would not change is not written. Each returned row tells whether the
+-- node was inserted (true) or merged into an existing one (false).
+INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
+SELECT
+    i.id, i.kind, i.key, i.name, i.props,
+    ARRAY(SELECT DISTINCT l FROM jsonb_array_elements_text(i.labels) AS l ORDER BY l),
+    NULLIF(i.confidence, -1),
+    NULLIF(i.tlp, ''),
+    i.first_seen, i.last_seen,
+    ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(i.sources) AS s ORDER BY s)
+FROM (
+    SELECT unnest(@ids::uuid[]) AS id, unnest(@kinds::text[]) AS kind, unnest(@keys::text[]) AS key,
+           unnest(@names::text[]) AS name, unnest(@props::jsonb[]) AS props,
+           unnest(@labels::jsonb[]) AS labels, unnest(@confidences::int2[]) AS confidence,
+           unnest(@tlps::text[]) AS tlp, unnest(@first_seens::timestamptz[]) AS first_seen,
+           unnest(@last_seens::timestamptz[]) AS last_seen, unnest(@sources::jsonb[]) AS sources
+) AS i
+ORDER BY i.id
+ON CONFLICT (id) DO UPDATE SET
+    name = CASE WHEN excluded.name <> '' AND coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+                THEN excluded.name ELSE n.name END,
+    props = CASE WHEN coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+                 THEN n.props || excluded.props ELSE excluded.props || n.props END,
+    labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
+    confidence = greatest(n.confidence, excluded.confidence),
+    tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
+    first_seen = least(n.first_seen, excluded.first_seen),
+    last_seen = greatest(n.last_seen, excluded.last_seen),
+    sources = ARRAY(SELECT DISTINCT s FROM unnest(n.sources || excluded.sources) AS s ORDER BY s),
+    updated_at = now()
+WHERE excluded.first_seen < n.first_seen
+   OR excluded.last_seen > n.last_seen
+   OR NOT n.labels @> excluded.labels
+   OR NOT n.sources @> excluded.sources
+   OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
+   OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
+   OR (coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+       AND ((excluded.name <> '' AND excluded.name <> n.name) OR NOT n.props @> excluded.props))
+RETURNING n.id, (xmax = 0)::boolean AS inserted;
+
+-- name: NodeGet :one
+-- NodeGet returns one node by id.
+SELECT * FROM nodes WHERE id = @id;
+
+-- name: NodeGetByKey :one
+-- NodeGetByKey returns the node of a kind with the given natural key.
+SELECT * FROM nodes WHERE kind = @kind AND key = @key;
+
+-- name: NodeGetMany :many
+-- NodeGetMany returns the nodes with the given ids, in id order.
+SELECT * FROM nodes WHERE id = ANY(@ids::uuid[]) ORDER BY id;
+
+-- name: NodeCountByKind :many
+-- NodeCountByKind counts nodes per kind.
+SELECT kind, count(*) AS nodes FROM nodes GROUP BY kind ORDER BY kind;

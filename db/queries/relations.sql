@@ -1,0 +1,100 @@
+-- name: RelationUpsertMany :one
+-- RelationUpsertMany writes one batch of relationships whose endpoints are
+-- named by source identifiers (resolved through node_aliases), given as
+-- parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
+-- In the same statement it releases the pending relationships that mention
+-- any of @resolve_refs and whose endpoints now both resolve (pass the source
+-- ids just aliased). Resolved relationships are merged into relations (earliest
+-- first_seen, latest last_seen, highest confidence, union of sources, props
+-- from the highest confidence); the rest are kept in pending_relations.
+-- Confidence -1 means unknown. Aliases must be written by an earlier statement.
+WITH input AS (
+    SELECT unnest(@src_refs::text[]) AS src_ref, unnest(@relations::text[]) AS relation,
+           unnest(@dst_refs::text[]) AS dst_ref, unnest(@confidences::int2[]) AS confidence,
+           unnest(@first_seens::timestamptz[]) AS first_seen, unnest(@last_seens::timestamptz[]) AS last_seen,
+           unnest(@sources::jsonb[]) AS sources, unnest(@props::jsonb[]) AS props
+), released AS (
+    DELETE FROM pending_relations p
+    WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
+      AND EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = p.src_ref)
+      AND EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = p.dst_ref)
+    RETURNING p.src_ref, p.relation, p.dst_ref, coalesce(p.confidence, -1)::int2 AS confidence,
+              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props
+), candidates AS (
+    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props FROM input c
+    UNION ALL
+    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props FROM released r
+), resolved AS (
+    SELECT c.*, s.node_id AS src_id, d.node_id AS dst_id
+    FROM candidates c
+    LEFT JOIN node_aliases s ON s.source_id = c.src_ref
+    LEFT JOIN node_aliases d ON d.source_id = c.dst_ref
+), grouped AS (
+    SELECT g.src_id, g.relation, g.dst_id,
+           max(NULLIF(g.confidence, -1))::int2 AS confidence,
+           min(g.first_seen) AS first_seen,
+           max(g.last_seen) AS last_seen,
+           jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
+           (array_agg(g.props ORDER BY g.confidence DESC))[1] AS props
+    FROM resolved g
+    WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
+    GROUP BY g.src_id, g.relation, g.dst_id
+), upserted AS (
+    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props)
+    SELECT u.src_id, u.relation, u.dst_id, u.confidence, u.first_seen, u.last_seen,
+           ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(u.sources) AS s ORDER BY s), u.props
+    FROM grouped u
+    ORDER BY u.src_id, u.relation, u.dst_id
+    ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
+        confidence = greatest(r.confidence, excluded.confidence),
+        first_seen = least(r.first_seen, excluded.first_seen),
+        last_seen = greatest(r.last_seen, excluded.last_seen),
+        sources = ARRAY(SELECT DISTINCT s FROM unnest(r.sources || excluded.sources) AS s ORDER BY s),
+        props = CASE WHEN coalesce(excluded.confidence, -1) >= coalesce(r.confidence, -1)
+                     THEN r.props || excluded.props ELSE excluded.props || r.props END,
+        updated_at = now()
+    WHERE excluded.first_seen < r.first_seen
+       OR excluded.last_seen > r.last_seen
+       OR NOT r.sources @> excluded.sources
+       OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
+       OR (coalesce(excluded.confidence, -1) >= coalesce(r.confidence, -1) AND NOT r.props @> excluded.props)
+    RETURNING (xmax = 0)::boolean AS inserted
+), parked AS (
+    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props)
+    SELECT k.src_ref, k.relation, k.dst_ref, NULLIF(k.confidence, -1), k.first_seen, k.last_seen,
+           ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(k.sources) AS s ORDER BY s), k.props
+    FROM resolved k
+    WHERE k.src_id IS NULL OR k.dst_id IS NULL
+    ORDER BY k.src_ref, k.relation, k.dst_ref
+    ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
+        confidence = greatest(p.confidence, excluded.confidence),
+        first_seen = least(p.first_seen, excluded.first_seen),
+        last_seen = greatest(p.last_seen, excluded.last_seen),
+        sources = ARRAY(SELECT DISTINCT s FROM unnest(p.sources || excluded.sources) AS s ORDER BY s),
+        props = p.props || excluded.props
+    WHERE excluded.first_seen < p.first_seen
+       OR excluded.last_seen > p.last_seen
+       OR NOT p.sources @> excluded.sources
+       OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
+       OR NOT p.props @> excluded.props
+    RETURNING 1 AS parked
+)
+SELECT
+    (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
+    (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
+    (SELECT count(*) FROM parked)::bigint AS pending,
+    (SELECT count(*) FROM released)::bigint AS released;
+
+-- name: RelationListByNode :many
+-- RelationListByNode lists the relationships that start or end at a node.
+SELECT * FROM relations WHERE src_id = @node_id OR dst_id = @node_id
+ORDER BY src_id, relation, dst_id;
+
+-- name: RelationCount :one
+-- RelationCount counts stored and pending relationships.
+SELECT (SELECT count(*) FROM relations)::bigint AS relations,
+       (SELECT count(*) FROM pending_relations)::bigint AS pending;
+
+-- name: PendingRelationList :many
+-- PendingRelationList lists pending relationships, oldest first.
+SELECT * FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT @max_rows;

@@ -1,0 +1,393 @@
+package pgcluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options describes a cluster.
+type Options struct {
+	// DataDir is the PostgreSQL data directory. Its parent must exist.
+	DataDir string
+	// BinDir holds initdb, postgres and pg_ctl; empty means FindBinDir.
+	BinDir string
+	// Port is the loopback TCP port; 0 picks a free one at start.
+	Port int
+	// Superuser is the bootstrap role initdb creates; empty means "postgres".
+	Superuser string
+	// Settings are extra server settings passed as -c name=value at start.
+	Settings map[string]string
+	// LogFile receives the server log; empty means DataDir + ".log".
+	LogFile string
+	// StartTimeout bounds the wait for the server to accept connections;
+	// zero means 60 seconds.
+	StartTimeout time.Duration
+}
+
+// Cluster is one PostgreSQL data directory and, once started, its server.
+type Cluster struct {
+	opts   Options
+	binDir string
+	runAs  *syscall.Credential
+	port   int
+	child  *exec.Cmd
+	exited chan error
+}
+
+// New returns the cluster described by opts. It finds the server binaries
+// and, when the process runs as root, the unprivileged user ("postgres", or
+// "nobody") that will own the data directory and run the server.
+func New(opts Options) (*Cluster, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("pgcluster: DataDir is required")
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve data directory: %w", err)
+	}
+	opts.DataDir = dataDir
+	if opts.Superuser == "" {
+		opts.Superuser = "postgres"
+	}
+	if opts.LogFile == "" {
+		opts.LogFile = opts.DataDir + ".log"
+	}
+	if opts.StartTimeout == 0 {
+		opts.StartTimeout = 60 * time.Second
+	}
+	binDir := opts.BinDir
+	if binDir == "" {
+		if binDir, err = FindBinDir(); err != nil {
+			return nil, err
+		}
+	} else if !hasServerTools(binDir) {
+		return nil, fmt.Errorf("%s lacks initdb, postgres or pg_ctl: %w", binDir, ErrNoServer)
+	}
+	c := &Cluster{opts: opts, binDir: binDir, port: opts.Port}
+	if os.Geteuid() == 0 {
+		if c.runAs, err = unprivilegedUser(); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// unprivilegedUser picks the account a root process runs the server as.
+func unprivilegedUser() (*syscall.Credential, error) {
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+		if err1 != nil || err2 != nil || uid == 0 {
+			continue
+		}
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+	}
+	return nil, errors.New("running as root, and no unprivileged user (postgres or nobody) to run PostgreSQL as: " +
+		"create one (useradd postgres) or run as a normal user")
+}
+
+// BinDir returns the directory of the server binaries in use.
+func (c *Cluster) BinDir() string { return c.binDir }
+
+// DataDir returns the absolute data directory.
+func (c *Cluster) DataDir() string { return c.opts.DataDir }
+
+// LogFile returns the path of the server log.
+func (c *Cluster) LogFile() string { return c.opts.LogFile }
+
+// Port returns the port the server listens on (0 before Start picks one).
+func (c *Cluster) Port() int { return c.port }
+
+// Superuser returns the bootstrap role.
+func (c *Cluster) Superuser() string { return c.opts.Superuser }
+
+// DSN returns a connection URL for database as the superuser.
+func (c *Cluster) DSN(database string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", c.opts.Superuser, c.port, database)
+}
+
+// Initialized reports whether the data directory holds a cluster.
+func (c *Cluster) Initialized() bool {
+	_, err := os.Stat(filepath.Join(c.opts.DataDir, "PG_VERSION"))
+	return err == nil
+}
+
+// Init creates the data directory with initdb (trust authentication, server
+// reachable on loopback only) unless it is already initialized.
+func (c *Cluster) Init(ctx context.Context) error {
+	if c.Initialized() {
+		return nil
+	}
+	if err := os.MkdirAll(c.opts.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if err := c.chown(c.opts.DataDir); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "initdb"),
+		"-D", c.opts.DataDir, "-U", c.opts.Superuser, "--auth=trust",
+		"--encoding=UTF8", "--locale=C", "--no-sync")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs}
+	cmd.Dir = c.opts.DataDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("initdb %s: %w: %s", c.opts.DataDir, err, lastLines(out, 10))
+	}
+	return nil
+}
+
+// GiveTo hands path (a directory that will hold the data directory, say) to
+// the user the server runs as, when the process is root; otherwise it does
+// nothing.
+func (c *Cluster) GiveTo(path string) error { return c.chown(path) }
+
+// chown gives path to the unprivileged user when running as root.
+func (c *Cluster) chown(path string) error {
+	if c.runAs == nil {
+		return nil
+	}
+	if err := os.Chown(path, int(c.runAs.Uid), int(c.runAs.Gid)); err != nil {
+		return fmt.Errorf("hand %s to uid %d: %w", path, c.runAs.Uid, err)
+	}
+	return nil
+}
+
+// serverArgs are the postgres arguments every start uses.
+func (c *Cluster) serverArgs() []string {
+	settings := map[string]string{
+		"listen_addresses":        "127.0.0.1",
+		"unix_socket_directories": "",
+		"port":                    strconv.Itoa(c.port),
+		"log_timezone":            "UTC",
+		"TimeZone":                "UTC",
+	}
+	for k, v := range c.opts.Settings {
+		settings[k] = v
+	}
+	keys := make([]string, 0, len(settings))
+	for k := range settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	args := []string{"-D", c.opts.DataDir}
+	for _, k := range keys {
+		args = append(args, "-c", k+"="+settings[k])
+	}
+	return args
+}
+
+func (c *Cluster) pickPort() error {
+	if c.port != 0 {
+		return nil
+	}
+	p, err := FreePort()
+	if err != nil {
+		return err
+	}
+	c.port = p
+	return nil
+}
+
+// FreePort asks the kernel for a free loopback TCP port.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartChild runs the server as a child of this process, which it will not
+// outlive: if this process dies, the kernel sends the server SIGQUIT. Stop
+// it with StopChild. It returns once the server accepts connections.
+func (c *Cluster) StartChild(ctx context.Context) error {
+	if err := c.pickPort(); err != nil {
+		return err
+	}
+	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("open server log: %w", err)
+	}
+	cmd := exec.Command(filepath.Join(c.binDir, "postgres"), c.serverArgs()...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Dir = c.opts.DataDir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	c.child = cmd
+	c.exited = make(chan error, 1)
+	go func() { c.exited <- cmd.Wait(); logf.Close() }()
+	if err := c.waitReady(ctx); err != nil {
+		_ = c.StopChild()
+		return err
+	}
+	return nil
+}
+
+// StopChild shuts a server started by StartChild down (fast mode: open
+// sessions are ended) and waits for it; after 30 seconds it kills it.
+func (c *Cluster) StopChild() error {
+	if c.child == nil {
+		return nil
+	}
+	defer func() { c.child = nil }()
+	_ = c.child.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
+		<-c.exited
+		return errors.New("postgres did not stop within 30s and was killed")
+	}
+}
+
+// StartDaemon starts the server in the background with pg_ctl, to outlive
+// this process, and returns once it accepts connections. A server already
+// running on the data directory is reused (its port is read back).
+func (c *Cluster) StartDaemon(ctx context.Context) error {
+	if port, ok := c.Running(); ok {
+		c.port = port
+		return c.waitReady(ctx)
+	}
+	if err := c.pickPort(); err != nil {
+		return err
+	}
+	if err := touch(c.opts.LogFile); err != nil {
+		return err
+	}
+	if err := c.chown(c.opts.LogFile); err != nil {
+		return err
+	}
+	quoted := make([]string, 0, len(c.serverArgs()))
+	for _, a := range c.serverArgs()[2:] { // drop -D dir: pg_ctl passes it
+		quoted = append(quoted, shellQuote(a))
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_ctl"), "start", "-w",
+		"-t", strconv.Itoa(int(c.opts.StartTimeout.Seconds())),
+		"-D", c.opts.DataDir, "-l", c.opts.LogFile, "-o", strings.Join(quoted, " "))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs, Setsid: true}
+	cmd.Dir = c.opts.DataDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, lastLines(out, 5), c.logTail())
+	}
+	return c.waitReady(ctx)
+}
+
+// StopDaemon stops a server started by StartDaemon (fast mode). It is not an
+// error when none is running.
+func (c *Cluster) StopDaemon(ctx context.Context) error {
+	if _, ok := c.Running(); !ok {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "pg_ctl"), "stop", "-w", "-m", "fast", "-D", c.opts.DataDir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs}
+	cmd.Dir = c.opts.DataDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w: %s", err, lastLines(out, 5))
+	}
+	return nil
+}
+
+// Running reports whether a server runs on the data directory, and its port,
+// from postmaster.pid and a signal-0 probe of its pid.
+func (c *Cluster) Running() (int, bool) {
+	raw, err := os.ReadFile(filepath.Join(c.opts.DataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, false
+	}
+	lines := strings.Split(string(raw), "\n")
+	if len(lines) < 4 {
+		return 0, false
+	}
+	pid, err1 := strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, err2 := strconv.Atoi(strings.TrimSpace(lines[3]))
+	if err1 != nil || err2 != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return 0, false
+	}
+	return port, true
+}
+
+// waitReady polls until the server accepts a connection, the child exits,
+// or the start timeout passes.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
+	defer cancel()
+	var lastErr error
+	for {
+		conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		lastErr = err
+		select {
+		case err := <-c.exitedChan():
+			return fmt.Errorf("postgres exited during start (%v):\n%s", err, c.logTail())
+		case <-ctx.Done():
+			return fmt.Errorf("postgres did not accept connections on port %d within %s: %v\n%s",
+				c.port, c.opts.StartTimeout, lastErr, c.logTail())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) exitedChan() <-chan error {
+	if c.exited == nil {
+		return nil
+	}
+	return c.exited
+}
+
+// logTail returns the last lines of the server log, for error messages.
+func (c *Cluster) logTail() string {
+	raw, err := os.ReadFile(c.opts.LogFile)
+	if err != nil {
+		return ""
+	}
+	return "server log " + c.opts.LogFile + ":\n" + lastLines(raw, 15)
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(bytes.TrimSpace(b)), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func touch(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// shellQuote quotes one word for pg_ctl -o, which passes it through a shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,290 @@
+// Package pgtest gives tests, benchmarks and examples a real PostgreSQL.
+//
+// A package's TestMain calls Main. With DATABASE_URL unset, Main starts a
+// throw-away cluster from the server binaries on the machine (see
+// internal/pgcluster) in a temporary directory on a free loopback port, as
+// an unprivileged user when the tests run as root, and removes it when the
+// tests end. With DATABASE_URL set, that server is used instead (its user
+// must be allowed to create roles and databases).
+//
+// Each test then asks for its own database with DSN or Pool: a clone of a
+// template database migrated once per migration set (pgtestdb keys templates
+// by a hash of the migration files), so tests run in parallel in isolation.
+// A failed test's database is kept and its URL logged. When PostgreSQL cannot
+// be started, Main fails the run with a message that says what to install:
+// database tests never skip.
+package pgtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for pgtestdb and goose
+	"github.com/peterldowns/pgtestdb"
+
+	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/internal/pgcluster"
+)
+
+// server is the base configuration of the server every test database lives on.
+var (
+	serverMu   sync.Mutex
+	serverConf *pgtestdb.Config
+)
+
+// defaultSettings make a throw-away cluster fast and roomy for parallel tests.
+var defaultSettings = map[string]string{
+	"fsync":              "off",
+	"synchronous_commit": "off",
+	"full_page_writes":   "off",
+	"max_connections":    "300",
+	"shared_buffers":     "128MB",
+}
+
+// Main runs the tests of a package against a real PostgreSQL and exits. Call
+// it from TestMain:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
+		conf, err := configFromURL(dsn)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: DATABASE_URL: %v\n", err)
+			return 1
+		}
+		setServer(conf)
+		return m.Run()
+	}
+	srv, err := Start(context.Background(), nil)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL server for the tests: %v\n", err)
+		return 1
+	}
+	conf, err := configFromURL(srv.DSN)
+	if err != nil {
+		srv.Stop()
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
+	setServer(conf)
+	code := m.Run()
+	if err := srv.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: stop server: %v\n", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+func setServer(conf *pgtestdb.Config) {
+	serverMu.Lock()
+	defer serverMu.Unlock()
+	serverConf = conf
+}
+
+func server(t testing.TB) pgtestdb.Config {
+	t.Helper()
+	serverMu.Lock()
+	defer serverMu.Unlock()
+	if serverConf == nil {
+		t.Fatalf("pgtest: no server; call pgtest.Main(m) from the package's TestMain")
+	}
+	return *serverConf
+}
+
+// Server is a throw-away PostgreSQL cluster in a temporary directory.
+type Server struct {
+	// DSN connects to its postgres database as the superuser.
+	DSN     string
+	cluster *pgcluster.Cluster
+	dir     string
+}
+
+// Start initdb's and starts a throw-away cluster with the default test
+// settings overridden by settings (for example {"max_connections": "20"}).
+func Start(ctx context.Context, settings map[string]string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	merged := make(map[string]string, len(defaultSettings)+len(settings))
+	for k, v := range defaultSettings {
+		merged[k] = v
+	}
+	for k, v := range settings {
+		merged[k] = v
+	}
+	c, err := pgcluster.New(pgcluster.Options{
+		DataDir:  filepath.Join(dir, "data"),
+		LogFile:  filepath.Join(dir, "server.log"),
+		Settings: merged,
+	})
+	if err == nil {
+		err = c.GiveTo(dir)
+	}
+	if err == nil {
+		err = c.Init(ctx)
+	}
+	if err == nil {
+		err = c.StartChild(ctx)
+	}
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &Server{DSN: c.DSN("postgres"), cluster: c, dir: dir}, nil
+}
+
+// Stop stops the server and removes its directory.
+func (s *Server) Stop() error {
+	err := s.cluster.StopChild()
+	if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
+		err = rmErr
+	}
+	return err
+}
+
+// StartServer starts a dedicated throw-away server with settings for one
+// test and stops it when the test ends; it returns the superuser DSN. Use it
+// for tests about server configuration; others should use DSN or Pool.
+func StartServer(t testing.TB, settings map[string]string) string {
+	t.Helper()
+	srv, err := Start(context.Background(), settings)
+	if err != nil {
+		t.Fatalf("pgtest: start server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := srv.Stop(); err != nil {
+			t.Errorf("pgtest: stop server: %v", err)
+		}
+	})
+	return srv.DSN
+}
+
+func configFromURL(dsn string) (*pgtestdb.Config, error) {
+	u, err := url.Parse(dsn)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return nil, fmt.Errorf("want a postgres:// URL, got %q", dsn)
+	}
+	pass, _ := u.User.Password()
+	port := u.Port()
+	if port == "" {
+		port = "5432"
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if db == "" {
+		db = "postgres"
+	}
+	q := u.Query()
+	if q.Get("sslmode") == "" {
+		q.Set("sslmode", "disable")
+	}
+	return &pgtestdb.Config{
+		DriverName:                "pgx",
+		Host:                      u.Hostname(),
+		Port:                      port,
+		User:                      u.User.Username(),
+		Password:                  pass,
+		Database:                  db,
+		Options:                   q.Encode(),
+		ForceTerminateConnections: true,
+	}, nil
+}
+
+// DSN returns the URL of a new database for this test, migrated to the
+// latest schema, dropped when the test passes.
+func DSN(t testing.TB) string {
+	t.Helper()
+	return pgtestdb.Custom(t, server(t), Migrator{}).URL()
+}
+
+// EmptyDSN returns the URL of a new database with no schema, for tests of
+// the migrations themselves.
+func EmptyDSN(t testing.TB) string {
+	t.Helper()
+	return pgtestdb.Custom(t, server(t), pgtestdb.NoopMigrator{}).URL()
+}
+
+// Pool returns a small pool on a new migrated database, closed when the test
+// ends.
+func Pool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	return PoolFor(t, DSN(t))
+}
+
+// PoolFor returns a small pool on dsn, closed when the test ends.
+func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatalf("pgtest: parse dsn: %v", err)
+	}
+	if cfg.MaxConns > 8 {
+		cfg.MaxConns = 8
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatalf("pgtest: open pool: %v", err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// Migrator migrates a pgtestdb template with the embedded goose migrations.
+type Migrator struct{}
+
+// Hash identifies the migration set: a SHA-256 over the names and contents
+// of the embedded migration files.
+func (Migrator) Hash() (string, error) {
+	return hashFS(migrations.FS)
+}
+
+// Migrate runs every migration up through goose's Provider.
+func (Migrator) Migrate(ctx context.Context, db *sql.DB, _ pgtestdb.Config) error {
+	p, err := migrations.NewProvider(db)
+	if err != nil {
+		return err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate up: %w", err)
+	}
+	return nil
+}
+
+func hashFS(fsys fs.FS) (string, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return "", err
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16], nil
+}
