@@ -39,6 +39,23 @@ COMMENT ON TABLE pending_relations IS 'Relationships whose source or target iden
 COMMENT ON COLUMN pending_relations.src_ref IS 'Source identifier of the relationship start as the feed wrote it (resolved through node_aliases.source_id).';
 COMMENT ON COLUMN pending_relations.dst_ref IS 'Source identifier of the relationship end as the feed wrote it (resolved through node_aliases.source_id).';
 
+-- resolve_ref maps a relationship endpoint reference to a node id: a source
+-- identifier through node_aliases, or 'node--<uuid>' naming an existing node.
+-- +goose StatementBegin
+CREATE FUNCTION resolve_ref(ref text) RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        (SELECT a.node_id FROM node_aliases a WHERE a.source_id = ref),
+        (SELECT n.id FROM nodes n
+         WHERE n.id = CASE
+             WHEN ref ~ '^node--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             THEN substr(ref, 7)::uuid
+         END))
+$$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION resolve_ref(text) IS 'Maps a relationship endpoint reference (a source identifier in node_aliases, or node--<uuid>) to a node id; NULL when unknown.';
+
 -- +goose Down
+DROP FUNCTION resolve_ref(text);
 DROP TABLE pending_relations;
 DROP TABLE relations;

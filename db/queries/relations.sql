@@ -1,6 +1,7 @@
 -- name: RelationUpsertMany :one
 -- RelationUpsertMany writes one batch of relationships whose endpoints are
--- named by source identifiers (resolved through node_aliases), given as
+-- named by references (source identifiers resolved through node_aliases, or
+-- node--<uuid>; see resolve_ref), given as
 -- parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
 -- In the same statement it releases the pending relationships that mention
 -- any of @resolve_refs and whose endpoints now both resolve (pass the source
@@ -16,8 +17,8 @@ WITH input AS (
 ), released AS (
     DELETE FROM pending_relations p
     WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
-      AND EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = p.src_ref)
-      AND EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = p.dst_ref)
+      AND resolve_ref(p.src_ref) IS NOT NULL
+      AND resolve_ref(p.dst_ref) IS NOT NULL
     RETURNING p.src_ref, p.relation, p.dst_ref, coalesce(p.confidence, -1)::int2 AS confidence,
               p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props
 ), candidates AS (
@@ -25,10 +26,8 @@ WITH input AS (
     UNION ALL
     SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props FROM released r
 ), resolved AS (
-    SELECT c.*, s.node_id AS src_id, d.node_id AS dst_id
+    SELECT c.*, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
     FROM candidates c
-    LEFT JOIN node_aliases s ON s.source_id = c.src_ref
-    LEFT JOIN node_aliases d ON d.source_id = c.dst_ref
 ), grouped AS (
     SELECT g.src_id, g.relation, g.dst_id,
            max(NULLIF(g.confidence, -1))::int2 AS confidence,

@@ -1,0 +1,81 @@
+package graph
+
+// Kind is a node kind. Where STIX 2.1 has a type for the entity the kind is
+// that type's name; custom STIX types keep their own name.
+type Kind string
+
+// Observable kinds (STIX cyber-observable objects) and the hash kind.
+const (
+	KindArtifact           Kind = "artifact"
+	KindAutonomousSystem   Kind = "autonomous-system"
+	KindDirectory          Kind = "directory"
+	KindDomainName         Kind = "domain-name"
+	KindEmailAddr          Kind = "email-addr"
+	KindEmailMessage       Kind = "email-message"
+	KindFile               Kind = "file"
+	KindIPv4Addr           Kind = "ipv4-addr"
+	KindIPv6Addr           Kind = "ipv6-addr"
+	KindMACAddr            Kind = "mac-addr"
+	KindMutex              Kind = "mutex"
+	KindNetworkTraffic     Kind = "network-traffic"
+	KindProcess            Kind = "process"
+	KindSoftware           Kind = "software"
+	KindURL                Kind = "url"
+	KindUserAccount        Kind = "user-account"
+	KindWindowsRegistryKey Kind = "windows-registry-key"
+	KindX509Certificate    Kind = "x509-certificate"
+	// KindHash is a file hash on its own ("SHA-256:<hex>"), the meeting point
+	// of files, indicator patterns and hash attributes.
+	KindHash Kind = "hash"
+)
+
+// Named kinds (STIX domain objects and the like).
+const (
+	KindAttackPattern  Kind = "attack-pattern"
+	KindCampaign       Kind = "campaign"
+	KindCourseOfAction Kind = "course-of-action"
+	KindGrouping       Kind = "grouping"
+	KindIdentity       Kind = "identity"
+	KindIncident       Kind = "incident"
+	KindIndicator      Kind = "indicator"
+	KindInfrastructure Kind = "infrastructure"
+	KindIntrusionSet   Kind = "intrusion-set"
+	KindLocation       Kind = "location"
+	KindMalware        Kind = "malware"
+	KindMalwareAnalyse Kind = "malware-analysis"
+	KindNote           Kind = "note"
+	KindObservedData   Kind = "observed-data"
+	KindOpinion        Kind = "opinion"
+	KindReport         Kind = "report"
+	KindThreatActor    Kind = "threat-actor"
+	KindTool           Kind = "tool"
+	KindVulnerability  Kind = "vulnerability"
+	// KindSighting is a sighting: a node linked to what was sighted
+	// (sighting-of), where (where-sighted) and the evidence (observed).
+	KindSighting Kind = "sighting"
+)
+
+// observableKinds are the kinds whose ids follow the STIX deterministic
+// identifier rules.
+var observableKinds = map[Kind]bool{
+	KindArtifact: true, KindAutonomousSystem: true, KindDirectory: true, KindDomainName: true,
+	KindEmailAddr: true, KindEmailMessage: true, KindFile: true, KindIPv4Addr: true,
+	KindIPv6Addr: true, KindMACAddr: true, KindMutex: true, KindNetworkTraffic: true,
+	KindProcess: true, KindSoftware: true, KindURL: true, KindUserAccount: true,
+	KindWindowsRegistryKey: true, KindX509Certificate: true,
+}
+
+// IsObservable reports whether k is a STIX cyber-observable kind.
+func (k Kind) IsObservable() bool { return observableKinds[k] }
+
+// Relation types the mappers and the telemetry writer use beyond the STIX
+// relationship_type vocabulary.
+const (
+	RelHasHash      = "has-hash"      // file → hash
+	RelBasedOn      = "based-on"      // indicator → observable from its pattern
+	RelIndicates    = "indicates"     // indicator → malware, intrusion set, ...
+	RelAttributedTo = "attributed-to" // malware/campaign/intrusion set → actor
+	RelSightingOf   = "sighting-of"   // sighting → what was sighted
+	RelWhereSighted = "where-sighted" // sighting → identity or location
+	RelObserved     = "observed"      // sighting → observed-data
+)

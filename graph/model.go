@@ -1,0 +1,302 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Node is one entity of the threat graph.
+type Node struct {
+	// ID is deterministic: see ObservableNode, NamedNode and HashNode.
+	ID uuid.UUID `json:"id"`
+	// Kind is the node kind (a STIX type name where one exists).
+	Kind Kind `json:"kind"`
+	// Key is the natural key the id derives from, unique within Kind.
+	Key string `json:"key"`
+	// Name is the display name.
+	Name string `json:"name,omitempty"`
+	// Props holds every property without a field of its own, custom x_
+	// properties included. Values must marshal to JSON.
+	Props map[string]any `json:"props,omitempty"`
+	// Labels are free-form labels (STIX labels, MISP tags).
+	Labels []string `json:"labels,omitempty"`
+	// Confidence is 0-100, or nil when the source gave none.
+	Confidence *int `json:"confidence,omitempty"`
+	// TLP is the Traffic Light Protocol marking: clear, green, amber,
+	// amber+strict or red; empty when unmarked.
+	TLP string `json:"tlp,omitempty"`
+	// FirstSeen and LastSeen bound when the source saw the entity; zero
+	// values mean "now" when written.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// Sources names the feeds or agents that reported the entity.
+	Sources []string `json:"sources,omitempty"`
+	// Aliases are the source identifiers (STIX ids, MISP uuids) that map to
+	// this node; relationships can name the node by any of them.
+	Aliases []string `json:"aliases,omitempty"`
+}
+
+// Ref returns the Ref that names this node by id.
+func (n Node) Ref() Ref { return NodeRef(n.ID) }
+
+// Validate checks what the database would reject.
+func (n Node) Validate() error {
+	switch {
+	case n.ID == uuid.Nil:
+		return fmt.Errorf("node %s:%s: %w", n.Kind, n.Key, ErrNoID)
+	case n.Kind == "":
+		return fmt.Errorf("node %s: %w: kind", n.ID, ErrInvalidNode)
+	case n.Key == "":
+		return fmt.Errorf("node %s: %w: key", n.ID, ErrInvalidNode)
+	case n.Confidence != nil && (*n.Confidence < 0 || *n.Confidence > 100):
+		return fmt.Errorf("node %s: %w: confidence %d outside 0-100", n.ID, ErrInvalidNode, *n.Confidence)
+	case !n.FirstSeen.IsZero() && !n.LastSeen.IsZero() && n.LastSeen.Before(n.FirstSeen):
+		return fmt.Errorf("node %s: %w: last_seen before first_seen", n.ID, ErrInvalidNode)
+	}
+	return nil
+}
+
+// Relation is a relationship between two nodes named by Refs.
+type Relation struct {
+	Src  Ref    `json:"src"`
+	Type string `json:"type"`
+	Dst  Ref    `json:"dst"`
+	// Confidence is 0-100, or nil when the source gave none.
+	Confidence *int           `json:"confidence,omitempty"`
+	FirstSeen  time.Time      `json:"first_seen,omitzero"`
+	LastSeen   time.Time      `json:"last_seen,omitzero"`
+	Sources    []string       `json:"sources,omitempty"`
+	Props      map[string]any `json:"props,omitempty"`
+}
+
+// Validate checks what the database would reject.
+func (r Relation) Validate() error {
+	switch {
+	case r.Src == "" || r.Dst == "":
+		return fmt.Errorf("relation %q: %w: empty endpoint", r.Type, ErrInvalidRelation)
+	case r.Type == "":
+		return fmt.Errorf("relation %s -> %s: %w: empty type", r.Src, r.Dst, ErrInvalidRelation)
+	case r.Confidence != nil && (*r.Confidence < 0 || *r.Confidence > 100):
+		return fmt.Errorf("relation %s -%s-> %s: %w: confidence %d outside 0-100", r.Src, r.Type, r.Dst, ErrInvalidRelation, *r.Confidence)
+	}
+	return nil
+}
+
+// Sighting says that something (an indicator, malware, ...) was seen, how
+// often, when, and by or where.
+type Sighting struct {
+	// SourceID is the sighting's own identifier (STIX sighting id, MISP
+	// sighting uuid).
+	SourceID string `json:"source_id"`
+	// Of is what was sighted.
+	Of Ref `json:"of"`
+	// Where are the identities or locations that sighted it.
+	Where []Ref `json:"where,omitempty"`
+	// Observed are observed-data (or observable) refs backing the sighting.
+	Observed   []Ref          `json:"observed,omitempty"`
+	Count      int            `json:"count,omitempty"`
+	Confidence *int           `json:"confidence,omitempty"`
+	FirstSeen  time.Time      `json:"first_seen,omitzero"`
+	LastSeen   time.Time      `json:"last_seen,omitzero"`
+	Sources    []string       `json:"sources,omitempty"`
+	Props      map[string]any `json:"props,omitempty"`
+}
+
+// Graph returns the node and relations that store the sighting: a node of
+// kind sighting keyed by the source id, linked sighting-of, where-sighted
+// and observed.
+func (s Sighting) Graph() (Node, []Relation) {
+	props := map[string]any{}
+	for k, v := range s.Props {
+		props[k] = v
+	}
+	if s.Count > 0 {
+		props["count"] = s.Count
+	}
+	n := Node{
+		ID: NamedID(KindSighting, s.SourceID), Kind: KindSighting, Key: s.SourceID,
+		Props: props, Confidence: s.Confidence, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen,
+		Sources: s.Sources, Aliases: []string{s.SourceID},
+	}
+	rel := func(typ string, dst Ref) Relation {
+		return Relation{Src: n.Ref(), Type: typ, Dst: dst, Confidence: s.Confidence,
+			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Sources: s.Sources}
+	}
+	rels := []Relation{rel(RelSightingOf, s.Of)}
+	for _, w := range s.Where {
+		rels = append(rels, rel(RelWhereSighted, w))
+	}
+	for _, o := range s.Observed {
+		rels = append(rels, rel(RelObserved, o))
+	}
+	return n, rels
+}
+
+// TelemetryEdge is one observation by an endpoint agent: Src did Relation
+// to Dst at ObservedAt.
+type TelemetryEdge struct {
+	Src        Node           `json:"src"`
+	Relation   string         `json:"relation"`
+	Dst        Node           `json:"dst"`
+	AgentID    string         `json:"agent_id"`
+	ObservedAt time.Time      `json:"observed_at"`
+	Props      map[string]any `json:"props,omitempty"`
+}
+
+// Batch is a unit of writing: nodes (with their aliases) and the relations
+// among them or to nodes written earlier.
+type Batch struct {
+	Nodes     []Node
+	Relations []Relation
+}
+
+// Len is the number of records in the batch.
+func (b Batch) Len() int { return len(b.Nodes) + len(b.Relations) }
+
+// AddSighting adds a sighting's node and relations.
+func (b *Batch) AddSighting(s Sighting) {
+	n, rels := s.Graph()
+	b.Nodes = append(b.Nodes, n)
+	b.Relations = append(b.Relations, rels...)
+}
+
+// WriteStats counts what a write did.
+type WriteStats struct {
+	NodesInserted     int64 `json:"nodes_inserted"`
+	NodesMerged       int64 `json:"nodes_merged"`
+	NodesUnchanged    int64 `json:"nodes_unchanged"`
+	RelationsInserted int64 `json:"relations_inserted"`
+	RelationsMerged   int64 `json:"relations_merged"`
+	RelationsPending  int64 `json:"relations_pending"`
+	RelationsReleased int64 `json:"relations_released"`
+	AliasesWritten    int64 `json:"aliases_written"`
+}
+
+// Add accumulates o into s.
+func (s *WriteStats) Add(o WriteStats) {
+	s.NodesInserted += o.NodesInserted
+	s.NodesMerged += o.NodesMerged
+	s.NodesUnchanged += o.NodesUnchanged
+	s.RelationsInserted += o.RelationsInserted
+	s.RelationsMerged += o.RelationsMerged
+	s.RelationsPending += o.RelationsPending
+	s.RelationsReleased += o.RelationsReleased
+	s.AliasesWritten += o.AliasesWritten
+}
+
+// Sink receives batches of graph records; the Store is one, a dry run uses
+// a counting one.
+type Sink interface {
+	Write(ctx context.Context, b Batch) (WriteStats, error)
+}
+
+// ObservableNode returns the node of a STIX cyber-observable object given as
+// decoded JSON, with its STIX deterministic id. The key is the canonical
+// JSON of the ID-contributing properties, except for single-value types
+// (addresses, domains, URLs, mutexes, directories), whose key is the value.
+// It returns false when the object has no ID-contributing properties.
+func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
+	id, ok := ObservableID(stixType, obj)
+	if !ok {
+		return Node{}, false
+	}
+	contrib := ContributingProperties(stixType, obj)
+	key := string(Canonical(contrib))
+	name := ""
+	if len(contrib) == 1 {
+		for _, v := range contrib {
+			if s, ok := v.(string); ok {
+				key, name = s, s
+			}
+		}
+	}
+	if name == "" {
+		if s, ok := obj["name"].(string); ok {
+			name = s
+		}
+	}
+	return Node{ID: id, Kind: Kind(stixType), Key: key, Name: name}, true
+}
+
+// ValueNode returns the observable node of a single-value STIX type
+// (ipv4-addr, ipv6-addr, domain-name, url, email-addr, mac-addr; mutex uses
+// "name", directory "path") with the given value.
+func ValueNode(kind Kind, value string) Node {
+	prop := "value"
+	switch kind {
+	case KindMutex:
+		prop = "name"
+	case KindDirectory:
+		prop = "path"
+	}
+	n, ok := ObservableNode(string(kind), map[string]any{prop: value})
+	if !ok {
+		// Not a STIX single-value type: key it like a named object.
+		return Node{ID: NamedID(kind, value), Kind: kind, Key: value, Name: value}
+	}
+	return n
+}
+
+// HashNode returns the node of a file hash.
+func HashNode(algorithm, value string) Node {
+	key := HashKey(algorithm, value)
+	return Node{ID: NamedID(KindHash, key), Kind: KindHash, Key: key, Name: key}
+}
+
+// FileNode returns a file observable with the given hashes (algorithm →
+// value, any spelling) and name, either of which may be empty, plus the
+// hash nodes and file → hash relations that link it to them.
+func FileNode(hashes map[string]string, name string) (Node, []Node, []Relation) {
+	obj := map[string]any{}
+	if len(hashes) > 0 {
+		h := map[string]any{}
+		for alg, v := range hashes {
+			h[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(v))
+		}
+		obj["hashes"] = h
+	}
+	if name != "" {
+		obj["name"] = name
+	}
+	file, ok := ObservableNode(string(KindFile), obj)
+	if !ok {
+		return Node{}, nil, nil
+	}
+	file.Name = name
+	algs := make([]string, 0, len(hashes))
+	for alg := range hashes {
+		algs = append(algs, alg)
+	}
+	sort.Strings(algs)
+	var hashNodes []Node
+	var rels []Relation
+	for _, alg := range algs {
+		h := HashNode(alg, hashes[alg])
+		hashNodes = append(hashNodes, h)
+		rels = append(rels, Relation{Src: file.Ref(), Type: RelHasHash, Dst: h.Ref()})
+	}
+	if file.Name == "" && len(hashNodes) > 0 {
+		file.Name = hashNodes[0].Key
+	}
+	return file, hashNodes, rels
+}
+
+// NamedNode returns the node of a named object (malware, intrusion-set,
+// threat-actor, tool, vulnerability, attack-pattern, campaign, ...) keyed by
+// NamedKey.
+func NamedNode(kind Kind, name string, externalIDs ...string) Node {
+	key := NamedKey(kind, name, externalIDs...)
+	return Node{ID: NamedID(kind, key), Kind: kind, Key: key, Name: strings.TrimSpace(name)}
+}
+
+// SourceNode returns the node of an object identified only by its source
+// identifier (an indicator, a report, a note, a custom object): keyed by
+// that identifier.
+func SourceNode(kind Kind, sourceID string) Node {
+	return Node{ID: NamedID(kind, sourceID), Kind: kind, Key: sourceID, Aliases: []string{sourceID}}
+}
