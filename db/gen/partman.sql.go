@@ -7,7 +7,8 @@ package gen
 
 import (
 	"context"
-	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const partitionChildren = `-- name: PartitionChildren :many
@@ -15,8 +16,10 @@ SELECT
     n.nspname::text AS schema_name,
     c.relname::text AS table_name,
     pg_get_expr(c.relpartbound, c.oid)::text AS bound,
-    (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz) AS lower_bound,
-    CASE WHEN true THEN (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz END AS upper_bound,
+    tstzrange(
+        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
+        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz,
+        '[)') AS bounds,
     c.reltuples::bigint AS estimated_rows,
     pg_total_relation_size(c.oid)::bigint AS total_bytes
 FROM pg_catalog.pg_inherits i
@@ -24,23 +27,23 @@ JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE i.inhparent = $1::text::regclass
   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
-ORDER BY lower_bound NULLS FIRST, table_name
+ORDER BY bounds, table_name
 `
 
 type PartitionChildrenRow struct {
-	SchemaName    string      `json:"schema_name"`
-	TableName     string      `json:"table_name"`
-	Bound         string      `json:"bound"`
-	LowerBound    time.Time   `json:"lower_bound"`
-	UpperBound    interface{} `json:"upper_bound"`
-	EstimatedRows int64       `json:"estimated_rows"`
-	TotalBytes    int64       `json:"total_bytes"`
+	SchemaName    string                           `json:"schema_name"`
+	TableName     string                           `json:"table_name"`
+	Bound         string                           `json:"bound"`
+	Bounds        pgtype.Range[pgtype.Timestamptz] `json:"bounds"`
+	EstimatedRows int64                            `json:"estimated_rows"`
+	TotalBytes    int64                            `json:"total_bytes"`
 }
 
 // PartitionChildren lists the partitions of a range-partitioned table, the
 // default partition left out, with their bounds read from the catalog (never
 // from their names), oldest first. Unlike PartitionList it keeps partitions
-// bounded by MINVALUE or MAXVALUE: that side's bound is NULL. Row counts are
+// bounded by MINVALUE or MAXVALUE: bounds is a range, unbounded on that
+// side; bound is the catalog's own text (FOR VALUES ...). Row counts are
 // the planner's estimates (reltuples; -1 before the first VACUUM or ANALYZE).
 func (q *Queries) PartitionChildren(ctx context.Context, parent string) ([]PartitionChildrenRow, error) {
 	rows, err := q.db.Query(ctx, partitionChildren, parent)
@@ -55,8 +58,7 @@ func (q *Queries) PartitionChildren(ctx context.Context, parent string) ([]Parti
 			&i.SchemaName,
 			&i.TableName,
 			&i.Bound,
-			&i.LowerBound,
-			&i.UpperBound,
+			&i.Bounds,
 			&i.EstimatedRows,
 			&i.TotalBytes,
 		); err != nil {
@@ -76,8 +78,8 @@ SELECT
     c.relname::text AS table_name,
     a.attname::text AS key_column,
     format_type(a.atttypid, a.atttypmod)::text AS key_type,
-    dn.nspname::text AS default_schema,
-    dc.relname::text AS default_table
+    coalesce(dn.nspname::text, '')::text AS default_schema,
+    coalesce(dc.relname::text, '')::text AS default_table
 FROM pg_catalog.pg_partitioned_table p
 JOIN pg_catalog.pg_class c ON c.oid = p.partrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -101,7 +103,7 @@ type PartitionParentRow struct {
 // PartitionParent describes a table partitioned by range on one column (a
 // name that may be schema-qualified and quoted, as regclass reads it): its
 // schema and name, its partition key column and type, and its default
-// partition (NULL when it has none). No row when the table is not
+// partition (empty strings when it has none). No row when the table is not
 // partitioned that way.
 func (q *Queries) PartitionParent(ctx context.Context, parent string) (PartitionParentRow, error) {
 	row := q.db.QueryRow(ctx, partitionParent, parent)

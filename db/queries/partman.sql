@@ -2,15 +2,15 @@
 -- PartitionParent describes a table partitioned by range on one column (a
 -- name that may be schema-qualified and quoted, as regclass reads it): its
 -- schema and name, its partition key column and type, and its default
--- partition (NULL when it has none). No row when the table is not
+-- partition (empty strings when it has none). No row when the table is not
 -- partitioned that way.
 SELECT
     n.nspname::text AS schema_name,
     c.relname::text AS table_name,
     a.attname::text AS key_column,
     format_type(a.atttypid, a.atttypmod)::text AS key_type,
-    dn.nspname::text AS default_schema,
-    dc.relname::text AS default_table
+    coalesce(dn.nspname::text, '')::text AS default_schema,
+    coalesce(dc.relname::text, '')::text AS default_table
 FROM pg_catalog.pg_partitioned_table p
 JOIN pg_catalog.pg_class c ON c.oid = p.partrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -25,14 +25,17 @@ WHERE p.partrelid = sqlc.arg(parent)::text::regclass
 -- PartitionChildren lists the partitions of a range-partitioned table, the
 -- default partition left out, with their bounds read from the catalog (never
 -- from their names), oldest first. Unlike PartitionList it keeps partitions
--- bounded by MINVALUE or MAXVALUE: that side's bound is NULL. Row counts are
+-- bounded by MINVALUE or MAXVALUE: bounds is a range, unbounded on that
+-- side; bound is the catalog's own text (FOR VALUES ...). Row counts are
 -- the planner's estimates (reltuples; -1 before the first VACUUM or ANALYZE).
 SELECT
     n.nspname::text AS schema_name,
     c.relname::text AS table_name,
     pg_get_expr(c.relpartbound, c.oid)::text AS bound,
-    (SELECT (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz) AS lower_bound,
-    CASE WHEN true THEN (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz END AS upper_bound,
+    tstzrange(
+        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
+        (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz,
+        '[)') AS bounds,
     c.reltuples::bigint AS estimated_rows,
     pg_total_relation_size(c.oid)::bigint AS total_bytes
 FROM pg_catalog.pg_inherits i
@@ -40,4 +43,4 @@ JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE i.inhparent = sqlc.arg(parent)::text::regclass
   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
-ORDER BY lower_bound NULLS FIRST, table_name;
+ORDER BY bounds, table_name;
