@@ -77,34 +77,27 @@ SELECT
     n.nspname::text AS schema_name,
     c.relname::text AS table_name,
     a.attname::text AS key_column,
-    format_type(a.atttypid, a.atttypmod)::text AS key_type,
-    coalesce(dn.nspname::text, '')::text AS default_schema,
-    coalesce(dc.relname::text, '')::text AS default_table
+    format_type(a.atttypid, a.atttypmod)::text AS key_type
 FROM pg_catalog.pg_partitioned_table p
 JOIN pg_catalog.pg_class c ON c.oid = p.partrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-LEFT JOIN pg_catalog.pg_class dc ON dc.oid = p.partdefid
-LEFT JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace
 WHERE p.partrelid = $1::text::regclass
   AND p.partstrat = 'r'
   AND p.partnatts = 1
 `
 
 type PartitionParentRow struct {
-	SchemaName    string `json:"schema_name"`
-	TableName     string `json:"table_name"`
-	KeyColumn     string `json:"key_column"`
-	KeyType       string `json:"key_type"`
-	DefaultSchema string `json:"default_schema"`
-	DefaultTable  string `json:"default_table"`
+	SchemaName string `json:"schema_name"`
+	TableName  string `json:"table_name"`
+	KeyColumn  string `json:"key_column"`
+	KeyType    string `json:"key_type"`
 }
 
 // PartitionParent describes a table partitioned by range on one column (a
 // name that may be schema-qualified and quoted, as regclass reads it): its
-// schema and name, its partition key column and type, and its default
-// partition (empty strings when it has none). No row when the table is not
-// partitioned that way.
+// schema and name and its partition key column and type. No row when the
+// table is not partitioned that way.
 func (q *Queries) PartitionParent(ctx context.Context, parent string) (PartitionParentRow, error) {
 	row := q.db.QueryRow(ctx, partitionParent, parent)
 	var i PartitionParentRow
@@ -113,8 +106,6 @@ func (q *Queries) PartitionParent(ctx context.Context, parent string) (Partition
 		&i.TableName,
 		&i.KeyColumn,
 		&i.KeyType,
-		&i.DefaultSchema,
-		&i.DefaultTable,
 	)
 	return i, err
 }

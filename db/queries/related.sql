@@ -1,0 +1,96 @@
+-- name: FindRelated :many
+-- FindRelated walks the graph from @start_id up to @max_depth hops in one
+-- statement: relations in both directions, and telemetry edges observed in
+-- [@since, @until) (so only those day partitions are scanned). It walks level
+-- by level, carrying the set of visited nodes, so no node is expanded twice
+-- however many paths lead to it (a walk that tracks only its own path
+-- enumerates every simple path and explodes on hubs). From each node it
+-- follows at most @fanout edges to unvisited nodes, and it reaches at most
+-- @max_nodes nodes in all; truncated says whether either cap cut anything.
+-- Each reached node comes with its depth and the edge that first reached it
+-- (via_id, via_relation, via_direction: out, in, telemetry-out,
+-- telemetry-in), so the path back to the start can be drawn, plus its
+-- relations and telemetry edges (aggregated per relation and peer) to the
+-- other reached nodes.
+WITH RECURSIVE walk AS (
+    SELECT 0 AS depth,
+           ARRAY[@start_id::uuid] AS visited,
+           ARRAY[@start_id::uuid] AS ids,
+           ARRAY[NULL::uuid] AS parents,
+           ARRAY[''::text] AS relations,
+           ARRAY[''::text] AS directions,
+           false AS truncated,
+           @max_nodes::int AS max_nodes,
+           @fanout::int AS fanout
+    UNION ALL
+    SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions, lvl.truncated,
+           w.max_nodes, w.fanout
+    FROM walk w
+    CROSS JOIN LATERAL (
+        SELECT coalesce((array_agg(d.nbr ORDER BY d.nbr) FILTER (WHERE NOT d.fan_cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::uuid[] AS ids,
+               coalesce((array_agg(d.parent ORDER BY d.nbr) FILTER (WHERE NOT d.fan_cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::uuid[] AS parents,
+               coalesce((array_agg(d.relation ORDER BY d.nbr) FILTER (WHERE NOT d.fan_cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::text[] AS relations,
+               coalesce((array_agg(d.direction ORDER BY d.nbr) FILTER (WHERE NOT d.fan_cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::text[] AS directions,
+               (coalesce(bool_or(d.fan_cut), false)
+                OR coalesce(cardinality(array_agg(d.nbr) FILTER (WHERE NOT d.fan_cut)), 0) > w.max_nodes - cardinality(w.visited))::boolean AS truncated
+        FROM (
+            SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.rn > w.fanout AS fan_cut
+            FROM (
+                SELECT f.id AS parent, x.nbr, x.relation, x.direction, x.rn
+                FROM unnest(w.ids) AS f(id)
+                CROSS JOIN LATERAL (
+                    SELECT y.nbr, y.relation, y.direction, row_number() OVER () AS rn
+                    FROM (
+                        (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction
+                         FROM relations r WHERE r.src_id = f.id)
+                        UNION ALL
+                        (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction
+                         FROM relations r WHERE r.dst_id = f.id)
+                        UNION ALL
+                        (SELECT t.dst_id AS nbr, t.relation, 'telemetry-out'::text AS direction
+                         FROM telemetry_edges t
+                         WHERE t.src_id = f.id AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz)
+                        UNION ALL
+                        (SELECT t.src_id AS nbr, t.relation, 'telemetry-in'::text AS direction
+                         FROM telemetry_edges t
+                         WHERE t.dst_id = f.id AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz)
+                    ) AS y
+                    WHERE y.nbr NOT IN (SELECT unnest(w.visited))
+                    LIMIT w.fanout + 1
+                ) AS x
+            ) AS e
+            ORDER BY e.nbr, e.rn > w.fanout, e.direction, e.relation, e.parent
+        ) AS d
+    ) AS lvl
+    WHERE w.depth < @max_depth::int AND cardinality(w.ids) > 0
+), reached AS (
+    SELECT w.depth, w.ids[i] AS node_id, w.parents[i] AS via_id,
+           w.relations[i] AS via_relation, w.directions[i] AS via_direction
+    FROM walk w, generate_subscripts(w.ids, 1) AS i
+)
+SELECT
+    r.depth::int AS depth,
+    n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
+    coalesce(r.via_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS via_id,
+    r.via_relation::text AS via_relation,
+    r.via_direction::text AS via_direction,
+    (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
+    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id), '[]')
+     FROM relations x
+     WHERE x.src_id = n.id AND x.dst_id IN (SELECT rn.node_id FROM reached rn))::jsonb AS relations_out,
+    (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
+                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id), '[]')
+     FROM (
+        SELECT t.relation, t.dst_id, count(*) AS observations, count(DISTINCT t.agent_id) AS agents,
+               min(t.observed_at) AS first_at, max(t.observed_at) AS last_at
+        FROM telemetry_edges t
+        WHERE t.src_id = n.id AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz
+          AND t.dst_id IN (SELECT rn.node_id FROM reached rn)
+        GROUP BY t.relation, t.dst_id
+     ) AS tg)::jsonb AS telemetry_out
+FROM reached r
+JOIN nodes n ON n.id = r.node_id
+ORDER BY r.depth, n.kind, n.key;

@@ -1,0 +1,524 @@
+package graph
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/tuning"
+)
+
+// DefaultBatchSize is the batch size when the machine cannot be sized.
+const DefaultBatchSize = 500
+
+// Store reads and writes the threat graph in PostgreSQL. It is safe for
+// concurrent use; concurrent writers of overlapping batches do not deadlock
+// (rows are written in id order, and a transaction that still loses a
+// deadlock is retried).
+type Store struct {
+	pool       *pgxpool.Pool
+	q          *gen.Queries
+	batchSize  int
+	copyChunk  int
+	log        *slog.Logger
+	now        func() time.Time
+	partitions partman.Options
+	window     TelemetryWindow
+	days       *daySet
+}
+
+// TelemetryWindow is the range of observation days, relative to today (UTC),
+// for which AppendTelemetry makes day partitions on demand. Rows outside it
+// are still written — to the default partition — and counted.
+type TelemetryWindow struct {
+	// Back is how many days before today are accepted (default 30).
+	Back int
+	// Ahead is how many days after today are accepted, for clock skew (default 1).
+	Ahead int
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithBatchSize sets the number of rows per multi-row statement (default:
+// the tuned batch size of this machine, see tuning.PlanFor).
+func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
+
+// WithCopyChunk sets how many telemetry edges AppendTelemetry buffers per COPY
+// (default 10 × batch size, at least 5,000).
+func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// WithClock sets the clock used for default timestamps and the telemetry window.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithPartitionOptions sets how AppendTelemetry makes day partitions.
+func WithPartitionOptions(o partman.Options) Option { return func(s *Store) { s.partitions = o } }
+
+// WithTelemetryWindow sets the days AppendTelemetry makes partitions for.
+func WithTelemetryWindow(w TelemetryWindow) Option { return func(s *Store) { s.window = w } }
+
+// NewStore returns a Store on pool.
+func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
+	s := &Store{
+		pool:   pool,
+		q:      gen.New(pool),
+		log:    slog.Default(),
+		now:    time.Now,
+		window: TelemetryWindow{Back: 30, Ahead: 1},
+		days:   newDaySet(),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.batchSize <= 0 {
+		s.batchSize = tunedBatchSize()
+	}
+	if s.copyChunk <= 0 {
+		s.copyChunk = max(10*s.batchSize, 5000)
+	}
+	return s
+}
+
+func tunedBatchSize() int {
+	res, err := tuning.Detect()
+	if err != nil {
+		return DefaultBatchSize
+	}
+	plan, err := tuning.PlanFor(res)
+	if err != nil {
+		return DefaultBatchSize
+	}
+	return plan.BatchSize
+}
+
+// BatchSize returns the number of rows per multi-row statement.
+func (s *Store) BatchSize() int { return s.batchSize }
+
+// Pool returns the pool the store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// UpsertNodes writes nodes (and their aliases), merging them into existing
+// ones. See Write.
+func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, error) {
+	return s.Write(ctx, Batch{Nodes: nodes})
+}
+
+// AddRelations writes relations; those whose endpoints are not known yet
+// are kept pending. See Write.
+func (s *Store) AddRelations(ctx context.Context, rels []Relation) (WriteStats, error) {
+	return s.Write(ctx, Batch{Relations: rels})
+}
+
+// AddSightings writes sightings as sighting nodes and their relations.
+func (s *Store) AddSightings(ctx context.Context, sightings []Sighting) (WriteStats, error) {
+	var b Batch
+	for _, sg := range sightings {
+		b.AddSighting(sg)
+	}
+	return s.Write(ctx, b)
+}
+
+// Write stores a batch in one transaction: its nodes are merged first
+// (duplicates inside the batch are combined, then rows are upserted in id
+// order, BatchSize rows per statement), then their aliases, then the
+// relations. A relation whose endpoints do not resolve yet is kept pending;
+// pending relations that the batch's nodes complete are released into
+// relations in the same statement.
+//
+// Merging keeps the earliest first-seen, the latest last-seen, the union of
+// sources and labels, the highest confidence and the strictest TLP; name and
+// props of a lower-confidence source never overwrite a higher one's. Writing
+// the same batch twice changes nothing the second time.
+func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
+	var stats WriteStats
+	for i := range b.Nodes {
+		if err := b.Nodes[i].Validate(); err != nil {
+			return stats, err
+		}
+	}
+	for i := range b.Relations {
+		if err := b.Relations[i].Validate(); err != nil {
+			return stats, err
+		}
+	}
+	now := s.now().UTC()
+	nodes := mergeNodes(b.Nodes)
+	aliases := aliasRows(nodes)
+	rels := mergeRelations(b.Relations)
+	resolve := make([]string, 0, len(aliases)+len(nodes))
+	for _, a := range aliases {
+		resolve = append(resolve, a.sourceID)
+	}
+	for _, n := range nodes {
+		resolve = append(resolve, n.Ref())
+	}
+
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		stats = WriteStats{}
+		q := s.q.WithTx(tx)
+		for chunk := range slices.Chunk(nodes, s.batchSize) {
+			rows, err := q.NodeUpsertMany(ctx, nodeParams(chunk, now))
+			if err != nil {
+				return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
+			}
+			for _, r := range rows {
+				if r.Inserted {
+					stats.NodesInserted++
+				} else {
+					stats.NodesMerged++
+				}
+			}
+			stats.NodesUnchanged += int64(len(chunk) - len(rows))
+		}
+		for chunk := range slices.Chunk(aliases, s.batchSize) {
+			p := gen.NodeAliasUpsertManyParams{}
+			for _, a := range chunk {
+				p.SourceIds = append(p.SourceIds, a.sourceID)
+				p.NodeIds = append(p.NodeIds, a.nodeID)
+				p.Sources = append(p.Sources, a.source)
+			}
+			n, err := q.NodeAliasUpsertMany(ctx, p)
+			if err != nil {
+				return fmt.Errorf("upsert %d aliases: %w", len(chunk), err)
+			}
+			stats.AliasesWritten += n
+		}
+		if len(rels) == 0 && len(resolve) == 0 {
+			return nil
+		}
+		first := true
+		for chunk := range slices.Chunk(append([]Relation(nil), rels...), s.batchSize) {
+			if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), now, &stats); err != nil {
+				return err
+			}
+			first = false
+		}
+		if first { // no relations: still release the pending ones the nodes complete
+			return s.upsertRelations(ctx, q, nil, resolve, now, &stats)
+		}
+		return nil
+	})
+	return stats, err
+}
+
+func resolveIf(first bool, refs []string) []string {
+	if first {
+		return refs
+	}
+	return []string{}
+}
+
+func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []Relation, resolve []string, now time.Time, stats *WriteStats) error {
+	p := gen.RelationUpsertManyParams{ResolveRefs: resolve}
+	for _, r := range rels {
+		first, last := seen(r.FirstSeen, r.LastSeen, now)
+		p.SrcRefs = append(p.SrcRefs, r.Src)
+		p.Relations = append(p.Relations, strings.ToLower(r.Type))
+		p.DstRefs = append(p.DstRefs, r.Dst)
+		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
+		p.FirstSeens = append(p.FirstSeens, first)
+		p.LastSeens = append(p.LastSeens, last)
+		p.Sources = append(p.Sources, jsonArray(r.Sources))
+		p.Props = append(p.Props, jsonObject(r.Props))
+	}
+	if p.SrcRefs == nil {
+		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
+		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
+		p.Sources, p.Props = []json.RawMessage{}, []json.RawMessage{}
+	}
+	row, err := q.RelationUpsertMany(ctx, p)
+	if err != nil {
+		return fmt.Errorf("upsert %d relations: %w", len(rels), err)
+	}
+	stats.RelationsInserted += row.Inserted
+	stats.RelationsMerged += row.Merged
+	stats.RelationsPending += row.Pending
+	stats.RelationsReleased += row.Released
+	return nil
+}
+
+// withTx runs fn in a transaction, retrying it up to three times when it
+// failed only because of a concurrent transaction (see retryable).
+func (s *Store) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
+	const attempts = 4
+	var err error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		if err == nil || !retryable(err) || attempt == attempts {
+			return err
+		}
+		s.log.DebugContext(ctx, "retrying write after conflict", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// retryable reports whether a transaction failed only because of a
+// concurrent one: a deadlock, a serialization failure, or two writers
+// inserting the same new node at once (the insert arbitrates on id, so the
+// loser trips over the (kind, key) index; on retry it merges instead).
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch pgErr.Code {
+	case "40P01", "40001":
+		return true
+	case "23505":
+		return pgErr.ConstraintName == "nodes_kind_key_key"
+	}
+	return false
+}
+
+// mergeNodes combines nodes with the same id as the database would and
+// returns them sorted by id.
+func mergeNodes(in []Node) []Node {
+	byID := make(map[uuid.UUID]int, len(in))
+	out := make([]Node, 0, len(in))
+	for _, n := range in {
+		if i, ok := byID[n.ID]; ok {
+			out[i] = mergeNode(out[i], n)
+			continue
+		}
+		byID[n.ID] = len(out)
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	return out
+}
+
+// mergeNode merges b into a: earliest first-seen, latest last-seen, union
+// of labels, sources and aliases, highest confidence, strictest TLP; name and
+// props from b only when its confidence is at least a's.
+func mergeNode(a, b Node) Node {
+	if confidenceOf(b.Confidence) >= confidenceOf(a.Confidence) {
+		if b.Name != "" {
+			a.Name = b.Name
+		}
+		a.Props = mergeProps(a.Props, b.Props)
+	} else {
+		a.Props = mergeProps(b.Props, a.Props)
+	}
+	if confidenceOf(b.Confidence) > confidenceOf(a.Confidence) {
+		a.Confidence = b.Confidence
+	}
+	if tlpRank(b.TLP) > tlpRank(a.TLP) {
+		a.TLP = b.TLP
+	}
+	a.FirstSeen = earliest(a.FirstSeen, b.FirstSeen)
+	a.LastSeen = latest(a.LastSeen, b.LastSeen)
+	a.Labels = union(a.Labels, b.Labels)
+	a.Sources = union(a.Sources, b.Sources)
+	a.Aliases = union(a.Aliases, b.Aliases)
+	return a
+}
+
+type relKey struct{ src, typ, dst string }
+
+// mergeRelations combines relations with the same (src, type, dst) and
+// returns them sorted.
+func mergeRelations(in []Relation) []Relation {
+	byKey := make(map[relKey]int, len(in))
+	out := make([]Relation, 0, len(in))
+	for _, r := range in {
+		r.Type = strings.ToLower(r.Type)
+		k := relKey{r.Src, r.Type, r.Dst}
+		if i, ok := byKey[k]; ok {
+			a := out[i]
+			if confidenceOf(r.Confidence) >= confidenceOf(a.Confidence) {
+				a.Props = mergeProps(a.Props, r.Props)
+			} else {
+				a.Props = mergeProps(r.Props, a.Props)
+			}
+			if confidenceOf(r.Confidence) > confidenceOf(a.Confidence) {
+				a.Confidence = r.Confidence
+			}
+			a.FirstSeen = earliest(a.FirstSeen, r.FirstSeen)
+			a.LastSeen = latest(a.LastSeen, r.LastSeen)
+			a.Sources = union(a.Sources, r.Sources)
+			out[i] = a
+			continue
+		}
+		byKey[k] = len(out)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Relation) int {
+		return cmp.Or(strings.Compare(a.Src, b.Src), strings.Compare(a.Type, b.Type), strings.Compare(a.Dst, b.Dst))
+	})
+	return out
+}
+
+type aliasRow struct {
+	sourceID string
+	nodeID   uuid.UUID
+	source   string
+}
+
+// aliasRows lists each node's aliases, one row per source id (the last node
+// naming an id wins), sorted by source id.
+func aliasRows(nodes []Node) []aliasRow {
+	idx := map[string]int{}
+	var out []aliasRow
+	for _, n := range nodes {
+		src := ""
+		if len(n.Sources) > 0 {
+			src = n.Sources[0]
+		}
+		for _, a := range n.Aliases {
+			if a == "" {
+				continue
+			}
+			if i, ok := idx[a]; ok {
+				out[i] = aliasRow{a, n.ID, src}
+				continue
+			}
+			idx[a] = len(out)
+			out = append(out, aliasRow{a, n.ID, src})
+		}
+	}
+	slices.SortFunc(out, func(a, b aliasRow) int { return strings.Compare(a.sourceID, b.sourceID) })
+	return out
+}
+
+func nodeParams(nodes []Node, now time.Time) gen.NodeUpsertManyParams {
+	p := gen.NodeUpsertManyParams{}
+	for _, n := range nodes {
+		first, last := seen(n.FirstSeen, n.LastSeen, now)
+		p.Ids = append(p.Ids, n.ID)
+		p.Kinds = append(p.Kinds, string(n.Kind))
+		p.Keys = append(p.Keys, n.Key)
+		p.Names = append(p.Names, n.Name)
+		p.Props = append(p.Props, jsonObject(n.Props))
+		p.Labels = append(p.Labels, jsonArray(n.Labels))
+		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
+		p.Tlps = append(p.Tlps, strings.ToLower(n.TLP))
+		p.FirstSeens = append(p.FirstSeens, first)
+		p.LastSeens = append(p.LastSeens, last)
+		p.Sources = append(p.Sources, jsonArray(n.Sources))
+	}
+	return p
+}
+
+// seen fills missing first/last-seen times: a single one stands for both,
+// none means now.
+func seen(first, last, now time.Time) (time.Time, time.Time) {
+	switch {
+	case first.IsZero() && last.IsZero():
+		return now, now
+	case first.IsZero():
+		return last, last
+	case last.IsZero():
+		return first, first
+	case last.Before(first):
+		return last, first
+	}
+	return first, last
+}
+
+func confidenceOf(c *int) int {
+	if c == nil {
+		return -1
+	}
+	return *c
+}
+
+func confidenceParam(c *int) int16 { return int16(confidenceOf(c)) }
+
+// tlpRank mirrors the SQL function tlp_rank.
+func tlpRank(tlp string) int {
+	switch strings.ToLower(tlp) {
+	case "clear", "white":
+		return 1
+	case "green":
+		return 2
+	case "amber":
+		return 3
+	case "amber+strict":
+		return 4
+	case "red":
+		return 5
+	}
+	return 0
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func union(a, b []string) []string {
+	if len(b) == 0 {
+		return a
+	}
+	out := slices.Clone(a)
+	for _, s := range b {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func mergeProps(base, over map[string]any) map[string]any {
+	if len(over) == 0 {
+		return base
+	}
+	out := make(map[string]any, len(base)+len(over))
+	for k, v := range base {
+		out[k] = v
+	}
+	for k, v := range over {
+		out[k] = v
+	}
+	return out
+}
+
+func jsonArray(ss []string) json.RawMessage {
+	if len(ss) == 0 {
+		return json.RawMessage("[]")
+	}
+	b, _ := json.Marshal(ss)
+	return b
+}
+
+func jsonObject(m map[string]any) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Props come from decoded JSON and always marshal; keep the error visible.
+		b, _ = json.Marshal(map[string]string{"_marshal_error": err.Error()})
+	}
+	return b
+}

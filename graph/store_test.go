@@ -1,0 +1,434 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// statementCounter is a pgx tracer that counts the statements sent and
+// remembers the last one's SQL and arguments.
+type statementCounter struct {
+	n       atomic.Int64
+	mu      sync.Mutex
+	lastSQL string
+	args    []any
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	c.mu.Lock()
+	c.lastSQL, c.args = d.SQL, d.Args
+	c.mu.Unlock()
+	return ctx
+}
+
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+type testBundle struct {
+	pool    *pgxpool.Pool
+	store   *graph.Store
+	counter *statementCounter
+	now     time.Time
+}
+
+func setup(t *testing.T, opts ...graph.Option) *testBundle {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
+	require.NoError(t, err)
+	counter := &statementCounter{}
+	cfg.ConnConfig.Tracer = counter
+	cfg.MaxConns = 12
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	now := time.Now().UTC()
+	all := append([]graph.Option{graph.WithBatchSize(500), graph.WithClock(func() time.Time { return now })}, opts...)
+	return &testBundle{pool: pool, store: graph.NewStore(pool, all...), counter: counter, now: now}
+}
+
+func conf(c int) *int { return &c }
+
+// chain builds file → hash ← indicator → malware → intrusion-set as a feed
+// would: STIX ids as aliases, relations by source id.
+func chain(feed string) (graph.Batch, map[string]graph.Node) {
+	file, hashes, fileRels := graph.FileNode(map[string]string{"SHA-256": "AABBCC" + strings.Repeat("0", 58)}, "invoice.exe")
+	indicator := graph.SourceNode(graph.KindIndicator, "indicator--11111111-1111-4111-8111-111111111111")
+	indicator.Name = "LockBit dropper hash"
+	malware := graph.NamedNode(graph.KindMalware, "LockBit 3.0")
+	malware.Aliases = []string{"malware--22222222-2222-4222-8222-222222222222"}
+	actor := graph.NamedNode(graph.KindIntrusionSet, "Bitwise Spider")
+	actor.Aliases = []string{"intrusion-set--33333333-3333-4333-8333-333333333333"}
+	nodes := []graph.Node{file, hashes[0], indicator, malware, actor}
+	for i := range nodes {
+		nodes[i].Sources = []string{feed}
+		nodes[i].Confidence = conf(70)
+	}
+	rels := append(fileRels,
+		graph.Relation{Src: indicator.Aliases[0], Type: "based-on", Dst: hashes[0].Ref()},
+		graph.Relation{Src: indicator.Aliases[0], Type: "indicates", Dst: malware.Aliases[0]},
+		graph.Relation{Src: malware.Aliases[0], Type: "attributed-to", Dst: actor.Aliases[0]},
+	)
+	for i := range rels {
+		rels[i].Sources = []string{feed}
+	}
+	return graph.Batch{Nodes: nodes, Relations: rels}, map[string]graph.Node{
+		"file": file, "hash": hashes[0], "indicator": indicator, "malware": malware, "actor": actor,
+	}
+}
+
+func TestFindRelatedChainInOneStatement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	batch, n := chain("feed-a")
+	stats, err := b.store.Write(ctx, batch)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, stats.NodesInserted)
+	require.EqualValues(t, 4, stats.RelationsInserted)
+	require.Zero(t, stats.RelationsPending)
+
+	before := b.counter.n.Load()
+	nb, err := b.store.FindRelated(ctx, n["file"].ID, graph.RelatedOptions{Depth: 4})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, b.counter.n.Load()-before, "FindRelated is exactly one SQL statement")
+
+	actor, ok := nb.Node(n["actor"].ID)
+	require.True(t, ok, "the intrusion set is reached from the file")
+	require.Equal(t, 4, actor.Depth)
+	require.False(t, nb.Truncated)
+	var kinds []graph.Kind
+	for _, step := range nb.PathTo(actor.ID) {
+		kinds = append(kinds, step.Kind)
+	}
+	require.Equal(t, []graph.Kind{graph.KindFile, graph.KindHash, graph.KindIndicator, graph.KindMalware, graph.KindIntrusionSet}, kinds)
+	require.Len(t, nb.Edges, 4, "every relation among the reached nodes is returned")
+
+	nb, err = b.store.FindRelated(ctx, n["file"].ID, graph.RelatedOptions{Depth: 3})
+	require.NoError(t, err)
+	_, ok = nb.Node(n["actor"].ID)
+	require.False(t, ok, "depth caps the walk")
+}
+
+func TestFindRelatedEdgeCases(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+
+	t.Run("cycle terminates", func(t *testing.T) {
+		a, bb, c := graph.NamedNode(graph.KindTool, "cyc-a"), graph.NamedNode(graph.KindTool, "cyc-b"), graph.NamedNode(graph.KindTool, "cyc-c")
+		_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{a, bb, c}, Relations: []graph.Relation{
+			{Src: a.Ref(), Type: "uses", Dst: bb.Ref()}, {Src: bb.Ref(), Type: "uses", Dst: c.Ref()}, {Src: c.Ref(), Type: "uses", Dst: a.Ref()},
+		}})
+		require.NoError(t, err)
+		nb, err := b.store.FindRelated(ctx, a.ID, graph.RelatedOptions{Depth: 10})
+		require.NoError(t, err)
+		require.Len(t, nb.Nodes, 3)
+		require.Len(t, nb.Edges, 3)
+	})
+	t.Run("depth 0 is the start node only", func(t *testing.T) {
+		batch, n := chain("feed-depth0")
+		_, err := b.store.Write(ctx, batch)
+		require.NoError(t, err)
+		nb, err := b.store.FindRelated(ctx, n["hash"].ID, graph.RelatedOptions{Depth: -1})
+		require.NoError(t, err)
+		require.Len(t, nb.Nodes, 1)
+		require.Equal(t, n["hash"].ID, nb.Nodes[0].ID)
+		require.Nil(t, nb.Nodes[0].Via)
+	})
+	t.Run("unknown id is not found", func(t *testing.T) {
+		_, err := b.store.FindRelated(ctx, uuid.New(), graph.RelatedOptions{})
+		require.ErrorIs(t, err, graph.ErrNotFound)
+	})
+}
+
+func TestFindRelatedHubFanoutCap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	hub := graph.NamedNode(graph.KindInfrastructure, "bulletproof hoster")
+	_, err := b.store.UpsertNodes(ctx, []graph.Node{hub})
+	require.NoError(t, err)
+	// 100,000 domains hosted on the hub, written in SQL for speed.
+	_, err = b.pool.Exec(ctx, `
+		WITH leaves AS (
+			INSERT INTO nodes (id, kind, key, name)
+			SELECT gen_random_uuid(), 'domain-name', 'd' || g || '.example', 'd' || g || '.example'
+			FROM generate_series(1, 100000) g
+			RETURNING id)
+		INSERT INTO relations (src_id, relation, dst_id) SELECT id, 'hosted-on', $1 FROM leaves`, hub.ID)
+	require.NoError(t, err)
+
+	nb, err := b.store.FindRelated(ctx, hub.ID, graph.RelatedOptions{Depth: 2, Fanout: 50})
+	require.NoError(t, err)
+	require.True(t, nb.Truncated, "the fan-out cap cut the hub's edges")
+	require.Len(t, nb.Nodes, 51, "the hub and at most 50 neighbours")
+
+	nb, err = b.store.FindRelated(ctx, hub.ID, graph.RelatedOptions{Depth: 2, Fanout: 200000, MaxNodes: 1000})
+	require.NoError(t, err)
+	require.True(t, nb.Truncated, "the node cap cut the walk")
+	require.Len(t, nb.Nodes, 1000)
+}
+
+func TestFindRelatedTelemetryWindowPrunesPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	host := graph.ValueNode(graph.KindIPv4Addr, "10.9.8.7")
+	recent := graph.ValueNode(graph.KindDomainName, "recent.example")
+	old := graph.ValueNode(graph.KindDomainName, "old.example")
+	today := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 12, 0, 0, 0, time.UTC)
+	edges := []graph.TelemetryEdge{
+		{Src: host, Relation: "resolved", Dst: recent, AgentID: "agent-1", ObservedAt: today},
+		{Src: host, Relation: "resolved", Dst: old, AgentID: "agent-1", ObservedAt: today.AddDate(0, 0, -20)},
+	}
+	ts, err := b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, ts.Edges)
+	require.Equal(t, 2, ts.PartitionsCreated)
+
+	nb, err := b.store.FindRelated(ctx, host.ID, graph.RelatedOptions{Since: today.AddDate(0, 0, -3), Until: today.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+	_, ok := nb.Node(recent.ID)
+	require.True(t, ok)
+	_, ok = nb.Node(old.ID)
+	require.False(t, ok, "telemetry outside the window is not walked")
+	require.Len(t, nb.Edges, 1)
+	require.True(t, nb.Edges[0].Telemetry)
+	require.EqualValues(t, 1, nb.Edges[0].Count)
+
+	// With every day of the window partitioned, the default partition can
+	// hold no row of the window, so it is pruned too.
+	var days []time.Time
+	for d := today.AddDate(0, 0, -3); !d.After(today.AddDate(0, 0, 1)); d = d.AddDate(0, 0, 1) {
+		days = append(days, d)
+	}
+	_, err = partman.EnsureDays(ctx, b.pool, days, partman.Options{})
+	require.NoError(t, err)
+	_, err = b.store.FindRelated(ctx, host.ID, graph.RelatedOptions{Since: today.AddDate(0, 0, -3), Until: today.AddDate(0, 0, 1)})
+	require.NoError(t, err)
+
+	// EXPLAIN the very statement FindRelated sent: only the partitions
+	// inside [since, until) may appear.
+	b.counter.mu.Lock()
+	sql, args := b.counter.lastSQL, b.counter.args
+	b.counter.mu.Unlock()
+	require.Contains(t, sql, "FindRelated")
+	rows, err := b.pool.Query(ctx, "EXPLAIN "+sql, args...)
+	require.NoError(t, err)
+	plan, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	text := strings.Join(plan, "\n")
+	require.Contains(t, text, "telemetry_edges_"+today.Format("2006_01_02"))
+	require.NotContains(t, text, "telemetry_edges_"+today.AddDate(0, 0, -20).Format("2006_01_02"), "old partition pruned")
+	require.NotContains(t, text, "telemetry_edges_default", "default partition pruned")
+}
+
+// snapshot returns every stored row of the graph tables, without the
+// bookkeeping timestamps, as text.
+func snapshot(t *testing.T, pool *pgxpool.Pool, withTimes bool) string {
+	t.Helper()
+	extra := ""
+	if withTimes {
+		extra = ", created_at, updated_at"
+	}
+	var out strings.Builder
+	for _, q := range []string{
+		"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources" + extra + " FROM nodes ORDER BY id",
+		"SELECT source_id, node_id FROM node_aliases ORDER BY source_id",
+		"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props" + extra + " FROM relations ORDER BY 1, 2, 3",
+		"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props FROM pending_relations ORDER BY 1, 2, 3",
+	} {
+		rows, err := pool.Query(context.Background(), q)
+		require.NoError(t, err)
+		for rows.Next() {
+			vals, err := rows.Values()
+			require.NoError(t, err)
+			fmt.Fprintln(&out, vals...)
+		}
+		require.NoError(t, rows.Err())
+	}
+	return out.String()
+}
+
+func TestWriteTwiceChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	batch, _ := chain("feed-a")
+	batch.Relations = append(batch.Relations, graph.Relation{Src: "malware--not-yet-known", Type: "variant-of", Dst: batch.Nodes[3].Ref()})
+	first, err := b.store.Write(ctx, batch)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, first.RelationsPending)
+	before := snapshot(t, b.pool, true)
+
+	second, err := b.store.Write(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, graph.WriteStats{NodesUnchanged: 5}, second, "nothing inserted, merged or rewritten")
+	require.Equal(t, before, snapshot(t, b.pool, true), "tables unchanged, timestamps included")
+}
+
+func TestMergeRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	t0 := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
+	high := graph.NamedNode(graph.KindMalware, "Conti")
+	high.Name, high.Confidence, high.TLP = "Conti", conf(90), "amber"
+	high.Sources, high.Labels = []string{"vendor-x"}, []string{"ransomware"}
+	high.Props = map[string]any{"description": "from the good source"}
+	high.FirstSeen, high.LastSeen = t0, t0.AddDate(0, 1, 0)
+	_, err := b.store.UpsertNodes(ctx, []graph.Node{high})
+	require.NoError(t, err)
+
+	low := graph.NamedNode(graph.KindMalware, "  conti ")
+	low.Name, low.Confidence, low.TLP = "conti (sloppy)", conf(10), "green"
+	low.Sources, low.Labels = []string{"osint-y"}, []string{"crimeware"}
+	low.Props = map[string]any{"description": "from the bad source", "x_extra": "kept"}
+	low.FirstSeen, low.LastSeen = t0.AddDate(0, -1, 0), t0.AddDate(0, 2, 0)
+	require.Equal(t, high.ID, low.ID, "normalized names merge")
+	stats, err := b.store.UpsertNodes(ctx, []graph.Node{low})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.NodesMerged)
+
+	got, err := b.store.GetNode(ctx, high.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Conti", got.Name, "lower confidence does not overwrite the name")
+	require.Equal(t, "from the good source", got.Props["description"])
+	require.Equal(t, "kept", got.Props["x_extra"], "new keys are still added")
+	require.Equal(t, 90, *got.Confidence)
+	require.Equal(t, "amber", got.TLP, "strictest TLP kept")
+	require.Equal(t, []string{"osint-y", "vendor-x"}, got.Sources)
+	require.Equal(t, []string{"crimeware", "ransomware"}, got.Labels)
+	require.True(t, got.FirstSeen.Equal(low.FirstSeen), "earliest first seen")
+	require.True(t, got.LastSeen.Equal(low.LastSeen), "latest last seen")
+}
+
+func TestPendingRelationsResolveWhenEndpointArrives(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	malware := graph.NamedNode(graph.KindMalware, "Ryuk")
+	malware.Aliases = []string{"malware--aaaaaaaa-0000-4000-8000-000000000001"}
+	_, err := b.store.UpsertNodes(ctx, []graph.Node{malware})
+	require.NoError(t, err)
+	rel := graph.Relation{Src: malware.Aliases[0], Type: "attributed-to", Dst: "intrusion-set--bbbbbbbb-0000-4000-8000-000000000002", Sources: []string{"f1"}}
+	stats, err := b.store.AddRelations(ctx, []graph.Relation{rel})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.RelationsPending)
+	require.Zero(t, stats.RelationsInserted)
+
+	actor := graph.NamedNode(graph.KindIntrusionSet, "Wizard Spider")
+	actor.Aliases = []string{rel.Dst}
+	stats, err = b.store.UpsertNodes(ctx, []graph.Node{actor})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.RelationsReleased)
+	require.EqualValues(t, 1, stats.RelationsInserted)
+
+	var pending, relations int
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM pending_relations), (SELECT count(*) FROM relations)").Scan(&pending, &relations))
+	require.Zero(t, pending)
+	require.Equal(t, 1, relations)
+	nb, err := b.store.FindRelated(ctx, malware.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	_, ok := nb.Node(actor.ID)
+	require.True(t, ok)
+}
+
+func TestConcurrentWritersSameFinalState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// Overlapping batches: 8 writers each write a different, overlapping
+	// window of the same 2,000 nodes and their relations, shuffled.
+	const total, writers = 2000, 8
+	nodes := make([]graph.Node, total)
+	for i := range nodes {
+		nodes[i] = graph.ValueNode(graph.KindDomainName, fmt.Sprintf("host%04d.example", i))
+		nodes[i].Sources = []string{fmt.Sprintf("feed-%d", i%3)}
+		nodes[i].FirstSeen = time.Date(2025, 1, 1+i%28, 0, 0, 0, 0, time.UTC)
+		nodes[i].LastSeen = nodes[i].FirstSeen.AddDate(0, 0, 1)
+		nodes[i].Aliases = []string{fmt.Sprintf("domain-name--alias-%04d", i)}
+	}
+	batchFor := func(w int) graph.Batch {
+		var b graph.Batch
+		for i := w * 200; i < w*200+600 && i < total; i++ {
+			j := (i * 7919) % total // spread over the id space
+			b.Nodes = append(b.Nodes, nodes[j])
+			b.Relations = append(b.Relations, graph.Relation{Src: nodes[j].Aliases[0], Type: "resolves-to",
+				Dst: nodes[(j+1)%total].Aliases[0], FirstSeen: nodes[j].FirstSeen, Sources: nodes[j].Sources})
+		}
+		return b
+	}
+
+	one := setup(t)
+	for w := 0; w < writers; w++ {
+		_, err := one.store.Write(ctx, batchFor(w))
+		require.NoError(t, err)
+	}
+
+	many := setup(t, graph.WithBatchSize(100))
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for range 3 { // and each writes its batch three times
+				if _, err := many.store.Write(ctx, batchFor(w)); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	for w, err := range errs {
+		require.NoError(t, err, "writer %d", w)
+	}
+	require.Equal(t, snapshot(t, one.pool, false), snapshot(t, many.pool, false))
+}
+
+func TestAppendTelemetry(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, graph.WithCopyChunk(1000))
+	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-7:pid:4242", Name: "powershell.exe"}
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	var edges []graph.TelemetryEdge
+	for i := 0; i < 2500; i++ {
+		file, _, _ := graph.FileNode(nil, fmt.Sprintf(`C:\Users\x\%d.tmp`, i%100))
+		edges = append(edges, graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: file, AgentID: fmt.Sprintf("agent-%d", i%5),
+			ObservedAt: day.Add(time.Duration(i) * time.Second)})
+	}
+	edges = append(edges,
+		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, ObservedAt: day},                                                         // no agent
+		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, AgentID: "agent-1", ObservedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}, // out of window
+	)
+	stats, err := b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, 2501, stats.Edges)
+	require.EqualValues(t, 1, stats.OutOfWindow)
+	require.Equal(t, map[string]int64{"missing agent_id": 1}, stats.Dropped)
+	require.EqualValues(t, 101, stats.Nodes.NodesInserted, "one process and 100 files")
+
+	var inDay, inDefault int
+	require.NoError(t, b.pool.QueryRow(ctx, fmt.Sprintf(
+		"SELECT (SELECT count(*) FROM telemetry_edges_%s), (SELECT count(*) FROM telemetry_edges_default)", day.Format("2006_01_02"))).Scan(&inDay, &inDefault))
+	require.Equal(t, 2500, inDay)
+	require.Equal(t, 1, inDefault, "out-of-window rows wait in the default partition, counted")
+}

@@ -1,0 +1,217 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ransomeye/intel/partman"
+)
+
+// TelemetryStats counts what AppendTelemetry did.
+type TelemetryStats struct {
+	// Edges is the number of edges written.
+	Edges int64 `json:"edges"`
+	// OutOfWindow counts edges written outside the telemetry window: they
+	// land in the default partition and `intel partitions check` reports them.
+	OutOfWindow int64 `json:"out_of_window"`
+	// Dropped counts invalid edges by reason; each is logged at WARN.
+	Dropped map[string]int64 `json:"dropped,omitempty"`
+	// PartitionsCreated counts the day partitions made on demand.
+	PartitionsCreated int `json:"partitions_created"`
+	// Nodes is what upserting the endpoint nodes did.
+	Nodes    WriteStats    `json:"nodes"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// EdgesPerSecond is the write rate.
+func (t TelemetryStats) EdgesPerSecond() float64 {
+	if t.Duration <= 0 {
+		return 0
+	}
+	return float64(t.Edges) / t.Duration.Seconds()
+}
+
+// SliceEdges adapts a slice to the sequence AppendTelemetry reads.
+func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
+	return func(yield func(TelemetryEdge, error) bool) {
+		for _, e := range edges {
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// AppendTelemetry streams telemetry edges into telemetry_edges. It reads the
+// sequence in chunks of the copy-chunk size, so memory stays bounded however
+// long the stream. For each chunk it makes the day partitions the chunk needs
+// inside the telemetry window (through partman, before writing, so rows never
+// wait in the default partition), then upserts the chunk's endpoint nodes
+// and COPYs its edges (pgx.CopyFrom with a row source) at the same time on
+// two connections. Invalid edges are logged at WARN, counted in Dropped and
+// skipped; an error from the sequence stops the append after the edges
+// before it are written.
+func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEdge, error]) (TelemetryStats, error) {
+	start := time.Now()
+	stats := TelemetryStats{Dropped: map[string]int64{}}
+	chunk := make([]TelemetryEdge, 0, s.copyChunk)
+	var index int64
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		err := s.appendChunk(ctx, chunk, &stats)
+		chunk = chunk[:0]
+		return err
+	}
+	var srcErr error
+	for e, err := range edges {
+		if err != nil {
+			srcErr = err
+			break
+		}
+		index++
+		if reason := e.invalid(); reason != "" {
+			stats.Dropped[reason]++
+			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", e.AgentID, "reason", reason)
+			continue
+		}
+		chunk = append(chunk, e)
+		if len(chunk) == s.copyChunk {
+			if err := flush(); err != nil {
+				stats.Duration = time.Since(start)
+				return stats, err
+			}
+		}
+	}
+	err := flush()
+	stats.Duration = time.Since(start)
+	if err != nil {
+		return stats, err
+	}
+	if srcErr != nil {
+		return stats, fmt.Errorf("read telemetry edge %d: %w", index+1, srcErr)
+	}
+	return stats, nil
+}
+
+// invalid returns why the edge cannot be stored, or "".
+func (e TelemetryEdge) invalid() string {
+	switch {
+	case e.AgentID == "":
+		return "missing agent_id"
+	case e.Relation == "":
+		return "missing relation"
+	case e.ObservedAt.IsZero():
+		return "missing observed_at"
+	case e.Src.Validate() != nil:
+		return "invalid src node"
+	case e.Dst.Validate() != nil:
+		return "invalid dst node"
+	}
+	return ""
+}
+
+func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *TelemetryStats) error {
+	today := utcDay(s.now())
+	lo := today.AddDate(0, 0, -s.window.Back)
+	hi := today.AddDate(0, 0, s.window.Ahead+1)
+	var need []time.Time
+	nodes := make([]Node, 0, 2*len(chunk))
+	for _, e := range chunk {
+		day := utcDay(e.ObservedAt)
+		if day.Before(lo) || !day.Before(hi) {
+			stats.OutOfWindow++
+		} else if !s.days.has(day) {
+			need = append(need, day)
+			s.days.add(day) // tentatively; removed again if ensuring fails
+		}
+		nodes = append(nodes, e.Src, e.Dst)
+	}
+	if len(need) > 0 {
+		res, err := partman.EnsureDays(ctx, s.pool, need, s.partitions)
+		for _, d := range res.Days {
+			if d.Created {
+				stats.PartitionsCreated++
+			}
+		}
+		if err != nil {
+			for _, d := range need {
+				s.days.remove(d)
+			}
+			return fmt.Errorf("make day partitions for telemetry: %w", err)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	var nodeStats WriteStats
+	g.Go(func() error {
+		var err error
+		nodeStats, err = s.Write(gctx, Batch{Nodes: nodes})
+		if err != nil {
+			return fmt.Errorf("upsert telemetry endpoint nodes: %w", err)
+		}
+		return nil
+	})
+	var copied int64
+	g.Go(func() error {
+		i := 0
+		src := pgx.CopyFromFunc(func() ([]any, error) {
+			if i == len(chunk) {
+				return nil, nil
+			}
+			e := chunk[i]
+			i++
+			return []any{e.Src.ID, e.Dst.ID, e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
+		})
+		n, err := s.pool.CopyFrom(gctx, pgx.Identifier{"telemetry_edges"},
+			[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
+		copied = n
+		if err != nil {
+			return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+		}
+		return nil
+	})
+	err := g.Wait()
+	stats.Nodes.Add(nodeStats)
+	stats.Edges += copied
+	return err
+}
+
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// daySet remembers the days whose partitions exist, so AppendTelemetry asks
+// partman only once per day per Store.
+type daySet struct {
+	mu   sync.Mutex
+	days map[time.Time]bool
+}
+
+func newDaySet() *daySet { return &daySet{days: map[time.Time]bool{}} }
+
+func (d *daySet) has(day time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.days[day]
+}
+
+func (d *daySet) add(day time.Time) {
+	d.mu.Lock()
+	d.days[day] = true
+	d.mu.Unlock()
+}
+
+func (d *daySet) remove(day time.Time) {
+	d.mu.Lock()
+	delete(d.days, day)
+	d.mu.Unlock()
+}
