@@ -416,7 +416,7 @@ func TestAppendTelemetry(t *testing.T) {
 			ObservedAt: day.Add(time.Duration(i) * time.Second)})
 	}
 	edges = append(edges,
-		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, ObservedAt: day},                                                         // no agent
+		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, ObservedAt: day},                                                             // no agent
 		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, AgentID: "agent-1", ObservedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}, // out of window
 	)
 	stats, err := b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
