@@ -391,3 +391,13 @@ func touch(path string) error {
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// FreePortAt reports port if it is free on loopback, or an error.
+func FreePortAt(port int) (int, error) {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return port, nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ransomeye/intel/internal/localdb"
+)
+
+func (a *app) localCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Manage the local PostgreSQL used when no database URL is given",
+		Long: `Without --database-url or DATABASE_URL, intel runs its own PostgreSQL cluster
+from the server binaries on this machine, in the state directory
+($INTEL_STATE_DIR, else $XDG_STATE_HOME/ransomeye-intel, else
+~/.local/state/ransomeye-intel; /var/lib/ransomeye-intel when run as root, with
+the server running as the postgres or nobody user). It starts on first use and
+keeps running for later commands until 'intel local stop'.`,
+		Example: `  intel local status
+  intel local stop`,
+	}
+	var format string
+	open := func() (*localdb.Local, error) {
+		dir, err := localdb.StateDir()
+		if err != nil {
+			return nil, err
+		}
+		return localdb.Open(dir)
+	}
+	start := &cobra.Command{
+		Use:     "start",
+		Short:   "Start the local cluster (creating it on first use) and print its URL",
+		Example: "  intel local start\n  export DATABASE_URL=$(intel local start)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open()
+			if err != nil {
+				return err
+			}
+			url, err := l.Start(cmd.Context())
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(a.stdout, url)
+			return err
+		},
+	}
+	stop := &cobra.Command{
+		Use:     "stop",
+		Short:   "Stop the local cluster (its data stays for the next start)",
+		Example: "  intel local stop",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			l, err := open()
+			if err != nil {
+				return err
+			}
+			if err := l.Stop(cmd.Context()); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(a.stdout, "local PostgreSQL stopped")
+			return err
+		},
+	}
+	status := &cobra.Command{
+		Use:     "status",
+		Short:   "Show whether the local cluster exists and runs",
+		Example: "  intel local status --format json",
+		Args:    cobra.NoArgs,
+		RunE: func(_ *cobra.Command, _ []string) error {
+			if err := formatFlag(format, "table", "json"); err != nil {
+				return err
+			}
+			l, err := open()
+			if err != nil {
+				return err
+			}
+			st := l.Status()
+			if format == "json" {
+				return writeJSON(a.stdout, st)
+			}
+			state := "stopped"
+			if st.Running {
+				state = "running on port " + fmt.Sprint(st.Port)
+			}
+			if !st.Initialized {
+				state = "not created yet (any command that needs the database creates it)"
+			}
+			fmt.Fprintf(a.stdout, "state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
+			if st.URL != "" {
+				fmt.Fprintf(a.stdout, "url        %s\n", st.URL)
+			}
+			return nil
+		},
+	}
+	status.Flags().StringVar(&format, "format", "table", "table or json")
+	cmd.AddCommand(start, stop, status)
+	return cmd
+}

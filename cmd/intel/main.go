@@ -1,0 +1,91 @@
+// Command intel operates the ransomeye-intel threat graph: it migrates the
+// schema, keeps the daily telemetry partitions, loads STIX, MISP and
+// telemetry feeds, answers "what is related to this", sizes itself from the
+// machine, and runs a local PostgreSQL when no database URL is given.
+//
+// Run `intel --help` for the commands and `intel demo` to see them all work.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// usageError marks errors in how the command was called (bad flag, missing
+// argument), which exit with code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// run executes the command line and returns the exit code: 0 on success,
+// 2 for a usage error, 1 for any other failure, with a one-line cause on
+// stderr.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := newApp(stdin, stdout, stderr)
+	defer a.close()
+	root := a.rootCommand()
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "intel: %s\n", oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) || isCobraUsage(err) {
+		path := a.cmdPath
+		if c, _, ferr := root.Find(args); ferr == nil && c != nil {
+			path = c.CommandPath()
+		}
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// isCobraUsage recognizes the errors cobra returns for bad flags and
+// arguments.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "invalid argument",
+		"flag needs an argument", "accepts ", "requires at least", "requires at most", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine folds a multi-line error into one line.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		rest := strings.Fields(s[i+1:])
+		s = s[:i]
+		if len(rest) > 0 {
+			s += " (" + strings.Join(rest, " ") + ")"
+		}
+	}
+	if len(s) > 600 {
+		s = s[:600] + "…"
+	}
+	return s
+}
