@@ -1,0 +1,134 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ransomeye/intel/db/gen"
+)
+
+// FeedState is the load bookkeeping of one feed.
+type FeedState struct {
+	Name        string `json:"name"`
+	Format      string `json:"format"`
+	Location    string `json:"location"`
+	ContentHash string `json:"content_hash"`
+	// LastStatus is never, running, ok, failed or skipped.
+	LastStatus   string          `json:"last_status"`
+	LastError    string          `json:"last_error,omitempty"`
+	LastReport   json.RawMessage `json:"last_report,omitempty"`
+	LastLoadedAt *time.Time      `json:"last_loaded_at,omitempty"`
+}
+
+// FeedItemState is the bookkeeping of one item (a MISP event) of a feed.
+type FeedItemState struct {
+	Item        string     `json:"item"`
+	ContentHash string     `json:"content_hash"`
+	SourceTS    *time.Time `json:"source_ts,omitempty"`
+	LoadedAt    time.Time  `json:"loaded_at"`
+}
+
+func feedFromRow(r gen.Feed) FeedState {
+	return FeedState{Name: r.Name, Format: r.Format, Location: r.Location, ContentHash: r.ContentHash,
+		LastStatus: r.LastStatus, LastError: r.LastError, LastReport: r.LastReport, LastLoadedAt: r.LastLoadedAt}
+}
+
+// Feed returns a feed's bookkeeping; ok is false for a feed never loaded.
+func (s *Store) Feed(ctx context.Context, name string) (FeedState, bool, error) {
+	r, err := s.q.FeedGet(ctx, name)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return FeedState{}, false, nil
+	}
+	if err != nil {
+		return FeedState{}, false, fmt.Errorf("get feed %s: %w", name, err)
+	}
+	return feedFromRow(r), true, nil
+}
+
+// Feeds returns every feed's bookkeeping.
+func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
+	rows, err := s.q.FeedList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list feeds: %w", err)
+	}
+	out := make([]FeedState, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, feedFromRow(r))
+	}
+	return out, nil
+}
+
+// FeedStarted registers a feed and marks a load as running.
+func (s *Store) FeedStarted(ctx context.Context, name, format, location string) error {
+	if _, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location}); err != nil {
+		return fmt.Errorf("record start of feed %s: %w", name, err)
+	}
+	return nil
+}
+
+// FeedFinished records a load's outcome: status ok, failed or skipped, the
+// error text, the report (any JSON value) and, when ok, the content hash.
+func (s *Store) FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error {
+	raw, err := json.Marshal(report)
+	if err != nil || report == nil {
+		raw = []byte("{}")
+	}
+	if err := s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
+		Report: raw, ContentHash: contentHash}); err != nil {
+		return fmt.Errorf("record end of feed %s: %w", name, err)
+	}
+	return nil
+}
+
+// FeedItems returns the per-item bookkeeping of a feed, by item.
+func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItemState, error) {
+	rows, err := s.q.FeedItemList(ctx, feed)
+	if err != nil {
+		return nil, fmt.Errorf("list items of feed %s: %w", feed, err)
+	}
+	out := make(map[string]FeedItemState, len(rows))
+	for _, r := range rows {
+		out[r.Item] = FeedItemState{Item: r.Item, ContentHash: r.ContentHash, SourceTS: r.SourceTs, LoadedAt: r.LoadedAt}
+	}
+	return out, nil
+}
+
+// FeedItemLoaded records that an item of a feed was loaded with this content.
+func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error {
+	if err := s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, SourceTs: sourceTS}); err != nil {
+		return fmt.Errorf("record item %s of feed %s: %w", item, feed, err)
+	}
+	return nil
+}
+
+// Counts are the sizes of the graph tables.
+type Counts struct {
+	NodesByKind      map[string]int64 `json:"nodes_by_kind"`
+	Nodes            int64            `json:"nodes"`
+	Relations        int64            `json:"relations"`
+	PendingRelations int64            `json:"pending_relations"`
+}
+
+// Counts returns the number of nodes per kind, relations and pending relations.
+func (s *Store) Counts(ctx context.Context) (Counts, error) {
+	c := Counts{NodesByKind: map[string]int64{}}
+	rows, err := s.q.NodeCountByKind(ctx)
+	if err != nil {
+		return c, fmt.Errorf("count nodes: %w", err)
+	}
+	for _, r := range rows {
+		c.NodesByKind[r.Kind] = r.Nodes
+		c.Nodes += r.Nodes
+	}
+	rc, err := s.q.RelationCount(ctx)
+	if err != nil {
+		return c, fmt.Errorf("count relations: %w", err)
+	}
+	c.Relations, c.PendingRelations = rc.Relations, rc.Pending
+	return c, nil
+}
