@@ -34,7 +34,7 @@
 //
 // Each class fixes the other knobs:
 //
-//	class    pool cap  batch  parser workers
+//	class    pool cap  batch  parser workers (by cores alone)
 //	Small          50    500               1
 //	Medium        200   2000               2
 //	Large         400   5000               4
@@ -48,10 +48,10 @@
 // at most 36, so the cap never binds.) MinConns is a quarter of MaxConns, at
 // least 1.
 //
-// Parser workers follow the class too: every machine with at most 4 cores gets
-// 1, and 4 workers need more than 16 cores. A many-core machine with at most
-// 100 GiB is Medium and gets 2: by design, one class sets every knob, rather
-// than the CPU alone setting the workers.
+// Parser workers follow the CPU band of the same rules (cores <= 4: 1; 5 to 16
+// cores: 2; more than 16 cores: 4), whatever the memory: parsing is CPU work,
+// so a 64-core machine with 8 GiB still parses with 4 workers while its small
+// memory keeps the pool at 50 and batches at 500.
 //
 // Examples: 2 cores / 4 GiB is Small (8 connections, batch 500, 1 worker);
 // 16 cores / 64 GiB is Medium (36, 2000, 2); 48 cores / 196 GiB is Large (100,

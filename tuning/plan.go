@@ -91,8 +91,9 @@ type Plan struct {
 	SpindleFactor int `json:"spindle_factor"`
 	// BatchSize is the number of rows per insert batch: 500, 2000 or 5000.
 	BatchSize int `json:"batch_size"`
-	// ParserWorkers is the number of goroutines that parse feed records: 1, 2
-	// or 4.
+	// ParserWorkers is the number of goroutines that parse feed records: 1 at
+	// up to 4 cores, 2 at 5 to 16 cores, 4 above 16 cores (the CPU band of
+	// the class rules, whatever the memory).
 	ParserWorkers int `json:"parser_workers"`
 }
 
@@ -128,8 +129,22 @@ func PlanFor(r Resources) (Plan, error) {
 		PoolCap:       k.poolCap,
 		SpindleFactor: spindle,
 		BatchSize:     k.batchSize,
-		ParserWorkers: k.parserWorkers,
+		ParserWorkers: knobs[cpuBand(r.Cores)].parserWorkers,
 	}, nil
+}
+
+// cpuBand is the class the cores alone would give. Parser workers follow it:
+// parsing is CPU work, so a many-core machine parses in parallel even when
+// its memory keeps the pool and batches small.
+func cpuBand(cores int) Class {
+	switch {
+	case cores <= smallCoresAtMost:
+		return Small
+	case cores > largeCoresAbove:
+		return Large
+	default:
+		return Medium
+	}
 }
 
 // classify is the one place that decides the class: the lesser of the memory

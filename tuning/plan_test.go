@@ -37,17 +37,17 @@ func TestPlanFor(t *testing.T) {
 
 		// The 16 GiB boundary: below is small (cap 50), 16 GiB itself is medium.
 		{name: "64 cores just below 16 GiB is small and capped at 50", res: tuning.Resources{Cores: 64, MemoryBytes: 16*gib - 1},
-			class: tuning.Small, maxLo: 50, maxHi: 50, batch: 500, workers: 1},
+			class: tuning.Small, maxLo: 50, maxHi: 50, batch: 500, workers: 4},
 		{name: "64 cores at exactly 16 GiB is medium", res: tuning.Resources{Cores: 64, MemoryBytes: 16 * gib},
-			class: tuning.Medium, maxLo: 132, maxHi: 132, batch: 2000, workers: 2},
+			class: tuning.Medium, maxLo: 132, maxHi: 132, batch: 2000, workers: 4},
 		{name: "64 cores just above 16 GiB is medium", res: tuning.Resources{Cores: 64, MemoryBytes: 16*gib + 1},
-			class: tuning.Medium, maxLo: 132, maxHi: 132, batch: 2000, workers: 2},
+			class: tuning.Medium, maxLo: 132, maxHi: 132, batch: 2000, workers: 4},
 
 		// The 100 GiB boundary: 100 GiB itself is still medium (cap 200), above is large.
 		{name: "200 cores just below 100 GiB is medium and capped at 200", res: tuning.Resources{Cores: 200, MemoryBytes: 100*gib - 1},
-			class: tuning.Medium, maxLo: 200, maxHi: 200, batch: 2000, workers: 2},
+			class: tuning.Medium, maxLo: 200, maxHi: 200, batch: 2000, workers: 4},
 		{name: "200 cores at exactly 100 GiB is medium and capped at 200", res: tuning.Resources{Cores: 200, MemoryBytes: 100 * gib},
-			class: tuning.Medium, maxLo: 200, maxHi: 200, batch: 2000, workers: 2},
+			class: tuning.Medium, maxLo: 200, maxHi: 200, batch: 2000, workers: 4},
 		{name: "200 cores just above 100 GiB is large and capped at 400", res: tuning.Resources{Cores: 200, MemoryBytes: 100*gib + 1},
 			class: tuning.Large, maxLo: 400, maxHi: 400, batch: 5000, workers: 4},
 
