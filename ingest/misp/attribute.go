@@ -1,0 +1,312 @@
+package misp
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// Node kinds of MISP records that have no STIX counterpart.
+const (
+	// KindAttribute is an attribute whose type names no entity (text,
+	// comment, other, datetime, port, ...): keyed by its uuid, linked to its
+	// event, value and type in props.
+	KindAttribute graph.Kind = "x-misp-attribute"
+	// KindObjectPrefix prefixes the kind of an object that maps to no STIX
+	// observable: "x-misp-object-pe", "x-misp-object-av-signature", ...
+	KindObjectPrefix = "x-misp-object-"
+)
+
+// Relation types the MISP mapping writes.
+const (
+	// RelRefersTo links an event to the nodes of its attributes, objects and
+	// galaxy clusters (the STIX report's object_refs).
+	RelRefersTo = "refers-to"
+	// RelHasAttribute links an object to the node of one of its attributes
+	// (props: object_relation).
+	RelHasAttribute = "has-attribute"
+	// RelResolvesTo links a domain to an address (domain|ip, domain-ip).
+	RelResolvesTo = "resolves-to"
+	// RelCreatedBy links an event to the organisation that created it.
+	RelCreatedBy = "created-by"
+	// RelRelatedTo is the relation when a source names none.
+	RelRelatedTo = "related-to"
+)
+
+// observed is what an attribute value maps to: its node, the nodes it
+// implies, the relations among them and properties taken from the value.
+type observed struct {
+	node  graph.Node
+	extra []graph.Node
+	rels  []graph.Relation
+	props map[string]any
+}
+
+type valueMapper func(misptype, value string) (observed, error)
+
+// valueMappers maps the attribute types that name an entity. Every other
+// type (text, comment, port, datetime, ...) and every unknown type is kept
+// as a KindAttribute node at event level and as a property inside objects.
+var valueMappers = map[string]valueMapper{
+	"ip-src": mapIP, "ip-dst": mapIP, "ip": mapIP,
+	"ip-src|port": mapIPPort, "ip-dst|port": mapIPPort,
+	"domain": mapDomain, "hostname": mapDomain,
+	"domain|ip":     mapDomainIP,
+	"hostname|port": mapHostPort,
+	"url":           mapURL, "uri": mapURL, "link": mapURL,
+	"email": mapEmail, "email-src": mapEmail, "email-dst": mapEmail, "email-reply-to": mapEmail,
+	"target-email": mapEmail, "whois-registrant-email": mapEmail, "dns-soa-email": mapEmail,
+	"filename": mapFilename, "attachment": mapFilename,
+	"malware-sample": mapMalwareSample,
+	"mutex":          mapMutex,
+	"regkey":         mapRegkey, "regkey|value": mapRegkeyValue,
+	"mac-address": mapMAC, "mac-eui-64": mapMAC,
+	"AS":                      mapAS,
+	"vulnerability":           mapNamed(graph.KindVulnerability),
+	"threat-actor":            mapNamed(graph.KindThreatActor),
+	"campaign-name":           mapNamed(graph.KindCampaign),
+	"x509-fingerprint-md5":    mapX509,
+	"x509-fingerprint-sha1":   mapX509,
+	"x509-fingerprint-sha256": mapX509,
+}
+
+// patternTypes are attribute types holding a detection rule; they become
+// indicator nodes keyed by the attribute uuid.
+var patternTypes = map[string]string{
+	"yara": "yara", "snort": "snort", "sigma": "sigma", "stix2-pattern": "stix",
+	"pattern-in-file": "misp", "pattern-in-memory": "misp", "pattern-in-traffic": "misp",
+	"zeek": "zeek", "bro": "zeek", "suricata": "suricata",
+}
+
+func init() {
+	for t := range hashAlgorithms {
+		valueMappers[t] = mapHash
+		valueMappers["filename|"+t] = mapFilenameHash
+	}
+}
+
+// mappedType reports whether attributes of type t become entity nodes.
+func mappedType(t string) bool { return valueMappers[t] != nil }
+
+func mapIP(_, v string) (observed, error) {
+	ip, v6, err := normalizeIP(v)
+	if err != nil {
+		return observed{}, err
+	}
+	kind := graph.KindIPv4Addr
+	if v6 {
+		kind = graph.KindIPv6Addr
+	}
+	return observed{node: graph.ValueNode(kind, ip)}, nil
+}
+
+// cut splits a composite value "a|b" at the first bar, or at the last when
+// last is set (file names may hold a bar, hashes never do).
+func cut(v string, last bool) (string, string, error) {
+	i := strings.IndexByte(v, '|')
+	if last {
+		i = strings.LastIndexByte(v, '|')
+	}
+	if i < 0 {
+		return "", "", invalid("composite value %q has no '|'", truncate(v, 80))
+	}
+	return v[:i], v[i+1:], nil
+}
+
+func mapIPPort(t, v string) (observed, error) {
+	ip, port, err := cut(v, true)
+	if err != nil {
+		return observed{}, err
+	}
+	o, err := mapIP(t, ip)
+	if err != nil {
+		return observed{}, err
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return observed{}, err
+	}
+	o.props = map[string]any{"port": p}
+	return o, nil
+}
+
+func mapDomain(_, v string) (observed, error) {
+	d, err := normalizeDomain(v)
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{node: graph.ValueNode(graph.KindDomainName, d)}, nil
+}
+
+func mapDomainIP(t, v string) (observed, error) {
+	d, ip, err := cut(v, false)
+	if err != nil {
+		return observed{}, err
+	}
+	o, err := mapDomain(t, d)
+	if err != nil {
+		return observed{}, err
+	}
+	a, err := mapIP(t, ip)
+	if err != nil {
+		return observed{}, err
+	}
+	o.extra = []graph.Node{a.node}
+	o.rels = []graph.Relation{{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()}}
+	return o, nil
+}
+
+func mapHostPort(t, v string) (observed, error) {
+	h, port, err := cut(v, true)
+	if err != nil {
+		return observed{}, err
+	}
+	o, err := mapDomain(t, h)
+	if err != nil {
+		return observed{}, err
+	}
+	p, err := parsePort(port)
+	if err != nil {
+		return observed{}, err
+	}
+	o.props = map[string]any{"port": p}
+	return o, nil
+}
+
+func mapURL(_, v string) (observed, error) {
+	u, err := normalizeURL(v)
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{node: graph.ValueNode(graph.KindURL, u)}, nil
+}
+
+func mapEmail(_, v string) (observed, error) {
+	e, err := normalizeEmail(v)
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{node: graph.ValueNode(graph.KindEmailAddr, e)}, nil
+}
+
+func mapHash(t, v string) (observed, error) {
+	alg, h, err := normalizeHash(t, v)
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{node: graph.HashNode(alg, h)}, nil
+}
+
+// fileObserved is the file node with its hash nodes and has-hash relations.
+func fileObserved(hashes map[string]string, name string) (observed, error) {
+	if len(name) > maxValueBytes {
+		return observed{}, invalid("file name of %d bytes", len(name))
+	}
+	f, hs, rels := graph.FileNode(hashes, name)
+	if f.Kind == "" {
+		return observed{}, invalid("file with neither name nor hash")
+	}
+	return observed{node: f, extra: hs, rels: rels}, nil
+}
+
+func mapFilename(_, v string) (observed, error) {
+	name := strings.TrimSpace(v)
+	if name == "" {
+		return observed{}, invalid("empty file name")
+	}
+	return fileObserved(nil, name)
+}
+
+func mapFilenameHash(t, v string) (observed, error) {
+	_, ht, _ := strings.Cut(t, "|")
+	name, h, err := cut(v, true)
+	if err != nil {
+		return observed{}, err
+	}
+	alg, hv, err := normalizeHash(ht, h)
+	if err != nil {
+		return observed{}, err
+	}
+	return fileObserved(map[string]string{alg: hv}, strings.TrimSpace(name))
+}
+
+// mapMalwareSample reads "filename|md5" (the sample itself, in "data", is
+// not kept).
+func mapMalwareSample(_, v string) (observed, error) {
+	if !strings.Contains(v, "|") {
+		return mapFilename("filename", v)
+	}
+	return mapFilenameHash("filename|md5", v)
+}
+
+func mapMutex(_, v string) (observed, error) {
+	m := strings.TrimSpace(v)
+	if m == "" || len(m) > maxValueBytes {
+		return observed{}, invalid("mutex of %d bytes", len(m))
+	}
+	return observed{node: graph.ValueNode(graph.KindMutex, m)}, nil
+}
+
+func registryKey(key string) (observed, error) {
+	k := strings.TrimSpace(key)
+	if k == "" || len(k) > maxValueBytes {
+		return observed{}, invalid("registry key of %d bytes", len(k))
+	}
+	n, _ := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": k})
+	return observed{node: n}, nil
+}
+
+func mapRegkey(_, v string) (observed, error) { return registryKey(v) }
+
+func mapRegkeyValue(_, v string) (observed, error) {
+	key, data, err := cut(v, false)
+	if err != nil {
+		return observed{}, err
+	}
+	o, err := registryKey(key)
+	if err != nil {
+		return observed{}, err
+	}
+	o.props = map[string]any{"registry_value": data}
+	return o, nil
+}
+
+func mapMAC(_, v string) (observed, error) {
+	m, err := normalizeMAC(v)
+	if err != nil {
+		return observed{}, err
+	}
+	return observed{node: graph.ValueNode(graph.KindMACAddr, m)}, nil
+}
+
+func mapAS(_, v string) (observed, error) {
+	n, err := parseASN(v)
+	if err != nil {
+		return observed{}, err
+	}
+	node, _ := graph.ObservableNode(string(graph.KindAutonomousSystem), map[string]any{"number": n})
+	node.Name = fmt.Sprintf("AS%d", n)
+	return observed{node: node}, nil
+}
+
+func mapNamed(kind graph.Kind) valueMapper {
+	return func(_, v string) (observed, error) {
+		name := strings.TrimSpace(v)
+		if name == "" || len(name) > maxValueBytes {
+			return observed{}, invalid("%s name of %d bytes", kind, len(name))
+		}
+		return observed{node: graph.NamedNode(kind, name)}, nil
+	}
+}
+
+func mapX509(t, v string) (observed, error) {
+	alg := map[string]string{"x509-fingerprint-md5": "md5", "x509-fingerprint-sha1": "sha1", "x509-fingerprint-sha256": "sha256"}[t]
+	stixAlg, h, err := normalizeHash(alg, strings.ReplaceAll(v, ":", ""))
+	if err != nil {
+		return observed{}, err
+	}
+	n, _ := graph.ObservableNode(string(graph.KindX509Certificate), map[string]any{"hashes": map[string]any{stixAlg: h}})
+	n.Name = stixAlg + ":" + h
+	return observed{node: n}, nil
+}

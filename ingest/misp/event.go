@@ -1,0 +1,201 @@
+package misp
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// maxDeferred bounds the links an event keeps while its uuid is unknown
+// (bare events with sorted keys put "Attribute" before "uuid").
+const maxDeferred = 1 << 20
+
+// frameKeys are the scalar members a frame keeps: those of an event, and
+// those of a galaxy or cluster file that name its type.
+var frameKeys = map[string]bool{
+	"uuid": true, "info": true, "date": true, "timestamp": true, "publish_timestamp": true,
+	"threat_level_id": true, "analysis": true, "published": true, "distribution": true,
+	"attribute_count": true, "id": true, "extends_uuid": true,
+	"type": true, "name": true, "namespace": true, "version": true,
+}
+
+// eventMarkers are the members only an event has; a frame holding one of
+// them (or wrapped in "Event") is an event.
+var eventMarkers = map[string]bool{
+	"info": true, "date": true, "threat_level_id": true, "analysis": true,
+	"published": true, "attribute_count": true, "Orgc": true, "Org": true,
+}
+
+// link is a relation from the event to a node made from one of its records.
+type link struct {
+	typ   string
+	dst   graph.Ref
+	props map[string]any
+}
+
+// frame is one JSON object being read at the document level: an event, a
+// wrapper ({"Event": …}, {"response": …}), a search result or a galaxy.
+// The reading goroutine owns fields, tags and orgs; workers reach the
+// event through ref and addLink.
+type frame struct {
+	wrapped bool // the value of an "Event" member
+	fields  map[string]string
+	marked  bool // holds an event marker
+	tags    []rawTag
+	orgc    rawOrg
+	offset  int64
+
+	// pending counts the records of this frame still with the workers.
+	pending sync.WaitGroup
+
+	mu       sync.Mutex
+	evRef    graph.Ref // set once the frame is known to be an event with a uuid
+	deferred []link
+	overflow bool
+	stubSent bool
+}
+
+func newFrame(wrapped bool, offset int64) *frame {
+	return &frame{wrapped: wrapped, fields: map[string]string{}, offset: offset}
+}
+
+// isEvent reports whether the frame is an event.
+func (f *frame) isEvent() bool { return f.wrapped || f.marked }
+
+// uuid is the event uuid, lower-cased.
+func (f *frame) uuid() string { return strings.ToLower(strings.TrimSpace(f.fields["uuid"])) }
+
+// eventNodeID returns the event's node ref once it is known.
+func (f *frame) ref() graph.Ref {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.evRef
+}
+
+// settle makes the event's ref known when the frame is an event with a
+// uuid; called by the reading goroutine as members arrive.
+func (f *frame) settle() {
+	if !f.isEvent() || f.uuid() == "" {
+		return
+	}
+	f.mu.Lock()
+	if f.evRef == "" {
+		f.evRef = eventNode(f.uuid()).Ref()
+	}
+	f.mu.Unlock()
+}
+
+// addLink returns the relation from the event to dst when the event is
+// known, and otherwise keeps it for the end of the event.
+func (f *frame) addLink(l link) (graph.Relation, bool) {
+	if f == nil {
+		return graph.Relation{}, false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.evRef != "" {
+		return graph.Relation{Src: f.evRef, Type: l.typ, Dst: l.dst, Props: l.props}, true
+	}
+	if len(f.deferred) < maxDeferred {
+		f.deferred = append(f.deferred, l)
+	} else {
+		f.overflow = true
+	}
+	return graph.Relation{}, false
+}
+
+// eventNode is the bare node of the event with this uuid: kind report,
+// keyed by its alias.
+func eventNode(uuid string) graph.Node {
+	return graph.SourceNode(graph.KindReport, alias(uuid))
+}
+
+// alias is the node alias of a MISP uuid (event, attribute, object, galaxy
+// cluster, sighting): "misp--<uuid>".
+func alias(uuid string) string {
+	return "misp--" + strings.ToLower(strings.TrimSpace(uuid))
+}
+
+// threatLevels and analysisLevels name MISP's numeric codes.
+var (
+	threatLevels   = map[string]string{"1": "high", "2": "medium", "3": "low", "4": "undefined"}
+	analysisLevels = map[string]string{"0": "initial", "1": "ongoing", "2": "completed"}
+)
+
+// buildEvent returns the event's node and the relations it owns (to its
+// creator and its galaxy clusters from tags), plus identity nodes.
+func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
+	uuid := f.uuid()
+	n := eventNode(uuid)
+	n.Name = strings.TrimSpace(f.fields["info"])
+	if n.Name == "" {
+		n.Name = "MISP event " + uuid
+	}
+	props := map[string]any{"misp_uuid": uuid, "source_format": "misp"}
+	for _, k := range []string{"info", "date", "published", "distribution", "attribute_count", "extends_uuid"} {
+		if v := f.fields[k]; v != "" {
+			props[k] = v
+		}
+	}
+	if ts := parseTime(f.fields["timestamp"]); !ts.IsZero() {
+		props["timestamp"] = ts
+	}
+	if ts := parseTime(f.fields["publish_timestamp"]); !ts.IsZero() {
+		props["publish_timestamp"] = ts
+	}
+	if v := f.fields["threat_level_id"]; v != "" {
+		props["threat_level"] = nameOr(threatLevels, v)
+	}
+	if v := f.fields["analysis"]; v != "" {
+		props["analysis"] = nameOr(analysisLevels, v)
+	}
+	n.FirstSeen, n.LastSeen = seen(parseTime(f.fields["date"]), parseTime(f.fields["timestamp"]))
+	n.Sources = []string{feed}
+	tg := readTags(f.tags)
+	n.Labels, n.TLP = tg.labels, tg.tlp
+	nodes := []graph.Node{}
+	var rels []graph.Relation
+	if org := strings.TrimSpace(f.orgc.Name.String()); org != "" {
+		props["orgc"] = org
+		id := orgNode(org, feed)
+		nodes = append(nodes, id)
+		rels = append(rels, graph.Relation{Src: n.Ref(), Type: RelCreatedBy, Dst: id.Ref(), Sources: n.Sources})
+	}
+	n.Props = props
+	for _, c := range tg.clusters {
+		cn := c.node(feed)
+		nodes = append(nodes, cn)
+		rels = append(rels, graph.Relation{Src: n.Ref(), Type: c.relType(RelRefersTo), Dst: cn.Ref(), Sources: n.Sources})
+	}
+	nodes = append([]graph.Node{n}, nodes...)
+	return nodes, rels
+}
+
+// stub is the event node with what is known before its end (uuid and
+// title), written early so its records' links find it.
+func (f *frame) stub(feed string) graph.Node {
+	n := eventNode(f.uuid())
+	n.Name = strings.TrimSpace(f.fields["info"])
+	if n.Name == "" {
+		n.Name = "MISP event " + f.uuid()
+	}
+	n.Props = map[string]any{"misp_uuid": f.uuid(), "source_format": "misp"}
+	n.Sources = []string{feed}
+	return n
+}
+
+// orgNode is the identity node of a MISP organisation, keyed by its name.
+func orgNode(name, feed string) graph.Node {
+	n := graph.NamedNode(graph.KindIdentity, name)
+	n.Props = map[string]any{"identity_class": "organization"}
+	n.Sources = []string{feed}
+	return n
+}
+
+func nameOr(names map[string]string, v string) string {
+	if n, ok := names[strings.TrimSpace(v)]; ok {
+		return n
+	}
+	return v
+}

@@ -1,0 +1,343 @@
+package misp
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// KindGalaxyCluster is the kind of a galaxy cluster that is no threat
+// actor, intrusion set, malware, tool, attack pattern, course of action or
+// country (tea-matrix, guidelines, sector, ...).
+const KindGalaxyCluster graph.Kind = "x-misp-galaxy-cluster"
+
+var (
+	// attckSuffix is the " - G0007" ATT&CK id MISP appends to cluster values.
+	attckSuffix = regexp.MustCompile(`\s+-\s+((?:T\d{4}(?:\.\d{3})?)|(?:TA|[GSMC])\d{4})\s*$`)
+	// galaxyTag is a galaxy tag: misp-galaxy:threat-actor="Sofacy".
+	galaxyTag = regexp.MustCompile(`^misp-galaxy:([^=]+)="(.*)"$`)
+)
+
+// malwareGalaxies are the galaxy types whose clusters are malware families.
+var malwareGalaxies = map[string]bool{
+	"malpedia": true, "ransomware": true, "banker": true, "stealer": true, "android": true,
+	"rat": true, "botnet": true, "backdoor": true, "cryptominers": true,
+}
+
+// clusterKind maps a MISP galaxy type to the node kind of its clusters.
+func clusterKind(galaxyType string) graph.Kind {
+	t := strings.ToLower(strings.TrimSpace(galaxyType))
+	switch {
+	case strings.Contains(t, "intrusion-set"):
+		return graph.KindIntrusionSet
+	case strings.Contains(t, "attack-pattern"), strings.HasSuffix(t, "-techniques"):
+		return graph.KindAttackPattern
+	case strings.Contains(t, "course-of-action"):
+		return graph.KindCourseOfAction
+	case strings.Contains(t, "threat-actor"), t == "microsoft-activity-group":
+		return graph.KindThreatActor
+	case strings.Contains(t, "malware"), malwareGalaxies[t]:
+		return graph.KindMalware
+	case strings.Contains(t, "tool"), t == "exploit-kit":
+		return graph.KindTool
+	case t == "country", t == "region":
+		return graph.KindLocation
+	}
+	return KindGalaxyCluster
+}
+
+// clusterRef is a galaxy cluster named by an event, an attribute, a tag or
+// a cluster file: the full cluster when there is one, its type and value
+// otherwise.
+type clusterRef struct {
+	galaxyType   string
+	value        string
+	relationship string
+	c            *rawCluster
+}
+
+// relType is the relation to the cluster: the tag's or cluster's
+// relationship_type when one is given, else def.
+func (r clusterRef) relType(def string) string {
+	if t := strings.ToLower(strings.TrimSpace(r.relationship)); t != "" {
+		return t
+	}
+	return def
+}
+
+// nameAndIDs strips an ATT&CK suffix from a cluster value and returns the
+// name and the external ids (suffix and meta external_id).
+func nameAndIDs(value string, meta map[string]any) (string, []string) {
+	name := strings.TrimSpace(value)
+	var ids []string
+	if m := attckSuffix.FindStringSubmatchIndex(name); m != nil {
+		ids = append(ids, name[m[2]:m[3]])
+		name = strings.TrimSpace(name[:m[0]])
+	}
+	ids = append(ids, metaStrings(meta, "external_id")...)
+	return name, ids
+}
+
+// metaStrings reads a meta member that is a string or a list of strings.
+func metaStrings(meta map[string]any, key string) []string {
+	switch v := meta[key].(type) {
+	case string:
+		if v = strings.TrimSpace(v); v != "" {
+			return []string{v}
+		}
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, e := range v {
+			if s, ok := e.(string); ok && strings.TrimSpace(s) != "" {
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// node returns the cluster's node, named so that it merges with the STIX
+// object of the same entity: ATT&CK suffixes stripped, attack patterns
+// keyed by technique id, vulnerabilities by CVE.
+func (r clusterRef) node(feed string) graph.Node {
+	kind := clusterKind(r.galaxyType)
+	var meta map[string]any
+	if r.c != nil {
+		meta = r.c.Meta
+	}
+	name, ids := nameAndIDs(r.value, meta)
+	var n graph.Node
+	if kind == KindGalaxyCluster {
+		n = graph.NamedNode(kind, strings.ToLower(strings.TrimSpace(r.galaxyType))+": "+name)
+		n.Name = name
+	} else {
+		n = graph.NamedNode(kind, name, ids...)
+	}
+	props := map[string]any{"misp_galaxy": r.galaxyType}
+	if len(ids) > 0 {
+		props["external_ids"] = ids
+	}
+	if c := r.c; c != nil {
+		if d := strings.TrimSpace(c.Description.String()); d != "" {
+			props["description"] = d
+		}
+		if s := metaStrings(c.Meta, "synonyms"); len(s) > 0 {
+			props["synonyms"] = s
+		}
+		if len(c.Meta) > 0 {
+			props["meta"] = c.Meta
+		}
+		if t := c.TagName.String(); t != "" {
+			props["tag_name"] = t
+		}
+		if u := c.UUID.String(); u != "" {
+			props["misp_uuid"] = strings.ToLower(u)
+			n.Aliases = append(n.Aliases, alias(u))
+		}
+	}
+	if kind == graph.KindLocation {
+		props["location_type"] = "country"
+	}
+	n.Props = props
+	n.Sources = []string{feed}
+	return n
+}
+
+// relations are the cluster's own relations to other clusters, named by
+// uuid (cluster file "related", export GalaxyClusterRelation).
+func (r clusterRef) relations(src graph.Ref, feed string) []graph.Relation {
+	if r.c == nil {
+		return nil
+	}
+	var rels []graph.Relation
+	add := func(dst, typ string) {
+		dst = strings.TrimSpace(dst)
+		if dst == "" {
+			return
+		}
+		typ = strings.ToLower(strings.TrimSpace(typ))
+		if typ == "" {
+			typ = RelRelatedTo
+		}
+		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: alias(dst), Sources: []string{feed}})
+	}
+	for _, rel := range r.c.Related {
+		add(rel.DestUUID.String(), rel.Type.String())
+	}
+	for _, rel := range r.c.Relations {
+		if !rel.Deleted {
+			add(rel.ReferencedUUID.String(), rel.Type.String())
+		}
+	}
+	return rels
+}
+
+// tagInfo is what a list of tags says: labels, the TLP marking and the
+// galaxy clusters named by galaxy tags.
+type tagInfo struct {
+	labels   []string
+	tlp      string
+	clusters []clusterRef
+}
+
+// tlpRank orders TLP markings from least to most restrictive.
+var tlpRank = map[string]int{"clear": 1, "green": 2, "amber": 3, "amber+strict": 4, "red": 5}
+
+// tlpOf returns the TLP of a tag name ("tlp:amber" → "amber", "tlp:white"
+// → "clear"), or "".
+func tlpOf(tag string) string {
+	t := strings.ToLower(strings.TrimSpace(tag))
+	rest, ok := strings.CutPrefix(t, "tlp:")
+	if !ok {
+		return ""
+	}
+	rest = strings.Trim(rest, `" `)
+	if rest == "white" {
+		rest = "clear"
+	}
+	if _, ok := tlpRank[rest]; !ok {
+		return ""
+	}
+	return rest
+}
+
+// readTags turns tags into labels (every tag but galaxy tags, which become
+// linked cluster nodes), the most restrictive TLP among them, and clusters.
+func readTags(tags []rawTag) tagInfo {
+	var ti tagInfo
+	seenLabel := map[string]bool{}
+	for _, t := range tags {
+		name := strings.TrimSpace(t.Name.String())
+		if name == "" {
+			continue
+		}
+		if m := galaxyTag.FindStringSubmatch(name); m != nil {
+			// Some galaxies tag by cluster uuid; such a tag names no entity
+			// by itself (the Galaxy entry beside it does).
+			if _, err := uuid.Parse(m[2]); err != nil && strings.TrimSpace(m[2]) != "" {
+				ti.clusters = append(ti.clusters, clusterRef{galaxyType: m[1], value: m[2], relationship: t.RelationshipType.String()})
+			}
+			continue
+		}
+		if tlp := tlpOf(name); tlp != "" && tlpRank[tlp] > tlpRank[ti.tlp] {
+			ti.tlp = tlp
+		}
+		if !seenLabel[name] {
+			seenLabel[name] = true
+			ti.labels = append(ti.labels, name)
+		}
+	}
+	sort.Strings(ti.labels)
+	return ti
+}
+
+// galaxyClusters lists the clusters of galaxies.
+func galaxyClusters(gs []rawGalaxy) []clusterRef {
+	var out []clusterRef
+	for _, g := range gs {
+		for i := range g.Clusters {
+			c := &g.Clusters[i]
+			typ := c.Type.String()
+			if typ == "" {
+				typ = g.Type.String()
+			}
+			out = append(out, clusterRef{galaxyType: typ, value: c.Value.String(), relationship: c.RelationshipType.String(), c: c})
+		}
+	}
+	return out
+}
+
+// checkCluster says why a cluster cannot be mapped, or nil.
+func checkCluster(r clusterRef) (reason string, err error) {
+	switch {
+	case r.c != nil && bool(r.c.Deleted):
+		return ReasonDeleted, fmt.Errorf("cluster deleted")
+	case strings.TrimSpace(r.value) == "":
+		return ReasonMissingValue, fmt.Errorf("cluster without a value")
+	}
+	return "", nil
+}
+
+// addClusters maps clusters named by a record and links src to them with
+// their relationship_type or def. Clusters read from galaxy data count as
+// records; those named only by a galaxy tag belong to the tag.
+func (l *loader) addClusters(j job, b *graph.Batch, clusters []clusterRef, src graph.Ref, def string) {
+	for _, c := range clusters {
+		if c.c != nil {
+			l.report.AddRead(1)
+		}
+		if reason, err := checkCluster(c); err != nil {
+			if c.c != nil {
+				l.drop(j, "galaxy-cluster", c.c.UUID.String(), reason, err)
+			}
+			continue
+		}
+		n := c.node(l.feed)
+		b.Nodes = append(b.Nodes, n)
+		if src != "" {
+			b.Relations = append(b.Relations, graph.Relation{Src: src, Type: c.relType(def), Dst: n.Ref(), Sources: []string{l.feed}})
+		}
+		b.Relations = append(b.Relations, c.relations(n.Ref(), l.feed)...)
+		if c.c != nil {
+			l.report.AddMapped(1)
+		}
+	}
+}
+
+// galaxyRecord maps a galaxy attached to an event: its clusters, linked from
+// the event.
+func (l *loader) galaxyRecord(j job, b *graph.Batch) {
+	var g rawGalaxy
+	if err := unmarshal(j.raw, &g); err != nil {
+		l.countRead(recGalaxy)
+		l.report.AddRead(1)
+		l.drop(j, "galaxy", "", ReasonMalformed, err)
+		return
+	}
+	l.tally.add(func(t *Tally) {
+		t.Galaxies++
+		t.Clusters += int64(len(g.Clusters))
+	})
+	clusters := galaxyClusters([]rawGalaxy{g})
+	var nb graph.Batch
+	l.addClusters(j, &nb, clusters, "", "")
+	b.Nodes = append(b.Nodes, nb.Nodes...)
+	b.Relations = append(b.Relations, nb.Relations...)
+	if j.fr == nil {
+		return
+	}
+	for _, c := range clusters {
+		if _, err := checkCluster(c); err != nil {
+			continue
+		}
+		n := c.node(l.feed)
+		if rel, ok := j.fr.addLink(link{typ: c.relType(RelRefersTo), dst: n.Ref()}); ok {
+			rel.Sources = []string{l.feed}
+			b.Relations = append(b.Relations, rel)
+		}
+	}
+}
+
+// clusterRecord maps one cluster of a cluster file ("values") or of a
+// galaxy in API form ("GalaxyCluster"), typed by the file's galaxy type.
+func (l *loader) clusterRecord(j job, b *graph.Batch) {
+	var c rawCluster
+	if err := unmarshal(j.raw, &c); err != nil {
+		l.countRead(recCluster)
+		l.report.AddRead(1)
+		l.drop(j, "galaxy-cluster", "", ReasonMalformed, err)
+		return
+	}
+	l.tally.add(func(t *Tally) { t.Clusters++ })
+	typ := c.Type.String()
+	if typ == "" {
+		typ = j.galaxyType
+	}
+	l.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c}}, "", "")
+}

@@ -1,0 +1,298 @@
+package misp
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// objectRecord maps a MISP object: a node of its own (a STIX observable for
+// file, url, domain-ip, x509, registry-key and vulnerability objects, a
+// KindObjectPrefix+name node otherwise), the nodes of its attributes linked
+// to it, and its references.
+func (l *loader) objectRecord(j job, b *graph.Batch) {
+	l.report.AddRead(1)
+	var o rawObject
+	if err := unmarshal(j.raw, &o); err != nil {
+		l.countRead(recObject)
+		l.drop(j, "object", "", ReasonMalformed, err)
+		return
+	}
+	name := strings.ToLower(strings.TrimSpace(o.Name.String()))
+	uuid := strings.ToLower(strings.TrimSpace(o.UUID.String()))
+	l.tally.add(func(t *Tally) {
+		t.Objects++
+		t.ObjectNames[o.Name.String()]++
+		t.References += int64(len(o.References))
+	})
+	switch {
+	case bool(o.Deleted):
+		l.tallyObjectAttributes(o)
+		l.drop(j, "object", uuid, ReasonDeleted, errors.New("object deleted"))
+		return
+	case name == "":
+		l.tallyObjectAttributes(o)
+		l.drop(j, "object", uuid, ReasonMissingType, errors.New("object without a name"))
+		return
+	}
+
+	// Attributes first: each is mapped or dropped alone.
+	var attrs []attrOut
+	var ab graph.Batch
+	for _, raw := range o.Attributes {
+		l.report.AddRead(1)
+		var a rawAttribute
+		if err := unmarshal(raw, &a); err != nil {
+			l.tally.add(func(t *Tally) { t.ObjectAttributes++ })
+			l.drop(j, "object attribute", uuid, ReasonMalformed, fmt.Errorf("in object %s: %w", uuid, err))
+			continue
+		}
+		l.tallyAttribute(a, true)
+		out, reason, err := l.attribute(j, &ab, a, true)
+		if err != nil {
+			l.drop(j, "object attribute", a.UUID.String(), reason, fmt.Errorf("in %s object %s: %w", name, uuid, err))
+			continue
+		}
+		l.report.AddMapped(1)
+		attrs = append(attrs, out)
+	}
+
+	node, own, ownRels := objectNode(name, uuid, attrs)
+	if node.Kind == "" {
+		l.drop(j, "object", uuid, ReasonMissingUUID, fmt.Errorf("%s object without a uuid", name))
+		b.Nodes = append(b.Nodes, ab.Nodes...)
+		b.Relations = append(b.Relations, ab.Relations...)
+		return
+	}
+	props := map[string]any{"misp_object": name}
+	if uuid != "" {
+		props["misp_uuid"] = uuid
+		if !slices.Contains(node.Aliases, alias(uuid)) {
+			node.Aliases = append(node.Aliases, alias(uuid))
+		}
+	}
+	for k, v := range map[string]text{"meta_category": o.MetaCategory, "comment": o.Comment, "template_uuid": o.TemplateUUID} {
+		if s := strings.TrimSpace(v.String()); s != "" {
+			props[k] = s
+		}
+	}
+	for k, v := range node.Props {
+		props[k] = v
+	}
+	ownIDs := map[string]bool{node.ID.String(): true}
+	for _, n := range own {
+		ownIDs[n.ID.String()] = true
+	}
+	var rels []graph.Relation
+	for _, a := range attrs {
+		node.Labels = union(node.Labels, a.labels)
+		if tlpRank[a.tlp] > tlpRank[node.TLP] {
+			node.TLP = a.tlp
+		}
+		if a.propsOnly {
+			addProp(props, a.relation, a.typ, a.value)
+			continue
+		}
+		if ownIDs[a.node.ID.String()] {
+			continue
+		}
+		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(),
+			Props: map[string]any{"object_relation": a.relation}})
+	}
+	node.Props = props
+	node.FirstSeen, node.LastSeen = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String())
+	node.Sources = []string{l.feed}
+
+	b.Nodes = append(b.Nodes, node)
+	for _, n := range own {
+		n.Sources = node.Sources
+		b.Nodes = append(b.Nodes, n)
+	}
+	b.Nodes = append(b.Nodes, ab.Nodes...)
+	b.Relations = append(b.Relations, ab.Relations...)
+	for _, r := range append(ownRels, rels...) {
+		r.Sources = node.Sources
+		b.Relations = append(b.Relations, r)
+	}
+	for _, raw := range o.References {
+		l.reference(j, b, raw, node.Ref(), uuid)
+	}
+	if rel, ok := j.fr.addLink(link{typ: RelRefersTo, dst: node.Ref(), props: map[string]any{"misp_object": name, "misp_uuid": uuid}}); ok {
+		rel.Sources = node.Sources
+		b.Relations = append(b.Relations, rel)
+	}
+	l.report.AddMapped(1)
+}
+
+// tallyObjectAttributes counts the attributes of an object dropped whole.
+func (l *loader) tallyObjectAttributes(o rawObject) {
+	for _, raw := range o.Attributes {
+		var a rawAttribute
+		if unmarshal(raw, &a) == nil {
+			l.tallyAttribute(a, true)
+		} else {
+			l.tally.add(func(t *Tally) { t.ObjectAttributes++ })
+		}
+	}
+}
+
+// reference maps an ObjectReference: a relation from the object to the
+// attribute or object it names by uuid.
+func (l *loader) reference(j job, b *graph.Batch, raw []byte, src graph.Ref, objUUID string) {
+	l.report.AddRead(1)
+	var r rawReference
+	if err := unmarshal(raw, &r); err != nil {
+		l.drop(j, "object reference", objUUID, ReasonMalformed, err)
+		return
+	}
+	switch {
+	case bool(r.Deleted):
+		l.drop(j, "object reference", r.UUID.String(), ReasonDeleted, errors.New("reference deleted"))
+		return
+	case strings.TrimSpace(r.ReferencedUUID.String()) == "":
+		l.drop(j, "object reference", r.UUID.String(), ReasonMissingUUID, fmt.Errorf("reference of object %s without referenced_uuid", objUUID))
+		return
+	}
+	typ := strings.ToLower(strings.TrimSpace(r.RelationshipType.String()))
+	if typ == "" {
+		typ = RelRelatedTo
+	}
+	props := map[string]any{}
+	if u := strings.TrimSpace(r.UUID.String()); u != "" {
+		props["misp_uuid"] = strings.ToLower(u)
+	}
+	if c := strings.TrimSpace(r.Comment.String()); c != "" {
+		props["comment"] = c
+	}
+	b.Relations = append(b.Relations, graph.Relation{Src: src, Type: typ, Dst: alias(r.ReferencedUUID.String()), Props: props, Sources: []string{l.feed}})
+	l.report.AddMapped(1)
+}
+
+// addProp keeps a non-entity object attribute as a property named by its
+// object_relation (or type); repeated relations become lists.
+func addProp(props map[string]any, relation, typ, value string) {
+	key := relation
+	if key == "" {
+		key = typ
+	}
+	switch v := props[key].(type) {
+	case nil:
+		props[key] = value
+	case string:
+		props[key] = []string{v, value}
+	case []string:
+		props[key] = append(v, value)
+	default:
+		props[key] = value
+	}
+}
+
+// objectNode builds the node of an object from its mapped attributes: a
+// file (FileNode over its hashes and name), url, domain-name (resolving to
+// its addresses), x509-certificate, windows-registry-key or vulnerability
+// when the object has what that needs, else a KindObjectPrefix+name node
+// keyed by the object uuid. It also returns nodes and relations the object
+// node implies (hash nodes and has-hash, resolves-to). A zero node means the
+// object has neither an entity nor a uuid.
+func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, []graph.Relation) {
+	first := func(match func(a attrOut) bool) *attrOut {
+		for i := range attrs {
+			if !attrs[i].propsOnly && match(attrs[i]) {
+				return &attrs[i]
+			}
+		}
+		return nil
+	}
+	ofKind := func(k graph.Kind) func(a attrOut) bool {
+		return func(a attrOut) bool { return a.node.Kind == k }
+	}
+	switch name {
+	case "file":
+		hashes := map[string]string{}
+		fname := ""
+		for _, a := range attrs {
+			if a.propsOnly {
+				continue
+			}
+			if _, ok := hashAlgorithms[a.typ]; ok && a.node.Kind == graph.KindHash {
+				alg, v, _ := strings.Cut(a.node.Key, ":")
+				if _, dup := hashes[alg]; !dup {
+					hashes[alg] = v
+				}
+			}
+			if fname == "" && a.node.Kind == graph.KindFile && (a.relation == "filename" || a.typ == "filename") {
+				fname = a.node.Name
+			}
+		}
+		if len(hashes) > 0 || fname != "" {
+			f, hs, rels := graph.FileNode(hashes, fname)
+			if f.Kind != "" {
+				return f, hs, rels
+			}
+		}
+	case "url":
+		if a := first(ofKind(graph.KindURL)); a != nil {
+			return bare(a.node), nil, nil
+		}
+	case "domain-ip":
+		if a := first(ofKind(graph.KindDomainName)); a != nil {
+			d := bare(a.node)
+			var rels []graph.Relation
+			for _, ip := range attrs {
+				if !ip.propsOnly && (ip.node.Kind == graph.KindIPv4Addr || ip.node.Kind == graph.KindIPv6Addr) {
+					rels = append(rels, graph.Relation{Src: d.Ref(), Type: RelResolvesTo, Dst: ip.node.Ref()})
+				}
+			}
+			return d, nil, rels
+		}
+	case "x509":
+		hashes := map[string]any{}
+		for _, a := range attrs {
+			if a.node.Kind == graph.KindX509Certificate {
+				if alg, v, ok := strings.Cut(a.node.Name, ":"); ok {
+					hashes[alg] = v
+				}
+			}
+		}
+		obj := map[string]any{}
+		if len(hashes) > 0 {
+			obj["hashes"] = hashes
+		}
+		for _, a := range attrs {
+			if a.relation == "serial-number" && strings.TrimSpace(a.value) != "" {
+				obj["serial_number"] = strings.TrimSpace(a.value)
+			}
+		}
+		if n, ok := graph.ObservableNode(string(graph.KindX509Certificate), obj); ok {
+			return n, nil, nil
+		}
+	case "registry-key":
+		if a := first(ofKind(graph.KindWindowsRegistryKey)); a != nil {
+			return bare(a.node), nil, nil
+		}
+	case "vulnerability":
+		if a := first(ofKind(graph.KindVulnerability)); a != nil {
+			return bare(a.node), nil, nil
+		}
+		for _, a := range attrs {
+			if a.relation == "id" && graph.IsCVE(a.value) {
+				return graph.NamedNode(graph.KindVulnerability, a.value), nil, nil
+			}
+		}
+	}
+	if uuid == "" {
+		return graph.Node{}, nil, nil
+	}
+	n := graph.SourceNode(graph.Kind(KindObjectPrefix+name), alias(uuid))
+	n.Name = name
+	return n, nil, nil
+}
+
+// bare is a copy of an attribute's node without what belongs to the
+// attribute (its props, labels, aliases), for use as an object's node.
+func bare(n graph.Node) graph.Node {
+	return graph.Node{ID: n.ID, Kind: n.Kind, Key: n.Key, Name: n.Name}
+}

@@ -1,0 +1,200 @@
+package misp
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// text is a JSON scalar read as a string: MISP writes the same field as a
+// string in one export and a number or boolean in another ("timestamp":
+// "1455373240" or 1455373240). null reads as "". Objects and arrays are an
+// error, which makes their record malformed.
+type text string
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (s *text) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := readScalar(dec)
+	if err != nil {
+		return err
+	}
+	*s = text(v)
+	return nil
+}
+
+func (s text) String() string { return string(s) }
+
+// readScalar reads a scalar token as a string.
+func readScalar(dec *jsontext.Decoder) (string, error) {
+	switch k := dec.PeekKind(); k {
+	case '{', '[':
+		return "", fmt.Errorf("want a string, number, boolean or null, got %v", k)
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return "", err
+	}
+	switch tok.Kind() {
+	case 'n':
+		return "", nil
+	case 't':
+		return "true", nil
+	case 'f':
+		return "false", nil
+	}
+	return tok.String(), nil
+}
+
+// flag is a MISP boolean: true, false, "1", "0", 1, 0, "true", "false",
+// null or "".
+type flag bool
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (f *flag) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	v, err := readScalar(dec)
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes":
+		*f = true
+	default:
+		*f = false
+	}
+	return nil
+}
+
+// list is a JSON array of T that also accepts a single T (MISP search output
+// writes "Attribute": {...} for one) and null.
+type list[T any] []T
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (l *list[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		_, err := dec.ReadToken()
+		*l = nil
+		return err
+	case '{':
+		var v T
+		if err := json.UnmarshalDecode(dec, &v); err != nil {
+			return err
+		}
+		*l = list[T]{v}
+		return nil
+	}
+	var vs []T
+	if err := json.UnmarshalDecode(dec, &vs); err != nil {
+		return err
+	}
+	*l = vs
+	return nil
+}
+
+type rawTag struct {
+	Name             text `json:"name"`
+	RelationshipType text `json:"relationship_type"`
+}
+
+type rawOrg struct {
+	Name text `json:"name"`
+	UUID text `json:"uuid"`
+}
+
+type rawGalaxy struct {
+	UUID      text             `json:"uuid"`
+	Name      text             `json:"name"`
+	Type      text             `json:"type"`
+	Namespace text             `json:"namespace"`
+	Clusters  list[rawCluster] `json:"GalaxyCluster"`
+}
+
+// rawCluster is a galaxy cluster as events carry it (GalaxyCluster) and as
+// cluster files list it (values).
+type rawCluster struct {
+	UUID             text           `json:"uuid"`
+	Type             text           `json:"type"`
+	Value            text           `json:"value"`
+	TagName          text           `json:"tag_name"`
+	Description      text           `json:"description"`
+	Source           text           `json:"source"`
+	RelationshipType text           `json:"relationship_type"`
+	Deleted          flag           `json:"deleted"`
+	Meta             map[string]any `json:"meta"`
+	// Related are the relations of a cluster file entry.
+	Related list[rawRelated] `json:"related"`
+	// Relations are the relations of an exported cluster.
+	Relations list[rawClusterRelation] `json:"GalaxyClusterRelation"`
+}
+
+type rawRelated struct {
+	DestUUID text       `json:"dest-uuid"`
+	Type     text       `json:"type"`
+	Tags     list[text] `json:"tags"`
+}
+
+type rawClusterRelation struct {
+	ReferencedUUID text `json:"referenced_galaxy_cluster_uuid"`
+	Type           text `json:"referenced_galaxy_cluster_type"`
+	Deleted        flag `json:"deleted"`
+}
+
+type rawSighting struct {
+	UUID          text    `json:"uuid"`
+	AttributeUUID text    `json:"attribute_uuid"`
+	DateSighting  text    `json:"date_sighting"`
+	Type          text    `json:"type"`
+	Source        text    `json:"source"`
+	Organisation  *rawOrg `json:"Organisation"`
+}
+
+type rawAttribute struct {
+	UUID           text              `json:"uuid"`
+	Type           text              `json:"type"`
+	Category       text              `json:"category"`
+	Value          text              `json:"value"`
+	Comment        text              `json:"comment"`
+	Timestamp      text              `json:"timestamp"`
+	FirstSeen      text              `json:"first_seen"`
+	LastSeen       text              `json:"last_seen"`
+	ObjectRelation text              `json:"object_relation"`
+	ToIDs          flag              `json:"to_ids"`
+	Deleted        flag              `json:"deleted"`
+	Tags           list[rawTag]      `json:"Tag"`
+	Galaxies       list[rawGalaxy]   `json:"Galaxy"`
+	Sightings      list[rawSighting] `json:"Sighting"`
+}
+
+type rawReference struct {
+	UUID             text `json:"uuid"`
+	ObjectUUID       text `json:"object_uuid"`
+	ReferencedUUID   text `json:"referenced_uuid"`
+	RelationshipType text `json:"relationship_type"`
+	Comment          text `json:"comment"`
+	Deleted          flag `json:"deleted"`
+}
+
+// rawObject keeps its attributes and references raw so that one bad entry
+// is dropped alone.
+type rawObject struct {
+	UUID         text                 `json:"uuid"`
+	Name         text                 `json:"name"`
+	MetaCategory text                 `json:"meta-category"`
+	Description  text                 `json:"description"`
+	Comment      text                 `json:"comment"`
+	Timestamp    text                 `json:"timestamp"`
+	FirstSeen    text                 `json:"first_seen"`
+	LastSeen     text                 `json:"last_seen"`
+	TemplateUUID text                 `json:"template_uuid"`
+	Deleted      flag                 `json:"deleted"`
+	Attributes   list[jsontext.Value] `json:"Attribute"`
+	References   list[jsontext.Value] `json:"ObjectReference"`
+}
+
+// unmarshal decodes one record leniently: unknown members are ignored,
+// duplicate names allowed, invalid UTF-8 replaced.
+func unmarshal(raw []byte, v any) error {
+	return json.Unmarshal(raw, v, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+}

@@ -1,0 +1,234 @@
+package misp
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+)
+
+// maxValueBytes bounds the value of an observable: its key goes into a
+// unique index, and no real address, domain, URL or hash comes near it.
+const maxValueBytes = 2048
+
+// errInvalid marks a value that is not valid for its attribute type.
+var errInvalid = errors.New("invalid value")
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+}
+
+// normalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it in
+// canonical form with its family: 198.51.100.7, 2001:db8::1, 10.0.0.0/8.
+func normalizeIP(v string) (value string, v6 bool, err error) {
+	v = strings.TrimSpace(v)
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return "", false, invalid("%q is not an IP address or CIDR block", v)
+		}
+		return p.String(), p.Addr().Is6(), nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return "", false, invalid("%q is not an IP address", v)
+	}
+	return a.String(), a.Is6(), nil
+}
+
+// domainBad are the characters no host name holds.
+const domainBad = " \t\r\n/\\@?#\"'<>|,;:()[]{}"
+
+// normalizeDomain lower-cases a host or domain name and strips a final dot.
+func normalizeDomain(v string) (string, error) {
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), ".")
+	switch {
+	case d == "":
+		return "", invalid("empty domain name")
+	case len(d) > 253:
+		return "", invalid("domain name of %d bytes", len(d))
+	case strings.ContainsAny(d, domainBad):
+		return "", invalid("%q is not a domain name", v)
+	case strings.Contains(d, ".."), strings.HasPrefix(d, "."):
+		return "", invalid("%q has an empty label", v)
+	}
+	for _, r := range d {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return "", invalid("%q is not a domain name", v)
+		}
+	}
+	return d, nil
+}
+
+// normalizeURL trims a URL and rejects white space and control characters
+// inside it. The value is otherwise kept as written: the STIX id of a url
+// is over its exact value.
+func normalizeURL(v string) (string, error) {
+	u := strings.TrimSpace(v)
+	if u == "" {
+		return "", invalid("empty URL")
+	}
+	if len(u) > maxValueBytes {
+		return "", invalid("URL of %d bytes", len(u))
+	}
+	for _, r := range u {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return "", invalid("URL %q holds white space", truncate(u, 80))
+		}
+	}
+	return u, nil
+}
+
+// normalizeEmail checks local@domain and lower-cases the domain part.
+func normalizeEmail(v string) (string, error) {
+	e := strings.TrimSpace(v)
+	at := strings.LastIndexByte(e, '@')
+	if at <= 0 || at == len(e)-1 || len(e) > 320 || strings.ContainsAny(e, " \t\r\n<>") {
+		return "", invalid("%q is not an e-mail address", truncate(e, 80))
+	}
+	return e[:at] + "@" + strings.ToLower(e[at+1:]), nil
+}
+
+// normalizeMAC returns a MAC address as lower-case colon-separated hex.
+func normalizeMAC(v string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(v))
+	if err != nil {
+		return "", invalid("%q is not a MAC address", v)
+	}
+	return hw.String(), nil
+}
+
+// parsePort parses a TCP/UDP port number.
+func parsePort(v string) (int, error) {
+	p, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || p < 0 || p > 65535 {
+		return 0, invalid("%q is not a port", v)
+	}
+	return p, nil
+}
+
+// parseASN parses "AS174", "as174" or "174".
+func parseASN(v string) (int64, error) {
+	s := strings.TrimSpace(v)
+	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
+		s = s[2:]
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, invalid("%q is not an AS number", v)
+	}
+	return int64(n), nil
+}
+
+// hashAlgorithms maps MISP hash attribute types to the STIX algorithm name
+// of the hash node and the expected hex length (0: not hex, checked by a
+// pattern or only for being non-empty).
+var hashAlgorithms = map[string]struct {
+	alg    string
+	hexLen int
+}{
+	"md5":          {"MD5", 32},
+	"sha1":         {"SHA-1", 40},
+	"sha224":       {"SHA-224", 56},
+	"sha256":       {"SHA-256", 64},
+	"sha384":       {"SHA-384", 96},
+	"sha512":       {"SHA-512", 128},
+	"sha512/224":   {"SHA-512/224", 56},
+	"sha512/256":   {"SHA-512/256", 64},
+	"sha3-224":     {"SHA3-224", 56},
+	"sha3-256":     {"SHA3-256", 64},
+	"sha3-384":     {"SHA3-384", 96},
+	"sha3-512":     {"SHA3-512", 128},
+	"imphash":      {"IMPHASH", 32},
+	"authentihash": {"AUTHENTIHASH", 64},
+	"telfhash":     {"TELFHASH", 0},
+	"ssdeep":       {"SSDEEP", 0},
+	"tlsh":         {"TLSH", 0},
+	"impfuzzy":     {"IMPFUZZY", 0},
+	"pehash":       {"PEHASH", 40},
+	"vhash":        {"VHASH", 0},
+	"cdhash":       {"CDHASH", 40},
+}
+
+var (
+	hexRE    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
+	ssdeepRE = regexp.MustCompile(`^\d+:[^:\s]+:[^:\s]+(,.*)?$`)
+	tlshRE   = regexp.MustCompile(`^(?i:t1)?[0-9a-fA-F]{70}$`)
+)
+
+// normalizeHash checks a hash value for its MISP type and returns the STIX
+// algorithm name and the lower-case value.
+func normalizeHash(misptype, v string) (alg, value string, err error) {
+	h, ok := hashAlgorithms[misptype]
+	if !ok {
+		return "", "", invalid("unknown hash type %q", misptype)
+	}
+	// Line breaks inside a hash are a copy-and-paste accident (a real export
+	// splits an ssdeep value with CRLF); no hash holds white space.
+	raw := strings.Join(strings.Fields(v), "")
+	value = strings.ToLower(raw)
+	switch {
+	case value == "":
+		return "", "", invalid("empty %s", misptype)
+	case len(value) > maxValueBytes:
+		return "", "", invalid("%s of %d bytes", misptype, len(value))
+	case h.hexLen > 0 && (len(value) != h.hexLen || !hexRE.MatchString(value)):
+		return "", "", invalid("%q is not a %s (%d hex digits)", truncate(value, 80), misptype, h.hexLen)
+	case misptype == "ssdeep" && !ssdeepRE.MatchString(value):
+		return "", "", invalid("%q is not an ssdeep hash", truncate(value, 80))
+	case misptype == "tlsh" && !tlshRE.MatchString(value):
+		return "", "", invalid("%q is not a TLSH hash", truncate(value, 80))
+	}
+	if misptype == "ssdeep" {
+		value = raw // ssdeep is base64: case matters
+	}
+	return h.alg, value, nil
+}
+
+// parseTime reads the time forms MISP writes: unix seconds ("1455373240" or
+// a number), RFC 3339 with or without fraction and zone, and dates.
+func parseTime(v string) time.Time {
+	s := strings.TrimSpace(v)
+	if s == "" || s == "0" {
+		return time.Time{}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n <= 0 || n > 1<<34 {
+			return time.Time{}
+		}
+		return time.Unix(n, 0).UTC()
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC()
+		}
+	}
+	return time.Time{}
+}
+
+// seen orders a first/last seen pair so that last is never before first.
+func seen(first, last time.Time) (time.Time, time.Time) {
+	if !first.IsZero() && !last.IsZero() && last.Before(first) {
+		return first, time.Time{}
+	}
+	return first, last
+}
+
+// truncate shortens s to at most n bytes on a rune boundary, for logs and
+// display names.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func utf8RuneStart(b byte) bool { return b&0xC0 != 0x80 }
