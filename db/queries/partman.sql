@@ -1,22 +1,17 @@
 -- name: PartitionParent :one
 -- PartitionParent describes a table partitioned by range on one column (a
 -- name that may be schema-qualified and quoted, as regclass reads it): its
--- schema and name, its partition key column and type, and its default
--- partition (empty strings when it has none). No row when the table is not
--- partitioned that way.
+-- schema and name and its partition key column and type. No row when the
+-- table is not partitioned that way.
 SELECT
     n.nspname::text AS schema_name,
     c.relname::text AS table_name,
     a.attname::text AS key_column,
-    format_type(a.atttypid, a.atttypmod)::text AS key_type,
-    coalesce(dn.nspname::text, '')::text AS default_schema,
-    coalesce(dc.relname::text, '')::text AS default_table
+    format_type(a.atttypid, a.atttypmod)::text AS key_type
 FROM pg_catalog.pg_partitioned_table p
 JOIN pg_catalog.pg_class c ON c.oid = p.partrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_catalog.pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]
-LEFT JOIN pg_catalog.pg_class dc ON dc.oid = p.partdefid
-LEFT JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace
 WHERE p.partrelid = sqlc.arg(parent)::text::regclass
   AND p.partstrat = 'r'
   AND p.partnatts = 1;

@@ -1,0 +1,151 @@
+package partman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/db/gen"
+)
+
+// Result is what Ensure or EnsureDays did, one entry per day, oldest first.
+type Result struct {
+	// Parent is the partitioned table, schema-qualified.
+	Parent string `json:"parent"`
+	// Days has an entry for every day that was dealt with.
+	Days []DayResult `json:"days"`
+}
+
+// DayResult is the outcome for one UTC day.
+type DayResult struct {
+	// Day is midnight UTC of the day.
+	Day time.Time `json:"day"`
+	// Partition is the child's name, <parent>_YYYY_MM_DD, in the parent's schema.
+	Partition string `json:"partition"`
+	// Created is true when this call created the child, false when it
+	// existed already.
+	Created bool `json:"created"`
+	// MovedRows is how many rows of the day were moved out of the default
+	// partition into the new child.
+	MovedRows int64 `json:"moved_rows"`
+	// Attempts is how many transactions it took (more than 1 when a lock was
+	// not granted within the lock timeout at first).
+	Attempts int `json:"attempts"`
+}
+
+// Created returns how many children were created.
+func (r Result) Created() int {
+	n := 0
+	for _, d := range r.Days {
+		if d.Created {
+			n++
+		}
+	}
+	return n
+}
+
+// MovedRows returns how many rows were moved out of the default partition.
+func (r Result) MovedRows() int64 {
+	var n int64
+	for _, d := range r.Days {
+		n += d.MovedRows
+	}
+	return n
+}
+
+// Ensure makes sure the parent (Options.Parent, default telemetry_edges) has
+// a child for every UTC day from today−Behind through today+Ahead (default
+// yesterday through today+6). It is idempotent and safe to run from many
+// processes at once: all of them succeed and each day gets exactly one child.
+// Rows of a day that wait in the default partition are moved into the new
+// child in the same transaction that creates it, so none is stranded.
+//
+// Each day is its own transaction with lock_timeout set to
+// Options.LockTimeout, retried with backoff up to Options.Retries times when
+// a lock is not granted in time. If a day still fails for want of a lock,
+// Ensure stops there (the same lock blocks every later day) and returns the
+// days done so far with an error wrapping ErrLockTimeout that names the
+// partition. Other per-day errors do not stop the remaining days; they are
+// returned joined.
+func Ensure(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	return ensureDays(ctx, pool, opts.window(), opts)
+}
+
+// EnsureDays is Ensure for the given days (their UTC calendar days, each
+// taken once) instead of the window around today: what a writer calls for
+// the days of the rows it is about to insert. Which days are acceptable is
+// the caller's business. Options.Ahead and Options.Behind are ignored.
+func EnsureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts Options) (Result, error) {
+	return ensureDays(ctx, pool, days, opts.withDefaults())
+}
+
+func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts Options) (Result, error) {
+	t, err := resolve(ctx, pool, opts.Parent)
+	if err != nil {
+		return Result{}, fmt.Errorf("ensure partitions: %w", err)
+	}
+	res := Result{Parent: t.String(), Days: []DayResult{}}
+	var errs []error
+	seen := make(map[time.Time]bool, len(days))
+	for _, day := range days {
+		day = utcDay(day)
+		if seen[day] {
+			continue
+		}
+		seen[day] = true
+		d, err := ensureDay(ctx, pool, t, day, opts)
+		if err != nil {
+			errs = append(errs, err)
+			if errors.Is(err, ErrLockTimeout) || ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		res.Days = append(res.Days, d)
+	}
+	slices.SortFunc(res.Days, func(a, b DayResult) int { return a.Day.Compare(b.Day) })
+	return res, errors.Join(errs...)
+}
+
+// ensureDay creates the child of t for day in a transaction of its own.
+func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, opts Options) (DayResult, error) {
+	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
+	what := fmt.Sprintf("ensure partition %s for %s", qualified(t.schema, res.Partition), day.Format(time.DateOnly))
+	attempts, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		row, err := gen.New(tx).PartitionEnsureDay(ctx, gen.PartitionEnsureDayParams{Parent: t.ident(), Day: day})
+		if err != nil {
+			return err
+		}
+		res.Partition, res.Created, res.MovedRows = row.PartitionName, row.Created, row.MovedRows
+		return nil
+	})
+	res.Attempts = attempts
+	if err != nil {
+		opts.Logger.LogAttrs(ctx, slog.LevelError, "partman: partition not ensured",
+			slog.String("parent", t.String()), slog.String("partition", res.Partition),
+			slog.String("day", day.Format(time.DateOnly)), slog.Int("attempts", attempts),
+			slog.Any("error", err))
+		return res, err
+	}
+	level := slog.LevelDebug
+	if res.Created || res.MovedRows > 0 {
+		level = slog.LevelInfo
+	}
+	opts.Logger.LogAttrs(ctx, level, "partman: partition ensured",
+		slog.String("parent", t.String()), slog.String("partition", res.Partition),
+		slog.String("day", day.Format(time.DateOnly)), slog.Bool("created", res.Created),
+		slog.Int64("moved_rows", res.MovedRows), slog.Int("attempts", attempts))
+	return res, nil
+}
+
+// partitionName is the child name ensure_day_partition gives a day.
+func partitionName(parent string, day time.Time) string {
+	return parent + "_" + day.Format("2006_01_02")
+}

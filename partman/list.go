@@ -1,0 +1,131 @@
+package partman
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/db/gen"
+)
+
+// Partition is one partition of a partitioned table as the catalog describes
+// it.
+type Partition struct {
+	// Schema and Name identify the partition (unquoted).
+	Schema string `json:"schema"`
+	Name   string `json:"name"`
+	// From and To are the partition's bounds [From, To) read from the
+	// catalog; nil for MINVALUE / MAXVALUE, and for the default partition.
+	From *time.Time `json:"from"`
+	To   *time.Time `json:"to"`
+	// Bound is the catalog's text of the bounds: "FOR VALUES FROM (...) TO
+	// (...)", or "DEFAULT".
+	Bound string `json:"bound"`
+	// EstimatedRows is the planner's row estimate, -1 when the partition has
+	// not been vacuumed or analyzed yet.
+	EstimatedRows int64 `json:"estimated_rows"`
+	// TotalBytes is the size on disk with indexes and TOAST.
+	TotalBytes int64 `json:"total_bytes"`
+}
+
+// Listing is a partitioned table's partitions.
+type Listing struct {
+	// Parent is the partitioned table, schema-qualified.
+	Parent string `json:"parent"`
+	// Partitions are the bounded partitions, oldest first.
+	Partitions []Partition `json:"partitions"`
+	// Default is the default partition, nil when the table has none.
+	Default *Partition `json:"default"`
+}
+
+// List returns the partitions of parent (a table name as PostgreSQL reads it,
+// "" for DefaultParent) with their catalog bounds, row estimates and sizes,
+// and its default partition. It reads only the catalog and takes no lock on
+// the tables.
+func List(ctx context.Context, pool *pgxpool.Pool, parent string) (Listing, error) {
+	if parent == "" {
+		parent = DefaultParent
+	}
+	t, err := resolve(ctx, pool, parent)
+	if err != nil {
+		return Listing{}, fmt.Errorf("list partitions: %w", err)
+	}
+	return list(ctx, pool, t)
+}
+
+func list(ctx context.Context, db gen.DBTX, t table) (Listing, error) {
+	q := gen.New(db)
+	rows, err := q.PartitionChildren(ctx, t.ident())
+	if err != nil {
+		return Listing{}, fmt.Errorf("list partitions of %s: %w", t, err)
+	}
+	l := Listing{Parent: t.String(), Partitions: make([]Partition, 0, len(rows))}
+	for _, r := range rows {
+		l.Partitions = append(l.Partitions, Partition{
+			Schema:        r.SchemaName,
+			Name:          r.TableName,
+			From:          boundTime(r.Bounds.Lower, r.Bounds.LowerType),
+			To:            boundTime(r.Bounds.Upper, r.Bounds.UpperType),
+			Bound:         r.Bound,
+			EstimatedRows: r.EstimatedRows,
+			TotalBytes:    r.TotalBytes,
+		})
+	}
+	defs, err := q.PartitionDefault(ctx, t.ident())
+	if err != nil {
+		return Listing{}, fmt.Errorf("find default partition of %s: %w", t, err)
+	}
+	for _, d := range defs {
+		l.Default = &Partition{
+			Schema:        d.SchemaName,
+			Name:          d.TableName,
+			Bound:         "DEFAULT",
+			EstimatedRows: d.EstimatedRows,
+			TotalBytes:    d.TotalBytes,
+		}
+	}
+	return l, nil
+}
+
+// boundTime converts one side of a catalog range to a time, nil when that
+// side is unbounded (MINVALUE, MAXVALUE, or ±infinity).
+func boundTime(v pgtype.Timestamptz, typ pgtype.BoundType) *time.Time {
+	if typ == pgtype.Unbounded || !v.Valid || v.InfinityModifier != pgtype.Finite {
+		return nil
+	}
+	t := v.Time.UTC()
+	return &t
+}
+
+// missingDays returns the days (midnight UTC) of which some instant is in no
+// partition. parts must be sorted by From, unbounded first, as the catalog
+// query returns them; PostgreSQL guarantees they do not overlap.
+func missingDays(parts []Partition, days []time.Time) []time.Time {
+	missing := []time.Time{}
+	for _, day := range days {
+		end := day.AddDate(0, 0, 1)
+		cur := day // the first instant of the day not yet known to be covered
+		for _, p := range parts {
+			if p.From != nil && p.From.After(cur) {
+				break
+			}
+			if p.To == nil || p.To.After(cur) {
+				if p.To == nil {
+					cur = end
+				} else {
+					cur = *p.To
+				}
+			}
+			if !cur.Before(end) {
+				break
+			}
+		}
+		if cur.Before(end) {
+			missing = append(missing, day)
+		}
+	}
+	return missing
+}

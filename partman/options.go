@@ -1,0 +1,122 @@
+package partman
+
+import (
+	"log/slog"
+	"time"
+)
+
+// DefaultParent is the table partman keeps when Options.Parent is empty.
+const DefaultParent = "telemetry_edges"
+
+// Defaults used for zero Options fields.
+const (
+	DefaultAhead         = 6
+	DefaultBehind        = 1
+	DefaultLockTimeout   = 2 * time.Second
+	DefaultRetries       = 5
+	DefaultRetryDelay    = 100 * time.Millisecond
+	DefaultArchiveSchema = "archive"
+)
+
+// maxRetryDelay caps the exponential backoff between attempts.
+const maxRetryDelay = 5 * time.Second
+
+// Options configure Ensure, EnsureDays, Check, Prune and Maintain. The zero
+// value is ready to use: every zero field takes its default.
+type Options struct {
+	// Parent is the range-partitioned table, as PostgreSQL reads a table name:
+	// optionally schema-qualified, with double quotes where the name needs
+	// them (`"Odd ""Name"" edges"`). Default DefaultParent.
+	Parent string
+	// Ahead is how many days after today (UTC) Ensure creates and Check
+	// expects: 0 means the default 6 (today through today+6), a negative value
+	// means today only.
+	Ahead int
+	// Behind is the look-back: how many days before today Ensure creates and
+	// Check expects. 0 means the default 1, a negative value means none.
+	Behind int
+	// LockTimeout bounds every wait for a table lock (SET LOCAL lock_timeout),
+	// so that a partition operation queued behind a long reader never holds
+	// up the readers and writers queued behind it for longer. Default 2s.
+	LockTimeout time.Duration
+	// Retries is how many times an operation that hit LockTimeout is tried
+	// again, after a backoff, before it fails with ErrLockTimeout. 0 means the
+	// default 5, a negative value means no retry.
+	Retries int
+	// RetryDelay is the backoff before the first retry; it doubles with each
+	// further retry (up to 5s) and is jittered. Default 100ms.
+	RetryDelay time.Duration
+	// ArchiveSchema is the schema Prune moves partitions into in Detach mode,
+	// created if missing. Default "archive".
+	ArchiveSchema string
+	// Now returns the current time; tests set it. Default time.Now. Only its
+	// UTC day matters to Ensure and Check.
+	Now func() time.Time
+	// Logger receives what partman does. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults returns o with every zero field set to its default and the
+// negative "none" values turned into zero.
+func (o Options) withDefaults() Options {
+	if o.Parent == "" {
+		o.Parent = DefaultParent
+	}
+	o.Ahead = orDefault(o.Ahead, DefaultAhead)
+	o.Behind = orDefault(o.Behind, DefaultBehind)
+	o.Retries = orDefault(o.Retries, DefaultRetries)
+	if o.LockTimeout <= 0 {
+		o.LockTimeout = DefaultLockTimeout
+	}
+	if o.RetryDelay <= 0 {
+		o.RetryDelay = DefaultRetryDelay
+	}
+	if o.ArchiveSchema == "" {
+		o.ArchiveSchema = DefaultArchiveSchema
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// orDefault reads a count where 0 means def and a negative value means none.
+func orDefault(n, def int) int {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	default:
+		return n
+	}
+}
+
+// today is the UTC day of o.Now().
+func (o Options) today() time.Time {
+	return utcDay(o.Now())
+}
+
+// window returns the days Ensure creates and Check expects, today first, then
+// the days ahead in order, then the look-back days going back: the order in
+// which they matter to writers.
+func (o Options) window() []time.Time {
+	today := o.today()
+	days := make([]time.Time, 0, 1+o.Ahead+o.Behind)
+	for i := 0; i <= o.Ahead; i++ {
+		days = append(days, today.AddDate(0, 0, i))
+	}
+	for i := 1; i <= o.Behind; i++ {
+		days = append(days, today.AddDate(0, 0, -i))
+	}
+	return days
+}
+
+// utcDay returns midnight UTC of t's UTC calendar day.
+func utcDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}

@@ -1,0 +1,78 @@
+package partman
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ransomeye/intel/db/gen"
+)
+
+// keyType is the partition key type daily partitions need: the function
+// ensure_day_partition bounds each child by UTC midnights.
+const keyType = "timestamp with time zone"
+
+// table is a resolved partitioned table.
+type table struct {
+	schema, name string
+	key          string // partition key column
+}
+
+// ident is the quoted, schema-qualified name to put in SQL.
+func (t table) ident() string {
+	return pgx.Identifier{t.schema, t.name}.Sanitize()
+}
+
+// String is the name as PostgreSQL would print it with the schema spelled
+// out, quoted only where needed: for messages and results.
+func (t table) String() string {
+	return qualified(t.schema, t.name)
+}
+
+// qualified spells schema.name the way regclass output does, but always with
+// the schema: public.telemetry_edges, "Odd Schema"."Odd ""Name"" edges".
+func qualified(schema, name string) string {
+	return quoteIfNeeded(schema) + "." + quoteIfNeeded(name)
+}
+
+// quoteIfNeeded double-quotes an identifier unless it is a plain lower-case
+// one. Keywords are not detected; they are quoted anyway in SQL partman runs.
+func quoteIfNeeded(s string) string {
+	plain := s != ""
+	for i, r := range s {
+		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return pgx.Identifier{s}.Sanitize()
+}
+
+// resolve looks parent up in the catalog and checks it can have daily
+// partitions.
+func resolve(ctx context.Context, db gen.DBTX, parent string) (table, error) {
+	row, err := gen.New(db).PartitionParent(ctx, parent)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return table{}, fmt.Errorf("look up %s: %w", parent, ErrNotPartitioned)
+		case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+			return table{}, fmt.Errorf("look up %s: %w: %w", parent, ErrNoTable, err)
+		default:
+			return table{}, fmt.Errorf("look up %s: %w", parent, err)
+		}
+	}
+	t := table{schema: row.SchemaName, name: row.TableName, key: row.KeyColumn}
+	if row.KeyType != keyType {
+		return table{}, fmt.Errorf("look up %s: %w (key %s is %s)", t, ErrNotPartitioned,
+			quoteIfNeeded(row.KeyColumn), row.KeyType)
+	}
+	return t, nil
+}
