@@ -1,0 +1,411 @@
+package stix
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/ransomeye/intel/graph"
+)
+
+// namedKinds are the domain object types whose nodes merge across feeds on
+// a normalized name or external id (graph.NamedNode); every other domain
+// object is keyed by its STIX id (graph.SourceNode).
+var namedKinds = map[string]bool{
+	"malware": true, "intrusion-set": true, "threat-actor": true, "tool": true,
+	"campaign": true, "vulnerability": true, "attack-pattern": true,
+}
+
+// fieldProps are the properties that map to a field of graph.Node rather
+// than to props.
+var fieldProps = []string{"type", "id", "name", "labels", "confidence"}
+
+// mapped is what one record became.
+type mapped struct {
+	rec   record
+	id    string
+	typ   string
+	drop  *recordError
+	batch graph.Batch
+	// sightings counts the sightings in batch.
+	sightings int
+	// markingTLP is the TLP level the record defines when it is a TLP
+	// marking-definition.
+	markingTLP string
+	// fixups are the nodes and relations whose marking references name
+	// marking definitions that are not predefined; the collector resolves
+	// them against the ones the feed defined earlier.
+	fixups []fixup
+	// warnings are problems that did not drop the record.
+	warnings []warning
+}
+
+// fixup names a node (or a relation, rel >= 0) and its unresolved marking
+// references.
+type fixup struct {
+	node, rel int
+	refs      []string
+}
+
+// warning is a problem with one property of a record that was loaded.
+type warning struct {
+	property, value, message string
+}
+
+// mapper turns STIX objects into graph records.
+type mapper struct {
+	feed    string
+	sources []string
+}
+
+func newMapper(feed string) *mapper {
+	m := &mapper{feed: feed}
+	if feed != "" {
+		m.sources = []string{feed}
+	}
+	return m
+}
+
+// mapRecord decodes and maps one record.
+func (mp *mapper) mapRecord(rec record) mapped {
+	out := mapped{rec: rec, id: rec.id}
+	if rec.drop != nil {
+		out.drop = rec.drop
+		return out
+	}
+	var m map[string]any
+	if err := json.Unmarshal(rec.raw, &m, decoderOptions...); err != nil {
+		out.drop = dropf(ReasonNotObject, "decode: %v", err)
+		return out
+	}
+	if m == nil {
+		out.drop = dropf(ReasonNotObject, "record is null")
+		return out
+	}
+	mp.mapObject(&out, m)
+	return out
+}
+
+// mapObject validates and maps one decoded object into out.
+func (mp *mapper) mapObject(out *mapped, m map[string]any) {
+	o, bad := validate(m)
+	out.id, out.typ = o.id, o.typ
+	if out.id == "" {
+		out.id, _ = m["id"].(string)
+	}
+	if bad != nil {
+		out.drop = bad
+		return
+	}
+	switch {
+	case o.typ == "bundle":
+		mp.mapBundle(out, o)
+	case o.typ == "relationship":
+		mp.mapRelationship(out, o)
+	case o.typ == "sighting":
+		mp.mapSighting(out, o)
+	case o.typ == "marking-definition":
+		n := graph.SourceNode(graph.Kind(o.typ), o.id)
+		out.markingTLP = markingTLP(o)
+		mp.addNode(out, n, o, nil)
+	case graph.HasDeterministicID(o.typ) || graph.Kind(o.typ).IsObservable():
+		mp.mapObservable(out, o, -1)
+	case namedKinds[o.typ]:
+		mp.mapNamed(out, o)
+	case o.typ == "indicator":
+		mp.mapIndicator(out, o)
+	case o.typ == "observed-data":
+		mp.mapObservedData(out, o)
+	default:
+		// Every other domain object, meta object and custom or
+		// extension-defined type: a node of that kind keyed by its id.
+		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+	}
+}
+
+// mapBundle maps the objects of a bundle found as a record (a bundle inside
+// an array, or an NDJSON line small enough to be one record).
+func (mp *mapper) mapBundle(out *mapped, o object) {
+	objs, _ := o.m["objects"].([]any)
+	for _, e := range objs {
+		sub := mapped{rec: out.rec}
+		m, ok := e.(map[string]any)
+		if !ok {
+			sub.drop = dropf(ReasonNotObject, "bundle element is a JSON %s", jsonKind(e))
+		} else {
+			mp.mapObject(&sub, m)
+		}
+		if sub.drop != nil {
+			// One bad object drops the whole nested bundle record: the
+			// record is the unit of isolation.
+			out.drop = dropf(sub.drop.reason, "object %s of nested bundle: %s", sub.id, sub.drop.detail)
+			out.batch = graph.Batch{}
+			return
+		}
+		base := len(out.batch.Nodes)
+		relBase := len(out.batch.Relations)
+		out.batch.Nodes = append(out.batch.Nodes, sub.batch.Nodes...)
+		out.batch.Relations = append(out.batch.Relations, sub.batch.Relations...)
+		for _, f := range sub.fixups {
+			if f.node >= 0 {
+				f.node += base
+			}
+			if f.rel >= 0 {
+				f.rel += relBase
+			}
+			out.fixups = append(out.fixups, f)
+		}
+		out.sightings += sub.sightings
+		out.warnings = append(out.warnings, sub.warnings...)
+	}
+}
+
+// mapNamed maps malware, intrusion sets, threat actors, tools, campaigns,
+// vulnerabilities and attack patterns: merged on the normalized name, the
+// CVE id (vulnerability) or the ATT&CK technique id (attack-pattern) from
+// the name or external_references.
+func (mp *mapper) mapNamed(out *mapped, o object) {
+	name := strings.TrimSpace(o.str("name"))
+	n := graph.NamedNode(graph.Kind(o.typ), name, externalIDs(o.m)...)
+	if n.Key == "" {
+		n = graph.SourceNode(graph.Kind(o.typ), o.id)
+	}
+	mp.addNode(out, n, o, nil)
+}
+
+// externalIDs lists the external_id of every external reference.
+func externalIDs(m map[string]any) []string {
+	refs, _ := m["external_references"].([]any)
+	var ids []string
+	for _, r := range refs {
+		if er, ok := r.(map[string]any); ok {
+			if id, ok := er["external_id"].(string); ok && id != "" {
+				ids = append(ids, strings.TrimSpace(id))
+			}
+		}
+	}
+	return ids
+}
+
+// mapIndicator maps an indicator keyed by its id, plus the observables its
+// STIX pattern compares for equality, linked indicator -based-on->
+// observable. Patterns in other languages (snort, yara, sigma, ...) stay in
+// props only.
+func (mp *mapper) mapIndicator(out *mapped, o object) {
+	n := graph.SourceNode(graph.KindIndicator, o.id)
+	idx := mp.addNode(out, n, o, nil)
+	pattern := o.str("pattern")
+	pt := strings.ToLower(o.str("pattern_type"))
+	if pattern == "" || (pt != "" && pt != "stix") {
+		return
+	}
+	obs, err := patternObservables(pattern)
+	if err != nil {
+		out.warnings = append(out.warnings, warning{property: "pattern", value: pattern, message: "pattern not understood, no observables taken from it: " + err.Error()})
+		return
+	}
+	ind := out.batch.Nodes[idx]
+	for _, ob := range obs {
+		mp.addDerived(out, idx, ob)
+		out.batch.Relations = append(out.batch.Relations, graph.Relation{
+			Src: ind.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref(), Confidence: ind.Confidence,
+			FirstSeen: ind.FirstSeen, LastSeen: ind.LastSeen, Sources: mp.sources,
+		})
+	}
+}
+
+// addDerived adds a node derived from the node at index from (an observable
+// of a pattern, a hash of a file): same sources, seen times and TLP.
+func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
+	src := out.batch.Nodes[from]
+	n.Sources = mp.sources
+	n.FirstSeen, n.LastSeen, n.TLP = src.FirstSeen, src.LastSeen, src.TLP
+	out.batch.Nodes = append(out.batch.Nodes, n)
+	for _, f := range out.fixups {
+		if f.node == from {
+			out.fixups = append(out.fixups, fixup{node: len(out.batch.Nodes) - 1, rel: -1, refs: f.refs})
+			break
+		}
+	}
+}
+
+// addNode fills n from the object's common properties (aliases, name,
+// labels, confidence, TLP, seen times, sources, props) and turns its
+// embedded references into relations. own lists properties the caller maps
+// itself: they go neither into props nor into generic relations (reference
+// values among them that are not STIX identifiers stay in props). It
+// returns the node's index in out.batch.Nodes.
+func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int {
+	if !slices.Contains(n.Aliases, o.id) {
+		n.Aliases = append(n.Aliases, o.id)
+	}
+	if name := strings.TrimSpace(o.str("name")); name != "" && (n.Name == "" || !n.Kind.IsObservable()) {
+		n.Name = name
+	}
+	if labels, ok := stringList(o.m["labels"]); ok && len(labels) > 0 {
+		n.Labels = labels
+	}
+	n.Confidence = o.confidence()
+	n.FirstSeen, n.LastSeen = o.seen()
+	n.Sources = mp.sources
+
+	mk := objectMarkings(o.m)
+	n.TLP = mk.tlp
+	idx := len(out.batch.Nodes)
+	n.Props = mp.props(o, append(slices.Clone(fieldProps), own...), mk, false)
+	if len(mk.other) > 0 {
+		out.fixups = append(out.fixups, fixup{node: idx, rel: -1, refs: mk.other})
+	}
+	out.batch.Nodes = append(out.batch.Nodes, n)
+	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
+	return idx
+}
+
+// props returns the object's properties other than skip, for a node or a
+// relation's props. Reference properties keep only what did not become a
+// relation (see nonRelationRefs), or everything when keepRefs is set;
+// object_marking_refs keeps only the references that are not predefined
+// TLP markings.
+func (mp *mapper) props(o object, skip []string, mk markings, keepRefs bool) map[string]any {
+	props := make(map[string]any, len(o.m))
+	for k, v := range o.m {
+		switch {
+		case k == "object_marking_refs":
+			if len(mk.other) > 0 {
+				props[k] = mk.other
+			}
+		case isRefProperty(k) && !keepRefs:
+			if rest := nonRelationRefs(v); rest != nil {
+				props[k] = rest
+			}
+		case slices.Contains(skip, k):
+		default:
+			props[k] = v
+		}
+	}
+	if len(props) == 0 {
+		return nil
+	}
+	return props
+}
+
+// refRelations returns the relations the object's embedded references
+// become: every property named *_ref or *_refs, at any depth except inside
+// granular_markings and external_references, gives one relation per STIX
+// identifier it holds, from the node to the referenced object, typed by
+// the property name without the suffix (created_by_ref → created-by,
+// object_refs → object, sample_refs → sample, parent_directory_ref →
+// parent-directory). Marking references are TLP, not relations; references
+// to relationship objects (which are edges, not nodes) and values that are
+// not STIX identifiers stay in props, the latter with a warning.
+func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []string) []graph.Relation {
+	var rels []graph.Relation
+	var walk func(path string, v any, depth int)
+	walk = func(path string, v any, depth int) {
+		if depth > 8 {
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(x))
+			for k := range x {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if depth == 0 && (slices.Contains(consumed, k) || k == "granular_markings" ||
+					k == "external_references" || k == "object_marking_refs" || k == "kill_chain_phases") {
+					continue
+				}
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if isRefProperty(k) {
+					for _, ref := range refValues(x[k]) {
+						switch {
+						case ref == "":
+						case isIdentifier(ref):
+							if strings.HasPrefix(ref, "relationship--") {
+								continue
+							}
+							rels = append(rels, graph.Relation{
+								Src: n.Ref(), Type: refRelationType(k), Dst: ref,
+								Confidence: n.Confidence, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
+								Sources: mp.sources,
+							})
+						default:
+							out.warnings = append(out.warnings, warning{property: p, value: ref,
+								message: "reference is not a STIX identifier; kept in props, no relation"})
+						}
+					}
+					continue
+				}
+				walk(p, x[k], depth+1)
+			}
+		case []any:
+			for _, e := range x {
+				walk(path+"[]", e, depth+1)
+			}
+		}
+	}
+	walk("", o.m, 0)
+	return rels
+}
+
+// isRefProperty reports whether a property name is an embedded reference.
+func isRefProperty(k string) bool {
+	return strings.HasSuffix(k, "_ref") || strings.HasSuffix(k, "_refs")
+}
+
+// refRelationType is the relation type of a reference property.
+func refRelationType(k string) string {
+	k = strings.TrimSuffix(strings.TrimSuffix(k, "_refs"), "_ref")
+	return strings.ReplaceAll(k, "_", "-")
+}
+
+// refValues returns the strings of a reference property (one or a list).
+func refValues(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// nonRelationRefs returns what of a reference property did not become a
+// relation (non-identifiers, relationship ids, non-strings), in the
+// property's shape, or nil.
+func nonRelationRefs(v any) any {
+	keep := func(e any) bool {
+		s, ok := e.(string)
+		return !ok || !isIdentifier(s) || strings.HasPrefix(s, "relationship--")
+	}
+	switch x := v.(type) {
+	case []any:
+		var rest []any
+		for _, e := range x {
+			if keep(e) {
+				rest = append(rest, e)
+			}
+		}
+		if rest == nil {
+			return nil
+		}
+		return rest
+	default:
+		if keep(x) {
+			return x
+		}
+	}
+	return nil
+}

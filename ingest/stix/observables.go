@@ -1,0 +1,232 @@
+package stix
+
+import (
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/ransomeye/intel/graph"
+)
+
+// hashedKinds are the observable types whose hashes also become hash nodes.
+var hashedKinds = map[string]bool{"file": true, "artifact": true}
+
+// mapObservable maps a cyber-observable object to a node with its STIX 2.1
+// deterministic id (UUIDv5 over its ID-contributing properties), whatever
+// id the feed gave it (that id becomes an alias). Types without
+// ID-contributing properties (process), or objects without any, are keyed
+// by their id. Files and artifacts also get one hash node per hash, linked
+// has-hash. When parent >= 0 the object is embedded in the observed-data
+// node at that index and takes its seen times and TLP.
+func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
+	n, ok := graph.ObservableNode(o.typ, o.m)
+	if !ok {
+		n = graph.SourceNode(graph.Kind(o.typ), o.id)
+	}
+	if n.Name == "" && o.typ == "file" {
+		if algs := hashAlgorithms(o.m); len(algs) > 0 {
+			n.Name = graph.HashKey(algs[0], hashValue(o.m, algs[0]))
+		}
+	}
+	idx := mp.addNode(out, n, o, nil)
+	if parent >= 0 {
+		p := out.batch.Nodes[parent]
+		nn := &out.batch.Nodes[idx]
+		nn.FirstSeen, nn.LastSeen, nn.TLP = p.FirstSeen, p.LastSeen, stricterTLP(nn.TLP, p.TLP)
+		for _, f := range out.fixups {
+			if f.node == parent {
+				out.fixups = append(out.fixups, fixup{node: idx, rel: -1, refs: f.refs})
+				break
+			}
+		}
+	}
+	if !hashedKinds[o.typ] {
+		return
+	}
+	file := out.batch.Nodes[idx]
+	for _, alg := range hashAlgorithms(o.m) {
+		v := strings.TrimSpace(hashValue(o.m, alg))
+		if v == "" {
+			continue
+		}
+		h := graph.HashNode(alg, v)
+		mp.addDerived(out, idx, h)
+		out.batch.Relations = append(out.batch.Relations, graph.Relation{
+			Src: file.Ref(), Type: graph.RelHasHash, Dst: h.Ref(),
+			Confidence: file.Confidence, FirstSeen: file.FirstSeen, LastSeen: file.LastSeen, Sources: mp.sources,
+		})
+	}
+}
+
+// hashAlgorithms returns the algorithms of the object's hashes, sorted.
+func hashAlgorithms(m map[string]any) []string {
+	h, _ := m["hashes"].(map[string]any)
+	algs := make([]string, 0, len(h))
+	for alg, v := range h {
+		if _, ok := v.(string); ok {
+			algs = append(algs, alg)
+		}
+	}
+	sort.Strings(algs)
+	return algs
+}
+
+func hashValue(m map[string]any, alg string) string {
+	h, _ := m["hashes"].(map[string]any)
+	s, _ := h[alg].(string)
+	return s
+}
+
+// mapObservedData maps observed-data to a node keyed by its id. STIX 2.1
+// object_refs become "object" relations like any reference; the STIX 2.0
+// "objects" dictionary of embedded observables is mapped as if each were a
+// STIX 2.1 object: references between them (by dictionary key) are
+// rewritten to 2.1 identifiers, deterministic ids computed (see
+// embeddedIDs), and each becomes a node linked observed-data -object->.
+func (mp *mapper) mapObservedData(out *mapped, o object) {
+	n := graph.SourceNode(graph.KindObservedData, o.id)
+	objs, embedded := o.m["objects"].(map[string]any)
+	var own []string
+	if embedded {
+		own = []string{"objects"}
+	}
+	idx := mp.addNode(out, n, o, own)
+	if !embedded || len(objs) == 0 {
+		return
+	}
+	ids := embeddedIDs(o.id, objs)
+	keys := make([]string, 0, len(ids))
+	for k := range ids {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parent := out.batch.Nodes[idx]
+	for _, k := range keys {
+		obj := rewriteRefs(objs[k].(map[string]any), ids).(map[string]any)
+		typ := obj["type"].(string)
+		eo := object{m: obj, typ: typ, id: ids[k]}
+		mp.mapObservable(out, eo, idx)
+		out.batch.Relations = append(out.batch.Relations, graph.Relation{
+			Src: parent.Ref(), Type: "object", Dst: ids[k], Confidence: parent.Confidence,
+			FirstSeen: parent.FirstSeen, LastSeen: parent.LastSeen, Sources: mp.sources,
+		})
+	}
+}
+
+// embeddedIDs gives every object of a STIX 2.0 observed-data "objects"
+// dictionary the identifier a STIX 2.1 producer would: the deterministic
+// id over its ID-contributing properties, with references to other
+// embedded objects replaced by their identifiers (so an object is
+// identified after the objects it refers to). Objects of types without
+// ID-contributing properties, or in a reference cycle, get a UUIDv5 of the
+// observed-data id and their key in graph.Namespace, stable across loads.
+// Entries that are not objects with a type are left out.
+func embeddedIDs(parentID string, objs map[string]any) map[string]string {
+	ids := map[string]string{}
+	keys := make([]string, 0, len(objs))
+	for k, v := range objs {
+		if m, ok := v.(map[string]any); ok {
+			if t, ok := m["type"].(string); ok && t != "" {
+				keys = append(keys, k)
+			}
+		}
+	}
+	sort.Strings(keys)
+	fallback := func(k string) string {
+		typ := objs[k].(map[string]any)["type"].(string)
+		return graph.STIXID(typ, uuid.NewSHA1(graph.Namespace, []byte(parentID+"/objects/"+k)))
+	}
+	for progress := true; progress; {
+		progress = false
+		for _, k := range keys {
+			if _, done := ids[k]; done {
+				continue
+			}
+			m := objs[k].(map[string]any)
+			typ := m["type"].(string)
+			if !graph.HasDeterministicID(typ) {
+				ids[k] = fallback(k)
+				progress = true
+				continue
+			}
+			ready := true
+			for _, p := range refProps(m) {
+				for _, ref := range refValues(m[p]) {
+					if _, isKey := objs[ref]; isKey && ids[ref] == "" && slices.Contains(keys, ref) {
+						ready = false
+					}
+				}
+			}
+			if !ready {
+				continue
+			}
+			conv := rewriteRefs(m, ids).(map[string]any)
+			if id, ok := graph.ObservableID(typ, conv); ok {
+				ids[k] = graph.STIXID(typ, id)
+			} else {
+				ids[k] = fallback(k)
+			}
+			progress = true
+		}
+	}
+	for _, k := range keys {
+		if ids[k] == "" {
+			ids[k] = fallback(k) // in a reference cycle
+		}
+	}
+	return ids
+}
+
+// refProps lists the top-level reference properties of m.
+func refProps(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		if isRefProperty(k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// rewriteRefs returns a copy of v in which every reference value (at any
+// depth) that is a key of ids is replaced by ids[key].
+func rewriteRefs(v any, ids map[string]string) any {
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			if isRefProperty(k) {
+				switch r := e.(type) {
+				case string:
+					if id, ok := ids[r]; ok {
+						e = id
+					}
+				case []any:
+					l := make([]any, len(r))
+					for i, s := range r {
+						if str, ok := s.(string); ok {
+							if id, ok := ids[str]; ok {
+								l[i] = id
+								continue
+							}
+						}
+						l[i] = s
+					}
+					e = l
+				}
+				out[k] = e
+				continue
+			}
+			out[k] = rewriteRefs(e, ids)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = rewriteRefs(e, ids)
+		}
+		return out
+	}
+	return v
+}

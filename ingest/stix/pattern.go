@@ -1,0 +1,377 @@
+package stix
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"unicode"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// comparison is one comparison expression of a STIX pattern:
+// <type>:<path> <op> <value>.
+type comparison struct {
+	objectType string
+	path       string // property path, quotes removed: hashes.SHA-256
+	op         string // =, !=, <, >, <=, >=, IN, LIKE, MATCHES, ...
+	negated    bool
+	values     []string // the string or number literals (several for IN)
+}
+
+var errPattern = errors.New("invalid pattern")
+
+// patternComparisons parses a STIX 2.x pattern and returns its comparison
+// expressions, across all observation expressions, whatever joins them
+// (AND, OR, FOLLOWEDBY) and whatever qualifies them (WITHIN, REPEATS,
+// START/STOP). It checks the structure it relies on (balanced brackets and
+// parentheses, complete comparisons, terminated strings) and fails
+// otherwise.
+func patternComparisons(pattern string) ([]comparison, error) {
+	toks, err := lexPattern(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []comparison
+	depth, brackets := 0, 0
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch t.kind {
+		case tokPunct:
+			switch t.text {
+			case "[":
+				brackets++
+				if brackets > 1 {
+					return nil, fmt.Errorf("%w: nested '['", errPattern)
+				}
+			case "]":
+				brackets--
+				if brackets < 0 {
+					return nil, fmt.Errorf("%w: unbalanced ']'", errPattern)
+				}
+			case "(":
+				depth++
+			case ")":
+				depth--
+				if depth < 0 {
+					return nil, fmt.Errorf("%w: unbalanced ')'", errPattern)
+				}
+			}
+		case tokWord:
+			if strings.EqualFold(t.text, "EXISTS") && i+1 < len(toks) && toks[i+1].kind == tokPath {
+				objType, path, _ := strings.Cut(toks[i+1].text, ":")
+				out = append(out, comparison{objectType: objType, path: unquotePath(path), op: "EXISTS"})
+				i++
+			}
+		case tokPath:
+			if brackets != 1 {
+				return nil, fmt.Errorf("%w: object path %s outside an observation expression", errPattern, t.text)
+			}
+			c, next, err := parseComparison(toks, i)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+			i = next - 1
+		}
+	}
+	if depth != 0 || brackets != 0 {
+		return nil, fmt.Errorf("%w: unbalanced brackets", errPattern)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: no comparison", errPattern)
+	}
+	return out, nil
+}
+
+// parseComparison parses the comparison starting with the path at toks[i]
+// and returns it and the index of the token after it.
+func parseComparison(toks []token, i int) (comparison, int, error) {
+	objType, path, ok := strings.Cut(toks[i].text, ":")
+	if !ok || objType == "" || path == "" {
+		return comparison{}, 0, fmt.Errorf("%w: object path %q", errPattern, toks[i].text)
+	}
+	c := comparison{objectType: objType, path: unquotePath(path)}
+	i++
+	if i < len(toks) && toks[i].kind == tokWord && strings.EqualFold(toks[i].text, "NOT") {
+		c.negated = true
+		i++
+	}
+	if i >= len(toks) || (toks[i].kind != tokOp && toks[i].kind != tokWord) {
+		return comparison{}, 0, fmt.Errorf("%w: no operator after %s", errPattern, toks[i-1].text)
+	}
+	c.op = strings.ToUpper(toks[i].text)
+	i++
+	if i < len(toks) && toks[i].kind == tokPunct && toks[i].text == "(" {
+		// A set: ( value, value, ... ).
+		i++
+		for ; i < len(toks); i++ {
+			switch t := toks[i]; {
+			case t.kind == tokPunct && t.text == ")":
+				return c, i + 1, nil
+			case t.kind == tokPunct && t.text == ",":
+			case t.kind == tokString || t.kind == tokNumber || t.kind == tokWord:
+				c.values = append(c.values, t.text)
+			default:
+				return comparison{}, 0, fmt.Errorf("%w: %q in a set", errPattern, t.text)
+			}
+		}
+		return comparison{}, 0, fmt.Errorf("%w: unterminated set", errPattern)
+	}
+	if i >= len(toks) {
+		return comparison{}, 0, fmt.Errorf("%w: no value after %s", errPattern, c.op)
+	}
+	switch t := toks[i]; t.kind {
+	case tokString, tokNumber, tokWord:
+		c.values = []string{t.text}
+	default:
+		return comparison{}, 0, fmt.Errorf("%w: %q is not a value", errPattern, t.text)
+	}
+	return c, i + 1, nil
+}
+
+// unquotePath removes the quotes around path components:
+// hashes.'SHA-256' → hashes.SHA-256.
+func unquotePath(p string) string {
+	if !strings.ContainsAny(p, `'"`) {
+		return p
+	}
+	return strings.NewReplacer("'", "", `"`, "").Replace(p)
+}
+
+type tokenKind uint8
+
+const (
+	tokPunct  tokenKind = iota + 1 // [ ] ( ) ,
+	tokOp                          // = != < > <= >=
+	tokString                      // '...' (also t'...', b'...', h'...')
+	tokNumber
+	tokWord // AND OR NOT LIKE IN WITHIN SECONDS true false ...
+	tokPath // <type>:<path>
+)
+
+type token struct {
+	kind tokenKind
+	text string
+}
+
+// lexPattern splits a pattern into tokens.
+func lexPattern(p string) ([]token, error) {
+	var toks []token
+	for i := 0; i < len(p); {
+		c := p[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			i++
+		case c == '[' || c == ']' || c == '(' || c == ')' || c == ',':
+			toks = append(toks, token{tokPunct, string(c)})
+			i++
+		case c == '=' || c == '!' || c == '<' || c == '>':
+			j := i + 1
+			if j < len(p) && p[j] == '=' {
+				j++
+			}
+			op := p[i:j]
+			if op == "!" {
+				return nil, fmt.Errorf("%w: '!' at %d", errPattern, i)
+			}
+			toks = append(toks, token{tokOp, op})
+			i = j
+		case c == '\'':
+			s, n, err := lexString(p[i:])
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{tokString, s})
+			i += n
+		case (c == 't' || c == 'b' || c == 'h') && i+1 < len(p) && p[i+1] == '\'':
+			s, n, err := lexString(p[i+1:])
+			if err != nil {
+				return nil, err
+			}
+			toks = append(toks, token{tokString, s})
+			i += 1 + n
+		case c == '-' || c == '+' || (c >= '0' && c <= '9'):
+			j := i + 1
+			for j < len(p) && (p[j] == '.' || p[j] == 'e' || p[j] == 'E' || (p[j] >= '0' && p[j] <= '9')) {
+				j++
+			}
+			toks = append(toks, token{tokNumber, p[i:j]})
+			i = j
+		case isWordByte(c):
+			w, err := lexWord(p[i:])
+			if err != nil {
+				return nil, fmt.Errorf("%w at %d", err, i)
+			}
+			if strings.Contains(w, ":") {
+				toks = append(toks, token{tokPath, w})
+			} else {
+				toks = append(toks, token{tokWord, w})
+			}
+			i += len(w)
+		default:
+			return nil, fmt.Errorf("%w: unexpected %q at %d", errPattern, c, i)
+		}
+	}
+	return toks, nil
+}
+
+// lexWord reads a keyword or an object path such as
+// file:hashes.'SHA-256' or network-traffic:dst_ref[0].value.
+func lexWord(p string) (string, error) {
+	j, open, isPath := 0, 0, false
+	for j < len(p) {
+		b := p[j]
+		switch {
+		case isWordByte(b) || b == '.' || b == '*':
+		case b == ':' && !isPath:
+			isPath = true
+		case b == '\'' && isPath && j > 0 && p[j-1] == '.':
+			k := strings.IndexByte(p[j+1:], '\'')
+			if k < 0 {
+				return "", fmt.Errorf("%w: unterminated quote in path", errPattern)
+			}
+			j += k + 2
+			continue
+		case b == '[' && isPath:
+			open++
+		case b == ']' && open > 0:
+			open--
+		default:
+			return p[:j], nil
+		}
+		j++
+	}
+	return p, nil
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b == '-' || b < 0x80 && (unicode.IsLetter(rune(b)) || unicode.IsDigit(rune(b)))
+}
+
+// lexString reads a quoted pattern string starting at s[0] == '\'' and
+// returns its value (\' and \\ unescaped) and length.
+func lexString(s string) (string, int, error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 >= len(s) {
+				return "", 0, fmt.Errorf("%w: unterminated string", errPattern)
+			}
+			i++
+			b.WriteByte(s[i])
+		case '\'':
+			return b.String(), i + 1, nil
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", 0, fmt.Errorf("%w: unterminated string", errPattern)
+}
+
+// patternObservables returns the observable nodes a STIX pattern compares
+// for equality (= or IN, not negated): addresses, domains, URLs, e-mail
+// addresses, MAC addresses, mutexes, directories, registry keys,
+// autonomous systems, and file or artifact hashes (as hash nodes). Values
+// reached through a reference (network-traffic:dst_ref.value,
+// domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
+// typed by their form.
+func patternObservables(pattern string) ([]graph.Node, error) {
+	cmps, err := patternComparisons(pattern)
+	if err != nil {
+		return nil, err
+	}
+	var out []graph.Node
+	seen := map[string]bool{}
+	for _, c := range cmps {
+		if c.negated || (c.op != "=" && c.op != "IN") {
+			continue
+		}
+		for _, v := range c.values {
+			n, ok := comparedObservable(c.objectType, c.path, v)
+			if !ok || seen[n.ID.String()] {
+				continue
+			}
+			seen[n.ID.String()] = true
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// comparedObservable returns the node of an observable compared as
+// objectType:path = value.
+func comparedObservable(objectType, path, value string) (graph.Node, bool) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return graph.Node{}, false
+	}
+	switch objectType {
+	case "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "mac-addr":
+		if path == "value" {
+			return graph.ValueNode(graph.Kind(objectType), value), true
+		}
+	case "mutex":
+		if path == "name" {
+			return graph.ValueNode(graph.KindMutex, value), true
+		}
+	case "directory":
+		if path == "path" {
+			return graph.ValueNode(graph.KindDirectory, value), true
+		}
+	case "windows-registry-key":
+		if path == "key" {
+			return graph.ObservableNode(objectType, map[string]any{"key": value})
+		}
+	case "autonomous-system":
+		if path == "number" {
+			return graph.ObservableNode(objectType, map[string]any{"number": asNumber(value)})
+		}
+	case "file", "artifact":
+		if alg, ok := strings.CutPrefix(path, "hashes."); ok && alg != "" {
+			return graph.HashNode(alg, value), true
+		}
+	}
+	if strings.HasSuffix(path, "_ref.value") || strings.HasSuffix(path, "_refs[*].value") ||
+		strings.Contains(path, "_refs[") && strings.HasSuffix(path, "].value") {
+		if objectType == "email-message" {
+			if strings.Contains(value, "@") {
+				return graph.ValueNode(graph.KindEmailAddr, value), true
+			}
+			return graph.Node{}, false
+		}
+		return addressNode(value)
+	}
+	return graph.Node{}, false
+}
+
+// addressNode types a value reached through a reference: an IPv4 or IPv6
+// address (or CIDR), else a domain name when it looks like one.
+func addressNode(value string) (graph.Node, bool) {
+	addr := value
+	if p, err := netip.ParsePrefix(value); err == nil {
+		addr = p.Addr().String()
+	}
+	if a, err := netip.ParseAddr(addr); err == nil {
+		if a.Is4() {
+			return graph.ValueNode(graph.KindIPv4Addr, value), true
+		}
+		return graph.ValueNode(graph.KindIPv6Addr, value), true
+	}
+	if strings.Contains(value, ".") && !strings.ContainsAny(value, " /:@") {
+		return graph.ValueNode(graph.KindDomainName, value), true
+	}
+	return graph.Node{}, false
+}
+
+// asNumber returns a pattern number literal as a JSON number when it is
+// one.
+func asNumber(s string) any {
+	var f float64
+	if _, err := fmt.Sscan(s, &f); err == nil {
+		return f
+	}
+	return s
+}

@@ -1,0 +1,499 @@
+package stix
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// record is one STIX object as the reader found it in the feed.
+type record struct {
+	// index is the record's position among the records of the feed, from 0.
+	index int64
+	// offset is the feed offset of the record's first byte.
+	offset int64
+	// size is the record's length in bytes.
+	size int64
+	// raw is the record's JSON text; nil when the reader dropped it.
+	raw []byte
+	// drop says why the reader dropped the record (too large, not an
+	// object); nil for a record to map.
+	drop *recordError
+	// id is the record's id when the reader could see it without decoding
+	// the record (for the log line of a dropped record).
+	id string
+}
+
+// frame is one level of nesting the reader is inside.
+type frame uint8
+
+const (
+	// frameArray is an array whose elements are records: a top-level array
+	// or a bundle's "objects".
+	frameArray frame = iota + 1
+	// frameObject is a top-level object: a bundle, or a bare STIX object
+	// whose members are collected until it is known which.
+	frameObject
+)
+
+// topObject is what the reader knows about the top-level object it is in.
+type topObject struct {
+	start int64 // feed offset of '{'
+	// bundle is set once an "objects" array was found: the object is a
+	// bundle and its other members are skipped.
+	bundle bool
+	// typ and id are the values of "type" and "id" when seen.
+	typ, id string
+	// raw collects the members of a bare object, re-serialized.
+	raw []byte
+	// tooLarge is set when the members exceed the record limit.
+	tooLarge bool
+}
+
+// decoderOptions are lenient where feeds are dirty and strictness buys
+// nothing: duplicate member names (the last wins when mapped) and invalid
+// UTF-8 (replaced by U+FFFD when mapped).
+var decoderOptions = []jsontext.Options{
+	jsontext.AllowDuplicateNames(true),
+	jsontext.AllowInvalidUTF8(true),
+}
+
+// reader splits a feed into records token by token: STIX bundles (with
+// "objects" anywhere among the members, any number of bundles in a row),
+// bare arrays of objects, single bare objects and NDJSON, in any mix. It
+// holds at most one record, of at most max bytes, at a time.
+type reader struct {
+	src   *source
+	dec   *jsontext.Decoder
+	delta int64 // feed offset = decoder offset + delta
+	max   int64
+	index int64
+	stack []frame
+	obj   *topObject
+	err   error // sticky
+}
+
+func newReader(r io.Reader, max int64) *reader {
+	src := newSource(r)
+	return &reader{src: src, dec: jsontext.NewDecoder(src, decoderOptions...), max: max}
+}
+
+// offset is the feed offset just after the last token or value read.
+func (r *reader) offset() int64 { return r.dec.InputOffset() + r.delta }
+
+// records is the number of records read so far.
+func (r *reader) records() int64 { return r.index }
+
+// next returns the next record, io.EOF at the clean end of the feed, or an
+// *OffsetError when the feed cannot be read further.
+func (r *reader) next() (record, error) {
+	if r.err != nil {
+		return record{}, r.err
+	}
+	rec, err := r.advance()
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return rec, err
+}
+
+func (r *reader) advance() (record, error) {
+	for {
+		if len(r.stack) == 0 {
+			switch r.dec.PeekKind() {
+			case '{':
+				if _, err := r.readToken(); err != nil {
+					return record{}, r.fail(err)
+				}
+				r.obj = &topObject{start: r.offset() - 1}
+				r.stack = append(r.stack, frameObject)
+			case '[':
+				if _, err := r.readToken(); err != nil {
+					return record{}, r.fail(err)
+				}
+				r.stack = append(r.stack, frameArray)
+			case 0:
+				_, err := r.dec.ReadToken()
+				if err == io.EOF {
+					return record{}, io.EOF
+				}
+				return record{}, r.fail(err)
+			default:
+				return r.nonObject()
+			}
+			continue
+		}
+
+		switch r.stack[len(r.stack)-1] {
+		case frameArray:
+			switch r.dec.PeekKind() {
+			case ']':
+				if _, err := r.readToken(); err != nil {
+					return record{}, r.fail(err)
+				}
+				r.stack = r.stack[:len(r.stack)-1]
+			case '{':
+				return r.element()
+			case 0:
+				_, err := r.dec.ReadToken()
+				return record{}, r.fail(err)
+			default:
+				return r.nonObject()
+			}
+
+		case frameObject:
+			rec, ok, err := r.member()
+			if err != nil || ok {
+				return rec, err
+			}
+		}
+	}
+}
+
+// element reads an object element of a record array.
+func (r *reader) element() (record, error) {
+	v, err := r.readValue(r.max)
+	if errors.Is(err, errRecordTooLarge) {
+		return r.skipTooLarge()
+	}
+	if err != nil {
+		return record{}, r.fail(err)
+	}
+	end := r.offset()
+	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v)), raw: bytes.Clone(v)}
+	r.index++
+	return rec, nil
+}
+
+// nonObject reads a record that is not an object and drops it.
+func (r *reader) nonObject() (record, error) {
+	v, err := r.readValue(r.max)
+	if errors.Is(err, errRecordTooLarge) {
+		return r.skipTooLarge()
+	}
+	if err != nil {
+		return record{}, r.fail(err)
+	}
+	end := r.offset()
+	kind := v.Kind().String()
+	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v)),
+		drop: dropf(ReasonNotObject, "record is a JSON %s, not an object", kind)}
+	r.index++
+	return rec, nil
+}
+
+// member reads the next member (or the end) of the top-level object. It
+// returns ok when it produced a record: the object itself, once it ended
+// and was not a bundle.
+func (r *reader) member() (record, bool, error) {
+	obj := r.obj
+	switch r.dec.PeekKind() {
+	case '}':
+		if _, err := r.readToken(); err != nil {
+			return record{}, false, r.fail(err)
+		}
+		r.stack = r.stack[:len(r.stack)-1]
+		r.obj = nil
+		if obj.bundle || obj.typ == "bundle" {
+			return record{}, false, nil
+		}
+		end := r.offset()
+		rec := record{index: r.index, offset: obj.start, size: end - obj.start, id: obj.id}
+		r.index++
+		if obj.tooLarge {
+			rec.drop = dropf(ReasonTooLarge, "object of %d bytes is larger than the %d-byte limit", rec.size, r.max)
+			return rec, true, nil
+		}
+		rec.raw = append(obj.raw, '}')
+		if obj.raw == nil {
+			rec.raw = []byte("{}")
+		}
+		return rec, true, nil
+	case '"':
+	case 0:
+		_, err := r.dec.ReadToken()
+		return record{}, false, r.fail(err)
+	default:
+		// Not reachable with a valid decoder: let it report the error.
+		_, err := r.dec.ReadToken()
+		return record{}, false, r.fail(err)
+	}
+
+	tok, err := r.readToken()
+	if err != nil {
+		return record{}, false, r.fail(err)
+	}
+	name := tok.String()
+	if name == "objects" && !obj.bundle && (obj.typ == "" || obj.typ == "bundle") && r.dec.PeekKind() == '[' {
+		if _, err := r.readToken(); err != nil {
+			return record{}, false, r.fail(err)
+		}
+		obj.bundle, obj.raw = true, nil
+		r.stack = append(r.stack, frameArray)
+		return record{}, false, nil
+	}
+
+	budget := r.max
+	collect := !obj.bundle && !obj.tooLarge
+	if collect {
+		budget = r.max - (r.offset() - obj.start)
+		if budget <= 0 {
+			collect, obj.tooLarge, obj.raw, budget = false, true, nil, r.max
+		}
+	}
+	v, err := r.readValue(budget)
+	if errors.Is(err, errRecordTooLarge) {
+		if _, _, _, err := r.skipValue(); err != nil {
+			return record{}, false, err
+		}
+		if collect {
+			obj.tooLarge, obj.raw = true, nil
+		}
+		return record{}, false, nil
+	}
+	if err != nil {
+		return record{}, false, r.fail(err)
+	}
+	if (name == "type" || name == "id") && v.Kind() == '"' {
+		var s string
+		if t, err := jsontext.NewDecoder(bytes.NewReader(v), decoderOptions...).ReadToken(); err == nil {
+			s = t.String()
+		}
+		if name == "type" && obj.typ == "" {
+			obj.typ = s
+		} else if name == "id" && obj.id == "" {
+			obj.id = s
+		}
+	}
+	if collect {
+		if obj.raw == nil {
+			obj.raw = append(obj.raw, '{')
+		} else {
+			obj.raw = append(obj.raw, ',')
+		}
+		obj.raw, _ = jsontext.AppendQuote(obj.raw, name)
+		obj.raw = append(obj.raw, ':')
+		obj.raw = append(obj.raw, v...)
+	}
+	return record{}, false, nil
+}
+
+// readToken reads one token with the source armed, so that a single
+// oversized token (a huge member name) cannot be buffered whole.
+func (r *reader) readToken() (jsontext.Token, error) {
+	r.src.arm(r.offset(), r.max)
+	t, err := r.dec.ReadToken()
+	r.src.disarm()
+	if errors.Is(err, errRecordTooLarge) {
+		err = fmt.Errorf("%w (%d bytes)", ErrTokenTooLarge, r.max)
+	}
+	return t, err
+}
+
+// readValue reads one value with the source armed to refuse bytes beyond
+// budget bytes after the current offset.
+func (r *reader) readValue(budget int64) (jsontext.Value, error) {
+	r.src.arm(r.offset(), budget)
+	v, err := r.dec.ReadValue()
+	r.src.disarm()
+	return v, err
+}
+
+// skipTooLarge skips the record array element the decoder gave up on and
+// returns it as a dropped record.
+func (r *reader) skipTooLarge() (record, error) {
+	start, size, head, err := r.skipValue()
+	if err != nil {
+		return record{}, err
+	}
+	rec := record{index: r.index, offset: start, size: size, id: sniffID(head),
+		drop: dropf(ReasonTooLarge, "record of %d bytes is larger than the %d-byte limit", size, r.max)}
+	r.index++
+	return rec, nil
+}
+
+// skipChunk is how much skipValue reads at a time.
+const skipChunk = 32 << 10
+
+// skipValue skips, without buffering it, the value the decoder stopped
+// inside because it grew past the limit, then starts a fresh decoder on
+// the rest of the feed in the same nesting. It returns the value's feed
+// offset, its length and its first bytes.
+func (r *reader) skipValue() (start, size int64, head []byte, err error) {
+	from := r.offset()
+	r.src.pushBack(r.dec.UnreadBuffer())
+	if r.src.pos != from {
+		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos, from))
+	}
+	var sk skipper
+	buf := make([]byte, skipChunk)
+	pos := from
+	for {
+		n, rerr := r.src.Read(buf)
+		if n > 0 {
+			wasStarted := sk.started
+			i, done := sk.scan(buf[:n])
+			if sk.started {
+				lo := 0
+				if !wasStarted {
+					lo = sk.startAt
+					start = pos + int64(lo)
+				}
+				if room := 512 - len(head); room > 0 && lo < i {
+					head = append(head, buf[lo:min(i, lo+room)]...)
+				}
+			}
+			pos += int64(i)
+			if done {
+				r.src.pushBack(buf[i:n])
+				break
+			}
+		}
+		if rerr != nil {
+			kind := ErrRead
+			if rerr == io.EOF {
+				kind, rerr = ErrSyntax, io.ErrUnexpectedEOF
+			}
+			return 0, 0, nil, &OffsetError{Offset: pos, Records: r.index, Err: fmt.Errorf("%w: %w", kind, rerr)}
+		}
+	}
+	size = pos - start
+
+	// Resume: a prefix of synthetic bytes puts the new decoder inside the
+	// same nesting, just after a placeholder value.
+	var prefix []byte
+	for _, f := range r.stack {
+		if f == frameObject {
+			prefix = append(prefix, `{"":`...)
+		} else {
+			prefix = append(prefix, '[')
+		}
+	}
+	prefix = append(prefix, '0')
+	r.src.synthetic = prefix
+	r.delta = r.src.pos - int64(len(prefix))
+	r.dec.Reset(r.src, decoderOptions...)
+	tokens := 1
+	for _, f := range r.stack {
+		if f == frameObject {
+			tokens += 2
+		} else {
+			tokens++
+		}
+	}
+	for range tokens {
+		if _, err := r.dec.ReadToken(); err != nil {
+			return 0, 0, nil, r.fail(err)
+		}
+	}
+	return start, size, head, nil
+}
+
+// fail turns a decoder error into the *OffsetError that stops the feed.
+func (r *reader) fail(err error) error {
+	var oe *OffsetError
+	if errors.As(err, &oe) {
+		return err
+	}
+	off := r.offset()
+	var se *jsontext.SyntacticError
+	switch {
+	case errors.As(err, &se):
+		off = se.ByteOffset + r.delta
+		err = fmt.Errorf("%w: %w", ErrSyntax, err)
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrTokenTooLarge):
+		err = fmt.Errorf("%w: %w", ErrSyntax, err)
+	default:
+		err = fmt.Errorf("%w: %w", ErrRead, err)
+	}
+	return &OffsetError{Offset: off, Records: r.index, Err: err}
+}
+
+// skipper finds the end of one JSON value in a byte stream without
+// validating it: it skips white space and a ',' or ':' before the value,
+// then tracks nesting and strings.
+type skipper struct {
+	started   bool // the value's first byte was seen
+	startAt   int  // index of that byte in the chunk it was seen in
+	scalar    bool // the value is a number or literal
+	inString  bool
+	escaped   bool
+	depth     int
+	delimSeen bool
+}
+
+// scan consumes b and returns how many bytes belong to the value (and what
+// precedes it) and whether the value ended within b.
+func (s *skipper) scan(b []byte) (int, bool) {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !s.started {
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				continue
+			case ',', ':':
+				if !s.delimSeen {
+					s.delimSeen = true
+					continue
+				}
+			}
+			s.started, s.startAt = true, i
+			switch c {
+			case '{', '[':
+				s.depth = 1
+			case '"':
+				s.inString = true
+			default:
+				s.scalar = true
+			}
+			continue
+		}
+		switch {
+		case s.inString:
+			switch {
+			case s.escaped:
+				s.escaped = false
+			case c == '\\':
+				s.escaped = true
+			case c == '"':
+				s.inString = false
+				if s.depth == 0 {
+					return i + 1, true
+				}
+			}
+		case s.scalar:
+			switch c {
+			case ',', ']', '}', ' ', '\t', '\r', '\n':
+				return i, true
+			}
+		default:
+			switch c {
+			case '"':
+				s.inString = true
+			case '{', '[':
+				s.depth++
+			case '}', ']':
+				s.depth--
+				if s.depth == 0 {
+					return i + 1, true
+				}
+			}
+		}
+	}
+	return len(b), false
+}
+
+var sniffIDPattern = regexp.MustCompile(`"id"\s*:\s*"([^"\\]{1,300})"`)
+
+// sniffID finds the first "id" member in the first bytes of a record that
+// is too large to decode, for the log line.
+func sniffID(head []byte) string {
+	if m := sniffIDPattern.FindSubmatch(head); m != nil {
+		return string(m[1])
+	}
+	return ""
+}

@@ -1,0 +1,119 @@
+package stix
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// relationshipOwn are the relationship properties that map to fields.
+var relationshipOwn = []string{"type", "relationship_type", "source_ref", "target_ref", "confidence"}
+
+// mapRelationship maps a relationship object to a graph.Relation from
+// source_ref to target_ref typed by relationship_type (lower-case). The
+// endpoints stay STIX ids, resolved through node aliases when written (or
+// kept pending until the objects arrive). Its other properties, its id and
+// its TLP level go into the relation's props; references it holds
+// (created_by_ref, ...) stay there too, since a relation has no relations.
+func (mp *mapper) mapRelationship(out *mapped, o object) {
+	rt := strings.ToLower(strings.TrimSpace(o.str("relationship_type")))
+	if rt == "" {
+		out.drop = dropf(ReasonMissingProperty, "relationship without relationship_type")
+		return
+	}
+	src, dst, ok := o.str("source_ref"), o.str("target_ref"), false
+	if src == "" || dst == "" {
+		out.drop = dropf(ReasonMissingProperty, "relationship without source_ref or target_ref")
+		return
+	}
+	for _, ref := range []string{src, dst} {
+		if ok = isIdentifier(ref); !ok {
+			out.drop = dropf(ReasonInvalidReference, "relationship endpoint %q is not a STIX identifier", ref)
+			return
+		}
+	}
+	mp.warnRefs(out, o, relationshipOwn)
+	mk := objectMarkings(o.m)
+	props := mp.props(o, relationshipOwn, mk, true)
+	if props == nil {
+		props = map[string]any{}
+	}
+	if mk.tlp != "" {
+		props["tlp"] = mk.tlp
+	}
+	first, last := o.seen()
+	rel := graph.Relation{
+		Src: src, Type: rt, Dst: dst, Confidence: o.confidence(),
+		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props,
+	}
+	if len(mk.other) > 0 {
+		out.fixups = append(out.fixups, fixup{node: -1, rel: len(out.batch.Relations), refs: mk.other})
+	}
+	out.batch.Relations = append(out.batch.Relations, rel)
+}
+
+// warnRefs warns about every top-level reference value (other than in own)
+// that is not a STIX identifier.
+func (mp *mapper) warnRefs(out *mapped, o object, own []string) {
+	for k, v := range o.m {
+		if !isRefProperty(k) || k == "object_marking_refs" || slices.Contains(own, k) {
+			continue
+		}
+		for _, ref := range refValues(v) {
+			if ref != "" && !isIdentifier(ref) {
+				out.warnings = append(out.warnings, warning{property: k, value: ref,
+					message: "reference is not a STIX identifier; kept in props"})
+			}
+		}
+	}
+}
+
+// sightingOwn are the sighting properties mapSighting maps itself.
+var sightingOwn = []string{"sighting_of_ref", "where_sighted_refs", "observed_data_refs"}
+
+// mapSighting maps a sighting to a graph.Sighting: a node of kind sighting
+// keyed by its id, linked sighting-of (sighting_of_ref), where-sighted
+// (where_sighted_refs) and observed (observed_data_refs), with count,
+// confidence and seen times. Reference values that are not STIX
+// identifiers stay in props, with a warning.
+func (mp *mapper) mapSighting(out *mapped, o object) {
+	of := o.str("sighting_of_ref")
+	if of == "" {
+		out.drop = dropf(ReasonMissingProperty, "sighting without sighting_of_ref")
+		return
+	}
+	if !isIdentifier(of) {
+		out.drop = dropf(ReasonInvalidReference, "sighting_of_ref %q is not a STIX identifier", of)
+		return
+	}
+	identifiers := func(prop string) []graph.Ref {
+		var refs []graph.Ref
+		for _, r := range refValues(o.m[prop]) {
+			if isIdentifier(r) {
+				refs = append(refs, r)
+			} else if r != "" {
+				out.warnings = append(out.warnings, warning{property: prop, value: r,
+					message: "reference is not a STIX identifier; kept in props, no relation"})
+			}
+		}
+		return refs
+	}
+	first, last := o.seen()
+	s := graph.Sighting{
+		SourceID: o.id, Of: of, Where: identifiers("where_sighted_refs"),
+		Observed: identifiers("observed_data_refs"), Confidence: o.confidence(),
+		FirstSeen: first, LastSeen: last, Sources: mp.sources,
+	}
+	n, rels := s.Graph()
+	idx := mp.addNode(out, n, o, sightingOwn)
+	tlp := out.batch.Nodes[idx].TLP
+	for i := range rels {
+		rels[i].Src = out.batch.Nodes[idx].Ref()
+		if tlp != "" {
+			rels[i].Props = map[string]any{"tlp": tlp}
+		}
+	}
+	out.batch.Relations = append(out.batch.Relations, rels...)
+	out.sightings++
+}

@@ -1,0 +1,252 @@
+package stix
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// timestampProps are the timestamp properties of STIX 2.0 and 2.1 objects
+// the loader checks and uses. Each must be an RFC 3339 string when present.
+var timestampProps = []string{
+	"created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
+	"valid_from", "valid_until", "start_time", "stop_time", "published",
+}
+
+// seenProps are the timestamps that bound when the source saw the entity:
+// a node's FirstSeen and LastSeen are the earliest and latest of them.
+var seenProps = []string{
+	"created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
+	"valid_from", "start_time", "stop_time", "published",
+}
+
+// orderedProps are pairs of timestamps the specification orders.
+var orderedProps = [][2]string{
+	{"created", "modified"},
+	{"first_seen", "last_seen"},
+	{"first_observed", "last_observed"},
+	{"start_time", "stop_time"},
+	{"valid_from", "valid_until"},
+}
+
+// object is one decoded STIX object with what validation learned.
+type object struct {
+	m    map[string]any
+	typ  string
+	id   string
+	time map[string]time.Time
+}
+
+// validate checks the properties every STIX object has (type, id,
+// spec_version, timestamps, confidence, labels, marking and creator
+// references, external references, extensions) for presence, JSON type and
+// range, and returns the object or why it cannot be loaded. It is lenient
+// where feeds commonly are (created/modified may be missing, unknown
+// properties are fine).
+func validate(m map[string]any) (object, *recordError) {
+	o := object{m: m}
+	typ, ok := m["type"]
+	if !ok || typ == nil || typ == "" {
+		return o, dropf(ReasonMissingType, "no type")
+	}
+	if o.typ, ok = typ.(string); !ok {
+		return o, dropf(ReasonInvalidProperty, "type is a JSON %s, not a string", jsonKind(typ))
+	}
+	id, ok := m["id"]
+	if !ok || id == nil || id == "" {
+		return o, dropf(ReasonMissingID, "no id")
+	}
+	if o.id, ok = id.(string); !ok {
+		return o, dropf(ReasonInvalidProperty, "id is a JSON %s, not a string", jsonKind(id))
+	}
+	idType, _, ok := splitIdentifier(o.id)
+	if !ok {
+		return o, dropf(ReasonInvalidID, "id %q is not <type>--<uuid>", o.id)
+	}
+	if idType != o.typ {
+		return o, dropf(ReasonIDTypeMismatch, "id %q does not start with type %q", o.id, o.typ)
+	}
+
+	for _, p := range []string{"spec_version", "created_by_ref", "lang", "name"} {
+		if v, ok := m[p]; ok && v != nil {
+			if _, ok := v.(string); !ok {
+				return o, dropf(ReasonInvalidProperty, "%s is a JSON %s, not a string", p, jsonKind(v))
+			}
+		}
+	}
+	if v, ok := m["revoked"]; ok && v != nil {
+		if _, ok := v.(bool); !ok {
+			return o, dropf(ReasonInvalidProperty, "revoked is a JSON %s, not a boolean", jsonKind(v))
+		}
+	}
+	for _, p := range []string{"labels", "object_marking_refs"} {
+		if v, ok := m[p]; ok && v != nil {
+			if _, ok := stringList(v); !ok {
+				return o, dropf(ReasonInvalidProperty, "%s is not a list of strings", p)
+			}
+		}
+	}
+	for _, p := range []string{"external_references", "granular_markings"} {
+		if v, ok := m[p]; ok && v != nil {
+			if !objectList(v) {
+				return o, dropf(ReasonInvalidProperty, "%s is not a list of objects", p)
+			}
+		}
+	}
+	if v, ok := m["extensions"]; ok && v != nil {
+		if _, ok := v.(map[string]any); !ok {
+			return o, dropf(ReasonInvalidProperty, "extensions is a JSON %s, not an object", jsonKind(v))
+		}
+	}
+	if v, ok := m["confidence"]; ok && v != nil {
+		f, ok := v.(float64)
+		if !ok {
+			return o, dropf(ReasonInvalidProperty, "confidence is a JSON %s, not a number", jsonKind(v))
+		}
+		if f != math.Trunc(f) || f < 0 || f > 100 {
+			return o, dropf(ReasonInvalidProperty, "confidence %v is not an integer from 0 to 100", f)
+		}
+	}
+
+	for _, p := range timestampProps {
+		v, ok := m[p]
+		if !ok || v == nil {
+			continue
+		}
+		s, ok := v.(string)
+		if !ok {
+			return o, dropf(ReasonInvalidTimestamp, "%s is a JSON %s, not a timestamp string", p, jsonKind(v))
+		}
+		t, err := parseTimestamp(s)
+		if err != nil {
+			return o, dropf(ReasonInvalidTimestamp, "%s %q is not an RFC 3339 timestamp", p, s)
+		}
+		if o.time == nil {
+			o.time = make(map[string]time.Time, 4)
+		}
+		o.time[p] = t
+	}
+	for _, pair := range orderedProps {
+		a, okA := o.time[pair[0]]
+		b, okB := o.time[pair[1]]
+		if okA && okB && b.Before(a) {
+			return o, dropf(ReasonInvalidTimestamp, "%s %s is before %s %s",
+				pair[1], b.Format(time.RFC3339Nano), pair[0], a.Format(time.RFC3339Nano))
+		}
+	}
+	return o, nil
+}
+
+// parseTimestamp parses a STIX timestamp: RFC 3339, any sub-second
+// precision; the specification requires UTC ("Z") but offsets are accepted.
+func parseTimestamp(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
+}
+
+// seen returns the earliest and latest of the object's seen timestamps.
+func (o object) seen() (first, last time.Time) {
+	for _, p := range seenProps {
+		t, ok := o.time[p]
+		if !ok {
+			continue
+		}
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+		if last.IsZero() || t.After(last) {
+			last = t
+		}
+	}
+	return first, last
+}
+
+// confidence returns the object's confidence, or nil.
+func (o object) confidence() *int {
+	f, ok := o.m["confidence"].(float64)
+	if !ok {
+		return nil
+	}
+	c := int(f)
+	return &c
+}
+
+// str returns a string property, or "".
+func (o object) str(p string) string {
+	s, _ := o.m[p].(string)
+	return s
+}
+
+// splitIdentifier splits a STIX identifier "<type>--<uuid>".
+func splitIdentifier(s string) (typ string, id uuid.UUID, ok bool) {
+	i := strings.Index(s, "--")
+	if i <= 0 || len(s)-i-2 != 36 {
+		return "", uuid.Nil, false
+	}
+	id, err := uuid.Parse(s[i+2:])
+	if err != nil {
+		return "", uuid.Nil, false
+	}
+	return s[:i], id, true
+}
+
+// isIdentifier reports whether s is a STIX identifier.
+func isIdentifier(s string) bool {
+	_, _, ok := splitIdentifier(s)
+	return ok
+}
+
+// stringList returns v as a list of strings.
+func stringList(v any) ([]string, bool) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// objectList reports whether v is a list of JSON objects.
+func objectList(v any) bool {
+	l, ok := v.([]any)
+	if !ok {
+		return false
+	}
+	for _, e := range l {
+		if _, ok := e.(map[string]any); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonKind names the JSON type of a decoded value.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case float64:
+		return "number"
+	case string:
+		return "string"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return "value"
+}
