@@ -20,9 +20,9 @@ const (
 
 // Relation types the MISP mapping writes.
 const (
-	// RelRefersTo links an event to the nodes of its attributes, objects and
-	// galaxy clusters (the STIX report's object_refs).
-	RelRefersTo = "refers-to"
+	// RelObject links an event to the nodes of its attributes, objects and
+	// galaxy clusters, as the STIX loader maps a report's object_refs.
+	RelObject = "object"
 	// RelHasAttribute links an object to the node of one of its attributes
 	// (props: object_relation).
 	RelHasAttribute = "has-attribute"

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/uuid"
+
 	"github.com/ransomeye/intel/graph"
 )
 
@@ -158,7 +160,7 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 	var rels []graph.Relation
 	if org := strings.TrimSpace(f.orgc.Name.String()); org != "" {
 		props["orgc"] = org
-		id := orgNode(org, feed)
+		id := orgNode(f.orgc, feed)
 		nodes = append(nodes, id)
 		rels = append(rels, graph.Relation{Src: n.Ref(), Type: RelCreatedBy, Dst: id.Ref(), Sources: n.Sources})
 	}
@@ -166,7 +168,7 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 	for _, c := range tg.clusters {
 		cn := c.node(feed)
 		nodes = append(nodes, cn)
-		rels = append(rels, graph.Relation{Src: n.Ref(), Type: c.relType(RelRefersTo), Dst: cn.Ref(), Sources: n.Sources})
+		rels = append(rels, graph.Relation{Src: n.Ref(), Type: c.relType(RelObject), Dst: cn.Ref(), Sources: n.Sources})
 	}
 	nodes = append([]graph.Node{n}, nodes...)
 	return nodes, rels
@@ -185,9 +187,18 @@ func (f *frame) stub(feed string) graph.Node {
 	return n
 }
 
-// orgNode is the identity node of a MISP organisation, keyed by its name.
-func orgNode(name, feed string) graph.Node {
-	n := graph.NamedNode(graph.KindIdentity, name)
+// orgNode is the identity node of a MISP organisation: keyed by
+// "identity--<org uuid>", the id MISP's STIX export gives the organisation,
+// so the two meet; by its name when it has no uuid.
+func orgNode(org rawOrg, feed string) graph.Node {
+	name := strings.TrimSpace(org.Name.String())
+	var n graph.Node
+	if u, err := uuid.Parse(strings.TrimSpace(org.UUID.String())); err == nil {
+		n = graph.SourceNode(graph.KindIdentity, graph.STIXID("identity", u))
+		n.Name = name
+	} else {
+		n = graph.NamedNode(graph.KindIdentity, name)
+	}
 	n.Props = map[string]any{"identity_class": "organization"}
 	n.Sources = []string{feed}
 	return n

@@ -317,7 +317,7 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 			continue
 		}
 		n := c.node(l.feed)
-		if rel, ok := j.fr.addLink(link{typ: c.relType(RelRefersTo), dst: n.Ref()}); ok {
+		if rel, ok := j.fr.addLink(link{typ: c.relType(RelObject), dst: n.Ref()}); ok {
 			rel.Sources = []string{l.feed}
 			b.Relations = append(b.Relations, rel)
 		}

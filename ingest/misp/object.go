@@ -120,7 +120,7 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 	for _, raw := range o.References {
 		l.reference(j, b, raw, node.Ref(), uuid)
 	}
-	if rel, ok := j.fr.addLink(link{typ: RelRefersTo, dst: node.Ref(), props: map[string]any{"misp_object": name, "misp_uuid": uuid}}); ok {
+	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: node.Ref(), props: map[string]any{"misp_object": name, "misp_uuid": uuid}}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)
 	}

@@ -123,6 +123,9 @@ func (l *loader) frameMembers(dec *jsontext.Decoder, fr *frame) error {
 		case "Galaxy":
 			err = l.records(dec, fr, recGalaxy)
 		case "GalaxyCluster", "values":
+			if name == "GalaxyCluster" {
+				l.tally.add(func(t *Tally) { t.Galaxies++ })
+			}
 			err = l.records(dec, fr, recCluster)
 		case "Tag":
 			err = l.frameTags(dec, fr)

@@ -50,7 +50,7 @@ func (l *loader) attributeRecord(j job, b *graph.Batch) {
 	if c := strings.TrimSpace(a.Comment.String()); c != "" {
 		props["comment"] = c
 	}
-	if rel, ok := j.fr.addLink(link{typ: RelRefersTo, dst: out.node.Ref(), props: props}); ok {
+	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: out.node.Ref(), props: props}); ok {
 		rel.Sources = []string{l.feed}
 		b.Relations = append(b.Relations, rel)
 	}
@@ -65,10 +65,10 @@ func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
 		}
 		t.AttributeTypes[a.Type.String()]++
 		t.AttributeTags += int64(len(a.Tags))
-		t.Galaxies += int64(len(a.Galaxies))
+		t.AttributeGalaxies += int64(len(a.Galaxies))
 		t.Sightings += int64(len(a.Sightings))
 		for _, g := range a.Galaxies {
-			t.Clusters += int64(len(g.Clusters))
+			t.AttributeClusters += int64(len(g.Clusters))
 		}
 	})
 }
@@ -106,7 +106,9 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if pt, ok := patternTypes[out.typ]; ok {
 			kind, props = graph.KindIndicator, map[string]any{"pattern": out.value, "pattern_type": pt}
 		}
-		o.node = graph.SourceNode(kind, alias(uuid))
+		// Keyed by the id MISP's STIX 2.1 export gives the attribute
+		// (indicator--<uuid>, x-misp-attribute--<uuid>), so the two meet.
+		o.node = graph.SourceNode(kind, string(kind)+"--"+uuid)
 		o.node.Name = truncate(strings.TrimSpace(out.value), 200)
 		o.props = props
 	}

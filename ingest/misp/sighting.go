@@ -30,7 +30,7 @@ func (l *loader) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 	}
 	if s.Organisation != nil {
 		if org := strings.TrimSpace(s.Organisation.Name.String()); org != "" {
-			o := orgNode(org, l.feed)
+			o := orgNode(*s.Organisation, l.feed)
 			b.Nodes = append(b.Nodes, o)
 			sg.Where = []graph.Ref{o.Ref()}
 		}

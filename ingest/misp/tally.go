@@ -19,10 +19,14 @@ type Tally struct {
 	// object attributes.
 	EventTags     int64
 	AttributeTags int64
-	// Galaxies counts galaxies attached to events and attributes;
-	// Clusters every galaxy cluster read (attached or in a cluster file).
-	Galaxies  int64
-	Clusters  int64
+	// Galaxies and Clusters count the galaxies of events (and galaxies in
+	// API form) and their clusters, plus the clusters of cluster files;
+	// AttributeGalaxies and AttributeClusters those attached to attributes.
+	Galaxies          int64
+	Clusters          int64
+	AttributeGalaxies int64
+	AttributeClusters int64
+	// Sightings counts sightings, of attributes and of events.
 	Sightings int64
 	// AttributeTypes counts every attribute, object attributes included, by
 	// type; ObjectNames counts objects by name.

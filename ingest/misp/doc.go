@@ -1,0 +1,133 @@
+// Package misp loads MISP threat intelligence — events, REST search output,
+// feed directories, galaxies and galaxy cluster files — into the threat
+// graph by streaming it.
+//
+// # Reading
+//
+// The input is read token by token with jsontext. What is held in memory is
+// one record per worker (an attribute, an object with its attributes and
+// references, a galaxy, a galaxy cluster) and the small members of the
+// event around it; a record larger than Options.MaxRecordBytes (64 MiB by
+// default) is dropped with a WARN. An event of any size therefore streams:
+// its attributes are mapped and written while the rest of it is read.
+//
+// Accepted shapes, at any nesting the REST API produces: a single event
+// wrapped ({"Event": {…}}) or bare ({"info": …, "Attribute": […]}), REST
+// search output ({"response": […]} of events, of {"Object": …} or of
+// {"Attribute": […]}), a bare array of events, a galaxy in API form
+// ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
+// […]}; the type must precede the values, as misp-galaxy writes it) and a
+// galaxy definition (no records). Feed directories (manifest.json and one
+// <uuid>.json per event) are read by LoadDir; ReadManifest, Manifest.Changed
+// and Options.Only let a feed manager load only the events whose manifest
+// timestamp changed. hashes.csv is not read.
+//
+// Trailing commas ("},\n ]") are read as white space unless Options.Strict
+// is set, with a WARN naming the byte offset: ESET's published export of
+// malicious PyPI packages has one before its final "]". Offsets are kept,
+// so a later syntax error still names the right byte. Any other syntax
+// error stops the load with a *SyntaxError naming the byte offset; what was
+// read before it — including the event it interrupted, with the members
+// read so far — is written.
+//
+// Records are decoded and mapped by Options.Workers goroutines (default
+// from package tuning) and written to the graph.Sink in batches of
+// Options.BatchSize through pipeline.Batcher.
+//
+// # Identity
+//
+// Every MISP uuid — of an event, attribute, object, galaxy cluster or
+// sighting — becomes the alias "misp--<uuid>" of the node it maps to. MISP
+// uuids are unique across record types, so one prefix lets an
+// ObjectReference or a cluster relation name its target without knowing
+// whether it is an attribute or an object.
+//
+// # Mapping
+//
+// Events are nodes of kind report keyed "misp--<uuid>" (graph.SourceNode),
+// named by info, with date, timestamp, threat level, analysis and creator in
+// props; first seen is the event date, last seen its timestamp. The event is
+// linked "object" (as the STIX loader maps a report's object_refs) to the
+// nodes of its attributes, objects and galaxy clusters, and "created-by" to
+// its creator organisation (an identity keyed "identity--<org uuid>", the
+// id MISP's STIX export gives it). Because an export lists the event's tags
+// after its attributes, the event node is written once early (uuid and
+// title) so that links find it, and again at its end with everything.
+// RelatedEvent (MISP's own correlation) and ShadowAttribute (unaccepted
+// proposals) are not loaded.
+//
+// Attributes map to the nodes and deterministic ids of STIX observables,
+// so the same value from MISP and from a STIX feed is one node:
+//
+//	ip-src, ip-dst                  ipv4-addr or ipv6-addr by address family (canonical form)
+//	ip-src|port, ip-dst|port        the address; the port in props
+//	domain, hostname                domain-name (lower case, no final dot)
+//	hostname|port                   domain-name; the port in props
+//	domain|ip                       domain-name -resolves-to-> address
+//	url, uri, link                  url (link is an external reference: to_ids false)
+//	email-src, email-dst, email, …  email-addr
+//	md5, sha1, sha256, sha512, sha224, sha384, sha3-*, sha512/*, ssdeep,
+//	tlsh, imphash, authentihash, …  hash node (graph.HashNode), the node a STIX
+//	                                pattern [file:hashes.'SHA-256' = '…'] yields
+//	filename|<hash>, malware-sample file (graph.FileNode) -has-hash-> hash
+//	filename, attachment            file by name (attachment data is not kept)
+//	mutex, regkey, regkey|value     mutex, windows-registry-key (value in props)
+//	mac-address, AS                 mac-addr, autonomous-system
+//	x509-fingerprint-*              x509-certificate by hash
+//	vulnerability, threat-actor,
+//	campaign-name                   named nodes (graph.NamedNode), merged with STIX's
+//	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
+//	anything else (text, comment,
+//	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
+//
+// Unknown types are kept, not dropped: MISP adds types often and losing
+// them would lose data. The attribute's type, category, to_ids and comment
+// are in the node's props and in the props of the event's link to it (the
+// node may be shared with other events and feeds; the link is this
+// event's). First/last seen are first_seen/last_seen, else the attribute
+// timestamp.
+//
+// Objects are nodes too: a file object is the file (graph.FileNode over its
+// hashes and file name), url, domain-ip (the domain, resolving to its
+// addresses), x509, registry-key and vulnerability objects are the
+// corresponding observable or named node; any other object is a node of
+// kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed
+// by its uuid. An object's attributes that name entities are mapped as
+// above and linked "has-attribute" from the object (props:
+// object_relation); the others (size-in-bytes, text, entropy, …) become
+// props of the object node named by their object_relation. ObjectReference
+// entries are relations from the object to "misp--<referenced_uuid>", typed
+// by relationship_type.
+//
+// Tags become labels; tlp:* tags set the TLP (tlp:white is clear; the most
+// restrictive wins). Event tags mark the event node and attribute tags the
+// attribute's node: a TLP on the event is not copied to the shared
+// observable nodes. Galaxy clusters (attached to events or attributes,
+// named by misp-galaxy:type="value" tags, or listed in cluster files) become
+// named nodes merged with STIX's: threat-actor galaxies → threat-actor,
+// mitre-*intrusion-set → intrusion-set, attack patterns → attack-pattern
+// keyed by ATT&CK technique id, malware/malpedia/ransomware/banker/… →
+// malware, tool/exploit-kit → tool, course of action → course-of-action,
+// country → location, others → x-misp-galaxy-cluster. " - G0007"-style
+// ATT&CK suffixes are stripped from names and kept as external ids;
+// synonyms, refs and the whole meta are props. Events link to clusters
+// "object", attributes "indicates" (to_ids) or "related-to", unless the
+// cluster or tag carries a relationship_type. Cluster relations ("related",
+// GalaxyClusterRelation) name their targets "misp--<uuid>".
+//
+// Sightings are graph.Sighting records keyed "misp--<uuid>" of the
+// attribute's node, where-sighted the organisation, with the sighting type
+// (sighting, false-positive, expiration) in props.
+//
+// # Records and drops
+//
+// The report counts as records events, attributes, object attributes,
+// objects, object references, galaxy clusters and sightings: each is either
+// mapped or dropped with a reason (Reason* constants), so RecordsRead =
+// RecordsMapped + the dropped total. A dropped record is logged at WARN with
+// the feed, file, event uuid, record uuid, record index, byte offset and
+// reason, and dropped alone: an object keeps its other attributes, an event
+// its other records. Records flagged deleted are counted under "deleted"
+// and logged at DEBUG only. An event without a uuid is dropped as
+// "missing-uuid" while its attributes and objects load unlinked.
+package misp
