@@ -194,19 +194,87 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 	}
 }
 
+// writeNumber writes f as RFC 8785 requires: the shortest decimal that
+// round-trips, formatted as ECMAScript's Number.prototype.toString does
+// (plain notation for magnitudes from 1e-6 up to 1e21, otherwise an
+// exponent such as 1e+21 or 1.5e-7; -0 is 0).
 func writeNumber(buf *bytes.Buffer, f float64) {
-	if f == math.Trunc(f) && math.Abs(f) < 1e21 {
-		buf.WriteString(strconv.FormatFloat(f, 'f', -1, 64))
+	if f == 0 {
+		buf.WriteByte('0')
 		return
 	}
-	buf.WriteString(strconv.FormatFloat(f, 'g', -1, 64))
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		buf.WriteString("null") // not representable in JSON
+		return
+	}
+	if f < 0 {
+		buf.WriteByte('-')
+		f = -f
+	}
+	// Shortest round-trip digits and exponent: d.ddde±x.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, expText, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	exp, _ := strconv.Atoi(expText)
+	k, n := len(digits), exp+1 // value = 0.digits × 10^n
+	switch {
+	case k <= n && n <= 21:
+		buf.WriteString(digits)
+		buf.WriteString(strings.Repeat("0", n-k))
+	case 0 < n && n <= 21:
+		buf.WriteString(digits[:n])
+		buf.WriteByte('.')
+		buf.WriteString(digits[n:])
+	case -6 < n && n <= 0:
+		buf.WriteString("0.")
+		buf.WriteString(strings.Repeat("0", -n))
+		buf.WriteString(digits)
+	default:
+		buf.WriteString(digits[:1])
+		if k > 1 {
+			buf.WriteByte('.')
+			buf.WriteString(digits[1:])
+		}
+		buf.WriteByte('e')
+		if n-1 >= 0 {
+			buf.WriteByte('+')
+		}
+		buf.WriteString(strconv.Itoa(n - 1))
+	}
 }
 
+// writeString writes s as an RFC 8785 string: only '"', '\\' and control
+// characters are escaped (\b \f \n \r \t, others as \u00xx); everything
+// else, U+2028 and U+2029 included, is written as UTF-8. Invalid UTF-8
+// becomes U+FFFD.
 func writeString(buf *bytes.Buffer, s string) {
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	buf.Truncate(buf.Len() - 1) // Encode appends a newline
+	const hex = "0123456789abcdef"
+	buf.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"':
+			buf.WriteString(`\"`)
+		case r == '\\':
+			buf.WriteString(`\\`)
+		case r == '\b':
+			buf.WriteString(`\b`)
+		case r == '\f':
+			buf.WriteString(`\f`)
+		case r == '\n':
+			buf.WriteString(`\n`)
+		case r == '\r':
+			buf.WriteString(`\r`)
+		case r == '\t':
+			buf.WriteString(`\t`)
+		case r < 0x20:
+			buf.WriteString(`\u00`)
+			buf.WriteByte(hex[r>>4])
+			buf.WriteByte(hex[r&0xf])
+		default:
+			buf.WriteRune(r) // utf8.RuneError for invalid bytes
+		}
+	}
+	buf.WriteByte('"')
 }
 
 func utf16Less(a, b string) bool {

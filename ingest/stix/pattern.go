@@ -250,7 +250,7 @@ func isWordByte(b byte) bool {
 	return b == '_' || b == '-' || b < 0x80 && (unicode.IsLetter(rune(b)) || unicode.IsDigit(rune(b)))
 }
 
-// lexString reads a quoted pattern string starting at s[0] == '\'' and
+// lexString reads a quoted pattern string that starts at s[0] (a quote) and
 // returns its value (\' and \\ unescaped) and length.
 func lexString(s string) (string, int, error) {
 	var b strings.Builder
