@@ -92,8 +92,6 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 	for _, p := range l.Partitions {
 		if p.To != nil && !p.To.After(res.Cutoff) {
 			old = append(old, p)
-		} else {
-			res.Kept++
 		}
 	}
 	if mode == Detach {
@@ -105,17 +103,20 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		}
 	}
 
-	var errs []error
+	var (
+		errs []error
+		gone int
+	)
 	for _, p := range old {
-		gone, err := prunePartition(ctx, pool, t, p, mode, opts)
+		wasGone, err := prunePartition(ctx, pool, t, p, mode, opts)
 		switch {
 		case err != nil:
-			res.Kept++
 			errs = append(errs, err)
 			opts.Logger.LogAttrs(ctx, slog.LevelError, "partman: partition not pruned",
 				slog.String("parent", t.String()), slog.String("partition", qualified(p.Schema, p.Name)),
 				slog.String("mode", string(mode)), slog.Any("error", err))
-		case gone:
+		case wasGone:
+			gone++
 			opts.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: partition already gone",
 				slog.String("parent", t.String()), slog.String("partition", qualified(p.Schema, p.Name)))
 		default:
@@ -128,6 +129,7 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 			break
 		}
 	}
+	res.Kept = len(l.Partitions) - len(res.Removed) - gone
 	return res, errors.Join(errs...)
 }
 
