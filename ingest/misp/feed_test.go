@@ -68,7 +68,7 @@ func buildFeed(t *testing.T) string {
 	dir := t.TempDir()
 	for src, dst := range map[string]string{
 		filepath.Join(testdata, "feed", feedEvent+".json"): feedEvent + ".json",
-		filepath.Join(testdata, xorist+".json"):             xorist + ".json",
+		filepath.Join(testdata, xorist+".json"):            xorist + ".json",
 	} {
 		data, err := os.ReadFile(src)
 		require.NoError(t, err)
@@ -146,7 +146,7 @@ func TestLoadDir(t *testing.T) {
 		m, err := ReadManifest(dir)
 		require.NoError(t, err)
 		known := map[string]time.Time{
-			feedEvent: time.Unix(1455373240, 0).UTC(),
+			feedEvent:                              time.Unix(1455373240, 0).UTC(),
 			"00000000-0000-4000-8000-000000000001": time.Unix(1, 0).UTC(),
 		}
 		changed := m.Changed(known)
