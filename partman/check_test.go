@@ -1,0 +1,112 @@
+package partman_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+)
+
+func TestCheckReportsGapsAndDefaultRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	d := day(2024, 10, 1)
+	opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 3, Behind: 1}
+
+	// Children for the window except the 3rd; a partition bounded by
+	// MINVALUE covers everything before the window.
+	_, err := partman.EnsureDays(ctx, pool, []time.Time{d.AddDate(0, 0, -1), d, d.AddDate(0, 0, 1), d.AddDate(0, 0, 3)}, opts)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `CREATE TABLE telemetry_edges_before PARTITION OF telemetry_edges FOR VALUES FROM (MINVALUE) TO ('2024-09-01 00:00+00')`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, 2).Add(time.Hour))
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, 2).Add(2*time.Hour))
+	require.NoError(t, err)
+
+	rep, err := partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.False(t, rep.OK)
+	require.Equal(t, d.AddDate(0, 0, -1), rep.WindowFrom)
+	require.Equal(t, d.AddDate(0, 0, 3), rep.WindowTo)
+	require.Equal(t, []time.Time{d.AddDate(0, 0, 2)}, rep.MissingDays)
+	require.Equal(t, int64(2), rep.DefaultRows)
+	require.Equal(t, []partman.DayCount{{Day: d.AddDate(0, 0, 2), Rows: 2}}, rep.DefaultDays)
+	require.Len(t, rep.Partitions, 5)
+	require.Equal(t, "telemetry_edges_before", rep.Partitions[0].Name, "unbounded below sorts first")
+	require.Nil(t, rep.Partitions[0].From)
+	require.Equal(t, "FOR VALUES FROM (MINVALUE) TO ('2024-09-01 00:00:00+00')", rep.Partitions[0].Bound)
+	require.Equal(t, "telemetry_edges_default", rep.Default.Name)
+
+	var out bytes.Buffer
+	require.NoError(t, rep.WriteTable(&out))
+	text := out.String()
+	for _, want := range []string{
+		"PARTITION                          FROM        TO          EST. ROWS  SIZE\n",
+		"public.telemetry_edges_before      MINVALUE    2024-09-01  ?          ",
+		"public.telemetry_edges_2024_09_30  2024-09-30  2024-10-01  ?          ",
+		"public.telemetry_edges_default     DEFAULT                 ?          ",
+		"public.telemetry_edges: 5 partitions\n",
+		"default partition public.telemetry_edges_default: 2 rows\n",
+		"2024-10-03  2\n",
+		"missing days in 2024-09-30 .. 2024-10-04: 2024-10-03\n",
+		"status: attention",
+	} {
+		require.Contains(t, text, want)
+	}
+	for _, line := range bytes.Split(out.Bytes(), []byte("\n")) {
+		require.False(t, bytes.HasSuffix(line, []byte(" ")), "no trailing blanks: %q", line)
+	}
+
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var generic map[string]any
+	require.NoError(t, json.Unmarshal(b, &generic))
+	for _, key := range []string{"parent", "partitions", "default", "window_from", "window_to",
+		"missing_days", "default_rows", "default_days", "ok"} {
+		require.Contains(t, generic, key)
+	}
+	require.Equal(t, "2024-10-03T00:00:00Z", generic["missing_days"].([]any)[0])
+	first := generic["partitions"].([]any)[0].(map[string]any)
+	require.Nil(t, first["from"])
+	require.Equal(t, "2024-09-01T00:00:00Z", first["to"])
+
+	// Ensure fills the gap and empties the default partition.
+	res, err := partman.Ensure(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Created())
+	require.Equal(t, int64(2), res.MovedRows())
+	rep, err = partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	out.Reset()
+	require.NoError(t, rep.WriteTable(&out))
+	require.Contains(t, out.String(), "missing days in 2024-09-30 .. 2024-10-04: none\nstatus: ok\n")
+
+	out.Reset()
+	require.NoError(t, res.WriteTable(&out))
+	require.Contains(t, out.String(), "2024-10-03  telemetry_edges_2024_10_03  created  2           1\n")
+	require.Contains(t, out.String(), "public.telemetry_edges: 5 days, 1 created, 2 rows moved from the default partition\n")
+}
+
+func TestListErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	_, err := partman.List(ctx, pool, `"Telemetry_Edges"`)
+	require.ErrorIs(t, err, partman.ErrNoTable)
+	_, err = partman.List(ctx, pool, "nosuchschema.telemetry_edges")
+	require.ErrorIs(t, err, partman.ErrNoTable)
+	l, err := partman.List(ctx, pool, "")
+	require.NoError(t, err)
+	require.Equal(t, "public.telemetry_edges", l.Parent)
+	require.Empty(t, l.Partitions)
+	require.NotNil(t, l.Default)
+}

@@ -1,0 +1,80 @@
+package partman_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+)
+
+func TestMaintain(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	now := day(2024, 4, 20).Add(8 * time.Hour)
+	old := day(2024, 1, 1)
+	_, err := partman.EnsureDays(context.Background(), pool, []time.Time{old}, partman.Options{})
+	require.NoError(t, err)
+
+	logger, logs := testLogger()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("children %v; log (%d bytes):\n%s", children(t, pool, "telemetry_edges"), len(logs.String()), logs.String())
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- partman.Maintain(ctx, pool, 50*time.Millisecond, partman.MaintainOptions{
+			Options: partman.Options{Now: fixedNow(now), Logger: logger},
+			Keep:    30 * 24 * time.Hour,
+			Mode:    partman.Drop,
+		})
+	}()
+
+	// The first round creates the window and drops the old child.
+	var want []string
+	for i := -1; i <= 6; i++ {
+		want = append(want, "telemetry_edges_"+now.AddDate(0, 0, i).Format("2006_01_02"))
+	}
+	want = append(want, "telemetry_edges_default") // children sorts by name
+	require.Eventually(t, func() bool {
+		return strings.Join(children(t, pool, "telemetry_edges"), ",") == strings.Join(want, ",")
+	}, 5*time.Second, 10*time.Millisecond)
+
+	// Later rounds keep at it: a child dropped by hand comes back, an old one
+	// added by hand goes.
+	_, err = pool.Exec(context.Background(), "DROP TABLE telemetry_edges_"+now.Format("2006_01_02"))
+	require.NoError(t, err)
+	_, err = partman.EnsureDays(context.Background(), pool, []time.Time{old}, partman.Options{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Join(children(t, pool, "telemetry_edges"), ",") == strings.Join(want, ",")
+	}, 5*time.Second, 10*time.Millisecond)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("Maintain did not return after its context was cancelled")
+	}
+	require.Contains(t, logs.String(), "partman: ensure round done")
+	require.Contains(t, logs.String(), "partman: prune round done")
+	require.NotContains(t, logs.String(), "failed")
+}
+
+func TestMaintainArguments(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	err := partman.Maintain(ctx, nil, 0, partman.MaintainOptions{})
+	require.ErrorIs(t, err, partman.ErrInvalidArgument)
+	err = partman.Maintain(ctx, nil, time.Hour, partman.MaintainOptions{Keep: time.Hour})
+	require.ErrorIs(t, err, partman.ErrInvalidMode)
+	err = partman.Maintain(ctx, nil, time.Hour, partman.MaintainOptions{Keep: -time.Hour})
+	require.ErrorIs(t, err, partman.ErrInvalidArgument)
+}
