@@ -53,6 +53,7 @@ type frame struct {
 
 	mu       sync.Mutex
 	evRef    graph.Ref // set once the frame is known to be an event with a uuid
+	evUUID   string
 	deferred []link
 	overflow bool
 	stubSent bool
@@ -83,9 +84,20 @@ func (f *frame) settle() {
 	}
 	f.mu.Lock()
 	if f.evRef == "" {
-		f.evRef = eventNode(f.uuid()).Ref()
+		f.evUUID = f.uuid()
+		f.evRef = eventNode(f.evUUID).Ref()
 	}
 	f.mu.Unlock()
+}
+
+// eventUUID is the event's uuid once settle has made it known, for workers.
+func (f *frame) eventUUID() string {
+	if f == nil {
+		return ""
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.evUUID
 }
 
 // addLink returns the relation from the event to dst when the event is

@@ -297,7 +297,7 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 	if err := unmarshal(j.raw, &g); err != nil {
 		l.countRead(recGalaxy)
 		l.report.AddRead(1)
-		l.drop(j, "galaxy", "", ReasonMalformed, err)
+		l.drop(j, "galaxy", recordUUID(j.raw), ReasonMalformed, err)
 		return
 	}
 	l.tally.add(func(t *Tally) {
@@ -331,7 +331,7 @@ func (l *loader) clusterRecord(j job, b *graph.Batch) {
 	if err := unmarshal(j.raw, &c); err != nil {
 		l.countRead(recCluster)
 		l.report.AddRead(1)
-		l.drop(j, "galaxy-cluster", "", ReasonMalformed, err)
+		l.drop(j, "galaxy-cluster", recordUUID(j.raw), ReasonMalformed, err)
 		return
 	}
 	l.tally.add(func(t *Tally) { t.Clusters++ })

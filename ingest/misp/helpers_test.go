@@ -3,6 +3,7 @@ package misp
 import (
 	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -138,3 +139,5 @@ func requireBalanced(t *testing.T, rep *pipeline.Report) {
 	require.Equal(t, rep.RecordsRead, rep.RecordsMapped+rep.DroppedTotal(),
 		"records read = mapped + dropped (dropped %v)", rep.Dropped)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return stdjson.Unmarshal(b, v) }

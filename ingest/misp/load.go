@@ -137,7 +137,11 @@ func (l *loader) load(r io.Reader, file string) error {
 	var in io.Reader = l.count
 	if !l.opts.Strict {
 		in = newCommaReader(l.count, func(off int64) {
-			l.log.Warn("trailing comma read as white space", "file", file, "offset", off)
+			attrs := []any{"offset", off}
+			if file != "" {
+				attrs = append(attrs, "file", file)
+			}
+			l.log.Warn("trailing comma read as white space", attrs...)
 		})
 	}
 	if l.opts.Workers > 1 {
@@ -237,8 +241,8 @@ func (l *loader) drop(j job, what, id, reason string, err error) {
 	if l.file != "" {
 		attrs = append(attrs, "file", l.file)
 	}
-	if j.fr != nil && j.fr.isEvent() {
-		attrs = append(attrs, "event", j.fr.uuid())
+	if ev := j.fr.eventUUID(); ev != "" {
+		attrs = append(attrs, "event", ev)
 	}
 	if id != "" {
 		attrs = append(attrs, "uuid", id)

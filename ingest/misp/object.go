@@ -18,7 +18,7 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 	var o rawObject
 	if err := unmarshal(j.raw, &o); err != nil {
 		l.countRead(recObject)
-		l.drop(j, "object", "", ReasonMalformed, err)
+		l.drop(j, "object", recordUUID(j.raw), ReasonMalformed, err)
 		return
 	}
 	name := strings.ToLower(strings.TrimSpace(o.Name.String()))
@@ -47,7 +47,7 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 		var a rawAttribute
 		if err := unmarshal(raw, &a); err != nil {
 			l.tally.add(func(t *Tally) { t.ObjectAttributes++ })
-			l.drop(j, "object attribute", uuid, ReasonMalformed, fmt.Errorf("in object %s: %w", uuid, err))
+			l.drop(j, "object attribute", recordUUID(raw), ReasonMalformed, fmt.Errorf("in %s object %s: %w", name, uuid, err))
 			continue
 		}
 		l.tallyAttribute(a, true)
@@ -145,7 +145,7 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, src graph.Ref, obj
 	l.report.AddRead(1)
 	var r rawReference
 	if err := unmarshal(raw, &r); err != nil {
-		l.drop(j, "object reference", objUUID, ReasonMalformed, err)
+		l.drop(j, "object reference", recordUUID(raw), ReasonMalformed, fmt.Errorf("in object %s: %w", objUUID, err))
 		return
 	}
 	switch {

@@ -198,3 +198,13 @@ type rawObject struct {
 func unmarshal(raw []byte, v any) error {
 	return json.Unmarshal(raw, v, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 }
+
+// recordUUID is the uuid of a record that does not decode as a whole, for
+// the log line that drops it.
+func recordUUID(raw []byte) string {
+	var r struct {
+		UUID text `json:"uuid"`
+	}
+	_ = unmarshal(raw, &r)
+	return r.UUID.String()
+}

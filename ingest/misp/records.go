@@ -30,7 +30,7 @@ func (l *loader) attributeRecord(j job, b *graph.Batch) {
 	var a rawAttribute
 	if err := unmarshal(j.raw, &a); err != nil {
 		l.countRead(recAttribute)
-		l.drop(j, "attribute", "", ReasonMalformed, err)
+		l.drop(j, "attribute", recordUUID(j.raw), ReasonMalformed, err)
 		return
 	}
 	l.tallyAttribute(a, false)

@@ -47,7 +47,7 @@ func (l *loader) sightingRecord(j job, b *graph.Batch) {
 	if err := unmarshal(j.raw, &s); err != nil {
 		l.report.AddRead(1)
 		l.countRead(recSighting)
-		l.drop(j, "sighting", "", ReasonMalformed, err)
+		l.drop(j, "sighting", recordUUID(j.raw), ReasonMalformed, err)
 		return
 	}
 	l.tally.add(func(t *Tally) { t.Sightings++ })
