@@ -41,38 +41,38 @@ type DayCount struct {
 
 // Check lists the partitions of Options.Parent like List, counts the rows in
 // its default partition exactly, by UTC day, and reports the days of the
-// window today−Behind through today+Ahead that have no partition. The count
-// runs in a transaction with Options.LockTimeout and retries, like Ensure.
+// window today−Behind through today+Ahead that have no partition. It runs
+// in one transaction with Options.LockTimeout and retries, like Ensure.
 func Check(ctx context.Context, pool *pgxpool.Pool, opts Options) (Report, error) {
 	opts = opts.withDefaults()
 	t, err := resolve(ctx, pool, opts.Parent)
 	if err != nil {
 		return Report{}, fmt.Errorf("check partitions: %w", err)
 	}
-	l, err := list(ctx, pool, t)
-	if err != nil {
-		return Report{}, err
-	}
 	days := opts.window()
 	slices.SortFunc(days, time.Time.Compare)
-	rep := Report{
-		Listing:     l,
-		WindowFrom:  days[0],
-		WindowTo:    days[len(days)-1],
-		MissingDays: missingDays(l.Partitions, days),
-		DefaultDays: []DayCount{},
-	}
-	if l.Default != nil {
-		def := table{schema: l.Default.Schema, name: l.Default.Name, key: t.key}
-		what := "count rows in default partition " + def.String()
-		_, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
-			days, total, err := countByDay(ctx, tx, def)
-			rep.DefaultDays, rep.DefaultRows = days, total
-			return err
-		})
+	var rep Report
+	_, err = inTx(ctx, pool, opts, "check partitions of "+t.String(), func(tx pgx.Tx) error {
+		l, err := list(ctx, tx, t)
 		if err != nil {
-			return Report{}, err
+			return err
 		}
+		rep = Report{
+			Listing:     l,
+			WindowFrom:  days[0],
+			WindowTo:    days[len(days)-1],
+			MissingDays: missingDays(l.Partitions, days),
+			DefaultDays: []DayCount{},
+		}
+		if l.Default == nil {
+			return nil
+		}
+		def := table{schema: l.Default.Schema, name: l.Default.Name, key: t.key}
+		rep.DefaultDays, rep.DefaultRows, err = countByDay(ctx, tx, def)
+		return err
+	})
+	if err != nil {
+		return Report{}, err
 	}
 	rep.OK = len(rep.MissingDays) == 0 && rep.DefaultRows == 0
 	return rep, nil

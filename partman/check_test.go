@@ -110,3 +110,20 @@ func TestListErrors(t *testing.T) {
 	require.Empty(t, l.Partitions)
 	require.NotNil(t, l.Default)
 }
+
+func TestCheckGivesUpOnALockedDefaultPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	locker, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer locker.Rollback(ctx)
+	_, err = locker.Exec(ctx, "LOCK TABLE telemetry_edges_default IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+
+	start := time.Now()
+	_, err = partman.Check(ctx, pool, partman.Options{LockTimeout: 50 * time.Millisecond, Retries: 1, RetryDelay: time.Millisecond})
+	require.ErrorIs(t, err, partman.ErrLockTimeout)
+	require.Contains(t, err.Error(), "check partitions of public.telemetry_edges")
+	require.Less(t, time.Since(start), 2*time.Second)
+}

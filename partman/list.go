@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -43,24 +44,37 @@ type Listing struct {
 
 // List returns the partitions of parent (a table name as PostgreSQL reads it,
 // "" for DefaultParent) with their catalog bounds, row estimates and sizes,
-// and its default partition. It reads only the catalog and takes no lock on
-// the tables.
+// and its default partition. It reads the catalog; measuring the sizes takes
+// ACCESS SHARE locks on the partitions for a moment, waited for under the
+// default lock timeout and retries, like Ensure.
 func List(ctx context.Context, pool *pgxpool.Pool, parent string) (Listing, error) {
-	if parent == "" {
-		parent = DefaultParent
-	}
-	t, err := resolve(ctx, pool, parent)
+	opts := Options{Parent: parent}.withDefaults()
+	t, err := resolve(ctx, pool, opts.Parent)
 	if err != nil {
 		return Listing{}, fmt.Errorf("list partitions: %w", err)
 	}
-	return list(ctx, pool, t)
+	return listTx(ctx, pool, t, opts)
 }
 
-func list(ctx context.Context, db gen.DBTX, t table) (Listing, error) {
-	q := gen.New(db)
+// listTx runs list in a transaction of its own with opts' lock timeout and
+// retries.
+func listTx(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (Listing, error) {
+	var l Listing
+	_, err := inTx(ctx, pool, opts, "list partitions of "+t.String(), func(tx pgx.Tx) error {
+		var err error
+		l, err = list(ctx, tx, t)
+		return err
+	})
+	return l, err
+}
+
+// list reads the partitions of t, in a transaction with a lock timeout:
+// pg_total_relation_size locks each partition in ACCESS SHARE mode.
+func list(ctx context.Context, tx pgx.Tx, t table) (Listing, error) {
+	q := gen.New(tx)
 	rows, err := q.PartitionChildren(ctx, t.ident())
 	if err != nil {
-		return Listing{}, fmt.Errorf("list partitions of %s: %w", t, err)
+		return Listing{}, err
 	}
 	l := Listing{Parent: t.String(), Partitions: make([]Partition, 0, len(rows))}
 	for _, r := range rows {
@@ -76,7 +90,7 @@ func list(ctx context.Context, db gen.DBTX, t table) (Listing, error) {
 	}
 	defs, err := q.PartitionDefault(ctx, t.ident())
 	if err != nil {
-		return Listing{}, fmt.Errorf("find default partition of %s: %w", t, err)
+		return Listing{}, err
 	}
 	for _, d := range defs {
 		l.Default = &Partition{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +15,11 @@ import (
 	"github.com/ransomeye/intel/internal/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	// Tests that pass no Logger log through the default one: only warnings.
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	pgtest.Main(m)
+}
 
 // day returns midnight UTC of a fixed calendar day.
 func day(y int, m time.Month, d int) time.Time {

@@ -83,7 +83,7 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 	if err != nil {
 		return PruneResult{}, fmt.Errorf("prune partitions: %w", err)
 	}
-	l, err := list(ctx, pool, t)
+	l, err := listTx(ctx, pool, t, opts)
 	if err != nil {
 		return PruneResult{}, err
 	}
