@@ -141,6 +141,37 @@ func TestFindRelatedEdgeCases(t *testing.T) {
 		require.Len(t, nb.Nodes, 3)
 		require.Len(t, nb.Edges, 3)
 	})
+	t.Run("no node is reached twice", func(t *testing.T) {
+		// a→b, a→c, b→c, c→d, b→d, d→a: c and d are reachable at several depths.
+		n := map[string]graph.Node{}
+		for _, name := range []string{"a", "b", "c", "d"} {
+			n[name] = graph.NamedNode(graph.KindCampaign, "diamond-"+name)
+		}
+		var rels []graph.Relation
+		for _, e := range [][2]string{{"a", "b"}, {"a", "c"}, {"b", "c"}, {"c", "d"}, {"b", "d"}, {"d", "a"}} {
+			rels = append(rels, graph.Relation{Src: n[e[0]].Ref(), Type: "related-to", Dst: n[e[1]].Ref()})
+		}
+		_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{n["a"], n["b"], n["c"], n["d"]}, Relations: rels})
+		require.NoError(t, err)
+		nb, err := b.store.FindRelated(ctx, n["a"].ID, graph.RelatedOptions{Depth: 5})
+		require.NoError(t, err)
+		seen := map[uuid.UUID]int{}
+		for _, rn := range nb.Nodes {
+			seen[rn.ID]++
+		}
+		require.Len(t, nb.Nodes, 4)
+		for id, count := range seen {
+			require.Equal(t, 1, count, "node %s reached %d times", id, count)
+		}
+		depth := map[uuid.UUID]int{}
+		for _, rn := range nb.Nodes {
+			depth[rn.ID] = rn.Depth
+		}
+		require.Equal(t, 1, depth[n["b"].ID])
+		require.Equal(t, 1, depth[n["c"].ID])
+		require.Equal(t, 1, depth[n["d"].ID], "d -> a makes d a neighbour of a")
+		require.Len(t, nb.Edges, 6)
+	})
 	t.Run("depth 0 is the start node only", func(t *testing.T) {
 		batch, n := chain("feed-depth0")
 		_, err := b.store.Write(ctx, batch)

@@ -57,10 +57,11 @@ WITH RECURSIVE walk AS (
                          FROM telemetry_edges t
                          WHERE t.dst_id = f.id AND t.observed_at >= $1::timestamptz AND t.observed_at < $2::timestamptz)
                     ) AS y
-                    WHERE y.nbr NOT IN (SELECT unnest(w.visited))
                     LIMIT w.fanout + 1
                 ) AS x
             ) AS e
+            LEFT JOIN unnest(w.visited) AS v(id) ON v.id = e.nbr
+            WHERE v.id IS NULL
             ORDER BY e.nbr, e.rn > w.fanout, e.direction, e.relation, e.parent
         ) AS d
     ) AS lvl
@@ -133,9 +134,10 @@ type FindRelatedRow struct {
 // [@since, @until) (so only those day partitions are scanned). It walks level
 // by level, carrying the set of visited nodes, so no node is expanded twice
 // however many paths lead to it (a walk that tracks only its own path
-// enumerates every simple path and explodes on hubs). From each node it
-// follows at most @fanout edges to unvisited nodes, and it reaches at most
-// @max_nodes nodes in all; truncated says whether either cap cut anything.
+// enumerates every simple path and explodes on hubs); the visited set is
+// anti-joined once per level. From each node it examines at most @fanout
+// edges, and it reaches at most @max_nodes nodes in all; truncated says
+// whether either cap cut anything.
 // Each reached node comes with its depth and the edge that first reached it
 // (via_id, via_relation, via_direction: out, in, telemetry-out,
 // telemetry-in), so the path back to the start can be drawn, plus its

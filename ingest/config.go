@@ -1,0 +1,123 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Formats a feed can have.
+const (
+	FormatSTIX = "stix"
+	FormatMISP = "misp"
+)
+
+// Feed is one feed to load.
+type Feed struct {
+	// Name identifies the feed in the bookkeeping, reports and node
+	// sources. Default: the file or directory name without extension.
+	Name string `json:"name" yaml:"name"`
+	// Path is a file (STIX bundle, JSON array or NDJSON; MISP event or
+	// search output), a MISP feed directory, or "-" for standard input.
+	// Relative paths in a config file are relative to the file.
+	Path string `json:"path" yaml:"path"`
+	// Format is stix or misp; empty means detect (a directory is a MISP
+	// feed; a file is MISP when its first object key is Event or response).
+	Format string `json:"format,omitempty" yaml:"format,omitempty"`
+}
+
+// Config is a feed list file.
+type Config struct {
+	// Concurrency is how many feeds load at once (default 2; the
+	// --concurrency flag overrides it).
+	Concurrency int    `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	Feeds       []Feed `json:"feeds" yaml:"feeds"`
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
+
+// LoadConfig reads a feed list in YAML or JSON (JSON is YAML), checks it,
+// and resolves relative paths against the file's directory.
+//
+//	concurrency: 3
+//	feeds:
+//	  - name: unit42-hellokitty
+//	    path: feeds/hellokitty-ransomware.json
+//	    format: stix
+//	  - name: circl-osint
+//	    path: /srv/misp/circl          # a MISP feed directory
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read feed config: %w", err)
+	}
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return Config{}, fmt.Errorf("parse feed config %s: %w", path, err)
+	}
+	base := filepath.Dir(path)
+	for i := range cfg.Feeds {
+		if p := cfg.Feeds[i].Path; p != "" && p != "-" && !filepath.IsAbs(p) {
+			cfg.Feeds[i].Path = filepath.Join(base, p)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("feed config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate fills default names and checks that names are unique, paths
+// given and formats known.
+func (c *Config) Validate() error {
+	if len(c.Feeds) == 0 {
+		return errors.New("no feeds listed (want a top-level \"feeds:\" list of name/path/format)")
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("concurrency %d: must be positive", c.Concurrency)
+	}
+	seen := map[string]int{}
+	for i := range c.Feeds {
+		f := &c.Feeds[i]
+		if err := f.normalize(); err != nil {
+			return fmt.Errorf("feed %d: %w", i+1, err)
+		}
+		if j, dup := seen[f.Name]; dup {
+			return fmt.Errorf("feeds %d and %d are both named %q", j+1, i+1, f.Name)
+		}
+		seen[f.Name] = i
+	}
+	return nil
+}
+
+// normalize checks the feed and fills its default name.
+func (f *Feed) normalize() error {
+	if f.Path == "" {
+		return errors.New("path is required")
+	}
+	f.Format = strings.ToLower(strings.TrimSpace(f.Format))
+	if f.Format != "" && f.Format != FormatSTIX && f.Format != FormatMISP {
+		return fmt.Errorf("format %q: want stix or misp (telemetry has its own command)", f.Format)
+	}
+	if f.Name == "" {
+		if f.Path == "-" {
+			f.Name = "stdin"
+		} else {
+			base := filepath.Base(filepath.Clean(f.Path))
+			f.Name = strings.TrimSuffix(base, filepath.Ext(base))
+		}
+	}
+	if !validName.MatchString(f.Name) {
+		return fmt.Errorf("name %q: use letters, digits and . _ : / @ + -", f.Name)
+	}
+	return nil
+}

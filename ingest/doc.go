@@ -1,0 +1,14 @@
+// Package ingest is the feed manager: it takes a list of feeds (a YAML or
+// JSON config file of name, path and format), loads them concurrently with
+// a bound, sends both parsers' output to the graph store in tuned batches,
+// shows progress on a terminal, and ends with a per-feed report.
+//
+// It records each feed's content hash in the feeds table, so an unchanged
+// feed is skipped; for a MISP feed directory it also records each event
+// file's hash, so a changed feed reloads only the events that changed.
+// Force reloads everything. A dry run parses, maps and validates without a
+// database.
+//
+// The parsers themselves live in ingest/stix and ingest/misp; their shared
+// report and batching in ingest/pipeline.
+package ingest

@@ -1,0 +1,399 @@
+package ingest
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/misp"
+	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/stix"
+)
+
+// Statuses of a feed load.
+const (
+	StatusOK      = "ok"
+	StatusSkipped = "skipped"
+	StatusFailed  = "failed"
+)
+
+// Store is what the manager writes to and keeps its bookkeeping in:
+// graph.Store.
+type Store interface {
+	graph.Sink
+	Feed(ctx context.Context, name string) (graph.FeedState, bool, error)
+	FeedStarted(ctx context.Context, name, format, location string) error
+	FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error
+	FeedItems(ctx context.Context, feed string) (map[string]graph.FeedItemState, error)
+	FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error
+}
+
+// Options configure Run.
+type Options struct {
+	// Concurrency is how many feeds load at once (default 2).
+	Concurrency int
+	// Force reloads feeds and events whose content has not changed.
+	Force bool
+	// DryRun parses, maps and validates without writing (Store may be nil).
+	DryRun bool
+	// Workers and BatchSize pass to the parsers; 0 means tuned to the machine.
+	Workers   int
+	BatchSize int
+	// Logger receives per-record warnings and per-feed outcomes.
+	Logger *slog.Logger
+	// Progress, when set, receives live per-feed counters.
+	Progress *Progress
+}
+
+// Result is the outcome of loading one feed.
+type Result struct {
+	Feed        Feed             `json:"feed"`
+	Format      string           `json:"format"`
+	Status      string           `json:"status"`
+	ContentHash string           `json:"content_hash,omitempty"`
+	Report      *pipeline.Report `json:"report,omitempty"`
+	// Events counts, for a MISP feed directory, the events loaded and the
+	// unchanged ones skipped.
+	EventsLoaded  int    `json:"events_loaded,omitempty"`
+	EventsSkipped int    `json:"events_skipped,omitempty"`
+	Error         string `json:"error,omitempty"`
+}
+
+// Run loads feeds, at most Options.Concurrency at once, and returns one
+// Result per feed in the order given. A feed that fails does not stop the
+// others; Run returns an error joining the failures.
+func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if store == nil && !opts.DryRun {
+		return nil, errors.New("ingest: no store (use DryRun to load without a database)")
+	}
+	results := make([]Result, len(feeds))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	for i, f := range feeds {
+		g.Go(func() error {
+			results[i] = LoadFeed(gctx, store, f, opts)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	var errs []error
+	for _, r := range results {
+		if r.Status == StatusFailed {
+			errs = append(errs, fmt.Errorf("feed %s: %s", r.Feed.Name, r.Error))
+		}
+	}
+	return results, errors.Join(errs...)
+}
+
+// LoadFeed loads one feed: it detects the format, skips the feed when its
+// content hash matches the last successful load (unless Force), loads it,
+// and records the outcome.
+func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	res := Result{Feed: f}
+	fail := func(err error) Result {
+		res.Status, res.Error = StatusFailed, err.Error()
+		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
+		if store != nil && !opts.DryRun && res.Format != "" {
+			if ferr := store.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
+				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
+			}
+		}
+		return res
+	}
+	if err := f.normalize(); err != nil {
+		return fail(err)
+	}
+	res.Feed = f
+	src, err := openSource(f)
+	if err != nil {
+		return fail(err)
+	}
+	defer src.Close()
+	res.Format = src.format
+	res.ContentHash = src.hash
+
+	var state graph.FeedState
+	if store != nil && !opts.DryRun {
+		var known bool
+		if state, known, err = store.Feed(ctx, f.Name); err != nil {
+			return fail(err)
+		}
+		unchanged := src.hash != "" && state.ContentHash == src.hash &&
+			(state.LastStatus == StatusOK || state.LastStatus == StatusSkipped)
+		if known && !opts.Force && unchanged {
+			res.Status = StatusSkipped
+			res.Report = pipeline.NewReport(f.Name, src.format)
+			res.Report.Skipped = 1
+			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
+			if err := store.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
+				return fail(err)
+			}
+			return res
+		}
+		if err := store.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
+			return fail(err)
+		}
+	}
+
+	var sink graph.Sink = store
+	if opts.DryRun {
+		sink = &pipeline.DrySink{}
+	}
+	progress := opts.Progress.track(f.Name, src.size)
+	defer progress.done()
+
+	var loadErr error
+	switch {
+	case src.dir:
+		loadErr = loadMISPDir(ctx, store, sink, f, src, opts, progress, &res)
+	case src.format == FormatMISP:
+		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
+			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
+			Progress: progress.update,
+		})
+	default:
+		res.Report, loadErr = stix.Load(ctx, src.reader, sink, stix.Options{
+			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
+			Progress: progress.update,
+		})
+	}
+	if src.hashing != nil {
+		// Standard input: the hash is known only once it has been read.
+		res.ContentHash = hex.EncodeToString(src.hashing.Sum(nil))
+	}
+	if loadErr != nil {
+		return fail(loadErr)
+	}
+	res.Status = StatusOK
+	if store != nil && !opts.DryRun {
+		if err := store.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+			return fail(err)
+		}
+	}
+	return res
+}
+
+// loadMISPDir loads the events of a MISP feed directory whose files changed
+// since their last successful load (all with Force), and records each.
+func loadMISPDir(ctx context.Context, store Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
+	manifest, err := misp.ReadManifest(f.Path)
+	if err != nil && !errors.Is(err, misp.ErrNoManifest) {
+		return err
+	}
+	files := map[string]string{} // event uuid → content hash
+	for _, id := range manifest.UUIDs() {
+		h, err := hashFile(misp.EventPath(f.Path, id))
+		if err != nil {
+			continue // LoadDir counts the missing file
+		}
+		files[id] = h
+	}
+	var known map[string]graph.FeedItemState
+	if store != nil && !opts.DryRun && !opts.Force {
+		if known, err = store.FeedItems(ctx, f.Name); err != nil {
+			return err
+		}
+	}
+	var only []string
+	for _, id := range manifest.UUIDs() {
+		if k, ok := known[id]; ok && k.ContentHash == files[id] && files[id] != "" {
+			res.EventsSkipped++
+			continue
+		}
+		only = append(only, id)
+	}
+	if manifest != nil && len(only) == 0 {
+		res.Report = pipeline.NewReport(f.Name, FormatMISP)
+		res.Report.Skipped = int64(res.EventsSkipped)
+		return nil
+	}
+	var mu sync.Mutex
+	var done []misp.EventResult
+	opt := misp.Options{
+		Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
+		Progress: progress.update,
+		OnEvent: func(e misp.EventResult) {
+			mu.Lock()
+			done = append(done, e)
+			mu.Unlock()
+		},
+	}
+	if manifest != nil {
+		opt.Only = only
+	}
+	report, loadErr := misp.LoadDir(ctx, f.Path, sink, opt)
+	res.Report = report
+	if store == nil || opts.DryRun {
+		return loadErr
+	}
+	// Everything LoadDir returned has been written: record the events that
+	// were read to their end, so the next run skips them while unchanged.
+	for _, e := range done {
+		if e.Err != nil || e.UUID == "" {
+			continue
+		}
+		res.EventsLoaded++
+		var ts *time.Time
+		if m, ok := manifest[e.UUID]; ok && !m.Timestamp.IsZero() {
+			ts = &m.Timestamp
+		}
+		if err := store.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
+			return err
+		}
+	}
+	return loadErr
+}
+
+// source is an opened feed.
+type source struct {
+	format  string
+	dir     bool
+	reader  io.Reader
+	size    int64
+	hash    string
+	hashing interface{ Sum([]byte) []byte }
+	close   func() error
+}
+
+func (s *source) Close() error {
+	if s.close != nil {
+		return s.close()
+	}
+	return nil
+}
+
+// openSource opens the feed, detects its format when not given, and hashes
+// its content (a directory: its manifest and event file names).
+func openSource(f Feed) (*source, error) {
+	if f.Path == "-" {
+		h := sha256.New()
+		br := bufio.NewReaderSize(io.TeeReader(os.Stdin, h), 64<<10)
+		format := f.Format
+		if format == "" {
+			format = sniff(br)
+		}
+		return &source{format: format, reader: br, hashing: h, size: -1}, nil
+	}
+	st, err := os.Stat(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open feed: %w", err)
+	}
+	if st.IsDir() {
+		if f.Format == FormatSTIX {
+			return nil, fmt.Errorf("open feed: %s is a directory; only MISP feeds are directories", f.Path)
+		}
+		h, err := hashDir(f.Path)
+		if err != nil {
+			return nil, err
+		}
+		return &source{format: FormatMISP, dir: true, hash: h, size: dirSize(f.Path)}, nil
+	}
+	h, err := hashFile(f.Path)
+	if err != nil {
+		return nil, err
+	}
+	file, err := os.Open(f.Path)
+	if err != nil {
+		return nil, fmt.Errorf("open feed: %w", err)
+	}
+	br := bufio.NewReaderSize(file, 64<<10)
+	format := f.Format
+	if format == "" {
+		format = sniff(br)
+	}
+	return &source{format: format, reader: br, hash: h, size: st.Size(), close: file.Close}, nil
+}
+
+var mispStart = regexp.MustCompile(`^\s*\[?\s*\{\s*"(Event|response)"\s*:`)
+
+// sniff tells MISP from STIX by the first key of the first object.
+func sniff(br *bufio.Reader) string {
+	head, _ := br.Peek(4096)
+	if mispStart.Match(head) {
+		return FormatMISP
+	}
+	return FormatSTIX
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// hashDir hashes a feed directory's JSON files (names and contents), so
+// any change to the manifest or an event changes it.
+func hashDir(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("read feed directory: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && (filepathExt(e.Name()) == ".json" || e.Name() == "hashes.csv") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fh, err := hashFile(dir + string(os.PathSeparator) + n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%s\n", n, fh)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+func dirSize(dir string) int64 {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return -1
+	}
+	var n int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && !e.IsDir() {
+			n += info.Size()
+		}
+	}
+	return n
+}
+
+func filepathExt(name string) string {
+	for i := len(name) - 1; i >= 0 && name[i] != '/'; i-- {
+		if name[i] == '.' {
+			return name[i:]
+		}
+	}
+	return ""
+}
