@@ -259,11 +259,11 @@ func (l *loader) progress(done bool) {
 		return
 	}
 	now := time.Now()
-	if !done && now.Sub(l.lastProgress) < l.opts.ProgressInterval {
+	if !done && now.Sub(l.lastProgress) < progressInterval {
 		return
 	}
 	l.lastProgress = now
-	l.opts.Progress(Progress{Feed: l.feed, Bytes: l.bytesBefore + l.count.n, Records: l.index.Load(), Done: done})
+	l.opts.Progress(l.bytesBefore+l.count.n, l.index.Load())
 }
 
 // syntaxError converts a decoder error into a *SyntaxError at its offset.

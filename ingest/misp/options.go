@@ -63,10 +63,9 @@ type Options struct {
 	// Logger receives WARN lines for dropped records; default slog.Default().
 	Logger *slog.Logger
 	// Progress, when set, is called from the reading goroutine at most every
-	// ProgressInterval and once at the end.
-	Progress func(Progress)
-	// ProgressInterval defaults to 200ms.
-	ProgressInterval time.Duration
+	// progressInterval and once at the end with the bytes and records read
+	// so far (as the STIX loader calls it). It must return quickly.
+	Progress func(bytes, records int64)
 	// Tally, when set, is filled with the counts of what was read by record
 	// type, attribute type and object name.
 	Tally *Tally
@@ -76,13 +75,8 @@ type Options struct {
 	OnEvent func(EventResult)
 }
 
-// Progress is a snapshot of a running load.
-type Progress struct {
-	Feed    string
-	Bytes   int64
-	Records int64
-	Done    bool
-}
+// progressInterval is the least time between two Progress calls.
+const progressInterval = 200 * time.Millisecond
 
 // EventResult says that one event was loaded, or failed.
 type EventResult struct {
@@ -126,9 +120,6 @@ func (o Options) withDefaults(feed string) Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
-	}
-	if o.ProgressInterval <= 0 {
-		o.ProgressInterval = 200 * time.Millisecond
 	}
 	return o
 }

@@ -1,0 +1,177 @@
+package misp
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/stix"
+)
+
+// loadSTIX loads a STIX document with the STIX loader into a capture sink.
+func loadSTIX(t *testing.T, doc string, feed string) *captureSink {
+	t.Helper()
+	sink := &captureSink{}
+	opts := stix.Options{Feed: feed, Workers: 2, BatchSize: 64, Logger: quiet(nil).Logger}
+	_, err := stix.Load(context.Background(), strings.NewReader(doc), sink, opts)
+	require.NoError(t, err)
+	return sink
+}
+
+// constructedSTIX holds, as STIX 2.1, what the MISP event of
+// TestCrossFormatConstructed holds: an ipv4-addr, a SHA-256 indicator
+// pattern, a file with name and hash, a domain-name with its address.
+const constructedSTIX = `{"type": "bundle", "id": "bundle--7d1f5b3c-3c1e-4f6a-9d45-0c1c2b3a4d5e", "objects": [
+ {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--4f9a1e7c-9a2b-5d8c-8e7f-123456789abc", "value": "198.51.100.7"},
+ {"type": "indicator", "spec_version": "2.1", "id": "indicator--2a9d2f4c-6b1e-4c3d-9e8f-0a1b2c3d4e5f",
+  "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z", "valid_from": "2024-01-01T00:00:00Z",
+  "pattern_type": "stix", "pattern": "[file:hashes.'SHA-256' = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855']"},
+ {"type": "file", "spec_version": "2.1", "id": "file--00000000-0000-4000-8000-00000000f11e", "name": "a.exe",
+  "hashes": {"SHA-256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}},
+ {"type": "indicator", "spec_version": "2.1", "id": "indicator--3b8e3f5d-7c2f-4d4e-8f9a-1b2c3d4e5f60",
+  "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z", "valid_from": "2024-01-01T00:00:00Z",
+  "pattern_type": "stix", "pattern": "[domain-name:value = 'evil.example.com']"}
+]}`
+
+// TestCrossFormatConstructed: a MISP ip-dst, sha256, filename|sha256 and
+// domain and the STIX objects and patterns with the same values give the
+// same node ids.
+func TestCrossFormatConstructed(t *testing.T) {
+	t.Parallel()
+	doc := event(u(1), "cross-format", []string{
+		attr(u(2), "ip-dst", "198.51.100.7"),
+		attr(u(3), "sha256", sha256a),
+		attr(u(4), "filename|sha256", "a.exe|"+sha256a),
+		attr(u(5), "domain", "evil.example.com"),
+	})
+	_, mispSink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	stixSink := loadSTIX(t, constructedSTIX, "stix-feed")
+
+	ip, _ := mispSink.byAlias(alias(u(2)))
+	stixIP, ok := stixSink.byAlias("ipv4-addr--4f9a1e7c-9a2b-5d8c-8e7f-123456789abc")
+	require.True(t, ok)
+	require.Equal(t, stixIP.ID, ip.ID, "ip-dst and ipv4-addr")
+	require.Equal(t, stixID(`{"value":"198.51.100.7"}`), ip.ID)
+
+	hash, _ := mispSink.byAlias(alias(u(3)))
+	ind := graph.SourceNode(graph.KindIndicator, "indicator--2a9d2f4c-6b1e-4c3d-9e8f-0a1b2c3d4e5f")
+	require.Contains(t, basedOn(stixSink, ind.Ref()), hash.Ref(), "sha256 and [file:hashes.'SHA-256' = …]")
+
+	file, _ := mispSink.byAlias(alias(u(4)))
+	stixFile, ok := stixSink.byAlias("file--00000000-0000-4000-8000-00000000f11e")
+	require.True(t, ok)
+	require.Equal(t, stixFile.ID, file.ID, "filename|sha256 and file")
+	require.True(t, hasRelation(stixSink, stixFile.Ref(), graph.RelHasHash, hash.Ref()), "both files reach the same hash node")
+
+	domain, _ := mispSink.byAlias(alias(u(5)))
+	ind = graph.SourceNode(graph.KindIndicator, "indicator--3b8e3f5d-7c2f-4d4e-8f9a-1b2c3d4e5f60")
+	require.Contains(t, basedOn(stixSink, ind.Ref()), domain.Ref(), "domain and [domain-name:value = …]")
+}
+
+// basedOn lists the refs an indicator is linked to by its pattern.
+func basedOn(sink *captureSink, indicator graph.Ref) []graph.Ref {
+	sink.mu.Lock()
+	defer sink.mu.Unlock()
+	var out []graph.Ref
+	for _, r := range sink.relations {
+		if r.Src == indicator && r.Type == graph.RelBasedOn {
+			out = append(out, r.Dst)
+		}
+	}
+	return out
+}
+
+// TestCrossFormatMISPSTIXExport: misp-stix's own test events and their STIX
+// 2.1 export (testdata) share the domain circl.lu, AS174 and the
+// MISP-Project organisation: each is one node.
+func TestCrossFormatMISPSTIXExport(t *testing.T) {
+	t.Parallel()
+	rep, mispSink, _, err := loadFile(t, filepath.Join(testdata, "test_events_collection_1.json"), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	data, err := os.ReadFile(filepath.Join(testdata, "stix_test_events_collection_stix21.json"))
+	require.NoError(t, err)
+	stixSink := loadSTIX(t, string(data), "misp-stix-export")
+
+	for _, c := range []struct{ mispAlias, stixID string }{
+		{alias("4bb235a7-7d25-4aef-802f-2c6b45c5eceb"), "domain-name--4bb235a7-7d25-4aef-802f-2c6b45c5eceb"},
+		{alias("2972c3a2-dda3-4de7-aca1-e96cf7ce5544"), "autonomous-system--2972c3a2-dda3-4de7-aca1-e96cf7ce5544"},
+	} {
+		m, ok := mispSink.byAlias(c.mispAlias)
+		require.True(t, ok)
+		s, ok := stixSink.byAlias(c.stixID)
+		require.True(t, ok)
+		require.Equal(t, s.ID, m.ID, "%s and %s", c.mispAlias, c.stixID)
+		require.Equal(t, s.Kind, m.Kind)
+	}
+	org, ok := stixSink.byAlias("identity--a0c22599-9e58-4da4-96ac-7051603fa951")
+	require.True(t, ok)
+	_, ok = mispSink.byID(org.Ref())
+	require.True(t, ok, "the event creator is the export's identity")
+}
+
+// TestCrossFormatMISPCoreExport: MISP core's STIX test event and its STIX
+// 2.0 export in the corpus name each indicator by the uuid of the MISP
+// attribute it came from. For every attribute whose indicator pattern the
+// STIX loader turns into observables, the MISP node must be one of them.
+func TestCrossFormatMISPCoreExport(t *testing.T) {
+	t.Parallel()
+	root := corpus(t)
+	_, mispSink, _, err := loadFile(t, filepath.Join(root, "misp/misp-core/stixtest_misp_indicators_test.json"), quiet(nil))
+	require.NoError(t, err)
+	data, err := os.ReadFile(filepath.Join(root, "stix/misp-core/stixtest_stix2_indicators_test.json"))
+	require.NoError(t, err)
+	stixSink := loadSTIX(t, string(data), "misp-core-export")
+
+	var matched, unmatched []string
+	for _, n := range mispSink.nodes {
+		for _, a := range n.Aliases {
+			id, ok := strings.CutPrefix(a, "misp--")
+			if !ok {
+				continue
+			}
+			ind := graph.SourceNode(graph.KindIndicator, "indicator--"+id)
+			obs := basedOn(stixSink, ind.Ref())
+			if len(obs) == 0 {
+				continue
+			}
+			label := n.Props["misp_type"]
+			if label == nil {
+				label = n.Props["misp_object"]
+			}
+			entry := label.(string) + " " + n.Name
+			if contains(obs, n.Ref()) {
+				matched = append(matched, entry)
+			} else {
+				unmatched = append(unmatched, entry)
+			}
+		}
+	}
+	sort.Strings(matched)
+	sort.Strings(unmatched)
+	t.Logf("one node in both formats (%d): %s", len(matched), strings.Join(matched, "; "))
+	t.Logf("indicator patterns naming other observables (%d): %s", len(unmatched), strings.Join(unmatched, "; "))
+	for _, want := range []string{"md5 MD5:", "sha1 SHA-1:", "sha256 SHA-256:", "hostname www.circl.lu", "url https://www.circl.lu/team", "mutex no idea", "mac-address 5e:ff:56:a2:af:15"} {
+		found := false
+		for _, m := range matched {
+			found = found || strings.HasPrefix(m, want)
+		}
+		require.True(t, found, "%q is one node in both formats", want)
+	}
+}
+
+func contains(refs []graph.Ref, ref graph.Ref) bool {
+	for _, r := range refs {
+		if r == ref {
+			return true
+		}
+	}
+	return false
+}
