@@ -270,31 +270,14 @@ func TestFindRelatedTelemetryWindowPrunesPartitions(t *testing.T) {
 	require.NotContains(t, text, "telemetry_edges_default", "default partition pruned")
 }
 
-// snapshot returns every stored row of the graph tables, without the
-// bookkeeping timestamps, as text.
+// snapshot returns every stored row of the graph tables as text; withTimes
+// adds the bookkeeping timestamps.
 func snapshot(t *testing.T, pool *pgxpool.Pool, withTimes bool) string {
 	t.Helper()
-	extra := ""
 	if withTimes {
-		extra = ", created_at, updated_at"
+		return pgtest.Dump(t, pool, pgtest.GraphQueriesWithTimes...)
 	}
-	var out strings.Builder
-	for _, q := range []string{
-		"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources" + extra + " FROM nodes ORDER BY id",
-		"SELECT source_id, node_id FROM node_aliases ORDER BY source_id",
-		"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props" + extra + " FROM relations ORDER BY 1, 2, 3",
-		"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props FROM pending_relations ORDER BY 1, 2, 3",
-	} {
-		rows, err := pool.Query(context.Background(), q)
-		require.NoError(t, err)
-		for rows.Next() {
-			vals, err := rows.Values()
-			require.NoError(t, err)
-			fmt.Fprintln(&out, vals...)
-		}
-		require.NoError(t, rows.Err())
-	}
-	return out.String()
+	return pgtest.Dump(t, pool, pgtest.GraphQueries...)
 }
 
 func TestWriteTwiceChangesNothing(t *testing.T) {

@@ -1,0 +1,227 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+var clock = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+
+func newStore(t *testing.T) (*graph.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	return graph.NewStore(pool, graph.WithBatchSize(200), graph.WithClock(func() time.Time { return clock })), pool
+}
+
+// mispEvent builds a MISP event with the given attributes (type, value).
+func mispEvent(uuid, info string, ts int64, attrs [][2]string) []byte {
+	var list []map[string]any
+	for i, a := range attrs {
+		list = append(list, map[string]any{
+			"uuid": fmt.Sprintf("%s-a%03d", uuid[:24], i), "type": a[0], "value": a[1], "category": "Network activity",
+			"to_ids": true, "timestamp": fmt.Sprint(ts), "deleted": false,
+		})
+	}
+	b, _ := json.Marshal(map[string]any{"Event": map[string]any{
+		"uuid": uuid, "info": info, "date": "2026-10-01", "timestamp": fmt.Sprint(ts), "Attribute": list,
+		"Tag": []map[string]any{{"name": "tlp:green"}},
+	}})
+	return b
+}
+
+func writeFeedDir(t *testing.T, dir string, events map[string][]byte, stamps map[string]int64) {
+	t.Helper()
+	manifest := map[string]any{}
+	for id, body := range events {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, id+".json"), body, 0o644))
+		manifest[id] = map[string]any{"info": "event " + id, "timestamp": fmt.Sprint(stamps[id]), "date": "2026-10-01"}
+	}
+	b, _ := json.Marshal(manifest)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644))
+}
+
+func TestFeedDirectoryReloadsOnlyChangedEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, pool := newStore(t)
+	dir := t.TempDir()
+	ids := []string{"5f0e1a2b-0000-4000-8000-000000000001", "5f0e1a2b-0000-4000-8000-000000000002", "5f0e1a2b-0000-4000-8000-000000000003"}
+	events := map[string][]byte{}
+	stamps := map[string]int64{}
+	for i, id := range ids {
+		stamps[id] = 1760000000 + int64(i)
+		events[id] = mispEvent(id, "event "+id, stamps[id], [][2]string{
+			{"ip-dst", fmt.Sprintf("198.51.100.%d", i+1)}, {"domain", fmt.Sprintf("c2-%d.example", i)},
+			{"sha256", fmt.Sprintf("%064x", i+1)},
+		})
+	}
+	writeFeedDir(t, dir, events, stamps)
+	feed := ingest.Feed{Name: "circl-test", Path: dir}
+
+	first := ingest.LoadFeed(ctx, store, feed, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, first.Status, first.Error)
+	require.Equal(t, ingest.FormatMISP, first.Format)
+	require.Equal(t, 3, first.EventsLoaded)
+	before := pgtest.Dump(t, pool, pgtest.GraphQueriesWithTimes...)
+
+	second := ingest.LoadFeed(ctx, store, feed, ingest.Options{})
+	require.Equal(t, ingest.StatusSkipped, second.Status)
+	require.Equal(t, before, pgtest.Dump(t, pool, pgtest.GraphQueriesWithTimes...), "an unchanged feed writes nothing")
+	state, ok, err := store.Feed(ctx, "circl-test")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "skipped", state.LastStatus)
+
+	// One event changes: only it is reloaded.
+	changed := ids[1]
+	stamps[changed]++
+	events[changed] = mispEvent(changed, "event "+changed, stamps[changed], [][2]string{
+		{"ip-dst", "198.51.100.2"}, {"domain", "c2-1.example"}, {"sha256", fmt.Sprintf("%064x", 2)},
+		{"url", "http://c2-1.example/new-path"},
+	})
+	writeFeedDir(t, dir, events, stamps)
+	third := ingest.LoadFeed(ctx, store, feed, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, third.Status, third.Error)
+	require.Equal(t, 1, third.EventsLoaded, "only the changed event is loaded")
+	require.Equal(t, 2, third.EventsSkipped)
+	_, err = store.ResolveNode(ctx, "url:http://c2-1.example/new-path")
+	require.NoError(t, err, "the changed event's new attribute is in the graph")
+
+	forced := ingest.LoadFeed(ctx, store, feed, ingest.Options{Force: true})
+	require.Equal(t, ingest.StatusOK, forced.Status, forced.Error)
+	require.Equal(t, 3, forced.EventsLoaded, "--force reloads every event")
+}
+
+// stixBundle builds a small bundle: an indicator for an IP linked to a
+// malware family, with the given ids so feeds overlap.
+func stixBundle(n int) []byte {
+	ind := fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", n)
+	mal := fmt.Sprintf("malware--00000000-0000-4000-9000-%012d", n%2) // two families shared across feeds
+	objs := []map[string]any{
+		{"type": "indicator", "spec_version": "2.1", "id": ind, "created": "2026-10-0" + fmt.Sprint(n%9+1) + "T00:00:00Z",
+			"modified": "2026-10-10T00:00:00Z", "pattern": fmt.Sprintf("[ipv4-addr:value = '203.0.113.%d'] OR [domain-name:value = 'shared.example']", n),
+			"pattern_type": "stix", "valid_from": "2026-10-01T00:00:00Z", "confidence": 50 + n},
+		{"type": "malware", "spec_version": "2.1", "id": mal, "created": "2026-09-01T00:00:00Z", "modified": "2026-09-01T00:00:00Z",
+			"name": []string{"Akira", "Black Basta"}[n%2], "is_family": true},
+		{"type": "relationship", "spec_version": "2.1", "id": fmt.Sprintf("relationship--00000000-0000-4000-a000-%012d", n),
+			"created": "2026-10-01T00:00:00Z", "modified": "2026-10-01T00:00:00Z", "relationship_type": "indicates",
+			"source_ref": ind, "target_ref": mal},
+	}
+	b, _ := json.Marshal(map[string]any{"type": "bundle", "id": fmt.Sprintf("bundle--00000000-0000-4000-b000-%012d", n), "objects": objs})
+	return b
+}
+
+func sixFeeds(t *testing.T) []ingest.Feed {
+	t.Helper()
+	dir := t.TempDir()
+	feeds := []ingest.Feed{
+		{Name: "unit42-hellokitty", Path: filepath.Join("..", "testdata", "demo", "hellokitty-ransomware.json")},
+		{Name: "eset-zebrocy", Path: filepath.Join("..", "testdata", "demo", "sednit_2018-11-20_Zebrocy.json")},
+	}
+	for i := 0; i < 4; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("vendor-%d.json", i))
+		require.NoError(t, os.WriteFile(p, stixBundle(i), 0o644))
+		feeds = append(feeds, ingest.Feed{Name: fmt.Sprintf("vendor-%d", i), Path: p, Format: ingest.FormatSTIX})
+	}
+	return feeds
+}
+
+func TestConcurrentFeedsGiveTheSameGraph(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feeds := sixFeeds(t)
+
+	serialStore, serialPool := newStore(t)
+	reversed := make([]ingest.Feed, len(feeds))
+	for i, f := range feeds {
+		reversed[len(feeds)-1-i] = f
+	}
+	res, err := ingest.Run(ctx, serialStore, reversed, ingest.Options{Concurrency: 1})
+	require.NoError(t, err)
+	for _, r := range res {
+		require.Equal(t, ingest.StatusOK, r.Status, "%s: %s", r.Feed.Name, r.Error)
+	}
+
+	concurrentStore, concurrentPool := newStore(t)
+	res, err = ingest.Run(ctx, concurrentStore, feeds, ingest.Options{Concurrency: 6})
+	require.NoError(t, err)
+	require.Len(t, res, 6)
+	for i, r := range res {
+		require.Equal(t, feeds[i].Name, r.Feed.Name, "results come back in the order given")
+		require.Equal(t, ingest.StatusOK, r.Status, "%s: %s", r.Feed.Name, r.Error)
+	}
+	require.Equal(t, pgtest.Dump(t, serialPool, pgtest.GraphQueries...), pgtest.Dump(t, concurrentPool, pgtest.GraphQueries...))
+
+	counts, err := concurrentStore.Counts(ctx)
+	require.NoError(t, err)
+	require.Positive(t, counts.NodesByKind["intrusion-set"])
+	require.Positive(t, counts.NodesByKind["threat-actor"], "the MISP galaxy cluster")
+	shared, err := concurrentStore.ResolveNode(ctx, "domain-name:shared.example")
+	require.NoError(t, err)
+	require.Equal(t, []string{"vendor-0", "vendor-1", "vendor-2", "vendor-3"}, shared.Sources, "one node, every feed's source")
+}
+
+func TestRunIsolatesFailingFeedsAndDryRun(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	feeds := sixFeeds(t)[:3]
+	feeds = append(feeds, ingest.Feed{Name: "missing", Path: filepath.Join(t.TempDir(), "nope.json")})
+
+	res, err := ingest.Run(ctx, nil, feeds, ingest.Options{DryRun: true, Concurrency: 2})
+	require.ErrorContains(t, err, "feed missing")
+	require.Equal(t, ingest.StatusFailed, res[3].Status)
+	require.Contains(t, res[3].Error, "no such file")
+	for _, r := range res[:3] {
+		require.Equal(t, ingest.StatusOK, r.Status, r.Error)
+		require.Positive(t, r.Report.Nodes)
+	}
+
+	_, err = ingest.Run(ctx, nil, feeds, ingest.Options{})
+	require.ErrorContains(t, err, "no store")
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return p
+	}
+	cfg, err := ingest.LoadConfig(write("feeds.yaml", "concurrency: 3\nfeeds:\n  - name: a\n    path: a.json\n    format: STIX\n  - path: /abs/circl-feed\n"))
+	require.NoError(t, err)
+	require.Equal(t, 3, cfg.Concurrency)
+	require.Equal(t, filepath.Join(dir, "a.json"), cfg.Feeds[0].Path, "relative to the config file")
+	require.Equal(t, "stix", cfg.Feeds[0].Format)
+	require.Equal(t, "circl-feed", cfg.Feeds[1].Name, "name defaults to the file name")
+
+	cfg, err = ingest.LoadConfig(write("feeds.json", `{"feeds": [{"name": "b", "path": "b.json", "format": "misp"}]}`))
+	require.NoError(t, err)
+	require.Equal(t, "misp", cfg.Feeds[0].Format)
+
+	for name, body := range map[string]string{
+		"dup.yaml":     "feeds:\n  - {name: a, path: x}\n  - {name: a, path: y}\n",
+		"format.yaml":  "feeds:\n  - {name: a, path: x, format: csv}\n",
+		"unknown.yaml": "feeds:\n  - {name: a, path: x, url: http://x}\n",
+		"nopath.yaml":  "feeds:\n  - {name: a}\n",
+		"empty.yaml":   "",
+		"badname.yaml": "feeds:\n  - {name: 'a b', path: x}\n",
+	} {
+		_, err := ingest.LoadConfig(write(name, body))
+		require.Error(t, err, name)
+	}
+}

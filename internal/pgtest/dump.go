@@ -1,0 +1,52 @@
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// GraphQueries select every stored row of the graph tables in a stable
+// order, without the bookkeeping timestamps created_at and updated_at.
+var GraphQueries = []string{
+	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources FROM nodes ORDER BY id",
+	"SELECT source_id, node_id FROM node_aliases ORDER BY source_id",
+	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props FROM relations ORDER BY 1, 2, 3",
+	"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props FROM pending_relations ORDER BY 1, 2, 3",
+}
+
+// GraphQueriesWithTimes are GraphQueries plus created_at and updated_at, to
+// prove that nothing was rewritten.
+var GraphQueriesWithTimes = []string{
+	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at FROM nodes ORDER BY id",
+	GraphQueries[1],
+	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at FROM relations ORDER BY 1, 2, 3",
+	GraphQueries[3],
+}
+
+// Dump runs the queries and returns their rows as text, one row a line, so
+// two databases (or one database at two moments) can be compared.
+func Dump(t testing.TB, pool *pgxpool.Pool, queries ...string) string {
+	t.Helper()
+	var out strings.Builder
+	for _, q := range queries {
+		rows, err := pool.Query(context.Background(), q)
+		if err != nil {
+			t.Fatalf("pgtest: dump %q: %v", q, err)
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				t.Fatalf("pgtest: dump %q: %v", q, err)
+			}
+			fmt.Fprintln(&out, vals...)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatalf("pgtest: dump %q: %v", q, err)
+		}
+	}
+	return out.String()
+}
