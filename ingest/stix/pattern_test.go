@@ -1,0 +1,90 @@
+package stix
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+func TestPatternObservables(t *testing.T) {
+	t.Parallel()
+	sha := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	tests := []struct {
+		name    string
+		pattern string
+		want    []graph.Node
+	}{
+		{"ipv4", "[ipv4-addr:value = '198.51.100.1']", []graph.Node{graph.ValueNode(graph.KindIPv4Addr, "198.51.100.1")}},
+		{"ipv4 cidr", "[ipv4-addr:value = '198.51.100.0/24']", []graph.Node{graph.ValueNode(graph.KindIPv4Addr, "198.51.100.0/24")}},
+		{"ipv6", "[ipv6-addr:value = '2001:db8::1']", []graph.Node{graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1")}},
+		{"quoted hash", "[file:hashes.'SHA-256' = '" + sha + "']", []graph.Node{graph.HashNode("SHA-256", sha)}},
+		{"bare hash name", "[file:hashes.MD5 = 'D41D8CD98F00B204E9800998ECF8427E']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
+		{"lower-case hash name", "[file:hashes.sha256 = '" + sha + "']", []graph.Node{graph.HashNode("SHA-256", sha)}},
+		{"domain", "[domain-name:value = 'example.com']", []graph.Node{graph.ValueNode(graph.KindDomainName, "example.com")}},
+		{"url with escapes", `[url:value = 'http://x.test/it\'s\\here']`, []graph.Node{graph.ValueNode(graph.KindURL, `http://x.test/it's\here`)}},
+		{"email", "[email-addr:value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
+		{"email sender", "[email-message:from_ref.value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
+		{"mutex", "[mutex:name = '__CLEANSWEEP__']", []graph.Node{graph.ValueNode(graph.KindMutex, "__CLEANSWEEP__")}},
+		{"registry key", `[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Foo']`, []graph.Node{mustObservable(t, "windows-registry-key", map[string]any{"key": `HKEY_LOCAL_MACHINE\Foo`})}},
+		{"and", "[file:hashes.MD5 = 'aa' AND file:name = 'x.exe']", []graph.Node{graph.HashNode("MD5", "aa")}},
+		{"or", "[domain-name:value = 'a.test' OR ipv4-addr:value = '203.0.113.9']",
+			[]graph.Node{graph.ValueNode(graph.KindDomainName, "a.test"), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}},
+		{"parenthesized and referenced", "[(domain-name:value = 'a.test' AND domain-name:resolves_to_refs[*].value = '203.0.113.9')]",
+			[]graph.Node{graph.ValueNode(graph.KindDomainName, "a.test"), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}},
+		{"network traffic refs", "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '203.0.113.9' AND network-traffic:dst_port = 443]",
+			[]graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}},
+		{"observation expressions and qualifiers",
+			"[ipv4-addr:value = '203.0.113.1'] OR [domain-name:value = 'b.test'] FOLLOWEDBY [url:value = 'http://c.test/'] WITHIN 300 SECONDS START t'2016-06-01T00:00:00Z' STOP t'2016-07-01T00:00:00Z'",
+			[]graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.1"), graph.ValueNode(graph.KindDomainName, "b.test"), graph.ValueNode(graph.KindURL, "http://c.test/")}},
+		{"repeats", "([ipv4-addr:value = '203.0.113.1'] AND [ipv4-addr:value = '203.0.113.2']) REPEATS 5 TIMES",
+			[]graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.1"), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.2")}},
+		{"in set", "[ipv4-addr:value IN ('203.0.113.1', '203.0.113.2')]",
+			[]graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.1"), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.2")}},
+		{"duplicates once", "[ipv4-addr:value = '203.0.113.1'] OR [ipv4-addr:value = '203.0.113.1']", []graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.1")}},
+		{"not equal skipped", "[ipv4-addr:value != '203.0.113.1']", nil},
+		{"negated skipped", "[ipv4-addr:value NOT = '203.0.113.1']", nil},
+		{"matches skipped", "[email-message:subject MATCHES '^Invoice']", nil},
+		{"like skipped", "[domain-name:value LIKE '%.test']", nil},
+		{"issubset skipped", "[ipv4-addr:value ISSUBSET '198.51.100.0/24']", nil},
+		{"exists skipped", "[EXISTS windows-registry-key:values]", nil},
+		{"other properties skipped", "[file:name = 'x.exe' AND process:command_line = 'cmd']", nil},
+		{"nested path", "[email-message:body_multipart[*].body_raw_ref.name = 'x.exe']", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := patternObservables(tt.pattern)
+			require.NoError(t, err)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func mustObservable(t *testing.T, typ string, obj map[string]any) graph.Node {
+	t.Helper()
+	n, ok := graph.ObservableNode(typ, obj)
+	require.True(t, ok)
+	return n
+}
+
+func TestPatternErrors(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{
+		"",
+		"ipv4-addr:value = '1.2.3.4'",     // no brackets
+		"[ipv4-addr:value = '1.2.3.4'",    // unbalanced
+		"[ipv4-addr:value = '1.2.3.4]",    // unterminated string
+		"[ipv4-addr:value = ]",            // no value
+		"[ipv4-addr:value]",               // no operator
+		"[[ipv4-addr:value = '1.2.3.4']]", // nested
+		"([ipv4-addr:value = '1.2.3.4']",  // unbalanced parenthesis
+		"[unconverted_term:example:observable-c534c948 AND x]",
+		"{'pattern': 'yara'}",
+		"[ipv4-addr:value IN ('1.2.3.4']",
+	} {
+		_, err := patternObservables(p)
+		require.ErrorIs(t, err, errPattern, "%q", p)
+	}
+}
