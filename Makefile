@@ -15,6 +15,15 @@ BENCH_FLAGS ?= -benchtime=1x
 help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+.PHONY: demo
+demo: ## The main job end to end: local PostgreSQL, migrate, partitions, real feeds, telemetry, file -> actor.
+	$(GO) build -o bin/intel ./cmd/intel
+	./bin/intel demo
+
+.PHONY: build
+build: ## Build the intel CLI into bin/intel.
+	$(GO) build -o bin/intel ./cmd/intel
+
 .PHONY: generate
 generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in go.mod).
 	$(GO) generate ./...

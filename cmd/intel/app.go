@@ -214,9 +214,7 @@ func (a *app) openStore(ctx context.Context) (*graph.Store, error) {
 		return nil, err
 	}
 	if !a.noMaintenance {
-		// Routine upkeep logs only what goes wrong; `intel partitions` shows the rest.
-		quiet := slog.New(levelFloor{a.log.Handler(), slog.LevelWarn})
-		if _, err := partman.Ensure(ctx, pool, partman.Options{Logger: quiet}); err != nil {
+		if _, err := partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()}); err != nil {
 			return nil, fmt.Errorf("partition upkeep on startup: %w", err)
 		}
 	}
@@ -265,6 +263,12 @@ func (a *app) sqlDB(ctx context.Context) (*sql.DB, error) {
 		return nil, err
 	}
 	return stdlib.OpenDBFromPool(pool), nil
+}
+
+// quietLog is the logger for routine upkeep: it logs only what goes wrong
+// (`intel partitions` shows the rest).
+func (a *app) quietLog() *slog.Logger {
+	return slog.New(levelFloor{a.log.Handler(), slog.LevelWarn})
 }
 
 // levelFloor drops records below a level, whatever its wrapped handler takes.

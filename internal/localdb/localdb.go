@@ -7,6 +7,9 @@
 // $XDG_STATE_HOME/ransomeye-intel; ~/.local/state/ransomeye-intel. When run
 // as root it is /var/lib/ransomeye-intel instead, because root's home is not
 // readable by the user the server runs as.
+//
+// The server binaries are found as pgcluster.FindBinDir does, unless
+// $INTEL_PG_BINDIR names their directory.
 package localdb
 
 import (
@@ -63,6 +66,7 @@ func Open(dir string) (*Local, error) {
 		port, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
 	}
 	c, err := pgcluster.New(pgcluster.Options{
+		BinDir:       os.Getenv("INTEL_PG_BINDIR"),
 		DataDir:      filepath.Join(dir, "pgdata"),
 		LogFile:      filepath.Join(dir, "postgres.log"),
 		Port:         port,
