@@ -138,7 +138,7 @@ func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
 		for j := 0; j < 5; j++ {
 			emit(map[string]any{"src": proc, "relation": "resolved", "agent_id": agent,
 				"observed_at": now.Add(time.Duration(j) * time.Minute).Format(time.RFC3339),
-				"dst": fmt.Sprintf("domain-name:cdn%d.example.com", j)})
+				"dst":         fmt.Sprintf("domain-name:cdn%d.example.com", j)})
 		}
 	}
 	trep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), store, telemetry.Options{Feed: "demo-edr", Logger: a.log})
