@@ -204,7 +204,16 @@ that cannot be used is logged, counted and skipped.`,
 			if err != nil {
 				return err
 			}
-			rep, err := telemetry.Load(cmd.Context(), r, store, telemetry.Options{Feed: feed, Logger: a.log})
+			opts := telemetry.Options{Feed: feed, Logger: a.log}
+			if a.stderrIsTerminal() {
+				start := time.Now()
+				opts.Progress = func(bytes, lines int64) {
+					fmt.Fprintf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", feed, lines, float64(bytes)/1e6,
+						float64(lines)/max(time.Since(start).Seconds(), 0.001))
+				}
+				defer fmt.Fprintln(a.stderr)
+			}
+			rep, err := telemetry.Load(cmd.Context(), r, store, opts)
 			if rep != nil {
 				if format == "json" {
 					if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {

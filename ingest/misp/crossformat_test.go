@@ -142,11 +142,7 @@ func TestCrossFormatMISPCoreExport(t *testing.T) {
 			if len(obs) == 0 {
 				continue
 			}
-			label := n.Props["misp_type"]
-			if label == nil {
-				label = n.Props["misp_object"]
-			}
-			entry := label.(string) + " " + n.Name
+			entry := string(n.Kind) + " " + n.Name
 			if contains(obs, n.Ref()) {
 				matched = append(matched, entry)
 			} else {
@@ -158,7 +154,8 @@ func TestCrossFormatMISPCoreExport(t *testing.T) {
 	sort.Strings(unmatched)
 	t.Logf("one node in both formats (%d): %s", len(matched), strings.Join(matched, "; "))
 	t.Logf("indicator patterns naming other observables (%d): %s", len(unmatched), strings.Join(unmatched, "; "))
-	for _, want := range []string{"md5 MD5:", "sha1 SHA-1:", "sha256 SHA-256:", "hostname www.circl.lu", "url https://www.circl.lu/team", "mutex no idea", "mac-address 5e:ff:56:a2:af:15"} {
+	for _, want := range []string{"hash MD5:", "hash SHA-1:", "hash SHA-256:", "domain-name www.circl.lu", "url https://www.circl.lu/team",
+		"mutex no idea", "mac-addr 5e:ff:56:a2:af:15", "ipv4-addr 1.2.3.4", "autonomous-system AS66642", "email-addr src@email.test"} {
 		found := false
 		for _, m := range matched {
 			found = found || strings.HasPrefix(m, want)

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
 )
 
 // esetFile is the real ESET export with a trailing comma before the final
@@ -108,7 +110,7 @@ func TestESETTrailingCommaStrict(t *testing.T) {
 	require.ErrorIs(t, events[0].Err, ErrSyntax)
 	require.Equal(t, strings.TrimPrefix(ev.Key, "misp--"), events[0].UUID)
 	for _, n := range sink.nodes {
-		if n.Props["misp_object"] == "file" {
+		if n.Kind == graph.KindFile && len(n.Aliases) > 0 {
 			return
 		}
 	}

@@ -3,6 +3,7 @@ package misp
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -31,9 +32,10 @@ var eventMarkers = map[string]bool{
 
 // link is a relation from the event to a node made from one of its records.
 type link struct {
-	typ   string
-	dst   graph.Ref
-	props map[string]any
+	typ         string
+	dst         graph.Ref
+	props       map[string]any
+	first, last time.Time
 }
 
 // frame is one JSON object being read at the document level: an event, a
@@ -109,7 +111,7 @@ func (f *frame) addLink(l link) (graph.Relation, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.evRef != "" {
-		return graph.Relation{Src: f.evRef, Type: l.typ, Dst: l.dst, Props: l.props}, true
+		return l.relation(f.evRef), true
 	}
 	if len(f.deferred) < maxDeferred {
 		f.deferred = append(f.deferred, l)
@@ -117,6 +119,11 @@ func (f *frame) addLink(l link) (graph.Relation, bool) {
 		f.overflow = true
 	}
 	return graph.Relation{}, false
+}
+
+// relation is the link as a relation from src.
+func (l link) relation(src graph.Ref) graph.Relation {
+	return graph.Relation{Src: src, Type: l.typ, Dst: l.dst, Props: l.props, FirstSeen: l.first, LastSeen: l.last}
 }
 
 // eventNode is the bare node of the event with this uuid: kind report,
@@ -164,7 +171,7 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 	if v := f.fields["analysis"]; v != "" {
 		props["analysis"] = nameOr(analysisLevels, v)
 	}
-	n.FirstSeen, n.LastSeen = seen(parseTime(f.fields["date"]), parseTime(f.fields["timestamp"]))
+	n.FirstSeen, n.LastSeen = f.seen()
 	n.Sources = []string{feed}
 	tg := readTags(f.tags)
 	n.Labels, n.TLP = tg.labels, tg.tlp
@@ -173,21 +180,30 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 	if org := strings.TrimSpace(f.orgc.Name.String()); org != "" {
 		props["orgc"] = org
 		id := orgNode(f.orgc, feed)
+		id.FirstSeen, id.LastSeen = n.FirstSeen, n.LastSeen
 		nodes = append(nodes, id)
-		rels = append(rels, graph.Relation{Src: n.Ref(), Type: RelCreatedBy, Dst: id.Ref(), Sources: n.Sources})
+		rels = append(rels, graph.Relation{Src: n.Ref(), Type: RelCreatedBy, Dst: id.Ref(), Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 	}
 	n.Props = props
 	for _, c := range tg.clusters {
 		cn := c.node(feed)
+		cn.FirstSeen, cn.LastSeen = n.FirstSeen, n.LastSeen
 		nodes = append(nodes, cn)
-		rels = append(rels, graph.Relation{Src: n.Ref(), Type: c.relType(RelObject), Dst: cn.Ref(), Sources: n.Sources})
+		rels = append(rels, graph.Relation{Src: n.Ref(), Type: c.relType(RelObject), Dst: cn.Ref(), Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 	}
 	nodes = append([]graph.Node{n}, nodes...)
 	return nodes, rels
 }
 
-// stub is the event node with what is known before its end (uuid and
-// title), written early so its records' links find it.
+// seen is the event's first/last seen: its date and its timestamp.
+func (f *frame) seen() (time.Time, time.Time) {
+	return seen(parseTime(f.fields["date"]), parseTime(f.fields["timestamp"]))
+}
+
+// stub is the event node with what is known before its end (uuid, title,
+// date and timestamp), written early so its records' links find it. It is
+// only written when the event's times are known: a node without them would
+// be stamped with the time of loading, and every load would change it.
 func (f *frame) stub(feed string) graph.Node {
 	n := eventNode(f.uuid())
 	n.Name = strings.TrimSpace(f.fields["info"])
@@ -196,6 +212,7 @@ func (f *frame) stub(feed string) graph.Node {
 	}
 	n.Props = map[string]any{"misp_uuid": f.uuid(), "source_format": "misp"}
 	n.Sources = []string{feed}
+	n.FirstSeen, n.LastSeen = f.seen()
 	return n
 }
 

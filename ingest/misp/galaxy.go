@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -59,6 +60,11 @@ type clusterRef struct {
 	value        string
 	relationship string
 	c            *rawCluster
+	// definition is set for a cluster file or galaxy: the cluster's own
+	// source, whose description and meta the node keeps. Copies embedded
+	// in events differ by the galaxy version each event was made with;
+	// keeping them would make every load rewrite the node.
+	definition bool
 }
 
 // relType is the relation to the cluster: the tag's or cluster's
@@ -119,11 +125,12 @@ func (r clusterRef) node(feed string) graph.Node {
 	} else {
 		n = graph.NamedNode(kind, name, ids...)
 	}
-	props := map[string]any{"misp_galaxy": r.galaxyType}
+	props := map[string]any{}
 	if len(ids) > 0 {
 		props["external_ids"] = ids
 	}
-	if c := r.c; c != nil {
+	if c := r.c; c != nil && r.definition {
+		props["misp_galaxy"] = r.galaxyType
 		if d := strings.TrimSpace(c.Description.String()); d != "" {
 			props["description"] = d
 		}
@@ -138,20 +145,26 @@ func (r clusterRef) node(feed string) graph.Node {
 		}
 		if u := c.UUID.String(); u != "" {
 			props["misp_uuid"] = strings.ToLower(u)
+		}
+	}
+	if r.c != nil {
+		if u := strings.TrimSpace(r.c.UUID.String()); u != "" {
 			n.Aliases = append(n.Aliases, alias(u))
 		}
 	}
 	if kind == graph.KindLocation {
 		props["location_type"] = "country"
 	}
-	n.Props = props
+	if len(props) > 0 {
+		n.Props = props
+	}
 	n.Sources = []string{feed}
 	return n
 }
 
 // relations are the cluster's own relations to other clusters, named by
 // uuid (cluster file "related", export GalaxyClusterRelation).
-func (r clusterRef) relations(src graph.Ref, feed string) []graph.Relation {
+func (r clusterRef) relations(src graph.Ref, feed string, first, last time.Time) []graph.Relation {
 	if r.c == nil {
 		return nil
 	}
@@ -165,7 +178,7 @@ func (r clusterRef) relations(src graph.Ref, feed string) []graph.Relation {
 		if typ == "" {
 			typ = RelRelatedTo
 		}
-		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: alias(dst), Sources: []string{feed}})
+		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: alias(dst), Sources: []string{feed}, FirstSeen: first, LastSeen: last})
 	}
 	for _, rel := range r.c.Related {
 		add(rel.DestUUID.String(), rel.Type.String())
@@ -267,7 +280,7 @@ func checkCluster(r clusterRef) (reason string, err error) {
 // addClusters maps clusters named by a record and links src to them with
 // their relationship_type or def. Clusters read from galaxy data count as
 // records; those named only by a galaxy tag belong to the tag.
-func (l *loader) addClusters(j job, b *graph.Batch, clusters []clusterRef, src graph.Ref, def string) {
+func (l *loader) addClusters(j job, b *graph.Batch, clusters []clusterRef, src graph.Ref, def string, first, last time.Time) {
 	for _, c := range clusters {
 		if c.c != nil {
 			l.report.AddRead(1)
@@ -279,11 +292,12 @@ func (l *loader) addClusters(j job, b *graph.Batch, clusters []clusterRef, src g
 			continue
 		}
 		n := c.node(l.feed)
+		n.FirstSeen, n.LastSeen = first, last
 		b.Nodes = append(b.Nodes, n)
 		if src != "" {
-			b.Relations = append(b.Relations, graph.Relation{Src: src, Type: c.relType(def), Dst: n.Ref(), Sources: []string{l.feed}})
+			b.Relations = append(b.Relations, graph.Relation{Src: src, Type: c.relType(def), Dst: n.Ref(), Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
 		}
-		b.Relations = append(b.Relations, c.relations(n.Ref(), l.feed)...)
+		b.Relations = append(b.Relations, c.relations(n.Ref(), l.feed, first, last)...)
 		if c.c != nil {
 			l.report.AddMapped(1)
 		}
@@ -306,7 +320,7 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 	})
 	clusters := galaxyClusters([]rawGalaxy{g})
 	var nb graph.Batch
-	l.addClusters(j, &nb, clusters, "", "")
+	l.addClusters(j, &nb, clusters, "", "", j.first, j.last)
 	b.Nodes = append(b.Nodes, nb.Nodes...)
 	b.Relations = append(b.Relations, nb.Relations...)
 	if j.fr == nil {
@@ -317,7 +331,7 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 			continue
 		}
 		n := c.node(l.feed)
-		if rel, ok := j.fr.addLink(link{typ: c.relType(RelObject), dst: n.Ref()}); ok {
+		if rel, ok := j.fr.addLink(link{typ: c.relType(RelObject), dst: n.Ref(), first: j.first, last: j.last}); ok {
 			rel.Sources = []string{l.feed}
 			b.Relations = append(b.Relations, rel)
 		}
@@ -339,5 +353,5 @@ func (l *loader) clusterRecord(j job, b *graph.Batch) {
 	if typ == "" {
 		typ = j.galaxyType
 	}
-	l.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c}}, "", "")
+	l.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c, definition: true}}, "", "", time.Time{}, time.Time{})
 }

@@ -63,6 +63,9 @@ type job struct {
 	raw        []byte
 	fr         *frame // the enclosing frame (event), or nil
 	galaxyType string // for galaxy clusters read outside a galaxy
+	// first and last are the event's first/last seen when the record was
+	// read, for what has no time of its own (galaxies of the event).
+	first, last time.Time
 	index      int64
 	offset     int64
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -136,12 +137,25 @@ func TestAttributeMapping(t *testing.T) {
 			if c.id != uuid.Nil {
 				require.Equal(t, c.id, n.ID, "id")
 			}
-			require.Equal(t, c.typ, n.Props["misp_type"])
-			require.Equal(t, true, n.Props["to_ids"])
+			rel, ok := findRelation(sink, ev.Ref(), RelObject, n.Ref())
+			require.True(t, ok, "event -object-> attribute node")
+			details, ok := rel.Props[u(100+i)].(map[string]any)
+			require.True(t, ok, "the link holds the attribute's details under its uuid: %v", rel.Props)
+			require.Equal(t, c.typ, details["misp_type"])
+			require.Equal(t, true, details["to_ids"])
+			require.Equal(t, "Network activity", details["misp_category"])
 			for k, v := range c.props {
-				require.Equal(t, v, n.Props[k], k)
+				if n.Kind == KindAttribute || n.Kind == graph.KindIndicator {
+					require.Equal(t, v, n.Props[k], "node prop %s", k)
+				} else {
+					require.Equal(t, v, details[k], "link prop %s", k)
+				}
 			}
-			require.True(t, hasRelation(sink, ev.Ref(), RelObject, n.Ref()), "event -object-> attribute node")
+			if n.Kind != KindAttribute && n.Kind != graph.KindIndicator {
+				require.Nil(t, n.Props["misp_type"], "a shared node carries no attribute details")
+			}
+			require.Equal(t, []string{"misp"}, rel.Sources)
+			require.Equal(t, time.Unix(1600000000, 0).UTC(), rel.LastSeen)
 		})
 	}
 	t.Run("composites", func(t *testing.T) {
@@ -172,14 +186,19 @@ func TestDomainIP(t *testing.T) {
 }
 
 func hasRelation(sink *captureSink, src graph.Ref, typ string, dst graph.Ref) bool {
+	_, ok := findRelation(sink, src, typ, dst)
+	return ok
+}
+
+func findRelation(sink *captureSink, src graph.Ref, typ string, dst graph.Ref) (graph.Relation, bool) {
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	for _, r := range sink.relations {
 		if r.Src == src && r.Type == typ && r.Dst == dst {
-			return true
+			return r, true
 		}
 	}
-	return false
+	return graph.Relation{}, false
 }
 
 func TestInvalidValues(t *testing.T) {

@@ -67,20 +67,14 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 		b.Relations = append(b.Relations, ab.Relations...)
 		return
 	}
-	props := map[string]any{"misp_object": name}
-	if uuid != "" {
-		props["misp_uuid"] = uuid
-		if !slices.Contains(node.Aliases, alias(uuid)) {
-			node.Aliases = append(node.Aliases, alias(uuid))
-		}
+	if uuid != "" && !slices.Contains(node.Aliases, alias(uuid)) {
+		node.Aliases = append(node.Aliases, alias(uuid))
 	}
+	details := map[string]any{"misp_object": name}
 	for k, v := range map[string]text{"meta_category": o.MetaCategory, "comment": o.Comment, "template_uuid": o.TemplateUUID} {
 		if s := strings.TrimSpace(v.String()); s != "" {
-			props[k] = s
+			details[k] = s
 		}
-	}
-	for k, v := range node.Props {
-		props[k] = v
 	}
 	ownIDs := map[string]bool{node.ID.String(): true}
 	for _, n := range own {
@@ -93,38 +87,68 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 			node.TLP = a.tlp
 		}
 		if a.propsOnly {
-			addProp(props, a.relation, a.typ, a.value)
+			addProp(details, a.relation, a.typ, a.value)
 			continue
 		}
 		if ownIDs[a.node.ID.String()] {
 			continue
 		}
-		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(),
-			Props: map[string]any{"object_relation": a.relation}})
+		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
 	}
-	node.Props = props
 	node.FirstSeen, node.LastSeen = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String())
 	node.Sources = []string{l.feed}
+	linkProps := keyed(uuid, details)
+	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
+		// The object's own node carries its details.
+		node.Props = details
+		if uuid != "" {
+			node.Props["misp_uuid"] = uuid
+		}
+		linkProps = keyed(uuid, map[string]any{"misp_object": name})
+	} else {
+		// A file, url, domain, certificate, key or vulnerability shared by
+		// every record naming it keeps only what belongs to the entity; the
+		// object's details go on the event's link to it.
+		node.Props = intrinsic(details)
+	}
 
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
-		n.Sources = node.Sources
+		n.Sources, n.FirstSeen, n.LastSeen = node.Sources, node.FirstSeen, node.LastSeen
 		b.Nodes = append(b.Nodes, n)
 	}
 	b.Nodes = append(b.Nodes, ab.Nodes...)
 	b.Relations = append(b.Relations, ab.Relations...)
 	for _, r := range append(ownRels, rels...) {
-		r.Sources = node.Sources
+		r.Sources, r.FirstSeen, r.LastSeen = node.Sources, node.FirstSeen, node.LastSeen
 		b.Relations = append(b.Relations, r)
 	}
 	for _, raw := range o.References {
-		l.reference(j, b, raw, node.Ref(), uuid)
+		l.reference(j, b, raw, node, uuid)
 	}
-	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: node.Ref(), props: map[string]any{"misp_object": name, "misp_uuid": uuid}}); ok {
+	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)
 	}
 	l.report.AddMapped(1)
+}
+
+// intrinsicProps are the object attributes that describe the entity itself
+// (the same for every object naming it), by object_relation.
+var intrinsicProps = map[string]string{"size-in-bytes": "size", "mimetype": "mime_type", "entropy": "entropy"}
+
+// intrinsic returns the entity's own properties out of an object's details.
+func intrinsic(details map[string]any) map[string]any {
+	var out map[string]any
+	for rel, prop := range intrinsicProps {
+		if v, ok := details[rel]; ok {
+			if out == nil {
+				out = map[string]any{}
+			}
+			out[prop] = v
+		}
+	}
+	return out
 }
 
 // tallyObjectAttributes counts the attributes of an object dropped whole.
@@ -141,7 +165,7 @@ func (l *loader) tallyObjectAttributes(o rawObject) {
 
 // reference maps an ObjectReference: a relation from the object to the
 // attribute or object it names by uuid.
-func (l *loader) reference(j job, b *graph.Batch, raw []byte, src graph.Ref, objUUID string) {
+func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, objUUID string) {
 	l.report.AddRead(1)
 	var r rawReference
 	if err := unmarshal(raw, &r); err != nil {
@@ -160,14 +184,16 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, src graph.Ref, obj
 	if typ == "" {
 		typ = RelRelatedTo
 	}
-	props := map[string]any{}
-	if u := strings.TrimSpace(r.UUID.String()); u != "" {
-		props["misp_uuid"] = strings.ToLower(u)
-	}
+	var props map[string]any
 	if c := strings.TrimSpace(r.Comment.String()); c != "" {
-		props["comment"] = c
+		props = keyed(strings.ToLower(strings.TrimSpace(r.UUID.String())), map[string]any{"comment": c})
 	}
-	b.Relations = append(b.Relations, graph.Relation{Src: src, Type: typ, Dst: alias(r.ReferencedUUID.String()), Props: props, Sources: []string{l.feed}})
+	first, last := obj.FirstSeen, obj.LastSeen
+	if ts := parseTime(r.Timestamp.String()); !ts.IsZero() {
+		first, last = seen(ts, ts)
+	}
+	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: alias(r.ReferencedUUID.String()), Props: props,
+		Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
 	l.report.AddMapped(1)
 }
 

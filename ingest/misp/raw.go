@@ -173,6 +173,7 @@ type rawReference struct {
 	ReferencedUUID   text `json:"referenced_uuid"`
 	RelationshipType text `json:"relationship_type"`
 	Comment          text `json:"comment"`
+	Timestamp        text `json:"timestamp"`
 	Deleted          flag `json:"deleted"`
 }
 

@@ -216,6 +216,7 @@ func (l *loader) record(dec *jsontext.Decoder, fr *frame, kind recordKind) error
 	if kind == recCluster {
 		j.galaxyType = fr.fields["type"]
 	}
+	j.first, j.last = fr.seen()
 	if dec.PeekKind() != '{' {
 		if err := dec.SkipValue(); err != nil {
 			return syntaxError(err, dec)
@@ -235,7 +236,7 @@ func (l *loader) record(dec *jsontext.Decoder, fr *frame, kind recordKind) error
 		l.drop(j, kind.String(), "", ReasonTooLarge, fmt.Errorf("%d bytes, limit %d", len(raw), l.opts.MaxRecordBytes))
 		return nil
 	}
-	if ref := fr.ref(); ref != "" && !fr.stubSent && kind != recCluster {
+	if ref := fr.ref(); ref != "" && !fr.stubSent && kind != recCluster && !j.last.IsZero() {
 		fr.stubSent = true
 		l.emit(graph.Batch{Nodes: []graph.Node{fr.stub(l.feed)}})
 	}
@@ -292,7 +293,7 @@ func (l *loader) endFrame(fr *frame, readErr error) {
 	nodes, rels := fr.buildEvent(l.feed)
 	fr.mu.Lock()
 	for _, d := range fr.deferred {
-		rels = append(rels, graph.Relation{Src: fr.evRef, Type: d.typ, Dst: d.dst, Props: d.props})
+		rels = append(rels, d.relation(fr.evRef))
 	}
 	fr.deferred = nil
 	overflow := fr.overflow

@@ -11,16 +11,18 @@ import (
 )
 
 // attrOut is an attribute mapped: its node, or, for a type that names no
-// entity inside an object, only its type and value.
+// entity inside an object, only its type and value; details are what the
+// link to it from its event or object carries.
 type attrOut struct {
 	node      graph.Node
 	propsOnly bool
+	uuid      string
 	typ       string
 	value     string
 	relation  string
-	toIDs     bool
 	labels    []string
 	tlp       string
+	details   map[string]any
 }
 
 // attributeRecord maps an event-level attribute (or one of a search
@@ -40,20 +42,21 @@ func (l *loader) attributeRecord(j job, b *graph.Batch) {
 		return
 	}
 	l.report.AddMapped(1)
-	props := map[string]any{"misp_type": out.typ, "to_ids": out.toIDs}
-	if u := a.UUID.String(); u != "" {
-		props["misp_uuid"] = strings.ToLower(u)
-	}
-	if c := a.Category.String(); c != "" {
-		props["misp_category"] = c
-	}
-	if c := strings.TrimSpace(a.Comment.String()); c != "" {
-		props["comment"] = c
-	}
-	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: out.node.Ref(), props: props}); ok {
+	n := out.node
+	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}); ok {
 		rel.Sources = []string{l.feed}
 		b.Relations = append(b.Relations, rel)
 	}
+}
+
+// keyed puts a record's details under its uuid, so that two records of one
+// event or object that map to the same node keep both, and loading them
+// again changes nothing.
+func keyed(uuid string, details map[string]any) map[string]any {
+	if uuid == "" {
+		return details
+	}
+	return map[string]any{uuid: details}
 }
 
 func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
@@ -77,7 +80,7 @@ func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
 // sightings to b. Inside an object (inObject), a type that names no entity
 // is returned as props only. The returned reason says why it was dropped.
 func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool) (attrOut, string, error) {
-	out := attrOut{typ: strings.TrimSpace(a.Type.String()), value: a.Value.String(), relation: strings.TrimSpace(a.ObjectRelation.String()), toIDs: bool(a.ToIDs)}
+	out := attrOut{typ: strings.TrimSpace(a.Type.String()), value: a.Value.String(), relation: strings.TrimSpace(a.ObjectRelation.String())}
 	uuid := strings.ToLower(strings.TrimSpace(a.UUID.String()))
 	switch {
 	case bool(a.Deleted):
@@ -88,12 +91,29 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, ReasonMissingValue, fmt.Errorf("%s attribute without a value", out.typ)
 	}
 	tg := readTags(a.Tags)
-	out.labels, out.tlp = tg.labels, tg.tlp
+	out.labels, out.tlp, out.uuid = tg.labels, tg.tlp, uuid
+	details := map[string]any{"misp_type": out.typ, "to_ids": bool(a.ToIDs)}
+	if c := strings.TrimSpace(a.Category.String()); c != "" {
+		details["misp_category"] = c
+	}
+	if c := strings.TrimSpace(a.Comment.String()); c != "" {
+		details["comment"] = c
+	}
+	if out.relation != "" {
+		details["object_relation"] = out.relation
+	}
+	out.details = details
 	var o observed
+	var props map[string]any
 	if m := valueMappers[out.typ]; m != nil {
 		var err error
 		if o, err = m(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
+		}
+		// The node is shared by every record with this value: what is
+		// particular to this attribute goes on the link to it.
+		for k, v := range o.props {
+			details[k] = v
 		}
 	} else if inObject {
 		out.propsOnly = true
@@ -102,27 +122,22 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if uuid == "" {
 			return out, ReasonMissingUUID, fmt.Errorf("%s attribute without a uuid", out.typ)
 		}
-		kind, props := KindAttribute, map[string]any{"value": out.value}
+		kind := KindAttribute
+		props = map[string]any{"value": out.value}
 		if pt, ok := patternTypes[out.typ]; ok {
 			kind, props = graph.KindIndicator, map[string]any{"pattern": out.value, "pattern_type": pt}
 		}
 		// Keyed by the id MISP's STIX 2.1 export gives the attribute
-		// (indicator--<uuid>, x-misp-attribute--<uuid>), so the two meet.
+		// (indicator--<uuid>, x-misp-attribute--<uuid>), so the two meet;
+		// the node is this attribute's alone and carries its details.
 		o.node = graph.SourceNode(kind, string(kind)+"--"+uuid)
 		o.node.Name = truncate(strings.TrimSpace(out.value), 200)
-		o.props = props
+		for k, v := range details {
+			props[k] = v
+		}
+		props["misp_uuid"] = uuid
 	}
 	n := o.node
-	props := map[string]any{"misp_type": out.typ, "to_ids": out.toIDs}
-	if c := a.Category.String(); c != "" {
-		props["misp_category"] = c
-	}
-	if c := strings.TrimSpace(a.Comment.String()); c != "" && !inObject {
-		props["comment"] = c
-	}
-	for k, v := range o.props {
-		props[k] = v
-	}
 	n.Props = props
 	n.Labels, n.TLP = tg.labels, tg.tlp
 	n.FirstSeen, n.LastSeen = attributeSeen(a.FirstSeen.String(), a.LastSeen.String(), a.Timestamp.String())
@@ -133,20 +148,20 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	out.node = n
 	b.Nodes = append(b.Nodes, n)
 	for _, e := range o.extra {
-		e.Sources = n.Sources
+		e.Sources, e.FirstSeen, e.LastSeen = n.Sources, n.FirstSeen, n.LastSeen
 		b.Nodes = append(b.Nodes, e)
 	}
 	for _, r := range o.rels {
-		r.Sources = n.Sources
+		r.Sources, r.FirstSeen, r.LastSeen = n.Sources, n.FirstSeen, n.LastSeen
 		b.Relations = append(b.Relations, r)
 	}
 	// Clusters named by the attribute's galaxies and galaxy tags.
 	def := RelRelatedTo
-	if out.toIDs {
+	if a.ToIDs {
 		def = graph.RelIndicates
 	}
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
-	l.addClusters(j, b, clusters, n.Ref(), def)
+	l.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
 		l.addSighting(j, b, s, n.Ref())
 	}

@@ -31,6 +31,7 @@ func (l *loader) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 	if s.Organisation != nil {
 		if org := strings.TrimSpace(s.Organisation.Name.String()); org != "" {
 			o := orgNode(*s.Organisation, l.feed)
+			o.FirstSeen, o.LastSeen = at, at
 			b.Nodes = append(b.Nodes, o)
 			sg.Where = []graph.Ref{o.Ref()}
 		}

@@ -67,6 +67,9 @@ type independentCount struct {
 	records int
 	// ids are the distinct ids per type of the top-level objects.
 	ids map[string]map[string]bool
+	// triples are the (source_ref, relationship_type, target_ref) of each
+	// relationship id.
+	triples map[string]string
 	// objects counts, per observed-data id, the embedded objects (STIX
 	// 2.0 "objects") and object_refs (2.1) per type.
 	objects map[string]map[string]int
@@ -91,7 +94,7 @@ func countIndependently(t *testing.T, data []byte) (independentCount, error) {
 			objs = []any{x}
 		}
 	}
-	c := independentCount{records: len(objs), ids: map[string]map[string]bool{}, objects: map[string]map[string]int{}}
+	c := independentCount{records: len(objs), ids: map[string]map[string]bool{}, objects: map[string]map[string]int{}, triples: map[string]string{}}
 	for _, e := range objs {
 		m := e.(map[string]any)
 		typ, id := m["type"].(string), m["id"].(string)
@@ -99,6 +102,12 @@ func countIndependently(t *testing.T, data []byte) (independentCount, error) {
 			c.ids[typ] = map[string]bool{}
 		}
 		c.ids[typ][id] = true
+		if typ == "relationship" {
+			src, _ := m["source_ref"].(string)
+			rt, _ := m["relationship_type"].(string)
+			dst, _ := m["target_ref"].(string)
+			c.triples[id] = src + " " + strings.ToLower(rt) + " " + dst
+		}
 		if typ != "observed-data" {
 			continue
 		}
@@ -186,28 +195,34 @@ func TestCorpusSweep(t *testing.T) {
 			require.EqualValues(t, len(data), rep.Bytes)
 
 			// Every object that was not dropped arrived, per type: a node
-			// with its id as an alias, or (relationships) a relation with
-			// its id in props.
+			// with its id as an alias, or (relationships) a relation from
+			// source_ref to target_ref.
 			aliases := sink.byAlias()
-			relIDs := map[string]bool{}
+			triples := map[string]bool{}
 			for _, r := range sink.relations {
-				if id, ok := r.Props["id"].(string); ok {
-					relIDs[id] = true
+				if !strings.HasPrefix(r.Src, "node--") {
+					triples[r.Src+" "+r.Type+" "+r.Dst] = true
 				}
 			}
 			wantByType, gotByType := map[string]int{}, map[string]int{}
+			wantTriples := map[string]bool{}
 			for typ, ids := range want.ids {
 				for id := range ids {
 					if dropped[id] {
 						continue
 					}
+					if typ == "relationship" {
+						wantTriples[want.triples[id]] = true
+						continue
+					}
 					wantByType[typ]++
-					if _, ok := aliases[id]; ok || (typ == "relationship" && relIDs[id]) {
+					if _, ok := aliases[id]; ok {
 						gotByType[typ]++
 					}
 				}
 			}
 			require.Equal(t, wantByType, gotByType)
+			require.Equal(t, wantTriples, triples, "one relation per relationship (source, type, target)")
 
 			// Every observed-data links to its embedded objects (2.0) or
 			// object_refs (2.1), per type.

@@ -116,7 +116,8 @@ func TestMapMarkings(t *testing.T) {
 	require.Len(t, sink.relations, 1)
 	require.Equal(t, "related-to", sink.relations[0].Type)
 	require.Equal(t, "red", sink.relations[0].Props["tlp"])
-	require.Equal(t, idRel, sink.relations[0].Props["id"])
+	require.Equal(t, map[string]any{"tlp": "red", "object_marking_refs": []string{idMarking}}, sink.relations[0].Props,
+		"no id or created/modified in relation props")
 	for _, r := range sink.relations {
 		require.NotContains(t, r.Dst, "marking-definition--", "markings are TLP, not relations")
 	}

@@ -7,15 +7,20 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
-// relationshipOwn are the relationship properties that map to fields.
-var relationshipOwn = []string{"type", "relationship_type", "source_ref", "target_ref", "confidence"}
+// relationshipOwn are the relationship properties that map to fields of
+// graph.Relation, or that a relation, being one row per (source, type,
+// target) for any number of relationship objects, does not keep: the
+// object's id and its created/modified times (folded into first and last
+// seen), which would differ between two relationship objects saying the
+// same thing and make the merged row depend on their order.
+var relationshipOwn = []string{"type", "id", "created", "modified", "relationship_type", "source_ref", "target_ref", "confidence"}
 
 // mapRelationship maps a relationship object to a graph.Relation from
 // source_ref to target_ref typed by relationship_type (lower-case). The
 // endpoints stay STIX ids, resolved through node aliases when written (or
-// kept pending until the objects arrive). Its other properties, its id and
-// its TLP level go into the relation's props; references it holds
-// (created_by_ref, ...) stay there too, since a relation has no relations.
+// kept pending until the objects arrive). Its other properties and its TLP
+// level go into the relation's props; references it holds (created_by_ref,
+// ...) stay there too, since a relation has no relations.
 func (mp *mapper) mapRelationship(out *mapped, o object) {
 	rt := strings.ToLower(strings.TrimSpace(o.str("relationship_type")))
 	if rt == "" {
@@ -36,10 +41,10 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	mp.warnRefs(out, o, relationshipOwn)
 	mk := objectMarkings(o.m)
 	props := mp.props(o, relationshipOwn, mk, true)
-	if props == nil {
-		props = map[string]any{}
-	}
 	if mk.tlp != "" {
+		if props == nil {
+			props = map[string]any{}
+		}
 		props["tlp"] = mk.tlp
 	}
 	first, last := o.seen()

@@ -59,10 +59,12 @@ var defaultSettings = map[string]string{
 //
 //	func TestMain(m *testing.M) { pgtest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(Run(m))
 }
 
-func run(m *testing.M) int {
+// Run is Main without the exit: it returns the exit code, so a TestMain can
+// clean up after the tests before exiting.
+func Run(m *testing.M) int {
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		conf, err := configFromURL(dsn)
 		if err != nil {
