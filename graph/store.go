@@ -308,16 +308,20 @@ func mergeNodes(in []Node) []Node {
 	return out
 }
 
-// mergeNode merges b into a: earliest first-seen, latest last-seen, union
-// of labels, sources and aliases, highest confidence, strictest TLP; name and
-// props from b only when its confidence is at least a's.
+// mergeNode merges b into a as NodeUpsertMany does: earliest first-seen,
+// latest last-seen, union of labels, sources and aliases, highest
+// confidence, strictest TLP; name and props values from the record with the
+// higher (confidence, last-seen), the other only adding missing props keys.
 func mergeNode(a, b Node) Node {
-	if confidenceOf(b.Confidence) >= confidenceOf(a.Confidence) {
+	if wins(b.Confidence, b.LastSeen, a.Confidence, a.LastSeen) {
 		if b.Name != "" {
 			a.Name = b.Name
 		}
 		a.Props = mergeProps(a.Props, b.Props)
 	} else {
+		if a.Name == "" {
+			a.Name = b.Name
+		}
 		a.Props = mergeProps(b.Props, a.Props)
 	}
 	if confidenceOf(b.Confidence) > confidenceOf(a.Confidence) {
@@ -346,7 +350,7 @@ func mergeRelations(in []Relation) []Relation {
 		k := relKey{r.Src, r.Type, r.Dst}
 		if i, ok := byKey[k]; ok {
 			a := out[i]
-			if confidenceOf(r.Confidence) >= confidenceOf(a.Confidence) {
+			if wins(r.Confidence, r.LastSeen, a.Confidence, a.LastSeen) {
 				a.Props = mergeProps(a.Props, r.Props)
 			} else {
 				a.Props = mergeProps(r.Props, a.Props)
@@ -434,6 +438,15 @@ func seen(first, last, now time.Time) (time.Time, time.Time) {
 		return last, first
 	}
 	return first, last
+}
+
+// wins reports whether a record with confidence c1 last seen at t1 beats
+// one with c2 at t2 for name and props values: higher confidence, then later.
+func wins(c1 *int, t1 time.Time, c2 *int, t2 time.Time) bool {
+	if confidenceOf(c1) != confidenceOf(c2) {
+		return confidenceOf(c1) > confidenceOf(c2)
+	}
+	return t1.After(t2)
 }
 
 func confidenceOf(c *int) int {

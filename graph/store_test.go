@@ -446,3 +446,41 @@ func TestAppendTelemetry(t *testing.T) {
 	require.Equal(t, 2500, inDay)
 	require.Equal(t, 1, inDefault, "out-of-window rows wait in the default partition, counted")
 }
+
+func TestMergeIsOrderIndependent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t1 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	older := graph.NamedNode(graph.KindTool, "Cobalt Strike")
+	older.Confidence, older.FirstSeen, older.LastSeen = conf(50), t1, t1
+	older.Props = map[string]any{"description": "v1", "only_in_v1": true}
+	newer := older
+	newer.Name = "Cobalt Strike 4.9"
+	newer.LastSeen = t1.AddDate(0, 1, 0)
+	newer.Props = map[string]any{"description": "v2"}
+
+	forward, backward := setup(t), setup(t)
+	for _, n := range []graph.Node{older, newer} {
+		_, err := forward.store.UpsertNodes(ctx, []graph.Node{n})
+		require.NoError(t, err)
+	}
+	for _, n := range []graph.Node{newer, older} {
+		_, err := backward.store.UpsertNodes(ctx, []graph.Node{n})
+		require.NoError(t, err)
+	}
+	require.Equal(t, snapshot(t, forward.pool, false), snapshot(t, backward.pool, false))
+	got, err := forward.store.GetNode(ctx, older.ID)
+	require.NoError(t, err)
+	require.Equal(t, "Cobalt Strike 4.9", got.Name, "the later record of equal confidence wins")
+	require.Equal(t, "v2", got.Props["description"])
+	require.Equal(t, true, got.Props["only_in_v1"], "the older record still adds its missing keys")
+
+	// Reloading either record now changes nothing, in either database.
+	before := snapshot(t, backward.pool, true)
+	for _, n := range []graph.Node{older, newer} {
+		stats, err := backward.store.UpsertNodes(ctx, []graph.Node{n})
+		require.NoError(t, err)
+		require.EqualValues(t, 1, stats.NodesUnchanged)
+	}
+	require.Equal(t, before, snapshot(t, backward.pool, true))
+}

@@ -44,13 +44,13 @@ type Node struct {
 	ID uuid.UUID `json:"id"`
 	// Node kind, a STIX type name where one exists (ipv4-addr, file, malware, intrusion-set, ...).
 	Kind string `json:"kind"`
-	// Natural key the id is derived from, unique within kind (an address, a hash, a normalized name, a CVE id).
+	// Natural key the id is derived from, unique within kind (an address, a hash, a normalized name, a CVE id; enforced by the unique index nodes_kind_key_key on (kind, md5(key))).
 	Key  string `json:"key"`
 	Name string `json:"name"`
 	// Every property the model has no column for, custom x_ fields included; never dropped.
 	Props  json.RawMessage `json:"props"`
 	Labels []string        `json:"labels"`
-	// Highest confidence (0-100) any source gave; NULL when no source said. A lower-confidence source never overwrites name or props set by a higher one.
+	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.
 	Confidence *int16 `json:"confidence"`
 	// Most restrictive TLP marking any source gave (clear, green, amber, amber+strict, red); NULL when unmarked.
 	Tlp *string `json:"tlp"`

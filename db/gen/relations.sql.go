@@ -144,14 +144,14 @@ WITH input AS (
         first_seen = least(r.first_seen, excluded.first_seen),
         last_seen = greatest(r.last_seen, excluded.last_seen),
         sources = ARRAY(SELECT DISTINCT s FROM unnest(r.sources || excluded.sources) AS s ORDER BY s),
-        props = CASE WHEN coalesce(excluded.confidence, -1) >= coalesce(r.confidence, -1)
+        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(r.confidence, -1), r.last_seen)
                      THEN r.props || excluded.props ELSE excluded.props || r.props END,
         updated_at = now()
     WHERE excluded.first_seen < r.first_seen
        OR excluded.last_seen > r.last_seen
        OR NOT r.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
-       OR (coalesce(excluded.confidence, -1) >= coalesce(r.confidence, -1) AND NOT r.props @> excluded.props)
+       OR NOT jsonb_exists_all(r.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
     RETURNING (xmax = 0)::boolean AS inserted
 ), parked AS (
     INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props)
@@ -207,7 +207,8 @@ type RelationUpsertManyRow struct {
 // any of @resolve_refs and whose endpoints now both resolve (pass the source
 // ids just aliased). Resolved relationships are merged into relations (earliest
 // first_seen, latest last_seen, highest confidence, union of sources, props
-// from the highest confidence); the rest are kept in pending_relations.
+// values from the higher (confidence, last_seen)); the rest are kept in
+// pending_relations.
 // Confidence -1 means unknown. Aliases must be written by an earlier statement.
 func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertManyParams) (RelationUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, relationUpsertMany,

@@ -13,16 +13,18 @@ CREATE TABLE nodes (
     sources     text[]      NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT nodes_kind_key_key UNIQUE (kind, key),
     CONSTRAINT nodes_seen_order CHECK (first_seen <= last_seen)
 );
+-- UNIQUE (kind, key) through a hash of the key: keys of composite observables
+-- (an e-mail message's canonical JSON) can exceed a btree entry's 2,704 bytes.
+CREATE UNIQUE INDEX nodes_kind_key_key ON nodes (kind, md5(key));
 
 COMMENT ON TABLE nodes IS 'One row per entity of the threat graph (file, hash, IP, domain, process, malware, threat actor, CVE, indicator, ...). The same entity from two feeds is one row.';
 COMMENT ON COLUMN nodes.id IS 'Deterministic id: the STIX 2.1 UUIDv5 for observables, a UUIDv5 of kind and normalized name or external id for named objects.';
 COMMENT ON COLUMN nodes.kind IS 'Node kind, a STIX type name where one exists (ipv4-addr, file, malware, intrusion-set, ...).';
-COMMENT ON COLUMN nodes.key IS 'Natural key the id is derived from, unique within kind (an address, a hash, a normalized name, a CVE id).';
+COMMENT ON COLUMN nodes.key IS 'Natural key the id is derived from, unique within kind (an address, a hash, a normalized name, a CVE id; enforced by the unique index nodes_kind_key_key on (kind, md5(key))).';
 COMMENT ON COLUMN nodes.props IS 'Every property the model has no column for, custom x_ fields included; never dropped.';
-COMMENT ON COLUMN nodes.confidence IS 'Highest confidence (0-100) any source gave; NULL when no source said. A lower-confidence source never overwrites name or props set by a higher one.';
+COMMENT ON COLUMN nodes.confidence IS 'Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.';
 COMMENT ON COLUMN nodes.tlp IS 'Most restrictive TLP marking any source gave (clear, green, amber, amber+strict, red); NULL when unmarked.';
 COMMENT ON COLUMN nodes.first_seen IS 'Earliest time any source saw the entity.';
 COMMENT ON COLUMN nodes.last_seen IS 'Latest time any source saw the entity.';

@@ -3,8 +3,10 @@
 -- arrays (one element per node, ids unique within the batch, sorted by id so
 -- concurrent writers take row locks in the same order). A merge keeps the
 -- earliest first_seen, the latest last_seen, the union of labels and sources,
--- the highest confidence and the strictest TLP; name and props come from the
--- new row only when its confidence is at least the stored one. A row that the
+-- the highest confidence and the strictest TLP. Name and props values come
+-- from the row with the higher (confidence, last_seen): a lower-confidence or
+-- older record only adds props keys that are missing, so the result does not
+-- depend on load order and reloading a record changes nothing. A row that the
 -- merge would not change is not written. Each returned row tells whether the
 -- node was inserted (true) or merged into an existing one (false).
 INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
@@ -24,9 +26,9 @@ FROM (
 ) AS i
 ORDER BY i.id
 ON CONFLICT (id) DO UPDATE SET
-    name = CASE WHEN excluded.name <> '' AND coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+    name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen))
                 THEN excluded.name ELSE n.name END,
-    props = CASE WHEN coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+    props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen)
                  THEN n.props || excluded.props ELSE excluded.props || n.props END,
     labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
     confidence = greatest(n.confidence, excluded.confidence),
@@ -41,8 +43,8 @@ WHERE excluded.first_seen < n.first_seen
    OR NOT n.sources @> excluded.sources
    OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
    OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
-   OR (coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
-       AND ((excluded.name <> '' AND excluded.name <> n.name) OR NOT n.props @> excluded.props))
+   OR (n.name = '' AND excluded.name <> '')
+   OR NOT jsonb_exists_all(n.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
 RETURNING n.id, (xmax = 0)::boolean AS inserted;
 
 -- name: NodeGet :one
@@ -51,7 +53,7 @@ SELECT * FROM nodes WHERE id = @id;
 
 -- name: NodeGetByKey :one
 -- NodeGetByKey returns the node of a kind with the given natural key.
-SELECT * FROM nodes WHERE kind = @kind AND key = @key;
+SELECT * FROM nodes WHERE kind = @kind AND md5(key) = md5(@key::text) AND key = @key;
 
 -- name: NodeGetMany :many
 -- NodeGetMany returns the nodes with the given ids, in id order.
