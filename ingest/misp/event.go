@@ -49,6 +49,9 @@ type frame struct {
 	tags    []rawTag
 	orgc    rawOrg
 	offset  int64
+	// late are the event's galaxies read before its times (sorted keys put
+	// "Galaxy" before "date" and "timestamp"), mapped at its end.
+	late []job
 
 	// pending counts the records of this frame still with the workers.
 	pending sync.WaitGroup
@@ -58,6 +61,11 @@ type frame struct {
 	evUUID   string
 	deferred []link
 	overflow bool
+	// linked is set once the event node has been queued (the stub): links
+	// are written as their records are mapped from then on, and kept for
+	// the end of the event before. A link written before its event node
+	// would wait among the pending relations.
+	linked   bool
 	stubSent bool
 }
 
@@ -110,7 +118,7 @@ func (f *frame) addLink(l link) (graph.Relation, bool) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.evRef != "" {
+	if f.linked {
 		return l.relation(f.evRef), true
 	}
 	if len(f.deferred) < maxDeferred {

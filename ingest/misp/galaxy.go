@@ -126,11 +126,11 @@ func (r clusterRef) node(feed string) graph.Node {
 		n = graph.NamedNode(kind, name, ids...)
 	}
 	props := map[string]any{}
-	if len(ids) > 0 {
-		props["external_ids"] = ids
-	}
 	if c := r.c; c != nil && r.definition {
 		props["misp_galaxy"] = r.galaxyType
+		if len(ids) > 0 {
+			props["external_ids"] = uniq(ids)
+		}
 		if d := strings.TrimSpace(c.Description.String()); d != "" {
 			props["description"] = d
 		}
@@ -354,4 +354,17 @@ func (l *loader) clusterRecord(j job, b *graph.Batch) {
 		typ = j.galaxyType
 	}
 	l.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c, definition: true}}, "", "", time.Time{}, time.Time{})
+}
+
+// uniq removes repeated strings, keeping the first of each.
+func uniq(ss []string) []string {
+	seen := make(map[string]bool, len(ss))
+	out := ss[:0:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -66,8 +66,8 @@ type job struct {
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
 	first, last time.Time
-	index      int64
-	offset     int64
+	index       int64
+	offset      int64
 }
 
 type recordKind int

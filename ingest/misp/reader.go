@@ -239,8 +239,17 @@ func (l *loader) record(dec *jsontext.Decoder, fr *frame, kind recordKind) error
 	if ref := fr.ref(); ref != "" && !fr.stubSent && kind != recCluster && !j.last.IsZero() {
 		fr.stubSent = true
 		l.emit(graph.Batch{Nodes: []graph.Node{fr.stub(l.feed)}})
+		fr.mu.Lock()
+		fr.linked = true
+		fr.mu.Unlock()
 	}
 	j.raw = raw
+	if kind == recGalaxy && j.last.IsZero() {
+		// Its clusters would get the time of loading; wait for the event's.
+		j.raw = append([]byte(nil), raw...)
+		fr.late = append(fr.late, j)
+		return nil
+	}
 	l.dispatch(j)
 	l.progress(false)
 	return nil
@@ -269,6 +278,15 @@ func (l *loader) countRead(kind recordKind) {
 // uuid was unknown.
 func (l *loader) endFrame(fr *frame, readErr error) {
 	fr.pending.Wait()
+	if len(fr.late) > 0 {
+		first, last := fr.seen()
+		for _, j := range fr.late {
+			j.first, j.last = first, last
+			l.dispatch(j)
+		}
+		fr.late = nil
+		fr.pending.Wait()
+	}
 	if !fr.isEvent() {
 		return
 	}
