@@ -167,23 +167,37 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 // the name or external_references.
 func (mp *mapper) mapNamed(out *mapped, o object) {
 	name := strings.TrimSpace(o.str("name"))
-	n := graph.NamedNode(graph.Kind(o.typ), name, externalIDs(o.m)...)
+	n := graph.NamedNode(graph.Kind(o.typ), name, mergeIDs(o)...)
 	if n.Key == "" {
 		n = graph.SourceNode(graph.Kind(o.typ), o.id)
 	}
 	mp.addNode(out, n, o, nil)
 }
 
-// externalIDs lists the external_id of every external reference.
-func externalIDs(m map[string]any) []string {
-	refs, _ := m["external_references"].([]any)
+// attackSources are the external_references source names of MITRE ATT&CK
+// itself. Other sources that cite ATT&CK ids (CAPEC's "ATTACK" taxonomy
+// mappings) name a related technique, not the object.
+var attackSources = map[string]bool{
+	"mitre-attack": true, "mitre-ics-attack": true, "mitre-mobile-attack": true, "mitre-pre-attack": true,
+}
+
+// mergeIDs lists the external ids an object may merge on: every
+// external_id of a vulnerability (graph.NamedKey picks the CVE id), and
+// the ATT&CK ids an attack-pattern has from ATT&CK itself.
+func mergeIDs(o object) []string {
+	refs, _ := o.m["external_references"].([]any)
 	var ids []string
 	for _, r := range refs {
-		if er, ok := r.(map[string]any); ok {
-			if id, ok := er["external_id"].(string); ok && id != "" {
-				ids = append(ids, strings.TrimSpace(id))
-			}
+		er, ok := r.(map[string]any)
+		if !ok {
+			continue
 		}
+		id, _ := er["external_id"].(string)
+		src, _ := er["source_name"].(string)
+		if id == "" || (o.typ == "attack-pattern" && !attackSources[strings.ToLower(src)]) {
+			continue
+		}
+		ids = append(ids, strings.TrimSpace(id))
 	}
 	return ids
 }
@@ -218,6 +232,7 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 // addDerived adds a node derived from the node at index from (an observable
 // of a pattern, a hash of a file): same sources, seen times and TLP.
 func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
+	n = boundKey(n)
 	src := out.batch.Nodes[from]
 	n.Sources = mp.sources
 	n.FirstSeen, n.LastSeen, n.TLP = src.FirstSeen, src.LastSeen, src.TLP
@@ -230,6 +245,21 @@ func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
 	}
 }
 
+// maxKeyBytes is the longest node key written: the database indexes
+// (kind, key), and a B-tree entry cannot exceed about 2.7 kB.
+const maxKeyBytes = 1024
+
+// boundKey replaces an observable's key that is too long to index (the
+// canonical JSON of an artifact with its payload_bin, a very long URL) by
+// its STIX identifier, which is as unique: the id is derived from the same
+// properties.
+func boundKey(n graph.Node) graph.Node {
+	if len(n.Key) > maxKeyBytes {
+		n.Key = graph.STIXID(string(n.Kind), n.ID)
+	}
+	return n
+}
+
 // addNode fills n from the object's common properties (aliases, name,
 // labels, confidence, TLP, seen times, sources, props) and turns its
 // embedded references into relations. own lists properties the caller maps
@@ -237,6 +267,7 @@ func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
 // values among them that are not STIX identifiers stay in props). It
 // returns the node's index in out.batch.Nodes.
 func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int {
+	n = boundKey(n)
 	if !slices.Contains(n.Aliases, o.id) {
 		n.Aliases = append(n.Aliases, o.id)
 	}
