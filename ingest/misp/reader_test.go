@@ -1,0 +1,315 @@
+package misp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+func TestDocumentShapes(t *testing.T) {
+	t.Parallel()
+	a1 := attr(u(11), "domain", "one.example")
+	a2 := attr(u(12), "domain", "two.example")
+	bareEvent := fmt.Sprintf(`{"Attribute": [%s], "Tag": [{"name": "tlp:red"}], "date": "2020-01-01", "info": "bare, sorted keys", "timestamp": "1600000000", "uuid": %q}`, a1, u(1))
+	cases := []struct {
+		name          string
+		doc           string
+		events, attrs int64
+		linked        bool
+	}{
+		{"wrapped event", event(u(1), "wrapped", []string{a1, a2}), 1, 2, true},
+		{"bare event with sorted keys", bareEvent, 1, 1, true},
+		{"REST response of wrapped events", `{"response": [` + event(u(1), "a", []string{a1}) + `,` + event(u(2), "b", []string{a2}) + `]}`, 2, 2, true},
+		{"REST response of bare events", `{"response": [` + bareEvent + `]}`, 1, 1, true},
+		{"bare array of events", `[` + event(u(1), "a", []string{a1}) + `,` + event(u(2), "b", []string{a2}) + `]`, 2, 2, true},
+		{"event list under Event", `{"Event": [{"uuid": "` + u(1) + `", "info": "x", "Attribute": [` + a1 + `]}]}`, 1, 1, true},
+		{"attribute search", `{"response": {"Attribute": [` + a1 + `,` + a2 + `]}}`, 0, 2, false},
+		{"single attribute", `{"Attribute": ` + a1 + `}`, 0, 1, false},
+		{"concatenated events", event(u(1), "a", []string{a1}) + "\n" + event(u(2), "b", []string{a2}), 2, 2, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tally := &Tally{}
+			opts := quiet(nil)
+			opts.Tally = tally
+			rep, sink, err := loadString(t, c.doc, opts)
+			require.NoError(t, err)
+			requireBalanced(t, rep)
+			require.Empty(t, rep.Dropped)
+			require.Equal(t, c.events, tally.Events)
+			require.Equal(t, c.attrs, tally.Attributes)
+			n, ok := sink.byAlias(alias(u(11)))
+			require.True(t, ok)
+			require.Equal(t, graph.KindDomainName, n.Kind)
+			if c.linked {
+				require.True(t, hasRelation(sink, graph.SourceNode(graph.KindReport, alias(u(1))).Ref(), RelObject, n.Ref()))
+			}
+		})
+	}
+	t.Run("bare event keeps its tags", func(t *testing.T) {
+		t.Parallel()
+		_, sink, err := loadString(t, bareEvent, quiet(nil))
+		require.NoError(t, err)
+		ev, ok := sink.byAlias(alias(u(1)))
+		require.True(t, ok)
+		require.Equal(t, "red", ev.TLP)
+		require.Equal(t, "bare, sorted keys", ev.Name)
+	})
+}
+
+func TestNotMISP(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{"", "   ", `"a string"`, `42`} {
+		_, _, err := loadString(t, doc, quiet(nil))
+		require.ErrorIs(t, err, ErrNotMISP, "%q", doc)
+	}
+	// JSON objects that hold no MISP record load nothing, without error.
+	rep, _, err := loadString(t, `{"description": "a galaxy definition", "type": "x", "uuid": "`+u(1)+`"}`, quiet(nil))
+	require.NoError(t, err)
+	require.Zero(t, rep.RecordsRead)
+}
+
+// TestSyntaxErrorKeepsWhatPrecedes: a file cut in the middle of an event
+// keeps the attributes read and the event node, and names the offset.
+func TestSyntaxErrorKeepsWhatPrecedes(t *testing.T) {
+	t.Parallel()
+	var attrs []string
+	for i := range 50 {
+		attrs = append(attrs, attr(u(100+i), "domain", fmt.Sprintf("d%d.example", i)))
+	}
+	doc := event(u(1), "cut", attrs)
+	cut := strings.Index(doc, u(140)) - 20
+	for _, tail := range []string{"", "}}}}", "@"} {
+		broken := doc[:cut] + tail
+		var results []EventResult
+		opts := quiet(nil)
+		opts.OnEvent = func(r EventResult) { results = append(results, r) }
+		rep, sink, err := loadString(t, broken, opts)
+		require.ErrorIs(t, err, ErrSyntax, "tail %q", tail)
+		var se *SyntaxError
+		require.ErrorAs(t, err, &se)
+		require.GreaterOrEqual(t, se.Offset, int64(cut-1), "tail %q: %v", tail, err)
+		require.LessOrEqual(t, se.Offset, int64(len(broken)), "tail %q: %v", tail, err)
+		requireBalanced(t, rep)
+		for i := range 39 {
+			_, ok := sink.byAlias(alias(u(100 + i)))
+			require.True(t, ok, "attribute %d before the break", i)
+		}
+		ev, ok := sink.byAlias(alias(u(1)))
+		require.True(t, ok, "the event cut short is written")
+		require.Equal(t, "cut", ev.Name)
+		require.Len(t, results, 1)
+		require.ErrorIs(t, results[0].Err, ErrSyntax)
+	}
+}
+
+func TestRecordLimits(t *testing.T) {
+	t.Parallel()
+	big := attr(u(3), "text", strings.Repeat("x", 4096))
+	doc := event(u(1), "limits", []string{attr(u(2), "domain", "ok.example"), big, `"not an object"`, `[1, 2]`, attr(u(4), "domain", "ok2.example")})
+	opts := quiet(nil)
+	opts.MaxRecordBytes = 1024
+	tally := &Tally{}
+	opts.Tally = tally
+	rep, sink, err := loadString(t, doc, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, map[string]int64{ReasonTooLarge: 1, ReasonMalformed: 2}, rep.Dropped)
+	require.Equal(t, int64(5), tally.Attributes)
+	for _, id := range []string{u(2), u(4)} {
+		_, ok := sink.byAlias(alias(id))
+		require.True(t, ok)
+	}
+}
+
+// TestObjectsGalaxiesSightings maps an event with a file object and its
+// reference, an event galaxy, a galaxy tag on an attribute and a sighting.
+func TestObjectsGalaxiesSightings(t *testing.T) {
+	t.Parallel()
+	object := fmt.Sprintf(`{"uuid": %q, "name": "file", "meta-category": "file", "timestamp": "1600000000", "Attribute": [
+		{"uuid": %q, "type": "md5", "object_relation": "md5", "value": %q, "timestamp": "1600000000"},
+		{"uuid": %q, "type": "sha256", "object_relation": "sha256", "value": %q, "timestamp": "1600000000"},
+		{"uuid": %q, "type": "filename", "object_relation": "filename", "value": "a.exe", "timestamp": "1600000000"},
+		{"uuid": %q, "type": "size-in-bytes", "object_relation": "size-in-bytes", "value": "1234", "timestamp": "1600000000"},
+		{"uuid": %q, "type": "ip-dst", "object_relation": "ip", "value": "not an ip", "timestamp": "1600000000"}],
+		"ObjectReference": [{"uuid": %q, "referenced_uuid": %q, "relationship_type": "communicates-with"}, {"uuid": %q, "relationship_type": "x"}]}`,
+		u(20), u(21), md5a, u(22), sha256a, u(23), u(24), u(25), u(26), u(2), u(27))
+	galaxy := `{"type": "mitre-intrusion-set", "name": "Intrusion Set", "GalaxyCluster": [
+		{"uuid": "bef4c620-0787-42a8-a96d-b7eb6e85917c", "type": "mitre-intrusion-set", "value": "APT28 - G0007", "tag_name": "misp-galaxy:mitre-intrusion-set=\"APT28 - G0007\"",
+		 "meta": {"external_id": ["G0007"], "synonyms": ["Sofacy", "Fancy Bear"]}}]}`
+	sighted := attr(u(2), "ip-dst", "198.51.100.7",
+		`"Tag": [{"name": "tlp:amber"}, {"name": "misp-galaxy:mitre-attack-pattern=\"Spearphishing Attachment - T1193\""}]`,
+		`"Sighting": [{"uuid": "`+u(30)+`", "date_sighting": "1600000100", "type": "0", "source": "sensor", "Organisation": {"name": "SOC", "uuid": "`+u(31)+`"}}]`)
+	doc := event(u(1), "objects", []string{sighted}, `"Object": [`+object+`]`, `"Galaxy": [`+galaxy+`]`, `"Tag": [{"name": "tlp:green"}, {"name": "type:OSINT"}]`)
+	rep, sink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, map[string]int64{ReasonInvalidValue: 1, ReasonMissingUUID: 1}, rep.Dropped)
+	require.Equal(t, int64(1), rep.Sightings)
+	requireNodesValid(t, sink)
+	ev, _ := sink.byAlias(alias(u(1)))
+	require.Equal(t, "green", ev.TLP)
+	require.Equal(t, []string{"tlp:green", "type:OSINT"}, ev.Labels)
+
+	// The file object is the file of its hashes and name.
+	file, ok := sink.byAlias(alias(u(20)))
+	require.True(t, ok)
+	require.Equal(t, stixID(`{"hashes":{"MD5":"`+strings.ToLower(md5a)+`"},"name":"a.exe"}`), file.ID, "MD5 is the hash STIX prefers for the id")
+	require.Equal(t, map[string]any{"size": "1234"}, file.Props)
+	for _, h := range []graph.Node{graph.HashNode("MD5", md5a), graph.HashNode("SHA-256", sha256a)} {
+		require.True(t, hasRelation(sink, file.Ref(), graph.RelHasHash, h.Ref()))
+	}
+	link, ok := findRelation(sink, ev.Ref(), RelObject, file.Ref())
+	require.True(t, ok)
+	require.Equal(t, map[string]any{u(20): map[string]any{"misp_object": "file", "meta_category": "file", "size-in-bytes": "1234"}}, link.Props)
+	require.True(t, hasRelation(sink, file.Ref(), "communicates-with", alias(u(2))), "the reference names its target by alias")
+
+	// The event galaxy merges with ATT&CK's APT28.
+	apt28 := graph.NamedNode(graph.KindIntrusionSet, "APT28")
+	require.True(t, hasRelation(sink, ev.Ref(), RelObject, apt28.Ref()))
+	n, ok := sink.byID(apt28.Ref())
+	require.True(t, ok)
+	require.Equal(t, "APT28", n.Name)
+	require.Contains(t, n.Aliases, alias("bef4c620-0787-42a8-a96d-b7eb6e85917c"))
+
+	// The attribute's galaxy tag: the attack pattern keyed by technique id,
+	// indicated by the to_ids attribute; its TLP from its own tag.
+	ip, _ := sink.byAlias(alias(u(2)))
+	require.Equal(t, "amber", ip.TLP)
+	require.Equal(t, []string{"tlp:amber"}, ip.Labels)
+	require.True(t, hasRelation(sink, ip.Ref(), graph.RelIndicates, graph.NamedNode(graph.KindAttackPattern, "x", "T1193").Ref()))
+
+	// The sighting.
+	sg, ok := sink.byAlias(alias(u(30)))
+	require.True(t, ok)
+	require.Equal(t, graph.KindSighting, sg.Kind)
+	require.Equal(t, "sighting", sg.Props["type"])
+	require.True(t, hasRelation(sink, sg.Ref(), graph.RelSightingOf, ip.Ref()))
+	org := graph.SourceNode(graph.KindIdentity, "identity--"+u(31))
+	require.True(t, hasRelation(sink, sg.Ref(), graph.RelWhereSighted, org.Ref()))
+}
+
+// TestWorkersSameGraph: one worker or four, large batches or small, the
+// same nodes (merged) and relations reach the sink.
+func TestWorkersSameGraph(t *testing.T) {
+	t.Parallel()
+	path := corpus(t) + "/misp/eset/windigo_ebury.misp.json"
+	graphOf := func(workers, batch int) (map[string]string, []string) {
+		opts := quiet(nil)
+		opts.Workers, opts.BatchSize, opts.Feed = workers, batch, "windigo"
+		rep, sink, _, err := loadFile(t, path, opts)
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		nodes := map[string]string{}
+		for _, n := range mergeNodes(sink.nodes) {
+			nodes[n.ID.String()] = fmt.Sprintf("%s %s %q %v %v %s %v %v", n.Kind, n.Key, n.Name, n.Aliases, n.Labels, n.TLP, n.FirstSeen, n.LastSeen)
+		}
+		var rels []string
+		for _, r := range sink.relations {
+			rels = append(rels, fmt.Sprintf("%s %s %s %v %v %v", r.Src, r.Type, r.Dst, r.Props, r.FirstSeen, r.LastSeen))
+		}
+		sort.Strings(rels)
+		return nodes, slices.Compact(rels)
+	}
+	n1, r1 := graphOf(1, 10000)
+	n4, r4 := graphOf(4, 7)
+	require.Equal(t, n1, n4)
+	require.Equal(t, r1, r4)
+}
+
+func TestCommaReader(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, out string }{
+		{`[1,2,]`, `[1,2 ]`},
+		{`{"a":1,}`, `{"a":1 }`},
+		{"[1,\r\n  ]", "[1 \r\n  ]"},
+		{`["a,]", "b\",}",]`, `["a,]", "b\",}" ]`},
+		{`[1,2]`, `[1,2]`},
+		{`[1,`, `[1,`},
+		{`{"a\\":1,}`, `{"a\\":1 }`},
+	}
+	for _, c := range cases {
+		var fixes []int64
+		r := newCommaReader(strings.NewReader(c.in), func(off int64) { fixes = append(fixes, off) })
+		got, err := io.ReadAll(iotestOneByte(r))
+		require.NoError(t, err)
+		require.Equal(t, c.out, string(got), "%q", c.in)
+		require.Len(t, got, len(c.in), "offsets are kept")
+		for _, f := range fixes {
+			require.Equal(t, byte(','), c.in[f])
+		}
+	}
+	// A long run of white space after a comma is let through unchanged.
+	in := "[1," + strings.Repeat(" ", maxHeldSpace+10) + "2]"
+	got, err := io.ReadAll(newCommaReader(strings.NewReader(in), nil))
+	require.NoError(t, err)
+	require.Equal(t, in, string(got))
+}
+
+// iotestOneByte reads one byte at a time from r, the worst split for the
+// comma reader's state machine.
+func iotestOneByte(r io.Reader) io.Reader { return &oneByte{r} }
+
+type oneByte struct{ r io.Reader }
+
+func (o *oneByte) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	return o.r.Read(p[:1])
+}
+
+// TestProgressAndCancel: progress is reported, and a cancelled context
+// stops the load.
+func TestProgressAndCancel(t *testing.T) {
+	t.Parallel()
+	var attrs []string
+	for i := range 200 {
+		attrs = append(attrs, attr(u(100+i), "domain", fmt.Sprintf("d%d.example", i)))
+	}
+	doc := event(u(1), "progress", attrs)
+	var last [2]int64
+	opts := quiet(nil)
+	opts.Progress = func(bytes, records int64) { last = [2]int64{bytes, records} }
+	_, _, err := loadString(t, doc, opts)
+	require.NoError(t, err)
+	require.Equal(t, int64(len(doc)), last[0])
+	require.GreaterOrEqual(t, last[1], int64(200))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = LoadFile(ctx, strings.NewReader(doc), &captureSink{}, quiet(nil))
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// failingSink fails every write.
+type failingSink struct{}
+
+var errSink = errors.New("sink down")
+
+func (failingSink) Write(context.Context, graph.Batch) (graph.WriteStats, error) {
+	return graph.WriteStats{}, errSink
+}
+
+func TestSinkFailureStops(t *testing.T) {
+	t.Parallel()
+	var attrs []string
+	for i := range 500 {
+		attrs = append(attrs, attr(u(100+i), "domain", fmt.Sprintf("d%d.example", i)))
+	}
+	opts := quiet(nil)
+	opts.BatchSize = 10
+	_, err := LoadFile(context.Background(), bytes.NewReader([]byte(event(u(1), "fail", attrs))), failingSink{}, opts)
+	require.ErrorIs(t, err, errSink)
+}
