@@ -51,18 +51,20 @@
 // nodes of its attributes, objects and galaxy clusters, and "created-by" to
 // its creator organisation (an identity keyed "identity--<org uuid>", the
 // id MISP's STIX export gives it). Because an export lists the event's tags
-// after its attributes, the event node is written once early (uuid and
-// title) so that links find it, and again at its end with everything.
-// RelatedEvent (MISP's own correlation) and ShadowAttribute (unaccepted
-// proposals) are not loaded.
+// after its attributes, the event node is written once early (uuid, title
+// and times, as soon as they are known) so that links find it, and again at
+// its end with everything. Links of records read before that are kept (up
+// to 1<<20 per event) and written with the event node. RelatedEvent (MISP's
+// own correlation) and ShadowAttribute (unaccepted proposals) are not
+// loaded.
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
 //
 //	ip-src, ip-dst                  ipv4-addr or ipv6-addr by address family (canonical form)
-//	ip-src|port, ip-dst|port        the address; the port in props
+//	ip-src|port, ip-dst|port        the address (the port on the link)
 //	domain, hostname                domain-name (lower case, no final dot)
-//	hostname|port                   domain-name; the port in props
+//	hostname|port                   domain-name (the port on the link)
 //	domain|ip                       domain-name -resolves-to-> address
 //	url, uri, link                  url (link is an external reference: to_ids false)
 //	email-src, email-dst, email, …  email-addr
@@ -71,7 +73,7 @@
 //	                                pattern [file:hashes.'SHA-256' = '…'] yields
 //	filename|<hash>, malware-sample file (graph.FileNode) -has-hash-> hash
 //	filename, attachment            file by name (attachment data is not kept)
-//	mutex, regkey, regkey|value     mutex, windows-registry-key (value in props)
+//	mutex, regkey, regkey|value     mutex, windows-registry-key (value on the link)
 //	mac-address, AS                 mac-addr, autonomous-system
 //	x509-fingerprint-*              x509-certificate by hash
 //	vulnerability, threat-actor,
@@ -81,11 +83,23 @@
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
 //
 // Unknown types are kept, not dropped: MISP adds types often and losing
-// them would lose data. The attribute's type, category, to_ids and comment
-// are in the node's props and in the props of the event's link to it (the
-// node may be shared with other events and feeds; the link is this
-// event's). First/last seen are first_seen/last_seen, else the attribute
-// timestamp.
+// them would lose data. The keys of indicator and x-misp-attribute nodes are
+// the ids misp-stix's STIX 2.1 export gives the same attributes.
+//
+// A node made from a value is shared by every attribute, event and feed
+// naming that value, so what is particular to one attribute — its type,
+// category, to_ids, comment, port, registry value — is not a prop of the
+// node but of the link to it from its event ("object") or object
+// ("has-attribute"), under the attribute's uuid: props {"<uuid>":
+// {"misp_type": "ip-dst", "to_ids": true, …}}. Two attributes of one event
+// naming one value keep both entries, and loading the event again changes
+// nothing. (Attributes outside any event, from an attribute search, have no
+// link and so keep only their node.) Nodes keyed by the attribute's uuid
+// (indicator, x-misp-attribute) carry the details themselves. Every node
+// and relation carries times from its record: first_seen/last_seen, else
+// the attribute's or object's timestamp, else the event's date and
+// timestamp; only inputs without any time (galaxy cluster files) leave them
+// to the store, which stamps the time of loading.
 //
 // Objects are nodes too: a file object is the file (graph.FileNode over its
 // hashes and file name), url, domain-ip (the domain, resolving to its
@@ -93,11 +107,12 @@
 // corresponding observable or named node; any other object is a node of
 // kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed
 // by its uuid. An object's attributes that name entities are mapped as
-// above and linked "has-attribute" from the object (props:
-// object_relation); the others (size-in-bytes, text, entropy, …) become
-// props of the object node named by their object_relation. ObjectReference
-// entries are relations from the object to "misp--<referenced_uuid>", typed
-// by relationship_type.
+// above and linked "has-attribute" from the object; the others
+// (size-in-bytes, text, entropy, …) become props named by their
+// object_relation — of the object's own node, or, for a shared node, of the
+// event's link to it (size, mime type and entropy stay on a file node).
+// ObjectReference entries are relations from the object to
+// "misp--<referenced_uuid>", typed by relationship_type.
 //
 // Tags become labels; tlp:* tags set the TLP (tlp:white is clear; the most
 // restrictive wins). Event tags mark the event node and attribute tags the
@@ -109,11 +124,14 @@
 // keyed by ATT&CK technique id, malware/malpedia/ransomware/banker/… →
 // malware, tool/exploit-kit → tool, course of action → course-of-action,
 // country → location, others → x-misp-galaxy-cluster. " - G0007"-style
-// ATT&CK suffixes are stripped from names and kept as external ids;
-// synonyms, refs and the whole meta are props. Events link to clusters
-// "object", attributes "indicates" (to_ids) or "related-to", unless the
-// cluster or tag carries a relationship_type. Cluster relations ("related",
-// GalaxyClusterRelation) name their targets "misp--<uuid>".
+// ATT&CK suffixes are stripped from names (the id kept as an external id).
+// Description, synonyms, refs and the whole meta come from galaxy cluster
+// files and galaxies in API form, the clusters' own source; the copies
+// embedded in events differ by the galaxy version each event was made with
+// and only name the cluster. Events link to clusters "object", attributes
+// "indicates" (to_ids) or "related-to", unless the cluster or tag carries a
+// relationship_type. Cluster relations ("related", GalaxyClusterRelation)
+// name their targets "misp--<uuid>".
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node, where-sighted the organisation, with the sighting type
