@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/go-json-experiment/json"
 	"github.com/ransomeye/intel/graph"
 )
 
@@ -74,13 +73,9 @@ func (mp *mapper) mapRecord(rec record) mapped {
 		out.drop = rec.drop
 		return out
 	}
-	var m map[string]any
-	if err := json.Unmarshal(rec.raw, &m, decoderOptions...); err != nil {
-		out.drop = dropf(ReasonNotObject, "decode: %v", err)
-		return out
-	}
-	if m == nil {
-		out.drop = dropf(ReasonNotObject, "record is null")
+	m, err := decodeObject(rec.raw)
+	if err != nil {
+		out.drop = dropf(ReasonNotObject, "%v", err)
 		return out
 	}
 	mp.mapObject(&out, m)
@@ -284,41 +279,53 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	mk := objectMarkings(o.m)
 	n.TLP = mk.tlp
 	idx := len(out.batch.Nodes)
-	n.Props = mp.props(o, append(slices.Clone(fieldProps), own...), mk, false)
+	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
+	n.Props = mp.props(o, fieldProps, mk, false)
+	for _, p := range own {
+		if !isRefProperty(p) {
+			delete(n.Props, p)
+		}
+	}
+	if len(n.Props) == 0 {
+		n.Props = nil
+	}
 	if len(mk.other) > 0 {
 		out.fixups = append(out.fixups, fixup{node: idx, rel: -1, refs: mk.other})
 	}
 	out.batch.Nodes = append(out.batch.Nodes, n)
-	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
 	return idx
 }
 
-// props returns the object's properties other than skip, for a node or a
-// relation's props. Reference properties keep only what did not become a
-// relation (see nonRelationRefs), or everything when keepRefs is set;
+// props turns the object's property map into a node's or relation's props,
+// in place (the map is the record's own): properties in skip go, reference
+// properties keep only what did not become a relation (see
+// nonRelationRefs), or everything when keepRefs is set, and
 // object_marking_refs keeps only the references that are not predefined
-// TLP markings.
+// TLP markings. Callers read what they need from o.m before.
 func (mp *mapper) props(o object, skip []string, mk markings, keepRefs bool) map[string]any {
-	props := make(map[string]any, len(o.m))
-	for k, v := range o.m {
+	m := o.m
+	for k, v := range m {
 		switch {
 		case k == "object_marking_refs":
 			if len(mk.other) > 0 {
-				props[k] = mk.other
+				m[k] = mk.other
+			} else {
+				delete(m, k)
 			}
 		case isRefProperty(k) && !keepRefs:
 			if rest := nonRelationRefs(v); rest != nil {
-				props[k] = rest
+				m[k] = rest
+			} else {
+				delete(m, k)
 			}
 		case slices.Contains(skip, k):
-		default:
-			props[k] = v
+			delete(m, k)
 		}
 	}
-	if len(props) == 0 {
+	if len(m) == 0 {
 		return nil
 	}
-	return props
+	return m
 }
 
 // refRelations returns the relations the object's embedded references
@@ -339,16 +346,25 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 		}
 		switch x := v.(type) {
 		case map[string]any:
-			keys := make([]string, 0, len(x))
-			for k := range x {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
+			// Only references and containers matter; sorted so that the
+			// relations come out in the same order every time.
+			var keys []string
+			for k, v := range x {
 				if depth == 0 && (slices.Contains(consumed, k) || k == "granular_markings" ||
 					k == "external_references" || k == "object_marking_refs" || k == "kill_chain_phases") {
 					continue
 				}
+				switch v.(type) {
+				case map[string]any, []any:
+					keys = append(keys, k)
+				default:
+					if isRefProperty(k) {
+						keys = append(keys, k)
+					}
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
 				p := k
 				if path != "" {
 					p = path + "." + k

@@ -137,7 +137,13 @@ func unquotePath(p string) string {
 	if !strings.ContainsAny(p, `'"`) {
 		return p
 	}
-	return strings.NewReplacer("'", "", `"`, "").Replace(p)
+	b := make([]byte, 0, len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] != '\'' && p[i] != '"' {
+			b = append(b, p[i])
+		}
+	}
+	return string(b)
 }
 
 type tokenKind uint8

@@ -1,0 +1,214 @@
+package stix
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	stdjson "encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// Benchmark sizes, selectable from the environment:
+//
+//	STIX_BENCH_MB         size of the in-memory feed BenchmarkParse parses (default 64)
+//	STIX_BENCH_STREAM_MB  size of the feed BenchmarkStream generates (default 256;
+//	                      2048 for the 2 GB run)
+//
+// The 2 GB run is one command:
+//
+//	STIX_BENCH_STREAM_MB=2048 go test -run '^$' -bench BenchmarkStream -benchtime 1x ./ingest/stix/
+func envMB(name string, def int64) int64 {
+	if v, err := strconv.ParseInt(os.Getenv(name), 10, 64); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// countingSink counts what it is given and keeps nothing.
+type countingSink struct{ nodes, relations atomic.Int64 }
+
+func (s *countingSink) Write(_ context.Context, b graph.Batch) (graph.WriteStats, error) {
+	s.nodes.Add(int64(len(b.Nodes)))
+	s.relations.Add(int64(len(b.Relations)))
+	return graph.WriteStats{}, nil
+}
+
+// heapSampler records the peak of the live heap while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	done sync.WaitGroup
+	peak atomic.Uint64
+}
+
+func sampleHeap() *heapSampler {
+	h := &heapSampler{stop: make(chan struct{})}
+	samples := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	h.done.Add(1)
+	go func() {
+		defer h.done.Done()
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			metrics.Read(samples)
+			if v := samples[0].Value.Uint64(); v > h.peak.Load() {
+				h.peak.Store(v)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return h
+}
+
+// Stop ends sampling and returns the peak in MiB.
+func (h *heapSampler) Stop() float64 {
+	close(h.stop)
+	h.done.Wait()
+	return float64(h.peak.Load()) / (1 << 20)
+}
+
+var (
+	benchFeedOnce sync.Once
+	benchFeed     []byte
+)
+
+func benchData(b *testing.B) []byte {
+	benchFeedOnce.Do(func() {
+		benchFeed, _ = io.ReadAll(newGenerator(0, envMB("STIX_BENCH_MB", 64)<<20))
+	})
+	return benchFeed
+}
+
+// BenchmarkParse compares, on the same generated bundle held in memory,
+// Load (streaming reader, parallel mapping, batches to a sink that keeps
+// nothing), the reader alone, and encoding/json unmarshalling the bundle
+// whole. It reports MB/s and the peak live heap above the input.
+func BenchmarkParse(b *testing.B) {
+	data := benchData(b)
+	base := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	report := func(b *testing.B, h *heapSampler, before uint64) {
+		peak := h.Stop() - float64(before)/(1<<20)
+		b.ReportMetric(peak, "peak-heap-MiB")
+		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/b.Elapsed().Seconds(), "MB/s")
+	}
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("stix.Load/workers=%d", workers), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			before := base()
+			h := sampleHeap()
+			b.ResetTimer()
+			for b.Loop() {
+				sink := &countingSink{}
+				if _, err := Load(context.Background(), bytes.NewReader(data), sink, Options{Workers: workers, BatchSize: 500, Logger: quietLogger}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			report(b, h, before)
+		})
+	}
+	b.Run("reader-only", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		before := base()
+		h := sampleHeap()
+		b.ResetTimer()
+		for b.Loop() {
+			rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
+			for {
+				if _, err := rd.next(); err == io.EOF {
+					break
+				} else if err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		report(b, h, before)
+	})
+	b.Run("encoding-json-whole", func(b *testing.B) {
+		b.SetBytes(int64(len(data)))
+		before := base()
+		h := sampleHeap()
+		b.ResetTimer()
+		for b.Loop() {
+			var bundle struct {
+				Objects []map[string]any `json:"objects"`
+			}
+			if err := stdjson.Unmarshal(data, &bundle); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, h, before)
+	})
+}
+
+// BenchmarkStream parses a generated bundle of STIX_BENCH_STREAM_MB
+// megabytes (default 256, 2048 for the 2 GB check) streamed from a
+// generator, end to end through Load into a sink that keeps nothing, and
+// reports MB/s, the peak live heap and the process's peak RSS (VmHWM,
+// reset before the run).
+func BenchmarkStream(b *testing.B) {
+	size := envMB("STIX_BENCH_STREAM_MB", 256) << 20
+	for b.Loop() {
+		runtime.GC()
+		resetPeakRSS()
+		h := sampleHeap()
+		start := time.Now()
+		sink := &countingSink{}
+		gen := newGenerator(0, size)
+		rep, err := Load(context.Background(), gen, sink, Options{Logger: quietLogger})
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(start)
+		heap := h.Stop()
+		rss := peakRSSMiB()
+		b.ReportMetric(float64(rep.Bytes)/1e6/elapsed.Seconds(), "MB/s")
+		b.ReportMetric(heap, "peak-heap-MiB")
+		b.ReportMetric(rss, "peak-RSS-MiB")
+		b.ReportMetric(float64(rep.RecordsRead), "records")
+		b.Logf("streamed %d bytes (%d records, %d nodes, %d relations) in %s: %.1f MB/s, peak heap %.1f MiB, peak RSS %.1f MiB (workers %d)",
+			rep.Bytes, rep.RecordsRead, sink.nodes.Load(), sink.relations.Load(), elapsed.Round(time.Millisecond),
+			float64(rep.Bytes)/1e6/elapsed.Seconds(), heap, rss, Options{}.withDefaults().Workers)
+	}
+}
+
+// resetPeakRSS resets the kernel's peak RSS counter (VmHWM) of this process.
+func resetPeakRSS() {
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSSMiB reads VmHWM from /proc/self/status, or 0 where there is none.
+func peakRSSMiB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
