@@ -77,7 +77,7 @@ func newFrame(wrapped bool, offset int64) *frame {
 func (f *frame) isEvent() bool { return f.wrapped || f.marked }
 
 // uuid is the event uuid, lower-cased.
-func (f *frame) uuid() string { return strings.ToLower(strings.TrimSpace(f.fields["uuid"])) }
+func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }
 
 // eventNodeID returns the event's node ref once it is known.
 func (f *frame) ref() graph.Ref {
@@ -185,7 +185,7 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 	n.Labels, n.TLP = tg.labels, tg.tlp
 	nodes := []graph.Node{}
 	var rels []graph.Relation
-	if org := strings.TrimSpace(f.orgc.Name.String()); org != "" {
+	if org := strings.TrimSpace(f.orgc.Name.String()); org != "" && len(org) <= maxValueBytes {
 		props["orgc"] = org
 		id := orgNode(f.orgc, feed)
 		id.FirstSeen, id.LastSeen = n.FirstSeen, n.LastSeen

@@ -65,16 +65,24 @@ type validatingSink struct {
 
 func (v *validatingSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	for _, n := range b.Nodes {
+		for _, a := range n.Aliases {
+			if len(a) > 200 {
+				v.t.Errorf("alias of %d bytes", len(a))
+			}
+		}
 		if err := n.Validate(); err != nil {
 			v.t.Errorf("invalid node: %v", err)
 		}
-		if len(n.Key) > 8<<10 {
+		if len(n.Key) > 2100 { // PostgreSQL's btree rows stop at about 2.7 kB
 			v.t.Errorf("node key of %d bytes", len(n.Key))
 		}
 	}
 	for _, r := range b.Relations {
 		if err := r.Validate(); err != nil {
 			v.t.Errorf("invalid relation: %v", err)
+		}
+		if len(r.Src) > 200 || len(r.Dst) > 200 {
+			v.t.Errorf("relation endpoint of %d/%d bytes", len(r.Src), len(r.Dst))
 		}
 	}
 	return v.dry.Write(ctx, b)

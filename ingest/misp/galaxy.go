@@ -143,12 +143,12 @@ func (r clusterRef) node(feed string) graph.Node {
 		if t := c.TagName.String(); t != "" {
 			props["tag_name"] = t
 		}
-		if u := c.UUID.String(); u != "" {
-			props["misp_uuid"] = strings.ToLower(u)
+		if u := canonUUID(c.UUID.String()); u != "" {
+			props["misp_uuid"] = u
 		}
 	}
 	if r.c != nil {
-		if u := strings.TrimSpace(r.c.UUID.String()); u != "" {
+		if u := canonUUID(r.c.UUID.String()); u != "" {
 			n.Aliases = append(n.Aliases, alias(u))
 		}
 	}
@@ -170,7 +170,7 @@ func (r clusterRef) relations(src graph.Ref, feed string, first, last time.Time)
 	}
 	var rels []graph.Relation
 	add := func(dst, typ string) {
-		dst = strings.TrimSpace(dst)
+		dst = canonUUID(dst)
 		if dst == "" {
 			return
 		}
@@ -273,6 +273,8 @@ func checkCluster(r clusterRef) (reason string, err error) {
 		return ReasonDeleted, fmt.Errorf("cluster deleted")
 	case strings.TrimSpace(r.value) == "":
 		return ReasonMissingValue, fmt.Errorf("cluster without a value")
+	case len(r.value) > maxValueBytes || len(r.galaxyType) > 256:
+		return ReasonInvalidValue, fmt.Errorf("cluster value of %d bytes, galaxy type of %d", len(r.value), len(r.galaxyType))
 	}
 	return "", nil
 }

@@ -248,7 +248,7 @@ func (l *loader) drop(j job, what, id, reason string, err error) {
 		attrs = append(attrs, "event", ev)
 	}
 	if id != "" {
-		attrs = append(attrs, "uuid", id)
+		attrs = append(attrs, "uuid", truncate(id, 80))
 	}
 	if err != nil {
 		attrs = append(attrs, "error", err.Error())

@@ -22,7 +22,7 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 		return
 	}
 	name := strings.ToLower(strings.TrimSpace(o.Name.String()))
-	uuid := strings.ToLower(strings.TrimSpace(o.UUID.String()))
+	uuid := canonUUID(o.UUID.String())
 	l.tally.add(func(t *Tally) {
 		t.Objects++
 		t.ObjectNames[o.Name.String()]++
@@ -176,8 +176,8 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 	case bool(r.Deleted):
 		l.drop(j, "object reference", r.UUID.String(), ReasonDeleted, errors.New("reference deleted"))
 		return
-	case strings.TrimSpace(r.ReferencedUUID.String()) == "":
-		l.drop(j, "object reference", r.UUID.String(), ReasonMissingUUID, fmt.Errorf("reference of object %s without referenced_uuid", objUUID))
+	case canonUUID(r.ReferencedUUID.String()) == "":
+		l.drop(j, "object reference", r.UUID.String(), ReasonMissingUUID, fmt.Errorf("reference of object %s without a valid referenced_uuid", objUUID))
 		return
 	}
 	typ := strings.ToLower(strings.TrimSpace(r.RelationshipType.String()))
@@ -186,13 +186,13 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 	}
 	var props map[string]any
 	if c := strings.TrimSpace(r.Comment.String()); c != "" {
-		props = keyed(strings.ToLower(strings.TrimSpace(r.UUID.String())), map[string]any{"comment": c})
+		props = keyed(canonUUID(r.UUID.String()), map[string]any{"comment": c})
 	}
 	first, last := obj.FirstSeen, obj.LastSeen
 	if ts := parseTime(r.Timestamp.String()); !ts.IsZero() {
 		first, last = seen(ts, ts)
 	}
-	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: alias(r.ReferencedUUID.String()), Props: props,
+	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: alias(canonUUID(r.ReferencedUUID.String())), Props: props,
 		Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
 	l.report.AddMapped(1)
 }

@@ -304,7 +304,7 @@ func (l *loader) endFrame(fr *frame, readErr error) {
 	}()
 	j := job{fr: fr, index: l.index.Add(1), offset: fr.offset}
 	if fr.uuid() == "" {
-		l.drop(j, "event", "", ReasonMissingUUID, fmt.Errorf("event %q has no uuid; its records load without it", truncate(fr.fields["info"], 80)))
+		l.drop(j, "event", truncate(fr.fields["uuid"], 80), ReasonMissingUUID, fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80)))
 		return
 	}
 	fr.settle()

@@ -81,7 +81,7 @@ func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
 // is returned as props only. The returned reason says why it was dropped.
 func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool) (attrOut, string, error) {
 	out := attrOut{typ: strings.TrimSpace(a.Type.String()), value: a.Value.String(), relation: strings.TrimSpace(a.ObjectRelation.String())}
-	uuid := strings.ToLower(strings.TrimSpace(a.UUID.String()))
+	uuid := canonUUID(a.UUID.String())
 	switch {
 	case bool(a.Deleted):
 		return out, ReasonDeleted, errors.New("attribute deleted")

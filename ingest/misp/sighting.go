@@ -14,7 +14,7 @@ var sightingTypes = map[string]string{"0": "sighting", "1": "false-positive", "2
 // by the sighting uuid, seen at date_sighting, where = the organisation.
 func (l *loader) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref) {
 	l.report.AddRead(1)
-	id := strings.TrimSpace(s.UUID.String())
+	id := canonUUID(s.UUID.String())
 	if id == "" {
 		l.drop(j, "sighting", "", ReasonMissingUUID, errors.New("sighting without a uuid"))
 		return
@@ -29,7 +29,7 @@ func (l *loader) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 		Sources: []string{l.feed}, Props: props,
 	}
 	if s.Organisation != nil {
-		if org := strings.TrimSpace(s.Organisation.Name.String()); org != "" {
+		if org := strings.TrimSpace(s.Organisation.Name.String()); org != "" && len(org) <= maxValueBytes {
 			o := orgNode(*s.Organisation, l.feed)
 			o.FirstSeen, o.LastSeen = at, at
 			b.Nodes = append(b.Nodes, o)
@@ -52,7 +52,7 @@ func (l *loader) sightingRecord(j job, b *graph.Batch) {
 		return
 	}
 	l.tally.add(func(t *Tally) { t.Sightings++ })
-	attr := strings.TrimSpace(s.AttributeUUID.String())
+	attr := canonUUID(s.AttributeUUID.String())
 	if attr == "" {
 		l.report.AddRead(1)
 		l.drop(j, "sighting", s.UUID.String(), ReasonMissingUUID, errors.New("event sighting without attribute_uuid"))

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/google/uuid"
 )
 
 // maxValueBytes bounds the value of an observable: its key goes into a
@@ -21,6 +23,20 @@ var errInvalid = errors.New("invalid value")
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
+}
+
+// canonUUID returns a MISP uuid in canonical lower-case form, or "" when it
+// is not a uuid: keys and aliases are made only of valid ones.
+func canonUUID(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) > 45 {
+		return ""
+	}
+	u, err := uuid.Parse(s)
+	if err != nil {
+		return ""
+	}
+	return u.String()
 }
 
 // normalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it in
