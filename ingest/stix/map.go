@@ -407,8 +407,12 @@ func isRefProperty(k string) bool {
 }
 
 // refRelationType is the relation type of a reference property.
+// A property named just "_ref" or "_refs" gives "ref".
 func refRelationType(k string) string {
 	k = strings.TrimSuffix(strings.TrimSuffix(k, "_refs"), "_ref")
+	if k == "" {
+		return "ref"
+	}
 	return strings.ReplaceAll(k, "_", "-")
 }
 
