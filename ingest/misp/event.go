@@ -49,6 +49,10 @@ type frame struct {
 	tags    []rawTag
 	orgc    rawOrg
 	offset  int64
+	// first and last cache seen(); seenValid is reset when date or
+	// timestamp is read.
+	first, last time.Time
+	seenValid   bool
 	// late are the event's galaxies read before its times (sorted keys put
 	// "Galaxy" before "date" and "timestamp"), mapped at its end.
 	late []job
@@ -205,7 +209,11 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 
 // seen is the event's first/last seen: its date and its timestamp.
 func (f *frame) seen() (time.Time, time.Time) {
-	return seen(parseTime(f.fields["date"]), parseTime(f.fields["timestamp"]))
+	if !f.seenValid {
+		f.first, f.last = seen(parseTime(f.fields["date"]), parseTime(f.fields["timestamp"]))
+		f.seenValid = true
+	}
+	return f.first, f.last
 }
 
 // stub is the event node with what is known before its end (uuid, title,

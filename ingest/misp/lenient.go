@@ -28,8 +28,9 @@ type commaReader struct {
 	onFix func(offset int64)
 
 	in       []byte // bytes read from r not yet scanned
-	out      []byte // scanned bytes not yet returned
-	offset   int64  // offset of in[0] in the input
+	out      []byte // scanned bytes, returned from outPos on
+	outPos   int
+	offset   int64 // offset of in[0] in the input
 	inString bool
 	escape   bool
 	held     bool  // a comma is held back
@@ -43,6 +44,9 @@ func newCommaReader(r io.Reader, onFix func(int64)) *commaReader {
 }
 
 func (c *commaReader) Read(p []byte) (int, error) {
+	if c.outPos == len(c.out) {
+		c.out, c.outPos = c.out[:0], 0
+	}
 	for len(c.out) == 0 {
 		if c.err != nil {
 			if c.held { // input ended after a comma: let the decoder judge
@@ -58,11 +62,8 @@ func (c *commaReader) Read(p []byte) (int, error) {
 			c.err = err
 		}
 	}
-	n := copy(p, c.out)
-	c.out = c.out[n:]
-	if len(c.out) == 0 {
-		c.out = c.out[:0:0]
-	}
+	n := copy(p, c.out[c.outPos:])
+	c.outPos += n
 	return n, nil
 }
 
@@ -94,6 +95,9 @@ func (c *commaReader) scan(b []byte) {
 			}
 			c.held, c.space = false, c.space[:0]
 			start = i
+		}
+		if !c.inString && ch != '"' && ch != ',' {
+			continue // the common case: nothing to track
 		}
 		switch {
 		case c.inString:

@@ -158,6 +158,9 @@ func (l *loader) frameScalar(dec *jsontext.Decoder, fr *frame, name string) erro
 			return syntaxError(err, dec)
 		}
 		fr.fields[name] = v
+		if name == "date" || name == "timestamp" {
+			fr.seenValid = false
+		}
 	default:
 		if err := dec.SkipValue(); err != nil {
 			return syntaxError(err, dec)
