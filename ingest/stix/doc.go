@@ -1,6 +1,114 @@
-// Package stix loads STIX 2.0 and 2.1 feeds into the threat graph.
+// Package stix loads STIX 2.0 and 2.1 threat-intelligence feeds into the
+// threat graph.
 //
-// Load streams a feed (a bundle, a bare array of objects, a single object or
-// NDJSON) token by token, maps every object to graph records in parallel and
-// writes them to a graph.Sink in batches, in feed order.
+// # Reading
+//
+// Load reads a feed token by token (github.com/go-json-experiment/json's
+// jsontext decoder) and never holds it whole. A feed may be a bundle (its
+// "objects" array may come before or after "type", "id" and
+// "spec_version"), a bare JSON array of objects, a single bare object, or
+// NDJSON — one object or one bundle per line — in any mix. A record is one
+// element of a bundle's "objects" or of a top-level array, or one top-level
+// object. At most a bounded number of records are in memory at once (a few
+// chunks of up to 256 records or 1 MiB per worker), and a record larger than
+// Options.MaxRecordBytes (64 MiB by default) is skipped without being
+// buffered whole: the decoder's input is cut off at the limit, the rest of
+// the record is scanned past, and decoding resumes behind it.
+//
+// Records are decoded and mapped by Options.Workers goroutines (by default
+// tuning's ParserWorkers for the machine) and handed to a pipeline.Batcher in
+// feed order, so the graph written does not depend on the number of workers,
+// and all the records one object maps to (its node with its aliases, the
+// nodes it implies and its relations) go to the sink in the same batch.
+//
+// # Errors
+//
+// A record that is valid JSON but not valid STIX is dropped alone: it is
+// logged at WARN with the feed name, record index, byte offset, id and
+// reason, and counted in the report's Dropped under one of the Reason*
+// constants. Checked are what every STIX object has: type and id
+// ("<type>--<uuid>", the type matching), timestamps (RFC 3339; modified not
+// before created, last_seen not before first_seen, ...), the JSON types of
+// the common properties (labels, confidence 0-100, created_by_ref,
+// object_marking_refs, external_references, granular_markings, extensions,
+// name), and what a relationship (relationship_type, source_ref, target_ref
+// as STIX identifiers) and a sighting (sighting_of_ref) cannot do without.
+// A reference that is not a STIX identifier elsewhere (an unconverted STIX 1
+// id in object_refs) is kept in props and logged at WARN, and the object
+// loads.
+//
+// A JSON syntax error, a truncated feed or a read error makes the rest of
+// the feed unreadable: Load stops with an *OffsetError (wrapping ErrSyntax
+// or ErrRead) that names the byte offset, after writing everything before
+// it.
+//
+// # Mapping
+//
+// Every object becomes graph records; every object's STIX id becomes an
+// alias of its node, so relationships naming the id resolve to it.
+//
+//   - Cyber-observable objects (ipv4-addr, domain-name, url, file, ...) become
+//     nodes with the STIX 2.1 deterministic id (graph.ObservableNode: UUIDv5
+//     over the ID-contributing properties), whatever id the feed used, so the
+//     same observable from any feed is one node. Types without
+//     ID-contributing properties (process) are keyed by their id. Files and
+//     artifacts also get one hash node per hash (graph.HashNode), linked
+//     file -has-hash-> hash.
+//   - malware, intrusion-set, threat-actor, tool and campaign merge on their
+//     normalized name, vulnerability on its CVE id (name or
+//     external_references), attack-pattern on its ATT&CK technique id (from
+//     external references of ATT&CK itself, not CAPEC's mappings to it)
+//     (graph.NamedNode).
+//   - Every other object — indicator, report, note, opinion, grouping,
+//     observed-data, identity, location, course-of-action, infrastructure,
+//     incident, malware-analysis, marking-definition, extension-definition,
+//     and any custom (x-...) or extension-defined type — is a node of that
+//     kind keyed by its STIX id (graph.SourceNode).
+//   - relationship becomes a graph.Relation from source_ref to target_ref typed
+//     by relationship_type (lower-case). One relation stands for every
+//     relationship object with the same source, type and target, so the
+//     relationship's own id, created and modified are not kept (the times
+//     are folded into first/last seen); its other properties are the
+//     relation's props.
+//   - sighting becomes a graph.Sighting: a sighting node linked sighting-of,
+//     where-sighted and observed.
+//   - Embedded references become relations from the node: every property
+//     named *_ref or *_refs (at any depth, extensions included) gives one
+//     relation per STIX identifier, typed by the property name without the
+//     suffix, underscores as hyphens: created_by_ref → created-by,
+//     object_refs → object, sample_refs → sample, parent_directory_ref →
+//     parent-directory, src_ref → src, resolves_to_refs → resolves-to.
+//     References to relationship objects (edges, not nodes) and values that
+//     are not STIX identifiers stay in props.
+//   - Markings are TLP, not relations: object_marking_refs and the
+//     marking_ref of granular markings that name the predefined TLP 1.0
+//     (STIX 2.0/2.1) or TLP 2.0 marking definitions, or a TLP marking
+//     definition defined earlier in the feed, give the node's TLP (the
+//     strictest of them; TLP:WHITE is clear). Other marking references stay
+//     in props as object_marking_refs.
+//   - Indicators with a STIX pattern (pattern_type stix, or none as in STIX
+//     2.0) are linked indicator -based-on-> to the observables the pattern
+//     compares for equality (= or IN, not negated), across all observation
+//     expressions and whatever joins them: ipv4-addr, ipv6-addr,
+//     domain-name, url, email-addr, mac-addr values, mutex names, directory
+//     paths, registry keys, autonomous systems, and file or artifact hashes
+//     as hash nodes. Other pattern languages (snort, yara, sigma, ...) stay
+//     in props only.
+//   - STIX 2.0 observed-data with an "objects" dictionary: each embedded
+//     object becomes a node as if it were a STIX 2.1 SCO (references between
+//     them rewritten to 2.1 identifiers before the id is computed), linked
+//     observed-data -object->; the 2.0 and 2.1 exports of the same data give
+//     the same nodes.
+//   - Nodes take labels, confidence, first and last seen (the earliest and
+//     latest of created, modified, first_seen, last_seen, first_observed,
+//     last_observed, valid_from, start_time, stop_time and published) and the
+//     feed name as source; nodes derived from an object (observables of a
+//     pattern, hashes of a file, embedded observables) take its times and
+//     TLP. Every other property, custom x_ ones included, is kept in props.
+//
+// # Report
+//
+// Load returns a pipeline.Report: records read, mapped and dropped (by
+// reason), nodes, relations and sightings sent to the sink, what the sink
+// did with them, bytes, duration and MB/s.
 package stix
