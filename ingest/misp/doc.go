@@ -40,7 +40,9 @@
 // sighting — becomes the alias "misp--<uuid>" of the node it maps to. MISP
 // uuids are unique across record types, so one prefix lets an
 // ObjectReference or a cluster relation name its target without knowing
-// whether it is an attribute or an object.
+// whether it is an attribute or an object. Only valid uuids make keys and
+// aliases (PyMISP's test fixtures use "a" and "b"); every key stays under
+// 2 kB, so no record can break the store's unique indexes.
 //
 // # Mapping
 //

@@ -185,6 +185,7 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*p
 	}
 
 	l := newLoader(ctx, sink, opts, report)
+	defer l.cancel()
 	var errs []error
 	for _, id := range ids {
 		if err := l.ctx.Err(); err != nil {

@@ -34,6 +34,7 @@ func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (
 	report := pipeline.NewReport(opts.Feed, Format)
 	start := time.Now()
 	l := newLoader(ctx, sink, opts, report)
+	defer l.cancel()
 	err := l.load(r, "")
 	l.progress(true)
 	report.Duration = time.Since(start)
