@@ -22,12 +22,16 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"errors"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -79,6 +83,16 @@ func Run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL server for the tests: %v\n", err)
 		return 1
 	}
+	// An interrupted run still stops its server and removes its directory.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; ok {
+			srv.Stop()
+			os.Exit(130)
+		}
+	}()
 	conf, err := configFromURL(srv.DSN)
 	if err != nil {
 		srv.Stop()
@@ -123,6 +137,7 @@ type Server struct {
 // Start initdb's and starts a throw-away cluster with the default test
 // settings overridden by settings (for example {"max_connections": "20"}).
 func Start(ctx context.Context, settings map[string]string) (*Server, error) {
+	sweepStale(os.TempDir())
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
@@ -153,6 +168,34 @@ func Start(ctx context.Context, settings map[string]string) (*Server, error) {
 		return nil, err
 	}
 	return &Server{DSN: c.DSN("postgres"), cluster: c, dir: dir}, nil
+}
+
+// sweepStale removes the directories of earlier runs that died without
+// cleaning up (a test binary killed by go test's -timeout, say): pgtest-*
+// directories older than a minute whose server is not running.
+func sweepStale(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "pgtest-*"))
+	for _, d := range dirs {
+		st, err := os.Stat(d)
+		if err != nil || time.Since(st.ModTime()) < time.Minute || serverAlive(filepath.Join(d, "data")) {
+			continue
+		}
+		os.RemoveAll(d)
+	}
+}
+
+// serverAlive reports whether postmaster.pid in dataDir names a live process.
+func serverAlive(dataDir string) bool {
+	raw, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(raw), "\n", 2)[0]))
+	if err != nil || pid <= 0 {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Stop stops the server and removes its directory.
