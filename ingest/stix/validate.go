@@ -8,13 +8,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// timestampProps are the timestamp properties of STIX 2.0 and 2.1 objects
-// the loader checks and uses. Each must be an RFC 3339 string when present.
-var timestampProps = []string{
-	"created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
-	"valid_from", "valid_until", "start_time", "stop_time", "published",
-}
-
 // seenProps are the timestamps that bound when the source saw the entity:
 // a node's FirstSeen and LastSeen are the earliest and latest of them.
 var seenProps = []string{
@@ -33,10 +26,29 @@ var orderedProps = [][2]string{
 
 // object is one decoded STIX object with what validation learned.
 type object struct {
-	m    map[string]any
-	typ  string
-	id   string
-	time map[string]time.Time
+	m   map[string]any
+	typ string
+	id  string
+	// times holds the timestamps of timestampProps, by index; has marks
+	// those present.
+	times [len(timestampNames)]time.Time
+	has   uint16
+}
+
+// timestampNames are timestampProps as an array, for object.times.
+var timestampNames = [...]string{
+	"created", "modified", "first_seen", "last_seen", "first_observed", "last_observed",
+	"valid_from", "valid_until", "start_time", "stop_time", "published",
+}
+
+// timestamp returns the object's timestamp p, if present.
+func (o object) timestamp(p string) (time.Time, bool) {
+	for i, n := range timestampNames {
+		if n == p {
+			return o.times[i], o.has&(1<<i) != 0
+		}
+	}
+	return time.Time{}, false
 }
 
 // validate checks the properties every STIX object has (type, id,
@@ -110,7 +122,9 @@ func validate(m map[string]any) (object, *recordError) {
 		}
 	}
 
-	for _, p := range timestampProps {
+	// The timestamp properties of STIX 2.0 and 2.1 objects the loader checks
+	// and uses: each must be an RFC 3339 string when present.
+	for i, p := range timestampNames {
 		v, ok := m[p]
 		if !ok || v == nil {
 			continue
@@ -123,14 +137,11 @@ func validate(m map[string]any) (object, *recordError) {
 		if err != nil {
 			return o, dropf(ReasonInvalidTimestamp, "%s %q is not an RFC 3339 timestamp", p, s)
 		}
-		if o.time == nil {
-			o.time = make(map[string]time.Time, 4)
-		}
-		o.time[p] = t
+		o.times[i], o.has = t, o.has|1<<i
 	}
 	for _, pair := range orderedProps {
-		a, okA := o.time[pair[0]]
-		b, okB := o.time[pair[1]]
+		a, okA := o.timestamp(pair[0])
+		b, okB := o.timestamp(pair[1])
 		if okA && okB && b.Before(a) {
 			return o, dropf(ReasonInvalidTimestamp, "%s %s is before %s %s",
 				pair[1], b.Format(time.RFC3339Nano), pair[0], a.Format(time.RFC3339Nano))
@@ -152,7 +163,7 @@ func parseTimestamp(s string) (time.Time, error) {
 // seen returns the earliest and latest of the object's seen timestamps.
 func (o object) seen() (first, last time.Time) {
 	for _, p := range seenProps {
-		t, ok := o.time[p]
+		t, ok := o.timestamp(p)
 		if !ok {
 			continue
 		}
