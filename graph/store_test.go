@@ -484,3 +484,24 @@ func TestMergeIsOrderIndependent(t *testing.T) {
 	}
 	require.Equal(t, before, snapshot(t, backward.pool, true))
 }
+
+func TestRelationsCollapsingOnOneEdgeMergeProps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	mal := graph.NamedNode(graph.KindMalware, "Emotet")
+	mal.Aliases = []string{"malware--e0000000-0000-4000-8000-000000000001", "malware--e0000000-0000-4000-8000-000000000002"}
+	actor := graph.NamedNode(graph.KindIntrusionSet, "Mummy Spider")
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{mal, actor}, Relations: []graph.Relation{
+		{Src: mal.Aliases[0], Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_a": 1}, Confidence: conf(40)},
+		{Src: mal.Aliases[1], Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_b": 2, "note": "b"}, Confidence: conf(80)},
+	}})
+	require.NoError(t, err)
+	nb, err := b.store.FindRelated(ctx, mal.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	require.Len(t, nb.Edges, 1, "two source ids of one node give one relation")
+	require.Equal(t, 80, *nb.Edges[0].Confidence)
+	var props map[string]any
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT props FROM relations").Scan(&props))
+	require.Equal(t, map[string]any{"from_feed_a": float64(1), "from_feed_b": float64(2), "note": "b"}, props, "props of both rows are kept")
+}

@@ -39,6 +39,10 @@ COMMENT ON TABLE pending_relations IS 'Relationships whose source or target iden
 COMMENT ON COLUMN pending_relations.src_ref IS 'Source identifier of the relationship start as the feed wrote it (resolved through node_aliases.source_id).';
 COMMENT ON COLUMN pending_relations.dst_ref IS 'Source identifier of the relationship end as the feed wrote it (resolved through node_aliases.source_id).';
 
+-- jsonb_merge_agg merges JSON objects in aggregate order: later keys win.
+CREATE AGGREGATE jsonb_merge_agg(jsonb) (SFUNC = jsonb_concat, STYPE = jsonb, INITCOND = '{}');
+COMMENT ON AGGREGATE jsonb_merge_agg(jsonb) IS 'Merges JSON objects; with ORDER BY, the last row''s value of a key wins.';
+
 -- resolve_ref maps a relationship endpoint reference to a node id: a source
 -- identifier through node_aliases, or 'node--<uuid>' naming an existing node.
 -- +goose StatementBegin
@@ -57,5 +61,6 @@ COMMENT ON FUNCTION resolve_ref(text) IS 'Maps a relationship endpoint reference
 
 -- +goose Down
 DROP FUNCTION resolve_ref(text);
+DROP AGGREGATE jsonb_merge_agg(jsonb);
 DROP TABLE pending_relations;
 DROP TABLE relations;

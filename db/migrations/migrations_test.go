@@ -41,7 +41,9 @@ SELECT coalesce(string_agg(line, E'\n' ORDER BY line), '') FROM (
     SELECT format('constraint %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid))
     FROM pg_constraint WHERE connamespace = 'public'::regnamespace
   UNION ALL
-    SELECT format('function %s', pg_get_functiondef(oid)) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+    SELECT format('function %s', pg_get_functiondef(oid)) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prokind = 'f'
+  UNION ALL
+    SELECT format('aggregate %s', oid::regprocedure) FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prokind = 'a'
   UNION ALL
     SELECT format('partition %s of %s %s', c.oid::regclass, i.inhparent::regclass, pg_get_expr(c.relpartbound, c.oid))
     FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relnamespace = 'public'::regnamespace

@@ -35,7 +35,7 @@ WITH input AS (
            min(g.first_seen) AS first_seen,
            max(g.last_seen) AS last_seen,
            jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
-           (array_agg(g.props ORDER BY g.confidence DESC))[1] AS props
+           jsonb_merge_agg(g.props ORDER BY g.confidence, g.last_seen) AS props
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_id, g.relation, g.dst_id
