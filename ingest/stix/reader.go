@@ -259,10 +259,8 @@ func (r *reader) member() (record, bool, error) {
 		return record{}, false, r.fail(err)
 	}
 	if (name == "type" || name == "id") && v.Kind() == '"' {
-		var s string
-		if t, err := jsontext.NewDecoder(bytes.NewReader(v), decoderOptions...).ReadToken(); err == nil {
-			s = t.String()
-		}
+		u, _ := jsontext.AppendUnquote(nil, v)
+		s := string(u)
 		if name == "type" && obj.typ == "" {
 			obj.typ = s
 		} else if name == "id" && obj.id == "" {
