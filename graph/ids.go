@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -171,7 +173,15 @@ func writeCanonical(buf *bytes.Buffer, v any) {
 		for k := range x {
 			keys = append(keys, k)
 		}
-		sort.Slice(keys, func(i, j int) bool { return utf16Less(keys[i], keys[j]) })
+		slices.SortFunc(keys, func(a, b string) int {
+			switch {
+			case a == b:
+				return 0
+			case utf16Less(a, b):
+				return -1
+			}
+			return 1
+		})
 		buf.WriteByte('{')
 		for i, k := range keys {
 			if i > 0 {
@@ -277,14 +287,29 @@ func writeString(buf *bytes.Buffer, s string) {
 	buf.WriteByte('"')
 }
 
+// utf16Less orders strings by their UTF-16 code units, as RFC 8785 sorts
+// member names, without converting them (invalid UTF-8 counts as U+FFFD).
 func utf16Less(a, b string) bool {
-	ua, ub := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
-	for i := 0; i < len(ua) && i < len(ub); i++ {
-		if ua[i] != ub[i] {
-			return ua[i] < ub[i]
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a)
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			a1, a2 := utf16.EncodeRune(ra)
+			b1, b2 := utf16.EncodeRune(rb)
+			if a1 == utf8.RuneError { // not a surrogate pair: one unit
+				a1, a2 = ra, -1
+			}
+			if b1 == utf8.RuneError {
+				b1, b2 = rb, -1
+			}
+			if a1 != b1 {
+				return a1 < b1
+			}
+			return a2 < b2
 		}
+		a, b = a[na:], b[nb:]
 	}
-	return len(ua) < len(ub)
+	return a == "" && b != ""
 }
 
 // NamedID is the id of a node that is not a STIX observable: a UUIDv5 over
