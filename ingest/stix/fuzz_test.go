@@ -76,9 +76,6 @@ func (s *validatingSink) Write(_ context.Context, b graph.Batch) (graph.WriteSta
 		if err := n.Validate(); err != nil && s.err == nil {
 			s.err = err
 		}
-		if len(n.Key) > maxKeyBytes+64 && s.err == nil {
-			s.err = errors.New("key too long: " + n.Key[:64])
-		}
 	}
 	for _, r := range b.Relations {
 		if err := r.Validate(); err != nil && s.err == nil {

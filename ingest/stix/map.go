@@ -227,7 +227,6 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 // addDerived adds a node derived from the node at index from (an observable
 // of a pattern, a hash of a file): same sources, seen times and TLP.
 func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
-	n = boundKey(n)
 	src := out.batch.Nodes[from]
 	n.Sources = mp.sources
 	n.FirstSeen, n.LastSeen, n.TLP = src.FirstSeen, src.LastSeen, src.TLP
@@ -240,21 +239,6 @@ func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
 	}
 }
 
-// maxKeyBytes is the longest node key written: the database indexes
-// (kind, key), and a B-tree entry cannot exceed about 2.7 kB.
-const maxKeyBytes = 1024
-
-// boundKey replaces an observable's key that is too long to index (the
-// canonical JSON of an artifact with its payload_bin, a very long URL) by
-// its STIX identifier, which is as unique: the id is derived from the same
-// properties.
-func boundKey(n graph.Node) graph.Node {
-	if len(n.Key) > maxKeyBytes {
-		n.Key = graph.STIXID(string(n.Kind), n.ID)
-	}
-	return n
-}
-
 // addNode fills n from the object's common properties (aliases, name,
 // labels, confidence, TLP, seen times, sources, props) and turns its
 // embedded references into relations. own lists properties the caller maps
@@ -262,7 +246,6 @@ func boundKey(n graph.Node) graph.Node {
 // values among them that are not STIX identifiers stay in props). It
 // returns the node's index in out.batch.Nodes.
 func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int {
-	n = boundKey(n)
 	if !slices.Contains(n.Aliases, o.id) {
 		n.Aliases = append(n.Aliases, o.id)
 	}
