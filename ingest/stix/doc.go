@@ -104,7 +104,9 @@
 //     last_observed, valid_from, start_time, stop_time and published) and the
 //     feed name as source; nodes derived from an object (observables of a
 //     pattern, hashes of a file, embedded observables) take its times and
-//     TLP. Every other property, custom x_ ones included, is kept in props.
+//     TLP. An object with none of those times (a STIX 2.1 SCO) leaves them
+//     zero, which the Store reads as the time of writing. Every other
+//     property, custom x_ ones included, is kept in props.
 //
 // # Report
 //
