@@ -6,10 +6,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/pipeline"
 )
 
 // FuzzLoad runs the reader and the mapper on arbitrary input, seeded with
@@ -37,7 +40,19 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sink := &validatingSink{}
-		rep, err := Load(context.Background(), bytes.NewReader(in), sink, Options{Logger: quietLogger, Workers: 2, BatchSize: 16, MaxRecordBytes: 4096})
+		var rep *pipeline.Report
+		var err error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			rep, err = Load(context.Background(), bytes.NewReader(in), sink, Options{Logger: quietLogger, Workers: 2, BatchSize: 16, MaxRecordBytes: 4096})
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			buf := make([]byte, 1<<20)
+			t.Fatalf("Load did not finish in 5s on %d bytes: %q\n%s", len(in), in, buf[:runtime.Stack(buf, true)])
+		}
 		if rep == nil {
 			t.Fatal("no report")
 		}
