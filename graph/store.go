@@ -143,8 +143,11 @@ func (s *Store) AddSightings(ctx context.Context, sightings []Sighting) (WriteSt
 //
 // Merging keeps the earliest first-seen, the latest last-seen, the union of
 // sources and labels, the highest confidence and the strictest TLP; name and
-// props of a lower-confidence source never overwrite a higher one's. Writing
-// the same batch twice changes nothing the second time.
+// props values come from the record with the higher (confidence, last-seen),
+// so a lower-confidence source never overwrites a higher one's. A node or
+// relation without times gets the load time when inserted and leaves the
+// stored times alone when merged. Writing the same batch twice changes
+// nothing the second time, whenever it is written.
 func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
 	var stats WriteStats
 	for i := range b.Nodes {
@@ -172,19 +175,27 @@ func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
 		stats = WriteStats{}
 		q := s.q.WithTx(tx)
-		for chunk := range slices.Chunk(nodes, s.batchSize) {
-			rows, err := q.NodeUpsertMany(ctx, nodeParams(chunk, now))
-			if err != nil {
-				return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
-			}
-			for _, r := range rows {
-				if r.Inserted {
-					stats.NodesInserted++
-				} else {
-					stats.NodesMerged++
+		timed, untimed := splitTimed(nodes, func(n Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
+		for _, group := range []struct {
+			nodes   []Node
+			untimed bool
+		}{{timed, false}, {untimed, true}} {
+			for chunk := range slices.Chunk(group.nodes, s.batchSize) {
+				p := nodeParams(chunk, now)
+				p.Untimed = group.untimed
+				rows, err := q.NodeUpsertMany(ctx, p)
+				if err != nil {
+					return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
 				}
+				for _, r := range rows {
+					if r.Inserted {
+						stats.NodesInserted++
+					} else {
+						stats.NodesMerged++
+					}
+				}
+				stats.NodesUnchanged += int64(len(chunk) - len(rows))
 			}
-			stats.NodesUnchanged += int64(len(chunk) - len(rows))
 		}
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
 			p := gen.NodeAliasUpsertManyParams{}
@@ -203,18 +214,38 @@ func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
 			return nil
 		}
 		first := true
-		for chunk := range slices.Chunk(append([]Relation(nil), rels...), s.batchSize) {
-			if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), now, &stats); err != nil {
-				return err
+		timedRels, untimedRels := splitTimed(rels, func(r Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
+		for _, group := range []struct {
+			rels    []Relation
+			untimed bool
+		}{{timedRels, false}, {untimedRels, true}} {
+			for chunk := range slices.Chunk(group.rels, s.batchSize) {
+				if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), group.untimed, now, &stats); err != nil {
+					return err
+				}
+				first = false
 			}
-			first = false
 		}
 		if first { // no relations: still release the pending ones the nodes complete
-			return s.upsertRelations(ctx, q, nil, resolve, now, &stats)
+			return s.upsertRelations(ctx, q, nil, resolve, false, now, &stats)
 		}
 		return nil
 	})
 	return stats, err
+}
+
+// splitTimed separates records that carry times of their own from those
+// that do not (their times are the load time, which must not move stored
+// times when they are merged), keeping each group's order.
+func splitTimed[T any](all []T, untimed func(T) bool) (timed, rest []T) {
+	for _, x := range all {
+		if untimed(x) {
+			rest = append(rest, x)
+		} else {
+			timed = append(timed, x)
+		}
+	}
+	return timed, rest
 }
 
 func resolveIf(first bool, refs []string) []string {
@@ -224,8 +255,8 @@ func resolveIf(first bool, refs []string) []string {
 	return []string{}
 }
 
-func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []Relation, resolve []string, now time.Time, stats *WriteStats) error {
-	p := gen.RelationUpsertManyParams{ResolveRefs: resolve}
+func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []Relation, resolve []string, untimed bool, now time.Time, stats *WriteStats) error {
+	p := gen.RelationUpsertManyParams{ResolveRefs: resolve, Untimed: untimed}
 	for _, r := range rels {
 		first, last := seen(r.FirstSeen, r.LastSeen, now)
 		p.SrcRefs = append(p.SrcRefs, r.Src)

@@ -505,3 +505,27 @@ func TestRelationsCollapsingOnOneEdgeMergeProps(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, "SELECT props FROM relations").Scan(&props))
 	require.Equal(t, map[string]any{"from_feed_a": float64(1), "from_feed_b": float64(2), "note": "b"}, props, "props of both rows are kept")
 }
+
+func TestReloadWithoutTimesLaterChangesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clock := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	b := setup(t, graph.WithClock(func() time.Time { return clock }))
+	ip := graph.ValueNode(graph.KindIPv4Addr, "192.0.2.44")
+	ip.Aliases = []string{"ipv4-addr--" + ip.ID.String()}
+	dom := graph.ValueNode(graph.KindDomainName, "untimed.example")
+	batch := graph.Batch{Nodes: []graph.Node{ip, dom}, Relations: []graph.Relation{{Src: dom.Ref(), Type: "resolves-to", Dst: ip.Aliases[0]}}}
+	_, err := b.store.Write(ctx, batch)
+	require.NoError(t, err)
+	before := snapshot(t, b.pool, true)
+
+	clock = clock.Add(48 * time.Hour) // the same feed, reloaded two days later
+	stats, err := b.store.Write(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, graph.WriteStats{NodesUnchanged: 2}, stats)
+	require.Equal(t, before, snapshot(t, b.pool, true))
+
+	got, err := b.store.GetNode(ctx, ip.ID)
+	require.NoError(t, err)
+	require.True(t, got.LastSeen.Equal(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)), "the load time was used on insert only")
+}

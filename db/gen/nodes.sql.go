@@ -157,19 +157,20 @@ FROM (
 ) AS i
 ORDER BY i.id
 ON CONFLICT (id) DO UPDATE SET
-    name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen))
+    name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
+                    > ROW(coalesce(n.confidence, -1), n.last_seen))
                 THEN excluded.name ELSE n.name END,
-    props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen)
+    props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
+                    > ROW(coalesce(n.confidence, -1), n.last_seen)
                  THEN n.props || excluded.props ELSE excluded.props || n.props END,
     labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
     confidence = greatest(n.confidence, excluded.confidence),
     tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
-    first_seen = least(n.first_seen, excluded.first_seen),
-    last_seen = greatest(n.last_seen, excluded.last_seen),
+    first_seen = CASE WHEN $12::boolean THEN n.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
+    last_seen = CASE WHEN $12::boolean THEN n.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
     sources = ARRAY(SELECT DISTINCT s FROM unnest(n.sources || excluded.sources) AS s ORDER BY s),
     updated_at = now()
-WHERE excluded.first_seen < n.first_seen
-   OR excluded.last_seen > n.last_seen
+WHERE (NOT $12::boolean AND (excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
    OR NOT n.labels @> excluded.labels
    OR NOT n.sources @> excluded.sources
    OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
@@ -191,6 +192,7 @@ type NodeUpsertManyParams struct {
 	FirstSeens  []time.Time       `json:"first_seens"`
 	LastSeens   []time.Time       `json:"last_seens"`
 	Sources     []json.RawMessage `json:"sources"`
+	Untimed     bool              `json:"untimed"`
 }
 
 type NodeUpsertManyRow struct {
@@ -205,8 +207,11 @@ type NodeUpsertManyRow struct {
 // the highest confidence and the strictest TLP. Name and props values come
 // from the row with the higher (confidence, last_seen): a lower-confidence or
 // older record only adds props keys that are missing, so the result does not
-// depend on load order and reloading a record changes nothing. A row that the
-// merge would not change is not written. Each returned row tells whether the
+// depend on load order and reloading a record changes nothing. With
+// @untimed the rows carry no times of their own (their first/last seen are
+// the load time, used only when inserting): merging them leaves the stored
+// times alone, so reloading a feed without times changes nothing either. A
+// row that the merge would not change is not written. Each returned row tells whether the
 // node was inserted (true) or merged into an existing one (false).
 func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) ([]NodeUpsertManyRow, error) {
 	rows, err := q.db.Query(ctx, nodeUpsertMany,
@@ -221,6 +226,7 @@ func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) 
 		arg.FirstSeens,
 		arg.LastSeens,
 		arg.Sources,
+		arg.Untimed,
 	)
 	if err != nil {
 		return nil, err

@@ -9,7 +9,9 @@
 -- first_seen, latest last_seen, highest confidence, union of sources, props
 -- values from the higher (confidence, last_seen)); the rest are kept in
 -- pending_relations.
--- Confidence -1 means unknown. Aliases must be written by an earlier statement.
+-- Confidence -1 means unknown. With @untimed the rows carry no times of their
+-- own (the load time fills them on insert) and merging leaves stored times
+-- alone. Aliases must be written by an earlier statement.
 WITH input AS (
     SELECT unnest(@src_refs::text[]) AS src_ref, unnest(@relations::text[]) AS relation,
            unnest(@dst_refs::text[]) AS dst_ref, unnest(@confidences::int2[]) AS confidence,
@@ -47,14 +49,14 @@ WITH input AS (
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         confidence = greatest(r.confidence, excluded.confidence),
-        first_seen = least(r.first_seen, excluded.first_seen),
-        last_seen = greatest(r.last_seen, excluded.last_seen),
+        first_seen = CASE WHEN @untimed::boolean THEN r.first_seen ELSE least(r.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN @untimed::boolean THEN r.last_seen ELSE greatest(r.last_seen, excluded.last_seen) END,
         sources = ARRAY(SELECT DISTINCT s FROM unnest(r.sources || excluded.sources) AS s ORDER BY s),
-        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(r.confidence, -1), r.last_seen)
+        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN @untimed::boolean THEN r.last_seen ELSE excluded.last_seen END)
+                          > ROW(coalesce(r.confidence, -1), r.last_seen)
                      THEN r.props || excluded.props ELSE excluded.props || r.props END,
         updated_at = now()
-    WHERE excluded.first_seen < r.first_seen
-       OR excluded.last_seen > r.last_seen
+    WHERE (NOT @untimed::boolean AND (excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
        OR NOT r.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
        OR NOT jsonb_exists_all(r.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
@@ -68,12 +70,11 @@ WITH input AS (
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         confidence = greatest(p.confidence, excluded.confidence),
-        first_seen = least(p.first_seen, excluded.first_seen),
-        last_seen = greatest(p.last_seen, excluded.last_seen),
+        first_seen = CASE WHEN @untimed::boolean THEN p.first_seen ELSE least(p.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN @untimed::boolean THEN p.last_seen ELSE greatest(p.last_seen, excluded.last_seen) END,
         sources = ARRAY(SELECT DISTINCT s FROM unnest(p.sources || excluded.sources) AS s ORDER BY s),
         props = p.props || excluded.props
-    WHERE excluded.first_seen < p.first_seen
-       OR excluded.last_seen > p.last_seen
+    WHERE (NOT @untimed::boolean AND (excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
        OR NOT p.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
        OR NOT p.props @> excluded.props
