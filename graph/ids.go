@@ -338,6 +338,20 @@ func IsCVE(s string) bool { return cveID.MatchString(strings.TrimSpace(s)) }
 // mitigation M1036).
 func IsATTACKID(s string) bool { return attckID.MatchString(strings.TrimSpace(s)) }
 
+// attackSuffix is the " - G0007" ATT&CK id that MISP galaxies and
+// MISP's STIX exports append to names ("APT16 - G0023").
+var attackSuffix = regexp.MustCompile(`\s+-\s+((?:T\d{4}(?:\.\d{3})?)|(?:TA|[GSMC])\d{4})\s*$`)
+
+// SplitATTACKSuffix splits "APT16 - G0023" into "APT16" and "G0023"; a name
+// without such a suffix comes back trimmed, with an empty id.
+func SplitATTACKSuffix(name string) (string, string) {
+	name = strings.TrimSpace(name)
+	if m := attackSuffix.FindStringSubmatchIndex(name); m != nil {
+		return strings.TrimSpace(name[:m[0]]), name[m[2]:m[3]]
+	}
+	return name, ""
+}
+
 // NamedKey returns the merge key of a named object of kind with the given
 // name and external ids (CVE ids, ATT&CK ids from external_references):
 //   - vulnerability: the CVE id (upper case) when the name or an external id
@@ -345,7 +359,14 @@ func IsATTACKID(s string) bool { return attckID.MatchString(strings.TrimSpace(s)
 //   - attack-pattern: the ATT&CK technique id when one is given (technique
 //     names repeat across ATT&CK domains), else the normalized name;
 //   - every other kind: the normalized name.
+//
+// A trailing ATT&CK id in the name ("APT16 - G0023") is not part of the key:
+// it counts as an external id, so the name merges with ATT&CK's own "APT16".
 func NamedKey(kind Kind, name string, externalIDs ...string) string {
+	name, suffix := SplitATTACKSuffix(name)
+	if suffix != "" {
+		externalIDs = append(externalIDs, suffix)
+	}
 	switch kind {
 	case KindVulnerability:
 		if IsCVE(name) {

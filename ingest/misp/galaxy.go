@@ -18,8 +18,6 @@ import (
 const KindGalaxyCluster graph.Kind = "x-misp-galaxy-cluster"
 
 var (
-	// attckSuffix is the " - G0007" ATT&CK id MISP appends to cluster values.
-	attckSuffix = regexp.MustCompile(`\s+-\s+((?:T\d{4}(?:\.\d{3})?)|(?:TA|[GSMC])\d{4})\s*$`)
 	// galaxyTag is a galaxy tag: misp-galaxy:threat-actor="Sofacy".
 	galaxyTag = regexp.MustCompile(`^misp-galaxy:([^=]+)="(.*)"$`)
 )
@@ -79,11 +77,10 @@ func (r clusterRef) relType(def string) string {
 // nameAndIDs strips an ATT&CK suffix from a cluster value and returns the
 // name and the external ids (suffix and meta external_id).
 func nameAndIDs(value string, meta map[string]any) (string, []string) {
-	name := strings.TrimSpace(value)
+	name, suffix := graph.SplitATTACKSuffix(value)
 	var ids []string
-	if m := attckSuffix.FindStringSubmatchIndex(name); m != nil {
-		ids = append(ids, name[m[2]:m[3]])
-		name = strings.TrimSpace(name[:m[0]])
+	if suffix != "" {
+		ids = append(ids, suffix)
 	}
 	ids = append(ids, metaStrings(meta, "external_id")...)
 	return name, ids

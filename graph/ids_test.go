@@ -1,0 +1,66 @@
+package graph_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+func TestObservableIDsMatchSTIX(t *testing.T) {
+	t.Parallel()
+	// Ids as published in the shared corpus (stix-elevator output).
+	for _, tc := range []struct {
+		typ, value, want string
+	}{
+		{"ipv4-addr", "198.49.123.10", "96d215a5-eb23-527a-ae22-9507313d32ca"},
+		{"url", "http://thereelin.com/mac/htm", "85336f56-d406-530a-a485-f28a369e6b36"},
+	} {
+		id, ok := graph.ObservableID(tc.typ, map[string]any{"type": tc.typ, "value": tc.value})
+		require.True(t, ok)
+		require.Equal(t, tc.want, id.String(), "%s %s", tc.typ, tc.value)
+		require.Equal(t, id, graph.ValueNode(graph.Kind(tc.typ), tc.value).ID)
+	}
+	_, ok := graph.ObservableID("process", map[string]any{"pid": 4})
+	require.False(t, ok, "process has no ID-contributing properties")
+}
+
+func TestNamedKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind graph.Kind
+		name string
+		ids  []string
+		want string
+	}{
+		{graph.KindMalware, "  LockBit   3.0 ", nil, "lockbit 3.0"},
+		{graph.KindIntrusionSet, "APT16 - G0023", nil, "apt16"},
+		{graph.KindIntrusionSet, "APT16", []string{"G0023"}, "apt16"},
+		{graph.KindVulnerability, "cve-2021-44228", nil, "CVE-2021-44228"},
+		{graph.KindVulnerability, "Log4Shell", []string{"CVE-2021-44228"}, "CVE-2021-44228"},
+		{graph.KindAttackPattern, "Data Encrypted for Impact", []string{"T1486"}, "T1486"},
+		{graph.KindAttackPattern, "Data Encrypted for Impact - T1486", nil, "T1486"},
+		{graph.KindAttackPattern, "Some CAPEC pattern", []string{"CAPEC-33"}, "some capec pattern"},
+	} {
+		require.Equal(t, tc.want, graph.NamedKey(tc.kind, tc.name, tc.ids...), "%s %q %v", tc.kind, tc.name, tc.ids)
+	}
+	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "APT16 - G0023").ID, graph.NamedNode(graph.KindIntrusionSet, "apt16").ID)
+}
+
+func TestHashAndFileNodes(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "SHA-256:abcd", graph.HashKey("sha256", " ABCD "))
+	require.Equal(t, "SHA-1:ab", graph.HashKey("'SHA-1'", "AB"))
+	require.Equal(t, graph.HashNode("SHA256", "AA").ID, graph.HashNode("sha-256", "aa").ID)
+
+	file, hashes, rels := graph.FileNode(map[string]string{"sha256": "AA", "md5": "BB"}, "x.exe")
+	require.Len(t, hashes, 2)
+	require.Len(t, rels, 2)
+	for _, r := range rels {
+		require.Equal(t, file.Ref(), r.Src)
+		require.Equal(t, graph.RelHasHash, r.Type)
+	}
+	same, _, _ := graph.FileNode(map[string]string{"MD5": "bb", "SHA-256": "aa"}, "x.exe")
+	require.Equal(t, file.ID, same.ID, "spelling and case of hashes do not change the file id")
+}
