@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"os/signal"
 	"syscall"
 	"time"
@@ -58,12 +59,10 @@ for long. Many instances may run ensure at once.`,
 		a.noMaintenance = true // these commands do the maintenance themselves
 		return cmd.Context(), nil
 	}
-	ensure := &cobra.Command{
-		Use:     "ensure",
-		Short:   "Create the partitions from today-behind through today+ahead",
-		Example: "  intel partitions ensure",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+	// run makes the RunE of a subcommand: check the flags, open the
+	// database, do the work, print its result as a table or JSON.
+	run := func(do func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error)) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, _ []string) error {
 			ctx, err := prepare(cmd)
 			if err != nil {
 				return err
@@ -72,7 +71,7 @@ for long. Many instances may run ensure at once.`,
 			if err != nil {
 				return err
 			}
-			res, err := partman.Ensure(ctx, pool, opts)
+			res, err := do(ctx, pool)
 			if err != nil {
 				return err
 			}
@@ -80,55 +79,34 @@ for long. Many instances may run ensure at once.`,
 				return writeJSON(a.stdout, res)
 			}
 			return res.WriteTable(a.stdout)
-		},
+		}
+	}
+	ensure := &cobra.Command{
+		Use:     "ensure",
+		Short:   "Create the partitions from today-behind through today+ahead",
+		Example: "  intel partitions ensure",
+		Args:    cobra.NoArgs,
+		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
+			return partman.Ensure(ctx, pool, opts)
+		}),
 	}
 	list := &cobra.Command{
 		Use:     "list",
 		Short:   "List the partitions with their bounds, row estimates and sizes",
 		Example: "  intel partitions list --format json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, err := prepare(cmd)
-			if err != nil {
-				return err
-			}
-			pool, err := a.openStoreForPartitions(ctx)
-			if err != nil {
-				return err
-			}
-			l, err := partman.List(ctx, pool, opts.Parent)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, l)
-			}
-			return l.WriteTable(a.stdout)
-		},
+		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
+			return partman.List(ctx, pool, opts.Parent)
+		}),
 	}
 	check := &cobra.Command{
 		Use:     "check",
 		Short:   "Report missing days and rows waiting in the default partition",
 		Example: "  intel partitions check",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, err := prepare(cmd)
-			if err != nil {
-				return err
-			}
-			pool, err := a.openStoreForPartitions(ctx)
-			if err != nil {
-				return err
-			}
-			r, err := partman.Check(ctx, pool, opts)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, r)
-			}
-			return r.WriteTable(a.stdout)
-		},
+		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
+			return partman.Check(ctx, pool, opts)
+		}),
 	}
 	prune := &cobra.Command{
 		Use:   "prune",
@@ -138,32 +116,17 @@ not the name) is at or before now - keep: --mode drop drops them, --mode detach
 detaches them into the archive schema. The default partition is never touched.`,
 		Example: "  intel partitions prune --keep 30d --mode detach",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, err := prepare(cmd)
-			if err != nil {
-				return err
-			}
+		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
 			keep, err := parseKeep(keepFlag)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			mode, err := partman.ParseMode(modeFlag)
 			if err != nil {
-				return usagef("--mode: %v", err)
+				return nil, usagef("--mode: %v", err)
 			}
-			pool, err := a.openStoreForPartitions(ctx)
-			if err != nil {
-				return err
-			}
-			r, err := partman.Prune(ctx, pool, keep, mode, opts)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, r)
-			}
-			return r.WriteTable(a.stdout)
-		},
+			return partman.Prune(ctx, pool, keep, mode, opts)
+		}),
 	}
 	prune.Flags().StringVar(&keepFlag, "keep", "", "retention: a duration (720h) or days (30d); required")
 	prune.Flags().StringVar(&modeFlag, "mode", "detach", "drop or detach")
@@ -201,6 +164,11 @@ detaches them into the archive schema. The default partition is never touched.`,
 	maintain.Flags().StringVar(&modeFlag, "mode", "detach", "drop or detach, with --keep")
 	cmd.AddCommand(ensure, list, check, prune, maintain)
 	return cmd
+}
+
+// tableResult is what the partman results share: JSON, and a table.
+type tableResult interface {
+	WriteTable(w io.Writer) error
 }
 
 // openStoreForPartitions opens the database and checks the schema, without
