@@ -1,0 +1,295 @@
+package graph_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"iter"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+)
+
+// telemetryRow is one generated telemetry edge, kept small so that millions
+// fit in memory; edges() expands it to what an agent would send.
+type telemetryRow struct {
+	src, dst int32 // indexes into telemetrySet.nodes
+	relation uint8
+	agent    uint16
+	pid      uint32
+	at       time.Time
+}
+
+// telemetrySet is the same telemetry for every writer being compared:
+// edges among a fixed set of endpoint nodes with random uuids, spread over
+// the seven UTC days ending today.
+type telemetrySet struct {
+	nodes []graph.Node
+	rows  []telemetryRow
+	days  []time.Time
+}
+
+var telemetryRelations = []string{"wrote", "connected-to", "spawned", "resolved", "loaded"}
+
+func newTelemetrySet(rows, nodes int, now time.Time) *telemetrySet {
+	rng := rand.New(rand.NewPCG(1, 2))
+	kinds := []graph.Kind{graph.KindProcess, graph.KindFile, graph.KindIPv4Addr, graph.KindDomainName}
+	ts := &telemetrySet{nodes: make([]graph.Node, nodes), rows: make([]telemetryRow, rows)}
+	for i := range ts.nodes {
+		var id uuid.UUID
+		for j := range id {
+			id[j] = byte(rng.Uint32())
+		}
+		id[6] = id[6]&0x0f | 0x40 // version 4
+		id[8] = id[8]&0x3f | 0x80 // RFC 4122 variant
+		k := kinds[i%len(kinds)]
+		ts.nodes[i] = graph.Node{ID: id, Kind: k, Key: fmt.Sprintf("bench-%s-%d", k, i)}
+	}
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	first := today.AddDate(0, 0, -6)
+	for d := range 7 {
+		ts.days = append(ts.days, first.AddDate(0, 0, d))
+	}
+	week := int64(7 * 24 * time.Hour / time.Microsecond)
+	for i := range ts.rows {
+		ts.rows[i] = telemetryRow{
+			src:      int32(rng.IntN(nodes)),
+			dst:      int32(rng.IntN(nodes)),
+			relation: uint8(rng.IntN(len(telemetryRelations))),
+			agent:    uint16(rng.IntN(50_000)),
+			pid:      uint32(rng.IntN(1 << 16)),
+			at:       first.Add(time.Duration(rng.Int64N(week)) * time.Microsecond),
+		}
+	}
+	return ts
+}
+
+func (ts *telemetrySet) agent(r telemetryRow) string { return fmt.Sprintf("agent-%05d", r.agent) }
+
+func (ts *telemetrySet) props(r telemetryRow) map[string]any { return map[string]any{"pid": r.pid} }
+
+// edges streams the rows as AppendTelemetry reads them.
+func (ts *telemetrySet) edges() iter.Seq2[graph.TelemetryEdge, error] {
+	return func(yield func(graph.TelemetryEdge, error) bool) {
+		for _, r := range ts.rows {
+			e := graph.TelemetryEdge{Src: ts.nodes[r.src], Relation: telemetryRelations[r.relation],
+				Dst: ts.nodes[r.dst], AgentID: ts.agent(r), ObservedAt: r.at, Props: ts.props(r)}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+var telemetryColumns = []string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}
+
+// writeCSV writes the rows as `psql \copy … WITH (FORMAT csv)` reads them.
+func (ts *telemetrySet) writeCSV(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w := csv.NewWriter(bw)
+	for _, r := range ts.rows {
+		props, _ := json.Marshal(ts.props(r))
+		if err := w.Write([]string{ts.nodes[r.src].ID.String(), ts.nodes[r.dst].ID.String(),
+			telemetryRelations[r.relation], ts.agent(r), r.at.UTC().Format(time.RFC3339Nano), string(props)}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// telemetryDB is a fresh migrated database with the day partitions of the
+// telemetry set already made.
+func telemetryDB(b *testing.B, ts *telemetrySet) (string, *pgxpool.Pool) {
+	b.Helper()
+	dsn := pgtest.DSN(b)
+	pool := pgtest.PoolFor(b, dsn)
+	res, err := partman.EnsureDays(context.Background(), pool, ts.days, partman.Options{Logger: quietLogger})
+	if err != nil {
+		b.Fatalf("make partitions: %v", err)
+	}
+	if res.Created() != len(ts.days) {
+		b.Fatalf("made %d partitions, want %d", res.Created(), len(ts.days))
+	}
+	return dsn, pool
+}
+
+// checkTelemetry fails unless the database holds exactly the set's rows,
+// none of them in the default partition.
+func checkTelemetry(b *testing.B, pool *pgxpool.Pool, ts *telemetrySet, what string) {
+	b.Helper()
+	var total, inDefault int
+	err := pool.QueryRow(context.Background(),
+		`SELECT (SELECT count(*) FROM telemetry_edges), (SELECT count(*) FROM telemetry_edges_default)`).Scan(&total, &inDefault)
+	if err != nil {
+		b.Fatalf("%s: count rows: %v", what, err)
+	}
+	if total != len(ts.rows) || inDefault != 0 {
+		b.Fatalf("%s: %d rows (%d in the default partition), want %d in the day partitions", what, total, inDefault, len(ts.rows))
+	}
+}
+
+// psqlCopy runs `psql \copy` of the CSV file into telemetry_edges.
+func psqlCopy(ctx context.Context, dsn, file string) (time.Duration, error) {
+	cmd := fmt.Sprintf(`\copy telemetry_edges(%s) FROM '%s' WITH (FORMAT csv)`,
+		strings.Join(telemetryColumns, ","), strings.ReplaceAll(file, "'", "''"))
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", cmd).CombinedOutput()
+	d := time.Since(start)
+	if err != nil {
+		return d, fmt.Errorf("psql \\copy: %w: %s", err, out)
+	}
+	return d, nil
+}
+
+// pgxCopy is the COPY half of AppendTelemetry alone: one pgx.CopyFrom
+// stream of the same rows with the same row source, no node upsert.
+func pgxCopy(ctx context.Context, pool *pgxpool.Pool, ts *telemetrySet) (time.Duration, error) {
+	start := time.Now()
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(ts.rows) {
+			return nil, nil
+		}
+		r := ts.rows[i]
+		i++
+		props, err := json.Marshal(ts.props(r))
+		if err != nil {
+			return nil, err
+		}
+		return []any{ts.nodes[r.src].ID, ts.nodes[r.dst].ID, telemetryRelations[r.relation], ts.agent(r), r.at, json.RawMessage(props)}, nil
+	})
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"telemetry_edges"}, telemetryColumns, src)
+	return time.Since(start), err
+}
+
+// BenchmarkTelemetryCopy compares AppendTelemetry with `psql \copy` of the
+// same rows into the same daily-partitioned table (two indexes on random
+// uuids), each into a fresh database with the seven day partitions made.
+// AppendTelemetry also upserts the endpoint nodes of every chunk, which
+// \copy does not; the pgx CopyFrom line is the COPY alone, for reference
+// (the Store has no option to skip the node upsert), and the fixed-clock
+// line shows the part of the upsert cost that merging last_seen causes.
+func BenchmarkTelemetryCopy(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	ctx := context.Background()
+	if _, err := exec.LookPath("psql"); err != nil {
+		b.Fatalf("psql is needed for the \\copy baseline: %v", err)
+	}
+	now := time.Now().UTC()
+	ts := newTelemetrySet(cfg.copyRows, cfg.copyNodes, now)
+	file := filepath.Join(b.TempDir(), "telemetry.csv")
+	csvStart := time.Now()
+	if err := ts.writeCSV(file); err != nil {
+		b.Fatalf("write csv: %v", err)
+	}
+	csvTime := time.Since(csvStart)
+	fi, _ := os.Stat(file)
+
+	type variant struct {
+		name  string
+		run   func(dsn string, pool *pgxpool.Pool) (time.Duration, error)
+		times []time.Duration
+		stats graph.TelemetryStats
+	}
+	appendWith := func(v *variant, opts ...graph.Option) func(string, *pgxpool.Pool) (time.Duration, error) {
+		return func(_ string, pool *pgxpool.Pool) (time.Duration, error) {
+			store := graph.NewStore(pool, append([]graph.Option{graph.WithLogger(quietLogger),
+				graph.WithPartitionOptions(partman.Options{Logger: quietLogger})}, opts...)...)
+			start := time.Now()
+			st, err := store.AppendTelemetry(ctx, ts.edges())
+			d := time.Since(start)
+			v.stats = st
+			return d, err
+		}
+	}
+	variants := []*variant{
+		{name: `psql \copy (CSV file)`, run: func(dsn string, _ *pgxpool.Pool) (time.Duration, error) { return psqlCopy(ctx, dsn, file) }},
+		{name: "AppendTelemetry (default chunk)"},
+		{name: "AppendTelemetry (chunk 50,000)"},
+		{name: "AppendTelemetry (fixed clock)"},
+		{name: "pgx CopyFrom alone, no node upsert", run: func(_ string, pool *pgxpool.Pool) (time.Duration, error) { return pgxCopy(ctx, pool, ts) }},
+	}
+	variants[1].run = appendWith(variants[1])
+	variants[2].run = appendWith(variants[2], graph.WithCopyChunk(50_000))
+	// With the clock stopped, an endpoint node is merged only the first
+	// time a chunk names it; after that its upsert changes nothing.
+	variants[3].run = appendWith(variants[3], graph.WithClock(func() time.Time { return now }))
+	var defaultChunk, batch int
+
+	for b.Loop() {
+		for round := 0; round < cfg.rounds; round++ {
+			for _, v := range variants {
+				dsn, pool := telemetryDB(b, ts)
+				if v == variants[1] {
+					s := graph.NewStore(pool)
+					batch = s.BatchSize()
+					defaultChunk = max(10*batch, 5000)
+				}
+				d, err := v.run(dsn, pool)
+				if err != nil {
+					b.Fatalf("%s: %v", v.name, err)
+				}
+				checkTelemetry(b, pool, ts, v.name)
+				v.times = append(v.times, d)
+				pool.Close()
+			}
+		}
+	}
+
+	psql := rate(len(ts.rows), best(variants[0].times))
+	r := newReport(fmt.Sprintf("telemetry COPY: %d rows among %d endpoint nodes, %d day partitions, best of %d round(s)",
+		len(ts.rows), len(ts.nodes), len(ts.days), cfg.rounds))
+	r.row("writer", "best", "rows/s", "vs psql", "all rounds")
+	for _, v := range variants {
+		rr := rate(len(ts.rows), best(v.times))
+		var all []string
+		for _, d := range v.times {
+			all = append(all, fmtRate(rate(len(ts.rows), d)))
+		}
+		r.row(v.name, ms(best(v.times)), fmtRate(rr), fmtRatio(rr/psql), strings.Join(all, " "))
+	}
+	r.flush()
+	note("CSV file: %d MB written in %s (not counted for psql)", fi.Size()>>20, ms(csvTime))
+	for _, v := range variants[1:4] {
+		n := v.stats.Nodes
+		note("%s: endpoint nodes inserted %d, merged %d, unchanged %d", v.name, n.NodesInserted, n.NodesMerged, n.NodesUnchanged)
+	}
+	note("AppendTelemetry default: batch size %d, copy chunk %d (endpoint nodes carry no first/last seen, so each chunk\n"+
+		"    merges last_seen = now into every endpoint it names unless the clock stands still)", batch, defaultChunk)
+
+	appendRate := rate(len(ts.rows), best(variants[1].times))
+	b.ReportMetric(psql, "psql-rows/s")
+	b.ReportMetric(appendRate, "append-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[2].times)), "append50k-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[3].times)), "appendfixedclock-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[4].times)), "pgxcopy-rows/s")
+	b.ReportMetric(appendRate/psql, "ratio")
+}

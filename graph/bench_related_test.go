@@ -1,0 +1,349 @@
+package graph_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// walkSample is one timed walk.
+type walkSample struct {
+	d   time.Duration
+	res walkResult
+}
+
+type walkSamples []walkSample
+
+func (s walkSamples) latencies() latencies {
+	l := make(latencies, len(s))
+	for i, w := range s {
+		l[i] = w.d
+	}
+	return l
+}
+
+func (s walkSamples) meanNodes() float64 {
+	var n int
+	for _, w := range s {
+		n += w.res.nodes
+	}
+	return float64(n) / float64(max(len(s), 1))
+}
+
+func (s walkSamples) truncated() int {
+	var n int
+	for _, w := range s {
+		if w.res.truncated {
+			n++
+		}
+	}
+	return n
+}
+
+func utcMidnight(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// walkOptions are the options of a depth-4 walk with the given caps over
+// FindRelated's default telemetry window, spelled out for hopWalk.
+func walkOptions(fanout, maxNodes int) graph.RelatedOptions {
+	today := utcMidnight(time.Now())
+	return graph.RelatedOptions{Depth: 4, Fanout: fanout, MaxNodes: maxNodes,
+		Since: today.AddDate(0, 0, -graph.DefaultSinceDays), Until: today.AddDate(0, 0, 2)}
+}
+
+// findRelatedSample times Store.FindRelated.
+func findRelatedSample(ctx context.Context, store *graph.Store, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+	start := time.Now()
+	nb, err := store.FindRelated(ctx, id, o)
+	d := time.Since(start)
+	if err != nil {
+		return walkSample{}, err
+	}
+	return walkSample{d: d, res: walkResult{nodes: len(nb.Nodes), edges: len(nb.Edges), truncated: nb.Truncated, statements: 1}}, nil
+}
+
+// hopWalkSample times hopWalk.
+func hopWalkSample(ctx context.Context, pool *pgxpool.Pool, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+	start := time.Now()
+	res, err := hopWalk(ctx, pool, id, o)
+	return walkSample{d: time.Since(start), res: res}, err
+}
+
+// walker is one way of walking the graph, timed on the same start nodes.
+type walker struct {
+	name string
+	walk func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error)
+}
+
+// noJITPool opens a second pool on the database of pool with jit=off, the
+// one server setting that changes FindRelated's latency most (see the
+// report): PostgreSQL 15 JIT-compiles plans whose estimated cost passes
+// jit_above_cost, and the recursive CTE's estimates do.
+func noJITPool(b *testing.B, pool *pgxpool.Pool) *pgxpool.Pool {
+	b.Helper()
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.RuntimeParams["jit"] = "off"
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Close)
+	return p
+}
+
+// walkers returns FindRelated as the Store runs it, FindRelated with
+// jit=off, and the per-hop walk from Go.
+func walkers(b *testing.B, pool *pgxpool.Pool) []walker {
+	b.Helper()
+	store := graph.NewStore(pool, graph.WithLogger(quietLogger))
+	noJIT := graph.NewStore(noJITPool(b, pool), graph.WithLogger(quietLogger))
+	return []walker{
+		{"FindRelated (one CTE)", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+			return findRelatedSample(ctx, store, id, o)
+		}},
+		{"FindRelated, jit=off", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+			return findRelatedSample(ctx, noJIT, id, o)
+		}},
+		{"per-hop walk from Go", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+			return hopWalkSample(ctx, pool, id, o)
+		}},
+	}
+}
+
+// BenchmarkFindRelated times FindRelated at depth 4 (default fan-out and
+// node caps) from many start nodes of a generated graph with hubs, and the
+// one-query-per-hop walk from Go from the same nodes, rotating which goes
+// first. The graph is INTEL_BENCH_NODES nodes, INTEL_BENCH_RELATIONS
+// relations and INTEL_BENCH_TELEMETRY telemetry edges over seven daily
+// partitions, with four relation hubs of 12,000 and two telemetry hubs of
+// 15,000 edges; INTEL_BENCH_SIZE=full makes it 1M / 3M / 5M.
+func BenchmarkFindRelated(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	ctx := context.Background()
+	today := utcMidnight(time.Now())
+	g := &benchGraph{prefix: "n", nodes: cfg.graphNodes, relations: cfg.graphRelations, telemetry: cfg.graphTelemetry,
+		relHubs: 4, relHubDegree: 12_000, telHubs: 2, telHubDegree: 15_000, first: today.AddDate(0, 0, -6)}
+	pool := generatedGraph(b, g)
+	opts := walkOptions(graph.DefaultFanout, graph.DefaultMaxNodes)
+	ws := walkers(b, pool)
+
+	var sizes struct{ nodes, relations, telemetry, maxDegree int }
+	err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM relations),
+		(SELECT count(*) FROM telemetry_edges),
+		(SELECT max(n) FROM (SELECT count(*) AS n FROM relations GROUP BY dst_id
+		                     UNION ALL SELECT count(*) FROM telemetry_edges GROUP BY dst_id) AS d)`).
+		Scan(&sizes.nodes, &sizes.relations, &sizes.telemetry, &sizes.maxDegree)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	hubs := g.relHubs + g.telHubs
+	rng := rand.New(rand.NewPCG(3, 4))
+	random := func() int { return hubs + rng.IntN(g.nodes-hubs) }
+	type start struct {
+		node int
+		hub  bool
+	}
+	var starts []start
+	for range cfg.queries {
+		starts = append(starts, start{node: random()})
+	}
+	for h := range hubs {
+		starts = append(starts, start{node: h, hub: true})
+	}
+	for h := range g.relHubs {
+		starts = append(starts, start{node: g.hubNeighbour(h, 1), hub: true})
+	}
+	for range 10 { // warm up every walker on other nodes
+		id := g.id(random())
+		for _, w := range ws {
+			if _, err := w.walk(ctx, id, opts); err != nil {
+				b.Fatalf("%s: %v", w.name, err)
+			}
+		}
+	}
+
+	samples := make([]walkSamples, len(ws))
+	hubSamples := make([]walkSamples, len(ws))
+	sameNodes := 0
+	for b.Loop() {
+		clear(samples)
+		clear(hubSamples)
+		sameNodes = 0
+		for i, s := range starts {
+			id := g.id(s.node)
+			nodes := map[int]bool{}
+			for k := range ws {
+				j := (i + k) % len(ws)
+				w, err := ws[j].walk(ctx, id, opts)
+				if err != nil {
+					b.Fatalf("%s from node %d: %v", ws[j].name, s.node, err)
+				}
+				nodes[w.res.nodes] = true
+				if s.hub {
+					hubSamples[j] = append(hubSamples[j], w)
+				} else {
+					samples[j] = append(samples[j], w)
+				}
+			}
+			if len(nodes) == 1 {
+				sameNodes++
+			}
+		}
+	}
+
+	r := newReport(fmt.Sprintf("FindRelated depth 4 (fan-out %d, max nodes %d) vs one query per hop from Go",
+		opts.Fanout, opts.MaxNodes))
+	r.row("walk", "starts", "p50", "p90", "p99", "max", "mean", "nodes/walk", "truncated", "statements")
+	line := func(name string, s walkSamples) {
+		l := s.latencies()
+		r.row(name, len(s), ms(l.percentile(50)), ms(l.percentile(90)), ms(l.percentile(99)), ms(l.percentile(100)),
+			ms(l.mean()), fmt.Sprintf("%.0f", s.meanNodes()), s.truncated(), s[0].res.statements)
+	}
+	for j, w := range ws {
+		line(w.name, samples[j])
+	}
+	for j, w := range ws {
+		line(w.name+", hub starts", hubSamples[j])
+	}
+	r.flush()
+	ratio := func(hop, cte walkSamples, p float64) float64 {
+		return msf(hop.latencies().percentile(p)) / msf(cte.latencies().percentile(p))
+	}
+	cte, cteNoJIT, hop := samples[0], samples[1], samples[2]
+	note("ratio per-hop / FindRelated (> 1: FindRelated faster): p50 %s, p99 %s; with jit=off p50 %s, p99 %s",
+		fmtRatio(ratio(hop, cte, 50)), fmtRatio(ratio(hop, cte, 99)),
+		fmtRatio(ratio(hop, cteNoJIT, 50)), fmtRatio(ratio(hop, cteNoJIT, 99)))
+	note("statements: FindRelated 1; per-hop walk one per level walked + 3 to fetch nodes and edges")
+	note("the same number of nodes reached by every walk in %d of %d starts", sameNodes, len(starts))
+	note("graph: %d nodes, %d relations, %d telemetry edges over 7 days; largest in-degree %d",
+		sizes.nodes, sizes.relations, sizes.telemetry, sizes.maxDegree)
+	note("generated in %s (load %s, keys and indexes %s, vacuum analyze %s)",
+		g.genTime.Round(time.Second), g.loadTime.Round(time.Second), g.indexTime.Round(time.Second), g.vacuumTime.Round(time.Second))
+	b.ReportMetric(msf(cte.latencies().percentile(50)), "cte-p50-ms")
+	b.ReportMetric(msf(cte.latencies().percentile(99)), "cte-p99-ms")
+	b.ReportMetric(msf(cteNoJIT.latencies().percentile(50)), "cte-nojit-p50-ms")
+	b.ReportMetric(msf(cteNoJIT.latencies().percentile(99)), "cte-nojit-p99-ms")
+	b.ReportMetric(msf(hop.latencies().percentile(50)), "hop-p50-ms")
+	b.ReportMetric(msf(hop.latencies().percentile(99)), "hop-p99-ms")
+	b.ReportMetric(ratio(hop, cte, 50), "p50-ratio")
+	b.ReportMetric(ratio(hop, cte, 99), "p99-ratio")
+	b.ReportMetric(g.genTime.Seconds(), "gen-s")
+}
+
+// twoHubGraph fills a fresh database with n nodes of which nodes 0 and 1
+// are hubs that every other node has a relation to, so each hub has degree
+// about n: the shape on which DESIGN.md measured the path-tracking walk.
+// Every other node also has two relations to pseudo-random other nodes, so
+// that dst_id has realistic statistics (with only the two hubs as
+// destinations the planner reads relations sequentially for every walk step,
+// the per-row LIMIT making a sequential scan look cheap).
+func twoHubGraph(ctx context.Context, pool *pgxpool.Pool, prefix string, n int) error {
+	_, err := pool.Exec(ctx, `
+		INSERT INTO nodes (id, kind, key)
+		SELECT md5($1 || i)::uuid, CASE WHEN i < 2 THEN 'infrastructure' ELSE 'ipv4-addr' END, 'hub-bench-' || i
+		FROM generate_series(0, $2::int - 1) AS i`, prefix, n)
+	if err != nil {
+		return fmt.Errorf("generate hub nodes: %w", err)
+	}
+	_, err = pool.Exec(ctx, `
+		INSERT INTO relations (src_id, relation, dst_id)
+		SELECT md5($1 || i)::uuid, 'communicates-with', md5($1 || h)::uuid
+		FROM generate_series(2, $2::int - 1) AS i, generate_series(0, 1) AS h`, prefix, n)
+	if err != nil {
+		return fmt.Errorf("generate hub relations: %w", err)
+	}
+	_, err = pool.Exec(ctx, `
+		INSERT INTO relations (src_id, relation, dst_id)
+		SELECT md5($1 || i)::uuid, (ARRAY['uses', 'related-to'])[k + 1], md5($1 || d)::uuid
+		FROM generate_series(2, $2::int - 1) AS i, generate_series(0, 1) AS k,
+		     LATERAL (SELECT 2 + abs(hashint8extended(2 * i + k, 5)) % ($2::int - 2) AS d) AS x
+		WHERE d <> i`, prefix, n)
+	if err != nil {
+		return fmt.Errorf("generate background relations: %w", err)
+	}
+	_, err = pool.Exec(ctx, `ANALYZE nodes, relations`)
+	return err
+}
+
+// BenchmarkFindRelatedHubs shows why FindRelated keeps a visited set: on a
+// graph with two hubs of ~20,000 relations each, a recursive CTE that
+// carries only its own path enumerates every simple path (about n² rows at
+// depth 4) and is stopped by statement_timeout (INTEL_BENCH_NAIVE_TIMEOUT,
+// default 20s), while the visited-set walk reaches every node at once.
+func BenchmarkFindRelatedHubs(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	ctx := context.Background()
+	const n = 20_000
+	pool := pgtest.PoolFor(b, pgtest.DSN(b))
+	if err := twoHubGraph(ctx, pool, "h", n); err != nil {
+		b.Fatal(err)
+	}
+	ws := walkers(b, pool)
+	leaf := nodeID("h", 2)
+	caps := []struct {
+		name string
+		opts graph.RelatedOptions
+	}{
+		{"default caps", walkOptions(graph.DefaultFanout, graph.DefaultMaxNodes)},
+		{"caps 100,000", walkOptions(100_000, 100_000)},
+	}
+
+	var paths []pathWalkResult
+	var visits []walkSample
+	var names []string
+	for b.Loop() {
+		paths, visits, names = paths[:0], visits[:0], names[:0]
+		for depth := 2; depth <= 4; depth++ {
+			p, err := pathWalk(ctx, pool, leaf, depth, cfg.naiveTimeout)
+			if err != nil {
+				b.Fatalf("path-tracking walk, depth %d: %v", depth, err)
+			}
+			paths = append(paths, p)
+		}
+		for _, c := range caps {
+			for _, w := range ws {
+				s, err := w.walk(ctx, leaf, c.opts)
+				if err != nil {
+					b.Fatalf("%s, %s: %v", w.name, c.name, err)
+				}
+				visits, names = append(visits, s), append(names, w.name+", "+c.name)
+			}
+		}
+	}
+
+	r := newReport(fmt.Sprintf("walks from a leaf of a graph of %d nodes with two %d-degree hubs", n, n-2))
+	r.row("walk", "depth", "rows", "distinct nodes", "time", "rows/s", "outcome")
+	for i, p := range paths {
+		outcome := "finished"
+		if p.timedOut {
+			outcome = fmt.Sprintf("cancelled by statement_timeout %s", cfg.naiveTimeout)
+		}
+		r.row("path-tracking CTE (NOT id = ANY(path))", i+2, p.rows, p.distinct, ms(p.elapsed),
+			fmtRate(rate(int(p.rows), p.elapsed)), outcome)
+	}
+	for i, v := range visits {
+		outcome := "finished"
+		if v.res.truncated {
+			outcome = "finished, truncated by the caps"
+		}
+		r.row(names[i], 4, v.res.nodes, v.res.nodes, ms(v.d), "", outcome)
+	}
+	r.flush()
+	deepest := paths[len(paths)-1]
+	note("rows of the path-tracking walk per depth (0 … 4, as far as it got): %v", deepest.perDepth)
+	b.ReportMetric(float64(deepest.rows), "path-cte-depth4-rows")
+	b.ReportMetric(deepest.elapsed.Seconds(), "path-cte-depth4-s")
+	b.ReportMetric(msf(visits[0].d), "findrelated-ms")
+	b.ReportMetric(msf(visits[len(ws)].d), "findrelated-uncapped-ms")
+}

@@ -1,0 +1,233 @@
+package graph_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// nodeUpsertOneSQL is NodeUpsertMany (db/queries/nodes.sql) for a single
+// row: the same merge rules, so that both writers leave the same table.
+const nodeUpsertOneSQL = `
+INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO UPDATE SET
+    name = CASE WHEN excluded.name <> '' AND coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+                THEN excluded.name ELSE n.name END,
+    props = CASE WHEN coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+                 THEN n.props || excluded.props ELSE excluded.props || n.props END,
+    labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
+    confidence = greatest(n.confidence, excluded.confidence),
+    tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
+    first_seen = least(n.first_seen, excluded.first_seen),
+    last_seen = greatest(n.last_seen, excluded.last_seen),
+    sources = ARRAY(SELECT DISTINCT s FROM unnest(n.sources || excluded.sources) AS s ORDER BY s),
+    updated_at = now()
+WHERE excluded.first_seen < n.first_seen
+   OR excluded.last_seen > n.last_seen
+   OR NOT n.labels @> excluded.labels
+   OR NOT n.sources @> excluded.sources
+   OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
+   OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
+   OR (coalesce(excluded.confidence, -1) >= coalesce(n.confidence, -1)
+       AND ((excluded.name <> '' AND excluded.name <> n.name) OR NOT n.props @> excluded.props))`
+
+// nodesChecksum digests every column a writer sets, so two databases can be
+// compared after the same nodes went in by different paths.
+const nodesChecksum = `
+SELECT count(*), md5(coalesce(string_agg(concat_ws('|', id, kind, key, name, props, labels, confidence, tlp,
+       first_seen, last_seen, sources), E'\n' ORDER BY id), ''))
+FROM nodes`
+
+// feedNodes returns n nodes as a feed would send them: observables and
+// named objects with props, labels, confidence, TLP, times and a source.
+// Pass 0 inserts them; pass 1 sends the same nodes again from a second feed,
+// seen later and with more confidence, so that every one is merged.
+func feedNodes(n, pass int, base time.Time) []graph.Node {
+	kinds := []graph.Kind{graph.KindIPv4Addr, graph.KindDomainName, graph.KindHash, graph.KindIndicator, graph.KindMalware}
+	nodes := make([]graph.Node, n)
+	for i := range nodes {
+		k := kinds[i%len(kinds)]
+		key := fmt.Sprintf("bench-%s-%07d", k, i)
+		c := 50 + 10*pass
+		nodes[i] = graph.Node{
+			ID: graph.NamedID(k, key), Kind: k, Key: key, Name: key,
+			Props:      map[string]any{"x_feed_score": i % 100, "description": "generated for the upsert benchmark"},
+			Labels:     []string{"bench", fmt.Sprintf("label-%d", i%7)},
+			Confidence: &c, TLP: []string{"green", "amber"}[pass],
+			FirstSeen: base.Add(time.Duration(pass) * time.Hour), LastSeen: base.Add(time.Duration(pass+1) * time.Hour),
+			Sources: []string{fmt.Sprintf("feed-%c", 'a'+pass)},
+		}
+	}
+	return nodes
+}
+
+// upsertOneByOne writes each node with its own autocommitted INSERT … ON
+// CONFLICT, the way a naive loader would.
+func upsertOneByOne(ctx context.Context, pool *pgxpool.Pool, nodes []graph.Node) error {
+	for _, n := range nodes {
+		props, err := json.Marshal(n.Props)
+		if err != nil {
+			return err
+		}
+		var conf *int16
+		if n.Confidence != nil {
+			c := int16(*n.Confidence)
+			conf = &c
+		}
+		var tlp *string
+		if n.TLP != "" {
+			tlp = &n.TLP
+		}
+		labels, sources := slices.Sorted(slices.Values(n.Labels)), slices.Sorted(slices.Values(n.Sources))
+		if _, err := pool.Exec(ctx, nodeUpsertOneSQL, n.ID, string(n.Kind), n.Key, n.Name, json.RawMessage(props),
+			slices.Compact(labels), conf, tlp, n.FirstSeen, n.LastSeen, slices.Compact(sources)); err != nil {
+			return fmt.Errorf("upsert node %s: %w", n.ID, err)
+		}
+	}
+	return nil
+}
+
+// upsertBatched writes the nodes through the Store, one UpsertNodes call
+// (one transaction, one multi-row statement) per batch of its batch size,
+// the way the ingest pipeline hands it batches.
+func upsertBatched(ctx context.Context, store *graph.Store, nodes []graph.Node) error {
+	for chunk := range slices.Chunk(nodes, store.BatchSize()) {
+		if _, err := store.UpsertNodes(ctx, chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type upsertResult struct {
+	server      string
+	nodes       int
+	batch       int
+	store, rows [2]time.Duration // per pass: insert, merge
+}
+
+// compareUpserts runs both writers on the same nodes, each into its own
+// fresh database, and checks they leave the same table.
+func compareUpserts(b *testing.B, server string, n int, storeDSN, rowsDSN string) upsertResult {
+	b.Helper()
+	ctx := context.Background()
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	storePool, rowsPool := pgtest.PoolFor(b, storeDSN), pgtest.PoolFor(b, rowsDSN)
+	store := graph.NewStore(storePool, graph.WithLogger(quietLogger))
+	res := upsertResult{server: server, nodes: n, batch: store.BatchSize()}
+	for pass := range 2 {
+		nodes := feedNodes(n, pass, base)
+		start := time.Now()
+		if err := upsertBatched(ctx, store, nodes); err != nil {
+			b.Fatalf("UpsertNodes: %v", err)
+		}
+		res.store[pass] = time.Since(start)
+		start = time.Now()
+		if err := upsertOneByOne(ctx, rowsPool, nodes); err != nil {
+			b.Fatalf("row by row: %v", err)
+		}
+		res.rows[pass] = time.Since(start)
+
+		var c1, c2 int
+		var s1, s2 string
+		if err := storePool.QueryRow(ctx, nodesChecksum).Scan(&c1, &s1); err != nil {
+			b.Fatal(err)
+		}
+		if err := rowsPool.QueryRow(ctx, nodesChecksum).Scan(&c2, &s2); err != nil {
+			b.Fatal(err)
+		}
+		if c1 != n || c2 != n || s1 != s2 {
+			b.Fatalf("pass %d: the two writers left different tables: %d rows %s vs %d rows %s", pass, c1, s1, c2, s2)
+		}
+	}
+	return res
+}
+
+// durableDatabases starts a server that commits durably (fsync,
+// synchronous_commit and full_page_writes on, unlike the test harness) and
+// returns two migrated databases on it.
+func durableDatabases(b *testing.B) (string, string) {
+	b.Helper()
+	ctx := context.Background()
+	super := pgtest.StartServer(b, map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"})
+	admin, err := pgxpool.New(ctx, super)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer admin.Close()
+	var dsns []string
+	for _, name := range []string{"upsert_store", "upsert_rows"} {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+			b.Fatalf("create database %s: %v", name, err)
+		}
+		u, err := url.Parse(super)
+		if err != nil {
+			b.Fatal(err)
+		}
+		u.Path = "/" + name
+		db, err := sql.Open("pgx", u.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, err := migrations.NewProvider(db)
+		if err == nil {
+			_, err = p.Up(ctx)
+		}
+		db.Close()
+		if err != nil {
+			b.Fatalf("migrate %s: %v", name, err)
+		}
+		dsns = append(dsns, u.String())
+	}
+	return dsns[0], dsns[1]
+}
+
+// BenchmarkNodeUpsert compares Store.UpsertNodes (multi-row upserts, one
+// transaction per batch) with one INSERT … ON CONFLICT per row, each in its
+// own transaction, on the same nodes: first inserting them, then merging a
+// second feed's copy of each into them. It runs on the test harness's
+// server (fsync off) and, unless INTEL_BENCH_DURABLE_NODES=0, on a server
+// that commits durably, where each autocommitted row waits for a WAL flush.
+func BenchmarkNodeUpsert(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	var results []upsertResult
+	for b.Loop() {
+		results = results[:0]
+		results = append(results, compareUpserts(b, "harness (fsync off)", cfg.upsertRows, pgtest.DSN(b), pgtest.DSN(b)))
+		if cfg.durableRow > 0 {
+			s, r := durableDatabases(b)
+			results = append(results, compareUpserts(b, "durable (fsync on)", cfg.durableRow, s, r))
+		}
+	}
+	r := newReport("node upsert: Store.UpsertNodes batches vs one autocommitted INSERT … ON CONFLICT per row")
+	r.row("server", "nodes", "pass", "UpsertNodes", "row by row", "ratio")
+	for _, res := range results {
+		for pass, name := range []string{"insert", "merge"} {
+			s, o := rate(res.nodes, res.store[pass]), rate(res.nodes, res.rows[pass])
+			r.row(res.server, res.nodes, name, fmtRate(s), fmtRate(o), fmtRatio(s/o))
+		}
+	}
+	r.flush()
+	note("UpsertNodes batch size %d (tuned for this machine); both writers leave identical tables (checked)", results[0].batch)
+	for _, res := range results {
+		unit := strings.Fields(res.server)[0]
+		total := rate(2*res.nodes, res.store[0]+res.store[1])
+		rows := rate(2*res.nodes, res.rows[0]+res.rows[1])
+		b.ReportMetric(total, unit+"-batched-rows/s")
+		b.ReportMetric(rows, unit+"-onebyone-rows/s")
+		b.ReportMetric(total/rows, unit+"-ratio")
+	}
+}
