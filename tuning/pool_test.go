@@ -127,3 +127,17 @@ func TestConfigurePoolRejectsEmptyPlan(t *testing.T) {
 		tuning.WithPlan(tuning.Plan{}), tuning.WithoutServerCheck())
 	require.ErrorContains(t, err, "size pool: plan has MaxConns 0")
 }
+
+func TestConfigurePoolTurnsJITOffUnlessTheDSNSetsIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg, err := tuning.ConfigurePool(ctx, "postgres://intel@db.example/intel", tuning.WithoutServerCheck(),
+		tuning.WithPlan(tuning.Plan{Class: tuning.Small, MaxConns: 4, MinConns: 1, BatchSize: 500, ParserWorkers: 1}))
+	require.NoError(t, err)
+	require.Equal(t, "off", cfg.ConnConfig.RuntimeParams["jit"])
+
+	cfg, err = tuning.ConfigurePool(ctx, "postgres://intel@db.example/intel?jit=on", tuning.WithoutServerCheck(),
+		tuning.WithPlan(tuning.Plan{Class: tuning.Small, MaxConns: 4, MinConns: 1, BatchSize: 500, ParserWorkers: 1}))
+	require.NoError(t, err)
+	require.Equal(t, "on", cfg.ConnConfig.RuntimeParams["jit"], "the operator's choice wins")
+}
