@@ -38,6 +38,7 @@ type Store struct {
 	partitions partman.Options
 	window     TelemetryWindow
 	days       *daySet
+	endpoints  *endpointCache
 }
 
 // TelemetryWindow is the range of observation days, relative to today (UTC),
@@ -58,7 +59,7 @@ type Option func(*Store)
 func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
 
 // WithCopyChunk sets how many telemetry edges AppendTelemetry buffers per COPY
-// (default 10 × batch size, at least 5,000).
+// (default 10 × batch size, at least 50,000: about 10 MB).
 func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -82,6 +83,8 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		now:    time.Now,
 		window: TelemetryWindow{Back: 30, Ahead: 1},
 		days:   newDaySet(),
+
+		endpoints: newEndpointCache(),
 	}
 	for _, o := range opts {
 		o(s)
@@ -90,7 +93,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		s.batchSize = tunedBatchSize()
 	}
 	if s.copyChunk <= 0 {
-		s.copyChunk = max(10*s.batchSize, 5000)
+		s.copyChunk = max(10*s.batchSize, 50_000)
 	}
 	return s
 }

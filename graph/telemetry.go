@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
@@ -53,7 +54,8 @@ func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
 // long the stream. For each chunk it makes the day partitions the chunk needs
 // inside the telemetry window (through partman, before writing, so rows never
 // wait in the default partition), then upserts the chunk's endpoint nodes
-// and COPYs its edges (pgx.CopyFrom with a row source) at the same time on
+// (each about once an hour of observation time: see endpointCache) and
+// COPYs its edges (pgx.CopyFrom with a row source) at the same time on
 // two connections. Invalid edges are logged at WARN, counted in Dropped and
 // skipped; an error from the sequence stops the append after the edges
 // before it are written.
@@ -132,7 +134,11 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 			need = append(need, day)
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
-		nodes = append(nodes, e.Src, e.Dst)
+		for _, n := range [2]Node{e.Src, e.Dst} {
+			if s.endpoints.fresh(n.ID, e.ObservedAt) {
+				nodes = append(nodes, n)
+			}
+		}
 	}
 	if len(need) > 0 {
 		res, err := partman.EnsureDays(ctx, s.pool, need, s.partitions)
@@ -155,6 +161,7 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 		var err error
 		nodeStats, err = s.Write(gctx, Batch{Nodes: nodes})
 		if err != nil {
+			s.endpoints.forget(nodes)
 			return fmt.Errorf("upsert telemetry endpoint nodes: %w", err)
 		}
 		return nil
@@ -182,6 +189,48 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 	stats.Nodes.Add(nodeStats)
 	stats.Edges += copied
 	return err
+}
+
+// endpointCache remembers, per endpoint node, the latest observation time
+// this Store has written for it, so a stream that names the same hosts,
+// processes and files over and over upserts each of them about once per
+// endpointRefresh instead of once per chunk. It is bounded: when it holds
+// endpointCacheMax nodes it starts again empty.
+type endpointCache struct {
+	mu   sync.Mutex
+	seen map[uuid.UUID]time.Time
+}
+
+const (
+	endpointRefresh  = time.Hour
+	endpointCacheMax = 500_000
+)
+
+func newEndpointCache() *endpointCache { return &endpointCache{seen: map[uuid.UUID]time.Time{}} }
+
+// fresh reports whether the node must be upserted for an observation at t:
+// it was not written yet, or only with times more than endpointRefresh
+// apart from t. It records t when it says yes.
+func (c *endpointCache) fresh(id uuid.UUID, t time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if last, ok := c.seen[id]; ok && t.Sub(last) < endpointRefresh && last.Sub(t) < endpointRefresh {
+		return false
+	}
+	if len(c.seen) >= endpointCacheMax {
+		c.seen = make(map[uuid.UUID]time.Time, endpointCacheMax/4)
+	}
+	c.seen[id] = t
+	return true
+}
+
+// forget drops ids whose upsert failed, so the next chunk writes them.
+func (c *endpointCache) forget(nodes []Node) {
+	c.mu.Lock()
+	for _, n := range nodes {
+		delete(c.seen, n.ID)
+	}
+	c.mu.Unlock()
 }
 
 func utcDay(t time.Time) time.Time {
