@@ -54,7 +54,7 @@ func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
 // long the stream. For each chunk it makes the day partitions the chunk needs
 // inside the telemetry window (through partman, before writing, so rows never
 // wait in the default partition), then upserts the chunk's endpoint nodes
-// (each about once an hour of observation time: see endpointCache) and
+// (each once per Store: see endpointCache) and
 // COPYs its edges (pgx.CopyFrom with a row source) at the same time on
 // two connections. Invalid edges are logged at WARN, counted in Dropped and
 // skipped; an error from the sequence stops the append after the edges
@@ -191,36 +191,33 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 	return err
 }
 
-// endpointCache remembers, per endpoint node, the latest observation time
-// this Store has written for it, so a stream that names the same hosts,
-// processes and files over and over upserts each of them about once per
-// endpointRefresh instead of once per chunk. It is bounded: when it holds
-// endpointCacheMax nodes it starts again empty.
+// endpointCache remembers the endpoint nodes this Store has written, so a
+// stream that names the same hosts, processes and files over and over
+// upserts each of them once rather than once per chunk: the telemetry edges
+// keep every observation, and a node's first/last seen record the
+// observations that first wrote it (feeds and other writers still merge
+// theirs). It is bounded: when it holds endpointCacheMax nodes it starts
+// again empty, and a node dropped from it is simply upserted again.
 type endpointCache struct {
 	mu   sync.Mutex
-	seen map[uuid.UUID]time.Time
+	seen map[uuid.UUID]struct{}
 }
 
-const (
-	endpointRefresh  = time.Hour
-	endpointCacheMax = 500_000
-)
+const endpointCacheMax = 1_000_000
 
-func newEndpointCache() *endpointCache { return &endpointCache{seen: map[uuid.UUID]time.Time{}} }
+func newEndpointCache() *endpointCache { return &endpointCache{seen: map[uuid.UUID]struct{}{}} }
 
-// fresh reports whether the node must be upserted for an observation at t:
-// it was not written yet, or only with times more than endpointRefresh
-// apart from t. It records t when it says yes.
-func (c *endpointCache) fresh(id uuid.UUID, t time.Time) bool {
+// fresh reports whether the node must be upserted, and remembers it.
+func (c *endpointCache) fresh(id uuid.UUID, _ time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if last, ok := c.seen[id]; ok && t.Sub(last) < endpointRefresh && last.Sub(t) < endpointRefresh {
+	if _, ok := c.seen[id]; ok {
 		return false
 	}
 	if len(c.seen) >= endpointCacheMax {
-		c.seen = make(map[uuid.UUID]time.Time, endpointCacheMax/4)
+		c.seen = make(map[uuid.UUID]struct{}, endpointCacheMax/4)
 	}
-	c.seen[id] = t
+	c.seen[id] = struct{}{}
 	return true
 }
 
