@@ -277,10 +277,12 @@ func runConcurrently(ctx context.Context, pool *pgxpool.Pool, n int, stmts []str
 	return eg.Wait()
 }
 
-// generatedGraph makes a fresh database holding g and returns a pool on it.
-func generatedGraph(b *testing.B, g *benchGraph) *pgxpool.Pool {
+// generatedGraph makes a fresh database holding g and returns its URL and
+// a pool on it.
+func generatedGraph(b *testing.B, g *benchGraph) (string, *pgxpool.Pool) {
 	b.Helper()
-	cfg, err := pgxpool.ParseConfig(pgtest.DSN(b))
+	dsn := pgtest.DSN(b)
+	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -293,5 +295,5 @@ func generatedGraph(b *testing.B, g *benchGraph) *pgxpool.Pool {
 	if err := g.generate(context.Background(), pool); err != nil {
 		b.Fatalf("generate graph: %v", err)
 	}
-	return pool
+	return dsn, pool
 }

@@ -13,7 +13,9 @@ package graph_test
 //	BenchmarkFindRelatedHubs   the visited set vs a recursive CTE that tracks only its own path
 //	                           (NOT id = ANY(path)) on a graph with two ~20k-degree hubs
 //
-// Each prints a table of its figures and reports the main ones as metrics
+// Every pool is made as the product makes its pools (tuning.ConfigurePool,
+// which starts sessions with jit=off); a row that deviates says so. Each
+// prints a table of its figures and reports the main ones as metrics
 // (rows/s, ms, ratio). They do the whole comparison once per iteration: run
 // them with -benchtime=1x, as `make bench` does:
 //
@@ -47,6 +49,7 @@ package graph_test
 //	INTEL_BENCH_NAIVE_TIMEOUT statement_timeout of the path-tracking CTE (20s)
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,6 +61,10 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/tuning"
 )
 
 // benchConfig holds the sizes of the benchmarks.
@@ -126,6 +133,27 @@ func envInt(b *testing.B, name string, def int) int {
 // quietLogger drops everything below WARN, so partition making does not
 // drown the figures.
 var quietLogger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// productPool opens a pool on dsn the way the product makes its pools
+// (tuning.ConfigurePool: sized for this machine, sessions with jit=off),
+// with runtime settings on top, closed when the benchmark ends.
+func productPool(b *testing.B, dsn string, settings map[string]string) *pgxpool.Pool {
+	b.Helper()
+	ctx := context.Background()
+	cfg, err := tuning.ConfigurePool(ctx, dsn, tuning.WithLogger(quietLogger))
+	if err != nil {
+		b.Fatalf("configure pool: %v", err)
+	}
+	for k, v := range settings {
+		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatalf("open pool: %v", err)
+	}
+	b.Cleanup(p.Close)
+	return p
+}
 
 // report prints a titled table of figures to stdout, so that they appear in
 // the benchmark output whatever the -v flag.
