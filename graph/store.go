@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -338,7 +339,7 @@ func mergeNodes(in []Node) []Node {
 		byID[n.ID] = len(out)
 		out = append(out, n)
 	}
-	slices.SortFunc(out, func(a, b Node) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	slices.SortFunc(out, func(a, b Node) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/partman"
@@ -175,7 +176,10 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 			}
 			e := chunk[i]
 			i++
-			return []any{e.Src.ID, e.Dst.ID, e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
+			// pgtype.UUID encodes in binary directly; a bare uuid.UUID goes
+			// through text (measured: half of the COPY path's CPU).
+			return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
+				e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
 		})
 		n, err := s.pool.CopyFrom(gctx, pgx.Identifier{"telemetry_edges"},
 			[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
