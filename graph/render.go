@@ -48,7 +48,7 @@ func (nb *Neighbourhood) WriteTree(w io.Writer) error {
 			if i == len(kids)-1 {
 				branch, next = "└─ ", "   "
 			}
-			fmt.Fprintf(&b, "%s%s%s %s  [%s]\n", prefix, branch, arrow(k.Via), k.Label(), k.ID)
+			fmt.Fprintf(&b, "%s%s%s %s  [%s]\n", prefix, branch, k.Via.Arrow(), k.Label(), k.ID)
 			walk(k.ID, prefix+next)
 		}
 	}
@@ -60,8 +60,12 @@ func (nb *Neighbourhood) WriteTree(w io.Writer) error {
 	return err
 }
 
-// arrow shows the relation that reached a node from its parent.
-func arrow(s *Step) string {
+// Arrow shows the relation that reached a node from its parent: -rel->,
+// <-rel-, =rel=> or <=rel= for relations out, in, and telemetry out, in.
+func (s *Step) Arrow() string {
+	if s == nil {
+		return ""
+	}
 	switch s.Direction {
 	case "in":
 		return "<-" + s.Relation + "-"

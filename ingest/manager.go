@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"sync"
@@ -359,14 +360,14 @@ func hashDir(dir string) (string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if !e.IsDir() && (filepathExt(e.Name()) == ".json" || e.Name() == "hashes.csv") {
+		if !e.IsDir() && (filepath.Ext(e.Name()) == ".json" || e.Name() == "hashes.csv") {
 			names = append(names, e.Name())
 		}
 	}
 	sort.Strings(names)
 	h := sha256.New()
 	for _, n := range names {
-		fh, err := hashFile(dir + string(os.PathSeparator) + n)
+		fh, err := hashFile(filepath.Join(dir, n))
 		if err != nil {
 			return "", err
 		}
@@ -387,13 +388,4 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
-}
-
-func filepathExt(name string) string {
-	for i := len(name) - 1; i >= 0 && name[i] != '/'; i-- {
-		if name[i] == '.' {
-			return name[i:]
-		}
-	}
-	return ""
 }

@@ -191,28 +191,13 @@ func actorPath(nb *graph.Neighbourhood) string {
 		var parts []string
 		for i, s := range nb.PathTo(n.ID) {
 			if i > 0 {
-				parts = append(parts, arrowText(s.Via))
+				parts = append(parts, s.Via.Arrow())
 			}
 			parts = append(parts, s.Label())
 		}
 		return strings.Join(parts, " ")
 	}
 	return ""
-}
-
-func arrowText(s *graph.Step) string {
-	if s == nil {
-		return ""
-	}
-	switch s.Direction {
-	case "in":
-		return "<-" + s.Relation + "-"
-	case "telemetry-in":
-		return "<=" + s.Relation + "="
-	case "telemetry-out":
-		return "=" + s.Relation + "=>"
-	}
-	return "-" + s.Relation + "->"
 }
 
 func writeDOTFile(path string, nb *graph.Neighbourhood) error {

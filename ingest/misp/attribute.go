@@ -50,10 +50,10 @@ type valueMapper func(misptype, value string) (observed, error)
 // as a KindAttribute node at event level and as a property inside objects.
 var valueMappers = map[string]valueMapper{
 	"ip-src": mapIP, "ip-dst": mapIP, "ip": mapIP,
-	"ip-src|port": mapIPPort, "ip-dst|port": mapIPPort,
+	"ip-src|port": withPort(mapIP), "ip-dst|port": withPort(mapIP),
 	"domain": mapDomain, "hostname": mapDomain,
 	"domain|ip":     mapDomainIP,
-	"hostname|port": mapHostPort,
+	"hostname|port": withPort(mapDomain),
 	"url":           mapURL, "uri": mapURL, "link": mapURL,
 	"email": mapEmail, "email-src": mapEmail, "email-dst": mapEmail, "email-reply-to": mapEmail,
 	"target-email": mapEmail, "whois-registrant-email": mapEmail, "dns-soa-email": mapEmail,
@@ -114,21 +114,25 @@ func cut(v string, last bool) (string, string, error) {
 	return v[:i], v[i+1:], nil
 }
 
-func mapIPPort(t, v string) (observed, error) {
-	ip, port, err := cut(v, true)
-	if err != nil {
-		return observed{}, err
+// withPort maps "<value>|<port>": the value through mapper, the port into
+// the link's props.
+func withPort(mapper func(t, v string) (observed, error)) func(t, v string) (observed, error) {
+	return func(t, v string) (observed, error) {
+		value, port, err := cut(v, true)
+		if err != nil {
+			return observed{}, err
+		}
+		o, err := mapper(t, value)
+		if err != nil {
+			return observed{}, err
+		}
+		p, err := parsePort(port)
+		if err != nil {
+			return observed{}, err
+		}
+		o.props = map[string]any{"port": p}
+		return o, nil
 	}
-	o, err := mapIP(t, ip)
-	if err != nil {
-		return observed{}, err
-	}
-	p, err := parsePort(port)
-	if err != nil {
-		return observed{}, err
-	}
-	o.props = map[string]any{"port": p}
-	return o, nil
 }
 
 func mapDomain(_, v string) (observed, error) {
@@ -154,23 +158,6 @@ func mapDomainIP(t, v string) (observed, error) {
 	}
 	o.extra = []graph.Node{a.node}
 	o.rels = []graph.Relation{{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()}}
-	return o, nil
-}
-
-func mapHostPort(t, v string) (observed, error) {
-	h, port, err := cut(v, true)
-	if err != nil {
-		return observed{}, err
-	}
-	o, err := mapDomain(t, h)
-	if err != nil {
-		return observed{}, err
-	}
-	p, err := parsePort(port)
-	if err != nil {
-		return observed{}, err
-	}
-	o.props = map[string]any{"port": p}
 	return o, nil
 }
 
