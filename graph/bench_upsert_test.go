@@ -63,12 +63,14 @@ ON CONFLICT (id) DO UPDATE SET
                 THEN excluded.name ELSE n.name END,
     props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen)
                  THEN n.props || excluded.props ELSE excluded.props || n.props END,
-    labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
+    labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
+                  ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
     confidence = greatest(n.confidence, excluded.confidence),
     tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
     first_seen = least(n.first_seen, excluded.first_seen),
     last_seen = greatest(n.last_seen, excluded.last_seen),
-    sources = ARRAY(SELECT DISTINCT s FROM unnest(n.sources || excluded.sources) AS s ORDER BY s),
+    sources = CASE WHEN n.sources @> excluded.sources THEN n.sources
+                   ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
     updated_at = now()
 WHERE excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen
    OR NOT n.labels @> excluded.labels
@@ -76,7 +78,7 @@ WHERE excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen
    OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
    OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
    OR (n.name = '' AND excluded.name <> '')
-   OR NOT jsonb_exists_all(n.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))`
+   OR (excluded.props || n.props) <> n.props`
 
 // upsertOneByOne writes each node with its own autocommitted INSERT … ON
 // CONFLICT, the way a naive loader would.

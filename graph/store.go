@@ -187,18 +187,13 @@ func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
 			for chunk := range slices.Chunk(group.nodes, s.batchSize) {
 				p := nodeParams(chunk, now)
 				p.Untimed = group.untimed
-				rows, err := q.NodeUpsertMany(ctx, p)
+				row, err := q.NodeUpsertMany(ctx, p)
 				if err != nil {
 					return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
 				}
-				for _, r := range rows {
-					if r.Inserted {
-						stats.NodesInserted++
-					} else {
-						stats.NodesMerged++
-					}
-				}
-				stats.NodesUnchanged += int64(len(chunk) - len(rows))
+				stats.NodesInserted += row.Inserted
+				stats.NodesMerged += row.Merged
+				stats.NodesUnchanged += int64(len(chunk)) - row.Inserted - row.Merged
 			}
 		}
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
@@ -449,14 +444,42 @@ func nodeParams(nodes []Node, now time.Time) gen.NodeUpsertManyParams {
 		p.Keys = append(p.Keys, n.Key)
 		p.Names = append(p.Names, n.Name)
 		p.Props = append(p.Props, jsonObject(n.Props))
-		p.Labels = append(p.Labels, jsonArray(n.Labels))
+		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
 		p.Tlps = append(p.Tlps, strings.ToLower(n.TLP))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
-		p.Sources = append(p.Sources, jsonArray(n.Sources))
+		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
 	}
 	return p
+}
+
+// textArrayLiteral writes ss as a PostgreSQL text[] literal, sorted in byte
+// order (the order NodeUpsertMany's merge sorts in: COLLATE "C") and without
+// duplicates, every element quoted so that any string survives:
+// ["b", "a\"x", "b"] gives {"a\"x","b"}.
+func textArrayLiteral(ss []string) string {
+	if len(ss) == 0 {
+		return "{}"
+	}
+	sorted := slices.Compact(slices.Sorted(slices.Values(ss)))
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, s := range sorted {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(s); j++ {
+			if s[j] == '"' || s[j] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(s[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
 }
 
 // seen fills missing first/last-seen times: a single one stands for both,

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/internal/pguuid"
 	"github.com/ransomeye/intel/partman"
 )
 
@@ -54,6 +56,7 @@ func setup(t *testing.T, opts ...graph.Option) *testBundle {
 	counter := &statementCounter{}
 	cfg.ConnConfig.Tracer = counter
 	cfg.MaxConns = 12
+	cfg.AfterConnect = pguuid.AfterConnect(nil)
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
@@ -528,4 +531,83 @@ func TestReloadWithoutTimesLaterChangesNothing(t *testing.T) {
 	got, err := b.store.GetNode(ctx, ip.ID)
 	require.NoError(t, err)
 	require.True(t, got.LastSeen.Equal(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)), "the load time was used on insert only")
+}
+
+// TestLabelsAndSourcesSurviveAnyText sends labels and sources that need
+// quoting in a PostgreSQL array literal, with duplicates, and checks they
+// come back as sent, sorted in byte order and without duplicates, whether
+// the node is inserted or merged (the merge sorts on the server).
+func TestLabelsAndSourcesSurviveAnyText(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	odd := []string{`b`, `a"quoted"`, `back\slash`, `{brace,comma}`, `NULL`, ` spaced `, `É`, `Z`, `b`, `\"`}
+	n := graph.NamedNode(graph.KindMalware, "Quoting")
+	n.Labels, n.Sources = odd, []string{"feed \"one\"", "feed,two", "feed \"one\""}
+	_, err := b.store.UpsertNodes(ctx, []graph.Node{n})
+	require.NoError(t, err)
+	got, err := b.store.GetNode(ctx, n.ID)
+	require.NoError(t, err)
+	want := slices.Compact(slices.Sorted(slices.Values(odd)))
+	require.Equal(t, want, got.Labels)
+	require.Equal(t, []string{"feed \"one\"", "feed,two"}, got.Sources)
+
+	m := graph.NamedNode(graph.KindMalware, "Quoting")
+	m.Labels, m.Sources = []string{`a`, `é`, `NULL`, `{brace,comma}`}, []string{"Feed-3", "feed,two"}
+	stats, err := b.store.UpsertNodes(ctx, []graph.Node{m})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.NodesMerged)
+	got, err = b.store.GetNode(ctx, n.ID)
+	require.NoError(t, err)
+	want = slices.Compact(slices.Sorted(slices.Values(append(slices.Clone(odd), m.Labels...))))
+	require.Equal(t, want, got.Labels, "the server's union sorts in byte order, as the insert does")
+	require.Equal(t, []string{"Feed-3", "feed \"one\"", "feed,two"}, got.Sources)
+
+	stats, err = b.store.UpsertNodes(ctx, []graph.Node{m})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.NodesUnchanged, "labels and sources already held change nothing")
+}
+
+// TestAppendTelemetryNodeFailureStopsAndRetries makes the server reject one
+// endpoint node: AppendTelemetry must return that error (not a partial
+// success), and a second call on the same Store, once the node is accepted,
+// must write every endpoint node, the rejected one and the ones whose
+// upsert was queued behind it included.
+func TestAppendTelemetryNodeFailureStopsAndRetries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, graph.WithCopyChunk(100))
+	_, err := b.pool.Exec(ctx, `
+CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.key = 'poison' THEN RAISE EXCEPTION 'poison node refused'; END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER reject_poison BEFORE INSERT ON nodes FOR EACH ROW EXECUTE FUNCTION reject_poison();`)
+	require.NoError(t, err)
+
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	host := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
+	var edges []graph.TelemetryEdge
+	for i := range 1000 {
+		dst := graph.Node{ID: uuid.New(), Kind: graph.KindFile, Key: fmt.Sprintf("file-%d", i)}
+		if i == 150 {
+			dst.Key = "poison"
+		}
+		edges = append(edges, graph.TelemetryEdge{Src: host, Relation: "wrote", Dst: dst, AgentID: "agent-1",
+			ObservedAt: day.Add(time.Duration(i) * time.Second)})
+	}
+	_, err = b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	require.ErrorContains(t, err, "upsert telemetry endpoint nodes")
+	require.ErrorContains(t, err, "poison node refused")
+
+	_, err = b.pool.Exec(ctx, `DROP TRIGGER reject_poison ON nodes`)
+	require.NoError(t, err)
+	_, err = b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	require.NoError(t, err)
+	var missing int
+	require.NoError(t, b.pool.QueryRow(ctx, `
+SELECT count(*) FROM (SELECT src_id AS id FROM telemetry_edges UNION SELECT dst_id FROM telemetry_edges) e
+WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = e.id)`).Scan(&missing))
+	require.Zero(t, missing, "every endpoint of a stored edge is a node after the retry")
 }

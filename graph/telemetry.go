@@ -54,29 +54,33 @@ func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
 // sequence in chunks of the copy-chunk size, so memory stays bounded however
 // long the stream. For each chunk it makes the day partitions the chunk needs
 // inside the telemetry window (through partman, before writing, so rows never
-// wait in the default partition), then upserts the chunk's endpoint nodes
-// (each once per Store: see endpointCache) and
-// COPYs its edges (pgx.CopyFrom with a row source) at the same time on
-// two connections. Invalid edges are logged at WARN, counted in Dropped and
-// skipped; an error from the sequence stops the append after the edges
-// before it are written.
+// wait in the default partition), hands the chunk's new endpoint nodes to a
+// node writer (each node once per Store: see endpointCache) and COPYs the
+// edges (pgx.CopyFrom with a row source). The node writer upserts on a
+// connection of its own while later chunks are COPYed, and AppendTelemetry
+// returns when both are done, so every endpoint node exists when it returns.
+// Invalid edges are logged at WARN, counted in Dropped and skipped; an error
+// from the sequence stops the append after the edges before it are written,
+// and an error writing nodes or edges stops both.
 func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEdge, error]) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[string]int64{}}
+	g, gctx := errgroup.WithContext(ctx)
+	nw := s.startNodeWriter(gctx, g)
 	chunk := make([]TelemetryEdge, 0, s.copyChunk)
 	var index int64
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		err := s.appendChunk(ctx, chunk, &stats)
+		err := s.appendChunk(gctx, chunk, nw, &stats)
 		chunk = chunk[:0]
 		return err
 	}
-	var srcErr error
-	for e, err := range edges {
-		if err != nil {
-			srcErr = err
+	var srcErr, err error
+	for e, eerr := range edges {
+		if eerr != nil {
+			srcErr = eerr
 			break
 		}
 		index++
@@ -87,13 +91,24 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 		}
 		chunk = append(chunk, e)
 		if len(chunk) == s.copyChunk {
-			if err := flush(); err != nil {
-				stats.Duration = time.Since(start)
-				return stats, err
+			if err = flush(); err != nil {
+				break
 			}
 		}
 	}
-	err := flush()
+	if err == nil {
+		err = flush()
+	}
+	close(nw.queue)
+	// The node writer's error, if any, is what stopped a failed COPY (its
+	// context was cancelled), so it comes first.
+	if werr := g.Wait(); werr != nil {
+		err = werr
+	}
+	for rest := range nw.queue { // not written: upsert them next time
+		s.endpoints.forget(rest)
+	}
+	stats.Nodes = nw.stats
 	stats.Duration = time.Since(start)
 	if err != nil {
 		return stats, err
@@ -102,6 +117,49 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 		return stats, fmt.Errorf("read telemetry edge %d: %w", index+1, srcErr)
 	}
 	return stats, nil
+}
+
+// nodeWriter upserts the endpoint nodes of AppendTelemetry's chunks on a
+// connection of its own while the edges are COPYed on others, so a stream
+// whose first chunk names thousands of new endpoints does not hold up the
+// COPY of the chunks after it. The queue is short, which bounds memory: the
+// COPY waits when the node writer is two chunks behind.
+type nodeWriter struct {
+	queue chan []Node
+	stats WriteStats // read after the errgroup's Wait
+}
+
+func (s *Store) startNodeWriter(ctx context.Context, g *errgroup.Group) *nodeWriter {
+	nw := &nodeWriter{queue: make(chan []Node, 2)}
+	g.Go(func() error {
+		for nodes := range nw.queue {
+			ws, err := s.Write(ctx, Batch{Nodes: nodes})
+			nw.stats.Add(ws)
+			if err != nil {
+				// Returning cancels the group's context, which stops the
+				// COPY and the sender; AppendTelemetry forgets what is
+				// left in the queue.
+				s.endpoints.forget(nodes)
+				return fmt.Errorf("upsert telemetry endpoint nodes: %w", err)
+			}
+		}
+		return nil
+	})
+	return nw
+}
+
+// enqueue hands nodes to the writer, or returns the context's error when
+// the append is being stopped.
+func (nw *nodeWriter) enqueue(ctx context.Context, nodes []Node) error {
+	if len(nodes) == 0 {
+		return nil
+	}
+	select {
+	case nw.queue <- nodes:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // invalid returns why the edge cannot be stored, or "".
@@ -121,7 +179,7 @@ func (e TelemetryEdge) invalid() string {
 	return ""
 }
 
-func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *TelemetryStats) error {
+func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, nw *nodeWriter, stats *TelemetryStats) error {
 	today := utcDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
@@ -152,47 +210,34 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, stats *T
 			for _, d := range need {
 				s.days.remove(d)
 			}
+			s.endpoints.forget(nodes)
 			return fmt.Errorf("make day partitions for telemetry: %w", err)
 		}
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	var nodeStats WriteStats
-	g.Go(func() error {
-		var err error
-		nodeStats, err = s.Write(gctx, Batch{Nodes: nodes})
-		if err != nil {
-			s.endpoints.forget(nodes)
-			return fmt.Errorf("upsert telemetry endpoint nodes: %w", err)
+	if err := nw.enqueue(ctx, nodes); err != nil {
+		s.endpoints.forget(nodes)
+		return err
+	}
+	i := 0
+	src := pgx.CopyFromFunc(func() ([]any, error) {
+		if i == len(chunk) {
+			return nil, nil
 		}
-		return nil
+		e := chunk[i]
+		i++
+		// pgtype.UUID encodes in binary whatever the pool's type map (a
+		// bare uuid.UUID needs internal/pguuid for that).
+		return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
+			e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
 	})
-	var copied int64
-	g.Go(func() error {
-		i := 0
-		src := pgx.CopyFromFunc(func() ([]any, error) {
-			if i == len(chunk) {
-				return nil, nil
-			}
-			e := chunk[i]
-			i++
-			// pgtype.UUID encodes in binary directly; a bare uuid.UUID goes
-			// through text (measured: half of the COPY path's CPU).
-			return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
-				e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
-		})
-		n, err := s.pool.CopyFrom(gctx, pgx.Identifier{"telemetry_edges"},
-			[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
-		copied = n
-		if err != nil {
-			return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
-		}
-		return nil
-	})
-	err := g.Wait()
-	stats.Nodes.Add(nodeStats)
-	stats.Edges += copied
-	return err
+	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_edges"},
+		[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
+	stats.Edges += n
+	if err != nil {
+		return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+	}
+	return nil
 }
 
 // endpointCache remembers the endpoint nodes this Store has written, so a

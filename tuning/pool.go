@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/internal/pguuid"
 )
 
 // DefaultServerCheckTimeout bounds the one connection ConfigurePool makes to
@@ -81,7 +83,8 @@ func WithLogger(logger *slog.Logger) PoolOption {
 // pooler such as PgBouncer, whose limits are not PostgreSQL's, use
 // WithoutServerCheck and set pool_max_conns.
 //
-// Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
+// Connections register internal/pguuid, so uuid.UUID values travel as 16
+// binary bytes. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
 // compilation costs more than it saves on the graph's recursive walk.
 //
 // An invalid DSN gives an error starting "parse database url:" that names the
@@ -109,6 +112,8 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	// uuid.UUID values (db/gen's uuid type) encode and scan as 16 bytes.
+	cfg.AfterConnect = pguuid.AfterConnect(cfg.AfterConnect)
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		// The graph walk's plan is costed far above jit_above_cost, and
 		// compiling it took longer than running it (measured on the 1M-node

@@ -139,45 +139,52 @@ func (q *Queries) NodeGetMany(ctx context.Context, ids []uuid.UUID) ([]Node, err
 	return items, nil
 }
 
-const nodeUpsertMany = `-- name: NodeUpsertMany :many
-INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
-SELECT
-    i.id, i.kind, i.key, i.name, i.props,
-    ARRAY(SELECT DISTINCT l FROM jsonb_array_elements_text(i.labels) AS l ORDER BY l),
-    NULLIF(i.confidence, -1),
-    NULLIF(i.tlp, ''),
-    i.first_seen, i.last_seen,
-    ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(i.sources) AS s ORDER BY s)
-FROM (
-    SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS kind, unnest($3::text[]) AS key,
-           unnest($4::text[]) AS name, unnest($5::jsonb[]) AS props,
-           unnest($6::jsonb[]) AS labels, unnest($7::int2[]) AS confidence,
-           unnest($8::text[]) AS tlp, unnest($9::timestamptz[]) AS first_seen,
-           unnest($10::timestamptz[]) AS last_seen, unnest($11::jsonb[]) AS sources
-) AS i
-ORDER BY i.id
-ON CONFLICT (id) DO UPDATE SET
-    name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                    > ROW(coalesce(n.confidence, -1), n.last_seen))
-                THEN excluded.name ELSE n.name END,
-    props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                    > ROW(coalesce(n.confidence, -1), n.last_seen)
-                 THEN n.props || excluded.props ELSE excluded.props || n.props END,
-    labels = ARRAY(SELECT DISTINCT l FROM unnest(n.labels || excluded.labels) AS l ORDER BY l),
-    confidence = greatest(n.confidence, excluded.confidence),
-    tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
-    first_seen = CASE WHEN $12::boolean THEN n.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
-    last_seen = CASE WHEN $12::boolean THEN n.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
-    sources = ARRAY(SELECT DISTINCT s FROM unnest(n.sources || excluded.sources) AS s ORDER BY s),
-    updated_at = now()
-WHERE (NOT $12::boolean AND (excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
-   OR NOT n.labels @> excluded.labels
-   OR NOT n.sources @> excluded.sources
-   OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
-   OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
-   OR (n.name = '' AND excluded.name <> '')
-   OR NOT jsonb_exists_all(n.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
-RETURNING n.id, (xmax = 0)::boolean AS inserted
+const nodeUpsertMany = `-- name: NodeUpsertMany :one
+WITH upserted AS (
+    INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
+    SELECT
+        i.id, i.kind, i.key, i.name, i.props, i.labels::text[],
+        NULLIF(i.confidence, -1),
+        NULLIF(i.tlp, ''),
+        i.first_seen, i.last_seen,
+        i.sources::text[]
+    FROM (
+        SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS kind, unnest($3::text[]) AS key,
+               unnest($4::text[]) AS name, unnest($5::jsonb[]) AS props,
+               unnest($6::text[]) AS labels, unnest($7::int2[]) AS confidence,
+               unnest($8::text[]) AS tlp, unnest($9::timestamptz[]) AS first_seen,
+               unnest($10::timestamptz[]) AS last_seen, unnest($11::text[]) AS sources
+    ) AS i
+    ORDER BY i.id
+    ON CONFLICT (id) DO UPDATE SET
+        name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
+                        > ROW(coalesce(n.confidence, -1), n.last_seen))
+                    THEN excluded.name ELSE n.name END,
+        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
+                        > ROW(coalesce(n.confidence, -1), n.last_seen)
+                     THEN n.props || excluded.props ELSE excluded.props || n.props END,
+        labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
+                      ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
+        confidence = greatest(n.confidence, excluded.confidence),
+        tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
+        first_seen = CASE WHEN $12::boolean THEN n.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN $12::boolean THEN n.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
+        sources = CASE WHEN n.sources @> excluded.sources THEN n.sources
+                       ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
+        updated_at = now()
+    -- (excluded.props || n.props) = n.props exactly when every key of the
+    -- incoming props is already stored.
+    WHERE (NOT $12::boolean AND (excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+       OR NOT n.labels @> excluded.labels
+       OR NOT n.sources @> excluded.sources
+       OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
+       OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
+       OR (n.name = '' AND excluded.name <> '')
+       OR (excluded.props || n.props) <> n.props
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted) AS merged
+FROM upserted u
 `
 
 type NodeUpsertManyParams struct {
@@ -186,35 +193,38 @@ type NodeUpsertManyParams struct {
 	Keys        []string          `json:"keys"`
 	Names       []string          `json:"names"`
 	Props       []json.RawMessage `json:"props"`
-	Labels      []json.RawMessage `json:"labels"`
+	Labels      []string          `json:"labels"`
 	Confidences []int16           `json:"confidences"`
 	Tlps        []string          `json:"tlps"`
 	FirstSeens  []time.Time       `json:"first_seens"`
 	LastSeens   []time.Time       `json:"last_seens"`
-	Sources     []json.RawMessage `json:"sources"`
+	Sources     []string          `json:"sources"`
 	Untimed     bool              `json:"untimed"`
 }
 
 type NodeUpsertManyRow struct {
-	ID       uuid.UUID `json:"id"`
-	Inserted bool      `json:"inserted"`
+	Inserted int64 `json:"inserted"`
+	Merged   int64 `json:"merged"`
 }
 
 // NodeUpsertMany inserts or merges one batch of nodes given as parallel
 // arrays (one element per node, ids unique within the batch, sorted by id so
-// concurrent writers take row locks in the same order). A merge keeps the
-// earliest first_seen, the latest last_seen, the union of labels and sources,
-// the highest confidence and the strictest TLP. Name and props values come
-// from the row with the higher (confidence, last_seen): a lower-confidence or
-// older record only adds props keys that are missing, so the result does not
-// depend on load order and reloading a record changes nothing. With
-// @untimed the rows carry no times of their own (their first/last seen are
-// the load time, used only when inserting): merging them leaves the stored
-// times alone, so reloading a feed without times changes nothing either. A
-// row that the merge would not change is not written. Each returned row tells whether the
-// node was inserted (true) or merged into an existing one (false).
-func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) ([]NodeUpsertManyRow, error) {
-	rows, err := q.db.Query(ctx, nodeUpsertMany,
+// concurrent writers take row locks in the same order). Labels and sources
+// come as one PostgreSQL array literal per node ('{"a","b"}'), already sorted
+// and without duplicates, so a new row needs no per-row subquery. A merge
+// keeps the earliest first_seen, the latest last_seen, the union of labels and
+// sources (sorted), the highest confidence and the strictest TLP. Name and
+// props values come from the row with the higher (confidence, last_seen): a
+// lower-confidence or older record only adds props keys that are missing, so
+// the result does not depend on load order and reloading a record changes
+// nothing. With @untimed the rows carry no times of their own (their
+// first/last seen are the load time, used only when inserting): merging them
+// leaves the stored times alone, so reloading a feed without times changes
+// nothing either. A row that the merge would not change is not written. It
+// returns how many nodes were inserted and how many merged into existing
+// ones; the rest of the batch was unchanged.
+func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) (NodeUpsertManyRow, error) {
+	row := q.db.QueryRow(ctx, nodeUpsertMany,
 		arg.Ids,
 		arg.Kinds,
 		arg.Keys,
@@ -228,20 +238,7 @@ func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) 
 		arg.Sources,
 		arg.Untimed,
 	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []NodeUpsertManyRow{}
-	for rows.Next() {
-		var i NodeUpsertManyRow
-		if err := rows.Scan(&i.ID, &i.Inserted); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	var i NodeUpsertManyRow
+	err := row.Scan(&i.Inserted, &i.Merged)
+	return i, err
 }

@@ -136,14 +136,14 @@ WITH input AS (
 ), upserted AS (
     INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props)
     SELECT u.src_id, u.relation, u.dst_id, u.confidence, u.first_seen, u.last_seen,
-           ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(u.sources) AS s ORDER BY s), u.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1), u.props
     FROM grouped u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         confidence = greatest(r.confidence, excluded.confidence),
         first_seen = CASE WHEN $10::boolean THEN r.first_seen ELSE least(r.first_seen, excluded.first_seen) END,
         last_seen = CASE WHEN $10::boolean THEN r.last_seen ELSE greatest(r.last_seen, excluded.last_seen) END,
-        sources = ARRAY(SELECT DISTINCT s FROM unnest(r.sources || excluded.sources) AS s ORDER BY s),
+        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
         props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $10::boolean THEN r.last_seen ELSE excluded.last_seen END)
                           > ROW(coalesce(r.confidence, -1), r.last_seen)
                      THEN r.props || excluded.props ELSE excluded.props || r.props END,
@@ -156,7 +156,7 @@ WITH input AS (
 ), parked AS (
     INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props)
     SELECT k.src_ref, k.relation, k.dst_ref, NULLIF(k.confidence, -1), k.first_seen, k.last_seen,
-           ARRAY(SELECT DISTINCT s FROM jsonb_array_elements_text(k.sources) AS s ORDER BY s), k.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props
     FROM resolved k
     WHERE k.src_id IS NULL OR k.dst_id IS NULL
     ORDER BY k.src_ref, k.relation, k.dst_ref
@@ -164,7 +164,7 @@ WITH input AS (
         confidence = greatest(p.confidence, excluded.confidence),
         first_seen = CASE WHEN $10::boolean THEN p.first_seen ELSE least(p.first_seen, excluded.first_seen) END,
         last_seen = CASE WHEN $10::boolean THEN p.last_seen ELSE greatest(p.last_seen, excluded.last_seen) END,
-        sources = ARRAY(SELECT DISTINCT s FROM unnest(p.sources || excluded.sources) AS s ORDER BY s),
+        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
         props = p.props || excluded.props
     WHERE (NOT $10::boolean AND (excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
        OR NOT p.sources @> excluded.sources

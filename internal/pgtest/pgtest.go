@@ -41,6 +41,7 @@ import (
 
 	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/internal/pgcluster"
+	"github.com/ransomeye/intel/internal/pguuid"
 )
 
 // server is the base configuration of the server every test database lives on.
@@ -275,7 +276,8 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return PoolFor(t, DSN(t))
 }
 
-// PoolFor returns a small pool on dsn, closed when the test ends.
+// PoolFor returns a small pool on dsn, closed when the test ends. Its
+// connections register internal/pguuid, as the product's pools do.
 func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -285,6 +287,7 @@ func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	if cfg.MaxConns > 8 {
 		cfg.MaxConns = 8
 	}
+	cfg.AfterConnect = pguuid.AfterConnect(cfg.AfterConnect)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
