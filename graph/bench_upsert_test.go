@@ -108,9 +108,10 @@ func upsertOneByOne(ctx context.Context, pool *pgxpool.Pool, nodes []graph.Node)
 	return nil
 }
 
-// upsertBatched writes the nodes through the Store, one UpsertNodes call
-// (one transaction, one multi-row statement) per batch of its batch size,
-// the way the ingest pipeline hands it batches.
+// upsertBatched writes the nodes through the Store, handing it one batch
+// (BatchSize nodes: one transaction, one multi-row statement) per
+// UpsertNodes call, one call after the other, the way the ingest pipeline
+// writes a feed.
 func upsertBatched(ctx context.Context, store *graph.Store, nodes []graph.Node) error {
 	for chunk := range slices.Chunk(nodes, store.BatchSize()) {
 		if _, err := store.UpsertNodes(ctx, chunk); err != nil {
@@ -121,44 +122,55 @@ func upsertBatched(ctx context.Context, store *graph.Store, nodes []graph.Node) 
 }
 
 type upsertResult struct {
-	server      string
-	nodes       int
-	batch       int
-	store, rows [2]time.Duration // per pass: insert, merge
+	server     string
+	nodes      int
+	batch      int
+	writers    int
+	store, seq [2]time.Duration // per pass (insert, merge): all nodes in one UpsertNodes call; one batch per call
+	rows       [2]time.Duration // one autocommitted statement per row
 }
 
-// compareUpserts runs both writers on the same nodes, each into its own
-// fresh database, and checks they leave the same table.
-func compareUpserts(b *testing.B, server string, n int, storeDSN, rowsDSN string) upsertResult {
+// compareUpserts runs the three writers on the same nodes, each into its
+// own fresh database (dsns: all-at-once, batch per call, row by row), and
+// checks they leave the same table.
+func compareUpserts(b *testing.B, server string, n int, dsns [3]string) upsertResult {
 	b.Helper()
 	ctx := context.Background()
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	storePool, rowsPool := productPool(b, storeDSN, nil), productPool(b, rowsDSN, nil)
-	store := graph.NewStore(storePool, graph.WithLogger(quietLogger))
-	res := upsertResult{server: server, nodes: n, batch: store.BatchSize()}
+	var pools [3]*pgxpool.Pool
+	for i, dsn := range dsns {
+		pools[i] = productPool(b, dsn, nil)
+	}
+	store := graph.NewStore(pools[0], graph.WithLogger(quietLogger))
+	seq := graph.NewStore(pools[1], graph.WithLogger(quietLogger))
+	res := upsertResult{server: server, nodes: n, batch: store.BatchSize(), writers: store.Writers()}
 	for pass := range 2 {
 		nodes := feedNodes(n, pass, base)
 		start := time.Now()
-		if err := upsertBatched(ctx, store, nodes); err != nil {
+		if _, err := store.UpsertNodes(ctx, nodes); err != nil {
 			b.Fatalf("UpsertNodes: %v", err)
 		}
 		res.store[pass] = time.Since(start)
 		start = time.Now()
-		if err := upsertOneByOne(ctx, rowsPool, nodes); err != nil {
+		if err := upsertBatched(ctx, seq, nodes); err != nil {
+			b.Fatalf("UpsertNodes per batch: %v", err)
+		}
+		res.seq[pass] = time.Since(start)
+		start = time.Now()
+		if err := upsertOneByOne(ctx, pools[2], nodes); err != nil {
 			b.Fatalf("row by row: %v", err)
 		}
 		res.rows[pass] = time.Since(start)
 
-		var c1, c2 int
-		var s1, s2 string
-		if err := storePool.QueryRow(ctx, nodesChecksum).Scan(&c1, &s1); err != nil {
-			b.Fatal(err)
+		var counts [3]int
+		var sums [3]string
+		for i, p := range pools {
+			if err := p.QueryRow(ctx, nodesChecksum).Scan(&counts[i], &sums[i]); err != nil {
+				b.Fatal(err)
+			}
 		}
-		if err := rowsPool.QueryRow(ctx, nodesChecksum).Scan(&c2, &s2); err != nil {
-			b.Fatal(err)
-		}
-		if c1 != n || c2 != n || s1 != s2 {
-			b.Fatalf("pass %d: the two writers left different tables: %d rows %s vs %d rows %s", pass, c1, s1, c2, s2)
+		if counts != [3]int{n, n, n} || sums[0] != sums[1] || sums[0] != sums[2] {
+			b.Fatalf("pass %d: the writers left different tables: rows %v, checksums %v", pass, counts, sums)
 		}
 	}
 	return res
@@ -166,8 +178,8 @@ func compareUpserts(b *testing.B, server string, n int, storeDSN, rowsDSN string
 
 // durableDatabases starts a server that commits durably (fsync,
 // synchronous_commit and full_page_writes on, unlike the test harness) and
-// returns two migrated databases on it.
-func durableDatabases(b *testing.B) (string, string) {
+// returns three migrated databases on it.
+func durableDatabases(b *testing.B) [3]string {
 	b.Helper()
 	ctx := context.Background()
 	super := pgtest.StartServer(b, map[string]string{"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"})
@@ -176,8 +188,8 @@ func durableDatabases(b *testing.B) (string, string) {
 		b.Fatal(err)
 	}
 	defer admin.Close()
-	var dsns []string
-	for _, name := range []string{"upsert_store", "upsert_rows"} {
+	var dsns [3]string
+	for i, name := range []string{"upsert_store", "upsert_batches", "upsert_rows"} {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 			b.Fatalf("create database %s: %v", name, err)
 		}
@@ -198,43 +210,50 @@ func durableDatabases(b *testing.B) (string, string) {
 		if err != nil {
 			b.Fatalf("migrate %s: %v", name, err)
 		}
-		dsns = append(dsns, u.String())
+		dsns[i] = u.String()
 	}
-	return dsns[0], dsns[1]
+	return dsns
 }
 
-// BenchmarkNodeUpsert compares Store.UpsertNodes (multi-row upserts, one
-// transaction per batch) with one INSERT … ON CONFLICT per row, each in its
-// own transaction, on the same nodes: first inserting them, then merging a
-// second feed's copy of each into them. It runs on the test harness's
-// server (fsync off) and, unless INTEL_BENCH_DURABLE_NODES=0, on a server
-// that commits durably, where each autocommitted row waits for a WAL flush.
+// BenchmarkNodeUpsert compares Store.UpsertNodes with one INSERT … ON
+// CONFLICT per row, each in its own transaction, on the same nodes: first
+// inserting them, then merging a second feed's copy of each into them.
+// UpsertNodes gets all the nodes in one call, as a bulk loader hands them
+// (batches of BatchSize, Writers transactions at once); the "one batch per
+// call" column is the same Store called once per batch, one call after the
+// other, as the ingest pipeline writes a feed. It runs on the test
+// harness's server (fsync off) and, unless INTEL_BENCH_DURABLE_NODES=0, on a
+// server that commits durably, where each autocommitted row waits for a WAL
+// flush.
 func BenchmarkNodeUpsert(b *testing.B) {
 	cfg := loadBenchConfig(b)
 	var results []upsertResult
 	for b.Loop() {
 		results = results[:0]
-		results = append(results, compareUpserts(b, "harness (fsync off)", cfg.upsertRows, pgtest.DSN(b), pgtest.DSN(b)))
+		results = append(results, compareUpserts(b, "harness (fsync off)", cfg.upsertRows,
+			[3]string{pgtest.DSN(b), pgtest.DSN(b), pgtest.DSN(b)}))
 		if cfg.durableRow > 0 {
-			s, r := durableDatabases(b)
-			results = append(results, compareUpserts(b, "durable (fsync on)", cfg.durableRow, s, r))
+			results = append(results, compareUpserts(b, "durable (fsync on)", cfg.durableRow, durableDatabases(b)))
 		}
 	}
-	r := newReport("node upsert: Store.UpsertNodes batches vs one autocommitted INSERT … ON CONFLICT per row")
-	r.row("server", "nodes", "pass", "UpsertNodes", "row by row", "ratio")
+	r := newReport("node upsert: Store.UpsertNodes vs one autocommitted INSERT … ON CONFLICT per row")
+	r.row("server", "nodes", "pass", "UpsertNodes", "ratio", "one batch per call", "ratio", "row by row")
 	for _, res := range results {
 		for pass, name := range []string{"insert", "merge"} {
-			s, o := rate(res.nodes, res.store[pass]), rate(res.nodes, res.rows[pass])
-			r.row(res.server, res.nodes, name, fmtRate(s), fmtRate(o), fmtRatio(s/o))
+			s, q, o := rate(res.nodes, res.store[pass]), rate(res.nodes, res.seq[pass]), rate(res.nodes, res.rows[pass])
+			r.row(res.server, res.nodes, name, fmtRate(s), fmtRatio(s/o), fmtRate(q), fmtRatio(q/o), fmtRate(o))
 		}
 	}
 	r.flush()
-	note("UpsertNodes batch size %d (tuned for this machine); both writers leave identical tables (checked)", results[0].batch)
+	note("UpsertNodes: batch size %d, %d batches at once (both tuned for this machine); all writers leave identical tables (checked)",
+		results[0].batch, results[0].writers)
 	for _, res := range results {
 		unit := strings.Fields(res.server)[0]
 		total := rate(2*res.nodes, res.store[0]+res.store[1])
+		seq := rate(2*res.nodes, res.seq[0]+res.seq[1])
 		rows := rate(2*res.nodes, res.rows[0]+res.rows[1])
 		b.ReportMetric(total, unit+"-batched-rows/s")
+		b.ReportMetric(seq, unit+"-batch-per-call-rows/s")
 		b.ReportMetric(rows, unit+"-onebyone-rows/s")
 		b.ReportMetric(total/rows, unit+"-ratio")
 	}

@@ -8,14 +8,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/partman"
@@ -34,6 +37,7 @@ type Store struct {
 	q          *gen.Queries
 	batchSize  int
 	copyChunk  int
+	writers    int
 	log        *slog.Logger
 	now        func() time.Time
 	partitions partman.Options
@@ -58,6 +62,10 @@ type Option func(*Store)
 // WithBatchSize sets the number of rows per multi-row statement (default:
 // the tuned batch size of this machine, see tuning.PlanFor).
 func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
+
+// WithWriters sets how many batches UpsertNodes writes at once (default:
+// the CPUs Go may use, at most half the pool's connections).
+func WithWriters(n int) Option { return func(s *Store) { s.writers = n } }
 
 // WithCopyChunk sets how many telemetry edges AppendTelemetry buffers per COPY
 // (default 10 × batch size, at least 50,000: about 10 MB).
@@ -93,6 +101,9 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	if s.batchSize <= 0 {
 		s.batchSize = tunedBatchSize()
 	}
+	if s.writers <= 0 {
+		s.writers = max(1, min(runtime.GOMAXPROCS(0), int(pool.Config().MaxConns)/2))
+	}
 	if s.copyChunk <= 0 {
 		s.copyChunk = max(10*s.batchSize, 50_000)
 	}
@@ -117,11 +128,79 @@ func (s *Store) BatchSize() int { return s.batchSize }
 // Pool returns the pool the store uses.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// Writers returns how many transactions UpsertNodes runs at once.
+func (s *Store) Writers() int { return s.writers }
+
 // UpsertNodes writes nodes (and their aliases), merging them into existing
-// ones. See Write.
+// ones by Write's rules. Up to BatchSize nodes are one Write: one
+// transaction. More are merged with each other, sorted by id and cut into
+// batches of BatchSize, and up to Writers batches are written at once, each
+// in a transaction of its own; the batches hold disjoint id ranges, so they
+// never wait for each other. If one fails, UpsertNodes stops and returns its
+// error; batches already committed stay, and since upserts are idempotent,
+// calling again with the same nodes is safe. The pending relations that the
+// nodes complete are released after every batch has committed, so two
+// batches committing at the same moment cannot each miss the other's
+// endpoint.
 func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, error) {
-	return s.Write(ctx, Batch{Nodes: nodes})
+	if len(nodes) <= s.batchSize || s.writers <= 1 {
+		return s.Write(ctx, Batch{Nodes: nodes})
+	}
+	for i := range nodes {
+		if err := nodes[i].Validate(); err != nil {
+			return WriteStats{}, err
+		}
+	}
+	nodes = mergeNodes(nodes)
+	var (
+		mu    sync.Mutex
+		stats WriteStats
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.writers)
+	for chunk := range slices.Chunk(nodes, s.batchSize) {
+		g.Go(func() error {
+			ws, err := s.write(gctx, Batch{Nodes: chunk}, false)
+			mu.Lock()
+			stats.Add(ws)
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return stats, err
+	}
+	// One statement per releaseChunk refs, Writers at once: a pending
+	// relation named by refs in two chunks is released by whichever
+	// statement locks it first; the other finds it gone.
+	refs := releaseRefs(nodes, aliasRows(nodes))
+	now := s.now().UTC()
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(s.writers)
+	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
+		g.Go(func() error {
+			var ws WriteStats
+			err := s.withTx(gctx, func(tx pgx.Tx) error {
+				ws = WriteStats{}
+				return s.upsertRelations(gctx, s.q.WithTx(tx), nil, chunk, false, now, &ws)
+			})
+			if err != nil {
+				return fmt.Errorf("release pending relations: %w", err)
+			}
+			mu.Lock()
+			stats.Add(ws)
+			mu.Unlock()
+			return nil
+		})
+	}
+	err := g.Wait()
+	return stats, err
 }
+
+// releaseChunk is how many batches' worth of refs UpsertNodes releases
+// pending relations for in one statement: each ref is one index probe, so
+// the statement stays short while the round trips drop.
+const releaseChunk = 4
 
 // AddRelations writes relations; those whose endpoints are not known yet
 // are kept pending. See Write.
@@ -153,6 +232,12 @@ func (s *Store) AddSightings(ctx context.Context, sightings []Sighting) (WriteSt
 // stored times alone when merged. Writing the same batch twice changes
 // nothing the second time, whenever it is written.
 func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
+	return s.write(ctx, b, true)
+}
+
+// write is Write; release false leaves the pending relations that the
+// batch's nodes complete for the caller to release.
+func (s *Store) write(ctx context.Context, b Batch, release bool) (WriteStats, error) {
 	var stats WriteStats
 	for i := range b.Nodes {
 		if err := b.Nodes[i].Validate(); err != nil {
@@ -168,12 +253,9 @@ func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
 	nodes := mergeNodes(b.Nodes)
 	aliases := aliasRows(nodes)
 	rels := mergeRelations(b.Relations)
-	resolve := make([]string, 0, len(aliases)+len(nodes))
-	for _, a := range aliases {
-		resolve = append(resolve, a.sourceID)
-	}
-	for _, n := range nodes {
-		resolve = append(resolve, n.Ref())
+	var resolve []string
+	if release {
+		resolve = releaseRefs(nodes, aliases)
 	}
 
 	err := s.withTx(ctx, func(tx pgx.Tx) error {
@@ -245,6 +327,19 @@ func splitTimed[T any](all []T, untimed func(T) bool) (timed, rest []T) {
 		}
 	}
 	return timed, rest
+}
+
+// releaseRefs lists the references by which pending relations may name
+// the nodes: their aliases' source ids and their node--<uuid> refs.
+func releaseRefs(nodes []Node, aliases []aliasRow) []string {
+	refs := make([]string, 0, len(aliases)+len(nodes))
+	for _, a := range aliases {
+		refs = append(refs, a.sourceID)
+	}
+	for _, n := range nodes {
+		refs = append(refs, n.Ref())
+	}
+	return refs
 }
 
 func resolveIf(first bool, refs []string) []string {

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -610,4 +611,57 @@ CREATE TRIGGER reject_poison BEFORE INSERT ON nodes FOR EACH ROW EXECUTE FUNCTIO
 SELECT count(*) FROM (SELECT src_id AS id FROM telemetry_edges UNION SELECT dst_id FROM telemetry_edges) e
 WHERE NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = e.id)`).Scan(&missing))
 	require.Zero(t, missing, "every endpoint of a stored edge is a node after the retry")
+}
+
+// TestUpsertNodesInConcurrentBatches hands UpsertNodes more than a batch:
+// the batches go to concurrent transactions, and the result must equal one
+// Write of the same nodes, duplicates across batches merged. Pending
+// relations between nodes of different batches must be released although
+// neither batch's transaction could see the other's node.
+func TestUpsertNodesInConcurrentBatches(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const total = 1000
+	var nodes []graph.Node
+	for i := range total {
+		n := graph.ValueNode(graph.KindDomainName, fmt.Sprintf("c%04d.example", i))
+		n.Sources = []string{fmt.Sprintf("feed-%d", i%3)}
+		n.FirstSeen = time.Date(2025, 2, 1+i%20, 0, 0, 0, 0, time.UTC)
+		n.LastSeen = n.FirstSeen.AddDate(0, 0, 2)
+		nodes = append(nodes, n)
+	}
+	for i := 0; i < total; i += 7 { // the same node again, from another feed, later
+		d := nodes[i]
+		d.Sources = []string{"feed-late"}
+		d.LastSeen = d.LastSeen.AddDate(0, 1, 0)
+		nodes = append(nodes, d)
+	}
+	// Relations between the first and the last node (in id order, so in the
+	// first and the last batch), parked before either exists.
+	sorted := slices.SortedFunc(slices.Values(nodes[:total]), func(a, b graph.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	first, last := sorted[0], sorted[total-1]
+	seen := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
+	rels := []graph.Relation{{Src: first.Ref(), Type: "resolves-to", Dst: last.Ref(), FirstSeen: seen},
+		{Src: last.Ref(), Type: "related-to", Dst: first.Ref(), FirstSeen: seen}}
+
+	one := setup(t)
+	_, err := one.store.AddRelations(ctx, rels)
+	require.NoError(t, err)
+	_, err = one.store.Write(ctx, graph.Batch{Nodes: nodes})
+	require.NoError(t, err)
+
+	many := setup(t, graph.WithBatchSize(50), graph.WithWriters(4))
+	require.Equal(t, 4, many.store.Writers())
+	st, err := many.store.AddRelations(ctx, rels)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, st.RelationsPending)
+	st, err = many.store.UpsertNodes(ctx, nodes)
+	require.NoError(t, err)
+	require.EqualValues(t, total, st.NodesInserted, "duplicates are merged before the batches are cut")
+	require.EqualValues(t, 2, st.RelationsReleased)
+	require.Equal(t, snapshot(t, one.pool, false), snapshot(t, many.pool, false))
+
+	st, err = many.store.UpsertNodes(ctx, nodes)
+	require.NoError(t, err)
+	require.EqualValues(t, total, st.NodesUnchanged, "writing again changes nothing")
 }
