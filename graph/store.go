@@ -202,6 +202,53 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, erro
 // the statement stays short while the round trips drop.
 const releaseChunk = 4
 
+// ReleasePending sweeps pending_relations page by page (BatchSize rows) and
+// releases into relations every pending relationship whose endpoints both
+// resolve now. Writes release what they complete as they go; what they can
+// miss is a relationship parked by one transaction while another, not yet
+// committed, was writing its missing endpoint (neither sees the other's
+// rows). A loader that writes from several transactions at once, like the
+// feed manager, calls ReleasePending when they are all done. It returns the
+// counts of the relationships released.
+func (s *Store) ReleasePending(ctx context.Context) (WriteStats, error) {
+	var stats WriteStats
+	after := gen.PendingRelationPageParams{MaxRows: int32(s.batchSize)}
+	now := s.now().UTC()
+	for {
+		page, err := s.q.PendingRelationPage(ctx, after)
+		if err != nil {
+			return stats, fmt.Errorf("list pending relations: %w", err)
+		}
+		if len(page) == 0 {
+			return stats, nil
+		}
+		refs := make([]string, 0, 2*len(page))
+		seen := make(map[string]bool, 2*len(page))
+		for _, p := range page {
+			for _, r := range [2]string{p.SrcRef, p.DstRef} {
+				if !seen[r] {
+					seen[r] = true
+					refs = append(refs, r)
+				}
+			}
+		}
+		var ws WriteStats
+		err = s.withTx(ctx, func(tx pgx.Tx) error {
+			ws = WriteStats{}
+			return s.upsertRelations(ctx, s.q.WithTx(tx), nil, refs, false, now, &ws)
+		})
+		if err != nil {
+			return stats, fmt.Errorf("release pending relations: %w", err)
+		}
+		stats.Add(ws)
+		last := page[len(page)-1]
+		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
+		if len(page) < int(after.MaxRows) {
+			return stats, nil
+		}
+	}
+}
+
 // AddRelations writes relations; those whose endpoints are not known yet
 // are kept pending. See Write.
 func (s *Store) AddRelations(ctx context.Context, rels []Relation) (WriteStats, error) {

@@ -665,3 +665,46 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, total, st.NodesUnchanged, "writing again changes nothing")
 }
+
+// TestReleasePendingSweepsStranded builds what two concurrent transactions
+// can leave behind: relationships parked as pending whose missing endpoint
+// was then written without releasing them (here by plain SQL, as a
+// transaction that could not yet see the pending rows). ReleasePending must
+// release exactly those whose endpoints both resolve, across several pages.
+func TestReleasePendingSweepsStranded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, graph.WithBatchSize(3))
+	src := graph.NamedNode(graph.KindMalware, "Stranded")
+	_, err := b.store.UpsertNodes(ctx, []graph.Node{src})
+	require.NoError(t, err)
+	var rels []graph.Relation
+	for i := range 10 {
+		rels = append(rels, graph.Relation{Src: src.Ref(), Type: "uses", Dst: fmt.Sprintf("tool--%08d-0000-4000-8000-000000000000", i)})
+	}
+	st, err := b.store.AddRelations(ctx, rels)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, st.RelationsPending)
+
+	// Seven of the tools arrive behind the store's back.
+	for i := range 7 {
+		tool := graph.NamedNode(graph.KindTool, fmt.Sprintf("tool %d", i))
+		_, err := b.pool.Exec(ctx, `
+WITH n AS (INSERT INTO nodes (id, kind, key, name) VALUES ($1, $2, $3, $3) RETURNING id)
+INSERT INTO node_aliases (source_id, node_id, source) SELECT $4, id, 'test' FROM n`,
+			tool.ID, string(tool.Kind), tool.Key, rels[i].Dst)
+		require.NoError(t, err)
+	}
+	st, err = b.store.ReleasePending(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 7, st.RelationsReleased)
+	require.EqualValues(t, 7, st.RelationsInserted)
+	var pending, relations int
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM pending_relations), (SELECT count(*) FROM relations)").Scan(&pending, &relations))
+	require.Equal(t, 3, pending)
+	require.Equal(t, 7, relations)
+
+	st, err = b.store.ReleasePending(ctx)
+	require.NoError(t, err)
+	require.Zero(t, st.RelationsReleased, "nothing more to release")
+}

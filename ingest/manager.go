@@ -40,6 +40,7 @@ type Store interface {
 	FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error
 	FeedItems(ctx context.Context, feed string) (map[string]graph.FeedItemState, error)
 	FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error
+	ReleasePending(ctx context.Context) (graph.WriteStats, error)
 }
 
 // Options configure Run.
@@ -75,7 +76,9 @@ type Result struct {
 
 // Run loads feeds, at most Options.Concurrency at once, and returns one
 // Result per feed in the order given. A feed that fails does not stop the
-// others; Run returns an error joining the failures.
+// others; Run returns an error joining the failures. When feeds loaded
+// concurrently, it then releases the pending relations that they completed
+// for each other (see graph.Store.ReleasePending).
 func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2
@@ -100,6 +103,17 @@ func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result
 	for _, r := range results {
 		if r.Status == StatusFailed {
 			errs = append(errs, fmt.Errorf("feed %s: %s", r.Feed.Name, r.Error))
+		}
+	}
+	if !opts.DryRun && len(feeds) > 1 && opts.Concurrency > 1 && ctx.Err() == nil {
+		// Feeds loaded side by side can each park a relationship whose
+		// endpoint the other was writing at that moment; sweep them up.
+		ws, err := store.ReleasePending(ctx)
+		if err != nil {
+			errs = append(errs, err)
+		} else if ws.RelationsReleased > 0 {
+			opts.Logger.Info("released pending relations completed by concurrently loaded feeds",
+				"released", ws.RelationsReleased)
 		}
 	}
 	return results, errors.Join(errs...)

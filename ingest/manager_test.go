@@ -225,3 +225,33 @@ func TestLoadConfig(t *testing.T) {
 		require.Error(t, err, name)
 	}
 }
+
+// TestConcurrentRunReleasesStrandedRelations leaves a pending relationship
+// whose endpoint exists (as two feeds loading side by side can) and checks
+// that a concurrent Run sweeps it into relations.
+func TestConcurrentRunReleasesStrandedRelations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	store, pool := newStore(t)
+	actor := graph.NamedNode(graph.KindIntrusionSet, "Stranded Spider")
+	_, err := store.UpsertNodes(ctx, []graph.Node{actor})
+	require.NoError(t, err)
+	target := "malware--0badc0de-0000-4000-8000-000000000000"
+	st, err := store.AddRelations(ctx, []graph.Relation{{Src: actor.Ref(), Type: "uses", Dst: target}})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, st.RelationsPending)
+	malware := graph.NamedNode(graph.KindMalware, "Stranded")
+	_, err = pool.Exec(ctx, `
+WITH n AS (INSERT INTO nodes (id, kind, key, name) VALUES ($1, $2, $3, $3) RETURNING id)
+INSERT INTO node_aliases (source_id, node_id) SELECT $4, id FROM n`, malware.ID, string(malware.Kind), malware.Key, target)
+	require.NoError(t, err)
+
+	_, err = ingest.Run(ctx, store, sixFeeds(t)[:2], ingest.Options{Concurrency: 2})
+	require.NoError(t, err)
+	var pending, uses int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM pending_relations WHERE dst_ref = $1),
+       (SELECT count(*) FROM relations WHERE src_id = $2 AND relation = 'uses' AND dst_id = $3)`,
+		target, actor.ID, malware.ID).Scan(&pending, &uses))
+	require.Zero(t, pending)
+	require.Equal(t, 1, uses)
+}

@@ -48,6 +48,55 @@ func (q *Queries) PendingRelationList(ctx context.Context, maxRows int32) ([]Pen
 	return items, nil
 }
 
+const pendingRelationPage = `-- name: PendingRelationPage :many
+SELECT src_ref, relation, dst_ref FROM pending_relations
+WHERE (src_ref, relation, dst_ref) > ($1::text, $2::text, $3::text)
+ORDER BY src_ref, relation, dst_ref
+LIMIT $4
+`
+
+type PendingRelationPageParams struct {
+	AfterSrcRef   string `json:"after_src_ref"`
+	AfterRelation string `json:"after_relation"`
+	AfterDstRef   string `json:"after_dst_ref"`
+	MaxRows       int32  `json:"max_rows"`
+}
+
+type PendingRelationPageRow struct {
+	SrcRef   string `json:"src_ref"`
+	Relation string `json:"relation"`
+	DstRef   string `json:"dst_ref"`
+}
+
+// PendingRelationPage returns up to @max_rows pending relationships whose
+// key (src_ref, relation, dst_ref) comes after the given one, in key order,
+// so that the table can be swept page by page (start with three empty
+// strings).
+func (q *Queries) PendingRelationPage(ctx context.Context, arg PendingRelationPageParams) ([]PendingRelationPageRow, error) {
+	rows, err := q.db.Query(ctx, pendingRelationPage,
+		arg.AfterSrcRef,
+		arg.AfterRelation,
+		arg.AfterDstRef,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PendingRelationPageRow{}
+	for rows.Next() {
+		var i PendingRelationPageRow
+		if err := rows.Scan(&i.SrcRef, &i.Relation, &i.DstRef); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const relationCount = `-- name: RelationCount :one
 SELECT (SELECT count(*) FROM relations)::bigint AS relations,
        (SELECT count(*) FROM pending_relations)::bigint AS pending

@@ -99,3 +99,13 @@ SELECT (SELECT count(*) FROM relations)::bigint AS relations,
 -- name: PendingRelationList :many
 -- PendingRelationList lists pending relationships, oldest first.
 SELECT * FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT @max_rows;
+
+-- name: PendingRelationPage :many
+-- PendingRelationPage returns up to @max_rows pending relationships whose
+-- key (src_ref, relation, dst_ref) comes after the given one, in key order,
+-- so that the table can be swept page by page (start with three empty
+-- strings).
+SELECT src_ref, relation, dst_ref FROM pending_relations
+WHERE (src_ref, relation, dst_ref) > (@after_src_ref::text, @after_relation::text, @after_dst_ref::text)
+ORDER BY src_ref, relation, dst_ref
+LIMIT @max_rows;
