@@ -18,7 +18,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
-	"github.com/ransomeye/intel/internal/pguuid"
+	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/partman"
 )
 

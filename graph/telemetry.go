@@ -227,7 +227,7 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, nw *node
 		e := chunk[i]
 		i++
 		// pgtype.UUID encodes in binary whatever the pool's type map (a
-		// bare uuid.UUID needs internal/pguuid for that).
+		// bare uuid.UUID needs db/pguuid for that).
 		return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
 			e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
 	})

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ransomeye/intel/internal/pguuid"
+	"github.com/ransomeye/intel/db/pguuid"
 )
 
 // DefaultServerCheckTimeout bounds the one connection ConfigurePool makes to
@@ -83,7 +83,7 @@ func WithLogger(logger *slog.Logger) PoolOption {
 // pooler such as PgBouncer, whose limits are not PostgreSQL's, use
 // WithoutServerCheck and set pool_max_conns.
 //
-// Connections register internal/pguuid, so uuid.UUID values travel as 16
+// Connections register db/pguuid, so uuid.UUID values travel as 16
 // binary bytes. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
 // compilation costs more than it saves on the graph's recursive walk.
 //

@@ -41,7 +41,7 @@ import (
 
 	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/internal/pgcluster"
-	"github.com/ransomeye/intel/internal/pguuid"
+	"github.com/ransomeye/intel/db/pguuid"
 )
 
 // server is the base configuration of the server every test database lives on.
@@ -277,7 +277,7 @@ func Pool(t testing.TB) *pgxpool.Pool {
 }
 
 // PoolFor returns a small pool on dsn, closed when the test ends. Its
-// connections register internal/pguuid, as the product's pools do.
+// connections register db/pguuid, as the product's pools do.
 func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)

@@ -10,7 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ransomeye/intel/internal/pgtest"
-	"github.com/ransomeye/intel/internal/pguuid"
+	"github.com/ransomeye/intel/db/pguuid"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
