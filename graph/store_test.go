@@ -16,9 +16,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
-	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/partman"
 )
 

@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/db/pguuid"
+	"github.com/ransomeye/intel/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }

@@ -40,8 +40,8 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/ransomeye/intel/db/migrations"
-	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/db/pguuid"
+	"github.com/ransomeye/intel/internal/pgcluster"
 )
 
 // server is the base configuration of the server every test database lives on.
