@@ -12,7 +12,7 @@
 -- (via_id, via_relation, via_direction: out, in, telemetry-out,
 -- telemetry-in), so the path back to the start can be drawn, plus its
 -- relations and telemetry edges (aggregated per relation and peer) to the
--- other reached nodes.
+-- other reached nodes, gathered for all reached nodes at once.
 WITH RECURSIVE walk AS (
     SELECT 0 AS depth,
            ARRAY[@start_id::uuid] AS visited,
@@ -66,9 +66,36 @@ WITH RECURSIVE walk AS (
     ) AS lvl
     WHERE w.depth < @max_depth::int AND cardinality(w.ids) > 0
 ), reached AS (
-    SELECT w.depth, w.ids[i] AS node_id, w.parents[i] AS via_id,
-           w.relations[i] AS via_relation, w.directions[i] AS via_direction
-    FROM walk w, generate_subscripts(w.ids, 1) AS i
+    -- The level's parallel arrays, joined on their ordinality: reading
+    -- them by subscript would walk a text array from its start each time.
+    SELECT w.depth, i.id AS node_id, p.id AS via_id, rl.v AS via_relation, d.v AS via_direction
+    FROM walk w
+    CROSS JOIN LATERAL unnest(w.ids) WITH ORDINALITY AS i(id, k)
+    JOIN LATERAL unnest(w.parents) WITH ORDINALITY AS p(id, k) ON p.k = i.k
+    JOIN LATERAL unnest(w.relations) WITH ORDINALITY AS rl(v, k) ON rl.k = i.k
+    JOIN LATERAL unnest(w.directions) WITH ORDINALITY AS d(v, k) ON d.k = i.k
+), rel_out AS (
+    SELECT x.src_id, jsonb_agg(jsonb_build_object(
+                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
+    FROM reached a
+    JOIN relations x ON x.src_id = a.node_id
+    JOIN reached b ON b.node_id = x.dst_id
+    GROUP BY x.src_id
+), tel_out AS (
+    SELECT tg.src_id, jsonb_agg(jsonb_build_object(
+                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
+                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
+    FROM (
+        SELECT t.src_id, t.relation, t.dst_id, count(*) AS observations, count(DISTINCT t.agent_id) AS agents,
+               min(t.observed_at) AS first_at, max(t.observed_at) AS last_at
+        FROM reached a
+        JOIN telemetry_edges t ON t.src_id = a.node_id
+        JOIN reached b ON b.node_id = t.dst_id
+        WHERE t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz
+        GROUP BY t.src_id, t.relation, t.dst_id
+    ) AS tg
+    GROUP BY tg.src_id
 )
 SELECT
     r.depth::int AS depth,
@@ -77,22 +104,10 @@ SELECT
     r.via_relation::text AS via_relation,
     r.via_direction::text AS via_direction,
     (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
-    (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id), '[]')
-     FROM relations x
-     WHERE x.src_id = n.id AND x.dst_id IN (SELECT rn.node_id FROM reached rn))::jsonb AS relations_out,
-    (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
-                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id), '[]')
-     FROM (
-        SELECT t.relation, t.dst_id, count(*) AS observations, count(DISTINCT t.agent_id) AS agents,
-               min(t.observed_at) AS first_at, max(t.observed_at) AS last_at
-        FROM telemetry_edges t
-        WHERE t.src_id = n.id AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz
-          AND t.dst_id IN (SELECT rn.node_id FROM reached rn)
-        GROUP BY t.relation, t.dst_id
-     ) AS tg)::jsonb AS telemetry_out
+    coalesce(ro.edges, '[]')::jsonb AS relations_out,
+    coalesce(tout.edges, '[]')::jsonb AS telemetry_out
 FROM reached r
 JOIN nodes n ON n.id = r.node_id
+LEFT JOIN rel_out ro ON ro.src_id = r.node_id
+LEFT JOIN tel_out tout ON tout.src_id = r.node_id
 ORDER BY r.depth, n.kind, n.key;
