@@ -7,10 +7,11 @@
 // jsontext decoder) and never holds it whole. A feed may be a bundle (its
 // "objects" array may come before or after "type", "id" and
 // "spec_version"), a bare JSON array of objects, a single bare object, or
-// NDJSON — one object or one bundle per line — in any mix. A record is one
-// element of a bundle's "objects" or of a top-level array, or one top-level
-// object. At most a bounded number of records are in memory at once (a few
-// chunks of up to 256 records or 1 MiB per worker), and a record larger than
+// NDJSON — one object or one bundle per line — in any mix (see Errors for
+// how NDJSON is told from a document). A record is one element of a
+// bundle's "objects" or of a top-level array, or one top-level object. At
+// most a bounded number of records are in memory at once (a few chunks of up
+// to 256 records or 1 MiB per worker), and a record larger than
 // Options.MaxRecordBytes (64 MiB by default) is skipped without being
 // buffered whole: the decoder's input is cut off at the limit, the rest of
 // the record is scanned past, and decoding resumes behind it.
@@ -41,6 +42,25 @@
 // the feed unreadable: Load stops with an *OffsetError (wrapping ErrSyntax
 // or ErrRead) that names the byte offset, after writing everything before
 // it.
+//
+// NDJSON is the exception: there a line that is not valid JSON (a
+// truncated object, garbage, stray text after a value, bytes that are not
+// UTF-8 outside a string, an unterminated string) is dropped alone, logged at
+// WARN with its line number and byte offset and counted under
+// ReasonInvalidJSONLine, and reading goes on with the next line; the records
+// of a bundle line before the point where it breaks are kept. The reader
+// tells NDJSON from a document by the top-level values it has read: once it
+// has read one that lay on a single line (the first line of an NDJSON feed,
+// or a whole one-line bundle), it reads every later top-level value as an
+// NDJSON line, which must end on the line it starts on. The bytes of a bad
+// line are scanned to the next newline, never buffered whole. A line holding
+// nothing but the '{' or '[' that opens a value starts a pretty-printed
+// document, which is read as such, so pretty-printed JSON after NDJSON lines
+// still loads. A syntax error in the first top-level value — inside a
+// single bundle or array, pretty-printed or on one line, or in the first
+// line of an NDJSON feed, which cannot be told from a one-line bundle — or
+// in a value after a multi-line one stops the load as before. Invalid UTF-8
+// inside strings is no error anywhere: it becomes U+FFFD.
 //
 // # Mapping
 //

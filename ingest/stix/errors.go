@@ -9,7 +9,9 @@ import (
 var (
 	// ErrSyntax means the feed holds a JSON syntax error (or ends early)
 	// that makes the rest of it unreadable. The error returned by Load is an
-	// *OffsetError that names the byte offset and wraps ErrSyntax.
+	// *OffsetError that names the byte offset and wraps ErrSyntax. A syntax
+	// error in an NDJSON line does not stop the feed: the line is dropped
+	// under ReasonInvalidJSONLine.
 	ErrSyntax = errors.New("json syntax error")
 	// ErrRead means reading the feed failed (an I/O error of the reader).
 	ErrRead = errors.New("read feed")
@@ -21,6 +23,9 @@ var (
 	// decoder when a value grows past the record size limit; the reader
 	// then skips the value without buffering it.
 	errRecordTooLarge = errors.New("record larger than the size limit")
+	// errLineEnd is what the source returns in line mode (NDJSON) when
+	// asked for bytes past the end of the current line.
+	errLineEnd = errors.New("value does not end on its line")
 )
 
 // OffsetError is the error that stopped a feed at a byte offset: a JSON
@@ -50,6 +55,10 @@ const (
 	ReasonNotObject = "not-an-object"
 	// ReasonTooLarge: a record larger than Options.MaxRecordBytes.
 	ReasonTooLarge = "record-too-large"
+	// ReasonInvalidJSONLine: an NDJSON line that is not valid JSON (garbage,
+	// a truncated object, an unterminated string), or whose value does not
+	// end on the line.
+	ReasonInvalidJSONLine = "invalid-json-line"
 	// ReasonMissingType: no "type", or an empty one.
 	ReasonMissingType = "missing-type"
 	// ReasonMissingID: no "id", or an empty one.

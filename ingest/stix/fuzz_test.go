@@ -35,6 +35,7 @@ func FuzzLoad(f *testing.F) {
 		`[{"type":"observed-data","id":"observed-data--00000000-0000-4000-8000-000000000009","objects":{"0":{"type":"ipv4-addr","value":"1.1.1.1"},"1":{"type":"network-traffic","src_ref":"0","dst_ref":"1"}}}]`,
 		`{"type":"sighting","id":"sighting--00000000-0000-4000-8000-000000000005","sighting_of_ref":"` + idIndicator + `"}` + "\n" + `{"type":"relationship","id":"` + idRel + `","relationship_type":"uses","source_ref":"` + idMalwareA + `","target_ref":"` + idMalwareB + `"}`,
 		bundle(`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"red"}}`, `{"type":"identity","id":"`+idIdentity+`","object_marking_refs":["`+idMarking+`"]}`),
+		ndjsonFeed + `{"type":"malware","x":[` + "\n[\n" + `{"type":"a"}` + "\n]\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -47,10 +47,11 @@ type chunk struct {
 //
 // A record that is valid JSON but not valid STIX is logged at WARN (feed,
 // record index, byte offset, id, reason), counted in the report's Dropped
-// and skipped. A JSON syntax error, a truncated feed or a read error stops
-// the load: everything before it is written, and the error is an
-// *OffsetError (wrapping ErrSyntax or ErrRead) with the byte offset. A
-// sink error or the end of ctx also stops it. The report is returned in
+// and skipped; so is an NDJSON line that is not valid JSON (with its line
+// number, under ReasonInvalidJSONLine). Any other JSON syntax error, a
+// truncated feed or a read error stops the load: everything before it is
+// written, and the error is an *OffsetError (wrapping ErrSyntax or ErrRead)
+// with the byte offset. A sink error or the end of ctx also stops it. The report is returned in
 // every case, with Error set when the load stopped early.
 func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*pipeline.Report, error) {
 	opts = opts.withDefaults()
@@ -224,8 +225,12 @@ func (l *loader) collect(ctx context.Context, batcher *pipeline.Batcher, c *chun
 		rec := res.rec
 		if res.drop != nil {
 			l.report.Drop(res.drop.reason)
-			l.log.Warn("dropped stix record", "record", rec.index, "offset", rec.offset,
-				"id", res.id, "type", res.typ, "reason", res.drop.reason, "detail", res.drop.detail)
+			args := []any{"record", rec.index, "offset", rec.offset}
+			if rec.line > 0 {
+				args = append(args, "line", rec.line)
+			}
+			args = append(args, "id", res.id, "type", res.typ, "reason", res.drop.reason, "detail", res.drop.detail)
+			l.log.Warn("dropped stix record", args...)
 			continue
 		}
 		for _, w := range res.warnings {

@@ -26,6 +26,9 @@ type record struct {
 	// id is the record's id when the reader could see it without decoding
 	// the record (for the log line of a dropped record).
 	id string
+	// line is the 1-based line number of an NDJSON line the reader
+	// dropped because it is not valid JSON; 0 otherwise.
+	line int64
 }
 
 // frame is one level of nesting the reader is inside.
@@ -62,10 +65,34 @@ var decoderOptions = []jsontext.Options{
 	jsontext.AllowInvalidUTF8(true),
 }
 
+// topValue is what the reader knows about the top-level value it is in.
+type topValue struct {
+	open bool
+	// start is the feed offset of the value's first byte.
+	start int64
+	// nl is the feed offset of the first newline at or after start, -1
+	// while unknown (outside line mode).
+	nl int64
+	// newlines is the number of newlines in the feed before start (in
+	// line mode).
+	newlines int64
+	// line is set when the value is read as an NDJSON line: it must end
+	// on the line it starts on, or the line is dropped.
+	line bool
+}
+
 // reader splits a feed into records token by token: STIX bundles (with
 // "objects" anywhere among the members, any number of bundles in a row),
 // bare arrays of objects, single bare objects and NDJSON, in any mix. It
 // holds at most one record, of at most max bytes, at a time.
+//
+// Once a top-level value that lay on a single line has been read, the feed
+// is read as NDJSON (line mode): every later top-level value must end on the
+// line it is on, and a line that does not hold valid JSON is returned as a
+// dropped record (ReasonInvalidJSONLine) and skipped. A line holding only the
+// '{' or '[' that opens a value starts a multi-line value and ends line
+// mode. The first top-level value, and every one after a multi-line value,
+// is read as a document: a syntax error in it stops the feed.
 type reader struct {
 	src   *source
 	dec   *jsontext.Decoder
@@ -74,7 +101,11 @@ type reader struct {
 	index int64
 	stack []frame
 	obj   *topObject
+	val   topValue
+	lines bool  // line mode
 	err   error // sticky
+	// scratch is the buffer values and lines are skipped through.
+	scratch []byte
 }
 
 func newReader(r io.Reader, max int64) *reader {
@@ -95,6 +126,9 @@ func (r *reader) next() (record, error) {
 		return record{}, r.err
 	}
 	rec, err := r.advance()
+	if bl := (*badLine)(nil); errors.As(err, &bl) {
+		rec, err = r.skipLine(bl)
+	}
 	if err != nil && err != io.EOF {
 		r.err = err
 	}
@@ -104,7 +138,13 @@ func (r *reader) next() (record, error) {
 func (r *reader) advance() (record, error) {
 	for {
 		if len(r.stack) == 0 {
-			switch r.dec.PeekKind() {
+			if r.val.open {
+				r.endValue()
+			}
+			r.src.release() // between values, lines may end
+			kind := r.peek()
+			r.beginValue()
+			switch kind {
 			case '{':
 				if _, err := r.readToken(); err != nil {
 					return record{}, r.fail(err)
@@ -130,7 +170,7 @@ func (r *reader) advance() (record, error) {
 
 		switch r.stack[len(r.stack)-1] {
 		case frameArray:
-			switch r.dec.PeekKind() {
+			switch r.peek() {
 			case ']':
 				if _, err := r.readToken(); err != nil {
 					return record{}, r.fail(err)
@@ -191,7 +231,7 @@ func (r *reader) nonObject() (record, error) {
 // and was not a bundle.
 func (r *reader) member() (record, bool, error) {
 	obj := r.obj
-	switch r.dec.PeekKind() {
+	switch r.peek() {
 	case '}':
 		if _, err := r.readToken(); err != nil {
 			return record{}, false, r.fail(err)
@@ -228,7 +268,7 @@ func (r *reader) member() (record, bool, error) {
 		return record{}, false, r.fail(err)
 	}
 	name := tok.String()
-	if name == "objects" && !obj.bundle && (obj.typ == "" || obj.typ == "bundle") && r.dec.PeekKind() == '[' {
+	if name == "objects" && !obj.bundle && (obj.typ == "" || obj.typ == "bundle") && r.peek() == '[' {
 		if _, err := r.readToken(); err != nil {
 			return record{}, false, r.fail(err)
 		}
@@ -280,25 +320,47 @@ func (r *reader) member() (record, bool, error) {
 	return record{}, false, nil
 }
 
+// peek returns the kind of the next token, going on past the end of a line
+// where the value may cross it (see pastLineEnd). It returns 0 when the
+// next read would fail.
+func (r *reader) peek() jsontext.Kind {
+	for {
+		k := r.dec.PeekKind()
+		if k != 0 || !r.src.refused || !r.pastLineEnd() {
+			return k
+		}
+	}
+}
+
 // readToken reads one token with the source armed, so that a single
 // oversized token (a huge member name) cannot be buffered whole.
 func (r *reader) readToken() (jsontext.Token, error) {
-	r.src.arm(r.offset(), r.max)
-	t, err := r.dec.ReadToken()
-	r.src.disarm()
-	if errors.Is(err, errRecordTooLarge) {
-		err = fmt.Errorf("%w (%d bytes)", ErrTokenTooLarge, r.max)
+	for {
+		r.src.arm(r.offset(), r.max)
+		t, err := r.dec.ReadToken()
+		r.src.disarm()
+		if errors.Is(err, errLineEnd) && r.pastLineEnd() {
+			continue
+		}
+		if errors.Is(err, errRecordTooLarge) {
+			err = fmt.Errorf("%w (%d bytes)", ErrTokenTooLarge, r.max)
+		}
+		return t, err
 	}
-	return t, err
 }
 
 // readValue reads one value with the source armed to refuse bytes beyond
 // budget bytes after the current offset.
 func (r *reader) readValue(budget int64) (jsontext.Value, error) {
-	r.src.arm(r.offset(), budget)
-	v, err := r.dec.ReadValue()
-	r.src.disarm()
-	return v, err
+	for {
+		r.src.arm(r.offset(), budget)
+		v, err := r.dec.ReadValue()
+		r.src.disarm()
+		if errors.Is(err, errLineEnd) && r.pastLineEnd() {
+			continue
+		}
+		return v, err
+	}
 }
 
 // skipTooLarge skips the record array element the decoder gave up on and
@@ -328,7 +390,7 @@ func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos, from))
 	}
 	var sk skipper
-	buf := make([]byte, skipChunk)
+	buf := r.scratchBuffer()
 	pos := from
 	for {
 		n, rerr := r.src.Read(buf)
@@ -352,11 +414,17 @@ func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 			}
 		}
 		if rerr != nil {
-			kind := ErrRead
-			if rerr == io.EOF {
-				kind, rerr = ErrSyntax, io.ErrUnexpectedEOF
+			if errors.Is(rerr, errLineEnd) && r.pastLineEnd() {
+				continue
 			}
-			return 0, 0, nil, &OffsetError{Offset: pos, Records: r.index, Err: fmt.Errorf("%w: %w", kind, rerr)}
+			kind := ErrRead
+			switch {
+			case rerr == io.EOF:
+				kind, rerr = ErrSyntax, io.ErrUnexpectedEOF
+			case errors.Is(rerr, errLineEnd):
+				kind = ErrSyntax
+			}
+			return 0, 0, nil, r.fail(&OffsetError{Offset: pos, Records: r.index, Err: fmt.Errorf("%w: %w", kind, rerr)})
 		}
 	}
 	size = pos - start
@@ -391,24 +459,40 @@ func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 	return start, size, head, nil
 }
 
-// fail turns a decoder error into the *OffsetError that stops the feed.
+// fail turns a decoder error into the *OffsetError that stops the feed, or,
+// for a syntax error in an NDJSON line, into the *badLine that makes next
+// skip the line.
 func (r *reader) fail(err error) error {
-	var oe *OffsetError
-	if errors.As(err, &oe) {
+	var bl *badLine
+	if errors.As(err, &bl) {
 		return err
 	}
-	off := r.offset()
-	var se *jsontext.SyntacticError
-	switch {
-	case errors.As(err, &se):
-		off = se.ByteOffset + r.delta
-		err = fmt.Errorf("%w: %w", ErrSyntax, err)
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrTokenTooLarge):
-		err = fmt.Errorf("%w: %w", ErrSyntax, err)
-	default:
-		err = fmt.Errorf("%w: %w", ErrRead, err)
+	oe := (*OffsetError)(nil)
+	if !errors.As(err, &oe) {
+		off := r.offset()
+		var se *jsontext.SyntacticError
+		switch {
+		case errors.As(err, &se):
+			off = se.ByteOffset + r.delta
+			err = fmt.Errorf("%w: %w", ErrSyntax, err)
+		case errors.Is(err, errLineEnd):
+			off = r.src.pos
+			err = fmt.Errorf("%w: %w", ErrSyntax, errLineEnd)
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrTokenTooLarge):
+			err = fmt.Errorf("%w: %w", ErrSyntax, err)
+		default:
+			err = fmt.Errorf("%w: %w", ErrRead, err)
+		}
+		oe = &OffsetError{Offset: off, Records: r.index, Err: err}
 	}
-	return &OffsetError{Offset: off, Records: r.index, Err: err}
+	if !r.val.open || !r.val.line || !errors.Is(oe, ErrSyntax) {
+		return oe
+	}
+	reason := ReasonInvalidJSONLine
+	if errors.Is(oe, ErrTokenTooLarge) {
+		reason = ReasonTooLarge
+	}
+	return &badLine{offset: oe.Offset, reason: reason, err: oe.Err}
 }
 
 // skipper finds the end of one JSON value in a byte stream without
