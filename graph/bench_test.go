@@ -40,7 +40,7 @@ package graph_test
 //	INTEL_BENCH_COPY_NODES   distinct endpoint nodes of those rows (50,000)
 //	INTEL_BENCH_ROUNDS       rounds of each side-by-side comparison, best round reported (1)
 //	INTEL_BENCH_UPSERT_NODES nodes for BenchmarkNodeUpsert (20,000)
-//	INTEL_BENCH_DURABLE_NODES nodes for its fsync=on server variant (5,000; 0 skips it)
+//	INTEL_BENCH_DURABLE_NODES nodes for its fsync=on server variant (20,000; 0 skips it)
 //	INTEL_BENCH_NODES        graph nodes for BenchmarkFindRelated (200,000 | full 1,000,000)
 //	INTEL_BENCH_RELATIONS    graph relations (600,000 | full 3,000,000)
 //	INTEL_BENCH_TELEMETRY    graph telemetry edges (1,000,000 | full 5,000,000)
@@ -99,7 +99,7 @@ func loadBenchConfig(b *testing.B) benchConfig {
 		copyNodes:      envInt(b, "INTEL_BENCH_COPY_NODES", 50_000),
 		rounds:         envInt(b, "INTEL_BENCH_ROUNDS", 1),
 		upsertRows:     envInt(b, "INTEL_BENCH_UPSERT_NODES", 20_000),
-		durableRow:     envInt(b, "INTEL_BENCH_DURABLE_NODES", 5_000),
+		durableRow:     envInt(b, "INTEL_BENCH_DURABLE_NODES", 20_000),
 		graphNodes:     envInt(b, "INTEL_BENCH_NODES", pick(200_000, 1_000_000)),
 		graphRelations: envInt(b, "INTEL_BENCH_RELATIONS", pick(600_000, 3_000_000)),
 		graphTelemetry: envInt(b, "INTEL_BENCH_TELEMETRY", pick(1_000_000, 5_000_000)),
