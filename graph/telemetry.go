@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"sync"
@@ -100,10 +101,14 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 		err = flush()
 	}
 	close(nw.queue)
-	// The node writer's error, if any, is what stopped a failed COPY (its
-	// context was cancelled), so it comes first.
+	// A node writer's error cancels the COPY, whose error then only says
+	// so: report the writer's, and both when the COPY failed on its own.
 	if werr := g.Wait(); werr != nil {
-		err = werr
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = werr
+		} else {
+			err = errors.Join(werr, err)
+		}
 	}
 	for rest := range nw.queue { // not written: upsert them next time
 		s.endpoints.forget(rest)
