@@ -104,7 +104,7 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 	// A node writer's error cancels the COPY, whose error then only says
 	// so: report the writer's, and both when the COPY failed on its own.
 	if werr := g.Wait(); werr != nil {
-		if err == nil || errors.Is(err, context.Canceled) {
+		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, werr) {
 			err = werr
 		} else {
 			err = errors.Join(werr, err)
