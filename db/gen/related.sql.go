@@ -76,7 +76,7 @@ WITH RECURSIVE walk AS (
     JOIN LATERAL unnest(w.relations) WITH ORDINALITY AS rl(v, k) ON rl.k = i.k
     JOIN LATERAL unnest(w.directions) WITH ORDINALITY AS d(v, k) ON d.k = i.k
 ), rel_out AS (
-    SELECT x.src_id, jsonb_agg(jsonb_build_object(
+    SELECT x.src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
     FROM reached a
@@ -84,7 +84,7 @@ WITH RECURSIVE walk AS (
     JOIN reached b ON b.node_id = x.dst_id
     GROUP BY x.src_id
 ), tel_out AS (
-    SELECT tg.src_id, jsonb_agg(jsonb_build_object(
+    SELECT tg.src_id, json_agg(json_build_object(
                 'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
                 'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
     FROM (
@@ -105,8 +105,8 @@ SELECT
     r.via_relation::text AS via_relation,
     r.via_direction::text AS via_direction,
     (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
-    coalesce(ro.edges, '[]')::jsonb AS relations_out,
-    coalesce(tout.edges, '[]')::jsonb AS telemetry_out
+    coalesce(ro.edges, '[]')::json AS relations_out,
+    coalesce(tout.edges, '[]')::json AS telemetry_out
 FROM reached r
 JOIN nodes n ON n.id = r.node_id
 LEFT JOIN rel_out ro ON ro.src_id = r.node_id
@@ -140,8 +140,8 @@ type FindRelatedRow struct {
 	ViaRelation  string          `json:"via_relation"`
 	ViaDirection string          `json:"via_direction"`
 	Truncated    bool            `json:"truncated"`
-	RelationsOut json.RawMessage `json:"relations_out"`
-	TelemetryOut json.RawMessage `json:"telemetry_out"`
+	RelationsOut []byte          `json:"relations_out"`
+	TelemetryOut []byte          `json:"telemetry_out"`
 }
 
 // FindRelated walks the graph from @start_id up to @max_depth hops in one
