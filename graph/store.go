@@ -152,6 +152,7 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, erro
 		}
 	}
 	nodes = mergeNodes(nodes)
+	nodes = keepWinningAliases(nodes)
 	var (
 		mu    sync.Mutex
 		stats WriteStats
@@ -195,6 +196,27 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, erro
 	}
 	err := g.Wait()
 	return stats, err
+}
+
+// keepWinningAliases drops from each node the aliases that Write would
+// give to another node of the same input (see aliasRows: the last node
+// naming a source id wins), so that batches written side by side never
+// write the same alias, and the winner is the same as in one Write.
+func keepWinningAliases(nodes []Node) []Node {
+	winner := map[string]uuid.UUID{}
+	for _, a := range aliasRows(nodes) {
+		winner[a.sourceID] = a.nodeID
+	}
+	for i := range nodes {
+		var keep []string
+		for _, a := range nodes[i].Aliases {
+			if a != "" && winner[a] == nodes[i].ID && !slices.Contains(keep, a) {
+				keep = append(keep, a)
+			}
+		}
+		nodes[i].Aliases = keep
+	}
+	return nodes
 }
 
 // releaseChunk is how many batches' worth of refs UpsertNodes releases

@@ -640,6 +640,17 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	// first and the last batch), parked before either exists.
 	sorted := slices.SortedFunc(slices.Values(nodes[:total]), func(a, b graph.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	first, last := sorted[0], sorted[total-1]
+	// Two nodes at the two ends of the id range (so in different batches)
+	// name the same source id: one Write gives it to the later node, and
+	// so must the concurrent batches. Every node also has an alias of its own.
+	for i := range nodes[:total] {
+		nodes[i].Aliases = []string{fmt.Sprintf("domain-name--own-%04d", i)}
+	}
+	for i := range nodes[:total] {
+		if nodes[i].ID == first.ID || nodes[i].ID == last.ID {
+			nodes[i].Aliases = append(nodes[i].Aliases, "domain-name--contested")
+		}
+	}
 	seen := time.Date(2025, 2, 3, 0, 0, 0, 0, time.UTC)
 	rels := []graph.Relation{{Src: first.Ref(), Type: "resolves-to", Dst: last.Ref(), FirstSeen: seen},
 		{Src: last.Ref(), Type: "related-to", Dst: first.Ref(), FirstSeen: seen}}
@@ -660,6 +671,9 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	require.EqualValues(t, total, st.NodesInserted, "duplicates are merged before the batches are cut")
 	require.EqualValues(t, 2, st.RelationsReleased)
 	require.Equal(t, snapshot(t, one.pool, false), snapshot(t, many.pool, false))
+	var owner uuid.UUID
+	require.NoError(t, many.pool.QueryRow(ctx, "SELECT node_id FROM node_aliases WHERE source_id = 'domain-name--contested'").Scan(&owner))
+	require.Equal(t, last.ID, owner, "the contested alias goes to the node Write gives it to")
 
 	st, err = many.store.UpsertNodes(ctx, nodes)
 	require.NoError(t, err)
