@@ -180,13 +180,9 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, erro
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
 		g.Go(func() error {
-			var ws WriteStats
-			err := s.withTx(gctx, func(tx pgx.Tx) error {
-				ws = WriteStats{}
-				return s.upsertRelations(gctx, s.q.WithTx(tx), nil, chunk, false, now, &ws)
-			})
+			ws, err := s.release(gctx, chunk, now)
 			if err != nil {
-				return fmt.Errorf("release pending relations: %w", err)
+				return err
 			}
 			mu.Lock()
 			stats.Add(ws)
@@ -217,6 +213,20 @@ func keepWinningAliases(nodes []Node) []Node {
 		nodes[i].Aliases = keep
 	}
 	return nodes
+}
+
+// release releases, in a transaction of its own, the pending relations
+// that mention refs and whose endpoints both resolve.
+func (s *Store) release(ctx context.Context, refs []string, now time.Time) (WriteStats, error) {
+	var ws WriteStats
+	err := s.withTx(ctx, func(tx pgx.Tx) error {
+		ws = WriteStats{}
+		return s.upsertRelations(ctx, s.q.WithTx(tx), nil, refs, false, now, &ws)
+	})
+	if err != nil {
+		return WriteStats{}, fmt.Errorf("release pending relations: %w", err)
+	}
+	return ws, nil
 }
 
 // releaseChunk is how many batches' worth of refs UpsertNodes releases
@@ -254,13 +264,9 @@ func (s *Store) ReleasePending(ctx context.Context) (WriteStats, error) {
 				}
 			}
 		}
-		var ws WriteStats
-		err = s.withTx(ctx, func(tx pgx.Tx) error {
-			ws = WriteStats{}
-			return s.upsertRelations(ctx, s.q.WithTx(tx), nil, refs, false, now, &ws)
-		})
+		ws, err := s.release(ctx, refs, now)
 		if err != nil {
-			return stats, fmt.Errorf("release pending relations: %w", err)
+			return stats, err
 		}
 		stats.Add(ws)
 		last := page[len(page)-1]
