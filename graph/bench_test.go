@@ -38,7 +38,7 @@ package graph_test
 //
 //	INTEL_BENCH_ROWS         telemetry rows for BenchmarkTelemetryCopy (500,000 | full 2,000,000)
 //	INTEL_BENCH_COPY_NODES   distinct endpoint nodes of those rows (50,000)
-//	INTEL_BENCH_ROUNDS       rounds of each side-by-side comparison, best round reported (1)
+//	INTEL_BENCH_ROUNDS       rounds of each side-by-side comparison (TelemetryCopy, NodeUpsert), best reported (1)
 //	INTEL_BENCH_UPSERT_NODES nodes for BenchmarkNodeUpsert (20,000)
 //	INTEL_BENCH_DURABLE_NODES nodes for its fsync=on server variant (20,000; 0 skips it)
 //	INTEL_BENCH_NODES        graph nodes for BenchmarkFindRelated (200,000 | full 1,000,000)

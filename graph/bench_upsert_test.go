@@ -130,6 +130,15 @@ type upsertResult struct {
 	rows       [2]time.Duration // one autocommitted statement per row
 }
 
+// best keeps, for each writer and pass, the shorter of r's and o's times.
+func (r *upsertResult) best(o upsertResult) {
+	for pass := range 2 {
+		r.store[pass] = min(r.store[pass], o.store[pass])
+		r.seq[pass] = min(r.seq[pass], o.seq[pass])
+		r.rows[pass] = min(r.rows[pass], o.rows[pass])
+	}
+}
+
 // compareUpserts runs the three writers on the same nodes, each into its
 // own fresh database (dsns: all-at-once, batch per call, row by row), and
 // checks they leave the same table.
@@ -224,19 +233,29 @@ func durableDatabases(b *testing.B) [3]string {
 // other, as the ingest pipeline writes a feed. It runs on the test
 // harness's server (fsync off) and, unless INTEL_BENCH_DURABLE_NODES=0, on a
 // server that commits durably, where each autocommitted row waits for a WAL
-// flush.
+// flush. With INTEL_BENCH_ROUNDS it runs that many rounds, each on fresh
+// databases, and reports each writer's best.
 func BenchmarkNodeUpsert(b *testing.B) {
 	cfg := loadBenchConfig(b)
 	var results []upsertResult
 	for b.Loop() {
 		results = results[:0]
-		results = append(results, compareUpserts(b, "harness (fsync off)", cfg.upsertRows,
-			[3]string{pgtest.DSN(b), pgtest.DSN(b), pgtest.DSN(b)}))
-		if cfg.durableRow > 0 {
-			results = append(results, compareUpserts(b, "durable (fsync on)", cfg.durableRow, durableDatabases(b)))
+		for range cfg.rounds {
+			round := []upsertResult{compareUpserts(b, "harness (fsync off)", cfg.upsertRows,
+				[3]string{pgtest.DSN(b), pgtest.DSN(b), pgtest.DSN(b)})}
+			if cfg.durableRow > 0 {
+				round = append(round, compareUpserts(b, "durable (fsync on)", cfg.durableRow, durableDatabases(b)))
+			}
+			if results == nil {
+				results = round
+				continue
+			}
+			for i := range results {
+				results[i].best(round[i])
+			}
 		}
 	}
-	r := newReport("node upsert: Store.UpsertNodes vs one autocommitted INSERT … ON CONFLICT per row")
+	r := newReport(fmt.Sprintf("node upsert: Store.UpsertNodes vs one autocommitted INSERT … ON CONFLICT per row, best of %d round(s)", cfg.rounds))
 	r.row("server", "nodes", "pass", "UpsertNodes", "ratio", "one batch per call", "ratio", "row by row")
 	for _, res := range results {
 		for pass, name := range []string{"insert", "merge"} {
