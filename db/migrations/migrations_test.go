@@ -50,6 +50,9 @@ SELECT coalesce(string_agg(line, E'\n' ORDER BY line), '') FROM (
   UNION ALL
     SELECT format('partkey %s %s', partrelid::regclass, pg_get_partkeydef(partrelid)) FROM pg_partitioned_table
   UNION ALL
+    SELECT format('storage %s %s', oid::regclass, reloptions) FROM pg_class
+    WHERE relnamespace = 'public'::regnamespace AND reloptions IS NOT NULL
+  UNION ALL
     SELECT format('comment %s %s %s', d.classoid::regclass, d.objoid::regclass, d.description)
     FROM pg_description d WHERE d.classoid = 'pg_class'::regclass AND d.objsubid = 0
       AND d.objoid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)
@@ -83,6 +86,7 @@ func TestRoundTrip(t *testing.T) {
 	latest := schemaOf(t, db)
 	require.Contains(t, latest, "partkey telemetry_edges RANGE (observed_at)")
 	require.Contains(t, latest, "partition telemetry_edges_default of telemetry_edges DEFAULT")
+	require.Contains(t, latest, "storage nodes {fillfactor=80}", "nodes leave room for HOT updates")
 
 	down, err := p.DownTo(ctx, 0)
 	require.NoError(t, err)
