@@ -254,15 +254,9 @@ func (s *Store) ReleasePending(ctx context.Context) (WriteStats, error) {
 		if len(page) == 0 {
 			return stats, nil
 		}
-		refs := make([]string, 0, 2*len(page))
-		seen := make(map[string]bool, 2*len(page))
+		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
-			for _, r := range [2]string{p.SrcRef, p.DstRef} {
-				if !seen[r] {
-					seen[r] = true
-					refs = append(refs, r)
-				}
-			}
+			refs = append(refs, p.SrcRef, p.DstRef)
 		}
 		ws, err := s.release(ctx, refs, now)
 		if err != nil {

@@ -199,7 +199,7 @@ func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, nw *node
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
 		for _, n := range [2]Node{e.Src, e.Dst} {
-			if s.endpoints.fresh(n.ID, e.ObservedAt) {
+			if s.endpoints.fresh(n.ID) {
 				nodes = append(nodes, n)
 			}
 		}
@@ -262,7 +262,7 @@ const endpointCacheMax = 1_000_000
 func newEndpointCache() *endpointCache { return &endpointCache{seen: map[uuid.UUID]struct{}{}} }
 
 // fresh reports whether the node must be upserted, and remembers it.
-func (c *endpointCache) fresh(id uuid.UUID, _ time.Time) bool {
+func (c *endpointCache) fresh(id uuid.UUID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, ok := c.seen[id]; ok {

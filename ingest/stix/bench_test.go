@@ -105,91 +105,65 @@ func benchData(b *testing.B) []byte {
 // machine) and the peak live heap above the input.
 func BenchmarkParse(b *testing.B) {
 	data := benchData(b)
-	base := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	var cpu0 time.Duration
-	report := func(b *testing.B, h *heapSampler, before uint64) {
-		peak := h.Stop() - float64(before)/(1<<20)
-		b.ReportMetric(peak, "peak-heap-MiB")
-		b.ReportMetric(float64(len(data))*float64(b.N)/1e6/(cpuTime()-cpu0).Seconds(), "MB/cpu-s")
-	}
-	for _, workers := range []int{1, 2, 4} {
-		b.Run(fmt.Sprintf("stix.Load/workers=%d", workers), func(b *testing.B) {
+	// measure runs once per iteration as sub-benchmark name, reporting the
+	// peak live heap above the heap it started with and MB per CPU-second.
+	measure := func(name string, once func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(data)))
-			before := base()
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
 			h := sampleHeap()
-			cpu0 = cpuTime()
+			cpu0 := cpuTime()
 			b.ResetTimer()
 			for b.Loop() {
-				sink := &countingSink{}
-				if _, err := Load(context.Background(), bytes.NewReader(data), sink, Options{Workers: workers, BatchSize: 500, Logger: quietLogger}); err != nil {
-					b.Fatal(err)
-				}
+				once(b)
 			}
-			report(b, h, before)
+			b.ReportMetric(h.Stop()-float64(m.HeapAlloc)/(1<<20), "peak-heap-MiB")
+			b.ReportMetric(float64(len(data))*float64(b.N)/1e6/(cpuTime()-cpu0).Seconds(), "MB/cpu-s")
 		})
 	}
-	b.Run("reader-only", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		before := base()
-		h := sampleHeap()
-		cpu0 = cpuTime()
-		b.ResetTimer()
-		for b.Loop() {
-			rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
-			for {
-				if _, err := rd.next(); err == io.EOF {
-					break
-				} else if err != nil {
-					b.Fatal(err)
-				}
+	for _, workers := range []int{1, 2, 4} {
+		measure(fmt.Sprintf("stix.Load/workers=%d", workers), func(b *testing.B) {
+			sink := &countingSink{}
+			if _, err := Load(context.Background(), bytes.NewReader(data), sink, Options{Workers: workers, BatchSize: 500, Logger: quietLogger}); err != nil {
+				b.Fatal(err)
 			}
-		}
-		report(b, h, before)
-	})
-	b.Run("reader+decode", func(b *testing.B) {
-		// What encoding/json does below, streaming: every object decoded
-		// into a map[string]any, one goroutine.
-		b.SetBytes(int64(len(data)))
-		before := base()
-		h := sampleHeap()
-		cpu0 = cpuTime()
-		b.ResetTimer()
-		for b.Loop() {
-			rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
-			for {
-				rec, err := rd.next()
-				if err == io.EOF {
-					break
-				} else if err != nil {
-					b.Fatal(err)
-				}
-				if _, err := decodeObject(rec.raw); err != nil {
-					b.Fatal(err)
-				}
-			}
-		}
-		report(b, h, before)
-	})
-	b.Run("encoding-json-whole", func(b *testing.B) {
-		b.SetBytes(int64(len(data)))
-		before := base()
-		h := sampleHeap()
-		cpu0 = cpuTime()
-		b.ResetTimer()
-		for b.Loop() {
-			var bundle struct {
-				Objects []map[string]any `json:"objects"`
-			}
-			if err := stdjson.Unmarshal(data, &bundle); err != nil {
+		})
+	}
+	measure("reader-only", func(b *testing.B) {
+		rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
+		for {
+			if _, err := rd.next(); err == io.EOF {
+				break
+			} else if err != nil {
 				b.Fatal(err)
 			}
 		}
-		report(b, h, before)
+	})
+	// What encoding/json does below, streaming: every object decoded into a
+	// map[string]any, one goroutine.
+	measure("reader+decode", func(b *testing.B) {
+		rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
+		for {
+			rec, err := rd.next()
+			if err == io.EOF {
+				break
+			} else if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := decodeObject(rec.raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	measure("encoding-json-whole", func(b *testing.B) {
+		var bundle struct {
+			Objects []map[string]any `json:"objects"`
+		}
+		if err := stdjson.Unmarshal(data, &bundle); err != nil {
+			b.Fatal(err)
+		}
 	})
 }
 
