@@ -1,11 +1,12 @@
-// Package graph is the threat graph: its domain model (Node, Relation,
-// Sighting, TelemetryEdge, the node kinds and the deterministic node ids) and
-// the Store that writes and queries it in PostgreSQL.
+// Package graph is the threat graph's domain model: Node, Relation,
+// Sighting, TelemetryEdge, the node kinds, Ref, TLP, the deterministic node
+// ids, and Merge — the merge contract written once. It imports no database
+// package; package store writes and reads these types in PostgreSQL.
 //
 // Identity is decided here and nowhere else. Observables (addresses, domains,
-// URLs, files, ...) get the STIX 2.1 deterministic identifier — a UUIDv5 in
-// the STIX namespace over the canonical JSON of the type's ID-contributing
-// properties — so the same observable from a STIX feed, a MISP feed or an
+// URLs, files, ...) get the STIX 2.1 deterministic identifier (package
+// stixid: a UUIDv5 in the STIX namespace over the canonical JSON of the
+// type's ID-contributing properties), so the same observable from a STIX feed, a MISP feed or an
 // agent is one node. File hashes are nodes of their own (kind "hash"), so a
 // file, an indicator pattern and a MISP attribute that name the same SHA-256
 // meet there. Named objects (malware, intrusion sets, threat actors, tools,

@@ -2,10 +2,8 @@ package graph
 
 import "errors"
 
-// Sentinel errors of the graph package.
+// Sentinel errors of the domain model: what Validate reports.
 var (
-	// ErrNotFound means the node asked for does not exist.
-	ErrNotFound = errors.New("not found")
 	// ErrNoID means a node has no id.
 	ErrNoID = errors.New("node has no id")
 	// ErrInvalidNode means a node breaks a rule of the model.

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 func TestObservableIDsMatchSTIX(t *testing.T) {
@@ -17,12 +18,12 @@ func TestObservableIDsMatchSTIX(t *testing.T) {
 		{"ipv4-addr", "198.49.123.10", "96d215a5-eb23-527a-ae22-9507313d32ca"},
 		{"url", "http://thereelin.com/mac/htm", "85336f56-d406-530a-a485-f28a369e6b36"},
 	} {
-		id, ok := graph.ObservableID(tc.typ, map[string]any{"type": tc.typ, "value": tc.value})
+		id, ok := stixid.ObservableID(tc.typ, map[string]any{"type": tc.typ, "value": tc.value})
 		require.True(t, ok)
 		require.Equal(t, tc.want, id.String(), "%s %s", tc.typ, tc.value)
 		require.Equal(t, id, graph.ValueNode(graph.Kind(tc.typ), tc.value).ID)
 	}
-	_, ok := graph.ObservableID("process", map[string]any{"pid": 4})
+	_, ok := stixid.ObservableID("process", map[string]any{"pid": 4})
 	require.False(t, ok, "process has no ID-contributing properties")
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // Node is one entity of the threat graph.
@@ -29,7 +30,7 @@ type Node struct {
 	Confidence *int `json:"confidence,omitempty"`
 	// TLP is the Traffic Light Protocol marking: clear, green, amber,
 	// amber+strict or red; empty when unmarked.
-	TLP string `json:"tlp,omitempty"`
+	TLP TLP `json:"tlp,omitempty"`
 	// FirstSeen and LastSeen bound when the source saw the entity; zero
 	// values mean "now" when written.
 	FirstSeen time.Time `json:"first_seen,omitzero"`
@@ -148,6 +149,24 @@ type TelemetryEdge struct {
 	Props      map[string]any `json:"props,omitempty"`
 }
 
+// InvalidReason returns why the edge cannot be stored, one of a fixed set
+// of short reasons ("missing agent_id", "invalid src node", ...), or "".
+func (e TelemetryEdge) InvalidReason() string {
+	switch {
+	case e.AgentID == "":
+		return "missing agent_id"
+	case e.Relation == "":
+		return "missing relation"
+	case e.ObservedAt.IsZero():
+		return "missing observed_at"
+	case e.Src.Validate() != nil:
+		return "invalid src node"
+	case e.Dst.Validate() != nil:
+		return "invalid dst node"
+	}
+	return ""
+}
+
 // Batch is a unit of writing: nodes (with their aliases) and the relations
 // among them or to nodes written earlier.
 type Batch struct {
@@ -201,12 +220,12 @@ type Sink interface {
 // (addresses, domains, URLs, mutexes, directories), whose key is the value.
 // It returns false when the object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
-	id, ok := ObservableID(stixType, obj)
+	id, ok := stixid.ObservableID(stixType, obj)
 	if !ok {
 		return Node{}, false
 	}
-	contrib := ContributingProperties(stixType, obj)
-	key := string(Canonical(contrib))
+	contrib := stixid.ContributingProperties(stixType, obj)
+	key := string(stixid.Canonical(contrib))
 	name := ""
 	if len(contrib) == 1 {
 		for _, v := range contrib {

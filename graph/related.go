@@ -1,17 +1,9 @@
 package graph
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-
-	"github.com/ransomeye/intel/db/gen"
 )
 
 // Defaults of RelatedOptions.
@@ -38,7 +30,9 @@ type RelatedOptions struct {
 	Since, Until time.Time
 }
 
-func (o RelatedOptions) withDefaults(now time.Time) RelatedOptions {
+// WithDefaults fills the options left zero with their defaults, the time
+// window relative to now.
+func (o RelatedOptions) WithDefaults(now time.Time) RelatedOptions {
 	switch {
 	case o.Depth == 0:
 		o.Depth = DefaultDepth
@@ -52,10 +46,10 @@ func (o RelatedOptions) withDefaults(now time.Time) RelatedOptions {
 		o.MaxNodes = DefaultMaxNodes
 	}
 	if o.Until.IsZero() {
-		o.Until = utcDay(now).AddDate(0, 0, 2)
+		o.Until = UTCDay(now).AddDate(0, 0, 2)
 	}
 	if o.Since.IsZero() {
-		o.Since = utcDay(now).AddDate(0, 0, -DefaultSinceDays)
+		o.Since = UTCDay(now).AddDate(0, 0, -DefaultSinceDays)
 	}
 	return o
 }
@@ -137,159 +131,9 @@ func (nb *Neighbourhood) PathTo(id uuid.UUID) []RelatedNode {
 	return nil
 }
 
-// FindRelated returns what is related to the node start, up to opts.Depth
-// hops, in one SQL statement (see the FindRelated query): relations in both
-// directions and telemetry edges inside the time window, each node expanded
-// at most once, with fan-out and size caps. It returns ErrNotFound when start
-// does not exist.
-func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts RelatedOptions) (*Neighbourhood, error) {
-	opts = opts.withDefaults(s.now())
-	rows, err := s.q.FindRelated(ctx, gen.FindRelatedParams{
-		StartID:  start,
-		MaxDepth: int32(opts.Depth),
-		Fanout:   int32(opts.Fanout),
-		MaxNodes: int32(opts.MaxNodes),
-		Since:    opts.Since,
-		Until:    opts.Until,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("find related to %s: %w", start, err)
-	}
-	if len(rows) == 0 {
-		return nil, fmt.Errorf("find related to %s: node %w", start, ErrNotFound)
-	}
-	nb := &Neighbourhood{Start: start, Options: opts, Nodes: make([]RelatedNode, 0, len(rows)), Edges: []Edge{}}
-	for _, r := range rows {
-		rn := RelatedNode{Node: nodeFromRow(gen.Node{
-			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
-			Confidence: r.Confidence, Tlp: r.Tlp, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
-		}), Depth: int(r.Depth)}
-		if r.ViaID != uuid.Nil {
-			rn.Via = &Step{From: r.ViaID, Relation: r.ViaRelation, Direction: r.ViaDirection}
-		}
-		nb.Nodes = append(nb.Nodes, rn)
-		nb.Truncated = nb.Truncated || r.Truncated
-		edges, err := decodeEdges(r.ID, r.RelationsOut, false)
-		if err != nil {
-			return nil, err
-		}
-		nb.Edges = append(nb.Edges, edges...)
-		edges, err = decodeEdges(r.ID, r.TelemetryOut, true)
-		if err != nil {
-			return nil, err
-		}
-		nb.Edges = append(nb.Edges, edges...)
-	}
-	return nb, nil
-}
-
-type edgeJSON struct {
-	Relation   string    `json:"relation"`
-	Dst        uuid.UUID `json:"dst"`
-	Confidence *int      `json:"confidence"`
-	Sources    []string  `json:"sources"`
-	Count      int64     `json:"count"`
-	Agents     int64     `json:"agents"`
-	FirstSeen  time.Time `json:"first_seen"`
-	LastSeen   time.Time `json:"last_seen"`
-}
-
-func decodeEdges(src uuid.UUID, raw []byte, telemetry bool) ([]Edge, error) {
-	if len(raw) == 0 {
-		return nil, nil
-	}
-	var in []edgeJSON
-	if err := json.Unmarshal(raw, &in); err != nil {
-		return nil, fmt.Errorf("decode edges of %s: %w", src, err)
-	}
-	out := make([]Edge, 0, len(in))
-	for _, e := range in {
-		out = append(out, Edge{Src: src, Relation: e.Relation, Dst: e.Dst, Telemetry: telemetry,
-			Count: e.Count, Agents: e.Agents, Confidence: e.Confidence, Sources: e.Sources,
-			FirstSeen: e.FirstSeen, LastSeen: e.LastSeen})
-	}
-	return out, nil
-}
-
-func nodeFromRow(r gen.Node) Node {
-	n := Node{ID: r.ID, Kind: Kind(r.Kind), Key: r.Key, Name: r.Name, Labels: r.Labels,
-		FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources}
-	if len(r.Props) > 0 && string(r.Props) != "{}" {
-		_ = json.Unmarshal(r.Props, &n.Props)
-	}
-	if r.Confidence != nil {
-		c := int(*r.Confidence)
-		n.Confidence = &c
-	}
-	if r.Tlp != nil {
-		n.TLP = *r.Tlp
-	}
-	return n
-}
-
-// GetNode returns the node with the given id.
-func (s *Store) GetNode(ctx context.Context, id uuid.UUID) (Node, error) {
-	r, err := s.q.NodeGet(ctx, id)
-	if err != nil {
-		return Node{}, interpretError(fmt.Sprintf("get node %s", id), err)
-	}
-	return nodeFromRow(r), nil
-}
-
-// ResolveNode finds a node from what a person would type: a node id, a
-// source identifier (STIX id, MISP uuid) known as an alias, or kind:key
-// (ipv4-addr:198.51.100.7, malware:lockbit, hash:SHA-256:<hex>; the key is
-// normalized as the mappers do for named kinds and hashes).
-func (s *Store) ResolveNode(ctx context.Context, ref string) (Node, error) {
-	ref = strings.TrimSpace(ref)
-	if id, err := uuid.Parse(ref); err == nil {
-		return s.GetNode(ctx, id)
-	}
-	if id, ok := ParseNodeRef(ref); ok {
-		return s.GetNode(ctx, id)
-	}
-	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
-	if err != nil {
-		return Node{}, fmt.Errorf("resolve %q: %w", ref, err)
-	}
-	if len(rows) > 0 {
-		return s.GetNode(ctx, rows[0].NodeID)
-	}
-	kind, key, ok := strings.Cut(ref, ":")
-	if !ok || kind == "" || key == "" {
-		return Node{}, fmt.Errorf("resolve %q: %w (want a node id, a source id, or kind:key such as ipv4-addr:198.51.100.7)", ref, ErrNotFound)
-	}
-	for _, candidate := range keyCandidates(Kind(kind), key) {
-		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
-		if err == nil {
-			return nodeFromRow(r), nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return Node{}, fmt.Errorf("resolve %q: %w", ref, err)
-		}
-	}
-	return Node{}, fmt.Errorf("resolve %q: no %s node with key %q: %w", ref, kind, key, ErrNotFound)
-}
-
-// keyCandidates lists the keys kind:key may be stored under: as typed, and
-// normalized the way the mappers key that kind.
-func keyCandidates(kind Kind, key string) []string {
-	c := []string{key}
-	switch {
-	case kind == KindHash:
-		if alg, v, ok := strings.Cut(key, ":"); ok {
-			c = append(c, HashKey(alg, v))
-		}
-	case !kind.IsObservable():
-		c = append(c, NamedKey(kind, key))
-	}
-	return c
-}
-
-// interpretError turns database errors into the package's errors.
-func interpretError(what string, err error) error {
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("%s: %w", what, ErrNotFound)
-	}
-	return fmt.Errorf("%s: %w", what, err)
+// UTCDay returns the start of t's day in UTC, the unit of telemetry
+// partitions and time windows.
+func UTCDay(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

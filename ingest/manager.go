@@ -22,6 +22,7 @@ import (
 	"github.com/ransomeye/intel/ingest/misp"
 	"github.com/ransomeye/intel/ingest/pipeline"
 	"github.com/ransomeye/intel/ingest/stix"
+	"github.com/ransomeye/intel/store"
 )
 
 // Statuses of a feed load.
@@ -35,10 +36,10 @@ const (
 // graph.Store.
 type Store interface {
 	graph.Sink
-	Feed(ctx context.Context, name string) (graph.FeedState, bool, error)
+	Feed(ctx context.Context, name string) (store.FeedState, bool, error)
 	FeedStarted(ctx context.Context, name, format, location string) error
 	FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error
-	FeedItems(ctx context.Context, feed string) (map[string]graph.FeedItemState, error)
+	FeedItems(ctx context.Context, feed string) (map[string]store.FeedItemState, error)
 	FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error
 	ReleasePending(ctx context.Context) (graph.WriteStats, error)
 }
@@ -79,14 +80,14 @@ type Result struct {
 // others; Run returns an error joining the failures. When feeds loaded
 // concurrently, it then releases the pending relations that they completed
 // for each other (see graph.Store.ReleasePending).
-func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result, error) {
+func Run(ctx context.Context, st Store, feeds []Feed, opts Options) ([]Result, error) {
 	if opts.Concurrency <= 0 {
 		opts.Concurrency = 2
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if store == nil && !opts.DryRun {
+	if st == nil && !opts.DryRun {
 		return nil, errors.New("ingest: no store (use DryRun to load without a database)")
 	}
 	results := make([]Result, len(feeds))
@@ -94,7 +95,7 @@ func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result
 	g.SetLimit(opts.Concurrency)
 	for i, f := range feeds {
 		g.Go(func() error {
-			results[i] = LoadFeed(gctx, store, f, opts)
+			results[i] = LoadFeed(gctx, st, f, opts)
 			return nil
 		})
 	}
@@ -108,7 +109,7 @@ func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result
 	if !opts.DryRun && len(feeds) > 1 && opts.Concurrency > 1 && ctx.Err() == nil {
 		// Feeds loaded side by side can each park a relationship whose
 		// endpoint the other was writing at that moment; sweep them up.
-		ws, err := store.ReleasePending(ctx)
+		ws, err := st.ReleasePending(ctx)
 		if err != nil {
 			errs = append(errs, err)
 		} else if ws.RelationsReleased > 0 {
@@ -122,7 +123,7 @@ func Run(ctx context.Context, store Store, feeds []Feed, opts Options) ([]Result
 // LoadFeed loads one feed: it detects the format, skips the feed when its
 // content hash matches the last successful load (unless Force), loads it,
 // and records the outcome.
-func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
+func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -130,8 +131,8 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 	fail := func(err error) Result {
 		res.Status, res.Error = StatusFailed, err.Error()
 		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
-		if store != nil && !opts.DryRun && res.Format != "" {
-			if ferr := store.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
+		if st != nil && !opts.DryRun && res.Format != "" {
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
 				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
 			}
 		}
@@ -149,10 +150,10 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 	res.Format = src.format
 	res.ContentHash = src.hash
 
-	var state graph.FeedState
-	if store != nil && !opts.DryRun {
+	var state store.FeedState
+	if st != nil && !opts.DryRun {
 		var known bool
-		if state, known, err = store.Feed(ctx, f.Name); err != nil {
+		if state, known, err = st.Feed(ctx, f.Name); err != nil {
 			return fail(err)
 		}
 		unchanged := src.hash != "" && state.ContentHash == src.hash &&
@@ -162,17 +163,17 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 			res.Report = pipeline.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
-			if err := store.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
+			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
 				return fail(err)
 			}
 			return res
 		}
-		if err := store.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
+		if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
 			return fail(err)
 		}
 	}
 
-	var sink graph.Sink = store
+	var sink graph.Sink = st
 	if opts.DryRun {
 		sink = &pipeline.DrySink{}
 	}
@@ -182,7 +183,7 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 	var loadErr error
 	switch {
 	case src.dir:
-		loadErr = loadMISPDir(ctx, store, sink, f, src, opts, progress, &res)
+		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatMISP:
 		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
 			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
@@ -202,8 +203,8 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 		return fail(loadErr)
 	}
 	res.Status = StatusOK
-	if store != nil && !opts.DryRun {
-		if err := store.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+	if st != nil && !opts.DryRun {
+		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
 			return fail(err)
 		}
 	}
@@ -212,7 +213,7 @@ func LoadFeed(ctx context.Context, store Store, f Feed, opts Options) Result {
 
 // loadMISPDir loads the events of a MISP feed directory whose files changed
 // since their last successful load (all with Force), and records each.
-func loadMISPDir(ctx context.Context, store Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
+func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
 	manifest, err := misp.ReadManifest(f.Path)
 	if err != nil && !errors.Is(err, misp.ErrNoManifest) {
 		return err
@@ -225,9 +226,9 @@ func loadMISPDir(ctx context.Context, store Store, sink graph.Sink, f Feed, src 
 		}
 		files[id] = h
 	}
-	var known map[string]graph.FeedItemState
-	if store != nil && !opts.DryRun && !opts.Force {
-		if known, err = store.FeedItems(ctx, f.Name); err != nil {
+	var known map[string]store.FeedItemState
+	if st != nil && !opts.DryRun && !opts.Force {
+		if known, err = st.FeedItems(ctx, f.Name); err != nil {
 			return err
 		}
 	}
@@ -260,7 +261,7 @@ func loadMISPDir(ctx context.Context, store Store, sink graph.Sink, f Feed, src 
 	}
 	report, loadErr := misp.LoadDir(ctx, f.Path, sink, opt)
 	res.Report = report
-	if store == nil || opts.DryRun {
+	if st == nil || opts.DryRun {
 		return loadErr
 	}
 	// Everything LoadDir returned has been written: record the events that
@@ -274,7 +275,7 @@ func loadMISPDir(ctx context.Context, store Store, sink graph.Sink, f Feed, src 
 		if m, ok := manifest[e.UUID]; ok && !m.Timestamp.IsZero() {
 			ts = &m.Timestamp
 		}
-		if err := store.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
+		if err := st.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err
 		}
 	}

@@ -15,16 +15,17 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 var clock = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
-func newStore(t *testing.T) (*graph.Store, *pgxpool.Pool) {
+func newStore(t *testing.T) (*store.Store, *pgxpool.Pool) {
 	t.Helper()
 	pool := pgtest.Pool(t)
-	return graph.NewStore(pool, graph.WithBatchSize(200), graph.WithClock(func() time.Time { return clock })), pool
+	return store.NewStore(pool, store.WithBatchSize(200), store.WithClock(func() time.Time { return clock })), pool
 }
 
 // mispEvent builds a MISP event with the given attributes (type, value).
@@ -237,7 +238,7 @@ func TestConcurrentRunReleasesStrandedRelations(t *testing.T) {
 	_, err := store.UpsertNodes(ctx, []graph.Node{actor})
 	require.NoError(t, err)
 	target := "malware--0badc0de-0000-4000-8000-000000000000"
-	st, err := store.AddRelations(ctx, []graph.Relation{{Src: actor.Ref(), Type: "uses", Dst: target}})
+	st, err := store.AddRelations(ctx, []graph.Relation{{Src: actor.Ref(), Type: "uses", Dst: graph.Ref(target)}})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, st.RelationsPending)
 	malware := graph.NamedNode(graph.KindMalware, "Stranded")

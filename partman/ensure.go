@@ -10,8 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/store"
 )
 
 // Result is what Ensure or EnsureDays did, one entry per day, oldest first.
@@ -78,6 +77,27 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, erro
 	return ensureDays(ctx, pool, opts.window(), opts)
 }
 
+// DayEnsurer makes day partitions on demand for a writer:
+// store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)) has the Store's
+// AppendTelemetry make the partitions of the days it is about to write.
+type DayEnsurer struct {
+	pool *pgxpool.Pool
+	opts Options
+}
+
+// NewDayEnsurer returns a DayEnsurer on pool with opts (Parent, lock
+// timeout, retries, logger; the window is the writer's).
+func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
+	return DayEnsurer{pool: pool, opts: opts}
+}
+
+// EnsureDays makes the partitions of days (see the function EnsureDays) and
+// returns how many it created.
+func (d DayEnsurer) EnsureDays(ctx context.Context, days []time.Time) (int, error) {
+	res, err := EnsureDays(ctx, d.pool, days, d.opts)
+	return res.Created(), err
+}
+
 // EnsureDays is Ensure for the given days (their UTC calendar days, each
 // taken once) instead of the window around today: what a writer calls for
 // the days of the rows it is about to insert. Which days are acceptable is
@@ -119,11 +139,11 @@ func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, 
 	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
 	what := fmt.Sprintf("ensure partition %s for %s", qualified(t.schema, res.Partition), day.Format(time.DateOnly))
 	attempts, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
-		row, err := gen.New(tx).PartitionEnsureDay(ctx, gen.PartitionEnsureDayParams{Parent: t.ident(), Day: day})
+		row, err := store.EnsureDayPartition(ctx, tx, t.ident(), day)
 		if err != nil {
 			return err
 		}
-		res.Partition, res.Created, res.MovedRows = row.PartitionName, row.Created, row.MovedRows
+		res.Partition, res.Created, res.MovedRows = row.Name, row.Created, row.MovedRows
 		return nil
 	})
 	res.Attempts = attempts

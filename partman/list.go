@@ -6,31 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/store"
 )
 
-// Partition is one partition of a partitioned table as the catalog describes
-// it.
-type Partition struct {
-	// Schema and Name identify the partition (unquoted).
-	Schema string `json:"schema"`
-	Name   string `json:"name"`
-	// From and To are the partition's bounds [From, To) read from the
-	// catalog; nil for MINVALUE / MAXVALUE, and for the default partition.
-	From *time.Time `json:"from"`
-	To   *time.Time `json:"to"`
-	// Bound is the catalog's text of the bounds: "FOR VALUES FROM (...) TO
-	// (...)", or "DEFAULT".
-	Bound string `json:"bound"`
-	// EstimatedRows is the planner's row estimate, -1 when the partition has
-	// not been vacuumed or analyzed yet.
-	EstimatedRows int64 `json:"estimated_rows"`
-	// TotalBytes is the size on disk with indexes and TOAST.
-	TotalBytes int64 `json:"total_bytes"`
-}
+// Partition is one partition of a partitioned table as the catalog
+// describes it.
+type Partition = store.Partition
 
 // Listing is a partitioned table's partitions.
 type Listing struct {
@@ -71,47 +53,11 @@ func listTx(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (Lis
 // list reads the partitions of t, in a transaction with a lock timeout:
 // pg_total_relation_size locks each partition in ACCESS SHARE mode.
 func list(ctx context.Context, tx pgx.Tx, t table) (Listing, error) {
-	q := gen.New(tx)
-	rows, err := q.PartitionChildren(ctx, t.ident())
+	parts, def, err := store.ListPartitions(ctx, tx, t.ident())
 	if err != nil {
 		return Listing{}, err
 	}
-	l := Listing{Parent: t.String(), Partitions: make([]Partition, 0, len(rows))}
-	for _, r := range rows {
-		l.Partitions = append(l.Partitions, Partition{
-			Schema:        r.SchemaName,
-			Name:          r.TableName,
-			From:          boundTime(r.Bounds.Lower, r.Bounds.LowerType),
-			To:            boundTime(r.Bounds.Upper, r.Bounds.UpperType),
-			Bound:         r.Bound,
-			EstimatedRows: r.EstimatedRows,
-			TotalBytes:    r.TotalBytes,
-		})
-	}
-	defs, err := q.PartitionDefault(ctx, t.ident())
-	if err != nil {
-		return Listing{}, err
-	}
-	for _, d := range defs {
-		l.Default = &Partition{
-			Schema:        d.SchemaName,
-			Name:          d.TableName,
-			Bound:         "DEFAULT",
-			EstimatedRows: d.EstimatedRows,
-			TotalBytes:    d.TotalBytes,
-		}
-	}
-	return l, nil
-}
-
-// boundTime converts one side of a catalog range to a time, nil when that
-// side is unbounded (MINVALUE, MAXVALUE, or ±infinity).
-func boundTime(v pgtype.Timestamptz, typ pgtype.BoundType) *time.Time {
-	if typ == pgtype.Unbounded || !v.Valid || v.InfinityModifier != pgtype.Finite {
-		return nil
-	}
-	t := v.Time.UTC()
-	return &t
+	return Listing{Parent: t.String(), Partitions: parts, Default: def}, nil
 }
 
 // missingDays returns the days (midnight UTC) of which some instant is in no

@@ -113,14 +113,6 @@ func TestQuoteIfNeeded(t *testing.T) {
 	}
 }
 
-func TestPgMillis(t *testing.T) {
-	t.Parallel()
-	require.Equal(t, "2000ms", pgMillis(2*time.Second))
-	require.Equal(t, "1ms", pgMillis(time.Microsecond))
-	require.Equal(t, "2ms", pgMillis(1500*time.Microsecond))
-	require.Equal(t, "1ms", pgMillis(0))
-}
-
 func TestParseMode(t *testing.T) {
 	t.Parallel()
 	m, err := ParseMode(" Detach ")

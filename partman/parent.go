@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/store"
 )
 
 // keyType is the partition key type daily partitions need: the function
@@ -56,20 +55,19 @@ func quoteIfNeeded(s string) string {
 
 // resolve looks parent up in the catalog and checks it can have daily
 // partitions.
-func resolve(ctx context.Context, db gen.DBTX, parent string) (table, error) {
-	row, err := gen.New(db).PartitionParent(ctx, parent)
+func resolve(ctx context.Context, db store.DBTX, parent string) (table, error) {
+	row, err := store.LookUpPartitioned(ctx, db, parent)
 	if err != nil {
-		var pgErr *pgconn.PgError
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
+		switch code := store.Code(err); {
+		case errors.Is(err, store.ErrNotFound):
 			return table{}, fmt.Errorf("look up %s: %w", parent, ErrNotPartitioned)
-		case errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000"):
+		case code == pgerrcode.UndefinedTable || code == pgerrcode.InvalidSchemaName:
 			return table{}, fmt.Errorf("look up %s: %w: %w", parent, ErrNoTable, err)
 		default:
 			return table{}, fmt.Errorf("look up %s: %w", parent, err)
 		}
 	}
-	t := table{schema: row.SchemaName, name: row.TableName, key: row.KeyColumn}
+	t := table{schema: row.Schema, name: row.Name, key: row.KeyColumn}
 	if row.KeyType != keyType {
 		return table{}, fmt.Errorf("look up %s: %w (key %s is %s)", t, ErrNotPartitioned,
 			quoteIfNeeded(row.KeyColumn), row.KeyType)

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ransomeye/intel/store"
 )
 
 // Mode is what Prune does with a partition it removes from the table.
@@ -152,8 +153,7 @@ func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partitio
 		_, err := tx.Exec(ctx, stmt)
 		return err
 	})
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table: not (or no longer) a partition
+	if store.Code(err) == pgerrcode.UndefinedTable { // not (or no longer) a partition
 		return true, nil
 	}
 	return false, err
@@ -163,8 +163,7 @@ func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partitio
 // at once may collide on the catalog's unique index; the loser finds it.
 func createSchema(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 	_, err := pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42P06") {
+	if code := store.Code(err); code == pgerrcode.UniqueViolation || code == pgerrcode.DuplicateSchema {
 		return nil
 	}
 	if err != nil {

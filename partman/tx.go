@@ -2,27 +2,16 @@ package partman
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ransomeye/intel/store"
 )
-
-// SQLSTATEs inTx retries: the lock was not granted within lock_timeout, or
-// the transaction was chosen as a deadlock victim.
-const (
-	codeLockNotAvailable = "55P03"
-	codeDeadlock         = "40P01"
-)
-
-// rollbackTimeout bounds the rollback of a failed transaction, which runs
-// even when the caller's context is cancelled.
-const rollbackTimeout = 5 * time.Second
 
 // inTx runs fn in a transaction of its own with SET LOCAL lock_timeout, and
 // runs it again in a new transaction, after a jittered exponential backoff,
@@ -33,17 +22,17 @@ const rollbackTimeout = 5 * time.Second
 func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(pgx.Tx) error) (int, error) {
 	delay := o.RetryDelay
 	for attempt := 1; ; attempt++ {
-		err := runTx(ctx, pool, o.LockTimeout, fn)
+		err := store.WithTx(ctx, pool, store.TxOptions{LockTimeout: o.LockTimeout}, fn)
 		if err == nil {
 			return attempt, nil
 		}
-		var pgErr *pgconn.PgError
-		retryable := errors.As(err, &pgErr) && (pgErr.Code == codeLockNotAvailable || pgErr.Code == codeDeadlock)
+		code := store.Code(err)
+		retryable := code == pgerrcode.LockNotAvailable || code == pgerrcode.DeadlockDetected
 		if !retryable || ctx.Err() != nil {
 			return attempt, fmt.Errorf("%s: %w", what, err)
 		}
 		if attempt > o.Retries {
-			if pgErr.Code == codeLockNotAvailable {
+			if code == pgerrcode.LockNotAvailable {
 				return attempt, fmt.Errorf("%s: %w within lock_timeout %s (%s): %w",
 					what, ErrLockTimeout, o.LockTimeout, attempts(attempt), err)
 			}
@@ -53,7 +42,7 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn fu
 		o.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: lock not granted in time, retrying",
 			slog.String("op", what), slog.Int("attempt", attempt), slog.Int("retries", o.Retries),
 			slog.Duration("lock_timeout", o.LockTimeout), slog.Duration("backoff", wait),
-			slog.String("sqlstate", pgErr.Code))
+			slog.String("sqlstate", code))
 		select {
 		case <-ctx.Done():
 			return attempt, fmt.Errorf("%s: %w", what, context.Cause(ctx))
@@ -61,38 +50,6 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn fu
 		}
 		delay = min(2*delay, maxRetryDelay)
 	}
-}
-
-// runTx runs fn in one transaction whose lock waits are bounded by
-// lockTimeout. The rollback of a failed transaction runs even when ctx is
-// cancelled, so the connection goes back to the pool clean.
-func runTx(ctx context.Context, pool *pgxpool.Pool, lockTimeout time.Duration, fn func(pgx.Tx) error) (err error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err == nil {
-			return
-		}
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-		defer cancel()
-		_ = tx.Rollback(rctx)
-	}()
-	if _, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", pgMillis(lockTimeout)); err != nil {
-		return err
-	}
-	if err = fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit(ctx)
-}
-
-// pgMillis formats d as a PostgreSQL duration setting in whole
-// milliseconds, at least 1 (0 would mean no timeout).
-func pgMillis(d time.Duration) string {
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	return fmt.Sprintf("%dms", max(ms, 1))
 }
 
 // attempts spells a number of attempts: "1 attempt", "6 attempts".

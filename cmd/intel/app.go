@@ -12,17 +12,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/ransomeye/intel/db/migrations"
-	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/localdb"
 	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
 	"github.com/ransomeye/intel/tuning"
 )
 
@@ -190,11 +190,10 @@ func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 // explainConnectError names the usual causes of a failed connection.
 func explainConnectError(err error, timeout time.Duration) error {
 	var netErr net.Error
-	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return fmt.Errorf("database unreachable within %s: %w", timeout, err)
-	case errors.As(err, &pgErr) && pgErr.Code == "3D000":
+	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
 	case strings.Contains(err.Error(), "connection refused"):
 		return fmt.Errorf("database unreachable (connection refused): %w", err)
@@ -205,7 +204,7 @@ func explainConnectError(err error, timeout time.Duration) error {
 // openStore opens the pool, brings the schema up to date when it is the
 // local cluster (or checks that it is current otherwise), and runs partition
 // upkeep unless --no-partition-maintenance.
-func (a *app) openStore(ctx context.Context) (*graph.Store, error) {
+func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return nil, err
@@ -218,7 +217,22 @@ func (a *app) openStore(ctx context.Context) (*graph.Store, error) {
 			return nil, fmt.Errorf("partition upkeep on startup: %w", err)
 		}
 	}
-	return graph.NewStore(pool, graph.WithLogger(a.log)), nil
+	return a.newStore(pool), nil
+}
+
+// newStore returns the Store every command writes through: batches sized
+// for this machine (tuning), day partitions made on demand by partman.
+func (a *app) newStore(pool *pgxpool.Pool) *store.Store {
+	batch := store.DefaultBatchSize
+	if res, err := tuning.Detect(); err == nil {
+		if plan, err := tuning.PlanFor(res); err == nil {
+			batch = plan.BatchSize
+		}
+	}
+	return store.NewStore(pool,
+		store.WithLogger(a.log),
+		store.WithBatchSize(batch),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))
 }
 
 // checkSchema migrates the local cluster automatically; a server given by

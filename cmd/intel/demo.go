@@ -108,8 +108,8 @@ func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
 	fmt.Fprintf(out, "%d day partitions in place, %d made now\n", len(ens.Days), ens.Created())
 
 	step("load feeds (%s)", feedsDir)
-	store := graph.NewStore(pool, graph.WithLogger(a.log))
-	results, err := ingest.Run(ctx, store, files, ingest.Options{Concurrency: 2, Logger: a.log})
+	st := a.newStore(pool)
+	results, err := ingest.Run(ctx, st, files, ingest.Options{Concurrency: 2, Logger: a.log})
 	if perr := a.printFeedResults("table", results); perr != nil {
 		return perr
 	}
@@ -141,7 +141,7 @@ func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
 				"dst":         fmt.Sprintf("domain-name:cdn%d.example.com", j)})
 		}
 	}
-	trep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), store, telemetry.Options{Feed: "demo-edr", Logger: a.log})
+	trep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, telemetry.Options{Feed: "demo-edr", Logger: a.log})
 	if err != nil {
 		return err
 	}
@@ -150,11 +150,11 @@ func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
 	hit := demoHits[0]
 	file, _, _ := graph.FileNode(map[string]string{"SHA-256": hit.sha256}, hit.file)
 	step("what is related to %s seen on %s? (depth 4, one query)", hit.file, hit.agent)
-	nb, err := store.FindRelated(ctx, file.ID, graph.RelatedOptions{Depth: 4})
+	nb, err := st.FindRelated(ctx, file.ID, graph.RelatedOptions{Depth: 4})
 	if err != nil {
 		return err
 	}
-	if err := nb.WriteTree(out); err != nil {
+	if err := writeTree(out, nb); err != nil {
 		return err
 	}
 
@@ -163,7 +163,7 @@ func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
 		hb := nb
 		if i > 0 {
 			f, _, _ := graph.FileNode(map[string]string{"SHA-256": h.sha256}, h.file)
-			if hb, err = store.FindRelated(ctx, f.ID, graph.RelatedOptions{Depth: 4}); err != nil {
+			if hb, err = st.FindRelated(ctx, f.ID, graph.RelatedOptions{Depth: 4}); err != nil {
 				return err
 			}
 		}
@@ -191,9 +191,9 @@ func actorPath(nb *graph.Neighbourhood) string {
 		var parts []string
 		for i, s := range nb.PathTo(n.ID) {
 			if i > 0 {
-				parts = append(parts, s.Via.Arrow())
+				parts = append(parts, stepArrow(s.Via))
 			}
-			parts = append(parts, s.Label())
+			parts = append(parts, nodeLabel(s.Node))
 		}
 		return strings.Join(parts, " ")
 	}
@@ -205,7 +205,7 @@ func writeDOTFile(path string, nb *graph.Neighbourhood) error {
 	if err != nil {
 		return fmt.Errorf("write DOT file: %w", err)
 	}
-	if err := nb.WriteDOT(f); err != nil {
+	if err := writeDOT(f, nb); err != nil {
 		f.Close()
 		return err
 	}

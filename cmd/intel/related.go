@@ -72,9 +72,9 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 			case "json":
 				return writeJSON(w, nb)
 			case "dot":
-				return nb.WriteDOT(w)
+				return writeDOT(w, nb)
 			}
-			return nb.WriteTree(w)
+			return writeTree(w, nb)
 		},
 	}
 	f := cmd.Flags()

@@ -129,7 +129,7 @@ func esetEvent(t *testing.T, sink *captureSink) (ev nodeView) {
 	require.NotEmpty(t, found)
 	for _, f := range found {
 		ev.Key, ev.Name = f.Key, f.Name
-		ev.Labels = union(ev.Labels, f.Labels)
+		ev.Labels = graph.Union(ev.Labels, f.Labels)
 	}
 	require.Contains(t, ev.Name, "PyPI")
 	return ev

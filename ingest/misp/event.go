@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // maxDeferred bounds the links an event keeps while its uuid is unknown
@@ -239,7 +240,7 @@ func orgNode(org rawOrg, feed string) graph.Node {
 	name := strings.TrimSpace(org.Name.String())
 	var n graph.Node
 	if u, err := uuid.Parse(strings.TrimSpace(org.UUID.String())); err == nil {
-		n = graph.SourceNode(graph.KindIdentity, graph.STIXID("identity", u))
+		n = graph.SourceNode(graph.KindIdentity, stixid.STIXID("identity", u))
 		n.Name = name
 	} else {
 		n = graph.NamedNode(graph.KindIdentity, name)

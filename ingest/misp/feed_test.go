@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/stretchr/testify/require"
 )
 
@@ -105,7 +106,7 @@ func TestLoadDirTestdataFeed(t *testing.T) {
 	require.NoError(t, events[0].Err)
 	ev, ok := sink.byAlias(alias(feedEvent))
 	require.True(t, ok)
-	require.Equal(t, "clear", ev.TLP)
+	require.Equal(t, graph.TLP("clear"), ev.TLP)
 	require.Equal(t, []string{"tlp:white", "type:OSINT"}, ev.Labels)
 }
 

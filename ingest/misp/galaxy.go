@@ -175,7 +175,7 @@ func (r clusterRef) relations(src graph.Ref, feed string, first, last time.Time)
 		if typ == "" {
 			typ = RelRelatedTo
 		}
-		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: alias(dst), Sources: []string{feed}, FirstSeen: first, LastSeen: last})
+		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: graph.Ref(alias(dst)), Sources: []string{feed}, FirstSeen: first, LastSeen: last})
 	}
 	for _, rel := range r.c.Related {
 		add(rel.DestUUID.String(), rel.Type.String())
@@ -192,29 +192,19 @@ func (r clusterRef) relations(src graph.Ref, feed string, first, last time.Time)
 // galaxy clusters named by galaxy tags.
 type tagInfo struct {
 	labels   []string
-	tlp      string
+	tlp      graph.TLP
 	clusters []clusterRef
 }
 
-// tlpRank orders TLP markings from least to most restrictive.
-var tlpRank = map[string]int{"clear": 1, "green": 2, "amber": 3, "amber+strict": 4, "red": 5}
-
-// tlpOf returns the TLP of a tag name ("tlp:amber" → "amber", "tlp:white"
-// → "clear"), or "".
-func tlpOf(tag string) string {
-	t := strings.ToLower(strings.TrimSpace(tag))
-	rest, ok := strings.CutPrefix(t, "tlp:")
+// tlpOf returns the TLP of a tag name ("tlp:amber" → amber, "tlp:white"
+// → clear), or TLPNone: only tags in MISP's tlp namespace count.
+func tlpOf(tag string) graph.TLP {
+	rest, ok := strings.CutPrefix(strings.ToLower(strings.TrimSpace(tag)), "tlp:")
 	if !ok {
-		return ""
+		return graph.TLPNone
 	}
-	rest = strings.Trim(rest, `" `)
-	if rest == "white" {
-		rest = "clear"
-	}
-	if _, ok := tlpRank[rest]; !ok {
-		return ""
-	}
-	return rest
+	t, _ := graph.ParseTLP(rest)
+	return t
 }
 
 // readTags turns tags into labels (every tag but galaxy tags, which become
@@ -235,9 +225,7 @@ func readTags(tags []rawTag) tagInfo {
 			}
 			continue
 		}
-		if tlp := tlpOf(name); tlp != "" && tlpRank[tlp] > tlpRank[ti.tlp] {
-			ti.tlp = tlp
-		}
+		ti.tlp = ti.tlp.Stricter(tlpOf(name))
 		if !seenLabel[name] {
 			seenLabel[name] = true
 			ti.labels = append(ti.labels, name)

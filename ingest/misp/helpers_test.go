@@ -66,7 +66,7 @@ func (c *captureSink) byAlias(alias string) (graph.Node, bool) {
 	if len(out) == 0 {
 		return graph.Node{}, false
 	}
-	m := mergeNodes(out)
+	m := graph.MergeNodes(out)
 	return m[0], true
 }
 
@@ -83,7 +83,7 @@ func (c *captureSink) byID(ref graph.Ref) (graph.Node, bool) {
 	if len(out) == 0 {
 		return graph.Node{}, false
 	}
-	return mergeNodes(out)[0], true
+	return graph.MergeNodes(out)[0], true
 }
 
 // quiet are options for tests: a logger that writes nowhere unless buf is

@@ -227,7 +227,7 @@ func (l *loader) emit(b graph.Batch) {
 	if b.Len() == 0 {
 		return
 	}
-	b.Nodes = mergeNodes(b.Nodes)
+	b.Nodes = graph.MergeNodes(b.Nodes)
 	if err := l.batcher.Add(l.ctx, b); err != nil {
 		l.fail(err)
 	}

@@ -82,10 +82,8 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 	}
 	var rels []graph.Relation
 	for _, a := range attrs {
-		node.Labels = union(node.Labels, a.labels)
-		if tlpRank[a.tlp] > tlpRank[node.TLP] {
-			node.TLP = a.tlp
-		}
+		node.Labels = graph.Union(node.Labels, a.labels)
+		node.TLP = node.TLP.Stricter(a.tlp)
 		if a.propsOnly {
 			addProp(details, a.relation, a.typ, a.value)
 			continue
@@ -192,7 +190,7 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 	if ts := parseTime(r.Timestamp.String()); !ts.IsZero() {
 		first, last = seen(ts, ts)
 	}
-	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: alias(canonUUID(r.ReferencedUUID.String())), Props: props,
+	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: graph.Ref(alias(canonUUID(r.ReferencedUUID.String()))), Props: props,
 		Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
 	l.report.AddMapped(1)
 }

@@ -63,7 +63,7 @@ func TestDocumentShapes(t *testing.T) {
 		require.NoError(t, err)
 		ev, ok := sink.byAlias(alias(u(1)))
 		require.True(t, ok)
-		require.Equal(t, "red", ev.TLP)
+		require.Equal(t, graph.TLP("red"), ev.TLP)
 		require.Equal(t, "bare, sorted keys", ev.Name)
 	})
 }
@@ -159,7 +159,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	require.Equal(t, int64(1), rep.Sightings)
 	requireNodesValid(t, sink)
 	ev, _ := sink.byAlias(alias(u(1)))
-	require.Equal(t, "green", ev.TLP)
+	require.Equal(t, graph.TLP("green"), ev.TLP)
 	require.Equal(t, []string{"tlp:green", "type:OSINT"}, ev.Labels)
 
 	// The file object is the file of its hashes and name.
@@ -173,7 +173,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	link, ok := findRelation(sink, ev.Ref(), RelObject, file.Ref())
 	require.True(t, ok)
 	require.Equal(t, map[string]any{u(20): map[string]any{"misp_object": "file", "meta_category": "file", "size-in-bytes": "1234"}}, link.Props)
-	require.True(t, hasRelation(sink, file.Ref(), "communicates-with", alias(u(2))), "the reference names its target by alias")
+	require.True(t, hasRelation(sink, file.Ref(), "communicates-with", graph.Ref(alias(u(2)))), "the reference names its target by alias")
 
 	// The event galaxy merges with ATT&CK's APT28.
 	apt28 := graph.NamedNode(graph.KindIntrusionSet, "APT28")
@@ -186,7 +186,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	// The attribute's galaxy tag: the attack pattern keyed by technique id,
 	// indicated by the to_ids attribute; its TLP from its own tag.
 	ip, _ := sink.byAlias(alias(u(2)))
-	require.Equal(t, "amber", ip.TLP)
+	require.Equal(t, graph.TLP("amber"), ip.TLP)
 	require.Equal(t, []string{"tlp:amber"}, ip.Labels)
 	require.True(t, hasRelation(sink, ip.Ref(), graph.RelIndicates, graph.NamedNode(graph.KindAttackPattern, "x", "T1193").Ref()))
 
@@ -212,7 +212,7 @@ func TestWorkersSameGraph(t *testing.T) {
 		require.NoError(t, err)
 		requireBalanced(t, rep)
 		nodes := map[string]string{}
-		for _, n := range mergeNodes(sink.nodes) {
+		for _, n := range graph.MergeNodes(sink.nodes) {
 			nodes[n.ID.String()] = fmt.Sprintf("%s %s %q %v %v %s %v %v", n.Kind, n.Key, n.Name, n.Aliases, n.Labels, n.TLP, n.FirstSeen, n.LastSeen)
 		}
 		var rels []string

@@ -21,7 +21,7 @@ type attrOut struct {
 	value     string
 	relation  string
 	labels    []string
-	tlp       string
+	tlp       graph.TLP
 	details   map[string]any
 }
 

@@ -58,5 +58,5 @@ func (l *loader) sightingRecord(j job, b *graph.Batch) {
 		l.drop(j, "sighting", s.UUID.String(), ReasonMissingUUID, errors.New("event sighting without attribute_uuid"))
 		return
 	}
-	l.addSighting(j, b, s, alias(attr))
+	l.addSighting(j, b, s, graph.Ref(alias(attr)))
 }

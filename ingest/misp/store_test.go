@@ -12,6 +12,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -36,7 +37,7 @@ func corpusInputs(t *testing.T) (files []string, feedDir string) {
 
 // storeLoad loads one corpus input (a file, or the feed directory) into
 // store.
-func storeLoad(t *testing.T, store *graph.Store, path, feedDir string) graph.WriteStats {
+func storeLoad(t *testing.T, store *store.Store, path, feedDir string) graph.WriteStats {
 	t.Helper()
 	ctx := context.Background()
 	opts := quiet(nil)
@@ -61,7 +62,7 @@ func storeLoad(t *testing.T, store *graph.Store, path, feedDir string) graph.Wri
 func TestStoreCorpus(t *testing.T) {
 	t.Parallel()
 	files, feedDir := corpusInputs(t)
-	store := graph.NewStore(pgtest.Pool(t))
+	store := store.NewStore(pgtest.Pool(t))
 	ctx := context.Background()
 	var total graph.WriteStats
 	for _, path := range append(files, feedDir) {
@@ -122,7 +123,7 @@ func TestStoreCorpusTwice(t *testing.T) {
 		t.Run(rel, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(root, rel)
-			store := graph.NewStore(pgtest.Pool(t))
+			store := store.NewStore(pgtest.Pool(t))
 			first := storeLoad(t, store, path, feedDir)
 			second := storeLoad(t, store, path, feedDir)
 			require.NotZero(t, first.NodesInserted)
@@ -149,7 +150,7 @@ func requireNoChange(t *testing.T, w graph.WriteStats) {
 func TestStoreCrossFormat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := graph.NewStore(pgtest.Pool(t))
+	store := store.NewStore(pgtest.Pool(t))
 
 	opts := quiet(nil)
 	opts.Feed = "misp-events"
@@ -201,7 +202,7 @@ func TestStoreCrossFormat(t *testing.T) {
 func TestStoreFeedDirectoryTwice(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	store := graph.NewStore(pgtest.Pool(t))
+	store := store.NewStore(pgtest.Pool(t))
 	dir := filepath.Join(testdata, "feed")
 	first, err := LoadDir(ctx, dir, store, quiet(nil))
 	require.NoError(t, err)

@@ -200,8 +200,8 @@ func TestCorpusSweep(t *testing.T) {
 			aliases := sink.byAlias()
 			triples := map[string]bool{}
 			for _, r := range sink.relations {
-				if !strings.HasPrefix(r.Src, "node--") {
-					triples[r.Src+" "+r.Type+" "+r.Dst] = true
+				if !strings.HasPrefix(string(r.Src), "node--") {
+					triples[string(r.Src)+" "+r.Type+" "+string(r.Dst)] = true
 				}
 			}
 			wantByType, gotByType := map[string]int{}, map[string]int{}
@@ -232,7 +232,7 @@ func TestCorpusSweep(t *testing.T) {
 				got := map[string]int{}
 				for _, r := range sink.relations {
 					if r.Src == od.Ref() && r.Type == "object" {
-						got[strings.SplitN(r.Dst, "--", 2)[0]]++
+						got[strings.SplitN(string(r.Dst), "--", 2)[0]]++
 					}
 				}
 				if len(perType) == 0 {

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // madeUpIDFiles are hand-written example files whose SCO ids are UUIDv5
@@ -32,7 +33,7 @@ const (
 
 // TestSCOIDsMatchCorpus computes the deterministic id of every corpus SCO
 // whose id is a UUIDv5 and compares it with the file's, through
-// graph.ObservableID and through the loader (the node the file's id
+// stixid.ObservableID and through the loader (the node the file's id
 // aliases). It lists every id it cannot reproduce, with the reason.
 func TestSCOIDsMatchCorpus(t *testing.T) {
 	t.Parallel()
@@ -57,10 +58,10 @@ func TestSCOIDsMatchCorpus(t *testing.T) {
 			typ, _ := m["type"].(string)
 			id, _ := m["id"].(string)
 			_, u, ok := splitIdentifier(id)
-			if !graph.HasDeterministicID(typ) || !ok || u.Version() != 5 {
+			if !stixid.HasDeterministicID(typ) || !ok || u.Version() != 5 {
 				continue
 			}
-			want, ok := graph.ObservableID(typ, m)
+			want, ok := stixid.ObservableID(typ, m)
 			require.True(t, ok, id)
 			node, loaded := aliases[id]
 			require.True(t, loaded, "%s: %s not loaded", name, id)
@@ -118,7 +119,7 @@ func TestSCOIDsMatchCorpus(t *testing.T) {
 // object keys ("0".."9") in place of the reference values (at any depth,
 // extensions included).
 func keysVariantMatches(typ string, m map[string]any, want uuid.UUID) bool {
-	contrib := graph.ContributingProperties(typ, m)
+	contrib := stixid.ContributingProperties(typ, m)
 	n := len(rewriteRefLeaves(contrib, nil))
 	if n == 0 || n > 4 {
 		return false
@@ -128,7 +129,7 @@ func keysVariantMatches(typ string, m map[string]any, want uuid.UUID) bool {
 	try = func(i int) bool {
 		if i == n {
 			c := rewriteRefLeaves(contrib, vals)
-			return uuid.NewSHA1(graph.STIXNamespace, graph.Canonical(c[0])) == want
+			return uuid.NewSHA1(stixid.STIXNamespace, stixid.Canonical(c[0])) == want
 		}
 		for k := range 10 {
 			vals[i] = fmt.Sprint(k)
@@ -206,7 +207,7 @@ func anySubsetMatches(m map[string]any, want uuid.UUID) bool {
 				sub[k] = m[k]
 			}
 		}
-		if uuid.NewSHA1(graph.STIXNamespace, graph.Canonical(sub)) == want {
+		if uuid.NewSHA1(stixid.STIXNamespace, stixid.Canonical(sub)) == want {
 			return true
 		}
 	}
@@ -214,7 +215,7 @@ func anySubsetMatches(m map[string]any, want uuid.UUID) bool {
 }
 
 // topLevelObjects decodes a corpus file with encoding/json (numbers as
-// json.Number, as graph.Canonical accepts) and returns its objects.
+// json.Number, as stixid.Canonical accepts) and returns its objects.
 func topLevelObjects(t *testing.T, data []byte) []map[string]any {
 	t.Helper()
 	dec := stdjson.NewDecoder(bytes.NewReader(data))

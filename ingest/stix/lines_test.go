@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // readLines runs the reader over input, whole and one byte at a time, and
@@ -301,7 +301,7 @@ func TestNDJSONBadLinesIntoStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	store := graph.NewStore(pool, graph.WithLogger(quietLogger))
+	store := store.NewStore(pool, store.WithLogger(quietLogger))
 	rep, err := Load(ctx, strings.NewReader(ndjsonFeed), store, Options{Feed: "ndjson", Logger: quietLogger, Workers: 2, BatchSize: 2})
 	require.NoError(t, err)
 	require.EqualValues(t, 6, rep.RecordsMapped)

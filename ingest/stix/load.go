@@ -82,7 +82,7 @@ type loader struct {
 	log    *slog.Logger
 	// markings maps the ids of TLP marking definitions the feed defined to
 	// their level; only the collector goroutine uses it.
-	markings map[string]string
+	markings map[string]graph.TLP
 }
 
 func (l *loader) run(ctx context.Context, in io.Reader) error {
@@ -239,7 +239,7 @@ func (l *loader) collect(ctx context.Context, batcher *pipeline.Batcher, c *chun
 		}
 		if res.markingTLP != "" {
 			if l.markings == nil {
-				l.markings = map[string]string{}
+				l.markings = map[string]graph.TLP{}
 			}
 			l.markings[res.id] = res.markingTLP
 		}
@@ -265,16 +265,16 @@ func (l *loader) applyFixups(res *mapped) {
 		return
 	}
 	for _, f := range res.fixups {
-		tlp := ""
+		tlp := graph.TLPNone
 		for _, ref := range f.refs {
-			tlp = stricterTLP(tlp, l.markings[ref])
+			tlp = tlp.Stricter(l.markings[ref])
 		}
 		if tlp == "" {
 			continue
 		}
 		if f.node >= 0 {
 			n := &res.batch.Nodes[f.node]
-			n.TLP = stricterTLP(n.TLP, tlp)
+			n.TLP = n.TLP.Stricter(tlp)
 		}
 		if f.rel >= 0 {
 			r := &res.batch.Relations[f.rel]
@@ -282,7 +282,7 @@ func (l *loader) applyFixups(res *mapped) {
 			if r.Props == nil {
 				r.Props = map[string]any{}
 			}
-			r.Props["tlp"] = stricterTLP(cur, tlp)
+			r.Props["tlp"] = string(graph.TLP(cur).Stricter(tlp))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // namedKinds are the domain object types whose nodes merge across feeds on
@@ -31,7 +32,7 @@ type mapped struct {
 	sightings int
 	// markingTLP is the TLP level the record defines when it is a TLP
 	// marking-definition.
-	markingTLP string
+	markingTLP graph.TLP
 	// fixups are the nodes and relations whose marking references name
 	// marking definitions that are not predefined; the collector resolves
 	// them against the ones the feed defined earlier.
@@ -104,7 +105,7 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		n := graph.SourceNode(graph.Kind(o.typ), o.id)
 		out.markingTLP = markingTLP(o)
 		mp.addNode(out, n, o, nil)
-	case graph.HasDeterministicID(o.typ) || graph.Kind(o.typ).IsObservable():
+	case stixid.HasDeterministicID(o.typ) || graph.Kind(o.typ).IsObservable():
 		mp.mapObservable(out, o, -1)
 	case namedKinds[o.typ]:
 		mp.mapNamed(out, o)
@@ -361,7 +362,7 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 								continue
 							}
 							rels = append(rels, graph.Relation{
-								Src: n.Ref(), Type: refRelationType(k), Dst: ref,
+								Src: n.Ref(), Type: refRelationType(k), Dst: graph.Ref(ref),
 								Confidence: n.Confidence, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
 								Sources: mp.sources,
 							})

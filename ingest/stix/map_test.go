@@ -12,6 +12,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // load runs Load on a feed given as text and returns what reached the sink.
@@ -33,7 +34,7 @@ func relationsOf(s *recordingSink, n graph.Node, typ string) []string {
 	var out []string
 	for _, r := range s.relations {
 		if r.Src == n.Ref() && r.Type == typ {
-			out = append(out, r.Dst)
+			out = append(out, string(r.Dst))
 		}
 	}
 	return out
@@ -107,7 +108,7 @@ func TestMapMarkings(t *testing.T) {
 		obj(id(8), ``),
 	))
 	nodes := sink.byAlias()
-	for n, want := range map[int]string{1: "green", 2: "red", 3: "amber", 4: "amber", 5: "red", 6: "green", 7: "amber+strict", 8: ""} {
+	for n, want := range map[int]graph.TLP{1: "green", 2: "red", 3: "amber", 4: "amber", 5: "red", 6: "green", 7: "amber+strict", 8: ""} {
 		require.Equal(t, want, nodes[id(n)].TLP, id(n))
 	}
 	require.Nil(t, nodes[id(1)].Props["object_marking_refs"], "predefined TLP refs become TLP only")
@@ -130,7 +131,7 @@ func TestMapMarkingDefinedAfterUse(t *testing.T) {
 		`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
 	))
 	n := sink.byAlias()[idIdentity]
-	require.Equal(t, "", n.TLP, "a marking defined later in the feed is not known yet")
+	require.Equal(t, graph.TLP(""), n.TLP, "a marking defined later in the feed is not known yet")
 	require.Equal(t, []string{idMarking}, n.Props["object_marking_refs"])
 }
 
@@ -167,7 +168,7 @@ func TestMapObservables(t *testing.T) {
 	))
 	nodes := sink.byAlias()
 	file := nodes[fileID]
-	wantID, ok := graph.ObservableID("file", map[string]any{
+	wantID, ok := stixid.ObservableID("file", map[string]any{
 		"name": "evil.exe", "hashes": map[string]any{"SHA-256": sha, "MD5": "d41d8cd98f00b204e9800998ecf8427e"},
 		"parent_directory_ref": dirID,
 	})
@@ -178,7 +179,7 @@ func TestMapObservables(t *testing.T) {
 	require.Equal(t, "seen", file.Props["x_misp_comment"])
 	require.Equal(t, []string{dirID}, relationsOf(sink, file, "parent-directory"))
 	hashes := relationsOf(sink, file, graph.RelHasHash)
-	require.ElementsMatch(t, []string{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e").Ref(), graph.HashNode("SHA-256", sha).Ref()}, hashes)
+	require.ElementsMatch(t, []string{string(graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e").Ref()), string(graph.HashNode("SHA-256", sha).Ref())}, hashes)
 
 	ip := nodes["ipv4-addr--ffffffff-ffff-4fff-8fff-ffffffffffff"]
 	require.Equal(t, graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7").ID, ip.ID)
@@ -202,13 +203,13 @@ func TestMapIndicatorPatterns(t *testing.T) {
 	nodes := sink.byAlias()
 	ind := nodes[idIndicator]
 	require.ElementsMatch(t, []string{
-		graph.ValueNode(graph.KindIPv4Addr, "203.0.113.5").Ref(),
-		graph.HashNode("SHA-256", "aa").Ref(),
-		graph.ValueNode(graph.KindDomainName, "evil.test").Ref(),
+		string(graph.ValueNode(graph.KindIPv4Addr, "203.0.113.5").Ref()),
+		string(graph.HashNode("SHA-256", "aa").Ref()),
+		string(graph.ValueNode(graph.KindDomainName, "evil.test").Ref()),
 	}, relationsOf(sink, ind, graph.RelBasedOn))
 	for _, n := range sink.nodes {
 		if n.Kind == graph.KindIPv4Addr {
-			require.Equal(t, "amber", n.TLP, "observables carry the indicator's marking")
+			require.Equal(t, graph.TLP("amber"), n.TLP, "observables carry the indicator's marking")
 			require.Equal(t, time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), n.FirstSeen)
 		}
 	}
@@ -217,7 +218,7 @@ func TestMapIndicatorPatterns(t *testing.T) {
 	require.Equal(t, "snort", snort.Props["pattern_type"])
 	require.Contains(t, snort.Props["pattern"], "alert tcp")
 	v20 := nodes["indicator--00000000-0000-4000-8000-000000000004"]
-	require.Equal(t, []string{graph.ValueNode(graph.KindURL, "http://evil.test/").Ref()}, relationsOf(sink, v20, graph.RelBasedOn),
+	require.Equal(t, []string{string(graph.ValueNode(graph.KindURL, "http://evil.test/").Ref())}, relationsOf(sink, v20, graph.RelBasedOn),
 		"STIX 2.0 indicators have no pattern_type")
 }
 
@@ -271,10 +272,10 @@ func TestMapEmbeddedObservables(t *testing.T) {
 	obs := nodes[od]
 	src := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.3")
 	dst := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.4")
-	srcID, dstID := graph.STIXID("ipv4-addr", src.ID), graph.STIXID("ipv4-addr", dst.ID)
-	nt, ok := graph.ObservableID("network-traffic", map[string]any{"src_ref": srcID, "dst_ref": dstID, "protocols": []any{"tcp"}})
+	srcID, dstID := stixid.STIXID("ipv4-addr", src.ID), stixid.STIXID("ipv4-addr", dst.ID)
+	nt, ok := stixid.ObservableID("network-traffic", map[string]any{"src_ref": srcID, "dst_ref": dstID, "protocols": []any{"tcp"}})
 	require.True(t, ok)
-	ntID := graph.STIXID("network-traffic", nt)
+	ntID := stixid.STIXID("network-traffic", nt)
 	require.Len(t, relationsOf(sink, obs, "object"), 4)
 	require.Contains(t, relationsOf(sink, obs, "object"), ntID)
 	traffic := nodes[ntID]

@@ -1,88 +1,43 @@
 package stix
 
-import "strings"
+import (
+	"strings"
 
-// TLP levels as graph.Node.TLP spells them.
-const (
-	tlpClear       = "clear"
-	tlpGreen       = "green"
-	tlpAmber       = "amber"
-	tlpAmberStrict = "amber+strict"
-	tlpRed         = "red"
+	"github.com/ransomeye/intel/graph"
 )
 
 // standardTLP maps the marking-definition ids the specifications predefine
 // to TLP levels: TLP 1.0 (STIX 2.0 and 2.1, section 7.2.1.4; WHITE is
 // CLEAR's old name) and TLP 2.0 (the OASIS TLP 2.0 marking definitions of
 // extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d).
-var standardTLP = map[string]string{
-	"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": tlpClear, // TLP:WHITE
-	"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": tlpGreen,
-	"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": tlpAmber,
-	"marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": tlpRed,
+var standardTLP = map[string]graph.TLP{
+	"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": graph.TLPClear, // TLP:WHITE
+	"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": graph.TLPGreen,
+	"marking-definition--f88d31f6-486f-44da-b317-01333bde0b82": graph.TLPAmber,
+	"marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": graph.TLPRed,
 
-	"marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": tlpClear,
-	"marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": tlpGreen,
-	"marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": tlpAmber,
-	"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": tlpAmberStrict,
-	"marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": tlpRed,
+	"marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487": graph.TLPClear,
+	"marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb": graph.TLPGreen,
+	"marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": graph.TLPAmber,
+	"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": graph.TLPAmberStrict,
+	"marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": graph.TLPRed,
 }
 
 // tlp2Extension is the extension-definition of TLP 2.0 marking definitions.
 const tlp2Extension = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 
-// tlpRank orders TLP levels from least to most restrictive, as the
-// database's tlp_rank does.
-func tlpRank(tlp string) int {
-	switch tlp {
-	case tlpClear:
-		return 1
-	case tlpGreen:
-		return 2
-	case tlpAmber:
-		return 3
-	case tlpAmberStrict:
-		return 4
-	case tlpRed:
-		return 5
-	}
-	return 0
-}
-
-// stricterTLP returns the more restrictive of two TLP levels.
-func stricterTLP(a, b string) string {
-	if tlpRank(b) > tlpRank(a) {
-		return b
-	}
-	return a
-}
-
 // normalizeTLP maps the spellings feeds use ("TLP:AMBER", "white",
 // "amber+strict", "AMBER-STRICT") to a TLP level, or "".
-func normalizeTLP(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	s = strings.TrimPrefix(s, "tlp:")
-	s = strings.TrimPrefix(s, "tlp ")
-	switch s {
-	case "white", "clear":
-		return tlpClear
-	case "green":
-		return tlpGreen
-	case "amber":
-		return tlpAmber
-	case "amber+strict", "amber-strict", "amber strict":
-		return tlpAmberStrict
-	case "red":
-		return tlpRed
-	}
-	return ""
+func normalizeTLP(s string) graph.TLP {
+	t, _ := graph.ParseTLP(s)
+	return t
 }
 
 // markingTLP returns the TLP level a marking-definition object defines, or
 // "" when it is not a TLP marking: a predefined id, a TLP 1.0 definition
 // ({"definition_type": "tlp", "definition": {"tlp": "amber"}}), the TLP 2.0
 // extension, or a name such as "TLP:AMBER" on a definition of type tlp.
-func markingTLP(o object) string {
+func markingTLP(o object) graph.TLP {
 	if tlp, ok := standardTLP[o.id]; ok {
 		return tlp
 	}
@@ -113,7 +68,7 @@ func markingTLP(o object) string {
 // (resolved later against the marking definitions the feed defined, or kept
 // in props).
 type markings struct {
-	tlp   string
+	tlp   graph.TLP
 	other []string
 }
 
@@ -124,7 +79,7 @@ func objectMarkings(m map[string]any) markings {
 	var mk markings
 	add := func(ref string) {
 		if tlp, ok := standardTLP[ref]; ok {
-			mk.tlp = stricterTLP(mk.tlp, tlp)
+			mk.tlp = mk.tlp.Stricter(tlp)
 		} else if ref != "" {
 			mk.other = append(mk.other, ref)
 		}

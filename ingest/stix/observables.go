@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // hashedKinds are the observable types whose hashes also become hash nodes.
@@ -33,7 +34,7 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 	if parent >= 0 {
 		p := out.batch.Nodes[parent]
 		nn := &out.batch.Nodes[idx]
-		nn.FirstSeen, nn.LastSeen, nn.TLP = p.FirstSeen, p.LastSeen, stricterTLP(nn.TLP, p.TLP)
+		nn.FirstSeen, nn.LastSeen, nn.TLP = p.FirstSeen, p.LastSeen, nn.TLP.Stricter(p.TLP)
 		for _, f := range out.fixups {
 			if f.node == parent {
 				out.fixups = append(out.fixups, fixup{node: idx, rel: -1, refs: f.refs})
@@ -108,7 +109,7 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 		eo := object{m: obj, typ: typ, id: ids[k]}
 		mp.mapObservable(out, eo, idx)
 		out.batch.Relations = append(out.batch.Relations, graph.Relation{
-			Src: parent.Ref(), Type: "object", Dst: ids[k], Confidence: parent.Confidence,
+			Src: parent.Ref(), Type: "object", Dst: graph.Ref(ids[k]), Confidence: parent.Confidence,
 			FirstSeen: parent.FirstSeen, LastSeen: parent.LastSeen, Sources: mp.sources,
 		})
 	}
@@ -135,7 +136,7 @@ func embeddedIDs(parentID string, objs map[string]any) map[string]string {
 	sort.Strings(keys)
 	fallback := func(k string) string {
 		typ := objs[k].(map[string]any)["type"].(string)
-		return graph.STIXID(typ, uuid.NewSHA1(graph.Namespace, []byte(parentID+"/objects/"+k)))
+		return stixid.STIXID(typ, uuid.NewSHA1(graph.Namespace, []byte(parentID+"/objects/"+k)))
 	}
 	for progress := true; progress; {
 		progress = false
@@ -145,7 +146,7 @@ func embeddedIDs(parentID string, objs map[string]any) map[string]string {
 			}
 			m := objs[k].(map[string]any)
 			typ := m["type"].(string)
-			if !graph.HasDeterministicID(typ) {
+			if !stixid.HasDeterministicID(typ) {
 				ids[k] = fallback(k)
 				progress = true
 				continue
@@ -162,8 +163,8 @@ func embeddedIDs(parentID string, objs map[string]any) map[string]string {
 				continue
 			}
 			conv := rewriteRefs(m, ids).(map[string]any)
-			if id, ok := graph.ObservableID(typ, conv); ok {
-				ids[k] = graph.STIXID(typ, id)
+			if id, ok := stixid.ObservableID(typ, conv); ok {
+				ids[k] = stixid.STIXID(typ, id)
 			} else {
 				ids[k] = fallback(k)
 			}

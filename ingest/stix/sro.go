@@ -45,11 +45,11 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 		if props == nil {
 			props = map[string]any{}
 		}
-		props["tlp"] = mk.tlp
+		props["tlp"] = string(mk.tlp)
 	}
 	first, last := o.seen()
 	rel := graph.Relation{
-		Src: src, Type: rt, Dst: dst, Confidence: o.confidence(),
+		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: o.confidence(),
 		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props,
 	}
 	if len(mk.other) > 0 {
@@ -96,7 +96,7 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		var refs []graph.Ref
 		for _, r := range refValues(o.m[prop]) {
 			if isIdentifier(r) {
-				refs = append(refs, r)
+				refs = append(refs, graph.Ref(r))
 			} else if r != "" {
 				out.warnings = append(out.warnings, warning{property: prop, value: r,
 					message: "reference is not a STIX identifier; kept in props, no relation"})
@@ -106,7 +106,7 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 	}
 	first, last := o.seen()
 	s := graph.Sighting{
-		SourceID: o.id, Of: of, Where: identifiers("where_sighted_refs"),
+		SourceID: o.id, Of: graph.Ref(of), Where: identifiers("where_sighted_refs"),
 		Observed: identifiers("observed_data_refs"), Confidence: o.confidence(),
 		FirstSeen: first, LastSeen: last, Sources: mp.sources,
 	}

@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // snapshot returns every row of the graph tables as text, timestamps
@@ -51,7 +51,7 @@ func TestCorpusIntoStore(t *testing.T) {
 	ctx := context.Background()
 	dir, files := corpusFiles(t)
 	pool := pgtest.Pool(t)
-	store := graph.NewStore(pool, graph.WithLogger(quietLogger))
+	store := store.NewStore(pool, store.WithLogger(quietLogger))
 	for _, name := range files {
 		if contains(corpusMalformed, name) {
 			continue
@@ -149,7 +149,7 @@ func TestLoadTwiceChangesNothing(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join(dir, name))
 			require.NoError(t, err)
 			pool := pgtest.Pool(t)
-			store := graph.NewStore(pool, graph.WithClock(func() time.Time { return clock }), graph.WithLogger(quietLogger))
+			store := store.NewStore(pool, store.WithClock(func() time.Time { return clock }), store.WithLogger(quietLogger))
 			opts := Options{Feed: name, Logger: quietLogger, Workers: 2, BatchSize: 500}
 
 			first, err := Load(ctx, bytes.NewReader(data), store, opts)

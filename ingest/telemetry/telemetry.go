@@ -39,6 +39,8 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/stixid"
+	"github.com/ransomeye/intel/store"
 )
 
 // DefaultMaxLineBytes is the longest line read; longer ones are dropped.
@@ -62,7 +64,7 @@ type Report struct {
 	Lines     int64                `json:"lines"`
 	Bytes     int64                `json:"bytes"`
 	Dropped   map[string]int64     `json:"dropped"`
-	Telemetry graph.TelemetryStats `json:"telemetry"`
+	Telemetry store.TelemetryStats `json:"telemetry"`
 	// Extra counts the file → hash links written for file endpoints.
 	Extra graph.WriteStats `json:"extra"`
 }
@@ -70,7 +72,7 @@ type Report struct {
 // Writer is what Load writes to: graph.Store.
 type Writer interface {
 	graph.Sink
-	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (graph.TelemetryStats, error)
+	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 }
 
 type line struct {
@@ -313,7 +315,7 @@ func endpoint(raw json.RawMessage, extra *graph.Batch) (graph.Node, string) {
 		extra.Nodes = append(extra.Nodes, hashNodes...)
 		extra.Relations = append(extra.Relations, rels...)
 		return file, ""
-	case graph.HasDeterministicID(string(k)):
+	case stixid.HasDeterministicID(string(k)):
 		delete(obj, "kind")
 		if n, ok := graph.ObservableNode(string(k), obj); ok {
 			return n, ""

@@ -12,6 +12,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -20,7 +21,7 @@ func TestLoad(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	store := graph.NewStore(pool, graph.WithBatchSize(100))
+	store := store.NewStore(pool, store.WithBatchSize(100))
 	now := time.Now().UTC().Truncate(time.Second)
 	sha := strings.Repeat("ab", 32)
 	var in strings.Builder
@@ -60,7 +61,7 @@ func TestLoad(t *testing.T) {
 func TestLoadLineTooLong(t *testing.T) {
 	t.Parallel()
 	pool := pgtest.Pool(t)
-	store := graph.NewStore(pool)
+	store := store.NewStore(pool)
 	long := `{"src":"ipv4-addr:10.0.0.5","relation":"x","dst":"url:http://a/` + strings.Repeat("a", 5000) + `","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`
 	ok := `{"src":"ipv4-addr:10.0.0.5","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
 	rep, err := telemetry.Load(context.Background(), strings.NewReader(long+"\n"+ok+"\n"), store, telemetry.Options{MaxLineBytes: 1024})

@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // nodesChecksum digests every column a writer sets, so two databases can be
@@ -40,7 +41,7 @@ func feedNodes(n, pass int, base time.Time) []graph.Node {
 			ID: graph.NamedID(k, key), Kind: k, Key: key, Name: key,
 			Props:      map[string]any{"x_feed_score": i % 100, "description": "generated for the upsert benchmark"},
 			Labels:     []string{"bench", fmt.Sprintf("label-%d", i%7)},
-			Confidence: &c, TLP: []string{"green", "amber"}[pass],
+			Confidence: &c, TLP: []graph.TLP{"green", "amber"}[pass],
 			FirstSeen: base.Add(time.Duration(pass) * time.Hour), LastSeen: base.Add(time.Duration(pass+1) * time.Hour),
 			Sources: []string{fmt.Sprintf("feed-%c", 'a'+pass)},
 		}
@@ -95,7 +96,7 @@ func upsertOneByOne(ctx context.Context, pool *pgxpool.Pool, nodes []graph.Node)
 		}
 		var tlp *string
 		if n.TLP != "" {
-			t := strings.ToLower(n.TLP)
+			t := strings.ToLower(string(n.TLP))
 			tlp = &t
 		}
 		labels := slices.Compact(slices.Sorted(slices.Values(n.Labels)))
@@ -112,9 +113,9 @@ func upsertOneByOne(ctx context.Context, pool *pgxpool.Pool, nodes []graph.Node)
 // (BatchSize nodes: one transaction, one multi-row statement) per
 // UpsertNodes call, one call after the other, the way the ingest pipeline
 // writes a feed.
-func upsertBatched(ctx context.Context, store *graph.Store, nodes []graph.Node) error {
-	for chunk := range slices.Chunk(nodes, store.BatchSize()) {
-		if _, err := store.UpsertNodes(ctx, chunk); err != nil {
+func upsertBatched(ctx context.Context, gs *store.Store, nodes []graph.Node) error {
+	for chunk := range slices.Chunk(nodes, gs.BatchSize()) {
+		if _, err := gs.UpsertNodes(ctx, chunk); err != nil {
 			return err
 		}
 	}
@@ -150,13 +151,13 @@ func compareUpserts(b *testing.B, server string, n int, dsns [3]string) upsertRe
 	for i, dsn := range dsns {
 		pools[i] = productPool(b, dsn, nil)
 	}
-	store := graph.NewStore(pools[0], graph.WithLogger(quietLogger))
-	seq := graph.NewStore(pools[1], graph.WithLogger(quietLogger))
-	res := upsertResult{server: server, nodes: n, batch: store.BatchSize(), writers: store.Writers()}
+	gs := store.NewStore(pools[0], store.WithLogger(quietLogger))
+	seq := store.NewStore(pools[1], store.WithLogger(quietLogger))
+	res := upsertResult{server: server, nodes: n, batch: gs.BatchSize(), writers: gs.Writers()}
 	for pass := range 2 {
 		nodes := feedNodes(n, pass, base)
 		start := time.Now()
-		if _, err := store.UpsertNodes(ctx, nodes); err != nil {
+		if _, err := gs.UpsertNodes(ctx, nodes); err != nil {
 			b.Fatalf("UpsertNodes: %v", err)
 		}
 		res.store[pass] = time.Since(start)

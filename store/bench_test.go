@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 // Benchmarks of the graph Store, each measured side by side with the
 // baseline the issue names, in one run, on a throw-away PostgreSQL (see

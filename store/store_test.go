@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"bytes"
@@ -20,6 +20,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -45,12 +46,12 @@ func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQu
 
 type testBundle struct {
 	pool    *pgxpool.Pool
-	store   *graph.Store
+	store   *store.Store
 	counter *statementCounter
 	now     time.Time
 }
 
-func setup(t *testing.T, opts ...graph.Option) *testBundle {
+func setup(t *testing.T, opts ...store.Option) *testBundle {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
 	require.NoError(t, err)
@@ -62,8 +63,9 @@ func setup(t *testing.T, opts ...graph.Option) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
 	now := time.Now().UTC()
-	all := append([]graph.Option{graph.WithBatchSize(500), graph.WithClock(func() time.Time { return now })}, opts...)
-	return &testBundle{pool: pool, store: graph.NewStore(pool, all...), counter: counter, now: now}
+	all := append([]store.Option{store.WithBatchSize(500), store.WithClock(func() time.Time { return now }),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Now: func() time.Time { return now }}))}, opts...)
+	return &testBundle{pool: pool, store: store.NewStore(pool, all...), counter: counter, now: now}
 }
 
 func conf(c int) *int { return &c }
@@ -84,9 +86,9 @@ func chain(feed string) (graph.Batch, map[string]graph.Node) {
 		nodes[i].Confidence = conf(70)
 	}
 	rels := append(fileRels,
-		graph.Relation{Src: indicator.Aliases[0], Type: "based-on", Dst: hashes[0].Ref()},
-		graph.Relation{Src: indicator.Aliases[0], Type: "indicates", Dst: malware.Aliases[0]},
-		graph.Relation{Src: malware.Aliases[0], Type: "attributed-to", Dst: actor.Aliases[0]},
+		graph.Relation{Src: graph.Ref(indicator.Aliases[0]), Type: "based-on", Dst: hashes[0].Ref()},
+		graph.Relation{Src: graph.Ref(indicator.Aliases[0]), Type: "indicates", Dst: graph.Ref(malware.Aliases[0])},
+		graph.Relation{Src: graph.Ref(malware.Aliases[0]), Type: "attributed-to", Dst: graph.Ref(actor.Aliases[0])},
 	)
 	for i := range rels {
 		rels[i].Sources = []string{feed}
@@ -188,7 +190,7 @@ func TestFindRelatedEdgeCases(t *testing.T) {
 	})
 	t.Run("unknown id is not found", func(t *testing.T) {
 		_, err := b.store.FindRelated(ctx, uuid.New(), graph.RelatedOptions{})
-		require.ErrorIs(t, err, graph.ErrNotFound)
+		require.ErrorIs(t, err, store.ErrNotFound)
 	})
 }
 
@@ -232,7 +234,7 @@ func TestFindRelatedTelemetryWindowPrunesPartitions(t *testing.T) {
 		{Src: host, Relation: "resolved", Dst: recent, AgentID: "agent-1", ObservedAt: today},
 		{Src: host, Relation: "resolved", Dst: old, AgentID: "agent-1", ObservedAt: today.AddDate(0, 0, -20)},
 	}
-	ts, err := b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	ts, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
 	require.NoError(t, err)
 	require.EqualValues(t, 2, ts.Edges)
 	require.Equal(t, 2, ts.PartitionsCreated)
@@ -330,7 +332,7 @@ func TestMergeRules(t *testing.T) {
 	require.Equal(t, "from the good source", got.Props["description"])
 	require.Equal(t, "kept", got.Props["x_extra"], "new keys are still added")
 	require.Equal(t, 90, *got.Confidence)
-	require.Equal(t, "amber", got.TLP, "strictest TLP kept")
+	require.Equal(t, graph.TLP("amber"), got.TLP, "strictest TLP kept")
 	require.Equal(t, []string{"osint-y", "vendor-x"}, got.Sources)
 	require.Equal(t, []string{"crimeware", "ransomware"}, got.Labels)
 	require.True(t, got.FirstSeen.Equal(low.FirstSeen), "earliest first seen")
@@ -345,14 +347,14 @@ func TestPendingRelationsResolveWhenEndpointArrives(t *testing.T) {
 	malware.Aliases = []string{"malware--aaaaaaaa-0000-4000-8000-000000000001"}
 	_, err := b.store.UpsertNodes(ctx, []graph.Node{malware})
 	require.NoError(t, err)
-	rel := graph.Relation{Src: malware.Aliases[0], Type: "attributed-to", Dst: "intrusion-set--bbbbbbbb-0000-4000-8000-000000000002", Sources: []string{"f1"}}
+	rel := graph.Relation{Src: graph.Ref(malware.Aliases[0]), Type: "attributed-to", Dst: "intrusion-set--bbbbbbbb-0000-4000-8000-000000000002", Sources: []string{"f1"}}
 	stats, err := b.store.AddRelations(ctx, []graph.Relation{rel})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, stats.RelationsPending)
 	require.Zero(t, stats.RelationsInserted)
 
 	actor := graph.NamedNode(graph.KindIntrusionSet, "Wizard Spider")
-	actor.Aliases = []string{rel.Dst}
+	actor.Aliases = []string{string(rel.Dst)}
 	stats, err = b.store.UpsertNodes(ctx, []graph.Node{actor})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, stats.RelationsReleased)
@@ -387,8 +389,8 @@ func TestConcurrentWritersSameFinalState(t *testing.T) {
 		for i := w * 200; i < w*200+600 && i < total; i++ {
 			j := (i * 7919) % total // spread over the id space
 			b.Nodes = append(b.Nodes, nodes[j])
-			b.Relations = append(b.Relations, graph.Relation{Src: nodes[j].Aliases[0], Type: "resolves-to",
-				Dst: nodes[(j+1)%total].Aliases[0], FirstSeen: nodes[j].FirstSeen, Sources: nodes[j].Sources})
+			b.Relations = append(b.Relations, graph.Relation{Src: graph.Ref(nodes[j].Aliases[0]), Type: "resolves-to",
+				Dst: graph.Ref(nodes[(j+1)%total].Aliases[0]), FirstSeen: nodes[j].FirstSeen, Sources: nodes[j].Sources})
 		}
 		return b
 	}
@@ -399,7 +401,7 @@ func TestConcurrentWritersSameFinalState(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	many := setup(t, graph.WithBatchSize(100))
+	many := setup(t, store.WithBatchSize(100))
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for w := 0; w < writers; w++ {
@@ -424,7 +426,7 @@ func TestConcurrentWritersSameFinalState(t *testing.T) {
 func TestAppendTelemetry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t, graph.WithCopyChunk(1000))
+	b := setup(t, store.WithCopyChunk(1000))
 	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-7:pid:4242", Name: "powershell.exe"}
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
 	var edges []graph.TelemetryEdge
@@ -437,7 +439,7 @@ func TestAppendTelemetry(t *testing.T) {
 		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, ObservedAt: day},                                                             // no agent
 		graph.TelemetryEdge{Src: proc, Relation: "wrote", Dst: proc, AgentID: "agent-1", ObservedAt: time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)}, // out of window
 	)
-	stats, err := b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	stats, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
 	require.NoError(t, err)
 	require.EqualValues(t, 2501, stats.Edges)
 	require.EqualValues(t, 1, stats.OutOfWindow)
@@ -497,8 +499,8 @@ func TestRelationsCollapsingOnOneEdgeMergeProps(t *testing.T) {
 	mal.Aliases = []string{"malware--e0000000-0000-4000-8000-000000000001", "malware--e0000000-0000-4000-8000-000000000002"}
 	actor := graph.NamedNode(graph.KindIntrusionSet, "Mummy Spider")
 	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{mal, actor}, Relations: []graph.Relation{
-		{Src: mal.Aliases[0], Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_a": 1}, Confidence: conf(40)},
-		{Src: mal.Aliases[1], Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_b": 2, "note": "b"}, Confidence: conf(80)},
+		{Src: graph.Ref(mal.Aliases[0]), Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_a": 1}, Confidence: conf(40)},
+		{Src: graph.Ref(mal.Aliases[1]), Type: "attributed-to", Dst: actor.Ref(), Props: map[string]any{"from_feed_b": 2, "note": "b"}, Confidence: conf(80)},
 	}})
 	require.NoError(t, err)
 	nb, err := b.store.FindRelated(ctx, mal.ID, graph.RelatedOptions{Depth: 1})
@@ -514,11 +516,11 @@ func TestReloadWithoutTimesLaterChangesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clock := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
-	b := setup(t, graph.WithClock(func() time.Time { return clock }))
+	b := setup(t, store.WithClock(func() time.Time { return clock }))
 	ip := graph.ValueNode(graph.KindIPv4Addr, "192.0.2.44")
 	ip.Aliases = []string{"ipv4-addr--" + ip.ID.String()}
 	dom := graph.ValueNode(graph.KindDomainName, "untimed.example")
-	batch := graph.Batch{Nodes: []graph.Node{ip, dom}, Relations: []graph.Relation{{Src: dom.Ref(), Type: "resolves-to", Dst: ip.Aliases[0]}}}
+	batch := graph.Batch{Nodes: []graph.Node{ip, dom}, Relations: []graph.Relation{{Src: dom.Ref(), Type: "resolves-to", Dst: graph.Ref(ip.Aliases[0])}}}
 	_, err := b.store.Write(ctx, batch)
 	require.NoError(t, err)
 	before := snapshot(t, b.pool, true)
@@ -577,7 +579,7 @@ func TestLabelsAndSourcesSurviveAnyText(t *testing.T) {
 func TestAppendTelemetryNodeFailureStopsAndRetries(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t, graph.WithCopyChunk(100))
+	b := setup(t, store.WithCopyChunk(100))
 	_, err := b.pool.Exec(ctx, `
 CREATE FUNCTION reject_poison() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -598,13 +600,13 @@ CREATE TRIGGER reject_poison BEFORE INSERT ON nodes FOR EACH ROW EXECUTE FUNCTIO
 		edges = append(edges, graph.TelemetryEdge{Src: host, Relation: "wrote", Dst: dst, AgentID: "agent-1",
 			ObservedAt: day.Add(time.Duration(i) * time.Second)})
 	}
-	_, err = b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	_, err = b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
 	require.ErrorContains(t, err, "upsert telemetry endpoint nodes")
 	require.Equal(t, 1, strings.Count(err.Error(), "poison node refused"), "one error, said once: %v", err)
 
 	_, err = b.pool.Exec(ctx, `DROP TRIGGER reject_poison ON nodes`)
 	require.NoError(t, err)
-	_, err = b.store.AppendTelemetry(ctx, graph.SliceEdges(edges))
+	_, err = b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
 	require.NoError(t, err)
 	var missing int
 	require.NoError(t, b.pool.QueryRow(ctx, `
@@ -661,7 +663,7 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	_, err = one.store.Write(ctx, graph.Batch{Nodes: nodes})
 	require.NoError(t, err)
 
-	many := setup(t, graph.WithBatchSize(50), graph.WithWriters(4))
+	many := setup(t, store.WithBatchSize(50), store.WithWriters(4))
 	require.Equal(t, 4, many.store.Writers())
 	st, err := many.store.AddRelations(ctx, rels)
 	require.NoError(t, err)
@@ -688,13 +690,13 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 func TestReleasePendingSweepsStranded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	b := setup(t, graph.WithBatchSize(3))
+	b := setup(t, store.WithBatchSize(3))
 	src := graph.NamedNode(graph.KindMalware, "Stranded")
 	_, err := b.store.UpsertNodes(ctx, []graph.Node{src})
 	require.NoError(t, err)
 	var rels []graph.Relation
 	for i := range 10 {
-		rels = append(rels, graph.Relation{Src: src.Ref(), Type: "uses", Dst: fmt.Sprintf("tool--%08d-0000-4000-8000-000000000000", i)})
+		rels = append(rels, graph.Relation{Src: src.Ref(), Type: "uses", Dst: graph.Ref(fmt.Sprintf("tool--%08d-0000-4000-8000-000000000000", i))})
 	}
 	st, err := b.store.AddRelations(ctx, rels)
 	require.NoError(t, err)

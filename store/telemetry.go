@@ -1,4 +1,4 @@
-package graph
+package store
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/graph"
 )
 
 // TelemetryStats counts what AppendTelemetry did.
@@ -28,8 +28,8 @@ type TelemetryStats struct {
 	// PartitionsCreated counts the day partitions made on demand.
 	PartitionsCreated int `json:"partitions_created"`
 	// Nodes is what upserting the endpoint nodes did.
-	Nodes    WriteStats    `json:"nodes"`
-	Duration time.Duration `json:"duration_ns"`
+	Nodes    graph.WriteStats `json:"nodes"`
+	Duration time.Duration    `json:"duration_ns"`
 }
 
 // EdgesPerSecond is the write rate.
@@ -41,8 +41,8 @@ func (t TelemetryStats) EdgesPerSecond() float64 {
 }
 
 // SliceEdges adapts a slice to the sequence AppendTelemetry reads.
-func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
-	return func(yield func(TelemetryEdge, error) bool) {
+func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, error] {
+	return func(yield func(graph.TelemetryEdge, error) bool) {
 		for _, e := range edges {
 			if !yield(e, nil) {
 				return
@@ -54,7 +54,7 @@ func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
 // AppendTelemetry streams telemetry edges into telemetry_edges. It reads the
 // sequence in chunks of the copy-chunk size, so memory stays bounded however
 // long the stream. For each chunk it makes the day partitions the chunk needs
-// inside the telemetry window (through partman, before writing, so rows never
+// inside the telemetry window (through the Store's DayEnsurer, before writing, so rows never
 // wait in the default partition), hands the chunk's new endpoint nodes to a
 // node writer (each node once per Store: see endpointCache) and COPYs the
 // edges (pgx.CopyFrom with a row source). The node writer upserts on a
@@ -63,12 +63,12 @@ func SliceEdges(edges []TelemetryEdge) iter.Seq2[TelemetryEdge, error] {
 // Invalid edges are logged at WARN, counted in Dropped and skipped; an error
 // from the sequence stops the append after the edges before it are written,
 // and an error writing nodes or edges stops both.
-func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEdge, error]) (TelemetryStats, error) {
+func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[string]int64{}}
 	g, gctx := errgroup.WithContext(ctx)
 	nw := s.startNodeWriter(gctx, g)
-	chunk := make([]TelemetryEdge, 0, s.copyChunk)
+	chunk := make([]graph.TelemetryEdge, 0, s.copyChunk)
 	var index int64
 	flush := func() error {
 		if len(chunk) == 0 {
@@ -85,7 +85,7 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 			break
 		}
 		index++
-		if reason := e.invalid(); reason != "" {
+		if reason := e.InvalidReason(); reason != "" {
 			stats.Dropped[reason]++
 			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", e.AgentID, "reason", reason)
 			continue
@@ -130,15 +130,15 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[TelemetryEd
 // COPY of the chunks after it. The queue is short, which bounds memory: the
 // COPY waits when the node writer is two chunks behind.
 type nodeWriter struct {
-	queue chan []Node
-	stats WriteStats // read after the errgroup's Wait
+	queue chan []graph.Node
+	stats graph.WriteStats // read after the errgroup's Wait
 }
 
 func (s *Store) startNodeWriter(ctx context.Context, g *errgroup.Group) *nodeWriter {
-	nw := &nodeWriter{queue: make(chan []Node, 2)}
+	nw := &nodeWriter{queue: make(chan []graph.Node, 2)}
 	g.Go(func() error {
 		for nodes := range nw.queue {
-			ws, err := s.Write(ctx, Batch{Nodes: nodes})
+			ws, err := s.Write(ctx, graph.Batch{Nodes: nodes})
 			nw.stats.Add(ws)
 			if err != nil {
 				// Returning cancels the group's context, which stops the
@@ -155,7 +155,7 @@ func (s *Store) startNodeWriter(ctx context.Context, g *errgroup.Group) *nodeWri
 
 // enqueue hands nodes to the writer, or returns the context's error when
 // the append is being stopped.
-func (nw *nodeWriter) enqueue(ctx context.Context, nodes []Node) error {
+func (nw *nodeWriter) enqueue(ctx context.Context, nodes []graph.Node) error {
 	if len(nodes) == 0 {
 		return nil
 	}
@@ -167,50 +167,29 @@ func (nw *nodeWriter) enqueue(ctx context.Context, nodes []Node) error {
 	}
 }
 
-// invalid returns why the edge cannot be stored, or "".
-func (e TelemetryEdge) invalid() string {
-	switch {
-	case e.AgentID == "":
-		return "missing agent_id"
-	case e.Relation == "":
-		return "missing relation"
-	case e.ObservedAt.IsZero():
-		return "missing observed_at"
-	case e.Src.Validate() != nil:
-		return "invalid src node"
-	case e.Dst.Validate() != nil:
-		return "invalid dst node"
-	}
-	return ""
-}
-
-func (s *Store) appendChunk(ctx context.Context, chunk []TelemetryEdge, nw *nodeWriter, stats *TelemetryStats) error {
-	today := utcDay(s.now())
+func (s *Store) appendChunk(ctx context.Context, chunk []graph.TelemetryEdge, nw *nodeWriter, stats *TelemetryStats) error {
+	today := graph.UTCDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
 	var need []time.Time
-	nodes := make([]Node, 0, 2*len(chunk))
+	nodes := make([]graph.Node, 0, 2*len(chunk))
 	for _, e := range chunk {
-		day := utcDay(e.ObservedAt)
+		day := graph.UTCDay(e.ObservedAt)
 		if day.Before(lo) || !day.Before(hi) {
 			stats.OutOfWindow++
 		} else if !s.days.has(day) {
 			need = append(need, day)
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
-		for _, n := range [2]Node{e.Src, e.Dst} {
+		for _, n := range [2]graph.Node{e.Src, e.Dst} {
 			if s.endpoints.fresh(n.ID) {
 				nodes = append(nodes, n)
 			}
 		}
 	}
 	if len(need) > 0 {
-		res, err := partman.EnsureDays(ctx, s.pool, need, s.partitions)
-		for _, d := range res.Days {
-			if d.Created {
-				stats.PartitionsCreated++
-			}
-		}
+		created, err := s.ensureDays(ctx, need)
+		stats.PartitionsCreated += created
 		if err != nil {
 			for _, d := range need {
 				s.days.remove(d)
@@ -276,7 +255,7 @@ func (c *endpointCache) fresh(id uuid.UUID) bool {
 }
 
 // forget drops ids whose upsert failed, so the next chunk writes them.
-func (c *endpointCache) forget(nodes []Node) {
+func (c *endpointCache) forget(nodes []graph.Node) {
 	c.mu.Lock()
 	for _, n := range nodes {
 		delete(c.seen, n.ID)
@@ -284,13 +263,16 @@ func (c *endpointCache) forget(nodes []Node) {
 	c.mu.Unlock()
 }
 
-func utcDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+// ensureDays makes the partitions of days through the DayEnsurer, if any.
+func (s *Store) ensureDays(ctx context.Context, days []time.Time) (int, error) {
+	if s.ensurer == nil {
+		return 0, nil
+	}
+	return s.ensurer.EnsureDays(ctx, days)
 }
 
 // daySet remembers the days whose partitions exist, so AppendTelemetry asks
-// partman only once per day per Store.
+// the DayEnsurer only once per day per Store.
 type daySet struct {
 	mu   sync.Mutex
 	days map[time.Time]bool

@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // walkLevelSQL expands one level of a walk: the neighbours of every
@@ -182,7 +183,7 @@ func hopWalk(ctx context.Context, pool *pgxpool.Pool, start uuid.UUID, o graph.R
 		return res, fmt.Errorf("fetch nodes: %w", err)
 	}
 	if len(nodes) == 0 {
-		return res, fmt.Errorf("walk from %s: %w", start, graph.ErrNotFound)
+		return res, fmt.Errorf("walk from %s: %w", start, store.ErrNotFound)
 	}
 	res.nodes = len(nodes)
 	var edges []graph.Edge

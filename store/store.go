@@ -1,11 +1,8 @@
-package graph
+package store
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -16,16 +13,15 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/db/gen"
-	"github.com/ransomeye/intel/partman"
-	"github.com/ransomeye/intel/tuning"
+	"github.com/ransomeye/intel/graph"
 )
 
-// DefaultBatchSize is the batch size when the machine cannot be sized.
+// DefaultBatchSize is the batch size when none is given (tuning.PlanFor
+// gives it for small machines).
 const DefaultBatchSize = 500
 
 // Store reads and writes the threat graph in PostgreSQL. It is safe for
@@ -33,17 +29,17 @@ const DefaultBatchSize = 500
 // (rows are written in id order, and a transaction that still loses a
 // deadlock is retried).
 type Store struct {
-	pool       *pgxpool.Pool
-	q          *gen.Queries
-	batchSize  int
-	copyChunk  int
-	writers    int
-	log        *slog.Logger
-	now        func() time.Time
-	partitions partman.Options
-	window     TelemetryWindow
-	days       *daySet
-	endpoints  *endpointCache
+	pool      *pgxpool.Pool
+	q         *gen.Queries
+	batchSize int
+	copyChunk int
+	writers   int
+	log       *slog.Logger
+	now       func() time.Time
+	ensurer   DayEnsurer
+	window    TelemetryWindow
+	days      *daySet
+	endpoints *endpointCache
 }
 
 // TelemetryWindow is the range of observation days, relative to today (UTC),
@@ -59,8 +55,9 @@ type TelemetryWindow struct {
 // Option configures a Store.
 type Option func(*Store)
 
-// WithBatchSize sets the number of rows per multi-row statement (default:
-// the tuned batch size of this machine, see tuning.PlanFor).
+// WithBatchSize sets the number of rows per multi-row statement (default
+// DefaultBatchSize; services pass the tuned size of their machine,
+// tuning.Plan.BatchSize).
 func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
 
 // WithWriters sets how many batches UpsertNodes writes at once (default:
@@ -77,8 +74,18 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 // WithClock sets the clock used for default timestamps and the telemetry window.
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// WithPartitionOptions sets how AppendTelemetry makes day partitions.
-func WithPartitionOptions(o partman.Options) Option { return func(s *Store) { s.partitions = o } }
+// DayEnsurer makes the telemetry day partitions for the given UTC days
+// exist and says how many it created; partman.DayEnsurer is the product's.
+// It is given days in the telemetry window only.
+type DayEnsurer interface {
+	EnsureDays(ctx context.Context, days []time.Time) (created int, err error)
+}
+
+// WithDayEnsurer sets what makes AppendTelemetry's day partitions before
+// their rows are written. Without one no partition is made on demand, and
+// rows of days without a partition land in the default partition (where
+// `intel partitions check` reports them).
+func WithDayEnsurer(e DayEnsurer) Option { return func(s *Store) { s.ensurer = e } }
 
 // WithTelemetryWindow sets the days AppendTelemetry makes partitions for.
 func WithTelemetryWindow(w TelemetryWindow) Option { return func(s *Store) { s.window = w } }
@@ -99,7 +106,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		o(s)
 	}
 	if s.batchSize <= 0 {
-		s.batchSize = tunedBatchSize()
+		s.batchSize = DefaultBatchSize
 	}
 	if s.writers <= 0 {
 		s.writers = max(1, min(runtime.GOMAXPROCS(0), int(pool.Config().MaxConns)/2))
@@ -108,18 +115,6 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		s.copyChunk = max(10*s.batchSize, 50_000)
 	}
 	return s
-}
-
-func tunedBatchSize() int {
-	res, err := tuning.Detect()
-	if err != nil {
-		return DefaultBatchSize
-	}
-	plan, err := tuning.PlanFor(res)
-	if err != nil {
-		return DefaultBatchSize
-	}
-	return plan.BatchSize
 }
 
 // BatchSize returns the number of rows per multi-row statement.
@@ -142,26 +137,26 @@ func (s *Store) Writers() int { return s.writers }
 // nodes complete are released after every batch has committed, so two
 // batches committing at the same moment cannot each miss the other's
 // endpoint.
-func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, error) {
+func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.WriteStats, error) {
 	if len(nodes) <= s.batchSize || s.writers <= 1 {
-		return s.Write(ctx, Batch{Nodes: nodes})
+		return s.Write(ctx, graph.Batch{Nodes: nodes})
 	}
 	for i := range nodes {
 		if err := nodes[i].Validate(); err != nil {
-			return WriteStats{}, err
+			return graph.WriteStats{}, err
 		}
 	}
-	nodes = mergeNodes(nodes)
+	nodes = graph.MergeNodes(nodes)
 	nodes = keepWinningAliases(nodes)
 	var (
 		mu    sync.Mutex
-		stats WriteStats
+		stats graph.WriteStats
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(nodes, s.batchSize) {
 		g.Go(func() error {
-			ws, err := s.write(gctx, Batch{Nodes: chunk}, false)
+			ws, err := s.write(gctx, graph.Batch{Nodes: chunk}, false)
 			mu.Lock()
 			stats.Add(ws)
 			mu.Unlock()
@@ -198,7 +193,7 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []Node) (WriteStats, erro
 // give to another node of the same input (see aliasRows: the last node
 // naming a source id wins), so that batches written side by side never
 // write the same alias, and the winner is the same as in one Write.
-func keepWinningAliases(nodes []Node) []Node {
+func keepWinningAliases(nodes []graph.Node) []graph.Node {
 	winner := map[string]uuid.UUID{}
 	for _, a := range aliasRows(nodes) {
 		winner[a.sourceID] = a.nodeID
@@ -217,14 +212,14 @@ func keepWinningAliases(nodes []Node) []Node {
 
 // release releases, in a transaction of its own, the pending relations
 // that mention refs and whose endpoints both resolve.
-func (s *Store) release(ctx context.Context, refs []string, now time.Time) (WriteStats, error) {
-	var ws WriteStats
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		ws = WriteStats{}
+func (s *Store) release(ctx context.Context, refs []string, now time.Time) (graph.WriteStats, error) {
+	var ws graph.WriteStats
+	err := s.withRetry(ctx, func(tx pgx.Tx) error {
+		ws = graph.WriteStats{}
 		return s.upsertRelations(ctx, s.q.WithTx(tx), nil, refs, false, now, &ws)
 	})
 	if err != nil {
-		return WriteStats{}, fmt.Errorf("release pending relations: %w", err)
+		return graph.WriteStats{}, fmt.Errorf("release pending relations: %w", err)
 	}
 	return ws, nil
 }
@@ -242,8 +237,8 @@ const releaseChunk = 4
 // rows). A loader that writes from several transactions at once, like the
 // feed manager, calls ReleasePending when they are all done. It returns the
 // counts of the relationships released.
-func (s *Store) ReleasePending(ctx context.Context) (WriteStats, error) {
-	var stats WriteStats
+func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
+	var stats graph.WriteStats
 	after := gen.PendingRelationPageParams{MaxRows: int32(s.batchSize)}
 	now := s.now().UTC()
 	for {
@@ -273,13 +268,13 @@ func (s *Store) ReleasePending(ctx context.Context) (WriteStats, error) {
 
 // AddRelations writes relations; those whose endpoints are not known yet
 // are kept pending. See Write.
-func (s *Store) AddRelations(ctx context.Context, rels []Relation) (WriteStats, error) {
-	return s.Write(ctx, Batch{Relations: rels})
+func (s *Store) AddRelations(ctx context.Context, rels []graph.Relation) (graph.WriteStats, error) {
+	return s.Write(ctx, graph.Batch{Relations: rels})
 }
 
 // AddSightings writes sightings as sighting nodes and their relations.
-func (s *Store) AddSightings(ctx context.Context, sightings []Sighting) (WriteStats, error) {
-	var b Batch
+func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (graph.WriteStats, error) {
+	var b graph.Batch
 	for _, sg := range sightings {
 		b.AddSighting(sg)
 	}
@@ -300,14 +295,14 @@ func (s *Store) AddSightings(ctx context.Context, sightings []Sighting) (WriteSt
 // relation without times gets the load time when inserted and leaves the
 // stored times alone when merged. Writing the same batch twice changes
 // nothing the second time, whenever it is written.
-func (s *Store) Write(ctx context.Context, b Batch) (WriteStats, error) {
+func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
 }
 
 // write is Write; release false leaves the pending relations that the
 // batch's nodes complete for the caller to release.
-func (s *Store) write(ctx context.Context, b Batch, release bool) (WriteStats, error) {
-	var stats WriteStats
+func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.WriteStats, error) {
+	var stats graph.WriteStats
 	for i := range b.Nodes {
 		if err := b.Nodes[i].Validate(); err != nil {
 			return stats, err
@@ -319,20 +314,20 @@ func (s *Store) write(ctx context.Context, b Batch, release bool) (WriteStats, e
 		}
 	}
 	now := s.now().UTC()
-	nodes := mergeNodes(b.Nodes)
+	nodes := graph.MergeNodes(b.Nodes)
 	aliases := aliasRows(nodes)
-	rels := mergeRelations(b.Relations)
+	rels := graph.MergeRelations(b.Relations)
 	var resolve []string
 	if release {
 		resolve = releaseRefs(nodes, aliases)
 	}
 
-	err := s.withTx(ctx, func(tx pgx.Tx) error {
-		stats = WriteStats{}
+	err := s.withRetry(ctx, func(tx pgx.Tx) error {
+		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
-		timed, untimed := splitTimed(nodes, func(n Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
+		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
 		for _, group := range []struct {
-			nodes   []Node
+			nodes   []graph.Node
 			untimed bool
 		}{{timed, false}, {untimed, true}} {
 			for chunk := range slices.Chunk(group.nodes, s.batchSize) {
@@ -364,9 +359,9 @@ func (s *Store) write(ctx context.Context, b Batch, release bool) (WriteStats, e
 			return nil
 		}
 		first := true
-		timedRels, untimedRels := splitTimed(rels, func(r Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
+		timedRels, untimedRels := splitTimed(rels, func(r graph.Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
 		for _, group := range []struct {
-			rels    []Relation
+			rels    []graph.Relation
 			untimed bool
 		}{{timedRels, false}, {untimedRels, true}} {
 			for chunk := range slices.Chunk(group.rels, s.batchSize) {
@@ -400,13 +395,13 @@ func splitTimed[T any](all []T, untimed func(T) bool) (timed, rest []T) {
 
 // releaseRefs lists the references by which pending relations may name
 // the nodes: their aliases' source ids and their node--<uuid> refs.
-func releaseRefs(nodes []Node, aliases []aliasRow) []string {
+func releaseRefs(nodes []graph.Node, aliases []aliasRow) []string {
 	refs := make([]string, 0, len(aliases)+len(nodes))
 	for _, a := range aliases {
 		refs = append(refs, a.sourceID)
 	}
 	for _, n := range nodes {
-		refs = append(refs, n.Ref())
+		refs = append(refs, string(n.Ref()))
 	}
 	return refs
 }
@@ -418,13 +413,13 @@ func resolveIf(first bool, refs []string) []string {
 	return []string{}
 }
 
-func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []Relation, resolve []string, untimed bool, now time.Time, stats *WriteStats) error {
+func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, resolve []string, untimed bool, now time.Time, stats *graph.WriteStats) error {
 	p := gen.RelationUpsertManyParams{ResolveRefs: resolve, Untimed: untimed}
 	for _, r := range rels {
-		first, last := seen(r.FirstSeen, r.LastSeen, now)
-		p.SrcRefs = append(p.SrcRefs, r.Src)
+		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
+		p.SrcRefs = append(p.SrcRefs, string(r.Src))
 		p.Relations = append(p.Relations, strings.ToLower(r.Type))
-		p.DstRefs = append(p.DstRefs, r.Dst)
+		p.DstRefs = append(p.DstRefs, string(r.Dst))
 		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
@@ -447,126 +442,6 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []Rela
 	return nil
 }
 
-// withTx runs fn in a transaction, retrying it up to three times when it
-// failed only because of a concurrent transaction (see retryable).
-func (s *Store) withTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	const attempts = 4
-	var err error
-	for attempt := 1; attempt <= attempts; attempt++ {
-		err = pgx.BeginFunc(ctx, s.pool, fn)
-		if err == nil || !retryable(err) || attempt == attempts {
-			return err
-		}
-		s.log.DebugContext(ctx, "retrying write after conflict", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
-		}
-	}
-	return err
-}
-
-// retryable reports whether a transaction failed only because of a
-// concurrent one: a deadlock, a serialization failure, or two writers
-// inserting the same new node at once (the insert arbitrates on id, so the
-// loser trips over the (kind, key) index; on retry it merges instead).
-func retryable(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
-	}
-	switch pgErr.Code {
-	case "40P01", "40001":
-		return true
-	case "23505":
-		return pgErr.ConstraintName == "nodes_kind_key_key"
-	}
-	return false
-}
-
-// mergeNodes combines nodes with the same id as the database would and
-// returns them sorted by id.
-func mergeNodes(in []Node) []Node {
-	byID := make(map[uuid.UUID]int, len(in))
-	out := make([]Node, 0, len(in))
-	for _, n := range in {
-		if i, ok := byID[n.ID]; ok {
-			out[i] = mergeNode(out[i], n)
-			continue
-		}
-		byID[n.ID] = len(out)
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b Node) int { return bytes.Compare(a.ID[:], b.ID[:]) })
-	return out
-}
-
-// mergeNode merges b into a as NodeUpsertMany does: earliest first-seen,
-// latest last-seen, union of labels, sources and aliases, highest
-// confidence, strictest TLP; name and props values from the record with the
-// higher (confidence, last-seen), the other only adding missing props keys.
-func mergeNode(a, b Node) Node {
-	if wins(b.Confidence, b.LastSeen, a.Confidence, a.LastSeen) {
-		if b.Name != "" {
-			a.Name = b.Name
-		}
-		a.Props = mergeProps(a.Props, b.Props)
-	} else {
-		if a.Name == "" {
-			a.Name = b.Name
-		}
-		a.Props = mergeProps(b.Props, a.Props)
-	}
-	if confidenceOf(b.Confidence) > confidenceOf(a.Confidence) {
-		a.Confidence = b.Confidence
-	}
-	if tlpRank(b.TLP) > tlpRank(a.TLP) {
-		a.TLP = b.TLP
-	}
-	a.FirstSeen = earliest(a.FirstSeen, b.FirstSeen)
-	a.LastSeen = latest(a.LastSeen, b.LastSeen)
-	a.Labels = union(a.Labels, b.Labels)
-	a.Sources = union(a.Sources, b.Sources)
-	a.Aliases = union(a.Aliases, b.Aliases)
-	return a
-}
-
-type relKey struct{ src, typ, dst string }
-
-// mergeRelations combines relations with the same (src, type, dst) and
-// returns them sorted.
-func mergeRelations(in []Relation) []Relation {
-	byKey := make(map[relKey]int, len(in))
-	out := make([]Relation, 0, len(in))
-	for _, r := range in {
-		r.Type = strings.ToLower(r.Type)
-		k := relKey{r.Src, r.Type, r.Dst}
-		if i, ok := byKey[k]; ok {
-			a := out[i]
-			if wins(r.Confidence, r.LastSeen, a.Confidence, a.LastSeen) {
-				a.Props = mergeProps(a.Props, r.Props)
-			} else {
-				a.Props = mergeProps(r.Props, a.Props)
-			}
-			if confidenceOf(r.Confidence) > confidenceOf(a.Confidence) {
-				a.Confidence = r.Confidence
-			}
-			a.FirstSeen = earliest(a.FirstSeen, r.FirstSeen)
-			a.LastSeen = latest(a.LastSeen, r.LastSeen)
-			a.Sources = union(a.Sources, r.Sources)
-			out[i] = a
-			continue
-		}
-		byKey[k] = len(out)
-		out = append(out, r)
-	}
-	slices.SortFunc(out, func(a, b Relation) int {
-		return cmp.Or(strings.Compare(a.Src, b.Src), strings.Compare(a.Type, b.Type), strings.Compare(a.Dst, b.Dst))
-	})
-	return out
-}
-
 type aliasRow struct {
 	sourceID string
 	nodeID   uuid.UUID
@@ -575,7 +450,7 @@ type aliasRow struct {
 
 // aliasRows lists each node's aliases, one row per source id (the last node
 // naming an id wins), sorted by source id.
-func aliasRows(nodes []Node) []aliasRow {
+func aliasRows(nodes []graph.Node) []aliasRow {
 	idx := map[string]int{}
 	var out []aliasRow
 	for _, n := range nodes {
@@ -599,10 +474,10 @@ func aliasRows(nodes []Node) []aliasRow {
 	return out
 }
 
-func nodeParams(nodes []Node, now time.Time) gen.NodeUpsertManyParams {
+func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 	p := gen.NodeUpsertManyParams{}
 	for _, n := range nodes {
-		first, last := seen(n.FirstSeen, n.LastSeen, now)
+		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
 		p.Ids = append(p.Ids, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))
 		p.Keys = append(p.Keys, n.Key)
@@ -610,7 +485,7 @@ func nodeParams(nodes []Node, now time.Time) gen.NodeUpsertManyParams {
 		p.Props = append(p.Props, jsonObject(n.Props))
 		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
-		p.Tlps = append(p.Tlps, strings.ToLower(n.TLP))
+		p.Tlps = append(p.Tlps, string(n.TLP.Normalize()))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
@@ -646,97 +521,7 @@ func textArrayLiteral(ss []string) string {
 	return b.String()
 }
 
-// seen fills missing first/last-seen times: a single one stands for both,
-// none means now.
-func seen(first, last, now time.Time) (time.Time, time.Time) {
-	switch {
-	case first.IsZero() && last.IsZero():
-		return now, now
-	case first.IsZero():
-		return last, last
-	case last.IsZero():
-		return first, first
-	case last.Before(first):
-		return last, first
-	}
-	return first, last
-}
-
-// wins reports whether a record with confidence c1 last seen at t1 beats
-// one with c2 at t2 for name and props values: higher confidence, then later.
-func wins(c1 *int, t1 time.Time, c2 *int, t2 time.Time) bool {
-	if confidenceOf(c1) != confidenceOf(c2) {
-		return confidenceOf(c1) > confidenceOf(c2)
-	}
-	return t1.After(t2)
-}
-
-func confidenceOf(c *int) int {
-	if c == nil {
-		return -1
-	}
-	return *c
-}
-
-func confidenceParam(c *int) int16 { return int16(confidenceOf(c)) }
-
-// tlpRank mirrors the SQL function tlp_rank.
-func tlpRank(tlp string) int {
-	switch strings.ToLower(tlp) {
-	case "clear", "white":
-		return 1
-	case "green":
-		return 2
-	case "amber":
-		return 3
-	case "amber+strict":
-		return 4
-	case "red":
-		return 5
-	}
-	return 0
-}
-
-func earliest(a, b time.Time) time.Time {
-	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
-		return b
-	}
-	return a
-}
-
-func latest(a, b time.Time) time.Time {
-	if b.After(a) {
-		return b
-	}
-	return a
-}
-
-func union(a, b []string) []string {
-	if len(b) == 0 {
-		return a
-	}
-	out := slices.Clone(a)
-	for _, s := range b {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func mergeProps(base, over map[string]any) map[string]any {
-	if len(over) == 0 {
-		return base
-	}
-	out := make(map[string]any, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
-	}
-	return out
-}
+func confidenceParam(c *int) int16 { return int16(graph.ConfidenceOf(c)) }
 
 func jsonArray(ss []string) json.RawMessage {
 	if len(ss) == 0 {

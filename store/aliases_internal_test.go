@@ -1,8 +1,10 @@
-package graph
+package store
 
 import (
 	"slices"
 	"testing"
+
+	"github.com/ransomeye/intel/graph"
 )
 
 // TestKeepWinningAliases checks that UpsertNodes' concurrent batches get
@@ -10,11 +12,11 @@ import (
 // stays only with the last of them in id order (aliasRows' rule), and
 // duplicates and empty aliases go.
 func TestKeepWinningAliases(t *testing.T) {
-	a, b, c := ValueNode(KindDomainName, "a.example"), ValueNode(KindDomainName, "b.example"), ValueNode(KindDomainName, "c.example")
+	a, b, c := graph.ValueNode(graph.KindDomainName, "a.example"), graph.ValueNode(graph.KindDomainName, "b.example"), graph.ValueNode(graph.KindDomainName, "c.example")
 	a.Aliases = []string{"shared", "own-a", "own-a", ""}
 	b.Aliases = []string{"own-b"}
 	c.Aliases = []string{"shared", "own-c"}
-	nodes := mergeNodes([]Node{c, a, b})
+	nodes := graph.MergeNodes([]graph.Node{c, a, b})
 	want := map[string][]string{}
 	for _, r := range aliasRows(nodes) {
 		for _, n := range nodes {

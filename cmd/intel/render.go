@@ -1,4 +1,4 @@
-package graph
+package main
 
 import (
 	"fmt"
@@ -7,10 +7,11 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/ransomeye/intel/graph"
 )
 
-// Label is how a node is shown to a person: kind and name (or key).
-func (n Node) Label() string {
+// nodeLabel is how a node is shown to a person: kind and name (or key).
+func nodeLabel(n graph.Node) string {
 	name := n.Name
 	if name == "" {
 		name = n.Key
@@ -21,11 +22,11 @@ func (n Node) Label() string {
 	return fmt.Sprintf("%s %s", n.Kind, name)
 }
 
-// WriteTree writes the neighbourhood as an indented tree: each node under
+// writeTree writes the neighbourhood as an indented tree: each node under
 // the node that first reached it, with the relation and its direction.
-func (nb *Neighbourhood) WriteTree(w io.Writer) error {
-	children := map[uuid.UUID][]RelatedNode{}
-	var root *RelatedNode
+func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
+	children := map[uuid.UUID][]graph.RelatedNode{}
+	var root *graph.RelatedNode
 	for i := range nb.Nodes {
 		n := nb.Nodes[i]
 		if n.Via == nil {
@@ -38,17 +39,17 @@ func (nb *Neighbourhood) WriteTree(w io.Writer) error {
 		return fmt.Errorf("write tree: no start node")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  [%s]\n", root.Label(), root.ID)
+	fmt.Fprintf(&b, "%s  [%s]\n", nodeLabel(root.Node), root.ID)
 	var walk func(id uuid.UUID, prefix string)
 	walk = func(id uuid.UUID, prefix string) {
 		kids := children[id]
-		sort.SliceStable(kids, func(i, j int) bool { return kids[i].Label() < kids[j].Label() })
+		sort.SliceStable(kids, func(i, j int) bool { return nodeLabel(kids[i].Node) < nodeLabel(kids[j].Node) })
 		for i, k := range kids {
 			branch, next := "├─ ", "│  "
 			if i == len(kids)-1 {
 				branch, next = "└─ ", "   "
 			}
-			fmt.Fprintf(&b, "%s%s%s %s  [%s]\n", prefix, branch, k.Via.Arrow(), k.Label(), k.ID)
+			fmt.Fprintf(&b, "%s%s%s %s  [%s]\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID)
 			walk(k.ID, prefix+next)
 		}
 	}
@@ -60,9 +61,9 @@ func (nb *Neighbourhood) WriteTree(w io.Writer) error {
 	return err
 }
 
-// Arrow shows the relation that reached a node from its parent: -rel->,
+// stepArrow shows the relation that reached a node from its parent: -rel->,
 // <-rel-, =rel=> or <=rel= for relations out, in, and telemetry out, in.
-func (s *Step) Arrow() string {
+func stepArrow(s *graph.Step) string {
 	if s == nil {
 		return ""
 	}
@@ -77,10 +78,10 @@ func (s *Step) Arrow() string {
 	return "-" + s.Relation + "->"
 }
 
-// WriteDOT writes the neighbourhood as a Graphviz digraph: one vertex per
+// writeDOT writes the neighbourhood as a Graphviz digraph: one vertex per
 // node (the start doubled-circled), relations as solid edges and telemetry
 // as dashed edges labelled with their observation counts.
-func (nb *Neighbourhood) WriteDOT(w io.Writer) error {
+func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 	var b strings.Builder
 	b.WriteString("digraph related {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	for _, n := range nb.Nodes {
@@ -107,12 +108,12 @@ func (nb *Neighbourhood) WriteDOT(w io.Writer) error {
 	return err
 }
 
-var kindColors = map[Kind]string{
-	KindIntrusionSet: "red", KindThreatActor: "red", KindMalware: "darkorange",
-	KindIndicator: "blue", KindHash: "gray40", KindFile: "darkgreen", KindProcess: "darkgreen",
+var kindColors = map[graph.Kind]string{
+	graph.KindIntrusionSet: "red", graph.KindThreatActor: "red", graph.KindMalware: "darkorange",
+	graph.KindIndicator: "blue", graph.KindHash: "gray40", graph.KindFile: "darkgreen", graph.KindProcess: "darkgreen",
 }
 
-func nodeName(n Node) string {
+func nodeName(n graph.Node) string {
 	if n.Name != "" {
 		return n.Name
 	}

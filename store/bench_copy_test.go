@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"bufio"
@@ -23,6 +23,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
 )
 
 // telemetryRow is one generated telemetry edge, kept small so that millions
@@ -233,15 +234,15 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		name  string
 		run   func(dsn string, pool *pgxpool.Pool) (time.Duration, error)
 		times []time.Duration
-		stats graph.TelemetryStats
+		stats store.TelemetryStats
 	}
 	var batch int
 	appendRows := func(v *variant, order []int32) func(string, *pgxpool.Pool) (time.Duration, error) {
 		return func(_ string, pool *pgxpool.Pool) (time.Duration, error) {
-			store := graph.NewStore(pool, graph.WithLogger(quietLogger), graph.WithPartitionOptions(partman.Options{Logger: quietLogger}))
-			batch = store.BatchSize()
+			gs := store.NewStore(pool, store.WithLogger(quietLogger), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
+			batch = gs.BatchSize()
 			start := time.Now()
-			st, err := store.AppendTelemetry(ctx, ts.edges(order))
+			st, err := gs.AppendTelemetry(ctx, ts.edges(order))
 			d := time.Since(start)
 			v.stats = st
 			return d, err

@@ -1,4 +1,4 @@
-package graph_test
+package store_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // walkSample is one timed walk.
@@ -62,9 +63,9 @@ func walkOptions(fanout, maxNodes int) graph.RelatedOptions {
 }
 
 // findRelatedSample times Store.FindRelated.
-func findRelatedSample(ctx context.Context, store *graph.Store, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+func findRelatedSample(ctx context.Context, gs *store.Store, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
 	start := time.Now()
-	nb, err := store.FindRelated(ctx, id, o)
+	nb, err := gs.FindRelated(ctx, id, o)
 	d := time.Since(start)
 	if err != nil {
 		return walkSample{}, err
@@ -92,11 +93,11 @@ type walker struct {
 func walkers(b *testing.B, dsn string) []walker {
 	b.Helper()
 	pool := productPool(b, dsn, nil)
-	store := graph.NewStore(pool, graph.WithLogger(quietLogger))
-	withJIT := graph.NewStore(productPool(b, dsn, map[string]string{"jit": "on"}), graph.WithLogger(quietLogger))
+	gs := store.NewStore(pool, store.WithLogger(quietLogger))
+	withJIT := store.NewStore(productPool(b, dsn, map[string]string{"jit": "on"}), store.WithLogger(quietLogger))
 	return []walker{
 		{"FindRelated (one CTE)", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
-			return findRelatedSample(ctx, store, id, o)
+			return findRelatedSample(ctx, gs, id, o)
 		}},
 		{"FindRelated, jit=on", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
 			return findRelatedSample(ctx, withJIT, id, o)

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// rollbackTimeout bounds the rollback of a failed transaction, which runs
+// even when the caller's context is cancelled.
+const rollbackTimeout = 5 * time.Second
+
+// Beginner starts transactions: a *pgxpool.Pool, a *pgx.Conn or a pgx.Tx
+// (a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// TxOptions configure WithTx.
+type TxOptions struct {
+	// LockTimeout, when positive, bounds every lock wait inside the
+	// transaction (SET LOCAL lock_timeout), so a blocked statement fails
+	// with a retryable error instead of queueing readers behind it.
+	LockTimeout time.Duration
+}
+
+// WithTx runs fn in one transaction: it commits when fn returns nil and
+// rolls back otherwise. The rollback runs on a context of its own (bounded
+// by a few seconds) even when ctx is cancelled, so the connection goes
+// back to the pool clean. It does not retry: see Store for the writers
+// that do.
+func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error) (err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
+	if o.LockTimeout > 0 {
+		if _, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", pgMillis(o.LockTimeout)); err != nil {
+			return err
+		}
+	}
+	if err = fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// withRetry runs fn in a transaction, running it again up to three times,
+// after a short growing pause, when it failed only because of a concurrent
+// transaction (see Retryable).
+func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
+	const attempts = 4
+	var err error
+	for attempt := 1; attempt <= attempts; attempt++ {
+		err = WithTx(ctx, s.pool, TxOptions{}, fn)
+		if err == nil || !Retryable(err) || attempt == attempts {
+			return err
+		}
+		s.log.DebugContext(ctx, "retrying write after conflict", "attempt", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// pgMillis formats d as a PostgreSQL duration setting in whole
+// milliseconds, at least 1 (0 would mean no timeout).
+func pgMillis(d time.Duration) string {
+	ms := (d + time.Millisecond - 1) / time.Millisecond
+	return fmt.Sprintf("%dms", max(ms, 1))
+}
