@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -115,7 +116,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	var errs []error
 	seen := make(map[time.Time]bool, len(days))
 	for _, day := range days {
-		day = utcDay(day)
+		day = graph.UTCDay(day)
 		if seen[day] {
 			continue
 		}

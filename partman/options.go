@@ -3,6 +3,8 @@ package partman
 import (
 	"log/slog"
 	"time"
+
+	"github.com/ransomeye/intel/graph"
 )
 
 // DefaultParent is the table partman keeps when Options.Parent is empty.
@@ -97,7 +99,7 @@ func orDefault(n, def int) int {
 
 // today is the UTC day of o.Now().
 func (o Options) today() time.Time {
-	return utcDay(o.Now())
+	return graph.UTCDay(o.Now())
 }
 
 // window returns the days Ensure creates and Check expects, today first, then
@@ -113,10 +115,4 @@ func (o Options) window() []time.Time {
 		days = append(days, today.AddDate(0, 0, -i))
 	}
 	return days
-}
-
-// utcDay returns midnight UTC of t's UTC calendar day.
-func utcDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/tuning"
 )
 
@@ -143,7 +144,7 @@ func formatBound(t *time.Time, unbounded string) string {
 		return unbounded
 	}
 	u := t.UTC()
-	if u.Equal(utcDay(u)) {
+	if u.Equal(graph.UTCDay(u)) {
 		return u.Format(time.DateOnly)
 	}
 	return u.Format(time.RFC3339Nano)

@@ -1,0 +1,154 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestInterpret checks the one error translator on errors a real server
+// gives: no rows, a unique violation, a deadlock, a lock not granted in
+// time, and a plain syntax error that stays what it was.
+func TestInterpret(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	_, err := pool.Exec(ctx, `CREATE TABLE probe (id int PRIMARY KEY)`)
+	require.NoError(t, err)
+
+	t.Run("nil stays nil", func(t *testing.T) {
+		require.NoError(t, store.Interpret("anything", nil))
+	})
+	t.Run("no rows is not found", func(t *testing.T) {
+		var id int
+		err := pool.QueryRow(ctx, `SELECT id FROM probe WHERE id = 42`).Scan(&id)
+		got := store.Interpret("get probe 42", err)
+		require.ErrorIs(t, got, store.ErrNotFound)
+		require.ErrorContains(t, got, "get probe 42")
+		require.False(t, store.Retryable(got))
+	})
+	t.Run("unique violation is a conflict", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `INSERT INTO probe VALUES (1), (1)`)
+		got := store.Interpret("insert probes", err)
+		require.ErrorIs(t, got, store.ErrConflict)
+		require.Equal(t, pgerrcode.UniqueViolation, store.Code(got), "the database error stays in the chain")
+		require.False(t, store.Retryable(got))
+	})
+	t.Run("syntax error passes through", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `SELEC 1`)
+		got := store.Interpret("probe", err)
+		require.Equal(t, pgerrcode.SyntaxError, store.Code(got))
+		require.NotErrorIs(t, got, store.ErrConflict)
+		require.NotErrorIs(t, got, store.ErrNotFound)
+		require.False(t, store.Retryable(got))
+	})
+	t.Run("lock timeout is retryable", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `INSERT INTO probe VALUES (7)`)
+		require.NoError(t, err)
+		holder, err := pool.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = holder.Rollback(ctx) }()
+		_, err = holder.Exec(ctx, `UPDATE probe SET id = 8 WHERE id = 7`)
+		require.NoError(t, err)
+		err = store.WithTx(ctx, pool, store.TxOptions{LockTimeout: 50 * time.Millisecond}, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE probe SET id = 9 WHERE id = 7`)
+			return err
+		})
+		require.Equal(t, pgerrcode.LockNotAvailable, store.Code(err))
+		got := store.Interpret("update probe", err)
+		require.ErrorIs(t, got, store.ErrRetryable)
+		require.True(t, store.Retryable(got))
+	})
+	t.Run("deadlock is retryable", func(t *testing.T) {
+		_, err := pool.Exec(ctx, `INSERT INTO probe VALUES (100), (200)`)
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		ready := make(chan struct{}, 2)
+		for i, order := range [2][2]int{{100, 200}, {200, 100}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = store.WithTx(ctx, pool, store.TxOptions{}, func(tx pgx.Tx) error {
+					if _, err := tx.Exec(ctx, `UPDATE probe SET id = id WHERE id = $1`, order[0]); err != nil {
+						return err
+					}
+					ready <- struct{}{}
+					for len(ready) < 2 { // both hold their first lock
+						time.Sleep(time.Millisecond)
+					}
+					_, err := tx.Exec(ctx, `UPDATE probe SET id = id WHERE id = $1`, order[1])
+					return err
+				})
+			}()
+		}
+		wg.Wait()
+		lost := errors.Join(errs...)
+		require.Error(t, lost, "one of two crossed transactions is a deadlock victim")
+		require.Equal(t, pgerrcode.DeadlockDetected, store.Code(lost))
+		require.True(t, store.Retryable(store.Interpret("crossed updates", lost)))
+	})
+}
+
+// TestWithTxRollsBackAfterCancel checks that a transaction whose caller
+// gives up mid-way is rolled back (nothing it wrote stays) and that its
+// connection goes back to the pool usable.
+func TestWithTxRollsBackAfterCancel(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `CREATE TABLE probe (id int PRIMARY KEY)`)
+	require.NoError(t, err)
+
+	cctx, cancel := context.WithCancel(ctx)
+	err = store.WithTx(cctx, pool, store.TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(cctx, `INSERT INTO probe VALUES (1)`); err != nil {
+			return err
+		}
+		cancel()
+		return context.Cause(cctx)
+	})
+	require.ErrorIs(t, err, context.Canceled)
+
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM probe`).Scan(&n))
+	require.Zero(t, n, "the cancelled transaction's row is gone")
+	// Every connection the pool holds is idle and out of any transaction.
+	for range pool.Stat().TotalConns() {
+		conn, err := pool.Acquire(ctx)
+		require.NoError(t, err)
+		require.Equal(t, byte('I'), conn.Conn().PgConn().TxStatus(), "connection back in the pool idle")
+		conn.Release()
+	}
+
+	// A committed transaction stays.
+	require.NoError(t, store.WithTx(ctx, pool, store.TxOptions{}, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO probe VALUES (2)`)
+		return err
+	}))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM probe`).Scan(&n))
+	require.Equal(t, 1, n)
+}
+
+// TestStoreErrorsAreTranslated checks that Store methods return the
+// store's sentinels, not pgx's.
+func TestStoreErrorsAreTranslated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	_, err := b.store.GetNode(ctx, graph.NamedID(graph.KindMalware, "nothing here"))
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.NotErrorIs(t, err, pgx.ErrNoRows, "callers never see pgx's sentinel")
+	_, err = b.store.ResolveNode(ctx, "malware:nothing here")
+	require.ErrorIs(t, err, store.ErrNotFound)
+}
