@@ -17,6 +17,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
+	"github.com/ransomeye/intel/tuning"
 )
 
 // nodesChecksum digests every column a writer sets, so two databases can be
@@ -151,8 +152,9 @@ func compareUpserts(b *testing.B, server string, n int, dsns [3]string) upsertRe
 	for i, dsn := range dsns {
 		pools[i] = productPool(b, dsn, nil)
 	}
-	gs := store.NewStore(pools[0], store.WithLogger(quietLogger))
-	seq := store.NewStore(pools[1], store.WithLogger(quietLogger))
+	plan, _ := tuning.LocalPlan() // as the CLI sizes its store
+	gs := store.NewStore(pools[0], store.WithLogger(quietLogger), store.WithBatchSize(plan.BatchSize), store.WithWriters(plan.Writers))
+	seq := store.NewStore(pools[1], store.WithLogger(quietLogger), store.WithBatchSize(plan.BatchSize))
 	res := upsertResult{server: server, nodes: n, batch: gs.BatchSize(), writers: gs.Writers()}
 	for pass := range 2 {
 		nodes := feedNodes(n, pass, base)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -60,8 +59,10 @@ type Option func(*Store)
 // tuning.Plan.BatchSize).
 func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
 
-// WithWriters sets how many batches UpsertNodes writes at once (default:
-// the CPUs Go may use, at most half the pool's connections).
+// WithWriters sets how many batches UpsertNodes writes at once, each in a
+// transaction of its own (default 1; services pass tuning.Plan.Writers, the
+// cores but at most half the pool). It is capped at half the pool's
+// connections.
 func WithWriters(n int) Option { return func(s *Store) { s.writers = n } }
 
 // WithCopyChunk sets how many telemetry edges AppendTelemetry buffers per COPY
@@ -109,7 +110,10 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		s.batchSize = DefaultBatchSize
 	}
 	if s.writers <= 0 {
-		s.writers = max(1, min(runtime.GOMAXPROCS(0), int(pool.Config().MaxConns)/2))
+		s.writers = 1
+	}
+	if half := int(pool.Config().MaxConns) / 2; s.writers > half {
+		s.writers = max(1, half)
 	}
 	if s.copyChunk <= 0 {
 		s.copyChunk = max(10*s.batchSize, 50_000)

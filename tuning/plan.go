@@ -95,6 +95,9 @@ type Plan struct {
 	// up to 4 cores, 2 at 5 to 16 cores, 4 above 16 cores (the CPU band of
 	// the class rules, whatever the memory).
 	ParserWorkers int `json:"parser_workers"`
+	// Writers is the number of write transactions one store runs at once
+	// (store.WithWriters): the cores, at most half of MaxConns, at least 1.
+	Writers int `json:"writers"`
 }
 
 // PlanFor returns the plan for a machine described by r. It is pure: the same
@@ -130,6 +133,7 @@ func PlanFor(r Resources) (Plan, error) {
 		SpindleFactor: spindle,
 		BatchSize:     k.batchSize,
 		ParserWorkers: knobs[cpuBand(r.Cores)].parserWorkers,
+		Writers:       max(1, min(r.Cores, int(maxConns)/2)),
 	}, nil
 }
 

@@ -223,15 +223,14 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 // newStore returns the Store every command writes through: batches sized
 // for this machine (tuning), day partitions made on demand by partman.
 func (a *app) newStore(pool *pgxpool.Pool) *store.Store {
-	batch := store.DefaultBatchSize
-	if res, err := tuning.Detect(); err == nil {
-		if plan, err := tuning.PlanFor(res); err == nil {
-			batch = plan.BatchSize
-		}
+	plan, err := tuning.LocalPlan()
+	if err != nil {
+		a.log.Debug("machine not measured; sizing for the smallest", "err", err)
 	}
 	return store.NewStore(pool,
 		store.WithLogger(a.log),
-		store.WithBatchSize(batch),
+		store.WithBatchSize(plan.BatchSize),
+		store.WithWriters(plan.Writers),
 		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))
 }
 

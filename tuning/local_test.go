@@ -1,0 +1,42 @@
+package tuning_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/tuning"
+)
+
+func TestWriters(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cores  int
+		memory uint64
+		want   int
+	}{
+		{1, 4 * tuning.GiB, 1},     // pool 6: half is 3, one core
+		{2, 4 * tuning.GiB, 2},     // the machine here
+		{48, 196 * tuning.GiB, 48}, // pool 100: half is 50
+		{64, 8 * tuning.GiB, 25},   // small memory caps the pool at 50
+	} {
+		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, plan.Writers, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.LessOrEqual(t, plan.Writers, int(plan.MaxConns)/2)
+	}
+}
+
+func TestLocalPlanFallback(t *testing.T) {
+	t.Parallel()
+	plan, err := tuning.LocalPlan(tuning.WithHost(8, 32*tuning.GiB, nil), tuning.WithCgroupRoot(t.TempDir()))
+	require.NoError(t, err)
+	require.Equal(t, 2000, plan.BatchSize, "the detected machine's plan")
+
+	plan, err = tuning.LocalPlan(tuning.WithHost(8, 0, errors.New("no /proc/meminfo")), tuning.WithCgroupRoot(t.TempDir()))
+	require.Error(t, err, "the caller learns why the machine was not measured")
+	small, perr := tuning.PlanFor(tuning.Resources{Cores: 1, MemoryBytes: 4 * tuning.GiB})
+	require.NoError(t, perr)
+	require.Equal(t, small, plan, "the smallest machine's plan, safe anywhere")
+}
