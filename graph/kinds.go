@@ -68,6 +68,21 @@ var observableKinds = map[Kind]bool{
 // IsObservable reports whether k is a STIX cyber-observable kind.
 func (k Kind) IsObservable() bool { return observableKinds[k] }
 
+// valueProperties are the single-value observable kinds and the one STIX
+// property that holds their value.
+var valueProperties = map[Kind]string{
+	KindIPv4Addr: "value", KindIPv6Addr: "value", KindDomainName: "value", KindURL: "value",
+	KindEmailAddr: "value", KindMACAddr: "value", KindMutex: "name", KindDirectory: "path",
+}
+
+// ValueProperty returns the property that holds the value of a
+// single-value observable kind ("value" for addresses, domains and URLs,
+// "name" for a mutex, "path" for a directory); false for other kinds.
+func (k Kind) ValueProperty() (string, bool) {
+	p, ok := valueProperties[k]
+	return p, ok
+}
+
 // Relation types the mappers and the telemetry writer use beyond the STIX
 // relationship_type vocabulary.
 const (

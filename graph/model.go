@@ -246,12 +246,9 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 // (ipv4-addr, ipv6-addr, domain-name, url, email-addr, mac-addr; mutex uses
 // "name", directory "path") with the given value.
 func ValueNode(kind Kind, value string) Node {
-	prop := "value"
-	switch kind {
-	case KindMutex:
-		prop = "name"
-	case KindDirectory:
-		prop = "path"
+	prop, ok := kind.ValueProperty()
+	if !ok {
+		prop = "value"
 	}
 	n, ok := ObservableNode(string(kind), map[string]any{prop: value})
 	if !ok {
