@@ -3,10 +3,14 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO          ?= go
-SQLC        := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
+# sqlc and goose are pinned in their own module, tools/go.mod, so that the
+# importable module does not require their drivers. `go tool` takes no -tags,
+# so goose is run with `go run` against the same module file.
+TOOLS_MOD   := tools/go.mod
+SQLC        := $(GO) tool -modfile=$(TOOLS_MOD) sqlc
 # The goose command without the drivers of other databases: builds in seconds.
 GOOSE_TAGS  := no_clickhouse,no_libsql,no_mssql,no_azuresql,no_mysql,no_sqlite3,no_vertica,no_ydb
-GOOSE       := $(GO) run -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
+GOOSE       := $(GO) run -modfile=$(TOOLS_MOD) -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
 TEST_FLAGS  ?=
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime=1x
@@ -25,15 +29,17 @@ build: ## Build the intel CLI into bin/intel.
 	$(GO) build -o bin/intel ./cmd/intel
 
 .PHONY: generate
-generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in go.mod).
+generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in tools/go.mod).
 	$(GO) generate ./...
 
 .PHONY: verify
-verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum.
+verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum or tools/go.mod/go.sum.
 	@echo "verify: generated code matches db/queries and db/migrations"
 	@$(SQLC) diff -f sqlc.yaml || { echo "verify: db/gen is stale: run 'make generate' and commit db/gen" >&2; exit 1; }
 	@echo "verify: go.mod and go.sum are tidy"
 	@$(GO) mod tidy -diff || { echo "verify: go.mod/go.sum not tidy: run 'go mod tidy'" >&2; exit 1; }
+	@echo "verify: tools/go.mod and tools/go.sum are tidy"
+	@cd tools && $(GO) mod tidy -diff || { echo "verify: tools/go.mod/go.sum not tidy: run 'cd tools && go mod tidy'" >&2; exit 1; }
 
 .PHONY: lint
 lint: ## gofmt and go vet.
