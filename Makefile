@@ -11,6 +11,9 @@ SQLC        := $(GO) tool -modfile=$(TOOLS_MOD) sqlc
 # The goose command without the drivers of other databases: builds in seconds.
 GOOSE_TAGS  := no_clickhouse,no_libsql,no_mssql,no_azuresql,no_mysql,no_sqlite3,no_vertica,no_ydb
 GOOSE       := $(GO) run -modfile=$(TOOLS_MOD) -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
+# golangci-lint has a module of its own, so its dependencies and sqlc's do
+# not constrain each other's versions.
+GOLANGCI_LINT := $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
 TEST_FLAGS  ?=
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime=1x
@@ -33,19 +36,22 @@ generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in
 	$(GO) generate ./...
 
 .PHONY: verify
-verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum or tools/go.mod/go.sum.
+verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum or a tools module's.
 	@echo "verify: generated code matches db/queries and db/migrations"
 	@$(SQLC) diff -f sqlc.yaml || { echo "verify: db/gen is stale: run 'make generate' and commit db/gen" >&2; exit 1; }
 	@echo "verify: go.mod and go.sum are tidy"
 	@$(GO) mod tidy -diff || { echo "verify: go.mod/go.sum not tidy: run 'go mod tidy'" >&2; exit 1; }
-	@echo "verify: tools/go.mod and tools/go.sum are tidy"
-	@cd tools && $(GO) mod tidy -diff || { echo "verify: tools/go.mod/go.sum not tidy: run 'cd tools && go mod tidy'" >&2; exit 1; }
+	@for m in tools tools/golangci-lint; do \
+		echo "verify: $$m/go.mod and $$m/go.sum are tidy"; \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "verify: $$m/go.mod/go.sum not tidy: run 'cd $$m && go mod tidy'" >&2; exit 1; }; \
+	done
 
 .PHONY: lint
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet and golangci-lint (pinned in tools/golangci-lint/go.mod, rules in .golangci.yml).
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '^db/gen/' || true); \
 	if [ -n "$$out" ]; then echo "gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
 test: ## Run all tests with the race detector against a real PostgreSQL (started for you unless DATABASE_URL is set).
