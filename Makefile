@@ -3,10 +3,17 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 GO          ?= go
-SQLC        := $(GO) run github.com/sqlc-dev/sqlc/cmd/sqlc
+# sqlc and goose are pinned in their own module, tools/go.mod, so that the
+# importable module does not require their drivers. `go tool` takes no -tags,
+# so goose is run with `go run` against the same module file.
+TOOLS_MOD   := tools/go.mod
+SQLC        := $(GO) tool -modfile=$(TOOLS_MOD) sqlc
 # The goose command without the drivers of other databases: builds in seconds.
 GOOSE_TAGS  := no_clickhouse,no_libsql,no_mssql,no_azuresql,no_mysql,no_sqlite3,no_vertica,no_ydb
-GOOSE       := $(GO) run -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
+GOOSE       := $(GO) run -modfile=$(TOOLS_MOD) -tags $(GOOSE_TAGS) github.com/pressly/goose/v3/cmd/goose
+# golangci-lint has a module of its own, so its dependencies and sqlc's do
+# not constrain each other's versions.
+GOLANGCI_LINT := $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
 TEST_FLAGS  ?=
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime=1x
@@ -25,21 +32,26 @@ build: ## Build the intel CLI into bin/intel.
 	$(GO) build -o bin/intel ./cmd/intel
 
 .PHONY: generate
-generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in go.mod).
+generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in tools/go.mod).
 	$(GO) generate ./...
 
 .PHONY: verify
-verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum.
+verify: ## Fail if db/gen is stale or `go mod tidy` would change go.mod/go.sum or a tools module's.
 	@echo "verify: generated code matches db/queries and db/migrations"
 	@$(SQLC) diff -f sqlc.yaml || { echo "verify: db/gen is stale: run 'make generate' and commit db/gen" >&2; exit 1; }
 	@echo "verify: go.mod and go.sum are tidy"
 	@$(GO) mod tidy -diff || { echo "verify: go.mod/go.sum not tidy: run 'go mod tidy'" >&2; exit 1; }
+	@for m in tools tools/golangci-lint; do \
+		echo "verify: $$m/go.mod and $$m/go.sum are tidy"; \
+		(cd $$m && $(GO) mod tidy -diff) || { echo "verify: $$m/go.mod/go.sum not tidy: run 'cd $$m && go mod tidy'" >&2; exit 1; }; \
+	done
 
 .PHONY: lint
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet and golangci-lint (pinned in tools/golangci-lint/go.mod, rules in .golangci.yml).
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go') | grep -v '^db/gen/' || true); \
 	if [ -n "$$out" ]; then echo "gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	$(GOLANGCI_LINT) run ./...
 
 .PHONY: test
 test: ## Run all tests with the race detector against a real PostgreSQL (started for you unless DATABASE_URL is set).

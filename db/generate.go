@@ -6,7 +6,11 @@
 //
 //	go generate ./...
 //
-// which runs the sqlc version pinned in go.mod (tools.go).
+// which runs the sqlc version pinned in tools/go.mod. That file is a module of
+// its own (module github.com/ransomeye/intel/tools, a `tool` directive each
+// for sqlc and goose), so the importable module does not require sqlc's
+// dependencies; `go tool -modfile=tools/go.mod sqlc` runs it from the
+// repository root, as the Makefile does.
 package db
 
-//go:generate go run github.com/sqlc-dev/sqlc/cmd/sqlc generate -f ../sqlc.yaml
+//go:generate go tool -modfile=../tools/go.mod sqlc generate -f ../sqlc.yaml

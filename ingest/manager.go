@@ -146,7 +146,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	if err != nil {
 		return fail(err)
 	}
-	defer src.Close()
+	defer src.Close() //nolint:errcheck // the feed is only read
 	res.Format = src.format
 	res.ContentHash = src.hash
 
@@ -358,7 +358,7 @@ func hashFile(path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)

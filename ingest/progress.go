@@ -77,7 +77,8 @@ func (p *Progress) draw(final bool) {
 	if final {
 		end = "\n"
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s%s", line, end)
+	// Progress is best effort: a terminal that fails a write loses a line.
+	_, _ = fmt.Fprintf(p.w, "\r\033[K%s%s", line, end)
 }
 
 func (p *Progress) track(name string, size int64) *feedProgress {

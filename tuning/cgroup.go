@@ -70,7 +70,7 @@ func cgroupGroup(procCgroup string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("read cgroup membership: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {

@@ -48,17 +48,24 @@ func WriteTable(w io.Writer, rep Report) error {
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	// row ends a line after its last cell, so lines carry no trailing blanks.
+	// The first write error is kept and reported with Flush's.
+	var werr error
+	write := func(a any) {
+		if werr == nil {
+			_, werr = fmt.Fprint(tw, a)
+		}
+	}
 	row := func(cells ...any) {
 		for len(cells) > 0 && cells[len(cells)-1] == "" {
 			cells = cells[:len(cells)-1]
 		}
 		for i, c := range cells {
 			if i > 0 {
-				fmt.Fprint(tw, "\t")
+				write("\t")
 			}
-			fmt.Fprint(tw, c)
+			write(c)
 		}
-		fmt.Fprint(tw, "\n")
+		write("\n")
 	}
 	row("RESOURCE", "VALUE", "FROM")
 	row("cores", res.Cores, withDetail(src.CPU, cpuDetail))
@@ -77,8 +84,11 @@ func WriteTable(w io.Writer, rep Report) error {
 	row("min conns", plan.MinConns, "max conns / 4, at least 1")
 	row("batch size", plan.BatchSize, "rows per insert batch")
 	row("parser workers", plan.ParserWorkers, "goroutines parsing feed records")
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write plan table: %w", err)
+	if err := tw.Flush(); werr == nil {
+		werr = err
+	}
+	if werr != nil {
+		return fmt.Errorf("write plan table: %w", werr)
 	}
 	return nil
 }

@@ -119,7 +119,7 @@ func withoutGoose(schema string) string {
 // the Makefile's migrate target does, so it builds in seconds.
 const gooseTags = "no_clickhouse,no_libsql,no_mssql,no_azuresql,no_mysql,no_sqlite3,no_vertica,no_ydb"
 
-// TestPlainGooseCLI runs the goose command pinned in go.mod (as a release
+// TestPlainGooseCLI runs the goose command pinned in tools/go.mod (as a release
 // pipeline does) on the SQL files and checks it yields the same schema as
 // the embedded provider.
 func TestPlainGooseCLI(t *testing.T) {
@@ -132,14 +132,16 @@ func TestPlainGooseCLI(t *testing.T) {
 	_, err = p.Up(ctx)
 	require.NoError(t, err)
 
+	_, thisFile, _, _ := runtime.Caller(0)
+	dir := filepath.Dir(thisFile)
+
 	cliDSN := pgtest.EmptyDSN(t)
 	goose := filepath.Join(t.TempDir(), "goose")
-	build := exec.Command("go", "build", "-tags", gooseTags, "-o", goose, "github.com/pressly/goose/v3/cmd/goose")
+	toolsMod := filepath.Join(dir, "..", "..", "tools", "go.mod")
+	build := exec.Command("go", "build", "-modfile", toolsMod, "-tags", gooseTags, "-o", goose, "github.com/pressly/goose/v3/cmd/goose")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build the pinned goose command: %s", out)
 
-	_, thisFile, _, _ := runtime.Caller(0)
-	dir := filepath.Dir(thisFile)
 	cmd := exec.Command(goose, "-dir", dir, "postgres", cliDSN, "up")
 	cmd.Env = append(os.Environ(), "GOOSE_DRIVER=", "GOOSE_DBSTRING=")
 	out, err = cmd.CombinedOutput()

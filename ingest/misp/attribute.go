@@ -86,9 +86,6 @@ func init() {
 	}
 }
 
-// mappedType reports whether attributes of type t become entity nodes.
-func mappedType(t string) bool { return valueMappers[t] != nil }
-
 func mapIP(_, v string) (observed, error) {
 	ip, v6, err := normalizeIP(v)
 	if err != nil {

@@ -137,7 +137,7 @@ func readSources(t *testing.T, root string) map[string]sourcesCounts {
 	t.Helper()
 	f, err := os.Open(filepath.Join(root, "SOURCES.md"))
 	require.NoError(t, err)
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	out := map[string]sourcesCounts{}
 	pair := regexp.MustCompile(`^(.+?) (\d+)$`)
 	parse := func(list string, into map[string]int64) {

@@ -86,7 +86,7 @@ func ReadManifest(dir string) (Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read manifest: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	dec := jsontext.NewDecoder(f, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	bad := func(err error) error { return fmt.Errorf("read manifest %s: %w: %w", path, ErrBadManifest, err) }
 	if tok, err := dec.ReadToken(); err != nil {
@@ -221,7 +221,7 @@ func (l *loader) loadEventFile(path, id string) error {
 		}
 		return err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	before := l.events.Load()
 	err = l.load(f, path)
 	l.bytesBefore = l.report.Bytes

@@ -90,7 +90,7 @@ func (c *captureSink) byID(ref graph.Ref) (graph.Node, bool) {
 // given, two workers and small batches so batching and concurrency are
 // exercised.
 func quiet(buf *bytes.Buffer) Options {
-	var h slog.Handler = slog.DiscardHandler
+	h := slog.DiscardHandler
 	if buf != nil {
 		h = &lockedHandler{Handler: slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}), mu: &sync.Mutex{}}
 	}
@@ -122,7 +122,7 @@ func loadFile(t *testing.T, path string, opts Options) (*pipeline.Report, *captu
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	sink := &captureSink{}
 	tally := &Tally{}
 	opts.Tally = tally

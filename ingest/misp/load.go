@@ -51,7 +51,7 @@ func LoadPath(ctx context.Context, path string, sink graph.Sink, opts Options) (
 	if err != nil {
 		return nil, fmt.Errorf("open MISP file: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	if opts.Feed == "" {
 		opts.Feed = filepath.Base(path)
 	}

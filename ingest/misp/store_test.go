@@ -49,7 +49,7 @@ func storeLoad(t *testing.T, store *store.Store, path, feedDir string) graph.Wri
 	}
 	f, err := os.Open(path)
 	require.NoError(t, err)
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	rep, err := LoadFile(ctx, f, store, opts)
 	require.NoError(t, err, path)
 	requireBalanced(t, rep)
@@ -156,12 +156,12 @@ func TestStoreCrossFormat(t *testing.T) {
 	opts.Feed = "misp-events"
 	f, err := os.Open(filepath.Join(testdata, "test_events_collection_1.json"))
 	require.NoError(t, err)
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read-only
 	_, err = LoadFile(ctx, f, store, opts)
 	require.NoError(t, err)
 	sf, err := os.Open(filepath.Join(testdata, "stix_test_events_collection_stix21.json"))
 	require.NoError(t, err)
-	defer sf.Close()
+	defer sf.Close() //nolint:errcheck // read-only
 	_, err = stix.Load(ctx, sf, store, stix.Options{Feed: "stix-export", Logger: quiet(nil).Logger})
 	require.NoError(t, err)
 

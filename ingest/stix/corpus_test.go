@@ -258,7 +258,7 @@ func TestCorpusDrySink(t *testing.T) {
 		f, err := os.Open(filepath.Join(dir, name))
 		require.NoError(t, err)
 		rep, err := Load(context.Background(), f, &pipeline.DrySink{}, Options{Feed: name, Logger: quietLogger})
-		f.Close()
+		_ = f.Close() // read-only
 		require.NoError(t, err, name)
 		require.Equal(t, rep.Nodes, rep.Written.NodesInserted+rep.Written.NodesMerged, name)
 		require.Equal(t, rep.Relations, rep.Written.RelationsInserted+rep.Written.RelationsPending, name)

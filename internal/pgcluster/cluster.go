@@ -231,12 +231,12 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 	cmd.Dir = c.opts.DataDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logf.Close()
+		_ = logf.Close()
 		return fmt.Errorf("start postgres: %w", err)
 	}
 	c.child = cmd
 	c.exited = make(chan error, 1)
-	go func() { c.exited <- cmd.Wait(); logf.Close() }()
+	go func() { c.exited <- cmd.Wait(); _ = logf.Close() }()
 	if err := c.waitReady(ctx); err != nil {
 		_ = c.StopChild()
 		return err
@@ -252,12 +252,13 @@ func (c *Cluster) StopChild() error {
 	}
 	defer func() { c.child = nil }()
 	_ = c.child.Process.Signal(syscall.SIGINT)
+	// The exit status of a server told to stop (or killed) tells nothing more.
 	select {
-	case <-c.exited:
+	case <-c.exited: //nolint:errcheck // exit status of a requested stop
 		return nil
 	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(-c.child.Process.Pid, syscall.SIGKILL)
-		<-c.exited
+		<-c.exited //nolint:errcheck // killed: the status is SIGKILL's
 		return errors.New("postgres did not stop within 30s and was killed")
 	}
 }

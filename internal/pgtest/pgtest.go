@@ -90,13 +90,13 @@ func Run(m *testing.M) int {
 	defer signal.Stop(sigs)
 	go func() {
 		if _, ok := <-sigs; ok {
-			srv.Stop()
+			_ = srv.Stop()
 			os.Exit(130)
 		}
 	}()
 	conf, err := configFromURL(srv.DSN)
 	if err != nil {
-		srv.Stop()
+		_ = srv.Stop()
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		return 1
 	}
@@ -165,7 +165,7 @@ func Start(ctx context.Context, settings map[string]string) (*Server, error) {
 		err = c.StartChild(ctx)
 	}
 	if err != nil {
-		os.RemoveAll(dir)
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	return &Server{DSN: c.DSN("postgres"), cluster: c, dir: dir}, nil
@@ -181,7 +181,7 @@ func sweepStale(tmp string) {
 		if err != nil || time.Since(st.ModTime()) < time.Minute || serverAlive(filepath.Join(d, "data")) {
 			continue
 		}
-		os.RemoveAll(d)
+		_ = os.RemoveAll(d)
 	}
 }
 
