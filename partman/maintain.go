@@ -36,7 +36,7 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts
 			return fmt.Errorf("maintain partitions: %w", err)
 		}
 	}
-	o := opts.Options.withDefaults()
+	o := opts.withDefaults()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {

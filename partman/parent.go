@@ -42,7 +42,7 @@ func qualified(schema, name string) string {
 func quoteIfNeeded(s string) string {
 	plain := s != ""
 	for i, r := range s {
-		if !(r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '$')) {
+		if (r < 'a' || r > 'z') && r != '_' && (i == 0 || (r < '0' || r > '9') && r != '$') {
 			plain = false
 			break
 		}

@@ -125,17 +125,17 @@ func (ts *telemetrySet) writeCSV(path string) error {
 		props, _ := json.Marshal(ts.props(r))
 		if err := w.Write([]string{ts.nodes[r.src].ID.String(), ts.nodes[r.dst].ID.String(),
 			telemetryRelations[r.relation], ts.agent(r), r.at.UTC().Format(time.RFC3339Nano), string(props)}); err != nil {
-			f.Close()
+			_ = f.Close() // the write error is the one to report
 			return err
 		}
 	}
 	w.Flush()
 	if err := w.Error(); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return err
 	}
 	if err := bw.Flush(); err != nil {
-		f.Close()
+		_ = f.Close() // the write error is the one to report
 		return err
 	}
 	return f.Close()

@@ -151,7 +151,7 @@ func hopWalk(ctx context.Context, pool *pgxpool.Pool, start uuid.UUID, o graph.R
 	batch.Queue(walkRelationsSQL, order)
 	batch.Queue(walkTelemetrySQL, order, o.Since, o.Until)
 	br := pool.SendBatch(ctx, batch)
-	defer br.Close()
+	defer func() { _ = br.Close() }() // the queries' own errors are returned below
 	res.statements += 3
 	rows, err := br.Query()
 	if err != nil {
@@ -263,7 +263,7 @@ func pathWalk(ctx context.Context, pool *pgxpool.Pool, start uuid.UUID, depth in
 	if _, err := conn.Exec(ctx, fmt.Sprintf("SET statement_timeout = %d", timeout.Milliseconds())); err != nil {
 		return res, err
 	}
-	defer conn.Exec(context.Background(), "RESET statement_timeout")
+	defer func() { _, _ = conn.Exec(context.Background(), "RESET statement_timeout") }()
 	seen := map[uuid.UUID]bool{}
 	begin := time.Now()
 	rows, err := conn.Query(ctx, pathWalkSQL, start, depth)
