@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -50,7 +51,7 @@ func group(cmd *cobra.Command, subcommands ...*cobra.Command) *cobra.Command {
 		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
 			msg += " (did you mean " + strings.Join(s, " or ") + "?)"
 		}
-		return usageError{fmt.Errorf("%s", msg)}
+		return usageError{errors.New(msg)}
 	}
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	cmd.AddCommand(subcommands...)
