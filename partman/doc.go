@@ -48,8 +48,8 @@
 // [List] returns the children with their bounds, row estimates and sizes,
 // and the default partition. [Check] adds the exact number of rows in the
 // default partition by UTC day and the days of the window that have no
-// child. Every result type marshals to JSON and has a WriteTable method that
-// prints an aligned table, for the intel CLI.
+// child. Every result type is plain data that marshals to JSON; the intel CLI
+// draws the tables.
 //
 // # Scheduling: Maintain
 //

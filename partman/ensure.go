@@ -138,7 +138,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 // ensureDay creates the child of t for day in a transaction of its own.
 func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, opts Options) (DayResult, error) {
 	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
-	what := fmt.Sprintf("ensure partition %s for %s", qualified(t.schema, res.Partition), day.Format(time.DateOnly))
+	what := fmt.Sprintf("ensure partition %s for %s", QualifiedName(t.schema, res.Partition), day.Format(time.DateOnly))
 	attempts, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		row, err := store.EnsureDayPartition(ctx, tx, t.ident(), day)
 		if err != nil {

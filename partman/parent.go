@@ -28,12 +28,13 @@ func (t table) ident() string {
 // String is the name as PostgreSQL would print it with the schema spelled
 // out, quoted only where needed: for messages and results.
 func (t table) String() string {
-	return qualified(t.schema, t.name)
+	return QualifiedName(t.schema, t.name)
 }
 
-// qualified spells schema.name the way regclass output does, but always with
-// the schema: public.telemetry_edges, "Odd Schema"."Odd ""Name"" edges".
-func qualified(schema, name string) string {
+// QualifiedName spells schema.name the way regclass output does, but always
+// with the schema: public.telemetry_edges, "Odd Schema"."Odd ""Name"" edges".
+// Results name tables this way (Result.Parent, Listing.Parent).
+func QualifiedName(schema, name string) string {
 	return quoteIfNeeded(schema) + "." + quoteIfNeeded(name)
 }
 

@@ -114,16 +114,16 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		case err != nil:
 			errs = append(errs, err)
 			opts.Logger.LogAttrs(ctx, slog.LevelError, "partman: partition not pruned",
-				slog.String("parent", t.String()), slog.String("partition", qualified(p.Schema, p.Name)),
+				slog.String("parent", t.String()), slog.String("partition", QualifiedName(p.Schema, p.Name)),
 				slog.String("mode", string(mode)), slog.Any("error", err))
 		case wasGone:
 			gone++
 			opts.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: partition already gone",
-				slog.String("parent", t.String()), slog.String("partition", qualified(p.Schema, p.Name)))
+				slog.String("parent", t.String()), slog.String("partition", QualifiedName(p.Schema, p.Name)))
 		default:
 			res.Removed = append(res.Removed, p)
 			opts.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: partition pruned",
-				slog.String("parent", t.String()), slog.String("partition", qualified(p.Schema, p.Name)),
+				slog.String("parent", t.String()), slog.String("partition", QualifiedName(p.Schema, p.Name)),
 				slog.String("mode", string(mode)), slog.Time("to", *p.To), slog.Time("cutoff", res.Cutoff))
 		}
 		if err != nil && (errors.Is(err, ErrLockTimeout) || ctx.Err() != nil) {
@@ -139,7 +139,7 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 // of t (another process pruned it first).
 func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partition, mode Mode, opts Options) (gone bool, err error) {
 	child := pgx.Identifier{p.Schema, p.Name}.Sanitize()
-	what := fmt.Sprintf("%s partition %s of %s", mode, qualified(p.Schema, p.Name), t)
+	what := fmt.Sprintf("%s partition %s of %s", mode, QualifiedName(p.Schema, p.Name), t)
 	_, err = inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s", t.ident(), child)); err != nil {
 			return err

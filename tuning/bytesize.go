@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"strconv"
 	"strings"
 )
 
@@ -67,20 +66,4 @@ func ParseBytes(s string) (uint64, error) {
 		return 0, fmt.Errorf("parse size %q: %w: larger than %d bytes", s, ErrInvalidSize, uint64(math.MaxUint64))
 	}
 	return n.Uint64(), nil
-}
-
-// FormatBytes writes n with the largest binary unit that keeps it at least 1,
-// with up to two decimals: 196 GiB, 1.5 GiB, 512 MiB, 1 TiB, 100 B.
-func FormatBytes(n uint64) string {
-	units := []struct {
-		size uint64
-		name string
-	}{{PiB, "PiB"}, {TiB, "TiB"}, {GiB, "GiB"}, {MiB, "MiB"}, {KiB, "KiB"}}
-	for _, u := range units {
-		if n >= u.size {
-			v := float64(n) / float64(u.size)
-			return strconv.FormatFloat(math.Round(v*100)/100, 'f', -1, 64) + " " + u.name
-		}
-	}
-	return strconv.FormatUint(n, 10) + " B"
 }

@@ -71,29 +71,3 @@ func TestParseBytesRejects(t *testing.T) {
 		})
 	}
 }
-
-func TestFormatBytes(t *testing.T) {
-	t.Parallel()
-
-	tests := []struct {
-		in   uint64
-		want string
-	}{
-		{196 * tuning.GiB, "196 GiB"},
-		{512 * tuning.MiB, "512 MiB"},
-		{tuning.TiB, "1 TiB"},
-		{3 * tuning.GiB / 2, "1.5 GiB"},
-		{100, "100 B"},
-		{0, "0 B"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			t.Parallel()
-
-			require.Equal(t, tt.want, tuning.FormatBytes(tt.in))
-			back, err := tuning.ParseBytes(tt.want)
-			require.NoError(t, err)
-			require.Equal(t, tt.in, back)
-		})
-	}
-}

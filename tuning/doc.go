@@ -18,9 +18,9 @@
 //     after one short connection to the server, the pool is clamped so it never
 //     exceeds what max_connections leaves free.
 //
-// [NewReport], [WriteTable] and [ParseBytes] are the pieces a command-line tool
-// needs to print the detected resources and the plan, as a table or as JSON, and
-// to simulate a machine from flags such as --cores 48 --memory 196GiB.
+// [NewReport] and [ParseBytes] are the pieces a command-line tool needs to show
+// the detected resources and the plan (Report marshals to JSON) and to simulate
+// a machine from flags such as --cores 48 --memory 196GiB.
 //
 // # Classes
 //

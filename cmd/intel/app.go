@@ -78,6 +78,7 @@ the state directory (see 'intel local status'), started on first use.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	hideGroupUseLine(root)
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.databaseURL, "database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL URL (default $DATABASE_URL; empty: the local cluster)")
@@ -87,7 +88,7 @@ the state directory (see 'intel local status'), started on first use.`,
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
-	root.AddCommand(
+	return group(root,
 		a.migrateCommand(),
 		a.partitionsCommand(),
 		a.ingestCommand(),
@@ -96,7 +97,6 @@ the state directory (see 'intel local status'), started on first use.`,
 		a.localCommand(),
 		a.demoCommand(),
 	)
-	return root
 }
 
 func envOr(key, def string) string {

@@ -35,8 +35,14 @@ var demoHits = []demoSighting{
 		"aeaca9985b50ebe1db0fcda9b3fbf02275d17737b748963b63c14da3e988d801"},
 }
 
+// demoOptions are the flags of intel demo.
+type demoOptions struct {
+	feedsDir string // directory of the sample feeds
+	dotPath  string // where to write the DOT graph
+}
+
 func (a *app) demoCommand() *cobra.Command {
-	var feedsDir, dotPath string
+	var o demoOptions
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole product end to end on real sample feeds",
@@ -48,17 +54,17 @@ which drops a file whose hash a feed knows, and then traces that file to the
 intrusion set behind it, printing the tree and writing a Graphviz DOT file.
 It can be run again: unchanged feeds are skipped and telemetry is appended.`,
 		Example: "  make demo\n  intel demo --dot /tmp/related.dot && dot -Tsvg /tmp/related.dot > related.svg",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return a.runDemo(cmd.Context(), feedsDir, dotPath)
-		},
+		Args:    noArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return a.runDemo(cmd.Context(), o) },
 	}
-	cmd.Flags().StringVar(&feedsDir, "feeds", filepath.Join("testdata", "demo"), "directory of the sample feeds")
-	cmd.Flags().StringVar(&dotPath, "dot", "demo-related.dot", "where to write the DOT graph of the result")
+	cmd.Flags().StringVar(&o.feedsDir, "feeds", filepath.Join("testdata", "demo"), "directory of the sample feeds")
+	cmd.Flags().StringVar(&o.dotPath, "dot", "demo-related.dot", "where to write the DOT graph of the result")
 	return cmd
 }
 
-func (a *app) runDemo(ctx context.Context, feedsDir, dotPath string) error {
+// runDemo runs the whole product end to end on the sample feeds.
+func (a *app) runDemo(ctx context.Context, o demoOptions) error {
+	feedsDir, dotPath := o.feedsDir, o.dotPath
 	start := time.Now()
 	out := a.stdout
 	step := func(format string, args ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", args...) }

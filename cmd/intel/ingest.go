@@ -14,27 +14,31 @@ import (
 	"github.com/ransomeye/intel/ingest/telemetry"
 )
 
-// ingestFlags are the flags the feed commands share.
-type ingestFlags struct {
-	format      string
-	feed        string
-	dryRun      bool
-	force       bool
-	workers     int
-	batchSize   int
-	concurrency int
+// ingestOptions are the argument and flags of the feed commands (ingest
+// stix, misp and feeds).
+type ingestOptions struct {
+	path           string // the feed file or directory, or the feed list of ingest feeds
+	kind           string // ingest.FormatSTIX or ingest.FormatMISP; "" for a feed list
+	format         string
+	feed           string
+	dryRun         bool
+	force          bool
+	workers        int
+	batchSize      int
+	concurrency    int
+	concurrencySet bool
 }
 
-func (f *ingestFlags) register(cmd *cobra.Command, withName bool) {
+func (o *ingestOptions) register(cmd *cobra.Command, withName bool) {
 	fl := cmd.Flags()
-	fl.StringVar(&f.format, "format", "table", "report format: table or json")
+	fl.StringVar(&o.format, "format", "table", "report format: table or json")
 	if withName {
-		fl.StringVar(&f.feed, "feed", "", "feed name for bookkeeping and node sources (default: the file name)")
+		fl.StringVar(&o.feed, "feed", "", "feed name for bookkeeping and node sources (default: the file name)")
 	}
-	fl.BoolVar(&f.dryRun, "dry-run", false, "parse, map and validate without a database; print the report")
-	fl.BoolVar(&f.force, "force", false, "load even if the content has not changed since the last load")
-	fl.IntVar(&f.workers, "workers", 0, "parser workers (default: tuned to the machine)")
-	fl.IntVar(&f.batchSize, "batch-size", 0, "rows per write batch (default: tuned to the machine)")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "parse, map and validate without a database; print the report")
+	fl.BoolVar(&o.force, "force", false, "load even if the content has not changed since the last load")
+	fl.IntVar(&o.workers, "workers", 0, "parser workers (default: tuned to the machine)")
+	fl.IntVar(&o.batchSize, "batch-size", 0, "rows per write batch (default: tuned to the machine)")
 }
 
 func (a *app) ingestCommand() *cobra.Command {
@@ -51,35 +55,35 @@ again is skipped (see --force); --dry-run checks a feed without a database.`,
   intel ingest feeds feeds.yaml --concurrency 4
   edr-export | intel ingest telemetry -`,
 	}
-	cmd.AddCommand(a.ingestFileCommand(ingest.FormatSTIX), a.ingestFileCommand(ingest.FormatMISP),
+	return group(cmd, a.ingestFileCommand(ingest.FormatSTIX), a.ingestFileCommand(ingest.FormatMISP),
 		a.ingestFeedsCommand(), a.ingestTelemetryCommand())
-	return cmd
 }
 
-func (a *app) ingestFileCommand(format string) *cobra.Command {
-	var fl ingestFlags
+func (a *app) ingestFileCommand(kind string) *cobra.Command {
+	o := ingestOptions{kind: kind}
 	what := map[string]string{
 		ingest.FormatSTIX: "a STIX 2.x bundle, JSON array or NDJSON file (or - for stdin)",
 		ingest.FormatMISP: "a MISP event, search output (response list) or feed directory (or - for stdin)",
-	}[format]
+	}[kind]
 	cmd := &cobra.Command{
-		Use:   format + " FILE|DIR|-",
+		Use:   kind + " FILE|DIR|-",
 		Short: "Load " + what,
 		Example: map[string]string{
 			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
 			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl\n  intel ingest misp event.json --dry-run",
-		}[format],
-		Args: cobra.ExactArgs(1),
+		}[kind],
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runFeeds(cmd.Context(), []ingest.Feed{{Name: fl.feed, Path: args[0], Format: format}}, fl)
+			o.path = args[0]
+			return a.runIngestFile(cmd.Context(), o)
 		},
 	}
-	fl.register(cmd, true)
+	o.register(cmd, true)
 	return cmd
 }
 
 func (a *app) ingestFeedsCommand() *cobra.Command {
-	var fl ingestFlags
+	var o ingestOptions
 	cmd := &cobra.Command{
 		Use:   "feeds CONFIG",
 		Short: "Load every feed of a YAML or JSON feed list, several at once",
@@ -96,25 +100,38 @@ out):
     - name: circl
       path: /srv/misp/circl`,
 		Example: "  intel ingest feeds feeds.yaml\n  intel ingest feeds feeds.json --dry-run --format json",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := ingest.LoadConfig(args[0])
-			if err != nil {
-				return err
-			}
-			if !cmd.Flags().Changed("concurrency") && cfg.Concurrency > 0 {
-				fl.concurrency = cfg.Concurrency
-			}
-			return a.runFeeds(cmd.Context(), cfg.Feeds, fl)
+			o.path, o.concurrencySet = args[0], cmd.Flags().Changed("concurrency")
+			return a.runIngestFeeds(cmd.Context(), o)
 		},
 	}
-	fl.register(cmd, false)
-	cmd.Flags().IntVar(&fl.concurrency, "concurrency", 2, "feeds loaded at once")
+	o.register(cmd, false)
+	cmd.Flags().IntVar(&o.concurrency, "concurrency", 2, "feeds loaded at once")
 	return cmd
 }
 
+// runIngestFile loads one STIX or MISP feed (a file, a MISP feed directory
+// or stdin).
+func (a *app) runIngestFile(ctx context.Context, o ingestOptions) error {
+	return a.runFeeds(ctx, []ingest.Feed{{Name: o.feed, Path: o.path, Format: o.kind}}, o)
+}
+
+// runIngestFeeds loads the feeds of the feed list at o.path; its
+// concurrency applies unless --concurrency was given.
+func (a *app) runIngestFeeds(ctx context.Context, o ingestOptions) error {
+	cfg, err := ingest.LoadConfig(o.path)
+	if err != nil {
+		return err
+	}
+	if !o.concurrencySet && cfg.Concurrency > 0 {
+		o.concurrency = cfg.Concurrency
+	}
+	return a.runFeeds(ctx, cfg.Feeds, o)
+}
+
 // runFeeds loads feeds through the manager and prints their reports.
-func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestFlags) error {
+func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOptions) error {
 	if err := formatFlag(fl.format, "table", "json"); err != nil {
 		return err
 	}
@@ -168,8 +185,15 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 	return nil
 }
 
+// telemetryOptions are the argument and flags of intel ingest telemetry.
+type telemetryOptions struct {
+	path   string // an NDJSON file, or - for stdin
+	format string
+	feed   string
+}
+
 func (a *app) ingestTelemetryCommand() *cobra.Command {
-	var format, feed string
+	var o telemetryOptions
 	cmd := &cobra.Command{
 		Use:   "telemetry FILE|-",
 		Short: "Load endpoint telemetry edges from NDJSON",
@@ -186,49 +210,56 @@ hosts and other kinds), or "kind:value" strings such as "ipv4-addr:10.0.0.5".
 Rows are written with COPY into the day partitions (made on demand); a line
 that cannot be used is logged, counted and skipped.`,
 		Example: "  intel ingest telemetry edr-2026-11-27.ndjson\n  edr-export | intel ingest telemetry - --format json",
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := formatFlag(format, "table", "json"); err != nil {
-				return err
-			}
-			var r io.Reader = a.stdin
-			if args[0] != "-" {
-				f, err := os.Open(args[0])
-				if err != nil {
-					return fmt.Errorf("open telemetry: %w", err)
-				}
-				defer f.Close()
-				r = f
-			}
-			store, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			opts := telemetry.Options{Feed: feed, Logger: a.log}
-			if a.stderrIsTerminal() {
-				start := time.Now()
-				opts.Progress = func(bytes, lines int64) {
-					fmt.Fprintf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", feed, lines, float64(bytes)/1e6,
-						float64(lines)/max(time.Since(start).Seconds(), 0.001))
-				}
-				defer fmt.Fprintln(a.stderr)
-			}
-			rep, err := telemetry.Load(cmd.Context(), r, store, opts)
-			if rep != nil {
-				if format == "json" {
-					if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {
-						err = werr
-					}
-				} else {
-					a.printTelemetry(rep)
-				}
-			}
-			return err
+			o.path = args[0]
+			return a.runIngestTelemetry(cmd.Context(), o)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "report format: table or json")
-	cmd.Flags().StringVar(&feed, "feed", "telemetry", "source name recorded on the nodes")
+	cmd.Flags().StringVar(&o.format, "format", "table", "report format: table or json")
+	cmd.Flags().StringVar(&o.feed, "feed", "telemetry", "source name recorded on the nodes")
 	return cmd
+}
+
+// runIngestTelemetry loads telemetry edges from o.path (or stdin) and
+// prints the report.
+func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return err
+	}
+	var r io.Reader = a.stdin
+	if o.path != "-" {
+		f, err := os.Open(o.path)
+		if err != nil {
+			return fmt.Errorf("open telemetry: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	opts := telemetry.Options{Feed: o.feed, Logger: a.log}
+	if a.stderrIsTerminal() {
+		start := time.Now()
+		opts.Progress = func(bytes, lines int64) {
+			fmt.Fprintf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", o.feed, lines, float64(bytes)/1e6,
+				float64(lines)/max(time.Since(start).Seconds(), 0.001))
+		}
+		defer fmt.Fprintln(a.stderr)
+	}
+	rep, err := telemetry.Load(ctx, r, store, opts)
+	if rep != nil {
+		if o.format == "json" {
+			if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {
+				err = werr
+			}
+		} else {
+			a.printTelemetry(rep)
+		}
+	}
+	return err
 }
 
 func (a *app) printTelemetry(rep *telemetry.Report) {

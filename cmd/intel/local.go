@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -21,81 +22,98 @@ keeps running for later commands until 'intel local stop'.`,
 		Example: `  intel local status
   intel local stop`,
 	}
-	var format string
-	open := func() (*localdb.Local, error) {
-		dir, err := localdb.StateDir()
-		if err != nil {
-			return nil, err
-		}
-		return localdb.Open(dir)
-	}
-	start := &cobra.Command{
-		Use:     "start",
-		Short:   "Start the local cluster (creating it on first use) and print its URL",
-		Example: "  intel local start\n  export DATABASE_URL=$(intel local start)",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open()
-			if err != nil {
-				return err
-			}
-			url, err := l.Start(cmd.Context())
-			if err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(a.stdout, url)
-			return err
-		},
-	}
-	stop := &cobra.Command{
-		Use:     "stop",
-		Short:   "Stop the local cluster (its data stays for the next start)",
-		Example: "  intel local stop",
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := open()
-			if err != nil {
-				return err
-			}
-			if err := l.Stop(cmd.Context()); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintln(a.stdout, "local PostgreSQL stopped")
-			return err
-		},
-	}
+	var o localOptions
 	status := &cobra.Command{
 		Use:     "status",
 		Short:   "Show whether the local cluster exists and runs",
 		Example: "  intel local status --format json",
-		Args:    cobra.NoArgs,
-		RunE: func(_ *cobra.Command, _ []string) error {
-			if err := formatFlag(format, "table", "json"); err != nil {
-				return err
-			}
-			l, err := open()
-			if err != nil {
-				return err
-			}
-			st := l.Status()
-			if format == "json" {
-				return writeJSON(a.stdout, st)
-			}
-			state := "stopped"
-			if st.Running {
-				state = "running on port " + fmt.Sprint(st.Port)
-			}
-			if !st.Initialized {
-				state = "not created yet (any command that needs the database creates it)"
-			}
-			fmt.Fprintf(a.stdout, "state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
-			if st.URL != "" {
-				fmt.Fprintf(a.stdout, "url        %s\n", st.URL)
-			}
-			return nil
-		},
+		Args:    noArgs,
+		RunE:    func(*cobra.Command, []string) error { return a.runLocalStatus(o) },
 	}
-	status.Flags().StringVar(&format, "format", "table", "table or json")
-	cmd.AddCommand(start, stop, status)
-	return cmd
+	status.Flags().StringVar(&o.format, "format", "table", "table or json")
+	return group(cmd,
+		&cobra.Command{
+			Use:     "start",
+			Short:   "Start the local cluster (creating it on first use) and print its URL",
+			Example: "  intel local start\n  export DATABASE_URL=$(intel local start)",
+			Args:    noArgs,
+			RunE:    func(cmd *cobra.Command, _ []string) error { return a.runLocalStart(cmd.Context()) },
+		},
+		&cobra.Command{
+			Use:     "stop",
+			Short:   "Stop the local cluster (its data stays for the next start)",
+			Example: "  intel local stop",
+			Args:    noArgs,
+			RunE:    func(cmd *cobra.Command, _ []string) error { return a.runLocalStop(cmd.Context()) },
+		},
+		status,
+	)
+}
+
+// localOptions are the flags of intel local status.
+type localOptions struct {
+	format string
+}
+
+// openLocal opens the local cluster of the state directory.
+func openLocal() (*localdb.Local, error) {
+	dir, err := localdb.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	return localdb.Open(dir)
+}
+
+// runLocalStart starts the local cluster and prints its URL.
+func (a *app) runLocalStart(ctx context.Context) error {
+	l, err := openLocal()
+	if err != nil {
+		return err
+	}
+	url, err := l.Start(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, url)
+	return err
+}
+
+// runLocalStop stops the local cluster.
+func (a *app) runLocalStop(ctx context.Context) error {
+	l, err := openLocal()
+	if err != nil {
+		return err
+	}
+	if err := l.Stop(ctx); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(a.stdout, "local PostgreSQL stopped")
+	return err
+}
+
+// runLocalStatus prints where the local cluster is and whether it runs.
+func (a *app) runLocalStatus(o localOptions) error {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return err
+	}
+	l, err := openLocal()
+	if err != nil {
+		return err
+	}
+	st := l.Status()
+	if o.format == "json" {
+		return writeJSON(a.stdout, st)
+	}
+	state := "stopped"
+	if st.Running {
+		state = "running on port " + fmt.Sprint(st.Port)
+	}
+	if !st.Initialized {
+		state = "not created yet (any command that needs the database creates it)"
+	}
+	fmt.Fprintf(a.stdout, "state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
+	if st.URL != "" {
+		fmt.Fprintf(a.stdout, "url        %s\n", st.URL)
+	}
+	return nil
 }

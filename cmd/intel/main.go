@@ -25,17 +25,6 @@ const (
 	exitUsage   = 2
 )
 
-// usageError marks errors in how the command was called (bad flag, missing
-// argument), which exit with code 2.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return usageError{fmt.Errorf(format, args...)}
-}
-
 // run executes the command line and returns the exit code: 0 on success,
 // 2 for a usage error, 1 for any other failure, with a one-line cause on
 // stderr.
@@ -50,7 +39,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "intel: %s\n", oneLine(err.Error()))
 	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if errors.As(err, &ue) {
 		path := a.cmdPath
 		if c, _, ferr := root.Find(args); ferr == nil && c != nil {
 			path = c.CommandPath()
@@ -59,19 +48,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	return exitFailure
-}
-
-// isCobraUsage recognizes the errors cobra returns for bad flags and
-// arguments.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand flag", "unknown command", "invalid argument",
-		"flag needs an argument", "accepts ", "requires at least", "requires at most", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // oneLine folds a multi-line error into one line.

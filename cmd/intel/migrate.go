@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"text/tabwriter"
@@ -11,7 +12,16 @@ import (
 	"github.com/ransomeye/intel/db/migrations"
 )
 
+// migrateOptions are the flags of the migrate commands; to (with toSet) is
+// the target of migrate down.
+type migrateOptions struct {
+	format string
+	to     int64
+	toSet  bool
+}
+
 func (a *app) migrateCommand() *cobra.Command {
+	var o migrateOptions
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply or inspect the schema migrations (goose, embedded)",
@@ -25,128 +35,136 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
   intel migrate status --format json
   intel migrate down --to 0`,
 	}
-	var format string
-	var to int64
-	withProvider := func(run func(cmd *cobra.Command, p *goose.Provider) error) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, _ []string) error {
-			if err := formatFlag(format, "table", "json"); err != nil {
-				return err
-			}
-			db, err := a.sqlDB(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			p, err := migrations.NewProvider(db)
-			if err != nil {
-				return err
-			}
-			return run(cmd, p)
+	// subcommand declares a subcommand without arguments that runs do
+	// with a goose provider on the database.
+	subcommand := func(c *cobra.Command, do func(context.Context, *goose.Provider, migrateOptions) error) *cobra.Command {
+		c.Args = noArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			o.toSet = cmd.Flags().Changed("to")
+			return a.withMigrations(cmd.Context(), o, do)
 		}
+		c.Flags().StringVar(&o.format, "format", "table", "table or json")
+		return c
 	}
-	up := &cobra.Command{
-		Use:     "up",
-		Short:   "Migrate to the latest version",
-		Example: "  intel migrate up",
-		Args:    cobra.NoArgs,
-		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
-			res, err := p.Up(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("migrate up: %w", err)
-			}
-			return a.printResults(format, res)
-		}),
-	}
-	down := &cobra.Command{
+	down := subcommand(&cobra.Command{
 		Use:     "down",
 		Short:   "Roll back the latest migration (or down to --to VERSION)",
 		Example: "  intel migrate down\n  intel migrate down --to 0",
-		Args:    cobra.NoArgs,
-		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
-			if cmd.Flags().Changed("to") {
-				res, err := p.DownTo(cmd.Context(), to)
-				if err != nil {
-					return fmt.Errorf("migrate down to %d: %w", to, err)
-				}
-				return a.printResults(format, res)
-			}
-			res, err := p.Down(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("migrate down: %w", err)
-			}
-			return a.printResults(format, []*goose.MigrationResult{res})
-		}),
+	}, a.runMigrateDown)
+	down.Flags().Int64Var(&o.to, "to", 0, "roll back to this version (0: everything)")
+	return group(cmd,
+		subcommand(&cobra.Command{
+			Use:     "up",
+			Short:   "Migrate to the latest version",
+			Example: "  intel migrate up",
+		}, a.runMigrateUp),
+		down,
+		subcommand(&cobra.Command{
+			Use:     "status",
+			Short:   "List the migrations and whether each is applied",
+			Example: "  intel migrate status --format json",
+		}, a.runMigrateStatus),
+		subcommand(&cobra.Command{
+			Use:     "version",
+			Short:   "Print the schema version of the database",
+			Example: "  intel migrate version",
+		}, a.runMigrateVersion),
+	)
+}
+
+// withMigrations checks --format, opens the database and runs do with the
+// goose provider of the embedded migrations.
+func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(context.Context, *goose.Provider, migrateOptions) error) error {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return err
 	}
-	down.Flags().Int64Var(&to, "to", 0, "roll back to this version (0: everything)")
-	status := &cobra.Command{
-		Use:     "status",
-		Short:   "List the migrations and whether each is applied",
-		Example: "  intel migrate status --format json",
-		Args:    cobra.NoArgs,
-		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
-			st, err := p.Status(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("migration status: %w", err)
-			}
-			if format == "json" {
-				type row struct {
-					Version   int64  `json:"version"`
-					Name      string `json:"name"`
-					State     string `json:"state"`
-					AppliedAt string `json:"applied_at,omitempty"`
-				}
-				out := []row{}
-				for _, s := range st {
-					r := row{Version: s.Source.Version, Name: s.Source.Path, State: string(s.State)}
-					if !s.AppliedAt.IsZero() {
-						r.AppliedAt = s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
-					}
-					out = append(out, r)
-				}
-				return writeJSON(a.stdout, out)
-			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
-			for _, s := range st {
-				applied := ""
-				if !s.AppliedAt.IsZero() {
-					applied = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
-				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, applied)
-			}
-			return tw.Flush()
-		}),
+	db, err := a.sqlDB(ctx)
+	if err != nil {
+		return err
 	}
-	version := &cobra.Command{
-		Use:     "version",
-		Short:   "Print the schema version of the database",
-		Example: "  intel migrate version",
-		Args:    cobra.NoArgs,
-		RunE: withProvider(func(cmd *cobra.Command, p *goose.Provider) error {
-			v, err := p.GetDBVersion(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("read schema version: %w", err)
-			}
-			pending, err := p.HasPending(cmd.Context())
-			if err != nil {
-				return fmt.Errorf("read schema version: %w", err)
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, map[string]any{"version": v, "pending": pending})
-			}
-			suffix := ""
-			if pending {
-				suffix = " (migrations pending: run 'intel migrate up')"
-			}
-			_, err = fmt.Fprintln(a.stdout, strconv.FormatInt(v, 10)+suffix)
-			return err
-		}),
+	defer db.Close()
+	p, err := migrations.NewProvider(db)
+	if err != nil {
+		return err
 	}
-	for _, c := range []*cobra.Command{up, down, status, version} {
-		c.Flags().StringVar(&format, "format", "table", "table or json")
-		cmd.AddCommand(c)
+	return do(ctx, p, o)
+}
+
+func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	res, err := p.Up(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate up: %w", err)
 	}
-	return cmd
+	return a.printResults(o.format, res)
+}
+
+func (a *app) runMigrateDown(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	if o.toSet {
+		res, err := p.DownTo(ctx, o.to)
+		if err != nil {
+			return fmt.Errorf("migrate down to %d: %w", o.to, err)
+		}
+		return a.printResults(o.format, res)
+	}
+	res, err := p.Down(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate down: %w", err)
+	}
+	return a.printResults(o.format, []*goose.MigrationResult{res})
+}
+
+func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	st, err := p.Status(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	if o.format == "json" {
+		type row struct {
+			Version   int64  `json:"version"`
+			Name      string `json:"name"`
+			State     string `json:"state"`
+			AppliedAt string `json:"applied_at,omitempty"`
+		}
+		out := []row{}
+		for _, s := range st {
+			r := row{Version: s.Source.Version, Name: s.Source.Path, State: string(s.State)}
+			if !s.AppliedAt.IsZero() {
+				r.AppliedAt = s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
+			}
+			out = append(out, r)
+		}
+		return writeJSON(a.stdout, out)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
+	for _, s := range st {
+		applied := ""
+		if !s.AppliedAt.IsZero() {
+			applied = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, applied)
+	}
+	return tw.Flush()
+}
+
+func (a *app) runMigrateVersion(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	pending, err := p.HasPending(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if o.format == "json" {
+		return writeJSON(a.stdout, map[string]any{"version": v, "pending": pending})
+	}
+	suffix := ""
+	if pending {
+		suffix = " (migrations pending: run 'intel migrate up')"
+	}
+	_, err = fmt.Fprintln(a.stdout, strconv.FormatInt(v, 10)+suffix)
+	return err
 }
 
 func (a *app) printResults(format string, res []*goose.MigrationResult) error {

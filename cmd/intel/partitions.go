@@ -13,15 +13,18 @@ import (
 	"github.com/ransomeye/intel/partman"
 )
 
+// partitionsOptions are the flags of the partitions commands: those they
+// share, and --keep, --mode and --every of prune and maintain.
+type partitionsOptions struct {
+	format  string
+	partman partman.Options
+	keep    string
+	mode    string
+	every   time.Duration
+}
+
 func (a *app) partitionsCommand() *cobra.Command {
-	var (
-		format      string
-		opts        partman.Options
-		keepFlag    string
-		modeFlag    string
-		everyFlag   time.Duration
-		lockTimeout time.Duration
-	)
+	var o partitionsOptions
 	cmd := &cobra.Command{
 		Use:   "partitions",
 		Short: "Keep the daily telemetry partitions (ensure, list, check, prune, maintain)",
@@ -37,151 +40,170 @@ for long. Many instances may run ensure at once.`,
   intel partitions maintain --every 1h --keep 90d --mode drop`,
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&format, "format", "table", "table or json")
-	pf.StringVar(&opts.Parent, "table", partman.DefaultParent, "the partitioned table")
-	pf.IntVar(&opts.Ahead, "ahead", partman.DefaultAhead, "days after today (UTC) to have partitions for")
-	pf.IntVar(&opts.Behind, "behind", partman.DefaultBehind, "days before today (UTC) to have partitions for")
-	pf.DurationVar(&lockTimeout, "lock-timeout", partman.DefaultLockTimeout, "longest wait for a table lock per attempt")
-	pf.IntVar(&opts.Retries, "retries", partman.DefaultRetries, "attempts after a lock timeout")
+	pf.StringVar(&o.format, "format", "table", "table or json")
+	pf.StringVar(&o.partman.Parent, "table", partman.DefaultParent, "the partitioned table")
+	pf.IntVar(&o.partman.Ahead, "ahead", partman.DefaultAhead, "days after today (UTC) to have partitions for")
+	pf.IntVar(&o.partman.Behind, "behind", partman.DefaultBehind, "days before today (UTC) to have partitions for")
+	pf.DurationVar(&o.partman.LockTimeout, "lock-timeout", partman.DefaultLockTimeout, "longest wait for a table lock per attempt")
+	pf.IntVar(&o.partman.Retries, "retries", partman.DefaultRetries, "attempts after a lock timeout")
 
-	prepare := func(cmd *cobra.Command) (context.Context, error) {
-		if err := formatFlag(format, "table", "json"); err != nil {
-			return nil, err
-		}
-		opts.LockTimeout = lockTimeout
-		opts.Logger = a.log
-		if opts.Ahead == 0 {
-			opts.Ahead = -1 // 0 on the command line means today only
-		}
-		if opts.Behind == 0 {
-			opts.Behind = -1
-		}
-		a.noMaintenance = true // these commands do the maintenance themselves
-		return cmd.Context(), nil
+	// subcommand declares a subcommand without arguments that runs do.
+	subcommand := func(c *cobra.Command, do func(context.Context, partitionsOptions) error) *cobra.Command {
+		c.Args = noArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return do(cmd.Context(), o) }
+		return c
 	}
-	// run makes the RunE of a subcommand: check the flags, open the
-	// database, do the work, print its result as a table or JSON.
-	run := func(do func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error)) func(*cobra.Command, []string) error {
-		return func(cmd *cobra.Command, _ []string) error {
-			ctx, err := prepare(cmd)
-			if err != nil {
-				return err
-			}
-			pool, err := a.openStoreForPartitions(ctx)
-			if err != nil {
-				return err
-			}
-			res, err := do(ctx, pool)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, res)
-			}
-			return res.WriteTable(a.stdout)
-		}
-	}
-	ensure := &cobra.Command{
-		Use:     "ensure",
-		Short:   "Create the partitions from today-behind through today+ahead",
-		Example: "  intel partitions ensure",
-		Args:    cobra.NoArgs,
-		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
-			return partman.Ensure(ctx, pool, opts)
-		}),
-	}
-	list := &cobra.Command{
-		Use:     "list",
-		Short:   "List the partitions with their bounds, row estimates and sizes",
-		Example: "  intel partitions list --format json",
-		Args:    cobra.NoArgs,
-		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
-			return partman.List(ctx, pool, opts.Parent)
-		}),
-	}
-	check := &cobra.Command{
-		Use:     "check",
-		Short:   "Report missing days and rows waiting in the default partition",
-		Example: "  intel partitions check",
-		Args:    cobra.NoArgs,
-		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
-			return partman.Check(ctx, pool, opts)
-		}),
-	}
-	prune := &cobra.Command{
+	prune := subcommand(&cobra.Command{
 		Use:   "prune",
 		Short: "Drop or detach the day partitions that end before now - keep",
 		Long: `prune removes whole day partitions whose upper bound (read from the catalog,
 not the name) is at or before now - keep: --mode drop drops them, --mode detach
 detaches them into the archive schema. The default partition is never touched.`,
 		Example: "  intel partitions prune --keep 30d --mode detach",
-		Args:    cobra.NoArgs,
-		RunE: run(func(ctx context.Context, pool *pgxpool.Pool) (tableResult, error) {
-			keep, err := parseKeep(keepFlag)
-			if err != nil {
-				return nil, err
-			}
-			mode, err := partman.ParseMode(modeFlag)
-			if err != nil {
-				return nil, usagef("--mode: %v", err)
-			}
-			return partman.Prune(ctx, pool, keep, mode, opts)
-		}),
-	}
-	prune.Flags().StringVar(&keepFlag, "keep", "", "retention: a duration (720h) or days (30d); required")
-	prune.Flags().StringVar(&modeFlag, "mode", "detach", "drop or detach")
-	maintain := &cobra.Command{
+	}, a.runPartitionsPrune)
+	prune.Flags().StringVar(&o.keep, "keep", "", "retention: a duration (720h) or days (30d); required")
+	prune.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach")
+	maintain := subcommand(&cobra.Command{
 		Use:   "maintain",
 		Short: "Run ensure (and prune with --keep) now and every interval until interrupted",
 		Example: `  intel partitions maintain --every 1h
   intel partitions maintain --every 6h --keep 90d --mode drop`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, err := prepare(cmd)
-			if err != nil {
-				return err
-			}
-			mo := partman.MaintainOptions{Options: opts}
-			if keepFlag != "" {
-				if mo.Keep, err = parseKeep(keepFlag); err != nil {
-					return err
-				}
-				if mo.Mode, err = partman.ParseMode(modeFlag); err != nil {
-					return usagef("--mode: %v", err)
-				}
-			}
-			pool, err := a.openStoreForPartitions(ctx)
-			if err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			return partman.Maintain(ctx, pool, everyFlag, mo)
-		},
+	}, a.runPartitionsMaintain)
+	maintain.Flags().DurationVar(&o.every, "every", time.Hour, "interval between rounds")
+	maintain.Flags().StringVar(&o.keep, "keep", "", "also prune partitions older than this (720h or 30d)")
+	maintain.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach, with --keep")
+	return group(cmd,
+		subcommand(&cobra.Command{
+			Use:     "ensure",
+			Short:   "Create the partitions from today-behind through today+ahead",
+			Example: "  intel partitions ensure",
+		}, a.runPartitionsEnsure),
+		subcommand(&cobra.Command{
+			Use:     "list",
+			Short:   "List the partitions with their bounds, row estimates and sizes",
+			Example: "  intel partitions list --format json",
+		}, a.runPartitionsList),
+		subcommand(&cobra.Command{
+			Use:     "check",
+			Short:   "Report missing days and rows waiting in the default partition",
+			Example: "  intel partitions check",
+		}, a.runPartitionsCheck),
+		prune,
+		maintain,
+	)
+}
+
+func (a *app) runPartitionsEnsure(ctx context.Context, o partitionsOptions) error {
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return err
 	}
-	maintain.Flags().DurationVar(&everyFlag, "every", time.Hour, "interval between rounds")
-	maintain.Flags().StringVar(&keepFlag, "keep", "", "also prune partitions older than this (720h or 30d)")
-	maintain.Flags().StringVar(&modeFlag, "mode", "detach", "drop or detach, with --keep")
-	cmd.AddCommand(ensure, list, check, prune, maintain)
-	return cmd
+	res, err := partman.Ensure(ctx, pool, opts)
+	if err != nil {
+		return err
+	}
+	return printAs(a.stdout, o.format, res, writeEnsureTable)
 }
 
-// tableResult is what the partman results share: JSON, and a table.
-type tableResult interface {
-	WriteTable(w io.Writer) error
+func (a *app) runPartitionsList(ctx context.Context, o partitionsOptions) error {
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return err
+	}
+	l, err := partman.List(ctx, pool, opts.Parent)
+	if err != nil {
+		return err
+	}
+	return printAs(a.stdout, o.format, l, writeListingTable)
 }
 
-// openStoreForPartitions opens the database and checks the schema, without
-// the startup partition upkeep (the command is the upkeep).
-func (a *app) openStoreForPartitions(ctx context.Context) (*pgxpool.Pool, error) {
+func (a *app) runPartitionsCheck(ctx context.Context, o partitionsOptions) error {
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return err
+	}
+	rep, err := partman.Check(ctx, pool, opts)
+	if err != nil {
+		return err
+	}
+	return printAs(a.stdout, o.format, rep, writeCheckTable)
+}
+
+func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error {
+	keep, err := parseKeep(o.keep)
+	if err != nil {
+		return err
+	}
+	mode, err := partman.ParseMode(o.mode)
+	if err != nil {
+		return usagef("--mode: %v", err)
+	}
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return err
+	}
+	res, err := partman.Prune(ctx, pool, keep, mode, opts)
+	if err != nil {
+		return err
+	}
+	return printAs(a.stdout, o.format, res, writePruneTable)
+}
+
+// runPartitionsMaintain runs ensure (and prune with --keep) every
+// --every until SIGINT or SIGTERM.
+func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) error {
+	var err error
+	mo := partman.MaintainOptions{}
+	if o.keep != "" {
+		if mo.Keep, err = parseKeep(o.keep); err != nil {
+			return err
+		}
+		if mo.Mode, err = partman.ParseMode(o.mode); err != nil {
+			return usagef("--mode: %v", err)
+		}
+	}
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return err
+	}
+	mo.Options = opts
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return partman.Maintain(ctx, pool, o.every, mo)
+}
+
+// openForPartitions checks the shared flags, opens the database and checks
+// its schema, without the startup partition upkeep (these commands are the
+// upkeep), and returns the partman options the flags ask for.
+func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxpool.Pool, partman.Options, error) {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return nil, partman.Options{}, err
+	}
+	opts := o.partman
+	opts.Logger = a.log
+	if opts.Ahead == 0 {
+		opts.Ahead = -1 // 0 on the command line means today only
+	}
+	if opts.Behind == 0 {
+		opts.Behind = -1
+	}
 	pool, err := a.openPool(ctx)
 	if err != nil {
-		return nil, err
+		return nil, opts, err
 	}
 	if err := a.checkSchema(ctx, pool); err != nil {
-		return nil, err
+		return nil, opts, err
 	}
-	return pool, nil
+	return pool, opts, nil
+}
+
+// printAs writes v as indented JSON when format is "json", else as the
+// table draws it.
+func printAs[T any](w io.Writer, format string, v T, table func(io.Writer, T) error) error {
+	if format == "json" {
+		return writeJSON(w, v)
+	}
+	return table(w, v)
 }
 
 // parseKeep reads a retention: "30d" or a Go duration.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,11 +12,17 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
+// relatedOptions are the argument and flags of intel related.
+type relatedOptions struct {
+	node         string // node id, kind:key or source id
+	format       string
+	output       string
+	since, until string
+	walk         graph.RelatedOptions
+}
+
 func (a *app) relatedCommand() *cobra.Command {
-	var (
-		format, output, since, until string
-		opts                         graph.RelatedOptions
-	)
+	var o relatedOptions
 	cmd := &cobra.Command{
 		Use:   "related <node id | kind:key | source id>",
 		Short: "Show what is related to a node, up to N hops, in one query",
@@ -31,61 +38,69 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related hash:SHA-256:9f86d081... --since 720h --format json
   intel related file:invoice.exe --format dot -o related.dot && dot -Tsvg related.dot > related.svg`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := formatFlag(format, "table", "json", "dot"); err != nil {
-				return err
-			}
-			now := time.Now().UTC()
-			var err error
-			if opts.Since, err = parseWhen(since, now); err != nil {
-				return usagef("--since: %v", err)
-			}
-			if opts.Until, err = parseWhen(until, now); err != nil {
-				return usagef("--until: %v", err)
-			}
-			if opts.Depth == 0 {
-				opts.Depth = -1 // --depth 0 asks for the start node alone
-			}
-			store, err := a.openStore(cmd.Context())
-			if err != nil {
-				return err
-			}
-			start, err := store.ResolveNode(cmd.Context(), args[0])
-			if err != nil {
-				return err
-			}
-			nb, err := store.FindRelated(cmd.Context(), start.ID, opts)
-			if err != nil {
-				return err
-			}
-			w := a.stdout
-			if output != "" && output != "-" {
-				f, err := os.Create(output)
-				if err != nil {
-					return fmt.Errorf("create %s: %w", output, err)
-				}
-				defer f.Close()
-				w = f
-			}
-			switch format {
-			case "json":
-				return writeJSON(w, nb)
-			case "dot":
-				return writeDOT(w, nb)
-			}
-			return writeTree(w, nb)
+			o.node = args[0]
+			return a.runRelated(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&opts.Depth, "depth", graph.DefaultDepth, "hops to walk (0: the node alone)")
-	f.IntVar(&opts.Fanout, "fanout", graph.DefaultFanout, "most edges followed from one node")
-	f.IntVar(&opts.MaxNodes, "max-nodes", graph.DefaultMaxNodes, "most nodes returned")
-	f.StringVar(&since, "since", "168h", "walk telemetry observed since: a duration back from now (72h) or a date (2026-11-01)")
-	f.StringVar(&until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
-	f.StringVar(&format, "format", "table", "table, json or dot")
-	f.StringVarP(&output, "output", "o", "", "write to this file instead of stdout")
+	f.IntVar(&o.walk.Depth, "depth", graph.DefaultDepth, "hops to walk (0: the node alone)")
+	f.IntVar(&o.walk.Fanout, "fanout", graph.DefaultFanout, "most edges followed from one node")
+	f.IntVar(&o.walk.MaxNodes, "max-nodes", graph.DefaultMaxNodes, "most nodes returned")
+	f.StringVar(&o.since, "since", "168h", "walk telemetry observed since: a duration back from now (72h) or a date (2026-11-01)")
+	f.StringVar(&o.until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
+	f.StringVar(&o.format, "format", "table", "table, json or dot")
+	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
+}
+
+// runRelated walks the graph from o.node and prints the neighbourhood as a
+// tree, JSON or DOT, to stdout or o.output.
+func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
+	if err := formatFlag(o.format, "table", "json", "dot"); err != nil {
+		return err
+	}
+	walk := o.walk
+	now := time.Now().UTC()
+	var err error
+	if walk.Since, err = parseWhen(o.since, now); err != nil {
+		return usagef("--since: %v", err)
+	}
+	if walk.Until, err = parseWhen(o.until, now); err != nil {
+		return usagef("--until: %v", err)
+	}
+	if walk.Depth == 0 {
+		walk.Depth = -1 // --depth 0 asks for the start node alone
+	}
+	store, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	start, err := store.ResolveNode(ctx, o.node)
+	if err != nil {
+		return err
+	}
+	nb, err := store.FindRelated(ctx, start.ID, walk)
+	if err != nil {
+		return err
+	}
+	w := a.stdout
+	if o.output != "" && o.output != "-" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", o.output, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	switch o.format {
+	case "json":
+		return writeJSON(w, nb)
+	case "dot":
+		return writeDOT(w, nb)
+	}
+	return writeTree(w, nb)
 }
 
 // parseWhen reads a duration back from now ("72h", "30d") or a date or

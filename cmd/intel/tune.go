@@ -8,9 +8,18 @@ import (
 	"github.com/ransomeye/intel/tuning"
 )
 
+// tuneOptions are the flags of intel tune. cores and memory, when set,
+// simulate another machine.
+type tuneOptions struct {
+	format              string
+	cores               int
+	memory              string
+	coresSet, memorySet bool
+	spindle             int
+}
+
 func (a *app) tuneCommand() *cobra.Command {
-	var format, memory string
-	var cores, spindle int
+	var o tuneOptions
 	cmd := &cobra.Command{
 		Use:   "tune",
 		Short: "Show the detected machine and the pool, batch and worker sizes derived from it",
@@ -21,41 +30,44 @@ container) and the plan derived from it: connection pool size
 batch size and parser workers. --cores and --memory simulate another machine.`,
 		Example: `  intel tune
   intel tune --cores 48 --memory 196GiB --format json`,
-		Args: cobra.NoArgs,
+		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := formatFlag(format, "table", "json"); err != nil {
-				return err
-			}
-			res, err := tuning.Detect()
-			if err != nil && !cmd.Flags().Changed("cores") && !cmd.Flags().Changed("memory") {
-				return fmt.Errorf("detect the machine: %w (simulate one with --cores and --memory)", err)
-			}
-			if cmd.Flags().Changed("cores") {
-				res.Cores = cores
-				res.Source.CPU = tuning.SourceManual
-			}
-			if cmd.Flags().Changed("memory") {
-				n, err := tuning.ParseBytes(memory)
-				if err != nil {
-					return usagef("--memory: %v", err)
-				}
-				res.MemoryBytes = n
-				res.Source.Memory = tuning.SourceManual
-			}
-			res.SpindleFactor = spindle
-			rep, err := tuning.NewReport(res)
-			if err != nil {
-				return err
-			}
-			if format == "json" {
-				return writeJSON(a.stdout, rep)
-			}
-			return tuning.WriteTable(a.stdout, rep)
+			o.coresSet, o.memorySet = cmd.Flags().Changed("cores"), cmd.Flags().Changed("memory")
+			return a.runTune(o)
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "table", "table or json")
-	cmd.Flags().IntVar(&cores, "cores", 0, "simulate a machine with this many cores")
-	cmd.Flags().StringVar(&memory, "memory", "", "simulate a machine with this much memory (e.g. 196GiB, 512MiB)")
-	cmd.Flags().IntVar(&spindle, "spindle-factor", 0, fmt.Sprintf("spindle factor of the pool formula (0: default %d)", tuning.DefaultSpindleFactor))
+	cmd.Flags().StringVar(&o.format, "format", "table", "table or json")
+	cmd.Flags().IntVar(&o.cores, "cores", 0, "simulate a machine with this many cores")
+	cmd.Flags().StringVar(&o.memory, "memory", "", "simulate a machine with this much memory (e.g. 196GiB, 512MiB)")
+	cmd.Flags().IntVar(&o.spindle, "spindle-factor", 0, fmt.Sprintf("spindle factor of the pool formula (0: default %d)", tuning.DefaultSpindleFactor))
 	return cmd
+}
+
+// runTune prints the detected (or simulated) machine and the plan for it.
+func (a *app) runTune(o tuneOptions) error {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return err
+	}
+	res, err := tuning.Detect()
+	if err != nil && !o.coresSet && !o.memorySet {
+		return fmt.Errorf("detect the machine: %w (simulate one with --cores and --memory)", err)
+	}
+	if o.coresSet {
+		res.Cores = o.cores
+		res.Source.CPU = tuning.SourceManual
+	}
+	if o.memorySet {
+		n, err := tuning.ParseBytes(o.memory)
+		if err != nil {
+			return usagef("--memory: %v", err)
+		}
+		res.MemoryBytes = n
+		res.Source.Memory = tuning.SourceManual
+	}
+	res.SpindleFactor = o.spindle
+	rep, err := tuning.NewReport(res)
+	if err != nil {
+		return err
+	}
+	return printAs(a.stdout, o.format, rep, writeTuneTable)
 }

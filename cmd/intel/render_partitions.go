@@ -1,4 +1,4 @@
-package partman
+package main
 
 import (
 	"fmt"
@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/tuning"
+	"github.com/ransomeye/intel/partman"
 )
 
-// WriteTable writes r to w as an aligned table, one line per day.
-func (r Result) WriteTable(w io.Writer) error {
+// writeEnsureTable writes an ensure result as an aligned table, one line
+// per day.
+func writeEnsureTable(w io.Writer, r partman.Result) error {
 	t := newTable(w)
 	t.row("DAY", "PARTITION", "ACTION", "MOVED ROWS", "ATTEMPTS")
 	for _, d := range r.Days {
@@ -28,38 +29,38 @@ func (r Result) WriteTable(w io.Writer) error {
 	return t.flush("ensure result")
 }
 
-// WriteTable writes l to w as an aligned table, one line per partition,
-// the default partition last.
-func (l Listing) WriteTable(w io.Writer) error {
+// writeListingTable writes a partition listing as an aligned table, one
+// line per partition, the default partition last.
+func writeListingTable(w io.Writer, l partman.Listing) error {
 	t := newTable(w)
-	l.rows(t)
+	listingRows(t, l)
 	return t.flush("partition list")
 }
 
-func (l Listing) rows(t *textTable) {
+func listingRows(t *textTable, l partman.Listing) {
 	t.row("PARTITION", "FROM", "TO", "EST. ROWS", "SIZE")
 	for _, p := range l.Partitions {
-		t.row(qualified(p.Schema, p.Name), formatBound(p.From, "MINVALUE"), formatBound(p.To, "MAXVALUE"),
-			formatEstimate(p.EstimatedRows), tuning.FormatBytes(uint64(max(p.TotalBytes, 0))))
+		t.row(partman.QualifiedName(p.Schema, p.Name), formatBound(p.From, "MINVALUE"), formatBound(p.To, "MAXVALUE"),
+			formatEstimate(p.EstimatedRows), formatBytes(uint64(max(p.TotalBytes, 0))))
 	}
 	if d := l.Default; d != nil {
-		t.row(qualified(d.Schema, d.Name), "DEFAULT", "", formatEstimate(d.EstimatedRows),
-			tuning.FormatBytes(uint64(max(d.TotalBytes, 0))))
+		t.row(partman.QualifiedName(d.Schema, d.Name), "DEFAULT", "", formatEstimate(d.EstimatedRows),
+			formatBytes(uint64(max(d.TotalBytes, 0))))
 	}
 	t.line(fmt.Sprintf("%s: %d partitions", l.Parent, len(l.Partitions)))
 }
 
-// WriteTable writes r to w: the partitions as Listing.WriteTable does, the
-// rows waiting in the default partition by day, the missing days and a
-// verdict.
-func (r Report) WriteTable(w io.Writer) error {
+// writeCheckTable writes a check report: the partitions as
+// writeListingTable does, the rows waiting in the default partition by day,
+// the missing days and a verdict.
+func writeCheckTable(w io.Writer, r partman.Report) error {
 	t := newTable(w)
-	r.Listing.rows(t)
+	listingRows(t, r.Listing)
 	t.row()
 	if r.Default == nil {
 		t.line("default partition: none")
 	} else {
-		t.line(fmt.Sprintf("default partition %s: %d rows", qualified(r.Default.Schema, r.Default.Name), r.DefaultRows))
+		t.line(fmt.Sprintf("default partition %s: %d rows", partman.QualifiedName(r.Default.Schema, r.Default.Name), r.DefaultRows))
 		if len(r.DefaultDays) > 0 {
 			t.row("DAY", "ROWS IN DEFAULT")
 			for _, d := range r.DefaultDays {
@@ -85,21 +86,42 @@ func (r Report) WriteTable(w io.Writer) error {
 	return t.flush("check report")
 }
 
-// WriteTable writes r to w as an aligned table, one line per removed
-// partition.
-func (r PruneResult) WriteTable(w io.Writer) error {
+// writePruneTable writes a prune result as an aligned table, one line per
+// removed partition.
+func writePruneTable(w io.Writer, r partman.PruneResult) error {
 	t := newTable(w)
 	t.row("PARTITION", "FROM", "TO", "ACTION")
 	for _, p := range r.Removed {
 		action := "dropped"
-		if r.Mode == Detach {
-			action = "moved to " + qualified(r.ArchiveSchema, p.Name)
+		if r.Mode == partman.Detach {
+			action = "moved to " + partman.QualifiedName(r.ArchiveSchema, p.Name)
 		}
-		t.row(qualified(p.Schema, p.Name), formatBound(p.From, "MINVALUE"), formatBound(p.To, "MAXVALUE"), action)
+		t.row(partman.QualifiedName(p.Schema, p.Name), formatBound(p.From, "MINVALUE"), formatBound(p.To, "MAXVALUE"), action)
 	}
 	t.line(fmt.Sprintf("%s: %d removed (%s), %d kept, cutoff %s",
 		r.Parent, len(r.Removed), r.Mode, r.Kept, r.Cutoff.UTC().Format(time.RFC3339)))
 	return t.flush("prune result")
+}
+
+// formatBound prints a bound as a day when it is a UTC midnight, as an
+// RFC 3339 UTC time otherwise, and as unbounded when nil.
+func formatBound(t *time.Time, unbounded string) string {
+	if t == nil {
+		return unbounded
+	}
+	u := t.UTC()
+	if u.Equal(graph.UTCDay(u)) {
+		return u.Format(time.DateOnly)
+	}
+	return u.Format(time.RFC3339Nano)
+}
+
+// formatEstimate prints a planner row estimate, "?" when unknown (-1).
+func formatEstimate(n int64) string {
+	if n < 0 {
+		return "?"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // textTable is a tabwriter whose lines carry no trailing blanks.
@@ -135,25 +157,4 @@ func (t *textTable) flush(what string) error {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
-}
-
-// formatBound prints a bound as a day when it is a UTC midnight, as an
-// RFC 3339 UTC time otherwise, and as unbounded when nil.
-func formatBound(t *time.Time, unbounded string) string {
-	if t == nil {
-		return unbounded
-	}
-	u := t.UTC()
-	if u.Equal(graph.UTCDay(u)) {
-		return u.Format(time.DateOnly)
-	}
-	return u.Format(time.RFC3339Nano)
-}
-
-// formatEstimate prints a planner row estimate, "?" when unknown (-1).
-func formatEstimate(n int64) string {
-	if n < 0 {
-		return "?"
-	}
-	return strconv.FormatInt(n, 10)
 }

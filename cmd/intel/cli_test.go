@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// runCLI runs intel in process with args, as main would (newApp, the root
+// command, the exit code mapping of run), with empty stdin.
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// runOK runs intel in process and fails the test unless it exits 0.
+func runOK(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, code := runCLI(t, args...)
+	require.Equal(t, exitOK, code, "intel %s\nstdout: %s\nstderr: %s", strings.Join(args, " "), stdout, stderr)
+	return stdout
+}
+
+func TestHelpListsCommands(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, code := runCLI(t, "--help")
+	require.Equal(t, exitOK, code, stderr)
+	for _, c := range []string{"migrate", "partitions", "ingest", "related", "tune", "local", "demo"} {
+		require.Regexp(t, `(?m)^  `+c+` +\S`, stdout, "intel --help lists %s", c)
+	}
+	require.Contains(t, stdout, "Usage:\n  intel [command]\n", "a group shows no run-alone use line")
+
+	// A group run alone prints its help, like --help.
+	alone, _, code := runCLI(t, "partitions")
+	require.Equal(t, exitOK, code)
+	require.Equal(t, runOK(t, "partitions", "--help"), alone)
+}
+
+func TestUsageErrorsExitTwo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string // the cause line
+		help string // the command whose help is suggested
+	}{
+		{"unknown command", []string{"frobnicate"}, `intel: unknown command "frobnicate" for "intel"`, "intel"},
+		{"unknown command with a suggestion", []string{"migrat"}, `(did you mean migrate?)`, "intel"},
+		{"unknown subcommand", []string{"partitions", "frobnicate"}, `unknown command "frobnicate" for "intel partitions"`, "intel partitions"},
+		{"unknown flag", []string{"tune", "--frobnicate"}, "unknown flag: --frobnicate", "intel tune"},
+		{"bad flag value", []string{"related", "--depth", "x", "malware:a"}, `invalid argument "x" for "--depth"`, "intel related"},
+		{"flag without its value", []string{"related", "malware:a", "--depth"}, "flag needs an argument", "intel related"},
+		{"missing argument", []string{"ingest", "stix"}, "accepts 1 arg(s), received 0", "intel ingest stix"},
+		{"extra argument", []string{"tune", "now"}, `unknown command "now" for "intel tune"`, "intel tune"},
+		{"bad format", []string{"tune", "--format", "xml"}, `--format "xml"`, "intel tune"},
+		{"bad log level", []string{"tune", "--log-level", "loud"}, `--log-level "loud"`, "intel tune"},
+		{"bad retention", []string{"partitions", "prune", "--keep", "soon"}, `--keep "soon"`, "intel partitions prune"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stdout, stderr, code := runCLI(t, tc.args...)
+			require.Equal(t, exitUsage, code, "stdout: %s\nstderr: %s", stdout, stderr)
+			require.Empty(t, stdout)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			require.Len(t, lines, 2, stderr)
+			require.True(t, strings.HasPrefix(lines[0], "intel: "), stderr)
+			require.Contains(t, lines[0], tc.want)
+			require.Equal(t, "Run '"+tc.help+" --help' for usage.", lines[1])
+		})
+	}
+}
+
+// TestEveryCommandValidatesItsArguments holds the structural recognition
+// of usage errors together: every command of intel has an argument
+// validator (so cobra never falls back to its own plain-error checks), and
+// what the validators reject is a usageError.
+func TestEveryCommandValidatesItsArguments(t *testing.T) {
+	t.Parallel()
+	root := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		require.NotNil(t, c.Args, "%s has an argument validator", c.CommandPath())
+		if c.HasSubCommands() {
+			require.ErrorAs(t, c.Args(c, []string{"nonsense"}), new(usageError), c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	require.ErrorAs(t, noArgs(root, []string{"x"}), new(usageError))
+	require.ErrorAs(t, exactArgs(1)(root, nil), new(usageError))
+	require.NoError(t, exactArgs(1)(root, []string{"x"}))
+}
+
+func TestTunePlanForALargeMachine(t *testing.T) {
+	t.Parallel()
+	var rep struct {
+		Resources struct {
+			Cores       int    `json:"cores"`
+			MemoryBytes uint64 `json:"memory_bytes"`
+			Source      struct {
+				CPU    string `json:"cpu"`
+				Memory string `json:"memory"`
+			} `json:"source"`
+		} `json:"resources"`
+		Plan map[string]any `json:"plan"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, "tune", "--cores", "48", "--memory", "196GiB", "--format", "json")), &rep))
+	require.Equal(t, 48, rep.Resources.Cores)
+	require.Equal(t, uint64(196<<30), rep.Resources.MemoryBytes)
+	require.Equal(t, "manual", rep.Resources.Source.CPU)
+	require.Equal(t, "manual", rep.Resources.Source.Memory)
+	// README, "Size for the machine": 48 × 2 + 4 = 100 under the cap of 400
+	// above 100 GiB; batch 5,000; 4 parser workers above 16 cores;
+	// writers: the cores, at most half the pool.
+	require.Equal(t, map[string]any{"class": "large", "max_conns": 100.0, "min_conns": 25.0, "pool_cap": 400.0,
+		"spindle_factor": 4.0, "batch_size": 5000.0, "parser_workers": 4.0, "writers": 48.0}, rep.Plan)
+
+	table := runOK(t, "tune", "--cores", "48", "--memory", "196GiB")
+	require.Contains(t, table, "max conns       100    min(cores × 2 + spindle factor 4, large cap 400)\n")
+}
+
+func TestPartitionsListAndCheck(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	today := time.Now().UTC().Format("2006_01_02")
+
+	var ensured struct {
+		Parent string `json:"parent"`
+		Days   []struct {
+			Partition string `json:"partition"`
+			Created   bool   `json:"created"`
+		} `json:"days"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "partitions", "ensure", "--ahead", "2", "--behind", "0", "--format", "json")), &ensured))
+	require.Equal(t, "public.telemetry_edges", ensured.Parent)
+	require.Len(t, ensured.Days, 3, "today and two days ahead")
+	require.Equal(t, "telemetry_edges_"+today, ensured.Days[0].Partition)
+
+	list := runOK(t, db, "partitions", "list")
+	require.True(t, strings.HasPrefix(list, "PARTITION "), list)
+	require.Contains(t, list, "public.telemetry_edges_"+today+"  ")
+	require.Contains(t, list, "public.telemetry_edges_default ")
+	require.Contains(t, list, "public.telemetry_edges: 3 partitions\n")
+	requireNoTrailingBlanks(t, list)
+
+	var listing struct {
+		Parent     string `json:"parent"`
+		Partitions []struct {
+			Name string `json:"name"`
+		} `json:"partitions"`
+		Default struct {
+			Name string `json:"name"`
+		} `json:"default"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "partitions", "list", "--format", "json")), &listing))
+	require.Len(t, listing.Partitions, 3)
+	require.Equal(t, "telemetry_edges_default", listing.Default.Name)
+
+	check := runOK(t, db, "partitions", "check", "--ahead", "2", "--behind", "0")
+	require.Contains(t, check, "default partition public.telemetry_edges_default: 0 rows\n")
+	require.Contains(t, check, ": none\nstatus: ok\n")
+
+	// Looking further ahead than ensure went finds missing days.
+	var rep struct {
+		OK          bool     `json:"ok"`
+		MissingDays []string `json:"missing_days"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "partitions", "check", "--ahead", "4", "--behind", "0", "--format", "json")), &rep))
+	require.False(t, rep.OK)
+	require.Len(t, rep.MissingDays, 2)
+}
+
+// loadSmallGraph writes file → hash ← indicator → malware → intrusion set
+// through the store and returns the file node.
+func loadSmallGraph(t *testing.T, dsn string) graph.Node {
+	t.Helper()
+	st := store.NewStore(pgtest.PoolFor(t, dsn))
+	file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": strings.Repeat("ab", 32)}, "invoice.exe")
+	indicator := graph.SourceNode(graph.KindIndicator, "indicator--5f2a3e5c-8d1e-4d6b-9d8e-0c3b1a2f4e6d")
+	indicator.Name = "Invoice dropper hash"
+	malware := graph.NamedNode(graph.KindMalware, "LockBit")
+	actor := graph.NamedNode(graph.KindIntrusionSet, "Bitwise Spider")
+	rels = append(rels,
+		graph.Relation{Src: indicator.Ref(), Type: graph.RelBasedOn, Dst: hashes[0].Ref()},
+		graph.Relation{Src: indicator.Ref(), Type: graph.RelIndicates, Dst: malware.Ref()},
+		graph.Relation{Src: malware.Ref(), Type: graph.RelAttributedTo, Dst: actor.Ref()},
+	)
+	_, err := st.Write(context.Background(), graph.Batch{
+		Nodes:     append([]graph.Node{file, indicator, malware, actor}, hashes...),
+		Relations: rels,
+	})
+	require.NoError(t, err)
+	return file
+}
+
+func TestRelated(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	file := loadSmallGraph(t, dsn)
+	db := "--database-url=" + dsn
+	start := "file:" + file.Key
+
+	t.Run("tree", func(t *testing.T) {
+		t.Parallel()
+		tree := runOK(t, db, "related", file.ID.String())
+		lines := strings.Split(strings.TrimSuffix(tree, "\n"), "\n")
+		require.Len(t, lines, 5, tree)
+		require.Equal(t, "file invoice.exe  ["+file.ID.String()+"]", lines[0])
+		for i, want := range []string{
+			"└─ -has-hash-> hash SHA-256:" + strings.Repeat("ab", 32) + "  [",
+			"   └─ <-based-on- indicator Invoice dropper hash  [",
+			"      └─ -indicates-> malware LockBit  [",
+			"         └─ -attributed-to-> intrusion-set Bitwise Spider  [",
+		} {
+			require.True(t, strings.HasPrefix(lines[i+1], want), "line %d: %q", i+1, lines[i+1])
+		}
+	})
+	t.Run("json", func(t *testing.T) {
+		t.Parallel()
+		var nb struct {
+			Start string `json:"start"`
+			Nodes []struct {
+				Kind  string `json:"kind"`
+				Name  string `json:"name"`
+				Depth int    `json:"depth"`
+			} `json:"nodes"`
+			Edges []map[string]any `json:"edges"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", file.ID.String(), "--depth", "2", "--format", "json")), &nb))
+		depth := map[string]int{}
+		for _, n := range nb.Nodes {
+			depth[n.Kind+" "+n.Name] = n.Depth
+		}
+		require.Equal(t, map[string]int{"file invoice.exe": 0, "hash SHA-256:" + strings.Repeat("ab", 32): 1,
+			"indicator Invoice dropper hash": 2}, depth, "--depth 2 stops at the indicator")
+		require.Len(t, nb.Edges, 2)
+	})
+	t.Run("dot to a file", func(t *testing.T) {
+		t.Parallel()
+		path := filepath.Join(t.TempDir(), "related.dot")
+		require.Empty(t, runOK(t, db, "related", file.ID.String(), "--format", "dot", "-o", path))
+		dot := readFile(t, path)
+		require.True(t, strings.HasPrefix(dot, "digraph related {\n"), dot)
+		require.Contains(t, dot, `"`+file.ID.String()+`" [label="file\ninvoice.exe", peripheries=2, color="darkgreen"];`)
+		require.Contains(t, dot, `[label="attributed-to"];`)
+		require.True(t, strings.HasSuffix(dot, "}\n"))
+	})
+	t.Run("unknown node", func(t *testing.T) {
+		t.Parallel()
+		_, stderr, code := runCLI(t, db, "related", start+"-nothing")
+		require.Equal(t, exitFailure, code)
+		require.Contains(t, stderr, "not found")
+	})
+}
+
+func TestIngestSTIXThenRelated(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	feed := filepath.Join("..", "..", "testdata", "stix", "indicators-for-C2-with-COA.json")
+	out := runOK(t, db, "ingest", "stix", feed, "--feed", "mitre-c2")
+	require.Contains(t, out, "mitre-c2: ok")
+
+	// From the file hash the feed's indicator names, through the indicator,
+	// to the malware it indicates and what mitigates that.
+	var nb struct {
+		Nodes []struct {
+			Kind  string `json:"kind"`
+			Name  string `json:"name"`
+			Depth int    `json:"depth"`
+		} `json:"nodes"`
+	}
+	hash := "hash:SHA-256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c"
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", hash, "--depth", "3", "--format", "json")), &nb))
+	found := map[string]int{}
+	for _, n := range nb.Nodes {
+		found[n.Kind+" "+n.Name] = n.Depth
+	}
+	require.Equal(t, 1, found["indicator File hash for Poison Ivy variant"], "%v", found)
+	require.Equal(t, 2, found["malware Poison Ivy"], "%v", found)
+	require.Equal(t, 3, found["course-of-action Add TCP port 80 Filter Rule to the existing Block UDP 1434 Filter"], "%v", found)
+
+	tree := runOK(t, db, "related", "malware--fdd60b30-b67c-41e3-b0b9-f01faf20d111", "--depth", "1")
+	require.True(t, strings.HasPrefix(tree, "malware Poison Ivy  ["), tree)
+	require.Contains(t, tree, "<-indicates- indicator IP Address for known C2 channel")
+	require.Contains(t, tree, "<-mitigates- course-of-action ")
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return string(b)
+}

@@ -1,0 +1,76 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/stix"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
+	"github.com/ransomeye/intel/tuning"
+)
+
+// Example is the README's "Use it from a service", word for word: a pool
+// sized for the machine, a Store with the tuned batch size and day
+// partitions made on demand, partition upkeep on startup, a write, a walk
+// and a STIX feed. It needs a database, so it is compiled but not run.
+func Example() {
+	ctx := context.Background()
+	dsn := os.Getenv("DATABASE_URL")
+	feed := must(os.Open("vendor-x.json"))
+	defer feed.Close()
+
+	plan := must(tuning.PlanFor(must(tuning.Detect())))
+	pool := must(pgxpool.NewWithConfig(ctx, must(tuning.ConfigurePool(ctx, dsn))))
+	defer pool.Close()
+	st := store.NewStore(pool,
+		store.WithBatchSize(plan.BatchSize),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
+	must(partman.Ensure(ctx, pool, partman.Options{})) // on startup
+
+	file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": "9f86d081884c7d65..."}, "invoice.exe")
+	stats := must(st.Write(ctx, graph.Batch{Nodes: append(hashes, file), Relations: rels}))
+	nb := must(st.FindRelated(ctx, file.ID, graph.RelatedOptions{Depth: 4}))
+	report := must(stix.Load(ctx, feed, st, stix.Options{Feed: "vendor-x"}))
+	fmt.Println(stats.NodesInserted, len(nb.Nodes), report.RecordsRead)
+}
+
+// must stops the example at the first error.
+func must[T any](v T, err error) T {
+	if err != nil {
+		log.Fatal(err)
+	}
+	return v
+}
+
+// TestReadmeShowsExample holds the README's "Use it from a service"
+// snippet and Example together: the snippet is Example's body.
+func TestReadmeShowsExample(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "### Use it from a service\n")
+	require.True(t, ok, "README has the section")
+	_, snippet, ok := strings.Cut(section, "```go\n")
+	require.True(t, ok, "the section has a Go snippet")
+	snippet, _, _ = strings.Cut(snippet, "```\n")
+
+	src, err := os.ReadFile("example_test.go")
+	require.NoError(t, err)
+	_, body, _ := strings.Cut(string(src), "\nfunc Example() {\n")
+	body, _, _ = strings.Cut(body, "\n}\n")
+	var lines []string
+	for _, l := range strings.Split(body, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "\t"))
+	}
+	require.Equal(t, strings.Join(lines, "\n")+"\n", snippet)
+}
