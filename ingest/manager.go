@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/misp"
 	"github.com/ransomeye/intel/ingest/pipeline"
 	"github.com/ransomeye/intel/ingest/stix"
@@ -63,11 +64,11 @@ type Options struct {
 
 // Result is the outcome of loading one feed.
 type Result struct {
-	Feed        Feed             `json:"feed"`
-	Format      string           `json:"format"`
-	Status      string           `json:"status"`
-	ContentHash string           `json:"content_hash,omitempty"`
-	Report      *pipeline.Report `json:"report,omitempty"`
+	Feed        Feed           `json:"feed"`
+	Format      string         `json:"format"`
+	Status      string         `json:"status"`
+	ContentHash string         `json:"content_hash,omitempty"`
+	Report      *engine.Report `json:"report,omitempty"`
 	// Events counts, for a MISP feed directory, the events loaded and the
 	// unchanged ones skipped.
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
@@ -160,7 +161,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 			(state.LastStatus == StatusOK || state.LastStatus == StatusSkipped)
 		if known && !opts.Force && unchanged {
 			res.Status = StatusSkipped
-			res.Report = pipeline.NewReport(f.Name, src.format)
+			res.Report = engine.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
 			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
@@ -175,7 +176,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 
 	var sink graph.Sink = st
 	if opts.DryRun {
-		sink = &pipeline.DrySink{}
+		sink = &engine.DrySink{}
 	}
 	progress := opts.Progress.track(f.Name, src.size)
 	defer progress.done()
@@ -185,10 +186,12 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	case src.dir:
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatMISP:
-		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
+		var rep *pipeline.Report
+		rep, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
 			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
 			Progress: progress.update,
 		})
+		res.Report = fromPipeline(rep)
 	default:
 		res.Report, loadErr = stix.Load(ctx, src.reader, sink, stix.Options{
 			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
@@ -241,7 +244,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		only = append(only, id)
 	}
 	if manifest != nil && len(only) == 0 {
-		res.Report = pipeline.NewReport(f.Name, FormatMISP)
+		res.Report = engine.NewReport(f.Name, FormatMISP)
 		res.Report.Skipped = int64(res.EventsSkipped)
 		return nil
 	}
@@ -260,7 +263,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		opt.Only = only
 	}
 	report, loadErr := misp.LoadDir(ctx, f.Path, sink, opt)
-	res.Report = report
+	res.Report = fromPipeline(report)
 	if st == nil || opts.DryRun {
 		return loadErr
 	}
@@ -403,4 +406,18 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// fromPipeline converts a MISP report until MISP loads through the engine.
+func fromPipeline(r *pipeline.Report) *engine.Report {
+	if r == nil {
+		return nil
+	}
+	out := engine.NewReport(r.Feed, r.Format)
+	out.RecordsRead, out.RecordsMapped, out.Nodes, out.Relations, out.Sightings = r.RecordsRead, r.RecordsMapped, r.Nodes, r.Relations, r.Sightings
+	out.Written, out.Skipped, out.Bytes, out.Duration, out.Error = r.Written, r.Skipped, r.Bytes, r.Duration, r.Error
+	for k, v := range r.Dropped {
+		out.Dropped[engine.Reason(k)] = v
+	}
+	return out
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ransomeye/intel/tuning"
 
 	"github.com/spf13/cobra"
 
@@ -127,6 +130,15 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestFlags)
 	}
 	opts := ingest.Options{Concurrency: fl.concurrency, Force: fl.force, DryRun: fl.dryRun,
 		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log}
+	if opts.Workers <= 0 || opts.BatchSize <= 0 {
+		// The loaders do not measure the machine: pass tuning's plan.
+		if res, err := tuning.Detect(); err == nil {
+			if plan, err := tuning.PlanFor(res); err == nil {
+				opts.Workers = cmp.Or(max(opts.Workers, 0), plan.ParserWorkers)
+				opts.BatchSize = cmp.Or(max(opts.BatchSize, 0), plan.BatchSize)
+			}
+		}
+	}
 	var store ingest.Store
 	if !fl.dryRun {
 		s, err := a.openStore(ctx)

@@ -39,15 +39,15 @@
 // loads.
 //
 // A JSON syntax error, a truncated feed or a read error makes the rest of
-// the feed unreadable: Load stops with an *OffsetError (wrapping ErrSyntax
-// or ErrRead) that names the byte offset, after writing everything before
+// the feed unreadable: Load stops with an *engine.OffsetError (wrapping engine.ErrSyntax
+// or engine.ErrRead) that names the byte offset, after writing everything before
 // it.
 //
 // NDJSON is the exception: there a line that is not valid JSON (a
 // truncated object, garbage, stray text after a value, bytes that are not
 // UTF-8 outside a string, an unterminated string) is dropped alone, logged at
 // WARN with its line number and byte offset and counted under
-// ReasonInvalidJSONLine, and reading goes on with the next line; the records
+// engine.ReasonInvalidJSON, and reading goes on with the next line; the records
 // of a bundle line before the point where it breaks are kept. The reader
 // tells NDJSON from a document by the top-level values it has read: once it
 // has read one that lay on a single line (the first line of an NDJSON feed,
@@ -130,7 +130,7 @@
 //
 // # Report
 //
-// Load returns a pipeline.Report: records read, mapped and dropped (by
+// Load returns a engine.Report: records read, mapped and dropped (by
 // reason), nodes, relations and sightings sent to the sink, what the sink
 // did with them, bytes, duration and MB/s.
 package stix
