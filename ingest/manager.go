@@ -21,7 +21,6 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/misp"
-	"github.com/ransomeye/intel/ingest/pipeline"
 	"github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/store"
 )
@@ -53,13 +52,20 @@ type Options struct {
 	Force bool
 	// DryRun parses, maps and validates without writing (Store may be nil).
 	DryRun bool
-	// Workers and BatchSize pass to the parsers; 0 means tuned to the machine.
+	// Workers and BatchSize pass to the loaders; 0 means the engine's
+	// defaults (1 worker, engine.DefaultBatchSize). The CLI passes tuning's
+	// plan for the machine.
 	Workers   int
 	BatchSize int
 	// Logger receives per-record warnings and per-feed outcomes.
 	Logger *slog.Logger
 	// Progress, when set, receives live per-feed counters.
 	Progress *Progress
+}
+
+// engine returns the loaders' options for feed.
+func (o Options) engine(feed string, progress *feedProgress) engine.Options {
+	return engine.Options{Feed: feed, Workers: o.Workers, BatchSize: o.BatchSize, Logger: o.Logger, Progress: progress.update}
 }
 
 // Result is the outcome of loading one feed.
@@ -186,17 +192,9 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	case src.dir:
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatMISP:
-		var rep *pipeline.Report
-		rep, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
-			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-			Progress: progress.update,
-		})
-		res.Report = fromPipeline(rep)
+		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{Options: opts.engine(f.Name, progress)})
 	default:
-		res.Report, loadErr = stix.Load(ctx, src.reader, sink, stix.Options{
-			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-			Progress: progress.update,
-		})
+		res.Report, loadErr = stix.Load(ctx, src.reader, sink, opts.engine(f.Name, progress))
 	}
 	if src.hashing != nil {
 		// Standard input: the hash is known only once it has been read.
@@ -251,8 +249,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 	var mu sync.Mutex
 	var done []misp.EventResult
 	opt := misp.Options{
-		Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-		Progress: progress.update,
+		Options: opts.engine(f.Name, progress),
 		OnEvent: func(e misp.EventResult) {
 			mu.Lock()
 			done = append(done, e)
@@ -263,7 +260,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		opt.Only = only
 	}
 	report, loadErr := misp.LoadDir(ctx, f.Path, sink, opt)
-	res.Report = fromPipeline(report)
+	res.Report = report
 	if st == nil || opts.DryRun {
 		return loadErr
 	}
@@ -406,18 +403,4 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
-}
-
-// fromPipeline converts a MISP report until MISP loads through the engine.
-func fromPipeline(r *pipeline.Report) *engine.Report {
-	if r == nil {
-		return nil
-	}
-	out := engine.NewReport(r.Feed, r.Format)
-	out.RecordsRead, out.RecordsMapped, out.Nodes, out.Relations, out.Sightings = r.RecordsRead, r.RecordsMapped, r.Nodes, r.Relations, r.Sightings
-	out.Written, out.Skipped, out.Bytes, out.Duration, out.Error = r.Written, r.Skipped, r.Bytes, r.Duration, r.Error
-	for k, v := range r.Dropped {
-		out.Dropped[engine.Reason(k)] = v
-	}
-	return out
 }

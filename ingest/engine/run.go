@@ -194,14 +194,14 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 // splitter cuts the source's records into chunks and sends each to the
 // workers and, in order, to the batcher. It runs on the source's goroutine.
 type splitter[M any] struct {
-	src              Source[M]
-	opts             Options
-	jobs, ordered    chan<- *chunk[M]
-	bytesBase        int64
-	recordsBase      int64
-	records          int64
-	cur              *chunk[M]
-	size             int
+	src           Source[M]
+	opts          Options
+	jobs, ordered chan<- *chunk[M]
+	bytesBase     int64
+	recordsBase   int64
+	records       int64
+	cur           *chunk[M]
+	size          int
 }
 
 func (s *splitter[M]) run(ctx context.Context) error {

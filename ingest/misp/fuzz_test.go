@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // FuzzLoad feeds arbitrary bytes to the reader and mapper. Whatever the
@@ -60,7 +60,7 @@ func FuzzLoad(f *testing.F) {
 // reject.
 type validatingSink struct {
 	t   *testing.T
-	dry pipeline.DrySink
+	dry engine.DrySink
 }
 
 func (v *validatingSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {

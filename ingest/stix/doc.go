@@ -16,9 +16,10 @@
 // buffered whole: the decoder's input is cut off at the limit, the rest of
 // the record is scanned past, and decoding resumes behind it.
 //
-// Records are decoded and mapped by Options.Workers goroutines (by default
-// tuning's ParserWorkers for the machine) and handed to a pipeline.Batcher in
-// feed order, so the graph written does not depend on the number of workers,
+// Records go through the engine (package engine): they are decoded and
+// mapped by Options.Workers goroutines (1 unless the caller passes tuning's
+// figure, as the CLI does) and batched in feed order, so the batches
+// written do not depend on the number of workers,
 // and all the records one object maps to (its node with its aliases, the
 // nodes it implies and its relations) go to the sink in the same batch.
 //
@@ -27,7 +28,7 @@
 // A record that is valid JSON but not valid STIX is dropped alone: it is
 // logged at WARN with the feed name, record index, byte offset, id and
 // reason, and counted in the report's Dropped under one of the Reason*
-// constants. Checked are what every STIX object has: type and id
+// constants here or the shared ones of package engine. Checked are what every STIX object has: type and id
 // ("<type>--<uuid>", the type matching), timestamps (RFC 3339; modified not
 // before created, last_seen not before first_seen, ...), the JSON types of
 // the common properties (labels, confidence 0-100, created_by_ref,
@@ -39,8 +40,8 @@
 // loads.
 //
 // A JSON syntax error, a truncated feed or a read error makes the rest of
-// the feed unreadable: Load stops with an *engine.OffsetError (wrapping engine.ErrSyntax
-// or engine.ErrRead) that names the byte offset, after writing everything before
+// the feed unreadable: Load stops with an *engine.OffsetError (wrapping
+// engine.ErrSyntax or engine.ErrRead) that names the byte offset, after writing everything before
 // it.
 //
 // NDJSON is the exception: there a line that is not valid JSON (a
@@ -130,7 +131,7 @@
 //
 // # Report
 //
-// Load returns a engine.Report: records read, mapped and dropped (by
+// Load returns an engine.Report: records read, mapped and dropped (by
 // reason), nodes, relations and sightings sent to the sink, what the sink
 // did with them, bytes, duration and MB/s.
 package stix
