@@ -199,7 +199,7 @@ var expectedDrops = map[string]map[engine.Reason]int64{
 // independent count with encoding/json and against SOURCES.md.
 func TestCorpusFiles(t *testing.T) {
 	t.Parallel()
-	root := corpus(t)
+	root := sharedCorpus(t)
 	sources := readSources(t, root)
 	files, err := filepath.Glob(filepath.Join(root, "misp", "*", "*.json"))
 	require.NoError(t, err)

@@ -24,7 +24,7 @@ const esetFile = "misp/eset/pypi_backdoor_malicious_pypi_packages.misp-event.jso
 
 func esetData(t *testing.T) (path string, data []byte, comma, bracket int64) {
 	t.Helper()
-	path = filepath.Join(corpus(t), esetFile)
+	path = filepath.Join(sharedCorpus(t), esetFile)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	m := trailingComma.FindAllIndex(data, -1)

@@ -210,7 +210,7 @@ func TestLoadDir(t *testing.T) {
 // TestCorpusFeedDirectory loads the corpus feed directory.
 func TestCorpusFeedDirectory(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(corpus(t), "misp", "feed-misp-core-tests")
+	dir := filepath.Join(sharedCorpus(t), "misp", "feed-misp-core-tests")
 	m, err := ReadManifest(dir)
 	require.NoError(t, err)
 	require.Len(t, m, 1) // SOURCES.md: manifest entries 1

@@ -14,19 +14,14 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/corpus"
 )
 
-// corpusDir is ../shared/corpus relative to the repository root.
-const corpusDir = "../../../shared/corpus"
-
-// corpus returns the path of the shared corpus, skipping the test when the
-// corpus is not there.
-func corpus(t testing.TB) string {
+// sharedCorpus returns the shared corpus (../shared/corpus next to the
+// repository); see package corpus for what happens when it is absent.
+func sharedCorpus(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("shared corpus not found at %s", corpusDir)
-	}
-	return corpusDir
+	return corpus.Dir(t)
 }
 
 // captureSink keeps every node and relation written, in order, and counts

@@ -205,7 +205,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 // same nodes (merged) and relations reach the sink.
 func TestWorkersSameGraph(t *testing.T) {
 	t.Parallel()
-	path := corpus(t) + "/misp/eset/windigo_ebury.misp.json"
+	path := sharedCorpus(t) + "/misp/eset/windigo_ebury.misp.json"
 	graphOf := func(workers, batch int) (map[string]string, []string) {
 		opts := quiet(nil)
 		opts.Workers, opts.BatchSize, opts.Feed = workers, batch, "windigo"

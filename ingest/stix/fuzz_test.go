@@ -13,6 +13,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/corpus"
 )
 
 // FuzzLoad runs the reader and the mapper on arbitrary input, seeded with
@@ -20,7 +21,7 @@ import (
 // either finish or stop with an *engine.OffsetError within the input, and must
 // only hand valid graph records to the sink.
 func FuzzLoad(f *testing.F) {
-	if dir := filepath.Join(repoRoot(f), "..", "shared", "corpus", "stix"); dirExists(dir) {
+	if dir, ok := corpus.Seeds(f, "stix"); ok {
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
 				if data, err := os.ReadFile(p); err == nil && len(data) < 64<<10 {
@@ -77,11 +78,6 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("report says %d bytes of %d", rep.Bytes, len(in))
 		}
 	})
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }
 
 // validatingSink checks every record the way the Store would.
