@@ -88,8 +88,8 @@ func (a *app) ingestFeedsCommand() *cobra.Command {
 		Short: "Load every feed of a YAML or JSON feed list, several at once",
 		Long: `feeds loads the feeds listed in a config file, --concurrency at a time, and
 prints a report per feed. The file lists name, path (file or MISP feed
-directory, relative to the file) and format (stix or misp; detected when left
-out):
+directory, relative to the file) and format (stix or misp, detected when left
+out; telemetry for NDJSON edges, never detected):
 
   concurrency: 2
   feeds:
@@ -171,6 +171,9 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 			fmt.Fprintf(a.stdout, ": %s", r.Error)
 		}
 		fmt.Fprintln(a.stdout)
+		if r.Telemetry != nil {
+			a.printTelemetry(r.Telemetry)
+		}
 		if r.Report != nil && r.Status != ingest.StatusSkipped {
 			if err := r.Report.WriteText(a.stdout); err != nil {
 				return err
