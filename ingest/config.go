@@ -17,6 +17,9 @@ import (
 const (
 	FormatSTIX = "stix"
 	FormatMISP = "misp"
+	// FormatTelemetry is endpoint telemetry as NDJSON edges (package
+	// ingest/telemetry). It is never detected: a feed says so.
+	FormatTelemetry = "telemetry"
 )
 
 // Feed is one feed to load.
@@ -28,8 +31,9 @@ type Feed struct {
 	// search output), a MISP feed directory, or "-" for standard input.
 	// Relative paths in a config file are relative to the file.
 	Path string `json:"path" yaml:"path"`
-	// Format is stix or misp; empty means detect (a directory is a MISP
-	// feed; a file is MISP when its first object key is Event or response).
+	// Format is stix, misp or telemetry; empty means detect stix or misp
+	// (a directory is a MISP feed; a file is MISP when its first object
+	// key is Event or response). Telemetry is never detected.
 	Format string `json:"format,omitempty" yaml:"format,omitempty"`
 }
 
@@ -53,6 +57,9 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
 //	    format: stix
 //	  - name: circl-osint
 //	    path: /srv/misp/circl          # a MISP feed directory
+//	  - name: edr-2026-11-27
+//	    path: edr-2026-11-27.ndjson
+//	    format: telemetry              # NDJSON edges, never detected
 func LoadConfig(path string) (Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -105,8 +112,10 @@ func (f *Feed) normalize() error {
 		return errors.New("path is required")
 	}
 	f.Format = strings.ToLower(strings.TrimSpace(f.Format))
-	if f.Format != "" && f.Format != FormatSTIX && f.Format != FormatMISP {
-		return fmt.Errorf("format %q: want stix or misp (telemetry has its own command)", f.Format)
+	switch f.Format {
+	case "", FormatSTIX, FormatMISP, FormatTelemetry:
+	default:
+		return fmt.Errorf("format %q: want stix, misp or telemetry", f.Format)
 	}
 	if f.Name == "" {
 		if f.Path == "-" {

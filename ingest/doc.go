@@ -9,6 +9,7 @@
 // Force reloads everything. A dry run parses, maps and validates without a
 // database.
 //
-// The parsers themselves live in ingest/stix and ingest/misp; their shared
-// report and batching in ingest/pipeline.
+// The parsers themselves live in ingest/stix and ingest/misp; the pipeline
+// they share (workers, ordering, batching, report, drop reasons) in
+// ingest/engine.
 package ingest

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -19,9 +20,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/misp"
-	"github.com/ransomeye/intel/ingest/pipeline"
 	"github.com/ransomeye/intel/ingest/stix"
+	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -33,9 +35,11 @@ const (
 )
 
 // Store is what the manager writes to and keeps its bookkeeping in:
-// graph.Store.
+// store.Store.
 type Store interface {
 	graph.Sink
+	// AppendTelemetry writes the edges of telemetry feeds.
+	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 	Feed(ctx context.Context, name string) (store.FeedState, bool, error)
 	FeedStarted(ctx context.Context, name, format, location string) error
 	FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error
@@ -52,7 +56,9 @@ type Options struct {
 	Force bool
 	// DryRun parses, maps and validates without writing (Store may be nil).
 	DryRun bool
-	// Workers and BatchSize pass to the parsers; 0 means tuned to the machine.
+	// Workers and BatchSize pass to the loaders; 0 means the engine's
+	// defaults (1 worker, engine.DefaultBatchSize). The CLI passes tuning's
+	// plan for the machine.
 	Workers   int
 	BatchSize int
 	// Logger receives per-record warnings and per-feed outcomes.
@@ -61,13 +67,21 @@ type Options struct {
 	Progress *Progress
 }
 
+// engine returns the loaders' options for feed.
+func (o Options) engine(feed string, progress *feedProgress) engine.Options {
+	return engine.Options{Feed: feed, Workers: o.Workers, BatchSize: o.BatchSize, Logger: o.Logger, Progress: progress.update}
+}
+
 // Result is the outcome of loading one feed.
 type Result struct {
-	Feed        Feed             `json:"feed"`
-	Format      string           `json:"format"`
-	Status      string           `json:"status"`
-	ContentHash string           `json:"content_hash,omitempty"`
-	Report      *pipeline.Report `json:"report,omitempty"`
+	Feed        Feed           `json:"feed"`
+	Format      string         `json:"format"`
+	Status      string         `json:"status"`
+	ContentHash string         `json:"content_hash,omitempty"`
+	Report      *engine.Report `json:"report,omitempty"`
+	// Telemetry is the report of a telemetry feed (Report is then only
+	// set when the feed was skipped).
+	Telemetry *telemetry.Report `json:"telemetry,omitempty"`
 	// Events counts, for a MISP feed directory, the events loaded and the
 	// unchanged ones skipped.
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
@@ -132,7 +146,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 		res.Status, res.Error = StatusFailed, err.Error()
 		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.report()); ferr != nil {
 				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
 			}
 		}
@@ -160,7 +174,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 			(state.LastStatus == StatusOK || state.LastStatus == StatusSkipped)
 		if known && !opts.Force && unchanged {
 			res.Status = StatusSkipped
-			res.Report = pipeline.NewReport(f.Name, src.format)
+			res.Report = engine.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
 			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
@@ -175,7 +189,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 
 	var sink graph.Sink = st
 	if opts.DryRun {
-		sink = &pipeline.DrySink{}
+		sink = &engine.DrySink{}
 	}
 	progress := opts.Progress.track(f.Name, src.size)
 	defer progress.done()
@@ -184,16 +198,17 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	switch {
 	case src.dir:
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
+	case src.format == FormatTelemetry:
+		var w telemetry.Writer = st
+		if opts.DryRun {
+			w = dryTelemetry{}
+		}
+		res.Telemetry, loadErr = telemetry.Load(ctx, src.reader, w, telemetry.Options{
+			Feed: f.Name, Logger: opts.Logger, Progress: progress.update})
 	case src.format == FormatMISP:
-		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{
-			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-			Progress: progress.update,
-		})
+		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{Options: opts.engine(f.Name, progress)})
 	default:
-		res.Report, loadErr = stix.Load(ctx, src.reader, sink, stix.Options{
-			Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-			Progress: progress.update,
-		})
+		res.Report, loadErr = stix.Load(ctx, src.reader, sink, opts.engine(f.Name, progress))
 	}
 	if src.hashing != nil {
 		// Standard input: the hash is known only once it has been read.
@@ -204,7 +219,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
-		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.report()); err != nil {
 			return fail(err)
 		}
 	}
@@ -241,15 +256,14 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		only = append(only, id)
 	}
 	if manifest != nil && len(only) == 0 {
-		res.Report = pipeline.NewReport(f.Name, FormatMISP)
+		res.Report = engine.NewReport(f.Name, FormatMISP)
 		res.Report.Skipped = int64(res.EventsSkipped)
 		return nil
 	}
 	var mu sync.Mutex
 	var done []misp.EventResult
 	opt := misp.Options{
-		Feed: f.Name, Workers: opts.Workers, BatchSize: opts.BatchSize, Logger: opts.Logger,
-		Progress: progress.update,
+		Options: opts.engine(f.Name, progress),
 		OnEvent: func(e misp.EventResult) {
 			mu.Lock()
 			done = append(done, e)
@@ -317,7 +331,7 @@ func openSource(f Feed) (*source, error) {
 		return nil, fmt.Errorf("open feed: %w", err)
 	}
 	if st.IsDir() {
-		if f.Format == FormatSTIX {
+		if f.Format == FormatSTIX || f.Format == FormatTelemetry {
 			return nil, fmt.Errorf("open feed: %s is a directory; only MISP feeds are directories", f.Path)
 		}
 		h, err := hashDir(f.Path)
@@ -403,4 +417,28 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// report is the feed's report for the bookkeeping: the telemetry report of
+// a telemetry feed that loaded, the engine's otherwise.
+func (r *Result) report() any {
+	if r.Telemetry != nil {
+		return r.Telemetry
+	}
+	return r.Report
+}
+
+// dryTelemetry is the telemetry.Writer of a dry run: it counts the edges
+// the lines make (the nodes they bring go to a DrySink) without a database.
+type dryTelemetry struct{ engine.DrySink }
+
+func (dryTelemetry) AppendTelemetry(_ context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error) {
+	var stats store.TelemetryStats
+	for _, err := range edges {
+		if err != nil {
+			return stats, err
+		}
+		stats.Edges++
+	}
+	return stats, nil
 }

@@ -256,3 +256,67 @@ INSERT INTO node_aliases (source_id, node_id) SELECT $4, id FROM n`, malware.ID,
 	require.Zero(t, pending)
 	require.Equal(t, 1, uses)
 }
+
+// TestTelemetryFeed: a feed listed with format telemetry loads its NDJSON
+// edges through ingest/telemetry with the bookkeeping of other feeds:
+// content hash recorded, unchanged file skipped, --force reloads.
+func TestTelemetryFeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "edr.ndjson")
+	lines := `{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:evil.example","agent_id":"host-1","observed_at":"2026-10-31T10:00:00Z"}` + "\n" +
+		`{"src":{"kind":"process","key":"host-1:42","name":"x.exe"},"relation":"wrote","dst":"url:http://c2.example/x","agent_id":"host-1","observed_at":"2026-10-31T10:01:00Z"}` + "\n" +
+		`{"src": broken` + "\n"
+	require.NoError(t, os.WriteFile(path, []byte(lines), 0o644))
+	cfgPath := filepath.Join(dir, "feeds.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte("feeds:\n  - name: edr\n    path: edr.ndjson\n    format: telemetry\n"), 0o644))
+	cfg, err := ingest.LoadConfig(cfgPath)
+	require.NoError(t, err)
+	require.Equal(t, ingest.FormatTelemetry, cfg.Feeds[0].Format)
+
+	edges := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges").Scan(&n))
+		return n
+	}
+	first := ingest.LoadFeed(ctx, st, cfg.Feeds[0], ingest.Options{})
+	require.Equal(t, ingest.StatusOK, first.Status, first.Error)
+	require.Equal(t, ingest.FormatTelemetry, first.Format)
+	require.NotNil(t, first.Telemetry)
+	require.EqualValues(t, 3, first.Telemetry.Lines)
+	require.EqualValues(t, 2, first.Telemetry.Telemetry.Edges)
+	require.Equal(t, 2, edges())
+	state, ok, err := st.Feed(ctx, "edr")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, ingest.StatusOK, state.LastStatus)
+	require.Equal(t, ingest.FormatTelemetry, state.Format)
+	require.Equal(t, first.ContentHash, state.ContentHash)
+	require.NotEmpty(t, state.ContentHash)
+	require.Contains(t, string(state.LastReport), `"lines": 3`)
+
+	second := ingest.LoadFeed(ctx, st, cfg.Feeds[0], ingest.Options{})
+	require.Equal(t, ingest.StatusSkipped, second.Status)
+	require.Equal(t, 2, edges(), "an unchanged telemetry file is not appended again")
+
+	forced := ingest.LoadFeed(ctx, st, cfg.Feeds[0], ingest.Options{Force: true})
+	require.Equal(t, ingest.StatusOK, forced.Status, forced.Error)
+	require.Equal(t, 4, edges(), "--force appends the edges again")
+
+	dry := ingest.LoadFeed(ctx, nil, cfg.Feeds[0], ingest.Options{DryRun: true})
+	require.Equal(t, ingest.StatusOK, dry.Status, dry.Error)
+	require.EqualValues(t, 2, dry.Telemetry.Telemetry.Edges)
+}
+
+// TestTelemetryFormatValidation: format telemetry is accepted in any case;
+// unknown formats are refused.
+func TestTelemetryFormatValidation(t *testing.T) {
+	t.Parallel()
+	cfg := ingest.Config{Feeds: []ingest.Feed{{Path: "x.ndjson", Format: "Telemetry"}}}
+	require.NoError(t, cfg.Validate())
+	require.Equal(t, ingest.FormatTelemetry, cfg.Feeds[0].Format)
+	cfg = ingest.Config{Feeds: []ingest.Feed{{Path: "x.ndjson", Format: "edr"}}}
+	require.ErrorContains(t, cfg.Validate(), "want stix, misp or telemetry")
+}

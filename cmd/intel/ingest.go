@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/ransomeye/intel/tuning"
 
 	"github.com/spf13/cobra"
 
@@ -89,8 +92,8 @@ func (a *app) ingestFeedsCommand() *cobra.Command {
 		Short: "Load every feed of a YAML or JSON feed list, several at once",
 		Long: `feeds loads the feeds listed in a config file, --concurrency at a time, and
 prints a report per feed. The file lists name, path (file or MISP feed
-directory, relative to the file) and format (stix or misp; detected when left
-out):
+directory, relative to the file) and format (stix or misp, detected when left
+out; telemetry for NDJSON edges, never detected):
 
   concurrency: 2
   feeds:
@@ -144,6 +147,15 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 	}
 	opts := ingest.Options{Concurrency: fl.concurrency, Force: fl.force, DryRun: fl.dryRun,
 		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log}
+	if opts.Workers <= 0 || opts.BatchSize <= 0 {
+		// The loaders do not measure the machine: pass tuning's plan.
+		if res, err := tuning.Detect(); err == nil {
+			if plan, err := tuning.PlanFor(res); err == nil {
+				opts.Workers = cmp.Or(max(opts.Workers, 0), plan.ParserWorkers)
+				opts.BatchSize = cmp.Or(max(opts.BatchSize, 0), plan.BatchSize)
+			}
+		}
+	}
 	var store ingest.Store
 	if !fl.dryRun {
 		s, err := a.openStore(ctx)
@@ -176,6 +188,9 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 			fmt.Fprintf(a.stdout, ": %s", r.Error)
 		}
 		fmt.Fprintln(a.stdout)
+		if r.Telemetry != nil {
+			a.printTelemetry(r.Telemetry)
+		}
 		if r.Report != nil && r.Status != ingest.StatusSkipped {
 			if err := r.Report.WriteText(a.stdout); err != nil {
 				return err

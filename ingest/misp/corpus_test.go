@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/stretchr/testify/require"
 )
 
@@ -183,14 +184,14 @@ func readSources(t *testing.T, root string) map[string]sourcesCounts {
 }
 
 // expectedDrops are the records of the corpus that are dropped, and why.
-var expectedDrops = map[string]map[string]int64{
+var expectedDrops = map[string]map[engine.Reason]int64{
 	// PyMISP test fixtures built without uuids, or with "a" and "b" for
 	// uuids: the events cannot be identified, nor the custom object "a"
 	// (a file and a url object load as their observables, without alias),
 	// nor the reference to "b".
-	"misp/pymisp/mispevent_misp_custom_obj.json":    {ReasonMissingUUID: 2},
-	"misp/pymisp/mispevent_proposals.json":          {ReasonMissingUUID: 1},
-	"misp/pymisp/mispevent_event_obj_attr_tag.json": {ReasonMissingUUID: 1},
+	"misp/pymisp/mispevent_misp_custom_obj.json":    {engine.ReasonMissingID: 2},
+	"misp/pymisp/mispevent_proposals.json":          {engine.ReasonMissingID: 1},
+	"misp/pymisp/mispevent_event_obj_attr_tag.json": {engine.ReasonMissingID: 1},
 }
 
 // TestCorpusFiles loads every MISP file of the corpus (the feed directory
@@ -198,7 +199,7 @@ var expectedDrops = map[string]map[string]int64{
 // independent count with encoding/json and against SOURCES.md.
 func TestCorpusFiles(t *testing.T) {
 	t.Parallel()
-	root := corpus(t)
+	root := sharedCorpus(t)
 	sources := readSources(t, root)
 	files, err := filepath.Glob(filepath.Join(root, "misp", "*", "*.json"))
 	require.NoError(t, err)
@@ -220,7 +221,7 @@ func TestCorpusFiles(t *testing.T) {
 			requireBalanced(t, rep)
 			want := expectedDrops[rel]
 			if want == nil {
-				want = map[string]int64{}
+				want = map[engine.Reason]int64{}
 			}
 			require.Equal(t, want, rep.Dropped)
 

@@ -123,7 +123,7 @@ func TestCrossFormatMISPSTIXExport(t *testing.T) {
 // STIX loader turns into observables, the MISP node must be one of them.
 func TestCrossFormatMISPCoreExport(t *testing.T) {
 	t.Parallel()
-	root := corpus(t)
+	root := sharedCorpus(t)
 	_, mispSink, _, err := loadFile(t, filepath.Join(root, "misp/misp-core/stixtest_misp_indicators_test.json"), quiet(nil))
 	require.NoError(t, err)
 	data, err := os.ReadFile(filepath.Join(root, "stix/misp-core/stixtest_stix2_indicators_test.json"))

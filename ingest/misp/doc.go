@@ -26,13 +26,17 @@
 // is set, with a WARN naming the byte offset: ESET's published export of
 // malicious PyPI packages has one before its final "]". Offsets are kept,
 // so a later syntax error still names the right byte. Any other syntax
-// error stops the load with a *SyntaxError naming the byte offset; what was
+// error stops the load with an *engine.OffsetError naming the byte offset
+// (wrapping engine.ErrSyntax); what was
 // read before it — including the event it interrupted, with the members
 // read so far — is written.
 //
-// Records are decoded and mapped by Options.Workers goroutines (default
-// from package tuning) and written to the graph.Sink in batches of
-// Options.BatchSize through pipeline.Batcher.
+// Records go through the engine (package engine): they are decoded and
+// mapped by Options.Workers goroutines (1 unless the caller passes tuning's
+// figure) and written to the graph.Sink in feed order in batches of
+// Options.BatchSize, so the batches do not depend on the worker count. The
+// links of records read before their event node are kept, in feed order,
+// until the event's end.
 //
 // # Identity
 //
@@ -143,11 +147,12 @@
 //
 // The report counts as records events, attributes, object attributes,
 // objects, object references, galaxy clusters and sightings: each is either
-// mapped or dropped with a reason (Reason* constants), so RecordsRead =
+// mapped or dropped with a reason (the Reason* constants here and the
+// shared ones of package engine), so RecordsRead =
 // RecordsMapped + the dropped total. A dropped record is logged at WARN with
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
 // and logged at DEBUG only. An event without a uuid is dropped as
-// "missing-uuid" while its attributes and objects load unlinked.
+// "missing-id" while its attributes and objects load unlinked.
 package misp

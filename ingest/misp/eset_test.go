@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // esetFile is the real ESET export with a trailing comma before the final
@@ -23,7 +24,7 @@ const esetFile = "misp/eset/pypi_backdoor_malicious_pypi_packages.misp-event.jso
 
 func esetData(t *testing.T) (path string, data []byte, comma, bracket int64) {
 	t.Helper()
-	path = filepath.Join(corpus(t), esetFile)
+	path = filepath.Join(sharedCorpus(t), esetFile)
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	m := trailingComma.FindAllIndex(data, -1)
@@ -70,7 +71,7 @@ func TestESETTrailingCommaLenient(t *testing.T) {
 }
 
 // TestESETTrailingCommaStrict: with Strict the load stops at the byte of the
-// "]" after the comma, with a *SyntaxError naming it, and keeps every
+// "]" after the comma, with a *engine.OffsetError naming it, and keeps every
 // event, attribute and object before it: all 262 objects with their 987
 // attributes and 347 references, the 6 galaxy clusters, and the event
 // node, which only loses its 7 tags (the list the comma breaks).
@@ -87,8 +88,8 @@ func TestESETTrailingCommaStrict(t *testing.T) {
 		mu.Unlock()
 	}
 	rep, sink, tally, err := loadFile(t, path, opts)
-	require.ErrorIs(t, err, ErrSyntax)
-	var se *SyntaxError
+	require.ErrorIs(t, err, engine.ErrSyntax)
+	var se *engine.OffsetError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, bracket, se.Offset)
 	require.Contains(t, err.Error(), fmt.Sprintf("at byte %d", bracket))
@@ -107,7 +108,7 @@ func TestESETTrailingCommaStrict(t *testing.T) {
 	ev := esetEvent(t, sink)
 	require.NotContains(t, ev.Labels, "ESET")
 	require.Len(t, events, 1)
-	require.ErrorIs(t, events[0].Err, ErrSyntax)
+	require.ErrorIs(t, events[0].Err, engine.ErrSyntax)
 	require.Equal(t, strings.TrimPrefix(ev.Key, "misp--"), events[0].UUID)
 	for _, n := range sink.nodes {
 		if n.Kind == graph.KindFile && len(n.Aliases) > 0 {

@@ -2,12 +2,12 @@ package misp
 
 import (
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
 )
 
@@ -41,8 +41,9 @@ type link struct {
 
 // frame is one JSON object being read at the document level: an event, a
 // wrapper ({"Event": …}, {"response": …}), a search result or a galaxy.
-// The reading goroutine owns fields, tags and orgs; workers reach the
-// event through ref and addLink.
+// The reading goroutine owns it until it emits the end of the event; the
+// links kept for the event's end (deferred, overflow) belong to the
+// engine's batcher goroutine, which reads the rest only at the event's end.
 type frame struct {
 	wrapped bool // the value of an "Event" member
 	fields  map[string]string
@@ -55,23 +56,21 @@ type frame struct {
 	first, last time.Time
 	seenValid   bool
 	// late are the event's galaxies read before its times (sorted keys put
-	// "Galaxy" before "date" and "timestamp"), mapped at its end.
-	late []job
+	// "Galaxy" before "date" and "timestamp"), emitted at its end.
+	late []engine.Record[*job]
+	// evRef and evUUID are set once the frame is known to be an event with
+	// a uuid.
+	evRef  graph.Ref
+	evUUID string
+	// stubSent is set once the event node has been queued early (the
+	// stub): links are written with their records from then on, and kept
+	// for the end of the event before. A link written before its event
+	// node would wait among the pending relations.
+	stubSent bool
 
-	// pending counts the records of this frame still with the workers.
-	pending sync.WaitGroup
-
-	mu       sync.Mutex
-	evRef    graph.Ref // set once the frame is known to be an event with a uuid
-	evUUID   string
+	// Batcher goroutine: the links of records read before the stub.
 	deferred []link
 	overflow bool
-	// linked is set once the event node has been queued (the stub): links
-	// are written as their records are mapped from then on, and kept for
-	// the end of the event before. A link written before its event node
-	// would wait among the pending relations.
-	linked   bool
-	stubSent bool
 }
 
 func newFrame(wrapped bool, offset int64) *frame {
@@ -84,54 +83,26 @@ func (f *frame) isEvent() bool { return f.wrapped || f.marked }
 // uuid is the event uuid, lower-cased.
 func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }
 
-// eventNodeID returns the event's node ref once it is known.
-func (f *frame) ref() graph.Ref {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.evRef
-}
-
 // settle makes the event's ref known when the frame is an event with a
 // uuid; called by the reading goroutine as members arrive.
 func (f *frame) settle() {
-	if !f.isEvent() || f.uuid() == "" {
+	if !f.isEvent() || f.uuid() == "" || f.evRef != "" {
 		return
 	}
-	f.mu.Lock()
-	if f.evRef == "" {
-		f.evUUID = f.uuid()
-		f.evRef = eventNode(f.evUUID).Ref()
-	}
-	f.mu.Unlock()
+	f.evUUID = f.uuid()
+	f.evRef = eventNode(f.evUUID).Ref()
 }
 
-// eventUUID is the event's uuid once settle has made it known, for workers.
-func (f *frame) eventUUID() string {
-	if f == nil {
-		return ""
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.evUUID
-}
-
-// addLink returns the relation from the event to dst when the event is
-// known, and otherwise keeps it for the end of the event.
-func (f *frame) addLink(l link) (graph.Relation, bool) {
-	if f == nil {
-		return graph.Relation{}, false
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.linked {
-		return l.relation(f.evRef), true
-	}
-	if len(f.deferred) < maxDeferred {
+// keep keeps links for the end of the event, up to maxDeferred; called in
+// feed order on the batcher goroutine.
+func (f *frame) keep(links []link) {
+	for _, l := range links {
+		if len(f.deferred) >= maxDeferred {
+			f.overflow = true
+			return
+		}
 		f.deferred = append(f.deferred, l)
-	} else {
-		f.overflow = true
 	}
-	return graph.Relation{}, false
 }
 
 // relation is the link as a relation from src.

@@ -15,7 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // ManifestFile is the name of a feed directory's manifest.
@@ -149,9 +149,9 @@ func ReadManifest(dir string) (Manifest, error) {
 // error, and either way the other events load; their errors are returned
 // joined, each naming its file, and reported through opts.OnEvent. A sink
 // failure stops the load. Manifest events not asked for count as Skipped.
-func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*pipeline.Report, error) {
+func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*engine.Report, error) {
 	opts = opts.withDefaults(filepath.Base(filepath.Clean(dir)))
-	report := pipeline.NewReport(opts.Feed, Format)
+	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
 	defer func() { report.Duration = time.Since(start) }()
 
@@ -184,24 +184,22 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*p
 		sort.Strings(ids)
 	}
 
-	l := newLoader(ctx, sink, opts, report)
-	defer l.cancel()
+	mp := newMapper(opts)
 	var errs []error
 	for _, id := range ids {
-		if err := l.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
 			break
 		}
 		path := EventPath(dir, id)
-		if err := l.loadEventFile(path, id); err != nil {
-			if l.failErr != nil || ctx.Err() != nil {
+		if err := mp.loadEventFile(ctx, path, id, sink, report); err != nil {
+			if !fileError(err) || ctx.Err() != nil {
 				errs = append(errs, err)
 				break
 			}
 			errs = append(errs, fmt.Errorf("load event %s: %w", filepath.Base(path), err))
 		}
 	}
-	l.progress(true)
 	err = errors.Join(errs...)
 	if err != nil {
 		report.Error = err.Error()
@@ -211,24 +209,32 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*p
 
 // loadEventFile loads one event file of a feed directory with the loader
 // of the whole directory.
-func (l *loader) loadEventFile(path, id string) error {
+func (m *mapper) loadEventFile(ctx context.Context, path, id string, sink graph.Sink, report *engine.Report) error {
 	f, err := os.Open(path)
 	if err != nil {
-		l.report.Drop(ReasonMissingEventFile)
-		l.log.Warn("MISP event file missing", "event", id, "file", path, "reason", ReasonMissingEventFile, "error", err.Error())
-		if l.opts.OnEvent != nil {
-			l.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
+		report.Drop(ReasonMissingEventFile)
+		m.log.Warn("MISP event file missing", "event", id, "file", path, "reason", ReasonMissingEventFile, "error", err.Error())
+		if m.opts.OnEvent != nil {
+			m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
 		}
 		return err
 	}
 	defer f.Close() //nolint:errcheck // read-only
-	before := l.events.Load()
-	err = l.load(f, path)
-	l.bytesBefore = l.report.Bytes
-	if err != nil && l.events.Load() == before && l.opts.OnEvent != nil {
-		l.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
+	before := m.events
+	err = m.load(ctx, f, path, sink, report)
+	if err != nil && m.events == before && m.opts.OnEvent != nil {
+		m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
 	}
 	return err
+}
+
+// fileError reports whether err is particular to one event file (missing,
+// unreadable, not JSON or not MISP), so that the other files still load;
+// a sink failure is not.
+func fileError(err error) bool {
+	var oe *engine.OffsetError
+	var pe *fs.PathError
+	return errors.As(err, &oe) || errors.As(err, &pe) || errors.Is(err, ErrNotMISP)
 }
 
 // eventFiles lists <uuid>.json files of a directory without a manifest.

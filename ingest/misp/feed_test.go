@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/stretchr/testify/require"
 )
 
@@ -48,7 +49,7 @@ func TestReadManifest(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, ManifestFile), []byte(`{"`+feedEvent+`": {"timestamp": 1`), 0o644))
 		_, err := ReadManifest(dir)
 		require.ErrorIs(t, err, ErrBadManifest)
-		require.ErrorIs(t, err, ErrSyntax)
+		require.ErrorIs(t, err, engine.ErrSyntax)
 	})
 }
 
@@ -131,7 +132,7 @@ func TestLoadDir(t *testing.T) {
 		require.Error(t, err, "the missing event file is reported")
 		require.ErrorIs(t, err, os.ErrNotExist)
 		require.Contains(t, err.Error(), "00000000-0000-4000-8000-000000000001.json")
-		require.Equal(t, map[string]int64{ReasonMissingEventFile: 1}, rep.Dropped)
+		require.Equal(t, map[engine.Reason]int64{ReasonMissingEventFile: 1}, rep.Dropped)
 		require.Equal(t, int64(2), tally.Events, "the other events load")
 		require.Equal(t, int64(10), tally.Attributes)
 		require.Len(t, results, 3)
@@ -184,7 +185,7 @@ func TestLoadDir(t *testing.T) {
 		tally := &Tally{}
 		opts.Tally = tally
 		rep, err := LoadDir(context.Background(), broken, &captureSink{}, opts)
-		require.ErrorIs(t, err, ErrSyntax)
+		require.ErrorIs(t, err, engine.ErrSyntax)
 		require.Contains(t, err.Error(), xorist+".json")
 		require.Equal(t, int64(2), tally.Events, "the whole event and the broken one's beginning")
 		requireBalanced(t, rep)
@@ -209,7 +210,7 @@ func TestLoadDir(t *testing.T) {
 // TestCorpusFeedDirectory loads the corpus feed directory.
 func TestCorpusFeedDirectory(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join(corpus(t), "misp", "feed-misp-core-tests")
+	dir := filepath.Join(sharedCorpus(t), "misp", "feed-misp-core-tests")
 	m, err := ReadManifest(dir)
 	require.NoError(t, err)
 	require.Len(t, m, 1) // SOURCES.md: manifest entries 1

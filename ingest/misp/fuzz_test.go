@@ -8,7 +8,8 @@ import (
 	"testing"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/corpus"
 )
 
 // FuzzLoad feeds arbitrary bytes to the reader and mapper. Whatever the
@@ -29,7 +30,11 @@ func FuzzLoad(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	for _, dir := range []string{testdata, filepath.Join(testdata, "feed"), corpusDir + "/misp/*"} {
+	dirs := []string{testdata, filepath.Join(testdata, "feed")}
+	if dir, ok := corpus.Seeds(f, "misp"); ok {
+		dirs = append(dirs, filepath.Join(dir, "*"))
+	}
+	for _, dir := range dirs {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 		for _, path := range files {
 			if info, err := os.Stat(path); err == nil && info.Size() < 20<<10 {
@@ -60,7 +65,7 @@ func FuzzLoad(f *testing.F) {
 // reject.
 type validatingSink struct {
 	t   *testing.T
-	dry pipeline.DrySink
+	dry engine.DrySink
 }
 
 func (v *validatingSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // KindGalaxyCluster is the kind of a galaxy cluster that is no threat
@@ -252,7 +253,7 @@ func galaxyClusters(gs []rawGalaxy) []clusterRef {
 }
 
 // checkCluster says why a cluster cannot be mapped, or nil.
-func checkCluster(r clusterRef) (reason string, err error) {
+func checkCluster(r clusterRef) (reason engine.Reason, err error) {
 	switch {
 	case r.c != nil && bool(r.c.Deleted):
 		return ReasonDeleted, fmt.Errorf("cluster deleted")
@@ -267,47 +268,47 @@ func checkCluster(r clusterRef) (reason string, err error) {
 // addClusters maps clusters named by a record and links src to them with
 // their relationship_type or def. Clusters read from galaxy data count as
 // records; those named only by a galaxy tag belong to the tag.
-func (l *loader) addClusters(j job, b *graph.Batch, clusters []clusterRef, src graph.Ref, def string, first, last time.Time) {
+func (m *mapper) addClusters(j job, b *graph.Batch, clusters []clusterRef, src graph.Ref, def string, first, last time.Time) {
 	for _, c := range clusters {
 		if c.c != nil {
-			l.report.AddRead(1)
+			j.out.res.Read++
 		}
 		if reason, err := checkCluster(c); err != nil {
 			if c.c != nil {
-				l.drop(j, "galaxy-cluster", c.c.UUID.String(), reason, err)
+				m.drop(j, "galaxy-cluster", c.c.UUID.String(), reason, err)
 			}
 			continue
 		}
-		n := c.node(l.feed)
+		n := c.node(m.feed)
 		n.FirstSeen, n.LastSeen = first, last
 		b.Nodes = append(b.Nodes, n)
 		if src != "" {
-			b.Relations = append(b.Relations, graph.Relation{Src: src, Type: c.relType(def), Dst: n.Ref(), Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
+			b.Relations = append(b.Relations, graph.Relation{Src: src, Type: c.relType(def), Dst: n.Ref(), Sources: []string{m.feed}, FirstSeen: first, LastSeen: last})
 		}
-		b.Relations = append(b.Relations, c.relations(n.Ref(), l.feed, first, last)...)
+		b.Relations = append(b.Relations, c.relations(n.Ref(), m.feed, first, last)...)
 		if c.c != nil {
-			l.report.AddMapped(1)
+			j.out.res.Mapped++
 		}
 	}
 }
 
 // galaxyRecord maps a galaxy attached to an event: its clusters, linked from
 // the event.
-func (l *loader) galaxyRecord(j job, b *graph.Batch) {
+func (m *mapper) galaxyRecord(j job, b *graph.Batch) {
 	var g rawGalaxy
 	if err := unmarshal(j.raw, &g); err != nil {
-		l.countRead(recGalaxy)
-		l.report.AddRead(1)
-		l.drop(j, "galaxy", recordUUID(j.raw), ReasonMalformed, err)
+		m.tally.countRead(recGalaxy)
+		j.out.res.Read++
+		m.drop(j, "galaxy", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
-	l.tally.add(func(t *Tally) {
+	m.tally.add(func(t *Tally) {
 		t.Galaxies++
 		t.Clusters += int64(len(g.Clusters))
 	})
 	clusters := galaxyClusters([]rawGalaxy{g})
 	var nb graph.Batch
-	l.addClusters(j, &nb, clusters, "", "", j.first, j.last)
+	m.addClusters(j, &nb, clusters, "", "", j.first, j.last)
 	b.Nodes = append(b.Nodes, nb.Nodes...)
 	b.Relations = append(b.Relations, nb.Relations...)
 	if j.fr == nil {
@@ -317,9 +318,9 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 		if _, err := checkCluster(c); err != nil {
 			continue
 		}
-		n := c.node(l.feed)
-		if rel, ok := j.fr.addLink(link{typ: c.relType(RelObject), dst: n.Ref(), first: j.first, last: j.last}); ok {
-			rel.Sources = []string{l.feed}
+		n := c.node(m.feed)
+		if rel, ok := m.addLink(j, link{typ: c.relType(RelObject), dst: n.Ref(), first: j.first, last: j.last}); ok {
+			rel.Sources = []string{m.feed}
 			b.Relations = append(b.Relations, rel)
 		}
 	}
@@ -327,20 +328,20 @@ func (l *loader) galaxyRecord(j job, b *graph.Batch) {
 
 // clusterRecord maps one cluster of a cluster file ("values") or of a
 // galaxy in API form ("GalaxyCluster"), typed by the file's galaxy type.
-func (l *loader) clusterRecord(j job, b *graph.Batch) {
+func (m *mapper) clusterRecord(j job, b *graph.Batch) {
 	var c rawCluster
 	if err := unmarshal(j.raw, &c); err != nil {
-		l.countRead(recCluster)
-		l.report.AddRead(1)
-		l.drop(j, "galaxy-cluster", recordUUID(j.raw), ReasonMalformed, err)
+		m.tally.countRead(recCluster)
+		j.out.res.Read++
+		m.drop(j, "galaxy-cluster", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
-	l.tally.add(func(t *Tally) { t.Clusters++ })
+	m.tally.add(func(t *Tally) { t.Clusters++ })
 	typ := c.Type.String()
 	if typ == "" {
 		typ = j.galaxyType
 	}
-	l.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c, definition: true}}, "", "", time.Time{}, time.Time{})
+	m.addClusters(j, b, []clusterRef{{galaxyType: typ, value: c.Value.String(), c: &c, definition: true}}, "", "", time.Time{}, time.Time{})
 }
 
 // uniq removes repeated strings, keeping the first of each.

@@ -13,26 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/corpus"
 )
 
-// corpusDir is ../shared/corpus relative to the repository root.
-const corpusDir = "../../../shared/corpus"
-
-// corpus returns the path of the shared corpus, skipping the test when the
-// corpus is not there.
-func corpus(t testing.TB) string {
+// sharedCorpus returns the shared corpus (../shared/corpus next to the
+// repository); see package corpus for what happens when it is absent.
+func sharedCorpus(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(corpusDir); err != nil {
-		t.Skipf("shared corpus not found at %s", corpusDir)
-	}
-	return corpusDir
+	return corpus.Dir(t)
 }
 
 // captureSink keeps every node and relation written, in order, and counts
 // like a DrySink.
 type captureSink struct {
-	dry       pipeline.DrySink
+	dry       engine.DrySink
 	mu        sync.Mutex
 	nodes     []graph.Node
 	relations []graph.Relation
@@ -94,7 +89,7 @@ func quiet(buf *bytes.Buffer) Options {
 	if buf != nil {
 		h = &lockedHandler{Handler: slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}), mu: &sync.Mutex{}}
 	}
-	return Options{Logger: slog.New(h), Workers: 2, BatchSize: 64}
+	return Options{Options: engine.Options{Logger: slog.New(h), Workers: 2, BatchSize: 64}}
 }
 
 // lockedHandler serializes writes to a shared buffer.
@@ -118,7 +113,7 @@ func (h *lockedHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 // loadFile loads a file with opts into a capture sink.
-func loadFile(t *testing.T, path string, opts Options) (*pipeline.Report, *captureSink, *Tally, error) {
+func loadFile(t *testing.T, path string, opts Options) (*engine.Report, *captureSink, *Tally, error) {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -134,7 +129,7 @@ func loadFile(t *testing.T, path string, opts Options) (*pipeline.Report, *captu
 }
 
 // requireBalanced checks that every record read was mapped or dropped.
-func requireBalanced(t *testing.T, rep *pipeline.Report) {
+func requireBalanced(t *testing.T, rep *engine.Report) {
 	t.Helper()
 	require.Equal(t, rep.RecordsRead, rep.RecordsMapped+rep.DroppedTotal(),
 		"records read = mapped + dropped (dropped %v)", rep.Dropped)

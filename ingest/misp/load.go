@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // Format is the Report.Format of MISP loads.
@@ -27,16 +25,13 @@ const Format = "misp"
 //
 // A record that cannot be mapped is logged at WARN and counted in the
 // report's Dropped by reason; the rest loads. A JSON syntax error stops the
-// load with a *SyntaxError naming the byte offset; everything read before it
-// is written. The report is returned in every case.
-func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*pipeline.Report, error) {
+// load with an *engine.OffsetError naming the byte offset; everything read
+// before it is written. The report is returned in every case.
+func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*engine.Report, error) {
 	opts = opts.withDefaults("")
-	report := pipeline.NewReport(opts.Feed, Format)
+	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
-	l := newLoader(ctx, sink, opts, report)
-	defer l.cancel()
-	err := l.load(r, "")
-	l.progress(true)
+	err := newMapper(opts).load(ctx, r, "", sink, report)
 	report.Duration = time.Since(start)
 	if err != nil {
 		report.Error = err.Error()
@@ -46,7 +41,7 @@ func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (
 
 // LoadPath opens and loads one MISP file; the feed is named after the file
 // unless opts.Feed is set.
-func LoadPath(ctx context.Context, path string, sink graph.Sink, opts Options) (*pipeline.Report, error) {
+func LoadPath(ctx context.Context, path string, sink graph.Sink, opts Options) (*engine.Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open MISP file: %w", err)
@@ -58,17 +53,43 @@ func LoadPath(ctx context.Context, path string, sink graph.Sink, opts Options) (
 	return LoadFile(ctx, f, sink, opts)
 }
 
-// job is one record handed to a worker.
+// job is the context of one record on its way through the engine
+// (engine.Record.Meta): what kind of record it is and what it needs of its
+// event, as the reader knew it when it read the record.
 type job struct {
 	kind       recordKind
-	raw        []byte
 	fr         *frame // the enclosing frame (event), or nil
+	file       string // the event file in LoadDir
 	galaxyType string // for galaxy clusters read outside a galaxy
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
 	first, last time.Time
-	index       int64
-	offset      int64
+	// linked is set when the event node was queued before this record:
+	// its links from the event are relations from evRef, else they are
+	// kept for the end of the event.
+	linked bool
+	evRef  graph.Ref
+	evUUID string
+	// stub is the event node written early, ahead of this record's nodes.
+	stub *graph.Node
+	// drop is set when the reader dropped the record (not an object, too
+	// large).
+	drop *engine.Drop
+	// readErr is, for the end of an event, the error that cut it short.
+	readErr error
+
+	// Set by the mapper for the record being mapped.
+	raw    []byte
+	index  int64
+	offset int64
+	out    *mapping
+}
+
+// mapping is what mapping one record gives: the engine result, and the
+// links to the event it keeps for the event's end.
+type mapping struct {
+	res   engine.Result
+	links []link
 }
 
 type recordKind int
@@ -79,205 +100,147 @@ const (
 	recGalaxy
 	recCluster
 	recSighting
+	// recEvent is the end of an event: its node, written with its links.
+	recEvent
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event"}[k]
 }
 
-// loader is the state of one load: one reading goroutine walks the JSON
-// and hands records to workers, which map them and add them to the batcher.
-type loader struct {
-	ctx     context.Context
-	cancel  context.CancelFunc
-	opts    Options
-	feed    string
-	log     *slog.Logger
-	report  *pipeline.Report
-	batcher *pipeline.Batcher
-	tally   *Tally
-
-	jobs    chan job
-	workers sync.WaitGroup
-	index   atomic.Int64
-
-	failOnce sync.Once
-	failErr  error
-	// events counts the events closed by endFrame.
-	events atomic.Int64
-
-	// Reading goroutine only.
-	count        *countingReader
-	file         string
-	lastProgress time.Time
-	bytesBefore  int64 // bytes of earlier files in the same report
+// mapper maps MISP records (on the engine's workers) and keeps, on the
+// engine's batcher goroutine, what lasts across records: the events closed.
+type mapper struct {
+	opts  Options
+	feed  string
+	log   *slog.Logger
+	tally *Tally
+	// events counts the events closed, on the batcher goroutine.
+	events int64
 }
 
-func newLoader(ctx context.Context, sink graph.Sink, opts Options, report *pipeline.Report) *loader {
-	ctx, cancel := context.WithCancel(ctx)
-	return &loader{
-		ctx: ctx, cancel: cancel, opts: opts, feed: opts.Feed,
-		log:     opts.Logger.With("feed", opts.Feed, "format", Format),
-		report:  report,
-		batcher: pipeline.NewBatcher(sink, opts.BatchSize, report),
-		tally:   opts.Tally,
-	}
+func newMapper(opts Options) *mapper {
+	return &mapper{opts: opts, feed: opts.Feed, log: opts.Logger.With("feed", opts.Feed, "format", Format), tally: opts.Tally}
 }
 
-// fail records the first fatal error (a sink write failing) and stops the
-// load.
-func (l *loader) fail(err error) {
-	l.failOnce.Do(func() {
-		l.failErr = err
-		l.cancel()
-	})
+// load reads one input through the engine, counting into report.
+func (m *mapper) load(ctx context.Context, r io.Reader, file string, sink graph.Sink, report *engine.Report) error {
+	src := &fileSource{feed: m.feed, file: file, opts: m.opts, log: m.log, tally: m.tally, count: &countingReader{r: r}}
+	return engine.Run(ctx, src, m.mapRecord, sink, m.opts.Options, report)
 }
 
-// load reads one input to its end with its own workers, flushes the batcher
-// and returns the first fatal error.
-func (l *loader) load(r io.Reader, file string) error {
-	l.file = file
-	l.count = &countingReader{r: r}
-	var in io.Reader = l.count
-	if !l.opts.Strict {
-		in = newCommaReader(l.count, func(off int64) {
-			attrs := []any{"offset", off}
-			if file != "" {
-				attrs = append(attrs, "file", file)
-			}
-			l.log.Warn("trailing comma read as white space", attrs...)
-		})
+// mapRecord is the engine.Mapper of MISP: it runs on a worker.
+func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
+	j := *rec.Meta
+	var out mapping
+	j.raw, j.index, j.offset, j.out = rec.Raw, rec.Index, rec.Offset, &out
+	if j.drop != nil {
+		return engine.Result{Read: 1, Drops: []engine.Drop{*j.drop}}
 	}
-	if l.opts.Workers > 1 {
-		l.jobs = make(chan job, l.opts.Workers*4)
-		for range l.opts.Workers {
-			l.workers.Add(1)
-			go func() {
-				defer l.workers.Done()
-				for j := range l.jobs {
-					l.process(j)
-				}
-			}()
-		}
+	b := &out.res.Batch
+	if j.stub != nil {
+		b.Nodes = append(b.Nodes, *j.stub)
 	}
-	readErr := l.read(in)
-	if l.jobs != nil {
-		close(l.jobs)
-		l.workers.Wait()
-		l.jobs = nil
-	}
-	l.report.Bytes = l.bytesBefore + l.count.n
-	if l.failErr != nil {
-		return l.failErr
-	}
-	if err := l.batcher.Flush(l.ctx); err != nil {
-		return err
-	}
-	if readErr != nil {
-		return readErr
-	}
-	return l.ctx.Err()
-}
-
-// dispatch hands a record to a worker, or maps it in place with one worker.
-func (l *loader) dispatch(j job) {
-	if j.fr != nil {
-		j.fr.pending.Add(1)
-	}
-	if l.jobs == nil {
-		l.process(j)
-		return
-	}
-	j.raw = append([]byte(nil), j.raw...) // the decoder reuses its buffer
-	select {
-	case l.jobs <- j:
-	case <-l.ctx.Done():
-		if j.fr != nil {
-			j.fr.pending.Done()
-		}
-	}
-}
-
-// process maps one record and queues its graph records.
-func (l *loader) process(j job) {
-	if j.fr != nil {
-		defer j.fr.pending.Done()
-	}
-	if l.ctx.Err() != nil {
-		return
-	}
-	var b graph.Batch
 	switch j.kind {
 	case recAttribute:
-		l.attributeRecord(j, &b)
+		m.attributeRecord(j, b)
 	case recObject:
-		l.objectRecord(j, &b)
+		m.objectRecord(j, b)
 	case recGalaxy:
-		l.galaxyRecord(j, &b)
+		m.galaxyRecord(j, b)
 	case recCluster:
-		l.clusterRecord(j, &b)
+		m.clusterRecord(j, b)
 	case recSighting:
-		l.sightingRecord(j, &b)
-	}
-	l.emit(b)
-}
-
-// emit sends graph records to the batcher.
-func (l *loader) emit(b graph.Batch) {
-	if b.Len() == 0 {
-		return
+		m.sightingRecord(j, b)
+	case recEvent:
+		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
-	if err := l.batcher.Add(l.ctx, b); err != nil {
-		l.fail(err)
+	if len(out.links) > 0 {
+		fr, links := j.fr, out.links
+		out.res.Ordered = func(*engine.Result) { fr.keep(links) }
 	}
+	return out.res
 }
 
-// drop counts a dropped record and logs why: at WARN, except for records
-// deleted on purpose (DEBUG).
-func (l *loader) drop(j job, what, id, reason string, err error) {
-	l.report.Drop(reason)
-	level := slog.LevelWarn
-	if reason == ReasonDeleted {
-		level = slog.LevelDebug
+// addLink returns the relation from the record's event to the node of
+// l.dst when the event node was queued before the record, and otherwise
+// keeps the link for the end of the event.
+func (m *mapper) addLink(j job, l link) (graph.Relation, bool) {
+	if j.fr == nil {
+		return graph.Relation{}, false
 	}
-	attrs := []any{"record", what, "index", j.index, "offset", j.offset, "reason", reason}
-	if l.file != "" {
-		attrs = append(attrs, "file", l.file)
+	if j.linked {
+		return l.relation(j.evRef), true
 	}
-	if ev := j.fr.eventUUID(); ev != "" {
-		attrs = append(attrs, "event", ev)
+	j.out.links = append(j.out.links, l)
+	return graph.Relation{}, false
+}
+
+// drop counts a dropped record and says why; records deleted on purpose
+// are logged at DEBUG, the others at WARN.
+func (m *mapper) drop(j job, what, id string, reason engine.Reason, err error) {
+	d := j.dropped(what, id, reason, err)
+	j.out.res.Drops = append(j.out.res.Drops, d)
+}
+
+// dropped is the engine.Drop of a record of j.
+func (j job) dropped(what, id string, reason engine.Reason, err error) engine.Drop {
+	d := engine.Drop{Reason: reason, ID: truncate(id, 80), Quiet: reason == ReasonDeleted, Attrs: []any{"kind", what}}
+	if j.file != "" {
+		d.Attrs = append(d.Attrs, "file", j.file)
 	}
-	if id != "" {
-		attrs = append(attrs, "uuid", truncate(id, 80))
+	if j.evUUID != "" {
+		d.Attrs = append(d.Attrs, "event", j.evUUID)
 	}
 	if err != nil {
-		attrs = append(attrs, "error", err.Error())
+		d.Detail = err.Error()
 	}
-	l.log.Log(l.ctx, level, "MISP record dropped", attrs...)
+	return d
 }
 
-// progress reports progress at most every interval, and at the end.
-func (l *loader) progress(done bool) {
-	if l.opts.Progress == nil {
+// endEvent writes the event node with its tags, creator, clusters and the
+// links kept while it was not yet written, in feed order after all its
+// records, and reports the event through Options.OnEvent.
+func (m *mapper) endEvent(j job, res *engine.Result) {
+	fr := j.fr
+	m.events++
+	res.Read++
+	ev := EventResult{UUID: fr.uuid(), Info: fr.fields["info"], Timestamp: parseTime(fr.fields["timestamp"]), File: j.file, Err: j.readErr}
+	defer func() {
+		if m.opts.OnEvent != nil {
+			m.opts.OnEvent(ev)
+		}
+	}()
+	if fr.uuid() == "" {
+		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
+			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
 		return
 	}
-	now := time.Now()
-	if !done && now.Sub(l.lastProgress) < progressInterval {
-		return
+	nodes, rels := fr.buildEvent(m.feed)
+	for _, d := range fr.deferred {
+		rels = append(rels, d.relation(fr.evRef))
 	}
-	l.lastProgress = now
-	l.opts.Progress(l.bytesBefore+l.count.n, l.index.Load())
+	fr.deferred = nil
+	if fr.overflow {
+		m.log.Warn("MISP event links dropped: uuid came after too many records", "event", fr.uuid(), "kept", maxDeferred)
+	}
+	for i := range rels {
+		rels[i].Sources = []string{m.feed}
+	}
+	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
+	res.Mapped++
 }
 
-// syntaxError converts a decoder error into a *SyntaxError at its offset.
+// syntaxError converts a decoder error into an *engine.OffsetError at its
+// offset.
 func syntaxError(err error, dec *jsontext.Decoder) error {
 	var se *jsontext.SyntacticError
 	if errors.As(err, &se) {
-		return &SyntaxError{Offset: se.ByteOffset, Err: se.Err}
+		return engine.SyntaxAt(se.ByteOffset, se.Err)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return &SyntaxError{Offset: dec.InputOffset(), Err: io.ErrUnexpectedEOF}
+		return engine.SyntaxAt(dec.InputOffset(), io.ErrUnexpectedEOF)
 	}
 	return err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // stixNamespace is the STIX 2.1 namespace for deterministic SCO ids,
@@ -60,7 +60,7 @@ func event(id, info string, attrs []string, rest ...string) string {
 	return s + "}}"
 }
 
-func loadString(t *testing.T, doc string, opts Options) (*pipeline.Report, *captureSink, error) {
+func loadString(t *testing.T, doc string, opts Options) (*engine.Report, *captureSink, error) {
 	t.Helper()
 	sink := &captureSink{}
 	if opts.Tally == nil {
@@ -203,7 +203,10 @@ func findRelation(sink *captureSink, src graph.Ref, typ string, dst graph.Ref) (
 
 func TestInvalidValues(t *testing.T) {
 	t.Parallel()
-	cases := []struct{ typ, value, reason string }{
+	cases := []struct {
+		typ, value string
+		reason     engine.Reason
+	}{
 		{"ip-dst", "not-an-ip", ReasonInvalidValue},
 		{"ip-src", "198.051.100.7", ReasonInvalidValue},
 		{"ip-dst|port", "198.51.100.7|99999", ReasonInvalidValue},
@@ -219,7 +222,7 @@ func TestInvalidValues(t *testing.T) {
 		{"AS", "ASX", ReasonInvalidValue},
 		{"ssdeep", "nothing", ReasonInvalidValue},
 		{"domain", "   ", ReasonMissingValue},
-		{"", "198.51.100.7", ReasonMissingType},
+		{"", "198.51.100.7", engine.ReasonMissingType},
 	}
 	var attrs []string
 	for i, c := range cases {
@@ -230,7 +233,7 @@ func TestInvalidValues(t *testing.T) {
 	rep, sink, err := loadString(t, event(u(1), "invalid", attrs), quiet(&logs))
 	require.NoError(t, err)
 	requireBalanced(t, rep)
-	want := map[string]int64{ReasonDeleted: 1}
+	want := map[engine.Reason]int64{ReasonDeleted: 1}
 	for _, c := range cases {
 		want[c.reason]++
 	}
@@ -242,7 +245,7 @@ func TestInvalidValues(t *testing.T) {
 	_, ok := sink.byAlias(alias(u(999)))
 	require.False(t, ok, "deleted attributes are skipped")
 	require.Equal(t, len(cases), strings.Count(logs.String(), `"level":"WARN"`), "one WARN per invalid record, none for the deleted one")
-	require.Contains(t, logs.String(), `"msg":"MISP record dropped","feed":"misp"`)
+	require.Contains(t, logs.String(), `"msg":"record dropped","feed":"misp"`)
 }
 
 // TestThreeMalformedAmongThousand: an event with 1,000 attributes of which
@@ -250,16 +253,16 @@ func TestInvalidValues(t *testing.T) {
 // attribute uuid and reason.
 func TestThreeMalformedAmongThousand(t *testing.T) {
 	t.Parallel()
-	bad := map[int]string{17: ReasonInvalidValue, 500: ReasonMissingType, 998: ReasonMalformed}
+	bad := map[int]engine.Reason{17: ReasonInvalidValue, 500: engine.ReasonMissingType, 998: engine.ReasonInvalidProperty}
 	var attrs []string
 	for i := range 1000 {
 		id := u(10000 + i)
 		switch bad[i] {
 		case ReasonInvalidValue:
 			attrs = append(attrs, attr(id, "ip-dst", "not-an-ip"))
-		case ReasonMissingType:
+		case engine.ReasonMissingType:
 			attrs = append(attrs, fmt.Sprintf(`{"uuid": %q, "value": "198.51.100.1"}`, id))
-		case ReasonMalformed:
+		case engine.ReasonInvalidProperty:
 			attrs = append(attrs, fmt.Sprintf(`{"uuid": %q, "type": "domain", "value": "x.example", "Tag": "not a list"}`, id))
 		default:
 			switch i % 3 {
@@ -285,7 +288,7 @@ func TestThreeMalformedAmongThousand(t *testing.T) {
 	require.Equal(t, int64(1000), tally.Attributes)
 	require.Equal(t, int64(1001), rep.RecordsRead)
 	require.Equal(t, int64(998), rep.RecordsMapped, "997 attributes and the event")
-	require.Equal(t, map[string]int64{ReasonInvalidValue: 1, ReasonMissingType: 1, ReasonMalformed: 1}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidValue: 1, engine.ReasonMissingType: 1, engine.ReasonInvalidProperty: 1}, rep.Dropped)
 	ev := graph.SourceNode(graph.KindReport, alias(evID))
 	loaded := 0
 	for i := range 1000 {
@@ -302,7 +305,7 @@ func TestThreeMalformedAmongThousand(t *testing.T) {
 	for i, reason := range bad {
 		line := findLogWith(t, &logs, u(10000+i))
 		require.Equal(t, "WARN", line["level"])
-		require.Equal(t, reason, line["reason"])
+		require.Equal(t, string(reason), line["reason"])
 		require.Equal(t, evID, line["event"])
 		require.Equal(t, "thousand", line["feed"])
 		require.NotZero(t, line["offset"])

@@ -7,35 +7,36 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // objectRecord maps a MISP object: a node of its own (a STIX observable for
 // file, url, domain-ip, x509, registry-key and vulnerability objects, a
 // KindObjectPrefix+name node otherwise), the nodes of its attributes linked
 // to it, and its references.
-func (l *loader) objectRecord(j job, b *graph.Batch) {
-	l.report.AddRead(1)
+func (m *mapper) objectRecord(j job, b *graph.Batch) {
+	j.out.res.Read++
 	var o rawObject
 	if err := unmarshal(j.raw, &o); err != nil {
-		l.countRead(recObject)
-		l.drop(j, "object", recordUUID(j.raw), ReasonMalformed, err)
+		m.tally.countRead(recObject)
+		m.drop(j, "object", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
 	name := strings.ToLower(strings.TrimSpace(o.Name.String()))
 	uuid := canonUUID(o.UUID.String())
-	l.tally.add(func(t *Tally) {
+	m.tally.add(func(t *Tally) {
 		t.Objects++
 		t.ObjectNames[o.Name.String()]++
 		t.References += int64(len(o.References))
 	})
 	switch {
 	case bool(o.Deleted):
-		l.tallyObjectAttributes(o)
-		l.drop(j, "object", uuid, ReasonDeleted, errors.New("object deleted"))
+		m.tallyObjectAttributes(o)
+		m.drop(j, "object", uuid, ReasonDeleted, errors.New("object deleted"))
 		return
 	case name == "":
-		l.tallyObjectAttributes(o)
-		l.drop(j, "object", uuid, ReasonMissingType, errors.New("object without a name"))
+		m.tallyObjectAttributes(o)
+		m.drop(j, "object", uuid, engine.ReasonMissingType, errors.New("object without a name"))
 		return
 	}
 
@@ -43,26 +44,26 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 	var attrs []attrOut
 	var ab graph.Batch
 	for _, raw := range o.Attributes {
-		l.report.AddRead(1)
+		j.out.res.Read++
 		var a rawAttribute
 		if err := unmarshal(raw, &a); err != nil {
-			l.tally.add(func(t *Tally) { t.ObjectAttributes++ })
-			l.drop(j, "object attribute", recordUUID(raw), ReasonMalformed, fmt.Errorf("in %s object %s: %w", name, uuid, err))
+			m.tally.add(func(t *Tally) { t.ObjectAttributes++ })
+			m.drop(j, "object attribute", recordUUID(raw), engine.ReasonInvalidProperty, fmt.Errorf("in %s object %s: %w", name, uuid, err))
 			continue
 		}
-		l.tallyAttribute(a, true)
-		out, reason, err := l.attribute(j, &ab, a, true)
+		m.tallyAttribute(a, true)
+		out, reason, err := m.attribute(j, &ab, a, true)
 		if err != nil {
-			l.drop(j, "object attribute", a.UUID.String(), reason, fmt.Errorf("in %s object %s: %w", name, uuid, err))
+			m.drop(j, "object attribute", a.UUID.String(), reason, fmt.Errorf("in %s object %s: %w", name, uuid, err))
 			continue
 		}
-		l.report.AddMapped(1)
+		j.out.res.Mapped++
 		attrs = append(attrs, out)
 	}
 
 	node, own, ownRels := objectNode(name, uuid, attrs)
 	if node.Kind == "" {
-		l.drop(j, "object", uuid, ReasonMissingUUID, fmt.Errorf("%s object without a uuid", name))
+		m.drop(j, "object", uuid, engine.ReasonMissingID, fmt.Errorf("%s object without a uuid", name))
 		b.Nodes = append(b.Nodes, ab.Nodes...)
 		b.Relations = append(b.Relations, ab.Relations...)
 		return
@@ -94,7 +95,7 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
 	}
 	node.FirstSeen, node.LastSeen = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String())
-	node.Sources = []string{l.feed}
+	node.Sources = []string{m.feed}
 	linkProps := keyed(uuid, details)
 	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
 		// The object's own node carries its details.
@@ -122,13 +123,13 @@ func (l *loader) objectRecord(j job, b *graph.Batch) {
 		b.Relations = append(b.Relations, r)
 	}
 	for _, raw := range o.References {
-		l.reference(j, b, raw, node, uuid)
+		m.reference(j, b, raw, node, uuid)
 	}
-	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
+	if rel, ok := m.addLink(j, link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)
 	}
-	l.report.AddMapped(1)
+	j.out.res.Mapped++
 }
 
 // intrinsicProps are the object attributes that describe the entity itself
@@ -150,32 +151,32 @@ func intrinsic(details map[string]any) map[string]any {
 }
 
 // tallyObjectAttributes counts the attributes of an object dropped whole.
-func (l *loader) tallyObjectAttributes(o rawObject) {
+func (m *mapper) tallyObjectAttributes(o rawObject) {
 	for _, raw := range o.Attributes {
 		var a rawAttribute
 		if unmarshal(raw, &a) == nil {
-			l.tallyAttribute(a, true)
+			m.tallyAttribute(a, true)
 		} else {
-			l.tally.add(func(t *Tally) { t.ObjectAttributes++ })
+			m.tally.add(func(t *Tally) { t.ObjectAttributes++ })
 		}
 	}
 }
 
 // reference maps an ObjectReference: a relation from the object to the
 // attribute or object it names by uuid.
-func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, objUUID string) {
-	l.report.AddRead(1)
+func (m *mapper) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, objUUID string) {
+	j.out.res.Read++
 	var r rawReference
 	if err := unmarshal(raw, &r); err != nil {
-		l.drop(j, "object reference", recordUUID(raw), ReasonMalformed, fmt.Errorf("in object %s: %w", objUUID, err))
+		m.drop(j, "object reference", recordUUID(raw), engine.ReasonInvalidProperty, fmt.Errorf("in object %s: %w", objUUID, err))
 		return
 	}
 	switch {
 	case bool(r.Deleted):
-		l.drop(j, "object reference", r.UUID.String(), ReasonDeleted, errors.New("reference deleted"))
+		m.drop(j, "object reference", r.UUID.String(), ReasonDeleted, errors.New("reference deleted"))
 		return
 	case canonUUID(r.ReferencedUUID.String()) == "":
-		l.drop(j, "object reference", r.UUID.String(), ReasonMissingUUID, fmt.Errorf("reference of object %s without a valid referenced_uuid", objUUID))
+		m.drop(j, "object reference", r.UUID.String(), engine.ReasonMissingID, fmt.Errorf("reference of object %s without a valid referenced_uuid", objUUID))
 		return
 	}
 	typ := strings.ToLower(strings.TrimSpace(r.RelationshipType.String()))
@@ -191,8 +192,8 @@ func (l *loader) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 		first, last = seen(ts, ts)
 	}
 	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: graph.Ref(alias(canonUUID(r.ReferencedUUID.String()))), Props: props,
-		Sources: []string{l.feed}, FirstSeen: first, LastSeen: last})
-	l.report.AddMapped(1)
+		Sources: []string{m.feed}, FirstSeen: first, LastSeen: last})
+	j.out.res.Mapped++
 }
 
 // addProp keeps a non-entity object attribute as a property named by its

@@ -1,58 +1,38 @@
 package misp
 
 import (
-	"log/slog"
 	"time"
 
-	"github.com/ransomeye/intel/tuning"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
-// DefaultMaxRecordBytes is the default limit on the size of one record (an
-// attribute, an object, a galaxy, a galaxy cluster) in the input.
-const DefaultMaxRecordBytes = 64 << 20
-
-// Drop reasons counted in pipeline.Report.Dropped.
+// Drop reasons of MISP records (engine.Report.Dropped keys), besides the
+// shared engine.ReasonNotObject (a record that is not a JSON object),
+// engine.ReasonInvalidProperty (valid JSON but not the shape of its MISP
+// record: an attribute whose value is an object, "Tag": 5, ...),
+// engine.ReasonMissingType (attributes without a type, objects without a
+// name), engine.ReasonMissingID (events, references, galaxy clusters and
+// sightings that cannot be identified) and engine.ReasonTooLarge (records
+// larger than Options.MaxRecordBytes).
 const (
 	// ReasonDeleted counts attributes, objects and references flagged
 	// "deleted": true. They are skipped on purpose and logged at DEBUG only.
-	ReasonDeleted = "deleted"
-	// ReasonMalformed counts records that are valid JSON but not the shape
-	// of their MISP record (an attribute that is a string, "Tag": 5, ...).
-	ReasonMalformed = "malformed"
-	// ReasonMissingType counts attributes without a type and objects
-	// without a name.
-	ReasonMissingType = "missing-type"
+	ReasonDeleted engine.Reason = "deleted"
 	// ReasonMissingValue counts attributes with an empty value.
-	ReasonMissingValue = "missing-value"
+	ReasonMissingValue engine.Reason = "missing-value"
 	// ReasonInvalidValue counts attributes whose value is not valid for
 	// their type (ip-dst "not-an-ip", md5 of 31 characters, ...).
-	ReasonInvalidValue = "invalid-value"
-	// ReasonMissingUUID counts events, references and galaxy clusters that
-	// cannot be identified.
-	ReasonMissingUUID = "missing-uuid"
-	// ReasonTooLarge counts records larger than Options.MaxRecordBytes.
-	ReasonTooLarge = "too-large"
+	ReasonInvalidValue engine.Reason = "invalid-value"
 	// ReasonMissingEventFile counts manifest entries whose event file is
 	// missing from a feed directory.
-	ReasonMissingEventFile = "missing-event-file"
+	ReasonMissingEventFile engine.Reason = "missing-event-file"
 )
 
-// Options configure a load. The zero value is usable.
+// Options configure a load: the engine's options (feed name, workers,
+// batch size, record size limit, logger, progress) and MISP's own. The zero
+// value is usable.
 type Options struct {
-	// Feed names the feed in logs, reports and node sources. Default: the
-	// file or directory name, or "misp".
-	Feed string
-	// Workers is the number of goroutines that decode and map records.
-	// Default: tuning.PlanFor(tuning.Detect()).ParserWorkers.
-	Workers int
-	// BatchSize is the number of graph records per write to the sink.
-	// Default: the tuning plan's BatchSize.
-	BatchSize int
-	// MaxRecordBytes bounds one record (attribute, object, galaxy, galaxy
-	// cluster); larger records are dropped with a WARN. Memory use is bounded
-	// by this and the worker count, not by the size of an event or a file.
-	// Default: DefaultMaxRecordBytes.
-	MaxRecordBytes int64
+	engine.Options
 	// Strict makes a trailing comma ("},\n ]") a syntax error. By default it
 	// is tolerated, logged at WARN and read as white space, because real
 	// exports carry them (see the package documentation).
@@ -60,23 +40,15 @@ type Options struct {
 	// Only restricts LoadDir to these event uuids (as listed in the
 	// manifest); nil loads every event.
 	Only []string
-	// Logger receives WARN lines for dropped records; default slog.Default().
-	Logger *slog.Logger
-	// Progress, when set, is called from the reading goroutine at most every
-	// progressInterval and once at the end with the bytes and records read
-	// so far (as the STIX loader calls it). It must return quickly.
-	Progress func(bytes, records int64)
 	// Tally, when set, is filled with the counts of what was read by record
 	// type, attribute type and object name.
 	Tally *Tally
 	// OnEvent, when set, is called once per event that has been read to its
 	// end (or whose file failed in LoadDir), after its records were queued
-	// for the sink. A feed manager records the event's timestamp here.
+	// for the sink, on the goroutine that called the load. A feed manager
+	// records the event's timestamp here.
 	OnEvent func(EventResult)
 }
-
-// progressInterval is the least time between two Progress calls.
-const progressInterval = 200 * time.Millisecond
 
 // EventResult says that one event was loaded, or failed.
 type EventResult struct {
@@ -93,7 +65,7 @@ type EventResult struct {
 	Err error
 }
 
-// withDefaults fills the zero fields.
+// withDefaults fills the zero fields; the feed is named feed, else "misp".
 func (o Options) withDefaults(feed string) Options {
 	if o.Feed == "" {
 		o.Feed = feed
@@ -101,25 +73,6 @@ func (o Options) withDefaults(feed string) Options {
 	if o.Feed == "" {
 		o.Feed = "misp"
 	}
-	if o.Workers < 1 || o.BatchSize < 1 {
-		workers, batch := 1, 500
-		if res, err := tuning.Detect(); err == nil {
-			if plan, err := tuning.PlanFor(res); err == nil {
-				workers, batch = plan.ParserWorkers, plan.BatchSize
-			}
-		}
-		if o.Workers < 1 {
-			o.Workers = workers
-		}
-		if o.BatchSize < 1 {
-			o.BatchSize = batch
-		}
-	}
-	if o.MaxRecordBytes <= 0 {
-		o.MaxRecordBytes = DefaultMaxRecordBytes
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	o.Options = o.Options.WithDefaults()
 	return o
 }

@@ -1,22 +1,64 @@
 package misp
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/go-json-experiment/json/jsontext"
-
-	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
-// read walks the document token by token. Only records (attributes,
-// objects, galaxies, clusters, sightings) and small event members are held
-// in memory, one record at a time per worker.
-func (l *loader) read(r io.Reader) error {
+// fileSource is the engine.Source of one MISP document: it walks the
+// document token by token and emits its records (attributes, objects,
+// galaxies, clusters, sightings, the ends of events). Only records and small
+// event members are held in memory.
+type fileSource struct {
+	feed  string
+	file  string
+	opts  Options
+	log   *slog.Logger
+	tally *Tally
+	count *countingReader
+	// emit is the engine's, for the duration of Read.
+	emit  func(engine.Record[*job]) error
+	index int64
+}
+
+// Read reads the document to its end.
+func (s *fileSource) Read(ctx context.Context, emit func(engine.Record[*job]) error) error {
+	s.emit = emit
+	var in io.Reader = s.count
+	if !s.opts.Strict {
+		in = newCommaReader(s.count, func(off int64) {
+			attrs := []any{"offset", off}
+			if s.file != "" {
+				attrs = append(attrs, "file", s.file)
+			}
+			s.log.Warn("trailing comma read as white space", attrs...)
+		})
+	}
+	return s.read(ctx, in)
+}
+
+// Bytes is the number of bytes read.
+func (s *fileSource) Bytes() int64 { return s.count.n }
+
+// send emits a record of j.
+func (s *fileSource) send(offset int64, raw []byte, j *job) error {
+	rec := engine.Record[*job]{Index: s.index, Offset: offset, Raw: raw, Meta: j}
+	s.index++
+	return s.emit(rec)
+}
+
+// read walks the document token by token.
+func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 	dec := jsontext.NewDecoder(r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 	values := 0
 	for {
-		if err := l.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		var err error
@@ -30,9 +72,9 @@ func (l *loader) read(r io.Reader) error {
 			}
 			return nil
 		case '{':
-			err = l.readFrame(dec, false)
+			err = s.readFrame(ctx, dec, false)
 		case '[':
-			err = l.readArray(dec, func() error { return l.frameOrSkip(dec, false) })
+			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false) })
 		default:
 			return fmt.Errorf("%w: the document is a JSON %v, not an object or array", ErrNotMISP, k)
 		}
@@ -44,12 +86,12 @@ func (l *loader) read(r io.Reader) error {
 }
 
 // readArray reads '[', calls each for every element, and reads ']'.
-func (l *loader) readArray(dec *jsontext.Decoder, each func() error) error {
+func (s *fileSource) readArray(ctx context.Context, dec *jsontext.Decoder, each func() error) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err, dec)
 	}
 	for dec.PeekKind() != ']' {
-		if err := l.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		if dec.PeekKind() == 0 {
@@ -67,9 +109,9 @@ func (l *loader) readArray(dec *jsontext.Decoder, each func() error) error {
 }
 
 // frameOrSkip reads an object as a frame and skips anything else.
-func (l *loader) frameOrSkip(dec *jsontext.Decoder, wrapped bool) error {
+func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
 	if dec.PeekKind() == '{' {
-		return l.readFrame(dec, wrapped)
+		return s.readFrame(ctx, dec, wrapped)
 	}
 	if err := dec.SkipValue(); err != nil {
 		return syntaxError(err, dec)
@@ -79,29 +121,31 @@ func (l *loader) frameOrSkip(dec *jsontext.Decoder, wrapped bool) error {
 
 // nested reads the value of "Event" or "response": a frame or an array of
 // frames.
-func (l *loader) nested(dec *jsontext.Decoder, wrapped bool) error {
+func (s *fileSource) nested(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
 	if dec.PeekKind() == '[' {
-		return l.readArray(dec, func() error { return l.frameOrSkip(dec, wrapped) })
+		return s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, wrapped) })
 	}
-	return l.frameOrSkip(dec, wrapped)
+	return s.frameOrSkip(ctx, dec, wrapped)
 }
 
 // readFrame reads one object at the document level. Whatever happens, the
 // frame is closed: an event cut short by a syntax error is still written
 // with what was read of it.
-func (l *loader) readFrame(dec *jsontext.Decoder, wrapped bool) error {
+func (s *fileSource) readFrame(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
 	fr := newFrame(wrapped, dec.InputOffset())
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err, dec)
 	}
-	err := l.frameMembers(dec, fr)
-	l.endFrame(fr, err)
+	err := s.frameMembers(ctx, dec, fr)
+	if eerr := s.endFrame(ctx, fr, err); err == nil {
+		err = eerr
+	}
 	return err
 }
 
-func (l *loader) frameMembers(dec *jsontext.Decoder, fr *frame) error {
+func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr *frame) error {
 	for dec.PeekKind() != '}' {
-		if err := l.ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
 			return err
 		}
 		tok, err := dec.ReadToken()
@@ -111,29 +155,29 @@ func (l *loader) frameMembers(dec *jsontext.Decoder, fr *frame) error {
 		name := tok.String()
 		switch name {
 		case "Event":
-			err = l.nested(dec, true)
+			err = s.nested(ctx, dec, true)
 		case "response":
-			err = l.nested(dec, false)
+			err = s.nested(ctx, dec, false)
 		case "Attribute":
-			err = l.records(dec, fr, recAttribute)
+			err = s.records(ctx, dec, fr, recAttribute)
 		case "Object":
-			err = l.records(dec, fr, recObject)
+			err = s.records(ctx, dec, fr, recObject)
 		case "Sighting":
-			err = l.records(dec, fr, recSighting)
+			err = s.records(ctx, dec, fr, recSighting)
 		case "Galaxy":
-			err = l.records(dec, fr, recGalaxy)
+			err = s.records(ctx, dec, fr, recGalaxy)
 		case "GalaxyCluster", "values":
 			if name == "GalaxyCluster" {
-				l.tally.add(func(t *Tally) { t.Galaxies++ })
+				s.tally.add(func(t *Tally) { t.Galaxies++ })
 			}
-			err = l.records(dec, fr, recCluster)
+			err = s.records(ctx, dec, fr, recCluster)
 		case "Tag":
-			err = l.frameTags(dec, fr)
+			err = s.frameTags(dec, fr)
 		case "Orgc":
 			fr.marked = true
-			err = l.frameOrg(dec, fr)
+			err = s.frameOrg(dec, fr)
 		default:
-			err = l.frameScalar(dec, fr, name)
+			err = s.frameScalar(dec, fr, name)
 		}
 		if err != nil {
 			return err
@@ -147,7 +191,7 @@ func (l *loader) frameMembers(dec *jsontext.Decoder, fr *frame) error {
 }
 
 // frameScalar keeps a scalar member the frame needs and skips the rest.
-func (l *loader) frameScalar(dec *jsontext.Decoder, fr *frame, name string) error {
+func (s *fileSource) frameScalar(dec *jsontext.Decoder, fr *frame, name string) error {
 	if eventMarkers[name] {
 		fr.marked = true
 	}
@@ -171,7 +215,7 @@ func (l *loader) frameScalar(dec *jsontext.Decoder, fr *frame, name string) erro
 
 // frameTags reads the event's tags; tags of the wrong shape are logged and
 // ignored.
-func (l *loader) frameTags(dec *jsontext.Decoder, fr *frame) error {
+func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 	off := dec.InputOffset()
 	raw, err := dec.ReadValue()
 	if err != nil {
@@ -179,14 +223,14 @@ func (l *loader) frameTags(dec *jsontext.Decoder, fr *frame) error {
 	}
 	var tags list[rawTag]
 	if err := unmarshal(raw, &tags); err != nil {
-		l.log.Warn("MISP event tags ignored", "offset", off, "event", fr.uuid(), "error", err.Error())
+		s.log.Warn("MISP event tags ignored", "offset", off, "event", fr.uuid(), "error", err.Error())
 		return nil
 	}
 	fr.tags = append(fr.tags, tags...)
 	return nil
 }
 
-func (l *loader) frameOrg(dec *jsontext.Decoder, fr *frame) error {
+func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 	raw, err := dec.ReadValue()
 	if err != nil {
 		return syntaxError(err, dec)
@@ -200,22 +244,23 @@ func (l *loader) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 
 // records reads the value of a record member: an array of records, one
 // record, or null.
-func (l *loader) records(dec *jsontext.Decoder, fr *frame, kind recordKind) error {
+func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	switch dec.PeekKind() {
 	case '[':
-		return l.readArray(dec, func() error { return l.record(dec, fr, kind) })
+		return s.readArray(ctx, dec, func() error { return s.record(ctx, dec, fr, kind) })
 	case 'n':
 		if _, err := dec.ReadToken(); err != nil {
 			return syntaxError(err, dec)
 		}
 		return nil
 	}
-	return l.record(dec, fr, kind)
+	return s.record(ctx, dec, fr, kind)
 }
 
-// record reads one record and dispatches it.
-func (l *loader) record(dec *jsontext.Decoder, fr *frame, kind recordKind) error {
-	j := job{kind: kind, fr: fr, index: l.index.Add(1), offset: dec.InputOffset()}
+// record reads one record and emits it.
+func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
+	j := &job{kind: kind, fr: fr, file: s.file, evUUID: fr.evUUID}
+	offset := dec.InputOffset()
 	if kind == recCluster {
 		j.galaxyType = fr.fields["type"]
 	}
@@ -224,107 +269,58 @@ func (l *loader) record(dec *jsontext.Decoder, fr *frame, kind recordKind) error
 		if err := dec.SkipValue(); err != nil {
 			return syntaxError(err, dec)
 		}
-		l.report.AddRead(1)
-		l.countRead(kind)
-		l.drop(j, kind.String(), "", ReasonMalformed, fmt.Errorf("%s is not a JSON object", kind))
-		return nil
+		s.tally.countRead(kind)
+		d := j.dropped(kind.String(), "", engine.ReasonNotObject, fmt.Errorf("%s is not a JSON object", kind))
+		j.drop = &d
+		return s.send(offset, nil, j)
 	}
 	raw, err := dec.ReadValue()
 	if err != nil {
 		return syntaxError(err, dec)
 	}
-	if int64(len(raw)) > l.opts.MaxRecordBytes {
-		l.report.AddRead(1)
-		l.countRead(kind)
-		l.drop(j, kind.String(), "", ReasonTooLarge, fmt.Errorf("%d bytes, limit %d", len(raw), l.opts.MaxRecordBytes))
-		return nil
+	if int64(len(raw)) > s.opts.MaxRecordBytes {
+		s.tally.countRead(kind)
+		d := j.dropped(kind.String(), "", engine.ReasonTooLarge, fmt.Errorf("%d bytes, limit %d", len(raw), s.opts.MaxRecordBytes))
+		j.drop = &d
+		return s.send(offset, nil, j)
 	}
-	if ref := fr.ref(); ref != "" && !fr.stubSent && kind != recCluster && !j.last.IsZero() {
+	if fr.evRef != "" && !fr.stubSent && kind != recCluster && !j.last.IsZero() {
 		fr.stubSent = true
-		l.emit(graph.Batch{Nodes: []graph.Node{fr.stub(l.feed)}})
-		fr.mu.Lock()
-		fr.linked = true
-		fr.mu.Unlock()
+		stub := fr.stub(s.feed)
+		j.stub = &stub
 	}
-	j.raw = raw
+	j.linked, j.evRef = fr.stubSent, fr.evRef
+	raw = bytes.Clone(raw) // the decoder reuses its buffer
 	if kind == recGalaxy && j.last.IsZero() {
 		// Its clusters would get the time of loading; wait for the event's.
-		j.raw = append([]byte(nil), raw...)
-		fr.late = append(fr.late, j)
+		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
 		return nil
 	}
-	l.dispatch(j)
-	l.progress(false)
-	return nil
+	return s.send(offset, raw, j)
 }
 
-// countRead tallies a record that never reached a worker.
-func (l *loader) countRead(kind recordKind) {
-	l.tally.add(func(t *Tally) {
-		switch kind {
-		case recAttribute:
-			t.Attributes++
-		case recObject:
-			t.Objects++
-		case recGalaxy:
-			t.Galaxies++
-		case recCluster:
-			t.Clusters++
-		case recSighting:
-			t.Sightings++
-		}
-	})
-}
-
-// endFrame waits for the frame's records and, for an event, writes the
-// event node with its tags, creator, clusters and the links kept while its
-// uuid was unknown.
-func (l *loader) endFrame(fr *frame, readErr error) {
-	fr.pending.Wait()
+// endFrame emits the galaxies of the frame that waited for its times and,
+// for an event, the end of the event, which writes the event node with its
+// tags, creator, clusters and the links kept while it was not yet written.
+func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) error {
 	if len(fr.late) > 0 {
 		first, last := fr.seen()
-		for _, j := range fr.late {
-			j.first, j.last = first, last
-			l.dispatch(j)
+		for _, rec := range fr.late {
+			rec.Meta.first, rec.Meta.last = first, last
+			rec.Meta.linked, rec.Meta.evRef, rec.Meta.evUUID = fr.stubSent, fr.evRef, fr.evUUID
+			if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
+				return err
+			}
 		}
 		fr.late = nil
-		fr.pending.Wait()
 	}
 	if !fr.isEvent() {
-		return
+		return nil
 	}
-	l.events.Add(1)
-	l.report.AddRead(1)
-	l.tally.add(func(t *Tally) {
+	s.tally.add(func(t *Tally) {
 		t.Events++
 		t.EventTags += int64(len(fr.tags))
 	})
-	res := EventResult{UUID: fr.uuid(), Info: fr.fields["info"], Timestamp: parseTime(fr.fields["timestamp"]), File: l.file, Err: readErr}
-	defer func() {
-		if l.opts.OnEvent != nil {
-			l.opts.OnEvent(res)
-		}
-	}()
-	j := job{fr: fr, index: l.index.Add(1), offset: fr.offset}
-	if fr.uuid() == "" {
-		l.drop(j, "event", truncate(fr.fields["uuid"], 80), ReasonMissingUUID, fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80)))
-		return
-	}
 	fr.settle()
-	nodes, rels := fr.buildEvent(l.feed)
-	fr.mu.Lock()
-	for _, d := range fr.deferred {
-		rels = append(rels, d.relation(fr.evRef))
-	}
-	fr.deferred = nil
-	overflow := fr.overflow
-	fr.mu.Unlock()
-	if overflow {
-		l.log.Warn("MISP event links dropped: uuid came after too many records", "event", fr.uuid(), "kept", maxDeferred)
-	}
-	for i := range rels {
-		rels[i].Sources = []string{l.feed}
-	}
-	l.emit(graph.Batch{Nodes: nodes, Relations: rels})
-	l.report.AddMapped(1)
+	return s.send(fr.offset, nil, &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr})
 }

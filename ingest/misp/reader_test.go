@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 func TestDocumentShapes(t *testing.T) {
@@ -96,8 +97,8 @@ func TestSyntaxErrorKeepsWhatPrecedes(t *testing.T) {
 		opts := quiet(nil)
 		opts.OnEvent = func(r EventResult) { results = append(results, r) }
 		rep, sink, err := loadString(t, broken, opts)
-		require.ErrorIs(t, err, ErrSyntax, "tail %q", tail)
-		var se *SyntaxError
+		require.ErrorIs(t, err, engine.ErrSyntax, "tail %q", tail)
+		var se *engine.OffsetError
 		require.ErrorAs(t, err, &se)
 		require.GreaterOrEqual(t, se.Offset, int64(cut-1), "tail %q: %v", tail, err)
 		require.LessOrEqual(t, se.Offset, int64(len(broken)), "tail %q: %v", tail, err)
@@ -110,7 +111,7 @@ func TestSyntaxErrorKeepsWhatPrecedes(t *testing.T) {
 		require.True(t, ok, "the event cut short is written")
 		require.Equal(t, "cut", ev.Name)
 		require.Len(t, results, 1)
-		require.ErrorIs(t, results[0].Err, ErrSyntax)
+		require.ErrorIs(t, results[0].Err, engine.ErrSyntax)
 	}
 }
 
@@ -125,7 +126,7 @@ func TestRecordLimits(t *testing.T) {
 	rep, sink, err := loadString(t, doc, opts)
 	require.NoError(t, err)
 	requireBalanced(t, rep)
-	require.Equal(t, map[string]int64{ReasonTooLarge: 1, ReasonMalformed: 2}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonTooLarge: 1, engine.ReasonNotObject: 2}, rep.Dropped)
 	require.Equal(t, int64(5), tally.Attributes)
 	for _, id := range []string{u(2), u(4)} {
 		_, ok := sink.byAlias(alias(id))
@@ -155,7 +156,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	rep, sink, err := loadString(t, doc, quiet(nil))
 	require.NoError(t, err)
 	requireBalanced(t, rep)
-	require.Equal(t, map[string]int64{ReasonInvalidValue: 1, ReasonMissingUUID: 1}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidValue: 1, engine.ReasonMissingID: 1}, rep.Dropped)
 	require.Equal(t, int64(1), rep.Sightings)
 	requireNodesValid(t, sink)
 	ev, _ := sink.byAlias(alias(u(1)))
@@ -204,7 +205,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 // same nodes (merged) and relations reach the sink.
 func TestWorkersSameGraph(t *testing.T) {
 	t.Parallel()
-	path := corpus(t) + "/misp/eset/windigo_ebury.misp.json"
+	path := sharedCorpus(t) + "/misp/eset/windigo_ebury.misp.json"
 	graphOf := func(workers, batch int) (map[string]string, []string) {
 		opts := quiet(nil)
 		opts.Workers, opts.BatchSize, opts.Feed = workers, batch, "windigo"

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // attrOut is an attribute mapped: its node, or, for a type that names no
@@ -27,24 +28,24 @@ type attrOut struct {
 
 // attributeRecord maps an event-level attribute (or one of a search
 // result).
-func (l *loader) attributeRecord(j job, b *graph.Batch) {
-	l.report.AddRead(1)
+func (m *mapper) attributeRecord(j job, b *graph.Batch) {
+	j.out.res.Read++
 	var a rawAttribute
 	if err := unmarshal(j.raw, &a); err != nil {
-		l.countRead(recAttribute)
-		l.drop(j, "attribute", recordUUID(j.raw), ReasonMalformed, err)
+		m.tally.countRead(recAttribute)
+		m.drop(j, "attribute", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
-	l.tallyAttribute(a, false)
-	out, reason, err := l.attribute(j, b, a, false)
+	m.tallyAttribute(a, false)
+	out, reason, err := m.attribute(j, b, a, false)
 	if err != nil {
-		l.drop(j, "attribute", a.UUID.String(), reason, err)
+		m.drop(j, "attribute", a.UUID.String(), reason, err)
 		return
 	}
-	l.report.AddMapped(1)
+	j.out.res.Mapped++
 	n := out.node
-	if rel, ok := j.fr.addLink(link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}); ok {
-		rel.Sources = []string{l.feed}
+	if rel, ok := m.addLink(j, link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}); ok {
+		rel.Sources = []string{m.feed}
 		b.Relations = append(b.Relations, rel)
 	}
 }
@@ -59,8 +60,8 @@ func keyed(uuid string, details map[string]any) map[string]any {
 	return map[string]any{uuid: details}
 }
 
-func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
-	l.tally.add(func(t *Tally) {
+func (m *mapper) tallyAttribute(a rawAttribute, inObject bool) {
+	m.tally.add(func(t *Tally) {
 		if inObject {
 			t.ObjectAttributes++
 		} else {
@@ -79,14 +80,14 @@ func (l *loader) tallyAttribute(a rawAttribute, inObject bool) {
 // attribute maps one attribute and adds its nodes, relations, clusters and
 // sightings to b. Inside an object (inObject), a type that names no entity
 // is returned as props only. The returned reason says why it was dropped.
-func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool) (attrOut, string, error) {
+func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool) (attrOut, engine.Reason, error) {
 	out := attrOut{typ: strings.TrimSpace(a.Type.String()), value: a.Value.String(), relation: strings.TrimSpace(a.ObjectRelation.String())}
 	uuid := canonUUID(a.UUID.String())
 	switch {
 	case bool(a.Deleted):
 		return out, ReasonDeleted, errors.New("attribute deleted")
 	case out.typ == "":
-		return out, ReasonMissingType, errors.New("attribute without a type")
+		return out, engine.ReasonMissingType, errors.New("attribute without a type")
 	case strings.TrimSpace(out.value) == "":
 		return out, ReasonMissingValue, fmt.Errorf("%s attribute without a value", out.typ)
 	}
@@ -105,9 +106,9 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	out.details = details
 	var o observed
 	var props map[string]any
-	if m := valueMappers[out.typ]; m != nil {
+	if vm := valueMappers[out.typ]; vm != nil {
 		var err error
-		if o, err = m(out.typ, out.value); err != nil {
+		if o, err = vm(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
 		}
 		// The node is shared by every record with this value: what is
@@ -120,7 +121,7 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, "", nil
 	} else {
 		if uuid == "" {
-			return out, ReasonMissingUUID, fmt.Errorf("%s attribute without a uuid", out.typ)
+			return out, engine.ReasonMissingID, fmt.Errorf("%s attribute without a uuid", out.typ)
 		}
 		kind := KindAttribute
 		props = map[string]any{"value": out.value}
@@ -141,7 +142,7 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	n.Props = props
 	n.Labels, n.TLP = tg.labels, tg.tlp
 	n.FirstSeen, n.LastSeen = attributeSeen(a.FirstSeen.String(), a.LastSeen.String(), a.Timestamp.String())
-	n.Sources = []string{l.feed}
+	n.Sources = []string{m.feed}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))
 	}
@@ -161,9 +162,9 @@ func (l *loader) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		def = graph.RelIndicates
 	}
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
-	l.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
+	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		l.addSighting(j, b, s, n.Ref())
+		m.addSighting(j, b, s, n.Ref())
 	}
 	return out, "", nil
 }

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // corpusInputs lists the MISP files of the corpus and its feed directory.
 func corpusInputs(t *testing.T) (files []string, feedDir string) {
 	t.Helper()
-	root := corpus(t)
+	root := sharedCorpus(t)
 	files, err := filepath.Glob(filepath.Join(root, "misp", "*", "*.json"))
 	require.NoError(t, err)
 	more, err := filepath.Glob(filepath.Join(root, "misp", "galaxy", "*", "*.json"))
@@ -117,7 +117,7 @@ var twiceInputs = []string{
 // values; across files, ATT&CK's renamed T1059).
 func TestStoreCorpusTwice(t *testing.T) {
 	t.Parallel()
-	root := corpus(t)
+	root := sharedCorpus(t)
 	feedDir := filepath.Join(root, "misp", "feed-misp-core-tests")
 	for _, rel := range twiceInputs {
 		t.Run(rel, func(t *testing.T) {

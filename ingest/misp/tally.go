@@ -46,3 +46,21 @@ func (t *Tally) add(f func(t *Tally)) {
 	f(t)
 	t.mu.Unlock()
 }
+
+// countRead tallies a record that never reached a worker.
+func (t *Tally) countRead(kind recordKind) {
+	t.add(func(t *Tally) {
+		switch kind {
+		case recAttribute:
+			t.Attributes++
+		case recObject:
+			t.Objects++
+		case recGalaxy:
+			t.Galaxies++
+		case recCluster:
+			t.Clusters++
+		case recSighting:
+			t.Sightings++
+		}
+	})
+}

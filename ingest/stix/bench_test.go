@@ -18,7 +18,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ransomeye/intel/tuning"
+
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // Benchmark sizes, selectable from the environment:
@@ -132,7 +135,7 @@ func BenchmarkParse(b *testing.B) {
 		})
 	}
 	measure("reader-only", func(b *testing.B) {
-		rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
+		rd := newReader(bytes.NewReader(data), engine.DefaultMaxRecordBytes)
 		for {
 			if _, err := rd.next(); err == io.EOF {
 				break
@@ -144,7 +147,7 @@ func BenchmarkParse(b *testing.B) {
 	// What encoding/json does below, streaming: every object decoded into a
 	// map[string]any, one goroutine.
 	measure("reader+decode", func(b *testing.B) {
-		rd := newReader(bytes.NewReader(data), DefaultMaxRecordBytes)
+		rd := newReader(bytes.NewReader(data), engine.DefaultMaxRecordBytes)
 		for {
 			rec, err := rd.next()
 			if err == io.EOF {
@@ -182,10 +185,10 @@ func BenchmarkStream(b *testing.B) {
 		sink := &countingSink{}
 		gen := newGenerator(0, size)
 		workers := int(envMB("STIX_BENCH_WORKERS", 0))
-		rep, err := Load(context.Background(), gen, sink, Options{Logger: quietLogger, Workers: workers})
 		if workers == 0 {
-			workers = Options{}.withDefaults().Workers
+			workers = tunedWorkers()
 		}
+		rep, err := Load(context.Background(), gen, sink, Options{Logger: quietLogger, Workers: workers})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -232,4 +235,18 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// tunedWorkers is tuning's parser worker count for this machine, as the
+// CLI passes it, or 1 when the machine cannot be measured.
+func tunedWorkers() int {
+	res, err := tuning.Detect()
+	if err != nil {
+		return 1
+	}
+	plan, err := tuning.PlanFor(res)
+	if err != nil || plan.ParserWorkers < 1 {
+		return 1
+	}
+	return plan.ParserWorkers
 }

@@ -11,9 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ransomeye/intel/ingest/pipeline"
 )
 
 // corpusProblems lists, per corpus file, every record the loader must drop
@@ -132,7 +131,7 @@ func problemsFrom(logs []logRecord) []string {
 	var out []string
 	for _, l := range logs {
 		switch l.msg {
-		case "dropped stix record":
+		case "record dropped":
 			out = append(out, fmt.Sprintf("drop %v %v", l.attrs["reason"], l.attrs["id"]))
 		case "stix record loaded with a problem":
 			out = append(out, fmt.Sprintf("warn %v %v", l.attrs["property"], l.attrs["id"]))
@@ -164,13 +163,13 @@ func TestCorpusSweep(t *testing.T) {
 				require.Contains(t, corpusMalformed, name)
 				var se *stdjson.SyntaxError
 				require.ErrorAs(t, jsonErr, &se)
-				var oe *OffsetError
+				var oe *engine.OffsetError
 				require.ErrorAs(t, err, &oe)
-				require.ErrorIs(t, err, ErrSyntax)
+				require.ErrorIs(t, err, engine.ErrSyntax)
 				require.Equal(t, name, oe.Feed)
 				require.LessOrEqual(t, oe.Offset, se.Offset)
 				require.Less(t, se.Offset-oe.Offset, int64(8), "offset %d vs encoding/json %d", oe.Offset, se.Offset)
-				require.Contains(t, rep.Error, fmt.Sprintf("byte offset %d", oe.Offset))
+				require.Contains(t, rep.Error, fmt.Sprintf("at byte %d", oe.Offset))
 				return
 			}
 			require.NoError(t, err)
@@ -257,7 +256,7 @@ func TestCorpusDrySink(t *testing.T) {
 		}
 		f, err := os.Open(filepath.Join(dir, name))
 		require.NoError(t, err)
-		rep, err := Load(context.Background(), f, &pipeline.DrySink{}, Options{Feed: name, Logger: quietLogger})
+		rep, err := Load(context.Background(), f, &engine.DrySink{}, Options{Feed: name, Logger: quietLogger})
 		_ = f.Close() // read-only
 		require.NoError(t, err, name)
 		require.Equal(t, rep.Nodes, rep.Written.NodesInserted+rep.Written.NodesMerged, name)
@@ -275,7 +274,7 @@ func contains(list []string, s string) bool {
 }
 
 // TestCorpusTruncated cuts corpus files at many offsets: each load stops
-// with an *OffsetError at the cut, after loading exactly the objects that
+// with an *engine.OffsetError at the cut, after loading exactly the objects that
 // ended before it.
 func TestCorpusTruncated(t *testing.T) {
 	t.Parallel()
@@ -294,9 +293,9 @@ func TestCorpusTruncated(t *testing.T) {
 			}
 			sink := &recordingSink{}
 			rep, err := Load(context.Background(), bytes.NewReader(data[:cut]), sink, Options{Feed: name, Logger: quietLogger, BatchSize: 7})
-			var oe *OffsetError
+			var oe *engine.OffsetError
 			require.ErrorAs(t, err, &oe, "%s cut at %d", name, cut)
-			require.ErrorIs(t, err, ErrSyntax)
+			require.ErrorIs(t, err, engine.ErrSyntax)
 			require.LessOrEqual(t, oe.Offset, cut)
 			require.Greater(t, oe.Offset, cut-64, "error offset %d near the cut %d", oe.Offset, cut)
 			require.EqualValues(t, complete, rep.RecordsRead, "%s cut at %d", name, cut)

@@ -16,20 +16,22 @@
 // buffered whole: the decoder's input is cut off at the limit, the rest of
 // the record is scanned past, and decoding resumes behind it.
 //
-// Records are decoded and mapped by Options.Workers goroutines (by default
-// tuning's ParserWorkers for the machine) and handed to a pipeline.Batcher in
-// feed order, so the graph written does not depend on the number of workers,
-// and all the records one object maps to (its node with its aliases, the
-// nodes it implies and its relations) go to the sink in the same batch.
+// Records go through the engine (package engine): they are decoded and
+// mapped by Options.Workers goroutines (1 unless the caller passes tuning's
+// figure, as the CLI does) and batched in feed order, so the batches
+// written do not depend on the number of workers, and all the records one
+// object maps to (its node with its aliases, the nodes it implies and its
+// relations) go to the sink in the same batch.
 //
 // # Errors
 //
 // A record that is valid JSON but not valid STIX is dropped alone: it is
 // logged at WARN with the feed name, record index, byte offset, id and
 // reason, and counted in the report's Dropped under one of the Reason*
-// constants. Checked are what every STIX object has: type and id
-// ("<type>--<uuid>", the type matching), timestamps (RFC 3339; modified not
-// before created, last_seen not before first_seen, ...), the JSON types of
+// constants here or the shared ones of package engine. Checked are what
+// every STIX object has: type and id ("<type>--<uuid>", the type
+// matching), timestamps (RFC 3339; modified not before created, last_seen
+// not before first_seen, ...), the JSON types of
 // the common properties (labels, confidence 0-100, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,
 // name), and what a relationship (relationship_type, source_ref, target_ref
@@ -39,15 +41,15 @@
 // loads.
 //
 // A JSON syntax error, a truncated feed or a read error makes the rest of
-// the feed unreadable: Load stops with an *OffsetError (wrapping ErrSyntax
-// or ErrRead) that names the byte offset, after writing everything before
-// it.
+// the feed unreadable: Load stops with an *engine.OffsetError (wrapping
+// engine.ErrSyntax or engine.ErrRead) that names the byte offset, after
+// writing everything before it.
 //
 // NDJSON is the exception: there a line that is not valid JSON (a
 // truncated object, garbage, stray text after a value, bytes that are not
 // UTF-8 outside a string, an unterminated string) is dropped alone, logged at
 // WARN with its line number and byte offset and counted under
-// ReasonInvalidJSONLine, and reading goes on with the next line; the records
+// engine.ReasonInvalidJSON, and reading goes on with the next line; the records
 // of a bundle line before the point where it breaks are kept. The reader
 // tells NDJSON from a document by the top-level values it has read: once it
 // has read one that lay on a single line (the first line of an NDJSON feed,
@@ -130,7 +132,7 @@
 //
 // # Report
 //
-// Load returns a pipeline.Report: records read, mapped and dropped (by
+// Load returns an engine.Report: records read, mapped and dropped (by
 // reason), nodes, relations and sightings sent to the sink, what the sink
 // did with them, bytes, duration and MB/s.
 package stix

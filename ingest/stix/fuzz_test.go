@@ -12,15 +12,16 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/corpus"
 )
 
 // FuzzLoad runs the reader and the mapper on arbitrary input, seeded with
 // the corpus files and small hand-made feeds. Load must not panic, must
-// either finish or stop with an *OffsetError within the input, and must
+// either finish or stop with an *engine.OffsetError within the input, and must
 // only hand valid graph records to the sink.
 func FuzzLoad(f *testing.F) {
-	if dir := filepath.Join(repoRoot(f), "..", "shared", "corpus", "stix"); dirExists(dir) {
+	if dir, ok := corpus.Seeds(f, "stix"); ok {
 		_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 			if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
 				if data, err := os.ReadFile(p); err == nil && len(data) < 64<<10 {
@@ -41,7 +42,7 @@ func FuzzLoad(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		sink := &validatingSink{}
-		var rep *pipeline.Report
+		var rep *engine.Report
 		var err error
 		done := make(chan struct{})
 		go func() {
@@ -61,9 +62,9 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("invalid record reached the sink: %v", sink.err)
 		}
 		if err != nil {
-			var oe *OffsetError
+			var oe *engine.OffsetError
 			if !errors.As(err, &oe) {
-				t.Fatalf("error is not an *OffsetError: %v", err)
+				t.Fatalf("error is not an *engine.OffsetError: %v", err)
 			}
 			if oe.Offset < 0 || oe.Offset > int64(len(in)) {
 				t.Fatalf("offset %d outside the input of %d bytes", oe.Offset, len(in))
@@ -77,11 +78,6 @@ func FuzzLoad(f *testing.F) {
 			t.Fatalf("report says %d bytes of %d", rep.Bytes, len(in))
 		}
 	})
-}
-
-func dirExists(dir string) bool {
-	st, err := os.Stat(dir)
-	return err == nil && st.IsDir()
 }
 
 // validatingSink checks every record the way the Store would.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // generator is an io.Reader that synthesizes a STIX 2.1 bundle object by
@@ -117,9 +119,9 @@ func appendObject(b []byte, i int64) []byte {
 }
 
 // brokenReasons are what brokenObject produces, in turn.
-var brokenReasons = []string{
-	ReasonMissingType, ReasonMissingID, ReasonInvalidID, ReasonIDTypeMismatch, ReasonInvalidTimestamp,
-	ReasonInvalidProperty, ReasonMissingProperty, ReasonInvalidReference, ReasonNotObject, ReasonInvalidTimestamp,
+var brokenReasons = []engine.Reason{
+	engine.ReasonMissingType, engine.ReasonMissingID, ReasonInvalidID, ReasonIDTypeMismatch, ReasonInvalidTimestamp,
+	engine.ReasonInvalidProperty, ReasonMissingProperty, ReasonInvalidReference, engine.ReasonNotObject, ReasonInvalidTimestamp,
 }
 
 // brokenObject returns the k-th broken object (valid JSON, invalid STIX)
@@ -127,16 +129,16 @@ var brokenReasons = []string{
 func brokenObject(k int, i int64) (string, string) {
 	id := "malware--" + uid('x', i)
 	switch brokenReasons[k%len(brokenReasons)] {
-	case ReasonMissingType:
+	case engine.ReasonMissingType:
 		return `{"id": "` + id + `", "name": "no type"}`, id
-	case ReasonMissingID:
+	case engine.ReasonMissingID:
 		return `{"type": "malware", "name": "no id"}`, ""
 	case ReasonInvalidID:
 		return `{"type": "malware", "id": "malware--1234", "name": "short id"}`, "malware--1234"
 	case ReasonIDTypeMismatch:
 		id = "tool--" + uid('x', i)
 		return `{"type": "malware", "id": "` + id + `", "name": "wrong id type"}`, id
-	case ReasonInvalidProperty:
+	case engine.ReasonInvalidProperty:
 		return `{"type": "malware", "id": "` + id + `", "name": "sure", "confidence": 150}`, id
 	case ReasonMissingProperty:
 		id = "relationship--" + uid('x', i)
@@ -144,7 +146,7 @@ func brokenObject(k int, i int64) (string, string) {
 	case ReasonInvalidReference:
 		id = "relationship--" + uid('x', i)
 		return `{"type": "relationship", "id": "` + id + `", "relationship_type": "uses", "source_ref": "internal-42", "target_ref": "malware--` + uid('m', 2) + `"}`, id
-	case ReasonNotObject:
+	case engine.ReasonNotObject:
 		return `["not", "an", "object"]`, ""
 	default: // ReasonInvalidTimestamp
 		if k%2 == 0 {

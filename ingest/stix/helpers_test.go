@@ -13,20 +13,17 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/corpus"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// corpusDir returns ../shared/corpus/stix next to the repository, or skips
-// the test when this clone has no ../shared.
+// corpusDir returns the STIX corpus (../shared/corpus/stix next to the
+// repository); see package corpus for what happens when it is absent.
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	dir := filepath.Join(repoRoot(t), "..", "shared", "corpus", "stix")
-	if _, err := os.Stat(dir); os.IsNotExist(err) {
-		t.Skipf("corpus %s not present in this checkout", dir)
-	}
-	return dir
+	return corpus.Dir(t, "stix")
 }
 
 // repoRoot is the module root: two levels above this package.

@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // TestTenBrokenAmongTenThousand loads a bundle of 10,000 good objects with
@@ -25,12 +25,12 @@ func TestTenBrokenAmongTenThousand(t *testing.T) {
 	require.Len(t, gen.broken, 10)
 
 	log, logs := newCapture()
-	rep, err := Load(context.Background(), bytes.NewReader(feed), &pipeline.DrySink{}, Options{Feed: "ten-broken", Logger: log})
+	rep, err := Load(context.Background(), bytes.NewReader(feed), &engine.DrySink{}, Options{Feed: "ten-broken", Logger: log})
 	require.NoError(t, err)
 	require.EqualValues(t, 10_010, rep.RecordsRead)
 	require.EqualValues(t, 10_000, rep.RecordsMapped)
 	require.EqualValues(t, 10, rep.DroppedTotal())
-	want := map[string]int64{}
+	want := map[engine.Reason]int64{}
 	for _, r := range brokenReasons {
 		want[r]++
 	}
@@ -38,7 +38,7 @@ func TestTenBrokenAmongTenThousand(t *testing.T) {
 
 	var dropped []logRecord
 	for _, l := range logs() {
-		if l.msg == "dropped stix record" {
+		if l.msg == "record dropped" {
 			dropped = append(dropped, l)
 		}
 	}
@@ -58,7 +58,7 @@ func TestTenBrokenAmongTenThousand(t *testing.T) {
 }
 
 // TestTruncatedFeedKeepsWhatCameBefore cuts a generated feed in the middle
-// of an object: the load returns an *OffsetError naming the offset, and
+// of an object: the load returns an *engine.OffsetError naming the offset, and
 // every object before the cut is written.
 func TestTruncatedFeedKeepsWhatCameBefore(t *testing.T) {
 	t.Parallel()
@@ -70,15 +70,15 @@ func TestTruncatedFeedKeepsWhatCameBefore(t *testing.T) {
 
 	sink := &recordingSink{}
 	rep, err := Load(context.Background(), bytes.NewReader(feed[:cut]), sink, Options{Feed: "cut", Logger: quietLogger, Workers: 2, BatchSize: 64})
-	var oe *OffsetError
+	var oe *engine.OffsetError
 	require.ErrorAs(t, err, &oe)
-	require.ErrorIs(t, err, ErrSyntax)
+	require.ErrorIs(t, err, engine.ErrSyntax)
 	require.Equal(t, "cut", oe.Feed)
 	require.EqualValues(t, cut, oe.Offset, "the feed ends inside a string")
 	require.EqualValues(t, 1504, oe.Records)
 	require.EqualValues(t, 1504, rep.RecordsRead)
 	require.EqualValues(t, 1504, rep.RecordsMapped)
-	require.Contains(t, rep.Error, "byte offset")
+	require.Contains(t, rep.Error, "at byte ")
 	aliases := sink.byAlias()
 	require.Contains(t, aliases, "indicator--"+uid('i', 1496), "the last indicator before the cut was written")
 	require.NotContains(t, aliases, "indicator--"+uid('i', 1504))
@@ -94,11 +94,11 @@ func TestRecordsLargerThanTheLimitAreSkipped(t *testing.T) {
 	log, logs := newCapture()
 	rep, err := Load(context.Background(), bytes.NewReader([]byte(feed)), sink, Options{Logger: log, MaxRecordBytes: 10_000})
 	require.NoError(t, err)
-	require.Equal(t, map[string]int64{ReasonTooLarge: 1}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonTooLarge: 1}, rep.Dropped)
 	require.Contains(t, sink.byAlias(), idIdentity)
 	require.Contains(t, sink.byAlias(), idMalwareB)
 	require.NotContains(t, sink.byAlias(), idMalwareA)
-	require.Equal(t, []string{"drop record-too-large " + idMalwareA}, problemsFrom(logs()))
+	require.Equal(t, []string{"drop too-large " + idMalwareA}, problemsFrom(logs()))
 }
 
 func TestLoadReportsProgressAndBytes(t *testing.T) {
@@ -107,7 +107,7 @@ func TestLoadReportsProgressAndBytes(t *testing.T) {
 	require.NoError(t, err)
 	var calls int
 	var lastBytes, lastRecords int64
-	rep, err := Load(context.Background(), bytes.NewReader(feed), &pipeline.DrySink{}, Options{
+	rep, err := Load(context.Background(), bytes.NewReader(feed), &engine.DrySink{}, Options{
 		Logger: quietLogger,
 		Progress: func(b, r int64) {
 			require.GreaterOrEqual(t, b, lastBytes)
@@ -129,7 +129,7 @@ func TestLoadStopsWhenContextEnds(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := Load(ctx, newGenerator(0, 1<<30), &pipeline.DrySink{}, Options{Logger: quietLogger})
+	_, err := Load(ctx, newGenerator(0, 1<<30), &engine.DrySink{}, Options{Logger: quietLogger})
 	require.ErrorIs(t, err, context.Canceled)
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // badLine is how the reader's steps report an NDJSON line that is not valid
@@ -11,7 +13,7 @@ import (
 type badLine struct {
 	// offset is the feed offset at which reading the line failed.
 	offset int64
-	reason string
+	reason engine.Reason
 	err    error
 }
 
@@ -110,7 +112,7 @@ func (r *reader) skipLine(bl *badLine) (record, error) {
 			break
 		}
 		if err != nil {
-			return record{}, &OffsetError{Offset: r.src.pos, Records: r.index, Err: fmt.Errorf("%w: %w", ErrRead, err)}
+			return record{}, &engine.OffsetError{Offset: r.src.pos, Records: r.index, Err: fmt.Errorf("%w: %w", engine.ErrRead, err)}
 		}
 	}
 	end := r.src.pos

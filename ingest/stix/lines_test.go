@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -58,7 +59,7 @@ func TestReaderNDJSONSkipsBadLines(t *testing.T) {
 	a := `{"type":"a","id":"a--1"}`
 	b := `{"type":"b","id":"b--2"}`
 	c := `{"type":"c","id":"c--3"}`
-	bad := func(line int) string { return fmt.Sprintf("drop %s line %d", ReasonInvalidJSONLine, line) }
+	bad := func(line int) string { return fmt.Sprintf("drop %s line %d", engine.ReasonInvalidJSON, line) }
 	tests := []struct {
 		name  string
 		input string
@@ -93,7 +94,7 @@ func TestReaderNDJSONSkipsBadLines(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := readLines(t, tt.input, DefaultMaxRecordBytes)
+			got, err := readLines(t, tt.input, engine.DefaultMaxRecordBytes)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
 		})
@@ -117,13 +118,13 @@ func TestReaderNDJSONLongBadLine(t *testing.T) {
 			t.Parallel()
 			got, err := readLines(t, a+"\n"+line+"\n"+c+"\n", 1000)
 			require.NoError(t, err)
-			require.Equal(t, []string{"ok " + a, fmt.Sprintf("drop %s line 2", ReasonInvalidJSONLine), "ok " + c}, got)
+			require.Equal(t, []string{"ok " + a, fmt.Sprintf("drop %s line 2", engine.ReasonInvalidJSON), "ok " + c}, got)
 		})
 	}
 	// A valid line larger than the limit is still too large, not invalid.
 	got, err := readLines(t, a+"\n"+`{"type":"b","x":"`+long+`"}`+"\n"+c+"\n", 1000)
 	require.NoError(t, err)
-	require.Equal(t, []string{"ok " + a, "drop " + ReasonTooLarge + " line 0", "ok " + c}, got)
+	require.Equal(t, []string{"ok " + a, "drop " + string(engine.ReasonTooLarge) + " line 0", "ok " + c}, got)
 }
 
 // TestReaderDocumentSyntaxErrorsStop checks that a syntax error in a single
@@ -148,9 +149,9 @@ func TestReaderDocumentSyntaxErrorsStop(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := readLines(t, tt.input, DefaultMaxRecordBytes)
-			require.ErrorIs(t, err, ErrSyntax)
-			var oe *OffsetError
+			got, err := readLines(t, tt.input, engine.DefaultMaxRecordBytes)
+			require.ErrorIs(t, err, engine.ErrSyntax)
+			var oe *engine.OffsetError
 			require.True(t, errors.As(err, &oe))
 			offset := int64(len(tt.input))
 			if tt.at != "" {
@@ -195,7 +196,7 @@ func lineStart(s string, n int64) int64 {
 
 // TestLoadNDJSONSkipsBadLines loads an NDJSON feed with broken lines: every
 // valid line loads, and each broken line is counted under
-// ReasonInvalidJSONLine and logged at WARN with its line number and offset.
+// engine.ReasonInvalidJSON and logged at WARN with its line number and offset.
 func TestLoadNDJSONSkipsBadLines(t *testing.T) {
 	t.Parallel()
 	sink := &recordingSink{}
@@ -205,7 +206,7 @@ func TestLoadNDJSONSkipsBadLines(t *testing.T) {
 	require.Empty(t, rep.Error)
 	require.EqualValues(t, 9, rep.RecordsRead, "8 lines and the report of the bundle line")
 	require.EqualValues(t, 6, rep.RecordsMapped)
-	require.Equal(t, map[string]int64{ReasonInvalidJSONLine: 3}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonInvalidJSON: 3}, rep.Dropped)
 	require.EqualValues(t, len(ndjsonFeed), rep.Bytes)
 	aliases := sink.byAlias()
 	for _, id := range ndjsonIDs {
@@ -221,12 +222,12 @@ func TestLoadNDJSONSkipsBadLines(t *testing.T) {
 
 	var lines []int64
 	for _, l := range logs() {
-		if l.msg != "dropped stix record" {
+		if l.msg != "record dropped" {
 			continue
 		}
 		require.Equal(t, slog.LevelWarn, l.level)
 		require.Equal(t, "ndjson", l.attrs["feed"])
-		require.Equal(t, ReasonInvalidJSONLine, l.attrs["reason"])
+		require.Equal(t, engine.ReasonInvalidJSON, l.attrs["reason"])
 		line := l.attrs["line"].(int64)
 		require.Equal(t, lineStart(ndjsonFeed, line), l.attrs["offset"], "the offset is the start of the line")
 		require.Contains(t, l.attrs["detail"], fmt.Sprintf("line %d:", line))
@@ -251,14 +252,14 @@ func TestLoadNDJSONBadLastLine(t *testing.T) {
 			require.NoError(t, err)
 			require.EqualValues(t, 10, rep.RecordsRead)
 			require.EqualValues(t, 6, rep.RecordsMapped)
-			require.Equal(t, map[string]int64{ReasonInvalidJSONLine: 4}, rep.Dropped)
+			require.Equal(t, map[engine.Reason]int64{engine.ReasonInvalidJSON: 4}, rep.Dropped)
 			require.EqualValues(t, len(feed), rep.Bytes)
 			for _, id := range ndjsonIDs {
 				require.Contains(t, sink.byAlias(), id)
 			}
 			var lines []int64
 			for _, l := range logs() {
-				if l.msg == "dropped stix record" {
+				if l.msg == "record dropped" {
 					lines = append(lines, l.attrs["line"].(int64))
 				}
 			}
@@ -269,7 +270,7 @@ func TestLoadNDJSONBadLastLine(t *testing.T) {
 
 // TestLoadDocumentSyntaxErrorStops checks that a syntax error inside a
 // single bundle, on one line or pretty-printed, still stops the load with
-// an *OffsetError after loading what came before it.
+// an *engine.OffsetError after loading what came before it.
 func TestLoadDocumentSyntaxErrorStops(t *testing.T) {
 	t.Parallel()
 	before := `{"type":"malware","id":"` + idMalwareA + `","name":"Emotet"}`
@@ -283,9 +284,9 @@ func TestLoadDocumentSyntaxErrorStops(t *testing.T) {
 			t.Parallel()
 			sink := &recordingSink{}
 			rep, err := Load(context.Background(), strings.NewReader(feed), sink, Options{Feed: "doc", Logger: quietLogger})
-			var oe *OffsetError
+			var oe *engine.OffsetError
 			require.ErrorAs(t, err, &oe)
-			require.ErrorIs(t, err, ErrSyntax)
+			require.ErrorIs(t, err, engine.ErrSyntax)
 			require.EqualValues(t, 1, rep.RecordsRead)
 			require.Empty(t, rep.Dropped)
 			require.Contains(t, sink.byAlias(), idMalwareA)
@@ -305,7 +306,7 @@ func TestNDJSONBadLinesIntoStore(t *testing.T) {
 	rep, err := Load(ctx, strings.NewReader(ndjsonFeed), store, Options{Feed: "ndjson", Logger: quietLogger, Workers: 2, BatchSize: 2})
 	require.NoError(t, err)
 	require.EqualValues(t, 6, rep.RecordsMapped)
-	require.Equal(t, map[string]int64{ReasonInvalidJSONLine: 3}, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonInvalidJSON: 3}, rep.Dropped)
 
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM node_aliases WHERE source_id = ANY($1)", ndjsonIDs).Scan(&n))

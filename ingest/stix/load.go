@@ -3,268 +3,156 @@ package stix
 import (
 	"bufio"
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
-// Chunking: the reader hands records to the workers in chunks of up to
-// chunkRecords records or chunkBytes bytes, so that channel traffic is per
-// chunk, not per record.
-const (
-	chunkRecords = 256
-	chunkBytes   = 1 << 20
-	// readBuffer is the buffer between the feed and the JSON decoder.
-	readBuffer = 256 << 10
-)
+// Format is the Report.Format of STIX loads.
+const Format = "stix"
 
-// chunk is a run of consecutive records and, once a worker is done with it
-// (done closed), what they became.
-type chunk struct {
-	records []record
-	results []mapped
-	done    chan struct{}
-}
+// readBuffer is the buffer between the feed and the JSON decoder.
+const readBuffer = 256 << 10
 
 // Load reads a STIX feed from r, maps it and writes it to sink in batches,
 // and returns the load report. The feed may be a STIX 2.0 or 2.1 bundle
 // (with "objects" anywhere among its members), a bare JSON array of
 // objects, a single object, or NDJSON (objects or bundles, one per line).
 //
-// The feed is read token by token and never held whole: at most a bounded
-// number of records are in flight between the reader, Options.Workers
-// mapping goroutines and the writer, and a record larger than
-// Options.MaxRecordBytes is skipped without being buffered. Records are
-// written in feed order, so the result does not depend on the number of
-// workers; a record's nodes, aliases and relations go to the sink in the
-// same batch.
+// The feed is read token by token and never held whole, and goes through
+// the engine (package engine): Options.Workers goroutines map records,
+// which are written in feed order, so the result does not depend on the
+// number of workers; a record's nodes, aliases and relations go to the sink
+// in the same batch. A record larger than Options.MaxRecordBytes is skipped
+// without being buffered.
 //
 // A record that is valid JSON but not valid STIX is logged at WARN (feed,
 // record index, byte offset, id, reason), counted in the report's Dropped
 // and skipped; so is an NDJSON line that is not valid JSON (with its line
-// number, under ReasonInvalidJSONLine). Any other JSON syntax error, a
+// number, under engine.ReasonInvalidJSON). Any other JSON syntax error, a
 // truncated feed or a read error stops the load: everything before it is
-// written, and the error is an *OffsetError (wrapping ErrSyntax or ErrRead)
-// with the byte offset. A sink error or the end of ctx also stops it. The report is returned in
-// every case, with Error set when the load stopped early.
-func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*pipeline.Report, error) {
-	opts = opts.withDefaults()
-	report := pipeline.NewReport(opts.Feed, "stix")
+// written, and the error is an *engine.OffsetError (wrapping
+// engine.ErrSyntax or engine.ErrRead) with the byte offset. A sink error or
+// the end of ctx also stops it. The report is returned in every case, with
+// Error set when the load stopped early.
+func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*engine.Report, error) {
+	opts = opts.WithDefaults()
+	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
-	l := &loader{opts: opts, report: report, sink: sink, log: opts.Logger.With("feed", opts.Feed)}
-	err := l.run(ctx, r)
+	src := newFeedSource(r, opts.MaxRecordBytes)
+	l := &loader{mp: newMapper(opts.Feed), log: opts.Logger.With("feed", opts.Feed)}
+	err := engine.Run(ctx, src, l.mapRecord, sink, opts, report)
 	report.Duration = time.Since(start)
 	if err != nil {
 		report.Error = err.Error()
-		l.log.Error("stix feed stopped", "offset", errOffset(err), "records", report.RecordsRead, "err", err)
+		l.log.Error("stix feed stopped", "offset", engine.ErrorOffset(err), "records", report.RecordsRead, "err", err)
 	}
 	return report, err
 }
 
-func errOffset(err error) int64 {
-	var oe *OffsetError
-	if errors.As(err, &oe) {
-		return oe.Offset
-	}
-	return -1
+// note is what the reader knew of a record without decoding it: its id,
+// and why it dropped it (too large, not an object, a bad NDJSON line).
+type note struct {
+	id   string
+	drop *recordError
 }
 
-type loader struct {
-	opts   Options
-	report *pipeline.Report
-	sink   graph.Sink
-	log    *slog.Logger
-	// markings maps the ids of TLP marking definitions the feed defined to
-	// their level; only the collector goroutine uses it.
-	markings map[string]graph.TLP
+// feedSource is the engine.Source of a STIX feed: the token-level reader.
+type feedSource struct {
+	rd  *reader
+	err error
 }
 
-func (l *loader) run(ctx context.Context, in io.Reader) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-
+func newFeedSource(in io.Reader, max int64) *feedSource {
 	br := bufio.NewReaderSize(in, readBuffer)
 	bom := 0
 	if b, err := br.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
 		_, _ = br.Discard(3)
 		bom = 3
 	}
-	rd := newReader(br, l.opts.MaxRecordBytes)
+	rd := newReader(br, max)
 	rd.src.pos, rd.delta = int64(bom), int64(bom)
-
-	jobs := make(chan *chunk, l.opts.Workers)
-	ordered := make(chan *chunk, 2*l.opts.Workers+2)
-	var readErr error
-	var wg sync.WaitGroup
-
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(jobs)
-		defer close(ordered)
-		readErr = l.split(ctx, rd, jobs, ordered)
-	}()
-	mp := newMapper(l.opts.Feed)
-	for range l.opts.Workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range jobs {
-				c.results = make([]mapped, len(c.records))
-				for i, rec := range c.records {
-					c.results[i] = mp.mapRecord(rec)
-				}
-				c.records = nil
-				close(c.done)
-			}
-		}()
-	}
-
-	batcher := pipeline.NewBatcher(l.sink, l.opts.BatchSize, l.report)
-	var writeErr error
-	for c := range ordered {
-		if writeErr != nil {
-			continue // drain; the reader stops at the cancelled context
-		}
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			writeErr = ctx.Err()
-			continue
-		}
-		if err := l.collect(ctx, batcher, c); err != nil {
-			writeErr = err
-			cancel()
-		}
-	}
-	wg.Wait()
-	if writeErr == nil {
-		writeErr = batcher.Flush(ctx)
-	}
-	if bytes := rd.src.pos; readErr == nil {
-		l.report.Bytes = bytes
-	} else {
-		l.report.Bytes = max(errOffset(readErr), rd.offset())
-	}
-	if l.opts.Progress != nil {
-		l.opts.Progress(l.report.Bytes, l.report.RecordsRead)
-	}
-	switch {
-	case writeErr != nil && (readErr == nil || errors.Is(readErr, context.Canceled)):
-		return writeErr
-	case readErr != nil:
-		if oe := (*OffsetError)(nil); errors.As(readErr, &oe) {
-			oe.Feed = l.opts.Feed
-		}
-		if writeErr != nil {
-			return errors.Join(readErr, writeErr)
-		}
-		return readErr
-	}
-	return nil
+	return &feedSource{rd: rd}
 }
 
-// split reads records into chunks and sends each chunk to the workers and,
-// in feed order, to the collector.
-func (l *loader) split(ctx context.Context, rd *reader, jobs, ordered chan<- *chunk) error {
-	send := func(c *chunk) error {
-		l.report.AddRead(int64(len(c.records)))
-		select {
-		case ordered <- c:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		select {
-		case jobs <- c:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		if l.opts.Progress != nil {
-			l.opts.Progress(rd.offset(), rd.records())
-		}
-		return nil
-	}
-	c := &chunk{done: make(chan struct{})}
-	size := 0
+// Read emits the feed's records.
+func (s *feedSource) Read(ctx context.Context, emit func(engine.Record[note]) error) error {
 	for {
-		rec, err := rd.next()
+		rec, err := s.rd.next()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			if len(c.records) > 0 {
-				if serr := send(c); serr != nil {
-					return serr
-				}
-			}
-			if err == io.EOF {
-				return nil
-			}
+			s.err = err
 			return err
 		}
-		c.records = append(c.records, rec)
-		size += len(rec.raw)
-		if len(c.records) >= chunkRecords || size >= chunkBytes {
-			if err := send(c); err != nil {
-				return err
-			}
-			c, size = &chunk{done: make(chan struct{})}, 0
+		if err := emit(engine.Record[note]{Index: rec.index, Offset: rec.offset, Line: rec.line, Raw: rec.raw,
+			Meta: note{id: rec.id, drop: rec.drop}}); err != nil {
+			return err
 		}
 	}
 }
 
-// collect handles a mapped chunk in feed order: logs and counts drops and
-// warnings, resolves marking references against the marking definitions
-// seen so far, and queues the graph records.
-func (l *loader) collect(ctx context.Context, batcher *pipeline.Batcher, c *chunk) error {
-	for i := range c.results {
-		res := &c.results[i]
-		rec := res.rec
-		if res.drop != nil {
-			l.report.Drop(res.drop.reason)
-			args := []any{"record", rec.index, "offset", rec.offset}
-			if rec.line > 0 {
-				args = append(args, "line", rec.line)
-			}
-			args = append(args, "id", res.id, "type", res.typ, "reason", res.drop.reason, "detail", res.drop.detail)
-			l.log.Warn("dropped stix record", args...)
-			continue
-		}
-		for _, w := range res.warnings {
-			l.log.Warn("stix record loaded with a problem", "record", rec.index, "offset", rec.offset,
-				"id", res.id, "type", res.typ, "property", w.property, "value", w.value, "problem", w.message)
-		}
-		if res.markingTLP != "" {
-			if l.markings == nil {
-				l.markings = map[string]graph.TLP{}
-			}
-			l.markings[res.id] = res.markingTLP
-		}
-		l.applyFixups(res)
-		l.report.AddMapped(1)
-		if res.sightings > 0 {
-			l.report.AddSightings(int64(res.sightings))
-		}
-		if res.batch.Len() == 0 {
-			continue
-		}
-		if err := batcher.Add(ctx, res.batch); err != nil {
-			return fmt.Errorf("load stix record %d at offset %d: %w", rec.index, rec.offset, err)
-		}
+// Bytes is the bytes read: up to the error that stopped the feed, if any.
+func (s *feedSource) Bytes() int64 {
+	if s.err == nil {
+		return s.rd.src.pos
 	}
-	return nil
+	return max(engine.ErrorOffset(s.err), s.rd.offset())
+}
+
+// loader is the state of one STIX load kept across records, on the
+// engine's batcher goroutine: the TLP marking definitions seen so far.
+type loader struct {
+	mp  *mapper
+	log *slog.Logger
+	// markings maps the ids of TLP marking definitions the feed defined to
+	// their level.
+	markings map[string]graph.TLP
+}
+
+// mapRecord is the engine.Mapper of STIX: it runs on a worker.
+func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
+	out := l.mp.mapRecord(rec.Raw, rec.Meta)
+	res := engine.Result{Read: 1}
+	if out.drop != nil {
+		res.Drops = []engine.Drop{{Reason: out.drop.reason, ID: out.id, Detail: out.drop.detail, Attrs: []any{"type", out.typ}}}
+		return res
+	}
+	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
+	if len(out.warnings) > 0 || out.markingTLP != "" || len(out.fixups) > 0 {
+		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
+	}
+	return res
+}
+
+// ordered handles a mapped record in feed order: logs its warnings,
+// remembers the TLP marking definition it is, and resolves its marking
+// references against the marking definitions seen so far.
+func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Result) {
+	for _, w := range out.warnings {
+		l.log.Warn("stix record loaded with a problem", "record", rec.Index, "offset", rec.Offset,
+			"id", out.id, "type", out.typ, "property", w.property, "value", w.value, "problem", w.message)
+	}
+	if out.markingTLP != "" {
+		if l.markings == nil {
+			l.markings = map[string]graph.TLP{}
+		}
+		l.markings[out.id] = out.markingTLP
+	}
+	l.applyFixups(out.fixups, &res.Batch)
 }
 
 // applyFixups gives the nodes and relations that name marking definitions
 // defined earlier in the feed the TLP level those define.
-func (l *loader) applyFixups(res *mapped) {
+func (l *loader) applyFixups(fixups []fixup, b *graph.Batch) {
 	if len(l.markings) == 0 {
 		return
 	}
-	for _, f := range res.fixups {
+	for _, f := range fixups {
 		tlp := graph.TLPNone
 		for _, ref := range f.refs {
 			tlp = tlp.Stricter(l.markings[ref])
@@ -273,11 +161,11 @@ func (l *loader) applyFixups(res *mapped) {
 			continue
 		}
 		if f.node >= 0 {
-			n := &res.batch.Nodes[f.node]
+			n := &b.Nodes[f.node]
 			n.TLP = n.TLP.Stricter(tlp)
 		}
 		if f.rel >= 0 {
-			r := &res.batch.Relations[f.rel]
+			r := &b.Relations[f.rel]
 			cur, _ := r.Props["tlp"].(string)
 			if r.Props == nil {
 				r.Props = map[string]any{}

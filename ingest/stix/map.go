@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
 )
 
@@ -23,7 +24,6 @@ var fieldProps = []string{"type", "id", "name", "labels", "confidence"}
 
 // mapped is what one record became.
 type mapped struct {
-	rec   record
 	id    string
 	typ   string
 	drop  *recordError
@@ -67,16 +67,17 @@ func newMapper(feed string) *mapper {
 	return m
 }
 
-// mapRecord decodes and maps one record.
-func (mp *mapper) mapRecord(rec record) mapped {
-	out := mapped{rec: rec, id: rec.id}
-	if rec.drop != nil {
-		out.drop = rec.drop
+// mapRecord decodes and maps one record: its JSON text, and what the
+// reader knew of it.
+func (mp *mapper) mapRecord(raw []byte, n note) mapped {
+	out := mapped{id: n.id}
+	if n.drop != nil {
+		out.drop = n.drop
 		return out
 	}
-	m, err := decodeObject(rec.raw)
+	m, err := decodeObject(raw)
 	if err != nil {
-		out.drop = dropf(ReasonNotObject, "%v", err)
+		out.drop = dropf(engine.ReasonNotObject, "%v", err)
 		return out
 	}
 	mp.mapObject(&out, m)
@@ -125,10 +126,10 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 func (mp *mapper) mapBundle(out *mapped, o object) {
 	objs, _ := o.m["objects"].([]any)
 	for _, e := range objs {
-		sub := mapped{rec: out.rec}
+		sub := mapped{}
 		m, ok := e.(map[string]any)
 		if !ok {
-			sub.drop = dropf(ReasonNotObject, "bundle element is a JSON %s", jsonKind(e))
+			sub.drop = dropf(engine.ReasonNotObject, "bundle element is a JSON %s", jsonKind(e))
 		} else {
 			mp.mapObject(&sub, m)
 		}

@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
 )
 
 // load runs Load on a feed given as text and returns what reached the sink.
-func load(t *testing.T, feed string) (*recordingSink, *pipeline.Report, []logRecord) {
+func load(t *testing.T, feed string) (*recordingSink, *engine.Report, []logRecord) {
 	t.Helper()
 	sink := &recordingSink{}
 	log, logs := newCapture()
@@ -296,12 +296,13 @@ func TestMapEmbeddedObservables(t *testing.T) {
 func TestMapDrops(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name, obj, reason string
+		name, obj string
+		reason    engine.Reason
 	}{
-		{"not an object", `42`, ReasonNotObject},
-		{"no type", `{"id":"malware--11111111-1111-4111-8111-111111111111"}`, ReasonMissingType},
-		{"type not a string", `{"type":7,"id":"malware--11111111-1111-4111-8111-111111111111"}`, ReasonInvalidProperty},
-		{"no id", `{"type":"malware","name":"x"}`, ReasonMissingID},
+		{"not an object", `42`, engine.ReasonNotObject},
+		{"no type", `{"id":"malware--11111111-1111-4111-8111-111111111111"}`, engine.ReasonMissingType},
+		{"type not a string", `{"type":7,"id":"malware--11111111-1111-4111-8111-111111111111"}`, engine.ReasonInvalidProperty},
+		{"no id", `{"type":"malware","name":"x"}`, engine.ReasonMissingID},
 		{"id not an identifier", `{"type":"malware","id":"malware-1"}`, ReasonInvalidID},
 		{"id not a uuid", `{"type":"malware","id":"malware--not-a-uuid"}`, ReasonInvalidID},
 		{"id of another type", `{"type":"malware","id":"tool--11111111-1111-4111-8111-111111111111"}`, ReasonIDTypeMismatch},
@@ -309,12 +310,12 @@ func TestMapDrops(t *testing.T) {
 		{"timestamp not a string", `{"type":"malware","id":"` + idMalwareA + `","modified":20200101}`, ReasonInvalidTimestamp},
 		{"modified before created", `{"type":"malware","id":"` + idMalwareA + `","created":"2020-01-02T00:00:00Z","modified":"2020-01-01T00:00:00Z"}`, ReasonInvalidTimestamp},
 		{"last seen before first seen", `{"type":"campaign","id":"campaign--11111111-1111-4111-8111-111111111111","first_seen":"2020-01-02T00:00:00Z","last_seen":"2020-01-01T00:00:00Z"}`, ReasonInvalidTimestamp},
-		{"confidence out of range", `{"type":"malware","id":"` + idMalwareA + `","confidence":101}`, ReasonInvalidProperty},
-		{"confidence not a number", `{"type":"malware","id":"` + idMalwareA + `","confidence":"high"}`, ReasonInvalidProperty},
-		{"labels not strings", `{"type":"malware","id":"` + idMalwareA + `","labels":[1]}`, ReasonInvalidProperty},
-		{"name not a string", `{"type":"malware","id":"` + idMalwareA + `","name":["x"]}`, ReasonInvalidProperty},
-		{"marking refs not a list", `{"type":"malware","id":"` + idMalwareA + `","object_marking_refs":"` + tlpRed1 + `"}`, ReasonInvalidProperty},
-		{"external references not objects", `{"type":"malware","id":"` + idMalwareA + `","external_references":["x"]}`, ReasonInvalidProperty},
+		{"confidence out of range", `{"type":"malware","id":"` + idMalwareA + `","confidence":101}`, engine.ReasonInvalidProperty},
+		{"confidence not a number", `{"type":"malware","id":"` + idMalwareA + `","confidence":"high"}`, engine.ReasonInvalidProperty},
+		{"labels not strings", `{"type":"malware","id":"` + idMalwareA + `","labels":[1]}`, engine.ReasonInvalidProperty},
+		{"name not a string", `{"type":"malware","id":"` + idMalwareA + `","name":["x"]}`, engine.ReasonInvalidProperty},
+		{"marking refs not a list", `{"type":"malware","id":"` + idMalwareA + `","object_marking_refs":"` + tlpRed1 + `"}`, engine.ReasonInvalidProperty},
+		{"external references not objects", `{"type":"malware","id":"` + idMalwareA + `","external_references":["x"]}`, engine.ReasonInvalidProperty},
 		{"relationship without target", `{"type":"relationship","id":"` + idRel + `","relationship_type":"uses","source_ref":"` + idMalwareA + `"}`, ReasonMissingProperty},
 		{"relationship without type", `{"type":"relationship","id":"` + idRel + `","source_ref":"` + idMalwareA + `","target_ref":"` + idMalwareB + `"}`, ReasonMissingProperty},
 		{"relationship to a non-identifier", `{"type":"relationship","id":"` + idRel + `","relationship_type":"uses","source_ref":"x","target_ref":"` + idMalwareB + `"}`, ReasonInvalidReference},
@@ -325,13 +326,13 @@ func TestMapDrops(t *testing.T) {
 			t.Parallel()
 			good := `{"type":"identity","id":"` + idIdentity + `","name":"ok"}`
 			sink, rep, logs := load(t, bundle(good, tt.obj, good))
-			require.Equal(t, map[string]int64{tt.reason: 1}, rep.Dropped)
+			require.Equal(t, map[engine.Reason]int64{tt.reason: 1}, rep.Dropped)
 			require.EqualValues(t, 3, rep.RecordsRead)
 			require.EqualValues(t, 2, rep.RecordsMapped)
 			require.Len(t, sink.nodes, 2)
 			var warn *logRecord
 			for i := range logs {
-				if logs[i].msg == "dropped stix record" {
+				if logs[i].msg == "record dropped" {
 					warn = &logs[i]
 				}
 			}

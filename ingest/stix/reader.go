@@ -8,6 +8,7 @@ import (
 	"regexp"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // record is one STIX object as the reader found it in the feed.
@@ -89,7 +90,7 @@ type topValue struct {
 // Once a top-level value that lay on a single line has been read, the feed
 // is read as NDJSON (line mode): every later top-level value must end on the
 // line it is on, and a line that does not hold valid JSON is returned as a
-// dropped record (ReasonInvalidJSONLine) and skipped. A line holding only the
+// dropped record (engine.ReasonInvalidJSON) and skipped. A line holding only the
 // '{' or '[' that opens a value starts a multi-line value and ends line
 // mode. The first top-level value, and every one after a multi-line value,
 // is read as a document: a syntax error in it stops the feed.
@@ -120,7 +121,7 @@ func (r *reader) offset() int64 { return r.dec.InputOffset() + r.delta }
 func (r *reader) records() int64 { return r.index }
 
 // next returns the next record, io.EOF at the clean end of the feed, or an
-// *OffsetError when the feed cannot be read further.
+// *engine.OffsetError when the feed cannot be read further.
 func (r *reader) next() (record, error) {
 	if r.err != nil {
 		return record{}, r.err
@@ -221,7 +222,7 @@ func (r *reader) nonObject() (record, error) {
 	end := r.offset()
 	kind := v.Kind().String()
 	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v)),
-		drop: dropf(ReasonNotObject, "record is a JSON %s, not an object", kind)}
+		drop: dropf(engine.ReasonNotObject, "record is a JSON %s, not an object", kind)}
 	r.index++
 	return rec, nil
 }
@@ -245,7 +246,7 @@ func (r *reader) member() (record, bool, error) {
 		rec := record{index: r.index, offset: obj.start, size: end - obj.start, id: obj.id}
 		r.index++
 		if obj.tooLarge {
-			rec.drop = dropf(ReasonTooLarge, "object of %d bytes is larger than the %d-byte limit", rec.size, r.max)
+			rec.drop = dropf(engine.ReasonTooLarge, "object of %d bytes is larger than the %d-byte limit", rec.size, r.max)
 			return rec, true, nil
 		}
 		rec.raw = append(obj.raw, '}')
@@ -371,7 +372,7 @@ func (r *reader) skipTooLarge() (record, error) {
 		return record{}, err
 	}
 	rec := record{index: r.index, offset: start, size: size, id: sniffID(head),
-		drop: dropf(ReasonTooLarge, "record of %d bytes is larger than the %d-byte limit", size, r.max)}
+		drop: dropf(engine.ReasonTooLarge, "record of %d bytes is larger than the %d-byte limit", size, r.max)}
 	r.index++
 	return rec, nil
 }
@@ -417,14 +418,14 @@ func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 			if errors.Is(rerr, errLineEnd) && r.pastLineEnd() {
 				continue
 			}
-			kind := ErrRead
+			kind := engine.ErrRead
 			switch {
 			case rerr == io.EOF:
-				kind, rerr = ErrSyntax, io.ErrUnexpectedEOF
+				kind, rerr = engine.ErrSyntax, io.ErrUnexpectedEOF
 			case errors.Is(rerr, errLineEnd):
-				kind = ErrSyntax
+				kind = engine.ErrSyntax
 			}
-			return 0, 0, nil, r.fail(&OffsetError{Offset: pos, Records: r.index, Err: fmt.Errorf("%w: %w", kind, rerr)})
+			return 0, 0, nil, r.fail(&engine.OffsetError{Offset: pos, Records: r.index, Err: fmt.Errorf("%w: %w", kind, rerr)})
 		}
 	}
 	size = pos - start
@@ -459,7 +460,7 @@ func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 	return start, size, head, nil
 }
 
-// fail turns a decoder error into the *OffsetError that stops the feed, or,
+// fail turns a decoder error into the *engine.OffsetError that stops the feed, or,
 // for a syntax error in an NDJSON line, into the *badLine that makes next
 // skip the line.
 func (r *reader) fail(err error) error {
@@ -467,30 +468,30 @@ func (r *reader) fail(err error) error {
 	if errors.As(err, &bl) {
 		return err
 	}
-	oe := (*OffsetError)(nil)
+	oe := (*engine.OffsetError)(nil)
 	if !errors.As(err, &oe) {
 		off := r.offset()
 		var se *jsontext.SyntacticError
 		switch {
 		case errors.As(err, &se):
 			off = se.ByteOffset + r.delta
-			err = fmt.Errorf("%w: %w", ErrSyntax, err)
+			err = fmt.Errorf("%w: %w", engine.ErrSyntax, err)
 		case errors.Is(err, errLineEnd):
 			off = r.src.pos
-			err = fmt.Errorf("%w: %w", ErrSyntax, errLineEnd)
+			err = fmt.Errorf("%w: %w", engine.ErrSyntax, errLineEnd)
 		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, ErrTokenTooLarge):
-			err = fmt.Errorf("%w: %w", ErrSyntax, err)
+			err = fmt.Errorf("%w: %w", engine.ErrSyntax, err)
 		default:
-			err = fmt.Errorf("%w: %w", ErrRead, err)
+			err = fmt.Errorf("%w: %w", engine.ErrRead, err)
 		}
-		oe = &OffsetError{Offset: off, Records: r.index, Err: err}
+		oe = &engine.OffsetError{Offset: off, Records: r.index, Err: err}
 	}
-	if !r.val.open || !r.val.line || !errors.Is(oe, ErrSyntax) {
+	if !r.val.open || !r.val.line || !errors.Is(oe, engine.ErrSyntax) {
 		return oe
 	}
-	reason := ReasonInvalidJSONLine
+	reason := engine.ReasonInvalidJSON
 	if errors.Is(oe, ErrTokenTooLarge) {
-		reason = ReasonTooLarge
+		reason = engine.ReasonTooLarge
 	}
 	return &badLine{offset: oe.Offset, reason: reason, err: oe.Err}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,7 +54,7 @@ func TestReaderFormats(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			recs, err := readAll(t, tt.input, DefaultMaxRecordBytes)
+			recs, err := readAll(t, tt.input, engine.DefaultMaxRecordBytes)
 			require.NoError(t, err)
 			var got []string
 			for i, r := range recs {
@@ -69,7 +70,7 @@ func TestReaderFormats(t *testing.T) {
 func TestReaderOffsets(t *testing.T) {
 	t.Parallel()
 	input := "{\"type\": \"bundle\",\n \"objects\": [\n  {\"type\": \"a\", \"id\": \"a--1\"},\n  {\"type\": \"b\", \"id\": \"b--2\", \"x\": [1,2,{\"y\":\"}\"}]}\n ]}"
-	recs, err := readAll(t, input, DefaultMaxRecordBytes)
+	recs, err := readAll(t, input, engine.DefaultMaxRecordBytes)
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	for _, r := range recs {
@@ -79,7 +80,7 @@ func TestReaderOffsets(t *testing.T) {
 	// A bare object is re-serialized from its members; its offset and size
 	// still cover the original text.
 	input = "\n\n  {\"type\" : \"a\",\n \"id\": \"a--1\"}  "
-	recs, err = readAll(t, input, DefaultMaxRecordBytes)
+	recs, err = readAll(t, input, engine.DefaultMaxRecordBytes)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
 	require.Equal(t, int64(4), recs[0].offset)
@@ -89,7 +90,7 @@ func TestReaderOffsets(t *testing.T) {
 
 func TestReaderDropsNonObjects(t *testing.T) {
 	t.Parallel()
-	recs, err := readAll(t, `{"type":"bundle","objects":[1,{"type":"a","id":"a--1"},"s",null,[]]}`, DefaultMaxRecordBytes)
+	recs, err := readAll(t, `{"type":"bundle","objects":[1,{"type":"a","id":"a--1"},"s",null,[]]}`, engine.DefaultMaxRecordBytes)
 	require.NoError(t, err)
 	require.Len(t, recs, 5)
 	for i, r := range recs {
@@ -98,7 +99,7 @@ func TestReaderDropsNonObjects(t *testing.T) {
 			continue
 		}
 		require.NotNil(t, r.drop)
-		require.Equal(t, ReasonNotObject, r.drop.reason)
+		require.Equal(t, engine.ReasonNotObject, r.drop.reason)
 	}
 }
 
@@ -139,7 +140,7 @@ func TestReaderSkipsTooLargeRecords(t *testing.T) {
 				var ok, dropped []string
 				for _, r := range recs {
 					if r.drop != nil {
-						require.Equal(t, ReasonTooLarge, r.drop.reason)
+						require.Equal(t, engine.ReasonTooLarge, r.drop.reason)
 						require.Equal(t, big, tt.input[r.offset:r.offset+r.size])
 						dropped = append(dropped, r.id)
 						continue
@@ -162,7 +163,7 @@ func TestReaderTooLargeBareObject(t *testing.T) {
 	recs, err := readAll(t, big+"\n"+after, 1000)
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
-	require.Equal(t, ReasonTooLarge, recs[0].drop.reason)
+	require.Equal(t, engine.ReasonTooLarge, recs[0].drop.reason)
 	require.Equal(t, int64(len(big)), recs[0].size)
 	require.Equal(t, after, string(recs[1].raw))
 }
@@ -188,8 +189,8 @@ func TestReaderSyntaxErrors(t *testing.T) {
 			t.Parallel()
 			recs, err := readAll(t, tt.input, 1000)
 			require.Error(t, err)
-			require.ErrorIs(t, err, ErrSyntax)
-			var oe *OffsetError
+			require.ErrorIs(t, err, engine.ErrSyntax)
+			var oe *engine.OffsetError
 			require.True(t, errors.As(err, &oe))
 			require.Equal(t, tt.offset, oe.Offset, "%v", err)
 			require.Len(t, recs, tt.records)

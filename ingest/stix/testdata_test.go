@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // TestTestdataFeeds loads the small feeds of testdata/stix, which every
@@ -68,9 +69,9 @@ func TestTestdataFeeds(t *testing.T) {
 	t.Run("malformed", func(t *testing.T) {
 		t.Parallel()
 		rep, err := Load(context.Background(), open("v21_invalid_comma.json"), &recordingSink{}, Options{Feed: "comma", Logger: quietLogger})
-		var oe *OffsetError
+		var oe *engine.OffsetError
 		require.ErrorAs(t, err, &oe)
-		require.ErrorIs(t, err, ErrSyntax)
+		require.ErrorIs(t, err, engine.ErrSyntax)
 		require.EqualValues(t, 260, oe.Offset)
 		require.Zero(t, rep.RecordsRead)
 	})

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // seenProps are the timestamps that bound when the source saw the entity:
@@ -61,17 +62,17 @@ func validate(m map[string]any) (object, *recordError) {
 	o := object{m: m}
 	typ, ok := m["type"]
 	if !ok || typ == nil || typ == "" {
-		return o, dropf(ReasonMissingType, "no type")
+		return o, dropf(engine.ReasonMissingType, "no type")
 	}
 	if o.typ, ok = typ.(string); !ok {
-		return o, dropf(ReasonInvalidProperty, "type is a JSON %s, not a string", jsonKind(typ))
+		return o, dropf(engine.ReasonInvalidProperty, "type is a JSON %s, not a string", jsonKind(typ))
 	}
 	id, ok := m["id"]
 	if !ok || id == nil || id == "" {
-		return o, dropf(ReasonMissingID, "no id")
+		return o, dropf(engine.ReasonMissingID, "no id")
 	}
 	if o.id, ok = id.(string); !ok {
-		return o, dropf(ReasonInvalidProperty, "id is a JSON %s, not a string", jsonKind(id))
+		return o, dropf(engine.ReasonInvalidProperty, "id is a JSON %s, not a string", jsonKind(id))
 	}
 	idType, _, ok := splitIdentifier(o.id)
 	if !ok {
@@ -84,41 +85,41 @@ func validate(m map[string]any) (object, *recordError) {
 	for _, p := range []string{"spec_version", "created_by_ref", "lang", "name"} {
 		if v, ok := m[p]; ok && v != nil {
 			if _, ok := v.(string); !ok {
-				return o, dropf(ReasonInvalidProperty, "%s is a JSON %s, not a string", p, jsonKind(v))
+				return o, dropf(engine.ReasonInvalidProperty, "%s is a JSON %s, not a string", p, jsonKind(v))
 			}
 		}
 	}
 	if v, ok := m["revoked"]; ok && v != nil {
 		if _, ok := v.(bool); !ok {
-			return o, dropf(ReasonInvalidProperty, "revoked is a JSON %s, not a boolean", jsonKind(v))
+			return o, dropf(engine.ReasonInvalidProperty, "revoked is a JSON %s, not a boolean", jsonKind(v))
 		}
 	}
 	for _, p := range []string{"labels", "object_marking_refs"} {
 		if v, ok := m[p]; ok && v != nil {
 			if _, ok := stringList(v); !ok {
-				return o, dropf(ReasonInvalidProperty, "%s is not a list of strings", p)
+				return o, dropf(engine.ReasonInvalidProperty, "%s is not a list of strings", p)
 			}
 		}
 	}
 	for _, p := range []string{"external_references", "granular_markings"} {
 		if v, ok := m[p]; ok && v != nil {
 			if !objectList(v) {
-				return o, dropf(ReasonInvalidProperty, "%s is not a list of objects", p)
+				return o, dropf(engine.ReasonInvalidProperty, "%s is not a list of objects", p)
 			}
 		}
 	}
 	if v, ok := m["extensions"]; ok && v != nil {
 		if _, ok := v.(map[string]any); !ok {
-			return o, dropf(ReasonInvalidProperty, "extensions is a JSON %s, not an object", jsonKind(v))
+			return o, dropf(engine.ReasonInvalidProperty, "extensions is a JSON %s, not an object", jsonKind(v))
 		}
 	}
 	if v, ok := m["confidence"]; ok && v != nil {
 		f, ok := v.(float64)
 		if !ok {
-			return o, dropf(ReasonInvalidProperty, "confidence is a JSON %s, not a number", jsonKind(v))
+			return o, dropf(engine.ReasonInvalidProperty, "confidence is a JSON %s, not a number", jsonKind(v))
 		}
 		if f != math.Trunc(f) || f < 0 || f > 100 {
-			return o, dropf(ReasonInvalidProperty, "confidence %v is not an integer from 0 to 100", f)
+			return o, dropf(engine.ReasonInvalidProperty, "confidence %v is not an integer from 0 to 100", f)
 		}
 	}
 

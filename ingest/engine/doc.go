@@ -1,0 +1,24 @@
+// Package engine is the loading pipeline the feed formats share:
+//
+//	source → mapper on N workers → in feed order → batcher → graph.Sink
+//
+// A format supplies a Source, which reads the feed token by token and emits
+// raw records (their bytes, index, byte offset, line, and a per-record
+// context such as the MISP event they belong to), and a Mapper, which turns
+// one record into graph records and drops. Run maps records on
+// Options.Workers goroutines and hands the results, in the order the source
+// emitted them, to one batcher (the goroutine that called Run), which logs
+// and counts drops, runs each result's Ordered hook and cuts batches of
+// Options.BatchSize graph records for the sink. The batches written do not
+// depend on the number of workers, and all the graph records one record
+// maps to go to the sink in the same batch.
+//
+// Memory is bounded: records travel in chunks (up to 256 records or 1 MiB)
+// through bounded channels, so what is in flight is a few chunks per
+// worker, each at most 1 MiB plus one record of at most
+// Options.MaxRecordBytes.
+//
+// The package also holds what every format shares: the Report, the drop
+// Reason type with the reasons common to formats, and the OffsetError that
+// stops a feed at a byte offset.
+package engine

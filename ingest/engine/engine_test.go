@@ -1,0 +1,178 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
+)
+
+// numbers is a Source of n records whose bytes are their index, stopping
+// with stop (if set) after them.
+type numbers struct {
+	n    int
+	stop error
+	read int64
+}
+
+func (s *numbers) Read(ctx context.Context, emit func(engine.Record[int]) error) error {
+	for i := range s.n {
+		raw := []byte(strconv.Itoa(i))
+		if err := emit(engine.Record[int]{Index: int64(i), Offset: s.read, Raw: raw, Meta: i % 7}); err != nil {
+			return err
+		}
+		s.read += int64(len(raw)) + 1
+	}
+	return s.stop
+}
+
+func (s *numbers) Bytes() int64 { return s.read }
+
+// mapNumber maps record i to i%5 nodes (none for multiples of 5), drops
+// every 13th, and takes a random while, so workers finish out of order.
+func mapNumber(rec engine.Record[int]) engine.Result {
+	time.Sleep(time.Duration(rand.IntN(50)) * time.Microsecond)
+	i, _ := strconv.Atoi(string(rec.Raw))
+	if i%13 == 12 {
+		return engine.Result{Read: 1, Drops: []engine.Drop{{Reason: engine.ReasonInvalidProperty, ID: fmt.Sprint(i), Detail: "unlucky"}}}
+	}
+	res := engine.Result{Read: 1, Mapped: 1}
+	for k := range i % 5 {
+		n := graph.SourceNode("x-number", fmt.Sprintf("n-%d-%d", i, k))
+		n.Props = map[string]any{"meta": rec.Meta}
+		res.Batch.Nodes = append(res.Batch.Nodes, n)
+	}
+	return res
+}
+
+// batchSink keeps every batch written.
+type batchSink struct {
+	mu      sync.Mutex
+	batches []graph.Batch
+	fail    error
+}
+
+func (s *batchSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return graph.WriteStats{}, s.fail
+	}
+	s.batches = append(s.batches, b)
+	return graph.WriteStats{NodesInserted: int64(len(b.Nodes))}, nil
+}
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// TestBatchesDoNotDependOnWorkers: the batches written are the same with
+// 1, 2 and 8 workers.
+func TestBatchesDoNotDependOnWorkers(t *testing.T) {
+	t.Parallel()
+	var want []graph.Batch
+	var wantReport *engine.Report
+	for _, workers := range []int{1, 2, 8} {
+		sink := &batchSink{}
+		rep := engine.NewReport("numbers", "test")
+		err := engine.Run(context.Background(), &numbers{n: 3000}, mapNumber, sink,
+			engine.Options{Feed: "numbers", Workers: workers, BatchSize: 37, Logger: quiet}, rep)
+		require.NoError(t, err)
+		require.NotEmpty(t, sink.batches)
+		if want == nil {
+			want, wantReport = sink.batches, rep
+			continue
+		}
+		require.Equal(t, want, sink.batches, "%d workers", workers)
+		require.Equal(t, wantReport, rep, "%d workers", workers)
+	}
+	require.EqualValues(t, 3000, wantReport.RecordsRead)
+	require.EqualValues(t, 3000/13, wantReport.Dropped[engine.ReasonInvalidProperty])
+	require.Equal(t, wantReport.RecordsRead, wantReport.RecordsMapped+wantReport.DroppedTotal())
+	for _, b := range want[:len(want)-1] {
+		require.GreaterOrEqual(t, b.Len(), 37, "a batch is cut once it is full")
+		require.Less(t, b.Len(), 37+5, "a record's nodes are never split")
+	}
+}
+
+// TestOrderedRunsInFeedOrder: Ordered hooks see the records in the order
+// the source emitted them, whatever the workers.
+func TestOrderedRunsInFeedOrder(t *testing.T) {
+	t.Parallel()
+	var seen []int64
+	mapper := func(rec engine.Record[int]) engine.Result {
+		time.Sleep(time.Duration(rand.IntN(20)) * time.Microsecond)
+		return engine.Result{Read: 1, Mapped: 1, Ordered: func(*engine.Result) { seen = append(seen, rec.Index) }}
+	}
+	rep := engine.NewReport("order", "test")
+	require.NoError(t, engine.Run(context.Background(), &numbers{n: 2000}, mapper, &batchSink{}, engine.Options{Workers: 8, Logger: quiet}, rep))
+	require.Len(t, seen, 2000)
+	for i, idx := range seen {
+		require.EqualValues(t, i, idx)
+	}
+}
+
+// TestSourceErrorKeepsWhatCameBefore: the records a source emitted before
+// its error are written, and an *OffsetError gets the feed name.
+func TestSourceErrorKeepsWhatCameBefore(t *testing.T) {
+	t.Parallel()
+	src := &numbers{n: 1000, stop: engine.SyntaxAt(4242, errors.New("invalid character"))}
+	sink := &batchSink{}
+	rep := engine.NewReport("cut", "test")
+	var lastBytes, lastRecords int64
+	err := engine.Run(context.Background(), src, mapNumber, sink, engine.Options{Feed: "cut", Workers: 4, Logger: quiet,
+		Progress: func(b, r int64) { lastBytes, lastRecords = b, r }}, rep)
+	require.ErrorIs(t, err, engine.ErrSyntax)
+	var oe *engine.OffsetError
+	require.ErrorAs(t, err, &oe)
+	require.Equal(t, "cut", oe.Feed)
+	require.EqualValues(t, 4242, oe.Offset)
+	require.Contains(t, err.Error(), `read feed "cut" at byte 4242`)
+	require.EqualValues(t, 1000, rep.RecordsRead)
+	var nodes int64
+	for _, b := range sink.batches {
+		nodes += int64(len(b.Nodes))
+	}
+	require.Equal(t, rep.Nodes, nodes)
+	require.Equal(t, src.read, rep.Bytes)
+	require.Equal(t, src.read, lastBytes)
+	require.EqualValues(t, 1000, lastRecords)
+}
+
+// TestSinkErrorStops: a failing sink stops the load with its error.
+func TestSinkErrorStops(t *testing.T) {
+	t.Parallel()
+	errDown := errors.New("sink down")
+	rep := engine.NewReport("down", "test")
+	err := engine.Run(context.Background(), &numbers{n: 100000}, mapNumber, &batchSink{fail: errDown},
+		engine.Options{Workers: 4, BatchSize: 10, Logger: quiet}, rep)
+	require.ErrorIs(t, err, errDown)
+	require.Less(t, rep.RecordsRead, int64(100000))
+}
+
+// TestCancelledContextStops: the end of the context stops the load.
+func TestCancelledContextStops(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := engine.Run(ctx, &numbers{n: 100000}, mapNumber, &batchSink{}, engine.Options{Workers: 2, Logger: quiet}, engine.NewReport("c", "test"))
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+// TestDefaults: the engine does not measure the machine.
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	o := engine.Options{}.WithDefaults()
+	require.Equal(t, 1, o.Workers)
+	require.Equal(t, 500, o.BatchSize)
+	require.EqualValues(t, engine.DefaultMaxRecordBytes, o.MaxRecordBytes)
+	require.NotNil(t, o.Logger)
+}

@@ -1,0 +1,60 @@
+package engine
+
+import "log/slog"
+
+// Defaults of Options.
+const (
+	// DefaultWorkers is the worker count when Options.Workers is zero.
+	DefaultWorkers = 1
+	// DefaultBatchSize is the batch size when Options.BatchSize is zero.
+	DefaultBatchSize = 500
+	// DefaultMaxRecordBytes is the record size limit when
+	// Options.MaxRecordBytes is zero.
+	DefaultMaxRecordBytes = 64 << 20
+)
+
+// Progress is called with the bytes and records read so far: from the
+// reading goroutine every chunk of records, and once at the end of a load.
+// It must return quickly.
+type Progress func(bytes, records int64)
+
+// Options configure a load. The zero value is usable. The engine does not
+// measure the machine: a caller that wants tuned figures (the CLI, from
+// package tuning) passes them.
+type Options struct {
+	// Feed names the feed in logs, in the report and in the sources of
+	// every node and relation written.
+	Feed string
+	// Workers is the number of goroutines that decode and map records;
+	// 0 means DefaultWorkers.
+	Workers int
+	// BatchSize is the number of graph records per write to the sink; 0
+	// means DefaultBatchSize.
+	BatchSize int
+	// MaxRecordBytes is the size above which a record is dropped (under
+	// ReasonTooLarge) without being buffered whole; 0 means
+	// DefaultMaxRecordBytes.
+	MaxRecordBytes int64
+	// Logger receives a WARN for every dropped record; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Progress, when set, receives the bytes and records read so far.
+	Progress Progress
+}
+
+// WithDefaults returns o with its zero fields filled.
+func (o Options) WithDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.MaxRecordBytes <= 0 {
+		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}

@@ -1,0 +1,30 @@
+package engine
+
+// Reason says why a record was dropped: the key of Report.Dropped. Reasons
+// are constants, never built from input text (the details go to the WARN
+// log line). The reasons formats share are here; each format adds its own
+// as typed constants in its package.
+type Reason string
+
+// Reasons shared by the formats.
+const (
+	// ReasonInvalidJSON: a record that is not valid JSON where the rest of
+	// the feed can still be read, such as an NDJSON line (garbage, a
+	// truncated object, an unterminated string, a value not ending on its
+	// line).
+	ReasonInvalidJSON Reason = "invalid-json"
+	// ReasonNotObject: a record that is valid JSON but not a JSON object.
+	ReasonNotObject Reason = "not-an-object"
+	// ReasonTooLarge: a record larger than Options.MaxRecordBytes.
+	ReasonTooLarge Reason = "too-large"
+	// ReasonMissingType: a record without its type (STIX "type", a MISP
+	// attribute's type or object's name).
+	ReasonMissingType Reason = "missing-type"
+	// ReasonMissingID: a record that cannot be identified (no STIX "id", a
+	// MISP event, reference, cluster or sighting without a valid uuid).
+	ReasonMissingID Reason = "missing-id"
+	// ReasonInvalidProperty: a property of the wrong JSON type or out of
+	// range (confidence outside 0-100, labels not strings, a MISP "Tag":
+	// 5), so the record is not the shape of its kind.
+	ReasonInvalidProperty Reason = "invalid-property"
+)

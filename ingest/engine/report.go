@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// Report is the outcome of loading one feed. Run fills it from the
+// goroutine that called it; read it once the load has returned.
+type Report struct {
+	Feed   string `json:"feed"`
+	Format string `json:"format"`
+	// RecordsRead counts the records (STIX objects, MISP events,
+	// attributes, objects, ...) read, valid or not.
+	RecordsRead int64 `json:"records_read"`
+	// RecordsMapped counts the records turned into graph records.
+	RecordsMapped int64 `json:"records_mapped"`
+	// Nodes, Relations and Sightings count what was sent to the sink.
+	Nodes     int64 `json:"nodes"`
+	Relations int64 `json:"relations"`
+	Sightings int64 `json:"sightings"`
+	// Written is what the sink reported doing.
+	Written graph.WriteStats `json:"written"`
+	// Dropped counts the records dropped, by reason.
+	Dropped map[Reason]int64 `json:"dropped"`
+	// Skipped counts items not loaded because they had not changed.
+	Skipped  int64         `json:"skipped,omitempty"`
+	Bytes    int64         `json:"bytes"`
+	Duration time.Duration `json:"duration_ns"`
+	// Error is the error that stopped the load, if any.
+	Error string `json:"error,omitempty"`
+
+	// emitted counts the records sources emitted, for Progress.
+	emitted int64
+}
+
+// NewReport returns an empty report for a feed.
+func NewReport(feed, format string) *Report {
+	return &Report{Feed: feed, Format: format, Dropped: map[Reason]int64{}}
+}
+
+// Drop counts one dropped record under reason, for drops outside Run (a
+// missing file of a feed directory).
+func (r *Report) Drop(reason Reason) {
+	if r.Dropped == nil {
+		r.Dropped = map[Reason]int64{}
+	}
+	r.Dropped[reason]++
+}
+
+// DroppedTotal is the number of records dropped for any reason.
+func (r *Report) DroppedTotal() int64 {
+	var n int64
+	for _, c := range r.Dropped {
+		n += c
+	}
+	return n
+}
+
+// MBPerSecond is the parse rate in megabytes (10^6 bytes) per second.
+func (r *Report) MBPerSecond() float64 {
+	if r.Duration <= 0 {
+		return 0
+	}
+	return float64(r.Bytes) / 1e6 / r.Duration.Seconds()
+}
+
+func (r *Report) addBatch(b graph.Batch, ws graph.WriteStats) {
+	r.Nodes += int64(len(b.Nodes))
+	r.Relations += int64(len(b.Relations))
+	r.Written.Add(ws)
+}
+
+// MarshalJSON adds the derived figures.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type plain Report
+	return json.Marshal(struct {
+		*plain
+		DroppedTotal int64   `json:"dropped_total"`
+		MBPerSecond  float64 `json:"mb_per_second"`
+		DurationText string  `json:"duration"`
+	}{(*plain)(r), r.DroppedTotal(), r.MBPerSecond(), r.Duration.String()})
+}
+
+// WriteText writes the report for a person.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "feed %s (%s)\n", r.Feed, r.Format)
+	fmt.Fprintf(&b, "  records read     %d\n", r.RecordsRead)
+	fmt.Fprintf(&b, "  records mapped   %d\n", r.RecordsMapped)
+	fmt.Fprintf(&b, "  nodes            %d (inserted %d, merged %d, unchanged %d)\n",
+		r.Nodes, r.Written.NodesInserted, r.Written.NodesMerged, r.Written.NodesUnchanged)
+	fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, released %d)\n",
+		r.Relations, r.Written.RelationsInserted, r.Written.RelationsMerged,
+		r.Written.RelationsPending, r.Written.RelationsReleased)
+	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
+	if r.Skipped > 0 {
+		fmt.Fprintf(&b, "  skipped          %d (unchanged)\n", r.Skipped)
+	}
+	fmt.Fprintf(&b, "  dropped          %d\n", r.DroppedTotal())
+	reasons := make([]string, 0, len(r.Dropped))
+	for reason := range r.Dropped {
+		reasons = append(reasons, string(reason))
+	}
+	sort.Strings(reasons)
+	for _, reason := range reasons {
+		fmt.Fprintf(&b, "    %-28s %d\n", reason, r.Dropped[Reason(reason)])
+	}
+	fmt.Fprintf(&b, "  bytes            %d in %s (%.1f MB/s)\n", r.Bytes, r.Duration.Round(time.Millisecond), r.MBPerSecond())
+	if r.Error != "" {
+		fmt.Fprintf(&b, "  error            %s\n", r.Error)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,310 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// Chunking: the source's records travel to the workers and the batcher in
+// chunks of up to chunkRecords records or chunkBytes bytes, so that channel
+// traffic is per chunk, not per record.
+const (
+	chunkRecords = 256
+	chunkBytes   = 1 << 20
+)
+
+// Record is one raw record a Source read.
+type Record[M any] struct {
+	// Index is the record's position among the records of the input.
+	Index int64
+	// Offset is the byte offset of the record's first byte in the input.
+	Offset int64
+	// Line is the 1-based line of the record (NDJSON), 0 when unknown.
+	Line int64
+	// Raw is the record's bytes. The record owns them: a source must not
+	// reuse the buffer. It may be nil for a record the source already
+	// knows the outcome of (one it dropped, the end of an event).
+	Raw []byte
+	// Meta is the format's context of the record (the MISP event it
+	// belongs to, why the reader dropped it, ...). The mapper reads it and
+	// may fill it for its Result's Ordered hook.
+	Meta M
+}
+
+// Drop is one record dropped, with why.
+type Drop struct {
+	// Reason is the Report.Dropped key.
+	Reason Reason
+	// ID is the record's id or uuid when known, for the log line.
+	ID string
+	// Detail says what was wrong, for the log line.
+	Detail string
+	// Attrs are further slog attributes of the log line (the record type,
+	// the MISP event, the file).
+	Attrs []any
+	// Quiet logs the drop at DEBUG instead of WARN (records deleted on
+	// purpose).
+	Quiet bool
+}
+
+// Result is what a Mapper made of one record.
+type Result struct {
+	// Batch holds the record's graph records; they go to the sink in one
+	// batch.
+	Batch graph.Batch
+	// Read, Mapped and Sightings count for the report: the records read
+	// (one record of the source may hold several, such as a MISP object
+	// and its attributes), those mapped, and the sightings in Batch.
+	Read, Mapped, Sightings int64
+	// Drops are the records dropped, each logged and counted.
+	Drops []Drop
+	// Ordered, when set, runs on the batcher goroutine in feed order,
+	// before the result is counted and its Batch queued. It is where a
+	// format keeps state across records (marking definitions seen so far,
+	// the links an event keeps until its end) and may change the result.
+	Ordered func(*Result)
+}
+
+// Mapper turns one record into graph records. It runs on the worker
+// goroutines, so it must not touch state shared across records; that is
+// what Result.Ordered is for.
+type Mapper[M any] func(Record[M]) Result
+
+// Source reads an input and emits its records in order.
+type Source[M any] interface {
+	// Read emits the records of the input in order and returns nil at its
+	// end, or the error that stopped reading (an *OffsetError for a syntax
+	// or read error). emit returns an error when the load stops (the
+	// context ended, the sink failed); Read then returns it.
+	Read(ctx context.Context, emit func(Record[M]) error) error
+	// Bytes is the number of bytes of the input read so far. Run calls it
+	// on the goroutine of Read, and once Read has returned.
+	Bytes() int64
+}
+
+// chunk is a run of consecutive records and, once a worker is done with it
+// (done closed), what they became.
+type chunk[M any] struct {
+	records []Record[M]
+	results []Result
+	done    chan struct{}
+}
+
+// Run loads one input: it reads src, maps its records with mapRecord on
+// opts.Workers goroutines and writes what they map to, in input order, to
+// sink in batches of opts.BatchSize, counting everything into rep (so one
+// report can sum several inputs, such as the files of a feed directory).
+//
+// A dropped record is logged at WARN (feed, record index, byte offset,
+// line, id, reason, detail) and counted. When src stops with an error,
+// everything it emitted before is written and the error (an *OffsetError
+// gets opts.Feed) is returned; a sink error or the end of ctx also stops
+// the load. rep.Bytes grows by the bytes read, and opts.Progress is called
+// once at the end.
+func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink graph.Sink, opts Options, rep *Report) error {
+	opts = opts.WithDefaults()
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if rep.Dropped == nil {
+		rep.Dropped = map[Reason]int64{}
+	}
+
+	jobs := make(chan *chunk[M], opts.Workers)
+	ordered := make(chan *chunk[M], 2*opts.Workers+2)
+	sp := splitter[M]{src: src, opts: opts, jobs: jobs, ordered: ordered,
+		bytesBase: rep.Bytes, recordsBase: rep.emitted}
+	var readErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(jobs)
+		defer close(ordered)
+		readErr = sp.run(ctx)
+	}()
+	for range opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range jobs {
+				c.results = make([]Result, len(c.records))
+				for i, rec := range c.records {
+					c.results[i] = mapRecord(rec)
+					c.records[i].Raw = nil
+				}
+				close(c.done)
+			}
+		}()
+	}
+
+	bt := batcher{sink: sink, size: opts.BatchSize, rep: rep,
+		log: opts.Logger.With("feed", opts.Feed, "format", rep.Format)}
+	var writeErr error
+	for c := range ordered {
+		if writeErr != nil {
+			continue // drain; the source stops at the cancelled context
+		}
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			writeErr = ctx.Err()
+			continue
+		}
+		for i := range c.results {
+			if err := bt.collect(ctx, &c.records[i], &c.results[i]); err != nil {
+				writeErr = err
+				cancel()
+				break
+			}
+		}
+	}
+	wg.Wait()
+	if writeErr == nil {
+		writeErr = bt.flush(ctx)
+	}
+	rep.Bytes = sp.bytesBase + src.Bytes()
+	rep.emitted = sp.recordsBase + sp.records
+	if opts.Progress != nil {
+		opts.Progress(rep.Bytes, rep.emitted)
+	}
+	switch {
+	case writeErr != nil && (readErr == nil || errors.Is(readErr, context.Canceled)):
+		return writeErr
+	case readErr != nil:
+		if oe := (*OffsetError)(nil); errors.As(readErr, &oe) {
+			oe.Feed = opts.Feed
+			if oe.Records == 0 {
+				oe.Records = sp.records
+			}
+		}
+		if writeErr != nil {
+			return errors.Join(readErr, writeErr)
+		}
+		return readErr
+	}
+	return parent.Err()
+}
+
+// splitter cuts the source's records into chunks and sends each to the
+// workers and, in order, to the batcher. It runs on the source's goroutine.
+type splitter[M any] struct {
+	src           Source[M]
+	opts          Options
+	jobs, ordered chan<- *chunk[M]
+	bytesBase     int64
+	recordsBase   int64
+	records       int64
+	cur           *chunk[M]
+	size          int
+}
+
+func (s *splitter[M]) run(ctx context.Context) error {
+	s.cur = &chunk[M]{done: make(chan struct{})}
+	err := s.src.Read(ctx, func(rec Record[M]) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.cur.records = append(s.cur.records, rec)
+		s.records++
+		s.size += len(rec.Raw)
+		if len(s.cur.records) >= chunkRecords || s.size >= chunkBytes {
+			return s.send(ctx)
+		}
+		return nil
+	})
+	if len(s.cur.records) > 0 {
+		if serr := s.send(ctx); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
+}
+
+func (s *splitter[M]) send(ctx context.Context) error {
+	c := s.cur
+	s.cur, s.size = &chunk[M]{done: make(chan struct{})}, 0
+	select {
+	case s.ordered <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case s.jobs <- c:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.opts.Progress != nil {
+		s.opts.Progress(s.bytesBase+s.src.Bytes(), s.recordsBase+s.records)
+	}
+	return nil
+}
+
+// batcher is the one goroutine that sees results in input order: it logs
+// and counts them and writes full batches to the sink.
+type batcher struct {
+	sink    graph.Sink
+	size    int
+	rep     *Report
+	log     *slog.Logger
+	pending graph.Batch
+}
+
+// collect handles one result in input order.
+func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, res *Result) error {
+	if res.Ordered != nil {
+		res.Ordered(res)
+	}
+	b.rep.RecordsRead += res.Read
+	b.rep.RecordsMapped += res.Mapped
+	b.rep.Sightings += res.Sightings
+	for _, d := range res.Drops {
+		b.rep.Dropped[d.Reason]++
+		level := slog.LevelWarn
+		if d.Quiet {
+			level = slog.LevelDebug
+		}
+		args := rec.where()
+		args = append(args, "id", d.ID, "reason", d.Reason, "detail", d.Detail)
+		args = append(args, d.Attrs...)
+		b.log.Log(ctx, level, "record dropped", args...)
+	}
+	if res.Batch.Len() == 0 {
+		return nil
+	}
+	b.pending.Nodes = append(b.pending.Nodes, res.Batch.Nodes...)
+	b.pending.Relations = append(b.pending.Relations, res.Batch.Relations...)
+	if b.pending.Len() < b.size {
+		return nil
+	}
+	return b.flush(ctx)
+}
+
+// flush writes what is queued.
+func (b *batcher) flush(ctx context.Context) error {
+	if b.pending.Len() == 0 {
+		return nil
+	}
+	batch := b.pending
+	b.pending = graph.Batch{}
+	ws, err := b.sink.Write(ctx, batch)
+	if err != nil {
+		return fmt.Errorf("write batch of %d nodes and %d relations: %w", len(batch.Nodes), len(batch.Relations), err)
+	}
+	b.rep.addBatch(batch, ws)
+	return nil
+}
+
+// where are the log attributes that place a record in its input.
+func (r *Record[M]) where() []any {
+	args := []any{"record", r.Index, "offset", r.Offset}
+	if r.Line > 0 {
+		args = append(args, "line", r.Line)
+	}
+	return args
+}
