@@ -73,6 +73,6 @@ func (o Options) withDefaults(feed string) Options {
 	if o.Feed == "" {
 		o.Feed = "misp"
 	}
-	o.Options = o.Options.WithDefaults()
+	o.Options = o.WithDefaults()
 	return o
 }

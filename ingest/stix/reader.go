@@ -117,9 +117,6 @@ func newReader(r io.Reader, max int64) *reader {
 // offset is the feed offset just after the last token or value read.
 func (r *reader) offset() int64 { return r.dec.InputOffset() + r.delta }
 
-// records is the number of records read so far.
-func (r *reader) records() int64 { return r.index }
-
 // next returns the next record, io.EOF at the clean end of the feed, or an
 // *engine.OffsetError when the feed cannot be read further.
 func (r *reader) next() (record, error) {

@@ -31,7 +31,7 @@ func TestAbsentCorpusSkipsOrFailsUnderCI(t *testing.T) {
 	// Not parallel: it sets CI.
 	missing := "no-such-directory-" + t.Name()
 	t.Setenv("CI", "")
-	os.Unsetenv("CI")
+	require.NoError(t, os.Unsetenv("CI")) // t.Setenv restores it afterwards
 	ft := &fakeT{TB: t}
 	Dir(ft, missing)
 	require.True(t, ft.skipped)
