@@ -27,7 +27,7 @@ func Example() {
 	ctx := context.Background()
 	dsn := os.Getenv("DATABASE_URL")
 	feed := must(os.Open("vendor-x.json"))
-	defer feed.Close()
+	defer feed.Close() //nolint:errcheck // read-only
 
 	plan := must(tuning.PlanFor(must(tuning.Detect())))
 	pool := must(pgxpool.NewWithConfig(ctx, must(tuning.ConfigurePool(ctx, dsn))))

@@ -29,8 +29,9 @@ import (
 // app holds the global flags and what commands share: the logger and, once
 // opened, the pool.
 type app struct {
-	stdin          io.Reader
-	stdout, stderr io.Writer
+	stdin  io.Reader
+	stdout *printer // checked by run when the command ends
+	stderr io.Writer
 
 	databaseURL    string
 	logLevel       string
@@ -45,7 +46,7 @@ type app struct {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, stdout: stdout, stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
+	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
 }
 
 func (a *app) close() {

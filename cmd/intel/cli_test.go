@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +108,81 @@ func TestEveryCommandValidatesItsArguments(t *testing.T) {
 	require.ErrorAs(t, noArgs(root, []string{"x"}), new(usageError))
 	require.ErrorAs(t, exactArgs(1)(root, nil), new(usageError))
 	require.NoError(t, exactArgs(1)(root, []string{"x"}))
+}
+
+// TestFailedStdoutFailsTheCommand: output a user relies on is never lost
+// silently. A command whose stdout cannot be written (full disk, closed
+// pipe) exits 1 with the cause on stderr, whether the command saw the error
+// itself (the tune table) or only the app's stdout did (cobra's help).
+func TestFailedStdoutFailsTheCommand(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"tune", "--cores", "2", "--memory", "4GiB"},
+		{"tune", "--cores", "2", "--memory", "4GiB", "--format", "json"},
+		{"--help"},
+		{"partitions"},
+	} {
+		var errOut bytes.Buffer
+		code := run(args, strings.NewReader(""), failingWriter{}, &errOut)
+		require.Equal(t, exitFailure, code, "intel %s: stderr: %s", strings.Join(args, " "), errOut.String())
+		require.Regexp(t, `^intel: write (output|plan table): disk full\n$`, errOut.String(), "intel %s", strings.Join(args, " "))
+	}
+}
+
+func TestPrinterKeepsTheFirstError(t *testing.T) {
+	t.Parallel()
+	w := &failAfter{n: 1}
+	p := newPrinter(w)
+	p.printf("%d\n", 1)
+	require.NoError(t, p.err)
+	p.println("two")
+	p.print("three")
+	require.EqualError(t, p.err, "write 2 failed")
+	require.Equal(t, "1\n", w.buf.String(), "nothing is written after the first error")
+	require.EqualError(t, p.flush(), "write 2 failed")
+
+	var out bytes.Buffer
+	tp := newTablePrinter(&out)
+	tp.printf("a\tb\n")
+	tp.println("long cell\tc")
+	require.Empty(t, out.String(), "a table is written when flushed")
+	require.NoError(t, tp.flush())
+	require.Equal(t, "a          b\nlong cell  c\n", out.String())
+
+	fp := newTablePrinter(failingWriter{})
+	fp.printf("a\tb\n")
+	require.EqualError(t, fp.flush(), "disk full", "a table's write error comes at flush")
+}
+
+// failAfter takes n writes, then fails every one.
+type failAfter struct {
+	n, calls int
+	buf      bytes.Buffer
+}
+
+func (w *failAfter) Write(b []byte) (int, error) {
+	w.calls++
+	if w.calls > w.n {
+		return 0, fmt.Errorf("write %d failed", w.calls)
+	}
+	return w.buf.Write(b)
+}
+
+func TestWriteFileReportsErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.dot")
+	require.NoError(t, writeFile(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, "digraph {}\n")
+		return err
+	}))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "digraph {}\n", string(b))
+
+	require.ErrorContains(t, writeFile(filepath.Join(dir, "missing", "out.dot"), func(io.Writer) error { return nil }),
+		filepath.Join(dir, "missing", "out.dot"))
+	require.EqualError(t, writeFile(path, func(io.Writer) error { return errors.New("render failed") }), "render failed")
 }
 
 func TestTunePlanForALargeMachine(t *testing.T) {

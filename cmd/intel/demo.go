@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,7 +68,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	feedsDir, dotPath := o.feedsDir, o.dotPath
 	start := time.Now()
 	out := a.stdout
-	step := func(format string, args ...any) { fmt.Fprintf(out, "\n==> "+format+"\n", args...) }
+	step := func(format string, args ...any) { out.printf("\n==> "+format+"\n", args...) }
 
 	files := []ingest.Feed{
 		{Name: "unit42-hellokitty", Path: filepath.Join(feedsDir, "hellokitty-ransomware.json"), Format: ingest.FormatSTIX},
@@ -88,7 +89,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if a.local {
 		where = "the local PostgreSQL (intel local status)"
 	}
-	fmt.Fprintf(out, "using %s\n", where)
+	out.printf("using %s\n", where)
 
 	step("migrate (goose, embedded migrations)")
 	db := stdlib.OpenDBFromPool(pool)
@@ -111,7 +112,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d day partitions in place, %d made now\n", len(ens.Days), ens.Created())
+	out.printf("%d day partitions in place, %d made now\n", len(ens.Days), ens.Created())
 
 	step("load feeds (%s)", feedsDir)
 	st := a.newStore(pool)
@@ -151,7 +152,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%d edges written (COPY), %d dropped\n", trep.Telemetry.Edges, len(trep.Dropped))
+	out.printf("%d edges written (COPY), %d dropped\n", trep.Telemetry.Edges, len(trep.Dropped))
 
 	hit := demoHits[0]
 	file, _, _ := graph.FileNode(map[string]string{"SHA-256": hit.sha256}, hit.file)
@@ -177,13 +178,13 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		if path == "" {
 			return fmt.Errorf("demo: no intrusion set or threat actor within 4 hops of %s", h.file)
 		}
-		fmt.Fprintf(out, "%s on %s:\n  %s\n", h.file, h.agent, path)
+		out.printf("%s on %s:\n  %s\n", h.file, h.agent, path)
 	}
 	if err := writeDOTFile(dotPath, nb); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nDOT graph written to %s (render: dot -Tsvg %s > related.svg)\n", dotPath, dotPath)
-	fmt.Fprintf(out, "demo finished in %s; try: intel related hash:SHA-256:%s --depth 3\n", time.Since(start).Round(time.Millisecond), hit.sha256)
+	out.printf("\nDOT graph written to %s (render: dot -Tsvg %s > related.svg)\n", dotPath, dotPath)
+	out.printf("demo finished in %s; try: intel related hash:SHA-256:%s --depth 3\n", time.Since(start).Round(time.Millisecond), hit.sha256)
 	return nil
 }
 
@@ -207,13 +208,9 @@ func actorPath(nb *graph.Neighbourhood) string {
 }
 
 func writeDOTFile(path string, nb *graph.Neighbourhood) error {
-	f, err := os.Create(path)
+	err := writeFile(path, func(w io.Writer) error { return writeDOT(w, nb) })
 	if err != nil {
 		return fmt.Errorf("write DOT file: %w", err)
 	}
-	if err := writeDOT(f, nb); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return nil
 }

@@ -22,7 +22,9 @@ import (
 func TestMain(m *testing.M) {
 	code := pgtest.Run(m)
 	if buildDir != "" {
-		os.RemoveAll(buildDir)
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintf(os.Stderr, "remove the test build directory: %v\n", err)
+		}
 	}
 	os.Exit(code)
 }

@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"os"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ransomeye/intel/tuning"
@@ -180,16 +178,18 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 		return writeJSON(a.stdout, results)
 	}
 	for _, r := range results {
-		fmt.Fprintf(a.stdout, "%s: %s", r.Feed.Name, r.Status)
+		a.stdout.printf("%s: %s", r.Feed.Name, r.Status)
 		if r.EventsLoaded+r.EventsSkipped > 0 {
-			fmt.Fprintf(a.stdout, " (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
+			a.stdout.printf(" (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(a.stdout, ": %s", r.Error)
+			a.stdout.printf(": %s", r.Error)
 		}
-		fmt.Fprintln(a.stdout)
+		a.stdout.println()
 		if r.Telemetry != nil {
-			a.printTelemetry(r.Telemetry)
+			if err := a.printTelemetry(r.Telemetry); err != nil {
+				return err
+			}
 		}
 		if r.Report != nil && r.Status != ingest.StatusSkipped {
 			if err := r.Report.WriteText(a.stdout); err != nil {
@@ -197,7 +197,7 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 			}
 		}
 	}
-	return nil
+	return a.stdout.err
 }
 
 // telemetryOptions are the argument and flags of intel ingest telemetry.
@@ -242,13 +242,13 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	if err := formatFlag(o.format, "table", "json"); err != nil {
 		return err
 	}
-	var r io.Reader = a.stdin
+	r := a.stdin
 	if o.path != "-" {
 		f, err := os.Open(o.path)
 		if err != nil {
 			return fmt.Errorf("open telemetry: %w", err)
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read-only
 		r = f
 	}
 	store, err := a.openStore(ctx)
@@ -259,10 +259,10 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	if a.stderrIsTerminal() {
 		start := time.Now()
 		opts.Progress = func(bytes, lines int64) {
-			fmt.Fprintf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", o.feed, lines, float64(bytes)/1e6,
+			diagf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", o.feed, lines, float64(bytes)/1e6,
 				float64(lines)/max(time.Since(start).Seconds(), 0.001))
 		}
-		defer fmt.Fprintln(a.stderr)
+		defer diagf(a.stderr, "\n")
 	}
 	rep, err := telemetry.Load(ctx, r, store, opts)
 	if rep != nil {
@@ -270,28 +270,28 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {
 				err = werr
 			}
-		} else {
-			a.printTelemetry(rep)
+		} else if werr := a.printTelemetry(rep); werr != nil && err == nil {
+			err = werr
 		}
 	}
 	return err
 }
 
-func (a *app) printTelemetry(rep *telemetry.Report) {
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+func (a *app) printTelemetry(rep *telemetry.Report) error {
+	tw := newTablePrinter(a.stdout)
 	t := rep.Telemetry
-	fmt.Fprintf(tw, "lines\t%d\n", rep.Lines)
-	fmt.Fprintf(tw, "edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
-	fmt.Fprintf(tw, "outside the window\t%d (in telemetry_edges_default; see intel partitions check)\n", t.OutOfWindow)
-	fmt.Fprintf(tw, "partitions made\t%d\n", t.PartitionsCreated)
-	fmt.Fprintf(tw, "nodes\tinserted %d, merged %d, unchanged %d\n", t.Nodes.NodesInserted, t.Nodes.NodesMerged, t.Nodes.NodesUnchanged)
+	tw.printf("lines\t%d\n", rep.Lines)
+	tw.printf("edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
+	tw.printf("outside the window\t%d (in telemetry_edges_default; see intel partitions check)\n", t.OutOfWindow)
+	tw.printf("partitions made\t%d\n", t.PartitionsCreated)
+	tw.printf("nodes\tinserted %d, merged %d, unchanged %d\n", t.Nodes.NodesInserted, t.Nodes.NodesMerged, t.Nodes.NodesUnchanged)
 	var dropped int64
 	for _, n := range rep.Dropped {
 		dropped += n
 	}
-	fmt.Fprintf(tw, "dropped\t%d\n", dropped)
+	tw.printf("dropped\t%d\n", dropped)
 	for reason, n := range rep.Dropped {
-		fmt.Fprintf(tw, "  %s\t%d\n", reason, n)
+		tw.printf("  %s\t%d\n", reason, n)
 	}
-	tw.Flush()
+	return tw.flush()
 }

@@ -111,9 +111,9 @@ func (a *app) runLocalStatus(o localOptions) error {
 	if !st.Initialized {
 		state = "not created yet (any command that needs the database creates it)"
 	}
-	fmt.Fprintf(a.stdout, "state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
+	a.stdout.printf("state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
 	if st.URL != "" {
-		fmt.Fprintf(a.stdout, "url        %s\n", st.URL)
+		a.stdout.printf("url        %s\n", st.URL)
 	}
-	return nil
+	return a.stdout.err
 }

@@ -26,25 +26,30 @@ const (
 )
 
 // run executes the command line and returns the exit code: 0 on success,
-// 2 for a usage error, 1 for any other failure, with a one-line cause on
-// stderr.
+// 2 for a usage error, 1 for any other failure (output that could not be
+// written to stdout included), with a one-line cause on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := newApp(stdin, stdout, stderr)
 	defer a.close()
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.Execute()
+	if werr := a.stdout.err; werr != nil && (err == nil || err == werr) {
+		// The command's output was lost (full disk, closed pipe): a script
+		// reading it must not take the exit code for success.
+		err = fmt.Errorf("write output: %w", werr)
+	}
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "intel: %s\n", oneLine(err.Error()))
+	diagf(stderr, "intel: %s\n", oneLine(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		path := a.cmdPath
 		if c, _, ferr := root.Find(args); ferr == nil && c != nil {
 			path = c.CommandPath()
 		}
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", path)
+		diagf(stderr, "Run '%s --help' for usage.\n", path)
 		return exitUsage
 	}
 	return exitFailure

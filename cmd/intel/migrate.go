@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
@@ -135,16 +134,16 @@ func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrate
 		}
 		return writeJSON(a.stdout, out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
+	tw := newTablePrinter(a.stdout)
+	tw.println("VERSION\tMIGRATION\tSTATE\tAPPLIED AT")
 	for _, s := range st {
 		applied := ""
 		if !s.AppliedAt.IsZero() {
 			applied = s.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, applied)
+		tw.printf("%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, applied)
 	}
-	return tw.Flush()
+	return tw.flush()
 }
 
 func (a *app) runMigrateVersion(ctx context.Context, p *goose.Provider, o migrateOptions) error {
@@ -186,7 +185,7 @@ func (a *app) printResults(format string, res []*goose.MigrationResult) error {
 		return err
 	}
 	for _, r := range res {
-		fmt.Fprintf(a.stdout, "%-4s %05d %s (%s)\n", r.Direction, r.Source.Version, r.Source.Path, r.Duration.Round(1e6))
+		a.stdout.printf("%-4s %05d %s (%s)\n", r.Direction, r.Source.Version, r.Source.Path, r.Duration.Round(1e6))
 	}
-	return nil
+	return a.stdout.err
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"strconv"
 	"time"
 
@@ -85,22 +85,19 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err != nil {
 		return err
 	}
-	w := a.stdout
-	if o.output != "" && o.output != "-" {
-		f, err := os.Create(o.output)
-		if err != nil {
-			return fmt.Errorf("create %s: %w", o.output, err)
+	render := func(w io.Writer) error {
+		switch o.format {
+		case "json":
+			return writeJSON(w, nb)
+		case "dot":
+			return writeDOT(w, nb)
 		}
-		defer f.Close()
-		w = f
+		return writeTree(w, nb)
 	}
-	switch o.format {
-	case "json":
-		return writeJSON(w, nb)
-	case "dot":
-		return writeDOT(w, nb)
+	if o.output != "" && o.output != "-" {
+		return writeFile(o.output, render) // its errors name the file
 	}
-	return writeTree(w, nb)
+	return render(a.stdout)
 }
 
 // parseWhen reads a duration back from now ("72h", "30d") or a date or

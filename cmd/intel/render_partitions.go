@@ -5,7 +5,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
@@ -124,13 +123,13 @@ func formatEstimate(n int64) string {
 	return strconv.FormatInt(n, 10)
 }
 
-// textTable is a tabwriter whose lines carry no trailing blanks.
+// textTable is an aligned table whose lines carry no trailing blanks.
 type textTable struct {
-	tw *tabwriter.Writer
+	p *printer
 }
 
 func newTable(w io.Writer) *textTable {
-	return &textTable{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	return &textTable{p: newTablePrinter(w)}
 }
 
 // row writes cells separated by tabs, dropping empty trailing cells.
@@ -140,20 +139,21 @@ func (t *textTable) row(cells ...any) {
 	}
 	for i, c := range cells {
 		if i > 0 {
-			fmt.Fprint(t.tw, "\t")
+			t.p.print("\t")
 		}
-		fmt.Fprint(t.tw, c)
+		t.p.print(c)
 	}
-	fmt.Fprint(t.tw, "\n")
+	t.p.print("\n")
 }
 
 // line writes free text that takes no part in the column alignment.
 func (t *textTable) line(s string) {
-	fmt.Fprint(t.tw, strings.ReplaceAll(s, "\t", " "), "\n")
+	t.p.print(strings.ReplaceAll(s, "\t", " "), "\n")
 }
 
+// flush writes the table out and returns the first error of its writes.
 func (t *textTable) flush(what string) error {
-	if err := t.tw.Flush(); err != nil {
+	if err := t.p.flush(); err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
 	return nil
