@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -182,20 +180,7 @@ func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEd
 
 // copyChunkEdges COPYs the chunk's edges into telemetry_edges.
 func (s *Store) copyChunkEdges(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(chunk) {
-			return nil, nil
-		}
-		e := chunk[i]
-		i++
-		// pgtype.UUID encodes in binary whatever the pool's type map (a
-		// bare uuid.UUID needs db/pguuid for that).
-		return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
-			e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
-	})
-	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_edges"},
-		[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
+	n, err := s.copyEdges(ctx, chunk)
 	stats.Edges += n
 	if err != nil {
 		return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
