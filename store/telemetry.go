@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -64,27 +65,45 @@ func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, erro
 //     together or were committed before, so none is left pending, and the
 //     transaction releases the pending relations of other writers that its
 //     nodes complete;
-//   - COPYs the edges (pgx.CopyFrom with a row source), once those records
-//     are committed.
+//   - once that transaction has committed, COPYs the edges in binary
+//     format (see copyEdges).
 //
-// So every stored edge's endpoints and implied records exist, also while the
-// append runs and after it fails. Invalid edges are logged at WARN, counted
-// in Dropped by their graph.DropReason and skipped. An error from the
-// sequence stops the append after the edges before it are written; an error
-// writing a chunk's records or edges stops it before that chunk's edges, and
-// the records not written are written again by the next call.
+// The COPY of a chunk runs on a connection of its own while the next chunk
+// is read and its records written, so at most three chunks are in memory.
+// Every stored edge's endpoints and implied records therefore exist, also
+// while the append runs and after it fails. Invalid edges are logged at
+// WARN, counted in Dropped by their graph.DropReason and skipped. An error
+// from the sequence stops the append after the edges before it are written.
+// An error writing a chunk's records stops it before that chunk's edges
+// (the chunks before it are still COPYed), and the records not written are
+// written again by the next call; an error COPYing a chunk stops it with
+// that chunk's edges and those after it not written.
 func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
-	chunk := make([]graph.TelemetryEdge, 0, s.copyChunk)
+	// A COPY error cancels wctx, which stops the reading and the records;
+	// the COPYs themselves run on ctx, so a records error lets the chunks
+	// already committed be COPYed.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cp := s.startCopier(ctx, cancel)
+	chunk := cp.buffer()
 	var index int64
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		err := s.appendChunk(ctx, chunk, &stats)
-		chunk = chunk[:0]
-		return err
+		if err := s.ensureChunkDays(wctx, chunk, &stats); err != nil {
+			return err
+		}
+		if err := s.writeChunkRecords(wctx, chunk, &stats); err != nil {
+			return err
+		}
+		if err := cp.send(wctx, chunk); err != nil {
+			return err
+		}
+		chunk = cp.buffer()
+		return nil
 	}
 	var srcErr, err error
 	for e, eerr := range edges {
@@ -108,6 +127,18 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	if err == nil {
 		err = flush()
 	}
+	close(cp.queue)
+	<-cp.done
+	stats.Edges = cp.edges
+	// A COPY error cancels the rest, whose error then only says so: report
+	// the COPY's, and both when the rest failed on its own.
+	if cp.err != nil {
+		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, cp.err) {
+			err = cp.err
+		} else {
+			err = errors.Join(err, cp.err)
+		}
+	}
 	stats.Duration = time.Since(start)
 	if err != nil {
 		return stats, err
@@ -118,15 +149,58 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	return stats, nil
 }
 
-// appendChunk writes one chunk: partitions, then graph records, then edges.
-func (s *Store) appendChunk(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
-	if err := s.ensureChunkDays(ctx, chunk, stats); err != nil {
-		return err
+// edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
+// on a goroutine of its own. The queue holds one chunk, so with the one
+// being COPYed and the one being read at most three chunk buffers exist;
+// they are reused through free.
+type edgeCopier struct {
+	queue chan []graph.TelemetryEdge
+	free  chan []graph.TelemetryEdge
+	done  chan struct{}
+	size  int
+	edges int64 // read after done
+	err   error // read after done
+}
+
+func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc) *edgeCopier {
+	c := &edgeCopier{queue: make(chan []graph.TelemetryEdge, 1), free: make(chan []graph.TelemetryEdge, 3),
+		done: make(chan struct{}), size: s.copyChunk}
+	go func() {
+		defer close(c.done)
+		for chunk := range c.queue {
+			if c.err == nil { // after an error, drain what was queued
+				n, err := s.copyEdges(ctx, chunk)
+				c.edges += n
+				if err != nil {
+					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+					cancel(c.err)
+				}
+			}
+			c.free <- chunk[:0]
+		}
+	}()
+	return c
+}
+
+// buffer returns an empty chunk buffer.
+func (c *edgeCopier) buffer() []graph.TelemetryEdge {
+	select {
+	case b := <-c.free:
+		return b
+	default:
+		return make([]graph.TelemetryEdge, 0, c.size)
 	}
-	if err := s.writeChunkRecords(ctx, chunk, stats); err != nil {
-		return err
+}
+
+// send queues a chunk whose records are committed, or returns the cause
+// of the append's stop.
+func (c *edgeCopier) send(ctx context.Context, chunk []graph.TelemetryEdge) error {
+	select {
+	case c.queue <- chunk:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
-	return s.copyChunkEdges(ctx, chunk, stats)
 }
 
 // ensureChunkDays makes the day partitions of the chunk's days in the
@@ -175,16 +249,6 @@ func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEd
 			len(b.Nodes), len(b.Relations), err)
 	}
 	s.endpoints.add(b)
-	return nil
-}
-
-// copyChunkEdges COPYs the chunk's edges into telemetry_edges.
-func (s *Store) copyChunkEdges(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
-	n, err := s.copyEdges(ctx, chunk)
-	stats.Edges += n
-	if err != nil {
-		return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
-	}
 	return nil
 }
 

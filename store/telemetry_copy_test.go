@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +62,33 @@ func TestAppendTelemetryRowsRoundTrip(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, len(edges), i)
+}
+
+// TestAppendTelemetryCopyFailureStops makes the server refuse a row of the
+// second chunk (text with a NUL byte): AppendTelemetry must return the
+// COPY's error, once, with the first chunk stored and nothing after it.
+func TestAppendTelemetryCopyFailureStops(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(10))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
+	var edges []graph.TelemetryEdge
+	for i := range 50 {
+		e := fileEdge(proc, i, day.Add(time.Duration(i)*time.Second))
+		if i == 15 {
+			e.AgentID = "agent\x00"
+		}
+		edges = append(edges, e)
+	}
+	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.ErrorContains(t, err, "copy 10 telemetry edges")
+	require.Equal(t, 1, strings.Count(err.Error(), "copy "), "one error, said once: %v", err)
+	require.EqualValues(t, 10, st.Edges)
+	var stored int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, 10, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
 }
