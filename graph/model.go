@@ -147,22 +147,51 @@ type TelemetryEdge struct {
 	AgentID    string         `json:"agent_id"`
 	ObservedAt time.Time      `json:"observed_at"`
 	Props      map[string]any `json:"props,omitempty"`
+	// Implied holds the nodes and relations that the endpoints bring with
+	// them, such as a file's hash nodes and its has-hash relations (see
+	// FileNode). They are written with the endpoint nodes, before the edge.
+	Implied Batch `json:"implied,omitzero"`
 }
 
-// InvalidReason returns why the edge cannot be stored, one of a fixed set
-// of short reasons ("missing agent_id", "invalid src node", ...), or "".
-func (e TelemetryEdge) InvalidReason() string {
+// DropReason says why a telemetry record was dropped. Reasons are a fixed
+// set of constants, never text taken from the input, so counts keyed by
+// reason stay small whatever the stream; the details go to the log.
+type DropReason string
+
+// The reasons TelemetryEdge.InvalidReason gives.
+const (
+	ReasonMissingAgentID    DropReason = "missing agent_id"
+	ReasonMissingRelation   DropReason = "missing relation"
+	ReasonMissingObservedAt DropReason = "missing observed_at"
+	ReasonInvalidSrc        DropReason = "invalid src node"
+	ReasonInvalidDst        DropReason = "invalid dst node"
+	ReasonInvalidImplied    DropReason = "invalid implied node or relation"
+)
+
+// InvalidReason returns why the edge cannot be stored, one of the Reason
+// constants above, or "".
+func (e TelemetryEdge) InvalidReason() DropReason {
 	switch {
 	case e.AgentID == "":
-		return "missing agent_id"
+		return ReasonMissingAgentID
 	case e.Relation == "":
-		return "missing relation"
+		return ReasonMissingRelation
 	case e.ObservedAt.IsZero():
-		return "missing observed_at"
+		return ReasonMissingObservedAt
 	case e.Src.Validate() != nil:
-		return "invalid src node"
+		return ReasonInvalidSrc
 	case e.Dst.Validate() != nil:
-		return "invalid dst node"
+		return ReasonInvalidDst
+	}
+	for i := range e.Implied.Nodes {
+		if e.Implied.Nodes[i].Validate() != nil {
+			return ReasonInvalidImplied
+		}
+	}
+	for i := range e.Implied.Relations {
+		if e.Implied.Relations[i].Validate() != nil {
+			return ReasonInvalidImplied
+		}
 	}
 	return ""
 }

@@ -443,7 +443,7 @@ func TestAppendTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2501, stats.Edges)
 	require.EqualValues(t, 1, stats.OutOfWindow)
-	require.Equal(t, map[string]int64{"missing agent_id": 1}, stats.Dropped)
+	require.Equal(t, map[graph.DropReason]int64{graph.ReasonMissingAgentID: 1}, stats.Dropped)
 	require.EqualValues(t, 101, stats.Nodes.NodesInserted, "one process and 100 files")
 
 	var inDay, inDefault int

@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -24,10 +22,11 @@ type TelemetryStats struct {
 	// land in the default partition and `intel partitions check` reports them.
 	OutOfWindow int64 `json:"out_of_window"`
 	// Dropped counts invalid edges by reason; each is logged at WARN.
-	Dropped map[string]int64 `json:"dropped,omitempty"`
+	Dropped map[graph.DropReason]int64 `json:"dropped,omitempty"`
 	// PartitionsCreated counts the day partitions made on demand.
 	PartitionsCreated int `json:"partitions_created"`
-	// Nodes is what upserting the endpoint nodes did.
+	// Nodes is what writing the endpoint nodes and the records they imply
+	// (TelemetryEdge.Implied) did.
 	Nodes    graph.WriteStats `json:"nodes"`
 	Duration time.Duration    `json:"duration_ns"`
 }
@@ -53,30 +52,58 @@ func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, erro
 
 // AppendTelemetry streams telemetry edges into telemetry_edges. It reads the
 // sequence in chunks of the copy-chunk size, so memory stays bounded however
-// long the stream. For each chunk it makes the day partitions the chunk needs
-// inside the telemetry window (through the Store's DayEnsurer, before writing, so rows never
-// wait in the default partition), hands the chunk's new endpoint nodes to a
-// node writer (each node once per Store: see endpointCache) and COPYs the
-// edges (pgx.CopyFrom with a row source). The node writer upserts on a
-// connection of its own while later chunks are COPYed, and AppendTelemetry
-// returns when both are done, so every endpoint node exists when it returns.
-// Invalid edges are logged at WARN, counted in Dropped and skipped; an error
-// from the sequence stops the append after the edges before it are written,
-// and an error writing nodes or edges stops both.
+// long the stream. For each chunk, in this order, it
+//
+//   - makes the day partitions the chunk needs inside the telemetry window
+//     (through the Store's DayEnsurer, so rows never wait in the default
+//     partition);
+//   - writes the chunk's graph records in one transaction with Write: its
+//     endpoint nodes and the nodes and relations they imply
+//     (TelemetryEdge.Implied: a file's hash nodes and has-hash relations),
+//     each once per chunk and only if this Store has not written it already
+//     (see endpointCache). A relation and its endpoints are thus committed
+//     together or were committed before, so none is left pending, and the
+//     transaction releases the pending relations of other writers that its
+//     nodes complete;
+//   - once that transaction has committed, COPYs the edges in binary
+//     format (see copyEdges).
+//
+// The COPY of a chunk runs on a connection of its own while the next chunk
+// is read and its records written, so at most three chunks are in memory.
+// Every stored edge's endpoints and implied records therefore exist, also
+// while the append runs and after it fails. Invalid edges are logged at
+// WARN, counted in Dropped by their graph.DropReason and skipped. An error
+// from the sequence stops the append after the edges before it are written.
+// An error writing a chunk's records stops it before that chunk's edges
+// (the chunks before it are still COPYed), and the records not written are
+// written again by the next call; an error COPYing a chunk stops it with
+// that chunk's edges and those after it not written.
 func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
 	start := time.Now()
-	stats := TelemetryStats{Dropped: map[string]int64{}}
-	g, gctx := errgroup.WithContext(ctx)
-	nw := s.startNodeWriter(gctx, g)
-	chunk := make([]graph.TelemetryEdge, 0, s.copyChunk)
+	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	// A COPY error cancels wctx, which stops the reading and the records;
+	// the COPYs themselves run on ctx, so a records error lets the chunks
+	// already committed be COPYed.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cp := s.startCopier(ctx, cancel)
+	chunk := cp.buffer()
 	var index int64
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		err := s.appendChunk(gctx, chunk, nw, &stats)
-		chunk = chunk[:0]
-		return err
+		if err := s.ensureChunkDays(wctx, chunk, &stats); err != nil {
+			return err
+		}
+		if err := s.writeChunkRecords(wctx, chunk, &stats); err != nil {
+			return err
+		}
+		if err := cp.send(wctx, chunk); err != nil {
+			return err
+		}
+		chunk = cp.buffer()
+		return nil
 	}
 	var srcErr, err error
 	for e, eerr := range edges {
@@ -87,7 +114,7 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 		index++
 		if reason := e.InvalidReason(); reason != "" {
 			stats.Dropped[reason]++
-			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", e.AgentID, "reason", reason)
+			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", e.AgentID, "reason", string(reason))
 			continue
 		}
 		chunk = append(chunk, e)
@@ -100,20 +127,18 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	if err == nil {
 		err = flush()
 	}
-	close(nw.queue)
-	// A node writer's error cancels the COPY, whose error then only says
-	// so: report the writer's, and both when the COPY failed on its own.
-	if werr := g.Wait(); werr != nil {
-		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, werr) {
-			err = werr
+	close(cp.queue)
+	<-cp.done
+	stats.Edges = cp.edges
+	// A COPY error cancels the rest, whose error then only says so: report
+	// the COPY's, and both when the rest failed on its own.
+	if cp.err != nil {
+		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, cp.err) {
+			err = cp.err
 		} else {
-			err = errors.Join(werr, err)
+			err = errors.Join(err, cp.err)
 		}
 	}
-	for rest := range nw.queue { // not written: upsert them next time
-		s.endpoints.forget(rest)
-	}
-	stats.Nodes = nw.stats
 	stats.Duration = time.Since(start)
 	if err != nil {
 		return stats, err
@@ -124,55 +149,68 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	return stats, nil
 }
 
-// nodeWriter upserts the endpoint nodes of AppendTelemetry's chunks on a
-// connection of its own while the edges are COPYed on others, so a stream
-// whose first chunk names thousands of new endpoints does not hold up the
-// COPY of the chunks after it. The queue is short, which bounds memory: the
-// COPY waits when the node writer is two chunks behind.
-type nodeWriter struct {
-	queue chan []graph.Node
-	stats graph.WriteStats // read after the errgroup's Wait
+// edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
+// on a goroutine of its own. The queue holds one chunk, so with the one
+// being COPYed and the one being read at most three chunk buffers exist;
+// they are reused through free.
+type edgeCopier struct {
+	queue chan []graph.TelemetryEdge
+	free  chan []graph.TelemetryEdge
+	done  chan struct{}
+	size  int
+	edges int64 // read after done
+	err   error // read after done
 }
 
-func (s *Store) startNodeWriter(ctx context.Context, g *errgroup.Group) *nodeWriter {
-	nw := &nodeWriter{queue: make(chan []graph.Node, 2)}
-	g.Go(func() error {
-		for nodes := range nw.queue {
-			ws, err := s.Write(ctx, graph.Batch{Nodes: nodes})
-			nw.stats.Add(ws)
-			if err != nil {
-				// Returning cancels the group's context, which stops the
-				// COPY and the sender; AppendTelemetry forgets what is
-				// left in the queue.
-				s.endpoints.forget(nodes)
-				return fmt.Errorf("upsert telemetry endpoint nodes: %w", err)
+func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc) *edgeCopier {
+	c := &edgeCopier{queue: make(chan []graph.TelemetryEdge, 1), free: make(chan []graph.TelemetryEdge, 3),
+		done: make(chan struct{}), size: s.copyChunk}
+	go func() {
+		defer close(c.done)
+		for chunk := range c.queue {
+			if c.err == nil { // after an error, drain what was queued
+				n, err := s.copyEdges(ctx, chunk)
+				c.edges += n
+				if err != nil {
+					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+					cancel(c.err)
+				}
 			}
+			c.free <- chunk[:0]
 		}
-		return nil
-	})
-	return nw
+	}()
+	return c
 }
 
-// enqueue hands nodes to the writer, or returns the context's error when
-// the append is being stopped.
-func (nw *nodeWriter) enqueue(ctx context.Context, nodes []graph.Node) error {
-	if len(nodes) == 0 {
-		return nil
-	}
+// buffer returns an empty chunk buffer.
+func (c *edgeCopier) buffer() []graph.TelemetryEdge {
 	select {
-	case nw.queue <- nodes:
+	case b := <-c.free:
+		return b
+	default:
+		return make([]graph.TelemetryEdge, 0, c.size)
+	}
+}
+
+// send queues a chunk whose records are committed, or returns the cause
+// of the append's stop.
+func (c *edgeCopier) send(ctx context.Context, chunk []graph.TelemetryEdge) error {
+	select {
+	case c.queue <- chunk:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
 }
 
-func (s *Store) appendChunk(ctx context.Context, chunk []graph.TelemetryEdge, nw *nodeWriter, stats *TelemetryStats) error {
+// ensureChunkDays makes the day partitions of the chunk's days in the
+// window that this Store has not made yet, and counts the chunk's rows
+// outside the window.
+func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
 	today := graph.UTCDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
 	var need []time.Time
-	nodes := make([]graph.Node, 0, 2*len(chunk))
 	for _, e := range chunk {
 		day := graph.UTCDay(e.ObservedAt)
 		if day.Before(lo) || !day.Before(hi) {
@@ -181,86 +219,135 @@ func (s *Store) appendChunk(ctx context.Context, chunk []graph.TelemetryEdge, nw
 			need = append(need, day)
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
-		for _, n := range [2]graph.Node{e.Src, e.Dst} {
-			if s.endpoints.fresh(n.ID) {
-				nodes = append(nodes, n)
-			}
-		}
 	}
-	if len(need) > 0 {
-		created, err := s.ensureDays(ctx, need)
-		stats.PartitionsCreated += created
-		if err != nil {
-			for _, d := range need {
-				s.days.remove(d)
-			}
-			s.endpoints.forget(nodes)
-			return fmt.Errorf("make day partitions for telemetry: %w", err)
-		}
+	if len(need) == 0 {
+		return nil
 	}
-
-	if err := nw.enqueue(ctx, nodes); err != nil {
-		s.endpoints.forget(nodes)
-		return err
-	}
-	i := 0
-	src := pgx.CopyFromFunc(func() ([]any, error) {
-		if i == len(chunk) {
-			return nil, nil
-		}
-		e := chunk[i]
-		i++
-		// pgtype.UUID encodes in binary whatever the pool's type map (a
-		// bare uuid.UUID needs db/pguuid for that).
-		return []any{pgtype.UUID{Bytes: e.Src.ID, Valid: true}, pgtype.UUID{Bytes: e.Dst.ID, Valid: true},
-			e.Relation, e.AgentID, e.ObservedAt, jsonObject(e.Props)}, nil
-	})
-	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"telemetry_edges"},
-		[]string{"src_id", "dst_id", "relation", "agent_id", "observed_at", "props"}, src)
-	stats.Edges += n
+	created, err := s.ensureDays(ctx, need)
+	stats.PartitionsCreated += created
 	if err != nil {
-		return fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+		for _, d := range need {
+			s.days.remove(d)
+		}
+		return fmt.Errorf("make day partitions for telemetry: %w", err)
 	}
 	return nil
 }
 
-// endpointCache remembers the endpoint nodes this Store has written, so a
-// stream that names the same hosts, processes and files over and over
-// upserts each of them once rather than once per chunk: the telemetry edges
-// keep every observation, and a node's first/last seen record the
-// observations that first wrote it (feeds and other writers still merge
-// theirs). It is bounded: when it holds endpointCacheMax nodes it starts
-// again empty, and a node dropped from it is simply upserted again.
+// writeChunkRecords writes, in one transaction, the endpoint nodes and
+// implied records of the chunk that this Store has not written yet, and
+// remembers them once committed.
+func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
+	b := s.endpoints.missing(chunk)
+	if b.Len() == 0 {
+		return nil
+	}
+	ws, err := s.Write(ctx, b)
+	stats.Nodes.Add(ws)
+	if err != nil {
+		return fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
+			len(b.Nodes), len(b.Relations), err)
+	}
+	s.endpoints.add(b)
+	return nil
+}
+
+// endpointCache remembers the graph records AppendTelemetry has committed
+// through this Store — endpoint nodes and implied nodes by id, implied
+// relations by their key — so a stream that names the same hosts,
+// processes and files over and over writes each of them once rather than
+// once per chunk: the telemetry edges keep every observation, and a node's
+// first/last seen record the observations that first wrote it (feeds and
+// other writers still merge theirs). Records enter it only once their
+// transaction has committed, so a record found in it exists in the
+// database; concurrent appends that name the same new record may both write
+// it, which merges to the same row. It is bounded: when either map holds
+// endpointCacheMax entries it starts again empty, and a record dropped from
+// it is simply written again.
 type endpointCache struct {
-	mu   sync.Mutex
-	seen map[uuid.UUID]struct{}
+	mu    sync.Mutex
+	nodes map[uuid.UUID]struct{}
+	rels  map[relationKey]struct{}
+}
+
+// relationKey identifies a relation as RelationUpsertMany merges it.
+type relationKey struct {
+	src, dst graph.Ref
+	typ      string
+}
+
+func keyOf(r graph.Relation) relationKey {
+	return relationKey{src: r.Src, dst: r.Dst, typ: strings.ToLower(r.Type)}
 }
 
 const endpointCacheMax = 1_000_000
 
-func newEndpointCache() *endpointCache { return &endpointCache{seen: map[uuid.UUID]struct{}{}} }
-
-// fresh reports whether the node must be upserted, and remembers it.
-func (c *endpointCache) fresh(id uuid.UUID) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, ok := c.seen[id]; ok {
-		return false
-	}
-	if len(c.seen) >= endpointCacheMax {
-		c.seen = make(map[uuid.UUID]struct{}, endpointCacheMax/4)
-	}
-	c.seen[id] = struct{}{}
-	return true
+func newEndpointCache() *endpointCache {
+	return &endpointCache{nodes: map[uuid.UUID]struct{}{}, rels: map[relationKey]struct{}{}}
 }
 
-// forget drops ids whose upsert failed, so the next chunk writes them.
-func (c *endpointCache) forget(nodes []graph.Node) {
-	c.mu.Lock()
-	for _, n := range nodes {
-		delete(c.seen, n.ID)
+// missing returns the endpoint nodes and implied records of chunk that are
+// not in the cache, each once: the first occurrence in the chunk.
+func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
+	var b graph.Batch
+	var nodes map[uuid.UUID]struct{} // taken in this chunk
+	var rels map[relationKey]struct{}
+	node := func(n graph.Node) {
+		if _, ok := c.nodes[n.ID]; ok {
+			return
+		}
+		if _, ok := nodes[n.ID]; ok {
+			return
+		}
+		if nodes == nil {
+			nodes = map[uuid.UUID]struct{}{}
+		}
+		nodes[n.ID] = struct{}{}
+		b.Nodes = append(b.Nodes, n)
 	}
-	c.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range chunk {
+		e := &chunk[i]
+		node(e.Src)
+		node(e.Dst)
+		for _, n := range e.Implied.Nodes {
+			node(n)
+		}
+		for _, r := range e.Implied.Relations {
+			k := keyOf(r)
+			if _, ok := c.rels[k]; ok {
+				continue
+			}
+			if _, ok := rels[k]; ok {
+				continue
+			}
+			if rels == nil {
+				rels = map[relationKey]struct{}{}
+			}
+			rels[k] = struct{}{}
+			b.Relations = append(b.Relations, r)
+		}
+	}
+	return b
+}
+
+// add remembers the records of a committed batch.
+func (c *endpointCache) add(b graph.Batch) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.nodes)+len(b.Nodes) > endpointCacheMax {
+		c.nodes = make(map[uuid.UUID]struct{}, endpointCacheMax/4)
+	}
+	for _, n := range b.Nodes {
+		c.nodes[n.ID] = struct{}{}
+	}
+	if len(c.rels)+len(b.Relations) > endpointCacheMax {
+		c.rels = map[relationKey]struct{}{}
+	}
+	for _, r := range b.Relations {
+		c.rels[keyOf(r)] = struct{}{}
+	}
 }
 
 // ensureDays makes the partitions of days through the DayEnsurer, if any.

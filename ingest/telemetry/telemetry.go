@@ -19,9 +19,18 @@
 //   - anything else (process, host, user, ...): "key", unique within kind.
 //
 // or the shorthand string "kind:value" ("ipv4-addr:198.51.100.7",
-// "hash:SHA-256:<hex>", "process:host-7:4242"). A line that cannot be used is
-// logged at WARN with its line number, byte offset and reason, counted, and
-// skipped; the rest of the stream loads.
+// "hash:SHA-256:<hex>", "process:host-7:4242").
+//
+// A file's hash nodes and file → hash has-hash relations travel with the
+// edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry
+// writes them with the chunk's endpoint nodes, in one transaction before the
+// chunk's edges, so the file, its hashes and the links between them are
+// committed together and no link waits in pending_relations.
+//
+// A line that cannot be used is logged at WARN with its line number, byte
+// offset, reason and details, counted under its reason, and skipped; the
+// rest of the stream loads. Reasons are the fixed constants of Reasons, so
+// Report.Dropped stays small however malformed the input.
 package telemetry
 
 import (
@@ -38,13 +47,38 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/pipeline"
 	"github.com/ransomeye/intel/stixid"
 	"github.com/ransomeye/intel/store"
 )
 
 // DefaultMaxLineBytes is the longest line read; longer ones are dropped.
 const DefaultMaxLineBytes = 1 << 20
+
+// The reasons Load drops a line for, besides those of
+// graph.TelemetryEdge.InvalidReason that AppendTelemetry reports.
+const (
+	ReasonLineTooLong       graph.DropReason = "line too long"
+	ReasonInvalidJSON       graph.DropReason = "invalid JSON"
+	ReasonBadSrc            graph.DropReason = "bad src endpoint"
+	ReasonBadDst            graph.DropReason = "bad dst endpoint"
+	ReasonMissingRelation                    = graph.ReasonMissingRelation
+	ReasonMissingAgentID                     = graph.ReasonMissingAgentID
+	ReasonMissingObservedAt                  = graph.ReasonMissingObservedAt
+	ReasonBadObservedAt     graph.DropReason = "bad observed_at (want RFC 3339 with a zone)"
+)
+
+// Reasons returns every reason a Report counts drops under: Load's own and
+// those of graph.TelemetryEdge.InvalidReason.
+func Reasons() []graph.DropReason {
+	return []graph.DropReason{
+		ReasonLineTooLong, ReasonInvalidJSON, ReasonBadSrc, ReasonBadDst, ReasonMissingRelation,
+		ReasonMissingAgentID, ReasonMissingObservedAt, ReasonBadObservedAt,
+		graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied,
+	}
+}
+
+// maxDetail bounds the details of a drop in the log.
+const maxDetail = 200
 
 // Options configure Load.
 type Options struct {
@@ -60,18 +94,18 @@ type Options struct {
 
 // Report is the outcome of a load.
 type Report struct {
-	Feed      string               `json:"feed"`
-	Lines     int64                `json:"lines"`
-	Bytes     int64                `json:"bytes"`
-	Dropped   map[string]int64     `json:"dropped"`
+	Feed  string `json:"feed"`
+	Lines int64  `json:"lines"`
+	Bytes int64  `json:"bytes"`
+	// Dropped counts the dropped lines by reason, one of Reasons.
+	Dropped map[graph.DropReason]int64 `json:"dropped"`
+	// Telemetry is what AppendTelemetry did; its Nodes include the files'
+	// hash nodes and has-hash relations.
 	Telemetry store.TelemetryStats `json:"telemetry"`
-	// Extra counts the file → hash links written for file endpoints.
-	Extra graph.WriteStats `json:"extra"`
 }
 
-// Writer is what Load writes to: graph.Store.
+// Writer is what Load writes to: store.Store.
 type Writer interface {
-	graph.Sink
 	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 }
 
@@ -92,15 +126,7 @@ func Load(ctx context.Context, r io.Reader, w Writer, opts Options) (*Report, er
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	rep := &Report{Feed: opts.Feed, Dropped: map[string]int64{}}
-	var extraStats graph.WriteStats
-	extra := pipeline.NewBatcher(sinkFunc(func(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-		ws, err := w.Write(ctx, b)
-		extraStats.Add(ws)
-		return ws, err
-	}), 500, nil)
-	seenExtra := map[string]bool{}
-
+	rep := &Report{Feed: opts.Feed, Dropped: map[graph.DropReason]int64{}}
 	br := bufio.NewReaderSize(r, 64<<10)
 	var offset int64
 	edges := func(yield func(graph.TelemetryEdge, error) bool) {
@@ -115,30 +141,13 @@ func Load(ctx context.Context, r io.Reader, w Writer, opts Options) (*Report, er
 					opts.Progress(rep.Bytes, rep.Lines)
 				}
 				if tooLong {
-					rep.drop(opts, start, "line too long")
+					rep.drop(opts, start, ReasonLineTooLong, fmt.Errorf("over %d bytes", opts.MaxLineBytes))
 				} else if trimmed := bytes.TrimSpace(raw); len(trimmed) > 0 {
-					e, b, reason := parseLine(trimmed, opts.Feed)
+					e, reason, detail := parseLine(trimmed, opts.Feed)
 					if reason != "" {
-						rep.drop(opts, start, reason)
-					} else {
-						for _, n := range b.Nodes {
-							if !seenExtra[n.ID.String()] {
-								seenExtra[n.ID.String()] = true
-								if err := extra.Add(ctx, graph.Batch{Nodes: []graph.Node{n}}); err != nil {
-									yield(graph.TelemetryEdge{}, err)
-									return
-								}
-							}
-						}
-						if len(b.Relations) > 0 {
-							if err := extra.Add(ctx, graph.Batch{Relations: b.Relations}); err != nil {
-								yield(graph.TelemetryEdge{}, err)
-								return
-							}
-						}
-						if !yield(e, nil) {
-							return
-						}
+						rep.drop(opts, start, reason, detail)
+					} else if !yield(e, nil) {
+						return
 					}
 				}
 			}
@@ -153,25 +162,24 @@ func Load(ctx context.Context, r io.Reader, w Writer, opts Options) (*Report, er
 	}
 	stats, err := w.AppendTelemetry(ctx, edges)
 	rep.Telemetry = stats
-	if ferr := extra.Flush(ctx); ferr != nil && err == nil {
-		err = ferr
-	}
-	rep.Extra = extraStats
 	for reason, n := range stats.Dropped {
 		rep.Dropped[reason] += n
 	}
 	return rep, err
 }
 
-type sinkFunc func(ctx context.Context, b graph.Batch) (graph.WriteStats, error)
-
-func (f sinkFunc) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-	return f(ctx, b)
-}
-
-func (rep *Report) drop(opts Options, offset int64, reason string) {
+// drop counts a dropped line under reason and logs it with the details.
+func (rep *Report) drop(opts Options, offset int64, reason graph.DropReason, detail error) {
 	rep.Dropped[reason]++
-	opts.Logger.Warn("dropping telemetry line", "feed", opts.Feed, "line", rep.Lines, "offset", offset, "reason", reason)
+	args := []any{"feed", opts.Feed, "line", rep.Lines, "offset", offset, "reason", string(reason)}
+	if detail != nil {
+		d := detail.Error()
+		if len(d) > maxDetail {
+			d = d[:maxDetail] + "…"
+		}
+		args = append(args, "detail", d)
+	}
+	opts.Logger.Warn("dropping telemetry line", args...)
 }
 
 // readLine returns the next line including its newline; tooLong reports a
@@ -194,53 +202,53 @@ func readLine(br *bufio.Reader, max int) ([]byte, bool, error) {
 	}
 }
 
-// parseLine turns one NDJSON line into an edge plus the extra nodes and
-// relations its endpoints bring (a file's hashes), or a reason to drop it.
-func parseLine(raw []byte, feed string) (graph.TelemetryEdge, graph.Batch, string) {
+// parseLine turns one NDJSON line into an edge, whose Implied holds the
+// nodes and relations its endpoints bring (a file's hashes), or a reason to
+// drop it and the details.
+func parseLine(raw []byte, feed string) (graph.TelemetryEdge, graph.DropReason, error) {
 	var l line
 	if err := json.Unmarshal(raw, &l); err != nil {
-		return graph.TelemetryEdge{}, graph.Batch{}, "invalid JSON: " + shortErr(err)
+		return graph.TelemetryEdge{}, ReasonInvalidJSON, err
 	}
-	var extra graph.Batch
-	src, reason := endpoint(l.Src, &extra)
-	if reason != "" {
-		return graph.TelemetryEdge{}, graph.Batch{}, "src: " + reason
+	var implied graph.Batch
+	src, err := endpoint(l.Src, &implied)
+	if err != nil {
+		return graph.TelemetryEdge{}, ReasonBadSrc, err
 	}
-	dst, reason := endpoint(l.Dst, &extra)
-	if reason != "" {
-		return graph.TelemetryEdge{}, graph.Batch{}, "dst: " + reason
+	dst, err := endpoint(l.Dst, &implied)
+	if err != nil {
+		return graph.TelemetryEdge{}, ReasonBadDst, err
 	}
 	if l.Relation == "" {
-		return graph.TelemetryEdge{}, graph.Batch{}, "missing relation"
+		return graph.TelemetryEdge{}, ReasonMissingRelation, nil
 	}
 	if l.AgentID == "" {
-		return graph.TelemetryEdge{}, graph.Batch{}, "missing agent_id"
+		return graph.TelemetryEdge{}, ReasonMissingAgentID, nil
 	}
 	if l.ObservedAt == "" {
-		return graph.TelemetryEdge{}, graph.Batch{}, "missing observed_at"
+		return graph.TelemetryEdge{}, ReasonMissingObservedAt, nil
 	}
 	at, err := time.Parse(time.RFC3339Nano, l.ObservedAt)
 	if err != nil {
-		return graph.TelemetryEdge{}, graph.Batch{}, "bad observed_at (want RFC 3339 with a zone)"
+		return graph.TelemetryEdge{}, ReasonBadObservedAt, err
 	}
+	var sources []string
 	if feed != "" {
-		src.Sources, dst.Sources = []string{feed}, []string{feed}
-		for i := range extra.Nodes {
-			extra.Nodes[i].Sources = []string{feed}
-		}
+		sources = []string{feed}
 	}
+	src.Sources, dst.Sources = sources, sources
 	src.FirstSeen, src.LastSeen = at, at
 	dst.FirstSeen, dst.LastSeen = at, at
-	return graph.TelemetryEdge{Src: src, Relation: strings.ToLower(l.Relation), Dst: dst, AgentID: l.AgentID,
-		ObservedAt: at, Props: l.Props}, extra, ""
-}
-
-func shortErr(err error) string {
-	s := err.Error()
-	if len(s) > 120 {
-		s = s[:120]
+	for i := range implied.Nodes {
+		implied.Nodes[i].Sources = sources
+		implied.Nodes[i].FirstSeen, implied.Nodes[i].LastSeen = at, at
 	}
-	return s
+	for i := range implied.Relations {
+		implied.Relations[i].Sources = sources
+		implied.Relations[i].FirstSeen, implied.Relations[i].LastSeen = at, at
+	}
+	return graph.TelemetryEdge{Src: src, Relation: strings.ToLower(l.Relation), Dst: dst, AgentID: l.AgentID,
+		ObservedAt: at, Props: l.Props, Implied: implied}, "", nil
 }
 
 var valueKinds = map[graph.Kind]bool{
@@ -249,27 +257,27 @@ var valueKinds = map[graph.Kind]bool{
 }
 
 // endpoint decodes an endpoint (object or "kind:value" string).
-func endpoint(raw json.RawMessage, extra *graph.Batch) (graph.Node, string) {
+func endpoint(raw json.RawMessage, implied *graph.Batch) (graph.Node, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return graph.Node{}, "missing"
+		return graph.Node{}, errors.New("missing")
 	}
 	obj := map[string]any{}
 	var short string
 	if err := json.Unmarshal(raw, &short); err == nil {
 		kind, value, ok := strings.Cut(short, ":")
 		if !ok || kind == "" || value == "" {
-			return graph.Node{}, fmt.Sprintf("%q is not kind:value", short)
+			return graph.Node{}, fmt.Errorf("%q is not kind:value", short)
 		}
 		obj["kind"], obj["value"] = kind, value
 	} else if err := json.Unmarshal(raw, &obj); err != nil {
-		return graph.Node{}, "not an object or kind:value string"
+		return graph.Node{}, errors.New("not an object or kind:value string")
 	}
 	kind, _ := obj["kind"].(string)
 	if kind == "" {
 		kind, _ = obj["type"].(string)
 	}
 	if kind == "" {
-		return graph.Node{}, "missing kind"
+		return graph.Node{}, errors.New("missing kind")
 	}
 	k := graph.Kind(strings.ToLower(kind))
 	str := func(key string) string { s, _ := obj[key].(string); return strings.TrimSpace(s) }
@@ -284,18 +292,18 @@ func endpoint(raw json.RawMessage, extra *graph.Batch) (graph.Node, string) {
 			v = str("path")
 		}
 		if v == "" {
-			return graph.Node{}, fmt.Sprintf("%s needs a value", k)
+			return graph.Node{}, fmt.Errorf("%s needs a value", k)
 		}
-		return graph.ValueNode(k, v), ""
+		return graph.ValueNode(k, v), nil
 	case k == graph.KindHash:
 		alg, v := str("algorithm"), str("value")
 		if alg == "" {
 			alg, v, _ = strings.Cut(v, ":")
 		}
 		if alg == "" || v == "" {
-			return graph.Node{}, "hash needs algorithm and value (or value SHA-256:<hex>)"
+			return graph.Node{}, errors.New("hash needs algorithm and value (or value SHA-256:<hex>)")
 		}
-		return graph.HashNode(alg, v), ""
+		return graph.HashNode(alg, v), nil
 	case k == graph.KindFile:
 		hashes := map[string]string{}
 		if h, ok := obj["hashes"].(map[string]any); ok {
@@ -309,29 +317,29 @@ func endpoint(raw json.RawMessage, extra *graph.Batch) (graph.Node, string) {
 			name = str("value")
 		}
 		if name == "" && len(hashes) == 0 {
-			return graph.Node{}, "file needs a name or hashes"
+			return graph.Node{}, errors.New("file needs a name or hashes")
 		}
 		file, hashNodes, rels := graph.FileNode(hashes, name)
-		extra.Nodes = append(extra.Nodes, hashNodes...)
-		extra.Relations = append(extra.Relations, rels...)
-		return file, ""
+		implied.Nodes = append(implied.Nodes, hashNodes...)
+		implied.Relations = append(implied.Relations, rels...)
+		return file, nil
 	case stixid.HasDeterministicID(string(k)):
 		delete(obj, "kind")
 		if n, ok := graph.ObservableNode(string(k), obj); ok {
-			return n, ""
+			return n, nil
 		}
-		return graph.Node{}, fmt.Sprintf("%s has none of its STIX id properties", k)
+		return graph.Node{}, fmt.Errorf("%s has none of its STIX id properties", k)
 	}
 	key := str("key")
 	if key == "" {
 		key = str("value")
 	}
 	if key == "" {
-		return graph.Node{}, fmt.Sprintf("%s needs a key", k)
+		return graph.Node{}, fmt.Errorf("%s needs a key", k)
 	}
 	n := graph.Node{ID: graph.NamedID(k, key), Kind: k, Key: key, Name: name}
 	if n.Name == "" {
 		n.Name = key
 	}
-	return n, ""
+	return n, nil
 }

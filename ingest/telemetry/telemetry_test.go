@@ -41,9 +41,12 @@ func TestLoad(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 52, rep.Telemetry.Edges)
 	require.EqualValues(t, 4, sumDropped(rep.Dropped), "%v", rep.Dropped)
-	require.EqualValues(t, 1, rep.Dropped["bad observed_at (want RFC 3339 with a zone)"])
-	require.EqualValues(t, 1, rep.Dropped["missing agent_id"])
-	require.EqualValues(t, 1, rep.Extra.RelationsInserted, "the file is linked to its hash once")
+	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonBadObservedAt])
+	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonMissingAgentID])
+	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonBadDst])
+	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonInvalidJSON])
+	require.EqualValues(t, 1, rep.Telemetry.Nodes.RelationsInserted, "the file is linked to its hash once")
+	require.Zero(t, rep.Telemetry.Nodes.RelationsPending)
 
 	// The file seen on the endpoint meets the hash node that feeds use.
 	file, _, _ := graph.FileNode(map[string]string{"SHA-256": sha}, "invoice.exe")
@@ -66,14 +69,96 @@ func TestLoadLineTooLong(t *testing.T) {
 	ok := `{"src":"ipv4-addr:10.0.0.5","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
 	rep, err := telemetry.Load(context.Background(), strings.NewReader(long+"\n"+ok+"\n"), store, telemetry.Options{MaxLineBytes: 1024})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, rep.Dropped["line too long"])
+	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonLineTooLong])
 	require.EqualValues(t, 1, rep.Telemetry.Edges)
 }
 
-func sumDropped(m map[string]int64) int64 {
+func sumDropped(m map[graph.DropReason]int64) int64 {
 	var n int64
 	for _, v := range m {
 		n += v
 	}
 	return n
+}
+
+// TestLoadDropReasonsAreFixed feeds lines malformed in many different ways,
+// each with text of its own: every drop must be counted under one of
+// Reasons, never under text taken from the input.
+func TestLoadDropReasonsAreFixed(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	store := store.NewStore(pool)
+	now := time.Now().UTC().Format(time.RFC3339)
+	var in strings.Builder
+	const each = 20
+	for i := range each {
+		for _, l := range []string{
+			fmt.Sprintf(`{"src": broken %d`, i),
+			fmt.Sprintf(`{"src":"nonsense-%d","relation":"x","dst":"url:http://a","agent_id":"a","observed_at":"%s"}`, i, now),
+			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":{"kind":"thing-%d"},"agent_id":"a","observed_at":"%s"}`, i, now),
+			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":{"kind":"file"},"agent_id":"a","observed_at":"%s"}`, now),
+			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"day %d"}`, i),
+			fmt.Sprintf(`{"src":"url:http://a","dst":"url:http://b-%d","agent_id":"a","observed_at":"%s"}`, i, now),
+			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":"url:http://b-%d","observed_at":"%s"}`, i, now),
+			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":"url:http://b-%d","agent_id":"a"}`, i),
+			fmt.Sprintf(`[%d]`, i),
+		} {
+			in.WriteString(l + "\n")
+		}
+	}
+	in.WriteString(`{"src":"url:http://a","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"` + now + `"}` + "\n")
+
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(in.String()), store, telemetry.Options{Feed: "edr"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Telemetry.Edges)
+	require.EqualValues(t, 9*each, sumDropped(rep.Dropped))
+	for reason := range rep.Dropped {
+		require.Contains(t, telemetry.Reasons(), reason)
+	}
+	require.Equal(t, map[graph.DropReason]int64{
+		telemetry.ReasonInvalidJSON:       2 * each,
+		telemetry.ReasonBadSrc:            each,
+		telemetry.ReasonBadDst:            2 * each,
+		telemetry.ReasonBadObservedAt:     each,
+		telemetry.ReasonMissingRelation:   each,
+		telemetry.ReasonMissingAgentID:    each,
+		telemetry.ReasonMissingObservedAt: each,
+	}, rep.Dropped)
+}
+
+// TestLoadConcurrentStreamsLeaveNoPendingRelation loads four streams at
+// once through one Store, in small chunks, naming overlapping files with
+// hashes: every file must end linked to its hashes, none of the links
+// parked in pending_relations.
+func TestLoadConcurrentStreamsLeaveNoPendingRelation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithBatchSize(20), store.WithCopyChunk(25))
+	now := time.Now().UTC().Truncate(time.Second)
+	const streams, lines, files = 4, 400, 60
+	sha := func(f int) string { return fmt.Sprintf("%064x", 1000+f) }
+	md5 := func(f int) string { return fmt.Sprintf("%032x", 5000+f) }
+	errs := make(chan error, streams)
+	for s := range streams {
+		var in strings.Builder
+		for i := range lines {
+			f := (i*7 + s*13) % files // every file in several streams, in different orders
+			fmt.Fprintf(&in, `{"src":{"kind":"process","key":"host-%d:%d"},"relation":"wrote","dst":{"kind":"file","name":"f%d.exe","hashes":{"SHA-256":"%s","MD5":"%s"}},"agent_id":"host-%d","observed_at":"%s"}`+"\n",
+				s, i%9, f, sha(f), md5(f), s, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339))
+		}
+		go func() {
+			_, err := telemetry.Load(ctx, strings.NewReader(in.String()), st, telemetry.Options{Feed: fmt.Sprintf("edr-%d", s)})
+			errs <- err
+		}()
+	}
+	for range streams {
+		require.NoError(t, <-errs)
+	}
+	var pending, hasHash, edges int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM pending_relations),
+		(SELECT count(*) FROM relations WHERE relation = 'has-hash'), (SELECT count(*) FROM telemetry_edges)`).Scan(&pending, &hasHash, &edges))
+	require.Zero(t, pending)
+	require.Equal(t, 2*files, hasHash, "each file linked to its two hashes")
+	require.Equal(t, streams*lines, edges)
 }

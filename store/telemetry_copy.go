@@ -1,0 +1,198 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// telemetryCopySQL is the COPY that copyChunkEdges streams rows into, in
+// PostgreSQL's binary COPY format.
+const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_id, observed_at, props) FROM STDIN (FORMAT binary)`
+
+// copyEdges COPYs edges into telemetry_edges on a connection of the pool
+// and returns how many rows the server stored. It encodes the rows itself
+// (edgeReader) rather than through pgx.CopyFrom: the columns' types are
+// fixed, so it needs neither pgx's table description round trip nor its
+// per-value encode plans, and a row costs a few appends.
+func (s *Store) copyEdges(ctx context.Context, edges []graph.TelemetryEdge) (int64, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Release()
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, &edgeReader{edges: edges}, telemetryCopySQL)
+	return tag.RowsAffected(), err
+}
+
+// edgeReader is an io.Reader of telemetry edges in PostgreSQL's binary COPY
+// format: a header, per row the field count and each field as its length
+// and its binary value (uuid: 16 bytes; text: UTF-8 bytes; timestamptz:
+// microseconds since 2000-01-01 UTC; jsonb: version 1 and the JSON text),
+// and a trailer.
+type edgeReader struct {
+	edges  []graph.TelemetryEdge
+	next   int    // index of the next edge to encode
+	buf    []byte // encoded, not yet read
+	off    int    // read offset in buf
+	header bool
+	done   bool
+}
+
+var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
+
+// y2kMicros is 2000-01-01 00:00 UTC in microseconds since the Unix epoch.
+const y2kMicros = 946_684_800 * 1_000_000
+
+func (r *edgeReader) Read(p []byte) (int, error) {
+	if r.off == len(r.buf) {
+		if r.done {
+			return 0, io.EOF
+		}
+		r.fill(len(p))
+	}
+	n := copy(p, r.buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+// fill encodes rows until the buffer holds at least want bytes or the
+// trailer is written.
+func (r *edgeReader) fill(want int) {
+	b := r.buf[:0]
+	r.off = 0
+	if !r.header {
+		b = append(b, copyHeader...)
+		r.header = true
+	}
+	for len(b) < want && r.next < len(r.edges) {
+		b = appendEdgeRow(b, &r.edges[r.next])
+		r.next++
+	}
+	if r.next == len(r.edges) && len(b) < want {
+		b = binary.BigEndian.AppendUint16(b, 0xffff) // trailer: field count -1
+		r.done = true
+	}
+	r.buf = b
+}
+
+// appendEdgeRow appends one row of telemetry_edges in binary COPY format.
+func appendEdgeRow(b []byte, e *graph.TelemetryEdge) []byte {
+	b = binary.BigEndian.AppendUint16(b, 6)
+	b = binary.BigEndian.AppendUint32(b, 16)
+	b = append(b, e.Src.ID[:]...)
+	b = binary.BigEndian.AppendUint32(b, 16)
+	b = append(b, e.Dst.ID[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.Relation)))
+	b = append(b, e.Relation...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(e.AgentID)))
+	b = append(b, e.AgentID...)
+	b = binary.BigEndian.AppendUint32(b, 8)
+	b = binary.BigEndian.AppendUint64(b, uint64(timestamptzMicros(e.ObservedAt)))
+	lenAt := len(b)
+	b = append(b, 0, 0, 0, 0, 1) // length, then jsonb version 1
+	b = appendJSONObject(b, e.Props)
+	binary.BigEndian.PutUint32(b[lenAt:], uint32(len(b)-lenAt-4))
+	return b
+}
+
+// timestamptzMicros is t as timestamptz stores it: microseconds since
+// 2000-01-01 UTC, sub-microseconds truncated (as pgx encodes it).
+func timestamptzMicros(t time.Time) int64 {
+	return t.Unix()*1_000_000 + int64(t.Nanosecond())/1000 - y2kMicros
+}
+
+// appendJSONObject appends props as a JSON object: what jsonObject gives,
+// without encoding/json's reflection for the values telemetry carries
+// (strings, numbers, booleans, null); other values go through jsonObject's
+// encoding. Key order does not matter to jsonb.
+func appendJSONObject(b []byte, props map[string]any) []byte {
+	if len(props) == 0 {
+		return append(b, '{', '}')
+	}
+	start := len(b)
+	b = append(b, '{')
+	for k, v := range props {
+		if len(b) > start+1 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		var ok bool
+		if b, ok = appendJSONScalar(b, v); !ok {
+			return append(b[:start], jsonObject(props)...)
+		}
+	}
+	return append(b, '}')
+}
+
+// appendJSONScalar appends v as JSON if it is a scalar it knows, and
+// reports whether it did.
+func appendJSONScalar(b []byte, v any) ([]byte, bool) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), true
+	case string:
+		return appendJSONString(b, v), true
+	case bool:
+		return strconv.AppendBool(b, v), true
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return b, false
+		}
+		return strconv.AppendFloat(b, v, 'g', -1, 64), true
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case int64:
+		return strconv.AppendInt(b, v, 10), true
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), true
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), true
+	case uint64:
+		return strconv.AppendUint(b, v, 10), true
+	case json.Number:
+		if !json.Valid([]byte(v)) {
+			return b, false
+		}
+		return append(b, v...), true
+	}
+	return b, false
+}
+
+// appendJSONString appends s as a JSON string. Invalid UTF-8, which jsonb
+// would refuse, is replaced by U+FFFD as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, "\ufffd"...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

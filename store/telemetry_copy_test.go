@@ -1,0 +1,94 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestAppendTelemetryRowsRoundTrip checks the binary COPY encoding of every
+// column against what the server stores.
+func TestAppendTelemetryRowsRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(2))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	src := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-é:pid:1"}
+	dst := graph.ValueNode(graph.KindDomainName, "évil.example")
+	edges := []graph.TelemetryEdge{
+		{Src: src, Relation: "resolved", Dst: dst, AgentID: "agent-é ✓", ObservedAt: day.Add(time.Hour + 123456789*time.Nanosecond),
+			Props: map[string]any{"pid": float64(4242), "cmd": `powershell -enc "x\y"` + "\n\t", "ok": true, "none": nil}},
+		{Src: dst, Relation: "x", Dst: src, AgentID: "a", ObservedAt: day.In(time.FixedZone("X", -5*3600)).Add(2 * time.Hour),
+			Props: map[string]any{"args": []any{"-a", 1.5}, "env": map[string]any{"K": "v"}}},
+		{Src: src, Relation: "x", Dst: src, AgentID: "a", ObservedAt: day},
+	}
+	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, len(edges), st.Edges)
+
+	rows, err := b.pool.Query(ctx, `SELECT src_id, dst_id, relation, agent_id, observed_at, props::text FROM telemetry_edges ORDER BY observed_at`)
+	require.NoError(t, err)
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var (
+			srcID, dstID    uuid.UUID
+			relation, agent string
+			at              time.Time
+			props           string
+		)
+		require.NoError(t, rows.Scan(&srcID, &dstID, &relation, &agent, &at, &props))
+		want := edges[[]int{2, 0, 1}[i]]
+		require.Equal(t, want.Src.ID, srcID)
+		require.Equal(t, want.Dst.ID, dstID)
+		require.Equal(t, want.Relation, relation)
+		require.Equal(t, want.AgentID, agent)
+		require.True(t, want.ObservedAt.Truncate(time.Microsecond).Equal(at), "%s != %s", want.ObservedAt, at)
+		var got map[string]any
+		require.NoError(t, json.Unmarshal([]byte(props), &got))
+		if want.Props == nil {
+			want.Props = map[string]any{}
+		}
+		require.Equal(t, want.Props, got)
+		i++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, len(edges), i)
+}
+
+// TestAppendTelemetryCopyFailureStops makes the server refuse a row of the
+// second chunk (text with a NUL byte): AppendTelemetry must return the
+// COPY's error, once, with the first chunk stored and nothing after it.
+func TestAppendTelemetryCopyFailureStops(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(10))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
+	var edges []graph.TelemetryEdge
+	for i := range 50 {
+		e := fileEdge(proc, i, day.Add(time.Duration(i)*time.Second))
+		if i == 15 {
+			e.AgentID = "agent\x00"
+		}
+		edges = append(edges, e)
+	}
+	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.ErrorContains(t, err, "copy 10 telemetry edges")
+	require.Equal(t, 1, strings.Count(err.Error(), "copy "), "one error, said once: %v", err)
+	require.EqualValues(t, 10, st.Edges)
+	var stored int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, 10, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
+}
