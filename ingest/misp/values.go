@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
+	"github.com/ransomeye/intel/graph"
 )
 
 // maxValueBytes bounds the value of an observable: its key goes into a
@@ -227,12 +228,11 @@ func parseTime(v string) time.Time {
 	return time.Time{}
 }
 
-// seen orders a first/last seen pair so that last is never before first.
+// seen orders a first/last seen pair by graph.Seen's rule (a single time
+// stands for both, a reversed pair is swapped); two zero times stay zero,
+// for the store to fill with the load time.
 func seen(first, last time.Time) (time.Time, time.Time) {
-	if !first.IsZero() && !last.IsZero() && last.Before(first) {
-		return first, time.Time{}
-	}
-	return first, last
+	return graph.Seen(first, last, time.Time{})
 }
 
 // truncate shortens s to at most n bytes on a rune boundary, for logs and
