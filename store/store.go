@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -190,8 +192,8 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 }
 
 // keepWinningAliases drops from each node the aliases that Write would
-// give to another node of the same input (see aliasRows: the last node
-// naming a source id wins), so that batches written side by side never
+// give to another node of the same input (see aliasRows: the smallest node
+// id naming a source id wins), so that batches written side by side never
 // write the same alias, and the winner is the same as in one Write.
 func keepWinningAliases(nodes []graph.Node) []graph.Node {
 	winner := map[string]uuid.UUID{}
@@ -288,12 +290,16 @@ func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (g
 // pending relations that the batch's nodes complete are released into
 // relations in the same statement.
 //
-// Merging keeps the earliest first-seen, the latest last-seen, the union of
-// sources and labels, the highest confidence and the strictest TLP; name and
-// props values come from the record with the higher (confidence, last-seen),
-// so a lower-confidence source never overwrites a higher one's. A node or
-// relation without times gets the load time when inserted and leaves the
-// stored times alone when merged. Writing the same batch twice changes
+// Merging is graph.MergeNode and graph.MergeRelation, in Go for the batch
+// and in SQL for the stored rows: the earliest first-seen, the latest
+// last-seen, the union of sources and labels, the highest confidence and the
+// strictest TLP; the name and each props key from the highest-ranked record
+// that has them (graph.RecordRank: confidence, then the record's own
+// last-seen, then content), so a lower-confidence source never overwrites a
+// higher one's and the result does not depend on load order. A node or
+// relation without times gets the load time when inserted, leaves the
+// stored times alone when merged, and gives way to the first record with
+// times. Writing the same batch twice changes
 // nothing the second time, whenever it is written.
 func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
@@ -425,11 +431,15 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, jsonArray(r.Sources))
 		p.Props = append(p.Props, jsonObject(r.Props))
+		ranks := r.Ranks()
+		p.PropsRanks = append(p.PropsRanks, ranks.Props)
+		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
 		p.Sources, p.Props = []json.RawMessage{}, []json.RawMessage{}
+		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
 	}
 	row, err := q.RelationUpsertMany(ctx, p)
 	if err != nil {
@@ -448,26 +458,49 @@ type aliasRow struct {
 	source   string
 }
 
-// aliasRows lists each node's aliases, one row per source id (the last node
-// naming an id wins), sorted by source id.
+// aliasBefore reports whether a wins a source id over b: the smaller node
+// id, then a non-empty source over an empty one, then the smaller source.
+func aliasBefore(a, b aliasRow) bool {
+	return cmp.Or(bytes.Compare(a.nodeID[:], b.nodeID[:]), cmp.Compare(boolInt(a.source == ""), boolInt(b.source == "")),
+		strings.Compare(a.source, b.source)) < 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// aliasRows lists each node's aliases, one row per source id, sorted by
+// source id. When several nodes name a source id, the one with the smallest
+// id (byte order) wins, then the smallest non-empty source: the rule
+// NodeAliasUpsertMany applies across batches, so the mapping does not depend
+// on the order nodes arrive in.
 func aliasRows(nodes []graph.Node) []aliasRow {
 	idx := map[string]int{}
 	var out []aliasRow
 	for _, n := range nodes {
 		src := ""
-		if len(n.Sources) > 0 {
-			src = n.Sources[0]
+		for _, s := range n.Sources {
+			if s != "" {
+				src = s
+				break
+			}
 		}
 		for _, a := range n.Aliases {
 			if a == "" {
 				continue
 			}
+			row := aliasRow{a, n.ID, src}
 			if i, ok := idx[a]; ok {
-				out[i] = aliasRow{a, n.ID, src}
+				if aliasBefore(row, out[i]) {
+					out[i] = row
+				}
 				continue
 			}
 			idx[a] = len(out)
-			out = append(out, aliasRow{a, n.ID, src})
+			out = append(out, row)
 		}
 	}
 	slices.SortFunc(out, func(a, b aliasRow) int { return strings.Compare(a.sourceID, b.sourceID) })
@@ -489,6 +522,10 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
+		ranks := n.Ranks()
+		p.NameRanks = append(p.NameRanks, ranks.Name)
+		p.PropsRanks = append(p.PropsRanks, ranks.Props)
+		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
 	return p
 }
@@ -528,6 +565,15 @@ func jsonArray(ss []string) json.RawMessage {
 		return json.RawMessage("[]")
 	}
 	b, _ := json.Marshal(ss)
+	return b
+}
+
+// jsonStrings returns m as a JSON object ("{}" when empty).
+func jsonStrings(m map[string]string) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, _ := json.Marshal(m)
 	return b
 }
 

@@ -62,6 +62,14 @@ type Node struct {
 	Sources   []string  `json:"sources"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Rank (graph.RecordRank) of the record the name came from: the highest-ranked record with a non-empty name; empty when the name is.
+	NameRank string `json:"name_rank"`
+	// Highest rank of the merged records: every props key of that record is kept as it gave it.
+	PropsRank string `json:"props_rank"`
+	// Props keys whose value came from a record ranked below props_rank, with that record's rank (usually none).
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// Whether any merged record had times of its own; when not, first_seen and last_seen are the load time of the insert.
+	Timed bool `json:"timed"`
 }
 
 // Maps every identifier a source used for an entity (STIX id, MISP uuid) to the merged node, so relationships that name the source id resolve to it.
@@ -87,6 +95,12 @@ type PendingRelation struct {
 	Sources    []string        `json:"sources"`
 	Props      json.RawMessage `json:"props"`
 	CreatedAt  time.Time       `json:"created_at"`
+	// As relations.props_rank.
+	PropsRank string `json:"props_rank"`
+	// As relations.props_key_ranks.
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// As relations.timed.
+	Timed bool `json:"timed"`
 }
 
 // Intelligence relationships from feeds (indicates, attributed-to, uses, based-on, sighting-of, ...): one row per (src, relation, dst), upserted.
@@ -104,6 +118,12 @@ type Relation struct {
 	Props     json.RawMessage `json:"props"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// Highest rank of the merged records: every props key of that record is kept as it gave it.
+	PropsRank string `json:"props_rank"`
+	// Props keys whose value came from a record ranked below props_rank, with that record's rank.
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// Whether any merged record had times of its own.
+	Timed bool `json:"timed"`
 }
 
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.

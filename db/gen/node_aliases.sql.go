@@ -84,7 +84,8 @@ ORDER BY i.source_id
 ON CONFLICT (source_id) DO UPDATE SET
     node_id = excluded.node_id,
     source = excluded.source
-WHERE a.node_id <> excluded.node_id
+WHERE ROW(excluded.node_id, excluded.source = '', excluded.source COLLATE "C")
+    < ROW(a.node_id, a.source = '', a.source COLLATE "C")
 `
 
 type NodeAliasUpsertManyParams struct {
@@ -94,8 +95,11 @@ type NodeAliasUpsertManyParams struct {
 }
 
 // NodeAliasUpsertMany records, for each source identifier, the node it maps
-// to (parallel arrays, source ids unique within the batch). The latest mapping
-// wins; an unchanged mapping is not rewritten. Returns the rows written.
+// to (parallel arrays, source ids unique within the batch). When several
+// nodes claim a source id, the smallest node id wins (byte order, as
+// store.aliasRows picks it in a batch), then the smallest non-empty source,
+// so any load order gives the same mapping; a mapping that would not change
+// is not rewritten. Returns the rows written.
 func (q *Queries) NodeAliasUpsertMany(ctx context.Context, arg NodeAliasUpsertManyParams) (int64, error) {
 	result, err := q.db.Exec(ctx, nodeAliasUpsertMany, arg.SourceIds, arg.NodeIds, arg.Sources)
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 )
 
 const pendingRelationList = `-- name: PendingRelationList :many
-SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, created_at FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT $1
+SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, created_at, props_rank, props_key_ranks, timed FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT $1
 `
 
 // PendingRelationList lists pending relationships, oldest first.
@@ -37,6 +37,9 @@ func (q *Queries) PendingRelationList(ctx context.Context, maxRows int32) ([]Pen
 			&i.Sources,
 			&i.Props,
 			&i.CreatedAt,
+			&i.PropsRank,
+			&i.PropsKeyRanks,
+			&i.Timed,
 		); err != nil {
 			return nil, err
 		}
@@ -116,7 +119,7 @@ func (q *Queries) RelationCount(ctx context.Context) (RelationCountRow, error) {
 }
 
 const relationListByNode = `-- name: RelationListByNode :many
-SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at FROM relations WHERE src_id = $1 OR dst_id = $1
+SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at, props_rank, props_key_ranks, timed FROM relations WHERE src_id = $1 OR dst_id = $1
 ORDER BY src_id, relation, dst_id
 `
 
@@ -141,6 +144,9 @@ func (q *Queries) RelationListByNode(ctx context.Context, nodeID uuid.UUID) ([]R
 			&i.Props,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.PropsRank,
+			&i.PropsKeyRanks,
+			&i.Timed,
 		); err != nil {
 			return nil, err
 		}
@@ -157,68 +163,95 @@ WITH input AS (
     SELECT unnest($1::text[]) AS src_ref, unnest($2::text[]) AS relation,
            unnest($3::text[]) AS dst_ref, unnest($4::int2[]) AS confidence,
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
-           unnest($7::jsonb[]) AS sources, unnest($8::jsonb[]) AS props
+           unnest($7::jsonb[]) AS sources, unnest($8::jsonb[]) AS props,
+           unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks
 ), released AS (
     DELETE FROM pending_relations p
-    WHERE (p.src_ref = ANY($9::text[]) OR p.dst_ref = ANY($9::text[]))
+    WHERE (p.src_ref = ANY($11::text[]) OR p.dst_ref = ANY($11::text[]))
       AND resolve_ref(p.src_ref) IS NOT NULL
       AND resolve_ref(p.dst_ref) IS NOT NULL
     RETURNING p.src_ref, p.relation, p.dst_ref, coalesce(p.confidence, -1)::int2 AS confidence,
-              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props
+              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props,
+              p.props_rank::text AS props_rank, p.props_key_ranks, p.timed
 ), candidates AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props FROM input c
+    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props,
+           c.props_rank, c.props_key_ranks, NOT $12::boolean AS timed FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props,
+           r.props_rank, r.props_key_ranks, r.timed FROM released r
 ), resolved AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
+    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props, c.props_rank, c.props_key_ranks, c.timed, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
     FROM candidates c
 ), grouped AS (
     SELECT g.src_id, g.relation, g.dst_id,
            max(NULLIF(g.confidence, -1))::int2 AS confidence,
-           min(g.first_seen) AS first_seen,
-           max(g.last_seen) AS last_seen,
+           bool_or(g.timed) AS timed,
+           coalesce(min(g.first_seen) FILTER (WHERE g.timed), min(g.first_seen)) AS first_seen,
+           coalesce(max(g.last_seen) FILTER (WHERE g.timed), max(g.last_seen)) AS last_seen,
            jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
-           jsonb_merge_agg(g.props ORDER BY g.confidence, g.last_seen) AS props
+           props_merge_agg(jsonb_build_object('p', g.props, 'r', g.props_rank, 'k', g.props_key_ranks)) AS merged
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_id, g.relation, g.dst_id
 ), upserted AS (
-    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props)
+    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
+                                props_rank, props_key_ranks, timed)
     SELECT u.src_id, u.relation, u.dst_id, u.confidence, u.first_seen, u.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1), u.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1),
+           u.merged->'p', u.merged->>'r', u.merged->'k', u.timed
     FROM grouped u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         confidence = greatest(r.confidence, excluded.confidence),
-        first_seen = CASE WHEN $10::boolean THEN r.first_seen ELSE least(r.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN $10::boolean THEN r.last_seen ELSE greatest(r.last_seen, excluded.last_seen) END,
+        first_seen = CASE WHEN NOT excluded.timed THEN r.first_seen WHEN NOT r.timed THEN excluded.first_seen
+                          ELSE least(r.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN r.last_seen WHEN NOT r.timed THEN excluded.last_seen
+                         ELSE greatest(r.last_seen, excluded.last_seen) END,
+        timed = r.timed OR excluded.timed,
         sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
-        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $10::boolean THEN r.last_seen ELSE excluded.last_seen END)
-                          > ROW(coalesce(r.confidence, -1), r.last_seen)
-                     THEN r.props || excluded.props ELSE excluded.props || r.props END,
+        (props, props_rank, props_key_ranks) = (
+            SELECT m->'p', m->>'r', m->'k'
+            FROM props_merge(jsonb_build_object('p', r.props, 'r', r.props_rank, 'k', r.props_key_ranks),
+                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
         updated_at = now()
-    WHERE (NOT $10::boolean AND (excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
+    WHERE (excluded.timed AND (NOT r.timed OR excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
        OR NOT r.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
-       OR NOT jsonb_exists_all(r.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
+       OR excluded.props_rank > r.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT r.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(r.props_key_ranks->>k COLLATE "C", r.props_rank))
     RETURNING (xmax = 0)::boolean AS inserted
 ), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props)
+    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props,
+                                        props_rank, props_key_ranks, timed)
     SELECT k.src_ref, k.relation, k.dst_ref, NULLIF(k.confidence, -1), k.first_seen, k.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props,
+           k.props_rank, k.props_key_ranks, k.timed
     FROM resolved k
     WHERE k.src_id IS NULL OR k.dst_id IS NULL
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         confidence = greatest(p.confidence, excluded.confidence),
-        first_seen = CASE WHEN $10::boolean THEN p.first_seen ELSE least(p.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN $10::boolean THEN p.last_seen ELSE greatest(p.last_seen, excluded.last_seen) END,
+        first_seen = CASE WHEN NOT excluded.timed THEN p.first_seen WHEN NOT p.timed THEN excluded.first_seen
+                          ELSE least(p.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN p.last_seen WHEN NOT p.timed THEN excluded.last_seen
+                         ELSE greatest(p.last_seen, excluded.last_seen) END,
+        timed = p.timed OR excluded.timed,
         sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
-        props = p.props || excluded.props
-    WHERE (NOT $10::boolean AND (excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
+        (props, props_rank, props_key_ranks) = (
+            SELECT m->'p', m->>'r', m->'k'
+            FROM props_merge(jsonb_build_object('p', p.props, 'r', p.props_rank, 'k', p.props_key_ranks),
+                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m)
+    WHERE (excluded.timed AND (NOT p.timed OR excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
        OR NOT p.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
-       OR NOT p.props @> excluded.props
+       OR excluded.props_rank > p.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT p.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(p.props_key_ranks->>k COLLATE "C", p.props_rank))
     RETURNING 1 AS parked
 )
 SELECT
@@ -229,16 +262,18 @@ SELECT
 `
 
 type RelationUpsertManyParams struct {
-	SrcRefs     []string          `json:"src_refs"`
-	Relations   []string          `json:"relations"`
-	DstRefs     []string          `json:"dst_refs"`
-	Confidences []int16           `json:"confidences"`
-	FirstSeens  []time.Time       `json:"first_seens"`
-	LastSeens   []time.Time       `json:"last_seens"`
-	Sources     []json.RawMessage `json:"sources"`
-	Props       []json.RawMessage `json:"props"`
-	ResolveRefs []string          `json:"resolve_refs"`
-	Untimed     bool              `json:"untimed"`
+	SrcRefs       []string          `json:"src_refs"`
+	Relations     []string          `json:"relations"`
+	DstRefs       []string          `json:"dst_refs"`
+	Confidences   []int16           `json:"confidences"`
+	FirstSeens    []time.Time       `json:"first_seens"`
+	LastSeens     []time.Time       `json:"last_seens"`
+	Sources       []json.RawMessage `json:"sources"`
+	Props         []json.RawMessage `json:"props"`
+	PropsRanks    []string          `json:"props_ranks"`
+	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
+	ResolveRefs   []string          `json:"resolve_refs"`
+	Untimed       bool              `json:"untimed"`
 }
 
 type RelationUpsertManyRow struct {
@@ -254,13 +289,16 @@ type RelationUpsertManyRow struct {
 // parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
 // In the same statement it releases the pending relationships that mention
 // any of @resolve_refs and whose endpoints now both resolve (pass the source
-// ids just aliased). Resolved relationships are merged into relations (earliest
-// first_seen, latest last_seen, highest confidence, union of sources, props
-// values from the higher (confidence, last_seen)); the rest are kept in
-// pending_relations.
-// Confidence -1 means unknown. With @untimed the rows carry no times of their
-// own (the load time fills them on insert) and merging leaves stored times
-// alone. Aliases must be written by an earlier statement.
+// ids just aliased). Resolved relationships are merged into relations by
+// graph.MergeRelation, a semilattice, so neither the order of the records nor
+// the order of releases matters: earliest first_seen and latest last_seen of
+// the records with times, highest confidence, union of sources, each props key
+// from the highest-ranked record that has it (props_merge, props_merge_agg);
+// the rest are kept in pending_relations, merged by the same rules.
+// Confidence -1 means unknown. With @untimed the input rows carry no times of
+// their own (the load time fills them on insert) and merging them leaves
+// stored times alone; released rows carry their own timed flag. Aliases must
+// be written by an earlier statement.
 func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertManyParams) (RelationUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, relationUpsertMany,
 		arg.SrcRefs,
@@ -271,6 +309,8 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		arg.LastSeens,
 		arg.Sources,
 		arg.Props,
+		arg.PropsRanks,
+		arg.PropsKeyRanks,
 		arg.ResolveRefs,
 		arg.Untimed,
 	)

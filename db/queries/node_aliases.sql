@@ -1,7 +1,10 @@
 -- name: NodeAliasUpsertMany :execrows
 -- NodeAliasUpsertMany records, for each source identifier, the node it maps
--- to (parallel arrays, source ids unique within the batch). The latest mapping
--- wins; an unchanged mapping is not rewritten. Returns the rows written.
+-- to (parallel arrays, source ids unique within the batch). When several
+-- nodes claim a source id, the smallest node id wins (byte order, as
+-- store.aliasRows picks it in a batch), then the smallest non-empty source,
+-- so any load order gives the same mapping; a mapping that would not change
+-- is not rewritten. Returns the rows written.
 INSERT INTO node_aliases AS a (source_id, node_id, source)
 SELECT i.source_id, i.node_id, i.source
 FROM (
@@ -12,7 +15,8 @@ ORDER BY i.source_id
 ON CONFLICT (source_id) DO UPDATE SET
     node_id = excluded.node_id,
     source = excluded.source
-WHERE a.node_id <> excluded.node_id;
+WHERE ROW(excluded.node_id, excluded.source = '', excluded.source COLLATE "C")
+    < ROW(a.node_id, a.source = '', a.source COLLATE "C");
 
 -- name: NodeAliasResolve :many
 -- NodeAliasResolve maps source identifiers to node ids; unknown ones are absent.

@@ -1,0 +1,67 @@
+-- +goose Up
+-- Order-independent merging (README "Merging", graph/merge.go): every record
+-- has a rank (graph.RecordRank: confidence, its own last-seen, a content
+-- digest), and a row keeps the ranks of the records its name and props came
+-- from, so a later record is compared with those records and not with
+-- maxima taken over several. Rows written before this migration have empty
+-- ranks (the lowest): the next record with a name or props key replaces them.
+-- timed says whether any merged record had times of its own; a row without
+-- carries its load time, which the first timed record replaces.
+ALTER TABLE nodes
+    ADD COLUMN name_rank       text COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN props_rank      text COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN props_key_ranks jsonb            NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN timed           boolean          NOT NULL DEFAULT true;
+ALTER TABLE relations
+    ADD COLUMN props_rank      text COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN props_key_ranks jsonb            NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN timed           boolean          NOT NULL DEFAULT true;
+ALTER TABLE pending_relations
+    ADD COLUMN props_rank      text COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN props_key_ranks jsonb            NOT NULL DEFAULT '{}'::jsonb,
+    ADD COLUMN timed           boolean          NOT NULL DEFAULT true;
+
+COMMENT ON COLUMN nodes.name_rank IS 'Rank (graph.RecordRank) of the record the name came from: the highest-ranked record with a non-empty name; empty when the name is.';
+COMMENT ON COLUMN nodes.props_rank IS 'Highest rank of the merged records: every props key of that record is kept as it gave it.';
+COMMENT ON COLUMN nodes.props_key_ranks IS 'Props keys whose value came from a record ranked below props_rank, with that record''s rank (usually none).';
+COMMENT ON COLUMN nodes.timed IS 'Whether any merged record had times of its own; when not, first_seen and last_seen are the load time of the insert.';
+COMMENT ON COLUMN relations.props_rank IS 'Highest rank of the merged records: every props key of that record is kept as it gave it.';
+COMMENT ON COLUMN relations.props_key_ranks IS 'Props keys whose value came from a record ranked below props_rank, with that record''s rank.';
+COMMENT ON COLUMN relations.timed IS 'Whether any merged record had times of its own.';
+COMMENT ON COLUMN pending_relations.props_rank IS 'As relations.props_rank.';
+COMMENT ON COLUMN pending_relations.props_key_ranks IS 'As relations.props_key_ranks.';
+COMMENT ON COLUMN pending_relations.timed IS 'As relations.timed.';
+
+-- props_merge merges two merge states {"p": props, "r": props_rank, "k":
+-- props_key_ranks}: each key's value comes from the side whose rank for it
+-- is higher (equal ranks mean the same record, so the same value). It is
+-- graph.mergeProps: commutative, associative and idempotent, with
+-- {"p": {}, "r": "", "k": {}} as identity.
+-- +goose StatementBegin
+CREATE FUNCTION props_merge(a jsonb, b jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT jsonb_build_object(
+        'p', coalesce(jsonb_object_agg(m.key, m.value) FILTER (WHERE m.key IS NOT NULL), '{}'::jsonb),
+        'r', t.top,
+        'k', coalesce(jsonb_object_agg(m.key, m.rank) FILTER (WHERE m.key IS NOT NULL AND m.rank < t.top), '{}'::jsonb))
+    FROM (SELECT coalesce(greatest(a->>'r' COLLATE "C", b->>'r' COLLATE "C"), '') AS top) t
+    LEFT JOIN LATERAL (
+        SELECT DISTINCT ON (e.key) e.key, e.value, e.rank
+        FROM (SELECT x.key, x.value, coalesce(s->'k'->>x.key, s->>'r', '') COLLATE "C" AS rank
+              FROM (VALUES (a), (b)) AS v(s), jsonb_each(coalesce(v.s->'p', '{}'::jsonb)) AS x) e
+        ORDER BY e.key, e.rank DESC
+    ) m ON true
+    GROUP BY t.top
+$$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION props_merge(jsonb, jsonb) IS 'Merges two props merge states {"p": props, "r": rank, "k": key ranks}: each key from the higher-ranked record that has it (graph.MergeNode).';
+
+CREATE AGGREGATE props_merge_agg(jsonb) (SFUNC = props_merge, STYPE = jsonb, INITCOND = '{"p": {}, "r": "", "k": {}}');
+COMMENT ON AGGREGATE props_merge_agg(jsonb) IS 'props_merge over a group of merge states; order does not matter.';
+
+-- +goose Down
+DROP AGGREGATE props_merge_agg(jsonb);
+DROP FUNCTION props_merge(jsonb, jsonb);
+ALTER TABLE pending_relations DROP COLUMN props_rank, DROP COLUMN props_key_ranks, DROP COLUMN timed;
+ALTER TABLE relations DROP COLUMN props_rank, DROP COLUMN props_key_ranks, DROP COLUMN timed;
+ALTER TABLE nodes DROP COLUMN name_rank, DROP COLUMN props_rank, DROP COLUMN props_key_ranks, DROP COLUMN timed;
