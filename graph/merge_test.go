@@ -29,9 +29,11 @@ func TestMergeNodeRules(t *testing.T) {
 		wantName  string
 		wantProps map[string]any
 	}{{
-		name:      "higher confidence wins name and props, lower adds missing keys",
-		a:         with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "Conti", conf(90), map[string]any{"d": "good"} }),
-		b:         with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "conti?", conf(10), map[string]any{"d": "bad", "x": 1} }),
+		name: "higher confidence wins name and props, lower adds missing keys",
+		a:    with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "Conti", conf(90), map[string]any{"d": "good"} }),
+		b: with(func(n *graph.Node) {
+			n.Name, n.Confidence, n.Props = "conti?", conf(10), map[string]any{"d": "bad", "x": 1}
+		}),
 		wantName:  "Conti",
 		wantProps: map[string]any{"d": "good", "x": 1},
 	}, {
