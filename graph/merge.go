@@ -40,6 +40,10 @@ import (
 //     that did not come from the winner (usually none), so that a later
 //     merge compares a key with the record it really came from rather than
 //     with a mix of several records.
+//   - Kind and key, which records of one id share unless two kinds derive
+//     the same id (STIX ids of observables do not hash the type, so a url
+//     and a domain-name of the same value meet), are the smallest (kind,
+//     key) in byte order.
 //   - Confidence is the highest, TLP the strictest (TLP.Stricter), first-seen
 //     the earliest and last-seen the latest of the records that have times
 //     (a record with only one time has it as both); labels, sources and
@@ -124,6 +128,9 @@ var zeroTimeMicros = time.Time{}.UnixMicro()
 // first-seen, latest last-seen, union of labels, sources and aliases,
 // highest confidence, strictest TLP. Neither input is modified.
 func MergeNode(a, b Node) Node {
+	if cmp.Or(strings.Compare(string(b.Kind), string(a.Kind)), strings.Compare(b.Key, a.Key)) < 0 {
+		a.Kind, a.Key = b.Kind, b.Key
+	}
 	ra, rb := a.Ranks(), b.Ranks()
 	ranks := Ranks{Name: max(ra.Name, rb.Name)}
 	if rb.Name > ra.Name {

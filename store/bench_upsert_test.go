@@ -60,6 +60,10 @@ INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, fir
                         name_rank, props_rank, props_key_ranks, timed)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true)
 ON CONFLICT (id) DO UPDATE SET
+    kind = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                THEN excluded.kind ELSE n.kind END,
+    key = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+               THEN excluded.key ELSE n.key END,
     name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
     name_rank = greatest(n.name_rank, excluded.name_rank),
     (props, props_rank, props_key_ranks) = (
@@ -78,6 +82,7 @@ ON CONFLICT (id) DO UPDATE SET
                    ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
     updated_at = now()
 WHERE NOT n.timed OR excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen
+   OR ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
    OR NOT n.labels @> excluded.labels
    OR NOT n.sources @> excluded.sources
    OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)

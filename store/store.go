@@ -233,7 +233,8 @@ const releaseChunk = 4
 
 // ReleasePending sweeps pending_relations page by page (BatchSize rows) and
 // releases into relations every pending relationship whose endpoints both
-// resolve now. Writes release what they complete as they go; what they can
+// resolve now; then it re-keys the relation records whose source ids moved
+// to another node while they were written (see RelationRekey). Writes release what they complete as they go; what they can
 // miss is a relationship parked by one transaction while another, not yet
 // committed, was writing its missing endpoint (neither sees the other's
 // rows). A loader that writes from several transactions at once, like the
@@ -249,7 +250,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, nil
+			return stats, s.rekeyAll(ctx)
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
@@ -263,9 +264,16 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, nil
+			return stats, s.rekeyAll(ctx)
 		}
 	}
+}
+
+// rekeyAll re-keys every relation record whose source ids moved to other
+// nodes while it was being written (by a transaction that did not see the
+// move yet), in one transaction.
+func (s *Store) rekeyAll(ctx context.Context) error {
+	return s.withRetry(ctx, func(tx pgx.Tx) error { return rekey(ctx, s.q.WithTx(tx), nil, true) })
 }
 
 // AddRelations writes relations; those whose endpoints are not known yet
@@ -331,6 +339,7 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
+		var moved []string // source ids taken over by a smaller node id
 		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
 		for _, group := range []struct {
 			nodes   []graph.Node
@@ -355,11 +364,21 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 				p.NodeIds = append(p.NodeIds, a.nodeID)
 				p.Sources = append(p.Sources, a.source)
 			}
-			n, err := q.NodeAliasUpsertMany(ctx, p)
+			rows, err := q.NodeAliasUpsertMany(ctx, p)
 			if err != nil {
 				return fmt.Errorf("upsert %d aliases: %w", len(chunk), err)
 			}
-			stats.AliasesWritten += n
+			stats.AliasesWritten += int64(len(rows))
+			for _, r := range rows {
+				if r.Moved {
+					moved = append(moved, r.SourceID)
+				}
+			}
+		}
+		if len(moved) > 0 {
+			if err := rekey(ctx, q, moved, false); err != nil {
+				return err
+			}
 		}
 		if len(rels) == 0 && len(resolve) == 0 {
 			return nil
@@ -383,6 +402,27 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 		return nil
 	})
 	return stats, err
+}
+
+// rekey re-resolves the relation records that name refs (all of them with
+// all) and now resolve to other nodes, and rebuilds the relations they fed
+// (RelationRekey, RelationRebuild), so a relation goes where its source ids
+// point now, whenever it was resolved.
+func rekey(ctx context.Context, q *gen.Queries, refs []string, all bool) error {
+	if refs == nil {
+		refs = []string{}
+	}
+	keys, err := q.RelationRekey(ctx, gen.RelationRekeyParams{AllRefs: all, Refs: refs})
+	if err != nil {
+		return fmt.Errorf("re-key relation records: %w", err)
+	}
+	if len(keys.SrcIds) == 0 {
+		return nil
+	}
+	if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIds: keys.SrcIds, Relations: keys.Relations, DstIds: keys.DstIds}); err != nil {
+		return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIds), err)
+	}
+	return nil
 }
 
 // splitTimed separates records that carry times of their own from those

@@ -126,6 +126,24 @@ type Relation struct {
 	Timed bool `json:"timed"`
 }
 
+// Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.
+type RelationRecord struct {
+	SrcRef   string `json:"src_ref"`
+	Relation string `json:"relation"`
+	DstRef   string `json:"dst_ref"`
+	// The node src_ref resolved to when the record was last keyed (resolve_ref).
+	SrcID         uuid.UUID       `json:"src_id"`
+	DstID         uuid.UUID       `json:"dst_id"`
+	Confidence    *int16          `json:"confidence"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Sources       []string        `json:"sources"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Timed         bool            `json:"timed"`
+}
+
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.
 type TelemetryEdge struct {
 	// Node the observation starts from (nodes.id; not a foreign key, the writer upserts it first).

@@ -59,7 +59,43 @@ COMMENT ON FUNCTION props_merge(jsonb, jsonb) IS 'Merges two props merge states 
 CREATE AGGREGATE props_merge_agg(jsonb) (SFUNC = props_merge, STYPE = jsonb, INITCOND = '{"p": {}, "r": "", "k": {}}');
 COMMENT ON AGGREGATE props_merge_agg(jsonb) IS 'props_merge over a group of merge states; order does not matter.';
 
+-- relation_records keeps every relationship record whose endpoints resolved,
+-- merged per reference triple as the feeds wrote it, with the node ids it
+-- resolved to: relations holds their merge per (src_id, relation, dst_id).
+-- When a source id moves to another node (node_aliases: the smallest node id
+-- naming it wins, so a later feed can take it over), the records that named
+-- it are re-resolved and the relations they fed are rebuilt from the records,
+-- so relations do not depend on whether they were resolved before or after
+-- the move.
+CREATE TABLE relation_records (
+    src_ref         text        NOT NULL,
+    relation        text        NOT NULL CHECK (relation <> ''),
+    dst_ref         text        NOT NULL,
+    src_id          uuid        NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    dst_id          uuid        NOT NULL REFERENCES nodes (id) ON DELETE CASCADE,
+    confidence      smallint             CHECK (confidence BETWEEN 0 AND 100),
+    first_seen      timestamptz NOT NULL,
+    last_seen       timestamptz NOT NULL,
+    sources         text[]      NOT NULL DEFAULT '{}',
+    props           jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    props_rank      text COLLATE "C" NOT NULL DEFAULT '',
+    props_key_ranks jsonb       NOT NULL DEFAULT '{}'::jsonb,
+    timed           boolean     NOT NULL DEFAULT true,
+    PRIMARY KEY (src_ref, relation, dst_ref)
+);
+CREATE INDEX relation_records_dst_ref_idx ON relation_records (dst_ref);
+CREATE INDEX relation_records_key_idx ON relation_records (src_id, relation, dst_id);
+COMMENT ON TABLE relation_records IS 'Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.';
+COMMENT ON COLUMN relation_records.src_id IS 'The node src_ref resolved to when the record was last keyed (resolve_ref).';
+-- Relations written before this migration become records named by node id.
+INSERT INTO relation_records (src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props,
+                              props_rank, props_key_ranks, timed)
+SELECT 'node--' || src_id::text, relation, 'node--' || dst_id::text, src_id, dst_id, confidence, first_seen, last_seen, sources, props,
+       props_rank, props_key_ranks, timed
+FROM relations;
+
 -- +goose Down
+DROP TABLE relation_records;
 DROP AGGREGATE props_merge_agg(jsonb);
 DROP FUNCTION props_merge(jsonb, jsonb);
 ALTER TABLE pending_relations DROP COLUMN props_rank, DROP COLUMN props_key_ranks, DROP COLUMN timed;

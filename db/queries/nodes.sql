@@ -5,7 +5,7 @@
 -- come as one PostgreSQL array literal per node ('{"a","b"}'), already sorted
 -- and without duplicates, so a new row needs no per-row subquery. The merge is
 -- graph.MergeNode, a semilattice, so the result does not depend on load order
--- and reloading a record changes nothing: the earliest first_seen and the
+-- and reloading a record changes nothing: the smallest (kind, key), the earliest first_seen and the
 -- latest last_seen of the records with times, the union of labels and sources
 -- (sorted), the highest confidence, the strictest TLP; the name of the record
 -- with the highest name_rank, and each props key from the highest-ranked
@@ -37,6 +37,10 @@ WITH upserted AS (
     ) AS i
     ORDER BY i.id
     ON CONFLICT (id) DO UPDATE SET
+        kind = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                    THEN excluded.kind ELSE n.kind END,
+        key = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                   THEN excluded.key ELSE n.key END,
         name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
         name_rank = greatest(n.name_rank, excluded.name_rank),
         (props, props_rank, props_key_ranks) = (
@@ -59,6 +63,7 @@ WITH upserted AS (
     -- Props change exactly when the incoming winner outranks the stored one
     -- or one of its keys is missing or outranks the stored key.
     WHERE (excluded.timed AND (NOT n.timed OR excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+       OR ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
        OR NOT n.labels @> excluded.labels
        OR NOT n.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
