@@ -360,8 +360,8 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
 			p := gen.NodeAliasUpsertManyParams{}
 			for _, a := range chunk {
-				p.SourceIds = append(p.SourceIds, a.sourceID)
-				p.NodeIds = append(p.NodeIds, a.nodeID)
+				p.SourceIDs = append(p.SourceIDs, a.sourceID)
+				p.NodeIDs = append(p.NodeIDs, a.nodeID)
 				p.Sources = append(p.Sources, a.source)
 			}
 			rows, err := q.NodeAliasUpsertMany(ctx, p)
@@ -416,11 +416,11 @@ func rekey(ctx context.Context, q *gen.Queries, refs []string, all bool) error {
 	if err != nil {
 		return fmt.Errorf("re-key relation records: %w", err)
 	}
-	if len(keys.SrcIds) == 0 {
+	if len(keys.SrcIDs) == 0 {
 		return nil
 	}
-	if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIds: keys.SrcIds, Relations: keys.Relations, DstIds: keys.DstIds}); err != nil {
-		return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIds), err)
+	if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
+		return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)
 	}
 	return nil
 }
@@ -551,14 +551,14 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 	p := gen.NodeUpsertManyParams{}
 	for _, n := range nodes {
 		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
-		p.Ids = append(p.Ids, n.ID)
+		p.IDs = append(p.IDs, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))
 		p.Keys = append(p.Keys, n.Key)
 		p.Names = append(p.Names, n.Name)
 		p.Props = append(p.Props, jsonObject(n.Props))
 		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
-		p.Tlps = append(p.Tlps, string(n.TLP.Normalize()))
+		p.TLPs = append(p.TLPs, string(n.TLP.Normalize()))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))

@@ -53,7 +53,7 @@ type Node struct {
 	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.
 	Confidence *int16 `json:"confidence"`
 	// Most restrictive TLP marking any source gave (clear, green, amber, amber+strict, red); NULL when unmarked.
-	Tlp *string `json:"tlp"`
+	TLP *string `json:"tlp"`
 	// Earliest time any source saw the entity.
 	FirstSeen time.Time `json:"first_seen"`
 	// Latest time any source saw the entity.

@@ -7,41 +7,9 @@ package gen
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-const nodeAliasListByNode = `-- name: NodeAliasListByNode :many
-SELECT source_id, source, created_at FROM node_aliases WHERE node_id = $1 ORDER BY source_id
-`
-
-type NodeAliasListByNodeRow struct {
-	SourceID  string    `json:"source_id"`
-	Source    string    `json:"source"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// NodeAliasListByNode lists the source identifiers that map to a node.
-func (q *Queries) NodeAliasListByNode(ctx context.Context, nodeID uuid.UUID) ([]NodeAliasListByNodeRow, error) {
-	rows, err := q.db.Query(ctx, nodeAliasListByNode, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []NodeAliasListByNodeRow{}
-	for rows.Next() {
-		var i NodeAliasListByNodeRow
-		if err := rows.Scan(&i.SourceID, &i.Source, &i.CreatedAt); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
 
 const nodeAliasResolve = `-- name: NodeAliasResolve :many
 SELECT source_id, node_id FROM node_aliases WHERE source_id = ANY($1::text[])
@@ -96,8 +64,8 @@ FROM written w LEFT JOIN old o ON o.source_id = w.source_id
 `
 
 type NodeAliasUpsertManyParams struct {
-	SourceIds []string    `json:"source_ids"`
-	NodeIds   []uuid.UUID `json:"node_ids"`
+	SourceIDs []string    `json:"source_ids"`
+	NodeIDs   []uuid.UUID `json:"node_ids"`
 	Sources   []string    `json:"sources"`
 }
 
@@ -115,7 +83,7 @@ type NodeAliasUpsertManyRow struct {
 // source id moved from another node (its relation records then need
 // RelationRekey).
 func (q *Queries) NodeAliasUpsertMany(ctx context.Context, arg NodeAliasUpsertManyParams) ([]NodeAliasUpsertManyRow, error) {
-	rows, err := q.db.Query(ctx, nodeAliasUpsertMany, arg.SourceIds, arg.NodeIds, arg.Sources)
+	rows, err := q.db.Query(ctx, nodeAliasUpsertMany, arg.SourceIDs, arg.NodeIDs, arg.Sources)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func (q *Queries) NodeGet(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.Props,
 		&i.Labels,
 		&i.Confidence,
-		&i.Tlp,
+		&i.TLP,
 		&i.FirstSeen,
 		&i.LastSeen,
 		&i.Sources,
@@ -94,7 +94,7 @@ func (q *Queries) NodeGetByKey(ctx context.Context, arg NodeGetByKeyParams) (Nod
 		&i.Props,
 		&i.Labels,
 		&i.Confidence,
-		&i.Tlp,
+		&i.TLP,
 		&i.FirstSeen,
 		&i.LastSeen,
 		&i.Sources,
@@ -106,49 +106,6 @@ func (q *Queries) NodeGetByKey(ctx context.Context, arg NodeGetByKeyParams) (Nod
 		&i.Timed,
 	)
 	return i, err
-}
-
-const nodeGetMany = `-- name: NodeGetMany :many
-SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at, name_rank, props_rank, props_key_ranks, timed FROM nodes WHERE id = ANY($1::uuid[]) ORDER BY id
-`
-
-// NodeGetMany returns the nodes with the given ids, in id order.
-func (q *Queries) NodeGetMany(ctx context.Context, ids []uuid.UUID) ([]Node, error) {
-	rows, err := q.db.Query(ctx, nodeGetMany, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Node{}
-	for rows.Next() {
-		var i Node
-		if err := rows.Scan(
-			&i.ID,
-			&i.Kind,
-			&i.Key,
-			&i.Name,
-			&i.Props,
-			&i.Labels,
-			&i.Confidence,
-			&i.Tlp,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.NameRank,
-			&i.PropsRank,
-			&i.PropsKeyRanks,
-			&i.Timed,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
 }
 
 const nodeUpsertMany = `-- name: NodeUpsertMany :one
@@ -218,14 +175,14 @@ FROM upserted u
 
 type NodeUpsertManyParams struct {
 	Untimed       bool              `json:"untimed"`
-	Ids           []uuid.UUID       `json:"ids"`
+	IDs           []uuid.UUID       `json:"ids"`
 	Kinds         []string          `json:"kinds"`
 	Keys          []string          `json:"keys"`
 	Names         []string          `json:"names"`
 	Props         []json.RawMessage `json:"props"`
 	Labels        []string          `json:"labels"`
 	Confidences   []int16           `json:"confidences"`
-	Tlps          []string          `json:"tlps"`
+	TLPs          []string          `json:"tlps"`
 	FirstSeens    []time.Time       `json:"first_seens"`
 	LastSeens     []time.Time       `json:"last_seens"`
 	Sources       []string          `json:"sources"`
@@ -259,14 +216,14 @@ type NodeUpsertManyRow struct {
 func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) (NodeUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, nodeUpsertMany,
 		arg.Untimed,
-		arg.Ids,
+		arg.IDs,
 		arg.Kinds,
 		arg.Keys,
 		arg.Names,
 		arg.Props,
 		arg.Labels,
 		arg.Confidences,
-		arg.Tlps,
+		arg.TLPs,
 		arg.FirstSeens,
 		arg.LastSeens,
 		arg.Sources,

@@ -13,44 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const pendingRelationList = `-- name: PendingRelationList :many
-SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, created_at, props_rank, props_key_ranks, timed FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT $1
-`
-
-// PendingRelationList lists pending relationships, oldest first.
-func (q *Queries) PendingRelationList(ctx context.Context, maxRows int32) ([]PendingRelation, error) {
-	rows, err := q.db.Query(ctx, pendingRelationList, maxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PendingRelation{}
-	for rows.Next() {
-		var i PendingRelation
-		if err := rows.Scan(
-			&i.SrcRef,
-			&i.Relation,
-			&i.DstRef,
-			&i.Confidence,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.Props,
-			&i.CreatedAt,
-			&i.PropsRank,
-			&i.PropsKeyRanks,
-			&i.Timed,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const pendingRelationPage = `-- name: PendingRelationPage :many
 SELECT src_ref, relation, dst_ref FROM pending_relations
 WHERE (src_ref, relation, dst_ref) > ($1::text, $2::text, $3::text)
@@ -118,46 +80,6 @@ func (q *Queries) RelationCount(ctx context.Context) (RelationCountRow, error) {
 	return i, err
 }
 
-const relationListByNode = `-- name: RelationListByNode :many
-SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at, props_rank, props_key_ranks, timed FROM relations WHERE src_id = $1 OR dst_id = $1
-ORDER BY src_id, relation, dst_id
-`
-
-// RelationListByNode lists the relationships that start or end at a node.
-func (q *Queries) RelationListByNode(ctx context.Context, nodeID uuid.UUID) ([]Relation, error) {
-	rows, err := q.db.Query(ctx, relationListByNode, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Relation{}
-	for rows.Next() {
-		var i Relation
-		if err := rows.Scan(
-			&i.SrcID,
-			&i.Relation,
-			&i.DstID,
-			&i.Confidence,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.Props,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-			&i.PropsRank,
-			&i.PropsKeyRanks,
-			&i.Timed,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const relationRebuild = `-- name: RelationRebuild :execrows
 INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
                             props_rank, props_key_ranks, timed)
@@ -194,15 +116,15 @@ ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
 `
 
 type RelationRebuildParams struct {
-	SrcIds    []uuid.UUID `json:"src_ids"`
+	SrcIDs    []uuid.UUID `json:"src_ids"`
 	Relations []string    `json:"relations"`
-	DstIds    []uuid.UUID `json:"dst_ids"`
+	DstIDs    []uuid.UUID `json:"dst_ids"`
 }
 
 // RelationRebuild writes the relations of the given keys (parallel arrays)
 // as the merge of their relation records (after RelationRekey deleted them).
 func (q *Queries) RelationRebuild(ctx context.Context, arg RelationRebuildParams) (int64, error) {
-	result, err := q.db.Exec(ctx, relationRebuild, arg.SrcIds, arg.Relations, arg.DstIds)
+	result, err := q.db.Exec(ctx, relationRebuild, arg.SrcIDs, arg.Relations, arg.DstIDs)
 	if err != nil {
 		return 0, err
 	}
@@ -245,9 +167,9 @@ type RelationRekeyParams struct {
 }
 
 type RelationRekeyRow struct {
-	SrcIds    []uuid.UUID `json:"src_ids"`
+	SrcIDs    []uuid.UUID `json:"src_ids"`
 	Relations []string    `json:"relations"`
-	DstIds    []uuid.UUID `json:"dst_ids"`
+	DstIDs    []uuid.UUID `json:"dst_ids"`
 	Rekeyed   int64       `json:"rekeyed"`
 }
 
@@ -259,9 +181,9 @@ func (q *Queries) RelationRekey(ctx context.Context, arg RelationRekeyParams) (R
 	row := q.db.QueryRow(ctx, relationRekey, arg.AllRefs, arg.Refs)
 	var i RelationRekeyRow
 	err := row.Scan(
-		&i.SrcIds,
+		&i.SrcIDs,
 		&i.Relations,
-		&i.DstIds,
+		&i.DstIDs,
 		&i.Rekeyed,
 	)
 	return i, err

@@ -30,7 +30,3 @@ FROM written w LEFT JOIN old o ON o.source_id = w.source_id;
 -- name: NodeAliasResolve :many
 -- NodeAliasResolve maps source identifiers to node ids; unknown ones are absent.
 SELECT source_id, node_id FROM node_aliases WHERE source_id = ANY(@source_ids::text[]);
-
--- name: NodeAliasListByNode :many
--- NodeAliasListByNode lists the source identifiers that map to a node.
-SELECT source_id, source, created_at FROM node_aliases WHERE node_id = @node_id ORDER BY source_id;

@@ -87,10 +87,6 @@ SELECT * FROM nodes WHERE id = @id;
 -- NodeGetByKey returns the node of a kind with the given natural key.
 SELECT * FROM nodes WHERE kind = @kind AND md5(key) = md5(@key::text) AND key = @key;
 
--- name: NodeGetMany :many
--- NodeGetMany returns the nodes with the given ids, in id order.
-SELECT * FROM nodes WHERE id = ANY(@ids::uuid[]) ORDER BY id;
-
 -- name: NodeCountByKind :many
 -- NodeCountByKind counts nodes per kind.
 SELECT kind, count(*) AS nodes FROM nodes GROUP BY kind ORDER BY kind;

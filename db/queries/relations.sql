@@ -160,19 +160,10 @@ SELECT
     (SELECT count(*) FROM parked)::bigint AS pending,
     (SELECT count(*) FROM released)::bigint AS released;
 
--- name: RelationListByNode :many
--- RelationListByNode lists the relationships that start or end at a node.
-SELECT * FROM relations WHERE src_id = @node_id OR dst_id = @node_id
-ORDER BY src_id, relation, dst_id;
-
 -- name: RelationCount :one
 -- RelationCount counts stored and pending relationships.
 SELECT (SELECT count(*) FROM relations)::bigint AS relations,
        (SELECT count(*) FROM pending_relations)::bigint AS pending;
-
--- name: PendingRelationList :many
--- PendingRelationList lists pending relationships, oldest first.
-SELECT * FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT @max_rows;
 
 -- name: PendingRelationPage :many
 -- PendingRelationPage returns up to @max_rows pending relationships whose

@@ -16,6 +16,7 @@ var GraphQueries = []string{
 	"SELECT source_id, node_id, source FROM node_aliases ORDER BY source_id",
 	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relations ORDER BY 1, 2, 3",
 	"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM pending_relations ORDER BY 1, 2, 3",
+	"SELECT src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relation_records ORDER BY 1, 2, 3",
 }
 
 // GraphQueriesWithTimes are GraphQueries plus created_at and updated_at, to
@@ -25,6 +26,7 @@ var GraphQueriesWithTimes = []string{
 	GraphQueries[1],
 	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed, created_at, updated_at FROM relations ORDER BY 1, 2, 3",
 	GraphQueries[3],
+	GraphQueries[4],
 }
 
 // Dump runs the queries and returns their rows as text, one row a line, so
