@@ -51,7 +51,16 @@ import (
 //
 // A merged node carries its Ranks (the store keeps them in nodes.name_rank,
 // props_rank and props_key_ranks, and the same for relations); a single
-// record's are computed from its content.
+// record's are computed from its content. Keeping the rank of the record a
+// value came from, rather than comparing with the row's confidence and
+// last-seen (maxima over several records), is what makes the merge
+// associative; keeping per-key ranks only for keys that did not come from
+// the top record keeps the common row (all keys from one record) free of
+// them, and lets the SQL skip rows whose incoming keys all rank lower.
+//
+// Outside this file, the store applies two more rules of the same kind: a
+// source id (alias) belongs to the smallest node id naming it, and relations
+// are re-keyed when a source id moves (store.Write, relation_records).
 
 // Ranks say which records a merged node's or relation's name and props came
 // from. They are strings compared byte by byte (PostgreSQL: COLLATE "C").
