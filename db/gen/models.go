@@ -50,7 +50,7 @@ type Node struct {
 	// Every property the model has no column for, custom x_ fields included; never dropped.
 	Props  json.RawMessage `json:"props"`
 	Labels []string        `json:"labels"`
-	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.
+	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the highest-ranked records (see name_rank, props_rank).
 	Confidence *int16 `json:"confidence"`
 	// Most restrictive TLP marking any source gave (clear, green, amber, amber+strict, red); NULL when unmarked.
 	TLP *string `json:"tlp"`
@@ -75,9 +75,10 @@ type Node struct {
 // Maps every identifier a source used for an entity (STIX id, MISP uuid) to the merged node, so relationships that name the source id resolve to it.
 type NodeAlias struct {
 	// The identifier as the source wrote it, e.g. indicator--8e2e2d2b-... or misp-attribute--<uuid>.
-	SourceID string    `json:"source_id"`
-	NodeID   uuid.UUID `json:"node_id"`
-	// The feed that last mapped this identifier.
+	SourceID string `json:"source_id"`
+	// The node the identifier maps to: the smallest node id of those naming it.
+	NodeID uuid.UUID `json:"node_id"`
+	// A feed that mapped this identifier to node_id: the smallest non-empty one.
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`
 }

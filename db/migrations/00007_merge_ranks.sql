@@ -21,6 +21,9 @@ ALTER TABLE pending_relations
     ADD COLUMN props_key_ranks jsonb            NOT NULL DEFAULT '{}'::jsonb,
     ADD COLUMN timed           boolean          NOT NULL DEFAULT true;
 
+COMMENT ON COLUMN nodes.confidence IS 'Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the highest-ranked records (see name_rank, props_rank).';
+COMMENT ON COLUMN node_aliases.source IS 'A feed that mapped this identifier to node_id: the smallest non-empty one.';
+COMMENT ON COLUMN node_aliases.node_id IS 'The node the identifier maps to: the smallest node id of those naming it.';
 COMMENT ON COLUMN nodes.name_rank IS 'Rank (graph.RecordRank) of the record the name came from: the highest-ranked record with a non-empty name; empty when the name is.';
 COMMENT ON COLUMN nodes.props_rank IS 'Highest rank of the merged records: every props key of that record is kept as it gave it.';
 COMMENT ON COLUMN nodes.props_key_ranks IS 'Props keys whose value came from a record ranked below props_rank, with that record''s rank (usually none).';
@@ -95,6 +98,9 @@ SELECT 'node--' || src_id::text, relation, 'node--' || dst_id::text, src_id, dst
 FROM relations;
 
 -- +goose Down
+COMMENT ON COLUMN nodes.confidence IS 'Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.';
+COMMENT ON COLUMN node_aliases.source IS 'The feed that last mapped this identifier.';
+COMMENT ON COLUMN node_aliases.node_id IS NULL;
 DROP TABLE relation_records;
 DROP AGGREGATE props_merge_agg(jsonb);
 DROP FUNCTION props_merge(jsonb, jsonb);
