@@ -234,10 +234,12 @@ const releaseChunk = 4
 // ReleasePending sweeps pending_relations page by page (BatchSize rows) and
 // releases into relations every pending relationship whose endpoints both
 // resolve now; then it re-keys the relation records whose source ids moved
-// to another node while they were written (see RelationRekey). Writes release what they complete as they go; what they can
-// miss is a relationship parked by one transaction while another, not yet
-// committed, was writing its missing endpoint (neither sees the other's
-// rows). A loader that writes from several transactions at once, like the
+// to another node while they were written (see rekey). Writes release what
+// they complete as they go; what they can miss is a relationship parked by
+// one transaction while another, not yet committed, was writing its missing
+// endpoint (neither sees the other's rows), or a relationship resolved
+// through a source id that another transaction was moving to a smaller node
+// id. A loader that writes from several transactions at once, like the
 // feed manager, calls ReleasePending when they are all done. It returns the
 // counts of the relationships released.
 func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
@@ -307,8 +309,10 @@ func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (g
 // higher one's and the result does not depend on load order. A node or
 // relation without times gets the load time when inserted, leaves the
 // stored times alone when merged, and gives way to the first record with
-// times. Writing the same batch twice changes
-// nothing the second time, whenever it is written.
+// times. A source id belongs to the smallest node id naming it; when a
+// batch moves one, the relations resolved through it are re-keyed in the
+// same transaction. Writing the same batch twice changes nothing the second
+// time, whenever it is written.
 func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
 }

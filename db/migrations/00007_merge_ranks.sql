@@ -39,22 +39,39 @@ COMMENT ON COLUMN pending_relations.timed IS 'As relations.timed.';
 -- props_key_ranks}: each key's value comes from the side whose rank for it
 -- is higher (equal ranks mean the same record, so the same value). It is
 -- graph.mergeProps: commutative, associative and idempotent, with
--- {"p": {}, "r": "", "k": {}} as identity.
+-- {"p": {}, "r": "", "k": {}} as identity. The common cases (one side's
+-- record outranks the other and already has all its keys, or both are the
+-- same) return without taking the objects apart.
 -- +goose StatementBegin
 CREATE FUNCTION props_merge(a jsonb, b jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT jsonb_build_object(
-        'p', coalesce(jsonb_object_agg(m.key, m.value) FILTER (WHERE m.key IS NOT NULL), '{}'::jsonb),
-        'r', t.top,
-        'k', coalesce(jsonb_object_agg(m.key, m.rank) FILTER (WHERE m.key IS NOT NULL AND m.rank < t.top), '{}'::jsonb))
-    FROM (SELECT coalesce(greatest(a->>'r' COLLATE "C", b->>'r' COLLATE "C"), '') AS top) t
-    LEFT JOIN LATERAL (
-        SELECT DISTINCT ON (e.key) e.key, e.value, e.rank
-        FROM (SELECT x.key, x.value, coalesce(s->'k'->>x.key, s->>'r', '') COLLATE "C" AS rank
-              FROM (VALUES (a), (b)) AS v(s), jsonb_each(coalesce(v.s->'p', '{}'::jsonb)) AS x) e
-        ORDER BY e.key, e.rank DESC
-    ) m ON true
-    GROUP BY t.top
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    ar text COLLATE "C" := coalesce(a->>'r', '');
+    br text COLLATE "C" := coalesce(b->>'r', '');
+BEGIN
+    IF a = b THEN
+        RETURN a;
+    END IF;
+    IF coalesce(a->'k', '{}') = '{}' AND coalesce(b->'k', '{}') = '{}' THEN
+        IF ar > br AND a->'p' ?& ARRAY(SELECT jsonb_object_keys(b->'p')) THEN
+            RETURN a;
+        END IF;
+        IF br > ar AND b->'p' ?& ARRAY(SELECT jsonb_object_keys(a->'p')) THEN
+            RETURN b;
+        END IF;
+    END IF;
+    RETURN (
+        SELECT jsonb_build_object(
+            'p', coalesce(jsonb_object_agg(m.key, m.value), '{}'::jsonb),
+            'r', greatest(ar, br),
+            'k', coalesce(jsonb_object_agg(m.key, m.rank) FILTER (WHERE m.rank < greatest(ar, br)), '{}'::jsonb))
+        FROM (
+            SELECT DISTINCT ON (e.key) e.key, e.value, e.rank
+            FROM (SELECT x.key, x.value, coalesce(v.s->'k'->>x.key, v.s->>'r', '') COLLATE "C" AS rank
+                  FROM (VALUES (a), (b)) AS v(s), jsonb_each(coalesce(v.s->'p', '{}'::jsonb)) AS x) e
+            ORDER BY e.key, e.rank DESC
+        ) m);
+END
 $$;
 -- +goose StatementEnd
 COMMENT ON FUNCTION props_merge(jsonb, jsonb) IS 'Merges two props merge states {"p": props, "r": rank, "k": key ranks}: each key from the higher-ranked record that has it (graph.MergeNode).';
