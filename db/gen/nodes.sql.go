@@ -136,10 +136,19 @@ WITH upserted AS (
                    THEN excluded.key ELSE n.key END,
         name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
         name_rank = greatest(n.name_rank, excluded.name_rank),
-        (props, props_rank, props_key_ranks) = (
-            SELECT m->'p', m->>'r', m->'k'
-            FROM props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
-                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
+        -- The common case inline: both rows come whole from one record and the
+        -- incoming one outranks the stored one and has all its keys.
+        props = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                          AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                     THEN excluded.props
+                     ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                      jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'p' END,
+        props_key_ranks = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                                    AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                               THEN '{}'::jsonb
+                               ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                                jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'k' END,
+        props_rank = greatest(n.props_rank, excluded.props_rank),
         labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
                       ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
         confidence = greatest(n.confidence, excluded.confidence),
