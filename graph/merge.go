@@ -3,6 +3,9 @@ package graph
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,54 +16,204 @@ import (
 // This file is the merge contract of the README ("Merging"), written once.
 // The store's batch de-duplication, the MISP and STIX mappers and the
 // telemetry writer all merge through it, and the SQL upserts
-// (db/queries/nodes.sql, relations.sql) implement the same rules in the
-// database; a property test in package store holds the two together.
+// (db/queries/nodes.sql, relations.sql, with props_merge from migration
+// 00007) implement the same rules in the database; a property test in
+// package store holds the two together.
+//
+// The merge is a semilattice: MergeNode(a, b) equals MergeNode(b, a),
+// MergeNode(MergeNode(a, b), c) equals MergeNode(a, MergeNode(b, c)) and
+// MergeNode(a, a) equals a, so the stored graph does not depend on the order
+// or grouping in which records arrive. For that:
+//
+//   - Every record has a rank, a string whose byte order is (confidence, -1
+//     when unknown; its own last-seen, or its first-seen when it has only
+//     that, or nothing when it has no times; a content digest: the first 8
+//     bytes of SHA-256 over the JSON of [name, props]). Two records of equal
+//     rank have the same confidence, time, name and props, so ties between
+//     different contents cannot happen and no tie depends on arrival.
+//   - The name is the name of the highest-ranked record with a non-empty
+//     name; Ranks.Name keeps that record's rank.
+//   - Each props key takes its value from the highest-ranked record that has
+//     the key: the winner (the highest-ranked record of all, Ranks.Props)
+//     gives all of its keys, and lower-ranked records add only keys that
+//     every higher-ranked record lacks. Ranks.Keys keeps the rank of each key
+//     that did not come from the winner (usually none), so that a later
+//     merge compares a key with the record it really came from rather than
+//     with a mix of several records.
+//   - Kind and key, which records of one id share unless two kinds derive
+//     the same id (STIX ids of observables do not hash the type, so a url
+//     and a domain-name of the same value meet), are the smallest (kind,
+//     key) in byte order.
+//   - Confidence is the highest, TLP the strictest (TLP.Stricter), first-seen
+//     the earliest and last-seen the latest of the records that have times
+//     (a record with only one time has it as both); labels, sources and
+//     aliases are sorted unions.
+//
+// A merged node carries its Ranks (the store keeps them in nodes.name_rank,
+// props_rank and props_key_ranks, and the same for relations); a single
+// record's are computed from its content. Keeping the rank of the record a
+// value came from, rather than comparing with the row's confidence and
+// last-seen (maxima over several records), is what makes the merge
+// associative; keeping per-key ranks only for keys that did not come from
+// the top record keeps the common row (all keys from one record) free of
+// them, and lets the SQL skip rows whose incoming keys all rank lower.
+//
+// Outside this file, the store applies two more rules of the same kind: a
+// source id (alias) belongs to the smallest node id naming it, and relations
+// are re-keyed when a source id moves (store.Write, relation_records).
 
-// MergeNode merges b into a: earliest first-seen, latest last-seen, union
-// of labels, sources and aliases, highest confidence, strictest TLP; name
-// and props values from the record with the higher (confidence,
-// last-seen), the other only adding missing props keys.
-func MergeNode(a, b Node) Node {
-	if wins(b.Confidence, b.LastSeen, a.Confidence, a.LastSeen) {
-		if b.Name != "" {
-			a.Name = b.Name
-		}
-		a.Props = mergeProps(a.Props, b.Props)
-	} else {
-		if a.Name == "" {
-			a.Name = b.Name
-		}
-		a.Props = mergeProps(b.Props, a.Props)
+// Ranks say which records a merged node's or relation's name and props came
+// from. They are strings compared byte by byte (PostgreSQL: COLLATE "C").
+type Ranks struct {
+	// Name is the rank of the record the name came from; "" when the name
+	// is empty.
+	Name string
+	// Props is the highest rank of the merged records: the winner whose
+	// props keys all count.
+	Props string
+	// Keys holds, for each props key whose value came from a record ranked
+	// below Props, that record's rank.
+	Keys map[string]string
+}
+
+// keyRank returns the rank of the record that gave props key k.
+func (r Ranks) keyRank(k string) string {
+	if kr, ok := r.Keys[k]; ok {
+		return kr
 	}
+	return r.Props
+}
+
+// Ranks returns the node's ranks: those kept by MergeNode, or for a single
+// record its own (see RecordRank).
+func (n Node) Ranks() Ranks {
+	if n.ranks != nil {
+		return *n.ranks
+	}
+	r := RecordRank(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, n.Props)
+	out := Ranks{Props: r}
+	if n.Name != "" {
+		out.Name = r
+	}
+	return out
+}
+
+// Ranks returns the relation's ranks (Name is always ""): those kept by
+// MergeRelation, or for a single record its own.
+func (r Relation) Ranks() Ranks {
+	if r.ranks != nil {
+		return *r.ranks
+	}
+	return Ranks{Props: RecordRank(r.Confidence, r.FirstSeen, r.LastSeen, "", r.Props)}
+}
+
+// RecordRank returns the rank of one record: "ccc.ttttttttttttttttttttt.dddddddddddddddd",
+// confidence + 1 in three digits (000 when unknown), the record's last-seen
+// (its first-seen when it has no last-seen) in microseconds since year 1 in
+// 20 digits (all zero when it has no times), and the first 8 bytes of
+// SHA-256 over the JSON of [name, props] in hex. Byte order is rank order.
+func RecordRank(confidence *int, first, last time.Time, name string, props map[string]any) string {
+	_, seen := Seen(first, last, time.Time{})
+	var micros int64
+	if !seen.IsZero() {
+		micros = seen.UnixMicro() - zeroTimeMicros
+	}
+	if props == nil {
+		props = map[string]any{}
+	}
+	content, err := json.Marshal([]any{name, props})
+	if err != nil {
+		content = []byte(name + "\x00" + err.Error())
+	}
+	sum := sha256.Sum256(content)
+	return fmt.Sprintf("%03d.%020d.%x", confidenceOf(confidence)+1, max(micros, 0), sum[:8])
+}
+
+// zeroTimeMicros is time.Time{}.UnixMicro(): ranks count from year 1.
+var zeroTimeMicros = time.Time{}.UnixMicro()
+
+// MergeNode merges two records of the same node by the rules above: name
+// and props values from the highest-ranked records that have them, earliest
+// first-seen, latest last-seen, union of labels, sources and aliases,
+// highest confidence, strictest TLP. Neither input is modified.
+func MergeNode(a, b Node) Node {
+	if cmp.Or(strings.Compare(string(b.Kind), string(a.Kind)), strings.Compare(b.Key, a.Key)) < 0 {
+		a.Kind, a.Key = b.Kind, b.Key
+	}
+	ra, rb := a.Ranks(), b.Ranks()
+	ranks := Ranks{Name: max(ra.Name, rb.Name)}
+	if rb.Name > ra.Name {
+		a.Name = b.Name
+	}
+	a.Props, ranks.Props, ranks.Keys = mergeProps(a.Props, ra, b.Props, rb)
+	a.ranks = &ranks
 	if confidenceOf(b.Confidence) > confidenceOf(a.Confidence) {
 		a.Confidence = b.Confidence
 	}
 	a.TLP = a.TLP.Stricter(b.TLP)
-	a.FirstSeen = earliest(a.FirstSeen, b.FirstSeen)
-	a.LastSeen = latest(a.LastSeen, b.LastSeen)
+	a.FirstSeen, a.LastSeen = mergeSeen(a.FirstSeen, a.LastSeen, b.FirstSeen, b.LastSeen)
 	a.Labels = Union(a.Labels, b.Labels)
 	a.Sources = Union(a.Sources, b.Sources)
 	a.Aliases = Union(a.Aliases, b.Aliases)
 	return a
 }
 
-// MergeRelation merges b into a, two records of the same (src, type, dst):
+// MergeRelation merges two records of the same (src, type, dst) by the
+// rules above: props values from the highest-ranked records that have them,
 // earliest first-seen, latest last-seen, union of sources, highest
-// confidence, props values from the record with the higher (confidence,
-// last-seen).
+// confidence. Neither input is modified.
 func MergeRelation(a, b Relation) Relation {
-	if wins(b.Confidence, b.LastSeen, a.Confidence, a.LastSeen) {
-		a.Props = mergeProps(a.Props, b.Props)
-	} else {
-		a.Props = mergeProps(b.Props, a.Props)
-	}
+	ra, rb := a.Ranks(), b.Ranks()
+	var ranks Ranks
+	a.Props, ranks.Props, ranks.Keys = mergeProps(a.Props, ra, b.Props, rb)
+	a.ranks = &ranks
 	if confidenceOf(b.Confidence) > confidenceOf(a.Confidence) {
 		a.Confidence = b.Confidence
 	}
-	a.FirstSeen = earliest(a.FirstSeen, b.FirstSeen)
-	a.LastSeen = latest(a.LastSeen, b.LastSeen)
+	a.FirstSeen, a.LastSeen = mergeSeen(a.FirstSeen, a.LastSeen, b.FirstSeen, b.LastSeen)
 	a.Sources = Union(a.Sources, b.Sources)
 	return a
+}
+
+// mergeSeen returns the earliest first-seen and the latest last-seen of two
+// records, each read as Seen reads it (one time stands for both); a record
+// without times adds none.
+func mergeSeen(af, al, bf, bl time.Time) (time.Time, time.Time) {
+	af, al = Seen(af, al, time.Time{})
+	bf, bl = Seen(bf, bl, time.Time{})
+	return earliest(af, bf), latest(al, bl)
+}
+
+// mergeProps merges the props of two records or merged records: each key's
+// value comes from the higher-ranked side (equal ranks mean the same
+// record, so the same value). It returns the props, the higher of the two
+// Props ranks, and the ranks of the keys that came from below it.
+func mergeProps(pa map[string]any, ra Ranks, pb map[string]any, rb Ranks) (map[string]any, string, map[string]string) {
+	top := max(ra.Props, rb.Props)
+	if len(pa) == 0 && len(pb) == 0 {
+		return nil, top, nil
+	}
+	out := make(map[string]any, len(pa)+len(pb))
+	keyRanks := make(map[string]string, len(pa)+len(pb))
+	for k, v := range pa {
+		out[k], keyRanks[k] = v, ra.keyRank(k)
+	}
+	for k, v := range pb {
+		kr := rb.keyRank(k)
+		if cur, ok := keyRanks[k]; !ok || kr > cur {
+			out[k], keyRanks[k] = v, kr
+		}
+	}
+	var below map[string]string
+	for k, kr := range keyRanks {
+		if kr < top {
+			if below == nil {
+				below = map[string]string{}
+			}
+			below[k] = kr
+		}
+	}
+	return out, top, below
 }
 
 // MergeNodes combines nodes with the same id by MergeNode and returns them
@@ -129,15 +282,6 @@ func Seen(first, last, now time.Time) (time.Time, time.Time) {
 	return first, last
 }
 
-// wins reports whether a record with confidence c1 last seen at t1 beats
-// one with c2 at t2 for name and props values: higher confidence, then later.
-func wins(c1 *int, t1 time.Time, c2 *int, t2 time.Time) bool {
-	if confidenceOf(c1) != confidenceOf(c2) {
-		return confidenceOf(c1) > confidenceOf(c2)
-	}
-	return t1.After(t2)
-}
-
 // ConfidenceOf returns c, or -1 (the database's "unknown") when c is nil.
 func ConfidenceOf(c *int) int { return confidenceOf(c) }
 
@@ -173,19 +317,4 @@ func Union(a, b []string) []string {
 	out = append(append(out, a...), b...)
 	slices.Sort(out)
 	return slices.Compact(out)
-}
-
-// mergeProps returns base with over's keys written on top.
-func mergeProps(base, over map[string]any) map[string]any {
-	if len(over) == 0 {
-		return base
-	}
-	out := make(map[string]any, len(base)+len(over))
-	for k, v := range base {
-		out[k] = v
-	}
-	for k, v := range over {
-		out[k] = v
-	}
-	return out
 }

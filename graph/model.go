@@ -40,6 +40,10 @@ type Node struct {
 	// Aliases are the source identifiers (STIX ids, MISP uuids) that map to
 	// this node; relationships can name the node by any of them.
 	Aliases []string `json:"aliases,omitempty"`
+
+	// ranks are set by MergeNode: which records the name and props came
+	// from (see Ranks).
+	ranks *Ranks
 }
 
 // Ref returns the Ref that names this node by id.
@@ -73,6 +77,9 @@ type Relation struct {
 	LastSeen   time.Time      `json:"last_seen,omitzero"`
 	Sources    []string       `json:"sources,omitempty"`
 	Props      map[string]any `json:"props,omitempty"`
+
+	// ranks are set by MergeRelation (see Ranks).
+	ranks *Ranks
 }
 
 // Validate checks what the database would reject.

@@ -24,7 +24,7 @@ import (
 // compared after the same nodes went in by different paths.
 const nodesChecksum = `
 SELECT count(*), md5(coalesce(string_agg(concat_ws('|', id, kind, key, name, props, labels, confidence, tlp,
-       first_seen, last_seen, sources), E'\n' ORDER BY id), ''))
+       first_seen, last_seen, sources, name_rank, props_rank, props_key_ranks, timed), E'\n' ORDER BY id), ''))
 FROM nodes`
 
 // feedNodes returns n nodes as a feed would send them: observables and
@@ -57,30 +57,52 @@ func feedNodes(n, pass int, base time.Time) []graph.Node {
 // NodeUpsertMany with one-element arrays, which costs the server two to
 // three times as much per row and would flatter the batched writer.
 const nodeUpsertOneSQL = `
-INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources,
+                        name_rank, props_rank, props_key_ranks, timed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, true)
 ON CONFLICT (id) DO UPDATE SET
-    name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), excluded.last_seen)
-                    > ROW(coalesce(n.confidence, -1), n.last_seen))
-                THEN excluded.name ELSE n.name END,
-    props = CASE WHEN ROW(coalesce(excluded.confidence, -1), excluded.last_seen) > ROW(coalesce(n.confidence, -1), n.last_seen)
-                 THEN n.props || excluded.props ELSE excluded.props || n.props END,
+    kind = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                THEN excluded.kind ELSE n.kind END,
+    key = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+               THEN excluded.key ELSE n.key END,
+    name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
+    name_rank = greatest(n.name_rank, excluded.name_rank),
+    -- The common case inline: both rows come whole from one record and the
+    -- incoming one outranks the stored one and has all its keys.
+    props = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                      AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                 THEN excluded.props
+                 ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                  jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'p' END,
+    props_key_ranks = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                                AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                           THEN '{}'::jsonb
+                           ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                            jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'k' END,
+    props_rank = greatest(n.props_rank, excluded.props_rank),
     labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
                   ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
     confidence = greatest(n.confidence, excluded.confidence),
-    tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
-    first_seen = least(n.first_seen, excluded.first_seen),
-    last_seen = greatest(n.last_seen, excluded.last_seen),
+    tlp = CASE WHEN ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+               THEN excluded.tlp ELSE n.tlp END,
+    first_seen = CASE WHEN NOT n.timed THEN excluded.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
+    last_seen = CASE WHEN NOT n.timed THEN excluded.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
+    timed = true,
     sources = CASE WHEN n.sources @> excluded.sources THEN n.sources
                    ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
     updated_at = now()
-WHERE excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen
+WHERE NOT n.timed OR excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen
+   OR ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
    OR NOT n.labels @> excluded.labels
    OR NOT n.sources @> excluded.sources
    OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
-   OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
-   OR (n.name = '' AND excluded.name <> '')
-   OR (excluded.props || n.props) <> n.props`
+   OR ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+   OR excluded.name_rank > n.name_rank
+   OR excluded.props_rank > n.props_rank
+   OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+              WHERE NOT n.props ? k
+                 OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                    > coalesce(n.props_key_ranks->>k COLLATE "C", n.props_rank))`
 
 // upsertOneByOne writes each node with its own autocommitted INSERT … ON
 // CONFLICT, the way a naive loader would.
@@ -102,8 +124,13 @@ func upsertOneByOne(ctx context.Context, pool *pgxpool.Pool, nodes []graph.Node)
 		}
 		labels := slices.Compact(slices.Sorted(slices.Values(n.Labels)))
 		sources := slices.Compact(slices.Sorted(slices.Values(n.Sources)))
+		ranks := n.Ranks()
+		keyRanks, err := json.Marshal(ranks.Keys)
+		if err != nil || len(ranks.Keys) == 0 {
+			keyRanks = []byte("{}")
+		}
 		if _, err := pool.Exec(ctx, nodeUpsertOneSQL, n.ID, string(n.Kind), n.Key, n.Name, json.RawMessage(props),
-			labels, conf, tlp, n.FirstSeen, n.LastSeen, sources); err != nil {
+			labels, conf, tlp, n.FirstSeen, n.LastSeen, sources, ranks.Name, ranks.Props, json.RawMessage(keyRanks)); err != nil {
 			return fmt.Errorf("upsert node %s: %w", n.ID, err)
 		}
 	}

@@ -39,7 +39,7 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 	for _, r := range rows {
 		rn := graph.RelatedNode{Node: nodeFromRow(gen.Node{
 			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
-			Confidence: r.Confidence, Tlp: r.Tlp, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
+			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
 		}), Depth: int(r.Depth)}
 		if r.ViaID != uuid.Nil {
 			rn.Via = &graph.Step{From: r.ViaID, Relation: r.ViaRelation, Direction: r.ViaDirection}
@@ -98,8 +98,8 @@ func nodeFromRow(r gen.Node) graph.Node {
 		c := int(*r.Confidence)
 		n.Confidence = &c
 	}
-	if r.Tlp != nil {
-		n.TLP = graph.TLP(*r.Tlp)
+	if r.TLP != nil {
+		n.TLP = graph.TLP(*r.TLP)
 	}
 	return n
 }

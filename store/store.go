@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -194,8 +196,8 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 }
 
 // keepWinningAliases drops from each node the aliases that Write would
-// give to another node of the same input (see aliasRows: the last node
-// naming a source id wins), so that batches written side by side never
+// give to another node of the same input (see aliasRows: the smallest node
+// id naming a source id wins), so that batches written side by side never
 // write the same alias, and the winner is the same as in one Write.
 func keepWinningAliases(nodes []graph.Node) []graph.Node {
 	winner := map[string]uuid.UUID{}
@@ -235,10 +237,13 @@ const releaseChunk = 4
 
 // ReleasePending sweeps pending_relations page by page (BatchSize rows) and
 // releases into relations every pending relationship whose endpoints both
-// resolve now. Writes release what they complete as they go; what they can
-// miss is a relationship parked by one transaction while another, not yet
-// committed, was writing its missing endpoint (neither sees the other's
-// rows). A loader that writes from several transactions at once, like the
+// resolve now; then it re-keys the relation records whose source ids moved
+// to another node while they were written (see rekey). Writes release what
+// they complete as they go; what they can miss is a relationship parked by
+// one transaction while another, not yet committed, was writing its missing
+// endpoint (neither sees the other's rows), or a relationship resolved
+// through a source id that another transaction was moving to a smaller node
+// id. A loader that writes from several transactions at once, like the
 // feed manager, calls ReleasePending when they are all done. It returns the
 // counts of the relationships released.
 func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
@@ -251,7 +256,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, nil
+			return stats, s.rekeyAll(ctx)
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
@@ -265,9 +270,16 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, nil
+			return stats, s.rekeyAll(ctx)
 		}
 	}
+}
+
+// rekeyAll re-keys every relation record whose source ids moved to other
+// nodes while it was being written (by a transaction that did not see the
+// move yet), in one transaction.
+func (s *Store) rekeyAll(ctx context.Context) error {
+	return s.withRetry(ctx, func(tx pgx.Tx) error { return rekey(ctx, s.q.WithTx(tx), nil, true) })
 }
 
 // AddRelations writes relations; those whose endpoints are not known yet
@@ -292,13 +304,19 @@ func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (g
 // pending relations that the batch's nodes complete are released into
 // relations in the same statement.
 //
-// Merging keeps the earliest first-seen, the latest last-seen, the union of
-// sources and labels, the highest confidence and the strictest TLP; name and
-// props values come from the record with the higher (confidence, last-seen),
-// so a lower-confidence source never overwrites a higher one's. A node or
-// relation without times gets the load time when inserted and leaves the
-// stored times alone when merged. Writing the same batch twice changes
-// nothing the second time, whenever it is written.
+// Merging is graph.MergeNode and graph.MergeRelation, in Go for the batch
+// and in SQL for the stored rows: the earliest first-seen, the latest
+// last-seen, the union of sources and labels, the highest confidence and the
+// strictest TLP; the name and each props key from the highest-ranked record
+// that has them (graph.RecordRank: confidence, then the record's own
+// last-seen, then content), so a lower-confidence source never overwrites a
+// higher one's and the result does not depend on load order. A node or
+// relation without times gets the load time when inserted, leaves the
+// stored times alone when merged, and gives way to the first record with
+// times. A source id belongs to the smallest node id naming it; when a
+// batch moves one, the relations resolved through it are re-keyed in the
+// same transaction. Writing the same batch twice changes nothing the second
+// time, whenever it is written.
 func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
 }
@@ -329,6 +347,7 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
+		var moved []string // source ids taken over by a smaller node id
 		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
 		for _, group := range []struct {
 			nodes   []graph.Node
@@ -349,15 +368,25 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
 			p := gen.NodeAliasUpsertManyParams{}
 			for _, a := range chunk {
-				p.SourceIds = append(p.SourceIds, a.sourceID)
-				p.NodeIds = append(p.NodeIds, a.nodeID)
+				p.SourceIDs = append(p.SourceIDs, a.sourceID)
+				p.NodeIDs = append(p.NodeIDs, a.nodeID)
 				p.Sources = append(p.Sources, a.source)
 			}
-			n, err := q.NodeAliasUpsertMany(ctx, p)
+			rows, err := q.NodeAliasUpsertMany(ctx, p)
 			if err != nil {
 				return fmt.Errorf("upsert %d aliases: %w", len(chunk), err)
 			}
-			stats.AliasesWritten += n
+			stats.AliasesWritten += int64(len(rows))
+			for _, r := range rows {
+				if r.Moved {
+					moved = append(moved, r.SourceID)
+				}
+			}
+		}
+		if len(moved) > 0 {
+			if err := rekey(ctx, q, moved, false); err != nil {
+				return err
+			}
 		}
 		if len(rels) == 0 && len(resolve) == 0 {
 			return nil
@@ -381,6 +410,27 @@ func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.W
 		return nil
 	})
 	return stats, err
+}
+
+// rekey re-resolves the relation records that name refs (all of them with
+// all) and now resolve to other nodes, and rebuilds the relations they fed
+// (RelationRekey, RelationRebuild), so a relation goes where its source ids
+// point now, whenever it was resolved.
+func rekey(ctx context.Context, q *gen.Queries, refs []string, all bool) error {
+	if refs == nil {
+		refs = []string{}
+	}
+	keys, err := q.RelationRekey(ctx, gen.RelationRekeyParams{AllRefs: all, Refs: refs})
+	if err != nil {
+		return fmt.Errorf("re-key relation records: %w", err)
+	}
+	if len(keys.SrcIDs) == 0 {
+		return nil
+	}
+	if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
+		return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)
+	}
+	return nil
 }
 
 // splitTimed separates records that carry times of their own from those
@@ -429,11 +479,15 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, jsonArray(r.Sources))
 		p.Props = append(p.Props, jsonObject(r.Props))
+		ranks := r.Ranks()
+		p.PropsRanks = append(p.PropsRanks, ranks.Props)
+		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
 		p.Sources, p.Props = []json.RawMessage{}, []json.RawMessage{}
+		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
 	}
 	row, err := q.RelationUpsertMany(ctx, p)
 	if err != nil {
@@ -452,26 +506,49 @@ type aliasRow struct {
 	source   string
 }
 
-// aliasRows lists each node's aliases, one row per source id (the last node
-// naming an id wins), sorted by source id.
+// aliasBefore reports whether a wins a source id over b: the smaller node
+// id, then a non-empty source over an empty one, then the smaller source.
+func aliasBefore(a, b aliasRow) bool {
+	return cmp.Or(bytes.Compare(a.nodeID[:], b.nodeID[:]), cmp.Compare(boolInt(a.source == ""), boolInt(b.source == "")),
+		strings.Compare(a.source, b.source)) < 0
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// aliasRows lists each node's aliases, one row per source id, sorted by
+// source id. When several nodes name a source id, the one with the smallest
+// id (byte order) wins, then the smallest non-empty source: the rule
+// NodeAliasUpsertMany applies across batches, so the mapping does not depend
+// on the order nodes arrive in.
 func aliasRows(nodes []graph.Node) []aliasRow {
 	idx := map[string]int{}
 	var out []aliasRow
 	for _, n := range nodes {
 		src := ""
-		if len(n.Sources) > 0 {
-			src = n.Sources[0]
+		for _, s := range n.Sources {
+			if s != "" {
+				src = s
+				break
+			}
 		}
 		for _, a := range n.Aliases {
 			if a == "" {
 				continue
 			}
+			row := aliasRow{a, n.ID, src}
 			if i, ok := idx[a]; ok {
-				out[i] = aliasRow{a, n.ID, src}
+				if aliasBefore(row, out[i]) {
+					out[i] = row
+				}
 				continue
 			}
 			idx[a] = len(out)
-			out = append(out, aliasRow{a, n.ID, src})
+			out = append(out, row)
 		}
 	}
 	slices.SortFunc(out, func(a, b aliasRow) int { return strings.Compare(a.sourceID, b.sourceID) })
@@ -482,17 +559,21 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 	p := gen.NodeUpsertManyParams{}
 	for _, n := range nodes {
 		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
-		p.Ids = append(p.Ids, n.ID)
+		p.IDs = append(p.IDs, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))
 		p.Keys = append(p.Keys, n.Key)
 		p.Names = append(p.Names, n.Name)
 		p.Props = append(p.Props, jsonObject(n.Props))
 		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
-		p.Tlps = append(p.Tlps, string(n.TLP.Normalize()))
+		p.TLPs = append(p.TLPs, string(n.TLP.Normalize()))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
+		ranks := n.Ranks()
+		p.NameRanks = append(p.NameRanks, ranks.Name)
+		p.PropsRanks = append(p.PropsRanks, ranks.Props)
+		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
 	return p
 }
@@ -532,6 +613,15 @@ func jsonArray(ss []string) json.RawMessage {
 		return json.RawMessage("[]")
 	}
 	b, _ := json.Marshal(ss)
+	return b
+}
+
+// jsonStrings returns m as a JSON object ("{}" when empty).
+func jsonStrings(m map[string]string) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("{}")
+	}
+	b, _ := json.Marshal(m)
 	return b
 }
 

@@ -643,7 +643,7 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	sorted := slices.SortedFunc(slices.Values(nodes[:total]), func(a, b graph.Node) int { return bytes.Compare(a.ID[:], b.ID[:]) })
 	first, last := sorted[0], sorted[total-1]
 	// Two nodes at the two ends of the id range (so in different batches)
-	// name the same source id: one Write gives it to the later node, and
+	// name the same source id: one Write gives it to the smaller id, and
 	// so must the concurrent batches. Every node also has an alias of its own.
 	for i := range nodes[:total] {
 		nodes[i].Aliases = []string{fmt.Sprintf("domain-name--own-%04d", i)}
@@ -675,7 +675,7 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 	require.Equal(t, snapshot(t, one.pool, false), snapshot(t, many.pool, false))
 	var owner uuid.UUID
 	require.NoError(t, many.pool.QueryRow(ctx, "SELECT node_id FROM node_aliases WHERE source_id = 'domain-name--contested'").Scan(&owner))
-	require.Equal(t, last.ID, owner, "the contested alias goes to the node Write gives it to")
+	require.Equal(t, first.ID, owner, "the contested alias goes to the smallest node id, as in one Write")
 
 	st, err = many.store.UpsertNodes(ctx, nodes)
 	require.NoError(t, err)

@@ -50,10 +50,10 @@ type Node struct {
 	// Every property the model has no column for, custom x_ fields included; never dropped.
 	Props  json.RawMessage `json:"props"`
 	Labels []string        `json:"labels"`
-	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the record with the highest (confidence, last_seen); others only add props keys that are missing.
+	// Highest confidence (0-100) any source gave; NULL when no source said. Name and props come from the highest-ranked records (see name_rank, props_rank).
 	Confidence *int16 `json:"confidence"`
 	// Most restrictive TLP marking any source gave (clear, green, amber, amber+strict, red); NULL when unmarked.
-	Tlp *string `json:"tlp"`
+	TLP *string `json:"tlp"`
 	// Earliest time any source saw the entity.
 	FirstSeen time.Time `json:"first_seen"`
 	// Latest time any source saw the entity.
@@ -62,14 +62,23 @@ type Node struct {
 	Sources   []string  `json:"sources"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Rank (graph.RecordRank) of the record the name came from: the highest-ranked record with a non-empty name; empty when the name is.
+	NameRank string `json:"name_rank"`
+	// Highest rank of the merged records: every props key of that record is kept as it gave it.
+	PropsRank string `json:"props_rank"`
+	// Props keys whose value came from a record ranked below props_rank, with that record's rank (usually none).
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// Whether any merged record had times of its own; when not, first_seen and last_seen are the load time of the insert.
+	Timed bool `json:"timed"`
 }
 
 // Maps every identifier a source used for an entity (STIX id, MISP uuid) to the merged node, so relationships that name the source id resolve to it.
 type NodeAlias struct {
 	// The identifier as the source wrote it, e.g. indicator--8e2e2d2b-... or misp-attribute--<uuid>.
-	SourceID string    `json:"source_id"`
-	NodeID   uuid.UUID `json:"node_id"`
-	// The feed that last mapped this identifier.
+	SourceID string `json:"source_id"`
+	// The node the identifier maps to: the smallest node id of those naming it.
+	NodeID uuid.UUID `json:"node_id"`
+	// A feed that mapped this identifier to node_id: the smallest non-empty one.
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`
 }
@@ -87,6 +96,12 @@ type PendingRelation struct {
 	Sources    []string        `json:"sources"`
 	Props      json.RawMessage `json:"props"`
 	CreatedAt  time.Time       `json:"created_at"`
+	// As relations.props_rank.
+	PropsRank string `json:"props_rank"`
+	// As relations.props_key_ranks.
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// As relations.timed.
+	Timed bool `json:"timed"`
 }
 
 // Intelligence relationships from feeds (indicates, attributed-to, uses, based-on, sighting-of, ...): one row per (src, relation, dst), upserted.
@@ -104,6 +119,30 @@ type Relation struct {
 	Props     json.RawMessage `json:"props"`
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
+	// Highest rank of the merged records: every props key of that record is kept as it gave it.
+	PropsRank string `json:"props_rank"`
+	// Props keys whose value came from a record ranked below props_rank, with that record's rank.
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	// Whether any merged record had times of its own.
+	Timed bool `json:"timed"`
+}
+
+// Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.
+type RelationRecord struct {
+	SrcRef   string `json:"src_ref"`
+	Relation string `json:"relation"`
+	DstRef   string `json:"dst_ref"`
+	// The node src_ref resolved to when the record was last keyed (resolve_ref).
+	SrcID         uuid.UUID       `json:"src_id"`
+	DstID         uuid.UUID       `json:"dst_id"`
+	Confidence    *int16          `json:"confidence"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Sources       []string        `json:"sources"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Timed         bool            `json:"timed"`
 }
 
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.

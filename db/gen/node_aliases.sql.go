@@ -7,41 +7,9 @@ package gen
 
 import (
 	"context"
-	"time"
 
 	"github.com/google/uuid"
 )
-
-const nodeAliasListByNode = `-- name: NodeAliasListByNode :many
-SELECT source_id, source, created_at FROM node_aliases WHERE node_id = $1 ORDER BY source_id
-`
-
-type NodeAliasListByNodeRow struct {
-	SourceID  string    `json:"source_id"`
-	Source    string    `json:"source"`
-	CreatedAt time.Time `json:"created_at"`
-}
-
-// NodeAliasListByNode lists the source identifiers that map to a node.
-func (q *Queries) NodeAliasListByNode(ctx context.Context, nodeID uuid.UUID) ([]NodeAliasListByNodeRow, error) {
-	rows, err := q.db.Query(ctx, nodeAliasListByNode, nodeID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []NodeAliasListByNodeRow{}
-	for rows.Next() {
-		var i NodeAliasListByNodeRow
-		if err := rows.Scan(&i.SourceID, &i.Source, &i.CreatedAt); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
 
 const nodeAliasResolve = `-- name: NodeAliasResolve :many
 SELECT source_id, node_id FROM node_aliases WHERE source_id = ANY($1::text[])
@@ -73,33 +41,63 @@ func (q *Queries) NodeAliasResolve(ctx context.Context, sourceIds []string) ([]N
 	return items, nil
 }
 
-const nodeAliasUpsertMany = `-- name: NodeAliasUpsertMany :execrows
-INSERT INTO node_aliases AS a (source_id, node_id, source)
-SELECT i.source_id, i.node_id, i.source
-FROM (
-    SELECT unnest($1::text[]) AS source_id, unnest($2::uuid[]) AS node_id,
-           unnest($3::text[]) AS source
-) AS i
-ORDER BY i.source_id
-ON CONFLICT (source_id) DO UPDATE SET
-    node_id = excluded.node_id,
-    source = excluded.source
-WHERE a.node_id <> excluded.node_id
+const nodeAliasUpsertMany = `-- name: NodeAliasUpsertMany :many
+WITH old AS (
+    SELECT o.source_id, o.node_id FROM node_aliases o WHERE o.source_id = ANY($1::text[])
+), written AS (
+    INSERT INTO node_aliases AS a (source_id, node_id, source)
+    SELECT i.source_id, i.node_id, i.source
+    FROM (
+        SELECT unnest($1::text[]) AS source_id, unnest($2::uuid[]) AS node_id,
+               unnest($3::text[]) AS source
+    ) AS i
+    ORDER BY i.source_id
+    ON CONFLICT (source_id) DO UPDATE SET
+        node_id = excluded.node_id,
+        source = excluded.source
+    WHERE ROW(excluded.node_id, excluded.source = '', excluded.source COLLATE "C")
+        < ROW(a.node_id, a.source = '', a.source COLLATE "C")
+    RETURNING a.source_id, a.node_id
+)
+SELECT w.source_id, (o.node_id IS NOT NULL AND o.node_id <> w.node_id)::boolean AS moved
+FROM written w LEFT JOIN old o ON o.source_id = w.source_id
 `
 
 type NodeAliasUpsertManyParams struct {
-	SourceIds []string    `json:"source_ids"`
-	NodeIds   []uuid.UUID `json:"node_ids"`
+	SourceIDs []string    `json:"source_ids"`
+	NodeIDs   []uuid.UUID `json:"node_ids"`
 	Sources   []string    `json:"sources"`
 }
 
+type NodeAliasUpsertManyRow struct {
+	SourceID string `json:"source_id"`
+	Moved    bool   `json:"moved"`
+}
+
 // NodeAliasUpsertMany records, for each source identifier, the node it maps
-// to (parallel arrays, source ids unique within the batch). The latest mapping
-// wins; an unchanged mapping is not rewritten. Returns the rows written.
-func (q *Queries) NodeAliasUpsertMany(ctx context.Context, arg NodeAliasUpsertManyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, nodeAliasUpsertMany, arg.SourceIds, arg.NodeIds, arg.Sources)
+// to (parallel arrays, source ids unique within the batch). When several
+// nodes claim a source id, the smallest node id wins (byte order, as
+// store.aliasRows picks it in a batch), then the smallest non-empty source,
+// so any load order gives the same mapping; a mapping that would not change
+// is not rewritten. It returns the rows written, each with whether the
+// source id moved from another node (its relation records then need
+// RelationRekey).
+func (q *Queries) NodeAliasUpsertMany(ctx context.Context, arg NodeAliasUpsertManyParams) ([]NodeAliasUpsertManyRow, error) {
+	rows, err := q.db.Query(ctx, nodeAliasUpsertMany, arg.SourceIDs, arg.NodeIDs, arg.Sources)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []NodeAliasUpsertManyRow{}
+	for rows.Next() {
+		var i NodeAliasUpsertManyRow
+		if err := rows.Scan(&i.SourceID, &i.Moved); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -44,7 +44,7 @@ func (q *Queries) NodeCountByKind(ctx context.Context) ([]NodeCountByKindRow, er
 }
 
 const nodeGet = `-- name: NodeGet :one
-SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at FROM nodes WHERE id = $1
+SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at, name_rank, props_rank, props_key_ranks, timed FROM nodes WHERE id = $1
 `
 
 // NodeGet returns one node by id.
@@ -59,18 +59,22 @@ func (q *Queries) NodeGet(ctx context.Context, id uuid.UUID) (Node, error) {
 		&i.Props,
 		&i.Labels,
 		&i.Confidence,
-		&i.Tlp,
+		&i.TLP,
 		&i.FirstSeen,
 		&i.LastSeen,
 		&i.Sources,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameRank,
+		&i.PropsRank,
+		&i.PropsKeyRanks,
+		&i.Timed,
 	)
 	return i, err
 }
 
 const nodeGetByKey = `-- name: NodeGetByKey :one
-SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at FROM nodes WHERE kind = $1 AND md5(key) = md5($2::text) AND key = $2
+SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at, name_rank, props_rank, props_key_ranks, timed FROM nodes WHERE kind = $1 AND md5(key) = md5($2::text) AND key = $2
 `
 
 type NodeGetByKeyParams struct {
@@ -90,97 +94,88 @@ func (q *Queries) NodeGetByKey(ctx context.Context, arg NodeGetByKeyParams) (Nod
 		&i.Props,
 		&i.Labels,
 		&i.Confidence,
-		&i.Tlp,
+		&i.TLP,
 		&i.FirstSeen,
 		&i.LastSeen,
 		&i.Sources,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.NameRank,
+		&i.PropsRank,
+		&i.PropsKeyRanks,
+		&i.Timed,
 	)
 	return i, err
 }
 
-const nodeGetMany = `-- name: NodeGetMany :many
-SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at FROM nodes WHERE id = ANY($1::uuid[]) ORDER BY id
-`
-
-// NodeGetMany returns the nodes with the given ids, in id order.
-func (q *Queries) NodeGetMany(ctx context.Context, ids []uuid.UUID) ([]Node, error) {
-	rows, err := q.db.Query(ctx, nodeGetMany, ids)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []Node{}
-	for rows.Next() {
-		var i Node
-		if err := rows.Scan(
-			&i.ID,
-			&i.Kind,
-			&i.Key,
-			&i.Name,
-			&i.Props,
-			&i.Labels,
-			&i.Confidence,
-			&i.Tlp,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const nodeUpsertMany = `-- name: NodeUpsertMany :one
 WITH upserted AS (
-    INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
+    INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources,
+                            name_rank, props_rank, props_key_ranks, timed)
     SELECT
         i.id, i.kind, i.key, i.name, i.props, i.labels::text[],
         NULLIF(i.confidence, -1),
         NULLIF(i.tlp, ''),
         i.first_seen, i.last_seen,
-        i.sources::text[]
+        i.sources::text[],
+        i.name_rank, i.props_rank, i.props_key_ranks, NOT $1::boolean
     FROM (
-        SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS kind, unnest($3::text[]) AS key,
-               unnest($4::text[]) AS name, unnest($5::jsonb[]) AS props,
-               unnest($6::text[]) AS labels, unnest($7::int2[]) AS confidence,
-               unnest($8::text[]) AS tlp, unnest($9::timestamptz[]) AS first_seen,
-               unnest($10::timestamptz[]) AS last_seen, unnest($11::text[]) AS sources
+        SELECT unnest($2::uuid[]) AS id, unnest($3::text[]) AS kind, unnest($4::text[]) AS key,
+               unnest($5::text[]) AS name, unnest($6::jsonb[]) AS props,
+               unnest($7::text[]) AS labels, unnest($8::int2[]) AS confidence,
+               unnest($9::text[]) AS tlp, unnest($10::timestamptz[]) AS first_seen,
+               unnest($11::timestamptz[]) AS last_seen, unnest($12::text[]) AS sources,
+               unnest($13::text[]) AS name_rank, unnest($14::text[]) AS props_rank,
+               unnest($15::jsonb[]) AS props_key_ranks
     ) AS i
     ORDER BY i.id
     ON CONFLICT (id) DO UPDATE SET
-        name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                        > ROW(coalesce(n.confidence, -1), n.last_seen))
-                    THEN excluded.name ELSE n.name END,
-        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $12::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                        > ROW(coalesce(n.confidence, -1), n.last_seen)
-                     THEN n.props || excluded.props ELSE excluded.props || n.props END,
+        kind = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                    THEN excluded.kind ELSE n.kind END,
+        key = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                   THEN excluded.key ELSE n.key END,
+        name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
+        name_rank = greatest(n.name_rank, excluded.name_rank),
+        -- The common case inline: both rows come whole from one record and the
+        -- incoming one outranks the stored one and has all its keys.
+        props = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                          AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                     THEN excluded.props
+                     ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                      jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'p' END,
+        props_key_ranks = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                                    AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                               THEN '{}'::jsonb
+                               ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                                jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'k' END,
+        props_rank = greatest(n.props_rank, excluded.props_rank),
         labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
                       ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
         confidence = greatest(n.confidence, excluded.confidence),
-        tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
-        first_seen = CASE WHEN $12::boolean THEN n.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN $12::boolean THEN n.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
+        tlp = CASE WHEN ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+                   THEN excluded.tlp ELSE n.tlp END,
+        first_seen = CASE WHEN NOT excluded.timed THEN n.first_seen WHEN NOT n.timed THEN excluded.first_seen
+                          ELSE least(n.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN n.last_seen WHEN NOT n.timed THEN excluded.last_seen
+                         ELSE greatest(n.last_seen, excluded.last_seen) END,
+        timed = n.timed OR excluded.timed,
         sources = CASE WHEN n.sources @> excluded.sources THEN n.sources
                        ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
         updated_at = now()
-    -- (excluded.props || n.props) = n.props exactly when every key of the
-    -- incoming props is already stored.
-    WHERE (NOT $12::boolean AND (excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+    -- Props change exactly when the incoming winner outranks the stored one
+    -- or one of its keys is missing or outranks the stored key.
+    WHERE (excluded.timed AND (NOT n.timed OR excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+       OR ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
        OR NOT n.labels @> excluded.labels
        OR NOT n.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
-       OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
-       OR (n.name = '' AND excluded.name <> '')
-       OR (excluded.props || n.props) <> n.props
+       OR ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+       OR excluded.name_rank > n.name_rank
+       OR excluded.props_rank > n.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT n.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(n.props_key_ranks->>k COLLATE "C", n.props_rank))
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted) AS merged
@@ -188,18 +183,21 @@ FROM upserted u
 `
 
 type NodeUpsertManyParams struct {
-	Ids         []uuid.UUID       `json:"ids"`
-	Kinds       []string          `json:"kinds"`
-	Keys        []string          `json:"keys"`
-	Names       []string          `json:"names"`
-	Props       []json.RawMessage `json:"props"`
-	Labels      []string          `json:"labels"`
-	Confidences []int16           `json:"confidences"`
-	Tlps        []string          `json:"tlps"`
-	FirstSeens  []time.Time       `json:"first_seens"`
-	LastSeens   []time.Time       `json:"last_seens"`
-	Sources     []string          `json:"sources"`
-	Untimed     bool              `json:"untimed"`
+	Untimed       bool              `json:"untimed"`
+	IDs           []uuid.UUID       `json:"ids"`
+	Kinds         []string          `json:"kinds"`
+	Keys          []string          `json:"keys"`
+	Names         []string          `json:"names"`
+	Props         []json.RawMessage `json:"props"`
+	Labels        []string          `json:"labels"`
+	Confidences   []int16           `json:"confidences"`
+	TLPs          []string          `json:"tlps"`
+	FirstSeens    []time.Time       `json:"first_seens"`
+	LastSeens     []time.Time       `json:"last_seens"`
+	Sources       []string          `json:"sources"`
+	NameRanks     []string          `json:"name_ranks"`
+	PropsRanks    []string          `json:"props_ranks"`
+	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
 }
 
 type NodeUpsertManyRow struct {
@@ -211,32 +209,36 @@ type NodeUpsertManyRow struct {
 // arrays (one element per node, ids unique within the batch, sorted by id so
 // concurrent writers take row locks in the same order). Labels and sources
 // come as one PostgreSQL array literal per node ('{"a","b"}'), already sorted
-// and without duplicates, so a new row needs no per-row subquery. A merge
-// keeps the earliest first_seen, the latest last_seen, the union of labels and
-// sources (sorted), the highest confidence and the strictest TLP. Name and
-// props values come from the row with the higher (confidence, last_seen): a
-// lower-confidence or older record only adds props keys that are missing, so
-// the result does not depend on load order and reloading a record changes
-// nothing. With @untimed the rows carry no times of their own (their
+// and without duplicates, so a new row needs no per-row subquery. The merge is
+// graph.MergeNode, a semilattice, so the result does not depend on load order
+// and reloading a record changes nothing: the smallest (kind, key), the earliest first_seen and the
+// latest last_seen of the records with times, the union of labels and sources
+// (sorted), the highest confidence, the strictest TLP; the name of the record
+// with the highest name_rank, and each props key from the highest-ranked
+// record that has it (props_merge, migration 00007). The ranks come from
+// graph.Node.Ranks. With @untimed the rows carry no times of their own (their
 // first/last seen are the load time, used only when inserting): merging them
-// leaves the stored times alone, so reloading a feed without times changes
-// nothing either. A row that the merge would not change is not written. It
+// leaves the stored times alone, and the first record with times replaces the
+// load time. A row that the merge would not change is not written. It
 // returns how many nodes were inserted and how many merged into existing
 // ones; the rest of the batch was unchanged.
 func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) (NodeUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, nodeUpsertMany,
-		arg.Ids,
+		arg.Untimed,
+		arg.IDs,
 		arg.Kinds,
 		arg.Keys,
 		arg.Names,
 		arg.Props,
 		arg.Labels,
 		arg.Confidences,
-		arg.Tlps,
+		arg.TLPs,
 		arg.FirstSeens,
 		arg.LastSeens,
 		arg.Sources,
-		arg.Untimed,
+		arg.NameRanks,
+		arg.PropsRanks,
+		arg.PropsKeyRanks,
 	)
 	var i NodeUpsertManyRow
 	err := row.Scan(&i.Inserted, &i.Merged)

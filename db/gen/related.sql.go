@@ -132,7 +132,7 @@ type FindRelatedRow struct {
 	Props        json.RawMessage `json:"props"`
 	Labels       []string        `json:"labels"`
 	Confidence   *int16          `json:"confidence"`
-	Tlp          *string         `json:"tlp"`
+	TLP          *string         `json:"tlp"`
 	FirstSeen    time.Time       `json:"first_seen"`
 	LastSeen     time.Time       `json:"last_seen"`
 	Sources      []string        `json:"sources"`
@@ -183,7 +183,7 @@ func (q *Queries) FindRelated(ctx context.Context, arg FindRelatedParams) ([]Fin
 			&i.Props,
 			&i.Labels,
 			&i.Confidence,
-			&i.Tlp,
+			&i.TLP,
 			&i.FirstSeen,
 			&i.LastSeen,
 			&i.Sources,

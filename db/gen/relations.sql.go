@@ -13,41 +13,6 @@ import (
 	"github.com/google/uuid"
 )
 
-const pendingRelationList = `-- name: PendingRelationList :many
-SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, created_at FROM pending_relations ORDER BY created_at, src_ref, relation, dst_ref LIMIT $1
-`
-
-// PendingRelationList lists pending relationships, oldest first.
-func (q *Queries) PendingRelationList(ctx context.Context, maxRows int32) ([]PendingRelation, error) {
-	rows, err := q.db.Query(ctx, pendingRelationList, maxRows)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []PendingRelation{}
-	for rows.Next() {
-		var i PendingRelation
-		if err := rows.Scan(
-			&i.SrcRef,
-			&i.Relation,
-			&i.DstRef,
-			&i.Confidence,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.Props,
-			&i.CreatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const pendingRelationPage = `-- name: PendingRelationPage :many
 SELECT src_ref, relation, dst_ref FROM pending_relations
 WHERE (src_ref, relation, dst_ref) > ($1::text, $2::text, $3::text)
@@ -115,41 +80,113 @@ func (q *Queries) RelationCount(ctx context.Context) (RelationCountRow, error) {
 	return i, err
 }
 
-const relationListByNode = `-- name: RelationListByNode :many
-SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at FROM relations WHERE src_id = $1 OR dst_id = $1
-ORDER BY src_id, relation, dst_id
+const relationRebuild = `-- name: RelationRebuild :execrows
+INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
+                            props_rank, props_key_ranks, timed)
+SELECT g.src_id, g.relation, g.dst_id, g.confidence, g.first_seen, g.last_seen,
+       ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(g.sources) AS s ORDER BY 1),
+       g.merged->'p', g.merged->>'r', g.merged->'k', g.timed
+FROM (
+    SELECT rr.src_id, rr.relation, rr.dst_id,
+           max(rr.confidence)::int2 AS confidence,
+           bool_or(rr.timed) AS timed,
+           coalesce(min(rr.first_seen) FILTER (WHERE rr.timed), min(rr.first_seen)) AS first_seen,
+           coalesce(max(rr.last_seen) FILTER (WHERE rr.timed), max(rr.last_seen)) AS last_seen,
+           jsonb_path_query_array(jsonb_agg(to_jsonb(rr.sources)), '$[*][*]') AS sources,
+           props_merge_agg(jsonb_build_object('p', rr.props, 'r', rr.props_rank, 'k', rr.props_key_ranks)) AS merged
+    FROM relation_records rr
+    JOIN (SELECT unnest($1::uuid[]) AS src_id, unnest($2::text[]) AS relation, unnest($3::uuid[]) AS dst_id) AS k
+      ON rr.src_id = k.src_id AND rr.relation = k.relation AND rr.dst_id = k.dst_id
+    GROUP BY rr.src_id, rr.relation, rr.dst_id
+) AS g
+ORDER BY g.src_id, g.relation, g.dst_id
+ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
+    confidence = greatest(r.confidence, excluded.confidence),
+    first_seen = CASE WHEN NOT excluded.timed THEN r.first_seen WHEN NOT r.timed THEN excluded.first_seen
+                      ELSE least(r.first_seen, excluded.first_seen) END,
+    last_seen = CASE WHEN NOT excluded.timed THEN r.last_seen WHEN NOT r.timed THEN excluded.last_seen
+                     ELSE greatest(r.last_seen, excluded.last_seen) END,
+    timed = r.timed OR excluded.timed,
+    sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
+    (props, props_rank, props_key_ranks) = (
+        SELECT m->'p', m->>'r', m->'k'
+        FROM props_merge(jsonb_build_object('p', r.props, 'r', r.props_rank, 'k', r.props_key_ranks),
+                         jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
+    updated_at = now()
 `
 
-// RelationListByNode lists the relationships that start or end at a node.
-func (q *Queries) RelationListByNode(ctx context.Context, nodeID uuid.UUID) ([]Relation, error) {
-	rows, err := q.db.Query(ctx, relationListByNode, nodeID)
+type RelationRebuildParams struct {
+	SrcIDs    []uuid.UUID `json:"src_ids"`
+	Relations []string    `json:"relations"`
+	DstIDs    []uuid.UUID `json:"dst_ids"`
+}
+
+// RelationRebuild writes the relations of the given keys (parallel arrays)
+// as the merge of their relation records (after RelationRekey deleted them).
+func (q *Queries) RelationRebuild(ctx context.Context, arg RelationRebuildParams) (int64, error) {
+	result, err := q.db.Exec(ctx, relationRebuild, arg.SrcIDs, arg.Relations, arg.DstIDs)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	defer rows.Close()
-	items := []Relation{}
-	for rows.Next() {
-		var i Relation
-		if err := rows.Scan(
-			&i.SrcID,
-			&i.Relation,
-			&i.DstID,
-			&i.Confidence,
-			&i.FirstSeen,
-			&i.LastSeen,
-			&i.Sources,
-			&i.Props,
-			&i.CreatedAt,
-			&i.UpdatedAt,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+	return result.RowsAffected(), nil
+}
+
+const relationRekey = `-- name: RelationRekey :one
+WITH stale AS (
+    SELECT r.src_ref, r.relation, r.dst_ref, r.src_id AS old_src, r.dst_id AS old_dst,
+           resolve_ref(r.src_ref) AS new_src, resolve_ref(r.dst_ref) AS new_dst
+    FROM relation_records r
+    WHERE $1::boolean OR r.src_ref = ANY($2::text[]) OR r.dst_ref = ANY($2::text[])
+), changed AS (
+    SELECT s.src_ref, s.relation, s.dst_ref, s.old_src, s.old_dst, s.new_src, s.new_dst FROM stale s
+    WHERE s.new_src IS NOT NULL AND s.new_dst IS NOT NULL AND (s.new_src <> s.old_src OR s.new_dst <> s.old_dst)
+), affected AS (
+    SELECT c.old_src AS src_id, c.relation, c.old_dst AS dst_id FROM changed c
+    UNION
+    SELECT c.new_src, c.relation, c.new_dst FROM changed c
+), rekeyed AS (
+    UPDATE relation_records r SET src_id = c.new_src, dst_id = c.new_dst
+    FROM changed c
+    WHERE r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref
+    RETURNING 1
+), dropped AS (
+    DELETE FROM relations x USING affected k
+    WHERE x.src_id = k.src_id AND x.relation = k.relation AND x.dst_id = k.dst_id
+    RETURNING 1
+)
+SELECT coalesce(array_agg(k.src_id ORDER BY k.src_id, k.relation, k.dst_id), '{}')::uuid[] AS src_ids,
+       coalesce(array_agg(k.relation ORDER BY k.src_id, k.relation, k.dst_id), '{}')::text[] AS relations,
+       coalesce(array_agg(k.dst_id ORDER BY k.src_id, k.relation, k.dst_id), '{}')::uuid[] AS dst_ids,
+       (SELECT count(*) FROM rekeyed)::bigint AS rekeyed
+FROM affected k
+`
+
+type RelationRekeyParams struct {
+	AllRefs bool     `json:"all_refs"`
+	Refs    []string `json:"refs"`
+}
+
+type RelationRekeyRow struct {
+	SrcIDs    []uuid.UUID `json:"src_ids"`
+	Relations []string    `json:"relations"`
+	DstIDs    []uuid.UUID `json:"dst_ids"`
+	Rekeyed   int64       `json:"rekeyed"`
+}
+
+// RelationRekey re-resolves the relation records that name any of @refs
+// (every record with @all_refs) and whose source ids now resolve to other
+// nodes: it re-keys them and deletes the relations of both their old and new
+// keys, which it returns for RelationRebuild to rebuild from the records.
+func (q *Queries) RelationRekey(ctx context.Context, arg RelationRekeyParams) (RelationRekeyRow, error) {
+	row := q.db.QueryRow(ctx, relationRekey, arg.AllRefs, arg.Refs)
+	var i RelationRekeyRow
+	err := row.Scan(
+		&i.SrcIDs,
+		&i.Relations,
+		&i.DstIDs,
+		&i.Rekeyed,
+	)
+	return i, err
 }
 
 const relationUpsertMany = `-- name: RelationUpsertMany :one
@@ -157,71 +194,141 @@ WITH input AS (
     SELECT unnest($1::text[]) AS src_ref, unnest($2::text[]) AS relation,
            unnest($3::text[]) AS dst_ref, unnest($4::int2[]) AS confidence,
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
-           unnest($7::jsonb[]) AS sources, unnest($8::jsonb[]) AS props
+           unnest($7::jsonb[]) AS sources, unnest($8::jsonb[]) AS props,
+           unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks
 ), released AS (
     DELETE FROM pending_relations p
-    WHERE (p.src_ref = ANY($9::text[]) OR p.dst_ref = ANY($9::text[]))
+    WHERE (p.src_ref = ANY($11::text[]) OR p.dst_ref = ANY($11::text[]))
       AND resolve_ref(p.src_ref) IS NOT NULL
       AND resolve_ref(p.dst_ref) IS NOT NULL
     RETURNING p.src_ref, p.relation, p.dst_ref, coalesce(p.confidence, -1)::int2 AS confidence,
-              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props
+              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props,
+              p.props_rank::text AS props_rank, p.props_key_ranks, p.timed
 ), candidates AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props FROM input c
+    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props,
+           c.props_rank, c.props_key_ranks, NOT $12::boolean AS timed FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props,
+           r.props_rank, r.props_key_ranks, r.timed FROM released r
 ), resolved AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
+    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props, c.props_rank, c.props_key_ranks, c.timed, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
     FROM candidates c
 ), grouped AS (
     SELECT g.src_id, g.relation, g.dst_id,
            max(NULLIF(g.confidence, -1))::int2 AS confidence,
-           min(g.first_seen) AS first_seen,
-           max(g.last_seen) AS last_seen,
+           bool_or(g.timed) AS timed,
+           coalesce(min(g.first_seen) FILTER (WHERE g.timed), min(g.first_seen)) AS first_seen,
+           coalesce(max(g.last_seen) FILTER (WHERE g.timed), max(g.last_seen)) AS last_seen,
            jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
-           jsonb_merge_agg(g.props ORDER BY g.confidence, g.last_seen) AS props
+           props_merge_agg(jsonb_build_object('p', g.props, 'r', g.props_rank, 'k', g.props_key_ranks)) AS merged
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_id, g.relation, g.dst_id
+), by_ref AS (
+    SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id,
+           max(NULLIF(g.confidence, -1))::int2 AS confidence,
+           bool_or(g.timed) AS timed,
+           coalesce(min(g.first_seen) FILTER (WHERE g.timed), min(g.first_seen)) AS first_seen,
+           coalesce(max(g.last_seen) FILTER (WHERE g.timed), max(g.last_seen)) AS last_seen,
+           jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
+           props_merge_agg(jsonb_build_object('p', g.props, 'r', g.props_rank, 'k', g.props_key_ranks)) AS merged
+    FROM resolved g
+    WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
+    GROUP BY g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id
+), recorded AS (
+    -- The stored ids are left alone on conflict: a record keyed before its
+    -- source id moved is re-keyed by RelationRekey, which rebuilds both keys.
+    INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props,
+                                       props_rank, props_key_ranks, timed)
+    SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id, k.confidence, k.first_seen, k.last_seen,
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1),
+           k.merged->'p', k.merged->>'r', k.merged->'k', k.timed
+    FROM by_ref k
+    ORDER BY k.src_ref, k.relation, k.dst_ref
+    ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
+        confidence = greatest(p.confidence, excluded.confidence),
+        first_seen = CASE WHEN NOT excluded.timed THEN p.first_seen WHEN NOT p.timed THEN excluded.first_seen
+                          ELSE least(p.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN p.last_seen WHEN NOT p.timed THEN excluded.last_seen
+                         ELSE greatest(p.last_seen, excluded.last_seen) END,
+        timed = p.timed OR excluded.timed,
+        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
+        (props, props_rank, props_key_ranks) = (
+            SELECT m->'p', m->>'r', m->'k'
+            FROM props_merge(jsonb_build_object('p', p.props, 'r', p.props_rank, 'k', p.props_key_ranks),
+                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m)
+    WHERE (excluded.timed AND (NOT p.timed OR excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
+       OR NOT p.sources @> excluded.sources
+       OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
+       OR excluded.props_rank > p.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT p.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(p.props_key_ranks->>k COLLATE "C", p.props_rank))
+    RETURNING 1 AS recorded
 ), upserted AS (
-    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props)
+    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
+                                props_rank, props_key_ranks, timed)
     SELECT u.src_id, u.relation, u.dst_id, u.confidence, u.first_seen, u.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1), u.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1),
+           u.merged->'p', u.merged->>'r', u.merged->'k', u.timed
     FROM grouped u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         confidence = greatest(r.confidence, excluded.confidence),
-        first_seen = CASE WHEN $10::boolean THEN r.first_seen ELSE least(r.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN $10::boolean THEN r.last_seen ELSE greatest(r.last_seen, excluded.last_seen) END,
+        first_seen = CASE WHEN NOT excluded.timed THEN r.first_seen WHEN NOT r.timed THEN excluded.first_seen
+                          ELSE least(r.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN r.last_seen WHEN NOT r.timed THEN excluded.last_seen
+                         ELSE greatest(r.last_seen, excluded.last_seen) END,
+        timed = r.timed OR excluded.timed,
         sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
-        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN $10::boolean THEN r.last_seen ELSE excluded.last_seen END)
-                          > ROW(coalesce(r.confidence, -1), r.last_seen)
-                     THEN r.props || excluded.props ELSE excluded.props || r.props END,
+        (props, props_rank, props_key_ranks) = (
+            SELECT m->'p', m->>'r', m->'k'
+            FROM props_merge(jsonb_build_object('p', r.props, 'r', r.props_rank, 'k', r.props_key_ranks),
+                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
         updated_at = now()
-    WHERE (NOT $10::boolean AND (excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
+    WHERE (excluded.timed AND (NOT r.timed OR excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
        OR NOT r.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
-       OR NOT jsonb_exists_all(r.props, ARRAY(SELECT jsonb_object_keys(excluded.props)))
+       OR excluded.props_rank > r.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT r.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(r.props_key_ranks->>k COLLATE "C", r.props_rank))
     RETURNING (xmax = 0)::boolean AS inserted
 ), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props)
+    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props,
+                                        props_rank, props_key_ranks, timed)
     SELECT k.src_ref, k.relation, k.dst_ref, NULLIF(k.confidence, -1), k.first_seen, k.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props
+           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props,
+           k.props_rank, k.props_key_ranks, k.timed
     FROM resolved k
     WHERE k.src_id IS NULL OR k.dst_id IS NULL
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         confidence = greatest(p.confidence, excluded.confidence),
-        first_seen = CASE WHEN $10::boolean THEN p.first_seen ELSE least(p.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN $10::boolean THEN p.last_seen ELSE greatest(p.last_seen, excluded.last_seen) END,
+        first_seen = CASE WHEN NOT excluded.timed THEN p.first_seen WHEN NOT p.timed THEN excluded.first_seen
+                          ELSE least(p.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN p.last_seen WHEN NOT p.timed THEN excluded.last_seen
+                         ELSE greatest(p.last_seen, excluded.last_seen) END,
+        timed = p.timed OR excluded.timed,
         sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
-        props = p.props || excluded.props
-    WHERE (NOT $10::boolean AND (excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
+        (props, props_rank, props_key_ranks) = (
+            SELECT m->'p', m->>'r', m->'k'
+            FROM props_merge(jsonb_build_object('p', p.props, 'r', p.props_rank, 'k', p.props_key_ranks),
+                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m)
+    WHERE (excluded.timed AND (NOT p.timed OR excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
        OR NOT p.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
-       OR NOT p.props @> excluded.props
+       OR excluded.props_rank > p.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT p.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(p.props_key_ranks->>k COLLATE "C", p.props_rank))
     RETURNING 1 AS parked
 )
 SELECT
+    (SELECT count(*) FROM recorded)::bigint AS recorded,
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
@@ -229,19 +336,22 @@ SELECT
 `
 
 type RelationUpsertManyParams struct {
-	SrcRefs     []string          `json:"src_refs"`
-	Relations   []string          `json:"relations"`
-	DstRefs     []string          `json:"dst_refs"`
-	Confidences []int16           `json:"confidences"`
-	FirstSeens  []time.Time       `json:"first_seens"`
-	LastSeens   []time.Time       `json:"last_seens"`
-	Sources     []json.RawMessage `json:"sources"`
-	Props       []json.RawMessage `json:"props"`
-	ResolveRefs []string          `json:"resolve_refs"`
-	Untimed     bool              `json:"untimed"`
+	SrcRefs       []string          `json:"src_refs"`
+	Relations     []string          `json:"relations"`
+	DstRefs       []string          `json:"dst_refs"`
+	Confidences   []int16           `json:"confidences"`
+	FirstSeens    []time.Time       `json:"first_seens"`
+	LastSeens     []time.Time       `json:"last_seens"`
+	Sources       []json.RawMessage `json:"sources"`
+	Props         []json.RawMessage `json:"props"`
+	PropsRanks    []string          `json:"props_ranks"`
+	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
+	ResolveRefs   []string          `json:"resolve_refs"`
+	Untimed       bool              `json:"untimed"`
 }
 
 type RelationUpsertManyRow struct {
+	Recorded int64 `json:"recorded"`
 	Inserted int64 `json:"inserted"`
 	Merged   int64 `json:"merged"`
 	Pending  int64 `json:"pending"`
@@ -254,13 +364,17 @@ type RelationUpsertManyRow struct {
 // parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
 // In the same statement it releases the pending relationships that mention
 // any of @resolve_refs and whose endpoints now both resolve (pass the source
-// ids just aliased). Resolved relationships are merged into relations (earliest
-// first_seen, latest last_seen, highest confidence, union of sources, props
-// values from the higher (confidence, last_seen)); the rest are kept in
-// pending_relations.
-// Confidence -1 means unknown. With @untimed the rows carry no times of their
-// own (the load time fills them on insert) and merging leaves stored times
-// alone. Aliases must be written by an earlier statement.
+// ids just aliased). Resolved relationships are merged into relations by
+// graph.MergeRelation, a semilattice, so neither the order of the records nor
+// the order of releases matters: earliest first_seen and latest last_seen of
+// the records with times, highest confidence, union of sources, each props key
+// from the highest-ranked record that has it (props_merge, props_merge_agg);
+// each resolved record is also kept in relation_records by its references;
+// the rest are kept in pending_relations, merged by the same rules.
+// Confidence -1 means unknown. With @untimed the input rows carry no times of
+// their own (the load time fills them on insert) and merging them leaves
+// stored times alone; released rows carry their own timed flag. Aliases must
+// be written by an earlier statement.
 func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertManyParams) (RelationUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, relationUpsertMany,
 		arg.SrcRefs,
@@ -271,11 +385,14 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		arg.LastSeens,
 		arg.Sources,
 		arg.Props,
+		arg.PropsRanks,
+		arg.PropsKeyRanks,
 		arg.ResolveRefs,
 		arg.Untimed,
 	)
 	var i RelationUpsertManyRow
 	err := row.Scan(
+		&i.Recorded,
 		&i.Inserted,
 		&i.Merged,
 		&i.Pending,

@@ -3,59 +3,86 @@
 -- arrays (one element per node, ids unique within the batch, sorted by id so
 -- concurrent writers take row locks in the same order). Labels and sources
 -- come as one PostgreSQL array literal per node ('{"a","b"}'), already sorted
--- and without duplicates, so a new row needs no per-row subquery. A merge
--- keeps the earliest first_seen, the latest last_seen, the union of labels and
--- sources (sorted), the highest confidence and the strictest TLP. Name and
--- props values come from the row with the higher (confidence, last_seen): a
--- lower-confidence or older record only adds props keys that are missing, so
--- the result does not depend on load order and reloading a record changes
--- nothing. With @untimed the rows carry no times of their own (their
+-- and without duplicates, so a new row needs no per-row subquery. The merge is
+-- graph.MergeNode, a semilattice, so the result does not depend on load order
+-- and reloading a record changes nothing: the smallest (kind, key), the earliest first_seen and the
+-- latest last_seen of the records with times, the union of labels and sources
+-- (sorted), the highest confidence, the strictest TLP; the name of the record
+-- with the highest name_rank, and each props key from the highest-ranked
+-- record that has it (props_merge, migration 00007). The ranks come from
+-- graph.Node.Ranks. With @untimed the rows carry no times of their own (their
 -- first/last seen are the load time, used only when inserting): merging them
--- leaves the stored times alone, so reloading a feed without times changes
--- nothing either. A row that the merge would not change is not written. It
+-- leaves the stored times alone, and the first record with times replaces the
+-- load time. A row that the merge would not change is not written. It
 -- returns how many nodes were inserted and how many merged into existing
 -- ones; the rest of the batch was unchanged.
 WITH upserted AS (
-    INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources)
+    INSERT INTO nodes AS n (id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources,
+                            name_rank, props_rank, props_key_ranks, timed)
     SELECT
         i.id, i.kind, i.key, i.name, i.props, i.labels::text[],
         NULLIF(i.confidence, -1),
         NULLIF(i.tlp, ''),
         i.first_seen, i.last_seen,
-        i.sources::text[]
+        i.sources::text[],
+        i.name_rank, i.props_rank, i.props_key_ranks, NOT @untimed::boolean
     FROM (
         SELECT unnest(@ids::uuid[]) AS id, unnest(@kinds::text[]) AS kind, unnest(@keys::text[]) AS key,
                unnest(@names::text[]) AS name, unnest(@props::jsonb[]) AS props,
                unnest(@labels::text[]) AS labels, unnest(@confidences::int2[]) AS confidence,
                unnest(@tlps::text[]) AS tlp, unnest(@first_seens::timestamptz[]) AS first_seen,
-               unnest(@last_seens::timestamptz[]) AS last_seen, unnest(@sources::text[]) AS sources
+               unnest(@last_seens::timestamptz[]) AS last_seen, unnest(@sources::text[]) AS sources,
+               unnest(@name_ranks::text[]) AS name_rank, unnest(@props_ranks::text[]) AS props_rank,
+               unnest(@props_key_ranks::jsonb[]) AS props_key_ranks
     ) AS i
     ORDER BY i.id
     ON CONFLICT (id) DO UPDATE SET
-        name = CASE WHEN excluded.name <> '' AND (n.name = '' OR ROW(coalesce(excluded.confidence, -1), CASE WHEN @untimed::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                        > ROW(coalesce(n.confidence, -1), n.last_seen))
-                    THEN excluded.name ELSE n.name END,
-        props = CASE WHEN ROW(coalesce(excluded.confidence, -1), CASE WHEN @untimed::boolean THEN n.last_seen ELSE excluded.last_seen END)
-                        > ROW(coalesce(n.confidence, -1), n.last_seen)
-                     THEN n.props || excluded.props ELSE excluded.props || n.props END,
+        kind = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                    THEN excluded.kind ELSE n.kind END,
+        key = CASE WHEN ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
+                   THEN excluded.key ELSE n.key END,
+        name = CASE WHEN excluded.name_rank > n.name_rank THEN excluded.name ELSE n.name END,
+        name_rank = greatest(n.name_rank, excluded.name_rank),
+        -- The common case inline: both rows come whole from one record and the
+        -- incoming one outranks the stored one and has all its keys.
+        props = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                          AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                     THEN excluded.props
+                     ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                      jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'p' END,
+        props_key_ranks = CASE WHEN n.props_key_ranks = '{}' AND excluded.props_key_ranks = '{}' AND excluded.props_rank > n.props_rank
+                                    AND excluded.props ?& ARRAY(SELECT jsonb_object_keys(n.props))
+                               THEN '{}'::jsonb
+                               ELSE props_merge(jsonb_build_object('p', n.props, 'r', n.props_rank, 'k', n.props_key_ranks),
+                                                jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks))->'k' END,
+        props_rank = greatest(n.props_rank, excluded.props_rank),
         labels = CASE WHEN n.labels @> excluded.labels THEN n.labels
                       ELSE ARRAY(SELECT DISTINCT l COLLATE "C" FROM unnest(n.labels || excluded.labels) AS l ORDER BY 1) END,
         confidence = greatest(n.confidence, excluded.confidence),
-        tlp = CASE WHEN tlp_rank(excluded.tlp) > tlp_rank(n.tlp) THEN excluded.tlp ELSE n.tlp END,
-        first_seen = CASE WHEN @untimed::boolean THEN n.first_seen ELSE least(n.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN @untimed::boolean THEN n.last_seen ELSE greatest(n.last_seen, excluded.last_seen) END,
+        tlp = CASE WHEN ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+                   THEN excluded.tlp ELSE n.tlp END,
+        first_seen = CASE WHEN NOT excluded.timed THEN n.first_seen WHEN NOT n.timed THEN excluded.first_seen
+                          ELSE least(n.first_seen, excluded.first_seen) END,
+        last_seen = CASE WHEN NOT excluded.timed THEN n.last_seen WHEN NOT n.timed THEN excluded.last_seen
+                         ELSE greatest(n.last_seen, excluded.last_seen) END,
+        timed = n.timed OR excluded.timed,
         sources = CASE WHEN n.sources @> excluded.sources THEN n.sources
                        ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(n.sources || excluded.sources) AS s ORDER BY 1) END,
         updated_at = now()
-    -- (excluded.props || n.props) = n.props exactly when every key of the
-    -- incoming props is already stored.
-    WHERE (NOT @untimed::boolean AND (excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+    -- Props change exactly when the incoming winner outranks the stored one
+    -- or one of its keys is missing or outranks the stored key.
+    WHERE (excluded.timed AND (NOT n.timed OR excluded.first_seen < n.first_seen OR excluded.last_seen > n.last_seen))
+       OR ROW(excluded.kind COLLATE "C", excluded.key COLLATE "C") < ROW(n.kind COLLATE "C", n.key COLLATE "C")
        OR NOT n.labels @> excluded.labels
        OR NOT n.sources @> excluded.sources
        OR coalesce(excluded.confidence, -1) > coalesce(n.confidence, -1)
-       OR tlp_rank(excluded.tlp) > tlp_rank(n.tlp)
-       OR (n.name = '' AND excluded.name <> '')
-       OR (excluded.props || n.props) <> n.props
+       OR ROW(tlp_rank(excluded.tlp), coalesce(excluded.tlp, '') COLLATE "C") > ROW(tlp_rank(n.tlp), coalesce(n.tlp, '') COLLATE "C")
+       OR excluded.name_rank > n.name_rank
+       OR excluded.props_rank > n.props_rank
+       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
+                  WHERE NOT n.props ? k
+                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
+                        > coalesce(n.props_key_ranks->>k COLLATE "C", n.props_rank))
     RETURNING (xmax = 0) AS inserted
 )
 SELECT count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted) AS merged
@@ -68,10 +95,6 @@ SELECT * FROM nodes WHERE id = @id;
 -- name: NodeGetByKey :one
 -- NodeGetByKey returns the node of a kind with the given natural key.
 SELECT * FROM nodes WHERE kind = @kind AND md5(key) = md5(@key::text) AND key = @key;
-
--- name: NodeGetMany :many
--- NodeGetMany returns the nodes with the given ids, in id order.
-SELECT * FROM nodes WHERE id = ANY(@ids::uuid[]) ORDER BY id;
 
 -- name: NodeCountByKind :many
 -- NodeCountByKind counts nodes per kind.

@@ -9,22 +9,24 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// GraphQueries select every stored row of the graph tables in a stable
+// GraphQueries select every stored column of the graph tables in a stable
 // order, without the bookkeeping timestamps created_at and updated_at.
 var GraphQueries = []string{
-	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources FROM nodes ORDER BY id",
-	"SELECT source_id, node_id FROM node_aliases ORDER BY source_id",
-	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props FROM relations ORDER BY 1, 2, 3",
-	"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props FROM pending_relations ORDER BY 1, 2, 3",
+	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, name_rank, props_rank, props_key_ranks, timed FROM nodes ORDER BY id",
+	"SELECT source_id, node_id, source FROM node_aliases ORDER BY source_id",
+	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relations ORDER BY 1, 2, 3",
+	"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM pending_relations ORDER BY 1, 2, 3",
+	"SELECT src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relation_records ORDER BY 1, 2, 3",
 }
 
 // GraphQueriesWithTimes are GraphQueries plus created_at and updated_at, to
 // prove that nothing was rewritten.
 var GraphQueriesWithTimes = []string{
-	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, created_at, updated_at FROM nodes ORDER BY id",
+	"SELECT id, kind, key, name, props, labels, confidence, tlp, first_seen, last_seen, sources, name_rank, props_rank, props_key_ranks, timed, created_at, updated_at FROM nodes ORDER BY id",
 	GraphQueries[1],
-	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, created_at, updated_at FROM relations ORDER BY 1, 2, 3",
+	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed, created_at, updated_at FROM relations ORDER BY 1, 2, 3",
 	GraphQueries[3],
+	GraphQueries[4],
 }
 
 // Dump runs the queries and returns their rows as text, one row a line, so

@@ -1,0 +1,166 @@
+package graph_test
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/mergetest"
+)
+
+func conf(c int) *int { return &c }
+
+func TestMergeNodeRules(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
+	base := graph.NamedNode(graph.KindMalware, "Conti")
+	with := func(f func(n *graph.Node)) graph.Node {
+		n := base
+		f(&n)
+		return n
+	}
+	for _, tc := range []struct {
+		name      string
+		a, b      graph.Node
+		wantName  string
+		wantProps map[string]any
+	}{{
+		name: "higher confidence wins name and props, lower adds missing keys",
+		a:    with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "Conti", conf(90), map[string]any{"d": "good"} }),
+		b: with(func(n *graph.Node) {
+			n.Name, n.Confidence, n.Props = "conti?", conf(10), map[string]any{"d": "bad", "x": 1}
+		}),
+		wantName:  "Conti",
+		wantProps: map[string]any{"d": "good", "x": 1},
+	}, {
+		name: "equal confidence: the later record wins",
+		a: with(func(n *graph.Node) {
+			n.Name, n.Confidence, n.FirstSeen, n.LastSeen, n.Props = "old", conf(50), t0, t0, map[string]any{"d": "v1", "only_v1": true}
+		}),
+		b: with(func(n *graph.Node) {
+			n.Name, n.Confidence, n.FirstSeen, n.LastSeen, n.Props = "new", conf(50), t0, t0.AddDate(0, 1, 0), map[string]any{"d": "v2"}
+		}),
+		wantName:  "new",
+		wantProps: map[string]any{"d": "v2", "only_v1": true},
+	}, {
+		name:      "equal confidence and time: content decides, not arrival",
+		a:         with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "Conti", conf(50), map[string]any{"d": "a"} }),
+		b:         with(func(n *graph.Node) { n.Name, n.Confidence, n.Props = "conti", conf(50), map[string]any{"d": "b"} }),
+		wantName:  "", // whichever has the higher digest: checked below for both orders
+		wantProps: nil,
+	}, {
+		name:      "an empty name never wins",
+		a:         with(func(n *graph.Node) { n.Name, n.Confidence = "Conti", conf(10) }),
+		b:         with(func(n *graph.Node) { n.Name, n.Confidence = "", conf(90) }),
+		wantName:  "Conti",
+		wantProps: nil,
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ab, ba := graph.MergeNode(tc.a, tc.b), graph.MergeNode(tc.b, tc.a)
+			require.Equal(t, mergetest.NodeView(ab, t0), mergetest.NodeView(ba, t0), "commutative")
+			if tc.wantName != "" {
+				require.Equal(t, tc.wantName, ab.Name)
+			}
+			if tc.wantProps != nil {
+				require.Equal(t, tc.wantProps, ab.Props)
+			}
+		})
+	}
+}
+
+func TestMergeNodeKeepsTheContract(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
+	a := graph.NamedNode(graph.KindMalware, "Conti")
+	a.Confidence, a.TLP, a.Labels, a.Sources, a.Aliases = conf(40), "amber", []string{"b"}, []string{"f2"}, []string{"m--2"}
+	a.FirstSeen, a.LastSeen = t0, t0.AddDate(0, 0, 1)
+	b := a
+	b.Confidence, b.TLP, b.Labels, b.Sources, b.Aliases = conf(60), "green", []string{"a"}, []string{"f1"}, []string{"m--1"}
+	b.FirstSeen, b.LastSeen = t0.AddDate(0, 0, -1), time.Time{}
+	u := a // untimed: adds no times
+	u.FirstSeen, u.LastSeen = time.Time{}, time.Time{}
+
+	m := graph.MergeNode(graph.MergeNode(a, b), u)
+	require.Equal(t, 60, *m.Confidence)
+	require.Equal(t, graph.TLP("amber"), m.TLP)
+	require.Equal(t, []string{"a", "b"}, m.Labels)
+	require.Equal(t, []string{"f1", "f2"}, m.Sources)
+	require.Equal(t, []string{"m--1", "m--2"}, m.Aliases)
+	require.Equal(t, t0.AddDate(0, 0, -1), m.FirstSeen)
+	require.Equal(t, t0.AddDate(0, 0, 1), m.LastSeen)
+	require.Equal(t, []string{"b"}, a.Labels, "inputs are not modified")
+
+	untimed := graph.MergeNode(u, u)
+	require.True(t, untimed.FirstSeen.IsZero() && untimed.LastSeen.IsZero(), "untimed records stay untimed")
+}
+
+func TestRecordRankOrders(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 1, 10, 0, 0, 0, 0, time.UTC)
+	none := graph.RecordRank(nil, time.Time{}, time.Time{}, "x", nil)
+	low := graph.RecordRank(conf(0), time.Time{}, time.Time{}, "x", nil)
+	early := graph.RecordRank(conf(0), t0, t0, "x", nil)
+	late := graph.RecordRank(conf(0), t0, t0.Add(time.Microsecond), "x", nil)
+	firstOnly := graph.RecordRank(conf(0), t0, time.Time{}, "x", nil)
+	high := graph.RecordRank(conf(100), time.Time{}, time.Time{}, "x", nil)
+	require.Less(t, none, low)
+	require.Less(t, low, early)
+	require.Less(t, early, late)
+	require.Equal(t, early, firstOnly, "a single time stands for both")
+	require.Less(t, late, high)
+	require.NotEqual(t, graph.RecordRank(nil, t0, t0, "x", nil), graph.RecordRank(nil, t0, t0, "y", nil), "content breaks ties")
+	require.Equal(t, graph.RecordRank(nil, t0, t0, "x", nil), graph.RecordRank(nil, t0, t0, "x", map[string]any{}))
+}
+
+// TestMergeIsASemilattice checks on random records, drawn from small pools
+// so that equal confidences, times, names and keys are common, that
+// MergeNode and MergeRelation are commutative, associative and idempotent.
+func TestMergeIsASemilattice(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(1, 2))
+	now := mergetest.Base.AddDate(1, 0, 0)
+	id := uuid.MustParse("0b0c0c0a-0000-4000-8000-000000000001")
+	for i := range 5000 {
+		a, b, c := mergetest.Node(r, id), mergetest.Node(r, id), mergetest.Node(r, id)
+		view := func(n graph.Node) mergetest.View { return mergetest.NodeView(n, now) }
+		require.Equal(t, view(graph.MergeNode(a, b)), view(graph.MergeNode(b, a)), "node %d: commutative", i)
+		require.Equal(t, view(graph.MergeNode(graph.MergeNode(a, b), c)), view(graph.MergeNode(a, graph.MergeNode(b, c))), "node %d: associative", i)
+		ab := graph.MergeNode(a, b)
+		require.Equal(t, view(ab), view(graph.MergeNode(ab, ab)), "node %d: idempotent", i)
+		require.Equal(t, view(ab), view(graph.MergeNode(ab, a)), "node %d: absorbs its parts", i)
+
+		x, y, z := mergetest.Relation(r, "a", "b"), mergetest.Relation(r, "a", "b"), mergetest.Relation(r, "a", "b")
+		rview := func(rel graph.Relation) mergetest.View { return mergetest.RelationView(rel, now) }
+		require.Equal(t, rview(graph.MergeRelation(x, y)), rview(graph.MergeRelation(y, x)), "relation %d: commutative", i)
+		require.Equal(t, rview(graph.MergeRelation(graph.MergeRelation(x, y), z)), rview(graph.MergeRelation(x, graph.MergeRelation(y, z))), "relation %d: associative", i)
+		xy := graph.MergeRelation(x, y)
+		require.Equal(t, rview(xy), rview(graph.MergeRelation(xy, xy)), "relation %d: idempotent", i)
+	}
+}
+
+// TestMergeNodesIgnoresOrder checks that the batch de-duplication gives the
+// same nodes whatever the order of the records.
+func TestMergeNodesIgnoresOrder(t *testing.T) {
+	t.Parallel()
+	r := rand.New(rand.NewPCG(3, 4))
+	now := mergetest.Base
+	ids := []uuid.UUID{uuid.MustParse("0b0c0c0a-0000-4000-8000-000000000001"), uuid.MustParse("0b0c0c0a-0000-4000-8000-000000000002")}
+	for range 200 {
+		var in []graph.Node
+		for range 8 {
+			in = append(in, mergetest.Node(r, ids[r.IntN(2)]))
+		}
+		shuffled := append([]graph.Node(nil), in...)
+		r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		a, b := graph.MergeNodes(in), graph.MergeNodes(shuffled)
+		require.Len(t, b, len(a))
+		for i := range a {
+			require.Equal(t, mergetest.NodeView(a[i], now), mergetest.NodeView(b[i], now))
+		}
+	}
+}

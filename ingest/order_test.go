@@ -1,0 +1,173 @@
+package ingest_test
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// graphCounts counts the rows of the graph tables.
+const graphCounts = `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM node_aliases),
+       (SELECT count(*) FROM relations), (SELECT count(*) FROM pending_relations)`
+
+// orderRun is one load of a set of feeds into a fresh database.
+type orderRun struct {
+	name    string
+	dump    string
+	counts  [4]int64
+	results []ingest.Result
+}
+
+// loadInOrders loads feeds into three fresh databases — forward one at a
+// time, in reverse one at a time, and forward four at a time — and returns
+// the graph each ends with; then it reloads the feeds with Force into the
+// first and returns its graph again.
+func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded string) {
+	t.Helper()
+	ctx := context.Background()
+	reversed := slices.Clone(feeds)
+	slices.Reverse(reversed)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var first func(opts ingest.Options)
+	for _, order := range []struct {
+		name        string
+		feeds       []ingest.Feed
+		concurrency int
+	}{{"forward", feeds, 1}, {"reverse", reversed, 1}, {"concurrency 4", feeds, 4}} {
+		st, pool := newStore(t)
+		res, _ := ingest.Run(ctx, st, order.feeds, ingest.Options{Concurrency: order.concurrency, Logger: quiet})
+		run := orderRun{name: order.name, dump: pgtest.Dump(t, pool, pgtest.GraphQueries...), results: res}
+		require.NoError(t, pool.QueryRow(ctx, graphCounts).Scan(&run.counts[0], &run.counts[1], &run.counts[2], &run.counts[3]))
+		runs = append(runs, run)
+		if first == nil {
+			first = func(opts ingest.Options) {
+				_, _ = ingest.Run(ctx, st, feeds, opts)
+				reloaded = pgtest.Dump(t, pool, pgtest.GraphQueries...)
+			}
+		}
+	}
+	first(ingest.Options{Concurrency: 1, Force: true, Logger: quiet})
+	return runs, reloaded
+}
+
+// TestLoadOrderDoesNotMatter loads 36 real STIX and MISP feeds
+// (testdata/order, see its SOURCES.md) forward, in reverse and four at a
+// time: every column of nodes, node_aliases, relations and
+// pending_relations must come out the same (the clock is fixed, so even the
+// load times of untimed records agree), and a forced reload must change
+// nothing.
+func TestLoadOrderDoesNotMatter(t *testing.T) {
+	t.Parallel()
+	feeds := feedsUnder(t, filepath.Join("..", "testdata", "order"))
+	require.GreaterOrEqual(t, len(feeds), 20)
+	runs, reloaded := loadInOrders(t, feeds)
+	for _, r := range runs[0].results {
+		require.Equal(t, ingest.StatusOK, r.Status, "%s: %s", r.Feed.Name, r.Error)
+	}
+	require.Positive(t, runs[0].counts[0])
+	require.Positive(t, runs[0].counts[2])
+	for _, r := range runs[1:] {
+		require.Equal(t, runs[0].counts, r.counts, "%s: row counts (nodes, aliases, relations, pending); rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
+		require.True(t, runs[0].dump == r.dump, "%s gives another graph than forward; rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
+	}
+	require.True(t, runs[0].dump == reloaded, "a forced reload changes the graph; rows only in one: %s", diff(runs[0].dump, reloaded))
+}
+
+// TestCorpusLoadOrder is TestLoadOrderDoesNotMatter over a whole corpus
+// directory (every .json file a feed, a directory with a manifest.json one
+// MISP feed), for measuring by hand: INTEL_CORPUS_ORDER=1 (the corpus in
+// INTEL_CORPUS_DIR, default /work/shared/corpus). Feeds that fail (the
+// corpus holds malformed files on purpose) keep what they loaded before the
+// error. It logs the counts of each order and fails if the graphs differ.
+func TestCorpusLoadOrder(t *testing.T) {
+	if os.Getenv("INTEL_CORPUS_ORDER") == "" {
+		t.Skip("set INTEL_CORPUS_ORDER=1 to load the whole corpus in three orders")
+	}
+	dir := cmp.Or(os.Getenv("INTEL_CORPUS_DIR"), "/work/shared/corpus")
+	feeds := feedsUnder(t, dir)
+	runs, reloaded := loadInOrders(t, feeds)
+	failed := 0
+	for _, r := range runs[0].results {
+		if r.Status == ingest.StatusFailed {
+			failed++
+		}
+	}
+	t.Logf("%d feeds (%d failed in the forward load)", len(feeds), failed)
+	for _, r := range runs {
+		t.Logf("%-14s nodes %d, aliases %d, relations %d, pending %d, same graph as forward: %v",
+			r.name, r.counts[0], r.counts[1], r.counts[2], r.counts[3], r.dump == runs[0].dump)
+	}
+	t.Logf("forced reload: same graph as forward: %v", reloaded == runs[0].dump)
+	for _, r := range runs[1:] {
+		if r.dump != runs[0].dump {
+			t.Errorf("%s: rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
+		}
+	}
+	if reloaded != runs[0].dump {
+		t.Errorf("forced reload: rows only in one: %s", diff(runs[0].dump, reloaded))
+	}
+}
+
+// feedsUnder returns the feeds under dir in path order: each .json file,
+// and each directory holding a manifest.json as one MISP feed; the format
+// is detected.
+func feedsUnder(t *testing.T, dir string) []ingest.Feed {
+	t.Helper()
+	var feeds []ingest.Feed
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			if _, err := os.Stat(filepath.Join(path, "manifest.json")); err == nil && path != dir {
+				feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(rel), Path: path, Format: ingest.FormatMISP})
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if strings.HasSuffix(path, ".json") {
+			feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(rel), Path: path})
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	return feeds
+}
+
+// diff lists the rows (dump lines) that only a or only b holds, the first
+// ten of each, with how many there are.
+func diff(a, b string) string {
+	count := map[string]int{}
+	for _, l := range strings.Split(a, "\n") {
+		count[l]++
+	}
+	for _, l := range strings.Split(b, "\n") {
+		count[l]--
+	}
+	var onlyA, onlyB []string
+	for l, c := range count {
+		for ; c > 0; c-- {
+			onlyA = append(onlyA, l)
+		}
+		for ; c < 0; c++ {
+			onlyB = append(onlyB, l)
+		}
+	}
+	slices.Sort(onlyA)
+	slices.Sort(onlyB)
+	return fmt.Sprintf("%d only in the first: %s\n%d only in the second: %s", len(onlyA), strings.Join(onlyA[:min(10, len(onlyA))], "\n"),
+		len(onlyB), strings.Join(onlyB[:min(10, len(onlyB))], "\n"))
+}
