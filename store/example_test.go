@@ -29,18 +29,18 @@ func Example() {
 	feed := must(os.Open("vendor-x.json"))
 	defer feed.Close() //nolint:errcheck // read-only
 
-	plan := must(tuning.PlanFor(must(tuning.Detect())))
+	plan, _ := tuning.LocalPlan() // this machine's, or the smallest machine's if it cannot be measured
 	pool := must(pgxpool.NewWithConfig(ctx, must(tuning.ConfigurePool(ctx, dsn))))
 	defer pool.Close()
 	st := store.NewStore(pool,
-		store.WithBatchSize(plan.BatchSize),
+		store.WithBatchSize(plan.BatchSize), store.WithWriters(plan.Writers),
 		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
 	must(partman.Ensure(ctx, pool, partman.Options{})) // on startup
 
 	file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": "9f86d081884c7d65..."}, "invoice.exe")
 	stats := must(st.Write(ctx, graph.Batch{Nodes: append(hashes, file), Relations: rels}))
 	nb := must(st.FindRelated(ctx, file.ID, graph.RelatedOptions{Depth: 4}))
-	report := must(stix.Load(ctx, feed, st, stix.Options{Feed: "vendor-x"}))
+	report := must(stix.Load(ctx, feed, st, stix.Options{Feed: "vendor-x", Workers: plan.ParserWorkers, BatchSize: plan.BatchSize}))
 	fmt.Println(stats.NodesInserted, len(nb.Nodes), report.RecordsRead)
 }
 
