@@ -162,12 +162,12 @@ type DropReason string
 
 // The reasons TelemetryEdge.InvalidReason gives.
 const (
-	ReasonMissingAgentID    DropReason = "missing agent_id"
-	ReasonMissingRelation   DropReason = "missing relation"
-	ReasonMissingObservedAt DropReason = "missing observed_at"
-	ReasonInvalidSrc        DropReason = "invalid src node"
-	ReasonInvalidDst        DropReason = "invalid dst node"
-	ReasonInvalidImplied    DropReason = "invalid implied node or relation"
+	ReasonMissingAgentID    DropReason = "missing-agent-id"
+	ReasonMissingRelation   DropReason = "missing-relation"
+	ReasonMissingObservedAt DropReason = "missing-observed-at"
+	ReasonInvalidSrc        DropReason = "invalid-src-node"
+	ReasonInvalidDst        DropReason = "invalid-dst-node"
+	ReasonInvalidImplied    DropReason = "invalid-implied-record"
 )
 
 // InvalidReason returns why the edge cannot be stored, one of the Reason
