@@ -36,7 +36,10 @@ func RunTelemetry[M any](ctx context.Context, src Source[M], mapRecord Mapper[M]
 			yield(graph.TelemetryEdge{}, l.readErr)
 		}
 	}
-	stats, err := w.AppendTelemetry(l.ctx, edges)
+	// w gets the caller's ctx: when it stops reading the sequence (an
+	// error writing a chunk), the load's own context is cancelled to stop
+	// the source and the workers, but w may still have chunks to finish.
+	stats, err := w.AppendTelemetry(ctx, edges)
 	if err == nil {
 		err = l.err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -17,6 +18,8 @@ import (
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/store"
 )
+
+var quiet = slog.New(slog.DiscardHandler)
 
 // captureWriter is a TelemetryWriter that keeps the edges it reads, in
 // order, and drops the edges the store would.
@@ -73,7 +76,7 @@ func TestLoadKeepsOrderWhateverTheWorkers(t *testing.T) {
 	for _, workers := range []int{1, 2, 8} {
 		t.Run(fmt.Sprint(workers), func(t *testing.T) {
 			w := &captureWriter{}
-			rep, err := telemetry.Load(context.Background(), strings.NewReader(in), w, engine.Options{Feed: "edr", Workers: workers})
+			rep, err := telemetry.Load(context.Background(), strings.NewReader(in), w, engine.Options{Feed: "edr", Workers: workers, Logger: quiet})
 			require.NoError(t, err)
 			got := make([]string, len(w.edges))
 			for i, e := range w.edges {
@@ -107,7 +110,7 @@ func TestLoadLineTooLargeNotBuffered(t *testing.T) {
 	w := &captureWriter{}
 	// A reader returning half the bytes asked for makes the line span many reads.
 	rep, err := telemetry.Load(context.Background(), iotest.HalfReader(strings.NewReader(long+in+long)), w,
-		engine.Options{MaxRecordBytes: 4096, Workers: 3})
+		engine.Options{MaxRecordBytes: 4096, Workers: 3, Logger: quiet})
 	require.NoError(t, err)
 	require.EqualValues(t, 2, rep.Dropped[engine.ReasonTooLarge])
 	require.EqualValues(t, 22, rep.RecordsRead)
@@ -124,7 +127,7 @@ func TestLoadReadError(t *testing.T) {
 	boom := errors.New("disk on fire")
 	r := iotest.DataErrReader(strings.NewReader(in))
 	w := &captureWriter{}
-	rep, err := telemetry.Load(context.Background(), readerThenErr{r, boom}, w, engine.Options{Feed: "edr"})
+	rep, err := telemetry.Load(context.Background(), readerThenErr{r, boom}, w, engine.Options{Feed: "edr", Logger: quiet})
 	require.ErrorIs(t, err, boom)
 	require.ErrorIs(t, err, engine.ErrRead)
 	var oe *engine.OffsetError
@@ -157,7 +160,7 @@ func TestLoadCountsWriterDrops(t *testing.T) {
 	t.Parallel()
 	bad := `{"src":"url:http://a","relation":"x","dst":{"kind":"file","name":"a.exe","hashes":{"SHA-256":""}},"agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}` + "\n"
 	w := writerDropping{reason: graph.ReasonInvalidImplied}
-	rep, err := telemetry.Load(context.Background(), strings.NewReader(bad+"[1]\n"), w, engine.Options{})
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(bad+"[1]\n"), w, engine.Options{Logger: quiet})
 	require.NoError(t, err)
 	require.Equal(t, map[engine.Reason]int64{graph.ReasonInvalidImplied: 1, engine.ReasonNotObject: 1}, rep.Dropped)
 	require.Equal(t, map[graph.DropReason]int64{graph.ReasonInvalidImplied: 1}, rep.Telemetry.Dropped)
@@ -175,4 +178,40 @@ func (w writerDropping) AppendTelemetry(_ context.Context, edges iter.Seq2[graph
 		stats.Dropped[w.reason]++
 	}
 	return stats, nil
+}
+
+// TestLoadWriterStopsEarly: a writer that stops reading the sequence (a
+// chunk failed) still has a live context to finish the chunks before, and
+// the load returns its error.
+func TestLoadWriterStopsEarly(t *testing.T) {
+	t.Parallel()
+	in, _ := telemetryLines(3000)
+	w := &stoppingWriter{after: 100}
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(in), w, engine.Options{Workers: 4, Logger: quiet})
+	require.ErrorIs(t, err, errChunk)
+	require.NoError(t, w.ctxErr, "the writer's context outlives the sequence")
+	require.EqualValues(t, 100, rep.Telemetry.Edges)
+}
+
+var errChunk = errors.New("chunk failed")
+
+// stoppingWriter stops reading after some edges and fails.
+type stoppingWriter struct {
+	after  int64
+	ctxErr error
+}
+
+func (w *stoppingWriter) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error) {
+	var stats store.TelemetryStats
+	for _, err := range edges {
+		if err != nil {
+			return stats, err
+		}
+		if stats.Edges == w.after {
+			break
+		}
+		stats.Edges++
+	}
+	w.ctxErr = ctx.Err()
+	return stats, errChunk
 }
