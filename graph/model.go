@@ -160,19 +160,21 @@ type TelemetryEdge struct {
 	Implied Batch `json:"implied,omitzero"`
 }
 
-// DropReason says why a telemetry record was dropped. Reasons are a fixed
-// set of constants, never text taken from the input, so counts keyed by
-// reason stay small whatever the stream; the details go to the log.
+// DropReason says why a record was dropped: by a loader (ingest/engine
+// calls it Reason and keys every load report's Dropped by it) or by the
+// store (an invalid telemetry edge). Reasons are a fixed set of constants,
+// never text taken from the input, so counts keyed by reason stay small
+// whatever the input; the details go to the log.
 type DropReason string
 
 // The reasons TelemetryEdge.InvalidReason gives.
 const (
-	ReasonMissingAgentID    DropReason = "missing agent_id"
-	ReasonMissingRelation   DropReason = "missing relation"
-	ReasonMissingObservedAt DropReason = "missing observed_at"
-	ReasonInvalidSrc        DropReason = "invalid src node"
-	ReasonInvalidDst        DropReason = "invalid dst node"
-	ReasonInvalidImplied    DropReason = "invalid implied node or relation"
+	ReasonMissingAgentID    DropReason = "missing-agent-id"
+	ReasonMissingRelation   DropReason = "missing-relation"
+	ReasonMissingObservedAt DropReason = "missing-observed-at"
+	ReasonInvalidSrc        DropReason = "invalid-src-node"
+	ReasonInvalidDst        DropReason = "invalid-dst-node"
+	ReasonInvalidImplied    DropReason = "invalid-implied-record"
 )
 
 // InvalidReason returns why the edge cannot be stored, one of the Reason

@@ -9,7 +9,8 @@
 // Force reloads everything. A dry run parses, maps and validates without a
 // database.
 //
-// The parsers themselves live in ingest/stix and ingest/misp; the pipeline
-// they share (workers, ordering, batching, report, drop reasons) in
+// The formats themselves live in ingest/stix, ingest/misp and
+// ingest/telemetry; the engine they share (options, workers, ordering,
+// batching or the telemetry writer, report, drop reasons) in
 // ingest/engine.
 package ingest

@@ -74,14 +74,13 @@ func (o Options) engine(feed string, progress *feedProgress) engine.Options {
 
 // Result is the outcome of loading one feed.
 type Result struct {
-	Feed        Feed           `json:"feed"`
-	Format      string         `json:"format"`
-	Status      string         `json:"status"`
-	ContentHash string         `json:"content_hash,omitempty"`
-	Report      *engine.Report `json:"report,omitempty"`
-	// Telemetry is the report of a telemetry feed (Report is then only
-	// set when the feed was skipped).
-	Telemetry *telemetry.Report `json:"telemetry,omitempty"`
+	Feed        Feed   `json:"feed"`
+	Format      string `json:"format"`
+	Status      string `json:"status"`
+	ContentHash string `json:"content_hash,omitempty"`
+	// Report is the feed's load report, of every format (a telemetry
+	// feed's has Report.Telemetry).
+	Report *engine.Report `json:"report,omitempty"`
 	// Events counts, for a MISP feed directory, the events loaded and the
 	// unchanged ones skipped.
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
@@ -146,7 +145,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 		res.Status, res.Error = StatusFailed, err.Error()
 		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.report()); ferr != nil {
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
 				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
 			}
 		}
@@ -199,12 +198,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	case src.dir:
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatTelemetry:
-		var w telemetry.Writer = st
+		var w engine.TelemetryWriter = st
 		if opts.DryRun {
 			w = dryTelemetry{}
 		}
-		res.Telemetry, loadErr = telemetry.Load(ctx, src.reader, w, telemetry.Options{
-			Feed: f.Name, Logger: opts.Logger, Progress: progress.update})
+		res.Report, loadErr = telemetry.Load(ctx, src.reader, w, opts.engine(f.Name, progress))
 	case src.format == FormatMISP:
 		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{Options: opts.engine(f.Name, progress)})
 	default:
@@ -219,7 +217,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
-		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.report()); err != nil {
+		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
 			return fail(err)
 		}
 	}
@@ -419,16 +417,7 @@ func dirSize(dir string) int64 {
 	return n
 }
 
-// report is the feed's report for the bookkeeping: the telemetry report of
-// a telemetry feed that loaded, the engine's otherwise.
-func (r *Result) report() any {
-	if r.Telemetry != nil {
-		return r.Telemetry
-	}
-	return r.Report
-}
-
-// dryTelemetry is the telemetry.Writer of a dry run: it counts the edges
+// dryTelemetry is the engine.TelemetryWriter of a dry run: it counts the edges
 // the lines make (the nodes they bring go to a DrySink) without a database.
 type dryTelemetry struct{ engine.DrySink }
 

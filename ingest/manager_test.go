@@ -14,6 +14,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -284,9 +285,10 @@ func TestTelemetryFeed(t *testing.T) {
 	first := ingest.LoadFeed(ctx, st, cfg.Feeds[0], ingest.Options{})
 	require.Equal(t, ingest.StatusOK, first.Status, first.Error)
 	require.Equal(t, ingest.FormatTelemetry, first.Format)
-	require.NotNil(t, first.Telemetry)
-	require.EqualValues(t, 3, first.Telemetry.Lines)
-	require.EqualValues(t, 2, first.Telemetry.Telemetry.Edges)
+	require.NotNil(t, first.Report.Telemetry)
+	require.EqualValues(t, 3, first.Report.RecordsRead, "lines")
+	require.EqualValues(t, 2, first.Report.Telemetry.Edges)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonInvalidJSON: 1}, first.Report.Dropped)
 	require.Equal(t, 2, edges())
 	state, ok, err := st.Feed(ctx, "edr")
 	require.NoError(t, err)
@@ -295,7 +297,7 @@ func TestTelemetryFeed(t *testing.T) {
 	require.Equal(t, ingest.FormatTelemetry, state.Format)
 	require.Equal(t, first.ContentHash, state.ContentHash)
 	require.NotEmpty(t, state.ContentHash)
-	require.Contains(t, string(state.LastReport), `"lines": 3`)
+	require.Contains(t, string(state.LastReport), `"records_read": 3`)
 
 	second := ingest.LoadFeed(ctx, st, cfg.Feeds[0], ingest.Options{})
 	require.Equal(t, ingest.StatusSkipped, second.Status)
@@ -307,7 +309,7 @@ func TestTelemetryFeed(t *testing.T) {
 
 	dry := ingest.LoadFeed(ctx, nil, cfg.Feeds[0], ingest.Options{DryRun: true})
 	require.Equal(t, ingest.StatusOK, dry.Status, dry.Error)
-	require.EqualValues(t, 2, dry.Telemetry.Telemetry.Edges)
+	require.EqualValues(t, 2, dry.Report.Telemetry.Edges)
 }
 
 // TestTelemetryFormatValidation: format telemetry is accepted in any case;

@@ -15,6 +15,7 @@ import (
 	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/partman"
 
@@ -148,11 +149,11 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 				"dst":         fmt.Sprintf("domain-name:cdn%d.example.com", j)})
 		}
 	}
-	trep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, telemetry.Options{Feed: "demo-edr", Logger: a.log})
+	trep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, engine.Options{Feed: "demo-edr", Logger: a.log})
 	if err != nil {
 		return err
 	}
-	out.printf("%d edges written (COPY), %d dropped\n", trep.Telemetry.Edges, len(trep.Dropped))
+	out.printf("%d edges written (COPY), %d dropped\n", trep.Telemetry.Edges, trep.DroppedTotal())
 
 	hit := demoHits[0]
 	file, _, _ := graph.FileNode(map[string]string{"SHA-256": hit.sha256}, hit.file)

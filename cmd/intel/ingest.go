@@ -4,7 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/ransomeye/intel/tuning"
@@ -12,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/telemetry"
+	"github.com/ransomeye/intel/store"
 )
 
 // ingestOptions are the argument and flags of the feed commands (ingest
@@ -186,12 +190,13 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 			a.stdout.printf(": %s", r.Error)
 		}
 		a.stdout.println()
-		if r.Telemetry != nil {
-			if err := a.printTelemetry(r.Telemetry); err != nil {
+		switch {
+		case r.Report == nil || r.Status == ingest.StatusSkipped:
+		case r.Report.Telemetry != nil:
+			if err := a.printTelemetry(r.Report); err != nil {
 				return err
 			}
-		}
-		if r.Report != nil && r.Status != ingest.StatusSkipped {
+		default:
 			if err := r.Report.WriteText(a.stdout); err != nil {
 				return err
 			}
@@ -255,7 +260,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	if err != nil {
 		return err
 	}
-	opts := telemetry.Options{Feed: o.feed, Logger: a.log}
+	opts := engine.Options{Feed: o.feed, Logger: a.log}
 	if a.stderrIsTerminal() {
 		start := time.Now()
 		opts.Progress = func(bytes, lines int64) {
@@ -277,21 +282,22 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	return err
 }
 
-func (a *app) printTelemetry(rep *telemetry.Report) error {
+// printTelemetry prints the report of a telemetry load.
+func (a *app) printTelemetry(rep *engine.Report) error {
 	tw := newTablePrinter(a.stdout)
-	t := rep.Telemetry
-	tw.printf("lines\t%d\n", rep.Lines)
+	var t store.TelemetryStats
+	if rep.Telemetry != nil {
+		t = *rep.Telemetry
+	}
+	tw.printf("lines\t%d\n", rep.RecordsRead)
 	tw.printf("edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
 	tw.printf("outside the window\t%d (in telemetry_edges_default; see intel partitions check)\n", t.OutOfWindow)
 	tw.printf("partitions made\t%d\n", t.PartitionsCreated)
 	tw.printf("nodes\tinserted %d, merged %d, unchanged %d\n", t.Nodes.NodesInserted, t.Nodes.NodesMerged, t.Nodes.NodesUnchanged)
-	var dropped int64
-	for _, n := range rep.Dropped {
-		dropped += n
-	}
-	tw.printf("dropped\t%d\n", dropped)
-	for reason, n := range rep.Dropped {
-		tw.printf("  %s\t%d\n", reason, n)
+	tw.printf("dropped\t%d\n", rep.DroppedTotal())
+	reasons := slices.Sorted(maps.Keys(rep.Dropped))
+	for _, reason := range reasons {
+		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
 	}
 	return tw.flush()
 }

@@ -13,12 +13,19 @@
 // depend on the number of workers, and all the graph records one record
 // maps to go to the sink in the same batch.
 //
+// Telemetry (ingest/telemetry) has the same source, workers and ordering
+// but another output stage: RunTelemetry hands the edges of the results
+// (Result.Edges), in feed order, to a TelemetryWriter
+// (store.Store.AppendTelemetry) as the sequence it reads, and puts what
+// the writer did in Report.Telemetry.
+//
 // Memory is bounded: records travel in chunks (up to 256 records or 1 MiB)
 // through bounded channels, so what is in flight is a few chunks per
 // worker, each at most 1 MiB plus one record of at most
 // Options.MaxRecordBytes.
 //
-// The package also holds what every format shares: the Report, the drop
-// Reason type with the reasons common to formats, and the OffsetError that
-// stops a feed at a byte offset.
+// The package also holds what every format shares: the Options, the
+// Report, the drop Reason type (graph.DropReason, which the store's reasons
+// for invalid telemetry edges have too) with the reasons common to
+// formats, and the OffsetError that stops a feed at a byte offset.
 package engine

@@ -1,10 +1,15 @@
 package engine
 
-// Reason says why a record was dropped: the key of Report.Dropped. Reasons
-// are constants, never built from input text (the details go to the WARN
-// log line). The reasons formats share are here; each format adds its own
-// as typed constants in its package.
-type Reason string
+import "github.com/ransomeye/intel/graph"
+
+// Reason says why a record was dropped: the key of Report.Dropped. It is
+// graph.DropReason, the type the store's reasons for invalid telemetry
+// edges (graph.TelemetryEdge.InvalidReason) have too, so every report of
+// every format and the store count drops under one type. Reasons are
+// constants, never built from input text (the details go to the WARN log
+// line). The reasons formats share are here; each format adds its own as
+// typed constants in its package.
+type Reason = graph.DropReason
 
 // Reasons shared by the formats.
 const (

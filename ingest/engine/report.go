@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // Report is the outcome of loading one feed. Run fills it from the
@@ -33,6 +34,10 @@ type Report struct {
 	Skipped  int64         `json:"skipped,omitempty"`
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration_ns"`
+	// Telemetry is what the TelemetryWriter of a telemetry load
+	// (RunTelemetry) did; its Nodes include the records the edges imply.
+	// It is nil for the other formats.
+	Telemetry *store.TelemetryStats `json:"telemetry,omitempty"`
 	// Error is the error that stopped the load, if any.
 	Error string `json:"error,omitempty"`
 
@@ -75,6 +80,27 @@ func (r *Report) addBatch(b graph.Batch, ws graph.WriteStats) {
 	r.Nodes += int64(len(b.Nodes))
 	r.Relations += int64(len(b.Relations))
 	r.Written.Add(ws)
+}
+
+// addTelemetry adds what a TelemetryWriter did; the edges it dropped count
+// in Dropped.
+func (r *Report) addTelemetry(ts store.TelemetryStats) {
+	if r.Telemetry == nil {
+		r.Telemetry = &store.TelemetryStats{}
+	}
+	t := r.Telemetry
+	t.Edges += ts.Edges
+	t.OutOfWindow += ts.OutOfWindow
+	t.PartitionsCreated += ts.PartitionsCreated
+	t.Nodes.Add(ts.Nodes)
+	t.Duration += ts.Duration
+	for reason, n := range ts.Dropped {
+		if t.Dropped == nil {
+			t.Dropped = map[Reason]int64{}
+		}
+		t.Dropped[reason] += n
+		r.Dropped[reason] += n
+	}
 }
 
 // MarshalJSON adds the derived figures.

@@ -57,6 +57,9 @@ type Result struct {
 	// Batch holds the record's graph records; they go to the sink in one
 	// batch.
 	Batch graph.Batch
+	// Edges are the record's telemetry edges, for RunTelemetry, which
+	// hands them to its TelemetryWriter in input order.
+	Edges []graph.TelemetryEdge
 	// Read, Mapped and Sightings count for the report: the records read
 	// (one record of the source may hold several, such as a MISP object
 	// and its attributes), those mapped, and the sightings in Batch.
@@ -107,31 +110,66 @@ type chunk[M any] struct {
 // the load. rep.Bytes grows by the bytes read, and opts.Progress is called
 // once at the end.
 func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink graph.Sink, opts Options, rep *Report) error {
+	l := start(ctx, src, mapRecord, opts, rep)
+	bt := batcher{sink: sink, size: l.opts.BatchSize, rep: rep, log: l.log}
+	var writeErr error
+	for rec, res := range l.results {
+		if writeErr = bt.collect(l.ctx, rec, res); writeErr != nil {
+			break
+		}
+	}
+	if writeErr == nil {
+		writeErr = l.err
+	}
+	if writeErr == nil {
+		writeErr = bt.flush(l.ctx)
+	}
+	return l.finish(writeErr)
+}
+
+// load is one input being loaded: the source's goroutine and the workers,
+// whose results its output stage (Run's batcher, RunTelemetry's writer)
+// reads in input order through results.
+type load[M any] struct {
+	parent, ctx context.Context
+	cancel      context.CancelFunc
+	src         Source[M]
+	opts        Options
+	rep         *Report
+	log         *slog.Logger
+	sp          *splitter[M]
+	ordered     <-chan *chunk[M]
+	wg          sync.WaitGroup
+	readErr     error // set before ordered is closed
+	// err is the end of ctx while results waited for a worker.
+	err error
+}
+
+// start starts reading src and mapping its records with mapRecord.
+func start[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], opts Options, rep *Report) *load[M] {
 	opts = opts.WithDefaults()
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	if rep.Dropped == nil {
 		rep.Dropped = map[Reason]int64{}
 	}
-
+	l := &load[M]{parent: ctx, src: src, opts: opts, rep: rep,
+		log: opts.Logger.With("feed", opts.Feed, "format", rep.Format)}
+	l.ctx, l.cancel = context.WithCancel(ctx)
 	jobs := make(chan *chunk[M], opts.Workers)
 	ordered := make(chan *chunk[M], 2*opts.Workers+2)
-	sp := splitter[M]{src: src, opts: opts, jobs: jobs, ordered: ordered,
+	l.ordered = ordered
+	l.sp = &splitter[M]{src: src, opts: opts, jobs: jobs, ordered: ordered,
 		bytesBase: rep.Bytes, recordsBase: rep.emitted}
-	var readErr error
-	var wg sync.WaitGroup
-	wg.Add(1)
+	l.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer l.wg.Done()
 		defer close(jobs)
 		defer close(ordered)
-		readErr = sp.run(ctx)
+		l.readErr = l.sp.run(l.ctx)
 	}()
 	for range opts.Workers {
-		wg.Add(1)
+		l.wg.Add(1)
 		go func() {
-			defer wg.Done()
+			defer l.wg.Done()
 			for c := range jobs {
 				c.results = make([]Result, len(c.records))
 				for i, rec := range c.records {
@@ -142,53 +180,67 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 			}
 		}()
 	}
+	return l
+}
 
-	bt := batcher{sink: sink, size: opts.BatchSize, rep: rep,
-		log: opts.Logger.With("feed", opts.Feed, "format", rep.Format)}
-	var writeErr error
-	for c := range ordered {
-		if writeErr != nil {
-			continue // drain; the source stops at the cancelled context
-		}
+// results yields the records and what they mapped to in input order, until
+// the source has emitted its last record, the consumer stops (which stops
+// the load) or ctx ends (l.err is then set).
+func (l *load[M]) results(yield func(*Record[M], *Result) bool) {
+	for c := range l.ordered {
 		select {
 		case <-c.done:
-		case <-ctx.Done():
-			writeErr = ctx.Err()
-			continue
+		case <-l.ctx.Done():
+			l.err = l.ctx.Err()
+			return
 		}
 		for i := range c.results {
-			if err := bt.collect(ctx, &c.records[i], &c.results[i]); err != nil {
-				writeErr = err
-				cancel()
-				break
+			if !yield(&c.records[i], &c.results[i]) {
+				l.cancel()
+				return
 			}
 		}
 	}
-	wg.Wait()
-	if writeErr == nil {
-		writeErr = bt.flush(ctx)
+}
+
+// finish stops the load, waits for its goroutines, completes the report
+// and returns the error of the load: writeErr, the output stage's, or the
+// source's.
+func (l *load[M]) finish(writeErr error) error {
+	if writeErr != nil {
+		l.cancel()
 	}
-	rep.Bytes = sp.bytesBase + src.Bytes()
+	for range l.ordered { // drain; the source stops at the cancelled context
+	}
+	l.wg.Wait()
+	l.cancel()
+	rep, sp, readErr := l.rep, l.sp, l.readErr
+	rep.Bytes = sp.bytesBase + l.src.Bytes()
 	rep.emitted = sp.recordsBase + sp.records
-	if opts.Progress != nil {
-		opts.Progress(rep.Bytes, rep.emitted)
+	if l.opts.Progress != nil {
+		l.opts.Progress(rep.Bytes, rep.emitted)
+	}
+	if readErr != nil {
+		if oe := (*OffsetError)(nil); errors.As(readErr, &oe) {
+			oe.Feed = l.opts.Feed
+			if oe.Records == 0 {
+				oe.Records = sp.records
+			}
+		}
+	}
+	if writeErr != nil && readErr != nil && errors.Is(writeErr, readErr) {
+		writeErr = nil // the output stage returned the source's error
 	}
 	switch {
 	case writeErr != nil && (readErr == nil || errors.Is(readErr, context.Canceled)):
 		return writeErr
 	case readErr != nil:
-		if oe := (*OffsetError)(nil); errors.As(readErr, &oe) {
-			oe.Feed = opts.Feed
-			if oe.Records == 0 {
-				oe.Records = sp.records
-			}
-		}
 		if writeErr != nil {
 			return errors.Join(readErr, writeErr)
 		}
 		return readErr
 	}
-	return parent.Err()
+	return l.parent.Err()
 }
 
 // splitter cuts the source's records into chunks and sends each to the
@@ -257,23 +309,7 @@ type batcher struct {
 
 // collect handles one result in input order.
 func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, res *Result) error {
-	if res.Ordered != nil {
-		res.Ordered(res)
-	}
-	b.rep.RecordsRead += res.Read
-	b.rep.RecordsMapped += res.Mapped
-	b.rep.Sightings += res.Sightings
-	for _, d := range res.Drops {
-		b.rep.Dropped[d.Reason]++
-		level := slog.LevelWarn
-		if d.Quiet {
-			level = slog.LevelDebug
-		}
-		args := rec.where()
-		args = append(args, "id", d.ID, "reason", d.Reason, "detail", d.Detail)
-		args = append(args, d.Attrs...)
-		b.log.Log(ctx, level, "record dropped", args...)
-	}
+	count(ctx, b.log, b.rep, rec, res)
 	if res.Batch.Len() == 0 {
 		return nil
 	}
@@ -283,6 +319,28 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 		return nil
 	}
 	return b.flush(ctx)
+}
+
+// count runs a result's Ordered hook, counts it into rep and logs its drops.
+// Output stages call it on one goroutine, in input order.
+func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ where() []any }, res *Result) {
+	if res.Ordered != nil {
+		res.Ordered(res)
+	}
+	rep.RecordsRead += res.Read
+	rep.RecordsMapped += res.Mapped
+	rep.Sightings += res.Sightings
+	for _, d := range res.Drops {
+		rep.Dropped[d.Reason]++
+		level := slog.LevelWarn
+		if d.Quiet {
+			level = slog.LevelDebug
+		}
+		args := rec.where()
+		args = append(args, "id", d.ID, "reason", d.Reason, "detail", d.Detail)
+		args = append(args, d.Attrs...)
+		log.Log(ctx, level, "record dropped", args...)
+	}
 }
 
 // flush writes what is queued.

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
@@ -37,14 +38,14 @@ func TestLoad(t *testing.T) {
 	in.WriteString(`{"src": broken json` + "\n")
 	in.WriteString(`{"src":"ipv4-addr:10.0.0.6","relation":"beaconed","dst":"url:http://c2.example/x","agent_id":"host-2","observed_at":"` + now.Format(time.RFC3339) + `"}`) // no final newline
 
-	rep, err := telemetry.Load(ctx, strings.NewReader(in.String()), store, telemetry.Options{Feed: "edr"})
+	rep, err := telemetry.Load(ctx, strings.NewReader(in.String()), store, engine.Options{Feed: "edr"})
 	require.NoError(t, err)
 	require.EqualValues(t, 52, rep.Telemetry.Edges)
 	require.EqualValues(t, 4, sumDropped(rep.Dropped), "%v", rep.Dropped)
 	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonBadObservedAt])
 	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonMissingAgentID])
 	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonBadDst])
-	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonInvalidJSON])
+	require.EqualValues(t, 1, rep.Dropped[engine.ReasonInvalidJSON])
 	require.EqualValues(t, 1, rep.Telemetry.Nodes.RelationsInserted, "the file is linked to its hash once")
 	require.Zero(t, rep.Telemetry.Nodes.RelationsPending)
 
@@ -67,13 +68,13 @@ func TestLoadLineTooLong(t *testing.T) {
 	store := store.NewStore(pool)
 	long := `{"src":"ipv4-addr:10.0.0.5","relation":"x","dst":"url:http://a/` + strings.Repeat("a", 5000) + `","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`
 	ok := `{"src":"ipv4-addr:10.0.0.5","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}`
-	rep, err := telemetry.Load(context.Background(), strings.NewReader(long+"\n"+ok+"\n"), store, telemetry.Options{MaxLineBytes: 1024})
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(long+"\n"+ok+"\n"), store, engine.Options{MaxRecordBytes: 1024})
 	require.NoError(t, err)
-	require.EqualValues(t, 1, rep.Dropped[telemetry.ReasonLineTooLong])
+	require.EqualValues(t, 1, rep.Dropped[engine.ReasonTooLarge])
 	require.EqualValues(t, 1, rep.Telemetry.Edges)
 }
 
-func sumDropped(m map[graph.DropReason]int64) int64 {
+func sumDropped(m map[engine.Reason]int64) int64 {
 	var n int64
 	for _, v := range m {
 		n += v
@@ -102,21 +103,24 @@ func TestLoadDropReasonsAreFixed(t *testing.T) {
 			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":"url:http://b-%d","observed_at":"%s"}`, i, now),
 			fmt.Sprintf(`{"src":"url:http://a","relation":"x","dst":"url:http://b-%d","agent_id":"a"}`, i),
 			fmt.Sprintf(`[%d]`, i),
+			fmt.Sprintf(`{"src":"url:http://a","relation":%d,"dst":"url:http://b","agent_id":"a","observed_at":"%s"}`, i, now),
 		} {
 			in.WriteString(l + "\n")
 		}
 	}
 	in.WriteString(`{"src":"url:http://a","relation":"x","dst":"url:http://b","agent_id":"a","observed_at":"` + now + `"}` + "\n")
 
-	rep, err := telemetry.Load(context.Background(), strings.NewReader(in.String()), store, telemetry.Options{Feed: "edr"})
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(in.String()), store, engine.Options{Feed: "edr"})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, rep.Telemetry.Edges)
-	require.EqualValues(t, 9*each, sumDropped(rep.Dropped))
+	require.EqualValues(t, 10*each, sumDropped(rep.Dropped))
 	for reason := range rep.Dropped {
 		require.Contains(t, telemetry.Reasons(), reason)
 	}
-	require.Equal(t, map[graph.DropReason]int64{
-		telemetry.ReasonInvalidJSON:       2 * each,
+	require.Equal(t, map[engine.Reason]int64{
+		engine.ReasonInvalidJSON:          each,
+		engine.ReasonNotObject:            each,
+		engine.ReasonInvalidProperty:      each,
 		telemetry.ReasonBadSrc:            each,
 		telemetry.ReasonBadDst:            2 * each,
 		telemetry.ReasonBadObservedAt:     each,
@@ -148,7 +152,7 @@ func TestLoadConcurrentStreamsLeaveNoPendingRelation(t *testing.T) {
 				s, i%9, f, sha(f), md5(f), s, now.Add(-time.Duration(i)*time.Second).Format(time.RFC3339))
 		}
 		go func() {
-			_, err := telemetry.Load(ctx, strings.NewReader(in.String()), st, telemetry.Options{Feed: fmt.Sprintf("edr-%d", s)})
+			_, err := telemetry.Load(ctx, strings.NewReader(in.String()), st, engine.Options{Feed: fmt.Sprintf("edr-%d", s)})
 			errs <- err
 		}()
 	}

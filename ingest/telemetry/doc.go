@@ -1,0 +1,43 @@
+// Package telemetry loads endpoint telemetry as NDJSON — one observation
+// per line — so agents' data can be loaded without writing Go:
+//
+//	{"src": {"kind": "process", "key": "host-7:4242", "name": "powershell.exe"},
+//	 "relation": "wrote",
+//	 "dst": {"kind": "file", "name": "invoice.exe", "hashes": {"SHA-256": "9f86…"}},
+//	 "agent_id": "host-7", "observed_at": "2026-11-27T10:15:00Z",
+//	 "props": {"pid": 4242}}
+//
+// An endpoint is an object with a kind and the properties that identify it:
+//   - value kinds (ipv4-addr, ipv6-addr, domain-name, url, email-addr,
+//     mac-addr, mutex, directory): "value";
+//   - hash: "value" as "SHA-256:<hex>", or "algorithm" and "value";
+//   - file: "name" and/or "hashes" (the file gets its STIX id and is linked
+//     to a hash node per hash, where it meets indicators and MISP attributes);
+//   - other STIX observables (software, user-account, ...): their STIX
+//     properties, from which the STIX deterministic id is computed;
+//   - anything else (process, host, user, ...): "key", unique within kind.
+//
+// or the shorthand string "kind:value" ("ipv4-addr:198.51.100.7",
+// "hash:SHA-256:<hex>", "process:host-7:4242").
+//
+// Load runs on ingest/engine like the STIX and MISP loaders: a line source
+// (records are lines, with their line number and byte offset; a line over
+// Options.MaxRecordBytes is dropped as engine.ReasonTooLarge without being
+// buffered whole), a mapper that parses one line into a
+// graph.TelemetryEdge on the engine's workers, and, as output stage, the
+// engine's ordered results feeding store.Store.AppendTelemetry
+// (engine.RunTelemetry), so edges are written in input order whatever the
+// worker count. It fills the engine's Report: RecordsRead counts the
+// lines, Telemetry holds what AppendTelemetry did.
+//
+// A file's hash nodes and file → hash has-hash relations travel with the
+// edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry
+// writes them with the chunk's endpoint nodes, in one transaction before the
+// chunk's edges, so the file, its hashes and the links between them are
+// committed together and no link waits in pending_relations.
+//
+// A line that cannot be used is logged at WARN with its line number, byte
+// offset, reason and details, counted under its reason, and skipped; the
+// rest of the stream loads. Reasons are the fixed constants of Reasons, so
+// Report.Dropped stays small however malformed the input.
+package telemetry

@@ -1,0 +1,98 @@
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
+)
+
+// Format is the format name in the reports of telemetry loads.
+const Format = "telemetry"
+
+// DefaultMaxLineBytes is the longest line read when
+// Options.MaxRecordBytes is zero; longer ones are dropped.
+const DefaultMaxLineBytes = 1 << 20
+
+// The reasons Load drops a line for, besides engine.ReasonTooLarge,
+// engine.ReasonInvalidJSON, engine.ReasonNotObject,
+// engine.ReasonInvalidProperty and those of
+// graph.TelemetryEdge.InvalidReason that AppendTelemetry reports.
+const (
+	ReasonBadSrc            engine.Reason = "bad-src-endpoint"
+	ReasonBadDst            engine.Reason = "bad-dst-endpoint"
+	ReasonMissingRelation                 = graph.ReasonMissingRelation
+	ReasonMissingAgentID                  = graph.ReasonMissingAgentID
+	ReasonMissingObservedAt               = graph.ReasonMissingObservedAt
+	// ReasonBadObservedAt: observed_at is not RFC 3339 with a zone.
+	ReasonBadObservedAt engine.Reason = "bad-observed-at"
+)
+
+// Reasons returns every reason a telemetry Report counts drops under:
+// the engine's that apply to lines, Load's own and those of
+// graph.TelemetryEdge.InvalidReason.
+func Reasons() []engine.Reason {
+	return []engine.Reason{
+		engine.ReasonTooLarge, engine.ReasonInvalidJSON, engine.ReasonNotObject, engine.ReasonInvalidProperty,
+		ReasonBadSrc, ReasonBadDst, ReasonMissingRelation, ReasonMissingAgentID, ReasonMissingObservedAt,
+		ReasonBadObservedAt, graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied,
+	}
+}
+
+// Load reads NDJSON telemetry from r and writes its edges, in input order,
+// to w (store.Store, or a dry-run writer). opts are the engine's: Feed
+// names the stream in logs and in the nodes' sources, Workers parse lines
+// in parallel, MaxRecordBytes is the longest line (DefaultMaxLineBytes when
+// zero), and Progress receives the bytes and lines read; BatchSize is not
+// used (AppendTelemetry chunks the edges itself). A read error stops the
+// load with an *engine.OffsetError, after the edges before it are written.
+func Load(ctx context.Context, r io.Reader, w engine.TelemetryWriter, opts engine.Options) (*engine.Report, error) {
+	start := time.Now()
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = DefaultMaxLineBytes
+	}
+	rep := engine.NewReport(opts.Feed, Format)
+	err := engine.RunTelemetry(ctx, newLines(r, opts.MaxRecordBytes), mapper(opts), w, opts, rep)
+	rep.Duration = time.Since(start)
+	if err != nil {
+		rep.Error = err.Error()
+	}
+	return rep, err
+}
+
+// mapper returns the engine Mapper of telemetry lines.
+func mapper(opts engine.Options) engine.Mapper[lineMeta] {
+	return func(rec engine.Record[lineMeta]) engine.Result {
+		if rec.Meta.tooLarge > 0 {
+			return drop(engine.ReasonTooLarge,
+				fmt.Errorf("line of %d bytes is larger than the %d-byte limit", rec.Meta.tooLarge, opts.MaxRecordBytes))
+		}
+		if blank(rec.Raw) {
+			return engine.Result{Read: 1}
+		}
+		e, reason, detail := parseLine(rec.Raw, opts.Feed)
+		if reason != "" {
+			return drop(reason, detail)
+		}
+		return engine.Result{Read: 1, Mapped: 1, Edges: []graph.TelemetryEdge{e}}
+	}
+}
+
+// maxDetail bounds the details of a drop in the log.
+const maxDetail = 200
+
+// drop is the Result of a line dropped under reason, with the details for
+// the log line.
+func drop(reason engine.Reason, detail error) engine.Result {
+	d := engine.Drop{Reason: reason}
+	if detail != nil {
+		d.Detail = detail.Error()
+		if len(d.Detail) > maxDetail {
+			d.Detail = d.Detail[:maxDetail] + "…"
+		}
+	}
+	return engine.Result{Read: 1, Drops: []engine.Drop{d}}
+}
