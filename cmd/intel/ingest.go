@@ -197,7 +197,7 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 				return err
 			}
 		default:
-			if err := r.Report.WriteText(a.stdout); err != nil {
+			if err := writeLoadReport(a.stdout, r.Report); err != nil {
 				return err
 			}
 		}

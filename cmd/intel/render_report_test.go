@@ -1,0 +1,30 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
+)
+
+func TestWriteLoadReport(t *testing.T) {
+	t.Parallel()
+	rep := &engine.Report{Feed: "vendor-x", Format: "stix", RecordsRead: 12, RecordsMapped: 10,
+		Nodes: 9, Relations: 4, Bytes: 2_000_000, Duration: 2 * time.Second,
+		Written: graph.WriteStats{NodesInserted: 7, NodesMerged: 2, RelationsInserted: 3, RelationsPending: 1},
+		Dropped: map[engine.Reason]int64{engine.ReasonTooLarge: 1, engine.ReasonInvalidJSON: 1}}
+	var buf bytes.Buffer
+	require.NoError(t, writeLoadReport(&buf, rep))
+	out := buf.String()
+	require.Contains(t, out, "feed vendor-x (stix)\n")
+	require.Contains(t, out, "  nodes            9 (inserted 7, merged 2, unchanged 0)\n")
+	require.Contains(t, out, "  relations        4 (inserted 3, merged 0, pending 1, released 0)\n")
+	require.Contains(t, out, "  dropped          2\n")
+	require.Regexp(t, `(?s)invalid-json\s+1\n.*too-large\s+1\n`, out, "reasons sorted")
+	require.Contains(t, out, "(1.0 MB/s)")
+	require.Error(t, writeLoadReport(failingWriter{}, rep))
+}
