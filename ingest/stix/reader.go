@@ -194,21 +194,19 @@ func (r *reader) advance() (record, error) {
 
 // element reads an object element of a record array.
 func (r *reader) element() (record, error) {
-	v, err := r.readValue(r.max)
-	if errors.Is(err, errRecordTooLarge) {
-		return r.skipTooLarge()
-	}
-	if err != nil {
-		return record{}, r.fail(err)
-	}
-	end := r.offset()
-	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v)), raw: bytes.Clone(v)}
-	r.index++
-	return rec, nil
+	return r.value(func(v jsontext.Value, rec *record) { rec.raw = bytes.Clone(v) })
 }
 
 // nonObject reads a record that is not an object and drops it.
 func (r *reader) nonObject() (record, error) {
+	return r.value(func(v jsontext.Value, rec *record) {
+		rec.drop = dropf(engine.ReasonNotObject, "record is a JSON %s, not an object", v.Kind().String())
+	})
+}
+
+// value reads the next value as one record (skipping it as too large past
+// the record limit) and lets fill say what the record carries.
+func (r *reader) value(fill func(jsontext.Value, *record)) (record, error) {
 	v, err := r.readValue(r.max)
 	if errors.Is(err, errRecordTooLarge) {
 		return r.skipTooLarge()
@@ -217,9 +215,8 @@ func (r *reader) nonObject() (record, error) {
 		return record{}, r.fail(err)
 	}
 	end := r.offset()
-	kind := v.Kind().String()
-	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v)),
-		drop: dropf(engine.ReasonNotObject, "record is a JSON %s, not an object", kind)}
+	rec := record{index: r.index, offset: end - int64(len(v)), size: int64(len(v))}
+	fill(v, &rec)
 	r.index++
 	return rec, nil
 }
