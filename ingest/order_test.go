@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/corpus"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
 
@@ -88,14 +88,17 @@ func TestLoadOrderDoesNotMatter(t *testing.T) {
 // TestCorpusLoadOrder is TestLoadOrderDoesNotMatter over a whole corpus
 // directory (every .json file a feed, a directory with a manifest.json one
 // MISP feed), for measuring by hand: INTEL_CORPUS_ORDER=1 (the corpus in
-// INTEL_CORPUS_DIR, default /work/shared/corpus). Feeds that fail (the
+// INTEL_CORPUS_DIR, default the shared corpus, see internal/corpus). Feeds that fail (the
 // corpus holds malformed files on purpose) keep what they loaded before the
 // error. It logs the counts of each order and fails if the graphs differ.
 func TestCorpusLoadOrder(t *testing.T) {
 	if os.Getenv("INTEL_CORPUS_ORDER") == "" {
 		t.Skip("set INTEL_CORPUS_ORDER=1 to load the whole corpus in three orders")
 	}
-	dir := cmp.Or(os.Getenv("INTEL_CORPUS_DIR"), "/work/shared/corpus")
+	dir := os.Getenv("INTEL_CORPUS_DIR")
+	if dir == "" {
+		dir = corpus.Dir(t)
+	}
 	feeds := feedsUnder(t, dir)
 	runs, reloaded := loadInOrders(t, feeds)
 	failed := 0
