@@ -39,6 +39,8 @@ func Interpret(what string, err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrRetryable):
+		return fmt.Errorf("%s: %w", what, err) // translated already
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Errorf("%s: %w", what, ErrNotFound)
 	case Retryable(err):

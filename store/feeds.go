@@ -45,7 +45,7 @@ func (s *Store) Feed(ctx context.Context, name string) (FeedState, bool, error) 
 		return FeedState{}, false, nil
 	}
 	if err != nil {
-		return FeedState{}, false, fmt.Errorf("get feed %s: %w", name, err)
+		return FeedState{}, false, Interpret("get feed "+name, err)
 	}
 	return feedFromRow(r), true, nil
 }
@@ -54,7 +54,7 @@ func (s *Store) Feed(ctx context.Context, name string) (FeedState, bool, error) 
 func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
 	rows, err := s.q.FeedList(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("list feeds: %w", err)
+		return nil, Interpret("list feeds", err)
 	}
 	out := make([]FeedState, 0, len(rows))
 	for _, r := range rows {
@@ -66,7 +66,7 @@ func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
 // FeedStarted registers a feed and marks a load as running.
 func (s *Store) FeedStarted(ctx context.Context, name, format, location string) error {
 	if _, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location}); err != nil {
-		return fmt.Errorf("record start of feed %s: %w", name, err)
+		return Interpret("record start of feed "+name, err)
 	}
 	return nil
 }
@@ -80,7 +80,7 @@ func (s *Store) FeedFinished(ctx context.Context, name, status, errText, content
 	}
 	if err := s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
 		Report: raw, ContentHash: contentHash}); err != nil {
-		return fmt.Errorf("record end of feed %s: %w", name, err)
+		return Interpret("record end of feed "+name, err)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (s *Store) FeedFinished(ctx context.Context, name, status, errText, content
 func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItemState, error) {
 	rows, err := s.q.FeedItemList(ctx, feed)
 	if err != nil {
-		return nil, fmt.Errorf("list items of feed %s: %w", feed, err)
+		return nil, Interpret("list items of feed "+feed, err)
 	}
 	out := make(map[string]FeedItemState, len(rows))
 	for _, r := range rows {
@@ -101,7 +101,7 @@ func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItem
 // FeedItemLoaded records that an item of a feed was loaded with this content.
 func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error {
 	if err := s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, SourceTs: sourceTS}); err != nil {
-		return fmt.Errorf("record item %s of feed %s: %w", item, feed, err)
+		return Interpret(fmt.Sprintf("record item %s of feed %s", item, feed), err)
 	}
 	return nil
 }
@@ -119,7 +119,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	c := Counts{NodesByKind: map[string]int64{}}
 	rows, err := s.q.NodeCountByKind(ctx)
 	if err != nil {
-		return c, fmt.Errorf("count nodes: %w", err)
+		return c, Interpret("count nodes", err)
 	}
 	for _, r := range rows {
 		c.NodesByKind[r.Kind] = r.Nodes
@@ -127,7 +127,7 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	}
 	rc, err := s.q.RelationCount(ctx)
 	if err != nil {
-		return c, fmt.Errorf("count relations: %w", err)
+		return c, Interpret("count relations", err)
 	}
 	c.Relations, c.PendingRelations = rc.Relations, rc.Pending
 	return c, nil

@@ -30,7 +30,7 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 		Until:    opts.Until,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("find related to %s: %w", start, err)
+		return nil, Interpret(fmt.Sprintf("find related to %s", start), err)
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("find related to %s: node %w", start, ErrNotFound)
@@ -127,7 +127,7 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 	}
 	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
 	if err != nil {
-		return graph.Node{}, fmt.Errorf("resolve %q: %w", ref, err)
+		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 	}
 	if len(rows) > 0 {
 		return s.GetNode(ctx, rows[0].NodeID)
@@ -142,7 +142,7 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 			return nodeFromRow(r), nil
 		}
 		if !errors.Is(err, pgx.ErrNoRows) {
-			return graph.Node{}, fmt.Errorf("resolve %q: %w", ref, err)
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 		}
 	}
 	return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key %q: %w", ref, kind, key, ErrNotFound)

@@ -57,8 +57,12 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 
 // withRetry runs fn in a transaction, running it again up to three times,
 // after a short growing pause, when it failed only because of a concurrent
-// transaction (see Retryable).
+// transaction (see Retryable). Its error has passed through Interpret.
 func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
+	return Interpret("write", s.retry(ctx, fn))
+}
+
+func (s *Store) retry(ctx context.Context, fn func(pgx.Tx) error) error {
 	const attempts = 4
 	var err error
 	for attempt := 1; attempt <= attempts; attempt++ {
