@@ -105,6 +105,7 @@ func TestCorpusLoadOrder(t *testing.T) {
 	for _, r := range runs[0].results {
 		if r.Status == ingest.StatusFailed {
 			failed++
+			t.Logf("failed: %s: %s", r.Feed.Name, r.Error)
 		}
 	}
 	t.Logf("%d feeds (%d failed in the forward load)", len(feeds), failed)
