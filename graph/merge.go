@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -90,7 +91,21 @@ func (n Node) Ranks() Ranks {
 	if n.ranks != nil {
 		return *n.ranks
 	}
-	r := RecordRank(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, n.Props)
+	return nodeRecordRanks(n, recordRank(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, n.Props))
+}
+
+// RanksWithProps is Ranks for a caller that has already encoded the node's
+// props: props must be what json.Marshal gives for n.Props ("{}" when there
+// are none), the bytes the digest covers, so that the rank is computed
+// without encoding them again. The store passes the props parameter it sends.
+func (n Node) RanksWithProps(props []byte) Ranks {
+	if n.ranks != nil {
+		return *n.ranks
+	}
+	return nodeRecordRanks(n, recordRankJSON(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, props))
+}
+
+func nodeRecordRanks(n Node, r string) Ranks {
 	out := Ranks{Props: r}
 	if n.Name != "" {
 		out.Name = r
@@ -104,7 +119,16 @@ func (r Relation) Ranks() Ranks {
 	if r.ranks != nil {
 		return *r.ranks
 	}
-	return Ranks{Props: RecordRank(r.Confidence, r.FirstSeen, r.LastSeen, "", r.Props)}
+	return Ranks{Props: recordRank(r.Confidence, r.FirstSeen, r.LastSeen, "", r.Props)}
+}
+
+// RanksWithProps is Ranks given the JSON of r.Props as json.Marshal writes
+// it (see Node.RanksWithProps).
+func (r Relation) RanksWithProps(props []byte) Ranks {
+	if r.ranks != nil {
+		return *r.ranks
+	}
+	return Ranks{Props: recordRankJSON(r.Confidence, r.FirstSeen, r.LastSeen, "", props)}
 }
 
 // RecordRank returns the rank of one record: "ccc.ttttttttttttttttttttt.dddddddddddddddd",
@@ -113,20 +137,56 @@ func (r Relation) Ranks() Ranks {
 // 20 digits (all zero when it has no times), and the first 8 bytes of
 // SHA-256 over the JSON of [name, props] in hex. Byte order is rank order.
 func RecordRank(confidence *int, first, last time.Time, name string, props map[string]any) string {
+	return recordRank(confidence, first, last, name, props)
+}
+
+func recordRank(confidence *int, first, last time.Time, name string, props map[string]any) string {
+	if props == nil {
+		props = map[string]any{}
+	}
+	content, err := json.Marshal(props)
+	if err != nil {
+		return formatRank(confidence, first, last, sha256.Sum256([]byte(name+"\x00"+err.Error())))
+	}
+	return recordRankJSON(confidence, first, last, name, content)
+}
+
+// recordRankJSON is RecordRank given the JSON of props: the digest covers
+// [name, props] exactly as json.Marshal([]any{name, props}) writes them.
+func recordRankJSON(confidence *int, first, last time.Time, name string, props []byte) string {
+	nameJSON, _ := json.Marshal(name) // a string always encodes
+	content := make([]byte, 0, len(nameJSON)+len(props)+3)
+	content = append(append(append(append(append(content, '['), nameJSON...), ','), props...), ']')
+	return formatRank(confidence, first, last, sha256.Sum256(content))
+}
+
+// formatRank writes "%03d.%020d.%x" of confidence + 1, the record's
+// microseconds since year 1 and the first 8 bytes of sum, without fmt.
+func formatRank(confidence *int, first, last time.Time, sum [sha256.Size]byte) string {
 	_, seen := Seen(first, last, time.Time{})
 	var micros int64
 	if !seen.IsZero() {
 		micros = seen.UnixMicro() - zeroTimeMicros
 	}
-	if props == nil {
-		props = map[string]any{}
+	c := confidenceOf(confidence) + 1
+	if c < 0 || c > 999 { // out of range (the store rejects it): as %03d writes it
+		return fmt.Sprintf("%03d.%020d.%x", c, max(micros, 0), sum[:8])
 	}
-	content, err := json.Marshal([]any{name, props})
-	if err != nil {
-		content = []byte(name + "\x00" + err.Error())
+	var b [3 + 1 + 20 + 1 + 16]byte
+	putDigits(b[0:3], uint64(c))
+	b[3] = '.'
+	putDigits(b[4:24], uint64(max(micros, 0)))
+	b[24] = '.'
+	hex.Encode(b[25:], sum[:8])
+	return string(b[:])
+}
+
+// putDigits writes v in decimal into all of b, zero-padded on the left.
+func putDigits(b []byte, v uint64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
 	}
-	sum := sha256.Sum256(content)
-	return fmt.Sprintf("%03d.%020d.%x", confidenceOf(confidence)+1, max(micros, 0), sum[:8])
 }
 
 // zeroTimeMicros is time.Time{}.UnixMicro(): ranks count from year 1.

@@ -478,8 +478,14 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, jsonArray(r.Sources))
-		p.Props = append(p.Props, jsonObject(r.Props))
-		ranks := r.Ranks()
+		props, ok := marshalProps(r.Props)
+		p.Props = append(p.Props, props)
+		var ranks graph.Ranks
+		if ok {
+			ranks = r.RanksWithProps(props)
+		} else {
+			ranks = r.Ranks()
+		}
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
@@ -556,21 +562,34 @@ func aliasRows(nodes []graph.Node) []aliasRow {
 }
 
 func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
-	p := gen.NodeUpsertManyParams{}
+	k := len(nodes)
+	p := gen.NodeUpsertManyParams{
+		IDs: make([]uuid.UUID, 0, k), Kinds: make([]string, 0, k), Keys: make([]string, 0, k), Names: make([]string, 0, k),
+		Props: make([]json.RawMessage, 0, k), Labels: make([]string, 0, k), Confidences: make([]int16, 0, k),
+		TLPs: make([]string, 0, k), FirstSeens: make([]time.Time, 0, k), LastSeens: make([]time.Time, 0, k),
+		Sources: make([]string, 0, k), NameRanks: make([]string, 0, k), PropsRanks: make([]string, 0, k),
+		PropsKeyRanks: make([]json.RawMessage, 0, k),
+	}
 	for _, n := range nodes {
 		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
 		p.IDs = append(p.IDs, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))
 		p.Keys = append(p.Keys, n.Key)
 		p.Names = append(p.Names, n.Name)
-		p.Props = append(p.Props, jsonObject(n.Props))
+		props, ok := marshalProps(n.Props)
+		p.Props = append(p.Props, props)
 		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
 		p.TLPs = append(p.TLPs, string(n.TLP.Normalize()))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
-		ranks := n.Ranks()
+		var ranks graph.Ranks
+		if ok {
+			ranks = n.RanksWithProps(props)
+		} else {
+			ranks = n.Ranks()
+		}
 		p.NameRanks = append(p.NameRanks, ranks.Name)
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
@@ -586,8 +605,16 @@ func textArrayLiteral(ss []string) string {
 	if len(ss) == 0 {
 		return "{}"
 	}
-	sorted := slices.Compact(slices.Sorted(slices.Values(ss)))
+	sorted := ss
+	if !strictlySorted(ss) { // usually they already are: no copy then
+		sorted = slices.Compact(slices.Sorted(slices.Values(ss)))
+	}
 	var b strings.Builder
+	size := 2
+	for _, s := range sorted {
+		size += len(s) + 3
+	}
+	b.Grow(size)
 	b.WriteByte('{')
 	for i, s := range sorted {
 		if i > 0 {
@@ -604,6 +631,17 @@ func textArrayLiteral(ss []string) string {
 	}
 	b.WriteByte('}')
 	return b.String()
+}
+
+// strictlySorted reports whether ss is sorted in byte order without
+// duplicates.
+func strictlySorted(ss []string) bool {
+	for i := 1; i < len(ss); i++ {
+		if ss[i-1] >= ss[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func confidenceParam(c *int) int16 { return int16(graph.ConfidenceOf(c)) }
@@ -623,6 +661,20 @@ func jsonStrings(m map[string]string) json.RawMessage {
 	}
 	b, _ := json.Marshal(m)
 	return b
+}
+
+// marshalProps is jsonObject that also says whether the bytes are
+// json.Marshal's of m, so that the rank digest (graph.Node.RanksWithProps)
+// can hash them rather than encode the props a second time.
+func marshalProps(m map[string]any) (json.RawMessage, bool) {
+	if len(m) == 0 {
+		return json.RawMessage("{}"), true
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return jsonObject(m), false
+	}
+	return b, true
 }
 
 func jsonObject(m map[string]any) json.RawMessage {
