@@ -98,9 +98,10 @@ func (n Node) Ranks() Ranks {
 // props: props must be what json.Marshal gives for n.Props ("{}" when there
 // are none), the bytes the digest covers, so that the rank is computed
 // without encoding them again. The store passes the props parameter it sends.
+// nil props means "not encoded": the rank is Ranks'.
 func (n Node) RanksWithProps(props []byte) Ranks {
-	if n.ranks != nil {
-		return *n.ranks
+	if n.ranks != nil || props == nil {
+		return n.Ranks()
 	}
 	return nodeRecordRanks(n, recordRankJSON(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, props))
 }
@@ -125,8 +126,8 @@ func (r Relation) Ranks() Ranks {
 // RanksWithProps is Ranks given the JSON of r.Props as json.Marshal writes
 // it (see Node.RanksWithProps).
 func (r Relation) RanksWithProps(props []byte) Ranks {
-	if r.ranks != nil {
-		return *r.ranks
+	if r.ranks != nil || props == nil {
+		return r.Ranks()
 	}
 	return Ranks{Props: recordRankJSON(r.Confidence, r.FirstSeen, r.LastSeen, "", props)}
 }

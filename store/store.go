@@ -478,14 +478,9 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, jsonArray(r.Sources))
-		props, ok := marshalProps(r.Props)
+		props, digest := marshalProps(r.Props)
 		p.Props = append(p.Props, props)
-		var ranks graph.Ranks
-		if ok {
-			ranks = r.RanksWithProps(props)
-		} else {
-			ranks = r.Ranks()
-		}
+		ranks := r.RanksWithProps(digest)
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 	}
@@ -576,7 +571,7 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 		p.Kinds = append(p.Kinds, string(n.Kind))
 		p.Keys = append(p.Keys, n.Key)
 		p.Names = append(p.Names, n.Name)
-		props, ok := marshalProps(n.Props)
+		props, digest := marshalProps(n.Props)
 		p.Props = append(p.Props, props)
 		p.Labels = append(p.Labels, textArrayLiteral(n.Labels))
 		p.Confidences = append(p.Confidences, confidenceParam(n.Confidence))
@@ -584,12 +579,7 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
 		p.Sources = append(p.Sources, textArrayLiteral(n.Sources))
-		var ranks graph.Ranks
-		if ok {
-			ranks = n.RanksWithProps(props)
-		} else {
-			ranks = n.Ranks()
-		}
+		ranks := n.RanksWithProps(digest)
 		p.NameRanks = append(p.NameRanks, ranks.Name)
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
@@ -663,18 +653,19 @@ func jsonStrings(m map[string]string) json.RawMessage {
 	return b
 }
 
-// marshalProps is jsonObject that also says whether the bytes are
-// json.Marshal's of m, so that the rank digest (graph.Node.RanksWithProps)
-// can hash them rather than encode the props a second time.
-func marshalProps(m map[string]any) (json.RawMessage, bool) {
+// marshalProps returns the props parameter (jsonObject's bytes) and the
+// bytes the rank digest hashes (graph.Node.RanksWithProps): the same slice,
+// so props are encoded once; nil when json.Marshal fails and the parameter
+// is jsonObject's stand-in, so the rank is computed from the props instead.
+func marshalProps(m map[string]any) (param json.RawMessage, digest []byte) {
 	if len(m) == 0 {
-		return json.RawMessage("{}"), true
+		return json.RawMessage("{}"), json.RawMessage("{}")
 	}
 	b, err := json.Marshal(m)
 	if err != nil {
-		return jsonObject(m), false
+		return jsonObject(m), nil
 	}
-	return b, true
+	return b, b
 }
 
 func jsonObject(m map[string]any) json.RawMessage {

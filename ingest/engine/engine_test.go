@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/sinktest"
 )
 
 // numbers is a Source of n records whose bytes are their index, stopping
@@ -55,23 +55,6 @@ func mapNumber(rec engine.Record[int]) engine.Result {
 	return res
 }
 
-// batchSink keeps every batch written.
-type batchSink struct {
-	mu      sync.Mutex
-	batches []graph.Batch
-	fail    error
-}
-
-func (s *batchSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.fail != nil {
-		return graph.WriteStats{}, s.fail
-	}
-	s.batches = append(s.batches, b)
-	return graph.WriteStats{NodesInserted: int64(len(b.Nodes))}, nil
-}
-
 var quiet = slog.New(slog.DiscardHandler)
 
 // TestBatchesDoNotDependOnWorkers: the batches written are the same with
@@ -81,17 +64,17 @@ func TestBatchesDoNotDependOnWorkers(t *testing.T) {
 	var want []graph.Batch
 	var wantReport *engine.Report
 	for _, workers := range []int{1, 2, 8} {
-		sink := &batchSink{}
+		sink := &sinktest.Recorder{}
 		rep := engine.NewReport("numbers", "test")
 		err := engine.Run(context.Background(), &numbers{n: 3000}, mapNumber, sink,
 			engine.Options{Feed: "numbers", Workers: workers, BatchSize: 37, Logger: quiet}, rep)
 		require.NoError(t, err)
-		require.NotEmpty(t, sink.batches)
+		require.NotEmpty(t, sink.Batches)
 		if want == nil {
-			want, wantReport = sink.batches, rep
+			want, wantReport = sink.Batches, rep
 			continue
 		}
-		require.Equal(t, want, sink.batches, "%d workers", workers)
+		require.Equal(t, want, sink.Batches, "%d workers", workers)
 		require.Equal(t, wantReport, rep, "%d workers", workers)
 	}
 	require.EqualValues(t, 3000, wantReport.RecordsRead)
@@ -113,7 +96,7 @@ func TestOrderedRunsInFeedOrder(t *testing.T) {
 		return engine.Result{Read: 1, Mapped: 1, Ordered: func(*engine.Result) { seen = append(seen, rec.Index) }}
 	}
 	rep := engine.NewReport("order", "test")
-	require.NoError(t, engine.Run(context.Background(), &numbers{n: 2000}, mapper, &batchSink{}, engine.Options{Workers: 8, Logger: quiet}, rep))
+	require.NoError(t, engine.Run(context.Background(), &numbers{n: 2000}, mapper, &sinktest.Recorder{}, engine.Options{Workers: 8, Logger: quiet}, rep))
 	require.Len(t, seen, 2000)
 	for i, idx := range seen {
 		require.EqualValues(t, i, idx)
@@ -125,7 +108,7 @@ func TestOrderedRunsInFeedOrder(t *testing.T) {
 func TestSourceErrorKeepsWhatCameBefore(t *testing.T) {
 	t.Parallel()
 	src := &numbers{n: 1000, stop: engine.SyntaxAt(4242, errors.New("invalid character"))}
-	sink := &batchSink{}
+	sink := &sinktest.Recorder{}
 	rep := engine.NewReport("cut", "test")
 	var lastBytes, lastRecords int64
 	err := engine.Run(context.Background(), src, mapNumber, sink, engine.Options{Feed: "cut", Workers: 4, Logger: quiet,
@@ -138,7 +121,7 @@ func TestSourceErrorKeepsWhatCameBefore(t *testing.T) {
 	require.Contains(t, err.Error(), `read feed "cut" at byte 4242`)
 	require.EqualValues(t, 1000, rep.RecordsRead)
 	var nodes int64
-	for _, b := range sink.batches {
+	for _, b := range sink.Batches {
 		nodes += int64(len(b.Nodes))
 	}
 	require.Equal(t, rep.Nodes, nodes)
@@ -152,7 +135,7 @@ func TestSinkErrorStops(t *testing.T) {
 	t.Parallel()
 	errDown := errors.New("sink down")
 	rep := engine.NewReport("down", "test")
-	err := engine.Run(context.Background(), &numbers{n: 100000}, mapNumber, &batchSink{fail: errDown},
+	err := engine.Run(context.Background(), &numbers{n: 100000}, mapNumber, &sinktest.Recorder{Fail: errDown},
 		engine.Options{Workers: 4, BatchSize: 10, Logger: quiet}, rep)
 	require.ErrorIs(t, err, errDown)
 	require.Less(t, rep.RecordsRead, int64(100000))
@@ -163,7 +146,7 @@ func TestCancelledContextStops(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := engine.Run(ctx, &numbers{n: 100000}, mapNumber, &batchSink{}, engine.Options{Workers: 2, Logger: quiet}, engine.NewReport("c", "test"))
+	err := engine.Run(ctx, &numbers{n: 100000}, mapNumber, &sinktest.Recorder{}, engine.Options{Workers: 2, Logger: quiet}, engine.NewReport("c", "test"))
 	require.ErrorIs(t, err, context.Canceled)
 }
 

@@ -4,28 +4,13 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/sinktest"
 )
-
-// batchSink keeps every batch written, as written.
-type batchSink struct {
-	dry     engine.DrySink
-	mu      sync.Mutex
-	batches []graph.Batch
-}
-
-func (s *batchSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.batches = append(s.batches, b)
-	return s.dry.Write(ctx, b)
-}
 
 // TestBatchesDoNotDependOnWorkers: the same events give the same batches
 // with 1, 2 and 8 workers, including the links an event keeps until its
@@ -55,17 +40,17 @@ func TestBatchesDoNotDependOnWorkers(t *testing.T) {
 
 	var want []graph.Batch
 	for _, workers := range []int{1, 2, 8} {
-		sink := &batchSink{}
+		sink := &sinktest.Recorder{}
 		opts := quiet(nil)
 		opts.Workers, opts.BatchSize = workers, 53
 		rep, err := LoadFile(context.Background(), strings.NewReader(doc), sink, opts)
 		require.NoError(t, err)
 		require.EqualValues(t, 100, rep.Dropped[ReasonInvalidValue])
-		require.NotEmpty(t, sink.batches)
+		require.NotEmpty(t, sink.Batches)
 		if want == nil {
-			want = sink.batches
+			want = sink.Batches
 			continue
 		}
-		require.Equal(t, want, sink.batches, "%d workers", workers)
+		require.Equal(t, want, sink.Batches, "%d workers", workers)
 	}
 }

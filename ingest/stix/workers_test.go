@@ -4,28 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/sinktest"
 )
-
-// batchSink keeps every batch written, as written.
-type batchSink struct {
-	dry     engine.DrySink
-	mu      sync.Mutex
-	batches []graph.Batch
-}
-
-func (s *batchSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.batches = append(s.batches, b)
-	return s.dry.Write(ctx, b)
-}
 
 // TestBatchesDoNotDependOnWorkers: the same feed gives the same batches
 // with 1, 2 and 8 workers.
@@ -35,14 +20,14 @@ func TestBatchesDoNotDependOnWorkers(t *testing.T) {
 	require.NoError(t, err)
 	var want []graph.Batch
 	for _, workers := range []int{1, 2, 8} {
-		sink := &batchSink{}
+		sink := &sinktest.Recorder{}
 		_, err := Load(context.Background(), bytes.NewReader(feed), sink, Options{Feed: "workers", Workers: workers, BatchSize: 97, Logger: quietLogger})
 		require.NoError(t, err)
-		require.NotEmpty(t, sink.batches)
+		require.NotEmpty(t, sink.Batches)
 		if want == nil {
-			want = sink.batches
+			want = sink.Batches
 			continue
 		}
-		require.Equal(t, want, sink.batches, "%d workers", workers)
+		require.Equal(t, want, sink.Batches, "%d workers", workers)
 	}
 }
