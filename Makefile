@@ -57,6 +57,10 @@ lint: ## gofmt, go vet and golangci-lint (pinned in tools/golangci-lint/go.mod, 
 test: ## Run all tests with the race detector against a real PostgreSQL (started for you unless DATABASE_URL is set).
 	$(GO) test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
 
+.PHONY: fuzz
+fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 30s) and run the long reliability tests (TestLong*, INTEL_LONG=1).
+	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz.sh
+
 .PHONY: bench
 bench: ## Run the benchmarks and print their figures and ratios (BENCH=regexp, BENCH_FLAGS=...).
 	$(GO) test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) -timeout 60m ./...
