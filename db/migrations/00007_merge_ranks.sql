@@ -79,6 +79,89 @@ COMMENT ON FUNCTION props_merge(jsonb, jsonb) IS 'Merges two props merge states 
 CREATE AGGREGATE props_merge_agg(jsonb) (SFUNC = props_merge, STYPE = jsonb, INITCOND = '{"p": {}, "r": "", "k": {}}');
 COMMENT ON AGGREGATE props_merge_agg(jsonb) IS 'props_merge over a group of merge states; order does not matter.';
 
+-- merge_record is the part of a node or relation row that graph.MergeNode and
+-- graph.MergeRelation merge the same way: the highest confidence, the
+-- earliest first_seen and latest last_seen of the records with times (timed;
+-- rows without keep the load time of their first insert), the sorted union of
+-- sources, and each props key from the highest-ranked record (props_merge).
+CREATE TYPE merge_record AS (
+    confidence      smallint,
+    first_seen      timestamptz,
+    last_seen       timestamptz,
+    timed           boolean,
+    sources         text[],
+    props           jsonb,
+    props_rank      text COLLATE "C",
+    props_key_ranks jsonb
+);
+COMMENT ON TYPE merge_record IS 'The merged part of a node or relation row (graph.MergeNode, graph.MergeRelation); merge_records merges two.';
+
+-- merge_record_of takes the merge_record of any row that has its columns
+-- (relations, relation_records, pending_relations, excluded in ON CONFLICT).
+CREATE FUNCTION merge_record_of(r anyelement) RETURNS merge_record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ROW(r.confidence, r.first_seen, r.last_seen, r.timed, r.sources, r.props, r.props_rank, r.props_key_ranks)::merge_record
+$$;
+
+-- merge_records is the one SQL copy of the merge: commutative, associative
+-- and idempotent, so ON CONFLICT updates and GROUP BY aggregates
+-- (merge_records_agg) give the same row whatever the order of the records.
+-- +goose StatementBegin
+CREATE FUNCTION merge_records(a merge_record, b merge_record) RETURNS merge_record
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    m merge_record;
+    p jsonb;
+BEGIN
+    IF a IS NULL THEN
+        RETURN b;
+    ELSIF b IS NULL THEN
+        RETURN a;
+    END IF;
+    m.confidence := greatest(a.confidence, b.confidence);
+    m.timed := a.timed OR b.timed;
+    IF a.timed = b.timed THEN
+        -- Both timed: the span of both. Neither: the earliest load time.
+        m.first_seen := least(a.first_seen, b.first_seen);
+        m.last_seen := CASE WHEN m.timed THEN greatest(a.last_seen, b.last_seen) ELSE least(a.last_seen, b.last_seen) END;
+    ELSIF a.timed THEN
+        m.first_seen := a.first_seen;
+        m.last_seen := a.last_seen;
+    ELSE
+        m.first_seen := b.first_seen;
+        m.last_seen := b.last_seen;
+    END IF;
+    m.sources := CASE WHEN a.sources @> b.sources THEN a.sources
+                      WHEN b.sources @> a.sources THEN b.sources
+                      ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(a.sources || b.sources) AS s ORDER BY 1) END;
+    IF a.props_rank = b.props_rank AND a.props_key_ranks = b.props_key_ranks THEN
+        -- The same records: the same props.
+        m.props := a.props;
+        m.props_rank := a.props_rank;
+        m.props_key_ranks := a.props_key_ranks;
+    ELSE
+        p := props_merge(jsonb_build_object('p', a.props, 'r', a.props_rank, 'k', a.props_key_ranks),
+                         jsonb_build_object('p', b.props, 'r', b.props_rank, 'k', b.props_key_ranks));
+        m.props := p->'p';
+        m.props_rank := p->>'r';
+        m.props_key_ranks := p->'k';
+    END IF;
+    RETURN m;
+END
+$$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION merge_records(merge_record, merge_record) IS 'Merges two merge_records (graph.MergeRelation); commutative, associative, idempotent.';
+
+CREATE AGGREGATE merge_records_agg(merge_record) (SFUNC = merge_records, STYPE = merge_record);
+COMMENT ON AGGREGATE merge_records_agg(merge_record) IS 'merge_records over a group; order does not matter.';
+
+-- merge_changes says whether merging incoming into stored changes it: an ON
+-- CONFLICT update that would not is skipped.
+CREATE FUNCTION merge_changes(stored merge_record, incoming merge_record) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT merge_records(stored, incoming) IS DISTINCT FROM stored
+$$;
+
 -- relation_records keeps every relationship record whose endpoints resolved,
 -- merged per reference triple as the feeds wrote it, with the node ids it
 -- resolved to: relations holds their merge per (src_id, relation, dst_id).
@@ -119,6 +202,11 @@ COMMENT ON COLUMN nodes.confidence IS 'Highest confidence (0-100) any source gav
 COMMENT ON COLUMN node_aliases.source IS 'The feed that last mapped this identifier.';
 COMMENT ON COLUMN node_aliases.node_id IS NULL;
 DROP TABLE relation_records;
+DROP FUNCTION merge_changes(merge_record, merge_record);
+DROP AGGREGATE merge_records_agg(merge_record);
+DROP FUNCTION merge_records(merge_record, merge_record);
+DROP FUNCTION merge_record_of(anyelement);
+DROP TYPE merge_record;
 DROP AGGREGATE props_merge_agg(jsonb);
 DROP FUNCTION props_merge(jsonb, jsonb);
 ALTER TABLE pending_relations DROP COLUMN props_rank, DROP COLUMN props_key_ranks, DROP COLUMN timed;

@@ -27,130 +27,70 @@ WITH input AS (
     WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
       AND resolve_ref(p.src_ref) IS NOT NULL
       AND resolve_ref(p.dst_ref) IS NOT NULL
-    RETURNING p.src_ref, p.relation, p.dst_ref, coalesce(p.confidence, -1)::int2 AS confidence,
-              p.first_seen, p.last_seen, to_jsonb(p.sources) AS sources, p.props,
-              p.props_rank::text AS props_rank, p.props_key_ranks, p.timed
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
 ), candidates AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.confidence, c.first_seen, c.last_seen, c.sources, c.props,
-           c.props_rank, c.props_key_ranks, NOT @untimed::boolean AS timed FROM input c
+    SELECT c.src_ref, c.relation, c.dst_ref,
+           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT @untimed::boolean,
+               ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(c.sources) AS s ORDER BY 1),
+               c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec
+    FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.confidence, r.first_seen, r.last_seen, r.sources, r.props,
-           r.props_rank, r.props_key_ranks, r.timed FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.rec FROM released r
 ), resolved AS (
     SELECT c.*, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
     FROM candidates c
-), grouped AS (
-    SELECT g.src_id, g.relation, g.dst_id,
-           max(NULLIF(g.confidence, -1))::int2 AS confidence,
-           bool_or(g.timed) AS timed,
-           coalesce(min(g.first_seen) FILTER (WHERE g.timed), min(g.first_seen)) AS first_seen,
-           coalesce(max(g.last_seen) FILTER (WHERE g.timed), max(g.last_seen)) AS last_seen,
-           jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
-           props_merge_agg(jsonb_build_object('p', g.props, 'r', g.props_rank, 'k', g.props_key_ranks)) AS merged
-    FROM resolved g
-    WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
-    GROUP BY g.src_id, g.relation, g.dst_id
 ), by_ref AS (
-    SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id,
-           max(NULLIF(g.confidence, -1))::int2 AS confidence,
-           bool_or(g.timed) AS timed,
-           coalesce(min(g.first_seen) FILTER (WHERE g.timed), min(g.first_seen)) AS first_seen,
-           coalesce(max(g.last_seen) FILTER (WHERE g.timed), max(g.last_seen)) AS last_seen,
-           jsonb_path_query_array(jsonb_agg(g.sources), '$[*][*]') AS sources,
-           props_merge_agg(jsonb_build_object('p', g.props, 'r', g.props_rank, 'k', g.props_key_ranks)) AS merged
+    SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id
 ), recorded AS (
     -- The stored ids are left alone on conflict: a record keyed before its
     -- source id moved is re-keyed by RelationRekey, which rebuilds both keys.
-    INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props,
-                                       props_rank, props_key_ranks, timed)
-    SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id, k.confidence, k.first_seen, k.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1),
-           k.merged->'p', k.merged->>'r', k.merged->'k', k.timed
+    INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id,
+                                       confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
+    SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id,
+           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
+           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
     FROM by_ref k
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
-        confidence = greatest(p.confidence, excluded.confidence),
-        first_seen = CASE WHEN NOT excluded.timed THEN p.first_seen WHEN NOT p.timed THEN excluded.first_seen
-                          ELSE least(p.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN NOT excluded.timed THEN p.last_seen WHEN NOT p.timed THEN excluded.last_seen
-                         ELSE greatest(p.last_seen, excluded.last_seen) END,
-        timed = p.timed OR excluded.timed,
-        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
-        (props, props_rank, props_key_ranks) = (
-            SELECT m->'p', m->>'r', m->'k'
-            FROM props_merge(jsonb_build_object('p', p.props, 'r', p.props_rank, 'k', p.props_key_ranks),
-                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m)
-    WHERE (excluded.timed AND (NOT p.timed OR excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
-       OR NOT p.sources @> excluded.sources
-       OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
-       OR excluded.props_rank > p.props_rank
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
-                  WHERE NOT p.props ? k
-                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
-                        > coalesce(p.props_key_ranks->>k COLLATE "C", p.props_rank))
+        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
+    WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
     RETURNING 1 AS recorded
 ), upserted AS (
-    INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
-                                props_rank, props_key_ranks, timed)
-    SELECT u.src_id, u.relation, u.dst_id, u.confidence, u.first_seen, u.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(u.sources) AS s ORDER BY 1),
-           u.merged->'p', u.merged->>'r', u.merged->'k', u.timed
-    FROM grouped u
+    INSERT INTO relations AS r (src_id, relation, dst_id,
+                                confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
+    SELECT u.src_id, u.relation, u.dst_id,
+           (u.rec).confidence, (u.rec).first_seen, (u.rec).last_seen, (u.rec).timed,
+           (u.rec).sources, (u.rec).props, (u.rec).props_rank, (u.rec).props_key_ranks
+    FROM (SELECT b.src_id, b.relation, b.dst_id, merge_records_agg(b.rec) AS rec
+          FROM by_ref b GROUP BY b.src_id, b.relation, b.dst_id) AS u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
-        confidence = greatest(r.confidence, excluded.confidence),
-        first_seen = CASE WHEN NOT excluded.timed THEN r.first_seen WHEN NOT r.timed THEN excluded.first_seen
-                          ELSE least(r.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN NOT excluded.timed THEN r.last_seen WHEN NOT r.timed THEN excluded.last_seen
-                         ELSE greatest(r.last_seen, excluded.last_seen) END,
-        timed = r.timed OR excluded.timed,
-        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
-        (props, props_rank, props_key_ranks) = (
-            SELECT m->'p', m->>'r', m->'k'
-            FROM props_merge(jsonb_build_object('p', r.props, 'r', r.props_rank, 'k', r.props_key_ranks),
-                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
+        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+            FROM merge_records(merge_record_of(r), merge_record_of(excluded)) AS m),
         updated_at = now()
-    WHERE (excluded.timed AND (NOT r.timed OR excluded.first_seen < r.first_seen OR excluded.last_seen > r.last_seen))
-       OR NOT r.sources @> excluded.sources
-       OR coalesce(excluded.confidence, -1) > coalesce(r.confidence, -1)
-       OR excluded.props_rank > r.props_rank
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
-                  WHERE NOT r.props ? k
-                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
-                        > coalesce(r.props_key_ranks->>k COLLATE "C", r.props_rank))
+    WHERE merge_changes(merge_record_of(r), merge_record_of(excluded))
     RETURNING (xmax = 0)::boolean AS inserted
 ), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props,
-                                        props_rank, props_key_ranks, timed)
-    SELECT k.src_ref, k.relation, k.dst_ref, NULLIF(k.confidence, -1), k.first_seen, k.last_seen,
-           ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(k.sources) AS s ORDER BY 1), k.props,
-           k.props_rank, k.props_key_ranks, k.timed
-    FROM resolved k
-    WHERE k.src_id IS NULL OR k.dst_id IS NULL
+    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
+                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
+    SELECT k.src_ref, k.relation, k.dst_ref,
+           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
+           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
+    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec
+          FROM resolved u WHERE u.src_id IS NULL OR u.dst_id IS NULL
+          GROUP BY u.src_ref, u.relation, u.dst_ref) AS k
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
-        confidence = greatest(p.confidence, excluded.confidence),
-        first_seen = CASE WHEN NOT excluded.timed THEN p.first_seen WHEN NOT p.timed THEN excluded.first_seen
-                          ELSE least(p.first_seen, excluded.first_seen) END,
-        last_seen = CASE WHEN NOT excluded.timed THEN p.last_seen WHEN NOT p.timed THEN excluded.last_seen
-                         ELSE greatest(p.last_seen, excluded.last_seen) END,
-        timed = p.timed OR excluded.timed,
-        sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(p.sources || excluded.sources) AS s ORDER BY 1),
-        (props, props_rank, props_key_ranks) = (
-            SELECT m->'p', m->>'r', m->'k'
-            FROM props_merge(jsonb_build_object('p', p.props, 'r', p.props_rank, 'k', p.props_key_ranks),
-                             jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m)
-    WHERE (excluded.timed AND (NOT p.timed OR excluded.first_seen < p.first_seen OR excluded.last_seen > p.last_seen))
-       OR NOT p.sources @> excluded.sources
-       OR coalesce(excluded.confidence, -1) > coalesce(p.confidence, -1)
-       OR excluded.props_rank > p.props_rank
-       OR EXISTS (SELECT 1 FROM jsonb_object_keys(excluded.props) AS k
-                  WHERE NOT p.props ? k
-                     OR coalesce(excluded.props_key_ranks->>k COLLATE "C", excluded.props_rank)
-                        > coalesce(p.props_key_ranks->>k COLLATE "C", p.props_rank))
+        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
+    WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
     RETURNING 1 AS parked
 )
 SELECT
@@ -211,19 +151,13 @@ FROM affected k;
 -- name: RelationRebuild :execrows
 -- RelationRebuild writes the relations of the given keys (parallel arrays)
 -- as the merge of their relation records (after RelationRekey deleted them).
-INSERT INTO relations AS r (src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props,
-                            props_rank, props_key_ranks, timed)
-SELECT g.src_id, g.relation, g.dst_id, g.confidence, g.first_seen, g.last_seen,
-       ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(g.sources) AS s ORDER BY 1),
-       g.merged->'p', g.merged->>'r', g.merged->'k', g.timed
+INSERT INTO relations AS r (src_id, relation, dst_id,
+                            confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
+SELECT g.src_id, g.relation, g.dst_id,
+       (g.rec).confidence, (g.rec).first_seen, (g.rec).last_seen, (g.rec).timed,
+       (g.rec).sources, (g.rec).props, (g.rec).props_rank, (g.rec).props_key_ranks
 FROM (
-    SELECT rr.src_id, rr.relation, rr.dst_id,
-           max(rr.confidence)::int2 AS confidence,
-           bool_or(rr.timed) AS timed,
-           coalesce(min(rr.first_seen) FILTER (WHERE rr.timed), min(rr.first_seen)) AS first_seen,
-           coalesce(max(rr.last_seen) FILTER (WHERE rr.timed), max(rr.last_seen)) AS last_seen,
-           jsonb_path_query_array(jsonb_agg(to_jsonb(rr.sources)), '$[*][*]') AS sources,
-           props_merge_agg(jsonb_build_object('p', rr.props, 'r', rr.props_rank, 'k', rr.props_key_ranks)) AS merged
+    SELECT rr.src_id, rr.relation, rr.dst_id, merge_records_agg(merge_record_of(rr)) AS rec
     FROM relation_records rr
     JOIN (SELECT unnest(@src_ids::uuid[]) AS src_id, unnest(@relations::text[]) AS relation, unnest(@dst_ids::uuid[]) AS dst_id) AS k
       ON rr.src_id = k.src_id AND rr.relation = k.relation AND rr.dst_id = k.dst_id
@@ -231,15 +165,7 @@ FROM (
 ) AS g
 ORDER BY g.src_id, g.relation, g.dst_id
 ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
-    confidence = greatest(r.confidence, excluded.confidence),
-    first_seen = CASE WHEN NOT excluded.timed THEN r.first_seen WHEN NOT r.timed THEN excluded.first_seen
-                      ELSE least(r.first_seen, excluded.first_seen) END,
-    last_seen = CASE WHEN NOT excluded.timed THEN r.last_seen WHEN NOT r.timed THEN excluded.last_seen
-                     ELSE greatest(r.last_seen, excluded.last_seen) END,
-    timed = r.timed OR excluded.timed,
-    sources = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(r.sources || excluded.sources) AS s ORDER BY 1),
-    (props, props_rank, props_key_ranks) = (
-        SELECT m->'p', m->>'r', m->'k'
-        FROM props_merge(jsonb_build_object('p', r.props, 'r', r.props_rank, 'k', r.props_key_ranks),
-                         jsonb_build_object('p', excluded.props, 'r', excluded.props_rank, 'k', excluded.props_key_ranks)) AS m),
+    (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+        SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+        FROM merge_records(merge_record_of(r), merge_record_of(excluded)) AS m),
     updated_at = now();
