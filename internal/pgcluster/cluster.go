@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"net/url"
 	"os/user"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Options describes a cluster.
@@ -29,6 +31,11 @@ type Options struct {
 	Port int
 	// Superuser is the bootstrap role initdb creates; empty means "postgres".
 	Superuser string
+	// Password is the superuser's password. Every connection, over loopback
+	// TCP only, authenticates with scram-sha-256; there is no trust and no
+	// unix socket. Empty means a random one (see GeneratePassword), which
+	// suits a throw-away cluster; a persistent one must keep its password.
+	Password string
 	// Settings are extra server settings passed as -c name=value at start.
 	Settings map[string]string
 	// LogFile receives the server log; empty means DataDir + ".log".
@@ -62,6 +69,11 @@ func New(opts Options) (*Cluster, error) {
 	opts.DataDir = dataDir
 	if opts.Superuser == "" {
 		opts.Superuser = "postgres"
+	}
+	if opts.Password == "" {
+		if opts.Password, err = GeneratePassword(); err != nil {
+			return nil, err
+		}
 	}
 	if opts.LogFile == "" {
 		opts.LogFile = opts.DataDir + ".log"
@@ -119,9 +131,21 @@ func (c *Cluster) Port() int { return c.port }
 // Superuser returns the bootstrap role.
 func (c *Cluster) Superuser() string { return c.opts.Superuser }
 
-// DSN returns a connection URL for database as the superuser.
+// Password returns the superuser's password.
+func (c *Cluster) Password() string { return c.opts.Password }
+
+// DSN returns a connection URL for database as the superuser, password
+// included: keep it in the process (the intel CLI hands out URLs that name a
+// password file instead).
 func (c *Cluster) DSN(database string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", c.opts.Superuser, c.port, database)
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(c.opts.Superuser, c.opts.Password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/" + database,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
 }
 
 // Initialized reports whether the data directory holds a cluster.
@@ -130,8 +154,9 @@ func (c *Cluster) Initialized() bool {
 	return err == nil
 }
 
-// Init creates the data directory with initdb (trust authentication, server
-// reachable on loopback only) unless it is already initialized.
+// Init creates the data directory with initdb unless it is already
+// initialized. Every connection must authenticate with the superuser's
+// password (scram-sha-256); the server listens on loopback TCP only.
 func (c *Cluster) Init(ctx context.Context) error {
 	if c.Initialized() {
 		return nil
@@ -142,8 +167,14 @@ func (c *Cluster) Init(ctx context.Context) error {
 	if err := c.chown(c.opts.DataDir); err != nil {
 		return err
 	}
+	pwfile, err := c.passwordFileForInitdb()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pwfile) //nolint:errcheck // a temporary file; its removal failing changes nothing
 	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "initdb"),
-		"-D", c.opts.DataDir, "-U", c.opts.Superuser, "--auth=trust",
+		"-D", c.opts.DataDir, "-U", c.opts.Superuser,
+		"--auth=scram-sha-256", "--pwfile="+pwfile,
 		"--encoding=UTF8", "--locale=C", "--no-sync")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs}
 	cmd.Dir = c.opts.DataDir
@@ -222,7 +253,7 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 	if err := c.pickPort(); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
 	}
@@ -345,6 +376,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			return nil
 		}
 		lastErr = err
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+			return fmt.Errorf("%w: %v", ErrPasswordRejected, err)
+		}
 		select {
 		case err := <-c.exitedChan():
 			return fmt.Errorf("postgres exited during start (%v):\n%s", err, c.logTail())
@@ -381,7 +416,7 @@ func lastLines(b []byte, n int) string {
 }
 
 func touch(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}

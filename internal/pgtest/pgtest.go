@@ -4,7 +4,9 @@
 // throw-away cluster from the server binaries on the machine (see
 // internal/pgcluster) in a temporary directory on a free loopback port, as
 // an unprivileged user when the tests run as root, and removes it when the
-// tests end. With DATABASE_URL set, that server is used instead (its user
+// tests end. Its superuser and the role that owns the test databases log in
+// with passwords made for the run (scram-sha-256, loopback TCP only), so
+// other users of the machine cannot connect. With DATABASE_URL set, that server is used instead (its user
 // must be allowed to create roles and databases).
 //
 // Each test then asks for its own database with DSN or Pool: a clone of a
@@ -99,6 +101,20 @@ func Run(m *testing.M) int {
 		_ = srv.Stop()
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		return 1
+	}
+	// The test databases' owner gets a password of this run, not
+	// pgtestdb's well-known default, so other users of the machine cannot
+	// log in to them.
+	rolePassword, err := pgcluster.GeneratePassword()
+	if err != nil {
+		_ = srv.Stop()
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
+	conf.TestRole = &pgtestdb.Role{
+		Username:     pgtestdb.DefaultRoleUsername,
+		Password:     rolePassword,
+		Capabilities: pgtestdb.DefaultRoleCapabilities,
 	}
 	setServer(conf)
 	code := m.Run()
