@@ -131,8 +131,8 @@ type Status struct {
 	// PasswordFile holds the superuser's password (mode 0600); the URL
 	// names it.
 	PasswordFile string `json:"password_file"`
-	BinDir      string `json:"bin_dir"`
-	LogFile     string `json:"log_file"`
+	BinDir       string `json:"bin_dir"`
+	LogFile      string `json:"log_file"`
 }
 
 // Status reports whether the cluster exists and runs.

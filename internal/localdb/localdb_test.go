@@ -191,4 +191,3 @@ func copyExecutable(t *testing.T, dst string) {
 	require.NoError(t, err)
 	require.NoError(t, out.Close())
 }
-
