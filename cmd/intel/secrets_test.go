@@ -77,7 +77,8 @@ func TestPasswordInFlag(t *testing.T) {
 	// The right password works, still with the warning.
 	_, stderr, code := runCLI(t, "--database-url="+dsn, "migrate", "status")
 	require.Equal(t, exitOK, code, stderr)
-	require.Contains(t, stderr, "--database-url holds a password")}
+	require.Contains(t, stderr, "--database-url holds a password")
+}
 
 // TestConnectErrorsAreRedacted: whatever a driver error quotes, the error
 // the CLI prints has the password masked and keeps its cause.
