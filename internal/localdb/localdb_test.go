@@ -184,7 +184,7 @@ func copyExecutable(t *testing.T, dst string) {
 	require.NoError(t, err)
 	in, err := os.Open(src)
 	require.NoError(t, err)
-	defer in.Close()
+	defer in.Close() //nolint:errcheck // read-only
 	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
 	require.NoError(t, err)
 	_, err = io.Copy(out, in)
