@@ -166,8 +166,12 @@ func (a *app) dsn(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	if !l.Status().Running {
+	if st := l.Status(); !st.Running {
 		a.log.Info("starting the local PostgreSQL", "state_dir", dir)
+		if st.ServerUser == "nobody" {
+			a.log.Warn("the local PostgreSQL runs as nobody, which shares its data directory with every other nobody process: " +
+				"create a postgres user (useradd --system postgres) and start afresh")
+		}
 	}
 	url, err := l.Start(ctx)
 	if err != nil {

@@ -118,6 +118,9 @@ func (a *app) runLocalStatus(o localOptions) error {
 	}
 	a.stdout.printf("state dir  %s\nstatus     %s\nserver     %s\nlog        %s\npassword   %s\n",
 		st.StateDir, state, st.BinDir, st.LogFile, st.PasswordFile)
+	if st.ServerUser != "" {
+		a.stdout.printf("runs as    %s\n", st.ServerUser)
+	}
 	if st.URL != "" {
 		a.stdout.printf("url        %s\n", st.URL)
 	}

@@ -132,13 +132,15 @@ type Status struct {
 	// names it.
 	PasswordFile string `json:"password_file"`
 	BinDir       string `json:"bin_dir"`
-	LogFile      string `json:"log_file"`
+	// ServerUser is the user the server runs as when intel runs as root.
+	ServerUser string `json:"server_user,omitempty"`
+	LogFile    string `json:"log_file"`
 }
 
 // Status reports whether the cluster exists and runs.
 func (l *Local) Status() Status {
 	st := Status{StateDir: l.dir, Initialized: l.cluster.Initialized(), BinDir: l.cluster.BinDir(),
-		LogFile: l.cluster.LogFile(), PasswordFile: PasswordFile(l.dir)}
+		LogFile: l.cluster.LogFile(), PasswordFile: PasswordFile(l.dir), ServerUser: l.cluster.ServerUser()}
 	if port, ok := l.cluster.Running(); ok {
 		st.Running, st.Port = true, port
 		st.URL = l.url(port)

@@ -110,6 +110,11 @@ func TestOtherUsersCannotConnect(t *testing.T) {
 	dsn, err := l.Start(ctx)
 	require.NoError(t, err)
 	require.NotContains(t, dsn, l.cluster.Password(), "the URL names the password file, not the password")
+	wantUser := "postgres"
+	if _, err := user.Lookup("postgres"); err != nil {
+		wantUser = "nobody"
+	}
+	require.Equal(t, wantUser, l.Status().ServerUser)
 
 	asNobody := func(dsn string) (bool, string) {
 		cmd := exec.Command(helper)

@@ -50,6 +50,8 @@ type Cluster struct {
 	opts   Options
 	binDir string
 	runAs  *syscall.Credential
+	// runAsName names runAs ("postgres" or "nobody"); empty when not root.
+	runAsName string
 	port   int
 	child  *exec.Cmd
 	exited chan error
@@ -91,7 +93,7 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{opts: opts, binDir: binDir, port: opts.Port}
 	if os.Geteuid() == 0 {
-		if c.runAs, err = unprivilegedUser(); err != nil {
+		if c.runAs, c.runAsName, err = unprivilegedUser(); err != nil {
 			return nil, err
 		}
 	}
@@ -99,7 +101,7 @@ func New(opts Options) (*Cluster, error) {
 }
 
 // unprivilegedUser picks the account a root process runs the server as.
-func unprivilegedUser() (*syscall.Credential, error) {
+func unprivilegedUser() (*syscall.Credential, string, error) {
 	for _, name := range []string{"postgres", "nobody"} {
 		u, err := user.Lookup(name)
 		if err != nil {
@@ -110,11 +112,16 @@ func unprivilegedUser() (*syscall.Credential, error) {
 		if err1 != nil || err2 != nil || uid == 0 {
 			continue
 		}
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, name, nil
 	}
-	return nil, errors.New("running as root, and no unprivileged user (postgres or nobody) to run PostgreSQL as: " +
+	return nil, "", errors.New("running as root, and no unprivileged user (postgres or nobody) to run PostgreSQL as: " +
 		"create one (useradd postgres) or run as a normal user")
 }
+
+// ServerUser returns the user the server runs as when this process is root
+// ("postgres", or "nobody" when there is no postgres user), or "" when the
+// server runs as this process's user.
+func (c *Cluster) ServerUser() string { return c.runAsName }
 
 // BinDir returns the directory of the server binaries in use.
 func (c *Cluster) BinDir() string { return c.binDir }
