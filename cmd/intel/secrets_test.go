@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/internal/localdb"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
 
@@ -89,4 +90,13 @@ func TestConnectErrorsAreRedacted(t *testing.T) {
 		require.NotContains(t, err.Error(), secret)
 		require.ErrorIs(t, err, cause)
 	}
+}
+
+// TestLocalHelpStatesTheStateDirRule: `intel local --help` says where the
+// state directory is in the words localdb.StateDir follows (and the README
+// uses, see localdb's TestReadmeStatesTheStateDirRule), for root and others.
+func TestLocalHelpStatesTheStateDirRule(t *testing.T) {
+	t.Parallel()
+	stdout := runOK(t, "local", "--help")
+	require.Contains(t, strings.Join(strings.Fields(stdout), " "), localdb.StateDirRule)
 }
