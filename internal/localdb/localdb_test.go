@@ -196,3 +196,43 @@ func copyExecutable(t *testing.T, dst string) {
 	require.NoError(t, err)
 	require.NoError(t, out.Close())
 }
+
+// TestPasswordFile: the first Open of a state directory writes one password
+// file, mode 0600, that concurrent and later opens agree on.
+func TestPasswordFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const n = 8
+	got := make(chan string, n)
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			pw, err := ensurePassword(dir)
+			got <- pw
+			errs <- err
+		}()
+	}
+	first := ""
+	for range n {
+		require.NoError(t, <-errs)
+		pw := <-got
+		require.Len(t, pw, 32)
+		if first == "" {
+			first = pw
+		}
+		require.Equal(t, first, pw)
+	}
+	st, err := os.Stat(PasswordFile(dir))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	leftovers, err := filepath.Glob(filepath.Join(dir, ".pgpass-*"))
+	require.NoError(t, err)
+	require.Empty(t, leftovers)
+	pw, err := ensurePassword(dir)
+	require.NoError(t, err)
+	require.Equal(t, first, pw)
+
+	require.NoError(t, os.WriteFile(PasswordFile(dir), []byte("garbage\n"), 0o600))
+	_, err = ensurePassword(dir)
+	require.ErrorContains(t, err, "want one line host:port:database:user:password")
+}
