@@ -232,6 +232,14 @@ func TestPasswordFile(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, first, pw)
 
+	// Opened to others by hand: closed again.
+	require.NoError(t, os.Chmod(PasswordFile(dir), 0o644))
+	_, err = ensurePassword(dir)
+	require.NoError(t, err)
+	st, err = os.Stat(PasswordFile(dir))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
 	require.NoError(t, os.WriteFile(PasswordFile(dir), []byte("garbage\n"), 0o600))
 	_, err = ensurePassword(dir)
 	require.ErrorContains(t, err, "want one line host:port:database:user:password")

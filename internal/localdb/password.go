@@ -38,6 +38,9 @@ func (l *Local) url(port int) string {
 func ensurePassword(dir string) (string, error) {
 	path := PasswordFile(dir)
 	if pw, err := readPassword(path); !errors.Is(err, os.ErrNotExist) {
+		if err == nil {
+			err = ownerOnly(path)
+		}
 		return pw, err
 	}
 	pw, err := pgcluster.GeneratePassword()
@@ -78,4 +81,20 @@ func readPassword(path string) (string, error) {
 		return "", fmt.Errorf("password file %s: want one line host:port:database:user:password", path)
 	}
 	return fields[4], nil
+}
+
+// ownerOnly takes away the access of group and others to path, should it
+// have been given (libpq ignores such a password file).
+func ownerOnly(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, st.Mode().Perm()&0o700); err != nil {
+		return fmt.Errorf("make %s readable by its owner only: %w", path, err)
+	}
+	return nil
 }
