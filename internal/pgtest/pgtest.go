@@ -6,8 +6,9 @@
 // an unprivileged user when the tests run as root, and removes it when the
 // tests end. Its superuser and the role that owns the test databases log in
 // with passwords made for the run (scram-sha-256, loopback TCP only), so
-// other users of the machine cannot connect. With DATABASE_URL set, that server is used instead (its user
-// must be allowed to create roles and databases).
+// other users of the machine cannot connect; a role a test creates needs a
+// password too. With DATABASE_URL set, that server is used instead (its
+// user must be allowed to create roles and databases).
 //
 // Each test then asks for its own database with DSN or Pool: a clone of a
 // template database migrated once per migration set (pgtestdb keys templates
