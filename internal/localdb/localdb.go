@@ -3,7 +3,7 @@
 // server binaries on the machine on first use (as an unprivileged user when
 // run as root) and reused by later commands until `intel local stop`.
 //
-// The state directory is the first of StateDirRule. As root,
+// Where the state directory is, StateDirRule says. As root,
 // $XDG_STATE_HOME is not used: root's home is not readable by the user the
 // server runs as, so the cluster lives in /var/lib/ransomeye-intel.
 //
