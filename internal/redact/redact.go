@@ -19,8 +19,10 @@ import (
 const Mask = "xxxxx"
 
 var (
-	// userinfo matches scheme://user:password@ and keeps the user.
-	userinfo = regexp.MustCompile(`([A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#\s]*):([^@\s]*)@`)
+	// userinfo matches scheme://user:password@ and keeps the user. The
+	// password runs to the last @ of the word, so that an unescaped @ in it
+	// does not leave its tail behind.
+	userinfo = regexp.MustCompile("([A-Za-z][A-Za-z0-9+.\\-]*://[^:@/?#\\s]*):([^\\s'\"`]*)@")
 	// setting matches password=… (and sslpassword=…) in a URL query or a
 	// keyword/value connection string, quoted or not.
 	setting = regexp.MustCompile(`(?i)(\b(?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'"]*)`)

@@ -19,6 +19,8 @@ func TestString(t *testing.T) {
 		{"postgresql://u:p%40ss@h/db", "postgresql://u:xxxxx@h/db"},
 		{"postgres://u:s3cr/et@h/db", "postgres://u:xxxxx@h/db"},
 		{"postgres://u@h/db", "postgres://u@h/db"},
+		{"postgres://u:p@ss@h/db", "postgres://u:xxxxx@h/db"},
+		{"cannot parse `postgres://u:p@ss@h/db`: bad", "cannot parse `postgres://u:xxxxx@h/db`: bad"},
 		{"postgres://h/db?user=u&password=hunter2&sslmode=require", "postgres://h/db?user=u&password=xxxxx&sslmode=require"},
 		{"host=db user=u password=hunter2 dbname=x", "host=db user=u password=xxxxx dbname=x"},
 		{"host=db password='two words' dbname=x", "host=db password=xxxxx dbname=x"},
