@@ -4,7 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,6 +29,70 @@ func GeneratePassword() (string, error) {
 		return "", fmt.Errorf("generate a password: %w", err)
 	}
 	return hex.EncodeToString(b[:]), nil
+}
+
+// ScramIterations is the PBKDF2 iteration count of the verifiers
+// SetPassword stores. PostgreSQL's default, 4096, slows brute force of a
+// password a person chose, at a price every client pays on every connection
+// (tens of milliseconds in a race-enabled test binary on a busy machine,
+// which slow connection-heavy tests down and break their latency bounds).
+// The passwords here are 128 random bits (GeneratePassword): stretching
+// adds nothing against a search of 2^128, so a few iterations do.
+const ScramIterations = 16
+
+// ScramVerifier returns the SCRAM-SHA-256 verifier of password with a random
+// salt and ScramIterations, in the form PostgreSQL stores in pg_authid and
+// accepts in ALTER ROLE … PASSWORD (RFC 5802, RFC 7677).
+func ScramVerifier(password string) (string, error) {
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return "", fmt.Errorf("generate a salt: %w", err)
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, ScramIterations, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("derive the SCRAM key: %w", err)
+	}
+	mac := func(key []byte, msg string) []byte {
+		h := hmac.New(sha256.New, key)
+		h.Write([]byte(msg))
+		return h.Sum(nil)
+	}
+	storedKey := sha256.Sum256(mac(salted, "Client Key"))
+	serverKey := mac(salted, "Server Key")
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", ScramIterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
+}
+
+// SetPassword gives role password, stored as a ScramVerifier. The password
+// itself never reaches the server, its log or pg_stat_statements.
+func SetPassword(ctx context.Context, conn *pgx.Conn, role, password string) error {
+	verifier, err := ScramVerifier(password)
+	if err != nil {
+		return err
+	}
+	// ALTER ROLE takes no parameters; the verifier is base64 and '$', ':'.
+	if _, err := conn.Exec(ctx, "ALTER ROLE "+pgx.Identifier{role}.Sanitize()+" PASSWORD '"+verifier+"'"); err != nil {
+		return fmt.Errorf("set the password of %s: %w", role, err)
+	}
+	return nil
+}
+
+// useFastVerifier stores the superuser's password as a ScramVerifier (initdb
+// stored it with 4096 iterations).
+func (c *Cluster) useFastVerifier(ctx context.Context) error {
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to set the password: %w", err)
+	}
+	defer conn.Close(ctx)
+	var current string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(rolpassword, '') FROM pg_authid WHERE rolname = $1", c.opts.Superuser).Scan(&current); err != nil {
+		return fmt.Errorf("read the superuser's verifier: %w", err)
+	}
+	if strings.HasPrefix(current, fmt.Sprintf("SCRAM-SHA-256$%d:", ScramIterations)) {
+		return nil
+	}
+	return SetPassword(ctx, conn, c.opts.Superuser, c.opts.Password)
 }
 
 // hbaConf is the client authentication of every cluster: the superuser's
@@ -93,14 +161,8 @@ func (c *Cluster) RequirePassword(ctx context.Context) error {
 		return fmt.Errorf("connect to set a password: %w", err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "SET password_encryption = 'scram-sha-256'"); err != nil {
-		return fmt.Errorf("set password encryption: %w", err)
-	}
-	// The password is hex (GeneratePassword) or the caller's; quote it as a
-	// literal either way. ALTER ROLE takes no parameters.
-	lit := "'" + strings.ReplaceAll(c.opts.Password, "'", "''") + "'"
-	if _, err := conn.Exec(ctx, "ALTER ROLE "+pgx.Identifier{c.opts.Superuser}.Sanitize()+" PASSWORD "+lit); err != nil {
-		return fmt.Errorf("set the superuser's password: %w", err)
+	if err := SetPassword(ctx, conn, c.opts.Superuser, c.opts.Password); err != nil {
+		return err
 	}
 	hba := filepath.Join(c.opts.DataDir, "pg_hba.conf")
 	if err := writeFileAtomic(hba, []byte(hbaConf), 0o600); err != nil {

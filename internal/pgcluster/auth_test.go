@@ -40,6 +40,14 @@ func TestOnlyThePasswordGetsIn(t *testing.T) {
 	var trustRules int
 	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method <> 'scram-sha-256'").Scan(&trustRules))
 	require.Zero(t, trustRules, "every rule asks for the password")
+	// The password is stored as our cheap verifier, and it works: this
+	// connection and the next one logged in with it.
+	var verifier string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'").Scan(&verifier))
+	require.Regexp(t, `^SCRAM-SHA-256\$16:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}$`, verifier)
+	again, err := pgx.Connect(ctx, c.DSN("postgres"))
+	require.NoError(t, err)
+	again.Close(ctx)
 	conn.Close(ctx)
 	trusts, err := c.TrustsConnections()
 	require.NoError(t, err)

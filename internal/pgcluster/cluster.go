@@ -279,6 +279,10 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 		_ = c.StopChild()
 		return err
 	}
+	if err := c.useFastVerifier(ctx); err != nil {
+		_ = c.StopChild()
+		return err
+	}
 	return nil
 }
 
@@ -307,7 +311,10 @@ func (c *Cluster) StopChild() error {
 func (c *Cluster) StartDaemon(ctx context.Context) error {
 	if port, ok := c.Running(); ok {
 		c.port = port
-		return c.waitReady(ctx)
+		if err := c.waitReady(ctx); err != nil {
+			return err
+		}
+		return c.useFastVerifier(ctx)
 	}
 	if err := c.pickPort(); err != nil {
 		return err
@@ -330,7 +337,10 @@ func (c *Cluster) StartDaemon(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, lastLines(out, 5), c.logTail())
 	}
-	return c.waitReady(ctx)
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	return c.useFastVerifier(ctx)
 }
 
 // StopDaemon stops a server started by StartDaemon (fast mode). It is not an

@@ -38,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for pgtestdb and goose
 	"github.com/peterldowns/pgtestdb"
@@ -117,6 +118,13 @@ func Run(m *testing.M) int {
 		Password:     rolePassword,
 		Capabilities: pgtestdb.DefaultRoleCapabilities,
 	}
+	// Made here, with a cheap verifier (pgcluster.ScramIterations), so
+	// that pgtestdb finds it and every test connection is fast.
+	if err := createRole(srv.DSN, *conf.TestRole); err != nil {
+		_ = srv.Stop()
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
 	setServer(conf)
 	code := m.Run()
 	if err := srv.Stop(); err != nil {
@@ -126,6 +134,21 @@ func Run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// createRole creates the login role of the test databases on the server.
+func createRole(dsn string, role pgtestdb.Role) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to create the test role: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role.Username}.Sanitize()+" LOGIN "+role.Capabilities); err != nil {
+		return fmt.Errorf("create the test role: %w", err)
+	}
+	return pgcluster.SetPassword(ctx, conn, role.Username, role.Password)
 }
 
 func setServer(conf *pgtestdb.Config) {
