@@ -52,9 +52,9 @@ type Cluster struct {
 	runAs  *syscall.Credential
 	// runAsName names runAs ("postgres" or "nobody"); empty when not root.
 	runAsName string
-	port   int
-	child  *exec.Cmd
-	exited chan error
+	port      int
+	child     *exec.Cmd
+	exited    chan error
 }
 
 // New returns the cluster described by opts. It finds the server binaries
