@@ -24,6 +24,7 @@ import (
 	"github.com/ransomeye/intel/ingest/misp"
 	"github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/ingest/telemetry"
+	"github.com/ransomeye/intel/internal/redact"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -142,6 +143,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	}
 	res := Result{Feed: f}
 	fail := func(err error) Result {
+		err = redact.Error(err) // a driver's error text may quote the connection string
 		res.Status, res.Error = StatusFailed, err.Error()
 		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
 		if st != nil && !opts.DryRun && res.Format != "" {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/tuning"
 )
@@ -45,12 +46,15 @@ func startLimitedServer(t *testing.T) serverBundle {
 		coalesce(current_setting('reserved_connections', true), '0')::int`,
 	).Scan(&maxConns, &superuserReserved, &reserved))
 	require.Equal(t, 20, maxConns)
-	_, err = conn.Exec(ctx, `CREATE ROLE intel LOGIN NOSUPERUSER`)
+	// Test servers take passwords only (internal/pgcluster).
+	password, err := pgcluster.GeneratePassword()
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `CREATE ROLE intel LOGIN NOSUPERUSER PASSWORD '`+password+`'`)
 	require.NoError(t, err)
 
 	u, err := url.Parse(superDSN)
 	require.NoError(t, err)
-	u.User = url.User("intel")
+	u.User = url.UserPassword("intel", password)
 	return serverBundle{
 		superDSN: superDSN,
 		dsn:      u.String(),
@@ -74,8 +78,8 @@ func keywordValue(t *testing.T, dsn, extra string) string {
 	t.Helper()
 	cc, err := pgx.ParseConfig(dsn)
 	require.NoError(t, err)
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable %s",
-		cc.Host, cc.Port, cc.User, cc.Database, extra)
+	return fmt.Sprintf("host=%s port=%d user=%s password=%s dbname=%s sslmode=disable %s",
+		cc.Host, cc.Port, cc.User, cc.Password, cc.Database, extra)
 }
 
 // clampLogs returns the "pool size clamped" records logged to buf.

@@ -21,6 +21,7 @@ import (
 	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/internal/localdb"
 	"github.com/ransomeye/intel/internal/pgcluster"
+	"github.com/ransomeye/intel/internal/redact"
 	"github.com/ransomeye/intel/partman"
 	"github.com/ransomeye/intel/store"
 	"github.com/ransomeye/intel/tuning"
@@ -46,7 +47,7 @@ type app struct {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(slog.NewTextHandler(stderr, nil))}
+	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(redact.Handler(slog.NewTextHandler(stderr, nil)))}
 }
 
 func (a *app) close() {
@@ -73,7 +74,11 @@ the state directory (see 'intel local status'), started on first use.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.cmdPath = cmd.CommandPath()
-			return a.setupLogging()
+			if err := a.setupLogging(); err != nil {
+				return err
+			}
+			a.warnPasswordInFlag(cmd)
+			return nil
 		},
 	}
 	root.SetOut(a.stdout)
@@ -83,6 +88,8 @@ the state directory (see 'intel local status'), started on first use.`,
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.databaseURL, "database-url", os.Getenv("DATABASE_URL"),
 		"PostgreSQL URL (default $DATABASE_URL; empty: the local cluster)")
+	// Help shows the default with its password masked.
+	pf.Lookup("database-url").DefValue = redact.String(os.Getenv("DATABASE_URL"))
 	pf.StringVar(&a.logLevel, "log-level", envOr("INTEL_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", envOr("INTEL_LOG_FORMAT", "text"), "text or json")
 	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second, "give up reaching the database after this long")
@@ -100,6 +107,16 @@ the state directory (see 'intel local status'), started on first use.`,
 	)
 }
 
+// warnPasswordInFlag warns, once, that a password given in --database-url
+// is readable by every user of the machine (/proc/PID/cmdline).
+func (a *app) warnPasswordInFlag(cmd *cobra.Command) {
+	if f := cmd.Flags().Lookup("database-url"); f == nil || !f.Changed || !redact.HasPassword(a.databaseURL) {
+		return
+	}
+	a.log.Warn("--database-url holds a password, which other users of this machine can read in the process list " +
+		"(/proc/PID/cmdline): put it in PGPASSWORD, ~/.pgpass or a PGSERVICE entry instead")
+}
+
 func envOr(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v
@@ -115,9 +132,9 @@ func (a *app) setupLogging() error {
 	opts := &slog.HandlerOptions{Level: level}
 	switch a.logFormat {
 	case "text":
-		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+		a.log = slog.New(redact.Handler(slog.NewTextHandler(a.stderr, opts)))
 	case "json":
-		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+		a.log = slog.New(redact.Handler(slog.NewJSONHandler(a.stderr, opts)))
 	default:
 		return usagef("--log-format %q: want text or json", a.logFormat)
 	}
@@ -149,8 +166,12 @@ func (a *app) dsn(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	if !l.Status().Running {
+	if st := l.Status(); !st.Running {
 		a.log.Info("starting the local PostgreSQL", "state_dir", dir)
+		if st.ServerUser == "nobody" {
+			a.log.Warn("the local PostgreSQL runs as nobody, which shares its data directory with every other nobody process: " +
+				"create a postgres user (useradd --system postgres) and start afresh")
+		}
 	}
 	url, err := l.Start(ctx)
 	if err != nil {
@@ -188,8 +209,10 @@ func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
 	return pool, nil
 }
 
-// explainConnectError names the usual causes of a failed connection.
+// explainConnectError names the usual causes of a failed connection. The
+// text pgx gives may quote the connection string: its password is masked.
 func explainConnectError(err error, timeout time.Duration) error {
+	err = redact.Error(err)
 	var netErr net.Error
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):

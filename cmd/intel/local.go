@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,11 +15,15 @@ func (a *app) localCommand() *cobra.Command {
 		Use:   "local",
 		Short: "Manage the local PostgreSQL used when no database URL is given",
 		Long: `Without --database-url or DATABASE_URL, intel runs its own PostgreSQL cluster
-from the server binaries on this machine, in the state directory
-($INTEL_STATE_DIR, else $XDG_STATE_HOME/ransomeye-intel, else
-~/.local/state/ransomeye-intel; /var/lib/ransomeye-intel when run as root, with
-the server running as the postgres or nobody user). It starts on first use and
-keeps running for later commands until 'intel local stop'.`,
+from the server binaries on this machine, in the state directory:
+  ` + strings.NewReplacer("; as root:", ";\n  as root:", " ($", "\n  ($").Replace(localdb.StateDirRule) + `.
+As root, the server runs as the postgres (or nobody) user. It starts on first
+use and keeps running for later commands until 'intel local stop'.
+
+The server listens on 127.0.0.1 only, opens no unix socket, and lets in only its
+superuser with a password generated on first start and kept in pgpass in the
+state directory (mode 0600). The URL 'intel local start' prints names that file
+(passfile=) instead of holding the password; psql and pgx read it.`,
 		Example: `  intel local status
   intel local stop`,
 	}
@@ -111,7 +116,11 @@ func (a *app) runLocalStatus(o localOptions) error {
 	if !st.Initialized {
 		state = "not created yet (any command that needs the database creates it)"
 	}
-	a.stdout.printf("state dir  %s\nstatus     %s\nserver     %s\nlog        %s\n", st.StateDir, state, st.BinDir, st.LogFile)
+	a.stdout.printf("state dir  %s\nstatus     %s\nserver     %s\nlog        %s\npassword   %s\n",
+		st.StateDir, state, st.BinDir, st.LogFile, st.PasswordFile)
+	if st.ServerUser != "" {
+		a.stdout.printf("runs as    %s\n", st.ServerUser)
+	}
 	if st.URL != "" {
 		a.stdout.printf("url        %s\n", st.URL)
 	}

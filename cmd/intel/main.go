@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/ransomeye/intel/internal/redact"
 )
 
 func main() {
@@ -42,7 +44,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	diagf(stderr, "intel: %s\n", oneLine(err.Error()))
+	diagf(stderr, "intel: %s\n", oneLine(redact.String(err.Error())))
 	var ue usageError
 	if errors.As(err, &ue) {
 		path := a.cmdPath

@@ -3,10 +3,17 @@
 // server binaries on the machine on first use (as an unprivileged user when
 // run as root) and reused by later commands until `intel local stop`.
 //
-// The state directory is, in order: $INTEL_STATE_DIR;
-// $XDG_STATE_HOME/ransomeye-intel; ~/.local/state/ransomeye-intel. When run
-// as root it is /var/lib/ransomeye-intel instead, because root's home is not
-// readable by the user the server runs as.
+// Where the state directory is, StateDirRule says. As root,
+// $XDG_STATE_HOME is not used: root's home is not readable by the user the
+// server runs as, so the cluster lives in /var/lib/ransomeye-intel.
+//
+// The server listens on 127.0.0.1 only, opens no unix socket, and takes
+// connections only with the superuser's password (scram-sha-256). The
+// password is generated on first start and kept, readable by its owner
+// only, in the file PasswordFile names; the URLs the package hands out name
+// that file (passfile=…) rather than carrying the password, and libpq, pgx
+// and psql read it from there. A cluster made by an older version that
+// trusted local connections is given a password on its next start.
 //
 // The server binaries are found as pgcluster.FindBinDir does, unless
 // $INTEL_PG_BINDIR names their directory.
@@ -31,22 +38,36 @@ import (
 // Database is the name of the database the CLI uses in the local cluster.
 const Database = "intel"
 
-// StateDir returns the directory that holds the local cluster.
+// StateDirRule says where the state directory is, in the words the CLI's
+// help and the README use; StateDir follows it.
+const StateDirRule = "$INTEL_STATE_DIR, else $XDG_STATE_HOME/ransomeye-intel, else " +
+	"~/.local/state/ransomeye-intel; as root: $INTEL_STATE_DIR, else /var/lib/ransomeye-intel " +
+	"($XDG_STATE_HOME and ~ are not used, because the server's user cannot reach root's home)"
+
+// RootStateDir is the state directory of root when INTEL_STATE_DIR is unset.
+const RootStateDir = "/var/lib/ransomeye-intel"
+
+// StateDir returns the directory that holds the local cluster (see
+// StateDirRule).
 func StateDir() (string, error) {
-	if d := os.Getenv("INTEL_STATE_DIR"); d != "" {
+	return stateDir(os.Geteuid(), os.Getenv, os.UserHomeDir)
+}
+
+func stateDir(euid int, getenv func(string) string, home func() (string, error)) (string, error) {
+	if d := getenv("INTEL_STATE_DIR"); d != "" {
 		return filepath.Abs(d)
 	}
-	if os.Geteuid() == 0 {
-		return "/var/lib/ransomeye-intel", nil
+	if euid == 0 {
+		return RootStateDir, nil
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+	if d := getenv("XDG_STATE_HOME"); d != "" {
 		return filepath.Join(d, "ransomeye-intel"), nil
 	}
-	home, err := os.UserHomeDir()
+	h, err := home()
 	if err != nil {
 		return "", fmt.Errorf("find the state directory: %w (set INTEL_STATE_DIR or DATABASE_URL)", err)
 	}
-	return filepath.Join(home, ".local", "state", "ransomeye-intel"), nil
+	return filepath.Join(h, ".local", "state", "ransomeye-intel"), nil
 }
 
 // Local is the local cluster in a state directory.
@@ -55,11 +76,22 @@ type Local struct {
 	cluster *pgcluster.Cluster
 }
 
-// Open describes the local cluster in dir (see StateDir) without starting it.
+// Open describes the local cluster in dir (see StateDir) without starting it,
+// making the directory and the cluster's password file if they are missing.
 // It fails with pgcluster.ErrNoServer when no server binaries are installed.
 func Open(dir string) (*Local, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Only the owner may list the directory; as root, the server's user must
+	// still pass through it to its data directory and log.
+	perm := os.FileMode(0o700)
+	if os.Geteuid() == 0 {
+		perm = 0o711
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
 		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
+	}
+	password, err := ensurePassword(dir)
+	if err != nil {
+		return nil, err
 	}
 	port := 0
 	if raw, err := os.ReadFile(filepath.Join(dir, "port")); err == nil {
@@ -70,6 +102,7 @@ func Open(dir string) (*Local, error) {
 		DataDir:      filepath.Join(dir, "pgdata"),
 		LogFile:      filepath.Join(dir, "postgres.log"),
 		Port:         port,
+		Password:     password,
 		StartTimeout: 60 * time.Second,
 		Settings: map[string]string{
 			"max_connections": "200",
@@ -77,9 +110,6 @@ func Open(dir string) (*Local, error) {
 		},
 	})
 	if err != nil {
-		return nil, err
-	}
-	if err := c.GiveTo(dir); err != nil {
 		return nil, err
 	}
 	return &Local{dir: dir, cluster: c}, nil
@@ -98,16 +128,22 @@ type Status struct {
 	Running     bool   `json:"running"`
 	Port        int    `json:"port,omitempty"`
 	URL         string `json:"url,omitempty"`
-	BinDir      string `json:"bin_dir"`
-	LogFile     string `json:"log_file"`
+	// PasswordFile holds the superuser's password (mode 0600); the URL
+	// names it.
+	PasswordFile string `json:"password_file"`
+	BinDir       string `json:"bin_dir"`
+	// ServerUser is the user the server runs as when intel runs as root.
+	ServerUser string `json:"server_user,omitempty"`
+	LogFile    string `json:"log_file"`
 }
 
 // Status reports whether the cluster exists and runs.
 func (l *Local) Status() Status {
-	st := Status{StateDir: l.dir, Initialized: l.cluster.Initialized(), BinDir: l.cluster.BinDir(), LogFile: l.cluster.LogFile()}
+	st := Status{StateDir: l.dir, Initialized: l.cluster.Initialized(), BinDir: l.cluster.BinDir(),
+		LogFile: l.cluster.LogFile(), PasswordFile: PasswordFile(l.dir), ServerUser: l.cluster.ServerUser()}
 	if port, ok := l.cluster.Running(); ok {
 		st.Running, st.Port = true, port
-		st.URL = fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", l.cluster.Superuser(), port, Database)
+		st.URL = l.url(port)
 	}
 	return st
 }
@@ -125,7 +161,14 @@ func (l *Local) Start(ctx context.Context) (string, error) {
 		return "", err
 	}
 	if err := l.startOnFreePort(ctx); err != nil {
+		if errors.Is(err, pgcluster.ErrPasswordRejected) {
+			return "", fmt.Errorf("%w: the password in %s is not the local cluster's; restore the file, "+
+				"or 'intel local stop' and remove %s to start afresh", err, PasswordFile(l.dir), l.dir)
+		}
 		return "", err
+	}
+	if err := l.cluster.RequirePassword(ctx); err != nil {
+		return "", fmt.Errorf("require a password on the local cluster: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(l.dir, "port"), []byte(strconv.Itoa(l.cluster.Port())+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("record port: %w", err)
@@ -133,7 +176,7 @@ func (l *Local) Start(ctx context.Context) (string, error) {
 	if err := createDatabase(ctx, l.cluster.DSN("postgres")); err != nil {
 		return "", err
 	}
-	return l.cluster.DSN(Database), nil
+	return l.url(l.cluster.Port()), nil
 }
 
 // startOnFreePort starts the server, moving to a new port when the recorded
@@ -175,7 +218,7 @@ func (l *Local) Stop(ctx context.Context) error {
 }
 
 func (l *Local) lock() (func(), error) {
-	f, err := os.OpenFile(filepath.Join(l.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	f, err := os.OpenFile(filepath.Join(l.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}

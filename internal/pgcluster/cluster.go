@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Options describes a cluster.
@@ -29,6 +31,11 @@ type Options struct {
 	Port int
 	// Superuser is the bootstrap role initdb creates; empty means "postgres".
 	Superuser string
+	// Password is the superuser's password. Every connection, over loopback
+	// TCP only, authenticates with scram-sha-256; there is no trust and no
+	// unix socket. Empty means a random one (see GeneratePassword), which
+	// suits a throw-away cluster; a persistent one must keep its password.
+	Password string
 	// Settings are extra server settings passed as -c name=value at start.
 	Settings map[string]string
 	// LogFile receives the server log; empty means DataDir + ".log".
@@ -43,9 +50,11 @@ type Cluster struct {
 	opts   Options
 	binDir string
 	runAs  *syscall.Credential
-	port   int
-	child  *exec.Cmd
-	exited chan error
+	// runAsName names runAs ("postgres" or "nobody"); empty when not root.
+	runAsName string
+	port      int
+	child     *exec.Cmd
+	exited    chan error
 }
 
 // New returns the cluster described by opts. It finds the server binaries
@@ -63,6 +72,11 @@ func New(opts Options) (*Cluster, error) {
 	if opts.Superuser == "" {
 		opts.Superuser = "postgres"
 	}
+	if opts.Password == "" {
+		if opts.Password, err = GeneratePassword(); err != nil {
+			return nil, err
+		}
+	}
 	if opts.LogFile == "" {
 		opts.LogFile = opts.DataDir + ".log"
 	}
@@ -79,7 +93,7 @@ func New(opts Options) (*Cluster, error) {
 	}
 	c := &Cluster{opts: opts, binDir: binDir, port: opts.Port}
 	if os.Geteuid() == 0 {
-		if c.runAs, err = unprivilegedUser(); err != nil {
+		if c.runAs, c.runAsName, err = unprivilegedUser(); err != nil {
 			return nil, err
 		}
 	}
@@ -87,7 +101,7 @@ func New(opts Options) (*Cluster, error) {
 }
 
 // unprivilegedUser picks the account a root process runs the server as.
-func unprivilegedUser() (*syscall.Credential, error) {
+func unprivilegedUser() (*syscall.Credential, string, error) {
 	for _, name := range []string{"postgres", "nobody"} {
 		u, err := user.Lookup(name)
 		if err != nil {
@@ -98,11 +112,16 @@ func unprivilegedUser() (*syscall.Credential, error) {
 		if err1 != nil || err2 != nil || uid == 0 {
 			continue
 		}
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, nil
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), NoSetGroups: true}, name, nil
 	}
-	return nil, errors.New("running as root, and no unprivileged user (postgres or nobody) to run PostgreSQL as: " +
+	return nil, "", errors.New("running as root, and no unprivileged user (postgres or nobody) to run PostgreSQL as: " +
 		"create one (useradd postgres) or run as a normal user")
 }
+
+// ServerUser returns the user the server runs as when this process is root
+// ("postgres", or "nobody" when there is no postgres user), or "" when the
+// server runs as this process's user.
+func (c *Cluster) ServerUser() string { return c.runAsName }
 
 // BinDir returns the directory of the server binaries in use.
 func (c *Cluster) BinDir() string { return c.binDir }
@@ -119,9 +138,21 @@ func (c *Cluster) Port() int { return c.port }
 // Superuser returns the bootstrap role.
 func (c *Cluster) Superuser() string { return c.opts.Superuser }
 
-// DSN returns a connection URL for database as the superuser.
+// Password returns the superuser's password.
+func (c *Cluster) Password() string { return c.opts.Password }
+
+// DSN returns a connection URL for database as the superuser, password
+// included: keep it in the process (the intel CLI hands out URLs that name a
+// password file instead).
 func (c *Cluster) DSN(database string) string {
-	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", c.opts.Superuser, c.port, database)
+	u := url.URL{
+		Scheme:   "postgres",
+		User:     url.UserPassword(c.opts.Superuser, c.opts.Password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port)),
+		Path:     "/" + database,
+		RawQuery: "sslmode=disable",
+	}
+	return u.String()
 }
 
 // Initialized reports whether the data directory holds a cluster.
@@ -130,8 +161,9 @@ func (c *Cluster) Initialized() bool {
 	return err == nil
 }
 
-// Init creates the data directory with initdb (trust authentication, server
-// reachable on loopback only) unless it is already initialized.
+// Init creates the data directory with initdb unless it is already
+// initialized. Every connection must authenticate with the superuser's
+// password (scram-sha-256); the server listens on loopback TCP only.
 func (c *Cluster) Init(ctx context.Context) error {
 	if c.Initialized() {
 		return nil
@@ -142,8 +174,14 @@ func (c *Cluster) Init(ctx context.Context) error {
 	if err := c.chown(c.opts.DataDir); err != nil {
 		return err
 	}
+	pwfile, err := c.passwordFileForInitdb()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(pwfile) //nolint:errcheck // a temporary file; its removal failing changes nothing
 	cmd := exec.CommandContext(ctx, filepath.Join(c.binDir, "initdb"),
-		"-D", c.opts.DataDir, "-U", c.opts.Superuser, "--auth=trust",
+		"-D", c.opts.DataDir, "-U", c.opts.Superuser,
+		"--auth=scram-sha-256", "--pwfile="+pwfile,
 		"--encoding=UTF8", "--locale=C", "--no-sync")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs}
 	cmd.Dir = c.opts.DataDir
@@ -222,7 +260,7 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 	if err := c.pickPort(); err != nil {
 		return err
 	}
-	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
 	}
@@ -238,6 +276,10 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 	c.exited = make(chan error, 1)
 	go func() { c.exited <- cmd.Wait(); _ = logf.Close() }()
 	if err := c.waitReady(ctx); err != nil {
+		_ = c.StopChild()
+		return err
+	}
+	if err := c.useFastVerifier(ctx); err != nil {
 		_ = c.StopChild()
 		return err
 	}
@@ -269,7 +311,10 @@ func (c *Cluster) StopChild() error {
 func (c *Cluster) StartDaemon(ctx context.Context) error {
 	if port, ok := c.Running(); ok {
 		c.port = port
-		return c.waitReady(ctx)
+		if err := c.waitReady(ctx); err != nil {
+			return err
+		}
+		return c.useFastVerifier(ctx)
 	}
 	if err := c.pickPort(); err != nil {
 		return err
@@ -292,7 +337,10 @@ func (c *Cluster) StartDaemon(ctx context.Context) error {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, lastLines(out, 5), c.logTail())
 	}
-	return c.waitReady(ctx)
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	return c.useFastVerifier(ctx)
 }
 
 // StopDaemon stops a server started by StartDaemon (fast mode). It is not an
@@ -345,6 +393,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 			return nil
 		}
 		lastErr = err
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
+			return fmt.Errorf("%w: %v", ErrPasswordRejected, err)
+		}
 		select {
 		case err := <-c.exitedChan():
 			return fmt.Errorf("postgres exited during start (%v):\n%s", err, c.logTail())
@@ -381,7 +433,7 @@ func lastLines(b []byte, n int) string {
 }
 
 func touch(path string) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}

@@ -11,3 +11,6 @@ var ErrNoServer = errors.New("no PostgreSQL server binaries (initdb, postgres, p
 
 // ErrNotInitialized means that a cluster directory has no initialized data directory.
 var ErrNotInitialized = errors.New("cluster not initialized")
+
+// ErrPasswordRejected means that the server refused the cluster's password.
+var ErrPasswordRejected = errors.New("the server rejected the superuser's password")

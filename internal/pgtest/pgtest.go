@@ -4,8 +4,11 @@
 // throw-away cluster from the server binaries on the machine (see
 // internal/pgcluster) in a temporary directory on a free loopback port, as
 // an unprivileged user when the tests run as root, and removes it when the
-// tests end. With DATABASE_URL set, that server is used instead (its user
-// must be allowed to create roles and databases).
+// tests end. Its superuser and the role that owns the test databases log in
+// with passwords made for the run (scram-sha-256, loopback TCP only), so
+// other users of the machine cannot connect; a role a test creates needs a
+// password too. With DATABASE_URL set, that server is used instead (its
+// user must be allowed to create roles and databases).
 //
 // Each test then asks for its own database with DSN or Pool: a clone of a
 // template database migrated once per migration set (pgtestdb keys templates
@@ -35,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for pgtestdb and goose
 	"github.com/peterldowns/pgtestdb"
@@ -100,6 +104,27 @@ func Run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
 		return 1
 	}
+	// The test databases' owner gets a password of this run, not
+	// pgtestdb's well-known default, so other users of the machine cannot
+	// log in to them.
+	rolePassword, err := pgcluster.GeneratePassword()
+	if err != nil {
+		_ = srv.Stop()
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
+	conf.TestRole = &pgtestdb.Role{
+		Username:     pgtestdb.DefaultRoleUsername,
+		Password:     rolePassword,
+		Capabilities: pgtestdb.DefaultRoleCapabilities,
+	}
+	// Made here, with a cheap verifier (pgcluster.ScramIterations), so
+	// that pgtestdb finds it and every test connection is fast.
+	if err := createRole(srv.DSN, *conf.TestRole); err != nil {
+		_ = srv.Stop()
+		fmt.Fprintf(os.Stderr, "pgtest: %v\n", err)
+		return 1
+	}
 	setServer(conf)
 	code := m.Run()
 	if err := srv.Stop(); err != nil {
@@ -109,6 +134,21 @@ func Run(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// createRole creates the login role of the test databases on the server.
+func createRole(dsn string, role pgtestdb.Role) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("connect to create the test role: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role.Username}.Sanitize()+" LOGIN "+role.Capabilities); err != nil {
+		return fmt.Errorf("create the test role: %w", err)
+	}
+	return pgcluster.SetPassword(ctx, conn, role.Username, role.Password)
 }
 
 func setServer(conf *pgtestdb.Config) {

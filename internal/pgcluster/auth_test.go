@@ -1,0 +1,75 @@
+package pgcluster
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/stretchr/testify/require"
+)
+
+// TestOnlyThePasswordGetsIn starts a throw-away cluster as the test harness
+// does and shows that a connection needs the superuser's password: none or
+// a wrong one is refused by the server (invalid_password), there is no unix
+// socket and no trust line.
+func TestOnlyThePasswordGetsIn(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := os.MkdirTemp("", "pgcluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	c, err := New(Options{DataDir: filepath.Join(root, "data"), Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(root))
+	require.NoError(t, c.Init(ctx))
+	require.NoError(t, c.StartChild(ctx))
+	t.Cleanup(func() { _ = c.StopChild() })
+
+	conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+	require.NoError(t, err)
+	var sockets string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW unix_socket_directories").Scan(&sockets))
+	require.Empty(t, sockets)
+	var trustRules int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_hba_file_rules WHERE auth_method <> 'scram-sha-256'").Scan(&trustRules))
+	require.Zero(t, trustRules, "every rule asks for the password")
+	// The password is stored as our cheap verifier, and it works: this
+	// connection and the next one logged in with it.
+	var verifier string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT rolpassword FROM pg_authid WHERE rolname = 'postgres'").Scan(&verifier))
+	require.Regexp(t, `^SCRAM-SHA-256\$16:[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}:[A-Za-z0-9+/=]{44}$`, verifier)
+	again, err := pgx.Connect(ctx, c.DSN("postgres"))
+	require.NoError(t, err)
+	again.Close(ctx)
+	conn.Close(ctx)
+	trusts, err := c.TrustsConnections()
+	require.NoError(t, err)
+	require.False(t, trusts)
+
+	u, err := url.Parse(c.DSN("postgres"))
+	require.NoError(t, err)
+	for _, user := range []*url.Userinfo{url.User("postgres"), url.UserPassword("postgres", "wrong"), url.User("nobody")} {
+		u.User = user
+		_, err := pgx.Connect(ctx, u.String())
+		var pgErr *pgconn.PgError
+		require.True(t, errors.As(err, &pgErr), "%s: %v", user, err)
+		require.Equal(t, "28P01", pgErr.Code, "%s: %v", user, err)
+	}
+}
+
+func TestGeneratePassword(t *testing.T) {
+	t.Parallel()
+	a, err := GeneratePassword()
+	require.NoError(t, err)
+	b, err := GeneratePassword()
+	require.NoError(t, err)
+	require.Len(t, a, 32)
+	require.NotEqual(t, a, b)
+}
