@@ -26,6 +26,10 @@ const (
 	// ReasonMissingEventFile counts manifest entries whose event file is
 	// missing from a feed directory.
 	ReasonMissingEventFile engine.Reason = "missing-event-file"
+	// ReasonUnsafeEventFile counts event files of a feed directory refused
+	// unread: a symbolic link leading outside the directory, or not a
+	// regular file (a FIFO, a device, a directory).
+	ReasonUnsafeEventFile engine.Reason = "unsafe-event-file"
 )
 
 // Options configure a load: the engine's options (feed name, workers,
