@@ -156,7 +156,7 @@ func TestLoadDirAggregatesMissingFiles(t *testing.T) {
 		ids[i] = u(i + 1)
 	}
 	dir := writeDir(t, map[string]string{
-		"manifest.json": manifestOf(ids...),
+		"manifest.json":  manifestOf(ids...),
 		u(500) + ".json": event(u(500), "present", []string{attr(u(5000), "ip-dst", "203.0.113.5")}),
 	})
 	var logs bytes.Buffer
