@@ -21,11 +21,19 @@ import (
 func writeDir(t testing.TB, files map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
+	writeFiles(t, dir, files)
+	return dir
+}
+
+// writeFiles writes files (name → content) into dir.
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
 	for name, body := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
 	}
-	return dir
 }
+
+const manifestFile = ManifestFile
 
 // manifestOf lists ids in a manifest.
 func manifestOf(ids ...string) string {
@@ -155,8 +163,8 @@ func TestLoadDirAggregatesMissingFiles(t *testing.T) {
 	for i := range ids {
 		ids[i] = u(i + 1)
 	}
-	dir := writeDir(t, map[string]string{
-		"manifest.json":  manifestOf(ids...),
+	dir := writeDir(t, map[string]string{manifestFile: manifestOf(ids...)})
+	writeFiles(t, dir, map[string]string{
 		u(500) + ".json": event(u(500), "present", []string{attr(u(5000), "ip-dst", "203.0.113.5")}),
 	})
 	var logs bytes.Buffer
