@@ -229,6 +229,11 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 			m.opts.OnEvent(ev)
 		}
 	}()
+	for _, field := range []string{"date", "timestamp", "publish_timestamp"} {
+		if _, err := parseTimeChecked(fr.fields[field]); err != nil {
+			m.badTime(j, "event", fr.fields["uuid"], fmt.Errorf("%s: %w", field, err))
+		}
+	}
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
@@ -247,6 +252,20 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
+}
+
+// badTime logs a time field dropped from a record that loads without it
+// (an event, object or reference), under ReasonInvalidTimestamp. It is
+// safe on the workers.
+func (m *mapper) badTime(j job, what, id string, err error) {
+	args := []any{"kind", what, "id", truncate(id, 80), "reason", ReasonInvalidTimestamp, "detail", err.Error()}
+	if j.file != "" {
+		args = append(args, "file", j.file)
+	}
+	if j.evUUID != "" {
+		args = append(args, "event", j.evUUID)
+	}
+	m.log.Warn("MISP time field dropped; the record loads without it", args...)
 }
 
 // syntaxError converts a decoder error into an *engine.OffsetError at its
