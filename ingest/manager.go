@@ -302,17 +302,22 @@ func CapError(text string) string {
 // loadMISPDir loads the events of a MISP feed directory whose files changed
 // since their last successful load (all with Force), and records each.
 func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
-	manifest, err := misp.ReadManifest(f.Path)
+	manifest, err := misp.ReadManifestTimes(f.Path)
 	if err != nil && !errors.Is(err, misp.ErrNoManifest) {
 		return err
 	}
+	ids := make([]string, 0, len(manifest))
+	for id := range manifest {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
 	root, err := misp.OpenDir(f.Path)
 	if err != nil {
 		return err
 	}
 	defer root.Close()           //nolint:errcheck // read-only
 	files := map[string]string{} // event uuid → content hash
-	for _, id := range manifest.UUIDs() {
+	for _, id := range ids {
 		h, err := hashFeedFile(root, f.Path, id+".json")
 		if err != nil {
 			continue // LoadDir counts the missing or refused file
@@ -326,7 +331,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		}
 	}
 	var only []string
-	for _, id := range manifest.UUIDs() {
+	for _, id := range ids {
 		if k, ok := known[id]; ok && k.ContentHash == files[id] && files[id] != "" {
 			res.EventsSkipped++
 			continue
@@ -367,8 +372,8 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		}
 		res.EventsLoaded++
 		var ts *time.Time
-		if m, ok := manifest[e.UUID]; ok && !m.Timestamp.IsZero() {
-			ts = &m.Timestamp
+		if t, ok := manifest[e.UUID]; ok && !t.IsZero() {
+			ts = &t
 		}
 		if err := st.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err

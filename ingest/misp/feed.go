@@ -159,21 +159,60 @@ func ReadManifest(dir string) (Manifest, error) {
 		return nil, err
 	}
 	defer root.Close() //nolint:errcheck // read-only
-	return readManifest(root, dir)
+	m := Manifest{}
+	err = scanManifest(root, dir, func(id string, e ManifestEntry) { m[id] = e })
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
-func readManifest(root *os.Root, dir string) (Manifest, error) {
+// ReadManifestTimes reads <dir>/manifest.json as ReadManifest does and
+// keeps only each event's timestamp, for a feed manager's bookkeeping of
+// a large feed.
+func ReadManifestTimes(dir string) (map[string]time.Time, error) {
+	root, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close() //nolint:errcheck // read-only
+	m := map[string]time.Time{}
+	err = scanManifest(root, dir, func(id string, e ManifestEntry) { m[id] = e.Timestamp })
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// manifestIDs reads the manifest of the directory open at root and returns
+// its event uuids in order.
+func manifestIDs(root *os.Root, dir string) ([]string, error) {
+	set := map[string]struct{}{}
+	if err := scanManifest(root, dir, func(id string, _ ManifestEntry) { set[id] = struct{}{} }); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// scanManifest reads the manifest of the directory open at root entry by
+// entry, handing each to fn, so that a caller keeps only what it needs.
+func scanManifest(root *os.Root, dir string, fn func(id string, e ManifestEntry)) error {
 	path := filepath.Join(dir, ManifestFile)
 	f, err := OpenFile(root, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read manifest of %s: %w", dir, ErrNoManifest)
+		return fmt.Errorf("read manifest of %s: %w", dir, ErrNoManifest)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read manifest of %s: %w", dir, err)
+		return fmt.Errorf("read manifest of %s: %w", dir, err)
 	}
 	defer f.Close() //nolint:errcheck // read-only
 	if info, err := f.Stat(); err == nil && info.Size() > MaxManifestBytes {
-		return nil, fmt.Errorf("read manifest %s: %w: %d bytes, limit %d", path, ErrManifestTooLarge, info.Size(), MaxManifestBytes)
+		return fmt.Errorf("read manifest %s: %w: %d bytes, limit %d", path, ErrManifestTooLarge, info.Size(), MaxManifestBytes)
 	}
 	// The file may grow while it is read: read one byte past the limit
 	// to tell.
@@ -186,27 +225,27 @@ func readManifest(root *os.Root, dir string) (Manifest, error) {
 		return fmt.Errorf("read manifest %s: %w: %w", path, ErrBadManifest, err)
 	}
 	if tok, err := dec.ReadToken(); err != nil {
-		return nil, bad(syntaxError(err, dec))
+		return bad(syntaxError(err, dec))
 	} else if tok.Kind() != '{' {
-		return nil, bad(fmt.Errorf("want an object, got %v", tok.Kind()))
+		return bad(fmt.Errorf("want an object, got %v", tok.Kind()))
 	}
-	m := Manifest{}
+	entries := 0
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil, bad(syntaxError(err, dec))
+			return bad(syntaxError(err, dec))
 		}
 		id := strings.ToLower(strings.TrimSpace(tok.String()))
 		if _, err := uuid.Parse(id); err != nil {
-			return nil, bad(fmt.Errorf("key %q is not an event uuid", truncate(id, 80)))
+			return bad(fmt.Errorf("key %q is not an event uuid", truncate(id, 80)))
 		}
 		raw, err := dec.ReadValue()
 		if err != nil {
-			return nil, bad(syntaxError(err, dec))
+			return bad(syntaxError(err, dec))
 		}
 		var e rawManifestEntry
 		if err := unmarshal(raw, &e); err != nil {
-			return nil, bad(fmt.Errorf("entry %s: %w", id, err))
+			return bad(fmt.Errorf("entry %s: %w", id, err))
 		}
 		entry := ManifestEntry{
 			Info: e.Info.String(), Date: e.Date.String(), Timestamp: parseTime(e.Timestamp.String()),
@@ -226,15 +265,15 @@ func readManifest(root *os.Root, dir string) (Manifest, error) {
 				entry.Tags = append(entry.Tags, n)
 			}
 		}
-		m[id] = entry
-		if len(m) > MaxManifestEntries {
-			return nil, fmt.Errorf("read manifest %s: %w: more than %d events", path, ErrManifestTooLarge, MaxManifestEntries)
+		fn(id, entry)
+		if entries++; entries > MaxManifestEntries {
+			return fmt.Errorf("read manifest %s: %w: more than %d events", path, ErrManifestTooLarge, MaxManifestEntries)
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return nil, bad(syntaxError(err, dec))
+		return bad(syntaxError(err, dec))
 	}
-	return m, nil
+	return nil
 }
 
 // LoadDir loads a MISP feed directory: the events listed in manifest.json,
@@ -267,10 +306,10 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 		return report, err
 	}
 	defer root.Close() //nolint:errcheck // read-only
-	m, err := readManifest(root, dir)
+	ids, err := manifestIDs(root, dir)
 	switch {
 	case errors.Is(err, ErrNoManifest):
-		if m, err = eventFiles(dir); err != nil {
+		if ids, err = eventFiles(dir); err != nil {
 			report.Error = err.Error()
 			return report, err
 		}
@@ -278,25 +317,24 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 		report.Error = err.Error()
 		return report, err
 	}
-	ids := m.UUIDs()
 	if opts.Only != nil {
 		want := make(map[string]bool, len(opts.Only))
-		ids = ids[:0:0]
+		only := make([]string, 0, len(opts.Only))
 		for _, id := range opts.Only {
 			id = strings.ToLower(strings.TrimSpace(id))
 			if !want[id] {
 				want[id] = true
-				ids = append(ids, id)
+				only = append(only, id)
 			}
 		}
-		for id := range m {
+		for _, id := range ids {
 			if !want[id] {
 				report.Skipped++
 			}
 		}
-		sort.Strings(ids)
+		sort.Strings(only)
+		ids = only
 	}
-	m = nil // only the ids are needed from here
 
 	mp := newMapper(opts)
 	fe := fileErrors{log: mp.log}
@@ -419,8 +457,9 @@ func fileError(err error) bool {
 	return errors.As(err, &oe) || errors.As(err, &pe) || errors.Is(err, ErrNotMISP)
 }
 
-// eventFiles lists <uuid>.json files of a directory without a manifest.
-func eventFiles(dir string) (Manifest, error) {
+// eventFiles lists, in order, the event uuids of the <uuid>.json files of
+// a directory without a manifest.
+func eventFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list feed directory: %w", err)
@@ -441,5 +480,5 @@ func eventFiles(dir string) (Manifest, error) {
 	if len(m) == 0 {
 		return nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json files", dir, ErrNoManifest)
 	}
-	return m, nil
+	return m.UUIDs(), nil
 }

@@ -236,3 +236,47 @@ func TestLoadFileWithBOM(t *testing.T) {
 	require.ErrorIs(t, err, engine.ErrSyntax)
 	require.Equal(t, int64(43), engine.ErrorOffset(err), "offsets count the byte order mark")
 }
+
+// FuzzLoadDir writes a manifest and one event file into a feed directory
+// and loads it. Whatever the manifest and the file hold, the load returns
+// (no panic, no hang), every record read is mapped or dropped, a missing
+// or refused file is counted, and the error text names at most a few
+// files (issue 13, rows 2 and 12).
+func FuzzLoadDir(f *testing.F) {
+	ev := event(u(1), "seed", []string{attr(u(2), "ip-dst", "198.51.100.7"), attr(u(3), "domain", "c2.example", `"first_seen": "1e999999"`)})
+	seeds := [][2]string{
+		{manifestOf(u(1)), ev},
+		{manifestOf(u(1), u(2), u(3)), ev},
+		{manifestOf(u(2), u(3)), ""},
+		{"\ufeff" + manifestOf(u(1)), "\ufeff" + ev},
+		{`{}`, ev},
+		{`[]`, ev},
+		{`null`, ""},
+		{`{"` + u(1) + `": {"timestamp": 1e999999, "Tag": 5, "Orgc": "x"}}`, ev},
+		{`{"` + u(1) + `": null}`, `{"response": []}`},
+		{`{"` + strings.ToUpper(u(1)) + `": {}, "` + u(1) + `": {}}`, `[`},
+		{`{"../../etc/passwd": {}}`, ev},
+	}
+	for _, s := range seeds {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
+	f.Fuzz(func(t *testing.T, manifest, eventFile []byte) {
+		dir := t.TempDir()
+		if len(manifest) > 0 {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, ManifestFile), manifest, 0o644))
+		}
+		require.NoError(t, os.WriteFile(filepath.Join(dir, u(1)+".json"), eventFile, 0o644))
+		if _, err := ReadManifest(dir); err == nil && len(manifest) == 0 {
+			t.Fatal("a missing manifest reads without error")
+		}
+		rep, _, err := loadDirWithin(t, dir, quiet(nil))
+		require.NotNil(t, rep)
+		files := rep.Dropped[ReasonMissingEventFile] + rep.Dropped[ReasonUnsafeEventFile]
+		require.Equal(t, rep.RecordsRead, rep.RecordsMapped+rep.DroppedTotal()-files,
+			"records read = mapped + dropped (dropped %v)", rep.Dropped)
+		if err != nil {
+			require.Equal(t, err.Error(), rep.Error)
+			require.LessOrEqual(t, strings.Count(err.Error(), "\n"), maxFileWarnings+2)
+		}
+	})
+}
