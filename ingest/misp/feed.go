@@ -160,7 +160,7 @@ func ReadManifest(dir string) (Manifest, error) {
 	}
 	defer root.Close() //nolint:errcheck // read-only
 	m := Manifest{}
-	err = scanManifest(root, dir, func(id string, e ManifestEntry) { m[id] = e })
+	err = scanManifest(root, dir, MaxManifestEntries, func(id string, e ManifestEntry) { m[id] = e })
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +177,7 @@ func ReadManifestTimes(dir string) (map[string]time.Time, error) {
 	}
 	defer root.Close() //nolint:errcheck // read-only
 	m := map[string]time.Time{}
-	err = scanManifest(root, dir, func(id string, e ManifestEntry) { m[id] = e.Timestamp })
+	err = scanManifest(root, dir, MaxManifestEntries, func(id string, e ManifestEntry) { m[id] = e.Timestamp })
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func ReadManifestTimes(dir string) (map[string]time.Time, error) {
 // its event uuids in order.
 func manifestIDs(root *os.Root, dir string) ([]string, error) {
 	set := map[string]struct{}{}
-	if err := scanManifest(root, dir, func(id string, _ ManifestEntry) { set[id] = struct{}{} }); err != nil {
+	if err := scanManifest(root, dir, MaxManifestEntries, func(id string, _ ManifestEntry) { set[id] = struct{}{} }); err != nil {
 		return nil, err
 	}
 	ids := make([]string, 0, len(set))
@@ -201,7 +201,8 @@ func manifestIDs(root *os.Root, dir string) ([]string, error) {
 
 // scanManifest reads the manifest of the directory open at root entry by
 // entry, handing each to fn, so that a caller keeps only what it needs.
-func scanManifest(root *os.Root, dir string, fn func(id string, e ManifestEntry)) error {
+// It fails with ErrManifestTooLarge beyond maxEntries entries.
+func scanManifest(root *os.Root, dir string, maxEntries int, fn func(id string, e ManifestEntry)) error {
 	path := filepath.Join(dir, ManifestFile)
 	f, err := OpenFile(root, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -266,8 +267,8 @@ func scanManifest(root *os.Root, dir string, fn func(id string, e ManifestEntry)
 			}
 		}
 		fn(id, entry)
-		if entries++; entries > MaxManifestEntries {
-			return fmt.Errorf("read manifest %s: %w: more than %d events", path, ErrManifestTooLarge, MaxManifestEntries)
+		if entries++; entries > maxEntries {
+			return fmt.Errorf("read manifest %s: %w: more than %d events", path, ErrManifestTooLarge, maxEntries)
 		}
 	}
 	if _, err := dec.ReadToken(); err != nil {

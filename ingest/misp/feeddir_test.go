@@ -195,9 +195,10 @@ func TestReadManifestLimits(t *testing.T) {
 	})
 	t.Run("entries", func(t *testing.T) {
 		t.Parallel()
+		const limit = 1000 // MaxManifestEntries, scaled down
 		var b strings.Builder
 		b.WriteString("{")
-		for i := range MaxManifestEntries + 1 {
+		for i := range limit + 1 {
 			if i > 0 {
 				b.WriteString(",")
 			}
@@ -205,9 +206,15 @@ func TestReadManifestLimits(t *testing.T) {
 		}
 		b.WriteString("}")
 		dir := writeDir(t, map[string]string{ManifestFile: b.String()})
-		_, err := ReadManifest(dir)
+		root, err := OpenDir(dir)
+		require.NoError(t, err)
+		defer root.Close() //nolint:errcheck // read-only
+		n := 0
+		err = scanManifest(root, dir, limit, func(string, ManifestEntry) { n++ })
 		require.ErrorIs(t, err, ErrManifestTooLarge)
-		require.Contains(t, err.Error(), "more than 250000 events")
+		require.Contains(t, err.Error(), "more than 1000 events")
+		require.Equal(t, limit+1, n)
+		require.NoError(t, scanManifest(root, dir, limit+1, func(string, ManifestEntry) {}))
 	})
 	t.Run("at the limit", func(t *testing.T) {
 		t.Parallel()
