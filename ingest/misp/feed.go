@@ -115,7 +115,11 @@ func OpenFile(root *os.Root, name string) (*os.File, error) {
 		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
 			// os.Root refuses links that escape the directory (and
 			// loops) with an unexported error.
-			return nil, fmt.Errorf("open %s: %w: %w", name, ErrUnsafeFile, err)
+			why := err.Error()
+			if strings.Contains(why, "escapes") {
+				why = "a symbolic link leading outside it"
+			}
+			return nil, fmt.Errorf("open %s: %w: %s", name, ErrUnsafeFile, why)
 		}
 		return nil, err
 	}
