@@ -315,7 +315,8 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 	if err != nil {
 		return err
 	}
-	defer root.Close()           //nolint:errcheck // read-only
+	defer root.Close() //nolint:errcheck // read-only
+
 	files := map[string]string{} // event uuid → content hash
 	for _, id := range ids {
 		h, err := hashFeedFile(root, f.Path, id+".json")
