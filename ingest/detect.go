@@ -34,6 +34,14 @@ var (
 // STIX when it has a "type" member, MISP when it has a "uuid" or "info",
 // and STIX otherwise (the loader then says what is wrong with it).
 func sniff(head []byte) string {
+	format, _ := sniffHead(head)
+	return format
+}
+
+// sniffHead is sniff, and says whether the head decided: a deciding key,
+// the end of the first object, or no object at all. An undecided head cut
+// short may decide with more bytes.
+func sniffHead(head []byte) (format string, decided bool) {
 	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
 	if len(head) > sniffLimit {
 		head = head[:sniffLimit]
@@ -51,43 +59,43 @@ func sniff(head []byte) string {
 	}
 	tok, err := dec.ReadToken()
 	if err != nil {
-		return FormatSTIX
+		return FormatSTIX, false
 	}
 	if tok.Kind() == '[' {
 		if tok, err = dec.ReadToken(); err != nil {
-			return FormatSTIX
+			return FormatSTIX, false
 		}
 	}
 	if tok.Kind() != '{' {
-		return FormatSTIX
+		return FormatSTIX, true
 	}
 	for dec.PeekKind() == '"' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return guess()
+			return guess(), false
 		}
 		key := name.String()
 		switch {
 		case stixKeys[key]:
-			return FormatSTIX
+			return FormatSTIX, true
 		case mispKeys[key]:
-			return FormatMISP
+			return FormatMISP, true
 		case key == "type" || key == "id":
 			if dec.PeekKind() != '"' {
 				break
 			}
 			v, err := dec.ReadToken()
 			if err != nil {
-				return guess()
+				return guess(), false
 			}
 			val := v.String()
 			if key == "type" {
 				if val == "bundle" {
-					return FormatSTIX
+					return FormatSTIX, true
 				}
 				hasType = true
 			} else if strings.Contains(val, "--") {
-				return FormatSTIX
+				return FormatSTIX, true
 			}
 			continue
 		case key == "uuid":
@@ -96,18 +104,29 @@ func sniff(head []byte) string {
 			hasInfo = true
 		}
 		if hasUUID && hasInfo {
-			return FormatMISP
+			return FormatMISP, true
 		}
 		if err := dec.SkipValue(); err != nil {
-			return guess()
+			return guess(), false
 		}
 	}
-	return guess()
+	if dec.PeekKind() == '}' {
+		return guess(), true
+	}
+	return guess(), false
 }
 
-// peekHead returns up to sniffLimit bytes of the start of a reader that
-// buffers at least that much, without consuming them.
-func peekHead(r interface{ Peek(int) ([]byte, error) }) []byte {
-	head, _ := r.Peek(sniffLimit) // what could be read; the loader meets the error
-	return head
+// sniffReader detects the format of what r will read, without consuming
+// it: it peeks 4 KiB, then more (up to sniffLimit, which r must be able to
+// buffer) only while the head does not decide, so a slow stream is not
+// waited on longer than it takes to decide.
+func sniffReader(r interface{ Peek(int) ([]byte, error) }) string {
+	for n := 4 << 10; ; n *= 4 {
+		n = min(n, sniffLimit)
+		head, err := r.Peek(n) // the loader meets any read error
+		format, decided := sniffHead(head)
+		if decided || err != nil || n == sniffLimit {
+			return format
+		}
+	}
 }

@@ -71,3 +71,27 @@ func TestCapError(t *testing.T) {
 	require.LessOrEqual(t, len(got), MaxErrorText)
 	require.Regexp(t, `^(é)+… \(\d+ more bytes\)$`, got)
 }
+
+// slowReader is a bufio-like Peek over data that fails the test when asked
+// for more than it has: a stream that has sent only data so far.
+type slowReader struct {
+	t    *testing.T
+	data []byte
+}
+
+func (r slowReader) Peek(n int) ([]byte, error) {
+	if n > len(r.data) {
+		r.t.Fatalf("waited for %d bytes of a stream that sent %d", n, len(r.data))
+	}
+	return r.data[:n], nil
+}
+
+// TestSniffReaderDoesNotWait: a head that decides early is not held up
+// waiting for a full MiB of a slow stream (standard input).
+func TestSniffReaderDoesNotWait(t *testing.T) {
+	t.Parallel()
+	doc := `{"response": [` + strings.Repeat(`{"Event": {"info": "x"}},`, 500) // 12 KB sent so far
+	require.Equal(t, FormatMISP, sniffReader(slowReader{t, []byte(doc)}))
+	doc = strings.Repeat(" ", 10<<10) + `{"type": "bundle", "objects": [` + strings.Repeat(" ", 60<<10)
+	require.Equal(t, FormatSTIX, sniffReader(slowReader{t, []byte(doc)}))
+}

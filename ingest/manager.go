@@ -411,7 +411,7 @@ func openSource(f Feed) (*source, error) {
 		br := bufio.NewReaderSize(io.TeeReader(os.Stdin, h), sniffLimit)
 		format := f.Format
 		if format == "" {
-			format = sniff(peekHead(br))
+			format = sniffReader(br)
 		}
 		return &source{format: format, reader: br, hashing: h, size: -1}, nil
 	}
@@ -452,7 +452,7 @@ func openSource(f Feed) (*source, error) {
 	br := bufio.NewReaderSize(file, sniffLimit)
 	format := f.Format
 	if format == "" {
-		format = sniff(peekHead(br))
+		format = sniffReader(br)
 	}
 	return &source{format: format, reader: br, hash: h, size: st.Size(), close: file.Close}, nil
 }
