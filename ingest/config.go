@@ -32,8 +32,9 @@ type Feed struct {
 	// Relative paths in a config file are relative to the file.
 	Path string `json:"path" yaml:"path"`
 	// Format is stix, misp or telemetry; empty means detect stix or misp
-	// (a directory is a MISP feed; a file is MISP when its first object
-	// key is Event or response). Telemetry is never detected.
+	// (a directory is a MISP feed; a file is told by the member names of
+	// its top object, in any order, within its first MiB: see sniff).
+	// Telemetry is never detected.
 	Format string `json:"format,omitempty" yaml:"format,omitempty"`
 }
 

@@ -12,10 +12,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"regexp"
+	"runtime/debug"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
@@ -137,22 +140,39 @@ func Run(ctx context.Context, st Store, feeds []Feed, opts Options) ([]Result, e
 // LoadFeed loads one feed: it detects the format, skips the feed when its
 // content hash matches the last successful load (unless Force), loads it,
 // and records the outcome.
-func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
+//
+// A load that reads no record of its format (an empty file, an empty
+// bundle, a file of the other format) fails with an error wrapping
+// ErrNoRecords and is not recorded as loaded. A panic while loading (a bug)
+// is recovered: the feed fails with an error wrapping engine.ErrPanic and is
+// recorded as failed, and the other feeds of Run go on. Error text is capped
+// at MaxErrorText bytes (see CapError) in the result, the report and the
+// bookkeeping.
+func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	res := Result{Feed: f}
+	res = Result{Feed: f}
 	fail := func(err error) Result {
-		err = redact.Error(err) // a driver's error text may quote the connection string
-		res.Status, res.Error = StatusFailed, err.Error()
-		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
+		text := CapError(redact.Error(err).Error()) // a driver's error text may quote the connection string
+		res.Status, res.Error = StatusFailed, text
+		if res.Report != nil {
+			res.Report.Error = text
+		}
+		opts.Logger.Error("feed failed", "feed", f.Name, "err", text)
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, text, "", res.Report); ferr != nil {
 				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
 			}
 		}
 		return res
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			opts.Logger.Error("feed panicked", "feed", f.Name, "panic", p, "stack", string(debug.Stack()))
+			res = fail(fmt.Errorf("%w: %v", engine.ErrPanic, p))
+		}
+	}()
 	if err := f.normalize(); err != nil {
 		return fail(err)
 	}
@@ -217,6 +237,9 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	if loadErr != nil {
 		return fail(loadErr)
 	}
+	if err := noRecords(res.Report, res.Format); err != nil {
+		return fail(err)
+	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
 		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
@@ -226,18 +249,80 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	return res
 }
 
+// MaxErrorText is the most bytes of error text kept in a Result, its
+// report and the feed's bookkeeping (feeds.last_error): the first errors
+// fit, the rest are counted (see CapError).
+const MaxErrorText = 4 << 10
+
+// ErrNoRecords means a load read no record of its format: an empty file,
+// an empty STIX bundle, "objects" that is no array, or a file of the other
+// format. Such a load fails and is not recorded as loaded, so the right
+// load of the same content later is not skipped as unchanged.
+var ErrNoRecords = errors.New("no records")
+
+// noRecords returns an error wrapping ErrNoRecords when a report of a
+// load that ended without error shows no record of format read, or none
+// mapped. Events skipped as unchanged count as records.
+func noRecords(rep *engine.Report, format string) error {
+	if rep == nil || rep.Skipped > 0 || rep.Telemetry != nil || format == FormatTelemetry {
+		return nil
+	}
+	name := map[string]string{FormatSTIX: "STIX", FormatMISP: "MISP"}[format]
+	other := map[string]string{FormatSTIX: "MISP", FormatMISP: "STIX"}[format]
+	switch {
+	case rep.RecordsRead == 0:
+		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle or list, or a %s file?); nothing was loaded",
+			ErrNoRecords, name, rep.Bytes, other)
+	case rep.RecordsMapped == 0:
+		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped; a %s file?); nothing was loaded",
+			ErrNoRecords, rep.RecordsRead, name, rep.DroppedTotal(), other)
+	}
+	return nil
+}
+
+// CapError shortens error text to at most MaxErrorText bytes: whole lines
+// (a joined error has one per failure) while they fit, then "… (N more
+// lines)"; a single line too long is cut on a character boundary and ends
+// "… (N more bytes)".
+func CapError(text string) string {
+	if len(text) <= MaxErrorText {
+		return text
+	}
+	const room = MaxErrorText - 64 // for the tail
+	cut := strings.LastIndexByte(text[:room], '\n')
+	if cut <= 0 {
+		cut = room
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		return fmt.Sprintf("%s… (%d more bytes)", text[:cut], len(text)-cut)
+	}
+	return fmt.Sprintf("%s\n… (%d more lines)", text[:cut], strings.Count(text[cut:], "\n"))
+}
+
 // loadMISPDir loads the events of a MISP feed directory whose files changed
 // since their last successful load (all with Force), and records each.
 func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
-	manifest, err := misp.ReadManifest(f.Path)
+	manifest, err := misp.ReadManifestTimes(f.Path)
 	if err != nil && !errors.Is(err, misp.ErrNoManifest) {
 		return err
 	}
+	ids := make([]string, 0, len(manifest))
+	for id := range manifest {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	root, err := misp.OpenDir(f.Path)
+	if err != nil {
+		return err
+	}
+	defer root.Close() //nolint:errcheck // read-only
+
 	files := map[string]string{} // event uuid → content hash
-	for _, id := range manifest.UUIDs() {
-		h, err := hashFile(misp.EventPath(f.Path, id))
+	for _, id := range ids {
+		h, err := hashFeedFile(root, f.Path, id+".json")
 		if err != nil {
-			continue // LoadDir counts the missing file
+			continue // LoadDir counts the missing or refused file
 		}
 		files[id] = h
 	}
@@ -248,7 +333,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		}
 	}
 	var only []string
-	for _, id := range manifest.UUIDs() {
+	for _, id := range ids {
 		if k, ok := known[id]; ok && k.ContentHash == files[id] && files[id] != "" {
 			res.EventsSkipped++
 			continue
@@ -265,6 +350,9 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 	opt := misp.Options{
 		Options: opts.engine(f.Name, progress),
 		OnEvent: func(e misp.EventResult) {
+			if e.Err != nil || e.UUID == "" {
+				return // not recorded as loaded
+			}
 			mu.Lock()
 			done = append(done, e)
 			mu.Unlock()
@@ -286,8 +374,8 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		}
 		res.EventsLoaded++
 		var ts *time.Time
-		if m, ok := manifest[e.UUID]; ok && !m.Timestamp.IsZero() {
-			ts = &m.Timestamp
+		if t, ok := manifest[e.UUID]; ok && !t.IsZero() {
+			ts = &t
 		}
 		if err := st.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err
@@ -315,14 +403,16 @@ func (s *source) Close() error {
 }
 
 // openSource opens the feed, detects its format when not given, and hashes
-// its content (a directory: its manifest and event file names).
+// its content (a directory: its manifest and event file names). A feed file
+// must be a regular file (a FIFO or device would block or never end: use
+// "-" for standard input).
 func openSource(f Feed) (*source, error) {
 	if f.Path == "-" {
 		h := sha256.New()
-		br := bufio.NewReaderSize(io.TeeReader(os.Stdin, h), 64<<10)
+		br := bufio.NewReaderSize(io.TeeReader(os.Stdin, h), sniffLimit)
 		format := f.Format
 		if format == "" {
-			format = sniff(br)
+			format = sniffReader(br)
 		}
 		return &source{format: format, reader: br, hashing: h, size: -1}, nil
 	}
@@ -340,53 +430,68 @@ func openSource(f Feed) (*source, error) {
 		}
 		return &source{format: FormatMISP, dir: true, hash: h, size: dirSize(f.Path)}, nil
 	}
-	h, err := hashFile(f.Path)
-	if err != nil {
-		return nil, err
+	notRegular := fmt.Errorf("open feed: %s is not a regular file (use - to read standard input)", f.Path)
+	if !st.Mode().IsRegular() {
+		return nil, notRegular
 	}
-	file, err := os.Open(f.Path)
+	file, err := os.OpenFile(f.Path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open feed: %w", err)
 	}
-	br := bufio.NewReaderSize(file, 64<<10)
+	if info, err := file.Stat(); err != nil || !info.Mode().IsRegular() {
+		_ = file.Close()
+		return nil, notRegular
+	}
+	h, err := hashReader(f.Path, file)
+	if err == nil {
+		_, err = file.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		_ = file.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(file, sniffLimit)
 	format := f.Format
 	if format == "" {
-		format = sniff(br)
+		format = sniffReader(br)
 	}
 	return &source{format: format, reader: br, hash: h, size: st.Size(), close: file.Close}, nil
 }
 
-var mispStart = regexp.MustCompile(`^\s*\[?\s*\{\s*"(Event|response)"\s*:`)
-
-// sniff tells MISP from STIX by the first key of the first object.
-func sniff(br *bufio.Reader) string {
-	head, _ := br.Peek(4096)
-	if mispStart.Match(head) {
-		return FormatMISP
-	}
-	return FormatSTIX
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	defer f.Close() //nolint:errcheck // read-only
+// hashReader returns the hex SHA-256 of what r holds; name is for errors.
+func hashReader(name string, r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+	if _, err := io.Copy(h, r); err != nil {
+		return "", fmt.Errorf("hash %s: %w", name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// hashFeedFile hashes a file of a feed directory, opened through
+// misp.OpenFile (nothing outside the directory, only regular files).
+func hashFeedFile(root *os.Root, dir, name string) (string, error) {
+	f, err := misp.OpenFile(root, name)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", filepath.Join(dir, name), err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	return hashReader(filepath.Join(dir, name), f)
+}
+
 // hashDir hashes a feed directory's JSON files (names and contents), so
-// any change to the manifest or an event changes it.
+// any change to the manifest or an event changes it. A file that is not a
+// regular file inside the directory (misp.OpenFile) is hashed by its name
+// only: it is not read, and LoadDir counts it.
 func hashDir(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("read feed directory: %w", err)
 	}
+	root, err := misp.OpenDir(dir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close() //nolint:errcheck // read-only
 	var names []string
 	for _, e := range entries {
 		if !e.IsDir() && (filepath.Ext(e.Name()) == ".json" || e.Name() == "hashes.csv") {
@@ -396,8 +501,10 @@ func hashDir(dir string) (string, error) {
 	sort.Strings(names)
 	h := sha256.New()
 	for _, n := range names {
-		fh, err := hashFile(filepath.Join(dir, n))
-		if err != nil {
+		fh, err := hashFeedFile(root, dir, n)
+		if errors.Is(err, misp.ErrUnsafeFile) {
+			fh = "refused"
+		} else if err != nil {
 			return "", err
 		}
 		fmt.Fprintf(h, "%s\x00%s\n", n, fh)

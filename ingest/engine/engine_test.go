@@ -159,3 +159,41 @@ func TestDefaults(t *testing.T) {
 	require.EqualValues(t, engine.DefaultMaxRecordBytes, o.MaxRecordBytes)
 	require.NotNil(t, o.Logger)
 }
+
+// panicky is a Source that panics after emitting n records.
+type panicky struct{ numbers }
+
+func (s *panicky) Read(ctx context.Context, emit func(engine.Record[int]) error) error {
+	if err := s.numbers.Read(ctx, emit); err != nil {
+		return err
+	}
+	panic("source bug")
+}
+
+// TestPanicsAreContained: a record whose mapping panics is dropped alone
+// (internal-error) and the others are written; a source that panics stops
+// its load with ErrPanic. Neither takes the process down (issue 13, row 2).
+func TestPanicsAreContained(t *testing.T) {
+	t.Parallel()
+	mapper := func(rec engine.Record[int]) engine.Result {
+		if string(rec.Raw) == "3" {
+			panic("mapper bug")
+		}
+		return engine.Result{Read: 1, Mapped: 1, Batch: graph.Batch{Nodes: []graph.Node{graph.SourceNode("x-number", string(rec.Raw))}}}
+	}
+	for _, workers := range []int{1, 4} {
+		rep := engine.NewReport("f", "test")
+		sink := &sinktest.Recorder{}
+		err := engine.Run(context.Background(), &numbers{n: 10}, mapper, sink, engine.Options{Workers: workers, Logger: quiet}, rep)
+		require.NoError(t, err)
+		require.Equal(t, map[engine.Reason]int64{engine.ReasonInternalError: 1}, rep.Dropped)
+		require.Equal(t, int64(10), rep.RecordsRead)
+		require.Equal(t, int64(9), rep.RecordsMapped)
+		require.Equal(t, int64(9), rep.Nodes)
+
+		rep = engine.NewReport("f", "test")
+		err = engine.Run(context.Background(), &panicky{numbers{n: 5}}, mapper, &sinktest.Recorder{}, engine.Options{Workers: workers, Logger: quiet}, rep)
+		require.ErrorIs(t, err, engine.ErrPanic)
+		require.Contains(t, err.Error(), "source bug")
+	}
+}

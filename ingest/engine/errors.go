@@ -14,6 +14,9 @@ var (
 	// ErrRead means reading the feed failed (an I/O error of the reader);
 	// it comes wrapped in an *OffsetError too.
 	ErrRead = errors.New("read feed")
+	// ErrPanic means the load stopped on a panic (a bug), recovered so
+	// that it cannot take down other loads in the process.
+	ErrPanic = errors.New("internal error (panic)")
 )
 
 // OffsetError is the error that stopped a feed at a byte offset: a JSON

@@ -32,4 +32,7 @@ const (
 	// range (confidence outside 0-100, labels not strings, a MISP "Tag":
 	// 5), so the record is not the shape of its kind.
 	ReasonInvalidProperty Reason = "invalid-property"
+	// ReasonInternalError: a record whose mapping panicked (a bug, logged
+	// with its stack); the record is dropped alone and the feed goes on.
+	ReasonInternalError Reason = "internal-error"
 )

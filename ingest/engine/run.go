@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/ransomeye/intel/graph"
@@ -164,6 +165,12 @@ func start[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], opts 
 		defer l.wg.Done()
 		defer close(jobs)
 		defer close(ordered)
+		defer func() {
+			if p := recover(); p != nil {
+				l.readErr = fmt.Errorf("%w: reading the feed: %v", ErrPanic, p)
+				l.log.Error("panic reading the feed", "panic", p, "stack", string(debug.Stack()))
+			}
+		}()
 		l.readErr = l.sp.run(l.ctx)
 	}()
 	for range opts.Workers {
@@ -173,7 +180,7 @@ func start[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], opts 
 			for c := range jobs {
 				c.results = make([]Result, len(c.records))
 				for i, rec := range c.records {
-					c.results[i] = mapRecord(rec)
+					c.results[i] = mapSafely(mapRecord, rec)
 					c.records[i].Raw = nil
 				}
 				close(c.done)
@@ -181,6 +188,19 @@ func start[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], opts 
 		}()
 	}
 	return l
+}
+
+// mapSafely maps one record; a record whose mapping panics is dropped
+// alone under ReasonInternalError (with the panic and stack in the log
+// line) instead of killing the process and every other feed loading in it.
+func mapSafely[M any](mapRecord Mapper[M], rec Record[M]) (res Result) {
+	defer func() {
+		if p := recover(); p != nil {
+			res = Result{Read: 1, Drops: []Drop{{Reason: ReasonInternalError,
+				Detail: fmt.Sprintf("panic mapping the record: %v", p), Attrs: []any{"stack", string(debug.Stack())}}}}
+		}
+	}()
+	return mapRecord(rec)
 }
 
 // results yields the records and what they mapped to in input order, until

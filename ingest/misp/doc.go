@@ -20,7 +20,13 @@
 // galaxy definition (no records). Feed directories (manifest.json and one
 // <uuid>.json per event) are read by LoadDir; ReadManifest, Manifest.Changed
 // and Options.Only let a feed manager load only the events whose manifest
-// timestamp changed. hashes.csv is not read.
+// timestamp changed. hashes.csv is not read. Nothing outside a feed
+// directory is read: its files are opened through os.Root, non-blocking,
+// and only when they are regular files (OpenFile), so a symbolic link
+// out of the directory, a FIFO or a device is refused unread
+// (ReasonUnsafeEventFile); a manifest is capped at MaxManifestBytes and
+// MaxManifestEntries and read entry by entry. A leading UTF-8 byte order
+// mark is read as white space.
 //
 // Trailing commas ("},\n ]") are read as white space unless Options.Strict
 // is set, with a WARN naming the byte offset: ESET's published export of

@@ -12,4 +12,11 @@ var (
 	ErrNoManifest = errors.New("no manifest.json")
 	// ErrBadManifest means manifest.json is not a MISP feed manifest.
 	ErrBadManifest = errors.New("invalid manifest")
+	// ErrManifestTooLarge means manifest.json is larger than
+	// MaxManifestBytes or lists more than MaxManifestEntries events.
+	ErrManifestTooLarge = errors.New("manifest too large")
+	// ErrUnsafeFile means a file of a feed directory was refused unread:
+	// a symbolic link leading outside the directory, or not a regular
+	// file (a FIFO, a device, a directory).
+	ErrUnsafeFile = errors.New("not a regular file inside the feed directory")
 )

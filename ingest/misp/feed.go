@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -20,6 +23,22 @@ import (
 
 // ManifestFile is the name of a feed directory's manifest.
 const ManifestFile = "manifest.json"
+
+// Limits of a feed manifest. A real feed's manifest lists a few thousand
+// events in a few MB (CIRCL's OSINT feed: about 2,000 in 1.5 MB); beyond
+// these ReadManifest fails with ErrManifestTooLarge rather than hold an
+// unbounded map.
+const (
+	// MaxManifestBytes is the largest manifest.json read: 64 MiB.
+	MaxManifestBytes = 64 << 20
+	// MaxManifestEntries is the most events a manifest may list.
+	MaxManifestEntries = 250_000
+)
+
+// maxFileWarnings is how many missing or refused event files LoadDir logs
+// one by one, and how many of their errors it returns; the rest are
+// counted in one line.
+const maxFileWarnings = 10
 
 // ManifestEntry is what a feed manifest says about one event.
 type ManifestEntry struct {
@@ -74,43 +93,164 @@ type rawManifestEntry struct {
 	Tags          list[rawTag] `json:"Tag"`
 }
 
+// OpenDir opens a feed directory for reading its files through OpenFile.
+func OpenDir(dir string) (*os.Root, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open feed directory: %w", err)
+	}
+	return root, nil
+}
+
+// OpenFile opens name in a feed directory for reading, only when it is a
+// regular file inside the directory: a symbolic link that leads outside
+// it (to /etc/passwd, /dev/zero, another feed) or to anything but a
+// regular file (a FIFO, a device, a directory) gives an error wrapping
+// ErrUnsafeFile, without reading it. The file is opened non-blocking, so
+// a FIFO never waits for a writer. A missing file gives an error wrapping
+// fs.ErrNotExist.
+func OpenFile(root *os.Root, name string) (*os.File, error) {
+	f, err := root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
+			// os.Root refuses links that escape the directory (and
+			// loops) with an unexported error.
+			why := err.Error()
+			if strings.Contains(why, "escapes") {
+				why = "a symbolic link leading outside it"
+			}
+			return nil, fmt.Errorf("open %s: %w: %s", name, ErrUnsafeFile, why)
+		}
+		return nil, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("open %s: %w", name, err)
+	}
+	if !info.Mode().IsRegular() {
+		_ = f.Close()
+		return nil, fmt.Errorf("open %s: %w: a %s", name, ErrUnsafeFile, fileKind(info.Mode()))
+	}
+	return f, nil
+}
+
+// fileKind names a file mode's type for an error.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	default:
+		return "non-regular file"
+	}
+}
+
 // ReadManifest reads <dir>/manifest.json entry by entry. It returns an
-// error wrapping ErrNoManifest when the file does not exist and
-// ErrBadManifest when it is not an object of event uuids.
+// error wrapping ErrNoManifest when the file does not exist,
+// ErrUnsafeFile when it is not a regular file inside dir (see OpenFile),
+// ErrManifestTooLarge beyond MaxManifestBytes or MaxManifestEntries, and
+// ErrBadManifest when it is not an object of event uuids. A UTF-8 byte
+// order mark is skipped.
 func ReadManifest(dir string) (Manifest, error) {
+	root, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close() //nolint:errcheck // read-only
+	m := Manifest{}
+	err = scanManifest(root, dir, MaxManifestEntries, func(id string, e ManifestEntry) { m[id] = e })
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// ReadManifestTimes reads <dir>/manifest.json as ReadManifest does and
+// keeps only each event's timestamp, for a feed manager's bookkeeping of
+// a large feed.
+func ReadManifestTimes(dir string) (map[string]time.Time, error) {
+	root, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close() //nolint:errcheck // read-only
+	m := map[string]time.Time{}
+	err = scanManifest(root, dir, MaxManifestEntries, func(id string, e ManifestEntry) { m[id] = e.Timestamp })
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// manifestIDs reads the manifest of the directory open at root and returns
+// its event uuids in order.
+func manifestIDs(root *os.Root, dir string) ([]string, error) {
+	set := map[string]struct{}{}
+	if err := scanManifest(root, dir, MaxManifestEntries, func(id string, _ ManifestEntry) { set[id] = struct{}{} }); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(set))
+	for id := range set {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// scanManifest reads the manifest of the directory open at root entry by
+// entry, handing each to fn, so that a caller keeps only what it needs.
+// It fails with ErrManifestTooLarge beyond maxEntries entries.
+func scanManifest(root *os.Root, dir string, maxEntries int, fn func(id string, e ManifestEntry)) error {
 	path := filepath.Join(dir, ManifestFile)
-	f, err := os.Open(path)
+	f, err := OpenFile(root, ManifestFile)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("read manifest of %s: %w", dir, ErrNoManifest)
+		return fmt.Errorf("read manifest of %s: %w", dir, ErrNoManifest)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
+		return fmt.Errorf("read manifest of %s: %w", dir, err)
 	}
 	defer f.Close() //nolint:errcheck // read-only
-	dec := jsontext.NewDecoder(f, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	bad := func(err error) error { return fmt.Errorf("read manifest %s: %w: %w", path, ErrBadManifest, err) }
-	if tok, err := dec.ReadToken(); err != nil {
-		return nil, bad(syntaxError(err, dec))
-	} else if tok.Kind() != '{' {
-		return nil, bad(fmt.Errorf("want an object, got %v", tok.Kind()))
+	if info, err := f.Stat(); err == nil && info.Size() > MaxManifestBytes {
+		return fmt.Errorf("read manifest %s: %w: %d bytes, limit %d", path, ErrManifestTooLarge, info.Size(), MaxManifestBytes)
 	}
-	m := Manifest{}
+	// The file may grow while it is read: read one byte past the limit
+	// to tell.
+	lr := &io.LimitedReader{R: f, N: MaxManifestBytes + 1}
+	dec := jsontext.NewDecoder(bomAsSpace(lr), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	bad := func(err error) error {
+		if lr.N <= 0 {
+			return fmt.Errorf("read manifest %s: %w: more than %d bytes", path, ErrManifestTooLarge, MaxManifestBytes)
+		}
+		return fmt.Errorf("read manifest %s: %w: %w", path, ErrBadManifest, err)
+	}
+	if tok, err := dec.ReadToken(); err != nil {
+		return bad(syntaxError(err, dec))
+	} else if tok.Kind() != '{' {
+		return bad(fmt.Errorf("want an object, got %v", tok.Kind()))
+	}
+	entries := 0
 	for dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil, bad(syntaxError(err, dec))
+			return bad(syntaxError(err, dec))
 		}
 		id := strings.ToLower(strings.TrimSpace(tok.String()))
 		if _, err := uuid.Parse(id); err != nil {
-			return nil, bad(fmt.Errorf("key %q is not an event uuid", truncate(id, 80)))
+			return bad(fmt.Errorf("key %q is not an event uuid", truncate(id, 80)))
 		}
 		raw, err := dec.ReadValue()
 		if err != nil {
-			return nil, bad(syntaxError(err, dec))
+			return bad(syntaxError(err, dec))
 		}
 		var e rawManifestEntry
 		if err := unmarshal(raw, &e); err != nil {
-			return nil, bad(fmt.Errorf("entry %s: %w", id, err))
+			return bad(fmt.Errorf("entry %s: %w", id, err))
 		}
 		entry := ManifestEntry{
 			Info: e.Info.String(), Date: e.Date.String(), Timestamp: parseTime(e.Timestamp.String()),
@@ -130,12 +270,15 @@ func ReadManifest(dir string) (Manifest, error) {
 				entry.Tags = append(entry.Tags, n)
 			}
 		}
-		m[id] = entry
+		fn(id, entry)
+		if entries++; entries > maxEntries {
+			return fmt.Errorf("read manifest %s: %w: more than %d events", path, ErrManifestTooLarge, maxEntries)
+		}
 	}
 	if _, err := dec.ReadToken(); err != nil {
-		return nil, bad(syntaxError(err, dec))
+		return bad(syntaxError(err, dec))
 	}
-	return m, nil
+	return nil
 }
 
 // LoadDir loads a MISP feed directory: the events listed in manifest.json,
@@ -144,86 +287,168 @@ func ReadManifest(dir string) (Manifest, error) {
 // hashes.csv is not read: it indexes attribute values for MISP's own
 // look-ups and adds nothing the event files lack.
 //
+// Nothing outside dir is read: files are opened with OpenFile, so a
+// manifest or event file that is a symbolic link leading out of the
+// directory, or not a regular file (a FIFO, a device), is refused unread.
+//
 // Each event file is a unit: a missing file is counted under
-// ReasonMissingEventFile, a file with a syntax error keeps what precedes the
-// error, and either way the other events load; their errors are returned
-// joined, each naming its file, and reported through opts.OnEvent. A sink
-// failure stops the load. Manifest events not asked for count as Skipped.
+// ReasonMissingEventFile, a refused one under ReasonUnsafeEventFile, a file
+// with a syntax error keeps what precedes the error, and either way the
+// other events load; their errors are returned joined, each naming its
+// file, and reported through opts.OnEvent. Only the first few missing or
+// refused files are logged and returned one by one; the rest are counted in
+// one line each. A sink failure stops the load. Manifest events not asked
+// for count as Skipped.
 func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*engine.Report, error) {
 	opts = opts.withDefaults(filepath.Base(filepath.Clean(dir)))
 	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
 	defer func() { report.Duration = time.Since(start) }()
 
-	m, err := ReadManifest(dir)
+	root, err := OpenDir(dir)
+	if err != nil {
+		report.Error = err.Error()
+		return report, err
+	}
+	defer root.Close() //nolint:errcheck // read-only
+	ids, err := manifestIDs(root, dir)
 	switch {
 	case errors.Is(err, ErrNoManifest):
-		if m, err = eventFiles(dir); err != nil {
+		if ids, err = eventFiles(dir); err != nil {
+			report.Error = err.Error()
 			return report, err
 		}
 	case err != nil:
 		report.Error = err.Error()
 		return report, err
 	}
-	ids := m.UUIDs()
 	if opts.Only != nil {
-		want := map[string]bool{}
-		ids = ids[:0:0]
+		want := make(map[string]bool, len(opts.Only))
+		only := make([]string, 0, len(opts.Only))
 		for _, id := range opts.Only {
 			id = strings.ToLower(strings.TrimSpace(id))
 			if !want[id] {
 				want[id] = true
-				ids = append(ids, id)
+				only = append(only, id)
 			}
 		}
-		for id := range m {
+		for _, id := range ids {
 			if !want[id] {
 				report.Skipped++
 			}
 		}
-		sort.Strings(ids)
+		sort.Strings(only)
+		ids = only
 	}
 
 	mp := newMapper(opts)
-	var errs []error
+	fe := fileErrors{log: mp.log}
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
-			errs = append(errs, err)
+			fe.stop(err)
 			break
 		}
-		path := EventPath(dir, id)
-		if err := mp.loadEventFile(ctx, path, id, sink, report); err != nil {
+		name := strings.ToLower(id) + ".json"
+		if err := mp.loadEventFile(ctx, root, dir, name, id, sink, report, &fe); err != nil {
 			if !fileError(err) || ctx.Err() != nil {
-				errs = append(errs, err)
+				fe.stop(err)
 				break
 			}
-			errs = append(errs, fmt.Errorf("load event %s: %w", filepath.Base(path), err))
 		}
 	}
-	err = errors.Join(errs...)
+	err = fe.err()
 	if err != nil {
 		report.Error = err.Error()
 	}
 	return report, err
 }
 
+// fileErrors gathers the errors of a feed directory's event files: the
+// first maxFileWarnings are logged (missing and refused files; the others
+// log their own) and kept, the rest only counted.
+type fileErrors struct {
+	log   *slog.Logger
+	errs  []error
+	more  int
+	byWhy map[engine.Reason]int
+	fatal error
+}
+
+// add records the error of one event file; reason is its drop reason, or
+// "" when the file was read (its records logged their own problems).
+func (fe *fileErrors) add(file string, reason engine.Reason, err error, attrs ...any) {
+	if reason != "" {
+		if fe.byWhy == nil {
+			fe.byWhy = map[engine.Reason]int{}
+		}
+		fe.byWhy[reason]++
+		if n := fe.byWhy[reason]; n <= maxFileWarnings {
+			msg := "MISP event file missing"
+			if reason == ReasonUnsafeEventFile {
+				msg = "MISP event file refused unread"
+			}
+			fe.log.Warn(msg, append(attrs, "file", file, "reason", reason, "error", err.Error())...)
+		}
+	}
+	if len(fe.errs) < maxFileWarnings {
+		fe.errs = append(fe.errs, fmt.Errorf("load event %s: %w", filepath.Base(file), err))
+		return
+	}
+	fe.more++
+}
+
+// stop records the error that stopped the load.
+func (fe *fileErrors) stop(err error) { fe.fatal = err }
+
+// err is the load's error: the kept file errors, a count of the others,
+// and the error that stopped the load. It logs the counts of the files
+// not logged one by one.
+func (fe *fileErrors) err() error {
+	reasons := make([]string, 0, len(fe.byWhy))
+	for r := range fe.byWhy {
+		reasons = append(reasons, string(r))
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		if n := fe.byWhy[engine.Reason(r)]; n > maxFileWarnings {
+			fe.log.Warn("more MISP event files not loaded, not logged one by one", "reason", r, "more", n-maxFileWarnings, "total", n)
+		}
+	}
+	errs := fe.errs
+	if fe.more > 0 {
+		errs = append(errs, fmt.Errorf("… and %d more event files failed", fe.more))
+	}
+	if fe.fatal != nil {
+		errs = append(errs, fe.fatal)
+	}
+	return errors.Join(errs...)
+}
+
 // loadEventFile loads one event file of a feed directory with the loader
 // of the whole directory.
-func (m *mapper) loadEventFile(ctx context.Context, path, id string, sink graph.Sink, report *engine.Report) error {
-	f, err := os.Open(path)
+func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id string, sink graph.Sink, report *engine.Report, fe *fileErrors) error {
+	path := filepath.Join(dir, name)
+	f, err := OpenFile(root, name)
 	if err != nil {
-		report.Drop(ReasonMissingEventFile)
-		m.log.Warn("MISP event file missing", "event", id, "file", path, "reason", ReasonMissingEventFile, "error", err.Error())
+		reason := ReasonMissingEventFile
+		if errors.Is(err, ErrUnsafeFile) {
+			reason = ReasonUnsafeEventFile
+		}
+		report.Drop(reason)
+		fe.add(path, reason, err, "event", id)
 		if m.opts.OnEvent != nil {
 			m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
 		}
-		return err
+		return &fs.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer f.Close() //nolint:errcheck // read-only
 	before := m.events
 	err = m.load(ctx, f, path, sink, report)
 	if err != nil && m.events == before && m.opts.OnEvent != nil {
 		m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
+	}
+	if err != nil && fileError(err) && ctx.Err() == nil {
+		fe.add(path, "", err)
 	}
 	return err
 }
@@ -237,8 +462,9 @@ func fileError(err error) bool {
 	return errors.As(err, &oe) || errors.As(err, &pe) || errors.Is(err, ErrNotMISP)
 }
 
-// eventFiles lists <uuid>.json files of a directory without a manifest.
-func eventFiles(dir string) (Manifest, error) {
+// eventFiles lists, in order, the event uuids of the <uuid>.json files of
+// a directory without a manifest.
+func eventFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list feed directory: %w", err)
@@ -252,9 +478,12 @@ func eventFiles(dir string) (Manifest, error) {
 		if _, err := uuid.Parse(id); err == nil {
 			m[strings.ToLower(id)] = ManifestEntry{}
 		}
+		if len(m) > MaxManifestEntries {
+			return nil, fmt.Errorf("load feed directory %s: %w: more than %d event files", dir, ErrManifestTooLarge, MaxManifestEntries)
+		}
 	}
 	if len(m) == 0 {
 		return nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json files", dir, ErrNoManifest)
 	}
-	return m, nil
+	return m.UUIDs(), nil
 }

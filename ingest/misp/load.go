@@ -1,6 +1,8 @@
 package misp
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -52,6 +55,20 @@ func LoadPath(ctx context.Context, path string, sink graph.Sink, opts Options) (
 	}
 	return LoadFile(ctx, f, sink, opts)
 }
+
+// bomAsSpace reads r with a leading UTF-8 byte order mark (which some
+// exporters write and JSON does not allow) turned into three spaces, so
+// that the byte offsets of later errors stay those of the file.
+func bomAsSpace(r io.Reader) io.Reader {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && bytes.Equal(b, utf8BOM) {
+		_, _ = br.Discard(3)
+		return io.MultiReader(strings.NewReader("   "), br)
+	}
+	return br
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // job is the context of one record on its way through the engine
 // (engine.Record.Meta): what kind of record it is and what it needs of its
@@ -125,7 +142,7 @@ func newMapper(opts Options) *mapper {
 
 // load reads one input through the engine, counting into report.
 func (m *mapper) load(ctx context.Context, r io.Reader, file string, sink graph.Sink, report *engine.Report) error {
-	src := &fileSource{feed: m.feed, file: file, opts: m.opts, log: m.log, tally: m.tally, count: &countingReader{r: r}}
+	src := &fileSource{feed: m.feed, file: file, opts: m.opts, log: m.log, tally: m.tally, count: &countingReader{r: bomAsSpace(r)}}
 	return engine.Run(ctx, src, m.mapRecord, sink, m.opts.Options, report)
 }
 
@@ -212,6 +229,11 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 			m.opts.OnEvent(ev)
 		}
 	}()
+	for _, field := range []string{"date", "timestamp", "publish_timestamp"} {
+		if _, err := parseTimeChecked(fr.fields[field]); err != nil {
+			m.badTime(j, "event", fr.fields["uuid"], fmt.Errorf("%s: %w", field, err))
+		}
+	}
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
@@ -230,6 +252,20 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
+}
+
+// badTime logs a time field dropped from a record that loads without it
+// (an event, object or reference), under ReasonInvalidTimestamp. It is
+// safe on the workers.
+func (m *mapper) badTime(j job, what, id string, err error) {
+	args := []any{"kind", what, "id", truncate(id, 80), "reason", ReasonInvalidTimestamp, "detail", err.Error()}
+	if j.file != "" {
+		args = append(args, "file", j.file)
+	}
+	if j.evUUID != "" {
+		args = append(args, "event", j.evUUID)
+	}
+	m.log.Warn("MISP time field dropped; the record loads without it", args...)
 }
 
 // syntaxError converts a decoder error into an *engine.OffsetError at its

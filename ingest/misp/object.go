@@ -94,7 +94,10 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
 	}
-	node.FirstSeen, node.LastSeen = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String())
+	var err error
+	if node.FirstSeen, node.LastSeen, err = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String()); err != nil {
+		m.badTime(j, "object", uuid, err)
+	}
 	node.Sources = []string{m.feed}
 	linkProps := keyed(uuid, details)
 	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
@@ -188,7 +191,9 @@ func (m *mapper) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 		props = keyed(canonUUID(r.UUID.String()), map[string]any{"comment": c})
 	}
 	first, last := obj.FirstSeen, obj.LastSeen
-	if ts := parseTime(r.Timestamp.String()); !ts.IsZero() {
+	if ts, err := parseTimeChecked(r.Timestamp.String()); err != nil {
+		m.badTime(j, "object reference", r.UUID.String(), fmt.Errorf("timestamp: %w", err))
+	} else if !ts.IsZero() {
 		first, last = seen(ts, ts)
 	}
 	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: graph.Ref(alias(canonUUID(r.ReferencedUUID.String()))), Props: props,

@@ -23,9 +23,20 @@ const (
 	// ReasonInvalidValue counts attributes whose value is not valid for
 	// their type (ip-dst "not-an-ip", md5 of 31 characters, ...).
 	ReasonInvalidValue engine.Reason = "invalid-value"
+	// ReasonInvalidTimestamp counts attributes (first_seen, last_seen,
+	// timestamp) and sightings (date_sighting) whose time is present but
+	// unusable: not a time, a unix time out of range ("1e999999"), or
+	// 0001-01-01T00:00:00Z, the zero time the graph reads as no time. The
+	// same in an event, object or reference drops the field alone, with a
+	// WARN under this reason, and the record loads without that time.
+	ReasonInvalidTimestamp engine.Reason = "invalid-timestamp"
 	// ReasonMissingEventFile counts manifest entries whose event file is
 	// missing from a feed directory.
 	ReasonMissingEventFile engine.Reason = "missing-event-file"
+	// ReasonUnsafeEventFile counts event files of a feed directory refused
+	// unread: a symbolic link leading outside the directory, or not a
+	// regular file (a FIFO, a device, a directory).
+	ReasonUnsafeEventFile engine.Reason = "unsafe-event-file"
 )
 
 // Options configure a load: the engine's options (feed name, workers,

@@ -141,7 +141,10 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	n := o.node
 	n.Props = props
 	n.Labels, n.TLP = tg.labels, tg.tlp
-	n.FirstSeen, n.LastSeen = attributeSeen(a.FirstSeen.String(), a.LastSeen.String(), a.Timestamp.String())
+	var err error
+	if n.FirstSeen, n.LastSeen, err = attributeSeen(a.FirstSeen.String(), a.LastSeen.String(), a.Timestamp.String()); err != nil {
+		return out, ReasonInvalidTimestamp, err
+	}
 	n.Sources = []string{m.feed}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))
@@ -170,15 +173,27 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 }
 
 // attributeSeen is the first/last seen of an attribute: first_seen and
-// last_seen when given, else its timestamp (when it was last changed).
-func attributeSeen(first, last, ts string) (f, la time.Time) {
-	f, la = parseTime(first), parseTime(last)
-	t := parseTime(ts)
+// last_seen when given, else its timestamp (when it was last changed). A
+// time that is present but invalid (parseTimeChecked) is an error naming
+// it, and counts as absent.
+func attributeSeen(first, last, ts string) (f, la time.Time, err error) {
+	var errs [3]error
+	f, errs[0] = parseTimeChecked(first)
+	la, errs[1] = parseTimeChecked(last)
+	t, e := parseTimeChecked(ts)
+	errs[2] = e
+	for i, name := range []string{"first_seen", "last_seen", "timestamp"} {
+		if errs[i] != nil {
+			err = fmt.Errorf("%s: %w", name, errs[i])
+			break
+		}
+	}
 	if f.IsZero() {
 		f = t
 	}
 	if la.IsZero() {
 		la = t
 	}
-	return seen(f, la)
+	f, la = seen(f, la)
+	return f, la, err
 }

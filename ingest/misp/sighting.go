@@ -2,6 +2,7 @@ package misp
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
@@ -20,7 +21,11 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 		m.drop(j, "sighting", "", engine.ReasonMissingID, errors.New("sighting without a uuid"))
 		return
 	}
-	at := parseTime(s.DateSighting.String())
+	at, err := parseTimeChecked(s.DateSighting.String())
+	if err != nil {
+		m.drop(j, "sighting", id, ReasonInvalidTimestamp, fmt.Errorf("date_sighting: %w", err))
+		return
+	}
 	props := map[string]any{"type": nameOr(sightingTypes, s.Type.String()), "source_format": "misp"}
 	if src := strings.TrimSpace(s.Source.String()); src != "" {
 		props["source"] = src

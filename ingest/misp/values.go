@@ -207,25 +207,47 @@ func normalizeHash(misptype, v string) (alg, value string, err error) {
 	return h.alg, value, nil
 }
 
-// parseTime reads the time forms MISP writes: unix seconds ("1455373240" or
-// a number), RFC 3339 with or without fraction and zone, and dates.
+// maxUnixTime is the largest unix time read (2514-05-30): MISP writes
+// seconds, and a larger number is garbage or milliseconds.
+const maxUnixTime = 1 << 34
+
+// errBadTime marks a time that is present but cannot be used.
+var errBadTime = errors.New("invalid timestamp")
+
+// parseTime reads the time forms MISP writes (see parseTimeChecked); an
+// absent or invalid time is the zero time.
 func parseTime(v string) time.Time {
+	t, _ := parseTimeChecked(v)
+	return t
+}
+
+// parseTimeChecked reads the time forms MISP writes: unix seconds
+// ("1455373240" or a number), RFC 3339 with or without fraction and zone,
+// and dates. "", null and "0" are no time (the zero time, no error). A
+// time that is present but unusable gives an error wrapping errBadTime:
+// unparsable, a unix time not in 1 to 2^34 seconds ("1e999999", "-5"), or
+// 0001-01-01T00:00:00Z, the zero time, which the graph reads as no time.
+func parseTimeChecked(v string) (time.Time, error) {
 	s := strings.TrimSpace(v)
 	if s == "" || s == "0" {
-		return time.Time{}
+		return time.Time{}, nil
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if n <= 0 || n > 1<<34 {
-			return time.Time{}
+	if s[0] == '-' || s[0] == '+' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, "-:T ")) {
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || f < 1 || f > maxUnixTime {
+			return time.Time{}, fmt.Errorf("%w: %q is not a unix time from 1 to %d seconds", errBadTime, truncate(s, 40), int64(maxUnixTime))
 		}
-		return time.Unix(n, 0).UTC()
+		return time.Unix(int64(f), 0).UTC(), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC()
+			if t.IsZero() {
+				return time.Time{}, fmt.Errorf("%w: %s is the zero time, which the graph reads as no time", errBadTime, s)
+			}
+			return t.UTC(), nil
 		}
 	}
-	return time.Time{}
+	return time.Time{}, fmt.Errorf("%w: %q is neither a unix time nor an RFC 3339 time or date", errBadTime, truncate(s, 40))
 }
 
 // seen orders a first/last seen pair by graph.Seen's rule (a single time

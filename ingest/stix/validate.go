@@ -138,6 +138,9 @@ func validate(m map[string]any) (object, *recordError) {
 		if err != nil {
 			return o, dropf(ReasonInvalidTimestamp, "%s %q is not an RFC 3339 timestamp", p, s)
 		}
+		if t.IsZero() {
+			return o, dropf(ReasonInvalidTimestamp, "%s %s is the zero time, which the graph reads as no time", p, s)
+		}
 		o.times[i], o.has = t, o.has|1<<i
 	}
 	for _, pair := range orderedProps {

@@ -52,6 +52,9 @@ func parseLine(raw []byte, feed string) (graph.TelemetryEdge, engine.Reason, err
 	if err != nil {
 		return graph.TelemetryEdge{}, ReasonBadObservedAt, err
 	}
+	if at.IsZero() {
+		return graph.TelemetryEdge{}, ReasonBadObservedAt, errors.New("0001-01-01T00:00:00Z is the zero time, which the graph reads as no time")
+	}
 	var sources []string
 	if feed != "" {
 		sources = []string{feed}

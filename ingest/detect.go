@@ -1,0 +1,132 @@
+package ingest
+
+import (
+	"bytes"
+	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// sniffLimit bounds how much of a feed format detection reads: 1 MiB.
+const sniffLimit = 1 << 20
+
+// Keys that decide a document's format when they are a member of its top
+// object (or of the first object of a top array or of NDJSON).
+var (
+	stixKeys = map[string]bool{"objects": true, "spec_version": true}
+	mispKeys = map[string]bool{
+		"Event": true, "response": true, "Attribute": true, "Object": true, "Orgc": true, "Org": true,
+		"Tag": true, "EventTag": true, "Galaxy": true, "GalaxyCluster": true, "ShadowAttribute": true,
+		"RelatedEvent": true, "EventReport": true, "threat_level_id": true, "analysis": true,
+		"attribute_count": true, "publish_timestamp": true, "values": true,
+	}
+)
+
+// sniff tells MISP from STIX by content, in at most sniffLimit bytes of
+// head (a UTF-8 byte order mark and any white space are skipped). It scans
+// the member names of the top object, or of the first object of a top
+// array or an NDJSON stream, with a streaming tokenizer that skips values
+// without keeping them, until one decides: "type": "bundle", "objects",
+// "spec_version" or an "id" of the form type--uuid mean STIX; "Event",
+// "response", "Attribute", "Object", "Galaxy", "values" (a galaxy cluster
+// file) and the other MISP event members, or "uuid" with "info", mean MISP.
+// Member order does not matter. A document that decides neither way is
+// STIX when it has a "type" member, MISP when it has a "uuid" or "info",
+// and STIX otherwise (the loader then says what is wrong with it).
+func sniff(head []byte) string {
+	format, _ := sniffHead(head)
+	return format
+}
+
+// sniffHead is sniff, and says whether the head decided: a deciding key,
+// the end of the first object, or no object at all. An undecided head cut
+// short may decide with more bytes.
+func sniffHead(head []byte) (format string, decided bool) {
+	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
+	if len(head) > sniffLimit {
+		head = head[:sniffLimit]
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(head), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	var hasType, hasUUID, hasInfo bool
+	guess := func() string {
+		switch {
+		case hasType:
+			return FormatSTIX
+		case hasUUID || hasInfo:
+			return FormatMISP
+		}
+		return FormatSTIX
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return FormatSTIX, false
+	}
+	if tok.Kind() == '[' {
+		if tok, err = dec.ReadToken(); err != nil {
+			return FormatSTIX, false
+		}
+	}
+	if tok.Kind() != '{' {
+		return FormatSTIX, true
+	}
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return guess(), false
+		}
+		key := name.String()
+		switch {
+		case stixKeys[key]:
+			return FormatSTIX, true
+		case mispKeys[key]:
+			return FormatMISP, true
+		case key == "type" || key == "id":
+			if dec.PeekKind() != '"' {
+				break
+			}
+			v, err := dec.ReadToken()
+			if err != nil {
+				return guess(), false
+			}
+			val := v.String()
+			if key == "type" {
+				if val == "bundle" {
+					return FormatSTIX, true
+				}
+				hasType = true
+			} else if strings.Contains(val, "--") {
+				return FormatSTIX, true
+			}
+			continue
+		case key == "uuid":
+			hasUUID = true
+		case key == "info":
+			hasInfo = true
+		}
+		if hasUUID && hasInfo {
+			return FormatMISP, true
+		}
+		if err := dec.SkipValue(); err != nil {
+			return guess(), false
+		}
+	}
+	if dec.PeekKind() == '}' {
+		return guess(), true
+	}
+	return guess(), false
+}
+
+// sniffReader detects the format of what r will read, without consuming
+// it: it peeks 4 KiB, then more (up to sniffLimit, which r must be able to
+// buffer) only while the head does not decide, so a slow stream is not
+// waited on longer than it takes to decide.
+func sniffReader(r interface{ Peek(int) ([]byte, error) }) string {
+	for n := 4 << 10; ; n *= 4 {
+		n = min(n, sniffLimit)
+		head, err := r.Peek(n) // the loader meets any read error
+		format, decided := sniffHead(head)
+		if decided || err != nil || n == sniffLimit {
+			return format
+		}
+	}
+}

@@ -1,0 +1,36 @@
+package stix
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/ingest/engine"
+)
+
+// Row 17 of issue 13: 0001-01-01T00:00:00Z is the zero time, which the
+// graph reads as no time: the object is dropped as invalid-timestamp (not
+// as a missing property, not loaded with the load time); any other year-1
+// time is kept.
+func TestYearOneTimestamps(t *testing.T) {
+	t.Parallel()
+	doc := `{"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": [
+	{"type": "malware", "spec_version": "2.1", "id": "malware--00000000-0000-4000-8000-000000000001", "name": "zero",
+	 "is_family": true, "created": "0001-01-01T00:00:00Z", "modified": "2020-01-01T00:00:00Z"},
+	{"type": "malware", "spec_version": "2.1", "id": "malware--00000000-0000-4000-8000-000000000002", "name": "year one",
+	 "is_family": true, "created": "0001-01-01T00:00:01Z", "modified": "0001-01-01T00:00:01Z", "first_seen": "0001-06-01T00:00:00Z"}]}`
+	sink := &recordingSink{}
+	rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidTimestamp: 1}, rep.Dropped)
+	nodes := sink.byAlias()
+	_, ok := nodes["malware--00000000-0000-4000-8000-000000000001"]
+	require.False(t, ok)
+	n, ok := nodes["malware--00000000-0000-4000-8000-000000000002"]
+	require.True(t, ok)
+	require.Equal(t, time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), n.FirstSeen, "a year-1 time is kept")
+}
