@@ -200,8 +200,9 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	case src.format == FormatTelemetry:
 		var w engine.TelemetryWriter = st
 		if cp, ok := st.(checkpointer); ok && src.hash != "" {
-			// Exactly once: the feed's checkpoint moves with every chunk.
-			w = cp.Checkpointed(store.TelemetryInput{Name: "feed:" + f.Name, ContentHash: src.hash})
+			// Exactly once: the feed's checkpoint moves with every chunk
+			// (--force starts it over: the edges are appended again).
+			w = cp.Checkpointed(store.TelemetryInput{Name: "feed:" + f.Name, ContentHash: src.hash, Restart: opts.Force})
 		}
 		if opts.DryRun {
 			w = dryTelemetry{}

@@ -63,6 +63,10 @@ type TelemetryInput struct {
 	// ContentHash is the SHA-256 (hex) of the input's content; an input
 	// whose content changed is a new input.
 	ContentHash string
+	// Restart starts the input's checkpoint over, so the whole input is
+	// written again (intel ingest feeds --force); a rerun without Restart
+	// after this load was cut short resumes it.
+	Restart bool
 }
 
 // CheckpointedWriter is a telemetry writer (AppendTelemetry) that records
@@ -149,6 +153,12 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		var cp gen.TelemetryCheckpointStartRow
 		err := s.retry(ctx, "start telemetry checkpoint", func(ctx context.Context) error {
 			var err error
+			if in.Restart {
+				var r gen.TelemetryCheckpointRestartRow
+				r, err = s.q.TelemetryCheckpointRestart(ctx, gen.TelemetryCheckpointRestartParams{Input: in.Name, ContentHash: in.ContentHash})
+				cp = gen.TelemetryCheckpointStartRow(r)
+				return err
+			}
 			cp, err = s.q.TelemetryCheckpointStart(ctx, gen.TelemetryCheckpointStartParams{Input: in.Name, ContentHash: in.ContentHash})
 			return err
 		})

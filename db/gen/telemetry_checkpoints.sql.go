@@ -87,6 +87,34 @@ func (q *Queries) TelemetryCheckpointGet(ctx context.Context, arg TelemetryCheck
 	return i, err
 }
 
+const telemetryCheckpointRestart = `-- name: TelemetryCheckpointRestart :one
+INSERT INTO telemetry_checkpoints AS c (input, content_hash)
+VALUES ($1, $2)
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    edges = 0, rows_written = 0, complete = false, updated_at = now()
+RETURNING c.edges, c.rows_written, c.complete
+`
+
+type TelemetryCheckpointRestartParams struct {
+	Input       string `json:"input"`
+	ContentHash string `json:"content_hash"`
+}
+
+type TelemetryCheckpointRestartRow struct {
+	Edges       int64 `json:"edges"`
+	RowsWritten int64 `json:"rows_written"`
+	Complete    bool  `json:"complete"`
+}
+
+// TelemetryCheckpointRestart registers a telemetry input, or starts its
+// checkpoint over (a forced reload), and returns it.
+func (q *Queries) TelemetryCheckpointRestart(ctx context.Context, arg TelemetryCheckpointRestartParams) (TelemetryCheckpointRestartRow, error) {
+	row := q.db.QueryRow(ctx, telemetryCheckpointRestart, arg.Input, arg.ContentHash)
+	var i TelemetryCheckpointRestartRow
+	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	return i, err
+}
+
 const telemetryCheckpointStart = `-- name: TelemetryCheckpointStart :one
 INSERT INTO telemetry_checkpoints AS c (input, content_hash)
 VALUES ($1, $2)

@@ -30,3 +30,12 @@ UPDATE telemetry_checkpoints SET
     complete = true,
     updated_at = now()
 WHERE input = @input AND content_hash = @content_hash;
+
+-- name: TelemetryCheckpointRestart :one
+-- TelemetryCheckpointRestart registers a telemetry input, or starts its
+-- checkpoint over (a forced reload), and returns it.
+INSERT INTO telemetry_checkpoints AS c (input, content_hash)
+VALUES (@input, @content_hash)
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    edges = 0, rows_written = 0, complete = false, updated_at = now()
+RETURNING c.edges, c.rows_written, c.complete;
