@@ -19,8 +19,8 @@ import (
 // RetryPolicy bounds how every write of a Store is retried after a
 // transient failure (see Transient): up to Attempts tries in all, waiting
 // between them a random time in [d/2, d], where d starts at Base and
-// doubles up to Max. The default, DefaultRetryPolicy, spends at most about
-// 30 seconds, long enough for a server restart.
+// doubles up to Max. The default, DefaultRetryPolicy, waits 10 to 21
+// seconds in all before it gives up: long enough for a server restart.
 type RetryPolicy struct {
 	Attempts int
 	Base     time.Duration

@@ -141,7 +141,8 @@ func (s *Store) Writers() int { return s.writers }
 // in a transaction of its own; the batches hold disjoint id ranges, so they
 // never wait for each other. If one fails, UpsertNodes stops and returns its
 // error; batches already committed stay, and since upserts are idempotent,
-// calling again with the same nodes is safe. The pending relations that the
+// calling again with the same nodes is safe. Nodes PostgreSQL would reject
+// are dropped alone and counted, as in Write. The pending relations that the
 // nodes complete are released after every batch has committed, so two
 // batches committing at the same moment cannot each miss the other's
 // endpoint.
@@ -318,6 +319,13 @@ func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (g
 // batch moves one, the relations resolved through it are re-keyed in the
 // same transaction. Writing the same batch twice changes nothing the second
 // time, whenever it is written.
+//
+// A record PostgreSQL would reject (CheckNode, CheckRelation) is not
+// written: it is logged at WARN and counted in WriteStats.Dropped by
+// reason, and the rest of the batch is written. A batch the server still
+// refuses with a data error is split until the refused records are alone
+// (see writeIsolating). Transient failures are retried (see Transient and
+// RetryPolicy).
 func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
 }
