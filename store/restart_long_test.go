@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
 	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver for goose
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/db/migrations"
