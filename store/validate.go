@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/ransomeye/intel/graph"
@@ -24,8 +25,9 @@ const (
 	ReasonInvalidProps graph.DropReason = "invalid-props"
 	// ReasonInvalidRecord: a record that breaks a rule of the model a
 	// check constraint enforces (no id, an empty kind, key or relation
-	// type, a confidence outside 0-100, last seen before first seen), or a
-	// reference too long for its index.
+	// type, a confidence outside 0-100, last seen before first seen), a
+	// time outside timestamptz's range, or a reference too long for its
+	// index.
 	ReasonInvalidRecord graph.DropReason = "invalid-record"
 	// ReasonRejected: a record the database refused with a data error
 	// (SQLSTATE class 22 or 23) that validation did not foresee; the store
@@ -74,7 +76,21 @@ func CheckNode(n *graph.Node) (graph.DropReason, error) {
 	if err := checkProps(n.Props); err != nil {
 		return ReasonInvalidProps, err
 	}
+	if err := times(n.FirstSeen, n.LastSeen); err != nil {
+		return ReasonInvalidRecord, err
+	}
 	return "", nil
+}
+
+// times checks that times are within timestamptz's range (4713 BC to
+// 294276 AD).
+func times(ts ...time.Time) error {
+	for _, t := range ts {
+		if y := t.UTC().Year(); y < -4712 || y > 294275 {
+			return fmt.Errorf("time %v outside PostgreSQL's range", t)
+		}
+	}
+	return nil
 }
 
 // CheckRelation is CheckNode for a relation.
@@ -93,6 +109,9 @@ func CheckRelation(r *graph.Relation) (graph.DropReason, error) {
 	}
 	if err := checkProps(r.Props); err != nil {
 		return ReasonInvalidProps, err
+	}
+	if err := times(r.FirstSeen, r.LastSeen); err != nil {
+		return ReasonInvalidRecord, err
 	}
 	return "", nil
 }
@@ -113,8 +132,8 @@ func CheckEdge(e *graph.TelemetryEdge) (graph.DropReason, error) {
 	if err := checkProps(e.Props); err != nil {
 		return ReasonInvalidProps, err
 	}
-	if y := e.ObservedAt.Year(); y < -4712 || y > 294275 {
-		return ReasonInvalidRecord, fmt.Errorf("observed_at %v out of range", e.ObservedAt)
+	if err := times(e.ObservedAt); err != nil {
+		return ReasonInvalidRecord, err
 	}
 	if reason, err := CheckNode(&e.Src); reason != "" {
 		return graph.ReasonInvalidSrc, fmt.Errorf("%s: %w", reason, err)

@@ -24,7 +24,8 @@ import (
 // TestWriteDropsRecordsPostgresWouldReject is row 3 for the graph: one
 // batch holding records PostgreSQL would refuse (NUL in text, NUL in
 // props, invalid UTF-8, a confidence the check constraint refuses, an
-// empty key) is written but for those records, each dropped and counted.
+// empty key, a time beyond timestamptz) is written but for those records,
+// each dropped and counted.
 func TestWriteDropsRecordsPostgresWouldReject(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -40,6 +41,8 @@ func TestWriteDropsRecordsPostgresWouldReject(t *testing.T) {
 	nodes[50].Key = ""
 	nodes[60].Aliases = []string{"misp:\x00"}
 	nodes[70].Props = map[string]any{"nested": []any{map[string]any{"k\x00": 1}}}
+	nodes[80].FirstSeen = time.Date(300000, 1, 1, 0, 0, 0, 0, time.UTC) // beyond timestamptz
+	nodes[80].LastSeen = nodes[80].FirstSeen
 	rels := []graph.Relation{
 		{Src: nodes[0].Ref(), Type: "resolves-to", Dst: nodes[1].Ref()},
 		{Src: nodes[2].Ref(), Type: "resolves\x00to", Dst: nodes[3].Ref()},
@@ -48,12 +51,12 @@ func TestWriteDropsRecordsPostgresWouldReject(t *testing.T) {
 	ws, err := b.store.Write(ctx, graph.Batch{Nodes: nodes, Relations: rels})
 	require.NoError(t, err)
 	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 4, store.ReasonInvalidProps: 3,
-		store.ReasonInvalidRecord: 2}, ws.Dropped)
-	require.EqualValues(t, 93, ws.NodesInserted)
+		store.ReasonInvalidRecord: 3}, ws.Dropped)
+	require.EqualValues(t, 92, ws.NodesInserted)
 	require.EqualValues(t, 1, ws.RelationsInserted)
 	var n, r int
 	require.NoError(t, b.pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM relations)").Scan(&n, &r))
-	require.Equal(t, 93, n)
+	require.Equal(t, 92, n)
 	require.Equal(t, 1, r)
 
 	// UpsertNodes, which writes batches side by side, drops the same.
@@ -61,8 +64,8 @@ func TestWriteDropsRecordsPostgresWouldReject(t *testing.T) {
 	ws, err = b2.store.UpsertNodes(ctx, nodes)
 	require.NoError(t, err)
 	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 3, store.ReasonInvalidProps: 2,
-		store.ReasonInvalidRecord: 2}, ws.Dropped)
-	require.EqualValues(t, 93, ws.NodesInserted)
+		store.ReasonInvalidRecord: 3}, ws.Dropped)
+	require.EqualValues(t, 92, ws.NodesInserted)
 }
 
 // numbered yields n edges, edge i naming its own dst (so rows can be told
