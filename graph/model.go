@@ -232,6 +232,9 @@ type WriteStats struct {
 	RelationsPending  int64 `json:"relations_pending"`
 	RelationsReleased int64 `json:"relations_released"`
 	AliasesWritten    int64 `json:"aliases_written"`
+	// Dropped counts the records the sink refused to write, by reason
+	// (a record the database would reject); each is logged at WARN.
+	Dropped map[DropReason]int64 `json:"dropped,omitempty"`
 }
 
 // Add accumulates o into s.
@@ -244,6 +247,12 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsPending += o.RelationsPending
 	s.RelationsReleased += o.RelationsReleased
 	s.AliasesWritten += o.AliasesWritten
+	for reason, n := range o.Dropped {
+		if s.Dropped == nil {
+			s.Dropped = map[DropReason]int64{}
+		}
+		s.Dropped[reason] += n
+	}
 }
 
 // Sink receives batches of graph records; the Store is one, a dry run uses

@@ -221,6 +221,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatTelemetry:
 		var w engine.TelemetryWriter = st
+		if cp, ok := st.(checkpointer); ok && src.hash != "" {
+			// Exactly once: the feed's checkpoint moves with every chunk
+			// (--force starts it over: the edges are appended again).
+			w = cp.Checkpointed(store.TelemetryInput{Name: "feed:" + f.Name, ContentHash: src.hash, Restart: opts.Force})
+		}
 		if opts.DryRun {
 			w = dryTelemetry{}
 		}
@@ -524,6 +529,13 @@ func dirSize(dir string) int64 {
 		}
 	}
 	return n
+}
+
+// checkpointer is a Store whose telemetry loads record their progress
+// (store.Store): a telemetry feed loaded again after a crash writes each
+// edge once.
+type checkpointer interface {
+	Checkpointed(in store.TelemetryInput) *store.CheckpointedWriter
 }
 
 // dryTelemetry is the engine.TelemetryWriter of a dry run: it counts the edges

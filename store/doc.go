@@ -10,6 +10,21 @@
 // partitions: callers pass the batch size and writer count (package tuning
 // computes them) and a DayEnsurer (package partman has one).
 //
+// A record PostgreSQL would reject (NUL or invalid UTF-8 in text, \u0000 in
+// props, a check constraint) never fails its batch: CheckNode,
+// CheckRelation and CheckEdge are the one validation (the loaders apply it
+// too, so a dry run counts the same drops), and a record that fails it is
+// dropped alone, logged at WARN and counted by reason (WriteStats.Dropped,
+// TelemetryStats.Dropped). As a safety net, a batch or COPY chunk the
+// server still refuses with a data error is split in halves until the
+// refused rows are alone (ReasonRejected). Every write transaction is
+// retried after a transient failure (Transient: conflicts, a server
+// shutting down or restarting, a lost connection) with capped exponential
+// backoff and jitter (RetryPolicy), a log line per retry. A telemetry
+// input with an identity (AppendTelemetryInput, Checkpointed) is written
+// exactly once: its checkpoint moves in the transaction that COPYs each
+// chunk, and a rerun skips what is durable.
+//
 // Errors come out translated once (Interpret): ErrNotFound, ErrConflict,
 // ErrRetryable, with the database error still in the chain. WithTx is the
 // one transaction helper; its rollback runs even after the caller's context

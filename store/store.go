@@ -41,6 +41,8 @@ type Store struct {
 	window    TelemetryWindow
 	days      *daySet
 	endpoints *endpointCache
+
+	retryPolicy RetryPolicy
 }
 
 // TelemetryWindow is the range of observation days, relative to today (UTC),
@@ -139,7 +141,8 @@ func (s *Store) Writers() int { return s.writers }
 // in a transaction of its own; the batches hold disjoint id ranges, so they
 // never wait for each other. If one fails, UpsertNodes stops and returns its
 // error; batches already committed stay, and since upserts are idempotent,
-// calling again with the same nodes is safe. The pending relations that the
+// calling again with the same nodes is safe. Nodes PostgreSQL would reject
+// are dropped alone and counted, as in Write. The pending relations that the
 // nodes complete are released after every batch has committed, so two
 // batches committing at the same moment cannot each miss the other's
 // endpoint.
@@ -147,22 +150,22 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	if len(nodes) <= s.batchSize || s.writers <= 1 {
 		return s.Write(ctx, graph.Batch{Nodes: nodes})
 	}
-	for i := range nodes {
-		if err := nodes[i].Validate(); err != nil {
-			return graph.WriteStats{}, err
-		}
-	}
+	var (
+		mu      sync.Mutex
+		stats   graph.WriteStats
+		dropped droppedSet
+	)
+	nodes = s.checkBatch(ctx, graph.Batch{Nodes: nodes}, &stats, &dropped).Nodes
 	nodes = graph.MergeNodes(nodes)
 	nodes = keepWinningAliases(nodes)
-	var (
-		mu    sync.Mutex
-		stats graph.WriteStats
-	)
+	now := s.now().UTC()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(nodes, s.batchSize) {
 		g.Go(func() error {
-			ws, err := s.write(gctx, graph.Batch{Nodes: chunk}, false)
+			var ws graph.WriteStats
+			var d droppedSet
+			err := s.writeIsolating(gctx, chunk, nil, false, now, &ws, &d)
 			mu.Lock()
 			stats.Add(ws)
 			mu.Unlock()
@@ -176,7 +179,6 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	// relation named by refs in two chunks is released by whichever
 	// statement locks it first; the other finds it gone.
 	refs := releaseRefs(nodes, aliasRows(nodes))
-	now := s.now().UTC()
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
@@ -317,6 +319,13 @@ func (s *Store) AddSightings(ctx context.Context, sightings []graph.Sighting) (g
 // batch moves one, the relations resolved through it are re-keyed in the
 // same transaction. Writing the same batch twice changes nothing the second
 // time, whenever it is written.
+//
+// A record PostgreSQL would reject (CheckNode, CheckRelation) is not
+// written: it is logged at WARN and counted in WriteStats.Dropped by
+// reason, and the rest of the batch is written. A batch the server still
+// refuses with a data error is split until the refused records are alone
+// (see writeIsolating). Transient failures are retried (see Transient and
+// RetryPolicy).
 func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
 	return s.write(ctx, b, true)
 }
@@ -324,26 +333,151 @@ func (s *Store) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, err
 // write is Write; release false leaves the pending relations that the
 // batch's nodes complete for the caller to release.
 func (s *Store) write(ctx context.Context, b graph.Batch, release bool) (graph.WriteStats, error) {
-	var stats graph.WriteStats
+	ws, _, err := s.writeChecked(ctx, b, release)
+	return ws, err
+}
+
+// droppedSet names the records a write dropped, so AppendTelemetry can drop
+// the edges that needed them.
+type droppedSet struct {
+	nodes map[uuid.UUID]bool
+	rels  map[relationKey]bool
+}
+
+func (d *droppedSet) addNode(id uuid.UUID) {
+	if d.nodes == nil {
+		d.nodes = map[uuid.UUID]bool{}
+	}
+	d.nodes[id] = true
+}
+
+func (d *droppedSet) addRel(r graph.Relation) {
+	if d.rels == nil {
+		d.rels = map[relationKey]bool{}
+	}
+	d.rels[keyOf(r)] = true
+}
+
+func (d *droppedSet) empty() bool { return len(d.nodes) == 0 && len(d.rels) == 0 }
+
+// drop counts a dropped record in ws and logs it at WARN.
+func (s *Store) drop(ctx context.Context, ws *graph.WriteStats, reason graph.DropReason, err error, attrs ...any) {
+	if ws.Dropped == nil {
+		ws.Dropped = map[graph.DropReason]int64{}
+	}
+	ws.Dropped[reason]++
+	args := append([]any{"reason", string(reason), "err", err}, attrs...)
+	s.log.WarnContext(ctx, "record dropped", args...)
+}
+
+// checkBatch returns b without the records CheckNode or CheckRelation
+// refuse, each counted in ws and named in dropped.
+func (s *Store) checkBatch(ctx context.Context, b graph.Batch, ws *graph.WriteStats, dropped *droppedSet) graph.Batch {
+	var bad bool
 	for i := range b.Nodes {
-		if err := b.Nodes[i].Validate(); err != nil {
-			return stats, err
+		if r, _ := CheckNode(&b.Nodes[i]); r != "" {
+			bad = true
+			break
 		}
 	}
 	for i := range b.Relations {
-		if err := b.Relations[i].Validate(); err != nil {
-			return stats, err
+		if r, _ := CheckRelation(&b.Relations[i]); r != "" || bad {
+			bad = true
+			break
 		}
 	}
+	if !bad {
+		return b
+	}
+	var out graph.Batch
+	for i := range b.Nodes {
+		n := &b.Nodes[i]
+		if reason, err := CheckNode(n); reason != "" {
+			s.drop(ctx, ws, reason, err, "kind", string(n.Kind), "key", clip(n.Key))
+			dropped.addNode(n.ID)
+			continue
+		}
+		out.Nodes = append(out.Nodes, *n)
+	}
+	for i := range b.Relations {
+		r := &b.Relations[i]
+		if reason, err := CheckRelation(r); reason != "" {
+			s.drop(ctx, ws, reason, err, "src", clip(string(r.Src)), "relation", clip(r.Type), "dst", clip(string(r.Dst)))
+			dropped.addRel(*r)
+			continue
+		}
+		out.Relations = append(out.Relations, *r)
+	}
+	return out
+}
+
+// writeChecked is write, which also names the records it dropped: those
+// CheckNode or CheckRelation refuse, and those the database refused with a
+// data error (see writeIsolating).
+func (s *Store) writeChecked(ctx context.Context, b graph.Batch, release bool) (graph.WriteStats, droppedSet, error) {
+	var stats graph.WriteStats
+	var dropped droppedSet
+	b = s.checkBatch(ctx, b, &stats, &dropped)
 	now := s.now().UTC()
 	nodes := graph.MergeNodes(b.Nodes)
-	aliases := aliasRows(nodes)
 	rels := graph.MergeRelations(b.Relations)
+	err := s.writeIsolating(ctx, nodes, rels, release, now, &stats, &dropped)
+	return stats, dropped, err
+}
+
+// writeIsolating writes merged nodes and relations in one transaction.
+// When the database refuses it with a data error (DataError: a record
+// validation did not catch), it splits the records in two halves and
+// writes each the same way, so the records refused are found and dropped
+// alone — each logged at WARN, counted under ReasonRejected and named in
+// dropped — and the rest is written. Upserts are idempotent and a refused
+// transaction leaves nothing, so the halves write exactly what the whole
+// would have, less the refused records.
+func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []graph.Relation, release bool, now time.Time,
+	stats *graph.WriteStats, dropped *droppedSet) error {
+	if len(nodes)+len(rels) == 0 {
+		return nil
+	}
+	ws, err := s.writeMerged(ctx, nodes, rels, release, now)
+	if err == nil {
+		stats.Add(ws)
+		return nil
+	}
+	if !DataError(err) {
+		return err
+	}
+	switch n := len(nodes) + len(rels); {
+	case n == 0:
+		return err
+	case n == 1 && len(nodes) == 1:
+		s.drop(ctx, stats, ReasonRejected, err, "kind", string(nodes[0].Kind), "key", clip(nodes[0].Key), "sqlstate", Code(err))
+		dropped.addNode(nodes[0].ID)
+		return nil
+	case n == 1:
+		r := rels[0]
+		s.drop(ctx, stats, ReasonRejected, err, "src", clip(string(r.Src)), "relation", clip(r.Type), "dst", clip(string(r.Dst)), "sqlstate", Code(err))
+		dropped.addRel(r)
+		return nil
+	default:
+		half := n / 2
+		hn := min(half, len(nodes))
+		hr := half - hn
+		if err := s.writeIsolating(ctx, nodes[:hn], rels[:hr], release, now, stats, dropped); err != nil {
+			return err
+		}
+		return s.writeIsolating(ctx, nodes[hn:], rels[hr:], release, now, stats, dropped)
+	}
+}
+
+// writeMerged writes merged nodes (and their aliases) and relations in one
+// transaction, retried after transient failures: Write's transaction.
+func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []graph.Relation, release bool, now time.Time) (graph.WriteStats, error) {
+	var stats graph.WriteStats
+	aliases := aliasRows(nodes)
 	var resolve []string
 	if release {
 		resolve = releaseRefs(nodes, aliases)
 	}
-
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)

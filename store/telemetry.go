@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-
+	"github.com/jackc/pgx/v5"
+	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
 
@@ -23,6 +24,9 @@ type TelemetryStats struct {
 	OutOfWindow int64 `json:"out_of_window"`
 	// Dropped counts invalid edges by reason; each is logged at WARN.
 	Dropped map[graph.DropReason]int64 `json:"dropped,omitempty"`
+	// Resumed counts the edges at the start of the input that an earlier
+	// load of the same input had stored (its checkpoint), skipped.
+	Resumed int64 `json:"resumed,omitempty"`
 	// PartitionsCreated counts the day partitions made on demand.
 	PartitionsCreated int `json:"partitions_created"`
 	// Nodes is what writing the endpoint nodes and the records they imply
@@ -50,9 +54,49 @@ func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, erro
 	}
 }
 
-// AppendTelemetry streams telemetry edges into telemetry_edges. It reads the
-// sequence in chunks of the copy-chunk size, so memory stays bounded however
-// long the stream. For each chunk, in this order, it
+// TelemetryInput names a telemetry input whose progress is recorded in
+// telemetry_checkpoints with every chunk (see AppendTelemetryInput).
+type TelemetryInput struct {
+	// Name is the input's identity: "feed:<name>" for a configured feed,
+	// "file:<absolute path>" for a file.
+	Name string
+	// ContentHash is the SHA-256 (hex) of the input's content; an input
+	// whose content changed is a new input.
+	ContentHash string
+	// Restart starts the input's checkpoint over, so the whole input is
+	// written again (intel ingest feeds --force); a rerun without Restart
+	// after this load was cut short resumes it.
+	Restart bool
+}
+
+// CheckpointedWriter is a telemetry writer (AppendTelemetry) that records
+// its input's progress: see Store.Checkpointed.
+type CheckpointedWriter struct {
+	s  *Store
+	in TelemetryInput
+}
+
+// Checkpointed returns a writer whose AppendTelemetry is
+// AppendTelemetryInput for in.
+func (s *Store) Checkpointed(in TelemetryInput) *CheckpointedWriter {
+	return &CheckpointedWriter{s: s, in: in}
+}
+
+// AppendTelemetry is AppendTelemetryInput for the writer's input.
+func (w *CheckpointedWriter) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+	return w.s.AppendTelemetryInput(ctx, w.in, edges)
+}
+
+// AppendTelemetry is AppendTelemetryInput without an input: nothing
+// records its progress, so a load cut short and run again writes the edges
+// committed before the cut again.
+func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+	return s.AppendTelemetryInput(ctx, TelemetryInput{}, edges)
+}
+
+// AppendTelemetryInput streams telemetry edges into telemetry_edges. It
+// reads the sequence in chunks of the copy-chunk size, so memory stays
+// bounded however long the stream. For each chunk, in this order, it
 //
 //   - makes the day partitions the chunk needs inside the telemetry window
 //     (through the Store's DayEnsurer, so rows never wait in the default
@@ -66,29 +110,75 @@ func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, erro
 //     transaction releases the pending relations of other writers that its
 //     nodes complete;
 //   - once that transaction has committed, COPYs the edges in binary
-//     format (see copyEdges).
+//     format (see copyEdges) in a transaction that also advances the
+//     input's checkpoint, when in names one.
 //
 // The COPY of a chunk runs on a connection of its own while the next chunk
 // is read and its records written, so at most three chunks are in memory.
 // Every stored edge's endpoints and implied records therefore exist, also
-// while the append runs and after it fails. Invalid edges are logged at
-// WARN, counted in Dropped by their graph.DropReason and skipped. An error
-// from the sequence stops the append after the edges before it are written.
-// An error writing a chunk's records stops it before that chunk's edges
-// (the chunks before it are still COPYed), and the records not written are
-// written again by the next call; an error COPYing a chunk stops it with
-// that chunk's edges and those after it not written.
-func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+// while the append runs and after it fails.
+//
+// An edge PostgreSQL would reject (CheckEdge: a missing field, a NUL or
+// invalid UTF-8 in a text, props jsonb refuses, an endpoint or implied
+// record that is invalid) is logged at WARN, counted in Dropped by its
+// graph.DropReason and skipped; the rest of its chunk is written. As a
+// safety net, a record or an edge the database still refuses with a data
+// error is found by splitting its write (see writeIsolating) and dropped
+// alone, counted under ReasonRejected, and an edge whose endpoint or
+// implied record was dropped is dropped with it: an edge is never stored
+// without its endpoints.
+//
+// Exactly once: with in.Name set, the transaction that COPYs a chunk also
+// moves the input's checkpoint (telemetry_checkpoints) past the chunk's
+// edges, so after a crash, a SIGKILL or a server restart, calling again
+// with the same input and the same sequence skips the edges the checkpoint
+// says are stored (counted in Resumed) and writes the rest: the rows are
+// those of one clean load. An input loaded to its end writes nothing more.
+// Transient failures (see Transient) of every transaction are retried as
+// the Store's RetryPolicy allows.
+//
+// An error from the sequence stops the append after the edges before it
+// are written. An error writing a chunk's records stops it before that
+// chunk's edges (the chunks before it are still COPYed), and the records
+// not written are written again by the next call; an error COPYing a chunk
+// stops it with that chunk's edges and those after it not written.
+func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	var skip int64
+	if in.Name != "" {
+		if in.ContentHash == "" {
+			return stats, errors.New("telemetry checkpoint: input " + in.Name + " has no content hash")
+		}
+		var cp gen.TelemetryCheckpointStartRow
+		err := s.retry(ctx, "start telemetry checkpoint", func(ctx context.Context) error {
+			var err error
+			if in.Restart {
+				var r gen.TelemetryCheckpointRestartRow
+				r, err = s.q.TelemetryCheckpointRestart(ctx, gen.TelemetryCheckpointRestartParams{Input: in.Name, ContentHash: in.ContentHash})
+				cp = gen.TelemetryCheckpointStartRow(r)
+				return err
+			}
+			cp, err = s.q.TelemetryCheckpointStart(ctx, gen.TelemetryCheckpointStartParams{Input: in.Name, ContentHash: in.ContentHash})
+			return err
+		})
+		if err != nil {
+			return stats, Interpret("start telemetry checkpoint of "+in.Name, err)
+		}
+		skip = cp.Edges
+		if skip > 0 {
+			s.log.InfoContext(ctx, "resuming telemetry input after its checkpoint", "input", in.Name,
+				"edges_done", cp.Edges, "rows_written", cp.RowsWritten, "complete", cp.Complete)
+		}
+	}
 	// A COPY error cancels wctx, which stops the reading and the records;
 	// the COPYs themselves run on ctx, so a records error lets the chunks
 	// already committed be COPYed.
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	cp := s.startCopier(ctx, cancel)
+	cp := s.startCopier(ctx, cancel, in)
 	chunk := cp.buffer()
-	var index int64
+	var index, from int64 = 0, skip
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
@@ -96,12 +186,14 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 		if err := s.ensureChunkDays(wctx, chunk, &stats); err != nil {
 			return err
 		}
-		if err := s.writeChunkRecords(wctx, chunk, &stats); err != nil {
+		var err error
+		if chunk, err = s.writeChunkRecords(wctx, chunk, &stats); err != nil {
 			return err
 		}
-		if err := cp.send(wctx, chunk); err != nil {
+		if err := cp.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
 			return err
 		}
+		from = index
 		chunk = cp.buffer()
 		return nil
 	}
@@ -112,9 +204,14 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 			break
 		}
 		index++
-		if reason := e.InvalidReason(); reason != "" {
+		if index <= skip {
+			stats.Resumed++
+			continue
+		}
+		if reason, detail := CheckEdge(&e); reason != "" {
 			stats.Dropped[reason]++
-			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", e.AgentID, "reason", string(reason))
+			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", clip(e.AgentID),
+				"reason", string(reason), "err", detail)
 			continue
 		}
 		chunk = append(chunk, e)
@@ -130,6 +227,9 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	close(cp.queue)
 	<-cp.done
 	stats.Edges = cp.edges
+	for reason, n := range cp.dropped {
+		stats.Dropped[reason] += n
+	}
 	// A COPY error cancels the rest, whose error then only says so: report
 	// the COPY's, and both when the rest failed on its own.
 	if cp.err != nil {
@@ -138,6 +238,13 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 		} else {
 			err = errors.Join(err, cp.err)
 		}
+	}
+	if err == nil && srcErr == nil && in.Name != "" {
+		err = s.retry(ctx, "complete telemetry checkpoint", func(ctx context.Context) error {
+			return s.q.TelemetryCheckpointComplete(ctx, gen.TelemetryCheckpointCompleteParams{
+				Input: in.Name, ContentHash: in.ContentHash, Edges: index})
+		})
+		err = Interpret("complete telemetry checkpoint of "+in.Name, err)
 	}
 	stats.Duration = time.Since(start)
 	if err != nil {
@@ -149,34 +256,44 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 	return stats, nil
 }
 
-// edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
-// on a goroutine of its own. The queue holds one chunk, so with the one
-// being COPYed and the one being read at most three chunk buffers exist;
-// they are reused through free.
-type edgeCopier struct {
-	queue chan []graph.TelemetryEdge
-	free  chan []graph.TelemetryEdge
-	done  chan struct{}
-	size  int
-	edges int64 // read after done
-	err   error // read after done
+// copyJob is one chunk for the copier: its edges, and the positions in the
+// input (edges of the sequence, dropped ones included) before its first
+// and after its last edge, for the checkpoint.
+type copyJob struct {
+	edges    []graph.TelemetryEdge
+	from, to int64
 }
 
-func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc) *edgeCopier {
-	c := &edgeCopier{queue: make(chan []graph.TelemetryEdge, 1), free: make(chan []graph.TelemetryEdge, 3),
-		done: make(chan struct{}), size: s.copyChunk}
+// edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
+// on a goroutine of its own, one after the other, so the input's
+// checkpoint only moves forward. The queue holds one chunk, so with the
+// one being COPYed and the one being read at most three chunk buffers
+// exist; they are reused through free.
+type edgeCopier struct {
+	queue   chan copyJob
+	free    chan []graph.TelemetryEdge
+	done    chan struct{}
+	size    int
+	edges   int64                      // read after done
+	dropped map[graph.DropReason]int64 // read after done
+	err     error                      // read after done
+}
+
+func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc, in TelemetryInput) *edgeCopier {
+	c := &edgeCopier{queue: make(chan copyJob, 1), free: make(chan []graph.TelemetryEdge, 3),
+		done: make(chan struct{}), size: s.copyChunk, dropped: map[graph.DropReason]int64{}}
 	go func() {
 		defer close(c.done)
-		for chunk := range c.queue {
+		for job := range c.queue {
 			if c.err == nil { // after an error, drain what was queued
-				n, err := s.copyEdges(ctx, chunk)
+				n, err := s.commitChunk(ctx, in, job, c.dropped)
 				c.edges += n
 				if err != nil {
-					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(job.edges), err)
 					cancel(c.err)
 				}
 			}
-			c.free <- chunk[:0]
+			c.free <- job.edges[:0]
 		}
 	}()
 	return c
@@ -194,13 +311,64 @@ func (c *edgeCopier) buffer() []graph.TelemetryEdge {
 
 // send queues a chunk whose records are committed, or returns the cause
 // of the append's stop.
-func (c *edgeCopier) send(ctx context.Context, chunk []graph.TelemetryEdge) error {
+func (c *edgeCopier) send(ctx context.Context, job copyJob) error {
 	select {
-	case c.queue <- chunk:
+	case c.queue <- job:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// errCheckpointMoved rolls back a chunk's transaction whose checkpoint
+// update found the checkpoint elsewhere.
+var errCheckpointMoved = errors.New("telemetry checkpoint moved")
+
+// commitChunk COPYs a chunk's edges in one transaction that, for a named
+// input, also moves its checkpoint from job.from to job.to; it is retried
+// after transient failures. When the checkpoint is already past the chunk
+// (an earlier try committed, but its answer was lost with the connection),
+// the chunk is not written again. It returns the rows stored.
+func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64) (int64, error) {
+	var n int64
+	var drops map[graph.DropReason]int64
+	err := s.retry(ctx, "telemetry COPY", func(ctx context.Context) error {
+		drops = map[graph.DropReason]int64{}
+		return WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
+			var err error
+			if n, err = s.copyIsolating(ctx, tx, job.edges, drops); err != nil {
+				return err
+			}
+			if in.Name == "" {
+				return nil
+			}
+			_, err = s.q.WithTx(tx).TelemetryCheckpointAdvance(ctx, gen.TelemetryCheckpointAdvanceParams{
+				Input: in.Name, ContentHash: in.ContentHash, FromEdges: job.from, ToEdges: job.to, Rows: n})
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errCheckpointMoved
+			}
+			return err
+		})
+	})
+	if errors.Is(err, errCheckpointMoved) {
+		cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
+		if gerr != nil {
+			return 0, Interpret("read telemetry checkpoint of "+in.Name, gerr)
+		}
+		if cp.Edges >= job.to {
+			s.log.InfoContext(ctx, "telemetry chunk was committed already", "input", in.Name, "from", job.from, "to", job.to)
+			err = nil
+		} else {
+			return 0, fmt.Errorf("telemetry input %s: checkpoint at edge %d, not %d: is another load of it running?", in.Name, cp.Edges, job.from)
+		}
+	}
+	if err != nil {
+		return 0, Interpret("commit telemetry chunk", err)
+	}
+	for reason, k := range drops {
+		dropped[reason] += k
+	}
+	return n, nil
 }
 
 // ensureChunkDays makes the day partitions of the chunk's days in the
@@ -223,7 +391,12 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 	if len(need) == 0 {
 		return nil
 	}
-	created, err := s.ensureDays(ctx, need)
+	var created int
+	err := s.retry(ctx, "make day partitions", func(ctx context.Context) error {
+		n, err := s.ensureDays(ctx, need)
+		created += n
+		return err
+	})
 	stats.PartitionsCreated += created
 	if err != nil {
 		for _, d := range need {
@@ -236,20 +409,70 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 
 // writeChunkRecords writes, in one transaction, the endpoint nodes and
 // implied records of the chunk that this Store has not written yet, and
-// remembers them once committed.
-func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
+// remembers them once committed. When the database refused some of them
+// (and Write dropped them), it returns the chunk without the edges that
+// need them, each logged at WARN and counted in stats.Dropped.
+func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
 	b := s.endpoints.missing(chunk)
 	if b.Len() == 0 {
-		return nil
+		return chunk, nil
 	}
-	ws, err := s.Write(ctx, b)
+	ws, dropped, err := s.writeChecked(ctx, b, true)
 	stats.Nodes.Add(ws)
 	if err != nil {
-		return fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
+		return chunk, fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
 			len(b.Nodes), len(b.Relations), err)
 	}
-	s.endpoints.add(b)
-	return nil
+	if dropped.empty() {
+		s.endpoints.add(b)
+		return chunk, nil
+	}
+	var kept graph.Batch
+	for _, n := range b.Nodes {
+		if !dropped.nodes[n.ID] {
+			kept.Nodes = append(kept.Nodes, n)
+		}
+	}
+	for _, r := range b.Relations {
+		if !dropped.rels[keyOf(r)] {
+			kept.Relations = append(kept.Relations, r)
+		}
+	}
+	s.endpoints.add(kept)
+	out := chunk[:0]
+	for i := range chunk {
+		e := &chunk[i]
+		if reason := dropped.reasonFor(e); reason != "" {
+			stats.Dropped[reason]++
+			s.log.WarnContext(ctx, "dropping telemetry edge: the database refused a record it needs",
+				"agent_id", clip(e.AgentID), "reason", string(reason))
+			continue
+		}
+		out = append(out, *e)
+	}
+	return out, nil
+}
+
+// reasonFor returns why edge e cannot be stored without a record that was
+// dropped, or "".
+func (d *droppedSet) reasonFor(e *graph.TelemetryEdge) graph.DropReason {
+	switch {
+	case d.nodes[e.Src.ID]:
+		return graph.ReasonInvalidSrc
+	case d.nodes[e.Dst.ID]:
+		return graph.ReasonInvalidDst
+	}
+	for _, n := range e.Implied.Nodes {
+		if d.nodes[n.ID] {
+			return graph.ReasonInvalidImplied
+		}
+	}
+	for _, r := range e.Implied.Relations {
+		if d.rels[keyOf(r)] {
+			return graph.ReasonInvalidImplied
+		}
+	}
+	return ""
 }
 
 // endpointCache remembers the graph records AppendTelemetry has committed

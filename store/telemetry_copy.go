@@ -4,11 +4,14 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -17,19 +20,47 @@ import (
 // PostgreSQL's binary COPY format.
 const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_id, observed_at, props) FROM STDIN (FORMAT binary)`
 
-// copyEdges COPYs edges into telemetry_edges on a connection of the pool
-// and returns how many rows the server stored. It encodes the rows itself
-// (edgeReader) rather than through pgx.CopyFrom: the columns' types are
-// fixed, so it needs neither pgx's table description round trip nor its
-// per-value encode plans, and a row costs a few appends.
-func (s *Store) copyEdges(ctx context.Context, edges []graph.TelemetryEdge) (int64, error) {
-	conn, err := s.pool.Acquire(ctx)
+// copyIsolating COPYs edges into telemetry_edges inside tx and returns
+// how many rows the server stored. It encodes the rows itself (edgeReader)
+// rather than through pgx.CopyFrom: the columns' types are fixed, so it
+// needs neither pgx's table description round trip nor its per-value
+// encode plans, and a row costs a few appends.
+//
+// The COPY runs under a savepoint. When the server refuses it with a data
+// error (DataError: a row CheckEdge did not foresee), the savepoint is
+// rolled back and the edges are COPYed again in two halves, each the same
+// way, so the rows refused are found and dropped alone — each logged at
+// WARN and counted in dropped under ReasonRejected — and the rest is
+// stored.
+func (s *Store) copyIsolating(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, dropped map[graph.DropReason]int64) (int64, error) {
+	if len(edges) == 0 {
+		return 0, nil
+	}
+	sp, err := tx.Begin(ctx)
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Release()
-	tag, err := conn.Conn().PgConn().CopyFrom(ctx, &edgeReader{edges: edges}, telemetryCopySQL)
-	return tag.RowsAffected(), err
+	tag, err := sp.Conn().PgConn().CopyFrom(ctx, &edgeReader{edges: edges}, telemetryCopySQL)
+	if err == nil {
+		return tag.RowsAffected(), sp.Commit(ctx)
+	}
+	if rerr := sp.Rollback(ctx); rerr != nil || !DataError(err) {
+		return 0, errors.Join(err, rerr)
+	}
+	if len(edges) == 1 {
+		e := &edges[0]
+		dropped[ReasonRejected]++
+		s.log.WarnContext(ctx, "dropping telemetry edge: the database refused it", "reason", string(ReasonRejected),
+			"agent_id", clip(e.AgentID), "relation", clip(e.Relation), "sqlstate", Code(err), "err", err)
+		return 0, nil
+	}
+	half := len(edges) / 2
+	n1, err := s.copyIsolating(ctx, tx, edges[:half], dropped)
+	if err != nil {
+		return n1, err
+	}
+	n2, err := s.copyIsolating(ctx, tx, edges[half:], dropped)
+	return n1 + n2, err
 }
 
 // edgeReader is an io.Reader of telemetry edges in PostgreSQL's binary COPY

@@ -65,19 +65,25 @@ func TestAppendTelemetryRowsRoundTrip(t *testing.T) {
 }
 
 // TestAppendTelemetryCopyFailureStops makes the server refuse a row of the
-// second chunk (text with a NUL byte): AppendTelemetry must return the
-// COPY's error, once, with the first chunk stored and nothing after it.
+// second chunk with an error that is not about the data (a trigger
+// raising P0001, as a broken server-side rule would): AppendTelemetry must
+// return the COPY's error, once, with the first chunk stored and nothing
+// after it.
 func TestAppendTelemetryCopyFailureStops(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, store.WithCopyChunk(10))
+	_, err := b.pool.Exec(ctx, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.agent_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
+	require.NoError(t, err)
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
 	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
 	var edges []graph.TelemetryEdge
 	for i := range 50 {
 		e := fileEdge(proc, i, day.Add(time.Duration(i)*time.Second))
 		if i == 15 {
-			e.AgentID = "agent\x00"
+			e.AgentID = "boom"
 		}
 		edges = append(edges, e)
 	}
@@ -88,6 +94,50 @@ func TestAppendTelemetryCopyFailureStops(t *testing.T) {
 	var stored int
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
 	require.Equal(t, 10, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
+}
+
+// TestAppendTelemetryDropsRowsPostgresWouldRefuse is row 3 for
+// telemetry: NUL in an edge's agent id, relation or props, invalid UTF-8,
+// an endpoint whose key holds a NUL (row 8) — each edge is dropped alone
+// and counted, the rest of its chunk is written, and no edge is stored
+// without its endpoint nodes.
+func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(10))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
+	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
+	var edges []graph.TelemetryEdge
+	for i := range 50 {
+		e := fileEdge(proc, i, day.Add(time.Duration(i)*time.Second))
+		switch i {
+		case 3:
+			e.AgentID = "agent\x00"
+		case 15:
+			e.Relation = "wro\xfete" // invalid UTF-8
+		case 16:
+			e.Props = map[string]any{"cmd": "a\x00b"}
+		case 17:
+			e.Props = map[string]any{"k\x00": 1}
+		case 30:
+			e.Dst = graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "host:\x00"}
+			e.Implied = graph.Batch{}
+		case 31:
+			e.Src.Name = "bad\x00"
+		}
+		edges = append(edges, e)
+	}
+	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, 44, st.Edges)
+	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 2, store.ReasonInvalidProps: 2,
+		graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1}, st.Dropped)
+	var stored int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, 44, stored)
 	orphans, pending := telemetryIntegrity(t, b)
 	require.Zero(t, orphans)
 	require.Zero(t, pending)

@@ -55,31 +55,6 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 	return tx.Commit(ctx)
 }
 
-// withRetry runs fn in a transaction, running it again up to three times,
-// after a short growing pause, when it failed only because of a concurrent
-// transaction (see Retryable). Its error has passed through Interpret.
-func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
-	return Interpret("write", s.retry(ctx, fn))
-}
-
-func (s *Store) retry(ctx context.Context, fn func(pgx.Tx) error) error {
-	const attempts = 4
-	var err error
-	for attempt := 1; attempt <= attempts; attempt++ {
-		err = WithTx(ctx, s.pool, TxOptions{}, fn)
-		if err == nil || !Retryable(err) || attempt == attempts {
-			return err
-		}
-		s.log.DebugContext(ctx, "retrying write after conflict", "attempt", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
-		}
-	}
-	return err
-}
-
 // pgMillis formats d as a PostgreSQL duration setting in whole
 // milliseconds, at least 1 (0 would mean no timeout).
 func pgMillis(d time.Duration) string {

@@ -99,7 +99,8 @@ func TestEndToEnd(t *testing.T) {
 	files, err := fs.Glob(migrations.FS, "*.sql")
 	require.NoError(t, err)
 	require.Len(t, migrated, len(files), "every embedded migration applied")
-	require.Contains(t, ok("", "migrate", "version"), fmt.Sprint(len(files)))
+	last, _, _ := strings.Cut(files[len(files)-1], "_") // the version is the last file's number, gaps or not
+	require.Contains(t, ok("", "migrate", "version"), strings.TrimLeft(last, "0"))
 
 	var ensured struct {
 		Days []struct {

@@ -260,6 +260,14 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	if err != nil {
 		return err
 	}
+	var w engine.TelemetryWriter = store
+	if o.path != "-" { // a file loads exactly once, even when cut short and run again
+		in, err := telemetry.FileInput(o.path)
+		if err != nil {
+			return err
+		}
+		w = store.Checkpointed(in)
+	}
 	opts := engine.Options{Feed: o.feed, Logger: a.log}
 	if a.stderrIsTerminal() {
 		start := time.Now()
@@ -269,7 +277,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 		defer diagf(a.stderr, "\n")
 	}
-	rep, err := telemetry.Load(ctx, r, store, opts)
+	rep, err := telemetry.Load(ctx, r, w, opts)
 	if rep != nil {
 		if o.format == "json" {
 			if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {
@@ -291,6 +299,9 @@ func (a *app) printTelemetry(rep *engine.Report) error {
 	}
 	tw.printf("lines\t%d\n", rep.RecordsRead)
 	tw.printf("edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
+	if t.Resumed > 0 {
+		tw.printf("already stored\t%d (by an earlier load of this input, skipped)\n", t.Resumed)
+	}
 	tw.printf("outside the window\t%d (in telemetry_edges_default; see intel partitions check)\n", t.OutOfWindow)
 	tw.printf("partitions made\t%d\n", t.PartitionsCreated)
 	tw.printf("nodes\tinserted %d, merged %d, unchanged %d\n", t.Nodes.NodesInserted, t.Nodes.NodesMerged, t.Nodes.NodesUnchanged)

@@ -145,6 +145,22 @@ type RelationRecord struct {
 	Timed         bool            `json:"timed"`
 }
 
+// How far each telemetry input has been loaded, so a load cut short (SIGKILL, server restart) and run again writes each edge exactly once. Advanced in the transaction that COPYs each chunk.
+type TelemetryCheckpoint struct {
+	// The input's identity: "feed:<name>" for a feed of intel ingest feeds, "file:<absolute path>" for intel ingest telemetry FILE.
+	Input string `json:"input"`
+	// SHA-256 (hex) of the input's content: changed content is a new input.
+	ContentHash string `json:"content_hash"`
+	// How many edges of the input, in input order (the edges its lines map to, dropped ones included), are durable: a rerun skips them.
+	Edges int64 `json:"edges"`
+	// Rows those edges wrote to telemetry_edges (the edges less the ones dropped).
+	RowsWritten int64 `json:"rows_written"`
+	// The whole input was loaded.
+	Complete  bool      `json:"complete"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.
 type TelemetryEdge struct {
 	// Node the observation starts from (nodes.id; not a foreign key, the writer upserts it first).

@@ -13,6 +13,15 @@
 // depend on the number of workers, and all the graph records one record
 // maps to go to the sink in the same batch.
 //
+// Before a result is counted, its graph records and telemetry edges are
+// checked with the store's validation (store.CheckBatch, store.CheckEdge):
+// a record PostgreSQL would refuse (a NUL in a text, props jsonb refuses,
+// a broken check constraint) drops its result alone, logged at WARN and
+// counted under the store's reason, so neither its batch nor its COPY
+// chunk fails, and a dry run (DrySink) reports the same drops as a load.
+// Records the store drops while writing (WriteStats.Dropped) are counted
+// in the report too.
+//
 // Telemetry (ingest/telemetry) has the same source, workers and ordering
 // but another output stage: RunTelemetry hands the edges of the results
 // (Result.Edges), in feed order, to a TelemetryWriter

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // DrySink validates and counts batches without a database, for --dry-run.
@@ -15,16 +17,16 @@ type DrySink struct{}
 // Write validates b and reports what a Store would be asked to write.
 func (DrySink) Write(_ context.Context, b graph.Batch) (graph.WriteStats, error) {
 	var ws graph.WriteStats
-	for _, n := range b.Nodes {
-		if err := n.Validate(); err != nil {
-			return ws, err
+	for i, n := range b.Nodes {
+		if reason, err := store.CheckNode(&b.Nodes[i]); reason != "" {
+			return ws, fmt.Errorf("%s: %w", reason, err)
 		}
 		ws.NodesInserted++
 		ws.AliasesWritten += int64(len(n.Aliases))
 	}
-	for _, r := range b.Relations {
-		if err := r.Validate(); err != nil {
-			return ws, err
+	for i := range b.Relations {
+		if reason, err := store.CheckRelation(&b.Relations[i]); reason != "" {
+			return ws, fmt.Errorf("%s: %w", reason, err)
 		}
 		ws.RelationsInserted++
 	}

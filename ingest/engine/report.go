@@ -76,6 +76,9 @@ func (r *Report) addBatch(b graph.Batch, ws graph.WriteStats) {
 	r.Nodes += int64(len(b.Nodes))
 	r.Relations += int64(len(b.Relations))
 	r.Written.Add(ws)
+	for reason, n := range ws.Dropped { // records the database refused
+		r.Dropped[reason] += n
+	}
 }
 
 // addTelemetry adds what a TelemetryWriter did; the edges it dropped count
@@ -86,6 +89,7 @@ func (r *Report) addTelemetry(ts store.TelemetryStats) {
 	}
 	t := r.Telemetry
 	t.Edges += ts.Edges
+	t.Resumed += ts.Resumed
 	t.OutOfWindow += ts.OutOfWindow
 	t.PartitionsCreated += ts.PartitionsCreated
 	t.Nodes.Add(ts.Nodes)

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // Chunking: the source's records travel to the workers and the batcher in
@@ -347,6 +348,16 @@ func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ wh
 	if res.Ordered != nil {
 		res.Ordered(res)
 	}
+	if reason, err := check(res); reason != "" {
+		// The database would refuse a record of the result: drop the
+		// result alone, rather than fail its batch or COPY chunk.
+		n := max(res.Mapped, 1)
+		rep.Dropped[reason] += n
+		args := rec.where()
+		args = append(args, "reason", reason, "detail", err, "records", n)
+		log.WarnContext(ctx, "record dropped", args...)
+		res.Mapped, res.Sightings, res.Batch, res.Edges = 0, 0, graph.Batch{}, nil
+	}
 	rep.RecordsRead += res.Read
 	rep.RecordsMapped += res.Mapped
 	rep.Sightings += res.Sightings
@@ -361,6 +372,21 @@ func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ wh
 		args = append(args, d.Attrs...)
 		log.Log(ctx, level, "record dropped", args...)
 	}
+}
+
+// check returns why PostgreSQL would refuse a graph record or telemetry
+// edge of res (store.CheckBatch, store.CheckEdge: the store's own
+// validation, so a dry run drops what a load drops), or "".
+func check(res *Result) (Reason, error) {
+	if reason, err := store.CheckBatch(&res.Batch); reason != "" {
+		return reason, err
+	}
+	for i := range res.Edges {
+		if reason, err := store.CheckEdge(&res.Edges[i]); reason != "" {
+			return reason, err
+		}
+	}
+	return "", nil
 }
 
 // flush writes what is queued.

@@ -38,6 +38,15 @@
 //
 // A line that cannot be used is logged at WARN with its line number, byte
 // offset, reason and details, counted under its reason, and skipped; the
-// rest of the stream loads. Reasons are the fixed constants of Reasons, so
-// Report.Dropped stays small however malformed the input.
+// rest of the stream loads. A line whose edge, endpoint or implied records
+// PostgreSQL would refuse (a NUL in a key or agent id, \u0000 in props) is
+// dropped the same way, edge and endpoints together. Reasons are the fixed
+// constants of Reasons, so Report.Dropped stays small however malformed
+// the input.
+//
+// A file loads exactly once: give Load the writer
+// store.Store.Checkpointed(FileInput(path)) (intel ingest telemetry FILE
+// does), and a load cut short (SIGKILL, a server restart beyond the
+// retries) and run again skips the edges already stored. Standard input
+// has no identity, so it has no checkpoint.
 package telemetry

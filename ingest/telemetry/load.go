@@ -2,12 +2,17 @@ package telemetry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/store"
 )
 
 // Format is the format name in the reports of telemetry loads.
@@ -39,6 +44,7 @@ func Reasons() []engine.Reason {
 		engine.ReasonTooLarge, engine.ReasonInvalidJSON, engine.ReasonNotObject, engine.ReasonInvalidProperty,
 		ReasonBadSrc, ReasonBadDst, ReasonMissingRelation, ReasonMissingAgentID, ReasonMissingObservedAt,
 		ReasonBadObservedAt, graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied,
+		store.ReasonInvalidText, store.ReasonInvalidProps, store.ReasonInvalidRecord, store.ReasonRejected,
 	}
 }
 
@@ -95,4 +101,29 @@ func drop(reason engine.Reason, detail error) engine.Result {
 		}
 	}
 	return engine.Result{Read: 1, Drops: []engine.Drop{d}}
+}
+
+// FileInput returns the checkpoint identity of a telemetry file for
+// store.Store.Checkpointed: "file:" and its absolute path, and the SHA-256
+// of its content (read once, in full). A load of the file cut short (a
+// SIGKILL, a server restart) and run again then skips the edges already
+// stored, so the file's rows are written exactly once; a file whose content
+// changed is a new input. Standard input has no such identity: a load from
+// it that is cut short and run again writes again what was stored before
+// the cut.
+func FileInput(path string) (store.TelemetryInput, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return store.TelemetryInput{}, fmt.Errorf("telemetry input %s: %w", path, err)
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return store.TelemetryInput{}, fmt.Errorf("open telemetry: %w", err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return store.TelemetryInput{}, fmt.Errorf("hash telemetry %s: %w", path, err)
+	}
+	return store.TelemetryInput{Name: "file:" + abs, ContentHash: hex.EncodeToString(h.Sum(nil))}, nil
 }

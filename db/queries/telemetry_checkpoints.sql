@@ -1,0 +1,41 @@
+-- name: TelemetryCheckpointStart :one
+-- TelemetryCheckpointStart registers a telemetry input (or finds it) and
+-- returns how far it has been loaded.
+INSERT INTO telemetry_checkpoints AS c (input, content_hash)
+VALUES (@input, @content_hash)
+ON CONFLICT (input, content_hash) DO UPDATE SET updated_at = now()
+RETURNING c.edges, c.rows_written, c.complete;
+
+-- name: TelemetryCheckpointAdvance :one
+-- TelemetryCheckpointAdvance moves an input's checkpoint from @from_edges to
+-- @to_edges, in the transaction that COPYs those edges; it returns no row
+-- when the checkpoint is no longer at @from_edges (that chunk was committed
+-- already, or another load of the input runs).
+UPDATE telemetry_checkpoints SET
+    edges = @to_edges,
+    rows_written = rows_written + @rows,
+    updated_at = now()
+WHERE input = @input AND content_hash = @content_hash AND edges = @from_edges
+RETURNING edges;
+
+-- name: TelemetryCheckpointGet :one
+-- TelemetryCheckpointGet returns how far an input has been loaded.
+SELECT edges, rows_written, complete FROM telemetry_checkpoints
+WHERE input = @input AND content_hash = @content_hash;
+
+-- name: TelemetryCheckpointComplete :exec
+-- TelemetryCheckpointComplete marks an input loaded to its end, at @edges.
+UPDATE telemetry_checkpoints SET
+    edges = greatest(edges, @edges),
+    complete = true,
+    updated_at = now()
+WHERE input = @input AND content_hash = @content_hash;
+
+-- name: TelemetryCheckpointRestart :one
+-- TelemetryCheckpointRestart registers a telemetry input, or starts its
+-- checkpoint over (a forced reload), and returns it.
+INSERT INTO telemetry_checkpoints AS c (input, content_hash)
+VALUES (@input, @content_hash)
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    edges = 0, rows_written = 0, complete = false, updated_at = now()
+RETURNING c.edges, c.rows_written, c.complete;

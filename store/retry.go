@@ -1,0 +1,147 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// RetryPolicy bounds how every write of a Store is retried after a
+// transient failure (see Transient): up to Attempts tries in all, waiting
+// between them a random time in [d/2, d], where d starts at Base and
+// doubles up to Max. The default, DefaultRetryPolicy, waits 10 to 21
+// seconds in all before it gives up: long enough for a server restart.
+type RetryPolicy struct {
+	Attempts int
+	Base     time.Duration
+	Max      time.Duration
+}
+
+// DefaultRetryPolicy is the retry policy of a Store without
+// WithRetryPolicy: 10 tries, waits from 50 ms doubling up to 8 s.
+var DefaultRetryPolicy = RetryPolicy{Attempts: 10, Base: 50 * time.Millisecond, Max: 8 * time.Second}
+
+// WithRetryPolicy sets how writes are retried after a transient failure.
+// Attempts of 1 turns retrying off.
+func WithRetryPolicy(p RetryPolicy) Option { return func(s *Store) { s.retryPolicy = p } }
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = DefaultRetryPolicy.Attempts
+	}
+	if p.Base <= 0 {
+		p.Base = DefaultRetryPolicy.Base
+	}
+	if p.Max < p.Base {
+		p.Max = max(p.Base, DefaultRetryPolicy.Max)
+	}
+	return p
+}
+
+// wait is the pause before try attempt+1 (attempt counts from 1): capped
+// exponential backoff with jitter, so writers that failed together do not
+// come back together.
+func (p RetryPolicy) wait(attempt int) time.Duration {
+	d := p.Base
+	for i := 1; i < attempt && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Transient reports whether err is worth running the transaction again
+// for: a conflict with a concurrent transaction (Retryable), or the
+// connection or the server going away — a server shut down or restarting
+// (SQLSTATE 57P01, 57P02, 57P03), a connection exception (class 08), a
+// connection refused, reset or closed. The end of the caller's context is
+// never transient.
+func Transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if Retryable(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
+			pgerrcode.TooManyConnections:
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.SafeToRetry(err):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return true
+	}
+	// pgx reports a connection it closed after a failure as "conn closed".
+	return strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "conn busy")
+}
+
+// DataError reports whether err is the database refusing the data itself
+// (SQLSTATE class 22, data exception, or 23, integrity constraint
+// violation), which no retry cures but which splitting the batch can
+// isolate. A conflict between concurrent writers that is retryable is not
+// one.
+func DataError(err error) bool {
+	if Transient(err) {
+		return false
+	}
+	c := Code(err)
+	return strings.HasPrefix(c, "22") || strings.HasPrefix(c, "23") || c == pgerrcode.ProgramLimitExceeded
+}
+
+// withRetry runs fn in a transaction, running it again after a transient
+// failure (see Transient) as the Store's RetryPolicy allows, with a WARN
+// line per retry. Its error has passed through Interpret.
+func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
+	return Interpret("write", s.retry(ctx, "write", func(ctx context.Context) error {
+		return WithTx(ctx, s.pool, TxOptions{}, fn)
+	}))
+}
+
+// retry runs op until it succeeds, fails with an error that is not
+// transient, or the policy's tries are spent; what names op in the log.
+func (s *Store) retry(ctx context.Context, what string, op func(context.Context) error) error {
+	p := s.retryPolicy.withDefaults()
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = op(ctx)
+		if err == nil || !Transient(err) || ctx.Err() != nil {
+			return err
+		}
+		if attempt >= p.Attempts {
+			s.log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
+			return err
+		}
+		d := p.wait(attempt)
+		level := slog.LevelWarn // the connection or the server went away
+		if Retryable(err) {
+			level = slog.LevelInfo // a concurrent writer won a lock
+		}
+		s.log.Log(ctx, level, "retrying "+what+" after a transient failure", "attempt", attempt, "of", p.Attempts,
+			"wait", d.Round(time.Millisecond).String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, context.Cause(ctx))
+		case <-time.After(d):
+		}
+	}
+}

@@ -1,0 +1,264 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// The reasons a record PostgreSQL would reject is dropped for (see
+// CheckNode, CheckRelation, CheckEdge), and the reason of the safety net
+// that finds a rejected record by splitting its batch.
+const (
+	// ReasonInvalidText: a text field (kind, key, name, label, source,
+	// alias, relation type or reference, agent id) holds a NUL byte or
+	// is not valid UTF-8, which a PostgreSQL text column refuses.
+	ReasonInvalidText graph.DropReason = "invalid-text"
+	// ReasonInvalidProps: props that jsonb refuses: a NUL (\u0000) in a
+	// key or string, a number that is not finite, a value that does not
+	// marshal to JSON.
+	ReasonInvalidProps graph.DropReason = "invalid-props"
+	// ReasonInvalidRecord: a record that breaks a rule of the model a
+	// check constraint enforces (no id, an empty kind, key or relation
+	// type, a confidence outside 0-100, last seen before first seen), a
+	// time outside timestamptz's range, or a reference too long for its
+	// index.
+	ReasonInvalidRecord graph.DropReason = "invalid-record"
+	// ReasonRejected: a record the database refused with a data error
+	// (SQLSTATE class 22 or 23) that validation did not foresee; the store
+	// found it by splitting its batch and wrote the rest.
+	ReasonRejected graph.DropReason = "rejected-by-database"
+)
+
+// Reasons returns every reason the store drops a record for: those above
+// and those of graph.TelemetryEdge.InvalidReason.
+func Reasons() []graph.DropReason {
+	return []graph.DropReason{ReasonInvalidText, ReasonInvalidProps, ReasonInvalidRecord, ReasonRejected,
+		graph.ReasonMissingAgentID, graph.ReasonMissingRelation, graph.ReasonMissingObservedAt,
+		graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied}
+}
+
+// maxRefBytes bounds source ids and relation references, which are btree
+// keys (node_aliases, pending_relations): PostgreSQL refuses an index row
+// over about 2.7 kB.
+const maxRefBytes = 2000
+
+// CheckNode returns why PostgreSQL would reject n ("" when it would not)
+// and the details for the log line. It is the one validation of the write
+// path: the loaders (ingest/engine) apply it to every record before the
+// sink, a dry run included, and Write applies it again.
+func CheckNode(n *graph.Node) (graph.DropReason, error) {
+	if err := n.Validate(); err != nil {
+		return ReasonInvalidRecord, err
+	}
+	if err := texts("node", string(n.Kind), n.Key, n.Name, string(n.TLP)); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := texts("label", n.Labels...); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := texts("source", n.Sources...); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := texts("alias", n.Aliases...); err != nil {
+		return ReasonInvalidText, err
+	}
+	for _, a := range n.Aliases {
+		if len(a) > maxRefBytes {
+			return ReasonInvalidRecord, fmt.Errorf("alias of %d bytes is longer than %d", len(a), maxRefBytes)
+		}
+	}
+	if err := checkProps(n.Props); err != nil {
+		return ReasonInvalidProps, err
+	}
+	if err := times(n.FirstSeen, n.LastSeen); err != nil {
+		return ReasonInvalidRecord, err
+	}
+	return "", nil
+}
+
+// times checks that times are within timestamptz's range (4713 BC to
+// 294276 AD).
+func times(ts ...time.Time) error {
+	for _, t := range ts {
+		if y := t.UTC().Year(); y < -4712 || y > 294275 {
+			return fmt.Errorf("time %v outside PostgreSQL's range", t)
+		}
+	}
+	return nil
+}
+
+// CheckRelation is CheckNode for a relation.
+func CheckRelation(r *graph.Relation) (graph.DropReason, error) {
+	if err := r.Validate(); err != nil {
+		return ReasonInvalidRecord, err
+	}
+	if err := texts("relation", string(r.Src), r.Type, string(r.Dst)); err != nil {
+		return ReasonInvalidText, err
+	}
+	if len(r.Src) > maxRefBytes || len(r.Dst) > maxRefBytes {
+		return ReasonInvalidRecord, fmt.Errorf("relation reference longer than %d bytes", maxRefBytes)
+	}
+	if err := texts("source", r.Sources...); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := checkProps(r.Props); err != nil {
+		return ReasonInvalidProps, err
+	}
+	if err := times(r.FirstSeen, r.LastSeen); err != nil {
+		return ReasonInvalidRecord, err
+	}
+	return "", nil
+}
+
+// CheckEdge is CheckNode for a telemetry edge: its own fields, its
+// endpoint nodes and the records it implies, so an edge is written with
+// its endpoints or not at all. Its reasons are those of
+// graph.TelemetryEdge.InvalidReason, then ReasonInvalidText or
+// ReasonInvalidProps for the edge's own fields, ReasonInvalidSrc,
+// ReasonInvalidDst or ReasonInvalidImplied for a record it brings.
+func CheckEdge(e *graph.TelemetryEdge) (graph.DropReason, error) {
+	if reason := e.InvalidReason(); reason != "" {
+		return reason, nil
+	}
+	if err := texts("telemetry edge", e.Relation, e.AgentID); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := checkProps(e.Props); err != nil {
+		return ReasonInvalidProps, err
+	}
+	if err := times(e.ObservedAt); err != nil {
+		return ReasonInvalidRecord, err
+	}
+	if reason, err := CheckNode(&e.Src); reason != "" {
+		return graph.ReasonInvalidSrc, fmt.Errorf("%s: %w", reason, err)
+	}
+	if reason, err := CheckNode(&e.Dst); reason != "" {
+		return graph.ReasonInvalidDst, fmt.Errorf("%s: %w", reason, err)
+	}
+	for i := range e.Implied.Nodes {
+		if reason, err := CheckNode(&e.Implied.Nodes[i]); reason != "" {
+			return graph.ReasonInvalidImplied, fmt.Errorf("%s: %w", reason, err)
+		}
+	}
+	for i := range e.Implied.Relations {
+		if reason, err := CheckRelation(&e.Implied.Relations[i]); reason != "" {
+			return graph.ReasonInvalidImplied, fmt.Errorf("%s: %w", reason, err)
+		}
+	}
+	return "", nil
+}
+
+// CheckBatch returns the first reason PostgreSQL would reject a record of
+// b for, or "".
+func CheckBatch(b *graph.Batch) (graph.DropReason, error) {
+	for i := range b.Nodes {
+		if reason, err := CheckNode(&b.Nodes[i]); reason != "" {
+			return reason, err
+		}
+	}
+	for i := range b.Relations {
+		if reason, err := CheckRelation(&b.Relations[i]); reason != "" {
+			return reason, err
+		}
+	}
+	return "", nil
+}
+
+// texts checks that every s is text PostgreSQL stores: valid UTF-8
+// without NUL.
+func texts(what string, ss ...string) error {
+	for _, s := range ss {
+		if err := text(s); err != nil {
+			return fmt.Errorf("%s %s", what, err)
+		}
+	}
+	return nil
+}
+
+func text(s string) error {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fmt.Errorf("text has a NUL byte at %d", i)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("text %q is not valid UTF-8", clip(s))
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
+}
+
+// checkProps checks that props marshal to JSON that jsonb accepts: no NUL
+// in a key or string (JSON writes it \u0000, which jsonb refuses), finite
+// numbers, values encoding/json can marshal. Invalid UTF-8 in a string is
+// fine: encoding/json replaces it with U+FFFD.
+func checkProps(props map[string]any) error {
+	if len(props) == 0 {
+		return nil
+	}
+	return checkValue(props)
+}
+
+func checkValue(v any) error {
+	switch v := v.(type) {
+	case string:
+		if strings.IndexByte(v, 0) >= 0 {
+			return fmt.Errorf("props string %q has a NUL", clip(v))
+		}
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("props number %v is not finite", v)
+		}
+	case float32:
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("props number %v is not finite", v)
+		}
+	case map[string]any:
+		for k, x := range v {
+			if strings.IndexByte(k, 0) >= 0 {
+				return fmt.Errorf("props key %q has a NUL", clip(k))
+			}
+			if err := checkValue(x); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if err := checkValue(x); err != nil {
+				return err
+			}
+		}
+	case []string:
+		for _, x := range v {
+			if err := checkValue(x); err != nil {
+				return err
+			}
+		}
+	case map[string]string:
+		for k, x := range v {
+			if strings.IndexByte(k, 0) >= 0 || strings.IndexByte(x, 0) >= 0 {
+				return fmt.Errorf("props key or string %q has a NUL", clip(k))
+			}
+		}
+	case json.Number:
+		if !json.Valid([]byte(v)) {
+			return fmt.Errorf("props number %q is not a JSON number", clip(string(v)))
+		}
+	case nil, bool, int, int64, int32, int16, int8, uint, uint64, uint32, uint16, uint8:
+	default: // a type decoded JSON does not give: it must at least marshal
+		if _, err := json.Marshal(v); err != nil {
+			return fmt.Errorf("props do not marshal to JSON: %w", err)
+		}
+	}
+	return nil
+}

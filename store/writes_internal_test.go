@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+var quietLog = slog.New(slog.DiscardHandler)
+
+// TestWriteIsolatingFindsRejectedRows is the safety net of row 3: records
+// validation did not catch (written here past it) make the database refuse
+// the batch with a data error; the batch is split until the refused
+// records are alone, which are dropped and counted, and the rest is
+// written.
+func TestWriteIsolatingFindsRejectedRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := NewStore(pool, WithLogger(quietLog))
+	var nodes []graph.Node
+	for i := range 64 {
+		n := graph.NamedNode(graph.KindMalware, fmt.Sprintf("family-%02d", i))
+		switch i {
+		case 5:
+			n.Name = "nul\x00name" // text refuses NUL (22021)
+		case 40:
+			n.Props = map[string]any{"x": "a\x00b"} // jsonb refuses \u0000 (22P05)
+		}
+		nodes = append(nodes, n)
+	}
+	rels := []graph.Relation{
+		{Src: nodes[1].Ref(), Type: "variant-of", Dst: nodes[2].Ref()},
+		{Src: nodes[3].Ref(), Type: "bad\x00type", Dst: nodes[4].Ref()},
+		{Src: nodes[6].Ref(), Type: "variant-of", Dst: nodes[7].Ref()},
+	}
+	var stats graph.WriteStats
+	var dropped droppedSet
+	now := time.Now().UTC()
+	require.NoError(t, s.writeIsolating(ctx, graph.MergeNodes(nodes), graph.MergeRelations(rels), true, now, &stats, &dropped))
+	require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 3}, stats.Dropped)
+	require.EqualValues(t, 62, stats.NodesInserted)
+	require.EqualValues(t, 2, stats.RelationsInserted)
+	require.True(t, dropped.nodes[nodes[5].ID])
+	require.True(t, dropped.nodes[nodes[40].ID])
+	require.True(t, dropped.rels[keyOf(rels[1])])
+	var n, r int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM relations)").Scan(&n, &r))
+	require.Equal(t, 62, n)
+	require.Equal(t, 2, r)
+}
+
+// TestCopyIsolatingFindsRejectedRows: a COPY chunk holding rows the server
+// refuses (NUL in text, \u0000 in jsonb), sent past validation, loses
+// those rows only.
+func TestCopyIsolatingFindsRejectedRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := NewStore(pool, WithLogger(quietLog))
+	src := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "h:1"}
+	var edges []graph.TelemetryEdge
+	for i := range 1000 {
+		e := graph.TelemetryEdge{Src: src, Relation: "r", Dst: src, AgentID: fmt.Sprint("a-", i), ObservedAt: time.Now().UTC()}
+		switch i {
+		case 0:
+			e.AgentID = "nul\x00agent"
+		case 517:
+			e.Props = map[string]any{"k": "v\x00"}
+		case 999:
+			e.Relation = "r\x00"
+		}
+		edges = append(edges, e)
+	}
+	dropped := map[graph.DropReason]int64{}
+	n, err := s.commitChunk(ctx, TelemetryInput{}, copyJob{edges: edges, from: 0, to: 1000}, dropped)
+	require.NoError(t, err)
+	require.EqualValues(t, 997, n)
+	require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 3}, dropped)
+	var rows int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges").Scan(&rows))
+	require.Equal(t, 997, rows)
+}
+
+// TestChunkRecordsRefusedDropTheirEdges is row 8's safety net: when the
+// write of a chunk's records drops an endpoint or implied node (sent here
+// past the edge validation), the edges that need it are dropped and
+// counted, never COPYed without it.
+func TestChunkRecordsRefusedDropTheirEdges(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := NewStore(pool, WithLogger(quietLog))
+	good := graph.ValueNode(graph.KindIPv4Addr, "10.0.0.1")
+	bad := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "host:\x00"}
+	file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": fmt.Sprintf("%064x", 7)}, "a.exe")
+	hashes[0].Name = "bad\x00hash"
+	at := time.Now().UTC()
+	chunk := []graph.TelemetryEdge{
+		{Src: good, Relation: "r", Dst: good, AgentID: "a", ObservedAt: at},
+		{Src: bad, Relation: "r", Dst: good, AgentID: "a", ObservedAt: at},
+		{Src: good, Relation: "r", Dst: bad, AgentID: "a", ObservedAt: at},
+		{Src: good, Relation: "r", Dst: file, AgentID: "a", ObservedAt: at, Implied: graph.Batch{Nodes: hashes, Relations: rels}},
+		{Src: good, Relation: "r2", Dst: good, AgentID: "a", ObservedAt: at},
+	}
+	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	kept, err := s.writeChunkRecords(ctx, chunk, &stats)
+	require.NoError(t, err)
+	require.Len(t, kept, 2)
+	require.Equal(t, map[graph.DropReason]int64{graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1, graph.ReasonInvalidImplied: 1}, stats.Dropped)
+	require.Equal(t, map[graph.DropReason]int64{ReasonInvalidText: 2}, stats.Nodes.Dropped, "the node and the hash refused")
+	_, cached := s.endpoints.nodes[bad.ID]
+	require.False(t, cached, "a refused node is not remembered as written")
+}
+
+func TestTransientAndDataErrors(t *testing.T) {
+	t.Parallel()
+	require.False(t, Transient(context.Canceled))
+	require.False(t, Transient(fmt.Errorf("x: %w", context.DeadlineExceeded)))
+	require.False(t, DataError(nil))
+	p := RetryPolicy{Attempts: 5, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
+	for attempt := 1; attempt < 10; attempt++ {
+		d := p.wait(attempt)
+		ceiling := min(10*time.Millisecond<<(attempt-1), 40*time.Millisecond)
+		require.GreaterOrEqual(t, d, ceiling/2, "attempt %d", attempt)
+		require.LessOrEqual(t, d, ceiling, "attempt %d", attempt)
+	}
+}
