@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/jsonguard"
 )
 
 // record is one STIX object as the reader found it in the feed.
@@ -95,6 +96,11 @@ type topValue struct {
 // mode. The first top-level value, and every one after a multi-line value,
 // is read as a document: a syntax error in it stops the feed.
 type reader struct {
+	// guard squeezes white space and replaces values nested deeper than
+	// the depth limit; offsets and sizes in records and errors are the
+	// feed's, translated from the decoder's by the guard.
+	guard *jsonguard.Guard
+	depth int
 	src   *source
 	dec   *jsontext.Decoder
 	delta int64 // feed offset = decoder offset + delta
@@ -110,8 +116,15 @@ type reader struct {
 }
 
 func newReader(r io.Reader, max int64) *reader {
-	src := newSource(r)
-	return &reader{src: src, dec: jsontext.NewDecoder(src, decoderOptions...), max: max}
+	return newGuardedReader(r, max, engine.DefaultMaxDepth, 0)
+}
+
+// newGuardedReader reads r, whose first byte is at feed offset base,
+// dropping records over max bytes or nested deeper than depth levels.
+func newGuardedReader(r io.Reader, max int64, depth int, base int64) *reader {
+	g := jsonguard.New(r, jsonguard.Options{MaxDepth: depth, Base: base})
+	src := newSource(g)
+	return &reader{guard: g, depth: depth, src: src, dec: jsontext.NewDecoder(src, decoderOptions...), max: max}
 }
 
 // offset is the feed offset just after the last token or value read.
@@ -128,9 +141,47 @@ func (r *reader) next() (record, error) {
 		rec, err = r.skipLine(bl)
 	}
 	if err != nil && err != io.EOF {
+		if oe := (*engine.OffsetError)(nil); errors.As(err, &oe) {
+			oe.Offset = r.guard.FeedOffset(oe.Offset)
+		}
 		r.err = err
+		return rec, err
+	}
+	if err == nil {
+		r.feedRecord(&rec)
 	}
 	return rec, err
+}
+
+// feedRecord drops rec when the guard replaced a value nested too deeply
+// in it, and turns its stream offsets into feed offsets.
+func (r *reader) feedRecord(rec *record) {
+	end := rec.offset + rec.size
+	for _, ev := range r.guard.Take(end) {
+		if ev.Kind == jsonguard.TooDeep && ev.Out >= rec.offset && (rec.drop == nil || rec.drop.reason == engine.ReasonInvalidJSON) {
+			rec.raw = nil
+			rec.drop = dropf(engine.ReasonTooDeep, "arrays and objects nested deeper than %d levels at byte offset %d", r.depth, ev.Feed)
+		}
+	}
+	r.guard.Forget(rec.offset)
+	start := r.guard.FeedOffset(rec.offset)
+	rec.size = r.guard.FeedOffset(end) - start
+	rec.offset = start
+}
+
+// deepMember returns a dropped record for a member of a bundle in which
+// the guard replaced a value nested too deeply, if it did.
+func (r *reader) deepMember(name string, start int64) (record, bool) {
+	end := r.offset()
+	for _, ev := range r.guard.Take(end) {
+		if ev.Kind == jsonguard.TooDeep {
+			rec := record{index: r.index, offset: start, size: end - start,
+				drop: dropf(engine.ReasonTooDeep, "bundle property %q nested deeper than %d levels at byte offset %d", name, r.depth, ev.Feed)}
+			r.index++
+			return rec, true
+		}
+	}
+	return record{}, false
 }
 
 func (r *reader) advance() (record, error) {
@@ -269,8 +320,11 @@ func (r *reader) member() (record, bool, error) {
 		}
 		obj.bundle, obj.raw = true, nil
 		r.stack = append(r.stack, frameArray)
-		return record{}, false, nil
+		// The members read so far belong to the bundle, not a record.
+		rec, deep := r.deepMember("before objects", obj.start)
+		return rec, deep, nil
 	}
+	valueStart := r.offset()
 
 	budget := r.max
 	collect := !obj.bundle && !obj.tooLarge
@@ -292,6 +346,10 @@ func (r *reader) member() (record, bool, error) {
 	}
 	if err != nil {
 		return record{}, false, r.fail(err)
+	}
+	if obj.bundle {
+		rec, deep := r.deepMember(name, valueStart)
+		return rec, deep, nil
 	}
 	if (name == "type" || name == "id") && v.Kind() == '"' {
 		u, _ := jsontext.AppendUnquote(nil, v)
