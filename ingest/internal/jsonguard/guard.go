@@ -212,6 +212,9 @@ func (g *Guard) Take(end int64) []Event {
 	return evs
 }
 
+// Pending reports whether there are events at stream offsets before end.
+func (g *Guard) Pending(end int64) bool { return len(g.events) > 0 && g.events[0].Out < end }
+
 // Forget drops what the Guard keeps to translate stream offsets before
 // out: the reader asks about none of them any more.
 func (g *Guard) Forget(out int64) {
