@@ -128,7 +128,7 @@ func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wra
 	if err := dec.SkipValue(); err != nil {
 		return syntaxError(err, dec)
 	}
-	return nil
+	return s.guardDrops(dec, nil, "document value")
 }
 
 // nested reads the value of "Event" or "response": a frame or an array of
@@ -194,7 +194,7 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		if err != nil {
 			return err
 		}
-		if err := s.memberDrops(dec, fr, name); err != nil {
+		if err := s.guardDrops(dec, fr, "event member "+truncate(name, 80)); err != nil {
 			return err
 		}
 		fr.settle()
@@ -205,15 +205,20 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 	return nil
 }
 
-// memberDrops emits a dropped record for every value of the member just
-// read that the guard cut or replaced outside any record (an event "info"
-// over the record limit, an unknown member nested too deeply); the value,
-// cut short, was not kept (see frameScalar).
-func (s *fileSource) memberDrops(dec *jsontext.Decoder, fr *frame, name string) error {
+// guardDrops emits a dropped record for every value just read that the
+// guard cut or replaced outside any record (an event "info" over the
+// record limit, an unknown member or a document element nested too
+// deeply); the value, cut short, was not kept (see frameScalar). fr may be
+// nil.
+func (s *fileSource) guardDrops(dec *jsontext.Decoder, fr *frame, what string) error {
 	for _, ev := range s.guard.Take(dec.InputOffset()) {
-		j := &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID}
+		j := &job{kind: recEvent, fr: fr, file: s.file}
+		id := ""
+		if fr != nil {
+			j.evUUID, id = fr.evUUID, fr.uuid()
+		}
 		reason, err := s.guardReason(ev)
-		d := j.dropped("event member "+truncate(name, 80), fr.uuid(), reason, err)
+		d := j.dropped(what, id, reason, err)
 		j.drop = &d
 		if err := s.send(ev.Out, nil, j); err != nil {
 			return err
@@ -230,9 +235,11 @@ func (s *fileSource) guardReason(ev jsonguard.Event) (engine.Reason, error) {
 	return engine.ReasonTooLarge, fmt.Errorf("more than %d bytes from byte offset %d, limit %d", ev.Size, ev.Feed, s.opts.MaxRecordBytes)
 }
 
-// cut reports whether the guard changed a value read since the last Take
-// (the decoder is just past it).
-func (s *fileSource) cut(dec *jsontext.Decoder) bool { return s.guard.Pending(dec.InputOffset()) }
+// cut reports whether the guard changed the value read from stream offset
+// from on (the decoder is just past it).
+func (s *fileSource) cut(dec *jsontext.Decoder, from int64) bool {
+	return s.guard.Pending(from, dec.InputOffset())
+}
 
 // frameScalar keeps a scalar member the frame needs and skips the rest.
 func (s *fileSource) frameScalar(dec *jsontext.Decoder, fr *frame, name string) error {
@@ -241,11 +248,12 @@ func (s *fileSource) frameScalar(dec *jsontext.Decoder, fr *frame, name string) 
 	}
 	switch k := dec.PeekKind(); {
 	case frameKeys[name] && k != '{' && k != '[' && k != 0:
+		from := dec.InputOffset()
 		v, err := readScalar(dec)
 		if err != nil {
 			return syntaxError(err, dec)
 		}
-		if s.cut(dec) {
+		if s.cut(dec, from) {
 			return nil // cut short: dropped by memberDrops
 		}
 		fr.fields[name] = v
@@ -380,8 +388,9 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 // record limit, and returns a copy of it, or nil when the guard cut it or
 // replaced a part nested too deeply (its events are then left to Take).
 func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
+	from := dec.InputOffset()
 	if k := dec.PeekKind(); k == '{' || k == '[' {
-		start := dec.InputOffset() + int64(bytes.IndexByte(dec.UnreadBuffer(), byte(k)))
+		start := from + int64(bytes.IndexByte(dec.UnreadBuffer(), byte(k)))
 		s.guard.Arm(start, dec.StackDepth(), s.opts.MaxRecordBytes)
 	}
 	raw, err := dec.ReadValue()
@@ -389,7 +398,7 @@ func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
 	if err != nil {
 		return nil, syntaxError(err, dec)
 	}
-	if s.cut(dec) {
+	if s.cut(dec, from) {
 		return nil, nil
 	}
 	return bytes.Clone(raw), nil // the decoder reuses its buffer

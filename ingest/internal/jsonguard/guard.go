@@ -212,8 +212,16 @@ func (g *Guard) Take(end int64) []Event {
 	return evs
 }
 
-// Pending reports whether there are events at stream offsets before end.
-func (g *Guard) Pending(end int64) bool { return len(g.events) > 0 && g.events[0].Out < end }
+// Pending reports whether there are events at stream offsets from from to
+// end (excluded).
+func (g *Guard) Pending(from, end int64) bool {
+	for _, ev := range g.events {
+		if ev.Out >= from && ev.Out < end {
+			return true
+		}
+	}
+	return false
+}
 
 // Forget drops what the Guard keeps to translate stream offsets before
 // out: the reader asks about none of them any more.
