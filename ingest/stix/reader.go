@@ -57,6 +57,9 @@ type topObject struct {
 	raw []byte
 	// tooLarge is set when the members exceed the record limit.
 	tooLarge bool
+	// skipped is the first member skipped as larger than the record
+	// limit, reported as a drop of its own if the object is a bundle.
+	skipped *record
 }
 
 // decoderOptions are lenient where feeds are dirty and strictness buys
@@ -158,7 +161,7 @@ func (r *reader) next() (record, error) {
 func (r *reader) feedRecord(rec *record) {
 	end := rec.offset + rec.size
 	for _, ev := range r.guard.Take(end) {
-		if ev.Kind == jsonguard.TooDeep && ev.Out >= rec.offset && (rec.drop == nil || rec.drop.reason == engine.ReasonInvalidJSON) {
+		if ev.Kind == jsonguard.TooDeep && ev.Out >= rec.offset && (rec.drop == nil || rec.drop.reason != engine.ReasonTooLarge) {
 			rec.raw = nil
 			rec.drop = dropf(engine.ReasonTooDeep, "arrays and objects nested deeper than %d levels at byte offset %d", r.depth, ev.Feed)
 		}
@@ -321,6 +324,12 @@ func (r *reader) member() (record, bool, error) {
 		obj.bundle, obj.raw = true, nil
 		r.stack = append(r.stack, frameArray)
 		// The members read so far belong to the bundle, not a record.
+		if big := obj.skipped; big != nil {
+			r.guard.Take(r.offset()) // dropped already
+			big.index = r.index
+			r.index++
+			return *big, true, nil
+		}
 		rec, deep := r.deepMember("before objects", obj.start)
 		return rec, deep, nil
 	}
@@ -336,11 +345,22 @@ func (r *reader) member() (record, bool, error) {
 	}
 	v, err := r.readValue(budget)
 	if errors.Is(err, errRecordTooLarge) {
-		if _, _, _, err := r.skipValue(); err != nil {
+		start, size, _, err := r.skipValue()
+		if err != nil {
 			return record{}, false, err
 		}
 		if collect {
 			obj.tooLarge, obj.raw = true, nil
+		}
+		big := record{offset: start, size: size,
+			drop: dropf(engine.ReasonTooLarge, "bundle property %q of %d bytes is larger than the %d-byte limit", name, size, r.max)}
+		if obj.bundle {
+			big.index = r.index
+			r.index++
+			return big, true, nil
+		}
+		if obj.skipped == nil {
+			obj.skipped = &big
 		}
 		return record{}, false, nil
 	}
@@ -438,30 +458,42 @@ const skipChunk = 32 << 10
 // offset, its length and its first bytes.
 func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 	from := r.offset()
-	r.src.pushBack(r.dec.UnreadBuffer())
-	if r.src.pos != from {
-		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos, from))
+	// The decoder's unread bytes are scanned where they are, not copied
+	// back to the source: they may be most of a record limit.
+	unread := r.dec.UnreadBuffer()
+	if r.src.pos-int64(len(unread)) != from {
+		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos-int64(len(unread)), from))
 	}
 	var sk skipper
-	buf := r.scratchBuffer()
 	pos := from
-	for {
+	// feed scans b, the bytes at pos, and returns how many belong to the
+	// value and whether it ended.
+	feed := func(b []byte) (int, bool) {
+		wasStarted := sk.started
+		i, done := sk.scan(b)
+		if sk.started {
+			lo := 0
+			if !wasStarted {
+				lo = sk.startAt
+				start = pos + int64(lo)
+			}
+			if room := 512 - len(head); room > 0 && lo < i {
+				head = append(head, b[lo:min(i, lo+room)]...)
+			}
+		}
+		pos += int64(i)
+		return i, done
+	}
+	i, done := feed(unread)
+	if done {
+		r.src.pushBack(unread[i:])
+	}
+	buf := r.scratchBuffer()
+	for !done {
 		n, rerr := r.src.Read(buf)
 		if n > 0 {
-			wasStarted := sk.started
-			i, done := sk.scan(buf[:n])
-			if sk.started {
-				lo := 0
-				if !wasStarted {
-					lo = sk.startAt
-					start = pos + int64(lo)
-				}
-				if room := 512 - len(head); room > 0 && lo < i {
-					head = append(head, buf[lo:min(i, lo+room)]...)
-				}
-			}
-			pos += int64(i)
-			if done {
+			var i int
+			if i, done = feed(buf[:n]); done {
 				r.src.pushBack(buf[i:n])
 				break
 			}

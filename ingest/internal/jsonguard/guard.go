@@ -169,6 +169,7 @@ type Guard struct {
 	delta, nl int64
 	marks     []mark
 	events    []Event
+	growth    Growth
 }
 
 // New returns a Guard reading r.
@@ -249,6 +250,7 @@ func (g *Guard) Consumed() int64 { return g.feed }
 
 // Read implements io.Reader.
 func (g *Guard) Read(p []byte) (int, error) {
+	g.growth.Note(len(p))
 	for g.bp == len(g.buf) {
 		g.buf, g.bp = g.buf[:0], 0
 		if g.ip == g.n {
