@@ -167,6 +167,7 @@ type Guard struct {
 	line      lineState
 	feed      int64 // feed offset of in[ip]
 	delta, nl int64
+	dirty     bool // delta or nl changed since the last mark
 	marks     []mark
 	events    []Event
 	growth    Growth

@@ -56,8 +56,15 @@ func (g *Guard) structural(c byte) {
 	switch c {
 	case ' ', '\t', '\r':
 		if g.space < g.opts.MaxSpace {
-			g.space++
-			g.pass(c)
+			// Pass the run (up to the squeeze) at once.
+			j, end := g.ip+1, min(g.n, g.ip+g.opts.MaxSpace-g.space)
+			for j < end && (g.data[j] == ' ' || g.data[j] == '\t' || g.data[j] == '\r') {
+				j++
+			}
+			g.emitRun(g.data[g.ip:j])
+			g.space += j - g.ip
+			g.feed += int64(j - g.ip)
+			g.ip = j
 		} else {
 			g.drop(c)
 		}
@@ -219,17 +226,29 @@ func (g *Guard) inString(c byte) {
 	if g.armed {
 		end = min(end, g.ip+int(max(min(g.armLimit-g.out, int64(g.n)), 1)))
 	}
-	j := g.ip + 1
-	for j < end {
-		if b := g.data[j]; b == '"' || b == '\\' || b == '\n' {
-			break
-		}
-		j++
-	}
+	j := g.ip + 1 + stringEnd(g.data[g.ip+1:max(end, g.ip+1)], g.lines)
 	g.emitRun(g.data[g.ip:j])
 	g.tok += int64(j - g.ip)
 	g.feed += int64(j - g.ip)
 	g.ip = j
+}
+
+// stringEnd is the index of the first '"' or '\\' in b (or raw newline in
+// line mode), len(b) if none.
+func stringEnd(b []byte, lines bool) int {
+	i := bytes.IndexByte(b, '"')
+	if i < 0 {
+		i = len(b)
+	}
+	if k := bytes.IndexByte(b[:i], '\\'); k >= 0 {
+		i = k
+	}
+	if lines {
+		if k := bytes.IndexByte(b[:i], '\n'); k >= 0 {
+			i = k
+		}
+	}
+	return i
 }
 
 func (g *Guard) cutSafe() bool { return g.lex != lexString || (!g.esc && g.hex == 0) }
@@ -381,12 +400,14 @@ func (g *Guard) drop(c byte) {
 	g.ip++
 	g.feed++
 	g.delta++
+	g.dirty = true
 	if c == '\n' {
 		g.nl++
 	}
 }
 
 func (g *Guard) dropRun(b []byte) {
+	g.dirty = true
 	g.ip += len(b)
 	g.feed += int64(len(b))
 	g.delta += int64(len(b))
@@ -398,10 +419,12 @@ func (g *Guard) syn(s string) {
 	for i := 0; i < len(s); i++ {
 		g.emit(s[i])
 		g.delta--
+		g.dirty = true
 	}
 }
 
 func (g *Guard) note() {
+	g.dirty = false
 	if m := g.marks[len(g.marks)-1]; m.delta != g.delta || m.nl != g.nl {
 		if m.out == g.out {
 			g.marks[len(g.marks)-1] = mark{g.out, g.delta, g.nl}
@@ -415,14 +438,18 @@ func (g *Guard) note() {
 }
 
 func (g *Guard) emit(c byte) {
-	g.note()
+	if g.dirty {
+		g.note()
+	}
 	g.buf = append(g.buf, c)
 	g.out++
 	g.last = c
 }
 
 func (g *Guard) emitRun(b []byte) {
-	g.note()
+	if g.dirty {
+		g.note()
+	}
 	g.buf = append(g.buf, b...)
 	g.out += int64(len(b))
 	g.last = b[len(b)-1]
