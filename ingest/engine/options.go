@@ -11,6 +11,11 @@ const (
 	// DefaultMaxRecordBytes is the record size limit when
 	// Options.MaxRecordBytes is zero.
 	DefaultMaxRecordBytes = 64 << 20
+	// DefaultMaxDepth is the nesting limit when Options.MaxDepth is zero.
+	DefaultMaxDepth = 1000
+	// MaxMaxDepth is the highest nesting limit Options.MaxDepth can set:
+	// the JSON decoder's own limit (10,000 levels) must never be reached.
+	MaxMaxDepth = 9000
 )
 
 // Progress is called with the bytes and records read so far: from the
@@ -35,6 +40,13 @@ type Options struct {
 	// ReasonTooLarge) without being buffered whole; 0 means
 	// DefaultMaxRecordBytes.
 	MaxRecordBytes int64
+	// MaxDepth is the deepest nesting of JSON arrays and objects read,
+	// counted from the top of the document (a record in a STIX bundle
+	// starts at level 3, a MISP attribute at about 6). A record that
+	// nests deeper is dropped (under ReasonTooDeep) without being
+	// buffered whole; 0 means DefaultMaxDepth, and values above
+	// MaxMaxDepth mean MaxMaxDepth.
+	MaxDepth int
 	// Logger receives a WARN for every dropped record; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -53,6 +65,10 @@ func (o Options) WithDefaults() Options {
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
 	}
+	if o.MaxDepth <= 0 {
+		o.MaxDepth = DefaultMaxDepth
+	}
+	o.MaxDepth = min(o.MaxDepth, MaxMaxDepth)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}

@@ -22,6 +22,9 @@ const (
 	ReasonNotObject Reason = "not-an-object"
 	// ReasonTooLarge: a record larger than Options.MaxRecordBytes.
 	ReasonTooLarge Reason = "too-large"
+	// ReasonTooDeep: a record whose arrays and objects nest deeper than
+	// Options.MaxDepth.
+	ReasonTooDeep Reason = "too-deep"
 	// ReasonMissingType: a record without its type (STIX "type", a MISP
 	// attribute's type or object's name).
 	ReasonMissingType Reason = "missing-type"

@@ -8,7 +8,10 @@
 // one record per worker (an attribute, an object with its attributes and
 // references, a galaxy, a galaxy cluster) and the small members of the
 // event around it; a record larger than Options.MaxRecordBytes (64 MiB by
-// default) is dropped with a WARN. An event of any size therefore streams:
+// default) or nested deeper than Options.MaxDepth (1,000 levels) is cut
+// short, skipped in constant memory and dropped with a WARN (too-large,
+// too-deep), and so is an event member that is; runs of white space are
+// squeezed before the decoder sees them. An event of any size therefore streams:
 // its attributes are mapped and written while the rest of it is read.
 //
 // Accepted shapes, at any nesting the REST API produces: a single event

@@ -1,6 +1,10 @@
 package misp
 
-import "io"
+import (
+	"io"
+
+	"github.com/ransomeye/intel/ingest/internal/jsonguard"
+)
 
 // maxHeldSpace bounds the white space held after a comma while deciding
 // whether it is a trailing one; a longer run lets the comma through as is.
@@ -37,6 +41,7 @@ type commaReader struct {
 	heldAt   int64 // its offset
 	space    []byte
 	err      error
+	growth   jsonguard.Growth
 }
 
 func newCommaReader(r io.Reader, onFix func(int64)) *commaReader {
@@ -44,6 +49,7 @@ func newCommaReader(r io.Reader, onFix func(int64)) *commaReader {
 }
 
 func (c *commaReader) Read(p []byte) (int, error) {
+	c.growth.Note(len(p))
 	if c.outPos == len(c.out) {
 		c.out, c.outPos = c.out[:0], 0
 	}

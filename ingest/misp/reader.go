@@ -3,18 +3,24 @@ package misp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/jsonguard"
 )
 
 // fileSource is the engine.Source of one MISP document: it walks the
 // document token by token and emits its records (attributes, objects,
 // galaxies, clusters, sightings, the ends of events). Only records and small
-// event members are held in memory.
+// event members are held in memory: the document goes through a
+// jsonguard.Guard, which squeezes runs of white space, replaces values
+// nested deeper than Options.MaxDepth, and cuts a record or a single
+// string or number at Options.MaxRecordBytes, so the decoder never buffers
+// more than about one record limit.
 type fileSource struct {
 	feed  string
 	file  string
@@ -25,30 +31,36 @@ type fileSource struct {
 	// emit is the engine's, for the duration of Read.
 	emit  func(engine.Record[*job]) error
 	index int64
+	guard *jsonguard.Guard
 }
 
 // Read reads the document to its end.
 func (s *fileSource) Read(ctx context.Context, emit func(engine.Record[*job]) error) error {
 	s.emit = emit
-	var in io.Reader = s.count
+	s.guard = jsonguard.New(s.count, jsonguard.Options{MaxDepth: s.opts.MaxDepth, MaxToken: s.opts.MaxRecordBytes})
+	var in io.Reader = s.guard
 	if !s.opts.Strict {
-		in = newCommaReader(s.count, func(off int64) {
-			attrs := []any{"offset", off}
+		in = newCommaReader(s.guard, func(off int64) {
+			attrs := []any{"offset", s.guard.FeedOffset(off)}
 			if s.file != "" {
 				attrs = append(attrs, "file", s.file)
 			}
 			s.log.Warn("trailing comma read as white space", attrs...)
 		})
 	}
-	return s.read(ctx, in)
+	err := s.read(ctx, in)
+	if oe := (*engine.OffsetError)(nil); errors.As(err, &oe) {
+		oe.Offset = s.guard.FeedOffset(oe.Offset)
+	}
+	return err
 }
 
 // Bytes is the number of bytes read.
 func (s *fileSource) Bytes() int64 { return s.count.n }
 
-// send emits a record of j.
+// send emits a record of j, which starts at stream offset offset.
 func (s *fileSource) send(offset int64, raw []byte, j *job) error {
-	rec := engine.Record[*job]{Index: s.index, Offset: offset, Raw: raw, Meta: j}
+	rec := engine.Record[*job]{Index: s.index, Offset: s.guard.FeedOffset(offset), Raw: raw, Meta: j}
 	s.index++
 	return s.emit(rec)
 }
@@ -116,7 +128,7 @@ func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wra
 	if err := dec.SkipValue(); err != nil {
 		return syntaxError(err, dec)
 	}
-	return nil
+	return s.guardDrops(dec, nil, "document value")
 }
 
 // nested reads the value of "Event" or "response": a frame or an array of
@@ -182,12 +194,51 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		if err != nil {
 			return err
 		}
+		if err := s.guardDrops(dec, fr, "event member "+truncate(name, 80)); err != nil {
+			return err
+		}
 		fr.settle()
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err, dec)
 	}
 	return nil
+}
+
+// guardDrops emits a dropped record for every value just read that the
+// guard cut or replaced outside any record (an event "info" over the
+// record limit, an unknown member or a document element nested too
+// deeply); the value, cut short, was not kept (see frameScalar). fr may be
+// nil.
+func (s *fileSource) guardDrops(dec *jsontext.Decoder, fr *frame, what string) error {
+	for _, ev := range s.guard.Take(dec.InputOffset()) {
+		j := &job{kind: recEvent, fr: fr, file: s.file}
+		id := ""
+		if fr != nil {
+			j.evUUID, id = fr.evUUID, fr.uuid()
+		}
+		reason, err := s.guardReason(ev)
+		d := j.dropped(what, id, reason, err)
+		j.drop = &d
+		if err := s.send(ev.Out, nil, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// guardReason is the drop reason of a guard event, with the details.
+func (s *fileSource) guardReason(ev jsonguard.Event) (engine.Reason, error) {
+	if ev.Kind == jsonguard.TooDeep {
+		return engine.ReasonTooDeep, fmt.Errorf("arrays and objects nested deeper than %d levels at byte offset %d", s.opts.MaxDepth, ev.Feed)
+	}
+	return engine.ReasonTooLarge, fmt.Errorf("more than %d bytes from byte offset %d, limit %d", ev.Size, ev.Feed, s.opts.MaxRecordBytes)
+}
+
+// cut reports whether the guard changed the value read from stream offset
+// from on (the decoder is just past it).
+func (s *fileSource) cut(dec *jsontext.Decoder, from int64) bool {
+	return s.guard.Pending(from, dec.InputOffset())
 }
 
 // frameScalar keeps a scalar member the frame needs and skips the rest.
@@ -197,9 +248,13 @@ func (s *fileSource) frameScalar(dec *jsontext.Decoder, fr *frame, name string) 
 	}
 	switch k := dec.PeekKind(); {
 	case frameKeys[name] && k != '{' && k != '[' && k != 0:
+		from := dec.InputOffset()
 		v, err := readScalar(dec)
 		if err != nil {
 			return syntaxError(err, dec)
+		}
+		if s.cut(dec, from) {
+			return nil // cut short: dropped by memberDrops
 		}
 		fr.fields[name] = v
 		if name == "date" || name == "timestamp" {
@@ -217,13 +272,13 @@ func (s *fileSource) frameScalar(dec *jsontext.Decoder, fr *frame, name string) 
 // ignored.
 func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 	off := dec.InputOffset()
-	raw, err := dec.ReadValue()
-	if err != nil {
-		return syntaxError(err, dec)
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
 	}
 	var tags list[rawTag]
 	if err := unmarshal(raw, &tags); err != nil {
-		s.log.Warn("MISP event tags ignored", "offset", off, "event", fr.uuid(), "error", err.Error())
+		s.log.Warn("MISP event tags ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
 		return nil
 	}
 	fr.tags = append(fr.tags, tags...)
@@ -231,9 +286,9 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 }
 
 func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
-	raw, err := dec.ReadValue()
-	if err != nil {
-		return syntaxError(err, dec)
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
 	}
 	var org rawOrg
 	if err := unmarshal(raw, &org); err == nil {
@@ -270,17 +325,22 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 			return syntaxError(err, dec)
 		}
 		s.tally.countRead(kind)
-		d := j.dropped(kind.String(), "", engine.ReasonNotObject, fmt.Errorf("%s is not a JSON object", kind))
+		reason, err := engine.ReasonNotObject, fmt.Errorf("%s is not a JSON object", kind)
+		if evs := s.guard.Take(dec.InputOffset()); len(evs) > 0 {
+			reason, err = s.guardReason(evs[0])
+		}
+		d := j.dropped(kind.String(), "", reason, err)
 		j.drop = &d
 		return s.send(offset, nil, j)
 	}
-	raw, err := dec.ReadValue()
+	raw, err := s.readValue(dec)
 	if err != nil {
-		return syntaxError(err, dec)
+		return err
 	}
-	if int64(len(raw)) > s.opts.MaxRecordBytes {
+	if raw == nil {
 		s.tally.countRead(kind)
-		d := j.dropped(kind.String(), "", engine.ReasonTooLarge, fmt.Errorf("%d bytes, limit %d", len(raw), s.opts.MaxRecordBytes))
+		reason, err := s.guardReason(s.guard.Take(dec.InputOffset())[0])
+		d := j.dropped(kind.String(), "", reason, err)
 		j.drop = &d
 		return s.send(offset, nil, j)
 	}
@@ -290,7 +350,6 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		j.stub = &stub
 	}
 	j.linked, j.evRef = fr.stubSent, fr.evRef
-	raw = bytes.Clone(raw) // the decoder reuses its buffer
 	if kind == recGalaxy && j.last.IsZero() {
 		// Its clusters would get the time of loading; wait for the event's.
 		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
@@ -323,4 +382,24 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	})
 	fr.settle()
 	return s.send(fr.offset, nil, &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr})
+}
+
+// readValue reads the next value with the guard armed to cut it at the
+// record limit, and returns a copy of it, or nil when the guard cut it or
+// replaced a part nested too deeply (its events are then left to Take).
+func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
+	from := dec.InputOffset()
+	if k := dec.PeekKind(); k == '{' || k == '[' {
+		start := from + int64(bytes.IndexByte(dec.UnreadBuffer(), byte(k)))
+		s.guard.Arm(start, dec.StackDepth(), s.opts.MaxRecordBytes)
+	}
+	raw, err := dec.ReadValue()
+	s.guard.Disarm()
+	if err != nil {
+		return nil, syntaxError(err, dec)
+	}
+	if s.cut(dec, from) {
+		return nil, nil
+	}
+	return bytes.Clone(raw), nil // the decoder reuses its buffer
 }

@@ -14,7 +14,12 @@
 // to 256 records or 1 MiB per worker), and a record larger than
 // Options.MaxRecordBytes (64 MiB by default) is skipped without being
 // buffered whole: the decoder's input is cut off at the limit, the rest of
-// the record is scanned past, and decoding resumes behind it.
+// the record is scanned past, and decoding resumes behind it. A record
+// nested deeper than Options.MaxDepth (1,000 levels from the top of the
+// feed) is dropped as engine.ReasonTooDeep, the deep value skipped in
+// constant memory, and runs of white space are squeezed before the decoder
+// sees them (ingest/internal/jsonguard), so memory stays within the record
+// limit whatever the feed holds.
 //
 // Records go through the engine (package engine): they are decoded and
 // mapped by Options.Workers goroutines (1 unless the caller passes tuning's

@@ -77,6 +77,7 @@ func (r *reader) enterLines() {
 	r.delta = r.src.pos
 	r.dec.Reset(r.src, decoderOptions...)
 	r.lines, r.src.lines = true, true
+	r.guard.SetLines(true)
 }
 
 // pastLineEnd is called when the source refused to serve bytes past the end
@@ -92,6 +93,7 @@ func (r *reader) pastLineEnd() bool {
 		}
 		r.val.line, r.val.nl = false, r.src.pos-1 // the newline the source stopped after
 		r.lines, r.src.lines = false, false
+		r.guard.SetLines(false)
 	}
 	r.src.release()
 	return true
@@ -119,9 +121,9 @@ func (r *reader) skipLine(bl *badLine) (record, error) {
 	if r.src.blocked {
 		end-- // the newline
 	}
-	line := r.val.newlines + 1
+	line := r.val.newlines + 1 + r.guard.NewlinesBefore(r.val.start)
 	rec := record{index: r.index, offset: r.val.start, size: end - r.val.start, line: line,
-		drop: dropf(bl.reason, "line %d: %v at byte offset %d", line, bl.err, bl.offset)}
+		drop: dropf(bl.reason, "line %d: %v at byte offset %d", line, bl.err, r.guard.FeedOffset(bl.offset))}
 	if r.obj != nil {
 		rec.id = r.obj.id
 	}

@@ -26,8 +26,10 @@ const readBuffer = 256 << 10
 // the engine (package engine): Options.Workers goroutines map records,
 // which are written in feed order, so the result does not depend on the
 // number of workers; a record's nodes, aliases and relations go to the sink
-// in the same batch. A record larger than Options.MaxRecordBytes is skipped
-// without being buffered.
+// in the same batch. A record larger than Options.MaxRecordBytes, or
+// nested deeper than Options.MaxDepth, is skipped without being buffered
+// (and counted under engine.ReasonTooLarge or engine.ReasonTooDeep); runs of
+// white space are skipped without being buffered too.
 //
 // A record that is valid JSON but not valid STIX is logged at WARN (feed,
 // record index, byte offset, id, reason), counted in the report's Dropped
@@ -42,7 +44,7 @@ func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*eng
 	opts = opts.WithDefaults()
 	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
-	src := newFeedSource(r, opts.MaxRecordBytes)
+	src := newFeedSource(r, opts.MaxRecordBytes, opts.MaxDepth)
 	l := &loader{mp: newMapper(opts.Feed), log: opts.Logger.With("feed", opts.Feed)}
 	err := engine.Run(ctx, src, l.mapRecord, sink, opts, report)
 	report.Duration = time.Since(start)
@@ -66,15 +68,14 @@ type feedSource struct {
 	err error
 }
 
-func newFeedSource(in io.Reader, max int64) *feedSource {
+func newFeedSource(in io.Reader, max int64, depth int) *feedSource {
 	br := bufio.NewReaderSize(in, readBuffer)
 	bom := 0
 	if b, err := br.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
 		_, _ = br.Discard(3)
 		bom = 3
 	}
-	rd := newReader(br, max)
-	rd.src.pos, rd.delta = int64(bom), int64(bom)
+	rd := newGuardedReader(br, max, depth, int64(bom))
 	return &feedSource{rd: rd}
 }
 
@@ -99,9 +100,9 @@ func (s *feedSource) Read(ctx context.Context, emit func(engine.Record[note]) er
 // Bytes is the bytes read: up to the error that stopped the feed, if any.
 func (s *feedSource) Bytes() int64 {
 	if s.err == nil {
-		return s.rd.src.pos
+		return s.rd.guard.FeedOffset(s.rd.src.pos)
 	}
-	return max(engine.ErrorOffset(s.err), s.rd.offset())
+	return max(engine.ErrorOffset(s.err), s.rd.guard.FeedOffset(s.rd.offset()))
 }
 
 // loader is the state of one STIX load kept across records, on the

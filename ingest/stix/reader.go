@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/jsonguard"
 )
 
 // record is one STIX object as the reader found it in the feed.
@@ -56,6 +57,9 @@ type topObject struct {
 	raw []byte
 	// tooLarge is set when the members exceed the record limit.
 	tooLarge bool
+	// skipped is the first member skipped as larger than the record
+	// limit, reported as a drop of its own if the object is a bundle.
+	skipped *record
 }
 
 // decoderOptions are lenient where feeds are dirty and strictness buys
@@ -95,6 +99,11 @@ type topValue struct {
 // mode. The first top-level value, and every one after a multi-line value,
 // is read as a document: a syntax error in it stops the feed.
 type reader struct {
+	// guard squeezes white space and replaces values nested deeper than
+	// the depth limit; offsets and sizes in records and errors are the
+	// feed's, translated from the decoder's by the guard.
+	guard *jsonguard.Guard
+	depth int
 	src   *source
 	dec   *jsontext.Decoder
 	delta int64 // feed offset = decoder offset + delta
@@ -110,8 +119,15 @@ type reader struct {
 }
 
 func newReader(r io.Reader, max int64) *reader {
-	src := newSource(r)
-	return &reader{src: src, dec: jsontext.NewDecoder(src, decoderOptions...), max: max}
+	return newGuardedReader(r, max, engine.DefaultMaxDepth, 0)
+}
+
+// newGuardedReader reads r, whose first byte is at feed offset base,
+// dropping records over max bytes or nested deeper than depth levels.
+func newGuardedReader(r io.Reader, max int64, depth int, base int64) *reader {
+	g := jsonguard.New(r, jsonguard.Options{MaxDepth: depth, Base: base})
+	src := newSource(g)
+	return &reader{guard: g, depth: depth, src: src, dec: jsontext.NewDecoder(src, decoderOptions...), max: max}
 }
 
 // offset is the feed offset just after the last token or value read.
@@ -128,9 +144,47 @@ func (r *reader) next() (record, error) {
 		rec, err = r.skipLine(bl)
 	}
 	if err != nil && err != io.EOF {
+		if oe := (*engine.OffsetError)(nil); errors.As(err, &oe) {
+			oe.Offset = r.guard.FeedOffset(oe.Offset)
+		}
 		r.err = err
+		return rec, err
+	}
+	if err == nil {
+		r.feedRecord(&rec)
 	}
 	return rec, err
+}
+
+// feedRecord drops rec when the guard replaced a value nested too deeply
+// in it, and turns its stream offsets into feed offsets.
+func (r *reader) feedRecord(rec *record) {
+	end := rec.offset + rec.size
+	for _, ev := range r.guard.Take(end) {
+		if ev.Kind == jsonguard.TooDeep && ev.Out >= rec.offset && (rec.drop == nil || rec.drop.reason != engine.ReasonTooLarge) {
+			rec.raw = nil
+			rec.drop = dropf(engine.ReasonTooDeep, "arrays and objects nested deeper than %d levels at byte offset %d", r.depth, ev.Feed)
+		}
+	}
+	r.guard.Forget(rec.offset)
+	start := r.guard.FeedOffset(rec.offset)
+	rec.size = r.guard.FeedOffset(end) - start
+	rec.offset = start
+}
+
+// deepMember returns a dropped record for a member of a bundle in which
+// the guard replaced a value nested too deeply, if it did.
+func (r *reader) deepMember(name string, start int64) (record, bool) {
+	end := r.offset()
+	for _, ev := range r.guard.Take(end) {
+		if ev.Kind == jsonguard.TooDeep {
+			rec := record{index: r.index, offset: start, size: end - start,
+				drop: dropf(engine.ReasonTooDeep, "bundle property %q nested deeper than %d levels at byte offset %d", name, r.depth, ev.Feed)}
+			r.index++
+			return rec, true
+		}
+	}
+	return record{}, false
 }
 
 func (r *reader) advance() (record, error) {
@@ -269,8 +323,17 @@ func (r *reader) member() (record, bool, error) {
 		}
 		obj.bundle, obj.raw = true, nil
 		r.stack = append(r.stack, frameArray)
-		return record{}, false, nil
+		// The members read so far belong to the bundle, not a record.
+		if big := obj.skipped; big != nil {
+			r.guard.Take(r.offset()) // dropped already
+			big.index = r.index
+			r.index++
+			return *big, true, nil
+		}
+		rec, deep := r.deepMember("before objects", obj.start)
+		return rec, deep, nil
 	}
+	valueStart := r.offset()
 
 	budget := r.max
 	collect := !obj.bundle && !obj.tooLarge
@@ -282,16 +345,31 @@ func (r *reader) member() (record, bool, error) {
 	}
 	v, err := r.readValue(budget)
 	if errors.Is(err, errRecordTooLarge) {
-		if _, _, _, err := r.skipValue(); err != nil {
+		start, size, _, err := r.skipValue()
+		if err != nil {
 			return record{}, false, err
 		}
 		if collect {
 			obj.tooLarge, obj.raw = true, nil
 		}
+		big := record{offset: start, size: size,
+			drop: dropf(engine.ReasonTooLarge, "bundle property %q of %d bytes is larger than the %d-byte limit", name, size, r.max)}
+		if obj.bundle {
+			big.index = r.index
+			r.index++
+			return big, true, nil
+		}
+		if obj.skipped == nil {
+			obj.skipped = &big
+		}
 		return record{}, false, nil
 	}
 	if err != nil {
 		return record{}, false, r.fail(err)
+	}
+	if obj.bundle {
+		rec, deep := r.deepMember(name, valueStart)
+		return rec, deep, nil
 	}
 	if (name == "type" || name == "id") && v.Kind() == '"' {
 		u, _ := jsontext.AppendUnquote(nil, v)
@@ -380,30 +458,42 @@ const skipChunk = 32 << 10
 // offset, its length and its first bytes.
 func (r *reader) skipValue() (start, size int64, head []byte, err error) {
 	from := r.offset()
-	r.src.pushBack(r.dec.UnreadBuffer())
-	if r.src.pos != from {
-		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos, from))
+	// The decoder's unread bytes are scanned where they are, not copied
+	// back to the source: they may be most of a record limit.
+	unread := r.dec.UnreadBuffer()
+	if r.src.pos-int64(len(unread)) != from {
+		return 0, 0, nil, r.fail(fmt.Errorf("resume after oversized value: source at %d, decoder at %d", r.src.pos-int64(len(unread)), from))
 	}
 	var sk skipper
-	buf := r.scratchBuffer()
 	pos := from
-	for {
+	// feed scans b, the bytes at pos, and returns how many belong to the
+	// value and whether it ended.
+	feed := func(b []byte) (int, bool) {
+		wasStarted := sk.started
+		i, done := sk.scan(b)
+		if sk.started {
+			lo := 0
+			if !wasStarted {
+				lo = sk.startAt
+				start = pos + int64(lo)
+			}
+			if room := 512 - len(head); room > 0 && lo < i {
+				head = append(head, b[lo:min(i, lo+room)]...)
+			}
+		}
+		pos += int64(i)
+		return i, done
+	}
+	i, done := feed(unread)
+	if done {
+		r.src.pushBack(unread[i:])
+	}
+	buf := r.scratchBuffer()
+	for !done {
 		n, rerr := r.src.Read(buf)
 		if n > 0 {
-			wasStarted := sk.started
-			i, done := sk.scan(buf[:n])
-			if sk.started {
-				lo := 0
-				if !wasStarted {
-					lo = sk.startAt
-					start = pos + int64(lo)
-				}
-				if room := 512 - len(head); room > 0 && lo < i {
-					head = append(head, buf[lo:min(i, lo+room)]...)
-				}
-			}
-			pos += int64(i)
-			if done {
+			var i int
+			if i, done = feed(buf[:n]); done {
 				r.src.pushBack(buf[i:n])
 				break
 			}

@@ -3,6 +3,8 @@ package stix
 import (
 	"bytes"
 	"io"
+
+	"github.com/ransomeye/intel/ingest/internal/jsonguard"
 )
 
 // source is the reader the JSON decoder reads the feed through. It knows the
@@ -44,6 +46,8 @@ type source struct {
 	nl       int64
 	// err is the sticky error of r.
 	err error
+	// growth returns the decoder's outgrown buffers to the system.
+	growth jsonguard.Growth
 }
 
 func newSource(r io.Reader) *source { return &source{r: r, limit: -1} }
@@ -83,6 +87,7 @@ func (s *source) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	s.growth.Note(len(p))
 	if len(s.synthetic) > 0 {
 		n := copy(p, s.synthetic)
 		s.synthetic = s.synthetic[n:]

@@ -23,7 +23,9 @@
 // Load runs on ingest/engine like the STIX and MISP loaders: a line source
 // (records are lines, with their line number and byte offset; a line over
 // Options.MaxRecordBytes is dropped as engine.ReasonTooLarge without being
-// buffered whole), a mapper that parses one line into a
+// buffered whole, one nested deeper than Options.MaxDepth as
+// engine.ReasonTooDeep, and a line of white space only, however long, is
+// skipped), a mapper that parses one line into a
 // graph.TelemetryEdge on the engine's workers, and, as output stage, the
 // engine's ordered results feeding store.Store.AppendTelemetry
 // (engine.RunTelemetry), so edges are written in input order whatever the

@@ -15,18 +15,25 @@ type lineMeta struct {
 	// skipped without keeping it (the record's Raw is then nil); 0
 	// otherwise.
 	tooLarge int64
+	// tooDeep is set for a line whose arrays and objects nest deeper than
+	// the depth limit; the source did not keep it (Raw is nil).
+	tooDeep bool
 }
 
 // lines is the engine Source of NDJSON: one record per line, newline
 // included, with its 1-based line number and byte offset.
 type lines struct {
-	br     *bufio.Reader
-	max    int64
-	offset int64 // bytes read so far
+	br       *bufio.Reader
+	max      int64
+	maxDepth int
+	offset   int64 // bytes read so far
+	nest     nesting
 }
 
-func newLines(r io.Reader, max int64) *lines {
-	return &lines{br: bufio.NewReaderSize(r, 64<<10), max: max}
+// newLines reads lines of at most max bytes whose arrays and objects nest
+// at most maxDepth levels deep (0: no limit).
+func newLines(r io.Reader, max int64, maxDepth int) *lines {
+	return &lines{br: bufio.NewReaderSize(r, 64<<10), max: max, maxDepth: maxDepth}
 }
 
 // Read emits the lines of the input in order.
@@ -37,7 +44,12 @@ func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error
 		raw, size, err := s.readLine()
 		if size > 0 {
 			rec := engine.Record[lineMeta]{Index: index, Offset: start, Line: index + 1, Raw: raw}
-			if raw == nil {
+			switch {
+			case s.nest.blank:
+				rec.Raw = []byte{'\n'} // white space only, however long
+			case s.nest.tooDeep:
+				rec.Raw, rec.Meta.tooDeep = nil, true
+			case raw == nil:
 				rec.Meta.tooLarge = size
 			}
 			index++
@@ -61,14 +73,18 @@ func (s *lines) Bytes() int64 { return s.offset }
 
 // readLine returns the next line, including its newline, and its size. A
 // line over s.max bytes is consumed without being kept: its raw is nil.
+// s.nest says whether the line is blank or nested too deeply, which are
+// found without keeping the line either.
 func (s *lines) readLine() ([]byte, int64, error) {
 	var raw []byte
 	var size int64
+	s.nest = nesting{blank: true, max: s.maxDepth}
 	for {
 		chunk, err := s.br.ReadSlice('\n')
 		size += int64(len(chunk))
 		s.offset += int64(len(chunk))
-		if size <= s.max {
+		s.nest.scan(chunk)
+		if size <= s.max && !s.nest.tooDeep {
 			raw = append(raw, chunk...)
 		} else {
 			raw = nil // over the limit: the rest is consumed, not kept
@@ -87,4 +103,49 @@ func blank(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// nesting follows the nesting of arrays and objects through a line.
+type nesting struct {
+	max      int
+	depth    int
+	inString bool
+	escaped  bool
+	blank    bool // only white space so far
+	tooDeep  bool
+}
+
+func (n *nesting) scan(b []byte) {
+	if n.tooDeep {
+		return
+	}
+	for _, c := range b {
+		switch {
+		case n.inString:
+			switch {
+			case n.escaped:
+				n.escaped = false
+			case c == '\\':
+				n.escaped = true
+			case c == '"':
+				n.inString = false
+			}
+			continue
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			continue
+		}
+		n.blank = false
+		switch c {
+		case '"':
+			n.inString = true
+		case '{', '[':
+			n.depth++
+			if n.max > 0 && n.depth > n.max {
+				n.tooDeep = true
+				return
+			}
+		case '}', ']':
+			n.depth--
+		}
+	}
 }

@@ -41,7 +41,7 @@ const (
 // graph.TelemetryEdge.InvalidReason.
 func Reasons() []engine.Reason {
 	return []engine.Reason{
-		engine.ReasonTooLarge, engine.ReasonInvalidJSON, engine.ReasonNotObject, engine.ReasonInvalidProperty,
+		engine.ReasonTooLarge, engine.ReasonTooDeep, engine.ReasonInvalidJSON, engine.ReasonNotObject, engine.ReasonInvalidProperty,
 		ReasonBadSrc, ReasonBadDst, ReasonMissingRelation, ReasonMissingAgentID, ReasonMissingObservedAt,
 		ReasonBadObservedAt, graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied,
 		store.ReasonInvalidText, store.ReasonInvalidProps, store.ReasonInvalidRecord, store.ReasonRejected,
@@ -60,8 +60,11 @@ func Load(ctx context.Context, r io.Reader, w engine.TelemetryWriter, opts engin
 	if opts.MaxRecordBytes <= 0 {
 		opts.MaxRecordBytes = DefaultMaxLineBytes
 	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = engine.DefaultMaxDepth
+	}
 	rep := engine.NewReport(opts.Feed, Format)
-	err := engine.RunTelemetry(ctx, newLines(r, opts.MaxRecordBytes), mapper(opts), w, opts, rep)
+	err := engine.RunTelemetry(ctx, newLines(r, opts.MaxRecordBytes, opts.MaxDepth), mapper(opts), w, opts, rep)
 	rep.Duration = time.Since(start)
 	if err != nil {
 		rep.Error = err.Error()
@@ -75,6 +78,9 @@ func mapper(opts engine.Options) engine.Mapper[lineMeta] {
 		if rec.Meta.tooLarge > 0 {
 			return drop(engine.ReasonTooLarge,
 				fmt.Errorf("line of %d bytes is larger than the %d-byte limit", rec.Meta.tooLarge, opts.MaxRecordBytes))
+		}
+		if rec.Meta.tooDeep {
+			return drop(engine.ReasonTooDeep, fmt.Errorf("arrays and objects nested deeper than %d levels", opts.MaxDepth))
 		}
 		if blank(rec.Raw) {
 			return engine.Result{Read: 1}
