@@ -23,6 +23,10 @@ type TelemetryStats struct {
 	OutOfWindow int64 `json:"out_of_window"`
 	// Dropped counts invalid edges by reason; each is logged at WARN.
 	Dropped map[graph.DropReason]int64 `json:"dropped,omitempty"`
+	// InDefault counts edges of days in the window that have no partition
+	// and got none (the role may not make partitions, or the day is past
+	// retention and kept): they land in the default partition.
+	InDefault int64 `json:"in_default"`
 	// PartitionsCreated counts the day partitions made on demand.
 	PartitionsCreated int `json:"partitions_created"`
 	// Nodes is what writing the endpoint nodes and the records they imply
@@ -93,8 +97,12 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := s.ensureChunkDays(wctx, chunk, &stats); err != nil {
+		var err error
+		if chunk, err = s.ensureChunkDays(wctx, chunk, &stats); err != nil {
 			return err
+		}
+		if len(chunk) == 0 { // every row was of a refused day
+			return nil
 		}
 		if err := s.writeChunkRecords(wctx, chunk, &stats); err != nil {
 			return err
@@ -205,8 +213,9 @@ func (c *edgeCopier) send(ctx context.Context, chunk []graph.TelemetryEdge) erro
 
 // ensureChunkDays makes the day partitions of the chunk's days in the
 // window that this Store has not made yet, and counts the chunk's rows
-// outside the window.
-func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
+// outside the window. It returns the chunk without the rows of the days the
+// DayEnsurer refused (past retention), which it counts as dropped.
+func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
 	today := graph.UTCDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
@@ -221,17 +230,54 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 		}
 	}
 	if len(need) == 0 {
-		return nil
+		return chunk, nil
 	}
-	created, err := s.ensureDays(ctx, need)
-	stats.PartitionsCreated += created
+	out, err := s.ensureDays(ctx, need)
+	stats.PartitionsCreated += out.Created
 	if err != nil {
 		for _, d := range need {
 			s.days.remove(d)
 		}
-		return fmt.Errorf("make day partitions for telemetry: %w", err)
+		return chunk, fmt.Errorf("make day partitions for telemetry: %w", err)
 	}
-	return nil
+	if len(out.Default) == 0 && len(out.Refused) == 0 {
+		return chunk, nil
+	}
+	return s.divertDays(ctx, chunk, out, stats), nil
+}
+
+// divertDays counts the rows of out's Default days, which go to the default
+// partition, and drops those of its Refused days, logging each refused day
+// once per chunk at WARN. Those days are asked about again with the next
+// chunk.
+func (s *Store) divertDays(ctx context.Context, chunk []graph.TelemetryEdge, out DayOutcome, stats *TelemetryStats) []graph.TelemetryEdge {
+	toDefault, refused := map[time.Time]bool{}, map[time.Time]int64{}
+	for _, d := range out.Default {
+		s.days.remove(d)
+		toDefault[d] = true
+	}
+	for _, d := range out.Refused {
+		s.days.remove(d)
+		refused[d] = 0
+	}
+	kept := chunk[:0]
+	for _, e := range chunk {
+		day := graph.UTCDay(e.ObservedAt)
+		if _, ok := refused[day]; ok {
+			refused[day]++
+			continue
+		}
+		if toDefault[day] {
+			stats.InDefault++
+		}
+		kept = append(kept, e)
+	}
+	for day, n := range refused {
+		stats.Dropped[graph.ReasonBeforeRetention] += n
+		s.log.WarnContext(ctx, "dropping telemetry edges of a day past retention", "day", day.Format(time.DateOnly),
+			"edges", n, "reason", string(graph.ReasonBeforeRetention))
+	}
+	return kept
 }
 
 // writeChunkRecords writes, in one transaction, the endpoint nodes and
@@ -351,9 +397,9 @@ func (c *endpointCache) add(b graph.Batch) {
 }
 
 // ensureDays makes the partitions of days through the DayEnsurer, if any.
-func (s *Store) ensureDays(ctx context.Context, days []time.Time) (int, error) {
+func (s *Store) ensureDays(ctx context.Context, days []time.Time) (DayOutcome, error) {
 	if s.ensurer == nil {
-		return 0, nil
+		return DayOutcome{}, nil
 	}
 	return s.ensurer.EnsureDays(ctx, days)
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os/signal"
 	"syscall"
@@ -219,4 +221,27 @@ func parseKeep(s string) (time.Duration, error) {
 		return 0, usagef("--keep %q: want a positive duration such as 720h or days such as 30d", s)
 	}
 	return d, nil
+}
+
+// startupUpkeep makes the coming days' telemetry partitions when a command
+// opens the store, unless --no-partition-maintenance. A role that may not
+// (a writer or reader, see intel roles create) skips it with one notice.
+func (a *app) startupUpkeep(ctx context.Context) error {
+	if a.noMaintenance {
+		return nil
+	}
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()})
+	if errors.Is(err, partman.ErrInsufficientPrivilege) {
+		a.log.Info("partition upkeep skipped: this role may not make partitions; run 'intel partitions maintain' as the owner role",
+			"detail", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("partition upkeep on startup: %w", err)
+	}
+	return nil
 }

@@ -87,6 +87,7 @@ func (r *Report) addTelemetry(ts store.TelemetryStats) {
 	t := r.Telemetry
 	t.Edges += ts.Edges
 	t.OutOfWindow += ts.OutOfWindow
+	t.InDefault += ts.InDefault
 	t.PartitionsCreated += ts.PartitionsCreated
 	t.Nodes.Add(ts.Nodes)
 	t.Duration += ts.Duration
