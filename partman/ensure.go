@@ -104,6 +104,22 @@ func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
 	return DayEnsurer{pool: pool, opts: opts, denied: new(atomic.Bool)}
 }
 
+// Horizon returns the first UTC day that may get a partition: the day of
+// now − Options.Retention, or of now − the keep the last Prune recorded;
+// the zero time when there is none, or with Options.KeepLateRows (late rows
+// are then kept in the default partition, for Prune).
+func (d DayEnsurer) Horizon(ctx context.Context) (time.Time, error) {
+	opts := d.opts.withDefaults()
+	if opts.KeepLateRows {
+		return time.Time{}, nil
+	}
+	t, err := resolve(ctx, d.pool, opts.Parent)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read retention: %w", err)
+	}
+	return horizon(ctx, d.pool, t, opts)
+}
+
 // EnsureDays makes the partitions of days (see the function EnsureDays) and
 // says what became of each day:
 //
@@ -166,22 +182,31 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err != nil {
 		return Result{}, fmt.Errorf("ensure partitions: %w", err)
 	}
-	days, refused, err := splitRetention(ctx, pool, t, days, opts)
-	if err != nil {
-		return Result{Parent: t.String(), Days: []DayResult{}, Refused: []time.Time{}}, err
+	res := Result{Parent: t.String(), Days: []DayResult{}, Refused: []time.Time{}}
+	if err := mayMaintain(ctx, pool, t); err != nil {
+		return res, err
 	}
-	res, err := ensureAllowed(ctx, pool, t, days, opts)
-	res.Refused = refused
+	days, res.Refused, err = splitRetention(ctx, pool, t, days, opts)
+	if err != nil {
+		return res, err
+	}
+	made, err := ensureList(ctx, pool, t, days, opts)
+	res.Days = made.Days
 	return res, err
 }
 
 // ensureAllowed checks that the role may make partitions of t, then makes
 // those of days.
 func ensureAllowed(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Time, opts Options) (Result, error) {
-	res := Result{Parent: t.String(), Days: []DayResult{}}
 	if err := mayMaintain(ctx, pool, t); err != nil {
-		return res, err
+		return Result{Parent: t.String(), Days: []DayResult{}}, err
 	}
+	return ensureList(ctx, pool, t, days, opts)
+}
+
+// ensureList makes the partitions of days, each in a transaction of its own.
+func ensureList(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Time, opts Options) (Result, error) {
+	res := Result{Parent: t.String(), Days: []DayResult{}}
 	var errs []error
 	seen := make(map[time.Time]bool, len(days))
 	for _, day := range days {

@@ -3,6 +3,7 @@ package partman
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -23,6 +24,10 @@ func horizon(ctx context.Context, db store.DBTX, t table, opts Options) (time.Ti
 		r, ok, err := store.GetRetention(ctx, db, t.String())
 		switch {
 		case store.Code(err) == pgerrcode.UndefinedTable: // schema older than migration 00010
+			return time.Time{}, nil
+		case store.Code(err) == pgerrcode.InsufficientPrivilege:
+			opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: retention not readable by this role; no day is refused",
+				slog.String("parent", t.String()), slog.Any("error", err))
 			return time.Time{}, nil
 		case err != nil:
 			return time.Time{}, err

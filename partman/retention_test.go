@@ -51,6 +51,18 @@ func TestPrunedDayIsNeverMadeAgain(t *testing.T) {
 	require.Zero(t, count(t, pool, "SELECT count(*) FROM telemetry_edges_default"))
 	require.NotContains(t, children(t, pool, "telemetry_edges"), name)
 
+	// Rows from before the store's window are judged by the horizon too:
+	// past retention dropped, within it written to the default partition.
+	st = store.NewStore(pool, store.WithClock(fixedNow(now)), store.WithTelemetryWindow(store.TelemetryWindow{Back: 2, Ahead: 1}),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)))
+	stats, err = st.AppendTelemetry(ctx, store.SliceEdges(append(edgesOn(2, old), edgesOn(1, now.AddDate(0, 0, -5))...)))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.Edges)
+	require.EqualValues(t, 2, stats.Dropped[graph.ReasonBeforeRetention])
+	require.EqualValues(t, 1, stats.OutOfWindow)
+	require.EqualValues(t, 1, count(t, pool, "SELECT count(*) FROM telemetry_edges WHERE observed_at = $1", now.AddDate(0, 0, -5)))
+	require.Zero(t, count(t, pool, "SELECT count(*) FROM telemetry_edges_default"))
+
 	// With KeepLateRows they are kept in the default partition, counted, and
 	// the next prune removes them from there.
 	keepOpts := opts

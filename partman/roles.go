@@ -182,6 +182,15 @@ func (r rolesRun) all(schema string) error {
 	if err := r.giveToOwner(schema); err != nil {
 		return err
 	}
+	var archive bool
+	if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", DefaultArchiveSchema).Scan(&archive); err != nil {
+		return err
+	}
+	if archive { // made by an earlier prune: the owner moves partitions into it
+		if err := r.exec(fmt.Sprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", id(DefaultArchiveSchema), owner)); err != nil {
+			return err
+		}
+	}
 	grants := []string{
 		fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s, %s", s, writer, reader),
 		fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %s TO %s", s, writer),

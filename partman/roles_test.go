@@ -161,7 +161,7 @@ func TestRolesWriterLoadsFeedsAndSendsPartitionlessDaysToDefault(t *testing.T) {
 
 	f, err := os.Open(filepath.Join("..", "testdata", "demo", "hellokitty-ransomware.json"))
 	require.NoError(t, err)
-	defer f.Close()
+	t.Cleanup(func() { _ = f.Close() })
 	rep, err := stix.Load(ctx, f, ws, stix.Options{})
 	require.NoError(t, err, "the writer loads STIX")
 	require.Positive(t, rep.Nodes)

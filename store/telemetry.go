@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -219,31 +220,53 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 	today := graph.UTCDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
-	var need []time.Time
+	horizon, err := s.horizon(ctx, chunk, lo)
+	if err != nil {
+		return chunk, err
+	}
+	var need, past []time.Time
 	for _, e := range chunk {
 		day := graph.UTCDay(e.ObservedAt)
-		if day.Before(lo) || !day.Before(hi) {
+		switch {
+		case day.Before(horizon):
+			past = append(past, day)
+		case day.Before(lo) || !day.Before(hi):
 			stats.OutOfWindow++
-		} else if !s.days.has(day) {
+		case !s.days.has(day):
 			need = append(need, day)
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
 	}
-	if len(need) == 0 {
-		return chunk, nil
-	}
-	out, err := s.ensureDays(ctx, need)
-	stats.PartitionsCreated += out.Created
-	if err != nil {
-		for _, d := range need {
-			s.days.remove(d)
+	var out DayOutcome
+	if len(need) > 0 {
+		out, err = s.ensureDays(ctx, need)
+		stats.PartitionsCreated += out.Created
+		if err != nil {
+			for _, d := range need {
+				s.days.remove(d)
+			}
+			return chunk, fmt.Errorf("make day partitions for telemetry: %w", err)
 		}
-		return chunk, fmt.Errorf("make day partitions for telemetry: %w", err)
 	}
+	out.Refused = append(out.Refused, past...)
 	if len(out.Default) == 0 && len(out.Refused) == 0 {
 		return chunk, nil
 	}
 	return s.divertDays(ctx, chunk, out, stats), nil
+}
+
+// horizon asks the DayEnsurer for the first day rows may be written for
+// when chunk has rows from before the window (days in the window it judges
+// in EnsureDays); otherwise, and without a limit, it is the zero time.
+func (s *Store) horizon(ctx context.Context, chunk []graph.TelemetryEdge, lo time.Time) (time.Time, error) {
+	if s.ensurer == nil || !slices.ContainsFunc(chunk, func(e graph.TelemetryEdge) bool { return e.ObservedAt.Before(lo) }) {
+		return time.Time{}, nil
+	}
+	h, err := s.ensurer.Horizon(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read telemetry retention: %w", err)
+	}
+	return h, nil
 }
 
 // divertDays counts the rows of out's Default days, which go to the default
