@@ -109,8 +109,8 @@ func writePruneTable(w io.Writer, r partman.PruneResult) error {
 	switch {
 	case r.DefaultArchive != "":
 		t.line(fmt.Sprintf("default partition: %d late rows moved to %s", r.DefaultRowsRemoved, r.DefaultArchive))
-	default:
-		t.line(fmt.Sprintf("default partition: %d late rows removed", r.DefaultRowsRemoved))
+	case r.DefaultRowsRemoved > 0:
+		t.line(fmt.Sprintf("default partition: %d late rows deleted", r.DefaultRowsRemoved))
 	}
 	return t.flush("prune result")
 }
