@@ -106,18 +106,20 @@ func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
 
 // Horizon returns the first UTC day that may get a partition: the day of
 // now − Options.Retention, or of now − the keep the last Prune recorded;
-// the zero time when there is none, or with Options.KeepLateRows (late rows
-// are then kept in the default partition, for Prune).
+// the zero time when there is none, or when late rows are kept
+// (Options.KeepLateRows, or prune --late-rows keep): they then go to the
+// default partition, for the next Prune.
 func (d DayEnsurer) Horizon(ctx context.Context) (time.Time, error) {
 	opts := d.opts.withDefaults()
-	if opts.KeepLateRows {
-		return time.Time{}, nil
-	}
 	t, err := resolve(ctx, d.pool, opts.Parent)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read retention: %w", err)
 	}
-	return horizon(ctx, d.pool, t, opts)
+	h, keepLate, err := horizon(ctx, d.pool, t, opts)
+	if keepLate {
+		return time.Time{}, err
+	}
+	return h, err
 }
 
 // EnsureDays makes the partitions of days (see the function EnsureDays) and
@@ -137,11 +139,11 @@ func (d DayEnsurer) EnsureDays(ctx context.Context, days []time.Time) (store.Day
 	if err != nil {
 		return out, fmt.Errorf("ensure partitions: %w", err)
 	}
-	days, refused, err := splitRetention(ctx, d.pool, t, days, opts)
+	days, refused, keepLate, err := splitRetention(ctx, d.pool, t, days, opts)
 	if err != nil {
 		return out, err
 	}
-	if opts.KeepLateRows {
+	if keepLate {
 		out.Default = refused
 	} else {
 		out.Refused = refused
@@ -186,7 +188,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err := mayMaintain(ctx, pool, t); err != nil {
 		return res, err
 	}
-	days, res.Refused, err = splitRetention(ctx, pool, t, days, opts)
+	days, res.Refused, _, err = splitRetention(ctx, pool, t, days, opts)
 	if err != nil {
 		return res, err
 	}

@@ -60,7 +60,8 @@ type Options struct {
 	// the default partition, counted (store.DayOutcome.Default), instead of
 	// having them dropped (store.DayOutcome.Refused). Either way the day's
 	// partition is not made again; Prune removes such rows from the default
-	// partition.
+	// partition. Prune records it with the retention, and every DayEnsurer
+	// then follows it (true wins).
 	KeepLateRows bool
 	// Now returns the current time; tests set it. Default time.Now. Only its
 	// UTC day matters to Ensure and Check.

@@ -83,9 +83,10 @@ type PruneResult struct {
 // days) are deleted, or in Detach mode moved into a new archive table
 // <default>_before_YYYY_MM_DD, and counted.
 //
-// Prune first records keep in the database (table partition_retention):
-// from then on Ensure and DayEnsurer refuse the days before now − keep, so
-// a pruned day is not made again by a late row.
+// Prune first records keep and Options.KeepLateRows in the database (table
+// partition_retention): from then on Ensure and DayEnsurer refuse the days
+// before now − keep, so a pruned day is not made again by a late row, and
+// writers drop such rows, or keep them in the default partition.
 //
 // Each partition is its own transaction with Options.LockTimeout and retries,
 // like Ensure: detaching needs an ACCESS EXCLUSIVE lock on the parent for a
@@ -110,7 +111,7 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		return PruneResult{}, err
 	}
 	res := PruneResult{Parent: t.String(), Mode: mode, Cutoff: opts.Now().Add(-keep).UTC(), Removed: []Partition{}}
-	if err := store.SetRetention(ctx, pool, t.String(), Retention{Keep: keep, Mode: string(mode), Cutoff: res.Cutoff}); err != nil {
+	if err := store.SetRetention(ctx, pool, t.String(), Retention{Keep: keep, Mode: string(mode), Cutoff: res.Cutoff, KeepLateRows: opts.KeepLateRows}); err != nil {
 		if store.Code(err) == pgerrcode.InsufficientPrivilege {
 			err = fmt.Errorf("%w: %w", ErrInsufficientPrivilege, err)
 		}

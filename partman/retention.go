@@ -17,34 +17,37 @@ type Retention = store.Retention
 
 // horizon returns the first UTC day that may have a partition of t: the
 // day of now − Options.Retention, or of now − the keep the last Prune
-// recorded. It is the zero time when there is no retention.
-func horizon(ctx context.Context, db store.DBTX, t table, opts Options) (time.Time, error) {
-	keep := opts.Retention
+// recorded; the zero time when there is no retention. keepLate says the
+// rows of earlier days are kept in the default partition rather than
+// dropped (Options.KeepLateRows, or the policy Prune recorded).
+func horizon(ctx context.Context, db store.DBTX, t table, opts Options) (h time.Time, keepLate bool, err error) {
+	keep, keepLate := opts.Retention, opts.KeepLateRows
 	if keep <= 0 {
 		r, ok, err := store.GetRetention(ctx, db, t.String())
 		switch {
 		case store.Code(err) == pgerrcode.UndefinedTable: // schema older than migration 00010
-			return time.Time{}, nil
+			return time.Time{}, keepLate, nil
 		case store.Code(err) == pgerrcode.InsufficientPrivilege:
 			opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: retention not readable by this role; no day is refused",
 				slog.String("parent", t.String()), slog.Any("error", err))
-			return time.Time{}, nil
+			return time.Time{}, keepLate, nil
 		case err != nil:
-			return time.Time{}, err
+			return time.Time{}, keepLate, err
 		case !ok:
-			return time.Time{}, nil
+			return time.Time{}, keepLate, nil
 		}
-		keep = r.Keep
+		keep, keepLate = r.Keep, keepLate || r.KeepLateRows
 	}
-	return graph.UTCDay(opts.Now().Add(-keep)), nil
+	return graph.UTCDay(opts.Now().Add(-keep)), keepLate, nil
 }
 
 // splitRetention splits days (taken as UTC days) into those at or after the
-// horizon and those before it, which must not get a partition again.
-func splitRetention(ctx context.Context, db store.DBTX, t table, days []time.Time, opts Options) (keep, refused []time.Time, err error) {
-	h, err := horizon(ctx, db, t, opts)
+// horizon and those before it, which must not get a partition again, and
+// says whether the rows of those are kept (see horizon).
+func splitRetention(ctx context.Context, db store.DBTX, t table, days []time.Time, opts Options) (keep, refused []time.Time, keepLate bool, err error) {
+	h, keepLate, err := horizon(ctx, db, t, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("ensure partitions of %s: %w", t, err)
+		return nil, nil, false, fmt.Errorf("ensure partitions of %s: %w", t, err)
 	}
 	refused = []time.Time{}
 	for _, d := range days {
@@ -54,7 +57,7 @@ func splitRetention(ctx context.Context, db store.DBTX, t table, days []time.Tim
 			keep = append(keep, d)
 		}
 	}
-	return keep, refused, nil
+	return keep, refused, keepLate, nil
 }
 
 // mayMaintain returns an error wrapping ErrInsufficientPrivilege unless

@@ -80,6 +80,24 @@ func TestPrunedDayIsNeverMadeAgain(t *testing.T) {
 	require.EqualValues(t, 4, pr.DefaultRowsRemoved)
 	require.Zero(t, count(t, pool, "SELECT count(*) FROM telemetry_edges_default"))
 
+	// The policy prune records (prune --late-rows keep) is what every
+	// writer's DayEnsurer follows; the next prune without it drops again.
+	_, err = partman.Prune(ctx, pool, 7*24*time.Hour, partman.Drop, keepOpts)
+	require.NoError(t, err)
+	st = store.NewStore(pool, store.WithClock(fixedNow(now)), store.WithTelemetryWindow(store.TelemetryWindow{Back: 2, Ahead: 1}),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)))
+	stats, err = st.AppendTelemetry(ctx, store.SliceEdges(append(edgesOn(2, old), edgesOn(1, now.AddDate(0, 0, -1))...)))
+	require.NoError(t, err)
+	require.EqualValues(t, 3, stats.Edges)
+	require.Empty(t, stats.Dropped)
+	require.EqualValues(t, 2, stats.OutOfWindow, "kept, before the window: in the default partition")
+	pr, err = partman.Prune(ctx, pool, 7*24*time.Hour, partman.Drop, opts)
+	require.NoError(t, err)
+	require.EqualValues(t, 2, pr.DefaultRowsRemoved)
+	stats, err = st.AppendTelemetry(ctx, store.SliceEdges(edgesOn(2, old)))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, stats.Dropped[graph.ReasonBeforeRetention])
+
 	// Options.Retention overrides the recorded one.
 	res, err = partman.EnsureDays(ctx, pool, []time.Time{old}, partman.Options{Now: fixedNow(now), Retention: 30 * 24 * time.Hour})
 	require.NoError(t, err)

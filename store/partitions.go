@@ -151,6 +151,9 @@ type Retention struct {
 	Mode string
 	// Cutoff is now − Keep at that prune.
 	Cutoff time.Time
+	// KeepLateRows says writers keep rows past retention in the default
+	// partition (counted) rather than drop them (counted).
+	KeepLateRows bool
 }
 
 // GetRetention returns the retention recorded for parent (as
@@ -161,7 +164,8 @@ func GetRetention(ctx context.Context, db DBTX, parent string) (r Retention, ok 
 		return Retention{}, false, fmt.Errorf("read retention of %s: %w", parent, err)
 	}
 	for _, row := range rows {
-		r = Retention{Keep: time.Duration(row.KeepSeconds) * time.Second, Mode: row.Mode, Cutoff: row.Cutoff}
+		r = Retention{Keep: time.Duration(row.KeepSeconds) * time.Second, Mode: row.Mode, Cutoff: row.Cutoff,
+			KeepLateRows: row.LateRows == "keep"}
 		ok = true
 	}
 	return r, ok, nil
@@ -169,8 +173,12 @@ func GetRetention(ctx context.Context, db DBTX, parent string) (r Retention, ok 
 
 // SetRetention records the retention a prune of parent applied.
 func SetRetention(ctx context.Context, db DBTX, parent string, r Retention) error {
+	late := "drop"
+	if r.KeepLateRows {
+		late = "keep"
+	}
 	err := gen.New(db).RetentionSet(ctx, gen.RetentionSetParams{
-		Parent: parent, KeepSeconds: int64(r.Keep / time.Second), Mode: r.Mode, Cutoff: r.Cutoff,
+		Parent: parent, KeepSeconds: int64(r.Keep / time.Second), Mode: r.Mode, Cutoff: r.Cutoff, LateRows: late,
 	})
 	if err != nil {
 		return fmt.Errorf("record retention of %s: %w", parent, err)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -99,7 +100,9 @@ func TestEndToEnd(t *testing.T) {
 	files, err := fs.Glob(migrations.FS, "*.sql")
 	require.NoError(t, err)
 	require.Len(t, migrated, len(files), "every embedded migration applied")
-	require.Contains(t, ok("", "migrate", "version"), fmt.Sprint(len(files)))
+	latest, err := strconv.Atoi(strings.SplitN(files[len(files)-1], "_", 2)[0]) // numbers may have gaps
+	require.NoError(t, err)
+	require.Contains(t, ok("", "migrate", "version"), fmt.Sprint(latest))
 
 	var ensured struct {
 		Days []struct {

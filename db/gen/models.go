@@ -91,7 +91,9 @@ type PartitionRetention struct {
 	KeepSeconds int64  `json:"keep_seconds"`
 	Mode        string `json:"mode"`
 	// now - keep at the last prune.
-	Cutoff   time.Time `json:"cutoff"`
+	Cutoff time.Time `json:"cutoff"`
+	// What writers do with rows past retention: drop them (counted), or keep them in the default partition (counted) for the next prune.
+	LateRows string    `json:"late_rows"`
 	PrunedAt time.Time `json:"pruned_at"`
 }
 

@@ -135,7 +135,7 @@ func (q *Queries) PartitionPrivileges(ctx context.Context, parent string) (Parti
 }
 
 const retentionGet = `-- name: RetentionGet :many
-SELECT keep_seconds, mode, cutoff
+SELECT keep_seconds, mode, cutoff, late_rows
 FROM partition_retention
 WHERE parent = $1
 `
@@ -144,6 +144,7 @@ type RetentionGetRow struct {
 	KeepSeconds int64     `json:"keep_seconds"`
 	Mode        string    `json:"mode"`
 	Cutoff      time.Time `json:"cutoff"`
+	LateRows    string    `json:"late_rows"`
 }
 
 // RetentionGet returns the retention the last prune of a table recorded (no
@@ -157,7 +158,12 @@ func (q *Queries) RetentionGet(ctx context.Context, parent string) ([]RetentionG
 	items := []RetentionGetRow{}
 	for rows.Next() {
 		var i RetentionGetRow
-		if err := rows.Scan(&i.KeepSeconds, &i.Mode, &i.Cutoff); err != nil {
+		if err := rows.Scan(
+			&i.KeepSeconds,
+			&i.Mode,
+			&i.Cutoff,
+			&i.LateRows,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -169,10 +175,11 @@ func (q *Queries) RetentionGet(ctx context.Context, parent string) ([]RetentionG
 }
 
 const retentionSet = `-- name: RetentionSet :exec
-INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff)
-VALUES ($1, $2, $3, $4)
+INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff, late_rows)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (parent) DO UPDATE
-SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff, pruned_at = now()
+SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff,
+    late_rows = EXCLUDED.late_rows, pruned_at = now()
 `
 
 type RetentionSetParams struct {
@@ -180,6 +187,7 @@ type RetentionSetParams struct {
 	KeepSeconds int64     `json:"keep_seconds"`
 	Mode        string    `json:"mode"`
 	Cutoff      time.Time `json:"cutoff"`
+	LateRows    string    `json:"late_rows"`
 }
 
 // RetentionSet records the retention a prune applied.
@@ -189,6 +197,7 @@ func (q *Queries) RetentionSet(ctx context.Context, arg RetentionSetParams) erro
 		arg.KeepSeconds,
 		arg.Mode,
 		arg.Cutoff,
+		arg.LateRows,
 	)
 	return err
 }

@@ -9,6 +9,7 @@ CREATE TABLE partition_retention (
     keep_seconds bigint      NOT NULL CHECK (keep_seconds > 0),
     mode         text        NOT NULL CHECK (mode IN ('drop', 'detach')),
     cutoff       timestamptz NOT NULL,
+    late_rows    text        NOT NULL DEFAULT 'drop' CHECK (late_rows IN ('drop', 'keep')),
     pruned_at    timestamptz NOT NULL DEFAULT now()
 );
 
@@ -16,6 +17,7 @@ COMMENT ON TABLE partition_retention IS 'Retention of a day-partitioned table as
 COMMENT ON COLUMN partition_retention.parent IS 'The partitioned table, schema-qualified as partman prints it (public.telemetry_edges).';
 COMMENT ON COLUMN partition_retention.keep_seconds IS 'How long rows are kept: days before the UTC day of now - keep are pruned and refused.';
 COMMENT ON COLUMN partition_retention.cutoff IS 'now - keep at the last prune.';
+COMMENT ON COLUMN partition_retention.late_rows IS 'What writers do with rows past retention: drop them (counted), or keep them in the default partition (counted) for the next prune.';
 
 -- +goose Down
 DROP TABLE partition_retention;

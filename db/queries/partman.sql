@@ -53,13 +53,14 @@ WHERE c.oid = sqlc.arg(parent)::text::regclass;
 -- name: RetentionGet :many
 -- RetentionGet returns the retention the last prune of a table recorded (no
 -- row when it was never pruned).
-SELECT keep_seconds, mode, cutoff
+SELECT keep_seconds, mode, cutoff, late_rows
 FROM partition_retention
 WHERE parent = sqlc.arg(parent);
 
 -- name: RetentionSet :exec
 -- RetentionSet records the retention a prune applied.
-INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff)
-VALUES (sqlc.arg(parent), sqlc.arg(keep_seconds), sqlc.arg(mode), sqlc.arg(cutoff))
+INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff, late_rows)
+VALUES (sqlc.arg(parent), sqlc.arg(keep_seconds), sqlc.arg(mode), sqlc.arg(cutoff), sqlc.arg(late_rows))
 ON CONFLICT (parent) DO UPDATE
-SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff, pruned_at = now();
+SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff,
+    late_rows = EXCLUDED.late_rows, pruned_at = now();
