@@ -1,13 +1,24 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
 )
+
+func TestWriteEnsureTableShowsRefusedDays(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, writeEnsureTable(&out, partman.Result{Parent: "public.telemetry_edges", Days: []partman.DayResult{},
+		Refused: []time.Time{time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)}}))
+	require.Regexp(t, `2024-01-02\s+refused: before retention`, out.String())
+}
 
 func TestPartitionsPruneRecordsTheLateRowsPolicy(t *testing.T) {
 	t.Parallel()
