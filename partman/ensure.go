@@ -127,7 +127,8 @@ func (d DayEnsurer) Horizon(ctx context.Context) (time.Time, error) {
 //
 //   - days older than the retention get no partition, so a pruned day never
 //     comes back: they are Refused (their rows dropped), or with
-//     Options.KeepLateRows sent to the Default partition;
+//     Options.KeepLateRows (or after prune --late-rows keep) sent to the
+//     Default partition;
 //   - when the role may not make partitions (a writer, see CreateRoles), the
 //     days that have none are Default: their rows go to the default
 //     partition and the store counts them. The first time, it logs one

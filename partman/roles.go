@@ -44,6 +44,9 @@ type RolesResult struct {
 	Created []string `json:"created"`
 	// Statements are the statements run, in order; all are idempotent.
 	Statements []string `json:"statements"`
+	// Skipped are grants the running role may not give (it is neither
+	// superuser nor owner of the database or schema): run them as the owner.
+	Skipped []string `json:"skipped"`
 }
 
 var rolePrefix = regexp.MustCompile(`^[a-z][a-z0-9_]{0,40}$`)
@@ -86,6 +89,7 @@ func CreateRoles(ctx context.Context, pool *pgxpool.Pool, o RolesOptions) (Roles
 		Roles:      Roles{Owner: o.Prefix + "_owner", Writer: o.Prefix + "_writer", Reader: o.Prefix + "_reader"},
 		Created:    []string{},
 		Statements: []string{},
+		Skipped:    []string{},
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		schema, err := rolesSchema(ctx, tx, o)
@@ -133,6 +137,20 @@ func (r rolesRun) exec(stmt string) error {
 	return nil
 }
 
+// execIf runs stmt when the query check, given arg, says the running role
+// may, and records it as skipped otherwise.
+func (r rolesRun) execIf(check, arg, stmt string) error {
+	var may bool
+	if err := r.tx.QueryRow(r.ctx, check, arg).Scan(&may); err != nil {
+		return err
+	}
+	if !may {
+		r.res.Skipped = append(r.res.Skipped, stmt)
+		return nil
+	}
+	return r.exec(stmt)
+}
+
 func (r rolesRun) all(schema string) error {
 	ctx, tx := r.ctx, r.tx
 	id := func(s string) string { return pgx.Identifier{s}.Sanitize() }
@@ -173,10 +191,12 @@ func (r rolesRun) all(schema string) error {
 		}
 	}
 	s := id(schema)
-	if err := r.exec(fmt.Sprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", s, owner)); err != nil {
+	if err := r.execIf("SELECT has_schema_privilege($1, 'CREATE WITH GRANT OPTION')", schema,
+		fmt.Sprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", s, owner)); err != nil {
 		return err
 	}
-	if err := r.exec(fmt.Sprintf("GRANT CREATE ON DATABASE %s TO %s", id(db), owner)); err != nil {
+	if err := r.execIf("SELECT has_database_privilege($1, 'CREATE WITH GRANT OPTION')", db,
+		fmt.Sprintf("GRANT CREATE ON DATABASE %s TO %s", id(db), owner)); err != nil {
 		return err
 	}
 	if err := r.giveToOwner(schema); err != nil {
@@ -187,7 +207,8 @@ func (r rolesRun) all(schema string) error {
 		return err
 	}
 	if archive { // made by an earlier prune: the owner moves partitions into it
-		if err := r.exec(fmt.Sprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", id(DefaultArchiveSchema), owner)); err != nil {
+		if err := r.execIf("SELECT has_schema_privilege($1, 'CREATE WITH GRANT OPTION')", DefaultArchiveSchema,
+			fmt.Sprintf("GRANT USAGE, CREATE ON SCHEMA %s TO %s", id(DefaultArchiveSchema), owner)); err != nil {
 			return err
 		}
 	}

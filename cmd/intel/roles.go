@@ -79,5 +79,11 @@ func writeRolesResult(w io.Writer, r partman.RolesResult) error {
 	for _, s := range r.Statements {
 		p.printf("  %s;\n", s)
 	}
+	if len(r.Skipped) > 0 {
+		p.printf("not allowed to this role; run as the owner of the database or schema:\n")
+		for _, s := range r.Skipped {
+			p.printf("  %s;\n", s)
+		}
+	}
 	return p.flush()
 }
