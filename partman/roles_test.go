@@ -232,3 +232,50 @@ func TestRolesOwnerKeepsPartitions(t *testing.T) {
 	require.Len(t, pr.Removed, 3)
 	require.EqualValues(t, 10, countIn(t, b.admin, "archive.telemetry_edges_"+now.Format("2006_01_02")))
 }
+
+// A migrating role that is not superuser but may create roles (CREATEROLE)
+// and has the privileges of the tables' owner creates the roles too: it
+// makes itself a member of the owner role to hand the tables over, and
+// keeps doing upkeep through that membership.
+func TestRolesCreateByANonSuperuser(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	admin := pgtest.PoolFor(t, pgtest.AdminDSN(t, dsn))
+	prefix := fmt.Sprintf("n%08x", rand.Uint32())
+	migrator := prefix + "_migrator"
+	_, err := admin.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'pw' CREATEROLE IN ROLE pgtdbuser", migrator))
+	require.NoError(t, err)
+	all := []string{prefix + "_owner", prefix + "_writer", prefix + "_reader", migrator}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		stmts := []string{"REASSIGN OWNED BY " + strings.Join(all, ", ") + " TO pgtdbuser"}
+		for _, r := range all {
+			stmts = append(stmts, "DROP OWNED BY "+r)
+		}
+		for _, stmt := range append(stmts, "DROP ROLE "+strings.Join(all, ", ")) {
+			if _, err := admin.Exec(ctx, stmt); err != nil {
+				t.Logf("clean up roles: %s: %v", stmt, err)
+			}
+		}
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.User = url.UserPassword(migrator, "pw")
+	pool := pgtest.PoolFor(t, u.String())
+
+	res, err := partman.CreateRoles(ctx, pool, partman.RolesOptions{Prefix: prefix})
+	require.NoError(t, err)
+	require.Len(t, res.Created, 3)
+	require.Contains(t, res.Statements, fmt.Sprintf(`GRANT "%s_owner" TO "%s"`, prefix, migrator))
+	require.Contains(t, res.Statements, "ALTER TABLE telemetry_edges OWNER TO "+prefix+"_owner")
+	var owner string
+	require.NoError(t, admin.QueryRow(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = 'nodes'").Scan(&owner))
+	require.Equal(t, prefix+"_owner", owner)
+
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	ens, err := partman.Ensure(ctx, pool, partman.Options{Now: func() time.Time { return now }, Ahead: -1, Behind: -1})
+	require.NoError(t, err, "the migrator keeps doing upkeep as a member of the owner role")
+	require.Equal(t, 1, ens.Created())
+}
