@@ -177,6 +177,11 @@ const (
 	ReasonInvalidImplied    DropReason = "invalid-implied-record"
 )
 
+// ReasonBeforeRetention is the reason the store gives a telemetry edge
+// observed before the retention horizon (a day already pruned): it is
+// dropped rather than re-create the pruned day.
+const ReasonBeforeRetention DropReason = "before-retention"
+
 // InvalidReason returns why the edge cannot be stored, one of the Reason
 // constants above, or "".
 func (e TelemetryEdge) InvalidReason() DropReason {

@@ -38,10 +38,29 @@
 // # Removing partitions: Prune
 //
 // [Prune] removes whole children whose upper bound, read from the catalog,
-// is at or before now − keep; the names are never parsed, and the default
-// partition is never touched. [Drop] drops them; [Detach] moves them into an
-// archive schema (default "archive"), where they stay as plain tables. Each
-// child is detached in its own transaction under the same lock timeout.
+// is at or before now − keep; the names are never parsed. [Drop] drops them;
+// [Detach] moves them into an archive schema (default "archive"), where they
+// stay as plain tables, under a free name (<name>_2, ... when a day pruned
+// before was made again). Each child is detached in its own transaction
+// under the same lock timeout. Rows of the pruned days that wait in the
+// default partition are deleted or moved to the archive too.
+//
+// # Retention
+//
+// Prune records keep in the table partition_retention. Ensure, EnsureDays
+// and the DayEnsurer of writers refuse the days before the UTC day of
+// now − keep (Options.Retention overrides it), so a late row never brings
+// a pruned day back: the store drops such rows, counted as
+// graph.ReasonBeforeRetention, or with Options.KeepLateRows keeps them in
+// the default partition, counted, for the next Prune.
+//
+// # Roles
+//
+// [CreateRoles] makes the owner, writer and reader roles. Only a role with
+// the privileges of the table's owner keeps partitions; for others Ensure
+// fails with [ErrInsufficientPrivilege] (the CLI skips its startup upkeep
+// with one notice), and the DayEnsurer reports the days without a
+// partition as going to the default partition, which the store counts.
 //
 // # Reporting: List and Check
 //

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/ransomeye/intel/graph"
@@ -20,6 +22,10 @@ type Result struct {
 	Parent string `json:"parent"`
 	// Days has an entry for every day that was dealt with.
 	Days []DayResult `json:"days"`
+	// Refused are the days given no partition because they are older than
+	// the retention (see Options.Retention): making one would bring back a
+	// pruned day.
+	Refused []time.Time `json:"refused"`
 }
 
 // DayResult is the outcome for one UTC day.
@@ -73,6 +79,11 @@ func (r Result) MovedRows() int64 {
 // days done so far with an error wrapping ErrLockTimeout that names the
 // partition. Other per-day errors do not stop the remaining days; they are
 // returned joined.
+//
+// A role that may not make partitions (see CreateRoles) gets an error
+// wrapping ErrInsufficientPrivilege at once. Days older than the retention
+// (Options.Retention, or the one the last Prune recorded) are not made;
+// they are listed in Result.Refused.
 func Ensure(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
 	opts = opts.withDefaults()
 	return ensureDays(ctx, pool, opts.window(), opts)
@@ -82,21 +93,83 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, erro
 // store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)) has the Store's
 // AppendTelemetry make the partitions of the days it is about to write.
 type DayEnsurer struct {
-	pool *pgxpool.Pool
-	opts Options
+	pool   *pgxpool.Pool
+	opts   Options
+	denied *atomic.Bool // the role was found unable to make partitions
 }
 
 // NewDayEnsurer returns a DayEnsurer on pool with opts (Parent, lock
-// timeout, retries, logger; the window is the writer's).
+// timeout, retries, retention, logger; the window is the writer's).
 func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
-	return DayEnsurer{pool: pool, opts: opts}
+	return DayEnsurer{pool: pool, opts: opts, denied: new(atomic.Bool)}
+}
+
+// Horizon returns the first UTC day that may get a partition: the day of
+// now − Options.Retention, or of now − the keep the last Prune recorded;
+// the zero time when there is none, or when late rows are kept
+// (Options.KeepLateRows, or prune --late-rows keep): they then go to the
+// default partition, for the next Prune.
+func (d DayEnsurer) Horizon(ctx context.Context) (time.Time, error) {
+	opts := d.opts.withDefaults()
+	t, err := resolve(ctx, d.pool, opts.Parent)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read retention: %w", err)
+	}
+	h, keepLate, err := horizon(ctx, d.pool, t, opts)
+	if keepLate {
+		return time.Time{}, err
+	}
+	return h, err
 }
 
 // EnsureDays makes the partitions of days (see the function EnsureDays) and
-// returns how many it created.
-func (d DayEnsurer) EnsureDays(ctx context.Context, days []time.Time) (int, error) {
-	res, err := EnsureDays(ctx, d.pool, days, d.opts)
-	return res.Created(), err
+// says what became of each day:
+//
+//   - days older than the retention get no partition, so a pruned day never
+//     comes back: they are Refused (their rows dropped), or with
+//     Options.KeepLateRows (or after prune --late-rows keep) sent to the
+//     Default partition;
+//   - when the role may not make partitions (a writer, see CreateRoles), the
+//     days that have none are Default: their rows go to the default
+//     partition and the store counts them. The first time, it logs one
+//     notice; it does not try again.
+func (d DayEnsurer) EnsureDays(ctx context.Context, days []time.Time) (store.DayOutcome, error) {
+	opts := d.opts.withDefaults()
+	var out store.DayOutcome
+	t, err := resolve(ctx, d.pool, opts.Parent)
+	if err != nil {
+		return out, fmt.Errorf("ensure partitions: %w", err)
+	}
+	days, refused, keepLate, err := splitRetention(ctx, d.pool, t, days, opts)
+	if err != nil {
+		return out, err
+	}
+	if keepLate {
+		out.Default = refused
+	} else {
+		out.Refused = refused
+	}
+	if len(days) == 0 {
+		return out, nil
+	}
+	if d.denied == nil || !d.denied.Load() {
+		res, err := ensureAllowed(ctx, d.pool, t, days, opts)
+		out.Created = res.Created()
+		if !errors.Is(err, ErrInsufficientPrivilege) {
+			return out, err
+		}
+		if d.denied != nil && !d.denied.Swap(true) {
+			opts.Logger.LogAttrs(ctx, slog.LevelInfo,
+				"partman: this role may not make partitions; rows of days without one go to the default partition",
+				slog.String("parent", t.String()), slog.Any("error", err))
+		}
+	}
+	var l Listing
+	if l, err = listTx(ctx, d.pool, t, opts); err != nil {
+		return out, err
+	}
+	out.Default = append(out.Default, missingDays(l.Partitions, days)...)
+	return out, nil
 }
 
 // EnsureDays is Ensure for the given days (their UTC calendar days, each
@@ -112,6 +185,30 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err != nil {
 		return Result{}, fmt.Errorf("ensure partitions: %w", err)
 	}
+	res := Result{Parent: t.String(), Days: []DayResult{}, Refused: []time.Time{}}
+	if err := mayMaintain(ctx, pool, t); err != nil {
+		return res, err
+	}
+	days, res.Refused, _, err = splitRetention(ctx, pool, t, days, opts)
+	if err != nil {
+		return res, err
+	}
+	made, err := ensureList(ctx, pool, t, days, opts)
+	res.Days = made.Days
+	return res, err
+}
+
+// ensureAllowed checks that the role may make partitions of t, then makes
+// those of days.
+func ensureAllowed(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Time, opts Options) (Result, error) {
+	if err := mayMaintain(ctx, pool, t); err != nil {
+		return Result{Parent: t.String(), Days: []DayResult{}}, err
+	}
+	return ensureList(ctx, pool, t, days, opts)
+}
+
+// ensureList makes the partitions of days, each in a transaction of its own.
+func ensureList(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Time, opts Options) (Result, error) {
 	res := Result{Parent: t.String(), Days: []DayResult{}}
 	var errs []error
 	seen := make(map[time.Time]bool, len(days))
@@ -124,7 +221,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 		d, err := ensureDay(ctx, pool, t, day, opts)
 		if err != nil {
 			errs = append(errs, err)
-			if errors.Is(err, ErrLockTimeout) || ctx.Err() != nil {
+			if errors.Is(err, ErrLockTimeout) || errors.Is(err, ErrInsufficientPrivilege) || ctx.Err() != nil {
 				break
 			}
 			continue
@@ -148,6 +245,9 @@ func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, 
 		return nil
 	})
 	res.Attempts = attempts
+	if store.Code(err) == pgerrcode.InsufficientPrivilege {
+		return res, fmt.Errorf("%w: %w", ErrInsufficientPrivilege, err)
+	}
 	if err != nil {
 		opts.Logger.LogAttrs(ctx, slog.LevelError, "partman: partition not ensured",
 			slog.String("parent", t.String()), slog.String("partition", res.Partition),

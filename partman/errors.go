@@ -24,3 +24,10 @@ var ErrInvalidMode = errors.New("invalid prune mode")
 // ErrInvalidArgument is returned for a retention or interval that is zero or
 // negative.
 var ErrInvalidArgument = errors.New("invalid argument")
+
+// ErrInsufficientPrivilege is returned (wrapped, naming the table) when the
+// current role may not make or remove partitions: it does not have the
+// privileges of the table's owner, or may not create tables in its schema
+// (SQLSTATE 42501). Readers and writers (see CreateRoles) get it; the owner
+// role does the upkeep.
+var ErrInsufficientPrivilege = errors.New("insufficient privilege: the role may not keep the partitions")

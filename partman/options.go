@@ -51,6 +51,18 @@ type Options struct {
 	// ArchiveSchema is the schema Prune moves partitions into in Detach mode,
 	// created if missing. Default "archive".
 	ArchiveSchema string
+	// Retention, when positive, is the retention Ensure, EnsureDays and
+	// DayEnsurer refuse days by (days before the UTC day of now − Retention
+	// get no partition) instead of the one the last Prune recorded in the
+	// database. Zero reads the recorded one (none if never pruned).
+	Retention time.Duration
+	// KeepLateRows makes DayEnsurer send the rows of days past retention to
+	// the default partition, counted (store.DayOutcome.Default), instead of
+	// having them dropped (store.DayOutcome.Refused). Either way the day's
+	// partition is not made again; Prune removes such rows from the default
+	// partition. Prune records it with the retention, and every DayEnsurer
+	// then follows it (true wins).
+	KeepLateRows bool
 	// Now returns the current time; tests set it. Default time.Now. Only its
 	// UTC day matters to Ensure and Check.
 	Now func() time.Time

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -55,16 +58,35 @@ type PruneResult struct {
 	// Removed are the partitions removed, oldest first, as they were before
 	// removal (schema and name are the original ones).
 	Removed []Partition `json:"removed"`
+	// ArchivedAs maps the partitions Detach mode had to archive under
+	// another name, because the archive schema held one of that name
+	// already (a day pruned twice), to that name: <name>_2, <name>_3, ...
+	ArchivedAs map[string]string `json:"archived_as,omitempty"`
 	// Kept is how many bounded partitions the parent still has.
 	Kept int `json:"kept"`
+	// DefaultRowsRemoved counts the rows of the default partition from
+	// before the UTC day of the cutoff that were deleted (Drop) or moved
+	// into DefaultArchive (Detach): late rows of pruned days.
+	DefaultRowsRemoved int64 `json:"default_rows_removed"`
+	// DefaultArchive is the archive table those rows were moved into.
+	DefaultArchive string `json:"default_archive,omitempty"`
 }
 
 // Prune removes from Options.Parent every partition whose upper bound, read
 // from the catalog (never from its name), is at or before now − keep: whole
-// partitions only, never with DELETE, and never the default partition or a
-// partition bounded by MAXVALUE. In Drop mode each one is detached and
-// dropped; in Detach mode it is detached and moved into Options.ArchiveSchema
-// (created if missing), keeping its name.
+// partitions only, never a partition bounded by MAXVALUE. In Drop mode each
+// one is detached and dropped; in Detach mode it is detached and moved into
+// Options.ArchiveSchema (created if missing), keeping its name unless the
+// archive has a table (or index) of that name already: then it gets the
+// first free <name>_N (PruneResult.ArchivedAs). The rows of the default
+// partition from before the UTC day of the cutoff (late rows of pruned
+// days) are deleted, or in Detach mode moved into a new archive table
+// <default>_before_YYYY_MM_DD, and counted.
+//
+// Prune first records keep and Options.KeepLateRows in the database (table
+// partition_retention): from then on Ensure and DayEnsurer refuse the days
+// before now − keep, so a pruned day is not made again by a late row, and
+// writers drop such rows, or keep them in the default partition.
 //
 // Each partition is its own transaction with Options.LockTimeout and retries,
 // like Ensure: detaching needs an ACCESS EXCLUSIVE lock on the parent for a
@@ -89,6 +111,12 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		return PruneResult{}, err
 	}
 	res := PruneResult{Parent: t.String(), Mode: mode, Cutoff: opts.Now().Add(-keep).UTC(), Removed: []Partition{}}
+	if err := store.SetRetention(ctx, pool, t.String(), Retention{Keep: keep, Mode: string(mode), Cutoff: res.Cutoff, KeepLateRows: opts.KeepLateRows}); err != nil {
+		if store.Code(err) == pgerrcode.InsufficientPrivilege {
+			err = fmt.Errorf("%w: %w", ErrInsufficientPrivilege, err)
+		}
+		return res, fmt.Errorf("prune partitions: %w", err)
+	}
 	var old []Partition
 	for _, p := range l.Partitions {
 		if p.To != nil && !p.To.After(res.Cutoff) {
@@ -109,7 +137,7 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		gone int
 	)
 	for _, p := range old {
-		wasGone, err := prunePartition(ctx, pool, t, p, mode, opts)
+		archived, wasGone, err := prunePartition(ctx, pool, t, p, mode, opts)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -122,6 +150,12 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 				slog.String("parent", t.String()), slog.String("partition", QualifiedName(p.Schema, p.Name)))
 		default:
 			res.Removed = append(res.Removed, p)
+			if archived != "" && archived != p.Name {
+				if res.ArchivedAs == nil {
+					res.ArchivedAs = map[string]string{}
+				}
+				res.ArchivedAs[p.Name] = archived
+			}
 			opts.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: partition pruned",
 				slog.String("parent", t.String()), slog.String("partition", QualifiedName(p.Schema, p.Name)),
 				slog.String("mode", string(mode)), slog.Time("to", *p.To), slog.Time("cutoff", res.Cutoff))
@@ -131,32 +165,166 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 		}
 	}
 	res.Kept = len(l.Partitions) - len(res.Removed) - gone
+	if len(errs) == 0 && l.Default != nil {
+		res.DefaultRowsRemoved, res.DefaultArchive, err = pruneDefault(ctx, pool, t, *l.Default, graph.UTCDay(res.Cutoff), mode, opts)
+		if err != nil {
+			errs = append(errs, err)
+		} else if res.DefaultRowsRemoved > 0 {
+			opts.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: late rows pruned from the default partition",
+				slog.String("parent", t.String()), slog.String("mode", string(mode)),
+				slog.Int64("rows", res.DefaultRowsRemoved), slog.String("archive", res.DefaultArchive))
+		}
+	}
 	return res, errors.Join(errs...)
 }
 
+// pruneDefault deletes the rows of t's default partition def whose key is
+// before before, or in Detach mode moves them into a new table of the
+// archive schema, in one transaction. It returns how many rows and the
+// archive table's name ("" when none was made).
+func pruneDefault(ctx context.Context, pool *pgxpool.Pool, t table, def Partition, before time.Time, mode Mode, opts Options) (int64, string, error) {
+	var (
+		n       int64
+		archive string
+	)
+	defIdent := pgx.Identifier{def.Schema, def.Name}.Sanitize()
+	key := pgx.Identifier{t.key}.Sanitize()
+	what := fmt.Sprintf("%s rows before %s of the default partition %s", mode, before.Format(time.DateOnly), QualifiedName(def.Schema, def.Name))
+	_, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		n, archive = 0, ""
+		if mode == Drop {
+			tag, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s < $1", defIdent, key), before)
+			n = tag.RowsAffected()
+			return err
+		}
+		var some bool
+		if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT EXISTS (SELECT 1 FROM %s WHERE %s < $1)", defIdent, key), before).Scan(&some); err != nil || !some {
+			return err
+		}
+		schema := pgx.Identifier{opts.ArchiveSchema}.Sanitize()
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+schema); err != nil {
+			return err
+		}
+		name, err := freeName(ctx, tx, def.Name+"_before_"+before.Format("2006_01_02"), opts.ArchiveSchema)
+		if err != nil {
+			return err
+		}
+		dst := pgx.Identifier{opts.ArchiveSchema, name}.Sanitize()
+		if _, err := tx.Exec(ctx, fmt.Sprintf(
+			"CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)", dst, t.ident())); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, fmt.Sprintf(
+			"WITH moved AS (DELETE FROM %s WHERE %s < $1 RETURNING *) INSERT INTO %s SELECT * FROM moved", defIdent, key, dst), before)
+		n, archive = tag.RowsAffected(), QualifiedName(opts.ArchiveSchema, name)
+		return err
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	return n, archive, nil
+}
+
+// freeName returns name, or if a relation of that name exists in one of
+// schemas the first of name_2, name_3, ... that does not, cut to fit the
+// 63 bytes of an identifier.
+func freeName(ctx context.Context, tx pgx.Tx, name string, schemas ...string) (string, error) {
+	candidate := name
+	for n := 2; ; n++ {
+		var taken bool
+		err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+			JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = ANY($1) AND c.relname = $2)`,
+			schemas, candidate).Scan(&taken)
+		if err != nil || !taken {
+			return candidate, err
+		}
+		suffix := "_" + strconv.Itoa(n)
+		base := name
+		for len(base)+len(suffix) > maxIdentifier || !utf8.ValidString(base) {
+			base = base[:len(base)-1]
+		}
+		candidate = base + suffix
+	}
+}
+
+// renameFor returns the name a relation called name in schema from may keep
+// when it moves to schema to: name when to has none of that name, else the
+// first free name_N in both schemas.
+func renameFor(ctx context.Context, tx pgx.Tx, name, to, from string) (string, error) {
+	free, err := freeName(ctx, tx, name, to)
+	if err != nil || free == name {
+		return free, err
+	}
+	return freeName(ctx, tx, name, to, from)
+}
+
+// maxIdentifier is the longest identifier PostgreSQL keeps, in bytes.
+const maxIdentifier = 63
+
 // prunePartition detaches p from t and drops it or moves it to the archive
-// schema, in one transaction. gone is true when p was no longer a partition
-// of t (another process pruned it first).
-func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partition, mode Mode, opts Options) (gone bool, err error) {
-	child := pgx.Identifier{p.Schema, p.Name}.Sanitize()
+// schema, in one transaction. archived is its name in the archive schema
+// (Detach mode). gone is true when p was no longer a partition of t
+// (another process pruned it first).
+func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partition, mode Mode, opts Options) (archived string, gone bool, err error) {
 	what := fmt.Sprintf("%s partition %s of %s", mode, QualifiedName(p.Schema, p.Name), t)
 	_, err = inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		child := pgx.Identifier{p.Schema, p.Name}.Sanitize()
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s", t.ident(), child)); err != nil {
 			return err
 		}
-		var stmt string
 		if mode == Drop {
-			stmt = "DROP TABLE " + child
-		} else {
-			stmt = fmt.Sprintf("ALTER TABLE %s SET SCHEMA %s", child, pgx.Identifier{opts.ArchiveSchema}.Sanitize())
+			_, err := tx.Exec(ctx, "DROP TABLE "+child)
+			return err
 		}
-		_, err := tx.Exec(ctx, stmt)
+		var err error
+		archived, err = archiveUnder(ctx, tx, p, opts.ArchiveSchema)
 		return err
 	})
 	if store.Code(err) == pgerrcode.UndefinedTable { // not (or no longer) a partition
-		return true, nil
+		return "", true, nil
 	}
-	return false, err
+	return archived, false, err
+}
+
+// archiveUnder moves the detached partition p into schema, first renaming
+// it and its indexes where the schema has relations of those names already
+// (a day made again after it was pruned), and returns its name there.
+func archiveUnder(ctx context.Context, tx pgx.Tx, p Partition, schema string) (string, error) {
+	name, err := renameFor(ctx, tx, p.Name, schema, p.Schema)
+	if err != nil {
+		return "", err
+	}
+	if name != p.Name {
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s RENAME TO %s",
+			pgx.Identifier{p.Schema, p.Name}.Sanitize(), pgx.Identifier{name}.Sanitize())); err != nil {
+			return "", err
+		}
+	}
+	child := pgx.Identifier{p.Schema, name}.Sanitize()
+	rows, err := tx.Query(ctx, `SELECT i.relname::text FROM pg_catalog.pg_index x
+		JOIN pg_catalog.pg_class i ON i.oid = x.indexrelid WHERE x.indrelid = $1::text::regclass ORDER BY 1`, child)
+	if err != nil {
+		return "", err
+	}
+	indexes, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
+	}
+	for _, idx := range indexes {
+		free, err := renameFor(ctx, tx, idx, schema, p.Schema)
+		if err != nil {
+			return "", err
+		}
+		if free == idx {
+			continue
+		}
+		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER INDEX %s RENAME TO %s",
+			pgx.Identifier{p.Schema, idx}.Sanitize(), pgx.Identifier{free}.Sanitize())); err != nil {
+			return "", err
+		}
+	}
+	_, err = tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s SET SCHEMA %s", child, pgx.Identifier{schema}.Sanitize()))
+	return name, err
 }
 
 // createSchema creates schema unless it exists. Two processes creating it

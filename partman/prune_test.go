@@ -63,9 +63,9 @@ func TestPrune(t *testing.T) {
 		}
 		require.Equal(t, "telemetry_edges_2000_01_01", l.Partitions[29].Name, "kept by its bounds, not its name")
 		require.Equal(t, int64(30), count(t, pool, "SELECT count(*) FROM telemetry_edges WHERE observed_at >= '2024-05-16'"))
-		require.Equal(t, int64(1), count(t, pool, "SELECT count(*) FROM telemetry_edges_default"),
-			"the default partition is never touched")
-		require.Equal(t, int64(31), count(t, pool, "SELECT count(*) FROM telemetry_edges"))
+		require.Zero(t, count(t, pool, "SELECT count(*) FROM telemetry_edges_default"),
+			"the late row of 2000 is pruned from the default partition too")
+		require.Equal(t, int64(30), count(t, pool, "SELECT count(*) FROM telemetry_edges"))
 	}
 
 	t.Run("drop removes exactly the 10 oldest", func(t *testing.T) {
@@ -78,6 +78,8 @@ func TestPrune(t *testing.T) {
 		require.Equal(t, now.Add(-keep), res.Cutoff)
 		require.Equal(t, 30, res.Kept)
 		require.Len(t, res.Removed, 10)
+		require.EqualValues(t, 1, res.DefaultRowsRemoved)
+		require.Empty(t, res.DefaultArchive)
 		for i, p := range res.Removed {
 			require.Equal(t, removed[i], p.Name)
 			require.Equal(t, day(2024, 5, 6).AddDate(0, 0, i), *p.From)
@@ -102,12 +104,16 @@ func TestPrune(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, "archive", res.ArchiveSchema)
 		require.Len(t, res.Removed, 10)
+		require.EqualValues(t, 1, res.DefaultRowsRemoved)
+		require.Equal(t, "archive.telemetry_edges_default_before_2024_05_16", res.DefaultArchive)
+		require.Empty(t, res.ArchivedAs, "no name was taken")
 		checkKept(t, pool)
 		var archived []string
 		require.NoError(t, pool.QueryRow(ctx, `
 			SELECT array_agg(relname::text ORDER BY relname) FROM pg_class
 			WHERE relnamespace = 'archive'::regnamespace AND relkind = 'r' AND NOT relispartition`).Scan(&archived))
-		require.ElementsMatch(t, removed, archived)
+		require.ElementsMatch(t, append(removed, "telemetry_edges_default_before_2024_05_16"), archived)
+		require.Equal(t, int64(1), count(t, pool, `SELECT count(*) FROM archive.telemetry_edges_default_before_2024_05_16 WHERE observed_at = '2000-01-01'`))
 		for _, name := range removed {
 			require.Equal(t, int64(1), count(t, pool, `SELECT count(*) FROM archive.`+name), "rows of %s kept", name)
 		}

@@ -131,3 +131,57 @@ func boundTime(v pgtype.Timestamptz, typ pgtype.BoundType) *time.Time {
 	t := v.Time.UTC()
 	return &t
 }
+
+// PartitionPrivileges says whether the current role may keep the partitions
+// of parent (a quoted identifier): it has the privileges of the table's
+// owner, and may create tables in its schema.
+func PartitionPrivileges(ctx context.Context, db DBTX, parent string) (owns, canCreate bool, err error) {
+	row, err := gen.New(db).PartitionPrivileges(ctx, parent)
+	if err != nil {
+		return false, false, fmt.Errorf("read privileges on %s: %w", parent, err)
+	}
+	return row.Owns, row.CanCreate, nil
+}
+
+// Retention is the retention the last prune of a table applied.
+type Retention struct {
+	// Keep is how long rows are kept.
+	Keep time.Duration
+	// Mode is "drop" or "detach".
+	Mode string
+	// Cutoff is now − Keep at that prune.
+	Cutoff time.Time
+	// KeepLateRows says writers keep rows past retention in the default
+	// partition (counted) rather than drop them (counted).
+	KeepLateRows bool
+}
+
+// GetRetention returns the retention recorded for parent (as
+// partman.QualifiedName spells it), ok false when it was never pruned.
+func GetRetention(ctx context.Context, db DBTX, parent string) (r Retention, ok bool, err error) {
+	rows, err := gen.New(db).RetentionGet(ctx, parent)
+	if err != nil {
+		return Retention{}, false, fmt.Errorf("read retention of %s: %w", parent, err)
+	}
+	for _, row := range rows {
+		r = Retention{Keep: time.Duration(row.KeepSeconds) * time.Second, Mode: row.Mode, Cutoff: row.Cutoff,
+			KeepLateRows: row.LateRows == "keep"}
+		ok = true
+	}
+	return r, ok, nil
+}
+
+// SetRetention records the retention a prune of parent applied.
+func SetRetention(ctx context.Context, db DBTX, parent string, r Retention) error {
+	late := "drop"
+	if r.KeepLateRows {
+		late = "keep"
+	}
+	err := gen.New(db).RetentionSet(ctx, gen.RetentionSetParams{
+		Parent: parent, KeepSeconds: int64(r.Keep / time.Second), Mode: r.Mode, Cutoff: r.Cutoff, LateRows: late,
+	})
+	if err != nil {
+		return fmt.Errorf("record retention of %s: %w", parent, err)
+	}
+	return nil
+}

@@ -80,10 +80,29 @@ func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
 // DayEnsurer makes the telemetry day partitions for the given UTC days
-// exist and says how many it created; partman.DayEnsurer is the product's.
-// It is given days in the telemetry window only.
+// exist and says what it did; partman.DayEnsurer is the product's. It is
+// given days in the telemetry window only.
 type DayEnsurer interface {
-	EnsureDays(ctx context.Context, days []time.Time) (created int, err error)
+	EnsureDays(ctx context.Context, days []time.Time) (DayOutcome, error)
+	// Horizon returns the first UTC day rows may be written for; rows of
+	// earlier days (before the window too) are dropped, counted as
+	// graph.ReasonBeforeRetention. The zero time means no limit.
+	Horizon(ctx context.Context) (time.Time, error)
+}
+
+// DayOutcome is what a DayEnsurer did with the days it was given. A day in
+// neither list has its partition.
+type DayOutcome struct {
+	// Created counts the partitions made.
+	Created int
+	// Default are days that have no partition and got none (the role may
+	// not make one, or the day is past retention and its rows are kept):
+	// their rows go to the default partition, counted in
+	// TelemetryStats.InDefault.
+	Default []time.Time
+	// Refused are days older than the retention: their rows are dropped,
+	// counted as graph.ReasonBeforeRetention.
+	Refused []time.Time
 }
 
 // WithDayEnsurer sets what makes AppendTelemetry's day partitions before

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +28,10 @@ type TelemetryStats struct {
 	// Resumed counts the edges at the start of the input that an earlier
 	// load of the same input had stored (its checkpoint), skipped.
 	Resumed int64 `json:"resumed,omitempty"`
+	// InDefault counts edges of days in the window that have no partition
+	// and got none (the role may not make partitions, or the day is past
+	// retention and kept): they land in the default partition.
+	InDefault int64 `json:"in_default"`
 	// PartitionsCreated counts the day partitions made on demand.
 	PartitionsCreated int `json:"partitions_created"`
 	// Nodes is what writing the endpoint nodes and the records they imply
@@ -183,10 +188,13 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		if len(chunk) == 0 {
 			return nil
 		}
-		if err := s.ensureChunkDays(wctx, chunk, &stats); err != nil {
+		var err error
+		if chunk, err = s.ensureChunkDays(wctx, chunk, &stats); err != nil {
 			return err
 		}
-		var err error
+		if len(chunk) == 0 { // every row was of a refused day
+			return nil
+		}
 		if chunk, err = s.writeChunkRecords(wctx, chunk, &stats); err != nil {
 			return err
 		}
@@ -373,38 +381,98 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 
 // ensureChunkDays makes the day partitions of the chunk's days in the
 // window that this Store has not made yet, and counts the chunk's rows
-// outside the window.
-func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
+// outside the window. It returns the chunk without the rows of the days the
+// DayEnsurer refused (past retention), which it counts as dropped.
+func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
 	today := graph.UTCDay(s.now())
 	lo := today.AddDate(0, 0, -s.window.Back)
 	hi := today.AddDate(0, 0, s.window.Ahead+1)
-	var need []time.Time
+	horizon, err := s.horizon(ctx, chunk, lo)
+	if err != nil {
+		return chunk, err
+	}
+	var need, past []time.Time
 	for _, e := range chunk {
 		day := graph.UTCDay(e.ObservedAt)
-		if day.Before(lo) || !day.Before(hi) {
+		switch {
+		case day.Before(horizon):
+			past = append(past, day)
+		case day.Before(lo) || !day.Before(hi):
 			stats.OutOfWindow++
-		} else if !s.days.has(day) {
+		case !s.days.has(day):
 			need = append(need, day)
 			s.days.add(day) // tentatively; removed again if ensuring fails
 		}
 	}
-	if len(need) == 0 {
-		return nil
-	}
-	var created int
-	err := s.retry(ctx, "make day partitions", func(ctx context.Context) error {
-		n, err := s.ensureDays(ctx, need)
-		created += n
-		return err
-	})
-	stats.PartitionsCreated += created
-	if err != nil {
-		for _, d := range need {
-			s.days.remove(d)
+	var out DayOutcome
+	if len(need) > 0 {
+		err = s.retry(ctx, "make day partitions", func(ctx context.Context) error {
+			o, err := s.ensureDays(ctx, need)
+			out.Created += o.Created
+			out.Default, out.Refused = o.Default, o.Refused
+			return err
+		})
+		stats.PartitionsCreated += out.Created
+		if err != nil {
+			for _, d := range need {
+				s.days.remove(d)
+			}
+			return chunk, fmt.Errorf("make day partitions for telemetry: %w", err)
 		}
-		return fmt.Errorf("make day partitions for telemetry: %w", err)
 	}
-	return nil
+	out.Refused = append(out.Refused, past...)
+	if len(out.Default) == 0 && len(out.Refused) == 0 {
+		return chunk, nil
+	}
+	return s.divertDays(ctx, chunk, out, stats), nil
+}
+
+// horizon asks the DayEnsurer for the first day rows may be written for
+// when chunk has rows from before the window (days in the window it judges
+// in EnsureDays); otherwise, and without a limit, it is the zero time.
+func (s *Store) horizon(ctx context.Context, chunk []graph.TelemetryEdge, lo time.Time) (time.Time, error) {
+	if s.ensurer == nil || !slices.ContainsFunc(chunk, func(e graph.TelemetryEdge) bool { return e.ObservedAt.Before(lo) }) {
+		return time.Time{}, nil
+	}
+	h, err := s.ensurer.Horizon(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read telemetry retention: %w", err)
+	}
+	return h, nil
+}
+
+// divertDays counts the rows of out's Default days, which go to the default
+// partition, and drops those of its Refused days, logging each refused day
+// once per chunk at WARN. Those days are asked about again with the next
+// chunk.
+func (s *Store) divertDays(ctx context.Context, chunk []graph.TelemetryEdge, out DayOutcome, stats *TelemetryStats) []graph.TelemetryEdge {
+	toDefault, refused := map[time.Time]bool{}, map[time.Time]int64{}
+	for _, d := range out.Default {
+		s.days.remove(d)
+		toDefault[d] = true
+	}
+	for _, d := range out.Refused {
+		s.days.remove(d)
+		refused[d] = 0
+	}
+	kept := chunk[:0]
+	for _, e := range chunk {
+		day := graph.UTCDay(e.ObservedAt)
+		if _, ok := refused[day]; ok {
+			refused[day]++
+			continue
+		}
+		if toDefault[day] {
+			stats.InDefault++
+		}
+		kept = append(kept, e)
+	}
+	for day, n := range refused {
+		stats.Dropped[graph.ReasonBeforeRetention] += n
+		s.log.WarnContext(ctx, "dropping telemetry edges of a day past retention", "day", day.Format(time.DateOnly),
+			"edges", n, "reason", string(graph.ReasonBeforeRetention))
+	}
+	return kept
 }
 
 // writeChunkRecords writes, in one transaction, the endpoint nodes and
@@ -574,9 +642,9 @@ func (c *endpointCache) add(b graph.Batch) {
 }
 
 // ensureDays makes the partitions of days through the DayEnsurer, if any.
-func (s *Store) ensureDays(ctx context.Context, days []time.Time) (int, error) {
+func (s *Store) ensureDays(ctx context.Context, days []time.Time) (DayOutcome, error) {
 	if s.ensurer == nil {
-		return 0, nil
+		return DayOutcome{}, nil
 	}
 	return s.ensurer.EnsureDays(ctx, days)
 }

@@ -99,6 +99,7 @@ the state directory (see 'intel local status'), started on first use.`,
 	return group(root,
 		a.migrateCommand(),
 		a.partitionsCommand(),
+		a.rolesCommand(),
 		a.ingestCommand(),
 		a.relatedCommand(),
 		a.tuneCommand(),
@@ -236,10 +237,8 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	if err := a.checkSchema(ctx, pool); err != nil {
 		return nil, err
 	}
-	if !a.noMaintenance {
-		if _, err := partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()}); err != nil {
-			return nil, fmt.Errorf("partition upkeep on startup: %w", err)
-		}
+	if err := a.startupUpkeep(ctx); err != nil {
+		return nil, err
 	}
 	return a.newStore(pool), nil
 }

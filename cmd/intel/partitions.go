@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os/signal"
 	"syscall"
@@ -20,6 +22,7 @@ type partitionsOptions struct {
 	partman partman.Options
 	keep    string
 	mode    string
+	late    string
 	every   time.Duration
 }
 
@@ -58,11 +61,19 @@ for long. Many instances may run ensure at once.`,
 		Short: "Drop or detach the day partitions that end before now - keep",
 		Long: `prune removes whole day partitions whose upper bound (read from the catalog,
 not the name) is at or before now - keep: --mode drop drops them, --mode detach
-detaches them into the archive schema. The default partition is never touched.`,
+detaches them into the archive schema (a name taken there gets a _2, _3, ...
+suffix). Rows of those days waiting in the default partition are deleted, or
+moved to archive.telemetry_edges_default_before_<day>.
+
+The retention is recorded in the database: from then on no day before
+now - keep gets a partition again, and writers drop late rows of such days
+(counted as before-retention), or with --late-rows keep write them to the
+default partition (counted) for the next prune.`,
 		Example: "  intel partitions prune --keep 30d --mode detach",
 	}, a.runPartitionsPrune)
 	prune.Flags().StringVar(&o.keep, "keep", "", "retention: a duration (720h) or days (30d); required")
 	prune.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach")
+	prune.Flags().StringVar(&o.late, "late-rows", "drop", "what writers do with rows past retention: drop or keep (in the default partition)")
 	maintain := subcommand(&cobra.Command{
 		Use:   "maintain",
 		Short: "Run ensure (and prune with --keep) now and every interval until interrupted",
@@ -72,6 +83,7 @@ detaches them into the archive schema. The default partition is never touched.`,
 	maintain.Flags().DurationVar(&o.every, "every", time.Hour, "interval between rounds")
 	maintain.Flags().StringVar(&o.keep, "keep", "", "also prune partitions older than this (720h or 30d)")
 	maintain.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach, with --keep")
+	maintain.Flags().StringVar(&o.late, "late-rows", "drop", "with --keep: what writers do with rows past retention, drop or keep")
 	return group(cmd,
 		subcommand(&cobra.Command{
 			Use:     "ensure",
@@ -138,10 +150,15 @@ func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error
 	if err != nil {
 		return usagef("--mode: %v", err)
 	}
+	keepLate, err := parseLateRows(o.late)
+	if err != nil {
+		return err
+	}
 	pool, opts, err := a.openForPartitions(ctx, o)
 	if err != nil {
 		return err
 	}
+	opts.KeepLateRows = keepLate
 	res, err := partman.Prune(ctx, pool, keep, mode, opts)
 	if err != nil {
 		return err
@@ -162,10 +179,15 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 			return usagef("--mode: %v", err)
 		}
 	}
+	keepLate, err := parseLateRows(o.late)
+	if err != nil {
+		return err
+	}
 	pool, opts, err := a.openForPartitions(ctx, o)
 	if err != nil {
 		return err
 	}
+	opts.KeepLateRows = keepLate
 	mo.Options = opts
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -206,6 +228,17 @@ func printAs[T any](w io.Writer, format string, v T, table func(io.Writer, T) er
 	return table(w, v)
 }
 
+// parseLateRows reads --late-rows: true for "keep".
+func parseLateRows(s string) (bool, error) {
+	switch s {
+	case "drop":
+		return false, nil
+	case "keep":
+		return true, nil
+	}
+	return false, usagef("--late-rows %q: want drop or keep", s)
+}
+
 // parseKeep reads a retention: "30d" or a Go duration.
 func parseKeep(s string) (time.Duration, error) {
 	if s == "" {
@@ -219,4 +252,27 @@ func parseKeep(s string) (time.Duration, error) {
 		return 0, usagef("--keep %q: want a positive duration such as 720h or days such as 30d", s)
 	}
 	return d, nil
+}
+
+// startupUpkeep makes the coming days' telemetry partitions when a command
+// opens the store, unless --no-partition-maintenance. A role that may not
+// (a writer or reader, see intel roles create) skips it with one notice.
+func (a *app) startupUpkeep(ctx context.Context) error {
+	if a.noMaintenance {
+		return nil
+	}
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()})
+	if errors.Is(err, partman.ErrInsufficientPrivilege) {
+		a.log.Info("partition upkeep skipped: this role may not make partitions; run 'intel partitions maintain' as the owner role",
+			"detail", err.Error())
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("partition upkeep on startup: %w", err)
+	}
+	return nil
 }

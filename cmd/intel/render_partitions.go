@@ -23,6 +23,9 @@ func writeEnsureTable(w io.Writer, r partman.Result) error {
 		}
 		t.row(d.Day.Format(time.DateOnly), d.Partition, action, d.MovedRows, d.Attempts)
 	}
+	for _, d := range r.Refused {
+		t.row(d.Format(time.DateOnly), "", "refused: before retention", 0, 0)
+	}
 	t.line(fmt.Sprintf("%s: %d days, %d created, %d rows moved from the default partition",
 		r.Parent, len(r.Days), r.Created(), r.MovedRows()))
 	return t.flush("ensure result")
@@ -93,12 +96,22 @@ func writePruneTable(w io.Writer, r partman.PruneResult) error {
 	for _, p := range r.Removed {
 		action := "dropped"
 		if r.Mode == partman.Detach {
-			action = "moved to " + partman.QualifiedName(r.ArchiveSchema, p.Name)
+			name := p.Name
+			if as, ok := r.ArchivedAs[p.Name]; ok {
+				name = as
+			}
+			action = "moved to " + partman.QualifiedName(r.ArchiveSchema, name)
 		}
 		t.row(partman.QualifiedName(p.Schema, p.Name), formatBound(p.From, "MINVALUE"), formatBound(p.To, "MAXVALUE"), action)
 	}
 	t.line(fmt.Sprintf("%s: %d removed (%s), %d kept, cutoff %s",
 		r.Parent, len(r.Removed), r.Mode, r.Kept, r.Cutoff.UTC().Format(time.RFC3339)))
+	switch {
+	case r.DefaultArchive != "":
+		t.line(fmt.Sprintf("default partition: %d late rows moved to %s", r.DefaultRowsRemoved, r.DefaultArchive))
+	case r.DefaultRowsRemoved > 0:
+		t.line(fmt.Sprintf("default partition: %d late rows deleted", r.DefaultRowsRemoved))
+	}
 	return t.flush("prune result")
 }
 

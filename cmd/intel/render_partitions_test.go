@@ -142,4 +142,20 @@ func TestWritePruneTable(t *testing.T) {
 		Cutoff: cutoff, Removed: removed[:1]}))
 	require.Contains(t, out.String(), "  dropped\n")
 	require.Contains(t, out.String(), "public.telemetry_edges: 1 removed (drop), 0 kept, cutoff 2024-01-16T23:00:00Z\n")
+	require.NotContains(t, out.String(), "default partition")
+
+	// A day archived before goes under its new name; late rows of the
+	// default partition are reported.
+	out.Reset()
+	require.NoError(t, writePruneTable(&out, partman.PruneResult{Parent: "public.telemetry_edges", Mode: partman.Detach,
+		ArchiveSchema: "archive", Cutoff: cutoff, Removed: []partman.Partition{{Schema: "public", Name: "telemetry_edges_2024_01_15",
+			From: ptr(d), To: ptr(d.AddDate(0, 0, 1))}},
+		ArchivedAs:         map[string]string{"telemetry_edges_2024_01_15": "telemetry_edges_2024_01_15_2"},
+		DefaultRowsRemoved: 7, DefaultArchive: "archive.telemetry_edges_default_before_2024_01_16"}))
+	require.Contains(t, out.String(), "  moved to archive.telemetry_edges_2024_01_15_2\n")
+	require.Contains(t, out.String(), "default partition: 7 late rows moved to archive.telemetry_edges_default_before_2024_01_16\n")
+	out.Reset()
+	require.NoError(t, writePruneTable(&out, partman.PruneResult{Parent: "public.telemetry_edges", Mode: partman.Drop,
+		Cutoff: cutoff, Removed: []partman.Partition{}, DefaultRowsRemoved: 3}))
+	require.Contains(t, out.String(), "default partition: 3 late rows deleted\n")
 }

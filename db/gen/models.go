@@ -83,6 +83,20 @@ type NodeAlias struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// Retention of a day-partitioned table as the last prune applied it: rows older than now - keep are refused at ingest and removed by prune.
+type PartitionRetention struct {
+	// The partitioned table, schema-qualified as partman prints it (public.telemetry_edges).
+	Parent string `json:"parent"`
+	// How long rows are kept: days before the UTC day of now - keep are pruned and refused.
+	KeepSeconds int64  `json:"keep_seconds"`
+	Mode        string `json:"mode"`
+	// now - keep at the last prune.
+	Cutoff time.Time `json:"cutoff"`
+	// What writers do with rows past retention: drop them (counted), or keep them in the default partition (counted) for the next prune.
+	LateRows string    `json:"late_rows"`
+	PrunedAt time.Time `json:"pruned_at"`
+}
+
 // Relationships whose source or target identifier is not known yet. They are kept here, never dropped, and move to relations when both endpoints resolve through node_aliases.
 type PendingRelation struct {
 	// Source identifier of the relationship start as the feed wrote it (resolved through node_aliases.source_id).

@@ -7,6 +7,7 @@ package gen
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 )
@@ -108,4 +109,95 @@ func (q *Queries) PartitionParent(ctx context.Context, parent string) (Partition
 		&i.KeyType,
 	)
 	return i, err
+}
+
+const partitionPrivileges = `-- name: PartitionPrivileges :one
+SELECT
+    pg_has_role(c.relowner, 'USAGE')::boolean AS owns,
+    has_schema_privilege(c.relnamespace, 'CREATE')::boolean AS can_create
+FROM pg_catalog.pg_class c
+WHERE c.oid = $1::text::regclass
+`
+
+type PartitionPrivilegesRow struct {
+	Owns      bool `json:"owns"`
+	CanCreate bool `json:"can_create"`
+}
+
+// PartitionPrivileges says whether the current role may keep the partitions
+// of a table: it has the privileges of the table's owner (creating and
+// attaching children needs them) and may create tables in its schema.
+func (q *Queries) PartitionPrivileges(ctx context.Context, parent string) (PartitionPrivilegesRow, error) {
+	row := q.db.QueryRow(ctx, partitionPrivileges, parent)
+	var i PartitionPrivilegesRow
+	err := row.Scan(&i.Owns, &i.CanCreate)
+	return i, err
+}
+
+const retentionGet = `-- name: RetentionGet :many
+SELECT keep_seconds, mode, cutoff, late_rows
+FROM partition_retention
+WHERE parent = $1
+`
+
+type RetentionGetRow struct {
+	KeepSeconds int64     `json:"keep_seconds"`
+	Mode        string    `json:"mode"`
+	Cutoff      time.Time `json:"cutoff"`
+	LateRows    string    `json:"late_rows"`
+}
+
+// RetentionGet returns the retention the last prune of a table recorded (no
+// row when it was never pruned).
+func (q *Queries) RetentionGet(ctx context.Context, parent string) ([]RetentionGetRow, error) {
+	rows, err := q.db.Query(ctx, retentionGet, parent)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RetentionGetRow{}
+	for rows.Next() {
+		var i RetentionGetRow
+		if err := rows.Scan(
+			&i.KeepSeconds,
+			&i.Mode,
+			&i.Cutoff,
+			&i.LateRows,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const retentionSet = `-- name: RetentionSet :exec
+INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff, late_rows)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (parent) DO UPDATE
+SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff,
+    late_rows = EXCLUDED.late_rows, pruned_at = now()
+`
+
+type RetentionSetParams struct {
+	Parent      string    `json:"parent"`
+	KeepSeconds int64     `json:"keep_seconds"`
+	Mode        string    `json:"mode"`
+	Cutoff      time.Time `json:"cutoff"`
+	LateRows    string    `json:"late_rows"`
+}
+
+// RetentionSet records the retention a prune applied.
+func (q *Queries) RetentionSet(ctx context.Context, arg RetentionSetParams) error {
+	_, err := q.db.Exec(ctx, retentionSet,
+		arg.Parent,
+		arg.KeepSeconds,
+		arg.Mode,
+		arg.Cutoff,
+		arg.LateRows,
+	)
+	return err
 }

@@ -39,3 +39,28 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE i.inhparent = sqlc.arg(parent)::text::regclass
   AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
 ORDER BY bounds, table_name;
+
+-- name: PartitionPrivileges :one
+-- PartitionPrivileges says whether the current role may keep the partitions
+-- of a table: it has the privileges of the table's owner (creating and
+-- attaching children needs them) and may create tables in its schema.
+SELECT
+    pg_has_role(c.relowner, 'USAGE')::boolean AS owns,
+    has_schema_privilege(c.relnamespace, 'CREATE')::boolean AS can_create
+FROM pg_catalog.pg_class c
+WHERE c.oid = sqlc.arg(parent)::text::regclass;
+
+-- name: RetentionGet :many
+-- RetentionGet returns the retention the last prune of a table recorded (no
+-- row when it was never pruned).
+SELECT keep_seconds, mode, cutoff, late_rows
+FROM partition_retention
+WHERE parent = sqlc.arg(parent);
+
+-- name: RetentionSet :exec
+-- RetentionSet records the retention a prune applied.
+INSERT INTO partition_retention (parent, keep_seconds, mode, cutoff, late_rows)
+VALUES (sqlc.arg(parent), sqlc.arg(keep_seconds), sqlc.arg(mode), sqlc.arg(cutoff), sqlc.arg(late_rows))
+ON CONFLICT (parent) DO UPDATE
+SET keep_seconds = EXCLUDED.keep_seconds, mode = EXCLUDED.mode, cutoff = EXCLUDED.cutoff,
+    late_rows = EXCLUDED.late_rows, pruned_at = now();

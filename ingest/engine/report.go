@@ -91,6 +91,7 @@ func (r *Report) addTelemetry(ts store.TelemetryStats) {
 	t.Edges += ts.Edges
 	t.Resumed += ts.Resumed
 	t.OutOfWindow += ts.OutOfWindow
+	t.InDefault += ts.InDefault
 	t.PartitionsCreated += ts.PartitionsCreated
 	t.Nodes.Add(ts.Nodes)
 	t.Duration += ts.Duration

@@ -43,7 +43,7 @@ func Reasons() []engine.Reason {
 	return []engine.Reason{
 		engine.ReasonTooLarge, engine.ReasonTooDeep, engine.ReasonInvalidJSON, engine.ReasonNotObject, engine.ReasonInvalidProperty,
 		ReasonBadSrc, ReasonBadDst, ReasonMissingRelation, ReasonMissingAgentID, ReasonMissingObservedAt,
-		ReasonBadObservedAt, graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied,
+		ReasonBadObservedAt, graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied, graph.ReasonBeforeRetention,
 		store.ReasonInvalidText, store.ReasonInvalidProps, store.ReasonInvalidRecord, store.ReasonRejected,
 	}
 }

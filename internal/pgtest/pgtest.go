@@ -376,3 +376,21 @@ func hashFS(fsys fs.FS) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16], nil
 }
+
+// AdminDSN returns dsn (the URL of a test database) with the server's
+// administrative user in place of the test role, for tests that create
+// roles or grant privileges.
+func AdminDSN(t testing.TB, dsn string) string {
+	t.Helper()
+	conf := server(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("pgtest: parse dsn: %v", err)
+	}
+	if conf.Password != "" {
+		u.User = url.UserPassword(conf.User, conf.Password)
+	} else {
+		u.User = url.User(conf.User)
+	}
+	return u.String()
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+)
+
+func TestWriteEnsureTableShowsRefusedDays(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, writeEnsureTable(&out, partman.Result{Parent: "public.telemetry_edges", Days: []partman.DayResult{},
+		Refused: []time.Time{time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)}}))
+	require.Regexp(t, `2024-01-02\s+refused: before retention`, out.String())
+}
+
+func TestPartitionsPruneRecordsTheLateRowsPolicy(t *testing.T) {
+	t.Parallel()
+	_, stderr, code := runCLI(t, "partitions", "prune", "--keep", "30d", "--late-rows", "maybe")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, stderr, `--late-rows "maybe": want drop or keep`)
+
+	dsn := pgtest.DSN(t)
+	db := "--database-url=" + dsn
+	out := runOK(t, db, "partitions", "prune", "--keep", "30d", "--mode", "drop", "--late-rows", "keep")
+	require.Contains(t, out, "public.telemetry_edges: 0 removed (drop)")
+	pool := pgtest.PoolFor(t, dsn)
+	var keep int64
+	var late string
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT keep_seconds, late_rows FROM partition_retention WHERE parent = 'public.telemetry_edges'").Scan(&keep, &late))
+	require.Equal(t, int64(30*24*3600), keep)
+	require.Equal(t, "keep", late)
+
+	runOK(t, db, "partitions", "prune", "--keep", "10d")
+	require.NoError(t, pool.QueryRow(context.Background(),
+		"SELECT keep_seconds, late_rows FROM partition_retention WHERE parent = 'public.telemetry_edges'").Scan(&keep, &late))
+	require.Equal(t, int64(10*24*3600), keep)
+	require.Equal(t, "drop", late, "drop is the default")
+}
