@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,11 +28,18 @@ import (
 	"github.com/ransomeye/intel/store"
 )
 
-// Statuses of a feed load.
+// Statuses of a feed load. Running, ok, failed, skipped and interrupted
+// are recorded in the feeds table; cancelled is a Result's only (the load
+// never started, so nothing was recorded), and stale is how FeedStatus
+// shows a running load whose process is gone.
 const (
-	StatusOK      = "ok"
-	StatusSkipped = "skipped"
-	StatusFailed  = "failed"
+	StatusRunning     = "running"
+	StatusOK          = "ok"
+	StatusSkipped     = "skipped"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted"
+	StatusCancelled   = "cancelled"
+	StatusStale       = "stale"
 )
 
 // Store is what the manager writes to and keeps its bookkeeping in:
@@ -65,7 +73,14 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives live per-feed counters.
 	Progress *Progress
+	// InterruptGrace is how long the batch being written when ctx ends
+	// may take to commit before it is cancelled (rolled back) too; 0 means
+	// DefaultInterruptGrace.
+	InterruptGrace time.Duration
 }
+
+// DefaultInterruptGrace is the default Options.InterruptGrace.
+const DefaultInterruptGrace = 10 * time.Second
 
 // engine returns the loaders' options for feed.
 func (o Options) engine(feed string, progress *feedProgress) engine.Options {
@@ -141,12 +156,26 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 		opts.Logger = slog.Default()
 	}
 	res := Result{Feed: f}
+	if ctx.Err() != nil {
+		// Interrupted before this feed's turn: nothing was read or recorded.
+		res.Status, res.Error = StatusCancelled, "not started: "+context.Cause(ctx).Error()
+		return res
+	}
 	fail := func(err error) Result {
-		res.Status, res.Error = StatusFailed, err.Error()
-		opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
+		status := StatusFailed
+		if ctx.Err() != nil {
+			// Stopped from outside (SIGINT, SIGTERM): the batch being
+			// written has committed or rolled back; record the feed as
+			// interrupted, with the cause.
+			status, err = StatusInterrupted, context.Cause(ctx)
+			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
+		} else {
+			opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
+		}
+		res.Status, res.Error = status, err.Error()
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, err.Error(), "", res.Report); ferr != nil {
-				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, err.Error(), "", res.Report); ferr != nil {
+				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", ferr)
 			}
 		}
 		return res
@@ -184,9 +213,10 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 		if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
 			return fail(err)
 		}
+		defer heartbeat(ctx, st, f.Name, opts.Logger)()
 	}
 
-	var sink graph.Sink = st
+	var sink graph.Sink = finishBatch{st, cmp.Or(opts.InterruptGrace, DefaultInterruptGrace)}
 	if opts.DryRun {
 		sink = &engine.DrySink{}
 	}
@@ -217,11 +247,76 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
-		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+		// The load is complete: record it even if ctx has just ended.
+		if err := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
 			return fail(err)
 		}
 	}
 	return res
+}
+
+// finishBatch is the sink of a load: a batch whose write has begun is
+// given grace to commit when ctx ends (SIGINT, SIGTERM), so an interrupted
+// load stops between batches; a batch that cannot commit within grace is
+// cancelled and rolls back. No batch starts once ctx has ended.
+type finishBatch struct {
+	graph.Sink
+	grace time.Duration
+}
+
+func (s finishBatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	if err := ctx.Err(); err != nil {
+		return graph.WriteStats{}, err
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.grace, cancel)
+		<-wctx.Done()
+		t.Stop()
+	})
+	defer stop()
+	return s.Sink.Write(wctx, b)
+}
+
+// heartbeater is a Store that renews the sign of life of a running load
+// (store.Store.FeedHeartbeat), so that FeedStatus can tell a load running
+// on another host from one whose process died.
+type heartbeater interface {
+	FeedHeartbeat(ctx context.Context, name string) (bool, error)
+}
+
+// HeartbeatInterval is how often a running load renews its heartbeat.
+const HeartbeatInterval = 30 * time.Second
+
+// heartbeat renews the heartbeat of feed every HeartbeatInterval until the
+// returned stop is called.
+func heartbeat(ctx context.Context, st Store, feed string, log *slog.Logger) (stop func()) {
+	hb, ok := st.(heartbeater)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := hb.FeedHeartbeat(ctx, feed); err != nil && ctx.Err() == nil {
+					log.Warn("renew feed heartbeat", "feed", feed, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // loadMISPDir loads the events of a MISP feed directory whose files changed
@@ -287,7 +382,8 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		if m, ok := manifest[e.UUID]; ok && !m.Timestamp.IsZero() {
 			ts = &m.Timestamp
 		}
-		if err := st.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
+		// Recorded even when ctx has ended: the event was written.
+		if err := st.FeedItemLoaded(context.WithoutCancel(ctx), f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err
 		}
 	}
