@@ -71,6 +71,9 @@ type Options struct {
 	BatchSize int
 	// Logger receives per-record warnings and per-feed outcomes.
 	Logger *slog.Logger
+	// ReportsFailures says the caller reports each failed Result's Error
+	// itself (the CLI's one error line), so a failure is not logged too.
+	ReportsFailures bool
 	// Progress, when set, receives live per-feed counters.
 	Progress *Progress
 	// InterruptGrace is how long the batch being written when ctx ends
@@ -101,6 +104,9 @@ type Result struct {
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
 	EventsSkipped int    `json:"events_skipped,omitempty"`
 	Error         string `json:"error,omitempty"`
+	// DryRun says the load wrote nothing: Report.Written counts what a
+	// database would have been asked to insert.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Run loads feeds, at most Options.Concurrency at once, and returns one
@@ -155,7 +161,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	res := Result{Feed: f}
+	res := Result{Feed: f, DryRun: opts.DryRun}
 	if ctx.Err() != nil {
 		// Interrupted before this feed's turn: nothing was read or recorded.
 		res.Status, res.Error = StatusCancelled, "not started: "+context.Cause(ctx).Error()
@@ -169,7 +175,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) Result {
 			// interrupted, with the cause.
 			status, err = StatusInterrupted, context.Cause(ctx)
 			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
-		} else {
+		} else if !opts.ReportsFailures {
 			opts.Logger.Error("feed failed", "feed", f.Name, "err", err)
 		}
 		res.Status, res.Error = status, err.Error()

@@ -40,9 +40,13 @@ type app struct {
 	noMaintenance  bool
 
 	log     *slog.Logger
+	logOpts *slog.HandlerOptions
 	pool    *pgxpool.Pool
 	local   bool
 	cmdPath string
+	// helpErr is the usage error of a help request for an unknown command
+	// (intel frobnicate --help), which the help function cannot return.
+	helpErr error
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
@@ -73,6 +77,9 @@ the state directory (see 'intel local status'), started on first use.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.cmdPath = cmd.CommandPath()
+			if err := validateRanges(cmd); err != nil {
+				return err
+			}
 			return a.setupLogging()
 		},
 	}
@@ -86,10 +93,11 @@ the state directory (see 'intel local status'), started on first use.`,
 	pf.StringVar(&a.logLevel, "log-level", envOr("INTEL_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", envOr("INTEL_LOG_FORMAT", "text"), "text or json")
 	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second, "give up reaching the database after this long")
+	durationRange(pf, "connect-timeout", time.Millisecond, 0)
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
-	return group(root,
+	root = group(root,
 		a.migrateCommand(),
 		a.partitionsCommand(),
 		a.ingestCommand(),
@@ -97,7 +105,11 @@ the state directory (see 'intel local status'), started on first use.`,
 		a.tuneCommand(),
 		a.localCommand(),
 		a.demoCommand(),
+		a.feedsCommand(),
+		a.versionCommand(),
 	)
+	a.strictHelp(root)
+	return root
 }
 
 func envOr(key, def string) string {
@@ -112,17 +124,22 @@ func (a *app) setupLogging() error {
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch a.logFormat {
-	case "text":
-		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
-	case "json":
-		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
-	default:
+	if a.logFormat != "text" && a.logFormat != "json" {
 		return usagef("--log-format %q: want text or json", a.logFormat)
 	}
+	a.logOpts = &slog.HandlerOptions{Level: level}
+	a.log = a.logger(a.stderr)
 	slog.SetDefault(a.log)
 	return nil
+}
+
+// logger returns a logger of the --log-level and --log-format that writes
+// to w (stderr, or the progress display that shares it).
+func (a *app) logger(w io.Writer) *slog.Logger {
+	if a.logFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, a.logOpts))
+	}
+	return slog.New(slog.NewTextHandler(w, a.logOpts))
 }
 
 // stderrIsTerminal reports whether progress should be drawn.
