@@ -156,6 +156,14 @@ func fitLine(long, short []string, width int) string {
 
 func runeLen(s string) int { return len([]rune(s)) }
 
+// Track adds an input of size bytes (-1: unknown) to the line, for a load
+// outside Run (intel ingest telemetry): update is the loader's
+// engine.Options.Progress, done marks the input finished.
+func (p *Progress) Track(name string, size int64) (update func(bytes, records int64), done func()) {
+	fp := p.track(name, size)
+	return fp.update, fp.done
+}
+
 func (p *Progress) track(name string, size int64) *feedProgress {
 	fp := &feedProgress{name: name, size: size, start: time.Now()}
 	if p == nil {

@@ -88,13 +88,13 @@ func writeFeedsTable(w io.Writer, rows []feedRow) error {
 		_, err := fmt.Fprintln(w, "no feeds loaded yet (intel ingest stix|misp|feeds|telemetry)")
 		return err
 	}
-	tw := newTablePrinter(w)
-	tw.println("FEED\tFORMAT\tSTATUS\tUPDATED\tLAST LOADED\tRECORDS\tNODES\tRELATIONS\tDROPPED\tDETAIL")
+	tw := newTable(w)
+	tw.row("FEED", "FORMAT", "STATUS", "UPDATED", "LAST LOADED", "RECORDS", "NODES", "RELATIONS", "DROPPED", "DETAIL")
 	for _, r := range rows {
-		tw.printf("%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.Name, r.Format, r.Status, when(&r.UpdatedAt),
-			when(r.LastLoadedAt), r.Records, r.Nodes, r.Relations, r.Dropped, feedDetail(r))
+		tw.row(r.Name, r.Format, r.Status, when(&r.UpdatedAt), when(r.LastLoadedAt),
+			r.Records, r.Nodes, r.Relations, r.Dropped, feedDetail(r))
 	}
-	return tw.flush()
+	return tw.flush("feeds table")
 }
 
 // feedDetail is the last column of intel feeds: the process of a running

@@ -305,6 +305,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		return err
 	}
 	r := a.stdin
+	size := int64(-1)
 	if o.path != "-" {
 		f, err := os.Open(o.path)
 		if err != nil {
@@ -312,21 +313,27 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 		defer f.Close() //nolint:errcheck // read-only
 		r = f
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	opts := engine.Options{Feed: o.feed, Logger: a.log}
+	stopProgress := func() {}
 	if a.stderrIsTerminal() {
-		start := time.Now()
-		opts.Progress = func(bytes, lines int64) {
-			diagf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", o.feed, lines, float64(bytes)/1e6,
-				float64(lines)/max(time.Since(start).Seconds(), 0.001))
-		}
-		defer diagf(a.stderr, "\n")
+		// As for feeds: one progress line that fits the terminal, with the
+		// log lines written above it.
+		progress := ingest.NewProgress(a.stderr, 250*time.Millisecond)
+		var done func()
+		opts.Progress, done = progress.Track(o.feed, size)
+		opts.Logger = a.logger(progress)
+		stopProgress = func() { done(); progress.Stop() }
 	}
 	rep, err := telemetry.Load(ctx, r, store, opts)
+	stopProgress()
 	var cause interruptCause
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
 		err = &interruptedError{cause: cause, records: rep.RecordsRead, unit: "lines"}
