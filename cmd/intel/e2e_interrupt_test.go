@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -77,7 +78,10 @@ func exitCode(t *testing.T, cmd *exec.Cmd) int {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
-	case <-done:
+	case err := <-done:
+		if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait for intel: %v", err)
+		}
 	case <-time.After(60 * time.Second):
 		t.Fatal("intel did not exit")
 	}
@@ -172,4 +176,20 @@ func TestKilledLoadShowsAsStale(t *testing.T) {
 	require.Equal(t, "running", rows[0].LastStatus)
 	r := intel(t, []string{"DATABASE_URL=" + dsn}, "", "feeds")
 	require.Regexp(t, fmt.Sprintf(`(?m)^big +stix +stale +.*pid %d on .*: the process is gone$`, cmd.Process.Pid), r.stdout)
+}
+
+// TestSecondSignalEndsAtOnce: while the batch in flight waits (here, for a
+// lock), a second Ctrl-C ends the process at once by the signal's default
+// action.
+func TestSecondSignalEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	cmd, _, stderr, _ := startLoad(t, dsn, malwareFeed(t, 500))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, -1, exitCode(t, cmd), "killed by the second SIGINT (the lock is still held); stderr: %s", stderr)
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.Equal(t, syscall.SIGINT, ws.Signal())
 }
