@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -244,4 +245,18 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	var out strings.Builder
 	require.NoError(t, writeVersion(newPrinter(&out), versionFrom(nil, false, "")))
 	require.Contains(t, out.String(), "commit  unknown (built without VCS information)\n")
+}
+
+// TestPartitionErrorPrintedOnce: partman logs a day it could not make and
+// returns the error; intel partitions prints it once, in its one line.
+func TestPartitionErrorPrintedOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	day := time.Now().UTC().AddDate(0, 0, 1).Format("2006_01_02")
+	_, err := pgtest.PoolFor(t, dsn).Exec(context.Background(), "CREATE TABLE telemetry_edges_"+day+" (x int)")
+	require.NoError(t, err)
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "partitions", "ensure", "--ahead", "2", "--behind", "0")
+	require.Equal(t, exitFailure, code)
+	require.Equal(t, 1, strings.Count(stderr, "is not a partition"), stderr)
+	require.Regexp(t, `(?m)^intel: ensure partition public.telemetry_edges_`+day, stderr)
 }

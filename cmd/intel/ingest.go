@@ -175,7 +175,7 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 		opts.Progress = ingest.NewProgress(a.stderr, 250*time.Millisecond)
 		// Log lines go through the progress line, which clears itself
 		// before each and redraws after it.
-		opts.Logger = a.logger(opts.Progress)
+		defer a.logThrough(opts.Progress)()
 	}
 	results, err := ingest.Run(ctx, store, feeds, opts)
 	opts.Progress.Stop()
@@ -329,8 +329,8 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		progress := ingest.NewProgress(a.stderr, 250*time.Millisecond)
 		var done func()
 		opts.Progress, done = progress.Track(o.feed, size)
-		opts.Logger = a.logger(progress)
-		stopProgress = func() { done(); progress.Stop() }
+		restore := a.logThrough(progress)
+		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
 	rep, err := telemetry.Load(ctx, r, store, opts)
 	stopProgress()

@@ -171,6 +171,7 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 		return err
 	}
 	mo.Options = opts
+	mo.Logger = a.log // a round's errors are logged, not returned: the loop goes on
 	return partman.Maintain(ctx, pool, o.every, mo)
 }
 
@@ -182,7 +183,7 @@ func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxp
 		return nil, partman.Options{}, err
 	}
 	opts := o.partman
-	opts.Logger = a.log
+	opts.Logger = a.returnedErrorsLog()
 	if opts.Ahead == 0 {
 		opts.Ahead = -1 // 0 on the command line means today only
 	}
