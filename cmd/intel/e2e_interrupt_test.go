@@ -38,6 +38,12 @@ func malwareFeed(t *testing.T, n int) string {
 // until its first batch waits for the lock, and stays there until release.
 func startLoad(t *testing.T, dsn, feed string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
 	t.Helper()
+	return startLoadOf(t, dsn, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
+}
+
+// startLoadOf is startLoad for any intel command line.
+func startLoadOf(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
+	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.PoolFor(t, dsn)
 	tx, err := pool.Begin(ctx)
@@ -53,7 +59,7 @@ func startLoad(t *testing.T, dsn, feed string) (cmd *exec.Cmd, stdout, stderr *b
 	}
 	t.Cleanup(release)
 
-	cmd = exec.Command(intelBinary(t), "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
+	cmd = exec.Command(intelBinary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
 	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
@@ -192,4 +198,25 @@ func TestSecondSignalEndsAtOnce(t *testing.T) {
 	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	require.True(t, ok)
 	require.Equal(t, syscall.SIGINT, ws.Signal())
+}
+
+// TestInterruptedTelemetryLoad: SIGINT during intel ingest telemetry (no
+// feed bookkeeping) ends it with one line counting the lines read, exit 130.
+func TestInterruptedTelemetryLoad(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	var b strings.Builder
+	at := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	for i := range 2000 {
+		fmt.Fprintf(&b, `{"src":"ipv4-addr:10.0.%d.%d","relation":"connected-to","dst":"domain-name:c2-%d.example","agent_id":"ws-1","observed_at":"%s"}`+"\n",
+			i/250, i%250, i, at)
+	}
+	path := filepath.Join(t.TempDir(), "edr.ndjson")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	cmd, _, stderr, release := startLoadOf(t, dsn, "ingest", "telemetry", path)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	require.Equal(t, 130, exitCode(t, cmd), "stderr: %s", stderr)
+	require.Regexp(t, `^intel: interrupted by SIGINT after \d+ lines\n$`, stderr.String())
 }
