@@ -17,6 +17,8 @@ GOLANGCI_LINT := $(GO) tool -modfile=tools/golangci-lint/go.mod golangci-lint
 TEST_FLAGS  ?=
 BENCH       ?= .
 BENCH_FLAGS ?= -benchtime=1x
+# intel version names the commit even where go build stamps none (git worktrees, -buildvcs=false).
+BUILD_LDFLAGS := -X main.buildCommit=$(shell git rev-parse HEAD 2>/dev/null)
 
 .PHONY: help
 help: ## Show this help.
@@ -24,12 +26,12 @@ help: ## Show this help.
 
 .PHONY: demo
 demo: ## The main job end to end: local PostgreSQL, migrate, partitions, real feeds, telemetry, file -> actor.
-	$(GO) build -o bin/intel ./cmd/intel
+	$(GO) build -ldflags '$(BUILD_LDFLAGS)' -o bin/intel ./cmd/intel
 	./bin/intel demo
 
 .PHONY: build
 build: ## Build the intel CLI into bin/intel.
-	$(GO) build -o bin/intel ./cmd/intel
+	$(GO) build -ldflags '$(BUILD_LDFLAGS)' -o bin/intel ./cmd/intel
 
 .PHONY: generate
 generate: ## Regenerate db/gen from db/migrations and db/queries (sqlc pinned in tools/go.mod).

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -31,11 +32,18 @@ import (
 	"github.com/ransomeye/intel/store"
 )
 
-// Statuses of a feed load.
+// Statuses of a feed load. Running, ok, failed, skipped and interrupted
+// are recorded in the feeds table; cancelled is a Result's only (the load
+// never started, so nothing was recorded), and stale is how FeedStatus
+// shows a running load whose process is gone.
 const (
-	StatusOK      = "ok"
-	StatusSkipped = "skipped"
-	StatusFailed  = "failed"
+	StatusRunning     = "running"
+	StatusOK          = "ok"
+	StatusSkipped     = "skipped"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted"
+	StatusCancelled   = "cancelled"
+	StatusStale       = "stale"
 )
 
 // Store is what the manager writes to and keeps its bookkeeping in:
@@ -67,9 +75,19 @@ type Options struct {
 	BatchSize int
 	// Logger receives per-record warnings and per-feed outcomes.
 	Logger *slog.Logger
+	// ReportsFailures says the caller reports each failed Result's Error
+	// itself (the CLI's one error line), so a failure is not logged too.
+	ReportsFailures bool
 	// Progress, when set, receives live per-feed counters.
 	Progress *Progress
+	// InterruptGrace is how long the batch being written when ctx ends
+	// may take to commit before it is cancelled (rolled back) too; 0 means
+	// DefaultInterruptGrace.
+	InterruptGrace time.Duration
 }
+
+// DefaultInterruptGrace is the default Options.InterruptGrace.
+const DefaultInterruptGrace = 10 * time.Second
 
 // engine returns the loaders' options for feed.
 func (o Options) engine(feed string, progress *feedProgress) engine.Options {
@@ -90,6 +108,9 @@ type Result struct {
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
 	EventsSkipped int    `json:"events_skipped,omitempty"`
 	Error         string `json:"error,omitempty"`
+	// DryRun says the load wrote nothing: Report.Written counts what a
+	// database would have been asked to insert.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // Run loads feeds, at most Options.Concurrency at once, and returns one
@@ -152,17 +173,32 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	res = Result{Feed: f}
+	res = Result{Feed: f, DryRun: opts.DryRun}
+	if ctx.Err() != nil {
+		// Interrupted before this feed's turn: nothing was read or recorded.
+		res.Status, res.Error = StatusCancelled, "not started: "+context.Cause(ctx).Error()
+		return res
+	}
 	fail := func(err error) Result {
+		status := StatusFailed
+		if ctx.Err() != nil {
+			// Stopped from outside (SIGINT, SIGTERM): the batch being
+			// written has committed or rolled back; record the feed as
+			// interrupted, with the cause.
+			status, err = StatusInterrupted, context.Cause(ctx)
+			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
+		}
 		text := CapError(redact.Error(err).Error()) // a driver's error text may quote the connection string
-		res.Status, res.Error = StatusFailed, text
+		if status == StatusFailed && !opts.ReportsFailures {
+			opts.Logger.Error("feed failed", "feed", f.Name, "err", text)
+		}
+		res.Status, res.Error = status, text
 		if res.Report != nil {
 			res.Report.Error = text
 		}
-		opts.Logger.Error("feed failed", "feed", f.Name, "err", text)
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusFailed, text, "", res.Report); ferr != nil {
-				opts.Logger.Error("record feed failure", "feed", f.Name, "err", ferr)
+			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, text, "", res.Report); ferr != nil {
+				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", ferr)
 			}
 		}
 		return res
@@ -206,9 +242,10 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
 			return fail(err)
 		}
+		defer heartbeat(ctx, st, f.Name, opts.Logger)()
 	}
 
-	var sink graph.Sink = st
+	var sink graph.Sink = finishBatch{st, cmp.Or(opts.InterruptGrace, DefaultInterruptGrace)}
 	if opts.DryRun {
 		sink = &engine.DrySink{}
 	}
@@ -247,7 +284,8 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
-		if err := st.FeedFinished(ctx, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+		// The load is complete: record it even if ctx has just ended.
+		if err := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
 			return fail(err)
 		}
 	}
@@ -303,6 +341,70 @@ func CapError(text string) string {
 		return fmt.Sprintf("%s… (%d more bytes)", text[:cut], len(text)-cut)
 	}
 	return fmt.Sprintf("%s\n… (%d more lines)", text[:cut], strings.Count(text[cut:], "\n"))
+}
+
+// finishBatch is the sink of a load: a batch whose write has begun is
+// given grace to commit when ctx ends (SIGINT, SIGTERM), so an interrupted
+// load stops between batches; a batch that cannot commit within grace is
+// cancelled and rolls back. No batch starts once ctx has ended.
+type finishBatch struct {
+	graph.Sink
+	grace time.Duration
+}
+
+func (s finishBatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	if err := ctx.Err(); err != nil {
+		return graph.WriteStats{}, err
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(s.grace, cancel)
+		<-wctx.Done()
+		t.Stop()
+	})
+	defer stop()
+	return s.Sink.Write(wctx, b)
+}
+
+// heartbeater is a Store that renews the sign of life of a running load
+// (store.Store.FeedHeartbeat), so that FeedStatus can tell a load running
+// on another host from one whose process died.
+type heartbeater interface {
+	FeedHeartbeat(ctx context.Context, name string) (bool, error)
+}
+
+// HeartbeatInterval is how often a running load renews its heartbeat.
+const HeartbeatInterval = 30 * time.Second
+
+// heartbeat renews the heartbeat of feed every HeartbeatInterval until the
+// returned stop is called.
+func heartbeat(ctx context.Context, st Store, feed string, log *slog.Logger) (stop func()) {
+	hb, ok := st.(heartbeater)
+	if !ok {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(HeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, err := hb.FeedHeartbeat(ctx, feed); err != nil && ctx.Err() == nil {
+					log.Warn("renew feed heartbeat", "feed", feed, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // loadMISPDir loads the events of a MISP feed directory whose files changed
@@ -382,7 +484,8 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 		if t, ok := manifest[e.UUID]; ok && !t.IsZero() {
 			ts = &t
 		}
-		if err := st.FeedItemLoaded(ctx, f.Name, e.UUID, files[e.UUID], ts); err != nil {
+		// Recorded even when ctx has ended: the event was written.
+		if err := st.FeedItemLoaded(context.WithoutCancel(ctx), f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err
 		}
 	}

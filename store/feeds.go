@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/internal/procid"
 )
 
 // FeedState is the load bookkeeping of one feed.
@@ -18,11 +19,21 @@ type FeedState struct {
 	Format      string `json:"format"`
 	Location    string `json:"location"`
 	ContentHash string `json:"content_hash"`
-	// LastStatus is never, running, ok, failed or skipped.
+	// LastStatus is never, running, ok, failed, skipped or interrupted.
 	LastStatus   string          `json:"last_status"`
 	LastError    string          `json:"last_error,omitempty"`
 	LastReport   json.RawMessage `json:"last_report,omitempty"`
 	LastLoadedAt *time.Time      `json:"last_loaded_at,omitempty"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	// RunningHost, RunningPID and RunningPIDStart name the process that
+	// runs (or last ran) a load of the feed: its host, id and start time
+	// (clock ticks after boot, Linux; 0 when unknown). StartedAt is when
+	// that load started and HeartbeatAt its last sign of life.
+	RunningHost     string     `json:"running_host,omitempty"`
+	RunningPID      int        `json:"running_pid,omitempty"`
+	RunningPIDStart int64      `json:"running_pid_start,omitempty"`
+	StartedAt       *time.Time `json:"started_at,omitempty"`
+	HeartbeatAt     *time.Time `json:"heartbeat_at,omitempty"`
 }
 
 // FeedItemState is the bookkeeping of one item (a MISP event) of a feed.
@@ -34,8 +45,16 @@ type FeedItemState struct {
 }
 
 func feedFromRow(r gen.Feed) FeedState {
-	return FeedState{Name: r.Name, Format: r.Format, Location: r.Location, ContentHash: r.ContentHash,
-		LastStatus: r.LastStatus, LastError: r.LastError, LastReport: r.LastReport, LastLoadedAt: r.LastLoadedAt}
+	st := FeedState{Name: r.Name, Format: r.Format, Location: r.Location, ContentHash: r.ContentHash,
+		LastStatus: r.LastStatus, LastError: r.LastError, LastReport: r.LastReport, LastLoadedAt: r.LastLoadedAt,
+		UpdatedAt: r.UpdatedAt, RunningHost: r.RunningHost, StartedAt: r.StartedAt, HeartbeatAt: r.HeartbeatAt}
+	if r.RunningPid != nil {
+		st.RunningPID = int(*r.RunningPid)
+	}
+	if r.RunningPidStart != nil {
+		st.RunningPIDStart = *r.RunningPidStart
+	}
+	return st
 }
 
 // Feed returns a feed's bookkeeping; ok is false for a feed never loaded.
@@ -63,16 +82,39 @@ func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
 	return out, nil
 }
 
-// FeedStarted registers a feed and marks a load as running.
+// FeedStarted registers a feed and marks a load as running in this process
+// (its host, id and start time are recorded, so that the load can be told
+// stale once the process is gone).
 func (s *Store) FeedStarted(ctx context.Context, name, format, location string) error {
-	if _, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location}); err != nil {
+	self := procid.Self()
+	pid := int32(self.PID)
+	var start *int64
+	if self.Start != 0 {
+		start = &self.Start
+	}
+	if _, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
+		RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start}); err != nil {
 		return Interpret("record start of feed "+name, err)
 	}
 	return nil
 }
 
-// FeedFinished records a load's outcome: status ok, failed or skipped, the
-// error text, the report (any JSON value) and, when ok, the content hash.
+// FeedHeartbeat renews the sign of life of a load of the feed running in
+// this process. It returns false when there is none (the load has ended, or
+// another process has started one since).
+func (s *Store) FeedHeartbeat(ctx context.Context, name string) (bool, error) {
+	self := procid.Self()
+	pid := int32(self.PID)
+	n, err := s.q.FeedHeartbeat(ctx, gen.FeedHeartbeatParams{Name: name, RunningHost: self.Host, RunningPid: &pid})
+	if err != nil {
+		return false, Interpret("renew the heartbeat of feed "+name, err)
+	}
+	return n > 0, nil
+}
+
+// FeedFinished records a load's outcome: status ok, failed, skipped or
+// interrupted, the error text, the report (any JSON value) and, when ok,
+// the content hash.
 func (s *Store) FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error {
 	raw, err := json.Marshal(report)
 	if err != nil || report == nil {

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -41,13 +43,19 @@ type app struct {
 	noMaintenance  bool
 
 	log     *slog.Logger
+	logOpts *slog.HandlerOptions
+	logOut  *logSink // stderr, or the progress line's writer
 	pool    *pgxpool.Pool
 	local   bool
 	cmdPath string
+	// helpErr is the usage error of a help request for an unknown command
+	// (intel frobnicate --help), which the help function cannot return.
+	helpErr error
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(redact.Handler(slog.NewTextHandler(stderr, nil)))}
+	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(redact.Handler(slog.NewTextHandler(stderr, nil))),
+		logOut: &logSink{w: stderr}}
 }
 
 func (a *app) close() {
@@ -74,6 +82,9 @@ the state directory (see 'intel local status'), started on first use.`,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			a.cmdPath = cmd.CommandPath()
+			if err := validateRanges(cmd); err != nil {
+				return err
+			}
 			if err := a.setupLogging(); err != nil {
 				return err
 			}
@@ -93,10 +104,11 @@ the state directory (see 'intel local status'), started on first use.`,
 	pf.StringVar(&a.logLevel, "log-level", envOr("INTEL_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", envOr("INTEL_LOG_FORMAT", "text"), "text or json")
 	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second, "give up reaching the database after this long")
+	durationRange(pf, "connect-timeout", time.Millisecond, 0)
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
-	return group(root,
+	root = group(root,
 		a.migrateCommand(),
 		a.partitionsCommand(),
 		a.rolesCommand(),
@@ -105,7 +117,11 @@ the state directory (see 'intel local status'), started on first use.`,
 		a.tuneCommand(),
 		a.localCommand(),
 		a.demoCommand(),
+		a.feedsCommand(),
+		a.versionCommand(),
 	)
+	a.strictHelp(root)
+	return root
 }
 
 // warnPasswordInFlag warns, once, that a password given in --database-url
@@ -130,17 +146,22 @@ func (a *app) setupLogging() error {
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return usagef("--log-level %q: want debug, info, warn or error", a.logLevel)
 	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch a.logFormat {
-	case "text":
-		a.log = slog.New(redact.Handler(slog.NewTextHandler(a.stderr, opts)))
-	case "json":
-		a.log = slog.New(redact.Handler(slog.NewJSONHandler(a.stderr, opts)))
-	default:
+	if a.logFormat != "text" && a.logFormat != "json" {
 		return usagef("--log-format %q: want text or json", a.logFormat)
 	}
+	a.logOpts = &slog.HandlerOptions{Level: level}
+	a.log = a.logger(a.logOut)
 	slog.SetDefault(a.log)
 	return nil
+}
+
+// logger returns a logger of the --log-level and --log-format that writes
+// to w.
+func (a *app) logger(w io.Writer) *slog.Logger {
+	if a.logFormat == "json" {
+		return slog.New(redact.Handler(slog.NewJSONHandler(w, a.logOpts)))
+	}
+	return slog.New(redact.Handler(slog.NewTextHandler(w, a.logOpts)))
 }
 
 // stderrIsTerminal reports whether progress should be drawn.
@@ -304,23 +325,59 @@ func (a *app) sqlDB(ctx context.Context) (*sql.DB, error) {
 // quietLog is the logger for routine upkeep: it logs only what goes wrong
 // (`intel partitions` shows the rest).
 func (a *app) quietLog() *slog.Logger {
-	return slog.New(levelFloor{a.log.Handler(), slog.LevelWarn})
+	return slog.New(levelBand{a.log.Handler(), slog.LevelWarn, math.MaxInt})
 }
 
-// levelFloor drops records below a level, whatever its wrapped handler takes.
-type levelFloor struct {
+// returnedErrorsLog is a.log without ERROR records, for calls that return
+// the errors they log (partman's ensure and prune): the command prints them
+// once.
+func (a *app) returnedErrorsLog() *slog.Logger {
+	return slog.New(levelBand{a.log.Handler(), slog.LevelDebug - 4, slog.LevelWarn})
+}
+
+// levelBand drops records outside min..max, whatever its wrapped handler
+// takes.
+type levelBand struct {
 	slog.Handler
-	min slog.Level
+	min, max slog.Level
 }
 
-func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
+func (h levelBand) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && l <= h.max && h.Handler.Enabled(ctx, l)
 }
 
-func (h levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return levelFloor{h.Handler.WithAttrs(attrs), h.min}
+func (h levelBand) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelBand{h.Handler.WithAttrs(attrs), h.min, h.max}
 }
 
-func (h levelFloor) WithGroup(name string) slog.Handler {
-	return levelFloor{h.Handler.WithGroup(name), h.min}
+func (h levelBand) WithGroup(name string) slog.Handler {
+	return levelBand{h.Handler.WithGroup(name), h.min, h.max}
+}
+
+// logSink is where log lines go: stderr, or while a progress line is drawn
+// there, the ingest.Progress that writes them above it. Every logger of the
+// app writes to it, so no log line lands inside the progress line.
+type logSink struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *logSink) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	w := s.w
+	s.mu.Unlock()
+	return w.Write(b)
+}
+
+// logThrough sends the app's log lines through w until restore is called.
+func (a *app) logThrough(w io.Writer) (restore func()) {
+	a.logOut.mu.Lock()
+	prev := a.logOut.w
+	a.logOut.w = w
+	a.logOut.mu.Unlock()
+	return func() {
+		a.logOut.mu.Lock()
+		a.logOut.w = prev
+		a.logOut.mu.Unlock()
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -72,6 +73,33 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"bad format", []string{"tune", "--format", "xml"}, `--format "xml"`, "intel tune"},
 		{"bad log level", []string{"tune", "--log-level", "loud"}, `--log-level "loud"`, "intel tune"},
 		{"bad retention", []string{"partitions", "prune", "--keep", "soon"}, `--keep "soon"`, "intel partitions prune"},
+		// Unknown commands at every level, however help is asked for.
+		{"unknown migrate command", []string{"migrate", "redo"}, `intel: unknown command "redo" for "intel migrate"`, "intel migrate"},
+		{"unknown partitions command", []string{"partitions", "foo"}, `intel: unknown command "foo" for "intel partitions"`, "intel partitions"},
+		{"unknown local command", []string{"local", "restart"}, `intel: unknown command "restart" for "intel local"`, "intel local"},
+		{"unknown ingest command", []string{"ingest", "csv", "x"}, `intel: unknown command "csv" for "intel ingest"`, "intel ingest"},
+		{"help for an unknown command", []string{"frobnicate", "--help"}, `unknown command "frobnicate" for "intel"`, "intel"},
+		{"help for an unknown subcommand", []string{"migrate", "redo", "--help"}, `unknown command "redo" for "intel migrate"`, "intel migrate"},
+		{"help command, unknown topic", []string{"help", "frobnicate"}, `unknown command "frobnicate" for "intel"`, "intel"},
+		{"help command, unknown subtopic", []string{"help", "migrate", "redo"}, `unknown command "redo" for "intel migrate"`, "intel migrate"},
+		{"unknown completion shell", []string{"completion", "tcsh"}, `unknown command "tcsh" for "intel completion"`, "intel completion"},
+		{"completion with an extra argument", []string{"completion", "bash", "x"}, `unknown command "x" for "intel completion bash"`, "intel completion bash"},
+		// Numeric flags outside their range, named with the range.
+		{"negative depth", []string{"related", "--depth", "-1", "malware:a"}, "--depth -1: want 0 or more", "intel related"},
+		{"zero fanout", []string{"related", "--fanout", "0", "malware:a"}, "--fanout 0: want 1 or more", "intel related"},
+		{"zero max nodes", []string{"related", "--max-nodes", "0", "malware:a"}, "--max-nodes 0: want 1 or more", "intel related"},
+		{"negative concurrency", []string{"ingest", "feeds", "--concurrency", "-3", "feeds.yaml"}, "--concurrency -3: want 1 to 1024", "intel ingest feeds"},
+		{"zero concurrency", []string{"ingest", "feeds", "--concurrency", "0", "feeds.yaml"}, "--concurrency 0: want 1 to 1024", "intel ingest feeds"},
+		{"negative workers", []string{"ingest", "stix", "--workers", "-1", "f.json"}, "--workers -1: want 0 to 1024", "intel ingest stix"},
+		{"negative batch size", []string{"ingest", "misp", "--batch-size", "-5", "f.json"}, "--batch-size -5: want 0 to 1000000", "intel ingest misp"},
+		{"negative days ahead", []string{"partitions", "ensure", "--ahead", "-1"}, "--ahead -1: want 0 to 3660", "intel partitions ensure"},
+		{"negative retries", []string{"partitions", "check", "--retries", "-1"}, "--retries -1: want 0 to 1000", "intel partitions check"},
+		{"zero lock timeout", []string{"partitions", "list", "--lock-timeout", "0s"}, "--lock-timeout 0s: want 1ms or more", "intel partitions list"},
+		{"zero interval", []string{"partitions", "maintain", "--every", "0s"}, "--every 0s: want 1s or more", "intel partitions maintain"},
+		{"zero cores", []string{"tune", "--cores", "0"}, "--cores 0: want 1 to 1048576", "intel tune"},
+		{"negative spindle factor", []string{"tune", "--spindle-factor", "-1"}, "--spindle-factor -1: want 0 to 1000", "intel tune"},
+		{"negative version", []string{"migrate", "down", "--to", "-1"}, "--to -1: want 0 or more", "intel migrate down"},
+		{"negative connect timeout", []string{"--connect-timeout", "-1s", "feeds"}, "--connect-timeout -1s: want 1ms or more", "intel feeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -108,6 +136,33 @@ func TestEveryCommandValidatesItsArguments(t *testing.T) {
 	require.ErrorAs(t, noArgs(root, []string{"x"}), new(usageError))
 	require.ErrorAs(t, exactArgs(1)(root, nil), new(usageError))
 	require.NoError(t, exactArgs(1)(root, []string{"x"}))
+}
+
+// TestEveryNumericFlagHasARange: a number or duration flag that is not
+// given a range (intRange, durationRange) would take any value silently.
+func TestEveryNumericFlagHasARange(t *testing.T) {
+	t.Parallel()
+	root := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+	var walk func(c *cobra.Command)
+	seen := 0
+	walk = func(c *cobra.Command) {
+		check := func(f *pflag.Flag) {
+			if numericFlag(f) {
+				seen++
+				require.Contains(t, f.Annotations, rangeMin, "%s --%s declares its range", c.CommandPath(), f.Name)
+				if f.DefValue != "0" { // 0: not given (tune --cores: detect)
+					require.NoError(t, checkRange(f), "%s --%s: the default is in range", c.CommandPath(), f.Name)
+				}
+			}
+		}
+		c.LocalFlags().VisitAll(check)
+		c.PersistentFlags().VisitAll(check)
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	require.Greater(t, seen, 15, "the walk sees the numeric flags")
 }
 
 // TestFailedStdoutFailsTheCommand: output a user relies on is never lost

@@ -208,7 +208,7 @@ func TestEveryCommandHasHelpWithAnExample(t *testing.T) {
 		{"migrate", "up"}, {"migrate", "down"}, {"migrate", "status"}, {"migrate", "version"},
 		{"partitions", "ensure"}, {"partitions", "list"}, {"partitions", "check"}, {"partitions", "prune"}, {"partitions", "maintain"},
 		{"ingest", "stix"}, {"ingest", "misp"}, {"ingest", "feeds"}, {"ingest", "telemetry"},
-		{"related"}, {"tune"}, {"local", "start"}, {"local", "stop"}, {"local", "status"}, {"demo"},
+		{"related"}, {"tune"}, {"local", "start"}, {"local", "stop"}, {"local", "status"}, {"demo"}, {"feeds"}, {"version"},
 	} {
 		r := intel(t, nil, "", append(path, "--help")...)
 		require.Equal(t, 0, r.code, "%v", path)

@@ -3,10 +3,12 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ransomeye/intel/tuning"
@@ -44,6 +46,8 @@ func (o *ingestOptions) register(cmd *cobra.Command, withName bool) {
 	fl.BoolVar(&o.force, "force", false, "load even if the content has not changed since the last load")
 	fl.IntVar(&o.workers, "workers", 0, "parser workers (default: tuned to the machine)")
 	fl.IntVar(&o.batchSize, "batch-size", 0, "rows per write batch (default: tuned to the machine)")
+	intRange(fl, "workers", 0, 1024)
+	intRange(fl, "batch-size", 0, 1_000_000)
 }
 
 func (a *app) ingestCommand() *cobra.Command {
@@ -113,6 +117,7 @@ out; telemetry for NDJSON edges, never detected):
 	}
 	o.register(cmd, false)
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 2, "feeds loaded at once")
+	intRange(cmd.Flags(), "concurrency", 1, 1024)
 	return cmd
 }
 
@@ -148,7 +153,7 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 		}
 	}
 	opts := ingest.Options{Concurrency: fl.concurrency, Force: fl.force, DryRun: fl.dryRun,
-		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log}
+		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log, ReportsFailures: true}
 	if opts.Workers <= 0 || opts.BatchSize <= 0 {
 		// The loaders do not measure the machine: pass tuning's plan.
 		if res, err := tuning.Detect(); err == nil {
@@ -168,13 +173,62 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 	}
 	if a.stderrIsTerminal() {
 		opts.Progress = ingest.NewProgress(a.stderr, 250*time.Millisecond)
+		// Log lines go through the progress line, which clears itself
+		// before each and redraws after it.
+		defer a.logThrough(opts.Progress)()
 	}
 	results, err := ingest.Run(ctx, store, feeds, opts)
 	opts.Progress.Stop()
-	if perr := a.printFeedResults(fl.format, results); perr != nil && err == nil {
-		err = perr
+	perr := a.printFeedResults(fl.format, results)
+	if ie := interrupted(ctx, results, fl.dryRun); ie != nil {
+		return ie
 	}
-	return err
+	if err != nil {
+		return feedsFailed(results, err)
+	}
+	return perr
+}
+
+// interrupted returns the interruptedError of a feed run that SIGINT or
+// SIGTERM stopped (nil otherwise): records read, the feeds recorded as
+// interrupted and those never started.
+func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *interruptedError {
+	var cause interruptCause
+	if ctx.Err() == nil || !errors.As(context.Cause(ctx), &cause) {
+		return nil
+	}
+	ie := &interruptedError{cause: cause, unit: "records", dryRun: dryRun}
+	for _, r := range results {
+		if r.Report != nil {
+			ie.records += r.Report.RecordsRead
+		}
+		switch r.Status {
+		case ingest.StatusInterrupted:
+			ie.interrupted = append(ie.interrupted, r.Feed.Name)
+		case ingest.StatusCancelled:
+			ie.notStarted = append(ie.notStarted, r.Feed.Name)
+		}
+	}
+	return ie
+}
+
+// feedsFailed is the one error line of a feed run in which feeds failed:
+// each failed feed with its error (the manager does not log them, see
+// ingest.Options.ReportsFailures).
+func feedsFailed(results []ingest.Result, err error) error {
+	var failed []string
+	for _, r := range results {
+		if r.Status == ingest.StatusFailed {
+			failed = append(failed, fmt.Sprintf("feed %s: %s", r.Feed.Name, r.Error))
+		}
+	}
+	switch {
+	case len(failed) == 0:
+		return err
+	case len(results) == 1:
+		return errors.New(failed[0])
+	}
+	return fmt.Errorf("%d of %d feeds failed: %s", len(failed), len(results), strings.Join(failed, "; "))
 }
 
 func (a *app) printFeedResults(format string, results []ingest.Result) error {
@@ -183,6 +237,9 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 	}
 	for _, r := range results {
 		a.stdout.printf("%s: %s", r.Feed.Name, r.Status)
+		if r.DryRun && r.Status == ingest.StatusOK {
+			a.stdout.printf(" (dry run: nothing written)")
+		}
 		if r.EventsLoaded+r.EventsSkipped > 0 {
 			a.stdout.printf(" (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
 		}
@@ -193,11 +250,11 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 		switch {
 		case r.Report == nil || r.Status == ingest.StatusSkipped:
 		case r.Report.Telemetry != nil:
-			if err := a.printTelemetry(r.Report); err != nil {
+			if err := a.printTelemetry(r.Report, r.DryRun); err != nil {
 				return err
 			}
 		default:
-			if err := writeLoadReport(a.stdout, r.Report); err != nil {
+			if err := writeLoadReport(a.stdout, r.Report, r.DryRun); err != nil {
 				return err
 			}
 		}
@@ -248,6 +305,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		return err
 	}
 	r := a.stdin
+	size := int64(-1)
 	if o.path != "-" {
 		f, err := os.Open(o.path)
 		if err != nil {
@@ -255,6 +313,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 		defer f.Close() //nolint:errcheck // read-only
 		r = f
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
@@ -269,35 +330,51 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		w = store.Checkpointed(in)
 	}
 	opts := engine.Options{Feed: o.feed, Logger: a.log}
+	stopProgress := func() {}
 	if a.stderrIsTerminal() {
-		start := time.Now()
-		opts.Progress = func(bytes, lines int64) {
-			diagf(a.stderr, "\r\033[K%s: %d lines, %.1f MB, %.0f lines/s", o.feed, lines, float64(bytes)/1e6,
-				float64(lines)/max(time.Since(start).Seconds(), 0.001))
-		}
-		defer diagf(a.stderr, "\n")
+		// As for feeds: one progress line that fits the terminal, with the
+		// log lines written above it.
+		progress := ingest.NewProgress(a.stderr, 250*time.Millisecond)
+		var done func()
+		opts.Progress, done = progress.Track(o.feed, size)
+		restore := a.logThrough(progress)
+		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
 	rep, err := telemetry.Load(ctx, r, w, opts)
+	stopProgress()
+	var cause interruptCause
+	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
+		err = &interruptedError{cause: cause, records: rep.RecordsRead, unit: "lines"}
+	}
 	if rep != nil {
 		if o.format == "json" {
 			if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {
 				err = werr
 			}
-		} else if werr := a.printTelemetry(rep); werr != nil && err == nil {
+		} else if werr := a.printTelemetry(rep, false); werr != nil && err == nil {
 			err = werr
 		}
 	}
 	return err
 }
 
-// printTelemetry prints the report of a telemetry load.
-func (a *app) printTelemetry(rep *engine.Report) error {
+// printTelemetry prints the report of a telemetry load (of a dry run: what
+// it would write).
+func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	tw := newTablePrinter(a.stdout)
 	var t store.TelemetryStats
 	if rep.Telemetry != nil {
 		t = *rep.Telemetry
 	}
 	tw.printf("lines\t%d\n", rep.RecordsRead)
+	if dryRun {
+		tw.printf("edges\twould write %d\n", t.Edges)
+		tw.printf("dropped\t%d\n", rep.DroppedTotal())
+		for _, reason := range slices.Sorted(maps.Keys(rep.Dropped)) {
+			tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
+		}
+		return tw.flush()
+	}
 	tw.printf("edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
 	if t.Resumed > 0 {
 		tw.printf("already stored\t%d (by an earlier load of this input, skipped)\n", t.Resumed)

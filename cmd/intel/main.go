@@ -7,6 +7,8 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -20,7 +22,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// Exit codes.
+// Exit codes. A command interrupted by a signal exits 128 + the signal's
+// number: 130 for SIGINT, 143 for SIGTERM.
 const (
 	exitOK      = 0
 	exitFailure = 1
@@ -28,14 +31,20 @@ const (
 )
 
 // run executes the command line and returns the exit code: 0 on success,
-// 2 for a usage error, 1 for any other failure (output that could not be
-// written to stdout included), with a one-line cause on stderr.
+// 2 for a usage error, 130 or 143 when SIGINT or SIGTERM stopped it, 1 for
+// any other failure (output that could not be written to stdout included),
+// with a one-line cause on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := newApp(stdin, stdout, stderr)
 	defer a.close()
+	ctx, interrupts := notifyInterrupts(context.Background())
+	defer interrupts.stop()
 	root := a.rootCommand()
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		err = a.helpErr
+	}
 	if werr := a.stdout.err; werr != nil && (err == nil || err == werr) {
 		// The command's output was lost (full disk, closed pipe): a script
 		// reading it must not take the exit code for success.
@@ -44,11 +53,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	if sig := interrupts.received(); sig != 0 {
+		diagf(stderr, "intel: %s\n", redact.String(interruptMessage(err, sig)))
+		return 128 + int(sig)
+	}
 	diagf(stderr, "intel: %s\n", oneLine(redact.String(err.Error())))
 	var ue usageError
 	if errors.As(err, &ue) {
-		path := a.cmdPath
-		if c, _, ferr := root.Find(args); ferr == nil && c != nil {
+		path := cmp.Or(a.cmdPath, root.CommandPath())
+		var uc unknownCommandError
+		if c, _, ferr := root.Find(args); errors.As(err, &uc) {
+			path = uc.path
+		} else if ferr == nil && c != nil {
 			path = c.CommandPath()
 		}
 		diagf(stderr, "Run '%s --help' for usage.\n", path)

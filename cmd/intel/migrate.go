@@ -51,6 +51,7 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		Example: "  intel migrate down\n  intel migrate down --to 0",
 	}, a.runMigrateDown)
 	down.Flags().Int64Var(&o.to, "to", 0, "roll back to this version (0: everything)")
+	intRange(down.Flags(), "to", 0, noMax)
 	return group(cmd,
 		subcommand(&cobra.Command{
 			Use:     "up",

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,6 +47,10 @@ for long. Many instances may run ensure at once.`,
 	pf.IntVar(&o.partman.Behind, "behind", partman.DefaultBehind, "days before today (UTC) to have partitions for")
 	pf.DurationVar(&o.partman.LockTimeout, "lock-timeout", partman.DefaultLockTimeout, "longest wait for a table lock per attempt")
 	pf.IntVar(&o.partman.Retries, "retries", partman.DefaultRetries, "attempts after a lock timeout")
+	intRange(pf, "ahead", 0, 3660)
+	intRange(pf, "behind", 0, 3660)
+	durationRange(pf, "lock-timeout", time.Millisecond, 0)
+	intRange(pf, "retries", 0, 1000)
 
 	// subcommand declares a subcommand without arguments that runs do.
 	subcommand := func(c *cobra.Command, do func(context.Context, partitionsOptions) error) *cobra.Command {
@@ -81,6 +83,7 @@ default partition (counted) for the next prune.`,
   intel partitions maintain --every 6h --keep 90d --mode drop`,
 	}, a.runPartitionsMaintain)
 	maintain.Flags().DurationVar(&o.every, "every", time.Hour, "interval between rounds")
+	durationRange(maintain.Flags(), "every", time.Second, 0)
 	maintain.Flags().StringVar(&o.keep, "keep", "", "also prune partitions older than this (720h or 30d)")
 	maintain.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach, with --keep")
 	maintain.Flags().StringVar(&o.late, "late-rows", "drop", "with --keep: what writers do with rows past retention, drop or keep")
@@ -167,7 +170,8 @@ func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error
 }
 
 // runPartitionsMaintain runs ensure (and prune with --keep) every
-// --every until SIGINT or SIGTERM.
+// --every until SIGINT or SIGTERM (which end ctx, see notifyInterrupts; the
+// command then ends with exit code 0).
 func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) error {
 	var err error
 	mo := partman.MaintainOptions{}
@@ -189,8 +193,7 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 	}
 	opts.KeepLateRows = keepLate
 	mo.Options = opts
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
+	mo.Logger = a.log // a round's errors are logged, not returned: the loop goes on
 	return partman.Maintain(ctx, pool, o.every, mo)
 }
 
@@ -202,7 +205,7 @@ func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxp
 		return nil, partman.Options{}, err
 	}
 	opts := o.partman
-	opts.Logger = a.log
+	opts.Logger = a.returnedErrorsLog()
 	if opts.Ahead == 0 {
 		opts.Ahead = -1 // 0 on the command line means today only
 	}

@@ -10,17 +10,28 @@ import (
 	"github.com/ransomeye/intel/ingest/engine"
 )
 
-// writeLoadReport writes a load report for a person.
-func writeLoadReport(w io.Writer, r *engine.Report) error {
+// writeLoadReport writes a load report for a person; the report of a dry
+// run says what would be written. Its totals add up: the records read are
+// mapped or dropped, and the nodes (relations) sent are inserted, merged,
+// unchanged (pending) or repeated: sent again in the same batch, where they
+// are combined into one row before it is written.
+func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 	var b strings.Builder
+	ws := r.Written
 	fmt.Fprintf(&b, "feed %s (%s)\n", r.Feed, r.Format)
 	fmt.Fprintf(&b, "  records read     %d\n", r.RecordsRead)
 	fmt.Fprintf(&b, "  records mapped   %d\n", r.RecordsMapped)
-	fmt.Fprintf(&b, "  nodes            %d (inserted %d, merged %d, unchanged %d)\n",
-		r.Nodes, r.Written.NodesInserted, r.Written.NodesMerged, r.Written.NodesUnchanged)
-	fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, released %d)\n",
-		r.Relations, r.Written.RelationsInserted, r.Written.RelationsMerged,
-		r.Written.RelationsPending, r.Written.RelationsReleased)
+	if dryRun {
+		fmt.Fprintf(&b, "  nodes            %d (would insert or merge %d)\n", r.Nodes, ws.NodesInserted)
+		fmt.Fprintf(&b, "  relations        %d (would insert or merge %d)\n", r.Relations, ws.RelationsInserted)
+	} else {
+		fmt.Fprintf(&b, "  nodes            %d (inserted %d, merged %d, unchanged %d, repeated %d)\n",
+			r.Nodes, ws.NodesInserted, ws.NodesMerged, ws.NodesUnchanged,
+			r.Nodes-ws.NodesInserted-ws.NodesMerged-ws.NodesUnchanged)
+		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, repeated %d; released %d)\n",
+			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending,
+			r.Relations-ws.RelationsInserted-ws.RelationsMerged-ws.RelationsPending, ws.RelationsReleased)
+	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
 	if r.Skipped > 0 {
 		fmt.Fprintf(&b, "  skipped          %d (unchanged)\n", r.Skipped)

@@ -14,17 +14,25 @@ import (
 func TestWriteLoadReport(t *testing.T) {
 	t.Parallel()
 	rep := &engine.Report{Feed: "vendor-x", Format: "stix", RecordsRead: 12, RecordsMapped: 10,
-		Nodes: 9, Relations: 4, Bytes: 2_000_000, Duration: 2 * time.Second,
+		Nodes: 11, Relations: 4, Bytes: 2_000_000, Duration: 2 * time.Second,
 		Written: graph.WriteStats{NodesInserted: 7, NodesMerged: 2, RelationsInserted: 3, RelationsPending: 1},
 		Dropped: map[engine.Reason]int64{engine.ReasonTooLarge: 1, engine.ReasonInvalidJSON: 1}}
 	var buf bytes.Buffer
-	require.NoError(t, writeLoadReport(&buf, rep))
+	require.NoError(t, writeLoadReport(&buf, rep, false))
 	out := buf.String()
 	require.Contains(t, out, "feed vendor-x (stix)\n")
-	require.Contains(t, out, "  nodes            9 (inserted 7, merged 2, unchanged 0)\n")
-	require.Contains(t, out, "  relations        4 (inserted 3, merged 0, pending 1, released 0)\n")
+	require.Contains(t, out, "  nodes            11 (inserted 7, merged 2, unchanged 0, repeated 2)\n")
+	require.Contains(t, out, "  relations        4 (inserted 3, merged 0, pending 1, repeated 0; released 0)\n")
 	require.Contains(t, out, "  dropped          2\n")
 	require.Regexp(t, `(?s)invalid-json\s+1\n.*too-large\s+1\n`, out, "reasons sorted")
 	require.Contains(t, out, "(1.0 MB/s)")
-	require.Error(t, writeLoadReport(failingWriter{}, rep))
+	require.Error(t, writeLoadReport(failingWriter{}, rep, false))
+
+	// A dry run writes nothing: it says what it would write.
+	buf.Reset()
+	require.NoError(t, writeLoadReport(&buf, rep, true))
+	out = buf.String()
+	require.Contains(t, out, "  nodes            11 (would insert or merge 7)\n")
+	require.Contains(t, out, "  relations        4 (would insert or merge 3)\n")
+	require.NotContains(t, out, "inserted")
 }

@@ -40,6 +40,8 @@ batch size and parser workers. --cores and --memory simulate another machine.`,
 	cmd.Flags().IntVar(&o.cores, "cores", 0, "simulate a machine with this many cores")
 	cmd.Flags().StringVar(&o.memory, "memory", "", "simulate a machine with this much memory (e.g. 196GiB, 512MiB)")
 	cmd.Flags().IntVar(&o.spindle, "spindle-factor", 0, fmt.Sprintf("spindle factor of the pool formula (0: default %d)", tuning.DefaultSpindleFactor))
+	intRange(cmd.Flags(), "cores", 1, 1<<20)
+	intRange(cmd.Flags(), "spindle-factor", 0, 1000)
 	return cmd
 }
 

@@ -43,19 +43,85 @@ func exactArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.ExactArgs(n)
 // usageError (cobra by itself does that only for the root, and only with a
 // plain error).
 func group(cmd *cobra.Command, subcommands ...*cobra.Command) *cobra.Command {
-	cmd.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return nil
-		}
-		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-			msg += " (did you mean " + strings.Join(s, " or ") + "?)"
-		}
-		return usageError{errors.New(msg)}
-	}
+	cmd.Args = groupArgs
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 	cmd.AddCommand(subcommands...)
 	return cmd
+}
+
+// groupArgs is the argument validator of a group: no argument.
+func groupArgs(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	return unknownCommand(cmd, args[0])
+}
+
+// unknownCommand is the usage error for name, which is no subcommand of
+// cmd, with cobra's suggestions of what was meant; run suggests the help
+// of cmd.
+func unknownCommand(cmd *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, cmd.CommandPath())
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += " (did you mean " + strings.Join(s, " or ") + "?)"
+	}
+	return unknownCommandError{usageError{errors.New(msg)}, cmd.CommandPath()}
+}
+
+// unknownCommandError is a usageError about a subcommand of the command at
+// path, whose help is the one to read.
+type unknownCommandError struct {
+	usageError
+	path string
+}
+
+func (e unknownCommandError) Unwrap() error { return e.usageError }
+
+// strictHelp makes asking for help about an unknown command a usage error
+// like running it: intel frobnicate --help, intel migrate redo --help and
+// intel help frobnicate exit 2 instead of printing the parent's help. It
+// also sets up cobra's completion command (added on its own only when the
+// root runs), whose group and subcommands then validate their arguments
+// like every other command.
+func (a *app) strictHelp(root *cobra.Command) {
+	help := root.HelpFunc()
+	root.SetHelpFunc(func(cmd *cobra.Command, args []string) {
+		// --help stopped cobra before the group's argument validator ran:
+		// what is left after the flags names a subcommand that is not one.
+		if rest := cmd.Flags().Args(); cmd.HasSubCommands() && len(rest) > 0 {
+			a.helpErr = unknownCommand(cmd, rest[0])
+			return
+		}
+		help(cmd, args)
+	})
+	root.SetHelpCommand(&cobra.Command{
+		Use:   "help [command]",
+		Short: "Help about any command",
+		Long:  "help prints the help of a command: intel help ingest stix is intel ingest stix --help.",
+		Args:  usageArgs(cobra.ArbitraryArgs),
+		RunE: func(_ *cobra.Command, args []string) error {
+			cmd := root
+			for _, name := range args {
+				sub, _, err := cmd.Find([]string{name})
+				if err != nil || sub == cmd || sub == nil {
+					return unknownCommand(cmd, name)
+				}
+				cmd = sub
+			}
+			return cmd.Help()
+		},
+	})
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		if c.Name() != "completion" {
+			continue
+		}
+		c.Args = groupArgs
+		c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		for _, sub := range c.Commands() {
+			sub.Args = usageArgs(sub.Args)
+		}
+	}
 }
 
 // hideGroupUseLine sets cmd's usage template (which its subcommands

@@ -44,7 +44,7 @@ func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) error {
 }
 
 const feedGet = `-- name: FeedGet :one
-SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at FROM feeds WHERE name = $1
+SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at FROM feeds WHERE name = $1
 `
 
 // FeedGet returns the bookkeeping row of one feed.
@@ -62,8 +62,37 @@ func (q *Queries) FeedGet(ctx context.Context, name string) (Feed, error) {
 		&i.LastLoadedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunningHost,
+		&i.RunningPid,
+		&i.RunningPidStart,
+		&i.StartedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
+}
+
+const feedHeartbeat = `-- name: FeedHeartbeat :execrows
+UPDATE feeds SET heartbeat_at = now()
+WHERE name = $1
+  AND last_status = 'running'
+  AND running_host = $2
+  AND running_pid = $3
+`
+
+type FeedHeartbeatParams struct {
+	Name        string `json:"name"`
+	RunningHost string `json:"running_host"`
+	RunningPid  *int32 `json:"running_pid"`
+}
+
+// FeedHeartbeat renews the sign of life of a load that is still running in
+// this process; it touches nothing once the load has ended.
+func (q *Queries) FeedHeartbeat(ctx context.Context, arg FeedHeartbeatParams) (int64, error) {
+	result, err := q.db.Exec(ctx, feedHeartbeat, arg.Name, arg.RunningHost, arg.RunningPid)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const feedItemList = `-- name: FeedItemList :many
@@ -125,7 +154,7 @@ func (q *Queries) FeedItemUpsert(ctx context.Context, arg FeedItemUpsertParams) 
 }
 
 const feedList = `-- name: FeedList :many
-SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at FROM feeds ORDER BY name
+SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at FROM feeds ORDER BY name
 `
 
 // FeedList returns every feed's bookkeeping row, by name.
@@ -149,6 +178,11 @@ func (q *Queries) FeedList(ctx context.Context) ([]Feed, error) {
 			&i.LastLoadedAt,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.RunningHost,
+			&i.RunningPid,
+			&i.RunningPidStart,
+			&i.StartedAt,
+			&i.HeartbeatAt,
 		); err != nil {
 			return nil, err
 		}
@@ -161,26 +195,43 @@ func (q *Queries) FeedList(ctx context.Context) ([]Feed, error) {
 }
 
 const feedStart = `-- name: FeedStart :one
-INSERT INTO feeds (name, format, location, last_status)
-VALUES ($1, $2, $3, 'running')
+INSERT INTO feeds (name, format, location, last_status,
+                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
+VALUES ($1, $2, $3, 'running',
+        $4, $5, $6, now(), now())
 ON CONFLICT (name) DO UPDATE SET
     format = excluded.format,
     location = excluded.location,
     last_status = 'running',
+    running_host = excluded.running_host,
+    running_pid = excluded.running_pid,
+    running_pid_start = excluded.running_pid_start,
+    started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at,
     updated_at = now()
-RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at
+RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at
 `
 
 type FeedStartParams struct {
-	Name     string `json:"name"`
-	Format   string `json:"format"`
-	Location string `json:"location"`
+	Name            string `json:"name"`
+	Format          string `json:"format"`
+	Location        string `json:"location"`
+	RunningHost     string `json:"running_host"`
+	RunningPid      *int32 `json:"running_pid"`
+	RunningPidStart *int64 `json:"running_pid_start"`
 }
 
 // FeedStart registers a feed (or updates its format and location) and marks
-// a load as running.
+// a load as running in the process named by host, pid and pid_start.
 func (q *Queries) FeedStart(ctx context.Context, arg FeedStartParams) (Feed, error) {
-	row := q.db.QueryRow(ctx, feedStart, arg.Name, arg.Format, arg.Location)
+	row := q.db.QueryRow(ctx, feedStart,
+		arg.Name,
+		arg.Format,
+		arg.Location,
+		arg.RunningHost,
+		arg.RunningPid,
+		arg.RunningPidStart,
+	)
 	var i Feed
 	err := row.Scan(
 		&i.Name,
@@ -193,6 +244,11 @@ func (q *Queries) FeedStart(ctx context.Context, arg FeedStartParams) (Feed, err
 		&i.LastLoadedAt,
 		&i.CreatedAt,
 		&i.UpdatedAt,
+		&i.RunningHost,
+		&i.RunningPid,
+		&i.RunningPidStart,
+		&i.StartedAt,
+		&i.HeartbeatAt,
 	)
 	return i, err
 }

@@ -25,6 +25,16 @@ type Feed struct {
 	LastLoadedAt *time.Time      `json:"last_loaded_at"`
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+	// Host name of the process running the current or last load.
+	RunningHost string `json:"running_host"`
+	// Process id of the process running the current or last load.
+	RunningPid *int32 `json:"running_pid"`
+	// Start time of that process (Linux: clock ticks after boot, /proc/PID/stat field 22), to tell it from a later process with the same id; NULL when unknown.
+	RunningPidStart *int64 `json:"running_pid_start"`
+	// When the current or last load started.
+	StartedAt *time.Time `json:"started_at"`
+	// Last sign of life of a running load (renewed while it runs); a running load from another host without a recent heartbeat is stale.
+	HeartbeatAt *time.Time `json:"heartbeat_at"`
 }
 
 // Per-item bookkeeping inside a feed (one MISP event of a feed directory), so a changed feed reloads only the items that changed.

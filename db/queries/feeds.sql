@@ -8,15 +8,31 @@ SELECT * FROM feeds ORDER BY name;
 
 -- name: FeedStart :one
 -- FeedStart registers a feed (or updates its format and location) and marks
--- a load as running.
-INSERT INTO feeds (name, format, location, last_status)
-VALUES (@name, @format, @location, 'running')
+-- a load as running in the process named by host, pid and pid_start.
+INSERT INTO feeds (name, format, location, last_status,
+                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
+VALUES (@name, @format, @location, 'running',
+        @running_host, @running_pid, sqlc.narg(running_pid_start), now(), now())
 ON CONFLICT (name) DO UPDATE SET
     format = excluded.format,
     location = excluded.location,
     last_status = 'running',
+    running_host = excluded.running_host,
+    running_pid = excluded.running_pid,
+    running_pid_start = excluded.running_pid_start,
+    started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at,
     updated_at = now()
 RETURNING *;
+
+-- name: FeedHeartbeat :execrows
+-- FeedHeartbeat renews the sign of life of a load that is still running in
+-- this process; it touches nothing once the load has ended.
+UPDATE feeds SET heartbeat_at = now()
+WHERE name = @name
+  AND last_status = 'running'
+  AND running_host = @running_host
+  AND running_pid = @running_pid;
 
 -- name: FeedFinish :exec
 -- FeedFinish records the outcome of a load: its status, error, report and,

@@ -50,7 +50,8 @@ func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*eng
 	report.Duration = time.Since(start)
 	if err != nil {
 		report.Error = err.Error()
-		l.log.Error("stix feed stopped", "offset", engine.ErrorOffset(err), "records", report.RecordsRead, "err", err)
+		// The caller reports the error; a log line would repeat it.
+		l.log.Debug("stix feed stopped", "offset", engine.ErrorOffset(err), "records", report.RecordsRead, "err", err)
 	}
 	return report, err
 }

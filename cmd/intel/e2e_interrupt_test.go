@@ -1,0 +1,222 @@
+package main_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// malwareFeed writes n STIX malware objects as NDJSON, one node each.
+func malwareFeed(t *testing.T, n int) string {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, `{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-%012d",`+
+			`"created":"2026-01-01T00:00:00Z","modified":"2026-01-01T00:00:00Z","name":"m%d","is_family":true}`+"\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "big.ndjson")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	return path
+}
+
+// startLoad starts the intel binary loading feed into the database at dsn,
+// in batches of 100, while the test holds a lock on nodes: the load runs
+// until its first batch waits for the lock, and stays there until release.
+func startLoad(t *testing.T, dsn, feed string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
+	t.Helper()
+	return startLoadOf(t, dsn, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
+}
+
+// startLoadOf is startLoad for any intel command line.
+func startLoadOf(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.PoolFor(t, dsn)
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE nodes IN EXCLUSIVE MODE")
+	require.NoError(t, err)
+	released := false
+	release = func() {
+		if !released {
+			released = true
+			require.NoError(t, tx.Rollback(ctx))
+		}
+	}
+	t.Cleanup(release)
+
+	cmd = exec.Command(intelBinary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
+	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%nodes%'`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, 60*time.Second, 20*time.Millisecond, "the load's first batch waits for the lock on nodes\nstderr: %s", stderr)
+	return cmd, stdout, stderr, release
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if ee := (*exec.ExitError)(nil); err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait for intel: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("intel did not exit")
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+type feedRow struct {
+	Name       string `json:"name"`
+	Status     string `json:"status"`
+	LastStatus string `json:"last_status"`
+	LastError  string `json:"last_error"`
+	RunningPID int    `json:"running_pid"`
+}
+
+func feedsJSON(t *testing.T, dsn string) []feedRow {
+	t.Helper()
+	r := intel(t, []string{"DATABASE_URL=" + dsn}, "", "feeds", "--format", "json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rows []feedRow
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rows))
+	return rows
+}
+
+func countNodes(t *testing.T, pool *pgxpool.Pool) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM nodes").Scan(&n))
+	return n
+}
+
+// TestInterruptedLoadExitsWithOneLine: SIGINT or SIGTERM during a load lets
+// the batch being written commit, records the feed as interrupted, prints
+// one line and exits 130 or 143; intel feeds then says interrupted, and the
+// next run loads the feed again.
+func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
+	t.Parallel()
+	feed := malwareFeed(t, 3000)
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		name string
+		code int
+	}{
+		{syscall.SIGINT, "SIGINT", 130},
+		{syscall.SIGTERM, "SIGTERM", 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.DSN(t)
+			pool := pgtest.PoolFor(t, dsn)
+			cmd, stdout, stderr, release := startLoad(t, dsn, feed)
+			rows := feedsJSON(t, dsn)
+			require.Len(t, rows, 1)
+			require.Equal(t, "running", rows[0].Status, "a live load is running, not stale")
+			require.Equal(t, cmd.Process.Pid, rows[0].RunningPID)
+
+			require.NoError(t, cmd.Process.Signal(tc.sig))
+			time.Sleep(300 * time.Millisecond) // the batch in flight waits, within its grace
+			release()
+			require.Equal(t, tc.code, exitCode(t, cmd), "stderr: %s", stderr)
+			require.Regexp(t, `^intel: interrupted by `+tc.name+` after \d+ records; feed big marked interrupted\n$`, stderr.String(),
+				"one line on stderr")
+			require.Contains(t, stdout.String(), "big: interrupted: interrupted by "+tc.name+"\n", "the report says so too")
+			require.Equal(t, 100, countNodes(t, pool), "the batch in flight committed whole; no later batch started")
+
+			rows = feedsJSON(t, dsn)
+			require.Equal(t, "interrupted", rows[0].Status)
+			require.Equal(t, "interrupted by "+tc.name, rows[0].LastError)
+			r := intel(t, []string{"DATABASE_URL=" + dsn}, "", "feeds")
+			require.Regexp(t, `(?m)^big +stix +interrupted +.*interrupted by `+tc.name+`$`, r.stdout)
+
+			r = intel(t, []string{"DATABASE_URL=" + dsn}, "", "ingest", "stix", feed, "--feed", "big")
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Contains(t, r.stdout, "big: ok\n", "an interrupted feed loads again, not skipped")
+			require.Equal(t, 3000, countNodes(t, pool))
+		})
+	}
+}
+
+// TestKilledLoadShowsAsStale: a load killed with SIGKILL cannot record
+// anything; intel feeds shows its feed as stale, not running forever.
+func TestKilledLoadShowsAsStale(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	cmd, _, _, release := startLoad(t, dsn, malwareFeed(t, 500))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+	require.Equal(t, -1, exitCode(t, cmd), "killed by a signal")
+	release()
+
+	rows := feedsJSON(t, dsn)
+	require.Len(t, rows, 1)
+	require.Equal(t, "stale", rows[0].Status)
+	require.Equal(t, "running", rows[0].LastStatus)
+	r := intel(t, []string{"DATABASE_URL=" + dsn}, "", "feeds")
+	require.Regexp(t, fmt.Sprintf(`(?m)^big +stix +stale +.*pid %d on .*: the process is gone$`, cmd.Process.Pid), r.stdout)
+}
+
+// TestSecondSignalEndsAtOnce: while the batch in flight waits (here, for a
+// lock), a second Ctrl-C ends the process at once by the signal's default
+// action.
+func TestSecondSignalEndsAtOnce(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	cmd, _, stderr, _ := startLoad(t, dsn, malwareFeed(t, 500))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, -1, exitCode(t, cmd), "killed by the second SIGINT (the lock is still held); stderr: %s", stderr)
+	ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.Equal(t, syscall.SIGINT, ws.Signal())
+}
+
+// TestInterruptedTelemetryLoad: SIGINT during intel ingest telemetry (no
+// feed bookkeeping) ends it with one line counting the lines read, exit 130.
+func TestInterruptedTelemetryLoad(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	var b strings.Builder
+	at := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	for i := range 2000 {
+		fmt.Fprintf(&b, `{"src":"ipv4-addr:10.0.%d.%d","relation":"connected-to","dst":"domain-name:c2-%d.example","agent_id":"ws-1","observed_at":"%s"}`+"\n",
+			i/250, i%250, i, at)
+	}
+	path := filepath.Join(t.TempDir(), "edr.ndjson")
+	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
+	cmd, _, stderr, release := startLoadOf(t, dsn, "ingest", "telemetry", path)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	require.Equal(t, 130, exitCode(t, cmd), "stderr: %s", stderr)
+	require.Regexp(t, `^intel: interrupted by SIGINT after \d+ lines\n$`, stderr.String())
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/store"
+)
+
+// feedRow is one feed of intel feeds: its bookkeeping, the status to show
+// (a running load whose process is gone is stale) and the counts of its
+// last report.
+type feedRow struct {
+	store.FeedState
+	Status    string `json:"status"`
+	Records   int64  `json:"records"`
+	Nodes     int64  `json:"nodes"`
+	Relations int64  `json:"relations"`
+	Dropped   int64  `json:"dropped"`
+}
+
+func (a *app) feedsCommand() *cobra.Command {
+	var format string
+	cmd := &cobra.Command{
+		Use:   "feeds",
+		Short: "List the feeds loaded so far: status, last load, counts and last error",
+		Long: `feeds lists every feed intel has loaded, with the status of its last load (ok,
+skipped, failed, interrupted, or running), when it last loaded, the counts of
+its last report (records read, nodes, relations, records dropped) and its last
+error. A load recorded as running whose process is gone (killed, crashed, its
+host rebooted) shows as stale: on this host the recorded process id and start
+time are checked; a load from another host is stale when it has given no sign
+of life (a heartbeat every 30s) for 5 minutes. Load it again to replace it.`,
+		Example: "  intel feeds\n  intel feeds --format json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := formatFlag(format, "table", "json"); err != nil {
+				return err
+			}
+			rows, err := a.feedRows(cmd.Context())
+			if err != nil {
+				return err
+			}
+			return printAs(a.stdout, format, rows, writeFeedsTable)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "table", "table or json")
+	return cmd
+}
+
+// feedRows reads the feeds' bookkeeping (no partition upkeep: this only
+// reads).
+func (a *app) feedRows(ctx context.Context) ([]feedRow, error) {
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.checkSchema(ctx, pool); err != nil {
+		return nil, err
+	}
+	feeds, err := store.NewStore(pool).Feeds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	rows := make([]feedRow, 0, len(feeds))
+	for _, f := range feeds {
+		r := feedRow{FeedState: f, Status: ingest.FeedStatus(f, now)}
+		var rep engine.Report
+		if len(f.LastReport) > 0 && json.Unmarshal(f.LastReport, &rep) == nil {
+			r.Records, r.Nodes, r.Relations, r.Dropped = rep.RecordsRead, rep.Nodes, rep.Relations, rep.DroppedTotal()
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// writeFeedsTable writes the feeds as a table, one line each.
+func writeFeedsTable(w io.Writer, rows []feedRow) error {
+	if len(rows) == 0 {
+		_, err := fmt.Fprintln(w, "no feeds loaded yet (intel ingest stix|misp|feeds|telemetry)")
+		return err
+	}
+	tw := newTable(w)
+	tw.row("FEED", "FORMAT", "STATUS", "UPDATED", "LAST LOADED", "RECORDS", "NODES", "RELATIONS", "DROPPED", "DETAIL")
+	for _, r := range rows {
+		tw.row(r.Name, r.Format, r.Status, when(&r.UpdatedAt), when(r.LastLoadedAt),
+			r.Records, r.Nodes, r.Relations, r.Dropped, feedDetail(r))
+	}
+	return tw.flush("feeds table")
+}
+
+// feedDetail is the last column of intel feeds: the process of a running
+// or stale load, or the last error.
+func feedDetail(r feedRow) string {
+	switch r.Status {
+	case ingest.StatusRunning, ingest.StatusStale:
+		d := "process unknown"
+		if r.RunningPID > 0 {
+			d = fmt.Sprintf("pid %d on %s", r.RunningPID, r.RunningHost)
+		}
+		if r.StartedAt != nil {
+			d += ", started " + when(r.StartedAt)
+		}
+		if r.Status == ingest.StatusStale {
+			d += ": the process is gone"
+		}
+		return d
+	}
+	if r.LastError == "" {
+		return ""
+	}
+	const maxDetail = 100
+	e := oneLine(r.LastError)
+	if runes := []rune(e); len(runes) > maxDetail {
+		e = string(runes[:maxDetail-1]) + "…"
+	}
+	return e
+}
+
+// when formats a time for a table, "-" when there is none.
+func when(t *time.Time) string {
+	if t == nil || t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05Z")
+}

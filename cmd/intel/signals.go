@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// interrupts turns the first SIGINT or SIGTERM into the end of the
+// command's context, whose cause is an interruptCause naming the signal.
+// Loads then let the batch they are writing commit (ingest.Options.
+// InterruptGrace) and stop; run prints one line and exits 128 + the signal
+// number (130 for SIGINT, 143 for SIGTERM). A second signal ends the
+// process at once, by the signal's default action.
+type interrupts struct {
+	ch     chan os.Signal
+	done   chan struct{}
+	mu     sync.Mutex
+	sig    syscall.Signal
+	cancel context.CancelCauseFunc
+}
+
+// notifyInterrupts starts watching for SIGINT and SIGTERM; call stop.
+func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
+	ctx, cancel := context.WithCancelCause(parent)
+	in := &interrupts{ch: make(chan os.Signal, 1), done: make(chan struct{}), cancel: cancel}
+	signal.Notify(in.ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case s := <-in.ch:
+			// From now on a second signal takes its default action.
+			signal.Stop(in.ch)
+			sig, _ := s.(syscall.Signal)
+			in.mu.Lock()
+			in.sig = sig
+			in.mu.Unlock()
+			cancel(interruptCause{sig})
+		case <-in.done:
+		}
+	}()
+	return ctx, in
+}
+
+// received returns the signal that interrupted the command, or 0.
+func (in *interrupts) received() syscall.Signal {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.sig
+}
+
+// stop stops watching.
+func (in *interrupts) stop() {
+	signal.Stop(in.ch)
+	close(in.done)
+	in.cancel(nil)
+}
+
+// interruptCause is the cause of the context of an interrupted command.
+type interruptCause struct{ sig syscall.Signal }
+
+func (c interruptCause) Error() string { return "interrupted by " + signalName(c.sig) }
+
+// signalName is SIGINT, SIGTERM or the signal's number.
+func signalName(sig syscall.Signal) string {
+	switch sig {
+	case syscall.SIGINT:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return fmt.Sprintf("signal %d", int(sig))
+}
+
+// interruptedError is what an interrupted load returns: how far it got and
+// what it recorded, for the one line run prints.
+type interruptedError struct {
+	cause       error // the interruptCause
+	records     int64 // records (or telemetry lines) read
+	unit        string
+	interrupted []string // feeds recorded as interrupted
+	notStarted  []string // feeds whose turn had not come
+	dryRun      bool     // nothing was recorded
+}
+
+func (e *interruptedError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.cause.Error())
+	fmt.Fprintf(&b, " after %d %s", e.records, e.unit)
+	switch {
+	case len(e.interrupted) > 0 && e.dryRun:
+		fmt.Fprintf(&b, "; %s stopped (dry run: nothing recorded)", feedList(e.interrupted))
+	case len(e.interrupted) > 0:
+		fmt.Fprintf(&b, "; %s marked interrupted", feedList(e.interrupted))
+	}
+	if len(e.notStarted) > 0 {
+		fmt.Fprintf(&b, "; %s not started", feedList(e.notStarted))
+	}
+	return b.String()
+}
+
+func (e *interruptedError) Unwrap() error { return e.cause }
+
+// feedList is "feed a" or "feeds a, b".
+func feedList(names []string) string {
+	if len(names) == 1 {
+		return "feed " + names[0]
+	}
+	return "feeds " + strings.Join(names, ", ")
+}
+
+// interruptMessage is the line run prints for a command that ended because
+// of sig: the command's interruptedError when it returned one.
+func interruptMessage(err error, sig syscall.Signal) string {
+	if ie := (*interruptedError)(nil); errors.As(err, &ie) {
+		return ie.Error()
+	}
+	return interruptCause{sig}.Error()
+}
