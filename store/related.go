@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
@@ -125,54 +122,4 @@ func (s *Store) GetNode(ctx context.Context, id uuid.UUID) (graph.Node, error) {
 		return graph.Node{}, Interpret(fmt.Sprintf("get node %s", id), err)
 	}
 	return nodeFromRow(r), nil
-}
-
-// ResolveNode finds a node from what a person would type: a node id, a
-// source identifier (STIX id, MISP uuid) known as an alias, or kind:key
-// (ipv4-addr:198.51.100.7, malware:lockbit, hash:SHA-256:<hex>; the key is
-// normalized as the mappers do for named kinds and hashes).
-func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error) {
-	ref = strings.TrimSpace(ref)
-	if id, err := uuid.Parse(ref); err == nil {
-		return s.GetNode(ctx, id)
-	}
-	if id, ok := graph.ParseNodeRef(graph.Ref(ref)); ok {
-		return s.GetNode(ctx, id)
-	}
-	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
-	if err != nil {
-		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
-	}
-	if len(rows) > 0 {
-		return s.GetNode(ctx, rows[0].NodeID)
-	}
-	kind, key, ok := strings.Cut(ref, ":")
-	if !ok || kind == "" || key == "" {
-		return graph.Node{}, fmt.Errorf("resolve %q: %w (want a node id, a source id, or kind:key such as ipv4-addr:198.51.100.7)", ref, ErrNotFound)
-	}
-	for _, candidate := range keyCandidates(graph.Kind(kind), key) {
-		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
-		if err == nil {
-			return nodeFromRow(r), nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
-		}
-	}
-	return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key %q: %w", ref, kind, key, ErrNotFound)
-}
-
-// keyCandidates lists the keys kind:key may be stored under: as typed, and
-// normalized the way the mappers key that kind.
-func keyCandidates(kind graph.Kind, key string) []string {
-	c := []string{key}
-	switch {
-	case kind == graph.KindHash:
-		if alg, v, ok := strings.Cut(key, ":"); ok {
-			c = append(c, graph.HashKey(alg, v))
-		}
-	case !kind.IsObservable():
-		c = append(c, graph.NamedKey(kind, key))
-	}
-	return c
 }
