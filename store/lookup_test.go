@@ -47,24 +47,24 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 	b := setup(t)
 	n := lookupGraph(t, b)
 	for ref, want := range map[string]string{
-		n["apt28"].ID.String():                                 "apt28",
-		graph.NodeRef(n["rabbit"].ID).String():                 "rabbit",
+		n["apt28"].ID.String():                                "apt28",
+		graph.NodeRef(n["rabbit"].ID).String():                "rabbit",
 		"intrusion-set--bef4c620-0787-42a8-a96d-b7eb6e85917c": "apt28", // source id as written
 		"bef4c620-0787-42a8-a96d-b7eb6e85917c":                "apt28", // without its type prefix
 		"misp--5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164":          "rabbit",
 		"5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164":                "rabbit", // a bare MISP uuid
-		"intrusion-set:apt28":                                  "apt28", // kind:key
-		"malware:Bad Rabbit":                                   "rabbit",
-		"ipv4-addr:198.51.100.7":                               "ip",
-		"intrusion-set:Sofacy":                                 "apt28", // kind:alias
-		"intrusion-set:fancy bear":                             "apt28",
-		"threat-actor:strontium":                               "actor", // MISP synonym
-		"intrusion-set:G0007":                                  "apt28", // kind:external-id
-		"malware:S0606":                                        "rabbit",
-		"malware:s1001":                                        "old",
-		"file:invoice.exe":                                     "file", // a file keyed by its hash, by name
-		"G0007":                                                "apt28", // an external id alone
-		"  sofacy ":                                            "apt28",
+		"intrusion-set:apt28":                                 "apt28",  // kind:key
+		"malware:Bad Rabbit":                                  "rabbit",
+		"ipv4-addr:198.51.100.7":                              "ip",
+		"intrusion-set:Sofacy":                                "apt28", // kind:alias
+		"intrusion-set:fancy bear":                            "apt28",
+		"threat-actor:strontium":                              "actor", // MISP synonym
+		"intrusion-set:G0007":                                 "apt28", // kind:external-id
+		"malware:S0606":                                       "rabbit",
+		"malware:s1001":                                       "old",
+		"file:invoice.exe":                                    "file",  // a file keyed by its hash, by name
+		"G0007":                                               "apt28", // an external id alone
+		"  sofacy ":                                           "apt28",
 	} {
 		got, err := b.store.ResolveNode(ctx, ref)
 		require.NoError(t, err, ref)
