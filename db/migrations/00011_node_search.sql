@@ -17,20 +17,27 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT E'\n' || lower(concat_ws(E'\n',
         nullif(btrim(name), ''),
         CASE WHEN length(key) <= 256 THEN key END,
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.aliases[*] ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.x_mitre_aliases[*] ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.x_opencti_aliases[*] ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.synonyms[*] ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.external_references[*].external_id ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.meta.external_id[*] ? (@.type() == "string")') AS v),
-        (SELECT string_agg(btrim(v #>> '{}'), E'\n')
-         FROM jsonb_path_query(props, 'lax $.x_mitre_old_attack_id ? (@.type() == "string")') AS v)
+        -- Most nodes (observables) have none of these props: the ?| test
+        -- spares them the path queries.
+        CASE WHEN props ?| ARRAY['aliases', 'x_mitre_aliases', 'x_opencti_aliases', 'synonyms',
+                                 'external_references', 'meta', 'x_mitre_old_attack_id'] THEN
+            (SELECT string_agg(btrim(v #>> '{}'), E'\n')
+             FROM (
+                 SELECT jsonb_path_query(props, 'lax $.aliases[*] ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.x_mitre_aliases[*] ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.x_opencti_aliases[*] ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.synonyms[*] ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.external_references[*].external_id ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.meta.external_id[*] ? (@.type() == "string")')
+                 UNION ALL
+                 SELECT jsonb_path_query(props, 'lax $.x_mitre_old_attack_id ? (@.type() == "string")')
+             ) AS x(v))
+        END
     )) || E'\n'
 $$;
 -- +goose StatementEnd
