@@ -99,7 +99,9 @@ func TestEndToEnd(t *testing.T) {
 	files, err := fs.Glob(migrations.FS, "*.sql")
 	require.NoError(t, err)
 	require.Len(t, migrated, len(files), "every embedded migration applied")
-	require.Contains(t, ok("", "migrate", "version"), fmt.Sprint(len(files)))
+	// The version is the last migration's number (numbers may have gaps
+	// while branches land).
+	require.Contains(t, ok("", "migrate", "version"), strings.TrimLeft(files[len(files)-1][:5], "0"))
 
 	var ensured struct {
 		Days []struct {
