@@ -17,4 +17,8 @@
 // of the node it maps to, and relationships name their endpoints by such
 // references (see Ref), so a relationship whose endpoint has not arrived yet
 // is kept pending and resolved when it does.
+//
+// Every relation type has a class (ClassOf): intelligence, containment,
+// provenance or lifecycle. A walk (RelatedOptions) follows intelligence and
+// containment by default, provenance on request, lifecycle only when named.
 package graph

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,6 +29,46 @@ type RelatedOptions struct {
 	// the window are scanned. Relations from feeds are walked whatever their
 	// dates.
 	Since, Until time.Time
+	// Relations, when not empty, are the only relation types walked
+	// (whatever their class: naming created-by here walks it).
+	Relations []string `json:"relations,omitempty"`
+	// ExcludeRelations are relation types never walked.
+	ExcludeRelations []string `json:"exclude_relations,omitempty"`
+	// Kinds, when not empty, are the only kinds of node the walk reaches
+	// (the start is always returned).
+	Kinds []Kind `json:"kinds,omitempty"`
+	// IncludeProvenance walks provenance relations (created-by, markings,
+	// ...) too. Without it, and for lifecycle relations (revoked-by, ...)
+	// always, a walk follows them only when Relations names them.
+	IncludeProvenance bool `json:"include_provenance,omitempty"`
+}
+
+// SkippedRelations returns, sorted, the relation types the walk must not
+// follow: ExcludeRelations, and the provenance (unless IncludeProvenance)
+// and lifecycle relation types that Relations does not name.
+func (o RelatedOptions) SkippedRelations() []string {
+	skip := append([]string{}, o.ExcludeRelations...)
+	for _, c := range []RelationClass{ClassProvenance, ClassLifecycle} {
+		if c == ClassProvenance && o.IncludeProvenance {
+			continue
+		}
+		for _, r := range RelationsOfClass(c) {
+			if !slices.Contains(o.Relations, r) {
+				skip = append(skip, r)
+			}
+		}
+	}
+	slices.Sort(skip)
+	return slices.Compact(skip)
+}
+
+// Walks reports whether a walk with these options may follow a relation
+// type (the relation filters of SkippedRelations and Relations).
+func (o RelatedOptions) Walks(relation string) bool {
+	if len(o.Relations) > 0 && !slices.Contains(o.Relations, relation) {
+		return false
+	}
+	return !slices.Contains(o.SkippedRelations(), relation)
 }
 
 // WithDefaults fills the options left zero with their defaults, the time
@@ -72,6 +113,14 @@ type RelatedNode struct {
 	Depth int `json:"depth"`
 	// Via is the edge that first reached the node; nil for the start.
 	Via *Step `json:"via,omitempty"`
+	// Degree and EdgesCut are set when the fan-out cap cut the node's
+	// edges: Degree is how many edges the walk could follow from it (its
+	// relations and in-window telemetry edges that the relation and kind
+	// filters allow), EdgesCut how many of them were not followed
+	// (Degree - Fanout). The cap keeps intelligence edges before
+	// containment (see RelationClass).
+	Degree   int `json:"degree,omitempty"`
+	EdgesCut int `json:"edges_cut,omitempty"`
 }
 
 // Edge is a relation or an aggregate of telemetry edges between two
@@ -99,7 +148,8 @@ type Neighbourhood struct {
 	Nodes []RelatedNode `json:"nodes"`
 	// Edges are every relation and telemetry aggregate among Nodes.
 	Edges []Edge `json:"edges"`
-	// Truncated is true when the fan-out or node cap left something out.
+	// Truncated is true when the fan-out or node cap left something out
+	// (the nodes the fan-out cap cut have EdgesCut set).
 	Truncated bool `json:"truncated"`
 }
 

@@ -5,8 +5,11 @@
 // A Store writes batches of nodes and relations as merging multi-row
 // upserts (the SQL side of graph.Merge), parks relationships whose
 // endpoints have not arrived in pending_relations and releases them when
-// they do, streams telemetry with COPY, walks the graph (FindRelated) and
-// keeps the feeds' load bookkeeping. It does not size itself or make
+// they do, streams telemetry with COPY, walks the graph (FindRelated, which
+// follows the relation classes of graph.ClassOf: intelligence and
+// containment by default), finds nodes (ResolveNode, the one resolver of
+// every reference a person types; Search over names, aliases and external
+// ids; NodeDetails) and keeps the feeds' load bookkeeping. It does not size itself or make
 // partitions: callers pass the batch size and writer count (package tuning
 // computes them) and a DayEnsurer (package partman has one).
 //
@@ -26,7 +29,7 @@
 // chunk, and a rerun skips what is durable.
 //
 // Errors come out translated once (Interpret): ErrNotFound, ErrConflict,
-// ErrRetryable, with the database error still in the chain. WithTx is the
+// ErrRetryable (and ErrAmbiguous from ResolveNode), with the database error still in the chain. WithTx is the
 // one transaction helper; its rollback runs even after the caller's context
 // is cancelled.
 package store

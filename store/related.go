@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
@@ -17,17 +14,31 @@ import (
 // FindRelated returns what is related to the node start, up to opts.Depth
 // hops, in one SQL statement (see the FindRelated query): relations in both
 // directions and telemetry edges inside the time window, each node expanded
-// at most once, with fan-out and size caps. It returns ErrNotFound when start
+// at most once, with fan-out and size caps, following the relation types
+// opts allows (by default intelligence and containment, never provenance
+// or lifecycle: see graph.RelationClass). It returns ErrNotFound when start
 // does not exist.
 func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.RelatedOptions) (*graph.Neighbourhood, error) {
 	opts = opts.WithDefaults(s.now())
+	kinds := make([]string, 0, len(opts.Kinds))
+	for _, k := range opts.Kinds {
+		kinds = append(kinds, string(k))
+	}
+	// Arrays are never nil: pgx would send NULL, and NULL filters out
+	// every edge.
 	rows, err := s.q.FindRelated(ctx, gen.FindRelatedParams{
-		StartID:  start,
-		MaxDepth: int32(opts.Depth),
-		Fanout:   int32(opts.Fanout),
-		MaxNodes: int32(opts.MaxNodes),
-		Since:    opts.Since,
-		Until:    opts.Until,
+		StartID:       start,
+		MaxDepth:      int32(opts.Depth),
+		Fanout:        int32(opts.Fanout),
+		MaxNodes:      int32(opts.MaxNodes),
+		Since:         opts.Since,
+		Until:         opts.Until,
+		OnlyRelations: append([]string{}, opts.Relations...),
+		SkipRelations: opts.SkippedRelations(),
+		Kinds:         kinds,
+		Containment:   graph.RelationsOfClass(graph.ClassContainment),
+		Provenance:    graph.RelationsOfClass(graph.ClassProvenance),
+		Lifecycle:     graph.RelationsOfClass(graph.ClassLifecycle),
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("find related to %s", start), err)
@@ -40,7 +51,7 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 		rn := graph.RelatedNode{Node: nodeFromRow(gen.Node{
 			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
 			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
-		}), Depth: int(r.Depth)}
+		}), Depth: int(r.Depth), Degree: int(r.Degree), EdgesCut: int(r.EdgesCut)}
 		if r.ViaID != uuid.Nil {
 			rn.Via = &graph.Step{From: r.ViaID, Relation: r.ViaRelation, Direction: r.ViaDirection}
 		}
@@ -111,54 +122,4 @@ func (s *Store) GetNode(ctx context.Context, id uuid.UUID) (graph.Node, error) {
 		return graph.Node{}, Interpret(fmt.Sprintf("get node %s", id), err)
 	}
 	return nodeFromRow(r), nil
-}
-
-// ResolveNode finds a node from what a person would type: a node id, a
-// source identifier (STIX id, MISP uuid) known as an alias, or kind:key
-// (ipv4-addr:198.51.100.7, malware:lockbit, hash:SHA-256:<hex>; the key is
-// normalized as the mappers do for named kinds and hashes).
-func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error) {
-	ref = strings.TrimSpace(ref)
-	if id, err := uuid.Parse(ref); err == nil {
-		return s.GetNode(ctx, id)
-	}
-	if id, ok := graph.ParseNodeRef(graph.Ref(ref)); ok {
-		return s.GetNode(ctx, id)
-	}
-	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
-	if err != nil {
-		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
-	}
-	if len(rows) > 0 {
-		return s.GetNode(ctx, rows[0].NodeID)
-	}
-	kind, key, ok := strings.Cut(ref, ":")
-	if !ok || kind == "" || key == "" {
-		return graph.Node{}, fmt.Errorf("resolve %q: %w (want a node id, a source id, or kind:key such as ipv4-addr:198.51.100.7)", ref, ErrNotFound)
-	}
-	for _, candidate := range keyCandidates(graph.Kind(kind), key) {
-		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
-		if err == nil {
-			return nodeFromRow(r), nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
-		}
-	}
-	return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key %q: %w", ref, kind, key, ErrNotFound)
-}
-
-// keyCandidates lists the keys kind:key may be stored under: as typed, and
-// normalized the way the mappers key that kind.
-func keyCandidates(kind graph.Kind, key string) []string {
-	c := []string{key}
-	switch {
-	case kind == graph.KindHash:
-		if alg, v, ok := strings.Cut(key, ":"); ok {
-			c = append(c, graph.HashKey(alg, v))
-		}
-	case !kind.IsObservable():
-		c = append(c, graph.NamedKey(kind, key))
-	}
-	return c
 }

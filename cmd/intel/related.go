@@ -18,6 +18,7 @@ type relatedOptions struct {
 	format       string
 	output       string
 	since, until string
+	kinds        []string
 	walk         graph.RelatedOptions
 }
 
@@ -33,9 +34,18 @@ identifier a feed used (a STIX id such as malware--…, a MISP uuid), or by
 kind:key — ipv4-addr:198.51.100.7, domain-name:evil.example,
 hash:SHA-256:<hex>, malware:lockbit, intrusion-set:apt28, vulnerability:CVE-2021-44228.
 
+Relations have a class (see the README): intelligence (indicates, uses,
+attributed-to, ...), containment (a report or MISP event holding an object),
+provenance (created-by, x-mitre-modified-by, markings) and lifecycle
+(revoked-by). The walk follows intelligence and containment; provenance only
+with --include-provenance, and any type named by --relations. From each node
+it follows at most --fanout edges, intelligence first; a node whose edges
+were cut shows its true degree and how many were cut.
+
 --format table draws a tree of the first path to each node; json is for
 scripts; dot is for Graphviz (dot -Tsvg).`,
 		Example: `  intel related malware:lockbit --depth 2
+  intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json
   intel related file:invoice.exe --format dot -o related.dot && dot -Tsvg related.dot > related.svg`,
 		Args: exactArgs(1),
@@ -53,6 +63,10 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 	intRange(f, "max-nodes", 1, noMax)
 	f.StringVar(&o.since, "since", "168h", "walk telemetry observed since: a duration back from now (72h) or a date (2026-11-01)")
 	f.StringVar(&o.until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
+	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by)")
+	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
+	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set)")
+	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
@@ -72,6 +86,9 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	}
 	if walk.Until, err = parseWhen(o.until, now); err != nil {
 		return usagef("--until: %v", err)
+	}
+	for _, k := range o.kinds {
+		walk.Kinds = append(walk.Kinds, graph.Kind(k))
 	}
 	if walk.Depth == 0 {
 		walk.Depth = -1 // --depth 0 asks for the start node alone

@@ -39,7 +39,7 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 		return fmt.Errorf("write tree: no start node")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  [%s]\n", nodeLabel(root.Node), root.ID)
+	fmt.Fprintf(&b, "%s  [%s]%s\n", nodeLabel(root.Node), root.ID, cutNote(*root))
 	var walk func(id uuid.UUID, prefix string)
 	walk = func(id uuid.UUID, prefix string) {
 		kids := children[id]
@@ -49,16 +49,25 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 			if i == len(kids)-1 {
 				branch, next = "└─ ", "   "
 			}
-			fmt.Fprintf(&b, "%s%s%s %s  [%s]\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID)
+			fmt.Fprintf(&b, "%s%s%s %s  [%s]%s\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID, cutNote(k))
 			walk(k.ID, prefix+next)
 		}
 	}
 	walk(root.ID, "")
 	if nb.Truncated {
-		b.WriteString("(truncated: the fan-out or node cap left some nodes out)\n")
+		b.WriteString("(truncated: the fan-out cap (nodes marked \"cut\") or the node cap left some nodes out)\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// cutNote marks a node whose edges the fan-out cap cut: its true degree
+// and how many edges were not followed.
+func cutNote(n graph.RelatedNode) string {
+	if n.EdgesCut <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("  (cut %d of %d edges)", n.EdgesCut, n.Degree)
 }
 
 // stepArrow shows the relation that reached a node from its parent: -rel->,
@@ -86,6 +95,10 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 	b.WriteString("digraph related {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	for _, n := range nb.Nodes {
 		attrs := fmt.Sprintf("label=%s", dotQuote(string(n.Kind)+"\n"+nodeName(n.Node)))
+		if n.EdgesCut > 0 {
+			attrs = fmt.Sprintf("label=%s, style=\"rounded,dashed\"",
+				dotQuote(fmt.Sprintf("%s\n%s\n(cut %d of %d edges)", n.Kind, nodeName(n.Node), n.EdgesCut, n.Degree)))
+		}
 		if n.ID == nb.Start {
 			attrs += ", peripheries=2"
 		}

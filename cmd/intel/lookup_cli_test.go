@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// loadNamedGraph adds to loadSmallGraph's graph an intrusion set with
+// aliases and an ATT&CK id, a revoked copy, a report holding the malware
+// and the identity that created both.
+func loadNamedGraph(t *testing.T, dsn string) (file graph.Node, set graph.Node) {
+	t.Helper()
+	file = loadSmallGraph(t, dsn)
+	st := store.NewStore(pgtest.PoolFor(t, dsn))
+	set = graph.NamedNode(graph.KindIntrusionSet, "Bitwise Spider")
+	set.Aliases = []string{"intrusion-set--0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"}
+	set.Props = map[string]any{"aliases": []any{"Wizard Spider"},
+		"external_references": []any{map[string]any{"source_name": "mitre-attack", "external_id": "G9999"}}}
+	old := graph.NamedNode(graph.KindIntrusionSet, "Bitwise Spider (old)")
+	old.Props = map[string]any{"revoked": true}
+	malware := graph.NamedNode(graph.KindMalware, "LockBit")
+	report := graph.SourceNode(graph.KindReport, "misp--11111111-2222-4333-8444-555555555555")
+	report.Name = "LockBit campaign"
+	eset := graph.SourceNode(graph.KindIdentity, "identity--99999999-2222-4333-8444-555555555555")
+	eset.Name = "ESET"
+	_, err := st.Write(context.Background(), graph.Batch{Nodes: []graph.Node{set, old, report, eset}, Relations: []graph.Relation{
+		{Src: old.Ref(), Type: "revoked-by", Dst: set.Ref()},
+		{Src: report.Ref(), Type: "object", Dst: malware.Ref()},
+		{Src: report.Ref(), Type: "created-by", Dst: eset.Ref()},
+		{Src: set.Ref(), Type: "created-by", Dst: eset.Ref()},
+	}})
+	require.NoError(t, err)
+	return file, set
+}
+
+func TestShowSearchAndWalkFlags(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	file, set := loadNamedGraph(t, dsn)
+	db := "--database-url=" + dsn
+
+	t.Run("show", func(t *testing.T) {
+		t.Parallel()
+		for _, ref := range []string{"intrusion-set:wizard spider", "intrusion-set:G9999", "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", set.ID.String()} {
+			out := runOK(t, db, "show", ref)
+			require.Regexp(t, `(?m)^id: +`+set.ID.String()+`$`, out, ref)
+			require.Regexp(t, `(?m)^aliases: +Wizard Spider$`, out)
+			require.Regexp(t, `(?m)^external id: +mitre-attack G9999$`, out)
+			require.Regexp(t, `(?m)^source id: +intrusion-set--0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0$`, out)
+			require.Regexp(t, `(?m)^lifecycle: +live$`, out)
+			require.Regexp(t, `(?m)^degree: +intelligence 1, containment 0, provenance 1, lifecycle 1$`, out)
+		}
+		out := runOK(t, db, "show", "intrusion-set:Bitwise Spider (old)")
+		require.Regexp(t, `(?m)^lifecycle: +REVOKED; replaced by intrusion-set Bitwise Spider \[`+set.ID.String()+`\]$`, out)
+		var d graph.NodeDetails
+		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "file:invoice.exe", "--format", "json")), &d))
+		require.Equal(t, file.ID, d.Node.ID, "file:name finds a file keyed by its hash")
+		require.EqualValues(t, 1, d.Degree[graph.ClassIntelligence])
+		_, stderr, code := runCLI(t, db, "show", "intrusion-set:nobody")
+		require.Equal(t, exitFailure, code)
+		require.Contains(t, stderr, "not found")
+	})
+	t.Run("search", func(t *testing.T) {
+		t.Parallel()
+		out := runOK(t, db, "search", "wizard")
+		require.Regexp(t, `(?m)^prefix +wizard spider +intrusion-set Bitwise Spider +`+set.ID.String()+`$`, out)
+		out = runOK(t, db, "search", "lokbit")
+		require.Regexp(t, `(?m)^fuzzy 0\.\d+ +lockbit +malware LockBit`, out)
+		require.Contains(t, runOK(t, db, "search", "lokbit", "--exact"), "no match")
+		var hits []graph.SearchHit
+		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "search", "bitwise", "--format", "json", "--limit", "1")), &hits))
+		require.Len(t, hits, 1)
+		_, stderr, code := runCLI(t, db, "search", "x", "--limit", "0")
+		require.Equal(t, exitUsage, code, stderr)
+	})
+	t.Run("related default skips provenance", func(t *testing.T) {
+		t.Parallel()
+		tree := runOK(t, db, "related", "file:invoice.exe")
+		require.Contains(t, tree, "<-object- report LockBit campaign")
+		require.NotContains(t, tree, "ESET")
+		require.NotContains(t, tree, "(old)", "revoked-by is not walked")
+		require.NotContains(t, runOK(t, db, "related", "file:invoice.exe", "--depth", "5"), "ESET")
+		tree = runOK(t, db, "related", "file:invoice.exe", "--include-provenance", "--depth", "5")
+		require.Contains(t, tree, "-created-by-> identity ESET")
+		tree = runOK(t, db, "related", "file:invoice.exe", "--kinds", "hash,indicator")
+		require.Len(t, strings.Split(strings.TrimSpace(tree), "\n"), 3, tree)
+		tree = runOK(t, db, "related", "file:invoice.exe", "--exclude-relations", "indicates")
+		require.NotContains(t, tree, "LockBit")
+		tree = runOK(t, db, "related", "intrusion-set:G9999", "--relations", "revoked-by")
+		require.Contains(t, tree, "<-revoked-by- intrusion-set Bitwise Spider (old)")
+	})
+	t.Run("related shows cut nodes", func(t *testing.T) {
+		t.Parallel()
+		tree := runOK(t, db, "related", "malware:lockbit", "--fanout", "1")
+		require.Contains(t, tree, "malware LockBit  ["+graph.NamedNode(graph.KindMalware, "LockBit").ID.String()+"]  (cut 2 of 3 edges)")
+		require.Contains(t, tree, "(truncated:")
+		var nb graph.Neighbourhood
+		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", "malware:lockbit", "--fanout", "1", "--format", "json")), &nb))
+		require.Equal(t, 3, nb.Nodes[0].Degree)
+		require.Equal(t, 2, nb.Nodes[0].EdgesCut)
+		require.Equal(t, "attributed-to", nb.Nodes[1].Via.Relation, "intelligence before containment under the cap")
+	})
+	t.Run("help", func(t *testing.T) {
+		t.Parallel()
+		for _, c := range []string{"show", "search"} {
+			require.Contains(t, runOK(t, c, "--help"), "Examples:")
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// writeNodeDetails writes what intel show prints: one "field: value" line
+// per fact, then the relations per class and type.
+func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
+	n := d.Node
+	p := newTablePrinter(w)
+	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	row("node", nodeLabel(n))
+	row("id", n.ID.String())
+	row("kind", string(n.Kind))
+	row("key", n.Key)
+	if n.Name != "" {
+		row("name", n.Name)
+	}
+	if len(d.Names) > 0 {
+		row("aliases", strings.Join(d.Names, ", "))
+	}
+	for _, e := range d.ExternalIDs {
+		v := e.ID
+		if e.Source != "" {
+			v = e.Source + " " + e.ID
+		}
+		if e.URL != "" {
+			v += "  " + e.URL
+		}
+		row("external id", v)
+	}
+	for _, s := range d.SourceIDs {
+		v := s.ID
+		if s.Feed != "" {
+			v += "  (" + s.Feed + ")"
+		}
+		row("source id", v)
+	}
+	if len(n.Sources) > 0 {
+		row("sources", strings.Join(n.Sources, ", "))
+	}
+	row("seen", fmt.Sprintf("%s .. %s", n.FirstSeen.UTC().Format("2006-01-02"), n.LastSeen.UTC().Format("2006-01-02")))
+	if n.Confidence != nil {
+		row("confidence", fmt.Sprint(*n.Confidence))
+	}
+	if n.TLP != "" {
+		row("tlp", string(n.TLP))
+	}
+	if len(n.Labels) > 0 {
+		row("labels", strings.Join(n.Labels, ", "))
+	}
+	life := "live"
+	switch {
+	case d.Revoked && d.Deprecated:
+		life = "REVOKED, DEPRECATED"
+	case d.Revoked:
+		life = "REVOKED"
+	case d.Deprecated:
+		life = "DEPRECATED"
+	}
+	for _, r := range d.RevokedBy {
+		life += fmt.Sprintf("; replaced by %s [%s]", r.Label(), r.ID)
+	}
+	row("lifecycle", life)
+	var degrees []string
+	for _, c := range graph.RelationClasses {
+		degrees = append(degrees, fmt.Sprintf("%s %d", c, d.Degree[c]))
+	}
+	row("degree", strings.Join(degrees, ", "))
+	for _, r := range d.Relations {
+		arrow := "-" + r.Relation + "->"
+		if r.Direction == "in" {
+			arrow = "<-" + r.Relation + "-"
+		}
+		row("  "+string(r.Class), fmt.Sprintf("%s %d", arrow, r.Edges))
+	}
+	return p.flush()
+}
+
+// writeSearchHits writes search results as a table: how each matched, the
+// entry that matched, and the node.
+func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
+	p := newTablePrinter(w)
+	if len(hits) == 0 {
+		p.println("no match")
+		return p.flush()
+	}
+	p.printf("MATCH\tMATCHED\tNODE\tID\n")
+	for _, h := range hits {
+		match := h.Match
+		if h.Match == "fuzzy" {
+			match = fmt.Sprintf("fuzzy %.2f", h.Similarity)
+		}
+		label := h.Label()
+		if len(label) > 80 {
+			label = label[:77] + "..."
+		}
+		p.printf("%s\t%s\t%s\t%s\n", match, h.Matched, label, h.ID)
+	}
+	return p.flush()
+}

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// showOptions are the argument and flags of intel show.
+type showOptions struct {
+	node   string
+	format string
+}
+
+func (a *app) showCommand() *cobra.Command {
+	var o showOptions
+	cmd := &cobra.Command{
+		Use:   "show <node id | source id | kind:key | kind:alias | kind:external-id>",
+		Short: "Show a node: names, aliases, external ids, sources, lifecycle, degree",
+		Long: `show prints one node: its kind, key, name and id; the other names its
+sources give it (aliases, synonyms); its external ids (ATT&CK, CVE, ...); the
+source ids feeds used for it (STIX ids, MISP uuids); the feeds that reported
+it; whether it is revoked (and by what) or deprecated; and how many relations
+it has per relation class (intelligence, containment, provenance, lifecycle)
+and per type.
+
+The node is named as for related: a node id, a source id with or without its
+type prefix (a bare MISP uuid), kind:key, kind:alias or kind:external-id. A
+name that several nodes share is refused with the candidates listed.`,
+		Example: `  intel show intrusion-set:apt28
+  intel show attack-pattern:T1059.001 --format json
+  intel show 5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.node = args[0]
+			return a.runShow(cmd.Context(), o)
+		},
+	}
+	cmd.Flags().StringVar(&o.format, "format", "table", "table or json")
+	return cmd
+}
+
+func (a *app) runShow(ctx context.Context, o showOptions) error {
+	if err := formatFlag(o.format, "table", "json"); err != nil {
+		return err
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	n, err := st.ResolveNode(ctx, o.node)
+	if err != nil {
+		return err
+	}
+	d, err := st.NodeDetails(ctx, n.ID)
+	if err != nil {
+		return err
+	}
+	var w io.Writer = a.stdout
+	if o.format == "json" {
+		return writeJSON(w, d)
+	}
+	return writeNodeDetails(w, d)
+}

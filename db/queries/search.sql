@@ -1,0 +1,64 @@
+-- name: NodeSearch :many
+-- NodeSearch finds nodes by what a person may call them
+-- (node_lookup_names: name, short key, aliases, synonyms, external ids),
+-- through the trigram index nodes_lookup_trgm: an entry equal to @query
+-- (rank 0), an entry starting with it (rank 1), or, with @fuzzy, an entry
+-- similar to it (rank 2: pg_trgm's <%, word_similarity at least
+-- pg_trgm.word_similarity_threshold, 0.6 by default).
+-- @query is lower-cased and trimmed by the caller; @pattern is it with the
+-- LIKE metacharacters escaped. When @kinds is not empty only those kinds
+-- are searched. Best first: rank, similarity, kind, key; at most @max_results.
+SELECT n.id, n.kind, n.key, n.name, n.sources,
+       node_lookup_names(n.name, n.key, n.props)::text AS names,
+       (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%' THEN 0
+             WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%' THEN 1
+             ELSE 2 END)::int AS match_rank,
+       word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+FROM nodes n
+WHERE (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%'
+       OR (@fuzzy::boolean AND @query::text <% node_lookup_names(n.name, n.key, n.props)))
+  AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
+ORDER BY match_rank, similarity DESC, n.kind, n.key
+LIMIT @max_results::int;
+
+-- name: NodeLookupExact :many
+-- NodeLookupExact returns the nodes (of @kind, or of any kind when @kind is
+-- empty) that have an entry of node_lookup_names equal to @pattern (lower-
+-- cased, LIKE metacharacters escaped): a name, alias or external id. At most
+-- 21, in kind and key order, so a caller can tell one from many.
+SELECT n.id, n.kind, n.key, n.name
+FROM nodes n
+WHERE node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%'
+  AND (@kind::text = '' OR n.kind = @kind::text)
+ORDER BY n.kind, n.key
+LIMIT 21;
+
+-- name: NodeAliasesByUUID :many
+-- NodeAliasesByUUID returns the source ids that end in "--" followed by
+-- @uuid (a STIX id or "misp--<uuid>" given without its prefix), through
+-- node_aliases_uuid_idx.
+SELECT a.source_id, a.node_id
+FROM node_aliases a
+WHERE right(a.source_id, 36) = @uuid::text AND a.source_id LIKE '%--' || @uuid::text
+ORDER BY a.source_id;
+
+-- name: NodeAliasesOf :many
+-- NodeAliasesOf returns the source ids that map to a node, with the feed
+-- that last mapped each.
+SELECT source_id, source FROM node_aliases WHERE node_id = @node_id::uuid ORDER BY source_id;
+
+-- name: NodeDegrees :many
+-- NodeDegrees counts a node's relations per relation type and direction
+-- (out: the node is the source).
+SELECT r.relation, 'out'::text AS direction, count(*) AS edges FROM relations r WHERE r.src_id = @node_id::uuid GROUP BY r.relation
+UNION ALL
+SELECT r.relation, 'in'::text AS direction, count(*) AS edges FROM relations r WHERE r.dst_id = @node_id::uuid GROUP BY r.relation
+ORDER BY 1, 2;
+
+-- name: NodeRelationPeers :many
+-- NodeRelationPeers returns the nodes a node links to with @relation (out),
+-- such as the replacement named by revoked-by.
+SELECT n.id, n.kind, n.key, n.name
+FROM relations r JOIN nodes n ON n.id = r.dst_id
+WHERE r.src_id = @node_id::uuid AND r.relation = @relation::text
+ORDER BY n.kind, n.key;

@@ -1,0 +1,182 @@
+package graph
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// ExternalID is an identifier another catalogue gives an object: an
+// ATT&CK id (source mitre-attack, T1059.001), a CVE, a CAPEC id, ...
+type ExternalID struct {
+	Source string `json:"source,omitempty"`
+	ID     string `json:"id"`
+	URL    string `json:"url,omitempty"`
+}
+
+// NodeBrief names a node in a list: id, kind, key and name.
+type NodeBrief struct {
+	ID   uuid.UUID `json:"id"`
+	Kind Kind      `json:"kind"`
+	Key  string    `json:"key"`
+	Name string    `json:"name,omitempty"`
+}
+
+// Label is how the node is shown to a person: kind and name (or key).
+func (b NodeBrief) Label() string {
+	name := b.Name
+	if name == "" {
+		name = b.Key
+	}
+	return string(b.Kind) + " " + name
+}
+
+// SourceID is an identifier a feed used for a node (a STIX id, a MISP
+// uuid) and the feed that last mapped it.
+type SourceID struct {
+	ID   string `json:"id"`
+	Feed string `json:"feed,omitempty"`
+}
+
+// RelationDegree is how many relations of one type a node has in one
+// direction ("out": the node is the source).
+type RelationDegree struct {
+	Relation  string        `json:"relation"`
+	Class     RelationClass `json:"class"`
+	Direction string        `json:"direction"`
+	Edges     int64         `json:"edges"`
+}
+
+// NodeDetails is what intel show prints about a node.
+type NodeDetails struct {
+	Node Node `json:"node"`
+	// SourceIDs are the node's aliases in node_aliases.
+	SourceIDs []SourceID `json:"source_ids"`
+	// Names are the other names its props give (aliases, x_mitre_aliases,
+	// synonyms, ...), see AliasNames.
+	Names []string `json:"names,omitempty"`
+	// ExternalIDs come from its props, see ExternalIDs.
+	ExternalIDs []ExternalID `json:"external_ids,omitempty"`
+	// Revoked and Deprecated are the lifecycle markers of its props
+	// (revoked, x_mitre_deprecated); RevokedBy are the nodes its
+	// revoked-by relations name.
+	Revoked    bool        `json:"revoked"`
+	Deprecated bool        `json:"deprecated"`
+	RevokedBy  []NodeBrief `json:"revoked_by,omitempty"`
+	// Degree counts its relations per class; Relations per type and
+	// direction.
+	Degree    map[RelationClass]int64 `json:"degree"`
+	Relations []RelationDegree        `json:"relations"`
+}
+
+// aliasProps are the props that list other names of an object.
+var aliasProps = []string{"aliases", "x_mitre_aliases", "x_opencti_aliases", "synonyms"}
+
+// AliasNames returns the other names props give an object (STIX aliases,
+// ATT&CK x_mitre_aliases, OpenCTI x_opencti_aliases, MISP galaxy
+// synonyms), without the object's own name, each once, in order of
+// appearance.
+func AliasNames(name string, props map[string]any) []string {
+	var out []string
+	seen := map[string]bool{strings.ToLower(strings.TrimSpace(name)): true}
+	for _, p := range aliasProps {
+		list, _ := props[p].([]any)
+		for _, v := range list {
+			s, ok := v.(string)
+			s = strings.TrimSpace(s)
+			if !ok || s == "" || seen[strings.ToLower(s)] {
+				continue
+			}
+			seen[strings.ToLower(s)] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ExternalIDs returns the external ids props give an object: each
+// external_references entry with an external_id, the MISP galaxy
+// meta.external_id list and ATT&CK's x_mitre_old_attack_id, each once.
+func ExternalIDs(props map[string]any) []ExternalID {
+	var out []ExternalID
+	seen := map[ExternalID]bool{}
+	add := func(e ExternalID) {
+		e.ID = strings.TrimSpace(e.ID)
+		if e.ID == "" || seen[ExternalID{Source: e.Source, ID: e.ID}] {
+			return
+		}
+		seen[ExternalID{Source: e.Source, ID: e.ID}] = true
+		out = append(out, e)
+	}
+	refs, _ := props["external_references"].([]any)
+	for _, r := range refs {
+		m, _ := r.(map[string]any)
+		id, _ := m["external_id"].(string)
+		src, _ := m["source_name"].(string)
+		url, _ := m["url"].(string)
+		add(ExternalID{Source: src, ID: id, URL: url})
+	}
+	if meta, ok := props["meta"].(map[string]any); ok {
+		switch v := meta["external_id"].(type) {
+		case string:
+			add(ExternalID{Source: "misp-galaxy", ID: v})
+		case []any:
+			for _, x := range v {
+				if s, ok := x.(string); ok {
+					add(ExternalID{Source: "misp-galaxy", ID: s})
+				}
+			}
+		}
+	}
+	if old, ok := props["x_mitre_old_attack_id"].(string); ok {
+		add(ExternalID{Source: "mitre-attack (old)", ID: old})
+	}
+	return out
+}
+
+// Lifecycle returns the lifecycle markers of props: revoked (STIX) and
+// x_mitre_deprecated (ATT&CK).
+func Lifecycle(props map[string]any) (revoked, deprecated bool) {
+	revoked, _ = props["revoked"].(bool)
+	deprecated, _ = props["x_mitre_deprecated"].(bool)
+	return revoked, deprecated
+}
+
+// SearchOptions bound a search.
+type SearchOptions struct {
+	// Kinds, when not empty, are the only kinds searched.
+	Kinds []Kind
+	// Limit is the most results (default 20).
+	Limit int
+	// Exact turns fuzzy matching off: only entries equal to the text or
+	// starting with it.
+	Exact bool
+}
+
+// DefaultSearchLimit is SearchOptions.Limit's default.
+const DefaultSearchLimit = 20
+
+// SearchHit is a node a search found, with the name, alias or external id
+// that matched (lower-cased) and how: "exact", "prefix" or "fuzzy"
+// (Similarity is pg_trgm's word similarity, 0 to 1).
+type SearchHit struct {
+	NodeBrief
+	Sources    []string `json:"sources,omitempty"`
+	Matched    string   `json:"matched"`
+	Match      string   `json:"match"`
+	Similarity float64  `json:"similarity"`
+}
+
+// SortRelationDegrees orders degrees by class rank, relation and direction.
+func SortRelationDegrees(d []RelationDegree) {
+	sort.SliceStable(d, func(i, j int) bool {
+		if d[i].Class.Rank() != d[j].Class.Rank() {
+			return d[i].Class.Rank() < d[j].Class.Rank()
+		}
+		if d[i].Relation != d[j].Relation {
+			return d[i].Relation < d[j].Relation
+		}
+		return d[i].Direction < d[j].Direction
+	})
+}

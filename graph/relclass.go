@@ -1,0 +1,144 @@
+package graph
+
+import (
+	"slices"
+	"sort"
+)
+
+// RelationClass says what a relation type means to a walk. A walk follows
+// intelligence and containment by default, never provenance or lifecycle
+// (RelatedOptions.IncludeProvenance opts provenance in).
+type RelationClass string
+
+// The relation classes, in the order a capped walk prefers them.
+const (
+	// ClassIntelligence is a statement about the threat: indicates, uses,
+	// attributed-to, targets, has-hash, resolves-to, subtechnique-of, and
+	// the references between observables (src, dst, parent-directory, ...).
+	// Relation names with no explicit class are intelligence.
+	ClassIntelligence RelationClass = "intelligence"
+	// ClassContainment is a container holding an object: a report,
+	// grouping, note or opinion's object_refs and a MISP event's members
+	// ("object"), a MISP object's attributes (has-attribute), structural
+	// parts (contains, includes, ...).
+	ClassContainment RelationClass = "containment"
+	// ClassProvenance is bookkeeping about who wrote or marked an object:
+	// created-by, x-mitre-modified-by, markings, derived-from.
+	ClassProvenance RelationClass = "provenance"
+	// ClassLifecycle is an object's life: revoked-by, duplicate-of.
+	ClassLifecycle RelationClass = "lifecycle"
+)
+
+// RelationClasses lists the classes in the order a capped walk prefers
+// them (intelligence first).
+var RelationClasses = []RelationClass{ClassIntelligence, ClassContainment, ClassProvenance, ClassLifecycle}
+
+// Rank is the class's place in RelationClasses: the fan-out cap of a walk
+// keeps edges of a lower rank first.
+func (c RelationClass) Rank() int {
+	if i := slices.Index(RelationClasses, c); i >= 0 {
+		return i
+	}
+	return 0
+}
+
+// relationClasses gives every relation name the mappers emit (the STIX
+// relationship vocabulary, embedded *_ref(s) properties as the STIX mapper
+// names them, the MISP mapper's and MISP object references' relation
+// names, ATT&CK's and CAPEC's custom ones) its class. TestCorpusRelationsHaveAClass
+// (package store) fails when a load of the shared corpus writes a relation
+// missing here.
+var relationClasses = map[string]RelationClass{
+	// Containment.
+	"object":         ClassContainment, // report/grouping/note/opinion/observed-data object_refs; MISP event membership
+	"has-attribute":  ClassContainment, // MISP object → its attributes
+	"contains":       ClassContainment,
+	"includes":       ClassContainment,
+	"included-in":    ClassContainment,
+	"header-of":      ClassContainment,
+	"observed":       ClassContainment, // sighting → observed-data
+	"tactic":         ClassContainment, // ATT&CK matrix → its tactics
+	"x-mitre-tactic": ClassContainment,
+
+	// Provenance.
+	"created-by":          ClassProvenance,
+	"x-mitre-modified-by": ClassProvenance,
+	"object-marking":      ClassProvenance,
+	"marking":             ClassProvenance,
+	"granular-marking":    ClassProvenance,
+	"derived-from":        ClassProvenance,
+
+	// Lifecycle.
+	"revoked-by":   ClassLifecycle,
+	"duplicate-of": ClassLifecycle,
+
+	// Intelligence: the STIX 2.1 relationship vocabulary.
+	"indicates": ClassIntelligence, "uses": ClassIntelligence, "attributed-to": ClassIntelligence,
+	"targets": ClassIntelligence, "has-hash": ClassIntelligence, "based-on": ClassIntelligence,
+	"communicates-with": ClassIntelligence, "resolves-to": ClassIntelligence, "drops": ClassIntelligence,
+	"exploits": ClassIntelligence, "variant-of": ClassIntelligence, "subtechnique-of": ClassIntelligence,
+	"mitigates": ClassIntelligence, "detects": ClassIntelligence, "related-to": ClassIntelligence,
+	"located-at": ClassIntelligence, "downloads": ClassIntelligence, "consists-of": ClassIntelligence,
+	"controls": ClassIntelligence, "hosts": ClassIntelligence, "owns": ClassIntelligence,
+	"authored-by": ClassIntelligence, "beacons-to": ClassIntelligence, "exfiltrates-to": ClassIntelligence,
+	"delivers": ClassIntelligence, "impersonates": ClassIntelligence, "investigates": ClassIntelligence,
+	"remediates": ClassIntelligence, "originates-from": ClassIntelligence, "characterizes": ClassIntelligence,
+	"analysis-of": ClassIntelligence, "static-analysis-of": ClassIntelligence, "dynamic-analysis-of": ClassIntelligence,
+	"av-analysis-of": ClassIntelligence, "compromises": ClassIntelligence, "has": ClassIntelligence,
+	"belongs-to": ClassIntelligence, "sighting-of": ClassIntelligence, "where-sighted": ClassIntelligence,
+	// Embedded references of STIX objects, named by the property.
+	"src": ClassIntelligence, "dst": ClassIntelligence, "parent-directory": ClassIntelligence,
+	"parent": ClassIntelligence, "child": ClassIntelligence, "binary": ClassIntelligence,
+	"image": ClassIntelligence, "from": ClassIntelligence, "to": ClassIntelligence, "cc": ClassIntelligence,
+	"bcc": ClassIntelligence, "sender": ClassIntelligence, "raw-email": ClassIntelligence,
+	"body-raw": ClassIntelligence, "content": ClassIntelligence, "message-body-data": ClassIntelligence,
+	"src-payload": ClassIntelligence, "dst-payload": ClassIntelligence, "encapsulates": ClassIntelligence,
+	"encapsulated-by": ClassIntelligence, "opened-connection": ClassIntelligence,
+	"creator-user": ClassIntelligence, "link": ClassIntelligence, "sample": ClassIntelligence,
+	"operating-system": ClassIntelligence, "installed-software": ClassIntelligence,
+	"host-vm": ClassIntelligence, "analysis-sco": ClassIntelligence, "user-account": ClassIntelligence,
+	"email-address": ClassIntelligence, "service-dll": ClassIntelligence, "pattern": ClassIntelligence,
+	// ATT&CK and CAPEC.
+	"x-mitre-data-component": ClassIntelligence, "x-mitre-analytic": ClassIntelligence,
+	"x-mitre-data-source": ClassIntelligence, "x-capec-child-of": ClassIntelligence,
+	"x-capec-parent-of": ClassIntelligence, "x-capec-can-precede": ClassIntelligence,
+	"x-capec-can-follow": ClassIntelligence, "x-capec-peer-of": ClassIntelligence,
+	// MISP object references and galaxy cluster relations.
+	"detected-as": ClassIntelligence, "analysed-with": ClassIntelligence, "used-by": ClassIntelligence,
+	"connected-to": ClassIntelligence, "weakened-by": ClassIntelligence, "targeted-by": ClassIntelligence,
+	"part-of": ClassIntelligence, "extracted-from": ClassIntelligence, "similar": ClassIntelligence,
+	"gathering": ClassIntelligence, "resolved-to": ClassIntelligence, "downloaded-from": ClassIntelligence,
+	"dropped-by": ClassIntelligence, "updated": ClassIntelligence, "false": ClassIntelligence,
+	"similar-to": ClassIntelligence, "variant": ClassIntelligence, "authored": ClassIntelligence,
+	"signed-by": ClassIntelligence, "communicates-with-ip": ClassIntelligence, "hosted-on": ClassIntelligence,
+}
+
+// ClassOf returns the class of a relation type; a name with no explicit
+// class (a feed's own vocabulary) is intelligence.
+func ClassOf(relation string) RelationClass {
+	c, _ := ExplicitClass(relation)
+	return c
+}
+
+// ExplicitClass returns the class of a relation type and whether it is one
+// the project classified (false: the intelligence default).
+func ExplicitClass(relation string) (RelationClass, bool) {
+	if c, ok := relationClasses[relation]; ok {
+		return c, true
+	}
+	return ClassIntelligence, false
+}
+
+// RelationsOfClass returns, sorted, the relation names explicitly in class
+// c (for intelligence, only those listed: unknown names are intelligence
+// too).
+func RelationsOfClass(c RelationClass) []string {
+	var out []string
+	for r, rc := range relationClasses {
+		if rc == c {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

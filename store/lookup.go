@@ -1,0 +1,274 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/graph"
+)
+
+// ErrAmbiguous is returned (wrapped, with the candidates) when a reference
+// names more than one node.
+var ErrAmbiguous = errors.New("ambiguous")
+
+// refHelp says what ResolveNode accepts, for its errors.
+const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or without its prefix), " +
+	"kind:key (ipv4-addr:198.51.100.7, malware:lockbit), kind:alias (intrusion-set:sofacy) or kind:external-id (attack-pattern:T1059.001)"
+
+// ResolveNode finds the node a person names, the one resolver every
+// command uses. In this order:
+//
+//   - a node id (a uuid), or node--<id>;
+//   - a source id a feed used, as written (malware--<uuid>, misp--<uuid>),
+//     or its bare uuid (without the type prefix);
+//   - kind:key, the key normalized as the mappers do for named kinds and
+//     hashes (ipv4-addr:198.51.100.7, malware:lockbit, hash:SHA-256:<hex>);
+//   - kind:name, kind:alias or kind:external-id: a node of that kind whose
+//     name, alias or synonym (props), or external id (ATT&CK T1059.001,
+//     S0606, CVE) is the text, case-insensitively (file:invoice.exe finds a
+//     file keyed by its hash);
+//   - a name, alias or external id alone (T1059.001), when one node has it.
+//
+// It returns an error wrapping ErrNotFound when nothing matches, and one
+// wrapping ErrAmbiguous, listing the candidates, when several nodes do.
+func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error) {
+	ref = strings.TrimSpace(ref)
+	if ref == "" {
+		return graph.Node{}, fmt.Errorf("resolve: empty reference: %w (%s)", ErrNotFound, refHelp)
+	}
+	if id, ok := graph.ParseNodeRef(graph.Ref(ref)); ok {
+		return s.GetNode(ctx, id)
+	}
+	if id, err := uuid.Parse(ref); err == nil {
+		n, err := s.GetNode(ctx, id)
+		if !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		return s.resolveBareUUID(ctx, ref, id)
+	}
+	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
+	if err != nil {
+		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
+	if len(rows) > 0 {
+		return s.GetNode(ctx, rows[0].NodeID)
+	}
+	kind, key, ok := strings.Cut(ref, ":")
+	if ok && kind != "" && key != "" && !strings.ContainsAny(kind, " \t") {
+		for _, candidate := range keyCandidates(graph.Kind(kind), key) {
+			r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
+			if err == nil {
+				return nodeFromRow(r), nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+			}
+		}
+		n, err := s.resolveName(ctx, ref, kind, key)
+		if errors.Is(err, ErrNotFound) {
+			return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key, name, alias or external id %q: %w", ref, kind, key, ErrNotFound)
+		}
+		return n, err
+	}
+	n, err := s.resolveName(ctx, ref, "", ref)
+	if errors.Is(err, ErrNotFound) {
+		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
+	}
+	return n, err
+}
+
+// resolveBareUUID resolves a uuid that is no node id through the source
+// ids ending in --<uuid>.
+func (s *Store) resolveBareUUID(ctx context.Context, ref string, id uuid.UUID) (graph.Node, error) {
+	rows, err := s.q.NodeAliasesByUUID(ctx, id.String())
+	if err != nil {
+		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
+	var ids []uuid.UUID
+	var names []string
+	for _, r := range rows {
+		if !containsID(ids, r.NodeID) {
+			ids = append(ids, r.NodeID)
+			names = append(names, r.SourceID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return graph.Node{}, fmt.Errorf("resolve %q: no node and no source id with this uuid: %w", ref, ErrNotFound)
+	case 1:
+		return s.GetNode(ctx, ids[0])
+	}
+	var cands []string
+	for i, id := range ids {
+		cands = append(cands, fmt.Sprintf("%s [%s]", names[i], id))
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by source id or node id",
+		ref, ErrAmbiguous, len(ids), strings.Join(cands, ", "))
+}
+
+func containsID(ids []uuid.UUID, id uuid.UUID) bool {
+	for _, x := range ids {
+		if x == id {
+			return true
+		}
+	}
+	return false
+}
+
+// resolveName resolves a name, alias or external id (of kind, or of any
+// kind when kind is empty) through node_lookup_names.
+func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.Node, error) {
+	rows, err := s.q.NodeLookupExact(ctx, gen.NodeLookupExactParams{Kind: kind, Pattern: likeEscape(lookupText(text))})
+	if err != nil {
+		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
+	switch len(rows) {
+	case 0:
+		return graph.Node{}, ErrNotFound
+	case 1:
+		return s.GetNode(ctx, rows[0].ID)
+	}
+	var cands []string
+	for i, r := range rows {
+		if i == 20 {
+			cands = append(cands, "…")
+			break
+		}
+		b := graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name}
+		cands = append(cands, fmt.Sprintf("%s [%s]", b.Label(), r.ID))
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by id or kind:key",
+		ref, ErrAmbiguous, len(rows), strings.Join(cands, ", "))
+}
+
+// lookupText is text as node_lookup_names stores it: trimmed, lower-case,
+// without newlines (which separate the entries).
+func lookupText(text string) string {
+	return strings.ToLower(strings.TrimSpace(strings.ReplaceAll(text, "\n", " ")))
+}
+
+// likeEscape escapes LIKE's metacharacters (the default escape, \).
+func likeEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// keyCandidates lists the keys kind:key may be stored under: as typed, and
+// normalized the way the mappers key that kind.
+func keyCandidates(kind graph.Kind, key string) []string {
+	c := []string{key}
+	switch {
+	case kind == graph.KindHash:
+		if alg, v, ok := strings.Cut(key, ":"); ok {
+			c = append(c, graph.HashKey(alg, v))
+		}
+	case !kind.IsObservable():
+		c = append(c, graph.NamedKey(kind, key))
+	}
+	return c
+}
+
+// Search finds nodes whose name, alias, synonym or external id equals
+// text, starts with it or (unless opts.Exact) resembles it (pg_trgm word
+// similarity), through the trigram index on node_lookup_names: exact
+// matches first, then prefixes, then the most similar; at most opts.Limit
+// (default 20).
+func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOptions) ([]graph.SearchHit, error) {
+	q := lookupText(text)
+	if q == "" {
+		return nil, fmt.Errorf("search: empty text")
+	}
+	if opts.Limit <= 0 {
+		opts.Limit = graph.DefaultSearchLimit
+	}
+	kinds := make([]string, 0, len(opts.Kinds))
+	for _, k := range opts.Kinds {
+		kinds = append(kinds, string(k))
+	}
+	rows, err := s.q.NodeSearch(ctx, gen.NodeSearchParams{
+		Pattern: likeEscape(q), Query: q, Fuzzy: !opts.Exact, Kinds: kinds, MaxResults: int32(opts.Limit),
+	})
+	if err != nil {
+		return nil, Interpret(fmt.Sprintf("search %q", text), err)
+	}
+	hits := make([]graph.SearchHit, 0, len(rows))
+	for _, r := range rows {
+		h := graph.SearchHit{
+			NodeBrief: graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name},
+			Sources:   r.Sources, Similarity: float64(r.Similarity),
+			Match: [...]string{"exact", "prefix", "fuzzy"}[min(max(int(r.MatchRank), 0), 2)],
+		}
+		h.Matched = matchedEntry(r.Names, q, h.Match)
+		hits = append(hits, h)
+	}
+	return hits, nil
+}
+
+// matchedEntry picks the entry of a node_lookup_names text that matched q.
+func matchedEntry(names, q, match string) string {
+	entries := strings.Split(strings.Trim(names, "\n"), "\n")
+	for _, e := range entries {
+		if (match == "exact" && e == q) || (match == "prefix" && strings.HasPrefix(e, q)) {
+			return e
+		}
+	}
+	// Fuzzy: the entry sharing the most trigram-ish substrings; a simple
+	// stand-in is the entry containing the longest prefix of q.
+	best, bestLen := "", -1
+	for _, e := range entries {
+		n := 0
+		for n < len(q) && n < len(e) && strings.Contains(e, q[:n+1]) {
+			n++
+		}
+		if n > bestLen {
+			best, bestLen = e, n
+		}
+	}
+	return best
+}
+
+// NodeDetails returns what intel show prints about a node: its source ids,
+// other names, external ids, lifecycle markers and degree per relation
+// class and type.
+func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetails, error) {
+	n, err := s.GetNode(ctx, id)
+	if err != nil {
+		return graph.NodeDetails{}, err
+	}
+	d := graph.NodeDetails{Node: n, SourceIDs: []graph.SourceID{}, Degree: map[graph.RelationClass]int64{},
+		Relations: []graph.RelationDegree{}}
+	aliases, err := s.q.NodeAliasesOf(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("aliases of %s", id), err)
+	}
+	for _, a := range aliases {
+		d.SourceIDs = append(d.SourceIDs, graph.SourceID{ID: a.SourceID, Feed: a.Source})
+	}
+	d.Names = graph.AliasNames(n.Name, n.Props)
+	d.ExternalIDs = graph.ExternalIDs(n.Props)
+	d.Revoked, d.Deprecated = graph.Lifecycle(n.Props)
+	degrees, err := s.q.NodeDegrees(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("degree of %s", id), err)
+	}
+	for _, r := range degrees {
+		c := graph.ClassOf(r.Relation)
+		d.Degree[c] += r.Edges
+		d.Relations = append(d.Relations, graph.RelationDegree{Relation: r.Relation, Class: c, Direction: r.Direction, Edges: r.Edges})
+	}
+	graph.SortRelationDegrees(d.Relations)
+	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: "revoked-by"})
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)
+	}
+	for _, p := range peers {
+		d.RevokedBy = append(d.RevokedBy, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
+	}
+	d.Revoked = d.Revoked || len(d.RevokedBy) > 0
+	return d, nil
+}

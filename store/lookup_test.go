@@ -1,0 +1,177 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
+)
+
+// lookupGraph writes nodes named in every way ResolveNode and Search read.
+func lookupGraph(t *testing.T, b *testBundle) map[string]graph.Node {
+	t.Helper()
+	apt28 := graph.NamedNode(graph.KindIntrusionSet, "APT28")
+	apt28.Aliases = []string{"intrusion-set--bef4c620-0787-42a8-a96d-b7eb6e85917c"}
+	apt28.Props = map[string]any{
+		"aliases":             []any{"APT28", "Sofacy", "Fancy Bear"},
+		"external_references": []any{map[string]any{"source_name": "mitre-attack", "external_id": "G0007", "url": "https://attack.mitre.org/groups/G0007"}},
+	}
+	actor := graph.NamedNode(graph.KindThreatActor, "APT28")
+	actor.Props = map[string]any{"synonyms": []any{"Strontium"}}
+	rabbit := graph.NamedNode(graph.KindMalware, "Bad Rabbit")
+	rabbit.Aliases = []string{"misp--5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164"}
+	rabbit.Props = map[string]any{"external_references": []any{map[string]any{"source_name": "mitre-attack", "external_id": "S0606"}}}
+	oldRabbit := graph.NamedNode(graph.KindMalware, "Bad Rabbit (ICS)")
+	oldRabbit.Props = map[string]any{"x_mitre_deprecated": true, "revoked": true,
+		"external_references": []any{map[string]any{"source_name": "mitre-attack", "external_id": "S1001"}}}
+	file := graph.Node{ID: graph.NamedID(graph.KindFile, "sha256-of-invoice"), Kind: graph.KindFile, Key: "sha256-of-invoice", Name: "invoice.exe"}
+	ip := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7")
+	nodes := []graph.Node{apt28, actor, rabbit, oldRabbit, file, ip}
+	rels := []graph.Relation{
+		{Src: oldRabbit.Ref(), Type: "revoked-by", Dst: rabbit.Ref()},
+		{Src: apt28.Ref(), Type: "uses", Dst: rabbit.Ref()},
+		{Src: apt28.Ref(), Type: "created-by", Dst: actor.Ref()},
+		{Src: apt28.Ref(), Type: "attributed-to", Dst: actor.Ref()},
+	}
+	_, err := b.store.Write(context.Background(), graph.Batch{Nodes: nodes, Relations: rels})
+	require.NoError(t, err)
+	return map[string]graph.Node{"apt28": apt28, "actor": actor, "rabbit": rabbit, "old": oldRabbit, "file": file, "ip": ip}
+}
+
+func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	n := lookupGraph(t, b)
+	for ref, want := range map[string]string{
+		n["apt28"].ID.String():                                "apt28",
+		graph.NodeRef(n["rabbit"].ID).String():                "rabbit",
+		"intrusion-set--bef4c620-0787-42a8-a96d-b7eb6e85917c": "apt28", // source id as written
+		"bef4c620-0787-42a8-a96d-b7eb6e85917c":                "apt28", // without its type prefix
+		"misp--5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164":          "rabbit",
+		"5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164":                "rabbit", // a bare MISP uuid
+		"intrusion-set:apt28":                                 "apt28",  // kind:key
+		"malware:Bad Rabbit":                                  "rabbit",
+		"ipv4-addr:198.51.100.7":                              "ip",
+		"intrusion-set:Sofacy":                                "apt28", // kind:alias
+		"intrusion-set:fancy bear":                            "apt28",
+		"threat-actor:strontium":                              "actor", // MISP synonym
+		"intrusion-set:G0007":                                 "apt28", // kind:external-id
+		"malware:S0606":                                       "rabbit",
+		"malware:s1001":                                       "old",
+		"file:invoice.exe":                                    "file",  // a file keyed by its hash, by name
+		"G0007":                                               "apt28", // an external id alone
+		"  sofacy ":                                           "apt28",
+	} {
+		got, err := b.store.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		require.Equal(t, n[want].ID, got.ID, ref)
+	}
+
+	_, err := b.store.ResolveNode(ctx, "apt28")
+	require.ErrorIs(t, err, store.ErrAmbiguous, "an intrusion set and a threat actor are called APT28")
+	require.ErrorContains(t, err, "2 candidates")
+	require.ErrorContains(t, err, "intrusion-set APT28 ["+n["apt28"].ID.String()+"]")
+	require.ErrorContains(t, err, "threat-actor APT28 ["+n["actor"].ID.String()+"]")
+	for _, ref := range []string{"malware:S9999", "9d9f7d3e-1111-4222-8333-444455556666", "no such thing", "", "intrusion-set:%", "intrusion-set:_ofacy"} {
+		_, err := b.store.ResolveNode(ctx, ref)
+		require.ErrorIs(t, err, store.ErrNotFound, "%q", ref)
+	}
+}
+
+func TestSearchPrefixAndFuzzy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	n := lookupGraph(t, b)
+	ids := func(hits []graph.SearchHit) map[string]string {
+		out := map[string]string{}
+		for _, h := range hits {
+			for name, node := range n {
+				if node.ID == h.ID {
+					out[name] = h.Match + ":" + h.Matched
+				}
+			}
+		}
+		return out
+	}
+	hits, err := b.store.Search(ctx, "Sofa", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"apt28": "prefix:sofacy"}, ids(hits))
+
+	hits, err = b.store.Search(ctx, "apt28", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"apt28": "exact:apt28", "actor": "exact:apt28"}, ids(hits))
+
+	hits, err = b.store.Search(ctx, "s06", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"rabbit": "prefix:s0606"}, ids(hits), "external ids are searched")
+
+	hits, err = b.store.Search(ctx, "bad rabit", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Contains(t, ids(hits), "rabbit", "a misspelling finds the name")
+	require.Equal(t, "fuzzy", hits[0].Match)
+	require.Greater(t, hits[0].Similarity, 0.5)
+
+	hits, err = b.store.Search(ctx, "bad rabit", graph.SearchOptions{Exact: true})
+	require.NoError(t, err)
+	require.Empty(t, hits, "no fuzzy match when exact")
+
+	hits, err = b.store.Search(ctx, "fancy bare", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Contains(t, ids(hits), "apt28")
+
+	hits, err = b.store.Search(ctx, "bad rabbit", graph.SearchOptions{Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, hits, 1)
+	require.Equal(t, n["rabbit"].ID, hits[0].ID, "the exact match comes first")
+
+	hits, err = b.store.Search(ctx, "apt28", graph.SearchOptions{Kinds: []graph.Kind{graph.KindThreatActor}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"actor": "exact:apt28"}, ids(hits))
+
+	_, err = b.store.Search(ctx, "  ", graph.SearchOptions{})
+	require.Error(t, err)
+
+	// The search uses the trigram index.
+	var plan string
+	tx, err := b.pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SET LOCAL enable_seqscan = off`) // a handful of rows: make the planner show the index
+	require.NoError(t, err)
+	rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM nodes WHERE node_lookup_names(name, key, props) LIKE '%'||E'\n'||'sofa%'`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var line string
+		require.NoError(t, rows.Scan(&line))
+		plan += line + "\n"
+	}
+	require.Contains(t, plan, "nodes_lookup_trgm")
+}
+
+func TestNodeDetails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	n := lookupGraph(t, b)
+	d, err := b.store.NodeDetails(ctx, n["apt28"].ID)
+	require.NoError(t, err)
+	require.Equal(t, []graph.SourceID{{ID: "intrusion-set--bef4c620-0787-42a8-a96d-b7eb6e85917c"}}, d.SourceIDs)
+	require.Equal(t, []string{"Sofacy", "Fancy Bear"}, d.Names)
+	require.Equal(t, []graph.ExternalID{{Source: "mitre-attack", ID: "G0007", URL: "https://attack.mitre.org/groups/G0007"}}, d.ExternalIDs)
+	require.False(t, d.Revoked)
+	require.Equal(t, map[graph.RelationClass]int64{graph.ClassIntelligence: 2, graph.ClassProvenance: 1}, d.Degree)
+	require.Equal(t, graph.RelationDegree{Relation: "attributed-to", Class: graph.ClassIntelligence, Direction: "out", Edges: 1}, d.Relations[0])
+
+	d, err = b.store.NodeDetails(ctx, n["old"].ID)
+	require.NoError(t, err)
+	require.True(t, d.Revoked)
+	require.True(t, d.Deprecated)
+	require.Len(t, d.RevokedBy, 1)
+	require.Equal(t, n["rabbit"].ID, d.RevokedBy[0].ID)
+	require.Equal(t, map[graph.RelationClass]int64{graph.ClassLifecycle: 1}, d.Degree)
+}

@@ -1,0 +1,211 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/corpus"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// loadCorpusFeeds loads the given feeds (paths relative to the corpus
+// directory; a directory is every feed under it, as ingest/order_test.go
+// finds them) into a fresh database. With strict, every feed must load;
+// without, feeds that fail (the corpus holds malformed files on purpose)
+// keep what they loaded before the error.
+func loadCorpusFeeds(t *testing.T, strict bool, rels ...string) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
+	dir := corpus.Dir(t)
+	var feeds []ingest.Feed
+	for _, rel := range rels {
+		root := filepath.Join(dir, rel)
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			name, _ := filepath.Rel(dir, path)
+			if d.IsDir() {
+				if _, err := os.Stat(filepath.Join(path, "manifest.json")); err == nil && path != root {
+					feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(name), Path: path, Format: ingest.FormatMISP})
+					return filepath.SkipDir
+				}
+				return nil
+			}
+			if strings.HasSuffix(path, ".json") {
+				feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(name), Path: path})
+			}
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	res, err := ingest.Run(context.Background(), st, feeds, ingest.Options{Concurrency: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if strict {
+		require.NoError(t, err)
+		for _, r := range res {
+			require.Equal(t, ingest.StatusOK, r.Status, "%s: %s", r.Feed.Name, r.Error)
+		}
+	}
+	return st, pool
+}
+
+// requireRelationsClassified fails unless every relation type stored has
+// an explicit class in graph.
+func requireRelationsClassified(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT DISTINCT relation FROM relations ORDER BY 1`)
+	require.NoError(t, err)
+	rels, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.NotEmpty(t, rels)
+	var missing []string
+	for _, r := range rels {
+		if _, ok := graph.ExplicitClass(r); !ok {
+			missing = append(missing, r)
+		}
+	}
+	require.Empty(t, missing, "relation types the mappers emit with no explicit class in graph (relclass.go)")
+	return rels
+}
+
+// TestCorpusTurlaWalkSkipsProvenance loads the ESET MISP Turla event, a
+// second ESET event (Zebrocy) and ATT&CK for Mobile: from a Turla hash the
+// default walk reaches no node through created-by or x-mitre-modified-by,
+// while the walk with provenance reaches the other event's indicators
+// through "created by ESET". Every relation type loaded has an explicit
+// class.
+func TestCorpusTurlaWalkSkipsProvenance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := loadCorpusFeeds(t, true, "misp/eset/turla_misp-turla-lightneuron-event.json",
+		"misp/eset/sednit_2018-11-20_Zebrocy.json", "stix/mitre-attack/mobile-attack-1.0.json")
+	rels := requireRelationsClassified(t, pool)
+	require.Contains(t, rels, "created-by")
+	require.Contains(t, rels, "x-mitre-modified-by")
+
+	var start uuid.UUID
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT n.id FROM nodes n
+		WHERE n.kind = 'hash' AND n.sources @> ARRAY['misp/eset/turla_misp-turla-lightneuron-event.json']
+		ORDER BY n.key LIMIT 1`).Scan(&start))
+
+	def, err := st.FindRelated(ctx, start, graph.RelatedOptions{})
+	require.NoError(t, err)
+	prov, err := st.FindRelated(ctx, start, graph.RelatedOptions{IncludeProvenance: true})
+	require.NoError(t, err)
+
+	inDefault := map[uuid.UUID]bool{}
+	for _, n := range def.Nodes {
+		inDefault[n.ID] = true
+		if n.Via != nil {
+			c := graph.ClassOf(n.Via.Relation)
+			require.Contains(t, []graph.RelationClass{graph.ClassIntelligence, graph.ClassContainment}, c,
+				"%s reached through %s", nodeLabelOf(n.Node), n.Via.Relation)
+		}
+	}
+	for _, e := range def.Edges {
+		require.Contains(t, []graph.RelationClass{graph.ClassIntelligence, graph.ClassContainment}, graph.ClassOf(e.Relation), e.Relation)
+	}
+	// Every node of the default walk is in the provenance walk's reach
+	// unless a cap cut it; the provenance walk reaches more, each through
+	// created-by somewhere on its path.
+	onlyProv, zebrocy := 0, 0
+	for _, n := range prov.Nodes {
+		if inDefault[n.ID] {
+			continue
+		}
+		onlyProv++
+		path := prov.PathTo(n.ID)
+		throughProvenance := false
+		for _, step := range path {
+			if step.Via != nil && graph.ClassOf(step.Via.Relation) == graph.ClassProvenance {
+				throughProvenance = true
+			}
+		}
+		require.True(t, throughProvenance, "%s is reached only with provenance, so its path has a provenance edge", nodeLabelOf(n.Node))
+		if slices.Contains(n.Sources, "misp/eset/sednit_2018-11-20_Zebrocy.json") && !slices.Contains(n.Sources, "misp/eset/turla_misp-turla-lightneuron-event.json") {
+			zebrocy++
+		}
+	}
+	t.Logf("from %s: default walk %d nodes, with provenance %d (%d only through provenance, %d of them Zebrocy's)",
+		start, len(def.Nodes), len(prov.Nodes), onlyProv, zebrocy)
+	require.Positive(t, zebrocy, "with provenance, ESET links the Turla hash to the Zebrocy event")
+	require.Greater(t, len(def.Nodes), 10, "the default walk still finds the Turla event's intelligence")
+}
+
+func nodeLabelOf(n graph.Node) string {
+	name := n.Name
+	if name == "" {
+		name = n.Key
+	}
+	return fmt.Sprintf("%s %q", n.Kind, name)
+}
+
+// TestLongCorpusRelatedLatency loads the whole shared corpus, checks that
+// every relation type it writes has an explicit class, and times
+// FindRelated at depth 4 with the default caps from a sample of start
+// nodes (every 1 in N nodes by id, all kinds), reporting p50, p99 and max.
+// INTEL_LONG=1 runs it (make fuzz).
+func TestLongCorpusRelatedLatency(t *testing.T) {
+	if os.Getenv("INTEL_LONG") == "" {
+		t.Skip("set INTEL_LONG=1 to load the whole corpus and time related")
+	}
+	ctx := context.Background()
+	began := time.Now()
+	st, pool := loadCorpusFeeds(t, false, "misp", "stix")
+	loaded := time.Since(began)
+	requireRelationsClassified(t, pool)
+	var nodes, relations int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM relations)`).Scan(&nodes, &relations))
+	_, err := pool.Exec(ctx, `ANALYZE`)
+	require.NoError(t, err)
+
+	sample := 400
+	rows, err := pool.Query(ctx, `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM nodes) s
+		WHERE rn % greatest(1, (SELECT count(*) FROM nodes) / $1) = 0 ORDER BY id`, sample)
+	require.NoError(t, err)
+	starts, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	var took []time.Duration
+	var worst uuid.UUID
+	var worstDur time.Duration
+	var maxNodes, truncated int
+	for _, id := range starts {
+		t0 := time.Now()
+		nb, err := st.FindRelated(ctx, id, graph.RelatedOptions{})
+		d := time.Since(t0)
+		require.NoError(t, err)
+		took = append(took, d)
+		if d > worstDur {
+			worst, worstDur = id, d
+		}
+		maxNodes = max(maxNodes, len(nb.Nodes))
+		if nb.Truncated {
+			truncated++
+		}
+	}
+	sort.Slice(took, func(i, j int) bool { return took[i] < took[j] })
+	pct := func(p float64) time.Duration { return took[min(len(took)-1, int(p*float64(len(took))))] }
+	t.Logf("corpus: %d nodes, %d relations, loaded in %s", nodes, relations, loaded.Round(time.Millisecond))
+	t.Logf("related depth 4, default caps, %d start nodes: p50 %s, p99 %s, max %s (from %s); largest result %d nodes; %d truncated",
+		len(took), pct(0.50), pct(0.99), took[len(took)-1], worst, maxNodes, truncated)
+	require.Less(t, pct(0.99), time.Second, "related answers in under 1 s")
+}
