@@ -49,10 +49,10 @@ func TestNormalizeDomain(t *testing.T) {
 func TestNormalizeURL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"HTTP://Evil.Example/Path/X.php?A=B":             "http://evil.example/Path/X.php?A=B",
+		"HTTP://Evil.Example/Path/X.php?A=B":            "http://evil.example/Path/X.php?A=B",
 		" https://User:PW@Evil.Example:8443/a b/c.exe ": "https://User:PW@evil.example:8443/a b/c.exe",
-		"Evil.Example/Some Path":                         "evil.example/Some Path",
-		"hxxp://bad[.]example/x":                         "hxxp://bad[.]example/x",
+		"Evil.Example/Some Path":                        "evil.example/Some Path",
+		"hxxp://bad[.]example/x":                        "hxxp://bad[.]example/x",
 	} {
 		got, err := graph.NormalizeURL(in)
 		require.NoError(t, err, in)
@@ -106,7 +106,7 @@ func TestNormalizeHash(t *testing.T) {
 	require.Equal(t, "SHA-256", alg)
 	require.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", h)
 	for _, bad := range [][2]string{
-		{"MD5", "d41d8cd98f00b204e9800998ecf8427"},  // 31 digits
+		{"MD5", "d41d8cd98f00b204e9800998ecf8427"},    // 31 digits
 		{"SHA-1", "d41d8cd98f00b204e9800998ecf8427e"}, // an MD5
 		{"SHA-256", "zz"},
 		{"MD5", ""},
