@@ -114,7 +114,8 @@ func nameAndIDs(kind graph.Kind, value string, meta map[string]any) (name string
 }
 
 // aliasKinds are the cluster kinds that carry name aliases
-// (graph.NameAlias) for their value and synonyms.
+// (graph.NameAlias) for their value and synonyms when keyed by an ATT&CK
+// id.
 var aliasKinds = map[graph.Kind]bool{
 	graph.KindIntrusionSet: true, graph.KindThreatActor: true, graph.KindMalware: true, graph.KindTool: true,
 	graph.KindAttackPattern: true, graph.KindCampaign: true, graph.KindCourseOfAction: true,
@@ -157,15 +158,16 @@ func (r clusterRef) node(feed string) graph.Node {
 		n = graph.NamedNode(kind, name, ids...)
 	}
 	props := map[string]any{}
-	if aliasKinds[kind] {
+	if id := graph.ATTACKIDFor(kind, ids...); aliasKinds[kind] && id != "" {
+		// Keyed by its ATT&CK id: its names are lookup aliases of the
+		// ATT&CK entity. A cluster keyed by name is found by that key and
+		// claims no alias, so it never takes one from the ATT&CK entity.
 		for _, s := range append([]string{name}, metaStrings(meta, "synonyms")...) {
 			if a := graph.NameAlias(kind, s); a != "" && !slices.Contains(n.Aliases, a) {
 				n.Aliases = append(n.Aliases, a)
 			}
 		}
-		if id := graph.ATTACKIDFor(kind, ids...); id != "" {
-			n.Aliases = append(n.Aliases, graph.ExternalIDAlias(id))
-		}
+		n.Aliases = append(n.Aliases, graph.ExternalIDAlias(id))
 	}
 	if len(ambiguous) > 0 {
 		props["ambiguous_attack_ids"] = ambiguous

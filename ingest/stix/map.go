@@ -161,10 +161,12 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 // mapNamed maps malware, intrusion sets, threat actors, tools, campaigns,
 // vulnerabilities and attack patterns: keyed by their ATT&CK id (from
 // ATT&CK's own external_references) or CVE id first, else the normalized
-// name (graph.NamedKey). A live object also carries a lookup alias
-// (graph.NameAlias) for its name and each of its aliases and
+// name (graph.NamedKey). A live object keyed by its ATT&CK id also carries
+// a lookup alias (graph.NameAlias) for its name and each of its aliases and
 // x_mitre_aliases; a revoked or deprecated one carries none, so a name
-// lookup finds the live object.
+// lookup finds the live object. (An object keyed by its name is found by
+// that key; giving it the alias too would let it take the alias from the
+// ATT&CK entity of that name.)
 func (mp *mapper) mapNamed(out *mapped, o object) {
 	name := strings.TrimSpace(o.str("name"))
 	kind := graph.Kind(o.typ)
@@ -172,7 +174,7 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 	if n.Key == "" {
 		n = graph.SourceNode(kind, o.id)
 	}
-	if graph.Lifecycle(o.m) == "" && kind != graph.KindVulnerability {
+	if graph.Lifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
 		names := []string{name}
 		for _, p := range []string{"aliases", "x_mitre_aliases"} {
 			if l, ok := stringList(o.m[p]); ok {
