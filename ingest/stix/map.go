@@ -39,7 +39,14 @@ type mapped struct {
 	fixups []fixup
 	// warnings are problems that did not drop the record.
 	warnings []warning
+	// claims are the name aliases (graph.NameAlias) of the ATT&CK-keyed
+	// entity the record is, with its key: the loader reports an alias that
+	// two entities of the feed claim.
+	claims []claim
 }
+
+// claim is a name alias an entity keyed by an external id claims.
+type claim struct{ alias, key string }
 
 // fixup names a node (or a relation, rel >= 0) and its unresolved marking
 // references.
@@ -184,6 +191,7 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 		for _, a := range names {
 			if al := graph.NameAlias(kind, a); al != "" && !slices.Contains(n.Aliases, al) {
 				n.Aliases = append(n.Aliases, al)
+				out.claims = append(out.claims, claim{alias: al, key: n.Key})
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -88,4 +89,30 @@ func TestObservablesNormalised(t *testing.T) {
 	require.NotEqual(t, a.ID, u.ID, "a url and a domain-name of one value are two nodes")
 	require.Equal(t, "http://server-1.ostdownload.xyz/Update Check.php", nodes["url--00000000-0000-4000-8000-0000000000b4"].Key)
 	require.Equal(t, "2001:db8::1", nodes["ipv6-addr--00000000-0000-4000-8000-0000000000b5"].Key)
+}
+
+// TestAmbiguousAliasReported: an alias two ATT&CK entities claim (ATT&CK
+// for ICS gives "Berserk Bear" to both Dragonfly G0035 and Dragonfly 2.0
+// G0074) is reported once and merges nothing.
+func TestAmbiguousAliasReported(t *testing.T) {
+	t.Parallel()
+	sink, rep, logs := load(t, bundle(
+		`{"type":"intrusion-set","spec_version":"2.1","id":"intrusion-set--00000000-0000-4000-8000-0000000000d1","created":"2020-01-01T00:00:00Z","modified":"2020-01-01T00:00:00Z",
+		  "name":"Dragonfly","aliases":["Dragonfly","Berserk Bear"],"external_references":[{"source_name":"mitre-attack","external_id":"G0035"}]}`,
+		`{"type":"intrusion-set","spec_version":"2.1","id":"intrusion-set--00000000-0000-4000-8000-0000000000d2","created":"2020-01-01T00:00:00Z","modified":"2020-01-01T00:00:00Z",
+		  "name":"Dragonfly 2.0","aliases":["Dragonfly 2.0","Berserk Bear"],"external_references":[{"source_name":"mitre-attack","external_id":"G0074"}]}`,
+	))
+	require.Empty(t, rep.Dropped)
+	nodes := sink.byAlias()
+	a, b := nodes["intrusion-set--00000000-0000-4000-8000-0000000000d1"], nodes["intrusion-set--00000000-0000-4000-8000-0000000000d2"]
+	require.NotEqual(t, a.ID, b.ID, "never merged")
+	require.Contains(t, a.Aliases, "intrusion-set:berserk bear")
+	require.Contains(t, b.Aliases, "intrusion-set:berserk bear")
+	var reported []any
+	for _, l := range logs {
+		if strings.HasPrefix(l.msg, "ambiguous alias") {
+			reported = append(reported, l.attrs["alias"])
+		}
+	}
+	require.Equal(t, []any{"intrusion-set:berserk bear"}, reported)
 }
