@@ -26,8 +26,8 @@ import (
 // MergeNode(a, a) equals a, so the stored graph does not depend on the order
 // or grouping in which records arrive. For that:
 //
-//   - Every record has a rank, a string whose byte order is (confidence, -1
-//     when unknown; its own last-seen, or its first-seen when it has only
+//   - Every record has a rank, a string whose byte order is (live before
+//     revoked or deprecated, see Lifecycle; confidence, -1 when unknown; its own last-seen, or its first-seen when it has only
 //     that, or nothing when it has no times; a content digest: the first 8
 //     bytes of SHA-256 over the JSON of [name, props]). Two records of equal
 //     rank have the same confidence, time, name and props, so ties between
@@ -42,9 +42,9 @@ import (
 //     merge compares a key with the record it really came from rather than
 //     with a mix of several records.
 //   - Kind and key, which records of one id share unless two kinds derive
-//     the same id (STIX ids of observables do not hash the type, so a url
-//     and a domain-name of the same value meet), are the smallest (kind,
-//     key) in byte order.
+//     the same id (threat-actor and intrusion-set share their id space, so
+//     a MISP threat actor and ATT&CK's intrusion set of one key meet), are
+//     the smallest (kind, key) in byte order.
 //   - Confidence is the highest, TLP the strictest (TLP.Stricter), first-seen
 //     the earliest and last-seen the latest of the records that have times
 //     (a record with only one time has it as both); labels, sources and
