@@ -104,33 +104,29 @@ func parseASN(v string) (int64, error) {
 }
 
 // hashAlgorithms maps MISP hash attribute types to the STIX algorithm name
-// of the hash node and the expected hex length (0: not hex, checked by a
-// pattern or only for being non-empty).
-var hashAlgorithms = map[string]struct {
-	alg    string
-	hexLen int
-}{
-	"md5":          {"MD5", 32},
-	"sha1":         {"SHA-1", 40},
-	"sha224":       {"SHA-224", 56},
-	"sha256":       {"SHA-256", 64},
-	"sha384":       {"SHA-384", 96},
-	"sha512":       {"SHA-512", 128},
-	"sha512/224":   {"SHA-512/224", 56},
-	"sha512/256":   {"SHA-512/256", 64},
-	"sha3-224":     {"SHA3-224", 56},
-	"sha3-256":     {"SHA3-256", 64},
-	"sha3-384":     {"SHA3-384", 96},
-	"sha3-512":     {"SHA3-512", 128},
-	"imphash":      {"IMPHASH", 32},
-	"authentihash": {"AUTHENTIHASH", 64},
-	"telfhash":     {"TELFHASH", 0},
-	"ssdeep":       {"SSDEEP", 0},
-	"tlsh":         {"TLSH", 0},
-	"impfuzzy":     {"IMPFUZZY", 0},
-	"pehash":       {"PEHASH", 40},
-	"vhash":        {"VHASH", 0},
-	"cdhash":       {"CDHASH", 40},
+// of the hash node (graph.NormalizeHash checks the value for it).
+var hashAlgorithms = map[string]string{
+	"md5":          "MD5",
+	"sha1":         "SHA-1",
+	"sha224":       "SHA-224",
+	"sha256":       "SHA-256",
+	"sha384":       "SHA-384",
+	"sha512":       "SHA-512",
+	"sha512/224":   "SHA-512/224",
+	"sha512/256":   "SHA-512/256",
+	"sha3-224":     "SHA3-224",
+	"sha3-256":     "SHA3-256",
+	"sha3-384":     "SHA3-384",
+	"sha3-512":     "SHA3-512",
+	"imphash":      "IMPHASH",
+	"authentihash": "AUTHENTIHASH",
+	"telfhash":     "TELFHASH",
+	"ssdeep":       "SSDEEP",
+	"tlsh":         "TLSH",
+	"impfuzzy":     "IMPFUZZY",
+	"pehash":       "PEHASH",
+	"vhash":        "VHASH",
+	"cdhash":       "CDHASH",
 }
 
 // normalizeHash checks a hash value for its MISP type and returns the STIX
@@ -140,7 +136,7 @@ func normalizeHash(misptype, v string) (alg, value string, err error) {
 	if !ok {
 		return "", "", invalid("unknown hash type %q", misptype)
 	}
-	alg, value, err = graph.NormalizeHash(h.alg, v)
+	alg, value, err = graph.NormalizeHash(h, v)
 	if err != nil {
 		return "", "", invalid("%s: %v", misptype, err)
 	}
