@@ -301,7 +301,7 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
 	hashes, hasHashes := obj["hashes"].(map[string]any)
-	if !(single && isString) && !hasHashes {
+	if (!single || !isString) && !hasHashes {
 		return obj
 	}
 	out := make(map[string]any, len(obj))
