@@ -72,7 +72,7 @@ func NormalizeDomain(v string) (string, error) {
 		return "", invalidValue("domain name of %d bytes", len(d))
 	case strings.ContainsAny(d, domainBad):
 		return "", invalidValue("%q is not a domain name", shorten(v, 80))
-	case strings.Contains(d, ".."), strings.HasPrefix(d, "."):
+	case strings.Contains(d, ".."), strings.HasPrefix(d, "."), strings.HasSuffix(d, "."):
 		return "", invalidValue("%q has an empty label", shorten(v, 80))
 	case !utf8.ValidString(d):
 		return "", invalidValue("domain name is not UTF-8")
