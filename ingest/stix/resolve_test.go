@@ -116,3 +116,21 @@ func TestAmbiguousAliasReported(t *testing.T) {
 	}
 	require.Equal(t, []any{"intrusion-set:berserk bear"}, reported)
 }
+
+// TestInvalidHashWarned: a file's hash that is no hash of its algorithm
+// gives no hash node and a warning; the file loads with it in props.
+func TestInvalidHashWarned(t *testing.T) {
+	t.Parallel()
+	const id = "file--00000000-0000-4000-8000-0000000000f1"
+	sha := "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+	sink, rep, logs := load(t, bundle(`{"type":"file","spec_version":"2.1","id":"`+id+`","name":"a.exe","hashes":{"MD5":"abc","SHA-256":"`+sha+`"}}`))
+	require.Empty(t, rep.Dropped)
+	file := sink.byAlias()[id]
+	require.Equal(t, []string{string(graph.HashNode("SHA-256", sha).Ref())}, relationsOf(sink, file, graph.RelHasHash))
+	require.Equal(t, "abc", file.Props["hashes"].(map[string]any)["MD5"])
+	warned := false
+	for _, l := range logs {
+		warned = warned || (l.attrs["property"] == "hashes.MD5" && l.attrs["value"] == "abc")
+	}
+	require.True(t, warned, "the bad hash is logged")
+}
