@@ -22,7 +22,8 @@ import (
 //   - malware:S0606 is the live Bad Rabbit; its deprecated ICS copy S1001
 //     is another node, marked deprecated; the name resolves to the live one;
 //   - the threat-actor galaxy's APT28 (synonym and ref G0007) is the node
-//     of ATT&CK's G0007, with Sofacy as a lookup alias;
+//     of ATT&CK's G0007, with Sofacy as a lookup alias; its Sandworm (ref
+//     G0034) is ICS's intrusion set Sandworm Team;
 //   - ESET's Lazarus Group cluster names G0032 and G0082: ambiguous,
 //     recorded, merged with neither;
 //   - Server-1.OstDownload.xyz. (STIX) and server-1.ostdownload.xyz (MISP)
@@ -75,6 +76,20 @@ func TestCorpusEntityResolution(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "APT28", "G0007").ID, apt28.ID)
 	require.Equal(t, "G0007", apt28.Key)
+
+	// The galaxy's "Sandworm" (ref G0034) and ATT&CK's intrusion set
+	// "Sandworm Team" (G0034): one actor entity, an intrusion set, named by
+	// ATT&CK (whose record has times), found by any of their names.
+	sandworm, err := st.ResolveNode(ctx, "intrusion-set:G0034")
+	require.NoError(t, err)
+	require.Equal(t, graph.KindIntrusionSet, sandworm.Kind)
+	require.Equal(t, "Sandworm Team", sandworm.Name)
+	require.Subset(t, sandworm.Sources, []string{"ics", "galaxy-threat-actor"})
+	for _, name := range []string{"intrusion-set:sandworm", "intrusion-set:electrum", "mitre-attack:G0034"} {
+		n, err := st.ResolveNode(ctx, name)
+		require.NoError(t, err, name)
+		require.Equal(t, sandworm.ID, n.ID, name)
+	}
 
 	lazarus, err := st.GetNode(ctx, graph.NamedNode(graph.KindThreatActor, "Lazarus Group").ID)
 	require.NoError(t, err)
