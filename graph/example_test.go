@@ -30,15 +30,17 @@ func ExampleMergeNode() {
 	// 2026-11-01 2026-11-05
 }
 
-// The same address gets the same STIX 2.1 deterministic id (UUIDv5 over the
-// canonical JSON {"value":...}) whichever feed names it, so a MISP ip-dst
-// and a STIX ipv4-addr--12592121-... are one node.
+// The same address gets the same node whichever feed names it and however
+// it is written: the id derives from the STIX 2.1 deterministic id
+// (ipv4-addr--12592121-..., UUIDv5 over the canonical JSON {"value":...})
+// of the normalised value, so a MISP ip-dst and a STIX ipv4-addr are one
+// node, and "Evil.Example." is evil.example.
 func ExampleValueNode() {
 	n := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7")
 	fmt.Println(n.Kind, n.Key, n.ID)
-	d := graph.ValueNode(graph.KindDomainName, "evil.example")
+	d := graph.ValueNode(graph.KindDomainName, "Evil.Example.")
 	fmt.Println(d.Kind, d.Key, d.ID)
 	// Output:
-	// ipv4-addr 198.51.100.7 12592121-be4c-5a93-a813-5a5af16e50db
-	// domain-name evil.example 69228563-c8d2-54ae-aeca-5f4134cb59aa
+	// ipv4-addr 198.51.100.7 59c00599-74e9-5c3b-a725-93ac0f0bb63d
+	// domain-name evil.example b263e313-12bf-5278-b44b-746fa35f8ac7
 }

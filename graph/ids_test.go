@@ -21,7 +21,7 @@ func TestObservableIDsMatchSTIX(t *testing.T) {
 		id, ok := stixid.ObservableID(tc.typ, map[string]any{"type": tc.typ, "value": tc.value})
 		require.True(t, ok)
 		require.Equal(t, tc.want, id.String(), "%s %s", tc.typ, tc.value)
-		require.Equal(t, id, graph.ValueNode(graph.Kind(tc.typ), tc.value).ID)
+		require.Equal(t, graph.ObservableID(graph.Kind(tc.typ), id), graph.ValueNode(graph.Kind(tc.typ), tc.value).ID)
 	}
 	_, ok := stixid.ObservableID("process", map[string]any{"pid": 4})
 	require.False(t, ok, "process has no ID-contributing properties")
@@ -36,8 +36,16 @@ func TestNamedKeys(t *testing.T) {
 		want string
 	}{
 		{graph.KindMalware, "  LockBit   3.0 ", nil, "lockbit 3.0"},
-		{graph.KindIntrusionSet, "APT16 - G0023", nil, "apt16"},
-		{graph.KindIntrusionSet, "APT16", []string{"G0023"}, "apt16"},
+		{graph.KindIntrusionSet, "APT16 - G0023", nil, "G0023"},
+		{graph.KindIntrusionSet, "APT16", []string{"G0023"}, "G0023"},
+		{graph.KindIntrusionSet, "APT16", nil, "apt16"},
+		{graph.KindThreatActor, "Sofacy", []string{"https://x", "g0007"}, "G0007"},
+		{graph.KindMalware, "Bad Rabbit", []string{"S0606"}, "S0606"},
+		{graph.KindMalware, "Bad Rabbit", []string{"S1001"}, "S1001"},
+		{graph.KindMalware, "Bad Rabbit", []string{"G0007", "T1059"}, "bad rabbit"},
+		{graph.KindMalware, "S0606", nil, "S0606"},
+		{graph.KindTool, "Mimikatz - S0002", nil, "S0002"},
+		{graph.KindCampaign, "Operation X", []string{"C0001"}, "C0001"},
 		{graph.KindVulnerability, "cve-2021-44228", nil, "CVE-2021-44228"},
 		{graph.KindVulnerability, "Log4Shell", []string{"CVE-2021-44228"}, "CVE-2021-44228"},
 		{graph.KindAttackPattern, "Data Encrypted for Impact", []string{"T1486"}, "T1486"},
@@ -46,7 +54,17 @@ func TestNamedKeys(t *testing.T) {
 	} {
 		require.Equal(t, tc.want, graph.NamedKey(tc.kind, tc.name, tc.ids...), "%s %q %v", tc.kind, tc.name, tc.ids)
 	}
-	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "APT16 - G0023").ID, graph.NamedNode(graph.KindIntrusionSet, "apt16").ID)
+	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "APT16 - G0023").ID, graph.NamedNode(graph.KindIntrusionSet, "apt16", "G0023").ID)
+	require.NotEqual(t, graph.NamedNode(graph.KindMalware, "Bad Rabbit", "S0606").ID, graph.NamedNode(graph.KindMalware, "Bad Rabbit", "S1001").ID,
+		"a deprecated copy with its own ATT&CK id is another node")
+	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "APT28", "G0007").ID, graph.NamedNode(graph.KindThreatActor, "Sofacy", "G0007").ID,
+		"threat actors and intrusion sets are one actor entity")
+	require.Equal(t, graph.NamedNode(graph.KindIntrusionSet, "apt32").ID, graph.NamedNode(graph.KindThreatActor, "APT32").ID)
+	require.Equal(t, "T1059.001", graph.ATTACKIDFromURL("https://attack.mitre.org/techniques/T1059/001/"))
+	require.Equal(t, "G0007", graph.ATTACKIDFromURL("https://attack.mitre.org/groups/G0007/"))
+	require.Equal(t, "", graph.ATTACKIDFromURL("https://example.com/groups/G0007/"))
+	require.Equal(t, "intrusion-set:sofacy", graph.NameAlias(graph.KindThreatActor, " Sofacy "))
+	require.Equal(t, "malware:bad rabbit", graph.NameAlias(graph.KindMalware, "Bad Rabbit - S0606"))
 }
 
 func TestHashAndFileNodes(t *testing.T) {

@@ -20,7 +20,7 @@ func NamedID(kind Kind, key string) uuid.UUID {
 var (
 	spaces  = regexp.MustCompile(`\s+`)
 	cveID   = regexp.MustCompile(`(?i)^CVE-\d{4}-\d{4,}$`)
-	attckID = regexp.MustCompile(`^(T\d{4}(\.\d{3})?|[GSCM]\d{4}|TA\d{4})$`)
+	attckID = regexp.MustCompile(`^(T\d{4}(\.\d{3})?|[GSCM]\d{4}|TA\d{4}|DS\d{4})$`)
 )
 
 // NormalizeName is the merge key of a named object: trimmed, white space
@@ -34,7 +34,7 @@ func IsCVE(s string) bool { return cveID.MatchString(strings.TrimSpace(s)) }
 
 // IsATTACKID reports whether s is a MITRE ATT&CK id (technique T1059 or
 // T1059.001, tactic TA0001, group G0007, software S0001, campaign C0001,
-// mitigation M1036).
+// mitigation M1036, data source DS0001).
 func IsATTACKID(s string) bool { return attckID.MatchString(strings.TrimSpace(s)) }
 
 // attackSuffix is the " - G0007" ATT&CK id that MISP galaxies and
@@ -51,16 +51,71 @@ func SplitATTACKSuffix(name string) (string, string) {
 	return name, ""
 }
 
+// attackPrefixes are the ATT&CK id prefixes that identify an object of
+// each named kind: an ATT&CK id of another kind names a related object, not
+// this one.
+var attackPrefixes = map[Kind][]string{
+	KindAttackPattern:  {"T"},
+	KindIntrusionSet:   {"G"},
+	KindThreatActor:    {"G"},
+	KindMalware:        {"S"},
+	KindTool:           {"S"},
+	KindCampaign:       {"C"},
+	KindCourseOfAction: {"M"},
+}
+
+// ATTACKIDFor returns the first of ids that is an ATT&CK id of an object
+// of kind (T… for attack patterns, G… for intrusion sets and threat
+// actors, S… for malware and tools, C… for campaigns, M… for courses of
+// action), upper-cased, or "".
+func ATTACKIDFor(kind Kind, ids ...string) string {
+	prefixes := attackPrefixes[kind]
+	for _, id := range ids {
+		id = strings.ToUpper(strings.TrimSpace(id))
+		if !IsATTACKID(id) || strings.HasPrefix(id, "TA") {
+			continue
+		}
+		for _, p := range prefixes {
+			if strings.HasPrefix(id, p) {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// attackURL is an ATT&CK page: https://attack.mitre.org/groups/G0007/,
+// .../techniques/T1059/001/.
+var attackURL = regexp.MustCompile(`(?i)attack\.mitre\.org/(?:groups|software|techniques|tactics|campaigns|mitigations|datasources)/((?:T|TA|G|S|C|M|DS)\d{4})(?:/(\d{3}))?`)
+
+// ATTACKIDFromURL returns the ATT&CK id of an attack.mitre.org page URL
+// (T1059.001 for .../techniques/T1059/001/), or "".
+func ATTACKIDFromURL(u string) string {
+	m := attackURL.FindStringSubmatch(u)
+	if m == nil {
+		return ""
+	}
+	id := strings.ToUpper(m[1])
+	if m[2] != "" {
+		id += "." + m[2]
+	}
+	return id
+}
+
 // NamedKey returns the merge key of a named object of kind with the given
 // name and external ids (CVE ids, ATT&CK ids from external_references):
 //   - vulnerability: the CVE id (upper case) when the name or an external id
 //     is one, else the normalized name;
-//   - attack-pattern: the ATT&CK technique id when one is given (technique
-//     names repeat across ATT&CK domains), else the normalized name;
+//   - attack pattern, intrusion set, threat actor, malware, tool, campaign,
+//     course of action: its ATT&CK id when one of the kind's is given
+//     (ATTACKIDFor) or the name is one, so that an ATT&CK object and its
+//     deprecated copy with an id of its own (S0606 and S1001, both "Bad
+//     Rabbit") are two nodes, and technique names repeated across ATT&CK
+//     domains do not meet; else the normalized name;
 //   - every other kind: the normalized name.
 //
-// A trailing ATT&CK id in the name ("APT16 - G0023") is not part of the key:
-// it counts as an external id, so the name merges with ATT&CK's own "APT16".
+// A trailing ATT&CK id in the name ("APT16 - G0023") is not part of the
+// name: it counts as an external id.
 func NamedKey(kind Kind, name string, externalIDs ...string) string {
 	name, suffix := SplitATTACKSuffix(name)
 	if suffix != "" {
@@ -76,21 +131,66 @@ func NamedKey(kind Kind, name string, externalIDs ...string) string {
 				return strings.ToUpper(strings.TrimSpace(id))
 			}
 		}
-	case KindAttackPattern:
-		for _, id := range externalIDs {
-			if strings.HasPrefix(id, "T") && IsATTACKID(id) {
-				return id
-			}
+	default:
+		if id := ATTACKIDFor(kind, append(externalIDs, name)...); id != "" {
+			return id
 		}
 	}
 	return NormalizeName(name)
 }
 
+// identityKind is the kind whose id space a named kind shares: threat
+// actors and intrusion sets are one actor entity (a MISP threat-actor
+// cluster and ATT&CK's intrusion set of the same key are one node, whose
+// kind is intrusion-set, the smaller).
+func identityKind(kind Kind) Kind {
+	if kind == KindThreatActor {
+		return KindIntrusionSet
+	}
+	return kind
+}
+
+// NameAlias is the lookup alias of a named object's name or alias
+// ("malware:bad rabbit", "intrusion-set:sofacy"): live named nodes carry
+// one for their name and every alias the source gives (STIX aliases,
+// x_mitre_aliases, MISP synonyms), so `related intrusion-set:sofacy` finds
+// APT28. Threat actors use the intrusion-set form (identityKind).
+func NameAlias(kind Kind, name string) string {
+	n, _ := SplitATTACKSuffix(name)
+	n = NormalizeName(n)
+	if n == "" {
+		return ""
+	}
+	return string(identityKind(kind)) + ":" + n
+}
+
+// RelTactic links an ATT&CK technique to the tactic of one of its
+// kill_chain_phases (technique → x-mitre-tactic), through TacticAlias.
+const RelTactic = "tactic"
+
+// TacticAlias is the alias by which a technique's kill chain phase names
+// its tactic: "kill-chain-phase:mitre-attack:execution". ATT&CK tactic
+// objects carry it (their x_mitre_shortname in the kill chain of each of
+// their domains), techniques link to it (RelTactic), and the link waits in
+// pending_relations until the tactic is loaded, in whichever order.
+func TacticAlias(killChain, phase string) string {
+	return "kill-chain-phase:" + strings.ToLower(strings.TrimSpace(killChain)) + ":" + strings.ToLower(strings.TrimSpace(phase))
+}
+
+// ExternalIDAlias is the lookup alias of an ATT&CK id ("mitre-attack:S0606").
+func ExternalIDAlias(id string) string {
+	return "mitre-attack:" + strings.ToUpper(strings.TrimSpace(id))
+}
+
 // HashKey is the key of a hash node: the algorithm in STIX spelling
-// (MD5, SHA-1, SHA-256, SHA-512, SSDEEP, TLSH, ...) and the lower-case value,
-// e.g. "SHA-256:e3b0c442...".
+// (MD5, SHA-1, SHA-256, SHA-512, SSDEEP, TLSH, ...) and the lower-case value
+// without white space, e.g. "SHA-256:e3b0c442..." (NormalizeHash, which
+// also checks the value; a caller that needs the check calls it first).
 func HashKey(algorithm, value string) string {
-	return NormalizeHashAlgorithm(algorithm) + ":" + strings.ToLower(strings.TrimSpace(value))
+	if alg, h, err := NormalizeHash(algorithm, value); err == nil {
+		return alg + ":" + h
+	}
+	return NormalizeHashAlgorithm(algorithm) + ":" + strings.ToLower(strings.Join(strings.Fields(value), ""))
 }
 
 // NormalizeHashAlgorithm maps the spellings feeds use (sha256, SHA256,

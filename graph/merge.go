@@ -26,8 +26,8 @@ import (
 // MergeNode(a, a) equals a, so the stored graph does not depend on the order
 // or grouping in which records arrive. For that:
 //
-//   - Every record has a rank, a string whose byte order is (confidence, -1
-//     when unknown; its own last-seen, or its first-seen when it has only
+//   - Every record has a rank, a string whose byte order is (live before
+//     revoked or deprecated, see Lifecycle; confidence, -1 when unknown; its own last-seen, or its first-seen when it has only
 //     that, or nothing when it has no times; a content digest: the first 8
 //     bytes of SHA-256 over the JSON of [name, props]). Two records of equal
 //     rank have the same confidence, time, name and props, so ties between
@@ -42,9 +42,9 @@ import (
 //     merge compares a key with the record it really came from rather than
 //     with a mix of several records.
 //   - Kind and key, which records of one id share unless two kinds derive
-//     the same id (STIX ids of observables do not hash the type, so a url
-//     and a domain-name of the same value meet), are the smallest (kind,
-//     key) in byte order.
+//     the same id (threat-actor and intrusion-set share their id space, so
+//     a MISP threat actor and ATT&CK's intrusion set of one key meet), are
+//     the smallest (kind, key) in byte order.
 //   - Confidence is the highest, TLP the strictest (TLP.Stricter), first-seen
 //     the earliest and last-seen the latest of the records that have times
 //     (a record with only one time has it as both); labels, sources and
@@ -103,7 +103,7 @@ func (n Node) RanksWithProps(props []byte) Ranks {
 	if n.ranks != nil || props == nil {
 		return n.Ranks()
 	}
-	return nodeRecordRanks(n, recordRankJSON(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, props))
+	return nodeRecordRanks(n, retiredRank(n.Props, recordRankJSON(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, props)))
 }
 
 func nodeRecordRanks(n Node, r string) Ranks {
@@ -129,14 +129,16 @@ func (r Relation) RanksWithProps(props []byte) Ranks {
 	if r.ranks != nil || props == nil {
 		return r.Ranks()
 	}
-	return Ranks{Props: recordRankJSON(r.Confidence, r.FirstSeen, r.LastSeen, "", props)}
+	return Ranks{Props: retiredRank(r.Props, recordRankJSON(r.Confidence, r.FirstSeen, r.LastSeen, "", props))}
 }
 
 // RecordRank returns the rank of one record: "ccc.ttttttttttttttttttttt.dddddddddddddddd",
 // confidence + 1 in three digits (000 when unknown), the record's last-seen
 // (its first-seen when it has no last-seen) in microseconds since year 1 in
 // 20 digits (all zero when it has no times), and the first 8 bytes of
-// SHA-256 over the JSON of [name, props] in hex. Byte order is rank order.
+// SHA-256 over the JSON of [name, props] in hex, prefixed by "-" when
+// props mark the record revoked or deprecated (Lifecycle), so that it ranks
+// below every live record. Byte order is rank order.
 func RecordRank(confidence *int, first, last time.Time, name string, props map[string]any) string {
 	return recordRank(confidence, first, last, name, props)
 }
@@ -147,9 +149,22 @@ func recordRank(confidence *int, first, last time.Time, name string, props map[s
 	}
 	content, err := json.Marshal(props)
 	if err != nil {
-		return formatRank(confidence, first, last, sha256.Sum256([]byte(name+"\x00"+err.Error())))
+		return retiredRank(props, formatRank(confidence, first, last, sha256.Sum256([]byte(name+"\x00"+err.Error()))))
 	}
-	return recordRankJSON(confidence, first, last, name, content)
+	return retiredRank(props, recordRankJSON(confidence, first, last, name, content))
+}
+
+// retiredPrefix starts the rank of a revoked or deprecated record
+// (Lifecycle): "-" sorts below every digit, so such a record ranks below
+// any live record of the same entity, whatever its confidence and times,
+// and never gives the name or a props key a live record has.
+const retiredPrefix = "-"
+
+func retiredRank(props map[string]any, rank string) string {
+	if Lifecycle(props) != "" {
+		return retiredPrefix + rank
+	}
+	return rank
 }
 
 // recordRankJSON is RecordRank given the JSON of props: the digest covers

@@ -115,6 +115,12 @@ func TestRecordRankOrders(t *testing.T) {
 	require.Less(t, late, high)
 	require.NotEqual(t, graph.RecordRank(nil, t0, t0, "x", nil), graph.RecordRank(nil, t0, t0, "y", nil), "content breaks ties")
 	require.Equal(t, graph.RecordRank(nil, t0, t0, "x", nil), graph.RecordRank(nil, t0, t0, "x", map[string]any{}))
+	deprecated := graph.RecordRank(conf(100), t0, t0.Add(time.Hour), "x", map[string]any{"x_mitre_deprecated": true})
+	revoked := graph.RecordRank(conf(100), t0, t0.Add(time.Hour), "x", map[string]any{"revoked": true})
+	require.Less(t, deprecated, none, "a deprecated record ranks below any live one")
+	require.Less(t, revoked, none, "a revoked record ranks below any live one")
+	require.Less(t, graph.RecordRank(nil, t0, t0, "x", map[string]any{graph.PropLifecycle: graph.LifecycleDeprecated}), deprecated,
+		"retired records rank among themselves as live ones do")
 }
 
 // TestMergeIsASemilattice checks on random records, drawn from small pools
@@ -162,5 +168,37 @@ func TestMergeNodesIgnoresOrder(t *testing.T) {
 		for i := range a {
 			require.Equal(t, mergetest.NodeView(a[i], now), mergetest.NodeView(b[i], now))
 		}
+	}
+}
+
+// TestRetiredRecordNeverOverwritesLive: a deprecated or revoked record of
+// an entity, even with a higher confidence and a later time, gives neither
+// the name nor a props key that a live record has, in either order; it
+// only adds keys no live record has (its lifecycle mark among them).
+func TestRetiredRecordNeverOverwritesLive(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2025, 1, 2, 0, 0, 0, 0, time.UTC)
+	live := graph.NamedNode(graph.KindMalware, "Bad Rabbit", "S0606")
+	live.LastSeen, live.FirstSeen = t0, t0
+	live.Props = map[string]any{"description": "live", "x_mitre_version": "1.1"}
+	for _, mark := range []map[string]any{
+		{"x_mitre_deprecated": true, graph.PropLifecycle: graph.LifecycleDeprecated},
+		{"revoked": true, graph.PropLifecycle: graph.LifecycleRevoked},
+	} {
+		old := live
+		old.Name = "Bad Rabbit (old)"
+		old.Confidence = conf(100)
+		old.FirstSeen, old.LastSeen = t0, t0.AddDate(0, 4, 0)
+		old.Props = map[string]any{"description": "old", "x_mitre_version": "9.9"}
+		for k, v := range mark {
+			old.Props[k] = v
+		}
+		ab, ba := graph.MergeNode(live, old), graph.MergeNode(old, live)
+		require.Equal(t, ab, ba)
+		require.Equal(t, "Bad Rabbit", ab.Name)
+		require.Equal(t, "live", ab.Props["description"])
+		require.Equal(t, "1.1", ab.Props["x_mitre_version"])
+		require.Equal(t, mark[graph.PropLifecycle], ab.Props[graph.PropLifecycle], "the mark is kept: no live record has the key")
+		require.Equal(t, 100, *ab.Confidence, "confidence and times still merge as always")
 	}
 }

@@ -267,12 +267,17 @@ type Sink interface {
 }
 
 // ObservableNode returns the node of a STIX cyber-observable object given as
-// decoded JSON, with its STIX deterministic id. The key is the canonical
-// JSON of the ID-contributing properties, except for single-value types
-// (addresses, domains, URLs, mutexes, directories), whose key is the value.
-// It returns false when the object has no ID-contributing properties.
+// decoded JSON. The key is the canonical JSON of the ID-contributing
+// properties, except for single-value types (addresses, domains, URLs,
+// mutexes, directories), whose key is the value. Values are normalised
+// first, as every source normalises them (NormalizeValue for the value of
+// a single-value type, NormalizeHash for hashes), so the same domain in
+// any case from any feed is one node. The id is ObservableID over the STIX
+// 2.1 deterministic id of the normalised object. It returns false when the
+// object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
-	id, ok := stixid.ObservableID(stixType, obj)
+	obj = normalizedObservable(Kind(stixType), obj)
+	sid, ok := stixid.ObservableID(stixType, obj)
 	if !ok {
 		return Node{}, false
 	}
@@ -291,12 +296,58 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 			name = s
 		}
 	}
-	return Node{ID: id, Kind: Kind(stixType), Key: key, Name: name}, true
+	return Node{ID: ObservableID(Kind(stixType), sid), Kind: Kind(stixType), Key: key, Name: name}, true
+}
+
+// ObservableID is the node id of an observable whose STIX 2.1
+// deterministic id is kind--stixUUID: a UUIDv5 (Namespace) over that
+// identifier. STIX's own uuid hashes only the ID-contributing properties,
+// not the type, so a url and a domain-name of the same value would share
+// it; over the full identifier they are two nodes. (The feed's own id of
+// the object, whatever it is, is an alias of the node.)
+func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
+	return NamedID(kind, stixUUID.String())
+}
+
+// normalizedObservable returns obj with the value of a single-value kind
+// and the hashes normalised; obj itself is not changed.
+func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
+	prop, single := kind.ValueProperty()
+	v, isString := obj[prop].(string)
+	hashes, hasHashes := obj["hashes"].(map[string]any)
+	if (!single || !isString) && !hasHashes {
+		return obj
+	}
+	out := make(map[string]any, len(obj))
+	for k, x := range obj {
+		out[k] = x
+	}
+	if single && isString {
+		out[prop] = normalizedValue(kind, v)
+	}
+	if hasHashes {
+		h := make(map[string]any, len(hashes))
+		for alg, x := range hashes {
+			s, ok := x.(string)
+			if !ok {
+				h[alg] = x
+				continue
+			}
+			if a, hv, err := NormalizeHash(alg, s); err == nil {
+				h[a] = hv
+			} else {
+				h[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(s))
+			}
+		}
+		out["hashes"] = h
+	}
+	return out
 }
 
 // ValueNode returns the observable node of a single-value STIX type
 // (ipv4-addr, ipv6-addr, domain-name, url, email-addr, mac-addr; mutex uses
-// "name", directory "path") with the given value.
+// "name", directory "path") with the given value, normalised
+// (NormalizeValue; a value that does not normalise keys as written).
 func ValueNode(kind Kind, value string) Node {
 	prop, ok := kind.ValueProperty()
 	if !ok {
@@ -310,7 +361,7 @@ func ValueNode(kind Kind, value string) Node {
 	return n
 }
 
-// HashNode returns the node of a file hash.
+// HashNode returns the node of a file hash (key HashKey).
 func HashNode(algorithm, value string) Node {
 	key := HashKey(algorithm, value)
 	return Node{ID: NamedID(KindHash, key), Kind: KindHash, Key: key, Name: key}
@@ -324,7 +375,7 @@ func FileNode(hashes map[string]string, name string) (Node, []Node, []Relation) 
 	if len(hashes) > 0 {
 		h := map[string]any{}
 		for alg, v := range hashes {
-			h[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(v))
+			h[NormalizeHashAlgorithm(alg)] = v
 		}
 		obj["hashes"] = h
 	}
@@ -357,9 +408,10 @@ func FileNode(hashes map[string]string, name string) (Node, []Node, []Relation) 
 // NamedNode returns the node of a named object (malware, intrusion-set,
 // threat-actor, tool, vulnerability, attack-pattern, campaign, ...) keyed by
 // NamedKey.
+// Threat actors and intrusion sets share their ids (one actor entity).
 func NamedNode(kind Kind, name string, externalIDs ...string) Node {
 	key := NamedKey(kind, name, externalIDs...)
-	return Node{ID: NamedID(kind, key), Kind: kind, Key: key, Name: strings.TrimSpace(name)}
+	return Node{ID: NamedID(identityKind(kind), key), Kind: kind, Key: key, Name: strings.TrimSpace(name)}
 }
 
 // SourceNode returns the node of an object identified only by its source

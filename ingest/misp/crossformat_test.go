@@ -58,7 +58,7 @@ func TestCrossFormatConstructed(t *testing.T) {
 	stixIP, ok := stixSink.byAlias("ipv4-addr--4f9a1e7c-9a2b-5d8c-8e7f-123456789abc")
 	require.True(t, ok)
 	require.Equal(t, stixIP.ID, ip.ID, "ip-dst and ipv4-addr")
-	require.Equal(t, stixID(`{"value":"198.51.100.7"}`), ip.ID)
+	require.Equal(t, graph.ObservableID(graph.KindIPv4Addr, stixID(`{"value":"198.51.100.7"}`)), ip.ID)
 
 	hash, _ := mispSink.byAlias(alias(u(3)))
 	ind := graph.SourceNode(graph.KindIndicator, "indicator--2a9d2f4c-6b1e-4c3d-9e8f-0a1b2c3d4e5f")

@@ -78,10 +78,11 @@
 //
 //	ip-src, ip-dst                  ipv4-addr or ipv6-addr by address family (canonical form)
 //	ip-src|port, ip-dst|port        the address (the port on the link)
-//	domain, hostname                domain-name (lower case, no final dot)
+//	domain, hostname                domain-name (lower case, no final dot, IDNA ASCII)
 //	hostname|port                   domain-name (the port on the link)
 //	domain|ip                       domain-name -resolves-to-> address
-//	url, uri, link                  url (link is an external reference: to_ids false)
+//	url, uri, link                  url, scheme and host lower case, the rest (spaces
+//	                                included) as written (link: to_ids false)
 //	email-src, email-dst, email, …  email-addr
 //	md5, sha1, sha256, sha512, sha224, sha384, sha3-*, sha512/*, ssdeep,
 //	tlsh, imphash, authentihash, …  hash node (graph.HashNode), the node a STIX
@@ -96,6 +97,16 @@
 //	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
 //	anything else (text, comment,
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
+//
+// Values go through graph's normalisers (graph.NormalizeDomain, URL, IP,
+// Email, Hash), the ones the STIX and telemetry mappers use. Galaxy
+// clusters key on their ATT&CK id when they have one: the " - T1059"
+// suffix, meta external_id, else the one ATT&CK id of the cluster's kind
+// among its synonyms and attack.mitre.org refs (the threat-actor galaxy's
+// APT28 is ATT&CK's G0007); when those name two or more, the cluster keys
+// on its name and props "ambiguous_attack_ids" lists them. A cluster so
+// keyed carries its value and synonyms as lookup aliases
+// (graph.NameAlias).
 //
 // Unknown types are kept, not dropped: MISP adds types often and losing
 // them would lose data. The keys of indicator and x-misp-attribute nodes are

@@ -3,6 +3,7 @@ package misp
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,15 +77,48 @@ func (r clusterRef) relType(def string) string {
 }
 
 // nameAndIDs strips an ATT&CK suffix from a cluster value and returns the
-// name and the external ids (suffix and meta external_id).
-func nameAndIDs(value string, meta map[string]any) (string, []string) {
+// name and the external ids: the suffix and meta external_id, else the one
+// ATT&CK id of the cluster's kind that its synonyms and attack.mitre.org
+// refs name (the threat-actor galaxy's APT28 lists G0007 and refs
+// attack.mitre.org/groups/G0007). When those name two or more ATT&CK
+// entities of the kind, the cluster is keyed by none of them (it would
+// merge distinct entities): ambiguous lists them.
+func nameAndIDs(kind graph.Kind, value string, meta map[string]any) (name string, ids, ambiguous []string) {
 	name, suffix := graph.SplitATTACKSuffix(value)
-	var ids []string
 	if suffix != "" {
 		ids = append(ids, suffix)
 	}
 	ids = append(ids, metaStrings(meta, "external_id")...)
-	return name, ids
+	if graph.ATTACKIDFor(kind, ids...) != "" {
+		return name, ids, nil
+	}
+	var implied []string
+	for _, s := range metaStrings(meta, "synonyms") {
+		if id := graph.ATTACKIDFor(kind, s); id != "" && !slices.Contains(implied, id) {
+			implied = append(implied, id)
+		}
+	}
+	for _, r := range metaStrings(meta, "refs") {
+		if id := graph.ATTACKIDFor(kind, graph.ATTACKIDFromURL(r)); id != "" && !slices.Contains(implied, id) {
+			implied = append(implied, id)
+		}
+	}
+	switch {
+	case len(implied) == 1:
+		ids = append(ids, implied[0])
+	case len(implied) > 1:
+		sort.Strings(implied)
+		ambiguous = implied
+	}
+	return name, ids, ambiguous
+}
+
+// aliasKinds are the cluster kinds that carry name aliases
+// (graph.NameAlias) for their value and synonyms when keyed by an ATT&CK
+// id.
+var aliasKinds = map[graph.Kind]bool{
+	graph.KindIntrusionSet: true, graph.KindThreatActor: true, graph.KindMalware: true, graph.KindTool: true,
+	graph.KindAttackPattern: true, graph.KindCampaign: true, graph.KindCourseOfAction: true,
 }
 
 // metaStrings reads a meta member that is a string or a list of strings.
@@ -115,7 +149,7 @@ func (r clusterRef) node(feed string) graph.Node {
 	if r.c != nil {
 		meta = r.c.Meta
 	}
-	name, ids := nameAndIDs(r.value, meta)
+	name, ids, ambiguous := nameAndIDs(kind, r.value, meta)
 	var n graph.Node
 	if kind == KindGalaxyCluster {
 		n = graph.NamedNode(kind, strings.ToLower(strings.TrimSpace(r.galaxyType))+": "+name)
@@ -124,6 +158,20 @@ func (r clusterRef) node(feed string) graph.Node {
 		n = graph.NamedNode(kind, name, ids...)
 	}
 	props := map[string]any{}
+	if id := graph.ATTACKIDFor(kind, ids...); aliasKinds[kind] && id != "" {
+		// Keyed by its ATT&CK id: its names are lookup aliases of the
+		// ATT&CK entity. A cluster keyed by name is found by that key and
+		// claims no alias, so it never takes one from the ATT&CK entity.
+		for _, s := range append([]string{name}, metaStrings(meta, "synonyms")...) {
+			if a := graph.NameAlias(kind, s); a != "" && !slices.Contains(n.Aliases, a) {
+				n.Aliases = append(n.Aliases, a)
+			}
+		}
+		n.Aliases = append(n.Aliases, graph.ExternalIDAlias(id))
+	}
+	if len(ambiguous) > 0 {
+		props["ambiguous_attack_ids"] = ambiguous
+	}
 	if c := r.c; c != nil && r.definition {
 		props["misp_galaxy"] = r.galaxyType
 		if len(ids) > 0 {

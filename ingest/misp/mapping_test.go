@@ -109,7 +109,7 @@ func TestAttributeMapping(t *testing.T) {
 		{"AS", "AS174", graph.KindAutonomousSystem, `{"number":174}`, stixID(`{"number":174}`), nil},
 		{"x509-fingerprint-sha1", "FA:3D:5D:67:0D:C1:D1:53:B9:99:C3:AE:C7:B1:D8:15:CC:33:C4:DC", graph.KindX509Certificate, "", stixID(`{"hashes":{"SHA-1":"fa3d5d670dc1d153b999c3aec7b1d815cc33c4dc"}}`), nil},
 		{"vulnerability", "cve-2021-44228", graph.KindVulnerability, "CVE-2021-44228", graph.NamedID(graph.KindVulnerability, "CVE-2021-44228"), nil},
-		{"threat-actor", " Sofacy ", graph.KindThreatActor, "sofacy", graph.NamedID(graph.KindThreatActor, "sofacy"), nil},
+		{"threat-actor", " Sofacy ", graph.KindThreatActor, "sofacy", graph.NamedID(graph.KindIntrusionSet, "sofacy"), nil},
 		{"yara", "rule x { condition: true }", graph.KindIndicator, "indicator--" + u(100+23), uuid.Nil, map[string]any{"pattern_type": "yara"}},
 		{"text", "free text", KindAttribute, "x-misp-attribute--" + u(100+24), uuid.Nil, map[string]any{"value": "free text"}},
 		{"made-up-type", "kept anyway", KindAttribute, "x-misp-attribute--" + u(100+25), uuid.Nil, map[string]any{"value": "kept anyway", "misp_type": "made-up-type"}},
@@ -135,7 +135,12 @@ func TestAttributeMapping(t *testing.T) {
 				require.Equal(t, c.key, n.Key)
 			}
 			if c.id != uuid.Nil {
-				require.Equal(t, c.id, n.ID, "id")
+				want := c.id
+				if c.kind.IsObservable() {
+					// Observable node ids derive from the STIX id, type included.
+					want = graph.ObservableID(c.kind, c.id)
+				}
+				require.Equal(t, want, n.ID, "id")
 			}
 			rel, ok := findRelation(sink, ev.Ref(), RelObject, n.Ref())
 			require.True(t, ok, "event -object-> attribute node")
@@ -213,7 +218,7 @@ func TestInvalidValues(t *testing.T) {
 		{"ip-dst|port", "198.51.100.7", ReasonInvalidValue},
 		{"domain", "evil domain.com", ReasonInvalidValue},
 		{"domain", "a..b", ReasonInvalidValue},
-		{"url", "http://a b", ReasonInvalidValue},
+		{"url", "http://a.example/" + strings.Repeat("x", graph.MaxValueBytes), ReasonInvalidValue},
 		{"email-dst", "no-at-sign", ReasonInvalidValue},
 		{"md5", "abc", ReasonInvalidValue},
 		{"sha256", strings.Repeat("z", 64), ReasonInvalidValue},

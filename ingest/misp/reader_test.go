@@ -166,7 +166,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	// The file object is the file of its hashes and name.
 	file, ok := sink.byAlias(alias(u(20)))
 	require.True(t, ok)
-	require.Equal(t, stixID(`{"hashes":{"MD5":"`+strings.ToLower(md5a)+`"},"name":"a.exe"}`), file.ID, "MD5 is the hash STIX prefers for the id")
+	require.Equal(t, graph.ObservableID(graph.KindFile, stixID(`{"hashes":{"MD5":"`+strings.ToLower(md5a)+`"},"name":"a.exe"}`)), file.ID, "MD5 is the hash STIX prefers for the id")
 	require.Equal(t, map[string]any{"size": "1234"}, file.Props)
 	for _, h := range []graph.Node{graph.HashNode("MD5", md5a), graph.HashNode("SHA-256", sha256a)} {
 		require.True(t, hasRelation(sink, file.Ref(), graph.RelHasHash, h.Ref()))
@@ -176,8 +176,9 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	require.Equal(t, map[string]any{u(20): map[string]any{"misp_object": "file", "meta_category": "file", "size-in-bytes": "1234"}}, link.Props)
 	require.True(t, hasRelation(sink, file.Ref(), "communicates-with", graph.Ref(alias(u(2)))), "the reference names its target by alias")
 
-	// The event galaxy merges with ATT&CK's APT28.
-	apt28 := graph.NamedNode(graph.KindIntrusionSet, "APT28")
+	// The event galaxy merges with ATT&CK's APT28 (keyed by its ATT&CK id).
+	apt28 := graph.NamedNode(graph.KindIntrusionSet, "APT28", "G0007")
+	require.Equal(t, "G0007", apt28.Key)
 	require.True(t, hasRelation(sink, ev.Ref(), RelObject, apt28.Ref()))
 	n, ok := sink.byID(apt28.Ref())
 	require.True(t, ok)

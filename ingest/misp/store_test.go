@@ -171,7 +171,7 @@ func TestStoreCrossFormat(t *testing.T) {
 		require.NoError(t, err, ref)
 		require.ElementsMatch(t, []string{"misp-events", "stix-export"}, n.Sources, ref)
 	}
-	domain, err := store.GetNode(ctx, stixID(`{"value":"circl.lu"}`))
+	domain, err := store.GetNode(ctx, graph.ObservableID(graph.KindDomainName, stixID(`{"value":"circl.lu"}`)))
 	require.NoError(t, err)
 	require.Equal(t, "circl.lu", domain.Key)
 
@@ -186,10 +186,10 @@ func TestStoreCrossFormat(t *testing.T) {
 	_, err = stix.Load(ctx, strings.NewReader(constructedSTIX), store, stix.Options{Feed: "stix-constructed", Logger: quiet(nil).Logger})
 	require.NoError(t, err)
 	for _, id := range []string{
-		stixID(`{"value":"198.51.100.7"}`).String(),
+		graph.ObservableID(graph.KindIPv4Addr, stixID(`{"value":"198.51.100.7"}`)).String(),
 		graph.HashNode("SHA-256", sha256a).ID.String(),
-		stixID(`{"hashes":{"SHA-256":"` + strings.ToLower(sha256a) + `"},"name":"a.exe"}`).String(),
-		stixID(`{"value":"evil.example.com"}`).String(),
+		graph.ObservableID(graph.KindFile, stixID(`{"hashes":{"SHA-256":"`+strings.ToLower(sha256a)+`"},"name":"a.exe"}`)).String(),
+		graph.ObservableID(graph.KindDomainName, stixID(`{"value":"evil.example.com"}`)).String(),
 	} {
 		n, err := store.ResolveNode(ctx, id)
 		require.NoError(t, err, id)

@@ -3,13 +3,9 @@ package misp
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/netip"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
@@ -40,84 +36,49 @@ func canonUUID(s string) string {
 	return u.String()
 }
 
-// normalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it in
-// canonical form with its family: 198.51.100.7, 2001:db8::1, 10.0.0.0/8.
+// The observable normalisers are graph's (one per kind, shared by every
+// source); these wrap their errors as errInvalid.
+
 func normalizeIP(v string) (value string, v6 bool, err error) {
-	v = strings.TrimSpace(v)
-	if strings.Contains(v, "/") {
-		p, err := netip.ParsePrefix(v)
-		if err != nil {
-			return "", false, invalid("%q is not an IP address or CIDR block", v)
-		}
-		return p.String(), p.Addr().Is6(), nil
-	}
-	a, err := netip.ParseAddr(v)
+	ip, kind, err := graph.NormalizeIP(v)
 	if err != nil {
-		return "", false, invalid("%q is not an IP address", v)
+		return "", false, invalid("%v", err)
 	}
-	return a.String(), a.Is6(), nil
+	return ip, kind == graph.KindIPv6Addr, nil
 }
 
-// domainBad are the characters no host name holds.
-const domainBad = " \t\r\n/\\@?#\"'<>|,;:()[]{}"
-
-// normalizeDomain lower-cases a host or domain name and strips a final dot.
 func normalizeDomain(v string) (string, error) {
-	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), ".")
-	switch {
-	case d == "":
-		return "", invalid("empty domain name")
-	case len(d) > 253:
-		return "", invalid("domain name of %d bytes", len(d))
-	case strings.ContainsAny(d, domainBad):
-		return "", invalid("%q is not a domain name", v)
-	case strings.Contains(d, ".."), strings.HasPrefix(d, "."):
-		return "", invalid("%q has an empty label", v)
-	}
-	for _, r := range d {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return "", invalid("%q is not a domain name", v)
-		}
+	d, err := graph.NormalizeDomain(v)
+	if err != nil {
+		return "", invalid("%v", err)
 	}
 	return d, nil
 }
 
-// normalizeURL trims a URL and rejects white space and control characters
-// inside it. The value is otherwise kept as written: the STIX id of a url
-// is over its exact value.
+// normalizeURL keeps spaces and other oddities inside a URL (see
+// graph.NormalizeURL): a real C2 URL may hold them.
 func normalizeURL(v string) (string, error) {
-	u := strings.TrimSpace(v)
-	if u == "" {
-		return "", invalid("empty URL")
-	}
-	if len(u) > maxValueBytes {
-		return "", invalid("URL of %d bytes", len(u))
-	}
-	for _, r := range u {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			return "", invalid("URL %q holds white space", truncate(u, 80))
-		}
+	u, err := graph.NormalizeURL(v)
+	if err != nil {
+		return "", invalid("%v", err)
 	}
 	return u, nil
 }
 
-// normalizeEmail checks local@domain and lower-cases the domain part.
 func normalizeEmail(v string) (string, error) {
-	e := strings.TrimSpace(v)
-	at := strings.LastIndexByte(e, '@')
-	if at <= 0 || at == len(e)-1 || len(e) > 320 || strings.ContainsAny(e, " \t\r\n<>") {
-		return "", invalid("%q is not an e-mail address", truncate(e, 80))
+	e, err := graph.NormalizeEmail(v)
+	if err != nil {
+		return "", invalid("%v", err)
 	}
-	return e[:at] + "@" + strings.ToLower(e[at+1:]), nil
+	return e, nil
 }
 
-// normalizeMAC returns a MAC address as lower-case colon-separated hex.
 func normalizeMAC(v string) (string, error) {
-	hw, err := net.ParseMAC(strings.TrimSpace(v))
+	m, err := graph.NormalizeMAC(v)
 	if err != nil {
-		return "", invalid("%q is not a MAC address", v)
+		return "", invalid("%v", err)
 	}
-	return hw.String(), nil
+	return m, nil
 }
 
 // parsePort parses a TCP/UDP port number.
@@ -143,68 +104,43 @@ func parseASN(v string) (int64, error) {
 }
 
 // hashAlgorithms maps MISP hash attribute types to the STIX algorithm name
-// of the hash node and the expected hex length (0: not hex, checked by a
-// pattern or only for being non-empty).
-var hashAlgorithms = map[string]struct {
-	alg    string
-	hexLen int
-}{
-	"md5":          {"MD5", 32},
-	"sha1":         {"SHA-1", 40},
-	"sha224":       {"SHA-224", 56},
-	"sha256":       {"SHA-256", 64},
-	"sha384":       {"SHA-384", 96},
-	"sha512":       {"SHA-512", 128},
-	"sha512/224":   {"SHA-512/224", 56},
-	"sha512/256":   {"SHA-512/256", 64},
-	"sha3-224":     {"SHA3-224", 56},
-	"sha3-256":     {"SHA3-256", 64},
-	"sha3-384":     {"SHA3-384", 96},
-	"sha3-512":     {"SHA3-512", 128},
-	"imphash":      {"IMPHASH", 32},
-	"authentihash": {"AUTHENTIHASH", 64},
-	"telfhash":     {"TELFHASH", 0},
-	"ssdeep":       {"SSDEEP", 0},
-	"tlsh":         {"TLSH", 0},
-	"impfuzzy":     {"IMPFUZZY", 0},
-	"pehash":       {"PEHASH", 40},
-	"vhash":        {"VHASH", 0},
-	"cdhash":       {"CDHASH", 40},
+// of the hash node (graph.NormalizeHash checks the value for it).
+var hashAlgorithms = map[string]string{
+	"md5":          "MD5",
+	"sha1":         "SHA-1",
+	"sha224":       "SHA-224",
+	"sha256":       "SHA-256",
+	"sha384":       "SHA-384",
+	"sha512":       "SHA-512",
+	"sha512/224":   "SHA-512/224",
+	"sha512/256":   "SHA-512/256",
+	"sha3-224":     "SHA3-224",
+	"sha3-256":     "SHA3-256",
+	"sha3-384":     "SHA3-384",
+	"sha3-512":     "SHA3-512",
+	"imphash":      "IMPHASH",
+	"authentihash": "AUTHENTIHASH",
+	"telfhash":     "TELFHASH",
+	"ssdeep":       "SSDEEP",
+	"tlsh":         "TLSH",
+	"impfuzzy":     "IMPFUZZY",
+	"pehash":       "PEHASH",
+	"vhash":        "VHASH",
+	"cdhash":       "CDHASH",
 }
 
-var (
-	hexRE    = regexp.MustCompile(`^[0-9a-fA-F]+$`)
-	ssdeepRE = regexp.MustCompile(`^\d+:[^:\s]+:[^:\s]+(,.*)?$`)
-	tlshRE   = regexp.MustCompile(`^(?i:t1)?[0-9a-fA-F]{70}$`)
-)
-
 // normalizeHash checks a hash value for its MISP type and returns the STIX
-// algorithm name and the lower-case value.
+// algorithm name and the normalised value (graph.NormalizeHash).
 func normalizeHash(misptype, v string) (alg, value string, err error) {
 	h, ok := hashAlgorithms[misptype]
 	if !ok {
 		return "", "", invalid("unknown hash type %q", misptype)
 	}
-	// Line breaks inside a hash are a copy-and-paste accident (a real export
-	// splits an ssdeep value with CRLF); no hash holds white space.
-	raw := strings.Join(strings.Fields(v), "")
-	value = strings.ToLower(raw)
-	switch {
-	case value == "":
-		return "", "", invalid("empty %s", misptype)
-	case len(value) > maxValueBytes:
-		return "", "", invalid("%s of %d bytes", misptype, len(value))
-	case h.hexLen > 0 && (len(value) != h.hexLen || !hexRE.MatchString(value)):
-		return "", "", invalid("%q is not a %s (%d hex digits)", truncate(value, 80), misptype, h.hexLen)
-	case misptype == "ssdeep" && !ssdeepRE.MatchString(value):
-		return "", "", invalid("%q is not an ssdeep hash", truncate(value, 80))
-	case misptype == "tlsh" && !tlshRE.MatchString(value):
-		return "", "", invalid("%q is not a TLSH hash", truncate(value, 80))
+	alg, value, err = graph.NormalizeHash(h, v)
+	if err != nil {
+		return "", "", invalid("%s: %v", misptype, err)
 	}
-	if misptype == "ssdeep" {
-		value = raw // ssdeep is base64: case matters
-	}
-	return h.alg, value, nil
+	return alg, value, nil
 }
 
 // maxUnixTime is the largest unix time read (2514-05-30): MISP writes

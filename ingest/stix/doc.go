@@ -75,17 +75,31 @@
 // alias of its node, so relationships naming the id resolve to it.
 //
 //   - Cyber-observable objects (ipv4-addr, domain-name, url, file, ...) become
-//     nodes with the STIX 2.1 deterministic id (graph.ObservableNode: UUIDv5
-//     over the ID-contributing properties), whatever id the feed used, so the
+//     nodes with the id of their STIX 2.1 deterministic id
+//     (graph.ObservableNode: values normalised as every source normalises
+//     them, then UUIDv5 over the ID-contributing properties, then
+//     graph.ObservableID with the type), whatever id the feed used, so the
 //     same observable from any feed is one node. Types without
 //     ID-contributing properties (process) are keyed by their id. Files and
 //     artifacts also get one hash node per hash (graph.HashNode), linked
 //     file -has-hash-> hash.
-//   - malware, intrusion-set, threat-actor, tool and campaign merge on their
-//     normalized name, vulnerability on its CVE id (name or
-//     external_references), attack-pattern on its ATT&CK technique id (from
-//     external references of ATT&CK itself, not CAPEC's mappings to it)
-//     (graph.NamedNode).
+//   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
+//     key on their ATT&CK id (from external references of ATT&CK itself, not
+//     CAPEC's mappings to it), else their normalized name; vulnerability on
+//     its CVE id (name or external_references) (graph.NamedNode). A live
+//     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
+//     lookup aliases (graph.NameAlias); an alias two entities of the feed
+//     claim is reported (WARN "ambiguous alias"), never merged.
+//   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
+//     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
+//     object gets props "lifecycle": "revoked" or "deprecated", ranks below
+//     any live record of the same entity and claims no name alias. An ATT&CK
+//     kill_chain_phases entry links the object to its tactic (relation
+//     "tactic" to the alias graph.TacticAlias, which the x-mitre-tactic
+//     carries for each of its x_mitre_domains).
+//   - An indicator's STIX pattern gives the observables it compares for
+//     equality; a file:name compared without any file hash gives the file
+//     node of that name (as a MISP filename attribute does).
 //   - Every other object — indicator, report, note, opinion, grouping,
 //     observed-data, identity, location, course-of-action, infrastructure,
 //     incident, malware-analysis, marking-definition, extension-definition,

@@ -114,6 +114,10 @@ type loader struct {
 	// markings maps the ids of TLP marking definitions the feed defined to
 	// their level.
 	markings map[string]graph.TLP
+	// claims maps the name aliases of the feed's ATT&CK-keyed entities to
+	// the first key that claimed each; ambiguous holds those reported.
+	claims    map[string]string
+	ambiguous map[string]bool
 }
 
 // mapRecord is the engine.Mapper of STIX: it runs on a worker.
@@ -125,7 +129,7 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		return res
 	}
 	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
-	if len(out.warnings) > 0 || out.markingTLP != "" || len(out.fixups) > 0 {
+	if len(out.warnings) > 0 || out.markingTLP != "" || len(out.fixups) > 0 || len(out.claims) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}
 	return res
@@ -146,6 +150,28 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 		l.markings[out.id] = out.markingTLP
 	}
 	l.applyFixups(out.fixups, &res.Batch)
+	l.checkClaims(out)
+}
+
+// checkClaims reports a name alias that two entities with ATT&CK ids of
+// their own claim (ATT&CK for ICS: "Berserk Bear" for G0035 and G0074): the
+// alias is ambiguous. The entities are never merged; a lookup by the alias
+// finds one of them (the smallest node id, as for every alias).
+func (l *loader) checkClaims(out *mapped) {
+	for _, c := range out.claims {
+		if l.claims == nil {
+			l.claims, l.ambiguous = map[string]string{}, map[string]bool{}
+		}
+		first, seen := l.claims[c.alias]
+		switch {
+		case !seen:
+			l.claims[c.alias] = c.key
+		case first != c.key && !l.ambiguous[c.alias]:
+			l.ambiguous[c.alias] = true
+			l.log.Warn("ambiguous alias: it names two entities with their own ATT&CK ids; not merged, a lookup by it finds one",
+				"alias", c.alias, "key", first, "other_key", c.key, "id", out.id)
+		}
+	}
 }
 
 // applyFixups gives the nodes and relations that name marking definitions

@@ -39,7 +39,14 @@ type mapped struct {
 	fixups []fixup
 	// warnings are problems that did not drop the record.
 	warnings []warning
+	// claims are the name aliases (graph.NameAlias) of the ATT&CK-keyed
+	// entity the record is, with its key: the loader reports an alias that
+	// two entities of the feed claim.
+	claims []claim
 }
+
+// claim is a name alias an entity keyed by an external id claims.
+type claim struct{ alias, key string }
 
 // fixup names a node (or a relation, rel >= 0) and its unresolved marking
 // references.
@@ -159,16 +166,104 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 }
 
 // mapNamed maps malware, intrusion sets, threat actors, tools, campaigns,
-// vulnerabilities and attack patterns: merged on the normalized name, the
-// CVE id (vulnerability) or the ATT&CK technique id (attack-pattern) from
-// the name or external_references.
+// vulnerabilities and attack patterns: keyed by their ATT&CK id (from
+// ATT&CK's own external_references) or CVE id first, else the normalized
+// name (graph.NamedKey). A live object keyed by its ATT&CK id also carries
+// a lookup alias (graph.NameAlias) for its name and each of its aliases and
+// x_mitre_aliases; a revoked or deprecated one carries none, so a name
+// lookup finds the live object. (An object keyed by its name is found by
+// that key; giving it the alias too would let it take the alias from the
+// ATT&CK entity of that name.)
 func (mp *mapper) mapNamed(out *mapped, o object) {
 	name := strings.TrimSpace(o.str("name"))
-	n := graph.NamedNode(graph.Kind(o.typ), name, mergeIDs(o)...)
+	kind := graph.Kind(o.typ)
+	n := graph.NamedNode(kind, name, mergeIDs(o)...)
 	if n.Key == "" {
-		n = graph.SourceNode(graph.Kind(o.typ), o.id)
+		n = graph.SourceNode(kind, o.id)
+	}
+	if graph.Lifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
+		names := []string{name}
+		for _, p := range []string{"aliases", "x_mitre_aliases"} {
+			if l, ok := stringList(o.m[p]); ok {
+				names = append(names, l...)
+			}
+		}
+		for _, a := range names {
+			if al := graph.NameAlias(kind, a); al != "" && !slices.Contains(n.Aliases, al) {
+				n.Aliases = append(n.Aliases, al)
+				out.claims = append(out.claims, claim{alias: al, key: n.Key})
+			}
+		}
 	}
 	mp.addNode(out, n, o, nil)
+}
+
+// attackIDs lists the ATT&CK ids of the object from ATT&CK's own
+// external_references.
+func attackIDs(o object) []string {
+	refs, _ := o.m["external_references"].([]any)
+	var ids []string
+	for _, r := range refs {
+		er, ok := r.(map[string]any)
+		if !ok {
+			continue
+		}
+		id, _ := er["external_id"].(string)
+		src, _ := er["source_name"].(string)
+		if id = strings.TrimSpace(id); id != "" && attackSources[strings.ToLower(src)] && graph.IsATTACKID(id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// killChainOfDomain is the kill_chain_name of each ATT&CK domain
+// (x_mitre_domains of a tactic).
+var killChainOfDomain = map[string]string{
+	"enterprise-attack": "mitre-attack", "ics-attack": "mitre-ics-attack",
+	"mobile-attack": "mitre-mobile-attack", "pre-attack": "mitre-pre-attack",
+}
+
+// lifecycle marks a revoked or deprecated object's node (graph.Lifecycle),
+// gives every node its ATT&CK ids as lookup aliases (graph.ExternalIDAlias),
+// gives an ATT&CK tactic its kill chain phase aliases (graph.TacticAlias)
+// and links an object with ATT&CK kill_chain_phases to their tactics
+// (graph.RelTactic). It runs before props take the object's properties.
+func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
+	for _, id := range attackIDs(o) {
+		if a := graph.ExternalIDAlias(id); !slices.Contains(n.Aliases, a) {
+			n.Aliases = append(n.Aliases, a)
+		}
+	}
+	live := graph.Lifecycle(o.m) == ""
+	if o.typ == "x-mitre-tactic" && live {
+		short := strings.TrimSpace(o.str("x_mitre_shortname"))
+		domains, _ := stringList(o.m["x_mitre_domains"])
+		for _, d := range domains {
+			if kc := killChainOfDomain[strings.ToLower(d)]; kc != "" && short != "" {
+				n.Aliases = append(n.Aliases, graph.TacticAlias(kc, short))
+			}
+		}
+	}
+	phases, _ := o.m["kill_chain_phases"].([]any)
+	seen := map[string]bool{}
+	for _, p := range phases {
+		kcp, _ := p.(map[string]any)
+		kc, _ := kcp["kill_chain_name"].(string)
+		phase, _ := kcp["phase_name"].(string)
+		if !attackSources[strings.ToLower(strings.TrimSpace(kc))] || strings.TrimSpace(phase) == "" {
+			continue
+		}
+		dst := graph.TacticAlias(kc, phase)
+		if seen[dst] {
+			continue
+		}
+		seen[dst] = true
+		out.batch.Relations = append(out.batch.Relations, graph.Relation{
+			Src: n.Ref(), Type: graph.RelTactic, Dst: graph.Ref(dst), Confidence: n.Confidence,
+			FirstSeen: n.FirstSeen, LastSeen: n.LastSeen, Sources: mp.sources,
+		})
+	}
 }
 
 // attackSources are the external_references source names of MITRE ATT&CK
@@ -180,7 +275,8 @@ var attackSources = map[string]bool{
 
 // mergeIDs lists the external ids an object may merge on: every
 // external_id of a vulnerability (graph.NamedKey picks the CVE id), and
-// the ATT&CK ids an attack-pattern has from ATT&CK itself.
+// for other kinds the ATT&CK ids it has from ATT&CK itself (other sources
+// citing ATT&CK ids name a related object).
 func mergeIDs(o object) []string {
 	refs, _ := o.m["external_references"].([]any)
 	var ids []string
@@ -191,7 +287,7 @@ func mergeIDs(o object) []string {
 		}
 		id, _ := er["external_id"].(string)
 		src, _ := er["source_name"].(string)
-		if id == "" || (o.typ == "attack-pattern" && !attackSources[strings.ToLower(src)]) {
+		if id == "" || (o.typ != "vulnerability" && !attackSources[strings.ToLower(src)]) {
 			continue
 		}
 		ids = append(ids, strings.TrimSpace(id))
@@ -264,8 +360,12 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	mk := objectMarkings(o.m)
 	n.TLP = mk.tlp
 	idx := len(out.batch.Nodes)
+	mp.lifecycle(out, &n, o)
 	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
 	n.Props = mp.props(o, fieldProps, mk, false)
+	if lc := graph.Lifecycle(n.Props); lc != "" {
+		n.Props[graph.PropLifecycle] = lc
+	}
 	for _, p := range own {
 		if !isRefProperty(p) {
 			delete(n.Props, p)

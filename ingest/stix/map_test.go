@@ -169,11 +169,11 @@ func TestMapObservables(t *testing.T) {
 	nodes := sink.byAlias()
 	file := nodes[fileID]
 	wantID, ok := stixid.ObservableID("file", map[string]any{
-		"name": "evil.exe", "hashes": map[string]any{"SHA-256": sha, "MD5": "d41d8cd98f00b204e9800998ecf8427e"},
+		"name": "evil.exe", "hashes": map[string]any{"SHA-256": strings.ToLower(sha), "MD5": "d41d8cd98f00b204e9800998ecf8427e"},
 		"parent_directory_ref": dirID,
 	})
 	require.True(t, ok)
-	require.Equal(t, wantID, file.ID, "STIX deterministic id, not the feed's")
+	require.Equal(t, graph.ObservableID(graph.KindFile, wantID), file.ID, "from the STIX deterministic id of the normalised object, not the feed's")
 	require.Equal(t, graph.KindFile, file.Kind)
 	require.Equal(t, "evil.exe", file.Name)
 	require.Equal(t, "seen", file.Props["x_misp_comment"])
@@ -272,14 +272,18 @@ func TestMapEmbeddedObservables(t *testing.T) {
 	obs := nodes[od]
 	src := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.3")
 	dst := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.4")
-	srcID, dstID := stixid.STIXID("ipv4-addr", src.ID), stixid.STIXID("ipv4-addr", dst.ID)
+	srcUUID, _ := stixid.ObservableID("ipv4-addr", map[string]any{"value": "198.51.100.3"})
+	dstUUID, _ := stixid.ObservableID("ipv4-addr", map[string]any{"value": "198.51.100.4"})
+	srcID, dstID := stixid.STIXID("ipv4-addr", srcUUID), stixid.STIXID("ipv4-addr", dstUUID)
+	require.Equal(t, src.ID, graph.ObservableID(graph.KindIPv4Addr, srcUUID))
+	require.Equal(t, dst.ID, graph.ObservableID(graph.KindIPv4Addr, dstUUID))
 	nt, ok := stixid.ObservableID("network-traffic", map[string]any{"src_ref": srcID, "dst_ref": dstID, "protocols": []any{"tcp"}})
 	require.True(t, ok)
 	ntID := stixid.STIXID("network-traffic", nt)
 	require.Len(t, relationsOf(sink, obs, "object"), 4)
 	require.Contains(t, relationsOf(sink, obs, "object"), ntID)
 	traffic := nodes[ntID]
-	require.Equal(t, nt, traffic.ID, "2.0 refs rewritten to 2.1 identifiers before the id is computed")
+	require.Equal(t, graph.ObservableID(graph.KindNetworkTraffic, nt), traffic.ID, "2.0 refs rewritten to 2.1 identifiers before the id is computed")
 	require.Equal(t, []string{srcID}, relationsOf(sink, traffic, "src"))
 	require.Equal(t, []string{dstID}, relationsOf(sink, traffic, "dst"))
 	require.Equal(t, time.Date(2017, 1, 2, 0, 0, 0, 0, time.UTC), nodes[srcID].LastSeen, "embedded objects take the observed-data's times")

@@ -51,6 +51,12 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		if v == "" {
 			continue
 		}
+		if _, _, err := graph.NormalizeHash(alg, v); err != nil {
+			// Kept in the object's props as written; no hash node for it.
+			out.warnings = append(out.warnings, warning{property: "hashes." + alg, value: v,
+				message: "not a valid hash, no hash node: " + err.Error()})
+			continue
+		}
 		h := graph.HashNode(alg, v)
 		mp.addDerived(out, idx, h)
 		out.batch.Relations = append(out.batch.Relations, graph.Relation{

@@ -280,8 +280,9 @@ func lexString(s string) (string, int, error) {
 // patternObservables returns the observable nodes a STIX pattern compares
 // for equality (= or IN, not negated): addresses, domains, URLs, e-mail
 // addresses, MAC addresses, mutexes, directories, registry keys,
-// autonomous systems, and file or artifact hashes (as hash nodes). Values
-// reached through a reference (network-traffic:dst_ref.value,
+// autonomous systems, file or artifact hashes (as hash nodes), and file
+// names when the pattern compares no file hash (a file node with that name,
+// as a MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
 // domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
 // typed by their form.
 func patternObservables(pattern string) ([]graph.Node, error) {
@@ -291,12 +292,21 @@ func patternObservables(pattern string) ([]graph.Node, error) {
 	}
 	var out []graph.Node
 	seen := map[string]bool{}
+	fileHashed := false
+	for _, c := range cmps {
+		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") {
+			fileHashed = true
+		}
+	}
 	for _, c := range cmps {
 		if c.negated || (c.op != "=" && c.op != "IN") {
 			continue
 		}
 		for _, v := range c.values {
 			n, ok := comparedObservable(c.objectType, c.path, v)
+			if !ok && !fileHashed && c.objectType == "file" && c.path == "name" {
+				n, ok = fileNameNode(v)
+			}
 			if !ok || seen[n.ID.String()] {
 				continue
 			}
@@ -351,6 +361,17 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool) {
 		return addressNode(value)
 	}
 	return graph.Node{}, false
+}
+
+// fileNameNode is the file node of a file:name comparison: the file
+// observable with that name only.
+func fileNameNode(name string) (graph.Node, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > graph.MaxValueBytes {
+		return graph.Node{}, false
+	}
+	f, _, _ := graph.FileNode(nil, name)
+	return f, f.Kind != ""
 }
 
 // addressNode types a value reached through a reference: an IPv4 or IPv6

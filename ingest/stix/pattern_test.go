@@ -49,7 +49,10 @@ func TestPatternObservables(t *testing.T) {
 		{"like skipped", "[domain-name:value LIKE '%.test']", nil},
 		{"issubset skipped", "[ipv4-addr:value ISSUBSET '198.51.100.0/24']", nil},
 		{"exists skipped", "[EXISTS windows-registry-key:values]", nil},
-		{"other properties skipped", "[file:name = 'x.exe' AND process:command_line = 'cmd']", nil},
+		{"file name only gives a file node", "[file:name = 'x.exe' AND process:command_line = 'cmd']", []graph.Node{fileNamed(t, "x.exe")}},
+		{"file name with hashes gives the hash", "[file:name = 'x.exe' AND file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
+		{"mixed-case domain is one node", "[domain-name:value = 'Server-1.OstDownload.xyz.']", []graph.Node{graph.ValueNode(graph.KindDomainName, "server-1.ostdownload.xyz")}},
+		{"url with a space kept", "[url:value = 'HTTP://Evil.Example/a b.php']", []graph.Node{graph.ValueNode(graph.KindURL, "http://evil.example/a b.php")}},
 		{"nested path", "[email-message:body_multipart[*].body_raw_ref.name = 'x.exe']", nil},
 	}
 	for _, tt := range tests {
@@ -60,6 +63,14 @@ func TestPatternObservables(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// fileNamed is the file node a MISP filename attribute gives.
+func fileNamed(t *testing.T, name string) graph.Node {
+	t.Helper()
+	f, _, _ := graph.FileNode(nil, name)
+	require.Equal(t, graph.KindFile, f.Kind)
+	return f
 }
 
 func mustObservable(t *testing.T, typ string, obj map[string]any) graph.Node {

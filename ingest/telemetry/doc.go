@@ -20,6 +20,12 @@
 // or the shorthand string "kind:value" ("ipv4-addr:198.51.100.7",
 // "hash:SHA-256:<hex>", "process:host-7:4242").
 //
+// Values and hashes go through graph's normalisers (graph.NormalizeValue,
+// graph.NormalizeHash), the ones the STIX and MISP loaders use, so an
+// agent's "Evil.Example." is a feed's evil.example; a value that is no
+// observable of its kind (an IPv6 address as ipv4-addr, a 31-digit MD5)
+// makes the endpoint invalid (ReasonBadSrc or ReasonBadDst).
+//
 // Load runs on ingest/engine like the STIX and MISP loaders: a line source
 // (records are lines, with their line number and byte offset; a line over
 // Options.MaxRecordBytes is dropped as engine.ReasonTooLarge without being

@@ -132,7 +132,13 @@ func endpoint(raw json.RawMessage, implied *graph.Batch) (graph.Node, error) {
 		if v == "" {
 			return graph.Node{}, fmt.Errorf("%s needs a value", k)
 		}
-		return graph.ValueNode(k, v), nil
+		// The one normaliser of the kind (graph.NormalizeValue), so an
+		// agent's "Evil.Example." is the feeds' evil.example.
+		nv, err := graph.NormalizeValue(k, v)
+		if err != nil {
+			return graph.Node{}, err
+		}
+		return graph.ValueNode(k, nv), nil
 	case k == graph.KindHash:
 		alg, v := str("algorithm"), str("value")
 		if alg == "" {
@@ -141,13 +147,21 @@ func endpoint(raw json.RawMessage, implied *graph.Batch) (graph.Node, error) {
 		if alg == "" || v == "" {
 			return graph.Node{}, errors.New("hash needs algorithm and value (or value SHA-256:<hex>)")
 		}
-		return graph.HashNode(alg, v), nil
+		a, hv, err := graph.NormalizeHash(alg, v)
+		if err != nil {
+			return graph.Node{}, err
+		}
+		return graph.HashNode(a, hv), nil
 	case k == graph.KindFile:
 		hashes := map[string]string{}
 		if h, ok := obj["hashes"].(map[string]any); ok {
 			for alg, v := range h {
 				if s, ok := v.(string); ok && s != "" {
-					hashes[alg] = s
+					a, hv, err := graph.NormalizeHash(alg, s)
+					if err != nil {
+						return graph.Node{}, err
+					}
+					hashes[a] = hv
 				}
 			}
 		}

@@ -166,3 +166,28 @@ func TestLoadConcurrentStreamsLeaveNoPendingRelation(t *testing.T) {
 	require.Equal(t, 2*files, hasHash, "each file linked to its two hashes")
 	require.Equal(t, streams*lines, edges)
 }
+
+// TestLoadNormalisesObservables: an agent's values go through the one
+// normaliser of their kind, so "Evil.Example." is the feeds' evil.example,
+// and a value that is no observable of its kind (an IPv6 address as
+// ipv4-addr, a short SHA-256) is a counted drop, not a node.
+func TestLoadNormalisesObservables(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	now := time.Now().UTC().Format(time.RFC3339)
+	in := strings.Join([]string{
+		`{"src":"ipv4-addr:10.0.0.5","relation":"resolved","dst":"domain-name:Evil.Example.","agent_id":"a","observed_at":"` + now + `"}`,
+		`{"src":"ipv4-addr:10.0.0.5","relation":"resolved","dst":"ipv4-addr:2001:db8::1","agent_id":"a","observed_at":"` + now + `"}`,
+		`{"src":"ipv4-addr:10.0.0.5","relation":"wrote","dst":{"kind":"hash","algorithm":"SHA-256","value":"abcd"},"agent_id":"a","observed_at":"` + now + `"}`,
+		`{"src":"ipv4-addr:10.0.0.5","relation":"wrote","dst":{"kind":"file","name":"x.exe","hashes":{"MD5":"zz"}},"agent_id":"a","observed_at":"` + now + `"}`,
+	}, "\n")
+	rep, err := telemetry.Load(ctx, strings.NewReader(in), st, engine.Options{Feed: "edr"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Telemetry.Edges)
+	require.Equal(t, map[engine.Reason]int64{telemetry.ReasonBadDst: 3}, rep.Dropped)
+	n, err := st.GetNode(ctx, graph.ValueNode(graph.KindDomainName, "evil.example").ID)
+	require.NoError(t, err)
+	require.Equal(t, "evil.example", n.Key)
+}

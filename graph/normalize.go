@@ -1,0 +1,287 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"regexp"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
+)
+
+// This file holds the one normaliser per observable kind. Every source
+// (the STIX mapper for objects and patterns, the MISP mapper, the telemetry
+// mapper) goes through them, directly or through ValueNode, ObservableNode,
+// HashNode and FileNode, so that one value gives one node whatever feed it
+// came from:
+//
+//   - domain-name: trimmed, lower case, one trailing dot stripped,
+//     internationalized names in their ASCII (punycode) form;
+//   - url: trimmed; scheme and host lower case; everything else as written
+//     (paths with spaces, odd escapes and the like are real and kept);
+//   - ipv4-addr, ipv6-addr: canonical form (net/netip), CIDR blocks too;
+//     an IPv4-mapped IPv6 address is the IPv4 address;
+//   - email-addr: the domain part normalised as a domain;
+//   - hashes: the STIX algorithm name, lower-case hex without white space,
+//     of the length the algorithm has (MD5 32 digits, SHA-1 40, ...).
+//
+// The Normalize functions return an error wrapping ErrInvalidValue for a
+// value that is no observable of the kind; the node constructors, which
+// cannot fail, then key on the trimmed value as written.
+
+// ErrInvalidValue marks a value that is not valid for its observable kind.
+var ErrInvalidValue = errors.New("invalid observable value")
+
+// MaxValueBytes bounds an observable value: its key goes into a unique
+// index, and no real address, domain, URL or hash comes near it.
+const MaxValueBytes = 2048
+
+func invalidValue(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidValue, fmt.Sprintf(format, args...))
+}
+
+// shorten cuts s to at most n bytes on a rune boundary, for messages.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// domainBad are the characters no host name holds.
+const domainBad = " \t\r\n/\\@?#\"'<>|,;:()[]{}"
+
+// NormalizeDomain returns a domain or host name lower-cased, without its
+// final dot, and in ASCII form when it is internationalized
+// ("Bücher.Example." → "xn--bcher-kva.example"). Underscores and other
+// characters real malware domains use are kept; white space, URL
+// delimiters, empty labels and names over 253 bytes are errors.
+func NormalizeDomain(v string) (string, error) {
+	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), ".")
+	switch {
+	case d == "":
+		return "", invalidValue("empty domain name")
+	case len(d) > 253*4:
+		return "", invalidValue("domain name of %d bytes", len(d))
+	case strings.ContainsAny(d, domainBad):
+		return "", invalidValue("%q is not a domain name", shorten(v, 80))
+	case strings.Contains(d, ".."), strings.HasPrefix(d, "."), strings.HasSuffix(d, "."):
+		return "", invalidValue("%q has an empty label", shorten(v, 80))
+	case !utf8.ValidString(d):
+		return "", invalidValue("domain name is not UTF-8")
+	}
+	for _, r := range d {
+		if unicode.IsControl(r) || unicode.IsSpace(r) {
+			return "", invalidValue("%q is not a domain name", shorten(v, 80))
+		}
+	}
+	if !isASCII(d) {
+		a, err := idna.Punycode.ToASCII(d)
+		if err != nil {
+			return "", invalidValue("%q is not an internationalized domain name: %v", shorten(v, 80), err)
+		}
+		d = a
+	}
+	if len(d) > 253 {
+		return "", invalidValue("domain name of %d bytes", len(d))
+	}
+	return d, nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
+
+// NormalizeURL returns a URL trimmed, with its scheme and host in lower
+// case; the rest (user info, port, path, query, fragment) stays as written,
+// spaces and other oddities included: feeds carry such URLs verbatim
+// (a malware's C2 path with a space) and a stricter parser would drop them.
+// Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
+// a line break.
+func NormalizeURL(v string) (string, error) {
+	u := strings.TrimSpace(v)
+	switch {
+	case u == "":
+		return "", invalidValue("empty URL")
+	case len(u) > MaxValueBytes:
+		return "", invalidValue("URL of %d bytes", len(u))
+	case !utf8.ValidString(u):
+		return "", invalidValue("URL is not UTF-8")
+	case strings.ContainsAny(u, "\x00\r\n"):
+		return "", invalidValue("URL %q holds a NUL or a line break", shorten(u, 80))
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok || !urlScheme.MatchString(scheme) {
+		// No scheme ("evil.example/x.php"): the host is what comes first.
+		scheme, rest = "", u
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority := rest[:end]
+	host := authority
+	userinfo := ""
+	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
+		userinfo, host = authority[:at+1], authority[at+1:]
+	}
+	out := userinfo + strings.ToLower(host) + rest[end:]
+	if scheme != "" {
+		out = strings.ToLower(scheme) + "://" + out
+	}
+	return out, nil
+}
+
+// NormalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it
+// in canonical form with its kind: 198.51.100.7 (ipv4-addr), 2001:db8::1
+// (ipv6-addr), 10.0.0.0/8. An IPv4-mapped IPv6 address is its IPv4 address.
+func NormalizeIP(v string) (string, Kind, error) {
+	s := strings.TrimSpace(v)
+	kindOf := func(a netip.Addr) Kind {
+		if a.Is4() {
+			return KindIPv4Addr
+		}
+		return KindIPv6Addr
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return "", "", invalidValue("%q is not an IP address or CIDR block", shorten(s, 80))
+		}
+		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		return p.String(), kindOf(p.Addr()), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return "", "", invalidValue("%q is not an IP address", shorten(s, 80))
+	}
+	a = a.Unmap()
+	return a.String(), kindOf(a), nil
+}
+
+// NormalizeEmail checks local@domain and normalises the domain part
+// (NormalizeDomain); the local part is kept as written.
+func NormalizeEmail(v string) (string, error) {
+	e := strings.TrimSpace(v)
+	at := strings.LastIndexByte(e, '@')
+	if at <= 0 || at == len(e)-1 || len(e) > 320 || strings.ContainsAny(e, " \t\r\n<>\x00") || !utf8.ValidString(e) {
+		return "", invalidValue("%q is not an e-mail address", shorten(e, 80))
+	}
+	d, err := NormalizeDomain(e[at+1:])
+	if err != nil {
+		return "", invalidValue("%q is not an e-mail address: %v", shorten(e, 80), err)
+	}
+	return e[:at] + "@" + d, nil
+}
+
+// NormalizeMAC returns a MAC address as lower-case colon-separated hex.
+func NormalizeMAC(v string) (string, error) {
+	hw, err := net.ParseMAC(strings.TrimSpace(v))
+	if err != nil {
+		return "", invalidValue("%q is not a MAC address", shorten(v, 80))
+	}
+	return hw.String(), nil
+}
+
+// hashHexLen is the length in hex digits of the hashes whose algorithm
+// fixes it (STIX algorithm names, as NormalizeHashAlgorithm gives them).
+var hashHexLen = map[string]int{
+	"MD5": 32, "SHA-1": 40, "SHA-224": 56, "SHA-256": 64, "SHA-384": 96, "SHA-512": 128,
+	"SHA-512/224": 56, "SHA-512/256": 64, "SHA3-224": 56, "SHA3-256": 64, "SHA3-384": 96,
+	"SHA3-512": 128, "IMPHASH": 32, "AUTHENTIHASH": 64, "PEHASH": 40, "CDHASH": 40,
+}
+
+var (
+	hexDigits = regexp.MustCompile(`^[0-9a-f]+$`)
+	ssdeepRE  = regexp.MustCompile(`^\d+:[^:\s]+:[^:\s]+(,.*)?$`)
+	tlshRE    = regexp.MustCompile(`^(t1)?[0-9a-f]{70}$`)
+)
+
+// NormalizeHash returns the STIX name of the algorithm and the hash value
+// in lower case without white space (line breaks inside a hash are a
+// copy-and-paste accident), checked for the algorithm: hex of the right
+// length for MD5, SHA-1, SHA-256 and the other fixed-length hashes, the
+// ssdeep and TLSH forms for those; other algorithms need only a value.
+func NormalizeHash(algorithm, value string) (string, string, error) {
+	alg := NormalizeHashAlgorithm(algorithm)
+	h := strings.ToLower(strings.Join(strings.Fields(value), ""))
+	switch {
+	case alg == "":
+		return "", "", invalidValue("hash without an algorithm")
+	case h == "":
+		return "", "", invalidValue("empty %s hash", alg)
+	case len(h) > MaxValueBytes:
+		return "", "", invalidValue("%s hash of %d bytes", alg, len(h))
+	case !utf8.ValidString(h) || strings.ContainsRune(h, 0):
+		return "", "", invalidValue("%s hash is not text", alg)
+	}
+	if n, ok := hashHexLen[alg]; ok && (len(h) != n || !hexDigits.MatchString(h)) {
+		return "", "", invalidValue("%q is not an %s hash (%d hex digits)", shorten(h, 80), alg, n)
+	}
+	switch {
+	case alg == "SSDEEP" && !ssdeepRE.MatchString(h):
+		return "", "", invalidValue("%q is not an ssdeep hash", shorten(h, 80))
+	case alg == "TLSH" && !tlshRE.MatchString(h):
+		return "", "", invalidValue("%q is not a TLSH hash", shorten(h, 80))
+	}
+	return alg, h, nil
+}
+
+// NormalizeValue normalises the value of a single-value observable kind:
+// domain-name, url, ipv4-addr and ipv6-addr (an address of the other
+// family is an error), email-addr, mac-addr. Other kinds (mutex, directory)
+// are trimmed only.
+func NormalizeValue(kind Kind, v string) (string, error) {
+	switch kind {
+	case KindDomainName:
+		return NormalizeDomain(v)
+	case KindURL:
+		return NormalizeURL(v)
+	case KindIPv4Addr, KindIPv6Addr:
+		s, k, err := NormalizeIP(v)
+		if err != nil {
+			return "", err
+		}
+		if k != kind {
+			return "", invalidValue("%q is an %s, not an %s", shorten(s, 80), k, kind)
+		}
+		return s, nil
+	case KindEmailAddr:
+		return NormalizeEmail(v)
+	case KindMACAddr:
+		return NormalizeMAC(v)
+	}
+	s := strings.TrimSpace(v)
+	switch {
+	case s == "":
+		return "", invalidValue("empty %s", kind)
+	case len(s) > MaxValueBytes:
+		return "", invalidValue("%s of %d bytes", kind, len(s))
+	}
+	return s, nil
+}
+
+// normalizedValue is NormalizeValue for the node constructors: the value
+// as written (trimmed) when it does not normalise.
+func normalizedValue(kind Kind, v string) string {
+	if s, err := NormalizeValue(kind, v); err == nil {
+		return s
+	}
+	return strings.TrimSpace(v)
+}

@@ -1,0 +1,121 @@
+package graph_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// TestObservableKindsAreDistinctNodes: STIX's deterministic uuid hashes
+// only {"value": ...}, so a url and a domain-name of the same value share
+// it; their nodes must not.
+func TestObservableKindsAreDistinctNodes(t *testing.T) {
+	t.Parallel()
+	u := graph.ValueNode(graph.KindURL, "evil.example")
+	d := graph.ValueNode(graph.KindDomainName, "evil.example")
+	require.NotEqual(t, u.ID, d.ID)
+	o, ok := graph.ObservableNode("url", map[string]any{"value": "evil.example"})
+	require.True(t, ok)
+	require.Equal(t, u.ID, o.ID)
+}
+
+func TestNormalizeDomain(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Server-1.OstDownload.xyz":   "server-1.ostdownload.xyz",
+		" server-1.ostdownload.xyz.": "server-1.ostdownload.xyz",
+		"Bücher.Example":             "xn--bcher-kva.example",
+		"xn--bcher-kva.example":      "xn--bcher-kva.example",
+		"under_score.example":        "under_score.example",
+	} {
+		got, err := graph.NormalizeDomain(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", ".", "a..b", ".a", "a b.example", "http://x.example", "a\x00b"} {
+		_, err := graph.NormalizeDomain(bad)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+	}
+	a := graph.ValueNode(graph.KindDomainName, "Server-1.OstDownload.xyz")
+	b := graph.ValueNode(graph.KindDomainName, "server-1.ostdownload.xyz.")
+	c, _ := graph.ObservableNode("domain-name", map[string]any{"type": "domain-name", "value": "SERVER-1.ostdownload.XYZ"})
+	require.Equal(t, a.ID, b.ID)
+	require.Equal(t, a.ID, c.ID)
+	require.Equal(t, "server-1.ostdownload.xyz", c.Key)
+}
+
+func TestNormalizeURL(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"HTTP://Evil.Example/Path/X.php?A=B":            "http://evil.example/Path/X.php?A=B",
+		" https://User:PW@Evil.Example:8443/a b/c.exe ": "https://User:PW@evil.example:8443/a b/c.exe",
+		"Evil.Example/Some Path":                        "evil.example/Some Path",
+		"hxxp://bad[.]example/x":                        "hxxp://bad[.]example/x",
+	} {
+		got, err := graph.NormalizeURL(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, bad := range []string{"", "  ", "http://a\nb", "http://a\x00"} {
+		_, err := graph.NormalizeURL(bad)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+	}
+}
+
+func TestNormalizeIP(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in, want string
+		kind     graph.Kind
+	}{
+		{" 198.51.100.7 ", "198.51.100.7", graph.KindIPv4Addr},
+		{"2001:DB8:0:0::1", "2001:db8::1", graph.KindIPv6Addr},
+		{"::ffff:198.51.100.7", "198.51.100.7", graph.KindIPv4Addr},
+		{"10.0.0.0/8", "10.0.0.0/8", graph.KindIPv4Addr},
+		{"2001:db8::/32", "2001:db8::/32", graph.KindIPv6Addr},
+	} {
+		got, kind, err := graph.NormalizeIP(tc.in)
+		require.NoError(t, err, tc.in)
+		require.Equal(t, tc.want, got, tc.in)
+		require.Equal(t, tc.kind, kind, tc.in)
+	}
+	for _, bad := range []string{"", "198.51.100", "1.2.3.4/40", "evil.example"} {
+		_, _, err := graph.NormalizeIP(bad)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+	}
+	require.Equal(t, graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1").ID, graph.ValueNode(graph.KindIPv6Addr, "2001:0DB8::0001").ID)
+}
+
+func TestNormalizeEmail(t *testing.T) {
+	t.Parallel()
+	got, err := graph.NormalizeEmail(" John.Doe@Evil.Example. ")
+	require.NoError(t, err)
+	require.Equal(t, "John.Doe@evil.example", got, "local part as written, domain normalised")
+	for _, bad := range []string{"", "a@", "@b", "a b@c", "a@b..c"} {
+		_, err := graph.NormalizeEmail(bad)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+	}
+}
+
+func TestNormalizeHash(t *testing.T) {
+	t.Parallel()
+	alg, h, err := graph.NormalizeHash("sha256", " E3B0C44298FC1C149AFBF4C8996FB924\r\n27AE41E4649B934CA495991B7852B855 ")
+	require.NoError(t, err)
+	require.Equal(t, "SHA-256", alg)
+	require.Equal(t, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", h)
+	for _, bad := range [][2]string{
+		{"MD5", "d41d8cd98f00b204e9800998ecf8427"},    // 31 digits
+		{"SHA-1", "d41d8cd98f00b204e9800998ecf8427e"}, // an MD5
+		{"SHA-256", "zz"},
+		{"MD5", ""},
+		{"SSDEEP", "not ssdeep"},
+	} {
+		_, _, err := graph.NormalizeHash(bad[0], bad[1])
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%v", bad)
+	}
+	_, _, err = graph.NormalizeHash("SSDEEP", "96:s4Ud1Lj96tHHlZDrwciQmA:s4Ud1Lj96tHHlZDrwciQmA")
+	require.NoError(t, err)
+	require.Equal(t, graph.HashNode("MD5", "D41D8CD98F00B204E9800998ECF8427E").ID, graph.HashNode("md5", "d41d8cd98f00b204e9800998ecf8427e").ID)
+}
