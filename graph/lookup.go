@@ -135,14 +135,6 @@ func ExternalIDs(props map[string]any) []ExternalID {
 	return out
 }
 
-// Lifecycle returns the lifecycle markers of props: revoked (STIX) and
-// x_mitre_deprecated (ATT&CK).
-func Lifecycle(props map[string]any) (revoked, deprecated bool) {
-	revoked, _ = props["revoked"].(bool)
-	deprecated, _ = props["x_mitre_deprecated"].(bool)
-	return revoked, deprecated
-}
-
 // SearchOptions bound a search.
 type SearchOptions struct {
 	// Kinds, when not empty, are the only kinds searched.

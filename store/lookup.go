@@ -251,7 +251,8 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	}
 	d.Names = graph.AliasNames(n.Name, n.Props)
 	d.ExternalIDs = graph.ExternalIDs(n.Props)
-	d.Revoked, d.Deprecated = graph.Lifecycle(n.Props)
+	lc := graph.Lifecycle(n.Props)
+	d.Revoked, d.Deprecated = lc == graph.LifecycleRevoked, lc == graph.LifecycleDeprecated
 	degrees, err := s.q.NodeDegrees(ctx, id)
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("degree of %s", id), err)
