@@ -52,14 +52,24 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 		}
 		return s.resolveBareUUID(ctx, ref, id)
 	}
-	rows, err := s.q.NodeAliasResolve(ctx, []string{ref})
-	if err != nil {
-		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
-	}
-	if len(rows) > 0 {
-		return s.GetNode(ctx, rows[0].NodeID)
-	}
 	kind, key, ok := strings.Cut(ref, ":")
+	aliases := []string{ref}
+	if ok {
+		// A name alias is spelled as the mappers spell it (graph.NameAlias:
+		// normalised name), so "malware:Bad Rabbit" finds "malware:bad rabbit".
+		if a := graph.NameAlias(graph.Kind(kind), key); a != "" && a != ref {
+			aliases = append(aliases, a)
+		}
+	}
+	for _, a := range aliases {
+		rows, err := s.q.NodeAliasResolve(ctx, []string{a})
+		if err != nil {
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+		if len(rows) > 0 {
+			return s.GetNode(ctx, rows[0].NodeID)
+		}
+	}
 	if ok && kind != "" && key != "" && !strings.ContainsAny(kind, " \t") {
 		for _, candidate := range keyCandidates(graph.Kind(kind), key) {
 			r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
@@ -251,8 +261,11 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	}
 	d.Names = graph.AliasNames(n.Name, n.Props)
 	d.ExternalIDs = graph.ExternalIDs(n.Props)
+	// An object may be both (ATT&CK marks revoked objects deprecated too);
+	// graph.Lifecycle gives the one the walk filters on, revoked first.
 	lc := graph.Lifecycle(n.Props)
-	d.Revoked, d.Deprecated = lc == graph.LifecycleRevoked, lc == graph.LifecycleDeprecated
+	deprecated, _ := n.Props["x_mitre_deprecated"].(bool)
+	d.Revoked, d.Deprecated = lc == graph.LifecycleRevoked, lc == graph.LifecycleDeprecated || deprecated
 	degrees, err := s.q.NodeDegrees(ctx, id)
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("degree of %s", id), err)

@@ -19,7 +19,9 @@ func lookupGraph(t *testing.T, b *testBundle) map[string]graph.Node {
 		"aliases":             []any{"APT28", "Sofacy", "Fancy Bear"},
 		"external_references": []any{map[string]any{"source_name": "mitre-attack", "external_id": "G0007", "url": "https://attack.mitre.org/groups/G0007"}},
 	}
-	actor := graph.NamedNode(graph.KindThreatActor, "APT28")
+	// Intrusion sets and threat actors are one entity (graph identity), so
+	// the other "APT28" is a tool of that name.
+	actor := graph.NamedNode(graph.KindTool, "APT28")
 	actor.Props = map[string]any{"synonyms": []any{"Strontium"}}
 	rabbit := graph.NamedNode(graph.KindMalware, "Bad Rabbit")
 	rabbit.Aliases = []string{"misp--5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164"}
@@ -58,7 +60,7 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 		"ipv4-addr:198.51.100.7":                              "ip",
 		"intrusion-set:Sofacy":                                "apt28", // kind:alias
 		"intrusion-set:fancy bear":                            "apt28",
-		"threat-actor:strontium":                              "actor", // MISP synonym
+		"tool:strontium":                                      "actor", // MISP synonym
 		"intrusion-set:G0007":                                 "apt28", // kind:external-id
 		"malware:S0606":                                       "rabbit",
 		"malware:s1001":                                       "old",
@@ -72,10 +74,10 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 	}
 
 	_, err := b.store.ResolveNode(ctx, "apt28")
-	require.ErrorIs(t, err, store.ErrAmbiguous, "an intrusion set and a threat actor are called APT28")
+	require.ErrorIs(t, err, store.ErrAmbiguous, "an intrusion set and a tool are called APT28")
 	require.ErrorContains(t, err, "2 candidates")
 	require.ErrorContains(t, err, "intrusion-set APT28 ["+n["apt28"].ID.String()+"]")
-	require.ErrorContains(t, err, "threat-actor APT28 ["+n["actor"].ID.String()+"]")
+	require.ErrorContains(t, err, "tool APT28 ["+n["actor"].ID.String()+"]")
 	for _, ref := range []string{"malware:S9999", "9d9f7d3e-1111-4222-8333-444455556666", "no such thing", "", "intrusion-set:%", "intrusion-set:_ofacy"} {
 		_, err := b.store.ResolveNode(ctx, ref)
 		require.ErrorIs(t, err, store.ErrNotFound, "%q", ref)
@@ -129,7 +131,7 @@ func TestSearchPrefixAndFuzzy(t *testing.T) {
 	require.Len(t, hits, 1)
 	require.Equal(t, n["rabbit"].ID, hits[0].ID, "the exact match comes first")
 
-	hits, err = b.store.Search(ctx, "apt28", graph.SearchOptions{Kinds: []graph.Kind{graph.KindThreatActor}})
+	hits, err = b.store.Search(ctx, "apt28", graph.SearchOptions{Kinds: []graph.Kind{graph.KindTool}})
 	require.NoError(t, err)
 	require.Equal(t, map[string]string{"actor": "exact:apt28"}, ids(hits))
 

@@ -41,6 +41,7 @@ kind:key in show and related.`,
 	f := cmd.Flags()
 	f.StringSliceVar(&o.kinds, "kinds", nil, "search only these kinds (comma-separated)")
 	f.IntVar(&o.limit, "limit", graph.DefaultSearchLimit, "most results")
+	intRange(f, "limit", 1, 10_000)
 	f.BoolVar(&o.exact, "exact", false, "only entries equal to the text or starting with it (no fuzzy matches)")
 	f.StringVar(&o.format, "format", "table", "table or json")
 	return cmd
