@@ -15,6 +15,7 @@ import (
 
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/corpus"
+	"github.com/ransomeye/intel/internal/feedtest"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
 
@@ -70,7 +71,8 @@ func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded 
 // nothing.
 func TestLoadOrderDoesNotMatter(t *testing.T) {
 	t.Parallel()
-	feeds := feedsUnder(t, filepath.Join("..", "testdata", "order"))
+	order := filepath.Join("..", "testdata", "order")
+	feeds := feedtest.FeedsUnder(t, order, order)
 	require.GreaterOrEqual(t, len(feeds), 20)
 	runs, reloaded := loadInOrders(t, feeds)
 	for _, r := range runs[0].results {
@@ -99,7 +101,7 @@ func TestCorpusLoadOrder(t *testing.T) {
 	if dir == "" {
 		dir = corpus.Dir(t)
 	}
-	feeds := feedsUnder(t, dir)
+	feeds := feedtest.FeedsUnder(t, dir, dir)
 	runs, reloaded := loadInOrders(t, feeds)
 	failed := 0
 	for _, r := range runs[0].results {
@@ -122,33 +124,6 @@ func TestCorpusLoadOrder(t *testing.T) {
 	if reloaded != runs[0].dump {
 		t.Errorf("forced reload: rows only in one: %s", diff(runs[0].dump, reloaded))
 	}
-}
-
-// feedsUnder returns the feeds under dir in path order: each .json file,
-// and each directory holding a manifest.json as one MISP feed; the format
-// is detected.
-func feedsUnder(t *testing.T, dir string) []ingest.Feed {
-	t.Helper()
-	var feeds []ingest.Feed
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		if d.IsDir() {
-			if _, err := os.Stat(filepath.Join(path, "manifest.json")); err == nil && path != dir {
-				feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(rel), Path: path, Format: ingest.FormatMISP})
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if strings.HasSuffix(path, ".json") {
-			feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(rel), Path: path})
-		}
-		return nil
-	})
-	require.NoError(t, err)
-	return feeds
 }
 
 // diff lists the rows (dump lines) that only a or only b holds, the first

@@ -3,11 +3,8 @@ package ingest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,43 +12,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/feedtest"
 	"github.com/ransomeye/intel/internal/procid"
 	"github.com/ransomeye/intel/store"
 )
-
-// malwareFeed writes n STIX malware objects as NDJSON (one node each) and
-// returns the file.
-func malwareFeed(t *testing.T, n int) string {
-	t.Helper()
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, `{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-%012d",`+
-			`"created":"2026-01-01T00:00:00Z","modified":"2026-01-01T00:00:00Z","name":"m%d","is_family":true}`+"\n", i, i)
-	}
-	path := filepath.Join(t.TempDir(), "malware.ndjson")
-	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
-	return path
-}
-
-// lockNodes holds a lock on nodes that blocks every write to it until the
-// returned release is called.
-func lockNodes(t *testing.T, pool *pgxpool.Pool) (release func()) {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "LOCK TABLE nodes IN EXCLUSIVE MODE")
-	require.NoError(t, err)
-	released := false
-	release = func() {
-		if !released {
-			released = true
-			require.NoError(t, tx.Rollback(ctx))
-		}
-	}
-	t.Cleanup(release)
-	return release
-}
 
 // waitForLockWait waits until a session waits for a lock: the load's first
 // batch is being written.
@@ -81,8 +45,8 @@ var errSIGINT = errors.New("interrupted by SIGINT")
 func TestInterruptedLoad(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
-	feed := ingest.Feed{Name: "big", Path: malwareFeed(t, 2000), Format: ingest.FormatSTIX}
-	release := lockNodes(t, pool)
+	feed := ingest.Feed{Name: "big", Path: feedtest.MalwareFeed(t, 2000), Format: ingest.FormatSTIX}
+	release := feedtest.LockNodes(t, pool)
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan ingest.Result)
@@ -120,8 +84,8 @@ func TestInterruptedLoad(t *testing.T) {
 func TestInterruptedLoadGraceRunsOut(t *testing.T) {
 	t.Parallel()
 	st, pool := newStore(t)
-	feed := ingest.Feed{Name: "stuck", Path: malwareFeed(t, 500), Format: ingest.FormatSTIX}
-	release := lockNodes(t, pool)
+	feed := ingest.Feed{Name: "stuck", Path: feedtest.MalwareFeed(t, 500), Format: ingest.FormatSTIX}
+	release := feedtest.LockNodes(t, pool)
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan ingest.Result)
@@ -151,7 +115,7 @@ func TestRunInterruptedBeforeAFeedStarts(t *testing.T) {
 	st, _ := newStore(t)
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errSIGINT)
-	results, err := ingest.Run(ctx, st, []ingest.Feed{{Name: "a", Path: malwareFeed(t, 3), Format: ingest.FormatSTIX}}, ingest.Options{})
+	results, err := ingest.Run(ctx, st, []ingest.Feed{{Name: "a", Path: feedtest.MalwareFeed(t, 3), Format: ingest.FormatSTIX}}, ingest.Options{})
 	require.NoError(t, err, "a feed never started is not a failure")
 	require.Equal(t, ingest.StatusCancelled, results[0].Status)
 	require.Equal(t, "not started: interrupted by SIGINT", results[0].Error)
@@ -168,7 +132,7 @@ func TestFeedStatusShowsStaleLoads(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, pool := newStore(t)
-	feed := ingest.Feed{Name: "f", Path: malwareFeed(t, 1), Format: ingest.FormatSTIX}
+	feed := ingest.Feed{Name: "f", Path: feedtest.MalwareFeed(t, 1), Format: ingest.FormatSTIX}
 	require.Equal(t, ingest.StatusOK, ingest.LoadFeed(ctx, st, feed, ingest.Options{}).Status)
 	require.NoError(t, st.FeedStarted(ctx, "f", ingest.FormatSTIX, feed.Path))
 

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/corpus"
+	"github.com/ransomeye/intel/internal/feedtest"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -35,25 +35,7 @@ func loadCorpusFeeds(t *testing.T, strict bool, rels ...string) (*store.Store, *
 	dir := corpus.Dir(t)
 	var feeds []ingest.Feed
 	for _, rel := range rels {
-		root := filepath.Join(dir, rel)
-		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			name, _ := filepath.Rel(dir, path)
-			if d.IsDir() {
-				if _, err := os.Stat(filepath.Join(path, "manifest.json")); err == nil && path != root {
-					feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(name), Path: path, Format: ingest.FormatMISP})
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if strings.HasSuffix(path, ".json") {
-				feeds = append(feeds, ingest.Feed{Name: filepath.ToSlash(name), Path: path})
-			}
-			return nil
-		})
-		require.NoError(t, err)
+		feeds = append(feeds, feedtest.FeedsUnder(t, dir, filepath.Join(dir, rel))...)
 	}
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool)

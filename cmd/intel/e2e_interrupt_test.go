@@ -17,21 +17,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/internal/feedtest"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
-
-// malwareFeed writes n STIX malware objects as NDJSON, one node each.
-func malwareFeed(t *testing.T, n int) string {
-	t.Helper()
-	var b strings.Builder
-	for i := range n {
-		fmt.Fprintf(&b, `{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-%012d",`+
-			`"created":"2026-01-01T00:00:00Z","modified":"2026-01-01T00:00:00Z","name":"m%d","is_family":true}`+"\n", i, i)
-	}
-	path := filepath.Join(t.TempDir(), "big.ndjson")
-	require.NoError(t, os.WriteFile(path, []byte(b.String()), 0o644))
-	return path
-}
 
 // startLoad starts the intel binary loading feed into the database at dsn,
 // in batches of 100, while the test holds a lock on nodes: the load runs
@@ -46,18 +34,7 @@ func startLoadOf(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdou
 	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.PoolFor(t, dsn)
-	tx, err := pool.Begin(ctx)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, "LOCK TABLE nodes IN EXCLUSIVE MODE")
-	require.NoError(t, err)
-	released := false
-	release = func() {
-		if !released {
-			released = true
-			require.NoError(t, tx.Rollback(ctx))
-		}
-	}
-	t.Cleanup(release)
+	release = feedtest.LockNodes(t, pool)
 
 	cmd = exec.Command(intelBinary(t), args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
@@ -124,7 +101,7 @@ func countNodes(t *testing.T, pool *pgxpool.Pool) int {
 // next run loads the feed again.
 func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 	t.Parallel()
-	feed := malwareFeed(t, 3000)
+	feed := feedtest.MalwareFeed(t, 3000)
 	for _, tc := range []struct {
 		sig  syscall.Signal
 		name string
@@ -171,7 +148,7 @@ func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 func TestKilledLoadShowsAsStale(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	cmd, _, _, release := startLoad(t, dsn, malwareFeed(t, 500))
+	cmd, _, _, release := startLoad(t, dsn, feedtest.MalwareFeed(t, 500))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	require.Equal(t, -1, exitCode(t, cmd), "killed by a signal")
 	release()
@@ -190,7 +167,7 @@ func TestKilledLoadShowsAsStale(t *testing.T) {
 func TestSecondSignalEndsAtOnce(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	cmd, _, stderr, _ := startLoad(t, dsn, malwareFeed(t, 500))
+	cmd, _, stderr, _ := startLoad(t, dsn, feedtest.MalwareFeed(t, 500))
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	time.Sleep(300 * time.Millisecond)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
