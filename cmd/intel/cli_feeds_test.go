@@ -89,7 +89,8 @@ func TestFailedFeedErrorPrintedOnce(t *testing.T) {
 		require.Equal(t, 1, strings.Count(stderr, "JSON syntax error"), "stderr: %s", stderr)
 		// The test server's URL holds a password, so the flag draws its warning first.
 		require.Regexp(t, `^(time=\S+ level=WARN msg="--database-url holds a password[^\n]*\n)?intel: feed bad: read feed "bad" at byte 112: JSON syntax error.*\n$`, stderr)
-		require.Contains(t, stdout, "bad: failed: read feed")
+		require.Contains(t, stdout, "bad: failed\n")
+		require.Equal(t, 1, strings.Count(stdout, "JSON syntax error"), "stdout: %s", stdout)
 	}
 
 	// Several feeds, one failing: one line names it among them.

@@ -243,12 +243,14 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 		if r.EventsLoaded+r.EventsSkipped > 0 {
 			a.stdout.printf(" (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
 		}
-		if r.Error != "" {
+		report := r.Report != nil && r.Status != ingest.StatusSkipped
+		if r.Error != "" && (!report || r.Report.Telemetry != nil || r.Report.Error == "") {
+			// A feed's report ends with its error line: say it once.
 			a.stdout.printf(": %s", r.Error)
 		}
 		a.stdout.println()
 		switch {
-		case r.Report == nil || r.Status == ingest.StatusSkipped:
+		case !report:
 		case r.Report.Telemetry != nil:
 			if err := a.printTelemetry(r.Report, r.DryRun); err != nil {
 				return err
