@@ -262,3 +262,25 @@ func TestPartitionErrorPrintedOnce(t *testing.T) {
 	require.Equal(t, 1, strings.Count(stderr, "is not a partition"), stderr)
 	require.Regexp(t, `(?m)^intel: ensure partition public.telemetry_edges_`+day, stderr)
 }
+
+// TestIngestSTIXDirectory: ingest stix DIR loads each STIX file as a feed of
+// its own, and a second run skips the unchanged ones.
+func TestIngestSTIXDirectory(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	dir := filepath.Join(t.TempDir(), "playbooks")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	for _, name := range []string{"indicators-for-C2-with-COA.json", "sighting-of-observed-data.json"} {
+		data, err := os.ReadFile(testdata("stix/" + name))
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o644))
+	}
+	stdout, stderr, code := runCLI(t, db, "ingest", "stix", dir)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "playbooks/indicators-for-C2-with-COA: ok\n")
+	require.Contains(t, stdout, "playbooks/sighting-of-observed-data: ok\n")
+
+	stdout, stderr, code = runCLI(t, db, "ingest", "stix", dir)
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, 2, strings.Count(stdout, ": skipped"), stdout)
+}

@@ -71,14 +71,14 @@ again is skipped (see --force); --dry-run checks a feed without a database.`,
 func (a *app) ingestFileCommand(kind string) *cobra.Command {
 	o := ingestOptions{kind: kind}
 	what := map[string]string{
-		ingest.FormatSTIX: "a STIX 2.x bundle, JSON array or NDJSON file (or - for stdin)",
+		ingest.FormatSTIX: "a STIX 2.x bundle, JSON array or NDJSON file, a directory of them (or - for stdin)",
 		ingest.FormatMISP: "a MISP event, search output (response list) or feed directory (or - for stdin)",
 	}[kind]
 	cmd := &cobra.Command{
 		Use:   kind + " FILE|DIR|-",
 		Short: "Load " + what,
 		Example: map[string]string{
-			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
+			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix ./unit42-playbooks/     # each .json/.ndjson/.jsonl file is a feed: unit42-playbooks/<file>\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
 			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl\n  intel ingest misp event.json --dry-run",
 		}[kind],
 		Args: exactArgs(1),
@@ -123,7 +123,16 @@ out; telemetry for NDJSON edges, never detected):
 
 // runIngestFile loads one STIX or MISP feed (a file, a MISP feed directory
 // or stdin).
+// A STIX directory loads each of its STIX files as a feed of its own (see
+// ingest.FileFeeds), two at a time.
 func (a *app) runIngestFile(ctx context.Context, o ingestOptions) error {
+	if st, err := os.Stat(o.path); err == nil && st.IsDir() && o.kind == ingest.FormatSTIX {
+		feeds, err := ingest.FileFeeds(o.path, o.feed)
+		if err != nil {
+			return err
+		}
+		return a.runFeeds(ctx, feeds, o)
+	}
 	return a.runFeeds(ctx, []ingest.Feed{{Name: o.feed, Path: o.path, Format: o.kind}}, o)
 }
 
