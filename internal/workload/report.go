@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -49,6 +50,11 @@ type DayStats struct {
 	// is the peak since the process started).
 	PeakRSS  int64
 	RSSReset bool
+	// HeapLive is the Go heap live after the last GC at the day's end
+	// (runtime/metrics /gc/heap/live:bytes): what the client holds on to.
+	HeapLive int64
+	// Nodes counts the rows of nodes at the day's end.
+	Nodes int64
 	// Partitions counts the day partitions of telemetry_edges at the end
 	// of the day; EdgesTable and EdgesIndex are the sizes of all its
 	// partitions, NodesTable and NodesIndex those of nodes.
@@ -123,11 +129,11 @@ func (r *ScaleReport) Write(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), load average at start %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), r.Load)
 	fmt.Fprintf(&b, "feed: %d STIX objects loaded in %s, %d dropped\n\n", r.Feed.Records, r.Feed.Duration.Round(time.Millisecond), r.Feed.Dropped)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "day\tdate\trows\trows/s\tappend p50\tappend p99\tquery p50\tquery p99\tqueries\tpeak RSS\tpartitions\tedges table\tedges idx\tnodes table\tnodes idx\tupkeep\tpruned\tload\t")
+	fmt.Fprintln(tw, "day\tdate\trows\trows/s\tappend p50\tappend p99\tquery p50\tquery p99\tqueries\tpeak RSS\theap live\tnodes\tpartitions\tedges table\tedges idx\tnodes table\tnodes idx\tupkeep\tpruned\tload\t")
 	for _, d := range r.Days {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
 			d.Day, d.Date.Format(time.DateOnly), d.Rows, d.RowsPerSecond(), ms(d.AppendP50), ms(d.AppendP99),
-			ms(d.QueryP50), ms(d.QueryP99), d.Queries, mib(d.PeakRSS), d.Partitions, mib(d.EdgesTable),
+			ms(d.QueryP50), ms(d.QueryP99), d.Queries, mib(d.PeakRSS), mib(d.HeapLive), d.Nodes, d.Partitions, mib(d.EdgesTable),
 			mib(d.EdgesIndex), mib(d.NodesTable), mib(d.NodesIndex), ms(d.Upkeep), d.Pruned, d.Load)
 	}
 	if err := tw.Flush(); err != nil {
@@ -159,6 +165,16 @@ func ms(d time.Duration) string {
 
 func mib(n int64) string {
 	return strconv.FormatFloat(float64(n)/(1<<20), 'f', 1, 64) + "MiB"
+}
+
+// heapLive returns the Go heap live after the last GC.
+func heapLive() int64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64()) //nolint:gosec // a heap size fits
 }
 
 // loadAverage returns /proc/loadavg's three load averages, or "unknown".

@@ -275,7 +275,7 @@ func (r *run) day(ctx context.Context, pool *pgxpool.Pool, day int, pmOpts partm
 	ds.Rows, ds.Dropped = rows.Load(), dropped.Load()
 	ds.AppendP50, ds.AppendP99 = percentile(appends, 50), percentile(appends, 99)
 	ds.QueryP50, ds.QueryP99, ds.Queries = percentile(queries, 50), percentile(queries, 99), len(queries)
-	ds.PeakRSS = peakRSS()
+	ds.PeakRSS, ds.HeapLive = peakRSS(), heapLive()
 	ds.Load = loadAverage()
 	return ds, measureTables(ctx, pool, &ds)
 }
@@ -300,9 +300,9 @@ func measureTables(ctx context.Context, pool *pgxpool.Pool, ds *DayStats) error 
 	ds.Partitions = len(l.Partitions)
 	err = pool.QueryRow(ctx, `
 SELECT coalesce(sum(pg_table_size(i.inhrelid)), 0)::bigint, coalesce(sum(pg_indexes_size(i.inhrelid)), 0)::bigint,
-       pg_table_size('nodes')::bigint, pg_indexes_size('nodes')::bigint
+       pg_table_size('nodes')::bigint, pg_indexes_size('nodes')::bigint, (SELECT count(*) FROM nodes)
 FROM pg_inherits i WHERE i.inhparent = 'telemetry_edges'::regclass`).Scan(
-		&ds.EdgesTable, &ds.EdgesIndex, &ds.NodesTable, &ds.NodesIndex)
+		&ds.EdgesTable, &ds.EdgesIndex, &ds.NodesTable, &ds.NodesIndex, &ds.Nodes)
 	if err != nil {
 		return fmt.Errorf("measure table sizes: %w", err)
 	}
