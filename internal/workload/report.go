@@ -74,9 +74,10 @@ func (d DayStats) RowsPerSecond() float64 {
 }
 
 func (d DayStats) line() string {
-	return fmt.Sprintf("day %d (%s): %d rows in %s = %.0f rows/s, append p50 %s p99 %s, query p50 %s p99 %s (%d), peak RSS %s, %d partitions, load %s",
+	return fmt.Sprintf("day %d (%s): %d rows in %s = %.0f rows/s, append p50 %s p99 %s, query p50 %s p99 %s (%d), peak RSS %s, heap live %s, %d nodes, %d partitions, load %s",
 		d.Day, d.Date.Format(time.DateOnly), d.Rows, d.Elapsed.Round(time.Millisecond), d.RowsPerSecond(),
-		ms(d.AppendP50), ms(d.AppendP99), ms(d.QueryP50), ms(d.QueryP99), d.Queries, mib(d.PeakRSS), d.Partitions, d.Load)
+		ms(d.AppendP50), ms(d.AppendP99), ms(d.QueryP50), ms(d.QueryP99), d.Queries, mib(d.PeakRSS), mib(d.HeapLive),
+		d.Nodes, d.Partitions, d.Load)
 }
 
 // ScaleReport is what RunScale measured.
