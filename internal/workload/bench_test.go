@@ -32,6 +32,7 @@ var (
 	scaleQueriers   = flag.Int("queriers", workload.DefaultQueriers, "bench-scale: concurrent walkers")
 	scaleKeep       = flag.Duration("keep", workload.DefaultKeep, "bench-scale: retention at each simulated midnight")
 	scaleSeed       = flag.Uint64("seed", 1, "bench-scale: seed")
+	scalePerDay     = flag.Bool("store-per-day", false, "bench-scale: a new Store at each simulated midnight (diagnostic)")
 )
 
 func BenchmarkSustainedLoad(b *testing.B) {
@@ -53,6 +54,7 @@ func BenchmarkSustainedLoad(b *testing.B) {
 		Config: workload.Config{Agents: *scaleAgents, Days: *scaleDays, RowsPerDay: *scaleRows,
 			Indicators: *scaleIndicators, Seed: *scaleSeed, Start: time.Now()},
 		Writers: *scaleWriters, Queriers: *scaleQueriers, Keep: *scaleKeep, Progress: os.Stderr,
+		StorePerDay: *scalePerDay,
 	})
 	b.StopTimer()
 	if rep != nil {

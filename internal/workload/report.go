@@ -127,6 +127,9 @@ func (r *ScaleReport) Write(w io.Writer) error {
 		o.Agents, o.Days, o.Start.Format(time.DateOnly), o.RowsPerDay, o.MinBatch, o.MaxBatch, o.Seed)
 	fmt.Fprintf(&b, "writers %d (NewAppender), queriers %d (depth %d walks, every %s each), pool max %d conns, retention %s (prune drop at each simulated midnight)\n",
 		o.Writers, o.Queriers, o.Depth, o.QueryInterval, r.PoolMaxConns, o.Keep)
+	if o.StorePerDay {
+		fmt.Fprintln(&b, "diagnostic: a new Store at each simulated midnight (-store-per-day)")
+	}
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), load average at start %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), r.Load)
 	fmt.Fprintf(&b, "feed: %d STIX objects loaded in %s, %d dropped\n\n", r.Feed.Records, r.Feed.Duration.Round(time.Millisecond), r.Feed.Dropped)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)

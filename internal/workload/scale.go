@@ -70,6 +70,11 @@ type ScaleOptions struct {
 	Logger *slog.Logger
 	// Progress, when set, receives a line as each day ends.
 	Progress io.Writer
+	// StorePerDay makes a new Store (and Appender) at each simulated
+	// midnight instead of one for the whole run: a diagnostic that shows
+	// how much of the client's memory growth is what a Store keeps across
+	// days (its endpoint cache).
+	StorePerDay bool
 }
 
 func (o ScaleOptions) withDefaults() ScaleOptions {
@@ -131,9 +136,12 @@ func RunScale(ctx context.Context, pool *pgxpool.Pool, opts ScaleOptions) (*Scal
 	clock := &simClock{}
 	clock.Set(gen.DayStart(0))
 	pmOpts := partman.Options{Now: clock.Now, Logger: opts.Logger}
-	st := store.NewStore(pool, store.WithLogger(opts.Logger), store.WithClock(clock.Now),
-		store.WithBatchSize(plan.BatchSize), store.WithWriters(plan.Writers),
-		store.WithCopyChunk(opts.MaxBatch), store.WithDayEnsurer(partman.NewDayEnsurer(pool, pmOpts)))
+	newStore := func() *store.Store {
+		return store.NewStore(pool, store.WithLogger(opts.Logger), store.WithClock(clock.Now),
+			store.WithBatchSize(plan.BatchSize), store.WithWriters(plan.Writers),
+			store.WithCopyChunk(opts.MaxBatch), store.WithDayEnsurer(partman.NewDayEnsurer(pool, pmOpts)))
+	}
+	st := newStore()
 	rep := &ScaleReport{Options: opts, PoolMaxConns: pool.Config().MaxConns, Load: loadAverage()}
 
 	if _, err := partman.Ensure(ctx, pool, pmOpts); err != nil {
@@ -144,6 +152,10 @@ func RunScale(ctx context.Context, pool *pgxpool.Pool, opts ScaleOptions) (*Scal
 	}
 	r := &run{gen: gen, st: st, app: NewAppender(st), clock: clock, opts: opts, recent: newRing(1024)}
 	for day := range opts.Days {
+		if opts.StorePerDay && day > 0 {
+			r.st = newStore()
+			r.app = NewAppender(r.st)
+		}
 		ds, err := r.day(ctx, pool, day, pmOpts)
 		rep.Days = append(rep.Days, ds)
 		if err != nil {
