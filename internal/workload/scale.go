@@ -17,6 +17,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/stix"
+	"github.com/ransomeye/intel/internal/peakrss"
 	"github.com/ransomeye/intel/partman"
 	"github.com/ransomeye/intel/store"
 	"github.com/ransomeye/intel/tuning"
@@ -208,7 +209,7 @@ func (r *run) day(ctx context.Context, pool *pgxpool.Pool, day int, pmOpts partm
 		return ds, fmt.Errorf("prune partitions: %w", err)
 	}
 	ds.Upkeep, ds.Pruned = time.Since(t0), len(pr.Removed)
-	ds.RSSReset = resetPeakRSS()
+	ds.RSSReset = peakrss.Reset()
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -287,7 +288,7 @@ func (r *run) day(ctx context.Context, pool *pgxpool.Pool, day int, pmOpts partm
 	ds.Rows, ds.Dropped = rows.Load(), dropped.Load()
 	ds.AppendP50, ds.AppendP99 = percentile(appends, 50), percentile(appends, 99)
 	ds.QueryP50, ds.QueryP99, ds.Queries = percentile(queries, 50), percentile(queries, 99), len(queries)
-	ds.PeakRSS, ds.HeapLive = peakRSS(), heapLive()
+	ds.PeakRSS, ds.HeapLive = peakrss.Bytes(), heapLive()
 	ds.Load = loadAverage()
 	return ds, measureTables(ctx, pool, &ds)
 }
