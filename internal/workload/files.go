@@ -85,7 +85,7 @@ func (g *Generator) WriteSTIX(w io.Writer) (FeedCounts, error) {
 		sep = ","
 		return err
 	}
-	fmt.Fprintf(bw, `{"type":"bundle","id":%q,"objects":[`, g.stixID("bundle", 0))
+	_, _ = fmt.Fprintf(bw, `{"type":"bundle","id":%q,"objects":[`, g.stixID("bundle", 0))
 	for i := range fc.IntrusionSets {
 		if err := obj(map[string]any{"type": "intrusion-set", "id": g.stixID("intrusion-set", i),
 			"name": fmt.Sprintf("Bench Group %d", i)}); err != nil {
@@ -119,7 +119,7 @@ func (g *Generator) WriteSTIX(w io.Writer) (FeedCounts, error) {
 			return fc, err
 		}
 	}
-	fmt.Fprint(bw, "\n]}\n")
+	_, _ = fmt.Fprint(bw, "\n]}\n") // bufio.Writer keeps the first error: Flush returns it
 	if err := bw.Flush(); err != nil {
 		return fc, fmt.Errorf("write stix bundle: %w", err)
 	}
@@ -136,7 +136,7 @@ func (g *Generator) WriteMISP(w io.Writer) (int, error) {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	date := g.cfg.Start.AddDate(0, 0, -30)
 	events := 0
-	fmt.Fprint(bw, `{"response":[`)
+	_, _ = fmt.Fprint(bw, `{"response":[`) // bufio.Writer keeps the first error: Flush returns it
 	for first := 0; first < g.cfg.Indicators; first += mispEventSize {
 		attrs := make([]map[string]any, 0, mispEventSize)
 		for i := first; i < min(first+mispEventSize, g.cfg.Indicators); i++ {
@@ -159,13 +159,13 @@ func (g *Generator) WriteMISP(w io.Writer) (int, error) {
 			return events, err
 		}
 		if events > 0 {
-			bw.WriteString(",")
+			_, _ = bw.WriteString(",")
 		}
-		bw.WriteString("\n")
-		bw.Write(b)
+		_, _ = bw.WriteString("\n")
+		_, _ = bw.Write(b)
 		events++
 	}
-	bw.WriteString("\n]}\n")
+	_, _ = bw.WriteString("\n]}\n")
 	if err := bw.Flush(); err != nil {
 		return events, fmt.Errorf("write misp events: %w", err)
 	}

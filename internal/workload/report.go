@@ -132,9 +132,9 @@ func (r *ScaleReport) Write(w io.Writer) error {
 	fmt.Fprintf(&b, "machine: %d CPUs (GOMAXPROCS %d), load average at start %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), r.Load)
 	fmt.Fprintf(&b, "feed: %d STIX objects loaded in %s, %d dropped\n\n", r.Feed.Records, r.Feed.Duration.Round(time.Millisecond), r.Feed.Dropped)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "day\tdate\trows\trows/s\tappend p50\tappend p99\tquery p50\tquery p99\tqueries\tpeak RSS\theap live\tnodes\tpartitions\tedges table\tedges idx\tnodes table\tnodes idx\tupkeep\tpruned\tload\t")
+	_, _ = fmt.Fprintln(tw, "day\tdate\trows\trows/s\tappend p50\tappend p99\tquery p50\tquery p99\tqueries\tpeak RSS\theap live\tnodes\tpartitions\tedges table\tedges idx\tnodes table\tnodes idx\tupkeep\tpruned\tload\t")
 	for _, d := range r.Days {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
+		_, _ = fmt.Fprintf(tw, "%d\t%s\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t\n",
 			d.Day, d.Date.Format(time.DateOnly), d.Rows, d.RowsPerSecond(), ms(d.AppendP50), ms(d.AppendP99),
 			ms(d.QueryP50), ms(d.QueryP99), d.Queries, mib(d.PeakRSS), mib(d.HeapLive), d.Nodes, d.Partitions, mib(d.EdgesTable),
 			mib(d.EdgesIndex), mib(d.NodesTable), mib(d.NodesIndex), ms(d.Upkeep), d.Pruned, d.Load)

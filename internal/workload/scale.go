@@ -163,7 +163,7 @@ func RunScale(ctx context.Context, pool *pgxpool.Pool, opts ScaleOptions) (*Scal
 			return rep, fmt.Errorf("day %d: %w", day+1, err)
 		}
 		if opts.Progress != nil {
-			fmt.Fprintln(opts.Progress, ds.line())
+			_, _ = fmt.Fprintln(opts.Progress, ds.line()) // progress is best effort
 		}
 	}
 	return rep, nil
