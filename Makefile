@@ -67,6 +67,11 @@ fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 30s) and run the long reli
 bench: ## Run the benchmarks and print their figures and ratios (BENCH=regexp, BENCH_FLAGS=...).
 	$(GO) test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) -timeout 60m ./...
 
+SCALE_FLAGS ?=
+.PHONY: bench-scale
+bench-scale: ## Sustained load: 7 simulated days, concurrent writers and walks (reduced scale; SCALE_FLAGS='-agents 50000 -rows-per-day N').
+	INTEL_BENCH_SCALE=1 $(GO) test -run '^$$' -bench '^BenchmarkSustainedLoad$$' -benchtime=1x -timeout 180m ./internal/workload -args $(SCALE_FLAGS)
+
 .PHONY: migrate
 migrate: ## Migrate DATABASE_URL with the plain goose CLI (as a release pipeline does). GOOSE_CMD=status|down|...
 	@test -n "$$DATABASE_URL" || { echo "migrate: set DATABASE_URL=postgres://user:pass@host:5432/db" >&2; exit 2; }

@@ -119,6 +119,7 @@ the state directory (see 'intel local status'), started on first use.`,
 		a.tuneCommand(),
 		a.localCommand(),
 		a.demoCommand(),
+		a.benchCommand(),
 		a.feedsCommand(),
 		a.versionCommand(),
 	)
