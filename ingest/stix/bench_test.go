@@ -1,7 +1,6 @@
 package stix
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	stdjson "encoding/json"
@@ -11,13 +10,13 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ransomeye/intel/internal/peakrss"
 	"github.com/ransomeye/intel/tuning"
 
 	"github.com/ransomeye/intel/graph"
@@ -179,7 +178,7 @@ func BenchmarkStream(b *testing.B) {
 	size := envMB("STIX_BENCH_STREAM_MB", 256) << 20
 	for b.Loop() {
 		runtime.GC()
-		resetPeakRSS()
+		peakrss.Reset()
 		h := sampleHeap()
 		start, cpu0 := time.Now(), cpuTime()
 		sink := &countingSink{}
@@ -194,7 +193,7 @@ func BenchmarkStream(b *testing.B) {
 		}
 		elapsed, cpu := time.Since(start), cpuTime()-cpu0
 		heap := h.Stop()
-		rss := peakRSSMiB()
+		rss := float64(peakrss.Bytes()) / (1 << 20)
 		b.ReportMetric(float64(rep.Bytes)/1e6/elapsed.Seconds(), "MB/s")
 		b.ReportMetric(heap, "peak-heap-MiB")
 		b.ReportMetric(rss, "peak-RSS-MiB")
@@ -204,28 +203,6 @@ func BenchmarkStream(b *testing.B) {
 			rep.Bytes, rep.RecordsRead, sink.nodes.Load(), sink.relations.Load(), elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond),
 			float64(rep.Bytes)/1e6/elapsed.Seconds(), float64(rep.Bytes)/1e6/cpu.Seconds(), heap, rss, workers)
 	}
-}
-
-// resetPeakRSS resets the kernel's peak RSS counter (VmHWM) of this process.
-func resetPeakRSS() {
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// peakRSSMiB reads VmHWM from /proc/self/status, or 0 where there is none.
-func peakRSSMiB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close() //nolint:errcheck // read-only
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return 0
 }
 
 // cpuTime is the user and system CPU time the process has used.
