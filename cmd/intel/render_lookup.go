@@ -14,6 +14,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	n := d.Node
 	p := newTablePrinter(w)
 	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	if d.Note != "" {
+		row("note", d.Note)
+	}
 	row("node", nodeLabel(n))
 	row("id", n.ID.String())
 	row("kind", string(n.Kind))
@@ -67,6 +70,13 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		life += fmt.Sprintf("; replaced by %s [%s]", r.Label(), r.ID)
 	}
 	row("lifecycle", life)
+	for _, a := range d.Ambiguous {
+		others := make([]string, 0, len(a.Others))
+		for _, o := range a.Others {
+			others = append(others, fmt.Sprintf("%s (%s) [%s]", o.Label(), o.Key, o.ID))
+		}
+		row("ambiguous alias", fmt.Sprintf("%s, also claimed by %s", a.Alias, strings.Join(others, ", ")))
+	}
 	var degrees []string
 	for _, c := range graph.RelationClasses {
 		degrees = append(degrees, fmt.Sprintf("%s %d", c, d.Degree[c]))
