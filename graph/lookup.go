@@ -231,3 +231,17 @@ func SortRelationDegrees(d []RelationDegree) {
 		return d[i].Direction < d[j].Direction
 	})
 }
+
+// RelationRecord is a relationship a feed named by an id of its own (a
+// STIX relationship id, a MISP object reference uuid): the references it
+// wrote and, once known, the nodes they resolve to.
+type RelationRecord struct {
+	ID       string `json:"id"`
+	Src      Ref    `json:"src"`
+	Relation string `json:"relation"`
+	Dst      Ref    `json:"dst"`
+	Feed     string `json:"feed,omitempty"`
+	// SrcNode and DstNode are nil while the endpoint is not known.
+	SrcNode *NodeBrief `json:"src_node,omitempty"`
+	DstNode *NodeBrief `json:"dst_node,omitempty"`
+}

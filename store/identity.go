@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
@@ -109,4 +111,31 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 		return fmt.Errorf("record %d relationship ids: %w", len(p.SourceIDs), err)
 	}
 	return nil
+}
+
+// RelationByID returns the relationship a feed named id (a STIX
+// relationship id, misp--<uuid> of a MISP object reference) with its
+// endpoints resolved to nodes where they are known. It returns an error
+// wrapping ErrNotFound for an id no feed gave.
+func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationRecord, error) {
+	r, err := s.q.RelationIDGet(ctx, gen.RelationIDGetParams{SourceID: strings.TrimSpace(id), Unknown: uuid.Nil})
+	if err != nil {
+		return graph.RelationRecord{}, Interpret(fmt.Sprintf("relationship %q", id), err)
+	}
+	rec := graph.RelationRecord{ID: r.SourceID, Src: graph.Ref(r.SrcRef), Relation: r.Relation, Dst: graph.Ref(r.DstRef), Feed: r.Source}
+	for _, e := range []struct {
+		id  uuid.UUID
+		out **graph.NodeBrief
+	}{{r.SrcID, &rec.SrcNode}, {r.DstID, &rec.DstNode}} {
+		if e.id == uuid.Nil {
+			continue
+		}
+		n, err := s.GetNode(ctx, e.id)
+		if err != nil {
+			return rec, err
+		}
+		b := n.Brief()
+		*e.out = &b
+	}
+	return rec, nil
 }

@@ -63,7 +63,7 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 		"tool:strontium":                                      "actor", // MISP synonym
 		"intrusion-set:G0007":                                 "apt28", // kind:external-id
 		"malware:S0606":                                       "rabbit",
-		"malware:s1001":                                       "old",
+		"malware:s1001":                                       "rabbit", // revoked by S0606
 		"file:invoice.exe":                                    "file",  // a file keyed by its hash, by name
 		"G0007":                                               "apt28", // an external id alone
 		"  sofacy ":                                           "apt28",

@@ -13,10 +13,16 @@ import (
 
 const relationIDGet = `-- name: RelationIDGet :one
 SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,
-       resolve_ref(r.src_ref) AS src_id, resolve_ref(r.dst_ref) AS dst_id
+       coalesce(resolve_ref(r.src_ref), $1::uuid)::uuid AS src_id,
+       coalesce(resolve_ref(r.dst_ref), $1::uuid)::uuid AS dst_id
 FROM relation_ids r
-WHERE r.source_id = $1::text
+WHERE r.source_id = $2::text
 `
+
+type RelationIDGetParams struct {
+	Unknown  uuid.UUID `json:"unknown"`
+	SourceID string    `json:"source_id"`
+}
 
 type RelationIDGetRow struct {
 	SourceID string    `json:"source_id"`
@@ -29,9 +35,9 @@ type RelationIDGetRow struct {
 }
 
 // RelationIDGet returns the relationship a feed's relationship id names,
-// with its endpoints resolved to node ids (NULL while unknown).
-func (q *Queries) RelationIDGet(ctx context.Context, sourceID string) (RelationIDGetRow, error) {
-	row := q.db.QueryRow(ctx, relationIDGet, sourceID)
+// with its endpoints resolved to node ids (@unknown while not known).
+func (q *Queries) RelationIDGet(ctx context.Context, arg RelationIDGetParams) (RelationIDGetRow, error) {
+	row := q.db.QueryRow(ctx, relationIDGet, arg.Unknown, arg.SourceID)
 	var i RelationIDGetRow
 	err := row.Scan(
 		&i.SourceID,

@@ -22,7 +22,7 @@ WHERE ROW(excluded.relation COLLATE "C", excluded.src_ref COLLATE "C", excluded.
 -- RelationIDGet returns the relationship a feed's relationship id names,
 -- with its endpoints resolved to node ids (@unknown while not known).
 SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,
-       coalesce(resolve_ref(r.src_ref), @unknown::uuid) AS src_id,
-       coalesce(resolve_ref(r.dst_ref), @unknown::uuid) AS dst_id
+       coalesce(resolve_ref(r.src_ref), @unknown::uuid)::uuid AS src_id,
+       coalesce(resolve_ref(r.dst_ref), @unknown::uuid)::uuid AS dst_id
 FROM relation_ids r
 WHERE r.source_id = @source_id::text;
