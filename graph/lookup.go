@@ -64,6 +64,9 @@ type NodeDetails struct {
 	Revoked    bool        `json:"revoked"`
 	Deprecated bool        `json:"deprecated"`
 	RevokedBy  []NodeBrief `json:"revoked_by,omitempty"`
+	// Replaces are the revoked nodes that name this one their
+	// replacement; a reference to one of them resolves to this node.
+	Replaces []NodeBrief `json:"replaces,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction.
 	Degree    map[RelationClass]int64 `json:"degree"`

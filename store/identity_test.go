@@ -162,3 +162,25 @@ func TestRelationIDsKept(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "attributed-to", got.Relation)
 }
+
+// TestClaimsOfAReplacedEntityAreNotAmbiguous: MISP's galaxy keeps ATT&CK's
+// revoked "Dragonfly 2.0 - G0074" with the alias "Berserk Bear" that the
+// live Dragonfly (G0035, its replacement) claims: one entity, so the alias
+// resolves to the replacement and show lists no ambiguity.
+func TestClaimsOfAReplacedEntityAreNotAmbiguous(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	live := attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear")
+	old := attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{live, old},
+		Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}})
+	require.NoError(t, err)
+	n, err := b.store.ResolveNode(ctx, "intrusion-set:Berserk Bear")
+	require.NoError(t, err)
+	require.Equal(t, live.ID, n.ID)
+	d, err := b.store.NodeDetails(ctx, live.ID)
+	require.NoError(t, err)
+	require.Empty(t, d.Ambiguous)
+	require.Equal(t, []uuid.UUID{old.ID}, briefIDs(d.Replaces))
+}

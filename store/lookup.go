@@ -92,6 +92,16 @@ func (s *Store) followReplacements(ctx context.Context, n graph.Node) (graph.Res
 	return res, nil
 }
 
+// liveID is the id of the live node id stands for (followReplacements).
+func (s *Store) liveID(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	n, err := s.GetNode(ctx, id)
+	if err != nil {
+		return id, err
+	}
+	r, err := s.followReplacements(ctx, n)
+	return r.Node.ID, err
+}
+
 // resolveNamed is ResolveNode without following replacements.
 func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error) {
 	ref = strings.TrimSpace(ref)
@@ -165,9 +175,20 @@ func (s *Store) checkClaims(ctx context.Context, ref, alias string) error {
 		return nil
 	}
 	cands := make([]string, 0, len(rows))
+	live := map[uuid.UUID]bool{}
 	for _, r := range rows {
 		b := graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name}
 		cands = append(cands, fmt.Sprintf("%s (%s) [%s]", b.Label(), b.Key, b.ID))
+		id, err := s.liveID(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		live[id] = true
+	}
+	if len(live) == 1 {
+		// The claimants are one entity: revoked ones and their replacement
+		// (a MISP galaxy's "Dragonfly 2.0 - G0074", revoked by G0035).
+		return nil
 	}
 	return fmt.Errorf("resolve %q: %w: alias %q names %d entities with ids of their own: %s; name one by id or kind:external-id",
 		ref, ErrAmbiguous, alias, len(rows), strings.Join(cands, ", "))
@@ -364,11 +385,23 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		d.RevokedBy = append(d.RevokedBy, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
 	}
 	d.Revoked = d.Revoked || len(d.RevokedBy) > 0
+	replaces, err := s.q.NodeReplaces(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("nodes replaced by %s", id), err)
+	}
+	for _, p := range replaces {
+		d.Replaces = append(d.Replaces, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
+	}
 	amb, err := s.q.AliasClaimAmbiguousOf(ctx, id)
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("ambiguous aliases of %s", id), err)
 	}
 	for _, a := range amb {
+		if live, err := s.liveID(ctx, a.ID); err != nil {
+			return d, err
+		} else if live == id {
+			continue // revoked by this node: the same entity
+		}
 		if len(d.Ambiguous) == 0 || d.Ambiguous[len(d.Ambiguous)-1].Alias != a.Alias {
 			d.Ambiguous = append(d.Ambiguous, graph.AmbiguousAlias{Alias: a.Alias})
 		}

@@ -64,8 +64,8 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 		"intrusion-set:G0007":                                 "apt28", // kind:external-id
 		"malware:S0606":                                       "rabbit",
 		"malware:s1001":                                       "rabbit", // revoked by S0606
-		"file:invoice.exe":                                    "file",  // a file keyed by its hash, by name
-		"G0007":                                               "apt28", // an external id alone
+		"file:invoice.exe":                                    "file",   // a file keyed by its hash, by name
+		"G0007":                                               "apt28",  // an external id alone
 		"  sofacy ":                                           "apt28",
 	} {
 		got, err := b.store.ResolveNode(ctx, ref)

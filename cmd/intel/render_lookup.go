@@ -70,6 +70,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		life += fmt.Sprintf("; replaced by %s [%s]", r.Label(), r.ID)
 	}
 	row("lifecycle", life)
+	for _, r := range d.Replaces {
+		row("replaces", fmt.Sprintf("%s (%s) [%s]", r.Label(), r.Key, r.ID))
+	}
 	for _, a := range d.Ambiguous {
 		others := make([]string, 0, len(a.Others))
 		for _, o := range a.Others {
