@@ -110,6 +110,19 @@ func TestCorpusIdentity(t *testing.T) {
 		}
 	}
 
+	// The threat-actor galaxy gives "Grizzly Steppe" to APT28 (G0007) and
+	// APT29 (G0016): ambiguous, refused with both, neither merged.
+	_, err = st.ResolveNode(ctx, "intrusion-set:Grizzly Steppe")
+	require.ErrorIs(t, err, store.ErrAmbiguous)
+	require.ErrorContains(t, err, "(G0007)")
+	require.ErrorContains(t, err, "(G0016)")
+	apt28, err := st.ResolveNode(ctx, "intrusion-set:G0007")
+	require.NoError(t, err)
+	d, err = st.NodeDetails(ctx, apt28.ID)
+	require.NoError(t, err)
+	require.Contains(t, d.Ambiguous, graph.AmbiguousAlias{Alias: "intrusion-set:grizzly steppe", Others: []graph.NodeBrief{
+		{ID: graph.NamedID(graph.KindIntrusionSet, "G0016"), Kind: graph.KindIntrusionSet, Key: "G0016", Name: "APT29"}}})
+
 	// Every ambiguous alias names nodes with ids of their own, never merged.
 	rows, err := pool.Query(ctx, `SELECT c.alias, n.key FROM alias_claims c JOIN nodes n ON n.id = c.node_id
 		WHERE c.alias IN (SELECT alias FROM alias_claims GROUP BY alias HAVING count(*) > 1) ORDER BY 1, 2`)
