@@ -81,7 +81,8 @@ func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.R
 		return r, err
 	}
 	if note := r.Note(); note != "" {
-		fmt.Fprintf(a.stderr, "intel: %s; using the replacement %s [%s]\n", note, r.Node.Brief().Label(), r.Node.ID)
+		// A note on stderr that cannot be written does not fail the command.
+		_, _ = fmt.Fprintf(a.stderr, "intel: %s; using the replacement %s [%s]\n", note, r.Node.Brief().Label(), r.Node.ID)
 	}
 	return r, nil
 }
