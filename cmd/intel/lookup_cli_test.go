@@ -33,7 +33,7 @@ func loadNamedGraph(t *testing.T, dsn string) (file graph.Node, set graph.Node) 
 	eset.Name = "ESET"
 	_, err := st.Write(context.Background(), graph.Batch{Nodes: []graph.Node{set, old, report, eset}, Relations: []graph.Relation{
 		{Src: old.Ref(), Type: "revoked-by", Dst: set.Ref()},
-		{Src: report.Ref(), Type: "object", Dst: malware.Ref()},
+		{Src: report.Ref(), Type: "object", Dst: malware.Ref(), IDs: []string{"relationship--7e57a1d0-0000-4000-8000-000000000001"}},
 		{Src: report.Ref(), Type: "created-by", Dst: eset.Ref()},
 		{Src: set.Ref(), Type: "created-by", Dst: eset.Ref()},
 	}})
@@ -79,6 +79,13 @@ func TestShowSearchAndWalkFlags(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "file:invoice.exe", "--format", "json")), &d))
 		require.Equal(t, file.ID, d.Node.ID, "file:name finds a file keyed by its hash")
 		require.EqualValues(t, 1, d.Degree[graph.ClassIntelligence])
+		out = runOK(t, db, "show", "relationship--7e57a1d0-0000-4000-8000-000000000001")
+		require.Regexp(t, `(?m)^relation: +object$`, out)
+		require.Regexp(t, `(?m)^source: +report LockBit campaign \[`, out)
+		require.Regexp(t, `(?m)^target: +malware LockBit \[`, out)
+		_, stderr, code = runCLI(t, db, "show", "relationship--7e57a1d0-0000-4000-8000-000000000002")
+		require.Equal(t, exitFailure, code)
+		require.Contains(t, stderr, "not found")
 		_, stderr, code = runCLI(t, db, "show", "intrusion-set:nobody")
 		require.Equal(t, exitFailure, code)
 		require.Contains(t, stderr, "not found")

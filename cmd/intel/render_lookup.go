@@ -95,6 +95,27 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	return p.flush()
 }
 
+// writeRelationRecord writes what intel show prints about a relationship
+// id: the references the feed wrote and the nodes they resolve to.
+func writeRelationRecord(w io.Writer, r graph.RelationRecord) error {
+	p := newTablePrinter(w)
+	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	end := func(ref graph.Ref, n *graph.NodeBrief) string {
+		if n == nil {
+			return string(ref) + "  (not loaded yet)"
+		}
+		return fmt.Sprintf("%s [%s]  (%s)", n.Label(), n.ID, ref)
+	}
+	row("relationship", r.ID)
+	row("relation", r.Relation)
+	row("source", end(r.Src, r.SrcNode))
+	row("target", end(r.Dst, r.DstNode))
+	if r.Feed != "" {
+		row("feed", r.Feed)
+	}
+	return p.flush()
+}
+
 // writeSearchHits writes search results as a table: how each matched, the
 // entry that matched, and the node.
 func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {

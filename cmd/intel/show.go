@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -30,6 +31,9 @@ it has per relation class (intelligence, containment, provenance, lifecycle)
 and per type; and the names it claims that other entities with ids of their
 own claim too (ambiguous aliases, never merged).
 
+A relationship id a feed gave (relationship--…, a MISP object reference's
+uuid as misp--<uuid>) shows that relationship and the nodes it links.
+
 The node is named as for related: a node id, a source id with or without its
 type prefix (a bare MISP uuid), kind:key, kind:alias or kind:external-id. A
 name that several nodes share is refused with the candidates listed. A
@@ -37,6 +41,7 @@ revoked object (ATT&CK's T1086) resolves to its replacement (T1059.001),
 following chains; the output says so ("T1086 revoked by T1059.001").`,
 		Example: `  intel show intrusion-set:apt28
   intel show attack-pattern:T1059.001 --format json
+  intel show relationship--2f7a9c1e-55b3-4d0a-9c0e-7d1b3a5e9f10
   intel show 5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -57,6 +62,17 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 		return err
 	}
 	r, err := a.resolve(ctx, st, o.node)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not a node: maybe a relationship a feed named (relation_ids).
+		rec, rerr := st.RelationByID(ctx, o.node)
+		if rerr != nil {
+			return err
+		}
+		if o.format == "json" {
+			return writeJSON(a.stdout, rec)
+		}
+		return writeRelationRecord(a.stdout, rec)
+	}
 	if err != nil {
 		return err
 	}
