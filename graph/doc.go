@@ -21,7 +21,11 @@
 // entity). Lookup aliases (NameAlias, ExternalIDAlias, TacticAlias) let a
 // name, an alias or an ATT&CK id find an entity keyed otherwise, and
 // lifecycle marks (Lifecycle: revoked, deprecated) rank a withdrawn record
-// below every live one.
+// below every live one. A reference to a revoked object resolves to its
+// replacement (RelRevokedBy; Resolution says what was followed); a name
+// alias (IsNameAlias) that two entities with ids of their own claim is
+// ambiguous (AmbiguousAlias), never merged. Relationship records keep the
+// ids their feed gave them (Relation.IDs, RelationRecord).
 //
 // Every identifier a source used (a STIX id, a MISP uuid) is kept as an alias
 // of the node it maps to, and relationships name their endpoints by such

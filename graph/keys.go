@@ -217,3 +217,20 @@ func NormalizeHashAlgorithm(alg string) string {
 	}
 	return a
 }
+
+// nameAliasKinds are the kinds whose lookup aliases NameAlias spells (a
+// threat actor's are intrusion-set's).
+var nameAliasKinds = map[Kind]bool{
+	KindIntrusionSet: true, KindMalware: true, KindTool: true, KindAttackPattern: true,
+	KindCampaign: true, KindCourseOfAction: true,
+}
+
+// IsNameAlias reports whether a node alias is a name alias (NameAlias:
+// "intrusion-set:sofacy"), not a source id (STIX id, misp--<uuid>) or
+// another lookup alias (mitre-attack:S0606, kill-chain-phase:…). Only
+// entities keyed by an external id of their own claim name aliases, so two
+// nodes claiming one is an ambiguity.
+func IsNameAlias(alias string) bool {
+	kind, name, ok := strings.Cut(alias, ":")
+	return ok && name != "" && nameAliasKinds[Kind(kind)]
+}

@@ -31,3 +31,8 @@ func Lifecycle(props map[string]any) string {
 	}
 	return ""
 }
+
+// RelRevokedBy links a revoked object to its replacement (STIX
+// relationship_type revoked-by); a reference to the revoked object
+// resolves to the replacement (store.Resolve).
+const RelRevokedBy = "revoked-by"

@@ -64,10 +64,72 @@ type NodeDetails struct {
 	Revoked    bool        `json:"revoked"`
 	Deprecated bool        `json:"deprecated"`
 	RevokedBy  []NodeBrief `json:"revoked_by,omitempty"`
+	// Replaces are the revoked nodes that name this one their
+	// replacement; a reference to one of them resolves to this node.
+	Replaces []NodeBrief `json:"replaces,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction.
 	Degree    map[RelationClass]int64 `json:"degree"`
 	Relations []RelationDegree        `json:"relations"`
+	// Ambiguous lists the name aliases the node claims that other entities
+	// with external ids of their own claim too, never merged.
+	Ambiguous []AmbiguousAlias `json:"ambiguous,omitempty"`
+	// ResolvedFrom and Note say, when the reference named a revoked node,
+	// the revoked nodes followed to this one (see Resolution).
+	ResolvedFrom []NodeBrief `json:"resolved_from,omitempty"`
+	Note         string      `json:"note,omitempty"`
+}
+
+// AmbiguousAlias is a name alias (NameAlias) that several entities with
+// external ids of their own claim: Others are the claimants besides the
+// node it is listed on.
+type AmbiguousAlias struct {
+	Alias  string      `json:"alias"`
+	Others []NodeBrief `json:"others"`
+}
+
+// Resolution is the node a reference names. When the reference named a
+// revoked object, Node is its live replacement, found by following
+// revoked-by relations (chains too), and Replaced lists the revoked nodes
+// followed, in order: Replaced[0] is the one named, each replaced by the
+// next, the last by Node.
+type Resolution struct {
+	Node     Node        `json:"node"`
+	Replaced []NodeBrief `json:"replaced,omitempty"`
+	// Cycle is set when the revoked-by chain came back to a node already
+	// followed; Node is then the last node reached before it.
+	Cycle bool `json:"cycle,omitempty"`
+}
+
+// Brief returns the node's id, kind, key and name.
+func (n Node) Brief() NodeBrief { return NodeBrief{ID: n.ID, Kind: n.Kind, Key: n.Key, Name: n.Name} }
+
+// Short is how a note names a node: its key when that is an ATT&CK or CVE
+// id (T1059.001), else its name (or key).
+func (b NodeBrief) Short() string {
+	if IsATTACKID(b.Key) || IsCVE(b.Key) || b.Name == "" {
+		return b.Key
+	}
+	return b.Name
+}
+
+// Note says what the resolution followed: "T1086 revoked by T1059.001"
+// (each step of a chain, "; "-separated), or "" when the reference named
+// the node itself.
+func (r Resolution) Note() string {
+	if len(r.Replaced) == 0 {
+		return ""
+	}
+	chain := append(append([]NodeBrief{}, r.Replaced...), r.Node.Brief())
+	steps := make([]string, 0, len(r.Replaced))
+	for i := 0; i+1 < len(chain); i++ {
+		steps = append(steps, chain[i].Short()+" revoked by "+chain[i+1].Short())
+	}
+	note := strings.Join(steps, "; ")
+	if r.Cycle {
+		note += " (revoked-by cycle: stopped)"
+	}
+	return note
 }
 
 // aliasProps are the props that list other names of an object.
@@ -171,4 +233,18 @@ func SortRelationDegrees(d []RelationDegree) {
 		}
 		return d[i].Direction < d[j].Direction
 	})
+}
+
+// RelationRecord is a relationship a feed named by an id of its own (a
+// STIX relationship id, a MISP object reference uuid): the references it
+// wrote and, once known, the nodes they resolve to.
+type RelationRecord struct {
+	ID       string `json:"id"`
+	Src      Ref    `json:"src"`
+	Relation string `json:"relation"`
+	Dst      Ref    `json:"dst"`
+	Feed     string `json:"feed,omitempty"`
+	// SrcNode and DstNode are nil while the endpoint is not known.
+	SrcNode *NodeBrief `json:"src_node,omitempty"`
+	DstNode *NodeBrief `json:"dst_node,omitempty"`
 }

@@ -77,6 +77,11 @@ type Relation struct {
 	LastSeen   time.Time      `json:"last_seen,omitzero"`
 	Sources    []string       `json:"sources,omitempty"`
 	Props      map[string]any `json:"props,omitempty"`
+	// IDs are the identifiers the feed gave the relationship records that
+	// say this relation (STIX relationship ids). They are no part of the
+	// relation's row: the store keeps them in relation_ids, so a later
+	// object naming a relationship finds it.
+	IDs []string `json:"ids,omitempty"`
 
 	// ranks are set by MergeRelation (see Ranks).
 	ranks *Ranks
@@ -237,6 +242,10 @@ type WriteStats struct {
 	RelationsPending  int64 `json:"relations_pending"`
 	RelationsReleased int64 `json:"relations_released"`
 	AliasesWritten    int64 `json:"aliases_written"`
+	// AliasesAmbiguous counts the name aliases this write made ambiguous:
+	// claimed by two or more entities with external ids of their own
+	// (recorded in alias_claims, never merged).
+	AliasesAmbiguous int64 `json:"aliases_ambiguous"`
 	// Dropped counts the records the sink refused to write, by reason
 	// (a record the database would reject); each is logged at WARN.
 	Dropped map[DropReason]int64 `json:"dropped,omitempty"`
@@ -252,6 +261,7 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsPending += o.RelationsPending
 	s.RelationsReleased += o.RelationsReleased
 	s.AliasesWritten += o.AliasesWritten
+	s.AliasesAmbiguous += o.AliasesAmbiguous
 	for reason, n := range o.Dropped {
 		if s.Dropped == nil {
 			s.Dropped = map[DropReason]int64{}

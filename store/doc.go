@@ -8,8 +8,11 @@
 // they do, streams telemetry with COPY, walks the graph (FindRelated, which
 // follows the relation classes of graph.ClassOf: intelligence and
 // containment by default), finds nodes (ResolveNode, the one resolver of
-// every reference a person types; Search over names, aliases and external
-// ids; NodeDetails) and keeps the feeds' load bookkeeping. It does not size itself or make
+// every reference a person types, and Resolve, which also says which
+// revoked objects it followed to their replacement; Search over names,
+// aliases and external ids; NodeDetails), records which name aliases
+// several entities claim (alias_claims: ambiguous, never merged) and the
+// relationship ids feeds gave (relation_ids, RelationByID), and keeps the feeds' load bookkeeping. It does not size itself or make
 // partitions: callers pass the batch size and writer count (package tuning
 // computes them) and a DayEnsurer (package partman has one).
 //

@@ -35,9 +35,75 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 //     file keyed by its hash);
 //   - a name, alias or external id alone (T1059.001), when one node has it.
 //
+// A name alias that several entities with external ids of their own claim
+// (alias_claims) is ambiguous too. A revoked object resolves to its live
+// replacement (see Resolve).
+//
 // It returns an error wrapping ErrNotFound when nothing matches, and one
 // wrapping ErrAmbiguous, listing the candidates, when several nodes do.
 func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error) {
+	r, err := s.Resolve(ctx, ref)
+	return r.Node, err
+}
+
+// Resolve is ResolveNode, saying what it followed: when ref names a revoked
+// object (one with a revoked-by relation), the result is its replacement,
+// following chains (A revoked by B revoked by C gives C) and stopping at a
+// cycle, and Replaced lists the revoked nodes followed (Resolution.Note:
+// "T1086 revoked by T1059.001"). When a node has several replacements the
+// first in kind and key order is followed.
+func (s *Store) Resolve(ctx context.Context, ref string) (graph.Resolution, error) {
+	n, err := s.resolveNamed(ctx, ref)
+	if err != nil {
+		return graph.Resolution{}, err
+	}
+	return s.followReplacements(ctx, n)
+}
+
+// maxReplacements bounds a revoked-by chain.
+const maxReplacements = 64
+
+// followReplacements follows n's revoked-by relations to the live node.
+func (s *Store) followReplacements(ctx context.Context, n graph.Node) (graph.Resolution, error) {
+	res := graph.Resolution{Node: n}
+	seen := map[uuid.UUID]bool{n.ID: true}
+	for range maxReplacements {
+		peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: res.Node.ID, Relation: graph.RelRevokedBy})
+		if err != nil {
+			return res, Interpret(fmt.Sprintf("revoked-by of %s", res.Node.ID), err)
+		}
+		if len(peers) == 0 {
+			return res, nil
+		}
+		next := peers[0].ID
+		if seen[next] {
+			res.Cycle = true
+			return res, nil
+		}
+		seen[next] = true
+		nn, err := s.GetNode(ctx, next)
+		if err != nil {
+			return res, err
+		}
+		res.Replaced = append(res.Replaced, res.Node.Brief())
+		res.Node = nn
+	}
+	res.Cycle = true
+	return res, nil
+}
+
+// liveID is the id of the live node id stands for (followReplacements).
+func (s *Store) liveID(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
+	n, err := s.GetNode(ctx, id)
+	if err != nil {
+		return id, err
+	}
+	r, err := s.followReplacements(ctx, n)
+	return r.Node.ID, err
+}
+
+// resolveNamed is ResolveNode without following replacements.
+func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error) {
 	ref = strings.TrimSpace(ref)
 	if ref == "" {
 		return graph.Node{}, fmt.Errorf("resolve: empty reference: %w (%s)", ErrNotFound, refHelp)
@@ -62,6 +128,11 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 		}
 	}
 	for _, a := range aliases {
+		if graph.IsNameAlias(a) {
+			if err := s.checkClaims(ctx, ref, a); err != nil {
+				return graph.Node{}, err
+			}
+		}
 		rows, err := s.q.NodeAliasResolve(ctx, []string{a})
 		if err != nil {
 			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
@@ -91,6 +162,36 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
 	}
 	return n, err
+}
+
+// checkClaims refuses a name alias that several entities claim
+// (alias_claims), listing them.
+func (s *Store) checkClaims(ctx context.Context, ref, alias string) error {
+	rows, err := s.q.AliasClaimNodes(ctx, alias)
+	if err != nil {
+		return Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
+	if len(rows) < 2 {
+		return nil
+	}
+	cands := make([]string, 0, len(rows))
+	live := map[uuid.UUID]bool{}
+	for _, r := range rows {
+		b := graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name}
+		cands = append(cands, fmt.Sprintf("%s (%s) [%s]", b.Label(), b.Key, b.ID))
+		id, err := s.liveID(ctx, r.ID)
+		if err != nil {
+			return err
+		}
+		live[id] = true
+	}
+	if len(live) == 1 {
+		// The claimants are one entity: revoked ones and their replacement
+		// (a MISP galaxy's "Dragonfly 2.0 - G0074", revoked by G0035).
+		return nil
+	}
+	return fmt.Errorf("resolve %q: %w: alias %q names %d entities with ids of their own: %s; name one by id or kind:external-id",
+		ref, ErrAmbiguous, alias, len(rows), strings.Join(cands, ", "))
 }
 
 // resolveBareUUID resolves a uuid that is no node id through the source
@@ -276,7 +377,7 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		d.Relations = append(d.Relations, graph.RelationDegree{Relation: r.Relation, Class: c, Direction: r.Direction, Edges: r.Edges})
 	}
 	graph.SortRelationDegrees(d.Relations)
-	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: "revoked-by"})
+	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)
 	}
@@ -284,5 +385,28 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		d.RevokedBy = append(d.RevokedBy, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
 	}
 	d.Revoked = d.Revoked || len(d.RevokedBy) > 0
+	replaces, err := s.q.NodeReplaces(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("nodes replaced by %s", id), err)
+	}
+	for _, p := range replaces {
+		d.Replaces = append(d.Replaces, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
+	}
+	amb, err := s.q.AliasClaimAmbiguousOf(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("ambiguous aliases of %s", id), err)
+	}
+	for _, a := range amb {
+		if live, err := s.liveID(ctx, a.ID); err != nil {
+			return d, err
+		} else if live == id {
+			continue // revoked by this node: the same entity
+		}
+		if len(d.Ambiguous) == 0 || d.Ambiguous[len(d.Ambiguous)-1].Alias != a.Alias {
+			d.Ambiguous = append(d.Ambiguous, graph.AmbiguousAlias{Alias: a.Alias})
+		}
+		last := &d.Ambiguous[len(d.Ambiguous)-1]
+		last.Others = append(last.Others, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
+	}
 	return d, nil
 }

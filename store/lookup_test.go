@@ -63,9 +63,9 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 		"tool:strontium":                                      "actor", // MISP synonym
 		"intrusion-set:G0007":                                 "apt28", // kind:external-id
 		"malware:S0606":                                       "rabbit",
-		"malware:s1001":                                       "old",
-		"file:invoice.exe":                                    "file",  // a file keyed by its hash, by name
-		"G0007":                                               "apt28", // an external id alone
+		"malware:s1001":                                       "rabbit", // revoked by S0606
+		"file:invoice.exe":                                    "file",   // a file keyed by its hash, by name
+		"G0007":                                               "apt28",  // an external id alone
 		"  sofacy ":                                           "apt28",
 	} {
 		got, err := b.store.ResolveNode(ctx, ref)

@@ -439,7 +439,7 @@ func (s *Store) writeChecked(ctx context.Context, b graph.Batch, release bool) (
 	b = s.checkBatch(ctx, b, &stats, &dropped)
 	now := s.now().UTC()
 	nodes := graph.MergeNodes(b.Nodes)
-	rels := graph.MergeRelations(b.Relations)
+	rels := keepRelationIDs(b.Relations, graph.MergeRelations(b.Relations))
 	err := s.writeIsolating(ctx, nodes, rels, release, now, &stats, &dropped)
 	return stats, dropped, err
 }
@@ -540,6 +540,12 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 			if err := rekey(ctx, q, moved, false); err != nil {
 				return err
 			}
+		}
+		if err := s.writeClaims(ctx, q, nodes, &stats); err != nil {
+			return err
+		}
+		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
+			return err
 		}
 		if len(rels) == 0 && len(resolve) == 0 {
 			return nil

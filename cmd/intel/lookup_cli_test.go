@@ -33,7 +33,7 @@ func loadNamedGraph(t *testing.T, dsn string) (file graph.Node, set graph.Node) 
 	eset.Name = "ESET"
 	_, err := st.Write(context.Background(), graph.Batch{Nodes: []graph.Node{set, old, report, eset}, Relations: []graph.Relation{
 		{Src: old.Ref(), Type: "revoked-by", Dst: set.Ref()},
-		{Src: report.Ref(), Type: "object", Dst: malware.Ref()},
+		{Src: report.Ref(), Type: "object", Dst: malware.Ref(), IDs: []string{"relationship--7e57a1d0-0000-4000-8000-000000000001"}},
 		{Src: report.Ref(), Type: "created-by", Dst: eset.Ref()},
 		{Src: set.Ref(), Type: "created-by", Dst: eset.Ref()},
 	}})
@@ -58,13 +58,35 @@ func TestShowSearchAndWalkFlags(t *testing.T) {
 			require.Regexp(t, `(?m)^lifecycle: +live$`, out)
 			require.Regexp(t, `(?m)^degree: +intelligence 1, containment 0, provenance 1, lifecycle 1$`, out)
 		}
-		out := runOK(t, db, "show", "intrusion-set:Bitwise Spider (old)")
-		require.Regexp(t, `(?m)^lifecycle: +REVOKED; replaced by intrusion-set Bitwise Spider \[`+set.ID.String()+`\]$`, out)
+		// A revoked object resolves to its replacement, and says so.
+		out, stderr, code := runCLI(t, db, "show", "intrusion-set:Bitwise Spider (old)")
+		require.Equal(t, 0, code, stderr)
+		require.Regexp(t, `(?m)^note: +Bitwise Spider \(old\) revoked by Bitwise Spider$`, out)
+		require.Regexp(t, `(?m)^id: +`+set.ID.String()+`$`, out)
+		require.Regexp(t, `(?m)^lifecycle: +live$`, out)
+		require.Regexp(t, `(?m)^replaces: +intrusion-set Bitwise Spider \(old\) \(bitwise spider \(old\)\) \[`, out)
+		require.Contains(t, stderr, "intel: Bitwise Spider (old) revoked by Bitwise Spider; using the replacement intrusion-set Bitwise Spider")
+		out, stderr, code = runCLI(t, db, "related", "intrusion-set:Bitwise Spider (old)", "--format", "json")
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, "revoked by Bitwise Spider; using the replacement")
+		require.Contains(t, out, set.ID.String())
+		var replaced graph.NodeDetails
+		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "intrusion-set:Bitwise Spider (old)", "--format", "json")), &replaced))
+		require.Equal(t, set.ID, replaced.Node.ID)
+		require.Equal(t, "Bitwise Spider (old) revoked by Bitwise Spider", replaced.Note)
+		require.Len(t, replaced.ResolvedFrom, 1)
 		var d graph.NodeDetails
 		require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "file:invoice.exe", "--format", "json")), &d))
 		require.Equal(t, file.ID, d.Node.ID, "file:name finds a file keyed by its hash")
 		require.EqualValues(t, 1, d.Degree[graph.ClassIntelligence])
-		_, stderr, code := runCLI(t, db, "show", "intrusion-set:nobody")
+		out = runOK(t, db, "show", "relationship--7e57a1d0-0000-4000-8000-000000000001")
+		require.Regexp(t, `(?m)^relation: +object$`, out)
+		require.Regexp(t, `(?m)^source: +report LockBit campaign \[`, out)
+		require.Regexp(t, `(?m)^target: +malware LockBit \[`, out)
+		_, stderr, code = runCLI(t, db, "show", "relationship--7e57a1d0-0000-4000-8000-000000000002")
+		require.Equal(t, exitFailure, code)
+		require.Contains(t, stderr, "not found")
+		_, stderr, code = runCLI(t, db, "show", "intrusion-set:nobody")
 		require.Equal(t, exitFailure, code)
 		require.Contains(t, stderr, "not found")
 	})

@@ -97,11 +97,11 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err != nil {
 		return err
 	}
-	start, err := store.ResolveNode(ctx, o.node)
+	start, err := a.resolve(ctx, store, o.node)
 	if err != nil {
 		return err
 	}
-	nb, err := store.FindRelated(ctx, start.ID, walk)
+	nb, err := store.FindRelated(ctx, start.Node.ID, walk)
 	if err != nil {
 		return err
 	}

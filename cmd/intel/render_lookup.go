@@ -14,6 +14,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	n := d.Node
 	p := newTablePrinter(w)
 	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	if d.Note != "" {
+		row("note", d.Note)
+	}
 	row("node", nodeLabel(n))
 	row("id", n.ID.String())
 	row("kind", string(n.Kind))
@@ -67,6 +70,16 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		life += fmt.Sprintf("; replaced by %s [%s]", r.Label(), r.ID)
 	}
 	row("lifecycle", life)
+	for _, r := range d.Replaces {
+		row("replaces", fmt.Sprintf("%s (%s) [%s]", r.Label(), r.Key, r.ID))
+	}
+	for _, a := range d.Ambiguous {
+		others := make([]string, 0, len(a.Others))
+		for _, o := range a.Others {
+			others = append(others, fmt.Sprintf("%s (%s) [%s]", o.Label(), o.Key, o.ID))
+		}
+		row("ambiguous alias", fmt.Sprintf("%s, also claimed by %s", a.Alias, strings.Join(others, ", ")))
+	}
 	var degrees []string
 	for _, c := range graph.RelationClasses {
 		degrees = append(degrees, fmt.Sprintf("%s %d", c, d.Degree[c]))
@@ -78,6 +91,27 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 			arrow = "<-" + r.Relation + "-"
 		}
 		row("  "+string(r.Class), fmt.Sprintf("%s %d", arrow, r.Edges))
+	}
+	return p.flush()
+}
+
+// writeRelationRecord writes what intel show prints about a relationship
+// id: the references the feed wrote and the nodes they resolve to.
+func writeRelationRecord(w io.Writer, r graph.RelationRecord) error {
+	p := newTablePrinter(w)
+	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	end := func(ref graph.Ref, n *graph.NodeBrief) string {
+		if n == nil {
+			return string(ref) + "  (not loaded yet)"
+		}
+		return fmt.Sprintf("%s [%s]  (%s)", n.Label(), n.ID, ref)
+	}
+	row("relationship", r.ID)
+	row("relation", r.Relation)
+	row("source", end(r.Src, r.SrcNode))
+	row("target", end(r.Dst, r.DstNode))
+	if r.Feed != "" {
+		row("feed", r.Feed)
 	}
 	return p.flush()
 }

@@ -33,6 +33,9 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 			r.Relations-ws.RelationsInserted-ws.RelationsMerged-ws.RelationsPending, ws.RelationsReleased)
 	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
+	if ws.AliasesAmbiguous > 0 {
+		fmt.Fprintf(&b, "  ambiguous names  %d (aliases now claimed by two or more entities with ids of their own; not merged, see intel show)\n", ws.AliasesAmbiguous)
+	}
 	if r.Skipped > 0 {
 		fmt.Fprintf(&b, "  skipped          %d (unchanged)\n", r.Skipped)
 	}

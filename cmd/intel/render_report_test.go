@@ -26,7 +26,14 @@ func TestWriteLoadReport(t *testing.T) {
 	require.Contains(t, out, "  dropped          2\n")
 	require.Regexp(t, `(?s)invalid-json\s+1\n.*too-large\s+1\n`, out, "reasons sorted")
 	require.Contains(t, out, "(1.0 MB/s)")
+	require.NotContains(t, out, "ambiguous", "no line when no alias became ambiguous")
 	require.Error(t, writeLoadReport(failingWriter{}, rep, false))
+
+	amb := *rep
+	amb.Written.AliasesAmbiguous = 3
+	buf.Reset()
+	require.NoError(t, writeLoadReport(&buf, &amb, false))
+	require.Contains(t, buf.String(), "  ambiguous names  3 (aliases now claimed by two or more entities")
 
 	// A dry run writes nothing: it says what it would write.
 	buf.Reset()

@@ -2,7 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 
 	"github.com/spf13/cobra"
 )
@@ -23,13 +28,20 @@ sources give it (aliases, synonyms); its external ids (ATT&CK, CVE, ...); the
 source ids feeds used for it (STIX ids, MISP uuids); the feeds that reported
 it; whether it is revoked (and by what) or deprecated; and how many relations
 it has per relation class (intelligence, containment, provenance, lifecycle)
-and per type.
+and per type; and the names it claims that other entities with ids of their
+own claim too (ambiguous aliases, never merged).
+
+A relationship id a feed gave (relationship--…, a MISP object reference's
+uuid as misp--<uuid>) shows that relationship and the nodes it links.
 
 The node is named as for related: a node id, a source id with or without its
 type prefix (a bare MISP uuid), kind:key, kind:alias or kind:external-id. A
-name that several nodes share is refused with the candidates listed.`,
+name that several nodes share is refused with the candidates listed. A
+revoked object (ATT&CK's T1086) resolves to its replacement (T1059.001),
+following chains; the output says so ("T1086 revoked by T1059.001").`,
 		Example: `  intel show intrusion-set:apt28
   intel show attack-pattern:T1059.001 --format json
+  intel show relationship--2f7a9c1e-55b3-4d0a-9c0e-7d1b3a5e9f10
   intel show 5a1e4a7f-0c94-4b6e-9b35-41a2c0a80164`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -49,17 +61,44 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 	if err != nil {
 		return err
 	}
-	n, err := st.ResolveNode(ctx, o.node)
+	r, err := a.resolve(ctx, st, o.node)
+	if errors.Is(err, store.ErrNotFound) {
+		// Not a node: maybe a relationship a feed named (relation_ids).
+		rec, rerr := st.RelationByID(ctx, o.node)
+		if rerr != nil {
+			return err
+		}
+		if o.format == "json" {
+			return writeJSON(a.stdout, rec)
+		}
+		return writeRelationRecord(a.stdout, rec)
+	}
 	if err != nil {
 		return err
 	}
-	d, err := st.NodeDetails(ctx, n.ID)
+	d, err := st.NodeDetails(ctx, r.Node.ID)
 	if err != nil {
 		return err
 	}
+	d.ResolvedFrom, d.Note = r.Replaced, r.Note()
 	var w io.Writer = a.stdout
 	if o.format == "json" {
 		return writeJSON(w, d)
 	}
 	return writeNodeDetails(w, d)
+}
+
+// resolve resolves a node reference for a command (store.Resolve) and,
+// when it named a revoked object, says on stderr which replacement it
+// stands for: "intel: T1086 revoked by T1059.001; using the replacement".
+func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.Resolution, error) {
+	r, err := st.Resolve(ctx, ref)
+	if err != nil {
+		return r, err
+	}
+	if note := r.Note(); note != "" {
+		// A note on stderr that cannot be written does not fail the command.
+		_, _ = fmt.Fprintf(a.stderr, "intel: %s; using the replacement %s [%s]\n", note, r.Node.Brief().Label(), r.Node.ID)
+	}
+	return r, nil
 }

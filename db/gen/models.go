@@ -11,6 +11,12 @@ import (
 	"github.com/google/uuid"
 )
 
+// Name aliases claimed by entities with an external id of their own; an alias with two or more claims is ambiguous.
+type AliasClaim struct {
+	Alias  string    `json:"alias"`
+	NodeID uuid.UUID `json:"node_id"`
+}
+
 // Load bookkeeping: one row per configured feed, so an unchanged feed is skipped and every load leaves its report.
 type Feed struct {
 	Name     string `json:"name"`
@@ -149,6 +155,15 @@ type Relation struct {
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 	// Whether any merged record had times of its own.
 	Timed bool `json:"timed"`
+}
+
+// Relationship ids from feeds and the references (src_ref, relation, dst_ref) they stand for.
+type RelationID struct {
+	SourceID string `json:"source_id"`
+	SrcRef   string `json:"src_ref"`
+	Relation string `json:"relation"`
+	DstRef   string `json:"dst_ref"`
+	Source   string `json:"source"`
 }
 
 // Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.

@@ -138,7 +138,9 @@
 // object_relation — of the object's own node, or, for a shared node, of the
 // event's link to it (size, mime type and entropy stay on a file node).
 // ObjectReference entries are relations from the object to
-// "misp--<referenced_uuid>", typed by relationship_type.
+// "misp--<referenced_uuid>", typed by relationship_type, that keep the
+// reference's own uuid as their id ("misp--<uuid>", graph.Relation.IDs;
+// the store's relation_ids), so a record naming the reference finds it.
 //
 // Tags become labels; tlp:* tags set the TLP (tlp:white is clear; the most
 // restrictive wins). Event tags mark the event node and attribute tags the

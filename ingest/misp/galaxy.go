@@ -158,11 +158,20 @@ func (r clusterRef) node(feed string) graph.Node {
 		n = graph.NamedNode(kind, name, ids...)
 	}
 	props := map[string]any{}
+	revoked := r.revoked()
+	if revoked {
+		props[graph.PropLifecycle] = graph.LifecycleRevoked
+	}
 	if id := graph.ATTACKIDFor(kind, ids...); aliasKinds[kind] && id != "" {
 		// Keyed by its ATT&CK id: its names are lookup aliases of the
-		// ATT&CK entity. A cluster keyed by name is found by that key and
-		// claims no alias, so it never takes one from the ATT&CK entity.
-		for _, s := range append([]string{name}, metaStrings(meta, "synonyms")...) {
+		// ATT&CK entity (unless revoked). A cluster keyed by name is found
+		// by that key and claims no alias, so it never takes one from the
+		// ATT&CK entity.
+		names := append([]string{name}, metaStrings(meta, "synonyms")...)
+		if revoked {
+			names = nil
+		}
+		for _, s := range names {
 			if a := graph.NameAlias(kind, s); a != "" && !slices.Contains(n.Aliases, a) {
 				n.Aliases = append(n.Aliases, a)
 			}
@@ -206,6 +215,23 @@ func (r clusterRef) node(feed string) graph.Node {
 	}
 	n.Sources = []string{feed}
 	return n
+}
+
+// revoked reports whether the cluster names its replacement: a "related"
+// entry of type revoked-by (the ATT&CK galaxies keep revoked techniques and
+// groups that way: "APT34 - G0057" revoked by OilRig's cluster). Such a
+// cluster is marked revoked (graph.PropLifecycle) and, as a revoked STIX
+// object, claims no name alias, so a name finds the replacement.
+func (r clusterRef) revoked() bool {
+	if r.c == nil {
+		return false
+	}
+	for _, rel := range r.c.Related {
+		if strings.EqualFold(strings.TrimSpace(rel.Type.String()), graph.RelRevokedBy) {
+			return true
+		}
+	}
+	return false
 }
 
 // relations are the cluster's own relations to other clusters, named by

@@ -166,7 +166,7 @@ func (m *mapper) tallyObjectAttributes(o rawObject) {
 }
 
 // reference maps an ObjectReference: a relation from the object to the
-// attribute or object it names by uuid.
+// attribute or object it names by uuid, carrying the reference's own uuid.
 func (m *mapper) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, objUUID string) {
 	j.out.res.Read++
 	var r rawReference
@@ -196,8 +196,13 @@ func (m *mapper) reference(j job, b *graph.Batch, raw []byte, obj graph.Node, ob
 	} else if !ts.IsZero() {
 		first, last = seen(ts, ts)
 	}
-	b.Relations = append(b.Relations, graph.Relation{Src: obj.Ref(), Type: typ, Dst: graph.Ref(alias(canonUUID(r.ReferencedUUID.String()))), Props: props,
-		Sources: []string{m.feed}, FirstSeen: first, LastSeen: last})
+	rel := graph.Relation{Src: obj.Ref(), Type: typ, Dst: graph.Ref(alias(canonUUID(r.ReferencedUUID.String()))), Props: props,
+		Sources: []string{m.feed}, FirstSeen: first, LastSeen: last}
+	if u := canonUUID(r.UUID.String()); u != "" {
+		// Its own uuid names the reference (misp--<uuid>, kept in relation_ids).
+		rel.IDs = []string{alias(u)}
+	}
+	b.Relations = append(b.Relations, rel)
 	j.out.res.Mapped++
 }
 

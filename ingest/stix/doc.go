@@ -89,7 +89,10 @@
 //     its CVE id (name or external_references) (graph.NamedNode). A live
 //     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
 //     lookup aliases (graph.NameAlias); an alias two entities of the feed
-//     claim is reported (WARN "ambiguous alias"), never merged.
+//     claim is reported (WARN "ambiguous alias"), never merged, and the
+//     store records every claim (alias_claims), across feeds too.
+//   - A relationship keeps its STIX id (graph.Relation.IDs; the store's
+//     relation_ids), so a later object naming the relationship finds it.
 //   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
 //     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
 //     object gets props "lifecycle": "revoked" or "deprecated", ranks below

@@ -16,7 +16,8 @@ import (
 var relationshipOwn = []string{"type", "id", "created", "modified", "relationship_type", "source_ref", "target_ref", "confidence"}
 
 // mapRelationship maps a relationship object to a graph.Relation from
-// source_ref to target_ref typed by relationship_type (lower-case). The
+// source_ref to target_ref typed by relationship_type (lower-case), which
+// carries the relationship's id (kept by the store in relation_ids). The
 // endpoints stay STIX ids, resolved through node aliases when written (or
 // kept pending until the objects arrive). Its other properties and its TLP
 // level go into the relation's props; references it holds (created_by_ref,
@@ -50,7 +51,7 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	first, last := o.seen()
 	rel := graph.Relation{
 		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: o.confidence(),
-		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props,
+		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props, IDs: []string{o.id},
 	}
 	if len(mk.other) > 0 {
 		out.fixups = append(out.fixups, fixup{node: -1, rel: len(out.batch.Relations), refs: mk.other})

@@ -1,0 +1,141 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/graph"
+)
+
+// writeClaims records the name aliases the nodes claim (alias_claims) and
+// counts in stats the aliases that became ambiguous. Only entities keyed by
+// an external id of their own carry name aliases (graph.IsNameAlias), so
+// two nodes claiming one are two distinct entities sharing a name: the
+// alias is ambiguous, recorded, never merged.
+func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node, stats *graph.WriteStats) error {
+	var p gen.AliasClaimAddManyParams
+	for _, n := range nodes {
+		for _, a := range n.Aliases {
+			if graph.IsNameAlias(a) {
+				p.Aliases = append(p.Aliases, a)
+				p.NodeIDs = append(p.NodeIDs, n.ID)
+			}
+		}
+	}
+	for start := 0; start < len(p.Aliases); start += s.batchSize {
+		end := min(start+s.batchSize, len(p.Aliases))
+		made, err := q.AliasClaimAddMany(ctx, gen.AliasClaimAddManyParams{Aliases: p.Aliases[start:end], NodeIDs: p.NodeIDs[start:end]})
+		if err != nil {
+			return fmt.Errorf("record %d alias claims: %w", end-start, err)
+		}
+		stats.AliasesAmbiguous += made
+	}
+	return nil
+}
+
+// keepRelationIDs gives each merged relation the ids of the records merged
+// into it (graph.MergeRelations keeps one record's), sorted, each once.
+func keepRelationIDs(in, merged []graph.Relation) []graph.Relation {
+	ids := map[graph.RelationKey][]string{}
+	for _, r := range in {
+		if len(r.IDs) > 0 {
+			k := r.Key()
+			ids[k] = append(ids[k], r.IDs...)
+		}
+	}
+	if len(ids) == 0 {
+		return merged
+	}
+	for i := range merged {
+		if l := ids[merged[i].Key()]; len(l) > 0 {
+			slices.Sort(l)
+			merged[i].IDs = slices.Compact(l)
+		}
+	}
+	return merged
+}
+
+// relationIDRow is a relationship id with the references it names.
+type relationIDRow struct{ id, src, rel, dst, source string }
+
+// before reports whether r sorts before o as RelationIDUpsertMany orders
+// rows of one id: relation, src, dst, then a non-empty source before an
+// empty one, then source.
+func (r relationIDRow) before(o relationIDRow) bool {
+	if (r.source == "") != (o.source == "") && r.rel == o.rel && r.src == o.src && r.dst == o.dst {
+		return r.source != ""
+	}
+	return cmp.Or(strings.Compare(r.rel, o.rel), strings.Compare(r.src, o.src), strings.Compare(r.dst, o.dst),
+		strings.Compare(r.source, o.source)) < 0
+}
+
+// writeRelationIDs records the relationship ids of rels with the
+// references they name (relation_ids), so a relationship id resolves
+// (Store.ResolveRelation). An id two records in the batch give keeps the
+// first by relationIDRow.before, the rule RelationIDUpsertMany applies
+// across batches.
+func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) error {
+	best := map[string]relationIDRow{}
+	for _, r := range rels {
+		source := ""
+		if len(r.Sources) > 0 {
+			source = r.Sources[0]
+		}
+		for _, id := range r.IDs {
+			c := relationIDRow{id, string(r.Src), r.Type, string(r.Dst), source}
+			if o, ok := best[id]; !ok || c.before(o) {
+				best[id] = c
+			}
+		}
+	}
+	if len(best) == 0 {
+		return nil
+	}
+	var p gen.RelationIDUpsertManyParams
+	for _, id := range slices.Sorted(maps.Keys(best)) {
+		r := best[id]
+		p.SourceIDs = append(p.SourceIDs, r.id)
+		p.SrcRefs = append(p.SrcRefs, r.src)
+		p.Relations = append(p.Relations, r.rel)
+		p.DstRefs = append(p.DstRefs, r.dst)
+		p.Sources = append(p.Sources, r.source)
+	}
+	if err := q.RelationIDUpsertMany(ctx, p); err != nil {
+		return fmt.Errorf("record %d relationship ids: %w", len(p.SourceIDs), err)
+	}
+	return nil
+}
+
+// RelationByID returns the relationship a feed named id (a STIX
+// relationship id, misp--<uuid> of a MISP object reference) with its
+// endpoints resolved to nodes where they are known. It returns an error
+// wrapping ErrNotFound for an id no feed gave.
+func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationRecord, error) {
+	r, err := s.q.RelationIDGet(ctx, gen.RelationIDGetParams{SourceID: strings.TrimSpace(id), Unknown: uuid.Nil})
+	if err != nil {
+		return graph.RelationRecord{}, Interpret(fmt.Sprintf("relationship %q", id), err)
+	}
+	rec := graph.RelationRecord{ID: r.SourceID, Src: graph.Ref(r.SrcRef), Relation: r.Relation, Dst: graph.Ref(r.DstRef), Feed: r.Source}
+	for _, e := range []struct {
+		id  uuid.UUID
+		out **graph.NodeBrief
+	}{{r.SrcID, &rec.SrcNode}, {r.DstID, &rec.DstNode}} {
+		if e.id == uuid.Nil {
+			continue
+		}
+		n, err := s.GetNode(ctx, e.id)
+		if err != nil {
+			return rec, err
+		}
+		b := n.Brief()
+		*e.out = &b
+	}
+	return rec, nil
+}
