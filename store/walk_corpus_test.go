@@ -191,3 +191,81 @@ func TestLongCorpusRelatedLatency(t *testing.T) {
 		len(took), pct(0.50), pct(0.99), took[len(took)-1], worst, maxNodes, truncated)
 	require.Less(t, pct(0.99), time.Second, "related answers in under 1 s")
 }
+
+// TestCorpusICSWalkSkipsWithdrawn loads ATT&CK for ICS, which revokes and
+// deprecates objects, and walks with the default options from every node:
+// no walk returns a withdrawn node other than its start, nor one reached
+// through a provenance or lifecycle edge. With IncludeWithdrawn, walks from
+// the live neighbours of withdrawn nodes (one hop: the walk reaches them
+// first) return them, marked.
+func TestCorpusICSWalkSkipsWithdrawn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := loadCorpusFeeds(t, true, "stix/mitre-attack/ics-attack-18.1.json")
+	requireRelationsClassified(t, pool)
+	rows, err := pool.Query(ctx, `SELECT id, node_withdrawn(props) FROM nodes ORDER BY id`)
+	require.NoError(t, err)
+	withdrawn := map[uuid.UUID]bool{}
+	var starts []uuid.UUID
+	for rows.Next() {
+		var id uuid.UUID
+		var w bool
+		require.NoError(t, rows.Scan(&id, &w))
+		starts = append(starts, id)
+		if w {
+			withdrawn[id] = true
+		}
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, withdrawn, "ATT&CK for ICS has revoked and deprecated objects")
+
+	for _, id := range starts {
+		def, err := st.FindRelated(ctx, id, graph.RelatedOptions{})
+		require.NoError(t, err)
+		for _, n := range def.Nodes {
+			require.Equal(t, withdrawn[n.ID], graph.Lifecycle(n.Props) != "", "node_withdrawn and graph.Lifecycle agree on %s", n.ID)
+			require.Equal(t, graph.Lifecycle(n.Props), n.Withdrawn)
+			if n.Via == nil {
+				continue
+			}
+			require.False(t, withdrawn[n.ID], "default walk from %s returns withdrawn %s", id, nodeLabelOf(n.Node))
+			c := graph.ClassOf(n.Via.Relation)
+			require.Contains(t, []graph.RelationClass{graph.ClassIntelligence, graph.ClassContainment}, c,
+				"default walk from %s reaches %s through %s", id, nodeLabelOf(n.Node), n.Via.Relation)
+		}
+	}
+	// Only lifecycle edges (revoked-by) link live and withdrawn nodes in
+	// ATT&CK for ICS: walk them by name, from the live end.
+	rows, err = pool.Query(ctx, `
+		SELECT CASE WHEN node_withdrawn(a.props) THEN b.id ELSE a.id END,
+		       CASE WHEN node_withdrawn(a.props) THEN a.id ELSE b.id END, r.relation
+		FROM relations r JOIN nodes a ON a.id = r.src_id JOIN nodes b ON b.id = r.dst_id
+		WHERE node_withdrawn(a.props) <> node_withdrawn(b.props)
+		ORDER BY 1, 2`)
+	require.NoError(t, err)
+	type pair struct {
+		live, gone uuid.UUID
+		relation   string
+	}
+	pairs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (pair, error) {
+		var p pair
+		return p, r.Scan(&p.live, &p.gone, &p.relation)
+	})
+	require.NoError(t, err)
+	require.NotEmpty(t, pairs, "live nodes are linked to withdrawn ones")
+	for _, p := range pairs {
+		o := graph.RelatedOptions{Depth: 1, Relations: []string{p.relation}, Fanout: 100_000, MaxNodes: 100_000}
+		live, err := st.FindRelated(ctx, p.live, o)
+		require.NoError(t, err)
+		_, found := live.Node(p.gone)
+		require.False(t, found, "walk of %s from %s returns withdrawn %s", p.relation, p.live, p.gone)
+		o.IncludeWithdrawn = true
+		all, err := st.FindRelated(ctx, p.live, o)
+		require.NoError(t, err)
+		n, found := all.Node(p.gone)
+		require.True(t, found, "walk of %s with IncludeWithdrawn from %s returns %s", p.relation, p.live, p.gone)
+		require.Equal(t, graph.Lifecycle(n.Props), n.Withdrawn)
+		require.NotEmpty(t, n.Withdrawn)
+	}
+	t.Logf("%d nodes, %d withdrawn; %d live-withdrawn links walked both ways", len(starts), len(withdrawn), len(pairs))
+}
