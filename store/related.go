@@ -45,6 +45,12 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("find related to %s", start), err)
 	}
+	return neighbourhood(start, opts, rows)
+}
+
+// neighbourhood builds the walk's result from the rows of the FindRelated
+// query (ErrNotFound when there are none: the start does not exist).
+func neighbourhood(start uuid.UUID, opts graph.RelatedOptions, rows []gen.FindRelatedRow) (*graph.Neighbourhood, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("find related to %s: node %w", start, ErrNotFound)
 	}
