@@ -75,6 +75,8 @@ WITH RECURSIVE walk AS (
                       AND (cardinality($11::text[]) = 0
                            OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($11::text[])))
                       AND ($12::boolean
+                           -- an InitPlan, evaluated once: no probe per edge when no node is withdrawn
+                           OR NOT (SELECT EXISTS (SELECT 1 FROM nodes k WHERE node_withdrawn(k.props)))
                            OR NOT EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND node_withdrawn(k.props)))
                 ) AS y
                 ORDER BY y.cls, y.dord, y.relation, y.nbr
