@@ -41,6 +41,11 @@ type RelatedOptions struct {
 	// ...) too. Without it, and for lifecycle relations (revoked-by, ...)
 	// always, a walk follows them only when Relations names them.
 	IncludeProvenance bool `json:"include_provenance,omitempty"`
+	// IncludeWithdrawn returns and expands withdrawn nodes (revoked or
+	// deprecated, see Lifecycle) too, each marked in RelatedNode.Withdrawn.
+	// Without it a walk treats the edges to them as absent, so they are
+	// neither returned nor expanded (the start node always is).
+	IncludeWithdrawn bool `json:"include_withdrawn,omitempty"`
 }
 
 // SkippedRelations returns, sorted, the relation types the walk must not
@@ -121,6 +126,10 @@ type RelatedNode struct {
 	// containment (see RelationClass).
 	Degree   int `json:"degree,omitempty"`
 	EdgesCut int `json:"edges_cut,omitempty"`
+	// Withdrawn is the node's Lifecycle (LifecycleRevoked or
+	// LifecycleDeprecated) when it is withdrawn, else empty: set only on the
+	// start node and on nodes a walk with IncludeWithdrawn reached.
+	Withdrawn string `json:"withdrawn,omitempty"`
 }
 
 // Edge is a relation or an aggregate of telemetry edges between two

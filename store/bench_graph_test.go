@@ -3,7 +3,10 @@ package store_test
 import (
 	"context"
 	"crypto/md5"
+	"database/sql"
 	"fmt"
+	"net/url"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ransomeye/intel/db/migrations"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
 )
@@ -277,23 +281,107 @@ func runConcurrently(ctx context.Context, pool *pgxpool.Pool, n int, stmts []str
 	return eg.Wait()
 }
 
-// generatedGraph makes a fresh database holding g and returns its URL and
-// a pool on it.
+// generatedGraph makes a database holding g and returns its URL and a pool
+// on it: a fresh test database, or, when INTEL_BENCH_GRAPH_URL names a
+// server (a postgres:// URL whose user may create databases), a database on
+// it named after g that is generated once and reused by later runs (the
+// 1M-node graph takes many minutes to build). A reused database is migrated
+// up to the current schema first, so migrations that backfill (the
+// telemetry rollup) run on it. Such databases are never dropped: drop them
+// by hand, or stop the server, when done.
 func generatedGraph(b *testing.B, g *benchGraph) (string, *pgxpool.Pool) {
 	b.Helper()
-	dsn := pgtest.DSN(b)
+	ctx := context.Background()
+	dsn, reused := "", false
+	if base := os.Getenv("INTEL_BENCH_GRAPH_URL"); base != "" {
+		var err error
+		dsn, reused, err = cachedGraphDB(ctx, base, g)
+		if err != nil {
+			b.Fatalf("INTEL_BENCH_GRAPH_URL: %v", err)
+		}
+	} else {
+		dsn = pgtest.DSN(b)
+	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.MaxConns = 4
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(pool.Close)
-	if err := g.generate(context.Background(), pool); err != nil {
+	if reused {
+		note("graph reused from database %s", cfg.ConnConfig.Database)
+		return dsn, pool
+	}
+	if err := g.generate(ctx, pool); err != nil {
 		b.Fatalf("generate graph: %v", err)
 	}
+	if base := os.Getenv("INTEL_BENCH_GRAPH_URL"); base != "" {
+		if _, err := pool.Exec(ctx, `CREATE TABLE bench_graph_done (generated_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+			b.Fatal(err)
+		}
+	}
 	return dsn, pool
+}
+
+// cachedGraphDB returns the URL of the database on the server at base that
+// holds g (its name says the prefix, sizes, hubs and first day), creating
+// and migrating it when missing, and whether g is already generated in it
+// (a database whose generation did not finish is dropped and made again).
+func cachedGraphDB(ctx context.Context, base string, g *benchGraph) (string, bool, error) {
+	name := fmt.Sprintf("bench_%s_%d_%d_%d_%d_%d_%d_%d_%s", g.prefix, g.nodes, g.relations, g.telemetry,
+		g.relHubs, g.relHubDegree, g.telHubs, g.telHubDegree, g.first.Format("20060102"))
+	u, err := url.Parse(base)
+	if err != nil {
+		return "", false, err
+	}
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", false, err
+	}
+	defer admin.Close(ctx)
+	u.Path = "/" + name
+	dsn := u.String()
+	var exists bool
+	if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", false, err
+	}
+	done := false
+	if exists {
+		conn, err := pgx.Connect(ctx, dsn)
+		if err != nil {
+			return "", false, err
+		}
+		err = conn.QueryRow(ctx, `SELECT to_regclass('bench_graph_done') IS NOT NULL`).Scan(&done)
+		conn.Close(ctx)
+		if err != nil {
+			return "", false, err
+		}
+		if !done {
+			if _, err := admin.Exec(ctx, `DROP DATABASE `+pgx.Identifier{name}.Sanitize()+` WITH (FORCE)`); err != nil {
+				return "", false, err
+			}
+		}
+	}
+	if !done {
+		if _, err := admin.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", false, err
+		}
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return "", false, err
+	}
+	defer db.Close()
+	p, err := migrations.NewProvider(db)
+	if err != nil {
+		return "", false, err
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return "", false, fmt.Errorf("migrate %s: %w", name, err)
+	}
+	return dsn, done, nil
 }

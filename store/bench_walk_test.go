@@ -68,6 +68,7 @@ type walkResult struct {
 	nodes, edges int
 	truncated    bool
 	statements   int
+	hash         string // of the whole result, for walks that return a graph.Neighbourhood
 }
 
 // hopWalk is the baseline FindRelated is measured against: a level-by-level

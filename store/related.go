@@ -16,7 +16,8 @@ import (
 // directions and telemetry edges inside the time window, each node expanded
 // at most once, with fan-out and size caps, following the relation types
 // opts allows (by default intelligence and containment, never provenance
-// or lifecycle: see graph.RelationClass). It returns ErrNotFound when start
+// or lifecycle: see graph.RelationClass), and reaching no withdrawn node
+// (revoked or deprecated) unless opts.IncludeWithdrawn. It returns ErrNotFound when start
 // does not exist.
 func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.RelatedOptions) (*graph.Neighbourhood, error) {
 	opts = opts.WithDefaults(s.now())
@@ -27,22 +28,29 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 	// Arrays are never nil: pgx would send NULL, and NULL filters out
 	// every edge.
 	rows, err := s.q.FindRelated(ctx, gen.FindRelatedParams{
-		StartID:       start,
-		MaxDepth:      int32(opts.Depth),
-		Fanout:        int32(opts.Fanout),
-		MaxNodes:      int32(opts.MaxNodes),
-		Since:         opts.Since,
-		Until:         opts.Until,
-		OnlyRelations: append([]string{}, opts.Relations...),
-		SkipRelations: opts.SkippedRelations(),
-		Kinds:         kinds,
-		Containment:   graph.RelationsOfClass(graph.ClassContainment),
-		Provenance:    graph.RelationsOfClass(graph.ClassProvenance),
-		Lifecycle:     graph.RelationsOfClass(graph.ClassLifecycle),
+		StartID:          start,
+		MaxDepth:         int32(opts.Depth),
+		Fanout:           int32(opts.Fanout),
+		MaxNodes:         int32(opts.MaxNodes),
+		Since:            opts.Since,
+		Until:            opts.Until,
+		OnlyRelations:    append([]string{}, opts.Relations...),
+		SkipRelations:    opts.SkippedRelations(),
+		Kinds:            kinds,
+		Containment:      graph.RelationsOfClass(graph.ClassContainment),
+		Provenance:       graph.RelationsOfClass(graph.ClassProvenance),
+		Lifecycle:        graph.RelationsOfClass(graph.ClassLifecycle),
+		IncludeWithdrawn: opts.IncludeWithdrawn,
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("find related to %s", start), err)
 	}
+	return neighbourhood(start, opts, rows)
+}
+
+// neighbourhood builds the walk's result from the rows of the FindRelated
+// query (ErrNotFound when there are none: the start does not exist).
+func neighbourhood(start uuid.UUID, opts graph.RelatedOptions, rows []gen.FindRelatedRow) (*graph.Neighbourhood, error) {
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("find related to %s: node %w", start, ErrNotFound)
 	}
@@ -52,6 +60,7 @@ func (s *Store) FindRelated(ctx context.Context, start uuid.UUID, opts graph.Rel
 			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
 			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
 		}), Depth: int(r.Depth), Degree: int(r.Degree), EdgesCut: int(r.EdgesCut)}
+		rn.Withdrawn = graph.Lifecycle(rn.Props)
 		if r.ViaID != uuid.Nil {
 			rn.Via = &graph.Step{From: r.ViaID, Relation: r.ViaRelation, Direction: r.ViaDirection}
 		}

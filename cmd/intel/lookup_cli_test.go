@@ -117,7 +117,10 @@ func TestShowSearchAndWalkFlags(t *testing.T) {
 		tree = runOK(t, db, "related", "file:invoice.exe", "--exclude-relations", "indicates")
 		require.NotContains(t, tree, "LockBit")
 		tree = runOK(t, db, "related", "intrusion-set:G9999", "--relations", "revoked-by")
+		require.NotContains(t, tree, "(old)", "a revoked node is not returned without --include-withdrawn")
+		tree = runOK(t, db, "related", "intrusion-set:G9999", "--relations", "revoked-by", "--include-withdrawn")
 		require.Contains(t, tree, "<-revoked-by- intrusion-set Bitwise Spider (old)")
+		require.Contains(t, tree, "REVOKED", "and is marked with it")
 	})
 	t.Run("related shows cut nodes", func(t *testing.T) {
 		t.Parallel()

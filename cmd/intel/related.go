@@ -42,11 +42,17 @@ with --include-provenance, and any type named by --relations. From each node
 it follows at most --fanout edges, intelligence first; a node whose edges
 were cut shows its true degree and how many were cut.
 
+Revoked and deprecated objects (STIX revoked, ATT&CK x_mitre_deprecated) are
+not live: the walk neither returns nor expands them unless
+--include-withdrawn, which returns them marked REVOKED or DEPRECATED (the
+start node is always returned, marked if withdrawn).
+
 --format table draws a tree of the first path to each node; json is for
 scripts; dot is for Graphviz (dot -Tsvg).`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json
+  intel related attack-pattern:T1086 --include-withdrawn
   intel related file:invoice.exe --format dot -o related.dot && dot -Tsvg related.dot > related.svg`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -67,6 +73,7 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
 	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set)")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
+	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd

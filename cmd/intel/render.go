@@ -61,13 +61,18 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 	return err
 }
 
-// cutNote marks a node whose edges the fan-out cap cut: its true degree
-// and how many edges were not followed.
+// cutNote marks a withdrawn node (REVOKED, DEPRECATED) and a node whose
+// edges the fan-out cap cut: its true degree and how many edges were not
+// followed.
 func cutNote(n graph.RelatedNode) string {
-	if n.EdgesCut <= 0 {
-		return ""
+	note := ""
+	if n.Withdrawn != "" {
+		note = "  " + strings.ToUpper(n.Withdrawn)
 	}
-	return fmt.Sprintf("  (cut %d of %d edges)", n.EdgesCut, n.Degree)
+	if n.EdgesCut <= 0 {
+		return note
+	}
+	return note + fmt.Sprintf("  (cut %d of %d edges)", n.EdgesCut, n.Degree)
 }
 
 // stepArrow shows the relation that reached a node from its parent: -rel->,

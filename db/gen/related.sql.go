@@ -74,6 +74,10 @@ WITH RECURSIVE walk AS (
                       AND z.relation <> ALL($10::text[])
                       AND (cardinality($11::text[]) = 0
                            OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($11::text[])))
+                      AND ($12::boolean
+                           -- an InitPlan, evaluated once: no probe per edge when no node is withdrawn
+                           OR NOT (SELECT EXISTS (SELECT 1 FROM nodes k WHERE node_withdrawn(k.props)))
+                           OR NOT EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND node_withdrawn(k.props)))
                 ) AS y
                 ORDER BY y.cls, y.dord, y.relation, y.nbr
                 LIMIT w.fanout + 1
@@ -102,7 +106,7 @@ WITH RECURSIVE walk AS (
             ORDER BY e.nbr, e.rn > w.fanout, e.cls, e.direction, e.relation, e.parent
         ) AS d
     ) AS lvl
-    WHERE w.depth < $12::int AND cardinality(w.ids) > 0
+    WHERE w.depth < $13::int AND cardinality(w.ids) > 0
 ), reached AS (
     -- The level's parallel arrays, joined on their ordinality: reading
     -- them by subscript would walk a text array from its start each time.
@@ -165,18 +169,19 @@ ORDER BY r.depth, n.kind, n.key
 `
 
 type FindRelatedParams struct {
-	Fanout        int32     `json:"fanout"`
-	StartID       uuid.UUID `json:"start_id"`
-	MaxNodes      int32     `json:"max_nodes"`
-	Containment   []string  `json:"containment"`
-	Provenance    []string  `json:"provenance"`
-	Lifecycle     []string  `json:"lifecycle"`
-	Since         time.Time `json:"since"`
-	Until         time.Time `json:"until"`
-	OnlyRelations []string  `json:"only_relations"`
-	SkipRelations []string  `json:"skip_relations"`
-	Kinds         []string  `json:"kinds"`
-	MaxDepth      int32     `json:"max_depth"`
+	Fanout           int32     `json:"fanout"`
+	StartID          uuid.UUID `json:"start_id"`
+	MaxNodes         int32     `json:"max_nodes"`
+	Containment      []string  `json:"containment"`
+	Provenance       []string  `json:"provenance"`
+	Lifecycle        []string  `json:"lifecycle"`
+	Since            time.Time `json:"since"`
+	Until            time.Time `json:"until"`
+	OnlyRelations    []string  `json:"only_relations"`
+	SkipRelations    []string  `json:"skip_relations"`
+	Kinds            []string  `json:"kinds"`
+	IncludeWithdrawn bool      `json:"include_withdrawn"`
+	MaxDepth         int32     `json:"max_depth"`
 }
 
 type FindRelatedRow struct {
@@ -213,7 +218,12 @@ type FindRelatedRow struct {
 // relation names; never those in @skip_relations (the caller puts there the
 // excluded names and the provenance and lifecycle names it does not walk,
 // see graph.RelatedOptions); when @kinds is not empty, only edges to nodes
-// of those kinds. Each edge has its class rank (0 intelligence, 1 names in
+// of those kinds; unless @include_withdrawn, never edges to a withdrawn
+// node (node_withdrawn(props): revoked or deprecated, graph.Lifecycle),
+// which is therefore neither returned nor expanded, exactly as if the
+// edges to it did not exist (they take no fan-out slot and do not count in
+// a degree); the start node is returned and expanded whatever its
+// lifecycle. Each edge has its class rank (0 intelligence, 1 names in
 // @containment, 2 in @provenance, 3 in @lifecycle: the classification is
 // graph.ClassOf, passed in). From each node it follows at most @fanout
 // edges, the lowest class first, then by direction (out, in,
@@ -240,6 +250,7 @@ func (q *Queries) FindRelated(ctx context.Context, arg FindRelatedParams) ([]Fin
 		arg.OnlyRelations,
 		arg.SkipRelations,
 		arg.Kinds,
+		arg.IncludeWithdrawn,
 		arg.MaxDepth,
 	)
 	if err != nil {

@@ -10,7 +10,12 @@
 -- relation names; never those in @skip_relations (the caller puts there the
 -- excluded names and the provenance and lifecycle names it does not walk,
 -- see graph.RelatedOptions); when @kinds is not empty, only edges to nodes
--- of those kinds. Each edge has its class rank (0 intelligence, 1 names in
+-- of those kinds; unless @include_withdrawn, never edges to a withdrawn
+-- node (node_withdrawn(props): revoked or deprecated, graph.Lifecycle),
+-- which is therefore neither returned nor expanded, exactly as if the
+-- edges to it did not exist (they take no fan-out slot and do not count in
+-- a degree); the start node is returned and expanded whatever its
+-- lifecycle. Each edge has its class rank (0 intelligence, 1 names in
 -- @containment, 2 in @provenance, 3 in @lifecycle: the classification is
 -- graph.ClassOf, passed in). From each node it follows at most @fanout
 -- edges, the lowest class first, then by direction (out, in,
@@ -84,6 +89,10 @@ WITH RECURSIVE walk AS (
                       AND z.relation <> ALL(@skip_relations::text[])
                       AND (cardinality(@kinds::text[]) = 0
                            OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY(@kinds::text[])))
+                      AND (@include_withdrawn::boolean
+                           -- an InitPlan, evaluated once: no probe per edge when no node is withdrawn
+                           OR NOT (SELECT EXISTS (SELECT 1 FROM nodes k WHERE node_withdrawn(k.props)))
+                           OR NOT EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND node_withdrawn(k.props)))
                 ) AS y
                 ORDER BY y.cls, y.dord, y.relation, y.nbr
                 LIMIT w.fanout + 1
