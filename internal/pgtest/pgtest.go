@@ -74,6 +74,9 @@ func Main(m *testing.M) {
 // Run is Main without the exit: it returns the exit code, so a TestMain can
 // clean up after the tests before exiting.
 func Run(m *testing.M) int {
+	if CitusMode() {
+		return runCitus(m)
+	}
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		conf, err := configFromURL(dsn)
 		if err != nil {
@@ -178,6 +181,11 @@ type Server struct {
 // Start initdb's and starts a throw-away cluster with the default test
 // settings overridden by settings (for example {"max_connections": "20"}).
 func Start(ctx context.Context, settings map[string]string) (*Server, error) {
+	return start(ctx, settings, "")
+}
+
+// start is Start with the superuser's password (empty: a random one).
+func start(ctx context.Context, settings map[string]string, password string) (*Server, error) {
 	sweepStale(os.TempDir())
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
@@ -194,6 +202,7 @@ func Start(ctx context.Context, settings map[string]string) (*Server, error) {
 		DataDir:  filepath.Join(dir, "data"),
 		LogFile:  filepath.Join(dir, "server.log"),
 		Settings: merged,
+		Password: password,
 	})
 	if err == nil {
 		err = c.GiveTo(dir)
@@ -299,6 +308,9 @@ func configFromURL(dsn string) (*pgtestdb.Config, error) {
 // latest schema, dropped when the test passes.
 func DSN(t testing.TB) string {
 	t.Helper()
+	if c := citusCluster(); c != nil {
+		return c.testDatabase(t, true)
+	}
 	return pgtestdb.Custom(t, server(t), Migrator{}).URL()
 }
 
@@ -306,6 +318,9 @@ func DSN(t testing.TB) string {
 // the migrations themselves.
 func EmptyDSN(t testing.TB) string {
 	t.Helper()
+	if c := citusCluster(); c != nil {
+		return c.testDatabase(t, false)
+	}
 	return pgtestdb.Custom(t, server(t), pgtestdb.NoopMigrator{}).URL()
 }
 
