@@ -1,0 +1,184 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/db/pguuid"
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
+)
+
+// walkRelations are the relation types of the random graphs: every class,
+// and names whose order depends on the collation ("has" < "has-hash" <
+// "hash"...), so both engines must sort the way the server does.
+var walkRelations = []string{"indicates", "uses", "related-to", "has", "has-hash", "object", "contains",
+	"created-by", "derived-from", "revoked-by", "duplicate-of"}
+
+var walkKinds = []graph.Kind{graph.KindMalware, graph.KindIndicator, graph.KindIntrusionSet, graph.KindReport,
+	graph.KindProcess, graph.KindFile}
+
+// randomWalkGraph writes a seeded random graph through s: hubs (the first
+// nodes get most edges), cycles, self loops, relations of every class and
+// telemetry edges with repeated observations, some outside the default
+// window. It returns the nodes. Times are fixed, so two servers given the
+// same graph hold the same rows.
+func randomWalkGraph(t *testing.T, s *store.Store, seed uint64, now time.Time) []graph.Node {
+	t.Helper()
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(seed, 7))
+	seen := now.Add(-48 * time.Hour)
+	nodes := make([]graph.Node, 24+r.IntN(24))
+	for i := range nodes {
+		n := graph.NamedNode(walkKinds[r.IntN(len(walkKinds))], fmt.Sprintf("walk-%d-%d", seed, i))
+		n.FirstSeen, n.LastSeen = seen, seen
+		nodes[i] = n
+	}
+	pick := func() graph.Node {
+		if r.IntN(3) == 0 {
+			return nodes[r.IntN(3)] // hubs
+		}
+		return nodes[r.IntN(len(nodes))]
+	}
+	var rels []graph.Relation
+	for range len(nodes) * 3 {
+		rels = append(rels, graph.Relation{Src: pick().Ref(), Type: walkRelations[r.IntN(len(walkRelations))], Dst: pick().Ref(),
+			FirstSeen: seen, LastSeen: seen, Sources: []string{"walk"}})
+	}
+	_, err := s.Write(ctx, graph.Batch{Nodes: nodes, Relations: rels})
+	require.NoError(t, err)
+	var edges []graph.TelemetryEdge
+	for range len(nodes) * 3 {
+		src, dst := pick(), pick()
+		at := now.Add(-time.Duration(r.IntN(72)) * time.Hour)
+		for range 1 + r.IntN(3) { // repeated observations
+			edges = append(edges, graph.TelemetryEdge{Src: src, Relation: []string{"wrote", "connected", "spawned"}[r.IntN(3)],
+				Dst: dst, AgentID: fmt.Sprintf("agent-%d", r.IntN(4)), ObservedAt: at})
+		}
+	}
+	_, err = s.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.NoError(t, err)
+	return nodes
+}
+
+// randomWalkOptions are walk options that cut: small fan-out and node caps,
+// relation, kind and provenance switches, narrow and wide windows.
+func randomWalkOptions(r *rand.Rand, now time.Time) graph.RelatedOptions {
+	o := graph.RelatedOptions{Depth: r.IntN(5) - 1, Fanout: 1 + r.IntN(6), MaxNodes: 2 + r.IntN(30)}
+	if r.IntN(4) == 0 {
+		o.Fanout = 0 // the defaults
+		o.MaxNodes = 0
+	}
+	switch r.IntN(5) {
+	case 0:
+		o.Relations = []string{walkRelations[r.IntN(len(walkRelations))], walkRelations[r.IntN(len(walkRelations))], "wrote"}
+	case 1:
+		o.ExcludeRelations = []string{walkRelations[r.IntN(len(walkRelations))], "connected"}
+	}
+	if r.IntN(4) == 0 {
+		o.Kinds = []graph.Kind{walkKinds[r.IntN(len(walkKinds))], walkKinds[r.IntN(len(walkKinds))]}
+	}
+	o.IncludeProvenance = r.IntN(2) == 0
+	if r.IntN(3) == 0 {
+		o.Since, o.Until = now.Add(-24*time.Hour), now.Add(time.Hour)
+	}
+	return o
+}
+
+// walkStore is a store on pool with a fixed clock.
+func walkStore(pool *pgxpool.Pool, now time.Time) *store.Store {
+	clock := func() time.Time { return now }
+	return store.NewStore(pool, store.WithClock(clock),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Now: clock})))
+}
+
+// walkNow is the fixed clock of the same-answer tests: noon today (UTC), so
+// the day partitions of the last days fall in the default window.
+func walkNow() time.Time { return graph.UTCDay(time.Now()).Add(12 * time.Hour) }
+
+// TestFindRelatedLevelsSameAnswer: on random graphs, the level-by-level
+// engine returns exactly what the recursive FindRelated returns, for every
+// start and random options (caps that cut, filters, windows). On Citus,
+// where FindRelated is refused, see TestFindRelatedLevelsSameAnswerOnCitus.
+func TestFindRelatedLevelsSameAnswer(t *testing.T) {
+	if pgtest.CitusMode() {
+		t.Skip("the recursive FindRelated does not run on Citus")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	now := walkNow()
+	for seed := uint64(1); seed <= 6; seed++ {
+		s := walkStore(pgtest.Pool(t), now)
+		nodes := randomWalkGraph(t, s, seed, now)
+		r := rand.New(rand.NewPCG(seed, 11))
+		compared, cut := 0, 0
+		for _, start := range nodes {
+			for range 3 {
+				opts := randomWalkOptions(r, now)
+				want, err := s.FindRelated(ctx, start.ID, opts)
+				require.NoError(t, err)
+				got, err := s.FindRelatedLevels(ctx, start.ID, opts)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "seed %d start %s options %+v", seed, start.Key, opts)
+				compared++
+				if want.Truncated {
+					cut++
+				}
+			}
+		}
+		require.Positive(t, cut, "seed %d: some walks must be cut", seed)
+		require.Less(t, cut, compared, "seed %d: some walks must not be cut", seed)
+	}
+}
+
+// TestFindRelatedLevelsSameAnswerOnCitus: the level-by-level engine on the
+// Citus cluster returns what the recursive FindRelated returns on one plain
+// PostgreSQL server holding the same random graphs.
+func TestFindRelatedLevelsSameAnswerOnCitus(t *testing.T) {
+	if !pgtest.CitusMode() {
+		t.Skip("not on Citus (" + pgtest.CitusEnv + "=1)")
+	}
+	ctx := context.Background()
+	now := walkNow()
+	plainDSN := pgtest.StartServer(t, nil)
+	db, err := sql.Open("pgx", plainDSN)
+	require.NoError(t, err)
+	p, err := migrations.NewProvider(db)
+	require.NoError(t, err)
+	_, err = p.Up(ctx)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+	cfg, err := pgxpool.ParseConfig(plainDSN)
+	require.NoError(t, err)
+	cfg.AfterConnect = pguuid.AfterConnect(nil)
+	plainPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(plainPool.Close)
+	plain := walkStore(plainPool, now)
+	citus := walkStore(pgtest.Pool(t), now)
+	for seed := uint64(1); seed <= 3; seed++ {
+		nodes := randomWalkGraph(t, plain, seed, now)
+		require.Equal(t, nodes, randomWalkGraph(t, citus, seed, now))
+		r := rand.New(rand.NewPCG(seed, 11))
+		for _, start := range nodes {
+			for range 2 {
+				opts := randomWalkOptions(r, now)
+				want, err := plain.FindRelated(ctx, start.ID, opts)
+				require.NoError(t, err)
+				got, err := citus.FindRelatedLevels(ctx, start.ID, opts)
+				require.NoError(t, err)
+				require.Equal(t, want, got, "seed %d start %s options %+v", seed, start.Key, opts)
+			}
+		}
+	}
+}
