@@ -8,8 +8,8 @@ import (
 
 // On a Citus coordinator (see package scaleout and docs/scale.md) the
 // parent is a distributed table and its children are distributed with it.
-// Two things differ there, and both statements below do nothing on plain
-// PostgreSQL (they select from pg_extension, which has no citus row):
+// Two things differ there; both functions below do nothing on plain
+// PostgreSQL:
 //
 //   - A transaction that moves rows of a distributed table (DELETE ...
 //     RETURNING from the default partition's shards, in parallel by default)
@@ -19,6 +19,9 @@ import (
 //     is attached; attaching distributes it and copies those rows to the
 //     shards, but keeps the coordinator's local copy (stale, and read by
 //     nothing but counted in its size): citusDropLocalCopy truncates it.
+//
+// The first selects from pg_extension, which has no citus row on plain
+// PostgreSQL; the second asks first.
 
 // citusSequential makes the multi-shard commands of tx sequential on Citus.
 func citusSequential(ctx context.Context, tx pgx.Tx) error {
@@ -30,7 +33,10 @@ func citusSequential(ctx context.Context, tx pgx.Tx) error {
 // citusDropLocalCopy removes the coordinator's local copy of a partition
 // that was filled before it was distributed.
 func citusDropLocalCopy(ctx context.Context, tx pgx.Tx, partition string) error {
-	_, err := tx.Exec(ctx, `SELECT truncate_local_data_after_distributing_table($1::regclass)
-		FROM pg_extension WHERE extname = 'citus'`, partition)
+	var citus bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil || !citus {
+		return err
+	}
+	_, err := tx.Exec(ctx, `SELECT truncate_local_data_after_distributing_table($1::regclass)`, partition)
 	return err
 }
