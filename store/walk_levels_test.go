@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -28,17 +29,17 @@ var walkRelations = []string{"indicates", "uses", "related-to", "has", "has-hash
 var walkKinds = []graph.Kind{graph.KindMalware, graph.KindIndicator, graph.KindIntrusionSet, graph.KindReport,
 	graph.KindProcess, graph.KindFile}
 
-// randomWalkGraph writes a seeded random graph through s: hubs (the first
+// randomWalkGraph writes a seeded random graph of size to 2*size nodes through s: hubs (the first
 // nodes get most edges), cycles, self loops, relations of every class and
 // telemetry edges with repeated observations, some outside the default
 // window. It returns the nodes. Times are fixed, so two servers given the
 // same graph hold the same rows.
-func randomWalkGraph(t *testing.T, s *store.Store, seed uint64, now time.Time) []graph.Node {
+func randomWalkGraph(t testing.TB, s *store.Store, seed uint64, now time.Time, size int) []graph.Node {
 	t.Helper()
 	ctx := context.Background()
 	r := rand.New(rand.NewPCG(seed, 7))
 	seen := now.Add(-48 * time.Hour)
-	nodes := make([]graph.Node, 24+r.IntN(24))
+	nodes := make([]graph.Node, size+r.IntN(size))
 	for i := range nodes {
 		n := graph.NamedNode(walkKinds[r.IntN(len(walkKinds))], fmt.Sprintf("walk-%d-%d", seed, i))
 		n.FirstSeen, n.LastSeen = seen, seen
@@ -119,7 +120,7 @@ func TestFindRelatedLevelsSameAnswer(t *testing.T) {
 	now := walkNow()
 	for seed := uint64(1); seed <= 6; seed++ {
 		s := walkStore(pgtest.Pool(t), now)
-		nodes := randomWalkGraph(t, s, seed, now)
+		nodes := randomWalkGraph(t, s, seed, now, 24)
 		r := rand.New(rand.NewPCG(seed, 11))
 		compared, cut := 0, 0
 		for _, start := range nodes {
@@ -167,8 +168,8 @@ func TestFindRelatedLevelsSameAnswerOnCitus(t *testing.T) {
 	plain := walkStore(plainPool, now)
 	citus := walkStore(pgtest.Pool(t), now)
 	for seed := uint64(1); seed <= 3; seed++ {
-		nodes := randomWalkGraph(t, plain, seed, now)
-		require.Equal(t, nodes, randomWalkGraph(t, citus, seed, now))
+		nodes := randomWalkGraph(t, plain, seed, now, 24)
+		require.Equal(t, nodes, randomWalkGraph(t, citus, seed, now, 24))
 		r := rand.New(rand.NewPCG(seed, 11))
 		for _, start := range nodes {
 			for range 2 {
@@ -180,5 +181,57 @@ func TestFindRelatedLevelsSameAnswerOnCitus(t *testing.T) {
 				require.Equal(t, want, got, "seed %d start %s options %+v", seed, start.Key, opts)
 			}
 		}
+	}
+}
+
+// BenchmarkWalkEngines times FindRelated (one recursive statement) and
+// FindRelatedLevels (one statement per hop) side by side, alternating which
+// goes first, from the same 40 starts of a random graph of 300 to 600
+// nodes with default caps, best of 3 rounds. On Citus only the level engine
+// runs. go test -run '^$' -bench WalkEngines ./store/
+func BenchmarkWalkEngines(b *testing.B) {
+	ctx := context.Background()
+	now := walkNow()
+	s := walkStore(pgtest.Pool(b), now)
+	nodes := randomWalkGraph(b, s, 42, now, 300)
+	engines := map[string]func(context.Context, uuid.UUID, graph.RelatedOptions) (*graph.Neighbourhood, error){
+		"recursive": s.FindRelated, "levels": s.FindRelatedLevels,
+	}
+	order := []string{"recursive", "levels"}
+	if pgtest.CitusMode() {
+		order = []string{"levels"}
+	}
+	starts := nodes[:40]
+	b.ResetTimer()
+	for range b.N {
+		best := map[string]latencies{}
+		for round := range 3 {
+			lat := map[string]latencies{}
+			for i, start := range starts {
+				for k := range order {
+					name := order[(i+round+k)%len(order)]
+					t0 := time.Now()
+					if _, err := engines[name](ctx, start.ID, graph.RelatedOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					lat[name] = append(lat[name], time.Since(t0))
+				}
+			}
+			for name, l := range lat {
+				if best[name] == nil || l.percentile(50) < best[name].percentile(50) {
+					best[name] = l
+				}
+			}
+		}
+		r := newReport(fmt.Sprintf("walk engines: %d nodes, 40 starts, depth 4, default caps, best of 3 rounds (citus=%v)", len(nodes), pgtest.CitusMode()))
+		r.row("engine", "p50", "p99", "mean", "p50 vs recursive")
+		for _, name := range order {
+			ratio := "-"
+			if rec := best["recursive"]; rec != nil {
+				ratio = fmtRatio(float64(best[name].percentile(50)) / float64(rec.percentile(50)))
+			}
+			r.row(name, ms(best[name].percentile(50)), ms(best[name].percentile(99)), ms(best[name].mean()), ratio)
+		}
+		r.flush()
 	}
 }
