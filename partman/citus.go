@@ -37,6 +37,9 @@ func citusDropLocalCopy(ctx context.Context, tx pgx.Tx, partition string) error 
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&citus); err != nil || !citus {
 		return err
 	}
-	_, err := tx.Exec(ctx, `SELECT truncate_local_data_after_distributing_table($1::regclass)`, partition)
+	// Only a distributed partition has shards to hold the rows (a table
+	// partitioned on the coordinator alone keeps them).
+	_, err := tx.Exec(ctx, `SELECT truncate_local_data_after_distributing_table(logicalrelid)
+		FROM pg_dist_partition WHERE logicalrelid = $1::regclass`, partition)
 	return err
 }

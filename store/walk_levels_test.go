@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -12,8 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/db/migrations"
-	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
@@ -151,21 +148,7 @@ func TestFindRelatedLevelsSameAnswerOnCitus(t *testing.T) {
 	}
 	ctx := context.Background()
 	now := walkNow()
-	plainDSN := pgtest.StartServer(t, nil)
-	db, err := sql.Open("pgx", plainDSN)
-	require.NoError(t, err)
-	p, err := migrations.NewProvider(db)
-	require.NoError(t, err)
-	_, err = p.Up(ctx)
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-	cfg, err := pgxpool.ParseConfig(plainDSN)
-	require.NoError(t, err)
-	cfg.AfterConnect = pguuid.AfterConnect(nil)
-	plainPool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(plainPool.Close)
-	plain := walkStore(plainPool, now)
+	plain := walkStore(pgtest.PoolFor(t, pgtest.StartMigratedServer(t)), now)
 	citus := walkStore(pgtest.Pool(t), now)
 	for seed := uint64(1); seed <= 3; seed++ {
 		nodes := randomWalkGraph(t, plain, seed, now, 24)

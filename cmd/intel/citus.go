@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/google/uuid"
 	"github.com/spf13/cobra"
@@ -53,8 +52,8 @@ func (a *app) runCitusDistribute(ctx context.Context) error {
 	if errors.Is(err, scaleout.ErrNotCitus) {
 		return fmt.Errorf("citus distribute: %w", err)
 	}
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "TABLE\tPLACEMENT\tNOW\tWHY")
+	w := newTablePrinter(a.stdout)
+	w.println("TABLE\tPLACEMENT\tNOW\tWHY")
 	for _, st := range done {
 		place := string(st.Method)
 		if st.Column != "" {
@@ -64,9 +63,9 @@ func (a *app) runCitusDistribute(ctx context.Context) error {
 		if st.Done {
 			now = "distributed"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", st.Name, place, now, st.Why)
+		w.printf("%s\t%s\t%s\t%s\n", st.Name, place, now, st.Why)
 	}
-	if ferr := w.Flush(); err == nil {
+	if ferr := w.flush(); err == nil {
 		err = ferr
 	}
 	return err

@@ -134,15 +134,7 @@ func runCitus(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start a Citus cluster for the tests (is Citus installed? ../shared/citus/install.sh): %v\n", err)
 		return 1
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; ok {
-			_ = c.Stop()
-			os.Exit(130)
-		}
-	}()
+	defer stopOnSignal(c.Stop)()
 	conf, err := configFromURL(c.Coordinator.DSN)
 	if err != nil {
 		_ = c.Stop()
@@ -162,6 +154,38 @@ func runCitus(m *testing.M) int {
 		}
 	}
 	return code
+}
+
+// stopOnSignal calls stop and exits when the run is interrupted, so an
+// interrupted run still stops its servers and removes their directories.
+// The function it returns stops listening.
+func stopOnSignal(stop func() error) func() {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		if _, ok := <-sigs; ok {
+			_ = stop()
+			os.Exit(130)
+		}
+	}()
+	return func() { signal.Stop(sigs) }
+}
+
+// StartMigratedServer starts a dedicated plain PostgreSQL server for one
+// test (even on Citus), migrates its postgres database and returns its
+// superuser DSN; the server is stopped when the test ends.
+func StartMigratedServer(t testing.TB) string {
+	t.Helper()
+	dsn := StartServer(t, nil)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	defer db.Close()
+	if err := (Migrator{}).Migrate(context.Background(), db, pgtestdb.Config{}); err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	return dsn
 }
 
 // dsnAs returns the URL of database on s as the test role.

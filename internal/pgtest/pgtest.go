@@ -28,7 +28,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -91,16 +90,7 @@ func Run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL server for the tests: %v\n", err)
 		return 1
 	}
-	// An interrupted run still stops its server and removes its directory.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; ok {
-			_ = srv.Stop()
-			os.Exit(130)
-		}
-	}()
+	defer stopOnSignal(srv.Stop)()
 	conf, err := configFromURL(srv.DSN)
 	if err != nil {
 		_ = srv.Stop()
