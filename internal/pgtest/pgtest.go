@@ -16,6 +16,11 @@
 // A failed test's database is kept and its URL logged. When PostgreSQL cannot
 // be started, Main fails the run with a message that says what to install:
 // database tests never skip.
+//
+// With INTEL_TEST_CITUS=1 (make test-citus) Main starts a Citus cluster
+// instead, a coordinator and two workers, and DSN returns a database of the
+// coordinator distributed by scaleout.Distribute (see citus.go and
+// docs/scale.md).
 package pgtest
 
 import (
