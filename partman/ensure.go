@@ -237,11 +237,17 @@ func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, 
 	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
 	what := fmt.Sprintf("ensure partition %s for %s", QualifiedName(t.schema, res.Partition), day.Format(time.DateOnly))
 	attempts, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		if err := citusSequential(ctx, tx); err != nil {
+			return err
+		}
 		row, err := store.EnsureDayPartition(ctx, tx, t.ident(), day)
 		if err != nil {
 			return err
 		}
 		res.Partition, res.Created, res.MovedRows = row.Name, row.Created, row.MovedRows
+		if row.MovedRows > 0 {
+			return citusDropLocalCopy(ctx, tx, pgx.Identifier{t.schema, row.Name}.Sanitize())
+		}
 		return nil
 	})
 	res.Attempts = attempts

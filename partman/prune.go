@@ -192,6 +192,9 @@ func pruneDefault(ctx context.Context, pool *pgxpool.Pool, t table, def Partitio
 	what := fmt.Sprintf("%s rows before %s of the default partition %s", mode, before.Format(time.DateOnly), QualifiedName(def.Schema, def.Name))
 	_, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		n, archive = 0, ""
+		if err := citusSequential(ctx, tx); err != nil {
+			return err
+		}
 		if mode == Drop {
 			tag, err := tx.Exec(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s < $1", defIdent, key), before)
 			n = tag.RowsAffected()
@@ -269,6 +272,9 @@ func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partitio
 	what := fmt.Sprintf("%s partition %s of %s", mode, QualifiedName(p.Schema, p.Name), t)
 	_, err = inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		child := pgx.Identifier{p.Schema, p.Name}.Sanitize()
+		if err := citusSequential(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DETACH PARTITION %s", t.ident(), child)); err != nil {
 			return err
 		}

@@ -399,9 +399,13 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 			past = append(past, day)
 		case day.Before(lo) || !day.Before(hi):
 			stats.OutOfWindow++
-		case !s.days.has(day):
+		case !s.days.has(day) && !slices.Contains(need, day):
+			// A day another stream is still ensuring is ensured here
+			// too (it waits for that one, then finds the partition): a
+			// chunk copied before the partition is attached can land in
+			// the default partition while it moves (refused on Citus).
 			need = append(need, day)
-			s.days.add(day) // tentatively; removed again if ensuring fails
+			s.days.add(day) // pending; removed again if ensuring fails
 		}
 	}
 	var out DayOutcome
@@ -418,6 +422,9 @@ func (s *Store) ensureChunkDays(ctx context.Context, chunk []graph.TelemetryEdge
 				s.days.remove(d)
 			}
 			return chunk, fmt.Errorf("make day partitions for telemetry: %w", err)
+		}
+		for _, d := range need {
+			s.days.confirm(d)
 		}
 	}
 	out.Refused = append(out.Refused, past...)
@@ -649,8 +656,9 @@ func (s *Store) ensureDays(ctx context.Context, days []time.Time) (DayOutcome, e
 	return s.ensurer.EnsureDays(ctx, days)
 }
 
-// daySet remembers the days whose partitions exist, so AppendTelemetry asks
-// the DayEnsurer only once per day per Store.
+// daySet remembers the days whose partitions exist (true), so
+// AppendTelemetry asks the DayEnsurer once per day per Store, and the days
+// being ensured (false).
 type daySet struct {
 	mu   sync.Mutex
 	days map[time.Time]bool
@@ -658,13 +666,24 @@ type daySet struct {
 
 func newDaySet() *daySet { return &daySet{days: map[time.Time]bool{}} }
 
+// has reports whether the partition of day is known to exist.
 func (d *daySet) has(day time.Time) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.days[day]
 }
 
+// add marks day as being ensured, unless it is known to exist.
 func (d *daySet) add(day time.Time) {
+	d.mu.Lock()
+	if !d.days[day] {
+		d.days[day] = false
+	}
+	d.mu.Unlock()
+}
+
+// confirm marks day as existing.
+func (d *daySet) confirm(day time.Time) {
 	d.mu.Lock()
 	d.days[day] = true
 	d.mu.Unlock()

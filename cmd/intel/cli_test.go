@@ -99,6 +99,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"zero cores", []string{"tune", "--cores", "0"}, "--cores 0: want 1 to 1048576", "intel tune"},
 		{"negative spindle factor", []string{"tune", "--spindle-factor", "-1"}, "--spindle-factor -1: want 0 to 1000", "intel tune"},
 		{"negative version", []string{"migrate", "down", "--to", "-1"}, "--to -1: want 0 or more", "intel migrate down"},
+		{"unknown walk engine", []string{"related", "--engine", "fast", "malware:a"}, `--engine "fast": want auto, recursive or levels`, "intel related"},
 		{"negative connect timeout", []string{"--connect-timeout", "-1s", "feeds"}, "--connect-timeout -1s: want 1ms or more", "intel feeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -393,6 +394,19 @@ func TestRelated(t *testing.T) {
 		require.Contains(t, dot, `"`+file.ID.String()+`" [label="file\ninvoice.exe", peripheries=2, color="darkgreen"];`)
 		require.Contains(t, dot, `[label="attributed-to"];`)
 		require.True(t, strings.HasSuffix(dot, "}\n"))
+	})
+	t.Run("both engines", func(t *testing.T) {
+		t.Parallel()
+		args := []string{db, "related", file.ID.String(), "--format", "json", "--since", "2026-01-01"}
+		auto := runOK(t, args...)
+		require.JSONEq(t, auto, runOK(t, append(args, "--engine", "recursive")...))
+		require.JSONEq(t, auto, runOK(t, append(args, "--engine", "levels")...))
+	})
+	t.Run("citus distribute on plain PostgreSQL", func(t *testing.T) {
+		t.Parallel()
+		_, stderr, code := runCLI(t, db, "citus", "distribute")
+		require.Equal(t, exitFailure, code)
+		require.Contains(t, stderr, "not a Citus coordinator")
 	})
 	t.Run("unknown node", func(t *testing.T) {
 		t.Parallel()

@@ -19,6 +19,7 @@ type relatedOptions struct {
 	output       string
 	since, until string
 	kinds        []string
+	engine       string
 	walk         graph.RelatedOptions
 }
 
@@ -53,6 +54,7 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json
   intel related attack-pattern:T1086 --include-withdrawn
+  intel related malware:lockbit --engine levels
   intel related file:invoice.exe --format dot -o related.dot && dot -Tsvg related.dot > related.svg`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,6 +77,7 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
+	f.StringVar(&o.engine, "engine", engineAuto, "walk engine: recursive (one statement), levels (one per hop) or auto (levels on Citus)")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
 }
@@ -84,6 +87,9 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err := formatFlag(o.format, "table", "json", "dot"); err != nil {
 		return err
+	}
+	if o.engine != engineAuto && o.engine != engineRecursive && o.engine != engineLevels {
+		return usagef("--engine %q: want auto, recursive or levels", o.engine)
 	}
 	walk := o.walk
 	now := time.Now().UTC()
@@ -108,7 +114,7 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err != nil {
 		return err
 	}
-	nb, err := store.FindRelated(ctx, start.Node.ID, walk)
+	nb, err := a.findRelated(ctx, store, start.Node.ID, walk, o.engine)
 	if err != nil {
 		return err
 	}

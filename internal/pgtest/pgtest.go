@@ -16,6 +16,11 @@
 // A failed test's database is kept and its URL logged. When PostgreSQL cannot
 // be started, Main fails the run with a message that says what to install:
 // database tests never skip.
+//
+// With INTEL_TEST_CITUS=1 (make test-citus) Main starts a Citus cluster
+// instead, a coordinator and two workers, and DSN returns a database of the
+// coordinator distributed by scaleout.Distribute (see citus.go and
+// docs/scale.md).
 package pgtest
 
 import (
@@ -28,7 +33,6 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -74,6 +78,9 @@ func Main(m *testing.M) {
 // Run is Main without the exit: it returns the exit code, so a TestMain can
 // clean up after the tests before exiting.
 func Run(m *testing.M) int {
+	if CitusMode() {
+		return runCitus(m)
+	}
 	if dsn := os.Getenv("DATABASE_URL"); dsn != "" {
 		conf, err := configFromURL(dsn)
 		if err != nil {
@@ -88,16 +95,7 @@ func Run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "pgtest: cannot start a PostgreSQL server for the tests: %v\n", err)
 		return 1
 	}
-	// An interrupted run still stops its server and removes its directory.
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go func() {
-		if _, ok := <-sigs; ok {
-			_ = srv.Stop()
-			os.Exit(130)
-		}
-	}()
+	defer stopOnSignal(srv.Stop)()
 	conf, err := configFromURL(srv.DSN)
 	if err != nil {
 		_ = srv.Stop()
@@ -178,6 +176,11 @@ type Server struct {
 // Start initdb's and starts a throw-away cluster with the default test
 // settings overridden by settings (for example {"max_connections": "20"}).
 func Start(ctx context.Context, settings map[string]string) (*Server, error) {
+	return start(ctx, settings, "")
+}
+
+// start is Start with the superuser's password (empty: a random one).
+func start(ctx context.Context, settings map[string]string, password string) (*Server, error) {
 	sweepStale(os.TempDir())
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
@@ -194,6 +197,7 @@ func Start(ctx context.Context, settings map[string]string) (*Server, error) {
 		DataDir:  filepath.Join(dir, "data"),
 		LogFile:  filepath.Join(dir, "server.log"),
 		Settings: merged,
+		Password: password,
 	})
 	if err == nil {
 		err = c.GiveTo(dir)
@@ -299,6 +303,9 @@ func configFromURL(dsn string) (*pgtestdb.Config, error) {
 // latest schema, dropped when the test passes.
 func DSN(t testing.TB) string {
 	t.Helper()
+	if c := citusCluster(); c != nil {
+		return c.testDatabase(t, true)
+	}
 	return pgtestdb.Custom(t, server(t), Migrator{}).URL()
 }
 
@@ -306,6 +313,9 @@ func DSN(t testing.TB) string {
 // the migrations themselves.
 func EmptyDSN(t testing.TB) string {
 	t.Helper()
+	if c := citusCluster(); c != nil {
+		return c.testDatabase(t, false)
+	}
 	return pgtestdb.Custom(t, server(t), pgtestdb.NoopMigrator{}).URL()
 }
 

@@ -34,3 +34,21 @@ func TestTestRoleHasARunPassword(t *testing.T) {
 	_, err = pgx.Connect(ctx, u.String())
 	require.ErrorContains(t, err, "password authentication failed")
 }
+
+// TestCitusDatabase: on Citus (INTEL_TEST_CITUS=1), a test database is
+// distributed over both workers, and writes reach the shards.
+func TestCitusDatabase(t *testing.T) {
+	if !CitusMode() {
+		t.Skip("not on Citus (" + CitusEnv + "=1)")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, DSN(t))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var workers, shards int
+	require.NoError(t, conn.QueryRow(ctx, `SELECT count(DISTINCT nodeport), count(*) FROM citus_shards WHERE table_name = 'telemetry_edges'::regclass`).Scan(&workers, &shards))
+	require.Equal(t, 2, workers)
+	require.Positive(t, shards)
+	_, err = conn.Exec(ctx, `INSERT INTO telemetry_edges (src_id, dst_id, relation, agent_id, observed_at) VALUES (gen_random_uuid(), gen_random_uuid(), 'wrote', 'a1', now())`)
+	require.NoError(t, err)
+}

@@ -1,0 +1,114 @@
+-- name: WalkLevel :many
+-- WalkLevel is one level of the level-by-level walk (store.FindRelatedLevels):
+-- the same step as one round of the FindRelated recursion, as a statement
+-- of its own, so that on Citus the telemetry scans push down to the shards
+-- (a recursive CTE over a distributed table is refused there). @frontier is
+-- the level's nodes, @visited every node reached so far.
+-- The candidate edges of each frontier node are its relations in both
+-- directions and its telemetry edges in [@since, @until), filtered as in
+-- FindRelated (@only_relations, @skip_relations, @kinds) and ranked by
+-- (class, direction order, relation, neighbour); identical telemetry
+-- observations are grouped with their multiplicity (m), which keeps the
+-- ranks and degrees of the rows they stand for. A group whose first rank
+-- is beyond @fanout was cut.
+-- Rows with cut = true name a frontier node the fan-out cap cut (id) and
+-- its true degree. The others are the new nodes (not visited), each once
+-- with the edge that reached it (the best by not cut, class, direction,
+-- relation, parent), ordered by ord (class, then id): the caller keeps as
+-- many as the node cap allows.
+WITH tel AS (
+    SELECT t.src_id, t.dst_id, t.relation, count(*) AS m
+    FROM telemetry_edges t
+    WHERE (t.src_id = ANY(@frontier::uuid[]) OR t.dst_id = ANY(@frontier::uuid[]))
+      AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz
+      AND (cardinality(@only_relations::text[]) = 0 OR t.relation = ANY(@only_relations::text[]))
+      AND t.relation <> ALL(@skip_relations::text[])
+    GROUP BY t.src_id, t.dst_id, t.relation
+), z AS (
+    SELECT r.src_id AS parent, r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord, 1::bigint AS m
+    FROM relations r WHERE r.src_id = ANY(@frontier::uuid[])
+    UNION ALL
+    SELECT r.dst_id, r.src_id, r.relation, 'in'::text, 1, 1::bigint
+    FROM relations r WHERE r.dst_id = ANY(@frontier::uuid[])
+    UNION ALL
+    SELECT tel.src_id, tel.dst_id, tel.relation, 'telemetry-out'::text, 2, tel.m
+    FROM tel WHERE tel.src_id = ANY(@frontier::uuid[])
+    UNION ALL
+    SELECT tel.dst_id, tel.src_id, tel.relation, 'telemetry-in'::text, 3, tel.m
+    FROM tel WHERE tel.dst_id = ANY(@frontier::uuid[])
+), y AS (
+    SELECT z.parent, z.nbr, z.relation, z.direction, z.dord, z.m,
+           CASE WHEN z.relation = ANY(@containment::text[]) THEN 1
+                WHEN z.relation = ANY(@provenance::text[]) THEN 2
+                WHEN z.relation = ANY(@lifecycle::text[]) THEN 3
+                ELSE 0 END AS cls
+    FROM z
+    WHERE (cardinality(@only_relations::text[]) = 0 OR z.relation = ANY(@only_relations::text[]))
+      AND z.relation <> ALL(@skip_relations::text[])
+      AND (cardinality(@kinds::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY(@kinds::text[])))
+), ranked AS (
+    SELECT y.parent, y.nbr, y.relation, y.direction, y.cls,
+           (sum(y.m) OVER (PARTITION BY y.parent ORDER BY y.cls, y.dord, y.relation, y.nbr
+                           ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - y.m + 1)::bigint AS first_rank
+    FROM y
+), fresh AS (
+    SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.cls, (e.first_rank > @fanout::bigint)::boolean AS fan_cut
+    FROM ranked e
+    WHERE e.first_rank - 1 <= @fanout::bigint AND e.nbr <> ALL(@visited::uuid[])
+    ORDER BY e.nbr, e.first_rank > @fanout::bigint, e.cls, e.direction, e.relation, e.parent
+)
+SELECT false AS cut, f.nbr AS id, f.parent, f.relation::text AS relation, f.direction::text AS direction,
+       0::bigint AS degree, row_number() OVER (ORDER BY f.cls, f.nbr)::bigint AS ord
+FROM fresh f
+WHERE NOT f.fan_cut
+UNION ALL
+SELECT true, y.parent, y.parent, ''::text, ''::text, sum(y.m)::bigint, 0::bigint
+FROM y
+GROUP BY y.parent
+HAVING sum(y.m) > @fanout::bigint
+ORDER BY 1, 7;
+
+-- name: WalkLevelsResult :many
+-- WalkLevelsResult returns the nodes a level-by-level walk reached (@ids,
+-- with their @depths), ordered by depth, kind and key as FindRelated, each
+-- with its relations and telemetry edges (aggregated per relation and peer)
+-- to the other reached nodes, with FindRelated's filters. The telemetry
+-- aggregate runs on the shards on Citus (one pushed-down scan).
+WITH reached AS (
+    SELECT i.id, d.depth
+    FROM unnest(@ids::uuid[]) WITH ORDINALITY AS i(id, k)
+    JOIN unnest(@depths::int[]) WITH ORDINALITY AS d(depth, k) ON d.k = i.k
+), tg AS (
+    SELECT t.src_id, t.relation, t.dst_id, count(*) AS observations, count(DISTINCT t.agent_id) AS agents,
+           min(t.observed_at) AS first_at, max(t.observed_at) AS last_at
+    FROM telemetry_edges t
+    WHERE t.src_id = ANY(@ids::uuid[]) AND t.dst_id = ANY(@ids::uuid[])
+      AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz
+      AND (cardinality(@only_relations::text[]) = 0 OR t.relation = ANY(@only_relations::text[]))
+      AND t.relation <> ALL(@skip_relations::text[])
+    GROUP BY t.src_id, t.relation, t.dst_id
+), tel_out AS (
+    SELECT tg.src_id, json_agg(json_build_object(
+                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
+                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
+    FROM tg
+    GROUP BY tg.src_id
+), rel_out AS (
+    SELECT x.src_id, json_agg(json_build_object(
+                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
+    FROM relations x
+    WHERE x.src_id = ANY(@ids::uuid[]) AND x.dst_id = ANY(@ids::uuid[])
+      AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
+      AND x.relation <> ALL(@skip_relations::text[])
+    GROUP BY x.src_id
+)
+SELECT r.depth::int AS depth,
+       n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
+       coalesce(ro.edges, '[]')::json AS relations_out,
+       coalesce(tout.edges, '[]')::json AS telemetry_out
+FROM reached r
+JOIN nodes n ON n.id = r.id
+LEFT JOIN rel_out ro ON ro.src_id = r.id
+LEFT JOIN tel_out tout ON tout.src_id = r.id
+ORDER BY r.depth, n.kind, n.key;

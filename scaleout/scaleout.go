@@ -1,0 +1,130 @@
+// Package scaleout distributes the migrated schema over a Citus cluster (a
+// coordinator and its workers), so the same library and CLI run there.
+//
+// Distribute is run once on the coordinator after the migrations (intel
+// citus distribute); it is idempotent and refuses a server without the
+// citus extension. Plan says which table goes where and why; docs/scale.md
+// explains the choices. Plain `goose up` stays Citus-agnostic: nothing in
+// db/migrations knows about Citus.
+package scaleout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNotCitus is returned when the server has no citus extension in the
+// database (or it has no worker nodes).
+var ErrNotCitus = errors.New("not a Citus coordinator: the database has no citus extension " +
+	"(shared_preload_libraries = 'citus', CREATE EXTENSION citus, citus_add_node)")
+
+// Method is how Citus holds a table.
+type Method string
+
+// The methods of Plan.
+const (
+	// Distributed: hash-distributed by Column, shards spread on the workers.
+	Distributed Method = "distributed"
+	// Coordinator: a plain table on the coordinator, joined with the
+	// distributed ones by Citus (local-distributed joins).
+	Coordinator Method = "coordinator"
+)
+
+// Table is one table's place in the cluster.
+type Table struct {
+	Name   string
+	Method Method
+	// Column is the distribution column of a distributed table.
+	Column string
+	// Why says why, for intel citus distribute and docs/scale.md.
+	Why string
+}
+
+// Plan is the placement of every table of the schema. Only the telemetry
+// is distributed: it is where the volume is (rows per second per agent).
+// The intelligence graph stays on the coordinator, where its unique
+// (kind, key) index, its foreign keys and its merge upserts hold as on one
+// server; telemetry endpoints reach nodes once per new endpoint (set-based),
+// not once per edge. None is a reference table: a write to a reference
+// table goes to every node.
+var Plan = []Table{
+	{Name: "telemetry_edges", Method: Distributed, Column: "agent_id",
+		Why: "the high-volume table: by agent (shard skew 1.05x, 4.2x by node id); its day partitions follow it"},
+	{Name: "nodes", Method: Coordinator,
+		Why: "unique (kind, md5(key)) index and foreign keys from relations, relation_records and node_aliases need one place; endpoint nodes are written once each"},
+	{Name: "relations", Method: Coordinator, Why: "references nodes at both ends (ON DELETE CASCADE)"},
+	{Name: "relation_records", Method: Coordinator, Why: "references nodes at both ends"},
+	{Name: "node_aliases", Method: Coordinator, Why: "references nodes"},
+	{Name: "pending_relations", Method: Coordinator, Why: "resolved against node_aliases in one statement"},
+	{Name: "feeds", Method: Coordinator, Why: "a few rows of load bookkeeping"},
+	{Name: "feed_items", Method: Coordinator, Why: "references feeds"},
+	{Name: "telemetry_checkpoints", Method: Coordinator, Why: "one row per input, advanced in the transaction of each COPY chunk"},
+	{Name: "partition_retention", Method: Coordinator, Why: "a few rows of partition settings"},
+}
+
+// Status is what Distribute did to one table.
+type Status struct {
+	Table
+	// Done is true when Distribute distributed it in this run; false when
+	// it already was, or stays on the coordinator.
+	Done bool
+}
+
+// IsCitus reports whether the database of conn has the citus extension.
+func IsCitus(ctx context.Context, conn Querier) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("detect citus: %w", err)
+	}
+	return ok, nil
+}
+
+// Querier is a connection, a pool or a transaction.
+type Querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Distribute applies Plan on the migrated database of conn, a Citus
+// coordinator with workers. It is idempotent: tables already distributed
+// are left as they are. It returns ErrNotCitus on plain PostgreSQL.
+func Distribute(ctx context.Context, conn Querier) ([]Status, error) {
+	ok, err := IsCitus(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotCitus
+	}
+	var workers int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_dist_node WHERE noderole = 'primary' AND groupid <> 0`).Scan(&workers); err != nil {
+		return nil, fmt.Errorf("list citus workers: %w", err)
+	}
+	if workers == 0 {
+		return nil, fmt.Errorf("%w: no worker nodes (citus_add_node)", ErrNotCitus)
+	}
+	out := make([]Status, 0, len(Plan))
+	for _, t := range Plan {
+		st := Status{Table: t}
+		if t.Method == Distributed {
+			var method string
+			err := conn.QueryRow(ctx, `SELECT coalesce((SELECT partmethod::text FROM pg_dist_partition WHERE logicalrelid = to_regclass($1)), '')`, t.Name).Scan(&method)
+			if err != nil {
+				return out, fmt.Errorf("distribute %s: %w", t.Name, err)
+			}
+			if method == "" {
+				if _, err := conn.Exec(ctx, `SELECT create_distributed_table($1, $2)`, t.Name, t.Column); err != nil {
+					return out, fmt.Errorf("distribute %s by %s: %w", t.Name, t.Column, err)
+				}
+				st.Done = true
+			}
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
