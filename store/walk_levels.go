@@ -38,17 +38,18 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	truncated := false
 	for depth := 0; depth < opts.Depth && len(frontier) > 0; depth++ {
 		rows, err := s.q.WalkLevel(ctx, gen.WalkLevelParams{
-			Frontier:      frontier,
-			Visited:       visited,
-			Since:         opts.Since,
-			Until:         opts.Until,
-			OnlyRelations: only,
-			SkipRelations: skip,
-			Kinds:         kinds,
-			Containment:   graph.RelationsOfClass(graph.ClassContainment),
-			Provenance:    graph.RelationsOfClass(graph.ClassProvenance),
-			Lifecycle:     graph.RelationsOfClass(graph.ClassLifecycle),
-			Fanout:        int64(opts.Fanout),
+			Frontier:         frontier,
+			Visited:          visited,
+			Since:            opts.Since,
+			Until:            opts.Until,
+			OnlyRelations:    only,
+			SkipRelations:    skip,
+			Kinds:            kinds,
+			IncludeWithdrawn: opts.IncludeWithdrawn,
+			Containment:      graph.RelationsOfClass(graph.ClassContainment),
+			Provenance:       graph.RelationsOfClass(graph.ClassProvenance),
+			Lifecycle:        graph.RelationsOfClass(graph.ClassLifecycle),
+			Fanout:           int64(opts.Fanout),
 		})
 		if err != nil {
 			return nil, Interpret(what, err)
@@ -90,6 +91,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
 			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
 		}), Depth: int(r.Depth)}
+		rn.Withdrawn = graph.Lifecycle(rn.Props)
 		if d, ok := cuts[r.ID]; ok {
 			rn.Degree, rn.EdgesCut = d, d-opts.Fanout
 		}

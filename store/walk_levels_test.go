@@ -40,6 +40,9 @@ func randomWalkGraph(t testing.TB, s *store.Store, seed uint64, now time.Time, s
 	for i := range nodes {
 		n := graph.NamedNode(walkKinds[r.IntN(len(walkKinds))], fmt.Sprintf("walk-%d-%d", seed, i))
 		n.FirstSeen, n.LastSeen = seen, seen
+		if i >= 3 && r.IntN(8) == 0 { // withdrawn, hidden unless IncludeWithdrawn
+			n.Props = map[string]any{graph.PropLifecycle: []string{graph.LifecycleRevoked, graph.LifecycleDeprecated}[r.IntN(2)]}
+		}
 		nodes[i] = n
 	}
 	pick := func() graph.Node {
@@ -87,6 +90,7 @@ func randomWalkOptions(r *rand.Rand, now time.Time) graph.RelatedOptions {
 		o.Kinds = []graph.Kind{walkKinds[r.IntN(len(walkKinds))], walkKinds[r.IntN(len(walkKinds))]}
 	}
 	o.IncludeProvenance = r.IntN(2) == 0
+	o.IncludeWithdrawn = r.IntN(3) == 0
 	if r.IntN(3) == 0 {
 		o.Since, o.Until = now.Add(-24*time.Hour), now.Add(time.Hour)
 	}

@@ -44,16 +44,19 @@ WITH tel AS (
     WHERE (cardinality($4::text[]) = 0 OR z.relation = ANY($4::text[]))
       AND z.relation <> ALL($5::text[])
       AND (cardinality($9::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY($9::text[])))
+      -- As in FindRelated: unless @include_withdrawn, an edge to a revoked
+      -- or deprecated node (node_withdrawn) does not exist for the walk.
+      AND ($10::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
 ), ranked AS (
     SELECT y.parent, y.nbr, y.relation, y.direction, y.cls,
            (sum(y.m) OVER (PARTITION BY y.parent ORDER BY y.cls, y.dord, y.relation, y.nbr
                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - y.m + 1)::bigint AS first_rank
     FROM y
 ), fresh AS (
-    SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.cls, (e.first_rank > $10::bigint)::boolean AS fan_cut
+    SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.cls, (e.first_rank > $11::bigint)::boolean AS fan_cut
     FROM ranked e
-    WHERE e.first_rank - 1 <= $10::bigint AND e.nbr <> ALL($11::uuid[])
-    ORDER BY e.nbr, e.first_rank > $10::bigint, e.cls, e.direction, e.relation, e.parent
+    WHERE e.first_rank - 1 <= $11::bigint AND e.nbr <> ALL($12::uuid[])
+    ORDER BY e.nbr, e.first_rank > $11::bigint, e.cls, e.direction, e.relation, e.parent
 )
 SELECT false AS cut, f.nbr AS id, f.parent, f.relation::text AS relation, f.direction::text AS direction,
        0::bigint AS degree, row_number() OVER (ORDER BY f.cls, f.nbr)::bigint AS ord
@@ -63,22 +66,23 @@ UNION ALL
 SELECT true, y.parent, y.parent, ''::text, ''::text, sum(y.m)::bigint, 0::bigint
 FROM y
 GROUP BY y.parent
-HAVING sum(y.m) > $10::bigint
+HAVING sum(y.m) > $11::bigint
 ORDER BY 1, 7
 `
 
 type WalkLevelParams struct {
-	Frontier      []uuid.UUID `json:"frontier"`
-	Since         time.Time   `json:"since"`
-	Until         time.Time   `json:"until"`
-	OnlyRelations []string    `json:"only_relations"`
-	SkipRelations []string    `json:"skip_relations"`
-	Containment   []string    `json:"containment"`
-	Provenance    []string    `json:"provenance"`
-	Lifecycle     []string    `json:"lifecycle"`
-	Kinds         []string    `json:"kinds"`
-	Fanout        int64       `json:"fanout"`
-	Visited       []uuid.UUID `json:"visited"`
+	Frontier         []uuid.UUID `json:"frontier"`
+	Since            time.Time   `json:"since"`
+	Until            time.Time   `json:"until"`
+	OnlyRelations    []string    `json:"only_relations"`
+	SkipRelations    []string    `json:"skip_relations"`
+	Containment      []string    `json:"containment"`
+	Provenance       []string    `json:"provenance"`
+	Lifecycle        []string    `json:"lifecycle"`
+	Kinds            []string    `json:"kinds"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
+	Fanout           int64       `json:"fanout"`
+	Visited          []uuid.UUID `json:"visited"`
 }
 
 type WalkLevelRow struct {
@@ -98,7 +102,7 @@ type WalkLevelRow struct {
 // the level's nodes, @visited every node reached so far.
 // The candidate edges of each frontier node are its relations in both
 // directions and its telemetry edges in [@since, @until), filtered as in
-// FindRelated (@only_relations, @skip_relations, @kinds) and ranked by
+// FindRelated (@only_relations, @skip_relations, @kinds, @include_withdrawn) and ranked by
 // (class, direction order, relation, neighbour); identical telemetry
 // observations are grouped with their multiplicity (m), which keeps the
 // ranks and degrees of the rows they stand for. A group whose first rank
@@ -119,6 +123,7 @@ func (q *Queries) WalkLevel(ctx context.Context, arg WalkLevelParams) ([]WalkLev
 		arg.Provenance,
 		arg.Lifecycle,
 		arg.Kinds,
+		arg.IncludeWithdrawn,
 		arg.Fanout,
 		arg.Visited,
 	)

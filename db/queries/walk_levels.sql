@@ -6,7 +6,7 @@
 -- the level's nodes, @visited every node reached so far.
 -- The candidate edges of each frontier node are its relations in both
 -- directions and its telemetry edges in [@since, @until), filtered as in
--- FindRelated (@only_relations, @skip_relations, @kinds) and ranked by
+-- FindRelated (@only_relations, @skip_relations, @kinds, @include_withdrawn) and ranked by
 -- (class, direction order, relation, neighbour); identical telemetry
 -- observations are grouped with their multiplicity (m), which keeps the
 -- ranks and degrees of the rows they stand for. A group whose first rank
@@ -46,6 +46,9 @@ WITH tel AS (
     WHERE (cardinality(@only_relations::text[]) = 0 OR z.relation = ANY(@only_relations::text[]))
       AND z.relation <> ALL(@skip_relations::text[])
       AND (cardinality(@kinds::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY(@kinds::text[])))
+      -- As in FindRelated: unless @include_withdrawn, an edge to a revoked
+      -- or deprecated node (node_withdrawn) does not exist for the walk.
+      AND (@include_withdrawn::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
 ), ranked AS (
     SELECT y.parent, y.nbr, y.relation, y.direction, y.cls,
            (sum(y.m) OVER (PARTITION BY y.parent ORDER BY y.cls, y.dord, y.relation, y.nbr
