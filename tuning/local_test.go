@@ -40,3 +40,22 @@ func TestLocalPlanFallback(t *testing.T) {
 	require.NoError(t, perr)
 	require.Equal(t, small, plan, "the smallest machine's plan, safe anywhere")
 }
+
+func TestTelemetryStreams(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cores  int
+		memory uint64
+		want   int
+	}{
+		{1, 4 * tuning.GiB, 1},     // pool 6: a quarter is 1
+		{2, 4 * tuning.GiB, 2},     // the machine here: pool 8
+		{48, 196 * tuning.GiB, 25}, // pool 100: a quarter is 25
+		{64, 8 * tuning.GiB, 12},   // small memory caps the pool at 50
+	} {
+		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})
+		require.NoError(t, err)
+		require.Equal(t, tc.want, plan.TelemetryStreams, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.LessOrEqual(t, plan.TelemetryStreams+plan.Writers, int(plan.MaxConns), "streams and writers fit the pool")
+	}
+}

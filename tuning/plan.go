@@ -98,6 +98,10 @@ type Plan struct {
 	// Writers is the number of write transactions one store runs at once
 	// (store.WithWriters): the cores, at most half of MaxConns, at least 1.
 	Writers int `json:"writers"`
+	// TelemetryStreams is the number of COPY streams of a shared telemetry
+	// writer (store.TelemetryWriterOptions.Streams): the cores, at most a
+	// quarter of MaxConns, at least 1. See the package documentation.
+	TelemetryStreams int `json:"telemetry_streams"`
 }
 
 // PlanFor returns the plan for a machine described by r. It is pure: the same
@@ -134,7 +138,17 @@ func PlanFor(r Resources) (Plan, error) {
 		BatchSize:     k.batchSize,
 		ParserWorkers: knobs[cpuBand(r.Cores)].parserWorkers,
 		Writers:       max(1, min(r.Cores, int(maxConns)/2)),
+
+		TelemetryStreams: telemetryStreams(r.Cores, maxConns),
 	}, nil
+}
+
+// telemetryStreams is the one rule for the telemetry writer's COPY streams:
+// one per core, as each keeps a server backend busy parsing rows and
+// updating indexes, but at most a quarter of the pool, so the streams,
+// the Writers (at most half) and the readers each keep connections.
+func telemetryStreams(cores int, maxConns int32) int {
+	return max(1, min(cores, int(maxConns)/4))
 }
 
 // cpuBand is the class the cores alone would give. Parser workers follow it:
