@@ -169,13 +169,9 @@ func TestTelemetryWriterFailedGroup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	_, err := pool.Exec(ctx, `
-		CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN
-			IF NEW.agent_id = 'poison' THEN RAISE EXCEPTION 'poisoned telemetry'; END IF;
-			RETURN NEW;
-		END $$;
-		CREATE TRIGGER refuse_poison BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION refuse_poison();`)
+	_, err := pool.Exec(ctx, `CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+		IF NEW.agent_id = 'poison' THEN RAISE EXCEPTION 'poisoned telemetry'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER refuse_poison BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION refuse_poison()`)
 	require.NoError(t, err)
 	w := NewStore(pool, WithLogger(quietLog), WithRetryPolicy(RetryPolicy{Attempts: 1})).
 		NewTelemetryWriter(TelemetryWriterOptions{Linger: time.Hour, GroupRows: 200, Streams: 1})

@@ -9,22 +9,26 @@ import (
 	"github.com/ransomeye/intel/tuning"
 )
 
+// TestWriters: the writers are the cores, at most half the pool; the
+// telemetry writer's streams the cores, at most a quarter of it.
 func TestWriters(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		cores  int
-		memory uint64
-		want   int
+		cores            int
+		memory           uint64
+		writers, streams int
 	}{
-		{1, 4 * tuning.GiB, 1},     // pool 6: half is 3, one core
-		{2, 4 * tuning.GiB, 2},     // the machine here
-		{48, 196 * tuning.GiB, 48}, // pool 100: half is 50
-		{64, 8 * tuning.GiB, 25},   // small memory caps the pool at 50
+		{1, 4 * tuning.GiB, 1, 1},      // pool 6: half is 3, a quarter 1, one core
+		{2, 4 * tuning.GiB, 2, 2},      // the machine here: pool 8
+		{48, 196 * tuning.GiB, 48, 25}, // pool 100: half is 50, a quarter 25
+		{64, 8 * tuning.GiB, 25, 12},   // small memory caps the pool at 50
 	} {
 		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})
 		require.NoError(t, err)
-		require.Equal(t, tc.want, plan.Writers, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.Equal(t, tc.writers, plan.Writers, "%d cores, %d bytes", tc.cores, tc.memory)
 		require.LessOrEqual(t, plan.Writers, int(plan.MaxConns)/2)
+		require.Equal(t, tc.streams, plan.TelemetryStreams, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.LessOrEqual(t, plan.TelemetryStreams+plan.Writers, int(plan.MaxConns), "streams and writers fit the pool")
 	}
 }
 
@@ -39,23 +43,4 @@ func TestLocalPlanFallback(t *testing.T) {
 	small, perr := tuning.PlanFor(tuning.Resources{Cores: 1, MemoryBytes: 4 * tuning.GiB})
 	require.NoError(t, perr)
 	require.Equal(t, small, plan, "the smallest machine's plan, safe anywhere")
-}
-
-func TestTelemetryStreams(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		cores  int
-		memory uint64
-		want   int
-	}{
-		{1, 4 * tuning.GiB, 1},     // pool 6: a quarter is 1
-		{2, 4 * tuning.GiB, 2},     // the machine here: pool 8
-		{48, 196 * tuning.GiB, 25}, // pool 100: a quarter is 25
-		{64, 8 * tuning.GiB, 12},   // small memory caps the pool at 50
-	} {
-		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})
-		require.NoError(t, err)
-		require.Equal(t, tc.want, plan.TelemetryStreams, "%d cores, %d bytes", tc.cores, tc.memory)
-		require.LessOrEqual(t, plan.TelemetryStreams+plan.Writers, int(plan.MaxConns), "streams and writers fit the pool")
-	}
 }
