@@ -50,7 +50,6 @@ func writeTuneTable(w io.Writer, rep tuning.Report) error {
 	t.row("batch size", plan.BatchSize, "rows per insert batch")
 	t.row("parser workers", plan.ParserWorkers, "goroutines parsing feed records")
 	t.row("writers", plan.Writers, "write transactions at once: cores, at most max conns / 2")
-	t.row("telemetry streams", plan.TelemetryStreams, "COPY streams of the shared telemetry writer: cores, at most max conns / 4")
 	return t.flush("plan table")
 }
 
