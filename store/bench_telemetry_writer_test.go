@@ -49,8 +49,9 @@ type concurrentRun struct {
 // AppendTelemetry of every row) with 32 and 128 concurrent callers, each
 // appending batches of 100–500 rows of 50,000 agents through one shared
 // TelemetryWriter sized by tuning (Plan.TelemetryStreams), and, for
-// reference, 128 callers each calling AppendTelemetry on their own. The
-// variants alternate in each round, each into a fresh database with the
+// reference, 128 callers through a writer with as many streams as half the
+// pool has connections, and 128 callers each calling AppendTelemetry on
+// their own. The variants alternate in each round, each into a fresh database with the
 // week's day partitions made; the best round counts. It prints rows/s,
 // p50/p99 call latency and the ratio to the stream (goal: 128 callers ≥
 // 0.8× with p99 < 1 s).
@@ -117,9 +118,9 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		run.wall = time.Since(start)
 		return run, firstErr
 	}
-	throughWriter := func(n int) func(*pgxpool.Pool) (concurrentRun, error) {
+	throughWriter := func(n, streams int) func(*pgxpool.Pool) (concurrentRun, error) {
 		return func(pool *pgxpool.Pool) (concurrentRun, error) {
-			w := newStore(pool).NewTelemetryWriter(store.TelemetryWriterOptions{Streams: plan.TelemetryStreams})
+			w := newStore(pool).NewTelemetryWriter(store.TelemetryWriterOptions{Streams: streams})
 			start := time.Now()
 			run, err := callers(n, func(ctx context.Context, edges []graph.TelemetryEdge) error {
 				_, err := w.Append(ctx, edges)
@@ -143,8 +144,10 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 			_, err := newStore(pool).AppendTelemetry(ctx, ts.edges(nil))
 			return concurrentRun{wall: time.Since(start)}, err
 		}},
-		{name: "32 callers, TelemetryWriter", run: throughWriter(32)},
-		{name: "128 callers, TelemetryWriter", run: throughWriter(128)},
+		{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams)},
+		{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (max conns / 2)", plan.MaxConns/2),
+			run: throughWriter(128, int(plan.MaxConns/2))},
 		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			gs := newStore(pool)
 			return callers(128, func(ctx context.Context, edges []graph.TelemetryEdge) error {
