@@ -49,8 +49,8 @@ type concurrentRun struct {
 // AppendTelemetry of every row) with 32 and 128 concurrent callers, each
 // appending batches of 100–500 rows of 50,000 agents through one shared
 // TelemetryWriter sized by tuning (Plan.TelemetryStreams), and, for
-// reference, 128 callers through a writer with as many streams as half the
-// pool has connections, and 128 callers each calling AppendTelemetry on
+// reference, 128 callers through a writer with half the streams (one per
+// core), and 128 callers each calling AppendTelemetry on
 // their own. The variants alternate in each round, each into a fresh database with the
 // week's day partitions made; the best round counts. It prints rows/s,
 // p50/p99 call latency and the ratio to the stream (goal: 128 callers ≥
@@ -146,8 +146,8 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		}},
 		{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams)},
 		{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams)},
-		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (max conns / 2)", plan.MaxConns/2),
-			run: throughWriter(128, int(plan.MaxConns/2))},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core)", max(1, plan.TelemetryStreams/2)),
+			run: throughWriter(128, max(1, plan.TelemetryStreams/2))},
 		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			gs := newStore(pool)
 			return callers(128, func(ctx context.Context, edges []graph.TelemetryEdge) error {

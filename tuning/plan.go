@@ -99,8 +99,8 @@ type Plan struct {
 	// (store.WithWriters): the cores, at most half of MaxConns, at least 1.
 	Writers int `json:"writers"`
 	// TelemetryStreams is the number of COPY streams of a shared telemetry
-	// writer (store.TelemetryWriterOptions.Streams): the cores, at most a
-	// quarter of MaxConns, at least 1. See the package documentation.
+	// writer (store.TelemetryWriterOptions.Streams): twice the cores, at
+	// most half of MaxConns, at least 1. See the package documentation.
 	TelemetryStreams int `json:"telemetry_streams"`
 }
 
@@ -144,11 +144,12 @@ func PlanFor(r Resources) (Plan, error) {
 }
 
 // telemetryStreams is the one rule for the telemetry writer's COPY streams:
-// one per core, as each keeps a server backend busy parsing rows and
-// updating indexes, but at most a quarter of the pool, so the streams,
-// the Writers (at most half) and the readers each keep connections.
+// two per core, since a stream keeps its server backend busy only about
+// half the time (it also validates and encodes its group, and a group is
+// two transactions: records, then COPY), but at most half the pool, so
+// the streams and the Writers (at most half too) fit in it together.
 func telemetryStreams(cores int, maxConns int32) int {
-	return max(1, min(cores, int(maxConns)/4))
+	return max(1, min(2*cores, int(maxConns)/2))
 }
 
 // cpuBand is the class the cores alone would give. Parser workers follow it:
