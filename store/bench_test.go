@@ -6,6 +6,10 @@ package store_test
 //
 //	BenchmarkTelemetryCopy     AppendTelemetry vs `psql \copy` of the same rows into the same
 //	                           daily-partitioned table (goal: ratio ≥ 1.0)
+//	BenchmarkTelemetryConcurrent 32 and 128 callers with 100–500-row batches through one
+//	                           TelemetryWriter vs one streaming AppendTelemetry (goal: 128
+//	                           callers ≥ 0.8× with p99 call < 1 s); INTEL_BENCH_WRITER_ROWS,
+//	                           INTEL_BENCH_WRITER_ROUNDS size it
 //	BenchmarkNodeUpsert        UpsertNodes (multi-row batches) vs one INSERT … ON CONFLICT per row
 //	                           in its own transaction (goal: ratio ≥ 20)
 //	BenchmarkFindRelated       FindRelated depth 4 p50/p99 on a generated graph with hubs vs a

@@ -29,7 +29,10 @@
 // backoff and jitter (RetryPolicy), a log line per retry. A telemetry
 // input with an identity (AppendTelemetryInput, Checkpointed) is written
 // exactly once: its checkpoint moves in the transaction that COPYs each
-// chunk, and a rerun skips what is durable.
+// chunk, and a rerun skips what is durable. Many callers with small
+// batches share a TelemetryWriter, which groups their batches into long
+// COPYs (group commit) with bounded memory and tells each caller when its
+// own edges are durable.
 //
 // Errors come out translated once (Interpret): ErrNotFound, ErrConflict,
 // ErrRetryable (and ErrAmbiguous from ResolveNode), with the database error still in the chain. WithTx is the

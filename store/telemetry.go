@@ -189,13 +189,7 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			return nil
 		}
 		var err error
-		if chunk, err = s.ensureChunkDays(wctx, chunk, &stats); err != nil {
-			return err
-		}
-		if len(chunk) == 0 { // every row was of a refused day
-			return nil
-		}
-		if chunk, err = s.writeChunkRecords(wctx, chunk, &stats); err != nil {
+		if chunk, err = s.prepareChunk(wctx, chunk, &stats); err != nil || len(chunk) == 0 {
 			return err
 		}
 		if err := cp.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
@@ -264,6 +258,19 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	return stats, nil
 }
 
+// prepareChunk readies a chunk of valid edges for its COPY: it makes the
+// day partitions it needs (ensureChunkDays) and writes its endpoint nodes
+// and implied records (writeChunkRecords). It returns the chunk without
+// the edges those steps dropped, counted in stats; the chunk may then be
+// empty.
+func (s *Store) prepareChunk(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
+	chunk, err := s.ensureChunkDays(ctx, chunk, stats)
+	if err != nil || len(chunk) == 0 { // empty: every row was of a refused day
+		return chunk, err
+	}
+	return s.writeChunkRecords(ctx, chunk, stats)
+}
+
 // copyJob is one chunk for the copier: its edges, and the positions in the
 // input (edges of the sequence, dropped ones included) before its first
 // and after its last edge, for the checkpoint.
@@ -294,7 +301,7 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 		defer close(c.done)
 		for job := range c.queue {
 			if c.err == nil { // after an error, drain what was queued
-				n, err := s.commitChunk(ctx, in, job, c.dropped)
+				n, err := s.commitChunk(ctx, in, job, c.dropped, nil)
 				c.edges += n
 				if err != nil {
 					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(job.edges), err)
@@ -307,15 +314,20 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 	return c
 }
 
-// buffer returns an empty chunk buffer.
+// buffer returns an empty chunk buffer. A new one starts small and grows
+// as edges arrive (up to the chunk size, then reused), so a call with a
+// hundred edges does not allocate a chunk for the copy-chunk size.
 func (c *edgeCopier) buffer() []graph.TelemetryEdge {
 	select {
 	case b := <-c.free:
 		return b
 	default:
-		return make([]graph.TelemetryEdge, 0, c.size)
+		return make([]graph.TelemetryEdge, 0, min(c.size, initialChunkCap))
 	}
 }
+
+// initialChunkCap is the capacity a new chunk buffer starts with.
+const initialChunkCap = 1024
 
 // send queues a chunk whose records are committed, or returns the cause
 // of the append's stop.
@@ -336,15 +348,32 @@ var errCheckpointMoved = errors.New("telemetry checkpoint moved")
 // input, also moves its checkpoint from job.from to job.to; it is retried
 // after transient failures. When the checkpoint is already past the chunk
 // (an earlier try committed, but its answer was lost with the connection),
-// the chunk is not written again. It returns the rows stored.
-func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64) (int64, error) {
+// the chunk is not written again. Without a named input the transaction's
+// id tells the same (see committedBefore), so a retry never doubles the
+// rows either. It returns the rows stored, and appends to rejected (when
+// not nil) the index in job.edges of each row the server refused.
+func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
 	var n int64
 	var drops map[graph.DropReason]int64
+	var rej []int
+	var xid int64 // of the last try, without a named input
 	err := s.retry(ctx, "telemetry COPY", func(ctx context.Context) error {
-		drops = map[graph.DropReason]int64{}
+		if xid != 0 {
+			done, err := s.committedBefore(ctx, xid)
+			if err != nil || done {
+				return err // done: that try's n, drops and rej stand
+			}
+			xid = 0
+		}
+		drops, rej = map[graph.DropReason]int64{}, nil
 		return WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
+			if in.Name == "" {
+				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
+					return err
+				}
+			}
 			var err error
-			if n, err = s.copyIsolating(ctx, tx, job.edges, drops); err != nil {
+			if n, err = s.copyIsolating(ctx, tx, job.edges, drops, &rej); err != nil {
 				return err
 			}
 			if in.Name == "" {
@@ -376,7 +405,37 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 	for reason, k := range drops {
 		dropped[reason] += k
 	}
+	if rejected != nil {
+		*rejected = append(*rejected, rej...)
+	}
 	return n, nil
+}
+
+// errCommitPending is a try whose transaction the server still runs: the
+// retry asks again.
+var errCommitPending = fmt.Errorf("telemetry COPY transaction still in progress: %w", ErrRetryable)
+
+// committedBefore reports whether the transaction xid of a failed try
+// committed after all (its COMMIT reached the server, the answer was
+// lost), asking the server on a connection of its own: txid_status is
+// "committed", "aborted", "in progress" (an error that is retried), or
+// NULL when xid is too old to tell, which cannot be for a try moments ago
+// and is reported as an error rather than risk doubling the rows.
+func (s *Store) committedBefore(ctx context.Context, xid int64) (bool, error) {
+	var status *string
+	if err := s.pool.QueryRow(ctx, "SELECT txid_status($1)", xid).Scan(&status); err != nil {
+		return false, err
+	}
+	switch {
+	case status == nil:
+		return false, fmt.Errorf("telemetry COPY transaction %d: its outcome is no longer known", xid)
+	case *status == "committed":
+		s.log.InfoContext(ctx, "telemetry COPY had committed before its connection failed", "xid", xid)
+		return true, nil
+	case *status == "in progress":
+		return false, errCommitPending
+	}
+	return false, nil
 }
 
 // ensureChunkDays makes the day partitions of the chunk's days in the

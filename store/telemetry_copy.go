@@ -31,8 +31,15 @@ const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_
 // rolled back and the edges are COPYed again in two halves, each the same
 // way, so the rows refused are found and dropped alone — each logged at
 // WARN and counted in dropped under ReasonRejected — and the rest is
-// stored.
-func (s *Store) copyIsolating(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, dropped map[graph.DropReason]int64) (int64, error) {
+// stored. When rejected is not nil, the index in edges of each refused row
+// is appended to it (the TelemetryWriter tells each caller its own).
+func (s *Store) copyIsolating(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
+	return s.copyIsolatingAt(ctx, tx, edges, 0, dropped, rejected)
+}
+
+// copyIsolatingAt is copyIsolating of edges that start at index base of
+// the whole.
+func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, base int, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
 	if len(edges) == 0 {
 		return 0, nil
 	}
@@ -50,16 +57,19 @@ func (s *Store) copyIsolating(ctx context.Context, tx pgx.Tx, edges []graph.Tele
 	if len(edges) == 1 {
 		e := &edges[0]
 		dropped[ReasonRejected]++
+		if rejected != nil {
+			*rejected = append(*rejected, base)
+		}
 		s.log.WarnContext(ctx, "dropping telemetry edge: the database refused it", "reason", string(ReasonRejected),
 			"agent_id", clip(e.AgentID), "relation", clip(e.Relation), "sqlstate", Code(err), "err", err)
 		return 0, nil
 	}
 	half := len(edges) / 2
-	n1, err := s.copyIsolating(ctx, tx, edges[:half], dropped)
+	n1, err := s.copyIsolatingAt(ctx, tx, edges[:half], base, dropped, rejected)
 	if err != nil {
 		return n1, err
 	}
-	n2, err := s.copyIsolating(ctx, tx, edges[half:], dropped)
+	n2, err := s.copyIsolatingAt(ctx, tx, edges[half:], base+half, dropped, rejected)
 	return n1 + n2, err
 }
 

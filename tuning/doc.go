@@ -53,7 +53,26 @@
 // so a 64-core machine with 8 GiB still parses with 4 workers while its small
 // memory keeps the pool at 50 and batches at 500.
 //
-// Examples: 2 cores / 4 GiB is Small (8 connections, batch 500, 1 worker);
+// Writers, the write transactions one store runs at once, are the cores, at
+// most half of MaxConns. TelemetryStreams, the COPY streams of the shared
+// telemetry writer (store.TelemetryWriter, which groups many callers'
+// small batches into few long COPYs), are twice the cores, at most half of
+// MaxConns, at least 1: a stream keeps its server backend busy only about
+// half the time (it also validates and encodes its group, and writes it
+// in two transactions, records then COPY), so one stream per core leaves
+// the server's CPUs idle (BenchmarkTelemetryConcurrent, 128 callers on 2
+// busy cores: 4 streams gave 1.21x, 0.78x and 1.43x the rows/s of 2 in
+// three runs; the machine's load was 20-30, so this is a lean, not a
+// proof), and more connections than that make the writer no faster, only
+// its callers wait longer. The pool formula needs no term
+// of its own: cores × 2 + spindle factor holds the streams and the
+// writers together (each at most half the pool), and spindle factor
+// connections are left for queries when not capped. Behind PgBouncer in
+// transaction mode the same numbers apply to the pooler's server
+// connections.
+//
+// Examples: 2 cores / 4 GiB is Small (8 connections, batch 500, 1 worker,
+// 2 writers, 4 telemetry streams);
 // 16 cores / 64 GiB is Medium (36, 2000, 2); 48 cores / 196 GiB is Large (100,
 // 5000, 4); 128 cores / 1 TiB is Large (260); 1024 cores / 4 TiB stops at 400.
 package tuning

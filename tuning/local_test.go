@@ -9,22 +9,26 @@ import (
 	"github.com/ransomeye/intel/tuning"
 )
 
+// TestWriters: the writers are the cores, at most half the pool; the
+// telemetry writer's streams twice the cores, at most half of it.
 func TestWriters(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		cores  int
-		memory uint64
-		want   int
+		cores            int
+		memory           uint64
+		writers, streams int
 	}{
-		{1, 4 * tuning.GiB, 1},     // pool 6: half is 3, one core
-		{2, 4 * tuning.GiB, 2},     // the machine here
-		{48, 196 * tuning.GiB, 48}, // pool 100: half is 50
-		{64, 8 * tuning.GiB, 25},   // small memory caps the pool at 50
+		{1, 4 * tuning.GiB, 1, 2},      // pool 6: half is 3, one core
+		{2, 4 * tuning.GiB, 2, 4},      // the machine here: pool 8
+		{48, 196 * tuning.GiB, 48, 50}, // pool 100: half is 50
+		{64, 8 * tuning.GiB, 25, 25},   // small memory caps the pool at 50
 	} {
 		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})
 		require.NoError(t, err)
-		require.Equal(t, tc.want, plan.Writers, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.Equal(t, tc.writers, plan.Writers, "%d cores, %d bytes", tc.cores, tc.memory)
 		require.LessOrEqual(t, plan.Writers, int(plan.MaxConns)/2)
+		require.Equal(t, tc.streams, plan.TelemetryStreams, "%d cores, %d bytes", tc.cores, tc.memory)
+		require.LessOrEqual(t, plan.TelemetryStreams+plan.Writers, int(plan.MaxConns), "streams and writers fit the pool")
 	}
 }
 

@@ -98,6 +98,10 @@ type Plan struct {
 	// Writers is the number of write transactions one store runs at once
 	// (store.WithWriters): the cores, at most half of MaxConns, at least 1.
 	Writers int `json:"writers"`
+	// TelemetryStreams is the number of COPY streams of a shared telemetry
+	// writer (store.TelemetryWriterOptions.Streams): twice the cores, at
+	// most half of MaxConns, at least 1. See the package documentation.
+	TelemetryStreams int `json:"telemetry_streams"`
 }
 
 // PlanFor returns the plan for a machine described by r. It is pure: the same
@@ -134,7 +138,18 @@ func PlanFor(r Resources) (Plan, error) {
 		BatchSize:     k.batchSize,
 		ParserWorkers: knobs[cpuBand(r.Cores)].parserWorkers,
 		Writers:       max(1, min(r.Cores, int(maxConns)/2)),
+
+		TelemetryStreams: telemetryStreams(r.Cores, maxConns),
 	}, nil
+}
+
+// telemetryStreams is the one rule for the telemetry writer's COPY streams:
+// two per core, since a stream keeps its server backend busy only about
+// half the time (it also validates and encodes its group, and a group is
+// two transactions: records, then COPY), but at most half the pool, so
+// the streams and the Writers (at most half too) fit in it together.
+func telemetryStreams(cores int, maxConns int32) int {
+	return max(1, min(2*cores, int(maxConns)/2))
 }
 
 // cpuBand is the class the cores alone would give. Parser workers follow it:

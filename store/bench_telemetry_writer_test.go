@@ -1,0 +1,246 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
+	"github.com/ransomeye/intel/tuning"
+)
+
+// edgeAt is row i of the set as an agent sends it.
+func (ts *telemetrySet) edgeAt(i int) graph.TelemetryEdge {
+	r := ts.rows[i]
+	return graph.TelemetryEdge{Src: ts.nodes[r.src], Relation: telemetryRelations[r.relation],
+		Dst: ts.nodes[r.dst], AgentID: ts.agent(r), ObservedAt: r.at, Props: ts.props(r)}
+}
+
+// callerBatches cuts the rows, in time order, into batches of 100 to 500
+// rows: [from, to) each.
+func callerBatches(rows int) [][2]int {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var out [][2]int
+	for from := 0; from < rows; {
+		to := min(rows, from+100+rng.IntN(401))
+		out = append(out, [2]int{from, to})
+		from = to
+	}
+	return out
+}
+
+// concurrentRun is what one run of a writer gave.
+type concurrentRun struct {
+	wall   time.Duration
+	calls  latencies
+	starts []time.Duration // of each call, since the run began (same order)
+}
+
+// steady is the latencies of the calls that began after the first fifth
+// of the run: without the first wave, in which every caller's first batch
+// waits for the endpoint nodes of an empty database to be written.
+func (r concurrentRun) steady() latencies {
+	var out latencies
+	for i, at := range r.starts {
+		if at >= r.wall/5 {
+			out = append(out, r.calls[i])
+		}
+	}
+	return out
+}
+
+// BenchmarkTelemetryConcurrent compares one streaming caller (one
+// AppendTelemetry of every row) with 32 and 128 concurrent callers, each
+// appending batches of 100–500 rows of 50,000 agents through one shared
+// TelemetryWriter sized by tuning (Plan.TelemetryStreams), and, for
+// reference, 128 callers through a writer with half the streams (one per
+// core), and 128 callers each calling AppendTelemetry on
+// their own. The variants alternate in each round, each into a fresh database with the
+// week's day partitions made; the best round counts. It prints rows/s,
+// p50/p99 call latency, the p99 of the calls begun after the first fifth
+// of the run (the first wave writes the endpoint nodes of an empty
+// database) and the ratio to the stream (goal: 128 callers ≥ 0.8× with
+// p99 < 1 s).
+//
+//	make bench BENCH=TelemetryConcurrent
+//	INTEL_BENCH_WRITER_ROWS=1000000 INTEL_BENCH_WRITER_ROUNDS=3 make bench BENCH=TelemetryConcurrent
+//
+// INTEL_BENCH_WRITER_ROWS sets the rows per run (200,000; 1,000,000 with
+// INTEL_BENCH_SIZE=full), INTEL_BENCH_WRITER_ROUNDS the rounds (2),
+// INTEL_BENCH_COPY_NODES the endpoint nodes (50,000).
+func BenchmarkTelemetryConcurrent(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	ctx := context.Background()
+	rows := envInt(b, "INTEL_BENCH_WRITER_ROWS", map[bool]int{false: 200_000, true: 1_000_000}[cfg.full])
+	rounds := max(1, envInt(b, "INTEL_BENCH_WRITER_ROUNDS", 2))
+	plan, err := tuning.LocalPlan()
+	if err != nil {
+		b.Fatalf("plan: %v", err)
+	}
+	ts := newTelemetrySet(rows, cfg.copyNodes, time.Now().UTC())
+	batches := callerBatches(rows)
+
+	newStore := func(pool *pgxpool.Pool) *store.Store {
+		return store.NewStore(pool, store.WithLogger(quietLogger), store.WithBatchSize(plan.BatchSize),
+			store.WithWriters(plan.Writers), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
+	}
+	// callers runs n goroutines that take the batches in turn and append
+	// each with call, timing every call.
+	callers := func(n int, call func(context.Context, []graph.TelemetryEdge) error) (concurrentRun, error) {
+		var next atomic.Int64
+		var mu sync.Mutex
+		var run concurrentRun
+		var firstErr error
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range n {
+			wg.Go(func() {
+				var mine, begun latencies
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= len(batches) {
+						break
+					}
+					edges := make([]graph.TelemetryEdge, 0, batches[i][1]-batches[i][0])
+					for j := batches[i][0]; j < batches[i][1]; j++ {
+						edges = append(edges, ts.edgeAt(j))
+					}
+					t := time.Now()
+					err := call(ctx, edges)
+					mine, begun = append(mine, time.Since(t)), append(begun, t.Sub(start))
+					if err != nil {
+						mu.Lock()
+						firstErr = firstError(firstErr, err)
+						mu.Unlock()
+						return
+					}
+				}
+				mu.Lock()
+				run.calls = append(run.calls, mine...)
+				run.starts = append(run.starts, begun...)
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		run.wall = time.Since(start)
+		return run, firstErr
+	}
+	throughWriter := func(n, streams int) func(*pgxpool.Pool) (concurrentRun, error) {
+		return func(pool *pgxpool.Pool) (concurrentRun, error) {
+			w := newStore(pool).NewTelemetryWriter(store.TelemetryWriterOptions{Streams: streams})
+			start := time.Now()
+			run, err := callers(n, func(ctx context.Context, edges []graph.TelemetryEdge) error {
+				_, err := w.Append(ctx, edges)
+				return err
+			})
+			if cerr := w.Close(ctx); err == nil {
+				err = cerr
+			}
+			run.wall = time.Since(start)
+			return run, err
+		}
+	}
+	type variant struct {
+		name string
+		run  func(*pgxpool.Pool) (concurrentRun, error)
+		runs []concurrentRun
+	}
+	variants := []*variant{
+		{name: "1 streaming caller (one AppendTelemetry)", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
+			start := time.Now()
+			_, err := newStore(pool).AppendTelemetry(ctx, ts.edges(nil))
+			return concurrentRun{wall: time.Since(start)}, err
+		}},
+		{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams)},
+		{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core)", max(1, plan.TelemetryStreams/2)),
+			run: throughWriter(128, max(1, plan.TelemetryStreams/2))},
+		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
+			gs := newStore(pool)
+			return callers(128, func(ctx context.Context, edges []graph.TelemetryEdge) error {
+				_, err := gs.AppendTelemetry(ctx, store.SliceEdges(edges))
+				return err
+			})
+		}},
+	}
+	var loads []string
+	for b.Loop() {
+		for range rounds {
+			for _, v := range variants {
+				_, pool := telemetryDB(b, ts)
+				run, err := v.run(pool)
+				if err != nil {
+					b.Fatalf("%s: %v", v.name, err)
+				}
+				checkTelemetry(b, pool, ts, v.name)
+				v.runs = append(v.runs, run)
+				pool.Close()
+				loads = append(loads, loadAverage())
+			}
+		}
+	}
+
+	bestRun := func(v *variant) concurrentRun {
+		r := v.runs[0]
+		for _, x := range v.runs[1:] {
+			if x.wall < r.wall {
+				r = x
+			}
+		}
+		return r
+	}
+	stream := rate(rows, bestRun(variants[0]).wall)
+	r := newReport(fmt.Sprintf("telemetry from many callers: %d rows of 50,000 agents among %d endpoint nodes, batches of 100-500 rows (%d calls), best of %d round(s), alternating",
+		rows, len(ts.nodes), len(batches), rounds))
+	r.row("writer", "rows/s", "vs stream", "p50 call", "p99 call", "p99 after 1st fifth", "all rounds")
+	for _, v := range variants {
+		br := bestRun(v)
+		var all []string
+		for _, x := range v.runs {
+			all = append(all, fmtRate(rate(rows, x.wall)))
+		}
+		p50, p99, steady := "-", "-", "-"
+		if len(br.calls) > 0 {
+			p50, p99, steady = ms(br.calls.percentile(50)), ms(br.calls.percentile(99)), ms(br.steady().percentile(99))
+		}
+		r.row(v.name, fmtRate(rate(rows, br.wall)), fmtRatio(rate(rows, br.wall)/stream), p50, p99, steady, strings.Join(all, " "))
+	}
+	r.flush()
+	note("TelemetryWriter: %d streams (tuning Plan.TelemetryStreams), pool %d conns (tuning), batch size %d, writers %d",
+		plan.TelemetryStreams, plan.MaxConns, plan.BatchSize, plan.Writers)
+	note("load average after each run: %s", strings.Join(loads, " | "))
+	w128 := bestRun(variants[2])
+	b.ReportMetric(stream, "stream-rows/s")
+	b.ReportMetric(rate(rows, bestRun(variants[1]).wall), "writer32-rows/s")
+	b.ReportMetric(rate(rows, w128.wall), "writer128-rows/s")
+	b.ReportMetric(rate(rows, w128.wall)/stream, "ratio128")
+	b.ReportMetric(msf(w128.calls.percentile(99)), "p99-128-ms")
+	b.ReportMetric(msf(w128.steady().percentile(99)), "steady-p99-128-ms")
+}
+
+// firstError keeps the first error.
+func firstError(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(b))[0]
+}

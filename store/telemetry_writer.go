@@ -1,0 +1,502 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/ransomeye/intel/graph"
+)
+
+// ErrTelemetryWriterClosed is returned by TelemetryWriter.Append after
+// Close has begun.
+var ErrTelemetryWriterClosed = errors.New("telemetry writer closed")
+
+// TelemetryWriterOptions configure a TelemetryWriter. A zero field takes
+// its default.
+type TelemetryWriterOptions struct {
+	// Streams is how many groups are written at once, each on a pooled
+	// connection of its own (default: the Store's writers, WithWriters;
+	// services pass tuning.Plan.TelemetryStreams). It is capped at half
+	// the pool's connections.
+	Streams int
+	// GroupRows is the size at which a group is written without waiting
+	// (default 5,000, at most the Store's copy chunk). A group holds whole
+	// pieces of callers' batches, so it may exceed GroupRows by less than
+	// one piece; a batch larger than GroupRows is split into pieces of
+	// GroupRows edges.
+	GroupRows int
+	// Linger is how long a free stream waits for a group that is not full
+	// to fill before writing it (default 5 ms). While every stream is busy
+	// groups fill anyway: the more callers, the longer the COPYs.
+	Linger time.Duration
+	// MaxPendingRows bounds the edges accepted and not yet committed
+	// (default 8 × Streams × GroupRows); Append blocks while a piece would
+	// exceed it. It is at least GroupRows.
+	MaxPendingRows int
+	// MaxPendingBytes bounds the estimated memory of those edges (default
+	// 64 MiB), the same way. A piece alone in the writer is accepted
+	// whatever its size.
+	MaxPendingBytes int64
+}
+
+// TelemetryWriter is a telemetry writer shared by many callers, each with
+// a small batch (group commit): Append hands a batch to it, and a few
+// streams write the batches that arrived together as one chunk — day
+// partitions, endpoint nodes and implied records in one transaction, then
+// one COPY transaction, the per-chunk steps of AppendTelemetry with its
+// drops, retries and isolation of refused rows — so the COPYs stay long
+// and the connections few however many callers there are.
+//
+// Append returns once the transaction that holds the caller's edges has
+// committed, or with the error that lost them: a group that fails fails
+// for every caller in it and for no other, and stores none of its edges
+// (a retry after a lost connection never doubles them: see commitChunk).
+// Memory is bounded (MaxPendingRows, MaxPendingBytes): Append blocks while
+// the writer is full, and gives up when its context ends.
+//
+// A TelemetryWriter is safe for concurrent use. Close flushes what was
+// accepted and stops the streams.
+type TelemetryWriter struct {
+	s    *Store
+	opts TelemetryWriterOptions
+	ctx  context.Context // of the writes; cancelled by a Close that gives up
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+	// records serializes the streams' records transactions (see writeChunk).
+	records sync.Mutex
+
+	mu      sync.Mutex
+	work    *sync.Cond     // signalled when a group can be taken, or on close
+	open    *writerGroup   // the group callers join, nil when none
+	sealed  []*writerGroup // full groups, oldest first
+	rows    int            // pending edges
+	bytes   int64          // their estimated memory
+	freed   chan struct{}  // closed (and replaced) when room is freed
+	closing bool
+	bufs    [][]graph.TelemetryEdge // chunk buffers to reuse
+}
+
+// writerGroup is the edges that are written as one chunk.
+type writerGroup struct {
+	parts  []*writerPart
+	rows   int
+	opened time.Time
+	taken  bool // by a stream: its parts are final
+}
+
+// writerPart is one piece of a caller's batch in a group.
+type writerPart struct {
+	edges     []graph.TelemetryEdge // the caller's, never written to
+	bytes     int64
+	g         *writerGroup
+	withdrawn bool // by its caller, before the group was taken
+	done      chan struct{}
+	stats     TelemetryStats // set before done is closed
+	err       error
+}
+
+// Default sizes of a TelemetryWriter.
+const (
+	defaultGroupRows       = 5_000
+	defaultLinger          = 5 * time.Millisecond
+	defaultPendingGroups   = 8 // groups of edges pending per stream
+	defaultMaxPendingBytes = 64 << 20
+)
+
+// NewTelemetryWriter starts a TelemetryWriter on the Store; Close stops it.
+func (s *Store) NewTelemetryWriter(opts TelemetryWriterOptions) *TelemetryWriter {
+	if opts.Streams <= 0 {
+		opts.Streams = s.writers
+	}
+	opts.Streams = max(1, min(opts.Streams, int(s.pool.Config().MaxConns)/2))
+	if opts.GroupRows <= 0 {
+		opts.GroupRows = defaultGroupRows
+	}
+	opts.GroupRows = min(opts.GroupRows, s.copyChunk)
+	if opts.Linger <= 0 {
+		opts.Linger = defaultLinger
+	}
+	if opts.MaxPendingRows <= 0 {
+		opts.MaxPendingRows = defaultPendingGroups * opts.Streams * opts.GroupRows
+	}
+	opts.MaxPendingRows = max(opts.MaxPendingRows, opts.GroupRows)
+	if opts.MaxPendingBytes <= 0 {
+		opts.MaxPendingBytes = defaultMaxPendingBytes
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	w := &TelemetryWriter{s: s, opts: opts, ctx: ctx, stop: stop, freed: make(chan struct{})}
+	w.work = sync.NewCond(&w.mu)
+	w.wg.Add(opts.Streams)
+	for range opts.Streams {
+		go w.stream()
+	}
+	return w
+}
+
+// Options returns the writer's options, defaults filled in.
+func (w *TelemetryWriter) Options() TelemetryWriterOptions { return w.opts }
+
+// Append writes edges through the writer and returns once they are
+// durable: the stats count what was stored and dropped of these edges
+// (Edges, Dropped; an invalid edge is dropped as AppendTelemetry drops
+// it), and the counts that belong to a whole group (Nodes,
+// PartitionsCreated, OutOfWindow, InDefault) go to the caller whose edges
+// the group wrote first, so the callers' stats add up to what was done.
+//
+// On an error none of the edges of the failed piece (a batch is written in
+// pieces of at most GroupRows edges) is stored; the stats still count the
+// pieces that were. When ctx ends while Append waits for room, or before
+// its edges were taken by a stream, they are withdrawn and not written;
+// when it ends while they are being written, Append returns at once with
+// ctx's error, and they may be stored.
+func (w *TelemetryWriter) Append(ctx context.Context, edges []graph.TelemetryEdge) (TelemetryStats, error) {
+	start := time.Now()
+	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	var parts []*writerPart
+	var err error
+	for piece := range slices.Chunk(edges, w.opts.GroupRows) {
+		p := &writerPart{edges: piece, bytes: edgesBytes(piece), done: make(chan struct{})}
+		if err = w.admit(ctx, p); err != nil {
+			break
+		}
+		parts = append(parts, p)
+	}
+	for _, p := range parts {
+		done, perr := w.await(ctx, p)
+		if done {
+			addStats(&stats, p.stats)
+		}
+		if perr != nil && !errors.Is(err, perr) {
+			err = errors.Join(err, perr)
+		}
+	}
+	stats.Duration = time.Since(start)
+	return stats, err
+}
+
+// addStats adds what a piece did to a caller's stats.
+func addStats(to *TelemetryStats, from TelemetryStats) {
+	to.Edges += from.Edges
+	to.OutOfWindow += from.OutOfWindow
+	to.InDefault += from.InDefault
+	to.PartitionsCreated += from.PartitionsCreated
+	to.Nodes.Add(from.Nodes)
+	for r, n := range from.Dropped {
+		to.Dropped[r] += n
+	}
+}
+
+// admit waits for room for p and puts it in the open group.
+func (w *TelemetryWriter) admit(ctx context.Context, p *writerPart) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("append telemetry: %w", context.Cause(ctx))
+	}
+	w.mu.Lock()
+	for !w.closing && w.rows > 0 && (w.rows+len(p.edges) > w.opts.MaxPendingRows || w.bytes+p.bytes > w.opts.MaxPendingBytes) {
+		freed := w.freed
+		w.mu.Unlock()
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for room in the telemetry writer (%d edges not written): %w", len(p.edges), context.Cause(ctx))
+		}
+		w.mu.Lock()
+	}
+	defer w.mu.Unlock()
+	if w.closing {
+		return ErrTelemetryWriterClosed
+	}
+	w.rows += len(p.edges)
+	w.bytes += p.bytes
+	g := w.open
+	if g == nil {
+		g = &writerGroup{opened: time.Now()}
+		w.open = g
+	}
+	g.parts = append(g.parts, p)
+	g.rows += len(p.edges)
+	p.g = g
+	if g.rows >= w.opts.GroupRows {
+		w.sealed = append(w.sealed, g)
+		w.open = nil
+		w.work.Broadcast() // a stream lingering on the open group takes it
+	} else if len(g.parts) == 1 {
+		w.work.Signal() // a free stream starts lingering on the new group
+	}
+	return nil
+}
+
+// await waits for p's outcome, or withdraws p when ctx ends before a
+// stream took its group. done reports whether p's stats are final.
+func (w *TelemetryWriter) await(ctx context.Context, p *writerPart) (done bool, err error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	case <-ctx.Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+	}
+	if p.g.taken {
+		return false, fmt.Errorf("stop waiting for %d telemetry edges being written (they may be stored): %w", len(p.edges), context.Cause(ctx))
+	}
+	p.withdrawn = true
+	p.g.rows -= len(p.edges)
+	w.release(len(p.edges), p.bytes)
+	return false, fmt.Errorf("append telemetry (%d edges withdrawn, not written): %w", len(p.edges), context.Cause(ctx))
+}
+
+// release frees room; w.mu is held.
+func (w *TelemetryWriter) release(rows int, bytes int64) {
+	w.rows -= rows
+	w.bytes -= bytes
+	close(w.freed)
+	w.freed = make(chan struct{})
+}
+
+// Close stops accepting edges, writes those accepted and waits for them.
+// When ctx ends first it cancels the writes still running, whose callers
+// get the error, and returns ctx's error. Close may be called more than
+// once.
+func (w *TelemetryWriter) Close(ctx context.Context) error {
+	w.mu.Lock()
+	w.closing = true
+	close(w.freed) // callers waiting for room see the close
+	w.freed = make(chan struct{})
+	w.work.Broadcast()
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		w.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		w.stop()
+		return nil
+	case <-ctx.Done():
+		w.stop()
+		<-done
+		return fmt.Errorf("close telemetry writer: %w", context.Cause(ctx))
+	}
+}
+
+// stream writes groups until the writer is closed and empty.
+func (w *TelemetryWriter) stream() {
+	defer w.wg.Done()
+	for {
+		g := w.next()
+		if g == nil {
+			return
+		}
+		w.write(g)
+	}
+}
+
+// next takes the oldest full group, or the open one once it has lingered,
+// waiting for one; nil when the writer is closed and empty.
+func (w *TelemetryWriter) next() *writerGroup {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		if len(w.sealed) > 0 {
+			g := w.sealed[0]
+			w.sealed = slices.Delete(w.sealed, 0, 1)
+			g.taken = true
+			return g
+		}
+		if g := w.open; g != nil && g.rows > 0 {
+			wait := w.opts.Linger - time.Since(g.opened)
+			if wait <= 0 || w.closing {
+				w.open = nil
+				g.taken = true
+				return g
+			}
+			// Wait for the linger to pass, for a group to fill or for Close.
+			t := time.AfterFunc(wait, func() {
+				w.mu.Lock()
+				w.work.Broadcast()
+				w.mu.Unlock()
+			})
+			w.work.Wait()
+			t.Stop()
+			continue
+		}
+		if w.closing {
+			return nil
+		}
+		w.work.Wait()
+	}
+}
+
+// write writes a group as one chunk and tells each of its callers.
+func (w *TelemetryWriter) write(g *writerGroup) {
+	parts := slices.DeleteFunc(g.parts, func(p *writerPart) bool { return p.withdrawn })
+	chunk, keys := w.buffer(g.rows)
+	for i, p := range parts {
+		p.stats = TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+		for _, e := range p.edges {
+			if reason, detail := CheckEdge(&e); reason != "" {
+				p.stats.Dropped[reason]++
+				w.s.log.WarnContext(w.ctx, "dropping telemetry edge", "agent_id", clip(e.AgentID),
+					"reason", string(reason), "err", detail)
+				continue
+			}
+			chunk = append(chunk, e)
+			keys = append(keys, keyOfEdge(&e, i))
+		}
+	}
+	kept, err := w.writeChunk(chunk, keys, parts)
+	w.mu.Lock()
+	w.bufs = append(w.bufs, chunk[:0])
+	var rows int
+	var bytes int64
+	for _, p := range parts {
+		rows += len(p.edges)
+		bytes += p.bytes
+	}
+	w.release(rows, bytes)
+	w.mu.Unlock()
+	for i, p := range parts {
+		if err != nil {
+			p.err = err
+		} else {
+			p.stats.Edges = kept[i]
+		}
+		close(p.done)
+	}
+}
+
+// writeChunk runs the per-chunk steps of AppendTelemetry on a group's
+// valid edges (keys tells whose each is) and returns, per part, how many
+// of its edges are stored; the drops are added to the parts' stats.
+func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey, parts []*writerPart) ([]int64, error) {
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	group := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	// One group's records at a time: streams writing the same new endpoint
+	// nodes at once would wait on each other's uncommitted rows and retry
+	// (ErrRetryable) with backoff, seconds for the callers in those groups;
+	// one at a time, each finds the previous group's nodes committed (and
+	// cached), while the other streams COPY.
+	w.records.Lock()
+	chunk, err := w.s.prepareChunk(w.ctx, chunk, &group)
+	w.records.Unlock()
+	keys = attributeDrops(keys, chunk, group.Dropped, parts)
+	first := &parts[0].stats
+	first.Nodes, first.OutOfWindow, first.InDefault, first.PartitionsCreated = group.Nodes, group.OutOfWindow, group.InDefault, group.PartitionsCreated
+	if err != nil {
+		return nil, fmt.Errorf("append telemetry: %w", err)
+	}
+	kept := make([]int64, len(parts))
+	if len(chunk) == 0 {
+		return kept, nil
+	}
+	var rejected []int
+	if _, err := w.s.commitChunk(w.ctx, TelemetryInput{}, copyJob{edges: chunk}, map[graph.DropReason]int64{}, &rejected); err != nil {
+		return nil, fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
+	}
+	for _, k := range keys {
+		kept[k.part]++
+	}
+	for _, i := range rejected {
+		kept[keys[i].part]--
+		parts[keys[i].part].stats.Dropped[ReasonRejected]++
+	}
+	return kept, nil
+}
+
+// edgeKey identifies an edge of a group and the part it came from.
+type edgeKey struct {
+	src, dst uuid.UUID
+	relation string
+	agent    string
+	at       time.Time
+	part     int
+}
+
+func keyOfEdge(e *graph.TelemetryEdge, part int) edgeKey {
+	return edgeKey{src: e.Src.ID, dst: e.Dst.ID, relation: e.Relation, agent: e.AgentID, at: e.ObservedAt, part: part}
+}
+
+func (k *edgeKey) is(e *graph.TelemetryEdge) bool {
+	return k.src == e.Src.ID && k.dst == e.Dst.ID && k.relation == e.Relation && k.agent == e.AgentID && k.at.Equal(e.ObservedAt)
+}
+
+// attributeDrops finds which edges of a group prepareChunk dropped: kept
+// is what it returned, the edges of keys in order minus the dropped ones.
+// It adds each dropped edge to its part's stats, under a reason from
+// dropped (the group's drop counts by reason: which reason is exact when
+// one reason dropped edges in the group, which is the rule), and returns
+// the keys of kept.
+func attributeDrops(keys []edgeKey, kept []graph.TelemetryEdge, dropped map[graph.DropReason]int64, parts []*writerPart) []edgeKey {
+	if len(keys) == len(kept) {
+		return keys
+	}
+	reasons := make([]graph.DropReason, 0, len(dropped))
+	for r, n := range dropped {
+		if n > 0 {
+			reasons = append(reasons, r)
+		}
+	}
+	slices.Sort(reasons)
+	left := maps.Clone(dropped)
+	out := keys[:0]
+	j := 0
+	for _, k := range keys {
+		if j < len(kept) && k.is(&kept[j]) {
+			out = append(out, k)
+			j++
+			continue
+		}
+		reason := ReasonRejected
+		for len(reasons) > 0 && left[reasons[0]] == 0 {
+			reasons = reasons[1:]
+		}
+		if len(reasons) > 0 {
+			reason = reasons[0]
+			left[reason]--
+		}
+		parts[k.part].stats.Dropped[reason]++
+	}
+	return out
+}
+
+// buffer returns an empty chunk buffer for about rows edges, and the keys
+// buffer for it.
+func (w *TelemetryWriter) buffer(rows int) ([]graph.TelemetryEdge, []edgeKey) {
+	keys := make([]edgeKey, 0, rows)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.bufs); n > 0 {
+		b := w.bufs[n-1]
+		w.bufs = w.bufs[:n-1]
+		return b, keys
+	}
+	return make([]graph.TelemetryEdge, 0, rows), keys
+}
+
+// edgesBytes estimates the memory of edges: a fixed cost per edge, its
+// texts, its props and its implied records.
+func edgesBytes(edges []graph.TelemetryEdge) int64 {
+	const perEdge, perProp, perRecord = 512, 64, 256
+	var n int64
+	for i := range edges {
+		e := &edges[i]
+		n += perEdge + int64(len(e.Relation)+len(e.AgentID)+len(e.Src.Key)+len(e.Dst.Key)) +
+			perProp*int64(len(e.Props)) + perRecord*int64(len(e.Implied.Nodes)+len(e.Implied.Relations))
+	}
+	return n
+}
