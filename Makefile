@@ -67,6 +67,10 @@ fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 30s) and run the long reli
 bench: ## Run the benchmarks and print their figures and ratios (BENCH=regexp, BENCH_FLAGS=...).
 	$(GO) test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) -timeout 60m ./...
 
+.PHONY: bench-telemetry-cli
+bench-telemetry-cli: ## intel ingest telemetry FILE vs psql \copy of the same edge rows, both shapes of issue 15, best of 3 (INTEL_BENCH_CLI_SCALE, INTEL_BENCH_ROUNDS).
+	$(GO) test -run '^$$' -bench BenchmarkIngestTelemetryCLI -benchtime=1x -timeout 90m ./cmd/intel/
+
 .PHONY: migrate
 migrate: ## Migrate DATABASE_URL with the plain goose CLI (as a release pipeline does). GOOSE_CMD=status|down|...
 	@test -n "$$DATABASE_URL" || { echo "migrate: set DATABASE_URL=postgres://user:pass@host:5432/db" >&2; exit 2; }
