@@ -79,9 +79,9 @@ func writeTelemetryFile(path string, shape telemetryShape, seed uint64, now time
 		return err
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	for _, l := range lines {
+	for _, l := range lines { // a write error is sticky: Flush returns it
 		d := dsts[l.dst]
-		fmt.Fprintf(w, `{"src":{"kind":"process","key":"host-%d:%d","name":"proc-%d.exe"},"relation":%q,"dst":%s,"agent_id":"host-%d","observed_at":%q,"props":{"pid":%d}}`+"\n",
+		_, _ = fmt.Fprintf(w, `{"src":{"kind":"process","key":"host-%d:%d","name":"proc-%d.exe"},"relation":%q,"dst":%s,"agent_id":"host-%d","observed_at":%q,"props":{"pid":%d}}`+"\n",
 			l.host, l.pid, l.pid%97, d.relation, d.json, l.host, l.at.Format(time.RFC3339Nano), l.pid)
 	}
 	if err := w.Flush(); err != nil {

@@ -120,7 +120,7 @@ func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int
 	fmt.Printf("\nintel ingest telemetry vs psql \\copy: %s (%d lines, %d edges stored, %d nodes), best of %d, alternating\n",
 		shape.name, shape.lines, edges, endpoints, rounds)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "loader\tbest\trows/s\tvs psql\tclient CPU (best run)\tall runs (load average at the end)")
+	_, _ = fmt.Fprintln(tw, "loader\tbest\trows/s\tvs psql\tclient CPU (best run)\tall runs (load average at the end)")
 	for _, l := range []struct {
 		name string
 		runs []cliRun
@@ -130,10 +130,12 @@ func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int
 		for _, r := range l.runs {
 			all = append(all, fmt.Sprintf("%.2fs (%s)", r.wall.Seconds(), r.load))
 		}
-		fmt.Fprintf(tw, "%s\t%.2fs\t%.0f\t%.2fx\t%.2fs\t%s\n", l.name, best.wall.Seconds(), float64(edges)/best.wall.Seconds(),
+		_, _ = fmt.Fprintf(tw, "%s\t%.2fs\t%.0f\t%.2fx\t%.2fs\t%s\n", l.name, best.wall.Seconds(), float64(edges)/best.wall.Seconds(),
 			bestPsql.wall.Seconds()/best.wall.Seconds(), best.cpu.Seconds(), strings.Join(all, ", "))
 	}
-	_ = tw.Flush()
+	if err := tw.Flush(); err != nil {
+		b.Fatalf("print: %v", err)
+	}
 	b.ReportMetric(ratio, strings.ReplaceAll(shape.name, " ", "_")+"-ratio")
 }
 

@@ -34,14 +34,14 @@ func TestLoadRepeatedEndpoints(t *testing.T) {
 	var wantDropped = map[engine.Reason]int64{}
 	for i := range lines {
 		at := now.Add(-time.Duration(i) * time.Second).Format(time.RFC3339)
-		switch {
-		case i%100 == 7: // a NUL in the process key: PostgreSQL would refuse it
+		switch i % 100 {
+		case 7: // a NUL in the process key: PostgreSQL would refuse it
 			fmt.Fprintf(&in, `{"src":{"kind":"process","key":"host-1:\u0000"},"relation":"x","dst":"ipv4-addr:10.0.0.1","agent_id":"host-1","observed_at":%q}`+"\n", at)
 			wantDropped[graph.ReasonInvalidSrc]++
-		case i%100 == 8: // the same invalid endpoint text each time
+		case 8: // the same invalid endpoint text each time
 			fmt.Fprintf(&in, `{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:300.1.1.1","agent_id":"host-1","observed_at":%q}`+"\n", at)
 			wantDropped[telemetry.ReasonBadDst]++
-		case i%100 == 9:
+		case 9:
 			in.WriteString(`{"src": "ipv4-addr:10.0.0.1", broken` + "\n")
 			wantDropped[engine.ReasonInvalidJSON]++
 		default:
