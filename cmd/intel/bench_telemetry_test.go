@@ -40,15 +40,8 @@ var telemetryShapes = []telemetryShape{
 // not. INTEL_BENCH_ROUNDS sets the rounds (default 3),
 // INTEL_BENCH_CLI_SCALE scales the line counts (default 1).
 func BenchmarkIngestTelemetryCLI(b *testing.B) {
-	rounds := benchEnvInt(b, "INTEL_BENCH_ROUNDS", 3)
-	scale := 1.0
-	if v := os.Getenv("INTEL_BENCH_CLI_SCALE"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f <= 0 {
-			b.Fatalf("INTEL_BENCH_CLI_SCALE=%q: want a positive number", v)
-		}
-		scale = f
-	}
+	rounds := int(envPositive(b, "INTEL_BENCH_ROUNDS", 3))
+	scale := envPositive(b, "INTEL_BENCH_CLI_SCALE", 1)
 	psql, err := exec.LookPath("psql")
 	if err != nil {
 		psql = "/usr/lib/postgresql/15/bin/psql"
@@ -202,15 +195,16 @@ func countRows(b *testing.B, pool *pgxpool.Pool, query string) int64 {
 	return n
 }
 
-func benchEnvInt(b *testing.B, name string, def int) int {
+// envPositive is the positive number in the environment variable name, or
+// def when it is unset.
+func envPositive(b *testing.B, name string, def float64) float64 {
 	b.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		return def
+	if v, ok := os.LookupEnv(name); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f <= 0 {
+			b.Fatalf("%s=%q: want a positive number", name, v)
+		}
+		return f
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		b.Fatalf("%s=%q: want a positive integer", name, v)
-	}
-	return n
+	return def
 }
