@@ -195,7 +195,7 @@ func TestLoadNormalisesObservables(t *testing.T) {
 // TestLoadRepeatedEndpoints loads many lines that name few endpoints over
 // and over (the endpoint memo of the parser and the Store's endpoint cache
 // both answer most of them), across many small COPY chunks and with
-// several workers, with bad lines in between: every stored edge has both
+// several workers and two node writers, with bad lines in between: every stored edge has both
 // endpoint nodes, every file its has-hash link, the report counts every
 // line, and the bad lines are dropped under their reasons each time they
 // come, however often the same bad endpoint repeats.
@@ -203,7 +203,7 @@ func TestLoadRepeatedEndpoints(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	st := store.NewStore(pool, store.WithBatchSize(50), store.WithCopyChunk(97), store.WithLogger(quiet))
+	st := store.NewStore(pool, store.WithBatchSize(50), store.WithWriters(2), store.WithCopyChunk(97), store.WithLogger(quiet))
 	now := time.Now().UTC().Truncate(time.Second)
 	var in strings.Builder
 	const lines = 2000
