@@ -49,9 +49,9 @@
 //
 // A file's hash nodes and file → hash has-hash relations travel with the
 // edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry
-// writes them with the chunk's endpoint nodes, in one transaction before the
-// chunk's edges, so the file, its hashes and the links between them are
-// committed together and no link waits in pending_relations.
+// writes them with the chunk's endpoint nodes before the chunk's edges, a
+// link with its file and hash or after them, so no link waits in
+// pending_relations.
 //
 // A line that cannot be used is logged at WARN with its line number, byte
 // offset, reason and details, counted under its reason, and skipped; the
