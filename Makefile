@@ -89,6 +89,10 @@ SCALE_FLAGS ?=
 bench-scale: ## Sustained load: 7 simulated days, concurrent writers and walks (reduced scale; SCALE_FLAGS='-agents 50000 -rows-per-day N').
 	INTEL_BENCH_SCALE=1 $(GO) test -run '^$$' -bench '^BenchmarkSustainedLoad$$' -benchtime=1x -timeout 180m ./internal/workload -args $(SCALE_FLAGS)
 
+.PHONY: bench-telemetry-cli
+bench-telemetry-cli: ## intel ingest telemetry FILE vs psql \copy of the same edge rows, both shapes of issue 15, best of 3 (INTEL_BENCH_CLI_SCALE, INTEL_BENCH_ROUNDS).
+	$(GO) test -run '^$$' -bench BenchmarkIngestTelemetryCLI -benchtime=1x -timeout 90m ./cmd/intel/
+
 .PHONY: migrate
 migrate: ## Migrate DATABASE_URL with the plain goose CLI (as a release pipeline does). GOOSE_CMD=status|down|...
 	@test -n "$$DATABASE_URL" || { echo "migrate: set DATABASE_URL=postgres://user:pass@host:5432/db" >&2; exit 2; }

@@ -106,14 +106,14 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 //   - makes the day partitions the chunk needs inside the telemetry window
 //     (through the Store's DayEnsurer, so rows never wait in the default
 //     partition);
-//   - writes the chunk's graph records in one transaction with Write: its
+//   - writes the chunk's graph records (writeChunkBatch: one transaction,
+//     or many new nodes side by side before their relations): its
 //     endpoint nodes and the nodes and relations they imply
 //     (TelemetryEdge.Implied: a file's hash nodes and has-hash relations),
 //     each once per chunk and only if this Store has not written it already
-//     (see endpointCache). A relation and its endpoints are thus committed
-//     together or were committed before, so none is left pending, and the
-//     transaction releases the pending relations of other writers that its
-//     nodes complete;
+//     (see endpointCache). A relation's endpoints are thus committed with
+//     it or before it, so none is left pending, and the write releases the
+//     pending relations of other writers that its nodes complete;
 //   - once that transaction has committed, COPYs the edges in binary
 //     format (see copyEdges) in a transaction that also advances the
 //     input's checkpoint, when in names one.
@@ -551,7 +551,7 @@ func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEd
 	if b.Len() == 0 {
 		return chunk, nil
 	}
-	ws, dropped, err := s.writeChecked(ctx, b, true)
+	ws, dropped, err := s.writeChunkBatch(ctx, b)
 	stats.Nodes.Add(ws)
 	if err != nil {
 		return chunk, fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
@@ -585,6 +585,34 @@ func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEd
 		out = append(out, *e)
 	}
 	return out, nil
+}
+
+// writeChunkBatch writes the records of a chunk that the endpoint cache
+// does not know, and names those the database refused. A few go in one
+// transaction (writeChecked). When the nodes are more than a batch and the
+// Store has several writers — the first chunks of a stream, or a stream of
+// new processes — the nodes go first through UpsertNodes (disjoint id
+// ranges written side by side, the pending relations they complete
+// released once all have committed), then the relations in one
+// transaction: a relation's endpoints are committed before it, as in one
+// transaction, and none of the chunk's edges is COPYed before both. If the
+// database refused a node there (UpsertNodes counts it but does not name
+// it), the whole batch is written again with writeChecked — upserts are
+// idempotent — to name what it refused; the stats are then that write's.
+func (s *Store) writeChunkBatch(ctx context.Context, b graph.Batch) (graph.WriteStats, droppedSet, error) {
+	if len(b.Nodes) <= s.batchSize || s.writers <= 1 {
+		return s.writeChecked(ctx, b, true)
+	}
+	ws, err := s.UpsertNodes(ctx, b.Nodes)
+	if err != nil {
+		return ws, droppedSet{}, err
+	}
+	if len(ws.Dropped) > 0 {
+		return s.writeChecked(ctx, b, true)
+	}
+	rs, dropped, err := s.writeChecked(ctx, graph.Batch{Relations: b.Relations}, true)
+	ws.Add(rs)
+	return ws, dropped, err
 }
 
 // reasonFor returns why edge e cannot be stored without a record that was

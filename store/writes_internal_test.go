@@ -96,11 +96,20 @@ func TestCopyIsolatingFindsRejectedRows(t *testing.T) {
 // write of a chunk's records drops an endpoint or implied node (sent here
 // past the edge validation), the edges that need it are dropped and
 // counted, never COPYed without it.
+// With two writers and batches of one row, the nodes go through
+// UpsertNodes first and the refusal is found by writing the batch again.
 func TestChunkRecordsRefusedDropTheirEdges(t *testing.T) {
 	t.Parallel()
+	for _, writers := range []int{1, 2} {
+		t.Run(fmt.Sprintf("writers %d", writers), func(t *testing.T) {
+			t.Parallel()
+			chunkRecordsRefused(t, NewStore(pgtest.Pool(t), WithLogger(quietLog), WithWriters(writers), WithBatchSize(1)))
+		})
+	}
+}
+
+func chunkRecordsRefused(t *testing.T, s *Store) {
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	s := NewStore(pool, WithLogger(quietLog))
 	good := graph.ValueNode(graph.KindIPv4Addr, "10.0.0.1")
 	bad := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "host:\x00"}
 	file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": fmt.Sprintf("%064x", 7)}, "a.exe")

@@ -37,7 +37,7 @@ var (
 )
 
 // intelBinary builds cmd/intel once per test run.
-func intelBinary(t *testing.T) string {
+func intelBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "intel-e2e-")

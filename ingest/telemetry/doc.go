@@ -38,11 +38,20 @@
 // worker count. It fills the engine's Report: RecordsRead counts the
 // lines, Telemetry holds what AppendTelemetry did.
 //
+// A line is decoded once (go-json-experiment/json, with encoding/json's
+// leniency: names in any case, duplicate names, invalid UTF-8 replaced),
+// its endpoints kept as their JSON text. An endpoint is decoded,
+// normalised and given its id only the first time its text is seen: a
+// bounded memo shared by the workers (endpointMemo) answers the hosts,
+// processes and files that a stream names line after line. The Store's
+// endpoint cache then writes each endpoint node once (store.Store's
+// AppendTelemetry), so a stream's cost is mostly its edges.
+//
 // A file's hash nodes and file → hash has-hash relations travel with the
 // edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry
-// writes them with the chunk's endpoint nodes, in one transaction before the
-// chunk's edges, so the file, its hashes and the links between them are
-// committed together and no link waits in pending_relations.
+// writes them with the chunk's endpoint nodes before the chunk's edges, a
+// link with its file and hash or after them, so no link waits in
+// pending_relations.
 //
 // A line that cannot be used is logged at WARN with its line number, byte
 // offset, reason and details, counted under its reason, and skipped; the

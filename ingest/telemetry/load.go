@@ -74,6 +74,7 @@ func Load(ctx context.Context, r io.Reader, w engine.TelemetryWriter, opts engin
 
 // mapper returns the engine Mapper of telemetry lines.
 func mapper(opts engine.Options) engine.Mapper[lineMeta] {
+	memo := newEndpointMemo()
 	return func(rec engine.Record[lineMeta]) engine.Result {
 		if rec.Meta.tooLarge > 0 {
 			return drop(engine.ReasonTooLarge,
@@ -85,7 +86,7 @@ func mapper(opts engine.Options) engine.Mapper[lineMeta] {
 		if blank(rec.Raw) {
 			return engine.Result{Read: 1}
 		}
-		e, reason, detail := parseLine(rec.Raw, opts.Feed)
+		e, reason, detail := parseLine(rec.Raw, opts.Feed, memo)
 		if reason != "" {
 			return drop(reason, detail)
 		}

@@ -1,41 +1,53 @@
 package telemetry
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
 )
 
-// line is one NDJSON line of telemetry.
+// line is one NDJSON line of telemetry. Its endpoints are kept as their
+// JSON text, which is the key of the endpoint memo: an endpoint seen before
+// is not decoded again.
 type line struct {
-	Src        json.RawMessage `json:"src"`
-	Relation   string          `json:"relation"`
-	Dst        json.RawMessage `json:"dst"`
-	AgentID    string          `json:"agent_id"`
-	ObservedAt string          `json:"observed_at"`
-	Props      map[string]any  `json:"props"`
+	Src        jsontext.Value `json:"src"`
+	Relation   string         `json:"relation"`
+	Dst        jsontext.Value `json:"dst"`
+	AgentID    string         `json:"agent_id"`
+	ObservedAt string         `json:"observed_at"`
+	Props      map[string]any `json:"props"`
 }
+
+// decodeOptions keep what encoding/json allowed in agents' lines: names
+// matched in any case, duplicate names (the last wins) and invalid UTF-8
+// in strings (replaced by U+FFFD).
+var decodeOptions = json.JoinOptions(json.MatchCaseInsensitiveNames(true),
+	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // parseLine turns one NDJSON line into an edge, whose Implied holds the
 // nodes and relations its endpoints bring (a file's hashes), or a reason to
-// drop it and the details.
-func parseLine(raw []byte, feed string) (graph.TelemetryEdge, engine.Reason, error) {
+// drop it and the details. The line is decoded once; each endpoint is
+// decoded only when memo does not know its text.
+func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge, engine.Reason, error) {
 	var l line
-	if err := json.Unmarshal(raw, &l); err != nil {
+	if err := json.Unmarshal(raw, &l, decodeOptions); err != nil {
 		return graph.TelemetryEdge{}, jsonReason(raw, err), err
 	}
 	var implied graph.Batch
-	src, err := endpoint(l.Src, &implied)
+	src, err := memo.endpoint(l.Src, &implied)
 	if err != nil {
 		return graph.TelemetryEdge{}, ReasonBadSrc, err
 	}
-	dst, err := endpoint(l.Dst, &implied)
+	dst, err := memo.endpoint(l.Dst, &implied)
 	if err != nil {
 		return graph.TelemetryEdge{}, ReasonBadDst, err
 	}
@@ -74,13 +86,14 @@ func parseLine(raw []byte, feed string) (graph.TelemetryEdge, engine.Reason, err
 		ObservedAt: at, Props: l.Props, Implied: implied}, "", nil
 }
 
-// jsonReason is the reason for a line json.Unmarshal failed on: valid
-// JSON that is not an object, an object with a property of the wrong JSON
-// type, or not JSON.
+// jsonReason is the reason for a line that did not decode: valid JSON
+// that is not an object, an object with a property of the wrong JSON type,
+// or not JSON.
 func jsonReason(raw []byte, err error) engine.Reason {
-	var te *json.UnmarshalTypeError
+	var syn *jsontext.SyntacticError
+	var sem *json.SemanticError
 	switch {
-	case !errors.As(err, &te):
+	case errors.As(err, &syn) || !errors.As(err, &sem):
 		return engine.ReasonInvalidJSON
 	case !strings.HasPrefix(strings.TrimSpace(string(raw)), "{"):
 		return engine.ReasonNotObject
@@ -94,22 +107,81 @@ var valueKinds = map[graph.Kind]bool{
 	graph.KindEmailAddr: true, graph.KindMACAddr: true, graph.KindMutex: true, graph.KindDirectory: true,
 }
 
-// endpoint decodes an endpoint (object or "kind:value" string).
-func endpoint(raw json.RawMessage, implied *graph.Batch) (graph.Node, error) {
+// endpointMemo remembers the endpoints of recent lines by their JSON text,
+// so a host, process or file named on line after line is decoded,
+// normalised and given its id once: the lines of a stream draw on far fewer
+// endpoints than they have. It is shared by the workers and bounded: when
+// it holds endpointMemoMax endpoints it starts again empty. Only valid
+// endpoints are remembered; an invalid one is decoded each time it comes.
+type endpointMemo struct {
+	mu sync.Mutex
+	m  map[string]parsedEndpoint
+}
+
+// endpointMemoMax bounds the memo (an entry is the endpoint's text and its
+// node, a few hundred bytes).
+const endpointMemoMax = 1 << 17
+
+// parsedEndpoint is an endpoint's node and the hash nodes and file → hash
+// relations it implies, without sources or times (which are the line's).
+type parsedEndpoint struct {
+	node    graph.Node
+	implied graph.Batch
+}
+
+func newEndpointMemo() *endpointMemo { return &endpointMemo{m: map[string]parsedEndpoint{}} }
+
+// endpoint returns the node of an endpoint's JSON text and appends the
+// records it implies to implied.
+func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch) (graph.Node, error) {
+	m.mu.Lock()
+	p, ok := m.m[string(raw)]
+	m.mu.Unlock()
+	if !ok {
+		var err error
+		if p, err = decodeEndpoint(raw); err != nil {
+			return graph.Node{}, err
+		}
+		m.mu.Lock()
+		if len(m.m) >= endpointMemoMax {
+			clear(m.m)
+		}
+		m.m[string(raw)] = p
+		m.mu.Unlock()
+	}
+	implied.Nodes = append(implied.Nodes, p.implied.Nodes...)
+	implied.Relations = append(implied.Relations, p.implied.Relations...)
+	return p.node, nil
+}
+
+// decodeEndpoint decodes an endpoint (object or "kind:value" string), once.
+func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return graph.Node{}, errors.New("missing")
+		return parsedEndpoint{}, errors.New("missing")
 	}
 	obj := map[string]any{}
-	var short string
-	if err := json.Unmarshal(raw, &short); err == nil {
+	if raw[0] == '"' {
+		var short string
+		if err := json.Unmarshal(raw, &short, decodeOptions); err != nil {
+			return parsedEndpoint{}, errors.New("not an object or kind:value string")
+		}
 		kind, value, ok := strings.Cut(short, ":")
 		if !ok || kind == "" || value == "" {
-			return graph.Node{}, fmt.Errorf("%q is not kind:value", short)
+			return parsedEndpoint{}, fmt.Errorf("%q is not kind:value", short)
 		}
 		obj["kind"], obj["value"] = kind, value
-	} else if err := json.Unmarshal(raw, &obj); err != nil {
-		return graph.Node{}, errors.New("not an object or kind:value string")
+	} else if err := json.Unmarshal(raw, &obj, decodeOptions); err != nil {
+		return parsedEndpoint{}, errors.New("not an object or kind:value string")
 	}
+	var p parsedEndpoint
+	var err error
+	p.node, err = endpointNode(obj, &p.implied)
+	return p, err
+}
+
+// endpointNode is the node of a decoded endpoint; a file's hash nodes and
+// has-hash relations are appended to implied.
+func endpointNode(obj map[string]any, implied *graph.Batch) (graph.Node, error) {
 	kind, _ := obj["kind"].(string)
 	if kind == "" {
 		kind, _ = obj["type"].(string)
