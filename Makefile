@@ -84,6 +84,10 @@ fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 30s) and run the long reli
 bench: ## Run the benchmarks and print their figures and ratios (BENCH=regexp, BENCH_FLAGS=...).
 	$(GO) test -run '^$$' -bench '$(BENCH)' $(BENCH_FLAGS) -timeout 60m ./...
 
+.PHONY: bench-load
+bench-load: ## Feed loads side by side: the base commit (BASE, default merge-base with main) against the working tree, best of RUNS.
+	scripts/bench-load.sh
+
 SCALE_FLAGS ?=
 .PHONY: bench-scale
 bench-scale: ## Sustained load: 7 simulated days, concurrent writers and walks (reduced scale; SCALE_FLAGS='-agents 50000 -rows-per-day N').
