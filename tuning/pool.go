@@ -88,8 +88,8 @@ func WithLogger(logger *slog.Logger) PoolOption {
 // compilation costs more than it saves on the graph's recursive walk.
 //
 // An invalid DSN gives an error starting "parse database url:" that names the
-// problem; an unreachable server gives an error starting "check server
-// connection limits:".
+// problem; an unreachable server gives an error starting "read the
+// server's connection limits:".
 func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpool.Config, error) {
 	pc := poolConfig{
 		serverCheck:  true,
@@ -137,7 +137,7 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 	if pc.serverCheck {
 		limit, err := serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
 		if err != nil {
-			return nil, fmt.Errorf("check server connection limits: %w", err)
+			return nil, fmt.Errorf("read the server's connection limits: %w", err)
 		}
 		if cfg.MaxConns > limit.free {
 			pc.logger.InfoContext(ctx, "pool size clamped to the server's free connections",

@@ -116,7 +116,7 @@ func TestConfigurePoolUnreachableServer(t *testing.T) {
 	_, err := tuning.ConfigurePool(context.Background(),
 		"postgres://intel@127.0.0.1:1/intel?sslmode=disable&pool_max_conns=7",
 		tuning.WithServerCheckTimeout(2*time.Second))
-	require.ErrorContains(t, err, "check server connection limits: ")
+	require.ErrorContains(t, err, "read the server's connection limits: ")
 	require.Less(t, time.Since(start), 10*time.Second)
 }
 

@@ -14,7 +14,10 @@ import (
 // run says what would be written. Its totals add up: the records read are
 // mapped or dropped, and the nodes (relations) sent are inserted, merged,
 // unchanged (pending) or repeated: sent again in the same batch, where they
-// are combined into one row before it is written.
+// are combined into one row before it is written. For relations, unchanged
+// and repeated are one figure (the upsert does not tell them apart), and the
+// relations released from pending, inserted or merged in this load but sent
+// by an earlier batch or load, are not counted as sent.
 func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 	var b strings.Builder
 	ws := r.Written
@@ -28,9 +31,12 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 		fmt.Fprintf(&b, "  nodes            %d (inserted %d, merged %d, unchanged %d, repeated %d)\n",
 			r.Nodes, ws.NodesInserted, ws.NodesMerged, ws.NodesUnchanged,
 			r.Nodes-ws.NodesInserted-ws.NodesMerged-ws.NodesUnchanged)
-		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, repeated %d; released %d)\n",
+		// A released relation (parked earlier, its endpoints now known) is
+		// inserted or merged by the batch that releases it, without being
+		// one of the records sent then: it is taken out of those counts.
+		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, unchanged or repeated %d; released from pending %d)\n",
 			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending,
-			r.Relations-ws.RelationsInserted-ws.RelationsMerged-ws.RelationsPending, ws.RelationsReleased)
+			max(0, r.Relations-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending), ws.RelationsReleased)
 	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
 	if ws.AliasesAmbiguous > 0 {
