@@ -646,13 +646,13 @@ func (d *droppedSet) reasonFor(e *graph.TelemetryEdge) graph.DropReason {
 // other writers still merge theirs). Records enter it only once their
 // transaction has committed, so a record found in it exists in the
 // database; concurrent appends that name the same new record may both write
-// it, which merges to the same row. It is bounded: when either map holds
-// endpointCacheMax entries it starts again empty, and a record dropped from
-// it is simply written again.
+// it, which merges to the same row. Its memory is bounded (see genSet): a
+// service that sees new processes every day keeps the ones it meets again
+// and forgets the rest, and a record forgotten is simply written again.
 type endpointCache struct {
 	mu    sync.Mutex
-	nodes map[uuid.UUID]struct{}
-	rels  map[relationKey]struct{}
+	nodes genSet[uuid.UUID]
+	rels  genSet[relationKey]
 }
 
 // relationKey identifies a relation as RelationUpsertMany merges it.
@@ -665,10 +665,45 @@ func keyOf(r graph.Relation) relationKey {
 	return relationKey{src: r.Src, dst: r.Dst, typ: strings.ToLower(r.Type)}
 }
 
-const endpointCacheMax = 1_000_000
+// endpointCacheGeneration is how many keys one generation of the cache's
+// sets holds: each set holds at most two generations (about 13 MiB of
+// node ids, a few tens of MiB of relation keys).
+const endpointCacheGeneration = 1 << 17
 
 func newEndpointCache() *endpointCache {
-	return &endpointCache{nodes: map[uuid.UUID]struct{}{}, rels: map[relationKey]struct{}{}}
+	return &endpointCache{nodes: newGenSet[uuid.UUID](endpointCacheGeneration), rels: newGenSet[relationKey](endpointCacheGeneration)}
+}
+
+// genSet is a set bounded by two generations: keys go into the current
+// one; when it is full it becomes the old one (the previous old one is
+// dropped) and a new current one starts. A key found in the old
+// generation moves to the current one, so keys in use stay while keys not
+// seen for a generation are forgotten.
+type genSet[K comparable] struct {
+	cur, old map[K]struct{}
+	size     int
+}
+
+func newGenSet[K comparable](size int) genSet[K] {
+	return genSet[K]{cur: map[K]struct{}{}, old: map[K]struct{}{}, size: size}
+}
+
+func (g *genSet[K]) has(k K) bool {
+	if _, ok := g.cur[k]; ok {
+		return true
+	}
+	if _, ok := g.old[k]; ok {
+		g.add(k)
+		return true
+	}
+	return false
+}
+
+func (g *genSet[K]) add(k K) {
+	if len(g.cur) >= g.size {
+		g.old, g.cur = g.cur, make(map[K]struct{}, g.size/4)
+	}
+	g.cur[k] = struct{}{}
 }
 
 // missing returns the endpoint nodes and implied records of chunk that are
@@ -678,7 +713,7 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 	var nodes map[uuid.UUID]struct{} // taken in this chunk
 	var rels map[relationKey]struct{}
 	node := func(n graph.Node) {
-		if _, ok := c.nodes[n.ID]; ok {
+		if c.nodes.has(n.ID) {
 			return
 		}
 		if _, ok := nodes[n.ID]; ok {
@@ -701,7 +736,7 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 		}
 		for _, r := range e.Implied.Relations {
 			k := keyOf(r)
-			if _, ok := c.rels[k]; ok {
+			if c.rels.has(k) {
 				continue
 			}
 			if _, ok := rels[k]; ok {
@@ -721,17 +756,11 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 func (c *endpointCache) add(b graph.Batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.nodes)+len(b.Nodes) > endpointCacheMax {
-		c.nodes = make(map[uuid.UUID]struct{}, endpointCacheMax/4)
-	}
 	for _, n := range b.Nodes {
-		c.nodes[n.ID] = struct{}{}
-	}
-	if len(c.rels)+len(b.Relations) > endpointCacheMax {
-		c.rels = map[relationKey]struct{}{}
+		c.nodes.add(n.ID)
 	}
 	for _, r := range b.Relations {
-		c.rels[keyOf(r)] = struct{}{}
+		c.rels.add(keyOf(r))
 	}
 }
 

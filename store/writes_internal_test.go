@@ -128,8 +128,7 @@ func chunkRecordsRefused(t *testing.T, s *Store) {
 	require.Len(t, kept, 2)
 	require.Equal(t, map[graph.DropReason]int64{graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1, graph.ReasonInvalidImplied: 1}, stats.Dropped)
 	require.Equal(t, map[graph.DropReason]int64{ReasonInvalidText: 2}, stats.Nodes.Dropped, "the node and the hash refused")
-	_, cached := s.endpoints.nodes[bad.ID]
-	require.False(t, cached, "a refused node is not remembered as written")
+	require.False(t, s.endpoints.nodes.has(bad.ID), "a refused node is not remembered as written")
 }
 
 func TestTransientAndDataErrors(t *testing.T) {
