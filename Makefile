@@ -69,7 +69,7 @@ test: ## Run all tests with the race detector against a real PostgreSQL (started
 # lock waits or connection kills on one server; and one open finding: a load
 # cancelled while a chunk commits (two-phase on Citus) may not count that
 # chunk, which is durable (TestAppendTelemetryInputExactlyOnceAfterCut).
-CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections|TestAppendTelemetryInputExactlyOnceAfterCut
+CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections|TestAppendTelemetryInputExactlyOnceAfterCut
 
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).
