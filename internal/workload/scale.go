@@ -27,18 +27,15 @@ import (
 // each with a small batch.
 type Appender interface {
 	Append(ctx context.Context, edges []graph.TelemetryEdge) (store.TelemetryStats, error)
+	Close(ctx context.Context) error
 }
 
-// NewAppender returns the Appender every writer of RunScale shares. It is
-// the one place to swap in the shared group-commit writer
-// (s.NewTelemetryWriter): today each call is its own
-// store.Store.AppendTelemetry.
-func NewAppender(s *store.Store) Appender { return storeAppender{s} }
-
-type storeAppender struct{ s *store.Store }
-
-func (a storeAppender) Append(ctx context.Context, edges []graph.TelemetryEdge) (store.TelemetryStats, error) {
-	return a.s.AppendTelemetry(ctx, store.SliceEdges(edges))
+// NewAppender returns the Appender every writer of RunScale shares for a
+// day: the store's shared group-commit writer (store.TelemetryWriter) on
+// streams connections (tuning.Plan.TelemetryStreams), closed, so flushed,
+// at the day's end.
+func NewAppender(s *store.Store, streams int) Appender {
+	return s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: streams})
 }
 
 // Defaults of ScaleOptions.
@@ -140,7 +137,7 @@ func RunScale(ctx context.Context, pool *pgxpool.Pool, opts ScaleOptions) (*Scal
 	newStore := func() *store.Store {
 		return store.NewStore(pool, store.WithLogger(opts.Logger), store.WithClock(clock.Now),
 			store.WithBatchSize(plan.BatchSize), store.WithWriters(plan.Writers),
-			store.WithCopyChunk(opts.MaxBatch), store.WithDayEnsurer(partman.NewDayEnsurer(pool, pmOpts)))
+			store.WithDayEnsurer(partman.NewDayEnsurer(pool, pmOpts)))
 	}
 	st := newStore()
 	rep := &ScaleReport{Options: opts, PoolMaxConns: pool.Config().MaxConns, Load: loadAverage()}
@@ -151,13 +148,16 @@ func RunScale(ctx context.Context, pool *pgxpool.Pool, opts ScaleOptions) (*Scal
 	if rep.Feed, err = loadFeed(ctx, gen, st, opts.Logger); err != nil {
 		return rep, err
 	}
-	r := &run{gen: gen, st: st, app: NewAppender(st), clock: clock, opts: opts, recent: newRing(1024)}
+	r := &run{gen: gen, st: st, clock: clock, opts: opts, recent: newRing(1024)}
 	for day := range opts.Days {
 		if opts.StorePerDay && day > 0 {
 			r.st = newStore()
-			r.app = NewAppender(r.st)
 		}
+		r.app = NewAppender(r.st, plan.TelemetryStreams)
 		ds, err := r.day(ctx, pool, day, pmOpts)
+		if cerr := r.app.Close(ctx); err == nil {
+			err = cerr
+		}
 		rep.Days = append(rep.Days, ds)
 		if err != nil {
 			return rep, fmt.Errorf("day %d: %w", day+1, err)
