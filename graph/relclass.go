@@ -111,6 +111,10 @@ var relationClasses = map[string]RelationClass{
 	"dropped-by": ClassIntelligence, "updated": ClassIntelligence, "false": ClassIntelligence,
 	"similar-to": ClassIntelligence, "variant": ClassIntelligence, "authored": ClassIntelligence,
 	"signed-by": ClassIntelligence, "communicates-with-ip": ClassIntelligence, "hosted-on": ClassIntelligence,
+	// Galaxy cluster relations between clusters (actors overlapping, a
+	// family's lineage), met in the corpus's MISP galaxies.
+	"linked-to": ClassIntelligence, "overlaps": ClassIntelligence, "parent-of": ClassIntelligence,
+	"successor-of": ClassIntelligence,
 }
 
 // ClassOf returns the class of a relation type; a name with no explicit
