@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -201,20 +202,32 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 // attackIDs lists the ATT&CK ids of the object from ATT&CK's own
 // external_references.
 func attackIDs(o object) []string {
-	refs, _ := o.m["external_references"].([]any)
 	var ids []string
-	for _, r := range refs {
-		er, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
-		id, _ := er["external_id"].(string)
-		src, _ := er["source_name"].(string)
+	for id, src := range externalIDs(o) {
 		if id = strings.TrimSpace(id); id != "" && attackSources[strings.ToLower(src)] && graph.IsATTACKID(id) {
 			ids = append(ids, id)
 		}
 	}
 	return ids
+}
+
+// externalIDs yields the external_id and source_name of each of the
+// object's external_references.
+func externalIDs(o object) iter.Seq2[string, string] {
+	return func(yield func(string, string) bool) {
+		refs, _ := o.m["external_references"].([]any)
+		for _, r := range refs {
+			er, ok := r.(map[string]any)
+			if !ok {
+				continue
+			}
+			id, _ := er["external_id"].(string)
+			src, _ := er["source_name"].(string)
+			if !yield(id, src) {
+				return
+			}
+		}
+	}
 }
 
 // killChainOfDomain is the kill_chain_name of each ATT&CK domain
@@ -278,15 +291,8 @@ var attackSources = map[string]bool{
 // for other kinds the ATT&CK ids it has from ATT&CK itself (other sources
 // citing ATT&CK ids name a related object).
 func mergeIDs(o object) []string {
-	refs, _ := o.m["external_references"].([]any)
 	var ids []string
-	for _, r := range refs {
-		er, ok := r.(map[string]any)
-		if !ok {
-			continue
-		}
-		id, _ := er["external_id"].(string)
-		src, _ := er["source_name"].(string)
+	for id, src := range externalIDs(o) {
 		if id == "" || (o.typ != "vulnerability" && !attackSources[strings.ToLower(src)]) {
 			continue
 		}
