@@ -43,7 +43,11 @@ func (q *Queries) NodeAliasResolve(ctx context.Context, sourceIds []string) ([]N
 
 const nodeAliasUpsertMany = `-- name: NodeAliasUpsertMany :many
 WITH old AS (
-    SELECT o.source_id, o.node_id FROM node_aliases o WHERE o.source_id = ANY($1::text[])
+    -- One index probe per source id, whatever the table's statistics say (a
+    -- table filling up during a load looks empty to the planner, which
+    -- then scanned all of it with = ANY).
+    SELECT i.source_id, (SELECT o.node_id FROM node_aliases o WHERE o.source_id = i.source_id) AS node_id
+    FROM unnest($1::text[]) AS i(source_id)
 ), written AS (
     INSERT INTO node_aliases AS a (source_id, node_id, source)
     SELECT i.source_id, i.node_id, i.source

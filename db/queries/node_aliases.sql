@@ -8,7 +8,11 @@
 -- source id moved from another node (its relation records then need
 -- RelationRekey).
 WITH old AS (
-    SELECT o.source_id, o.node_id FROM node_aliases o WHERE o.source_id = ANY(@source_ids::text[])
+    -- One index probe per source id, whatever the table's statistics say (a
+    -- table filling up during a load looks empty to the planner, which
+    -- then scanned all of it with = ANY).
+    SELECT i.source_id, (SELECT o.node_id FROM node_aliases o WHERE o.source_id = i.source_id) AS node_id
+    FROM unnest(@source_ids::text[]) AS i(source_id)
 ), written AS (
     INSERT INTO node_aliases AS a (source_id, node_id, source)
     SELECT i.source_id, i.node_id, i.source

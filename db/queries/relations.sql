@@ -1,7 +1,7 @@
 -- name: RelationUpsertMany :one
 -- RelationUpsertMany writes one batch of relationships whose endpoints are
 -- named by references (source identifiers resolved through node_aliases, or
--- node--<uuid>; see resolve_ref), given as
+-- node--<uuid>; see ref_node, inlined here), given as
 -- parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
 -- In the same statement it releases the pending relationships that mention
 -- any of @resolve_refs and whose endpoints now both resolve (pass the source
@@ -25,8 +25,8 @@ WITH input AS (
 ), released AS (
     DELETE FROM pending_relations p
     WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
-      AND resolve_ref(p.src_ref) IS NOT NULL
-      AND resolve_ref(p.dst_ref) IS NOT NULL
+      AND EXISTS (SELECT 1 FROM ref_node(p.src_ref) AS s(node_id), ref_node(p.dst_ref) AS d(node_id)
+                  WHERE s.node_id IS NOT NULL AND d.node_id IS NOT NULL)
     RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
@@ -37,8 +37,8 @@ WITH input AS (
     UNION ALL
     SELECT r.src_ref, r.relation, r.dst_ref, r.rec FROM released r
 ), resolved AS (
-    SELECT c.*, resolve_ref(c.src_ref) AS src_id, resolve_ref(c.dst_ref) AS dst_id
-    FROM candidates c
+    SELECT c.*, s.node_id AS src_id, d.node_id AS dst_id
+    FROM candidates c, ref_node(c.src_ref) AS s(node_id), ref_node(c.dst_ref) AS d(node_id)
 ), by_ref AS (
     SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec
     FROM resolved g
@@ -122,8 +122,8 @@ LIMIT @max_rows;
 -- keys, which it returns for RelationRebuild to rebuild from the records.
 WITH stale AS (
     SELECT r.src_ref, r.relation, r.dst_ref, r.src_id AS old_src, r.dst_id AS old_dst,
-           resolve_ref(r.src_ref) AS new_src, resolve_ref(r.dst_ref) AS new_dst
-    FROM relation_records r
+           s.node_id AS new_src, d.node_id AS new_dst
+    FROM relation_records r, ref_node(r.src_ref) AS s(node_id), ref_node(r.dst_ref) AS d(node_id)
     WHERE @all_refs::boolean OR r.src_ref = ANY(@refs::text[]) OR r.dst_ref = ANY(@refs::text[])
 ), changed AS (
     SELECT s.* FROM stale s
