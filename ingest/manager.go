@@ -73,6 +73,12 @@ type Options struct {
 	// plan for the machine.
 	Workers   int
 	BatchSize int
+	// Writers is how many batches of a feed are written at once (see
+	// engine.Options.Writers); 0 means the store's Writers() (tuning's
+	// plan for the machine) when it has them, else 1. A feed written by
+	// more than one writer ends with Store.ReleasePending, so that it
+	// loads to the same graph as when written one batch at a time.
+	Writers int
 	// Logger receives per-record warnings and per-feed outcomes.
 	Logger *slog.Logger
 	// ReportsFailures says the caller reports each failed Result's Error
@@ -91,7 +97,23 @@ const DefaultInterruptGrace = 10 * time.Second
 
 // engine returns the loaders' options for feed.
 func (o Options) engine(feed string, progress *feedProgress) engine.Options {
-	return engine.Options{Feed: feed, Workers: o.Workers, BatchSize: o.BatchSize, Logger: o.Logger, Progress: progress.update}
+	return engine.Options{Feed: feed, Workers: o.Workers, BatchSize: o.BatchSize, Writers: o.Writers,
+		Logger: o.Logger, Progress: progress.update}
+}
+
+// writersFor returns o with Writers filled from st when 0 (1 for a dry
+// run, whose sink counts on one goroutine).
+func (o Options) writersFor(st Store) Options {
+	switch w, ok := st.(interface{ Writers() int }); {
+	case o.DryRun:
+		o.Writers = 1
+	case o.Writers > 0:
+	case ok:
+		o.Writers = w.Writers()
+	default:
+		o.Writers = 1
+	}
+	return o
 }
 
 // Result is the outcome of loading one feed.
@@ -174,6 +196,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		opts.Logger = slog.Default()
 	}
 	res = Result{Feed: f, DryRun: opts.DryRun}
+	opts = opts.writersFor(st)
 	if ctx.Err() != nil {
 		// Interrupted before this feed's turn: nothing was read or recorded.
 		res.Status, res.Error = StatusCancelled, "not started: "+context.Cause(ctx).Error()
@@ -281,6 +304,15 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	}
 	if err := noRecords(res.Report, res.Format); err != nil {
 		return fail(err)
+	}
+	if opts.Writers > 1 && !opts.DryRun && src.format != FormatTelemetry {
+		// Batches written side by side can each park a relationship whose
+		// endpoint the other was writing at that moment; sweep them up.
+		ws, err := st.ReleasePending(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		res.Report.Written.Add(ws)
 	}
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {

@@ -636,7 +636,7 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
 		p.FirstSeens = append(p.FirstSeens, first)
 		p.LastSeens = append(p.LastSeens, last)
-		p.Sources = append(p.Sources, jsonArray(r.Sources))
+		p.Sources = append(p.Sources, textArrayLiteral(r.Sources))
 		props, digest := marshalProps(r.Props)
 		p.Props = append(p.Props, props)
 		ranks := r.RanksWithProps(digest)
@@ -646,7 +646,7 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
-		p.Sources, p.Props = []json.RawMessage{}, []json.RawMessage{}
+		p.Sources, p.Props = []string{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
 	}
 	row, err := q.RelationUpsertMany(ctx, p)
@@ -794,14 +794,6 @@ func strictlySorted(ss []string) bool {
 }
 
 func confidenceParam(c *int) int16 { return int16(graph.ConfidenceOf(c)) }
-
-func jsonArray(ss []string) json.RawMessage {
-	if len(ss) == 0 {
-		return json.RawMessage("[]")
-	}
-	b, _ := json.Marshal(ss)
-	return b
-}
 
 // jsonStrings returns m as a JSON object ("{}" when empty).
 func jsonStrings(m map[string]string) json.RawMessage {

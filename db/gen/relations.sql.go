@@ -122,7 +122,14 @@ WITH stale AS (
     SELECT r.src_ref, r.relation, r.dst_ref, r.src_id AS old_src, r.dst_id AS old_dst,
            s.node_id AS new_src, d.node_id AS new_dst
     FROM relation_records r, ref_node(r.src_ref) AS s(node_id), ref_node(r.dst_ref) AS d(node_id)
-    WHERE $1::boolean OR r.src_ref = ANY($2::text[]) OR r.dst_ref = ANY($2::text[])
+    WHERE r.src_ref = ANY($1::text[]) OR r.dst_ref = ANY($1::text[])
+    UNION ALL
+    SELECT r.src_ref, r.relation, r.dst_ref, r.src_id, r.dst_id,
+           coalesce(sa.node_id, r.src_id), coalesce(da.node_id, r.dst_id)
+    FROM relation_records r
+    LEFT JOIN node_aliases sa ON sa.source_id = r.src_ref
+    LEFT JOIN node_aliases da ON da.source_id = r.dst_ref
+    WHERE $2::boolean AND (sa.node_id <> r.src_id OR da.node_id <> r.dst_id)
 ), changed AS (
     SELECT s.src_ref, s.relation, s.dst_ref, s.old_src, s.old_dst, s.new_src, s.new_dst FROM stale s
     WHERE s.new_src IS NOT NULL AND s.new_dst IS NOT NULL AND (s.new_src <> s.old_src OR s.new_dst <> s.old_dst)
@@ -148,8 +155,8 @@ FROM affected k
 `
 
 type RelationRekeyParams struct {
-	AllRefs bool     `json:"all_refs"`
 	Refs    []string `json:"refs"`
+	AllRefs bool     `json:"all_refs"`
 }
 
 type RelationRekeyRow struct {
@@ -163,8 +170,13 @@ type RelationRekeyRow struct {
 // (every record with @all_refs) and whose source ids now resolve to other
 // nodes: it re-keys them and deletes the relations of both their old and new
 // keys, which it returns for RelationRebuild to rebuild from the records.
+// With @all_refs it finds them in one join with node_aliases rather than
+// resolving every record: a reference resolves to another node than when
+// its record was keyed only through an alias naming another node now
+// (aliases are added and moved, never removed while their node exists, so
+// a reference without an alias now had none then and names its node--<uuid>).
 func (q *Queries) RelationRekey(ctx context.Context, arg RelationRekeyParams) (RelationRekeyRow, error) {
-	row := q.db.QueryRow(ctx, relationRekey, arg.AllRefs, arg.Refs)
+	row := q.db.QueryRow(ctx, relationRekey, arg.Refs, arg.AllRefs)
 	var i RelationRekeyRow
 	err := row.Scan(
 		&i.SrcIDs,
@@ -180,7 +192,7 @@ WITH input AS (
     SELECT unnest($1::text[]) AS src_ref, unnest($2::text[]) AS relation,
            unnest($3::text[]) AS dst_ref, unnest($4::int2[]) AS confidence,
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
-           unnest($7::jsonb[]) AS sources, unnest($8::jsonb[]) AS props,
+           unnest($7::text[]) AS sources, unnest($8::jsonb[]) AS props,
            unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks
 ), released AS (
     DELETE FROM pending_relations p
@@ -191,7 +203,7 @@ WITH input AS (
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
            ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $12::boolean,
-               ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(c.sources) AS s ORDER BY 1),
+               c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec
     FROM input c
     UNION ALL
@@ -207,6 +219,12 @@ WITH input AS (
 ), recorded AS (
     -- The stored ids are left alone on conflict: a record keyed before its
     -- source id moved is re-keyed by RelationRekey, which rebuilds both keys.
+    -- It returns each record it wrote as it is now, and relations merges
+    -- those under their stored ids: a record already re-keyed by a
+    -- transaction whose move this statement did not see yet feeds the
+    -- relation of its key, not that of an id resolved a moment too early.
+    -- (Merging the whole record gives what merging the incoming one does:
+    -- the relation already holds the stored record.)
     INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id,
                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
     SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id,
@@ -219,7 +237,7 @@ WITH input AS (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
             FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
-    RETURNING 1 AS recorded
+    RETURNING p.src_id, p.relation, p.dst_id, merge_record_of(p) AS rec
 ), upserted AS (
     INSERT INTO relations AS r (src_id, relation, dst_id,
                                 confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
@@ -227,7 +245,7 @@ WITH input AS (
            (u.rec).confidence, (u.rec).first_seen, (u.rec).last_seen, (u.rec).timed,
            (u.rec).sources, (u.rec).props, (u.rec).props_rank, (u.rec).props_key_ranks
     FROM (SELECT b.src_id, b.relation, b.dst_id, merge_records_agg(b.rec) AS rec
-          FROM by_ref b GROUP BY b.src_id, b.relation, b.dst_id) AS u
+          FROM recorded b GROUP BY b.src_id, b.relation, b.dst_id) AS u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
@@ -268,7 +286,7 @@ type RelationUpsertManyParams struct {
 	Confidences   []int16           `json:"confidences"`
 	FirstSeens    []time.Time       `json:"first_seens"`
 	LastSeens     []time.Time       `json:"last_seens"`
-	Sources       []json.RawMessage `json:"sources"`
+	Sources       []string          `json:"sources"`
 	Props         []json.RawMessage `json:"props"`
 	PropsRanks    []string          `json:"props_ranks"`
 	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
@@ -287,8 +305,9 @@ type RelationUpsertManyRow struct {
 // RelationUpsertMany writes one batch of relationships whose endpoints are
 // named by references (source identifiers resolved through node_aliases, or
 // node--<uuid>; see ref_node, inlined here), given as
-// parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
-// In the same statement it releases the pending relationships that mention
+// parallel arrays with (src_ref, relation, dst_ref) unique within the batch;
+// sources come as one PostgreSQL array literal per relationship, sorted in
+// byte order and without duplicates (as NodeUpsertMany's). In the same statement it releases the pending relationships that mention
 // any of @resolve_refs and whose endpoints now both resolve (pass the source
 // ids just aliased). Resolved relationships are merged into relations by
 // graph.MergeRelation, a semilattice, so neither the order of the records nor

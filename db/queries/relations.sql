@@ -2,8 +2,9 @@
 -- RelationUpsertMany writes one batch of relationships whose endpoints are
 -- named by references (source identifiers resolved through node_aliases, or
 -- node--<uuid>; see ref_node, inlined here), given as
--- parallel arrays with (src_ref, relation, dst_ref) unique within the batch.
--- In the same statement it releases the pending relationships that mention
+-- parallel arrays with (src_ref, relation, dst_ref) unique within the batch;
+-- sources come as one PostgreSQL array literal per relationship, sorted in
+-- byte order and without duplicates (as NodeUpsertMany's). In the same statement it releases the pending relationships that mention
 -- any of @resolve_refs and whose endpoints now both resolve (pass the source
 -- ids just aliased). Resolved relationships are merged into relations by
 -- graph.MergeRelation, a semilattice, so neither the order of the records nor
@@ -20,7 +21,7 @@ WITH input AS (
     SELECT unnest(@src_refs::text[]) AS src_ref, unnest(@relations::text[]) AS relation,
            unnest(@dst_refs::text[]) AS dst_ref, unnest(@confidences::int2[]) AS confidence,
            unnest(@first_seens::timestamptz[]) AS first_seen, unnest(@last_seens::timestamptz[]) AS last_seen,
-           unnest(@sources::jsonb[]) AS sources, unnest(@props::jsonb[]) AS props,
+           unnest(@sources::text[]) AS sources, unnest(@props::jsonb[]) AS props,
            unnest(@props_ranks::text[]) AS props_rank, unnest(@props_key_ranks::jsonb[]) AS props_key_ranks
 ), released AS (
     DELETE FROM pending_relations p
@@ -31,7 +32,7 @@ WITH input AS (
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
            ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT @untimed::boolean,
-               ARRAY(SELECT DISTINCT s COLLATE "C" FROM jsonb_array_elements_text(c.sources) AS s ORDER BY 1),
+               c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec
     FROM input c
     UNION ALL
@@ -47,6 +48,12 @@ WITH input AS (
 ), recorded AS (
     -- The stored ids are left alone on conflict: a record keyed before its
     -- source id moved is re-keyed by RelationRekey, which rebuilds both keys.
+    -- It returns each record it wrote as it is now, and relations merges
+    -- those under their stored ids: a record already re-keyed by a
+    -- transaction whose move this statement did not see yet feeds the
+    -- relation of its key, not that of an id resolved a moment too early.
+    -- (Merging the whole record gives what merging the incoming one does:
+    -- the relation already holds the stored record.)
     INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id,
                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
     SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id,
@@ -59,7 +66,7 @@ WITH input AS (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
             FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
-    RETURNING 1 AS recorded
+    RETURNING p.src_id, p.relation, p.dst_id, merge_record_of(p) AS rec
 ), upserted AS (
     INSERT INTO relations AS r (src_id, relation, dst_id,
                                 confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
@@ -67,7 +74,7 @@ WITH input AS (
            (u.rec).confidence, (u.rec).first_seen, (u.rec).last_seen, (u.rec).timed,
            (u.rec).sources, (u.rec).props, (u.rec).props_rank, (u.rec).props_key_ranks
     FROM (SELECT b.src_id, b.relation, b.dst_id, merge_records_agg(b.rec) AS rec
-          FROM by_ref b GROUP BY b.src_id, b.relation, b.dst_id) AS u
+          FROM recorded b GROUP BY b.src_id, b.relation, b.dst_id) AS u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
@@ -120,11 +127,23 @@ LIMIT @max_rows;
 -- (every record with @all_refs) and whose source ids now resolve to other
 -- nodes: it re-keys them and deletes the relations of both their old and new
 -- keys, which it returns for RelationRebuild to rebuild from the records.
+-- With @all_refs it finds them in one join with node_aliases rather than
+-- resolving every record: a reference resolves to another node than when
+-- its record was keyed only through an alias naming another node now
+-- (aliases are added and moved, never removed while their node exists, so
+-- a reference without an alias now had none then and names its node--<uuid>).
 WITH stale AS (
     SELECT r.src_ref, r.relation, r.dst_ref, r.src_id AS old_src, r.dst_id AS old_dst,
            s.node_id AS new_src, d.node_id AS new_dst
     FROM relation_records r, ref_node(r.src_ref) AS s(node_id), ref_node(r.dst_ref) AS d(node_id)
-    WHERE @all_refs::boolean OR r.src_ref = ANY(@refs::text[]) OR r.dst_ref = ANY(@refs::text[])
+    WHERE r.src_ref = ANY(@refs::text[]) OR r.dst_ref = ANY(@refs::text[])
+    UNION ALL
+    SELECT r.src_ref, r.relation, r.dst_ref, r.src_id, r.dst_id,
+           coalesce(sa.node_id, r.src_id), coalesce(da.node_id, r.dst_id)
+    FROM relation_records r
+    LEFT JOIN node_aliases sa ON sa.source_id = r.src_ref
+    LEFT JOIN node_aliases da ON da.source_id = r.dst_ref
+    WHERE @all_refs::boolean AND (sa.node_id <> r.src_id OR da.node_id <> r.dst_id)
 ), changed AS (
     SELECT s.* FROM stale s
     WHERE s.new_src IS NOT NULL AND s.new_dst IS NOT NULL AND (s.new_src <> s.old_src OR s.new_dst <> s.old_dst)

@@ -36,6 +36,14 @@ type Options struct {
 	// BatchSize is the number of graph records per write to the sink; 0
 	// means DefaultBatchSize.
 	BatchSize int
+	// Writers is the number of batches written to the sink at once, each
+	// on a goroutine of its own while the next batch is collected; 0 or 1
+	// writes one batch at a time on the collecting goroutine. The batches
+	// are the same whatever the count. A sink written to concurrently must
+	// give one result whatever the order its writes commit in (store.Store
+	// does once its ReleasePending has run, which package ingest calls
+	// after such a load).
+	Writers int
 	// MaxRecordBytes is the size above which a record is dropped (under
 	// ReasonTooLarge) without being buffered whole; 0 means
 	// DefaultMaxRecordBytes.

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
 	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/store"
@@ -113,7 +116,7 @@ type chunk[M any] struct {
 // once at the end.
 func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink graph.Sink, opts Options, rep *Report) error {
 	l := start(ctx, src, mapRecord, opts, rep)
-	bt := batcher{sink: sink, size: l.opts.BatchSize, rep: rep, log: l.log}
+	bt := newBatcher(l.ctx, sink, l.opts, rep, l.log)
 	var writeErr error
 	for rec, res := range l.results {
 		if writeErr = bt.collect(l.ctx, rec, res); writeErr != nil {
@@ -125,6 +128,9 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 	}
 	if writeErr == nil {
 		writeErr = bt.flush(l.ctx)
+	}
+	if err := bt.wait(); writeErr == nil {
+		writeErr = err
 	}
 	return l.finish(writeErr)
 }
@@ -319,18 +325,36 @@ func (s *splitter[M]) send(ctx context.Context) error {
 }
 
 // batcher is the one goroutine that sees results in input order: it logs
-// and counts them and writes full batches to the sink.
+// and counts them and writes full batches to the sink, itself or (with
+// Options.Writers above 1) on up to Writers goroutines while it collects
+// the next batch.
 type batcher struct {
 	sink    graph.Sink
 	size    int
 	rep     *Report
 	log     *slog.Logger
 	pending graph.Batch
+	// writes runs the batch writes when they are concurrent (nil when
+	// not); wctx ends when one of them fails.
+	writes *errgroup.Group
+	wctx   context.Context
+	mu     sync.Mutex // guards rep while writes are concurrent
+}
+
+func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
+	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
+	if opts.Writers > 1 {
+		b.writes, b.wctx = errgroup.WithContext(ctx)
+		b.writes.SetLimit(opts.Writers)
+	}
+	return b
 }
 
 // collect handles one result in input order.
 func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, res *Result) error {
+	b.mu.Lock()
 	count(ctx, b.log, b.rep, rec, res)
+	b.mu.Unlock()
 	if res.Batch.Len() == 0 {
 		return nil
 	}
@@ -389,19 +413,43 @@ func check(res *Result) (Reason, error) {
 	return "", nil
 }
 
-// flush writes what is queued.
+// flush writes what is queued, or starts writing it when writes are
+// concurrent (waiting while Writers batches are being written); it returns
+// the error of a write that failed.
 func (b *batcher) flush(ctx context.Context) error {
 	if b.pending.Len() == 0 {
 		return nil
 	}
 	batch := b.pending
 	b.pending = graph.Batch{}
+	if b.writes == nil {
+		return b.write(ctx, batch)
+	}
+	if b.wctx.Err() != nil { // a write failed, or the load stopped
+		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
+	}
+	b.writes.Go(func() error { return b.write(b.wctx, batch) })
+	return nil
+}
+
+// write writes one batch and counts it.
+func (b *batcher) write(ctx context.Context, batch graph.Batch) error {
 	ws, err := b.sink.Write(ctx, batch)
 	if err != nil {
 		return fmt.Errorf("write batch of %d nodes and %d relations: %w", len(batch.Nodes), len(batch.Relations), err)
 	}
+	b.mu.Lock()
 	b.rep.addBatch(batch, ws)
+	b.mu.Unlock()
 	return nil
+}
+
+// wait waits for the batches being written and returns the first error.
+func (b *batcher) wait() error {
+	if b.writes == nil {
+		return nil
+	}
+	return b.writes.Wait()
 }
 
 // where are the log attributes that place a record in its input.
