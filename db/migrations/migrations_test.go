@@ -86,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 	latest := schemaOf(t, db)
 	require.Contains(t, latest, "partkey telemetry_edges RANGE (observed_at)")
 	require.Contains(t, latest, "partition telemetry_edges_default of telemetry_edges DEFAULT")
-	require.Contains(t, latest, "storage nodes {fillfactor=80}", "nodes leave room for HOT updates")
+	require.Contains(t, latest, "storage nodes {fillfactor=50}", "nodes leave room for HOT updates (00016)")
 
 	down, err := p.DownTo(ctx, 0)
 	require.NoError(t, err)
