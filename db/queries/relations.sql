@@ -1,12 +1,13 @@
 -- name: RelationUpsertMany :one
 -- RelationUpsertMany writes one batch of relationships whose endpoints are
 -- named by references (source identifiers resolved through node_aliases, or
--- node--<uuid>; see ref_node, inlined here), given as
--- parallel arrays with (src_ref, relation, dst_ref) unique within the batch;
--- sources come as one PostgreSQL array literal per relationship, sorted in
--- byte order and without duplicates (as NodeUpsertMany's). In the same statement it releases the pending relationships that mention
--- any of @resolve_refs and whose endpoints now both resolve (pass the source
--- ids just aliased). Resolved relationships are merged into relations by
+-- node--<uuid>; see ref_node, inlined here), given as parallel arrays with
+-- (src_ref, relation, dst_ref) unique within the batch; sources come as one
+-- PostgreSQL array literal per relationship, sorted in byte order and
+-- without duplicates (as NodeUpsertMany's). In the same statement it
+-- releases the pending relationships that mention any of @resolve_refs and
+-- whose endpoints now both resolve (pass the source ids just aliased).
+-- Resolved relationships are merged into relations by
 -- graph.MergeRelation, a semilattice, so neither the order of the records nor
 -- the order of releases matters: earliest first_seen and latest last_seen of
 -- the records with times, highest confidence, union of sources, each props key
