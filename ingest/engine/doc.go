@@ -9,9 +9,12 @@
 // Options.Workers goroutines and hands the results, in the order the source
 // emitted them, to one batcher (the goroutine that called Run), which logs
 // and counts drops, runs each result's Ordered hook and cuts batches of
-// Options.BatchSize graph records for the sink. The batches written do not
-// depend on the number of workers, and all the graph records one record
-// maps to go to the sink in the same batch.
+// Options.BatchSize graph records for the sink. With Options.Writers above
+// one, up to that many batches are written at once, each on a goroutine of
+// its own, while the batcher collects the next (package ingest then sweeps
+// the pending relations up: store.Store.ReleasePending). The batches
+// written do not depend on the number of workers or writers, and all the
+// graph records one record maps to go to the sink in the same batch.
 //
 // Before a result is counted, its graph records and telemetry edges are
 // checked with the store's validation (store.CheckBatch, store.CheckEdge):
@@ -31,7 +34,7 @@
 // Memory is bounded: records travel in chunks (up to 256 records or 1 MiB)
 // through bounded channels, so what is in flight is a few chunks per
 // worker, each at most 1 MiB plus one record of at most
-// Options.MaxRecordBytes.
+// Options.MaxRecordBytes, and at most Writers batches being written.
 //
 // The package also holds what every format shares: the Options, the
 // Report, the drop Reason type (graph.DropReason, which the store's reasons
