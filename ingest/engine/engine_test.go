@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,4 +198,33 @@ func TestPanicsAreContained(t *testing.T) {
 		require.ErrorIs(t, err, engine.ErrPanic)
 		require.Contains(t, err.Error(), "source bug")
 	}
+}
+
+// TestWritersWriteTheSameBatches: with Options.Writers above 1 the batches
+// are written side by side (so in any order) but are the same batches, and
+// the report is the same; a failing sink still stops the load with its
+// error.
+func TestWritersWriteTheSameBatches(t *testing.T) {
+	t.Parallel()
+	run := func(writers int) ([]graph.Batch, *engine.Report) {
+		sink := &sinktest.Recorder{}
+		rep := engine.NewReport("numbers", "test")
+		require.NoError(t, engine.Run(context.Background(), &numbers{n: 3000}, mapNumber, sink,
+			engine.Options{Feed: "numbers", Workers: 2, Writers: writers, BatchSize: 37, Logger: quiet}, rep))
+		slices.SortFunc(sink.Batches, func(a, b graph.Batch) int { return strings.Compare(a.Nodes[0].Key, b.Nodes[0].Key) })
+		return sink.Batches, rep
+	}
+	want, wantReport := run(1)
+	for _, writers := range []int{2, 4} {
+		got, rep := run(writers)
+		require.Equal(t, want, got, "%d writers", writers)
+		require.Equal(t, wantReport, rep, "%d writers", writers)
+	}
+
+	errDown := errors.New("sink down")
+	rep := engine.NewReport("down", "test")
+	err := engine.Run(context.Background(), &numbers{n: 100000}, mapNumber, &sinktest.Recorder{Fail: errDown},
+		engine.Options{Workers: 2, Writers: 3, BatchSize: 10, Logger: quiet}, rep)
+	require.ErrorIs(t, err, errDown)
+	require.Less(t, rep.RecordsRead, int64(100000))
 }
