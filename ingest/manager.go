@@ -75,9 +75,9 @@ type Options struct {
 	BatchSize int
 	// Writers is how many batches of a feed are written at once (see
 	// engine.Options.Writers); 0 means the store's Writers() (tuning's
-	// plan for the machine) when it has them, else 1. A feed written by
-	// more than one writer ends with Store.ReleasePending, so that it
-	// loads to the same graph as when written one batch at a time.
+	// plan for the machine) when it has them, else 1. A feed whose
+	// batches were written side by side ends with Store.ReleasePending, so
+	// that it loads to the same graph as when written one at a time.
 	Writers int
 	// Logger receives per-record warnings and per-feed outcomes.
 	Logger *slog.Logger
@@ -305,7 +305,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	if err := noRecords(res.Report, res.Format); err != nil {
 		return fail(err)
 	}
-	if opts.Writers > 1 && !opts.DryRun && src.format != FormatTelemetry {
+	if res.Report != nil && res.Report.WritesOverlapped() && !opts.DryRun {
 		// Batches written side by side can each park a relationship whose
 		// endpoint the other was writing at that moment; sweep them up.
 		ws, err := st.ReleasePending(ctx)

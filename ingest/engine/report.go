@@ -39,7 +39,16 @@ type Report struct {
 
 	// emitted counts the records sources emitted, for Progress.
 	emitted int64
+	// overlapped says batches were written side by side (Options.Writers).
+	overlapped bool
 }
+
+// WritesOverlapped reports whether two or more batches of the loads
+// counted into r were being written at the same moment (Options.Writers
+// above 1). Only then can a relationship have been parked while its
+// endpoint's batch was being written, for store.Store.ReleasePending to
+// sweep up.
+func (r *Report) WritesOverlapped() bool { return r.overlapped }
 
 // NewReport returns an empty report for a feed.
 func NewReport(feed, format string) *Report {

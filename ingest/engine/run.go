@@ -338,7 +338,9 @@ type batcher struct {
 	// not); wctx ends when one of them fails.
 	writes *errgroup.Group
 	wctx   context.Context
-	mu     sync.Mutex // guards rep while writes are concurrent
+	mu     sync.Mutex // guards rep and inflight while writes are concurrent
+	// inflight counts the batches being written.
+	inflight int
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
@@ -428,7 +430,20 @@ func (b *batcher) flush(ctx context.Context) error {
 	if b.wctx.Err() != nil { // a write failed, or the load stopped
 		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
 	}
-	b.writes.Go(func() error { return b.write(b.wctx, batch) })
+	b.mu.Lock()
+	if b.inflight > 0 {
+		b.rep.overlapped = true
+	}
+	b.inflight++
+	b.mu.Unlock()
+	b.writes.Go(func() error {
+		defer func() {
+			b.mu.Lock()
+			b.inflight--
+			b.mu.Unlock()
+		}()
+		return b.write(b.wctx, batch)
+	})
 	return nil
 }
 
