@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,8 +43,26 @@ func callerBatches(rows int) [][2]int {
 // concurrentRun is what one run of a writer gave.
 type concurrentRun struct {
 	wall   time.Duration
-	calls  latencies
-	starts []time.Duration // of each call, since the run began (same order)
+	calls  latencies       // closed loop: from the call; open loop: from its scheduled time
+	starts []time.Duration // of each call (open loop: its scheduled time), since the run began (same order)
+	// offered is the open loop's offered rate (rows/s), 0 for a closed loop.
+	offered float64
+}
+
+// poissonSchedule is when an open-loop run submits each batch, since its
+// start: arrivals of a Poisson process (exponential gaps, seeded) whose
+// mean rate is rowsPerSec rows a second.
+func poissonSchedule(batches [][2]int, rowsPerSec float64) []time.Duration {
+	rng := rand.New(rand.NewPCG(5, 6))
+	perBatch := float64(batches[len(batches)-1][1]) / float64(len(batches))
+	perSec := rowsPerSec / perBatch // batches a second
+	out := make([]time.Duration, len(batches))
+	var at float64
+	for i := range out {
+		out[i] = time.Duration(at * float64(time.Second))
+		at += rng.ExpFloat64() / perSec
+	}
+	return out
 }
 
 // steady is the latencies of the calls that began after the first fifth
@@ -94,28 +113,43 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		return store.NewStore(pool, store.WithLogger(quietLogger), store.WithBatchSize(plan.BatchSize),
 			store.WithWriters(plan.Writers), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
 	}
-	// callers runs n goroutines that take the batches in turn and append
-	// each with call, timing every call.
-	callers := func(n int, call func(context.Context, []graph.TelemetryEdge) error) (concurrentRun, error) {
+	edgesOf := func(i int) []graph.TelemetryEdge {
+		edges := make([]graph.TelemetryEdge, 0, batches[i][1]-batches[i][0])
+		for j := batches[i][0]; j < batches[i][1]; j++ {
+			edges = append(edges, ts.edgeAt(j))
+		}
+		return edges
+	}
+	// callers runs n goroutines that append batches with call, timing
+	// every call. Closed loop (at == nil): each takes the next batch as
+	// soon as its call returns. Open loop: batch i is due at at[i] after
+	// the start, caller i%n submits it then (or when its previous call
+	// returns, if later), and its latency counts from at[i], so a caller
+	// that falls behind counts its lag.
+	callers := func(n int, at []time.Duration, call func(context.Context, []graph.TelemetryEdge) error) (concurrentRun, error) {
 		var next atomic.Int64
 		var mu sync.Mutex
 		var run concurrentRun
 		var firstErr error
 		var wg sync.WaitGroup
 		start := time.Now()
-		for range n {
+		for c := range n {
 			wg.Go(func() {
 				var mine, begun latencies
-				for {
+				for k := 0; ; k++ {
 					i := int(next.Add(1)) - 1
+					if at != nil {
+						i = c + k*n
+					}
 					if i >= len(batches) {
 						break
 					}
-					edges := make([]graph.TelemetryEdge, 0, batches[i][1]-batches[i][0])
-					for j := batches[i][0]; j < batches[i][1]; j++ {
-						edges = append(edges, ts.edgeAt(j))
-					}
+					edges := edgesOf(i)
 					t := time.Now()
+					if at != nil {
+						t = start.Add(at[i])
+						time.Sleep(time.Until(t))
+					}
 					err := call(ctx, edges)
 					mine, begun = append(mine, time.Since(t)), append(begun, t.Sub(start))
 					if err != nil {
@@ -135,18 +169,28 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		run.wall = time.Since(start)
 		return run, firstErr
 	}
-	throughWriter := func(n, streams int) func(*pgxpool.Pool) (concurrentRun, error) {
+	// lastStream is the stream's rate in the current round: the open
+	// loop offers openLoad of it.
+	var lastStream float64
+	const openLoad = 0.8
+	throughWriter := func(n, streams int, open bool) func(*pgxpool.Pool) (concurrentRun, error) {
 		return func(pool *pgxpool.Pool) (concurrentRun, error) {
+			var at []time.Duration
+			var offered float64
+			if open {
+				offered = openLoad * lastStream
+				at = poissonSchedule(batches, offered)
+			}
 			w := newStore(pool).NewTelemetryWriter(store.TelemetryWriterOptions{Streams: streams})
 			start := time.Now()
-			run, err := callers(n, func(ctx context.Context, edges []graph.TelemetryEdge) error {
+			run, err := callers(n, at, func(ctx context.Context, edges []graph.TelemetryEdge) error {
 				_, err := w.Append(ctx, edges)
 				return err
 			})
 			if cerr := w.Close(ctx); err == nil {
 				err = cerr
 			}
-			run.wall = time.Since(start)
+			run.wall, run.offered = time.Since(start), offered
 			return run, err
 		}
 	}
@@ -159,15 +203,19 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		{name: "1 streaming caller (one AppendTelemetry)", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			start := time.Now()
 			_, err := newStore(pool).AppendTelemetry(ctx, ts.edges(nil))
-			return concurrentRun{wall: time.Since(start)}, err
+			wall := time.Since(start)
+			lastStream = rate(rows, wall)
+			return concurrentRun{wall: wall}, err
 		}},
-		{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams)},
-		{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams)},
+		{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams, false)},
+		{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams, false)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, open loop at %.1fx the stream", openLoad),
+			run: throughWriter(128, plan.TelemetryStreams, true)},
 		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core)", max(1, plan.TelemetryStreams/2)),
-			run: throughWriter(128, max(1, plan.TelemetryStreams/2))},
+			run: throughWriter(128, max(1, plan.TelemetryStreams/2), false)},
 		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			gs := newStore(pool)
-			return callers(128, func(ctx context.Context, edges []graph.TelemetryEdge) error {
+			return callers(128, nil, func(ctx context.Context, edges []graph.TelemetryEdge) error {
 				_, err := gs.AppendTelemetry(ctx, store.SliceEdges(edges))
 				return err
 			})
@@ -200,22 +248,35 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		return r
 	}
 	stream := rate(rows, bestRun(variants[0]).wall)
+	perBatch := float64(rows) / float64(len(batches))
 	r := newReport(fmt.Sprintf("telemetry from many callers: %d rows of 50,000 agents among %d endpoint nodes, batches of 100-500 rows (%d calls), best of %d round(s), alternating",
 		rows, len(ts.nodes), len(batches), rounds))
-	r.row("writer", "rows/s", "vs stream", "p50 call", "p99 call", "p99 after 1st fifth", "all rounds")
+	r.row("writer", "rows/s", "vs stream", "mean call", "Little's law", "p50 call", "p99 call", "p99 after 1st fifth", "all rounds")
 	for _, v := range variants {
 		br := bestRun(v)
 		var all []string
 		for _, x := range v.runs {
 			all = append(all, fmtRate(rate(rows, x.wall)))
 		}
-		p50, p99, steady := "-", "-", "-"
+		mean, little, p50, p99, steady := "-", "-", "-", "-", "-"
 		if len(br.calls) > 0 {
-			p50, p99, steady = ms(br.calls.percentile(50)), ms(br.calls.percentile(99)), ms(br.steady().percentile(99))
+			mean, p50, p99, steady = ms(br.calls.mean()), ms(br.calls.percentile(50)), ms(br.calls.percentile(99)), ms(br.steady().percentile(99))
+			if br.offered == 0 { // closed loop: every caller always has a call out
+				little = ms(time.Duration(float64(callersOf(v.name)) * perBatch / rate(rows, br.wall) * float64(time.Second)))
+			}
 		}
-		r.row(v.name, fmtRate(rate(rows, br.wall)), fmtRatio(rate(rows, br.wall)/stream), p50, p99, steady, strings.Join(all, " "))
+		r.row(v.name, fmtRate(rate(rows, br.wall)), fmtRatio(rate(rows, br.wall)/stream), mean, little, p50, p99, steady, strings.Join(all, " "))
 	}
 	r.flush()
+	note("Little's law: in a closed loop every caller always has a call out, so the mean call takes callers x rows per batch (%.0f) / rows/s;", perBatch)
+	note("  p99 < 1 s with 128 callers would need ~%.0fk rows/s. The open loop submits on a Poisson schedule at %.1fx the stream's rate of", 128*perBatch/1000, openLoad)
+	note("  the same round, as 50,000 agents would, and times each call from when it was due.")
+	for i, x := range variants[3].runs {
+		achieved := rate(rows, x.wall)
+		note("open loop, round %d: offered %s, achieved %s (%s of offered), p50 %s, p99 %s, p99 after 1st fifth %s",
+			i+1, fmtRate(x.offered), fmtRate(achieved), fmtRatio(achieved/x.offered), ms(x.calls.percentile(50)),
+			ms(x.calls.percentile(99)), ms(x.steady().percentile(99)))
+	}
 	note("TelemetryWriter: %d streams (tuning Plan.TelemetryStreams), pool %d conns (tuning), batch size %d, writers %d",
 		plan.TelemetryStreams, plan.MaxConns, plan.BatchSize, plan.Writers)
 	note("load average after each run: %s", strings.Join(loads, " | "))
@@ -226,6 +287,19 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 	b.ReportMetric(rate(rows, w128.wall)/stream, "ratio128")
 	b.ReportMetric(msf(w128.calls.percentile(99)), "p99-128-ms")
 	b.ReportMetric(msf(w128.steady().percentile(99)), "steady-p99-128-ms")
+	open := bestRun(variants[3])
+	b.ReportMetric(rate(rows, open.wall)/open.offered, "open-achieved/offered")
+	b.ReportMetric(msf(open.calls.percentile(99)), "open-p99-ms")
+}
+
+// callersOf is the number of callers a variant's name starts with (1 for
+// the stream).
+func callersOf(name string) int {
+	n, err := strconv.Atoi(name[:strings.IndexByte(name, ' ')])
+	if err != nil {
+		return 1
+	}
+	return n
 }
 
 // firstError keeps the first error.
