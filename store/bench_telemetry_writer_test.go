@@ -178,8 +178,8 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 			var at []time.Duration
 			var offered float64
 			if open {
-				offered = openLoad * lastStream
-				at = poissonSchedule(batches, offered)
+				at = poissonSchedule(batches, openLoad*lastStream)
+				offered = rate(rows, at[len(at)-1]) // as drawn
 			}
 			w := newStore(pool).NewTelemetryWriter(store.TelemetryWriterOptions{Streams: streams})
 			start := time.Now()

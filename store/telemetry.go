@@ -387,6 +387,18 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 			return err
 		})
 	})
+	if err != nil && ctx.Err() != nil && s.committedDespiteCancel(ctx, in, job, xid) {
+		// Cancelled while its COMMIT was on the way (a two-phase commit on
+		// Citus takes a while): the chunk is stored, so it counts, and the
+		// append stops with the cancellation.
+		for reason, k := range drops {
+			dropped[reason] += k
+		}
+		if rejected != nil {
+			*rejected = append(*rejected, rej...)
+		}
+		return n, Interpret("commit telemetry chunk", err)
+	}
 	if errors.Is(err, errCheckpointMoved) {
 		cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
 		if gerr != nil {
@@ -410,6 +422,37 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 	}
 	return n, nil
 }
+
+// committedDespiteCancel reports whether the last try of a chunk whose
+// context ended committed all the same: the input's checkpoint is past the
+// chunk, or (without a named input) its transaction xid committed. It asks
+// on a context of its own for at most cancelCheckTimeout, and says false
+// when it cannot tell.
+func (s *Store) committedDespiteCancel(ctx context.Context, in TelemetryInput, job copyJob, xid int64) bool {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCheckTimeout)
+	defer cancel()
+	if in.Name != "" {
+		cp, err := s.q.TelemetryCheckpointGet(actx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
+		return err == nil && cp.Edges >= job.to
+	}
+	if xid == 0 {
+		return false
+	}
+	for {
+		done, err := s.committedBefore(actx, xid)
+		if !errors.Is(err, errCommitPending) {
+			return err == nil && done
+		}
+		select {
+		case <-actx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// cancelCheckTimeout bounds committedDespiteCancel.
+const cancelCheckTimeout = 5 * time.Second
 
 // errCommitPending is a try whose transaction the server still runs: the
 // retry asks again.
