@@ -391,6 +391,7 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 		// Cancelled while its COMMIT was on the way (a two-phase commit on
 		// Citus takes a while): the chunk is stored, so it counts, and the
 		// append stops with the cancellation.
+		s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
 		for reason, k := range drops {
 			dropped[reason] += k
 		}
