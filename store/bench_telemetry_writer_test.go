@@ -222,6 +222,8 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 		w32, w128, open,
 		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core)", max(1, plan.TelemetryStreams/2)),
 			run: throughWriter(128, max(1, plan.TelemetryStreams/2), false)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core), open loop", max(1, plan.TelemetryStreams/2)),
+			run: throughWriter(128, max(1, plan.TelemetryStreams/2), true)},
 		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			gs := newStore(pool)
 			return callers(128, nil, func(ctx context.Context, edges []graph.TelemetryEdge) error {
@@ -288,11 +290,16 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 	note("Little's law: in a closed loop every caller always has a call out, so the mean call takes callers x rows per batch (%.0f) / rows/s;", perBatch)
 	note("  p99 < 1 s with 128 callers would need ~%.0fk rows/s. The open loop submits on a Poisson schedule at %.1fx the stream's rate of", 128*perBatch/1000, openLoad)
 	note("  the same round, as 50,000 agents would, and times each call from when it was due.")
-	for i, x := range open.runs {
-		achieved := rate(rows, x.wall)
-		note("open loop, round %d: offered %s, achieved %s (%s of offered), p50 %s, p99 %s, p99 after 1st fifth %s",
-			i+1, fmtRate(x.offered), fmtRate(achieved), fmtRatio(achieved/x.offered), ms(x.calls.percentile(50)),
-			ms(x.calls.percentile(99)), ms(x.steady().percentile(99)))
+	for _, v := range variants {
+		for i, x := range v.runs {
+			if x.offered == 0 {
+				continue
+			}
+			achieved := rate(rows, x.wall)
+			note("%s, round %d: offered %s, achieved %s (%s of offered), p50 %s, p99 %s, p99 after 1st fifth %s",
+				v.name, i+1, fmtRate(x.offered), fmtRate(achieved), fmtRatio(achieved/x.offered), ms(x.calls.percentile(50)),
+				ms(x.calls.percentile(99)), ms(x.steady().percentile(99)))
+		}
 	}
 	note("TelemetryWriter: %d streams (tuning Plan.TelemetryStreams), pool %d conns (tuning), batch size %d, writers %d",
 		plan.TelemetryStreams, plan.MaxConns, plan.BatchSize, plan.Writers)
