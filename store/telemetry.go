@@ -585,9 +585,10 @@ func (s *Store) divertDays(ctx context.Context, chunk []graph.TelemetryEdge, out
 	return kept
 }
 
-// writeChunkRecords writes, in one transaction, the endpoint nodes and
-// implied records of the chunk that this Store has not written yet, and
-// remembers them once committed. Records another append of this Store is
+// writeChunkRecords writes, in one transaction (one more for each turn it
+// waited for other appends), the endpoint nodes and implied records of the
+// chunk that this Store has not written yet, and remembers them once
+// committed. Records another append of this Store is
 // writing at the same moment (a stream of the TelemetryWriter, a chunk of
 // AppendTelemetry) are not written twice: the append waits for that write
 // instead (see endpointCache.claim), and writes them itself only if it
