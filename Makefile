@@ -66,10 +66,8 @@ test: ## Run all tests with the race detector against a real PostgreSQL (started
 # level engine's on plain PostgreSQL), tests that read tableoid (a shard's
 # name on Citus), create triggers on the distributed table, create login
 # roles (the coordinator would need their passwords for the workers) or time
-# lock waits or connection kills on one server; and one open finding: a load
-# cancelled while a chunk commits (two-phase on Citus) may not count that
-# chunk, which is durable (TestAppendTelemetryInputExactlyOnceAfterCut).
-CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections|TestAppendTelemetryInputExactlyOnceAfterCut
+# lock waits or connection kills on one server.
+CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections
 
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).

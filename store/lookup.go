@@ -288,7 +288,9 @@ func keyCandidates(kind graph.Kind, key string) []string {
 // text, starts with it or (unless opts.Exact) resembles it (pg_trgm word
 // similarity), through the trigram index on node_lookup_names: exact
 // matches first, then prefixes, then the most similar; at most opts.Limit
-// (default 20).
+// (default 20). Telemetry-only endpoints the index leaves out (process
+// instances and connections, search_excluded_kinds() of migration 00017)
+// are found only when text is their exact key ("host-12:4242").
 func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOptions) ([]graph.SearchHit, error) {
 	q := lookupText(text)
 	if q == "" {
@@ -303,6 +305,7 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 	}
 	rows, err := s.q.NodeSearch(ctx, gen.NodeSearchParams{
 		Pattern: likeEscape(q), Query: q, Fuzzy: !opts.Exact, Kinds: kinds, MaxResults: int32(opts.Limit),
+		Key: strings.TrimSpace(text),
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("search %q", text), err)

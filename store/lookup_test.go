@@ -145,7 +145,7 @@ func TestSearchPrefixAndFuzzy(t *testing.T) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	_, err = tx.Exec(ctx, `SET LOCAL enable_seqscan = off`) // a handful of rows: make the planner show the index
 	require.NoError(t, err)
-	rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM nodes WHERE node_lookup_names(name, key, props) LIKE '%'||E'\n'||'sofa%'`)
+	rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM nodes WHERE kind <> ALL (search_excluded_kinds()) AND node_lookup_names(name, key, props) LIKE '%'||E'\n'||'sofa%'`)
 	require.NoError(t, err)
 	for rows.Next() {
 		var line string
@@ -153,6 +153,53 @@ func TestSearchPrefixAndFuzzy(t *testing.T) {
 		plan += line + "\n"
 	}
 	require.Contains(t, plan, "nodes_lookup_trgm")
+}
+
+// TestSearchLeavesOutTelemetryOnlyKinds: process instances (and
+// connections) are not in the trigram index (migration 00017), so a
+// search or a lookup by their name does not find them; their exact key
+// and kind:key do, and the other kinds are searched as before.
+func TestSearchLeavesOutTelemetryOnlyKinds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	n := lookupGraph(t, b)
+	proc := graph.Node{ID: graph.NamedID(graph.KindProcess, "WS-0042:4242"), Kind: graph.KindProcess, Key: "WS-0042:4242", Name: "invoice.exe"}
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{proc}})
+	require.NoError(t, err)
+
+	var def string
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT indexdef FROM pg_indexes WHERE indexname = 'nodes_lookup_trgm'`).Scan(&def))
+	require.Contains(t, def, "WHERE (kind <> ALL (search_excluded_kinds()))", "the trigram index is partial")
+
+	hits, err := b.store.Search(ctx, "invoice.exe", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Len(t, hits, 1, "by name: the file, not the process")
+	require.Equal(t, n["file"].ID, hits[0].ID)
+
+	for _, text := range []string{"WS-0042:4242", " WS-0042:4242 "} {
+		hits, err = b.store.Search(ctx, text, graph.SearchOptions{})
+		require.NoError(t, err)
+		require.Len(t, hits, 1, "by exact key %q", text)
+		require.Equal(t, proc.ID, hits[0].ID)
+		require.Equal(t, "exact", hits[0].Match)
+		require.Equal(t, "ws-0042:4242", hits[0].Matched)
+	}
+	hits, err = b.store.Search(ctx, "WS-0042:4242", graph.SearchOptions{Kinds: []graph.Kind{graph.KindFile}})
+	require.NoError(t, err)
+	require.Empty(t, hits, "the kinds filter applies to the key match too")
+	hits, err = b.store.Search(ctx, "ws-0042:4242", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Empty(t, hits, "the key as stored: keys are case-sensitive")
+	hits, err = b.store.Search(ctx, "WS-0042:42", graph.SearchOptions{})
+	require.NoError(t, err)
+	require.Empty(t, hits, "no prefix or fuzzy match on a left-out kind")
+
+	got, err := b.store.ResolveNode(ctx, "process:WS-0042:4242")
+	require.NoError(t, err)
+	require.Equal(t, proc.ID, got.ID)
+	_, err = b.store.ResolveNode(ctx, "process:invoice.exe")
+	require.ErrorIs(t, err, store.ErrNotFound, "a process is not looked up by name")
 }
 
 func TestNodeDetails(t *testing.T) {

@@ -379,6 +379,19 @@ func (d *droppedSet) addRel(r graph.Relation) {
 
 func (d *droppedSet) empty() bool { return len(d.nodes) == 0 && len(d.rels) == 0 }
 
+// add adds the records of o.
+func (d *droppedSet) add(o droppedSet) {
+	for id := range o.nodes {
+		d.addNode(id)
+	}
+	for k := range o.rels {
+		if d.rels == nil {
+			d.rels = map[relationKey]bool{}
+		}
+		d.rels[k] = true
+	}
+}
+
 // drop counts a dropped record in ws and logs it at WARN.
 func (s *Store) drop(ctx context.Context, ws *graph.WriteStats, reason graph.DropReason, err error, attrs ...any) {
 	if ws.Dropped == nil {

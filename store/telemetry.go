@@ -387,6 +387,19 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 			return err
 		})
 	})
+	if err != nil && ctx.Err() != nil && s.committedDespiteCancel(ctx, in, job, xid) {
+		// Cancelled while its COMMIT was on the way (a two-phase commit on
+		// Citus takes a while): the chunk is stored, so it counts, and the
+		// append stops with the cancellation.
+		s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
+		for reason, k := range drops {
+			dropped[reason] += k
+		}
+		if rejected != nil {
+			*rejected = append(*rejected, rej...)
+		}
+		return n, Interpret("commit telemetry chunk", err)
+	}
 	if errors.Is(err, errCheckpointMoved) {
 		cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
 		if gerr != nil {
@@ -410,6 +423,37 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 	}
 	return n, nil
 }
+
+// committedDespiteCancel reports whether the last try of a chunk whose
+// context ended committed all the same: the input's checkpoint is past the
+// chunk, or (without a named input) its transaction xid committed. It asks
+// on a context of its own for at most cancelCheckTimeout, and says false
+// when it cannot tell.
+func (s *Store) committedDespiteCancel(ctx context.Context, in TelemetryInput, job copyJob, xid int64) bool {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCheckTimeout)
+	defer cancel()
+	if in.Name != "" {
+		cp, err := s.q.TelemetryCheckpointGet(actx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
+		return err == nil && cp.Edges >= job.to
+	}
+	if xid == 0 {
+		return false
+	}
+	for {
+		done, err := s.committedBefore(actx, xid)
+		if !errors.Is(err, errCommitPending) {
+			return err == nil && done
+		}
+		select {
+		case <-actx.Done():
+			return false
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// cancelCheckTimeout bounds committedDespiteCancel.
+const cancelCheckTimeout = 5 * time.Second
 
 // errCommitPending is a try whose transaction the server still runs: the
 // retry asks again.
@@ -541,38 +585,45 @@ func (s *Store) divertDays(ctx context.Context, chunk []graph.TelemetryEdge, out
 	return kept
 }
 
-// writeChunkRecords writes, in one transaction, the endpoint nodes and
-// implied records of the chunk that this Store has not written yet, and
-// remembers them once committed. When the database refused some of them
-// (and Write dropped them), it returns the chunk without the edges that
-// need them, each logged at WARN and counted in stats.Dropped.
+// writeChunkRecords writes, in one transaction (one more for each turn it
+// waited for other appends), the endpoint nodes and implied records of the
+// chunk that this Store has not written yet, and remembers them once
+// committed. Records another append of this Store is
+// writing at the same moment (a stream of the TelemetryWriter, a chunk of
+// AppendTelemetry) are not written twice: the append waits for that write
+// instead (see endpointCache.claim), and writes them itself only if it
+// failed; an implied relation whose endpoint another append is writing is
+// written once that node has committed. So concurrent appends write
+// disjoint sets of new records side by side and never wait on each other's
+// uncommitted rows. When the database refused some records (and Write
+// dropped them), it returns the chunk without the edges that need them,
+// each logged at WARN and counted in stats.Dropped.
 func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
-	b := s.endpoints.missing(chunk)
-	if b.Len() == 0 {
-		return chunk, nil
-	}
-	ws, dropped, err := s.writeChunkBatch(ctx, b)
-	stats.Nodes.Add(ws)
-	if err != nil {
-		return chunk, fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
-			len(b.Nodes), len(b.Relations), err)
+	var dropped droppedSet
+	for {
+		b, mine, waits := s.endpoints.claim(chunk, &dropped)
+		if b.Len() > 0 {
+			ws, d, err := s.writeChunkBatch(ctx, b)
+			stats.Nodes.Add(ws)
+			s.endpoints.finish(mine, b, d, err == nil)
+			if err != nil {
+				return chunk, fmt.Errorf("upsert telemetry endpoint nodes and implied records (%d nodes, %d relations): %w",
+					len(b.Nodes), len(b.Relations), err)
+			}
+			dropped.add(d)
+		}
+		if len(waits) == 0 {
+			break
+		}
+		// What the other appends wrote is cached now; what they failed
+		// to write is claimed and written on the next turn.
+		if err := waitClaims(ctx, waits); err != nil {
+			return chunk, fmt.Errorf("wait for telemetry endpoint nodes another append is writing: %w", err)
+		}
 	}
 	if dropped.empty() {
-		s.endpoints.add(b)
 		return chunk, nil
 	}
-	var kept graph.Batch
-	for _, n := range b.Nodes {
-		if !dropped.nodes[n.ID] {
-			kept.Nodes = append(kept.Nodes, n)
-		}
-	}
-	for _, r := range b.Relations {
-		if !dropped.rels[keyOf(r)] {
-			kept.Relations = append(kept.Relations, r)
-		}
-	}
-	s.endpoints.add(kept)
 	out := chunk[:0]
 	for i := range chunk {
 		e := &chunk[i]
@@ -645,15 +696,23 @@ func (d *droppedSet) reasonFor(e *graph.TelemetryEdge) graph.DropReason {
 // first/last seen record the observations that first wrote it (feeds and
 // other writers still merge theirs). Records enter it only once their
 // transaction has committed, so a record found in it exists in the
-// database; concurrent appends that name the same new record may both write
-// it, which merges to the same row. Its memory is bounded (see genSet): a
-// service that sees new processes every day keeps the ones it meets again
-// and forgets the rest, and a record forgotten is simply written again.
+// database. While a record is being written it is claimed (see claim), so
+// concurrent appends of this Store do not write it again. Its memory is
+// bounded (see genSet): a service that sees new processes every day keeps
+// the ones it meets again and forgets the rest, and a record forgotten is
+// simply written again.
 type endpointCache struct {
 	mu    sync.Mutex
 	nodes genSet[uuid.UUID]
 	rels  genSet[relationKey]
+	// The records being written now, and the write (claim) of each.
+	nodeClaims map[uuid.UUID]*recordClaim
+	relClaims  map[relationKey]*recordClaim
 }
+
+// recordClaim is one write of records in progress; done is closed when it
+// has ended, committed or not.
+type recordClaim struct{ done chan struct{} }
 
 // relationKey identifies a relation as RelationUpsertMany merges it.
 type relationKey struct {
@@ -673,7 +732,8 @@ func keyOf(r graph.Relation) relationKey {
 const endpointCacheGeneration = 1 << 15
 
 func newEndpointCache() *endpointCache {
-	return &endpointCache{nodes: newGenSet[uuid.UUID](endpointCacheGeneration), rels: newGenSet[relationKey](endpointCacheGeneration)}
+	return &endpointCache{nodes: newGenSet[uuid.UUID](endpointCacheGeneration), rels: newGenSet[relationKey](endpointCacheGeneration),
+		nodeClaims: map[uuid.UUID]*recordClaim{}, relClaims: map[relationKey]*recordClaim{}}
 }
 
 // genSet is a set bounded by two generations: keys go into the current
@@ -708,17 +768,29 @@ func (g *genSet[K]) add(k K) {
 	g.cur[k] = struct{}{}
 }
 
-// missing returns the endpoint nodes and implied records of chunk that are
-// not in the cache, each once: the first occurrence in the chunk.
-func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
-	var b graph.Batch
+// claim returns the endpoint nodes and implied records of chunk that are
+// neither cached, nor being written by another append, nor refused already
+// (skip), each once (its first occurrence in the chunk), and claims them:
+// the caller writes them and then calls finish with the claim it gets
+// (nil when there is nothing to write). waits are the other appends'
+// claims on records of chunk, which the caller waits for before it asks
+// again. An implied relation whose endpoint node another append is writing
+// is left for the next turn (its claim is in waits), so a relation is
+// never written before its endpoints have committed.
+func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b graph.Batch, mine *recordClaim, waits []*recordClaim) {
 	var nodes map[uuid.UUID]struct{} // taken in this chunk
 	var rels map[relationKey]struct{}
+	wait := func(other *recordClaim) {
+		if !slices.Contains(waits, other) {
+			waits = append(waits, other)
+		}
+	}
 	node := func(n graph.Node) {
-		if c.nodes.has(n.ID) {
+		if _, ok := nodes[n.ID]; ok || skip.nodes[n.ID] || c.nodes.has(n.ID) {
 			return
 		}
-		if _, ok := nodes[n.ID]; ok {
+		if other := c.nodeClaims[n.ID]; other != nil {
+			wait(other)
 			return
 		}
 		if nodes == nil {
@@ -726,6 +798,13 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 		}
 		nodes[n.ID] = struct{}{}
 		b.Nodes = append(b.Nodes, n)
+	}
+	// pending is the other append's claim on an endpoint of a relation.
+	pending := func(ref graph.Ref) *recordClaim {
+		if id, ok := graph.ParseNodeRef(ref); ok {
+			return c.nodeClaims[id]
+		}
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -738,10 +817,18 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 		}
 		for _, r := range e.Implied.Relations {
 			k := keyOf(r)
-			if c.rels.has(k) {
+			if _, ok := rels[k]; ok || skip.rels[k] || c.rels.has(k) {
 				continue
 			}
-			if _, ok := rels[k]; ok {
+			other := c.relClaims[k]
+			if other == nil {
+				other = pending(r.Src)
+			}
+			if other == nil {
+				other = pending(r.Dst)
+			}
+			if other != nil {
+				wait(other)
 				continue
 			}
 			if rels == nil {
@@ -751,19 +838,51 @@ func (c *endpointCache) missing(chunk []graph.TelemetryEdge) graph.Batch {
 			b.Relations = append(b.Relations, r)
 		}
 	}
-	return b
+	if b.Len() == 0 {
+		return b, nil, waits
+	}
+	mine = &recordClaim{done: make(chan struct{})}
+	for id := range nodes {
+		c.nodeClaims[id] = mine
+	}
+	for k := range rels {
+		c.relClaims[k] = mine
+	}
+	return b, mine, waits
 }
 
-// add remembers the records of a committed batch.
-func (c *endpointCache) add(b graph.Batch) {
+// finish ends the claim on b's records: when committed, it remembers those
+// the database did not refuse (dropped), and it wakes the appends waiting
+// for them.
+func (c *endpointCache) finish(mine *recordClaim, b graph.Batch, dropped droppedSet, committed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, n := range b.Nodes {
-		c.nodes.add(n.ID)
+		delete(c.nodeClaims, n.ID)
+		if committed && !dropped.nodes[n.ID] {
+			c.nodes.add(n.ID)
+		}
 	}
 	for _, r := range b.Relations {
-		c.rels.add(keyOf(r))
+		k := keyOf(r)
+		delete(c.relClaims, k)
+		if committed && !dropped.rels[k] {
+			c.rels.add(k)
+		}
 	}
+	close(mine.done)
+}
+
+// waitClaims waits for the writes of claims to end, or for ctx.
+func waitClaims(ctx context.Context, claims []*recordClaim) error {
+	for _, cl := range claims {
+		select {
+		case <-cl.done:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
 }
 
 // ensureDays makes the partitions of days through the DayEnsurer, if any.

@@ -69,8 +69,6 @@ type TelemetryWriter struct {
 	ctx  context.Context // of the writes; cancelled by a Close that gives up
 	stop context.CancelFunc
 	wg   sync.WaitGroup
-	// records serializes the streams' records transactions (see writeChunk).
-	records sync.Mutex
 
 	mu      sync.Mutex
 	work    *sync.Cond     // signalled when a group can be taken, or on close
@@ -386,14 +384,10 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 		return nil, nil
 	}
 	group := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
-	// One group's records at a time: streams writing the same new endpoint
-	// nodes at once would wait on each other's uncommitted rows and retry
-	// (ErrRetryable) with backoff, seconds for the callers in those groups;
-	// one at a time, each finds the previous group's nodes committed (and
-	// cached), while the other streams COPY.
-	w.records.Lock()
+	// The streams write their groups' new records side by side: each
+	// writes those no other stream is writing and waits for the others
+	// (writeChunkRecords), so none waits on another's uncommitted rows.
 	chunk, err := w.s.prepareChunk(w.ctx, chunk, &group)
-	w.records.Unlock()
 	keys = attributeDrops(keys, chunk, group.Dropped, parts)
 	first := &parts[0].stats
 	first.Nodes, first.OutOfWindow, first.InDefault, first.PartitionsCreated = group.Nodes, group.OutOfWindow, group.InDefault, group.PartitionsCreated

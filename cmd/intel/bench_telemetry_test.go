@@ -38,7 +38,10 @@ var telemetryShapes = []telemetryShape{
 // `\copy telemetry_edges TO` as CSV. intel also writes the endpoint nodes,
 // the implied file → hash records and its checkpoint, which \copy does
 // not. INTEL_BENCH_ROUNDS sets the rounds (default 3),
-// INTEL_BENCH_CLI_SCALE scales the line counts (default 1).
+// INTEL_BENCH_CLI_SCALE scales the line counts (default 1), and
+// INTEL_BENCH_CLI_BASE names another intel binary (say, built from main)
+// that alternates with the two as a third loader, for a before/after in
+// the same run.
 func BenchmarkIngestTelemetryCLI(b *testing.B) {
 	rounds := int(envPositive(b, "INTEL_BENCH_ROUNDS", 3))
 	scale := envPositive(b, "INTEL_BENCH_CLI_SCALE", 1)
@@ -47,12 +50,13 @@ func BenchmarkIngestTelemetryCLI(b *testing.B) {
 		psql = "/usr/lib/postgresql/15/bin/psql"
 	}
 	bin := intelBinary(b)
+	base := os.Getenv("INTEL_BENCH_CLI_BASE")
 	now := time.Now().UTC()
 	for b.Loop() {
 		for _, shape := range telemetryShapes {
 			shape.lines = max(int(float64(shape.lines)*scale), 1)
 			shape.endpoints = max(int(float64(shape.endpoints)*scale), 10)
-			benchShape(b, bin, psql, shape, rounds, now)
+			benchShape(b, bin, base, psql, shape, rounds, now)
 		}
 	}
 }
@@ -63,7 +67,7 @@ type cliRun struct {
 	load      string        // the load average when it ended
 }
 
-func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int, now time.Time) {
+func benchShape(b *testing.B, bin, base, psql string, shape telemetryShape, rounds int, now time.Time) {
 	dir := b.TempDir()
 	file := filepath.Join(dir, "telemetry.ndjson")
 	if err := writeTelemetryFile(file, shape, 1, now); err != nil {
@@ -82,23 +86,29 @@ func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int
 	}
 	pool.Close()
 
-	var intelRuns, psqlRuns []cliRun
+	loaders := []string{"psql", "intel"}
+	if base != "" {
+		loaders = append(loaders, "base")
+	}
+	runs := map[string][]cliRun{}
 	for round := range rounds {
-		order := []string{"psql", "intel"}
+		order := slices.Clone(loaders)
 		if round%2 == 1 {
-			order = []string{"intel", "psql"}
+			slices.Reverse(order)
 		}
 		for _, who := range order {
 			dsn, pool := benchTelemetryDB(b, now)
 			var r cliRun
 			var err error
-			if who == "intel" {
+			switch who {
+			case "intel":
 				r, err = runIntel(bin, dsn, file)
-				intelRuns = append(intelRuns, r)
-			} else {
+			case "base":
+				r, err = runIntel(base, dsn, file)
+			default:
 				r, err = runPsql(psql, dsn, fmt.Sprintf(`\copy telemetry_edges (%s) FROM '%s' WITH (FORMAT csv)`, edgeColumns, rowsFile))
-				psqlRuns = append(psqlRuns, r)
 			}
+			runs[who] = append(runs[who], r)
 			if err != nil {
 				b.Fatalf("%s: %v", who, err)
 			}
@@ -108,6 +118,7 @@ func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int
 			pool.Close()
 		}
 	}
+	intelRuns, psqlRuns := runs["intel"], runs["psql"]
 	bestIntel, bestPsql := bestRun(intelRuns), bestRun(psqlRuns)
 	ratio := bestPsql.wall.Seconds() / bestIntel.wall.Seconds()
 	fmt.Printf("\nintel ingest telemetry vs psql \\copy: %s (%d lines, %d edges stored, %d nodes), best of %d, alternating\n",
@@ -117,7 +128,10 @@ func benchShape(b *testing.B, bin, psql string, shape telemetryShape, rounds int
 	for _, l := range []struct {
 		name string
 		runs []cliRun
-	}{{`psql \copy (CSV of intel's rows)`, psqlRuns}, {"intel ingest telemetry FILE", intelRuns}} {
+	}{{`psql \copy (CSV of intel's rows)`, psqlRuns}, {"intel ingest telemetry FILE", intelRuns}, {"the same, INTEL_BENCH_CLI_BASE", runs["base"]}} {
+		if len(l.runs) == 0 {
+			continue
+		}
 		best := bestRun(l.runs)
 		var all []string
 		for _, r := range l.runs {

@@ -115,7 +115,8 @@ func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegr
 const nodeLookupExact = `-- name: NodeLookupExact :many
 SELECT n.id, n.kind, n.key, n.name
 FROM nodes n
-WHERE node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $1::text || E'\n%'
+WHERE n.kind <> ALL (search_excluded_kinds())
+  AND node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $1::text || E'\n%'
   AND ($2::text = '' OR n.kind = $2::text)
 ORDER BY n.kind, n.key
 LIMIT 21
@@ -135,8 +136,10 @@ type NodeLookupExactRow struct {
 
 // NodeLookupExact returns the nodes (of @kind, or of any kind when @kind is
 // empty) that have an entry of node_lookup_names equal to @pattern (lower-
-// cased, LIKE metacharacters escaped): a name, alias or external id. At most
-// 21, in kind and key order, so a caller can tell one from many.
+// cased, LIKE metacharacters escaped): a name, alias or external id. Kinds
+// the search index leaves out (search_excluded_kinds()) are found by
+// kind:key instead. At most 21, in kind and key order, so a caller can
+// tell one from many.
 func (q *Queries) NodeLookupExact(ctx context.Context, arg NodeLookupExactParams) ([]NodeLookupExactRow, error) {
 	rows, err := q.db.Query(ctx, nodeLookupExact, arg.Pattern, arg.Kind)
 	if err != nil {
@@ -211,24 +214,33 @@ func (q *Queries) NodeRelationPeers(ctx context.Context, arg NodeRelationPeersPa
 const nodeSearch = `-- name: NodeSearch :many
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        node_lookup_names(n.name, n.key, n.props)::text AS names,
-       (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $1::text || E'\n%' THEN 0
-             WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $1::text || '%' THEN 1
+       (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || E'\n%' THEN 0
+             WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%' THEN 1
              ELSE 2 END)::int AS match_rank,
-       word_similarity($2::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+       word_similarity($3::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
 FROM nodes n
-WHERE (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $1::text || '%'
-       OR ($3::boolean AND $2::text <% node_lookup_names(n.name, n.key, n.props)))
-  AND (cardinality($4::text[]) = 0 OR n.kind = ANY($4::text[]))
-ORDER BY match_rank, similarity DESC, n.kind, n.key
-LIMIT $5::int
+WHERE n.kind <> ALL (search_excluded_kinds())
+  AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%'
+       OR ($4::boolean AND $3::text <% node_lookup_names(n.name, n.key, n.props)))
+  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+UNION ALL
+SELECT n.id, n.kind, n.key, n.name, n.sources,
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+FROM nodes n
+WHERE n.kind = ANY (search_excluded_kinds())
+  AND md5(n.key) = ANY (ARRAY[md5($6::text), md5(lower($6::text))])
+  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+ORDER BY match_rank, similarity DESC, kind, key
+LIMIT $1::int
 `
 
 type NodeSearchParams struct {
+	MaxResults int32    `json:"max_results"`
 	Pattern    string   `json:"pattern"`
 	Query      string   `json:"query"`
 	Fuzzy      bool     `json:"fuzzy"`
 	Kinds      []string `json:"kinds"`
-	MaxResults int32    `json:"max_results"`
+	Key        string   `json:"key"`
 }
 
 type NodeSearchRow struct {
@@ -247,17 +259,21 @@ type NodeSearchRow struct {
 // through the trigram index nodes_lookup_trgm: an entry equal to @query
 // (rank 0), an entry starting with it (rank 1), or, with @fuzzy, an entry
 // similar to it (rank 2: pg_trgm's <%, word_similarity at least
-// pg_trgm.word_similarity_threshold, 0.6 by default).
+// pg_trgm.word_similarity_threshold, 0.6 by default). Nodes of the kinds
+// the index leaves out (search_excluded_kinds(): process instances,
+// connections) are found only by their exact key, @key as typed or
+// lower-cased (rank 0), through the unique (kind, md5(key)) index.
 // @query is lower-cased and trimmed by the caller; @pattern is it with the
 // LIKE metacharacters escaped. When @kinds is not empty only those kinds
 // are searched. Best first: rank, similarity, kind, key; at most @max_results.
 func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeSearchRow, error) {
 	rows, err := q.db.Query(ctx, nodeSearch,
+		arg.MaxResults,
 		arg.Pattern,
 		arg.Query,
 		arg.Fuzzy,
 		arg.Kinds,
-		arg.MaxResults,
+		arg.Key,
 	)
 	if err != nil {
 		return nil, err

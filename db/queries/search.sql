@@ -4,7 +4,10 @@
 -- through the trigram index nodes_lookup_trgm: an entry equal to @query
 -- (rank 0), an entry starting with it (rank 1), or, with @fuzzy, an entry
 -- similar to it (rank 2: pg_trgm's <%, word_similarity at least
--- pg_trgm.word_similarity_threshold, 0.6 by default).
+-- pg_trgm.word_similarity_threshold, 0.6 by default). Nodes of the kinds
+-- the index leaves out (search_excluded_kinds(): process instances,
+-- connections) are found only by their exact key, @key as typed or
+-- lower-cased (rank 0), through the unique (kind, md5(key)) index.
 -- @query is lower-cased and trimmed by the caller; @pattern is it with the
 -- LIKE metacharacters escaped. When @kinds is not empty only those kinds
 -- are searched. Best first: rank, similarity, kind, key; at most @max_results.
@@ -15,20 +18,31 @@ SELECT n.id, n.kind, n.key, n.name, n.sources,
              ELSE 2 END)::int AS match_rank,
        word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
 FROM nodes n
-WHERE (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%'
+WHERE n.kind <> ALL (search_excluded_kinds())
+  AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%'
        OR (@fuzzy::boolean AND @query::text <% node_lookup_names(n.name, n.key, n.props)))
   AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
-ORDER BY match_rank, similarity DESC, n.kind, n.key
+UNION ALL
+SELECT n.id, n.kind, n.key, n.name, n.sources,
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+FROM nodes n
+WHERE n.kind = ANY (search_excluded_kinds())
+  AND md5(n.key) = ANY (ARRAY[md5(@key::text), md5(lower(@key::text))])
+  AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
+ORDER BY match_rank, similarity DESC, kind, key
 LIMIT @max_results::int;
 
 -- name: NodeLookupExact :many
 -- NodeLookupExact returns the nodes (of @kind, or of any kind when @kind is
 -- empty) that have an entry of node_lookup_names equal to @pattern (lower-
--- cased, LIKE metacharacters escaped): a name, alias or external id. At most
--- 21, in kind and key order, so a caller can tell one from many.
+-- cased, LIKE metacharacters escaped): a name, alias or external id. Kinds
+-- the search index leaves out (search_excluded_kinds()) are found by
+-- kind:key instead. At most 21, in kind and key order, so a caller can
+-- tell one from many.
 SELECT n.id, n.kind, n.key, n.name
 FROM nodes n
-WHERE node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%'
+WHERE n.kind <> ALL (search_excluded_kinds())
+  AND node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%'
   AND (@kind::text = '' OR n.kind = @kind::text)
 ORDER BY n.kind, n.key
 LIMIT 21;
