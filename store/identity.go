@@ -14,30 +14,68 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
-// writeClaims records the name aliases the nodes claim (alias_claims) and
-// counts in stats the aliases that became ambiguous. Only entities keyed by
-// an external id of their own carry name aliases (graph.IsNameAlias), so
-// two nodes claiming one are two distinct entities sharing a name: the
-// alias is ambiguous, recorded, never merged.
-func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node, stats *graph.WriteStats) error {
-	var p gen.AliasClaimAddManyParams
+// writeClaims records the name aliases the nodes claim (alias_claims:
+// only entities keyed by an external id of their own carry name aliases,
+// graph.IsNameAlias) and those that nodes keyed by their name give
+// (name_uses, graph.NameUses), and reports whether it recorded any: the
+// identity tables then need refreshIdentity. Two nodes claiming one alias
+// are two distinct entities sharing a name: the alias is ambiguous,
+// recorded, never merged.
+func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (bool, error) {
+	var claims, uses gen.AliasClaimAddManyParams
 	for _, n := range nodes {
 		for _, a := range n.Aliases {
 			if graph.IsNameAlias(a) {
-				p.Aliases = append(p.Aliases, a)
-				p.NodeIDs = append(p.NodeIDs, n.ID)
+				claims.Aliases = append(claims.Aliases, a)
+				claims.NodeIDs = append(claims.NodeIDs, n.ID)
+			}
+		}
+		for _, a := range graph.NameUses(n) {
+			uses.Aliases = append(uses.Aliases, a)
+			uses.NodeIDs = append(uses.NodeIDs, n.ID)
+		}
+	}
+	for _, w := range []struct {
+		what  string
+		p     gen.AliasClaimAddManyParams
+		write func(context.Context, gen.AliasClaimAddManyParams) error
+	}{
+		{"alias claims", claims, q.AliasClaimAddMany},
+		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
+			return q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+		}},
+	} {
+		for start := 0; start < len(w.p.Aliases); start += s.batchSize {
+			end := min(start+s.batchSize, len(w.p.Aliases))
+			if err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]}); err != nil {
+				return false, fmt.Errorf("record %d %s: %w", end-start, w.what, err)
 			}
 		}
 	}
-	for start := 0; start < len(p.Aliases); start += s.batchSize {
-		end := min(start+s.batchSize, len(p.Aliases))
-		made, err := q.AliasClaimAddMany(ctx, gen.AliasClaimAddManyParams{Aliases: p.Aliases[start:end], NodeIDs: p.NodeIDs[start:end]})
-		if err != nil {
-			return fmt.Errorf("record %d alias claims: %w", end-start, err)
-		}
-		stats.AliasesAmbiguous += made
+	return len(claims.Aliases)+len(uses.Aliases) > 0, nil
+}
+
+// refreshIdentity brings node_entities (the entity each revoked or
+// name-keyed node stands for) and ambiguous_aliases up to date with the
+// rows the transaction wrote (IdentityRefresh, one at a time across
+// transactions) and counts in stats the aliases that became ambiguous.
+func refreshIdentity(ctx context.Context, q *gen.Queries, stats *graph.WriteStats) error {
+	made, err := q.IdentityRefresh(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh entity resolution: %w", err)
 	}
+	stats.AliasesAmbiguous += made
 	return nil
+}
+
+// touchesIdentity reports whether a write changes what refreshIdentity
+// reads: alias claims or name uses (wrote), a revoked-by relation, or
+// relations that moved or were released (either may be a revoked-by).
+func touchesIdentity(wrote bool, rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
+	if wrote || len(moved) > 0 || stats.RelationsReleased > 0 {
+		return true
+	}
+	return slices.ContainsFunc(rels, func(r graph.Relation) bool { return strings.EqualFold(r.Type, graph.RelRevokedBy) })
 }
 
 // keepRelationIDs gives each merged relation the ids of the records merged
