@@ -252,3 +252,68 @@ func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
 	}
 	return ok
 }
+
+// TestRelationshipIDsBecomeLinks: a report whose object_refs name a
+// relationship id (or a sighting of one) links to the relationship's two
+// endpoints once the relationship is known, in any order of the report,
+// the relationship and its endpoints; nothing stays pending.
+func TestRelationshipIDsBecomeLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	group := graph.NamedNode(graph.KindIntrusionSet, "Link Group")
+	group.Aliases = []string{"intrusion-set--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"}
+	tool := graph.NamedNode(graph.KindMalware, "Link Malware")
+	tool.Aliases = []string{"malware--bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"}
+	report := graph.SourceNode(graph.KindReport, "report--cccccccc-cccc-4ccc-8ccc-cccccccccccc")
+	sighting := graph.SourceNode(graph.KindSighting, "sighting--dddddddd-dddd-4ddd-8ddd-dddddddddddd")
+	const relID = "relationship--eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
+	conf := 70
+	uses := graph.Batch{Relations: []graph.Relation{{Src: graph.Ref(group.Aliases[0]), Type: "uses", Dst: graph.Ref(tool.Aliases[0]),
+		IDs: []string{relID}, Sources: []string{"feed-a"}}}}
+	endpoints := graph.Batch{Nodes: []graph.Node{group, tool}}
+	naming := graph.Batch{Nodes: []graph.Node{report, sighting}, Relations: []graph.Relation{
+		{Src: report.Ref(), Type: "object", Dst: relID, Sources: []string{"feed-b"}, Confidence: &conf},
+		{Src: sighting.Ref(), Type: "sighting-of", Dst: relID, Sources: []string{"feed-b"}},
+	}}
+	var first []string
+	for i, order := range [][]graph.Batch{
+		{endpoints, uses, naming}, {naming, uses, endpoints}, {naming, endpoints, uses}, {uses, naming, endpoints},
+	} {
+		b := setup(t)
+		for _, batch := range order {
+			_, err := b.store.Write(ctx, batch)
+			require.NoError(t, err)
+		}
+		_, err := b.store.ReleasePending(ctx)
+		require.NoError(t, err)
+		rows := relationRows(t, b)
+		if i == 0 {
+			first = rows
+		}
+		require.Equal(t, first, rows, "order %d gives the same relations", i)
+		require.Subset(t, rows, []string{
+			fmt.Sprintf("%s object %s 70", report.ID, group.ID), fmt.Sprintf("%s object %s 70", report.ID, tool.ID),
+			fmt.Sprintf("%s sighting-of %s -", sighting.ID, group.ID), fmt.Sprintf("%s sighting-of %s -", sighting.ID, tool.ID),
+		})
+		var pending int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+		require.Zero(t, pending, "order %d: nothing waits", i)
+	}
+}
+
+// relationRows reads relations as "src relation dst confidence" lines.
+func relationRows(t *testing.T, b *testBundle) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(),
+		`SELECT src_id::text || ' ' || relation || ' ' || dst_id::text || ' ' || coalesce(confidence::text, '-') FROM relations ORDER BY 1`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}

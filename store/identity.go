@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -176,4 +177,42 @@ func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationReco
 		*e.out = &b
 	}
 	return rec, nil
+}
+
+// relationshipRefs lists the relationship ids rels give (IDs) or name as
+// an endpoint (a report's or sighting's reference to relationship--…),
+// each once.
+func relationshipRefs(rels []graph.Relation) []string {
+	var out []string
+	for _, r := range rels {
+		out = append(out, r.IDs...)
+		for _, ref := range []graph.Ref{r.Src, r.Dst} {
+			if strings.HasPrefix(string(ref), "relationship--") {
+				out = append(out, string(ref))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// expandRelationRefs turns the pending relationships that name one of refs
+// (any known relationship id with all) as an endpoint into relationships
+// to both its ends (PendingRelationExpand) and releases those that resolve.
+func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []string, all bool, now time.Time, stats *graph.WriteStats) error {
+	if refs == nil {
+		refs = []string{}
+	}
+	rows, err := q.PendingRelationExpand(ctx, gen.PendingRelationExpandParams{Refs: refs, AllRefs: all})
+	if err != nil {
+		return fmt.Errorf("link relationships named by their ids: %w", err)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	release := make([]string, 0, 2*len(rows))
+	for _, r := range rows {
+		release = append(release, r.SrcRef, r.DstRef)
+	}
+	return s.upsertRelations(ctx, q, nil, release, false, now, stats)
 }

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -64,6 +65,9 @@ func TestCorpusIdentity(t *testing.T) {
 	for _, q := range []string{
 		`SELECT alias, node_id::text FROM alias_claims ORDER BY 1, 2`,
 		`SELECT source_id || ' ' || src_ref || ' ' || relation || ' ' || dst_ref, source FROM relation_ids ORDER BY 1`,
+		`SELECT alias, node_id::text FROM name_uses ORDER BY 1, 2`,
+		`SELECT node_id::text, coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities ORDER BY 1`,
+		`SELECT alias, '' FROM ambiguous_aliases ORDER BY 1`,
 	} {
 		require.Equal(t, tableRows(t, pool, q), tableRows(t, reversed, q), "order matters for %s", q)
 	}
@@ -110,6 +114,29 @@ func TestCorpusIdentity(t *testing.T) {
 		}
 	}
 
+	// MISP threat-actor clusters keyed by their name whose names one
+	// ATT&CK group claims are that group: in lookups and in walks.
+	rows, err := pool.Query(ctx, `SELECT n.name, g.key FROM node_entities e
+		JOIN nodes n ON n.id = e.node_id JOIN nodes g ON g.id = e.entity_id
+		WHERE e.reason = 'alias' AND n.kind IN ('threat-actor', 'intrusion-set') ORDER BY 1`)
+	require.NoError(t, err)
+	same, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Name, Key string }])
+	require.NoError(t, err)
+	t.Logf("%d name-keyed actor clusters are an ATT&CK group, e.g. %v", len(same), same[:min(len(same), 8)])
+	require.NotEmpty(t, same)
+	for _, c := range same {
+		require.True(t, graph.IsATTACKID(c.Key), "%s stands for %s, keyed by no ATT&CK id", c.Name, c.Key)
+		r, err := st.Resolve(ctx, "threat-actor:"+c.Name)
+		if errors.Is(err, store.ErrAmbiguous) {
+			continue // its name alone is another entity's too; its synonyms decided
+		}
+		require.NoError(t, err, c.Name)
+		require.Equal(t, c.Key, r.Node.Key, c.Name)
+	}
+	var amb int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM node_entities WHERE reason = 'ambiguous'`).Scan(&amb))
+	t.Logf("%d name-keyed clusters name two or more entities: recorded, not merged", amb)
+
 	// The threat-actor galaxy gives "Grizzly Steppe" to APT28 (G0007) and
 	// APT29 (G0016): ambiguous, refused with both, neither merged.
 	_, err = st.ResolveNode(ctx, "intrusion-set:Grizzly Steppe")
@@ -124,7 +151,7 @@ func TestCorpusIdentity(t *testing.T) {
 		{ID: graph.NamedID(graph.KindIntrusionSet, "G0016"), Kind: graph.KindIntrusionSet, Key: "G0016", Name: "APT29"}}})
 
 	// Every ambiguous alias names nodes with ids of their own, never merged.
-	rows, err := pool.Query(ctx, `SELECT c.alias, n.key FROM alias_claims c JOIN nodes n ON n.id = c.node_id
+	rows, err = pool.Query(ctx, `SELECT c.alias, n.key FROM alias_claims c JOIN nodes n ON n.id = c.node_id
 		WHERE c.alias IN (SELECT alias FROM alias_claims GROUP BY alias HAVING count(*) > 1) ORDER BY 1, 2`)
 	require.NoError(t, err)
 	claims, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Alias, Key string }])

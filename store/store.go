@@ -284,7 +284,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, s.rekeyAll(ctx, &stats)
+			return stats, s.rekeyAll(ctx, now, &stats)
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
@@ -298,28 +298,31 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, s.rekeyAll(ctx, &stats)
+			return stats, s.rekeyAll(ctx, now, &stats)
 		}
 	}
 }
 
 // rekeyAll re-keys every relation record whose source ids moved to other
 // nodes while it was being written (by a transaction that did not see the
-// move yet), and refreshes the identity tables (refreshIdentity), in one
-// transaction.
-func (s *Store) rekeyAll(ctx context.Context, stats *graph.WriteStats) error {
-	return s.withRetry(ctx, func(tx pgx.Tx) error {
+// move yet), links the pending relationships that name a relationship id
+// now known (expandRelationRefs) and refreshes the identity tables
+// (refreshIdentity), in one transaction.
+func (s *Store) rekeyAll(ctx context.Context, now time.Time, stats *graph.WriteStats) error {
+	var ws graph.WriteStats
+	err := s.withRetry(ctx, func(tx pgx.Tx) error {
+		ws = graph.WriteStats{}
 		q := s.q.WithTx(tx)
 		if err := rekey(ctx, q, nil, true); err != nil {
 			return err
 		}
-		var ws graph.WriteStats
-		if err := refreshIdentity(ctx, q, &ws); err != nil {
+		if err := s.expandRelationRefs(ctx, q, nil, true, now, &ws); err != nil {
 			return err
 		}
-		stats.AliasesAmbiguous += ws.AliasesAmbiguous
-		return nil
+		return refreshIdentity(ctx, q, &ws)
 	})
+	stats.Add(ws)
+	return err
 }
 
 // AddRelations writes relations; those whose endpoints are not known yet
@@ -569,6 +572,11 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		}
 		if err := s.writeRelationGroups(ctx, q, rels, resolve, now, &stats); err != nil {
 			return err
+		}
+		if refs := relationshipRefs(rels); len(refs) > 0 {
+			if err := s.expandRelationRefs(ctx, q, refs, false, now, &stats); err != nil {
+				return err
+			}
 		}
 		if touchesIdentity(claimed, rels, moved, stats) {
 			return refreshIdentity(ctx, q, &stats)
