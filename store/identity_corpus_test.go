@@ -9,6 +9,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -133,6 +134,7 @@ func TestCorpusIdentity(t *testing.T) {
 		require.NoError(t, err, c.Name)
 		require.Equal(t, c.Key, r.Node.Key, c.Name)
 	}
+	requireLinksShowOnEntity(t, st, pool)
 	var amb int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM node_entities WHERE reason = 'ambiguous'`).Scan(&amb))
 	t.Logf("%d name-keyed clusters name two or more entities: recorded, not merged", amb)
@@ -182,4 +184,50 @@ func tableRows(t *testing.T, pool *pgxpool.Pool, q string) []string {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+// requireLinksShowOnEntity checks, for the nodes that stand for an entity
+// (node_entities) and have walkable links to live nodes, that a default
+// walk of one hop from the entity reaches those nodes and never the node
+// standing for it.
+func requireLinksShowOnEntity(t *testing.T, st *store.Store, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `
+		SELECT e.reason, e.entity_id, e.node_id, array_agg(DISTINCT p.peer)
+		FROM node_entities e
+		CROSS JOIN LATERAL (
+			SELECT r.dst_id AS peer, r.relation FROM relations r WHERE r.src_id = e.node_id
+			UNION ALL SELECT r.src_id, r.relation FROM relations r WHERE r.dst_id = e.node_id) AS p
+		JOIN nodes n ON n.id = p.peer
+		WHERE e.entity_id IS NOT NULL AND p.peer <> e.entity_id AND NOT node_withdrawn(n.props)
+		  AND p.relation <> ALL($1::text[]) AND NOT EXISTS (SELECT 1 FROM node_entities x WHERE x.node_id = p.peer)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, graph.RelatedOptions{}.SkippedRelations())
+	require.NoError(t, err)
+	type member struct {
+		Reason         string
+		Entity, Member uuid.UUID
+		Peers          []uuid.UUID
+	}
+	members, err := pgx.CollectRows(rows, pgx.RowToStructByPos[member])
+	require.NoError(t, err)
+	checked := map[string]int{}
+	for _, m := range members {
+		if checked[m.Reason] == 10 || len(m.Peers) > 50 {
+			continue
+		}
+		checked[m.Reason]++
+		nb, err := st.FindRelated(ctx, m.Entity, graph.RelatedOptions{Depth: 1, Fanout: 1000, MaxNodes: 5000})
+		require.NoError(t, err)
+		got := map[uuid.UUID]bool{}
+		for _, n := range nb.Nodes {
+			got[n.ID] = true
+		}
+		require.False(t, got[m.Member], "%s: the node standing for %s is not returned", m.Reason, m.Entity)
+		for _, p := range m.Peers {
+			require.True(t, got[p], "%s: %s's link to %s shows on %s", m.Reason, m.Member, p, m.Entity)
+		}
+	}
+	t.Logf("links shown on their entity: checked %v of %d nodes standing for one", checked, len(members))
+	require.NotZero(t, checked["revoked-by"]+checked["alias"])
 }
