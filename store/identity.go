@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -196,10 +195,12 @@ func relationshipRefs(rels []graph.Relation) []string {
 	return slices.Compact(out)
 }
 
-// expandRelationRefs turns the pending relationships that name one of refs
-// (any known relationship id with all) as an endpoint into relationships
-// to both its ends (PendingRelationExpand) and releases those that resolve.
-func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []string, all bool, now time.Time, stats *graph.WriteStats) error {
+// expandRelationRefs takes the pending relationships that name one of refs
+// (any known relationship id with all) as an endpoint and writes them as
+// relationships to both its ends (PendingRelationExpand), each with the
+// record it had, through the one relation upsert: released where both ends
+// are known, pending again where not.
+func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []string, all bool, stats *graph.WriteStats) error {
 	if refs == nil {
 		refs = []string{}
 	}
@@ -207,12 +208,23 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 	if err != nil {
 		return fmt.Errorf("link relationships named by their ids: %w", err)
 	}
-	if len(rows) == 0 {
-		return nil
+	for _, timed := range []bool{true, false} {
+		p := gen.RelationUpsertManyParams{Untimed: !timed, ResolveRefs: []string{}}
+		for _, r := range rows {
+			if r.Timed != timed {
+				continue
+			}
+			p.SrcRefs, p.Relations, p.DstRefs = append(p.SrcRefs, r.SrcRef), append(p.Relations, r.Relation), append(p.DstRefs, r.DstRef)
+			p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
+			p.Sources, p.Props = append(p.Sources, r.Sources), append(p.Props, r.Props)
+			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
+		}
+		if len(p.SrcRefs) == 0 {
+			continue
+		}
+		if err := relationUpsert(ctx, q, p, stats); err != nil {
+			return err
+		}
 	}
-	release := make([]string, 0, 2*len(rows))
-	for _, r := range rows {
-		release = append(release, r.SrcRef, r.DstRef)
-	}
-	return s.upsertRelations(ctx, q, nil, release, false, now, stats)
+	return nil
 }

@@ -284,7 +284,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, s.rekeyAll(ctx, now, &stats)
+			return stats, s.rekeyAll(ctx, &stats)
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
@@ -298,7 +298,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, s.rekeyAll(ctx, now, &stats)
+			return stats, s.rekeyAll(ctx, &stats)
 		}
 	}
 }
@@ -308,7 +308,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 // move yet), links the pending relationships that name a relationship id
 // now known (expandRelationRefs) and refreshes the identity tables
 // (refreshIdentity), in one transaction.
-func (s *Store) rekeyAll(ctx context.Context, now time.Time, stats *graph.WriteStats) error {
+func (s *Store) rekeyAll(ctx context.Context, stats *graph.WriteStats) error {
 	var ws graph.WriteStats
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		ws = graph.WriteStats{}
@@ -316,7 +316,7 @@ func (s *Store) rekeyAll(ctx context.Context, now time.Time, stats *graph.WriteS
 		if err := rekey(ctx, q, nil, true); err != nil {
 			return err
 		}
-		if err := s.expandRelationRefs(ctx, q, nil, true, now, &ws); err != nil {
+		if err := s.expandRelationRefs(ctx, q, nil, true, &ws); err != nil {
 			return err
 		}
 		return refreshIdentity(ctx, q, &ws)
@@ -574,7 +574,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 			return err
 		}
 		if refs := relationshipRefs(rels); len(refs) > 0 {
-			if err := s.expandRelationRefs(ctx, q, refs, false, now, &stats); err != nil {
+			if err := s.expandRelationRefs(ctx, q, refs, false, &stats); err != nil {
 				return err
 			}
 		}
@@ -690,9 +690,14 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.Sources, p.Props = []json.RawMessage{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
 	}
+	return relationUpsert(ctx, q, p, stats)
+}
+
+// relationUpsert runs RelationUpsertMany and counts what it did in stats.
+func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertManyParams, stats *graph.WriteStats) error {
 	row, err := q.RelationUpsertMany(ctx, p)
 	if err != nil {
-		return fmt.Errorf("upsert %d relations: %w", len(rels), err)
+		return fmt.Errorf("upsert %d relations: %w", len(p.SrcRefs), err)
 	}
 	stats.RelationsInserted += row.Inserted
 	stats.RelationsMerged += row.Merged

@@ -7,6 +7,8 @@ package gen
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -34,22 +36,12 @@ WITH taken AS (
     FROM expanded e
     WHERE e.src_ref <> e.dst_ref
     GROUP BY e.src_ref, e.relation, e.dst_ref
-), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
-                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
-    SELECT k.src_ref, k.relation, k.dst_ref,
-           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
-           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
-    FROM merged k
-    ORDER BY k.src_ref, k.relation, k.dst_ref
-    ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
-        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
-            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
-            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
-    WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
-    RETURNING 1
 )
-SELECT k.src_ref::text AS src_ref, k.dst_ref::text AS dst_ref, (SELECT count(*) FROM parked)::bigint AS parked
+SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text AS dst_ref,
+       coalesce((k.rec).confidence, -1)::smallint AS confidence,
+       (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
+       (k.rec).timed::boolean AS timed, to_jsonb((k.rec).sources)::jsonb AS sources, (k.rec).props::jsonb AS props,
+       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
 FROM merged k
 ORDER BY k.src_ref, k.relation, k.dst_ref
 `
@@ -60,19 +52,27 @@ type PendingRelationExpandParams struct {
 }
 
 type PendingRelationExpandRow struct {
-	SrcRef string `json:"src_ref"`
-	DstRef string `json:"dst_ref"`
-	Parked int64  `json:"parked"`
+	SrcRef        string          `json:"src_ref"`
+	Relation      string          `json:"relation"`
+	DstRef        string          `json:"dst_ref"`
+	Confidence    int16           `json:"confidence"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Timed         bool            `json:"timed"`
+	Sources       json.RawMessage `json:"sources"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 }
 
-// PendingRelationExpand turns each pending relationship that names, as an
-// endpoint, a relationship id among @refs (any kept in relation_ids with
-// @all_refs) into pending relationships to both ends of the relationship
-// that id names, each carrying the record it had (merged into a pending
-// one of the same key by the usual rules), and returns their references,
-// for the caller to release. So a report, note or sighting naming a
-// relationship (object_refs, sighting_of_ref) links to its endpoints, in
-// whichever order the two arrive.
+// PendingRelationExpand takes out of pending_relations each relationship
+// that names, as an endpoint, a relationship id among @refs (any kept in
+// relation_ids with @all_refs) and returns it as relationships to both ends
+// of the relationship that id names, each carrying the record it had
+// (merged per key), for RelationUpsertMany to write, park or merge like any
+// other. So a report, note or sighting naming a relationship (object_refs,
+// sighting_of_ref) links to its endpoints, in whichever order the two
+// arrive. Confidence -1 means unknown, as RelationUpsertMany takes it.
 func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelationExpandParams) ([]PendingRelationExpandRow, error) {
 	rows, err := q.db.Query(ctx, pendingRelationExpand, arg.AllRefs, arg.Refs)
 	if err != nil {
@@ -82,7 +82,19 @@ func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelation
 	items := []PendingRelationExpandRow{}
 	for rows.Next() {
 		var i PendingRelationExpandRow
-		if err := rows.Scan(&i.SrcRef, &i.DstRef, &i.Parked); err != nil {
+		if err := rows.Scan(
+			&i.SrcRef,
+			&i.Relation,
+			&i.DstRef,
+			&i.Confidence,
+			&i.FirstSeen,
+			&i.LastSeen,
+			&i.Timed,
+			&i.Sources,
+			&i.Props,
+			&i.PropsRank,
+			&i.PropsKeyRanks,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -28,14 +28,14 @@ FROM relation_ids r
 WHERE r.source_id = @source_id::text;
 
 -- name: PendingRelationExpand :many
--- PendingRelationExpand turns each pending relationship that names, as an
--- endpoint, a relationship id among @refs (any kept in relation_ids with
--- @all_refs) into pending relationships to both ends of the relationship
--- that id names, each carrying the record it had (merged into a pending
--- one of the same key by the usual rules), and returns their references,
--- for the caller to release. So a report, note or sighting naming a
--- relationship (object_refs, sighting_of_ref) links to its endpoints, in
--- whichever order the two arrive.
+-- PendingRelationExpand takes out of pending_relations each relationship
+-- that names, as an endpoint, a relationship id among @refs (any kept in
+-- relation_ids with @all_refs) and returns it as relationships to both ends
+-- of the relationship that id names, each carrying the record it had
+-- (merged per key), for RelationUpsertMany to write, park or merge like any
+-- other. So a report, note or sighting naming a relationship (object_refs,
+-- sighting_of_ref) links to its endpoints, in whichever order the two
+-- arrive. Confidence -1 means unknown, as RelationUpsertMany takes it.
 WITH taken AS (
     DELETE FROM pending_relations p
     USING relation_ids i
@@ -58,21 +58,11 @@ WITH taken AS (
     FROM expanded e
     WHERE e.src_ref <> e.dst_ref
     GROUP BY e.src_ref, e.relation, e.dst_ref
-), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
-                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
-    SELECT k.src_ref, k.relation, k.dst_ref,
-           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
-           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
-    FROM merged k
-    ORDER BY k.src_ref, k.relation, k.dst_ref
-    ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
-        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
-            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
-            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
-    WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
-    RETURNING 1
 )
-SELECT k.src_ref::text AS src_ref, k.dst_ref::text AS dst_ref, (SELECT count(*) FROM parked)::bigint AS parked
+SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text AS dst_ref,
+       coalesce((k.rec).confidence, -1)::smallint AS confidence,
+       (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
+       (k.rec).timed::boolean AS timed, to_jsonb((k.rec).sources)::jsonb AS sources, (k.rec).props::jsonb AS props,
+       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
 FROM merged k
 ORDER BY k.src_ref, k.relation, k.dst_ref;
