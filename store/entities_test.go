@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -40,18 +41,18 @@ func reached(nb *graph.Neighbourhood) map[uuid.UUID]bool {
 // load orders.
 func entityRows(t *testing.T, b *testBundle) []string {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(), `
+	return lines(t, b, `
 		SELECT node_id::text || ' ' || coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities
 		UNION ALL SELECT 'ambiguous ' || alias FROM ambiguous_aliases ORDER BY 1`)
+}
+
+// lines reads a one-column text query.
+func lines(t *testing.T, b *testBundle, q string) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), q)
 	require.NoError(t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
-	}
-	require.NoError(t, rows.Err())
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
 	return out
 }
 
@@ -304,16 +305,6 @@ func TestRelationshipIDsBecomeLinks(t *testing.T) {
 // relationRows reads relations as "src relation dst confidence" lines.
 func relationRows(t *testing.T, b *testBundle) []string {
 	t.Helper()
-	rows, err := b.pool.Query(context.Background(),
+	return lines(t, b,
 		`SELECT src_id::text || ' ' || relation || ' ' || dst_id::text || ' ' || coalesce(confidence::text, '-') FROM relations ORDER BY 1`)
-	require.NoError(t, err)
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		require.NoError(t, rows.Scan(&s))
-		out = append(out, s)
-	}
-	require.NoError(t, rows.Err())
-	return out
 }
