@@ -169,8 +169,7 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT e.parent, e.nbr, e.relation, e.direction, e.dord, e.confidence, e.sources, e.first_seen, e.last_seen
     FROM (
         SELECT m.parent, m.member, p.peer, p.relation, p.direction, p.dord, p.confidence, p.sources, p.first_seen, p.last_seen,
-               coalesce((SELECT x.entity_id FROM node_entities x
-                         WHERE x.node_id = p.peer AND (NOT raw OR x.reason = 'alias')), p.peer) AS nbr
+               coalesce(s.entity_id, p.peer) AS nbr
         FROM (
             SELECT f.id AS parent, f.id AS member FROM unnest(ids) AS f(id)
             UNION ALL
@@ -185,13 +184,20 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
             SELECT r.src_id, r.relation, 'in'::text, 1, r.confidence, r.sources, r.first_seen, r.last_seen
             FROM relations r WHERE r.dst_id = m.member
         ) AS p
+        -- a join, not a subquery: the peer's entity is read once per edge
+        LEFT JOIN node_entities s ON s.node_id = p.peer AND (NOT raw OR s.reason = 'alias')
     ) AS e
-    WHERE (e.member = e.parent AND e.peer = e.nbr)
-       OR (e.nbr <> e.parent
-           AND NOT EXISTS (SELECT 1 FROM relations d
-                           WHERE d.src_id = CASE WHEN e.dord = 0 THEN e.parent ELSE e.nbr END
-                             AND d.relation = e.relation
-                             AND d.dst_id = CASE WHEN e.dord = 0 THEN e.nbr ELSE e.parent END))
+    -- A CASE, so that the probes run only for the edges that moved; OFFSET 0
+    -- keeps each a probe (the planner would otherwise hash every relation).
+    WHERE CASE WHEN e.member = e.parent AND e.peer = e.nbr THEN true
+               WHEN e.nbr = e.parent THEN false
+               WHEN e.dord = 0 THEN NOT EXISTS (SELECT 1 FROM relations d
+                                                WHERE d.src_id = e.parent AND d.relation = e.relation AND d.dst_id = e.nbr
+                                                OFFSET 0)
+               ELSE NOT EXISTS (SELECT 1 FROM relations d
+                                WHERE d.src_id = e.nbr AND d.relation = e.relation AND d.dst_id = e.parent
+                                OFFSET 0)
+          END
 $$;
 -- +goose StatementEnd
 
