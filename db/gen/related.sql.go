@@ -125,8 +125,7 @@ WITH RECURSIVE walk AS (
     SELECT x.parent AS src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM reached a
-    CROSS JOIN LATERAL entity_relations(ARRAY[a.node_id], $7::boolean)
+    FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
          AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
     JOIN reached b ON b.node_id = x.nbr
     WHERE x.direction = 'out'
