@@ -37,6 +37,17 @@ func reached(nb *graph.Neighbourhood) map[uuid.UUID]bool {
 	return out
 }
 
+// writeBatches writes batches one after the other into a new database.
+func writeBatches(t *testing.T, batches []graph.Batch) *testBundle {
+	t.Helper()
+	b := setup(t)
+	for _, batch := range batches {
+		_, err := b.store.Write(context.Background(), batch)
+		require.NoError(t, err)
+	}
+	return b
+}
+
 // entityRows reads node_entities and ambiguous_aliases, for comparing
 // load orders.
 func entityRows(t *testing.T, b *testBundle) []string {
@@ -62,7 +73,6 @@ func lines(t *testing.T, b *testBundle, q string) []string {
 // both walk engines, whichever arrived first: the link, or the revoked-by.
 func TestRevokedLinksReachTheReplacement(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	old := graph.NamedNode(graph.KindAttackPattern, "PowerShell", "T1086")
 	old.Props = map[string]any{"revoked": true}
 	live := attackNode(graph.KindAttackPattern, "PowerShell", "T1059.001")
@@ -77,11 +87,7 @@ func TestRevokedLinksReachTheReplacement(t *testing.T) {
 	revocation := graph.Batch{Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}}
 	var first []string
 	for i, order := range [][]graph.Batch{{links, revocation}, {revocation, links}} {
-		b := setup(t)
-		for _, batch := range order {
-			_, err := b.store.Write(ctx, batch)
-			require.NoError(t, err)
-		}
+		b := writeBatches(t, order)
 		rows := entityRows(t, b)
 		require.Equal(t, []string{old.ID.String() + " " + live.ID.String() + " revoked-by"}, rows)
 		if i == 0 {
@@ -139,11 +145,7 @@ func TestNameKeyedActorIsTheGroup(t *testing.T) {
 	attack := graph.Batch{Nodes: []graph.Node{apt28, apt29}}
 	var first []string
 	for i, order := range [][]graph.Batch{{misp, attack}, {attack, misp}} {
-		b := setup(t)
-		for _, batch := range order {
-			_, err := b.store.Write(ctx, batch)
-			require.NoError(t, err)
-		}
+		b := writeBatches(t, order)
 		rows := entityRows(t, b)
 		if i == 0 {
 			first = rows
@@ -280,11 +282,7 @@ func TestRelationshipIDsBecomeLinks(t *testing.T) {
 	for i, order := range [][]graph.Batch{
 		{endpoints, uses, naming}, {naming, uses, endpoints}, {naming, endpoints, uses}, {uses, naming, endpoints},
 	} {
-		b := setup(t)
-		for _, batch := range order {
-			_, err := b.store.Write(ctx, batch)
-			require.NoError(t, err)
-		}
+		b := writeBatches(t, order)
 		_, err := b.store.ReleasePending(ctx)
 		require.NoError(t, err)
 		rows := relationRows(t, b)
