@@ -17,8 +17,8 @@ import (
 // writeClaims records the name aliases the nodes claim (alias_claims:
 // only entities keyed by an external id of their own carry name aliases,
 // graph.IsNameAlias) and those that nodes keyed by their name give
-// (name_uses, graph.NameUses), and reports whether it recorded any: the
-// identity tables then need refreshIdentity. Two nodes claiming one alias
+// (name_uses, graph.NameUses), and reports whether it recorded any new
+// one: the identity tables then need refreshIdentity. Two nodes claiming one alias
 // are two distinct entities sharing a name: the alias is ambiguous,
 // recorded, never merged.
 func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (bool, error) {
@@ -35,24 +35,27 @@ func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.N
 			uses.NodeIDs = append(uses.NodeIDs, n.ID)
 		}
 	}
+	var added int64
 	for _, w := range []struct {
 		what  string
 		p     gen.AliasClaimAddManyParams
-		write func(context.Context, gen.AliasClaimAddManyParams) error
+		write func(context.Context, gen.AliasClaimAddManyParams) (int64, error)
 	}{
 		{"alias claims", claims, q.AliasClaimAddMany},
-		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
+		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) (int64, error) {
 			return q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
 		}},
 	} {
 		for start := 0; start < len(w.p.Aliases); start += s.batchSize {
 			end := min(start+s.batchSize, len(w.p.Aliases))
-			if err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]}); err != nil {
+			n, err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]})
+			if err != nil {
 				return false, fmt.Errorf("record %d %s: %w", end-start, w.what, err)
 			}
+			added += n
 		}
 	}
-	return len(claims.Aliases)+len(uses.Aliases) > 0, nil
+	return added > 0, nil
 }
 
 // refreshIdentity brings node_entities (the entity each revoked or
@@ -68,11 +71,18 @@ func refreshIdentity(ctx context.Context, q *gen.Queries, stats *graph.WriteStat
 	return nil
 }
 
-// touchesIdentity reports whether a write changes what refreshIdentity
-// reads: alias claims or name uses (wrote), a revoked-by relation, or
-// relations that moved or were released (either may be a revoked-by).
-func touchesIdentity(wrote bool, rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
-	if wrote || len(moved) > 0 || stats.RelationsReleased > 0 {
+// touchesIdentity reports whether a write may change what refreshIdentity
+// reads: new alias claims or name uses (added), a withdrawn node or one
+// naming ambiguous ATT&CK ids (either can make a name-keyed node stand for
+// none), a revoked-by relation, or relations that moved or were released
+// (either may be a revoked-by).
+func touchesIdentity(added bool, nodes []graph.Node, rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
+	if added || len(moved) > 0 || stats.RelationsReleased > 0 {
+		return true
+	}
+	if slices.ContainsFunc(nodes, func(n graph.Node) bool {
+		return graph.Lifecycle(n.Props) != "" || n.Props["ambiguous_attack_ids"] != nil
+	}) {
 		return true
 	}
 	return slices.ContainsFunc(rels, func(r graph.Relation) bool { return strings.EqualFold(r.Type, graph.RelRevokedBy) })

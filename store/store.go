@@ -247,7 +247,7 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 		if err := s.upsertRelations(ctx, q, nil, refs, false, now, &ws); err != nil {
 			return err
 		}
-		if touchesIdentity(false, nil, nil, ws) {
+		if touchesIdentity(false, nil, nil, nil, ws) {
 			return refreshIdentity(ctx, q, &ws)
 		}
 		return nil
@@ -578,7 +578,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 				return err
 			}
 		}
-		if touchesIdentity(claimed, rels, moved, stats) {
+		if touchesIdentity(claimed, nodes, rels, moved, stats) {
 			return refreshIdentity(ctx, q, &stats)
 		}
 		return nil

@@ -23,7 +23,7 @@ func (q *Queries) AliasAmbiguous(ctx context.Context, alias string) (bool, error
 	return ambiguous, err
 }
 
-const aliasClaimAddMany = `-- name: AliasClaimAddMany :exec
+const aliasClaimAddMany = `-- name: AliasClaimAddMany :execrows
 INSERT INTO alias_claims (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
@@ -40,9 +40,12 @@ type AliasClaimAddManyParams struct {
 // arrays; repeats are fine). Claims are only added, so the table is the
 // same in any load order; IdentityRefresh then says which aliases became
 // ambiguous.
-func (q *Queries) AliasClaimAddMany(ctx context.Context, arg AliasClaimAddManyParams) error {
-	_, err := q.db.Exec(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
-	return err
+func (q *Queries) AliasClaimAddMany(ctx context.Context, arg AliasClaimAddManyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const aliasClaimAmbiguousList = `-- name: AliasClaimAmbiguousList :many
@@ -182,7 +185,7 @@ func (q *Queries) IdentityRefresh(ctx context.Context) (int64, error) {
 	return made_ambiguous, err
 }
 
-const nameUseAddMany = `-- name: NameUseAddMany :exec
+const nameUseAddMany = `-- name: NameUseAddMany :execrows
 INSERT INTO name_uses (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
@@ -197,7 +200,10 @@ type NameUseAddManyParams struct {
 
 // NameUseAddMany records the name aliases that nodes keyed by their name
 // give (parallel arrays; repeats are fine), only ever adding.
-func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) error {
-	_, err := q.db.Exec(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
-	return err
+func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

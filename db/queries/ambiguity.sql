@@ -1,4 +1,4 @@
--- name: AliasClaimAddMany :exec
+-- name: AliasClaimAddMany :execrows
 -- AliasClaimAddMany records name aliases claimed by nodes (parallel
 -- arrays; repeats are fine). Claims are only added, so the table is the
 -- same in any load order; IdentityRefresh then says which aliases became
@@ -9,7 +9,7 @@ FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS nod
 ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING;
 
--- name: NameUseAddMany :exec
+-- name: NameUseAddMany :execrows
 -- NameUseAddMany records the name aliases that nodes keyed by their name
 -- give (parallel arrays; repeats are fine), only ever adding.
 INSERT INTO name_uses (alias, node_id)
