@@ -24,7 +24,10 @@
 // below every live one. A reference to a revoked object resolves to its
 // replacement (RelRevokedBy; Resolution says what was followed); a name
 // alias (IsNameAlias) that two entities with ids of their own claim is
-// ambiguous (AmbiguousAlias), never merged. Relationship records keep the
+// ambiguous (AmbiguousAlias), never merged. A named object keyed by its
+// name gives its names as NameUses: the store makes it the one entity with
+// an id that claims them, if exactly one does (Resolution.SameAs,
+// NodeDetails.Entity), order-independently. Relationship records keep the
 // ids their feed gave them (Relation.IDs, RelationRecord).
 //
 // Every identifier a source used (a STIX id, a MISP uuid) is kept as an alias

@@ -83,3 +83,30 @@ func TestHashAndFileNodes(t *testing.T) {
 	same, _, _ := graph.FileNode(map[string]string{"MD5": "bb", "SHA-256": "aa"}, "x.exe")
 	require.Equal(t, file.ID, same.ID, "spelling and case of hashes do not change the file id")
 }
+
+func TestNameUses(t *testing.T) {
+	t.Parallel()
+	cluster := graph.NamedNode(graph.KindThreatActor, "Sofacy")
+	cluster.Props = map[string]any{"synonyms": []any{"APT28", "Fancy Bear", "sofacy", " "}}
+	vendor := graph.NamedNode(graph.KindIntrusionSet, "Some Panda - G0999 ")
+	vendor.Key = "some panda" // keyed by name: the suffix id is for the test only
+	revoked := graph.NamedNode(graph.KindMalware, "Old Thing")
+	revoked.Props = map[string]any{"revoked": true}
+	for _, tc := range []struct {
+		name string
+		node graph.Node
+		want []string
+	}{
+		{"a cluster keyed by its name gives name and synonyms, as intrusion-set",
+			cluster, []string{"intrusion-set:sofacy", "intrusion-set:apt28", "intrusion-set:fancy bear"}},
+		{"an ATT&CK suffix is not part of the name", vendor, []string{"intrusion-set:some panda"}},
+		{"an entity keyed by its ATT&CK id claims, it does not use", graph.NamedNode(graph.KindIntrusionSet, "APT28", "G0007"), nil},
+		{"a technique tagged by name only", graph.NamedNode(graph.KindAttackPattern, "PowerShell"), []string{"attack-pattern:powershell"}},
+		{"a withdrawn record gives none", revoked, nil},
+		{"kinds without name aliases give none", graph.NamedNode(graph.KindVulnerability, "Log4Shell"), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, graph.NameUses(tc.node))
+		})
+	}
+}

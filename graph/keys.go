@@ -2,6 +2,7 @@ package graph
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/google/uuid"
@@ -233,4 +234,26 @@ var nameAliasKinds = map[Kind]bool{
 func IsNameAlias(alias string) bool {
 	kind, name, ok := strings.Cut(alias, ":")
 	return ok && name != "" && nameAliasKinds[Kind(kind)]
+}
+
+// NameUses returns the name aliases (NameAlias) of a live named node keyed
+// by its name, not by an external id of its own (a MISP threat-actor
+// cluster "Sofacy", a vendor's intrusion set, a galaxy technique tagged by
+// name only): its name and every alias or synonym its props list
+// (AliasNames), each once. Such a node claims none of them (it would take
+// them from the entity with an id that does); the store records them
+// (name_uses) and resolves the node to the entity when exactly one claims
+// any of them, across every feed and in any load order. Other nodes give
+// none.
+func NameUses(n Node) []string {
+	if !nameAliasKinds[identityKind(n.Kind)] || Lifecycle(n.Props) != "" || ATTACKIDFor(n.Kind, n.Key) != "" {
+		return nil
+	}
+	var out []string
+	for _, name := range append([]string{n.Name}, AliasNames(n.Name, n.Props)...) {
+		if a := NameAlias(n.Kind, name); a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -64,15 +65,24 @@ type NodeDetails struct {
 	Revoked    bool        `json:"revoked"`
 	Deprecated bool        `json:"deprecated"`
 	RevokedBy  []NodeBrief `json:"revoked_by,omitempty"`
-	// Replaces are the revoked nodes that name this one their
-	// replacement; a reference to one of them resolves to this node.
+	// Replaces are the revoked nodes whose revoked-by chain ends at this
+	// one; a reference to one of them resolves to this node, and the walk
+	// shows their links on it.
 	Replaces []NodeBrief `json:"replaces,omitempty"`
+	// SameEntity are the nodes keyed by their name that are this entity:
+	// it is the one entity with an id of its own claiming their names.
+	SameEntity []NodeBrief `json:"same_entity,omitempty"`
+	// Entity is, for a node keyed by its name, the one entity claiming its
+	// names (which references to it resolve to).
+	Entity *NodeBrief `json:"entity,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction.
 	Degree    map[RelationClass]int64 `json:"degree"`
 	Relations []RelationDegree        `json:"relations"`
 	// Ambiguous lists the name aliases the node claims that other entities
-	// with external ids of their own claim too, never merged.
+	// with external ids of their own claim too, never merged; for a node
+	// keyed by its name whose names several entities claim, those names
+	// and entities (the node stays itself).
 	Ambiguous []AmbiguousAlias `json:"ambiguous,omitempty"`
 	// ResolvedFrom and Note say, when the reference named a revoked node,
 	// the revoked nodes followed to this one (see Resolution).
@@ -99,6 +109,11 @@ type Resolution struct {
 	// Cycle is set when the revoked-by chain came back to a node already
 	// followed; Node is then the last node reached before it.
 	Cycle bool `json:"cycle,omitempty"`
+	// SameAs is set when the node reached (named, or the end of the
+	// revoked-by chain) is keyed by its name and stands for Node, the one
+	// entity with an id of its own that claims its names (a MISP
+	// threat-actor cluster "Sofacy" and APT28, G0007).
+	SameAs *NodeBrief `json:"same_as,omitempty"`
 }
 
 // Brief returns the node's id, kind, key and name.
@@ -117,19 +132,26 @@ func (b NodeBrief) Short() string {
 // (each step of a chain, "; "-separated), or "" when the reference named
 // the node itself.
 func (r Resolution) Note() string {
-	if len(r.Replaced) == 0 {
+	if len(r.Replaced) == 0 && r.SameAs == nil {
 		return ""
 	}
-	chain := append(append([]NodeBrief{}, r.Replaced...), r.Node.Brief())
-	steps := make([]string, 0, len(r.Replaced))
+	chain := append([]NodeBrief{}, r.Replaced...)
+	if r.SameAs != nil {
+		chain = append(chain, *r.SameAs)
+	} else {
+		chain = append(chain, r.Node.Brief())
+	}
+	steps := make([]string, 0, len(r.Replaced)+1)
 	for i := 0; i+1 < len(chain); i++ {
 		steps = append(steps, chain[i].Short()+" revoked by "+chain[i+1].Short())
 	}
-	note := strings.Join(steps, "; ")
-	if r.Cycle {
-		note += " (revoked-by cycle: stopped)"
+	if r.Cycle && len(steps) > 0 {
+		steps[len(steps)-1] += " (revoked-by cycle: stopped)"
 	}
-	return note
+	if r.SameAs != nil {
+		steps = append(steps, fmt.Sprintf("%s %q is %s, the one entity claiming its names", r.SameAs.Kind, r.SameAs.Short(), r.Node.Brief().Short()))
+	}
+	return strings.Join(steps, "; ")
 }
 
 // aliasProps are the props that list other names of an object.

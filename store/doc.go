@@ -11,8 +11,13 @@
 // every reference a person types, and Resolve, which also says which
 // revoked objects it followed to their replacement; Search over names,
 // aliases and external ids; NodeDetails), records which name aliases
-// several entities claim (alias_claims: ambiguous, never merged) and the
-// relationship ids feeds gave (relation_ids, RelationByID), and keeps the feeds' load bookkeeping. It does not size itself or make
+// several entities claim (alias_claims, ambiguous_aliases: ambiguous, never
+// merged), which entity a revoked or name-keyed node stands for
+// (node_entities, kept by identity_refresh from sets that are only added
+// to, so in any load order; the walks read relations as entities through
+// entity_relations) and the relationship ids feeds gave (relation_ids,
+// RelationByID; a record naming one links to its endpoints), and keeps the
+// feeds' load bookkeeping. It does not size itself or make
 // partitions: callers pass the batch size and writer count (package tuning
 // computes them) and a DayEnsurer (package partman has one).
 //

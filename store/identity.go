@@ -14,30 +14,78 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
-// writeClaims records the name aliases the nodes claim (alias_claims) and
-// counts in stats the aliases that became ambiguous. Only entities keyed by
-// an external id of their own carry name aliases (graph.IsNameAlias), so
-// two nodes claiming one are two distinct entities sharing a name: the
-// alias is ambiguous, recorded, never merged.
-func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node, stats *graph.WriteStats) error {
-	var p gen.AliasClaimAddManyParams
+// writeClaims records the name aliases the nodes claim (alias_claims:
+// only entities keyed by an external id of their own carry name aliases,
+// graph.IsNameAlias) and those that nodes keyed by their name give
+// (name_uses, graph.NameUses), and reports whether it recorded any new
+// one: the identity tables then need refreshIdentity. Two nodes claiming one alias
+// are two distinct entities sharing a name: the alias is ambiguous,
+// recorded, never merged.
+func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (bool, error) {
+	var claims, uses gen.AliasClaimAddManyParams
 	for _, n := range nodes {
 		for _, a := range n.Aliases {
 			if graph.IsNameAlias(a) {
-				p.Aliases = append(p.Aliases, a)
-				p.NodeIDs = append(p.NodeIDs, n.ID)
+				claims.Aliases = append(claims.Aliases, a)
+				claims.NodeIDs = append(claims.NodeIDs, n.ID)
 			}
 		}
-	}
-	for start := 0; start < len(p.Aliases); start += s.batchSize {
-		end := min(start+s.batchSize, len(p.Aliases))
-		made, err := q.AliasClaimAddMany(ctx, gen.AliasClaimAddManyParams{Aliases: p.Aliases[start:end], NodeIDs: p.NodeIDs[start:end]})
-		if err != nil {
-			return fmt.Errorf("record %d alias claims: %w", end-start, err)
+		for _, a := range graph.NameUses(n) {
+			uses.Aliases = append(uses.Aliases, a)
+			uses.NodeIDs = append(uses.NodeIDs, n.ID)
 		}
-		stats.AliasesAmbiguous += made
 	}
+	var added int64
+	for _, w := range []struct {
+		what  string
+		p     gen.AliasClaimAddManyParams
+		write func(context.Context, gen.AliasClaimAddManyParams) (int64, error)
+	}{
+		{"alias claims", claims, q.AliasClaimAddMany},
+		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) (int64, error) {
+			return q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+		}},
+	} {
+		for start := 0; start < len(w.p.Aliases); start += s.batchSize {
+			end := min(start+s.batchSize, len(w.p.Aliases))
+			n, err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]})
+			if err != nil {
+				return false, fmt.Errorf("record %d %s: %w", end-start, w.what, err)
+			}
+			added += n
+		}
+	}
+	return added > 0, nil
+}
+
+// refreshIdentity brings node_entities (the entity each revoked or
+// name-keyed node stands for) and ambiguous_aliases up to date with the
+// rows the transaction wrote (IdentityRefresh, one at a time across
+// transactions) and counts in stats the aliases that became ambiguous.
+func refreshIdentity(ctx context.Context, q *gen.Queries, stats *graph.WriteStats) error {
+	made, err := q.IdentityRefresh(ctx)
+	if err != nil {
+		return fmt.Errorf("refresh entity resolution: %w", err)
+	}
+	stats.AliasesAmbiguous += made
 	return nil
+}
+
+// touchesIdentity reports whether a write may change what refreshIdentity
+// reads: new alias claims or name uses (added), a withdrawn node or one
+// naming ambiguous ATT&CK ids (either can make a name-keyed node stand for
+// none), a revoked-by relation, or relations that moved or were released
+// (either may be a revoked-by).
+func touchesIdentity(added bool, nodes []graph.Node, rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
+	if added || len(moved) > 0 || stats.RelationsReleased > 0 {
+		return true
+	}
+	if slices.ContainsFunc(nodes, func(n graph.Node) bool {
+		return graph.Lifecycle(n.Props) != "" || n.Props["ambiguous_attack_ids"] != nil
+	}) {
+		return true
+	}
+	return slices.ContainsFunc(rels, func(r graph.Relation) bool { return strings.EqualFold(r.Type, graph.RelRevokedBy) })
 }
 
 // keepRelationIDs gives each merged relation the ids of the records merged
@@ -138,4 +186,55 @@ func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationReco
 		*e.out = &b
 	}
 	return rec, nil
+}
+
+// relationshipRefs lists the relationship ids rels give (IDs) or name as
+// an endpoint (a report's or sighting's reference to relationship--…),
+// each once.
+func relationshipRefs(rels []graph.Relation) []string {
+	var out []string
+	for _, r := range rels {
+		out = append(out, r.IDs...)
+		for _, ref := range []graph.Ref{r.Src, r.Dst} {
+			if strings.HasPrefix(string(ref), "relationship--") {
+				out = append(out, string(ref))
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// expandRelationRefs takes the pending relationships that name one of refs
+// (any known relationship id with all) as an endpoint and writes them as
+// relationships to both its ends (PendingRelationExpand), each with the
+// record it had, through the one relation upsert: released where both ends
+// are known, pending again where not.
+func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []string, all bool, stats *graph.WriteStats) error {
+	if refs == nil {
+		refs = []string{}
+	}
+	rows, err := q.PendingRelationExpand(ctx, gen.PendingRelationExpandParams{Refs: refs, AllRefs: all})
+	if err != nil {
+		return fmt.Errorf("link relationships named by their ids: %w", err)
+	}
+	for _, timed := range []bool{true, false} {
+		p := gen.RelationUpsertManyParams{Untimed: !timed, ResolveRefs: []string{}}
+		for _, r := range rows {
+			if r.Timed != timed {
+				continue
+			}
+			p.SrcRefs, p.Relations, p.DstRefs = append(p.SrcRefs, r.SrcRef), append(p.Relations, r.Relation), append(p.DstRefs, r.DstRef)
+			p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
+			p.Sources, p.Props = append(p.Sources, r.Sources), append(p.Props, r.Props)
+			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
+		}
+		if len(p.SrcRefs) == 0 {
+			continue
+		}
+		if err := relationUpsert(ctx, q, p, stats); err != nil {
+			return err
+		}
+	}
+	return nil
 }

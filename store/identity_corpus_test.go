@@ -2,12 +2,14 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -64,6 +66,9 @@ func TestCorpusIdentity(t *testing.T) {
 	for _, q := range []string{
 		`SELECT alias, node_id::text FROM alias_claims ORDER BY 1, 2`,
 		`SELECT source_id || ' ' || src_ref || ' ' || relation || ' ' || dst_ref, source FROM relation_ids ORDER BY 1`,
+		`SELECT alias, node_id::text FROM name_uses ORDER BY 1, 2`,
+		`SELECT node_id::text, coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities ORDER BY 1`,
+		`SELECT alias, '' FROM ambiguous_aliases ORDER BY 1`,
 	} {
 		require.Equal(t, tableRows(t, pool, q), tableRows(t, reversed, q), "order matters for %s", q)
 	}
@@ -110,6 +115,30 @@ func TestCorpusIdentity(t *testing.T) {
 		}
 	}
 
+	// MISP threat-actor clusters keyed by their name whose names one
+	// ATT&CK group claims are that group: in lookups and in walks.
+	rows, err := pool.Query(ctx, `SELECT n.name, g.key FROM node_entities e
+		JOIN nodes n ON n.id = e.node_id JOIN nodes g ON g.id = e.entity_id
+		WHERE e.reason = 'alias' AND n.kind IN ('threat-actor', 'intrusion-set') ORDER BY 1`)
+	require.NoError(t, err)
+	same, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Name, Key string }])
+	require.NoError(t, err)
+	t.Logf("%d name-keyed actor clusters are an ATT&CK group, e.g. %v", len(same), same[:min(len(same), 8)])
+	require.NotEmpty(t, same)
+	for _, c := range same {
+		require.True(t, graph.IsATTACKID(c.Key), "%s stands for %s, keyed by no ATT&CK id", c.Name, c.Key)
+		r, err := st.Resolve(ctx, "threat-actor:"+c.Name)
+		if errors.Is(err, store.ErrAmbiguous) {
+			continue // its name alone is another entity's too; its synonyms decided
+		}
+		require.NoError(t, err, c.Name)
+		require.Equal(t, c.Key, r.Node.Key, c.Name)
+	}
+	requireLinksShowOnEntity(t, st, pool)
+	var amb int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM node_entities WHERE reason = 'ambiguous'`).Scan(&amb))
+	t.Logf("%d name-keyed clusters name two or more entities: recorded, not merged", amb)
+
 	// The threat-actor galaxy gives "Grizzly Steppe" to APT28 (G0007) and
 	// APT29 (G0016): ambiguous, refused with both, neither merged.
 	_, err = st.ResolveNode(ctx, "intrusion-set:Grizzly Steppe")
@@ -124,7 +153,7 @@ func TestCorpusIdentity(t *testing.T) {
 		{ID: graph.NamedID(graph.KindIntrusionSet, "G0016"), Kind: graph.KindIntrusionSet, Key: "G0016", Name: "APT29"}}})
 
 	// Every ambiguous alias names nodes with ids of their own, never merged.
-	rows, err := pool.Query(ctx, `SELECT c.alias, n.key FROM alias_claims c JOIN nodes n ON n.id = c.node_id
+	rows, err = pool.Query(ctx, `SELECT c.alias, n.key FROM alias_claims c JOIN nodes n ON n.id = c.node_id
 		WHERE c.alias IN (SELECT alias FROM alias_claims GROUP BY alias HAVING count(*) > 1) ORDER BY 1, 2`)
 	require.NoError(t, err)
 	claims, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Alias, Key string }])
@@ -155,4 +184,50 @@ func tableRows(t *testing.T, pool *pgxpool.Pool, q string) []string {
 	})
 	require.NoError(t, err)
 	return out
+}
+
+// requireLinksShowOnEntity checks, for the nodes that stand for an entity
+// (node_entities) and have walkable links to live nodes, that a default
+// walk of one hop from the entity reaches those nodes and never the node
+// standing for it.
+func requireLinksShowOnEntity(t *testing.T, st *store.Store, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `
+		SELECT e.reason, e.entity_id, e.node_id, array_agg(DISTINCT p.peer)
+		FROM node_entities e
+		CROSS JOIN LATERAL (
+			SELECT r.dst_id AS peer, r.relation FROM relations r WHERE r.src_id = e.node_id
+			UNION ALL SELECT r.src_id, r.relation FROM relations r WHERE r.dst_id = e.node_id) AS p
+		JOIN nodes n ON n.id = p.peer
+		WHERE e.entity_id IS NOT NULL AND p.peer <> e.entity_id AND NOT node_withdrawn(n.props)
+		  AND p.relation <> ALL($1::text[]) AND NOT EXISTS (SELECT 1 FROM node_entities x WHERE x.node_id = p.peer)
+		GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, graph.RelatedOptions{}.SkippedRelations())
+	require.NoError(t, err)
+	type member struct {
+		Reason         string
+		Entity, Member uuid.UUID
+		Peers          []uuid.UUID
+	}
+	members, err := pgx.CollectRows(rows, pgx.RowToStructByPos[member])
+	require.NoError(t, err)
+	checked := map[string]int{}
+	for _, m := range members {
+		if checked[m.Reason] == 10 || len(m.Peers) > 50 {
+			continue
+		}
+		checked[m.Reason]++
+		nb, err := st.FindRelated(ctx, m.Entity, graph.RelatedOptions{Depth: 1, Fanout: 1000, MaxNodes: 5000})
+		require.NoError(t, err)
+		got := map[uuid.UUID]bool{}
+		for _, n := range nb.Nodes {
+			got[n.ID] = true
+		}
+		require.False(t, got[m.Member], "%s: the node standing for %s is not returned", m.Reason, m.Entity)
+		for _, p := range m.Peers {
+			require.True(t, got[p], "%s: %s's link to %s shows on %s", m.Reason, m.Member, p, m.Entity)
+		}
+	}
+	t.Logf("links shown on their entity: checked %v of %d nodes standing for one", checked, len(members))
+	require.NotZero(t, checked["revoked-by"]+checked["alias"])
 }

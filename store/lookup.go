@@ -51,7 +51,10 @@ func (s *Store) ResolveNode(ctx context.Context, ref string) (graph.Node, error)
 // following chains (A revoked by B revoked by C gives C) and stopping at a
 // cycle, and Replaced lists the revoked nodes followed (Resolution.Note:
 // "T1086 revoked by T1059.001"). When a node has several replacements the
-// first in kind and key order is followed.
+// first in kind and key order is followed (node_replacement_chain, the rule
+// the walks use too). When the node reached is keyed by its name and one
+// entity claims its names (a MISP threat-actor cluster "Sofacy" and APT28,
+// G0007: node_entities), the result is that entity and SameAs the node.
 func (s *Store) Resolve(ctx context.Context, ref string) (graph.Resolution, error) {
 	n, err := s.resolveNamed(ctx, ref)
 	if err != nil {
@@ -60,46 +63,42 @@ func (s *Store) Resolve(ctx context.Context, ref string) (graph.Resolution, erro
 	return s.followReplacements(ctx, n)
 }
 
-// maxReplacements bounds a revoked-by chain.
+// maxReplacements bounds a revoked-by chain (node_replacement_chain).
 const maxReplacements = 64
 
-// followReplacements follows n's revoked-by relations to the live node.
+// followReplacements follows n's revoked-by chain to the live node, then
+// the entity that node stands for by its names.
 func (s *Store) followReplacements(ctx context.Context, n graph.Node) (graph.Resolution, error) {
 	res := graph.Resolution{Node: n}
-	seen := map[uuid.UUID]bool{n.ID: true}
-	for range maxReplacements {
-		peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: res.Node.ID, Relation: graph.RelRevokedBy})
-		if err != nil {
-			return res, Interpret(fmt.Sprintf("revoked-by of %s", res.Node.ID), err)
-		}
-		if len(peers) == 0 {
-			return res, nil
-		}
-		next := peers[0].ID
-		if seen[next] {
-			res.Cycle = true
-			return res, nil
-		}
-		seen[next] = true
-		nn, err := s.GetNode(ctx, next)
-		if err != nil {
-			return res, err
-		}
-		res.Replaced = append(res.Replaced, res.Node.Brief())
-		res.Node = nn
-	}
-	res.Cycle = true
-	return res, nil
-}
-
-// liveID is the id of the live node id stands for (followReplacements).
-func (s *Store) liveID(ctx context.Context, id uuid.UUID) (uuid.UUID, error) {
-	n, err := s.GetNode(ctx, id)
+	chain, err := s.q.NodeReplacementChain(ctx, n.ID)
 	if err != nil {
-		return id, err
+		return res, Interpret(fmt.Sprintf("revoked-by of %s", n.ID), err)
 	}
-	r, err := s.followReplacements(ctx, n)
-	return r.Node.ID, err
+	last := n.Brief()
+	for _, c := range chain[min(1, len(chain)):] {
+		if c.Cycle {
+			res.Cycle = true
+			break
+		}
+		res.Replaced = append(res.Replaced, last)
+		last = graph.NodeBrief{ID: c.ID, Kind: graph.Kind(c.Kind), Key: c.Key, Name: c.Name}
+	}
+	res.Cycle = res.Cycle || len(chain) > maxReplacements
+	target := last.ID
+	e, err := s.q.NodeEntityOf(ctx, last.ID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return res, Interpret(fmt.Sprintf("entity of %s", last.ID), err)
+	case e.Reason == "alias":
+		res.SameAs = &last
+		target = e.EntityID
+	}
+	if target == n.ID {
+		return res, nil
+	}
+	res.Node, err = s.GetNode(ctx, target)
+	return res, err
 }
 
 // resolveNamed is ResolveNode without following replacements.
@@ -165,30 +164,21 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 }
 
 // checkClaims refuses a name alias that several entities claim
-// (alias_claims), listing them.
+// (ambiguous_aliases: claimants that are one entity through revoked-by are
+// one), listing the claimants.
 func (s *Store) checkClaims(ctx context.Context, ref, alias string) error {
+	ambiguous, err := s.q.AliasAmbiguous(ctx, alias)
+	if err != nil || !ambiguous {
+		return Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
 	rows, err := s.q.AliasClaimNodes(ctx, alias)
 	if err != nil {
 		return Interpret(fmt.Sprintf("resolve %q", ref), err)
 	}
-	if len(rows) < 2 {
-		return nil
-	}
 	cands := make([]string, 0, len(rows))
-	live := map[uuid.UUID]bool{}
 	for _, r := range rows {
 		b := graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name}
 		cands = append(cands, fmt.Sprintf("%s (%s) [%s]", b.Label(), b.Key, b.ID))
-		id, err := s.liveID(ctx, r.ID)
-		if err != nil {
-			return err
-		}
-		live[id] = true
-	}
-	if len(live) == 1 {
-		// The claimants are one entity: revoked ones and their replacement
-		// (a MISP galaxy's "Dragonfly 2.0 - G0074", revoked by G0035).
-		return nil
 	}
 	return fmt.Errorf("resolve %q: %w: alias %q names %d entities with ids of their own: %s; name one by id or kind:external-id",
 		ref, ErrAmbiguous, alias, len(rows), strings.Join(cands, ", "))
@@ -388,28 +378,64 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		d.RevokedBy = append(d.RevokedBy, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
 	}
 	d.Revoked = d.Revoked || len(d.RevokedBy) > 0
-	replaces, err := s.q.NodeReplaces(ctx, id)
+	members, err := s.q.NodeEntityMembers(ctx, id)
 	if err != nil {
-		return d, Interpret(fmt.Sprintf("nodes replaced by %s", id), err)
+		return d, Interpret(fmt.Sprintf("nodes standing for %s", id), err)
 	}
-	for _, p := range replaces {
-		d.Replaces = append(d.Replaces, graph.NodeBrief{ID: p.ID, Kind: graph.Kind(p.Kind), Key: p.Key, Name: p.Name})
+	for _, m := range members {
+		b := graph.NodeBrief{ID: m.ID, Kind: graph.Kind(m.Kind), Key: m.Key, Name: m.Name}
+		if m.Reason == "alias" {
+			d.SameEntity = append(d.SameEntity, b)
+		} else {
+			d.Replaces = append(d.Replaces, b)
+		}
 	}
 	amb, err := s.q.AliasClaimAmbiguousOf(ctx, id)
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("ambiguous aliases of %s", id), err)
 	}
 	for _, a := range amb {
-		if live, err := s.liveID(ctx, a.ID); err != nil {
-			return d, err
-		} else if live == id {
-			continue // revoked by this node: the same entity
-		}
-		if len(d.Ambiguous) == 0 || d.Ambiguous[len(d.Ambiguous)-1].Alias != a.Alias {
-			d.Ambiguous = append(d.Ambiguous, graph.AmbiguousAlias{Alias: a.Alias})
-		}
-		last := &d.Ambiguous[len(d.Ambiguous)-1]
-		last.Others = append(last.Others, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
+		d.Ambiguous = addAmbiguous(d.Ambiguous, a.Alias, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
 	}
-	return d, nil
+	return d, s.nodeEntity(ctx, &d)
+}
+
+// nodeEntity fills d.Entity, or for an ambiguous node d.Ambiguous, from
+// what node_entities says the node stands for by its names.
+func (s *Store) nodeEntity(ctx context.Context, d *graph.NodeDetails) error {
+	id := d.Node.ID
+	e, err := s.q.NodeEntityOf(ctx, id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil
+	case err != nil:
+		return Interpret(fmt.Sprintf("entity of %s", id), err)
+	case e.Reason == "alias":
+		n, err := s.GetNode(ctx, e.EntityID)
+		if err != nil {
+			return err
+		}
+		b := n.Brief()
+		d.Entity = &b
+	case e.Reason == "ambiguous":
+		rows, err := s.q.NodeNameClaimants(ctx, id)
+		if err != nil {
+			return Interpret(fmt.Sprintf("claimants of the names of %s", id), err)
+		}
+		for _, r := range rows {
+			d.Ambiguous = addAmbiguous(d.Ambiguous, r.Alias, graph.NodeBrief{ID: r.ID, Kind: graph.Kind(r.Kind), Key: r.Key, Name: r.Name})
+		}
+	}
+	return nil
+}
+
+// addAmbiguous adds other to the claimants of alias, the last entry of
+// list or a new one (rows come in alias order).
+func addAmbiguous(list []graph.AmbiguousAlias, alias string, other graph.NodeBrief) []graph.AmbiguousAlias {
+	if len(list) == 0 || list[len(list)-1].Alias != alias {
+		list = append(list, graph.AmbiguousAlias{Alias: alias})
+	}
+	last := &list[len(list)-1]
+	last.Others = append(last.Others, other)
+	return list
 }

@@ -16,7 +16,7 @@ import (
 //	indicator -indicates-> malware <-object- report
 //	malware -created-by-> eset <-created-by- other (a malware)
 //	report -created-by-> eset
-//	malware -revoked-by-> replacement
+//	malware -duplicate-of-> replacement (lifecycle; revoked-by is tested on its own: it makes the two one entity)
 //	malware -uses-> technique
 func walkGraph(t *testing.T, b *testBundle) map[string]graph.Node {
 	t.Helper()
@@ -35,7 +35,7 @@ func walkGraph(t *testing.T, b *testBundle) map[string]graph.Node {
 		{Src: n["malware"].Ref(), Type: "created-by", Dst: n["eset"].Ref()},
 		{Src: n["other"].Ref(), Type: "created-by", Dst: n["eset"].Ref()},
 		{Src: n["report"].Ref(), Type: "created-by", Dst: n["eset"].Ref()},
-		{Src: n["malware"].Ref(), Type: "revoked-by", Dst: n["replacement"].Ref()},
+		{Src: n["malware"].Ref(), Type: "duplicate-of", Dst: n["replacement"].Ref()},
 		{Src: n["malware"].Ref(), Type: "uses", Dst: n["technique"].Ref()},
 	}
 	var nodes []graph.Node
@@ -86,7 +86,7 @@ func TestFindRelatedWalkSemantics(t *testing.T) {
 		require.Equal(t, set("indicator", "malware", "report", "technique"), got)
 		for _, e := range nb.Edges {
 			require.NotEqual(t, "created-by", e.Relation, "no provenance edge among the returned edges")
-			require.NotEqual(t, "revoked-by", e.Relation)
+			require.NotEqual(t, "duplicate-of", e.Relation)
 		}
 		require.Len(t, nb.Edges, 3)
 	})
@@ -101,7 +101,7 @@ func TestFindRelatedWalkSemantics(t *testing.T) {
 	t.Run("relations: only these, whatever their class", func(t *testing.T) {
 		got, _ := walk(graph.RelatedOptions{Relations: []string{graph.RelIndicates}})
 		require.Equal(t, set("indicator", "malware"), got)
-		got, nb := walk(graph.RelatedOptions{Relations: []string{graph.RelIndicates, "revoked-by"}})
+		got, nb := walk(graph.RelatedOptions{Relations: []string{graph.RelIndicates, "duplicate-of"}})
 		require.Equal(t, set("indicator", "malware", "replacement"), got)
 		require.Len(t, nb.Edges, 2)
 	})

@@ -243,7 +243,14 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 	var ws graph.WriteStats
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		ws = graph.WriteStats{}
-		return s.upsertRelations(ctx, s.q.WithTx(tx), nil, refs, false, now, &ws)
+		q := s.q.WithTx(tx)
+		if err := s.upsertRelations(ctx, q, nil, refs, false, now, &ws); err != nil {
+			return err
+		}
+		if touchesIdentity(false, nil, nil, nil, ws) {
+			return refreshIdentity(ctx, q, &ws)
+		}
+		return nil
 	})
 	if err != nil {
 		return graph.WriteStats{}, fmt.Errorf("release pending relations: %w", err)
@@ -277,7 +284,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, s.rekeyAll(ctx)
+			return stats, s.rekeyAll(ctx, &stats)
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
@@ -291,16 +298,31 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, s.rekeyAll(ctx)
+			return stats, s.rekeyAll(ctx, &stats)
 		}
 	}
 }
 
 // rekeyAll re-keys every relation record whose source ids moved to other
 // nodes while it was being written (by a transaction that did not see the
-// move yet), in one transaction.
-func (s *Store) rekeyAll(ctx context.Context) error {
-	return s.withRetry(ctx, func(tx pgx.Tx) error { return rekey(ctx, s.q.WithTx(tx), nil, true) })
+// move yet), links the pending relationships that name a relationship id
+// now known (expandRelationRefs) and refreshes the identity tables
+// (refreshIdentity), in one transaction.
+func (s *Store) rekeyAll(ctx context.Context, stats *graph.WriteStats) error {
+	var ws graph.WriteStats
+	err := s.withRetry(ctx, func(tx pgx.Tx) error {
+		ws = graph.WriteStats{}
+		q := s.q.WithTx(tx)
+		if err := rekey(ctx, q, nil, true); err != nil {
+			return err
+		}
+		if err := s.expandRelationRefs(ctx, q, nil, true, &ws); err != nil {
+			return err
+		}
+		return refreshIdentity(ctx, q, &ws)
+	})
+	stats.Add(ws)
+	return err
 }
 
 // AddRelations writes relations; those whose endpoints are not known yet
@@ -554,34 +576,53 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 				return err
 			}
 		}
-		if err := s.writeClaims(ctx, q, nodes, &stats); err != nil {
+		claimed, err := s.writeClaims(ctx, q, nodes)
+		if err != nil {
 			return err
 		}
 		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
 			return err
 		}
-		if len(rels) == 0 && len(resolve) == 0 {
-			return nil
+		if err := s.writeRelationGroups(ctx, q, rels, resolve, now, &stats); err != nil {
+			return err
 		}
-		first := true
-		timedRels, untimedRels := splitTimed(rels, func(r graph.Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
-		for _, group := range []struct {
-			rels    []graph.Relation
-			untimed bool
-		}{{timedRels, false}, {untimedRels, true}} {
-			for chunk := range slices.Chunk(group.rels, s.batchSize) {
-				if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), group.untimed, now, &stats); err != nil {
-					return err
-				}
-				first = false
+		if refs := relationshipRefs(rels); len(refs) > 0 {
+			if err := s.expandRelationRefs(ctx, q, refs, false, &stats); err != nil {
+				return err
 			}
 		}
-		if first { // no relations: still release the pending ones the nodes complete
-			return s.upsertRelations(ctx, q, nil, resolve, false, now, &stats)
+		if touchesIdentity(claimed, nodes, rels, moved, stats) {
+			return refreshIdentity(ctx, q, &stats)
 		}
 		return nil
 	})
 	return stats, err
+}
+
+// writeRelationGroups writes rels, timed ones first, in batches, releasing
+// the pending relations that resolve names in the first statement (or in
+// one of its own when there are no relations).
+func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []graph.Relation, resolve []string, now time.Time, stats *graph.WriteStats) error {
+	if len(rels) == 0 && len(resolve) == 0 {
+		return nil
+	}
+	first := true
+	timedRels, untimedRels := splitTimed(rels, func(r graph.Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
+	for _, group := range []struct {
+		rels    []graph.Relation
+		untimed bool
+	}{{timedRels, false}, {untimedRels, true}} {
+		for chunk := range slices.Chunk(group.rels, s.batchSize) {
+			if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), group.untimed, now, stats); err != nil {
+				return err
+			}
+			first = false
+		}
+	}
+	if first { // no relations: still release the pending ones the nodes complete
+		return s.upsertRelations(ctx, q, nil, resolve, false, now, stats)
+	}
+	return nil
 }
 
 // rekey re-resolves the relation records that name refs (all of them with
@@ -662,9 +703,14 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.Sources, p.Props = []string{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
 	}
+	return relationUpsert(ctx, q, p, stats)
+}
+
+// relationUpsert runs RelationUpsertMany and counts what it did in stats.
+func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertManyParams, stats *graph.WriteStats) error {
 	row, err := q.RelationUpsertMany(ctx, p)
 	if err != nil {
-		return fmt.Errorf("upsert %d relations: %w", len(rels), err)
+		return fmt.Errorf("upsert %d relations: %w", len(p.SrcRefs), err)
 	}
 	stats.RelationsInserted += row.Inserted
 	stats.RelationsMerged += row.Merged

@@ -76,7 +76,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	}
 	rows, err := s.q.WalkLevelsResult(ctx, gen.WalkLevelsResultParams{
 		IDs: visited, Depths: depths, Since: opts.Since, Until: opts.Until,
-		OnlyRelations: only, SkipRelations: skip,
+		OnlyRelations: only, SkipRelations: skip, IncludeWithdrawn: opts.IncludeWithdrawn,
 	})
 	if err != nil {
 		return nil, Interpret(what, err)

@@ -89,8 +89,9 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 }
 
 // resolve resolves a node reference for a command (store.Resolve) and,
-// when it named a revoked object, says on stderr which replacement it
-// stands for: "intel: T1086 revoked by T1059.001; using the replacement".
+// when it named a revoked object or a node keyed by its name that stands
+// for an entity, says on stderr which: "intel: T1086 revoked by T1059.001;
+// using the replacement …".
 func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.Resolution, error) {
 	r, err := st.Resolve(ctx, ref)
 	if err != nil {
@@ -98,7 +99,11 @@ func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.R
 	}
 	if note := r.Note(); note != "" {
 		// A note on stderr that cannot be written does not fail the command.
-		_, _ = fmt.Fprintf(a.stderr, "intel: %s; using the replacement %s [%s]\n", note, r.Node.Brief().Label(), r.Node.ID)
+		what := "the replacement"
+		if r.SameAs != nil {
+			what = "the entity"
+		}
+		_, _ = fmt.Fprintf(a.stderr, "intel: %s; using %s %s [%s]\n", note, what, r.Node.Brief().Label(), r.Node.ID)
 	}
 	return r, nil
 }

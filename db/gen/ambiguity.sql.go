@@ -11,22 +11,24 @@ import (
 	"github.com/google/uuid"
 )
 
-const aliasClaimAddMany = `-- name: AliasClaimAddMany :one
-WITH input AS (
-    SELECT DISTINCT i.alias, i.node_id
-    FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
-), added AS (
-    INSERT INTO alias_claims (alias, node_id)
-    SELECT i.alias, i.node_id FROM input i ORDER BY i.alias, i.node_id
-    ON CONFLICT DO NOTHING
-    RETURNING alias_claims.alias
-), per_alias AS (
-    SELECT a.alias, count(*) AS added,
-           (SELECT count(*) FROM alias_claims c WHERE c.alias = a.alias) AS before
-    FROM added a GROUP BY a.alias
-)
-SELECT count(*) FILTER (WHERE p.before <= 1 AND p.before + p.added > 1)::bigint AS made_ambiguous
-FROM per_alias p
+const aliasAmbiguous = `-- name: AliasAmbiguous :one
+SELECT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = $1::text)::boolean AS ambiguous
+`
+
+// AliasAmbiguous reports whether two or more entities claim @alias.
+func (q *Queries) AliasAmbiguous(ctx context.Context, alias string) (bool, error) {
+	row := q.db.QueryRow(ctx, aliasAmbiguous, alias)
+	var ambiguous bool
+	err := row.Scan(&ambiguous)
+	return ambiguous, err
+}
+
+const aliasClaimAddMany = `-- name: AliasClaimAddMany :execrows
+INSERT INTO alias_claims (alias, node_id)
+SELECT DISTINCT i.alias, i.node_id
+FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
+ORDER BY i.alias, i.node_id
+ON CONFLICT DO NOTHING
 `
 
 type AliasClaimAddManyParams struct {
@@ -35,21 +37,22 @@ type AliasClaimAddManyParams struct {
 }
 
 // AliasClaimAddMany records name aliases claimed by nodes (parallel
-// arrays; repeats are fine) and returns how many aliases this statement
-// made ambiguous: claimed by at most one node before and by two or more
-// after. Claims are only added, so the table is the same in any load order.
+// arrays; repeats are fine). Claims are only added, so the table is the
+// same in any load order; IdentityRefresh then says which aliases became
+// ambiguous.
 func (q *Queries) AliasClaimAddMany(ctx context.Context, arg AliasClaimAddManyParams) (int64, error) {
-	row := q.db.QueryRow(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
-	var made_ambiguous int64
-	err := row.Scan(&made_ambiguous)
-	return made_ambiguous, err
+	result, err := q.db.Exec(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const aliasClaimAmbiguousList = `-- name: AliasClaimAmbiguousList :many
 SELECT c.alias, array_agg(c.node_id ORDER BY c.node_id)::uuid[] AS node_ids
 FROM alias_claims c
+JOIN ambiguous_aliases a ON a.alias = c.alias
 GROUP BY c.alias
-HAVING count(*) > 1
 ORDER BY c.alias
 `
 
@@ -58,8 +61,8 @@ type AliasClaimAmbiguousListRow struct {
 	NodeIDs []uuid.UUID `json:"node_ids"`
 }
 
-// AliasClaimAmbiguousList returns every ambiguous alias (claimed by two or
-// more nodes) with its claimants, in alias order.
+// AliasClaimAmbiguousList returns every ambiguous alias (ambiguous_aliases)
+// with its claimants, in alias order.
 func (q *Queries) AliasClaimAmbiguousList(ctx context.Context) ([]AliasClaimAmbiguousListRow, error) {
 	rows, err := q.db.Query(ctx, aliasClaimAmbiguousList)
 	if err != nil {
@@ -83,9 +86,11 @@ func (q *Queries) AliasClaimAmbiguousList(ctx context.Context) ([]AliasClaimAmbi
 const aliasClaimAmbiguousOf = `-- name: AliasClaimAmbiguousOf :many
 SELECT mine.alias, n.id, n.kind, n.key, n.name
 FROM alias_claims mine
+JOIN ambiguous_aliases a ON a.alias = mine.alias
 JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
 JOIN nodes n ON n.id = other.node_id
 WHERE mine.node_id = $1::uuid
+  AND NOT EXISTS (SELECT 1 FROM node_entities e WHERE e.node_id = other.node_id AND e.entity_id = $1::uuid)
 ORDER BY mine.alias, n.kind, n.key, n.id
 `
 
@@ -97,8 +102,9 @@ type AliasClaimAmbiguousOfRow struct {
 	Name  string    `json:"name"`
 }
 
-// AliasClaimAmbiguousOf returns each alias @node_id claims that other nodes
-// claim too, with those other nodes.
+// AliasClaimAmbiguousOf returns each ambiguous alias (ambiguous_aliases)
+// @node_id claims, with the other nodes claiming it, except those that
+// stand for @node_id (revoked by it).
 func (q *Queries) AliasClaimAmbiguousOf(ctx context.Context, nodeID uuid.UUID) ([]AliasClaimAmbiguousOfRow, error) {
 	rows, err := q.db.Query(ctx, aliasClaimAmbiguousOf, nodeID)
 	if err != nil {
@@ -163,4 +169,41 @@ func (q *Queries) AliasClaimNodes(ctx context.Context, alias string) ([]AliasCla
 		return nil, err
 	}
 	return items, nil
+}
+
+const identityRefresh = `-- name: IdentityRefresh :one
+SELECT identity_refresh()::bigint AS made_ambiguous
+`
+
+// IdentityRefresh brings node_entities and ambiguous_aliases up to date
+// (identity_refresh, serialised by an advisory lock) and returns how many
+// aliases became ambiguous.
+func (q *Queries) IdentityRefresh(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, identityRefresh)
+	var made_ambiguous int64
+	err := row.Scan(&made_ambiguous)
+	return made_ambiguous, err
+}
+
+const nameUseAddMany = `-- name: NameUseAddMany :execrows
+INSERT INTO name_uses (alias, node_id)
+SELECT DISTINCT i.alias, i.node_id
+FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
+ORDER BY i.alias, i.node_id
+ON CONFLICT DO NOTHING
+`
+
+type NameUseAddManyParams struct {
+	Aliases []string    `json:"aliases"`
+	NodeIDs []uuid.UUID `json:"node_ids"`
+}
+
+// NameUseAddMany records the name aliases that nodes keyed by their name
+// give (parallel arrays; repeats are fine), only ever adding.
+func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) (int64, error) {
+	result, err := q.db.Exec(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }

@@ -11,36 +11,150 @@ import (
 	"github.com/google/uuid"
 )
 
-const nodeReplaces = `-- name: NodeReplaces :many
-SELECT n.id, n.kind, n.key, n.name
-FROM relations r JOIN nodes n ON n.id = r.src_id
-WHERE r.dst_id = $1::uuid AND r.relation = 'revoked-by'
-ORDER BY n.kind, n.key, n.id
+const nodeEntityMembers = `-- name: NodeEntityMembers :many
+SELECT e.reason, n.id, n.kind, n.key, n.name
+FROM node_entities e JOIN nodes n ON n.id = e.node_id
+WHERE e.entity_id = $1::uuid
+ORDER BY e.reason, n.kind, n.key, n.id
 `
 
-type NodeReplacesRow struct {
-	ID   uuid.UUID `json:"id"`
-	Kind string    `json:"kind"`
-	Key  string    `json:"key"`
-	Name string    `json:"name"`
+type NodeEntityMembersRow struct {
+	Reason string    `json:"reason"`
+	ID     uuid.UUID `json:"id"`
+	Kind   string    `json:"kind"`
+	Key    string    `json:"key"`
+	Name   string    `json:"name"`
 }
 
-// NodeReplaces returns the nodes that name @node_id as their replacement
-// (revoked-by relations into it), in kind and key order.
-func (q *Queries) NodeReplaces(ctx context.Context, nodeID uuid.UUID) ([]NodeReplacesRow, error) {
-	rows, err := q.db.Query(ctx, nodeReplaces, nodeID)
+// NodeEntityMembers returns the nodes that stand for @node_id (node_entities)
+// with the reason, in reason, kind and key order.
+func (q *Queries) NodeEntityMembers(ctx context.Context, nodeID uuid.UUID) ([]NodeEntityMembersRow, error) {
+	rows, err := q.db.Query(ctx, nodeEntityMembers, nodeID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []NodeReplacesRow{}
+	items := []NodeEntityMembersRow{}
 	for rows.Next() {
-		var i NodeReplacesRow
+		var i NodeEntityMembersRow
 		if err := rows.Scan(
+			&i.Reason,
 			&i.ID,
 			&i.Kind,
 			&i.Key,
 			&i.Name,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const nodeEntityOf = `-- name: NodeEntityOf :one
+SELECT coalesce(e.entity_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS entity_id, e.reason
+FROM node_entities e
+WHERE e.node_id = $1::uuid
+`
+
+type NodeEntityOfRow struct {
+	EntityID uuid.UUID `json:"entity_id"`
+	Reason   string    `json:"reason"`
+}
+
+// NodeEntityOf returns what node_entities says @node_id stands for (no row:
+// itself): the entity (a zero uuid when ambiguous) and the reason.
+func (q *Queries) NodeEntityOf(ctx context.Context, nodeID uuid.UUID) (NodeEntityOfRow, error) {
+	row := q.db.QueryRow(ctx, nodeEntityOf, nodeID)
+	var i NodeEntityOfRow
+	err := row.Scan(&i.EntityID, &i.Reason)
+	return i, err
+}
+
+const nodeNameClaimants = `-- name: NodeNameClaimants :many
+SELECT u.alias, n.id, n.kind, n.key, n.name
+FROM name_uses u
+JOIN alias_claims c ON c.alias = u.alias
+JOIN nodes n ON n.id = c.node_id
+WHERE u.node_id = $1::uuid
+ORDER BY u.alias, n.kind, n.key, n.id
+`
+
+type NodeNameClaimantsRow struct {
+	Alias string    `json:"alias"`
+	ID    uuid.UUID `json:"id"`
+	Kind  string    `json:"kind"`
+	Key   string    `json:"key"`
+	Name  string    `json:"name"`
+}
+
+// NodeNameClaimants returns, for a node keyed by its name, each of its
+// names (name_uses) that entities claim, with those entities.
+func (q *Queries) NodeNameClaimants(ctx context.Context, nodeID uuid.UUID) ([]NodeNameClaimantsRow, error) {
+	rows, err := q.db.Query(ctx, nodeNameClaimants, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NodeNameClaimantsRow{}
+	for rows.Next() {
+		var i NodeNameClaimantsRow
+		if err := rows.Scan(
+			&i.Alias,
+			&i.ID,
+			&i.Kind,
+			&i.Key,
+			&i.Name,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const nodeReplacementChain = `-- name: NodeReplacementChain :many
+SELECT c.step::int AS step, n.id, n.kind, n.key, n.name, c.cycle::boolean AS cycle
+FROM node_replacement_chain($1::uuid) AS c
+JOIN nodes n ON n.id = c.id
+ORDER BY c.step
+`
+
+type NodeReplacementChainRow struct {
+	Step  int32     `json:"step"`
+	ID    uuid.UUID `json:"id"`
+	Kind  string    `json:"kind"`
+	Key   string    `json:"key"`
+	Name  string    `json:"name"`
+	Cycle bool      `json:"cycle"`
+}
+
+// NodeReplacementChain follows revoked-by from @node_id
+// (node_replacement_chain): step 0 is the node itself; a last row with
+// cycle set came back to a node already followed and is not part of the
+// chain.
+func (q *Queries) NodeReplacementChain(ctx context.Context, nodeID uuid.UUID) ([]NodeReplacementChainRow, error) {
+	rows, err := q.db.Query(ctx, nodeReplacementChain, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NodeReplacementChainRow{}
+	for rows.Next() {
+		var i NodeReplacementChainRow
+		if err := rows.Scan(
+			&i.Step,
+			&i.ID,
+			&i.Kind,
+			&i.Key,
+			&i.Name,
+			&i.Cycle,
 		); err != nil {
 			return nil, err
 		}

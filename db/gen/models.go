@@ -17,6 +17,11 @@ type AliasClaim struct {
 	NodeID uuid.UUID `json:"node_id"`
 }
 
+// Name aliases claimed by two or more entities (after revoked-by); kept by identity_refresh.
+type AmbiguousAlias struct {
+	Alias string `json:"alias"`
+}
+
 // Load bookkeeping: one row per configured feed, so an unchanged feed is skipped and every load leaves its report.
 type Feed struct {
 	Name     string `json:"name"`
@@ -52,6 +57,12 @@ type FeedItem struct {
 	// The item's own timestamp as the feed states it (MISP manifest timestamp).
 	SourceTs *time.Time `json:"source_ts"`
 	LoadedAt time.Time  `json:"loaded_at"`
+}
+
+// Name aliases given by named objects keyed by their name; identity_refresh resolves such a node to the one entity claiming them.
+type NameUse struct {
+	Alias  string    `json:"alias"`
+	NodeID uuid.UUID `json:"node_id"`
 }
 
 // One row per entity of the threat graph (file, hash, IP, domain, process, malware, threat actor, CVE, indicator, ...). The same entity from two feeds is one row.
@@ -97,6 +108,13 @@ type NodeAlias struct {
 	// A feed that mapped this identifier to node_id: the smallest non-empty one.
 	Source    string    `json:"source"`
 	CreatedAt time.Time `json:"created_at"`
+}
+
+// The entity a node stands for (its revoked-by replacement, or the one entity claiming its names); kept by identity_refresh.
+type NodeEntity struct {
+	NodeID   uuid.UUID  `json:"node_id"`
+	EntityID *uuid.UUID `json:"entity_id"`
+	Reason   string     `json:"reason"`
 }
 
 // Retention of a day-partitioned table as the last prune applied it: rows older than now - keep are refused at ingest and removed by prune.

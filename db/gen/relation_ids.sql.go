@@ -7,9 +7,103 @@ package gen
 
 import (
 	"context"
+	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 )
+
+const pendingRelationExpand = `-- name: PendingRelationExpand :many
+WITH taken AS (
+    DELETE FROM pending_relations p
+    USING relation_ids i
+    WHERE (i.source_id = p.src_ref OR i.source_id = p.dst_ref)
+      AND ($1::boolean OR i.source_id = ANY($2::text[]))
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
+), expanded AS (
+    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec
+    FROM taken t
+    CROSS JOIN LATERAL (
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.src_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.src_ref
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.dst_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.dst_ref
+    ) AS d
+), merged AS (
+    SELECT e.src_ref, e.relation, e.dst_ref, merge_records_agg(e.rec) AS rec
+    FROM expanded e
+    WHERE e.src_ref <> e.dst_ref
+    GROUP BY e.src_ref, e.relation, e.dst_ref
+)
+SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text AS dst_ref,
+       coalesce((k.rec).confidence, -1)::smallint AS confidence,
+       (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
+       (k.rec).timed::boolean AS timed, to_jsonb((k.rec).sources)::jsonb AS sources, (k.rec).props::jsonb AS props,
+       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
+FROM merged k
+ORDER BY k.src_ref, k.relation, k.dst_ref
+`
+
+type PendingRelationExpandParams struct {
+	AllRefs bool     `json:"all_refs"`
+	Refs    []string `json:"refs"`
+}
+
+type PendingRelationExpandRow struct {
+	SrcRef        string          `json:"src_ref"`
+	Relation      string          `json:"relation"`
+	DstRef        string          `json:"dst_ref"`
+	Confidence    int16           `json:"confidence"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Timed         bool            `json:"timed"`
+	Sources       json.RawMessage `json:"sources"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+}
+
+// PendingRelationExpand takes out of pending_relations each relationship
+// that names, as an endpoint, a relationship id among @refs (any kept in
+// relation_ids with @all_refs) and returns it as relationships to both ends
+// of the relationship that id names, each carrying the record it had
+// (merged per key), for RelationUpsertMany to write, park or merge like any
+// other. So a report, note or sighting naming a relationship (object_refs,
+// sighting_of_ref) links to its endpoints, in whichever order the two
+// arrive. Confidence -1 means unknown, as RelationUpsertMany takes it.
+func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelationExpandParams) ([]PendingRelationExpandRow, error) {
+	rows, err := q.db.Query(ctx, pendingRelationExpand, arg.AllRefs, arg.Refs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []PendingRelationExpandRow{}
+	for rows.Next() {
+		var i PendingRelationExpandRow
+		if err := rows.Scan(
+			&i.SrcRef,
+			&i.Relation,
+			&i.DstRef,
+			&i.Confidence,
+			&i.FirstSeen,
+			&i.LastSeen,
+			&i.Timed,
+			&i.Sources,
+			&i.Props,
+			&i.PropsRank,
+			&i.PropsKeyRanks,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const relationIDGet = `-- name: RelationIDGet :one
 SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,

@@ -23,11 +23,10 @@ WITH tel AS (
       AND t.relation <> ALL($5::text[])
     GROUP BY t.src_id, t.dst_id, t.relation
 ), z AS (
-    SELECT r.src_id AS parent, r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord, 1::bigint AS m
-    FROM relations r WHERE r.src_id = ANY($1::uuid[])
-    UNION ALL
-    SELECT r.dst_id, r.src_id, r.relation, 'in'::text, 1, 1::bigint
-    FROM relations r WHERE r.dst_id = ANY($1::uuid[])
+    -- relations both ways, as entities (entity_relations)
+    SELECT r.parent, r.nbr, r.relation, r.direction, r.dord, 1::bigint AS m
+    FROM entity_relations($1::uuid[], $6::boolean)
+         AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
     UNION ALL
     SELECT tel.src_id, tel.dst_id, tel.relation, 'telemetry-out'::text, 2, tel.m
     FROM tel WHERE tel.src_id = ANY($1::uuid[])
@@ -36,17 +35,17 @@ WITH tel AS (
     FROM tel WHERE tel.dst_id = ANY($1::uuid[])
 ), y AS (
     SELECT z.parent, z.nbr, z.relation, z.direction, z.dord, z.m,
-           CASE WHEN z.relation = ANY($6::text[]) THEN 1
-                WHEN z.relation = ANY($7::text[]) THEN 2
-                WHEN z.relation = ANY($8::text[]) THEN 3
+           CASE WHEN z.relation = ANY($7::text[]) THEN 1
+                WHEN z.relation = ANY($8::text[]) THEN 2
+                WHEN z.relation = ANY($9::text[]) THEN 3
                 ELSE 0 END AS cls
     FROM z
     WHERE (cardinality($4::text[]) = 0 OR z.relation = ANY($4::text[]))
       AND z.relation <> ALL($5::text[])
-      AND (cardinality($9::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY($9::text[])))
+      AND (cardinality($10::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY($10::text[])))
       -- As in FindRelated: unless @include_withdrawn, an edge to a revoked
       -- or deprecated node (node_withdrawn) does not exist for the walk.
-      AND ($10::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
+      AND ($6::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
 ), ranked AS (
     SELECT y.parent, y.nbr, y.relation, y.direction, y.cls,
            (sum(y.m) OVER (PARTITION BY y.parent ORDER BY y.cls, y.dord, y.relation, y.nbr
@@ -58,7 +57,7 @@ WITH tel AS (
     WHERE e.first_rank - 1 <= $11::bigint AND e.nbr <> ALL($12::uuid[])
     ORDER BY e.nbr, e.first_rank > $11::bigint, e.cls, e.direction, e.relation, e.parent
 )
-SELECT false AS cut, f.nbr AS id, f.parent, f.relation::text AS relation, f.direction::text AS direction,
+SELECT false AS cut, f.nbr::uuid AS id, f.parent::uuid AS parent, f.relation::text AS relation, f.direction::text AS direction,
        0::bigint AS degree, row_number() OVER (ORDER BY f.cls, f.nbr)::bigint AS ord
 FROM fresh f
 WHERE NOT f.fan_cut
@@ -76,11 +75,11 @@ type WalkLevelParams struct {
 	Until            time.Time   `json:"until"`
 	OnlyRelations    []string    `json:"only_relations"`
 	SkipRelations    []string    `json:"skip_relations"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
 	Containment      []string    `json:"containment"`
 	Provenance       []string    `json:"provenance"`
 	Lifecycle        []string    `json:"lifecycle"`
 	Kinds            []string    `json:"kinds"`
-	IncludeWithdrawn bool        `json:"include_withdrawn"`
 	Fanout           int64       `json:"fanout"`
 	Visited          []uuid.UUID `json:"visited"`
 }
@@ -119,11 +118,11 @@ func (q *Queries) WalkLevel(ctx context.Context, arg WalkLevelParams) ([]WalkLev
 		arg.Until,
 		arg.OnlyRelations,
 		arg.SkipRelations,
+		arg.IncludeWithdrawn,
 		arg.Containment,
 		arg.Provenance,
 		arg.Lifecycle,
 		arg.Kinds,
-		arg.IncludeWithdrawn,
 		arg.Fanout,
 		arg.Visited,
 	)
@@ -174,14 +173,15 @@ WITH reached AS (
     FROM tg
     GROUP BY tg.src_id
 ), rel_out AS (
-    SELECT x.src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
-    FROM relations x
-    WHERE x.src_id = ANY($1::uuid[]) AND x.dst_id = ANY($1::uuid[])
+    SELECT x.parent AS src_id, json_agg(json_build_object(
+                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
+    FROM entity_relations($1::uuid[], $7::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
       AND (cardinality($5::text[]) = 0 OR x.relation = ANY($5::text[]))
       AND x.relation <> ALL($6::text[])
-    GROUP BY x.src_id
+    GROUP BY x.parent
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
@@ -195,12 +195,13 @@ ORDER BY r.depth, n.kind, n.key
 `
 
 type WalkLevelsResultParams struct {
-	IDs           []uuid.UUID `json:"ids"`
-	Depths        []int32     `json:"depths"`
-	Since         time.Time   `json:"since"`
-	Until         time.Time   `json:"until"`
-	OnlyRelations []string    `json:"only_relations"`
-	SkipRelations []string    `json:"skip_relations"`
+	IDs              []uuid.UUID `json:"ids"`
+	Depths           []int32     `json:"depths"`
+	Since            time.Time   `json:"since"`
+	Until            time.Time   `json:"until"`
+	OnlyRelations    []string    `json:"only_relations"`
+	SkipRelations    []string    `json:"skip_relations"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
 }
 
 type WalkLevelsResultRow struct {
@@ -233,6 +234,7 @@ func (q *Queries) WalkLevelsResult(ctx context.Context, arg WalkLevelsResultPara
 		arg.Until,
 		arg.OnlyRelations,
 		arg.SkipRelations,
+		arg.IncludeWithdrawn,
 	)
 	if err != nil {
 		return nil, err

@@ -1,23 +1,32 @@
--- name: AliasClaimAddMany :one
+-- name: AliasClaimAddMany :execrows
 -- AliasClaimAddMany records name aliases claimed by nodes (parallel
--- arrays; repeats are fine) and returns how many aliases this statement
--- made ambiguous: claimed by at most one node before and by two or more
--- after. Claims are only added, so the table is the same in any load order.
-WITH input AS (
-    SELECT DISTINCT i.alias, i.node_id
-    FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
-), added AS (
-    INSERT INTO alias_claims (alias, node_id)
-    SELECT i.alias, i.node_id FROM input i ORDER BY i.alias, i.node_id
-    ON CONFLICT DO NOTHING
-    RETURNING alias_claims.alias
-), per_alias AS (
-    SELECT a.alias, count(*) AS added,
-           (SELECT count(*) FROM alias_claims c WHERE c.alias = a.alias) AS before
-    FROM added a GROUP BY a.alias
-)
-SELECT count(*) FILTER (WHERE p.before <= 1 AND p.before + p.added > 1)::bigint AS made_ambiguous
-FROM per_alias p;
+-- arrays; repeats are fine). Claims are only added, so the table is the
+-- same in any load order; IdentityRefresh then says which aliases became
+-- ambiguous.
+INSERT INTO alias_claims (alias, node_id)
+SELECT DISTINCT i.alias, i.node_id
+FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
+ORDER BY i.alias, i.node_id
+ON CONFLICT DO NOTHING;
+
+-- name: NameUseAddMany :execrows
+-- NameUseAddMany records the name aliases that nodes keyed by their name
+-- give (parallel arrays; repeats are fine), only ever adding.
+INSERT INTO name_uses (alias, node_id)
+SELECT DISTINCT i.alias, i.node_id
+FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
+ORDER BY i.alias, i.node_id
+ON CONFLICT DO NOTHING;
+
+-- name: IdentityRefresh :one
+-- IdentityRefresh brings node_entities and ambiguous_aliases up to date
+-- (identity_refresh, serialised by an advisory lock) and returns how many
+-- aliases became ambiguous.
+SELECT identity_refresh()::bigint AS made_ambiguous;
+
+-- name: AliasAmbiguous :one
+-- AliasAmbiguous reports whether two or more entities claim @alias.
+SELECT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = @alias::text)::boolean AS ambiguous;
 
 -- name: AliasClaimNodes :many
 -- AliasClaimNodes returns the nodes that claim @alias, in kind and key order.
@@ -27,20 +36,23 @@ WHERE c.alias = @alias::text
 ORDER BY n.kind, n.key, n.id;
 
 -- name: AliasClaimAmbiguousOf :many
--- AliasClaimAmbiguousOf returns each alias @node_id claims that other nodes
--- claim too, with those other nodes.
+-- AliasClaimAmbiguousOf returns each ambiguous alias (ambiguous_aliases)
+-- @node_id claims, with the other nodes claiming it, except those that
+-- stand for @node_id (revoked by it).
 SELECT mine.alias, n.id, n.kind, n.key, n.name
 FROM alias_claims mine
+JOIN ambiguous_aliases a ON a.alias = mine.alias
 JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
 JOIN nodes n ON n.id = other.node_id
 WHERE mine.node_id = @node_id::uuid
+  AND NOT EXISTS (SELECT 1 FROM node_entities e WHERE e.node_id = other.node_id AND e.entity_id = @node_id::uuid)
 ORDER BY mine.alias, n.kind, n.key, n.id;
 
 -- name: AliasClaimAmbiguousList :many
--- AliasClaimAmbiguousList returns every ambiguous alias (claimed by two or
--- more nodes) with its claimants, in alias order.
+-- AliasClaimAmbiguousList returns every ambiguous alias (ambiguous_aliases)
+-- with its claimants, in alias order.
 SELECT c.alias, array_agg(c.node_id ORDER BY c.node_id)::uuid[] AS node_ids
 FROM alias_claims c
+JOIN ambiguous_aliases a ON a.alias = c.alias
 GROUP BY c.alias
-HAVING count(*) > 1
 ORDER BY c.alias;

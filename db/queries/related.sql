@@ -71,11 +71,10 @@ WITH RECURSIVE walk AS (
                                 WHEN z.relation = ANY(@lifecycle::text[]) THEN 3
                                 ELSE 0 END AS cls
                     FROM (
-                        (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
-                         FROM relations r WHERE r.src_id = f.id)
-                        UNION ALL
-                        (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
-                         FROM relations r WHERE r.dst_id = f.id)
+                        -- relations both ways, as entities (entity_relations)
+                        (SELECT r.nbr, r.relation, r.direction, r.dord
+                         FROM entity_relations(ARRAY[f.id], @include_withdrawn::boolean)
+                              AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
                         UNION ALL
                         (SELECT t.dst_id AS nbr, t.relation, 'telemetry-out'::text AS direction, 2 AS dord
                          FROM telemetry_edges t
@@ -138,15 +137,16 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
-    SELECT x.src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
-    FROM reached a
-    JOIN relations x ON x.src_id = a.node_id
-    JOIN reached b ON b.node_id = x.dst_id
-    WHERE (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
+    SELECT x.parent AS src_id, json_agg(json_build_object(
+                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
+    FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), @include_withdrawn::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    JOIN reached b ON b.node_id = x.nbr
+    WHERE x.direction = 'out'
+      AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
       AND x.relation <> ALL(@skip_relations::text[])
-    GROUP BY x.src_id
+    GROUP BY x.parent
 ), tel_out AS (
     SELECT tg.src_id, json_agg(json_build_object(
                 'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,

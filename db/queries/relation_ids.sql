@@ -26,3 +26,43 @@ SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,
        coalesce(resolve_ref(r.dst_ref), @unknown::uuid)::uuid AS dst_id
 FROM relation_ids r
 WHERE r.source_id = @source_id::text;
+
+-- name: PendingRelationExpand :many
+-- PendingRelationExpand takes out of pending_relations each relationship
+-- that names, as an endpoint, a relationship id among @refs (any kept in
+-- relation_ids with @all_refs) and returns it as relationships to both ends
+-- of the relationship that id names, each carrying the record it had
+-- (merged per key), for RelationUpsertMany to write, park or merge like any
+-- other. So a report, note or sighting naming a relationship (object_refs,
+-- sighting_of_ref) links to its endpoints, in whichever order the two
+-- arrive. Confidence -1 means unknown, as RelationUpsertMany takes it.
+WITH taken AS (
+    DELETE FROM pending_relations p
+    USING relation_ids i
+    WHERE (i.source_id = p.src_ref OR i.source_id = p.dst_ref)
+      AND (@all_refs::boolean OR i.source_id = ANY(@refs::text[]))
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
+), expanded AS (
+    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec
+    FROM taken t
+    CROSS JOIN LATERAL (
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.src_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.src_ref
+    ) AS s
+    CROSS JOIN LATERAL (
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.dst_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.dst_ref
+    ) AS d
+), merged AS (
+    SELECT e.src_ref, e.relation, e.dst_ref, merge_records_agg(e.rec) AS rec
+    FROM expanded e
+    WHERE e.src_ref <> e.dst_ref
+    GROUP BY e.src_ref, e.relation, e.dst_ref
+)
+SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text AS dst_ref,
+       coalesce((k.rec).confidence, -1)::smallint AS confidence,
+       (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
+       (k.rec).timed::boolean AS timed, to_jsonb((k.rec).sources)::jsonb AS sources, (k.rec).props::jsonb AS props,
+       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
+FROM merged k
+ORDER BY k.src_ref, k.relation, k.dst_ref;

@@ -25,11 +25,10 @@ WITH tel AS (
       AND t.relation <> ALL(@skip_relations::text[])
     GROUP BY t.src_id, t.dst_id, t.relation
 ), z AS (
-    SELECT r.src_id AS parent, r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord, 1::bigint AS m
-    FROM relations r WHERE r.src_id = ANY(@frontier::uuid[])
-    UNION ALL
-    SELECT r.dst_id, r.src_id, r.relation, 'in'::text, 1, 1::bigint
-    FROM relations r WHERE r.dst_id = ANY(@frontier::uuid[])
+    -- relations both ways, as entities (entity_relations)
+    SELECT r.parent, r.nbr, r.relation, r.direction, r.dord, 1::bigint AS m
+    FROM entity_relations(@frontier::uuid[], @include_withdrawn::boolean)
+         AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
     UNION ALL
     SELECT tel.src_id, tel.dst_id, tel.relation, 'telemetry-out'::text, 2, tel.m
     FROM tel WHERE tel.src_id = ANY(@frontier::uuid[])
@@ -60,7 +59,7 @@ WITH tel AS (
     WHERE e.first_rank - 1 <= @fanout::bigint AND e.nbr <> ALL(@visited::uuid[])
     ORDER BY e.nbr, e.first_rank > @fanout::bigint, e.cls, e.direction, e.relation, e.parent
 )
-SELECT false AS cut, f.nbr AS id, f.parent, f.relation::text AS relation, f.direction::text AS direction,
+SELECT false AS cut, f.nbr::uuid AS id, f.parent::uuid AS parent, f.relation::text AS relation, f.direction::text AS direction,
        0::bigint AS degree, row_number() OVER (ORDER BY f.cls, f.nbr)::bigint AS ord
 FROM fresh f
 WHERE NOT f.fan_cut
@@ -97,14 +96,15 @@ WITH reached AS (
     FROM tg
     GROUP BY tg.src_id
 ), rel_out AS (
-    SELECT x.src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
-    FROM relations x
-    WHERE x.src_id = ANY(@ids::uuid[]) AND x.dst_id = ANY(@ids::uuid[])
+    SELECT x.parent AS src_id, json_agg(json_build_object(
+                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
+    FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
       AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
       AND x.relation <> ALL(@skip_relations::text[])
-    GROUP BY x.src_id
+    GROUP BY x.parent
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,

@@ -106,7 +106,10 @@
 // APT28 is ATT&CK's G0007); when those name two or more, the cluster keys
 // on its name and props "ambiguous_attack_ids" lists them. A cluster so
 // keyed carries its value and synonyms as lookup aliases
-// (graph.NameAlias).
+// (graph.NameAlias). A cluster keyed by its name is resolved by the store:
+// when its value and synonyms (graph.NameUses) are claimed by exactly one
+// entity with an id of its own (a threat-actor cluster whose synonyms name
+// an ATT&CK group), it is that entity in lookups and walks.
 //
 // Unknown types are kept, not dropped: MISP adds types often and losing
 // them would lose data. The keys of indicator and x-misp-attribute nodes are

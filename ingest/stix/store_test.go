@@ -45,7 +45,7 @@ func snapshot(t *testing.T, pool *pgxpool.Pool) string {
 // other, into one database through the real graph Store (feeds meeting in
 // one graph), and checks that every object that was not dropped is there:
 // its id in node_aliases, or (relationships) its relation resolved or
-// pending.
+// pending (to both ends of a relationship it names by id).
 func TestCorpusIntoStore(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -93,13 +93,23 @@ func TestCorpusIntoStore(t *testing.T) {
 			srcs, types, dsts = append(srcs, f[0]), append(types, f[1]), append(dsts, f[2])
 		}
 		var missing []string
+		// A relationship naming a relationship id (an indicator that
+		// indicates a relationship) links to both ends of that relationship.
 		rows, err := pool.Query(ctx, `
-			SELECT t.src || ' ' || t.rel || ' ' || t.dst
+			SELECT DISTINCT t.src || ' ' || t.rel || ' ' || t.dst
 			FROM unnest($1::text[], $2::text[], $3::text[]) AS t(src, rel, dst)
+			CROSS JOIN LATERAL (
+				SELECT t.src AS s, t.dst AS d
+				WHERE NOT EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id IN (t.src, t.dst))
+				UNION ALL
+				SELECT t.src, x FROM relation_ids i, unnest(ARRAY[i.src_ref, i.dst_ref]) AS x WHERE i.source_id = t.dst
+				UNION ALL
+				SELECT x, t.dst FROM relation_ids i, unnest(ARRAY[i.src_ref, i.dst_ref]) AS x WHERE i.source_id = t.src
+			) AS e
 			WHERE NOT EXISTS (SELECT 1 FROM relations r
-			                  WHERE r.src_id = resolve_ref(t.src) AND r.relation = t.rel AND r.dst_id = resolve_ref(t.dst))
+			                  WHERE r.src_id = resolve_ref(e.s) AND r.relation = t.rel AND r.dst_id = resolve_ref(e.d))
 			  AND NOT EXISTS (SELECT 1 FROM pending_relations p
-			                  WHERE p.src_ref = t.src AND p.relation = t.rel AND p.dst_ref = t.dst)`, srcs, types, dsts)
+			                  WHERE p.src_ref = e.s AND p.relation = t.rel AND p.dst_ref = e.d)`, srcs, types, dsts)
 		require.NoError(t, err)
 		for rows.Next() {
 			var m string

@@ -1,0 +1,308 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
+)
+
+// walkBoth walks from start with both engines, requires the same answer
+// and returns it.
+func walkBoth(t *testing.T, b *testBundle, start uuid.UUID, opts graph.RelatedOptions) *graph.Neighbourhood {
+	t.Helper()
+	ctx := context.Background()
+	nb, err := b.store.FindRelated(ctx, start, opts)
+	require.NoError(t, err)
+	lv, err := b.store.FindRelatedLevels(ctx, start, opts)
+	require.NoError(t, err)
+	require.Equal(t, nb.Nodes, lv.Nodes, "both engines give the same nodes")
+	require.ElementsMatch(t, nb.Edges, lv.Edges, "both engines give the same edges")
+	return nb
+}
+
+func reached(nb *graph.Neighbourhood) map[uuid.UUID]bool {
+	out := map[uuid.UUID]bool{}
+	for _, n := range nb.Nodes {
+		out[n.ID] = true
+	}
+	return out
+}
+
+// writeBatches writes batches one after the other into a new database.
+func writeBatches(t *testing.T, batches []graph.Batch) *testBundle {
+	t.Helper()
+	b := setup(t)
+	for _, batch := range batches {
+		_, err := b.store.Write(context.Background(), batch)
+		require.NoError(t, err)
+	}
+	return b
+}
+
+// entityRows reads node_entities and ambiguous_aliases, for comparing
+// load orders.
+func entityRows(t *testing.T, b *testBundle) []string {
+	t.Helper()
+	return lines(t, b, `
+		SELECT node_id::text || ' ' || coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities
+		UNION ALL SELECT 'ambiguous ' || alias FROM ambiguous_aliases ORDER BY 1`)
+}
+
+// lines reads a one-column text query.
+func lines(t *testing.T, b *testBundle, q string) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), q)
+	require.NoError(t, err)
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return out
+}
+
+// TestRevokedLinksReachTheReplacement: a feed's link to a revoked object (a
+// MISP event tagged "PowerShell - T1086") reaches the live replacement
+// (T1059.001), the revoked object's own links show on the replacement, in
+// both walk engines, whichever arrived first: the link, or the revoked-by.
+func TestRevokedLinksReachTheReplacement(t *testing.T) {
+	t.Parallel()
+	old := graph.NamedNode(graph.KindAttackPattern, "PowerShell", "T1086")
+	old.Props = map[string]any{"revoked": true}
+	live := attackNode(graph.KindAttackPattern, "PowerShell", "T1059.001")
+	event := graph.SourceNode(graph.KindReport, "misp--00000000-0000-4000-8000-000000000086")
+	mitigation := graph.NamedNode(graph.KindCourseOfAction, "Code Signing", "M1045")
+	group := attackNode(graph.KindIntrusionSet, "APT28", "G0007")
+	links := graph.Batch{Nodes: []graph.Node{old, live, event, mitigation, group}, Relations: []graph.Relation{
+		{Src: event.Ref(), Type: "object", Dst: old.Ref()},
+		{Src: mitigation.Ref(), Type: "mitigates", Dst: old.Ref()},
+		{Src: group.Ref(), Type: "uses", Dst: live.Ref()},
+	}}
+	revocation := graph.Batch{Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}}
+	var first []string
+	for i, order := range [][]graph.Batch{{links, revocation}, {revocation, links}} {
+		b := writeBatches(t, order)
+		rows := entityRows(t, b)
+		require.Equal(t, []string{old.ID.String() + " " + live.ID.String() + " revoked-by"}, rows)
+		if i == 0 {
+			first = rows
+		}
+		require.Equal(t, first, rows, "the same in either order")
+
+		nb := walkBoth(t, b, event.ID, graph.RelatedOptions{Depth: 2})
+		got := reached(nb)
+		require.True(t, got[live.ID], "the event's link to T1086 reaches T1059.001")
+		require.True(t, got[group.ID], "and on through it")
+		require.True(t, got[mitigation.ID], "T1086's own links show on T1059.001")
+		require.False(t, got[old.ID], "the revoked node is not returned")
+		require.True(t, slices.ContainsFunc(nb.Edges, func(e graph.Edge) bool {
+			return e.Src == event.ID && e.Relation == "object" && e.Dst == live.ID
+		}), "the edge is returned as the event's link to the replacement")
+		for _, e := range nb.Edges {
+			require.NotEqual(t, graph.RelRevokedBy, e.Relation)
+			require.NotEqual(t, e.Src, e.Dst, "no loop from the revoked-by")
+		}
+
+		nb = walkBoth(t, b, live.ID, graph.RelatedOptions{Depth: 1})
+		got = reached(nb)
+		require.True(t, got[event.ID] && got[mitigation.ID] && got[group.ID], "the replacement carries the revoked node's links")
+		require.Len(t, nb.Nodes, 4)
+
+		raw := walkBoth(t, b, event.ID, graph.RelatedOptions{Depth: 1, IncludeWithdrawn: true})
+		got = reached(raw)
+		require.True(t, got[old.ID], "--include-withdrawn shows the graph as stored")
+		require.False(t, got[live.ID])
+	}
+}
+
+// TestNameKeyedActorIsTheGroup: a MISP threat-actor cluster with no ATT&CK
+// id whose name or synonyms one ATT&CK group claims is that group, in
+// lookups and walks, in either load order; one whose names two groups
+// claim is recorded as ambiguous and stays itself; a later claimant makes
+// a resolved cluster ambiguous again, so the result never depends on what
+// was loaded first.
+func TestNameKeyedActorIsTheGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	apt28 := attackNode(graph.KindIntrusionSet, "APT28", "G0007", "Sofacy", "Fancy Bear", "Grizzly Steppe")
+	apt29 := attackNode(graph.KindIntrusionSet, "APT29", "G0016", "Cozy Bear", "Grizzly Steppe")
+	sofacy := graph.NamedNode(graph.KindThreatActor, "Sofacy")
+	sofacy.Props = map[string]any{"synonyms": []any{"Fancy Bear", "Sednit"}}
+	sofacy.Aliases = []string{"misp--7cdff317-a673-4474-84ec-4f1754947823"}
+	grizzly := graph.NamedNode(graph.KindThreatActor, "Grizzly Steppe")
+	unknown := graph.NamedNode(graph.KindThreatActor, "Nobody Claims Me")
+	event := graph.SourceNode(graph.KindReport, "misp--00000000-0000-4000-8000-000000000028")
+	misp := graph.Batch{Nodes: []graph.Node{sofacy, grizzly, unknown, event}, Relations: []graph.Relation{
+		{Src: event.Ref(), Type: "attributed-to", Dst: sofacy.Ref()},
+		{Src: event.Ref(), Type: "attributed-to", Dst: grizzly.Ref()},
+	}}
+	attack := graph.Batch{Nodes: []graph.Node{apt28, apt29}}
+	var first []string
+	for i, order := range [][]graph.Batch{{misp, attack}, {attack, misp}} {
+		b := writeBatches(t, order)
+		rows := entityRows(t, b)
+		if i == 0 {
+			first = rows
+		}
+		require.Equal(t, first, rows, "the same in either order")
+
+		r, err := b.store.Resolve(ctx, "misp--7cdff317-a673-4474-84ec-4f1754947823")
+		require.NoError(t, err)
+		require.Equal(t, apt28.ID, r.Node.ID, "the cluster is the group")
+		require.NotNil(t, r.SameAs)
+		require.Equal(t, sofacy.ID, r.SameAs.ID)
+		require.Equal(t, `threat-actor "Sofacy" is G0007, the one entity claiming its names`, r.Note())
+
+		d, err := b.store.NodeDetails(ctx, apt28.ID)
+		require.NoError(t, err)
+		require.Equal(t, []uuid.UUID{sofacy.ID}, briefIDs(d.SameEntity))
+		d, err = b.store.NodeDetails(ctx, sofacy.ID)
+		require.NoError(t, err)
+		require.NotNil(t, d.Entity)
+		require.Equal(t, apt28.ID, d.Entity.ID)
+
+		r, err = b.store.Resolve(ctx, grizzly.ID.String())
+		require.NoError(t, err)
+		require.Equal(t, grizzly.ID, r.Node.ID, "names two groups claim merge nothing")
+		d, err = b.store.NodeDetails(ctx, grizzly.ID)
+		require.NoError(t, err)
+		require.Nil(t, d.Entity)
+		require.Len(t, d.Ambiguous, 1)
+		require.ElementsMatch(t, []uuid.UUID{apt28.ID, apt29.ID}, briefIDs(d.Ambiguous[0].Others))
+		r, err = b.store.Resolve(ctx, unknown.ID.String())
+		require.NoError(t, err)
+		require.Equal(t, unknown.ID, r.Node.ID)
+
+		nb := walkBoth(t, b, event.ID, graph.RelatedOptions{Depth: 1})
+		got := reached(nb)
+		require.True(t, got[apt28.ID], "the event's actor is APT28")
+		require.False(t, got[sofacy.ID])
+		require.True(t, got[grizzly.ID], "the ambiguous cluster stays itself")
+		nb = walkBoth(t, b, apt28.ID, graph.RelatedOptions{Depth: 1})
+		require.True(t, reached(nb)[event.ID], "APT28 carries the cluster's links")
+
+		// A second entity claiming "Sofacy" makes the cluster ambiguous.
+		other := attackNode(graph.KindIntrusionSet, "Someone Else", "G0999", "Sofacy")
+		ws, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{other}})
+		require.NoError(t, err)
+		require.Equal(t, int64(1), ws.AliasesAmbiguous, "intrusion-set:sofacy became ambiguous")
+		r, err = b.store.Resolve(ctx, sofacy.ID.String())
+		require.NoError(t, err)
+		require.Equal(t, sofacy.ID, r.Node.ID)
+		nb = walkBoth(t, b, event.ID, graph.RelatedOptions{Depth: 1})
+		require.True(t, reached(nb)[sofacy.ID])
+	}
+}
+
+// TestAmbiguousCountUnderConcurrentLoads: claims written by concurrent
+// transactions count each alias that became ambiguous exactly once, and
+// claimants that are one entity through revoked-by count none, the rule
+// lookups apply.
+func TestAmbiguousCountUnderConcurrentLoads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		total int64
+	)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := attackNode(graph.KindIntrusionSet, fmt.Sprintf("Group %d", i), fmt.Sprintf("G09%02d", i), "Shared Name", "Also Shared")
+			ws, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{n}})
+			if !assertNoError(t, err) {
+				return
+			}
+			mu.Lock()
+			total += ws.AliasesAmbiguous
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(2), total, "two aliases became ambiguous, counted once each")
+	_, err := b.store.ResolveNode(ctx, "intrusion-set:shared name")
+	require.ErrorIs(t, err, store.ErrAmbiguous)
+
+	live := attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear")
+	old := attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+	ws, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{live, old},
+		Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}})
+	require.NoError(t, err)
+	require.Zero(t, ws.AliasesAmbiguous, "one entity through revoked-by: not ambiguous")
+	n, err := b.store.ResolveNode(ctx, "intrusion-set:berserk bear")
+	require.NoError(t, err)
+	require.Equal(t, live.ID, n.ID)
+}
+
+func assertNoError(t *testing.T, err error) bool {
+	t.Helper()
+	return assertTrue(t, err == nil, "%v", err)
+}
+
+func assertTrue(t *testing.T, ok bool, format string, args ...any) bool {
+	t.Helper()
+	if !ok {
+		t.Errorf(format, args...)
+	}
+	return ok
+}
+
+// TestRelationshipIDsBecomeLinks: a report whose object_refs name a
+// relationship id (or a sighting of one) links to the relationship's two
+// endpoints once the relationship is known, in any order of the report,
+// the relationship and its endpoints; nothing stays pending.
+func TestRelationshipIDsBecomeLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	group := graph.NamedNode(graph.KindIntrusionSet, "Link Group")
+	group.Aliases = []string{"intrusion-set--aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"}
+	tool := graph.NamedNode(graph.KindMalware, "Link Malware")
+	tool.Aliases = []string{"malware--bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"}
+	report := graph.SourceNode(graph.KindReport, "report--cccccccc-cccc-4ccc-8ccc-cccccccccccc")
+	sighting := graph.SourceNode(graph.KindSighting, "sighting--dddddddd-dddd-4ddd-8ddd-dddddddddddd")
+	const relID = "relationship--eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"
+	conf := 70
+	uses := graph.Batch{Relations: []graph.Relation{{Src: graph.Ref(group.Aliases[0]), Type: "uses", Dst: graph.Ref(tool.Aliases[0]),
+		IDs: []string{relID}, Sources: []string{"feed-a"}}}}
+	endpoints := graph.Batch{Nodes: []graph.Node{group, tool}}
+	naming := graph.Batch{Nodes: []graph.Node{report, sighting}, Relations: []graph.Relation{
+		{Src: report.Ref(), Type: "object", Dst: relID, Sources: []string{"feed-b"}, Confidence: &conf},
+		{Src: sighting.Ref(), Type: "sighting-of", Dst: relID, Sources: []string{"feed-b"}},
+	}}
+	var first []string
+	for i, order := range [][]graph.Batch{
+		{endpoints, uses, naming}, {naming, uses, endpoints}, {naming, endpoints, uses}, {uses, naming, endpoints},
+	} {
+		b := writeBatches(t, order)
+		_, err := b.store.ReleasePending(ctx)
+		require.NoError(t, err)
+		rows := relationRows(t, b)
+		if i == 0 {
+			first = rows
+		}
+		require.Equal(t, first, rows, "order %d gives the same relations", i)
+		require.Subset(t, rows, []string{
+			fmt.Sprintf("%s object %s 70", report.ID, group.ID), fmt.Sprintf("%s object %s 70", report.ID, tool.ID),
+			fmt.Sprintf("%s sighting-of %s -", sighting.ID, group.ID), fmt.Sprintf("%s sighting-of %s -", sighting.ID, tool.ID),
+		})
+		var pending int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+		require.Zero(t, pending, "order %d: nothing waits", i)
+	}
+}
+
+// relationRows reads relations as "src relation dst confidence" lines.
+func relationRows(t *testing.T, b *testBundle) []string {
+	t.Helper()
+	return lines(t, b,
+		`SELECT src_id::text || ' ' || relation || ' ' || dst_id::text || ' ' || coalesce(confidence::text, '-') FROM relations ORDER BY 1`)
+}
