@@ -57,13 +57,18 @@ var Plan = []Table{
 	{Name: "nodes", Method: Coordinator,
 		Why: "unique (kind, md5(key)) index and foreign keys from relations, relation_records and node_aliases need one place; endpoint nodes are written once each"},
 	{Name: "relations", Method: Coordinator, Why: "references nodes at both ends (ON DELETE CASCADE)"},
-	{Name: "relation_records", Method: Coordinator, Why: "references nodes at both ends"},
+	{Name: "relation_records", Method: Coordinator, Why: "written in the relation upsert's statement, keyed by the ids it writes to relations (no foreign keys since 00016)"},
 	{Name: "node_aliases", Method: Coordinator, Why: "references nodes"},
 	{Name: "pending_relations", Method: Coordinator, Why: "resolved against node_aliases in one statement"},
 	{Name: "feeds", Method: Coordinator, Why: "a few rows of load bookkeeping"},
 	{Name: "feed_items", Method: Coordinator, Why: "references feeds"},
 	{Name: "telemetry_checkpoints", Method: Coordinator, Why: "one row per input, advanced in the transaction of each COPY chunk"},
 	{Name: "partition_retention", Method: Coordinator, Why: "a few rows of partition settings"},
+	{Name: "alias_claims", Method: Coordinator, Why: "names claimed by entities with external ids; read with node_aliases in one statement"},
+	{Name: "relation_ids", Method: Coordinator, Why: "relationship ids of feeds, resolved with node_aliases"},
+	{Name: "name_uses", Method: Coordinator, Why: "identity_refresh reads it with alias_claims and relations in one statement"},
+	{Name: "node_entities", Method: Coordinator, Why: "joined to relations by every walk (entity_relations)"},
+	{Name: "ambiguous_aliases", Method: Coordinator, Why: "a few rows, kept by identity_refresh"},
 }
 
 // Status is what Distribute did to one table.

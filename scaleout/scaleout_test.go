@@ -39,3 +39,33 @@ func TestDistribute(t *testing.T) {
 		WHERE logicalrelid IN ('nodes'::regclass, 'relations'::regclass, 'feeds'::regclass)`).Scan(&local))
 	require.Zero(t, local, "the graph stays on the coordinator")
 }
+
+// TestPlanNamesEveryTable: every table the migrations make (partitions
+// follow their parent) has a placement in Plan, so a new table cannot be
+// left out of the scale-out decision silently.
+func TestPlanNamesEveryTable(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	rows, err := pool.Query(ctx, `SELECT c.relname FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+		  AND c.relname <> 'goose_db_version'
+		ORDER BY 1`)
+	require.NoError(t, err)
+	var tables []string
+	for rows.Next() {
+		var name string
+		require.NoError(t, rows.Scan(&name))
+		tables = append(tables, name)
+	}
+	require.NoError(t, rows.Err())
+	planned := make(map[string]bool, len(scaleout.Plan))
+	for _, p := range scaleout.Plan {
+		planned[p.Name] = true
+	}
+	for _, name := range tables {
+		require.True(t, planned[name], "table %s has no placement in scaleout.Plan", name)
+	}
+	require.Len(t, scaleout.Plan, len(tables), "Plan names a table the schema lacks")
+}
