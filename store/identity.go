@@ -226,7 +226,7 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 			}
 			p.SrcRefs, p.Relations, p.DstRefs = append(p.SrcRefs, r.SrcRef), append(p.Relations, r.Relation), append(p.DstRefs, r.DstRef)
 			p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
-			p.Sources, p.Props = append(p.Sources, r.Sources), append(p.Props, r.Props)
+			p.Sources, p.Props = append(p.Sources, textArrayLiteral(r.Sources)), append(p.Props, r.Props)
 			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
 		}
 		if len(p.SrcRefs) == 0 {

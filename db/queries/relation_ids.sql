@@ -62,7 +62,7 @@ WITH taken AS (
 SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text AS dst_ref,
        coalesce((k.rec).confidence, -1)::smallint AS confidence,
        (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
-       (k.rec).timed::boolean AS timed, to_jsonb((k.rec).sources)::jsonb AS sources, (k.rec).props::jsonb AS props,
+       (k.rec).timed::boolean AS timed, (k.rec).sources::text[] AS sources, (k.rec).props::jsonb AS props,
        (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
 FROM merged k
 ORDER BY k.src_ref, k.relation, k.dst_ref;
