@@ -67,14 +67,7 @@ test: ## Run all tests with the race detector against a real PostgreSQL (started
 # name on Citus), create triggers on the distributed table, create login
 # roles (the coordinator would need their passwords for the workers) or time
 # lock waits or connection kills on one server.
-# KNOWN REGRESSION (2026-12-03, migration 00018): the level engine's
-# statements call entity_relations beside the distributed telemetry_edges,
-# and Citus refuses them ("parameterized queries for SQL functions
-# referencing distributed tables are not supported"), also over the simple
-# protocol. TestFindRelatedLevelsSameAnswerOnCitus and the two entity walk
-# tests are skipped until the level engine reads entity relations in a
-# statement of its own (docs/scale.md).
-CITUS_SKIP := TestFindRelatedLevelsSameAnswerOnCitus|TestRevokedLinksReachTheReplacement|TestNameKeyedActorIsTheGroup|TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections
+CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections
 
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).

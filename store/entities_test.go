@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -20,9 +21,14 @@ import (
 func walkBoth(t *testing.T, b *testBundle, start uuid.UUID, opts graph.RelatedOptions) *graph.Neighbourhood {
 	t.Helper()
 	ctx := context.Background()
-	nb, err := b.store.FindRelated(ctx, start, opts)
-	require.NoError(t, err)
 	lv, err := b.store.FindRelatedLevels(ctx, start, opts)
+	require.NoError(t, err)
+	if pgtest.CitusMode() {
+		// Citus runs only the level engine (a recursive CTE needs a filter
+		// on the distribution column there).
+		return lv
+	}
+	nb, err := b.store.FindRelated(ctx, start, opts)
 	require.NoError(t, err)
 	require.Equal(t, nb.Nodes, lv.Nodes, "both engines give the same nodes")
 	require.ElementsMatch(t, nb.Edges, lv.Edges, "both engines give the same edges")

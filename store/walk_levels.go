@@ -37,7 +37,11 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	cuts := map[uuid.UUID]int{}
 	truncated := false
 	for depth := 0; depth < opts.Depth && len(frontier) > 0; depth++ {
-		rows, err := s.q.WalkLevel(ctx, gen.WalkLevelParams{
+		rels, err := s.q.WalkEntityRelations(ctx, gen.WalkEntityRelationsParams{IDs: frontier, IncludeWithdrawn: opts.IncludeWithdrawn})
+		if err != nil {
+			return nil, Interpret(what, err)
+		}
+		p := gen.WalkLevelParams{
 			Frontier:         frontier,
 			Visited:          visited,
 			Since:            opts.Since,
@@ -50,7 +54,17 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 			Provenance:       graph.RelationsOfClass(graph.ClassProvenance),
 			Lifecycle:        graph.RelationsOfClass(graph.ClassLifecycle),
 			Fanout:           int64(opts.Fanout),
-		})
+			RelParents:       make([]uuid.UUID, 0, len(rels)),
+			RelNbrs:          make([]uuid.UUID, 0, len(rels)),
+			RelRelations:     make([]string, 0, len(rels)),
+			RelDirections:    make([]string, 0, len(rels)),
+			RelDords:         make([]int32, 0, len(rels)),
+		}
+		for _, r := range rels {
+			p.RelParents, p.RelNbrs = append(p.RelParents, r.Parent), append(p.RelNbrs, r.Nbr)
+			p.RelRelations, p.RelDirections, p.RelDords = append(p.RelRelations, r.Relation), append(p.RelDirections, r.Direction), append(p.RelDords, r.Dord)
+		}
+		rows, err := s.q.WalkLevel(ctx, p)
 		if err != nil {
 			return nil, Interpret(what, err)
 		}
@@ -76,10 +90,20 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	}
 	rows, err := s.q.WalkLevelsResult(ctx, gen.WalkLevelsResultParams{
 		IDs: visited, Depths: depths, Since: opts.Since, Until: opts.Until,
-		OnlyRelations: only, SkipRelations: skip, IncludeWithdrawn: opts.IncludeWithdrawn,
+		OnlyRelations: only, SkipRelations: skip,
 	})
 	if err != nil {
 		return nil, Interpret(what, err)
+	}
+	relsOut, err := s.q.WalkLevelsRelationsOut(ctx, gen.WalkLevelsRelationsOutParams{
+		IDs: visited, IncludeWithdrawn: opts.IncludeWithdrawn, OnlyRelations: only, SkipRelations: skip,
+	})
+	if err != nil {
+		return nil, Interpret(what, err)
+	}
+	relationsOut := make(map[uuid.UUID][]byte, len(relsOut))
+	for _, r := range relsOut {
+		relationsOut[r.SrcID] = r.Edges
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: node %w", what, ErrNotFound)
@@ -102,7 +126,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 		for _, part := range []struct {
 			raw       []byte
 			telemetry bool
-		}{{r.RelationsOut, false}, {r.TelemetryOut, true}} {
+		}{{relationsOut[r.ID], false}, {r.TelemetryOut, true}} {
 			edges, err := decodeEdges(r.ID, part.raw, part.telemetry)
 			if err != nil {
 				return nil, err

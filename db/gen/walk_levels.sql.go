@@ -13,6 +13,55 @@ import (
 	"github.com/google/uuid"
 )
 
+const walkEntityRelations = `-- name: WalkEntityRelations :many
+SELECT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
+       x.direction::text AS direction, x.dord::int AS dord
+FROM entity_relations($1::uuid[], $2::boolean)
+     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+`
+
+type WalkEntityRelationsParams struct {
+	IDs              []uuid.UUID `json:"ids"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
+}
+
+type WalkEntityRelationsRow struct {
+	Parent    uuid.UUID `json:"parent"`
+	Nbr       uuid.UUID `json:"nbr"`
+	Relation  string    `json:"relation"`
+	Direction string    `json:"direction"`
+	Dord      int32     `json:"dord"`
+}
+
+// WalkEntityRelations returns the relations of @ids in both directions as
+// entities (entity_relations), for WalkLevel, which takes them as arrays.
+// It reads no distributed table, so Citus plans it on the coordinator.
+func (q *Queries) WalkEntityRelations(ctx context.Context, arg WalkEntityRelationsParams) ([]WalkEntityRelationsRow, error) {
+	rows, err := q.db.Query(ctx, walkEntityRelations, arg.IDs, arg.IncludeWithdrawn)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WalkEntityRelationsRow{}
+	for rows.Next() {
+		var i WalkEntityRelationsRow
+		if err := rows.Scan(
+			&i.Parent,
+			&i.Nbr,
+			&i.Relation,
+			&i.Direction,
+			&i.Dord,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const walkLevel = `-- name: WalkLevel :many
 WITH tel AS (
     SELECT t.src_id, t.dst_id, t.relation, count(*) AS m
@@ -23,10 +72,12 @@ WITH tel AS (
       AND t.relation <> ALL($5::text[])
     GROUP BY t.src_id, t.dst_id, t.relation
 ), z AS (
-    -- relations both ways, as entities (entity_relations)
-    SELECT r.parent, r.nbr, r.relation, r.direction, r.dord, 1::bigint AS m
-    FROM entity_relations($1::uuid[], $6::boolean)
-         AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    -- relations both ways, as entities: WalkEntityRelations of the frontier,
+    -- read by a statement of its own (Citus refuses entity_relations, a SQL
+    -- function, in a statement with the distributed telemetry_edges)
+    SELECT unnest($6::uuid[]) AS parent, unnest($7::uuid[]) AS nbr,
+           unnest($8::text[]) AS relation, unnest($9::text[]) AS direction,
+           unnest($10::int[]) AS dord, 1::bigint AS m
     UNION ALL
     SELECT tel.src_id, tel.dst_id, tel.relation, 'telemetry-out'::text, 2, tel.m
     FROM tel WHERE tel.src_id = ANY($1::uuid[])
@@ -35,27 +86,27 @@ WITH tel AS (
     FROM tel WHERE tel.dst_id = ANY($1::uuid[])
 ), y AS (
     SELECT z.parent, z.nbr, z.relation, z.direction, z.dord, z.m,
-           CASE WHEN z.relation = ANY($7::text[]) THEN 1
-                WHEN z.relation = ANY($8::text[]) THEN 2
-                WHEN z.relation = ANY($9::text[]) THEN 3
+           CASE WHEN z.relation = ANY($11::text[]) THEN 1
+                WHEN z.relation = ANY($12::text[]) THEN 2
+                WHEN z.relation = ANY($13::text[]) THEN 3
                 ELSE 0 END AS cls
     FROM z
     WHERE (cardinality($4::text[]) = 0 OR z.relation = ANY($4::text[]))
       AND z.relation <> ALL($5::text[])
-      AND (cardinality($10::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY($10::text[])))
+      AND (cardinality($14::text[]) = 0 OR z.nbr IN (SELECT k.id FROM nodes k WHERE k.kind = ANY($14::text[])))
       -- As in FindRelated: unless @include_withdrawn, an edge to a revoked
       -- or deprecated node (node_withdrawn) does not exist for the walk.
-      AND ($6::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
+      AND ($15::boolean OR z.nbr NOT IN (SELECT k.id FROM nodes k WHERE node_withdrawn(k.props)))
 ), ranked AS (
     SELECT y.parent, y.nbr, y.relation, y.direction, y.cls,
            (sum(y.m) OVER (PARTITION BY y.parent ORDER BY y.cls, y.dord, y.relation, y.nbr
                            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - y.m + 1)::bigint AS first_rank
     FROM y
 ), fresh AS (
-    SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.cls, (e.first_rank > $11::bigint)::boolean AS fan_cut
+    SELECT DISTINCT ON (e.nbr) e.nbr, e.parent, e.relation, e.direction, e.cls, (e.first_rank > $16::bigint)::boolean AS fan_cut
     FROM ranked e
-    WHERE e.first_rank - 1 <= $11::bigint AND e.nbr <> ALL($12::uuid[])
-    ORDER BY e.nbr, e.first_rank > $11::bigint, e.cls, e.direction, e.relation, e.parent
+    WHERE e.first_rank - 1 <= $16::bigint AND e.nbr <> ALL($17::uuid[])
+    ORDER BY e.nbr, e.first_rank > $16::bigint, e.cls, e.direction, e.relation, e.parent
 )
 SELECT false AS cut, f.nbr::uuid AS id, f.parent::uuid AS parent, f.relation::text AS relation, f.direction::text AS direction,
        0::bigint AS degree, row_number() OVER (ORDER BY f.cls, f.nbr)::bigint AS ord
@@ -65,7 +116,7 @@ UNION ALL
 SELECT true, y.parent, y.parent, ''::text, ''::text, sum(y.m)::bigint, 0::bigint
 FROM y
 GROUP BY y.parent
-HAVING sum(y.m) > $11::bigint
+HAVING sum(y.m) > $16::bigint
 ORDER BY 1, 7
 `
 
@@ -75,11 +126,16 @@ type WalkLevelParams struct {
 	Until            time.Time   `json:"until"`
 	OnlyRelations    []string    `json:"only_relations"`
 	SkipRelations    []string    `json:"skip_relations"`
-	IncludeWithdrawn bool        `json:"include_withdrawn"`
+	RelParents       []uuid.UUID `json:"rel_parents"`
+	RelNbrs          []uuid.UUID `json:"rel_nbrs"`
+	RelRelations     []string    `json:"rel_relations"`
+	RelDirections    []string    `json:"rel_directions"`
+	RelDords         []int32     `json:"rel_dords"`
 	Containment      []string    `json:"containment"`
 	Provenance       []string    `json:"provenance"`
 	Lifecycle        []string    `json:"lifecycle"`
 	Kinds            []string    `json:"kinds"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
 	Fanout           int64       `json:"fanout"`
 	Visited          []uuid.UUID `json:"visited"`
 }
@@ -118,11 +174,16 @@ func (q *Queries) WalkLevel(ctx context.Context, arg WalkLevelParams) ([]WalkLev
 		arg.Until,
 		arg.OnlyRelations,
 		arg.SkipRelations,
-		arg.IncludeWithdrawn,
+		arg.RelParents,
+		arg.RelNbrs,
+		arg.RelRelations,
+		arg.RelDirections,
+		arg.RelDords,
 		arg.Containment,
 		arg.Provenance,
 		arg.Lifecycle,
 		arg.Kinds,
+		arg.IncludeWithdrawn,
 		arg.Fanout,
 		arg.Visited,
 	)
@@ -142,6 +203,59 @@ func (q *Queries) WalkLevel(ctx context.Context, arg WalkLevelParams) ([]WalkLev
 			&i.Degree,
 			&i.Ord,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const walkLevelsRelationsOut = `-- name: WalkLevelsRelationsOut :many
+SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
+            'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+            'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
+FROM entity_relations($1::uuid[], $2::boolean)
+     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
+  AND (cardinality($3::text[]) = 0 OR x.relation = ANY($3::text[]))
+  AND x.relation <> ALL($4::text[])
+GROUP BY x.parent
+`
+
+type WalkLevelsRelationsOutParams struct {
+	IDs              []uuid.UUID `json:"ids"`
+	IncludeWithdrawn bool        `json:"include_withdrawn"`
+	OnlyRelations    []string    `json:"only_relations"`
+	SkipRelations    []string    `json:"skip_relations"`
+}
+
+type WalkLevelsRelationsOutRow struct {
+	SrcID uuid.UUID `json:"src_id"`
+	Edges []byte    `json:"edges"`
+}
+
+// WalkLevelsRelationsOut returns, for each of the reached nodes @ids, its
+// relations (as entities) to the other reached nodes with FindRelated's
+// filters, as WalkLevelsResult returns its telemetry edges; a statement of
+// its own for the reason WalkEntityRelations gives.
+func (q *Queries) WalkLevelsRelationsOut(ctx context.Context, arg WalkLevelsRelationsOutParams) ([]WalkLevelsRelationsOutRow, error) {
+	rows, err := q.db.Query(ctx, walkLevelsRelationsOut,
+		arg.IDs,
+		arg.IncludeWithdrawn,
+		arg.OnlyRelations,
+		arg.SkipRelations,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []WalkLevelsRelationsOutRow{}
+	for rows.Next() {
+		var i WalkLevelsRelationsOutRow
+		if err := rows.Scan(&i.SrcID, &i.Edges); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -172,36 +286,23 @@ WITH reached AS (
                 'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
     FROM tg
     GROUP BY tg.src_id
-), rel_out AS (
-    SELECT x.parent AS src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM entity_relations($1::uuid[], $7::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
-      AND (cardinality($5::text[]) = 0 OR x.relation = ANY($5::text[]))
-      AND x.relation <> ALL($6::text[])
-    GROUP BY x.parent
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
-       coalesce(ro.edges, '[]')::json AS relations_out,
        coalesce(tout.edges, '[]')::json AS telemetry_out
 FROM reached r
 JOIN nodes n ON n.id = r.id
-LEFT JOIN rel_out ro ON ro.src_id = r.id
 LEFT JOIN tel_out tout ON tout.src_id = r.id
 ORDER BY r.depth, n.kind, n.key
 `
 
 type WalkLevelsResultParams struct {
-	IDs              []uuid.UUID `json:"ids"`
-	Depths           []int32     `json:"depths"`
-	Since            time.Time   `json:"since"`
-	Until            time.Time   `json:"until"`
-	OnlyRelations    []string    `json:"only_relations"`
-	SkipRelations    []string    `json:"skip_relations"`
-	IncludeWithdrawn bool        `json:"include_withdrawn"`
+	IDs           []uuid.UUID `json:"ids"`
+	Depths        []int32     `json:"depths"`
+	Since         time.Time   `json:"since"`
+	Until         time.Time   `json:"until"`
+	OnlyRelations []string    `json:"only_relations"`
+	SkipRelations []string    `json:"skip_relations"`
 }
 
 type WalkLevelsResultRow struct {
@@ -217,7 +318,6 @@ type WalkLevelsResultRow struct {
 	FirstSeen    time.Time       `json:"first_seen"`
 	LastSeen     time.Time       `json:"last_seen"`
 	Sources      []string        `json:"sources"`
-	RelationsOut []byte          `json:"relations_out"`
 	TelemetryOut []byte          `json:"telemetry_out"`
 }
 
@@ -234,7 +334,6 @@ func (q *Queries) WalkLevelsResult(ctx context.Context, arg WalkLevelsResultPara
 		arg.Until,
 		arg.OnlyRelations,
 		arg.SkipRelations,
-		arg.IncludeWithdrawn,
 	)
 	if err != nil {
 		return nil, err
@@ -256,7 +355,6 @@ func (q *Queries) WalkLevelsResult(ctx context.Context, arg WalkLevelsResultPara
 			&i.FirstSeen,
 			&i.LastSeen,
 			&i.Sources,
-			&i.RelationsOut,
 			&i.TelemetryOut,
 		); err != nil {
 			return nil, err

@@ -25,10 +25,12 @@ WITH tel AS (
       AND t.relation <> ALL(@skip_relations::text[])
     GROUP BY t.src_id, t.dst_id, t.relation
 ), z AS (
-    -- relations both ways, as entities (entity_relations)
-    SELECT r.parent, r.nbr, r.relation, r.direction, r.dord, 1::bigint AS m
-    FROM entity_relations(@frontier::uuid[], @include_withdrawn::boolean)
-         AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    -- relations both ways, as entities: WalkEntityRelations of the frontier,
+    -- read by a statement of its own (Citus refuses entity_relations, a SQL
+    -- function, in a statement with the distributed telemetry_edges)
+    SELECT unnest(@rel_parents::uuid[]) AS parent, unnest(@rel_nbrs::uuid[]) AS nbr,
+           unnest(@rel_relations::text[]) AS relation, unnest(@rel_directions::text[]) AS direction,
+           unnest(@rel_dords::int[]) AS dord, 1::bigint AS m
     UNION ALL
     SELECT tel.src_id, tel.dst_id, tel.relation, 'telemetry-out'::text, 2, tel.m
     FROM tel WHERE tel.src_id = ANY(@frontier::uuid[])
@@ -95,23 +97,35 @@ WITH reached AS (
                 'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
     FROM tg
     GROUP BY tg.src_id
-), rel_out AS (
-    SELECT x.parent AS src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
-      AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
-      AND x.relation <> ALL(@skip_relations::text[])
-    GROUP BY x.parent
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
-       coalesce(ro.edges, '[]')::json AS relations_out,
        coalesce(tout.edges, '[]')::json AS telemetry_out
 FROM reached r
 JOIN nodes n ON n.id = r.id
-LEFT JOIN rel_out ro ON ro.src_id = r.id
 LEFT JOIN tel_out tout ON tout.src_id = r.id
 ORDER BY r.depth, n.kind, n.key;
+
+-- name: WalkEntityRelations :many
+-- WalkEntityRelations returns the relations of @ids in both directions as
+-- entities (entity_relations), for WalkLevel, which takes them as arrays.
+-- It reads no distributed table, so Citus plans it on the coordinator.
+SELECT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
+       x.direction::text AS direction, x.dord::int AS dord
+FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
+     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen);
+
+-- name: WalkLevelsRelationsOut :many
+-- WalkLevelsRelationsOut returns, for each of the reached nodes @ids, its
+-- relations (as entities) to the other reached nodes with FindRelated's
+-- filters, as WalkLevelsResult returns its telemetry edges; a statement of
+-- its own for the reason WalkEntityRelations gives.
+SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
+            'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+            'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
+FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
+     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
+  AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
+  AND x.relation <> ALL(@skip_relations::text[])
+GROUP BY x.parent;
