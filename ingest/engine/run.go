@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"runtime/debug"
-	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -129,7 +127,7 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 		writeErr = l.err
 	}
 	if writeErr == nil {
-		writeErr = bt.flushAll(l.ctx)
+		writeErr = bt.flush(l.ctx)
 	}
 	if err := bt.wait(); writeErr == nil {
 		writeErr = err
@@ -330,58 +328,23 @@ func (s *splitter[M]) send(ctx context.Context) error {
 // and counts them and writes full batches to the sink, itself or (with
 // Options.Writers above 1) on up to Writers goroutines while it collects
 // the next batch.
-//
-// A relation waits (held) until the nodes its two references name are in
-// the batch being collected or in one written at least relationLag
-// batches before, so it is not parked as pending by the sink for want of
-// an endpoint that comes later in the feed or is still being written (the
-// sink would then write it twice: parked, then released). A batch whose
-// relations name nodes of a batch still being written starts once that
-// write is done. What a relation waits for depends only on the feed, not on
-// the writers, so the batches are the same whatever their number. Held
-// relations whose references no node of the input gave (nodes stored by
-// other feeds, or none) are written at the end of the input, or earliest
-// first when more than maxHeld batches' worth wait.
 type batcher struct {
 	sink    graph.Sink
 	size    int
 	rep     *Report
 	log     *slog.Logger
 	pending graph.Batch
-	// seq is the number of the batch being collected (pending); seen maps
-	// each reference a node of the input gave (its ref and aliases) to the
-	// first batch that carries it.
-	seq  int
-	seen map[string]int
-	// held are the relations waiting, in input order; deps are the earlier
-	// batches whose nodes pending's relations name.
-	held []graph.Relation
-	deps map[int]bool
 	// writes runs the batch writes when they are concurrent (nil when
-	// not); wctx ends when one of them fails. written[i] is closed when
-	// batch i is written (or failed).
-	writes  *errgroup.Group
-	wctx    context.Context
-	written []chan struct{}
-	mu      sync.Mutex // guards rep and inflight while writes are concurrent
+	// not); wctx ends when one of them fails.
+	writes *errgroup.Group
+	wctx   context.Context
+	mu     sync.Mutex // guards rep and inflight while writes are concurrent
 	// inflight counts the batches being written.
 	inflight int
 }
 
-// relationLag is how many batches after the batch carrying its endpoint a
-// relation may go without waiting: the batch before may still be being
-// written (Writers above 1), and its nodes would not be seen yet.
-const relationLag = 2
-
-// maxHeld is how many batches' worth of relations may wait for their
-// endpoints before the earliest are written anyway.
-const maxHeld = 16
-
-// maxSeen bounds the references the batcher remembers (see).
-const maxSeen = 1 << 18
-
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
-	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log, seen: map[string]int{}, deps: map[int]bool{}}
+	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
 		b.writes.SetLimit(opts.Writers)
@@ -397,60 +360,12 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 	if res.Batch.Len() == 0 {
 		return nil
 	}
-	for _, n := range res.Batch.Nodes {
-		b.see(string(n.Ref()))
-		for _, a := range n.Aliases {
-			b.see(a)
-		}
-	}
 	b.pending.Nodes = append(b.pending.Nodes, res.Batch.Nodes...)
-	for _, r := range res.Batch.Relations {
-		if !b.take(r) {
-			b.held = append(b.held, r)
-		}
-	}
+	b.pending.Relations = append(b.pending.Relations, res.Batch.Relations...)
 	if b.pending.Len() < b.size {
 		return nil
 	}
 	return b.flush(ctx)
-}
-
-// see records that the batch being collected carries a node named ref.
-// Past maxSeen references it forgets them all, so memory stays bounded:
-// a relation naming a forgotten one then waits as for an unknown one.
-func (b *batcher) see(ref string) {
-	if _, ok := b.seen[ref]; !ok && ref != "" {
-		if len(b.seen) >= maxSeen {
-			clear(b.seen)
-		}
-		b.seen[ref] = b.seq
-	}
-}
-
-// take adds r to the batch being collected when the nodes it names are in
-// it or in a batch relationLag or more before (which pending then waits
-// for), and reports whether it did.
-func (b *batcher) take(r graph.Relation) bool {
-	src, ok := b.seen[string(r.Src)]
-	if !ok {
-		return false
-	}
-	dst, ok := b.seen[string(r.Dst)]
-	if !ok {
-		return false
-	}
-	for _, s := range []int{src, dst} {
-		if s != b.seq && s > b.seq-relationLag {
-			return false
-		}
-	}
-	for _, s := range []int{src, dst} {
-		if s != b.seq {
-			b.deps[s] = true
-		}
-	}
-	b.pending.Relations = append(b.pending.Relations, r)
-	return true
 }
 
 // count runs a result's Ordered hook, counts it into rep and logs its drops.
@@ -502,78 +417,17 @@ func check(res *Result) (Reason, error) {
 
 // flush writes what is queued, or starts writing it when writes are
 // concurrent (waiting while Writers batches are being written); it returns
-// the error of a write that failed. The held relations that may go now
-// start the next batch (written too when they fill it), and too many held
-// ones go anyway (see batcher).
+// the error of a write that failed.
 func (b *batcher) flush(ctx context.Context) error {
-	for {
-		if err := b.send(ctx); err != nil {
-			return err
-		}
-		held := b.held
-		b.held = nil
-		for i, r := range held {
-			if b.pending.Len() >= b.size {
-				b.held = append(b.held, held[i:]...)
-				break
-			}
-			if !b.take(r) {
-				b.held = append(b.held, r)
-			}
-		}
-		if over := len(b.held) - maxHeld*b.size; over > 0 {
-			b.pending.Relations = append(b.pending.Relations, b.held[:over]...)
-			b.held = slices.Delete(b.held, 0, over)
-		}
-		if b.pending.Len() < b.size {
-			return nil
-		}
-	}
-}
-
-// flushAll writes what is queued and then every held relation, in batches
-// that start once every batch before is written: the end of the input.
-func (b *batcher) flushAll(ctx context.Context) error {
-	if err := b.send(ctx); err != nil {
-		return err
-	}
-	last := b.seq
-	for len(b.held) > 0 {
-		n := min(b.size, len(b.held))
-		for s := range last {
-			b.deps[s] = true
-		}
-		b.pending.Relations = b.held[:n]
-		b.held = b.held[n:]
-		if err := b.send(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// send writes the batch being collected, after the batches it waits for,
-// and starts the next.
-func (b *batcher) send(ctx context.Context) error {
 	if b.pending.Len() == 0 {
 		return nil
 	}
 	batch := b.pending
-	var deps []chan struct{}
-	for _, s := range slices.Sorted(maps.Keys(b.deps)) {
-		if b.written != nil {
-			deps = append(deps, b.written[s])
-		}
-	}
-	b.pending, b.deps = graph.Batch{}, map[int]bool{}
-	b.seq++
+	b.pending = graph.Batch{}
 	if b.writes == nil {
 		return b.write(ctx, batch)
 	}
-	done := make(chan struct{})
-	b.written = append(b.written, done)
 	if b.wctx.Err() != nil { // a write failed, or the load stopped
-		close(done)
 		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
 	}
 	b.mu.Lock()
@@ -587,15 +441,7 @@ func (b *batcher) send(ctx context.Context) error {
 			b.mu.Lock()
 			b.inflight--
 			b.mu.Unlock()
-			close(done)
 		}()
-		for _, d := range deps {
-			select {
-			case <-d:
-			case <-b.wctx.Done():
-				return context.Cause(b.wctx)
-			}
-		}
 		return b.write(b.wctx, batch)
 	})
 	return nil
