@@ -7,7 +7,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -93,16 +92,12 @@ func wholeEntityRows(t *testing.T, b *testBundle) []string {
 	tx, err := b.pool.Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `DELETE FROM node_entities`)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `DELETE FROM ambiguous_aliases`)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `SELECT identity_refresh()`)
-	require.NoError(t, err)
-	rows, err := tx.Query(ctx, entityRowsQuery)
-	require.NoError(t, err)
-	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
+	for _, q := range []string{`DELETE FROM node_entities`, `DELETE FROM ambiguous_aliases`, `SELECT identity_refresh()`} {
+		_, err = tx.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	var out []string
+	require.NoError(t, tx.QueryRow(ctx, `SELECT coalesce(array_agg(l), '{}') FROM (`+entityRowsQuery+`) AS x(l)`).Scan(&out))
 	return out
 }
 
