@@ -19,7 +19,7 @@ import (
 // IdentityRefreshKeys recomputes from.
 type identityChange struct {
 	claimed []string    // aliases of the alias claims added
-	touched []uuid.UUID // nodes written whose props decide whether they stand for an entity
+	touched []uuid.UUID // nodes that may stand for another entity than before
 	revoked bool        // revoked-by relations may have changed
 }
 
@@ -28,15 +28,21 @@ func (c identityChange) needed() bool {
 	return len(c.claimed) > 0 || len(c.touched) > 0 || c.revoked
 }
 
+// identityProps are the props keys whose stored values decide whether a
+// node keyed by its name may stand for an entity: those graph.Lifecycle
+// (node_withdrawn in SQL) reads, and ambiguous_attack_ids. Merging never
+// drops a props key, so their stored values change only when a record
+// carrying one of them is written.
+var identityProps = []string{graph.PropLifecycle, "revoked", "x_mitre_deprecated", "ambiguous_attack_ids"}
+
 // writeClaims records the name aliases the nodes claim (alias_claims:
 // only entities keyed by an external id of their own carry name aliases,
 // graph.IsNameAlias) and those that nodes keyed by their name give
 // (name_uses, graph.NameUses), and returns the change for
-// refreshIdentity: the aliases claimed anew, and the nodes that give name
-// uses, are withdrawn or name ambiguous ATT&CK ids (each decides whether a
-// name-keyed node stands for an entity). Two nodes claiming one alias are
-// two distinct entities sharing a name: the alias is ambiguous, recorded,
-// never merged.
+// refreshIdentity: the aliases claimed anew, and as touched the nodes
+// that gave new name uses or whose records carry identityProps. Two nodes
+// claiming one alias are two distinct entities sharing a name: the alias
+// is ambiguous, recorded, never merged.
 func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (identityChange, error) {
 	var ch identityChange
 	var claims, uses gen.AliasClaimAddManyParams
@@ -47,12 +53,11 @@ func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.N
 				claims.NodeIDs = append(claims.NodeIDs, n.ID)
 			}
 		}
-		named := graph.NameUses(n)
-		for _, a := range named {
+		for _, a := range graph.NameUses(n) {
 			uses.Aliases = append(uses.Aliases, a)
 			uses.NodeIDs = append(uses.NodeIDs, n.ID)
 		}
-		if len(named) > 0 || graph.Lifecycle(n.Props) != "" || n.Props["ambiguous_attack_ids"] != nil {
+		if slices.ContainsFunc(identityProps, func(k string) bool { _, ok := n.Props[k]; return ok }) {
 			ch.touched = append(ch.touched, n.ID)
 		}
 	}
@@ -67,7 +72,8 @@ func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.N
 			return err
 		}},
 		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
-			_, err := q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+			added, err := q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+			ch.touched = append(ch.touched, added...)
 			return err
 		}},
 	} {

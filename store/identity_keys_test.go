@@ -16,7 +16,7 @@ import (
 // identity tables: entities claiming shared names, revoked-by chains (one
 // a cycle) whose ends claim names of their own, name-keyed actors whose
 // names one, two or no entity claims, one of them withdrawn by a later
-// record, one naming ambiguous ATT&CK ids, and a revoked-by whose
+// record, one withdrawn and live again, one naming ambiguous ATT&CK ids, and a revoked-by whose
 // replacement only a later record gives (parked, then released).
 func identityUniverse() (nodes []graph.Node, rels []graph.Relation) {
 	g := func(i int, names ...string) graph.Node {
@@ -24,7 +24,7 @@ func identityUniverse() (nodes []graph.Node, rels []graph.Relation) {
 	}
 	groups := []graph.Node{
 		g(1, "Alpha", "Beta"), g(2, "Beta"), g(3, "Gamma"), g(4, "Gamma", "Delta"),
-		g(5, "Delta"), g(6, "Epsilon"), g(7, "Zeta"), g(8, "Zeta"),
+		g(5, "Delta"), g(6, "Epsilon", "Omega"), g(7, "Zeta"), g(8, "Zeta"),
 	}
 	revoked := graph.NamedNode(graph.KindIntrusionSet, "Group 2", "G0902")
 	revoked.Props = map[string]any{"revoked": true}
@@ -42,10 +42,15 @@ func identityUniverse() (nodes []graph.Node, rels []graph.Relation) {
 	}
 	gone := actor("Delta")
 	gone.Props = map[string]any{"revoked": true}
+	// Omega is withdrawn by one record and back by another: which wins
+	// depends on the merge, whichever comes first.
+	omegaGone, omegaBack := actor("Omega"), actor("Omega")
+	omegaGone.Props = map[string]any{"revoked": true, "x_feed_rank": "a"}
+	omegaBack.Props = map[string]any{"revoked": false}
 	both := actor("Gamma", "Alpha")
 	both.Props["ambiguous_attack_ids"] = []any{"G0903", "G0901"}
 	nodes = append(nodes, actor("Alpha"), actor("Beta"), actor("Gamma"), actor("Delta", "Beta"), gone,
-		actor("Epsilon", "Zeta"), actor("Omega"), actor("Zeta"), both)
+		actor("Epsilon", "Zeta"), actor("Omega"), omegaGone, omegaBack, actor("Zeta"), both)
 	return nodes, rels
 }
 

@@ -220,12 +220,13 @@ func (q *Queries) IdentityRefreshKeys(ctx context.Context, arg IdentityRefreshKe
 	return made_ambiguous, err
 }
 
-const nameUseAddMany = `-- name: NameUseAddMany :execrows
+const nameUseAddMany = `-- name: NameUseAddMany :many
 INSERT INTO name_uses (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING
+RETURNING node_id
 `
 
 type NameUseAddManyParams struct {
@@ -234,11 +235,24 @@ type NameUseAddManyParams struct {
 }
 
 // NameUseAddMany records the name aliases that nodes keyed by their name
-// give (parallel arrays; repeats are fine), only ever adding.
-func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
+// give (parallel arrays; repeats are fine), only ever adding, and returns
+// the nodes of the name uses it added.
+func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var node_id uuid.UUID
+		if err := rows.Scan(&node_id); err != nil {
+			return nil, err
+		}
+		items = append(items, node_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

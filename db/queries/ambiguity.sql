@@ -10,14 +10,16 @@ ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING
 RETURNING alias;
 
--- name: NameUseAddMany :execrows
+-- name: NameUseAddMany :many
 -- NameUseAddMany records the name aliases that nodes keyed by their name
--- give (parallel arrays; repeats are fine), only ever adding.
+-- give (parallel arrays; repeats are fine), only ever adding, and returns
+-- the nodes of the name uses it added.
 INSERT INTO name_uses (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
-ON CONFLICT DO NOTHING;
+ON CONFLICT DO NOTHING
+RETURNING node_id;
 
 -- name: IdentityRefresh :one
 -- IdentityRefresh recomputes node_entities and ambiguous_aliases whole
