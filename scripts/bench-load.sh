@@ -12,9 +12,11 @@
 # CPU of the backends that exited, from the postmaster's cutime+cstime:
 # Linux) and a digest of every column of nodes, node_aliases, relations,
 # pending_relations and relation_records (first/last seen of rows without
-# times of their own, which are the load time, left out). It prints the best
-# of RUNS per side, the ratio A/B, and whether the dumps are identical; it
-# fails when they are not.
+# times of their own, which are the load time, left out), and one of the
+# identity tables (node_entities, ambiguous_aliases: migration 00018) where
+# the build has them. It prints the best of RUNS per side, the ratio A/B,
+# and whether the dumps are identical (the identity dumps among the builds
+# that have them); it fails when they are not.
 #
 # Feed sets (from ../shared/corpus, skipped when absent):
 #   enterprise  an ATT&CK-shaped synthetic of enterprise-attack's size and
@@ -104,9 +106,14 @@ SELECT src_ref, relation, dst_ref, confidence, CASE WHEN timed THEN first_seen E
 SELECT src_ref, relation, dst_ref, src_id, dst_id, confidence, CASE WHEN timed THEN first_seen END,
        CASE WHEN timed THEN last_seen END, sources, props, props_rank, props_key_ranks, timed FROM relation_records ORDER BY 1, 2, 3;"
 
+identity_sql="
+SELECT node_id, entity_id, reason FROM node_entities ORDER BY 1;
+SELECT alias FROM ambiguous_aliases ORDER BY 1;"
+
 server_cpu() { awk '{print $16 + $17}' "/proc/$PM/stat"; } # ticks of exited backends
 
-# one BIN SET RUN: prints "wall client server digest".
+# one BIN SET RUN: prints "wall client server digest identity-digest" (the
+# last "-" when the build has no identity tables).
 one() {
 	local bin=$1 set=$2 db="bench_$2_$3" c0 c1 wall user sys
 	db=${db//-/_}
@@ -125,8 +132,12 @@ one() {
 	c1=$(server_cpu)
 	read -r wall user sys <"$WORK/time"
 	digest=$(psql -qAt "$url" -c "$dump_sql" | sha256sum | cut -c1-16)
+	identity=-
+	if [ -n "$(psql -qAt "$url" -c "SELECT to_regclass('node_entities')")" ]; then
+		identity=$(psql -qAt "$url" -c "$identity_sql" | sha256sum | cut -c1-16)
+	fi
 	psql_admin -c "DROP DATABASE $db"
-	echo "$wall $(echo "$user + $sys" | bc) $(echo "scale=2; ($c1 - $c0) / $(getconf CLK_TCK)" | bc) $digest"
+	echo "$wall $(echo "$user + $sys" | bc) $(echo "scale=2; ($c1 - $c0) / $(getconf CLK_TCK)" | bc) $digest $identity"
 }
 
 best() { sort -g | head -1; }
@@ -144,8 +155,14 @@ for set in $SETS; do
 	ac=$(cut -d' ' -f2 "$WORK/$set.a" | best); bc_=$(cut -d' ' -f2 "$WORK/$set.b" | best)
 	as=$(cut -d' ' -f3 "$WORK/$set.a" | best); bs=$(cut -d' ' -f3 "$WORK/$set.b" | best)
 	digests=$(cut -d' ' -f4 "$WORK/$set.a" "$WORK/$set.b" | sort -u | wc -l)
+	identities=$(cut -d' ' -f5 "$WORK/$set.a" "$WORK/$set.b" | grep -v '^-$' | sort -u | wc -l)
 	same=identical
-	if [ "$digests" -ne 1 ]; then
+	if grep -q ' -$' <(cut -d' ' -f1-5 "$WORK/$set.a" "$WORK/$set.b"); then
+		same="$same (identity tables: one side only)"
+	else
+		same="$same (identity tables too)"
+	fi
+	if [ "$digests" -ne 1 ] || [ "$identities" -gt 1 ]; then
 		same=DIFFER
 		status=1
 	fi

@@ -13,8 +13,9 @@
 // aliases and external ids; NodeDetails), records which name aliases
 // several entities claim (alias_claims, ambiguous_aliases: ambiguous, never
 // merged), which entity a revoked or name-keyed node stands for
-// (node_entities, kept by identity_refresh from sets that are only added
-// to, so in any load order; the walks read relations as entities through
+// (node_entities, recomputed from sets that are only added to, so in any
+// load order: by keys in every write, identity_refresh_keys, and whole in
+// ReleasePending, identity_refresh; the walks read relations as entities through
 // entity_relations) and the relationship ids feeds gave (relation_ids,
 // RelationByID; a record naming one links to its endpoints), and keeps the
 // feeds' load bookkeeping. It does not size itself or make

@@ -54,13 +54,16 @@ func writeBatches(t *testing.T, batches []graph.Batch) *testBundle {
 	return b
 }
 
+// entityRowsQuery reads node_entities and ambiguous_aliases as lines.
+const entityRowsQuery = `
+		SELECT node_id::text || ' ' || coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities
+		UNION ALL SELECT 'ambiguous ' || alias FROM ambiguous_aliases ORDER BY 1`
+
 // entityRows reads node_entities and ambiguous_aliases, for comparing
 // load orders.
 func entityRows(t *testing.T, b *testBundle) []string {
 	t.Helper()
-	return lines(t, b, `
-		SELECT node_id::text || ' ' || coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities
-		UNION ALL SELECT 'ambiguous ' || alias FROM ambiguous_aliases ORDER BY 1`)
+	return lines(t, b, entityRowsQuery)
 }
 
 // lines reads a one-column text query.

@@ -14,14 +14,37 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
+// identityChange is what a write changed among the facts the identity
+// tables (node_entities, ambiguous_aliases) are computed from: what
+// IdentityRefreshKeys recomputes from.
+type identityChange struct {
+	claimed []string    // aliases of the alias claims added
+	touched []uuid.UUID // nodes that may stand for another entity than before
+	revoked bool        // revoked-by relations may have changed
+}
+
+// needed reports whether the change may change the identity tables.
+func (c identityChange) needed() bool {
+	return len(c.claimed) > 0 || len(c.touched) > 0 || c.revoked
+}
+
+// identityProps are the props keys whose stored values decide whether a
+// node keyed by its name may stand for an entity: those graph.Lifecycle
+// (node_withdrawn in SQL) reads, and ambiguous_attack_ids. Merging never
+// drops a props key, so their stored values change only when a record
+// carrying one of them is written.
+var identityProps = []string{graph.PropLifecycle, "revoked", "x_mitre_deprecated", "ambiguous_attack_ids"}
+
 // writeClaims records the name aliases the nodes claim (alias_claims:
 // only entities keyed by an external id of their own carry name aliases,
 // graph.IsNameAlias) and those that nodes keyed by their name give
-// (name_uses, graph.NameUses), and reports whether it recorded any new
-// one: the identity tables then need refreshIdentity. Two nodes claiming one alias
-// are two distinct entities sharing a name: the alias is ambiguous,
-// recorded, never merged.
-func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (bool, error) {
+// (name_uses, graph.NameUses), and returns the change for
+// refreshIdentity: the aliases claimed anew, and as touched the nodes
+// that gave new name uses or whose records carry identityProps. Two nodes
+// claiming one alias are two distinct entities sharing a name: the alias
+// is ambiguous, recorded, never merged.
+func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (identityChange, error) {
+	var ch identityChange
 	var claims, uses gen.AliasClaimAddManyParams
 	for _, n := range nodes {
 		for _, a := range n.Aliases {
@@ -34,35 +57,63 @@ func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.N
 			uses.Aliases = append(uses.Aliases, a)
 			uses.NodeIDs = append(uses.NodeIDs, n.ID)
 		}
+		if slices.ContainsFunc(identityProps, func(k string) bool { _, ok := n.Props[k]; return ok }) {
+			ch.touched = append(ch.touched, n.ID)
+		}
 	}
-	var added int64
 	for _, w := range []struct {
 		what  string
 		p     gen.AliasClaimAddManyParams
-		write func(context.Context, gen.AliasClaimAddManyParams) (int64, error)
+		write func(context.Context, gen.AliasClaimAddManyParams) error
 	}{
-		{"alias claims", claims, q.AliasClaimAddMany},
-		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) (int64, error) {
-			return q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+		{"alias claims", claims, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
+			added, err := q.AliasClaimAddMany(ctx, p)
+			ch.claimed = append(ch.claimed, added...)
+			return err
+		}},
+		{"name uses", uses, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
+			added, err := q.NameUseAddMany(ctx, gen.NameUseAddManyParams(p))
+			ch.touched = append(ch.touched, added...)
+			return err
 		}},
 	} {
 		for start := 0; start < len(w.p.Aliases); start += s.batchSize {
 			end := min(start+s.batchSize, len(w.p.Aliases))
-			n, err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]})
-			if err != nil {
-				return false, fmt.Errorf("record %d %s: %w", end-start, w.what, err)
+			if err := w.write(ctx, gen.AliasClaimAddManyParams{Aliases: w.p.Aliases[start:end], NodeIDs: w.p.NodeIDs[start:end]}); err != nil {
+				return identityChange{}, fmt.Errorf("record %d %s: %w", end-start, w.what, err)
 			}
-			added += n
 		}
 	}
-	return added > 0, nil
+	return ch, nil
 }
 
 // refreshIdentity brings node_entities (the entity each revoked or
-// name-keyed node stands for) and ambiguous_aliases up to date with the
-// rows the transaction wrote (IdentityRefresh, one at a time across
-// transactions) and counts in stats the aliases that became ambiguous.
-func refreshIdentity(ctx context.Context, q *gen.Queries, stats *graph.WriteStats) error {
+// name-keyed node stands for) and ambiguous_aliases up to date with what
+// the transaction changed (IdentityRefreshKeys: only the rows ch can
+// change, one refresh at a time across transactions, each seeing what
+// those before it committed) and counts in stats the aliases that became
+// ambiguous. It does nothing when ch changed nothing they read.
+func refreshIdentity(ctx context.Context, q *gen.Queries, ch identityChange, stats *graph.WriteStats) error {
+	if !ch.needed() {
+		return nil
+	}
+	if ch.claimed == nil {
+		ch.claimed = []string{}
+	}
+	if ch.touched == nil {
+		ch.touched = []uuid.UUID{}
+	}
+	made, err := q.IdentityRefreshKeys(ctx, gen.IdentityRefreshKeysParams{Claimed: ch.claimed, Touched: ch.touched, Revoked: ch.revoked})
+	if err != nil {
+		return fmt.Errorf("refresh entity resolution: %w", err)
+	}
+	stats.AliasesAmbiguous += made
+	return nil
+}
+
+// refreshIdentityWhole recomputes the identity tables whole
+// (IdentityRefresh) and counts in stats the aliases that became ambiguous.
+func refreshIdentityWhole(ctx context.Context, q *gen.Queries, stats *graph.WriteStats) error {
 	made, err := q.IdentityRefresh(ctx)
 	if err != nil {
 		return fmt.Errorf("refresh entity resolution: %w", err)
@@ -71,18 +122,11 @@ func refreshIdentity(ctx context.Context, q *gen.Queries, stats *graph.WriteStat
 	return nil
 }
 
-// touchesIdentity reports whether a write may change what refreshIdentity
-// reads: new alias claims or name uses (added), a withdrawn node or one
-// naming ambiguous ATT&CK ids (either can make a name-keyed node stand for
-// none), a revoked-by relation, or relations that moved or were released
-// (either may be a revoked-by).
-func touchesIdentity(added bool, nodes []graph.Node, rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
-	if added || len(moved) > 0 || stats.RelationsReleased > 0 {
-		return true
-	}
-	if slices.ContainsFunc(nodes, func(n graph.Node) bool {
-		return graph.Lifecycle(n.Props) != "" || n.Props["ambiguous_attack_ids"] != nil
-	}) {
+// revokedMayChange reports whether a write may have changed a revoked-by
+// relation: it wrote one, or relations moved or were released (either may
+// be a revoked-by).
+func revokedMayChange(rels []graph.Relation, moved []string, stats graph.WriteStats) bool {
+	if len(moved) > 0 || stats.RelationsReleased > 0 {
 		return true
 	}
 	return slices.ContainsFunc(rels, func(r graph.Relation) bool { return strings.EqualFold(r.Type, graph.RelRevokedBy) })

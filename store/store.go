@@ -247,10 +247,7 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 		if err := s.upsertRelations(ctx, q, nil, refs, false, now, &ws); err != nil {
 			return err
 		}
-		if touchesIdentity(false, nil, nil, nil, ws) {
-			return refreshIdentity(ctx, q, &ws)
-		}
-		return nil
+		return refreshIdentity(ctx, q, identityChange{revoked: revokedMayChange(nil, nil, ws)}, &ws)
 	})
 	if err != nil {
 		return graph.WriteStats{}, fmt.Errorf("release pending relations: %w", err)
@@ -307,7 +304,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 // nodes while it was being written (by a transaction that did not see the
 // move yet), links the pending relationships that name a relationship id
 // now known (expandRelationRefs) and refreshes the identity tables
-// (refreshIdentity), in one transaction.
+// whole (refreshIdentityWhole), in one transaction.
 func (s *Store) rekeyAll(ctx context.Context, stats *graph.WriteStats) error {
 	var ws graph.WriteStats
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
@@ -319,7 +316,7 @@ func (s *Store) rekeyAll(ctx context.Context, stats *graph.WriteStats) error {
 		if err := s.expandRelationRefs(ctx, q, nil, true, &ws); err != nil {
 			return err
 		}
-		return refreshIdentity(ctx, q, &ws)
+		return refreshIdentityWhole(ctx, q, &ws)
 	})
 	stats.Add(ws)
 	return err
@@ -576,7 +573,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 				return err
 			}
 		}
-		claimed, err := s.writeClaims(ctx, q, nodes)
+		identity, err := s.writeClaims(ctx, q, nodes)
 		if err != nil {
 			return err
 		}
@@ -591,10 +588,8 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 				return err
 			}
 		}
-		if touchesIdentity(claimed, nodes, rels, moved, stats) {
-			return refreshIdentity(ctx, q, &stats)
-		}
-		return nil
+		identity.revoked = revokedMayChange(rels, moved, stats)
+		return refreshIdentity(ctx, q, identity, &stats)
 	})
 	return stats, err
 }

@@ -23,12 +23,13 @@ func (q *Queries) AliasAmbiguous(ctx context.Context, alias string) (bool, error
 	return ambiguous, err
 }
 
-const aliasClaimAddMany = `-- name: AliasClaimAddMany :execrows
+const aliasClaimAddMany = `-- name: AliasClaimAddMany :many
 INSERT INTO alias_claims (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING
+RETURNING alias
 `
 
 type AliasClaimAddManyParams struct {
@@ -37,15 +38,27 @@ type AliasClaimAddManyParams struct {
 }
 
 // AliasClaimAddMany records name aliases claimed by nodes (parallel
-// arrays; repeats are fine). Claims are only added, so the table is the
-// same in any load order; IdentityRefresh then says which aliases became
-// ambiguous.
-func (q *Queries) AliasClaimAddMany(ctx context.Context, arg AliasClaimAddManyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
+// arrays; repeats are fine) and returns the aliases of the claims it
+// added. Claims are only added, so the table is the same in any load
+// order; IdentityRefreshKeys then says which aliases became ambiguous.
+func (q *Queries) AliasClaimAddMany(ctx context.Context, arg AliasClaimAddManyParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, aliasClaimAddMany, arg.Aliases, arg.NodeIDs)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var alias string
+		if err := rows.Scan(&alias); err != nil {
+			return nil, err
+		}
+		items = append(items, alias)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const aliasClaimAmbiguousList = `-- name: AliasClaimAmbiguousList :many
@@ -175,7 +188,7 @@ const identityRefresh = `-- name: IdentityRefresh :one
 SELECT identity_refresh()::bigint AS made_ambiguous
 `
 
-// IdentityRefresh brings node_entities and ambiguous_aliases up to date
+// IdentityRefresh recomputes node_entities and ambiguous_aliases whole
 // (identity_refresh, serialised by an advisory lock) and returns how many
 // aliases became ambiguous.
 func (q *Queries) IdentityRefresh(ctx context.Context) (int64, error) {
@@ -185,12 +198,35 @@ func (q *Queries) IdentityRefresh(ctx context.Context) (int64, error) {
 	return made_ambiguous, err
 }
 
-const nameUseAddMany = `-- name: NameUseAddMany :execrows
+const identityRefreshKeys = `-- name: IdentityRefreshKeys :one
+SELECT identity_refresh_keys($1::text[], $2::uuid[], $3::boolean)::bigint AS made_ambiguous
+`
+
+type IdentityRefreshKeysParams struct {
+	Claimed []string    `json:"claimed"`
+	Touched []uuid.UUID `json:"touched"`
+	Revoked bool        `json:"revoked"`
+}
+
+// IdentityRefreshKeys brings node_entities and ambiguous_aliases up to
+// date after a transaction that added claims of @claimed, wrote the nodes
+// @touched and, with @revoked, may have changed revoked-by relations
+// (identity_refresh_keys, under the same lock), and returns how many
+// aliases became ambiguous.
+func (q *Queries) IdentityRefreshKeys(ctx context.Context, arg IdentityRefreshKeysParams) (int64, error) {
+	row := q.db.QueryRow(ctx, identityRefreshKeys, arg.Claimed, arg.Touched, arg.Revoked)
+	var made_ambiguous int64
+	err := row.Scan(&made_ambiguous)
+	return made_ambiguous, err
+}
+
+const nameUseAddMany = `-- name: NameUseAddMany :many
 INSERT INTO name_uses (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest($1::text[]) AS alias, unnest($2::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING
+RETURNING node_id
 `
 
 type NameUseAddManyParams struct {
@@ -199,11 +235,24 @@ type NameUseAddManyParams struct {
 }
 
 // NameUseAddMany records the name aliases that nodes keyed by their name
-// give (parallel arrays; repeats are fine), only ever adding.
-func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
+// give (parallel arrays; repeats are fine), only ever adding, and returns
+// the nodes of the name uses it added.
+func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, nameUseAddMany, arg.Aliases, arg.NodeIDs)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return result.RowsAffected(), nil
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var node_id uuid.UUID
+		if err := rows.Scan(&node_id); err != nil {
+			return nil, err
+		}
+		items = append(items, node_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

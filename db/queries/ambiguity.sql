@@ -1,28 +1,39 @@
--- name: AliasClaimAddMany :execrows
+-- name: AliasClaimAddMany :many
 -- AliasClaimAddMany records name aliases claimed by nodes (parallel
--- arrays; repeats are fine). Claims are only added, so the table is the
--- same in any load order; IdentityRefresh then says which aliases became
--- ambiguous.
+-- arrays; repeats are fine) and returns the aliases of the claims it
+-- added. Claims are only added, so the table is the same in any load
+-- order; IdentityRefreshKeys then says which aliases became ambiguous.
 INSERT INTO alias_claims (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
-ON CONFLICT DO NOTHING;
+ON CONFLICT DO NOTHING
+RETURNING alias;
 
--- name: NameUseAddMany :execrows
+-- name: NameUseAddMany :many
 -- NameUseAddMany records the name aliases that nodes keyed by their name
--- give (parallel arrays; repeats are fine), only ever adding.
+-- give (parallel arrays; repeats are fine), only ever adding, and returns
+-- the nodes of the name uses it added.
 INSERT INTO name_uses (alias, node_id)
 SELECT DISTINCT i.alias, i.node_id
 FROM (SELECT unnest(@aliases::text[]) AS alias, unnest(@node_ids::uuid[]) AS node_id) AS i
 ORDER BY i.alias, i.node_id
-ON CONFLICT DO NOTHING;
+ON CONFLICT DO NOTHING
+RETURNING node_id;
 
 -- name: IdentityRefresh :one
--- IdentityRefresh brings node_entities and ambiguous_aliases up to date
+-- IdentityRefresh recomputes node_entities and ambiguous_aliases whole
 -- (identity_refresh, serialised by an advisory lock) and returns how many
 -- aliases became ambiguous.
 SELECT identity_refresh()::bigint AS made_ambiguous;
+
+-- name: IdentityRefreshKeys :one
+-- IdentityRefreshKeys brings node_entities and ambiguous_aliases up to
+-- date after a transaction that added claims of @claimed, wrote the nodes
+-- @touched and, with @revoked, may have changed revoked-by relations
+-- (identity_refresh_keys, under the same lock), and returns how many
+-- aliases became ambiguous.
+SELECT identity_refresh_keys(@claimed::text[], @touched::uuid[], @revoked::boolean)::bigint AS made_ambiguous;
 
 -- name: AliasAmbiguous :one
 -- AliasAmbiguous reports whether two or more entities claim @alias.
