@@ -122,9 +122,10 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 // while the records of the next one are written (see chunkPreparer) and
 // the one after it is read, so at most four chunks are in memory. The
 // first chunk is small and each next one twice the size, up to the
-// copy-chunk size (firstChunkEdges), so the COPYs start early.
-// Every stored edge's endpoints and implied records therefore exist, also
-// while the append runs and after it fails.
+// copy-chunk size (firstChunkEdges), so the COPYs start early. The steps
+// of one chunk still run in that order, so every stored edge's endpoints
+// and implied records exist, also while the append runs and after it
+// fails.
 //
 // An edge PostgreSQL would reject (CheckEdge: a missing field, a NUL or
 // invalid UTF-8 in a text, props jsonb refuses, an endpoint or implied
@@ -339,8 +340,13 @@ func (s *Store) startPreparer(ctx context.Context, cancel context.CancelCauseFun
 // send hands a chunk of valid edges to the preparer, or returns the cause
 // of the append's stop.
 func (p *chunkPreparer) send(ctx context.Context, job copyJob) error {
+	return sendJob(ctx, p.queue, job)
+}
+
+// sendJob puts job on queue, or returns the cause of ctx's end.
+func sendJob(ctx context.Context, queue chan<- copyJob, job copyJob) error {
 	select {
-	case p.queue <- job:
+	case queue <- job:
 		return nil
 	case <-ctx.Done():
 		return context.Cause(ctx)
@@ -429,12 +435,7 @@ const initialChunkCap = 1024
 // send queues a chunk whose records are committed, or returns the cause
 // of the append's stop.
 func (c *edgeCopier) send(ctx context.Context, job copyJob) error {
-	select {
-	case c.queue <- job:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return sendJob(ctx, c.queue, job)
 }
 
 // errCheckpointMoved rolls back a chunk's transaction whose checkpoint
