@@ -124,7 +124,8 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 
 	newStore := func(pool *pgxpool.Pool) *store.Store {
 		return store.NewStore(pool, store.WithLogger(quietLogger), store.WithBatchSize(plan.BatchSize),
-			store.WithWriters(plan.Writers), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
+			store.WithWriters(plan.Writers), store.WithEndpointCache(plan.EndpointCacheKeys),
+			store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
 	}
 	edgesOf := func(i int) []graph.TelemetryEdge {
 		edges := make([]graph.TelemetryEdge, 0, batches[i][1]-batches[i][0])

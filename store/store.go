@@ -73,6 +73,18 @@ func WithWriters(n int) Option { return func(s *Store) { s.writers = n } }
 // (default 10 × batch size, at least 50,000: about 10 MB).
 func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
 
+// WithEndpointCache sets how many keys one generation of the telemetry
+// endpoint cache holds (see endpointCache; default 32,768, services pass
+// tuning.Plan.EndpointCacheKeys). A stream whose working set of endpoints
+// is larger writes the endpoints it meets again once per generation.
+func WithEndpointCache(keys int) Option {
+	return func(s *Store) {
+		if keys > 0 {
+			s.endpoints = newEndpointCache(keys)
+		}
+	}
+}
+
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
@@ -124,7 +136,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		window: TelemetryWindow{Back: 30, Ahead: 1},
 		days:   newDaySet(),
 
-		endpoints: newEndpointCache(),
+		endpoints: newEndpointCache(endpointCacheGeneration),
 	}
 	for _, o := range opts {
 		o(s)

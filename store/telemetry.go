@@ -118,10 +118,14 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 //     format (see copyEdges) in a transaction that also advances the
 //     input's checkpoint, when in names one.
 //
-// The COPY of a chunk runs on a connection of its own while the next chunk
-// is read and its records written, so at most three chunks are in memory.
-// Every stored edge's endpoints and implied records therefore exist, also
-// while the append runs and after it fails.
+// The three steps overlap: a chunk is COPYed on a connection of its own
+// while the records of the next one are written (see chunkPreparer) and
+// the one after it is read, so at most four chunks are in memory. The
+// first chunk is small and each next one twice the size, up to the
+// copy-chunk size (firstChunkEdges), so the COPYs start early. The steps
+// of one chunk still run in that order, so every stored edge's endpoints
+// and implied records exist, also while the append runs and after it
+// fails.
 //
 // An edge PostgreSQL would reject (CheckEdge: a missing field, a NUL or
 // invalid UTF-8 in a text, props jsonb refuses, an endpoint or implied
@@ -176,27 +180,26 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 				"edges_done", cp.Edges, "rows_written", cp.RowsWritten, "complete", cp.Complete)
 		}
 	}
-	// A COPY error cancels wctx, which stops the reading and the records;
-	// the COPYs themselves run on ctx, so a records error lets the chunks
-	// already committed be COPYed.
+	// A records or COPY error cancels wctx, which stops the reading and
+	// the records; the COPYs themselves run on ctx, so a records error
+	// lets the chunks already committed be COPYed.
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	cp := s.startCopier(ctx, cancel, in)
+	pr := s.startPreparer(wctx, cancel, cp)
 	chunk := cp.buffer()
+	size := min(firstChunkEdges, s.copyChunk)
 	var index, from int64 = 0, skip
 	flush := func() error {
 		if len(chunk) == 0 {
 			return nil
 		}
-		var err error
-		if chunk, err = s.prepareChunk(wctx, chunk, &stats); err != nil || len(chunk) == 0 {
-			return err
-		}
-		if err := cp.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
+		if err := pr.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
 			return err
 		}
 		from = index
 		chunk = cp.buffer()
+		size = min(2*size, s.copyChunk)
 		return nil
 	}
 	var srcErr, err error
@@ -217,30 +220,30 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			continue
 		}
 		chunk = append(chunk, e)
-		if len(chunk) == s.copyChunk {
+		if len(chunk) >= size {
 			if err = flush(); err != nil {
 				break
 			}
+		} else if len(chunk)%1024 == 0 && wctx.Err() != nil { // a later stage failed
+			err = context.Cause(wctx)
+			break
 		}
 	}
 	if err == nil {
 		err = flush()
 	}
-	close(cp.queue)
+	close(pr.queue)
+	<-pr.done // it closes cp.queue
 	<-cp.done
 	stats.Edges = cp.edges
-	for reason, n := range cp.dropped {
-		stats.Dropped[reason] += n
-	}
-	// A COPY error cancels the rest, whose error then only says so: report
-	// the COPY's, and both when the rest failed on its own.
-	if cp.err != nil {
-		if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, cp.err) {
-			err = cp.err
-		} else {
-			err = errors.Join(err, cp.err)
-		}
-	}
+	addDrops(stats.Dropped, pr.stats.Dropped)
+	addDrops(stats.Dropped, cp.dropped)
+	stats.OutOfWindow, stats.InDefault = pr.stats.OutOfWindow, pr.stats.InDefault
+	stats.PartitionsCreated, stats.Nodes = pr.stats.PartitionsCreated, pr.stats.Nodes
+	// The first failure cancels the rest, whose errors then only say so:
+	// report the records' or the COPY's, and both when the rest failed
+	// on its own.
+	err = withCause(withCause(err, pr.err), cp.err)
 	if err == nil && srcErr == nil && in.Name != "" {
 		err = s.retry(ctx, "complete telemetry checkpoint", func(ctx context.Context) error {
 			return s.q.TelemetryCheckpointComplete(ctx, gen.TelemetryCheckpointCompleteParams{
@@ -279,11 +282,102 @@ type copyJob struct {
 	from, to int64
 }
 
+// firstChunkEdges is the size of AppendTelemetry's first chunk; each
+// next chunk is twice the size of the one before, up to the copy-chunk
+// size. The first COPY thus starts after a few thousand edges rather than
+// a full chunk, and the first chunk's endpoint nodes (in a new stream,
+// most of the stream's) are written while the next chunks are read.
+const firstChunkEdges = 4096
+
+// chunkPreparer readies AppendTelemetry's chunks for the copier on a
+// goroutine of its own (prepareChunk: day partitions, endpoint nodes and
+// implied records), one after the other, and hands each to the copier
+// once its records have committed. The input is thus read while a chunk's
+// records are written and the chunk before it is COPYed. Its queue holds
+// no chunk: with the one being read, the one being prepared, the one
+// queued for the copier and the one being COPYed, at most four chunk
+// buffers exist.
+type chunkPreparer struct {
+	queue chan copyJob
+	done  chan struct{}
+	stats TelemetryStats // read after done
+	err   error          // read after done
+}
+
+func (s *Store) startPreparer(ctx context.Context, cancel context.CancelCauseFunc, cp *edgeCopier) *chunkPreparer {
+	p := &chunkPreparer{queue: make(chan copyJob), done: make(chan struct{}),
+		stats: TelemetryStats{Dropped: map[graph.DropReason]int64{}}}
+	go func() {
+		defer close(p.done)
+		defer close(cp.queue)
+		from := int64(-1) // of the chunks the preparer dropped whole, if any
+		for job := range p.queue {
+			if p.err != nil { // after an error, drain what was sent
+				continue
+			}
+			if from >= 0 {
+				job.from = from
+			}
+			edges, err := s.prepareChunk(ctx, job.edges, &p.stats)
+			if err == nil && len(edges) == 0 { // every edge dropped: its positions go with the next chunk
+				from = job.from
+				cp.recycle(edges)
+				continue
+			}
+			if err == nil {
+				job.edges, from = edges, -1
+				err = cp.send(ctx, job)
+			}
+			if err != nil {
+				p.err = err
+				cancel(err)
+			}
+		}
+	}()
+	return p
+}
+
+// send hands a chunk of valid edges to the preparer, or returns the cause
+// of the append's stop.
+func (p *chunkPreparer) send(ctx context.Context, job copyJob) error {
+	return sendJob(ctx, p.queue, job)
+}
+
+// sendJob puts job on queue, or returns the cause of ctx's end.
+func sendJob(ctx context.Context, queue chan<- copyJob, job copyJob) error {
+	select {
+	case queue <- job:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// withCause is the error of an append stage (rest) given cause, the
+// failure of a later stage that cancelled it: cause alone when rest is
+// nil or only says it was cancelled, both when rest failed on its own.
+func withCause(rest, cause error) error {
+	switch {
+	case cause == nil:
+		return rest
+	case rest == nil || errors.Is(rest, context.Canceled) || errors.Is(rest, cause):
+		return cause
+	}
+	return errors.Join(rest, cause)
+}
+
+// addDrops adds the counts of from to into.
+func addDrops(into, from map[graph.DropReason]int64) {
+	for reason, n := range from {
+		into[reason] += n
+	}
+}
+
 // edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
 // on a goroutine of its own, one after the other, so the input's
-// checkpoint only moves forward. The queue holds one chunk, so with the
-// one being COPYed and the one being read at most three chunk buffers
-// exist; they are reused through free.
+// checkpoint only moves forward. The queue holds one chunk (see
+// chunkPreparer for how many exist); chunk buffers are reused through
+// free.
 type edgeCopier struct {
 	queue   chan copyJob
 	free    chan []graph.TelemetryEdge
@@ -308,10 +402,19 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 					cancel(c.err)
 				}
 			}
-			c.free <- job.edges[:0]
+			c.recycle(job.edges)
 		}
 	}()
 	return c
+}
+
+// recycle returns a chunk buffer for reuse; one more than the free list
+// holds is left to the garbage collector.
+func (c *edgeCopier) recycle(b []graph.TelemetryEdge) {
+	select {
+	case c.free <- b[:0]:
+	default:
+	}
 }
 
 // buffer returns an empty chunk buffer. A new one starts small and grows
@@ -332,12 +435,7 @@ const initialChunkCap = 1024
 // send queues a chunk whose records are committed, or returns the cause
 // of the append's stop.
 func (c *edgeCopier) send(ctx context.Context, job copyJob) error {
-	select {
-	case c.queue <- job:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
+	return sendJob(ctx, c.queue, job)
 }
 
 // errCheckpointMoved rolls back a chunk's transaction whose checkpoint
@@ -725,14 +823,15 @@ func keyOf(r graph.Relation) relationKey {
 }
 
 // endpointCacheGeneration is how many keys one generation of the cache's
-// sets holds: each set holds at most two generations (a few MiB of node
-// ids, about 10 MiB of relation keys). Measured with make bench-scale (7
-// simulated days, a new process per host and pid every day): with 1<<17
-// the client's peak RSS grew 1.44× from day 1 to day 7, with 1<<15 1.18×.
+// sets holds by default (WithEndpointCache sets it): each set holds at
+// most two generations (a few MiB of node ids, about 10 MiB of relation
+// keys). Measured with make bench-scale (7 simulated days, a new process
+// per host and pid every day): with 1<<17 the client's peak RSS grew
+// 1.44× from day 1 to day 7, with 1<<15 1.18×.
 const endpointCacheGeneration = 1 << 15
 
-func newEndpointCache() *endpointCache {
-	return &endpointCache{nodes: newGenSet[uuid.UUID](endpointCacheGeneration), rels: newGenSet[relationKey](endpointCacheGeneration),
+func newEndpointCache(generation int) *endpointCache {
+	return &endpointCache{nodes: newGenSet[uuid.UUID](generation), rels: newGenSet[relationKey](generation),
 		nodeClaims: map[uuid.UUID]*recordClaim{}, relClaims: map[relationKey]*recordClaim{}}
 }
 

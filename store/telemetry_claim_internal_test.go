@@ -22,7 +22,7 @@ func TestEndpointCacheClaims(t *testing.T) {
 		Implied: graph.Batch{Nodes: hashes, Relations: rels}}}
 	procOnly := []graph.TelemetryEdge{{Src: proc, Relation: "resolved", Dst: graph.ValueNode(graph.KindDomainName, "x.example"), AgentID: "h", ObservedAt: at}}
 
-	c := newEndpointCache()
+	c := newEndpointCache(endpointCacheGeneration)
 	none := &droppedSet{}
 	b1, first, waits := c.claim(procOnly, none)
 	require.Len(t, b1.Nodes, 2)
@@ -61,7 +61,7 @@ func TestEndpointCacheClaims(t *testing.T) {
 	require.Equal(t, []graph.Node{hashes[0]}, b6.Nodes, "a refused record is not remembered as written")
 
 	// A relation whose endpoint node another append is writing waits.
-	c2 := newEndpointCache()
+	c2 := newEndpointCache(endpointCacheGeneration)
 	onlyHash := []graph.TelemetryEdge{{Src: proc, Relation: "loaded", Dst: hashes[0], AgentID: "h", ObservedAt: at}}
 	_, hashWrite, _ := c2.claim(onlyHash, none)
 	b7, _, waits := c2.claim(withFile, none)

@@ -142,3 +142,64 @@ func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
 	require.Zero(t, orphans)
 	require.Zero(t, pending)
 }
+
+// refusingEnsurer refuses one day (as past retention) and leaves the
+// others to the default partition.
+type refusingEnsurer struct{ refused time.Time }
+
+func (r refusingEnsurer) EnsureDays(_ context.Context, days []time.Time) (store.DayOutcome, error) {
+	var out store.DayOutcome
+	for _, d := range days {
+		if d.Equal(r.refused) {
+			out.Refused = append(out.Refused, d)
+		}
+	}
+	return out, nil
+}
+
+func (refusingEnsurer) Horizon(context.Context) (time.Time, error) { return time.Time{}, nil }
+
+// TestAppendTelemetryInputChunkDroppedWhole: a chunk whose every edge is
+// dropped while its records are prepared (its day is refused) is never
+// COPYed, and its positions in the input go with the next chunk's
+// checkpoint move, so the load completes, the checkpoint counts every
+// edge of the input and a rerun writes nothing.
+func TestAppendTelemetryInputChunkDroppedWhole(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	now := time.Now().UTC()
+	today := graph.UTCDay(now)
+	refused := today.AddDate(0, 0, -1)
+	b := setup(t, store.WithCopyChunk(10), store.WithDayEnsurer(refusingEnsurer{refused: refused}))
+	src := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "host-1:4242"}
+	dst := graph.ValueNode(graph.KindDomainName, "example.org")
+	// Chunks of 10: refused, kept, refused, refused, kept (5 edges).
+	var edges []graph.TelemetryEdge
+	for i := range 45 {
+		at := today.Add(time.Duration(i) * time.Second)
+		if chunk := i / 10; chunk == 0 || chunk == 2 || chunk == 3 {
+			at = refused.Add(time.Duration(i) * time.Second)
+		}
+		edges = append(edges, graph.TelemetryEdge{Src: src, Relation: "resolved", Dst: dst, AgentID: "host-1", ObservedAt: at})
+	}
+	in := store.TelemetryInput{Name: "file:/tmp/whole.ndjson", ContentHash: strings.Repeat("ab", 32)}
+	st, err := b.store.AppendTelemetryInput(ctx, in, store.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, 15, st.Edges)
+	require.EqualValues(t, 30, st.Dropped[graph.ReasonBeforeRetention])
+	var done, written int64
+	var complete bool
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT edges, rows_written, complete FROM telemetry_checkpoints WHERE input = $1`,
+		in.Name).Scan(&done, &written, &complete))
+	require.EqualValues(t, 45, done)
+	require.EqualValues(t, 15, written)
+	require.True(t, complete)
+
+	st, err = b.store.AppendTelemetryInput(ctx, in, store.SliceEdges(edges))
+	require.NoError(t, err)
+	require.EqualValues(t, 0, st.Edges)
+	require.EqualValues(t, 45, st.Resumed)
+	var stored int64
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.EqualValues(t, 15, stored)
+}

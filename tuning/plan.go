@@ -102,6 +102,10 @@ type Plan struct {
 	// writer (store.TelemetryWriterOptions.Streams): twice the cores, at
 	// most half of MaxConns, at least 1. See the package documentation.
 	TelemetryStreams int `json:"telemetry_streams"`
+	// EndpointCacheKeys is the generation size of a store's telemetry
+	// endpoint cache (store.WithEndpointCache): one key per 64 KiB of
+	// memory, between 32,768 and 524,288. See the package documentation.
+	EndpointCacheKeys int `json:"endpoint_cache_keys"`
 }
 
 // PlanFor returns the plan for a machine described by r. It is pure: the same
@@ -139,8 +143,18 @@ func PlanFor(r Resources) (Plan, error) {
 		ParserWorkers: knobs[cpuBand(r.Cores)].parserWorkers,
 		Writers:       max(1, min(r.Cores, int(maxConns)/2)),
 
-		TelemetryStreams: telemetryStreams(r.Cores, maxConns),
+		TelemetryStreams:  telemetryStreams(r.Cores, maxConns),
+		EndpointCacheKeys: endpointCacheKeys(r.MemoryBytes),
 	}, nil
+}
+
+// endpointCacheKeys is the one rule for the size of the telemetry endpoint
+// cache: a generation of keys per 64 KiB of memory (a key costs at most a
+// few hundred bytes in each of the cache's two generations, so the cache
+// stays under 1% of memory), at least the 32,768 keys the store defaults
+// to and at most 524,288.
+func endpointCacheKeys(memory uint64) int {
+	return int(min(max(memory>>16, 1<<15), 1<<19))
 }
 
 // telemetryStreams is the one rule for the telemetry writer's COPY streams:

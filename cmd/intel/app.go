@@ -279,6 +279,7 @@ func (a *app) newStore(pool *pgxpool.Pool) *store.Store {
 		store.WithLogger(a.log),
 		store.WithBatchSize(plan.BatchSize),
 		store.WithWriters(plan.Writers),
+		store.WithEndpointCache(plan.EndpointCacheKeys),
 		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))
 }
 
