@@ -142,11 +142,12 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
-    -- The reached ids reach entity_relations as a lateral column, not a
-    -- subquery argument: PostgreSQL then inlines the function, so only its
-    -- out branch runs (a subquery argument keeps it a function scan that
-    -- reads both directions of every reached node: 1.2-1.5x slower on the
-    -- benchmark graphs, docs/benchmarks.md).
+    -- entity_relations gets the reached ids as a subquery argument, which
+    -- keeps it a function scan (both directions read, then filtered): as
+    -- a lateral column it is inlined and reads only the out branch, 1.2-1.4x
+    -- faster with a custom plan, but the generic plan a prepared statement
+    -- switches to after five runs then rescans reached per edge (2.5-3x
+    -- slower on the 1M-node graph; docs/benchmarks.md).
     SELECT x.parent AS src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
@@ -155,8 +156,7 @@ WITH RECURSIVE walk AS (
         -- members' edges that give it, the earliest seen (then by last
         -- seen, sources, confidence), so the answer never depends on a plan
         SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.*
-        FROM (SELECT array_agg(a.node_id) AS ids FROM reached a) AS ra
-        CROSS JOIN LATERAL entity_relations(ra.ids, @include_withdrawn::boolean)
+        FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), @include_withdrawn::boolean)
              AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
         JOIN reached b ON b.node_id = x.nbr
         WHERE x.direction = 'out'
