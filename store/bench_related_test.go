@@ -69,14 +69,19 @@ func walkOptions(fanout, maxNodes int) graph.RelatedOptions {
 // findRelatedSample times Store.FindRelated, or, when query is not empty,
 // Store.FindRelatedWith that query text.
 func findRelatedSample(ctx context.Context, gs *store.Store, query string, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+	return neighbourhoodSample(func() (*graph.Neighbourhood, error) {
+		if query == "" {
+			return gs.FindRelated(ctx, id, o)
+		}
+		return gs.FindRelatedWith(ctx, query, id, o)
+	})
+}
+
+// neighbourhoodSample times walk and hashes its answer (nodes, depths,
+// paths, degrees, edges, truncation).
+func neighbourhoodSample(walk func() (*graph.Neighbourhood, error)) (walkSample, error) {
 	start := time.Now()
-	var nb *graph.Neighbourhood
-	var err error
-	if query == "" {
-		nb, err = gs.FindRelated(ctx, id, o)
-	} else {
-		nb, err = gs.FindRelatedWith(ctx, query, id, o)
-	}
+	nb, err := walk()
 	d := time.Since(start)
 	if err != nil {
 		return walkSample{}, err
@@ -139,6 +144,9 @@ func walkers(b *testing.B, dsn string) []walker {
 		}},
 		{"FindRelated, jit=on", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
 			return findRelatedSample(ctx, withJIT, "", id, o)
+		}},
+		{"FindRelatedLevels (level engine)", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+			return neighbourhoodSample(func() (*graph.Neighbourhood, error) { return gs.FindRelatedLevels(ctx, id, o) })
 		}},
 		{"per-hop walk from Go", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
 			return hopWalkSample(ctx, pool, id, o)

@@ -14,8 +14,8 @@ import (
 // FindRelatedWith is FindRelated run with another text of the query, for
 // benchmarks that compare an earlier text with the current one on the same
 // graph (store/testdata/related_*.sql). The text takes the parameters of
-// the query before the lifecycle filter, in this order: fanout, start_id,
-// max_nodes, containment, provenance, lifecycle, since, until,
+// the FindRelated query, in this order: fanout, start_id, max_nodes,
+// containment, provenance, lifecycle, include_withdrawn, since, until,
 // only_relations, skip_relations, kinds, max_depth; it returns the columns
 // of the FindRelated query.
 func (s *Store) FindRelatedWith(ctx context.Context, query string, start uuid.UUID, opts graph.RelatedOptions) (*graph.Neighbourhood, error) {
@@ -26,7 +26,7 @@ func (s *Store) FindRelatedWith(ctx context.Context, query string, start uuid.UU
 	}
 	rows, err := s.pool.Query(ctx, query, int32(opts.Fanout), start, int32(opts.MaxNodes),
 		graph.RelationsOfClass(graph.ClassContainment), graph.RelationsOfClass(graph.ClassProvenance),
-		graph.RelationsOfClass(graph.ClassLifecycle), opts.Since, opts.Until,
+		graph.RelationsOfClass(graph.ClassLifecycle), opts.IncludeWithdrawn, opts.Since, opts.Until,
 		append([]string{}, opts.Relations...), opts.SkippedRelations(), kinds, int32(opts.Depth))
 	if err != nil {
 		return nil, fmt.Errorf("find related with another query: %w", err)

@@ -56,8 +56,11 @@ WITH RECURSIVE walk AS (
                                 WHEN z.relation = ANY($6::text[]) THEN 3
                                 ELSE 0 END AS cls
                     FROM (
-                        -- relations both ways, as entities (entity_relations)
-                        (SELECT r.nbr, r.relation, r.direction, r.dord
+                        -- relations both ways, as entities (entity_relations),
+                        -- each once: two members of one entity (two revoked
+                        -- copies, two clusters of one group) linking to one
+                        -- peer are one edge of the entity
+                        (SELECT DISTINCT r.nbr, r.relation, r.direction, r.dord
                          FROM entity_relations(ARRAY[f.id], $7::boolean)
                               AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
                         UNION ALL
@@ -124,15 +127,28 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
+    -- entity_relations gets the reached ids as a subquery argument, which
+    -- keeps it a function scan (both directions read, then filtered): as
+    -- a lateral column it is inlined and reads only the out branch, 1.2-1.4x
+    -- faster with a custom plan, but the generic plan a prepared statement
+    -- switches to after five runs then rescans reached per edge (2.5-3x
+    -- slower on the 1M-node graph; docs/benchmarks.md).
     SELECT x.parent AS src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    JOIN reached b ON b.node_id = x.nbr
-    WHERE x.direction = 'out'
-      AND (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
-      AND x.relation <> ALL($11::text[])
+    FROM (
+        -- one edge per (parent, relation, peer), as in the walk: of the
+        -- members' edges that give it, the earliest seen (then by last
+        -- seen, sources, confidence), so the answer never depends on a plan
+        SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.parent, x.nbr, x.relation, x.direction, x.dord, x.confidence, x.sources, x.first_seen, x.last_seen
+        FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
+             AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+        JOIN reached b ON b.node_id = x.nbr
+        WHERE x.direction = 'out'
+          AND (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
+          AND x.relation <> ALL($11::text[])
+        ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
+    ) AS x
     GROUP BY x.parent
 ), tel_out AS (
     SELECT tg.src_id, json_agg(json_build_object(

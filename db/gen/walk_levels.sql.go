@@ -14,7 +14,7 @@ import (
 )
 
 const walkEntityRelations = `-- name: WalkEntityRelations :many
-SELECT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
+SELECT DISTINCT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
        x.direction::text AS direction, x.dord::int AS dord
 FROM entity_relations($1::uuid[], $2::boolean)
      AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
@@ -36,6 +36,7 @@ type WalkEntityRelationsRow struct {
 // WalkEntityRelations returns the relations of @ids in both directions as
 // entities (entity_relations), for WalkLevel, which takes them as arrays.
 // It reads no distributed table, so Citus plans it on the coordinator.
+// Each edge once, as FindRelated takes them.
 func (q *Queries) WalkEntityRelations(ctx context.Context, arg WalkEntityRelationsParams) ([]WalkEntityRelationsRow, error) {
 	rows, err := q.db.Query(ctx, walkEntityRelations, arg.IDs, arg.IncludeWithdrawn)
 	if err != nil {
@@ -217,11 +218,15 @@ const walkLevelsRelationsOut = `-- name: WalkLevelsRelationsOut :many
 SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
             'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
             'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
-FROM entity_relations($1::uuid[], $2::boolean)
-     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
-  AND (cardinality($3::text[]) = 0 OR x.relation = ANY($3::text[]))
-  AND x.relation <> ALL($4::text[])
+FROM (
+    SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.parent, x.nbr, x.relation, x.direction, x.dord, x.confidence, x.sources, x.first_seen, x.last_seen
+    FROM entity_relations($1::uuid[], $2::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
+      AND (cardinality($3::text[]) = 0 OR x.relation = ANY($3::text[]))
+      AND x.relation <> ALL($4::text[])
+    ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
+) AS x
 GROUP BY x.parent
 `
 
@@ -241,6 +246,7 @@ type WalkLevelsRelationsOutRow struct {
 // relations (as entities) to the other reached nodes with FindRelated's
 // filters, as WalkLevelsResult returns its telemetry edges; a statement of
 // its own for the reason WalkEntityRelations gives.
+// One edge per (parent, relation, peer), picked as FindRelated picks it.
 func (q *Queries) WalkLevelsRelationsOut(ctx context.Context, arg WalkLevelsRelationsOutParams) ([]WalkLevelsRelationsOutRow, error) {
 	rows, err := q.db.Query(ctx, walkLevelsRelationsOut,
 		arg.IDs,

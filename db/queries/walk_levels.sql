@@ -110,7 +110,8 @@ ORDER BY r.depth, n.kind, n.key;
 -- WalkEntityRelations returns the relations of @ids in both directions as
 -- entities (entity_relations), for WalkLevel, which takes them as arrays.
 -- It reads no distributed table, so Citus plans it on the coordinator.
-SELECT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
+-- Each edge once, as FindRelated takes them.
+SELECT DISTINCT x.parent::uuid AS parent, x.nbr::uuid AS nbr, x.relation::text AS relation,
        x.direction::text AS direction, x.dord::int AS dord
 FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
      AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen);
@@ -120,12 +121,17 @@ FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
 -- relations (as entities) to the other reached nodes with FindRelated's
 -- filters, as WalkLevelsResult returns its telemetry edges; a statement of
 -- its own for the reason WalkEntityRelations gives.
+-- One edge per (parent, relation, peer), picked as FindRelated picks it.
 SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
             'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
             'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
-FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
-     AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
-  AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
-  AND x.relation <> ALL(@skip_relations::text[])
+FROM (
+    SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.*
+    FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
+      AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
+      AND x.relation <> ALL(@skip_relations::text[])
+    ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
+) AS x
 GROUP BY x.parent;

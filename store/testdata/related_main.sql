@@ -1,5 +1,7 @@
--- FindRelated as it was on main before the walk lifecycle filter (#14), kept
--- for BenchmarkFindRelated to run side by side with the current query.
+-- FindRelated as it was on main at d5a9cd3 (issue #14's walk: lifecycle
+-- filter, entity_relations), kept for BenchmarkFindRelated to run side by
+-- side with the current query (generated text, positional parameters in
+-- gen.FindRelatedParams order).
 WITH RECURSIVE walk AS (
     SELECT 0 AS depth,
            ARRAY[$2::uuid] AS visited,
@@ -42,24 +44,29 @@ WITH RECURSIVE walk AS (
                                 WHEN z.relation = ANY($6::text[]) THEN 3
                                 ELSE 0 END AS cls
                     FROM (
-                        (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
-                         FROM relations r WHERE r.src_id = f.id)
-                        UNION ALL
-                        (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
-                         FROM relations r WHERE r.dst_id = f.id)
+                        -- relations both ways, as entities (entity_relations)
+                        (SELECT r.nbr, r.relation, r.direction, r.dord
+                         FROM entity_relations(ARRAY[f.id], $7::boolean)
+                              AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
                         UNION ALL
                         (SELECT t.dst_id AS nbr, t.relation, 'telemetry-out'::text AS direction, 2 AS dord
                          FROM telemetry_edges t
-                         WHERE t.src_id = f.id AND t.observed_at >= $7::timestamptz AND t.observed_at < $8::timestamptz)
+                         WHERE t.src_id = f.id AND t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz)
                         UNION ALL
                         (SELECT t.src_id AS nbr, t.relation, 'telemetry-in'::text AS direction, 3 AS dord
                          FROM telemetry_edges t
-                         WHERE t.dst_id = f.id AND t.observed_at >= $7::timestamptz AND t.observed_at < $8::timestamptz)
+                         WHERE t.dst_id = f.id AND t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz)
                     ) AS z
-                    WHERE (cardinality($9::text[]) = 0 OR z.relation = ANY($9::text[]))
-                      AND z.relation <> ALL($10::text[])
-                      AND (cardinality($11::text[]) = 0
-                           OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($11::text[])))
+                    WHERE (cardinality($10::text[]) = 0 OR z.relation = ANY($10::text[]))
+                      AND z.relation <> ALL($11::text[])
+                      AND (cardinality($12::text[]) = 0
+                           OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($12::text[])))
+                      AND ($7::boolean
+                           -- an InitPlan, evaluated once: no probe per edge when no node is withdrawn
+                           -- (a count, so that it reads the partial index: EXISTS was planned as a
+                           -- sequential scan of nodes, guessing half of them withdrawn)
+                           OR (SELECT count(*) FROM nodes k WHERE node_withdrawn(k.props)) = 0
+                           OR NOT EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND node_withdrawn(k.props)))
                 ) AS y
                 ORDER BY y.cls, y.dord, y.relation, y.nbr
                 LIMIT w.fanout + 1
@@ -88,7 +95,7 @@ WITH RECURSIVE walk AS (
             ORDER BY e.nbr, e.rn > w.fanout, e.cls, e.direction, e.relation, e.parent
         ) AS d
     ) AS lvl
-    WHERE w.depth < $12::int AND cardinality(w.ids) > 0
+    WHERE w.depth < $13::int AND cardinality(w.ids) > 0
 ), reached AS (
     -- The level's parallel arrays, joined on their ordinality: reading
     -- them by subscript would walk a text array from its start each time.
@@ -105,15 +112,16 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
-    SELECT x.src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.dst_id, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.dst_id) AS edges
-    FROM reached a
-    JOIN relations x ON x.src_id = a.node_id
-    JOIN reached b ON b.node_id = x.dst_id
-    WHERE (cardinality($9::text[]) = 0 OR x.relation = ANY($9::text[]))
-      AND x.relation <> ALL($10::text[])
-    GROUP BY x.src_id
+    SELECT x.parent AS src_id, json_agg(json_build_object(
+                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
+                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
+    FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
+         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    JOIN reached b ON b.node_id = x.nbr
+    WHERE x.direction = 'out'
+      AND (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
+      AND x.relation <> ALL($11::text[])
+    GROUP BY x.parent
 ), tel_out AS (
     SELECT tg.src_id, json_agg(json_build_object(
                 'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
@@ -124,9 +132,9 @@ WITH RECURSIVE walk AS (
         FROM reached a
         JOIN telemetry_edges t ON t.src_id = a.node_id
         JOIN reached b ON b.node_id = t.dst_id
-        WHERE t.observed_at >= $7::timestamptz AND t.observed_at < $8::timestamptz
-          AND (cardinality($9::text[]) = 0 OR t.relation = ANY($9::text[]))
-          AND t.relation <> ALL($10::text[])
+        WHERE t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz
+          AND (cardinality($10::text[]) = 0 OR t.relation = ANY($10::text[]))
+          AND t.relation <> ALL($11::text[])
         GROUP BY t.src_id, t.relation, t.dst_id
     ) AS tg
     GROUP BY tg.src_id
