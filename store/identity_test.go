@@ -184,3 +184,46 @@ func TestClaimsOfAReplacedEntityAreNotAmbiguous(t *testing.T) {
 	require.Empty(t, d.Ambiguous)
 	require.Equal(t, []uuid.UUID{old.ID}, briefIDs(d.Replaces))
 }
+
+// TestTwoRevokedNodesGiveOneEdge: two revoked techniques replaced by one
+// (T1086 and T1064 both revoked by T1059) that each carry a link of one
+// type to one node give the replacement that link once, in both
+// directions and both walk engines: in its edges and in the degree the
+// fan-out cap counts. A link the replacement has itself is not repeated
+// either.
+func TestTwoRevokedNodesGiveOneEdge(t *testing.T) {
+	t.Parallel()
+	live := attackNode(graph.KindAttackPattern, "Command and Scripting Interpreter", "T1059")
+	var nodes []graph.Node
+	var rels []graph.Relation
+	group := attackNode(graph.KindIntrusionSet, "APT28", "G0007")
+	tool := attackNode(graph.KindTool, "PowerSploit", "S0194")
+	for _, id := range []string{"T1086", "T1064"} {
+		old := graph.NamedNode(graph.KindAttackPattern, "old "+id, id)
+		old.Props = map[string]any{"revoked": true}
+		nodes = append(nodes, old)
+		rels = append(rels, graph.Relation{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()},
+			graph.Relation{Src: group.Ref(), Type: "uses", Dst: old.Ref()},
+			graph.Relation{Src: old.Ref(), Type: "related-to", Dst: tool.Ref()},
+			graph.Relation{Src: tool.Ref(), Type: "uses", Dst: old.Ref()})
+	}
+	rels = append(rels, graph.Relation{Src: tool.Ref(), Type: "uses", Dst: live.Ref()})
+	b := writeBatches(t, []graph.Batch{{Nodes: append(nodes, live, group, tool), Relations: rels}})
+	for _, start := range []uuid.UUID{live.ID, group.ID, tool.ID} {
+		nb := walkBoth(t, b, start, graph.RelatedOptions{Depth: 2})
+		seen := map[string]int{}
+		for _, e := range nb.Edges {
+			k := e.Src.String() + " " + e.Relation + " " + e.Dst.String()
+			seen[k]++
+			require.Equal(t, 1, seen[k], "from %s: edge %s returned twice", start, k)
+		}
+		require.Len(t, nb.Edges, 3, "from %s: G0007 uses T1059, T1059 related-to S0194, S0194 uses T1059", start)
+		require.Len(t, nb.Nodes, 3)
+	}
+	// One slot per distinct edge: with a fan-out of 2, T1059's 3 edges cut 1.
+	nb := walkBoth(t, b, live.ID, graph.RelatedOptions{Depth: 1, Fanout: 2})
+	n, ok := nb.Node(live.ID)
+	require.True(t, ok)
+	require.Equal(t, 3, n.Degree, "T1059's degree counts each distinct edge once")
+	require.Equal(t, 1, n.EdgesCut)
+}
