@@ -247,20 +247,10 @@ type actorCluster struct {
 	} `json:"meta"`
 }
 
-// actorClusterOutcomes pins what the entity-resolution rule makes of the
-// threat-actor galaxy's clusters that name an ATT&CK group, so the count
-// cannot drift unexplained. History: a session counted 99 clusters whose
-// value or synonyms name an ATT&CK group, the next saw 84 resolve. The
-// gap was a bug: the galaxy mapper keeps synonyms as a []string, and
-// graph.AliasNames read only JSON's []any, so name_uses held each
-// cluster's value and never its synonyms (a cluster such as "Callisto",
-// whose synonym COLDRIVER is G1033's alias, stayed apart). Fixed, the rule
-// gives the outcomes below. A cluster whose ids or attack.mitre.org refs
-// name one group is keyed by it (keyed: it is the group's node); the rest
-// are keyed by name and resolve when their names (value and synonyms,
-// graph.NameAlias: case and white space folded, nothing else) are claimed
-// by exactly one entity.
-var actorClusterOutcomes = struct {
+// actorOutcomes is what the rule made of a threat-actor galaxy's clusters
+// (see actorClusterOutcomes): how many are keyed by a group's id and how
+// many resolve to one by their names, and those it leaves apart.
+type actorOutcomes struct {
 	keyed, resolved int
 	// ambiguousIDs: the cluster lists two groups' ATT&CK ids among its
 	// synonyms or refs (props ambiguous_attack_ids): it stays apart.
@@ -277,7 +267,22 @@ var actorClusterOutcomes = struct {
 	// Star Blizzard), though the fold would make it so; feeds list the
 	// spellings they mean ("APT 32" and "APT32" are both APT32's aliases).
 	nearMisses map[string]string
-}{
+}
+
+// actorClusterOutcomes pins what the entity-resolution rule makes of the
+// threat-actor galaxy's clusters that name an ATT&CK group, so the count
+// cannot drift unexplained. History: a session counted 99 clusters whose
+// value or synonyms name an ATT&CK group, the next saw 84 resolve. The
+// gap was a bug: the galaxy mapper keeps synonyms as a []string, and
+// graph.AliasNames read only JSON's []any, so name_uses held each
+// cluster's value and never its synonyms (a cluster such as "Callisto",
+// whose synonym COLDRIVER is G1033's alias, stayed apart). Fixed, the rule
+// gives the outcomes below. A cluster whose ids or attack.mitre.org refs
+// name one group is keyed by it (keyed: it is the group's node); the rest
+// are keyed by name and resolve when their names (value and synonyms,
+// graph.NameAlias: case and white space folded, nothing else) are claimed
+// by exactly one entity.
+var actorClusterOutcomes = actorOutcomes{
 	keyed:          79,
 	resolved:       104,
 	ambiguousIDs:   []string{"APT17", "APT19", "APT41", "DragonOK", "FIN7", "Lazarus Group", "Naikon"},
@@ -285,13 +290,20 @@ var actorClusterOutcomes = struct {
 	nearMisses:     map[string]string{"Cold River": "G1033", "TempTick": "G0060", "White Bear": "G0010"},
 }
 
-// requireActorClustersExplained checks every cluster of the threat-actor
-// galaxy file against the claims in the store, read with the file's own
-// names (so a mapper that loses synonyms fails here): a cluster whose
-// names exactly one entity claims stands for it (node_entities alias); one
-// whose names two claim is ambiguous; the counts and lists are
-// actorClusterOutcomes.
+// requireActorClustersExplained is checkActorClusters, whose outcomes must
+// be actorClusterOutcomes.
 func requireActorClustersExplained(t *testing.T, pool *pgxpool.Pool, file string) {
+	t.Helper()
+	require.Equal(t, actorClusterOutcomes, checkActorClusters(t, pool, file))
+}
+
+// checkActorClusters checks every cluster of the threat-actor galaxy file
+// against the claims in the store, read with the file's own names (so a
+// mapper that loses synonyms fails here): a cluster whose names exactly
+// one entity claims stands for it (node_entities alias); one whose names
+// two claim is ambiguous; one whose names none claims stands for none. It
+// returns the outcomes.
+func checkActorClusters(t *testing.T, pool *pgxpool.Pool, file string) actorOutcomes {
 	t.Helper()
 	ctx := context.Background()
 	raw, err := os.ReadFile(file)
@@ -312,12 +324,7 @@ func requireActorClustersExplained(t *testing.T, pool *pgxpool.Pool, file string
 			folded[f] = append(folded[f], r.Key)
 		}
 	}
-	got := struct {
-		keyed, resolved int
-		ambiguousIDs    []string
-		ambiguousNames  map[string][]string
-		nearMisses      map[string]string
-	}{ambiguousNames: map[string][]string{}, nearMisses: map[string]string{}}
+	got := actorOutcomes{ambiguousNames: map[string][]string{}, nearMisses: map[string]string{}}
 	for _, c := range galaxy.Values {
 		var n struct {
 			Key, Reason, Entity string
@@ -368,7 +375,7 @@ func requireActorClustersExplained(t *testing.T, pool *pgxpool.Pool, file string
 	slices.Sort(got.ambiguousIDs)
 	t.Logf("threat-actor galaxy: %d clusters keyed by a group id, %d resolved by their names, %d with two groups' ids, %d ambiguous by name, near misses %v",
 		got.keyed, got.resolved, len(got.ambiguousIDs), len(got.ambiguousNames), got.nearMisses)
-	require.Equal(t, actorClusterOutcomes, got)
+	return got
 }
 
 // foldName drops everything but letters and digits, for the near misses
@@ -419,4 +426,151 @@ func TestCorpusRevokedTechniqueFromMISP(t *testing.T) {
 			require.True(t, got[id], "%s's link to T1193 shows on T1566.001", id)
 		}
 	}
+}
+
+// TestCorpusSweep loads every file of the corpus (the malformed ones keep
+// what they loaded before their error) and checks the #14 invariants on
+// the whole: sweepInvariants, and the threat-actor galaxy rule
+// (checkActorClusters) with every other feed's groups beside it.
+func TestCorpusSweep(t *testing.T) {
+	t.Parallel()
+	st, pool := loadCorpusFeeds(t, false, "misp", "stix")
+	c := sweepInvariants(t, st, pool)
+	t.Logf("corpus sweep: %+v", c)
+	checkActorClusters(t, pool, filepath.Join(corpus.Dir(t), "misp/galaxy/clusters/threat-actor.json"))
+}
+
+// sweepCounts says how much a sweep checked.
+type sweepCounts struct {
+	Observables                  int
+	NotNormalisable              []string
+	Walks, WalkNodes             int
+	RelationIDs, RelationIDsBoth int
+}
+
+// observableKinds are the kinds whose keys sweepInvariants checks are in
+// normal form.
+var observableKinds = []graph.Kind{graph.KindDomainName, graph.KindURL, graph.KindIPv4Addr, graph.KindIPv6Addr,
+	graph.KindEmailAddr, graph.KindMACAddr, graph.KindHash, graph.KindFile}
+
+// sweepInvariants checks, on whatever is loaded, the #14 acceptance
+// invariants that hold for any feed:
+//   - every domain, URL, IP, e-mail, MAC, hash and file node is keyed in
+//     normal form (graph's one normaliser per kind) and has the id that form
+//     gives, so no source bypassed the normaliser; a value that does not
+//     normalise (no valid observable of its kind) is keyed as written,
+//     trimmed, and counted;
+//   - no default walk returns a withdrawn node (other than its start) or a
+//     node reached through a provenance or lifecycle edge: from nodes next
+//     to withdrawn nodes or provenance edges, and a sample of the rest;
+//   - every relationship id a feed gave resolves (Store.RelationByID), and
+//     when both its ends are known it is a relation between them; no
+//     pending relation waits for a relationship id that is known.
+func sweepInvariants(t *testing.T, st *store.Store, pool *pgxpool.Pool) sweepCounts {
+	t.Helper()
+	ctx := context.Background()
+	var c sweepCounts
+	rows, err := pool.Query(ctx, `SELECT id, kind, key FROM nodes WHERE kind = ANY($1::text[]) ORDER BY kind, key`, observableKinds)
+	require.NoError(t, err)
+	obs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+		ID        uuid.UUID
+		Kind, Key string
+	}])
+	require.NoError(t, err)
+	for _, n := range obs {
+		c.Observables++
+		kind := graph.Kind(n.Kind)
+		switch kind {
+		case graph.KindHash:
+			alg, v, _ := strings.Cut(n.Key, ":")
+			if _, _, err := graph.NormalizeHash(alg, v); err != nil {
+				c.NotNormalisable = append(c.NotNormalisable, n.Key)
+			}
+			require.Equal(t, graph.HashKey(alg, v), n.Key, "hash node %s", n.ID)
+			require.Equal(t, graph.HashNode(alg, v).ID, n.ID, "hash %s", n.Key)
+		case graph.KindFile:
+			var obj map[string]any
+			if !strings.HasPrefix(n.Key, "{") {
+				continue // keyed by its name alone (its one ID-contributing property)
+			}
+			require.NoError(t, json.Unmarshal([]byte(n.Key), &obj), "file key %q", n.Key)
+			hashes, _ := obj["hashes"].(map[string]any)
+			for alg, v := range hashes {
+				s, _ := v.(string)
+				a, h, err := graph.NormalizeHash(alg, s)
+				if err != nil {
+					c.NotNormalisable = append(c.NotNormalisable, alg+":"+s)
+					continue
+				}
+				require.Equal(t, alg+":"+s, a+":"+h, "file %s keeps its hashes in normal form", n.ID)
+			}
+		default:
+			v, err := graph.NormalizeValue(kind, n.Key)
+			if err != nil {
+				c.NotNormalisable = append(c.NotNormalisable, string(kind)+":"+n.Key)
+				require.Equal(t, strings.TrimSpace(n.Key), n.Key, "%s %q is kept as written, trimmed", kind, n.Key)
+				continue
+			}
+			require.Equal(t, v, n.Key, "%s node %s is keyed in normal form", kind, n.ID)
+			require.Equal(t, graph.ValueNode(kind, n.Key).ID, n.ID, "%s %q has the id of its normal form", kind, n.Key)
+		}
+	}
+
+	skipped := graph.RelatedOptions{}.SkippedRelations()
+	rows, err = pool.Query(ctx, `
+		WITH w AS (SELECT id FROM nodes WHERE node_withdrawn(props)),
+		     near AS (SELECT r.dst_id AS id FROM relations r WHERE r.src_id IN (SELECT id FROM w) OR r.relation = ANY($1::text[])
+		              UNION SELECT r.src_id FROM relations r WHERE r.dst_id IN (SELECT id FROM w) OR r.relation = ANY($1::text[])),
+		     first_near AS (SELECT id FROM near WHERE id NOT IN (SELECT id FROM w) ORDER BY id LIMIT 25),
+		     every AS (SELECT count(*) / 25 + 1 AS n FROM nodes)
+		SELECT n.id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM nodes) n, every e
+		WHERE n.rn % e.n = 0 OR n.id IN (SELECT id FROM first_near) ORDER BY n.id`, skipped)
+	require.NoError(t, err)
+	starts, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	for _, id := range starts {
+		nb, err := st.FindRelated(ctx, id, graph.RelatedOptions{})
+		require.NoError(t, err)
+		c.Walks++
+		c.WalkNodes += len(nb.Nodes)
+		for _, n := range nb.Nodes {
+			if n.Via == nil {
+				continue
+			}
+			require.Empty(t, graph.Lifecycle(n.Props), "default walk from %s returns withdrawn %s", id, nodeLabelOf(n.Node))
+			require.Contains(t, []graph.RelationClass{graph.ClassIntelligence, graph.ClassContainment}, graph.ClassOf(n.Via.Relation),
+				"default walk from %s reaches %s through %s", id, nodeLabelOf(n.Node), n.Via.Relation)
+		}
+	}
+
+	// Every relationship id through the API for a sample, then all of them
+	// in one statement (resolve_ref is the rule RelationByID reads).
+	var unlinked []string
+	require.NoError(t, pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE x.s IS NOT NULL AND x.d IS NOT NULL),
+		       coalesce(array_agg(i.source_id) FILTER (WHERE x.s IS NOT NULL AND x.d IS NOT NULL AND NOT EXISTS (
+		           SELECT 1 FROM relations r WHERE r.src_id = x.s AND r.relation = i.relation AND r.dst_id = x.d)), '{}')
+		FROM relation_ids i CROSS JOIN LATERAL (SELECT resolve_ref(i.src_ref) AS s, resolve_ref(i.dst_ref) AS d) AS x`).
+		Scan(&c.RelationIDs, &c.RelationIDsBoth, &unlinked))
+	require.Empty(t, unlinked, "relationship ids whose ends are known but are no relation between them")
+	rows, err = pool.Query(ctx, `SELECT source_id FROM relation_ids ORDER BY md5(source_id) LIMIT 50`)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	for _, id := range ids {
+		r, err := st.RelationByID(ctx, id)
+		require.NoError(t, err, id)
+		if r.SrcNode == nil || r.DstNode == nil {
+			continue
+		}
+		var linked bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM relations WHERE src_id = $1 AND relation = $2 AND dst_id = $3)`,
+			r.SrcNode.ID, r.Relation, r.DstNode.ID).Scan(&linked))
+		require.True(t, linked, "relationship %s (%s %s %s) is a relation between its ends", id, r.SrcNode.Label(), r.Relation, r.DstNode.Label())
+	}
+	var waiting []string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT coalesce(array_agg(p.src_ref || ' ' || p.relation || ' ' || p.dst_ref), '{}')
+		FROM pending_relations p WHERE EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id IN (p.src_ref, p.dst_ref))`).Scan(&waiting))
+	require.Empty(t, waiting, "pending relations naming a known relationship id")
+	return c
 }
