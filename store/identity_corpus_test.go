@@ -574,3 +574,112 @@ func sweepInvariants(t *testing.T, st *store.Store, pool *pgxpool.Pool) sweepCou
 	require.Empty(t, waiting, "pending relations naming a known relationship id")
 	return c
 }
+
+// TestHeldOutFeeds loads the held-out variants of testdata/heldout (see
+// its SOURCES.md: small STIX 2.1 and MISP files in the forms real feeds
+// write, which the corpus does not hold) forward and in reverse: the same
+// graph either way, sweepInvariants on it, and each form meets its node.
+func TestHeldOutFeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := filepath.Join("..", "testdata", "heldout")
+	feeds := feedtest.FeedsUnder(t, dir, dir)
+	require.Len(t, feeds, 2)
+	st, pool := loadInOrder(t, feeds)
+	_, reversed := loadInOrder(t, []ingest.Feed{feeds[1], feeds[0]})
+	for _, q := range []string{
+		`SELECT kind || ' ' || key, coalesce(props->>'lifecycle', '') || ' ' || array_to_string(sources, ',') FROM nodes ORDER BY 1, 2`,
+		`SELECT a.key || ' ' || r.relation || ' ' || b.key, array_to_string(r.sources, ',') FROM relations r
+			JOIN nodes a ON a.id = r.src_id JOIN nodes b ON b.id = r.dst_id ORDER BY 1, 2`,
+		`SELECT node_id::text, coalesce(entity_id::text, '-') || ' ' || reason FROM node_entities ORDER BY 1`,
+	} {
+		require.Equal(t, tableRows(t, pool, q), tableRows(t, reversed, q), "order matters for %s", q)
+	}
+	c := sweepInvariants(t, st, pool)
+	t.Logf("held-out sweep: %+v", c)
+	require.Empty(t, c.NotNormalisable)
+
+	both := []string{"misp/event-heldout.json", "stix/attack-heldout.json"}
+	for _, tc := range []struct {
+		ref, key string
+		sources  []string
+	}{
+		{"domain-name:server-1.ostdownload.xyz", "server-1.ostdownload.xyz", both},
+		{"domain-name:Bücher.example.", "xn--bcher-kva.example", both},
+		{"ipv6-addr:2001:db8::1", "2001:db8::1", both},
+		{"ipv4-addr:198.51.100.7", "198.51.100.7", both},
+		{"url:http://evil.example/Get Report.php?id=1", "http://evil.example/Get Report.php?id=1", both},
+		{"url:https://evil.example/pfad/über uns", "https://evil.example/pfad/über uns", both},
+		{"email-addr:Bob@example.com", "Bob@example.com", both},
+		{"file:invoice.exe", "invoice.exe", both},
+	} {
+		n, err := st.ResolveNode(ctx, tc.ref)
+		require.NoError(t, err, tc.ref)
+		require.Equal(t, tc.key, n.Key, tc.ref)
+		require.ElementsMatch(t, tc.sources, n.Sources, "%s: one node from every source", tc.ref)
+	}
+
+	// Revoked techniques resolve to their replacements, by id, by the MISP
+	// "Name - T…" tag and through the MISP cluster's own revoked-by.
+	for ref, want := range map[string]string{
+		"attack-pattern:T1086": "T1059.001", "T1086": "T1059.001", "attack-pattern:T1193": "T1566.001",
+		"attack-pattern:PowerShell": "T1059.001", "attack-pattern:Command and Scripting Interpreter": "T1059",
+		"threat-actor:Sofacy": "G0007", "intrusion-set:fancy bear": "G0007",
+	} {
+		r, err := st.Resolve(ctx, ref)
+		require.NoError(t, err, ref)
+		require.Equal(t, want, r.Node.Key, ref)
+	}
+	event, err := st.ResolveNode(ctx, "misp--00000000-0000-4000-8000-000000001000")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, event.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	keys := map[string]bool{}
+	for _, n := range nb.Nodes {
+		keys[n.Key] = true
+	}
+	for _, k := range []string{"T1059.001", "T1566.001", "T1059", "G0007"} {
+		require.True(t, keys[k], "the event's tag reaches %s", k)
+	}
+	for _, k := range []string{"T1086", "T1193", "sofacy", "command and scripting interpreter"} {
+		require.False(t, keys[k], "the event's walk returns no %s node", k)
+	}
+	// G0007 uses T1086 (revoked) and T1059.001: one edge, once.
+	apt28, err := st.ResolveNode(ctx, "intrusion-set:G0007")
+	require.NoError(t, err)
+	nb, err = st.FindRelated(ctx, apt28.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	uses := 0
+	for _, e := range nb.Edges {
+		if e.Src == apt28.ID && e.Relation == "uses" {
+			uses++
+		}
+	}
+	require.Equal(t, 1, uses, "G0007 uses T1059.001 once, not again through T1086")
+
+	// The deprecated duplicate keeps its own id and never overwrites the live one.
+	live, err := st.ResolveNode(ctx, "malware:NotPetya")
+	require.NoError(t, err)
+	require.Equal(t, "S0368", live.Key)
+	require.Equal(t, "live NotPetya", live.Props["description"])
+	old, err := st.ResolveNode(ctx, "malware:S9368")
+	require.NoError(t, err)
+	require.Equal(t, graph.LifecycleDeprecated, graph.Lifecycle(old.Props))
+
+	// A note about a relationship, and a relationship to a relationship,
+	// link to both ends of the relationship named.
+	note, err := st.ResolveNode(ctx, "note--00000000-0000-4000-8000-00000000e001")
+	require.NoError(t, err)
+	nb, err = st.FindRelated(ctx, note.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	keys = map[string]bool{}
+	for _, n := range nb.Nodes {
+		keys[n.Key] = true
+	}
+	require.True(t, keys["G0007"], "the note reaches the ends of the relationships it names")
+	require.True(t, keys["T1059.001"], "the relationship to G0007 uses T1086 reaches T1059.001")
+	r, err := st.RelationByID(ctx, "relationship--00000000-0000-4000-8000-00000000a004")
+	require.NoError(t, err)
+	require.NotNil(t, r.DstNode)
+	require.Equal(t, "T1086", r.DstNode.Key)
+}

@@ -181,6 +181,10 @@ func (r clusterRef) node(feed string) graph.Node {
 	if len(ambiguous) > 0 {
 		props["ambiguous_attack_ids"] = ambiguous
 	}
+	if c := r.c; c != nil && !r.definition {
+		// An event's copy: its synonyms still say which entity it is.
+		n.OtherNames = metaStrings(c.Meta, "synonyms")
+	}
 	if c := r.c; c != nil && r.definition {
 		props["misp_galaxy"] = r.galaxyType
 		if len(ids) > 0 {
