@@ -250,7 +250,11 @@ type WriteStats struct {
 	AliasesWritten    int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
-	// (recorded in alias_claims, never merged).
+	// (recorded in alias_claims, never merged). It is counted when the
+	// ambiguity begins: a later write that settles one (a revoked-by that
+	// makes its claimants one entity) counts nothing and leaves earlier
+	// reports as they were; the store's ambiguous_aliases is what is
+	// ambiguous now.
 	AliasesAmbiguous int64 `json:"aliases_ambiguous"`
 	// Dropped counts the records the sink refused to write, by reason
 	// (a record the database would reject); each is logged at WARN.

@@ -227,3 +227,31 @@ func TestTwoRevokedNodesGiveOneEdge(t *testing.T) {
 	require.Equal(t, 3, n.Degree, "T1059's degree counts each distinct edge once")
 	require.Equal(t, 1, n.EdgesCut)
 }
+
+// TestAmbiguityCountsWhenItBegins pins the rule for the load report's
+// "ambiguous names" (WriteStats.AliasesAmbiguous): it counts the aliases a
+// write made ambiguous, when it made them so. A later write that settles
+// one (a revoked-by joining its two claimants into one entity) does not
+// re-count the earlier load, whose report stays as it was, and counts
+// nothing itself; what is ambiguous now is ambiguous_aliases, which
+// lookups and show read, and which is current after every commit.
+func TestAmbiguityCountsWhenItBegins(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	live := attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear")
+	old := attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+	ws, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{live, old}})
+	require.NoError(t, err)
+	require.Equal(t, int64(1), ws.AliasesAmbiguous, "two entities claim berserk bear")
+	_, err = b.store.ResolveNode(ctx, "intrusion-set:Berserk Bear")
+	require.ErrorIs(t, err, store.ErrAmbiguous)
+
+	ws, err = b.store.Write(ctx, graph.Batch{Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}})
+	require.NoError(t, err)
+	require.Zero(t, ws.AliasesAmbiguous, "settling an ambiguity counts nothing")
+	require.Empty(t, lines(t, b, `SELECT alias FROM ambiguous_aliases`), "nothing is ambiguous now")
+	n, err := b.store.ResolveNode(ctx, "intrusion-set:Berserk Bear")
+	require.NoError(t, err)
+	require.Equal(t, live.ID, n.ID)
+}
