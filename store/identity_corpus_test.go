@@ -612,6 +612,7 @@ func TestHeldOutFeeds(t *testing.T) {
 		{"url:https://evil.example/pfad/über uns", "https://evil.example/pfad/über uns", both},
 		{"email-addr:Bob@example.com", "Bob@example.com", both},
 		{"file:invoice.exe", "invoice.exe", both},
+		{"hash:md5:D41D8CD98F00B204E9800998ECF8427E", "MD5:d41d8cd98f00b204e9800998ecf8427e", both[:1]},
 	} {
 		n, err := st.ResolveNode(ctx, tc.ref)
 		require.NoError(t, err, tc.ref)
