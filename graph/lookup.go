@@ -165,7 +165,7 @@ func AliasNames(name string, props map[string]any) []string {
 	var out []string
 	seen := map[string]bool{strings.ToLower(strings.TrimSpace(name)): true}
 	for _, p := range aliasProps {
-		for _, s := range stringList(props[p]) {
+		for _, s := range Strings(props[p]) {
 			s = strings.TrimSpace(s)
 			if s == "" || seen[strings.ToLower(s)] {
 				continue
@@ -177,11 +177,14 @@ func AliasNames(name string, props map[string]any) []string {
 	return out
 }
 
-// stringList reads a props list of strings as a mapper builds it
-// ([]string) or as JSON decodes it ([]any, whose other members are
-// skipped): a node's props are read both before they are stored and after.
-func stringList(v any) []string {
+// Strings reads a property that holds one string or a list of strings,
+// as a mapper builds it ([]string) or as JSON decodes it ([]any, whose
+// other members are skipped): a node's props are read both before they are
+// stored and after, and feeds give one value where a list is due.
+func Strings(v any) []string {
 	switch l := v.(type) {
+	case string:
+		return []string{l}
 	case []string:
 		return l
 	case []any:

@@ -417,10 +417,7 @@ func TestCorpusRevokedTechniqueFromMISP(t *testing.T) {
 		require.NotEmpty(t, linked)
 		nb, err := st.FindRelated(ctx, r.Node.ID, graph.RelatedOptions{Depth: 1})
 		require.NoError(t, err)
-		got := map[uuid.UUID]bool{}
-		for _, n := range nb.Nodes {
-			got[n.ID] = true
-		}
+		got := reached(nb)
 		require.False(t, got[old.ID], "the revoked T1193 is not returned")
 		for _, id := range linked {
 			require.True(t, got[id], "%s's link to T1193 shows on T1566.001", id)
@@ -635,10 +632,7 @@ func TestHeldOutFeeds(t *testing.T) {
 	require.NoError(t, err)
 	nb, err := st.FindRelated(ctx, event.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
-	keys := map[string]bool{}
-	for _, n := range nb.Nodes {
-		keys[n.Key] = true
-	}
+	keys := reachedKeys(nb)
 	for _, k := range []string{"T1059.001", "T1566.001", "T1059", "G0007"} {
 		require.True(t, keys[k], "the event's tag reaches %s", k)
 	}
@@ -673,14 +667,20 @@ func TestHeldOutFeeds(t *testing.T) {
 	require.NoError(t, err)
 	nb, err = st.FindRelated(ctx, note.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
-	keys = map[string]bool{}
-	for _, n := range nb.Nodes {
-		keys[n.Key] = true
-	}
+	keys = reachedKeys(nb)
 	require.True(t, keys["G0007"], "the note reaches the ends of the relationships it names")
 	require.True(t, keys["T1059.001"], "the relationship to G0007 uses T1086 reaches T1059.001")
 	r, err := st.RelationByID(ctx, "relationship--00000000-0000-4000-8000-00000000a004")
 	require.NoError(t, err)
 	require.NotNil(t, r.DstNode)
 	require.Equal(t, "T1086", r.DstNode.Key)
+}
+
+// reachedKeys are the keys of the nodes a walk reached.
+func reachedKeys(nb *graph.Neighbourhood) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range nb.Nodes {
+		out[n.Key] = true
+	}
+	return out
 }

@@ -163,6 +163,13 @@ func TestRelationIDsKept(t *testing.T) {
 	require.Equal(t, "attributed-to", got.Relation)
 }
 
+// dragonflies are ATT&CK's Dragonfly (G0035) and Dragonfly 2.0 (G0074),
+// which it revoked, both claiming "Berserk Bear".
+func dragonflies() (live, old graph.Node) {
+	return attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear"),
+		attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+}
+
 // TestClaimsOfAReplacedEntityAreNotAmbiguous: MISP's galaxy keeps ATT&CK's
 // revoked "Dragonfly 2.0 - G0074" with the alias "Berserk Bear" that the
 // live Dragonfly (G0035, its replacement) claims: one entity, so the alias
@@ -171,8 +178,7 @@ func TestClaimsOfAReplacedEntityAreNotAmbiguous(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	live := attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear")
-	old := attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+	live, old := dragonflies()
 	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{live, old},
 		Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}})
 	require.NoError(t, err)
@@ -239,8 +245,7 @@ func TestAmbiguityCountsWhenItBegins(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	live := attackNode(graph.KindIntrusionSet, "Dragonfly", "G0035", "Berserk Bear")
-	old := attackNode(graph.KindIntrusionSet, "Dragonfly 2.0", "G0074", "Berserk Bear")
+	live, old := dragonflies()
 	ws, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{live, old}})
 	require.NoError(t, err)
 	require.Equal(t, int64(1), ws.AliasesAmbiguous, "two entities claim berserk bear")
