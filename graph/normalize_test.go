@@ -53,6 +53,11 @@ func TestNormalizeURL(t *testing.T) {
 		" https://User:PW@Evil.Example:8443/a b/c.exe ": "https://User:PW@evil.example:8443/a b/c.exe",
 		"Evil.Example/Some Path":                        "evil.example/Some Path",
 		"hxxp://bad[.]example/x":                        "hxxp://bad[.]example/x",
+		"HTTP://Bücher.Example./über uns":               "http://xn--bcher-kva.example/über uns",
+		"http://Evil.Example.:8080/x":                   "http://evil.example:8080/x",
+		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",
+		"http://198.51.100.7:80/x":                      "http://198.51.100.7:80/x",
+		"http://xn--bcher-kva.example/":                 "http://xn--bcher-kva.example/",
 	} {
 		got, err := graph.NormalizeURL(in)
 		require.NoError(t, err, in)

@@ -607,6 +607,7 @@ func TestHeldOutFeeds(t *testing.T) {
 		{"ipv4-addr:198.51.100.7", "198.51.100.7", both},
 		{"url:http://evil.example/Get Report.php?id=1", "http://evil.example/Get Report.php?id=1", both},
 		{"url:https://evil.example/pfad/über uns", "https://evil.example/pfad/über uns", both},
+		{"url:HTTP://BÜCHER.example./Rechnung 2024.pdf", "http://xn--bcher-kva.example/Rechnung 2024.pdf", both},
 		{"email-addr:Bob@example.com", "Bob@example.com", both},
 		{"file:invoice.exe", "invoice.exe", both},
 		{"hash:md5:D41D8CD98F00B204E9800998ECF8427E", "MD5:d41d8cd98f00b204e9800998ecf8427e", both[:1]},
