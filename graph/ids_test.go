@@ -90,6 +90,9 @@ func TestNameUses(t *testing.T) {
 	cluster.Props = map[string]any{"synonyms": []any{"APT28", "Fancy Bear", "sofacy", " "}}
 	vendor := graph.NamedNode(graph.KindIntrusionSet, "Some Panda - G0999 ")
 	vendor.Key = "some panda" // keyed by name: the suffix id is for the test only
+	// The MISP galaxy mapper builds synonyms as a []string; JSON gives []any.
+	mapped := graph.NamedNode(graph.KindThreatActor, "Callisto")
+	mapped.Props = map[string]any{"synonyms": []string{"COLDRIVER", "Star Blizzard"}}
 	revoked := graph.NamedNode(graph.KindMalware, "Old Thing")
 	revoked.Props = map[string]any{"revoked": true}
 	for _, tc := range []struct {
@@ -99,6 +102,8 @@ func TestNameUses(t *testing.T) {
 	}{
 		{"a cluster keyed by its name gives name and synonyms, as intrusion-set",
 			cluster, []string{"intrusion-set:sofacy", "intrusion-set:apt28", "intrusion-set:fancy bear"}},
+		{"synonyms as the mapper builds them count too",
+			mapped, []string{"intrusion-set:callisto", "intrusion-set:coldriver", "intrusion-set:star blizzard"}},
 		{"an ATT&CK suffix is not part of the name", vendor, []string{"intrusion-set:some panda"}},
 		{"an entity keyed by its ATT&CK id claims, it does not use", graph.NamedNode(graph.KindIntrusionSet, "APT28", "G0007"), nil},
 		{"a technique tagged by name only", graph.NamedNode(graph.KindAttackPattern, "PowerShell"), []string{"attack-pattern:powershell"}},

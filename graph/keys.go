@@ -239,8 +239,8 @@ func IsNameAlias(alias string) bool {
 // NameUses returns the name aliases (NameAlias) of a live named node keyed
 // by its name, not by an external id of its own (a MISP threat-actor
 // cluster "Sofacy", a vendor's intrusion set, a galaxy technique tagged by
-// name only): its name and every alias or synonym its props list
-// (AliasNames), each once. Such a node claims none of them (it would take
+// name only): its name, every alias or synonym its props list
+// (AliasNames) and its OtherNames, each once. Such a node claims none of them (it would take
 // them from the entity with an id that does); the store records them
 // (name_uses) and resolves the node to the entity when exactly one claims
 // any of them, across every feed and in any load order. Other nodes give
@@ -250,7 +250,7 @@ func NameUses(n Node) []string {
 		return nil
 	}
 	var out []string
-	for _, name := range append([]string{n.Name}, AliasNames(n.Name, n.Props)...) {
+	for _, name := range slices.Concat([]string{n.Name}, AliasNames(n.Name, n.Props), n.OtherNames) {
 		if a := NameAlias(n.Kind, name); a != "" && !slices.Contains(out, a) {
 			out = append(out, a)
 		}

@@ -165,11 +165,9 @@ func AliasNames(name string, props map[string]any) []string {
 	var out []string
 	seen := map[string]bool{strings.ToLower(strings.TrimSpace(name)): true}
 	for _, p := range aliasProps {
-		list, _ := props[p].([]any)
-		for _, v := range list {
-			s, ok := v.(string)
+		for _, s := range Strings(props[p]) {
 			s = strings.TrimSpace(s)
-			if !ok || s == "" || seen[strings.ToLower(s)] {
+			if s == "" || seen[strings.ToLower(s)] {
 				continue
 			}
 			seen[strings.ToLower(s)] = true
@@ -177,6 +175,28 @@ func AliasNames(name string, props map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// Strings reads a property that holds one string or a list of strings,
+// as a mapper builds it ([]string) or as JSON decodes it ([]any, whose
+// other members are skipped): a node's props are read both before they are
+// stored and after, and feeds give one value where a list is due.
+func Strings(v any) []string {
+	switch l := v.(type) {
+	case string:
+		return []string{l}
+	case []string:
+		return l
+	case []any:
+		out := make([]string, 0, len(l))
+		for _, e := range l {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
 }
 
 // ExternalIDs returns the external ids props give an object: each

@@ -210,7 +210,8 @@ var zeroTimeMicros = time.Time{}.UnixMicro()
 
 // MergeNode merges two records of the same node by the rules above: name
 // and props values from the highest-ranked records that have them, earliest
-// first-seen, latest last-seen, union of labels, sources and aliases,
+// first-seen, latest last-seen, union of labels, sources, aliases and
+// other names,
 // highest confidence, strictest TLP. Neither input is modified.
 func MergeNode(a, b Node) Node {
 	if cmp.Or(strings.Compare(string(b.Kind), string(a.Kind)), strings.Compare(b.Key, a.Key)) < 0 {
@@ -231,6 +232,7 @@ func MergeNode(a, b Node) Node {
 	a.Labels = Union(a.Labels, b.Labels)
 	a.Sources = Union(a.Sources, b.Sources)
 	a.Aliases = Union(a.Aliases, b.Aliases)
+	a.OtherNames = Union(a.OtherNames, b.OtherNames)
 	return a
 }
 

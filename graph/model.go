@@ -40,6 +40,12 @@ type Node struct {
 	// Aliases are the source identifiers (STIX ids, MISP uuids) that map to
 	// this node; relationships can name the node by any of them.
 	Aliases []string `json:"aliases,omitempty"`
+	// OtherNames are names the source gives the object that its props do
+	// not keep (an event's copy of a MISP galaxy cluster lists the synonyms
+	// of the galaxy version it was made with; the node keeps the cluster
+	// file's). NameUses counts them with the props' aliases; they are not
+	// stored.
+	OtherNames []string `json:"-"`
 
 	// ranks are set by MergeNode: which records the name and props came
 	// from (see Ranks).
@@ -244,7 +250,11 @@ type WriteStats struct {
 	AliasesWritten    int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
-	// (recorded in alias_claims, never merged).
+	// (recorded in alias_claims, never merged). It is counted when the
+	// ambiguity begins: a later write that settles one (a revoked-by that
+	// makes its claimants one entity) counts nothing and leaves earlier
+	// reports as they were; the store's ambiguous_aliases is what is
+	// ambiguous now.
 	AliasesAmbiguous int64 `json:"aliases_ambiguous"`
 	// Dropped counts the records the sink refused to write, by reason
 	// (a record the database would reject); each is logged at WARN.
@@ -282,10 +292,12 @@ type Sink interface {
 // mutexes, directories), whose key is the value. Values are normalised
 // first, as every source normalises them (NormalizeValue for the value of
 // a single-value type, NormalizeHash for hashes), so the same domain in
-// any case from any feed is one node. The id is ObservableID over the STIX
+// any case from any feed is one node; an address's kind is its family's
+// (ipKind). The id is ObservableID over the STIX
 // 2.1 deterministic id of the normalised object. It returns false when the
 // object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
+	stixType = string(ipKind(Kind(stixType), obj))
 	obj = normalizedObservable(Kind(stixType), obj)
 	sid, ok := stixid.ObservableID(stixType, obj)
 	if !ok {
@@ -307,6 +319,22 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 		}
 	}
 	return Node{ID: ObservableID(Kind(stixType), sid), Kind: Kind(stixType), Key: key, Name: name}, true
+}
+
+// ipKind is the kind of an ipv4-addr or ipv6-addr object by its value: an
+// IPv4-mapped IPv6 address (::ffff:198.51.100.7) is the IPv4 address, and
+// an address given under the other family's type is of its own family, so
+// that every source gives the one node. Other kinds are kept.
+func ipKind(kind Kind, obj map[string]any) Kind {
+	if kind != KindIPv4Addr && kind != KindIPv6Addr {
+		return kind
+	}
+	if v, ok := obj["value"].(string); ok {
+		if _, k, err := NormalizeIP(v); err == nil {
+			return k
+		}
+	}
+	return kind
 }
 
 // ObservableID is the node id of an observable whose STIX 2.1

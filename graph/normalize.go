@@ -21,8 +21,9 @@ import (
 //
 //   - domain-name: trimmed, lower case, one trailing dot stripped,
 //     internationalized names in their ASCII (punycode) form;
-//   - url: trimmed; scheme and host lower case; everything else as written
-//     (paths with spaces, odd escapes and the like are real and kept);
+//   - url: trimmed; scheme lower case, the host as a domain (above) when
+//     it is one, else lower case; everything else as written (paths with
+//     spaces, odd escapes and the like are real and kept);
 //   - ipv4-addr, ipv6-addr: canonical form (net/netip), CIDR blocks too;
 //     an IPv4-mapped IPv6 address is the IPv4 address;
 //   - email-addr: the domain part normalised as a domain;
@@ -64,6 +65,10 @@ const domainBad = " \t\r\n/\\@?#\"'<>|,;:()[]{}"
 // characters real malware domains use are kept; white space, URL
 // delimiters, empty labels and names over 253 bytes are errors.
 func NormalizeDomain(v string) (string, error) {
+	if !utf8.ValidString(v) {
+		// Before ToLower, which would turn the bad bytes into U+FFFD.
+		return "", invalidValue("domain name is not UTF-8")
+	}
 	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), ".")
 	switch {
 	case d == "":
@@ -89,6 +94,10 @@ func NormalizeDomain(v string) (string, error) {
 		}
 		d = a
 	}
+	if d == "" || strings.Contains(d, "..") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") {
+		// The ASCII form can empty a label ("xn--" decodes to nothing).
+		return "", invalidValue("%q has an empty label", shorten(v, 80))
+	}
 	if len(d) > 253 {
 		return "", invalidValue("domain name of %d bytes", len(d))
 	}
@@ -106,8 +115,10 @@ func isASCII(s string) bool {
 
 var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 
-// NormalizeURL returns a URL trimmed, with its scheme and host in lower
-// case; the rest (user info, port, path, query, fragment) stays as written,
+// NormalizeURL returns a URL trimmed, with its scheme in lower case and its
+// host normalised as a domain name when it is one (NormalizeDomain:
+// "HTTP://Bücher.Example./x" → "http://xn--bcher-kva.example/x"), else in
+// lower case; the rest (user info, port, path, query, fragment) stays as written,
 // spaces and other oddities included: feeds carry such URLs verbatim
 // (a malware's C2 path with a space) and a stricter parser would drop them.
 // Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
@@ -139,11 +150,26 @@ func NormalizeURL(v string) (string, error) {
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		userinfo, host = authority[:at+1], authority[at+1:]
 	}
-	out := userinfo + strings.ToLower(host) + rest[end:]
+	out := userinfo + normalizeURLHost(host) + rest[end:]
 	if scheme != "" {
 		out = strings.ToLower(scheme) + "://" + out
 	}
 	return out, nil
+}
+
+// normalizeURLHost returns a URL's host[:port] with the host as
+// NormalizeDomain gives it (lower case, final dot stripped, punycode) when
+// it is a domain name, else lower-cased (an IP literal, a defanged
+// "bad[.]example").
+func normalizeURLHost(hostport string) string {
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 && !strings.HasSuffix(hostport, "]") && !strings.Contains(hostport[:i], ":") {
+		host, port = hostport[:i], hostport[i:]
+	}
+	if d, err := NormalizeDomain(host); err == nil && host != "" {
+		return d + port
+	}
+	return strings.ToLower(hostport)
 }
 
 // NormalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it

@@ -53,6 +53,11 @@ func TestNormalizeURL(t *testing.T) {
 		" https://User:PW@Evil.Example:8443/a b/c.exe ": "https://User:PW@evil.example:8443/a b/c.exe",
 		"Evil.Example/Some Path":                        "evil.example/Some Path",
 		"hxxp://bad[.]example/x":                        "hxxp://bad[.]example/x",
+		"HTTP://Bücher.Example./über uns":               "http://xn--bcher-kva.example/über uns",
+		"http://Evil.Example.:8080/x":                   "http://evil.example:8080/x",
+		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",
+		"http://198.51.100.7:80/x":                      "http://198.51.100.7:80/x",
+		"http://xn--bcher-kva.example/":                 "http://xn--bcher-kva.example/",
 	} {
 		got, err := graph.NormalizeURL(in)
 		require.NoError(t, err, in)
@@ -118,4 +123,31 @@ func TestNormalizeHash(t *testing.T) {
 	_, _, err = graph.NormalizeHash("SSDEEP", "96:s4Ud1Lj96tHHlZDrwciQmA:s4Ud1Lj96tHHlZDrwciQmA")
 	require.NoError(t, err)
 	require.Equal(t, graph.HashNode("MD5", "D41D8CD98F00B204E9800998ECF8427E").ID, graph.HashNode("md5", "d41d8cd98f00b204e9800998ecf8427e").ID)
+}
+
+// TestAddressKindIsItsFamily: an IPv4-mapped IPv6 address, or an address
+// under the other family's type, is the node of its own family's address,
+// from a STIX object, a pattern or a MISP attribute alike.
+func TestAddressKindIsItsFamily(t *testing.T) {
+	t.Parallel()
+	v4 := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7")
+	for _, n := range []graph.Node{
+		graph.ValueNode(graph.KindIPv6Addr, "::ffff:198.51.100.7"),
+		graph.ValueNode(graph.KindIPv6Addr, "198.51.100.7"),
+		must(graph.ObservableNode("ipv6-addr", map[string]any{"value": "::FFFF:198.51.100.7"})),
+	} {
+		require.Equal(t, v4, n)
+	}
+	v6 := graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1")
+	require.Equal(t, v6, graph.ValueNode(graph.KindIPv4Addr, "2001:0DB8:0:0::1"))
+	require.Equal(t, graph.KindIPv6Addr, v6.Kind)
+	bad := graph.ValueNode(graph.KindIPv6Addr, "not an address")
+	require.Equal(t, graph.KindIPv6Addr, bad.Kind, "a value that is no address keeps the kind it was given")
+}
+
+func must(n graph.Node, ok bool) graph.Node {
+	if !ok {
+		panic("no node")
+	}
+	return n
 }

@@ -27,8 +27,9 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 //   - a node id (a uuid), or node--<id>;
 //   - a source id a feed used, as written (malware--<uuid>, misp--<uuid>),
 //     or its bare uuid (without the type prefix);
-//   - kind:key, the key normalized as the mappers do for named kinds and
-//     hashes (ipv4-addr:198.51.100.7, malware:lockbit, hash:SHA-256:<hex>);
+//   - kind:key, the key normalized as the mappers do for named kinds,
+//     single-value observables and hashes (ipv4-addr:198.51.100.7,
+//     domain-name:Example.COM., malware:lockbit, hash:SHA-256:<hex>);
 //   - kind:name, kind:alias or kind:external-id: a node of that kind whose
 //     name, alias or synonym (props), or external id (ATT&CK T1059.001,
 //     S0606, CVE) is the text, case-insensitively (file:invoice.exe finds a
@@ -141,6 +142,14 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		}
 	}
 	if ok && kind != "" && key != "" && !strings.ContainsAny(kind, " \t") {
+		if _, single := graph.Kind(kind).ValueProperty(); single {
+			// The node the mappers make of the value (normalised, an IP
+			// address under its family's kind), whatever form it is given in.
+			n, err := s.GetNode(ctx, graph.ValueNode(graph.Kind(kind), key).ID)
+			if !errors.Is(err, ErrNotFound) {
+				return n, err
+			}
+		}
 		for _, candidate := range keyCandidates(graph.Kind(kind), key) {
 			r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
 			if err == nil {

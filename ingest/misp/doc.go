@@ -159,10 +159,18 @@
 // Description, synonyms, refs and the whole meta come from galaxy cluster
 // files and galaxies in API form, the clusters' own source; the copies
 // embedded in events differ by the galaxy version each event was made with
-// and only name the cluster. Events link to clusters "object", attributes
-// "indicates" (to_ids) or "related-to", unless the cluster or tag carries a
-// relationship_type. Cluster relations ("related", GalaxyClusterRelation)
-// name their targets "misp--<uuid>".
+// and only name the cluster (their synonyms still count as name uses,
+// graph.Node.OtherNames, not stored). Events link to clusters "object",
+// attributes "indicates" (to_ids) or "related-to", unless the cluster or
+// tag carries a relationship_type. Cluster relations ("related",
+// GalaxyClusterRelation) name their targets "misp--<uuid>", except that a
+// cluster of MITRE's galaxies (mitre-attack-pattern, mitre-intrusion-set,
+// …), whose uuid is that of the ATT&CK STIX object it was made from, also
+// carries that STIX id (attack-pattern--<uuid>) as an alias and names the
+// targets of its revoked-by and subtechnique-of relations (clusters of its
+// own galaxy) by it, so they meet ATT&CK's STIX from any feed. A cluster
+// with a revoked-by relation (related, or an event copy's
+// GalaxyClusterRelation) is marked revoked.
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node, where-sighted the organisation, with the sighting type

@@ -181,6 +181,10 @@ func (r clusterRef) node(feed string) graph.Node {
 	if len(ambiguous) > 0 {
 		props["ambiguous_attack_ids"] = ambiguous
 	}
+	if c := r.c; c != nil && !r.definition {
+		// An event's copy: its synonyms still say which entity it is.
+		n.OtherNames = metaStrings(c.Meta, "synonyms")
+	}
 	if c := r.c; c != nil && r.definition {
 		props["misp_galaxy"] = r.galaxyType
 		if len(ids) > 0 {
@@ -205,6 +209,9 @@ func (r clusterRef) node(feed string) graph.Node {
 	if r.c != nil {
 		if u := canonUUID(r.c.UUID.String()); u != "" {
 			n.Aliases = append(n.Aliases, alias(u))
+			if id := r.attackSTIXID(u); id != "" {
+				n.Aliases = append(n.Aliases, id)
+			}
 		}
 	}
 	if kind == graph.KindLocation {
@@ -219,7 +226,9 @@ func (r clusterRef) node(feed string) graph.Node {
 
 // revoked reports whether the cluster names its replacement: a "related"
 // entry of type revoked-by (the ATT&CK galaxies keep revoked techniques and
-// groups that way: "APT34 - G0057" revoked by OilRig's cluster). Such a
+// groups that way: "APT34 - G0057" revoked by OilRig's cluster), or, in an
+// event's copy, a GalaxyClusterRelation of that type (ESET's Lazarus 3CX
+// event: "Spearphishing Attachment - T1193" revoked by T1566.001's cluster). Such a
 // cluster is marked revoked (graph.PropLifecycle) and, as a revoked STIX
 // object, claims no name alias, so a name finds the replacement.
 func (r clusterRef) revoked() bool {
@@ -231,7 +240,40 @@ func (r clusterRef) revoked() bool {
 			return true
 		}
 	}
+	for _, rel := range r.c.Relations {
+		if !bool(rel.Deleted) && strings.EqualFold(strings.TrimSpace(rel.Type.String()), graph.RelRevokedBy) {
+			return true
+		}
+	}
 	return false
+}
+
+// attackSTIXKinds are the kinds whose clusters in MISP's MITRE ATT&CK
+// galaxies (mitre-attack-pattern, mitre-intrusion-set, ...) carry the uuid
+// of the ATT&CK STIX object they were made from: G0049's cluster is
+// intrusion-set--4ca1929c-….
+var attackSTIXKinds = map[graph.Kind]bool{
+	graph.KindAttackPattern: true, graph.KindIntrusionSet: true, graph.KindMalware: true,
+	graph.KindTool: true, graph.KindCourseOfAction: true, graph.KindCampaign: true,
+}
+
+// sameKindRelations are the cluster relations whose destination is a
+// cluster of the same galaxy, so of the same kind.
+var sameKindRelations = map[string]bool{graph.RelRevokedBy: true, "subtechnique-of": true}
+
+// attackSTIXID is the ATT&CK STIX id of the cluster uuid u of r's galaxy
+// when that is one of MITRE's (attackSTIXKinds), else "". Such a cluster
+// carries it as an alias, and its revoked-by and subtechnique-of relations
+// name their destination by it, so that they meet the ATT&CK STIX object
+// whichever source gives it: ESET's event tags "Spearphishing Attachment -
+// T1193" revoked by cluster 2e34237d-…, which Unit 42's playbooks give as
+// attack-pattern--2e34237d-… (T1566.001).
+func (r clusterRef) attackSTIXID(u string) string {
+	kind := clusterKind(r.galaxyType)
+	if !strings.HasPrefix(strings.ToLower(strings.TrimSpace(r.galaxyType)), "mitre-") || !attackSTIXKinds[kind] {
+		return ""
+	}
+	return string(kind) + "--" + u
 }
 
 // relations are the cluster's own relations to other clusters, named by
@@ -250,7 +292,11 @@ func (r clusterRef) relations(src graph.Ref, feed string, first, last time.Time)
 		if typ == "" {
 			typ = RelRelatedTo
 		}
-		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: graph.Ref(alias(dst)), Sources: []string{feed}, FirstSeen: first, LastSeen: last})
+		ref := alias(dst)
+		if id := r.attackSTIXID(dst); id != "" && sameKindRelations[typ] {
+			ref = id
+		}
+		rels = append(rels, graph.Relation{Src: src, Type: typ, Dst: graph.Ref(ref), Sources: []string{feed}, FirstSeen: first, LastSeen: last})
 	}
 	for _, rel := range r.c.Related {
 		add(rel.DestUUID.String(), rel.Type.String())

@@ -461,7 +461,7 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 					p = path + "." + k
 				}
 				if isRefProperty(k) {
-					for _, ref := range refValues(x[k]) {
+					for _, ref := range graph.Strings(x[k]) {
 						switch {
 						case ref == "":
 						case isIdentifier(ref):
@@ -505,23 +505,6 @@ func refRelationType(k string) string {
 		return "ref"
 	}
 	return strings.ReplaceAll(k, "_", "-")
-}
-
-// refValues returns the strings of a reference property (one or a list).
-func refValues(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
 }
 
 // nonRelationRefs returns what of a reference property did not become a

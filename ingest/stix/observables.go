@@ -159,7 +159,7 @@ func embeddedIDs(parentID string, objs map[string]any) map[string]string {
 			}
 			ready := true
 			for _, p := range refProps(m) {
-				for _, ref := range refValues(m[p]) {
+				for _, ref := range graph.Strings(m[p]) {
 					if _, isKey := objs[ref]; isKey && ids[ref] == "" && slices.Contains(keys, ref) {
 						ready = false
 					}

@@ -66,7 +66,7 @@ func (mp *mapper) warnRefs(out *mapped, o object, own []string) {
 		if !isRefProperty(k) || k == "object_marking_refs" || slices.Contains(own, k) {
 			continue
 		}
-		for _, ref := range refValues(v) {
+		for _, ref := range graph.Strings(v) {
 			if ref != "" && !isIdentifier(ref) {
 				out.warnings = append(out.warnings, warning{property: k, value: ref,
 					message: "reference is not a STIX identifier; kept in props"})
@@ -95,7 +95,7 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 	}
 	identifiers := func(prop string) []graph.Ref {
 		var refs []graph.Ref
-		for _, r := range refValues(o.m[prop]) {
+		for _, r := range graph.Strings(o.m[prop]) {
 			if isIdentifier(r) {
 				refs = append(refs, graph.Ref(r))
 			} else if r != "" {
