@@ -199,7 +199,6 @@ func TestClaimsOfAReplacedEntityAreNotAmbiguous(t *testing.T) {
 // either.
 func TestTwoRevokedNodesGiveOneEdge(t *testing.T) {
 	t.Parallel()
-	t.Skip("fails on this branch's base (d5a9cd3); main's walk4 merge (e4fb7ea: one edge per entity pair, in the walk queries) passes it: drop this skip when merging")
 	live := attackNode(graph.KindAttackPattern, "Command and Scripting Interpreter", "T1059")
 	var nodes []graph.Node
 	var rels []graph.Relation
