@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ransomeye/intel/db/pgjson"
 	"github.com/ransomeye/intel/db/pguuid"
 )
 
@@ -112,8 +113,9 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	// uuid.UUID values (db/gen's uuid type) encode and scan as 16 bytes.
-	cfg.AfterConnect = pguuid.AfterConnect(cfg.AfterConnect)
+	// uuid.UUID values (db/gen's uuid type) encode and scan as 16 bytes,
+	// and jsonb scans into json.RawMessage without a second validation.
+	cfg.AfterConnect = pgjson.AfterConnect(pguuid.AfterConnect(cfg.AfterConnect))
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		// The graph walk's plan is costed far above jit_above_cost, and
 		// compiling it took longer than running it (measured on the 1M-node

@@ -48,6 +48,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/db/pgjson"
 	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/internal/pgcluster"
 )
@@ -337,7 +338,7 @@ func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	if cfg.MaxConns > 8 {
 		cfg.MaxConns = 8
 	}
-	cfg.AfterConnect = pguuid.AfterConnect(cfg.AfterConnect)
+	cfg.AfterConnect = pgjson.AfterConnect(pguuid.AfterConnect(cfg.AfterConnect))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
