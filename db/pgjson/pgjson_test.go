@@ -50,7 +50,7 @@ func TestScanRawMessage(t *testing.T) {
 					t.Errorf("registered %v, mode %v: got %s, want %s", registered, mode, got, want)
 				}
 			}
-			var null json.RawMessage = json.RawMessage("x")
+			null := json.RawMessage("x")
 			if err := conn.QueryRow(ctx, `SELECT NULL::jsonb`).Scan(&null); err != nil {
 				t.Fatal(err)
 			}
