@@ -24,6 +24,7 @@ import (
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
 	"github.com/ransomeye/intel/store"
+	"github.com/ransomeye/intel/tuning"
 )
 
 // telemetryRow is one generated telemetry edge, kept small so that millions
@@ -237,9 +238,14 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		stats store.TelemetryStats
 	}
 	var batch int
-	appendRows := func(v *variant, order []int32) func(string, *pgxpool.Pool) (time.Duration, error) {
+	plan, err := tuning.LocalPlan()
+	if err != nil {
+		b.Fatalf("plan: %v", err)
+	}
+	appendRows := func(v *variant, order []int32, opts ...store.Option) func(string, *pgxpool.Pool) (time.Duration, error) {
 		return func(_ string, pool *pgxpool.Pool) (time.Duration, error) {
-			gs := store.NewStore(pool, store.WithLogger(quietLogger), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger})))
+			opts := append([]store.Option{store.WithLogger(quietLogger), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger}))}, opts...)
+			gs := store.NewStore(pool, opts...)
 			batch = gs.BatchSize()
 			start := time.Now()
 			st, err := gs.AppendTelemetry(ctx, ts.edges(order))
@@ -252,10 +258,12 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		{name: `psql \copy (CSV file)`, run: func(dsn string, _ *pgxpool.Pool) (time.Duration, error) { return psqlCopy(ctx, dsn, file) }},
 		{name: "AppendTelemetry"},
 		{name: "AppendTelemetry, rows shuffled"},
+		{name: "AppendTelemetry, endpoint cache as the CLI sizes it"},
 		{name: "pgx CopyFrom alone, no node upsert", run: func(_ string, pool *pgxpool.Pool) (time.Duration, error) { return pgxCopy(ctx, pool, ts) }},
 	}
 	variants[1].run = appendRows(variants[1], nil)
 	variants[2].run = appendRows(variants[2], ts.shuffled)
+	variants[3].run = appendRows(variants[3], nil, store.WithEndpointCache(plan.EndpointCacheKeys))
 
 	for b.Loop() {
 		for round := 0; round < cfg.rounds; round++ {
@@ -287,17 +295,18 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 	r.flush()
 	note("rows in time order (as agents stream them) unless shuffled; the same rows and table for every writer")
 	note("CSV file: %d MB written in %s (not counted for psql)", fi.Size()>>20, ms(csvTime))
-	for _, v := range variants[1:3] {
+	for _, v := range variants[1:4] {
 		n := v.stats.Nodes
 		note("%s: endpoint upserts %d for %d endpoint observations (inserted %d, merged %d, unchanged %d)",
 			v.name, n.NodesInserted+n.NodesMerged+n.NodesUnchanged, 2*len(ts.rows), n.NodesInserted, n.NodesMerged, n.NodesUnchanged)
 	}
-	note("Store defaults: batch size %d (tuned for this machine) and its default copy chunk", batch)
+	note("Store defaults: batch size %d (tuned for this machine), its default copy chunk and endpoint cache, except the row that says so (%d keys, tuning.Plan.EndpointCacheKeys)", batch, plan.EndpointCacheKeys)
 
 	appendRate := rate(len(ts.rows), best(variants[1].times))
 	b.ReportMetric(psql, "psql-rows/s")
 	b.ReportMetric(appendRate, "append-rows/s")
 	b.ReportMetric(rate(len(ts.rows), best(variants[2].times)), "append-shuffled-rows/s")
-	b.ReportMetric(rate(len(ts.rows), best(variants[3].times)), "pgxcopy-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[3].times)), "append-tuned-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[4].times)), "pgxcopy-rows/s")
 	b.ReportMetric(appendRate/psql, "ratio")
 }
