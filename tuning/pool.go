@@ -113,9 +113,7 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
-	// uuid.UUID values (db/gen's uuid type) encode and scan as 16 bytes,
-	// and jsonb scans into json.RawMessage without a second validation.
-	cfg.AfterConnect = pgjson.AfterConnect(pguuid.AfterConnect(cfg.AfterConnect))
+	cfg.AfterConnect = AfterConnect(cfg.AfterConnect)
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		// The graph walk's plan is costed far above jit_above_cost, and
 		// compiling it took longer than running it (measured on the 1M-node
@@ -234,4 +232,19 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 	}
 	l.free = int32(max(1, l.maxConnections-l.superuserReserved-l.reserved-headroom))
 	return l, nil
+}
+
+// AfterConnect registers on a new connection the codecs every pool of the
+// product uses, then runs next (which may be nil): uuid.UUID values (db/gen's
+// uuid type) encode and scan as 16 bytes (db/pguuid), and jsonb scans into
+// json.RawMessage without a second validation (db/pgjson). ConfigurePool
+// chains it into the pool's AfterConnect; chain it into a pool you build.
+func AfterConnect(next func(context.Context, *pgx.Conn) error) func(context.Context, *pgx.Conn) error {
+	return pguuid.AfterConnect(func(ctx context.Context, conn *pgx.Conn) error {
+		pgjson.Register(conn.TypeMap())
+		if next != nil {
+			return next(ctx, conn)
+		}
+		return nil
+	})
 }

@@ -6,15 +6,13 @@
 // validates every byte of a document the server has already validated; a
 // walk returning 3,844 corpus nodes spent a fifth of its client CPU there.
 //
-// Register it on every connection, in pgxpool.Config.AfterConnect; tuning's
-// ConfigurePool does. A map without it still works, only slower.
+// Register it on every connection: tuning.AfterConnect does, for the pools
+// tuning.ConfigurePool makes. A map without it still works, only slower.
 package pgjson
 
 import (
-	"context"
 	"encoding/json"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -23,18 +21,6 @@ import (
 // own JSONBCodec.
 func Register(m *pgtype.Map) {
 	m.RegisterType(&pgtype.Type{Name: "jsonb", OID: pgtype.JSONBOID, Codec: Codec{&pgtype.JSONBCodec{Marshal: json.Marshal, Unmarshal: json.Unmarshal}}})
-}
-
-// AfterConnect registers the codec on conn, then runs next (which may be nil):
-// chain it into pgxpool.Config.AfterConnect.
-func AfterConnect(next func(context.Context, *pgx.Conn) error) func(context.Context, *pgx.Conn) error {
-	return func(ctx context.Context, conn *pgx.Conn) error {
-		Register(conn.TypeMap())
-		if next != nil {
-			return next(ctx, conn)
-		}
-		return nil
-	}
 }
 
 // Codec is pgtype.JSONBCodec with a copying plan for *json.RawMessage.

@@ -48,9 +48,8 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/ransomeye/intel/db/migrations"
-	"github.com/ransomeye/intel/db/pgjson"
-	"github.com/ransomeye/intel/db/pguuid"
 	"github.com/ransomeye/intel/internal/pgcluster"
+	"github.com/ransomeye/intel/tuning"
 )
 
 // server is the base configuration of the server every test database lives on.
@@ -328,7 +327,8 @@ func Pool(t testing.TB) *pgxpool.Pool {
 }
 
 // PoolFor returns a small pool on dsn, closed when the test ends. Its
-// connections register db/pguuid, as the product's pools do.
+// connections register the product's codecs (tuning.AfterConnect), as its
+// pools do.
 func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	t.Helper()
 	cfg, err := pgxpool.ParseConfig(dsn)
@@ -338,7 +338,7 @@ func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 	if cfg.MaxConns > 8 {
 		cfg.MaxConns = 8
 	}
-	cfg.AfterConnect = pgjson.AfterConnect(pguuid.AfterConnect(cfg.AfterConnect))
+	cfg.AfterConnect = tuning.AfterConnect(cfg.AfterConnect)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
