@@ -127,28 +127,19 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
-    -- entity_relations gets the reached ids as a subquery argument, which
-    -- keeps it a function scan (both directions read, then filtered): as
-    -- a lateral column it is inlined and reads only the out branch, 1.2-1.4x
-    -- faster with a custom plan, but the generic plan a prepared statement
-    -- switches to after five runs then rescans reached per edge (2.5-3x
-    -- slower on the 1M-node graph; docs/benchmarks.md).
+    -- entity_edges_out gets the reached ids as a subquery argument, which
+    -- keeps it a function scan: inlined (the ids as a lateral column), its
+    -- generic plan, which a prepared statement switches to after five runs,
+    -- rescanned reached once per edge (2.5-3x slower on the 1M-node graph;
+    -- docs/benchmarks.md).
     SELECT x.parent AS src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM (
-        -- one edge per (parent, relation, peer), as in the walk: of the
-        -- members' edges that give it, the earliest seen (then by last
-        -- seen, sources, confidence), so the answer never depends on a plan
-        SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.parent, x.nbr, x.relation, x.direction, x.dord, x.confidence, x.sources, x.first_seen, x.last_seen
-        FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
-             AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-        JOIN reached b ON b.node_id = x.nbr
-        WHERE x.direction = 'out'
-          AND (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
-          AND x.relation <> ALL($11::text[])
-        ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
-    ) AS x
+    FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
+         AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+    JOIN reached b ON b.node_id = x.nbr
+    WHERE (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
+      AND x.relation <> ALL($11::text[])
     GROUP BY x.parent
 ), tel_out AS (
     SELECT tg.src_id, json_agg(json_build_object(

@@ -218,15 +218,11 @@ const walkLevelsRelationsOut = `-- name: WalkLevelsRelationsOut :many
 SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
             'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
             'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
-FROM (
-    SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.parent, x.nbr, x.relation, x.direction, x.dord, x.confidence, x.sources, x.first_seen, x.last_seen
-    FROM entity_relations($1::uuid[], $2::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE x.direction = 'out' AND x.nbr = ANY($1::uuid[])
-      AND (cardinality($3::text[]) = 0 OR x.relation = ANY($3::text[]))
-      AND x.relation <> ALL($4::text[])
-    ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
-) AS x
+FROM entity_edges_out($1::uuid[], $2::boolean)
+     AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+WHERE x.nbr = ANY($1::uuid[])
+  AND (cardinality($3::text[]) = 0 OR x.relation = ANY($3::text[]))
+  AND x.relation <> ALL($4::text[])
 GROUP BY x.parent
 `
 
@@ -244,9 +240,9 @@ type WalkLevelsRelationsOutRow struct {
 
 // WalkLevelsRelationsOut returns, for each of the reached nodes @ids, its
 // relations (as entities) to the other reached nodes with FindRelated's
-// filters, as WalkLevelsResult returns its telemetry edges; a statement of
-// its own for the reason WalkEntityRelations gives.
-// One edge per (parent, relation, peer), picked as FindRelated picks it.
+// filters, as WalkLevelsResult returns its telemetry edges (one per
+// relation and peer: entity_edges_out); a statement of its own for the
+// reason WalkEntityRelations gives.
 func (q *Queries) WalkLevelsRelationsOut(ctx context.Context, arg WalkLevelsRelationsOutParams) ([]WalkLevelsRelationsOutRow, error) {
 	rows, err := q.db.Query(ctx, walkLevelsRelationsOut,
 		arg.IDs,

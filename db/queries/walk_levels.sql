@@ -119,19 +119,15 @@ FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
 -- name: WalkLevelsRelationsOut :many
 -- WalkLevelsRelationsOut returns, for each of the reached nodes @ids, its
 -- relations (as entities) to the other reached nodes with FindRelated's
--- filters, as WalkLevelsResult returns its telemetry edges; a statement of
--- its own for the reason WalkEntityRelations gives.
--- One edge per (parent, relation, peer), picked as FindRelated picks it.
+-- filters, as WalkLevelsResult returns its telemetry edges (one per
+-- relation and peer: entity_edges_out); a statement of its own for the
+-- reason WalkEntityRelations gives.
 SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
             'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
             'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
-FROM (
-    SELECT DISTINCT ON (x.parent, x.relation, x.nbr) x.*
-    FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE x.direction = 'out' AND x.nbr = ANY(@ids::uuid[])
-      AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
-      AND x.relation <> ALL(@skip_relations::text[])
-    ORDER BY x.parent, x.relation, x.nbr, x.first_seen, x.last_seen, x.sources, x.confidence
-) AS x
+FROM entity_edges_out(@ids::uuid[], @include_withdrawn::boolean)
+     AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+WHERE x.nbr = ANY(@ids::uuid[])
+  AND (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
+  AND x.relation <> ALL(@skip_relations::text[])
 GROUP BY x.parent;
