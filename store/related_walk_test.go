@@ -190,3 +190,75 @@ func TestFindRelatedTruncationIsHonest(t *testing.T) {
 	require.Equal(t, 10, h.Degree)
 	require.Equal(t, 7, h.EdgesCut)
 }
+
+// TestWalkEdgesRoundTrip checks that the walks return each edge among the
+// reached nodes exactly as stored, through the parallel arrays both
+// engines return them in: sources that need quoting in an array literal
+// (commas, quotes, braces, backslashes, spaces, the word NULL, the empty
+// string), none at all, a confidence of 0 against none, and each node's
+// edges in (relation, peer) order.
+func TestWalkEdgesRoundTrip(t *testing.T) {
+	b := setup(t)
+	ctx := context.Background()
+	hub := graph.NamedNode(graph.KindMalware, "round-trip-hub")
+	zero := 0
+	awkward := []string{`a,b`, `say "hi"`, `{braces}`, `back\slash`, `two words`, `NULL`, ``, `ünïcode`}
+	nodes := []graph.Node{hub}
+	var want []graph.Relation
+	peers := map[graph.Ref]uuid.UUID{}
+	for i := range 6 {
+		peer := graph.NamedNode(graph.KindTool, fmt.Sprintf("round-trip-peer-%d", i))
+		nodes = append(nodes, peer)
+		peers[peer.Ref()] = peer.ID
+		rel := graph.Relation{Src: hub.Ref(), Type: []string{"uses", "related-to", "uses"}[i%3], Dst: peer.Ref()}
+		switch i {
+		case 0:
+			rel.Sources = awkward
+		case 1:
+			rel.Confidence = &zero
+			rel.Sources = []string{"feed-b", "feed-a"}
+		case 2:
+			rel.Sources = nil
+		default:
+			rel.Sources = []string{"feed-a"}
+		}
+		want = append(want, rel)
+	}
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: nodes, Relations: want})
+	require.NoError(t, err)
+
+	for name, walk := range map[string]func(context.Context, uuid.UUID, graph.RelatedOptions) (*graph.Neighbourhood, error){
+		"FindRelated": b.store.FindRelated, "FindRelatedLevels": b.store.FindRelatedLevels,
+	} {
+		nb, err := walk(ctx, hub.ID, graph.RelatedOptions{Depth: 1})
+		require.NoError(t, err, name)
+		var got []graph.Edge
+		for _, e := range nb.Edges {
+			if e.Src == hub.ID {
+				got = append(got, e)
+			}
+		}
+		require.Len(t, got, len(want), name)
+		for i := 1; i < len(got); i++ {
+			prev, cur := got[i-1], got[i]
+			require.True(t, prev.Relation < cur.Relation || (prev.Relation == cur.Relation && prev.Dst.String() < cur.Dst.String()),
+				"%s: edges out of (relation, peer) order: %v before %v", name, prev, cur)
+		}
+		byDst := map[uuid.UUID]graph.Edge{}
+		for _, e := range got {
+			byDst[e.Dst] = e
+		}
+		for _, r := range want {
+			e, ok := byDst[peers[r.Dst]]
+			require.True(t, ok, "%s: no edge to %v", name, r.Dst)
+			require.Equal(t, r.Type, e.Relation, name)
+			wantSources := r.Sources
+			if wantSources == nil {
+				wantSources = []string{}
+			}
+			require.ElementsMatch(t, wantSources, e.Sources, "%s: sources of the edge to %v", name, r.Dst)
+			require.Equal(t, r.Confidence, e.Confidence, "%s: confidence of the edge to %v", name, r.Dst)
+			require.False(t, e.Telemetry, name)
+		}
+	}
+}

@@ -101,20 +101,25 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	if err != nil {
 		return nil, Interpret(what, err)
 	}
-	relationsOut := make(map[uuid.UUID][]byte, len(relsOut))
+	relationsOut := make(map[uuid.UUID]edgeArrays, len(relsOut))
 	for _, r := range relsOut {
-		relationsOut[r.SrcID] = r.Edges
+		relationsOut[r.SrcID] = edgeArrays{relations: r.Relations, dsts: r.Dsts, confidences: r.Confidences,
+			sources: r.Sources, firstSeen: r.FirstSeen, lastSeen: r.LastSeen}
 	}
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: node %w", what, ErrNotFound)
 	}
 	nb := &graph.Neighbourhood{Start: start, Options: opts, Nodes: make([]graph.RelatedNode, 0, len(rows)),
 		Edges: []graph.Edge{}, Truncated: truncated}
+	nodes := make([]gen.Node, 0, len(rows))
 	for _, r := range rows {
-		rn := graph.RelatedNode{Node: nodeFromRow(gen.Node{
-			ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
-			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources,
-		}), Depth: int(r.Depth)}
+		nodes = append(nodes, gen.Node{ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
+			Confidence: r.Confidence, TLP: r.TLP, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen, Sources: r.Sources})
+	}
+	var dec edgeDecoder
+	for i, n := range nodesFromRows(nodes) {
+		r := rows[i]
+		rn := graph.RelatedNode{Node: n, Depth: int(r.Depth)}
 		rn.Withdrawn = graph.Lifecycle(rn.Props)
 		if d, ok := cuts[r.ID]; ok {
 			rn.Degree, rn.EdgesCut = d, d-opts.Fanout
@@ -123,15 +128,13 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 			rn.Via = &v
 		}
 		nb.Nodes = append(nb.Nodes, rn)
-		for _, part := range []struct {
-			raw       []byte
-			telemetry bool
-		}{{relationsOut[r.ID], false}, {r.TelemetryOut, true}} {
-			edges, err := decodeEdges(r.ID, part.raw, part.telemetry)
-			if err != nil {
-				return nil, err
-			}
-			nb.Edges = append(nb.Edges, edges...)
+		if nb.Edges, err = dec.relations(nb.Edges, r.ID, relationsOut[r.ID]); err != nil {
+			return nil, err
+		}
+		nb.Edges, err = dec.telemetry(nb.Edges, r.ID, edgeArrays{relations: r.TelRelations, dsts: r.TelDsts,
+			counts: r.TelCounts, agents: r.TelAgents, firstSeen: r.TelFirstSeen, lastSeen: r.TelLastSeen})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return nb, nil

@@ -127,14 +127,20 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
-    -- entity_edges_out gets the reached ids as a subquery argument, which
-    -- keeps it a function scan: inlined (the ids as a lateral column), its
-    -- generic plan, which a prepared statement switches to after five runs,
-    -- rescanned reached once per edge (2.5-3x slower on the 1M-node graph;
-    -- docs/benchmarks.md).
-    SELECT x.parent AS src_id, json_agg(json_build_object(
-                'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
-                'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
+    -- Each reached node's relations to the other reached nodes, as
+    -- parallel arrays, one element per edge (decoded by store.edgeArrays,
+    -- which puts them in (relation, peer) order; the arrays are aggregated
+    -- without ORDER BY, which would sort once per array); an edge's
+    -- sources as one text array literal. Arrays, not one JSON object per
+    -- edge: building and parsing those was a third of the slowest corpus
+    -- walks (docs/benchmarks.md). entity_edges_out gets the reached ids as
+    -- a subquery argument, which keeps it a function scan: inlined (the ids
+    -- as a lateral column), its generic plan, which a prepared statement
+    -- switches to after five runs, rescanned reached once per edge
+    -- (2.5-3x slower on the 1M-node graph).
+    SELECT x.parent AS src_id, array_agg(x.relation) AS relations, array_agg(x.nbr) AS dsts,
+           array_agg(coalesce(x.confidence, -1)) AS confidences, array_agg(x.sources::text) AS sources,
+           array_agg(x.first_seen) AS first_seen, array_agg(x.last_seen) AS last_seen
     FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
          AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
     JOIN reached b ON b.node_id = x.nbr
@@ -142,9 +148,11 @@ WITH RECURSIVE walk AS (
       AND x.relation <> ALL($11::text[])
     GROUP BY x.parent
 ), tel_out AS (
-    SELECT tg.src_id, json_agg(json_build_object(
-                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
-                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
+    -- Each reached node's telemetry edges to the other reached nodes,
+    -- aggregated per relation and peer, as parallel arrays (the same way).
+    SELECT tg.src_id, array_agg(tg.relation) AS relations, array_agg(tg.dst_id) AS dsts,
+           array_agg(tg.observations) AS counts, array_agg(tg.agents) AS agents,
+           array_agg(tg.first_at) AS first_seen, array_agg(tg.last_at) AS last_seen
     FROM (
         SELECT t.src_id, t.relation, t.dst_id, count(*) AS observations, count(DISTINCT t.agent_id) AS agents,
                min(t.observed_at) AS first_at, max(t.observed_at) AS last_at
@@ -167,8 +175,18 @@ SELECT
     (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
     coalesce(c.degree, 0)::bigint AS degree,
     coalesce(c.degree - $1::int, 0)::bigint AS edges_cut,
-    coalesce(ro.edges, '[]')::json AS relations_out,
-    coalesce(tout.edges, '[]')::json AS telemetry_out
+    coalesce(ro.relations, '{}')::text[] AS out_relations,
+    coalesce(ro.dsts, '{}')::uuid[] AS out_dsts,
+    coalesce(ro.confidences, '{}')::smallint[] AS out_confidences,
+    coalesce(ro.sources, '{}')::text[] AS out_sources,
+    coalesce(ro.first_seen, '{}')::timestamptz[] AS out_first_seen,
+    coalesce(ro.last_seen, '{}')::timestamptz[] AS out_last_seen,
+    coalesce(tout.relations, '{}')::text[] AS tel_relations,
+    coalesce(tout.dsts, '{}')::uuid[] AS tel_dsts,
+    coalesce(tout.counts, '{}')::bigint[] AS tel_counts,
+    coalesce(tout.agents, '{}')::bigint[] AS tel_agents,
+    coalesce(tout.first_seen, '{}')::timestamptz[] AS tel_first_seen,
+    coalesce(tout.last_seen, '{}')::timestamptz[] AS tel_last_seen
 FROM reached r
 JOIN nodes n ON n.id = r.node_id
 LEFT JOIN rel_out ro ON ro.src_id = r.node_id
@@ -194,26 +212,36 @@ type FindRelatedParams struct {
 }
 
 type FindRelatedRow struct {
-	Depth        int32           `json:"depth"`
-	ID           uuid.UUID       `json:"id"`
-	Kind         string          `json:"kind"`
-	Key          string          `json:"key"`
-	Name         string          `json:"name"`
-	Props        json.RawMessage `json:"props"`
-	Labels       []string        `json:"labels"`
-	Confidence   *int16          `json:"confidence"`
-	TLP          *string         `json:"tlp"`
-	FirstSeen    time.Time       `json:"first_seen"`
-	LastSeen     time.Time       `json:"last_seen"`
-	Sources      []string        `json:"sources"`
-	ViaID        uuid.UUID       `json:"via_id"`
-	ViaRelation  string          `json:"via_relation"`
-	ViaDirection string          `json:"via_direction"`
-	Truncated    bool            `json:"truncated"`
-	Degree       int64           `json:"degree"`
-	EdgesCut     int64           `json:"edges_cut"`
-	RelationsOut []byte          `json:"relations_out"`
-	TelemetryOut []byte          `json:"telemetry_out"`
+	Depth          int32           `json:"depth"`
+	ID             uuid.UUID       `json:"id"`
+	Kind           string          `json:"kind"`
+	Key            string          `json:"key"`
+	Name           string          `json:"name"`
+	Props          json.RawMessage `json:"props"`
+	Labels         []string        `json:"labels"`
+	Confidence     *int16          `json:"confidence"`
+	TLP            *string         `json:"tlp"`
+	FirstSeen      time.Time       `json:"first_seen"`
+	LastSeen       time.Time       `json:"last_seen"`
+	Sources        []string        `json:"sources"`
+	ViaID          uuid.UUID       `json:"via_id"`
+	ViaRelation    string          `json:"via_relation"`
+	ViaDirection   string          `json:"via_direction"`
+	Truncated      bool            `json:"truncated"`
+	Degree         int64           `json:"degree"`
+	EdgesCut       int64           `json:"edges_cut"`
+	OutRelations   []string        `json:"out_relations"`
+	OutDsts        []uuid.UUID     `json:"out_dsts"`
+	OutConfidences []int16         `json:"out_confidences"`
+	OutSources     []string        `json:"out_sources"`
+	OutFirstSeen   []time.Time     `json:"out_first_seen"`
+	OutLastSeen    []time.Time     `json:"out_last_seen"`
+	TelRelations   []string        `json:"tel_relations"`
+	TelDsts        []uuid.UUID     `json:"tel_dsts"`
+	TelCounts      []int64         `json:"tel_counts"`
+	TelAgents      []int64         `json:"tel_agents"`
+	TelFirstSeen   []time.Time     `json:"tel_first_seen"`
+	TelLastSeen    []time.Time     `json:"tel_last_seen"`
 }
 
 // FindRelated walks the graph from @start_id up to @max_depth hops in one
@@ -288,8 +316,18 @@ func (q *Queries) FindRelated(ctx context.Context, arg FindRelatedParams) ([]Fin
 			&i.Truncated,
 			&i.Degree,
 			&i.EdgesCut,
-			&i.RelationsOut,
-			&i.TelemetryOut,
+			&i.OutRelations,
+			&i.OutDsts,
+			&i.OutConfidences,
+			&i.OutSources,
+			&i.OutFirstSeen,
+			&i.OutLastSeen,
+			&i.TelRelations,
+			&i.TelDsts,
+			&i.TelCounts,
+			&i.TelAgents,
+			&i.TelFirstSeen,
+			&i.TelLastSeen,
 		); err != nil {
 			return nil, err
 		}

@@ -215,9 +215,9 @@ func (q *Queries) WalkLevel(ctx context.Context, arg WalkLevelParams) ([]WalkLev
 }
 
 const walkLevelsRelationsOut = `-- name: WalkLevelsRelationsOut :many
-SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
-            'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
-            'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
+SELECT x.parent::uuid AS src_id, array_agg(x.relation)::text[] AS relations, array_agg(x.nbr)::uuid[] AS dsts,
+       array_agg(coalesce(x.confidence, -1))::smallint[] AS confidences, array_agg(x.sources::text)::text[] AS sources,
+       array_agg(x.first_seen)::timestamptz[] AS first_seen, array_agg(x.last_seen)::timestamptz[] AS last_seen
 FROM entity_edges_out($1::uuid[], $2::boolean)
      AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
 WHERE x.nbr = ANY($1::uuid[])
@@ -234,8 +234,13 @@ type WalkLevelsRelationsOutParams struct {
 }
 
 type WalkLevelsRelationsOutRow struct {
-	SrcID uuid.UUID `json:"src_id"`
-	Edges []byte    `json:"edges"`
+	SrcID       uuid.UUID   `json:"src_id"`
+	Relations   []string    `json:"relations"`
+	Dsts        []uuid.UUID `json:"dsts"`
+	Confidences []int16     `json:"confidences"`
+	Sources     []string    `json:"sources"`
+	FirstSeen   []time.Time `json:"first_seen"`
+	LastSeen    []time.Time `json:"last_seen"`
 }
 
 // WalkLevelsRelationsOut returns, for each of the reached nodes @ids, its
@@ -257,7 +262,15 @@ func (q *Queries) WalkLevelsRelationsOut(ctx context.Context, arg WalkLevelsRela
 	items := []WalkLevelsRelationsOutRow{}
 	for rows.Next() {
 		var i WalkLevelsRelationsOutRow
-		if err := rows.Scan(&i.SrcID, &i.Edges); err != nil {
+		if err := rows.Scan(
+			&i.SrcID,
+			&i.Relations,
+			&i.Dsts,
+			&i.Confidences,
+			&i.Sources,
+			&i.FirstSeen,
+			&i.LastSeen,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -283,15 +296,21 @@ WITH reached AS (
       AND t.relation <> ALL($6::text[])
     GROUP BY t.src_id, t.relation, t.dst_id
 ), tel_out AS (
-    SELECT tg.src_id, json_agg(json_build_object(
-                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
-                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
+    -- as parallel arrays, as FindRelated returns them (store.edgeArrays)
+    SELECT tg.src_id, array_agg(tg.relation) AS relations, array_agg(tg.dst_id) AS dsts,
+           array_agg(tg.observations) AS counts, array_agg(tg.agents) AS agents,
+           array_agg(tg.first_at) AS first_seen, array_agg(tg.last_at) AS last_seen
     FROM tg
     GROUP BY tg.src_id
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
-       coalesce(tout.edges, '[]')::json AS telemetry_out
+       coalesce(tout.relations, '{}')::text[] AS tel_relations,
+       coalesce(tout.dsts, '{}')::uuid[] AS tel_dsts,
+       coalesce(tout.counts, '{}')::bigint[] AS tel_counts,
+       coalesce(tout.agents, '{}')::bigint[] AS tel_agents,
+       coalesce(tout.first_seen, '{}')::timestamptz[] AS tel_first_seen,
+       coalesce(tout.last_seen, '{}')::timestamptz[] AS tel_last_seen
 FROM reached r
 JOIN nodes n ON n.id = r.id
 LEFT JOIN tel_out tout ON tout.src_id = r.id
@@ -320,7 +339,12 @@ type WalkLevelsResultRow struct {
 	FirstSeen    time.Time       `json:"first_seen"`
 	LastSeen     time.Time       `json:"last_seen"`
 	Sources      []string        `json:"sources"`
-	TelemetryOut []byte          `json:"telemetry_out"`
+	TelRelations []string        `json:"tel_relations"`
+	TelDsts      []uuid.UUID     `json:"tel_dsts"`
+	TelCounts    []int64         `json:"tel_counts"`
+	TelAgents    []int64         `json:"tel_agents"`
+	TelFirstSeen []time.Time     `json:"tel_first_seen"`
+	TelLastSeen  []time.Time     `json:"tel_last_seen"`
 }
 
 // WalkLevelsResult returns the nodes a level-by-level walk reached (@ids,
@@ -357,7 +381,12 @@ func (q *Queries) WalkLevelsResult(ctx context.Context, arg WalkLevelsResultPara
 			&i.FirstSeen,
 			&i.LastSeen,
 			&i.Sources,
-			&i.TelemetryOut,
+			&i.TelRelations,
+			&i.TelDsts,
+			&i.TelCounts,
+			&i.TelAgents,
+			&i.TelFirstSeen,
+			&i.TelLastSeen,
 		); err != nil {
 			return nil, err
 		}

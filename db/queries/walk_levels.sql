@@ -92,15 +92,21 @@ WITH reached AS (
       AND t.relation <> ALL(@skip_relations::text[])
     GROUP BY t.src_id, t.relation, t.dst_id
 ), tel_out AS (
-    SELECT tg.src_id, json_agg(json_build_object(
-                'relation', tg.relation, 'dst', tg.dst_id, 'count', tg.observations, 'agents', tg.agents,
-                'first_seen', tg.first_at, 'last_seen', tg.last_at) ORDER BY tg.relation, tg.dst_id) AS edges
+    -- as parallel arrays, as FindRelated returns them (store.edgeArrays)
+    SELECT tg.src_id, array_agg(tg.relation) AS relations, array_agg(tg.dst_id) AS dsts,
+           array_agg(tg.observations) AS counts, array_agg(tg.agents) AS agents,
+           array_agg(tg.first_at) AS first_seen, array_agg(tg.last_at) AS last_seen
     FROM tg
     GROUP BY tg.src_id
 )
 SELECT r.depth::int AS depth,
        n.id, n.kind, n.key, n.name, n.props, n.labels, n.confidence, n.tlp, n.first_seen, n.last_seen, n.sources,
-       coalesce(tout.edges, '[]')::json AS telemetry_out
+       coalesce(tout.relations, '{}')::text[] AS tel_relations,
+       coalesce(tout.dsts, '{}')::uuid[] AS tel_dsts,
+       coalesce(tout.counts, '{}')::bigint[] AS tel_counts,
+       coalesce(tout.agents, '{}')::bigint[] AS tel_agents,
+       coalesce(tout.first_seen, '{}')::timestamptz[] AS tel_first_seen,
+       coalesce(tout.last_seen, '{}')::timestamptz[] AS tel_last_seen
 FROM reached r
 JOIN nodes n ON n.id = r.id
 LEFT JOIN tel_out tout ON tout.src_id = r.id
@@ -122,9 +128,9 @@ FROM entity_relations(@ids::uuid[], @include_withdrawn::boolean)
 -- filters, as WalkLevelsResult returns its telemetry edges (one per
 -- relation and peer: entity_edges_out); a statement of its own for the
 -- reason WalkEntityRelations gives.
-SELECT x.parent::uuid AS src_id, json_agg(json_build_object(
-            'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
-            'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr)::json AS edges
+SELECT x.parent::uuid AS src_id, array_agg(x.relation)::text[] AS relations, array_agg(x.nbr)::uuid[] AS dsts,
+       array_agg(coalesce(x.confidence, -1))::smallint[] AS confidences, array_agg(x.sources::text)::text[] AS sources,
+       array_agg(x.first_seen)::timestamptz[] AS first_seen, array_agg(x.last_seen)::timestamptz[] AS last_seen
 FROM entity_edges_out(@ids::uuid[], @include_withdrawn::boolean)
      AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
 WHERE x.nbr = ANY(@ids::uuid[])

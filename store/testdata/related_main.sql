@@ -1,7 +1,7 @@
--- FindRelated as it was on main at d5a9cd3 (issue #14's walk: lifecycle
--- filter, entity_relations), kept for BenchmarkFindRelated to run side by
--- side with the current query (generated text, positional parameters in
--- gen.FindRelatedParams order).
+-- FindRelated as it was on main at c48f4f4 (edges returned as JSON per
+-- node), kept for BenchmarkFindRelated to run side by side with the current
+-- query (generated text, positional parameters in gen.FindRelatedParams
+-- order: see FindRelatedWith).
 WITH RECURSIVE walk AS (
     SELECT 0 AS depth,
            ARRAY[$2::uuid] AS visited,
@@ -44,8 +44,11 @@ WITH RECURSIVE walk AS (
                                 WHEN z.relation = ANY($6::text[]) THEN 3
                                 ELSE 0 END AS cls
                     FROM (
-                        -- relations both ways, as entities (entity_relations)
-                        (SELECT r.nbr, r.relation, r.direction, r.dord
+                        -- relations both ways, as entities (entity_relations),
+                        -- each once: two members of one entity (two revoked
+                        -- copies, two clusters of one group) linking to one
+                        -- peer are one edge of the entity
+                        (SELECT DISTINCT r.nbr, r.relation, r.direction, r.dord
                          FROM entity_relations(ARRAY[f.id], $7::boolean)
                               AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
                         UNION ALL
@@ -112,14 +115,18 @@ WITH RECURSIVE walk AS (
     CROSS JOIN LATERAL unnest(w.cut_ids) WITH ORDINALITY AS i(id, k)
     JOIN LATERAL unnest(w.cut_degrees) WITH ORDINALITY AS d(degree, k) ON d.k = i.k
 ), rel_out AS (
+    -- entity_edges_out gets the reached ids as a subquery argument, which
+    -- keeps it a function scan: inlined (the ids as a lateral column), its
+    -- generic plan, which a prepared statement switches to after five runs,
+    -- rescanned reached once per edge (2.5-3x slower on the 1M-node graph;
+    -- docs/benchmarks.md).
     SELECT x.parent AS src_id, json_agg(json_build_object(
                 'relation', x.relation, 'dst', x.nbr, 'confidence', x.confidence, 'sources', x.sources,
                 'first_seen', x.first_seen, 'last_seen', x.last_seen) ORDER BY x.relation, x.nbr) AS edges
-    FROM entity_relations((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
-         AS x(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
+         AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
     JOIN reached b ON b.node_id = x.nbr
-    WHERE x.direction = 'out'
-      AND (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
+    WHERE (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
       AND x.relation <> ALL($11::text[])
     GROUP BY x.parent
 ), tel_out AS (
