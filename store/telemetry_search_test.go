@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -73,16 +74,8 @@ func TestSearchFindsHashesByDigest(t *testing.T) {
 	defer func() { _ = tx.Rollback(ctx) }()
 	_, err = tx.Exec(ctx, `SET LOCAL enable_seqscan = off`) // a handful of rows: make the planner show the index
 	require.NoError(t, err)
-	var plan []string
-	rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM nodes WHERE kind = 'hash' AND hash_digest(key) COLLATE "C" >= '9f86d081' AND hash_digest(key) COLLATE "C" < '9f86d081~'`)
-	require.NoError(t, err)
-	for rows.Next() {
-		var line string
-		require.NoError(t, rows.Scan(&line))
-		plan = append(plan, line)
-	}
-	require.NoError(t, rows.Err())
-	require.Contains(t, strings.Join(plan, "\n"), "nodes_hash_digest")
+	require.Contains(t, queryPlan(t, tx, `EXPLAIN SELECT id FROM nodes WHERE kind = 'hash' AND hash_digest(key) COLLATE "C" >= '9f86d081' AND hash_digest(key) COLLATE "C" < '9f86d081~'`),
+		"nodes_hash_digest")
 }
 
 // TestNodeLookupNamesIsInlined: node_lookup_names is evaluated for every
@@ -92,16 +85,18 @@ func TestSearchFindsHashesByDigest(t *testing.T) {
 // as concat_ws) fails here.
 func TestNodeLookupNamesIsInlined(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	b := setup(t)
-	var plan []string
-	rows, err := b.pool.Query(ctx, `EXPLAIN VERBOSE SELECT node_lookup_names(name, key, props) FROM nodes`)
+	require.NotContains(t, queryPlan(t, b.pool, `EXPLAIN VERBOSE SELECT node_lookup_names(name, key, props) FROM nodes`), "node_lookup_names(")
+}
+
+// queryPlan runs an EXPLAIN and returns its lines.
+func queryPlan(t *testing.T, db interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, explain string) string {
+	t.Helper()
+	rows, err := db.Query(context.Background(), explain)
 	require.NoError(t, err)
-	for rows.Next() {
-		var line string
-		require.NoError(t, rows.Scan(&line))
-		plan = append(plan, line)
-	}
-	require.NoError(t, rows.Err())
-	require.NotContains(t, strings.Join(plan, "\n"), "node_lookup_names(")
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return strings.Join(lines, "\n")
 }
