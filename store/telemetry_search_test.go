@@ -15,8 +15,8 @@ import (
 // ten thousand, are out of the trigram index (migration 00021) and found
 // by their whole digest and by a prefix of at least 8 hex digits of it,
 // with or without the algorithm, through nodes_hash_digest. A file keyed
-// by its hashes keeps its name as an entry but not its JSON key; a
-// nameless node keyed by JSON keeps its key.
+// by its hashes keeps its name as an entry but not its JSON key; other
+// JSON keys stay entries.
 func TestSearchFindsHashesByDigest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -57,13 +57,13 @@ func TestSearchFindsHashesByDigest(t *testing.T) {
 	var names string
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT node_lookup_names(name, key, props) FROM nodes WHERE id = $1`, file.ID).Scan(&names))
 	require.Equal(t, "\ninvoice.exe\n", names)
-	// A nameless node keyed by JSON keeps its key, its only entry.
-	account, ok := graph.ObservableNode("user-account", map[string]any{"account_login": "jdoe", "user_id": "1001"})
+	// Other JSON keys stay entries: a word of a software's key finds it.
+	soft, ok := graph.ObservableNode("software", map[string]any{"name": "Agent", "vendor": "initech", "version": "1.2"})
 	require.True(t, ok)
-	require.True(t, strings.HasPrefix(account.Key, "{") && account.Name == "", "keyed by JSON, no name: %+v", account)
-	_, err = b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{account}})
+	require.True(t, strings.HasPrefix(soft.Key, "{") && soft.Name == "Agent", "keyed by JSON, named: %+v", soft)
+	_, err = b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{soft}})
 	require.NoError(t, err)
-	require.Contains(t, keys("jdoe", graph.SearchOptions{}), account.Key, "by a word of its key")
+	require.Contains(t, keys("initech", graph.SearchOptions{}), soft.Key, "by a word of its key")
 
 	// kind:key still resolves a hash, and the digest search uses its index.
 	got, err := b.store.ResolveNode(ctx, "hash:sha256:"+sha)
