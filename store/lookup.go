@@ -289,7 +289,10 @@ func keyCandidates(kind graph.Kind, key string) []string {
 // matches first, then prefixes, then the most similar; at most opts.Limit
 // (default 20). Telemetry-only endpoints the index leaves out (process
 // instances and connections, search_excluded_kinds() of migration 00017)
-// are found only when text is their exact key ("host-12:4242").
+// are found only when text is their exact key ("host-12:4242"); hashes,
+// also left out of it (migration 00021), by their digest or a prefix of at
+// least MinDigestPrefix hex digits of it, with or without the algorithm
+// ("9f86d081", "sha256:9f86d081…").
 func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOptions) ([]graph.SearchHit, error) {
 	q := lookupText(text)
 	if q == "" {
@@ -302,9 +305,10 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 	for _, k := range opts.Kinds {
 		kinds = append(kinds, string(k))
 	}
+	alg, digest := digestQuery(q)
 	rows, err := s.q.NodeSearch(ctx, gen.NodeSearchParams{
 		Pattern: likeEscape(q), Query: q, Fuzzy: !opts.Exact, Kinds: kinds, MaxResults: int32(opts.Limit),
-		Key: strings.TrimSpace(text),
+		Key: strings.TrimSpace(text), Digest: digest, DigestAlgorithm: likeEscape(alg),
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("search %q", text), err)
@@ -320,6 +324,25 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 		hits = append(hits, h)
 	}
 	return hits, nil
+}
+
+// MinDigestPrefix is the fewest hex digits Search takes as a prefix of a
+// hash node's digest.
+const MinDigestPrefix = 8
+
+// digestQuery reads search text (lower-cased) as a hash digest or digest
+// prefix, optionally after "algorithm:": the algorithm in STIX spelling
+// (graph.NormalizeHashAlgorithm, "" when none is given) and the digest, or
+// two empty strings when the text is no digest of at least
+// MinDigestPrefix hex digits.
+func digestQuery(q string) (alg, digest string) {
+	if i := strings.LastIndexByte(q, ':'); i >= 0 {
+		alg, q = graph.NormalizeHashAlgorithm(q[:i]), q[i+1:]
+	}
+	if len(q) < MinDigestPrefix || strings.Trim(q, "0123456789abcdef") != "" {
+		return "", ""
+	}
+	return alg, q
 }
 
 // matchedEntry picks the entry of a node_lookup_names text that matched q.

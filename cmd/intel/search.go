@@ -27,9 +27,12 @@ func (a *app) searchCommand() *cobra.Command {
 S0606, G0007, CVE ids, ...) equals the text, starts with it, or resembles it
 (trigram word similarity, for misspellings), case-insensitively, through a
 trigram index. Exact matches come first, then prefixes, then the most
-similar. Each result shows the entry that matched; name a result by its id or
-kind:key in show and related.`,
+similar. A file hash is found by its digest or a prefix of at least 8 hex
+digits of it, with or without the algorithm ("sha256:9f86d081"). Each result
+shows the entry that matched; name a result by its id or kind:key in show and
+related.`,
 		Example: `  intel search sofacy
+  intel search 9f86d081
   intel search "bad rabit" --kinds malware
   intel search T1059 --exact --limit 50 --format json`,
 		Args: exactArgs(1),

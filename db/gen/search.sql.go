@@ -227,20 +227,31 @@ UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
 FROM nodes n
-WHERE n.kind = ANY (search_excluded_kinds())
+WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
   AND md5(n.key) = ANY (ARRAY[md5($6::text), md5(lower($6::text))])
   AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+UNION ALL
+SELECT n.id, n.kind, n.key, n.name, n.sources,
+       (E'\n' || lower(n.key) || E'\n')::text AS names,
+       (CASE WHEN hash_digest(n.key) = $7::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+FROM nodes n
+WHERE n.kind = 'hash' AND $7::text <> ''
+  AND hash_digest(n.key) COLLATE "C" >= $7::text AND hash_digest(n.key) COLLATE "C" < $7::text || '~'
+  AND ($8::text = '' OR n.key LIKE $8::text || ':%')
+  AND (cardinality($5::text[]) = 0 OR 'hash' = ANY($5::text[]))
 ORDER BY match_rank, similarity DESC, kind, key
 LIMIT $1::int
 `
 
 type NodeSearchParams struct {
-	MaxResults int32    `json:"max_results"`
-	Pattern    string   `json:"pattern"`
-	Query      string   `json:"query"`
-	Fuzzy      bool     `json:"fuzzy"`
-	Kinds      []string `json:"kinds"`
-	Key        string   `json:"key"`
+	MaxResults      int32    `json:"max_results"`
+	Pattern         string   `json:"pattern"`
+	Query           string   `json:"query"`
+	Fuzzy           bool     `json:"fuzzy"`
+	Kinds           []string `json:"kinds"`
+	Key             string   `json:"key"`
+	Digest          string   `json:"digest"`
+	DigestAlgorithm string   `json:"digest_algorithm"`
 }
 
 type NodeSearchRow struct {
@@ -262,7 +273,11 @@ type NodeSearchRow struct {
 // pg_trgm.word_similarity_threshold, 0.6 by default). Nodes of the kinds
 // the index leaves out (search_excluded_kinds(): process instances,
 // connections) are found only by their exact key, @key as typed or
-// lower-cased (rank 0), through the unique (kind, md5(key)) index.
+// lower-cased (rank 0), through the unique (kind, md5(key)) index; hash
+// nodes (left out too, migration 00021) by their digest: @digest equal to
+// it (rank 0) or a prefix of it (rank 1), through nodes_hash_digest, of
+// the algorithm @digest_algorithm unless that is empty (@digest is empty
+// when the text is no digest).
 // @query is lower-cased and trimmed by the caller; @pattern is it with the
 // LIKE metacharacters escaped. When @kinds is not empty only those kinds
 // are searched. Best first: rank, similarity, kind, key; at most @max_results.
@@ -274,6 +289,8 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 		arg.Fuzzy,
 		arg.Kinds,
 		arg.Key,
+		arg.Digest,
+		arg.DigestAlgorithm,
 	)
 	if err != nil {
 		return nil, err

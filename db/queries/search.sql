@@ -7,7 +7,11 @@
 -- pg_trgm.word_similarity_threshold, 0.6 by default). Nodes of the kinds
 -- the index leaves out (search_excluded_kinds(): process instances,
 -- connections) are found only by their exact key, @key as typed or
--- lower-cased (rank 0), through the unique (kind, md5(key)) index.
+-- lower-cased (rank 0), through the unique (kind, md5(key)) index; hash
+-- nodes (left out too, migration 00021) by their digest: @digest equal to
+-- it (rank 0) or a prefix of it (rank 1), through nodes_hash_digest, of
+-- the algorithm @digest_algorithm unless that is empty (@digest is empty
+-- when the text is no digest).
 -- @query is lower-cased and trimmed by the caller; @pattern is it with the
 -- LIKE metacharacters escaped. When @kinds is not empty only those kinds
 -- are searched. Best first: rank, similarity, kind, key; at most @max_results.
@@ -26,9 +30,18 @@ UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
 FROM nodes n
-WHERE n.kind = ANY (search_excluded_kinds())
+WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
   AND md5(n.key) = ANY (ARRAY[md5(@key::text), md5(lower(@key::text))])
   AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
+UNION ALL
+SELECT n.id, n.kind, n.key, n.name, n.sources,
+       (E'\n' || lower(n.key) || E'\n')::text AS names,
+       (CASE WHEN hash_digest(n.key) = @digest::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+FROM nodes n
+WHERE n.kind = 'hash' AND @digest::text <> ''
+  AND hash_digest(n.key) COLLATE "C" >= @digest::text AND hash_digest(n.key) COLLATE "C" < @digest::text || '~'
+  AND (@digest_algorithm::text = '' OR n.key LIKE @digest_algorithm::text || ':%')
+  AND (cardinality(@kinds::text[]) = 0 OR 'hash' = ANY(@kinds::text[]))
 ORDER BY match_rank, similarity DESC, kind, key
 LIMIT @max_results::int;
 
