@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,4 +76,41 @@ func TestDeletedNodeTakesItsRelations(t *testing.T) {
 	var src, dst string
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT src_id::text, dst_id::text FROM relations`).Scan(&src, &dst))
 	require.Equal(t, []string{a.ID.String(), z.ID.String()}, []string{src, dst})
+}
+
+// TestRefNodeShape checks which references ref_node (through resolve_ref)
+// reads as node--<uuid>: exactly those the regular expression of migration
+// 00016 accepted (lower-case hex digits, dashes in place, nothing around),
+// which migration 00022 replaced by a translation.
+func TestRefNodeShape(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	n := graph.NamedNode(graph.KindMalware, "Shape")
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{n}})
+	require.NoError(t, err)
+	id := n.ID.String()
+	resolve := func(ref string) *string {
+		var got *string
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT resolve_ref($1)::text`, ref).Scan(&got))
+		return got
+	}
+	require.NotNil(t, resolve("node--"+id))
+	require.Equal(t, id, *resolve("node--" + id))
+	for _, ref := range []string{
+		"node--" + strings.ToUpper(id),                     // upper-case hex
+		"node--" + id + "\n",                               // trailing newline
+		"node--" + id[:35],                                 // one short
+		"node--" + id + "0",                                // one long
+		"node--" + strings.Replace(id, "-", "0", 1) + "-",  // dash moved
+		"node--" + id[:8] + "-" + id[9:13] + "g" + id[14:], // a non-hex letter in a dash's place
+		"node--" + id[:9] + "-" + id[10:],                  // a dash in a digit's place
+		"Node--" + id,                                      // prefix case
+		" node--" + id,                                     // leading space
+		"node--{" + id + "}",                               // a form uuid_in takes, the shape not
+		"node--" + strings.ReplaceAll(id, "-", ""),         // no dashes
+		"node--" + id[:8] + "\u00e9" + id[9:],              // a multibyte character
+	} {
+		require.Nil(t, resolve(ref), "%q is not node--<uuid>", ref)
+	}
 }

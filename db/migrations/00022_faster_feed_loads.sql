@@ -1,6 +1,7 @@
 -- +goose Up
--- Faster feed loads (#16): relations without foreign keys, and a cheaper
--- node_lookup_names. The merge, resolution and search rules are unchanged.
+-- Faster feed loads (#16): relations without foreign keys, a cheaper
+-- node_lookup_names, ref_node without a regular expression, and lz4 for
+-- node props. The merge, resolution and search rules are unchanged.
 --
 -- relations' foreign keys to nodes are replaced by
 -- the statement trigger on nodes that already removes a deleted node's
@@ -74,7 +75,58 @@ END
 $$;
 -- +goose StatementEnd
 
+-- ref_node tells a node--<uuid> reference by translating its hex digits
+-- to 0 and comparing with the shape, instead of the regular expression
+-- (5% of the server's CPU on the enterprise load, compiled-pattern lookup
+-- and match for every such reference). It accepts exactly what the
+-- expression accepted: only 0-9 and a-f become 0, so the comparison holds
+-- exactly when each of the 36 characters is a lower-case hex digit or the
+-- dash the shape has there. The rule is still written once: resolve_ref
+-- reads ref_node.
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ref_node(ref text) RETURNS TABLE (node_id uuid)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        (SELECT a.node_id FROM node_aliases a WHERE a.source_id = ref),
+        (SELECT n.id FROM nodes n
+         WHERE n.id = CASE
+             WHEN ref LIKE 'node--%'
+                  AND translate(substr(ref, 7), '0123456789abcdef', '0000000000000000') = '00000000-0000-0000-0000-000000000000'
+             THEN substr(ref, 7)::uuid
+         END))
+$$;
+-- +goose StatementEnd
+
+-- Node props (descriptions: 2.5 kB on average in ATT&CK) are compressed
+-- with lz4 where the server has it: pglz compression was 5% of the
+-- server's CPU on the enterprise load, and lz4 also decompresses faster
+-- for every read of props. Only new values use it; the stored values and
+-- every read are unchanged. A server built without lz4 keeps pglz.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)) THEN
+        ALTER TABLE nodes ALTER COLUMN props SET COMPRESSION lz4;
+    END IF;
+END
+$$;
+-- +goose StatementEnd
+
 -- +goose Down
+ALTER TABLE nodes ALTER COLUMN props SET COMPRESSION default;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION ref_node(ref text) RETURNS TABLE (node_id uuid)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(
+        (SELECT a.node_id FROM node_aliases a WHERE a.source_id = ref),
+        (SELECT n.id FROM nodes n
+         WHERE n.id = CASE
+             WHEN ref LIKE 'node--%'
+                  AND ref ~ '^node--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+             THEN substr(ref, 7)::uuid
+         END))
+$$;
+-- +goose StatementEnd
 DROP TRIGGER nodes_delete_relations ON nodes;
 DROP FUNCTION relations_of_deleted_nodes();
 -- +goose StatementBegin
