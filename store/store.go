@@ -213,16 +213,7 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
-		g.Go(func() error {
-			ws, err := s.release(gctx, chunk, now)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			stats.Add(ws)
-			mu.Unlock()
-			return nil
-		})
+		s.goRelease(gctx, g, chunk, now, &mu, &stats)
 	}
 	err := g.Wait()
 	return stats, err
@@ -265,6 +256,21 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 		return graph.WriteStats{}, fmt.Errorf("release pending relations: %w", err)
 	}
 	return ws, nil
+}
+
+// goRelease releases, on g, the pending relations that mention refs (see
+// release) and adds what it did to stats under mu.
+func (s *Store) goRelease(ctx context.Context, g *errgroup.Group, refs []string, now time.Time, mu *sync.Mutex, stats *graph.WriteStats) {
+	g.Go(func() error {
+		ws, err := s.release(ctx, refs, now)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		stats.Add(ws)
+		mu.Unlock()
+		return nil
+	})
 }
 
 // releaseChunk is how many batches' worth of refs UpsertNodes releases
@@ -312,16 +318,7 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		for _, p := range page {
 			refs = append(refs, p.SrcRef, p.DstRef)
 		}
-		g.Go(func() error {
-			ws, err := s.release(gctx, refs, now)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			stats.Add(ws)
-			mu.Unlock()
-			return nil
-		})
+		s.goRelease(gctx, g, refs, now, &mu, &stats)
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
