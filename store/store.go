@@ -213,16 +213,7 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
-		g.Go(func() error {
-			ws, err := s.release(gctx, chunk, now)
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			stats.Add(ws)
-			mu.Unlock()
-			return nil
-		})
+		s.goRelease(gctx, g, chunk, now, &mu, &stats)
 	}
 	err := g.Wait()
 	return stats, err
@@ -267,6 +258,21 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 	return ws, nil
 }
 
+// goRelease releases, on g, the pending relations that mention refs (see
+// release) and adds what it did to stats under mu.
+func (s *Store) goRelease(ctx context.Context, g *errgroup.Group, refs []string, now time.Time, mu *sync.Mutex, stats *graph.WriteStats) {
+	g.Go(func() error {
+		ws, err := s.release(ctx, refs, now)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		stats.Add(ws)
+		mu.Unlock()
+		return nil
+	})
+}
+
 // releaseChunk is how many batches' worth of refs UpsertNodes releases
 // pending relations for in one statement: each ref is one index probe, so
 // the statement stays short while the round trips drop.
@@ -281,35 +287,48 @@ const releaseChunk = 4
 // endpoint (neither sees the other's rows), or a relationship resolved
 // through a source id that another transaction was moving to a smaller node
 // id. A loader that writes from several transactions at once, like the
-// feed manager, calls ReleasePending when they are all done. It returns the
-// counts of the relationships released.
+// feed manager, calls ReleasePending when they are all done. Up to Writers
+// pages are released at once, each in a transaction of its own, while the
+// next page is read (as UpsertNodes releases: a pending relation named by
+// refs of two pages is released by whichever statement locks it first, and
+// a release parks nothing, so the pages read later are unchanged but for
+// the rows already released). It returns the counts of the relationships
+// released.
 func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
-	var stats graph.WriteStats
+	var (
+		mu    sync.Mutex
+		stats graph.WriteStats
+	)
 	after := gen.PendingRelationPageParams{MaxRows: int32(s.batchSize)}
 	now := s.now().UTC()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.writers)
 	for {
-		page, err := s.q.PendingRelationPage(ctx, after)
+		page, err := s.q.PendingRelationPage(gctx, after)
 		if err != nil {
+			if werr := g.Wait(); werr != nil { // a failed release ended gctx
+				return stats, werr
+			}
 			return stats, fmt.Errorf("list pending relations: %w", err)
 		}
 		if len(page) == 0 {
-			return stats, s.rekeyAll(ctx, &stats)
+			break
 		}
 		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
 			refs = append(refs, p.SrcRef, p.DstRef)
 		}
-		ws, err := s.release(ctx, refs, now)
-		if err != nil {
-			return stats, err
-		}
-		stats.Add(ws)
+		s.goRelease(gctx, g, refs, now, &mu, &stats)
 		last := page[len(page)-1]
 		after.AfterSrcRef, after.AfterRelation, after.AfterDstRef = last.SrcRef, last.Relation, last.DstRef
 		if len(page) < int(after.MaxRows) {
-			return stats, s.rekeyAll(ctx, &stats)
+			break
 		}
 	}
+	if err := g.Wait(); err != nil {
+		return stats, err
+	}
+	return stats, s.rekeyAll(ctx, &stats)
 }
 
 // rekeyAll re-keys every relation record whose source ids moved to other

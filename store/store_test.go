@@ -686,11 +686,22 @@ func TestUpsertNodesInConcurrentBatches(t *testing.T) {
 // can leave behind: relationships parked as pending whose missing endpoint
 // was then written without releasing them (here by plain SQL, as a
 // transaction that could not yet see the pending rows). ReleasePending must
-// release exactly those whose endpoints both resolve, across several pages.
+// release exactly those whose endpoints both resolve, across several pages,
+// with one writer and with pages released side by side (every page names
+// the same source, so the writers compete for the same pending rows).
 func TestReleasePendingSweepsStranded(t *testing.T) {
 	t.Parallel()
+	for _, writers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("writers=%d", writers), func(t *testing.T) {
+			t.Parallel()
+			releasePendingSweepsStranded(t, writers)
+		})
+	}
+}
+
+func releasePendingSweepsStranded(t *testing.T, writers int) {
 	ctx := context.Background()
-	b := setup(t, store.WithBatchSize(3))
+	b := setup(t, store.WithBatchSize(3), store.WithWriters(writers))
 	src := graph.NamedNode(graph.KindMalware, "Stranded")
 	_, err := b.store.UpsertNodes(ctx, []graph.Node{src})
 	require.NoError(t, err)

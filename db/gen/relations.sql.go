@@ -138,13 +138,19 @@ WITH stale AS (
     UNION
     SELECT c.new_src, c.relation, c.new_dst FROM changed c
 ), rekeyed AS (
+    -- The = ANY on the key's ends makes both writes index scans of the
+    -- rows of the changed keys' ends: joined on the whole key alone, the
+    -- planner (which cannot tell how few changed) hashed all of
+    -- relation_records and relations on every call.
     UPDATE relation_records r SET src_id = c.new_src, dst_id = c.new_dst
     FROM changed c
-    WHERE r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref
+    WHERE r.src_ref = ANY(ARRAY(SELECT c2.src_ref FROM changed c2)) AND r.dst_ref = ANY(ARRAY(SELECT c2.dst_ref FROM changed c2))
+      AND r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref
     RETURNING 1
 ), dropped AS (
     DELETE FROM relations x USING affected k
-    WHERE x.src_id = k.src_id AND x.relation = k.relation AND x.dst_id = k.dst_id
+    WHERE x.src_id = ANY(ARRAY(SELECT k2.src_id FROM affected k2)) AND x.dst_id = ANY(ARRAY(SELECT k2.dst_id FROM affected k2))
+      AND x.src_id = k.src_id AND x.relation = k.relation AND x.dst_id = k.dst_id
     RETURNING 1
 )
 SELECT coalesce(array_agg(k.src_id ORDER BY k.src_id, k.relation, k.dst_id), '{}')::uuid[] AS src_ids,
