@@ -14,8 +14,9 @@ import (
 // index's expression) makes of every shape the lax path queries accept:
 // a scalar where an array is expected, nested arrays, objects, non-strings,
 // blank and padded names. The expected strings are what the SQL function of
-// migration 00011 returned; migration 00022 rewrote it without re-indexing,
-// so it must return exactly the same for every input.
+// migration 00011 returned; migration 00021 rewrote it (inlinable) and it
+// must return the same for every input but a hashes-led JSON key beside a
+// name (TestSearchFindsHashesByDigest).
 func TestNodeLookupNamesShapes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
