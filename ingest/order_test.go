@@ -2,6 +2,8 @@ package ingest_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,12 +13,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/corpus"
 	"github.com/ransomeye/intel/internal/feedtest"
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // graphCounts counts the rows of the graph tables.
@@ -27,15 +34,44 @@ const graphCounts = `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM 
 type orderRun struct {
 	name    string
 	dump    string
+	walks   string
 	counts  [4]int64
 	results []ingest.Result
 }
 
+// walkAnswers walks from every 25th node (by id) with FindRelated's
+// defaults and returns one line per start: its id and a hash of the whole
+// answer (nodes, depths, paths, degrees, edges, truncation), so that two
+// loads of the same feeds can be held to the same answers, not only the
+// same rows (an answer also depends on how the walk breaks ties).
+func walkAnswers(t *testing.T, st *store.Store, pool *pgxpool.Pool) string {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := pool.Query(ctx, `SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM nodes) s WHERE rn % 25 = 1 ORDER BY id`)
+	require.NoError(t, err)
+	starts, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	require.NoError(t, err)
+	var out strings.Builder
+	for _, id := range starts {
+		nb, err := st.FindRelated(ctx, id, graph.RelatedOptions{})
+		require.NoError(t, err)
+		raw, err := json.Marshal(struct {
+			Nodes     []graph.RelatedNode
+			Edges     []graph.Edge
+			Truncated bool
+		}{nb.Nodes, nb.Edges, nb.Truncated})
+		require.NoError(t, err)
+		fmt.Fprintf(&out, "%s %x\n", id, sha256.Sum256(raw))
+	}
+	return out.String()
+}
+
 // loadInOrders loads feeds into three fresh databases — forward one at a
 // time, in reverse one at a time, and forward four at a time — and returns
-// the graph each ends with; then it reloads the feeds with Force into the
-// first and returns its graph again.
-func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded string) {
+// the graph each ends with and the answers of walks on it (walkAnswers);
+// then it reloads the feeds with Force into the first and returns its graph
+// and walk answers again.
+func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded orderRun) {
 	t.Helper()
 	ctx := context.Background()
 	reversed := slices.Clone(feeds)
@@ -49,13 +85,13 @@ func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded 
 	}{{"forward", feeds, 1}, {"reverse", reversed, 1}, {"concurrency 4", feeds, 4}} {
 		st, pool := newStore(t)
 		res, _ := ingest.Run(ctx, st, order.feeds, ingest.Options{Concurrency: order.concurrency, Logger: quiet})
-		run := orderRun{name: order.name, dump: pgtest.Dump(t, pool, pgtest.GraphQueries...), results: res}
+		run := orderRun{name: order.name, dump: pgtest.Dump(t, pool, pgtest.GraphQueries...), walks: walkAnswers(t, st, pool), results: res}
 		require.NoError(t, pool.QueryRow(ctx, graphCounts).Scan(&run.counts[0], &run.counts[1], &run.counts[2], &run.counts[3]))
 		runs = append(runs, run)
 		if first == nil {
 			first = func(opts ingest.Options) {
 				_, _ = ingest.Run(ctx, st, feeds, opts)
-				reloaded = pgtest.Dump(t, pool, pgtest.GraphQueries...)
+				reloaded = orderRun{name: "forced reload", dump: pgtest.Dump(t, pool, pgtest.GraphQueries...), walks: walkAnswers(t, st, pool)}
 			}
 		}
 	}
@@ -67,8 +103,8 @@ func loadInOrders(t *testing.T, feeds []ingest.Feed) (runs []orderRun, reloaded 
 // (testdata/order, see its SOURCES.md) forward, in reverse and four at a
 // time: every column of nodes, node_aliases, relations and
 // pending_relations must come out the same (the clock is fixed, so even the
-// load times of untimed records agree), and a forced reload must change
-// nothing.
+// load times of untimed records agree), walks from every 25th node must
+// give the same answers, and a forced reload must change nothing.
 func TestLoadOrderDoesNotMatter(t *testing.T) {
 	t.Parallel()
 	order := filepath.Join("..", "testdata", "order")
@@ -84,7 +120,11 @@ func TestLoadOrderDoesNotMatter(t *testing.T) {
 		require.Equal(t, runs[0].counts, r.counts, "%s: row counts (nodes, aliases, relations, pending); rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
 		require.True(t, runs[0].dump == r.dump, "%s gives another graph than forward; rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
 	}
-	require.True(t, runs[0].dump == reloaded, "a forced reload changes the graph; rows only in one: %s", diff(runs[0].dump, reloaded))
+	for _, r := range append(runs[1:], reloaded) {
+		require.NotEmpty(t, r.walks)
+		require.True(t, runs[0].walks == r.walks, "%s: walks answer otherwise than after the forward load; starts only in one: %s", r.name, diff(runs[0].walks, r.walks))
+	}
+	require.True(t, runs[0].dump == reloaded.dump, "a forced reload changes the graph; rows only in one: %s", diff(runs[0].dump, reloaded.dump))
 }
 
 // TestCorpusLoadOrder is TestLoadOrderDoesNotMatter over a whole corpus
@@ -115,14 +155,14 @@ func TestCorpusLoadOrder(t *testing.T) {
 		t.Logf("%-14s nodes %d, aliases %d, relations %d, pending %d, same graph as forward: %v",
 			r.name, r.counts[0], r.counts[1], r.counts[2], r.counts[3], r.dump == runs[0].dump)
 	}
-	t.Logf("forced reload: same graph as forward: %v", reloaded == runs[0].dump)
-	for _, r := range runs[1:] {
+	for _, r := range append(runs[1:], reloaded) {
+		t.Logf("%s: same graph as forward: %v, same walk answers: %v", r.name, r.dump == runs[0].dump, r.walks == runs[0].walks)
 		if r.dump != runs[0].dump {
 			t.Errorf("%s: rows only in one: %s", r.name, diff(runs[0].dump, r.dump))
 		}
-	}
-	if reloaded != runs[0].dump {
-		t.Errorf("forced reload: rows only in one: %s", diff(runs[0].dump, reloaded))
+		if r.walks != runs[0].walks {
+			t.Errorf("%s: walk answers only in one: %s", r.name, diff(runs[0].walks, r.walks))
+		}
 	}
 }
 
