@@ -77,13 +77,11 @@ func neighbourhood(start uuid.UUID, opts graph.RelatedOptions, rows []gen.FindRe
 		nb.Nodes = append(nb.Nodes, rn)
 		nb.Truncated = nb.Truncated || r.Truncated
 		var err error
-		nb.Edges, err = dec.relations(nb.Edges, r.ID, edgeArrays{relations: r.OutRelations, dsts: r.OutDsts,
-			confidences: r.OutConfidences, sources: r.OutSources, firstSeen: r.OutFirstSeen, lastSeen: r.OutLastSeen})
-		if err != nil {
-			return nil, err
-		}
-		nb.Edges, err = dec.telemetry(nb.Edges, r.ID, edgeArrays{relations: r.TelRelations, dsts: r.TelDsts,
-			counts: r.TelCounts, agents: r.TelAgents, firstSeen: r.TelFirstSeen, lastSeen: r.TelLastSeen})
+		nb.Edges, err = dec.edges(nb.Edges, r.ID,
+			edgeArrays{relations: r.OutRelations, dsts: r.OutDsts, confidences: r.OutConfidences, sources: r.OutSources,
+				firstSeen: r.OutFirstSeen, lastSeen: r.OutLastSeen},
+			edgeArrays{relations: r.TelRelations, dsts: r.TelDsts, counts: r.TelCounts, agents: r.TelAgents,
+				firstSeen: r.TelFirstSeen, lastSeen: r.TelLastSeen})
 		if err != nil {
 			return nil, err
 		}
@@ -112,6 +110,16 @@ type edgeArrays struct {
 type edgeDecoder struct {
 	types   *pgtype.Map
 	sources map[string][]string // literal -> parsed: a walk's edges share a few source lists
+}
+
+// edges appends src's relations, then its telemetry edges, each part in
+// (relation, peer) order: a reached node's edges as both walks return them.
+func (d *edgeDecoder) edges(out []graph.Edge, src uuid.UUID, relations, telemetry edgeArrays) ([]graph.Edge, error) {
+	out, err := d.relations(out, src, relations)
+	if err != nil {
+		return nil, err
+	}
+	return d.telemetry(out, src, telemetry)
 }
 
 // relations appends src's relations to out, in (relation, peer) order.

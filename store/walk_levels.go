@@ -128,10 +128,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 			rn.Via = &v
 		}
 		nb.Nodes = append(nb.Nodes, rn)
-		if nb.Edges, err = dec.relations(nb.Edges, r.ID, relationsOut[r.ID]); err != nil {
-			return nil, err
-		}
-		nb.Edges, err = dec.telemetry(nb.Edges, r.ID, edgeArrays{relations: r.TelRelations, dsts: r.TelDsts,
+		nb.Edges, err = dec.edges(nb.Edges, r.ID, relationsOut[r.ID], edgeArrays{relations: r.TelRelations, dsts: r.TelDsts,
 			counts: r.TelCounts, agents: r.TelAgents, firstSeen: r.TelFirstSeen, lastSeen: r.TelLastSeen})
 		if err != nil {
 			return nil, err
