@@ -28,9 +28,9 @@ import (
 //   - nodes: N of eight kinds;
 //   - relations: every node has R/N outgoing relations to pseudo-random other
 //     nodes, plus relHubs hub nodes with relHubDegree incoming relations each;
-//   - telemetry: T edges between pseudo-random nodes observed over the seven
-//     UTC days ending today, plus telHubs hub nodes with telHubDegree incoming
-//     edges each (a domain every host resolves).
+//   - telemetry: T edges between pseudo-random nodes observed over the
+//     spanDays UTC days from first (seven when zero), plus telHubs hub nodes
+//     with telHubDegree incoming edges each (a domain every host resolves).
 //
 // Hubs are nodes 0 … relHubs+telHubs-1.
 type benchGraph struct {
@@ -39,6 +39,7 @@ type benchGraph struct {
 	relHubs, relHubDegree        int
 	telHubs, telHubDegree        int
 	first                        time.Time // midnight UTC of the first telemetry day
+	spanDays                     int       // days of telemetry from first; 0 means 7
 	genTime, loadTime, indexTime time.Duration
 	vacuumTime                   time.Duration
 }
@@ -55,9 +56,17 @@ func (g *benchGraph) id(i int) uuid.UUID { return nodeID(g.prefix, i) }
 // source generateGraph gives it).
 func (g *benchGraph) hubNeighbour(h, m int) int { return (m*7919 + h*104729) % g.nodes }
 
+// span is how many days of telemetry the graph holds.
+func (g *benchGraph) span() int {
+	if g.spanDays <= 0 {
+		return 7
+	}
+	return g.spanDays
+}
+
 func (g *benchGraph) days() []time.Time {
 	var days []time.Time
-	for d := range 7 {
+	for d := range g.span() {
 		days = append(days, g.first.AddDate(0, 0, d))
 	}
 	return days
@@ -167,7 +176,7 @@ func (g *benchGraph) loadRelations(ctx context.Context, pool *pgxpool.Pool) erro
 func (g *benchGraph) loadTelemetry(ctx context.Context, pool *pgxpool.Pool) error {
 	hubs := g.telHubs * g.telHubDegree
 	base := max(g.telemetry-hubs, 0)
-	week := int64(7 * 24 * time.Hour / time.Microsecond)
+	span := int64(time.Duration(g.span()) * 24 * time.Hour / time.Microsecond)
 	// Plain INSERT … SELECT routes each row to its day partition.
 	_, err := pool.Exec(ctx, `
 		INSERT INTO telemetry_edges (src_id, dst_id, relation, agent_id, observed_at, props)
@@ -179,7 +188,7 @@ func (g *benchGraph) loadTelemetry(ctx context.Context, pool *pgxpool.Pool) erro
 		       $4::timestamptz + interval '1 microsecond' * (abs(hashint8extended(i, 3)) % $5::bigint),
 		       jsonb_build_object('pid', i % 65536)
 		FROM generate_series(0, $9::bigint - 1) AS i`,
-		g.prefix, g.nodes, telemetryRelations, g.first, week,
+		g.prefix, g.nodes, telemetryRelations, g.first, span,
 		int64(hubs), g.relHubs, max(g.telHubs, 1), int64(base+hubs))
 	if err != nil {
 		return fmt.Errorf("generate telemetry: %w", err)
@@ -334,6 +343,9 @@ func generatedGraph(b *testing.B, g *benchGraph) (string, *pgxpool.Pool) {
 func cachedGraphDB(ctx context.Context, base string, g *benchGraph) (string, bool, error) {
 	name := fmt.Sprintf("bench_%s_%d_%d_%d_%d_%d_%d_%d_%s", g.prefix, g.nodes, g.relations, g.telemetry,
 		g.relHubs, g.relHubDegree, g.telHubs, g.telHubDegree, g.first.Format("20060102"))
+	if g.span() != 7 {
+		name += fmt.Sprintf("_d%d", g.span())
+	}
 	u, err := url.Parse(base)
 	if err != nil {
 		return "", false, err

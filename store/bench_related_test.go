@@ -417,3 +417,92 @@ func BenchmarkFindRelatedHubs(b *testing.B) {
 	b.ReportMetric(msf(visits[0].d), "findrelated-ms")
 	b.ReportMetric(msf(visits[len(ws)].d), "findrelated-uncapped-ms")
 }
+
+// BenchmarkFindRelatedDays shows how walks grow with the days of telemetry
+// a 7-day window holds (issue #16: within 2x from 1 to 7 days of data). It
+// generates the benchmark graph three times with the same nodes and
+// relations and the same telemetry per day (INTEL_BENCH_TELEMETRY / 7, hub
+// edges included) over 1, 4 and 7 days ending today, and walks from the
+// same starts in each with FindRelated's default window (7 days), depth 4
+// and the default caps. Each graph is a database of its own: with
+// INTEL_BENCH_GRAPH_URL they are generated once and reused.
+func BenchmarkFindRelatedDays(b *testing.B) {
+	cfg := loadBenchConfig(b)
+	ctx := context.Background()
+	today := utcMidnight(time.Now())
+	opts := walkOptions(graph.DefaultFanout, graph.DefaultMaxNodes)
+	spans := []int{1, 4, 7}
+	type variant struct {
+		g       *benchGraph
+		gs      *store.Store
+		edges   int64
+		samples walkSamples
+	}
+	vs := make([]*variant, len(spans))
+	for i, days := range spans {
+		g := &benchGraph{prefix: "n", nodes: cfg.graphNodes, relations: cfg.graphRelations,
+			telemetry: cfg.graphTelemetry * days / 7, relHubs: 4, relHubDegree: 12_000,
+			telHubs: 2, telHubDegree: 15_000 * days / 7, first: today.AddDate(0, 0, 1-days), spanDays: days}
+		dsn, pool := generatedGraph(b, g)
+		v := &variant{g: g, gs: store.NewStore(productPool(b, dsn, nil), store.WithLogger(quietLogger))}
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&v.edges); err != nil {
+			b.Fatal(err)
+		}
+		vs[i] = v
+	}
+
+	hubs := vs[0].g.relHubs + vs[0].g.telHubs
+	rng := rand.New(rand.NewPCG(5, 6))
+	var starts []int
+	for range cfg.queries {
+		starts = append(starts, hubs+rng.IntN(cfg.graphNodes-hubs))
+	}
+	for _, v := range vs { // warm up each database on other nodes
+		for range 5 {
+			if _, err := findRelatedSample(ctx, v.gs, "", v.g.id(hubs+rng.IntN(cfg.graphNodes-hubs)), opts); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for b.Loop() {
+		for _, v := range vs {
+			v.samples = v.samples[:0]
+		}
+		// The variants alternate start by start, best of rounds each.
+		for i, node := range starts {
+			for k := range vs {
+				v := vs[(i+k)%len(vs)]
+				var best walkSample
+				for r := range cfg.rounds {
+					s, err := findRelatedSample(ctx, v.gs, "", v.g.id(node), opts)
+					if err != nil {
+						b.Fatalf("%d days, from node %d: %v", v.g.span(), node, err)
+					}
+					if r == 0 || s.d < best.d {
+						best = s
+					}
+				}
+				v.samples = append(v.samples, best)
+			}
+		}
+	}
+
+	r := newReport(fmt.Sprintf("FindRelated depth 4 (fan-out %d, max nodes %d, window %d days) by days of telemetry held",
+		opts.Fanout, opts.MaxNodes, graph.DefaultSinceDays))
+	r.row("days of data", "telemetry edges", "starts", "p50", "p90", "p99", "max", "nodes/walk", "truncated")
+	for _, v := range vs {
+		l := v.samples.latencies()
+		r.row(v.g.span(), v.edges, len(v.samples), ms(l.percentile(50)), ms(l.percentile(90)), ms(l.percentile(99)),
+			ms(l.percentile(100)), fmt.Sprintf("%.0f", v.samples.meanNodes()), v.samples.truncated())
+	}
+	r.flush()
+	first, last := vs[0].samples.latencies(), vs[len(vs)-1].samples.latencies()
+	p50 := msf(last.percentile(50)) / msf(first.percentile(50))
+	p99 := msf(last.percentile(99)) / msf(first.percentile(99))
+	note("7 days / 1 day (target within 2x): p50 %s, p99 %s; best of %d rounds per start, variants alternating",
+		fmtRatio(p50), fmtRatio(p99), cfg.rounds)
+	note("%d nodes and %d relations in each graph; telemetry per day %d; the same %d random starts in each",
+		cfg.graphNodes, cfg.graphRelations, cfg.graphTelemetry/7, len(starts))
+	b.ReportMetric(p50, "days7-over-1-p50")
+	b.ReportMetric(p99, "days7-over-1-p99")
+}
