@@ -314,9 +314,15 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		if len(page) == 0 {
 			break
 		}
-		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
+		// The page's source refs name every row of it, and (pages being
+		// cut in key order) few rows of the pages released beside it: a
+		// row named by the refs of two releases running at once is locked
+		// by one and waited for by the other. With both ends' refs, every
+		// hub a page points at (an identity, a tactic) named the rows of
+		// the other pages too, and the releases ran one after the other.
+		refs := make([]string, 0, len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
-			refs = append(refs, p.SrcRef, p.DstRef)
+			refs = append(refs, p.SrcRef)
 		}
 		s.goRelease(gctx, g, refs, now, &mu, &stats)
 		last := page[len(page)-1]
