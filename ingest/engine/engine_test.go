@@ -202,9 +202,9 @@ func TestPanicsAreContained(t *testing.T) {
 }
 
 // TestWritersWriteTheSameBatches: with Options.Writers above 1 the batches
-// are written side by side (so in any order) but are the same batches, and
-// the report is the same; a failing sink still stops the load with its
-// error.
+// are written side by side (so in any order) but are the same batches (of
+// nodes only: see TestWritersLeaveRelationsToBatchesBeingWritten), and the
+// report is the same; a failing sink still stops the load with its error.
 func TestWritersWriteTheSameBatches(t *testing.T) {
 	t.Parallel()
 	run := func(writers int) ([]graph.Batch, *engine.Report) {
