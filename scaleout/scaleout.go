@@ -55,7 +55,7 @@ var Plan = []Table{
 	{Name: "telemetry_edges", Method: Distributed, Column: "agent_id",
 		Why: "the high-volume table: by agent (shard skew 1.05x, 4.2x by node id); its day partitions follow it"},
 	{Name: "nodes", Method: Coordinator,
-		Why: "unique (kind, md5(key)) index and the delete trigger for relations, relation_records and node_aliases need one place; endpoint nodes are written once each"},
+		Why: "unique (kind, md5(key)) index and the delete triggers for relations, relation_records and node_aliases need one place; endpoint nodes are written once each"},
 	{Name: "relations", Method: Coordinator, Why: "references nodes at both ends, resolved in the relation upsert's statement (no foreign keys since 00022; nodes' delete trigger removes them)"},
 	{Name: "relation_records", Method: Coordinator, Why: "written in the relation upsert's statement, keyed by the ids it writes to relations (no foreign keys since 00016)"},
 	{Name: "node_aliases", Method: Coordinator, Why: "references nodes, written in the transaction that writes them (no foreign key since 00024; nodes' delete trigger removes them)"},
