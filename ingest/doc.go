@@ -1,10 +1,11 @@
 // Package ingest is the feed manager: it takes a list of feeds (a YAML or
 // JSON config file of name, path and format), loads them concurrently with
 // a bound, sends both parsers' output to the graph store in tuned batches
-// (up to the store's Writers batches of a feed written at once, then the
-// relationships they parked for each other released: see
-// Options.Writers), shows progress on a terminal, and ends with a per-feed
-// report.
+// (up to the store's Writers batches of a feed written at once, a
+// relationship naming a node of a batch still being written held for a
+// later batch, then the few relationships they still parked for each other
+// released: see Options.Writers and engine.Options.Writers), shows progress
+// on a terminal, and ends with a per-feed report.
 //
 // It records each feed's content hash in the feeds table, so an unchanged
 // feed is skipped; for a MISP feed directory it also records each event

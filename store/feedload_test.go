@@ -48,8 +48,9 @@ func TestNodeLookupNamesShapes(t *testing.T) {
 
 // TestDeletedNodeTakesItsRelations checks that deleting a node (never
 // done by the product, but possible by hand) removes the relations and
-// relation records naming it at either end, as the foreign keys' ON DELETE
-// CASCADE did before migration 00022, and leaves the others.
+// relation records naming it at either end and its aliases, as the foreign
+// keys' ON DELETE CASCADE did before migrations 00022 and 00024, and
+// leaves the others.
 func TestDeletedNodeTakesItsRelations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -57,6 +58,8 @@ func TestDeletedNodeTakesItsRelations(t *testing.T) {
 	a := graph.NamedNode(graph.KindIntrusionSet, "Alpha")
 	m := graph.NamedNode(graph.KindMalware, "Mid")
 	z := graph.NamedNode(graph.KindTool, "Zulu")
+	a.Aliases = []string{"intrusion-set--alpha"}
+	m.Aliases = []string{"malware--mid", "malware--mid-2"}
 	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{a, m, z}, Relations: []graph.Relation{
 		{Src: a.Ref(), Type: "uses", Dst: m.Ref()},
 		{Src: m.Ref(), Type: "uses", Dst: z.Ref()},
@@ -70,10 +73,12 @@ func TestDeletedNodeTakesItsRelations(t *testing.T) {
 	}
 	require.Equal(t, 3, count("relations"))
 	require.Equal(t, 3, count("relation_records"))
+	require.Equal(t, 3, count("node_aliases"))
 	_, err = b.pool.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, m.ID)
 	require.NoError(t, err)
 	require.Equal(t, 1, count("relations"), "both relations of the deleted node go")
 	require.Equal(t, 1, count("relation_records"))
+	require.Equal(t, 1, count("node_aliases"), "the deleted node's aliases go")
 	var src, dst string
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT src_id::text, dst_id::text FROM relations`).Scan(&src, &dst))
 	require.Equal(t, []string{a.ID.String(), z.ID.String()}, []string{src, dst})

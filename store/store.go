@@ -314,9 +314,15 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 		if len(page) == 0 {
 			break
 		}
-		refs := make([]string, 0, 2*len(page)) // repeats are harmless: refs feed = ANY(...)
+		// The page's source refs name every row of it, and (pages being
+		// cut in key order) few rows of the pages released beside it: a
+		// row named by the refs of two releases running at once is locked
+		// by one and waited for by the other. With both ends' refs, every
+		// hub a page points at (an identity, a tactic) named the rows of
+		// the other pages too, and the releases ran one after the other.
+		refs := make([]string, 0, len(page)) // repeats are harmless: refs feed = ANY(...)
 		for _, p := range page {
-			refs = append(refs, p.SrcRef, p.DstRef)
+			refs = append(refs, p.SrcRef)
 		}
 		s.goRelease(gctx, g, refs, now, &mu, &stats)
 		last := page[len(page)-1]
@@ -897,12 +903,20 @@ func marshalProps(m map[string]any) (param json.RawMessage, digest []byte) {
 	if len(m) == 0 {
 		return json.RawMessage("{}"), json.RawMessage("{}")
 	}
-	b, err := json.Marshal(m)
-	if err != nil {
+	buf := propsBuffers.Get().(*[]byte)
+	b, ok := appendMarshal((*buf)[:0], m) // json.Marshal's bytes, faster
+	props := slices.Clone(b)
+	*buf = b
+	propsBuffers.Put(buf)
+	if !ok {
 		return jsonObject(m), nil
 	}
-	return b, b
+	return props, props
 }
+
+// propsBuffers holds the buffers marshalProps encodes into before copying
+// the props out at their size (as json.Marshal does).
+var propsBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func jsonObject(m map[string]any) json.RawMessage {
 	if len(m) == 0 {

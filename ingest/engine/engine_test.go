@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,9 +202,9 @@ func TestPanicsAreContained(t *testing.T) {
 }
 
 // TestWritersWriteTheSameBatches: with Options.Writers above 1 the batches
-// are written side by side (so in any order) but are the same batches, and
-// the report is the same; a failing sink still stops the load with its
-// error.
+// are written side by side (so in any order) but are the same batches (of
+// nodes only: see TestWritersLeaveRelationsToBatchesBeingWritten), and the
+// report is the same; a failing sink still stops the load with its error.
 func TestWritersWriteTheSameBatches(t *testing.T) {
 	t.Parallel()
 	run := func(writers int) ([]graph.Batch, *engine.Report) {
@@ -231,4 +232,100 @@ func TestWritersWriteTheSameBatches(t *testing.T) {
 		engine.Options{Workers: 2, Writers: 3, BatchSize: 10, Logger: quiet}, rep)
 	require.ErrorIs(t, err, errDown)
 	require.Less(t, rep.RecordsRead, int64(100000))
+}
+
+// chainNode is record i's node, known by the alias "c-<i>".
+func chainNode(i int) graph.Node {
+	n := graph.SourceNode("x-number", "c-"+strconv.Itoa(i))
+	n.Aliases = []string{"c-" + strconv.Itoa(i)}
+	return n
+}
+
+// mapChain maps record i to its node and, from record 15 on, a relation
+// from it to record i-15's node: a batch or two back at batch size 10.
+func mapChain(rec engine.Record[int]) engine.Result {
+	i, _ := strconv.Atoi(string(rec.Raw))
+	res := engine.Result{Read: 1, Mapped: 1}
+	res.Batch.Nodes = []graph.Node{chainNode(i)}
+	if i >= 15 {
+		res.Batch.Relations = []graph.Relation{{Src: "c-" + graph.Ref(strconv.Itoa(i)), Type: "follows", Dst: "c-" + graph.Ref(strconv.Itoa(i-15))}}
+	}
+	return res
+}
+
+// inOrderSink is a graph.Sink of mapChain's records whose writes commit in
+// input order (a write of nodes returns once every earlier node has been
+// written), like a database whose batches take the same time. It counts
+// the relations written while their endpoint was not: a store would park
+// them (pending), to be written again when the endpoint comes.
+type inOrderSink struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	written int // nodes c-0 .. c-(written-1) are written
+	parked  int
+	nodes   []string
+	rels    []string
+}
+
+func (s *inOrderSink) Write(_ context.Context, b graph.Batch) (graph.WriteStats, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	first := -1
+	mine := map[graph.Ref]bool{}
+	for _, n := range b.Nodes {
+		i, _ := strconv.Atoi(strings.TrimPrefix(n.Key, "c-"))
+		if first < 0 || i < first {
+			first = i
+		}
+		mine[graph.Ref(n.Aliases[0])] = true
+		s.nodes = append(s.nodes, n.Key)
+	}
+	for _, r := range b.Relations {
+		dst, _ := strconv.Atoi(strings.TrimPrefix(string(r.Dst), "c-"))
+		if dst >= s.written && !mine[r.Dst] {
+			s.parked++
+		}
+		s.rels = append(s.rels, string(r.Src)+">"+string(r.Dst))
+	}
+	for first >= 0 && s.written < first {
+		s.cond.Wait()
+	}
+	if first >= 0 {
+		s.written = first + len(b.Nodes)
+		s.cond.Broadcast()
+	}
+	return graph.WriteStats{NodesInserted: int64(len(b.Nodes)), RelationsInserted: int64(len(b.Relations))}, nil
+}
+
+// TestWritersLeaveRelationsToBatchesBeingWritten: with two writers, a
+// relation naming a node of a batch still being written goes to a later
+// batch, so none is written before its endpoint when batches commit in
+// order; with more writers every record is still written once.
+func TestWritersLeaveRelationsToBatchesBeingWritten(t *testing.T) {
+	t.Parallel()
+	const records = 2000
+	var wantNodes, wantRels []string
+	for i := range records {
+		wantNodes = append(wantNodes, "c-"+strconv.Itoa(i))
+		if i >= 15 {
+			wantRels = append(wantRels, "c-"+strconv.Itoa(i)+">c-"+strconv.Itoa(i-15))
+		}
+	}
+	slices.Sort(wantNodes)
+	slices.Sort(wantRels)
+	for _, writers := range []int{2, 4} {
+		sink := &inOrderSink{}
+		sink.cond.L = &sink.mu
+		rep := engine.NewReport("chain", "test")
+		require.NoError(t, engine.Run(context.Background(), &numbers{n: records}, mapChain, sink,
+			engine.Options{Feed: "chain", Workers: 2, Writers: writers, BatchSize: 10, Logger: quiet}, rep))
+		slices.Sort(sink.nodes)
+		slices.Sort(sink.rels)
+		require.Equal(t, wantNodes, sink.nodes, "%d writers", writers)
+		require.Equal(t, wantRels, sink.rels, "%d writers: every relation once", writers)
+		require.EqualValues(t, len(wantRels), rep.Written.RelationsInserted, "%d writers", writers)
+		if writers == 2 {
+			require.Zero(t, sink.parked, "no relation written before the batch of its endpoint committed")
+		}
+	}
 }

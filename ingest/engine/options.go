@@ -38,11 +38,13 @@ type Options struct {
 	BatchSize int
 	// Writers is the number of batches written to the sink at once, each
 	// on a goroutine of its own while the next batch is collected; 0 or 1
-	// writes one batch at a time on the collecting goroutine. The batches
-	// are the same whatever the count. A sink written to concurrently must
-	// give one result whatever the order its writes commit in (store.Store
-	// does once its ReleasePending has run, which package ingest calls
-	// after such a load).
+	// writes one batch at a time on the collecting goroutine. The records
+	// written are the same whatever the count, and so are the batches but
+	// that a relation naming a node of a batch still being written waits
+	// for a later batch (so that the store need not park it). A sink
+	// written to concurrently must give one result whatever the order its
+	// writes commit in (store.Store does once its ReleasePending has run,
+	// which package ingest calls after such a load).
 	Writers int
 	// MaxRecordBytes is the size above which a record is dropped (under
 	// ReasonTooLarge) without being buffered whole; 0 means

@@ -127,7 +127,7 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 		writeErr = l.err
 	}
 	if writeErr == nil {
-		writeErr = bt.flush(l.ctx)
+		writeErr = bt.flush(l.ctx, true)
 	}
 	if err := bt.wait(); writeErr == nil {
 		writeErr = err
@@ -328,26 +328,45 @@ func (s *splitter[M]) send(ctx context.Context) error {
 // and counts them and writes full batches to the sink, itself or (with
 // Options.Writers above 1) on up to Writers goroutines while it collects
 // the next batch.
+//
+// With several writers, a relation naming a node of a batch still being
+// written is not written beside it: that batch has not committed, so the
+// relation's write could not see the node and would park it (pending in
+// the store, released by a later write or by the final sweep: written three
+// times). It waits for a later batch instead, until that batch has ended
+// (see flush); at most BatchSize relations wait, the oldest first, and the
+// last batch waits for every other. The records written are the same, only
+// their batches differ; a sink written to concurrently gives one result
+// whatever the order anyway.
 type batcher struct {
 	sink    graph.Sink
 	size    int
 	rep     *Report
 	log     *slog.Logger
 	pending graph.Batch
+	// deferred is how many relations at the head of pending.Relations
+	// wait for batches being written: they do not count toward a full batch.
+	deferred int
 	// writes runs the batch writes when they are concurrent (nil when
-	// not); wctx ends when one of them fails.
+	// not); wctx ends when one of them fails. slots holds a token per
+	// batch being written (Options.Writers of them).
 	writes *errgroup.Group
 	wctx   context.Context
-	mu     sync.Mutex // guards rep and inflight while writes are concurrent
-	// inflight counts the batches being written.
+	slots  chan struct{}
+	mu     sync.Mutex // guards rep, inflight and writing while writes are concurrent
+	// inflight counts the batches being written; writing counts, per
+	// reference (node--<uuid> or alias), the batches being written whose
+	// nodes it names.
 	inflight int
+	writing  map[graph.Ref]int
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
 	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
-		b.writes.SetLimit(opts.Writers)
+		b.slots = make(chan struct{}, opts.Writers)
+		b.writing = map[graph.Ref]int{}
 	}
 	return b
 }
@@ -362,10 +381,10 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 	}
 	b.pending.Nodes = append(b.pending.Nodes, res.Batch.Nodes...)
 	b.pending.Relations = append(b.pending.Relations, res.Batch.Relations...)
-	if b.pending.Len() < b.size {
+	if b.pending.Len()-b.deferred < b.size {
 		return nil
 	}
-	return b.flush(ctx)
+	return b.flush(ctx, false)
 }
 
 // count runs a result's Ordered hook, counts it into rep and logs its drops.
@@ -417,34 +436,122 @@ func check(res *Result) (Reason, error) {
 
 // flush writes what is queued, or starts writing it when writes are
 // concurrent (waiting while Writers batches are being written); it returns
-// the error of a write that failed.
-func (b *batcher) flush(ctx context.Context) error {
+// the error of a write that failed. A concurrent flush takes its writer
+// first and then leaves for a later batch the relations that name nodes of
+// the batches still being written (see batcher); the last flush (last)
+// then waits for every batch and writes those too.
+func (b *batcher) flush(ctx context.Context, last bool) error {
 	if b.pending.Len() == 0 {
 		return nil
 	}
-	batch := b.pending
-	b.pending = graph.Batch{}
 	if b.writes == nil {
+		batch := b.pending
+		b.pending = graph.Batch{}
 		return b.write(ctx, batch)
 	}
-	if b.wctx.Err() != nil { // a write failed, or the load stopped
+	if err := b.take(ctx, 1); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	batch, later := b.split()
+	b.mu.Unlock()
+	b.pending, b.deferred = graph.Batch{Relations: later}, len(later)
+	if batch.Len() > 0 {
+		b.start(batch)
+	} else { // every relation left for the next batch
+		<-b.slots
+	}
+	if !last || len(later) == 0 {
+		return nil
+	}
+	if err := b.take(ctx, cap(b.slots)); err != nil { // every batch written
+		return err
+	}
+	defer func() {
+		for range cap(b.slots) {
+			<-b.slots
+		}
+	}()
+	batch, b.pending, b.deferred = b.pending, graph.Batch{}, 0
+	return b.write(b.wctx, batch)
+}
+
+// take waits for n writer slots, or for a write to fail or the load to
+// stop (then it returns why, after the other writes have ended).
+func (b *batcher) take(ctx context.Context, n int) error {
+	for range n {
+		if b.wctx.Err() == nil {
+			select {
+			case b.slots <- struct{}{}:
+				continue
+			case <-b.wctx.Done():
+			}
+		}
+		// A write failed, or the load stopped.
 		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
 	}
+	return nil
+}
+
+// split cuts pending into the batch to write now and the relations to
+// leave for a later one: the first BatchSize that name a node of a batch
+// being written. b.mu must be held.
+func (b *batcher) split() (now graph.Batch, later []graph.Relation) {
+	now.Nodes = b.pending.Nodes
+	if b.inflight == 0 {
+		now.Relations = b.pending.Relations
+		return now, nil
+	}
+	for _, r := range b.pending.Relations {
+		if len(later) < b.size && (b.writing[r.Src] > 0 || b.writing[r.Dst] > 0) {
+			later = append(later, r)
+			continue
+		}
+		now.Relations = append(now.Relations, r)
+	}
+	return now, later
+}
+
+// start writes batch on a goroutine of its own, holding a writer slot
+// (taken by the caller) and naming its nodes in b.writing until it ends.
+func (b *batcher) start(batch graph.Batch) {
+	refs := nodeRefs(batch.Nodes)
 	b.mu.Lock()
 	if b.inflight > 0 {
 		b.rep.overlapped = true
 	}
 	b.inflight++
+	for _, r := range refs {
+		b.writing[r]++
+	}
 	b.mu.Unlock()
 	b.writes.Go(func() error {
 		defer func() {
 			b.mu.Lock()
 			b.inflight--
+			for _, r := range refs {
+				if b.writing[r]--; b.writing[r] == 0 {
+					delete(b.writing, r)
+				}
+			}
 			b.mu.Unlock()
+			<-b.slots
 		}()
 		return b.write(b.wctx, batch)
 	})
-	return nil
+}
+
+// nodeRefs lists the references by which relations name nodes: their
+// node--<uuid> refs and their aliases (source ids).
+func nodeRefs(nodes []graph.Node) []graph.Ref {
+	refs := make([]graph.Ref, 0, 2*len(nodes))
+	for i := range nodes {
+		refs = append(refs, nodes[i].Ref())
+		for _, a := range nodes[i].Aliases {
+			refs = append(refs, graph.Ref(a))
+		}
+	}
+	return refs
 }
 
 // write writes one batch and counts it.
