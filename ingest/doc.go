@@ -2,8 +2,8 @@
 // JSON config file of name, path and format), loads them concurrently with
 // a bound, sends both parsers' output to the graph store in tuned batches
 // (up to the store's Writers batches of a feed written at once, a
-// relationship naming a node of a batch still being written held for a
-// later batch, then the few relationships they still parked for each other
+// relationship naming a node of a batch that may still be being written
+// held for a later batch, then the few relationships they still parked for each other
 // released: see Options.Writers and engine.Options.Writers), shows progress
 // on a terminal, and ends with a per-feed report.
 //

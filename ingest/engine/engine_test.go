@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -326,6 +327,48 @@ func TestWritersLeaveRelationsToBatchesBeingWritten(t *testing.T) {
 		require.EqualValues(t, len(wantRels), rep.Written.RelationsInserted, "%d writers", writers)
 		if writers == 2 {
 			require.Zero(t, sink.parked, "no relation written before the batch of its endpoint committed")
+		}
+	}
+}
+
+// jitterSink records batches like sinktest.Recorder but takes a random
+// time over each write, so batches end in a different order each run.
+type jitterSink struct {
+	sinktest.Recorder
+	mu  sync.Mutex
+	rng *rand.Rand
+}
+
+func (s *jitterSink) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	s.mu.Lock()
+	d := time.Duration(s.rng.IntN(1500)) * time.Microsecond
+	s.mu.Unlock()
+	time.Sleep(d)
+	return s.Recorder.Write(ctx, b)
+}
+
+// TestWritersBatchesDoNotDependOnTiming: which relations wait for a later
+// batch depends on the input and the writer count alone, never on which
+// write happens to end first, so the same load makes the same batches
+// every time.
+func TestWritersBatchesDoNotDependOnTiming(t *testing.T) {
+	t.Parallel()
+	for _, writers := range []int{2, 3} {
+		var want []graph.Batch
+		for seed := range uint64(4) {
+			sink := &jitterSink{rng: rand.New(rand.NewPCG(seed, uint64(writers)))}
+			require.NoError(t, engine.Run(context.Background(), &numbers{n: 600}, mapChain, sink,
+				engine.Options{Feed: "chain", Workers: 2, Writers: writers, BatchSize: 10, Logger: quiet},
+				engine.NewReport("chain", "test")))
+			got := sink.Batches
+			slices.SortFunc(got, func(a, b graph.Batch) int {
+				return cmp.Compare(fmt.Sprint(a.Nodes, a.Relations), fmt.Sprint(b.Nodes, b.Relations))
+			})
+			if want == nil {
+				want = got
+				continue
+			}
+			require.Equal(t, want, got, "%d writers, seed %d", writers, seed)
 		}
 	}
 }

@@ -40,8 +40,11 @@ type Options struct {
 	// on a goroutine of its own while the next batch is collected; 0 or 1
 	// writes one batch at a time on the collecting goroutine. The records
 	// written are the same whatever the count, and so are the batches but
-	// that a relation naming a node of a batch still being written waits
-	// for a later batch (so that the store need not park it). A sink
+	// that a relation naming a node of one of the last Writers-1 batches
+	// started (which may still be being written) waits for a later batch,
+	// so that the store need not park it. Batch k starts only once batch
+	// k-Writers has ended, so the batches depend on the input and the count
+	// alone, never on timing. A sink
 	// written to concurrently must give one result whatever the order its
 	// writes commit in (store.Store does once its ReleasePending has run,
 	// which package ingest calls after such a load).

@@ -329,15 +329,18 @@ func (s *splitter[M]) send(ctx context.Context) error {
 // Options.Writers above 1) on up to Writers goroutines while it collects
 // the next batch.
 //
-// With several writers, a relation naming a node of a batch still being
-// written is not written beside it: that batch has not committed, so the
-// relation's write could not see the node and would park it (pending in
-// the store, released by a later write or by the final sweep: written three
-// times). It waits for a later batch instead, until that batch has ended
-// (see flush); at most BatchSize relations wait, the oldest first, and the
-// last batch waits for every other. The records written are the same, only
-// their batches differ; a sink written to concurrently gives one result
-// whatever the order anyway.
+// With several writers, a relation naming a node of a batch that may still
+// be being written is not written beside it: that batch may not have
+// committed, so the relation's write could not see the node and would park
+// it (pending in the store, released by a later write or by the final
+// sweep: written three times). Batch k starts only once batch k-Writers has
+// ended, so the batches that may be written beside a new one are the last
+// Writers-1 started; a relation naming a node of those waits for a later
+// batch (see split). At most BatchSize relations wait, the oldest first,
+// and the last batch waits for every other. The records written are the
+// same, only their batches differ, and they differ by the input and the
+// writer count alone (TestWritersBatchesDoNotDependOnTiming); a sink
+// written to concurrently gives one result whatever the order anyway.
 type batcher struct {
 	sink    graph.Sink
 	size    int
@@ -348,25 +351,33 @@ type batcher struct {
 	// wait for batches being written: they do not count toward a full batch.
 	deferred int
 	// writes runs the batch writes when they are concurrent (nil when
-	// not); wctx ends when one of them fails. slots holds a token per
-	// batch being written (Options.Writers of them).
-	writes *errgroup.Group
-	wctx   context.Context
-	slots  chan struct{}
-	mu     sync.Mutex // guards rep, inflight and writing while writes are concurrent
-	// inflight counts the batches being written; writing counts, per
-	// reference (node--<uuid> or alias), the batches being written whose
-	// nodes it names.
+	// not); wctx ends when one of them fails.
+	writes  *errgroup.Group
+	wctx    context.Context
+	writers int
+	// started holds, oldest first, a channel closed by each batch started
+	// and not yet seen to end, at most writers of them: a batch starts
+	// only once the one writers before it has ended. So the batches that
+	// may be written beside a new one are the last writers-1 started,
+	// whatever the timing, and which relations wait (split) depends on the
+	// input and the writer count alone.
+	started []chan struct{}
+	// window holds the node references of the last writers-1 batches
+	// started, and recent counts them per reference (node--<uuid> or
+	// alias). Both are the collecting goroutine's own.
+	window [][]graph.Ref
+	recent map[graph.Ref]int
+	mu     sync.Mutex // guards rep and inflight while writes are concurrent
+	// inflight counts the batches being written.
 	inflight int
-	writing  map[graph.Ref]int
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
 	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
-		b.slots = make(chan struct{}, opts.Writers)
-		b.writing = map[graph.Ref]int{}
+		b.writers = opts.Writers
+		b.recent = map[graph.Ref]int{}
 	}
 	return b
 }
@@ -436,10 +447,10 @@ func check(res *Result) (Reason, error) {
 
 // flush writes what is queued, or starts writing it when writes are
 // concurrent (waiting while Writers batches are being written); it returns
-// the error of a write that failed. A concurrent flush takes its writer
-// first and then leaves for a later batch the relations that name nodes of
-// the batches still being written (see batcher); the last flush (last)
-// then waits for every batch and writes those too.
+// the error of a write that failed. A concurrent flush leaves for a later
+// batch the relations that name nodes of the last Writers-1 batches
+// started (see batcher); the last flush (last) then waits for every batch
+// and writes those too.
 func (b *batcher) flush(ctx context.Context, last bool) error {
 	if b.pending.Len() == 0 {
 		return nil
@@ -449,61 +460,52 @@ func (b *batcher) flush(ctx context.Context, last bool) error {
 		b.pending = graph.Batch{}
 		return b.write(ctx, batch)
 	}
-	if err := b.take(ctx, 1); err != nil {
-		return err
-	}
-	b.mu.Lock()
 	batch, later := b.split()
-	b.mu.Unlock()
 	b.pending, b.deferred = graph.Batch{Relations: later}, len(later)
 	if batch.Len() > 0 {
-		b.start(batch)
-	} else { // every relation left for the next batch
-		<-b.slots
+		if err := b.start(ctx, batch); err != nil {
+			return err
+		}
 	}
 	if !last || len(later) == 0 {
 		return nil
 	}
-	if err := b.take(ctx, cap(b.slots)); err != nil { // every batch written
-		return err
-	}
-	defer func() {
-		for range cap(b.slots) {
-			<-b.slots
+	for len(b.started) > 0 { // every batch written
+		if err := b.await(ctx); err != nil {
+			return err
 		}
-	}()
+	}
 	batch, b.pending, b.deferred = b.pending, graph.Batch{}, 0
 	return b.write(b.wctx, batch)
 }
 
-// take waits for n writer slots, or for a write to fail or the load to
-// stop (then it returns why, after the other writes have ended).
-func (b *batcher) take(ctx context.Context, n int) error {
-	for range n {
-		if b.wctx.Err() == nil {
-			select {
-			case b.slots <- struct{}{}:
-				continue
-			case <-b.wctx.Done():
-			}
+// await waits for the oldest batch started to end, or for a write to fail
+// or the load to stop (then it returns why, after the other writes have
+// ended).
+func (b *batcher) await(ctx context.Context) error {
+	if b.wctx.Err() == nil {
+		select {
+		case <-b.started[0]:
+			b.started = b.started[1:]
+			return nil
+		case <-b.wctx.Done():
 		}
-		// A write failed, or the load stopped.
-		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
 	}
-	return nil
+	// A write failed, or the load stopped.
+	return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
 }
 
 // split cuts pending into the batch to write now and the relations to
-// leave for a later one: the first BatchSize that name a node of a batch
-// being written. b.mu must be held.
+// leave for a later one: the first BatchSize that name a node of the last
+// Writers-1 batches started.
 func (b *batcher) split() (now graph.Batch, later []graph.Relation) {
 	now.Nodes = b.pending.Nodes
-	if b.inflight == 0 {
+	if len(b.recent) == 0 {
 		now.Relations = b.pending.Relations
 		return now, nil
 	}
 	for _, r := range b.pending.Relations {
-		if len(later) < b.size && (b.writing[r.Src] > 0 || b.writing[r.Dst] > 0) {
+		if len(later) < b.size && (b.recent[r.Src] > 0 || b.recent[r.Dst] > 0) {
 			later = append(later, r)
 			continue
 		}
@@ -512,33 +514,49 @@ func (b *batcher) split() (now graph.Batch, later []graph.Relation) {
 	return now, later
 }
 
-// start writes batch on a goroutine of its own, holding a writer slot
-// (taken by the caller) and naming its nodes in b.writing until it ends.
-func (b *batcher) start(batch graph.Batch) {
+// start writes batch on a goroutine of its own once the batch Writers
+// before it has ended, and puts its nodes in the window of the last
+// Writers-1 batches started.
+func (b *batcher) start(ctx context.Context, batch graph.Batch) error {
+	if len(b.started) == b.writers {
+		if err := b.await(ctx); err != nil {
+			return err
+		}
+	}
+	if b.wctx.Err() != nil {
+		return cmp.Or(b.wait(), ctx.Err(), context.Cause(b.wctx))
+	}
 	refs := nodeRefs(batch.Nodes)
+	b.window = append(b.window, refs)
+	for _, r := range refs {
+		b.recent[r]++
+	}
+	if len(b.window) > b.writers-1 {
+		for _, r := range b.window[0] {
+			if b.recent[r]--; b.recent[r] == 0 {
+				delete(b.recent, r)
+			}
+		}
+		b.window = b.window[1:]
+	}
+	done := make(chan struct{})
+	b.started = append(b.started, done)
 	b.mu.Lock()
 	if b.inflight > 0 {
 		b.rep.overlapped = true
 	}
 	b.inflight++
-	for _, r := range refs {
-		b.writing[r]++
-	}
 	b.mu.Unlock()
 	b.writes.Go(func() error {
 		defer func() {
 			b.mu.Lock()
 			b.inflight--
-			for _, r := range refs {
-				if b.writing[r]--; b.writing[r] == 0 {
-					delete(b.writing, r)
-				}
-			}
 			b.mu.Unlock()
-			<-b.slots
+			close(done)
 		}()
 		return b.write(b.wctx, batch)
 	})
+	return nil
 }
 
 // nodeRefs lists the references by which relations name nodes: their
