@@ -198,8 +198,10 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			return err
 		}
 		from = index
-		chunk = cp.buffer()
 		size = min(2*size, s.copyChunk)
+		// The chunk before was full: this one will likely be too, so
+		// it grows once rather than by doubling.
+		chunk = slices.Grow(cp.buffer(), size)
 		return nil
 	}
 	var srcErr, err error
