@@ -108,6 +108,48 @@ func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t, store.WithCopyChunk(10))
+	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(refusedEdges(b)))
+	require.NoError(t, err)
+	require.EqualValues(t, 44, st.Edges)
+	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 2, store.ReasonInvalidProps: 2,
+		graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1}, st.Dropped)
+	var stored int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, 44, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
+}
+
+// TestAppendCheckedTelemetryKeepsTheSafetyNet: the edges of
+// TestAppendTelemetryDropsRowsPostgresWouldRefuse handed to
+// AppendCheckedTelemetry, which does not run CheckEdge, as if a caller
+// had checked them wrongly: the database refuses each bad row or record,
+// and the safety net drops that edge alone and counts it; the rest is
+// written, none without its endpoints. Edge 31 is stored: its src node
+// (the process of every edge, with a NUL in this copy's name) was written
+// by the first chunk, so its bad name never reaches the database.
+func TestAppendCheckedTelemetryKeepsTheSafetyNet(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(10))
+	st, err := b.store.AppendCheckedTelemetry(ctx, store.SliceEdges(refusedEdges(b)))
+	require.NoError(t, err)
+	require.EqualValues(t, 45, st.Edges)
+	require.Equal(t, map[graph.DropReason]int64{store.ReasonRejected: 4, graph.ReasonInvalidDst: 1}, st.Dropped)
+	var stored int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, 45, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
+}
+
+// refusedEdges are 50 edges of one process, six of which PostgreSQL
+// would refuse: NUL in an edge's agent id (3) and props (16, 17),
+// invalid UTF-8 in its relation (15), NUL in the dst node's key (30) and
+// in the src node's name (31).
+func refusedEdges(b *testBundle) []graph.TelemetryEdge {
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
 	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
 	var edges []graph.TelemetryEdge
@@ -130,17 +172,7 @@ func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
 		}
 		edges = append(edges, e)
 	}
-	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
-	require.NoError(t, err)
-	require.EqualValues(t, 44, st.Edges)
-	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 2, store.ReasonInvalidProps: 2,
-		graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1}, st.Dropped)
-	var stored int
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
-	require.Equal(t, 44, stored)
-	orphans, pending := telemetryIntegrity(t, b)
-	require.Zero(t, orphans)
-	require.Zero(t, pending)
+	return edges
 }
 
 // refusingEnsurer refuses one day (as past retention) and leaves the
