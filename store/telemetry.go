@@ -215,14 +215,16 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		if len(chunk) == 0 {
 			return nil
 		}
+		full := len(chunk) >= size
 		if err := pr.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
 			return err
 		}
 		from = index
 		size = min(2*size, s.copyChunk)
-		// The chunk before was full: this one will likely be too, so
-		// it grows once rather than by doubling.
-		chunk = slices.Grow(cp.buffer(), size)
+		chunk = cp.buffer()
+		if full { // the next chunk will likely be full too: grow it once, not by doubling
+			chunk = slices.Grow(chunk, size)
+		}
 		return nil
 	}
 	var srcErr, err error
