@@ -92,6 +92,21 @@ func (w *CheckpointedWriter) AppendTelemetry(ctx context.Context, edges iter.Seq
 	return w.s.AppendTelemetryInput(ctx, w.in, edges)
 }
 
+// AppendCheckedTelemetry is AppendTelemetry for edges that CheckEdge has
+// passed and that have not changed since (the ingest engine checks every
+// edge as it maps it): they are not checked again. An edge that would
+// still fail the check is not stored half: the database refuses it and
+// the safety net drops it alone, counted under ReasonRejected.
+func (w *CheckpointedWriter) AppendCheckedTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+	return w.s.appendTelemetryInput(ctx, w.in, edges, true)
+}
+
+// AppendCheckedTelemetry is CheckpointedWriter.AppendCheckedTelemetry
+// without an input.
+func (s *Store) AppendCheckedTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+	return s.appendTelemetryInput(ctx, TelemetryInput{}, edges, true)
+}
+
 // AppendTelemetry is AppendTelemetryInput without an input: nothing
 // records its progress, so a load cut short and run again writes the edges
 // committed before the cut again.
@@ -152,6 +167,12 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 // not written are written again by the next call; an error COPYing a chunk
 // stops it with that chunk's edges and those after it not written.
 func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
+	return s.appendTelemetryInput(ctx, in, edges, false)
+}
+
+// appendTelemetryInput is AppendTelemetryInput; with checked set it leaves
+// out CheckEdge (see AppendCheckedTelemetry).
+func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edges iter.Seq2[graph.TelemetryEdge, error], checked bool) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	var skip int64
@@ -194,12 +215,16 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		if len(chunk) == 0 {
 			return nil
 		}
+		full := len(chunk) >= size
 		if err := pr.send(wctx, copyJob{edges: chunk, from: from, to: index}); err != nil {
 			return err
 		}
 		from = index
-		chunk = cp.buffer()
 		size = min(2*size, s.copyChunk)
+		chunk = cp.buffer()
+		if full { // the next chunk will likely be full too: grow it once, not by doubling
+			chunk = slices.Grow(chunk, size)
+		}
 		return nil
 	}
 	var srcErr, err error
@@ -213,7 +238,7 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			stats.Resumed++
 			continue
 		}
-		if reason, detail := CheckEdge(&e); reason != "" {
+		if reason, detail := checkEdge(&e, checked); reason != "" {
 			stats.Dropped[reason]++
 			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", clip(e.AgentID),
 				"reason", string(reason), "err", detail)
@@ -259,6 +284,14 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		return stats, fmt.Errorf("read telemetry edge %d: %w", index+1, srcErr)
 	}
 	return stats, nil
+}
+
+// checkEdge is CheckEdge, or nothing for an edge already checked.
+func checkEdge(e *graph.TelemetryEdge, checked bool) (graph.DropReason, error) {
+	if checked {
+		return "", nil
+	}
+	return CheckEdge(e)
 }
 
 // prepareChunk readies a chunk of valid edges for its COPY: it makes the

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"encoding/json"
+	"iter"
 	"strings"
 	"testing"
 	"time"
@@ -91,12 +92,7 @@ func TestAppendTelemetryCopyFailureStops(t *testing.T) {
 	require.ErrorContains(t, err, "copy 10 telemetry edges")
 	require.Equal(t, 1, strings.Count(err.Error(), "copy "), "one error, said once: %v", err)
 	require.EqualValues(t, 10, st.Edges)
-	var stored int
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
-	require.Equal(t, 10, stored)
-	orphans, pending := telemetryIntegrity(t, b)
-	require.Zero(t, orphans)
-	require.Zero(t, pending)
+	requireStoredWhole(t, b, 10)
 }
 
 // TestAppendTelemetryDropsRowsPostgresWouldRefuse is row 3 for
@@ -104,10 +100,56 @@ func TestAppendTelemetryCopyFailureStops(t *testing.T) {
 // an endpoint whose key holds a NUL (row 8) — each edge is dropped alone
 // and counted, the rest of its chunk is written, and no edge is stored
 // without its endpoint nodes.
+//
+// The same edges handed to AppendCheckedTelemetry, which does not run
+// CheckEdge, as if a caller had checked them wrongly: the database
+// refuses each bad row or record, and the safety net drops that edge
+// alone and counts it. Edge 31 is then stored: its src node (the process
+// of every edge, with a NUL in this copy's name) was written by the first
+// chunk, so its bad name never reaches the database.
 func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	b := setup(t, store.WithCopyChunk(10))
+	type appendFunc func(*store.Store, context.Context, iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
+	for _, c := range []struct {
+		name    string
+		append  appendFunc
+		stored  int
+		dropped map[graph.DropReason]int64
+	}{
+		{"AppendTelemetry", (*store.Store).AppendTelemetry, 44, map[graph.DropReason]int64{store.ReasonInvalidText: 2,
+			store.ReasonInvalidProps: 2, graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1}},
+		{"AppendCheckedTelemetry", (*store.Store).AppendCheckedTelemetry, 45, map[graph.DropReason]int64{store.ReasonRejected: 4,
+			graph.ReasonInvalidDst: 1}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, store.WithCopyChunk(10))
+			st, err := c.append(b.store, context.Background(), store.SliceEdges(refusedEdges(b)))
+			require.NoError(t, err)
+			require.EqualValues(t, c.stored, st.Edges)
+			require.Equal(t, c.dropped, st.Dropped)
+			requireStoredWhole(t, b, c.stored)
+		})
+	}
+}
+
+// requireStoredWhole checks that telemetry_edges holds n rows, none
+// without its endpoints and no implied relation pending.
+func requireStoredWhole(t *testing.T, b *testBundle, n int) {
+	t.Helper()
+	var stored int
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
+	require.Equal(t, n, stored)
+	orphans, pending := telemetryIntegrity(t, b)
+	require.Zero(t, orphans)
+	require.Zero(t, pending)
+}
+
+// refusedEdges are 50 edges of one process, six of which PostgreSQL
+// would refuse: NUL in an edge's agent id (3) and props (16, 17),
+// invalid UTF-8 in its relation (15), NUL in the dst node's key (30) and
+// in the src node's name (31).
+func refusedEdges(b *testBundle) []graph.TelemetryEdge {
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC)
 	proc := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "agent-1:pid:1"}
 	var edges []graph.TelemetryEdge
@@ -130,17 +172,7 @@ func TestAppendTelemetryDropsRowsPostgresWouldRefuse(t *testing.T) {
 		}
 		edges = append(edges, e)
 	}
-	st, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
-	require.NoError(t, err)
-	require.EqualValues(t, 44, st.Edges)
-	require.Equal(t, map[graph.DropReason]int64{store.ReasonInvalidText: 2, store.ReasonInvalidProps: 2,
-		graph.ReasonInvalidSrc: 1, graph.ReasonInvalidDst: 1}, st.Dropped)
-	var stored int
-	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
-	require.Equal(t, 44, stored)
-	orphans, pending := telemetryIntegrity(t, b)
-	require.Zero(t, orphans)
-	require.Zero(t, pending)
+	return edges
 }
 
 // refusingEnsurer refuses one day (as past retention) and leaves the

@@ -380,7 +380,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		restore := a.logThrough(progress)
 		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
+	restoreGC := telemetryGC()
 	rep, err := telemetry.Load(ctx, r, w, opts)
+	restoreGC()
 	stopProgress()
 	var cause interruptCause
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
@@ -396,6 +398,24 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 	}
 	return err
+}
+
+// telemetryGCPercent is the garbage collector's target during a telemetry
+// load: the heap grows to 3× what is live before a collection. The live
+// heap is bounded (four chunks of edges and the endpoint memo). Measured
+// on 1M lines (3 runs each, alternating, load 3.7–5.7): client CPU 9.7–10.1 s
+// and peak RSS 0.82–0.90 GB at 200, against 9.9–12.3 s and 0.50–0.61 GB at
+// 100 and 9.9–10.1 s and 1.19–1.46 GB at 400.
+const telemetryGCPercent = 200
+
+// telemetryGC sets telemetryGCPercent unless GOGC is set, and returns what
+// puts the setting back.
+func telemetryGC() (restore func()) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return func() {}
+	}
+	old := debug.SetGCPercent(telemetryGCPercent)
+	return func() { debug.SetGCPercent(old) }
 }
 
 // printTelemetry prints the report of a telemetry load (of a dry run: what

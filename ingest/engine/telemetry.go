@@ -13,6 +13,13 @@ type TelemetryWriter interface {
 	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 }
 
+// checkedTelemetryWriter is a TelemetryWriter that can be handed edges
+// already passed through store.CheckEdge (store.Store,
+// store.CheckpointedWriter), which it then does not check again.
+type checkedTelemetryWriter interface {
+	AppendCheckedTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
+}
+
 // RunTelemetry loads one input of telemetry edges as Run loads graph
 // records, with the same source, workers, ordering, drops and report, but
 // with w's AppendTelemetry as its output stage instead of the batcher: the
@@ -39,7 +46,16 @@ func RunTelemetry[M any](ctx context.Context, src Source[M], mapRecord Mapper[M]
 	// w gets the caller's ctx: when it stops reading the sequence (an
 	// error writing a chunk), the load's own context is cancelled to stop
 	// the source and the workers, but w may still have chunks to finish.
-	stats, err := w.AppendTelemetry(ctx, edges)
+	// Every edge of the sequence has passed store.CheckEdge (count drops
+	// the results that do not), so a writer that can skip its own check
+	// is told so.
+	var stats store.TelemetryStats
+	var err error
+	if cw, ok := w.(checkedTelemetryWriter); ok {
+		stats, err = cw.AppendCheckedTelemetry(ctx, edges)
+	} else {
+		stats, err = w.AppendTelemetry(ctx, edges)
+	}
 	if err == nil {
 		err = l.err
 	}

@@ -83,7 +83,13 @@ func (s *lines) readLine() ([]byte, int64, error) {
 		chunk, err := s.br.ReadSlice('\n')
 		size += int64(len(chunk))
 		s.offset += int64(len(chunk))
-		s.nest.scan(chunk)
+		if whole := size == int64(len(chunk)) && !errors.Is(err, bufio.ErrBufferFull); whole && (s.maxDepth <= 0 || len(chunk) <= s.maxDepth) {
+			// A line of n bytes nests at most n levels deep: only
+			// whether it is blank is to be found.
+			s.nest.blank = blank(chunk)
+		} else {
+			s.nest.scan(chunk)
+		}
 		if size <= s.max && !s.nest.tooDeep {
 			raw = append(raw, chunk...)
 		} else {

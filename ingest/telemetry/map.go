@@ -37,20 +37,42 @@ var decodeOptions = json.JoinOptions(json.MatchCaseInsensitiveNames(true),
 // nodes and relations its endpoints bring (a file's hashes), or a reason to
 // drop it and the details. The line is decoded once; each endpoint is
 // decoded only when memo does not know its text.
+//
+// Lines of the usual shape are decoded by scanLine; the others, and those
+// whose endpoint text is new to memo and not JSON, by encoding/json.
 func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge, engine.Reason, error) {
+	return parseLineWith(raw, feed, memo, true)
+}
+
+// parseLineWith is parseLine, with scanLine tried first when fast is set.
+func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (graph.TelemetryEdge, engine.Reason, error) {
 	var l line
-	if err := json.Unmarshal(raw, &l, decodeOptions); err != nil {
-		return graph.TelemetryEdge{}, jsonReason(raw, err), err
+	if fast = fast && scanLine(raw, &l); !fast {
+		l = line{}
+		if err := json.Unmarshal(raw, &l, decodeOptions); err != nil {
+			return graph.TelemetryEdge{}, jsonReason(raw, err), err
+		}
 	}
 	var implied graph.Batch
-	src, err := memo.endpoint(l.Src, &implied)
-	if err != nil {
-		return graph.TelemetryEdge{}, ReasonBadSrc, err
+	src, err := memo.endpoint(l.Src, &implied, fast)
+	if err == nil {
+		var dst graph.Node
+		if dst, err = memo.endpoint(l.Dst, &implied, fast); err == nil {
+			return edgeOf(l, src, dst, implied, feed)
+		}
+		if !fast {
+			return graph.TelemetryEdge{}, ReasonBadDst, err
+		}
 	}
-	dst, err := memo.endpoint(l.Dst, &implied)
-	if err != nil {
-		return graph.TelemetryEdge{}, ReasonBadDst, err
+	if fast { // encoding/json says whether the line is JSON at all
+		return parseLineWith(raw, feed, memo, false)
 	}
+	return graph.TelemetryEdge{}, ReasonBadSrc, err
+}
+
+// edgeOf is the edge of a decoded line with its endpoints, or the reason
+// it is dropped.
+func edgeOf(l line, src, dst graph.Node, implied graph.Batch, feed string) (graph.TelemetryEdge, engine.Reason, error) {
 	if l.Relation == "" {
 		return graph.TelemetryEdge{}, ReasonMissingRelation, nil
 	}
@@ -60,9 +82,12 @@ func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge
 	if l.ObservedAt == "" {
 		return graph.TelemetryEdge{}, ReasonMissingObservedAt, nil
 	}
-	at, err := time.Parse(time.RFC3339Nano, l.ObservedAt)
-	if err != nil {
-		return graph.TelemetryEdge{}, ReasonBadObservedAt, err
+	at, ok := parseTime(l.ObservedAt)
+	if !ok {
+		var err error
+		if at, err = time.Parse(time.RFC3339Nano, l.ObservedAt); err != nil {
+			return graph.TelemetryEdge{}, ReasonBadObservedAt, err
+		}
 	}
 	if at.IsZero() {
 		return graph.TelemetryEdge{}, ReasonBadObservedAt, errors.New("0001-01-01T00:00:00Z is the zero time, which the graph reads as no time")
@@ -115,7 +140,7 @@ var valueKinds = map[graph.Kind]bool{
 // endpoints are remembered; an invalid one is decoded each time it comes.
 type endpointMemo struct {
 	mu sync.Mutex
-	m  map[string]parsedEndpoint
+	m  map[string]*parsedEndpoint // pointers keep the map's slots small
 }
 
 // endpointMemoMax bounds the memo (an entry is the endpoint's text and its
@@ -129,19 +154,28 @@ type parsedEndpoint struct {
 	implied graph.Batch
 }
 
-func newEndpointMemo() *endpointMemo { return &endpointMemo{m: map[string]parsedEndpoint{}} }
+func newEndpointMemo() *endpointMemo { return &endpointMemo{m: map[string]*parsedEndpoint{}} }
+
+// errNotJSON: an endpoint text that is not JSON (see endpointMemo.endpoint).
+var errNotJSON = errors.New("endpoint is not JSON")
 
 // endpoint returns the node of an endpoint's JSON text and appends the
-// records it implies to implied.
-func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch) (graph.Node, error) {
+// records it implies to implied. With check set, a text it does not know
+// is first checked to be JSON (errNotJSON when it is not): scanLine only
+// delimits it.
+func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch, check bool) (graph.Node, error) {
 	m.mu.Lock()
 	p, ok := m.m[string(raw)]
 	m.mu.Unlock()
 	if !ok {
-		var err error
-		if p, err = decodeEndpoint(raw); err != nil {
+		if check && !raw.IsValid(decodeOptions) {
+			return graph.Node{}, errNotJSON
+		}
+		d, err := decodeEndpoint(raw)
+		if err != nil {
 			return graph.Node{}, err
 		}
+		p = &d
 		m.mu.Lock()
 		if len(m.m) >= endpointMemoMax {
 			clear(m.m)

@@ -41,7 +41,7 @@ func TestEndpointMemoIsBounded(t *testing.T) {
 	t.Parallel()
 	memo := newEndpointMemo()
 	for i := range endpointMemoMax {
-		memo.m[strconv.Itoa(i)] = parsedEndpoint{}
+		memo.m[strconv.Itoa(i)] = &parsedEndpoint{}
 	}
 	_, _, err := parseLine([]byte(`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-11-27T10:00:00Z"}`), "", memo)
 	require.NoError(t, err)

@@ -215,3 +215,32 @@ func (w *stoppingWriter) AppendTelemetry(ctx context.Context, edges iter.Seq2[gr
 	w.ctxErr = ctx.Err()
 	return stats, errChunk
 }
+
+// checkedWriter is a captureWriter that also takes edges already checked,
+// and says which way it was handed them.
+type checkedWriter struct {
+	captureWriter
+	checked bool
+}
+
+func (w *checkedWriter) AppendCheckedTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error) {
+	w.checked = true
+	return w.AppendTelemetry(ctx, edges)
+}
+
+// TestLoadHandsCheckedEdgesToAWriterThatTakesThem: a writer with
+// AppendCheckedTelemetry (as store.Store) gets the edges through it, and
+// an edge store.CheckEdge refuses (a NUL in its agent id) never reaches
+// it: the load dropped and counted it, so the writer need not check again.
+func TestLoadHandsCheckedEdgesToAWriterThatTakesThem(t *testing.T) {
+	t.Parallel()
+	now := time.Now().UTC().Format(time.RFC3339)
+	in := `{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"` + now + `"}` + "\n" +
+		`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a\u0000","observed_at":"` + now + `"}` + "\n"
+	w := &checkedWriter{}
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(in), w, engine.Options{Logger: quiet})
+	require.NoError(t, err)
+	require.True(t, w.checked)
+	require.Len(t, w.edges, 1)
+	require.Equal(t, map[engine.Reason]int64{store.ReasonInvalidText: 1}, rep.Dropped)
+}

@@ -1,0 +1,99 @@
+package telemetry
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// scanSeeds are lines of the usual shape and lines just outside it: each
+// must parse to the same edge, drop reason and error by scanLine as by
+// encoding/json alone.
+var scanSeeds = []string{
+	`{"src":{"kind":"process","key":"host-1:1000","name":"proc-1.exe"},"relation":"wrote","dst":{"kind":"file","name":"bin-1.exe","hashes":{"SHA-256":"05afccddd908d59461c9d19753b734c22fbe5983920c9b82560bc2c586692e58"}},"agent_id":"host-1","observed_at":"2026-11-27T00:00:03.268924Z","props":{"pid":1000}}` + "\n",
+	`{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	` { "src" : "ipv4-addr:10.0.0.1" , "relation" : "X" , "dst" : {"kind":"domain-name","value":"Evil.Example."} , "agent_id" : "a" , "observed_at" : "2026-01-01T00:00:00.5Z" , "props" : { } } ` + "\r\n",
+	`{"props":{"s":"v","n":-1.5e3,"t":true,"f":false,"z":null,"zero":0},"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{}`, `{"src":"ipv4-addr:10.0.0.1"}`, `[]`, `"x"`, `{"src":`, `{"src":"a"`, `{"src":"ipv4-addr:10.0.0.1",}`, `{,}`, ``, `{"src":"a"} x`,
+	// Outside the shape: names in another case, repeated, unknown;
+	// escapes; invalid UTF-8; nesting in props; null; other types.
+	`{"SRC":"ipv4-addr:10.0.0.1","Relation":"X","dst":"ipv4-addr:10.0.0.2","Agent_ID":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","relation":"y","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a` + "\xff" + `","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x\u0041","dst":"ipv4-addr:10.0.0.2","agent_id":"a\"b","observed_at":"2026-01-01T00:00:00Z","extra":1}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"a":{"b":[1,2]},"a":2}}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"n":1e999,"m":01,"o":-}}`,
+	`{"src":null,"relation":null,"dst":5,"agent_id":["a"],"observed_at":"2026-01-01T00:00:00Z","props":null}`,
+	`{"src":{"kind":"process","key":"h:1"},"relation":"x","dst":{"kind":"process","key":"h:2",},"agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":{"kind":"process","key":"h:1"}},"relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":{"kind":"process","key":"h\"}:1"},"relation":"x","dst":"nokind","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":{"kind":"process","key":"h:1","key":"h:2"},"relation":"x","dst":{"kind":"x"},"agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	// Times: the forms parseTime takes and those it leaves to time.Parse.
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-02-30T00:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T24:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T10:00:00+02:00"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T10:00:00.1234567891Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01t10:00:00,5z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"0001-01-01T00:00:00Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2024-02-29T23:59:59.999999999Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00.Z"}`,
+	`{"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"+026-01-01T00:00:00Z"}`,
+}
+
+// agree checks that line parses alike through scanLine and through
+// encoding/json alone, each with a memo of its own, twice (the second
+// time from the memo).
+func agree(t *testing.T, line []byte) {
+	fastMemo, slowMemo := newEndpointMemo(), newEndpointMemo()
+	for range 2 {
+		fast, fastReason, fastErr := parseLineWith(line, "edr", fastMemo, true)
+		slow, slowReason, slowErr := parseLineWith(line, "edr", slowMemo, false)
+		require.Equal(t, slowReason, fastReason, "%q", line)
+		require.Equal(t, fmt.Sprint(slowErr), fmt.Sprint(fastErr), "%q", line)
+		require.Equal(t, slow, fast, "%q", line)
+	}
+}
+
+// TestScanLineAgreesWithJSON: every seed parses alike both ways, and the
+// usual shape does take the fast path.
+func TestScanLineAgreesWithJSON(t *testing.T) {
+	t.Parallel()
+	for _, s := range scanSeeds {
+		agree(t, []byte(s))
+	}
+	var l line
+	require.True(t, scanLine([]byte(scanSeeds[0]), &l))
+	require.True(t, scanLine([]byte(scanSeeds[2]), &l))
+	require.True(t, scanLine([]byte(scanSeeds[3]), &l))
+	require.Equal(t, map[string]any{"s": "v", "n": -1500.0, "t": true, "f": false, "z": nil, "zero": 0.0}, l.Props)
+	require.False(t, scanLine([]byte(scanSeeds[len(scanSeeds)-16]), &line{}), "names in another case")
+}
+
+// TestParseTimeAgreesWithTimeParse: parseTime gives time.Parse's answer
+// for every text it takes.
+func TestParseTimeAgreesWithTimeParse(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"2026-01-01T00:00:00Z", "2026-12-31T23:59:59.999999999Z", "2024-02-29T12:00:00.5Z", "2026-02-29T12:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-13-01T00:00:00Z", "2026-01-01T00:60:00Z", "2026-01-01T00:00:60Z", "0000-01-01T00:00:00Z",
+		"2026-01-01T00:00:00.000001Z", "2026-01-01T00:00:00.1234567890Z", "2026-01-01T00:00:00.Z", "2026-01-01 00:00:00Z", "2026-1-01T00:00:00Z"} {
+		want, err := time.Parse(time.RFC3339Nano, v)
+		got, ok := parseTime(v)
+		if ok {
+			require.NoError(t, err, v)
+			require.Equal(t, want, got, v)
+		}
+	}
+	_, ok := parseTime("2026-11-27T00:00:03.268924Z")
+	require.True(t, ok)
+}
+
+// FuzzScanLineAgreesWithJSON: any line parses alike through scanLine and
+// through encoding/json alone.
+func FuzzScanLineAgreesWithJSON(f *testing.F) {
+	for _, s := range scanSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) { agree(t, line) })
+}
