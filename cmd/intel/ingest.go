@@ -138,26 +138,38 @@ func (a *app) runIngestFile(ctx context.Context, o ingestOptions) error {
 	return a.runFeeds(ctx, []ingest.Feed{{Name: o.feed, Path: o.path, Format: o.kind}}, o)
 }
 
-// loadGCPercent is the garbage collector's target while feeds load (Go's
-// default is 100). A load allocates a lot that dies young (parsed records,
-// statement parameters); at 100 the collector took about a third of the
-// client's CPU on ATT&CK enterprise (3.0 s of client CPU, 64 MB peak RSS;
-// at 400: 2.0 s, 129 MB). See loadGC.
-const loadGCPercent = 400
+// The garbage collector's targets during a load (Go's default is 100). A
+// load allocates a lot that dies young (parsed records, statement
+// parameters, COPY chunks).
+const (
+	// feedGCPercent: at 100 the collector took about a third of the
+	// client's CPU on ATT&CK enterprise (3.0 s of client CPU, 64 MB peak
+	// RSS; at 400: 2.0 s, 129 MB).
+	feedGCPercent = 400
+	// telemetryGCPercent: the live heap is bounded (four chunks of edges
+	// and the endpoint memo). Measured on 1M lines (3 runs each,
+	// alternating, load 3.7–5.7): client CPU 9.7–10.1 s and peak RSS
+	// 0.82–0.90 GB at 200, against 9.9–12.3 s and 0.50–0.61 GB at 100 and
+	// 9.9–10.1 s and 1.19–1.46 GB at 400.
+	telemetryGCPercent = 200
+)
 
 // loadGC sets the collector for a load, unless GOGC or GOMEMLIMIT is set in
-// the environment: loadGCPercent, with a soft memory limit of a quarter of
-// the machine's memory (memory bytes) so that a large load on a small
+// the environment: percent, with a soft memory limit of a quarter of the
+// machine's memory (when it is known) so that a large load on a small
 // machine collects as often as it must. It returns what restores the
 // previous settings.
-func loadGC(memory uint64) (restore func()) {
+func loadGC(percent int) (restore func()) {
 	_, gogc := os.LookupEnv("GOGC")
 	_, limit := os.LookupEnv("GOMEMLIMIT")
-	if gogc || limit || memory == 0 {
+	if gogc || limit {
 		return func() {}
 	}
-	oldLimit := debug.SetMemoryLimit(int64(min(memory/4, math.MaxInt64)))
-	oldPercent := debug.SetGCPercent(loadGCPercent)
+	oldLimit := debug.SetMemoryLimit(-1)
+	if res, err := tuning.Detect(); err == nil && res.MemoryBytes > 0 {
+		debug.SetMemoryLimit(int64(min(res.MemoryBytes/4, math.MaxInt64)))
+	}
+	oldPercent := debug.SetGCPercent(percent)
 	return func() {
 		debug.SetGCPercent(oldPercent)
 		debug.SetMemoryLimit(oldLimit)
@@ -191,8 +203,8 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 	}
 	opts := ingest.Options{Concurrency: fl.concurrency, Force: fl.force, DryRun: fl.dryRun,
 		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log, ReportsFailures: true}
+	defer loadGC(feedGCPercent)()
 	if res, err := tuning.Detect(); err == nil {
-		defer loadGC(res.MemoryBytes)()
 		if opts.Workers <= 0 || opts.BatchSize <= 0 {
 			// The loaders do not measure the machine: pass tuning's plan.
 			if plan, err := tuning.PlanFor(res); err == nil {
@@ -380,7 +392,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		restore := a.logThrough(progress)
 		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
-	restoreGC := telemetryGC()
+	restoreGC := loadGC(telemetryGCPercent)
 	rep, err := telemetry.Load(ctx, r, w, opts)
 	restoreGC()
 	stopProgress()
@@ -398,24 +410,6 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 	}
 	return err
-}
-
-// telemetryGCPercent is the garbage collector's target during a telemetry
-// load: the heap grows to 3× what is live before a collection. The live
-// heap is bounded (four chunks of edges and the endpoint memo). Measured
-// on 1M lines (3 runs each, alternating, load 3.7–5.7): client CPU 9.7–10.1 s
-// and peak RSS 0.82–0.90 GB at 200, against 9.9–12.3 s and 0.50–0.61 GB at
-// 100 and 9.9–10.1 s and 1.19–1.46 GB at 400.
-const telemetryGCPercent = 200
-
-// telemetryGC sets telemetryGCPercent unless GOGC is set, and returns what
-// puts the setting back.
-func telemetryGC() (restore func()) {
-	if _, set := os.LookupEnv("GOGC"); set {
-		return func() {}
-	}
-	old := debug.SetGCPercent(telemetryGCPercent)
-	return func() { debug.SetGCPercent(old) }
 }
 
 // printTelemetry prints the report of a telemetry load (of a dry run: what
