@@ -250,13 +250,14 @@ func BenchmarkFindRelated(b *testing.B) {
 	ratio := func(hop, cte walkSamples, p float64) float64 {
 		return msf(hop.latencies().percentile(p)) / msf(cte.latencies().percentile(p))
 	}
-	cte, mainCTE, cteJIT, hop := samples[0], samples[1], samples[2], samples[3]
-	note("ratio per-hop / FindRelated (> 1: FindRelated faster): p50 %s, p99 %s; against FindRelated with jit=on p50 %s, p99 %s",
-		fmtRatio(ratio(hop, cte, 50)), fmtRatio(ratio(hop, cte, 99)),
-		fmtRatio(ratio(hop, cteJIT, 50)), fmtRatio(ratio(hop, cteJIT, 99)))
-	note("ratio main's query / FindRelated (> 1: this branch faster): p50 %s, p99 %s; hub starts p50 %s, p99 %s",
-		fmtRatio(ratio(mainCTE, cte, 50)), fmtRatio(ratio(mainCTE, cte, 99)),
-		fmtRatio(ratio(hubSamples[1], hubSamples[0], 50)), fmtRatio(ratio(hubSamples[1], hubSamples[0], 99)))
+	// The walkers' order is walkers': FindRelated, main's query, jit=on,
+	// the level engine, the per-hop walk (the last).
+	cte, mainCTE, cteJIT, hop := samples[0], samples[1], samples[2], samples[len(ws)-1]
+	for j := 1; j < len(ws); j++ {
+		note("ratio %s / FindRelated (> 1: FindRelated faster): p50 %s, p99 %s; hub starts p50 %s, p99 %s", ws[j].name,
+			fmtRatio(ratio(samples[j], cte, 50)), fmtRatio(ratio(samples[j], cte, 99)),
+			fmtRatio(ratio(hubSamples[j], hubSamples[0], 50)), fmtRatio(ratio(hubSamples[j], hubSamples[0], 99)))
+	}
 	note("every start: FindRelated and main's query returned results with the same hash (best of %d rounds, walkers alternating)", cfg.rounds)
 	note("pools as tuning.ConfigurePool makes them (jit=off) unless the row says otherwise")
 	note("statements: FindRelated 1; per-hop walk one per level walked + 3 to fetch nodes and edges")
