@@ -156,18 +156,18 @@ const (
 
 // loadGC sets the collector for a load, unless GOGC or GOMEMLIMIT is set in
 // the environment: percent, with a soft memory limit of a quarter of the
-// machine's memory (when it is known) so that a large load on a small
-// machine collects as often as it must. It returns what restores the
-// previous settings.
-func loadGC(percent int) (restore func()) {
+// machine's memory (memory bytes, from tuning.Detect; none when 0) so that
+// a large load on a small machine collects as often as it must. It returns
+// what restores the previous settings.
+func loadGC(percent int, memory uint64) (restore func()) {
 	_, gogc := os.LookupEnv("GOGC")
 	_, limit := os.LookupEnv("GOMEMLIMIT")
 	if gogc || limit {
 		return func() {}
 	}
 	oldLimit := debug.SetMemoryLimit(-1)
-	if res, err := tuning.Detect(); err == nil && res.MemoryBytes > 0 {
-		debug.SetMemoryLimit(int64(min(res.MemoryBytes/4, math.MaxInt64)))
+	if memory > 0 {
+		debug.SetMemoryLimit(int64(min(memory/4, math.MaxInt64)))
 	}
 	oldPercent := debug.SetGCPercent(percent)
 	return func() {
@@ -203,8 +203,9 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 	}
 	opts := ingest.Options{Concurrency: fl.concurrency, Force: fl.force, DryRun: fl.dryRun,
 		Workers: fl.workers, BatchSize: fl.batchSize, Logger: a.log, ReportsFailures: true}
-	defer loadGC(feedGCPercent)()
-	if res, err := tuning.Detect(); err == nil {
+	res, err := tuning.Detect() // res is zero when err is set
+	defer loadGC(feedGCPercent, res.MemoryBytes)()
+	if err == nil {
 		if opts.Workers <= 0 || opts.BatchSize <= 0 {
 			// The loaders do not measure the machine: pass tuning's plan.
 			if plan, err := tuning.PlanFor(res); err == nil {
@@ -392,7 +393,8 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		restore := a.logThrough(progress)
 		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
-	restoreGC := loadGC(telemetryGCPercent)
+	res, _ := tuning.Detect() // zero when the machine is not measured: no memory limit
+	restoreGC := loadGC(telemetryGCPercent, res.MemoryBytes)
 	rep, err := telemetry.Load(ctx, r, w, opts)
 	restoreGC()
 	stopProgress()
