@@ -1,0 +1,171 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// groupFixture is a Store on a fresh database, a named input whose
+// checkpoint is at 0, and three chunks of ten edges each (positions 0-10,
+// 10-20, 20-30) whose records are being written (rec, not yet done).
+type groupFixture struct {
+	s    *Store
+	in   TelemetryInput
+	jobs []copyJob
+}
+
+func newGroupFixture(t *testing.T) *groupFixture {
+	t.Helper()
+	ctx := context.Background()
+	s := NewStore(pgtest.Pool(t), WithLogger(quietLog))
+	in := TelemetryInput{Name: "agents.ndjson", ContentHash: "c0ffee"}
+	_, err := s.q.TelemetryCheckpointStart(ctx, gen.TelemetryCheckpointStartParams{Input: in.Name, ContentHash: in.ContentHash})
+	require.NoError(t, err)
+	src := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "h:1"}
+	f := &groupFixture{s: s, in: in}
+	for c := range 3 {
+		job := copyJob{from: int64(10 * c), to: int64(10*c + 10), rec: &chunkRecords{done: make(chan struct{})}}
+		for i := range 10 {
+			job.edges = append(job.edges, graph.TelemetryEdge{Src: src, Relation: "r", Dst: src,
+				AgentID: fmt.Sprintf("a-%d-%d", c, i), ObservedAt: time.Now().UTC()})
+		}
+		job.rec.edges = job.edges
+		f.jobs = append(f.jobs, job)
+	}
+	return f
+}
+
+// stored is how many edges telemetry_edges holds (committed) and where
+// the input's checkpoint is.
+func (f *groupFixture) stored(t *testing.T) (rows int, checkpoint int64) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, f.s.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&rows))
+	cp, err := f.s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: f.in.Name, ContentHash: f.in.ContentHash})
+	require.NoError(t, err)
+	return rows, cp.Edges
+}
+
+// TestCommitGroup holds the copier's transaction to its contract: chunks
+// COPYed while their records are written commit together, only once the
+// records have; a chunk whose records or COPY fail is rolled back with
+// those after it while the chunks before it commit, with the checkpoint
+// after the last of them; a chunk that lost edges to refused records is
+// COPYed again without them.
+func TestCommitGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("chunks added while records are written commit in one transaction", func(t *testing.T) {
+		t.Parallel()
+		f := newGroupFixture(t)
+		added := 0
+		extend := func(g []copyJob) (copyJob, bool) {
+			rows, cp := f.stored(t)
+			require.Zero(t, rows, "nothing is committed while records are written")
+			require.Zero(t, cp)
+			if len(g) < len(f.jobs) {
+				added++
+				return f.jobs[len(g)], true
+			}
+			for _, j := range f.jobs { // the records end only now
+				close(j.rec.done)
+			}
+			return copyJob{}, false
+		}
+		group, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs[:1], extend, map[graph.DropReason]int64{}, nil)
+		require.NoError(t, err)
+		require.Len(t, group, 3)
+		require.Equal(t, 2, added)
+		require.Equal(t, 3, kept)
+		require.EqualValues(t, 30, n)
+		rows, cp := f.stored(t)
+		require.Equal(t, 30, rows)
+		require.EqualValues(t, 30, cp)
+	})
+
+	t.Run("records failing in the second chunk keep the first", func(t *testing.T) {
+		t.Parallel()
+		f := newGroupFixture(t)
+		f.jobs[1].rec.err = fmt.Errorf("node refused")
+		for _, j := range f.jobs {
+			close(j.rec.done)
+		}
+		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		require.ErrorIs(t, err, errRecordsFailed)
+		require.Equal(t, 1, kept)
+		require.EqualValues(t, 10, n)
+		rows, cp := f.stored(t)
+		require.Equal(t, 10, rows)
+		require.EqualValues(t, 10, cp)
+	})
+
+	t.Run("edges whose records were refused are COPYed again without them", func(t *testing.T) {
+		t.Parallel()
+		f := newGroupFixture(t)
+		f.jobs[1].rec.edges = append([]graph.TelemetryEdge(nil), f.jobs[1].edges[3:]...)
+		for _, j := range f.jobs {
+			close(j.rec.done)
+		}
+		group, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		require.NoError(t, err)
+		require.Equal(t, 3, kept)
+		require.Len(t, group, 3)
+		require.EqualValues(t, 27, n)
+		rows, cp := f.stored(t)
+		require.Equal(t, 27, rows)
+		require.EqualValues(t, 30, cp)
+		var gone int
+		require.NoError(t, f.s.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges WHERE agent_id IN ('a-1-0', 'a-1-1', 'a-1-2')`).Scan(&gone))
+		require.Zero(t, gone)
+	})
+
+	t.Run("a chunk whose records are still written when another's were refused is kept whole", func(t *testing.T) {
+		t.Parallel()
+		f := newGroupFixture(t)
+		f.jobs[1].rec.edges = append([]graph.TelemetryEdge(nil), f.jobs[1].edges[3:]...)
+		close(f.jobs[0].rec.done)
+		close(f.jobs[1].rec.done)
+		third := f.jobs[2].rec
+		go func() { // the third chunk's records end later
+			time.Sleep(200 * time.Millisecond)
+			close(third.done)
+		}()
+		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		require.NoError(t, err)
+		require.Equal(t, 3, kept)
+		require.EqualValues(t, 27, n)
+		rows, cp := f.stored(t)
+		require.Equal(t, 27, rows)
+		require.EqualValues(t, 30, cp)
+	})
+
+	t.Run("a COPY failing in the third chunk keeps the first two", func(t *testing.T) {
+		t.Parallel()
+		f := newGroupFixture(t)
+		_, err := f.s.pool.Exec(ctx, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.agent_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+			CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
+		require.NoError(t, err)
+		f.jobs[2].edges[4].AgentID = "boom"
+		for _, j := range f.jobs {
+			close(j.rec.done)
+		}
+		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		require.ErrorContains(t, err, "boom")
+		require.Equal(t, 2, kept)
+		require.EqualValues(t, 20, n)
+		rows, cp := f.stored(t)
+		require.Equal(t, 20, rows)
+		require.EqualValues(t, 20, cp)
+	})
+}
