@@ -41,6 +41,11 @@ type Store struct {
 	window    TelemetryWindow
 	days      *daySet
 	endpoints *endpointCache
+	// copyAhead holds a slot for each COPY transaction that waits, with
+	// its connection, for the records of its chunks (see edgeCopier): at
+	// most (MaxConns-1)/2, so the records they wait for always find a
+	// connection.
+	copyAhead chan struct{}
 
 	retryPolicy RetryPolicy
 }
@@ -154,6 +159,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	if s.copyChunk <= 0 {
 		s.copyChunk = max(10*s.batchSize, 50_000)
 	}
+	s.copyAhead = make(chan struct{}, (pool.Config().MaxConns-1)/2)
 	return s
 }
 

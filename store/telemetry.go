@@ -505,7 +505,9 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 				var n int64
 				var kept int
 				var err error
-				group, kept, n, err = s.commitGroup(ctx, in, group, c.extend(ctx), c.dropped, nil)
+				extend, release := s.copyAheadSlot(ctx, c, job)
+				group, kept, n, err = s.commitGroup(ctx, in, group, extend, c.dropped, nil)
+				release()
 				c.edges += n
 				if err != nil {
 					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(group[min(kept, len(group)-1)].edges), err)
@@ -520,6 +522,29 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 		}
 	}()
 	return c
+}
+
+// copyAheadSlot lets the COPY of job start before its records are
+// written when the Store has a copy-ahead slot free, and returns the
+// copier's extend for it and the release of the slot. Without one, it
+// waits for job's records first (a transaction that waits for records
+// holds a connection, and the records need one too: when every
+// connection of the pool is held by such a wait, none would end), and
+// the group is job alone.
+func (s *Store) copyAheadSlot(ctx context.Context, c *edgeCopier, job copyJob) (func([]copyJob) (copyJob, bool), func()) {
+	if job.rec == nil {
+		return nil, func() {}
+	}
+	select {
+	case s.copyAhead <- struct{}{}:
+		return c.extend(ctx), func() { <-s.copyAhead }
+	default:
+	}
+	select {
+	case <-job.rec.done:
+	case <-ctx.Done():
+	}
+	return nil, func() {}
 }
 
 // extend is commitGroup's extend for the copier: while a chunk of group
