@@ -55,6 +55,30 @@ func (f *groupFixture) stored(t *testing.T) (rows int, checkpoint int64) {
 	return rows, cp.Edges
 }
 
+// recordsEnd ends the records of every chunk.
+func (f *groupFixture) recordsEnd() {
+	for _, j := range f.jobs {
+		close(j.rec.done)
+	}
+}
+
+// commit runs commitGroup over the chunks from the first and checks what
+// it stored: how many chunks, rows, and where the checkpoint is.
+func (f *groupFixture) commit(t *testing.T, extend func([]copyJob) (copyJob, bool), chunks, rows int, checkpoint int64) ([]copyJob, error) {
+	t.Helper()
+	group := f.jobs
+	if extend != nil {
+		group = f.jobs[:1]
+	}
+	group, kept, n, err := f.s.commitGroup(context.Background(), f.in, group, extend, map[graph.DropReason]int64{}, nil)
+	require.Equal(t, chunks, kept)
+	require.EqualValues(t, rows, n)
+	stored, cp := f.stored(t)
+	require.Equal(t, rows, stored)
+	require.Equal(t, checkpoint, cp)
+	return group, err
+}
+
 // TestCommitGroup holds the copier's transaction to its contract: chunks
 // COPYed while their records are written commit together, only once the
 // records have; a chunk whose records or COPY fail is rolled back with
@@ -77,53 +101,32 @@ func TestCommitGroup(t *testing.T) {
 				added++
 				return f.jobs[len(g)], true
 			}
-			for _, j := range f.jobs { // the records end only now
-				close(j.rec.done)
-			}
+			f.recordsEnd() // the records end only now
 			return copyJob{}, false
 		}
-		group, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs[:1], extend, map[graph.DropReason]int64{}, nil)
+		group, err := f.commit(t, extend, 3, 30, 30)
 		require.NoError(t, err)
 		require.Len(t, group, 3)
 		require.Equal(t, 2, added)
-		require.Equal(t, 3, kept)
-		require.EqualValues(t, 30, n)
-		rows, cp := f.stored(t)
-		require.Equal(t, 30, rows)
-		require.EqualValues(t, 30, cp)
 	})
 
 	t.Run("records failing in the second chunk keep the first", func(t *testing.T) {
 		t.Parallel()
 		f := newGroupFixture(t)
 		f.jobs[1].rec.err = fmt.Errorf("node refused")
-		for _, j := range f.jobs {
-			close(j.rec.done)
-		}
-		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		f.recordsEnd()
+		_, err := f.commit(t, nil, 1, 10, 10)
 		require.ErrorIs(t, err, errRecordsFailed)
-		require.Equal(t, 1, kept)
-		require.EqualValues(t, 10, n)
-		rows, cp := f.stored(t)
-		require.Equal(t, 10, rows)
-		require.EqualValues(t, 10, cp)
 	})
 
 	t.Run("edges whose records were refused are COPYed again without them", func(t *testing.T) {
 		t.Parallel()
 		f := newGroupFixture(t)
 		f.jobs[1].rec.edges = append([]graph.TelemetryEdge(nil), f.jobs[1].edges[3:]...)
-		for _, j := range f.jobs {
-			close(j.rec.done)
-		}
-		group, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		f.recordsEnd()
+		group, err := f.commit(t, nil, 3, 27, 30)
 		require.NoError(t, err)
-		require.Equal(t, 3, kept)
 		require.Len(t, group, 3)
-		require.EqualValues(t, 27, n)
-		rows, cp := f.stored(t)
-		require.Equal(t, 27, rows)
-		require.EqualValues(t, 30, cp)
 		var gone int
 		require.NoError(t, f.s.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges WHERE agent_id IN ('a-1-0', 'a-1-1', 'a-1-2')`).Scan(&gone))
 		require.Zero(t, gone)
@@ -140,13 +143,8 @@ func TestCommitGroup(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			close(third.done)
 		}()
-		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		_, err := f.commit(t, nil, 3, 27, 30)
 		require.NoError(t, err)
-		require.Equal(t, 3, kept)
-		require.EqualValues(t, 27, n)
-		rows, cp := f.stored(t)
-		require.Equal(t, 27, rows)
-		require.EqualValues(t, 30, cp)
 	})
 
 	t.Run("a COPY failing in the third chunk keeps the first two", func(t *testing.T) {
@@ -160,16 +158,9 @@ func TestCommitGroup(t *testing.T) {
 			CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
 		require.NoError(t, err)
 		f.jobs[2].edges[4].AgentID = "boom"
-		for _, j := range f.jobs {
-			close(j.rec.done)
-		}
-		_, kept, n, err := f.s.commitGroup(ctx, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		f.recordsEnd()
+		_, err = f.commit(t, nil, 2, 20, 20)
 		require.ErrorContains(t, err, "boom")
-		require.Equal(t, 2, kept)
-		require.EqualValues(t, 20, n)
-		rows, cp := f.stored(t)
-		require.Equal(t, 20, rows)
-		require.EqualValues(t, 20, cp)
 	})
 }
 
