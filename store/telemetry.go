@@ -301,19 +301,6 @@ func checkEdge(e *graph.TelemetryEdge, checked bool) (graph.DropReason, error) {
 	return CheckEdge(e)
 }
 
-// prepareChunk readies a chunk of valid edges for its COPY: it makes the
-// day partitions it needs (ensureChunkDays) and writes its endpoint nodes
-// and implied records (writeChunkRecords). It returns the chunk without
-// the edges those steps dropped, counted in stats; the chunk may then be
-// empty.
-func (s *Store) prepareChunk(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
-	chunk, err := s.ensureChunkDays(ctx, chunk, stats)
-	if err != nil || len(chunk) == 0 { // empty: every row was of a refused day
-		return chunk, err
-	}
-	return s.writeChunkRecords(ctx, chunk, stats)
-}
-
 // copyJob is one chunk for the copier: its edges, the positions in the
 // input (edges of the sequence, dropped ones included) before its first
 // and after its last edge, for the checkpoint, and the write of its
@@ -505,7 +492,11 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 				var n int64
 				var kept int
 				var err error
-				extend, release := s.copyAheadSlot(ctx, c, job)
+				var extend func([]copyJob) (copyJob, bool)
+				ahead, release := s.copyAheadSlot(ctx, job)
+				if ahead {
+					extend = c.extend(ctx)
+				}
 				group, kept, n, err = s.commitGroup(ctx, in, group, extend, c.dropped, nil)
 				release()
 				c.edges += n
@@ -525,26 +516,25 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 }
 
 // copyAheadSlot lets the COPY of job start before its records are
-// written when the Store has a copy-ahead slot free, and returns the
-// copier's extend for it and the release of the slot. Without one, it
-// waits for job's records first (a transaction that waits for records
-// holds a connection, and the records need one too: when every
-// connection of the pool is held by such a wait, none would end), and
-// the group is job alone.
-func (s *Store) copyAheadSlot(ctx context.Context, c *edgeCopier, job copyJob) (func([]copyJob) (copyJob, bool), func()) {
+// written when the Store has a copy-ahead slot free: it says so, and
+// returns the release of the slot. Without one, it waits for job's
+// records first (a transaction that waits for records holds a
+// connection, and the records need one too: were every connection of the
+// pool held by such a wait, none would end).
+func (s *Store) copyAheadSlot(ctx context.Context, job copyJob) (bool, func()) {
 	if job.rec == nil {
-		return nil, func() {}
+		return false, func() {}
 	}
 	select {
 	case s.copyAhead <- struct{}{}:
-		return c.extend(ctx), func() { <-s.copyAhead }
+		return true, func() { <-s.copyAhead }
 	default:
 	}
 	select {
 	case <-job.rec.done:
 	case <-ctx.Done():
 	}
-	return nil, func() {}
+	return false, func() {}
 }
 
 // extend is commitGroup's extend for the copier: while a chunk of group
