@@ -41,6 +41,11 @@ type Store struct {
 	window    TelemetryWindow
 	days      *daySet
 	endpoints *endpointCache
+	// copyAhead holds a slot for each COPY transaction that waits, with
+	// its connection, for the records of its chunks (see edgeCopier): at
+	// most (MaxConns-1)/2, so the records they wait for always find a
+	// connection.
+	copyAhead chan struct{}
 
 	retryPolicy RetryPolicy
 }
@@ -75,8 +80,9 @@ func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
 
 // WithEndpointCache sets how many keys one generation of the telemetry
 // endpoint cache holds (see endpointCache; default 32,768, services pass
-// tuning.Plan.EndpointCacheKeys). A stream whose working set of endpoints
-// is larger writes the endpoints it meets again once per generation.
+// tuning.Plan.EndpointCacheKeys); its node ids take at least 131,072 (16
+// bytes each). A stream whose working set of endpoints is larger writes
+// the endpoints it meets again once per generation.
 func WithEndpointCache(keys int) Option {
 	return func(s *Store) {
 		if keys > 0 {
@@ -153,6 +159,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	if s.copyChunk <= 0 {
 		s.copyChunk = max(10*s.batchSize, 50_000)
 	}
+	s.copyAhead = make(chan struct{}, (pool.Config().MaxConns-1)/2)
 	return s
 }
 

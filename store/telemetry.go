@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -203,7 +204,9 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	}
 	// A records or COPY error cancels wctx, which stops the reading and
 	// the records; the COPYs themselves run on ctx, so a records error
-	// lets the chunks already committed be COPYed.
+	// lets the chunks before it whose records committed be COPYed (those
+	// in one transaction with the failed chunk are rolled back with it;
+	// the checkpoint stays before them).
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	cp := s.startCopier(ctx, cancel, in)
@@ -262,9 +265,13 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	<-cp.done
 	stats.Edges = cp.edges
 	addDrops(stats.Dropped, pr.stats.Dropped)
+	addDrops(stats.Dropped, pr.rstats.Dropped)
 	addDrops(stats.Dropped, cp.dropped)
 	stats.OutOfWindow, stats.InDefault = pr.stats.OutOfWindow, pr.stats.InDefault
-	stats.PartitionsCreated, stats.Nodes = pr.stats.PartitionsCreated, pr.stats.Nodes
+	stats.PartitionsCreated, stats.Nodes = pr.stats.PartitionsCreated, pr.rstats.Nodes
+	if errors.Is(cp.err, errRecordsFailed) { // pr.err says why
+		cp.err = nil
+	}
 	// The first failure cancels the rest, whose errors then only say so:
 	// report the records' or the COPY's, and both when the rest failed
 	// on its own.
@@ -294,64 +301,88 @@ func checkEdge(e *graph.TelemetryEdge, checked bool) (graph.DropReason, error) {
 	return CheckEdge(e)
 }
 
-// prepareChunk readies a chunk of valid edges for its COPY: it makes the
-// day partitions it needs (ensureChunkDays) and writes its endpoint nodes
-// and implied records (writeChunkRecords). It returns the chunk without
-// the edges those steps dropped, counted in stats; the chunk may then be
-// empty.
-func (s *Store) prepareChunk(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) ([]graph.TelemetryEdge, error) {
-	chunk, err := s.ensureChunkDays(ctx, chunk, stats)
-	if err != nil || len(chunk) == 0 { // empty: every row was of a refused day
-		return chunk, err
-	}
-	return s.writeChunkRecords(ctx, chunk, stats)
-}
-
-// copyJob is one chunk for the copier: its edges, and the positions in the
+// copyJob is one chunk for the copier: its edges, the positions in the
 // input (edges of the sequence, dropped ones included) before its first
-// and after its last edge, for the checkpoint.
+// and after its last edge, for the checkpoint, and the write of its
+// records (nil when they are committed already).
 type copyJob struct {
 	edges    []graph.TelemetryEdge
 	from, to int64
+	rec      *chunkRecords
+}
+
+// chunkRecords is the write of one chunk's endpoint nodes and implied
+// records (writeChunkRecords): done is closed when it has ended; then err
+// is its failure, or edges the chunk without the edges whose records the
+// database refused (the chunk itself when it refused none).
+type chunkRecords struct {
+	done  chan struct{}
+	edges []graph.TelemetryEdge
+	err   error
 }
 
 // firstChunkEdges is the size of AppendTelemetry's first chunk; each
 // next chunk is twice the size of the one before, up to the copy-chunk
 // size. The first COPY thus starts after a few thousand edges rather than
-// a full chunk, and the first chunk's endpoint nodes (in a new stream,
-// most of the stream's) are written while the next chunks are read.
+// a full chunk.
 const firstChunkEdges = 4096
 
-// chunkPreparer readies AppendTelemetry's chunks for the copier on a
-// goroutine of its own (prepareChunk: day partitions, endpoint nodes and
-// implied records), one after the other, and hands each to the copier
-// once its records have committed. The input is thus read while a chunk's
-// records are written and the chunk before it is COPYed. Its queue holds
-// no chunk: with the one being read, the one being prepared, the one
-// queued for the copier and the one being COPYed, at most four chunk
-// buffers exist.
+// chunkPreparer readies AppendTelemetry's chunks for the copier, in input
+// order, on two goroutines of their own. The first makes each chunk's day
+// partitions (ensureChunkDays) and hands the chunk on at once, both to the
+// copier and to the second, which writes the chunks' endpoint nodes and
+// implied records one chunk after the other (writeChunkRecords). So a
+// chunk's rows are COPYed while its records are written — the first
+// chunks of a stream, whose endpoints are nearly all new, cost more in
+// records than in COPY — and the copier commits a chunk only once its
+// records have committed (commitGroup): no edge is ever visible before
+// the nodes and records it names. At most recordsAhead chunks wait for
+// their records beyond the one being written.
 type chunkPreparer struct {
-	queue chan copyJob
-	done  chan struct{}
-	stats TelemetryStats // read after done
-	err   error          // read after done
+	queue   chan copyJob
+	records chan copyJob
+	done    chan struct{}
+	stats   TelemetryStats // of the day partitions; read after done
+	rstats  TelemetryStats // of the records; read after done
+	mu      sync.Mutex
+	err     error // the first failure; read after done
 }
 
+// recordsAhead is how many chunks may wait for the writing of their
+// records.
+const recordsAhead = 4
+
 func (s *Store) startPreparer(ctx context.Context, cancel context.CancelCauseFunc, cp *edgeCopier) *chunkPreparer {
-	p := &chunkPreparer{queue: make(chan copyJob), done: make(chan struct{}),
-		stats: TelemetryStats{Dropped: map[graph.DropReason]int64{}}}
-	go func() {
+	p := &chunkPreparer{queue: make(chan copyJob), records: make(chan copyJob, recordsAhead), done: make(chan struct{}),
+		stats:  TelemetryStats{Dropped: map[graph.DropReason]int64{}},
+		rstats: TelemetryStats{Dropped: map[graph.DropReason]int64{}}}
+	recordsDone := make(chan struct{})
+	go func() { // the records, one chunk after the other
+		defer close(recordsDone)
+		for job := range p.records {
+			rec := job.rec
+			if err := p.failure(); err != nil { // after a failure, no more writes
+				rec.err = err
+			} else if rec.edges, rec.err = s.writeChunkRecords(ctx, job.edges, &p.rstats); rec.err != nil {
+				p.fail(rec.err, cancel)
+			}
+			close(rec.done)
+		}
+	}()
+	go func() { // the day partitions, then on to the records and the copier
 		defer close(p.done)
+		defer func() { <-recordsDone }()
 		defer close(cp.queue)
-		from := int64(-1) // of the chunks the preparer dropped whole, if any
+		defer close(p.records)
+		from := int64(-1) // of the chunks dropped whole, if any
 		for job := range p.queue {
-			if p.err != nil { // after an error, drain what was sent
+			if p.failure() != nil { // after a failure, drain what was sent
 				continue
 			}
 			if from >= 0 {
 				job.from = from
 			}
-			edges, err := s.prepareChunk(ctx, job.edges, &p.stats)
+			edges, err := s.ensureChunkDays(ctx, job.edges, &p.stats)
 			if err == nil && len(edges) == 0 { // every edge dropped: its positions go with the next chunk
 				from = job.from
 				cp.recycle(edges)
@@ -359,15 +390,33 @@ func (s *Store) startPreparer(ctx context.Context, cancel context.CancelCauseFun
 			}
 			if err == nil {
 				job.edges, from = edges, -1
-				err = cp.send(ctx, job)
+				job.rec = &chunkRecords{done: make(chan struct{})}
+				if err = sendJob(ctx, p.records, job); err == nil {
+					err = cp.send(ctx, job)
+				}
 			}
 			if err != nil {
-				p.err = err
-				cancel(err)
+				p.fail(err, cancel)
 			}
 		}
 	}()
 	return p
+}
+
+// fail records the preparer's first failure and stops the append.
+func (p *chunkPreparer) fail(err error, cancel context.CancelCauseFunc) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+	cancel(err)
+}
+
+func (p *chunkPreparer) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 // send hands a chunk of valid edges to the preparer, or returns the cause
@@ -406,39 +455,123 @@ func addDrops(into, from map[graph.DropReason]int64) {
 	}
 }
 
-// edgeCopier COPYs AppendTelemetry's chunks, whose records are committed,
-// on a goroutine of its own, one after the other, so the input's
-// checkpoint only moves forward. The queue holds one chunk (see
-// chunkPreparer for how many exist); chunk buffers are reused through
-// free.
+// edgeCopier COPYs AppendTelemetry's chunks on a goroutine of its own, in
+// input order, so the input's checkpoint only moves forward. While the
+// records of the chunks in its transaction are still being written, it
+// COPYs the next chunks into the same transaction, up to ahead edges (see
+// commitGroup). Chunk buffers are reused through free.
 type edgeCopier struct {
 	queue   chan copyJob
 	free    chan []graph.TelemetryEdge
 	done    chan struct{}
 	size    int
+	ahead   int                        // edges one transaction may gather while it waits for records
+	open    bool                       // the queue is not closed
 	edges   int64                      // read after done
 	dropped map[graph.DropReason]int64 // read after done
 	err     error                      // read after done
 }
 
+// copyAheadChunks is how many full chunks one COPY transaction may gather
+// while the records of its chunks are being written.
+const copyAheadChunks = 4
+
 func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc, in TelemetryInput) *edgeCopier {
-	c := &edgeCopier{queue: make(chan copyJob, 1), free: make(chan []graph.TelemetryEdge, 3),
-		done: make(chan struct{}), size: s.copyChunk, dropped: map[graph.DropReason]int64{}}
+	c := &edgeCopier{queue: make(chan copyJob, 1), free: make(chan []graph.TelemetryEdge, copyAheadChunks+3),
+		done: make(chan struct{}), size: s.copyChunk, ahead: copyAheadChunks * s.copyChunk, open: true,
+		dropped: map[graph.DropReason]int64{}}
 	go func() {
 		defer close(c.done)
-		for job := range c.queue {
+		for c.open {
+			job, ok := <-c.queue
+			if !ok {
+				break
+			}
+			group := []copyJob{job}
 			if c.err == nil { // after an error, drain what was queued
-				n, err := s.commitChunk(ctx, in, job, c.dropped, nil)
+				var n int64
+				var kept int
+				var err error
+				var extend func([]copyJob) (copyJob, bool)
+				ahead, release := s.copyAheadSlot(ctx, job)
+				if ahead {
+					extend = c.extend(ctx)
+				}
+				group, kept, n, err = s.commitGroup(ctx, in, group, extend, c.dropped, nil)
+				release()
 				c.edges += n
 				if err != nil {
-					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(job.edges), err)
-					cancel(c.err)
+					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(group[min(kept, len(group)-1)].edges), err)
+					if !errors.Is(err, errRecordsFailed) { // the preparer stopped the append already
+						cancel(c.err)
+					}
 				}
 			}
-			c.recycle(job.edges)
+			for _, j := range group {
+				c.recycle(j.edges)
+			}
 		}
 	}()
 	return c
+}
+
+// copyAheadSlot lets the COPY of job start before its records are
+// written when the Store has a copy-ahead slot free: it says so, and
+// returns the release of the slot. Without one, it waits for job's
+// records first (a transaction that waits for records holds a
+// connection, and the records need one too: were every connection of the
+// pool held by such a wait, none would end).
+func (s *Store) copyAheadSlot(ctx context.Context, job copyJob) (bool, func()) {
+	if job.rec == nil {
+		return false, func() {}
+	}
+	select {
+	case s.copyAhead <- struct{}{}:
+		return true, func() { <-s.copyAhead }
+	default:
+	}
+	select {
+	case <-job.rec.done:
+	case <-ctx.Done():
+	}
+	return false, func() {}
+}
+
+// extend is commitGroup's extend for the copier: while a chunk of group
+// waits for its records, the next chunk queued, if the group holds fewer
+// than ahead edges.
+func (c *edgeCopier) extend(ctx context.Context) func(group []copyJob) (copyJob, bool) {
+	return func(group []copyJob) (copyJob, bool) {
+		if !c.open || groupEdges(group) >= c.ahead {
+			return copyJob{}, false
+		}
+		for _, j := range group {
+			if j.rec == nil {
+				continue
+			}
+			select {
+			case <-j.rec.done:
+			case next, ok := <-c.queue:
+				if !ok {
+					c.open = false
+					return copyJob{}, false
+				}
+				return next, true
+			case <-ctx.Done():
+				return copyJob{}, false
+			}
+		}
+		return copyJob{}, false
+	}
+}
+
+// groupEdges is how many edges the chunks of group hold.
+func groupEdges(group []copyJob) int {
+	n := 0
+	for _, j := range group {
+		n += len(j.edges)
+	}
+	return n
 }
 
 // recycle returns a chunk buffer for reuse; one more than the free list
@@ -465,8 +598,7 @@ func (c *edgeCopier) buffer() []graph.TelemetryEdge {
 // initialChunkCap is the capacity a new chunk buffer starts with.
 const initialChunkCap = 1024
 
-// send queues a chunk whose records are committed, or returns the cause
-// of the append's stop.
+// send queues a chunk, or returns the cause of the append's stop.
 func (c *edgeCopier) send(ctx context.Context, job copyJob) error {
 	return sendJob(ctx, c.queue, job)
 }
@@ -475,84 +607,242 @@ func (c *edgeCopier) send(ctx context.Context, job copyJob) error {
 // update found the checkpoint elsewhere.
 var errCheckpointMoved = errors.New("telemetry checkpoint moved")
 
-// commitChunk COPYs a chunk's edges in one transaction that, for a named
-// input, also moves its checkpoint from job.from to job.to; it is retried
-// after transient failures. When the checkpoint is already past the chunk
-// (an earlier try committed, but its answer was lost with the connection),
-// the chunk is not written again. Without a named input the transaction's
-// id tells the same (see committedBefore), so a retry never doubles the
-// rows either. It returns the rows stored, and appends to rejected (when
-// not nil) the index in job.edges of each row the server refused.
+// errRecordsFailed rolls back a COPY transaction one of whose chunks'
+// records failed (the preparer reports that failure).
+var errRecordsFailed = errors.New("telemetry records failed")
+
+// errRecordsDropped rolls back a COPY transaction one of whose chunks had
+// edges whose records the database refused: it is COPYed again without
+// them.
+var errRecordsDropped = errors.New("telemetry records refused")
+
+// commitChunk is commitGroup of one chunk whose records are committed.
 func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
-	var n int64
-	var drops map[graph.DropReason]int64
-	var rej []int
-	var xid int64 // of the last try, without a named input
-	err := s.retry(ctx, "telemetry COPY", func(ctx context.Context) error {
+	_, _, n, err := s.commitGroup(ctx, in, []copyJob{job}, nil, dropped, rejected)
+	return n, err
+}
+
+// commitGroup COPYs the chunks of group, consecutive chunks of one input,
+// in one transaction that, for a named input, also moves its checkpoint
+// over them; it is retried after transient failures. While the records of
+// the chunks COPYed are still being written, extend (when not nil) may
+// add the next chunk to the group. The transaction commits once the
+// records of every chunk in it have committed. When a chunk fails — its
+// COPY, or its records (errRecordsFailed) — the chunks before it are
+// committed without it (a savepoint before each chunk) and the failure is
+// returned; when the database refused the records of some of a chunk's
+// edges, the chunks before it are committed and the rest COPYed again
+// without those edges. When the checkpoint is already past the chunks (an
+// earlier try committed, but its answer was lost with the connection),
+// they are not written again. Without a named input the transaction's id
+// tells the same (see committedBefore), so a retry never doubles the rows
+// either. It returns the group as it grew, how many of its chunks it
+// committed, the rows stored, and appends to rejected (when not nil) the
+// index in the group's edges of each row the server refused.
+func (s *Store) commitGroup(ctx context.Context, in TelemetryInput, group []copyJob, extend func([]copyJob) (copyJob, bool), dropped map[graph.DropReason]int64, rejected *[]int) ([]copyJob, int, int64, error) {
+	var total int64
+	done, base := 0, 0 // chunks committed, and their edges
+	for {
+		part := group[done:]
+		kept, n, err := s.commitPart(ctx, in, &part, extend, base, dropped, rejected)
+		group = append(group[:done], part...)
+		total += n
+		for _, j := range group[done : done+kept] {
+			base += len(j.edges)
+		}
+		done += kept
+		if !errors.Is(err, errRecordsDropped) {
+			return group, done, total, err
+		}
+		// The chunk whose records were refused, and those after it whose
+		// records are written: COPY what they kept (the others are
+		// waited for as before).
+		for i := done; i < len(group); i++ {
+			if r := group[i].rec; r != nil && recordsWritten(r) {
+				group[i].edges, group[i].rec = r.edges, nil
+			}
+		}
+		extend = nil
+	}
+}
+
+// commitPart is one transaction of commitGroup over *part: it returns how
+// many of its chunks it committed, their rows, and why it stopped before
+// the others.
+func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJob, extend func([]copyJob) (copyJob, bool), base int, dropped map[graph.DropReason]int64, rejected *[]int) (int, int64, error) {
+	var (
+		kept    int
+		n       int64
+		drops   map[graph.DropReason]int64
+		rej     []int
+		failure error
+		xid     int64 // of the last try, without a named input
+	)
+	try := func(ctx context.Context) error {
 		if xid != 0 {
 			done, err := s.committedBefore(ctx, xid)
 			if err != nil || done {
-				return err // done: that try's n, drops and rej stand
+				return err // done: that try's results stand
 			}
 			xid = 0
 		}
-		drops, rej = map[graph.DropReason]int64{}, nil
+		ext := extend
+		extend = nil // a retry COPYs the same chunks
+		kept, n, drops, rej, failure = 0, 0, map[graph.DropReason]int64{}, nil, nil
 		return WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
 			if in.Name == "" {
 				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
 					return err
 				}
 			}
-			var err error
-			if n, err = s.copyIsolating(ctx, tx, job.edges, drops, &rej); err != nil {
-				return err
+			g := *part
+			type mark struct { // what the transaction held before a chunk
+				sp    pgx.Tx
+				rows  int64
+				drops map[graph.DropReason]int64
+				rej   int
+			}
+			var marks []mark
+			at := base
+			for i := 0; ; i++ {
+				if i == len(g) && ext != nil {
+					if next, ok := ext(g); ok {
+						g = append(g, next)
+						*part = g
+					}
+				}
+				if i == len(g) {
+					break
+				}
+				m := mark{rows: n, drops: maps.Clone(drops), rej: len(rej)}
+				if i > 0 {
+					sp, err := tx.Begin(ctx)
+					if err != nil {
+						return err
+					}
+					m.sp = sp
+				}
+				marks = append(marks, m)
+				k, err := s.copyIsolatingAt(ctx, tx, g[i].edges, at, drops, &rej)
+				n += k
+				if err != nil {
+					if Transient(err) {
+						return err // the whole transaction again
+					}
+					failure = err
+					break
+				}
+				at += len(g[i].edges)
+			}
+			kept = len(marks)
+			if failure != nil {
+				kept--
+			}
+			if k, err := waitRecords(ctx, g[:kept]); err != nil {
+				if ctx.Err() != nil {
+					return err
+				}
+				kept, failure = k, err
+			}
+			if kept == 0 {
+				return failure // nothing to keep: roll back
+			}
+			if kept < len(marks) {
+				m := marks[kept]
+				if err := m.sp.Rollback(ctx); err != nil {
+					return errors.Join(failure, err)
+				}
+				n, drops, rej = m.rows, m.drops, rej[:m.rej]
 			}
 			if in.Name == "" {
 				return nil
 			}
-			_, err = s.q.WithTx(tx).TelemetryCheckpointAdvance(ctx, gen.TelemetryCheckpointAdvanceParams{
-				Input: in.Name, ContentHash: in.ContentHash, FromEdges: job.from, ToEdges: job.to, Rows: n})
+			_, err := s.q.WithTx(tx).TelemetryCheckpointAdvance(ctx, gen.TelemetryCheckpointAdvanceParams{
+				Input: in.Name, ContentHash: in.ContentHash, FromEdges: g[0].from, ToEdges: g[kept-1].to, Rows: n})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return errCheckpointMoved
 			}
 			return err
 		})
-	})
-	if err != nil && ctx.Err() != nil && s.committedDespiteCancel(ctx, in, job, xid) {
-		// Cancelled while its COMMIT was on the way (a two-phase commit on
-		// Citus takes a while): the chunk is stored, so it counts, and the
-		// append stops with the cancellation.
-		s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
-		for reason, k := range drops {
-			dropped[reason] += k
-		}
-		if rejected != nil {
-			*rejected = append(*rejected, rej...)
-		}
-		return n, Interpret("commit telemetry chunk", err)
 	}
-	if errors.Is(err, errCheckpointMoved) {
-		cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
-		if gerr != nil {
-			return 0, Interpret("read telemetry checkpoint of "+in.Name, gerr)
+	err := s.retry(ctx, "telemetry COPY", try)
+	g := *part
+	if err == nil {
+		err = failure
+	}
+	if err != nil && !errors.Is(err, errRecordsFailed) && !errors.Is(err, errRecordsDropped) {
+		span := copyJob{from: g[0].from, to: g[len(g)-1].to}
+		if kept > 0 {
+			span.to = g[kept-1].to
 		}
-		if cp.Edges >= job.to {
-			s.log.InfoContext(ctx, "telemetry chunk was committed already", "input", in.Name, "from", job.from, "to", job.to)
-			err = nil
-		} else {
-			return 0, fmt.Errorf("telemetry input %s: checkpoint at edge %d, not %d: is another load of it running?", in.Name, cp.Edges, job.from)
+		switch {
+		case ctx.Err() != nil && failure == nil && s.committedDespiteCancel(ctx, in, span, xid):
+			// Cancelled while its COMMIT was on the way (a two-phase
+			// commit on Citus takes a while): the chunks are stored, so
+			// they count, and the append stops with the cancellation.
+			s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
+		case errors.Is(err, errCheckpointMoved):
+			cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
+			if gerr != nil {
+				return 0, 0, Interpret("read telemetry checkpoint of "+in.Name, gerr)
+			}
+			if cp.Edges < span.to {
+				return 0, 0, fmt.Errorf("telemetry input %s: checkpoint at edge %d, not %d: is another load of it running?", in.Name, cp.Edges, span.from)
+			}
+			s.log.InfoContext(ctx, "telemetry chunk was committed already", "input", in.Name, "from", span.from, "to", span.to)
+			if failure == nil {
+				err = nil
+			} else {
+				err = failure
+			}
+		case failure == nil: // nothing committed
+			return 0, 0, Interpret("commit telemetry chunk", err)
+		default:
+			err = Interpret("commit telemetry chunk", err)
 		}
 	}
-	if err != nil {
-		return 0, Interpret("commit telemetry chunk", err)
+	if kept == 0 {
+		return 0, 0, err
 	}
-	for reason, k := range drops {
-		dropped[reason] += k
-	}
+	addDrops(dropped, drops)
 	if rejected != nil {
 		*rejected = append(*rejected, rej...)
 	}
-	return n, nil
+	return kept, n, err
+}
+
+// recordsWritten reports whether r has ended without failing.
+func recordsWritten(r *chunkRecords) bool {
+	select {
+	case <-r.done:
+		return r.err == nil
+	default:
+		return false
+	}
+}
+
+// waitRecords waits for the records of the chunks of group to be written.
+// It returns the index of the first chunk whose records failed
+// (errRecordsFailed) or whose edges lost some to refused records
+// (errRecordsDropped), and nil when none did.
+func waitRecords(ctx context.Context, group []copyJob) (int, error) {
+	for i, j := range group {
+		if j.rec == nil {
+			continue
+		}
+		select {
+		case <-j.rec.done:
+		case <-ctx.Done():
+			return i, context.Cause(ctx)
+		}
+		switch {
+		case j.rec.err != nil:
+			return i, errRecordsFailed
+		case len(j.rec.edges) != len(j.edges):
+			return i, errRecordsDropped
+		}
+	}
+	return len(group), nil
 }
 
 // committedDespiteCancel reports whether the last try of a chunk whose
@@ -755,7 +1045,7 @@ func (s *Store) writeChunkRecords(ctx context.Context, chunk []graph.TelemetryEd
 	if dropped.empty() {
 		return chunk, nil
 	}
-	out := chunk[:0]
+	out := make([]graph.TelemetryEdge, 0, len(chunk)) // not in place: the chunk's COPY may be reading it
 	for i := range chunk {
 		e := &chunk[i]
 		if reason := dropped.reasonFor(e); reason != "" {
@@ -857,14 +1147,24 @@ func keyOf(r graph.Relation) relationKey {
 
 // endpointCacheGeneration is how many keys one generation of the cache's
 // sets holds by default (WithEndpointCache sets it): each set holds at
-// most two generations (a few MiB of node ids, about 10 MiB of relation
-// keys). Measured with make bench-scale (7 simulated days, a new process
-// per host and pid every day): with 1<<17 the client's peak RSS grew
-// 1.44× from day 1 to day 7, with 1<<15 1.18×.
+// most two generations (about 10 MiB of relation keys). Measured with
+// make bench-scale (7 simulated days, a new process per host and pid
+// every day): with 1<<17 for both sets the client's peak RSS grew 1.44×
+// from day 1 to day 7, with 1<<15 1.18×.
 const endpointCacheGeneration = 1 << 15
 
+// endpointNodeGeneration is the least generation of the node-id set. A
+// node id is 16 bytes (a generation of 1<<17 is about 5 MiB), and a
+// working set larger than a generation is written again once per
+// generation: BenchmarkTelemetryCopy's 50,000 endpoints upserted 159,596
+// times with 1<<15, 50,000 with 1<<17.
+const endpointNodeGeneration = 1 << 17
+
+// newEndpointCache returns a cache of generation keys per generation of
+// relation keys, and at least endpointNodeGeneration of node ids.
 func newEndpointCache(generation int) *endpointCache {
-	return &endpointCache{nodes: newGenSet[uuid.UUID](generation), rels: newGenSet[relationKey](generation),
+	return &endpointCache{nodes: newGenSet[uuid.UUID](max(generation, endpointNodeGeneration)),
+		rels:       newGenSet[relationKey](generation),
 		nodeClaims: map[uuid.UUID]*recordClaim{}, relClaims: map[relationKey]*recordClaim{}}
 }
 

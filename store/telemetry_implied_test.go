@@ -100,7 +100,7 @@ func TestAppendTelemetryConcurrentStreamsWriteImpliedRecords(t *testing.T) {
 
 // TestAppendTelemetryImpliedFailureLeavesNoOrphanEdge makes the server
 // reject one implied hash node in the second chunk: AppendTelemetry must
-// fail before that chunk's COPY, so the stored edges (the first chunk's)
+// fail before that chunk's COPY commits, so the stored edges (the first chunk's)
 // all have their nodes and has-hash relations, and a second call on the
 // same Store, once the node is accepted, must complete everything.
 func TestAppendTelemetryImpliedFailureLeavesNoOrphanEdge(t *testing.T) {

@@ -384,24 +384,22 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 		return nil, nil
 	}
 	group := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
-	// The streams write their groups' new records side by side: each
-	// writes those no other stream is writing and waits for the others
-	// (writeChunkRecords), so none waits on another's uncommitted rows.
-	chunk, err := w.s.prepareChunk(w.ctx, chunk, &group)
+	chunk, err := w.s.ensureChunkDays(w.ctx, chunk, &group)
+	var rejected []int
+	var copyErr error
+	if err == nil && len(chunk) > 0 {
+		chunk, err, copyErr = w.copyWithRecords(chunk, &group, &rejected)
+	}
 	keys = attributeDrops(keys, chunk, group.Dropped, parts)
 	first := &parts[0].stats
 	first.Nodes, first.OutOfWindow, first.InDefault, first.PartitionsCreated = group.Nodes, group.OutOfWindow, group.InDefault, group.PartitionsCreated
 	if err != nil {
 		return nil, fmt.Errorf("append telemetry: %w", err)
 	}
+	if copyErr != nil {
+		return nil, fmt.Errorf("copy %d telemetry edges: %w", len(chunk), copyErr)
+	}
 	kept := make([]int64, len(parts))
-	if len(chunk) == 0 {
-		return kept, nil
-	}
-	var rejected []int
-	if _, err := w.s.commitChunk(w.ctx, TelemetryInput{}, copyJob{edges: chunk}, map[graph.DropReason]int64{}, &rejected); err != nil {
-		return nil, fmt.Errorf("copy %d telemetry edges: %w", len(chunk), err)
-	}
 	for _, k := range keys {
 		kept[k.part]++
 	}
@@ -410,6 +408,34 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 		parts[keys[i].part].stats.Dropped[ReasonRejected]++
 	}
 	return kept, nil
+}
+
+// copyWithRecords COPYs a group's chunk of valid edges while its records
+// are written (writeChunkRecords, on a goroutine of its own: the streams
+// write their groups' new records side by side, each those no other
+// stream is writing, so none waits on another's uncommitted rows), and
+// commits the COPY once they have (commitGroup). It returns the chunk
+// without the edges whose records the database refused, the records'
+// failure (err) or the COPY's (copyErr), adds the records' stats to
+// stats, and appends to rejected the index in the returned chunk of each
+// row the server refused.
+func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *TelemetryStats, rejected *[]int) (kept []graph.TelemetryEdge, err, copyErr error) {
+	records := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+	job := copyJob{edges: chunk, rec: &chunkRecords{done: make(chan struct{})}}
+	go func() {
+		job.rec.edges, job.rec.err = w.s.writeChunkRecords(w.ctx, chunk, &records)
+		close(job.rec.done)
+	}()
+	_, release := w.s.copyAheadSlot(w.ctx, job)
+	group, _, _, copyErr := w.s.commitGroup(w.ctx, TelemetryInput{}, []copyJob{job}, nil, map[graph.DropReason]int64{}, rejected)
+	release()
+	<-job.rec.done
+	stats.Nodes.Add(records.Nodes)
+	addDrops(stats.Dropped, records.Dropped)
+	if job.rec.err != nil {
+		return job.rec.edges, job.rec.err, nil
+	}
+	return group[0].edges, nil, copyErr
 }
 
 // edgeKey identifies an edge of a group and the part it came from.
@@ -429,7 +455,8 @@ func (k *edgeKey) is(e *graph.TelemetryEdge) bool {
 	return k.src == e.Src.ID && k.dst == e.Dst.ID && k.relation == e.Relation && k.agent == e.AgentID && k.at.Equal(e.ObservedAt)
 }
 
-// attributeDrops finds which edges of a group prepareChunk dropped: kept
+// attributeDrops finds which edges of a group its day partitions and
+// records dropped (ensureChunkDays, copyWithRecords): kept
 // is what it returned, the edges of keys in order minus the dropped ones.
 // It adds each dropped edge to its part's stats, under a reason from
 // dropped (the group's drop counts by reason: which reason is exact when

@@ -160,8 +160,9 @@ func endpointCacheKeys(memory uint64) int {
 // telemetryStreams is the one rule for the telemetry writer's COPY streams:
 // two per core, since a stream keeps its server backend busy only about
 // half the time (it also validates and encodes its group, and a group is
-// two transactions: records, then COPY), but at most half the pool, so
-// the streams and the Writers (at most half too) fit in it together.
+// two transactions: its records, and the COPY that commits after them),
+// but at most half the pool, so the streams and the Writers (at most half
+// too) fit in it together.
 func telemetryStreams(cores int, maxConns int32) int {
 	return max(1, min(2*cores, int(maxConns)/2))
 }
