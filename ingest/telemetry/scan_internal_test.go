@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/store"
 )
 
 // scanSeeds are lines of the usual shape and lines just outside it: each
@@ -17,6 +19,16 @@ var scanSeeds = []string{
 	` { "src" : "ipv4-addr:10.0.0.1" , "relation" : "X" , "dst" : {"kind":"domain-name","value":"Evil.Example."} , "agent_id" : "a" , "observed_at" : "2026-01-01T00:00:00.5Z" , "props" : { } } ` + "\r\n",
 	`{"props":{"s":"v","n":-1.5e3,"t":true,"f":false,"z":null,"zero":0},"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
 	`{}`, `{"src":"ipv4-addr:10.0.0.1"}`, `[]`, `"x"`, `{"src":`, `{"src":"a"`, `{"src":"ipv4-addr:10.0.0.1",}`, `{,}`, ``, `{"src":"a"} x`,
+	// What the database would refuse: NUL and invalid UTF-8 in an
+	// endpoint, in the edge's own fields and props; a time outside
+	// timestamptz's range. The edge's check must give store.CheckEdge's
+	// answer whether its endpoints come from the memo or not.
+	`{"src":{"kind":"process","key":"h\u0000:1"},"relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":{"kind":"process","key":"h:1","name":"n\u0000"},"relation":"x","dst":{"kind":"file","name":"f` + "\xff" + `"},"agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"process:h` + "\xff" + `1","relation":"x","dst":{"kind":"file","name":"f","hashes":{"SHA-256":"05afccddd908d59461c9d19753b734c22fbe5983920c9b82560bc2c586692e58"}},"agent_id":"a\u0000","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"process:h1","relation":"x\u0000","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"k":"v"}}`,
+	`{"src":"process:h1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"k\u0000":"v"}}`,
+	`{"src":{"kind":"x-thing","key":"k","tlp":"red","labels":["a\u0000"]},"relation":"x","dst":"process:p","agent_id":"a","observed_at":"9999-12-31T23:59:59Z"}`,
 	// Outside the shape: names in another case, repeated, unknown;
 	// escapes; invalid UTF-8; nesting in props; null; other types.
 	`{"SRC":"ipv4-addr:10.0.0.1","Relation":"X","dst":"ipv4-addr:10.0.0.2","Agent_ID":"a","observed_at":"2026-01-01T00:00:00Z"}`,
@@ -44,15 +56,23 @@ var scanSeeds = []string{
 
 // agree checks that line parses alike through scanLine and through
 // encoding/json alone, each with a memo of its own, twice (the second
-// time from the memo).
+// time from the memo), and that the edge's check, which may rely on the
+// memo's check of its endpoints, gives store.CheckEdge's answer.
 func agree(t *testing.T, line []byte) {
 	fastMemo, slowMemo := newEndpointMemo(), newEndpointMemo()
 	for range 2 {
-		fast, fastReason, fastErr := parseLineWith(line, "edr", fastMemo, true)
-		slow, slowReason, slowErr := parseLineWith(line, "edr", slowMemo, false)
+		fast, fastChecked, fastReason, fastErr := parseLineWith(line, "edr", fastMemo, true)
+		slow, slowChecked, slowReason, slowErr := parseLineWith(line, "edr", slowMemo, false)
 		require.Equal(t, slowReason, fastReason, "%q", line)
 		require.Equal(t, fmt.Sprint(slowErr), fmt.Sprint(fastErr), "%q", line)
 		require.Equal(t, slow, fast, "%q", line)
+		require.Equal(t, slowChecked, fastChecked, "%q", line)
+		if fastReason == "" {
+			reason, err := checkEdge(&fast, fastChecked)
+			wantReason, wantErr := store.CheckEdge(&fast)
+			require.Equal(t, wantReason, reason, "%q", line)
+			require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(err), "%q", line)
+		}
 	}
 }
 
