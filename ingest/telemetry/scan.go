@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanLine is the fast decoder of the line shape agents send: one object
@@ -154,9 +155,21 @@ func (s *scanner) plainString() ([]byte, bool) {
 	return nil, false
 }
 
+// text reads a plain string (plainString) as a string that shares the
+// line's bytes: a line is its record's own (engine.Record.Raw), which no
+// one writes after it is read, so the edge keeps its line's bytes instead
+// of copies of its texts.
 func (s *scanner) text() (string, bool) {
 	v, ok := s.plainString()
-	return string(v), ok
+	return lineString(v), ok
+}
+
+// lineString is b as a string sharing its bytes (see text).
+func lineString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // endpoint delimits an object or a string; it does not check its
@@ -224,16 +237,15 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 		if !ok || !s.ws() || !s.byte(':') {
 			return nil, false
 		}
-		if _, dup := m[string(name)]; dup {
+		key := lineString(name)
+		if _, dup := m[key]; dup {
 			return nil, false
 		}
 		s.ws()
 		var v any
 		switch c := s.peek(); {
 		case c == '"':
-			var t []byte
-			t, ok = s.plainString()
-			v = string(t)
+			v, ok = s.text()
 		case c == '-' || c >= '0' && c <= '9':
 			v, ok = s.number()
 		default:
@@ -242,7 +254,7 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		m[string(name)] = v
+		m[key] = v
 		s.ws()
 		if s.byte('}') {
 			return m, true
@@ -278,8 +290,37 @@ func (s *scanner) number() (any, bool) {
 			return nil, false
 		}
 	}
-	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	text := s.b[start:s.i]
+	if f, ok := smallInteger(text); ok {
+		return f, true
+	}
+	f, err := strconv.ParseFloat(lineString(text), 64)
 	return f, err == nil
+}
+
+// smallInteger is the value of a JSON number that is an integer of at most
+// 15 digits, which a float64 holds exactly: strconv.ParseFloat's answer,
+// without its work.
+func smallInteger(text []byte) (float64, bool) {
+	neg := len(text) > 0 && text[0] == '-'
+	digits := text
+	if neg {
+		digits = text[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return 0, false
+	}
+	n := int64(0)
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return -float64(n), true
+	}
+	return float64(n), true
 }
 
 // digits skips one or more digits.

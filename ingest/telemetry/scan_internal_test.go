@@ -2,6 +2,9 @@ package telemetry
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,4 +119,21 @@ func FuzzScanLineAgreesWithJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) { agree(t, line) })
+}
+
+// TestSmallIntegerAgreesWithParseFloat: the integers smallInteger takes
+// have strconv.ParseFloat's value (-0 included), and it leaves every
+// other number to ParseFloat.
+func TestSmallIntegerAgreesWithParseFloat(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "-0", "7", "-12", "1000", "999999999999999", "-999999999999999", "9007199254740993",
+		"1234567890123456", "1.5", "1e3", "-", "", "01"} {
+		got, ok := smallInteger([]byte(v))
+		want, err := strconv.ParseFloat(v, 64)
+		if ok {
+			require.NoError(t, err, v)
+			require.Equal(t, math.Float64bits(want), math.Float64bits(got), v)
+		}
+		require.Equal(t, len(strings.TrimPrefix(v, "-")) <= 15 && strings.Trim(strings.TrimPrefix(v, "-"), "0123456789") == "" && strings.TrimPrefix(v, "-") != "", ok, v)
+	}
 }
