@@ -57,12 +57,13 @@ func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge
 // before the edge is checked: checked reports whether both endpoints were
 // checked in memo (parsedEndpoint.checked).
 func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (e graph.TelemetryEdge, checked bool, reason engine.Reason, err error) {
-	var l line
+	var l line // on the stack: only the decoder's copy below escapes
 	if fast = fast && scanLine(raw, &l); !fast {
-		l = line{}
-		if err := json.Unmarshal(raw, &l, decodeOptions); err != nil {
+		decoded := new(line)
+		if err := json.Unmarshal(raw, decoded, decodeOptions); err != nil {
 			return graph.TelemetryEdge{}, false, jsonReason(raw, err), err
 		}
+		l = *decoded
 	}
 	var implied graph.Batch
 	src, err := memo.endpoint(l.Src, &implied, fast, feed)
