@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"os"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -383,7 +382,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		}
 		w = store.Checkpointed(in)
 	}
-	opts := engine.Options{Feed: o.feed, Logger: a.log, Workers: telemetryWorkers()}
+	opts := engine.Options{Feed: o.feed, Logger: a.log}
 	stopProgress := func() {}
 	if a.stderrIsTerminal() {
 		// As for feeds: one progress line that fits the terminal, with the
@@ -395,6 +394,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
 	res, _ := tuning.Detect() // zero when the machine is not measured: no memory limit
+	if plan, err := tuning.PlanFor(res); err == nil {
+		opts.Workers = plan.ParserWorkers // as for feeds; the default (1) otherwise
+	}
 	restoreGC := loadGC(telemetryGCPercent, res.MemoryBytes)
 	rep, err := telemetry.Load(ctx, r, w, opts)
 	restoreGC()
@@ -447,9 +449,3 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	}
 	return tw.flush()
 }
-
-// telemetryWorkers is the number of goroutines that parse telemetry lines:
-// one a core. Lines keep their order whatever the count (engine.Run), and
-// the parser is the client's bottleneck: with one worker it read 20–25k
-// lines/s, slower than the COPY took them (docs/benchmarks.md, Telemetry).
-func telemetryWorkers() int { return runtime.GOMAXPROCS(0) }
