@@ -148,11 +148,11 @@ func CheckEdge(e *graph.TelemetryEdge) (graph.DropReason, error) {
 // CheckEdgeOwn is the part of CheckEdge that is the edge's own:
 // graph.TelemetryEdge.InvalidReason, then its relation and agent id as
 // text, its props and observed_at's range. It gives CheckEdge's answer for
-// an edge whose endpoint nodes and implied records, with the edge's
-// sources and without times, have passed CheckBatch: the edge sets their
-// first and last seen to observed_at, which CheckEdgeOwn checks. That is
-// how telemetry's endpoint memo checks an endpoint once, not on every line
-// that names it.
+// an edge whose endpoint nodes and implied records passed CheckBatch with
+// the edge's sources and without times, and whose first and last seen are
+// then set to observed_at (as ingest/telemetry sets them), which
+// CheckEdgeOwn checks. That is how telemetry's endpoint memo checks an
+// endpoint once, not on every line that names it.
 func CheckEdgeOwn(e *graph.TelemetryEdge) (graph.DropReason, error) {
 	if reason := e.InvalidReason(); reason != "" {
 		return reason, nil
