@@ -58,7 +58,7 @@ func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge
 // checked in memo (parsedEndpoint.checked).
 func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (e graph.TelemetryEdge, checked bool, reason engine.Reason, err error) {
 	var l line // on the stack: only the decoder's copy below escapes
-	if fast = fast && scanLine(raw, &l); !fast {
+	if fast = fast && scanLine(raw, &l, &memo.texts); !fast {
 		decoded := new(line)
 		if err := json.Unmarshal(raw, decoded, decodeOptions); err != nil {
 			return graph.TelemetryEdge{}, false, jsonReason(raw, err), err
@@ -159,6 +159,8 @@ var valueKinds = map[graph.Kind]bool{
 type endpointMemo struct {
 	mu sync.Mutex
 	m  map[string]*parsedEndpoint // pointers keep the map's slots small
+	// texts gives the texts the scanner keeps (scanLine).
+	texts textSet
 	// feed holds the sources the edges of a feed give their records, one
 	// slice shared by all of them (no one writes to it).
 	feed atomic.Pointer[feedSources]

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 	"unsafe"
@@ -20,8 +21,12 @@ import (
 // dst are only delimited here: their text is the endpoint memo's key, and
 // an endpoint text the memo does not know is checked to be JSON before it is
 // decoded (see parseLine).
-func scanLine(raw []byte, l *line) bool {
-	s := scanner{b: raw}
+//
+// The texts an edge keeps (relation, agent id, props keys) come from
+// texts, which hands out one copy of each text it has seen (nil: a copy
+// each time), so the edge holds neither a copy per line nor its line.
+func scanLine(raw []byte, l *line, texts *textSet) bool {
+	s := scanner{b: raw, texts: texts}
 	if s.ws(); !s.byte('{') {
 		return false
 	}
@@ -44,11 +49,11 @@ func scanLine(raw []byte, l *line) bool {
 			case bitDst:
 				l.Dst, ok = s.endpoint()
 			case bitRelation:
-				l.Relation, ok = s.text()
+				l.Relation, ok = s.kept()
 			case bitAgentID:
-				l.AgentID, ok = s.text()
+				l.AgentID, ok = s.kept()
 			case bitObservedAt:
-				l.ObservedAt, ok = s.text()
+				l.ObservedAt, ok = s.text() // only parsed: the line's bytes
 			default:
 				l.Props, ok = s.flatObject()
 			}
@@ -99,8 +104,9 @@ func fieldBit(name []byte) (uint8, bool) {
 
 // scanner reads JSON tokens of b from i on.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	texts *textSet
 }
 
 func (s *scanner) peek() byte {
@@ -156,12 +162,17 @@ func (s *scanner) plainString() ([]byte, bool) {
 }
 
 // text reads a plain string (plainString) as a string that shares the
-// line's bytes: a line is its record's own (engine.Record.Raw), which no
-// one writes after it is read, so the edge keeps its line's bytes instead
-// of copies of its texts.
+// line's bytes, for a text that is not kept past the line's parse: a line
+// is its record's own (engine.Record.Raw), which no one writes.
 func (s *scanner) text() (string, bool) {
 	v, ok := s.plainString()
 	return lineString(v), ok
+}
+
+// kept reads a plain string that the edge keeps: from s.texts.
+func (s *scanner) kept() (string, bool) {
+	v, ok := s.plainString()
+	return s.texts.text(v), ok
 }
 
 // lineString is b as a string sharing its bytes (see text).
@@ -237,15 +248,17 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 		if !ok || !s.ws() || !s.byte(':') {
 			return nil, false
 		}
-		key := lineString(name)
-		if _, dup := m[key]; dup {
+		if _, dup := m[lineString(name)]; dup {
 			return nil, false
 		}
+		key := s.texts.text(name)
 		s.ws()
 		var v any
 		switch c := s.peek(); {
 		case c == '"':
-			v, ok = s.text()
+			var t []byte
+			t, ok = s.plainString()
+			v = string(t)
 		case c == '-' || c >= '0' && c <= '9':
 			v, ok = s.number()
 		default:
@@ -382,4 +395,35 @@ func parseTime(v string) (t time.Time, ok bool) {
 	}
 	t = time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
 	return t, t.Day() == day // a day past the month's end is refused by time.Parse
+}
+
+// textSet hands out one string for each text it is given, so the texts
+// that lines repeat (agent ids, relations, props keys) are copied once. It
+// is shared by the workers and bounded: holding textSetMax texts, it
+// starts again empty.
+type textSet struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// textSetMax bounds a textSet.
+const textSetMax = 1 << 16
+
+// text is b as a string: the one textSet holds for it, or a copy of b
+// when t is nil.
+func (t *textSet) text(b []byte) string {
+	if t == nil {
+		return string(b)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.m[string(b)]; ok {
+		return v
+	}
+	if t.m == nil || len(t.m) >= textSetMax {
+		t.m = make(map[string]string)
+	}
+	v := string(b)
+	t.m[v] = v
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -87,11 +88,11 @@ func TestScanLineAgreesWithJSON(t *testing.T) {
 		agree(t, []byte(s))
 	}
 	var l line
-	require.True(t, scanLine([]byte(scanSeeds[0]), &l))
-	require.True(t, scanLine([]byte(scanSeeds[2]), &l))
-	require.True(t, scanLine([]byte(scanSeeds[3]), &l))
+	require.True(t, scanLine([]byte(scanSeeds[0]), &l, nil))
+	require.True(t, scanLine([]byte(scanSeeds[2]), &l, nil))
+	require.True(t, scanLine([]byte(scanSeeds[3]), &l, nil))
 	require.Equal(t, map[string]any{"s": "v", "n": -1500.0, "t": true, "f": false, "z": nil, "zero": 0.0}, l.Props)
-	require.False(t, scanLine([]byte(scanSeeds[len(scanSeeds)-16]), &line{}), "names in another case")
+	require.False(t, scanLine([]byte(scanSeeds[len(scanSeeds)-16]), &line{}, nil), "names in another case")
 }
 
 // TestParseTimeAgreesWithTimeParse: parseTime gives time.Parse's answer
@@ -136,4 +137,22 @@ func TestSmallIntegerAgreesWithParseFloat(t *testing.T) {
 		}
 		require.Equal(t, len(strings.TrimPrefix(v, "-")) <= 15 && strings.Trim(strings.TrimPrefix(v, "-"), "0123456789") == "" && strings.TrimPrefix(v, "-") != "", ok, v)
 	}
+}
+
+// TestTextSetCopiesOnce: a textSet gives one copy of a text however often
+// it comes, never the caller's bytes, and starts again when full.
+func TestTextSetCopiesOnce(t *testing.T) {
+	t.Parallel()
+	var set textSet
+	b := []byte("host-1")
+	first, second := set.text(b), set.text([]byte("host-1"))
+	require.Equal(t, "host-1", first)
+	require.Same(t, unsafe.StringData(first), unsafe.StringData(second), "one copy")
+	b[0] = 'X'
+	require.Equal(t, "host-1", first, "not the caller's bytes")
+	for i := range textSetMax {
+		set.text([]byte(strconv.Itoa(i)))
+	}
+	require.LessOrEqual(t, len(set.m), textSetMax)
+	require.Equal(t, "y", (*textSet)(nil).text([]byte("y")))
 }
