@@ -1217,7 +1217,7 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 			waits = append(waits, other)
 		}
 	}
-	node := func(n graph.Node) {
+	node := func(n *graph.Node) { // a pointer: a node is copied only when taken
 		if _, ok := nodes[n.ID]; ok || skip.nodes[n.ID] || c.nodes.has(n.ID) {
 			return
 		}
@@ -1229,7 +1229,7 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 			nodes = map[uuid.UUID]struct{}{}
 		}
 		nodes[n.ID] = struct{}{}
-		b.Nodes = append(b.Nodes, n)
+		b.Nodes = append(b.Nodes, *n)
 	}
 	// pending is the other append's claim on an endpoint of a relation.
 	pending := func(ref graph.Ref) *recordClaim {
@@ -1242,13 +1242,14 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 	defer c.mu.Unlock()
 	for i := range chunk {
 		e := &chunk[i]
-		node(e.Src)
-		node(e.Dst)
-		for _, n := range e.Implied.Nodes {
-			node(n)
+		node(&e.Src)
+		node(&e.Dst)
+		for j := range e.Implied.Nodes {
+			node(&e.Implied.Nodes[j])
 		}
-		for _, r := range e.Implied.Relations {
-			k := keyOf(r)
+		for j := range e.Implied.Relations {
+			r := &e.Implied.Relations[j]
+			k := keyOf(*r)
 			if _, ok := rels[k]; ok || skip.rels[k] || c.rels.has(k) {
 				continue
 			}
@@ -1267,7 +1268,7 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 				rels = map[relationKey]struct{}{}
 			}
 			rels[k] = struct{}{}
-			b.Relations = append(b.Relations, r)
+			b.Relations = append(b.Relations, *r)
 		}
 	}
 	if b.Len() == 0 {

@@ -123,17 +123,8 @@ func CheckRelation(r *graph.Relation) (graph.DropReason, error) {
 // ReasonInvalidProps for the edge's own fields, ReasonInvalidSrc,
 // ReasonInvalidDst or ReasonInvalidImplied for a record it brings.
 func CheckEdge(e *graph.TelemetryEdge) (graph.DropReason, error) {
-	if reason := e.InvalidReason(); reason != "" {
-		return reason, nil
-	}
-	if err := texts("telemetry edge", e.Relation, e.AgentID); err != nil {
-		return ReasonInvalidText, err
-	}
-	if err := checkProps(e.Props); err != nil {
-		return ReasonInvalidProps, err
-	}
-	if err := times(e.ObservedAt); err != nil {
-		return ReasonInvalidRecord, err
+	if reason, err := CheckEdgeOwn(e); reason != "" {
+		return reason, err
 	}
 	if reason, err := CheckNode(&e.Src); reason != "" {
 		return graph.ReasonInvalidSrc, fmt.Errorf("%s: %w", reason, err)
@@ -150,6 +141,30 @@ func CheckEdge(e *graph.TelemetryEdge) (graph.DropReason, error) {
 		if reason, err := CheckRelation(&e.Implied.Relations[i]); reason != "" {
 			return graph.ReasonInvalidImplied, fmt.Errorf("%s: %w", reason, err)
 		}
+	}
+	return "", nil
+}
+
+// CheckEdgeOwn is the part of CheckEdge that is the edge's own:
+// graph.TelemetryEdge.InvalidReason, then its relation and agent id as
+// text, its props and observed_at's range. It gives CheckEdge's answer for
+// an edge whose endpoint nodes and implied records passed CheckBatch with
+// the edge's sources and without times, and whose first and last seen are
+// then set to observed_at (as ingest/telemetry sets them), which
+// CheckEdgeOwn checks. That is how telemetry's endpoint memo checks an
+// endpoint once, not on every line that names it.
+func CheckEdgeOwn(e *graph.TelemetryEdge) (graph.DropReason, error) {
+	if reason := e.InvalidReason(); reason != "" {
+		return reason, nil
+	}
+	if err := texts("telemetry edge", e.Relation, e.AgentID); err != nil {
+		return ReasonInvalidText, err
+	}
+	if err := checkProps(e.Props); err != nil {
+		return ReasonInvalidProps, err
+	}
+	if err := times(e.ObservedAt); err != nil {
+		return ReasonInvalidRecord, err
 	}
 	return "", nil
 }

@@ -124,7 +124,7 @@ func benchShape(b *testing.B, bin, base, psql string, shape telemetryShape, roun
 	fmt.Printf("\nintel ingest telemetry vs psql \\copy: %s (%d lines, %d edges stored, %d nodes), best of %d, alternating\n",
 		shape.name, shape.lines, edges, endpoints, rounds)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	_, _ = fmt.Fprintln(tw, "loader\tbest\trows/s\tvs psql\tclient CPU (best run)\tall runs (load average at the end)")
+	_, _ = fmt.Fprintln(tw, "loader\tbest\trows/s\tvs psql\tclient CPU (best run)\tall runs: wall, client CPU (load average at the end)")
 	for _, l := range []struct {
 		name string
 		runs []cliRun
@@ -135,7 +135,7 @@ func benchShape(b *testing.B, bin, base, psql string, shape telemetryShape, roun
 		best := bestRun(l.runs)
 		var all []string
 		for _, r := range l.runs {
-			all = append(all, fmt.Sprintf("%.2fs (%s)", r.wall.Seconds(), r.load))
+			all = append(all, fmt.Sprintf("%.2fs, CPU %.2fs (%s)", r.wall.Seconds(), r.cpu.Seconds(), r.load))
 		}
 		_, _ = fmt.Fprintf(tw, "%s\t%.2fs\t%.0f\t%.2fx\t%.2fs\t%s\n", l.name, best.wall.Seconds(), float64(edges)/best.wall.Seconds(),
 			bestPsql.wall.Seconds()/best.wall.Seconds(), best.cpu.Seconds(), strings.Join(all, ", "))

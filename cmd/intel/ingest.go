@@ -394,6 +394,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		stopProgress = func() { done(); progress.Stop(); restore() }
 	}
 	res, _ := tuning.Detect() // zero when the machine is not measured: no memory limit
+	if plan, err := tuning.PlanFor(res); err == nil {
+		opts.Workers = plan.ParserWorkers // as for feeds; the default (1) otherwise
+	}
 	restoreGC := loadGC(telemetryGCPercent, res.MemoryBytes)
 	rep, err := telemetry.Load(ctx, r, w, opts)
 	restoreGC()

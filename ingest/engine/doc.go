@@ -17,7 +17,9 @@
 // graph records one record maps to go to the sink in the same batch.
 //
 // Before a result is counted, its graph records and telemetry edges are
-// checked with the store's validation (store.CheckBatch, store.CheckEdge):
+// checked with the store's validation (store.CheckBatch, store.CheckEdge;
+// telemetry edges a mapper has already checked, Result.EdgesChecked, are
+// not checked again):
 // a record PostgreSQL would refuse (a NUL in a text, props jsonb refuses,
 // a broken check constraint) drops its result alone, logged at WARN and
 // counted under the store's reason, so neither its batch nor its COPY

@@ -65,6 +65,11 @@ type Result struct {
 	// Edges are the record's telemetry edges, for RunTelemetry, which
 	// hands them to its TelemetryWriter in input order.
 	Edges []graph.TelemetryEdge
+	// EdgesChecked says the mapper has given Edges store.CheckEdge's
+	// answer itself, on its worker goroutine, and dropped the edges it
+	// refuses: count does not check them again (see ingest/telemetry,
+	// which checks each endpoint once, not on every line).
+	EdgesChecked bool
 	// Read, Mapped and Sightings count for the report: the records read
 	// (one record of the source may hold several, such as a MISP object
 	// and its attributes), those mapped, and the sightings in Batch.
@@ -438,6 +443,9 @@ func check(res *Result) (Reason, error) {
 		return reason, err
 	}
 	for i := range res.Edges {
+		if res.EdgesChecked {
+			break
+		}
 		if reason, err := store.CheckEdge(&res.Edges[i]); reason != "" {
 			return reason, err
 		}

@@ -35,9 +35,13 @@
 // graph.TelemetryEdge on the engine's workers, and, as output stage, the
 // engine's ordered results feeding store.Store.AppendTelemetry
 // (engine.RunTelemetry), so edges are written in input order whatever the
-// worker count. The edges the engine hands on have passed
-// store.CheckEdge, so the Store is given them through
-// AppendCheckedTelemetry and does not check them again. It fills the
+// worker count. The mapper gives each edge store.CheckEdge's answer on the
+// worker that parsed it (Result.EdgesChecked), checking an endpoint and
+// the records it implies once, when the memo first decodes it, and on
+// every line only the edge's own fields (store.CheckEdgeOwn); the Store
+// is given the edges through AppendCheckedTelemetry and does not check
+// them again. intel ingest telemetry parses on tuning.Plan.ParserWorkers
+// workers, as feeds do. It fills the
 // engine's Report: RecordsRead counts the
 // lines, Telemetry holds what AppendTelemetry did.
 //

@@ -90,7 +90,7 @@ func mapper(opts engine.Options) engine.Mapper[lineMeta] {
 		if reason != "" {
 			return drop(reason, detail)
 		}
-		return engine.Result{Read: 1, Mapped: 1, Edges: []graph.TelemetryEdge{e}}
+		return engine.Result{Read: 1, Mapped: 1, Edges: []graph.TelemetryEdge{e}, EdgesChecked: true}
 	}
 }
 

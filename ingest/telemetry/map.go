@@ -3,8 +3,10 @@ package telemetry
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-json-experiment/json"
@@ -13,6 +15,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
+	"github.com/ransomeye/intel/store"
 )
 
 // line is one NDJSON line of telemetry. Its endpoints are kept as their
@@ -36,43 +39,62 @@ var decodeOptions = json.JoinOptions(json.MatchCaseInsensitiveNames(true),
 // parseLine turns one NDJSON line into an edge, whose Implied holds the
 // nodes and relations its endpoints bring (a file's hashes), or a reason to
 // drop it and the details. The line is decoded once; each endpoint is
-// decoded only when memo does not know its text.
+// decoded only when memo does not know its text. The edge has
+// store.CheckEdge's answer: a reason of the store's when the database
+// would refuse it.
 //
 // Lines of the usual shape are decoded by scanLine; the others, and those
 // whose endpoint text is new to memo and not JSON, by encoding/json.
 func parseLine(raw []byte, feed string, memo *endpointMemo) (graph.TelemetryEdge, engine.Reason, error) {
-	return parseLineWith(raw, feed, memo, true)
+	e, checked, reason, err := parseLineWith(raw, feed, memo, true)
+	if reason == "" {
+		reason, err = checkEdge(&e, checked)
+	}
+	return e, reason, err
 }
 
-// parseLineWith is parseLine, with scanLine tried first when fast is set.
-func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (graph.TelemetryEdge, engine.Reason, error) {
-	var l line
-	if fast = fast && scanLine(raw, &l); !fast {
-		l = line{}
-		if err := json.Unmarshal(raw, &l, decodeOptions); err != nil {
-			return graph.TelemetryEdge{}, jsonReason(raw, err), err
+// parseLineWith is parseLine, with scanLine tried first when fast is set,
+// before the edge is checked: checked reports whether both endpoints were
+// checked in memo (parsedEndpoint.checked).
+func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (e graph.TelemetryEdge, checked bool, reason engine.Reason, err error) {
+	var l line // on the stack: only the decoder's copy below escapes
+	if fast = fast && scanLine(raw, &l, &memo.texts); !fast {
+		decoded := new(line)
+		if err := json.Unmarshal(raw, decoded, decodeOptions); err != nil {
+			return graph.TelemetryEdge{}, false, jsonReason(raw, err), err
 		}
+		l = *decoded
 	}
 	var implied graph.Batch
-	src, err := memo.endpoint(l.Src, &implied, fast)
+	src, err := memo.endpoint(l.Src, &implied, fast, feed)
 	if err == nil {
-		var dst graph.Node
-		if dst, err = memo.endpoint(l.Dst, &implied, fast); err == nil {
-			return edgeOf(l, src, dst, implied, feed)
+		var dst *parsedEndpoint
+		if dst, err = memo.endpoint(l.Dst, &implied, fast, feed); err == nil {
+			e, reason, err = edgeOf(l, src.node, dst.node, implied, memo.sources(feed))
+			return e, src.checked(feed) && dst.checked(feed), reason, err
 		}
 		if !fast {
-			return graph.TelemetryEdge{}, ReasonBadDst, err
+			return graph.TelemetryEdge{}, false, ReasonBadDst, err
 		}
 	}
 	if fast { // encoding/json says whether the line is JSON at all
 		return parseLineWith(raw, feed, memo, false)
 	}
-	return graph.TelemetryEdge{}, ReasonBadSrc, err
+	return graph.TelemetryEdge{}, false, ReasonBadSrc, err
+}
+
+// checkEdge is store.CheckEdge's answer for e: only the edge's own part
+// (store.CheckEdgeOwn) when its endpoints were checked once in the memo.
+func checkEdge(e *graph.TelemetryEdge, endpointsChecked bool) (engine.Reason, error) {
+	if endpointsChecked {
+		return store.CheckEdgeOwn(e)
+	}
+	return store.CheckEdge(e)
 }
 
 // edgeOf is the edge of a decoded line with its endpoints, or the reason
 // it is dropped.
-func edgeOf(l line, src, dst graph.Node, implied graph.Batch, feed string) (graph.TelemetryEdge, engine.Reason, error) {
+func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) (graph.TelemetryEdge, engine.Reason, error) {
 	if l.Relation == "" {
 		return graph.TelemetryEdge{}, ReasonMissingRelation, nil
 	}
@@ -91,10 +113,6 @@ func edgeOf(l line, src, dst graph.Node, implied graph.Batch, feed string) (grap
 	}
 	if at.IsZero() {
 		return graph.TelemetryEdge{}, ReasonBadObservedAt, errors.New("0001-01-01T00:00:00Z is the zero time, which the graph reads as no time")
-	}
-	var sources []string
-	if feed != "" {
-		sources = []string{feed}
 	}
 	src.Sources, dst.Sources = sources, sources
 	src.FirstSeen, src.LastSeen = at, at
@@ -141,6 +159,11 @@ var valueKinds = map[graph.Kind]bool{
 type endpointMemo struct {
 	mu sync.Mutex
 	m  map[string]*parsedEndpoint // pointers keep the map's slots small
+	// texts gives the texts the scanner keeps (scanLine).
+	texts textSet
+	// feed holds the sources the edges of a feed give their records, one
+	// slice shared by all of them (no one writes to it).
+	feed atomic.Pointer[feedSources]
 }
 
 // endpointMemoMax bounds the memo (an entry is the endpoint's text and its
@@ -152,30 +175,60 @@ const endpointMemoMax = 1 << 17
 type parsedEndpoint struct {
 	node    graph.Node
 	implied graph.Batch
+	// checkedFeed is the feed with whose sources the node and implied
+	// passed store.CheckBatch, when checkedOK (see checked).
+	checkedFeed string
+	checkedOK   bool
 }
 
+// checked reports whether the endpoint's records, given feed's sources,
+// pass store.CheckBatch, so an edge of feed naming it needs only
+// store.CheckEdgeOwn.
+func (p *parsedEndpoint) checked(feed string) bool { return p.checkedOK && p.checkedFeed == feed }
+
 func newEndpointMemo() *endpointMemo { return &endpointMemo{m: map[string]*parsedEndpoint{}} }
+
+// feedSources are the sources of a feed's records.
+type feedSources struct {
+	feed    string
+	sources []string
+}
+
+// sources returns the sources of feed's records: none for no feed.
+func (m *endpointMemo) sources(feed string) []string {
+	if feed == "" {
+		return nil
+	}
+	if f := m.feed.Load(); f != nil && f.feed == feed {
+		return f.sources
+	}
+	f := &feedSources{feed: feed, sources: []string{feed}}
+	m.feed.Store(f)
+	return f.sources
+}
 
 // errNotJSON: an endpoint text that is not JSON (see endpointMemo.endpoint).
 var errNotJSON = errors.New("endpoint is not JSON")
 
-// endpoint returns the node of an endpoint's JSON text and appends the
+// endpoint returns the decoded endpoint of a JSON text and appends the
 // records it implies to implied. With check set, a text it does not know
 // is first checked to be JSON (errNotJSON when it is not): scanLine only
-// delimits it.
-func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch, check bool) (graph.Node, error) {
+// delimits it. A new endpoint is checked once (store.CheckBatch) with
+// feed's sources, for parsedEndpoint.checked.
+func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch, check bool, feed string) (*parsedEndpoint, error) {
 	m.mu.Lock()
 	p, ok := m.m[string(raw)]
 	m.mu.Unlock()
 	if !ok {
 		if check && !raw.IsValid(decodeOptions) {
-			return graph.Node{}, errNotJSON
+			return nil, errNotJSON
 		}
 		d, err := decodeEndpoint(raw)
 		if err != nil {
-			return graph.Node{}, err
+			return nil, err
 		}
 		p = &d
+		p.checkedFeed, p.checkedOK = feed, checkAlone(p, m.sources(feed))
 		m.mu.Lock()
 		if len(m.m) >= endpointMemoMax {
 			clear(m.m)
@@ -185,7 +238,22 @@ func (m *endpointMemo) endpoint(raw jsontext.Value, implied *graph.Batch, check 
 	}
 	implied.Nodes = append(implied.Nodes, p.implied.Nodes...)
 	implied.Relations = append(implied.Relations, p.implied.Relations...)
-	return p.node, nil
+	return p, nil
+}
+
+// checkAlone reports whether p's node and implied records, given sources
+// and no times, pass store.CheckBatch.
+func checkAlone(p *parsedEndpoint, sources []string) bool {
+	b := graph.Batch{Nodes: make([]graph.Node, 0, 1+len(p.implied.Nodes)), Relations: slices.Clone(p.implied.Relations)}
+	b.Nodes = append(append(b.Nodes, p.node), p.implied.Nodes...)
+	for i := range b.Nodes {
+		b.Nodes[i].Sources = sources
+	}
+	for i := range b.Relations {
+		b.Relations[i].Sources = sources
+	}
+	reason, _ := store.CheckBatch(&b)
+	return reason == ""
 }
 
 // decodeEndpoint decodes an endpoint (object or "kind:value" string), once.

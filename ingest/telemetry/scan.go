@@ -2,8 +2,10 @@ package telemetry
 
 import (
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanLine is the fast decoder of the line shape agents send: one object
@@ -19,8 +21,12 @@ import (
 // dst are only delimited here: their text is the endpoint memo's key, and
 // an endpoint text the memo does not know is checked to be JSON before it is
 // decoded (see parseLine).
-func scanLine(raw []byte, l *line) bool {
-	s := scanner{b: raw}
+//
+// The texts an edge keeps (relation, agent id, props keys) come from
+// texts, which hands out one copy of each text it has seen (nil: a copy
+// each time), so the edge holds neither a copy per line nor its line.
+func scanLine(raw []byte, l *line, texts *textSet) bool {
+	s := scanner{b: raw, texts: texts}
 	if s.ws(); !s.byte('{') {
 		return false
 	}
@@ -43,11 +49,11 @@ func scanLine(raw []byte, l *line) bool {
 			case bitDst:
 				l.Dst, ok = s.endpoint()
 			case bitRelation:
-				l.Relation, ok = s.text()
+				l.Relation, ok = s.kept()
 			case bitAgentID:
-				l.AgentID, ok = s.text()
+				l.AgentID, ok = s.kept()
 			case bitObservedAt:
-				l.ObservedAt, ok = s.text()
+				l.ObservedAt, ok = s.text() // only parsed: the line's bytes
 			default:
 				l.Props, ok = s.flatObject()
 			}
@@ -98,8 +104,9 @@ func fieldBit(name []byte) (uint8, bool) {
 
 // scanner reads JSON tokens of b from i on.
 type scanner struct {
-	b []byte
-	i int
+	b     []byte
+	i     int
+	texts *textSet
 }
 
 func (s *scanner) peek() byte {
@@ -154,9 +161,26 @@ func (s *scanner) plainString() ([]byte, bool) {
 	return nil, false
 }
 
+// text reads a plain string (plainString) as a string that shares the
+// line's bytes, for a text that is not kept past the line's parse: a line
+// is its record's own (engine.Record.Raw), which no one writes.
 func (s *scanner) text() (string, bool) {
 	v, ok := s.plainString()
-	return string(v), ok
+	return lineString(v), ok
+}
+
+// kept reads a plain string that the edge keeps: from s.texts.
+func (s *scanner) kept() (string, bool) {
+	v, ok := s.plainString()
+	return s.texts.text(v), ok
+}
+
+// lineString is b as a string sharing its bytes (see text).
+func lineString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // endpoint delimits an object or a string; it does not check its
@@ -224,9 +248,10 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 		if !ok || !s.ws() || !s.byte(':') {
 			return nil, false
 		}
-		if _, dup := m[string(name)]; dup {
+		if _, dup := m[lineString(name)]; dup {
 			return nil, false
 		}
+		key := s.texts.text(name)
 		s.ws()
 		var v any
 		switch c := s.peek(); {
@@ -242,7 +267,7 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		m[string(name)] = v
+		m[key] = v
 		s.ws()
 		if s.byte('}') {
 			return m, true
@@ -278,8 +303,37 @@ func (s *scanner) number() (any, bool) {
 			return nil, false
 		}
 	}
-	f, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	text := s.b[start:s.i]
+	if f, ok := smallInteger(text); ok {
+		return f, true
+	}
+	f, err := strconv.ParseFloat(lineString(text), 64)
 	return f, err == nil
+}
+
+// smallInteger is the value of a JSON number that is an integer of at most
+// 15 digits, which a float64 holds exactly: strconv.ParseFloat's answer,
+// without its work.
+func smallInteger(text []byte) (float64, bool) {
+	neg := len(text) > 0 && text[0] == '-'
+	digits := text
+	if neg {
+		digits = text[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 {
+		return 0, false
+	}
+	n := int64(0)
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		return -float64(n), true
+	}
+	return float64(n), true
 }
 
 // digits skips one or more digits.
@@ -341,4 +395,35 @@ func parseTime(v string) (t time.Time, ok bool) {
 	}
 	t = time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC)
 	return t, t.Day() == day // a day past the month's end is refused by time.Parse
+}
+
+// textSet hands out one string for each text it is given, so the texts
+// that lines repeat (agent ids, relations, props keys) are copied once. It
+// is shared by the workers and bounded: holding textSetMax texts, it
+// starts again empty.
+type textSet struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// textSetMax bounds a textSet.
+const textSetMax = 1 << 16
+
+// text is b as a string: the one textSet holds for it, or a copy of b
+// when t is nil.
+func (t *textSet) text(b []byte) string {
+	if t == nil {
+		return string(b)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v, ok := t.m[string(b)]; ok {
+		return v
+	}
+	if t.m == nil || len(t.m) >= textSetMax {
+		t.m = make(map[string]string)
+	}
+	v := string(b)
+	t.m[v] = v
+	return v
 }

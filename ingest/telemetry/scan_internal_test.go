@@ -2,10 +2,16 @@ package telemetry
 
 import (
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/store"
 )
 
 // scanSeeds are lines of the usual shape and lines just outside it: each
@@ -17,6 +23,16 @@ var scanSeeds = []string{
 	` { "src" : "ipv4-addr:10.0.0.1" , "relation" : "X" , "dst" : {"kind":"domain-name","value":"Evil.Example."} , "agent_id" : "a" , "observed_at" : "2026-01-01T00:00:00.5Z" , "props" : { } } ` + "\r\n",
 	`{"props":{"s":"v","n":-1.5e3,"t":true,"f":false,"z":null,"zero":0},"src":"ipv4-addr:10.0.0.1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
 	`{}`, `{"src":"ipv4-addr:10.0.0.1"}`, `[]`, `"x"`, `{"src":`, `{"src":"a"`, `{"src":"ipv4-addr:10.0.0.1",}`, `{,}`, ``, `{"src":"a"} x`,
+	// What the database would refuse: NUL and invalid UTF-8 in an
+	// endpoint, in the edge's own fields and props; a time outside
+	// timestamptz's range. The edge's check must give store.CheckEdge's
+	// answer whether its endpoints come from the memo or not.
+	`{"src":{"kind":"process","key":"h\u0000:1"},"relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":{"kind":"process","key":"h:1","name":"n\u0000"},"relation":"x","dst":{"kind":"file","name":"f` + "\xff" + `"},"agent_id":"a","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"process:h` + "\xff" + `1","relation":"x","dst":{"kind":"file","name":"f","hashes":{"SHA-256":"05afccddd908d59461c9d19753b734c22fbe5983920c9b82560bc2c586692e58"}},"agent_id":"a\u0000","observed_at":"2026-01-01T00:00:00Z"}`,
+	`{"src":"process:h1","relation":"x\u0000","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"k":"v"}}`,
+	`{"src":"process:h1","relation":"x","dst":"ipv4-addr:10.0.0.2","agent_id":"a","observed_at":"2026-01-01T00:00:00Z","props":{"k\u0000":"v"}}`,
+	`{"src":{"kind":"x-thing","key":"k","tlp":"red","labels":["a\u0000"]},"relation":"x","dst":"process:p","agent_id":"a","observed_at":"9999-12-31T23:59:59Z"}`,
 	// Outside the shape: names in another case, repeated, unknown;
 	// escapes; invalid UTF-8; nesting in props; null; other types.
 	`{"SRC":"ipv4-addr:10.0.0.1","Relation":"X","dst":"ipv4-addr:10.0.0.2","Agent_ID":"a","observed_at":"2026-01-01T00:00:00Z"}`,
@@ -44,15 +60,23 @@ var scanSeeds = []string{
 
 // agree checks that line parses alike through scanLine and through
 // encoding/json alone, each with a memo of its own, twice (the second
-// time from the memo).
+// time from the memo), and that the edge's check, which may rely on the
+// memo's check of its endpoints, gives store.CheckEdge's answer.
 func agree(t *testing.T, line []byte) {
 	fastMemo, slowMemo := newEndpointMemo(), newEndpointMemo()
 	for range 2 {
-		fast, fastReason, fastErr := parseLineWith(line, "edr", fastMemo, true)
-		slow, slowReason, slowErr := parseLineWith(line, "edr", slowMemo, false)
+		fast, fastChecked, fastReason, fastErr := parseLineWith(line, "edr", fastMemo, true)
+		slow, slowChecked, slowReason, slowErr := parseLineWith(line, "edr", slowMemo, false)
 		require.Equal(t, slowReason, fastReason, "%q", line)
 		require.Equal(t, fmt.Sprint(slowErr), fmt.Sprint(fastErr), "%q", line)
 		require.Equal(t, slow, fast, "%q", line)
+		require.Equal(t, slowChecked, fastChecked, "%q", line)
+		if fastReason == "" {
+			reason, err := checkEdge(&fast, fastChecked)
+			wantReason, wantErr := store.CheckEdge(&fast)
+			require.Equal(t, wantReason, reason, "%q", line)
+			require.Equal(t, fmt.Sprint(wantErr), fmt.Sprint(err), "%q", line)
+		}
 	}
 }
 
@@ -64,11 +88,11 @@ func TestScanLineAgreesWithJSON(t *testing.T) {
 		agree(t, []byte(s))
 	}
 	var l line
-	require.True(t, scanLine([]byte(scanSeeds[0]), &l))
-	require.True(t, scanLine([]byte(scanSeeds[2]), &l))
-	require.True(t, scanLine([]byte(scanSeeds[3]), &l))
+	require.True(t, scanLine([]byte(scanSeeds[0]), &l, nil))
+	require.True(t, scanLine([]byte(scanSeeds[2]), &l, nil))
+	require.True(t, scanLine([]byte(scanSeeds[3]), &l, nil))
 	require.Equal(t, map[string]any{"s": "v", "n": -1500.0, "t": true, "f": false, "z": nil, "zero": 0.0}, l.Props)
-	require.False(t, scanLine([]byte(scanSeeds[len(scanSeeds)-16]), &line{}), "names in another case")
+	require.False(t, scanLine([]byte(scanSeeds[len(scanSeeds)-16]), &line{}, nil), "names in another case")
 }
 
 // TestParseTimeAgreesWithTimeParse: parseTime gives time.Parse's answer
@@ -96,4 +120,39 @@ func FuzzScanLineAgreesWithJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, line []byte) { agree(t, line) })
+}
+
+// TestSmallIntegerAgreesWithParseFloat: the integers smallInteger takes
+// have strconv.ParseFloat's value (-0 included), and it leaves every
+// other number to ParseFloat.
+func TestSmallIntegerAgreesWithParseFloat(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"0", "-0", "7", "-12", "1000", "999999999999999", "-999999999999999", "9007199254740993",
+		"1234567890123456", "1.5", "1e3", "-", "", "01"} {
+		got, ok := smallInteger([]byte(v))
+		want, err := strconv.ParseFloat(v, 64)
+		if ok {
+			require.NoError(t, err, v)
+			require.Equal(t, math.Float64bits(want), math.Float64bits(got), v)
+		}
+		require.Equal(t, len(strings.TrimPrefix(v, "-")) <= 15 && strings.Trim(strings.TrimPrefix(v, "-"), "0123456789") == "" && strings.TrimPrefix(v, "-") != "", ok, v)
+	}
+}
+
+// TestTextSetCopiesOnce: a textSet gives one copy of a text however often
+// it comes, never the caller's bytes, and starts again when full.
+func TestTextSetCopiesOnce(t *testing.T) {
+	t.Parallel()
+	var set textSet
+	b := []byte("host-1")
+	first, second := set.text(b), set.text([]byte("host-1"))
+	require.Equal(t, "host-1", first)
+	require.Same(t, unsafe.StringData(first), unsafe.StringData(second), "one copy")
+	b[0] = 'X'
+	require.Equal(t, "host-1", first, "not the caller's bytes")
+	for i := range textSetMax {
+		set.text([]byte(strconv.Itoa(i)))
+	}
+	require.LessOrEqual(t, len(set.m), textSetMax)
+	require.Equal(t, "y", (*textSet)(nil).text([]byte("y")))
 }
