@@ -442,10 +442,10 @@ func check(res *Result) (Reason, error) {
 	if reason, err := store.CheckBatch(&res.Batch); reason != "" {
 		return reason, err
 	}
+	if res.EdgesChecked { // the mapper checked them
+		return "", nil
+	}
 	for i := range res.Edges {
-		if res.EdgesChecked {
-			break
-		}
 		if reason, err := store.CheckEdge(&res.Edges[i]); reason != "" {
 			return reason, err
 		}
