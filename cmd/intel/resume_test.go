@@ -62,12 +62,15 @@ func checkpointEdges(pool *pgxpool.Pool) int64 {
 // built CLI: `intel ingest telemetry FILE` is SIGKILLed once the first
 // chunks are durable, then run again; the tables then hold exactly what
 // one clean load of the file writes (rows and every column), and a third
-// run writes nothing (the long variant). The short variant loads 80,000
-// lines and kills past 50,000 (the first COPY chunk); TestLongTelemetrySIGKILLThenRerun (INTEL_LONG=1) loads 200,000
-// and kills past 100,000.
+// run writes nothing (the long variant). The short variant loads 300,000
+// lines and kills past 50,000 (the first COPY chunk), TestLongTelemetrySIGKILLThenRerun
+// (INTEL_LONG=1) loads 1,000,000 and kills past 300,000: while the records
+// of a stream's first chunks are written, one COPY transaction gathers up
+// to four chunks (200,000 edges), so the file must be longer than that for
+// a kill to find part of it stored.
 func TestTelemetrySIGKILLThenRerun(t *testing.T) {
 	t.Parallel()
-	sigkillThenRerun(t, 80_000, 50_000)
+	sigkillThenRerun(t, 300_000, 50_000)
 }
 
 func TestLongTelemetrySIGKILLThenRerun(t *testing.T) {
@@ -75,7 +78,7 @@ func TestLongTelemetrySIGKILLThenRerun(t *testing.T) {
 		t.Skip("INTEL_LONG=1 runs it")
 	}
 	t.Parallel()
-	sigkillThenRerun(t, 200_000, 100_000)
+	sigkillThenRerun(t, 1_000_000, 300_000)
 }
 
 func sigkillThenRerun(t *testing.T, lines int, killAt int64) {
