@@ -370,10 +370,14 @@ type batcher struct {
 	mu     sync.Mutex // guards rep and inflight while writes are concurrent
 	// inflight counts the batches being written.
 	inflight int
+	// ahead keeps the relations that name a node no record has given yet
+	// (see relationsAhead).
+	ahead relationsAhead
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
 	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
+	b.ahead.limit = aheadBatches * opts.BatchSize
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
 		b.writers = opts.Writers
@@ -391,7 +395,7 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 		return nil
 	}
 	b.pending.Nodes = append(b.pending.Nodes, res.Batch.Nodes...)
-	b.pending.Relations = append(b.pending.Relations, res.Batch.Relations...)
+	b.pending.Relations = b.ahead.add(b.pending.Relations, res.Batch.Nodes, res.Batch.Relations)
 	if b.pending.Len()-b.deferred < b.size {
 		return nil
 	}
@@ -452,6 +456,9 @@ func check(res *Result) (Reason, error) {
 // started (see batcher); the last flush (last) then waits for every batch
 // and writes those too.
 func (b *batcher) flush(ctx context.Context, last bool) error {
+	if last {
+		b.pending.Relations = b.ahead.drain(b.pending.Relations)
+	}
 	if b.pending.Len() == 0 {
 		return nil
 	}
