@@ -53,19 +53,12 @@ func (a *relationsAhead) add(out []graph.Relation, nodes []graph.Node, rels []gr
 		}
 	}
 	for _, r := range rels {
-		w := &aheadRelation{r: r}
-		for _, end := range []graph.Ref{r.Src, r.Dst} {
-			if _, ok := a.seen[end]; ok || (end == r.Dst && r.Dst == r.Src) {
-				continue
-			}
-			w.missing++
-			a.waiting[end] = append(a.waiting[end], w)
-		}
-		if w.missing == 0 || a.limit <= 0 {
-			w.done = true
+		if a.limit <= 0 || a.known(r) {
 			out = append(out, r)
 			continue
 		}
+		w := &aheadRelation{r: r}
+		a.index(w)
 		a.queue = append(a.queue, w)
 		a.n++
 	}
@@ -88,13 +81,29 @@ func (a *relationsAhead) compact() {
 			continue
 		}
 		queue = append(queue, w)
-		for _, end := range []graph.Ref{w.r.Src, w.r.Dst} {
-			if _, ok := a.seen[end]; !ok && (end != w.r.Dst || w.r.Dst != w.r.Src) {
-				a.waiting[end] = append(a.waiting[end], w)
-			}
-		}
+		w.missing = 0
+		a.index(w)
 	}
 	a.queue, a.stale = queue, 0
+}
+
+// known reports whether records gave both ends of r.
+func (a *relationsAhead) known(r graph.Relation) bool {
+	_, src := a.seen[r.Src]
+	_, dst := a.seen[r.Dst]
+	return src && dst
+}
+
+// index counts the ends w misses and files it under each.
+func (a *relationsAhead) index(w *aheadRelation) {
+	if _, ok := a.seen[w.r.Src]; !ok {
+		w.missing++
+		a.waiting[w.r.Src] = append(a.waiting[w.r.Src], w)
+	}
+	if _, ok := a.seen[w.r.Dst]; !ok && w.r.Dst != w.r.Src {
+		w.missing++
+		a.waiting[w.r.Dst] = append(a.waiting[w.r.Dst], w)
+	}
 }
 
 // see marks ref as given and releases the relations that waited for it
