@@ -279,7 +279,9 @@ func (a *app) openStoreBeside(ctx context.Context) (s *store.Store, upkeep func(
 		return nil, nil, err
 	}
 	done := make(chan error, 1)
-	go func() { done <- a.startupUpkeep(ctx) }()
+	// An interrupt stops the loads, not the upkeep (a few short
+	// transactions, each under a lock timeout), as when it ran first.
+	go func() { done <- a.startupUpkeep(context.WithoutCancel(ctx)) }()
 	return a.newStore(pool), sync.OnceValue(func() error { return <-done }), nil
 }
 
