@@ -3,7 +3,7 @@ package engine
 import "github.com/ransomeye/intel/graph"
 
 // aheadBatches bounds the relations kept by relationsAhead, in batches.
-const aheadBatches = 8
+const aheadBatches = 32
 
 // relationsAhead keeps, in input order, the relations that name a node
 // reference (node--<uuid> or alias) no record of the input has given yet,

@@ -40,7 +40,7 @@
 // through bounded channels, so what is in flight is a few chunks per
 // worker, each at most 1 MiB plus one record of at most
 // Options.MaxRecordBytes, at most Writers batches being written, and at
-// most 8 batches of relations waiting for their endpoints (plus the
+// most 32 batches of relations waiting for their endpoints (plus the
 // references of the nodes collected, to tell which have come).
 //
 // The package also holds what every format shares: the Options, the

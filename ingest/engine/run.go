@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -454,11 +455,33 @@ func check(res *Result) (Reason, error) {
 // the error of a write that failed. A concurrent flush leaves for a later
 // batch the relations that name nodes of the last Writers-1 batches
 // started (see batcher); the last flush (last) then waits for every batch
-// and writes those too.
+// and writes those too, and then the relations that waited for nodes the
+// input never gave (relationsAhead), in batches of their own.
 func (b *batcher) flush(ctx context.Context, last bool) error {
 	if last {
-		b.pending.Relations = b.ahead.drain(b.pending.Relations)
+		// The relations still waiting name nodes this input never gives:
+		// nothing written here can complete them, so they go in batches of
+		// their own, side by side when writes are concurrent.
+		rest := b.ahead.drain(nil)
+		if err := b.flushPending(ctx, true); err != nil || len(rest) == 0 {
+			return err
+		}
+		for chunk := range slices.Chunk(rest, b.size) {
+			write := b.start
+			if b.writes == nil {
+				write = b.write
+			}
+			if err := write(ctx, graph.Batch{Relations: chunk}); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
+	return b.flushPending(ctx, false)
+}
+
+// flushPending is flush of what is queued.
+func (b *batcher) flushPending(ctx context.Context, last bool) error {
 	if b.pending.Len() == 0 {
 		return nil
 	}
