@@ -459,12 +459,18 @@ func check(res *Result) (Reason, error) {
 // input never gave (relationsAhead), in batches of their own.
 func (b *batcher) flush(ctx context.Context, last bool) error {
 	if last {
-		// The relations still waiting name nodes this input never gives:
-		// nothing written here can complete them, so they go in batches of
-		// their own, side by side when writes are concurrent.
+		// The relations still waiting name no node this input gave by
+		// their references: they go in batches of their own once every
+		// other batch is written (the store may still resolve a name
+		// otherwise), side by side when writes are concurrent.
 		rest := b.ahead.drain(nil)
 		if err := b.flushPending(ctx, true); err != nil || len(rest) == 0 {
 			return err
+		}
+		for b.writes != nil && len(b.started) > 0 {
+			if err := b.await(ctx); err != nil {
+				return err
+			}
 		}
 		for chunk := range slices.Chunk(rest, b.size) {
 			write := b.start
