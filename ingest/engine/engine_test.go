@@ -396,18 +396,18 @@ func mapAhead(ahead int) engine.Mapper[int] {
 // before its endpoint (which a store parks, then releases: written three
 // times); relations naming a node the input never gives are written at
 // the end; every relation is written once, with one writer or several,
-// and at most 32 batches of relations wait (the oldest leave first).
+// and at most 8 batches of relations wait (the oldest leave first).
 func TestRelationsWaitForNodesAhead(t *testing.T) {
 	t.Parallel()
 	const records = 2000
 	for _, tc := range []struct {
 		ahead, writers int
 		parked         bool // relations had to leave before their endpoint came
-	}{{15, 1, false}, {15, 2, false}, {15, 4, false}, {500, 1, true}, {500, 2, true}} {
+	}{{15, 1, false}, {15, 2, false}, {15, 4, false}, {300, 1, true}, {300, 2, true}} {
 		sink := &sinktest.Recorder{}
 		rep := engine.NewReport("ahead", "test")
 		require.NoError(t, engine.Run(context.Background(), &numbers{n: records}, mapAhead(tc.ahead), sink,
-			engine.Options{Feed: "ahead", Workers: 2, Writers: tc.writers, BatchSize: 10, Logger: quiet}, rep))
+			engine.Options{Feed: "ahead", Workers: 2, Writers: tc.writers, BatchSize: 10, RelationsWaitAhead: true, Logger: quiet}, rep))
 		written := map[graph.Ref]int{} // node ref -> batch index
 		var rels []string
 		early, lastNodes := 0, 0
@@ -442,7 +442,7 @@ func TestRelationsWaitForNodesAhead(t *testing.T) {
 			// Batches are written in order: a relation in a batch before
 			// its endpoint's would be parked by a store.
 			if tc.parked {
-				require.Positive(t, early, "%+v: 500 records ahead is more than 32 batches of 10 can wait for", tc)
+				require.Positive(t, early, "%+v: 300 records ahead is more than 8 batches of 10 can wait for", tc)
 			} else {
 				require.Zero(t, early, "%+v", tc)
 			}

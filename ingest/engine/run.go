@@ -378,7 +378,9 @@ type batcher struct {
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
 	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
-	b.ahead.limit = aheadBatches * opts.BatchSize
+	if opts.RelationsWaitAhead {
+		b.ahead.limit = aheadBatches * opts.BatchSize
+	}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
 		b.writers = opts.Writers
