@@ -112,14 +112,16 @@ SELECT alias FROM ambiguous_aliases ORDER BY 1;"
 
 server_cpu() { awk '{print $16 + $17}' "/proc/$PM/stat"; } # ticks of exited backends
 
-# one BIN SET RUN: prints "wall client server digest identity-digest" (the
-# last "-" when the build has no identity tables).
+# one BIN SET RUN: prints "wall client server digest identity-digest
+# wal=MB parked=N" (the identity digest "-" when the build has no identity
+# tables).
 one() {
 	local bin=$1 set=$2 db="bench_$2_$3" c0 c1 wall user sys
 	db=${db//-/_}
 	psql_admin -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" 2>/dev/null
 	local url="$SERVER/$db?sslmode=disable&passfile=$PGPASSFILE"
 	"$bin" --database-url "$url" --log-level error migrate up >/dev/null
+	psql_admin -c "SELECT pg_stat_reset_shared('wal')" >/dev/null
 	c0=$(server_cpu)
 	/usr/bin/env time -o "$WORK/time" -f "%e %U %S" "$bin" --database-url "$url" --log-level error \
 		ingest feeds "$WORK/$set.yaml" --concurrency "$CONCURRENCY" --format json >"$WORK/report-$db.json" 2>"$WORK/err-$db" || true
@@ -130,14 +132,18 @@ one() {
 	done
 	sleep 0.1
 	c1=$(server_cpu)
+	wal=$(psql_admin -c "SELECT round(wal_bytes / 1048576.0, 1) FROM pg_stat_wal")
 	read -r wall user sys <"$WORK/time"
 	digest=$(psql -qAt "$url" -c "$dump_sql" | sha256sum | cut -c1-16)
 	identity=-
 	if [ -n "$(psql -qAt "$url" -c "SELECT to_regclass('node_entities')")" ]; then
 		identity=$(psql -qAt "$url" -c "$identity_sql" | sha256sum | cut -c1-16)
 	fi
+	# Work that does not depend on the machine's load: WAL written (the
+	# server is this script's own) and relations parked by the store.
+	parked=$(grep -o '"relations_pending": *[0-9]*' "$WORK/report-$db.json" | awk -F: '{n += $2} END {print n + 0}')
 	psql_admin -c "DROP DATABASE $db"
-	echo "$wall $(echo "$user + $sys" | bc) $(echo "scale=2; ($c1 - $c0) / $(getconf CLK_TCK)" | bc) $digest $identity"
+	echo "$wall $(echo "$user + $sys" | bc) $(echo "scale=2; ($c1 - $c0) / $(getconf CLK_TCK)" | bc) $digest $identity wal=${wal}MB parked=$parked"
 }
 
 best() { sort -g | head -1; }
@@ -168,6 +174,9 @@ for set in $SETS; do
 	fi
 	printf '%-11s %4s  %-28s %-28s %5.2fx %6.2fx  %s\n' "$set" "$RUNS" "$aw / $ac / $as" "$bw / $bc_ / $bs" \
 		"$(echo "scale=4; $aw / $bw" | bc)" "$(echo "scale=4; $as / $bs" | bc)" "$same"
+	work() { grep -o "$1=[0-9.]*" "$2" | cut -d= -f2 | best; }
+	printf '%-11s       least WAL A %s MB, B %s MB; least parked A %s, B %s\n' "" \
+		"$(work wal "$WORK/$set.a")" "$(work wal "$WORK/$set.b")" "$(work parked "$WORK/$set.a")" "$(work parked "$WORK/$set.b")"
 done
 echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 exit $status

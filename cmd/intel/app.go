@@ -255,17 +255,34 @@ func explainConnectError(err error, timeout time.Duration) error {
 // local cluster (or checks that it is current otherwise), and runs partition
 // upkeep unless --no-partition-maintenance.
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {
-	pool, err := a.openPool(ctx)
+	s, upkeep, err := a.openStoreBeside(ctx)
 	if err != nil {
 		return nil, err
 	}
+	if err := upkeep(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// openStoreBeside is openStore with the partition upkeep run on a
+// goroutine of its own, beside the caller's first work (a feed load parses
+// its first batch meanwhile: 60-180 ms of making partitions no longer
+// delay it); upkeep waits for it and returns its error, every time it is
+// called. Call it before returning, whatever happened.
+func (a *app) openStoreBeside(ctx context.Context) (s *store.Store, upkeep func() error, err error) {
+	pool, err := a.openPool(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := a.checkSchema(ctx, pool); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := a.startupUpkeep(ctx); err != nil {
-		return nil, err
-	}
-	return a.newStore(pool), nil
+	done := make(chan error, 1)
+	// An interrupt stops the loads, not the upkeep (a few short
+	// transactions, each under a lock timeout), as when it ran first.
+	go func() { done <- a.startupUpkeep(context.WithoutCancel(ctx)) }()
+	return a.newStore(pool), sync.OnceValue(func() error { return <-done }), nil
 }
 
 // newStore returns the Store every command writes through: batches sized

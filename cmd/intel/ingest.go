@@ -215,12 +215,14 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 		}
 	}
 	var store ingest.Store
+	upkeep := func() error { return nil }
 	if !fl.dryRun {
-		s, err := a.openStore(ctx)
+		s, up, err := a.openStoreBeside(ctx)
 		if err != nil {
 			return err
 		}
-		store = s
+		store, upkeep = s, up
+		defer func() { _ = upkeep() }() // the upkeep has ended before the pool closes
 	}
 	if a.stderrIsTerminal() {
 		opts.Progress = ingest.NewProgress(a.stderr, 250*time.Millisecond)
@@ -229,15 +231,19 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 		defer a.logThrough(opts.Progress)()
 	}
 	results, err := ingest.Run(ctx, store, feeds, opts)
+	uerr := upkeep() // a failed upkeep fails the command, after the loads (a telemetry feed makes its partitions on demand)
 	opts.Progress.Stop()
 	perr := a.printFeedResults(fl.format, results)
 	if ie := interrupted(ctx, results, fl.dryRun); ie != nil {
+		if uerr != nil {
+			a.log.Error("partition upkeep failed", "err", uerr)
+		}
 		return ie
 	}
 	if err != nil {
-		return feedsFailed(results, err)
+		return errors.Join(feedsFailed(results, err), uerr)
 	}
-	return perr
+	return cmp.Or(uerr, perr)
 }
 
 // interrupted returns the interruptedError of a feed run that SIGINT or

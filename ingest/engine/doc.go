@@ -14,7 +14,13 @@
 // its own, while the batcher collects the next (package ingest then sweeps
 // the pending relations up: store.Store.ReleasePending). The batches
 // written do not depend on the number of workers or writers, and all the
-// graph records one record maps to go to the sink in the same batch.
+// graph records one record maps to go to the sink in the same batch, but
+// for relations that wait for their endpoints: with
+// Options.RelationsWaitAhead (STIX), a relation naming a node no record
+// has given yet waits until a record gives it (relationsAhead: a store
+// would otherwise park it and release it later), and with several
+// writers one naming a node of a batch still being written waits for a
+// later batch.
 //
 // Before a result is counted, its graph records and telemetry edges are
 // checked with the store's validation (store.CheckBatch, store.CheckEdge;
@@ -36,7 +42,10 @@
 // Memory is bounded: records travel in chunks (up to 256 records or 1 MiB)
 // through bounded channels, so what is in flight is a few chunks per
 // worker, each at most 1 MiB plus one record of at most
-// Options.MaxRecordBytes, and at most Writers batches being written.
+// Options.MaxRecordBytes, at most Writers batches being written, and with
+// Options.RelationsWaitAhead at most 8 batches of relations waiting for
+// their endpoints and the references of up to 65,536 nodes collected
+// lately, to tell which have come.
 //
 // The package also holds what every format shares: the Options, the
 // Report, the drop Reason type (graph.DropReason, which the store's reasons

@@ -372,3 +372,80 @@ func TestWritersBatchesDoNotDependOnTiming(t *testing.T) {
 		}
 	}
 }
+
+// mapAhead maps record i to its node and a relation to the node of record
+// i+ahead (none for the last ahead records), and every 50th record also to
+// a relation naming a node no record gives.
+func mapAhead(ahead int) engine.Mapper[int] {
+	return func(rec engine.Record[int]) engine.Result {
+		i, _ := strconv.Atoi(string(rec.Raw))
+		res := engine.Result{Read: 1, Mapped: 1}
+		res.Batch.Nodes = []graph.Node{chainNode(i)}
+		if i+ahead < 2000 {
+			res.Batch.Relations = append(res.Batch.Relations, graph.Relation{Src: "c-" + graph.Ref(strconv.Itoa(i)), Type: "precedes", Dst: "c-" + graph.Ref(strconv.Itoa(i+ahead))})
+		}
+		if i%50 == 0 {
+			res.Batch.Relations = append(res.Batch.Relations, graph.Relation{Src: "c-" + graph.Ref(strconv.Itoa(i)), Type: "names", Dst: "elsewhere"})
+		}
+		return res
+	}
+}
+
+// TestRelationsWaitForNodesAhead: a relation naming a node that a later
+// record gives waits until that record's batch instead of being written
+// before its endpoint (which a store parks, then releases: written three
+// times); relations naming a node the input never gives are written at
+// the end; every relation is written once, with one writer or several,
+// and at most 8 batches of relations wait (the oldest leave first).
+func TestRelationsWaitForNodesAhead(t *testing.T) {
+	t.Parallel()
+	const records = 2000
+	for _, tc := range []struct {
+		ahead, writers int
+		parked         bool // relations had to leave before their endpoint came
+	}{{15, 1, false}, {15, 2, false}, {15, 4, false}, {300, 1, true}, {300, 2, true}} {
+		sink := &sinktest.Recorder{}
+		rep := engine.NewReport("ahead", "test")
+		require.NoError(t, engine.Run(context.Background(), &numbers{n: records}, mapAhead(tc.ahead), sink,
+			engine.Options{Feed: "ahead", Workers: 2, Writers: tc.writers, BatchSize: 10, RelationsWaitAhead: true, Logger: quiet}, rep))
+		written := map[graph.Ref]int{} // node ref -> batch index
+		var rels []string
+		early, lastNodes := 0, 0
+		for k, b := range sink.Batches {
+			if len(b.Nodes) > 0 {
+				lastNodes = k
+			}
+		}
+		for k, b := range sink.Batches {
+			for _, n := range b.Nodes {
+				written[graph.Ref(n.Aliases[0])] = k
+			}
+			for _, r := range b.Relations {
+				rels = append(rels, string(r.Src)+">"+string(r.Dst))
+				if r.Dst == "elsewhere" {
+					if !tc.parked { // else some left before the end
+						require.Greater(t, k, lastNodes, "%+v: a relation to a node never given is written after every batch of nodes", tc)
+					}
+					continue
+				}
+				if kd, ok := written[r.Dst]; !ok || kd > k {
+					early++
+				}
+			}
+		}
+		want := records - tc.ahead + records/50
+		require.Len(t, rels, want, "%+v", tc)
+		slices.Sort(rels)
+		require.Len(t, slices.Compact(rels), want, "%+v: every relation once", tc)
+		require.EqualValues(t, want, rep.Written.RelationsInserted, "%+v", tc)
+		if tc.writers == 1 {
+			// Batches are written in order: a relation in a batch before
+			// its endpoint's would be parked by a store.
+			if tc.parked {
+				require.Positive(t, early, "%+v: 300 records ahead is more than 8 batches of 10 can wait for", tc)
+			} else {
+				require.Zero(t, early, "%+v", tc)
+			}
+		}
+	}
+}

@@ -49,6 +49,15 @@ type Options struct {
 	// writes commit in (store.Store does once its ReleasePending has run,
 	// which package ingest calls after such a load).
 	Writers int
+	// RelationsWaitAhead makes a relation naming a node no record has
+	// given yet wait until one does (at most 8 batches of relations wait;
+	// see relationsAhead), rather than go to the sink beside its record,
+	// where a store parks it until its endpoint comes. For formats whose
+	// records name objects given later in the input (STIX: a collection's
+	// object refs, relationships before their targets); the memory it
+	// takes grows with what waits, so formats whose relations name their
+	// own record's nodes (MISP) leave it off.
+	RelationsWaitAhead bool
 	// MaxRecordBytes is the size above which a record is dropped (under
 	// ReasonTooLarge) without being buffered whole; 0 means
 	// DefaultMaxRecordBytes.

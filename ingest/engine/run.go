@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -375,10 +376,16 @@ type batcher struct {
 	mu     sync.Mutex // guards rep and inflight while writes are concurrent
 	// inflight counts the batches being written.
 	inflight int
+	// ahead keeps the relations that name a node no record has given yet
+	// (see relationsAhead).
+	ahead relationsAhead
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
 	b := &batcher{sink: sink, size: opts.BatchSize, rep: rep, log: log}
+	if opts.RelationsWaitAhead {
+		b.ahead.limit = aheadBatches * opts.BatchSize
+	}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
 		b.writers = opts.Writers
@@ -396,7 +403,7 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 		return nil
 	}
 	b.pending.Nodes = append(b.pending.Nodes, res.Batch.Nodes...)
-	b.pending.Relations = append(b.pending.Relations, res.Batch.Relations...)
+	b.pending.Relations = b.ahead.add(b.pending.Relations, res.Batch.Nodes, res.Batch.Relations)
 	if b.pending.Len()-b.deferred < b.size {
 		return nil
 	}
@@ -458,8 +465,39 @@ func check(res *Result) (Reason, error) {
 // the error of a write that failed. A concurrent flush leaves for a later
 // batch the relations that name nodes of the last Writers-1 batches
 // started (see batcher); the last flush (last) then waits for every batch
-// and writes those too.
+// and writes those too, and then the relations that waited for nodes the
+// input never gave (relationsAhead), in batches of their own.
 func (b *batcher) flush(ctx context.Context, last bool) error {
+	if last {
+		// The relations still waiting name no node this input gave by
+		// their references: they go in batches of their own once every
+		// other batch is written (the store may still resolve a name
+		// otherwise), side by side when writes are concurrent.
+		rest := b.ahead.drain(nil)
+		if err := b.flushPending(ctx, true); err != nil || len(rest) == 0 {
+			return err
+		}
+		for b.writes != nil && len(b.started) > 0 {
+			if err := b.await(ctx); err != nil {
+				return err
+			}
+		}
+		for chunk := range slices.Chunk(rest, b.size) {
+			write := b.start
+			if b.writes == nil {
+				write = b.write
+			}
+			if err := write(ctx, graph.Batch{Relations: chunk}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return b.flushPending(ctx, false)
+}
+
+// flushPending is flush of what is queued.
+func (b *batcher) flushPending(ctx context.Context, last bool) error {
 	if b.pending.Len() == 0 {
 		return nil
 	}

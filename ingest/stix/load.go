@@ -42,6 +42,7 @@ const readBuffer = 256 << 10
 // Error set when the load stopped early.
 func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*engine.Report, error) {
 	opts = opts.WithDefaults()
+	opts.RelationsWaitAhead = true // a bundle names objects it gives later
 	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
 	src := newFeedSource(r, opts.MaxRecordBytes, opts.MaxDepth)
