@@ -20,7 +20,8 @@ import (
 // PostgreSQL's binary COPY format.
 const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_id, observed_at, props) FROM STDIN (FORMAT binary)`
 
-// copyIsolating COPYs edges into telemetry_edges inside tx and returns
+// copyIsolatingAt COPYs edges, which start at index base of the whole
+// (a COPY transaction's chunks), into telemetry_edges inside tx and returns
 // how many rows the server stored. It encodes the rows itself (edgeReader)
 // rather than through pgx.CopyFrom: the columns' types are fixed, so it
 // needs neither pgx's table description round trip nor its per-value
@@ -31,14 +32,9 @@ const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_
 // rolled back and the edges are COPYed again in two halves, each the same
 // way, so the rows refused are found and dropped alone — each logged at
 // WARN and counted in dropped under ReasonRejected — and the rest is
-// stored. When rejected is not nil, the index in edges of each refused row
-// is appended to it (the TelemetryWriter tells each caller its own).
-func (s *Store) copyIsolating(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
-	return s.copyIsolatingAt(ctx, tx, edges, 0, dropped, rejected)
-}
-
-// copyIsolatingAt is copyIsolating of edges that start at index base of
-// the whole.
+// stored. When rejected is not nil, the index of each refused row in the
+// whole (base + its index in edges) is appended to it (the TelemetryWriter
+// tells each caller its own).
 func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, base int, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
 	if len(edges) == 0 {
 		return 0, nil
