@@ -54,7 +54,8 @@ WITH RECURSIVE walk AS (
         -- (class, id) order up to the node cap; and each cut frontier node
         -- (its fanout+1-th edge) with its true degree. No arrays in
         -- between: aggregating the edges into arrays and unnesting them
-        -- again cost about a tenth of the walk on the 1M-node graph.
+        -- again, with their sorts, cost about a quarter of the walk's
+        -- server CPU on the 1M-node graph (docs/benchmarks.md, Walks).
         SELECT coalesce((array_agg(d.nbr ORDER BY d.cls, d.nbr) FILTER (WHERE NOT d.cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::uuid[] AS ids,
                coalesce((array_agg(d.parent ORDER BY d.cls, d.nbr) FILTER (WHERE NOT d.cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::uuid[] AS parents,
                coalesce((array_agg(d.relation ORDER BY d.cls, d.nbr) FILTER (WHERE NOT d.cut))[1:(w.max_nodes - cardinality(w.visited))], '{}')::text[] AS relations,
