@@ -3,6 +3,7 @@ package partman_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -232,6 +233,21 @@ func TestEnsureMovesRowsOutOfTheDefaultPartition(t *testing.T) {
 	require.Empty(t, rep.DefaultDays)
 }
 
+// releaseOnRetry is a log handler that calls release when a retry is
+// logged (partman's "retrying" warning) and drops every record.
+type releaseOnRetry struct{ release func() }
+
+func (h releaseOnRetry) Enabled(context.Context, slog.Level) bool { return true }
+func (h releaseOnRetry) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h releaseOnRetry) WithGroup(string) slog.Handler            { return h }
+
+func (h releaseOnRetry) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "retrying") {
+		h.release()
+	}
+	return nil
+}
+
 func TestEnsureUnderALongReader(t *testing.T) {
 	t.Parallel()
 	d := day(2024, 7, 1)
@@ -324,9 +340,12 @@ func TestEnsureUnderALongReader(t *testing.T) {
 		t.Parallel()
 		ctx := context.Background()
 		pool, release := setup(t)
-		time.AfterFunc(300*time.Millisecond, release)
+		// The reader leaves when Ensure logs its first retry, so the first
+		// attempt always meets it, however slowly the machine runs (a
+		// timer started here let the reader go before a late first attempt).
 		res, err := partman.EnsureDays(ctx, pool, []time.Time{d.AddDate(0, 0, 1)}, partman.Options{
 			LockTimeout: 100 * time.Millisecond, Retries: 20, RetryDelay: 20 * time.Millisecond,
+			Logger: slog.New(releaseOnRetry{release}),
 		})
 		require.NoError(t, err)
 		require.Len(t, res.Days, 1)
