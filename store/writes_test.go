@@ -180,14 +180,15 @@ func (l *lockedBuffer) String() string {
 // terminator kills every other backend of the pool's database, as a server
 // shutdown does (SQLSTATE 57P01), every period, up to times times (so a
 // transaction can get through between the kills), until stopped, and
-// counts the backends it killed.
-func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times int) (stop func() int64) {
+// counts the backends it killed; first is closed at its first kill.
+func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times int) (stop func() int64, first <-chan struct{}) {
 	t.Helper()
 	admin, err := pgxpool.New(context.Background(), pool.Config().ConnString())
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var killed atomic.Int64
-	done := make(chan struct{})
+	done, killedOnce := make(chan struct{}), make(chan struct{})
+	var once sync.Once
 	go func() {
 		defer close(done)
 		for round := 0; ctx.Err() == nil && round < times; {
@@ -197,6 +198,7 @@ func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times in
 			killed.Add(k)
 			if k > 0 {
 				round++
+				once.Do(func() { close(killedOnce) })
 			}
 			select {
 			case <-ctx.Done():
@@ -209,6 +211,28 @@ func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times in
 		<-done
 		admin.Close()
 		return killed.Load()
+	}, killedOnce
+}
+
+// untilKilled is edges that, before its edge at, waits (10 s at most) for
+// first to be closed: a load of it is still running when the terminator
+// first kills, however fast the machine (a fast load could end before the
+// first kill, and the test then proved nothing).
+func untilKilled(edges iter.Seq2[graph.TelemetryEdge, error], at int, first <-chan struct{}) iter.Seq2[graph.TelemetryEdge, error] {
+	return func(yield func(graph.TelemetryEdge, error) bool) {
+		i := 0
+		for e, err := range edges {
+			if i == at {
+				select {
+				case <-first:
+				case <-time.After(10 * time.Second):
+				}
+			}
+			i++
+			if !yield(e, err) {
+				return
+			}
+		}
 	}
 }
 
@@ -232,8 +256,8 @@ func TestAppendTelemetrySurvivesServerKillingConnections(t *testing.T) {
 	var logs lockedBuffer
 	b := setup(t, store.WithCopyChunk(400), store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 30, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
-	stop := terminator(t, b.pool, 150*time.Millisecond, 8)
-	st, err := b.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, true))
+	stop, first := terminator(t, b.pool, 150*time.Millisecond, 8)
+	st, err := b.store.Checkpointed(in).AppendTelemetry(ctx, untilKilled(numbered(n, at, true), n/2, first))
 	killed := stop()
 	require.NoError(t, err, "logs:\n%s", logs.String())
 	require.Positive(t, killed, "the server killed the loader's connections")
@@ -248,8 +272,8 @@ func TestAppendTelemetrySurvivesServerKillingConnections(t *testing.T) {
 	// again, it completes to the same rows.
 	c := setup(t, store.WithCopyChunk(400), store.WithLogger(slog.New(slog.DiscardHandler)),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 1}))
-	stop = terminator(t, c.pool, 20*time.Millisecond, 1000)
-	_, err = c.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, true))
+	stop, first = terminator(t, c.pool, 20*time.Millisecond, 1000)
+	_, err = c.store.Checkpointed(in).AppendTelemetry(ctx, untilKilled(numbered(n, at, true), n/2, first))
 	killed = stop()
 	require.Positive(t, killed)
 	if err != nil {
@@ -268,7 +292,7 @@ func TestWriteRetriesKilledConnections(t *testing.T) {
 	var logs lockedBuffer
 	b := setup(t, store.WithBatchSize(50), store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 30, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
-	stop := terminator(t, b.pool, 150*time.Millisecond, 6)
+	stop, _ := terminator(t, b.pool, 150*time.Millisecond, 6)
 	var total int64
 	for batch := range 40 {
 		var nodes []graph.Node
