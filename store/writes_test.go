@@ -193,8 +193,10 @@ func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times in
 		defer close(done)
 		for round := 0; ctx.Err() == nil && round < times; {
 			var k int64
-			_ = admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&k)
+			if err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&k); err != nil && ctx.Err() == nil {
+				t.Logf("terminator: %v", err) // a failing test says why nothing was killed
+			}
 			killed.Add(k)
 			if k > 0 {
 				round++
@@ -275,7 +277,7 @@ func TestAppendTelemetrySurvivesServerKillingConnections(t *testing.T) {
 	stop, first = terminator(t, c.pool, 20*time.Millisecond, 1000)
 	_, err = c.store.Checkpointed(in).AppendTelemetry(ctx, untilKilled(numbered(n, at, true), n/2, first))
 	killed = stop()
-	require.Positive(t, killed)
+	require.Positive(t, killed, "the load's error: %v", err)
 	if err != nil {
 		require.True(t, store.Transient(err) || strings.Contains(err.Error(), "terminat"), "%v", err)
 	}
