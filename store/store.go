@@ -25,6 +25,15 @@ import (
 // gives it for small machines).
 const DefaultBatchSize = 500
 
+// DefaultCopyChunk is how many telemetry edges AppendTelemetry buffers per
+// COPY transaction when WithCopyChunk is not given: about 6 MB of edges.
+// Chunks of 50,000 (the default until 2026-12-04) gave the same COPY
+// throughput for 1.3–1.5× the client CPU and three times the peak RSS: the
+// four to eight chunks in flight did not fit the caches, made the
+// collector scan about 300 MB, and faulted in a heap of 1.3 GB (`intel
+// ingest telemetry` of 1M lines, docs/benchmarks.md).
+const DefaultCopyChunk = 10_000
+
 // Store reads and writes the threat graph in PostgreSQL. It is safe for
 // concurrent use; concurrent writers of overlapping batches do not deadlock
 // (rows are written in id order, and a transaction that still loses a
@@ -75,7 +84,7 @@ func WithBatchSize(n int) Option { return func(s *Store) { s.batchSize = n } }
 func WithWriters(n int) Option { return func(s *Store) { s.writers = n } }
 
 // WithCopyChunk sets how many telemetry edges AppendTelemetry buffers per COPY
-// (default 10 × batch size, at least 50,000: about 10 MB).
+// (default DefaultCopyChunk).
 func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
 
 // WithEndpointCache sets how many keys one generation of the telemetry
@@ -157,7 +166,7 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 		s.writers = max(1, half)
 	}
 	if s.copyChunk <= 0 {
-		s.copyChunk = max(10*s.batchSize, 50_000)
+		s.copyChunk = DefaultCopyChunk
 	}
 	s.copyAhead = make(chan struct{}, (pool.Config().MaxConns-1)/2)
 	return s

@@ -146,11 +146,12 @@ const (
 	// client's CPU on ATT&CK enterprise (3.0 s of client CPU, 64 MB peak
 	// RSS; at 400: 2.0 s, 129 MB).
 	feedGCPercent = 400
-	// telemetryGCPercent: the live heap is bounded (four chunks of edges
-	// and the endpoint memo). Measured on 1M lines (3 runs each,
-	// alternating, load 3.7–5.7): client CPU 9.7–10.1 s and peak RSS
-	// 0.82–0.90 GB at 200, against 9.9–12.3 s and 0.50–0.61 GB at 100 and
-	// 9.9–10.1 s and 1.19–1.46 GB at 400.
+	// telemetryGCPercent: the live heap is bounded (a few chunks of edges
+	// and the endpoint memo). Measured on 1M lines with chunks of 10,000
+	// edges (store.DefaultCopyChunk; 2 runs each, alternating, load
+	// 3.8–4.3): client CPU 7.2–7.6 s and peak RSS 0.42–0.44 GB at 200,
+	// against 7.6–8.0 s and 0.30 GB at 100 and 7.9–8.4 s and 0.66–0.72 GB
+	// at 400. (With chunks of 50,000: 9.7–10.1 s and 0.82–0.90 GB at 200.)
 	telemetryGCPercent = 200
 )
 
