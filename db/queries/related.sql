@@ -21,8 +21,10 @@
 -- edges, the lowest class first, then by direction (out, in,
 -- telemetry-out, telemetry-in), relation and neighbour id; a node whose
 -- followable edges were cut comes back with its true degree (the edges it
--- may follow). It reaches at most @max_nodes nodes in all, filled level by
--- level in (class, id) order; truncated says whether either cap cut anything.
+-- may follow). A hub's relations (more than @fanout one way) are counted
+-- in the indexes and, when they need no entity mapping, read from them in
+-- that order only as far as the cap. It reaches at most @max_nodes nodes
+-- in all, filled level by level in (class, id) order; truncated says whether either cap cut anything.
 -- Each reached node comes with its depth and the edge that first reached it
 -- (via_id, via_relation, via_direction: out, in, telemetry-out,
 -- telemetry-in), so the path back to the start can be drawn, plus its
@@ -90,38 +92,54 @@ WITH RECURSIVE moved AS (
                 SELECT f.id AS parent, x.nbr, x.relation, x.direction, x.cls, x.degree,
                        row_number() OVER (PARTITION BY f.id ORDER BY x.cls, x.dord, x.relation, x.nbr) AS rn
                 FROM unnest(w.ids) AS f(id)
-                -- The relations f may follow, counted in the indexes, and
-                -- whether entity_relations would return them as stored
-                -- (plain): no node stands for f and none of f's peers is
-                -- moved (w.plain: no node at all is). Only a plain node's
-                -- relations are read from the indexes in walk order, as
-                -- far as the cap, instead of all read and ranked.
+                -- Whether f is a hub: more than fanout relations one way
+                -- (in the indexes, unfiltered, read no further). Only a
+                -- hub's relations are counted and checked in full, and
+                -- read in walk order as far as the cap when entity_relations
+                -- would return them as stored (plain: no node stands for f
+                -- and none of its peers is moved); a node that is no hub is
+                -- plain when no node at all is moved (w.plain), and then its
+                -- relations are read as stored, all of them. (Counting and
+                -- checking every node's relations cost more than they saved
+                -- on the corpus, whose nodes have a few dozen each.)
+                CROSS JOIN LATERAL (
+                    SELECT (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                  WHERE w.indexable AND r.src_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout
+                           OR (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                     WHERE w.indexable AND r.dst_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout AS hub
+                    OFFSET 0
+                ) AS a
                 CROSS JOIN LATERAL (
                     SELECT o.n + i.n AS relations,
-                           w.indexable AND (w.plain OR (o.moved + i.moved = 0 AND NOT EXISTS (
+                           w.plain OR (o.moved + i.moved = 0 AND NOT EXISTS (
                                SELECT 1 FROM node_entities m
-                               WHERE m.entity_id = f.id AND (NOT @include_withdrawn::boolean OR m.reason = 'alias')))) AS plain
+                               WHERE m.entity_id = f.id AND (NOT @include_withdrawn::boolean OR m.reason = 'alias'))) AS plain
                     FROM (SELECT count(*) AS n,
                                  count(*) FILTER (WHERE NOT w.plain AND r.dst_id IN (SELECT v.id FROM moved v)) AS moved
                           FROM relations r
-                          WHERE w.indexable AND r.src_id = f.id
+                          WHERE a.hub AND r.src_id = f.id
                             AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
                             AND r.relation <> ALL(@skip_relations::text[])) AS o
                     CROSS JOIN (
                           SELECT count(*) AS n,
                                  count(*) FILTER (WHERE NOT w.plain AND r.src_id IN (SELECT v.id FROM moved v)) AS moved
                           FROM relations r
-                          WHERE w.indexable AND r.dst_id = f.id
+                          WHERE a.hub AND r.dst_id = f.id
                             AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
                             AND r.relation <> ALL(@skip_relations::text[])) AS i
+                    WHERE a.hub
+                    UNION ALL
+                    SELECT 0, w.plain
+                    WHERE NOT a.hub
+                    OFFSET 0
                 ) AS c
                 CROSS JOIN LATERAL (
-                    -- A plain node's relations are counted above and read
+                    -- A plain hub's relations are counted above and read
                     -- only as far as the cap: its degree is that count plus
                     -- its telemetry edges.
                     SELECT y.nbr, y.relation, y.direction, y.dord, y.cls,
-                           CASE WHEN c.plain THEN c.relations ELSE 0 END
-                           + count(*) FILTER (WHERE NOT c.plain OR y.dord >= 2) OVER () AS degree
+                           CASE WHEN c.plain AND a.hub THEN c.relations ELSE 0 END
+                           + count(*) FILTER (WHERE NOT (c.plain AND a.hub) OR y.dord >= 2) OVER () AS degree
                     FROM (
                         SELECT z.nbr, z.relation, z.direction, z.dord,
                                CASE WHEN z.relation = ANY(@containment::text[]) THEN 1
@@ -138,22 +156,22 @@ WITH RECURSIVE moved AS (
                                   AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
                              WHERE NOT c.plain)
                             UNION ALL
-                            -- a plain node with few relations: all of them
+                            -- a plain node that is no hub: all its relations
                             (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
                              FROM relations r
-                             WHERE c.plain AND c.relations <= w.fanout AND r.src_id = f.id)
+                             WHERE c.plain AND NOT a.hub AND r.src_id = f.id)
                             UNION ALL
                             (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
                              FROM relations r
-                             WHERE c.plain AND c.relations <= w.fanout AND r.dst_id = f.id)
+                             WHERE c.plain AND NOT a.hub AND r.dst_id = f.id)
                             UNION ALL
-                            -- a plain node with more relations than the cap:
+                            -- a plain hub:
                             -- the first fanout+1 of each direction and class
                             -- in index order (relation, peer), the classes
                             -- other than intelligence one relation name at a time
                             (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
                              FROM relations r
-                             WHERE c.plain AND c.relations > w.fanout AND r.src_id = f.id
+                             WHERE c.plain AND a.hub AND r.src_id = f.id
                                AND r.relation <> ALL(@containment::text[]) AND r.relation <> ALL(@provenance::text[])
                                AND r.relation <> ALL(@lifecycle::text[])
                                AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
@@ -163,7 +181,7 @@ WITH RECURSIVE moved AS (
                             UNION ALL
                             (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
                              FROM relations r
-                             WHERE c.plain AND c.relations > w.fanout AND r.dst_id = f.id
+                             WHERE c.plain AND a.hub AND r.dst_id = f.id
                                AND r.relation <> ALL(@containment::text[]) AND r.relation <> ALL(@provenance::text[])
                                AND r.relation <> ALL(@lifecycle::text[])
                                AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
@@ -174,7 +192,7 @@ WITH RECURSIVE moved AS (
                             (SELECT p.nbr, nm.relation, p.direction, p.dord
                              FROM (SELECT DISTINCT u.relation
                                    FROM unnest(@containment::text[] || @provenance::text[] || @lifecycle::text[]) AS u(relation)
-                                   WHERE c.plain AND c.relations > w.fanout
+                                   WHERE c.plain AND a.hub
                                      AND (cardinality(@only_relations::text[]) = 0 OR u.relation = ANY(@only_relations::text[]))
                                      AND u.relation <> ALL(@skip_relations::text[])) AS nm
                              CROSS JOIN LATERAL (
