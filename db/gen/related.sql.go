@@ -14,22 +14,42 @@ import (
 )
 
 const findRelated = `-- name: FindRelated :many
-WITH RECURSIVE walk AS (
+WITH RECURSIVE moved AS (
+    -- The nodes whose relations entity_relations does not return as stored
+    -- when they are a peer: those that stand for another node, and (unless
+    -- @include_withdrawn) the withdrawn ones, whose edges are dropped.
+    SELECT m.node_id AS id FROM node_entities m
+    WHERE m.entity_id IS NOT NULL AND (NOT $2::boolean OR m.reason = 'alias')
+    UNION ALL
+    SELECT k.id FROM nodes k WHERE NOT $2::boolean AND node_withdrawn(k.props)
+), walk AS (
     SELECT 0 AS depth,
-           ARRAY[$2::uuid] AS visited,
-           ARRAY[$2::uuid] AS ids,
+           ARRAY[$3::uuid] AS visited,
+           ARRAY[$3::uuid] AS ids,
            ARRAY[NULL::uuid] AS parents,
            ARRAY[''::text] AS relations,
            ARRAY[''::text] AS directions,
            '{}'::uuid[] AS cut_ids,
            '{}'::bigint[] AS cut_degrees,
            false AS truncated,
-           $3::int AS max_nodes,
-           $1::int AS fanout
+           $4::int AS max_nodes,
+           $1::int AS fanout,
+           g.indexable, g.unmerged, g.indexable AND g.unmerged AND g.unwithdrawn AS plain
+    FROM (
+        -- indexable: no kinds filter, so a node's relations may be counted
+        -- and read in the indexes; unmerged: no node stands for another
+        -- (node_entities), so the reached nodes' edges are read as stored;
+        -- plain: both, and no node is withdrawn (or @include_withdrawn),
+        -- so every node's relations are read as stored, unchecked.
+        SELECT cardinality($5::text[]) = 0 AS indexable,
+               NOT EXISTS (SELECT 1 FROM node_entities m
+                           WHERE m.entity_id IS NOT NULL AND (NOT $2::boolean OR m.reason = 'alias')) AS unmerged,
+               ($2::boolean OR (SELECT count(*) FROM nodes k WHERE node_withdrawn(k.props)) = 0) AS unwithdrawn
+    ) AS g
     UNION ALL
     SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions,
            lvl.cut_ids, lvl.cut_degrees, (lvl.truncated OR cardinality(lvl.cut_ids) > 0),
-           w.max_nodes, w.fanout
+           w.max_nodes, w.fanout, w.indexable, w.unmerged, w.plain
     FROM walk w
     CROSS JOIN LATERAL (
         -- The level in one pass over the edges examined from the frontier
@@ -55,13 +75,59 @@ WITH RECURSIVE walk AS (
                 SELECT f.id AS parent, x.nbr, x.relation, x.direction, x.cls, x.degree,
                        row_number() OVER (PARTITION BY f.id ORDER BY x.cls, x.dord, x.relation, x.nbr) AS rn
                 FROM unnest(w.ids) AS f(id)
+                -- Whether f is a hub: more than fanout relations one way
+                -- (in the indexes, unfiltered, read no further). Only a
+                -- hub's relations are counted and checked in full, and
+                -- read in walk order as far as the cap when entity_relations
+                -- would return them as stored (plain: no node stands for f
+                -- and none of its peers is moved); a node that is no hub is
+                -- plain when no node at all is moved (w.plain), and then its
+                -- relations are read as stored, all of them. (Counting and
+                -- checking every node's relations cost more than they saved
+                -- on the corpus, whose nodes have a few dozen each.)
                 CROSS JOIN LATERAL (
-                    SELECT y.nbr, y.relation, y.direction, y.dord, y.cls, count(*) OVER () AS degree
+                    SELECT (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                  WHERE w.indexable AND r.src_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout
+                           OR (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                     WHERE w.indexable AND r.dst_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout AS hub
+                    OFFSET 0
+                ) AS a
+                CROSS JOIN LATERAL (
+                    SELECT o.n + i.n AS relations,
+                           w.plain OR (o.moved + i.moved = 0 AND NOT EXISTS (
+                               SELECT 1 FROM node_entities m
+                               WHERE m.entity_id = f.id AND (NOT $2::boolean OR m.reason = 'alias'))) AS plain
+                    FROM (SELECT count(*) AS n,
+                                 count(*) FILTER (WHERE NOT w.plain AND r.dst_id IN (SELECT v.id FROM moved v)) AS moved
+                          FROM relations r
+                          WHERE a.hub AND r.src_id = f.id
+                            AND (cardinality($6::text[]) = 0 OR r.relation = ANY($6::text[]))
+                            AND r.relation <> ALL($7::text[])) AS o
+                    CROSS JOIN (
+                          SELECT count(*) AS n,
+                                 count(*) FILTER (WHERE NOT w.plain AND r.src_id IN (SELECT v.id FROM moved v)) AS moved
+                          FROM relations r
+                          WHERE a.hub AND r.dst_id = f.id
+                            AND (cardinality($6::text[]) = 0 OR r.relation = ANY($6::text[]))
+                            AND r.relation <> ALL($7::text[])) AS i
+                    WHERE a.hub
+                    UNION ALL
+                    SELECT 0, w.plain
+                    WHERE NOT a.hub
+                    OFFSET 0
+                ) AS c
+                CROSS JOIN LATERAL (
+                    -- A plain hub's relations are counted above and read
+                    -- only as far as the cap: its degree is that count plus
+                    -- its telemetry edges.
+                    SELECT y.nbr, y.relation, y.direction, y.dord, y.cls,
+                           CASE WHEN c.plain AND a.hub THEN c.relations ELSE 0 END
+                           + count(*) FILTER (WHERE NOT (c.plain AND a.hub) OR y.dord >= 2) OVER () AS degree
                     FROM (
                         SELECT z.nbr, z.relation, z.direction, z.dord,
-                               CASE WHEN z.relation = ANY($4::text[]) THEN 1
-                                    WHEN z.relation = ANY($5::text[]) THEN 2
-                                    WHEN z.relation = ANY($6::text[]) THEN 3
+                               CASE WHEN z.relation = ANY($8::text[]) THEN 1
+                                    WHEN z.relation = ANY($9::text[]) THEN 2
+                                    WHEN z.relation = ANY($10::text[]) THEN 3
                                     ELSE 0 END AS cls
                         FROM (
                             -- relations both ways, as entities (entity_relations),
@@ -69,22 +135,72 @@ WITH RECURSIVE walk AS (
                             -- copies, two clusters of one group) linking to one
                             -- peer are one edge of the entity
                             (SELECT DISTINCT r.nbr, r.relation, r.direction, r.dord
-                             FROM entity_relations(ARRAY[f.id], $7::boolean)
-                                  AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
+                             FROM entity_relations(ARRAY[f.id], $2::boolean)
+                                  AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+                             WHERE NOT c.plain)
+                            UNION ALL
+                            -- a plain node that is no hub: all its relations
+                            (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
+                             FROM relations r
+                             WHERE c.plain AND NOT a.hub AND r.src_id = f.id)
+                            UNION ALL
+                            (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
+                             FROM relations r
+                             WHERE c.plain AND NOT a.hub AND r.dst_id = f.id)
+                            UNION ALL
+                            -- a plain hub:
+                            -- the first fanout+1 of each direction and class
+                            -- in index order (relation, peer), the classes
+                            -- other than intelligence one relation name at a time
+                            (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
+                             FROM relations r
+                             WHERE c.plain AND a.hub AND r.src_id = f.id
+                               AND r.relation <> ALL($8::text[]) AND r.relation <> ALL($9::text[])
+                               AND r.relation <> ALL($10::text[])
+                               AND (cardinality($6::text[]) = 0 OR r.relation = ANY($6::text[]))
+                               AND r.relation <> ALL($7::text[])
+                             ORDER BY r.relation, r.dst_id
+                             LIMIT w.fanout + 1)
+                            UNION ALL
+                            (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
+                             FROM relations r
+                             WHERE c.plain AND a.hub AND r.dst_id = f.id
+                               AND r.relation <> ALL($8::text[]) AND r.relation <> ALL($9::text[])
+                               AND r.relation <> ALL($10::text[])
+                               AND (cardinality($6::text[]) = 0 OR r.relation = ANY($6::text[]))
+                               AND r.relation <> ALL($7::text[])
+                             ORDER BY r.relation, r.src_id
+                             LIMIT w.fanout + 1)
+                            UNION ALL
+                            (SELECT p.nbr, nm.relation, p.direction, p.dord
+                             FROM (SELECT DISTINCT u.relation
+                                   FROM unnest($8::text[] || $9::text[] || $10::text[]) AS u(relation)
+                                   WHERE c.plain AND a.hub
+                                     AND (cardinality($6::text[]) = 0 OR u.relation = ANY($6::text[]))
+                                     AND u.relation <> ALL($7::text[])) AS nm
+                             CROSS JOIN LATERAL (
+                                 (SELECT r.dst_id AS nbr, 'out'::text AS direction, 0 AS dord
+                                  FROM relations r WHERE r.src_id = f.id AND r.relation = nm.relation
+                                  ORDER BY r.dst_id LIMIT w.fanout + 1)
+                                 UNION ALL
+                                 (SELECT r.src_id, 'in'::text, 1
+                                  FROM relations r WHERE r.dst_id = f.id AND r.relation = nm.relation
+                                  ORDER BY r.src_id LIMIT w.fanout + 1)
+                             ) AS p)
                             UNION ALL
                             (SELECT t.dst_id AS nbr, t.relation, 'telemetry-out'::text AS direction, 2 AS dord
                              FROM telemetry_edges t
-                             WHERE t.src_id = f.id AND t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz)
+                             WHERE t.src_id = f.id AND t.observed_at >= $11::timestamptz AND t.observed_at < $12::timestamptz)
                             UNION ALL
                             (SELECT t.src_id AS nbr, t.relation, 'telemetry-in'::text AS direction, 3 AS dord
                              FROM telemetry_edges t
-                             WHERE t.dst_id = f.id AND t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz)
+                             WHERE t.dst_id = f.id AND t.observed_at >= $11::timestamptz AND t.observed_at < $12::timestamptz)
                         ) AS z
-                        WHERE (cardinality($10::text[]) = 0 OR z.relation = ANY($10::text[]))
-                          AND z.relation <> ALL($11::text[])
-                          AND (cardinality($12::text[]) = 0
-                               OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($12::text[])))
-                          AND ($7::boolean
+                        WHERE (cardinality($6::text[]) = 0 OR z.relation = ANY($6::text[]))
+                          AND z.relation <> ALL($7::text[])
+                          AND (cardinality($5::text[]) = 0
+                               OR EXISTS (SELECT 1 FROM nodes k WHERE k.id = z.nbr AND k.kind = ANY($5::text[])))
+                          AND ($2::boolean
                                -- an InitPlan, evaluated once: no probe per edge when no node is withdrawn
                                -- (a count, so that it reads the partial index: EXISTS was planned as a
                                -- sequential scan of nodes, guessing half of them withdrawn)
@@ -130,15 +246,27 @@ WITH RECURSIVE walk AS (
     -- a subquery argument, which keeps it a function scan: inlined (the ids
     -- as a lateral column), its generic plan, which a prepared statement
     -- switches to after five runs, rescanned reached once per edge
-    -- (2.5-3x slower on the 1M-node graph).
+    -- (2.5-3x slower on the 1M-node graph). When no node stands for
+    -- another (unmerged), entity_edges_out would return the relations as
+    -- stored, one per (relation, peer): they are read straight from the
+    -- primary key instead.
     SELECT x.parent AS src_id, array_agg(x.relation) AS relations, array_agg(x.nbr) AS dsts,
            array_agg(coalesce(x.confidence, -1)) AS confidences, array_agg(x.sources::text) AS sources,
            array_agg(x.first_seen) AS first_seen, array_agg(x.last_seen) AS last_seen
-    FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), $7::boolean)
-         AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+    FROM (
+        SELECT e.parent, e.nbr, e.relation, e.confidence, e.sources, e.first_seen, e.last_seen
+        FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), $2::boolean)
+             AS e(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+        WHERE NOT (SELECT w.unmerged FROM walk w WHERE w.depth = 0)
+        UNION ALL
+        SELECT r.src_id, r.dst_id, r.relation, r.confidence, r.sources, r.first_seen, r.last_seen
+        FROM reached a
+        JOIN relations r ON r.src_id = a.node_id
+        WHERE (SELECT w.unmerged FROM walk w WHERE w.depth = 0)
+    ) AS x
     JOIN reached b ON b.node_id = x.nbr
-    WHERE (cardinality($10::text[]) = 0 OR x.relation = ANY($10::text[]))
-      AND x.relation <> ALL($11::text[])
+    WHERE (cardinality($6::text[]) = 0 OR x.relation = ANY($6::text[]))
+      AND x.relation <> ALL($7::text[])
     GROUP BY x.parent
 ), tel_out AS (
     -- Each reached node's telemetry edges to the other reached nodes,
@@ -152,9 +280,9 @@ WITH RECURSIVE walk AS (
         FROM reached a
         JOIN telemetry_edges t ON t.src_id = a.node_id
         JOIN reached b ON b.node_id = t.dst_id
-        WHERE t.observed_at >= $8::timestamptz AND t.observed_at < $9::timestamptz
-          AND (cardinality($10::text[]) = 0 OR t.relation = ANY($10::text[]))
-          AND t.relation <> ALL($11::text[])
+        WHERE t.observed_at >= $11::timestamptz AND t.observed_at < $12::timestamptz
+          AND (cardinality($6::text[]) = 0 OR t.relation = ANY($6::text[]))
+          AND t.relation <> ALL($7::text[])
         GROUP BY t.src_id, t.relation, t.dst_id
     ) AS tg
     GROUP BY tg.src_id
@@ -190,17 +318,17 @@ ORDER BY r.depth, n.kind, n.key
 
 type FindRelatedParams struct {
 	Fanout           int32     `json:"fanout"`
+	IncludeWithdrawn bool      `json:"include_withdrawn"`
 	StartID          uuid.UUID `json:"start_id"`
 	MaxNodes         int32     `json:"max_nodes"`
+	Kinds            []string  `json:"kinds"`
+	OnlyRelations    []string  `json:"only_relations"`
+	SkipRelations    []string  `json:"skip_relations"`
 	Containment      []string  `json:"containment"`
 	Provenance       []string  `json:"provenance"`
 	Lifecycle        []string  `json:"lifecycle"`
-	IncludeWithdrawn bool      `json:"include_withdrawn"`
 	Since            time.Time `json:"since"`
 	Until            time.Time `json:"until"`
-	OnlyRelations    []string  `json:"only_relations"`
-	SkipRelations    []string  `json:"skip_relations"`
-	Kinds            []string  `json:"kinds"`
 	MaxDepth         int32     `json:"max_depth"`
 }
 
@@ -259,8 +387,10 @@ type FindRelatedRow struct {
 // edges, the lowest class first, then by direction (out, in,
 // telemetry-out, telemetry-in), relation and neighbour id; a node whose
 // followable edges were cut comes back with its true degree (the edges it
-// may follow). It reaches at most @max_nodes nodes in all, filled level by
-// level in (class, id) order; truncated says whether either cap cut anything.
+// may follow). A hub's relations (more than @fanout one way) are counted
+// in the indexes and, when they need no entity mapping, read from them in
+// that order only as far as the cap. It reaches at most @max_nodes nodes
+// in all, filled level by level in (class, id) order; truncated says whether either cap cut anything.
 // Each reached node comes with its depth and the edge that first reached it
 // (via_id, via_relation, via_direction: out, in, telemetry-out,
 // telemetry-in), so the path back to the start can be drawn, plus its
@@ -270,17 +400,17 @@ type FindRelatedRow struct {
 func (q *Queries) FindRelated(ctx context.Context, arg FindRelatedParams) ([]FindRelatedRow, error) {
 	rows, err := q.db.Query(ctx, findRelated,
 		arg.Fanout,
+		arg.IncludeWithdrawn,
 		arg.StartID,
 		arg.MaxNodes,
+		arg.Kinds,
+		arg.OnlyRelations,
+		arg.SkipRelations,
 		arg.Containment,
 		arg.Provenance,
 		arg.Lifecycle,
-		arg.IncludeWithdrawn,
 		arg.Since,
 		arg.Until,
-		arg.OnlyRelations,
-		arg.SkipRelations,
-		arg.Kinds,
 		arg.MaxDepth,
 	)
 	if err != nil {

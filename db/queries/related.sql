@@ -21,15 +21,25 @@
 -- edges, the lowest class first, then by direction (out, in,
 -- telemetry-out, telemetry-in), relation and neighbour id; a node whose
 -- followable edges were cut comes back with its true degree (the edges it
--- may follow). It reaches at most @max_nodes nodes in all, filled level by
--- level in (class, id) order; truncated says whether either cap cut anything.
+-- may follow). A hub's relations (more than @fanout one way) are counted
+-- in the indexes and, when they need no entity mapping, read from them in
+-- that order only as far as the cap. It reaches at most @max_nodes nodes
+-- in all, filled level by level in (class, id) order; truncated says whether either cap cut anything.
 -- Each reached node comes with its depth and the edge that first reached it
 -- (via_id, via_relation, via_direction: out, in, telemetry-out,
 -- telemetry-in), so the path back to the start can be drawn, plus its
 -- relations and telemetry edges (aggregated per relation and peer, the
 -- same relation filters applied) to the other reached nodes, gathered for
 -- all reached nodes at once.
-WITH RECURSIVE walk AS (
+WITH RECURSIVE moved AS (
+    -- The nodes whose relations entity_relations does not return as stored
+    -- when they are a peer: those that stand for another node, and (unless
+    -- @include_withdrawn) the withdrawn ones, whose edges are dropped.
+    SELECT m.node_id AS id FROM node_entities m
+    WHERE m.entity_id IS NOT NULL AND (NOT @include_withdrawn::boolean OR m.reason = 'alias')
+    UNION ALL
+    SELECT k.id FROM nodes k WHERE NOT @include_withdrawn::boolean AND node_withdrawn(k.props)
+), walk AS (
     SELECT 0 AS depth,
            ARRAY[@start_id::uuid] AS visited,
            ARRAY[@start_id::uuid] AS ids,
@@ -40,11 +50,23 @@ WITH RECURSIVE walk AS (
            '{}'::bigint[] AS cut_degrees,
            false AS truncated,
            @max_nodes::int AS max_nodes,
-           @fanout::int AS fanout
+           @fanout::int AS fanout,
+           g.indexable, g.unmerged, g.indexable AND g.unmerged AND g.unwithdrawn AS plain
+    FROM (
+        -- indexable: no kinds filter, so a node's relations may be counted
+        -- and read in the indexes; unmerged: no node stands for another
+        -- (node_entities), so the reached nodes' edges are read as stored;
+        -- plain: both, and no node is withdrawn (or @include_withdrawn),
+        -- so every node's relations are read as stored, unchecked.
+        SELECT cardinality(@kinds::text[]) = 0 AS indexable,
+               NOT EXISTS (SELECT 1 FROM node_entities m
+                           WHERE m.entity_id IS NOT NULL AND (NOT @include_withdrawn::boolean OR m.reason = 'alias')) AS unmerged,
+               (@include_withdrawn::boolean OR (SELECT count(*) FROM nodes k WHERE node_withdrawn(k.props)) = 0) AS unwithdrawn
+    ) AS g
     UNION ALL
     SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions,
            lvl.cut_ids, lvl.cut_degrees, (lvl.truncated OR cardinality(lvl.cut_ids) > 0),
-           w.max_nodes, w.fanout
+           w.max_nodes, w.fanout, w.indexable, w.unmerged, w.plain
     FROM walk w
     CROSS JOIN LATERAL (
         -- The level in one pass over the edges examined from the frontier
@@ -70,8 +92,54 @@ WITH RECURSIVE walk AS (
                 SELECT f.id AS parent, x.nbr, x.relation, x.direction, x.cls, x.degree,
                        row_number() OVER (PARTITION BY f.id ORDER BY x.cls, x.dord, x.relation, x.nbr) AS rn
                 FROM unnest(w.ids) AS f(id)
+                -- Whether f is a hub: more than fanout relations one way
+                -- (in the indexes, unfiltered, read no further). Only a
+                -- hub's relations are counted and checked in full, and
+                -- read in walk order as far as the cap when entity_relations
+                -- would return them as stored (plain: no node stands for f
+                -- and none of its peers is moved); a node that is no hub is
+                -- plain when no node at all is moved (w.plain), and then its
+                -- relations are read as stored, all of them. (Counting and
+                -- checking every node's relations cost more than they saved
+                -- on the corpus, whose nodes have a few dozen each.)
                 CROSS JOIN LATERAL (
-                    SELECT y.nbr, y.relation, y.direction, y.dord, y.cls, count(*) OVER () AS degree
+                    SELECT (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                  WHERE w.indexable AND r.src_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout
+                           OR (SELECT count(*) FROM (SELECT 1 FROM relations r
+                                                     WHERE w.indexable AND r.dst_id = f.id LIMIT w.fanout + 1) AS s) > w.fanout AS hub
+                    OFFSET 0
+                ) AS a
+                CROSS JOIN LATERAL (
+                    SELECT o.n + i.n AS relations,
+                           w.plain OR (o.moved + i.moved = 0 AND NOT EXISTS (
+                               SELECT 1 FROM node_entities m
+                               WHERE m.entity_id = f.id AND (NOT @include_withdrawn::boolean OR m.reason = 'alias'))) AS plain
+                    FROM (SELECT count(*) AS n,
+                                 count(*) FILTER (WHERE NOT w.plain AND r.dst_id IN (SELECT v.id FROM moved v)) AS moved
+                          FROM relations r
+                          WHERE a.hub AND r.src_id = f.id
+                            AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
+                            AND r.relation <> ALL(@skip_relations::text[])) AS o
+                    CROSS JOIN (
+                          SELECT count(*) AS n,
+                                 count(*) FILTER (WHERE NOT w.plain AND r.src_id IN (SELECT v.id FROM moved v)) AS moved
+                          FROM relations r
+                          WHERE a.hub AND r.dst_id = f.id
+                            AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
+                            AND r.relation <> ALL(@skip_relations::text[])) AS i
+                    WHERE a.hub
+                    UNION ALL
+                    SELECT 0, w.plain
+                    WHERE NOT a.hub
+                    OFFSET 0
+                ) AS c
+                CROSS JOIN LATERAL (
+                    -- A plain hub's relations are counted above and read
+                    -- only as far as the cap: its degree is that count plus
+                    -- its telemetry edges.
+                    SELECT y.nbr, y.relation, y.direction, y.dord, y.cls,
+                           CASE WHEN c.plain AND a.hub THEN c.relations ELSE 0 END
+                           + count(*) FILTER (WHERE NOT (c.plain AND a.hub) OR y.dord >= 2) OVER () AS degree
                     FROM (
                         SELECT z.nbr, z.relation, z.direction, z.dord,
                                CASE WHEN z.relation = ANY(@containment::text[]) THEN 1
@@ -85,7 +153,57 @@ WITH RECURSIVE walk AS (
                             -- peer are one edge of the entity
                             (SELECT DISTINCT r.nbr, r.relation, r.direction, r.dord
                              FROM entity_relations(ARRAY[f.id], @include_withdrawn::boolean)
-                                  AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen))
+                                  AS r(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+                             WHERE NOT c.plain)
+                            UNION ALL
+                            -- a plain node that is no hub: all its relations
+                            (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
+                             FROM relations r
+                             WHERE c.plain AND NOT a.hub AND r.src_id = f.id)
+                            UNION ALL
+                            (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
+                             FROM relations r
+                             WHERE c.plain AND NOT a.hub AND r.dst_id = f.id)
+                            UNION ALL
+                            -- a plain hub:
+                            -- the first fanout+1 of each direction and class
+                            -- in index order (relation, peer), the classes
+                            -- other than intelligence one relation name at a time
+                            (SELECT r.dst_id AS nbr, r.relation, 'out'::text AS direction, 0 AS dord
+                             FROM relations r
+                             WHERE c.plain AND a.hub AND r.src_id = f.id
+                               AND r.relation <> ALL(@containment::text[]) AND r.relation <> ALL(@provenance::text[])
+                               AND r.relation <> ALL(@lifecycle::text[])
+                               AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
+                               AND r.relation <> ALL(@skip_relations::text[])
+                             ORDER BY r.relation, r.dst_id
+                             LIMIT w.fanout + 1)
+                            UNION ALL
+                            (SELECT r.src_id AS nbr, r.relation, 'in'::text AS direction, 1 AS dord
+                             FROM relations r
+                             WHERE c.plain AND a.hub AND r.dst_id = f.id
+                               AND r.relation <> ALL(@containment::text[]) AND r.relation <> ALL(@provenance::text[])
+                               AND r.relation <> ALL(@lifecycle::text[])
+                               AND (cardinality(@only_relations::text[]) = 0 OR r.relation = ANY(@only_relations::text[]))
+                               AND r.relation <> ALL(@skip_relations::text[])
+                             ORDER BY r.relation, r.src_id
+                             LIMIT w.fanout + 1)
+                            UNION ALL
+                            (SELECT p.nbr, nm.relation, p.direction, p.dord
+                             FROM (SELECT DISTINCT u.relation
+                                   FROM unnest(@containment::text[] || @provenance::text[] || @lifecycle::text[]) AS u(relation)
+                                   WHERE c.plain AND a.hub
+                                     AND (cardinality(@only_relations::text[]) = 0 OR u.relation = ANY(@only_relations::text[]))
+                                     AND u.relation <> ALL(@skip_relations::text[])) AS nm
+                             CROSS JOIN LATERAL (
+                                 (SELECT r.dst_id AS nbr, 'out'::text AS direction, 0 AS dord
+                                  FROM relations r WHERE r.src_id = f.id AND r.relation = nm.relation
+                                  ORDER BY r.dst_id LIMIT w.fanout + 1)
+                                 UNION ALL
+                                 (SELECT r.src_id, 'in'::text, 1
+                                  FROM relations r WHERE r.dst_id = f.id AND r.relation = nm.relation
+                                  ORDER BY r.src_id LIMIT w.fanout + 1)
+                             ) AS p)
                             UNION ALL
                             (SELECT t.dst_id AS nbr, t.relation, 'telemetry-out'::text AS direction, 2 AS dord
                              FROM telemetry_edges t
@@ -145,12 +263,24 @@ WITH RECURSIVE walk AS (
     -- a subquery argument, which keeps it a function scan: inlined (the ids
     -- as a lateral column), its generic plan, which a prepared statement
     -- switches to after five runs, rescanned reached once per edge
-    -- (2.5-3x slower on the 1M-node graph).
+    -- (2.5-3x slower on the 1M-node graph). When no node stands for
+    -- another (unmerged), entity_edges_out would return the relations as
+    -- stored, one per (relation, peer): they are read straight from the
+    -- primary key instead.
     SELECT x.parent AS src_id, array_agg(x.relation) AS relations, array_agg(x.nbr) AS dsts,
            array_agg(coalesce(x.confidence, -1)) AS confidences, array_agg(x.sources::text) AS sources,
            array_agg(x.first_seen) AS first_seen, array_agg(x.last_seen) AS last_seen
-    FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), @include_withdrawn::boolean)
-         AS x(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+    FROM (
+        SELECT e.parent, e.nbr, e.relation, e.confidence, e.sources, e.first_seen, e.last_seen
+        FROM entity_edges_out((SELECT array_agg(a.node_id) FROM reached a), @include_withdrawn::boolean)
+             AS e(parent, nbr, relation, confidence, sources, first_seen, last_seen)
+        WHERE NOT (SELECT w.unmerged FROM walk w WHERE w.depth = 0)
+        UNION ALL
+        SELECT r.src_id, r.dst_id, r.relation, r.confidence, r.sources, r.first_seen, r.last_seen
+        FROM reached a
+        JOIN relations r ON r.src_id = a.node_id
+        WHERE (SELECT w.unmerged FROM walk w WHERE w.depth = 0)
+    ) AS x
     JOIN reached b ON b.node_id = x.nbr
     WHERE (cardinality(@only_relations::text[]) = 0 OR x.relation = ANY(@only_relations::text[]))
       AND x.relation <> ALL(@skip_relations::text[])
