@@ -65,6 +65,10 @@ var defaultSettings = map[string]string{
 	"full_page_writes":   "off",
 	"max_connections":    "300",
 	"shared_buffers":     "128MB",
+	// As the product's sessions run (tuning.ConfigurePool): the graph
+	// walk's plan is costed above jit_above_cost even on a test's small
+	// graph, and compiling it cost each walk about 150 ms.
+	"jit": "off",
 }
 
 // Main runs the tests of a package against a real PostgreSQL and exits. Call
