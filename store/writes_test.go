@@ -192,11 +192,16 @@ func terminator(t *testing.T, pool *pgxpool.Pool, period time.Duration, times in
 	go func() {
 		defer close(done)
 		for round := 0; ctx.Err() == nil && round < times; {
+			// The kill is not cancelled by stop: a load that fails on this
+			// kill calls stop at once, and a cancelled read of the count
+			// would lose a kill the server has made (a flake CI once saw).
 			var k int64
-			if err := admin.QueryRow(ctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
-				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&k); err != nil && ctx.Err() == nil {
+			qctx, qcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if err := admin.QueryRow(qctx, `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`).Scan(&k); err != nil {
 				t.Logf("terminator: %v", err) // a failing test says why nothing was killed
 			}
+			qcancel()
 			killed.Add(k)
 			if k > 0 {
 				round++
