@@ -677,8 +677,15 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		rej     []int
 		failure error
 		xid     int64 // of the last try, without a named input
+		// committed: the last try's transaction committed. Only then do
+		// kept and n stand for rows stored; a try that failed after
+		// counting them (a later chunk's COPY failed, then the wait for
+		// records, the savepoint's rollback, the checkpoint or the COMMIT
+		// failed too) stored nothing.
+		committed bool
 	)
 	try := func(ctx context.Context) error {
+		committed = false
 		if xid != 0 {
 			done, err := s.committedBefore(ctx, xid)
 			if err != nil || done {
@@ -689,7 +696,7 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		ext := extend
 		extend = nil // a retry COPYs the same chunks
 		kept, n, drops, rej, failure = 0, 0, map[graph.DropReason]int64{}, nil, nil
-		return WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
+		err := WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
 			if in.Name == "" {
 				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
 					return err
@@ -764,6 +771,8 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			}
 			return err
 		})
+		committed = err == nil
+		return err
 	}
 	err := s.retry(ctx, "telemetry COPY", try)
 	g := *part
@@ -776,11 +785,14 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			span.to = g[kept-1].to
 		}
 		switch {
-		case ctx.Err() != nil && failure == nil && s.committedDespiteCancel(ctx, in, span, xid):
+		case committed: // the kept chunks are stored; failure stopped the next one
+			err = Interpret("commit telemetry chunk", err)
+		case ctx.Err() != nil && kept > 0 && s.committedDespiteCancel(ctx, in, span, xid):
 			// Cancelled while its COMMIT was on the way (a two-phase
 			// commit on Citus takes a while): the chunks are stored, so
 			// they count, and the append stops with the cancellation.
 			s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
+			committed = true
 		case errors.Is(err, errCheckpointMoved):
 			cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
 			if gerr != nil {
@@ -790,18 +802,17 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 				return 0, 0, fmt.Errorf("telemetry input %s: checkpoint at edge %d, not %d: is another load of it running?", in.Name, cp.Edges, span.from)
 			}
 			s.log.InfoContext(ctx, "telemetry chunk was committed already", "input", in.Name, "from", span.from, "to", span.to)
+			committed = true
 			if failure == nil {
 				err = nil
 			} else {
 				err = failure
 			}
-		case failure == nil: // nothing committed
+		default: // nothing committed
 			return 0, 0, Interpret("commit telemetry chunk", err)
-		default:
-			err = Interpret("commit telemetry chunk", err)
 		}
 	}
-	if kept == 0 {
+	if kept == 0 || !committed {
 		return 0, 0, err
 	}
 	addDrops(dropped, drops)

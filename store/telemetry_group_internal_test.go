@@ -162,6 +162,34 @@ func TestCommitGroup(t *testing.T) {
 		_, err = f.commit(t, nil, 2, 20, 20)
 		require.ErrorContains(t, err, "boom")
 	})
+
+	t.Run("a transaction that fails after a COPY failed counts nothing", func(t *testing.T) {
+		// The second chunk's COPY fails; the first chunk's records are
+		// still being written when the append is cut, so the transaction
+		// rolls back: nothing is stored, and nothing may be counted
+		// (TelemetryStats.Edges once over-counted such a cut by the
+		// chunks before the failed one).
+		t.Parallel()
+		if pgtest.CitusMode() {
+			t.Skip("Citus refuses triggers on distributed tables")
+		}
+		f := newGroupFixture(t)
+		_, err := f.s.pool.Exec(ctx, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN IF NEW.agent_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+			CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
+		require.NoError(t, err)
+		f.jobs[1].edges[4].AgentID = "boom"
+		cut, cancel := context.WithCancel(ctx)
+		defer cancel()
+		time.AfterFunc(300*time.Millisecond, cancel) // while the first chunk's records are written
+		_, kept, n, err := f.s.commitGroup(cut, f.in, f.jobs, nil, map[graph.DropReason]int64{}, nil)
+		require.Error(t, err)
+		rows, cp := f.stored(t)
+		require.Zero(t, rows)
+		require.Zero(t, cp)
+		require.Zero(t, kept, "chunks counted as committed")
+		require.Zero(t, n, "rows counted as stored")
+	})
 }
 
 // TestConcurrentAppendsOnASmallPool: many AppendTelemetry calls at once,
