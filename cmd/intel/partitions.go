@@ -92,56 +92,40 @@ default partition (counted) for the next prune.`,
 			Use:     "ensure",
 			Short:   "Create the partitions from today-behind through today+ahead",
 			Example: "  intel partitions ensure",
-		}, a.runPartitionsEnsure),
+		}, partitionsReport(a, partman.Ensure, writeEnsureTable)),
 		subcommand(&cobra.Command{
 			Use:     "list",
 			Short:   "List the partitions with their bounds, row estimates and sizes",
 			Example: "  intel partitions list --format json",
-		}, a.runPartitionsList),
+		}, partitionsReport(a, func(ctx context.Context, pool *pgxpool.Pool, opts partman.Options) (partman.Listing, error) {
+			return partman.List(ctx, pool, opts.Parent)
+		}, writeListingTable)),
 		subcommand(&cobra.Command{
 			Use:     "check",
 			Short:   "Report missing days and rows waiting in the default partition",
 			Example: "  intel partitions check",
-		}, a.runPartitionsCheck),
+		}, partitionsReport(a, partman.Check, writeCheckTable)),
 		prune,
 		maintain,
 	)
 }
 
-func (a *app) runPartitionsEnsure(ctx context.Context, o partitionsOptions) error {
-	pool, opts, err := a.openForPartitions(ctx, o)
-	if err != nil {
-		return err
+// partitionsReport returns the run of a read-or-ensure subcommand: open
+// the database as the flags say, ask partman with do, print its answer as
+// the table draws it (or as JSON).
+func partitionsReport[T any](a *app, do func(context.Context, *pgxpool.Pool, partman.Options) (T, error),
+	table func(io.Writer, T) error) func(context.Context, partitionsOptions) error {
+	return func(ctx context.Context, o partitionsOptions) error {
+		pool, opts, err := a.openForPartitions(ctx, o)
+		if err != nil {
+			return err
+		}
+		v, err := do(ctx, pool, opts)
+		if err != nil {
+			return err
+		}
+		return printAs(a.stdout, o.format, v, table)
 	}
-	res, err := partman.Ensure(ctx, pool, opts)
-	if err != nil {
-		return err
-	}
-	return printAs(a.stdout, o.format, res, writeEnsureTable)
-}
-
-func (a *app) runPartitionsList(ctx context.Context, o partitionsOptions) error {
-	pool, opts, err := a.openForPartitions(ctx, o)
-	if err != nil {
-		return err
-	}
-	l, err := partman.List(ctx, pool, opts.Parent)
-	if err != nil {
-		return err
-	}
-	return printAs(a.stdout, o.format, l, writeListingTable)
-}
-
-func (a *app) runPartitionsCheck(ctx context.Context, o partitionsOptions) error {
-	pool, opts, err := a.openForPartitions(ctx, o)
-	if err != nil {
-		return err
-	}
-	rep, err := partman.Check(ctx, pool, opts)
-	if err != nil {
-		return err
-	}
-	return printAs(a.stdout, o.format, rep, writeCheckTable)
 }
 
 func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error {
