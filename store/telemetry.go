@@ -685,14 +685,15 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		committed bool
 	)
 	try := func(ctx context.Context) error {
-		committed = false
 		if xid != 0 {
 			done, err := s.committedBefore(ctx, xid)
 			if err != nil || done {
+				committed = done
 				return err // done: that try's results stand
 			}
 			xid = 0
 		}
+		committed = false
 		ext := extend
 		extend = nil // a retry COPYs the same chunks
 		kept, n, drops, rej, failure = 0, 0, map[graph.DropReason]int64{}, nil, nil

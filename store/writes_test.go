@@ -291,6 +291,31 @@ func TestAppendTelemetrySurvivesServerKillingConnections(t *testing.T) {
 	require.Equal(t, want, edgeRows(t, c.pool))
 }
 
+// TestAppendTelemetryUncheckpointedSurvivesKills: a load without a named
+// input has no checkpoint to tell whether a COPY whose connection died had
+// committed; the transaction's id does (committedBefore). However the
+// kills fall, every row is stored once and the count AppendTelemetry
+// reports is the rows stored.
+func TestAppendTelemetryUncheckpointedSurvivesKills(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 8000
+	var logs lockedBuffer
+	b := setup(t, store.WithCopyChunk(400), store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		store.WithRetryPolicy(store.RetryPolicy{Attempts: 30, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
+	at := b.now.Add(-time.Hour)
+	stop, first := terminator(t, b.pool, 100*time.Millisecond, 10)
+	st, err := b.store.AppendTelemetry(ctx, untilKilled(numbered(n, at, true), n/2, first))
+	killed := stop()
+	require.NoError(t, err, "logs:\n%s", logs.String())
+	require.Positive(t, killed)
+	var rows, distinct int64
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (dst_id, observed_at)) FROM telemetry_edges`).Scan(&rows, &distinct))
+	require.EqualValues(t, wantEdges(n), rows, "each edge stored once")
+	require.Equal(t, rows, distinct)
+	require.Equal(t, rows, st.Edges, "the count reported is the rows stored")
+}
+
 // TestWriteRetriesKilledConnections: graph writes (the STIX and MISP
 // loaders' path) are retried after the server kills their connection.
 func TestWriteRetriesKilledConnections(t *testing.T) {
