@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,6 +62,22 @@ func (f *groupFixture) recordsEnd() {
 		close(j.rec.done)
 	}
 }
+
+// failCopiesOf makes the COPY of any edge of agent fail (a trigger that
+// raises, not a data error: the COPY is not split to drop the row).
+func (f *groupFixture) failCopiesOf(t *testing.T, agent string) {
+	t.Helper()
+	if pgtest.CitusMode() {
+		t.Skip("Citus refuses triggers on distributed tables")
+	}
+	_, err := f.s.pool.Exec(context.Background(), fmt.Sprintf(`CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN IF NEW.agent_id = %s THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
+		CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`, pgQuote(agent)))
+	require.NoError(t, err)
+}
+
+// pgQuote is s as an SQL string literal.
+func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // commit runs commitGroup over the chunks from the first and checks what
 // it stored: how many chunks, rows, and where the checkpoint is.
@@ -149,17 +166,11 @@ func TestCommitGroup(t *testing.T) {
 
 	t.Run("a COPY failing in the third chunk keeps the first two", func(t *testing.T) {
 		t.Parallel()
-		if pgtest.CitusMode() {
-			t.Skip("Citus refuses triggers on distributed tables")
-		}
 		f := newGroupFixture(t)
-		_, err := f.s.pool.Exec(ctx, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.agent_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
-			CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
-		require.NoError(t, err)
+		f.failCopiesOf(t, "boom")
 		f.jobs[2].edges[4].AgentID = "boom"
 		f.recordsEnd()
-		_, err = f.commit(t, nil, 2, 20, 20)
+		_, err := f.commit(t, nil, 2, 20, 20)
 		require.ErrorContains(t, err, "boom")
 	})
 
@@ -170,14 +181,8 @@ func TestCommitGroup(t *testing.T) {
 		// (TelemetryStats.Edges once over-counted such a cut by the
 		// chunks before the failed one).
 		t.Parallel()
-		if pgtest.CitusMode() {
-			t.Skip("Citus refuses triggers on distributed tables")
-		}
 		f := newGroupFixture(t)
-		_, err := f.s.pool.Exec(ctx, `CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$
-			BEGIN IF NEW.agent_id = 'boom' THEN RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$;
-			CREATE TRIGGER boom BEFORE INSERT ON telemetry_edges FOR EACH ROW EXECUTE FUNCTION boom()`)
-		require.NoError(t, err)
+		f.failCopiesOf(t, "boom")
 		f.jobs[1].edges[4].AgentID = "boom"
 		cut, cancel := context.WithCancel(ctx)
 		defer cancel()
