@@ -427,8 +427,15 @@ func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *Te
 		close(job.rec.done)
 	}()
 	_, release := w.s.copyAheadSlot(w.ctx, job)
-	group, _, _, copyErr := w.s.commitGroup(w.ctx, TelemetryInput{}, []copyJob{job}, nil, map[graph.DropReason]int64{}, rejected)
+	group, committed, _, copyErr := w.s.commitGroup(w.ctx, TelemetryInput{}, []copyJob{job}, nil, map[graph.DropReason]int64{}, rejected)
 	release()
+	if committed == len(group) {
+		// Stored, even when a Close that gave up cancelled the COMMIT on
+		// its way (commitGroup found the transaction committed): the
+		// callers must hear that their edges are durable, or a caller
+		// that retries would write them twice.
+		copyErr = nil
+	}
 	<-job.rec.done
 	stats.Nodes.Add(records.Nodes)
 	addDrops(stats.Dropped, records.Dropped)
