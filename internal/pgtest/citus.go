@@ -269,6 +269,15 @@ func (c *CitusCluster) makeTemplate(ctx context.Context, migrated bool) (string,
 			return "", err
 		}
 	}
+	// Copies are made of it with no session on it (see dropDatabase for
+	// why the maintenance daemon must not connect to it again); a copy
+	// takes connections again.
+	closeDB := fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", pgx.Identifier{name}.Sanitize())
+	for _, s := range c.nodes() {
+		if err := admin(ctx, s, "postgres", closeDB); err != nil {
+			return "", err
+		}
+	}
 	return name, nil
 }
 
@@ -308,24 +317,44 @@ func (c *CitusCluster) copyDatabase(ctx context.Context, name, template string) 
 
 // retryBusy runs stmt on the postgres database of s, ending the sessions
 // of database first, and again while it is "being accessed by other users"
-// (a session or a background worker that ended late), for up to 5 seconds.
+// (a session or a background worker that ended late), for up to a minute.
+// Each try has its own deadline: a statement the server holds is cancelled
+// and tried again rather than left to hang the test binary.
 func retryBusy(ctx context.Context, s *Server, database, stmt string) error {
 	kick := fmt.Sprintf("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", quote(database))
-	var err error
-	for try := 0; try < 100; try++ {
-		if err = admin(ctx, s, "postgres", kick, stmt); err == nil || !strings.Contains(err.Error(), "being accessed by other users") {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		try, cancelTry := context.WithTimeout(ctx, 15*time.Second)
+		err := admin(try, s, "postgres", kick, stmt)
+		cancelTry()
+		busy := err != nil && (strings.Contains(err.Error(), "being accessed by other users") || errors.Is(err, context.DeadlineExceeded))
+		if !busy || ctx.Err() != nil {
 			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return err
 }
 
-// dropDatabase drops name on every node, the coordinator first.
+// dropDatabase drops name on every node, the coordinator first. The
+// database stops taking connections before it is dropped: Citus'
+// maintenance daemon connects to its own node (to recover two-phase
+// commits), and such a connection, once it waits for the DROP's lock on the
+// database, keeps the daemon (which ends only between its reads) alive
+// while the DROP waits for the daemon to end. In CI that cycle held a
+// test's cleanup for the whole -timeout.
 func (c *CitusCluster) dropDatabase(ctx context.Context, name string) error {
-	drop := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())
+	id := pgx.Identifier{name}.Sanitize()
+	closeDB := fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", id)
+	drop := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", id)
 	var errs []error
 	for _, s := range append([]*Server{c.Coordinator}, c.Workers...) {
+		closed, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := admin(closed, s, "postgres", closeDB)
+		cancel()
+		if err != nil && !strings.Contains(err.Error(), "does not exist") {
+			errs = append(errs, err)
+		}
 		errs = append(errs, retryBusy(ctx, s, name, drop))
 	}
 	return errors.Join(errs...)
