@@ -135,6 +135,22 @@ func TestMapMarkingDefinedAfterUse(t *testing.T) {
 	require.Equal(t, []string{idMarking}, n.Props["object_marking_refs"])
 }
 
+// TestMapRelationshipConfidence: a relationship's confidence is the
+// relation's (it was read after props had taken it out of the object, and
+// every relationship lost it).
+func TestMapRelationshipConfidence(t *testing.T) {
+	t.Parallel()
+	sink, _, _ := load(t, bundle(
+		`{"type":"relationship","spec_version":"2.1","id":"`+idRel+`","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z",
+		  "relationship_type":"uses","source_ref":"`+idMalwareA+`","target_ref":"`+idMalwareB+`","confidence":85}`,
+	))
+	require.Len(t, sink.relations, 1)
+	r := sink.relations[0]
+	require.NotNil(t, r.Confidence, "the relationship's confidence is kept")
+	require.Equal(t, 85, *r.Confidence)
+	require.NotContains(t, r.Props, "confidence", "a field, not a prop")
+}
+
 func TestMapReferences(t *testing.T) {
 	t.Parallel()
 	sink, _, logs := load(t, bundle(
@@ -145,10 +161,11 @@ func TestMapReferences(t *testing.T) {
 	))
 	report := sink.byAlias()[idReport]
 	require.Equal(t, []string{idIdentity}, relationsOf(sink, report, "created-by"))
-	require.Equal(t, []string{idMalwareA}, relationsOf(sink, report, "object"))
+	require.Equal(t, []string{idMalwareA, idRel}, relationsOf(sink, report, "object"),
+		"a reference to a relationship is a relation to its id, which the store links to both its ends")
 	require.Equal(t, []string{idMalwareB}, relationsOf(sink, report, "x-custom"))
-	require.Equal(t, []any{idRel, "mandiant:ttp-1"}, report.Props["object_refs"],
-		"references to relationships and non-identifiers stay in props")
+	require.Equal(t, []any{"mandiant:ttp-1"}, report.Props["object_refs"],
+		"non-identifiers stay in props")
 	require.NotContains(t, report.Props, "created_by_ref")
 	require.Equal(t, []string{"file--cccccccc-cccc-4ccc-8ccc-cccccccccccc"}, relationsOf(sink, sink.byAlias()[idMalwareA], "sample"))
 	require.Len(t, problemsFrom(logs), 1)
