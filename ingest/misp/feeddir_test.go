@@ -287,3 +287,27 @@ func FuzzLoadDir(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadDirWithoutManifestReadsFilesAsNamed: a directory without a
+// manifest is read from the <uuid>.json files it lists; one named in upper
+// case was reported missing (missing-event-file, the feed failed) because
+// its name was lower-cased before it was opened.
+func TestLoadDirWithoutManifestReadsFilesAsNamed(t *testing.T) {
+	t.Parallel()
+	const upper, lower = "ABCDEF01-0000-4000-8000-0000000000AA", "abcdef01-0000-4000-8000-0000000000bb"
+	event := func(id, value string) string {
+		return `{"Event":{"uuid":"` + strings.ToLower(id) + `","info":"e","date":"2022-01-01","timestamp":"1640995200",
+			"Attribute":[{"uuid":"` + strings.ToLower(id[:len(id)-2]) + `cc","type":"domain","value":"` + value + `","timestamp":"1640995200"}]}}`
+	}
+	dir := writeDir(t, map[string]string{upper + ".json": event(upper, "upper.example"), lower + ".json": event(lower, "lower.example")})
+	rep, sink, err := loadDirWithin(t, dir, quiet(nil))
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	var domains []string
+	for _, n := range sink.nodes {
+		if n.Kind == "domain-name" {
+			domains = append(domains, n.Key)
+		}
+	}
+	require.ElementsMatch(t, []string{"upper.example", "lower.example"}, domains)
+}
