@@ -451,6 +451,12 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 	defer f.Close() //nolint:errcheck // read-only
 	before := m.events
 	err = m.load(ctx, f, path, sink, report)
+	if err == nil && m.events == before && ctx.Err() == nil {
+		// Valid JSON without an event (a STIX bundle, {}, a list of
+		// numbers) is no event file: it fails as an empty file does,
+		// rather than leave the load "ok" with an event missing unsaid.
+		err = fmt.Errorf("%w: %s holds no MISP event", ErrNotMISP, name)
+	}
 	if err != nil && m.events == before && m.opts.OnEvent != nil {
 		m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -310,4 +311,39 @@ func TestLoadDirWithoutManifestReadsFilesAsNamed(t *testing.T) {
 		}
 	}
 	require.ElementsMatch(t, []string{"upper.example", "lower.example"}, domains)
+}
+
+// TestLoadDirEventFileWithoutEvent: an event file of a feed directory that
+// is valid JSON but holds no event (a STIX bundle, {}, a list) fails the
+// load, naming the file, as an empty file does, and the other events load;
+// it was skipped without a word and the load was "ok".
+func TestLoadDirEventFileWithoutEvent(t *testing.T) {
+	t.Parallel()
+	const good, bad = "abcdef02-0000-4000-8000-0000000000aa", "abcdef02-0000-4000-8000-0000000000bb"
+	event := `{"Event":{"uuid":"` + good + `","info":"e","date":"2022-01-01","timestamp":"1640995200",
+		"Attribute":[{"uuid":"abcdef02-0000-4000-8000-0000000000cc","type":"domain","value":"good.example","timestamp":"1640995200"}]}}`
+	for _, body := range []string{
+		`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000000","objects":[]}`, `{}`, `[1, 2]`,
+	} {
+		dir := writeDir(t, map[string]string{manifestFile: manifestOf(good, bad), good + ".json": event, bad + ".json": body})
+		var mu sync.Mutex
+		var events []EventResult
+		opts := quiet(nil)
+		opts.OnEvent = func(e EventResult) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		}
+		_, sink, err := loadDirWithin(t, dir, opts)
+		require.ErrorIs(t, err, ErrNotMISP, body)
+		require.ErrorContains(t, err, bad+".json", body)
+		require.NotEmpty(t, sink.nodes, "the other event loads")
+		var ok []string
+		for _, e := range events {
+			if e.Err == nil {
+				ok = append(ok, e.UUID)
+			}
+		}
+		require.Equal(t, []string{good}, ok, "only the event read is reported loaded")
+	}
 }
