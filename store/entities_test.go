@@ -309,6 +309,58 @@ func TestRelationshipIDsBecomeLinks(t *testing.T) {
 	}
 }
 
+// TestNestedRelationshipIDsBecomeLinks: a relationship whose end is
+// another relationship (OpenCTI: an indicator "indicates" a relationship),
+// named by a sighting, links the sighting to the ends of both, in every
+// order; nothing is left pending naming a known relationship id, and
+// writing it all again changes no pending row. Before, the expansion ran
+// once: the sighting's link to the inner relationship stayed pending, and
+// every reload took it out and parked it again.
+func TestNestedRelationshipIDsBecomeLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	mal := graph.NamedNode(graph.KindMalware, "Nested Malware")
+	mal.Aliases = []string{"malware--aaaaaaaa-0000-4000-8000-00000000000a"}
+	tech := graph.NamedNode(graph.KindAttackPattern, "Nested Technique")
+	tech.Aliases = []string{"attack-pattern--aaaaaaaa-0000-4000-8000-00000000000b"}
+	ind := graph.SourceNode(graph.KindIndicator, "indicator--aaaaaaaa-0000-4000-8000-00000000000c")
+	sighting := graph.SourceNode(graph.KindSighting, "sighting--aaaaaaaa-0000-4000-8000-00000000000d")
+	const inner, outer = "relationship--aaaaaaaa-0000-4000-8000-0000000000e1", "relationship--aaaaaaaa-0000-4000-8000-0000000000e2"
+	endpoints := graph.Batch{Nodes: []graph.Node{mal, tech, ind}}
+	uses := graph.Batch{Relations: []graph.Relation{{Src: graph.Ref(mal.Aliases[0]), Type: "uses", Dst: graph.Ref(tech.Aliases[0]), IDs: []string{inner}}}}
+	indicates := graph.Batch{Relations: []graph.Relation{{Src: ind.Ref(), Type: "indicates", Dst: inner, IDs: []string{outer}}}}
+	naming := graph.Batch{Nodes: []graph.Node{sighting}, Relations: []graph.Relation{{Src: sighting.Ref(), Type: "sighting-of", Dst: outer}}}
+	var first []string
+	for i, order := range [][]graph.Batch{
+		{endpoints, uses, indicates, naming}, {naming, indicates, uses, endpoints},
+		{indicates, naming, endpoints, uses}, {uses, endpoints, naming, indicates},
+		{{Nodes: append(append([]graph.Node{}, endpoints.Nodes...), naming.Nodes...),
+			Relations: append(append(append([]graph.Relation{}, naming.Relations...), indicates.Relations...), uses.Relations...)}},
+	} {
+		b := writeBatches(t, order)
+		rows := relationRows(t, b)
+		if i == 0 {
+			first = rows
+		}
+		require.Equal(t, first, rows, "order %d gives the same relations", i)
+		require.Subset(t, rows, []string{
+			fmt.Sprintf("%s sighting-of %s -", sighting.ID, ind.ID),
+			fmt.Sprintf("%s sighting-of %s -", sighting.ID, mal.ID),
+			fmt.Sprintf("%s sighting-of %s -", sighting.ID, tech.ID),
+			fmt.Sprintf("%s indicates %s -", ind.ID, mal.ID),
+			fmt.Sprintf("%s indicates %s -", ind.ID, tech.ID),
+		}, "order %d", i)
+		pending := lines(t, b, `SELECT src_ref || ' ' || relation || ' ' || dst_ref || ' ' || created_at::text FROM pending_relations ORDER BY 1`)
+		require.Empty(t, pending, "order %d: nothing waits", i)
+		for _, batch := range order {
+			_, err := b.store.Write(ctx, batch)
+			require.NoError(t, err)
+		}
+		require.Equal(t, pending, lines(t, b, `SELECT src_ref || ' ' || relation || ' ' || dst_ref || ' ' || created_at::text FROM pending_relations ORDER BY 1`),
+			"order %d: writing again changes no pending row", i)
+	}
+}
+
 // relationRows reads relations as "src relation dst confidence" lines.
 func relationRows(t *testing.T, b *testBundle) []string {
 	t.Helper()

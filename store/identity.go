@@ -253,15 +253,45 @@ func relationshipRefs(rels []graph.Relation) []string {
 // (any known relationship id with all) as an endpoint and writes them as
 // relationships to both its ends (PendingRelationExpand), each with the
 // record it had, through the one relation upsert: released where both ends
-// are known, pending again where not.
+// are known, pending again where not. An end that is itself a relationship
+// id (OpenCTI's indicator "indicates" a relationship, named by a sighting
+// or report) is expanded in turn, each relationship id once, so no pending
+// relation is left naming a known relationship id (and reloading the feed
+// does not take it out and park it again).
 func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []string, all bool, stats *graph.WriteStats) error {
 	if refs == nil {
 		refs = []string{}
 	}
-	rows, err := q.PendingRelationExpand(ctx, gen.PendingRelationExpandParams{Refs: refs, AllRefs: all})
-	if err != nil {
-		return fmt.Errorf("link relationships named by their ids: %w", err)
+	// The relationship ids expanded in a later round, each once (a
+	// relationship naming itself or a cycle of them ends).
+	expanded := map[string]bool{}
+	for {
+		rows, err := q.PendingRelationExpand(ctx, gen.PendingRelationExpandParams{Refs: refs, AllRefs: all})
+		if err != nil {
+			return fmt.Errorf("link relationships named by their ids: %w", err)
+		}
+		if err := writeExpanded(ctx, q, rows, stats); err != nil {
+			return err
+		}
+		var next []string
+		for _, r := range rows {
+			for _, ref := range []string{r.SrcRef, r.DstRef} {
+				if strings.HasPrefix(ref, "relationship--") && !expanded[ref] {
+					expanded[ref] = true
+					next = append(next, ref)
+				}
+			}
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		refs, all = next, false
 	}
+}
+
+// writeExpanded writes the rows PendingRelationExpand returned through the
+// one relation upsert, timed ones first.
+func writeExpanded(ctx context.Context, q *gen.Queries, rows []gen.PendingRelationExpandRow, stats *graph.WriteStats) error {
 	for _, timed := range []bool{true, false} {
 		p := gen.RelationUpsertManyParams{Untimed: !timed, ResolveRefs: []string{}}
 		for _, r := range rows {

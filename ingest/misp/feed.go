@@ -312,9 +312,13 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 	}
 	defer root.Close() //nolint:errcheck // read-only
 	ids, err := manifestIDs(root, dir)
+	// files names the event files of a directory without a manifest as
+	// they are spelled there (a <UUID>.json in upper case); a manifest's
+	// events are read from <uuid>.json.
+	var files map[string]string
 	switch {
 	case errors.Is(err, ErrNoManifest):
-		if ids, err = eventFiles(dir); err != nil {
+		if ids, files, err = eventFiles(dir); err != nil {
 			report.Error = err.Error()
 			return report, err
 		}
@@ -349,6 +353,9 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 			break
 		}
 		name := strings.ToLower(id) + ".json"
+		if f, ok := files[id]; ok {
+			name = f
+		}
 		if err := mp.loadEventFile(ctx, root, dir, name, id, sink, report, &fe); err != nil {
 			if !fileError(err) || ctx.Err() != nil {
 				fe.stop(err)
@@ -444,6 +451,12 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 	defer f.Close() //nolint:errcheck // read-only
 	before := m.events
 	err = m.load(ctx, f, path, sink, report)
+	if err == nil && m.events == before && ctx.Err() == nil {
+		// Valid JSON without an event (a STIX bundle, {}, a list of
+		// numbers) is no event file: it fails as an empty file does,
+		// rather than leave the load "ok" with an event missing unsaid.
+		err = fmt.Errorf("%w: %s holds no MISP event", ErrNotMISP, name)
+	}
 	if err != nil && m.events == before && m.opts.OnEvent != nil {
 		m.opts.OnEvent(EventResult{UUID: id, File: path, Err: err})
 	}
@@ -463,27 +476,35 @@ func fileError(err error) bool {
 }
 
 // eventFiles lists, in order, the event uuids of the <uuid>.json files of
-// a directory without a manifest.
-func eventFiles(dir string) ([]string, error) {
+// a directory without a manifest, and the name of each one's file as the
+// directory spells it (a file named in upper case is read, not reported
+// missing); when two names differ only in case, <uuid>.json in lower case
+// is read.
+func eventFiles(dir string) ([]string, map[string]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list feed directory: %w", err)
+		return nil, nil, fmt.Errorf("list feed directory: %w", err)
 	}
 	m := Manifest{}
+	files := map[string]string{}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || e.IsDir() {
 			continue
 		}
 		if _, err := uuid.Parse(id); err == nil {
-			m[strings.ToLower(id)] = ManifestEntry{}
+			key := strings.ToLower(id)
+			m[key] = ManifestEntry{}
+			if prev, seen := files[key]; !seen || prev != key+".json" {
+				files[key] = e.Name()
+			}
 		}
 		if len(m) > MaxManifestEntries {
-			return nil, fmt.Errorf("load feed directory %s: %w: more than %d event files", dir, ErrManifestTooLarge, MaxManifestEntries)
+			return nil, nil, fmt.Errorf("load feed directory %s: %w: more than %d event files", dir, ErrManifestTooLarge, MaxManifestEntries)
 		}
 	}
 	if len(m) == 0 {
-		return nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json files", dir, ErrNoManifest)
+		return nil, nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json files", dir, ErrNoManifest)
 	}
-	return m.UUIDs(), nil
+	return m.UUIDs(), files, nil
 }

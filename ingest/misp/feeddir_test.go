@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -286,4 +287,63 @@ func FuzzLoadDir(f *testing.F) {
 			require.LessOrEqual(t, strings.Count(err.Error(), "\n"), maxFileWarnings+2)
 		}
 	})
+}
+
+// TestLoadDirWithoutManifestReadsFilesAsNamed: a directory without a
+// manifest is read from the <uuid>.json files it lists; one named in upper
+// case was reported missing (missing-event-file, the feed failed) because
+// its name was lower-cased before it was opened.
+func TestLoadDirWithoutManifestReadsFilesAsNamed(t *testing.T) {
+	t.Parallel()
+	const upper, lower = "ABCDEF01-0000-4000-8000-0000000000AA", "abcdef01-0000-4000-8000-0000000000bb"
+	event := func(id, value string) string {
+		return `{"Event":{"uuid":"` + strings.ToLower(id) + `","info":"e","date":"2022-01-01","timestamp":"1640995200",
+			"Attribute":[{"uuid":"` + strings.ToLower(id[:len(id)-2]) + `cc","type":"domain","value":"` + value + `","timestamp":"1640995200"}]}}`
+	}
+	dir := writeDir(t, map[string]string{upper + ".json": event(upper, "upper.example"), lower + ".json": event(lower, "lower.example")})
+	rep, sink, err := loadDirWithin(t, dir, quiet(nil))
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	var domains []string
+	for _, n := range sink.nodes {
+		if n.Kind == "domain-name" {
+			domains = append(domains, n.Key)
+		}
+	}
+	require.ElementsMatch(t, []string{"upper.example", "lower.example"}, domains)
+}
+
+// TestLoadDirEventFileWithoutEvent: an event file of a feed directory that
+// is valid JSON but holds no event (a STIX bundle, {}, a list) fails the
+// load, naming the file, as an empty file does, and the other events load;
+// it was skipped without a word and the load was "ok".
+func TestLoadDirEventFileWithoutEvent(t *testing.T) {
+	t.Parallel()
+	const good, bad = "abcdef02-0000-4000-8000-0000000000aa", "abcdef02-0000-4000-8000-0000000000bb"
+	event := `{"Event":{"uuid":"` + good + `","info":"e","date":"2022-01-01","timestamp":"1640995200",
+		"Attribute":[{"uuid":"abcdef02-0000-4000-8000-0000000000cc","type":"domain","value":"good.example","timestamp":"1640995200"}]}}`
+	for _, body := range []string{
+		`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000000","objects":[]}`, `{}`, `[1, 2]`,
+	} {
+		dir := writeDir(t, map[string]string{manifestFile: manifestOf(good, bad), good + ".json": event, bad + ".json": body})
+		var mu sync.Mutex
+		var events []EventResult
+		opts := quiet(nil)
+		opts.OnEvent = func(e EventResult) {
+			mu.Lock()
+			defer mu.Unlock()
+			events = append(events, e)
+		}
+		_, sink, err := loadDirWithin(t, dir, opts)
+		require.ErrorIs(t, err, ErrNotMISP, body)
+		require.ErrorContains(t, err, bad+".json", body)
+		require.NotEmpty(t, sink.nodes, "the other event loads")
+		var ok []string
+		for _, e := range events {
+			if e.Err == nil {
+				ok = append(ok, e.UUID)
+			}
+		}
+		require.Equal(t, []string{good}, ok, "only the event read is reported loaded")
+	}
 }

@@ -30,6 +30,9 @@ func TestParseTimeChecked(t *testing.T) {
 		{"99999999999999", time.Time{}, true},
 		{"NaN", time.Time{}, true},
 		{"yesterday", time.Time{}, true},
+		// A leap second, which RFC 3339 allows: the second after it.
+		{"2016-12-31T23:59:60Z", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		{"2016-12-31 23:59:60", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), false},
 	}
 	for _, c := range cases {
 		got, err := parseTimeChecked(c.in)

@@ -176,7 +176,7 @@ func parseTimeChecked(v string) (time.Time, error) {
 		return time.Unix(int64(f), 0).UTC(), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
+		if t, err := graph.ParseTime(layout, s); err == nil {
 			if t.IsZero() {
 				return time.Time{}, fmt.Errorf("%w: %s is the zero time, which the graph reads as no time", errBadTime, s)
 			}

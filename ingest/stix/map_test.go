@@ -135,6 +135,22 @@ func TestMapMarkingDefinedAfterUse(t *testing.T) {
 	require.Equal(t, []string{idMarking}, n.Props["object_marking_refs"])
 }
 
+// TestMapRelationshipConfidence: a relationship's confidence is the
+// relation's (it was read after props had taken it out of the object, and
+// every relationship lost it).
+func TestMapRelationshipConfidence(t *testing.T) {
+	t.Parallel()
+	sink, _, _ := load(t, bundle(
+		`{"type":"relationship","spec_version":"2.1","id":"`+idRel+`","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z",
+		  "relationship_type":"uses","source_ref":"`+idMalwareA+`","target_ref":"`+idMalwareB+`","confidence":85}`,
+	))
+	require.Len(t, sink.relations, 1)
+	r := sink.relations[0]
+	require.NotNil(t, r.Confidence, "the relationship's confidence is kept")
+	require.Equal(t, 85, *r.Confidence)
+	require.NotContains(t, r.Props, "confidence", "a field, not a prop")
+}
+
 func TestMapReferences(t *testing.T) {
 	t.Parallel()
 	sink, _, logs := load(t, bundle(
@@ -295,6 +311,23 @@ func TestMapEmbeddedObservables(t *testing.T) {
 	}
 	require.Equal(t, []string{ntID}, relationsOf(sink, proc, "opened-connection"))
 	require.NotContains(t, obs.Props, "objects")
+}
+
+// TestMapEmbeddedEntriesWithoutType: an entry of a STIX 2.0 "objects"
+// dictionary that is not an object with a type makes no node; it stays in
+// the observed-data's props with a warning (it vanished without a word).
+func TestMapEmbeddedEntriesWithoutType(t *testing.T) {
+	t.Parallel()
+	od := "observed-data--00000000-0000-4000-8000-00000000000a"
+	sink, rep, logs := load(t, `{"type":"bundle","spec_version":"2.0","objects":[
+	  {"type":"observed-data","id":"`+od+`","created":"2017-01-01T00:00:00Z","modified":"2017-01-01T00:00:00Z",
+	   "first_observed":"2017-01-01T00:00:00Z","last_observed":"2017-01-02T00:00:00Z","number_observed":1,
+	   "objects":{"0":{"type":"ipv4-addr","value":"198.51.100.3"},"1":{"value":"198.51.100.4"},"2":"junk"}}]}`)
+	require.Empty(t, rep.Dropped)
+	obs := sink.byAlias()[od]
+	require.Len(t, relationsOf(sink, obs, "object"), 1)
+	require.Equal(t, map[string]any{"1": map[string]any{"value": "198.51.100.4"}, "2": "junk"}, obs.Props["objects"])
+	require.Equal(t, []string{"warn objects.1 " + od, "warn objects.2 " + od}, problemsFrom(logs))
 }
 
 func TestMapDrops(t *testing.T) {

@@ -1,6 +1,8 @@
 package stix
 
 import (
+	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -108,6 +110,28 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// Entries that are not objects with a type make no node: they stay in
+	// the observed-data node's props, with a warning, rather than vanish.
+	var left []string
+	for k := range objs {
+		if _, ok := ids[k]; !ok {
+			left = append(left, k)
+		}
+	}
+	if len(left) > 0 {
+		sort.Strings(left)
+		rest := make(map[string]any, len(left))
+		for _, k := range left {
+			rest[k] = objs[k]
+			out.warnings = append(out.warnings, warning{property: "objects." + k, value: truncateValue(objs[k]),
+				message: "embedded entry is not an object with a type; kept in props, no node"})
+		}
+		n := &out.batch.Nodes[idx]
+		if n.Props == nil {
+			n.Props = map[string]any{}
+		}
+		n.Props["objects"] = rest
+	}
 	parent := out.batch.Nodes[idx]
 	for _, k := range keys {
 		obj := rewriteRefs(objs[k].(map[string]any), ids).(map[string]any)
@@ -236,4 +260,16 @@ func rewriteRefs(v any, ids map[string]string) any {
 		return out
 	}
 	return v
+}
+
+// truncateValue is a short text of a JSON value, for a warning.
+func truncateValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > 120 {
+		return string(b[:120]) + "…"
+	}
+	return string(b)
 }

@@ -41,6 +41,9 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	}
 	mp.warnRefs(out, o, relationshipOwn)
 	mk := objectMarkings(o.m)
+	// Read before props, which removes the properties in relationshipOwn
+	// (confidence among them) from o.m.
+	conf := o.confidence()
 	props := mp.props(o, relationshipOwn, mk, true)
 	if mk.tlp != "" {
 		if props == nil {
@@ -50,7 +53,7 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	}
 	first, last := o.seen()
 	rel := graph.Relation{
-		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: o.confidence(),
+		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: conf,
 		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props, IDs: []string{o.id},
 	}
 	if len(mk.other) > 0 {

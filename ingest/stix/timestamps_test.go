@@ -34,3 +34,21 @@ func TestYearOneTimestamps(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), n.FirstSeen, "a year-1 time is kept")
 }
+
+// TestLeapSecondTimestamps: RFC 3339 allows a leap second (second 60), so
+// a STIX object created at one loads (it was dropped as invalid-timestamp);
+// it is read as the second that follows it.
+func TestLeapSecondTimestamps(t *testing.T) {
+	t.Parallel()
+	doc := `{"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "objects": [
+	{"type": "malware", "spec_version": "2.1", "id": "malware--00000000-0000-4000-8000-000000000001", "name": "leap",
+	 "is_family": true, "created": "2016-12-31T23:59:60Z", "modified": "2016-12-31T23:59:60.500Z"}]}`
+	sink := &recordingSink{}
+	rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	n, ok := sink.byAlias()["malware--00000000-0000-4000-8000-000000000001"]
+	require.True(t, ok, "the object loads")
+	require.Equal(t, time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), n.FirstSeen)
+	require.Equal(t, time.Date(2017, 1, 1, 0, 0, 0, 5e8, time.UTC), n.LastSeen)
+}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 )
 
@@ -155,9 +156,10 @@ func validate(m map[string]any) (object, *recordError) {
 }
 
 // parseTimestamp parses a STIX timestamp: RFC 3339, any sub-second
-// precision; the specification requires UTC ("Z") but offsets are accepted.
+// precision, a leap second too (graph.ParseTime); the specification
+// requires UTC ("Z") but offsets are accepted.
 func parseTimestamp(s string) (time.Time, error) {
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := graph.ParseTime(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, err
 	}
