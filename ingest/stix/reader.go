@@ -317,7 +317,10 @@ func (r *reader) member() (record, bool, error) {
 		return record{}, false, r.fail(err)
 	}
 	name := tok.String()
-	if name == "objects" && !obj.bundle && (obj.typ == "" || obj.typ == "bundle") && r.peek() == '[' {
+	// A bundle's "objects" array is streamed; so is a second one (a
+	// duplicate key, which STIX does not allow but JSON parsers differ on:
+	// its objects are read rather than ignored without a word).
+	if name == "objects" && (obj.typ == "" || obj.typ == "bundle") && r.peek() == '[' {
 		if _, err := r.readToken(); err != nil {
 			return record{}, false, r.fail(err)
 		}
@@ -325,6 +328,7 @@ func (r *reader) member() (record, bool, error) {
 		r.stack = append(r.stack, frameArray)
 		// The members read so far belong to the bundle, not a record.
 		if big := obj.skipped; big != nil {
+			obj.skipped = nil
 			r.guard.Take(r.offset()) // dropped already
 			big.index = r.index
 			r.index++

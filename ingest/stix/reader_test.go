@@ -48,6 +48,7 @@ func TestReaderFormats(t *testing.T) {
 		{"ndjson of bundles", `{"type":"bundle","objects":[` + a + "]}\n" + `{"type":"bundle","objects":[` + b + "]}\n", []string{a, b}},
 		{"object with objects after type", `{"type":"x-custom","id":"x-custom--1","objects":[{"a":1}]}`,
 			[]string{`{"type":"x-custom","id":"x-custom--1","objects":[{"a":1}]}`}},
+		{"bundle with two objects arrays", `{"type":"bundle","objects":[` + a + `],"id":"bundle--x","objects":[` + b + `]}`, []string{a, b}},
 		{"empty input", "", nil},
 		{"white space only", " \n\t ", nil},
 	}
@@ -117,6 +118,7 @@ func TestReaderSkipsTooLargeRecords(t *testing.T) {
 		{"array", `[` + small + ", \n" + big + "\n," + after + `]`},
 		{"ndjson", small + "\n" + big + "\n" + after + "\n"},
 		{"big bundle member", `{"type":"bundle","x_big":"` + strings.Repeat("z", 9000) + `","objects":[` + small + `,` + big + `,` + after + `]}`},
+		{"big bundle member, two objects arrays", `{"type":"bundle","x_big":"` + strings.Repeat("z", 9000) + `","objects":[` + small + `,` + big + `],"objects":[` + after + `]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -138,11 +140,13 @@ func TestReaderSkipsTooLargeRecords(t *testing.T) {
 					recs = append(recs, rec)
 				}
 				var ok, dropped []string
+				bigMembers := 0
 				for _, r := range recs {
 					if r.drop != nil {
 						require.Equal(t, engine.ReasonTooLarge, r.drop.reason)
 						if r.id == "" { // the bundle's x_big, counted too
 							require.Equal(t, `"`+strings.Repeat("z", 9000)+`"`, tt.input[r.offset:r.offset+r.size])
+							bigMembers++
 							continue
 						}
 						require.Equal(t, big, tt.input[r.offset:r.offset+r.size])
@@ -154,6 +158,9 @@ func TestReaderSkipsTooLargeRecords(t *testing.T) {
 				}
 				require.Equal(t, []string{small, after}, ok)
 				require.Equal(t, []string{"b--2"}, dropped)
+				if strings.Contains(tt.input, "x_big") {
+					require.Equal(t, 1, bigMembers, "the big bundle member counted once")
+				}
 				require.Equal(t, int64(len(tt.input)), rd.src.pos)
 			}
 		})
