@@ -313,10 +313,14 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 	if pattern == "" || (pt != "" && pt != "stix") {
 		return
 	}
-	obs, err := patternObservables(pattern)
+	obs, invalid, err := patternObservables(pattern)
 	if err != nil {
 		out.warnings = append(out.warnings, warning{property: "pattern", value: pattern, message: "pattern not understood, no observables taken from it: " + err.Error()})
 		return
+	}
+	for _, v := range invalid {
+		out.warnings = append(out.warnings, warning{property: "pattern", value: v.path + " = " + v.value,
+			message: "compared value is not valid for its kind, no node for it: " + v.err.Error()})
 	}
 	ind := out.batch.Nodes[idx]
 	for _, ob := range obs {

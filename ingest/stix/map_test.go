@@ -207,12 +207,15 @@ func TestMapObservables(t *testing.T) {
 		"no ID-contributing properties: keyed by id")
 }
 
+// sha256Hex is a valid SHA-256 value (of the empty input).
+const sha256Hex = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 func TestMapIndicatorPatterns(t *testing.T) {
 	t.Parallel()
 	sink, _, _ := load(t, bundle(
 		`{"type":"indicator","spec_version":"2.1","id":"`+idIndicator+`","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z",
 		  "valid_from":"2021-01-02T00:00:00Z","pattern_type":"stix","confidence":60,"object_marking_refs":["`+tlpAmber2+`"],
-		  "pattern":"[ipv4-addr:value = '203.0.113.5' OR file:hashes.'SHA-256' = 'aa'] AND [domain-name:value = 'evil.test']"}`,
+		  "pattern":"[ipv4-addr:value = '203.0.113.5' OR file:hashes.'SHA-256' = '`+sha256Hex+`'] AND [domain-name:value = 'evil.test']"}`,
 		`{"type":"indicator","id":"indicator--00000000-0000-4000-8000-000000000003","pattern_type":"snort","pattern":"alert tcp any any -> any 80 (msg:\"x\";)"}`,
 		`{"type":"indicator","id":"indicator--00000000-0000-4000-8000-000000000004","pattern":"[url:value = 'http://evil.test/']","labels":["malicious-activity"]}`,
 	))
@@ -220,7 +223,7 @@ func TestMapIndicatorPatterns(t *testing.T) {
 	ind := nodes[idIndicator]
 	require.ElementsMatch(t, []string{
 		string(graph.ValueNode(graph.KindIPv4Addr, "203.0.113.5").Ref()),
-		string(graph.HashNode("SHA-256", "aa").Ref()),
+		string(graph.HashNode("SHA-256", sha256Hex).Ref()),
 		string(graph.ValueNode(graph.KindDomainName, "evil.test").Ref()),
 	}, relationsOf(sink, ind, graph.RelBasedOn))
 	for _, n := range sink.nodes {

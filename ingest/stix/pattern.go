@@ -281,21 +281,27 @@ func lexString(s string) (string, int, error) {
 // for equality (= or IN, not negated): addresses, domains, URLs, e-mail
 // addresses, MAC addresses, mutexes, directories, registry keys,
 // autonomous systems, file or artifact hashes (as hash nodes), and file
-// names when the pattern compares no file hash (a file node with that name,
-// as a MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
+// names when the pattern compares no valid file hash (a file node with that
+// name, as a MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
 // domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
-// typed by their form.
-func patternObservables(pattern string) ([]graph.Node, error) {
+// typed by their form. A compared value that is no observable of its kind
+// (a SHA-256 that is not 64 hex digits, an ipv4-addr that is no address:
+// graph's normalisers say) gives no node; it is returned in invalid, for a
+// warning (the pattern itself stays in the indicator's props).
+func patternObservables(pattern string) (out []graph.Node, invalid []invalidValue, err error) {
 	cmps, err := patternComparisons(pattern)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var out []graph.Node
 	seen := map[string]bool{}
 	fileHashed := false
 	for _, c := range cmps {
 		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") {
-			fileHashed = true
+			for _, v := range c.values {
+				if _, _, err := graph.NormalizeHash(strings.TrimPrefix(c.path, "hashes."), v); err == nil {
+					fileHashed = true
+				}
+			}
 		}
 	}
 	for _, c := range cmps {
@@ -303,7 +309,11 @@ func patternObservables(pattern string) ([]graph.Node, error) {
 			continue
 		}
 		for _, v := range c.values {
-			n, ok := comparedObservable(c.objectType, c.path, v)
+			n, ok, bad := comparedObservable(c.objectType, c.path, v)
+			if bad != nil {
+				invalid = append(invalid, invalidValue{path: c.objectType + ":" + c.path, value: v, err: bad})
+				continue
+			}
 			if !ok && !fileHashed && c.objectType == "file" && c.path == "name" {
 				n, ok = fileNameNode(v)
 			}
@@ -314,53 +324,79 @@ func patternObservables(pattern string) ([]graph.Node, error) {
 			out = append(out, n)
 		}
 	}
-	return out, nil
+	return out, invalid, nil
+}
+
+// invalidValue is a value a pattern compares that is no observable of its
+// kind.
+type invalidValue struct {
+	path, value string
+	err         error
 }
 
 // comparedObservable returns the node of an observable compared as
-// objectType:path = value.
-func comparedObservable(objectType, path, value string) (graph.Node, bool) {
+// objectType:path = value, false when the comparison names none, or the
+// error of a value that is no observable of the kind it is compared as.
+func comparedObservable(objectType, path, value string) (graph.Node, bool, error) {
 	value = strings.TrimSpace(value)
 	if value == "" {
-		return graph.Node{}, false
+		return graph.Node{}, false, nil
 	}
 	switch objectType {
-	case "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr", "mac-addr":
+	case "ipv4-addr", "ipv6-addr":
 		if path == "value" {
-			return graph.ValueNode(graph.Kind(objectType), value), true
+			// Either family: an IPv4-mapped IPv6 address compared as an
+			// ipv6-addr is an address, keyed as ValueNode keys it.
+			if _, _, err := graph.NormalizeIP(value); err != nil {
+				return graph.Node{}, false, err
+			}
+			return graph.ValueNode(graph.Kind(objectType), value), true, nil
+		}
+	case "domain-name", "url", "email-addr", "mac-addr":
+		if path == "value" {
+			if _, err := graph.NormalizeValue(graph.Kind(objectType), value); err != nil {
+				return graph.Node{}, false, err
+			}
+			return graph.ValueNode(graph.Kind(objectType), value), true, nil
 		}
 	case "mutex":
 		if path == "name" {
-			return graph.ValueNode(graph.KindMutex, value), true
+			return graph.ValueNode(graph.KindMutex, value), true, nil
 		}
 	case "directory":
 		if path == "path" {
-			return graph.ValueNode(graph.KindDirectory, value), true
+			return graph.ValueNode(graph.KindDirectory, value), true, nil
 		}
 	case "windows-registry-key":
 		if path == "key" {
-			return graph.ObservableNode(objectType, map[string]any{"key": value})
+			n, ok := graph.ObservableNode(objectType, map[string]any{"key": value})
+			return n, ok, nil
 		}
 	case "autonomous-system":
 		if path == "number" {
-			return graph.ObservableNode(objectType, map[string]any{"number": asNumber(value)})
+			n, ok := graph.ObservableNode(objectType, map[string]any{"number": asNumber(value)})
+			return n, ok, nil
 		}
 	case "file", "artifact":
 		if alg, ok := strings.CutPrefix(path, "hashes."); ok && alg != "" {
-			return graph.HashNode(alg, value), true
+			if _, _, err := graph.NormalizeHash(alg, value); err != nil {
+				return graph.Node{}, false, err
+			}
+			return graph.HashNode(alg, value), true, nil
 		}
 	}
 	if strings.HasSuffix(path, "_ref.value") || strings.HasSuffix(path, "_refs[*].value") ||
 		strings.Contains(path, "_refs[") && strings.HasSuffix(path, "].value") {
 		if objectType == "email-message" {
 			if strings.Contains(value, "@") {
-				return graph.ValueNode(graph.KindEmailAddr, value), true
+				return graph.ValueNode(graph.KindEmailAddr, value), true, nil
 			}
-			return graph.Node{}, false
+			return graph.Node{}, false, nil
 		}
-		return addressNode(value)
+		n, ok := addressNode(value)
+		return n, ok, nil
 	}
-	return graph.Node{}, false
+	return graph.Node{}, false, nil
 }
 
 // fileNameNode is the file node of a file:name comparison: the file

@@ -28,7 +28,7 @@ func TestPatternObservables(t *testing.T) {
 		{"email sender", "[email-message:from_ref.value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"mutex", "[mutex:name = '__CLEANSWEEP__']", []graph.Node{graph.ValueNode(graph.KindMutex, "__CLEANSWEEP__")}},
 		{"registry key", `[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Foo']`, []graph.Node{mustObservable(t, "windows-registry-key", map[string]any{"key": `HKEY_LOCAL_MACHINE\Foo`})}},
-		{"and", "[file:hashes.MD5 = 'aa' AND file:name = 'x.exe']", []graph.Node{graph.HashNode("MD5", "aa")}},
+		{"and", "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND file:name = 'x.exe']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
 		{"or", "[domain-name:value = 'a.test' OR ipv4-addr:value = '203.0.113.9']",
 			[]graph.Node{graph.ValueNode(graph.KindDomainName, "a.test"), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}},
 		{"parenthesized and referenced", "[(domain-name:value = 'a.test' AND domain-name:resolves_to_refs[*].value = '203.0.113.9')]",
@@ -58,9 +58,10 @@ func TestPatternObservables(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := patternObservables(tt.pattern)
+			got, invalid, err := patternObservables(tt.pattern)
 			require.NoError(t, err)
 			require.Equal(t, tt.want, got)
+			require.Empty(t, invalid)
 		})
 	}
 }
@@ -80,6 +81,40 @@ func mustObservable(t *testing.T, typ string, obj map[string]any) graph.Node {
 	return n
 }
 
+// TestPatternInvalidValues: a compared value that is no observable of its
+// kind gives no node (it became a hash node "SHA-256:nothex" or an
+// ipv4-addr node "not-an-ip", keyed as written), and is returned for a
+// warning; the valid values of the same pattern still give theirs, and a
+// file name compared beside an invalid hash gives the file node.
+func TestPatternInvalidValues(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		pattern string
+		want    []graph.Node
+		invalid []string
+	}{
+		{"[file:hashes.'SHA-256' = 'nothex']", nil, []string{"file:hashes.SHA-256 = nothex"}},
+		{"[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427']", nil, []string{"file:hashes.MD5 = d41d8cd98f00b204e9800998ecf8427"}},
+		{"[ipv4-addr:value = 'not-an-ip'] OR [ipv4-addr:value = '203.0.113.9']",
+			[]graph.Node{graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}, []string{"ipv4-addr:value = not-an-ip"}},
+		{"[domain-name:value = 'a b.example']", nil, []string{"domain-name:value = a b.example"}},
+		{"[file:name = 'x.exe' AND file:hashes.MD5 = 'zz']", []graph.Node{fileNamed(t, "x.exe")}, []string{"file:hashes.MD5 = zz"}},
+		{"[ipv6-addr:value = '::ffff:192.0.2.1']", []graph.Node{graph.ValueNode(graph.KindIPv6Addr, "::ffff:192.0.2.1")}, nil},
+		{"[ipv4-addr:value = '10.0.0.0/8']", []graph.Node{graph.ValueNode(graph.KindIPv4Addr, "10.0.0.0/8")}, nil},
+	}
+	for _, tt := range tests {
+		got, invalid, err := patternObservables(tt.pattern)
+		require.NoError(t, err, tt.pattern)
+		require.Equal(t, tt.want, got, tt.pattern)
+		var bad []string
+		for _, v := range invalid {
+			require.ErrorIs(t, v.err, graph.ErrInvalidValue)
+			bad = append(bad, v.path+" = "+v.value)
+		}
+		require.Equal(t, tt.invalid, bad, tt.pattern)
+	}
+}
+
 func TestPatternErrors(t *testing.T) {
 	t.Parallel()
 	for _, p := range []string{
@@ -95,7 +130,7 @@ func TestPatternErrors(t *testing.T) {
 		"{'pattern': 'yara'}",
 		"[ipv4-addr:value IN ('1.2.3.4']",
 	} {
-		_, err := patternObservables(p)
+		_, _, err := patternObservables(p)
 		require.ErrorIs(t, err, errPattern, "%q", p)
 	}
 }
