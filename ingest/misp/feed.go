@@ -450,7 +450,9 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 	}
 	defer f.Close() //nolint:errcheck // read-only
 	before := m.events
+	m.fileID = strings.ToLower(id)
 	err = m.load(ctx, f, path, sink, report)
+	m.fileID = ""
 	if err == nil && m.events == before && ctx.Err() == nil {
 		// Valid JSON without an event (a STIX bundle, {}, a list of
 		// numbers) is no event file: it fails as an empty file does,

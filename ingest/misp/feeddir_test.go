@@ -347,3 +347,41 @@ func TestLoadDirEventFileWithoutEvent(t *testing.T) {
 		require.Equal(t, []string{good}, ok, "only the event read is reported loaded")
 	}
 }
+
+// TestLoadDirEventFileNamedByAnotherUUID: an event file whose event names
+// another uuid than the file does is loaded (the event under its own uuid),
+// reported under the file's uuid, by which the feed's bookkeeping records
+// and skips files, and said in a warning. It was reported under the
+// event's uuid without a word: the file was never recorded, so it was
+// loaded again on every run.
+func TestLoadDirEventFileNamedByAnotherUUID(t *testing.T) {
+	t.Parallel()
+	const file, inside = "0b1c2d3e-0000-4000-8000-000000000003", "0b1c2d3e-0000-4000-8000-000000000001"
+	body := `{"Event":{"uuid":"` + inside + `","info":"e","date":"2022-01-01","timestamp":"1640995200",
+		"Attribute":[{"uuid":"0b1c2d3e-0000-4000-8000-0000000000cc","type":"domain","value":"named.example","timestamp":"1640995200"}]}}`
+	dir := writeDir(t, map[string]string{file + ".json": body})
+	var logs bytes.Buffer
+	opts := quiet(&logs)
+	var mu sync.Mutex
+	var reported []string
+	opts.OnEvent = func(e EventResult) {
+		mu.Lock()
+		defer mu.Unlock()
+		require.NoError(t, e.Err)
+		reported = append(reported, e.UUID)
+	}
+	rep, sink, err := loadDirWithin(t, dir, opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	require.Equal(t, []string{file}, reported, "reported under the file's uuid")
+	var events []string
+	for _, n := range sink.nodes {
+		if n.Kind == "report" || strings.Contains(strings.Join(n.Aliases, " "), inside) {
+			events = append(events, strings.Join(n.Aliases, " "))
+		}
+	}
+	require.NotEmpty(t, events)
+	require.Contains(t, strings.Join(events, " "), inside, "the event node is the event's own uuid")
+	require.Contains(t, logs.String(), "not the one its file is named by")
+	require.Contains(t, logs.String(), inside)
+}

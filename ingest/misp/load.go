@@ -134,6 +134,10 @@ type mapper struct {
 	tally *Tally
 	// events counts the events closed, on the batcher goroutine.
 	events int64
+	// fileID is the event uuid the feed directory names the event file
+	// being loaded by (LoadDir), "" otherwise. Set before the file's load
+	// starts, read on its batcher goroutine.
+	fileID string
 }
 
 func newMapper(opts Options) *mapper {
@@ -224,6 +228,14 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	m.events++
 	res.Read++
 	ev := EventResult{UUID: fr.uuid(), Info: fr.fields["info"], Timestamp: parseTime(fr.fields["timestamp"]), File: j.file, Err: j.readErr}
+	if m.fileID != "" && ev.UUID != m.fileID {
+		// The feed's bookkeeping is by file: the event is reported under
+		// the uuid its file is named by, so that the file is recorded
+		// (and skipped while unchanged), and the mismatch is said.
+		m.log.Warn("MISP event file holds an event whose uuid is not the one its file is named by; loaded under its own uuid",
+			"file", j.file, "file_uuid", m.fileID, "event", fr.fields["uuid"])
+		ev.UUID = m.fileID
+	}
 	defer func() {
 		if m.opts.OnEvent != nil {
 			m.opts.OnEvent(ev)
