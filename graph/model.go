@@ -247,7 +247,17 @@ type WriteStats struct {
 	RelationsMerged   int64 `json:"relations_merged"`
 	RelationsPending  int64 `json:"relations_pending"`
 	RelationsReleased int64 `json:"relations_released"`
-	AliasesWritten    int64 `json:"aliases_written"`
+	// RelationsExpanded counts the pending relations this write took out
+	// of pending because the relationship id they named as an endpoint
+	// became known (a report's or sighting's reference to relationship--…);
+	// RelationsExpandedInto counts the relation records written for them,
+	// to the ends of that relationship: those are counted as inserted,
+	// merged or pending like any other, without being among the records
+	// sent. So the rows pending_relations gained are RelationsPending -
+	// RelationsReleased - RelationsExpanded.
+	RelationsExpanded     int64 `json:"relations_expanded,omitempty"`
+	RelationsExpandedInto int64 `json:"relations_expanded_into,omitempty"`
+	AliasesWritten        int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
 	// (recorded in alias_claims, never merged). It is counted when the
@@ -270,6 +280,8 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsMerged += o.RelationsMerged
 	s.RelationsPending += o.RelationsPending
 	s.RelationsReleased += o.RelationsReleased
+	s.RelationsExpanded += o.RelationsExpanded
+	s.RelationsExpandedInto += o.RelationsExpandedInto
 	s.AliasesWritten += o.AliasesWritten
 	s.AliasesAmbiguous += o.AliasesAmbiguous
 	for reason, n := range o.Dropped {

@@ -270,6 +270,13 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 		if err != nil {
 			return fmt.Errorf("link relationships named by their ids: %w", err)
 		}
+		if len(rows) > 0 {
+			stats.RelationsExpanded += rows[0].Taken
+		}
+		// A row with no src_ref only carries the count (the taken rows
+		// expanded to nothing).
+		rows = slices.DeleteFunc(rows, func(r gen.PendingRelationExpandRow) bool { return r.SrcRef == "" })
+		stats.RelationsExpandedInto += int64(len(rows))
 		if err := writeExpanded(ctx, q, rows, stats); err != nil {
 			return err
 		}

@@ -34,9 +34,15 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 		// A released relation (parked earlier, its endpoints now known) is
 		// inserted or merged by the batch that releases it, without being
 		// one of the records sent then: it is taken out of those counts.
-		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, unchanged or repeated %d; released from pending %d)\n",
+		// So are the records written to the ends of a relationship named
+		// by its id (expanded), which were not sent either.
+		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, unchanged or repeated %d; released from pending %d",
 			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending,
-			max(0, r.Relations-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending), ws.RelationsReleased)
+			max(0, r.Relations+ws.RelationsExpandedInto-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending), ws.RelationsReleased)
+		if ws.RelationsExpanded > 0 {
+			fmt.Fprintf(&b, "; %d naming a relationship id expanded into %d to its ends", ws.RelationsExpanded, ws.RelationsExpandedInto)
+		}
+		b.WriteString(")\n")
 	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
 	if ws.AliasesAmbiguous > 0 {

@@ -54,9 +54,14 @@ SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text
        coalesce((k.rec).confidence, -1)::smallint AS confidence,
        (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
        (k.rec).timed::boolean AS timed, (k.rec).sources::text[] AS sources, (k.rec).props::jsonb AS props,
-       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks
+       (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks,
+       (SELECT count(*) FROM taken)::bigint AS taken
 FROM merged k
-ORDER BY k.src_ref, k.relation, k.dst_ref
+UNION ALL
+SELECT ''::text, ''::text, ''::text, -1::smallint, 'epoch'::timestamptz, 'epoch'::timestamptz, false,
+       '{}'::text[], '{}'::jsonb, ''::text, '{}'::jsonb, (SELECT count(*) FROM taken)::bigint
+WHERE EXISTS (SELECT 1 FROM taken) AND NOT EXISTS (SELECT 1 FROM merged)
+ORDER BY src_ref, relation, dst_ref
 `
 
 type PendingRelationExpandParams struct {
@@ -76,6 +81,7 @@ type PendingRelationExpandRow struct {
 	Props         json.RawMessage `json:"props"`
 	PropsRank     string          `json:"props_rank"`
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Taken         int64           `json:"taken"`
 }
 
 // PendingRelationExpand takes out of pending_relations each relationship
@@ -86,6 +92,9 @@ type PendingRelationExpandRow struct {
 // other. So a report, note or sighting naming a relationship (object_refs,
 // sighting_of_ref) links to its endpoints, in whichever order the two
 // arrive. Confidence -1 means unknown, as RelationUpsertMany takes it.
+// Every row carries taken, the number of pending rows taken out; when
+// they expand to nothing (a relationship whose two ends are one node), one
+// row with an empty src_ref says so, for the caller to count and skip.
 func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelationExpandParams) ([]PendingRelationExpandRow, error) {
 	rows, err := q.db.Query(ctx, pendingRelationExpand, arg.AllRefs, arg.Refs)
 	if err != nil {
@@ -107,6 +116,7 @@ func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelation
 			&i.Props,
 			&i.PropsRank,
 			&i.PropsKeyRanks,
+			&i.Taken,
 		); err != nil {
 			return nil, err
 		}

@@ -122,8 +122,11 @@
 //     suffix, underscores as hyphens: created_by_ref → created-by,
 //     object_refs → object, sample_refs → sample, parent_directory_ref →
 //     parent-directory, src_ref → src, resolves_to_refs → resolves-to.
-//     References to relationship objects (edges, not nodes) and values that
-//     are not STIX identifiers stay in props.
+//     A reference to a relationship object (an edge, not a node: a report's
+//     or note's object_refs naming relationship--…) is a relation to that id,
+//     which the store links to both ends of the relationship once it is
+//     known (PendingRelationExpand). Values that are not STIX identifiers
+//     stay in props.
 //   - Markings are TLP, not relations: object_marking_refs and the
 //     marking_ref of granular markings that name the predefined TLP 1.0
 //     (STIX 2.0/2.1) or TLP 2.0 marking definitions, or a TLP marking

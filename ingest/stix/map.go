@@ -429,9 +429,12 @@ func (mp *mapper) props(o object, skip []string, mk markings, keepRefs bool) map
 // identifier it holds, from the node to the referenced object, typed by
 // the property name without the suffix (created_by_ref → created-by,
 // object_refs → object, sample_refs → sample, parent_directory_ref →
-// parent-directory). Marking references are TLP, not relations; references
-// to relationship objects (which are edges, not nodes) and values that are
-// not STIX identifiers stay in props, the latter with a warning.
+// parent-directory). Marking references are TLP, not relations. A
+// reference to a relationship object (an edge, not a node: a report's or
+// note's object_refs naming relationship--…) is a relation to that id, which
+// the store turns into relations to both ends of the relationship, in
+// whichever order the two load. Values that are not STIX identifiers stay
+// in props, with a warning.
 func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []string) []graph.Relation {
 	var rels []graph.Relation
 	var walk func(path string, v any, depth int)
@@ -469,9 +472,9 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 						switch {
 						case ref == "":
 						case isIdentifier(ref):
-							if strings.HasPrefix(ref, "relationship--") {
-								continue
-							}
+							// A relationship id too: the store links the
+							// node to both ends of that relationship once
+							// it is known (PendingRelationExpand).
 							rels = append(rels, graph.Relation{
 								Src: n.Ref(), Type: refRelationType(k), Dst: graph.Ref(ref),
 								Confidence: n.Confidence, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
@@ -512,12 +515,11 @@ func refRelationType(k string) string {
 }
 
 // nonRelationRefs returns what of a reference property did not become a
-// relation (non-identifiers, relationship ids, non-strings), in the
-// property's shape, or nil.
+// relation (non-identifiers, non-strings), in the property's shape, or nil.
 func nonRelationRefs(v any) any {
 	keep := func(e any) bool {
 		s, ok := e.(string)
-		return !ok || !isIdentifier(s) || strings.HasPrefix(s, "relationship--")
+		return !ok || !isIdentifier(s)
 	}
 	switch x := v.(type) {
 	case []any:

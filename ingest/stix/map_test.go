@@ -161,10 +161,11 @@ func TestMapReferences(t *testing.T) {
 	))
 	report := sink.byAlias()[idReport]
 	require.Equal(t, []string{idIdentity}, relationsOf(sink, report, "created-by"))
-	require.Equal(t, []string{idMalwareA}, relationsOf(sink, report, "object"))
+	require.Equal(t, []string{idMalwareA, idRel}, relationsOf(sink, report, "object"),
+		"a reference to a relationship is a relation to its id, which the store links to both its ends")
 	require.Equal(t, []string{idMalwareB}, relationsOf(sink, report, "x-custom"))
-	require.Equal(t, []any{idRel, "mandiant:ttp-1"}, report.Props["object_refs"],
-		"references to relationships and non-identifiers stay in props")
+	require.Equal(t, []any{"mandiant:ttp-1"}, report.Props["object_refs"],
+		"non-identifiers stay in props")
 	require.NotContains(t, report.Props, "created_by_ref")
 	require.Equal(t, []string{"file--cccccccc-cccc-4ccc-8ccc-cccccccccccc"}, relationsOf(sink, sink.byAlias()[idMalwareA], "sample"))
 	require.Len(t, problemsFrom(logs), 1)
