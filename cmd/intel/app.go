@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -310,6 +311,9 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	if a.local {
+		if err := schemaNotNewer(ctx, p); err != nil {
+			return err
+		}
 		if _, err := p.Up(ctx); err != nil {
 			return fmt.Errorf("migrate the local database: %w", err)
 		}
@@ -321,9 +325,32 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 type versioner interface {
 	GetDBVersion(context.Context) (int64, error)
 	HasPending(context.Context) (bool, error)
+	ListSources() []*goose.Source
+}
+
+// schemaNotNewer refuses a database that a newer intel (or goose with newer
+// migration files) has migrated past the last migration this binary knows:
+// its queries were written for an older schema, and goose itself sees
+// nothing pending, so without this check every command ran against it.
+func schemaNotNewer(ctx context.Context, p versioner) error {
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	var known int64
+	if src := p.ListSources(); len(src) > 0 {
+		known = src[len(src)-1].Version
+	}
+	if v > known {
+		return fmt.Errorf("database schema is at version %d, newer than this intel knows (%d): use the intel that migrated it, or a newer one", v, known)
+	}
+	return nil
 }
 
 func schemaCurrent(ctx context.Context, p versioner) error {
+	if err := schemaNotNewer(ctx, p); err != nil {
+		return err
+	}
 	pending, err := p.HasPending(ctx)
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)

@@ -73,6 +73,11 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"bad format", []string{"tune", "--format", "xml"}, `--format "xml"`, "intel tune"},
 		{"bad log level", []string{"tune", "--log-level", "loud"}, `--log-level "loud"`, "intel tune"},
 		{"bad retention", []string{"partitions", "prune", "--keep", "soon"}, `--keep "soon"`, "intel partitions prune"},
+		{"zero retention in days", []string{"partitions", "prune", "--keep", "0d"}, `--keep "0d": want 1d to 106751d`, "intel partitions prune"},
+		// 213504 days × 24 h wraps a time.Duration to 25 minutes: that
+		// pruned every day but today and recorded a 25-minute retention.
+		{"retention past what a duration holds", []string{"partitions", "prune", "--keep", "213504d"}, `--keep "213504d": want 1d to 106751d`, "intel partitions prune"},
+		{"maintain retention past what a duration holds", []string{"partitions", "maintain", "--keep", "106752d"}, `--keep "106752d"`, "intel partitions maintain"},
 		// Unknown commands at every level, however help is asked for.
 		{"unknown migrate command", []string{"migrate", "redo"}, `intel: unknown command "redo" for "intel migrate"`, "intel migrate"},
 		{"unknown partitions command", []string{"partitions", "foo"}, `intel: unknown command "foo" for "intel partitions"`, "intel partitions"},

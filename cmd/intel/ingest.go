@@ -366,6 +366,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	}
 	r := a.stdin
 	size := int64(-1)
+	regular := false // only a regular file can be read twice: to hash it, then to load it
 	if o.path != "-" {
 		f, err := os.Open(o.path)
 		if err != nil {
@@ -374,7 +375,18 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		defer f.Close() //nolint:errcheck // read-only
 		r = f
 		if st, err := f.Stat(); err == nil {
-			size = st.Size()
+			regular = st.Mode().IsRegular()
+			if regular {
+				size = st.Size()
+			}
+		}
+		if !regular {
+			// A FIFO or a pipe (<(zcat edr.ndjson.gz), /dev/stdin) is read
+			// once: hashing it for a checkpoint consumed the stream (the
+			// load read nothing, exit 0, and the checkpoint said it was
+			// stored) or, for a FIFO, blocked in a second open. It loads
+			// as standard input does, without a checkpoint.
+			a.log.Info("telemetry input is not a regular file: loading it without a checkpoint, like standard input", "path", o.path)
 		}
 	}
 	store, err := a.openStore(ctx)
@@ -382,7 +394,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		return err
 	}
 	var w engine.TelemetryWriter = store
-	if o.path != "-" { // a file loads exactly once, even when cut short and run again
+	if regular { // a file loads exactly once, even when cut short and run again
 		in, err := telemetry.FileInput(o.path)
 		if err != nil {
 			return err

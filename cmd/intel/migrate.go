@@ -91,6 +91,9 @@ func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(cont
 }
 
 func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	if err := schemaNotNewer(ctx, p); err != nil {
+		return err // not "the schema is current"
+	}
 	res, err := p.Up(ctx)
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
@@ -99,6 +102,9 @@ func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOpti
 }
 
 func (a *app) runMigrateDown(ctx context.Context, p *goose.Provider, o migrateOptions) error {
+	if err := schemaNotNewer(ctx, p); err != nil {
+		return err // not goose's "version not found"
+	}
 	if o.toSet {
 		res, err := p.DownTo(ctx, o.to)
 		if err != nil {

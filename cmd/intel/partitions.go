@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -226,12 +227,21 @@ func parseLateRows(s string) (bool, error) {
 	return false, usagef("--late-rows %q: want drop or keep", s)
 }
 
+// maxKeepDays is the longest retention in days that a time.Duration holds.
+const maxKeepDays = int(math.MaxInt64 / int64(24*time.Hour))
+
 // parseKeep reads a retention: "30d" or a Go duration.
 func parseKeep(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, usagef("--keep is required (e.g. --keep 30d)")
 	}
 	if n, ok := cutDays(s); ok {
+		// A count of days beyond what a time.Duration holds (about 292
+		// years) would wrap around, to a retention of minutes or a
+		// negative one: refuse it rather than prune what it meant to keep.
+		if n <= 0 || n > maxKeepDays {
+			return 0, usagef("--keep %q: want 1d to %dd, or a positive duration such as 720h", s, maxKeepDays)
+		}
 		return time.Duration(n) * 24 * time.Hour, nil
 	}
 	d, err := time.ParseDuration(s)

@@ -44,3 +44,20 @@ func TestPartitionsPruneRecordsTheLateRowsPolicy(t *testing.T) {
 	require.Equal(t, int64(10*24*3600), keep)
 	require.Equal(t, "drop", late, "drop is the default")
 }
+
+// TestCommandsRefuseASchemaNewerThanTheBinary: a database that a newer
+// intel has migrated past the last migration this binary knows has nothing
+// pending for goose, so the commands ran against it (and wrote to it)
+// without a word; they refuse it, naming both versions.
+func TestCommandsRefuseASchemaNewerThanTheBinary(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	_, err := pgtest.PoolFor(t, dsn).Exec(context.Background(),
+		"INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)")
+	require.NoError(t, err)
+	for _, args := range [][]string{{"feeds"}, {"partitions", "list"}, {"search", "lockbit"}, {"migrate", "up"}, {"migrate", "down"}} {
+		stdout, stderr, code := runCLI(t, append(args, "--database-url="+dsn, "--no-partition-maintenance")...)
+		require.Equal(t, exitFailure, code, "intel %v\nstdout: %s\nstderr: %s", args, stdout, stderr)
+		require.Contains(t, stderr, "database schema is at version 9999, newer than this intel knows", args)
+	}
+}

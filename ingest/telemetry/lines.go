@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -33,8 +34,18 @@ type lines struct {
 // newLines reads lines of at most max bytes whose arrays and objects nest
 // at most maxDepth levels deep (0: no limit).
 func newLines(r io.Reader, max int64, maxDepth int) *lines {
-	return &lines{br: bufio.NewReaderSize(r, 64<<10), max: max, maxDepth: maxDepth}
+	s := &lines{br: bufio.NewReaderSize(r, 64<<10), max: max, maxDepth: maxDepth}
+	// A UTF-8 byte order mark (Windows tools, PowerShell's Out-File) is
+	// not part of the first line, which was otherwise dropped as
+	// invalid-json; STIX and MISP inputs skip it too.
+	if b, err := s.br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
+		_, _ = s.br.Discard(len(utf8BOM))
+		s.offset = int64(len(utf8BOM))
+	}
+	return s
 }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Read emits the lines of the input in order.
 func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error) error {
