@@ -34,21 +34,22 @@ type lines struct {
 // newLines reads lines of at most max bytes whose arrays and objects nest
 // at most maxDepth levels deep (0: no limit).
 func newLines(r io.Reader, max int64, maxDepth int) *lines {
-	s := &lines{br: bufio.NewReaderSize(r, 64<<10), max: max, maxDepth: maxDepth}
-	// A UTF-8 byte order mark (Windows tools, PowerShell's Out-File) is
-	// not part of the first line, which was otherwise dropped as
-	// invalid-json; STIX and MISP inputs skip it too.
-	if b, err := s.br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
-		_, _ = s.br.Discard(len(utf8BOM))
-		s.offset = int64(len(utf8BOM))
-	}
-	return s
+	return &lines{br: bufio.NewReaderSize(r, 64<<10), max: max, maxDepth: maxDepth}
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // Read emits the lines of the input in order.
 func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error) error {
+	// A UTF-8 byte order mark (Windows tools, PowerShell's Out-File) is
+	// not part of the first line, which was otherwise dropped as
+	// invalid-json; STIX and MISP inputs skip it too. (Here, on the
+	// engine's reading goroutine with every other read, not in newLines,
+	// which would wait for standard input before the load had started.)
+	if b, err := s.br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
+		_, _ = s.br.Discard(len(utf8BOM))
+		s.offset += int64(len(utf8BOM))
+	}
 	var index int64
 	for {
 		start := s.offset
