@@ -105,6 +105,10 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"negative spindle factor", []string{"tune", "--spindle-factor", "-1"}, "--spindle-factor -1: want 0 to 1000", "intel tune"},
 		{"negative version", []string{"migrate", "down", "--to", "-1"}, "--to -1: want 0 or more", "intel migrate down"},
 		{"unknown walk engine", []string{"related", "--engine", "fast", "malware:a"}, `--engine "fast": want auto, recursive or levels`, "intel related"},
+		// A window the server would refuse ("timestamp out of range",
+		// exit 1) or that is empty: the flags are wrong, not the data.
+		{"since too far back", []string{"related", "--since", "99999999999d", "malware:a"}, `--since: "99999999999d": want at most 365250d`, "intel related"},
+		{"since after until", []string{"related", "--since", "2026-12-05", "--until", "2026-12-01", "malware:a"}, "--since 2026-12-05 is not before --until 2026-12-01", "intel related"},
 		{"negative connect timeout", []string{"--connect-timeout", "-1s", "feeds"}, "--connect-timeout -1s: want 1ms or more", "intel feeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -100,6 +100,9 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if walk.Until, err = parseWhen(o.until, now); err != nil {
 		return usagef("--until: %v", err)
 	}
+	if !walk.Since.IsZero() && !walk.Until.IsZero() && !walk.Since.Before(walk.Until) {
+		return usagef("--since %s is not before --until %s: the window would be empty", o.since, o.until)
+	}
 	for _, k := range o.kinds {
 		walk.Kinds = append(walk.Kinds, graph.Kind(k))
 	}
@@ -140,6 +143,12 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if n, ok := cutDays(s); ok {
+		// Years 1 to 9999, as a date may name: further back the day
+		// count wraps or the server refuses the time ("timestamp out of
+		// range", exit 1, for what is a mistyped flag).
+		if n > maxWhenDays {
+			return time.Time{}, fmt.Errorf("%q: want at most %dd", s, maxWhenDays)
+		}
 		return now.AddDate(0, 0, -n), nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
@@ -152,6 +161,9 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a duration (72h, 30d) nor a date (2006-01-02) or RFC 3339 time", s)
 }
+
+// maxWhenDays is the longest "Nd" --since or --until takes: 1,000 years.
+const maxWhenDays = 365_250
 
 func cutDays(s string) (int, bool) {
 	if len(s) < 2 || s[len(s)-1] != 'd' {
