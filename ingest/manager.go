@@ -302,7 +302,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	if loadErr != nil {
 		return fail(loadErr)
 	}
-	if err := noRecords(res.Report, res.Format); err != nil {
+	if err := NoRecords(res.Report, res.Format); err != nil {
 		return fail(err)
 	}
 	if res.Report != nil && res.Report.WritesOverlapped() && !opts.DryRun {
@@ -335,11 +335,21 @@ const MaxErrorText = 4 << 10
 // load of the same content later is not skipped as unchanged.
 var ErrNoRecords = errors.New("no records")
 
-// noRecords returns an error wrapping ErrNoRecords when a report of a
+// NoRecords returns an error wrapping ErrNoRecords when a report of a
 // load that ended without error shows no record of format read, or none
-// mapped. Events skipped as unchanged count as records.
-func noRecords(rep *engine.Report, format string) error {
-	if rep == nil || rep.Skipped > 0 || rep.Telemetry != nil || format == FormatTelemetry {
+// mapped. Events skipped as unchanged count as records. Telemetry is read
+// line by line and an empty input is a quiet interval, not an error: it
+// fails only when lines were read and none of them was an edge (a
+// compressed file, a STIX or MISP file given as telemetry).
+func NoRecords(rep *engine.Report, format string) error {
+	if rep == nil || rep.Skipped > 0 {
+		return nil
+	}
+	if rep.Telemetry != nil || format == FormatTelemetry {
+		if rep.RecordsRead > 0 && rep.RecordsMapped == 0 {
+			return fmt.Errorf("%w: none of the %d lines read is a telemetry edge (%d dropped; a compressed file, or a STIX or MISP one?); nothing was loaded",
+				ErrNoRecords, rep.RecordsRead, rep.DroppedTotal())
+		}
 		return nil
 	}
 	name := map[string]string{FormatSTIX: "STIX", FormatMISP: "MISP"}[format]

@@ -322,3 +322,20 @@ func TestTelemetryFormatValidation(t *testing.T) {
 	cfg = ingest.Config{Feeds: []ingest.Feed{{Path: "x.ndjson", Format: "edr"}}}
 	require.ErrorContains(t, cfg.Validate(), "want stix, misp or telemetry")
 }
+
+// TestNoRecordsOfTelemetry: a telemetry load fails as having no records
+// only when it read lines and none of them was an edge; an empty input (a
+// quiet interval) and a load with some edges are fine. STIX and MISP fail
+// on an empty input too.
+func TestNoRecordsOfTelemetry(t *testing.T) {
+	t.Parallel()
+	rep := func(read, mapped int64) *engine.Report {
+		r := engine.NewReport("f", ingest.FormatTelemetry)
+		r.RecordsRead, r.RecordsMapped = read, mapped
+		return r
+	}
+	require.ErrorIs(t, ingest.NoRecords(rep(748, 0), ingest.FormatTelemetry), ingest.ErrNoRecords)
+	require.NoError(t, ingest.NoRecords(rep(0, 0), ingest.FormatTelemetry))
+	require.NoError(t, ingest.NoRecords(rep(748, 1), ingest.FormatTelemetry))
+	require.ErrorIs(t, ingest.NoRecords(rep(0, 0), ingest.FormatSTIX), ingest.ErrNoRecords)
+}

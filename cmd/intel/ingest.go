@@ -424,6 +424,10 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
 		err = &interruptedError{cause: cause, records: rep.RecordsRead, unit: "lines"}
 	}
+	if err == nil {
+		// Lines read and not one edge: the wrong input, not a success.
+		err = ingest.NoRecords(rep, ingest.FormatTelemetry)
+	}
 	if rep != nil {
 		if o.format == "json" {
 			if werr := writeJSON(a.stdout, rep); werr != nil && err == nil {

@@ -56,3 +56,24 @@ func TestIngestTelemetryFromAFIFO(t *testing.T) {
 		"SELECT count(*) FROM telemetry_edges WHERE agent_id = 'fifo-host'").Scan(&n))
 	require.Equal(t, 5, n)
 }
+
+// TestIngestTelemetryOfTheWrongInputFails: lines read and not one of them
+// an edge (a gzip file, a STIX bundle given as telemetry) is the wrong
+// input, as a STIX file loaded as MISP is: exit 1 and an error that says
+// so, with the report still printed. It exited 0 with every line counted
+// invalid-json. An empty input is a quiet interval and succeeds.
+func TestIngestTelemetryOfTheWrongInputFails(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	stix := filepath.Join(dir, "bundle.json")
+	require.NoError(t, os.WriteFile(stix, []byte("{\n \"type\": \"bundle\",\n \"objects\": []\n}\n"), 0o600))
+	stdout, stderr, code := runCLI(t, "--database-url="+dsn, "ingest", "telemetry", stix)
+	require.Equal(t, exitFailure, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Contains(t, stderr, "none of the 4 lines read is a telemetry edge")
+	require.Regexp(t, `(?m)^lines +4$`, stdout, "the report is printed")
+
+	empty := filepath.Join(dir, "empty.ndjson")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+	runOK(t, "--database-url="+dsn, "ingest", "telemetry", empty)
+}
