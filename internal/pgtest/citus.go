@@ -272,7 +272,7 @@ func (c *CitusCluster) makeTemplate(ctx context.Context, migrated bool) (string,
 	// Copies are made of it with no session on it (see dropDatabase for
 	// why the maintenance daemon must not connect to it again); a copy
 	// takes connections again.
-	closeDB := fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", pgx.Identifier{name}.Sanitize())
+	closeDB := refuseConnections(name)
 	for _, s := range c.nodes() {
 		if err := admin(ctx, s, "postgres", closeDB); err != nil {
 			return "", err
@@ -297,6 +297,12 @@ func (c *CitusCluster) migrate(ctx context.Context, dsn string) error {
 	defer conn.Close(ctx)
 	_, err = scaleout.Distribute(ctx, conn)
 	return err
+}
+
+// refuseConnections is the statement that makes database name refuse new
+// connections (see dropDatabase for why).
+func refuseConnections(name string) string {
+	return fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", pgx.Identifier{name}.Sanitize())
 }
 
 func quote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
@@ -345,7 +351,7 @@ func retryBusy(ctx context.Context, s *Server, database, stmt string) error {
 // test's cleanup for the whole -timeout.
 func (c *CitusCluster) dropDatabase(ctx context.Context, name string) error {
 	id := pgx.Identifier{name}.Sanitize()
-	closeDB := fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", id)
+	closeDB := refuseConnections(name)
 	drop := fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", id)
 	var errs []error
 	for _, s := range append([]*Server{c.Coordinator}, c.Workers...) {
