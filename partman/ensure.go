@@ -109,13 +109,13 @@ func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
 // the zero time when there is none, or when late rows are kept
 // (Options.KeepLateRows, or prune --late-rows keep): they then go to the
 // default partition, for the next Prune.
-func (d DayEnsurer) Horizon(ctx context.Context) (time.Time, error) {
+func (d DayEnsurer) Horizon(ctx context.Context, db store.DBTX) (time.Time, error) {
 	opts := d.opts.withDefaults()
-	t, err := resolve(ctx, d.pool, opts.Parent)
+	t, err := resolve(ctx, db, opts.Parent)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read retention: %w", err)
 	}
-	h, keepLate, err := horizon(ctx, d.pool, t, opts)
+	h, keepLate, err := horizon(ctx, db, t, opts)
 	if keepLate {
 		return time.Time{}, err
 	}

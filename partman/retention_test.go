@@ -105,6 +105,51 @@ func TestPrunedDayIsNeverMadeAgain(t *testing.T) {
 	require.Equal(t, 1, res.Created())
 }
 
+// A prune that removes a day while a writer still holds it as made (the
+// Store remembers the days it ensured; a prune run beside the load, or the
+// upkeep after midnight) must not send that day's next rows to the default
+// partition unseen: they are dropped and counted, through AppendTelemetry
+// and through the TelemetryWriter, and the day is not made again.
+func TestPruneDuringALoadDropsThePrunedDaysRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	now := day(2026, 3, 10).Add(9 * time.Hour)
+	opts := partman.Options{Now: fixedNow(now)}
+	old := now.AddDate(0, 0, -3)
+	name := "telemetry_edges_" + old.Format("2006_01_02")
+	st := store.NewStore(pool, store.WithClock(fixedNow(now)),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)))
+	stats, err := st.AppendTelemetry(ctx, store.SliceEdges(edgesOn(2, old)))
+	require.NoError(t, err)
+	require.EqualValues(t, 2, stats.Edges)
+	require.EqualValues(t, 1, stats.PartitionsCreated)
+	w := st.NewTelemetryWriter(store.TelemetryWriterOptions{})
+	t.Cleanup(func() { _ = w.Close(ctx) })
+	ws, err := w.Append(ctx, edgesOn(1, old))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ws.Edges)
+
+	pr, err := partman.Prune(ctx, pool, 2*24*time.Hour, partman.Drop, opts)
+	require.NoError(t, err)
+	require.Len(t, pr.Removed, 1)
+	require.NotContains(t, children(t, pool, "telemetry_edges"), name)
+
+	stats, err = st.AppendTelemetry(ctx, store.SliceEdges(append(edgesOn(3, old), edgesOn(1, now)...)))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, stats.Edges)
+	require.Equal(t, map[graph.DropReason]int64{graph.ReasonBeforeRetention: 3}, stats.Dropped)
+	require.Zero(t, stats.InDefault)
+	ws, err = w.Append(ctx, append(edgesOn(2, old), edgesOn(1, now)...))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, ws.Edges)
+	require.Equal(t, map[graph.DropReason]int64{graph.ReasonBeforeRetention: 2}, ws.Dropped)
+
+	require.Zero(t, count(t, pool, "SELECT count(*) FROM telemetry_edges_default"))
+	require.EqualValues(t, 2, count(t, pool, "SELECT count(*) FROM telemetry_edges"))
+	require.NotContains(t, children(t, pool, "telemetry_edges"), name, "the pruned day is not made again")
+}
+
 // A day made again after it was detached (by an older intel, or by hand)
 // is archived under a free name, indexes included, and both copies keep
 // their rows.

@@ -111,10 +111,12 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // given days in the telemetry window only.
 type DayEnsurer interface {
 	EnsureDays(ctx context.Context, days []time.Time) (DayOutcome, error)
-	// Horizon returns the first UTC day rows may be written for; rows of
-	// earlier days (before the window too) are dropped, counted as
-	// graph.ReasonBeforeRetention. The zero time means no limit.
-	Horizon(ctx context.Context) (time.Time, error)
+	// Horizon returns the first UTC day rows may be written for, read on
+	// db (the Store's pool, or the COPY's transaction once it holds
+	// telemetry_edges against prunes); rows of earlier days (before the
+	// window too) are dropped, counted as graph.ReasonBeforeRetention. The
+	// zero time means no limit.
+	Horizon(ctx context.Context, db DBTX) (time.Time, error)
 }
 
 // DayOutcome is what a DayEnsurer did with the days it was given. A day in

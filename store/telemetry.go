@@ -617,7 +617,7 @@ var errRecordsFailed = errors.New("telemetry records failed")
 var errRecordsDropped = errors.New("telemetry records refused")
 
 // commitChunk is commitGroup of one chunk whose records are committed.
-func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
+func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob, dropped map[graph.DropReason]int64, rejected *[]refusedRow) (int64, error) {
 	_, _, n, err := s.commitGroup(ctx, in, []copyJob{job}, nil, dropped, rejected)
 	return n, err
 }
@@ -639,7 +639,7 @@ func (s *Store) commitChunk(ctx context.Context, in TelemetryInput, job copyJob,
 // either. It returns the group as it grew, how many of its chunks it
 // committed, the rows stored, and appends to rejected (when not nil) the
 // index in the group's edges of each row the server refused.
-func (s *Store) commitGroup(ctx context.Context, in TelemetryInput, group []copyJob, extend func([]copyJob) (copyJob, bool), dropped map[graph.DropReason]int64, rejected *[]int) ([]copyJob, int, int64, error) {
+func (s *Store) commitGroup(ctx context.Context, in TelemetryInput, group []copyJob, extend func([]copyJob) (copyJob, bool), dropped map[graph.DropReason]int64, rejected *[]refusedRow) ([]copyJob, int, int64, error) {
 	var total int64
 	done, base := 0, 0 // chunks committed, and their edges
 	for {
@@ -669,12 +669,12 @@ func (s *Store) commitGroup(ctx context.Context, in TelemetryInput, group []copy
 // commitPart is one transaction of commitGroup over *part: it returns how
 // many of its chunks it committed, their rows, and why it stopped before
 // the others.
-func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJob, extend func([]copyJob) (copyJob, bool), base int, dropped map[graph.DropReason]int64, rejected *[]int) (int, int64, error) {
+func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJob, extend func([]copyJob) (copyJob, bool), base int, dropped map[graph.DropReason]int64, rejected *[]refusedRow) (int, int64, error) {
 	var (
 		kept    int
 		n       int64
 		drops   map[graph.DropReason]int64
-		rej     []int
+		rej     []refusedRow
 		failure error
 		xid     int64 // of the last try, without a named input
 		// committed: the last try's transaction committed. Only then do
@@ -702,6 +702,10 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
 					return err
 				}
+			}
+			horizon, err := s.retentionFence(ctx, tx)
+			if err != nil {
+				return err
 			}
 			g := *part
 			type mark struct { // what the transaction held before a chunk
@@ -731,7 +735,7 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 					m.sp = sp
 				}
 				marks = append(marks, m)
-				k, err := s.copyIsolatingAt(ctx, tx, g[i].edges, at, drops, &rej)
+				k, err := s.copyRetainedAt(ctx, tx, g[i].edges, at, horizon, drops, &rej)
 				n += k
 				if err != nil {
 					if Transient(err) {
@@ -765,7 +769,7 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			if in.Name == "" {
 				return nil
 			}
-			_, err := s.q.WithTx(tx).TelemetryCheckpointAdvance(ctx, gen.TelemetryCheckpointAdvanceParams{
+			_, err = s.q.WithTx(tx).TelemetryCheckpointAdvance(ctx, gen.TelemetryCheckpointAdvanceParams{
 				Input: in.Name, ContentHash: in.ContentHash, FromEdges: g[0].from, ToEdges: g[kept-1].to, Rows: n})
 			if errors.Is(err, pgx.ErrNoRows) {
 				return errCheckpointMoved
@@ -977,7 +981,7 @@ func (s *Store) horizon(ctx context.Context, chunk []graph.TelemetryEdge, lo tim
 	if s.ensurer == nil || !slices.ContainsFunc(chunk, func(e graph.TelemetryEdge) bool { return e.ObservedAt.Before(lo) }) {
 		return time.Time{}, nil
 	}
-	h, err := s.ensurer.Horizon(ctx)
+	h, err := s.ensurer.Horizon(ctx, s.pool)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read telemetry retention: %w", err)
 	}

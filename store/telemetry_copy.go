@@ -33,9 +33,9 @@ const telemetryCopySQL = `COPY telemetry_edges (src_id, dst_id, relation, agent_
 // way, so the rows refused are found and dropped alone — each logged at
 // WARN and counted in dropped under ReasonRejected — and the rest is
 // stored. When rejected is not nil, the index of each refused row in the
-// whole (base + its index in edges) is appended to it (the TelemetryWriter
-// tells each caller its own).
-func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, base int, dropped map[graph.DropReason]int64, rejected *[]int) (int64, error) {
+// whole (base + its index in edges) and its reason are appended to it (the
+// TelemetryWriter tells each caller its own).
+func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, base int, dropped map[graph.DropReason]int64, rejected *[]refusedRow) (int64, error) {
 	if len(edges) == 0 {
 		return 0, nil
 	}
@@ -54,7 +54,7 @@ func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.Te
 		e := &edges[0]
 		dropped[ReasonRejected]++
 		if rejected != nil {
-			*rejected = append(*rejected, base)
+			*rejected = append(*rejected, refusedRow{at: base, reason: ReasonRejected})
 		}
 		s.log.WarnContext(ctx, "dropping telemetry edge: the database refused it", "reason", string(ReasonRejected),
 			"agent_id", clip(e.AgentID), "relation", clip(e.Relation), "sqlstate", Code(err), "err", err)
@@ -67,6 +67,94 @@ func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.Te
 	}
 	n2, err := s.copyIsolatingAt(ctx, tx, edges[half:], base+half, dropped, rejected)
 	return n1 + n2, err
+}
+
+// refusedRow is a row of a COPY transaction's chunks that was not stored:
+// its index in the whole and why.
+type refusedRow struct {
+	at     int
+	reason graph.DropReason
+}
+
+// copyRetainedAt is copyIsolatingAt for the edges of days from horizon on
+// (the zero time: all of them). The rows of earlier days are dropped,
+// counted as graph.ReasonBeforeRetention and appended to rejected: a prune
+// removed their day's partition after this Store had made it (at midnight,
+// or a prune run beside the load), and COPYing them would put them in the
+// default partition unseen. Their days are forgotten, so the next chunk
+// asks the DayEnsurer about them again.
+func (s *Store) copyRetainedAt(ctx context.Context, tx pgx.Tx, edges []graph.TelemetryEdge, base int, horizon time.Time, dropped map[graph.DropReason]int64, rejected *[]refusedRow) (int64, error) {
+	if horizon.IsZero() {
+		return s.copyIsolatingAt(ctx, tx, edges, base, dropped, rejected)
+	}
+	var (
+		n     int64
+		start int
+		past  map[time.Time]int64
+	)
+	for i := 0; i <= len(edges); i++ {
+		if i < len(edges) && !edges[i].ObservedAt.Before(horizon) {
+			continue
+		}
+		k, err := s.copyIsolatingAt(ctx, tx, edges[start:i], base+start, dropped, rejected)
+		n += k
+		if err != nil {
+			return n, err
+		}
+		start = i + 1
+		if i == len(edges) {
+			break
+		}
+		if past == nil {
+			past = map[time.Time]int64{}
+		}
+		past[graph.UTCDay(edges[i].ObservedAt)]++
+		dropped[graph.ReasonBeforeRetention]++
+		if rejected != nil {
+			*rejected = append(*rejected, refusedRow{at: base + i, reason: graph.ReasonBeforeRetention})
+		}
+	}
+	for day, k := range past {
+		s.days.remove(day)
+		s.log.WarnContext(ctx, "dropping telemetry edges of a day pruned during the load", "day", day.Format(time.DateOnly),
+			"edges", k, "reason", string(graph.ReasonBeforeRetention))
+	}
+	return n, nil
+}
+
+// retentionFence holds telemetry_edges against prunes until tx ends (ROW
+// EXCLUSIVE, the lock its COPY takes anyway: a prune detaches a partition
+// under ACCESS EXCLUSIVE, after recording the retention) and returns the
+// DayEnsurer's horizon read in tx, or the zero time without a DayEnsurer.
+// So no row of the transaction lands in the default partition because a
+// prune removed its day after ensureChunkDays: copyRetainedAt drops it.
+// The horizon is read under a savepoint: a role that may not read the
+// retention gets no horizon from the DayEnsurer, and its failed statement
+// must not abort the COPY's transaction.
+func (s *Store) retentionFence(ctx context.Context, tx pgx.Tx) (time.Time, error) {
+	if s.ensurer == nil {
+		return time.Time{}, nil
+	}
+	if _, err := tx.Exec(ctx, "LOCK TABLE telemetry_edges IN ROW EXCLUSIVE MODE"); err != nil {
+		return time.Time{}, err
+	}
+	if _, err := tx.Exec(ctx, "SAVEPOINT retention_fence"); err != nil {
+		return time.Time{}, err
+	}
+	h, err := s.ensurer.Horizon(ctx, tx)
+	if err == nil {
+		if _, err = tx.Exec(ctx, "RELEASE SAVEPOINT retention_fence"); err == nil {
+			return h, nil
+		}
+		h, err = time.Time{}, nil // a statement failed that the DayEnsurer forgave
+	}
+	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT retention_fence"); rerr != nil {
+		return time.Time{}, errors.Join(err, rerr)
+	}
+	if _, rerr := tx.Exec(ctx, "RELEASE SAVEPOINT retention_fence"); rerr != nil {
+		return time.Time{}, errors.Join(err, rerr)
+	}
+	return h, err
 }
 
 // edgeReader is an io.Reader of telemetry edges in PostgreSQL's binary COPY

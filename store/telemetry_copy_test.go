@@ -189,7 +189,9 @@ func (r refusingEnsurer) EnsureDays(_ context.Context, days []time.Time) (store.
 	return out, nil
 }
 
-func (refusingEnsurer) Horizon(context.Context) (time.Time, error) { return time.Time{}, nil }
+func (refusingEnsurer) Horizon(context.Context, store.DBTX) (time.Time, error) {
+	return time.Time{}, nil
+}
 
 // TestAppendTelemetryInputChunkDroppedWhole: a chunk whose every edge is
 // dropped while its records are prepared (its day is refused) is never

@@ -385,7 +385,7 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 	}
 	group := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	chunk, err := w.s.ensureChunkDays(w.ctx, chunk, &group)
-	var rejected []int
+	var rejected []refusedRow
 	var copyErr error
 	if err == nil && len(chunk) > 0 {
 		chunk, err, copyErr = w.copyWithRecords(chunk, &group, &rejected)
@@ -403,9 +403,9 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 	for _, k := range keys {
 		kept[k.part]++
 	}
-	for _, i := range rejected {
-		kept[keys[i].part]--
-		parts[keys[i].part].stats.Dropped[ReasonRejected]++
+	for _, r := range rejected {
+		kept[keys[r.at].part]--
+		parts[keys[r.at].part].stats.Dropped[r.reason]++
 	}
 	return kept, nil
 }
@@ -419,7 +419,7 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 // failure (err) or the COPY's (copyErr), adds the records' stats to
 // stats, and appends to rejected the index in the returned chunk of each
 // row the server refused.
-func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *TelemetryStats, rejected *[]int) (kept []graph.TelemetryEdge, err, copyErr error) {
+func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *TelemetryStats, rejected *[]refusedRow) (kept []graph.TelemetryEdge, err, copyErr error) {
 	records := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	job := copyJob{edges: chunk, rec: &chunkRecords{done: make(chan struct{})}}
 	go func() {

@@ -81,11 +81,11 @@ func TestCopyIsolatingFindsRejectedRows(t *testing.T) {
 		edges = append(edges, e)
 	}
 	dropped := map[graph.DropReason]int64{}
-	var rejected []int
+	var rejected []refusedRow
 	n, err := s.commitChunk(ctx, TelemetryInput{}, copyJob{edges: edges, from: 0, to: 1000}, dropped, &rejected)
 	require.NoError(t, err)
 	require.EqualValues(t, 997, n)
-	require.ElementsMatch(t, []int{0, 517, 999}, rejected)
+	require.ElementsMatch(t, []refusedRow{{0, ReasonRejected}, {517, ReasonRejected}, {999, ReasonRejected}}, rejected)
 	require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 3}, dropped)
 	var rows int
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges").Scan(&rows))
