@@ -236,6 +236,34 @@ func IsNameAlias(alias string) bool {
 	return ok && name != "" && nameAliasKinds[Kind(kind)]
 }
 
+// IsSourceID reports whether a node alias is a source's own id for the
+// object (a STIX id "malware--<uuid>", a MISP "misp--<uuid>"), not a
+// lookup alias (NameAlias, "mitre-attack:S0606", "kill-chain-phase:…").
+func IsSourceID(alias string) bool {
+	return strings.Contains(alias, "--") && !strings.Contains(alias, ":")
+}
+
+// VersionIDs returns the source ids (IsSourceID) of a named node keyed by
+// its name, not by an external id of its own: ids that a newer version of
+// the same object may carry under another name (a vendor renames a
+// malware family), which makes it another node. The store records them
+// (source_id_nodes), and a node one of whose ids another node holds in a
+// newer version stands for that node, in any load order. Other nodes
+// (observables, nodes keyed by an ATT&CK id or CVE) give none: their key
+// does not change with a rename.
+func VersionIDs(n Node) []string {
+	if !nameAliasKinds[identityKind(n.Kind)] || ATTACKIDFor(n.Kind, n.Key) != "" {
+		return nil
+	}
+	var out []string
+	for _, a := range n.Aliases {
+		if IsSourceID(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // NameUses returns the name aliases (NameAlias) of a live named node keyed
 // by its name, not by an external id of its own (a MISP threat-actor
 // cluster "Sofacy", a vendor's intrusion set, a galaxy technique tagged by

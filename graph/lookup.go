@@ -72,9 +72,15 @@ type NodeDetails struct {
 	// SameEntity are the nodes keyed by their name that are this entity:
 	// it is the one entity with an id of its own claiming their names.
 	SameEntity []NodeBrief `json:"same_entity,omitempty"`
+	// OlderVersions are the nodes keyed by their name that are older
+	// versions of this one under other names (a renamed object: a source
+	// id both were given), and stand for it.
+	OlderVersions []NodeBrief `json:"older_versions,omitempty"`
 	// Entity is, for a node keyed by its name, the one entity claiming its
-	// names (which references to it resolve to).
-	Entity *NodeBrief `json:"entity,omitempty"`
+	// names, or its newest version when it was renamed (EntityVersionOf:
+	// the source id both were given); references to it resolve to Entity.
+	Entity          *NodeBrief `json:"entity,omitempty"`
+	EntityVersionOf string     `json:"entity_version_of,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction.
 	Degree    map[RelationClass]int64 `json:"degree"`
@@ -114,6 +120,10 @@ type Resolution struct {
 	// entity with an id of its own that claims its names (a MISP
 	// threat-actor cluster "Sofacy" and APT28, G0007).
 	SameAs *NodeBrief `json:"same_as,omitempty"`
+	// VersionOf is set with SameAs when the node reached is an older
+	// version of Node under another name (a renamed object): a source id
+	// (STIX id, misp--<uuid>) both were given.
+	VersionOf string `json:"version_of,omitempty"`
 }
 
 // Brief returns the node's id, kind, key and name.
@@ -148,7 +158,10 @@ func (r Resolution) Note() string {
 	if r.Cycle && len(steps) > 0 {
 		steps[len(steps)-1] += " (revoked-by cycle: stopped)"
 	}
-	if r.SameAs != nil {
+	switch {
+	case r.SameAs != nil && r.VersionOf != "":
+		steps = append(steps, fmt.Sprintf("%s %q is %s, its newer version (%s renamed)", r.SameAs.Kind, r.SameAs.Short(), r.Node.Brief().Short(), r.VersionOf))
+	case r.SameAs != nil:
 		steps = append(steps, fmt.Sprintf("%s %q is %s, the one entity claiming its names", r.SameAs.Kind, r.SameAs.Short(), r.Node.Brief().Short()))
 	}
 	return strings.Join(steps, "; ")

@@ -68,6 +68,7 @@ var Plan = []Table{
 	{Name: "relation_ids", Method: Coordinator, Why: "relationship ids of feeds, resolved with node_aliases"},
 	{Name: "name_uses", Method: Coordinator, Why: "identity_refresh reads it with alias_claims and relations in one statement"},
 	{Name: "node_entities", Method: Coordinator, Why: "joined to relations by every walk (entity_relations)"},
+	{Name: "source_id_nodes", Method: Coordinator, Why: "identity_refresh reads it with nodes and node_entities in one statement"},
 	{Name: "ambiguous_aliases", Method: Coordinator, Why: "a few rows, kept by identity_refresh"},
 }
 

@@ -18,14 +18,15 @@ import (
 // tables (node_entities, ambiguous_aliases) are computed from: what
 // IdentityRefreshKeys recomputes from.
 type identityChange struct {
-	claimed []string    // aliases of the alias claims added
-	touched []uuid.UUID // nodes that may stand for another entity than before
-	revoked bool        // revoked-by relations may have changed
+	claimed   []string    // aliases of the alias claims added
+	touched   []uuid.UUID // nodes that may stand for another entity than before
+	revoked   bool        // revoked-by relations may have changed
+	versioned []uuid.UUID // nodes whose source ids were written (graph.VersionIDs)
 }
 
 // needed reports whether the change may change the identity tables.
 func (c identityChange) needed() bool {
-	return len(c.claimed) > 0 || len(c.touched) > 0 || c.revoked
+	return len(c.claimed) > 0 || len(c.touched) > 0 || c.revoked || len(c.versioned) > 0
 }
 
 // identityProps are the props keys whose stored values decide whether a
@@ -45,8 +46,15 @@ var identityProps = []string{graph.PropLifecycle, "revoked", "x_mitre_deprecated
 // is ambiguous, recorded, never merged.
 func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.Node) (identityChange, error) {
 	var ch identityChange
-	var claims, uses gen.AliasClaimAddManyParams
+	var claims, uses, versions gen.AliasClaimAddManyParams
 	for _, n := range nodes {
+		if ids := graph.VersionIDs(n); len(ids) > 0 {
+			for _, id := range ids {
+				versions.Aliases = append(versions.Aliases, id)
+				versions.NodeIDs = append(versions.NodeIDs, n.ID)
+			}
+			ch.versioned = append(ch.versioned, n.ID)
+		}
 		for _, a := range n.Aliases {
 			if graph.IsNameAlias(a) {
 				claims.Aliases = append(claims.Aliases, a)
@@ -76,6 +84,9 @@ func (s *Store) writeClaims(ctx context.Context, q *gen.Queries, nodes []graph.N
 			ch.touched = append(ch.touched, added...)
 			return err
 		}},
+		{"source ids of named objects", versions, func(ctx context.Context, p gen.AliasClaimAddManyParams) error {
+			return q.SourceIDNodeAddMany(ctx, gen.SourceIDNodeAddManyParams{SourceIDs: p.Aliases, NodeIDs: p.NodeIDs})
+		}},
 	} {
 		for start := 0; start < len(w.p.Aliases); start += s.batchSize {
 			end := min(start+s.batchSize, len(w.p.Aliases))
@@ -103,7 +114,11 @@ func refreshIdentity(ctx context.Context, q *gen.Queries, ch identityChange, sta
 	if ch.touched == nil {
 		ch.touched = []uuid.UUID{}
 	}
-	made, err := q.IdentityRefreshKeys(ctx, gen.IdentityRefreshKeysParams{Claimed: ch.claimed, Touched: ch.touched, Revoked: ch.revoked})
+	if ch.versioned == nil {
+		ch.versioned = []uuid.UUID{}
+	}
+	made, err := q.IdentityRefreshKeys(ctx, gen.IdentityRefreshKeysParams{
+		Claimed: ch.claimed, Touched: ch.touched, Revoked: ch.revoked, Versioned: ch.versioned})
 	if err != nil {
 		return fmt.Errorf("refresh entity resolution: %w", err)
 	}

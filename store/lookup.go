@@ -93,6 +93,7 @@ func (s *Store) followReplacements(ctx context.Context, n graph.Node) (graph.Res
 		return res, Interpret(fmt.Sprintf("entity of %s", last.ID), err)
 	case e.Reason == "alias":
 		res.SameAs = &last
+		res.VersionOf = e.VersionOf
 		target = e.EntityID
 	}
 	if target == n.ID {
@@ -416,9 +417,12 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	}
 	for _, m := range members {
 		b := graph.NodeBrief{ID: m.ID, Kind: graph.Kind(m.Kind), Key: m.Key, Name: m.Name}
-		if m.Reason == "alias" {
+		switch {
+		case m.Reason == "alias" && m.VersionOf != "":
+			d.OlderVersions = append(d.OlderVersions, b)
+		case m.Reason == "alias":
 			d.SameEntity = append(d.SameEntity, b)
-		} else {
+		default:
 			d.Replaces = append(d.Replaces, b)
 		}
 	}
@@ -448,7 +452,7 @@ func (s *Store) nodeEntity(ctx context.Context, d *graph.NodeDetails) error {
 			return err
 		}
 		b := n.Brief()
-		d.Entity = &b
+		d.Entity, d.EntityVersionOf = &b, e.VersionOf
 	case e.Reason == "ambiguous":
 		rows, err := s.q.NodeNameClaimants(ctx, id)
 		if err != nil {

@@ -73,11 +73,17 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	for _, r := range d.Replaces {
 		row("replaces", fmt.Sprintf("%s (%s) [%s]", r.Label(), r.Key, r.ID))
 	}
-	if d.Entity != nil {
+	switch {
+	case d.Entity != nil && d.EntityVersionOf != "":
+		row("same entity as", fmt.Sprintf("%s (%s) [%s], its newer version under another name (%s)", d.Entity.Label(), d.Entity.Key, d.Entity.ID, d.EntityVersionOf))
+	case d.Entity != nil:
 		row("same entity as", fmt.Sprintf("%s (%s) [%s], the one entity claiming its names", d.Entity.Label(), d.Entity.Key, d.Entity.ID))
 	}
 	for _, r := range d.SameEntity {
 		row("same entity", fmt.Sprintf("%s (%s) [%s], named only by names this one claims", r.Label(), r.Key, r.ID))
+	}
+	for _, r := range d.OlderVersions {
+		row("older name", fmt.Sprintf("%s (%s) [%s], an older version of this object", r.Label(), r.Key, r.ID))
 	}
 	for _, a := range d.Ambiguous {
 		others := make([]string, 0, len(a.Others))

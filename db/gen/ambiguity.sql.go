@@ -199,22 +199,28 @@ func (q *Queries) IdentityRefresh(ctx context.Context) (int64, error) {
 }
 
 const identityRefreshKeys = `-- name: IdentityRefreshKeys :one
-SELECT identity_refresh_keys($1::text[], $2::uuid[], $3::boolean)::bigint AS made_ambiguous
+SELECT identity_refresh_keys($1::text[], $2::uuid[], $3::boolean, $4::uuid[])::bigint AS made_ambiguous
 `
 
 type IdentityRefreshKeysParams struct {
-	Claimed []string    `json:"claimed"`
-	Touched []uuid.UUID `json:"touched"`
-	Revoked bool        `json:"revoked"`
+	Claimed   []string    `json:"claimed"`
+	Touched   []uuid.UUID `json:"touched"`
+	Revoked   bool        `json:"revoked"`
+	Versioned []uuid.UUID `json:"versioned"`
 }
 
 // IdentityRefreshKeys brings node_entities and ambiguous_aliases up to
 // date after a transaction that added claims of @claimed, wrote the nodes
-// @touched and, with @revoked, may have changed revoked-by relations
-// (identity_refresh_keys, under the same lock), and returns how many
-// aliases became ambiguous.
+// @touched and, with @revoked, may have changed revoked-by relations, and
+// wrote the source ids of the nodes @versioned (identity_refresh_keys,
+// under the same lock), and returns how many aliases became ambiguous.
 func (q *Queries) IdentityRefreshKeys(ctx context.Context, arg IdentityRefreshKeysParams) (int64, error) {
-	row := q.db.QueryRow(ctx, identityRefreshKeys, arg.Claimed, arg.Touched, arg.Revoked)
+	row := q.db.QueryRow(ctx, identityRefreshKeys,
+		arg.Claimed,
+		arg.Touched,
+		arg.Revoked,
+		arg.Versioned,
+	)
 	var made_ambiguous int64
 	err := row.Scan(&made_ambiguous)
 	return made_ambiguous, err
@@ -255,4 +261,26 @@ func (q *Queries) NameUseAddMany(ctx context.Context, arg NameUseAddManyParams) 
 		return nil, err
 	}
 	return items, nil
+}
+
+const sourceIDNodeAddMany = `-- name: SourceIDNodeAddMany :exec
+INSERT INTO source_id_nodes (source_id, node_id)
+SELECT DISTINCT i.source_id, i.node_id
+FROM (SELECT unnest($1::text[]) AS source_id, unnest($2::uuid[]) AS node_id) AS i
+ORDER BY i.source_id, i.node_id
+ON CONFLICT DO NOTHING
+`
+
+type SourceIDNodeAddManyParams struct {
+	SourceIDs []string    `json:"source_ids"`
+	NodeIDs   []uuid.UUID `json:"node_ids"`
+}
+
+// SourceIDNodeAddMany records the source ids (STIX ids, misp--<uuid>)
+// given to nodes keyed by their name (parallel arrays; repeats are fine),
+// only ever adding: two nodes of one source id are two versions of one
+// object under two names (migration 00026).
+func (q *Queries) SourceIDNodeAddMany(ctx context.Context, arg SourceIDNodeAddManyParams) error {
+	_, err := q.db.Exec(ctx, sourceIDNodeAddMany, arg.SourceIDs, arg.NodeIDs)
+	return err
 }

@@ -12,22 +12,26 @@ import (
 )
 
 const nodeEntityMembers = `-- name: NodeEntityMembers :many
-SELECT e.reason, n.id, n.kind, n.key, n.name
+SELECT e.reason, n.id, n.kind, n.key, n.name,
+       coalesce((SELECT min(s.source_id) FROM source_id_nodes s JOIN source_id_nodes o ON o.source_id = s.source_id
+                 WHERE s.node_id = e.node_id AND o.node_id = e.entity_id), '')::text AS version_of
 FROM node_entities e JOIN nodes n ON n.id = e.node_id
 WHERE e.entity_id = $1::uuid
 ORDER BY e.reason, n.kind, n.key, n.id
 `
 
 type NodeEntityMembersRow struct {
-	Reason string    `json:"reason"`
-	ID     uuid.UUID `json:"id"`
-	Kind   string    `json:"kind"`
-	Key    string    `json:"key"`
-	Name   string    `json:"name"`
+	Reason    string    `json:"reason"`
+	ID        uuid.UUID `json:"id"`
+	Kind      string    `json:"kind"`
+	Key       string    `json:"key"`
+	Name      string    `json:"name"`
+	VersionOf string    `json:"version_of"`
 }
 
 // NodeEntityMembers returns the nodes that stand for @node_id (node_entities)
-// with the reason, in reason, kind and key order.
+// with the reason and, for an older version under another name, a source
+// id both were given (else ”), in reason, kind and key order.
 func (q *Queries) NodeEntityMembers(ctx context.Context, nodeID uuid.UUID) ([]NodeEntityMembersRow, error) {
 	rows, err := q.db.Query(ctx, nodeEntityMembers, nodeID)
 	if err != nil {
@@ -43,6 +47,7 @@ func (q *Queries) NodeEntityMembers(ctx context.Context, nodeID uuid.UUID) ([]No
 			&i.Kind,
 			&i.Key,
 			&i.Name,
+			&i.VersionOf,
 		); err != nil {
 			return nil, err
 		}
@@ -55,22 +60,27 @@ func (q *Queries) NodeEntityMembers(ctx context.Context, nodeID uuid.UUID) ([]No
 }
 
 const nodeEntityOf = `-- name: NodeEntityOf :one
-SELECT coalesce(e.entity_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS entity_id, e.reason
+SELECT coalesce(e.entity_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS entity_id, e.reason,
+       coalesce((SELECT min(s.source_id) FROM source_id_nodes s JOIN source_id_nodes o ON o.source_id = s.source_id
+                 WHERE s.node_id = e.node_id AND o.node_id = e.entity_id), '')::text AS version_of
 FROM node_entities e
 WHERE e.node_id = $1::uuid
 `
 
 type NodeEntityOfRow struct {
-	EntityID uuid.UUID `json:"entity_id"`
-	Reason   string    `json:"reason"`
+	EntityID  uuid.UUID `json:"entity_id"`
+	Reason    string    `json:"reason"`
+	VersionOf string    `json:"version_of"`
 }
 
 // NodeEntityOf returns what node_entities says @node_id stands for (no row:
-// itself): the entity (a zero uuid when ambiguous) and the reason.
+// itself): the entity (a zero uuid when ambiguous), the reason, and a
+// source id both were given when the node is an older version of the
+// entity under another name (a rename, migration 00026), else ”.
 func (q *Queries) NodeEntityOf(ctx context.Context, nodeID uuid.UUID) (NodeEntityOfRow, error) {
 	row := q.db.QueryRow(ctx, nodeEntityOf, nodeID)
 	var i NodeEntityOfRow
-	err := row.Scan(&i.EntityID, &i.Reason)
+	err := row.Scan(&i.EntityID, &i.Reason, &i.VersionOf)
 	return i, err
 }
 

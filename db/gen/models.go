@@ -202,6 +202,12 @@ type RelationRecord struct {
 	Timed         bool            `json:"timed"`
 }
 
+// Source ids (STIX ids, misp--<uuid>) given to nodes keyed by their name; two nodes of one source id are versions of one object under two names (node_name_entities).
+type SourceIDNode struct {
+	SourceID string    `json:"source_id"`
+	NodeID   uuid.UUID `json:"node_id"`
+}
+
 // How far each telemetry input has been loaded, so a load cut short (SIGKILL, server restart) and run again writes each edge exactly once. Advanced in the transaction that COPYs each chunk.
 type TelemetryCheckpoint struct {
 	// The input's identity: "feed:<name>" for a feed of intel ingest feeds, "file:<absolute path>" for intel ingest telemetry FILE.

@@ -21,6 +21,17 @@ ORDER BY i.alias, i.node_id
 ON CONFLICT DO NOTHING
 RETURNING node_id;
 
+-- name: SourceIDNodeAddMany :exec
+-- SourceIDNodeAddMany records the source ids (STIX ids, misp--<uuid>)
+-- given to nodes keyed by their name (parallel arrays; repeats are fine),
+-- only ever adding: two nodes of one source id are two versions of one
+-- object under two names (migration 00026).
+INSERT INTO source_id_nodes (source_id, node_id)
+SELECT DISTINCT i.source_id, i.node_id
+FROM (SELECT unnest(@source_ids::text[]) AS source_id, unnest(@node_ids::uuid[]) AS node_id) AS i
+ORDER BY i.source_id, i.node_id
+ON CONFLICT DO NOTHING;
+
 -- name: IdentityRefresh :one
 -- IdentityRefresh recomputes node_entities and ambiguous_aliases whole
 -- (identity_refresh, serialised by an advisory lock) and returns how many
@@ -30,10 +41,10 @@ SELECT identity_refresh()::bigint AS made_ambiguous;
 -- name: IdentityRefreshKeys :one
 -- IdentityRefreshKeys brings node_entities and ambiguous_aliases up to
 -- date after a transaction that added claims of @claimed, wrote the nodes
--- @touched and, with @revoked, may have changed revoked-by relations
--- (identity_refresh_keys, under the same lock), and returns how many
--- aliases became ambiguous.
-SELECT identity_refresh_keys(@claimed::text[], @touched::uuid[], @revoked::boolean)::bigint AS made_ambiguous;
+-- @touched and, with @revoked, may have changed revoked-by relations, and
+-- wrote the source ids of the nodes @versioned (identity_refresh_keys,
+-- under the same lock), and returns how many aliases became ambiguous.
+SELECT identity_refresh_keys(@claimed::text[], @touched::uuid[], @revoked::boolean, @versioned::uuid[])::bigint AS made_ambiguous;
 
 -- name: AliasAmbiguous :one
 -- AliasAmbiguous reports whether two or more entities claim @alias.

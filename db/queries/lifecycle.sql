@@ -10,15 +10,22 @@ ORDER BY c.step;
 
 -- name: NodeEntityOf :one
 -- NodeEntityOf returns what node_entities says @node_id stands for (no row:
--- itself): the entity (a zero uuid when ambiguous) and the reason.
-SELECT coalesce(e.entity_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS entity_id, e.reason
+-- itself): the entity (a zero uuid when ambiguous), the reason, and a
+-- source id both were given when the node is an older version of the
+-- entity under another name (a rename, migration 00026), else ''.
+SELECT coalesce(e.entity_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS entity_id, e.reason,
+       coalesce((SELECT min(s.source_id) FROM source_id_nodes s JOIN source_id_nodes o ON o.source_id = s.source_id
+                 WHERE s.node_id = e.node_id AND o.node_id = e.entity_id), '')::text AS version_of
 FROM node_entities e
 WHERE e.node_id = @node_id::uuid;
 
 -- name: NodeEntityMembers :many
 -- NodeEntityMembers returns the nodes that stand for @node_id (node_entities)
--- with the reason, in reason, kind and key order.
-SELECT e.reason, n.id, n.kind, n.key, n.name
+-- with the reason and, for an older version under another name, a source
+-- id both were given (else ''), in reason, kind and key order.
+SELECT e.reason, n.id, n.kind, n.key, n.name,
+       coalesce((SELECT min(s.source_id) FROM source_id_nodes s JOIN source_id_nodes o ON o.source_id = s.source_id
+                 WHERE s.node_id = e.node_id AND o.node_id = e.entity_id), '')::text AS version_of
 FROM node_entities e JOIN nodes n ON n.id = e.node_id
 WHERE e.entity_id = @node_id::uuid
 ORDER BY e.reason, n.kind, n.key, n.id;
