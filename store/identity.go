@@ -31,10 +31,10 @@ func (c identityChange) needed() bool {
 
 // identityProps are the props keys whose stored values decide whether a
 // node keyed by its name may stand for an entity: those graph.Lifecycle
-// (node_withdrawn in SQL) reads, and ambiguous_attack_ids. Merging never
+// (node_withdrawn in SQL) reads, and graph.PropAmbiguousATTACKIDs. Merging never
 // drops a props key, so their stored values change only when a record
 // carrying one of them is written.
-var identityProps = []string{graph.PropLifecycle, "revoked", "x_mitre_deprecated", "ambiguous_attack_ids"}
+var identityProps = []string{graph.PropLifecycle, "revoked", "x_mitre_deprecated", graph.PropAmbiguousATTACKIDs}
 
 // writeClaims records the name aliases the nodes claim (alias_claims:
 // only entities keyed by an external id of their own carry name aliases,

@@ -391,7 +391,7 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	// An object may be both (ATT&CK marks revoked objects deprecated too);
 	// graph.Lifecycle gives the one the walk filters on, revoked first.
 	lc := graph.Lifecycle(n.Props)
-	deprecated, _ := n.Props["x_mitre_deprecated"].(bool)
+	deprecated, _ := graph.LifecycleFlag(n.Props["x_mitre_deprecated"])
 	d.Revoked, d.Deprecated = lc == graph.LifecycleRevoked, lc == graph.LifecycleDeprecated || deprecated
 	degrees, err := s.q.NodeDegrees(ctx, id)
 	if err != nil {

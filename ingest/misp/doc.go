@@ -139,7 +139,10 @@
 // above and linked "has-attribute" from the object; the others
 // (size-in-bytes, text, entropy, …) become props named by their
 // object_relation — of the object's own node, or, for a shared node, of the
-// event's link to it (size, mime type and entropy stay on a file node).
+// event's link to it (size, mime type and entropy stay on a file node). A
+// name the graph reserves for its marks (object_relation "lifecycle", see
+// graph.IsReservedProp) is kept under graph.SourcePropKey
+// ("x_source_lifecycle"), with a warning.
 // ObjectReference entries are relations from the object to
 // "misp--<referenced_uuid>", typed by relationship_type, that keep the
 // reference's own uuid as their id ("misp--<uuid>", graph.Relation.IDs;

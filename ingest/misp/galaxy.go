@@ -179,7 +179,7 @@ func (r clusterRef) node(feed string) graph.Node {
 		n.Aliases = append(n.Aliases, graph.ExternalIDAlias(id))
 	}
 	if len(ambiguous) > 0 {
-		props["ambiguous_attack_ids"] = ambiguous
+		props[graph.PropAmbiguousATTACKIDs] = ambiguous
 	}
 	if c := r.c; c != nil && !r.definition {
 		// An event's copy: its synonyms still say which entity it is.

@@ -280,6 +280,24 @@ func (m *mapper) badTime(j job, what, id string, err error) {
 	m.log.Warn("MISP time field dropped; the record loads without it", args...)
 }
 
+// moveReserved keeps the properties a source named itself (an object's
+// attributes by object_relation) whose names the graph reserves for its
+// marks under another key (graph.MoveReservedProps), each with a warning,
+// so that only the mapper's own detection (a galaxy's revoked-by) sets
+// graph.PropLifecycle.
+func (m *mapper) moveReserved(j job, what, id string, props map[string]any) {
+	for _, k := range graph.MoveReservedProps(props) {
+		args := []any{"kind", what, "id", truncate(id, 80), "property", k, "kept_as", graph.SourcePropKey(k)}
+		if j.file != "" {
+			args = append(args, "file", j.file)
+		}
+		if j.evUUID != "" {
+			args = append(args, "event", j.evUUID)
+		}
+		m.log.Warn("MISP property name is reserved for the graph's own marks; kept under another name", args...)
+	}
+}
+
 // syntaxError converts a decoder error into an *engine.OffsetError at its
 // offset.
 func syntaxError(err error, dec *jsontext.Decoder) error {

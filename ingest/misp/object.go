@@ -94,6 +94,9 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
 	}
+	// Properties named by the source (object_relation, type) never set one
+	// of the graph's marks (graph.PropLifecycle).
+	m.moveReserved(j, "object", uuid, details)
 	var err error
 	if node.FirstSeen, node.LastSeen, err = attributeSeen(o.FirstSeen.String(), o.LastSeen.String(), o.Timestamp.String()); err != nil {
 		m.badTime(j, "object", uuid, err)

@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -41,4 +42,28 @@ func TestRevokedClusterClaimsNoName(t *testing.T) {
 	require.True(t, revokedBy, "the revoked-by link is kept")
 	require.Contains(t, live.Aliases, "intrusion-set--"+oilrig)
 	require.Contains(t, live.Aliases, "misp--"+oilrig)
+}
+
+// TestObjectLifecycleAttributeIsNoMark: an object attribute whose
+// object_relation is "lifecycle" (the source's own property, here
+// "revoked") is kept under graph.SourcePropKey("lifecycle") on the object's
+// node, with a warning: it does not mark the node withdrawn.
+func TestObjectLifecycleAttributeIsNoMark(t *testing.T) {
+	t.Parallel()
+	doc := `{"Event":{"uuid":"` + u(91) + `","info":"own lifecycle","date":"2024-01-01","timestamp":"1700000000",
+	  "Object":[{"uuid":"` + u(92) + `","name":"vendor-status","meta-category":"misc","timestamp":"1700000000","Attribute":[
+	    {"uuid":"` + u(93) + `","type":"text","object_relation":"lifecycle","value":"revoked","timestamp":"1700000000"},
+	    {"uuid":"` + u(94) + `","type":"text","object_relation":"x_source_lifecycle","value":"kept","timestamp":"1700000000"}]}]}}`
+	var buf bytes.Buffer
+	rep, sink, err := loadString(t, doc, quiet(&buf))
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	obj, ok := sink.byAlias("misp--" + u(92))
+	require.True(t, ok)
+	require.Equal(t, graph.Kind(KindObjectPrefix+"vendor-status"), obj.Kind)
+	require.Empty(t, graph.Lifecycle(obj.Props), "the source's own lifecycle is no mark")
+	require.NotContains(t, obj.Props, graph.PropLifecycle)
+	require.Equal(t, "revoked", obj.Props[graph.SourcePropKey(graph.PropLifecycle)])
+	require.Equal(t, "kept", obj.Props["x_source_x_source_lifecycle"])
+	require.Contains(t, buf.String(), `"property":"lifecycle"`)
 }

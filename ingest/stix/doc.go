@@ -96,7 +96,11 @@
 //   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
 //     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
 //     object gets props "lifecycle": "revoked" or "deprecated", ranks below
-//     any live record of the same entity and claims no name alias. An ATT&CK
+//     any live record of the same entity and claims no name alias; the two
+//     count as booleans also as the strings "true"/"false" (any case). An
+//     object's own property named "lifecycle" (or another graph.IsReservedProp
+//     key) is kept under graph.SourcePropKey ("x_source_lifecycle"), with a
+//     warning: it marks nothing. An ATT&CK
 //     kill_chain_phases entry links the object to its tactic (relation
 //     "tactic" to the alias graph.TacticAlias, which the x-mitre-tactic
 //     carries for each of its x_mitre_domains).

@@ -103,6 +103,7 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		out.drop = bad
 		return
 	}
+	mp.moveReserved(out, o.m, "")
 	switch {
 	case o.typ == "bundle":
 		mp.mapBundle(out, o)
@@ -126,6 +127,19 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		// Every other domain object, meta object and custom or
 		// extension-defined type: a node of that kind keyed by its id.
 		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+	}
+}
+
+// moveReserved keeps the object's own properties whose names the graph
+// reserves for its marks (a vendor's "lifecycle") under another key
+// (graph.MoveReservedProps), each with a warning: only the mapper's own
+// detection (revoked, x_mitre_deprecated) sets graph.PropLifecycle. path
+// prefixes the property names warned about (an embedded object's).
+func (mp *mapper) moveReserved(out *mapped, m map[string]any, path string) {
+	for _, k := range graph.MoveReservedProps(m) {
+		nk := graph.SourcePropKey(k)
+		out.warnings = append(out.warnings, warning{property: path + k, value: truncateValue(m[nk]),
+			message: "property name is reserved for the graph's own marks; kept as " + path + nk})
 	}
 }
 

@@ -136,6 +136,7 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 	for _, k := range keys {
 		obj := rewriteRefs(objs[k].(map[string]any), ids).(map[string]any)
 		typ := obj["type"].(string)
+		mp.moveReserved(out, obj, "objects."+k+".")
 		eo := object{m: obj, typ: typ, id: ids[k]}
 		mp.mapObservable(out, eo, idx)
 		out.batch.Relations = append(out.batch.Relations, graph.Relation{

@@ -91,7 +91,8 @@ func validate(m map[string]any) (object, *recordError) {
 		}
 	}
 	if v, ok := m["revoked"]; ok && v != nil {
-		if _, ok := v.(bool); !ok {
+		// A boolean, or "true"/"false" as a string (graph.LifecycleFlag).
+		if _, ok := graph.LifecycleFlag(v); !ok {
 			return o, dropf(engine.ReasonInvalidProperty, "revoked is a JSON %s, not a boolean", jsonKind(v))
 		}
 	}
