@@ -3,15 +3,18 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // identityChange is what a write changed among the facts the identity
@@ -223,9 +226,15 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 // RelationByID returns the relationship a feed named id (a STIX
 // relationship id, misp--<uuid> of a MISP object reference) with its
 // endpoints resolved to nodes where they are known. It returns an error
-// wrapping ErrNotFound for an id no feed gave.
+// wrapping ErrNotFound for an id no feed gave. The id's UUID may be in
+// either case (stixid.CanonicalID; an id a database loaded before kept as
+// written is tried first).
 func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationRecord, error) {
-	r, err := s.q.RelationIDGet(ctx, gen.RelationIDGetParams{SourceID: strings.TrimSpace(id), Unknown: uuid.Nil})
+	id = strings.TrimSpace(id)
+	r, err := s.q.RelationIDGet(ctx, gen.RelationIDGetParams{SourceID: id, Unknown: uuid.Nil})
+	if c, _ := stixid.CanonicalID(id); errors.Is(err, pgx.ErrNoRows) && c != id {
+		r, err = s.q.RelationIDGet(ctx, gen.RelationIDGetParams{SourceID: c, Unknown: uuid.Nil})
+	}
 	if err != nil {
 		return graph.RelationRecord{}, Interpret(fmt.Sprintf("relationship %q", id), err)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // ErrAmbiguous is returned (wrapped, with the candidates) when a reference
@@ -25,8 +26,8 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 // command uses. In this order:
 //
 //   - a node id (a uuid), or node--<id>;
-//   - a source id a feed used, as written (malware--<uuid>, misp--<uuid>),
-//     or its bare uuid (without the type prefix);
+//   - a source id a feed used (malware--<uuid>, misp--<uuid>; the UUID in
+//     either case), or its bare uuid (without the type prefix);
 //   - kind:key, the key normalized as the mappers do for named kinds,
 //     single-value observables and hashes (ipv4-addr:198.51.100.7,
 //     domain-name:Example.COM., malware:lockbit, hash:SHA-256:<hex>);
@@ -121,6 +122,11 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 	}
 	kind, key, ok := strings.Cut(ref, ":")
 	aliases := []string{ref}
+	if c, _ := stixid.CanonicalID(ref); c != ref {
+		// Source ids are stored with their UUID lower-case (an alias a
+		// database loaded before kept as written is tried first).
+		aliases = append(aliases, c)
+	}
 	if ok {
 		// A name alias is spelled as the mappers spell it (graph.NameAlias:
 		// normalised name), so "malware:Bad Rabbit" finds "malware:bad rabbit".

@@ -53,7 +53,12 @@
 // sighting — becomes the alias "misp--<uuid>" of the node it maps to. MISP
 // uuids are unique across record types, so one prefix lets an
 // ObjectReference or a cluster relation name its target without knowing
-// whether it is an attribute or an object. Only valid uuids make keys and
+// whether it is an attribute or an object. Every uuid read (those above,
+// an object reference's referenced_uuid, a sighting's attribute_uuid, a
+// cluster relation's target, an organisation's uuid) is compared and
+// stored in canonical lower-case form (stixid.CanonicalUUID, the rule of
+// the UUIDs of STIX identifiers), so a reference in another case than the
+// record it names still reaches it. Only valid uuids make keys and
 // aliases (PyMISP's test fixtures use "a" and "b"); every key stays under
 // 2 kB, so no record can break the store's unique indexes.
 //

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // maxValueBytes bounds the value of an observable: its key goes into a
@@ -22,18 +22,17 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errInvalid, fmt.Sprintf(format, args...))
 }
 
-// canonUUID returns a MISP uuid in canonical lower-case form, or "" when it
-// is not a uuid: keys and aliases are made only of valid ones.
+// canonUUID returns a MISP uuid in canonical lower-case form
+// (stixid.CanonicalUUID, the rule the UUIDs of STIX identifiers follow), or
+// "" when it is not a uuid: keys and aliases are made only of valid ones,
+// so a uuid is one whatever the case of its hex digits.
 func canonUUID(s string) string {
 	s = strings.TrimSpace(s)
 	if len(s) > 45 {
 		return ""
 	}
-	u, err := uuid.Parse(s)
-	if err != nil {
-		return ""
-	}
-	return u.String()
+	u, _ := stixid.CanonicalUUID(s)
+	return u
 }
 
 // The observable normalisers are graph's (one per kind, shared by every

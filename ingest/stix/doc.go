@@ -35,7 +35,8 @@
 // reason, and counted in the report's Dropped under one of the Reason*
 // constants here or the shared ones of package engine. Checked are what
 // every STIX object has: type and id ("<type>--<uuid>", the type
-// matching), timestamps (RFC 3339; modified not before created, last_seen
+// matching; an identifier whose type part has an upper-case letter, such
+// as "MALWARE--…", is no STIX identifier, see Identifiers), timestamps (RFC 3339; modified not before created, last_seen
 // not before first_seen, ...), the JSON types of
 // the common properties (labels, confidence 0-100, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,
@@ -68,6 +69,27 @@
 // line of an NDJSON feed, which cannot be told from a one-line bundle — or
 // in a value after a multi-line one stops the load as before. Invalid UTF-8
 // inside strings is no error anywhere: it becomes U+FFFD.
+//
+// # Identifiers
+//
+// Identifiers are compared case-insensitively in their UUID part and
+// stored lower-case: before an object is validated, its id, every value of
+// a property named *_ref or *_refs at any depth (relationship source_ref
+// and target_ref, sighting_of_ref, where_sighted_refs,
+// observed_data_refs, object_refs, created_by_ref, object_marking_refs,
+// granular markings' marking_ref, references inside extensions and STIX
+// 2.0 observed-data objects) and the keys of extensions dictionaries are
+// rewritten to their canonical spelling (stixid.CanonicalID: UUID hex
+// digits lower-case, as RFC 4122 prints them and python-stix2 and OpenCTI
+// read them). So a relationship naming "malware--abcdef00-…" reaches the
+// object whose id is "malware--ABCDEF00-…", a predefined TLP marking named
+// in upper case counts, and an observable's deterministic id is the same
+// whatever the case of the references it is computed over (unchanged for
+// lower-case input). The type part is not folded: STIX 2.1 allows only
+// lower-case types, and "MALWARE--…" is no STIX identifier (an object with
+// it is dropped as ReasonInvalidID, a relationship or sighting naming it
+// as ReasonInvalidReference, and elsewhere it stays in props, as any
+// reference that is not a STIX identifier does).
 //
 // # Mapping
 //

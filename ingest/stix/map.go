@@ -94,6 +94,7 @@ func (mp *mapper) mapRecord(raw []byte, n note) mapped {
 
 // mapObject validates and maps one decoded object into out.
 func (mp *mapper) mapObject(out *mapped, m map[string]any) {
+	canonicalIDs(m)
 	o, bad := validate(m)
 	out.id, out.typ = o.id, o.typ
 	if out.id == "" {

@@ -2,12 +2,12 @@ package stix
 
 import (
 	"math"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // seenProps are the timestamps that bound when the source saw the entity:
@@ -200,23 +200,70 @@ func (o object) str(p string) string {
 	return s
 }
 
-// splitIdentifier splits a STIX identifier "<type>--<uuid>".
+// splitIdentifier splits a STIX identifier "<type>--<uuid>"
+// (stixid.ParseID).
 func splitIdentifier(s string) (typ string, id uuid.UUID, ok bool) {
-	i := strings.Index(s, "--")
-	if i <= 0 || len(s)-i-2 != 36 {
-		return "", uuid.Nil, false
-	}
-	id, err := uuid.Parse(s[i+2:])
-	if err != nil {
-		return "", uuid.Nil, false
-	}
-	return s[:i], id, true
+	return stixid.ParseID(s)
 }
 
 // isIdentifier reports whether s is a STIX identifier.
 func isIdentifier(s string) bool {
 	_, _, ok := splitIdentifier(s)
 	return ok
+}
+
+// canonicalIDs rewrites, in place, every STIX identifier the mapper reads
+// in a decoded object to its canonical spelling (stixid.CanonicalID: the
+// UUID part lower-case), before anything reads it: the object's id, every
+// value of a property named *_ref or *_refs at any depth (relationship
+// ends, sighting references, object_refs, created_by_ref, marking
+// references, granular markings' marking_ref, references inside
+// extensions and STIX 2.0 observed-data objects), and the keys of
+// extensions dictionaries (extension-definition--…). So an identifier is
+// one whatever the case of its hex digits, and is stored lower-case.
+// Values that are not identifiers stay as written.
+func canonicalIDs(m map[string]any) {
+	if id, ok := m["id"].(string); ok {
+		m["id"], _ = stixid.CanonicalID(id)
+	}
+	canonicalRefs(m)
+}
+
+// canonicalRefs is canonicalIDs' walk below the object's id.
+func canonicalRefs(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if isRefProperty(k) {
+				switch r := e.(type) {
+				case string:
+					x[k], _ = stixid.CanonicalID(r)
+				case []any:
+					for i, s := range r {
+						if s, ok := s.(string); ok {
+							r[i], _ = stixid.CanonicalID(s)
+						}
+					}
+				}
+				continue
+			}
+			if ext, ok := e.(map[string]any); ok && k == "extensions" {
+				for name, def := range ext {
+					if c, ok := stixid.CanonicalID(name); ok && c != name {
+						if _, taken := ext[c]; !taken {
+							delete(ext, name)
+							ext[c] = def
+						}
+					}
+				}
+			}
+			canonicalRefs(e)
+		}
+	case []any:
+		for _, e := range x {
+			canonicalRefs(e)
+		}
+	}
 }
 
 // stringList returns v as a list of strings.
