@@ -269,6 +269,12 @@ type WriteStats struct {
 	// Dropped counts the records the sink refused to write, by reason
 	// (a record the database would reject); each is logged at WARN.
 	Dropped map[DropReason]int64 `json:"dropped,omitempty"`
+	// NodesRefused and RelationsRefused count the records of a batch
+	// that the sink did not write because its validation or the
+	// database refused them (by reason in Dropped): sent, but neither
+	// inserted, merged, unchanged, pending nor repeated.
+	NodesRefused     int64 `json:"nodes_refused,omitempty"`
+	RelationsRefused int64 `json:"relations_refused,omitempty"`
 }
 
 // Add accumulates o into s.
@@ -284,6 +290,8 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsExpandedInto += o.RelationsExpandedInto
 	s.AliasesWritten += o.AliasesWritten
 	s.AliasesAmbiguous += o.AliasesAmbiguous
+	s.NodesRefused += o.NodesRefused
+	s.RelationsRefused += o.RelationsRefused
 	for reason, n := range o.Dropped {
 		if s.Dropped == nil {
 			s.Dropped = map[DropReason]int64{}

@@ -500,6 +500,7 @@ func (s *Store) checkBatch(ctx context.Context, b graph.Batch, ws *graph.WriteSt
 		n := &b.Nodes[i]
 		if reason, err := CheckNode(n); reason != "" {
 			s.drop(ctx, ws, reason, err, "kind", string(n.Kind), "key", clip(n.Key))
+			ws.NodesRefused++
 			dropped.addNode(n.ID)
 			continue
 		}
@@ -509,6 +510,7 @@ func (s *Store) checkBatch(ctx context.Context, b graph.Batch, ws *graph.WriteSt
 		r := &b.Relations[i]
 		if reason, err := CheckRelation(r); reason != "" {
 			s.drop(ctx, ws, reason, err, "src", clip(string(r.Src)), "relation", clip(r.Type), "dst", clip(string(r.Dst)))
+			ws.RelationsRefused++
 			dropped.addRel(*r)
 			continue
 		}
@@ -557,11 +559,13 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 		return err
 	case n == 1 && len(nodes) == 1:
 		s.drop(ctx, stats, ReasonRejected, err, "kind", string(nodes[0].Kind), "key", clip(nodes[0].Key), "sqlstate", Code(err))
+		stats.NodesRefused++
 		dropped.addNode(nodes[0].ID)
 		return nil
 	case n == 1:
 		r := rels[0]
 		s.drop(ctx, stats, ReasonRejected, err, "src", clip(string(r.Src)), "relation", clip(r.Type), "dst", clip(string(r.Dst)), "sqlstate", Code(err))
+		stats.RelationsRefused++
 		dropped.addRel(r)
 		return nil
 	default:

@@ -25,10 +25,16 @@ const (
 	ReasonInvalidProps graph.DropReason = "invalid-props"
 	// ReasonInvalidRecord: a record that breaks a rule of the model a
 	// check constraint enforces (no id, an empty kind, key or relation
-	// type, a confidence outside 0-100, last seen before first seen), a
-	// time outside timestamptz's range, or a reference too long for its
-	// index.
+	// type, a confidence outside 0-100, last seen before first seen) or
+	// a time outside timestamptz's range.
 	ReasonInvalidRecord graph.DropReason = "invalid-record"
+	// ReasonTooLarge: a record holding a value larger than the index it
+	// goes into takes (see CheckNode, CheckRelation and the limits
+	// below: a hash, a source id or name alias, a relation type or
+	// reference, a relationship id). It is the reason, and the text,
+	// of the loaders' records over their record limit
+	// (engine.ReasonTooLarge): both are too large to store.
+	ReasonTooLarge graph.DropReason = "too-large"
 	// ReasonRejected: a record the database refused with a data error
 	// (SQLSTATE class 22 or 23) that validation did not foresee; the store
 	// found it by splitting its batch and wrote the rest.
@@ -38,15 +44,51 @@ const (
 // Reasons returns every reason the store drops a record for: those above
 // and those of graph.TelemetryEdge.InvalidReason.
 func Reasons() []graph.DropReason {
-	return []graph.DropReason{ReasonInvalidText, ReasonInvalidProps, ReasonInvalidRecord, ReasonRejected,
+	return []graph.DropReason{ReasonInvalidText, ReasonInvalidProps, ReasonInvalidRecord, ReasonTooLarge, ReasonRejected,
 		graph.ReasonMissingAgentID, graph.ReasonMissingRelation, graph.ReasonMissingObservedAt,
 		graph.ReasonInvalidSrc, graph.ReasonInvalidDst, graph.ReasonInvalidImplied}
 }
 
-// maxRefBytes bounds source ids and relation references, which are btree
-// keys (node_aliases, pending_relations): PostgreSQL refuses an index row
-// over about 2.7 kB.
-const maxRefBytes = 2000
+// The size limits of the values that go into btree indexes. PostgreSQL
+// refuses a btree index row of more than 2,704 bytes (a third of an 8 kB
+// page: "index row size N exceeds btree version 4 maximum 2704", SQLSTATE
+// 54000), and any index row over 8,191 bytes ("index row requires N
+// bytes"). A row holds an 8-byte header, each text with a 4-byte length
+// and padding to 4 bytes, each uuid in 16 bytes. A text longer than 510
+// bytes may be compressed in its index row; the limits count bytes as
+// written, so a value passes or fails whatever its content. The indexes a
+// feed value reaches (migrations 00001-00024), and the limit each is
+// checked against here:
+//
+//   - node_aliases_pkey (source_id): every alias of a node (STIX id, MISP
+//     uuid, lookup alias), at most MaxRefBytes;
+//   - alias_claims_pkey, name_uses_pkey (alias, node_id) and
+//     ambiguous_aliases_pkey (alias): a name alias (graph.NameAlias) a node
+//     claims (among its aliases) or uses (graph.NameUses: its name, aliases,
+//     synonyms), at most MaxRefBytes;
+//   - nodes_hash_digest (hash_digest(key), hash nodes): a hash node's key,
+//     at most MaxIndexedBytes (nodes_kind_key_key indexes md5(key), of any
+//     key's length, and the trigram index nodes_lookup_trgm indexes
+//     trigrams, so other keys and names are not bounded here);
+//   - relations_pkey and relations_dst_idx (src_id, relation, dst_id): a
+//     relation type, and relation_records_pkey and pending_relations_pkey
+//     (src_ref, relation, dst_ref), with relation_records_dst_ref_idx and
+//     pending_relations_dst_ref_idx (dst_ref): a relation's references
+//     (each at most MaxRefBytes) and type, together at most
+//     MaxIndexedBytes;
+//   - relation_ids_pkey (source_id): a relationship id (Relation.IDs), at
+//     most MaxRefBytes.
+//
+// feeds, feed_items, telemetry_checkpoints and partition_retention are
+// keyed by names the operator gives (a feed's name or path) and a MISP
+// event's uuid; telemetry_edges indexes uuids and times only.
+const (
+	// MaxIndexedBytes bounds the text of one btree index row: 2,704 less
+	// the row header, three text lengths and their padding, and a uuid.
+	MaxIndexedBytes = 2600
+	// MaxRefBytes bounds one reference or alias.
+	MaxRefBytes = 2000
+)
 
 // CheckNode returns why PostgreSQL would reject n ("" when it would not)
 // and the details for the log line. It is the one validation of the write
@@ -69,8 +111,16 @@ func CheckNode(n *graph.Node) (graph.DropReason, error) {
 		return ReasonInvalidText, err
 	}
 	for _, a := range n.Aliases {
-		if len(a) > maxRefBytes {
-			return ReasonInvalidRecord, fmt.Errorf("alias of %d bytes is longer than %d", len(a), maxRefBytes)
+		if len(a) > MaxRefBytes {
+			return ReasonTooLarge, fmt.Errorf("alias of %d bytes is longer than %d", len(a), MaxRefBytes)
+		}
+	}
+	if n.Kind == graph.KindHash && len(n.Key) > MaxIndexedBytes {
+		return ReasonTooLarge, fmt.Errorf("hash key of %d bytes is longer than %d", len(n.Key), MaxIndexedBytes)
+	}
+	for _, a := range graph.NameUses(*n) {
+		if len(a) > MaxRefBytes {
+			return ReasonTooLarge, fmt.Errorf("name of %d bytes is longer than %d", len(a), MaxRefBytes)
 		}
 	}
 	if err := checkProps(n.Props); err != nil {
@@ -101,8 +151,19 @@ func CheckRelation(r *graph.Relation) (graph.DropReason, error) {
 	if err := texts("relation", string(r.Src), r.Type, string(r.Dst)); err != nil {
 		return ReasonInvalidText, err
 	}
-	if len(r.Src) > maxRefBytes || len(r.Dst) > maxRefBytes {
-		return ReasonInvalidRecord, fmt.Errorf("relation reference longer than %d bytes", maxRefBytes)
+	if len(r.Src) > MaxRefBytes || len(r.Dst) > MaxRefBytes {
+		return ReasonTooLarge, fmt.Errorf("relation reference longer than %d bytes", MaxRefBytes)
+	}
+	if n := len(r.Src) + len(r.Type) + len(r.Dst); n > MaxIndexedBytes {
+		return ReasonTooLarge, fmt.Errorf("relation references and type of %d bytes, longer than %d", n, MaxIndexedBytes)
+	}
+	if err := texts("relationship id", r.IDs...); err != nil {
+		return ReasonInvalidText, err
+	}
+	for _, id := range r.IDs {
+		if len(id) > MaxRefBytes {
+			return ReasonTooLarge, fmt.Errorf("relationship id of %d bytes is longer than %d", len(id), MaxRefBytes)
+		}
 	}
 	if err := texts("source", r.Sources...); err != nil {
 		return ReasonInvalidText, err

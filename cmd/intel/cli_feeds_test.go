@@ -133,6 +133,8 @@ func TestReportTotalsAddUp(t *testing.T) {
 		{"stix", testdata("adv/sighting-pending-rel.json")},
 		{"stix", testdata("adv/report-relref.json")},
 		{"stix", testdata("adv/nested-relref.json")},
+		// An indicator comparing a 9,000-digit hash: no node, a warning.
+		{"stix", testdata("adv/big-pattern-hash.json")},
 		{"misp", testdata("misp/test_events_collection_1.json")},
 		{"misp", testdata("misp/feed")},
 		{"stix", ndjson},

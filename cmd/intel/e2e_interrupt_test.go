@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -125,7 +127,7 @@ func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 			time.Sleep(300 * time.Millisecond) // the batch in flight waits, within its grace
 			release()
 			require.Equal(t, tc.code, exitCode(t, cmd), "stderr: %s", stderr)
-			require.Regexp(t, `^intel: interrupted by `+tc.name+` after \d+ records; feed big marked interrupted\n$`, stderr.String(),
+			require.Regexp(t, `^intel: interrupted by `+tc.name+` after reading \d+ records \(stored: \d+ nodes, \d+ relations\); feed big marked interrupted\n$`, stderr.String(),
 				"one line on stderr")
 			require.Contains(t, stdout.String(), "big: interrupted\n", "the report says so too")
 			require.Equal(t, 1, strings.Count(stdout.String(), "interrupted by "+tc.name), "once, in the report: %s", stdout.String())
@@ -202,5 +204,11 @@ func TestInterruptedTelemetryLoad(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	release()
 	require.Equal(t, 130, exitCode(t, cmd), "stderr: %s", stderr)
-	require.Regexp(t, `^intel: interrupted by SIGINT after \d+ lines\n$`, stderr.String())
+	// The line says what was stored, not only what was read: the edges
+	// committed are the rows of telemetry_edges.
+	m := regexp.MustCompile(`^intel: interrupted by SIGINT after reading \d+ lines \(stored: (\d+) edges\)\n$`).FindStringSubmatch(stderr.String())
+	require.NotNil(t, m, stderr.String())
+	var rows int
+	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
+	require.Equal(t, strconv.Itoa(rows), m[1], "edges stored")
 }

@@ -256,9 +256,15 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		return nil
 	}
 	ie := &interruptedError{cause: cause, unit: "records", dryRun: dryRun}
+	var nodes, rels int64
 	for _, r := range results {
 		if r.Report != nil {
 			ie.records += r.Report.RecordsRead
+			// What committed: every node upserted, every relation
+			// written or parked.
+			w := r.Report.Written
+			nodes += w.NodesInserted + w.NodesMerged + w.NodesUnchanged
+			rels += w.RelationsInserted + w.RelationsMerged + w.RelationsPending
 		}
 		switch r.Status {
 		case ingest.StatusInterrupted:
@@ -267,6 +273,7 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 			ie.notStarted = append(ie.notStarted, r.Feed.Name)
 		}
 	}
+	ie.stored = fmt.Sprintf("%d nodes, %d relations", nodes, rels)
 	return ie
 }
 
@@ -422,7 +429,11 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	stopProgress()
 	var cause interruptCause
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
-		err = &interruptedError{cause: cause, records: rep.RecordsRead, unit: "lines"}
+		var edges int64
+		if rep.Telemetry != nil {
+			edges = rep.Telemetry.Edges
+		}
+		err = &interruptedError{cause: cause, records: rep.RecordsRead, unit: "lines", stored: fmt.Sprintf("%d edges", edges)}
 	}
 	if err == nil {
 		// Lines read and not one edge: the wrong input, not a success.

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +32,7 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 	} else {
 		fmt.Fprintf(&b, "  nodes            %d (inserted %d, merged %d, unchanged %d, repeated %d)\n",
 			r.Nodes, ws.NodesInserted, ws.NodesMerged, ws.NodesUnchanged,
-			r.Nodes-ws.NodesInserted-ws.NodesMerged-ws.NodesUnchanged)
+			r.Nodes-ws.NodesInserted-ws.NodesMerged-ws.NodesUnchanged-ws.NodesRefused)
 		// A released relation (parked earlier, its endpoints now known) is
 		// inserted or merged by the batch that releases it, without being
 		// one of the records sent then: it is taken out of those counts.
@@ -38,11 +40,23 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 		// by its id (expanded), which were not sent either.
 		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, unchanged or repeated %d; released from pending %d",
 			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending,
-			max(0, r.Relations+ws.RelationsExpandedInto-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending), ws.RelationsReleased)
+			max(0, r.Relations+ws.RelationsExpandedInto-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending-ws.RelationsRefused), ws.RelationsReleased)
 		if ws.RelationsExpanded > 0 {
 			fmt.Fprintf(&b, "; %d naming a relationship id expanded into %d to its ends", ws.RelationsExpanded, ws.RelationsExpandedInto)
 		}
 		b.WriteString(")\n")
+	}
+	if ws.NodesRefused+ws.RelationsRefused > 0 {
+		// Records of records mapped that the store did not write: not
+		// repeated, not dropped records.
+		fmt.Fprintf(&b, "  refused          %d nodes, %d relations (not written; by reason:", ws.NodesRefused, ws.RelationsRefused)
+		for _, reason := range slices.Sorted(maps.Keys(ws.Dropped)) {
+			fmt.Fprintf(&b, " %s %d", reason, ws.Dropped[reason])
+		}
+		b.WriteString(")\n")
+	}
+	if r.RelationsOrphaned > 0 {
+		fmt.Fprintf(&b, "  orphaned         %d relations (not sent: they name a record dropped in this load)\n", r.RelationsOrphaned)
 	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
 	if ws.AliasesAmbiguous > 0 {

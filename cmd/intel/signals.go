@@ -82,6 +82,7 @@ type interruptedError struct {
 	cause       error // the interruptCause
 	records     int64 // records (or telemetry lines) read
 	unit        string
+	stored      string   // what was committed: "300 nodes and 120 relations", "800 edges"
 	interrupted []string // feeds recorded as interrupted
 	notStarted  []string // feeds whose turn had not come
 	dryRun      bool     // nothing was recorded
@@ -90,7 +91,11 @@ type interruptedError struct {
 func (e *interruptedError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.cause.Error())
-	fmt.Fprintf(&b, " after %d %s", e.records, e.unit)
+	// Records read are not records stored: say both.
+	fmt.Fprintf(&b, " after reading %d %s", e.records, e.unit)
+	if e.stored != "" && !e.dryRun {
+		fmt.Fprintf(&b, " (stored: %s)", e.stored)
+	}
 	switch {
 	case len(e.interrupted) > 0 && e.dryRun:
 		fmt.Fprintf(&b, "; %s stopped (dry run: nothing recorded)", feedList(e.interrupted))

@@ -30,8 +30,13 @@
 // a broken check constraint) drops its result alone, logged at WARN and
 // counted under the store's reason, so neither its batch nor its COPY
 // chunk fails, and a dry run (DrySink) reports the same drops as a load.
-// Records the store drops while writing (WriteStats.Dropped) are counted
-// in the report too.
+// Records the store refuses while writing (its validation, or the
+// database: WriteStats.NodesRefused, RelationsRefused, by reason in
+// WriteStats.Dropped) are counted in Report.Written, apart from the
+// records dropped and from repeated ones. Relations naming a node whose
+// record was dropped in the load are not sent (Report.RelationsOrphaned):
+// no record gives that node, so they would wait in pending_relations for
+// ever.
 //
 // Telemetry (ingest/telemetry) has the same source, workers and ordering
 // but another output stage: RunTelemetry hands the edges of the results

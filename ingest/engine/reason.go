@@ -1,6 +1,9 @@
 package engine
 
-import "github.com/ransomeye/intel/graph"
+import (
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
+)
 
 // Reason says why a record was dropped: the key of Report.Dropped. It is
 // graph.DropReason, the type the store's reasons for invalid telemetry
@@ -20,8 +23,10 @@ const (
 	ReasonInvalidJSON Reason = "invalid-json"
 	// ReasonNotObject: a record that is valid JSON but not a JSON object.
 	ReasonNotObject Reason = "not-an-object"
-	// ReasonTooLarge: a record larger than Options.MaxRecordBytes.
-	ReasonTooLarge Reason = "too-large"
+	// ReasonTooLarge: a record larger than Options.MaxRecordBytes, or
+	// holding a value larger than the database's index for it takes
+	// (store.ReasonTooLarge, the same reason).
+	ReasonTooLarge Reason = store.ReasonTooLarge
 	// ReasonTooDeep: a record whose arrays and objects nest deeper than
 	// Options.MaxDepth.
 	ReasonTooDeep Reason = "too-deep"

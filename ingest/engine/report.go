@@ -22,6 +22,10 @@ type Report struct {
 	Nodes     int64 `json:"nodes"`
 	Relations int64 `json:"relations"`
 	Sightings int64 `json:"sightings"`
+	// RelationsOrphaned counts the relations not sent because they name
+	// a node whose record this load dropped (the store would keep them
+	// pending for ever); they are not among Relations.
+	RelationsOrphaned int64 `json:"relations_orphaned,omitempty"`
 	// Written is what the sink reported doing.
 	Written graph.WriteStats `json:"written"`
 	// Dropped counts the records dropped, by reason.
@@ -84,10 +88,12 @@ func (r *Report) MBPerSecond() float64 {
 func (r *Report) addBatch(b graph.Batch, ws graph.WriteStats) {
 	r.Nodes += int64(len(b.Nodes))
 	r.Relations += int64(len(b.Relations))
+	// The records the sink refused (validation or the database) stay in
+	// Written (NodesRefused, RelationsRefused, by reason in
+	// Written.Dropped): they are graph records of records read and
+	// mapped, not records dropped, which would break read = mapped +
+	// dropped, nor repeated ones.
 	r.Written.Add(ws)
-	for reason, n := range ws.Dropped { // records the database refused
-		r.Dropped[reason] += n
-	}
 }
 
 // addTelemetry adds what a TelemetryWriter did; the edges it dropped count
