@@ -55,9 +55,6 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 		}
 		b.WriteString(")\n")
 	}
-	if r.RelationsOrphaned > 0 {
-		fmt.Fprintf(&b, "  orphaned         %d relations (not sent: they name a record dropped in this load)\n", r.RelationsOrphaned)
-	}
 	fmt.Fprintf(&b, "  sightings        %d\n", r.Sightings)
 	if ws.AliasesAmbiguous > 0 {
 		fmt.Fprintf(&b, "  ambiguous names  %d (aliases now claimed by two or more entities with ids of their own; not merged, see intel show)\n", ws.AliasesAmbiguous)

@@ -33,10 +33,10 @@
 // Records the store refuses while writing (its validation, or the
 // database: WriteStats.NodesRefused, RelationsRefused, by reason in
 // WriteStats.Dropped) are counted in Report.Written, apart from the
-// records dropped and from repeated ones. Relations naming a node whose
-// record was dropped in the load are not sent (Report.RelationsOrphaned):
-// no record gives that node, so they would wait in pending_relations for
-// ever.
+// records dropped and from repeated ones. A relation naming a node whose
+// record was dropped is still sent: another record (of this load or an
+// earlier one) may give that node; until one does it waits in
+// pending_relations, counted pending.
 //
 // Telemetry (ingest/telemetry) has the same source, workers and ordering
 // but another output stage: RunTelemetry hands the edges of the results

@@ -22,10 +22,6 @@ type Report struct {
 	Nodes     int64 `json:"nodes"`
 	Relations int64 `json:"relations"`
 	Sightings int64 `json:"sightings"`
-	// RelationsOrphaned counts the relations not sent because they name
-	// a node whose record this load dropped (the store would keep them
-	// pending for ever); they are not among Relations.
-	RelationsOrphaned int64 `json:"relations_orphaned,omitempty"`
 	// Written is what the sink reported doing.
 	Written graph.WriteStats `json:"written"`
 	// Dropped counts the records dropped, by reason.

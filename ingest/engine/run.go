@@ -379,9 +379,6 @@ type batcher struct {
 	// ahead keeps the relations that name a node no record has given yet
 	// (see relationsAhead).
 	ahead relationsAhead
-	// droppedRefs are the references of the nodes of records dropped
-	// (forget, orphans).
-	droppedRefs map[graph.Ref]struct{}
 }
 
 func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report, log *slog.Logger) *batcher {
@@ -400,13 +397,8 @@ func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report,
 // collect handles one result in input order.
 func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, res *Result) error {
 	b.mu.Lock()
-	b.forget(count(ctx, b.log, b.rep, rec, res))
+	count(ctx, b.log, b.rep, rec, res)
 	b.mu.Unlock()
-	if len(b.droppedRefs) > 0 { // a node given again by a record kept
-		for _, r := range nodeRefs(res.Batch.Nodes) {
-			delete(b.droppedRefs, r)
-		}
-	}
 	if res.Batch.Len() == 0 {
 		return nil
 	}
@@ -419,10 +411,8 @@ func (b *batcher) collect(ctx context.Context, rec interface{ where() []any }, r
 }
 
 // count runs a result's Ordered hook, counts it into rep and logs its drops.
-// Output stages call it on one goroutine, in input order. It returns the
-// nodes of a result it dropped because the database would refuse a record
-// of it.
-func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ where() []any }, res *Result) (dropped []graph.Node) {
+// Output stages call it on one goroutine, in input order.
+func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ where() []any }, res *Result) {
 	if res.Ordered != nil {
 		res.Ordered(res)
 	}
@@ -434,7 +424,6 @@ func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ wh
 		args := rec.where()
 		args = append(args, "reason", reason, "detail", err, "records", n)
 		log.WarnContext(ctx, "record dropped", args...)
-		dropped = res.Batch.Nodes
 		res.Mapped, res.Sightings, res.Batch, res.Edges = 0, 0, graph.Batch{}, nil
 	}
 	rep.RecordsRead += res.Read
@@ -451,60 +440,6 @@ func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ wh
 		args = append(args, d.Attrs...)
 		log.Log(ctx, level, "record dropped", args...)
 	}
-	return dropped
-}
-
-// maxDroppedRefs bounds the references of dropped records a load keeps to
-// tell the relations that name them (batcher.forget).
-const maxDroppedRefs = 1 << 16
-
-// forget notes the references (node--<id> and aliases) of nodes whose
-// record was dropped, so relations naming them are not sent
-// (batcher.orphans); the first maxDroppedRefs of a load are kept.
-func (b *batcher) forget(nodes []graph.Node) {
-	for _, r := range nodeRefs(nodes) {
-		if len(b.droppedRefs) >= maxDroppedRefs {
-			return
-		}
-		if b.droppedRefs == nil {
-			b.droppedRefs = map[graph.Ref]struct{}{}
-		}
-		b.droppedRefs[r] = struct{}{}
-	}
-}
-
-// orphans returns rels without the relations that name a node whose
-// record this load dropped (forget): no record gives that node, so the
-// store would park them in pending_relations for ever. Each is logged and
-// counted in Report.RelationsOrphaned. It runs on the collecting
-// goroutine, which alone changes droppedRefs.
-func (b *batcher) orphans(ctx context.Context, rels []graph.Relation) []graph.Relation {
-	if len(b.droppedRefs) == 0 {
-		return rels
-	}
-	out := rels[:0:0]
-	for _, r := range rels {
-		_, src := b.droppedRefs[r.Src]
-		_, dst := b.droppedRefs[r.Dst]
-		if !src && !dst {
-			out = append(out, r)
-			continue
-		}
-		b.mu.Lock()
-		b.rep.RelationsOrphaned++
-		b.mu.Unlock()
-		b.log.WarnContext(ctx, "relation not sent: it names a record dropped in this load",
-			"src", clipRef(r.Src), "relation", r.Type, "dst", clipRef(r.Dst))
-	}
-	return out
-}
-
-// clipRef shortens a reference for a log line.
-func clipRef(r graph.Ref) string {
-	if len(r) > 120 {
-		return string(r[:120]) + "…"
-	}
-	return string(r)
 }
 
 // check returns why PostgreSQL would refuse a graph record or telemetry
@@ -538,7 +473,7 @@ func (b *batcher) flush(ctx context.Context, last bool) error {
 		// their references: they go in batches of their own once every
 		// other batch is written (the store may still resolve a name
 		// otherwise), side by side when writes are concurrent.
-		rest := b.orphans(ctx, b.ahead.drain(nil))
+		rest := b.ahead.drain(nil)
 		if err := b.flushPending(ctx, true); err != nil || len(rest) == 0 {
 			return err
 		}
@@ -563,8 +498,6 @@ func (b *batcher) flush(ctx context.Context, last bool) error {
 
 // flushPending is flush of what is queued.
 func (b *batcher) flushPending(ctx context.Context, last bool) error {
-	b.pending.Relations = b.orphans(ctx, b.pending.Relations)
-	b.deferred = min(b.deferred, len(b.pending.Relations))
 	if b.pending.Len() == 0 {
 		return nil
 	}
