@@ -135,10 +135,8 @@ func (s *Store) retentionFence(ctx context.Context, tx pgx.Tx) (time.Time, error
 	if s.ensurer == nil {
 		return time.Time{}, nil
 	}
-	if _, err := tx.Exec(ctx, "LOCK TABLE telemetry_edges IN ROW EXCLUSIVE MODE"); err != nil {
-		return time.Time{}, err
-	}
-	if _, err := tx.Exec(ctx, "SAVEPOINT retention_fence"); err != nil {
+	// One round trip: without arguments pgx sends both in one simple query.
+	if _, err := tx.Exec(ctx, "LOCK TABLE telemetry_edges IN ROW EXCLUSIVE MODE; SAVEPOINT retention_fence"); err != nil {
 		return time.Time{}, err
 	}
 	h, err := s.ensurer.Horizon(ctx, tx)
