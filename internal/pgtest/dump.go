@@ -17,6 +17,14 @@ var GraphQueries = []string{
 	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relations ORDER BY 1, 2, 3",
 	"SELECT src_ref, relation, dst_ref, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM pending_relations ORDER BY 1, 2, 3",
 	"SELECT src_ref, relation, dst_ref, src_id, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed FROM relation_records ORDER BY 1, 2, 3",
+	// The identity tables (README "Identity"): the sets they are computed
+	// from and what identity_refresh computes.
+	"SELECT alias, node_id FROM alias_claims ORDER BY 1, 2",
+	"SELECT alias, node_id FROM name_uses ORDER BY 1, 2",
+	"SELECT source_id, node_id FROM source_id_nodes ORDER BY 1, 2",
+	"SELECT source_id, src_ref, relation, dst_ref, source FROM relation_ids ORDER BY 1",
+	"SELECT node_id, entity_id, reason FROM node_entities ORDER BY 1",
+	"SELECT alias FROM ambiguous_aliases ORDER BY 1",
 }
 
 // GraphQueriesWithTimes are GraphQueries plus created_at and updated_at, to
@@ -27,6 +35,12 @@ var GraphQueriesWithTimes = []string{
 	"SELECT src_id, relation, dst_id, confidence, first_seen, last_seen, sources, props, props_rank, props_key_ranks, timed, created_at, updated_at FROM relations ORDER BY 1, 2, 3",
 	GraphQueries[3],
 	GraphQueries[4],
+	GraphQueries[5],
+	GraphQueries[6],
+	GraphQueries[7],
+	GraphQueries[8],
+	GraphQueries[9],
+	GraphQueries[10],
 }
 
 // Dump runs the queries and returns their rows as text, one row a line, so
