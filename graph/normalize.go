@@ -240,13 +240,21 @@ var (
 )
 
 // NormalizeHash returns the STIX name of the algorithm and the hash value
-// in lower case without white space (line breaks inside a hash are a
-// copy-and-paste accident), checked for the algorithm: hex of the right
+// without white space (line breaks inside a hash are a copy-and-paste
+// accident), in lower case when it is hex (every fixed-length algorithm,
+// TLSH, and any value of hex digits alone; an ssdeep or impfuzzy hash is
+// base64, whose case is part of the value, and keeps it), checked for the
+// algorithm: hex of the right
 // length for MD5, SHA-1, SHA-256 and the other fixed-length hashes, the
 // ssdeep and TLSH forms for those; other algorithms need only a value.
 func NormalizeHash(algorithm, value string) (string, string, error) {
 	alg := NormalizeHashAlgorithm(algorithm)
-	h := strings.ToLower(strings.Join(strings.Fields(value), ""))
+	h := strings.Join(strings.Fields(value), "")
+	if _, fixed := hashHexLen[alg]; fixed || alg == "TLSH" || hexDigits.MatchString(strings.ToLower(h)) {
+		// Hex digits are case-insensitive; the base64 of fuzzy hashes
+		// (ssdeep, impfuzzy) is not, so those keep their case.
+		h = strings.ToLower(h)
+	}
 	switch {
 	case alg == "":
 		return "", "", invalidValue("hash without an algorithm")

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -122,6 +123,23 @@ func TestNormalizeHash(t *testing.T) {
 	}
 	_, _, err = graph.NormalizeHash("SSDEEP", "96:s4Ud1Lj96tHHlZDrwciQmA:s4Ud1Lj96tHHlZDrwciQmA")
 	require.NoError(t, err)
+	require.Equal(t, graph.HashNode("TLSH", "T1"+strings.Repeat("AB", 35)).ID, graph.HashNode("tlsh", "t1"+strings.Repeat("ab", 35)).ID)
+	require.Equal(t, graph.HashNode("VHASH", "0150366D15").ID, graph.HashNode("vhash", "0150366d15").ID, "hex of any algorithm folds")
+}
+
+// TestFuzzyHashKeepsCase: ssdeep and impfuzzy hashes are base64, whose
+// case is part of the value: they are stored as written (white space
+// removed), and two that differ in case are two hashes.
+func TestFuzzyHashKeepsCase(t *testing.T) {
+	t.Parallel()
+	const fuzzy = "3:a+JraNvsgzsVqSwHq9:tJuOgzsko"
+	for _, alg := range []string{"ssdeep", "SSDEEP", "impfuzzy"} {
+		_, h, err := graph.NormalizeHash(alg, " "+fuzzy+"\n")
+		require.NoError(t, err)
+		require.Equal(t, fuzzy, h, alg)
+	}
+	require.Equal(t, "SSDEEP:"+fuzzy, graph.HashNode("ssdeep", fuzzy).Key)
+	require.NotEqual(t, graph.HashNode("SSDEEP", fuzzy).ID, graph.HashNode("SSDEEP", strings.ToLower(fuzzy)).ID)
 	require.Equal(t, graph.HashNode("MD5", "D41D8CD98F00B204E9800998ECF8427E").ID, graph.HashNode("md5", "d41d8cd98f00b204e9800998ecf8427e").ID)
 }
 
