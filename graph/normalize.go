@@ -174,7 +174,9 @@ func normalizeURLHost(hostport string) string {
 
 // NormalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it
 // in canonical form with its kind: 198.51.100.7 (ipv4-addr), 2001:db8::1
-// (ipv6-addr), 10.0.0.0/8. An IPv4-mapped IPv6 address is its IPv4 address.
+// (ipv6-addr), 10.0.0.0/8. An IPv4-mapped IPv6 address is its IPv4 address,
+// and a block of one address (198.51.100.7/32, 2001:db8::1/128) is that
+// address.
 func NormalizeIP(v string) (string, Kind, error) {
 	s := strings.TrimSpace(v)
 	kindOf := func(a netip.Addr) Kind {
@@ -190,6 +192,10 @@ func NormalizeIP(v string) (string, Kind, error) {
 		}
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		if p.IsSingleIP() {
+			// A /32 or /128 block is one address: the address's node.
+			return p.Addr().String(), kindOf(p.Addr()), nil
 		}
 		return p.String(), kindOf(p.Addr()), nil
 	}

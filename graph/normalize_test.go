@@ -159,6 +159,12 @@ func TestAddressKindIsItsFamily(t *testing.T) {
 	v6 := graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1")
 	require.Equal(t, v6, graph.ValueNode(graph.KindIPv4Addr, "2001:0DB8:0:0::1"))
 	require.Equal(t, graph.KindIPv6Addr, v6.Kind)
+	// A block of one address is that address, from a pattern, a MISP
+	// ip-dst or telemetry alike; a wider block stays a block.
+	require.Equal(t, v4, graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7/32"))
+	require.Equal(t, v4, graph.ValueNode(graph.KindIPv6Addr, "::ffff:198.51.100.7/128"))
+	require.Equal(t, v6, graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1/128"))
+	require.Equal(t, "198.51.100.0/24", graph.ValueNode(graph.KindIPv4Addr, "198.51.100.0/24").Key)
 	bad := graph.ValueNode(graph.KindIPv6Addr, "not an address")
 	require.Equal(t, graph.KindIPv6Addr, bad.Kind, "a value that is no address keeps the kind it was given")
 }
