@@ -164,8 +164,9 @@
 //     compares for equality (= or IN, not negated), across all observation
 //     expressions and whatever joins them: ipv4-addr, ipv6-addr,
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
-//     paths, registry keys, autonomous systems, and file or artifact hashes
-//     as hash nodes. Other pattern languages (snort, yara, sigma, ...) stay
+//     paths, registry keys, autonomous systems, file or artifact hashes
+//     as hash nodes, and certificate fingerprints (x509-certificate
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives. Other pattern languages (snort, yara, sigma, ...) stay
 //     in props only.
 //   - STIX 2.0 observed-data with an "objects" dictionary: each embedded
 //     object becomes a node as if it were a STIX 2.1 SCO (references between
