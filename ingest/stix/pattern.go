@@ -297,7 +297,10 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 	seen := map[string]bool{}
 	fileHashed := false
 	for _, c := range cmps {
-		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") {
+		// Only a hash the pattern gives a node for (= or IN, not negated)
+		// stands in for the file: [file:name = 'x' AND file:hashes.MD5 !=
+		// '…'] names the file by its name.
+		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") && !c.negated && (c.op == "=" || c.op == "IN") {
 			for _, v := range c.values {
 				if _, _, err := graph.NormalizeHash(strings.TrimPrefix(c.path, "hashes."), v); err == nil {
 					fileHashed = true
