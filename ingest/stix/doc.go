@@ -101,7 +101,10 @@
 //     (graph.ObservableNode: values normalised as every source normalises
 //     them, then UUIDv5 over the ID-contributing properties, then
 //     graph.ObservableID with the type), whatever id the feed used, so the
-//     same observable from any feed is one node. Types without
+//     same observable from any feed is one node. An object that says its
+//     value is defanged ("defanged": true) is the node of the value
+//     refanged ("198.51.100[.]7", "hxxp://…" read as 198.51.100.7,
+//     http://…), its props keeping the value as written. Types without
 //     ID-contributing properties (process) are keyed by their id. Files and
 //     artifacts also get one hash node per hash (graph.HashNode), linked
 //     file -has-hash-> hash.
