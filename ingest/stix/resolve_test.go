@@ -112,6 +112,9 @@ func TestAmbiguousAliasReported(t *testing.T) {
 	for _, l := range logs {
 		if strings.HasPrefix(l.msg, "ambiguous alias") {
 			reported = append(reported, l.attrs["alias"])
+			// What it says of lookups is what they do (store.ResolveNode
+			// refuses an ambiguous alias and lists the candidates).
+			require.Contains(t, l.msg, "a lookup by it is refused")
 		}
 	}
 	require.Equal(t, []any{"intrusion-set:berserk bear"}, reported)
