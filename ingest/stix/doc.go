@@ -104,7 +104,9 @@
 //     same observable from any feed is one node. An object that says its
 //     value is defanged ("defanged": true) is the node of the value
 //     refanged ("198.51.100[.]7", "hxxp://…" read as 198.51.100.7,
-//     http://…), its props keeping the value as written. Types without
+//     http://…), its props keeping the value as written. A value that is
+//     no value of its kind (ipv4-addr "999.1.1.1") is logged at WARN and
+//     keyed as written, since other objects name the object. Types without
 //     ID-contributing properties (process) are keyed by their id. Files and
 //     artifacts also get one hash node per hash (graph.HashNode), linked
 //     file -has-hash-> hash.

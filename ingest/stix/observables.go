@@ -12,6 +12,13 @@ import (
 	"github.com/ransomeye/intel/stixid"
 )
 
+// valueKinds are the observable types whose value graph.NormalizeValue
+// checks.
+var valueKinds = map[graph.Kind]bool{
+	graph.KindIPv4Addr: true, graph.KindIPv6Addr: true, graph.KindDomainName: true,
+	graph.KindURL: true, graph.KindEmailAddr: true, graph.KindMACAddr: true,
+}
+
 // hashedKinds are the observable types whose hashes also become hash nodes.
 var hashedKinds = map[string]bool{"file": true, "artifact": true}
 
@@ -23,9 +30,17 @@ var hashedKinds = map[string]bool{"file": true, "artifact": true}
 // has-hash. When parent >= 0 the object is embedded in the observed-data
 // node at that index and takes its seen times and TLP.
 func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
-	n, ok := graph.ObservableNode(o.typ, refanged(o))
+	obj := refanged(o)
+	n, ok := graph.ObservableNode(o.typ, obj)
 	if !ok {
 		n = graph.SourceNode(graph.Kind(o.typ), o.id)
+	}
+	if v, isString := obj["value"].(string); isString && valueKinds[graph.Kind(o.typ)] {
+		if _, err := graph.NormalizeValue(graph.Kind(o.typ), v); err != nil {
+			// The object loads (its id is named by others), keyed as written.
+			out.warnings = append(out.warnings, warning{property: "value", value: v,
+				message: "not a valid " + o.typ + ", node keyed by the value as written: " + err.Error()})
+		}
 	}
 	if n.Name == "" && o.typ == "file" {
 		if algs := hashAlgorithms(o.m); len(algs) > 0 {

@@ -137,3 +137,23 @@ func TestInvalidHashWarned(t *testing.T) {
 	}
 	require.True(t, warned, "the bad hash is logged")
 }
+
+// TestInvalidValueWarned: an observable whose value is no value of its
+// kind (ipv4-addr "999.1.1.1"; testdata/adv/sco-invalid-values.json) loads
+// keyed as written, since other objects name it, but is logged, as a
+// pattern's invalid value and a MISP attribute's are; a valid one is not.
+func TestInvalidValueWarned(t *testing.T) {
+	t.Parallel()
+	_, rep, logs := load(t, bundle(
+		`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-0000000000e1","value":"999.1.1.1"}`,
+		`{"type":"domain-name","spec_version":"2.1","id":"domain-name--00000000-0000-4000-8000-0000000000e2","value":"not a domain"}`,
+		`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-0000000000e3","value":"198.51.100.9"}`))
+	require.Empty(t, rep.Dropped)
+	var warned []any
+	for _, l := range logs {
+		if l.attrs["property"] == "value" {
+			warned = append(warned, l.attrs["value"])
+		}
+	}
+	require.ElementsMatch(t, []any{"999.1.1.1", "not a domain"}, warned)
+}
