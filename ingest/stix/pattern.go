@@ -331,6 +331,16 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 	return out, invalid, nil
 }
 
+// PatternObservables returns the observable nodes a STIX pattern compares
+// for equality, as the indicator mapping links them (see the package
+// documentation), for loaders of other formats that carry STIX patterns
+// (MISP's stix2-pattern attributes). Values that are no observable of
+// their kind give no node.
+func PatternObservables(pattern string) ([]graph.Node, error) {
+	obs, _, err := patternObservables(pattern)
+	return obs, err
+}
+
 // invalidValue is a value a pattern compares that is no observable of its
 // kind.
 type invalidValue struct {
