@@ -118,7 +118,8 @@ var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 // NormalizeURL returns a URL trimmed, with its scheme in lower case and its
 // host normalised as a domain name when it is one (NormalizeDomain:
 // "HTTP://Bücher.Example./x" → "http://xn--bcher-kva.example/x"), else in
-// lower case; the rest (user info, port, path, query, fragment) stays as written,
+// lower case, and an empty HTTP(S) path as "/"; the rest (user info, port,
+// path, query, fragment) stays as written,
 // spaces and other oddities included: feeds carry such URLs verbatim
 // (a malware's C2 path with a space) and a stricter parser would drop them.
 // Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
@@ -150,9 +151,16 @@ func NormalizeURL(v string) (string, error) {
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		userinfo, host = authority[:at+1], authority[at+1:]
 	}
-	out := userinfo + normalizeURLHost(host) + rest[end:]
+	path := rest[end:]
+	scheme = strings.ToLower(scheme)
+	if (scheme == "http" || scheme == "https") && !strings.HasPrefix(path, "/") {
+		// An empty path is "/" in HTTP (RFC 3986, 6.2.3): http://evil.example
+		// and http://evil.example/ are one URL.
+		path = "/" + path
+	}
+	out := userinfo + normalizeURLHost(host) + path
 	if scheme != "" {
-		out = strings.ToLower(scheme) + "://" + out
+		out = scheme + "://" + out
 	}
 	return out, nil
 }

@@ -59,6 +59,10 @@ func TestNormalizeURL(t *testing.T) {
 		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",
 		"http://198.51.100.7:80/x":                      "http://198.51.100.7:80/x",
 		"http://xn--bcher-kva.example/":                 "http://xn--bcher-kva.example/",
+		"HTTP://Evil.Example":                           "http://evil.example/",
+		"https://evil.example?q=1":                      "https://evil.example/?q=1",
+		"https://evil.example:8443#top":                 "https://evil.example:8443/#top",
+		"tcp://198.51.100.7:4444":                       "tcp://198.51.100.7:4444",
 	} {
 		got, err := graph.NormalizeURL(in)
 		require.NoError(t, err, in)
