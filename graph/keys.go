@@ -184,8 +184,8 @@ func ExternalIDAlias(id string) string {
 }
 
 // HashKey is the key of a hash node: the algorithm in STIX spelling
-// (MD5, SHA-1, SHA-256, SHA-512, SSDEEP, TLSH, ...) and the lower-case value
-// without white space, e.g. "SHA-256:e3b0c442..." (NormalizeHash, which
+// (MD5, SHA-1, SHA-256, SHA-512, SSDEEP, TLSH, ...) and the value without
+// white space, hex in lower case, e.g. "SHA-256:e3b0c442..." (NormalizeHash, which
 // also checks the value; a caller that needs the check calls it first).
 func HashKey(algorithm, value string) string {
 	if alg, h, err := NormalizeHash(algorithm, value); err == nil {

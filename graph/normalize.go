@@ -118,7 +118,8 @@ var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 // NormalizeURL returns a URL trimmed, with its scheme in lower case and its
 // host normalised as a domain name when it is one (NormalizeDomain:
 // "HTTP://Bücher.Example./x" → "http://xn--bcher-kva.example/x"), else in
-// lower case; the rest (user info, port, path, query, fragment) stays as written,
+// lower case, and an empty HTTP(S) path as "/"; the rest (user info, port,
+// path, query, fragment) stays as written,
 // spaces and other oddities included: feeds carry such URLs verbatim
 // (a malware's C2 path with a space) and a stricter parser would drop them.
 // Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
@@ -150,9 +151,16 @@ func NormalizeURL(v string) (string, error) {
 	if at := strings.LastIndexByte(authority, '@'); at >= 0 {
 		userinfo, host = authority[:at+1], authority[at+1:]
 	}
-	out := userinfo + normalizeURLHost(host) + rest[end:]
+	path := rest[end:]
+	scheme = strings.ToLower(scheme)
+	if (scheme == "http" || scheme == "https") && !strings.HasPrefix(path, "/") {
+		// An empty path is "/" in HTTP (RFC 3986, 6.2.3): http://evil.example
+		// and http://evil.example/ are one URL.
+		path = "/" + path
+	}
+	out := userinfo + normalizeURLHost(host) + path
 	if scheme != "" {
-		out = strings.ToLower(scheme) + "://" + out
+		out = scheme + "://" + out
 	}
 	return out, nil
 }
@@ -174,7 +182,9 @@ func normalizeURLHost(hostport string) string {
 
 // NormalizeIP parses an IPv4 or IPv6 address or CIDR block and returns it
 // in canonical form with its kind: 198.51.100.7 (ipv4-addr), 2001:db8::1
-// (ipv6-addr), 10.0.0.0/8. An IPv4-mapped IPv6 address is its IPv4 address.
+// (ipv6-addr), 10.0.0.0/8. An IPv4-mapped IPv6 address is its IPv4 address,
+// and a block of one address (198.51.100.7/32, 2001:db8::1/128) is that
+// address.
 func NormalizeIP(v string) (string, Kind, error) {
 	s := strings.TrimSpace(v)
 	kindOf := func(a netip.Addr) Kind {
@@ -190,6 +200,10 @@ func NormalizeIP(v string) (string, Kind, error) {
 		}
 		if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(a.Unmap(), p.Bits()-96)
+		}
+		if p.IsSingleIP() {
+			// A /32 or /128 block is one address: the address's node.
+			return p.Addr().String(), kindOf(p.Addr()), nil
 		}
 		return p.String(), kindOf(p.Addr()), nil
 	}
@@ -240,13 +254,21 @@ var (
 )
 
 // NormalizeHash returns the STIX name of the algorithm and the hash value
-// in lower case without white space (line breaks inside a hash are a
-// copy-and-paste accident), checked for the algorithm: hex of the right
+// without white space (line breaks inside a hash are a copy-and-paste
+// accident), in lower case when it is hex (every fixed-length algorithm,
+// TLSH, and any value of hex digits alone; an ssdeep or impfuzzy hash is
+// base64, whose case is part of the value, and keeps it), checked for the
+// algorithm: hex of the right
 // length for MD5, SHA-1, SHA-256 and the other fixed-length hashes, the
 // ssdeep and TLSH forms for those; other algorithms need only a value.
 func NormalizeHash(algorithm, value string) (string, string, error) {
 	alg := NormalizeHashAlgorithm(algorithm)
-	h := strings.ToLower(strings.Join(strings.Fields(value), ""))
+	h := strings.Join(strings.Fields(value), "")
+	if _, fixed := hashHexLen[alg]; fixed || alg == "TLSH" || hexDigits.MatchString(strings.ToLower(h)) {
+		// Hex digits are case-insensitive; the base64 of fuzzy hashes
+		// (ssdeep, impfuzzy) is not, so those keep their case.
+		h = strings.ToLower(h)
+	}
 	switch {
 	case alg == "":
 		return "", "", invalidValue("hash without an algorithm")

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,6 +59,10 @@ func TestNormalizeURL(t *testing.T) {
 		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",
 		"http://198.51.100.7:80/x":                      "http://198.51.100.7:80/x",
 		"http://xn--bcher-kva.example/":                 "http://xn--bcher-kva.example/",
+		"HTTP://Evil.Example":                           "http://evil.example/",
+		"https://evil.example?q=1":                      "https://evil.example/?q=1",
+		"https://evil.example:8443#top":                 "https://evil.example:8443/#top",
+		"tcp://198.51.100.7:4444":                       "tcp://198.51.100.7:4444",
 	} {
 		got, err := graph.NormalizeURL(in)
 		require.NoError(t, err, in)
@@ -122,6 +127,23 @@ func TestNormalizeHash(t *testing.T) {
 	}
 	_, _, err = graph.NormalizeHash("SSDEEP", "96:s4Ud1Lj96tHHlZDrwciQmA:s4Ud1Lj96tHHlZDrwciQmA")
 	require.NoError(t, err)
+	require.Equal(t, graph.HashNode("TLSH", "T1"+strings.Repeat("AB", 35)).ID, graph.HashNode("tlsh", "t1"+strings.Repeat("ab", 35)).ID)
+	require.Equal(t, graph.HashNode("VHASH", "0150366D15").ID, graph.HashNode("vhash", "0150366d15").ID, "hex of any algorithm folds")
+}
+
+// TestFuzzyHashKeepsCase: ssdeep and impfuzzy hashes are base64, whose
+// case is part of the value: they are stored as written (white space
+// removed), and two that differ in case are two hashes.
+func TestFuzzyHashKeepsCase(t *testing.T) {
+	t.Parallel()
+	const fuzzy = "3:a+JraNvsgzsVqSwHq9:tJuOgzsko"
+	for _, alg := range []string{"ssdeep", "SSDEEP", "impfuzzy"} {
+		_, h, err := graph.NormalizeHash(alg, " "+fuzzy+"\n")
+		require.NoError(t, err)
+		require.Equal(t, fuzzy, h, alg)
+	}
+	require.Equal(t, "SSDEEP:"+fuzzy, graph.HashNode("ssdeep", fuzzy).Key)
+	require.NotEqual(t, graph.HashNode("SSDEEP", fuzzy).ID, graph.HashNode("SSDEEP", strings.ToLower(fuzzy)).ID)
 	require.Equal(t, graph.HashNode("MD5", "D41D8CD98F00B204E9800998ECF8427E").ID, graph.HashNode("md5", "d41d8cd98f00b204e9800998ecf8427e").ID)
 }
 
@@ -141,6 +163,12 @@ func TestAddressKindIsItsFamily(t *testing.T) {
 	v6 := graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1")
 	require.Equal(t, v6, graph.ValueNode(graph.KindIPv4Addr, "2001:0DB8:0:0::1"))
 	require.Equal(t, graph.KindIPv6Addr, v6.Kind)
+	// A block of one address is that address, from a pattern, a MISP
+	// ip-dst or telemetry alike; a wider block stays a block.
+	require.Equal(t, v4, graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7/32"))
+	require.Equal(t, v4, graph.ValueNode(graph.KindIPv6Addr, "::ffff:198.51.100.7/128"))
+	require.Equal(t, v6, graph.ValueNode(graph.KindIPv6Addr, "2001:db8::1/128"))
+	require.Equal(t, "198.51.100.0/24", graph.ValueNode(graph.KindIPv4Addr, "198.51.100.0/24").Key)
 	bad := graph.ValueNode(graph.KindIPv6Addr, "not an address")
 	require.Equal(t, graph.KindIPv6Addr, bad.Kind, "a value that is no address keeps the kind it was given")
 }

@@ -100,6 +100,8 @@
 //	vulnerability, threat-actor,
 //	campaign-name                   named nodes (graph.NamedNode), merged with STIX's
 //	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
+//	stix2-pattern                   the same, based-on the observables the pattern
+//	                                compares (stix.PatternObservables, as in STIX)
 //	anything else (text, comment,
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
 //

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/stix"
 )
 
 // attrOut is an attribute mapped: its node, or, for a type that names no
@@ -133,6 +134,15 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		// the node is this attribute's alone and carries its details.
 		o.node = graph.SourceNode(kind, string(kind)+"--"+uuid)
 		o.node.Name = truncate(strings.TrimSpace(out.value), 200)
+		if props["pattern_type"] == "stix" {
+			// A STIX pattern is based on the observables it compares, as
+			// the STIX loader links them.
+			obs, _ := stix.PatternObservables(out.value)
+			for _, ob := range obs {
+				o.extra = append(o.extra, ob)
+				o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
+			}
+		}
 		for k, v := range details {
 			props[k] = v
 		}

@@ -211,3 +211,39 @@ func TestStoreFeedDirectoryTwice(t *testing.T) {
 	require.NoError(t, err)
 	requireNoChange(t, second.Written)
 }
+
+// TestStoreSTIX2PatternAttribute: a MISP stix2-pattern attribute
+// (testdata/adv/misp-stix2-pattern.json) is an indicator based on the
+// observables its pattern compares, as the same pattern in a STIX feed is:
+// the walk from the address a STIX feed gives reaches it.
+func TestStoreSTIX2PatternAttribute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewStore(pgtest.Pool(t))
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "adv", "misp-stix2-pattern.json"))
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // read-only
+	opts := quiet(nil)
+	opts.Feed = "misp-stix2-pattern"
+	_, err = LoadFile(ctx, f, st, opts)
+	require.NoError(t, err)
+	_, err = stix.Load(ctx, strings.NewReader(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-0000000000b1","objects":[
+		{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-0000000000b2","value":"198.51.100.61"}]}`),
+		st, stix.Options{Feed: "stix-sco", Logger: quiet(nil).Logger})
+	require.NoError(t, err)
+
+	ip, err := st.ResolveNode(ctx, "ipv4-addr--00000000-0000-4000-8000-0000000000b2")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, ip.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	ind, err := st.ResolveNode(ctx, alias("5e1f0000-0000-4000-8000-000000001301"))
+	require.NoError(t, err)
+	var reached []string
+	for _, n := range nb.Nodes {
+		reached = append(reached, string(n.Kind)+" "+n.Key)
+	}
+	require.Contains(t, reached, "indicator "+ind.Key, "the address reaches the MISP indicator")
+	dom, err := st.ResolveNode(ctx, "domain-name:stix2pat.example")
+	require.NoError(t, err)
+	require.Equal(t, []string{"misp-stix2-pattern"}, dom.Sources)
+}

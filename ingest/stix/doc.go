@@ -101,7 +101,12 @@
 //     (graph.ObservableNode: values normalised as every source normalises
 //     them, then UUIDv5 over the ID-contributing properties, then
 //     graph.ObservableID with the type), whatever id the feed used, so the
-//     same observable from any feed is one node. Types without
+//     same observable from any feed is one node. An object that says its
+//     value is defanged ("defanged": true) is the node of the value
+//     refanged ("198.51.100[.]7", "hxxp://…" read as 198.51.100.7,
+//     http://…), its props keeping the value as written. A value that is
+//     no value of its kind (ipv4-addr "999.1.1.1") is logged at WARN and
+//     keyed as written, since other objects name the object. Types without
 //     ID-contributing properties (process) are keyed by their id. Files and
 //     artifacts also get one hash node per hash (graph.HashNode), linked
 //     file -has-hash-> hash.
@@ -164,8 +169,9 @@
 //     compares for equality (= or IN, not negated), across all observation
 //     expressions and whatever joins them: ipv4-addr, ipv6-addr,
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
-//     paths, registry keys, autonomous systems, and file or artifact hashes
-//     as hash nodes. Other pattern languages (snort, yara, sigma, ...) stay
+//     paths, registry keys, autonomous systems, file or artifact hashes
+//     as hash nodes, and certificate fingerprints (x509-certificate
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives. Other pattern languages (snort, yara, sigma, ...) stay
 //     in props only.
 //   - STIX 2.0 observed-data with an "objects" dictionary: each embedded
 //     object becomes a node as if it were a STIX 2.1 SCO (references between

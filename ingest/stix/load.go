@@ -169,7 +169,7 @@ func (l *loader) checkClaims(out *mapped) {
 			l.claims[c.alias] = c.key
 		case first != c.key && !l.ambiguous[c.alias]:
 			l.ambiguous[c.alias] = true
-			l.log.Warn("ambiguous alias: it names two entities with their own ATT&CK ids; not merged, a lookup by it finds one",
+			l.log.Warn("ambiguous alias: it names two entities with their own ATT&CK ids; not merged, a lookup by it is refused with both as candidates",
 				"alias", c.alias, "key", first, "other_key", c.key, "id", out.id)
 		}
 	}

@@ -12,6 +12,13 @@ import (
 	"github.com/ransomeye/intel/stixid"
 )
 
+// valueKinds are the observable types whose value graph.NormalizeValue
+// checks.
+var valueKinds = map[graph.Kind]bool{
+	graph.KindIPv4Addr: true, graph.KindIPv6Addr: true, graph.KindDomainName: true,
+	graph.KindURL: true, graph.KindEmailAddr: true, graph.KindMACAddr: true,
+}
+
 // hashedKinds are the observable types whose hashes also become hash nodes.
 var hashedKinds = map[string]bool{"file": true, "artifact": true}
 
@@ -23,9 +30,17 @@ var hashedKinds = map[string]bool{"file": true, "artifact": true}
 // has-hash. When parent >= 0 the object is embedded in the observed-data
 // node at that index and takes its seen times and TLP.
 func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
-	n, ok := graph.ObservableNode(o.typ, o.m)
+	obj := refanged(o)
+	n, ok := graph.ObservableNode(o.typ, obj)
 	if !ok {
 		n = graph.SourceNode(graph.Kind(o.typ), o.id)
+	}
+	if v, isString := obj["value"].(string); isString && valueKinds[graph.Kind(o.typ)] {
+		if _, err := graph.NormalizeValue(graph.Kind(o.typ), v); err != nil {
+			// The object loads (its id is named by others), keyed as written.
+			out.warnings = append(out.warnings, warning{property: "value", value: v,
+				message: "not a valid " + o.typ + ", node keyed by the value as written: " + err.Error()})
+		}
 	}
 	if n.Name == "" && o.typ == "file" {
 		if algs := hashAlgorithms(o.m); len(algs) > 0 {
@@ -66,6 +81,28 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 			Confidence: file.Confidence, FirstSeen: file.FirstSeen, LastSeen: file.LastSeen, Sources: mp.sources,
 		})
 	}
+}
+
+// refangs undoes the usual ways of defanging a value: "[.]" for ".",
+// "hxxp" for "http", "[@]" for "@", ...
+var refangs = strings.NewReplacer("[.]", ".", "(.)", ".", "{.}", ".", "[dot]", ".", "[:]", ":",
+	"[://]", "://", "[@]", "@", "[at]", "@", "hxxp", "http", "hXXp", "http", "HXXP", "HTTP", "fxp", "ftp")
+
+// refanged returns the object's properties for its observable node: when
+// the object says its value is defanged ("defanged": true, STIX 2.1), the
+// value refanged, so that it is the node every other source names
+// ("198.51.100[.]7" is 198.51.100.7); the props keep the value as written.
+func refanged(o object) map[string]any {
+	v, isString := o.m["value"].(string)
+	if set, _ := graph.LifecycleFlag(o.m["defanged"]); !set || !isString {
+		return o.m
+	}
+	m := make(map[string]any, len(o.m))
+	for k, x := range o.m {
+		m[k] = x
+	}
+	m["value"] = refangs.Replace(v)
+	return m
 }
 
 // hashAlgorithms returns the algorithms of the object's hashes, sorted.

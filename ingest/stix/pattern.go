@@ -280,9 +280,10 @@ func lexString(s string) (string, int, error) {
 // patternObservables returns the observable nodes a STIX pattern compares
 // for equality (= or IN, not negated): addresses, domains, URLs, e-mail
 // addresses, MAC addresses, mutexes, directories, registry keys,
-// autonomous systems, file or artifact hashes (as hash nodes), and file
-// names when the pattern compares no valid file hash (a file node with that
-// name, as a MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
+// autonomous systems, file or artifact hashes (as hash nodes), certificate
+// fingerprints (the x509-certificate node), and file names when the
+// pattern compares no valid file hash (a file node with that name, as a
+// MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
 // domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
 // typed by their form. A compared value that is no observable of its kind
 // (a SHA-256 that is not 64 hex digits, an ipv4-addr that is no address:
@@ -296,7 +297,10 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 	seen := map[string]bool{}
 	fileHashed := false
 	for _, c := range cmps {
-		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") {
+		// Only a hash the pattern gives a node for (= or IN, not negated)
+		// stands in for the file: [file:name = 'x' AND file:hashes.MD5 !=
+		// '…'] names the file by its name.
+		if c.objectType == "file" && strings.HasPrefix(c.path, "hashes.") && !c.negated && (c.op == "=" || c.op == "IN") {
 			for _, v := range c.values {
 				if _, _, err := graph.NormalizeHash(strings.TrimPrefix(c.path, "hashes."), v); err == nil {
 					fileHashed = true
@@ -325,6 +329,16 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 		}
 	}
 	return out, invalid, nil
+}
+
+// PatternObservables returns the observable nodes a STIX pattern compares
+// for equality, as the indicator mapping links them (see the package
+// documentation), for loaders of other formats that carry STIX patterns
+// (MISP's stix2-pattern attributes). Values that are no observable of
+// their kind give no node.
+func PatternObservables(pattern string) ([]graph.Node, error) {
+	obs, _, err := patternObservables(pattern)
+	return obs, err
 }
 
 // invalidValue is a value a pattern compares that is no observable of its
@@ -375,6 +389,18 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 	case "autonomous-system":
 		if path == "number" {
 			n, ok := graph.ObservableNode(objectType, map[string]any{"number": asNumber(value)})
+			return n, ok, nil
+		}
+	case "x509-certificate":
+		// The certificate by its fingerprint, the node a MISP
+		// x509-fingerprint-* attribute gives (colons allowed, as there).
+		if alg, ok := strings.CutPrefix(path, "hashes."); ok && alg != "" {
+			a, h, err := graph.NormalizeHash(alg, strings.ReplaceAll(value, ":", ""))
+			if err != nil {
+				return graph.Node{}, false, err
+			}
+			n, ok := graph.ObservableNode(objectType, map[string]any{"hashes": map[string]any{a: h}})
+			n.Name = a + ":" + h
 			return n, ok, nil
 		}
 	case "file", "artifact":

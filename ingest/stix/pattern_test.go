@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,6 +54,10 @@ func TestPatternObservables(t *testing.T) {
 		{"file name with hashes gives the hash", "[file:name = 'x.exe' AND file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
 		{"mixed-case domain is one node", "[domain-name:value = 'Server-1.OstDownload.xyz.']", []graph.Node{graph.ValueNode(graph.KindDomainName, "server-1.ostdownload.xyz")}},
 		{"url with a space kept", "[url:value = 'HTTP://Evil.Example/a b.php']", []graph.Node{graph.ValueNode(graph.KindURL, "http://evil.example/a b.php")}},
+		{"file name with an excluded hash gives the file", "[file:name = 'x.exe' AND file:hashes.MD5 != 'd41d8cd98f00b204e9800998ecf8427e']", []graph.Node{fileNamed(t, "x.exe")}},
+		{"file name with a negated hash gives the file", "[file:name = 'x.exe' AND file:hashes.MD5 NOT IN ('d41d8cd98f00b204e9800998ecf8427e')]", []graph.Node{fileNamed(t, "x.exe")}},
+		{"certificate fingerprint", "[x509-certificate:hashes.'SHA-256' = 'AB:" + strings.Repeat("CD", 31) + "']",
+			[]graph.Node{x509Node(t, "SHA-256", "ab"+strings.Repeat("cd", 31))}},
 		{"nested path", "[email-message:body_multipart[*].body_raw_ref.name = 'x.exe']", nil},
 	}
 	for _, tt := range tests {
@@ -133,4 +138,14 @@ func TestPatternErrors(t *testing.T) {
 		_, _, err := patternObservables(p)
 		require.ErrorIs(t, err, errPattern, "%q", p)
 	}
+}
+
+// x509Node is the certificate node of a fingerprint, as a MISP
+// x509-fingerprint-* attribute keys it.
+func x509Node(t *testing.T, alg, h string) graph.Node {
+	t.Helper()
+	n, ok := graph.ObservableNode("x509-certificate", map[string]any{"hashes": map[string]any{alg: h}})
+	require.True(t, ok)
+	n.Name = alg + ":" + h
+	return n
 }

@@ -112,6 +112,9 @@ func TestAmbiguousAliasReported(t *testing.T) {
 	for _, l := range logs {
 		if strings.HasPrefix(l.msg, "ambiguous alias") {
 			reported = append(reported, l.attrs["alias"])
+			// What it says of lookups is what they do (store.ResolveNode
+			// refuses an ambiguous alias and lists the candidates).
+			require.Contains(t, l.msg, "a lookup by it is refused")
 		}
 	}
 	require.Equal(t, []any{"intrusion-set:berserk bear"}, reported)
@@ -133,4 +136,24 @@ func TestInvalidHashWarned(t *testing.T) {
 		warned = warned || (l.attrs["property"] == "hashes.MD5" && l.attrs["value"] == "abc")
 	}
 	require.True(t, warned, "the bad hash is logged")
+}
+
+// TestInvalidValueWarned: an observable whose value is no value of its
+// kind (ipv4-addr "999.1.1.1"; testdata/adv/sco-invalid-values.json) loads
+// keyed as written, since other objects name it, but is logged, as a
+// pattern's invalid value and a MISP attribute's are; a valid one is not.
+func TestInvalidValueWarned(t *testing.T) {
+	t.Parallel()
+	_, rep, logs := load(t, bundle(
+		`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-0000000000e1","value":"999.1.1.1"}`,
+		`{"type":"domain-name","spec_version":"2.1","id":"domain-name--00000000-0000-4000-8000-0000000000e2","value":"not a domain"}`,
+		`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-0000000000e3","value":"198.51.100.9"}`))
+	require.Empty(t, rep.Dropped)
+	var warned []any
+	for _, l := range logs {
+		if l.attrs["property"] == "value" {
+			warned = append(warned, l.attrs["value"])
+		}
+	}
+	require.ElementsMatch(t, []any{"999.1.1.1", "not a domain"}, warned)
 }
