@@ -314,8 +314,11 @@ type Sink interface {
 // a single-value type, NormalizeHash for hashes), so the same domain in
 // any case from any feed is one node; an address's kind is its family's
 // (ipKind). The id is ObservableID over the STIX
-// 2.1 deterministic id of the normalised object. It returns false when the
-// object has no ID-contributing properties.
+// 2.1 deterministic id of the normalised object, and that STIX id
+// (kind--uuid, as python-stix2 and OpenCTI write it) is the node's alias,
+// so a feed that names the observable by it (a relationship to an SCO the
+// feed does not carry) reaches the node whichever source gave it. It
+// returns false when the object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 	stixType = string(ipKind(Kind(stixType), obj))
 	obj = normalizedObservable(Kind(stixType), obj)
@@ -338,7 +341,8 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 			name = s
 		}
 	}
-	return Node{ID: ObservableID(Kind(stixType), sid), Kind: Kind(stixType), Key: key, Name: name}, true
+	return Node{ID: ObservableID(Kind(stixType), sid), Kind: Kind(stixType), Key: key, Name: name,
+		Aliases: []string{stixid.STIXID(stixType, sid)}}, true
 }
 
 // ipKind is the kind of an ipv4-addr or ipv6-addr object by its value: an

@@ -278,6 +278,10 @@ func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 	var p parsedEndpoint
 	var err error
 	p.node, err = endpointNode(obj, &p.implied)
+	// Endpoints carry no source ids (graph.ObservableNode gives an
+	// observable its STIX id as an alias, for feeds): an alias row per new
+	// endpoint would double what each costs the telemetry path.
+	p.node.Aliases = nil
 	return p, err
 }
 
