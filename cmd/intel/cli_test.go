@@ -464,3 +464,45 @@ func readFile(t *testing.T, path string) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+// TestJSONLogFormatEndsWithAJSONRecord: with --log-format json every line
+// on stderr is a JSON record, the command's final error and usage hint too
+// (they were plain "intel: …" lines, which a collector reading JSON lines
+// drops or chokes on), with the exit code in the record.
+func TestJSONLogFormatEndsWithAJSONRecord(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"related", "--depth", "-1", "x"}, exitUsage, "--depth -1: want 0 or more"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"--database-url=postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable", "--connect-timeout=2s", "related", "x"},
+			exitFailure, "database unreachable"},
+	} {
+		_, stderr, code := runCLI(t, append([]string{"--log-format", "json"}, c.args...)...)
+		require.Equal(t, c.code, code, stderr)
+		require.NotContains(t, stderr, "hunter2")
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		for _, l := range lines {
+			require.True(t, json.Valid([]byte(l)), "not a JSON line: %q", l)
+		}
+		var last struct {
+			Level    string `json:"level"`
+			Msg      string `json:"msg"`
+			ExitCode int    `json:"exit_code"`
+			Hint     string `json:"hint"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+		require.Equal(t, "ERROR", last.Level)
+		require.Contains(t, last.Msg, c.msg)
+		require.Equal(t, c.code, last.ExitCode)
+		if c.code == exitUsage {
+			require.Contains(t, last.Hint, "--help' for usage.")
+		}
+	}
+	_, stderr, code := runCLI(t, "related", "--depth", "-1", "x")
+	require.Equal(t, exitUsage, code)
+	require.Equal(t, "intel: --depth -1: want 0 or more\nRun 'intel related --help' for usage.\n", stderr, "text stays as it was")
+}
