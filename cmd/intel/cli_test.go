@@ -91,6 +91,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"completion with an extra argument", []string{"completion", "bash", "x"}, `unknown command "x" for "intel completion bash"`, "intel completion bash"},
 		// Numeric flags outside their range, named with the range.
 		{"negative depth", []string{"related", "--depth", "-1", "malware:a"}, "--depth -1: want 0 or more", "intel related"},
+		{"depth past an int32", []string{"related", "--depth", "2147483648", "malware:a"}, "--depth 2147483648: want 0 to 2147483647", "intel related"},
 		{"zero fanout", []string{"related", "--fanout", "0", "malware:a"}, "--fanout 0: want 1 or more", "intel related"},
 		{"zero max nodes", []string{"related", "--max-nodes", "0", "malware:a"}, "--max-nodes 0: want 1 or more", "intel related"},
 		{"negative concurrency", []string{"ingest", "feeds", "--concurrency", "-3", "feeds.yaml"}, "--concurrency -3: want 1 to 1024", "intel ingest feeds"},
