@@ -118,13 +118,18 @@ func (f *Feed) normalize() error {
 	default:
 		return fmt.Errorf("format %q: want stix, misp or telemetry", f.Format)
 	}
-	if f.Name == "" {
+	derived := f.Name == ""
+	if derived {
 		if f.Path == "-" {
 			f.Name = "stdin"
 		} else {
 			base := filepath.Base(filepath.Clean(f.Path))
 			f.Name = strings.TrimSuffix(base, filepath.Ext(base))
 		}
+	}
+	if !validName.MatchString(f.Name) && derived {
+		return fmt.Errorf("name %q, taken from the file name: a feed name uses letters, digits and . _ : / @ + -; "+
+			"name the feed (--feed NAME, or name: in a feed list) or rename the file", f.Name)
 	}
 	if !validName.MatchString(f.Name) {
 		return fmt.Errorf("name %q: use letters, digits and . _ : / @ + -", f.Name)

@@ -507,3 +507,17 @@ func TestJSONLogFormatEndsWithAJSONRecord(t *testing.T) {
 	require.Equal(t, exitUsage, code)
 	require.Equal(t, "intel: --depth -1: want 0 or more\nRun 'intel related --help' for usage.\n", stderr, "text stays as it was")
 }
+
+// TestFeedNameFromAFileNameSaysHowToNameIt: a file whose name is no valid
+// feed name ("apt 28 report.json") fails with an error that names the feed
+// and says how to give it a name; it said `feed : name "apt 28 report": use
+// letters, digits …` (an empty feed name, no way out).
+func TestFeedNameFromAFileNameSaysHowToNameIt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "apt 28 report.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"type":"bundle","id":"bundle--5f2a3e5c-8d1e-4d6b-9d8e-0c3b1a2f4e6d","objects":[]}`), 0o600))
+	_, stderr, code := runCLI(t, "ingest", "stix", "--dry-run", path)
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, `intel: feed apt 28 report: name "apt 28 report", taken from the file name`)
+	require.Contains(t, stderr, "--feed NAME")
+}
