@@ -521,3 +521,15 @@ func TestFeedNameFromAFileNameSaysHowToNameIt(t *testing.T) {
 	require.Contains(t, stderr, `intel: feed apt 28 report: name "apt 28 report", taken from the file name`)
 	require.Contains(t, stderr, "--feed NAME")
 }
+
+// TestTelemetryHelpTellsWhatARerunDoes: the help of ingest telemetry says
+// what running it again after a cut does (a file: only what is missing;
+// standard input: everything again), and its exit codes; it said neither.
+func TestTelemetryHelpTellsWhatARerunDoes(t *testing.T) {
+	t.Parallel()
+	out := runOK(t, "ingest", "telemetry", "--help")
+	for _, want := range []string{"A FILE loads exactly once", "writes only what is missing", "Standard input, a pipe or a FIFO has no checkpoint",
+		"is a new\ninput", "Exit status: 0", "130\nor 143"} {
+		require.Contains(t, out, want)
+	}
+}

@@ -345,7 +345,19 @@ Endpoints are objects with a kind and what identifies them (value for
 addresses, domains and URLs; name and hashes for files; key for processes,
 hosts and other kinds), or "kind:value" strings such as "ipv4-addr:10.0.0.5".
 Rows are written with COPY into the day partitions (made on demand); a line
-that cannot be used is logged, counted and skipped.`,
+that cannot be used is logged, counted and skipped.
+
+A FILE loads exactly once: its checkpoint (the path, links resolved, and the
+content's SHA-256) commits with each chunk, so after Ctrl-C, SIGTERM, a crash
+or a server restart the same command again writes only what is missing
+("already stored"). Standard input, a pipe or a FIFO has no checkpoint: a
+load from it cut short and run again writes again what was stored. A file
+whose content changed (lines appended, also while it was loading) is a new
+input: all of it is written again.
+
+Exit status: 0 when the stream loaded (an empty input too), 1 when it failed
+or not one line was an edge (a gzip or STIX file), 2 for a usage error, 130
+or 143 when SIGINT or SIGTERM stopped it (the chunks committed stay).`,
 		Example: "  intel ingest telemetry edr-2026-11-27.ndjson\n  edr-export | intel ingest telemetry - --format json",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
