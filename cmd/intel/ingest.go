@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -401,6 +402,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			a.log.Info("telemetry input is not a regular file: loading it without a checkpoint, like standard input", "path", o.path)
 		}
 	}
+	if !regular {
+		r = interruptibleReader(ctx, r)
+	}
 	store, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -483,4 +487,18 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
 	}
 	return tw.flush()
+}
+
+// interruptibleReader reads r on a goroutine of its own, so that a read
+// waiting on a stalled producer (standard input, a pipe, a FIFO) or inside
+// an endless line (/dev/zero) ends when ctx does: SIGINT and SIGTERM stop
+// the load at once instead of when the producer next writes.
+func interruptibleReader(ctx context.Context, r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+	}()
+	context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	return pr
 }
