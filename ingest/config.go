@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 )
@@ -62,7 +64,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
 //	    path: edr-2026-11-27.ndjson
 //	    format: telemetry              # NDJSON edges, never detected
 func LoadConfig(path string) (Config, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readConfig(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read feed config: %w", err)
 	}
@@ -107,6 +109,30 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// MaxConfigBytes bounds a feed list: a list of a million feeds is less.
+const MaxConfigBytes = 64 << 20
+
+// readConfig reads the feed list at path, a regular file or a pipe
+// (<(make-feed-list)) of at most MaxConfigBytes. A device (/dev/zero) or a
+// larger input is refused: it was read until memory ran out, deaf to SIGINT
+// and SIGTERM. A FIFO without a writer is opened without blocking (and reads
+// as empty): the open waited for a writer forever.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() && st.Mode()&fs.ModeNamedPipe == 0 {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
+	if err == nil && len(raw) > MaxConfigBytes {
+		err = fmt.Errorf("%s is larger than %d MiB: not a feed list", path, MaxConfigBytes>>20)
+	}
+	return raw, err
+}
+
 // normalize checks the feed and fills its default name.
 func (f *Feed) normalize() error {
 	if f.Path == "" {
@@ -118,13 +144,18 @@ func (f *Feed) normalize() error {
 	default:
 		return fmt.Errorf("format %q: want stix, misp or telemetry", f.Format)
 	}
-	if f.Name == "" {
+	derived := f.Name == ""
+	if derived {
 		if f.Path == "-" {
 			f.Name = "stdin"
 		} else {
 			base := filepath.Base(filepath.Clean(f.Path))
 			f.Name = strings.TrimSuffix(base, filepath.Ext(base))
 		}
+	}
+	if !validName.MatchString(f.Name) && derived {
+		return fmt.Errorf("name %q, taken from the file name: a feed name uses letters, digits and . _ : / @ + -; "+
+			"name the feed (--feed NAME, or name: in a feed list) or rename the file", f.Name)
 	}
 	if !validName.MatchString(f.Name) {
 		return fmt.Errorf("name %q: use letters, digits and . _ : / @ + -", f.Name)

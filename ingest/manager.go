@@ -232,10 +232,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res = fail(fmt.Errorf("%w: %v", engine.ErrPanic, p))
 		}
 	}()
-	if err := f.normalize(); err != nil {
+	err := f.normalize()
+	res.Feed = f // with its default name, also when that name is refused
+	if err != nil {
 		return fail(err)
 	}
-	res.Feed = f
 	src, err := openSource(f)
 	if err != nil {
 		return fail(err)

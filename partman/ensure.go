@@ -254,6 +254,14 @@ func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, 
 	if store.Code(err) == pgerrcode.InsufficientPrivilege {
 		return res, fmt.Errorf("%w: %w", ErrInsufficientPrivilege, err)
 	}
+	if store.Code(err) == pgerrcode.InvalidObjectDefinition {
+		// "would overlap": a partition Ensure did not make (another name,
+		// a range of several days) may hold the whole day already.
+		if name, ok := coveringPartition(ctx, pool, t, day, opts); ok {
+			res.Partition = name
+			return res, nil
+		}
+	}
 	if err != nil {
 		opts.Logger.LogAttrs(ctx, slog.LevelError, "partman: partition not ensured",
 			slog.String("parent", t.String()), slog.String("partition", res.Partition),
@@ -270,6 +278,22 @@ func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, 
 		slog.String("day", day.Format(time.DateOnly)), slog.Bool("created", res.Created),
 		slog.Int64("moved_rows", res.MovedRows), slog.Int("attempts", attempts))
 	return res, nil
+}
+
+// coveringPartition returns the name of the partition of t whose bounds
+// hold the whole of day, if one does.
+func coveringPartition(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, opts Options) (string, bool) {
+	l, err := listTx(ctx, pool, t, opts)
+	if err != nil {
+		return "", false
+	}
+	end := day.AddDate(0, 0, 1)
+	for _, p := range l.Partitions {
+		if (p.From == nil || !p.From.After(day)) && (p.To == nil || !p.To.Before(end)) {
+			return p.Name, true
+		}
+	}
+	return "", false
 }
 
 // partitionName is the child name ensure_day_partition gives a day.

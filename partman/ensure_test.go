@@ -429,3 +429,40 @@ func TestEnsureErrors(t *testing.T) {
 	require.Len(t, res.Days, 2)
 	require.Equal(t, fmt.Sprint([]time.Time{days[0], days[2]}), fmt.Sprint([]time.Time{res.Days[0].Day, res.Days[1].Day}))
 }
+
+// TestEnsureTakesADayAPartitionItDidNotMakeHolds: a partition attached by
+// hand (another name, a week) holds some days of the window; Ensure counts
+// them as existing under that partition's name and makes the others. It
+// failed with "would overlap partition" for each such day, and with it the
+// startup upkeep of every command.
+func TestEnsureTakesADayAPartitionItDidNotMakeHolds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	from, to := today.AddDate(0, 0, 2), today.AddDate(0, 0, 9)
+	_, err := pool.Exec(ctx, "CREATE TABLE telemetry_week (LIKE telemetry_edges INCLUDING ALL)")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, fmt.Sprintf("ALTER TABLE telemetry_edges ATTACH PARTITION telemetry_week FOR VALUES FROM ('%s') TO ('%s')",
+		from.Format(time.RFC3339), to.Format(time.RFC3339)))
+	require.NoError(t, err)
+
+	res, err := partman.Ensure(ctx, pool, partman.Options{})
+	require.NoError(t, err)
+	require.Len(t, res.Days, 8)
+	for _, d := range res.Days {
+		if d.Day.Before(from) {
+			require.Equal(t, "telemetry_edges_"+d.Day.Format("2006_01_02"), d.Partition)
+			require.True(t, d.Created)
+			continue
+		}
+		require.Equal(t, "telemetry_week", d.Partition, d.Day)
+		require.False(t, d.Created)
+	}
+	// A partition holding part of a day only is still an error.
+	_, err = pool.Exec(ctx, fmt.Sprintf("CREATE TABLE telemetry_half PARTITION OF telemetry_edges FOR VALUES FROM ('%s') TO ('%s')",
+		to.Format(time.RFC3339), to.Add(12*time.Hour).Format(time.RFC3339)))
+	require.NoError(t, err)
+	_, err = partman.Ensure(ctx, pool, partman.Options{Ahead: 9})
+	require.ErrorContains(t, err, "would overlap")
+}

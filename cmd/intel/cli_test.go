@@ -91,6 +91,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"completion with an extra argument", []string{"completion", "bash", "x"}, `unknown command "x" for "intel completion bash"`, "intel completion bash"},
 		// Numeric flags outside their range, named with the range.
 		{"negative depth", []string{"related", "--depth", "-1", "malware:a"}, "--depth -1: want 0 or more", "intel related"},
+		{"depth past an int32", []string{"related", "--depth", "2147483648", "malware:a"}, "--depth 2147483648: want 0 to 2147483647", "intel related"},
 		{"zero fanout", []string{"related", "--fanout", "0", "malware:a"}, "--fanout 0: want 1 or more", "intel related"},
 		{"zero max nodes", []string{"related", "--max-nodes", "0", "malware:a"}, "--max-nodes 0: want 1 or more", "intel related"},
 		{"negative concurrency", []string{"ingest", "feeds", "--concurrency", "-3", "feeds.yaml"}, "--concurrency -3: want 1 to 1024", "intel ingest feeds"},
@@ -463,4 +464,72 @@ func readFile(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestJSONLogFormatEndsWithAJSONRecord: with --log-format json every line
+// on stderr is a JSON record, the command's final error and usage hint too
+// (they were plain "intel: …" lines, which a collector reading JSON lines
+// drops or chokes on), with the exit code in the record.
+func TestJSONLogFormatEndsWithAJSONRecord(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"related", "--depth", "-1", "x"}, exitUsage, "--depth -1: want 0 or more"},
+		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
+		{[]string{"--database-url=postgres://u:hunter2@127.0.0.1:1/x?sslmode=disable", "--connect-timeout=2s", "related", "x"},
+			exitFailure, "database unreachable"},
+	} {
+		_, stderr, code := runCLI(t, append([]string{"--log-format", "json"}, c.args...)...)
+		require.Equal(t, c.code, code, stderr)
+		require.NotContains(t, stderr, "hunter2")
+		lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+		for _, l := range lines {
+			require.True(t, json.Valid([]byte(l)), "not a JSON line: %q", l)
+		}
+		var last struct {
+			Level    string `json:"level"`
+			Msg      string `json:"msg"`
+			ExitCode int    `json:"exit_code"`
+			Hint     string `json:"hint"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &last))
+		require.Equal(t, "ERROR", last.Level)
+		require.Contains(t, last.Msg, c.msg)
+		require.Equal(t, c.code, last.ExitCode)
+		if c.code == exitUsage {
+			require.Contains(t, last.Hint, "--help' for usage.")
+		}
+	}
+	_, stderr, code := runCLI(t, "related", "--depth", "-1", "x")
+	require.Equal(t, exitUsage, code)
+	require.Equal(t, "intel: --depth -1: want 0 or more\nRun 'intel related --help' for usage.\n", stderr, "text stays as it was")
+}
+
+// TestFeedNameFromAFileNameSaysHowToNameIt: a file whose name is no valid
+// feed name ("apt 28 report.json") fails with an error that names the feed
+// and says how to give it a name; it said `feed : name "apt 28 report": use
+// letters, digits …` (an empty feed name, no way out).
+func TestFeedNameFromAFileNameSaysHowToNameIt(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "apt 28 report.json")
+	require.NoError(t, os.WriteFile(path, []byte(`{"type":"bundle","id":"bundle--5f2a3e5c-8d1e-4d6b-9d8e-0c3b1a2f4e6d","objects":[]}`), 0o600))
+	_, stderr, code := runCLI(t, "ingest", "stix", "--dry-run", path)
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, `intel: feed apt 28 report: name "apt 28 report", taken from the file name`)
+	require.Contains(t, stderr, "--feed NAME")
+}
+
+// TestTelemetryHelpTellsWhatARerunDoes: the help of ingest telemetry says
+// what running it again after a cut does (a file: only what is missing;
+// standard input: everything again), and its exit codes; it said neither.
+func TestTelemetryHelpTellsWhatARerunDoes(t *testing.T) {
+	t.Parallel()
+	out := runOK(t, "ingest", "telemetry", "--help")
+	for _, want := range []string{"A FILE loads exactly once", "writes only what is missing", "Standard input, a pipe or a FIFO has no checkpoint",
+		"is a new\ninput", "Exit status: 0", "130\nor 143"} {
+		require.Contains(t, out, want)
+	}
 }

@@ -212,3 +212,38 @@ func TestInterruptedTelemetryLoad(t *testing.T) {
 	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
 	require.Equal(t, strconv.Itoa(rows), m[1], "edges stored")
 }
+
+// TestSIGTERMStopsATelemetryLoadWaitingOnItsInput: `producer | intel ingest
+// telemetry -` with a producer that has stalled (no line, pipe still open):
+// SIGTERM ends the load at once with the one line and 143. The read waited
+// for the producer, so the signal did nothing until it wrote again or
+// closed (systemd's stop then ended in SIGKILL).
+func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pw.Close() })
+	var stderr bytes.Buffer
+	cmd := exec.Command(intelBinary(t), "--database-url", dsn, "ingest", "telemetry", "-")
+	cmd.Stdin, cmd.Stderr = pr, &stderr
+	require.NoError(t, cmd.Start())
+	_ = pr.Close()
+	line := fmt.Sprintf(`{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c2.example","agent_id":"ws-1","observed_at":%q}`+"\n",
+		time.Now().UTC().Format(time.RFC3339))
+	_, err = pw.WriteString(line) // read, then nothing more
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second) // connected, reading
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("intel still waiting on its input 10 s after SIGTERM; stderr: %s", stderr.String())
+	}
+	require.Equal(t, 143, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "intel: interrupted by SIGTERM after")
+}

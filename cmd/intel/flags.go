@@ -96,6 +96,10 @@ func checkRange(f *pflag.Flag) error {
 	v, err := strconv.ParseInt(f.Value.String(), 10, 64)
 	minV, _ := strconv.ParseInt(minText[0], 10, 64)
 	maxV, _ := strconv.ParseInt(maxText, 10, 64)
+	if err == nil && maxText == strconv.Itoa(noMax) && v > maxV {
+		// "want 0 or more" of a number that is more reads as a lie.
+		return usagef("--%s %s: want %s to %s", f.Name, f.Value, minText[0], maxText)
+	}
 	if err != nil || v < minV || (maxText != "" && v > maxV) {
 		return want()
 	}

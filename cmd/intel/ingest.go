@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"os"
@@ -352,7 +353,19 @@ Endpoints are objects with a kind and what identifies them (value for
 addresses, domains and URLs; name and hashes for files; key for processes,
 hosts and other kinds), or "kind:value" strings such as "ipv4-addr:10.0.0.5".
 Rows are written with COPY into the day partitions (made on demand); a line
-that cannot be used is logged, counted and skipped.`,
+that cannot be used is logged, counted and skipped.
+
+A FILE loads exactly once: its checkpoint (the path, links resolved, and the
+content's SHA-256) commits with each chunk, so after Ctrl-C, SIGTERM, a crash
+or a server restart the same command again writes only what is missing
+("already stored"). Standard input, a pipe or a FIFO has no checkpoint: a
+load from it cut short and run again writes again what was stored. A file
+whose content changed (lines appended, also while it was loading) is a new
+input: all of it is written again.
+
+Exit status: 0 when the stream loaded (an empty input too), 1 when it failed
+or not one line was an edge (a gzip or STIX file), 2 for a usage error, 130
+or 143 when SIGINT or SIGTERM stopped it (the chunks committed stay).`,
 		Example: "  intel ingest telemetry edr-2026-11-27.ndjson\n  edr-export | intel ingest telemetry - --format json",
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -395,6 +408,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			// as standard input does, without a checkpoint.
 			a.log.Info("telemetry input is not a regular file: loading it without a checkpoint, like standard input", "path", o.path)
 		}
+	}
+	if !regular {
+		r = interruptibleReader(ctx, r)
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
@@ -482,4 +498,18 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
 	}
 	return tw.flush()
+}
+
+// interruptibleReader reads r on a goroutine of its own, so that a read
+// waiting on a stalled producer (standard input, a pipe, a FIFO) or inside
+// an endless line (/dev/zero) ends when ctx does: SIGINT and SIGTERM stop
+// the load at once instead of when the producer next writes.
+func interruptibleReader(ctx context.Context, r io.Reader) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err) // nil: io.EOF for the reader
+	}()
+	context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	return pr
 }

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -54,10 +55,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if sig := interrupts.received(); sig != 0 {
-		diagf(stderr, "intel: %s\n", redact.String(interruptMessage(err, sig)))
+		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, sig)), "")
 		return 128 + int(sig)
 	}
-	diagf(stderr, "intel: %s\n", oneLine(redact.String(err.Error())))
+	msg := oneLine(redact.String(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		path := cmp.Or(a.cmdPath, root.CommandPath())
@@ -67,10 +68,30 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		} else if ferr == nil && c != nil {
 			path = c.CommandPath()
 		}
-		diagf(stderr, "Run '%s --help' for usage.\n", path)
+		a.lastWord(stderr, exitUsage, msg, fmt.Sprintf("Run '%s --help' for usage.", path))
 		return exitUsage
 	}
+	a.lastWord(stderr, exitFailure, msg, "")
 	return exitFailure
+}
+
+// lastWord writes why the command ends with code: the line "intel: msg"
+// (and hint on a line of its own), or with --log-format json one JSON
+// record like the log's, so that stderr read as JSON lines holds the error
+// too.
+func (a *app) lastWord(stderr io.Writer, code int, msg, hint string) {
+	if a.logFormat != "json" {
+		diagf(stderr, "intel: %s\n", msg)
+		if hint != "" {
+			diagf(stderr, "%s\n", hint)
+		}
+		return
+	}
+	attrs := []slog.Attr{slog.Int("exit_code", code)}
+	if hint != "" {
+		attrs = append(attrs, slog.String("hint", hint))
+	}
+	slog.New(slog.NewJSONHandler(stderr, nil)).LogAttrs(context.Background(), slog.LevelError, msg, attrs...)
 }
 
 // oneLine folds a multi-line error into one line.

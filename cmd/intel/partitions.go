@@ -262,6 +262,18 @@ func (a *app) startupUpkeep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// A hot standby, or a server or role with default_transaction_read_only,
+	// runs reads only: the upkeep could only fail, day by day, and take
+	// related, show and search down with it.
+	var readOnly bool
+	if err := pool.QueryRow(ctx, "SELECT current_setting('transaction_read_only') = 'on'").Scan(&readOnly); err != nil {
+		return fmt.Errorf("partition upkeep on startup: %w", err)
+	}
+	if readOnly {
+		a.log.Info("partition upkeep skipped: the server is read-only (a standby, or default_transaction_read_only); " +
+			"run 'intel partitions maintain' against the primary")
+		return nil
+	}
 	_, err = partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()})
 	if errors.Is(err, partman.ErrInsufficientPrivilege) {
 		a.log.Info("partition upkeep skipped: this role may not make partitions; run 'intel partitions maintain' as the owner role",

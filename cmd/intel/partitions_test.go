@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,4 +62,29 @@ func TestCommandsRefuseASchemaNewerThanTheBinary(t *testing.T) {
 		require.Equal(t, exitFailure, code, "intel %v\nstdout: %s\nstderr: %s", args, stdout, stderr)
 		require.Contains(t, stderr, "database schema is at version 9999, newer than this intel knows", args)
 	}
+}
+
+// TestReadOnlyServerSkipsTheStartupUpkeep: against a hot standby or a
+// server with default_transaction_read_only, the startup upkeep cannot make
+// partitions; it is skipped with one notice and the reading commands run
+// (they failed with "partition upkeep on startup: … read-only transaction"
+// after an ERROR line per day).
+func TestReadOnlyServerSkipsTheStartupUpkeep(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	file := loadSmallGraph(t, dsn)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
+	db := "--database-url=" + u.String()
+
+	stdout, stderr, code := runCLI(t, db, "related", file.ID.String())
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "intrusion-set Bitwise Spider")
+	require.Equal(t, 1, strings.Count(stderr, "partition upkeep skipped: the server is read-only"), stderr)
+	require.NotContains(t, stderr, "ERROR")
+
+	_, stderr, code = runCLI(t, db, "partitions", "ensure")
+	require.Equal(t, exitFailure, code, "ensure itself still says it cannot")
+	require.Contains(t, stderr, "read-only transaction")
 }

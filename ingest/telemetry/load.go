@@ -111,8 +111,8 @@ func drop(reason engine.Reason, detail error) engine.Result {
 }
 
 // FileInput returns the checkpoint identity of a telemetry file for
-// store.Store.Checkpointed: "file:" and its absolute path, and the SHA-256
-// of its content (read once, in full). A load of the file cut short (a
+// store.Store.Checkpointed: "file:" and its absolute path with symbolic
+// links resolved, and the SHA-256 of its content (read once, in full). A load of the file cut short (a
 // SIGKILL, a server restart) and run again then skips the edges already
 // stored, so the file's rows are written exactly once; a file whose content
 // changed is a new input. Standard input has no such identity: a load from
@@ -122,6 +122,11 @@ func FileInput(path string) (store.TelemetryInput, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return store.TelemetryInput{}, fmt.Errorf("telemetry input %s: %w", path, err)
+	}
+	// The file, not the name it was reached by: loaded through a symbolic
+	// link and then by its own path, it is one input, stored once.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
 	}
 	f, err := os.Open(abs)
 	if err != nil {
