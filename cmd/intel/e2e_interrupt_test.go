@@ -229,9 +229,12 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 	cmd.Stdin, cmd.Stderr = pr, &stderr
 	require.NoError(t, cmd.Start())
 	_ = pr.Close()
-	line := fmt.Sprintf(`{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c2.example","agent_id":"ws-1","observed_at":%q}`+"\n",
-		time.Now().UTC().Format(time.RFC3339))
-	_, err = pw.WriteString(line) // read, then nothing more
+	now := time.Now().UTC().Format(time.RFC3339)
+	for i := range 5 { // read, then nothing more but half a line
+		_, err = fmt.Fprintf(pw, `{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c%d.example","agent_id":"ws-1","observed_at":%q}`+"\n", i, now)
+		require.NoError(t, err)
+	}
+	_, err = pw.WriteString(`{"src":"ipv4-addr:10.0.0.1","relation":"conn`)
 	require.NoError(t, err)
 	time.Sleep(2 * time.Second) // connected, reading
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -246,4 +249,10 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 	}
 	require.Equal(t, 143, cmd.ProcessState.ExitCode(), stderr.String())
 	require.Contains(t, stderr.String(), "intel: interrupted by SIGTERM after")
+	// Standard input has no checkpoint and its producer does not send
+	// again: what was read is written before the load stops.
+	require.Contains(t, stderr.String(), "stored: 5 edges", stderr.String())
+	var rows int
+	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
+	require.Equal(t, 5, rows, "the lines read before SIGTERM are stored")
 }

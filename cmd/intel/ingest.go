@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ransomeye/intel/tuning"
@@ -409,7 +410,16 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			a.log.Info("telemetry input is not a regular file: loading it without a checkpoint, like standard input", "path", o.path)
 		}
 	}
+	loadCtx := ctx
 	if !regular {
+		// Without a checkpoint a rerun cannot take up where this load
+		// stopped, and a producer does not send again what it wrote: at
+		// SIGINT or SIGTERM the input ends (as at its end) and what was
+		// read is written, within the grace a batch has to commit; a
+		// second signal ends the process at once.
+		var stop context.CancelFunc
+		loadCtx, stop = drainAfter(ctx, ingest.DefaultInterruptGrace)
+		defer stop()
 		r = interruptibleReader(ctx, r)
 	}
 	store, err := a.openStore(ctx)
@@ -440,7 +450,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		opts.Workers = plan.ParserWorkers // as for feeds; the default (1) otherwise
 	}
 	restoreGC := loadGC(telemetryGCPercent, res.MemoryBytes)
-	rep, err := telemetry.Load(ctx, r, w, opts)
+	rep, err := telemetry.Load(loadCtx, r, w, opts)
 	restoreGC()
 	stopProgress()
 	var cause interruptCause
@@ -502,14 +512,37 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 
 // interruptibleReader reads r on a goroutine of its own, so that a read
 // waiting on a stalled producer (standard input, a pipe, a FIFO) or inside
-// an endless line (/dev/zero) ends when ctx does: SIGINT and SIGTERM stop
-// the load at once instead of when the producer next writes.
+// an endless line (/dev/zero) ends when ctx does: SIGINT and SIGTERM end
+// the input at once (io.EOF, so what was read is loaded; a line cut short
+// is counted invalid) instead of when the producer next writes.
 func interruptibleReader(ctx context.Context, r io.Reader) io.Reader {
 	pr, pw := io.Pipe()
 	go func() {
 		_, err := io.Copy(pw, r)
 		pw.CloseWithError(err) // nil: io.EOF for the reader
 	}()
-	context.AfterFunc(ctx, func() { pw.CloseWithError(context.Cause(ctx)) })
+	context.AfterFunc(ctx, func() { pw.Close() })
 	return pr
+}
+
+// drainAfter returns a context that ends grace after ctx does, with its
+// cause: a load given it writes what it read before ctx ended.
+func drainAfter(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	drain, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stopAfter := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, func() { cancel(context.Cause(ctx)) })
+	})
+	return drain, func() {
+		stopAfter()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel(nil)
+	}
 }
