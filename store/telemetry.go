@@ -684,7 +684,9 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		// failed too) stored nothing.
 		committed bool
 	)
+	attempts := 0
 	try := func(ctx context.Context) error {
+		attempts++
 		if xid != 0 {
 			done, err := s.committedBefore(ctx, xid)
 			if err != nil || done {
@@ -805,6 +807,13 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			}
 			if cp.Edges < span.to {
 				return 0, 0, fmt.Errorf("telemetry input %s: checkpoint at edge %d, not %d: is another load of it running?", in.Name, cp.Edges, span.from)
+			}
+			if attempts == 1 {
+				// No earlier try of this append can have committed them:
+				// another load of the input did. They are not this load's
+				// to count; it stops rather than report them written.
+				return 0, 0, fmt.Errorf("telemetry input %s: edges %d to %d were stored meanwhile by another load of it (checkpoint at edge %d): is another load of it running?",
+					in.Name, span.from, span.to, cp.Edges)
 			}
 			s.log.InfoContext(ctx, "telemetry chunk was committed already", "input", in.Name, "from", span.from, "to", span.to)
 			committed = true

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -236,4 +238,50 @@ func TestAppendTelemetryInputChunkDroppedWhole(t *testing.T) {
 	var stored int64
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&stored))
 	require.EqualValues(t, 15, stored)
+}
+
+// racingEnsurer stands for another load of the same input that stores
+// the whole input while this one prepares its first chunk: it moves the
+// input's checkpoint to its end.
+type racingEnsurer struct {
+	pool  *pgxpool.Pool
+	in    store.TelemetryInput
+	edges int64
+}
+
+func (r racingEnsurer) EnsureDays(ctx context.Context, _ []time.Time) (store.DayOutcome, error) {
+	_, err := r.pool.Exec(ctx, `INSERT INTO telemetry_checkpoints (input, content_hash, edges, rows_written, complete)
+		VALUES ($1, $2, $3, $3, true)
+		ON CONFLICT (input, content_hash) DO UPDATE SET edges = $3, rows_written = $3, complete = true`, r.in.Name, r.in.ContentHash, r.edges)
+	return store.DayOutcome{}, err
+}
+
+func (racingEnsurer) Horizon(context.Context, store.DBTX) (time.Time, error) {
+	return time.Time{}, nil
+}
+
+// TestAppendTelemetryInputStoredByAnotherLoad: two loads of one input at
+// once. The one whose chunks the other stored first must not report them
+// as written by itself (it said "edges written" for rows it never wrote):
+// it stops with an error naming the other load, having written nothing.
+func TestAppendTelemetryInputStoredByAnotherLoad(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	in := store.TelemetryInput{Name: "file:/tmp/twice.ndjson", ContentHash: strings.Repeat("cd", 32)}
+	st := store.NewStore(pool, store.WithLogger(quietLogger), store.WithCopyChunk(10),
+		store.WithDayEnsurer(racingEnsurer{pool: pool, in: in, edges: 25}))
+	src := graph.Node{ID: uuid.New(), Kind: graph.KindProcess, Key: "host-1:4242"}
+	dst := graph.ValueNode(graph.KindDomainName, "example.org")
+	var edges []graph.TelemetryEdge
+	for i := range 25 {
+		edges = append(edges, graph.TelemetryEdge{Src: src, Relation: "resolved", Dst: dst, AgentID: "host-1",
+			ObservedAt: time.Now().UTC().Add(-time.Duration(i) * time.Second)})
+	}
+	stats, err := st.AppendTelemetryInput(ctx, in, store.SliceEdges(edges))
+	require.ErrorContains(t, err, "another load")
+	require.Zero(t, stats.Edges, "nothing written by this load")
+	var rows int64
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&rows))
+	require.Zero(t, rows)
 }
