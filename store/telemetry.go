@@ -21,8 +21,11 @@ import (
 type TelemetryStats struct {
 	// Edges is the number of edges written.
 	Edges int64 `json:"edges"`
-	// OutOfWindow counts edges written outside the telemetry window: they
-	// land in the default partition and `intel partitions check` reports them.
+	// OutOfWindow counts edges written outside the telemetry window, for
+	// whose days this load made no partition: they land in their day's
+	// partition where one exists (partition upkeep makes the coming days'),
+	// else in the default partition, which `intel partitions check`
+	// reports.
 	OutOfWindow int64 `json:"out_of_window"`
 	// Dropped counts invalid edges by reason; each is logged at WARN.
 	Dropped map[graph.DropReason]int64 `json:"dropped,omitempty"`

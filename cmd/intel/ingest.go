@@ -498,7 +498,7 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	if t.Resumed > 0 {
 		tw.printf("already stored\t%d (by an earlier load of this input, skipped)\n", t.Resumed)
 	}
-	tw.printf("outside the window\t%d (in telemetry_edges_default; see intel partitions check)\n", t.OutOfWindow)
+	tw.printf("outside the window\t%d (no partition made for them: in their day's partition if one exists, else the default; see intel partitions check)\n", t.OutOfWindow)
 	tw.printf("day without partition\t%d (in telemetry_edges_default: this role may not make partitions)\n", t.InDefault)
 	tw.printf("partitions made\t%d\n", t.PartitionsCreated)
 	tw.printf("nodes\tinserted %d, merged %d, unchanged %d\n", t.Nodes.NodesInserted, t.Nodes.NodesMerged, t.Nodes.NodesUnchanged)
