@@ -345,6 +345,16 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 		Aliases: []string{stixid.STIXID(stixType, sid)}}, true
 }
 
+// Endpoint returns n as a telemetry endpoint: without the source ids
+// ObservableNode gives an observable for feeds (its STIX id). Endpoints
+// are written at telemetry rates, and an alias row per new endpoint would
+// double what each costs; a feed's reference by STIX id reaches the nodes
+// feeds gave.
+func Endpoint(n Node) Node {
+	n.Aliases = nil
+	return n
+}
+
 // ipKind is the kind of an ipv4-addr or ipv6-addr object by its value: an
 // IPv4-mapped IPv6 address (::ffff:198.51.100.7) is the IPv4 address, and
 // an address given under the other family's type is of its own family, so

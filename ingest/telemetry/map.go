@@ -278,10 +278,7 @@ func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 	var p parsedEndpoint
 	var err error
 	p.node, err = endpointNode(obj, &p.implied)
-	// Endpoints carry no source ids (graph.ObservableNode gives an
-	// observable its STIX id as an alias, for feeds): an alias row per new
-	// endpoint would double what each costs the telemetry path.
-	p.node.Aliases = nil
+	p.node = graph.Endpoint(p.node)
 	return p, err
 }
 

@@ -312,19 +312,20 @@ func (e *event) edge() graph.TelemetryEdge {
 		Props: map[string]any{"pid": e.pid}, Implied: implied}
 }
 
-// node returns the graph node of p, adding what it implies (a file's hash
-// node and has-hash link) to implied.
+// node returns the graph node of p (graph.Endpoint: as the telemetry
+// mapper gives it), adding what it implies (a file's hash node and
+// has-hash link) to implied.
 func (p endpoint) node(implied *graph.Batch) graph.Node {
 	switch p.kind {
 	case graph.KindFile:
 		file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": p.sha256}, p.name)
 		implied.Nodes = append(implied.Nodes, hashes...)
 		implied.Relations = append(implied.Relations, rels...)
-		return file
+		return graph.Endpoint(file)
 	case graph.KindProcess:
 		return graph.Node{ID: graph.NamedID(p.kind, p.key), Kind: p.kind, Key: p.key, Name: p.name}
 	default:
-		return graph.ValueNode(p.kind, p.value)
+		return graph.Endpoint(graph.ValueNode(p.kind, p.value))
 	}
 }
 
