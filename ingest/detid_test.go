@@ -2,8 +2,6 @@ package ingest_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -34,11 +32,7 @@ func TestDeterministicSTIXIDReachesTheObservable(t *testing.T) {
 			t.Run(giver.Name+" "+order[0].Name+" first", func(t *testing.T) {
 				ctx := context.Background()
 				st, pool := newStore(t)
-				for _, f := range order {
-					res, err := ingest.Run(ctx, st, []ingest.Feed{f}, ingest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-					require.NoError(t, err)
-					require.Equal(t, ingest.StatusOK, res[0].Status, "%s: %s", f.Name, res[0].Error)
-				}
+				loadOneByOne(ctx, t, st, order)
 				var pending, linked int
 				require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM pending_relations),
 					(SELECT count(*) FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id

@@ -30,11 +30,7 @@ func TestRenamedObjectIsOneEntity(t *testing.T) {
 		t.Run(order[0].Name+" first", func(t *testing.T) {
 			ctx := context.Background()
 			st, pool := newStore(t)
-			for _, f := range order {
-				res, err := ingest.Run(ctx, st, []ingest.Feed{f}, ingest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-				require.NoError(t, err)
-				require.Equal(t, ingest.StatusOK, res[0].Status, "%s: %s", f.Name, res[0].Error)
-			}
+			loadOneByOne(ctx, t, st, order)
 			r, err := st.Resolve(ctx, "malware:delta")
 			require.NoError(t, err)
 			require.Equal(t, "Alpha", r.Node.Name, "the old name reaches the renamed object")
@@ -71,5 +67,16 @@ func TestRenamedObjectIsOneEntity(t *testing.T) {
 				FROM node_entities x JOIN nodes n ON n.id = x.node_id LEFT JOIN nodes e ON e.id = x.entity_id`).Scan(&state))
 			require.Equal(t, "delta -> alpha alias", state)
 		})
+	}
+}
+
+// loadOneByOne loads feeds one at a time, in order, each of which must
+// load ok.
+func loadOneByOne(ctx context.Context, t *testing.T, st ingest.Store, feeds []ingest.Feed) {
+	t.Helper()
+	for _, f := range feeds {
+		res, err := ingest.Run(ctx, st, []ingest.Feed{f}, ingest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		require.NoError(t, err)
+		require.Equal(t, ingest.StatusOK, res[0].Status, "%s: %s", f.Name, res[0].Error)
 	}
 }
