@@ -521,7 +521,7 @@ func interruptibleReader(ctx context.Context, r io.Reader) io.Reader {
 		_, err := io.Copy(pw, r)
 		pw.CloseWithError(err) // nil: io.EOF for the reader
 	}()
-	context.AfterFunc(ctx, func() { pw.Close() })
+	context.AfterFunc(ctx, func() { _ = pw.Close() }) // a PipeWriter's Close returns nil
 	return pr
 }
 
