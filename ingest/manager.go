@@ -237,7 +237,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	if err != nil {
 		return fail(err)
 	}
-	src, err := openSource(f)
+	src, err := openSource(ctx, f)
 	if err != nil {
 		return fail(err)
 	}
@@ -557,10 +557,10 @@ func (s *source) Close() error {
 // its content (a directory: its manifest and event file names). A feed file
 // must be a regular file (a FIFO or device would block or never end: use
 // "-" for standard input).
-func openSource(f Feed) (*source, error) {
+func openSource(ctx context.Context, f Feed) (*source, error) {
 	if f.Path == "-" {
 		h := sha256.New()
-		br := bufio.NewReaderSize(io.TeeReader(os.Stdin, h), sniffLimit)
+		br := bufio.NewReaderSize(io.TeeReader(InterruptibleReader(ctx, os.Stdin, nil), h), sniffLimit)
 		format := f.Format
 		if format == "" {
 			format = sniffReader(br)

@@ -256,3 +256,39 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
 	require.Equal(t, 5, rows, "the lines read before SIGTERM are stored")
 }
+
+// TestSIGTERMStopsAFeedLoadWaitingOnItsInput: `producer | intel ingest
+// stix -` whose producer stalls (the pipe open, no more bytes) stops at
+// SIGTERM at once, exit 143, the feed recorded interrupted, instead of
+// waiting for the producer to write or close.
+func TestSIGTERMStopsAFeedLoadWaitingOnItsInput(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pw.Close() })
+	var stderr bytes.Buffer
+	cmd := exec.Command(intelBinary(t), "--database-url", dsn, "ingest", "stix", "-", "--feed", "stalled")
+	cmd.Stdin, cmd.Stderr = pr, &stderr
+	require.NoError(t, cmd.Start())
+	_ = pr.Close()
+	_, err = pw.WriteString(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000001","objects":[` +
+		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-000000000002","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z","name":"Stalled","is_family":true},`)
+	require.NoError(t, err) // then nothing more
+	time.Sleep(2 * time.Second)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("intel still waiting on its input 15 s after SIGTERM; stderr: %s", stderr.String())
+	}
+	require.Equal(t, 143, cmd.ProcessState.ExitCode(), stderr.String())
+	require.Contains(t, stderr.String(), "interrupted by SIGTERM", stderr.String())
+	var status string
+	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
+	require.Equal(t, "interrupted", status)
+}

@@ -420,7 +420,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		var stop context.CancelFunc
 		loadCtx, stop = drainAfter(ctx, ingest.DefaultInterruptGrace)
 		defer stop()
-		r = interruptibleReader(ctx, r)
+		r = ingest.InterruptibleReader(ctx, r, io.EOF)
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
@@ -508,21 +508,6 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
 	}
 	return tw.flush()
-}
-
-// interruptibleReader reads r on a goroutine of its own, so that a read
-// waiting on a stalled producer (standard input, a pipe, a FIFO) or inside
-// an endless line (/dev/zero) ends when ctx does: SIGINT and SIGTERM end
-// the input at once (io.EOF, so what was read is loaded; a line cut short
-// is counted invalid) instead of when the producer next writes.
-func interruptibleReader(ctx context.Context, r io.Reader) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		_, err := io.Copy(pw, r)
-		pw.CloseWithError(err) // nil: io.EOF for the reader
-	}()
-	context.AfterFunc(ctx, func() { _ = pw.Close() }) // a PipeWriter's Close returns nil
-	return pr
 }
 
 // drainAfter returns a context that ends grace after ctx does, with its
