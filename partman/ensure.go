@@ -96,12 +96,15 @@ type DayEnsurer struct {
 	pool   *pgxpool.Pool
 	opts   Options
 	denied *atomic.Bool // the role was found unable to make partitions
+	// parent is Options.Parent resolved once: Horizon runs in every COPY
+	// transaction of the writer.
+	parent *atomic.Pointer[table]
 }
 
 // NewDayEnsurer returns a DayEnsurer on pool with opts (Parent, lock
 // timeout, retries, retention, logger; the window is the writer's).
 func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
-	return DayEnsurer{pool: pool, opts: opts, denied: new(atomic.Bool)}
+	return DayEnsurer{pool: pool, opts: opts, denied: new(atomic.Bool), parent: new(atomic.Pointer[table])}
 }
 
 // Horizon returns the first UTC day that may get a partition: the day of
@@ -111,9 +114,15 @@ func NewDayEnsurer(pool *pgxpool.Pool, opts Options) DayEnsurer {
 // default partition, for the next Prune.
 func (d DayEnsurer) Horizon(ctx context.Context, db store.DBTX) (time.Time, error) {
 	opts := d.opts.withDefaults()
-	t, err := resolve(ctx, db, opts.Parent)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read retention: %w", err)
+	var t table
+	if p := d.parent.Load(); p != nil {
+		t = *p
+	} else {
+		var err error
+		if t, err = resolve(ctx, db, opts.Parent); err != nil {
+			return time.Time{}, fmt.Errorf("read retention: %w", err)
+		}
+		d.parent.Store(&t)
 	}
 	h, keepLate, err := horizon(ctx, db, t, opts)
 	if keepLate {

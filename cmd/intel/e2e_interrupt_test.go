@@ -213,6 +213,36 @@ func TestInterruptedTelemetryLoad(t *testing.T) {
 	require.Equal(t, strconv.Itoa(rows), m[1], "edges stored")
 }
 
+// sigtermWhileStalled runs the built intel with args, writes input to its
+// standard input and then stalls (the pipe open, no more bytes), sends
+// SIGTERM two seconds later and waits up to 15 s for it to end (failing
+// the test if it does not). It returns the exit code and stderr.
+func sigtermWhileStalled(t *testing.T, input string, args ...string) (int, string) {
+	t.Helper()
+	pr, pw, err := os.Pipe()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pw.Close() })
+	var stderr bytes.Buffer
+	cmd := exec.Command(intelBinary(t), args...)
+	cmd.Stdin, cmd.Stderr = pr, &stderr
+	require.NoError(t, cmd.Start())
+	_ = pr.Close()
+	_, err = pw.WriteString(input)
+	require.NoError(t, err)
+	time.Sleep(2 * time.Second) // connected, reading
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("intel still waiting on its input 15 s after SIGTERM; stderr: %s", stderr.String())
+	}
+	return cmd.ProcessState.ExitCode(), stderr.String()
+}
+
 // TestSIGTERMStopsATelemetryLoadWaitingOnItsInput: `producer | intel ingest
 // telemetry -` with a producer that has stalled (no line, pipe still open):
 // SIGTERM ends the load at once with the one line and 143. The read waited
@@ -221,37 +251,18 @@ func TestInterruptedTelemetryLoad(t *testing.T) {
 func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	pr, pw, err := os.Pipe()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pw.Close() })
-	var stderr bytes.Buffer
-	cmd := exec.Command(intelBinary(t), "--database-url", dsn, "ingest", "telemetry", "-")
-	cmd.Stdin, cmd.Stderr = pr, &stderr
-	require.NoError(t, cmd.Start())
-	_ = pr.Close()
 	now := time.Now().UTC().Format(time.RFC3339)
+	var input strings.Builder
 	for i := range 5 { // read, then nothing more but half a line
-		_, err = fmt.Fprintf(pw, `{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c%d.example","agent_id":"ws-1","observed_at":%q}`+"\n", i, now)
-		require.NoError(t, err)
+		fmt.Fprintf(&input, `{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c%d.example","agent_id":"ws-1","observed_at":%q}`+"\n", i, now)
 	}
-	_, err = pw.WriteString(`{"src":"ipv4-addr:10.0.0.1","relation":"conn`)
-	require.NoError(t, err)
-	time.Sleep(2 * time.Second) // connected, reading
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("intel still waiting on its input 10 s after SIGTERM; stderr: %s", stderr.String())
-	}
-	require.Equal(t, 143, cmd.ProcessState.ExitCode(), stderr.String())
-	require.Contains(t, stderr.String(), "intel: interrupted by SIGTERM after")
+	input.WriteString(`{"src":"ipv4-addr:10.0.0.1","relation":"conn`)
+	code, stderr := sigtermWhileStalled(t, input.String(), "--database-url", dsn, "ingest", "telemetry", "-")
+	require.Equal(t, 143, code, stderr)
+	require.Contains(t, stderr, "intel: interrupted by SIGTERM after")
 	// Standard input has no checkpoint and its producer does not send
 	// again: what was read is written before the load stops.
-	require.Contains(t, stderr.String(), "stored: 5 edges", stderr.String())
+	require.Contains(t, stderr, "stored: 5 edges", stderr)
 	var rows int
 	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
 	require.Equal(t, 5, rows, "the lines read before SIGTERM are stored")
@@ -264,30 +275,11 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 func TestSIGTERMStopsAFeedLoadWaitingOnItsInput(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
-	pr, pw, err := os.Pipe()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pw.Close() })
-	var stderr bytes.Buffer
-	cmd := exec.Command(intelBinary(t), "--database-url", dsn, "ingest", "stix", "-", "--feed", "stalled")
-	cmd.Stdin, cmd.Stderr = pr, &stderr
-	require.NoError(t, cmd.Start())
-	_ = pr.Close()
-	_, err = pw.WriteString(`{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000001","objects":[` +
-		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-000000000002","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z","name":"Stalled","is_family":true},`)
-	require.NoError(t, err) // then nothing more
-	time.Sleep(2 * time.Second)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("intel still waiting on its input 15 s after SIGTERM; stderr: %s", stderr.String())
-	}
-	require.Equal(t, 143, cmd.ProcessState.ExitCode(), stderr.String())
-	require.Contains(t, stderr.String(), "interrupted by SIGTERM", stderr.String())
+	code, stderr := sigtermWhileStalled(t, `{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000001","objects":[`+
+		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-000000000002","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z","name":"Stalled","is_family":true},`,
+		"--database-url", dsn, "ingest", "stix", "-", "--feed", "stalled")
+	require.Equal(t, 143, code, stderr)
+	require.Contains(t, stderr, "interrupted by SIGTERM", stderr)
 	var status string
 	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
 	require.Equal(t, "interrupted", status)
