@@ -21,7 +21,8 @@
 // entity). Lookup aliases (NameAlias, ExternalIDAlias, TacticAlias) let a
 // name, an alias or an ATT&CK id find an entity keyed otherwise, and
 // lifecycle marks (Lifecycle: revoked, deprecated) rank a withdrawn record
-// below every live one. A reference to a revoked object resolves to its
+// below every live one; a node or relation any of whose records is
+// withdrawn keeps the mark, and walks leave it out. A reference to a revoked object resolves to its
 // replacement (RelRevokedBy; Resolution says what was followed); a name
 // alias (IsNameAlias) that two entities with ids of their own claim is
 // ambiguous (AmbiguousAlias), never merged. A named object keyed by its

@@ -47,6 +47,10 @@ type RelationDegree struct {
 	Class     RelationClass `json:"class"`
 	Direction string        `json:"direction"`
 	Edges     int64         `json:"edges"`
+	// Withdrawn counts the Edges whose relationship a source revoked or
+	// deprecated (Lifecycle of the relation's props): walks do not follow
+	// them unless RelatedOptions.IncludeWithdrawn.
+	Withdrawn int64 `json:"withdrawn,omitempty"`
 }
 
 // NodeDetails is what intel show prints about a node.

@@ -42,9 +42,12 @@ type RelatedOptions struct {
 	// always, a walk follows them only when Relations names them.
 	IncludeProvenance bool `json:"include_provenance,omitempty"`
 	// IncludeWithdrawn returns and expands withdrawn nodes (revoked or
-	// deprecated, see Lifecycle) too, each marked in RelatedNode.Withdrawn.
-	// Without it a walk treats the edges to them as absent, so they are
-	// neither returned nor expanded (the start node always is).
+	// deprecated, see Lifecycle) too, each marked in RelatedNode.Withdrawn,
+	// and follows withdrawn relations (a relationship whose source revoked
+	// or deprecated it: Lifecycle of the relation's props). Without it a
+	// walk treats withdrawn relations and the edges to withdrawn nodes as
+	// absent, so those nodes are neither returned nor expanded (the start
+	// node always is).
 	IncludeWithdrawn bool `json:"include_withdrawn,omitempty"`
 }
 

@@ -406,7 +406,8 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	for _, r := range degrees {
 		c := graph.ClassOf(r.Relation)
 		d.Degree[c] += r.Edges
-		d.Relations = append(d.Relations, graph.RelationDegree{Relation: r.Relation, Class: c, Direction: r.Direction, Edges: r.Edges})
+		d.Relations = append(d.Relations, graph.RelationDegree{Relation: r.Relation, Class: c, Direction: r.Direction, Edges: r.Edges,
+			Withdrawn: r.Withdrawn})
 	}
 	graph.SortRelationDegrees(d.Relations)
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})

@@ -53,8 +53,12 @@ func randomWalkGraph(t testing.TB, s *store.Store, seed uint64, now time.Time, s
 	}
 	var rels []graph.Relation
 	for range len(nodes) * 3 {
-		rels = append(rels, graph.Relation{Src: pick().Ref(), Type: walkRelations[r.IntN(len(walkRelations))], Dst: pick().Ref(),
-			FirstSeen: seen, LastSeen: seen, Sources: []string{"walk"}})
+		rel := graph.Relation{Src: pick().Ref(), Type: walkRelations[r.IntN(len(walkRelations))], Dst: pick().Ref(),
+			FirstSeen: seen, LastSeen: seen, Sources: []string{"walk"}}
+		if r.IntN(12) == 0 { // a withdrawn relationship, not walked unless IncludeWithdrawn
+			rel.Props = map[string]any{graph.PropLifecycle: graph.LifecycleDeprecated}
+		}
+		rels = append(rels, rel)
 	}
 	_, err := s.Write(ctx, graph.Batch{Nodes: nodes, Relations: rels})
 	require.NoError(t, err)

@@ -46,7 +46,9 @@ were cut shows its true degree and how many were cut.
 Revoked and deprecated objects (STIX revoked, ATT&CK x_mitre_deprecated) are
 not live: the walk neither returns nor expands them unless
 --include-withdrawn, which returns them marked REVOKED or DEPRECATED (the
-start node is always returned, marked if withdrawn).
+start node is always returned, marked if withdrawn). A relationship a source
+revoked or deprecated (in any version of it) is not followed either, unless
+--include-withdrawn.
 
 --format table draws a tree of the first path to each node; json is for
 scripts; dot is for Graphviz (dot -Tsvg).`,
@@ -75,7 +77,7 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
 	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set)")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
-	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked")
+	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
 	f.StringVar(&o.engine, "engine", engineAuto, "walk engine: recursive (one statement), levels (one per hop) or auto (levels on Citus)")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")

@@ -102,7 +102,11 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		if r.Direction == "in" {
 			arrow = "<-" + r.Relation + "-"
 		}
-		row("  "+string(r.Class), fmt.Sprintf("%s %d", arrow, r.Edges))
+		note := ""
+		if r.Withdrawn > 0 {
+			note = fmt.Sprintf(" (%d withdrawn, not walked)", r.Withdrawn)
+		}
+		row("  "+string(r.Class), fmt.Sprintf("%s %d%s", arrow, r.Edges, note))
 	}
 	return p.flush()
 }

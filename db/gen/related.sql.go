@@ -39,12 +39,14 @@ WITH RECURSIVE moved AS (
         -- indexable: no kinds filter, so a node's relations may be counted
         -- and read in the indexes; unmerged: no node stands for another
         -- (node_entities), so the reached nodes' edges are read as stored;
-        -- plain: both, and no node is withdrawn (or @include_withdrawn),
-        -- so every node's relations are read as stored, unchecked.
+        -- plain: both, and no node or relation is withdrawn (or
+        -- @include_withdrawn), so every node's relations are read as
+        -- stored, unchecked.
         SELECT cardinality($5::text[]) = 0 AS indexable,
                NOT EXISTS (SELECT 1 FROM node_entities m
                            WHERE m.entity_id IS NOT NULL AND (NOT $2::boolean OR m.reason = 'alias')) AS unmerged,
-               ($2::boolean OR (SELECT count(*) FROM nodes k WHERE node_withdrawn(k.props)) = 0) AS unwithdrawn
+               ($2::boolean OR ((SELECT count(*) FROM nodes k WHERE node_withdrawn(k.props)) = 0
+                                                AND (SELECT count(*) FROM relations r WHERE relation_withdrawn(r.props)) = 0)) AS unwithdrawn
     ) AS g
     UNION ALL
     SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions,
@@ -79,8 +81,9 @@ WITH RECURSIVE moved AS (
                 -- (in the indexes, unfiltered, read no further). Only a
                 -- hub's relations are counted and checked in full, and
                 -- read in walk order as far as the cap when entity_relations
-                -- would return them as stored (plain: no node stands for f
-                -- and none of its peers is moved); a node that is no hub is
+                -- would return them as stored (plain: no node stands for f,
+                -- none of its peers is moved and none of its relations is
+                -- withdrawn); a node that is no hub is
                 -- plain when no node at all is moved (w.plain), and then its
                 -- relations are read as stored, all of them. (Counting and
                 -- checking every node's relations cost more than they saved
@@ -96,7 +99,11 @@ WITH RECURSIVE moved AS (
                     SELECT o.n + i.n AS relations,
                            w.plain OR (o.moved + i.moved = 0 AND NOT EXISTS (
                                SELECT 1 FROM node_entities m
-                               WHERE m.entity_id = f.id AND (NOT $2::boolean OR m.reason = 'alias'))) AS plain
+                               WHERE m.entity_id = f.id AND (NOT $2::boolean OR m.reason = 'alias'))
+                               -- and none of its relations is withdrawn (relations_withdrawn_idx)
+                               AND ($2::boolean
+                                    OR NOT EXISTS (SELECT 1 FROM relations r WHERE r.src_id = f.id AND relation_withdrawn(r.props))
+                                       AND NOT EXISTS (SELECT 1 FROM relations r WHERE r.dst_id = f.id AND relation_withdrawn(r.props)))) AS plain
                     FROM (SELECT count(*) AS n,
                                  count(*) FILTER (WHERE NOT w.plain AND r.dst_id IN (SELECT v.id FROM moved v)) AS moved
                           FROM relations r
@@ -263,6 +270,7 @@ WITH RECURSIVE moved AS (
         FROM reached a
         JOIN relations r ON r.src_id = a.node_id
         WHERE (SELECT w.unmerged FROM walk w WHERE w.depth = 0)
+          AND ($2::boolean OR NOT relation_withdrawn(r.props))
     ) AS x
     JOIN reached b ON b.node_id = x.nbr
     WHERE (cardinality($6::text[]) = 0 OR x.relation = ANY($6::text[]))
@@ -376,7 +384,8 @@ type FindRelatedRow struct {
 // relation names; never those in @skip_relations (the caller puts there the
 // excluded names and the provenance and lifecycle names it does not walk,
 // see graph.RelatedOptions); when @kinds is not empty, only edges to nodes
-// of those kinds; unless @include_withdrawn, never edges to a withdrawn
+// of those kinds; unless @include_withdrawn, never a withdrawn relation
+// (relation_withdrawn, migration 00027) nor an edge to a withdrawn
 // node (node_withdrawn(props): revoked or deprecated, graph.Lifecycle),
 // which is therefore neither returned nor expanded, exactly as if the
 // edges to it did not exist (they take no fan-out slot and do not count in

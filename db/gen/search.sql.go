@@ -78,9 +78,13 @@ func (q *Queries) NodeAliasesOf(ctx context.Context, nodeID uuid.UUID) ([]NodeAl
 }
 
 const nodeDegrees = `-- name: NodeDegrees :many
-SELECT r.relation, 'out'::text AS direction, count(*) AS edges FROM relations r WHERE r.src_id = $1::uuid GROUP BY r.relation
+SELECT r.relation, 'out'::text AS direction, count(*) AS edges,
+       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
+FROM relations r WHERE r.src_id = $1::uuid GROUP BY r.relation
 UNION ALL
-SELECT r.relation, 'in'::text AS direction, count(*) AS edges FROM relations r WHERE r.dst_id = $1::uuid GROUP BY r.relation
+SELECT r.relation, 'in'::text AS direction, count(*) AS edges,
+       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
+FROM relations r WHERE r.dst_id = $1::uuid GROUP BY r.relation
 ORDER BY 1, 2
 `
 
@@ -88,10 +92,12 @@ type NodeDegreesRow struct {
 	Relation  string `json:"relation"`
 	Direction string `json:"direction"`
 	Edges     int64  `json:"edges"`
+	Withdrawn int64  `json:"withdrawn"`
 }
 
 // NodeDegrees counts a node's relations per relation type and direction
-// (out: the node is the source).
+// (out: the node is the source), and how many of them are withdrawn
+// (relation_withdrawn: the walks do not follow those).
 func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegreesRow, error) {
 	rows, err := q.db.Query(ctx, nodeDegrees, nodeID)
 	if err != nil {
@@ -101,7 +107,12 @@ func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegr
 	items := []NodeDegreesRow{}
 	for rows.Next() {
 		var i NodeDegreesRow
-		if err := rows.Scan(&i.Relation, &i.Direction, &i.Edges); err != nil {
+		if err := rows.Scan(
+			&i.Relation,
+			&i.Direction,
+			&i.Edges,
+			&i.Withdrawn,
+		); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -76,10 +76,15 @@ SELECT source_id, source FROM node_aliases WHERE node_id = @node_id::uuid ORDER 
 
 -- name: NodeDegrees :many
 -- NodeDegrees counts a node's relations per relation type and direction
--- (out: the node is the source).
-SELECT r.relation, 'out'::text AS direction, count(*) AS edges FROM relations r WHERE r.src_id = @node_id::uuid GROUP BY r.relation
+-- (out: the node is the source), and how many of them are withdrawn
+-- (relation_withdrawn: the walks do not follow those).
+SELECT r.relation, 'out'::text AS direction, count(*) AS edges,
+       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
+FROM relations r WHERE r.src_id = @node_id::uuid GROUP BY r.relation
 UNION ALL
-SELECT r.relation, 'in'::text AS direction, count(*) AS edges FROM relations r WHERE r.dst_id = @node_id::uuid GROUP BY r.relation
+SELECT r.relation, 'in'::text AS direction, count(*) AS edges,
+       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
+FROM relations r WHERE r.dst_id = @node_id::uuid GROUP BY r.relation
 ORDER BY 1, 2;
 
 -- name: NodeRelationPeers :many

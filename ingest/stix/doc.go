@@ -120,6 +120,8 @@
 //     store records every claim (alias_claims), across feeds too.
 //   - A relationship keeps its STIX id (graph.Relation.IDs; the store's
 //     relation_ids), so a later object naming the relationship finds it.
+//     A revoked or deprecated relationship gets props "lifecycle" as an
+//     object does, which withdraws the relation: walks do not follow it.
 //   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
 //     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
 //     object gets props "lifecycle": "revoked" or "deprecated", ranks below

@@ -51,6 +51,12 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 		}
 		props["tlp"] = string(mk.tlp)
 	}
+	// A revoked or deprecated version marks the relation withdrawn as it
+	// marks a node (graph.Lifecycle): the mark, which no live record has,
+	// stays on the merged row, so the walks leave the relation out.
+	if lc := graph.Lifecycle(props); lc != "" {
+		props[graph.PropLifecycle] = lc
+	}
 	first, last := o.seen()
 	rel := graph.Relation{
 		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: conf,
