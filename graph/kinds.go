@@ -91,6 +91,12 @@ const (
 	RelIndicates    = "indicates"     // indicator → malware, intrusion set, ...
 	RelAttributedTo = "attributed-to" // malware/campaign/intrusion set → actor
 	RelSightingOf   = "sighting-of"   // sighting → what was sighted
-	RelWhereSighted = "where-sighted" // sighting → identity or location
-	RelObserved     = "observed"      // sighting → observed-data
+	// A MISP sighting of type false-positive (1) or expiration (2) is a
+	// report about the attribute, not a sighting of it: its node links
+	// false-positive-of (an organisation reports the value benign) or
+	// expiration-of (the value stops being valid at the node's time).
+	RelFalsePositiveOf = "false-positive-of"
+	RelExpirationOf    = "expiration-of"
+	RelWhereSighted    = "where-sighted" // sighting → identity or location
+	RelObserved        = "observed"      // sighting → observed-data
 )

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -114,6 +115,10 @@ type Sighting struct {
 	SourceID string `json:"source_id"`
 	// Of is what was sighted.
 	Of Ref `json:"of"`
+	// OfRelation links the sighting's node to Of: RelSightingOf when empty;
+	// RelFalsePositiveOf or RelExpirationOf for a MISP sighting of those
+	// types, which reports on the value rather than seeing it.
+	OfRelation string `json:"of_relation,omitempty"`
 	// Where are the identities or locations that sighted it.
 	Where []Ref `json:"where,omitempty"`
 	// Observed are observed-data (or observable) refs backing the sighting.
@@ -127,8 +132,8 @@ type Sighting struct {
 }
 
 // Graph returns the node and relations that store the sighting: a node of
-// kind sighting keyed by the source id, linked sighting-of, where-sighted
-// and observed.
+// kind sighting keyed by the source id, linked sighting-of (or OfRelation),
+// where-sighted and observed.
 func (s Sighting) Graph() (Node, []Relation) {
 	props := map[string]any{}
 	for k, v := range s.Props {
@@ -146,7 +151,7 @@ func (s Sighting) Graph() (Node, []Relation) {
 		return Relation{Src: n.Ref(), Type: typ, Dst: dst, Confidence: s.Confidence,
 			FirstSeen: s.FirstSeen, LastSeen: s.LastSeen, Sources: s.Sources}
 	}
-	rels := []Relation{rel(RelSightingOf, s.Of)}
+	rels := []Relation{rel(cmp.Or(s.OfRelation, RelSightingOf), s.Of)}
 	for _, w := range s.Where {
 		rels = append(rels, rel(RelWhereSighted, w))
 	}

@@ -25,7 +25,8 @@ const (
 	// ClassProvenance is bookkeeping about who wrote or marked an object:
 	// created-by, x-mitre-modified-by, markings, derived-from.
 	ClassProvenance RelationClass = "provenance"
-	// ClassLifecycle is an object's life: revoked-by, duplicate-of.
+	// ClassLifecycle is an object's life: revoked-by, duplicate-of,
+	// expiration-of.
 	ClassLifecycle RelationClass = "lifecycle"
 )
 
@@ -69,8 +70,9 @@ var relationClasses = map[string]RelationClass{
 	"derived-from":        ClassProvenance,
 
 	// Lifecycle.
-	"revoked-by":   ClassLifecycle,
-	"duplicate-of": ClassLifecycle,
+	"revoked-by":    ClassLifecycle,
+	"duplicate-of":  ClassLifecycle,
+	"expiration-of": ClassLifecycle, // a MISP expiration sighting: the attribute's end of validity
 
 	// Intelligence: the STIX 2.1 relationship vocabulary.
 	"indicates": ClassIntelligence, "uses": ClassIntelligence, "attributed-to": ClassIntelligence,
@@ -86,6 +88,7 @@ var relationClasses = map[string]RelationClass{
 	"analysis-of": ClassIntelligence, "static-analysis-of": ClassIntelligence, "dynamic-analysis-of": ClassIntelligence,
 	"av-analysis-of": ClassIntelligence, "compromises": ClassIntelligence, "has": ClassIntelligence,
 	"belongs-to": ClassIntelligence, "sighting-of": ClassIntelligence, "where-sighted": ClassIntelligence,
+	"false-positive-of": ClassIntelligence, // a MISP false-positive sighting: said of the value, shown as such
 	// Embedded references of STIX objects, named by the property.
 	"src": ClassIntelligence, "dst": ClassIntelligence, "parent-directory": ClassIntelligence,
 	"parent": ClassIntelligence, "child": ClassIntelligence, "binary": ClassIntelligence,

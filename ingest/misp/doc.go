@@ -184,7 +184,10 @@
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node, where-sighted the organisation, with the sighting type
-// (sighting, false-positive, expiration) in props.
+// (sighting, false-positive, expiration) in props. Only type 0 (and any
+// type MISP adds) is a sighting (sighting-of, counted in the report's
+// sightings): a false positive links false-positive-of and an expiration
+// expiration-of (lifecycle, not walked), since neither saw the value.
 //
 // # Records and drops
 //

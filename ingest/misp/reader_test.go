@@ -202,6 +202,37 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	require.True(t, hasRelation(sink, sg.Ref(), graph.RelWhereSighted, org.Ref()))
 }
 
+// TestSightingTypesAreNotAllSightings: MISP sighting types 1 (false
+// positive) and 2 (expiration) report on the value; they never saw it.
+// Only type 0 (and a type MISP may add) is a sighting-of and counts as a
+// sighting; the others link false-positive-of and expiration-of, so a walk
+// shows a false-positive report as what it is and does not follow an
+// expiration (lifecycle).
+func TestSightingTypesAreNotAllSightings(t *testing.T) {
+	t.Parallel()
+	sighting := func(id, typ string) string {
+		return `{"uuid": "` + id + `", "date_sighting": "1600000100", "type": "` + typ + `", "Organisation": {"name": "SOC", "uuid": "` + u(31) + `"}}`
+	}
+	sighted := attr(u(2), "ip-dst", "198.51.100.7", `"Sighting": [`+
+		sighting(u(30), "0")+`, `+sighting(u(32), "1")+`, `+sighting(u(33), " 2")+`, `+sighting(u(34), "7")+`]`)
+	rep, sink, err := loadString(t, event(u(1), "sightings", []string{sighted}), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, int64(2), rep.Sightings, "type 0 and an unknown type are sightings; 1 and 2 are not")
+	ip, ok := sink.byAlias(alias(u(2)))
+	require.True(t, ok)
+	for id, want := range map[string]string{u(30): graph.RelSightingOf, u(32): graph.RelFalsePositiveOf,
+		u(33): graph.RelExpirationOf, u(34): graph.RelSightingOf} {
+		sg, ok := sink.byAlias(alias(id))
+		require.True(t, ok)
+		for _, r := range []string{graph.RelSightingOf, graph.RelFalsePositiveOf, graph.RelExpirationOf} {
+			require.Equal(t, r == want, hasRelation(sink, sg.Ref(), r, ip.Ref()), "sighting %s: %s", id, r)
+		}
+	}
+	require.Equal(t, graph.ClassIntelligence, graph.ClassOf(graph.RelFalsePositiveOf))
+	require.Equal(t, graph.ClassLifecycle, graph.ClassOf(graph.RelExpirationOf))
+}
+
 // TestWorkersSameGraph: one worker or four, large batches or small, the
 // same nodes (merged) and relations reach the sink.
 func TestWorkersSameGraph(t *testing.T) {

@@ -12,6 +12,11 @@ import (
 // sightingTypes names MISP's sighting types.
 var sightingTypes = map[string]string{"0": "sighting", "1": "false-positive", "2": "expiration"}
 
+// sightingRelations link the MISP sighting types that are no sighting:
+// a false positive and an expiration say something of the value; they
+// never saw it. Other types (0, and any MISP adds) are sightings.
+var sightingRelations = map[string]string{"1": graph.RelFalsePositiveOf, "2": graph.RelExpirationOf}
+
 // addSighting maps a MISP sighting of the node at of: a graph.Sighting keyed
 // by the sighting uuid, seen at date_sighting, where = the organisation.
 func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref) {
@@ -30,8 +35,9 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 	if src := strings.TrimSpace(s.Source.String()); src != "" {
 		props["source"] = src
 	}
+	rel := sightingRelations[strings.TrimSpace(s.Type.String())]
 	sg := graph.Sighting{
-		SourceID: alias(id), Of: of, Count: 1, FirstSeen: at, LastSeen: at,
+		SourceID: alias(id), Of: of, OfRelation: rel, Count: 1, FirstSeen: at, LastSeen: at,
 		Sources: []string{m.feed}, Props: props,
 	}
 	if s.Organisation != nil {
@@ -43,7 +49,9 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 		}
 	}
 	b.AddSighting(sg)
-	j.out.res.Sightings++
+	if rel == "" {
+		j.out.res.Sightings++
+	}
 	j.out.res.Mapped++
 }
 
