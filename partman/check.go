@@ -27,7 +27,7 @@ type Report struct {
 	// counted in DefaultRows alone).
 	DefaultDays []DayCount `json:"default_days"`
 	// OK is true when no day of the window is missing and the default
-	// partition is empty.
+	// partition exists and is empty.
 	OK bool `json:"ok"`
 }
 
@@ -74,7 +74,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool, opts Options) (Report, error
 	if err != nil {
 		return Report{}, err
 	}
-	rep.OK = len(rep.MissingDays) == 0 && rep.DefaultRows == 0
+	rep.OK = len(rep.MissingDays) == 0 && rep.DefaultRows == 0 && rep.Default != nil
 	return rep, nil
 }
 

@@ -102,3 +102,52 @@ func TestCheckGivesUpOnALockedDefaultPartition(t *testing.T) {
 	require.Contains(t, err.Error(), "check partitions of public.telemetry_edges")
 	require.Less(t, time.Since(start), 2*time.Second)
 }
+
+// TestEnsureRemakesAMissingDefaultPartition: a default partition someone
+// dropped or detached makes Check say attention (a row of a day without a
+// partition would be refused), and Ensure (also the writers' startup
+// upkeep) makes it again, under another name when the detached table keeps
+// the usual one; rows of days without a partition then land there.
+func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, how := range []string{"DROP TABLE telemetry_edges_default",
+		"ALTER TABLE telemetry_edges DETACH PARTITION telemetry_edges_default"} {
+		t.Run(how[:4], func(t *testing.T) {
+			t.Parallel()
+			pool := pgtest.Pool(t)
+			d := day(2024, 10, 1)
+			opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 1, Behind: 1}
+			_, err := partman.Ensure(ctx, pool, opts)
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, how)
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, -20))
+			require.Error(t, err, "without a default partition the row is refused")
+
+			rep, err := partman.Check(ctx, pool, opts)
+			require.NoError(t, err)
+			require.Nil(t, rep.Default)
+			require.Empty(t, rep.MissingDays)
+			require.False(t, rep.OK, "no default partition needs attention")
+
+			res, err := partman.Ensure(ctx, pool, opts)
+			require.NoError(t, err)
+			want := "telemetry_edges_default"
+			if how[:4] == "ALTE" {
+				want = "telemetry_edges_default_2"
+			}
+			require.Equal(t, want, res.DefaultCreated)
+			rep, err = partman.Check(ctx, pool, opts)
+			require.NoError(t, err)
+			require.True(t, rep.OK)
+			require.Equal(t, want, rep.Default.Name)
+			_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, -20))
+			require.NoError(t, err)
+
+			res, err = partman.Ensure(ctx, pool, opts)
+			require.NoError(t, err)
+			require.Empty(t, res.DefaultCreated, "made once")
+		})
+	}
+}

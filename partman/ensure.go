@@ -26,6 +26,10 @@ type Result struct {
 	// the retention (see Options.Retention): making one would bring back a
 	// pruned day.
 	Refused []time.Time `json:"refused"`
+	// DefaultCreated names the default partition this call made because
+	// the table had none (someone dropped or detached it): without one, a
+	// row of a day with no partition is refused by the server.
+	DefaultCreated string `json:"default_created,omitempty"`
 }
 
 // DayResult is the outcome for one UTC day.
@@ -198,6 +202,9 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err := mayMaintain(ctx, pool, t); err != nil {
 		return res, err
 	}
+	if res.DefaultCreated, err = ensureDefault(ctx, pool, t, opts); err != nil {
+		return res, err
+	}
 	days, res.Refused, _, err = splitRetention(ctx, pool, t, days, opts)
 	if err != nil {
 		return res, err
@@ -205,6 +212,61 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	made, err := ensureList(ctx, pool, t, days, opts)
 	res.Days = made.Days
 	return res, err
+}
+
+// ensureDefault gives t a default partition when it has none (one was
+// dropped or detached): <parent>_default, or with a suffix _2, _3, ... when
+// a table of that name exists (a detached one). It returns the name made,
+// or "" when t had a default partition.
+func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (string, error) {
+	var made string
+	what := "ensure the default partition of " + t.String()
+	_, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		made = ""
+		var missing bool
+		if err := tx.QueryRow(ctx, `SELECT partdefid = 0 FROM pg_partitioned_table WHERE partrelid = $1::regclass`,
+			t.ident()).Scan(&missing); err != nil || !missing {
+			return err
+		}
+		if err := citusSequential(ctx, tx); err != nil {
+			return err
+		}
+		// The lock a new partition takes anyway, first: a concurrent
+		// Ensure waits here, then finds the default made.
+		if _, err := tx.Exec(ctx, "LOCK TABLE "+t.ident()+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `SELECT partdefid = 0 FROM pg_partitioned_table WHERE partrelid = $1::regclass`,
+			t.ident()).Scan(&missing); err != nil || !missing {
+			return err
+		}
+		name := t.name + "_default"
+		for i := 2; ; i++ {
+			var taken bool
+			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`,
+				pgx.Identifier{t.schema, name}.Sanitize()).Scan(&taken); err != nil {
+				return err
+			}
+			if !taken {
+				break
+			}
+			name = fmt.Sprintf("%s_default_%d", t.name, i)
+		}
+		ident := pgx.Identifier{t.schema, name}.Sanitize()
+		if _, err := tx.Exec(ctx, "CREATE TABLE "+ident+" PARTITION OF "+t.ident()+" DEFAULT"); err != nil {
+			return err
+		}
+		made = name
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	if made != "" {
+		opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: the default partition was missing; made it",
+			slog.String("parent", t.String()), slog.String("partition", QualifiedName(t.schema, made)))
+	}
+	return made, nil
 }
 
 // ensureAllowed checks that the role may make partitions of t, then makes

@@ -326,9 +326,16 @@ func TestPartitionsListAndCheck(t *testing.T) {
 		OK          bool     `json:"ok"`
 		MissingDays []string `json:"missing_days"`
 	}
-	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "partitions", "check", "--ahead", "4", "--behind", "0", "--format", "json")), &rep))
+	// It prints its report and exits 3 (attention), apart from a check
+	// that could not run (1).
+	stdout, stderr, code := runCLI(t, db, "partitions", "check", "--ahead", "4", "--behind", "0", "--format", "json")
+	require.Equal(t, exitAttention, code, stderr)
+	require.Contains(t, stderr, "partitions need attention: 2 missing days, 0 rows in the default partition; run intel partitions ensure")
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rep))
 	require.False(t, rep.OK)
 	require.Len(t, rep.MissingDays, 2)
+	_, _, code = runCLI(t, "--database-url", "postgres://nobody@127.0.0.1:1/none?connect_timeout=2", "partitions", "check")
+	require.Equal(t, exitFailure, code, "a check that cannot run is no attention")
 }
 
 // loadSmallGraph writes file → hash ← indicator → malware → intrusion set

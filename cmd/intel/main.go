@@ -29,10 +29,21 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitUsage   = 2
+	// exitAttention: a check ran and found something to do (intel
+	// partitions check: status attention), as monitoring expects a check
+	// to say it, apart from a check that could not run (1).
+	exitAttention = 3
 )
 
+// attentionError ends a check that ran and found something to do: exit
+// code exitAttention, its message on stderr.
+type attentionError struct{ msg string }
+
+func (e attentionError) Error() string { return e.msg }
+
 // run executes the command line and returns the exit code: 0 on success,
-// 2 for a usage error, 130 or 143 when SIGINT or SIGTERM stopped it, 1 for
+// 2 for a usage error, 3 when a check found something to do, 130 or 143
+// when SIGINT or SIGTERM stopped it, 1 for
 // any other failure (output that could not be written to stdout included),
 // with a one-line cause on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -70,6 +81,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		a.lastWord(stderr, exitUsage, msg, fmt.Sprintf("Run '%s --help' for usage.", path))
 		return exitUsage
+	}
+	if errors.As(err, new(attentionError)) {
+		a.lastWord(stderr, exitAttention, msg, "")
+		return exitAttention
 	}
 	a.lastWord(stderr, exitFailure, msg, "")
 	return exitFailure

@@ -102,10 +102,27 @@ default partition (counted) for the next prune.`,
 			return partman.List(ctx, pool, opts.Parent)
 		}, writeListingTable)),
 		subcommand(&cobra.Command{
-			Use:     "check",
-			Short:   "Report missing days and rows waiting in the default partition",
-			Example: "  intel partitions check",
-		}, partitionsReport(a, partman.Check, writeCheckTable)),
+			Use:   "check",
+			Short: "Report missing days and rows waiting in the default partition",
+			Long: `check reports the days of the window (--behind, --ahead) that have no
+partition, the rows waiting in the default partition by day, and whether the
+default partition exists. It exits 0 when all is well (status ok) and 3 when
+something needs ensure (status attention), so a monitoring job can run it as
+is; 1 means the check itself could not run.`,
+			Example: "  intel partitions check || echo \"exit $?\"",
+		}, func(ctx context.Context, o partitionsOptions) error {
+			var rep partman.Report
+			err := partitionsReport(a, func(ctx context.Context, pool *pgxpool.Pool, opts partman.Options) (partman.Report, error) {
+				var err error
+				rep, err = partman.Check(ctx, pool, opts)
+				return rep, err
+			}, writeCheckTable)(ctx, o)
+			if err == nil && !rep.OK {
+				return attentionError{fmt.Sprintf("partitions need attention: %d missing days, %d rows in the default partition%s; run intel partitions ensure",
+					len(rep.MissingDays), rep.DefaultRows, map[bool]string{true: ", no default partition"}[rep.Default == nil])}
+			}
+			return err
+		}),
 		prune,
 		maintain,
 	)

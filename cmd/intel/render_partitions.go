@@ -28,6 +28,9 @@ func writeEnsureTable(w io.Writer, r partman.Result) error {
 	}
 	t.line(fmt.Sprintf("%s: %d days, %d created, %d rows moved from the default partition",
 		r.Parent, len(r.Days), r.Created(), r.MovedRows()))
+	if r.DefaultCreated != "" {
+		t.line("default partition " + r.DefaultCreated + ": created (the table had none)")
+	}
 	return t.flush("ensure result")
 }
 
@@ -60,7 +63,7 @@ func writeCheckTable(w io.Writer, r partman.Report) error {
 	listingRows(t, r.Listing)
 	t.row()
 	if r.Default == nil {
-		t.line("default partition: none")
+		t.line("default partition: none (a row of a day without a partition is refused; run ensure to make one)")
 	} else {
 		t.line(fmt.Sprintf("default partition %s: %d rows", partman.QualifiedName(r.Default.Schema, r.Default.Name), r.DefaultRows))
 		if len(r.DefaultDays) > 0 {
@@ -83,7 +86,7 @@ func writeCheckTable(w io.Writer, r partman.Report) error {
 	if r.OK {
 		t.line("status: ok")
 	} else {
-		t.line("status: attention (run ensure for the missing days or the days in the default partition)")
+		t.line("status: attention (run ensure for the missing days, the days in the default partition or a missing default partition)")
 	}
 	return t.flush("check report")
 }
