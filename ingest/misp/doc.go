@@ -157,8 +157,12 @@
 //
 // Tags become labels; tlp:* tags set the TLP (tlp:white is clear; the most
 // restrictive wins). Event tags mark the event node and attribute tags the
-// attribute's node: a TLP on the event is not copied to the shared
-// observable nodes. Galaxy clusters (attached to events or attributes,
+// attribute's node. A TLP on the event marks the event's own content too
+// (attributes keyed by their uuid, objects, sightings: a tlp:red event's
+// text, yara rule or person object is red, also when the event's tags come
+// after its attributes, as MISP exports them: a record of the TLP alone is
+// written at the event's end), but it is not copied to the observable,
+// identity and cluster nodes other events share. Galaxy clusters (attached to events or attributes,
 // named by misp-galaxy:type="value" tags, or listed in cluster files) become
 // named nodes merged with STIX's: threat-actor galaxies → threat-actor,
 // mitre-*intrusion-set → intrusion-set, attack patterns → attack-pattern

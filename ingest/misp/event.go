@@ -68,9 +68,22 @@ type frame struct {
 	// node would wait among the pending relations.
 	stubSent bool
 
-	// Batcher goroutine: the links of records read before the stub.
-	deferred []link
-	overflow bool
+	// Batcher goroutine: the links of records read before the stub, and
+	// the event's own nodes (mapping.own), for its end.
+	deferred    []link
+	overflow    bool
+	own         []graph.NodeBrief
+	ownOverflow bool
+}
+
+// keepOwn keeps the event's own nodes for its end, up to maxDeferred;
+// called in feed order on the batcher goroutine.
+func (f *frame) keepOwn(own []graph.NodeBrief) {
+	if len(f.own)+len(own) > maxDeferred {
+		f.ownOverflow = true
+		own = own[:max(0, maxDeferred-len(f.own))]
+	}
+	f.own = append(f.own, own...)
 }
 
 func newFrame(wrapped bool, offset int64) *frame {

@@ -107,6 +107,10 @@ type job struct {
 type mapping struct {
 	res   engine.Result
 	links []link
+	// own are the nodes of the record that are its event's alone (keyed
+	// by a uuid of the event's records, not shared by value or name): the
+	// event's TLP, read only at its end, applies to them (frame.own).
+	own []graph.NodeBrief
 }
 
 type recordKind int
@@ -177,9 +181,9 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
-	if len(out.links) > 0 {
-		fr, links := j.fr, out.links
-		out.res.Ordered = func(*engine.Result) { fr.keep(links) }
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0) {
+		fr, links, own := j.fr, out.links, out.own
+		out.res.Ordered = func(*engine.Result) { fr.keep(links); fr.keepOwn(own) }
 	}
 	return out.res
 }
@@ -262,6 +266,20 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	for i := range rels {
 		rels[i].Sources = []string{m.feed}
 	}
+	// The event's TLP marks its own content too (attributes keyed by their
+	// uuid, objects, sightings), never the observables and clusters other
+	// events share: MISP writes the event's tags after its attributes, so
+	// each gets a record of the TLP alone now, which the merge (strictest
+	// TLP) adds to what its record wrote.
+	if tlp := nodes[0].TLP; tlp != graph.TLPNone {
+		for _, o := range fr.own {
+			nodes = append(nodes, graph.Node{ID: o.ID, Kind: o.Kind, Key: o.Key, TLP: tlp, Sources: []string{m.feed}})
+		}
+	}
+	if fr.ownOverflow {
+		m.log.Warn("MISP event TLP not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
+	}
+	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
 }

@@ -104,7 +104,8 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	node.Sources = []string{m.feed}
 	linkProps := keyed(uuid, details)
 	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
-		// The object's own node carries its details.
+		// The object's own node carries its details, and its event's TLP.
+		j.out.own = append(j.out.own, node.Brief())
 		node.Props = details
 		if uuid != "" {
 			node.Props["misp_uuid"] = uuid

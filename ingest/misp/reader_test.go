@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -345,4 +346,71 @@ func TestSinkFailureStops(t *testing.T) {
 	opts.BatchSize = 10
 	_, err := LoadFile(context.Background(), bytes.NewReader([]byte(event(u(1), "fail", attrs))), failingSink{}, opts)
 	require.ErrorIs(t, err, errSink)
+}
+
+// TestEventTLPMarksItsOwnContent: a tlp:red event's own content (a text
+// attribute, a yara rule, a person object, a sighting: nodes keyed by the
+// uuids of its records) is red too, also when the event's tags come after
+// its attributes (as MISP exports them) and when an attribute has a weaker
+// tag of its own; the observables and identities other events share (an
+// address, an e-mail address, the organisation) are not; an event without
+// a TLP marks nothing.
+func TestEventTLPMarksItsOwnContent(t *testing.T) {
+	t.Parallel()
+	object := `{"uuid": "` + u(20) + `", "name": "person", "meta-category": "misc", "timestamp": "1600000000", "Attribute": [
+		{"uuid": "` + u(21) + `", "type": "first-name", "object_relation": "first-name", "value": "John", "timestamp": "1600000000"},
+		{"uuid": "` + u(22) + `", "type": "email-src", "object_relation": "email", "value": "john.doe@acme.example", "timestamp": "1600000000"}]}`
+	attrs := []string{
+		attr(u(2), "text", "victim: ACME Bank", `"Tag": [{"name": "tlp:clear"}]`),
+		attr(u(3), "yara", "rule acme_only { condition: true }"),
+		attr(u(4), "ip-dst", "198.51.100.60",
+			`"Sighting": [{"uuid": "`+u(30)+`", "date_sighting": "1600000100", "type": "0", "Organisation": {"name": "SOC", "uuid": "`+u(31)+`"}}]`),
+	}
+	for _, tc := range []struct {
+		name string
+		tags []string
+		want graph.TLP
+	}{
+		{"tags after the attributes", []string{`"Object": [` + object + `]`, `"Tag": [{"name": "tlp:red"}]`}, "red"},
+		{"tags first", []string{`"Tag": [{"name": "tlp:amber"}]`, `"Object": [` + object + `]`}, "amber"},
+		{"no tlp", []string{`"Object": [` + object + `]`, `"Tag": [{"name": "type:OSINT"}]`}, graph.TLPNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			doc := event(u(1), "private", attrs, tc.tags...)
+			if tc.name == "tags first" {
+				doc = strings.Replace(doc, `"Attribute": [`, tc.tags[0]+`, "Attribute": [`, 1)
+				doc = strings.Replace(doc, `, `+tc.tags[0]+`, "Object"`, `, "Object"`, 1)
+				require.Less(t, strings.Index(doc, `"Tag"`), strings.Index(doc, `"Attribute"`))
+			}
+			rep, sink, err := loadString(t, doc, quiet(nil))
+			require.NoError(t, err)
+			requireBalanced(t, rep)
+			tlpOf := map[string]graph.TLP{}
+			for _, n := range graph.MergeNodes(sink.nodes) {
+				tlpOf[n.Key] = n.TLP
+			}
+			want := tc.want
+			for _, key := range []string{"x-misp-attribute--" + u(2), "indicator--" + u(3), alias(u(20)), alias(u(30)), alias(u(1))} {
+				if key == "x-misp-attribute--"+u(2) && want == graph.TLPNone {
+					require.Equal(t, graph.TLP("clear"), tlpOf[key], "its own tag only")
+					continue
+				}
+				require.Contains(t, tlpOf, key)
+				require.Equal(t, want, tlpOf[key], "%s is the event's own", key)
+			}
+			ip, _ := sink.byAlias(alias(u(4)))
+			org := graph.SourceNode(graph.KindIdentity, "identity--"+u(31))
+			shared := 0
+			for _, id := range []uuid.UUID{ip.ID, graph.ObservableID(graph.KindEmailAddr, stixID(`{"value":"john.doe@acme.example"}`)), org.ID} {
+				for _, n := range graph.MergeNodes(sink.nodes) {
+					if n.ID == id {
+						require.Equal(t, graph.TLPNone, n.TLP, "%s %s is shared: no event TLP", n.Kind, n.Key)
+						shared++
+					}
+				}
+			}
+			require.Equal(t, 3, shared)
+		})
+	}
 }

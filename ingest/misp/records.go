@@ -18,13 +18,16 @@ import (
 type attrOut struct {
 	node      graph.Node
 	propsOnly bool
-	uuid      string
-	typ       string
-	value     string
-	relation  string
-	labels    []string
-	tlp       graph.TLP
-	details   map[string]any
+	// own: the node is this attribute's alone (keyed by its uuid, not a
+	// value other records share), so its event's TLP applies to it.
+	own      bool
+	uuid     string
+	typ      string
+	value    string
+	relation string
+	labels   []string
+	tlp      graph.TLP
+	details  map[string]any
 }
 
 // attributeRecord maps an event-level attribute (or one of a search
@@ -45,6 +48,9 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	}
 	j.out.res.Mapped++
 	n := out.node
+	if out.own {
+		j.out.own = append(j.out.own, n.Brief())
+	}
 	if rel, ok := m.addLink(j, link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}); ok {
 		rel.Sources = []string{m.feed}
 		b.Relations = append(b.Relations, rel)
@@ -134,6 +140,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		// the node is this attribute's alone and carries its details.
 		o.node = graph.SourceNode(kind, string(kind)+"--"+uuid)
 		o.node.Name = truncate(strings.TrimSpace(out.value), 200)
+		out.own = true
 		if props["pattern_type"] == "stix" {
 			// A STIX pattern is based on the observables it compares, as
 			// the STIX loader links them.
