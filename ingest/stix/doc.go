@@ -163,9 +163,11 @@
 //   - Markings are TLP, not relations: object_marking_refs and the
 //     marking_ref of granular markings that name the predefined TLP 1.0
 //     (STIX 2.0/2.1) or TLP 2.0 marking definitions, or a TLP marking
-//     definition defined earlier in the feed, give the node's TLP (the
-//     strictest of them; TLP:WHITE is clear). Other marking references stay
-//     in props as object_marking_refs.
+//     definition of the feed, give the node's TLP (the strictest of them;
+//     TLP:WHITE is clear); a relationship's goes into its props as tlp. A
+//     marking defined after objects that name it marks them when it is
+//     read (a record of the TLP alone for each, at most 262,144 kept per
+//     load). Other marking references stay in props as object_marking_refs.
 //   - Indicators with a STIX pattern (pattern_type stix, or none as in STIX
 //     2.0) are linked indicator -based-on-> to the observables the pattern
 //     compares for equality (= or IN, not negated), across all observation

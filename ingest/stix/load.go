@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
@@ -112,9 +113,15 @@ func (s *feedSource) Bytes() int64 {
 type loader struct {
 	mp  *mapper
 	log *slog.Logger
-	// markings maps the ids of TLP marking definitions the feed defined to
-	// their level.
+	// markings maps the ids of the marking definitions the feed defined to
+	// their TLP level ("" for one that is no TLP).
 	markings map[string]graph.TLP
+	// waiting holds, for each marking reference not defined yet, the
+	// nodes and relations that named it (at most maxWaiting in all): a
+	// TLP marking defined later in the feed marks them then.
+	waiting     map[string][]marked
+	nWaiting    int
+	waitingFull bool
 	// claims maps the name aliases of the feed's ATT&CK-keyed entities to
 	// the first key that claimed each; ambiguous holds those reported.
 	claims    map[string]string
@@ -130,7 +137,7 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		return res
 	}
 	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
-	if len(out.warnings) > 0 || out.markingTLP != "" || len(out.fixups) > 0 || len(out.claims) > 0 {
+	if len(out.warnings) > 0 || out.typ == "marking-definition" || len(out.fixups) > 0 || len(out.claims) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}
 	return res
@@ -144,11 +151,12 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 		l.log.Warn("stix record loaded with a problem", "record", rec.Index, "offset", rec.Offset,
 			"id", out.id, "type", out.typ, "property", w.property, "value", w.value, "problem", w.message)
 	}
-	if out.markingTLP != "" {
+	if out.typ == "marking-definition" {
 		if l.markings == nil {
 			l.markings = map[string]graph.TLP{}
 		}
-		l.markings[out.id] = out.markingTLP
+		l.markings[out.id] = out.markingTLP // "" for a marking that is no TLP
+		l.markLate(out.id, out.markingTLP, &res.Batch)
 	}
 	l.applyFixups(out.fixups, &res.Batch)
 	l.checkClaims(out)
@@ -175,9 +183,72 @@ func (l *loader) checkClaims(out *mapped) {
 	}
 }
 
+// maxWaiting bounds the nodes and relations a load keeps for marking
+// definitions not seen yet.
+const maxWaiting = 1 << 18
+
+// marked is a node or relation that named a marking definition not seen
+// yet: enough of it to write a record of its TLP alone.
+type marked struct {
+	node graph.NodeBrief
+	rel  *graph.Relation
+}
+
+// markLate marks with tlp the nodes and relations read before the TLP
+// marking definition id that named it: b gets a record of the TLP alone
+// for each (the merge keeps the strictest TLP of a node; a relation gets
+// props tlp where no record of it has one).
+func (l *loader) markLate(id string, tlp graph.TLP, b *graph.Batch) {
+	for _, m := range l.waiting[id] {
+		if tlp == graph.TLPNone {
+			break
+		}
+		if m.rel != nil {
+			b.Relations = append(b.Relations, graph.Relation{Src: m.rel.Src, Type: m.rel.Type, Dst: m.rel.Dst,
+				Sources: m.rel.Sources, Props: map[string]any{"tlp": string(tlp)}})
+			continue
+		}
+		b.Nodes = append(b.Nodes, graph.Node{ID: m.node.ID, Kind: m.node.Kind, Key: m.node.Key, TLP: tlp, Sources: l.mp.sources})
+	}
+	l.nWaiting -= len(l.waiting[id])
+	delete(l.waiting, id)
+}
+
+// wait keeps m for the marking definitions in refs not seen yet.
+func (l *loader) wait(refs []string, m marked) {
+	for _, ref := range refs {
+		if _, ok := l.markings[ref]; ok || !strings.HasPrefix(ref, "marking-definition--") {
+			continue
+		}
+		if l.nWaiting >= maxWaiting {
+			if !l.waitingFull {
+				l.waitingFull = true
+				l.log.Warn("stix: too many objects name marking definitions not defined yet; a TLP marking defined later does not mark the rest",
+					"kept", maxWaiting)
+			}
+			return
+		}
+		if l.waiting == nil {
+			l.waiting = map[string][]marked{}
+		}
+		l.waiting[ref] = append(l.waiting[ref], m)
+		l.nWaiting++
+	}
+}
+
 // applyFixups gives the nodes and relations that name marking definitions
-// defined earlier in the feed the TLP level those define.
+// defined earlier in the feed the TLP level those define, and keeps those
+// that name one not defined yet (wait).
 func (l *loader) applyFixups(fixups []fixup, b *graph.Batch) {
+	for _, f := range fixups {
+		if f.node >= 0 {
+			l.wait(f.refs, marked{node: b.Nodes[f.node].Brief()})
+		}
+		if f.rel >= 0 {
+			r := b.Relations[f.rel]
+			l.wait(f.refs, marked{rel: &graph.Relation{Src: r.Src, Type: r.Type, Dst: r.Dst, Sources: r.Sources}})
+		}
+	}
 	if len(l.markings) == 0 {
 		return
 	}

@@ -124,15 +124,36 @@ func TestMapMarkings(t *testing.T) {
 	}
 }
 
+// TestMapMarkingDefinedAfterUse: a TLP marking the feed defines after the
+// objects and relationships that name it (testdata/adv marking-after-use)
+// marks them once it is read: each gets a record of the TLP alone, which
+// the merge (strictest TLP) adds; a statement marking defined late, and a
+// marking never defined, add nothing.
 func TestMapMarkingDefinedAfterUse(t *testing.T) {
 	t.Parallel()
-	sink, _, _ := load(t, bundle(
+	statement := "marking-definition--cccccccc-cccc-4ccc-8ccc-cccccccccccc"
+	sink, rep, _ := load(t, bundle(
 		`{"type":"identity","id":"`+idIdentity+`","name":"x","object_marking_refs":["`+idMarking+`"]}`,
+		`{"type":"malware","id":"`+idMalwareA+`","name":"y","is_family":true,"object_marking_refs":["`+statement+`","marking-definition--dddddddd-dddd-4ddd-8ddd-dddddddddddd"]}`,
+		`{"type":"relationship","id":"`+idRel+`","relationship_type":"uses","source_ref":"`+idMalwareA+`","target_ref":"`+idIdentity+`","object_marking_refs":["`+idMarking+`"]}`,
 		`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+		`{"type":"marking-definition","id":"`+statement+`","definition_type":"statement","definition":{"statement":"(c) x"}}`,
+		`{"type":"malware","id":"`+idMalwareB+`","name":"z","is_family":true,"object_marking_refs":["`+idMarking+`"]}`,
 	))
-	n := sink.byAlias()[idIdentity]
-	require.Equal(t, graph.TLP(""), n.TLP, "a marking defined later in the feed is not known yet")
-	require.Equal(t, []string{idMarking}, n.Props["object_marking_refs"])
+	require.EqualValues(t, 6, rep.RecordsMapped)
+	merged := map[string]graph.Node{}
+	for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, a := range n.Aliases {
+			merged[a] = n
+		}
+	}
+	require.Equal(t, graph.TLP("amber"), merged[idIdentity].TLP, "marked once its marking is read")
+	require.Equal(t, []string{idMarking}, merged[idIdentity].Props["object_marking_refs"])
+	require.Equal(t, graph.TLP("amber"), merged[idMalwareB].TLP)
+	require.Equal(t, graph.TLP(""), merged[idMalwareA].TLP, "a statement or undefined marking is no TLP")
+	rels := graph.MergeRelations(sink.relations)
+	require.Len(t, rels, 1)
+	require.Equal(t, "amber", rels[0].Props["tlp"])
 }
 
 // TestMapRelationshipConfidence: a relationship's confidence is the
