@@ -147,6 +147,10 @@
 // (size-in-bytes, text, entropy, …) become props named by their
 // object_relation — of the object's own node, or, for a shared node, of the
 // event's link to it (size, mime type and entropy stay on a file node). A
+// file object's filename is its file's name, not a link: the file of that
+// name alone, which every file object of the name would share, is not
+// written for it (two unrelated setup.exe files would be related through
+// it), and the filename attribute's uuid names the file. A
 // name the graph reserves for its marks (object_relation "lifecycle", see
 // graph.IsReservedProp) is kept under graph.SourcePropKey
 // ("x_source_lifecycle"), with a warning.

@@ -82,6 +82,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		ownIDs[n.ID.String()] = true
 	}
 	var rels []graph.Relation
+	folded, linked := map[string]bool{}, map[string]bool{}
 	for _, a := range attrs {
 		node.Labels = graph.Union(node.Labels, a.labels)
 		node.TLP = node.TLP.Stricter(a.tlp)
@@ -92,8 +93,25 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		if ownIDs[a.node.ID.String()] {
 			continue
 		}
+		if isFileName(name, node, a) {
+			// The name of a file keyed by its hashes is the file's, as in
+			// STIX (a file SCO with hashes and a name): no link to the
+			// node of that name alone, which every file object of the
+			// name would share (two unrelated setup.exe files linked at
+			// depth 3). References to the attribute reach the file.
+			if a.uuid != "" && !slices.Contains(node.Aliases, alias(a.uuid)) {
+				node.Aliases = append(node.Aliases, alias(a.uuid))
+			}
+			addProp(details, a.relation, a.typ, a.value)
+			folded[a.node.ID.String()] = true
+			continue
+		}
+		linked[a.node.ID.String()] = true
 		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
 	}
+	// The folded attributes' own nodes are not written, unless another
+	// attribute of the object links one.
+	ab.Nodes = slices.DeleteFunc(ab.Nodes, func(n graph.Node) bool { return folded[n.ID.String()] && !linked[n.ID.String()] })
 	// Properties named by the source (object_relation, type) never set one
 	// of the graph's marks (graph.PropLifecycle).
 	m.moveReserved(j, "object", uuid, details)
@@ -137,6 +155,14 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		b.Relations = append(b.Relations, rel)
 	}
 	j.out.res.Mapped++
+}
+
+// isFileName reports whether a is the file name of a file object whose
+// node (node) is keyed by its hashes: a filename attribute whose own node,
+// the file of that name alone, is not the object's.
+func isFileName(object string, node graph.Node, a attrOut) bool {
+	return object == "file" && node.Kind == graph.KindFile && a.node.Kind == graph.KindFile &&
+		a.node.ID != node.ID && (a.relation == "filename" || a.typ == "filename")
 }
 
 // intrinsicProps are the object attributes that describe the entity itself

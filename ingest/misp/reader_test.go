@@ -174,7 +174,14 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	}
 	link, ok := findRelation(sink, ev.Ref(), RelObject, file.Ref())
 	require.True(t, ok)
-	require.Equal(t, map[string]any{u(20): map[string]any{"misp_object": "file", "meta_category": "file", "size-in-bytes": "1234"}}, link.Props)
+	require.Equal(t, map[string]any{u(20): map[string]any{"misp_object": "file", "meta_category": "file", "size-in-bytes": "1234", "filename": "a.exe"}}, link.Props)
+	// Its name is the file's: no link to the file of that name alone,
+	// which every a.exe would share; the filename attribute names the file.
+	named, _, _ := graph.FileNode(nil, "a.exe")
+	require.False(t, hasRelation(sink, file.Ref(), RelHasAttribute, named.Ref()))
+	_, written := sink.byID(named.Ref())
+	require.False(t, written, "the name-only file node is not written")
+	require.Contains(t, file.Aliases, alias(u(23)))
 	require.True(t, hasRelation(sink, file.Ref(), "communicates-with", graph.Ref(alias(u(2)))), "the reference names its target by alias")
 
 	// The event galaxy merges with ATT&CK's APT28 (keyed by its ATT&CK id).
