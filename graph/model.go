@@ -386,9 +386,20 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 	return NamedID(kind, stixUUID.String())
 }
 
-// normalizedObservable returns obj with the value of a single-value kind
-// and the hashes normalised; obj itself is not changed.
+// normalizedObservable returns obj with the value of a single-value kind,
+// the hashes and a registry key's hive (NormalizeRegistryKey) normalised;
+// obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
+	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
+		if n := NormalizeRegistryKey(k); n != k {
+			out := make(map[string]any, len(obj))
+			for p, x := range obj {
+				out[p] = x
+			}
+			out["key"] = n
+			obj = out
+		}
+	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
 	hashes, hasHashes := obj["hashes"].(map[string]any)

@@ -333,3 +333,41 @@ func normalizedValue(kind Kind, v string) string {
 	}
 	return strings.TrimSpace(v)
 }
+
+// registryHives maps the spellings of a Windows registry hive (upper case)
+// to its full name: the abbreviations MISP, Sysmon and analysts write
+// (HKLM, HKCU, ...) and the kernel paths EDRs report (\REGISTRY\MACHINE).
+var registryHives = map[string]string{
+	"HKLM": "HKEY_LOCAL_MACHINE", "HKEY_LOCAL_MACHINE": "HKEY_LOCAL_MACHINE",
+	"HKCU": "HKEY_CURRENT_USER", "HKEY_CURRENT_USER": "HKEY_CURRENT_USER",
+	"HKCR": "HKEY_CLASSES_ROOT", "HKEY_CLASSES_ROOT": "HKEY_CLASSES_ROOT",
+	"HKU": "HKEY_USERS", "HKEY_USERS": "HKEY_USERS",
+	"HKCC": "HKEY_CURRENT_CONFIG", "HKEY_CURRENT_CONFIG": "HKEY_CURRENT_CONFIG",
+	"HKPD": "HKEY_PERFORMANCE_DATA", "HKEY_PERFORMANCE_DATA": "HKEY_PERFORMANCE_DATA",
+	`\REGISTRY\MACHINE`: "HKEY_LOCAL_MACHINE", `\REGISTRY\USER`: "HKEY_USERS",
+}
+
+// NormalizeRegistryKey returns a Windows registry key with its hive spelled
+// in full, in upper case (HKLM\Software\x and hkey_local_machine\Software\x
+// are HKEY_LOCAL_MACHINE\Software\x; the kernel path
+// \REGISTRY\MACHINE\Software\x too), without surrounding blanks or a
+// trailing backslash. The rest of the path is kept as written. A key whose
+// first component is no hive is returned trimmed.
+func NormalizeRegistryKey(k string) string {
+	k = strings.TrimRight(strings.TrimSpace(k), `\`)
+	upper := strings.ToUpper(k)
+	for _, prefix := range []string{`\REGISTRY\MACHINE`, `\REGISTRY\USER`} {
+		if upper == prefix || strings.HasPrefix(upper, prefix+`\`) {
+			return registryHives[prefix] + k[len(prefix):]
+		}
+	}
+	hive, rest, _ := strings.Cut(k, `\`)
+	full, ok := registryHives[strings.ToUpper(hive)]
+	if !ok {
+		return k
+	}
+	if rest == "" && !strings.Contains(k, `\`) {
+		return full
+	}
+	return full + `\` + rest
+}

@@ -179,3 +179,35 @@ func must(n graph.Node, ok bool) graph.Node {
 	}
 	return n
 }
+
+// TestNormalizeRegistryKey: the hive of a registry key is spelled in full,
+// whatever abbreviation, case or kernel path a source writes, so that a
+// MISP regkey (HKLM\...), a STIX windows-registry-key (HKEY_LOCAL_MACHINE\...)
+// and an EDR's \REGISTRY\MACHINE\... are one node; the path stays as written.
+func TestNormalizeRegistryKey(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		`HKLM\Software\Run`:                      `HKEY_LOCAL_MACHINE\Software\Run`,
+		`hklm\Software\Run`:                      `HKEY_LOCAL_MACHINE\Software\Run`,
+		` HKEY_LOCAL_MACHINE\Software\Run\ `:     `HKEY_LOCAL_MACHINE\Software\Run`,
+		`Hkey_Local_Machine\Software\Run`:        `HKEY_LOCAL_MACHINE\Software\Run`,
+		`\REGISTRY\MACHINE\Software\Run`:         `HKEY_LOCAL_MACHINE\Software\Run`,
+		`\Registry\User\S-1-5-21-1\Software\Run`: `HKEY_USERS\S-1-5-21-1\Software\Run`,
+		`HKCU\Software\Microsoft`:                `HKEY_CURRENT_USER\Software\Microsoft`,
+		`HKCR\.exe`:                              `HKEY_CLASSES_ROOT\.exe`,
+		`HKU\.DEFAULT`:                           `HKEY_USERS\.DEFAULT`,
+		`HKCC\System`:                            `HKEY_CURRENT_CONFIG\System`,
+		`HKLM`:                                   `HKEY_LOCAL_MACHINE`,
+		`Software\Run`:                           `Software\Run`,
+		`HKLMX\Software`:                         `HKLMX\Software`,
+		`\REGISTRY\MACHINEX\Software`:            `\REGISTRY\MACHINEX\Software`,
+	} {
+		require.Equal(t, want, graph.NormalizeRegistryKey(in), in)
+	}
+	misp, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKLM\Software\Run`})
+	require.True(t, ok)
+	stix, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKEY_LOCAL_MACHINE\Software\Run`})
+	require.True(t, ok)
+	require.Equal(t, stix.ID, misp.ID)
+	require.Equal(t, `HKEY_LOCAL_MACHINE\Software\Run`, misp.Key)
+}

@@ -287,6 +287,9 @@ func mustNormalizedID(t *testing.T, typ string, m map[string]any) uuid.UUID {
 			c[p] = n.Key
 		}
 	}
+	if k, ok := m["key"].(string); ok && typ == string(graph.KindWindowsRegistryKey) {
+		c["key"] = graph.NormalizeRegistryKey(k)
+	}
 	if h, ok := m["hashes"].(map[string]any); ok {
 		hh := map[string]any{}
 		for alg, v := range h {

@@ -352,6 +352,11 @@ func endpointNode(obj map[string]any, implied *graph.Batch) (graph.Node, error) 
 		return file, nil
 	case stixid.HasDeterministicID(string(k)):
 		delete(obj, "kind")
+		if _, ok := obj["key"]; !ok && k == graph.KindWindowsRegistryKey && str("value") != "" {
+			// "windows-registry-key:HKLM\..." names the key.
+			obj["key"] = str("value")
+			delete(obj, "value")
+		}
 		if n, ok := graph.ObservableNode(string(k), obj); ok {
 			return n, nil
 		}

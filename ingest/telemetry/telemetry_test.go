@@ -207,6 +207,21 @@ func TestLoadNormalisesObservables(t *testing.T) {
 	n, err := st.GetNode(ctx, graph.ValueNode(graph.KindDomainName, "evil.example").ID)
 	require.NoError(t, err)
 	require.Equal(t, "evil.example", n.Key)
+
+	// A registry key, as kind:value or as an object, in any hive spelling,
+	// is the feeds' key (a STIX windows-registry-key of HKEY_LOCAL_MACHINE).
+	in = strings.Join([]string{
+		`{"src":"process:h:1","relation":"set","dst":"windows-registry-key:HKLM\\Software\\Run","agent_id":"a","observed_at":"` + now + `"}`,
+		`{"src":"process:h:1","relation":"set","dst":{"kind":"windows-registry-key","key":"\\REGISTRY\\MACHINE\\Software\\Run"},"agent_id":"a","observed_at":"` + now + `"}`,
+	}, "\n")
+	rep, err = telemetry.Load(ctx, strings.NewReader(in), st, engine.Options{Feed: "edr"})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, rep.Telemetry.Edges, "dropped: %v", rep.Dropped)
+	key, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKEY_LOCAL_MACHINE\Software\Run`})
+	require.True(t, ok)
+	var edges int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges WHERE dst_id = $1`, key.ID).Scan(&edges))
+	require.Equal(t, 2, edges)
 }
 
 // TestLoadRepeatedEndpoints loads many lines that name few endpoints over
