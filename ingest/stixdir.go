@@ -3,6 +3,7 @@ package ingest
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -19,37 +20,47 @@ var stixFileExts = []string{".json", ".ndjson", ".jsonl"}
 // extension ("unit42/hellokitty-ransomware"), so reloading the directory
 // skips the files that did not change. Symbolic links, devices, FIFOs and
 // hidden entries (".name") are skipped: nothing outside the tree is read.
-// A tree with no such file is an error.
+// A subdirectory that cannot be read (permissions) is listed as a feed of
+// its own, which then fails with the reason: the rest of the tree loads and
+// the load does not end ok. A tree with no such file is an error.
 func FileFeeds(dir, prefix string) ([]Feed, error) {
+	return fileFeeds(os.DirFS(dir), dir, prefix)
+}
+
+// fileFeeds is FileFeeds over fsys, the tree of dir.
+func fileFeeds(fsys fs.FS, dir, prefix string) ([]Feed, error) {
 	if prefix == "" {
 		prefix = filepath.Base(filepath.Clean(dir))
 	}
 	var feeds []Feed
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	unreadable := 0
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			if p == "." || d == nil || !d.IsDir() {
+				return err
+			}
+			// A subdirectory it may not read: a feed that fails, so that
+			// the load says so and the rest of the tree still loads.
+			feeds = append(feeds, Feed{Name: path.Join(prefix, p), Path: filepath.Join(dir, filepath.FromSlash(p)), Format: FormatSTIX})
+			unreadable++
+			return fs.SkipDir
 		}
-		if p != dir && strings.HasPrefix(d.Name(), ".") {
+		if p != "." && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
-				return filepath.SkipDir
+				return fs.SkipDir
 			}
 			return nil
 		}
 		if !d.Type().IsRegular() || !hasSTIXExt(d.Name()) {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		feeds = append(feeds, Feed{Name: path.Join(prefix, strings.TrimSuffix(rel, path.Ext(rel))), Path: p, Format: FormatSTIX})
+		feeds = append(feeds, Feed{Name: path.Join(prefix, strings.TrimSuffix(p, path.Ext(p))), Path: filepath.Join(dir, filepath.FromSlash(p)), Format: FormatSTIX})
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list STIX files: %w", err)
 	}
-	if len(feeds) == 0 {
+	if len(feeds) == unreadable {
 		return nil, fmt.Errorf("%s holds no STIX file (%s)", dir, strings.Join(stixFileExts, ", "))
 	}
 	return feeds, nil

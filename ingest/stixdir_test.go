@@ -1,9 +1,11 @@
 package ingest_test
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,4 +45,43 @@ func TestFileFeedsListsTheSTIXFilesOfATree(t *testing.T) {
 	empty := t.TempDir()
 	_, err = ingest.FileFeeds(empty, "")
 	require.ErrorContains(t, err, "holds no STIX file (.json, .ndjson, .jsonl)")
+}
+
+// deniedFS is a tree one of whose directories cannot be read, as a
+// directory without read permission is for a user other than root (the
+// tests run as root, whom permissions do not stop).
+type deniedFS struct {
+	fstest.MapFS
+	denied string
+}
+
+func (f deniedFS) ReadDir(name string) ([]fs.DirEntry, error) {
+	if name == f.denied {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrPermission}
+	}
+	return f.MapFS.ReadDir(name)
+}
+
+// TestFileFeedsListsAnUnreadableDirectoryAsAFeed: a subdirectory it may
+// not read does not stop the listing (before, the whole load failed
+// before reading any file): it is listed as a feed of its own, which fails
+// with the reason when loaded, so the rest loads and the load does not end
+// ok. A tree with only unreadable directories holds no STIX file.
+func TestFileFeedsListsAnUnreadableDirectoryAsAFeed(t *testing.T) {
+	t.Parallel()
+	tree := deniedFS{MapFS: fstest.MapFS{
+		"a.json": {Data: []byte("[]")}, "locked/b.json": {Data: []byte("[]")}, "z/c.json": {Data: []byte("[]")},
+	}, denied: "locked"}
+	feeds, err := ingest.FileFeedsFS(tree, "/srv/feeds", "")
+	require.NoError(t, err)
+	require.Equal(t, []ingest.Feed{
+		{Name: "feeds/a", Path: "/srv/feeds/a.json", Format: ingest.FormatSTIX},
+		{Name: "feeds/locked", Path: "/srv/feeds/locked", Format: ingest.FormatSTIX},
+		{Name: "feeds/z/c", Path: "/srv/feeds/z/c.json", Format: ingest.FormatSTIX},
+	}, feeds)
+
+	_, err = ingest.FileFeedsFS(deniedFS{MapFS: fstest.MapFS{"locked/b.json": {Data: []byte("[]")}}, denied: "locked"}, "/srv/feeds", "")
+	require.ErrorContains(t, err, "holds no STIX file")
+	_, err = ingest.FileFeedsFS(deniedFS{MapFS: fstest.MapFS{"a.json": {Data: []byte("[]")}}, denied: "."}, "/srv/feeds", "")
+	require.ErrorIs(t, err, fs.ErrPermission, "the tree itself unreadable is an error")
 }

@@ -1,0 +1,4 @@
+package ingest
+
+// FileFeedsFS is fileFeeds, for tests that give a tree with faults.
+var FileFeedsFS = fileFeeds
