@@ -123,12 +123,17 @@ func readConfig(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close() //nolint:errcheck // read-only
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() && st.Mode()&fs.ModeNamedPipe == 0 {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() && st.Mode()&fs.ModeNamedPipe == 0 {
 		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	tooLarge := fmt.Errorf("%s is larger than %d MiB: not a feed list", path, MaxConfigBytes>>20)
+	if st.Mode().IsRegular() && st.Size() > MaxConfigBytes {
+		return nil, tooLarge // without reading 64 MiB first
 	}
 	raw, err := io.ReadAll(io.LimitReader(f, MaxConfigBytes+1))
 	if err == nil && len(raw) > MaxConfigBytes {
-		err = fmt.Errorf("%s is larger than %d MiB: not a feed list", path, MaxConfigBytes>>20)
+		err = tooLarge
 	}
 	return raw, err
 }

@@ -86,7 +86,24 @@ func writeCheckTable(w io.Writer, r partman.Report) error {
 	if r.OK {
 		t.line("status: ok")
 	} else {
-		t.line("status: attention (run ensure for the missing days, the days in the default partition or a missing default partition)")
+		var what []string
+		if len(r.MissingDays) > 0 {
+			what = append(what, "the missing days")
+		}
+		if r.DefaultRows > 0 {
+			what = append(what, "the days in the default partition")
+		}
+		if r.Default == nil {
+			what = append(what, "the missing default partition")
+		}
+		if len(what) == 0 {
+			what = []string{"the window"}
+		}
+		last := len(what) - 1
+		if last > 0 {
+			what = append(what[:last-1], what[last-1]+" and "+what[last])
+		}
+		t.line("status: attention (run ensure for " + strings.Join(what, ", ") + ")")
 	}
 	return t.flush("check report")
 }

@@ -62,7 +62,7 @@ default partition public.telemetry_edges_default: 2 rows
 DAY         ROWS IN DEFAULT
 2024-10-03  2
 missing days in 2024-09-30 .. 2024-10-04: 2024-10-03
-status: attention (run ensure for the missing days or the days in the default partition)
+status: attention (run ensure for the missing days and the days in the default partition)
 `, out.String())
 		requireNoTrailingBlanks(t, out.String())
 	})
@@ -81,7 +81,8 @@ status: attention (run ensure for the missing days or the days in the default pa
 		rep.Default = nil
 		var out bytes.Buffer
 		require.NoError(t, writeCheckTable(&out, rep))
-		require.Contains(t, out.String(), "\ndefault partition: none\n")
+		require.Contains(t, out.String(), "\ndefault partition: none (a row of a day without a partition is refused; run ensure to make one)\n")
+		require.Contains(t, out.String(), "status: attention (run ensure for the missing days, the days in the default partition and the missing default partition)\n")
 	})
 }
 
