@@ -235,6 +235,12 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	}
 	var srcErr, err error
 	for e, eerr := range edges {
+		if errors.Is(eerr, ErrFlush) {
+			if err = flush(); err != nil {
+				break
+			}
+			continue
+		}
 		if eerr != nil {
 			srcErr = eerr
 			break

@@ -285,3 +285,49 @@ func TestAppendTelemetryInputStoredByAnotherLoad(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&rows))
 	require.Zero(t, rows)
 }
+
+// TestAppendTelemetryFlushWritesWhatWasRead: an edge sequence that yields
+// store.ErrFlush has the edges read so far stored at once, before it goes
+// on (a streaming input that paused: before, they waited in a chunk of
+// thousands until the input ended); the rest follow, none twice.
+func TestAppendTelemetryFlushWritesWhatWasRead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	edge := func(i int) graph.TelemetryEdge {
+		return graph.TelemetryEdge{Src: graph.ValueNode(graph.KindIPv4Addr, "192.0.2.7"), Relation: "connected",
+			Dst: graph.ValueNode(graph.KindDomainName, "flush.example"), AgentID: "agent-" + strings.Repeat("x", i), ObservedAt: b.now}
+	}
+	stored := func() int {
+		var n int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&n))
+		return n
+	}
+	seen := false
+	seq := func(yield func(graph.TelemetryEdge, error) bool) {
+		for i := range 3 {
+			if !yield(edge(i), nil) {
+				return
+			}
+		}
+		if !yield(graph.TelemetryEdge{}, store.ErrFlush) {
+			return
+		}
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if stored() == 3 {
+				seen = true
+				break
+			}
+		}
+		for i := 3; i < 5; i++ {
+			if !yield(edge(i), nil) {
+				return
+			}
+		}
+	}
+	stats, err := b.store.AppendTelemetry(ctx, seq)
+	require.NoError(t, err)
+	require.True(t, seen, "the 3 edges read before the flush were stored while the sequence waited")
+	require.EqualValues(t, 5, stats.Edges)
+	require.Equal(t, 5, stored())
+}

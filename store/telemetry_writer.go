@@ -18,6 +18,12 @@ import (
 // Close has begun.
 var ErrTelemetryWriterClosed = errors.New("telemetry writer closed")
 
+// ErrFlush is not an error: an edge sequence given to AppendTelemetry may
+// yield it (with a zero edge) to have the edges read so far written now,
+// rather than when their chunk is full: ingest yields it when a streaming
+// input pauses (engine.Options.IdleFlush).
+var ErrFlush = errors.New("store: write the telemetry edges read so far")
+
 // TelemetryWriterOptions configure a TelemetryWriter. A zero field takes
 // its default.
 type TelemetryWriterOptions struct {

@@ -435,6 +435,12 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		w = store.Checkpointed(in)
 	}
 	opts := engine.Options{Feed: o.feed, Logger: a.log}
+	if !regular {
+		// A producer that pauses (agent | intel ingest telemetry -) has
+		// what it wrote stored within about a second, not when a chunk
+		// of thousands of lines fills.
+		opts.IdleFlush = telemetryIdleFlush
+	}
 	stopProgress := func() {}
 	if a.stderrIsTerminal() {
 		// As for feeds: one progress line that fits the terminal, with the
@@ -509,6 +515,10 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	}
 	return tw.flush()
 }
+
+// telemetryIdleFlush is how long standard input (or a pipe) may send no
+// telemetry line before the lines read so far are written.
+const telemetryIdleFlush = time.Second
 
 // drainAfter returns a context that ends grace after ctx does, with its
 // cause: a load given it writes what it read before ctx ended.

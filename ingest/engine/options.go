@@ -1,6 +1,9 @@
 package engine
 
-import "log/slog"
+import (
+	"log/slog"
+	"time"
+)
 
 // Defaults of Options.
 const (
@@ -74,6 +77,13 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress, when set, receives the bytes and records read so far.
 	Progress Progress
+	// IdleFlush, for RunTelemetry, is how long the source may emit nothing
+	// before the edges read so far go to the writer to be written at once
+	// (store.ErrFlush), rather than wait for a full chunk: a stream from
+	// a producer that pauses (agent | intel ingest telemetry -) is then
+	// stored within about that time. 0 never flushes early. Run ignores
+	// it: its batches depend on the input alone.
+	IdleFlush time.Duration
 }
 
 // WithDefaults returns o with its zero fields filled.

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -107,6 +108,10 @@ type chunk[M any] struct {
 	records []Record[M]
 	results []Result
 	done    chan struct{}
+	// idle: the splitter sent the chunk because the source had emitted
+	// nothing for Options.IdleFlush (results then yields a nil record
+	// after it).
+	idle bool
 }
 
 // Run loads one input: it reads src, maps its records with mapRecord on
@@ -125,6 +130,9 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 	bt := newBatcher(l.ctx, sink, l.opts, rep, l.log)
 	var writeErr error
 	for rec, res := range l.results {
+		if rec == nil {
+			continue // idle (Options.IdleFlush): batches depend on the input alone
+		}
 		if writeErr = bt.collect(l.ctx, rec, res); writeErr != nil {
 			break
 		}
@@ -233,6 +241,10 @@ func (l *load[M]) results(yield func(*Record[M], *Result) bool) {
 				return
 			}
 		}
+		if c.idle && !yield(nil, nil) { // the source went idle: write what was read
+			l.cancel()
+			return
+		}
 	}
 }
 
@@ -287,32 +299,77 @@ type splitter[M any] struct {
 	records       int64
 	cur           *chunk[M]
 	size          int
+	// mu guards cur, size and records against the idle flusher
+	// (Options.IdleFlush); last is when the source last emitted.
+	mu   sync.Mutex
+	last time.Time
 }
 
 func (s *splitter[M]) run(ctx context.Context) error {
 	s.cur = &chunk[M]{done: make(chan struct{})}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	if s.opts.IdleFlush > 0 {
+		go s.flushIdle(ctx, stop, stopped)
+	} else {
+		close(stopped)
+	}
 	err := s.src.Read(ctx, func(rec Record[M]) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.last = time.Now()
 		s.cur.records = append(s.cur.records, rec)
 		s.records++
 		s.size += len(rec.Raw)
 		if len(s.cur.records) >= chunkRecords || s.size >= chunkBytes {
-			return s.send(ctx)
+			return s.send(ctx, false)
 		}
 		return nil
 	})
+	close(stop)
+	<-stopped
 	if len(s.cur.records) > 0 {
-		if serr := s.send(ctx); serr != nil && err == nil {
+		if serr := s.send(ctx, false); serr != nil && err == nil {
 			err = serr
 		}
 	}
 	return err
 }
 
-func (s *splitter[M]) send(ctx context.Context) error {
+// flushIdle sends the records read so far, marked idle, whenever the
+// source has emitted nothing for Options.IdleFlush, until stop closes.
+func (s *splitter[M]) flushIdle(ctx context.Context, stop <-chan struct{}, stopped chan<- struct{}) {
+	defer close(stopped)
+	tick := time.NewTicker(max(s.opts.IdleFlush/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		var err error
+		if len(s.cur.records) > 0 && time.Since(s.last) >= s.opts.IdleFlush {
+			err = s.send(ctx, true)
+		}
+		s.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// send hands the records read so far to the workers and the output stage;
+// idle marks a chunk the idle flusher sends, which does not report
+// progress (Source.Bytes is read on the goroutine of Read only).
+func (s *splitter[M]) send(ctx context.Context, idle bool) error {
 	c := s.cur
+	c.idle = idle
 	s.cur, s.size = &chunk[M]{done: make(chan struct{})}, 0
 	select {
 	case s.ordered <- c:
@@ -324,7 +381,7 @@ func (s *splitter[M]) send(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if s.opts.Progress != nil {
+	if s.opts.Progress != nil && !idle {
 		s.opts.Progress(s.bytesBase+s.src.Bytes(), s.recordsBase+s.records)
 	}
 	return nil

@@ -32,6 +32,12 @@ func RunTelemetry[M any](ctx context.Context, src Source[M], mapRecord Mapper[M]
 	l := start(ctx, src, mapRecord, opts, rep)
 	edges := func(yield func(graph.TelemetryEdge, error) bool) {
 		for rec, res := range l.results {
+			if rec == nil { // the source went idle (Options.IdleFlush)
+				if !yield(graph.TelemetryEdge{}, store.ErrFlush) {
+					return
+				}
+				continue
+			}
 			count(l.ctx, l.log, rep, rec, res)
 			for _, e := range res.Edges {
 				if !yield(e, nil) {
