@@ -156,6 +156,38 @@ func TestMapMarkingDefinedAfterUse(t *testing.T) {
 	require.Equal(t, "amber", rels[0].Props["tlp"])
 }
 
+// TestMapMarkingInNestedBundle: a TLP marking definition inside a bundle
+// read as one record (a bundle in a JSON array) marks what names it, in
+// that bundle, in later records and in earlier ones; it was never taken
+// for a marking definition (the record's type is bundle), so a TLP:AMBER
+// object of such a file was stored unmarked.
+func TestMapMarkingInNestedBundle(t *testing.T) {
+	t.Parallel()
+	marked := `,"object_marking_refs":["` + idMarking + `"]}`
+	sink, rep, _ := load(t, `[`+
+		`{"type":"identity","id":"`+idIdentity+`","name":"x"`+marked+`,`+
+		bundle(
+			`{"type":"malware","id":"`+idMalwareA+`","name":"y","is_family":true`+marked,
+			`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+			`{"type":"relationship","id":"`+idRel+`","relationship_type":"uses","source_ref":"`+idMalwareA+`","target_ref":"`+idIdentity+`"`+marked,
+		)+`,`+
+		bundle(`{"type":"malware","id":"`+idMalwareB+`","name":"z","is_family":true`+marked)+
+		`]`)
+	require.EqualValues(t, 3, rep.RecordsMapped)
+	merged := map[string]graph.Node{}
+	for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, a := range n.Aliases {
+			merged[a] = n
+		}
+	}
+	require.Equal(t, graph.TLP("amber"), merged[idMalwareA].TLP, "marked by the definition of its own bundle")
+	require.Equal(t, graph.TLP("amber"), merged[idIdentity].TLP, "a record read before the bundle")
+	require.Equal(t, graph.TLP("amber"), merged[idMalwareB].TLP, "a later bundle")
+	rels := graph.MergeRelations(sink.relations)
+	require.Len(t, rels, 1)
+	require.Equal(t, "amber", rels[0].Props["tlp"])
+}
+
 // TestMapRelationshipConfidence: a relationship's confidence is the
 // relation's (it was read after props had taken it out of the object, and
 // every relationship lost it).
