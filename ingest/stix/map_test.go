@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,6 +187,43 @@ func TestMapMarkingInNestedBundle(t *testing.T) {
 	rels := graph.MergeRelations(sink.relations)
 	require.Len(t, rels, 1)
 	require.Equal(t, "amber", rels[0].Props["tlp"])
+}
+
+// TestMapSightingLinksCarryItsMarking: a sighting's links (sighting-of,
+// where-sighted) carry its TLP when a marking definition of the feed gives
+// it, defined before the sighting or after, as they do for a predefined
+// TLP marking; they carried none (testdata/adv/adv3-sighting-marking.json).
+func TestMapSightingLinksCarryItsMarking(t *testing.T) {
+	t.Parallel()
+	red := "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+	sighting := func(n int, markings ...string) string {
+		return `{"type":"sighting","id":"sighting--0000000` + strconv.Itoa(n) + `-0000-4000-8000-000000000000","sighting_of_ref":"` + idIndicator +
+			`","where_sighted_refs":["` + idIdentity + `"],"object_marking_refs":["` + strings.Join(markings, `","`) + `"]}`
+	}
+	sink, _, _ := load(t, bundle(
+		sighting(1, idMarking),
+		`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+		sighting(2, idMarking),
+		sighting(3, idMarking, red),
+	))
+	want := map[string]string{"sighting--00000001": "amber", "sighting--00000002": "amber", "sighting--00000003": "red"}
+	byRef := map[graph.Ref]string{}
+	for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, a := range n.Aliases {
+			if w, ok := want[a[:18]]; ok {
+				byRef[n.Ref()] = w
+				require.Equal(t, graph.TLP(w), n.TLP, a)
+			}
+		}
+	}
+	links := 0
+	for _, r := range graph.MergeRelations(sink.relations) {
+		if w, ok := byRef[r.Src]; ok {
+			links++
+			require.Equal(t, w, r.Props["tlp"], "%s %s", r.Src, r.Type)
+		}
+	}
+	require.Equal(t, 6, links, "sighting-of and where-sighted of each")
 }
 
 // TestMapRelationshipConfidence: a relationship's confidence is the
