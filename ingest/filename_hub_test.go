@@ -38,3 +38,33 @@ func TestFileNameIsNoHub(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, byName, 2, "search by the name finds both files")
 }
+
+// TestFileObjectNameAndHashAttribute: a file object whose filename is a
+// filename|md5 attribute (testdata/adv/adv3-misp-fileobj.json) is the file
+// of that name and hash. The attribute, taken for a name alone, was folded
+// into a file keyed by the name: the md5 reached neither the file nor the
+// event, and its has-hash link waited in pending_relations for ever.
+func TestFileObjectNameAndHashAttribute(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t)
+	loadOneByOne(ctx, t, st, []ingest.Feed{{Name: "fileobj", Path: filepath.Join("..", "testdata", "adv", "adv3-misp-fileobj.json")}})
+	var pending int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+	require.Zero(t, pending, "every link of the event is written")
+	md5, err := st.ResolveNode(ctx, "hash:MD5:"+strings.Repeat("d", 32))
+	require.NoError(t, err)
+	hood, err := st.FindRelated(ctx, md5.ID, graph.RelatedOptions{Depth: 2})
+	require.NoError(t, err)
+	var reached []string
+	for _, n := range hood.Nodes {
+		reached = append(reached, string(n.Kind)+" "+n.Name)
+	}
+	require.Contains(t, reached, "file adv3-composite.exe", "the hash is the named file's")
+	require.Contains(t, reached, "report adv3 file objects", "and so the event's")
+	// A filename alone still names the file keyed by its hash, with no
+	// link to the file of that name alone.
+	first, err := st.ResolveNode(ctx, "file:adv3-first.exe")
+	require.NoError(t, err)
+	require.Contains(t, first.Key, "SHA-256")
+}

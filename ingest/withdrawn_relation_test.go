@@ -73,3 +73,42 @@ func TestWithdrawnRelationshipVersionIsNotWalked(t *testing.T) {
 		}
 	}
 }
+
+// TestWithdrawnRevokedByNamesNoReplacement: a revoked-by relationship the
+// source withdrew (testdata/adv/adv3-revoked-by-withdrawn.json: G9991
+// revoked-by G9992, a newer version of it revoked, and G9991 revoked-by
+// G9993) names no replacement. The chain followed every revoked-by row, so
+// G9991 resolved to G9992 (first in key order) and its "uses" showed on
+// G9992, a link no source gave it.
+func TestWithdrawnRevokedByNamesNoReplacement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := newStore(t)
+	loadOneByOne(ctx, t, st, []ingest.Feed{{Name: "revoked-by", Path: filepath.Join("..", "testdata", "adv", "adv3-revoked-by-withdrawn.json")}})
+	n, err := st.ResolveNode(ctx, "G9991")
+	require.NoError(t, err)
+	require.Equal(t, "Adv3RightHeir", n.Name, "the replacement the live revoked-by names")
+	reached := func(ref string) []string {
+		start, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err)
+		hood, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 1})
+		require.NoError(t, err)
+		lv, err := st.FindRelatedLevels(ctx, start.ID, graph.RelatedOptions{Depth: 1})
+		require.NoError(t, err)
+		require.Equal(t, hood.Nodes, lv.Nodes, "both engines")
+		var out []string
+		for _, x := range hood.Nodes[1:] {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	require.Empty(t, reached("G9992"), "the withdrawn replacement has none of the revoked group's links")
+	require.Equal(t, []string{"Adv3HeirMal"}, reached("G9993"))
+	res, err := st.Resolve(ctx, "G9991")
+	require.NoError(t, err)
+	require.Len(t, res.Replaced, 1, "one step: G9991 itself")
+	d, err := st.NodeDetails(ctx, res.Replaced[0].ID)
+	require.NoError(t, err)
+	require.Len(t, d.RevokedBy, 1, "show names the live replacement only")
+	require.Equal(t, "Adv3RightHeir", d.RevokedBy[0].Name)
+}

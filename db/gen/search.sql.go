@@ -179,7 +179,7 @@ func (q *Queries) NodeLookupExact(ctx context.Context, arg NodeLookupExactParams
 const nodeRelationPeers = `-- name: NodeRelationPeers :many
 SELECT n.id, n.kind, n.key, n.name
 FROM relations r JOIN nodes n ON n.id = r.dst_id
-WHERE r.src_id = $1::uuid AND r.relation = $2::text
+WHERE r.src_id = $1::uuid AND r.relation = $2::text AND NOT relation_withdrawn(r.props)
 ORDER BY n.kind, n.key
 `
 
@@ -196,7 +196,8 @@ type NodeRelationPeersRow struct {
 }
 
 // NodeRelationPeers returns the nodes a node links to with @relation (out),
-// such as the replacement named by revoked-by.
+// such as the replacement named by revoked-by, through relations their
+// source did not withdraw (relation_withdrawn).
 func (q *Queries) NodeRelationPeers(ctx context.Context, arg NodeRelationPeersParams) ([]NodeRelationPeersRow, error) {
 	rows, err := q.db.Query(ctx, nodeRelationPeers, arg.NodeID, arg.Relation)
 	if err != nil {

@@ -89,8 +89,9 @@ ORDER BY 1, 2;
 
 -- name: NodeRelationPeers :many
 -- NodeRelationPeers returns the nodes a node links to with @relation (out),
--- such as the replacement named by revoked-by.
+-- such as the replacement named by revoked-by, through relations their
+-- source did not withdraw (relation_withdrawn).
 SELECT n.id, n.kind, n.key, n.name
 FROM relations r JOIN nodes n ON n.id = r.dst_id
-WHERE r.src_id = @node_id::uuid AND r.relation = @relation::text
+WHERE r.src_id = @node_id::uuid AND r.relation = @relation::text AND NOT relation_withdrawn(r.props)
 ORDER BY n.kind, n.key;

@@ -161,8 +161,40 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 // node (node) is keyed by its hashes: a filename attribute whose own node,
 // the file of that name alone, is not the object's.
 func isFileName(object string, node graph.Node, a attrOut) bool {
-	return object == "file" && node.Kind == graph.KindFile && a.node.Kind == graph.KindFile &&
+	return object == "file" && node.Kind == graph.KindFile && isNameOnly(a) &&
 		a.node.ID != node.ID && (a.relation == "filename" || a.typ == "filename")
+}
+
+// isNameOnly reports whether the attribute's node is the file of its name
+// alone (a filename attribute), not a file keyed by a hash too (a
+// filename|md5 attribute, whose hash the file object's file has).
+func isNameOnly(a attrOut) bool {
+	if a.node.Kind != graph.KindFile {
+		return false
+	}
+	f, _, _ := graph.FileNode(nil, a.node.Name)
+	return f.ID == a.node.ID
+}
+
+// fileNameHash reads a filename|<hash> attribute (malware-sample too): its
+// file name and its hash's algorithm and value; ok is false for any other
+// attribute.
+func fileNameHash(a attrOut) (name, alg, value string, ok bool) {
+	ht, composite := strings.CutPrefix(a.typ, "filename|")
+	if a.typ == "malware-sample" {
+		ht, composite = "md5", strings.Contains(a.value, "|")
+	}
+	if !composite || a.node.Kind != graph.KindFile {
+		return "", "", "", false
+	}
+	n, h, err := cut(a.value, true)
+	if err != nil {
+		return "", "", "", false
+	}
+	if alg, value, err = normalizeHash(ht, h); err != nil {
+		return "", "", "", false
+	}
+	return strings.TrimSpace(n), alg, value, true
 }
 
 // intrinsicProps are the object attributes that describe the entity itself
@@ -290,6 +322,13 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 			}
 			if fname == "" && a.node.Kind == graph.KindFile && (a.relation == "filename" || a.typ == "filename") {
 				fname = a.node.Name
+				// A filename|<hash> attribute names the file and gives
+				// its hash: the file is the one the attribute names.
+				if _, alg, v, ok := fileNameHash(a); ok {
+					if _, dup := hashes[alg]; !dup {
+						hashes[alg] = v
+					}
+				}
 			}
 		}
 		if len(hashes) > 0 || fname != "" {

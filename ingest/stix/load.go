@@ -137,7 +137,7 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		return res
 	}
 	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
-	if len(out.warnings) > 0 || out.typ == "marking-definition" || len(out.fixups) > 0 || len(out.claims) > 0 {
+	if len(out.warnings) > 0 || len(out.markings) > 0 || len(out.fixups) > 0 || len(out.claims) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}
 	return res
@@ -151,12 +151,14 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 		l.log.Warn("stix record loaded with a problem", "record", rec.Index, "offset", rec.Offset,
 			"id", out.id, "type", out.typ, "property", w.property, "value", w.value, "problem", w.message)
 	}
-	if out.typ == "marking-definition" {
+	// The record's own marking definitions (a bundle found as a record
+	// holds any number) are known before its fixups are resolved.
+	for _, d := range out.markings {
 		if l.markings == nil {
 			l.markings = map[string]graph.TLP{}
 		}
-		l.markings[out.id] = out.markingTLP // "" for a marking that is no TLP
-		l.markLate(out.id, out.markingTLP, &res.Batch)
+		l.markings[d.id] = d.tlp // "" for a marking that is no TLP
+		l.markLate(d.id, d.tlp, &res.Batch)
 	}
 	l.applyFixups(out.fixups, &res.Batch)
 	l.checkClaims(out)

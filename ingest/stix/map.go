@@ -31,9 +31,10 @@ type mapped struct {
 	batch graph.Batch
 	// sightings counts the sightings in batch.
 	sightings int
-	// markingTLP is the TLP level the record defines when it is a TLP
-	// marking-definition.
-	markingTLP graph.TLP
+	// markings are the marking definitions the record defines, with the
+	// TLP level of each ("" for one that is no TLP): the record itself, or
+	// those of a bundle found as a record (a bundle inside an array).
+	markings []markingDef
 	// fixups are the nodes and relations whose marking references name
 	// marking definitions that are not predefined; the collector resolves
 	// them against the ones the feed defined earlier.
@@ -44,6 +45,12 @@ type mapped struct {
 	// entity the record is, with its key: the loader reports an alias that
 	// two entities of the feed claim.
 	claims []claim
+}
+
+// markingDef is a marking definition a record defines and its TLP level.
+type markingDef struct {
+	id  string
+	tlp graph.TLP
 }
 
 // claim is a name alias an entity keyed by an external id claims.
@@ -114,7 +121,7 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapSighting(out, o)
 	case o.typ == "marking-definition":
 		n := graph.SourceNode(graph.Kind(o.typ), o.id)
-		out.markingTLP = markingTLP(o)
+		out.markings = append(out.markings, markingDef{id: o.id, tlp: markingTLP(o)})
 		mp.addNode(out, n, o, nil)
 	case stixid.HasDeterministicID(o.typ) || graph.Kind(o.typ).IsObservable():
 		mp.mapObservable(out, o, -1)
@@ -178,6 +185,10 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 		}
 		out.sightings += sub.sightings
 		out.warnings = append(out.warnings, sub.warnings...)
+		// Its marking definitions mark what names them, in this bundle and
+		// elsewhere in the feed, as a top-level one does.
+		out.markings = append(out.markings, sub.markings...)
+		out.claims = append(out.claims, sub.claims...)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,75 @@ func TestMapMarkingDefinedAfterUse(t *testing.T) {
 	rels := graph.MergeRelations(sink.relations)
 	require.Len(t, rels, 1)
 	require.Equal(t, "amber", rels[0].Props["tlp"])
+}
+
+// TestMapMarkingInNestedBundle: a TLP marking definition inside a bundle
+// read as one record (a bundle in a JSON array) marks what names it, in
+// that bundle, in later records and in earlier ones; it was never taken
+// for a marking definition (the record's type is bundle), so a TLP:AMBER
+// object of such a file was stored unmarked.
+func TestMapMarkingInNestedBundle(t *testing.T) {
+	t.Parallel()
+	marked := `,"object_marking_refs":["` + idMarking + `"]}`
+	sink, rep, _ := load(t, `[`+
+		`{"type":"identity","id":"`+idIdentity+`","name":"x"`+marked+`,`+
+		bundle(
+			`{"type":"malware","id":"`+idMalwareA+`","name":"y","is_family":true`+marked,
+			`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+			`{"type":"relationship","id":"`+idRel+`","relationship_type":"uses","source_ref":"`+idMalwareA+`","target_ref":"`+idIdentity+`"`+marked,
+		)+`,`+
+		bundle(`{"type":"malware","id":"`+idMalwareB+`","name":"z","is_family":true`+marked)+
+		`]`)
+	require.EqualValues(t, 3, rep.RecordsMapped)
+	merged := map[string]graph.Node{}
+	for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, a := range n.Aliases {
+			merged[a] = n
+		}
+	}
+	require.Equal(t, graph.TLP("amber"), merged[idMalwareA].TLP, "marked by the definition of its own bundle")
+	require.Equal(t, graph.TLP("amber"), merged[idIdentity].TLP, "a record read before the bundle")
+	require.Equal(t, graph.TLP("amber"), merged[idMalwareB].TLP, "a later bundle")
+	rels := graph.MergeRelations(sink.relations)
+	require.Len(t, rels, 1)
+	require.Equal(t, "amber", rels[0].Props["tlp"])
+}
+
+// TestMapSightingLinksCarryItsMarking: a sighting's links (sighting-of,
+// where-sighted) carry its TLP when a marking definition of the feed gives
+// it, defined before the sighting or after, as they do for a predefined
+// TLP marking; they carried none (testdata/adv/adv3-sighting-marking.json).
+func TestMapSightingLinksCarryItsMarking(t *testing.T) {
+	t.Parallel()
+	red := "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed"
+	sighting := func(n int, markings ...string) string {
+		return `{"type":"sighting","id":"sighting--0000000` + strconv.Itoa(n) + `-0000-4000-8000-000000000000","sighting_of_ref":"` + idIndicator +
+			`","where_sighted_refs":["` + idIdentity + `"],"object_marking_refs":["` + strings.Join(markings, `","`) + `"]}`
+	}
+	sink, _, _ := load(t, bundle(
+		sighting(1, idMarking),
+		`{"type":"marking-definition","id":"`+idMarking+`","definition_type":"tlp","definition":{"tlp":"amber"}}`,
+		sighting(2, idMarking),
+		sighting(3, idMarking, red),
+	))
+	want := map[string]string{"sighting--00000001": "amber", "sighting--00000002": "amber", "sighting--00000003": "red"}
+	byRef := map[graph.Ref]string{}
+	for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, a := range n.Aliases {
+			if w, ok := want[a[:18]]; ok {
+				byRef[n.Ref()] = w
+				require.Equal(t, graph.TLP(w), n.TLP, a)
+			}
+		}
+	}
+	links := 0
+	for _, r := range graph.MergeRelations(sink.relations) {
+		if w, ok := byRef[r.Src]; ok {
+			links++
+			require.Equal(t, w, r.Props["tlp"], "%s %s", r.Src, r.Type)
+		}
+	}
+	require.Equal(t, 6, links, "sighting-of and where-sighted of each")
 }
 
 // TestMapRelationshipConfidence: a relationship's confidence is the

@@ -123,10 +123,22 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 	n, rels := s.Graph()
 	idx := mp.addNode(out, n, o, sightingOwn)
 	tlp := out.batch.Nodes[idx].TLP
+	// Its links carry its TLP: a predefined one now, one its marking
+	// references name through the feed's marking definitions as the node's
+	// (its fixup) is resolved.
+	var refs []string
+	for _, f := range out.fixups {
+		if f.node == idx {
+			refs = f.refs
+		}
+	}
 	for i := range rels {
 		rels[i].Src = out.batch.Nodes[idx].Ref()
 		if tlp != "" {
-			rels[i].Props = map[string]any{"tlp": tlp}
+			rels[i].Props = map[string]any{"tlp": string(tlp)}
+		}
+		if refs != nil {
+			out.fixups = append(out.fixups, fixup{node: -1, rel: len(out.batch.Relations) + i, refs: refs})
 		}
 	}
 	out.batch.Relations = append(out.batch.Relations, rels...)
