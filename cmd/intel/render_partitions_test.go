@@ -62,7 +62,7 @@ default partition public.telemetry_edges_default: 2 rows
 DAY         ROWS IN DEFAULT
 2024-10-03  2
 missing days in 2024-09-30 .. 2024-10-04: 2024-10-03
-status: attention (run ensure for the missing days or the days in the default partition)
+status: attention (run ensure for the missing days, the days in the default partition or a missing default partition)
 `, out.String())
 		requireNoTrailingBlanks(t, out.String())
 	})
@@ -75,13 +75,23 @@ status: attention (run ensure for the missing days or the days in the default pa
 		require.Contains(t, out.String(), "default partition public.telemetry_edges_default: 0 rows\n"+
 			"missing days in 2024-09-30 .. 2024-10-04: none\nstatus: ok\n")
 	})
+	t.Run("before retention", func(t *testing.T) {
+		t.Parallel()
+		rep := checkReport()
+		rep.MissingDays, rep.DefaultRows, rep.DefaultDays, rep.OK = nil, 0, nil, true
+		rep.BeforeRetention = []time.Time{utcDate(2024, 9, 30)}
+		var out bytes.Buffer
+		require.NoError(t, writeCheckTable(&out, rep))
+		require.Contains(t, out.String(), "missing days in 2024-09-30 .. 2024-10-04: none\n"+
+			"before the retention (no partition wanted): 2024-09-30\nstatus: ok\n")
+	})
 	t.Run("no default partition", func(t *testing.T) {
 		t.Parallel()
 		rep := checkReport()
 		rep.Default = nil
 		var out bytes.Buffer
 		require.NoError(t, writeCheckTable(&out, rep))
-		require.Contains(t, out.String(), "\ndefault partition: none\n")
+		require.Contains(t, out.String(), "\ndefault partition: none (a row of a day without a partition is refused; run ensure to make one)\n")
 	})
 }
 
