@@ -379,6 +379,10 @@ func TestTelemetryFormatValidation(t *testing.T) {
 	require.Equal(t, ingest.FormatTelemetry, cfg.Feeds[0].Format)
 	cfg = ingest.Config{Feeds: []ingest.Feed{{Path: "x.ndjson", Format: "edr"}}}
 	require.ErrorContains(t, cfg.Validate(), "want stix, misp or telemetry")
+	// Two feeds of standard input split it between them, tearing lines.
+	cfg = ingest.Config{Feeds: []ingest.Feed{{Name: "s1", Path: "-", Format: "telemetry"}, {Name: "x", Path: "x.ndjson"},
+		{Name: "s2", Path: "-", Format: "telemetry"}}}
+	require.ErrorContains(t, cfg.Validate(), "feeds 1 and 3 both read standard input (-)")
 }
 
 // TestNoRecordsOfTelemetry: a telemetry load fails as having no records
