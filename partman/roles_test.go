@@ -225,6 +225,21 @@ func TestRolesWriterMayNotSetRetention(t *testing.T) {
 	}
 }
 
+// A maintainer run as the writer or the reader can never make a partition:
+// it logged an error every round, forever, and ended with success when
+// stopped. It now fails at once.
+func TestRolesMaintainerThatMayNotKeepPartitionsFails(t *testing.T) {
+	t.Parallel()
+	b := setupRoles(t)
+	for name, pool := range map[string]*pgxpool.Pool{"writer": b.writer, "reader": b.reader} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := partman.Maintain(ctx, pool, 20*time.Millisecond, partman.MaintainOptions{})
+		require.ErrorIs(t, err, partman.ErrInsufficientPrivilege, "the %s's maintainer", name)
+		require.NoError(t, ctx.Err(), "the %s's maintainer gave up at once, not when stopped", name)
+		cancel()
+	}
+}
+
 func TestRolesOwnerKeepsPartitions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
