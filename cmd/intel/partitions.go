@@ -112,7 +112,8 @@ missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service.`,
 			Short: "Report missing days and rows waiting in the default partition",
 			Long: `check reports the days of the window (--behind, --ahead) that have no
 partition, the rows waiting in the default partition by day, and whether the
-default partition exists. It exits 0 when all is well (status ok) and 3 when
+default partition exists. Days before the retention the last prune recorded are
+listed apart: ensure refuses them, so they are not missing. It exits 0 when all is well (status ok) and 3 when
 something needs ensure (status attention), so a monitoring job can run it as
 is; 1 means the check itself could not run.`,
 			Example: "  intel partitions check || echo \"exit $?\"",
