@@ -32,7 +32,7 @@ A release pipeline can run the same files with the plain goose CLI:
 Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		Example: `  intel migrate up
   intel migrate status --format json
-  intel migrate down --to 0`,
+  intel migrate down --to 26     # drops what 27 made, with its data`,
 	}
 	// subcommand declares a subcommand without arguments that runs do
 	// with a goose provider on the database.
@@ -48,7 +48,10 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 	down := subcommand(&cobra.Command{
 		Use:     "down",
 		Short:   "Roll back the latest migration (or down to --to VERSION)",
-		Example: "  intel migrate down\n  intel migrate down --to 0",
+		Long: `down runs the Down section of the latest migration (or of every one after
+--to VERSION). A Down drops what its Up made, rows included: --to 0 drops every
+table, the whole graph and all telemetry, without asking. Take a backup first.`,
+		Example: "  intel migrate down\n  intel migrate down --to 26",
 	}, a.runMigrateDown)
 	down.Flags().Int64Var(&o.to, "to", 0, "roll back to this version (0: everything)")
 	intRange(down.Flags(), "to", 0, noMax)
