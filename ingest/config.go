@@ -96,10 +96,20 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("concurrency %d: must be positive", c.Concurrency)
 	}
 	seen := map[string]int{}
+	stdin := -1
 	for i := range c.Feeds {
 		f := &c.Feeds[i]
 		if err := f.normalize(); err != nil {
 			return fmt.Errorf("feed %d: %w", i+1, err)
+		}
+		// Standard input is one stream: two feeds reading it side by side
+		// each got some of its blocks, lines torn between them (dropped as
+		// invalid-json), and both said ok.
+		if f.Path == "-" {
+			if stdin >= 0 {
+				return fmt.Errorf("feeds %d and %d both read standard input (-): it can be read by one feed only", stdin+1, i+1)
+			}
+			stdin = i
 		}
 		if j, dup := seen[f.Name]; dup {
 			return fmt.Errorf("feeds %d and %d are both named %q", j+1, i+1, f.Name)

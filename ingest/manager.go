@@ -283,9 +283,17 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	case src.format == FormatTelemetry:
 		var w engine.TelemetryWriter = st
 		if cp, ok := st.(checkpointer); ok && src.hash != "" {
-			// Exactly once: the feed's checkpoint moves with every chunk
-			// (--force starts it over: the edges are appended again).
-			w = cp.Checkpointed(store.TelemetryInput{Name: "feed:" + f.Name, ContentHash: src.hash, Restart: opts.Force})
+			// Exactly once: the file's checkpoint moves with every chunk
+			// (--force starts it over: the edges are appended again). It is
+			// the file's, not the feed's: loaded by intel ingest telemetry,
+			// in another feed, or under a new feed name, it is not stored
+			// again. Checkpoints of older intels went by the feed's name.
+			name, err := telemetry.FileInputName(f.Path)
+			if err != nil {
+				return fail(err)
+			}
+			w = cp.Checkpointed(store.TelemetryInput{Name: name, ContentHash: src.hash, Restart: opts.Force,
+				Formerly: "feed:" + f.Name})
 		}
 		if opts.DryRun {
 			w = dryTelemetry{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -312,6 +314,62 @@ func TestTelemetryFeed(t *testing.T) {
 	require.EqualValues(t, 2, dry.Report.Telemetry.Edges)
 }
 
+// TestTelemetryFileIsOneInputWhateverTheFeed: a feed list's telemetry file
+// was checkpointed under the feed's name, so the same file loaded by intel
+// ingest telemetry, in a second feed, or after its feed was renamed was
+// appended again (every row twice). It is now the file's checkpoint; one
+// recorded under the feed's name by an older intel is taken over.
+func TestTelemetryFileIsOneInputWhateverTheFeed(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t)
+	dir := t.TempDir()
+	write := func(name, agent string) string {
+		path := filepath.Join(dir, name)
+		lines := fmt.Sprintf(`{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:evil.example","agent_id":%q,"observed_at":"2026-10-31T10:00:00Z"}`+"\n"+
+			`{"src":"ipv4-addr:10.0.0.6","relation":"connected-to","dst":"domain-name:evil.example","agent_id":%q,"observed_at":"2026-10-31T10:01:00Z"}`+"\n", agent, agent)
+		require.NoError(t, os.WriteFile(path, []byte(lines), 0o644))
+		return path
+	}
+	edges := func(agent string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges WHERE agent_id = $1", agent).Scan(&n))
+		return n
+	}
+	path := write("edr.ndjson", "host-1")
+	in, err := telemetry.FileInput(path)
+	require.NoError(t, err)
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	_, err = telemetry.Load(ctx, f, st.Checkpointed(in), engine.Options{})
+	_ = f.Close()
+	require.NoError(t, err)
+	require.Equal(t, 2, edges("host-1"))
+
+	for _, name := range []string{"edr", "edr-renamed"} {
+		res := ingest.LoadFeed(ctx, st, ingest.Feed{Name: name, Path: path, Format: ingest.FormatTelemetry}, ingest.Options{})
+		require.Equal(t, ingest.StatusOK, res.Status, res.Error)
+		require.EqualValues(t, 2, res.Report.Telemetry.Resumed, "feed %s: already stored", name)
+		require.Equal(t, 2, edges("host-1"), "feed %s stored the file again", name)
+	}
+
+	// An older intel's checkpoint of a feed cut short after one edge.
+	old := write("old.ndjson", "host-2")
+	oldIn, err := telemetry.FileInput(old)
+	require.NoError(t, err)
+	legacy := store.TelemetryInput{Name: "feed:old", ContentHash: oldIn.ContentHash}
+	f, err = os.Open(old)
+	require.NoError(t, err)
+	first, err := telemetry.Load(ctx, io.LimitReader(f, 150), st.Checkpointed(legacy), engine.Options{})
+	_ = f.Close()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, first.Telemetry.Edges)
+	res := ingest.LoadFeed(ctx, st, ingest.Feed{Name: "old", Path: old, Format: ingest.FormatTelemetry}, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, res.Status, res.Error)
+	require.EqualValues(t, 1, res.Report.Telemetry.Resumed, "the feed's old checkpoint is taken over")
+	require.Equal(t, 2, edges("host-2"))
+}
+
 // TestTelemetryFormatValidation: format telemetry is accepted in any case;
 // unknown formats are refused.
 func TestTelemetryFormatValidation(t *testing.T) {
@@ -321,6 +379,10 @@ func TestTelemetryFormatValidation(t *testing.T) {
 	require.Equal(t, ingest.FormatTelemetry, cfg.Feeds[0].Format)
 	cfg = ingest.Config{Feeds: []ingest.Feed{{Path: "x.ndjson", Format: "edr"}}}
 	require.ErrorContains(t, cfg.Validate(), "want stix, misp or telemetry")
+	// Two feeds of standard input split it between them, tearing lines.
+	cfg = ingest.Config{Feeds: []ingest.Feed{{Name: "s1", Path: "-", Format: "telemetry"}, {Name: "x", Path: "x.ndjson"},
+		{Name: "s2", Path: "-", Format: "telemetry"}}}
+	require.ErrorContains(t, cfg.Validate(), "feeds 1 and 3 both read standard input (-)")
 }
 
 // TestNoRecordsOfTelemetry: a telemetry load fails as having no records

@@ -19,7 +19,12 @@ type Report struct {
 	WindowTo   time.Time `json:"window_to"`
 	// MissingDays are the days of the window some instant of which no
 	// partition holds; their rows would go to the default partition.
+	// Days before the recorded retention are not among them.
 	MissingDays []time.Time `json:"missing_days"`
+	// BeforeRetention are the days of the window before the retention the
+	// last prune recorded: they get no partition again (Ensure refuses
+	// them) and are not missing.
+	BeforeRetention []time.Time `json:"before_retention"`
 	// DefaultRows is the exact number of rows in the default partition.
 	DefaultRows int64 `json:"default_rows"`
 	// DefaultDays breaks DefaultRows down by the UTC day of the rows (rows
@@ -41,7 +46,9 @@ type DayCount struct {
 
 // Check lists the partitions of Options.Parent like List, counts the rows in
 // its default partition exactly, by UTC day, and reports the days of the
-// window today−Behind through today+Ahead that have no partition. It runs
+// window today−Behind through today+Ahead that have no partition, leaving
+// out the days before the retention the last Prune recorded (which Ensure
+// refuses: Report.BeforeRetention). It runs
 // in one transaction with Options.LockTimeout and retries, like Ensure.
 func Check(ctx context.Context, pool *pgxpool.Pool, opts Options) (Report, error) {
 	opts = opts.withDefaults()
@@ -57,12 +64,19 @@ func Check(ctx context.Context, pool *pgxpool.Pool, opts Options) (Report, error
 		if err != nil {
 			return err
 		}
+		// A day before the retention gets no partition again: not missing,
+		// or check would ask for an ensure that refuses it, every time.
+		want, refused, _, err := splitRetention(ctx, tx, t, days, opts)
+		if err != nil {
+			return err
+		}
 		rep = Report{
-			Listing:     l,
-			WindowFrom:  days[0],
-			WindowTo:    days[len(days)-1],
-			MissingDays: missingDays(l.Partitions, days),
-			DefaultDays: []DayCount{},
+			Listing:         l,
+			WindowFrom:      days[0],
+			WindowTo:        days[len(days)-1],
+			MissingDays:     missingDays(l.Partitions, want),
+			BeforeRetention: refused,
+			DefaultDays:     []DayCount{},
 		}
 		if l.Default == nil {
 			return nil

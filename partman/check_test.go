@@ -71,6 +71,43 @@ func TestCheckReportsGapsAndDefaultRows(t *testing.T) {
 		Created: true, MovedRows: 2, Attempts: 1})
 }
 
+// A day of the window before the recorded retention is not missing: Ensure
+// refuses to make it, so a check that asked for it said "attention" (exit
+// 3) for as long as the retention stood, whatever ensure did.
+func TestCheckLeavesOutDaysBeforeRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	d := day(2024, 10, 1)
+	opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 1, Behind: 2}
+	_, err := partman.Ensure(ctx, pool, opts)
+	require.NoError(t, err)
+	rep, err := partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	require.Empty(t, rep.BeforeRetention)
+
+	// A retention of one hour prunes yesterday and the day before.
+	_, err = partman.Prune(ctx, pool, time.Hour, partman.Drop, opts)
+	require.NoError(t, err)
+	res, err := partman.Ensure(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Zero(t, res.Created(), "ensure refuses the days before the retention")
+	rep, err = partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Empty(t, rep.MissingDays)
+	require.Equal(t, []time.Time{d.AddDate(0, 0, -2), d.AddDate(0, 0, -1)}, rep.BeforeRetention)
+	require.True(t, rep.OK, "nothing ensure could do is left")
+
+	// A day after the retention is still missing when it has no partition.
+	_, err = pool.Exec(ctx, "DROP TABLE telemetry_edges_2024_10_02")
+	require.NoError(t, err)
+	rep, err = partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{d.AddDate(0, 0, 1)}, rep.MissingDays)
+	require.False(t, rep.OK)
+}
+
 func TestListErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package partman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,7 +24,12 @@ type MaintainOptions struct {
 // every interval until ctx is done, logging what each round did; a failed
 // round is logged and the next one tries again. It is what a long-running
 // service or `intel partitions maintain --every 1h` runs. It returns nil
-// when ctx is done, or an error at once for invalid arguments.
+// when ctx is done, or an error at once for invalid arguments, and for a
+// round that failed in a way no later round can mend: the role may not
+// keep the partitions (ErrInsufficientPrivilege), or there is no such
+// partitioned table (ErrNoTable, ErrNotPartitioned). A maintainer run as
+// the writer role logged an error every round, forever, made no partition,
+// and ended with success: its service manager showed it running.
 func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts MaintainOptions) error {
 	if every <= 0 {
 		return fmt.Errorf("maintain partitions: %w: interval must be positive, got %s", ErrInvalidArgument, every)
@@ -40,7 +46,9 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for {
-		maintainRound(ctx, pool, opts.Keep, opts.Mode, o)
+		if err := maintainRound(ctx, pool, opts.Keep, opts.Mode, o); hopeless(err) {
+			return fmt.Errorf("maintain partitions: %w", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -49,12 +57,19 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts
 	}
 }
 
-// maintainRound runs one Ensure and, with keep set, one Prune, and logs them.
-func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mode, o Options) {
+// hopeless says whether a round's error will fail every later round too.
+func hopeless(err error) bool {
+	return errors.Is(err, ErrInsufficientPrivilege) || errors.Is(err, ErrNoTable) || errors.Is(err, ErrNotPartitioned)
+}
+
+// maintainRound runs one Ensure and, with keep set, one Prune, and logs
+// them. It returns the first error that hopeless says no later round
+// mends, else nil.
+func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mode, o Options) error {
 	start := time.Now()
 	res, err := Ensure(ctx, pool, o)
 	if ctx.Err() != nil {
-		return
+		return nil
 	}
 	attrs := []slog.Attr{
 		slog.String("parent", o.Parent), slog.Int("days", len(res.Days)), slog.Int("created", res.Created()),
@@ -62,16 +77,19 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: ensure round failed", append(attrs, slog.Any("error", err))...)
+		if hopeless(err) {
+			return err
+		}
 	} else {
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: ensure round done", attrs...)
 	}
 	if keep <= 0 {
-		return
+		return nil
 	}
 	start = time.Now()
 	pr, err := Prune(ctx, pool, keep, mode, o)
 	if ctx.Err() != nil {
-		return
+		return nil
 	}
 	attrs = []slog.Attr{
 		slog.String("parent", o.Parent), slog.String("mode", string(mode)), slog.Time("cutoff", pr.Cutoff),
@@ -79,7 +97,11 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: prune round failed", append(attrs, slog.Any("error", err))...)
+		if hopeless(err) {
+			return err
+		}
 	} else {
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: prune round done", attrs...)
 	}
+	return nil
 }

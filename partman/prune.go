@@ -83,7 +83,9 @@ type PruneResult struct {
 // days) are deleted, or in Detach mode moved into a new archive table
 // <default>_before_YYYY_MM_DD, and counted.
 //
-// Prune first records keep and Options.KeepLateRows in the database (table
+// Prune first checks that the current role may remove partitions (it has
+// the privileges of the table's owner; else an error wrapping
+// ErrInsufficientPrivilege, and nothing changes), then records keep and Options.KeepLateRows in the database (table
 // partition_retention): from then on Ensure and DayEnsurer refuse the days
 // before now − keep, so a pruned day is not made again by a late row, and
 // writers drop such rows, or keep them in the default partition.
@@ -104,6 +106,11 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mod
 	}
 	t, err := resolve(ctx, pool, opts.Parent)
 	if err != nil {
+		return PruneResult{}, fmt.Errorf("prune partitions: %w", err)
+	}
+	// A role that may not remove partitions must not record a retention
+	// either: writers would drop the rows of the days before it.
+	if err := mayMaintain(ctx, pool, t); err != nil {
 		return PruneResult{}, fmt.Errorf("prune partitions: %w", err)
 	}
 	l, err := listTx(ctx, pool, t, opts)

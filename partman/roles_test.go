@@ -203,6 +203,43 @@ func TestRolesWriterLoadsFeedsAndSendsPartitionlessDaysToDefault(t *testing.T) {
 	require.Zero(t, countIn(t, b.admin, "telemetry_edges_default"))
 }
 
+// A writer (or reader) that runs prune is refused before anything changes:
+// the retention it would record makes every later writer drop the rows of
+// the days before it (before-retention) and Ensure refuse those days, so a
+// role that may not remove partitions must not set it either.
+func TestRolesWriterMayNotSetRetention(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupRoles(t)
+	now := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	opts := partman.Options{Now: func() time.Time { return now }}
+	_, err := partman.Prune(ctx, b.owner, 30*24*time.Hour, partman.Detach, opts)
+	require.NoError(t, err, "the owner records a 30-day retention")
+	for name, pool := range map[string]*pgxpool.Pool{"writer": b.writer, "reader": b.reader} {
+		_, err = partman.Prune(ctx, pool, time.Hour, partman.Drop, opts)
+		require.ErrorIs(t, err, partman.ErrInsufficientPrivilege, "the %s may not prune", name)
+		r, ok, err := store.GetRetention(ctx, b.admin, "public.telemetry_edges")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, 30*24*time.Hour, r.Keep, "the %s's prune left the owner's retention as it was", name)
+	}
+}
+
+// A maintainer run as the writer or the reader can never make a partition:
+// it logged an error every round, forever, and ended with success when
+// stopped. It now fails at once.
+func TestRolesMaintainerThatMayNotKeepPartitionsFails(t *testing.T) {
+	t.Parallel()
+	b := setupRoles(t)
+	for name, pool := range map[string]*pgxpool.Pool{"writer": b.writer, "reader": b.reader} {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := partman.Maintain(ctx, pool, 20*time.Millisecond, partman.MaintainOptions{})
+		require.ErrorIs(t, err, partman.ErrInsufficientPrivilege, "the %s's maintainer", name)
+		require.NoError(t, ctx.Err(), "the %s's maintainer gave up at once, not when stopped", name)
+		cancel()
+	}
+}
+
 func TestRolesOwnerKeepsPartitions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jackc/pgerrcode"
 	"iter"
 	"maps"
 	"slices"
@@ -66,8 +67,9 @@ func SliceEdges(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, erro
 // TelemetryInput names a telemetry input whose progress is recorded in
 // telemetry_checkpoints with every chunk (see AppendTelemetryInput).
 type TelemetryInput struct {
-	// Name is the input's identity: "feed:<name>" for a configured feed,
-	// "file:<absolute path>" for a file.
+	// Name is the input's identity: "file:<absolute path>" (symbolic links
+	// resolved) for a file, whether given alone or in a feed list, so one
+	// file is one input however it is loaded.
 	Name string
 	// ContentHash is the SHA-256 (hex) of the input's content; an input
 	// whose content changed is a new input.
@@ -76,6 +78,11 @@ type TelemetryInput struct {
 	// written again (intel ingest feeds --force); a rerun without Restart
 	// after this load was cut short resumes it.
 	Restart bool
+	// Formerly is a name the input's checkpoint may have been recorded
+	// under by an older intel ("feed:<name>" for a feed list's file): when
+	// the input has no checkpoint of its content under Name, that one is
+	// taken over, so a load cut short before an upgrade resumes.
+	Formerly string
 }
 
 // CheckpointedWriter is a telemetry writer (AppendTelemetry) that records
@@ -187,6 +194,16 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		var cp gen.TelemetryCheckpointStartRow
 		err := s.retry(ctx, "start telemetry checkpoint", func(ctx context.Context) error {
 			var err error
+			if in.Formerly != "" && !in.Restart {
+				err = s.q.TelemetryCheckpointAdopt(ctx, gen.TelemetryCheckpointAdoptParams{
+					Input: in.Name, OldInput: in.Formerly, ContentHash: in.ContentHash})
+				if Code(err) == pgerrcode.UniqueViolation {
+					err = nil // another load took it over meanwhile
+				}
+				if err != nil {
+					return err
+				}
+			}
 			if in.Restart {
 				var r gen.TelemetryCheckpointRestartRow
 				r, err = s.q.TelemetryCheckpointRestart(ctx, gen.TelemetryCheckpointRestartParams{Input: in.Name, ContentHash: in.ContentHash})

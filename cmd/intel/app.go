@@ -337,14 +337,18 @@ func schemaNotNewer(ctx context.Context, p versioner) error {
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	var known int64
-	if src := p.ListSources(); len(src) > 0 {
-		known = src[len(src)-1].Version
-	}
-	if v > known {
+	if known := lastKnownVersion(p); v > known {
 		return fmt.Errorf("database schema is at version %d, newer than this intel knows (%d): use the intel that migrated it, or a newer one", v, known)
 	}
 	return nil
+}
+
+// lastKnownVersion is the version of the last migration this intel has.
+func lastKnownVersion(p versioner) int64 {
+	if src := p.ListSources(); len(src) > 0 {
+		return src[len(src)-1].Version
+	}
+	return 0
 }
 
 func schemaCurrent(ctx context.Context, p versioner) error {

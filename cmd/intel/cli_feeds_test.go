@@ -297,3 +297,22 @@ func TestIngestSTIXDirectory(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, 2, strings.Count(stdout, ": skipped"), stdout)
 }
+
+// TestLocalStatusAndStopMakeNothing: local status, local stop and version
+// made the state directory and a password file for a cluster that did not
+// exist, and stop said "local PostgreSQL stopped" there. With the state
+// directory moved away (its server still running) or INTEL_STATE_DIR
+// mistyped, stop claimed to stop a server it never saw, and a second
+// state directory blocked moving the first one back.
+func TestLocalStatusAndStopMakeNothing(t *testing.T) {
+	// Not parallel: the state directory is set for the run.
+	dir := filepath.Join(t.TempDir(), "moved-away")
+	t.Setenv("INTEL_STATE_DIR", dir)
+	out := runOK(t, "local", "stop")
+	require.Equal(t, "no local PostgreSQL in "+dir+": nothing to stop\n", out)
+	require.Contains(t, runOK(t, "local", "status"), "not created yet")
+	runOK(t, "local", "status", "--format", "json")
+	runOK(t, "--database-url=", "version")
+	_, err := os.Stat(dir)
+	require.ErrorIs(t, err, os.ErrNotExist, "status, stop and version make no state directory")
+}

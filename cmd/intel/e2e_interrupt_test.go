@@ -112,6 +112,8 @@ func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 	}{
 		{syscall.SIGINT, "SIGINT", 130},
 		{syscall.SIGTERM, "SIGTERM", 143},
+		// A hang-up (the ssh session went away) killed the load mid-batch.
+		{syscall.SIGHUP, "SIGHUP", 129},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -69,6 +69,16 @@ func openLocal() (*localdb.Local, error) {
 	return localdb.Open(dir)
 }
 
+// inspectLocal describes the local cluster of the state directory without
+// making the directory or its password file (status, stop, version).
+func inspectLocal() (*localdb.Local, error) {
+	dir, err := localdb.StateDir()
+	if err != nil {
+		return nil, err
+	}
+	return localdb.Inspect(dir)
+}
+
 // runLocalStart starts the local cluster and prints its URL.
 func (a *app) runLocalStart(ctx context.Context) error {
 	l, err := openLocal()
@@ -85,8 +95,18 @@ func (a *app) runLocalStart(ctx context.Context) error {
 
 // runLocalStop stops the local cluster.
 func (a *app) runLocalStop(ctx context.Context) error {
-	l, err := openLocal()
+	l, err := inspectLocal()
 	if err != nil {
+		return err
+	}
+	// Say what was found: a state directory moved away (or a mistyped
+	// INTEL_STATE_DIR) was "stopped" while its server ran on.
+	switch st := l.Status(); {
+	case !st.Initialized:
+		_, err = fmt.Fprintf(a.stdout, "no local PostgreSQL in %s: nothing to stop\n", st.StateDir)
+		return err
+	case !st.Running:
+		_, err = fmt.Fprintf(a.stdout, "local PostgreSQL in %s was not running\n", st.StateDir)
 		return err
 	}
 	if err := l.Stop(ctx); err != nil {
@@ -101,7 +121,7 @@ func (a *app) runLocalStatus(o localOptions) error {
 	if err := formatFlag(o.format, "table", "json"); err != nil {
 		return err
 	}
-	l, err := openLocal()
+	l, err := inspectLocal()
 	if err != nil {
 		return err
 	}

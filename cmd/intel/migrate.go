@@ -32,7 +32,7 @@ A release pipeline can run the same files with the plain goose CLI:
 Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		Example: `  intel migrate up
   intel migrate status --format json
-  intel migrate down --to 0`,
+  intel migrate down --to 26     # drops what 27 made, with its data`,
 	}
 	// subcommand declares a subcommand without arguments that runs do
 	// with a goose provider on the database.
@@ -48,7 +48,10 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 	down := subcommand(&cobra.Command{
 		Use:     "down",
 		Short:   "Roll back the latest migration (or down to --to VERSION)",
-		Example: "  intel migrate down\n  intel migrate down --to 0",
+		Long: `down runs the Down section of the latest migration (or of every one after
+--to VERSION). A Down drops what its Up made, rows included: --to 0 drops every
+table, the whole graph and all telemetry, without asking. Take a backup first.`,
+		Example: "  intel migrate down\n  intel migrate down --to 26",
 	}, a.runMigrateDown)
 	down.Flags().Int64Var(&o.to, "to", 0, "roll back to this version (0: everything)")
 	intRange(down.Flags(), "to", 0, noMax)
@@ -124,6 +127,14 @@ func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrate
 	if err != nil {
 		return fmt.Errorf("migration status: %w", err)
 	}
+	// A schema a newer intel migrated has a version no source here names:
+	// listing only the known ones, all applied, looked current.
+	v, err := p.GetDBVersion(ctx)
+	if err != nil {
+		return fmt.Errorf("migration status: %w", err)
+	}
+	known := lastKnownVersion(p)
+	const unknown = "(unknown to this intel: migrated by a newer one)"
 	if o.format == "json" {
 		type row struct {
 			Version   int64  `json:"version"`
@@ -139,6 +150,9 @@ func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrate
 			}
 			out = append(out, r)
 		}
+		if v > known {
+			out = append(out, row{Version: v, Name: unknown, State: "applied"})
+		}
 		return writeJSON(a.stdout, out)
 	}
 	tw := newTablePrinter(a.stdout)
@@ -150,7 +164,16 @@ func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrate
 		}
 		tw.printf("%d\t%s\t%s\t%s\n", s.Source.Version, s.Source.Path, s.State, applied)
 	}
-	return tw.flush()
+	if v > known {
+		tw.printf("%d\t%s\t%s\t\n", v, unknown, "applied")
+	}
+	if err := tw.flush(); err != nil {
+		return err
+	}
+	if v > known {
+		a.stdout.printf("the database schema is at version %d, newer than this intel knows (%d): use the intel that migrated it, or a newer one\n", v, known)
+	}
+	return a.stdout.err
 }
 
 func (a *app) runMigrateVersion(ctx context.Context, p *goose.Provider, o migrateOptions) error {
@@ -162,12 +185,16 @@ func (a *app) runMigrateVersion(ctx context.Context, p *goose.Provider, o migrat
 	if err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
+	known := lastKnownVersion(p)
 	if o.format == "json" {
-		return writeJSON(a.stdout, map[string]any{"version": v, "pending": pending})
+		return writeJSON(a.stdout, map[string]any{"version": v, "pending": pending, "known": known, "newer": v > known})
 	}
 	suffix := ""
-	if pending {
+	switch {
+	case pending:
 		suffix = " (migrations pending: run 'intel migrate up')"
+	case v > known:
+		suffix = fmt.Sprintf(" (newer than this intel knows (%d): use the intel that migrated it, or a newer one)", known)
 	}
 	_, err = fmt.Fprintln(a.stdout, strconv.FormatInt(v, 10)+suffix)
 	return err

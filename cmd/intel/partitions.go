@@ -80,6 +80,12 @@ default partition (counted) for the next prune.`,
 	maintain := subcommand(&cobra.Command{
 		Use:   "maintain",
 		Short: "Run ensure (and prune with --keep) now and every interval until interrupted",
+		Long: `maintain runs ensure (and, with --keep, prune) at once and then every --every,
+logging each round. A round that fails for a while (a lock not granted, the
+server restarting) is logged at ERROR and the next round tries again. A failure
+no later round can mend ends it at once with exit 1: the role may not keep the
+partitions (run it as the owner role, see intel roles create) or the table is
+missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service.`,
 		Example: `  intel partitions maintain --every 1h
   intel partitions maintain --every 6h --keep 90d --mode drop`,
 	}, a.runPartitionsMaintain)
@@ -106,7 +112,8 @@ default partition (counted) for the next prune.`,
 			Short: "Report missing days and rows waiting in the default partition",
 			Long: `check reports the days of the window (--behind, --ahead) that have no
 partition, the rows waiting in the default partition by day, and whether the
-default partition exists. It exits 0 when all is well (status ok) and 3 when
+default partition exists. Days before the retention the last prune recorded are
+listed apart: ensure refuses them, so they are not missing. It exits 0 when all is well (status ok) and 3 when
 something needs ensure (status attention), so a monitoring job can run it as
 is; 1 means the check itself could not run.`,
 			Example: "  intel partitions check || echo \"exit $?\"",

@@ -64,6 +64,27 @@ func TestCommandsRefuseASchemaNewerThanTheBinary(t *testing.T) {
 	}
 }
 
+// TestMigrateStatusSaysTheSchemaIsNewer: status listed the migrations this
+// intel knows, all applied, and version printed the number alone, so a
+// schema a newer intel had migrated looked current to the one tool an
+// operator asks before a rollback (every other command refuses it).
+func TestMigrateStatusSaysTheSchemaIsNewer(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	_, err := pgtest.PoolFor(t, dsn).Exec(context.Background(),
+		"INSERT INTO goose_db_version (version_id, is_applied) VALUES (9999, true)")
+	require.NoError(t, err)
+	out := runOK(t, "migrate", "status", "--database-url="+dsn)
+	require.Regexp(t, `(?m)^9999\s+\(unknown to this intel: migrated by a newer one\)\s+applied`, out)
+	require.Contains(t, out, "the database schema is at version 9999, newer than this intel knows")
+	out = runOK(t, "migrate", "status", "--format", "json", "--database-url="+dsn)
+	require.Contains(t, out, `"version": 9999`)
+	out = runOK(t, "migrate", "version", "--database-url="+dsn)
+	require.Contains(t, out, "9999 (newer than this intel knows")
+	out = runOK(t, "migrate", "version", "--format", "json", "--database-url="+dsn)
+	require.Contains(t, out, `"newer": true`)
+}
+
 // TestReadOnlyServerSkipsTheStartupUpkeep: against a hot standby or a
 // server with default_transaction_read_only, the startup upkeep cannot make
 // partitions; it is skipped with one notice and the reading commands run

@@ -83,6 +83,13 @@ func writeCheckTable(w io.Writer, r partman.Report) error {
 		}
 		t.line(fmt.Sprintf("missing days in %s: %s", window, strings.Join(days, ", ")))
 	}
+	if len(r.BeforeRetention) > 0 {
+		days := make([]string, len(r.BeforeRetention))
+		for i, d := range r.BeforeRetention {
+			days[i] = d.Format(time.DateOnly)
+		}
+		t.line(fmt.Sprintf("before the retention (no partition wanted): %s", strings.Join(days, ", ")))
+	}
 	if r.OK {
 		t.line("status: ok")
 	} else {

@@ -75,6 +75,16 @@ status: attention (run ensure for the missing days and the days in the default p
 		require.Contains(t, out.String(), "default partition public.telemetry_edges_default: 0 rows\n"+
 			"missing days in 2024-09-30 .. 2024-10-04: none\nstatus: ok\n")
 	})
+	t.Run("before retention", func(t *testing.T) {
+		t.Parallel()
+		rep := checkReport()
+		rep.MissingDays, rep.DefaultRows, rep.DefaultDays, rep.OK = nil, 0, nil, true
+		rep.BeforeRetention = []time.Time{utcDate(2024, 9, 30)}
+		var out bytes.Buffer
+		require.NoError(t, writeCheckTable(&out, rep))
+		require.Contains(t, out.String(), "missing days in 2024-09-30 .. 2024-10-04: none\n"+
+			"before the retention (no partition wanted): 2024-09-30\nstatus: ok\n")
+	})
 	t.Run("no default partition", func(t *testing.T) {
 		t.Parallel()
 		rep := checkReport()

@@ -11,11 +11,11 @@ import (
 	"syscall"
 )
 
-// interrupts turns the first SIGINT or SIGTERM into the end of the
+// interrupts turns the first SIGINT, SIGTERM or SIGHUP into the end of the
 // command's context, whose cause is an interruptCause naming the signal.
 // Loads then let the batch they are writing commit (ingest.Options.
 // InterruptGrace) and stop; run prints one line and exits 128 + the signal
-// number (130 for SIGINT, 143 for SIGTERM). A second signal ends the
+// number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). A second signal ends the
 // process at once, by the signal's default action.
 type interrupts struct {
 	ch     chan os.Signal
@@ -29,7 +29,15 @@ type interrupts struct {
 func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
 	ctx, cancel := context.WithCancelCause(parent)
 	in := &interrupts{ch: make(chan os.Signal, 1), done: make(chan struct{}), cancel: cancel}
-	signal.Notify(in.ch, syscall.SIGINT, syscall.SIGTERM)
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM}
+	// A hang-up (the terminal or ssh session of a load went away) killed the
+	// process mid-batch: no interrupted record, the feed left running, then
+	// stale. It stops the command like SIGTERM, unless it was ignored when
+	// intel started (nohup): Notify would undo that.
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	signal.Notify(in.ch, sigs...)
 	go func() {
 		select {
 		case s := <-in.ch:
@@ -72,6 +80,8 @@ func signalName(sig syscall.Signal) string {
 		return "SIGINT"
 	case syscall.SIGTERM:
 		return "SIGTERM"
+	case syscall.SIGHUP:
+		return "SIGHUP"
 	}
 	return fmt.Sprintf("signal %d", int(sig))
 }

@@ -96,7 +96,7 @@ func versionFrom(info *debug.BuildInfo, ok bool, linkedCommit string) versionInf
 // local cluster: it returns the version, or why there is none.
 func (a *app) serverVersion(ctx context.Context) (version, why string) {
 	if a.databaseURL == "" {
-		l, err := openLocal()
+		l, err := inspectLocal()
 		if err != nil || !l.Status().Running {
 			return "", "no database: no --database-url or DATABASE_URL, and the local cluster is not running"
 		}

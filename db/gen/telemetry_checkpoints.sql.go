@@ -9,6 +9,27 @@ import (
 	"context"
 )
 
+const telemetryCheckpointAdopt = `-- name: TelemetryCheckpointAdopt :exec
+UPDATE telemetry_checkpoints AS c SET input = $1, updated_at = now()
+WHERE c.input = $2 AND c.content_hash = $3
+  AND NOT EXISTS (SELECT 1 FROM telemetry_checkpoints n
+                  WHERE n.input = $1 AND n.content_hash = $3)
+`
+
+type TelemetryCheckpointAdoptParams struct {
+	Input       string `json:"input"`
+	OldInput    string `json:"old_input"`
+	ContentHash string `json:"content_hash"`
+}
+
+// TelemetryCheckpointAdopt renames the checkpoint an input had under an
+// older name (@old_input) to @input, for the same content, unless @input
+// has a checkpoint of that content already.
+func (q *Queries) TelemetryCheckpointAdopt(ctx context.Context, arg TelemetryCheckpointAdoptParams) error {
+	_, err := q.db.Exec(ctx, telemetryCheckpointAdopt, arg.Input, arg.OldInput, arg.ContentHash)
+	return err
+}
+
 const telemetryCheckpointAdvance = `-- name: TelemetryCheckpointAdvance :one
 UPDATE telemetry_checkpoints SET
     edges = $1,

@@ -39,3 +39,12 @@ VALUES (@input, @content_hash)
 ON CONFLICT (input, content_hash) DO UPDATE SET
     edges = 0, rows_written = 0, complete = false, updated_at = now()
 RETURNING c.edges, c.rows_written, c.complete;
+
+-- name: TelemetryCheckpointAdopt :exec
+-- TelemetryCheckpointAdopt renames the checkpoint an input had under an
+-- older name (@old_input) to @input, for the same content, unless @input
+-- has a checkpoint of that content already.
+UPDATE telemetry_checkpoints AS c SET input = @input, updated_at = now()
+WHERE c.input = @old_input AND c.content_hash = @content_hash
+  AND NOT EXISTS (SELECT 1 FROM telemetry_checkpoints n
+                  WHERE n.input = @input AND n.content_hash = @content_hash);

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
@@ -119,15 +120,11 @@ func drop(reason engine.Reason, detail error) engine.Result {
 // it that is cut short and run again writes again what was stored before
 // the cut.
 func FileInput(path string) (store.TelemetryInput, error) {
-	abs, err := filepath.Abs(path)
+	name, err := FileInputName(path)
 	if err != nil {
-		return store.TelemetryInput{}, fmt.Errorf("telemetry input %s: %w", path, err)
+		return store.TelemetryInput{}, err
 	}
-	// The file, not the name it was reached by: loaded through a symbolic
-	// link and then by its own path, it is one input, stored once.
-	if real, err := filepath.EvalSymlinks(abs); err == nil {
-		abs = real
-	}
+	abs := strings.TrimPrefix(name, "file:")
 	f, err := os.Open(abs)
 	if err != nil {
 		return store.TelemetryInput{}, fmt.Errorf("open telemetry: %w", err)
@@ -137,5 +134,22 @@ func FileInput(path string) (store.TelemetryInput, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return store.TelemetryInput{}, fmt.Errorf("hash telemetry %s: %w", path, err)
 	}
-	return store.TelemetryInput{Name: "file:" + abs, ContentHash: hex.EncodeToString(h.Sum(nil))}, nil
+	return store.TelemetryInput{Name: name, ContentHash: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// FileInputName is the checkpoint name of the telemetry file at path:
+// "file:" and its absolute path with symbolic links resolved. A feed list's
+// telemetry file goes by the same name, so a file loaded alone and in a
+// feed list (or in two feeds) is one input, stored once.
+func FileInputName(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("telemetry input %s: %w", path, err)
+	}
+	// The file, not the name it was reached by: loaded through a symbolic
+	// link and then by its own path, it is one input, stored once.
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return "file:" + abs, nil
 }

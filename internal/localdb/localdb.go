@@ -93,6 +93,22 @@ func Open(dir string) (*Local, error) {
 	if err != nil {
 		return nil, err
 	}
+	return open(dir, password)
+}
+
+// Inspect describes the local cluster in dir like Open, for Status and
+// Stop, but makes nothing: a state directory that is missing (never used,
+// or moved away) stays missing, without a password file of a cluster that
+// does not exist.
+func Inspect(dir string) (*Local, error) {
+	password, err := readPassword(PasswordFile(dir))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return open(dir, password)
+}
+
+func open(dir, password string) (*Local, error) {
 	port := 0
 	if raw, err := os.ReadFile(filepath.Join(dir, "port")); err == nil {
 		port, _ = strconv.Atoi(strings.TrimSpace(string(raw)))
