@@ -46,8 +46,8 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		return c
 	}
 	down := subcommand(&cobra.Command{
-		Use:     "down",
-		Short:   "Roll back the latest migration (or down to --to VERSION)",
+		Use:   "down",
+		Short: "Roll back the latest migration (or down to --to VERSION)",
 		Long: `down runs the Down section of the latest migration (or of every one after
 --to VERSION). A Down drops what its Up made, rows included: --to 0 drops every
 table, the whole graph and all telemetry, without asking. Take a backup first.`,
