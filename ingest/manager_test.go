@@ -81,6 +81,9 @@ func TestFeedDirectoryReloadsOnlyChangedEvents(t *testing.T) {
 	require.Equal(t, ingest.FormatMISP, first.Format)
 	require.Equal(t, 3, first.EventsLoaded)
 	before := pgtest.Dump(t, pool, pgtest.GraphQueriesWithTimes...)
+	loaded, ok, err := store.Feed(ctx, "circl-test")
+	require.NoError(t, err)
+	require.True(t, ok)
 
 	second := ingest.LoadFeed(ctx, store, feed, ingest.Options{})
 	require.Equal(t, ingest.StatusSkipped, second.Status)
@@ -89,6 +92,10 @@ func TestFeedDirectoryReloadsOnlyChangedEvents(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, "skipped", state.LastStatus)
+	// The skip keeps the report and load time of the load that stored the
+	// content (intel feeds showed zeros and the skip's time).
+	require.JSONEq(t, string(loaded.LastReport), string(state.LastReport))
+	require.Equal(t, loaded.LastLoadedAt, state.LastLoadedAt)
 
 	// One event changes: only it is reloaded.
 	changed := ids[1]

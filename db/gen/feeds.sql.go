@@ -15,9 +15,9 @@ const feedFinish = `-- name: FeedFinish :exec
 UPDATE feeds SET
     last_status = $1,
     last_error = $2,
-    last_report = $3,
+    last_report = CASE WHEN $1 = 'skipped' AND last_report <> '{}'::jsonb THEN last_report ELSE $3 END,
     content_hash = CASE WHEN $1 = 'ok' THEN $4 ELSE content_hash END,
-    last_loaded_at = CASE WHEN $1 IN ('ok', 'skipped') THEN now() ELSE last_loaded_at END,
+    last_loaded_at = CASE WHEN $1 = 'ok' OR ($1 = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
 WHERE name = $5
 `
@@ -31,7 +31,9 @@ type FeedFinishParams struct {
 }
 
 // FeedFinish records the outcome of a load: its status, error, report and,
-// on success, the content hash it loaded.
+// on success, the content hash it loaded. A load skipped as unchanged
+// keeps the report and load time of the load that stored the content (it
+// wrote nothing: its own report is all zeros); updated_at says when it ran.
 func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) error {
 	_, err := q.db.Exec(ctx, feedFinish,
 		arg.Status,

@@ -36,13 +36,15 @@ WHERE name = @name
 
 -- name: FeedFinish :exec
 -- FeedFinish records the outcome of a load: its status, error, report and,
--- on success, the content hash it loaded.
+-- on success, the content hash it loaded. A load skipped as unchanged
+-- keeps the report and load time of the load that stored the content (it
+-- wrote nothing: its own report is all zeros); updated_at says when it ran.
 UPDATE feeds SET
     last_status = @status,
     last_error = @error,
-    last_report = @report,
+    last_report = CASE WHEN @status = 'skipped' AND last_report <> '{}'::jsonb THEN last_report ELSE @report END,
     content_hash = CASE WHEN @status = 'ok' THEN @content_hash ELSE content_hash END,
-    last_loaded_at = CASE WHEN @status IN ('ok', 'skipped') THEN now() ELSE last_loaded_at END,
+    last_loaded_at = CASE WHEN @status = 'ok' OR (@status = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
 WHERE name = @name;
 
