@@ -114,6 +114,8 @@ func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 		{syscall.SIGTERM, "SIGTERM", 143},
 		// A hang-up (the ssh session went away) killed the load mid-batch.
 		{syscall.SIGHUP, "SIGHUP", 129},
+		// So did a closed pipe on stdout or stderr (… | head).
+		{syscall.SIGPIPE, "SIGPIPE", 141},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

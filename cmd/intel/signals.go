@@ -15,7 +15,8 @@ import (
 // command's context, whose cause is an interruptCause naming the signal.
 // Loads then let the batch they are writing commit (ingest.Options.
 // InterruptGrace) and stop; run prints one line and exits 128 + the signal
-// number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP). A second signal ends the
+// number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP, 141 for SIGPIPE: a
+// closed pipe on stdout or stderr, which is then ignored). A second signal ends the
 // process at once, by the signal's default action.
 type interrupts struct {
 	ch     chan os.Signal
@@ -37,13 +38,24 @@ func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
+	// A closed pipe on stdout or stderr (intel ingest … 2>&1 | head)
+	// killed the process mid-batch the same way. It stops the command like
+	// SIGTERM; later writes to the closed pipe fail (EPIPE) instead of
+	// killing it again.
+	if !signal.Ignored(syscall.SIGPIPE) {
+		sigs = append(sigs, syscall.SIGPIPE)
+	}
 	signal.Notify(in.ch, sigs...)
 	go func() {
 		select {
 		case s := <-in.ch:
+			sig, _ := s.(syscall.Signal)
+			if sig == syscall.SIGPIPE {
+				// The pipe stays closed: every later write would raise it.
+				signal.Ignore(syscall.SIGPIPE)
+			}
 			// From now on a second signal takes its default action.
 			signal.Stop(in.ch)
-			sig, _ := s.(syscall.Signal)
 			in.mu.Lock()
 			in.sig = sig
 			in.mu.Unlock()
@@ -82,6 +94,8 @@ func signalName(sig syscall.Signal) string {
 		return "SIGTERM"
 	case syscall.SIGHUP:
 		return "SIGHUP"
+	case syscall.SIGPIPE:
+		return "SIGPIPE"
 	}
 	return fmt.Sprintf("signal %d", int(sig))
 }
