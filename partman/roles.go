@@ -237,6 +237,22 @@ func (r rolesRun) all(schema string) error {
 			return err
 		}
 	}
+	// The retention and the migration state are the owner's to change: a
+	// writer that shortened the retention (partition_retention) would have
+	// every later load drop the rows of the days before it, and the
+	// writer's grant on all tables gave it that.
+	for _, table := range []string{"partition_retention", "goose_db_version"} {
+		var exists bool
+		qualified := pgx.Identifier{schema, table}.Sanitize()
+		if err := r.tx.QueryRow(r.ctx, "SELECT to_regclass($1) IS NOT NULL", qualified).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			if err := r.exec(fmt.Sprintf("REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON %s FROM %s", qualified, writer)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -218,6 +218,11 @@ func TestRolesWriterMayNotSetRetention(t *testing.T) {
 	for name, pool := range map[string]*pgxpool.Pool{"writer": b.writer, "reader": b.reader} {
 		_, err = partman.Prune(ctx, pool, time.Hour, partman.Drop, opts)
 		require.ErrorIs(t, err, partman.ErrInsufficientPrivilege, "the %s may not prune", name)
+		// Nor change the retention or the migration state in SQL.
+		_, err = pool.Exec(ctx, `UPDATE partition_retention SET keep_seconds = 3600`)
+		require.Equal(t, pgerrcode.InsufficientPrivilege, store.Code(err), "the %s may not change the retention: %v", name, err)
+		_, err = pool.Exec(ctx, `DELETE FROM goose_db_version`)
+		require.Equal(t, pgerrcode.InsufficientPrivilege, store.Code(err), "the %s may not change the migration state: %v", name, err)
 		r, ok, err := store.GetRetention(ctx, b.admin, "public.telemetry_edges")
 		require.NoError(t, err)
 		require.True(t, ok)
