@@ -204,6 +204,7 @@ func (a *app) dsn(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("start the local PostgreSQL in %s: %w", dir, err)
 	}
+	a.warnMovedPort(l)
 	a.local = true
 	return url, nil
 }

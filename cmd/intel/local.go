@@ -89,8 +89,20 @@ func (a *app) runLocalStart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.warnMovedPort(l)
 	_, err = fmt.Fprintln(a.stdout, url)
 	return err
+}
+
+// warnMovedPort says when the local cluster had to move to another port
+// (another program took its own while it was stopped): a DATABASE_URL
+// exported before names that other program now.
+func (a *app) warnMovedPort(l *localdb.Local) {
+	if old := l.MovedFrom(); old != 0 {
+		a.log.Warn("the local PostgreSQL's port was taken by another program; it now listens on another port: "+
+			"a DATABASE_URL saved before (export DATABASE_URL=$(intel local start)) names that program, set it again",
+			"old_port", old, "new_port", l.Status().Port)
+	}
 }
 
 // runLocalStop stops the local cluster.

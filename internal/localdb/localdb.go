@@ -72,8 +72,9 @@ func stateDir(euid int, getenv func(string) string, home func() (string, error))
 
 // Local is the local cluster in a state directory.
 type Local struct {
-	dir     string
-	cluster *pgcluster.Cluster
+	dir       string
+	cluster   *pgcluster.Cluster
+	movedFrom int // see MovedFrom
 }
 
 // Open describes the local cluster in dir (see StateDir) without starting it,
@@ -196,15 +197,22 @@ func (l *Local) Start(ctx context.Context) (string, error) {
 }
 
 // startOnFreePort starts the server, moving to a new port when the recorded
-// one has been taken by another program meanwhile.
+// one has been taken by another program meanwhile (MovedFrom says so).
 func (l *Local) startOnFreePort(ctx context.Context) error {
 	if _, running := l.cluster.Running(); !running && l.cluster.Port() != 0 && !portFree(l.cluster.Port()) {
+		old := l.cluster.Port()
 		if err := l.reopenOnNewPort(); err != nil {
 			return err
 		}
+		l.movedFrom = old
 	}
 	return l.cluster.StartDaemon(ctx)
 }
+
+// MovedFrom is, after Start, the port the cluster listened on before when
+// Start had to move it (another program had taken it): a URL saved before
+// then names that other program. 0 when it did not move.
+func (l *Local) MovedFrom() int { return l.movedFrom }
 
 func (l *Local) reopenOnNewPort() error {
 	if err := os.Remove(filepath.Join(l.dir, "port")); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
@@ -180,6 +181,21 @@ func TestOtherUsersCannotConnect(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, trusts, "start gave the old cluster a password")
 	check("cluster that trusted connections")
+	require.Zero(t, l.MovedFrom())
+
+	// Another program takes the port while the cluster is stopped: Start
+	// moves it and says so (MovedFrom), so that intel can warn that a URL
+	// saved before names that program.
+	require.NoError(t, l.Stop(ctx))
+	old := l.cluster.Port()
+	taken, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", old))
+	require.NoError(t, err)
+	defer taken.Close() //nolint:errcheck // test
+	dsn, err = l.Start(ctx)
+	require.NoError(t, err)
+	require.Equal(t, old, l.MovedFrom())
+	require.NotEqual(t, old, l.cluster.Port())
+	require.NotContains(t, dsn, fmt.Sprintf(":%d/", old))
 }
 
 // copyExecutable copies the test binary where nobody may run it.
