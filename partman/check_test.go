@@ -143,8 +143,9 @@ func TestCheckGivesUpOnALockedDefaultPartition(t *testing.T) {
 // TestEnsureRemakesAMissingDefaultPartition: a default partition someone
 // dropped or detached makes Check say attention (a row of a day without a
 // partition would be refused), and Ensure (also the writers' startup
-// upkeep) makes it again, under another name when the detached table keeps
-// the usual one; rows of days without a partition then land there.
+// upkeep) makes it again: a detached one is attached again with its rows,
+// or, when its rows now belong to a day's partition, a new one is made
+// beside it; rows of days without a partition then land there.
 func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -156,6 +157,8 @@ func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
 			d := day(2024, 10, 1)
 			opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 1, Behind: 1}
 			_, err := partman.Ensure(ctx, pool, opts)
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, -30)) // in the default
 			require.NoError(t, err)
 			_, err = pool.Exec(ctx, how)
 			require.NoError(t, err)
@@ -170,11 +173,15 @@ func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
 
 			res, err := partman.Ensure(ctx, pool, opts)
 			require.NoError(t, err)
+			// A detached default partition is attached again, with its rows.
 			want := "telemetry_edges_default"
-			if how[:4] == "ALTE" {
-				want = "telemetry_edges_default_2"
-			}
 			require.Equal(t, want, res.DefaultCreated)
+			require.Equal(t, how[:4] == "ALTE", res.DefaultReattached)
+			var before int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges WHERE observed_at = $1`, d.AddDate(0, 0, -30)).Scan(&before))
+			require.Equal(t, map[bool]int{true: 1, false: 0}[how[:4] == "ALTE"], before, "a detached default comes back with its row")
+			_, err = pool.Exec(ctx, "DELETE FROM telemetry_edges")
+			require.NoError(t, err)
 			rep, err = partman.Check(ctx, pool, opts)
 			require.NoError(t, err)
 			require.True(t, rep.OK)
@@ -187,4 +194,35 @@ func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
 			require.Empty(t, res.DefaultCreated, "made once")
 		})
 	}
+
+	// A detached default partition whose rows now belong to a day's
+	// partition cannot be attached again: a new one is made beside it.
+	t.Run("detached with rows of a partitioned day", func(t *testing.T) {
+		t.Parallel()
+		pool := pgtest.Pool(t)
+		d := day(2024, 10, 1)
+		opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 1, Behind: 1}
+		_, err := partman.Ensure(ctx, pool, opts)
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, insertEdge, d.AddDate(0, 0, 5)) // a day without a partition: the default
+		require.NoError(t, err)
+		_, err = pool.Exec(ctx, "ALTER TABLE telemetry_edges DETACH PARTITION telemetry_edges_default")
+		require.NoError(t, err)
+		// The day gets a partition while the default is away (by hand: an
+		// Ensure would first attach the default again, then move its rows).
+		_, err = pool.Exec(ctx, `CREATE TABLE telemetry_edges_late PARTITION OF telemetry_edges
+			FOR VALUES FROM ('2024-10-06 00:00+00') TO ('2024-10-07 00:00+00')`)
+		require.NoError(t, err)
+		res, err := partman.Ensure(ctx, pool, opts)
+		require.NoError(t, err)
+		require.Equal(t, "telemetry_edges_default_2", res.DefaultCreated)
+		require.False(t, res.DefaultReattached)
+		var name string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT c.relname FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partdefid
+			WHERE p.partrelid = 'telemetry_edges'::regclass`).Scan(&name))
+		require.Equal(t, "telemetry_edges_default_2", name)
+		var left int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges_default`).Scan(&left))
+		require.Equal(t, 1, left, "the old table keeps its row (said in the warning)")
+	})
 }

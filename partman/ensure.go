@@ -30,6 +30,10 @@ type Result struct {
 	// the table had none (someone dropped or detached it): without one, a
 	// row of a day with no partition is refused by the server.
 	DefaultCreated string `json:"default_created,omitempty"`
+	// DefaultReattached says that DefaultCreated is the detached default
+	// partition <parent>_default attached again, with its rows, rather
+	// than a new table.
+	DefaultReattached bool `json:"default_reattached,omitempty"`
 }
 
 // DayResult is the outcome for one UTC day.
@@ -202,7 +206,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err := mayMaintain(ctx, pool, t); err != nil {
 		return res, err
 	}
-	if res.DefaultCreated, err = ensureDefault(ctx, pool, t, opts); err != nil {
+	if res.DefaultCreated, res.DefaultReattached, err = ensureDefault(ctx, pool, t, opts); err != nil {
 		return res, err
 	}
 	days, res.Refused, _, err = splitRetention(ctx, pool, t, days, opts)
@@ -215,14 +219,18 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 }
 
 // ensureDefault gives t a default partition when it has none (one was
-// dropped or detached): <parent>_default, or with a suffix _2, _3, ... when
-// a table of that name exists (a detached one). It returns the name made,
-// or "" when t had a default partition.
-func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (string, error) {
-	var made string
+// dropped or detached). A detached <parent>_default is attached again, so
+// its rows are seen once more (reattached); when it cannot be (its rows
+// now belong to a day's partition, its columns differ), a new table is
+// made, <parent>_default with a suffix _2, _3, ..., and the rows left in
+// the old one are said in a warning. It returns the name made, or "" when
+// t had a default partition.
+func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (made string, reattached bool, err error) {
 	what := "ensure the default partition of " + t.String()
-	_, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
-		made = ""
+	var stranded int64
+	var attachErr error
+	_, err = inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+		made, reattached, stranded, attachErr = "", false, 0, nil
 		var missing bool
 		if err := tx.QueryRow(ctx, `SELECT partdefid = 0 FROM pg_partitioned_table WHERE partrelid = $1::regclass`,
 			t.ident()).Scan(&missing); err != nil || !missing {
@@ -241,6 +249,28 @@ func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Option
 			return err
 		}
 		name := t.name + "_default"
+		old := pgx.Identifier{t.schema, name}.Sanitize()
+		var detached bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class
+			WHERE oid = to_regclass($1) AND relkind = 'r' AND NOT relispartition)`, old).Scan(&detached); err != nil {
+			return err
+		}
+		if detached {
+			if _, err := tx.Exec(ctx, "SAVEPOINT reattach"); err != nil {
+				return err
+			}
+			_, attachErr = tx.Exec(ctx, "ALTER TABLE "+t.ident()+" ATTACH PARTITION "+old+" DEFAULT")
+			if attachErr == nil {
+				made, reattached = name, true
+				return nil
+			}
+			if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT reattach"); err != nil {
+				return err
+			}
+			if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+old).Scan(&stranded); err != nil {
+				return err
+			}
+		}
 		for i := 2; ; i++ {
 			var taken bool
 			if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`,
@@ -260,13 +290,23 @@ func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Option
 		return nil
 	})
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	if made != "" {
+	switch {
+	case reattached:
+		opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: the default partition had been detached; attached it again",
+			slog.String("parent", t.String()), slog.String("partition", QualifiedName(t.schema, made)))
+	case made != "" && attachErr != nil:
+		opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: the default partition had been detached and cannot be attached again; made a new one: "+
+			"the rows of the old one are seen by no query until they are moved into the parent",
+			slog.String("parent", t.String()), slog.String("partition", QualifiedName(t.schema, made)),
+			slog.String("detached", QualifiedName(t.schema, t.name+"_default")), slog.Int64("detached_rows", stranded),
+			slog.Any("attach_error", attachErr))
+	case made != "":
 		opts.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: the default partition was missing; made it",
 			slog.String("parent", t.String()), slog.String("partition", QualifiedName(t.schema, made)))
 	}
-	return made, nil
+	return made, reattached, nil
 }
 
 // ensureAllowed checks that the role may make partitions of t, then makes

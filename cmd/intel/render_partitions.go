@@ -28,7 +28,10 @@ func writeEnsureTable(w io.Writer, r partman.Result) error {
 	}
 	t.line(fmt.Sprintf("%s: %d days, %d created, %d rows moved from the default partition",
 		r.Parent, len(r.Days), r.Created(), r.MovedRows()))
-	if r.DefaultCreated != "" {
+	switch {
+	case r.DefaultReattached:
+		t.line("default partition " + r.DefaultCreated + ": attached again, with its rows (it had been detached)")
+	case r.DefaultCreated != "":
 		t.line("default partition " + r.DefaultCreated + ": created (the table had none)")
 	}
 	return t.flush("ensure result")
