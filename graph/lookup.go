@@ -24,6 +24,15 @@ type NodeBrief struct {
 	Name string    `json:"name,omitempty"`
 }
 
+// TLPRecord is a record of the node that says its TLP alone: merged into
+// the node's other records it makes the node's TLP at least tlp (the
+// strictest wins) and changes nothing else. The mappers write one when a
+// TLP becomes known only after the node was mapped (a MISP event's tags
+// after its attributes, a STIX marking defined after its use).
+func (b NodeBrief) TLPRecord(tlp TLP, sources []string) Node {
+	return Node{ID: b.ID, Kind: b.Kind, Key: b.Key, TLP: tlp, Sources: sources}
+}
+
 // Label is how the node is shown to a person: kind and name (or key).
 func (b NodeBrief) Label() string {
 	name := b.Name

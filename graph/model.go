@@ -131,6 +131,12 @@ type Sighting struct {
 	Props      map[string]any `json:"props,omitempty"`
 }
 
+// Brief names the node that stores the sighting: kind sighting, keyed by
+// its source id.
+func (s Sighting) Brief() NodeBrief {
+	return NodeBrief{ID: NamedID(KindSighting, s.SourceID), Kind: KindSighting, Key: s.SourceID}
+}
+
 // Graph returns the node and relations that store the sighting: a node of
 // kind sighting keyed by the source id, linked sighting-of (or OfRelation),
 // where-sighted and observed.
@@ -142,8 +148,9 @@ func (s Sighting) Graph() (Node, []Relation) {
 	if s.Count > 0 {
 		props["count"] = s.Count
 	}
+	b := s.Brief()
 	n := Node{
-		ID: NamedID(KindSighting, s.SourceID), Kind: KindSighting, Key: s.SourceID,
+		ID: b.ID, Kind: b.Kind, Key: b.Key,
 		Props: props, Confidence: s.Confidence, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen,
 		Sources: s.Sources, Aliases: []string{s.SourceID},
 	}

@@ -273,7 +273,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// TLP) adds to what its record wrote.
 	if tlp := nodes[0].TLP; tlp != graph.TLPNone {
 		for _, o := range fr.own {
-			nodes = append(nodes, graph.Node{ID: o.ID, Kind: o.Kind, Key: o.Key, TLP: tlp, Sources: []string{m.feed}})
+			nodes = append(nodes, o.TLPRecord(tlp, []string{m.feed}))
 		}
 	}
 	if fr.ownOverflow {

@@ -50,7 +50,7 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 	}
 	b.AddSighting(sg)
 	// The sighting node is the event's own content (keyed by its uuid).
-	j.out.own = append(j.out.own, graph.NodeBrief{ID: graph.NamedID(graph.KindSighting, sg.SourceID), Kind: graph.KindSighting, Key: sg.SourceID})
+	j.out.own = append(j.out.own, sg.Brief())
 	if rel == "" {
 		j.out.res.Sightings++
 	}

@@ -210,7 +210,7 @@ func (l *loader) markLate(id string, tlp graph.TLP, b *graph.Batch) {
 				Sources: m.rel.Sources, Props: map[string]any{"tlp": string(tlp)}})
 			continue
 		}
-		b.Nodes = append(b.Nodes, graph.Node{ID: m.node.ID, Kind: m.node.Kind, Key: m.node.Key, TLP: tlp, Sources: l.mp.sources})
+		b.Nodes = append(b.Nodes, m.node.TLPRecord(tlp, l.mp.sources))
 	}
 	l.nWaiting -= len(l.waiting[id])
 	delete(l.waiting, id)
