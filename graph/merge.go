@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -48,7 +49,8 @@ import (
 //   - Confidence is the highest, TLP the strictest (TLP.Stricter), first-seen
 //     the earliest and last-seen the latest of the records that have times
 //     (a record with only one time has it as both); labels, sources and
-//     aliases are sorted unions.
+//     aliases are sorted unions; a node's Versions and a relation's
+//     StatedBy keep the latest time per id.
 //
 // A merged node carries its Ranks (the store keeps them in nodes.name_rank,
 // props_rank and props_key_ranks, and the same for relations); a single
@@ -233,6 +235,7 @@ func MergeNode(a, b Node) Node {
 	a.Sources = Union(a.Sources, b.Sources)
 	a.Aliases = Union(a.Aliases, b.Aliases)
 	a.OtherNames = Union(a.OtherNames, b.OtherNames)
+	a.Versions = LatestVersions(a.Versions, b.Versions)
 	return a
 }
 
@@ -250,6 +253,7 @@ func MergeRelation(a, b Relation) Relation {
 	}
 	a.FirstSeen, a.LastSeen = mergeSeen(a.FirstSeen, a.LastSeen, b.FirstSeen, b.LastSeen)
 	a.Sources = Union(a.Sources, b.Sources)
+	a.StatedBy = LatestVersions(a.StatedBy, b.StatedBy)
 	return a
 }
 
@@ -375,6 +379,25 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// LatestVersions returns the union of two id → version maps, each id with
+// its latest version (Node.Versions, Relation.StatedBy); neither input is
+// modified, and either is returned as it is when the other adds nothing.
+func LatestVersions(a, b map[string]time.Time) map[string]time.Time {
+	if len(b) == 0 {
+		return a
+	}
+	if len(a) == 0 {
+		return b
+	}
+	out := maps.Clone(a)
+	for k, v := range b {
+		if cur, ok := out[k]; !ok || v.After(cur) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func latest(a, b time.Time) time.Time {

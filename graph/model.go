@@ -47,6 +47,14 @@ type Node struct {
 	// file's). NameUses counts them with the props' aliases; they are not
 	// stored.
 	OtherNames []string `json:"-"`
+	// Versions holds the version (STIX modified, a MISP event's timestamp)
+	// of each source object this record comes from, by the object's id;
+	// empty when the source gives none. The relations such an object states
+	// through its own properties carry the same entry (Relation.StatedBy);
+	// once a newer version of the object is written, those the newer one
+	// does not state again are superseded: kept, no longer walked (README,
+	// "Newer versions"). Merged: the latest per id. Not stored on the node.
+	Versions map[string]time.Time `json:"versions,omitempty"`
 
 	// ranks are set by MergeNode: which records the name and props came
 	// from (see Ranks).
@@ -89,6 +97,16 @@ type Relation struct {
 	// relation's row: the store keeps them in relation_ids, so a later
 	// object naming a relationship finds it.
 	IDs []string `json:"ids,omitempty"`
+	// StatedBy is set on a relation that a source object states through
+	// its own properties (a STIX object's embedded references, kill chain
+	// phases and pattern; a MISP event's attributes, objects and tags), Src
+	// being that object's node: the object's id and the version of it that
+	// states the relation (as in the node's Versions). The relation is
+	// superseded once every object stating it has a newer version that does
+	// not. Empty for relations that stand on their own (STIX relationship
+	// objects, telemetry), which are never superseded. Merged: the latest
+	// per id.
+	StatedBy map[string]time.Time `json:"stated_by,omitempty"`
 
 	// ranks are set by MergeRelation (see Ranks).
 	ranks *Ranks
@@ -266,10 +284,20 @@ type WriteStats struct {
 	// to the ends of that relationship: those are counted as inserted,
 	// merged or pending like any other, without being among the records
 	// sent. So the rows pending_relations gained are RelationsPending -
-	// RelationsReleased - RelationsExpanded.
+	// RelationsReleased - RelationsExpanded - PendingSuperseded.
 	RelationsExpanded     int64 `json:"relations_expanded,omitempty"`
 	RelationsExpandedInto int64 `json:"relations_expanded_into,omitempty"`
-	AliasesWritten        int64 `json:"aliases_written"`
+	// RelationsStale counts the relation records sent that only older
+	// versions state than the newest written (Relation.StatedBy before the
+	// Node.Versions stored): kept, not walked, neither inserted nor merged.
+	// RelationsSuperseded counts the stored records this write superseded
+	// by writing a newer version of the objects stating them that does not
+	// state them (their relations are rebuilt without them, or deleted);
+	// PendingSuperseded the pending records it deleted for the same reason.
+	RelationsStale      int64 `json:"relations_stale,omitempty"`
+	RelationsSuperseded int64 `json:"relations_superseded,omitempty"`
+	PendingSuperseded   int64 `json:"pending_superseded,omitempty"`
+	AliasesWritten      int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
 	// (recorded in alias_claims, never merged). It is counted when the
@@ -300,6 +328,9 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsReleased += o.RelationsReleased
 	s.RelationsExpanded += o.RelationsExpanded
 	s.RelationsExpandedInto += o.RelationsExpandedInto
+	s.RelationsStale += o.RelationsStale
+	s.RelationsSuperseded += o.RelationsSuperseded
+	s.PendingSuperseded += o.PendingSuperseded
 	s.AliasesWritten += o.AliasesWritten
 	s.AliasesAmbiguous += o.AliasesAmbiguous
 	s.NodesRefused += o.NodesRefused

@@ -60,6 +60,7 @@ var Plan = []Table{
 	{Name: "relation_records", Method: Coordinator, Why: "written in the relation upsert's statement, keyed by the ids it writes to relations (no foreign keys since 00016)"},
 	{Name: "node_aliases", Method: Coordinator, Why: "references nodes, written in the transaction that writes them (no foreign key since 00024; nodes' delete trigger removes them)"},
 	{Name: "pending_relations", Method: Coordinator, Why: "resolved against node_aliases in one statement"},
+	{Name: "source_versions", Method: Coordinator, Why: "read with relation_records in the relation upsert's statement (stated_superseded)"},
 	{Name: "feeds", Method: Coordinator, Why: "a few rows of load bookkeeping"},
 	{Name: "feed_items", Method: Coordinator, Why: "references feeds"},
 	{Name: "telemetry_checkpoints", Method: Coordinator, Why: "one row per input, advanced in the transaction of each COPY chunk"},

@@ -333,6 +333,7 @@ func writeExpanded(ctx context.Context, q *gen.Queries, rows []gen.PendingRelati
 			p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
 			p.Sources, p.Props = append(p.Sources, textArrayLiteral(r.Sources)), append(p.Props, r.Props)
 			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
+			p.Stated = append(p.Stated, r.Stated)
 		}
 		if len(p.SrcRefs) == 0 {
 			continue

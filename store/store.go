@@ -588,9 +588,18 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 	if release {
 		resolve = releaseRefs(nodes, aliases)
 	}
+	versions := sourceVersions(nodes)
+	locks := versionedIDs(versions, rels)
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
+		if len(locks) > 0 {
+			// First in the transaction: every statement after it sees
+			// the versions and records of these objects written before.
+			if err := q.SourceLock(ctx, locks); err != nil {
+				return fmt.Errorf("lock %d versioned objects: %w", len(locks), err)
+			}
+		}
 		var moved []string // source ids taken over by a smaller node id
 		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
 		for _, group := range []struct {
@@ -639,6 +648,10 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
 			return err
 		}
+		raised, err := raiseVersions(ctx, q, versions)
+		if err != nil {
+			return err
+		}
 		if err := s.writeRelationGroups(ctx, q, rels, resolve, now, &stats); err != nil {
 			return err
 		}
@@ -646,6 +659,9 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 			if err := s.expandRelationRefs(ctx, q, refs, false, &stats); err != nil {
 				return err
 			}
+		}
+		if err := supersede(ctx, q, raised, &stats); err != nil {
+			return err
 		}
 		identity.revoked = revokedMayChange(rels, moved, stats)
 		return refreshIdentity(ctx, q, identity, &stats)
@@ -678,6 +694,120 @@ func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []
 	}
 	return nil
 }
+
+// sourceVersion is a version of one source object a batch writes.
+type sourceVersion struct {
+	id      string
+	version time.Time
+}
+
+// sourceVersions lists the versions the nodes carry, one per object id
+// (the latest), sorted by id.
+func sourceVersions(nodes []graph.Node) []sourceVersion {
+	latest := map[string]time.Time{}
+	for _, n := range nodes {
+		for id, v := range n.Versions {
+			if id != "" && !v.IsZero() {
+				latest[id] = latestTime(latest[id], v)
+			}
+		}
+	}
+	out := make([]sourceVersion, 0, len(latest))
+	for id, v := range latest {
+		out = append(out, sourceVersion{id, v})
+	}
+	slices.SortFunc(out, func(a, b sourceVersion) int { return strings.Compare(a.id, b.id) })
+	return out
+}
+
+// versionedIDs lists the objects whose versions or stated relations a
+// batch writes: the ids SourceLock serialises.
+func versionedIDs(versions []sourceVersion, rels []graph.Relation) []string {
+	var ids []string
+	for _, v := range versions {
+		ids = append(ids, v.id)
+	}
+	for _, r := range rels {
+		for id := range r.StatedBy {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
+}
+
+// raiseVersions records the versions (SourceVersionRaise) before the
+// batch's relations are written, so that a record only an older version
+// states is written superseded, and returns the ids whose version rose
+// over one stored before.
+func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]string, error) {
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	p := gen.SourceVersionRaiseParams{IDs: make([]string, len(versions)), Versions: make([]time.Time, len(versions))}
+	for i, v := range versions {
+		p.IDs[i], p.Versions[i] = v.id, v.version
+	}
+	raised, err := q.SourceVersionRaise(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
+	}
+	return raised, nil
+}
+
+// supersede, after the batch's relations are written, supersedes the
+// records stored before that only older versions of the raised objects
+// state (RelationSupersede; the upsert never turns a live record
+// superseded) and rebuilds the relations those fed from the records left
+// (RelationRebuild).
+func supersede(ctx context.Context, q *gen.Queries, raised []string, stats *graph.WriteStats) error {
+	if len(raised) == 0 {
+		return nil
+	}
+	keys, err := q.RelationSupersede(ctx, raised)
+	if err != nil {
+		return fmt.Errorf("supersede relations of %d objects: %w", len(raised), err)
+	}
+	stats.RelationsSuperseded += keys.Superseded
+	stats.PendingSuperseded += keys.PendingDropped
+	if len(keys.SrcIDs) == 0 {
+		return nil
+	}
+	if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
+		return fmt.Errorf("rebuild %d superseded relations: %w", len(keys.SrcIDs), err)
+	}
+	return nil
+}
+
+func latestTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// statedJSON is the stated map of a relation record as RelationUpsertMany
+// takes it: {"<id>": "<time>"} with times in one fixed UTC format whose
+// text order is their time order (stated_merge compares them as text), or
+// {} when the relation stands on its own.
+func statedJSON(m map[string]time.Time) json.RawMessage {
+	if len(m) == 0 {
+		return json.RawMessage("{}")
+	}
+	out := make(map[string]string, len(m))
+	for id, t := range m {
+		out[id] = t.UTC().Format(statedTimeFormat)
+	}
+	b, err := json.Marshal(out)
+	if err != nil { // strings only: cannot happen
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+// statedTimeFormat writes every time in one width (microseconds, as
+// PostgreSQL keeps them).
+const statedTimeFormat = "2006-01-02T15:04:05.000000Z"
 
 // rekey re-resolves the relation records that name refs (all of them with
 // all) and now resolve to other nodes, and rebuilds the relations they fed
@@ -750,12 +880,14 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		ranks := r.RanksWithProps(digest)
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
+		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
 	}
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
 		p.Sources, p.Props = []string{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
+		p.Stated = []json.RawMessage{}
 	}
 	return relationUpsert(ctx, q, p, stats)
 }
@@ -770,6 +902,7 @@ func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertMan
 	stats.RelationsMerged += row.Merged
 	stats.RelationsPending += row.Pending
 	stats.RelationsReleased += row.Released
+	stats.RelationsStale += row.Stale
 	return nil
 }
 

@@ -38,13 +38,24 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 		// one of the records sent then: it is taken out of those counts.
 		// So are the records written to the ends of a relationship named
 		// by its id (expanded), which were not sent either.
-		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d, unchanged or repeated %d; released from pending %d",
-			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending,
-			max(0, r.Relations+ws.RelationsExpandedInto-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending-ws.RelationsRefused), ws.RelationsReleased)
+		// A relation only an older version of its object states than one
+		// loaded before (stale) is kept, not walked: neither inserted,
+		// merged nor pending.
+		stale := ""
+		if ws.RelationsStale > 0 {
+			stale = fmt.Sprintf(", stated by an older version than one loaded %d", ws.RelationsStale)
+		}
+		fmt.Fprintf(&b, "  relations        %d (inserted %d, merged %d, pending %d%s, unchanged or repeated %d; released from pending %d",
+			r.Relations, ws.RelationsInserted, ws.RelationsMerged, ws.RelationsPending, stale,
+			max(0, r.Relations+ws.RelationsExpandedInto-(ws.RelationsInserted+ws.RelationsMerged-ws.RelationsReleased)-ws.RelationsPending-ws.RelationsRefused-ws.RelationsStale), ws.RelationsReleased)
 		if ws.RelationsExpanded > 0 {
 			fmt.Fprintf(&b, "; %d naming a relationship id expanded into %d to its ends", ws.RelationsExpanded, ws.RelationsExpandedInto)
 		}
 		b.WriteString(")\n")
+		if ws.RelationsSuperseded+ws.PendingSuperseded > 0 {
+			fmt.Fprintf(&b, "  superseded       %d relations, %d pending (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n",
+				ws.RelationsSuperseded, ws.PendingSuperseded)
+		}
 	}
 	if ws.NodesRefused+ws.RelationsRefused > 0 {
 		// Records of records mapped that the store did not write: not

@@ -34,12 +34,20 @@ func TestWriteLoadReport(t *testing.T) {
 		{graph.WriteStats{RelationsInserted: 629, RelationsPending: 315, RelationsReleased: 221},
 			"723 (inserted 629, merged 0, pending 315, unchanged or repeated 0; released from pending 221)"},
 		{graph.WriteStats{}, "723 (inserted 0, merged 0, pending 0, unchanged or repeated 723; released from pending 0)"},
+		// an older version loaded after a newer one: its links are stale
+		{graph.WriteStats{RelationsStale: 23}, "723 (inserted 0, merged 0, pending 0, stated by an older version than one loaded 23, unchanged or repeated 700; released from pending 0)"},
 	} {
 		r := &engine.Report{Feed: "mobile", Format: "stix", Relations: 723, Written: tc.ws}
 		buf.Reset()
 		require.NoError(t, writeLoadReport(&buf, r, false))
 		require.Contains(t, buf.String(), "  relations        "+tc.want+"\n")
 	}
+	require.NotContains(t, out, "superseded", "no line when nothing was superseded")
+	sup := *rep
+	sup.Written.RelationsSuperseded, sup.Written.PendingSuperseded = 5, 1
+	buf.Reset()
+	require.NoError(t, writeLoadReport(&buf, &sup, false))
+	require.Contains(t, buf.String(), "  superseded       5 relations, 1 pending (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n")
 	require.Contains(t, out, "  dropped          2\n")
 	require.Regexp(t, `(?s)invalid-json\s+1\n.*too-large\s+1\n`, out, "reasons sorted")
 	require.Contains(t, out, "(1.0 MB/s)")

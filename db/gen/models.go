@@ -150,6 +150,8 @@ type PendingRelation struct {
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 	// As relations.timed.
 	Timed bool `json:"timed"`
+	// As relation_records.stated; a pending record that only older versions state is deleted.
+	Stated json.RawMessage `json:"stated"`
 }
 
 // Intelligence relationships from feeds (indicates, attributed-to, uses, based-on, sighting-of, ...): one row per (src, relation, dst), upserted.
@@ -200,12 +202,22 @@ type RelationRecord struct {
 	PropsRank     string          `json:"props_rank"`
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 	Timed         bool            `json:"timed"`
+	// Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; NULL when the relation stands on its own (never superseded).
+	Stated json.RawMessage `json:"stated"`
+	// stated_superseded(stated): every object that stated the record has a newer version, which does not; it feeds no relation.
+	Superseded bool `json:"superseded"`
 }
 
 // Source ids (STIX ids, misp--<uuid>) given to nodes keyed by their name; two nodes of one source id are versions of one object under two names (node_name_entities).
 type SourceIDNode struct {
 	SourceID string    `json:"source_id"`
 	NodeID   uuid.UUID `json:"node_id"`
+}
+
+// Newest version (STIX modified, MISP event timestamp) seen of each source object that states relations through its own properties, by its id; relation records only older versions stated are superseded.
+type SourceVersion struct {
+	SourceID string    `json:"source_id"`
+	Version  time.Time `json:"version"`
 }
 
 // How far each telemetry input has been loaded, so a load cut short (SIGKILL, server restart) and run again writes each edge exactly once. Advanced in the transaction that COPYs each chunk.

@@ -32,9 +32,9 @@ WITH named AS (
     WHERE (p.src_ref = ANY((SELECT n.refs FROM named n)::text[]) OR p.dst_ref = ANY((SELECT n.refs FROM named n)::text[]))
       AND ((p.src_ref = ANY((SELECT n.refs FROM named n)::text[]) AND EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id = p.src_ref))
         OR (p.dst_ref = ANY((SELECT n.refs FROM named n)::text[]) AND EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id = p.dst_ref)))
-    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated
 ), expanded AS (
-    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec
+    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec, t.stated
     FROM taken t
     CROSS JOIN LATERAL (
         SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.src_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
@@ -45,7 +45,7 @@ WITH named AS (
         FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.dst_ref
     ) AS d
 ), merged AS (
-    SELECT e.src_ref, e.relation, e.dst_ref, merge_records_agg(e.rec) AS rec
+    SELECT e.src_ref, e.relation, e.dst_ref, merge_records_agg(e.rec) AS rec, stated_merge_agg(e.stated) AS stated
     FROM expanded e
     WHERE e.src_ref <> e.dst_ref
     GROUP BY e.src_ref, e.relation, e.dst_ref
@@ -55,11 +55,12 @@ SELECT k.src_ref::text AS src_ref, k.relation::text AS relation, k.dst_ref::text
        (k.rec).first_seen::timestamptz AS first_seen, (k.rec).last_seen::timestamptz AS last_seen,
        (k.rec).timed::boolean AS timed, (k.rec).sources::text[] AS sources, (k.rec).props::jsonb AS props,
        (k.rec).props_rank::text AS props_rank, (k.rec).props_key_ranks::jsonb AS props_key_ranks,
+       coalesce(k.stated, '{}')::jsonb AS stated,
        (SELECT count(*) FROM taken)::bigint AS taken
 FROM merged k
 UNION ALL
 SELECT ''::text, ''::text, ''::text, -1::smallint, 'epoch'::timestamptz, 'epoch'::timestamptz, false,
-       '{}'::text[], '{}'::jsonb, ''::text, '{}'::jsonb, (SELECT count(*) FROM taken)::bigint
+       '{}'::text[], '{}'::jsonb, ''::text, '{}'::jsonb, '{}'::jsonb, (SELECT count(*) FROM taken)::bigint
 WHERE EXISTS (SELECT 1 FROM taken) AND NOT EXISTS (SELECT 1 FROM merged)
 ORDER BY src_ref, relation, dst_ref
 `
@@ -81,6 +82,7 @@ type PendingRelationExpandRow struct {
 	Props         json.RawMessage `json:"props"`
 	PropsRank     string          `json:"props_rank"`
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Stated        json.RawMessage `json:"stated"`
 	Taken         int64           `json:"taken"`
 }
 
@@ -116,6 +118,7 @@ func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelation
 			&i.Props,
 			&i.PropsRank,
 			&i.PropsKeyRanks,
+			&i.Stated,
 			&i.Taken,
 		); err != nil {
 			return nil, err

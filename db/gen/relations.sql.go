@@ -91,6 +91,7 @@ FROM (
     FROM relation_records rr
     JOIN (SELECT unnest($1::uuid[]) AS src_id, unnest($2::text[]) AS relation, unnest($3::uuid[]) AS dst_id) AS k
       ON rr.src_id = k.src_id AND rr.relation = k.relation AND rr.dst_id = k.dst_id
+    WHERE NOT rr.superseded
     GROUP BY rr.src_id, rr.relation, rr.dst_id
 ) AS g
 ORDER BY g.src_id, g.relation, g.dst_id
@@ -108,7 +109,9 @@ type RelationRebuildParams struct {
 }
 
 // RelationRebuild writes the relations of the given keys (parallel arrays)
-// as the merge of their relation records (after RelationRekey deleted them).
+// as the merge of their relation records that are not superseded (after
+// RelationRekey or RelationSupersede deleted them); a key whose records are
+// all superseded gets no relation.
 func (q *Queries) RelationRebuild(ctx context.Context, arg RelationRebuildParams) (int64, error) {
 	result, err := q.db.Exec(ctx, relationRebuild, arg.SrcIDs, arg.Relations, arg.DstIDs)
 	if err != nil {
@@ -193,32 +196,90 @@ func (q *Queries) RelationRekey(ctx context.Context, arg RelationRekeyParams) (R
 	return i, err
 }
 
+const relationSupersede = `-- name: RelationSupersede :one
+WITH marked AS (
+    UPDATE relation_records r SET superseded = true
+    WHERE r.stated IS NOT NULL AND r.stated ?| $1::text[] AND NOT r.superseded AND stated_superseded(r.stated)
+    RETURNING r.src_id, r.relation, r.dst_id
+), gone AS (
+    DELETE FROM pending_relations p
+    WHERE p.stated IS NOT NULL AND p.stated ?| $1::text[] AND stated_superseded(p.stated)
+    RETURNING 1
+), affected AS (
+    SELECT DISTINCT m.src_id, m.relation, m.dst_id FROM marked m
+), dropped AS (
+    DELETE FROM relations x USING affected a
+    WHERE x.src_id = a.src_id AND x.relation = a.relation AND x.dst_id = a.dst_id
+    RETURNING 1
+)
+SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS src_ids,
+       coalesce(array_agg(a.relation ORDER BY a.src_id, a.relation, a.dst_id), '{}')::text[] AS relations,
+       coalesce(array_agg(a.dst_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS dst_ids,
+       (SELECT count(*) FROM marked)::bigint AS superseded,
+       (SELECT count(*) FROM gone)::bigint AS pending_dropped
+FROM affected a
+`
+
+type RelationSupersedeRow struct {
+	SrcIDs         []uuid.UUID `json:"src_ids"`
+	Relations      []string    `json:"relations"`
+	DstIDs         []uuid.UUID `json:"dst_ids"`
+	Superseded     int64       `json:"superseded"`
+	PendingDropped int64       `json:"pending_dropped"`
+}
+
+// RelationSupersede marks superseded the relation records stated by any of
+// @ids (the objects whose version SourceVersionRaise raised), found by the
+// stated index whatever node they start from (a renamed name-keyed object
+// has another node per name), when every object stating them now has a
+// newer version (stated_superseded); deletes such pending records; and
+// deletes the relations the records fed, which it returns for
+// RelationRebuild to rebuild from the records left.
+func (q *Queries) RelationSupersede(ctx context.Context, ids []string) (RelationSupersedeRow, error) {
+	row := q.db.QueryRow(ctx, relationSupersede, ids)
+	var i RelationSupersedeRow
+	err := row.Scan(
+		&i.SrcIDs,
+		&i.Relations,
+		&i.DstIDs,
+		&i.Superseded,
+		&i.PendingDropped,
+	)
+	return i, err
+}
+
 const relationUpsertMany = `-- name: RelationUpsertMany :one
 WITH input AS (
     SELECT unnest($1::text[]) AS src_ref, unnest($2::text[]) AS relation,
            unnest($3::text[]) AS dst_ref, unnest($4::int2[]) AS confidence,
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
            unnest($7::text[]) AS sources, unnest($8::jsonb[]) AS props,
-           unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks
+           unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks,
+           NULLIF(unnest($11::jsonb[]), '{}'::jsonb) AS stated
 ), released AS (
     DELETE FROM pending_relations p
-    WHERE (p.src_ref = ANY($11::text[]) OR p.dst_ref = ANY($11::text[]))
+    WHERE (p.src_ref = ANY($12::text[]) OR p.dst_ref = ANY($12::text[]))
       AND EXISTS (SELECT 1 FROM ref_node(p.src_ref) AS s(node_id), ref_node(p.dst_ref) AS d(node_id)
                   WHERE s.node_id IS NOT NULL AND d.node_id IS NOT NULL)
-    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
-           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $12::boolean,
+           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $13::boolean,
                c.sources::text[],
-               c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec
+               c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec,
+           c.stated
     FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.rec FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.rec, r.stated FROM released r
 ), resolved AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.rec, s.node_id AS src_id, d.node_id AS dst_id
+    SELECT c.src_ref, c.relation, c.dst_ref, c.rec, c.stated, s.node_id AS src_id, d.node_id AS dst_id
     FROM candidates c, ref_node(c.src_ref) AS s(node_id), ref_node(c.dst_ref) AS d(node_id)
 ), by_ref AS (
-    SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec
+    -- stated: the objects that stated the record, each with its newest
+    -- version that did; superseded when each has a newer one.
+    SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec,
+           stated_merge_agg(g.stated) AS stated,
+           stated_superseded(stated_merge_agg(g.stated)) AS superseded
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id
@@ -230,20 +291,31 @@ WITH input AS (
     -- transaction whose move this statement did not see yet feeds the
     -- relation of its key, not that of an id resolved a moment too early.
     -- (Merging the whole record gives what merging the incoming one does:
-    -- the relation already holds the stored record.)
+    -- the relation already holds the stored record.) A superseded record
+    -- is kept but feeds no relation; one a newer version states again is
+    -- written and feeds it again. A
+    -- live record never turns superseded here, though a version raised in
+    -- this transaction may have superseded it: RelationSupersede, run after
+    -- in the same transaction, marks it and rebuilds its relation.
     INSERT INTO relation_records AS p (src_ref, relation, dst_ref, src_id, dst_id,
-                                       confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
+                                       confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks,
+                                       stated, superseded)
     SELECT k.src_ref, k.relation, k.dst_ref, k.src_id, k.dst_id,
            (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
-           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
+           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks,
+           k.stated, k.superseded
     FROM by_ref k
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
-            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
+            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m),
+        stated = stated_merge(p.stated, excluded.stated),
+        superseded = p.superseded AND stated_superseded(stated_merge(p.stated, excluded.stated))
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
-    RETURNING p.src_id, p.relation, p.dst_id, merge_record_of(p) AS rec
+       OR (p.superseded AND NOT excluded.superseded)
+       OR p.stated IS DISTINCT FROM stated_merge(p.stated, excluded.stated)
+    RETURNING p.src_id, p.relation, p.dst_id, merge_record_of(p) AS rec, p.superseded
 ), upserted AS (
     INSERT INTO relations AS r (src_id, relation, dst_id,
                                 confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
@@ -251,7 +323,7 @@ WITH input AS (
            (u.rec).confidence, (u.rec).first_seen, (u.rec).last_seen, (u.rec).timed,
            (u.rec).sources, (u.rec).props, (u.rec).props_rank, (u.rec).props_key_ranks
     FROM (SELECT b.src_id, b.relation, b.dst_id, merge_records_agg(b.rec) AS rec
-          FROM recorded b GROUP BY b.src_id, b.relation, b.dst_id) AS u
+          FROM recorded b WHERE NOT b.superseded GROUP BY b.src_id, b.relation, b.dst_id) AS u
     ORDER BY u.src_id, u.relation, u.dst_id
     ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
@@ -260,21 +332,31 @@ WITH input AS (
         updated_at = now()
     WHERE merge_changes(merge_record_of(r), merge_record_of(excluded))
     RETURNING (xmax = 0)::boolean AS inserted
-), parked AS (
-    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
-                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks)
-    SELECT k.src_ref, k.relation, k.dst_ref,
-           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
-           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks
-    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec
+), unresolved AS (
+    -- A record only an older version of its src states is not parked
+    -- (stated_superseded): it could never be walked.
+    SELECT k.src_ref, k.relation, k.dst_ref, k.rec, k.stated, stated_superseded(k.stated) AS superseded
+    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated
           FROM resolved u WHERE u.src_id IS NULL OR u.dst_id IS NULL
           GROUP BY u.src_ref, u.relation, u.dst_ref) AS k
+), parked AS (
+    INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
+                                        confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks,
+                                        stated)
+    SELECT k.src_ref, k.relation, k.dst_ref,
+           (k.rec).confidence, (k.rec).first_seen, (k.rec).last_seen, (k.rec).timed,
+           (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks,
+           k.stated
+    FROM unresolved k
+    WHERE NOT k.superseded
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
-            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m)
+            FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m),
+        stated = stated_merge(p.stated, excluded.stated)
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
+       OR p.stated IS DISTINCT FROM stated_merge(p.stated, excluded.stated)
     RETURNING 1 AS parked
 )
 SELECT
@@ -282,7 +364,9 @@ SELECT
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
-    (SELECT count(*) FROM released)::bigint AS released
+    (SELECT count(*) FROM released)::bigint AS released,
+    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded)
+     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale
 `
 
 type RelationUpsertManyParams struct {
@@ -296,6 +380,7 @@ type RelationUpsertManyParams struct {
 	Props         []json.RawMessage `json:"props"`
 	PropsRanks    []string          `json:"props_ranks"`
 	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
+	Stated        []json.RawMessage `json:"stated"`
 	ResolveRefs   []string          `json:"resolve_refs"`
 	Untimed       bool              `json:"untimed"`
 }
@@ -306,6 +391,7 @@ type RelationUpsertManyRow struct {
 	Merged   int64 `json:"merged"`
 	Pending  int64 `json:"pending"`
 	Released int64 `json:"released"`
+	Stale    int64 `json:"stale"`
 }
 
 // RelationUpsertMany writes one batch of relationships whose endpoints are
@@ -339,6 +425,7 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		arg.Props,
 		arg.PropsRanks,
 		arg.PropsKeyRanks,
+		arg.Stated,
 		arg.ResolveRefs,
 		arg.Untimed,
 	)
@@ -349,6 +436,65 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		&i.Merged,
 		&i.Pending,
 		&i.Released,
+		&i.Stale,
 	)
 	return i, err
+}
+
+const sourceLock = `-- name: SourceLock :exec
+SELECT pg_advisory_xact_lock(l.k)
+FROM (SELECT DISTINCT hashtextextended(r, 730) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS l
+`
+
+// SourceLock takes a transaction advisory lock for each of @ids (the
+// objects a batch writes versions of or relations stated by), in one order
+// for every caller, so that the writes of one object's versions are
+// serialised: run first in the transaction, it makes the statements after
+// it see every version and record written before (see RelationSupersede).
+func (q *Queries) SourceLock(ctx context.Context, ids []string) error {
+	_, err := q.db.Exec(ctx, sourceLock, ids)
+	return err
+}
+
+const sourceVersionRaise = `-- name: SourceVersionRaise :many
+WITH written AS (
+    INSERT INTO source_versions AS v (source_id, version)
+    SELECT i.id, i.version FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS version) AS i
+    ORDER BY i.id
+    ON CONFLICT (source_id) DO UPDATE SET version = excluded.version
+    WHERE v.version < excluded.version
+    RETURNING v.source_id, (xmax = 0) AS inserted
+)
+SELECT w.source_id FROM written w WHERE NOT w.inserted ORDER BY w.source_id
+`
+
+type SourceVersionRaiseParams struct {
+	IDs      []string    `json:"ids"`
+	Versions []time.Time `json:"versions"`
+}
+
+// SourceVersionRaise records the newest version of each object (parallel
+// arrays, ids unique) and returns the ids whose version it raised: what
+// their older versions stated needs RelationSupersede. An id seen for the
+// first time is not returned: nothing an older version of it stated can
+// be stored yet (its records are written in the transaction that records
+// its version, after it, and so are evaluated against it).
+func (q *Queries) SourceVersionRaise(ctx context.Context, arg SourceVersionRaiseParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, sourceVersionRaise, arg.IDs, arg.Versions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var source_id string
+		if err := rows.Scan(&source_id); err != nil {
+			return nil, err
+		}
+		items = append(items, source_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -209,4 +209,11 @@
 // its other records. Records flagged deleted are counted under "deleted"
 // and logged at DEBUG only. An event without a uuid is dropped as
 // "missing-id" while its attributes and objects load unlinked.
+//
+// An event's links (to its attributes' values, objects, tags' clusters and
+// creator) and an object's links (to its attributes and references) are
+// stated by the event or object in the event's version, its timestamp
+// (graph.Node.Versions, graph.Relation.StatedBy): reloading the event
+// after an attribute was deleted or changed supersedes the links the newer
+// version no longer states (store, migration 00030), in either load order.
 package misp

@@ -89,6 +89,10 @@ type job struct {
 	evUUID string
 	// stub is the event node written early, ahead of this record's nodes.
 	stub *graph.Node
+	// version is the event's timestamp as read before the record (zero
+	// when the event gives it later or not at all): the version of the
+	// event its links and objects state (graph.Relation.StatedBy).
+	version time.Time
 	// drop is set when the reader dropped the record (not an object, too
 	// large).
 	drop *engine.Drop
@@ -180,6 +184,9 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}
+	if j.linked && j.evUUID != "" {
+		stated(b.Relations, map[graph.Ref]bool{j.evRef: true}, alias(j.evUUID), j.version)
+	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
 	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0) {
 		fr, links, own := j.fr, out.links, out.own
@@ -259,6 +266,12 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	for _, d := range fr.deferred {
 		rels = append(rels, d.relation(fr.evRef))
 	}
+	// The event states its links in this version (its timestamp): a newer
+	// version without one supersedes it (an attribute deleted or changed).
+	if v := parseTime(fr.fields["timestamp"]); !v.IsZero() {
+		nodes[0].Versions = map[string]time.Time{alias(fr.uuid()): v}
+		stated(rels, map[graph.Ref]bool{fr.evRef: true}, alias(fr.uuid()), v)
+	}
 	fr.deferred = nil
 	if fr.overflow {
 		m.log.Warn("MISP event links dropped: uuid came after too many records", "event", fr.uuid(), "kept", maxDeferred)
@@ -282,6 +295,20 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
+}
+
+// stated marks the relations from the nodes in srcs as stated by the
+// source object id in version v (graph.Relation.StatedBy); nothing when v
+// or id is unknown.
+func stated(rels []graph.Relation, srcs map[graph.Ref]bool, id string, v time.Time) {
+	if v.IsZero() || id == "" || id == alias("") {
+		return
+	}
+	for i := range rels {
+		if srcs[rels[i].Src] {
+			rels[i].StatedBy = map[string]time.Time{id: v}
+		}
+	}
 }
 
 // badTime logs a time field dropped from a record that loads without it

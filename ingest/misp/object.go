@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
@@ -136,9 +137,19 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		node.Props = intrinsic(details)
 	}
 
+	// What the object states, it states in its event's version: a newer
+	// version of the event in which the object lost an attribute or a
+	// reference supersedes that link (graph.Node.Versions).
+	stating := map[graph.Ref]bool{node.Ref(): true}
+	if uuid != "" && !j.version.IsZero() {
+		node.Versions = map[string]time.Time{alias(uuid): j.version}
+	}
+	from := len(b.Relations)
+	defer func() { stated(b.Relations[from:], stating, alias(uuid), j.version) }()
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
 		n.Sources, n.FirstSeen, n.LastSeen = node.Sources, node.FirstSeen, node.LastSeen
+		stating[n.Ref()] = true
 		b.Nodes = append(b.Nodes, n)
 	}
 	b.Nodes = append(b.Nodes, ab.Nodes...)

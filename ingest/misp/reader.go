@@ -315,6 +315,9 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 // record reads one record and emits it.
 func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	j := &job{kind: kind, fr: fr, file: s.file, evUUID: fr.evUUID}
+	if fr.isEvent() {
+		j.version = parseTime(fr.fields["timestamp"])
+	}
 	offset := dec.InputOffset()
 	if kind == recCluster {
 		j.galaxyType = fr.fields["type"]

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
@@ -112,6 +113,8 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		return
 	}
 	mp.moveReserved(out, o.m, "")
+	nodes, rels := len(out.batch.Nodes), len(out.batch.Relations)
+	defer mp.versioned(out, o, nodes, rels)
 	switch {
 	case o.typ == "bundle":
 		mp.mapBundle(out, o)
@@ -135,6 +138,35 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		// Every other domain object, meta object and custom or
 		// extension-defined type: a node of that kind keyed by its id.
 		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+	}
+}
+
+// versioned marks what the object o states in this version (its modified
+// time): the node it made (from index nodes on, the one with its id among
+// its aliases) carries the version (graph.Node.Versions), and the relations
+// it made from that node (from index rels on: embedded references, kill
+// chain phases, pattern observables, observed-data objects, a sighting's
+// links) carry it as stated (graph.Relation.StatedBy), so that a newer
+// version that no longer states one supersedes it. A bundle maps its
+// objects one by one; a relationship object stands on its own.
+func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
+	modified, ok := o.timestamp("modified")
+	if !ok || o.id == "" || o.typ == "bundle" || o.typ == "relationship" || out.drop != nil {
+		return
+	}
+	for i := nodes; i < len(out.batch.Nodes); i++ {
+		n := &out.batch.Nodes[i]
+		if !slices.Contains(n.Aliases, o.id) {
+			continue
+		}
+		n.Versions = map[string]time.Time{o.id: modified}
+		ref := n.Ref()
+		for j := rels; j < len(out.batch.Relations); j++ {
+			if r := &out.batch.Relations[j]; r.Src == ref {
+				r.StatedBy = map[string]time.Time{o.id: modified}
+			}
+		}
+		return
 	}
 }
 

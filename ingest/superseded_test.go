@@ -1,0 +1,69 @@
+package ingest_test
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestNewerVersionDropsWhatItNoLongerStates: a link a newer version of an
+// object no longer states is not walked, whichever version loads first,
+// and both orders store the same tables (testdata/adv):
+//   - adv3-killchain: a technique moved from one tactic to another
+//     (kill_chain_phases execution → persistence) linked both;
+//   - ver: an indicator whose pattern changed (198.51.100.1 → .2) stayed
+//     based-on the old address;
+//   - misp-reload: an event reloaded after one attribute was deleted
+//     (.150) and one changed (.151 → .152) still listed .150 and .151.
+func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "testdata", "adv")
+	feed := func(name string) ingest.Feed {
+		return ingest.Feed{Name: name, Path: filepath.Join(dir, name+".json")}
+	}
+	for _, tc := range []struct {
+		v1, v2, start string
+		want          []string // names reached at depth 1
+	}{
+		{"adv3-killchain-v1", "adv3-killchain-v2", "T9990", []string{"Adv3 Persistence"}},
+		{"ver-v1", "ver-v2", "indicator--00000000-0000-4000-8000-0000000000b2", []string{"198.51.100.2", "ThirdName"}},
+		{"misp-reload-v1", "misp-reload-v2", "misp--5e1f0000-0000-4000-8000-e00000000010", []string{"198.51.100.152"}},
+	} {
+		t.Run(tc.v1, func(t *testing.T) {
+			t.Parallel()
+			var dumps []string
+			for _, order := range [][]ingest.Feed{{feed(tc.v1), feed(tc.v2)}, {feed(tc.v2), feed(tc.v1)}} {
+				ctx := context.Background()
+				st, pool := newStore(t)
+				loadOneByOne(ctx, t, st, order)
+				if tc.v1 == "ver-v1" {
+					// the malware the indicator indicates (ver-v2), named by
+					// its newest version when ver-v3 is loaded too
+					loadOneByOne(ctx, t, st, []ingest.Feed{feed("ver-v3")})
+				}
+				start, err := st.ResolveNode(ctx, tc.start)
+				require.NoError(t, err)
+				hood, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 1})
+				require.NoError(t, err)
+				lv, err := st.FindRelatedLevels(ctx, start.ID, graph.RelatedOptions{Depth: 1})
+				require.NoError(t, err)
+				require.Equal(t, hood.Nodes, lv.Nodes, "both engines")
+				var got []string
+				for _, n := range hood.Nodes[1:] {
+					got = append(got, n.Name)
+				}
+				slices.Sort(got)
+				require.Equal(t, tc.want, got, "%s first", order[0].Name)
+				dumps = append(dumps, pgtest.Dump(t, pool, pgtest.GraphQueries...))
+			}
+			require.Equal(t, dumps[0], dumps[1], "the same tables in either order")
+		})
+	}
+}
