@@ -334,6 +334,7 @@ func writeExpanded(ctx context.Context, q *gen.Queries, rows []gen.PendingRelati
 			p.Sources, p.Props = append(p.Sources, textArrayLiteral(r.Sources)), append(p.Props, r.Props)
 			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
 			p.Stated = append(p.Stated, r.Stated)
+			p.Superseded = append(p.Superseded, -1) // stated_superseded decides
 		}
 		if len(p.SrcRefs) == 0 {
 			continue

@@ -265,7 +265,7 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		ws = graph.WriteStats{}
 		q := s.q.WithTx(tx)
-		if err := s.upsertRelations(ctx, q, nil, refs, false, now, &ws); err != nil {
+		if err := s.upsertRelations(ctx, q, nil, nil, refs, false, now, &ws); err != nil {
 			return err
 		}
 		return refreshIdentity(ctx, q, identityChange{revoked: revokedMayChange(nil, nil, ws)}, &ws)
@@ -588,18 +588,10 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 	if release {
 		resolve = releaseRefs(nodes, aliases)
 	}
-	versions := sourceVersions(nodes)
-	locks := versionedIDs(versions, rels)
+	versions := sourceVersions(nodes, rels)
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
-		if len(locks) > 0 {
-			// First in the transaction: every statement after it sees
-			// the versions and records of these objects written before.
-			if err := q.SourceLock(ctx, locks); err != nil {
-				return fmt.Errorf("lock %d versioned objects: %w", len(locks), err)
-			}
-		}
 		var moved []string // source ids taken over by a smaller node id
 		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
 		for _, group := range []struct {
@@ -648,11 +640,11 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
 			return err
 		}
-		raised, err := raiseVersions(ctx, q, versions)
+		raised, newest, err := raiseVersions(ctx, q, versions)
 		if err != nil {
 			return err
 		}
-		if err := s.writeRelationGroups(ctx, q, rels, resolve, now, &stats); err != nil {
+		if err := s.writeRelationGroups(ctx, q, rels, newest, resolve, now, &stats); err != nil {
 			return err
 		}
 		if refs := relationshipRefs(rels); len(refs) > 0 {
@@ -672,7 +664,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 // writeRelationGroups writes rels, timed ones first, in batches, releasing
 // the pending relations that resolve names in the first statement (or in
 // one of its own when there are no relations).
-func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []graph.Relation, resolve []string, now time.Time, stats *graph.WriteStats) error {
+func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, resolve []string, now time.Time, stats *graph.WriteStats) error {
 	if len(rels) == 0 && len(resolve) == 0 {
 		return nil
 	}
@@ -683,76 +675,155 @@ func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []
 		untimed bool
 	}{{timedRels, false}, {untimedRels, true}} {
 		for chunk := range slices.Chunk(group.rels, s.batchSize) {
-			if err := s.upsertRelations(ctx, q, chunk, resolveIf(first, resolve), group.untimed, now, stats); err != nil {
+			if err := s.upsertRelations(ctx, q, chunk, newest, resolveIf(first, resolve), group.untimed, now, stats); err != nil {
 				return err
 			}
 			first = false
 		}
 	}
 	if first { // no relations: still release the pending ones the nodes complete
-		return s.upsertRelations(ctx, q, nil, resolve, false, now, stats)
+		return s.upsertRelations(ctx, q, nil, nil, resolve, false, now, stats)
 	}
 	return nil
 }
 
-// sourceVersion is a version of one source object a batch writes.
+// sourceVersion is a version of one source object a batch writes, and the
+// nodes it comes with or states relations from.
 type sourceVersion struct {
 	id      string
 	version time.Time
+	nodes   []uuid.UUID
 }
 
-// sourceVersions lists the versions the nodes carry, one per object id
-// (the latest), sorted by id.
-func sourceVersions(nodes []graph.Node) []sourceVersion {
-	latest := map[string]time.Time{}
-	for _, n := range nodes {
-		for id, v := range n.Versions {
-			if id != "" && !v.IsZero() {
-				latest[id] = latestTime(latest[id], v)
+// sourceVersions lists the versions of objects a batch writes: those its
+// nodes carry and those its relations are stated in, one per object id
+// (the latest), sorted by id. Recording them (SourceVersionRaise) locks
+// each object's row for the transaction.
+func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
+	byID := map[string]*sourceVersion{}
+	add := func(m map[string]time.Time, node uuid.UUID, known bool) {
+		for id, v := range m {
+			if id == "" || v.IsZero() {
+				continue
+			}
+			sv := byID[id]
+			if sv == nil {
+				sv = &sourceVersion{id: id}
+				byID[id] = sv
+			}
+			// PostgreSQL keeps microseconds: a version compared with a
+			// stored one must be rounded as it would be.
+			sv.version = latestTime(sv.version, v.Truncate(time.Microsecond))
+			if known && !slices.Contains(sv.nodes, node) {
+				sv.nodes = append(sv.nodes, node)
 			}
 		}
 	}
-	out := make([]sourceVersion, 0, len(latest))
-	for id, v := range latest {
-		out = append(out, sourceVersion{id, v})
+	for _, n := range nodes {
+		add(n.Versions, n.ID, true)
+	}
+	for _, r := range rels {
+		if len(r.StatedBy) > 0 {
+			id, ok := graph.ParseNodeRef(r.Src)
+			add(r.StatedBy, id, ok)
+		}
+	}
+	out := make([]sourceVersion, 0, len(byID))
+	for _, sv := range byID {
+		out = append(out, *sv)
 	}
 	slices.SortFunc(out, func(a, b sourceVersion) int { return strings.Compare(a.id, b.id) })
 	return out
 }
 
-// versionedIDs lists the objects whose versions or stated relations a
-// batch writes: the ids SourceLock serialises.
-func versionedIDs(versions []sourceVersion, rels []graph.Relation) []string {
-	var ids []string
-	for _, v := range versions {
-		ids = append(ids, v.id)
+// raiseVersions records the versions of objects the batch writes before
+// its relations are written: objects seen for the first time are inserted
+// (SourceVersionInsert; the insert keeps their rows locked), the others'
+// rows are key-share locked until the transaction ends
+// (SourceVersionLock), and versions that rose or nodes new to an object
+// are written under an exclusive lock (SourceVersionUpdate). It returns
+// the ids whose version rose over one stored before (or, rarely, that only
+// gained a node: the sweep then finds nothing to supersede), and the
+// newest version of every object the batch names, by which its relation
+// records are written live or superseded (stale).
+func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]string, map[string]time.Time, error) {
+	if len(versions) == 0 {
+		return nil, nil, nil
 	}
-	for _, r := range rels {
-		for id := range r.StatedBy {
-			ids = append(ids, id)
+	newest := make(map[string]time.Time, len(versions))
+	ins := gen.SourceVersionInsertParams{}
+	for _, v := range versions {
+		newest[v.id] = v.version
+		ins.IDs, ins.Versions, ins.Nodes = append(ins.IDs, v.id), append(ins.Versions, v.version), append(ins.Nodes, uuidsLiteral(v.nodes))
+	}
+	inserted, err := q.SourceVersionInsert(ctx, ins)
+	if err != nil {
+		return nil, nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
+	}
+	slices.Sort(inserted)
+	var others []string
+	for _, v := range versions {
+		if _, ok := slices.BinarySearch(inserted, v.id); !ok {
+			others = append(others, v.id)
 		}
 	}
-	slices.Sort(ids)
-	return slices.Compact(ids)
+	if len(others) == 0 {
+		return nil, newest, nil
+	}
+	rows, err := q.SourceVersionLock(ctx, others)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lock %d object versions: %w", len(others), err)
+	}
+	upd := gen.SourceVersionUpdateParams{}
+	for _, row := range rows {
+		i, ok := slices.BinarySearchFunc(versions, row.SourceID, func(v sourceVersion, id string) int { return strings.Compare(v.id, id) })
+		if !ok {
+			continue
+		}
+		v := versions[i]
+		newest[v.id] = latestTime(v.version, row.Version)
+		var add []uuid.UUID
+		for _, n := range v.nodes {
+			if !slices.Contains(row.Nodes, n) {
+				add = append(add, n)
+			}
+		}
+		if v.version.After(row.Version) || len(add) > 0 {
+			upd.IDs, upd.Versions, upd.Nodes = append(upd.IDs, v.id), append(upd.Versions, v.version), append(upd.Nodes, uuidsLiteral(add))
+		}
+	}
+	if len(upd.IDs) == 0 {
+		return nil, newest, nil
+	}
+	raised, err := q.SourceVersionUpdate(ctx, upd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("raise %d object versions: %w", len(upd.IDs), err)
+	}
+	return raised, newest, nil
 }
 
-// raiseVersions records the versions (SourceVersionRaise) before the
-// batch's relations are written, so that a record only an older version
-// states is written superseded, and returns the ids whose version rose
-// over one stored before.
-func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]string, error) {
-	if len(versions) == 0 {
-		return nil, nil
+// stale reports whether a relation record is stated only by versions
+// older than the newest of their objects: written superseded.
+func stale(statedBy, newest map[string]time.Time) bool {
+	if len(statedBy) == 0 {
+		return false
 	}
-	p := gen.SourceVersionRaiseParams{IDs: make([]string, len(versions)), Versions: make([]time.Time, len(versions))}
-	for i, v := range versions {
-		p.IDs[i], p.Versions[i] = v.id, v.version
+	for id, v := range statedBy {
+		if n, ok := newest[id]; !ok || !n.After(v.Truncate(time.Microsecond)) {
+			return false
+		}
 	}
-	raised, err := q.SourceVersionRaise(ctx, p)
-	if err != nil {
-		return nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
+	return true
+}
+
+// uuidsLiteral is a PostgreSQL array literal of the ids, sorted.
+func uuidsLiteral(ns []uuid.UUID) string {
+	ss := make([]string, len(ns))
+	for i, n := range ns {
+		ss[i] = n.String()
 	}
-	return raised, nil
+	slices.Sort(ss)
+	return textArrayLiteral(ss)
 }
 
 // supersede, after the batch's relations are written, supersedes the
@@ -864,7 +935,7 @@ func resolveIf(first bool, refs []string) []string {
 	return []string{}
 }
 
-func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, resolve []string, untimed bool, now time.Time, stats *graph.WriteStats) error {
+func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, resolve []string, untimed bool, now time.Time, stats *graph.WriteStats) error {
 	p := gen.RelationUpsertManyParams{ResolveRefs: resolve, Untimed: untimed}
 	for _, r := range rels {
 		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
@@ -881,13 +952,18 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
+		sup := stale(r.StatedBy, newest)
+		if sup {
+			stats.RelationsStale++
+		}
+		p.Superseded = append(p.Superseded, int16(boolInt(sup)))
 	}
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
 		p.Sources, p.Props = []string{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
-		p.Stated = []json.RawMessage{}
+		p.Stated, p.Superseded = []json.RawMessage{}, []int16{}
 	}
 	return relationUpsert(ctx, q, p, stats)
 }
@@ -902,7 +978,6 @@ func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertMan
 	stats.RelationsMerged += row.Merged
 	stats.RelationsPending += row.Pending
 	stats.RelationsReleased += row.Released
-	stats.RelationsStale += row.Stale
 	return nil
 }
 

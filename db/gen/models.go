@@ -218,6 +218,8 @@ type SourceIDNode struct {
 type SourceVersion struct {
 	SourceID string    `json:"source_id"`
 	Version  time.Time `json:"version"`
+	// The nodes the object's versions came with or stated relations from (a renamed name-keyed object has a node per name): where RelationSupersede looks for its records, by relation_records_key_idx, with no index on stated to keep up.
+	Nodes []uuid.UUID `json:"nodes"`
 }
 
 // How far each telemetry input has been loaded, so a load cut short (SIGKILL, server restart) and run again writes each edge exactly once. Advanced in the transaction that COPYs each chunk.

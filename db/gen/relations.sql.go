@@ -197,13 +197,17 @@ func (q *Queries) RelationRekey(ctx context.Context, arg RelationRekeyParams) (R
 }
 
 const relationSupersede = `-- name: RelationSupersede :one
-WITH marked AS (
+WITH s AS (
+    SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
+    WHERE v.source_id = ANY($1::text[])
+), marked AS (
     UPDATE relation_records r SET superseded = true
-    WHERE r.stated IS NOT NULL AND r.stated ?| $1::text[] AND NOT r.superseded AND stated_superseded(r.stated)
+    FROM s
+    WHERE r.src_id = s.node AND (r.stated -> s.source_id) IS NOT NULL AND NOT r.superseded AND stated_superseded(r.stated)
     RETURNING r.src_id, r.relation, r.dst_id
 ), gone AS (
-    DELETE FROM pending_relations p
-    WHERE p.stated IS NOT NULL AND p.stated ?| $1::text[] AND stated_superseded(p.stated)
+    DELETE FROM pending_relations p USING s
+    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL AND stated_superseded(p.stated)
     RETURNING 1
 ), affected AS (
     SELECT DISTINCT m.src_id, m.relation, m.dst_id FROM marked m
@@ -229,11 +233,11 @@ type RelationSupersedeRow struct {
 }
 
 // RelationSupersede marks superseded the relation records stated by any of
-// @ids (the objects whose version SourceVersionRaise raised), found by the
-// stated index whatever node they start from (a renamed name-keyed object
-// has another node per name), when every object stating them now has a
-// newer version (stated_superseded); deletes such pending records; and
-// deletes the relations the records fed, which it returns for
+// @ids (the objects whose version SourceVersionUpdate raised), looked for
+// from every node the object came with (source_versions.nodes: a renamed
+// name-keyed object has a node per name), when every object stating them
+// now has a newer version (stated_superseded); deletes such pending
+// records; and deletes the relations the records fed, which it returns for
 // RelationRebuild to rebuild from the records left.
 func (q *Queries) RelationSupersede(ctx context.Context, ids []string) (RelationSupersedeRow, error) {
 	row := q.db.QueryRow(ctx, relationSupersede, ids)
@@ -255,31 +259,35 @@ WITH input AS (
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
            unnest($7::text[]) AS sources, unnest($8::jsonb[]) AS props,
            unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks,
-           NULLIF(unnest($11::jsonb[]), '{}'::jsonb) AS stated
+           NULLIF(unnest($11::jsonb[]), '{}'::jsonb) AS stated, unnest($12::int2[]) AS superseded
 ), released AS (
     DELETE FROM pending_relations p
-    WHERE (p.src_ref = ANY($12::text[]) OR p.dst_ref = ANY($12::text[]))
+    WHERE (p.src_ref = ANY($13::text[]) OR p.dst_ref = ANY($13::text[]))
       AND EXISTS (SELECT 1 FROM ref_node(p.src_ref) AS s(node_id), ref_node(p.dst_ref) AS d(node_id)
                   WHERE s.node_id IS NOT NULL AND d.node_id IS NOT NULL)
-    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated,
+              (p.stated IS NOT NULL AND stated_superseded(p.stated)) AS superseded
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
-           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $13::boolean,
+           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $14::boolean,
                c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec,
-           c.stated
+           c.stated,
+           CASE c.superseded WHEN 1 THEN true WHEN 0 THEN false
+                ELSE c.stated IS NOT NULL AND stated_superseded(c.stated) END AS superseded
     FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.rec, r.stated FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.rec, r.stated, r.superseded FROM released r
 ), resolved AS (
-    SELECT c.src_ref, c.relation, c.dst_ref, c.rec, c.stated, s.node_id AS src_id, d.node_id AS dst_id
+    SELECT c.src_ref, c.relation, c.dst_ref, c.rec, c.stated, c.superseded, s.node_id AS src_id, d.node_id AS dst_id
     FROM candidates c, ref_node(c.src_ref) AS s(node_id), ref_node(c.dst_ref) AS d(node_id)
 ), by_ref AS (
     -- stated: the objects that stated the record, each with its newest
-    -- version that did; superseded when each has a newer one.
+    -- version that did; superseded when each has a newer one, so when
+    -- every record merged here is (the caller says so for the records it
+    -- sends, @superseded 1 or 0, else -1 to leave it to stated_superseded).
     SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec,
-           stated_merge_agg(g.stated) AS stated,
-           stated_superseded(stated_merge_agg(g.stated)) AS superseded
+           stated_merge_agg(g.stated) AS stated, bool_and(g.superseded) AS superseded
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id
@@ -311,7 +319,7 @@ WITH input AS (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
             FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m),
         stated = stated_merge(p.stated, excluded.stated),
-        superseded = p.superseded AND stated_superseded(stated_merge(p.stated, excluded.stated))
+        superseded = p.superseded AND excluded.superseded
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
        OR (p.superseded AND NOT excluded.superseded)
        OR p.stated IS DISTINCT FROM stated_merge(p.stated, excluded.stated)
@@ -335,8 +343,9 @@ WITH input AS (
 ), unresolved AS (
     -- A record only an older version of its src states is not parked
     -- (stated_superseded): it could never be walked.
-    SELECT k.src_ref, k.relation, k.dst_ref, k.rec, k.stated, stated_superseded(k.stated) AS superseded
-    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated
+    SELECT k.src_ref, k.relation, k.dst_ref, k.rec, k.stated, k.superseded
+    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated,
+                 bool_and(u.superseded) AS superseded
           FROM resolved u WHERE u.src_id IS NULL OR u.dst_id IS NULL
           GROUP BY u.src_ref, u.relation, u.dst_ref) AS k
 ), parked AS (
@@ -364,9 +373,7 @@ SELECT
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
-    (SELECT count(*) FROM released)::bigint AS released,
-    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded)
-     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale
+    (SELECT count(*) FROM released)::bigint AS released
 `
 
 type RelationUpsertManyParams struct {
@@ -381,6 +388,7 @@ type RelationUpsertManyParams struct {
 	PropsRanks    []string          `json:"props_ranks"`
 	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
 	Stated        []json.RawMessage `json:"stated"`
+	Superseded    []int16           `json:"superseded"`
 	ResolveRefs   []string          `json:"resolve_refs"`
 	Untimed       bool              `json:"untimed"`
 }
@@ -391,7 +399,6 @@ type RelationUpsertManyRow struct {
 	Merged   int64 `json:"merged"`
 	Pending  int64 `json:"pending"`
 	Released int64 `json:"released"`
-	Stale    int64 `json:"stale"`
 }
 
 // RelationUpsertMany writes one batch of relationships whose endpoints are
@@ -426,6 +433,7 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		arg.PropsRanks,
 		arg.PropsKeyRanks,
 		arg.Stated,
+		arg.Superseded,
 		arg.ResolveRefs,
 		arg.Untimed,
 	)
@@ -436,51 +444,120 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		&i.Merged,
 		&i.Pending,
 		&i.Released,
-		&i.Stale,
 	)
 	return i, err
 }
 
-const sourceLock = `-- name: SourceLock :exec
-SELECT pg_advisory_xact_lock(l.k)
-FROM (SELECT DISTINCT hashtextextended(r, 730) AS k FROM unnest($1::text[]) AS r ORDER BY 1) AS l
+const sourceVersionInsert = `-- name: SourceVersionInsert :many
+INSERT INTO source_versions (source_id, version, nodes)
+SELECT i.id, i.version, i.nodes::uuid[]
+FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS version, unnest($3::text[]) AS nodes) AS i
+ORDER BY i.id
+ON CONFLICT (source_id) DO NOTHING
+RETURNING source_id
 `
 
-// SourceLock takes a transaction advisory lock for each of @ids (the
-// objects a batch writes versions of or relations stated by), in one order
-// for every caller, so that the writes of one object's versions are
-// serialised: run first in the transaction, it makes the statements after
-// it see every version and record written before (see RelationSupersede).
-func (q *Queries) SourceLock(ctx context.Context, ids []string) error {
-	_, err := q.db.Exec(ctx, sourceLock, ids)
-	return err
-}
-
-const sourceVersionRaise = `-- name: SourceVersionRaise :many
-WITH written AS (
-    INSERT INTO source_versions AS v (source_id, version)
-    SELECT i.id, i.version FROM (SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS version) AS i
-    ORDER BY i.id
-    ON CONFLICT (source_id) DO UPDATE SET version = excluded.version
-    WHERE v.version < excluded.version
-    RETURNING v.source_id, (xmax = 0) AS inserted
-)
-SELECT w.source_id FROM written w WHERE NOT w.inserted ORDER BY w.source_id
-`
-
-type SourceVersionRaiseParams struct {
+type SourceVersionInsertParams struct {
 	IDs      []string    `json:"ids"`
 	Versions []time.Time `json:"versions"`
+	Nodes    []string    `json:"nodes"`
 }
 
-// SourceVersionRaise records the newest version of each object (parallel
-// arrays, ids unique) and returns the ids whose version it raised: what
-// their older versions stated needs RelationSupersede. An id seen for the
-// first time is not returned: nothing an older version of it stated can
-// be stored yet (its records are written in the transaction that records
-// its version, after it, and so are evaluated against it).
-func (q *Queries) SourceVersionRaise(ctx context.Context, arg SourceVersionRaiseParams) ([]string, error) {
-	rows, err := q.db.Query(ctx, sourceVersionRaise, arg.IDs, arg.Versions)
+// SourceVersionInsert records the objects seen for the first time (parallel
+// arrays, ids unique and sorted; nodes as array literals, as
+// RelationUpsertMany's sources): the version and the nodes it came with
+// or stated relations from. It returns the ids it inserted: their rows
+// stay locked by the insert until the transaction ends (another writer's
+// insert waits for it, and no one else sees them before). Objects already
+// recorded are left to SourceVersionLock and SourceVersionUpdate.
+func (q *Queries) SourceVersionInsert(ctx context.Context, arg SourceVersionInsertParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, sourceVersionInsert, arg.IDs, arg.Versions, arg.Nodes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var source_id string
+		if err := rows.Scan(&source_id); err != nil {
+			return nil, err
+		}
+		items = append(items, source_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sourceVersionLock = `-- name: SourceVersionLock :many
+SELECT source_id, version, nodes FROM source_versions
+WHERE source_id = ANY($1::text[])
+ORDER BY source_id
+FOR KEY SHARE
+`
+
+// SourceVersionLock takes a key-share lock on the rows of the objects a
+// batch writes versions of or relations stated by, in id order, for the
+// transaction, and returns them as they are once locked (the latest
+// committed). Writers of the same objects do not wait for each other; a
+// writer that raises a version waits for them (SourceVersionUpdate takes
+// FOR UPDATE) and they for it, so every statement after it sees what the
+// other wrote: RelationSupersede finds every record an older version
+// stated, and a record written after a raise is written superseded.
+func (q *Queries) SourceVersionLock(ctx context.Context, ids []string) ([]SourceVersion, error) {
+	rows, err := q.db.Query(ctx, sourceVersionLock, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SourceVersion{}
+	for rows.Next() {
+		var i SourceVersion
+		if err := rows.Scan(&i.SourceID, &i.Version, &i.Nodes); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sourceVersionUpdate = `-- name: SourceVersionUpdate :many
+WITH i AS (
+    SELECT unnest($1::text[]) AS id, unnest($2::timestamptz[]) AS version, unnest($3::text[]) AS nodes
+), locked AS (
+    SELECT v.source_id FROM source_versions v WHERE v.source_id = ANY($1::text[]) ORDER BY v.source_id FOR UPDATE
+), updated AS (
+    UPDATE source_versions v
+    SET version = greatest(v.version, i.version),
+        nodes = ARRAY(SELECT DISTINCT x FROM unnest(v.nodes || i.nodes::uuid[]) AS x ORDER BY 1)
+    FROM i
+    WHERE v.source_id = i.id AND (SELECT count(*) FROM locked) >= 0
+      AND (v.version < i.version OR NOT v.nodes @> i.nodes::uuid[])
+    RETURNING v.source_id, v.version = i.version AS at_version
+)
+SELECT u.source_id FROM updated u JOIN i ON i.id = u.source_id
+WHERE u.at_version
+ORDER BY u.source_id
+`
+
+type SourceVersionUpdateParams struct {
+	IDs      []string    `json:"ids"`
+	Versions []time.Time `json:"versions"`
+	Nodes    []string    `json:"nodes"`
+}
+
+// SourceVersionUpdate raises the versions and adds the nodes of objects
+// SourceVersionLock locked (parallel arrays, ids sorted; nodes as array
+// literals, the nodes to add): it locks their rows FOR UPDATE first, in id
+// order, waiting for the writers that hold key-share locks on them, and
+// keeps the newest version and the union of the nodes as they are then.
+// It returns the ids whose version it raised.
+func (q *Queries) SourceVersionUpdate(ctx context.Context, arg SourceVersionUpdateParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, sourceVersionUpdate, arg.IDs, arg.Versions, arg.Nodes)
 	if err != nil {
 		return nil, err
 	}

@@ -19,14 +19,17 @@
 -- object that stated it has a newer version (stated_superseded); it is
 -- kept, feeds no relation (relations merge the records that are not), and
 -- comes back when a newer version states it again. The store serialises the
--- writes of one object's versions (an advisory lock per id, taken first in
--- the batch's transaction; store.writeMerged), so the outcome does not
--- depend on the order or concurrency of loads.
+-- writes of one object's versions and of what they state (the object's row
+-- here, locked by the batch's transaction before it writes relations;
+-- store.writeMerged), so the outcome does not depend on the order or
+-- concurrency of loads.
 CREATE TABLE source_versions (
     source_id text        PRIMARY KEY,
-    version   timestamptz NOT NULL
+    version   timestamptz NOT NULL,
+    nodes     uuid[]      NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE source_versions IS 'Newest version (STIX modified, MISP event timestamp) seen of each source object that states relations through its own properties, by its id; relation records only older versions stated are superseded.';
+COMMENT ON COLUMN source_versions.nodes IS 'The nodes the object''s versions came with or stated relations from (a renamed name-keyed object has a node per name): where RelationSupersede looks for its records, by relation_records_key_idx, with no index on stated to keep up.';
 
 ALTER TABLE relation_records
     ADD COLUMN stated     jsonb,
@@ -34,12 +37,7 @@ ALTER TABLE relation_records
 COMMENT ON COLUMN relation_records.stated IS 'Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; NULL when the relation stands on its own (never superseded).';
 COMMENT ON COLUMN relation_records.superseded IS 'stated_superseded(stated): every object that stated the record has a newer version, which does not; it feeds no relation.';
 
--- The records an object stated, found by its id when a newer version of it
--- arrives (RelationSupersede), whatever node they start from.
-CREATE INDEX relation_records_stated_idx ON relation_records USING gin (stated) WHERE stated IS NOT NULL;
-
 ALTER TABLE pending_relations ADD COLUMN stated jsonb;
-CREATE INDEX pending_relations_stated_idx ON pending_relations USING gin (stated) WHERE stated IS NOT NULL;
 COMMENT ON COLUMN pending_relations.stated IS 'As relation_records.stated; a pending record that only older versions state is deleted.';
 
 -- stated_merge merges two stated maps: the union of the ids, each with its
@@ -50,7 +48,8 @@ CREATE FUNCTION stated_merge(a jsonb, b jsonb) RETURNS jsonb
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
         WHEN a IS NULL OR a = '{}'::jsonb THEN b
-        WHEN b IS NULL OR b = '{}'::jsonb OR a = b THEN a
+        WHEN b IS NULL OR b = '{}'::jsonb OR a @> b THEN a
+        WHEN b @> a THEN b
         ELSE (SELECT jsonb_object_agg(x.k, x.v ORDER BY x.k)
               FROM (SELECT e.key AS k, max(e.value #>> '{}' COLLATE "C") AS v
                     FROM (SELECT * FROM jsonb_each(a) UNION ALL SELECT * FROM jsonb_each(b)) AS e

@@ -24,31 +24,35 @@ WITH input AS (
            unnest(@first_seens::timestamptz[]) AS first_seen, unnest(@last_seens::timestamptz[]) AS last_seen,
            unnest(@sources::text[]) AS sources, unnest(@props::jsonb[]) AS props,
            unnest(@props_ranks::text[]) AS props_rank, unnest(@props_key_ranks::jsonb[]) AS props_key_ranks,
-           NULLIF(unnest(@stated::jsonb[]), '{}'::jsonb) AS stated
+           NULLIF(unnest(@stated::jsonb[]), '{}'::jsonb) AS stated, unnest(@superseded::int2[]) AS superseded
 ), released AS (
     DELETE FROM pending_relations p
     WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
       AND EXISTS (SELECT 1 FROM ref_node(p.src_ref) AS s(node_id), ref_node(p.dst_ref) AS d(node_id)
                   WHERE s.node_id IS NOT NULL AND d.node_id IS NOT NULL)
-    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated
+    RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated,
+              (p.stated IS NOT NULL AND stated_superseded(p.stated)) AS superseded
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
            ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT @untimed::boolean,
                c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec,
-           c.stated
+           c.stated,
+           CASE c.superseded WHEN 1 THEN true WHEN 0 THEN false
+                ELSE c.stated IS NOT NULL AND stated_superseded(c.stated) END AS superseded
     FROM input c
     UNION ALL
-    SELECT r.src_ref, r.relation, r.dst_ref, r.rec, r.stated FROM released r
+    SELECT r.src_ref, r.relation, r.dst_ref, r.rec, r.stated, r.superseded FROM released r
 ), resolved AS (
     SELECT c.*, s.node_id AS src_id, d.node_id AS dst_id
     FROM candidates c, ref_node(c.src_ref) AS s(node_id), ref_node(c.dst_ref) AS d(node_id)
 ), by_ref AS (
     -- stated: the objects that stated the record, each with its newest
-    -- version that did; superseded when each has a newer one.
+    -- version that did; superseded when each has a newer one, so when
+    -- every record merged here is (the caller says so for the records it
+    -- sends, @superseded 1 or 0, else -1 to leave it to stated_superseded).
     SELECT g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id, merge_records_agg(g.rec) AS rec,
-           stated_merge_agg(g.stated) AS stated,
-           stated_superseded(stated_merge_agg(g.stated)) AS superseded
+           stated_merge_agg(g.stated) AS stated, bool_and(g.superseded) AS superseded
     FROM resolved g
     WHERE g.src_id IS NOT NULL AND g.dst_id IS NOT NULL
     GROUP BY g.src_ref, g.relation, g.dst_ref, g.src_id, g.dst_id
@@ -80,7 +84,7 @@ WITH input AS (
             SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
             FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m),
         stated = stated_merge(p.stated, excluded.stated),
-        superseded = p.superseded AND stated_superseded(stated_merge(p.stated, excluded.stated))
+        superseded = p.superseded AND excluded.superseded
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
        OR (p.superseded AND NOT excluded.superseded)
        OR p.stated IS DISTINCT FROM stated_merge(p.stated, excluded.stated)
@@ -104,8 +108,9 @@ WITH input AS (
 ), unresolved AS (
     -- A record only an older version of its src states is not parked
     -- (stated_superseded): it could never be walked.
-    SELECT k.*, stated_superseded(k.stated) AS superseded
-    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated
+    SELECT k.*
+    FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated,
+                 bool_and(u.superseded) AS superseded
           FROM resolved u WHERE u.src_id IS NULL OR u.dst_id IS NULL
           GROUP BY u.src_ref, u.relation, u.dst_ref) AS k
 ), parked AS (
@@ -133,9 +138,7 @@ SELECT
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
-    (SELECT count(*) FROM released)::bigint AS released,
-    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded)
-     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale;
+    (SELECT count(*) FROM released)::bigint AS released;
 
 -- name: RelationCount :one
 -- RelationCount counts stored and pending relationships.
@@ -228,47 +231,78 @@ ON CONFLICT (src_id, relation, dst_id) DO UPDATE SET
         FROM merge_records(merge_record_of(r), merge_record_of(excluded)) AS m),
     updated_at = now();
 
--- name: SourceLock :exec
--- SourceLock takes a transaction advisory lock for each of @ids (the
--- objects a batch writes versions of or relations stated by), in one order
--- for every caller, so that the writes of one object's versions are
--- serialised: run first in the transaction, it makes the statements after
--- it see every version and record written before (see RelationSupersede).
-SELECT pg_advisory_xact_lock(l.k)
-FROM (SELECT DISTINCT hashtextextended(r, 730) AS k FROM unnest(@ids::text[]) AS r ORDER BY 1) AS l;
+-- name: SourceVersionInsert :many
+-- SourceVersionInsert records the objects seen for the first time (parallel
+-- arrays, ids unique and sorted; nodes as array literals, as
+-- RelationUpsertMany's sources): the version and the nodes it came with
+-- or stated relations from. It returns the ids it inserted: their rows
+-- stay locked by the insert until the transaction ends (another writer's
+-- insert waits for it, and no one else sees them before). Objects already
+-- recorded are left to SourceVersionLock and SourceVersionUpdate.
+INSERT INTO source_versions (source_id, version, nodes)
+SELECT i.id, i.version, i.nodes::uuid[]
+FROM (SELECT unnest(@ids::text[]) AS id, unnest(@versions::timestamptz[]) AS version, unnest(@nodes::text[]) AS nodes) AS i
+ORDER BY i.id
+ON CONFLICT (source_id) DO NOTHING
+RETURNING source_id;
 
--- name: SourceVersionRaise :many
--- SourceVersionRaise records the newest version of each object (parallel
--- arrays, ids unique) and returns the ids whose version it raised: what
--- their older versions stated needs RelationSupersede. An id seen for the
--- first time is not returned: nothing an older version of it stated can
--- be stored yet (its records are written in the transaction that records
--- its version, after it, and so are evaluated against it).
-WITH written AS (
-    INSERT INTO source_versions AS v (source_id, version)
-    SELECT i.id, i.version FROM (SELECT unnest(@ids::text[]) AS id, unnest(@versions::timestamptz[]) AS version) AS i
-    ORDER BY i.id
-    ON CONFLICT (source_id) DO UPDATE SET version = excluded.version
-    WHERE v.version < excluded.version
-    RETURNING v.source_id, (xmax = 0) AS inserted
+-- name: SourceVersionLock :many
+-- SourceVersionLock takes a key-share lock on the rows of the objects a
+-- batch writes versions of or relations stated by, in id order, for the
+-- transaction, and returns them as they are once locked (the latest
+-- committed). Writers of the same objects do not wait for each other; a
+-- writer that raises a version waits for them (SourceVersionUpdate takes
+-- FOR UPDATE) and they for it, so every statement after it sees what the
+-- other wrote: RelationSupersede finds every record an older version
+-- stated, and a record written after a raise is written superseded.
+SELECT source_id, version, nodes FROM source_versions
+WHERE source_id = ANY(@ids::text[])
+ORDER BY source_id
+FOR KEY SHARE;
+
+-- name: SourceVersionUpdate :many
+-- SourceVersionUpdate raises the versions and adds the nodes of objects
+-- SourceVersionLock locked (parallel arrays, ids sorted; nodes as array
+-- literals, the nodes to add): it locks their rows FOR UPDATE first, in id
+-- order, waiting for the writers that hold key-share locks on them, and
+-- keeps the newest version and the union of the nodes as they are then.
+-- It returns the ids whose version it raised.
+WITH i AS (
+    SELECT unnest(@ids::text[]) AS id, unnest(@versions::timestamptz[]) AS version, unnest(@nodes::text[]) AS nodes
+), locked AS (
+    SELECT v.source_id FROM source_versions v WHERE v.source_id = ANY(@ids::text[]) ORDER BY v.source_id FOR UPDATE
+), updated AS (
+    UPDATE source_versions v
+    SET version = greatest(v.version, i.version),
+        nodes = ARRAY(SELECT DISTINCT x FROM unnest(v.nodes || i.nodes::uuid[]) AS x ORDER BY 1)
+    FROM i
+    WHERE v.source_id = i.id AND (SELECT count(*) FROM locked) >= 0
+      AND (v.version < i.version OR NOT v.nodes @> i.nodes::uuid[])
+    RETURNING v.source_id, v.version = i.version AS at_version
 )
-SELECT w.source_id FROM written w WHERE NOT w.inserted ORDER BY w.source_id;
+SELECT u.source_id FROM updated u JOIN i ON i.id = u.source_id
+WHERE u.at_version
+ORDER BY u.source_id;
 
 -- name: RelationSupersede :one
 -- RelationSupersede marks superseded the relation records stated by any of
--- @ids (the objects whose version SourceVersionRaise raised), found by the
--- stated index whatever node they start from (a renamed name-keyed object
--- has another node per name), when every object stating them now has a
--- newer version (stated_superseded); deletes such pending records; and
--- deletes the relations the records fed, which it returns for
+-- @ids (the objects whose version SourceVersionUpdate raised), looked for
+-- from every node the object came with (source_versions.nodes: a renamed
+-- name-keyed object has a node per name), when every object stating them
+-- now has a newer version (stated_superseded); deletes such pending
+-- records; and deletes the relations the records fed, which it returns for
 -- RelationRebuild to rebuild from the records left.
-WITH marked AS (
+WITH s AS (
+    SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
+    WHERE v.source_id = ANY(@ids::text[])
+), marked AS (
     UPDATE relation_records r SET superseded = true
-    WHERE r.stated IS NOT NULL AND r.stated ?| @ids::text[] AND NOT r.superseded AND stated_superseded(r.stated)
+    FROM s
+    WHERE r.src_id = s.node AND (r.stated -> s.source_id) IS NOT NULL AND NOT r.superseded AND stated_superseded(r.stated)
     RETURNING r.src_id, r.relation, r.dst_id
 ), gone AS (
-    DELETE FROM pending_relations p
-    WHERE p.stated IS NOT NULL AND p.stated ?| @ids::text[] AND stated_superseded(p.stated)
+    DELETE FROM pending_relations p USING s
+    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL AND stated_superseded(p.stated)
     RETURNING 1
 ), affected AS (
     SELECT DISTINCT m.src_id, m.relation, m.dst_id FROM marked m
