@@ -21,7 +21,10 @@ import (
 //   - ver: an indicator whose pattern changed (198.51.100.1 → .2) stayed
 //     based-on the old address;
 //   - misp-reload: an event reloaded after one attribute was deleted
-//     (.150) and one changed (.151 → .152) still listed .150 and .151.
+//     (.150) and one changed (.151 → .152) still listed .150 and .151;
+//   - adv4-misp-tslast: an event whose newer version writes its timestamp
+//     after its attributes lost the link to the attribute it kept (.160),
+//     in one load order only.
 func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("..", "testdata", "adv")
@@ -35,6 +38,10 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		{"adv3-killchain-v1", "adv3-killchain-v2", "T9990", []string{"Adv3 Persistence"}},
 		{"ver-v1", "ver-v2", "indicator--00000000-0000-4000-8000-0000000000b2", []string{"198.51.100.2", "ThirdName"}},
 		{"misp-reload-v1", "misp-reload-v2", "misp--5e1f0000-0000-4000-8000-e00000000010", []string{"198.51.100.152"}},
+		// v2 gives its timestamp after its attributes (its link to .160 is
+		// not versioned: it stands alone); v1, older, gives it first: .161,
+		// which only v1 lists, goes, .160, which v2 lists too, stays
+		{"adv4-misp-tslast-v1", "adv4-misp-tslast-v2", "misp--5e1f0000-0000-4000-8000-e00000000410", []string{"198.51.100.160", "198.51.100.162"}},
 	} {
 		t.Run(tc.v1, func(t *testing.T) {
 			t.Parallel()

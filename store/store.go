@@ -729,7 +729,9 @@ func versionedIDs(versions []sourceVersion, rels []graph.Relation) []string {
 	}
 	for _, r := range rels {
 		for id := range r.StatedBy {
-			ids = append(ids, id)
+			if id != graph.StandsAlone {
+				ids = append(ids, id)
+			}
 		}
 	}
 	slices.Sort(ids)
@@ -789,13 +791,17 @@ func latestTime(a, b time.Time) time.Time {
 // statedJSON is the stated map of a relation record as RelationUpsertMany
 // takes it: {"<id>": "<time>"} with times in one fixed UTC format whose
 // text order is their time order (stated_merge compares them as text), or
-// {} when the relation stands on its own.
+// standsAlone when the relation stands on its own.
 func statedJSON(m map[string]time.Time) json.RawMessage {
 	if len(m) == 0 {
-		return json.RawMessage("{}")
+		return json.RawMessage(standsAlone)
 	}
 	out := make(map[string]string, len(m))
 	for id, t := range m {
+		if id == graph.StandsAlone {
+			out[id] = "infinity"
+			continue
+		}
 		out[id] = t.UTC().Format(statedTimeFormat)
 	}
 	b, err := json.Marshal(out)
@@ -804,6 +810,17 @@ func statedJSON(m map[string]time.Time) json.RawMessage {
 	}
 	return b
 }
+
+// standsAlone is the stated map of a record that stands on its own (a STIX
+// relationship object, an object's copy without a version; its entry is
+// graph.StandsAlone, as a record merged from one is): an entry no
+// object's version ever outdates (no source_versions row has the empty id,
+// and "infinity" is the latest time), so stated_merge keeps it through
+// every merge and stated_superseded is false for the record, whatever
+// versioned objects state it too. (NULL, as records written before
+// migration 00030 have, merges as nothing: they take the first versions
+// stated for them.)
+const standsAlone = `{"": "infinity"}`
 
 // statedTimeFormat writes every time in one width (microseconds, as
 // PostgreSQL keeps them).

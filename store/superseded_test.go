@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -195,5 +196,44 @@ func TestConcurrentVersionsGiveOneAnswer(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.Equal(t, want, relationLines(t, b), "round %d", round)
+	}
+}
+
+// TestLinkThatStandsAloneIsNeverSuperseded: a link one record states on its
+// own (no StatedBy: a copy of the object without a version, a MISP event
+// version whose timestamp came after its attributes) and another record
+// states in an older version of an object is a link a source still gives:
+// a newer version of that object that drops it leaves it live, whichever
+// order the records arrive in, in one batch or apart (the union of the
+// stated maps lost the record that stood alone, so the newer version
+// superseded it, in one order only: testdata/adv/adv4-misp-tslast).
+func TestLinkThatStandsAloneIsNeverSuperseded(t *testing.T) {
+	t.Parallel()
+	f := newSupersedeFixture()
+	v1 := f.version(f.t1, f.a.Ref(), f.b.Ref())
+	v2 := f.version(f.t2, f.b.Ref())
+	alone := graph.Batch{Nodes: []graph.Node{f.report, f.a}, Relations: []graph.Relation{
+		{Src: f.report.Ref(), Type: "object", Dst: f.a.Ref(), Sources: []string{"unversioned"}}}}
+	v1alone := graph.Batch{Nodes: append(slices.Clone(v1.Nodes), alone.Nodes...), Relations: append(slices.Clone(v1.Relations), alone.Relations...)}
+	want := []string{f.report.Key + " -object-> " + f.a.Key, f.report.Key + " -object-> " + f.b.Key, "pending 0"}
+	slices.Sort(want)
+	var dumps []string
+	for _, tc := range []struct {
+		name    string
+		batches []graph.Batch
+	}{
+		{"v1, alone, v2", []graph.Batch{v1, alone, v2}},
+		{"alone, v1, v2", []graph.Batch{alone, v1, v2}},
+		{"v2, v1, alone", []graph.Batch{v2, v1, alone}},
+		{"alone, v2, v1", []graph.Batch{alone, v2, v1}},
+		{"v1 and alone in one batch, v2", []graph.Batch{v1alone, v2}},
+		{"v2, v1 and alone in one batch", []graph.Batch{v2, v1alone}},
+	} {
+		b := writeBatches(t, tc.batches)
+		require.Equal(t, want, relationLines(t, b), tc.name)
+		dumps = append(dumps, strings.Join(lines(t, b, `SELECT src_ref || ' ' || relation || ' ' || dst_ref || ' ' || coalesce(stated::text, '-') || ' ' || superseded::text FROM relation_records ORDER BY 1`), "\n"))
+	}
+	for i := range dumps {
+		require.Equal(t, dumps[0], dumps[i], "the same records in every order")
 	}
 }
