@@ -291,7 +291,9 @@ type WriteStats struct {
 	RelationsExpandedInto int64 `json:"relations_expanded_into,omitempty"`
 	// RelationsStale counts the relation records sent that only older
 	// versions state than the newest written (Relation.StatedBy before the
-	// Node.Versions stored): kept, not walked, neither inserted nor merged.
+	// Node.Versions stored): kept, not walked, neither inserted nor merged
+	// (a record a newer version states too is merged or unchanged as any
+	// other, not stale).
 	// RelationsSuperseded counts the stored records this write superseded
 	// by writing a newer version of the objects stating them that does not
 	// state them (their relations are rebuilt without them, or deleted);

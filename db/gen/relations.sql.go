@@ -365,7 +365,13 @@ SELECT
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
     (SELECT count(*) FROM released)::bigint AS released,
-    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded)
+    -- stale: the records sent that only older versions state and that
+    -- feed no relation: a link a newer version states too (a live record
+    -- stored before) is merged or unchanged, as any other, not stale too.
+    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded
+        AND NOT EXISTS (SELECT 1 FROM relation_records x
+                        WHERE x.src_ref = by_ref.src_ref AND x.relation = by_ref.relation AND x.dst_ref = by_ref.dst_ref
+                          AND NOT x.superseded))
      + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale
 `
 
