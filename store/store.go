@@ -761,10 +761,16 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 // records stored before that only older versions of the raised objects
 // state (RelationSupersede; the upsert never turns a live record
 // superseded) and rebuilds the relations those fed from the records left
-// (RelationRebuild).
+// (RelationRebuild). It first locks the pending records those objects
+// state (PendingLockStated), so that a concurrent batch releasing one has
+// committed its record before RelationSupersede looks for it, or releases
+// nothing.
 func supersede(ctx context.Context, q *gen.Queries, raised []string, stats *graph.WriteStats) error {
 	if len(raised) == 0 {
 		return nil
+	}
+	if _, err := q.PendingLockStated(ctx, raised); err != nil {
+		return fmt.Errorf("lock the pending relations of %d objects: %w", len(raised), err)
 	}
 	keys, err := q.RelationSupersede(ctx, raised)
 	if err != nil {

@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -239,4 +241,49 @@ func TestLinkThatStandsAloneIsNeverSuperseded(t *testing.T) {
 	for i := range dumps {
 		require.Equal(t, dumps[0], dumps[i], "the same records in every order")
 	}
+}
+
+// TestConcurrentReleaseOfAnOlderVersionsLink: a link only an older version
+// of an object states, pending until its target arrives, is not walked
+// when the target and the object's newer version (which drops the link)
+// are written at once. The batch writing the target released the pending
+// record without the object's lock (it names the record's ends, not the
+// object), from a snapshot without the newer version, and the newer
+// version's RelationSupersede did not see the record it wrote: the link
+// stayed live in about a third of the rounds (PendingLockStated).
+func TestConcurrentReleaseOfAnOlderVersionsLink(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	t1 := time.Date(2025, 3, 1, 10, 0, 0, 0, time.UTC)
+	live := 0
+	for round := range 40 {
+		rep := graph.NamedNode(graph.KindReport, fmt.Sprintf("Race Report %d", round))
+		id := fmt.Sprintf("report--5e1f0000-0000-4000-8000-%012d", round)
+		target := graph.NamedNode(graph.KindMalware, fmt.Sprintf("Race Target %d", round))
+		ref := fmt.Sprintf("malware--5e1f0000-0000-4000-8000-%012d", round)
+		target.Aliases = []string{ref}
+		v1, v2 := rep, rep
+		v1.Versions = map[string]time.Time{id: t1}
+		v2.Versions = map[string]time.Time{id: t1.Add(time.Hour)}
+		_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{v1}, Relations: []graph.Relation{
+			{Src: rep.Ref(), Type: "object", Dst: graph.Ref(ref), StatedBy: map[string]time.Time{id: t1}}}})
+		require.NoError(t, err)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, batch := range []graph.Batch{{Nodes: []graph.Node{target}}, {Nodes: []graph.Node{v2}}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = b.store.Write(ctx, batch)
+			}()
+		}
+		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
+		n := lines(t, b, fmt.Sprintf(`SELECT count(*)::text FROM relations r JOIN nodes s ON s.id = r.src_id WHERE s.key = '%s'`, rep.Key))
+		if n[0] != "0" {
+			live++
+		}
+	}
+	require.Zero(t, live, "rounds in which the link only v1 states is walked")
 }

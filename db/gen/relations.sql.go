@@ -13,6 +13,32 @@ import (
 	"github.com/google/uuid"
 )
 
+const pendingLockStated = `-- name: PendingLockStated :one
+SELECT count(*)::bigint AS locked FROM (
+    SELECT 1 FROM pending_relations p
+    WHERE p.stated IS NOT NULL AND p.stated ?| $1::text[]
+    FOR UPDATE
+) AS l
+`
+
+// PendingLockStated locks the pending records stated by any of @ids (the
+// objects whose version SourceVersionRaise raised), run between the two and
+// RelationSupersede. A concurrent batch releasing such a record (it names
+// the record's ends, not the object, so it does not hold the object's
+// advisory lock) writes a relation record that RelationSupersede's
+// snapshot would not see, from a snapshot that did not see the raised
+// version: the record stayed live, a link only the older version states.
+// Taking the rows' locks here waits for such a batch to commit, after which
+// RelationSupersede (a later statement) sees its record; a batch that comes
+// to the rows after this waits for this transaction, whose RelationSupersede
+// deletes them, and releases nothing.
+func (q *Queries) PendingLockStated(ctx context.Context, ids []string) (int64, error) {
+	row := q.db.QueryRow(ctx, pendingLockStated, ids)
+	var locked int64
+	err := row.Scan(&locked)
+	return locked, err
+}
+
 const pendingRelationPage = `-- name: PendingRelationPage :many
 SELECT src_ref, relation, dst_ref FROM pending_relations
 WHERE (src_ref, relation, dst_ref) > ($1::text, $2::text, $3::text)

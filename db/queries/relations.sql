@@ -260,6 +260,24 @@ WITH written AS (
 )
 SELECT w.source_id FROM written w WHERE NOT w.inserted ORDER BY w.source_id;
 
+-- name: PendingLockStated :one
+-- PendingLockStated locks the pending records stated by any of @ids (the
+-- objects whose version SourceVersionRaise raised), run between the two and
+-- RelationSupersede. A concurrent batch releasing such a record (it names
+-- the record's ends, not the object, so it does not hold the object's
+-- advisory lock) writes a relation record that RelationSupersede's
+-- snapshot would not see, from a snapshot that did not see the raised
+-- version: the record stayed live, a link only the older version states.
+-- Taking the rows' locks here waits for such a batch to commit, after which
+-- RelationSupersede (a later statement) sees its record; a batch that comes
+-- to the rows after this waits for this transaction, whose RelationSupersede
+-- deletes them, and releases nothing.
+SELECT count(*)::bigint AS locked FROM (
+    SELECT 1 FROM pending_relations p
+    WHERE p.stated IS NOT NULL AND p.stated ?| @ids::text[]
+    FOR UPDATE
+) AS l;
+
 -- name: RelationSupersede :one
 -- RelationSupersede marks superseded the relation records stated by any of
 -- @ids (the objects whose version SourceVersionRaise raised), found by the
