@@ -54,6 +54,11 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		{"adv4-stix-relref-v1", "adv4-stix-relref-v2", "report--5e1f0000-0000-4000-8000-0000000a4012", []string{"Adv4 Sensor A"}, true},
 		{"adv4-stix-ver-v1", "adv4-stix-ver-v2", "sighting--5e1f0000-0000-4000-8000-0000000a4006", []string{"", "Adv4 Sensor B", "Adv4VerInd"}, false},
 		{"adv4-stix-ver-v1", "adv4-stix-ver-v2", "observed-data--5e1f0000-0000-4000-8000-0000000a4009", []string{"", "203.0.113.49"}, false},
+		// a sighting whose custom TLP marking is defined after it, seen
+		// at A, then (newer) at B: the TLP record written when the marking
+		// arrives must be stated by the sighting's version too, or it
+		// stands alone and keeps A (testdata/adv/adv4-sighting-latemark)
+		{"adv4-sighting-latemark-v1", "adv4-sighting-latemark-v2", "sighting--5e1f0000-0000-4000-8000-0000000a4201", []string{"Adv4 Mark Site B", "Adv4MarkInd"}, false},
 		{"adv4-misp-tslast-v1", "adv4-misp-tslast-v2", "misp--5e1f0000-0000-4000-8000-e00000000410", []string{"198.51.100.160", "198.51.100.162"}, false},
 	} {
 		t.Run(tc.v1, func(t *testing.T) {
