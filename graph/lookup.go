@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -47,6 +48,10 @@ func (b NodeBrief) Label() string {
 type SourceID struct {
 	ID   string `json:"id"`
 	Feed string `json:"feed,omitempty"`
+	// Version is the newest version stored of the object (STIX modified,
+	// a MISP event's timestamp; Node.Versions), when it has one: what it
+	// states in older versions and no longer does is superseded.
+	Version *time.Time `json:"version,omitempty"`
 }
 
 // RelationDegree is how many relations of one type a node has in one
@@ -98,6 +103,10 @@ type NodeDetails struct {
 	// direction.
 	Degree    map[RelationClass]int64 `json:"degree"`
 	Relations []RelationDegree        `json:"relations"`
+	// Superseded counts per type (direction out) the links from the node
+	// that only older versions of the objects stating them state: kept,
+	// not counted in Degree, not walked (README, "Newer versions").
+	Superseded []RelationDegree `json:"superseded,omitempty"`
 	// Ambiguous lists the name aliases the node claims that other entities
 	// with external ids of their own claim too, never merged; for a node
 	// keyed by its name whose names several entities claim, those names

@@ -50,7 +50,8 @@ import (
 //     the earliest and last-seen the latest of the records that have times
 //     (a record with only one time has it as both); labels, sources and
 //     aliases are sorted unions; a node's Versions and a relation's
-//     StatedBy keep the latest time per id.
+//     StatedBy keep the latest time per id (a relation record that stands
+//     on its own, without StatedBy, adds StandsAlone).
 //
 // A merged node carries its Ranks (the store keeps them in nodes.name_rank,
 // props_rank and props_key_ranks, and the same for relations); a single
@@ -242,7 +243,10 @@ func MergeNode(a, b Node) Node {
 // MergeRelation merges two records of the same (src, type, dst) by the
 // rules above: props values from the highest-ranked records that have them,
 // earliest first-seen, latest last-seen, union of sources, highest
-// confidence. Neither input is modified.
+// confidence; StatedBy the latest version per id, with the StandsAlone
+// entry when one record stands on its own (StatedBy empty: a STIX
+// relationship object, a copy of the object without a version), which no
+// newer version of an object supersedes. Neither input is modified.
 func MergeRelation(a, b Relation) Relation {
 	ra, rb := a.Ranks(), b.Ranks()
 	var ranks Ranks
@@ -253,8 +257,24 @@ func MergeRelation(a, b Relation) Relation {
 	}
 	a.FirstSeen, a.LastSeen = mergeSeen(a.FirstSeen, a.LastSeen, b.FirstSeen, b.LastSeen)
 	a.Sources = Union(a.Sources, b.Sources)
-	a.StatedBy = LatestVersions(a.StatedBy, b.StatedBy)
+	if len(a.StatedBy) > 0 || len(b.StatedBy) > 0 {
+		a.StatedBy = LatestVersions(standing(a.StatedBy), standing(b.StatedBy))
+	}
 	return a
+}
+
+// StandsAlone is the StatedBy entry (the empty id) of a relation merged
+// from a record that stands on its own (no StatedBy) and one that an object
+// states: no version of any object outdates it, so the relation is never
+// superseded, as the record standing alone would not be.
+const StandsAlone = ""
+
+// standing is m, or the StandsAlone entry when m is empty.
+func standing(m map[string]time.Time) map[string]time.Time {
+	if len(m) == 0 {
+		return map[string]time.Time{StandsAlone: {}}
+	}
+	return m
 }
 
 // mergeSeen returns the earliest first-seen and the latest last-seen of two

@@ -104,8 +104,10 @@ type Relation struct {
 	// states the relation (as in the node's Versions). The relation is
 	// superseded once every object stating it has a newer version that does
 	// not. Empty for relations that stand on their own (STIX relationship
-	// objects, telemetry), which are never superseded. Merged: the latest
-	// per id.
+	// objects, telemetry, a copy of the object without a version), which
+	// are never superseded. Merged: the latest per id, and StandsAlone
+	// when either record has none (a link one source states on its own
+	// stays, whatever versions of an object stating it too come later).
 	StatedBy map[string]time.Time `json:"stated_by,omitempty"`
 
 	// ranks are set by MergeRelation (see Ranks).
@@ -289,7 +291,9 @@ type WriteStats struct {
 	RelationsExpandedInto int64 `json:"relations_expanded_into,omitempty"`
 	// RelationsStale counts the relation records sent that only older
 	// versions state than the newest written (Relation.StatedBy before the
-	// Node.Versions stored): kept, not walked, neither inserted nor merged.
+	// Node.Versions stored): kept, not walked, neither inserted nor merged
+	// (a record a newer version states too is merged or unchanged as any
+	// other, not stale).
 	// RelationsSuperseded counts the stored records this write superseded
 	// by writing a newer version of the objects stating them that does not
 	// state them (their relations are rebuilt without them, or deleted);

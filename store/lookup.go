@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -390,7 +391,12 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		return d, Interpret(fmt.Sprintf("aliases of %s", id), err)
 	}
 	for _, a := range aliases {
-		d.SourceIDs = append(d.SourceIDs, graph.SourceID{ID: a.SourceID, Feed: a.Source})
+		sid := graph.SourceID{ID: a.SourceID, Feed: a.Source}
+		if a.Version.After(time.Unix(0, 0)) {
+			v := a.Version.UTC()
+			sid.Version = &v
+		}
+		d.SourceIDs = append(d.SourceIDs, sid)
 	}
 	d.Names = graph.AliasNames(n.Name, n.Props)
 	d.ExternalIDs = graph.ExternalIDs(n.Props)
@@ -410,6 +416,13 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 			Withdrawn: r.Withdrawn})
 	}
 	graph.SortRelationDegrees(d.Relations)
+	superseded, err := s.q.NodeSuperseded(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("superseded links of %s", id), err)
+	}
+	for _, r := range superseded {
+		d.Superseded = append(d.Superseded, graph.RelationDegree{Relation: r.Relation, Class: graph.ClassOf(r.Relation), Direction: "out", Edges: r.Edges})
+	}
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)

@@ -830,10 +830,16 @@ func uuidsLiteral(ns []uuid.UUID) string {
 // records stored before that only older versions of the raised objects
 // state (RelationSupersede; the upsert never turns a live record
 // superseded) and rebuilds the relations those fed from the records left
-// (RelationRebuild).
+// (RelationRebuild). It first locks the pending records those objects
+// state (PendingLockStated), so that a concurrent batch releasing one has
+// committed its record before RelationSupersede looks for it, or releases
+// nothing.
 func supersede(ctx context.Context, q *gen.Queries, raised []string, stats *graph.WriteStats) error {
 	if len(raised) == 0 {
 		return nil
+	}
+	if _, err := q.PendingLockStated(ctx, raised); err != nil {
+		return fmt.Errorf("lock the pending relations of %d objects: %w", len(raised), err)
 	}
 	keys, err := q.RelationSupersede(ctx, raised)
 	if err != nil {
@@ -860,13 +866,17 @@ func latestTime(a, b time.Time) time.Time {
 // statedJSON is the stated map of a relation record as RelationUpsertMany
 // takes it: {"<id>": "<time>"} with times in one fixed UTC format whose
 // text order is their time order (stated_merge compares them as text), or
-// {} when the relation stands on its own.
+// standsAlone when the relation stands on its own.
 func statedJSON(m map[string]time.Time) json.RawMessage {
 	if len(m) == 0 {
-		return json.RawMessage("{}")
+		return json.RawMessage(standsAlone)
 	}
 	out := make(map[string]string, len(m))
 	for id, t := range m {
+		if id == graph.StandsAlone {
+			out[id] = "infinity"
+			continue
+		}
 		out[id] = t.UTC().Format(statedTimeFormat)
 	}
 	b, err := json.Marshal(out)
@@ -875,6 +885,17 @@ func statedJSON(m map[string]time.Time) json.RawMessage {
 	}
 	return b
 }
+
+// standsAlone is the stated map of a record that stands on its own (a STIX
+// relationship object, an object's copy without a version; its entry is
+// graph.StandsAlone, as a record merged from one is): an entry no
+// object's version ever outdates (no source_versions row has the empty id,
+// and "infinity" is the latest time), so stated_merge keeps it through
+// every merge and stated_superseded is false for the record, whatever
+// versioned objects state it too. (NULL, as records written before
+// migration 00030 have, merges as nothing: they take the first versions
+// stated for them.)
+const standsAlone = `{"": "infinity"}`
 
 // statedTimeFormat writes every time in one width (microseconds, as
 // PostgreSQL keeps them).
@@ -952,11 +973,7 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.PropsRanks = append(p.PropsRanks, ranks.Props)
 		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
 		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
-		sup := stale(r.StatedBy, newest)
-		if sup {
-			stats.RelationsStale++
-		}
-		p.Superseded = append(p.Superseded, int16(boolInt(sup)))
+		p.Superseded = append(p.Superseded, int16(boolInt(stale(r.StatedBy, newest))))
 	}
 	if p.SrcRefs == nil {
 		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
@@ -978,6 +995,7 @@ func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertMan
 	stats.RelationsMerged += row.Merged
 	stats.RelationsPending += row.Pending
 	stats.RelationsReleased += row.Released
+	stats.RelationsStale += row.Stale
 	return nil
 }
 

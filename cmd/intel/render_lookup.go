@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -41,6 +42,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		v := s.ID
 		if s.Feed != "" {
 			v += "  (" + s.Feed + ")"
+		}
+		if s.Version != nil {
+			v += "  newest version " + s.Version.Format(time.RFC3339)
 		}
 		row("source id", v)
 	}
@@ -107,6 +111,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 			note = fmt.Sprintf(" (%d withdrawn, not walked)", r.Withdrawn)
 		}
 		row("  "+string(r.Class), fmt.Sprintf("%s %d%s", arrow, r.Edges, note))
+	}
+	for _, r := range d.Superseded {
+		row("superseded", fmt.Sprintf("-%s-> %d (stated only by older versions of its objects; kept, not walked)", r.Relation, r.Edges))
 	}
 	return p.flush()
 }

@@ -25,10 +25,12 @@ func (a *app) showCommand() *cobra.Command {
 		Short: "Show a node: names, aliases, external ids, sources, lifecycle, degree",
 		Long: `show prints one node: its kind, key, name and id; the other names its
 sources give it (aliases, synonyms); its external ids (ATT&CK, CVE, ...); the
-source ids feeds used for it (STIX ids, MISP uuids); the feeds that reported
+source ids feeds used for it (STIX ids, MISP uuids) with the newest version
+stored of each (STIX modified, a MISP event's timestamp); the feeds that reported
 it; whether it is revoked (and by what) or deprecated; and how many relations
 it has per relation class (intelligence, containment, provenance, lifecycle)
-and per type; and the names it claims that other entities with ids of their
+and per type, and per type the links from it that only older versions of
+its objects state (superseded: kept, not walked); and the names it claims that other entities with ids of their
 own claim too (ambiguous aliases, never merged).
 
 A relationship id a feed gave (relationship--…, a MISP object reference's

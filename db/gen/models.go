@@ -202,7 +202,7 @@ type RelationRecord struct {
 	PropsRank     string          `json:"props_rank"`
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 	Timed         bool            `json:"timed"`
-	// Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; NULL when the relation stands on its own (never superseded).
+	// Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; the entry {"": "infinity"} when a source states it on its own (never superseded); NULL for records written before migration 00030.
 	Stated json.RawMessage `json:"stated"`
 	// stated_superseded(stated): every object that stated the record has a newer version, which does not; it feeds no relation.
 	Superseded bool `json:"superseded"`

@@ -13,6 +13,35 @@ import (
 	"github.com/google/uuid"
 )
 
+const pendingLockStated = `-- name: PendingLockStated :one
+SELECT count(*)::bigint AS locked FROM (
+    SELECT 1 FROM pending_relations p,
+                  (SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
+                   WHERE v.source_id = ANY($1::text[])) AS s
+    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL
+    FOR UPDATE OF p
+) AS l
+`
+
+// PendingLockStated locks the pending records stated by any of @ids (the
+// objects whose version SourceVersionUpdate raised; found from the nodes
+// the object came with, as RelationSupersede finds them), run before
+// RelationSupersede. A concurrent batch releasing such a record (it names
+// the record's ends, not the object, so it holds no lock on the object's
+// source_versions row) writes a relation record that RelationSupersede's
+// snapshot would not see, from a snapshot that did not see the raised
+// version: the record stayed live, a link only the older version states.
+// Taking the rows' locks here waits for such a batch to commit, after which
+// RelationSupersede (a later statement) sees its record; a batch that comes
+// to the rows after this waits for this transaction, whose RelationSupersede
+// deletes them, and releases nothing.
+func (q *Queries) PendingLockStated(ctx context.Context, ids []string) (int64, error) {
+	row := q.db.QueryRow(ctx, pendingLockStated, ids)
+	var locked int64
+	err := row.Scan(&locked)
+	return locked, err
+}
+
 const pendingRelationPage = `-- name: PendingRelationPage :many
 SELECT src_ref, relation, dst_ref FROM pending_relations
 WHERE (src_ref, relation, dst_ref) > ($1::text, $2::text, $3::text)
@@ -373,7 +402,15 @@ SELECT
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
-    (SELECT count(*) FROM released)::bigint AS released
+    (SELECT count(*) FROM released)::bigint AS released,
+    -- stale: the records sent that only older versions state and that
+    -- feed no relation: a link a newer version states too (a live record
+    -- stored before) is merged or unchanged, as any other, not stale too.
+    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded
+        AND NOT EXISTS (SELECT 1 FROM relation_records x
+                        WHERE x.src_ref = by_ref.src_ref AND x.relation = by_ref.relation AND x.dst_ref = by_ref.dst_ref
+                          AND NOT x.superseded))
+     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale
 `
 
 type RelationUpsertManyParams struct {
@@ -399,6 +436,7 @@ type RelationUpsertManyRow struct {
 	Merged   int64 `json:"merged"`
 	Pending  int64 `json:"pending"`
 	Released int64 `json:"released"`
+	Stale    int64 `json:"stale"`
 }
 
 // RelationUpsertMany writes one batch of relationships whose endpoints are
@@ -444,6 +482,7 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		&i.Merged,
 		&i.Pending,
 		&i.Released,
+		&i.Stale,
 	)
 	return i, err
 }

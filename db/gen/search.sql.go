@@ -7,6 +7,7 @@ package gen
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -47,16 +48,20 @@ func (q *Queries) NodeAliasesByUUID(ctx context.Context, argUuid string) ([]Node
 }
 
 const nodeAliasesOf = `-- name: NodeAliasesOf :many
-SELECT source_id, source FROM node_aliases WHERE node_id = $1::uuid ORDER BY source_id
+SELECT a.source_id, a.source, coalesce(v.version, 'epoch'::timestamptz)::timestamptz AS version
+FROM node_aliases a LEFT JOIN source_versions v ON v.source_id = a.source_id
+WHERE a.node_id = $1::uuid ORDER BY a.source_id
 `
 
 type NodeAliasesOfRow struct {
-	SourceID string `json:"source_id"`
-	Source   string `json:"source"`
+	SourceID string    `json:"source_id"`
+	Source   string    `json:"source"`
+	Version  time.Time `json:"version"`
 }
 
 // NodeAliasesOf returns the source ids that map to a node, with the feed
-// that last mapped each.
+// that last mapped each, and the newest version stored of each (the
+// epoch when none: source_versions, migration 00030).
 func (q *Queries) NodeAliasesOf(ctx context.Context, nodeID uuid.UUID) ([]NodeAliasesOfRow, error) {
 	rows, err := q.db.Query(ctx, nodeAliasesOf, nodeID)
 	if err != nil {
@@ -66,7 +71,7 @@ func (q *Queries) NodeAliasesOf(ctx context.Context, nodeID uuid.UUID) ([]NodeAl
 	items := []NodeAliasesOfRow{}
 	for rows.Next() {
 		var i NodeAliasesOfRow
-		if err := rows.Scan(&i.SourceID, &i.Source); err != nil {
+		if err := rows.Scan(&i.SourceID, &i.Source, &i.Version); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -321,6 +326,42 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 			&i.MatchRank,
 			&i.Similarity,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const nodeSuperseded = `-- name: NodeSuperseded :many
+SELECT r.relation, count(DISTINCT r.dst_id)::bigint AS edges
+FROM relation_records r
+WHERE r.src_id = $1::uuid AND r.superseded
+  AND NOT EXISTS (SELECT 1 FROM relations x WHERE x.src_id = r.src_id AND x.relation = r.relation AND x.dst_id = r.dst_id)
+GROUP BY r.relation ORDER BY r.relation
+`
+
+type NodeSupersededRow struct {
+	Relation string `json:"relation"`
+	Edges    int64  `json:"edges"`
+}
+
+// NodeSuperseded counts per relation type the links from a node that only
+// older versions of the objects stating them state (relation records all
+// superseded: no relation), which walks do not follow.
+func (q *Queries) NodeSuperseded(ctx context.Context, nodeID uuid.UUID) ([]NodeSupersededRow, error) {
+	rows, err := q.db.Query(ctx, nodeSuperseded, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NodeSupersededRow{}
+	for rows.Next() {
+		var i NodeSupersededRow
+		if err := rows.Scan(&i.Relation, &i.Edges); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

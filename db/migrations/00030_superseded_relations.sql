@@ -13,9 +13,15 @@
 -- objects of several sources may share (a vendor's intrusion set and
 -- ATT&CK's of one name), each with versions of its own. Each relation record
 -- keeps, in stated, the objects that stated it and the newest version of
--- each that did ({"<id>": "<time>"}, graph.Relation.StatedBy; NULL for
--- relations that stand on their own: STIX relationship objects, telemetry,
--- records written before this migration). A record is superseded when every
+-- each that did ({"<id>": "<time>"}, graph.Relation.StatedBy). A record a
+-- source states on its own (a STIX relationship object, telemetry, a copy
+-- of an object without a version, a MISP event's links made before its
+-- timestamp is read) has the entry {"": "infinity"} (graph.StandsAlone):
+-- no object has the empty id here, so stated_merge keeps it through every
+-- merge and the record is never superseded, also when an object states it
+-- too. Records written before this migration have NULL, which merges as
+-- nothing (the first versions that state them version them). A record is
+-- superseded when every
 -- object that stated it has a newer version (stated_superseded); it is
 -- kept, feeds no relation (relations merge the records that are not), and
 -- comes back when a newer version states it again. The store serialises the
@@ -34,7 +40,7 @@ COMMENT ON COLUMN source_versions.nodes IS 'The nodes the object''s versions cam
 ALTER TABLE relation_records
     ADD COLUMN stated     jsonb,
     ADD COLUMN superseded boolean NOT NULL DEFAULT false;
-COMMENT ON COLUMN relation_records.stated IS 'Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; NULL when the relation stands on its own (never superseded).';
+COMMENT ON COLUMN relation_records.stated IS 'Objects (by id) that stated this record through their own properties, each with the newest version of it that did: {"<id>": "<time>"}; the entry {"": "infinity"} when a source states it on its own (never superseded); NULL for records written before migration 00030.';
 COMMENT ON COLUMN relation_records.superseded IS 'stated_superseded(stated): every object that stated the record has a newer version, which does not; it feeds no relation.';
 
 ALTER TABLE pending_relations ADD COLUMN stated jsonb;

@@ -138,7 +138,15 @@ SELECT
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
     (SELECT count(*) FROM parked)::bigint AS pending,
-    (SELECT count(*) FROM released)::bigint AS released;
+    (SELECT count(*) FROM released)::bigint AS released,
+    -- stale: the records sent that only older versions state and that
+    -- feed no relation: a link a newer version states too (a live record
+    -- stored before) is merged or unchanged, as any other, not stale too.
+    ((SELECT count(*) FROM by_ref WHERE by_ref.superseded
+        AND NOT EXISTS (SELECT 1 FROM relation_records x
+                        WHERE x.src_ref = by_ref.src_ref AND x.relation = by_ref.relation AND x.dst_ref = by_ref.dst_ref
+                          AND NOT x.superseded))
+     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale;
 
 -- name: RelationCount :one
 -- RelationCount counts stored and pending relationships.
@@ -283,6 +291,27 @@ WITH i AS (
 SELECT u.source_id FROM updated u JOIN i ON i.id = u.source_id
 WHERE u.at_version
 ORDER BY u.source_id;
+
+-- name: PendingLockStated :one
+-- PendingLockStated locks the pending records stated by any of @ids (the
+-- objects whose version SourceVersionUpdate raised; found from the nodes
+-- the object came with, as RelationSupersede finds them), run before
+-- RelationSupersede. A concurrent batch releasing such a record (it names
+-- the record's ends, not the object, so it holds no lock on the object's
+-- source_versions row) writes a relation record that RelationSupersede's
+-- snapshot would not see, from a snapshot that did not see the raised
+-- version: the record stayed live, a link only the older version states.
+-- Taking the rows' locks here waits for such a batch to commit, after which
+-- RelationSupersede (a later statement) sees its record; a batch that comes
+-- to the rows after this waits for this transaction, whose RelationSupersede
+-- deletes them, and releases nothing.
+SELECT count(*)::bigint AS locked FROM (
+    SELECT 1 FROM pending_relations p,
+                  (SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
+                   WHERE v.source_id = ANY(@ids::text[])) AS s
+    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL
+    FOR UPDATE OF p
+) AS l;
 
 -- name: RelationSupersede :one
 -- RelationSupersede marks superseded the relation records stated by any of

@@ -71,8 +71,21 @@ ORDER BY a.source_id;
 
 -- name: NodeAliasesOf :many
 -- NodeAliasesOf returns the source ids that map to a node, with the feed
--- that last mapped each.
-SELECT source_id, source FROM node_aliases WHERE node_id = @node_id::uuid ORDER BY source_id;
+-- that last mapped each, and the newest version stored of each (the
+-- epoch when none: source_versions, migration 00030).
+SELECT a.source_id, a.source, coalesce(v.version, 'epoch'::timestamptz)::timestamptz AS version
+FROM node_aliases a LEFT JOIN source_versions v ON v.source_id = a.source_id
+WHERE a.node_id = @node_id::uuid ORDER BY a.source_id;
+
+-- name: NodeSuperseded :many
+-- NodeSuperseded counts per relation type the links from a node that only
+-- older versions of the objects stating them state (relation records all
+-- superseded: no relation), which walks do not follow.
+SELECT r.relation, count(DISTINCT r.dst_id)::bigint AS edges
+FROM relation_records r
+WHERE r.src_id = @node_id::uuid AND r.superseded
+  AND NOT EXISTS (SELECT 1 FROM relations x WHERE x.src_id = r.src_id AND x.relation = r.relation AND x.dst_id = r.dst_id)
+GROUP BY r.relation ORDER BY r.relation;
 
 -- name: NodeDegrees :many
 -- NodeDegrees counts a node's relations per relation type and direction

@@ -206,8 +206,11 @@ func (l *loader) markLate(id string, tlp graph.TLP, b *graph.Batch) {
 			break
 		}
 		if m.rel != nil {
+			// Stated by the object that stated the relation, in its
+			// version: a record without it would stand on its own and
+			// keep a link the object's newer version dropped.
 			b.Relations = append(b.Relations, graph.Relation{Src: m.rel.Src, Type: m.rel.Type, Dst: m.rel.Dst,
-				Sources: m.rel.Sources, Props: map[string]any{"tlp": string(tlp)}})
+				Sources: m.rel.Sources, StatedBy: m.rel.StatedBy, Props: map[string]any{"tlp": string(tlp)}})
 			continue
 		}
 		b.Nodes = append(b.Nodes, m.node.TLPRecord(tlp, l.mp.sources))
@@ -248,7 +251,7 @@ func (l *loader) applyFixups(fixups []fixup, b *graph.Batch) {
 		}
 		if f.rel >= 0 {
 			r := b.Relations[f.rel]
-			l.wait(f.refs, marked{rel: &graph.Relation{Src: r.Src, Type: r.Type, Dst: r.Dst, Sources: r.Sources}})
+			l.wait(f.refs, marked{rel: &graph.Relation{Src: r.Src, Type: r.Type, Dst: r.Dst, Sources: r.Sources, StatedBy: r.StatedBy}})
 		}
 	}
 	if len(l.markings) == 0 {
