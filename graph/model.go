@@ -286,7 +286,8 @@ type WriteStats struct {
 	// to the ends of that relationship: those are counted as inserted,
 	// merged or pending like any other, without being among the records
 	// sent. So the rows pending_relations gained are RelationsPending -
-	// RelationsReleased - RelationsExpanded - PendingSuperseded.
+	// RelationsReleased - RelationsExpanded, and those of RelationsStale
+	// that wait for an end (kept, not counted pending).
 	RelationsExpanded     int64 `json:"relations_expanded,omitempty"`
 	RelationsExpandedInto int64 `json:"relations_expanded_into,omitempty"`
 	// RelationsStale counts the relation records sent that only older
@@ -296,11 +297,10 @@ type WriteStats struct {
 	// other, not stale).
 	// RelationsSuperseded counts the stored records this write superseded
 	// by writing a newer version of the objects stating them that does not
-	// state them (their relations are rebuilt without them, or deleted);
-	// PendingSuperseded the pending records it deleted for the same reason.
+	// state them (their relations are rebuilt without them, or deleted).
+	// Pending records such versions state are kept, no longer counted.
 	RelationsStale      int64 `json:"relations_stale,omitempty"`
 	RelationsSuperseded int64 `json:"relations_superseded,omitempty"`
-	PendingSuperseded   int64 `json:"pending_superseded,omitempty"`
 	AliasesWritten      int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
@@ -334,7 +334,6 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsExpandedInto += o.RelationsExpandedInto
 	s.RelationsStale += o.RelationsStale
 	s.RelationsSuperseded += o.RelationsSuperseded
-	s.PendingSuperseded += o.PendingSuperseded
 	s.AliasesWritten += o.AliasesWritten
 	s.AliasesAmbiguous += o.AliasesAmbiguous
 	s.NodesRefused += o.NodesRefused

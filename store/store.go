@@ -652,7 +652,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 				return err
 			}
 		}
-		if err := supersede(ctx, q, raised, &stats); err != nil {
+		if err := supersede(ctx, q, raised, nil, &stats); err != nil {
 			return err
 		}
 		identity.revoked = revokedMayChange(rels, moved, stats)
@@ -834,19 +834,26 @@ func uuidsLiteral(ns []uuid.UUID) string {
 // state (PendingLockStated), so that a concurrent batch releasing one has
 // committed its record before RelationSupersede looks for it, or releases
 // nothing.
-func supersede(ctx context.Context, q *gen.Queries, raised []string, stats *graph.WriteStats) error {
-	if len(raised) == 0 {
+func supersede(ctx context.Context, q *gen.Queries, raised, released []string, stats *graph.WriteStats) error {
+	if len(raised)+len(released) == 0 {
 		return nil
 	}
-	if _, err := q.PendingLockStated(ctx, raised); err != nil {
-		return fmt.Errorf("lock the pending relations of %d objects: %w", len(raised), err)
+	if raised == nil {
+		raised = []string{}
 	}
-	keys, err := q.RelationSupersede(ctx, raised)
+	if released == nil {
+		released = []string{}
+	}
+	if len(raised) > 0 {
+		if _, err := q.PendingLockStated(ctx, raised); err != nil {
+			return fmt.Errorf("lock the pending relations of %d objects: %w", len(raised), err)
+		}
+	}
+	keys, err := q.RelationSupersede(ctx, gen.RelationSupersedeParams{IDs: raised, SrcRefs: released})
 	if err != nil {
 		return fmt.Errorf("supersede relations of %d objects: %w", len(raised), err)
 	}
 	stats.RelationsSuperseded += keys.Superseded
-	stats.PendingSuperseded += keys.PendingDropped
 	if len(keys.SrcIDs) == 0 {
 		return nil
 	}
@@ -996,7 +1003,11 @@ func relationUpsert(ctx context.Context, q *gen.Queries, p gen.RelationUpsertMan
 	stats.RelationsPending += row.Pending
 	stats.RelationsReleased += row.Released
 	stats.RelationsStale += row.Stale
-	return nil
+	// Records released from pending that objects state were judged live or
+	// superseded from this statement's snapshot: a version raised by a
+	// transaction that committed while this one waited for the pending
+	// rows (PendingLockStated) is seen by the next statement.
+	return supersede(ctx, q, nil, row.ReleasedStated, stats)
 }
 
 type aliasRow struct {

@@ -219,9 +219,11 @@ func TestInterruptedTelemetryLoad(t *testing.T) {
 
 // sigtermWhileStalled runs the built intel with args, writes input to its
 // standard input and then stalls (the pipe open, no more bytes), sends
-// SIGTERM two seconds later and waits up to 15 s for it to end (failing
-// the test if it does not). It returns the exit code and stderr.
-func sigtermWhileStalled(t *testing.T, input string, args ...string) (int, string) {
+// SIGTERM once ready reports that intel is at work on its input (polled up
+// to 30 s: a fixed sleep was too short on a loaded machine, where the
+// process had not read a line yet) and waits up to 15 s for it to end
+// (failing the test if it does not). It returns the exit code and stderr.
+func sigtermWhileStalled(t *testing.T, input string, ready func() bool, args ...string) (int, string) {
 	t.Helper()
 	pr, pw, err := os.Pipe()
 	require.NoError(t, err)
@@ -233,7 +235,10 @@ func sigtermWhileStalled(t *testing.T, input string, args ...string) (int, strin
 	_ = pr.Close()
 	_, err = pw.WriteString(input)
 	require.NoError(t, err)
-	time.Sleep(2 * time.Second) // connected, reading
+	for deadline := time.Now().Add(30 * time.Second); !ready() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // and back to waiting on its input
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
@@ -261,14 +266,19 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 		fmt.Fprintf(&input, `{"src":"ipv4-addr:10.0.0.1","relation":"connected-to","dst":"domain-name:c%d.example","agent_id":"ws-1","observed_at":%q}`+"\n", i, now)
 	}
 	input.WriteString(`{"src":"ipv4-addr:10.0.0.1","relation":"conn`)
-	code, stderr := sigtermWhileStalled(t, input.String(), "--database-url", dsn, "ingest", "telemetry", "-")
+	pool := pgtest.PoolFor(t, dsn)
+	stored := func() bool { // the lines read are written after a pause of the input
+		var n int
+		return pool.QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&n) == nil && n == 5
+	}
+	code, stderr := sigtermWhileStalled(t, input.String(), stored, "--database-url", dsn, "ingest", "telemetry", "-")
 	require.Equal(t, 143, code, stderr)
 	require.Contains(t, stderr, "intel: interrupted by SIGTERM after")
 	// Standard input has no checkpoint and its producer does not send
 	// again: what was read is written before the load stops.
 	require.Contains(t, stderr, "stored: 5 edges", stderr)
 	var rows int
-	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges").Scan(&rows))
 	require.Equal(t, 5, rows, "the lines read before SIGTERM are stored")
 }
 
@@ -279,12 +289,17 @@ func TestSIGTERMStopsATelemetryLoadWaitingOnItsInput(t *testing.T) {
 func TestSIGTERMStopsAFeedLoadWaitingOnItsInput(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	started := func() bool { // the feed is recorded running: intel is reading
+		var n int
+		return pool.QueryRow(context.Background(), "SELECT count(*) FROM feeds WHERE name = 'stalled'").Scan(&n) == nil && n == 1
+	}
 	code, stderr := sigtermWhileStalled(t, `{"type":"bundle","id":"bundle--00000000-0000-4000-8000-000000000001","objects":[`+
 		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-000000000002","created":"2021-01-01T00:00:00Z","modified":"2021-01-01T00:00:00Z","name":"Stalled","is_family":true},`,
-		"--database-url", dsn, "ingest", "stix", "-", "--feed", "stalled")
+		started, "--database-url", dsn, "ingest", "stix", "-", "--feed", "stalled")
 	require.Equal(t, 143, code, stderr)
 	require.Contains(t, stderr, "interrupted by SIGTERM", stderr)
 	var status string
-	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
 	require.Equal(t, "interrupted", status)
 }

@@ -52,9 +52,9 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 			fmt.Fprintf(&b, "; %d naming a relationship id expanded into %d to its ends", ws.RelationsExpanded, ws.RelationsExpandedInto)
 		}
 		b.WriteString(")\n")
-		if ws.RelationsSuperseded+ws.PendingSuperseded > 0 {
-			fmt.Fprintf(&b, "  superseded       %d relations, %d pending (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n",
-				ws.RelationsSuperseded, ws.PendingSuperseded)
+		if ws.RelationsSuperseded > 0 {
+			fmt.Fprintf(&b, "  superseded       %d relations (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n",
+				ws.RelationsSuperseded)
 		}
 	}
 	if ws.NodesRefused+ws.RelationsRefused > 0 {

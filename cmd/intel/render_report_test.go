@@ -44,10 +44,10 @@ func TestWriteLoadReport(t *testing.T) {
 	}
 	require.NotContains(t, out, "superseded", "no line when nothing was superseded")
 	sup := *rep
-	sup.Written.RelationsSuperseded, sup.Written.PendingSuperseded = 5, 1
+	sup.Written.RelationsSuperseded = 5
 	buf.Reset()
 	require.NoError(t, writeLoadReport(&buf, &sup, false))
-	require.Contains(t, buf.String(), "  superseded       5 relations, 1 pending (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n")
+	require.Contains(t, buf.String(), "  superseded       5 relations (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n")
 	require.Contains(t, out, "  dropped          2\n")
 	require.Regexp(t, `(?s)invalid-json\s+1\n.*too-large\s+1\n`, out, "reasons sorted")
 	require.Contains(t, out, "(1.0 MB/s)")

@@ -106,8 +106,9 @@ WITH input AS (
     WHERE merge_changes(merge_record_of(r), merge_record_of(excluded))
     RETURNING (xmax = 0)::boolean AS inserted
 ), unresolved AS (
-    -- A record only an older version of its src states is not parked
-    -- (stated_superseded): it could never be walked.
+    -- A record only older versions state is parked too: its content is
+    -- part of the record whatever the order (merged into a live record of
+    -- the key, or superseded when released), as in relation_records.
     SELECT k.*
     FROM (SELECT u.src_ref, u.relation, u.dst_ref, merge_records_agg(u.rec) AS rec, stated_merge_agg(u.stated) AS stated,
                  bool_and(u.superseded) AS superseded
@@ -122,7 +123,6 @@ WITH input AS (
            (k.rec).sources, (k.rec).props, (k.rec).props_rank, (k.rec).props_key_ranks,
            k.stated
     FROM unresolved k
-    WHERE NOT k.superseded
     ORDER BY k.src_ref, k.relation, k.dst_ref
     ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
         (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
@@ -131,14 +131,19 @@ WITH input AS (
         stated = stated_merge(p.stated, excluded.stated)
     WHERE merge_changes(merge_record_of(p), merge_record_of(excluded))
        OR p.stated IS DISTINCT FROM stated_merge(p.stated, excluded.stated)
-    RETURNING 1 AS parked
+    RETURNING (p.stated IS NOT NULL AND stated_superseded(p.stated)) AS superseded
 )
 SELECT
     (SELECT count(*) FROM recorded)::bigint AS recorded,
     (SELECT count(*) FROM upserted WHERE upserted.inserted)::bigint AS inserted,
     (SELECT count(*) FROM upserted WHERE NOT upserted.inserted)::bigint AS merged,
-    (SELECT count(*) FROM parked)::bigint AS pending,
+    (SELECT count(*) FROM parked WHERE NOT parked.superseded)::bigint AS pending,
     (SELECT count(*) FROM released)::bigint AS released,
+    -- the src refs of the released records that objects state: released
+    -- from this statement's snapshot, they may be superseded by a version
+    -- raised since (RelationSupersede checks them again)
+    (SELECT coalesce(array_agg(DISTINCT r.src_ref ORDER BY r.src_ref), '{}') FROM released r
+     WHERE r.stated IS NOT NULL)::text[] AS released_stated,
     -- stale: the records sent that only older versions state and that
     -- feed no relation: a link a newer version states too (a live record
     -- stored before) is merged or unchanged, as any other, not stale too.
@@ -146,12 +151,15 @@ SELECT
         AND NOT EXISTS (SELECT 1 FROM relation_records x
                         WHERE x.src_ref = by_ref.src_ref AND x.relation = by_ref.relation AND x.dst_ref = by_ref.dst_ref
                           AND NOT x.superseded))
-     + (SELECT count(*) FROM unresolved WHERE unresolved.superseded))::bigint AS stale;
+     + (SELECT count(*) FROM parked WHERE parked.superseded))::bigint AS stale;
 
 -- name: RelationCount :one
--- RelationCount counts stored and pending relationships.
+-- RelationCount counts stored and pending relationships (not those only
+-- older versions of their objects state: superseded, they wait for
+-- nothing).
 SELECT (SELECT count(*) FROM relations)::bigint AS relations,
-       (SELECT count(*) FROM pending_relations)::bigint AS pending;
+       (SELECT count(*) FROM pending_relations p
+        WHERE p.stated IS NULL OR NOT stated_superseded(p.stated))::bigint AS pending;
 
 -- name: PendingRelationPage :many
 -- PendingRelationPage returns up to @max_rows pending relationships whose
@@ -314,25 +322,33 @@ SELECT count(*)::bigint AS locked FROM (
 ) AS l;
 
 -- name: RelationSupersede :one
--- RelationSupersede marks superseded the relation records stated by any of
--- @ids (the objects whose version SourceVersionUpdate raised), looked for
--- from every node the object came with (source_versions.nodes: a renamed
--- name-keyed object has a node per name), when every object stating them
--- now has a newer version (stated_superseded); deletes such pending
--- records; and deletes the relations the records fed, which it returns for
--- RelationRebuild to rebuild from the records left.
+-- RelationSupersede marks superseded the relation records that every
+-- object stating them now states only in an older version
+-- (stated_superseded): those stated by any of @ids (the objects whose
+-- version SourceVersionUpdate raised), looked for from every node the
+-- object came with (source_versions.nodes: a renamed name-keyed object has
+-- a node per name), and those from any of @src_refs (records just released
+-- from pending from a snapshot that may predate a raise). It deletes the
+-- relations the records fed, which it returns for RelationRebuild to
+-- rebuild from the records left. Pending records such versions state are
+-- kept (their content is part of the record of their key whatever the
+-- order; released, they are written superseded) and no longer counted
+-- pending (RelationCount).
 WITH s AS (
     SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
     WHERE v.source_id = ANY(@ids::text[])
+), cand AS (
+    SELECT r.src_ref, r.relation, r.dst_ref FROM relation_records r JOIN s ON r.src_id = s.node
+    WHERE (r.stated -> s.source_id) IS NOT NULL
+    UNION
+    SELECT r.src_ref, r.relation, r.dst_ref FROM relation_records r
+    WHERE r.src_ref = ANY(@src_refs::text[]) AND r.stated IS NOT NULL
 ), marked AS (
     UPDATE relation_records r SET superseded = true
-    FROM s
-    WHERE r.src_id = s.node AND (r.stated -> s.source_id) IS NOT NULL AND NOT r.superseded AND stated_superseded(r.stated)
+    FROM cand c
+    WHERE r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref
+      AND NOT r.superseded AND stated_superseded(r.stated)
     RETURNING r.src_id, r.relation, r.dst_id
-), gone AS (
-    DELETE FROM pending_relations p USING s
-    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL AND stated_superseded(p.stated)
-    RETURNING 1
 ), affected AS (
     SELECT DISTINCT m.src_id, m.relation, m.dst_id FROM marked m
 ), dropped AS (
@@ -343,6 +359,5 @@ WITH s AS (
 SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS src_ids,
        coalesce(array_agg(a.relation ORDER BY a.src_id, a.relation, a.dst_id), '{}')::text[] AS relations,
        coalesce(array_agg(a.dst_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS dst_ids,
-       (SELECT count(*) FROM marked)::bigint AS superseded,
-       (SELECT count(*) FROM gone)::bigint AS pending_dropped
+       (SELECT count(*) FROM marked)::bigint AS superseded
 FROM affected a;
