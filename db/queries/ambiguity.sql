@@ -78,3 +78,19 @@ FROM alias_claims c
 JOIN ambiguous_aliases a ON a.alias = c.alias
 GROUP BY c.alias
 ORDER BY c.alias;
+
+-- name: AliasClaimCounted :many
+-- AliasClaimCounted returns the claimants of @alias whose claims count
+-- (alias_claim_entities: those of live entities when the alias has one),
+-- smallest node id first (the rule node_aliases keeps an alias by).
+SELECT c.node_id::uuid AS node_id FROM alias_claim_entities(ARRAY[@alias::text]) AS c ORDER BY 1;
+
+-- name: AliasClaimDiscounted :many
+-- AliasClaimDiscounted returns the claims of @aliases that do not count
+-- (alias_claim_entities: a withdrawn entity's, when a live one claims the
+-- alias too).
+SELECT c.alias, c.node_id
+FROM alias_claims c
+WHERE c.alias = ANY(@aliases::text[])
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(@aliases::text[]) AS e WHERE e.alias = c.alias AND e.node_id = c.node_id)
+ORDER BY c.alias, c.node_id;
