@@ -496,6 +496,13 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	for _, a := range amb {
 		d.Ambiguous = addAmbiguous(d.Ambiguous, a.Alias, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
 	}
+	withdrawn, err := s.q.AliasClaimWithdrawnOf(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("withdrawn claimants of the aliases of %s", id), err)
+	}
+	for _, a := range withdrawn {
+		d.WithdrawnClaims = addAmbiguous(d.WithdrawnClaims, a.Alias, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
+	}
 	return d, s.nodeEntity(ctx, &d)
 }
 

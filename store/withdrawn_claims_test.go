@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -75,6 +76,16 @@ func TestWithdrawnClaimsGiveWay(t *testing.T) {
 			_, err := b.store.ResolveNode(ctx, ref)
 			require.ErrorIs(t, err, store.ErrAmbiguous, ref)
 		}
+		d, err := b.store.NodeDetails(ctx, live.ID)
+		require.NoError(t, err)
+		require.Equal(t, []string{"malware:shared", "malware:solo"}, func() (l []string) {
+			for _, a := range d.WithdrawnClaims {
+				l = append(l, a.Alias)
+				require.ElementsMatch(t, []uuid.UUID{withdrawn[0].ID, withdrawn[1].ID}, briefIDs(a.Others), a.Alias)
+			}
+			return l
+		}(), "show names the withdrawn claimants of the names that are the live one's")
+		require.Len(t, d.Ambiguous, 1, "twice stays ambiguous")
 		dumps = append(dumps, pgtest.Dump(t, b.pool, pgtest.GraphQueries...))
 	}
 	require.Equal(t, dumps[0], dumps[1], "the same tables in either order")

@@ -242,6 +242,57 @@ func (q *Queries) AliasClaimNodes(ctx context.Context, alias string) ([]AliasCla
 	return items, nil
 }
 
+const aliasClaimWithdrawnOf = `-- name: AliasClaimWithdrawnOf :many
+SELECT other.alias, n.id, n.kind, n.key, n.name
+FROM alias_claims mine
+JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
+JOIN nodes n ON n.id = other.node_id
+WHERE mine.node_id = $1::uuid
+  AND NOT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = mine.alias)
+  AND EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = mine.node_id)
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = other.node_id)
+ORDER BY other.alias, n.kind, n.key, n.id
+`
+
+type AliasClaimWithdrawnOfRow struct {
+	Alias string    `json:"alias"`
+	ID    uuid.UUID `json:"id"`
+	Kind  string    `json:"kind"`
+	Key   string    `json:"key"`
+	Name  string    `json:"name"`
+}
+
+// AliasClaimWithdrawnOf returns each name alias @node_id claims with a
+// claim that counts, not ambiguous, with the other nodes claiming it whose
+// claims do not (withdrawn entities': alias_claim_entities), in alias
+// order: the names that are @node_id's though withdrawn entities claim
+// them too.
+func (q *Queries) AliasClaimWithdrawnOf(ctx context.Context, nodeID uuid.UUID) ([]AliasClaimWithdrawnOfRow, error) {
+	rows, err := q.db.Query(ctx, aliasClaimWithdrawnOf, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AliasClaimWithdrawnOfRow{}
+	for rows.Next() {
+		var i AliasClaimWithdrawnOfRow
+		if err := rows.Scan(
+			&i.Alias,
+			&i.ID,
+			&i.Kind,
+			&i.Key,
+			&i.Name,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const identityRefresh = `-- name: IdentityRefresh :one
 SELECT identity_refresh()::bigint AS made_ambiguous
 `

@@ -94,3 +94,19 @@ FROM alias_claims c
 WHERE c.alias = ANY(@aliases::text[])
   AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(@aliases::text[]) AS e WHERE e.alias = c.alias AND e.node_id = c.node_id)
 ORDER BY c.alias, c.node_id;
+
+-- name: AliasClaimWithdrawnOf :many
+-- AliasClaimWithdrawnOf returns each name alias @node_id claims with a
+-- claim that counts, not ambiguous, with the other nodes claiming it whose
+-- claims do not (withdrawn entities': alias_claim_entities), in alias
+-- order: the names that are @node_id's though withdrawn entities claim
+-- them too.
+SELECT other.alias, n.id, n.kind, n.key, n.name
+FROM alias_claims mine
+JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
+JOIN nodes n ON n.id = other.node_id
+WHERE mine.node_id = @node_id::uuid
+  AND NOT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = mine.alias)
+  AND EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = mine.node_id)
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = other.node_id)
+ORDER BY other.alias, n.kind, n.key, n.id;
