@@ -112,6 +112,10 @@ type NodeDetails struct {
 	// keyed by its name whose names several entities claim, those names
 	// and entities (the node stays itself).
 	Ambiguous []AmbiguousAlias `json:"ambiguous,omitempty"`
+	// WithdrawnClaims lists the name aliases the node claims that
+	// withdrawn (revoked or deprecated) entities claim too: theirs do not
+	// count beside a live claimant, so the names are the node's.
+	WithdrawnClaims []AmbiguousAlias `json:"withdrawn_claims,omitempty"`
 	// ResolvedFrom and Note say, when the reference named a revoked node,
 	// the revoked nodes followed to this one (see Resolution).
 	ResolvedFrom []NodeBrief `json:"resolved_from,omitempty"`

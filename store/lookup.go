@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,8 +40,10 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 //   - a name, alias or external id alone (T1059.001), when one node has it.
 //
 // A name alias that several entities with external ids of their own claim
-// (alias_claims) is ambiguous too. A revoked object resolves to its live
-// replacement (see Resolve).
+// (alias_claims) is ambiguous too; a withdrawn entity's claim of a name a
+// live one claims too does not count (alias_claim_entities, migration
+// 00032), so the name finds the live one, also when given alone. A revoked
+// object resolves to its live replacement (see Resolve).
 //
 // It returns an error wrapping ErrNotFound when nothing matches, and one
 // wrapping ErrAmbiguous, listing the candidates, when several nodes do.
@@ -139,6 +142,16 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		if graph.IsNameAlias(a) {
 			if err := s.checkClaims(ctx, ref, a); err != nil {
 				return graph.Node{}, err
+			}
+			// The claimants whose claims count (a live one's, when a
+			// withdrawn one claims the name too), the smallest node id as
+			// node_aliases keeps it.
+			ids, err := s.q.AliasClaimCounted(ctx, a)
+			if err != nil {
+				return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+			}
+			if len(ids) > 0 {
+				return s.GetNode(ctx, ids[0])
 			}
 		}
 		rows, err := s.q.NodeAliasResolve(ctx, []string{a})
@@ -246,6 +259,11 @@ func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.
 	if err != nil {
 		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 	}
+	if len(rows) > 1 {
+		if rows, err = s.dropDiscountedClaimants(ctx, text, rows); err != nil {
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+	}
 	switch len(rows) {
 	case 0:
 		return graph.Node{}, ErrNotFound
@@ -263,6 +281,31 @@ func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.
 	}
 	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by id or kind:key",
 		ref, ErrAmbiguous, len(rows), strings.Join(cands, ", "))
+}
+
+// dropDiscountedClaimants leaves out of the nodes named text those that
+// claim text as a name alias of their kind with a claim that does not
+// count (AliasClaimDiscounted: a withdrawn entity's, when a live one
+// claims the name too), so a name a deprecated object shared with a live
+// one finds the live one.
+func (s *Store) dropDiscountedClaimants(ctx context.Context, text string, rows []gen.NodeLookupExactRow) ([]gen.NodeLookupExactRow, error) {
+	var aliases []string
+	for _, r := range rows {
+		if a := graph.NameAlias(graph.Kind(r.Kind), text); a != "" && !slices.Contains(aliases, a) {
+			aliases = append(aliases, a)
+		}
+	}
+	if len(aliases) == 0 {
+		return rows, nil
+	}
+	discounted, err := s.q.AliasClaimDiscounted(ctx, aliases)
+	if err != nil || len(discounted) == 0 {
+		return rows, err
+	}
+	return slices.DeleteFunc(rows, func(r gen.NodeLookupExactRow) bool {
+		a := graph.NameAlias(graph.Kind(r.Kind), text)
+		return slices.ContainsFunc(discounted, func(c gen.AliasClaim) bool { return c.Alias == a && c.NodeID == r.ID })
+	}), nil
 }
 
 // lookupText is text as node_lookup_names stores it: trimmed, lower-case,
@@ -452,6 +495,13 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	}
 	for _, a := range amb {
 		d.Ambiguous = addAmbiguous(d.Ambiguous, a.Alias, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
+	}
+	withdrawn, err := s.q.AliasClaimWithdrawnOf(ctx, id)
+	if err != nil {
+		return d, Interpret(fmt.Sprintf("withdrawn claimants of the aliases of %s", id), err)
+	}
+	for _, a := range withdrawn {
+		d.WithdrawnClaims = addAmbiguous(d.WithdrawnClaims, a.Alias, graph.NodeBrief{ID: a.ID, Kind: graph.Kind(a.Kind), Key: a.Key, Name: a.Name})
 	}
 	return d, s.nodeEntity(ctx, &d)
 }

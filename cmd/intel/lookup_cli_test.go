@@ -160,3 +160,23 @@ func TestShowSaysWhatANewerVersionSuperseded(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "misp--5e1f0000-0000-4000-8000-e00000000010", "--format", "json")), &d))
 	require.Equal(t, []graph.RelationDegree{{Relation: "object", Class: graph.ClassOf("object"), Direction: "out", Edges: 2}}, d.Superseded)
 }
+
+// TestShowFindsTheLiveClaimantOfAName: ATT&CK deprecates S9901 in a newer
+// version (testdata/adv/adv3-deprecated-alias), whose older version shared
+// the name "Adv3Shared" with the live S9902: show finds S9902 by the name
+// (it refused it as ambiguous) and says who else claimed it.
+func TestShowFindsTheLiveClaimantOfAName(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	for _, v := range []string{"v1", "v2"} {
+		runOK(t, db, "ingest", "stix", "../../testdata/adv/adv3-deprecated-alias-"+v+".json")
+	}
+	out := runOK(t, db, "show", "Adv3Shared")
+	require.Regexp(t, `(?m)^key: +S9902$`, out)
+	require.Regexp(t, `(?m)^alias: +malware:adv3shared, also claimed by withdrawn malware Adv3Old \(S9901\) \[[0-9a-f-]+\] \(not counted: the name is this one's\)$`, out)
+	require.NotContains(t, out, "ambiguous alias")
+	var d graph.NodeDetails
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "malware:Adv3Shared", "--format", "json")), &d))
+	require.Equal(t, "S9902", d.Node.Key)
+	require.Len(t, d.WithdrawnClaims, 1)
+}

@@ -96,6 +96,13 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		}
 		row("ambiguous alias", fmt.Sprintf("%s, also claimed by %s", a.Alias, strings.Join(others, ", ")))
 	}
+	for _, a := range d.WithdrawnClaims {
+		others := make([]string, 0, len(a.Others))
+		for _, o := range a.Others {
+			others = append(others, fmt.Sprintf("%s (%s) [%s]", o.Label(), o.Key, o.ID))
+		}
+		row("alias", fmt.Sprintf("%s, also claimed by withdrawn %s (not counted: the name is this one's)", a.Alias, strings.Join(others, ", ")))
+	}
 	var degrees []string
 	for _, c := range graph.RelationClasses {
 		degrees = append(degrees, fmt.Sprintf("%s %d", c, d.Degree[c]))

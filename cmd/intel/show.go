@@ -31,7 +31,9 @@ it; whether it is revoked (and by what) or deprecated; and how many relations
 it has per relation class (intelligence, containment, provenance, lifecycle)
 and per type, and per type the links from it that only older versions of
 its objects state (superseded: kept, not walked); and the names it claims that other entities with ids of their
-own claim too (ambiguous aliases, never merged).
+own claim too (ambiguous aliases, never merged), or that only withdrawn
+(revoked or deprecated) entities claim besides it (theirs do not count: the
+names are this node's).
 
 A relationship id a feed gave (relationship--…, a MISP object reference's
 uuid as misp--<uuid>) shows that relationship and the nodes it links.

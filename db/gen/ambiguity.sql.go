@@ -144,6 +144,64 @@ func (q *Queries) AliasClaimAmbiguousOf(ctx context.Context, nodeID uuid.UUID) (
 	return items, nil
 }
 
+const aliasClaimCounted = `-- name: AliasClaimCounted :many
+SELECT c.node_id::uuid AS node_id FROM alias_claim_entities(ARRAY[$1::text]) AS c ORDER BY 1
+`
+
+// AliasClaimCounted returns the claimants of @alias whose claims count
+// (alias_claim_entities: those of live entities when the alias has one),
+// smallest node id first (the rule node_aliases keeps an alias by).
+func (q *Queries) AliasClaimCounted(ctx context.Context, alias string) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, aliasClaimCounted, alias)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var node_id uuid.UUID
+		if err := rows.Scan(&node_id); err != nil {
+			return nil, err
+		}
+		items = append(items, node_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aliasClaimDiscounted = `-- name: AliasClaimDiscounted :many
+SELECT c.alias, c.node_id
+FROM alias_claims c
+WHERE c.alias = ANY($1::text[])
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities($1::text[]) AS e WHERE e.alias = c.alias AND e.node_id = c.node_id)
+ORDER BY c.alias, c.node_id
+`
+
+// AliasClaimDiscounted returns the claims of @aliases that do not count
+// (alias_claim_entities: a withdrawn entity's, when a live one claims the
+// alias too).
+func (q *Queries) AliasClaimDiscounted(ctx context.Context, aliases []string) ([]AliasClaim, error) {
+	rows, err := q.db.Query(ctx, aliasClaimDiscounted, aliases)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AliasClaim{}
+	for rows.Next() {
+		var i AliasClaim
+		if err := rows.Scan(&i.Alias, &i.NodeID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const aliasClaimNodes = `-- name: AliasClaimNodes :many
 SELECT n.id, n.kind, n.key, n.name
 FROM alias_claims c JOIN nodes n ON n.id = c.node_id
@@ -169,6 +227,57 @@ func (q *Queries) AliasClaimNodes(ctx context.Context, alias string) ([]AliasCla
 	for rows.Next() {
 		var i AliasClaimNodesRow
 		if err := rows.Scan(
+			&i.ID,
+			&i.Kind,
+			&i.Key,
+			&i.Name,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const aliasClaimWithdrawnOf = `-- name: AliasClaimWithdrawnOf :many
+SELECT other.alias, n.id, n.kind, n.key, n.name
+FROM alias_claims mine
+JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
+JOIN nodes n ON n.id = other.node_id
+WHERE mine.node_id = $1::uuid
+  AND NOT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = mine.alias)
+  AND EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = mine.node_id)
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = other.node_id)
+ORDER BY other.alias, n.kind, n.key, n.id
+`
+
+type AliasClaimWithdrawnOfRow struct {
+	Alias string    `json:"alias"`
+	ID    uuid.UUID `json:"id"`
+	Kind  string    `json:"kind"`
+	Key   string    `json:"key"`
+	Name  string    `json:"name"`
+}
+
+// AliasClaimWithdrawnOf returns each name alias @node_id claims with a
+// claim that counts, not ambiguous, with the other nodes claiming it whose
+// claims do not (withdrawn entities': alias_claim_entities), in alias
+// order: the names that are @node_id's though withdrawn entities claim
+// them too.
+func (q *Queries) AliasClaimWithdrawnOf(ctx context.Context, nodeID uuid.UUID) ([]AliasClaimWithdrawnOfRow, error) {
+	rows, err := q.db.Query(ctx, aliasClaimWithdrawnOf, nodeID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AliasClaimWithdrawnOfRow{}
+	for rows.Next() {
+		var i AliasClaimWithdrawnOfRow
+		if err := rows.Scan(
+			&i.Alias,
 			&i.ID,
 			&i.Kind,
 			&i.Key,

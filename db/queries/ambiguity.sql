@@ -78,3 +78,35 @@ FROM alias_claims c
 JOIN ambiguous_aliases a ON a.alias = c.alias
 GROUP BY c.alias
 ORDER BY c.alias;
+
+-- name: AliasClaimCounted :many
+-- AliasClaimCounted returns the claimants of @alias whose claims count
+-- (alias_claim_entities: those of live entities when the alias has one),
+-- smallest node id first (the rule node_aliases keeps an alias by).
+SELECT c.node_id::uuid AS node_id FROM alias_claim_entities(ARRAY[@alias::text]) AS c ORDER BY 1;
+
+-- name: AliasClaimDiscounted :many
+-- AliasClaimDiscounted returns the claims of @aliases that do not count
+-- (alias_claim_entities: a withdrawn entity's, when a live one claims the
+-- alias too).
+SELECT c.alias, c.node_id
+FROM alias_claims c
+WHERE c.alias = ANY(@aliases::text[])
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(@aliases::text[]) AS e WHERE e.alias = c.alias AND e.node_id = c.node_id)
+ORDER BY c.alias, c.node_id;
+
+-- name: AliasClaimWithdrawnOf :many
+-- AliasClaimWithdrawnOf returns each name alias @node_id claims with a
+-- claim that counts, not ambiguous, with the other nodes claiming it whose
+-- claims do not (withdrawn entities': alias_claim_entities), in alias
+-- order: the names that are @node_id's though withdrawn entities claim
+-- them too.
+SELECT other.alias, n.id, n.kind, n.key, n.name
+FROM alias_claims mine
+JOIN alias_claims other ON other.alias = mine.alias AND other.node_id <> mine.node_id
+JOIN nodes n ON n.id = other.node_id
+WHERE mine.node_id = @node_id::uuid
+  AND NOT EXISTS (SELECT 1 FROM ambiguous_aliases a WHERE a.alias = mine.alias)
+  AND EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = mine.node_id)
+  AND NOT EXISTS (SELECT 1 FROM alias_claim_entities(ARRAY[mine.alias]) AS e WHERE e.node_id = other.node_id)
+ORDER BY other.alias, n.kind, n.key, n.id;
