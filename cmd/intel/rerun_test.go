@@ -112,6 +112,14 @@ func TestTelemetryRerunOfAnAppendedFile(t *testing.T) {
 	rows, _ = rerunCounts(t, dsn)
 	require.Equal(t, 7000, rows)
 	require.Contains(t, report, `"kind": "resume"`)
+
+	// One copy of the line hashes per input, the last content's, not one
+	// per load of a file that grows.
+	var rowsKept, withHashes int
+	require.NoError(t, pgtest.PoolFor(t, dsn).QueryRow(context.Background(),
+		`SELECT count(*), count(line_hashes) FROM telemetry_checkpoints`).Scan(&rowsKept, &withHashes))
+	require.Equal(t, 2, rowsKept)
+	require.Equal(t, 1, withHashes)
 }
 
 // TestTelemetryRerunOfARewrittenFile: a file rewritten with other content

@@ -240,7 +240,7 @@ type TelemetryCheckpoint struct {
 	BaseOffset int64 `json:"base_offset"`
 	// Length of the content content_hash covers (the bytes a load reads; lines appended later are a new content); NULL for checkpoints of intel before 00031.
 	Bytes *int64 `json:"bytes"`
-	// FNV-64a (8 bytes, big-endian) of each line of the content, its newline included, in order: a rerun compares the file's lines with them to find what is already stored. NULL before 00031.
+	// FNV-64a (8 bytes, big-endian) of each line of the content, its newline included, in order: a rerun compares the file's lines with them to find what is already stored. Kept for the input's last content only (a new content's checkpoint drops the others'); NULL before 00031.
 	LineHashes []byte `json:"line_hashes"`
 }
 

@@ -65,6 +65,10 @@ func (q *Queries) TelemetryCheckpointAdvance(ctx context.Context, arg TelemetryC
 }
 
 const telemetryCheckpointBegin = `-- name: TelemetryCheckpointBegin :one
+WITH older AS (
+    UPDATE telemetry_checkpoints SET line_hashes = NULL
+    WHERE input = $1 AND content_hash <> $2 AND line_hashes IS NOT NULL
+)
 INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())
 ON CONFLICT (input, content_hash) DO UPDATE SET
@@ -93,6 +97,9 @@ type TelemetryCheckpointBeginRow struct {
 // against the input's last checkpoint: its edges start at @base_offset
 // (the lines before are stored), @edges of them are stored already, and
 // @complete when nothing of it is left to load.
+// Only the input's last checkpoint is compared with, so the line hashes of
+// its other contents are dropped (a file appended to hourly would keep
+// one copy of its line hashes per load).
 func (q *Queries) TelemetryCheckpointBegin(ctx context.Context, arg TelemetryCheckpointBeginParams) (TelemetryCheckpointBeginRow, error) {
 	row := q.db.QueryRow(ctx, telemetryCheckpointBegin,
 		arg.Input,

@@ -68,6 +68,13 @@ LIMIT 1;
 -- against the input's last checkpoint: its edges start at @base_offset
 -- (the lines before are stored), @edges of them are stored already, and
 -- @complete when nothing of it is left to load.
+-- Only the input's last checkpoint is compared with, so the line hashes of
+-- its other contents are dropped (a file appended to hourly would keep
+-- one copy of its line hashes per load).
+WITH older AS (
+    UPDATE telemetry_checkpoints SET line_hashes = NULL
+    WHERE input = @input AND content_hash <> @content_hash AND line_hashes IS NOT NULL
+)
 INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, updated_at)
 VALUES (@input, @content_hash, @base_offset, @bytes, @line_hashes, @edges, @complete, clock_timestamp())
 ON CONFLICT (input, content_hash) DO UPDATE SET
