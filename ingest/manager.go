@@ -282,23 +282,38 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatTelemetry:
 		var w engine.TelemetryWriter = st
-		if cp, ok := st.(checkpointer); ok && src.hash != "" {
+		reader := src.reader
+		var plan *telemetry.FilePlan
+		if cp, ok := st.(checkpointer); ok && src.hash != "" && !opts.DryRun {
 			// Exactly once: the file's checkpoint moves with every chunk
 			// (--force starts it over: the edges are appended again). It is
 			// the file's, not the feed's: loaded by intel ingest telemetry,
 			// in another feed, or under a new feed name, it is not stored
 			// again. Checkpoints of older intels went by the feed's name.
-			name, err := telemetry.FileInputName(f.Path)
+			// Its lines are compared with what the input stored: a file
+			// appended to loads only its new lines, one truncated nothing,
+			// one rewritten from its first changed line.
+			p, err := telemetry.PlanFile(ctx, cp, f.Path, opts.Force)
 			if err != nil {
 				return fail(err)
 			}
-			w = cp.Checkpointed(store.TelemetryInput{Name: name, ContentHash: src.hash, Restart: opts.Force,
-				Formerly: "feed:" + f.Name})
+			p.Input.Formerly = "feed:" + f.Name
+			part, closePart, err := p.Open(f.Path)
+			if err != nil {
+				return fail(err)
+			}
+			defer closePart() //nolint:errcheck // read-only
+			p.Log(ctx, opts.Logger, f.Path)
+			reader, plan = part, &p
+			w = cp.Checkpointed(p.Input)
 		}
 		if opts.DryRun {
 			w = dryTelemetry{}
 		}
-		res.Report, loadErr = telemetry.Load(ctx, src.reader, w, opts.engine(f.Name, progress))
+		res.Report, loadErr = telemetry.Load(ctx, reader, w, opts.engine(f.Name, progress))
+		if plan != nil && res.Report != nil {
+			res.Report.Rerun = plan.Rerun()
+		}
 	case src.format == FormatMISP:
 		res.Report, loadErr = misp.LoadFile(ctx, src.reader, sink, misp.Options{Options: opts.engine(f.Name, progress)})
 	default:
@@ -690,6 +705,7 @@ func dirSize(dir string) int64 {
 // edge once.
 type checkpointer interface {
 	Checkpointed(in store.TelemetryInput) *store.CheckpointedWriter
+	TelemetryCheckpointLatest(ctx context.Context, input string) (store.TelemetryCheckpoint, bool, error)
 }
 
 // dryTelemetry is the engine.TelemetryWriter of a dry run: it counts the edges

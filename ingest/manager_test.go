@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -407,4 +408,45 @@ func TestNoRecordsOfTelemetry(t *testing.T) {
 	require.NoError(t, ingest.NoRecords(rep(0, 0), ingest.FormatTelemetry))
 	require.NoError(t, ingest.NoRecords(rep(748, 1), ingest.FormatTelemetry))
 	require.ErrorIs(t, ingest.NoRecords(rep(0, 0), ingest.FormatSTIX), ingest.ErrNoRecords)
+}
+
+// TestTelemetryFeedOfAnAppendedFile: a feed list's telemetry file appended
+// to loads only its new lines (it loaded every line again: its checkpoint
+// was the hash of the whole file), and truncated back, nothing.
+func TestTelemetryFeedOfAnAppendedFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t)
+	path := filepath.Join(t.TempDir(), "edr.ndjson")
+	line := func(i int) string {
+		return fmt.Sprintf(`{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:evil.example","agent_id":"appended","observed_at":"2026-10-31T10:00:00Z","props":{"i":%d}}`+"\n", i)
+	}
+	var content strings.Builder
+	for i := range 20 {
+		content.WriteString(line(i))
+	}
+	first := content.String()
+	for i := 20; i < 30; i++ {
+		content.WriteString(line(i))
+	}
+	edges := func() int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges WHERE agent_id = 'appended'").Scan(&n))
+		return n
+	}
+	feed := ingest.Feed{Name: "edr", Path: path, Format: ingest.FormatTelemetry}
+	for _, step := range []struct {
+		content string
+		edges   int
+		kind    string
+	}{{first, 20, ""}, {content.String(), 30, "appended"}, {first, 30, "shrunk"}} {
+		require.NoError(t, os.WriteFile(path, []byte(step.content), 0o600))
+		res := ingest.LoadFeed(ctx, st, feed, ingest.Options{})
+		require.Equal(t, ingest.StatusOK, res.Status, res.Error)
+		require.Equal(t, step.edges, edges())
+		if step.kind != "" {
+			require.NotNil(t, res.Report.Rerun)
+			require.Equal(t, step.kind, res.Report.Rerun.Kind)
+		}
+	}
 }

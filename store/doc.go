@@ -35,7 +35,11 @@
 // backoff and jitter (RetryPolicy), a log line per retry. A telemetry
 // input with an identity (AppendTelemetryInput, Checkpointed) is written
 // exactly once: its checkpoint moves in the transaction that COPYs each
-// chunk, and a rerun skips what is durable. Many callers with small
+// chunk, and a rerun skips what is durable. A checkpoint also records
+// where its edges start in the content (TelemetryInput.BaseOffset: the
+// lines before are stored from an earlier content of the input) and a hash
+// per line, so a later content can be compared with it
+// (TelemetryCheckpointLatest; telemetry.PlanFile). Many callers with small
 // batches share a TelemetryWriter, which groups their batches into long
 // COPYs (group commit) with bounded memory and tells each caller when its
 // own edges are durable.

@@ -83,6 +83,66 @@ type TelemetryInput struct {
 	// the input has no checkpoint of its content under Name, that one is
 	// taken over, so a load cut short before an upgrade resumes.
 	Formerly string
+	// Planned says the fields below were worked out against the input's
+	// last checkpoint (TelemetryCheckpointLatest; telemetry.PlanFile does
+	// it for a file): the checkpoint of this content is recorded with
+	// them, replacing one the content may have had. Without it the
+	// content's own checkpoint is resumed (or made, from the start).
+	Planned bool
+	// BaseOffset is the byte offset in the content where the edges given
+	// to the writer start: the lines before it are stored already (the
+	// same lines, loaded from an earlier content of the input).
+	BaseOffset int64
+	// Bytes is the length of the content ContentHash covers, and
+	// LineHashes the FNV-64a of each of its lines (8 bytes each,
+	// big-endian, newline included), so a later content of the input can
+	// be compared with it line by line.
+	Bytes      int64
+	LineHashes []byte
+	// Skip is how many edges from BaseOffset are stored already (a load
+	// of an earlier content, cut short, whose lines this content extends);
+	// Done says nothing of this content is left to load (it is a prefix of
+	// what was loaded).
+	Skip int64
+	Done bool
+}
+
+// TelemetryCheckpoint is an input's checkpoint as recorded: see
+// TelemetryInput for the fields.
+type TelemetryCheckpoint struct {
+	ContentHash string
+	BaseOffset  int64
+	// Bytes is -1 and LineHashes nil for a checkpoint recorded before
+	// they were (an older intel): its content cannot be compared.
+	Bytes       int64
+	LineHashes  []byte
+	Edges       int64
+	RowsWritten int64
+	Complete    bool
+}
+
+// TelemetryCheckpointLatest returns the checkpoint of input touched last,
+// the one of the content whose rows the input has stored; false when the
+// input has none.
+func (s *Store) TelemetryCheckpointLatest(ctx context.Context, input string) (TelemetryCheckpoint, bool, error) {
+	var r gen.TelemetryCheckpointLatestRow
+	err := s.retry(ctx, "read telemetry checkpoint", func(ctx context.Context) error {
+		var err error
+		r, err = s.q.TelemetryCheckpointLatest(ctx, input)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return TelemetryCheckpoint{}, false, nil
+	}
+	if err != nil {
+		return TelemetryCheckpoint{}, false, Interpret("read telemetry checkpoint of "+input, err)
+	}
+	cp := TelemetryCheckpoint{ContentHash: r.ContentHash, BaseOffset: r.BaseOffset, Bytes: -1, LineHashes: r.LineHashes,
+		Edges: r.Edges, RowsWritten: r.RowsWritten, Complete: r.Complete}
+	if r.Bytes != nil {
+		cp.Bytes = *r.Bytes
+	}
+	return cp, true, nil
 }
 
 // CheckpointedWriter is a telemetry writer (AppendTelemetry) that records
@@ -204,13 +264,28 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 					return err
 				}
 			}
+			if in.Planned {
+				p := gen.TelemetryCheckpointBeginParams{Input: in.Name, ContentHash: in.ContentHash,
+					BaseOffset: in.BaseOffset, Bytes: &in.Bytes, LineHashes: in.LineHashes, Edges: in.Skip, Complete: in.Done}
+				if in.Restart {
+					p.BaseOffset, p.Edges, p.Complete = 0, 0, false
+				}
+				var r gen.TelemetryCheckpointBeginRow
+				r, err = s.q.TelemetryCheckpointBegin(ctx, p)
+				cp = gen.TelemetryCheckpointStartRow(r)
+				return err
+			}
 			if in.Restart {
 				var r gen.TelemetryCheckpointRestartRow
 				r, err = s.q.TelemetryCheckpointRestart(ctx, gen.TelemetryCheckpointRestartParams{Input: in.Name, ContentHash: in.ContentHash})
 				cp = gen.TelemetryCheckpointStartRow(r)
 				return err
 			}
-			cp, err = s.q.TelemetryCheckpointStart(ctx, gen.TelemetryCheckpointStartParams{Input: in.Name, ContentHash: in.ContentHash})
+			p := gen.TelemetryCheckpointStartParams{Input: in.Name, ContentHash: in.ContentHash}
+			if in.LineHashes != nil {
+				p.Bytes, p.LineHashes = &in.Bytes, in.LineHashes
+			}
+			cp, err = s.q.TelemetryCheckpointStart(ctx, p)
 			return err
 		})
 		if err != nil {

@@ -532,11 +532,13 @@ func TestFeedNameFromAFileNameSaysHowToNameIt(t *testing.T) {
 // TestTelemetryHelpTellsWhatARerunDoes: the help of ingest telemetry says
 // what running it again after a cut does (a file: only what is missing;
 // standard input: everything again), and its exit codes; it said neither.
+// It said a file whose content changed is a new input, all of it written
+// again; now what an appended or truncated file loads.
 func TestTelemetryHelpTellsWhatARerunDoes(t *testing.T) {
 	t.Parallel()
 	out := runOK(t, "ingest", "telemetry", "--help")
 	for _, want := range []string{"A FILE loads exactly once", "writes only what is missing", "Standard input, a pipe or a FIFO has no checkpoint",
-		"is a new\ninput", "Exit status: 0", "130\nor 143"} {
+		"lines\nappended load alone", "loads\nnothing (\"telemetry input shrank\")", "Exit status: 0", "130\nor 143"} {
 		require.Contains(t, out, want)
 	}
 }

@@ -361,8 +361,10 @@ content's SHA-256) commits with each chunk, so after Ctrl-C, SIGTERM, a crash
 or a server restart the same command again writes only what is missing
 ("already stored"). Standard input, a pipe or a FIFO has no checkpoint: a
 load from it cut short and run again writes again what was stored. A file
-whose content changed (lines appended, also while it was loading) is a new
-input: all of it is written again.
+whose content changed is compared with what was loaded, line by line: lines
+appended load alone; a file truncated to a prefix of what was loaded loads
+nothing ("telemetry input shrank"); a file rewritten loads from its first
+changed line. Lines appended while it loads are the next load's.
 
 Exit status: 0 when the stream loaded (an empty input too), 1 when it failed
 or not one line was an edge (a gzip or STIX file), 2 for a usage error, 130
@@ -427,12 +429,24 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		return err
 	}
 	var w engine.TelemetryWriter = store
-	if regular { // a file loads exactly once, even when cut short and run again
-		in, err := telemetry.FileInput(o.path)
+	var plan *telemetry.FilePlan
+	if regular {
+		// A file loads exactly once, even when cut short and run again,
+		// appended to, truncated or rewritten: its lines are compared
+		// with what its input stored, and only the rest is read.
+		p, err := telemetry.PlanFile(ctx, store, o.path, false)
 		if err != nil {
 			return err
 		}
-		w = store.Checkpointed(in)
+		plan = &p
+		part, closePart, err := p.Open(o.path)
+		if err != nil {
+			return err
+		}
+		defer closePart() //nolint:errcheck // read-only
+		r, size = part, p.Size-p.Offset
+		w = store.Checkpointed(p.Input)
+		p.Log(ctx, a.log, o.path)
 	}
 	opts := engine.Options{Feed: o.feed, Logger: a.log}
 	if !regular {
@@ -458,6 +472,9 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 	restoreGC := loadGC(telemetryGCPercent, res.MemoryBytes)
 	rep, err := telemetry.Load(loadCtx, r, w, opts)
 	restoreGC()
+	if plan != nil && rep != nil {
+		rep.Rerun = plan.Rerun()
+	}
 	stopProgress()
 	var cause interruptCause
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &cause) && rep != nil {
@@ -501,6 +518,9 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 		return tw.flush()
 	}
 	tw.printf("edges written\t%d (%.0f/s)\n", t.Edges, t.EdgesPerSecond())
+	if rep.Rerun != nil && rep.Rerun.Message != "" {
+		tw.printf("rerun\t%s: %s\n", rep.Rerun.Kind, rep.Rerun.Message)
+	}
 	if t.Resumed > 0 {
 		tw.printf("already stored\t%d (by an earlier load of this input, skipped)\n", t.Resumed)
 	}

@@ -236,6 +236,12 @@ type TelemetryCheckpoint struct {
 	Complete  bool      `json:"complete"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Byte offset in the content where this checkpoint's edges start: the lines before it, the same as in the content an earlier load of the input stored, are stored already. edges counts from here.
+	BaseOffset int64 `json:"base_offset"`
+	// Length of the content content_hash covers (the bytes a load reads; lines appended later are a new content); NULL for checkpoints of intel before 00031.
+	Bytes *int64 `json:"bytes"`
+	// FNV-64a (8 bytes, big-endian) of each line of the content, its newline included, in order: a rerun compares the file's lines with them to find what is already stored. Kept for the input's last content only (a new content's checkpoint drops the others'); NULL before 00031.
+	LineHashes []byte `json:"line_hashes"`
 }
 
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.

@@ -64,6 +64,57 @@ func (q *Queries) TelemetryCheckpointAdvance(ctx context.Context, arg TelemetryC
 	return edges, err
 }
 
+const telemetryCheckpointBegin = `-- name: TelemetryCheckpointBegin :one
+WITH older AS (
+    UPDATE telemetry_checkpoints SET line_hashes = NULL
+    WHERE input = $1 AND content_hash <> $2 AND line_hashes IS NOT NULL
+)
+INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    base_offset = excluded.base_offset, bytes = excluded.bytes, line_hashes = excluded.line_hashes,
+    edges = excluded.edges, rows_written = 0, complete = excluded.complete, updated_at = clock_timestamp()
+RETURNING c.edges, c.rows_written, c.complete
+`
+
+type TelemetryCheckpointBeginParams struct {
+	Input       string `json:"input"`
+	ContentHash string `json:"content_hash"`
+	BaseOffset  int64  `json:"base_offset"`
+	Bytes       *int64 `json:"bytes"`
+	LineHashes  []byte `json:"line_hashes"`
+	Edges       int64  `json:"edges"`
+	Complete    bool   `json:"complete"`
+}
+
+type TelemetryCheckpointBeginRow struct {
+	Edges       int64 `json:"edges"`
+	RowsWritten int64 `json:"rows_written"`
+	Complete    bool  `json:"complete"`
+}
+
+// TelemetryCheckpointBegin records a content of an input as planned
+// against the input's last checkpoint: its edges start at @base_offset
+// (the lines before are stored), @edges of them are stored already, and
+// @complete when nothing of it is left to load.
+// Only the input's last checkpoint is compared with, so the line hashes of
+// its other contents are dropped (a file appended to hourly would keep
+// one copy of its line hashes per load).
+func (q *Queries) TelemetryCheckpointBegin(ctx context.Context, arg TelemetryCheckpointBeginParams) (TelemetryCheckpointBeginRow, error) {
+	row := q.db.QueryRow(ctx, telemetryCheckpointBegin,
+		arg.Input,
+		arg.ContentHash,
+		arg.BaseOffset,
+		arg.Bytes,
+		arg.LineHashes,
+		arg.Edges,
+		arg.Complete,
+	)
+	var i TelemetryCheckpointBeginRow
+	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	return i, err
+}
+
 const telemetryCheckpointComplete = `-- name: TelemetryCheckpointComplete :exec
 UPDATE telemetry_checkpoints SET
     edges = greatest(edges, $1),
@@ -108,11 +159,46 @@ func (q *Queries) TelemetryCheckpointGet(ctx context.Context, arg TelemetryCheck
 	return i, err
 }
 
+const telemetryCheckpointLatest = `-- name: TelemetryCheckpointLatest :one
+SELECT content_hash, base_offset, bytes, edges, rows_written, complete, line_hashes
+FROM telemetry_checkpoints
+WHERE input = $1
+ORDER BY updated_at DESC, created_at DESC
+LIMIT 1
+`
+
+type TelemetryCheckpointLatestRow struct {
+	ContentHash string `json:"content_hash"`
+	BaseOffset  int64  `json:"base_offset"`
+	Bytes       *int64 `json:"bytes"`
+	Edges       int64  `json:"edges"`
+	RowsWritten int64  `json:"rows_written"`
+	Complete    bool   `json:"complete"`
+	LineHashes  []byte `json:"line_hashes"`
+}
+
+// TelemetryCheckpointLatest returns the checkpoint of an input touched
+// last: the content whose rows the input has stored.
+func (q *Queries) TelemetryCheckpointLatest(ctx context.Context, input string) (TelemetryCheckpointLatestRow, error) {
+	row := q.db.QueryRow(ctx, telemetryCheckpointLatest, input)
+	var i TelemetryCheckpointLatestRow
+	err := row.Scan(
+		&i.ContentHash,
+		&i.BaseOffset,
+		&i.Bytes,
+		&i.Edges,
+		&i.RowsWritten,
+		&i.Complete,
+		&i.LineHashes,
+	)
+	return i, err
+}
+
 const telemetryCheckpointRestart = `-- name: TelemetryCheckpointRestart :one
 INSERT INTO telemetry_checkpoints AS c (input, content_hash)
 VALUES ($1, $2)
 ON CONFLICT (input, content_hash) DO UPDATE SET
-    edges = 0, rows_written = 0, complete = false, updated_at = now()
+    edges = 0, rows_written = 0, complete = false, base_offset = 0, updated_at = now()
 RETURNING c.edges, c.rows_written, c.complete
 `
 
@@ -137,15 +223,20 @@ func (q *Queries) TelemetryCheckpointRestart(ctx context.Context, arg TelemetryC
 }
 
 const telemetryCheckpointStart = `-- name: TelemetryCheckpointStart :one
-INSERT INTO telemetry_checkpoints AS c (input, content_hash)
-VALUES ($1, $2)
-ON CONFLICT (input, content_hash) DO UPDATE SET updated_at = now()
+INSERT INTO telemetry_checkpoints AS c (input, content_hash, bytes, line_hashes)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    updated_at = now(),
+    bytes = coalesce(c.bytes, excluded.bytes),
+    line_hashes = coalesce(c.line_hashes, excluded.line_hashes)
 RETURNING c.edges, c.rows_written, c.complete
 `
 
 type TelemetryCheckpointStartParams struct {
 	Input       string `json:"input"`
 	ContentHash string `json:"content_hash"`
+	Bytes       *int64 `json:"bytes"`
+	LineHashes  []byte `json:"line_hashes"`
 }
 
 type TelemetryCheckpointStartRow struct {
@@ -156,8 +247,15 @@ type TelemetryCheckpointStartRow struct {
 
 // TelemetryCheckpointStart registers a telemetry input (or finds it) and
 // returns how far it has been loaded.
+// @bytes and @line_hashes describe the content (NULL when unknown); a
+// checkpoint without them (an older intel's) gets them.
 func (q *Queries) TelemetryCheckpointStart(ctx context.Context, arg TelemetryCheckpointStartParams) (TelemetryCheckpointStartRow, error) {
-	row := q.db.QueryRow(ctx, telemetryCheckpointStart, arg.Input, arg.ContentHash)
+	row := q.db.QueryRow(ctx, telemetryCheckpointStart,
+		arg.Input,
+		arg.ContentHash,
+		arg.Bytes,
+		arg.LineHashes,
+	)
 	var i TelemetryCheckpointStartRow
 	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
 	return i, err

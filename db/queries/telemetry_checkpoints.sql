@@ -1,9 +1,14 @@
 -- name: TelemetryCheckpointStart :one
 -- TelemetryCheckpointStart registers a telemetry input (or finds it) and
 -- returns how far it has been loaded.
-INSERT INTO telemetry_checkpoints AS c (input, content_hash)
-VALUES (@input, @content_hash)
-ON CONFLICT (input, content_hash) DO UPDATE SET updated_at = now()
+-- @bytes and @line_hashes describe the content (NULL when unknown); a
+-- checkpoint without them (an older intel's) gets them.
+INSERT INTO telemetry_checkpoints AS c (input, content_hash, bytes, line_hashes)
+VALUES (@input, @content_hash, sqlc.narg('bytes'), sqlc.narg('line_hashes'))
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    updated_at = now(),
+    bytes = coalesce(c.bytes, excluded.bytes),
+    line_hashes = coalesce(c.line_hashes, excluded.line_hashes)
 RETURNING c.edges, c.rows_written, c.complete;
 
 -- name: TelemetryCheckpointAdvance :one
@@ -37,7 +42,7 @@ WHERE input = @input AND content_hash = @content_hash;
 INSERT INTO telemetry_checkpoints AS c (input, content_hash)
 VALUES (@input, @content_hash)
 ON CONFLICT (input, content_hash) DO UPDATE SET
-    edges = 0, rows_written = 0, complete = false, updated_at = now()
+    edges = 0, rows_written = 0, complete = false, base_offset = 0, updated_at = now()
 RETURNING c.edges, c.rows_written, c.complete;
 
 -- name: TelemetryCheckpointAdopt :exec
@@ -48,3 +53,31 @@ UPDATE telemetry_checkpoints AS c SET input = @input, updated_at = now()
 WHERE c.input = @old_input AND c.content_hash = @content_hash
   AND NOT EXISTS (SELECT 1 FROM telemetry_checkpoints n
                   WHERE n.input = @input AND n.content_hash = @content_hash);
+
+-- name: TelemetryCheckpointLatest :one
+-- TelemetryCheckpointLatest returns the checkpoint of an input touched
+-- last: the content whose rows the input has stored.
+SELECT content_hash, base_offset, bytes, edges, rows_written, complete, line_hashes
+FROM telemetry_checkpoints
+WHERE input = @input
+ORDER BY updated_at DESC, created_at DESC
+LIMIT 1;
+
+-- name: TelemetryCheckpointBegin :one
+-- TelemetryCheckpointBegin records a content of an input as planned
+-- against the input's last checkpoint: its edges start at @base_offset
+-- (the lines before are stored), @edges of them are stored already, and
+-- @complete when nothing of it is left to load.
+-- Only the input's last checkpoint is compared with, so the line hashes of
+-- its other contents are dropped (a file appended to hourly would keep
+-- one copy of its line hashes per load).
+WITH older AS (
+    UPDATE telemetry_checkpoints SET line_hashes = NULL
+    WHERE input = @input AND content_hash <> @content_hash AND line_hashes IS NOT NULL
+)
+INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, updated_at)
+VALUES (@input, @content_hash, @base_offset, @bytes, @line_hashes, @edges, @complete, clock_timestamp())
+ON CONFLICT (input, content_hash) DO UPDATE SET
+    base_offset = excluded.base_offset, bytes = excluded.bytes, line_hashes = excluded.line_hashes,
+    edges = excluded.edges, rows_written = 0, complete = excluded.complete, updated_at = clock_timestamp()
+RETURNING c.edges, c.rows_written, c.complete;

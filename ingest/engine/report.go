@@ -34,6 +34,10 @@ type Report struct {
 	// (RunTelemetry) did; its Nodes include the records the edges imply.
 	// It is nil for the other formats.
 	Telemetry *store.TelemetryStats `json:"telemetry,omitempty"`
+	// Rerun says how a telemetry file's load related to what its input
+	// had stored already (telemetry.PlanFile); nil when the input has no
+	// checkpoint (standard input) or nothing of it was stored before.
+	Rerun *Rerun `json:"rerun,omitempty"`
 	// Error is the error that stopped the load, if any.
 	Error string `json:"error,omitempty"`
 
@@ -41,6 +45,17 @@ type Report struct {
 	emitted int64
 	// overlapped says batches were written side by side (Options.Writers).
 	overlapped bool
+}
+
+// Rerun is how a load of a telemetry file related to what its input had
+// stored: Kind (telemetry.PlanResume, PlanAppended, PlanShrunk,
+// PlanChanged, PlanForced), the bytes at the start of the file not read
+// because their lines are stored already (SkippedBytes), and a sentence
+// that says so.
+type Rerun struct {
+	Kind         string `json:"kind"`
+	SkippedBytes int64  `json:"skipped_bytes"`
+	Message      string `json:"message,omitempty"`
 }
 
 // WritesOverlapped reports whether two or more batches of the loads

@@ -72,9 +72,16 @@
 // constants of Reasons, so Report.Dropped stays small however malformed
 // the input.
 //
-// A file loads exactly once: give Load the writer
-// store.Store.Checkpointed(FileInput(path)) (intel ingest telemetry FILE
-// does), and a load cut short (SIGKILL, a server restart beyond the
-// retries) and run again skips the edges already stored. Standard input
-// has no identity, so it has no checkpoint.
+// A file loads exactly once: PlanFile compares it, line by line (a
+// FNV-64a per line, kept with the checkpoint), with what its input's last
+// checkpoint stored and says which bytes to read (FilePlan.Open) and with
+// which checkpoint (store.Store.Checkpointed(plan.Input)); intel ingest
+// telemetry FILE and feed lists do. A load cut short (SIGKILL, a server
+// restart beyond the retries) and run again skips the edges already
+// stored; a file appended to loads only its new lines; one truncated to a
+// prefix of what was loaded loads nothing (PlanShrunk, with a warning);
+// one rewritten loads from its first changed line (PlanChanged). A load
+// reads only the bytes PlanFile hashed, so lines appended meanwhile are
+// the next load's. FileInput is the identity of the whole file alone.
+// Standard input has no identity, so it has no checkpoint.
 package telemetry

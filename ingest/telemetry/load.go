@@ -116,7 +116,8 @@ func drop(reason engine.Reason, detail error) engine.Result {
 // links resolved, and the SHA-256 of its content (read once, in full). A load of the file cut short (a
 // SIGKILL, a server restart) and run again then skips the edges already
 // stored, so the file's rows are written exactly once; a file whose content
-// changed is a new input. Standard input has no such identity: a load from
+// changed is a new input (PlanFile compares it with what was loaded, line
+// by line, and is what intel uses). Standard input has no such identity: a load from
 // it that is cut short and run again writes again what was stored before
 // the cut.
 func FileInput(path string) (store.TelemetryInput, error) {
