@@ -401,6 +401,21 @@ func earliest(a, b time.Time) time.Time {
 	return a
 }
 
+// MarkStated marks what an object states through its own properties in
+// one version: the relations whose Src is one of srcs get StatedBy {id:
+// v}. Nothing when id or v is unknown (the relations then stand on their
+// own). The STIX and MISP mappers both mark through it.
+func MarkStated(rels []Relation, id string, v time.Time, srcs ...Ref) {
+	if id == "" || v.IsZero() {
+		return
+	}
+	for i := range rels {
+		if slices.Contains(srcs, rels[i].Src) {
+			rels[i].StatedBy = map[string]time.Time{id: v}
+		}
+	}
+}
+
 // LatestVersions returns the union of two id → version maps, each id with
 // its latest version (Node.Versions, Relation.StatedBy); neither input is
 // modified, and either is returned as it is when the other adds nothing.

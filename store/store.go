@@ -697,8 +697,8 @@ type sourceVersion struct {
 
 // sourceVersions lists the versions of objects a batch writes: those its
 // nodes carry and those its relations are stated in, one per object id
-// (the latest), sorted by id. Recording them (SourceVersionRaise) locks
-// each object's row for the transaction.
+// (the latest), sorted by id. Recording them (raiseVersions) locks each
+// object's row for the transaction.
 func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 	byID := map[string]*sourceVersion{}
 	add := func(m map[string]time.Time, node uuid.UUID, known bool) {

@@ -185,7 +185,7 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}
 	if j.linked && j.evUUID != "" {
-		stated(b.Relations, map[graph.Ref]bool{j.evRef: true}, alias(j.evUUID), j.version)
+		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
 	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
 	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0) {
@@ -270,7 +270,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// version without one supersedes it (an attribute deleted or changed).
 	if v := parseTime(fr.fields["timestamp"]); !v.IsZero() {
 		nodes[0].Versions = map[string]time.Time{alias(fr.uuid()): v}
-		stated(rels, map[graph.Ref]bool{fr.evRef: true}, alias(fr.uuid()), v)
+		graph.MarkStated(rels, alias(fr.uuid()), v, fr.evRef)
 	}
 	fr.deferred = nil
 	if fr.overflow {
@@ -295,20 +295,6 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
-}
-
-// stated marks the relations from the nodes in srcs as stated by the
-// source object id in version v (graph.Relation.StatedBy); nothing when v
-// or id is unknown.
-func stated(rels []graph.Relation, srcs map[graph.Ref]bool, id string, v time.Time) {
-	if v.IsZero() || id == "" || id == alias("") {
-		return
-	}
-	for i := range rels {
-		if srcs[rels[i].Src] {
-			rels[i].StatedBy = map[string]time.Time{id: v}
-		}
-	}
 }
 
 // badTime logs a time field dropped from a record that loads without it

@@ -140,16 +140,16 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// What the object states, it states in its event's version: a newer
 	// version of the event in which the object lost an attribute or a
 	// reference supersedes that link (graph.Node.Versions).
-	stating := map[graph.Ref]bool{node.Ref(): true}
+	stating := []graph.Ref{node.Ref()}
 	if uuid != "" && !j.version.IsZero() {
 		node.Versions = map[string]time.Time{alias(uuid): j.version}
+		from := len(b.Relations)
+		defer func() { graph.MarkStated(b.Relations[from:], alias(uuid), j.version, stating...) }()
 	}
-	from := len(b.Relations)
-	defer func() { stated(b.Relations[from:], stating, alias(uuid), j.version) }()
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
 		n.Sources, n.FirstSeen, n.LastSeen = node.Sources, node.FirstSeen, node.LastSeen
-		stating[n.Ref()] = true
+		stating = append(stating, n.Ref())
 		b.Nodes = append(b.Nodes, n)
 	}
 	b.Nodes = append(b.Nodes, ab.Nodes...)

@@ -160,12 +160,7 @@ func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
 			continue
 		}
 		n.Versions = map[string]time.Time{o.id: modified}
-		ref := n.Ref()
-		for j := rels; j < len(out.batch.Relations); j++ {
-			if r := &out.batch.Relations[j]; r.Src == ref {
-				r.StatedBy = map[string]time.Time{o.id: modified}
-			}
-		}
+		graph.MarkStated(out.batch.Relations[rels:], o.id, modified, n.Ref())
 		return
 	}
 }
