@@ -42,11 +42,15 @@ type Feed struct {
 
 // Config is a feed list file.
 type Config struct {
-	// Concurrency is how many feeds load at once (default 2; the
-	// --concurrency flag overrides it).
-	Concurrency int    `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
+	// Concurrency is how many feeds load at once, 1 to MaxConcurrency
+	// (nil: the default, 2; the --concurrency flag overrides it).
+	Concurrency *int   `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
 	Feeds       []Feed `json:"feeds" yaml:"feeds"`
 }
+
+// MaxConcurrency is the most feeds a load takes at once (the file's
+// concurrency and the --concurrency flag alike).
+const MaxConcurrency = 1024
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
 
@@ -92,8 +96,8 @@ func (c *Config) Validate() error {
 	if len(c.Feeds) == 0 {
 		return errors.New("no feeds listed (want a top-level \"feeds:\" list of name/path/format)")
 	}
-	if c.Concurrency < 0 {
-		return fmt.Errorf("concurrency %d: must be positive", c.Concurrency)
+	if c.Concurrency != nil && (*c.Concurrency < 1 || *c.Concurrency > MaxConcurrency) {
+		return fmt.Errorf("concurrency %d: want 1 to %d feeds loaded at once (leave it out for the default, 2)", *c.Concurrency, MaxConcurrency)
 	}
 	seen := map[string]int{}
 	stdin := -1

@@ -216,7 +216,8 @@ func TestLoadConfig(t *testing.T) {
 	}
 	cfg, err := ingest.LoadConfig(write("feeds.yaml", "concurrency: 3\nfeeds:\n  - name: a\n    path: a.json\n    format: STIX\n  - path: /abs/circl-feed\n"))
 	require.NoError(t, err)
-	require.Equal(t, 3, cfg.Concurrency)
+	require.NotNil(t, cfg.Concurrency)
+	require.Equal(t, 3, *cfg.Concurrency)
 	require.Equal(t, filepath.Join(dir, "a.json"), cfg.Feeds[0].Path, "relative to the config file")
 	require.Equal(t, "stix", cfg.Feeds[0].Format)
 	require.Equal(t, "circl-feed", cfg.Feeds[1].Name, "name defaults to the file name")
@@ -232,6 +233,11 @@ func TestLoadConfig(t *testing.T) {
 		"nopath.yaml":  "feeds:\n  - {name: a}\n",
 		"empty.yaml":   "",
 		"badname.yaml": "feeds:\n  - {name: 'a b', path: x}\n",
+		// --concurrency takes 1 to 1024; so does the file (0 was taken as
+		// "the default" there while the flag refused it).
+		"zero.yaml":     "concurrency: 0\nfeeds:\n  - {name: a, path: x}\n",
+		"negative.yaml": "concurrency: -1\nfeeds:\n  - {name: a, path: x}\n",
+		"huge.yaml":     "concurrency: 1025\nfeeds:\n  - {name: a, path: x}\n",
 	} {
 		_, err := ingest.LoadConfig(write(name, body))
 		require.Error(t, err, name)

@@ -121,7 +121,7 @@ out; telemetry for NDJSON edges, never detected):
 	}
 	o.register(cmd, false)
 	cmd.Flags().IntVar(&o.concurrency, "concurrency", 2, "feeds loaded at once")
-	intRange(cmd.Flags(), "concurrency", 1, 1024)
+	intRange(cmd.Flags(), "concurrency", 1, ingest.MaxConcurrency)
 	return cmd
 }
 
@@ -186,8 +186,8 @@ func (a *app) runIngestFeeds(ctx context.Context, o ingestOptions) error {
 	if err != nil {
 		return err
 	}
-	if !o.concurrencySet && cfg.Concurrency > 0 {
-		o.concurrency = cfg.Concurrency
+	if !o.concurrencySet && cfg.Concurrency != nil {
+		o.concurrency = *cfg.Concurrency
 	}
 	return a.runFeeds(ctx, cfg.Feeds, o)
 }
