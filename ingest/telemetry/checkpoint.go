@@ -73,19 +73,23 @@ func PlanFile(ctx context.Context, cps Checkpoints, path string, force bool) (Fi
 		return FilePlan{}, err
 	}
 	abs := strings.TrimPrefix(name, "file:")
-	sum, lines, ends, size, err := hashLines(abs)
+	var last store.TelemetryCheckpoint
+	ok := false
+	if !force {
+		if last, ok, err = cps.TelemetryCheckpointLatest(ctx, name); err != nil {
+			return FilePlan{}, err
+		}
+	}
+	h, err := hashLines(abs, last.LineHashes)
 	if err != nil {
 		return FilePlan{}, fmt.Errorf("hash telemetry %s: %w", path, err)
 	}
+	sum, lines, size := h.sum, h.lines, h.size
 	p := FilePlan{Size: size, Input: store.TelemetryInput{Name: name, ContentHash: sum, Planned: true, Bytes: size, LineHashes: lines}}
 	if force {
 		p.Input.Restart, p.Kind = true, PlanForced
 		p.Message = "loading the whole telemetry file again (--force)"
 		return p, nil
-	}
-	last, ok, err := cps.TelemetryCheckpointLatest(ctx, name)
-	if err != nil {
-		return FilePlan{}, err
 	}
 	switch {
 	case !ok:
@@ -107,14 +111,7 @@ func PlanFile(ctx context.Context, cps Checkpoints, path string, force bool) (Fi
 		return p, nil
 	}
 	nOld, nNew := len(last.LineHashes)/8, len(lines)/8
-	common := 0
-	for common < nOld && common < nNew && bytes.Equal(last.LineHashes[8*common:8*common+8], lines[8*common:8*common+8]) {
-		common++
-	}
-	var at int64 // the byte after the common lines
-	if common > 0 {
-		at = ends[common-1]
-	}
+	common, at := h.common, h.at // the leading lines the two share, and the byte after them
 	switch {
 	case last.Complete && common == nOld:
 		p.Kind, p.Offset = PlanAppended, at
@@ -144,35 +141,69 @@ func PlanFile(ctx context.Context, cps Checkpoints, path string, force bool) (Fi
 	return p, nil
 }
 
-// hashLines reads the file at path once: the hex SHA-256 of its content,
+// hashedLines is a telemetry file read once by hashLines.
+type hashedLines struct {
+	sum   string // hex SHA-256 of the content
+	lines []byte // FNV-64a of each line, 8 bytes each
+	size  int64  // the length read
+	// common is how many leading lines have the hashes of the
+	// checkpoint's, at the byte after them.
+	common int
+	at     int64
+}
+
+// hashLines reads the file at path once: the SHA-256 of its content and
 // the FNV-64a of each line (newline included; a last line without one
-// too), 8 bytes each, the offset after each line, and the length read.
-func hashLines(path string) (sum string, lines []byte, ends []int64, size int64, err error) {
+// too), and how many leading lines it shares with old (a checkpoint's
+// line hashes). It holds 8 bytes a line: the hashes' slice is sized from
+// the first block's lines per byte, and no offset per line is kept.
+func hashLines(path string, old []byte) (hashedLines, error) {
+	var r hashedLines
 	f, err := os.Open(path)
 	if err != nil {
-		return "", nil, nil, 0, err
+		return r, err
 	}
 	defer f.Close() //nolint:errcheck // read-only
+	var fileSize int64
+	if st, err := f.Stat(); err == nil {
+		fileSize = st.Size()
+	}
 	h := sha256.New()
 	lh := fnv.New64a()
 	buf := make([]byte, 256<<10)
-	open := false
+	open, matching := false, true
+	end := func() {
+		r.lines = binary.BigEndian.AppendUint64(r.lines, lh.Sum64())
+		if k := len(r.lines) - 8; matching && k < len(old) && bytes.Equal(old[k:k+8], r.lines[k:]) {
+			r.common, r.at = r.common+1, r.size
+		} else {
+			matching = false
+		}
+	}
 	for {
 		n, rerr := f.Read(buf)
 		b := buf[:n]
 		h.Write(b) //nolint:errcheck // never fails
+		if r.lines == nil && n > 0 && fileSize > 0 {
+			// Room for the file's lines at the first block's length a
+			// line, and a tenth more: one allocation, not doublings. A
+			// line is taken as 64 bytes at least (an edge line is longer),
+			// so a file whose first lines are short allocates at most an
+			// eighth of its size here, and grows past it only by appends.
+			perLine := max(64, int64(n)/max(1, int64(bytes.Count(b, []byte{'\n'}))))
+			r.lines = make([]byte, 0, 8*(fileSize/perLine+fileSize/perLine/10+1))
+		}
 		for len(b) > 0 {
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {
 				lh.Write(b) //nolint:errcheck // never fails
-				size += int64(len(b))
+				r.size += int64(len(b))
 				open = true
 				break
 			}
 			lh.Write(b[:i+1]) //nolint:errcheck // never fails
-			size += int64(i + 1)
-			lines = binary.BigEndian.AppendUint64(lines, lh.Sum64())
-			ends = append(ends, size)
+			r.size += int64(i + 1)
+			end()
 			lh.Reset()
 			open = false
 			b = b[i+1:]
@@ -181,14 +212,14 @@ func hashLines(path string) (sum string, lines []byte, ends []int64, size int64,
 			break
 		}
 		if rerr != nil {
-			return "", nil, nil, 0, rerr
+			return hashedLines{}, rerr
 		}
 	}
 	if open {
-		lines = binary.BigEndian.AppendUint64(lines, lh.Sum64())
-		ends = append(ends, size)
+		end()
 	}
-	return hex.EncodeToString(h.Sum(nil)), lines, ends, size, nil
+	r.sum = hex.EncodeToString(h.Sum(nil))
+	return r, nil
 }
 
 // countEdges counts the edges the lines in bytes [from, to) of the file
