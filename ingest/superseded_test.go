@@ -59,8 +59,16 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		// stands alone and keeps A (testdata/adv/adv4-sighting-latemark)
 		{"adv4-sighting-latemark-v1", "adv4-sighting-latemark-v2", "sighting--5e1f0000-0000-4000-8000-0000000a4201", []string{"Adv4 Mark Site B", "Adv4MarkInd"}, false},
 		{"adv4-misp-tslast-v1", "adv4-misp-tslast-v2", "misp--5e1f0000-0000-4000-8000-e00000000410", []string{"198.51.100.160", "198.51.100.162"}, false},
+		// an event whose newer version deleted an object (.170 and its
+		// domain) and an attribute of another object (.173): the deleted
+		// object's links were stated by the object, whose version nothing
+		// raised, so .170 still reached it and its domain; an object's
+		// links are the event's statements now (testdata/adv/adv5-misp-object-gone)
+		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.170", nil, false},
+		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.173", nil, false},
+		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
 	} {
-		t.Run(tc.v1, func(t *testing.T) {
+		t.Run(tc.v1+"/"+tc.start, func(t *testing.T) {
 			t.Parallel()
 			var dumps []string
 			for _, order := range [][]ingest.Feed{{feed(tc.v1), feed(tc.v2)}, {feed(tc.v2), feed(tc.v1)}} {

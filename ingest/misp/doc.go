@@ -211,9 +211,11 @@
 // "missing-id" while its attributes and objects load unlinked.
 //
 // An event's links (to its attributes' values, objects, tags' clusters and
-// creator) and an object's links (to its attributes and references) are
-// stated by the event or object in the event's version, its timestamp
-// (graph.Node.Versions, graph.Relation.StatedBy): reloading the event
-// after an attribute was deleted or changed supersedes the links the newer
-// version no longer states (store, migration 00030), in either load order.
+// creator) and its objects' links (to their attributes and references) are
+// stated by the event in its version, its timestamp (graph.Node.Versions,
+// graph.Relation.StatedBy): reloading the event after an attribute or a
+// whole object was deleted, or a value changed, supersedes the links the
+// newer version no longer states (store, migration 00030), in either load
+// order. (An object read before its event's uuid states its links by its
+// own uuid.)
 package misp

@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -137,14 +138,18 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		node.Props = intrinsic(details)
 	}
 
-	// What the object states, it states in its event's version: a newer
+	// What the object states, its event states, in its version: a newer
 	// version of the event in which the object lost an attribute or a
-	// reference supersedes that link (graph.Node.Versions).
+	// reference, or which no longer holds the object at all, supersedes
+	// that link (graph.Node.Versions). (Stated by the object's own id, the
+	// links of an object deleted from the event stayed: nothing raised
+	// that id.) An object read before its event's uuid states them by its
+	// own id.
 	stating := []graph.Ref{node.Ref()}
-	if uuid != "" && !j.version.IsZero() {
-		node.Versions = map[string]time.Time{alias(uuid): j.version}
+	if by := cmp.Or(j.evUUID, uuid); by != "" && !j.version.IsZero() {
+		node.Versions = map[string]time.Time{alias(by): j.version}
 		from := len(b.Relations)
-		defer func() { graph.MarkStated(b.Relations[from:], alias(uuid), j.version, stating...) }()
+		defer func() { graph.MarkStated(b.Relations[from:], alias(by), j.version, stating...) }()
 	}
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
