@@ -76,7 +76,12 @@
 // its end with everything. Links of records read before that are kept (up
 // to 1<<20 per event) and written with the event node. RelatedEvent (MISP's
 // own correlation) and ShadowAttribute (unaccepted proposals) are not
-// loaded.
+// loaded. An EventReport (an analyst's write-up in Markdown) is a note, as
+// misp-stix exports it: keyed "note--<uuid>" (alias "misp--<uuid>"), named
+// by the report's name, its Markdown in props "content", linked "object"
+// from its event and "object" to each attribute and object its content
+// mentions (@[attribute](<uuid>), @[object](<uuid>)); the event's TLP
+// marks it, and a deleted report is counted under "deleted".
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
@@ -200,7 +205,7 @@
 // # Records and drops
 //
 // The report counts as records events, attributes, object attributes,
-// objects, object references, galaxy clusters and sightings: each is either
+// objects, object references, galaxy clusters, sightings and event reports: each is either
 // mapped or dropped with a reason (the Reason* constants here and the
 // shared ones of package engine), so RecordsRead =
 // RecordsMapped + the dropped total. A dropped record is logged at WARN with

@@ -125,12 +125,13 @@ const (
 	recGalaxy
 	recCluster
 	recSighting
+	recEventReport
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "event"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -181,6 +182,8 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.clusterRecord(j, b)
 	case recSighting:
 		m.sightingRecord(j, b)
+	case recEventReport:
+		m.eventReportRecord(j, b)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}

@@ -28,6 +28,8 @@ type Tally struct {
 	AttributeClusters int64
 	// Sightings counts sightings, of attributes and of events.
 	Sightings int64
+	// EventReports counts event reports (EventReport).
+	EventReports int64
 	// AttributeTypes counts every attribute, object attributes included, by
 	// type; ObjectNames counts objects by name.
 	AttributeTypes map[string]int64
@@ -61,6 +63,8 @@ func (t *Tally) countRead(kind recordKind) {
 			t.Clusters++
 		case recSighting:
 			t.Sightings++
+		case recEventReport:
+			t.EventReports++
 		}
 	})
 }
