@@ -81,7 +81,14 @@
 // by the report's name, its Markdown in props "content", linked "object"
 // from its event and "object" to each attribute and object its content
 // mentions (@[attribute](<uuid>), @[object](<uuid>)); the event's TLP
-// marks it, and a deleted report is counted under "deleted".
+// marks it, and a deleted report is counted under "deleted". Analyst data
+// (the "Note" and "Opinion" lists of an event, object or attribute) are
+// notes ("note--<uuid>", the text in props "content") and opinions
+// ("opinion--<uuid>", props "opinion" as misp-stix grades the 0-100 score,
+// and "x_misp_opinion"), aliased "misp--<uuid>", linked "object" to the
+// event, the attribute's node or, for an object's attribute, the object's
+// node, as misp-stix exports them; an opinion that is no score from 0 to
+// 100 is an invalid-value drop.
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
@@ -205,7 +212,8 @@
 // # Records and drops
 //
 // The report counts as records events, attributes, object attributes,
-// objects, object references, galaxy clusters, sightings and event reports: each is either
+// objects, object references, galaxy clusters, sightings, event reports
+// and analyst notes and opinions: each is either
 // mapped or dropped with a reason (the Reason* constants here and the
 // shared ones of package engine), so RecordsRead =
 // RecordsMapped + the dropped total. A dropped record is logged at WARN with

@@ -126,12 +126,14 @@ const (
 	recCluster
 	recSighting
 	recEventReport
+	recNote
+	recOpinion
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "event"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "event"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -184,6 +186,10 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.sightingRecord(j, b)
 	case recEventReport:
 		m.eventReportRecord(j, b)
+	case recNote:
+		m.analystRecord(j, b, j.raw, graph.KindNote, recNote.String(), j.evRef, j.first, j.last)
+	case recOpinion:
+		m.analystRecord(j, b, j.raw, graph.KindOpinion, recOpinion.String(), j.evRef, j.first, j.last)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}

@@ -44,6 +44,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// Attributes first: each is mapped or dropped alone.
 	var attrs []attrOut
 	var ab graph.Batch
+	notes, opinions := o.Notes, o.Opinions
 	for _, raw := range o.Attributes {
 		j.out.res.Read++
 		var a rawAttribute
@@ -60,6 +61,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		j.out.res.Mapped++
 		attrs = append(attrs, out)
+		notes, opinions = append(notes, a.Notes...), append(opinions, a.Opinions...)
 	}
 
 	node, own, ownRels := objectNode(name, uuid, attrs)
@@ -161,6 +163,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	for _, raw := range o.References {
 		m.reference(j, b, raw, node, uuid)
 	}
+	m.analystData(j, b, notes, opinions, node.Ref(), node.FirstSeen, node.LastSeen)
 	if rel, ok := m.addLink(j, link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)

@@ -165,6 +165,9 @@ type rawAttribute struct {
 	Tags           list[rawTag]      `json:"Tag"`
 	Galaxies       list[rawGalaxy]   `json:"Galaxy"`
 	Sightings      list[rawSighting] `json:"Sighting"`
+	// Notes and Opinions are MISP analyst data about the attribute.
+	Notes    list[jsontext.Value] `json:"Note"`
+	Opinions list[jsontext.Value] `json:"Opinion"`
 }
 
 type rawReference struct {
@@ -192,6 +195,8 @@ type rawObject struct {
 	Deleted      flag                 `json:"deleted"`
 	Attributes   list[jsontext.Value] `json:"Attribute"`
 	References   list[jsontext.Value] `json:"ObjectReference"`
+	Notes        list[jsontext.Value] `json:"Note"`
+	Opinions     list[jsontext.Value] `json:"Opinion"`
 }
 
 // unmarshal decodes one record leniently: unknown members are ignored,

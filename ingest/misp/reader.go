@@ -180,6 +180,10 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recGalaxy)
 		case "EventReport":
 			err = s.records(ctx, dec, fr, recEventReport)
+		case "Note":
+			err = s.records(ctx, dec, fr, recNote)
+		case "Opinion":
+			err = s.records(ctx, dec, fr, recOpinion)
 		case "GalaxyCluster", "values":
 			if name == "GalaxyCluster" {
 				s.tally.add(func(t *Tally) { t.Galaxies++ })

@@ -2,10 +2,14 @@ package misp
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
@@ -82,5 +86,120 @@ func (m *mapper) eventReportRecord(j job, b *graph.Batch) {
 		rel.Sources = n.Sources
 		b.Relations = append(b.Relations, rel)
 	}
+	j.out.res.Mapped++
+}
+
+// rawAnalystData is a MISP analyst note or opinion (MISP 2.4.184+), kept
+// in a "Note" or "Opinion" list of the event, object or attribute it is
+// about (object_uuid).
+type rawAnalystData struct {
+	UUID       text `json:"uuid"`
+	ObjectUUID text `json:"object_uuid"`
+	Note       text `json:"note"`
+	Language   text `json:"language"`
+	Opinion    text `json:"opinion"`
+	Comment    text `json:"comment"`
+	Authors    text `json:"authors"`
+	Created    text `json:"created"`
+	Modified   text `json:"modified"`
+	Deleted    flag `json:"deleted"`
+}
+
+// opinionLevel is the STIX opinion of a MISP opinion (0 to 100), as
+// misp-stix maps it.
+func opinionLevel(v string) (string, bool) {
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil || n < 0 || n > 100:
+		return "", false
+	case n <= 20:
+		return "strongly-disagree", true
+	case n <= 40:
+		return "disagree", true
+	case n <= 60:
+		return "neutral", true
+	case n <= 80:
+		return "agree", true
+	}
+	return "strongly-agree", true
+}
+
+// analystData maps the analyst notes and opinions about the node at
+// about as misp-stix exports them: a note keyed "note--<uuid>" (the text
+// in props "content") or an opinion keyed "opinion--<uuid>" (props
+// "opinion" and the MISP score "x_misp_opinion"), aliased "misp--<uuid>",
+// linked "object" to what it is about. Each is a record, mapped or
+// dropped.
+func (m *mapper) analystData(j job, b *graph.Batch, notes, opinions list[jsontext.Value], about graph.Ref, first, last time.Time) {
+	for i, raw := range append(slices.Clone(notes), opinions...) {
+		kind, what := graph.KindNote, "analyst note"
+		if i >= len(notes) {
+			kind, what = graph.KindOpinion, "analyst opinion"
+		}
+		m.analystRecord(j, b, raw, kind, what, about, first, last)
+	}
+}
+
+func (m *mapper) analystRecord(j job, b *graph.Batch, raw []byte, kind graph.Kind, what string, about graph.Ref, first, last time.Time) {
+	j.out.res.Read++
+	m.tally.add(func(t *Tally) { t.AnalystData++ })
+	var d rawAnalystData
+	if err := unmarshal(raw, &d); err != nil {
+		m.drop(j, what, recordUUID(raw), engine.ReasonInvalidProperty, err)
+		return
+	}
+	uuid := canonUUID(d.UUID.String())
+	switch {
+	case bool(d.Deleted):
+		m.drop(j, what, uuid, ReasonDeleted, fmt.Errorf("%s deleted", what))
+		return
+	case uuid == "":
+		m.drop(j, what, d.UUID.String(), engine.ReasonMissingID, fmt.Errorf("%s without a valid uuid", what))
+		return
+	}
+	if about == "" {
+		if o := canonUUID(d.ObjectUUID.String()); o != "" {
+			about = graph.Ref(alias(o))
+		} else {
+			m.drop(j, what, uuid, engine.ReasonMissingID, fmt.Errorf("%s without a valid object_uuid", what))
+			return
+		}
+	}
+	n := graph.SourceNode(kind, string(kind)+"--"+uuid)
+	n.Aliases = append(n.Aliases, alias(uuid))
+	n.Props = map[string]any{"misp_uuid": uuid, "source_format": "misp-analyst-data"}
+	if kind == graph.KindNote {
+		if s := d.Note.String(); s != "" {
+			n.Props["content"] = s
+		}
+		if s := strings.TrimSpace(d.Language.String()); s != "" {
+			n.Props["lang"] = s
+		}
+	} else {
+		level, ok := opinionLevel(d.Opinion.String())
+		if !ok {
+			m.drop(j, what, uuid, ReasonInvalidValue, fmt.Errorf("opinion %q is not a score from 0 to 100", d.Opinion.String()))
+			return
+		}
+		n.Props["opinion"], n.Props["x_misp_opinion"] = level, strings.TrimSpace(d.Opinion.String())
+		if s := strings.TrimSpace(d.Comment.String()); s != "" {
+			n.Props["explanation"] = s
+		}
+	}
+	if s := strings.TrimSpace(d.Authors.String()); s != "" {
+		n.Props["authors"] = []string{s}
+	}
+	n.FirstSeen, n.LastSeen = first, last
+	for _, f := range []text{d.Modified, d.Created} {
+		if ts, err := parseTimeChecked(f.String()); err == nil && !ts.IsZero() {
+			n.FirstSeen, n.LastSeen = seen(ts, ts)
+			break
+		}
+	}
+	n.Sources = []string{m.feed}
+	b.Nodes = append(b.Nodes, n)
+	j.out.own = append(j.out.own, n.Brief())
+	b.Relations = append(b.Relations, graph.Relation{Src: n.Ref(), Type: RelObject, Dst: about,
+		Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 	j.out.res.Mapped++
 }

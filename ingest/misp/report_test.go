@@ -38,7 +38,7 @@ func TestEventReportIsANote(t *testing.T) {
 	require.NoError(t, err)
 	requireBalanced(t, rep)
 	require.Equal(t, int64(2), tally.EventReports, "both reports read")
-	require.Equal(t, int64(1), rep.Dropped[ReasonDeleted], "the deleted report (and nothing else) is dropped: %v", rep.Dropped)
+	require.Equal(t, int64(1), rep.Dropped[ReasonDeleted], "the deleted report is dropped: %v", rep.Dropped)
 
 	note, err := st.ResolveNode(ctx, "note--6a1f0000-0000-4000-8000-0d0000000051")
 	require.NoError(t, err)
@@ -58,11 +58,67 @@ func TestEventReportIsANote(t *testing.T) {
 		}
 	}
 	slices.Sort(reached)
-	require.Equal(t, []string{"file adv5-loader.exe", "ipv4-addr 198.51.100.205", "report adv5 event reports"}, reached)
+	require.Equal(t, []string{"file adv5-loader.exe", "ipv4-addr 198.51.100.205", "report adv5 event reports and analyst data"}, reached)
 
 	_, err = st.ResolveNode(ctx, "note--6a1f0000-0000-4000-8000-0d0000000052")
 	require.Error(t, err, "a deleted report makes no note")
 	var pending int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
 	require.Zero(t, pending, "every mention is linked")
+}
+
+// TestAnalystDataAreNotesAndOpinions: MISP analyst data (MISP 2.4.184+:
+// "Note" and "Opinion" lists of an event, an object or an attribute) were
+// skipped without a word. They are now a note or an opinion (note--<uuid>,
+// opinion--<uuid>, as misp-stix exports them) linked object to what they
+// are about: the event, the attribute's node, or, for an object's
+// attribute, the object's node (misp-stix attaches them to the object). An
+// opinion that is no score from 0 to 100 is an invalid-value drop.
+func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "adv", "adv5-misp-eventreport.json"))
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // read-only
+	opts := quiet(nil)
+	opts.Feed = "adv5-analyst"
+	tally := &Tally{}
+	opts.Tally = tally
+	rep, err := LoadFile(ctx, f, st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, int64(5), tally.AnalystData, "three of the event, one of an attribute, one of an object's attribute")
+	require.Equal(t, int64(1), rep.Dropped[ReasonInvalidValue], "the opinion \"great\": %v", rep.Dropped)
+
+	about := func(id string) []string {
+		t.Helper()
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err, id)
+		hood, err := st.FindRelated(ctx, n.ID, graph.RelatedOptions{Depth: 1})
+		require.NoError(t, err)
+		var reached []string
+		for _, r := range hood.Nodes {
+			if r.ID != n.ID {
+				reached = append(reached, string(r.Kind)+" "+r.Name)
+			}
+		}
+		return reached
+	}
+	note, err := st.ResolveNode(ctx, "note--6a1f0000-0000-4000-8000-0e0000000051")
+	require.NoError(t, err)
+	require.Equal(t, graph.KindNote, note.Kind)
+	require.Equal(t, graph.TLPAmber, note.TLP, "the event's TLP marks its analyst data")
+	reached := about("note--6a1f0000-0000-4000-8000-0e0000000051")
+	require.Equal(t, []string{"report adv5 event reports and analyst data"}, reached)
+	op, err := st.ResolveNode(ctx, alias("6a1f0000-0000-4000-8000-0e0000000052"))
+	require.NoError(t, err)
+	require.Equal(t, graph.KindOpinion, op.Kind)
+	reached = about("opinion--6a1f0000-0000-4000-8000-0e0000000054")
+	require.Equal(t, []string{"ipv4-addr 198.51.100.205"}, reached, "an attribute's opinion is about its node")
+	reached = about("note--6a1f0000-0000-4000-8000-0e0000000055")
+	require.Equal(t, []string{"file adv5-loader.exe"}, reached, "an object attribute's note is about the object")
+	_, err = st.ResolveNode(ctx, "opinion--6a1f0000-0000-4000-8000-0e0000000053")
+	require.Error(t, err, "the dropped opinion makes no node")
 }
