@@ -150,7 +150,8 @@
 // to the store, which stamps the time of loading.
 //
 // Objects are nodes too: a file object is the file (graph.FileNode over its
-// hashes and file name), url, domain-ip (the domain, resolving to its
+// hashes and file name; a malware-sample attribute's MD5 is one of its
+// hashes and, without a filename attribute, its name the file's), url, domain-ip (the domain, resolving to its
 // addresses), x509, registry-key and vulnerability objects are the
 // corresponding observable or named node; any other object is a node of
 // kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed

@@ -323,10 +323,23 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 	switch name {
 	case "file":
 		hashes := map[string]string{}
-		fname := ""
+		fname, sample := "", ""
 		for _, a := range attrs {
 			if a.propsOnly {
 				continue
+			}
+			if a.typ == "malware-sample" {
+				// The sample ("name|md5") is the object's file: its
+				// hash and, when no filename attribute names it, its
+				// name are the file's.
+				if n, alg, v, ok := fileNameHash(a); ok {
+					if _, dup := hashes[alg]; !dup {
+						hashes[alg] = v
+					}
+					if sample == "" {
+						sample = n
+					}
+				}
 			}
 			if _, ok := hashAlgorithms[a.typ]; ok && a.node.Kind == graph.KindHash {
 				alg, v, _ := strings.Cut(a.node.Key, ":")
@@ -344,6 +357,9 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 					}
 				}
 			}
+		}
+		if fname == "" {
+			fname = sample
 		}
 		if len(hashes) > 0 || fname != "" {
 			f, hs, rels := graph.FileNode(hashes, fname)

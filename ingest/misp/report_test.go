@@ -122,3 +122,43 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	_, err = st.ResolveNode(ctx, "opinion--6a1f0000-0000-4000-8000-0e0000000053")
 	require.Error(t, err, "the dropped opinion makes no node")
 }
+
+// TestMalwareSampleIsTheFileObjectsFile: a file object whose name and
+// MD5 come only from its malware-sample attribute ("name|md5", base64 in
+// data) and that has a sha256 (testdata/adv/adv5-misp-sample-object.json)
+// made two files: the object's, keyed by its sha256 and unnamed, and the
+// sample's, named, with the MD5, linked has-attribute. The sample is the
+// object's file: one file, named, with both hashes.
+func TestMalwareSampleIsTheFileObjectsFile(t *testing.T) {
+	t.Parallel()
+	rep, sink, _, err := loadFile(t, filepath.Join("..", "..", "testdata", "adv", "adv5-misp-sample-object.json"), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	files := map[graph.Ref]string{}
+	for _, n := range sink.nodes {
+		if n.Kind == graph.KindFile {
+			files[n.Ref()] = n.Name
+		}
+	}
+	require.Len(t, files, 1, "one file: %v", files)
+	var file graph.Ref
+	for ref, name := range files {
+		file = ref
+		require.Equal(t, "adv5-dropper.exe", name)
+	}
+	var hashes []string
+	for _, r := range sink.relations {
+		if r.Src == file && r.Type == graph.RelHasHash {
+			h, ok := sink.byID(r.Dst)
+			require.True(t, ok)
+			if !slices.Contains(hashes, h.Key) {
+				hashes = append(hashes, h.Key)
+			}
+		}
+	}
+	slices.Sort(hashes)
+	require.Equal(t, []string{"MD5:0123456789abcdef0123456789abcde6", "SHA-256:6666666666666666666666666666666666666666666666666666666666666661"}, hashes)
+	f, ok := sink.byAlias(alias("6a1f0000-0000-4000-8000-0a0000000061"))
+	require.True(t, ok)
+	require.Equal(t, file, f.Ref(), "the sample's uuid names the file")
+}
