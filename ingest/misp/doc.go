@@ -88,7 +88,10 @@
 // and "x_misp_opinion"), aliased "misp--<uuid>", linked "object" to the
 // event, the attribute's node or, for an object's attribute, the object's
 // node, as misp-stix exports them; an opinion that is no score from 0 to
-// 100 is an invalid-value drop.
+// 100 is an invalid-value drop. An analyst relationship (a "Relationship"
+// list) is a relation, as an ObjectReference is, from the record that
+// keeps it to "misp--<related_object_uuid>", typed by relationship_type,
+// its own uuid its id.
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
@@ -214,7 +217,7 @@
 //
 // The report counts as records events, attributes, object attributes,
 // objects, object references, galaxy clusters, sightings, event reports
-// and analyst notes and opinions: each is either
+// and analyst notes, opinions and relationships: each is either
 // mapped or dropped with a reason (the Reason* constants here and the
 // shared ones of package engine), so RecordsRead =
 // RecordsMapped + the dropped total. A dropped record is logged at WARN with

@@ -44,7 +44,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// Attributes first: each is mapped or dropped alone.
 	var attrs []attrOut
 	var ab graph.Batch
-	notes, opinions := o.Notes, o.Opinions
+	notes, opinions, relationships := o.Notes, o.Opinions, o.Relationships
 	for _, raw := range o.Attributes {
 		j.out.res.Read++
 		var a rawAttribute
@@ -62,6 +62,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		j.out.res.Mapped++
 		attrs = append(attrs, out)
 		notes, opinions = append(notes, a.Notes...), append(opinions, a.Opinions...)
+		relationships = append(relationships, a.Relationships...)
 	}
 
 	node, own, ownRels := objectNode(name, uuid, attrs)
@@ -164,6 +165,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		m.reference(j, b, raw, node, uuid)
 	}
 	m.analystData(j, b, notes, opinions, node.Ref(), node.FirstSeen, node.LastSeen)
+	m.analystRelationships(j, b, relationships, node.Ref(), node.FirstSeen, node.LastSeen)
 	if rel, ok := m.addLink(j, link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)

@@ -184,6 +184,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recNote)
 		case "Opinion":
 			err = s.records(ctx, dec, fr, recOpinion)
+		case "Relationship":
+			err = s.records(ctx, dec, fr, recRelationship)
 		case "GalaxyCluster", "values":
 			if name == "GalaxyCluster" {
 				s.tally.add(func(t *Tally) { t.Galaxies++ })

@@ -190,6 +190,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		// Analyst data about an object's attribute is the object's
 		// (objectRecord), as misp-stix exports it.
 		m.analystData(j, b, a.Notes, a.Opinions, n.Ref(), n.FirstSeen, n.LastSeen)
+		m.analystRelationships(j, b, a.Relationships, n.Ref(), n.FirstSeen, n.LastSeen)
 	}
 	return out, "", nil
 }

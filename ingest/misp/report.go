@@ -203,3 +203,54 @@ func (m *mapper) analystRecord(j job, b *graph.Batch, raw []byte, kind graph.Kin
 		Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 	j.out.res.Mapped++
 }
+
+// rawAnalystRelationship is a MISP analyst relationship (MISP 2.4.184+):
+// the event, object or attribute it is kept in (object_uuid) related to
+// another record by uuid.
+type rawAnalystRelationship struct {
+	UUID              text `json:"uuid"`
+	ObjectUUID        text `json:"object_uuid"`
+	RelatedObjectUUID text `json:"related_object_uuid"`
+	RelationshipType  text `json:"relationship_type"`
+	Deleted           flag `json:"deleted"`
+}
+
+// analystRelationships maps analyst relationships as object references
+// are mapped: a relation from the node at from (or, without it, the
+// record object_uuid names) to "misp--<related_object_uuid>", typed by
+// relationship_type (related-to when empty), its own uuid its id.
+func (m *mapper) analystRelationships(j job, b *graph.Batch, raws list[jsontext.Value], from graph.Ref, first, last time.Time) {
+	const what = "analyst relationship"
+	for _, raw := range raws {
+		j.out.res.Read++
+		m.tally.add(func(t *Tally) { t.AnalystData++ })
+		var r rawAnalystRelationship
+		if err := unmarshal(raw, &r); err != nil {
+			m.drop(j, what, recordUUID(raw), engine.ReasonInvalidProperty, err)
+			continue
+		}
+		src := from
+		if o := canonUUID(r.ObjectUUID.String()); src == "" && o != "" {
+			src = graph.Ref(alias(o))
+		}
+		dst := canonUUID(r.RelatedObjectUUID.String())
+		switch {
+		case bool(r.Deleted):
+			m.drop(j, what, r.UUID.String(), ReasonDeleted, errors.New("analyst relationship deleted"))
+			continue
+		case src == "" || dst == "":
+			m.drop(j, what, r.UUID.String(), engine.ReasonMissingID, errors.New("analyst relationship without a valid object_uuid or related_object_uuid"))
+			continue
+		}
+		typ := strings.ToLower(strings.TrimSpace(r.RelationshipType.String()))
+		if typ == "" {
+			typ = RelRelatedTo
+		}
+		rel := graph.Relation{Src: src, Type: typ, Dst: graph.Ref(alias(dst)), Sources: []string{m.feed}, FirstSeen: first, LastSeen: last}
+		if u := canonUUID(r.UUID.String()); u != "" {
+			rel.IDs = []string{alias(u)}
+		}
+		b.Relations = append(b.Relations, rel)
+		j.out.res.Mapped++
+	}
+}

@@ -74,6 +74,8 @@ func TestEventReportIsANote(t *testing.T) {
 // are about: the event, the attribute's node, or, for an object's
 // attribute, the object's node (misp-stix attaches them to the object). An
 // opinion that is no score from 0 to 100 is an invalid-value drop.
+// Analyst relationships (a "Relationship" list) relate the record that
+// keeps them to the record related_object_uuid names.
 func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -89,7 +91,7 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	rep, err := LoadFile(ctx, f, st, opts)
 	require.NoError(t, err)
 	requireBalanced(t, rep)
-	require.Equal(t, int64(5), tally.AnalystData, "three of the event, one of an attribute, one of an object's attribute")
+	require.Equal(t, int64(7), tally.AnalystData, "four of the event, two of an attribute, one of an object's attribute")
 	require.Equal(t, int64(1), rep.Dropped[ReasonInvalidValue], "the opinion \"great\": %v", rep.Dropped)
 
 	about := func(id string) []string {
@@ -121,6 +123,20 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	require.Equal(t, []string{"file adv5-loader.exe"}, reached, "an object attribute's note is about the object")
 	_, err = st.ResolveNode(ctx, "opinion--6a1f0000-0000-4000-8000-0e0000000053")
 	require.Error(t, err, "the dropped opinion makes no node")
+
+	// Analyst relationships are relations between what they name, with
+	// their own uuid as id.
+	rel, err := st.RelationByID(ctx, alias("6a1f0000-0000-4000-8000-0e0000000056"))
+	require.NoError(t, err)
+	require.Equal(t, "communicates-with", rel.Relation)
+	reached = about("ipv4-addr:198.51.100.205")
+	require.Contains(t, reached, "domain-name adv5-draft.example")
+	rel, err = st.RelationByID(ctx, alias("6a1f0000-0000-4000-8000-0e0000000057"))
+	require.NoError(t, err)
+	require.Equal(t, "describes", rel.Relation)
+	var pending int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+	require.Zero(t, pending)
 }
 
 // TestMalwareSampleIsTheFileObjectsFile: a file object whose name and

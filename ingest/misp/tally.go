@@ -67,7 +67,7 @@ func (t *Tally) countRead(kind recordKind) {
 			t.Sightings++
 		case recEventReport:
 			t.EventReports++
-		case recNote, recOpinion:
+		case recNote, recOpinion, recRelationship:
 			t.AnalystData++
 		}
 	})
