@@ -76,7 +76,22 @@
 // its end with everything. Links of records read before that are kept (up
 // to 1<<20 per event) and written with the event node. RelatedEvent (MISP's
 // own correlation) and ShadowAttribute (unaccepted proposals) are not
-// loaded.
+// loaded. An EventReport (an analyst's write-up in Markdown) is a note, as
+// misp-stix exports it: keyed "note--<uuid>" (alias "misp--<uuid>"), named
+// by the report's name, its Markdown in props "content", linked "object"
+// from its event and "object" to each attribute and object its content
+// mentions (@[attribute](<uuid>), @[object](<uuid>)); the event's TLP
+// marks it, and a deleted report is counted under "deleted". Analyst data
+// (the "Note" and "Opinion" lists of an event, object or attribute) are
+// notes ("note--<uuid>", the text in props "content") and opinions
+// ("opinion--<uuid>", props "opinion" as misp-stix grades the 0-100 score,
+// and "x_misp_opinion"), aliased "misp--<uuid>", linked "object" to the
+// event, the attribute's node or, for an object's attribute, the object's
+// node, as misp-stix exports them; an opinion that is no score from 0 to
+// 100 is an invalid-value drop. An analyst relationship (a "Relationship"
+// list) is a relation, as an ObjectReference is, from the record that
+// keeps it to "misp--<related_object_uuid>", typed by relationship_type,
+// its own uuid its id.
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
@@ -138,7 +153,8 @@
 // to the store, which stamps the time of loading.
 //
 // Objects are nodes too: a file object is the file (graph.FileNode over its
-// hashes and file name), url, domain-ip (the domain, resolving to its
+// hashes and file name; a malware-sample attribute's MD5 is one of its
+// hashes and, without a filename attribute, its name the file's), url, domain-ip (the domain, resolving to its
 // addresses), x509, registry-key and vulnerability objects are the
 // corresponding observable or named node; any other object is a node of
 // kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed
@@ -200,7 +216,8 @@
 // # Records and drops
 //
 // The report counts as records events, attributes, object attributes,
-// objects, object references, galaxy clusters and sightings: each is either
+// objects, object references, galaxy clusters, sightings, event reports
+// and analyst notes, opinions and relationships: each is either
 // mapped or dropped with a reason (the Reason* constants here and the
 // shared ones of package engine), so RecordsRead =
 // RecordsMapped + the dropped total. A dropped record is logged at WARN with

@@ -125,12 +125,16 @@ const (
 	recGalaxy
 	recCluster
 	recSighting
+	recEventReport
+	recNote
+	recOpinion
+	recRelationship
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -181,6 +185,14 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.clusterRecord(j, b)
 	case recSighting:
 		m.sightingRecord(j, b)
+	case recEventReport:
+		m.eventReportRecord(j, b)
+	case recNote:
+		m.analystRecord(j, b, j.raw, graph.KindNote, recNote.String(), j.evRef, j.first, j.last)
+	case recOpinion:
+		m.analystRecord(j, b, j.raw, graph.KindOpinion, recOpinion.String(), j.evRef, j.first, j.last)
+	case recRelationship:
+		m.analystRelationships(j, b, list[jsontext.Value]{j.raw}, j.evRef, j.first, j.last)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
 	}

@@ -45,6 +45,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// Attributes first: each is mapped or dropped alone.
 	var attrs []attrOut
 	var ab graph.Batch
+	notes, opinions, relationships := o.Notes, o.Opinions, o.Relationships
 	for _, raw := range o.Attributes {
 		j.out.res.Read++
 		var a rawAttribute
@@ -61,6 +62,8 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		j.out.res.Mapped++
 		attrs = append(attrs, out)
+		notes, opinions = append(notes, a.Notes...), append(opinions, a.Opinions...)
+		relationships = append(relationships, a.Relationships...)
 	}
 
 	node, own, ownRels := objectNode(name, uuid, attrs)
@@ -166,6 +169,8 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	for _, raw := range o.References {
 		m.reference(j, b, raw, node, uuid)
 	}
+	m.analystData(j, b, notes, opinions, node.Ref(), node.FirstSeen, node.LastSeen)
+	m.analystRelationships(j, b, relationships, node.Ref(), node.FirstSeen, node.LastSeen)
 	if rel, ok := m.addLink(j, link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)
@@ -325,10 +330,23 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 	switch name {
 	case "file":
 		hashes := map[string]string{}
-		fname := ""
+		fname, sample := "", ""
 		for _, a := range attrs {
 			if a.propsOnly {
 				continue
+			}
+			if a.typ == "malware-sample" {
+				// The sample ("name|md5") is the object's file: its
+				// hash and, when no filename attribute names it, its
+				// name are the file's.
+				if n, alg, v, ok := fileNameHash(a); ok {
+					if _, dup := hashes[alg]; !dup {
+						hashes[alg] = v
+					}
+					if sample == "" {
+						sample = n
+					}
+				}
 			}
 			if _, ok := hashAlgorithms[a.typ]; ok && a.node.Kind == graph.KindHash {
 				alg, v, _ := strings.Cut(a.node.Key, ":")
@@ -346,6 +364,9 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 					}
 				}
 			}
+		}
+		if fname == "" {
+			fname = sample
 		}
 		if len(hashes) > 0 || fname != "" {
 			f, hs, rels := graph.FileNode(hashes, fname)

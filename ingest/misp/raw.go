@@ -165,6 +165,10 @@ type rawAttribute struct {
 	Tags           list[rawTag]      `json:"Tag"`
 	Galaxies       list[rawGalaxy]   `json:"Galaxy"`
 	Sightings      list[rawSighting] `json:"Sighting"`
+	// Notes and Opinions are MISP analyst data about the attribute.
+	Notes         list[jsontext.Value] `json:"Note"`
+	Opinions      list[jsontext.Value] `json:"Opinion"`
+	Relationships list[jsontext.Value] `json:"Relationship"`
 }
 
 type rawReference struct {
@@ -180,18 +184,21 @@ type rawReference struct {
 // rawObject keeps its attributes and references raw so that one bad entry
 // is dropped alone.
 type rawObject struct {
-	UUID         text                 `json:"uuid"`
-	Name         text                 `json:"name"`
-	MetaCategory text                 `json:"meta-category"`
-	Description  text                 `json:"description"`
-	Comment      text                 `json:"comment"`
-	Timestamp    text                 `json:"timestamp"`
-	FirstSeen    text                 `json:"first_seen"`
-	LastSeen     text                 `json:"last_seen"`
-	TemplateUUID text                 `json:"template_uuid"`
-	Deleted      flag                 `json:"deleted"`
-	Attributes   list[jsontext.Value] `json:"Attribute"`
-	References   list[jsontext.Value] `json:"ObjectReference"`
+	UUID          text                 `json:"uuid"`
+	Name          text                 `json:"name"`
+	MetaCategory  text                 `json:"meta-category"`
+	Description   text                 `json:"description"`
+	Comment       text                 `json:"comment"`
+	Timestamp     text                 `json:"timestamp"`
+	FirstSeen     text                 `json:"first_seen"`
+	LastSeen      text                 `json:"last_seen"`
+	TemplateUUID  text                 `json:"template_uuid"`
+	Deleted       flag                 `json:"deleted"`
+	Attributes    list[jsontext.Value] `json:"Attribute"`
+	References    list[jsontext.Value] `json:"ObjectReference"`
+	Notes         list[jsontext.Value] `json:"Note"`
+	Opinions      list[jsontext.Value] `json:"Opinion"`
+	Relationships list[jsontext.Value] `json:"Relationship"`
 }
 
 // unmarshal decodes one record leniently: unknown members are ignored,

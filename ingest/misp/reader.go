@@ -178,6 +178,14 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recSighting)
 		case "Galaxy":
 			err = s.records(ctx, dec, fr, recGalaxy)
+		case "EventReport":
+			err = s.records(ctx, dec, fr, recEventReport)
+		case "Note":
+			err = s.records(ctx, dec, fr, recNote)
+		case "Opinion":
+			err = s.records(ctx, dec, fr, recOpinion)
+		case "Relationship":
+			err = s.records(ctx, dec, fr, recRelationship)
 		case "GalaxyCluster", "values":
 			if name == "GalaxyCluster" {
 				s.tally.add(func(t *Tally) { t.Galaxies++ })

@@ -186,6 +186,12 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	for _, s := range a.Sightings {
 		m.addSighting(j, b, s, n.Ref())
 	}
+	if !inObject {
+		// Analyst data about an object's attribute is the object's
+		// (objectRecord), as misp-stix exports it.
+		m.analystData(j, b, a.Notes, a.Opinions, n.Ref(), n.FirstSeen, n.LastSeen)
+		m.analystRelationships(j, b, a.Relationships, n.Ref(), n.FirstSeen, n.LastSeen)
+	}
 	return out, "", nil
 }
 

@@ -28,6 +28,10 @@ type Tally struct {
 	AttributeClusters int64
 	// Sightings counts sightings, of attributes and of events.
 	Sightings int64
+	// EventReports counts event reports (EventReport); AnalystData the
+	// analyst notes and opinions of events, objects and attributes.
+	EventReports int64
+	AnalystData  int64
 	// AttributeTypes counts every attribute, object attributes included, by
 	// type; ObjectNames counts objects by name.
 	AttributeTypes map[string]int64
@@ -61,6 +65,10 @@ func (t *Tally) countRead(kind recordKind) {
 			t.Clusters++
 		case recSighting:
 			t.Sightings++
+		case recEventReport:
+			t.EventReports++
+		case recNote, recOpinion, recRelationship:
+			t.AnalystData++
 		}
 	})
 }

@@ -168,7 +168,8 @@
 //     stay in props.
 //   - Markings are TLP, not relations: object_marking_refs and the
 //     marking_ref of granular markings that name the predefined TLP 1.0
-//     (STIX 2.0/2.1) or TLP 2.0 marking definitions, or a TLP marking
+//     (STIX 2.0/2.1) or TLP 2.0 marking definitions (and OpenCTI's fixed id of
+//     TLP:AMBER+STRICT, marking-definition--826578e1-…), or a TLP marking
 //     definition of the feed, give the node's TLP (the strictest of them;
 //     TLP:WHITE is clear); a relationship's goes into its props as tlp. A
 //     marking defined after objects that name it marks them when it is

@@ -125,6 +125,30 @@ func TestMapMarkings(t *testing.T) {
 	}
 }
 
+// TestMapOpenCTIAmberStrictByID: OpenCTI and its connectors mark
+// TLP:AMBER+STRICT with their own fixed id (marking-definition--826578e1-…;
+// TLP 1.0, which the stix2 library predefines, has no AMBER+STRICT) and
+// reference it by id alone, without its definition in the bundle. Such an
+// object and relationship were stored with no TLP at all: the id is now
+// TLP:AMBER+STRICT like the TLP 2.0 one, and also in a sighting.
+func TestMapOpenCTIAmberStrictByID(t *testing.T) {
+	t.Parallel()
+	const strict = "marking-definition--826578e1-40ad-459f-bc73-ede076f81f37"
+	a, b := "identity--00000000-0000-4000-8000-0000000000a1", "identity--00000000-0000-4000-8000-0000000000a2"
+	sink, rep, _ := load(t, bundle(
+		`{"type":"identity","spec_version":"2.1","id":"`+a+`","name":"strict a","object_marking_refs":["`+strict+`"]}`,
+		`{"type":"identity","spec_version":"2.1","id":"`+b+`","name":"strict b","object_marking_refs":["`+strict+`","`+tlpGreen1+`"]}`,
+		`{"type":"relationship","spec_version":"2.1","id":"`+idRel+`","relationship_type":"related-to","source_ref":"`+a+`","target_ref":"`+b+`","object_marking_refs":["`+strict+`"]}`,
+	))
+	require.Zero(t, rep.DroppedTotal())
+	nodes := sink.byAlias()
+	require.Equal(t, graph.TLPAmberStrict, nodes[a].TLP)
+	require.Equal(t, graph.TLPAmberStrict, nodes[b].TLP, "the strictest of its markings")
+	require.Nil(t, nodes[a].Props["object_marking_refs"], "a TLP id becomes the TLP only")
+	require.Len(t, sink.relations, 1)
+	require.Equal(t, string(graph.TLPAmberStrict), sink.relations[0].Props["tlp"])
+}
+
 // TestMapMarkingDefinedAfterUse: a TLP marking the feed defines after the
 // objects and relationships that name it (testdata/adv marking-after-use)
 // marks them once it is read: each gets a record of the TLP alone, which

@@ -9,7 +9,9 @@ import (
 // standardTLP maps the marking-definition ids the specifications predefine
 // to TLP levels: TLP 1.0 (STIX 2.0 and 2.1, section 7.2.1.4; WHITE is
 // CLEAR's old name) and TLP 2.0 (the OASIS TLP 2.0 marking definitions of
-// extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d).
+// extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d), and the id
+// OpenCTI gives TLP:AMBER+STRICT (its platform, pycti and connectors name
+// it by that id alone, without its definition: TLP 1.0 has no such level).
 var standardTLP = map[string]graph.TLP{
 	"marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9": graph.TLPClear, // TLP:WHITE
 	"marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da": graph.TLPGreen,
@@ -21,6 +23,8 @@ var standardTLP = map[string]graph.TLP{
 	"marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421": graph.TLPAmber,
 	"marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003": graph.TLPAmberStrict,
 	"marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": graph.TLPRed,
+
+	"marking-definition--826578e1-40ad-459f-bc73-ede076f81f37": graph.TLPAmberStrict, // OpenCTI
 }
 
 // tlp2Extension is the extension-definition of TLP 2.0 marking definitions.
