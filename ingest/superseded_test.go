@@ -67,6 +67,11 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.170", nil, false},
 		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.173", nil, false},
 		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
+		// an attribute's analyst note and relationship and an event report
+		// naming .182, all gone from the newer version: their links were
+		// stated by no version and stayed (testdata/adv/adv5-misp-analyst-gone)
+		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.181", []string{"analyst data removed between versions"}, false},
+		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.182", []string{"analyst data removed between versions"}, false},
 	} {
 		t.Run(tc.v1+"/"+tc.start, func(t *testing.T) {
 			t.Parallel()

@@ -233,6 +233,7 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order. (An object read before its event's uuid states its links by its
+// order; so do an event report's mentions and analyst data's links. (An
+// object or report read before its event's uuid states its links by its
 // own uuid.)
 package misp
