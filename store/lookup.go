@@ -264,6 +264,11 @@ func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.
 			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 		}
 	}
+	if len(rows) > 1 {
+		if rows, err = s.preferLiveEntities(ctx, rows); err != nil {
+			return graph.Node{}, err
+		}
+	}
 	switch len(rows) {
 	case 0:
 		return graph.Node{}, ErrNotFound
@@ -306,6 +311,57 @@ func (s *Store) dropDiscountedClaimants(ctx context.Context, text string, rows [
 		a := graph.NameAlias(graph.Kind(r.Kind), text)
 		return slices.ContainsFunc(discounted, func(c gen.AliasClaim) bool { return c.Alias == a && c.NodeID == r.ID })
 	}), nil
+}
+
+// preferLiveEntities narrows the nodes a name matched the way
+// alias_claim_entities narrows the claimants of a name alias: each node is
+// taken as the entity it resolves to (its revoked-by replacement, the
+// entity a name-keyed node is: followReplacements); when any of those is
+// live, the nodes whose entity is withdrawn are no candidates, and nodes
+// that are one entity are one candidate (the entity's own node when it is
+// among them). A revoked or deprecated object claims no name alias, but its
+// name is still its name (node_lookup_names), so without this "APT34", the
+// name of ATT&CK for ICS's revoked G0057 and an alias of OilRig (G0049),
+// which replaced it, and "EKANS", the name of ICS's deprecated S0017 and of
+// the live S0605, were refused as ambiguous while "intrusion-set:APT34" and
+// "malware:EKANS" found the live one.
+func (s *Store) preferLiveEntities(ctx context.Context, rows []gen.NodeLookupExactRow) ([]gen.NodeLookupExactRow, error) {
+	type candidate struct {
+		row    gen.NodeLookupExactRow
+		entity uuid.UUID
+		live   bool
+	}
+	cands := make([]candidate, 0, len(rows))
+	anyLive := false
+	for _, r := range rows {
+		n, err := s.GetNode(ctx, r.ID)
+		if err != nil {
+			return rows, err
+		}
+		res, err := s.followReplacements(ctx, n)
+		if err != nil {
+			return rows, err
+		}
+		live := graph.Lifecycle(res.Node.Props) == ""
+		anyLive = anyLive || live
+		cands = append(cands, candidate{row: r, entity: res.Node.ID, live: live})
+	}
+	var out []gen.NodeLookupExactRow
+	var entities []uuid.UUID
+	for _, c := range cands {
+		if anyLive && !c.live {
+			continue
+		}
+		if i := slices.Index(entities, c.entity); i >= 0 {
+			if c.row.ID == c.entity {
+				out[i] = c.row
+			}
+			continue
+		}
+		entities = append(entities, c.entity)
+		out = append(out, c.row)
+	}
+	return out, nil
 }
 
 // lookupText is text as node_lookup_names stores it: trimmed, lower-case,
