@@ -188,9 +188,58 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 	}
 	n, err := s.resolveName(ctx, ref, "", ref)
 	if errors.Is(err, ErrNotFound) {
+		n, err = s.resolveClaimedName(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
 	}
 	return n, err
+}
+
+// claimKinds are the kinds whose name aliases (graph.NameAlias) a name
+// given alone is tried as, when no node has it as its name, alias or
+// external id.
+var claimKinds = []graph.Kind{
+	graph.KindAttackPattern, graph.KindCampaign, graph.KindCourseOfAction,
+	graph.KindIntrusionSet, graph.KindMalware, graph.KindTool,
+}
+
+// resolveClaimedName resolves a name given alone through the name aliases
+// entities claim (alias_claims), as kind:name does for one kind: a node
+// that two sources describe keeps one source's alias list in its props
+// (node_lookup_names), but every source's names are claimed. So "menuPass",
+// a synonym of MISP's mitre-intrusion-set cluster "menuPass - G0045" that
+// the threat-actor galaxy's APT10 (G0045, the same node) does not list,
+// finds APT10 as "intrusion-set:menuPass" did, instead of "not found".
+// Claims of several kinds that are several entities are ambiguous.
+func (s *Store) resolveClaimedName(ctx context.Context, ref string) (graph.Node, error) {
+	var ids []uuid.UUID
+	var cands []string
+	for _, k := range claimKinds {
+		a := graph.NameAlias(k, ref)
+		if a == "" {
+			continue
+		}
+		if err := s.checkClaims(ctx, ref, a); err != nil {
+			return graph.Node{}, err
+		}
+		claimants, err := s.q.AliasClaimCounted(ctx, a)
+		if err != nil {
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+		if len(claimants) > 0 && !slices.Contains(ids, claimants[0]) {
+			ids = append(ids, claimants[0])
+			cands = append(cands, fmt.Sprintf("%s [%s]", a, claimants[0]))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return graph.Node{}, ErrNotFound
+	case 1:
+		return s.GetNode(ctx, ids[0])
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by kind:name",
+		ref, ErrAmbiguous, len(ids), strings.Join(cands, ", "))
 }
 
 // checkClaims refuses a name alias that several entities claim
@@ -258,6 +307,17 @@ func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.
 	rows, err := s.q.NodeLookupExact(ctx, gen.NodeLookupExactParams{Kind: kind, Pattern: likeEscape(lookupText(text))})
 	if err != nil {
 		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+	}
+	if len(rows) > 1 && graph.IsATTACKID(strings.ToUpper(strings.TrimSpace(text))) {
+		// An ATT&CK id names the node keyed by it; other nodes only cite it
+		// (the threat-actor galaxy's "Lazarus Group" lists G0032 and G0082
+		// and is keyed by its name, so G0032 alone was ambiguous).
+		keyed := slices.DeleteFunc(slices.Clone(rows), func(r gen.NodeLookupExactRow) bool {
+			return !strings.EqualFold(r.Key, strings.TrimSpace(text))
+		})
+		if len(keyed) == 1 {
+			rows = keyed
+		}
 	}
 	if len(rows) > 1 {
 		if rows, err = s.dropDiscountedClaimants(ctx, text, rows); err != nil {
