@@ -43,6 +43,17 @@ func (c RelationClass) Rank() int {
 	return 0
 }
 
+// RelMitreContents links an ATT&CK x-mitre-collection to each object its
+// x_mitre_contents lists (object_ref). It is provenance, not containment:
+// a collection is the catalogue of a whole ATT&CK release (1,824 objects in
+// ATT&CK for ICS 18.1), so walking it as a report's object_refs related
+// every ATT&CK object to every other two hops apart (`intel related
+// G0088 --depth 2` returned 170 nodes through the collection beside the
+// group's 62 and was cut by the fan-out cap), and the answers of the
+// STIX 2.1 release, which has the collection, differed from those of the
+// STIX 2.0 one, which has not.
+const RelMitreContents = "x-mitre-contents"
+
 // relationClasses gives every relation name the mappers emit (the STIX
 // relationship vocabulary, embedded *_ref(s) properties as the STIX mapper
 // names them, the MISP mapper's and MISP object references' relation
@@ -68,6 +79,7 @@ var relationClasses = map[string]RelationClass{
 	"marking":             ClassProvenance,
 	"granular-marking":    ClassProvenance,
 	"derived-from":        ClassProvenance,
+	RelMitreContents:      ClassProvenance,
 
 	// Lifecycle.
 	"revoked-by":    ClassLifecycle,

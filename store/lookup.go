@@ -188,9 +188,58 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 	}
 	n, err := s.resolveName(ctx, ref, "", ref)
 	if errors.Is(err, ErrNotFound) {
+		n, err = s.resolveClaimedName(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
 	}
 	return n, err
+}
+
+// claimKinds are the kinds whose name aliases (graph.NameAlias) a name
+// given alone is tried as, when no node has it as its name, alias or
+// external id.
+var claimKinds = []graph.Kind{
+	graph.KindAttackPattern, graph.KindCampaign, graph.KindCourseOfAction,
+	graph.KindIntrusionSet, graph.KindMalware, graph.KindTool,
+}
+
+// resolveClaimedName resolves a name given alone through the name aliases
+// entities claim (alias_claims), as kind:name does for one kind: a node
+// that two sources describe keeps one source's alias list in its props
+// (node_lookup_names), but every source's names are claimed. So "menuPass",
+// a synonym of MISP's mitre-intrusion-set cluster "menuPass - G0045" that
+// the threat-actor galaxy's APT10 (G0045, the same node) does not list,
+// finds APT10 as "intrusion-set:menuPass" did, instead of "not found".
+// Claims of several kinds that are several entities are ambiguous.
+func (s *Store) resolveClaimedName(ctx context.Context, ref string) (graph.Node, error) {
+	var ids []uuid.UUID
+	var cands []string
+	for _, k := range claimKinds {
+		a := graph.NameAlias(k, ref)
+		if a == "" {
+			continue
+		}
+		if err := s.checkClaims(ctx, ref, a); err != nil {
+			return graph.Node{}, err
+		}
+		claimants, err := s.q.AliasClaimCounted(ctx, a)
+		if err != nil {
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+		if len(claimants) > 0 && !slices.Contains(ids, claimants[0]) {
+			ids = append(ids, claimants[0])
+			cands = append(cands, fmt.Sprintf("%s [%s]", a, claimants[0]))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return graph.Node{}, ErrNotFound
+	case 1:
+		return s.GetNode(ctx, ids[0])
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by kind:name",
+		ref, ErrAmbiguous, len(ids), strings.Join(cands, ", "))
 }
 
 // checkClaims refuses a name alias that several entities claim
@@ -259,9 +308,25 @@ func (s *Store) resolveName(ctx context.Context, ref, kind, text string) (graph.
 	if err != nil {
 		return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 	}
+	if len(rows) > 1 && graph.IsATTACKID(strings.ToUpper(strings.TrimSpace(text))) {
+		// An ATT&CK id names the node keyed by it; other nodes only cite it
+		// (the threat-actor galaxy's "Lazarus Group" lists G0032 and G0082
+		// and is keyed by its name, so G0032 alone was ambiguous).
+		keyed := slices.DeleteFunc(slices.Clone(rows), func(r gen.NodeLookupExactRow) bool {
+			return !strings.EqualFold(r.Key, strings.TrimSpace(text))
+		})
+		if len(keyed) == 1 {
+			rows = keyed
+		}
+	}
 	if len(rows) > 1 {
 		if rows, err = s.dropDiscountedClaimants(ctx, text, rows); err != nil {
 			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+	}
+	if len(rows) > 1 {
+		if rows, err = s.preferLiveEntities(ctx, rows); err != nil {
+			return graph.Node{}, err
 		}
 	}
 	switch len(rows) {
@@ -306,6 +371,57 @@ func (s *Store) dropDiscountedClaimants(ctx context.Context, text string, rows [
 		a := graph.NameAlias(graph.Kind(r.Kind), text)
 		return slices.ContainsFunc(discounted, func(c gen.AliasClaim) bool { return c.Alias == a && c.NodeID == r.ID })
 	}), nil
+}
+
+// preferLiveEntities narrows the nodes a name matched the way
+// alias_claim_entities narrows the claimants of a name alias: each node is
+// taken as the entity it resolves to (its revoked-by replacement, the
+// entity a name-keyed node is: followReplacements); when any of those is
+// live, the nodes whose entity is withdrawn are no candidates, and nodes
+// that are one entity are one candidate (the entity's own node when it is
+// among them). A revoked or deprecated object claims no name alias, but its
+// name is still its name (node_lookup_names), so without this "APT34", the
+// name of ATT&CK for ICS's revoked G0057 and an alias of OilRig (G0049),
+// which replaced it, and "EKANS", the name of ICS's deprecated S0017 and of
+// the live S0605, were refused as ambiguous while "intrusion-set:APT34" and
+// "malware:EKANS" found the live one.
+func (s *Store) preferLiveEntities(ctx context.Context, rows []gen.NodeLookupExactRow) ([]gen.NodeLookupExactRow, error) {
+	type candidate struct {
+		row    gen.NodeLookupExactRow
+		entity uuid.UUID
+		live   bool
+	}
+	cands := make([]candidate, 0, len(rows))
+	anyLive := false
+	for _, r := range rows {
+		n, err := s.GetNode(ctx, r.ID)
+		if err != nil {
+			return rows, err
+		}
+		res, err := s.followReplacements(ctx, n)
+		if err != nil {
+			return rows, err
+		}
+		live := graph.Lifecycle(res.Node.Props) == ""
+		anyLive = anyLive || live
+		cands = append(cands, candidate{row: r, entity: res.Node.ID, live: live})
+	}
+	var out []gen.NodeLookupExactRow
+	var entities []uuid.UUID
+	for _, c := range cands {
+		if anyLive && !c.live {
+			continue
+		}
+		if i := slices.Index(entities, c.entity); i >= 0 {
+			if c.row.ID == c.entity {
+				out[i] = c.row
+			}
+			continue
+		}
+		entities = append(entities, c.entity)
+		out = append(out, c.row)
+	}
+	return out, nil
 }
 
 // lookupText is text as node_lookup_names stores it: trimmed, lower-case,

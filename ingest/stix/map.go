@@ -528,8 +528,14 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 							// A relationship id too: the store links the
 							// node to both ends of that relationship once
 							// it is known (PendingRelationExpand).
+							typ := refRelationType(k)
+							if strings.HasPrefix(p, "x_mitre_contents[]") {
+								// An ATT&CK collection lists every object of
+								// its release: a catalogue, not a report.
+								typ = graph.RelMitreContents
+							}
 							rels = append(rels, graph.Relation{
-								Src: n.Ref(), Type: refRelationType(k), Dst: graph.Ref(ref),
+								Src: n.Ref(), Type: typ, Dst: graph.Ref(ref),
 								Confidence: n.Confidence, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
 								Sources: mp.sources,
 							})
