@@ -539,8 +539,9 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 	if st == nil || opts.DryRun {
 		return loadErr
 	}
-	// Everything LoadDir returned has been written: record the events that
-	// were read to their end, so the next run skips them while unchanged.
+	// LoadDir reports an event without error only once its file's records
+	// are written (not when a write failed or the load stopped first):
+	// record those, so the next run skips them while unchanged.
 	for _, e := range done {
 		if e.Err != nil || e.UUID == "" {
 			continue
