@@ -303,3 +303,52 @@ func TestSIGTERMStopsAFeedLoadWaitingOnItsInput(t *testing.T) {
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
 	require.Equal(t, "interrupted", status)
 }
+
+// TestInterruptedFeedDirectoryRecordsNoUnwrittenEvent: SIGINT while the
+// last batch of a MISP feed directory's first event waits (here, for a
+// lock) past its grace: the batch rolls back, and the event must not be
+// recorded as loaded. It was (the event had been read to its end), so the
+// next run skipped it as unchanged and it never reached the graph. The
+// rerun must give the graph of one clean load.
+func TestInterruptedFeedDirectoryRecordsNoUnwrittenEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	manifest := map[string]any{}
+	for i, id := range []string{"7b0e1a2b-0000-4000-8000-000000000001", "7b0e1a2b-0000-4000-8000-000000000002"} {
+		var attrs []map[string]any
+		for j := range 20 {
+			attrs = append(attrs, map[string]any{"uuid": fmt.Sprintf("%s-a%03d", id[:24], j), "type": "ip-dst",
+				"value": fmt.Sprintf("198.51.%d.%d", 100+i, j+1), "category": "Network activity", "timestamp": "1760000000"})
+		}
+		body, err := json.Marshal(map[string]any{"Event": map[string]any{"uuid": id, "info": "event " + id,
+			"date": "2026-10-01", "timestamp": "1760000000", "Attribute": attrs}})
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, id+".json"), body, 0o644))
+		manifest[id] = map[string]any{"info": "event " + id, "timestamp": "1760000000"}
+	}
+	b, err := json.Marshal(manifest)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644))
+	args := []string{"ingest", "misp", dir, "--feed", "dir", "--batch-size", "1000", "--workers", "1"}
+
+	clean := pgtest.DSN(t)
+	r := intel(t, []string{"DATABASE_URL=" + clean}, "", args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	want := pgtest.Dump(t, pgtest.PoolFor(t, clean), pgtest.GraphQueries...)
+
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, _, stderr, release := startLoadOf(t, dsn, args...)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 130, exitCode(t, cmd), "the batch rolls back after its grace; stderr: %s", stderr)
+	release()
+	require.Equal(t, 0, countNodes(t, pool), "the batch in flight rolled back")
+	var items int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM feed_items`).Scan(&items))
+	require.Zero(t, items, "no event recorded as loaded: none was written")
+
+	r = intel(t, []string{"DATABASE_URL=" + dsn}, "", args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "dir: ok (2 events loaded, 0 unchanged)")
+	require.Equal(t, want, pgtest.Dump(t, pool, pgtest.GraphQueries...), "the rerun gives the graph of one clean load")
+}
