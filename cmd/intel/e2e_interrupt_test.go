@@ -400,3 +400,33 @@ func TestSIGPIPEFromTheDatabaseSocketDoesNotStopALoad(t *testing.T) {
 	rows := feedsJSON(t, dsn)
 	require.Equal(t, "ok", rows[0].Status)
 }
+
+// TestInterruptedLoadWhoseRecordFailsSaysSo: when the feed's interrupted
+// record cannot be written (here a trigger refuses it; in life the server
+// has gone, as with pg_ctl stop -m immediate under a load), the one line
+// said "feed big marked interrupted" all the same. It must say the record
+// failed, and intel feeds shows the feed stale.
+func TestInterruptedLoadWhoseRecordFailsSaysSo(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, _, stderr, release := startLoad(t, dsn, feedtest.MalwareFeed(t, 500))
+	_, err := pool.Exec(context.Background(), `
+		CREATE FUNCTION refuse_interrupted() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.last_status = 'interrupted' THEN RAISE EXCEPTION 'record refused'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_interrupted BEFORE UPDATE ON feeds FOR EACH ROW EXECUTE FUNCTION refuse_interrupted();`)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	require.Equal(t, 130, exitCode(t, cmd), "stderr: %s", stderr)
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	require.Regexp(t, `^intel: interrupted by SIGINT after reading \d+ records \(stored: \d+ nodes, \d+ relations\); feed big could not be marked interrupted`, last)
+	require.Contains(t, stderr.String(), "record refused", "the log says why")
+	rows := feedsJSON(t, dsn)
+	require.Equal(t, "stale", rows[0].Status)
+}

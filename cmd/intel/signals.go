@@ -138,6 +138,7 @@ type interruptedError struct {
 	unit        string
 	stored      string   // what was committed: "300 nodes and 120 relations", "800 edges"
 	interrupted []string // feeds recorded as interrupted
+	unrecorded  []string // feeds interrupted whose record failed
 	notStarted  []string // feeds whose turn had not come
 	dryRun      bool     // nothing was recorded
 }
@@ -155,6 +156,9 @@ func (e *interruptedError) Error() string {
 		fmt.Fprintf(&b, "; %s stopped (dry run: nothing recorded)", feedList(e.interrupted))
 	case len(e.interrupted) > 0:
 		fmt.Fprintf(&b, "; %s marked interrupted", feedList(e.interrupted))
+	}
+	if len(e.unrecorded) > 0 {
+		fmt.Fprintf(&b, "; %s could not be marked interrupted (see the log; 'intel feeds' shows it stale)", feedList(e.unrecorded))
 	}
 	if len(e.notStarted) > 0 {
 		fmt.Fprintf(&b, "; %s not started", feedList(e.notStarted))
