@@ -130,6 +130,10 @@ type Result struct {
 	EventsLoaded  int    `json:"events_loaded,omitempty"`
 	EventsSkipped int    `json:"events_skipped,omitempty"`
 	Error         string `json:"error,omitempty"`
+	// RecordError says why the outcome (Status) could not be recorded in
+	// the feed's bookkeeping (the database gone at the end of the load):
+	// the feed then still shows running, and stale once this process ends.
+	RecordError string `json:"record_error,omitempty"`
 	// DryRun says the load wrote nothing: Report.Written counts what a
 	// database would have been asked to insert.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -221,7 +225,8 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		}
 		if st != nil && !opts.DryRun && res.Format != "" {
 			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, text, "", res.Report); ferr != nil {
-				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", ferr)
+				res.RecordError = CapError(redact.Error(ferr).Error())
+				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", res.RecordError)
 			}
 		}
 		return res
@@ -539,8 +544,9 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 	if st == nil || opts.DryRun {
 		return loadErr
 	}
-	// Everything LoadDir returned has been written: record the events that
-	// were read to their end, so the next run skips them while unchanged.
+	// LoadDir reports an event without error only once its file's records
+	// are written (not when a write failed or the load stopped first):
+	// record those, so the next run skips them while unchanged.
 	for _, e := range done {
 		if e.Err != nil || e.UUID == "" {
 			continue

@@ -15,7 +15,8 @@ import (
 
 // inTx runs fn in a transaction of its own with SET LOCAL lock_timeout, and
 // runs it again in a new transaction, after a jittered exponential backoff,
-// when a lock was not granted in time or a deadlock was detected, up to
+// when a lock was not granted in time, a deadlock was detected or the
+// connection or server went away (store.Transient), up to
 // o.Retries times. what names the operation in logs and errors. It returns
 // the number of attempts made. When every attempt timed out waiting for a
 // lock the error wraps ErrLockTimeout and the last database error.
@@ -27,7 +28,10 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn fu
 			return attempt, nil
 		}
 		code := store.Code(err)
-		retryable := code == pgerrcode.LockNotAvailable || code == pgerrcode.DeadlockDetected
+		// The connection or the server going away (pg_terminate_backend,
+		// a restart: 57P01, class 08, a refused connection) is retried too:
+		// the day's transaction rolled back whole.
+		retryable := code == pgerrcode.LockNotAvailable || code == pgerrcode.DeadlockDetected || store.Transient(err)
 		if !retryable || ctx.Err() != nil {
 			return attempt, fmt.Errorf("%s: %w", what, err)
 		}
@@ -39,10 +43,14 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn fu
 			return attempt, fmt.Errorf("%s (%s): %w", what, attempts(attempt), err)
 		}
 		wait := delay/2 + rand.N(delay/2+1)
-		o.Logger.LogAttrs(ctx, slog.LevelWarn, "partman: lock not granted in time, retrying",
+		msg := "partman: lock not granted in time, retrying"
+		if code != pgerrcode.LockNotAvailable && code != pgerrcode.DeadlockDetected {
+			msg = "partman: retrying after a transient failure"
+		}
+		o.Logger.LogAttrs(ctx, slog.LevelWarn, msg,
 			slog.String("op", what), slog.Int("attempt", attempt), slog.Int("retries", o.Retries),
 			slog.Duration("lock_timeout", o.LockTimeout), slog.Duration("backoff", wait),
-			slog.String("sqlstate", code))
+			slog.String("sqlstate", code), slog.String("err", err.Error()))
 		select {
 		case <-ctx.Done():
 			return attempt, fmt.Errorf("%s: %w", what, context.Cause(ctx))

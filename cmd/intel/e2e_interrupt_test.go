@@ -35,6 +35,12 @@ func startLoad(t *testing.T, dsn, feed string) (cmd *exec.Cmd, stdout, stderr *b
 // startLoadOf is startLoad for any intel command line.
 func startLoadOf(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
 	t.Helper()
+	return startLoadWith(t, dsn, nil, args...)
+}
+
+// startLoadWith is startLoadOf with prep run on the command before it starts.
+func startLoadWith(t *testing.T, dsn string, prep func(*exec.Cmd), args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer, release func()) {
+	t.Helper()
 	ctx := context.Background()
 	pool := pgtest.PoolFor(t, dsn)
 	release = feedtest.LockNodes(t, pool)
@@ -43,6 +49,9 @@ func startLoadOf(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdou
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
 	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
+	if prep != nil {
+		prep(cmd)
+	}
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
@@ -121,18 +130,35 @@ func TestInterruptedLoadExitsWithOneLine(t *testing.T) {
 			t.Parallel()
 			dsn := pgtest.DSN(t)
 			pool := pgtest.PoolFor(t, dsn)
-			cmd, stdout, stderr, release := startLoad(t, dsn, feed)
+			// SIGPIPE stops a load only when stdout or stderr is a pipe
+			// whose reader has gone (… 2>&1 | head): here stderr's.
+			var closePipe func()
+			var prep func(*exec.Cmd)
+			if tc.sig == syscall.SIGPIPE {
+				prep = func(cmd *exec.Cmd) {
+					r, w, err := os.Pipe()
+					require.NoError(t, err)
+					cmd.Stderr = w
+					closePipe = func() { _ = r.Close(); _ = w.Close() }
+				}
+			}
+			cmd, stdout, stderr, release := startLoadWith(t, dsn, prep, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
 			rows := feedsJSON(t, dsn)
 			require.Len(t, rows, 1)
 			require.Equal(t, "running", rows[0].Status, "a live load is running, not stale")
 			require.Equal(t, cmd.Process.Pid, rows[0].RunningPID)
 
+			if closePipe != nil {
+				closePipe()
+			}
 			require.NoError(t, cmd.Process.Signal(tc.sig))
 			time.Sleep(300 * time.Millisecond) // the batch in flight waits, within its grace
 			release()
 			require.Equal(t, tc.code, exitCode(t, cmd), "stderr: %s", stderr)
-			require.Regexp(t, `^intel: interrupted by `+tc.name+` after reading \d+ records \(stored: \d+ nodes, \d+ relations\); feed big marked interrupted\n$`, stderr.String(),
-				"one line on stderr")
+			if closePipe == nil { // else the one line cannot be shown
+				require.Regexp(t, `^intel: interrupted by `+tc.name+` after reading \d+ records \(stored: \d+ nodes, \d+ relations\); feed big marked interrupted\n$`, stderr.String(),
+					"one line on stderr")
+			}
 			require.Contains(t, stdout.String(), "big: interrupted\n", "the report says so too")
 			require.Equal(t, 1, strings.Count(stdout.String(), "interrupted by "+tc.name), "once, in the report: %s", stdout.String())
 			// Up to the store's writers (tuning's plan) batches of 100 are
@@ -302,4 +328,105 @@ func TestSIGTERMStopsAFeedLoadWaitingOnItsInput(t *testing.T) {
 	var status string
 	require.NoError(t, pool.QueryRow(context.Background(), "SELECT last_status FROM feeds WHERE name = 'stalled'").Scan(&status))
 	require.Equal(t, "interrupted", status)
+}
+
+// TestInterruptedFeedDirectoryRecordsNoUnwrittenEvent: SIGINT while the
+// last batch of a MISP feed directory's first event waits (here, for a
+// lock) past its grace: the batch rolls back, and the event must not be
+// recorded as loaded. It was (the event had been read to its end), so the
+// next run skipped it as unchanged and it never reached the graph. The
+// rerun must give the graph of one clean load.
+func TestInterruptedFeedDirectoryRecordsNoUnwrittenEvent(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	manifest := map[string]any{}
+	for i, id := range []string{"7b0e1a2b-0000-4000-8000-000000000001", "7b0e1a2b-0000-4000-8000-000000000002"} {
+		var attrs []map[string]any
+		for j := range 20 {
+			attrs = append(attrs, map[string]any{"uuid": fmt.Sprintf("%s-a%03d", id[:24], j), "type": "ip-dst",
+				"value": fmt.Sprintf("198.51.%d.%d", 100+i, j+1), "category": "Network activity", "timestamp": "1760000000"})
+		}
+		body, err := json.Marshal(map[string]any{"Event": map[string]any{"uuid": id, "info": "event " + id,
+			"date": "2026-10-01", "timestamp": "1760000000", "Attribute": attrs}})
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, id+".json"), body, 0o644))
+		manifest[id] = map[string]any{"info": "event " + id, "timestamp": "1760000000"}
+	}
+	b, err := json.Marshal(manifest)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), b, 0o644))
+	args := []string{"ingest", "misp", dir, "--feed", "dir", "--batch-size", "1000", "--workers", "1"}
+
+	clean := pgtest.DSN(t)
+	r := intel(t, []string{"DATABASE_URL=" + clean}, "", args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	want := pgtest.Dump(t, pgtest.PoolFor(t, clean), pgtest.GraphQueries...)
+
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, _, stderr, release := startLoadOf(t, dsn, args...)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, 130, exitCode(t, cmd), "the batch rolls back after its grace; stderr: %s", stderr)
+	release()
+	require.Equal(t, 0, countNodes(t, pool), "the batch in flight rolled back")
+	var items int
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT count(*) FROM feed_items`).Scan(&items))
+	require.Zero(t, items, "no event recorded as loaded: none was written")
+
+	r = intel(t, []string{"DATABASE_URL=" + dsn}, "", args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "dir: ok (2 events loaded, 0 unchanged)")
+	require.Equal(t, want, pgtest.Dump(t, pool, pgtest.GraphQueries...), "the rerun gives the graph of one clean load")
+}
+
+// TestSIGPIPEFromTheDatabaseSocketDoesNotStopALoad: once intel notifies
+// SIGPIPE (to stop on a closed stdout or stderr), a write to any closed
+// socket raises it too, the database server's when the server restarts or
+// drops the connection (seen with pg_ctl stop -m immediate under intel
+// ingest stix: "interrupted by SIGPIPE", exit 141, although the load's
+// retries were riding the restart out). With stdout and stderr open, the
+// signal (sent here as such a write raises it) must not stop the load.
+func TestSIGPIPEFromTheDatabaseSocketDoesNotStopALoad(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, stdout, stderr, release := startLoad(t, dsn, feedtest.MalwareFeed(t, 500))
+	require.NoError(t, cmd.Process.Signal(syscall.SIGPIPE))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	require.Equal(t, 0, exitCode(t, cmd), "stderr: %s", stderr)
+	require.Contains(t, stdout.String(), "big: ok\n")
+	require.Equal(t, 500, countNodes(t, pool))
+	rows := feedsJSON(t, dsn)
+	require.Equal(t, "ok", rows[0].Status)
+}
+
+// TestInterruptedLoadWhoseRecordFailsSaysSo: when the feed's interrupted
+// record cannot be written (here a trigger refuses it; in life the server
+// has gone, as with pg_ctl stop -m immediate under a load), the one line
+// said "feed big marked interrupted" all the same. It must say the record
+// failed, and intel feeds shows the feed stale.
+func TestInterruptedLoadWhoseRecordFailsSaysSo(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, _, stderr, release := startLoad(t, dsn, feedtest.MalwareFeed(t, 500))
+	_, err := pool.Exec(context.Background(), `
+		CREATE FUNCTION refuse_interrupted() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF NEW.last_status = 'interrupted' THEN RAISE EXCEPTION 'record refused'; END IF;
+			RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_interrupted BEFORE UPDATE ON feeds FOR EACH ROW EXECUTE FUNCTION refuse_interrupted();`)
+	require.NoError(t, err)
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	time.Sleep(300 * time.Millisecond)
+	release()
+	require.Equal(t, 130, exitCode(t, cmd), "stderr: %s", stderr)
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndexByte(last, '\n')+1:]
+	require.Regexp(t, `^intel: interrupted by SIGINT after reading \d+ records \(stored: \d+ nodes, \d+ relations\); feed big could not be marked interrupted`, last)
+	require.Contains(t, stderr.String(), "record refused", "the log says why")
+	rows := feedsJSON(t, dsn)
+	require.Equal(t, "stale", rows[0].Status)
 }

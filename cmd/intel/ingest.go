@@ -270,6 +270,12 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		}
 		switch r.Status {
 		case ingest.StatusInterrupted:
+			if r.RecordError != "" {
+				// The database refused the record (or was gone): saying
+				// "marked interrupted" would be untrue.
+				ie.unrecorded = append(ie.unrecorded, r.Feed.Name)
+				break
+			}
 			ie.interrupted = append(ie.interrupted, r.Feed.Name)
 		case ingest.StatusCancelled:
 			ie.notStarted = append(ie.notStarted, r.Feed.Name)

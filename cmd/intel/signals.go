@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // interrupts turns the first SIGINT, SIGTERM or SIGHUP into the end of the
@@ -47,23 +49,51 @@ func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
 	}
 	signal.Notify(in.ch, sigs...)
 	go func() {
-		select {
-		case s := <-in.ch:
-			sig, _ := s.(syscall.Signal)
-			if sig == syscall.SIGPIPE {
-				// The pipe stays closed: every later write would raise it.
-				signal.Ignore(syscall.SIGPIPE)
+		for {
+			select {
+			case s := <-in.ch:
+				sig, _ := s.(syscall.Signal)
+				if sig == syscall.SIGPIPE && !outputClosed() {
+					// Once SIGPIPE is notified, a write to any closed
+					// socket raises it too: the database server's, when
+					// the server restarts or ends the connection. That
+					// write fails (EPIPE) and is retried; it is no reason
+					// to stop. Before, a server restart "interrupted by
+					// SIGPIPE" a load its retries would have finished.
+					continue
+				}
+				if sig == syscall.SIGPIPE {
+					// The pipe stays closed: every later write would raise it.
+					signal.Ignore(syscall.SIGPIPE)
+				}
+				// From now on a second signal takes its default action.
+				signal.Stop(in.ch)
+				in.mu.Lock()
+				in.sig = sig
+				in.mu.Unlock()
+				cancel(interruptCause{sig})
+				return
+			case <-in.done:
+				return
 			}
-			// From now on a second signal takes its default action.
-			signal.Stop(in.ch)
-			in.mu.Lock()
-			in.sig = sig
-			in.mu.Unlock()
-			cancel(interruptCause{sig})
-		case <-in.done:
 		}
 	}()
 	return ctx, in
+}
+
+// outputClosed reports whether stdout or stderr is a pipe or socket whose
+// reader has gone (poll reports POLLERR or POLLHUP for it).
+func outputClosed() bool {
+	fds := []unix.PollFd{{Fd: 1}, {Fd: 2}}
+	if _, err := unix.Poll(fds, 0); err != nil {
+		return true // cannot tell: take the signal as it was meant
+	}
+	for _, fd := range fds {
+		if fd.Revents&(unix.POLLERR|unix.POLLHUP) != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // received returns the signal that interrupted the command, or 0.
@@ -108,6 +138,7 @@ type interruptedError struct {
 	unit        string
 	stored      string   // what was committed: "300 nodes and 120 relations", "800 edges"
 	interrupted []string // feeds recorded as interrupted
+	unrecorded  []string // feeds interrupted whose record failed
 	notStarted  []string // feeds whose turn had not come
 	dryRun      bool     // nothing was recorded
 }
@@ -125,6 +156,9 @@ func (e *interruptedError) Error() string {
 		fmt.Fprintf(&b, "; %s stopped (dry run: nothing recorded)", feedList(e.interrupted))
 	case len(e.interrupted) > 0:
 		fmt.Fprintf(&b, "; %s marked interrupted", feedList(e.interrupted))
+	}
+	if len(e.unrecorded) > 0 {
+		fmt.Fprintf(&b, "; %s could not be marked interrupted (see the log; 'intel feeds' shows it stale)", feedList(e.unrecorded))
 	}
 	if len(e.notStarted) > 0 {
 		fmt.Fprintf(&b, "; %s not started", feedList(e.notStarted))

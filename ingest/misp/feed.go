@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -451,8 +452,27 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 	defer f.Close() //nolint:errcheck // read-only
 	before := m.events
 	m.fileID = strings.ToLower(id)
-	err = m.load(ctx, f, path, sink, report)
+	// The file's events are reported once its records are written: an
+	// event is read to its end (and reported by endEvent) while its last
+	// records are only queued, and a write that then fails, or a load
+	// stopped before the last batch, would leave it recorded as loaded by
+	// a feed manager and skipped by the next run, unwritten.
+	onEvent := m.opts.OnEvent
+	var held []EventResult
+	if onEvent != nil {
+		m.opts.OnEvent = func(e EventResult) { held = append(held, e) }
+	}
+	watch := &writeWatch{Sink: sink}
+	err = m.load(ctx, f, path, watch, report)
+	m.opts.OnEvent = onEvent
 	m.fileID = ""
+	written := err == nil || (fileError(err) && ctx.Err() == nil && !watch.failed.Load())
+	for _, e := range held {
+		if !written && e.Err == nil {
+			e.Err = fmt.Errorf("not written whole: %w", err)
+		}
+		onEvent(e)
+	}
 	if err == nil && m.events == before && ctx.Err() == nil {
 		// Valid JSON without an event (a STIX bundle, {}, a list of
 		// numbers) is no event file: it fails as an empty file does,
@@ -466,6 +486,20 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 		fe.add(path, "", err)
 	}
 	return err
+}
+
+// writeWatch is a sink that remembers whether a write failed.
+type writeWatch struct {
+	graph.Sink
+	failed atomic.Bool
+}
+
+func (w *writeWatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	ws, err := w.Sink.Write(ctx, b)
+	if err != nil {
+		w.failed.Store(true)
+	}
+	return ws, err
 }
 
 // fileError reports whether err is particular to one event file (missing,

@@ -55,9 +55,11 @@ type Options struct {
 	// type, attribute type and object name.
 	Tally *Tally
 	// OnEvent, when set, is called once per event that has been read to its
-	// end (or whose file failed in LoadDir), after its records were queued
-	// for the sink, on the goroutine that called the load. A feed manager
-	// records the event's timestamp here.
+	// end (or whose file failed in LoadDir), on the goroutine that called
+	// the load. LoadFile calls it once the event's records were queued for
+	// the sink; LoadDir once its file's records were written, and with Err
+	// set (not written whole) when a write failed or the load stopped
+	// before they were. A feed manager records the event as loaded here.
 	OnEvent func(EventResult)
 }
 
