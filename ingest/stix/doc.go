@@ -154,7 +154,17 @@
 //     are folded into first/last seen); its other properties are the
 //     relation's props.
 //   - sighting becomes a graph.Sighting: a sighting node linked sighting-of,
-//     where-sighted and observed.
+//     where-sighted and observed. An OpenCTI negative sighting
+//     ("x_opencti_negative": true, or "negative" in OpenCTI's extension) is
+//     a false positive: linked false-positive-of, counted as no sighting.
+//   - A TAXII 2.1 envelope (no "type", an "objects" array) is read as a
+//     bundle; one without objects (an empty page) is dropped as
+//     ReasonMissingProperty.
+//   - An object keyed by its id that has no name but a "value" (a
+//     producer's own observable type: OpenCTI's hostname, text,
+//     cryptocurrency-wallet, ...) is named by the value. Bare UUIDs in
+//     x_opencti_* properties and OpenCTI's extensions are OpenCTI internal
+//     ids: kept in props without a warning.
 //   - Embedded references become relations from the node: every property
 //     named *_ref or *_refs (at any depth, extensions included) gives one
 //     relation per STIX identifier, typed by the property name without the

@@ -103,6 +103,16 @@ func (mp *mapper) mapRecord(raw []byte, n note) mapped {
 // mapObject validates and maps one decoded object into out.
 func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 	canonicalIDs(m)
+	if isEnvelope(m) {
+		// A TAXII 2.1 envelope (a page of a collection's objects, saved
+		// as it came) inside an array or NDJSON: read as a bundle.
+		if _, ok := m["objects"].([]any); !ok {
+			out.drop = dropf(ReasonMissingProperty, "TAXII envelope without objects (an empty page): nothing to load")
+			return
+		}
+		mp.mapBundle(out, object{m: m})
+		return
+	}
 	o, bad := validate(m)
 	out.id, out.typ = o.id, o.typ
 	if out.id == "" {
@@ -139,6 +149,23 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		// extension-defined type: a node of that kind keyed by its id.
 		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
 	}
+}
+
+// isEnvelope reports whether m is a TAXII 2.1 envelope: no "type", and an
+// "objects" array, or none with the envelope's "more" flag (an empty page,
+// which TAXII 2.1 sends without "objects").
+func isEnvelope(m map[string]any) bool {
+	if _, typed := m["type"]; typed {
+		return false
+	}
+	switch m["objects"].(type) {
+	case []any:
+		return true
+	case nil:
+		_, more := m["more"].(bool)
+		return more
+	}
+	return false
 }
 
 // versioned marks what the object o states in this version (its modified
@@ -413,6 +440,13 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	if name := strings.TrimSpace(o.str("name")); name != "" && (n.Name == "" || !n.Kind.IsObservable()) {
 		n.Name = name
 	}
+	if value := strings.TrimSpace(o.str("value")); n.Name == "" && value != "" && len(value) <= maxValueName {
+		// A cyber-observable type of a producer's own (OpenCTI's hostname,
+		// text, user-agent, cryptocurrency-wallet, x-opencti-hostname, ...)
+		// keyed by its id: its value names it, so search and kind:value
+		// find it.
+		n.Name = value
+	}
 	if labels, ok := stringList(o.m["labels"]); ok && len(labels) > 0 {
 		n.Labels = labels
 	}
@@ -443,6 +477,10 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	out.batch.Nodes = append(out.batch.Nodes, n)
 	return idx
 }
+
+// maxValueName bounds the value of a custom observable taken as its name
+// (a text observable may hold a whole document).
+const maxValueName = 1024
 
 // props turns the object's property map into a node's or relation's props,
 // in place (the map is the record's own): properties in skip go, reference
@@ -539,6 +577,7 @@ func (mp *mapper) refRelations(out *mapped, n graph.Node, o object, consumed []s
 								Confidence: n.Confidence, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen,
 								Sources: mp.sources,
 							})
+						case openCTIInternalRef(p, ref):
 						default:
 							out.warnings = append(out.warnings, warning{property: p, value: ref,
 								message: "reference is not a STIX identifier; kept in props, no relation"})

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // relationshipOwn are the relationship properties that map to fields of
@@ -76,7 +77,7 @@ func (mp *mapper) warnRefs(out *mapped, o object, own []string) {
 			continue
 		}
 		for _, ref := range graph.Strings(v) {
-			if ref != "" && !isIdentifier(ref) {
+			if ref != "" && !isIdentifier(ref) && !openCTIInternalRef(k, ref) {
 				out.warnings = append(out.warnings, warning{property: k, value: ref,
 					message: "reference is not a STIX identifier; kept in props"})
 			}
@@ -120,6 +121,12 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		Observed: identifiers("observed_data_refs"), Confidence: o.confidence(),
 		FirstSeen: first, LastSeen: last, Sources: mp.sources,
 	}
+	negative := openCTINegative(o.m)
+	if negative {
+		// A false positive reports the object benign: it never saw it
+		// (as a MISP false-positive sighting).
+		s.OfRelation = graph.RelFalsePositiveOf
+	}
 	n, rels := s.Graph()
 	idx := mp.addNode(out, n, o, sightingOwn)
 	tlp := out.batch.Nodes[idx].TLP
@@ -142,5 +149,52 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		}
 	}
 	out.batch.Relations = append(out.batch.Relations, rels...)
-	out.sightings++
+	if !negative {
+		out.sightings++
+	}
+}
+
+// OpenCTI's extension definitions: its own property extension on every
+// object it exports (x_opencti_* properties moved into it since OpenCTI
+// 5.4), and the one of its own cyber-observable types (hostname, text,
+// cryptocurrency-wallet, ...).
+const (
+	openCTIExtension    = "extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba"
+	openCTISCOExtension = "extension-definition--f93e2c80-4231-4f9a-af8b-95c9bd566a82"
+)
+
+// openCTIInternalRef reports whether ref, found at the property path path
+// ("x_opencti_source_ref", "extensions.<OpenCTI's extension>.source_ref"),
+// is an OpenCTI internal id: a bare UUID in an x_opencti_ property or in
+// one of OpenCTI's extensions, where OpenCTI writes its own ids beside the
+// STIX ones of the standard properties. It is kept in props without a
+// warning: it is what the producer means, and it would otherwise warn for
+// every relationship and sighting of an OpenCTI export.
+func openCTIInternalRef(path, ref string) bool {
+	if _, ok := stixid.CanonicalUUID(ref); !ok {
+		return false
+	}
+	if strings.HasPrefix(path, "x_opencti_") {
+		return true
+	}
+	for _, ext := range []string{openCTIExtension, openCTISCOExtension} {
+		if strings.HasPrefix(path, "extensions."+ext+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// openCTINegative reports whether a sighting is an OpenCTI negative one (a
+// false positive: "x_opencti_negative": true, or "negative": true in
+// OpenCTI's extension, as OpenCTI exports and its connectors write them;
+// the strings "true"/"false" count too).
+func openCTINegative(m map[string]any) bool {
+	if b, ok := graph.LifecycleFlag(m["x_opencti_negative"]); ok {
+		return b
+	}
+	ext, _ := m["extensions"].(map[string]any)
+	octi, _ := ext[openCTIExtension].(map[string]any)
+	b, _ := graph.LifecycleFlag(octi["negative"])
+	return b
 }

@@ -1,0 +1,136 @@
+package stix
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// loadProducerFile loads testdata/producers/<name> into a fresh database
+// and returns the store, the report and the captured log.
+func loadProducerFile(t *testing.T, name string) (*store.Store, *engine.Report, []logRecord) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "producers", name))
+	require.NoError(t, err)
+	return loadProducer(t, strings.TrimSuffix(name, ".json"), string(data))
+}
+
+// loadProducer loads data as the feed name into a fresh database.
+func loadProducer(t *testing.T, name, data string) (*store.Store, *engine.Report, []logRecord) {
+	t.Helper()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	logger, logs := newCapture()
+	rep, err := Load(ctx, strings.NewReader(data), st, Options{Feed: name, Logger: logger})
+	require.NoError(t, err)
+	_, err = st.ReleasePending(ctx)
+	require.NoError(t, err)
+	return st, rep, logs()
+}
+
+// TestOpenCTINegativeSightingIsFalsePositive: OpenCTI marks a false
+// positive sighting "x_opencti_negative": true (its UI's "False positive"
+// switch; the GreyNoise connector writes it for benign scanners), since 5.4
+// as "negative" in its own extension. Such a sighting never saw the
+// object: it links false-positive-of, as a MISP false-positive sighting
+// does, and counts as no sighting. Before, both were sighting-of links and
+// counted sightings, so a walk from the address showed it "seen".
+func TestOpenCTINegativeSightingIsFalsePositive(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "opencti-export.json")
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 1, rep.Sightings, "only the positive sighting counts")
+	pool := st.Pool()
+	got, pending := graphRelations(t, pool)
+	require.Zero(t, pending)
+	var of []string
+	for _, r := range got {
+		if strings.HasPrefix(r, "sighting ") && !strings.Contains(r, "where-sighted") {
+			of = append(of, r)
+		}
+	}
+	require.ElementsMatch(t, []string{
+		"sighting " + graph.RelFalsePositiveOf + " indicator 203.0.113.77", // negative in OpenCTI's extension
+		"sighting " + graph.RelFalsePositiveOf + " ipv4-addr 203.0.113.77", // x_opencti_negative: true
+		"sighting " + graph.RelSightingOf + " malware Cobalt Strike",       // negative false in both
+	}, of)
+}
+
+// TestOpenCTIExportLoadsQuietly: OpenCTI writes its internal ids (bare
+// UUIDs) beside the STIX ones, in x_opencti_source_ref,
+// x_opencti_sighting_of_ref, x_opencti_where_sighted_refs and in its
+// extension's source_ref, target_ref, sighting_of_ref. They are kept in
+// props; before, each warned "reference is not a STIX identifier" (6
+// lines for this file, 2 to 4 per relationship and sighting of an export).
+// A reference that is not an identifier elsewhere still warns.
+func TestOpenCTIExportLoadsQuietly(t *testing.T) {
+	t.Parallel()
+	st, rep, logs := loadProducerFile(t, "opencti-export.json")
+	require.Empty(t, rep.Dropped)
+	for _, l := range logs {
+		require.NotContains(t, l.attrs["problem"], "not a STIX identifier", "%s %v", l.msg, l.attrs)
+	}
+	ctx := context.Background()
+	var internal string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT props->>'x_opencti_source_ref' FROM relations WHERE relation = 'indicates'`).Scan(&internal))
+	require.Equal(t, "a1b2c3d4-0000-4000-8000-000000000002", internal, "the internal id stays in props")
+
+	// An ordinary property with a non-identifier reference still warns.
+	_, _, logs2 := loadProducer(t, "report", `{"type":"report","spec_version":"2.1","id":"report--3c4d5e6f-7a8b-4c9d-8e0f-2a3b4c5d6e70","created":"2023-01-14T10:00:00Z","modified":"2023-01-14T10:00:00Z","name":"r","published":"2023-01-14T10:00:00Z","object_refs":["a1b2c3d4-0000-4000-8000-000000000002"]}`)
+	var warned bool
+	for _, l := range logs2 {
+		if p, _ := l.attrs["problem"].(string); strings.Contains(p, "not a STIX identifier") {
+			warned = true
+		}
+	}
+	require.True(t, warned, "a bare uuid in object_refs is still reported")
+}
+
+// TestCustomObservableNamedByValue: OpenCTI's own observable types
+// (hostname, cryptocurrency-wallet, and the older x-opencti-hostname) have
+// no STIX deterministic id here and are keyed by their id; their value
+// names them, so search and kind:value find them. Before, they had no
+// name: "intel search WS-FIN-042" found nothing.
+func TestCustomObservableNamedByValue(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _, _ := loadProducerFile(t, "opencti-export.json")
+	for ref, name := range map[string]string{
+		"hostname:WS-FIN-042":                                              "WS-FIN-042",
+		"x-opencti-hostname:dc01.corp.example":                             "dc01.corp.example",
+		"cryptocurrency-wallet:bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh": "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
+	} {
+		n, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		require.Equal(t, name, n.Name, ref)
+	}
+	hits, err := st.Search(ctx, "WS-FIN-042", graph.SearchOptions{Exact: true, Limit: 5})
+	require.NoError(t, err)
+	require.NotEmpty(t, hits)
+	require.Equal(t, graph.Kind("hostname"), hits[0].Kind)
+}
+
+// TestTAXIIPagesInAnArray: pages of a TAXII 2.1 collection saved as a JSON
+// array of envelopes ({"more", "next", "objects"}, no "type") load as
+// bundles would; an empty page ({"more": false}, no objects) is a counted
+// drop saying so. Before, each envelope was dropped as missing-type and the
+// load failed ("a MISP file?").
+func TestTAXIIPagesInAnArray(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "taxii21-pages.json")
+	require.Equal(t, map[engine.Reason]int64{ReasonMissingProperty: 1}, rep.Dropped)
+	got, pending := graphRelations(t, st.Pool())
+	require.Zero(t, pending)
+	require.Contains(t, got, "indicator indicates malware Poison Ivy")
+	require.Contains(t, got, "indicator based-on hash SHA-256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c")
+}
