@@ -201,7 +201,9 @@
 //     the same nodes.
 //   - Nodes take labels, confidence, first and last seen (the earliest and
 //     latest of created, modified, first_seen, last_seen, first_observed,
-//     last_observed, valid_from, start_time, stop_time and published) and the
+//     last_observed, valid_from, start_time, stop_time and published; the Unix
+//     epoch and 5138-11-16T09:46:40Z, OpenCTI's sentinels for an unknown time,
+//     are no time and only stay in props) and the
 //     feed name as source; nodes derived from an object (observables of a
 //     pattern, hashes of a file, embedded observables) take its times and
 //     TLP. An object with none of those times (a STIX 2.1 SCO) leaves them

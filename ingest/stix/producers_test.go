@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -133,4 +134,38 @@ func TestTAXIIPagesInAnArray(t *testing.T) {
 	require.Zero(t, pending)
 	require.Contains(t, got, "indicator indicates malware Poison Ivy")
 	require.Contains(t, got, "indicator based-on hash SHA-256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c")
+}
+
+// TestOpenCTIUnsetTimesAreNoTimes: OpenCTI writes 1970-01-01T00:00:00Z and
+// 5138-11-16T09:46:40Z for a time it does not know. They are no
+// observation times: the actor, the uses link and the sighting are seen
+// within their created .. modified. Before, each was "seen 1970-01-01 ..
+// 5138-11-16", and since first/last seen merge as earliest/latest, so
+// stayed every record merged with them.
+func TestOpenCTIUnsetTimesAreNoTimes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducerFile(t, "opencti-unset-times.json")
+	require.Empty(t, rep.Dropped)
+	rows, err := st.Pool().Query(ctx, `
+		SELECT kind, first_seen, last_seen FROM nodes WHERE kind IN ('intrusion-set', 'threat-actor', 'sighting')
+		UNION ALL SELECT relation, first_seen, last_seen FROM relations WHERE relation IN ('uses', 'sighting-of')`)
+	require.NoError(t, err)
+	defer rows.Close()
+	lo := time.Date(2023, 1, 10, 10, 0, 0, 0, time.UTC)
+	hi := time.Date(2023, 4, 10, 10, 0, 0, 0, time.UTC)
+	var n int
+	for rows.Next() {
+		var what string
+		var first, last time.Time
+		require.NoError(t, rows.Scan(&what, &first, &last))
+		require.False(t, first.Before(lo), "%s first seen %s", what, first)
+		require.False(t, last.After(hi), "%s last seen %s", what, last)
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, 4, n)
+	var stop string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT props->>'stop_time' FROM relations WHERE relation = 'uses'`).Scan(&stop))
+	require.Equal(t, "5138-11-16T09:46:40.000Z", stop, "the property keeps the value as written")
 }

@@ -171,7 +171,7 @@ func parseTimestamp(s string) (time.Time, error) {
 func (o object) seen() (first, last time.Time) {
 	for _, p := range seenProps {
 		t, ok := o.timestamp(p)
-		if !ok {
+		if !ok || unsetTime(t) {
 			continue
 		}
 		if first.IsZero() || t.Before(first) {
@@ -182,6 +182,24 @@ func (o object) seen() (first, last time.Time) {
 		}
 	}
 	return first, last
+}
+
+// OpenCTI's sentinels for a time it does not know (FROM_START and
+// UNTIL_END): it exports every relationship's start_time and stop_time, a
+// sighting's or threat actor's first_seen and last_seen, with these when
+// they are unset, and filters them out itself.
+var (
+	openCTIFromStart = time.Unix(0, 0).UTC()
+	openCTIUntilEnd  = time.UnixMilli(100_000_000_000_000).UTC() // 5138-11-16T09:46:40Z
+)
+
+// unsetTime reports whether t says "unknown" rather than a time: the Unix
+// epoch (OpenCTI's FROM_START, and the zero value of many producers) or
+// OpenCTI's UNTIL_END. seen leaves such times out, so that they neither
+// make a link "seen since 1970" nor "until 5138", nor widen the times of
+// what they merge with; the property keeps the value as written.
+func unsetTime(t time.Time) bool {
+	return t.Equal(openCTIFromStart) || t.Equal(openCTIUntilEnd)
 }
 
 // confidence returns the object's confidence, or nil.
