@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -8,6 +9,32 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 )
+
+// validity renders a STIX indicator's valid_from and valid_until (props, as
+// the feed wrote them) as "2023-01-10 .. 2023-04-10", marked "(expired)"
+// when valid_until is before now, or "" when the node has neither. An
+// expired indicator stays in the graph and in walks (what it indicated
+// was so); show says that it is no longer to be matched.
+func validity(props map[string]any, now time.Time) string {
+	day := func(k string) (string, time.Time) {
+		s, _ := props[k].(string)
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return "", time.Time{}
+		}
+		return t.UTC().Format("2006-01-02"), t
+	}
+	from, _ := day("valid_from")
+	until, end := day("valid_until")
+	if from == "" && until == "" {
+		return ""
+	}
+	v := cmp.Or(from, "?") + " .. " + until
+	if until != "" && end.Before(now) {
+		v += " (expired)"
+	}
+	return v
+}
 
 // writeNodeDetails writes what intel show prints: one "field: value" line
 // per fact, then the relations per class and type.
@@ -52,6 +79,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		row("sources", strings.Join(n.Sources, ", "))
 	}
 	row("seen", fmt.Sprintf("%s .. %s", n.FirstSeen.UTC().Format("2006-01-02"), n.LastSeen.UTC().Format("2006-01-02")))
+	if v := validity(n.Props, time.Now()); v != "" {
+		row("valid", v)
+	}
 	if n.Confidence != nil {
 		row("confidence", fmt.Sprint(*n.Confidence))
 	}
