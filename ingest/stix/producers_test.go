@@ -169,3 +169,27 @@ func TestOpenCTIUnsetTimesAreNoTimes(t *testing.T) {
 	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT props->>'stop_time' FROM relations WHERE relation = 'uses'`).Scan(&stop))
 	require.Equal(t, "5138-11-16T09:46:40.000Z", stop, "the property keeps the value as written")
 }
+
+// TestTAXIIResponsesThatAreNoContentSaySo: a TAXII manifest (the objects'
+// ids and versions) or a collections answer saved as a feed is dropped
+// missing-type, as before, but the drop says what it is and what to fetch
+// instead. Before, it said "no type" alone.
+func TestTAXIIResponsesThatAreNoContentSaySo(t *testing.T) {
+	t.Parallel()
+	for feed, tc := range map[string]struct{ data, want string }{
+		"manifest": {`{"more":false,"objects":[{"id":"indicator--cd981c25-8042-4166-8945-51178443bdac","date_added":"2016-11-01T03:04:05.000Z","version":"2016-11-03T12:30:59.000Z","media_type":"application/stix+json;version=2.1"}]}`,
+			"a TAXII manifest record"},
+		"collections": {`{"collections":[{"id":"91a7b528-80eb-42ed-a74d-c6fbd5a26116","title":"High Value Indicator Collection","can_read":true,"can_write":false}]}`,
+			"a TAXII discovery, API root or collections answer"},
+	} {
+		_, rep, logs := loadProducer(t, feed, tc.data)
+		require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingType: 1}, rep.Dropped, feed)
+		var said bool
+		for _, l := range logs {
+			if d, _ := l.attrs["detail"].(string); strings.Contains(d, tc.want) {
+				said = true
+			}
+		}
+		require.True(t, said, "%s: the drop says what it is", feed)
+	}
+}

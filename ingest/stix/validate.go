@@ -63,7 +63,7 @@ func validate(m map[string]any) (object, *recordError) {
 	o := object{m: m}
 	typ, ok := m["type"]
 	if !ok || typ == nil || typ == "" {
-		return o, dropf(engine.ReasonMissingType, "no type")
+		return o, dropf(engine.ReasonMissingType, "no type%s", taxiiHint(m))
 	}
 	if o.typ, ok = typ.(string); !ok {
 		return o, dropf(engine.ReasonInvalidProperty, "type is a JSON %s, not a string", jsonKind(typ))
@@ -200,6 +200,19 @@ var (
 // what they merge with; the property keeps the value as written.
 func unsetTime(t time.Time) bool {
 	return t.Equal(openCTIFromStart) || t.Equal(openCTIUntilEnd)
+}
+
+// taxiiHint says what TAXII resource a record without a type is, when it
+// is one: a TAXII server's other answers are saved as feeds too.
+func taxiiHint(m map[string]any) string {
+	has := func(k string) bool { _, ok := m[k]; return ok }
+	switch {
+	case has("date_added") && has("media_type"):
+		return " (a TAXII manifest record: an object's id and version, not the object; load what the collection's objects/ endpoint returns)"
+	case has("collections"), has("api_roots"), has("can_read") && has("can_write"):
+		return " (a TAXII discovery, API root or collections answer, not STIX content; load what a collection's objects/ endpoint returns)"
+	}
+	return ""
 }
 
 // confidence returns the object's confidence, or nil.
