@@ -159,7 +159,10 @@
 //     a false positive: linked false-positive-of, counted as no sighting.
 //   - A TAXII 2.1 envelope (no "type", an "objects" array) is read as a
 //     bundle; one without objects (an empty page) is dropped as
-//     ReasonMissingProperty.
+//     ReasonMissingProperty. A bundle or envelope read as one record (an
+//     element of an array, a line of NDJSON) counts its objects as the
+//     records, and a bad object of it is dropped alone, as one of a
+//     top-level bundle is.
 //   - An object keyed by its id that has no name but a "value" (a
 //     producer's own observable type: OpenCTI's hostname, text,
 //     cryptocurrency-wallet, ...) is named by the value. Bare UUIDs in

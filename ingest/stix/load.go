@@ -137,6 +137,14 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		return res
 	}
 	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
+	if out.nested && out.objects+len(out.nestedDrops) > 0 {
+		// A bundle read as one record: its objects are the records.
+		res.Read, res.Mapped = int64(out.objects+len(out.nestedDrops)), int64(out.objects)
+		for _, d := range out.nestedDrops {
+			res.Drops = append(res.Drops, engine.Drop{Reason: d.drop.reason, ID: d.id,
+				Detail: "object of a nested bundle: " + d.drop.detail, Attrs: []any{"type", d.typ}})
+		}
+	}
 	if len(out.warnings) > 0 || len(out.markings) > 0 || len(out.fixups) > 0 || len(out.claims) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}

@@ -46,6 +46,19 @@ type mapped struct {
 	// entity the record is, with its key: the loader reports an alias that
 	// two entities of the feed claim.
 	claims []claim
+	// nested is set for a bundle or TAXII envelope read as one record (an
+	// element of an array, a line of NDJSON): its objects count as the
+	// records, objects of them mapped and nestedDrops dropped, each on
+	// its own, as the objects of a top-level bundle are.
+	nested      bool
+	objects     int
+	nestedDrops []nestedDrop
+}
+
+// nestedDrop is an object of a nested bundle that was dropped.
+type nestedDrop struct {
+	id, typ string
+	drop    *recordError
 }
 
 // markingDef is a marking definition a record defines and its TLP level.
@@ -208,6 +221,7 @@ func (mp *mapper) moveReserved(out *mapped, m map[string]any, path string) {
 // mapBundle maps the objects of a bundle found as a record (a bundle inside
 // an array, or an NDJSON line small enough to be one record).
 func (mp *mapper) mapBundle(out *mapped, o object) {
+	out.nested = true
 	objs, _ := o.m["objects"].([]any)
 	for _, e := range objs {
 		sub := mapped{}
@@ -218,11 +232,16 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 			mp.mapObject(&sub, m)
 		}
 		if sub.drop != nil {
-			// One bad object drops the whole nested bundle record: the
-			// record is the unit of isolation.
-			out.drop = dropf(sub.drop.reason, "object %s of nested bundle: %s", sub.id, sub.drop.detail)
-			out.batch = graph.Batch{}
-			return
+			// A bad object is dropped alone; the bundle's other objects
+			// load (one bad object dropped a whole saved TAXII page).
+			out.nestedDrops = append(out.nestedDrops, nestedDrop{id: sub.id, typ: sub.typ, drop: sub.drop})
+			continue
+		}
+		if sub.nested {
+			out.objects += sub.objects
+			out.nestedDrops = append(out.nestedDrops, sub.nestedDrops...)
+		} else {
+			out.objects++
 		}
 		base := len(out.batch.Nodes)
 		relBase := len(out.batch.Relations)

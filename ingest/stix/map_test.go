@@ -198,7 +198,7 @@ func TestMapMarkingInNestedBundle(t *testing.T) {
 		)+`,`+
 		bundle(`{"type":"malware","id":"`+idMalwareB+`","name":"z","is_family":true`+marked)+
 		`]`)
-	require.EqualValues(t, 3, rep.RecordsMapped)
+	require.EqualValues(t, 5, rep.RecordsMapped, "the identity and each object of the bundles")
 	merged := map[string]graph.Node{}
 	for _, n := range graph.MergeNodes(sink.nodes) {
 		for _, a := range n.Aliases {

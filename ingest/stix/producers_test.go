@@ -193,3 +193,33 @@ func TestTAXIIResponsesThatAreNoContentSaySo(t *testing.T) {
 		require.True(t, said, "%s: the drop says what it is", feed)
 	}
 }
+
+// TestBadObjectOfANestedBundleIsDroppedAlone: TAXII pages saved as a JSON
+// array (and bundles inside an array or on NDJSON lines) are read one page
+// a record. One object without an id dropped its whole page: the indicator
+// and the malware beside it were lost (0 nodes), where the same objects in
+// a top-level bundle load and the bad one is dropped alone. Now each object
+// of such a page counts as a record, and only the bad one is dropped.
+func TestBadObjectOfANestedBundleIsDroppedAlone(t *testing.T) {
+	t.Parallel()
+	const page1 = `{"more":true,"next":"2","objects":[` +
+		`{"type":"indicator","spec_version":"2.1","id":"indicator--5e1f0000-0000-4000-8000-00000000e001","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '198.51.100.77']","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"},` +
+		`{"type":"malware","spec_version":"2.1","id":"malware--5e1f0000-0000-4000-8000-00000000e002","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","name":"NestedDropMal","is_family":true},` +
+		`{"type":"malware","spec_version":"2.1","name":"no id","is_family":true}]}`
+	const page2 = `{"more":false,"objects":[` +
+		`{"type":"relationship","spec_version":"2.1","id":"relationship--5e1f0000-0000-4000-8000-00000000e003","created":"2024-01-01T00:00:00.000Z","modified":"2024-01-01T00:00:00.000Z","relationship_type":"indicates","source_ref":"indicator--5e1f0000-0000-4000-8000-00000000e001","target_ref":"malware--5e1f0000-0000-4000-8000-00000000e002"}]}`
+	for name, data := range map[string]string{
+		"array":  "[" + page1 + "," + page2 + "]",
+		"ndjson": page1 + "\n" + page2 + "\n",
+		"bundles": `[{"type":"bundle","id":"bundle--5e1f0000-0000-4000-8000-00000000e010","objects":[` + page1[strings.Index(page1, "[")+1:len(page1)-1] + `},` +
+			`{"type":"bundle","id":"bundle--5e1f0000-0000-4000-8000-00000000e011","objects":[` + page2[strings.Index(page2, "[")+1:len(page2)-1] + `}]`,
+	} {
+		st, rep, _ := loadProducer(t, name, data)
+		require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped, name)
+		require.EqualValues(t, 4, rep.RecordsRead, "%s: every object is a record", name)
+		require.EqualValues(t, 3, rep.RecordsMapped, name)
+		got, pending := graphRelations(t, st.Pool())
+		require.Zero(t, pending, name)
+		require.Contains(t, got, "indicator indicates malware NestedDropMal", name)
+	}
+}
