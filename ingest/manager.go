@@ -11,9 +11,11 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -376,8 +378,8 @@ func NoRecords(rep *engine.Report, format string) error {
 	}
 	if rep.Telemetry != nil || format == FormatTelemetry {
 		if rep.RecordsRead > 0 && rep.RecordsMapped == 0 {
-			return fmt.Errorf("%w: none of the %d lines read is a telemetry edge (%d dropped; a compressed file, or a STIX or MISP one?); nothing was loaded",
-				ErrNoRecords, rep.RecordsRead, rep.DroppedTotal())
+			return fmt.Errorf("%w: none of the %d lines read is a telemetry edge (%d dropped: %s, each logged with its reason; a compressed file, or a STIX or MISP one?); nothing was loaded",
+				ErrNoRecords, rep.RecordsRead, rep.DroppedTotal(), dropReasons(rep.Dropped))
 		}
 		return nil
 	}
@@ -388,10 +390,25 @@ func NoRecords(rep *engine.Report, format string) error {
 		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle or list, or a %s file?); nothing was loaded",
 			ErrNoRecords, name, rep.Bytes, other)
 	case rep.RecordsMapped == 0:
-		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped; a %s file?); nothing was loaded",
-			ErrNoRecords, rep.RecordsRead, name, rep.DroppedTotal(), other)
+		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped: %s, each logged with its reason; a %s file?); nothing was loaded",
+			ErrNoRecords, rep.RecordsRead, name, rep.DroppedTotal(), dropReasons(rep.Dropped), other)
 	}
 	return nil
+}
+
+// dropReasons lists a report's drop counts by reason, the commonest first
+// ("missing-type 2, invalid-json 1"): the reasons are the engine's typed
+// constants, never text from the input.
+func dropReasons(d map[engine.Reason]int64) string {
+	reasons := slices.Collect(maps.Keys(d))
+	slices.SortFunc(reasons, func(a, b engine.Reason) int {
+		return cmp.Or(cmp.Compare(d[b], d[a]), cmp.Compare(a, b))
+	})
+	parts := make([]string, len(reasons))
+	for i, r := range reasons {
+		parts[i] = fmt.Sprintf("%s %d", r, d[r])
+	}
+	return strings.Join(parts, ", ")
 }
 
 // CapError shortens error text to at most MaxErrorText bytes: whole lines

@@ -414,6 +414,19 @@ func TestNoRecordsOfTelemetry(t *testing.T) {
 	require.NoError(t, ingest.NoRecords(rep(0, 0), ingest.FormatTelemetry))
 	require.NoError(t, ingest.NoRecords(rep(748, 1), ingest.FormatTelemetry))
 	require.ErrorIs(t, ingest.NoRecords(rep(0, 0), ingest.FormatSTIX), ingest.ErrNoRecords)
+
+	// A load whose every record was dropped says why, by reason, the
+	// commonest first (it gave the count alone, and "a MISP file?" for a
+	// saved TAXII manifest).
+	stix := engine.NewReport("f", ingest.FormatSTIX)
+	stix.RecordsRead = 4
+	stix.Drop(engine.ReasonInvalidJSON)
+	for range 3 {
+		stix.Drop(engine.ReasonMissingType)
+	}
+	err := ingest.NoRecords(stix, ingest.FormatSTIX)
+	require.ErrorIs(t, err, ingest.ErrNoRecords)
+	require.Contains(t, err.Error(), "(4 dropped: missing-type 3, invalid-json 1, each logged with its reason; a MISP file?)")
 }
 
 // TestTelemetryFeedOfAnAppendedFile: a feed list's telemetry file appended
