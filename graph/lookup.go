@@ -55,7 +55,10 @@ type SourceID struct {
 }
 
 // RelationDegree is how many relations of one type a node has in one
-// direction ("out": the node is the source).
+// direction ("out": the node is the source), read as the walks read them:
+// the edges of the entity the node is (those stored on the nodes that
+// stand for it too, each peer once), plus the relations stored on the node
+// that the walks do not follow (Withdrawn, Itself).
 type RelationDegree struct {
 	Relation  string        `json:"relation"`
 	Class     RelationClass `json:"class"`
@@ -65,6 +68,15 @@ type RelationDegree struct {
 	// deprecated (Lifecycle of the relation's props): walks do not follow
 	// them unless RelatedOptions.IncludeWithdrawn.
 	Withdrawn int64 `json:"withdrawn,omitempty"`
+	// Through counts the Edges the walks read on the node as an entity
+	// that no relation stored on the node itself gives: links stored on
+	// the revoked objects it replaces or on the name-keyed nodes that are
+	// it (NodeDetails.Replaces, SameEntity, OlderVersions).
+	Through int64 `json:"through,omitempty"`
+	// Itself counts the Edges stored on the node that link it to a node
+	// standing for it (the revoked-by of an object it replaces): no edge
+	// of the entity, not walked.
+	Itself int64 `json:"itself,omitempty"`
 }
 
 // NodeDetails is what intel show prints about a node.
@@ -100,7 +112,7 @@ type NodeDetails struct {
 	Entity          *NodeBrief `json:"entity,omitempty"`
 	EntityVersionOf string     `json:"entity_version_of,omitempty"`
 	// Degree counts its relations per class; Relations per type and
-	// direction.
+	// direction (see RelationDegree: as the walks read the entity).
 	Degree    map[RelationClass]int64 `json:"degree"`
 	Relations []RelationDegree        `json:"relations"`
 	// Superseded counts per type (direction out) the links from the node

@@ -367,3 +367,103 @@ func relationRows(t *testing.T, b *testBundle) []string {
 	return lines(t, b,
 		`SELECT src_id::text || ' ' || relation || ' ' || dst_id::text || ' ' || coalesce(confidence::text, '-') FROM relations ORDER BY 1`)
 }
+
+// TestShowCountsTheEntitysLinks: intel show (NodeDetails) counts a node's
+// links as intel related walks them: the links stored on the revoked object
+// it replaces count on the replacement (before, show counted only the
+// relations stored on the node itself, so `show G0094` said "intelligence
+// 1" while `related G0094 --depth 1` listed 3), two of its nodes linking
+// one peer with one relation are one link, and the relations stored on it
+// that no walk follows (a withdrawn one, the revoked-by of the object it
+// replaces) are counted apart. The expected counts are read from the walk.
+func TestShowCountsTheEntitysLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := graph.NamedNode(graph.KindAttackPattern, "PowerShell", "T1086")
+	old.Props = map[string]any{"revoked": true}
+	live := attackNode(graph.KindAttackPattern, "PowerShell", "T1059.001")
+	event := graph.SourceNode(graph.KindReport, "misp--00000000-0000-4000-8000-000000000087")
+	mitigation := graph.NamedNode(graph.KindCourseOfAction, "Code Signing", "M1045")
+	both := graph.NamedNode(graph.KindCourseOfAction, "Execution Prevention", "M1038")
+	group := attackNode(graph.KindIntrusionSet, "APT28", "G0007")
+	retracted := attackNode(graph.KindIntrusionSet, "APT29", "G0016")
+	links := graph.Batch{Nodes: []graph.Node{old, live, event, mitigation, both, group, retracted}, Relations: []graph.Relation{
+		{Src: event.Ref(), Type: "object", Dst: old.Ref()},
+		{Src: mitigation.Ref(), Type: "mitigates", Dst: old.Ref()},
+		{Src: both.Ref(), Type: "mitigates", Dst: old.Ref()},
+		{Src: both.Ref(), Type: "mitigates", Dst: live.Ref()},
+		{Src: group.Ref(), Type: "uses", Dst: live.Ref()},
+		{Src: retracted.Ref(), Type: "uses", Dst: live.Ref(),
+			Props: map[string]any{"x_mitre_deprecated": true, graph.PropLifecycle: graph.LifecycleDeprecated}},
+	}}
+	revocation := graph.Batch{Relations: []graph.Relation{{Src: old.Ref(), Type: graph.RelRevokedBy, Dst: live.Ref()}}}
+	for _, order := range [][]graph.Batch{{links, revocation}, {revocation, links}} {
+		b := writeBatches(t, order)
+		nb := walkBoth(t, b, live.ID, graph.RelatedOptions{Depth: 1})
+		walked := map[string]int64{}
+		for _, e := range nb.Edges {
+			switch live.ID {
+			case e.Src:
+				walked[e.Relation+" out"]++
+			case e.Dst:
+				walked[e.Relation+" in"]++
+			}
+		}
+		require.NotEmpty(t, walked)
+		d, err := b.store.NodeDetails(ctx, live.ID)
+		require.NoError(t, err)
+		shown := map[string]int64{}
+		var through, withdrawn, itself int64
+		for _, r := range d.Relations {
+			if n := r.Edges - r.Withdrawn - r.Itself; n > 0 {
+				shown[r.Relation+" "+r.Direction] = n
+			}
+			through, withdrawn, itself = through+r.Through, withdrawn+r.Withdrawn, itself+r.Itself
+		}
+		require.Equal(t, walked, shown, "show's walked links are the walk's edges")
+		require.EqualValues(t, 2, through, "the event's and Code Signing's links, stored on T1086, come through it")
+		require.EqualValues(t, 1, withdrawn, "the deprecated uses is counted, not walked")
+		require.EqualValues(t, 1, itself, "T1086's revoked-by links the entity to itself")
+		var sum int64
+		for _, n := range d.Degree {
+			sum += n
+		}
+		var edges int64
+		for _, r := range d.Relations {
+			edges += r.Edges
+		}
+		require.Equal(t, edges, sum, "the degree per class adds up the types")
+	}
+}
+
+// TestRelationToItselfIsNoEdge: a relation stored between two records that
+// merged into one node (MISP's threat-actor galaxy's APT10 "similar" to the
+// mitre-intrusion-set galaxy's "menuPass - G0045", both the node G0045)
+// links the node to itself. The walk returned it as an edge from the node
+// to itself (intel related G0045 --format json), which the README says a
+// walk never shows; show counts it as "to itself", not walked.
+func TestRelationToItselfIsNoEdge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	group := attackNode(graph.KindIntrusionSet, "menuPass", "G0045")
+	tool := attackNode(graph.KindTool, "PlugX", "S0013")
+	b := writeBatches(t, []graph.Batch{{Nodes: []graph.Node{group, tool}, Relations: []graph.Relation{
+		{Src: group.Ref(), Type: "similar", Dst: group.Ref()},
+		{Src: group.Ref(), Type: "uses", Dst: tool.Ref()},
+	}}})
+	for _, start := range []uuid.UUID{group.ID, tool.ID} {
+		nb := walkBoth(t, b, start, graph.RelatedOptions{Depth: 2})
+		require.Len(t, nb.Nodes, 2)
+		for _, e := range nb.Edges {
+			require.NotEqual(t, e.Src, e.Dst, "no edge from a node to itself: %+v", e)
+		}
+		require.Len(t, nb.Edges, 1, "the uses edge")
+	}
+	d, err := b.store.NodeDetails(ctx, group.ID)
+	require.NoError(t, err)
+	for _, r := range d.Relations {
+		if r.Relation == "similar" {
+			require.Equal(t, r.Edges, r.Itself, "the loop is counted to itself, not as a walked link: %+v", r)
+		}
+	}
+}

@@ -490,7 +490,57 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 		h.Matched = matchedEntry(r.Names, q, h.Match)
 		hits = append(hits, h)
 	}
-	return hits, nil
+	return s.addClaimedNames(ctx, text, opts, hits)
+}
+
+// addClaimedNames adds to hits, as exact matches after those found, the
+// nodes that claim text as a name (alias_claims, the claims that count):
+// a node two sources describe keeps one source's names in its props, which
+// node_lookup_names reads, but every source's names are claimed, and a name
+// alone resolves through them (resolveClaimedName). So search finds by an
+// exact name the node show finds by it: "menuPass", which only MISP's
+// mitre-intrusion-set galaxy lists for G0045, finds the node the
+// threat-actor galaxy's APT10 shares.
+func (s *Store) addClaimedNames(ctx context.Context, text string, opts graph.SearchOptions, hits []graph.SearchHit) ([]graph.SearchHit, error) {
+	q := lookupText(text)
+	exact := 0
+	for exact < len(hits) && hits[exact].Match == "exact" {
+		exact++
+	}
+	var add []graph.SearchHit
+	for _, k := range claimKinds {
+		a := graph.NameAlias(k, text)
+		if a == "" {
+			continue
+		}
+		claimants, err := s.q.AliasClaimCounted(ctx, a)
+		if err != nil {
+			return nil, Interpret(fmt.Sprintf("search %q", text), err)
+		}
+		for _, id := range claimants {
+			if slices.ContainsFunc(hits[:exact], func(h graph.SearchHit) bool { return h.ID == id }) ||
+				slices.ContainsFunc(add, func(h graph.SearchHit) bool { return h.ID == id }) {
+				continue
+			}
+			n, err := s.GetNode(ctx, id)
+			if err != nil {
+				return nil, err
+			}
+			if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
+				continue
+			}
+			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1})
+		}
+	}
+	if len(add) == 0 {
+		return hits, nil
+	}
+	// The node found again as a prefix or fuzzy match is the exact one.
+	rest := slices.DeleteFunc(slices.Clone(hits[exact:]), func(h graph.SearchHit) bool {
+		return slices.ContainsFunc(add, func(a graph.SearchHit) bool { return a.ID == h.ID })
+	})
+	out := append(append(slices.Clone(hits[:exact]), add...), rest...)
+	return out[:min(len(out), opts.Limit)], nil
 }
 
 // MinDigestPrefix is the fewest hex digits Search takes as a prefix of a
@@ -572,7 +622,7 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		c := graph.ClassOf(r.Relation)
 		d.Degree[c] += r.Edges
 		d.Relations = append(d.Relations, graph.RelationDegree{Relation: r.Relation, Class: c, Direction: r.Direction, Edges: r.Edges,
-			Withdrawn: r.Withdrawn})
+			Withdrawn: r.Withdrawn, Through: r.Through, Itself: r.Itself})
 	}
 	graph.SortRelationDegrees(d.Relations)
 	superseded, err := s.q.NodeSuperseded(ctx, id)

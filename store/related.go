@@ -130,6 +130,13 @@ func (d *edgeDecoder) relations(out []graph.Edge, src uuid.UUID, a edgeArrays) (
 	}
 	from := len(out)
 	for i := range n {
+		if a.dsts[i] == src {
+			// A relation stored between two records that merged into one
+			// node (a galaxy's APT10 "similar" to menuPass, G0045, both
+			// the node G0045) links the node to itself: no edge (README,
+			// ATT&CK answers; intel show counts it as "to itself").
+			continue
+		}
 		e := graph.Edge{Src: src, Relation: a.relations[i], Dst: a.dsts[i], FirstSeen: a.firstSeen[i], LastSeen: a.lastSeen[i]}
 		if c := a.confidences[i]; c >= 0 {
 			conf := int(c)

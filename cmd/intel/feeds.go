@@ -24,6 +24,10 @@ type feedRow struct {
 	Nodes     int64  `json:"nodes"`
 	Relations int64  `json:"relations"`
 	Dropped   int64  `json:"dropped"`
+	// PartsDropped counts the parts of loaded records the last load
+	// dropped (engine.Report.PartsDropped: an indicator pattern not
+	// understood).
+	PartsDropped int64 `json:"parts_dropped"`
 }
 
 func (a *app) feedsCommand() *cobra.Command {
@@ -33,7 +37,9 @@ func (a *app) feedsCommand() *cobra.Command {
 		Short: "List the feeds loaded so far: status, last load, counts and last error",
 		Long: `feeds lists every feed intel has loaded, with the status of its last load (ok,
 skipped, failed, interrupted, or running), when it last loaded, the counts of
-its last report (records read, nodes, relations, records dropped) and its last
+its last report (records read, nodes, relations, records dropped, and "+N parts":
+parts of loaded records dropped, such as an indicator pattern not understood)
+and its last
 error. A load recorded as running whose process is gone (killed, crashed, its
 host rebooted) shows as stale: on this host the recorded process id and start
 time are checked; a load from another host is stale when it has given no sign
@@ -76,6 +82,7 @@ func (a *app) feedRows(ctx context.Context) ([]feedRow, error) {
 		var rep engine.Report
 		if len(f.LastReport) > 0 && json.Unmarshal(f.LastReport, &rep) == nil {
 			r.Records, r.Nodes, r.Relations, r.Dropped = rep.RecordsRead, rep.Nodes, rep.Relations, rep.DroppedTotal()
+			r.PartsDropped = rep.PartsDroppedTotal()
 		}
 		rows = append(rows, r)
 	}
@@ -92,9 +99,18 @@ func writeFeedsTable(w io.Writer, rows []feedRow) error {
 	tw.row("FEED", "FORMAT", "STATUS", "UPDATED", "LAST LOADED", "RECORDS", "NODES", "RELATIONS", "DROPPED", "DETAIL")
 	for _, r := range rows {
 		tw.row(r.Name, r.Format, r.Status, when(&r.UpdatedAt), when(r.LastLoadedAt),
-			r.Records, r.Nodes, r.Relations, r.Dropped, feedDetail(r))
+			r.Records, r.Nodes, r.Relations, droppedCell(r), feedDetail(r))
 	}
 	return tw.flush("feeds table")
+}
+
+// droppedCell is the DROPPED column: the records dropped, and the parts
+// of loaded records dropped when there are any ("0 (+2 parts)").
+func droppedCell(r feedRow) string {
+	if r.PartsDropped == 0 {
+		return fmt.Sprint(r.Dropped)
+	}
+	return fmt.Sprintf("%d (+%d parts)", r.Dropped, r.PartsDropped)
 }
 
 // feedDetail is the last column of intel feeds: the process of a running

@@ -143,9 +143,19 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		if r.Direction == "in" {
 			arrow = "<-" + r.Relation + "-"
 		}
-		note := ""
+		var notes []string
+		if r.Through > 0 {
+			notes = append(notes, fmt.Sprintf("%d through the nodes it replaces or that are it", r.Through))
+		}
 		if r.Withdrawn > 0 {
-			note = fmt.Sprintf(" (%d withdrawn, not walked)", r.Withdrawn)
+			notes = append(notes, fmt.Sprintf("%d withdrawn, not walked", r.Withdrawn))
+		}
+		if r.Itself > 0 {
+			notes = append(notes, fmt.Sprintf("%d to itself, not walked", r.Itself))
+		}
+		note := ""
+		if len(notes) > 0 {
+			note = " (" + strings.Join(notes, "; ") + ")"
 		}
 		row("  "+string(r.Class), fmt.Sprintf("%s %d%s", arrow, r.Edges, note))
 	}

@@ -82,6 +82,14 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 	for _, reason := range reasons {
 		fmt.Fprintf(&b, "    %-28s %d\n", reason, r.Dropped[engine.Reason(reason)])
 	}
+	if n := r.PartsDroppedTotal(); n > 0 {
+		// Parts of records that loaded (not in dropped: read = mapped +
+		// dropped holds).
+		fmt.Fprintf(&b, "  parts dropped    %d (of records that loaded without them)\n", n)
+		for _, reason := range slices.Sorted(maps.Keys(r.PartsDropped)) {
+			fmt.Fprintf(&b, "    %-28s %d\n", reason, r.PartsDropped[reason])
+		}
+	}
 	fmt.Fprintf(&b, "  bytes            %d in %s (%.1f MB/s)\n", r.Bytes, r.Duration.Round(time.Millisecond), r.MBPerSecond())
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  error            %s\n", r.Error)

@@ -83,13 +83,42 @@ func (q *Queries) NodeAliasesOf(ctx context.Context, nodeID uuid.UUID) ([]NodeAl
 }
 
 const nodeDegrees = `-- name: NodeDegrees :many
-SELECT r.relation, 'out'::text AS direction, count(*) AS edges,
-       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
-FROM relations r WHERE r.src_id = $1::uuid GROUP BY r.relation
-UNION ALL
-SELECT r.relation, 'in'::text AS direction, count(*) AS edges,
-       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
-FROM relations r WHERE r.dst_id = $1::uuid GROUP BY r.relation
+WITH ent AS (
+    SELECT DISTINCT e.relation, e.direction, e.nbr
+    FROM entity_relations(ARRAY[$1::uuid], false)
+         AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    -- a relation stored from the node to itself (two records merged into
+    -- it) is no edge: counted in itself below
+    WHERE e.nbr <> $1::uuid
+), own AS (
+    SELECT r.relation, 'out'::text AS direction, coalesce(s.entity_id, r.dst_id) AS nbr,
+           relation_withdrawn(r.props) AS withdrawn
+    FROM relations r LEFT JOIN node_entities s ON s.node_id = r.dst_id
+    WHERE r.src_id = $1::uuid
+    UNION ALL
+    SELECT r.relation, 'in'::text, coalesce(s.entity_id, r.src_id), relation_withdrawn(r.props)
+    FROM relations r LEFT JOIN node_entities s ON s.node_id = r.src_id
+    WHERE r.dst_id = $1::uuid
+), counts AS (
+    SELECT ent.relation, ent.direction, 1::bigint AS walked,
+           CASE WHEN EXISTS (SELECT 1 FROM own o WHERE o.relation = ent.relation AND o.direction = ent.direction
+                                                 AND o.nbr = ent.nbr AND NOT o.withdrawn)
+                THEN 0 ELSE 1 END::bigint AS through,
+           0::bigint AS withdrawn, 0::bigint AS itself
+    FROM ent
+    UNION ALL
+    SELECT o.relation, o.direction, 0, 0,
+           CASE WHEN o.withdrawn THEN 1 ELSE 0 END::bigint,
+           CASE WHEN NOT o.withdrawn AND o.nbr = $1::uuid THEN 1 ELSE 0 END::bigint
+    FROM own o
+    WHERE o.withdrawn OR o.nbr = $1::uuid
+)
+SELECT c.relation::text AS relation, c.direction::text AS direction,
+       (sum(c.walked) + sum(c.withdrawn) + sum(c.itself))::bigint AS edges,
+       sum(c.through)::bigint AS through,
+       sum(c.withdrawn)::bigint AS withdrawn,
+       sum(c.itself)::bigint AS itself
+FROM counts c GROUP BY c.relation, c.direction
 ORDER BY 1, 2
 `
 
@@ -97,12 +126,21 @@ type NodeDegreesRow struct {
 	Relation  string `json:"relation"`
 	Direction string `json:"direction"`
 	Edges     int64  `json:"edges"`
+	Through   int64  `json:"through"`
 	Withdrawn int64  `json:"withdrawn"`
+	Itself    int64  `json:"itself"`
 }
 
-// NodeDegrees counts a node's relations per relation type and direction
-// (out: the node is the source), and how many of them are withdrawn
-// (relation_withdrawn: the walks do not follow those).
+// NodeDegrees counts a node's links per relation type and direction (out:
+// the node is the source) as the walks read them: as an entity
+// (entity_relations), so the links stored on the nodes it stands for (the
+// revoked objects it replaces, the name-keyed nodes that are it) count, and
+// two of its nodes linking one peer with one relation are one edge. Of
+// those, through counts the edges no relation stored on the node itself
+// gives. Besides the walked edges it counts the relations stored on the
+// node that the walks do not follow: withdrawn ones (relation_withdrawn)
+// and links to itself (to a node that stands for it, such as the
+// revoked-by of an object it replaces). edges = walked + withdrawn + itself.
 func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegreesRow, error) {
 	rows, err := q.db.Query(ctx, nodeDegrees, nodeID)
 	if err != nil {
@@ -116,7 +154,9 @@ func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegr
 			&i.Relation,
 			&i.Direction,
 			&i.Edges,
+			&i.Through,
 			&i.Withdrawn,
+			&i.Itself,
 		); err != nil {
 			return nil, err
 		}

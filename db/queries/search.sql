@@ -88,16 +88,52 @@ WHERE r.src_id = @node_id::uuid AND r.superseded
 GROUP BY r.relation ORDER BY r.relation;
 
 -- name: NodeDegrees :many
--- NodeDegrees counts a node's relations per relation type and direction
--- (out: the node is the source), and how many of them are withdrawn
--- (relation_withdrawn: the walks do not follow those).
-SELECT r.relation, 'out'::text AS direction, count(*) AS edges,
-       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
-FROM relations r WHERE r.src_id = @node_id::uuid GROUP BY r.relation
-UNION ALL
-SELECT r.relation, 'in'::text AS direction, count(*) AS edges,
-       count(*) FILTER (WHERE relation_withdrawn(r.props)) AS withdrawn
-FROM relations r WHERE r.dst_id = @node_id::uuid GROUP BY r.relation
+-- NodeDegrees counts a node's links per relation type and direction (out:
+-- the node is the source) as the walks read them: as an entity
+-- (entity_relations), so the links stored on the nodes it stands for (the
+-- revoked objects it replaces, the name-keyed nodes that are it) count, and
+-- two of its nodes linking one peer with one relation are one edge. Of
+-- those, through counts the edges no relation stored on the node itself
+-- gives. Besides the walked edges it counts the relations stored on the
+-- node that the walks do not follow: withdrawn ones (relation_withdrawn)
+-- and links to itself (to a node that stands for it, such as the
+-- revoked-by of an object it replaces). edges = walked + withdrawn + itself.
+WITH ent AS (
+    SELECT DISTINCT e.relation, e.direction, e.nbr
+    FROM entity_relations(ARRAY[@node_id::uuid], false)
+         AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    -- a relation stored from the node to itself (two records merged into
+    -- it) is no edge: counted in itself below
+    WHERE e.nbr <> @node_id::uuid
+), own AS (
+    SELECT r.relation, 'out'::text AS direction, coalesce(s.entity_id, r.dst_id) AS nbr,
+           relation_withdrawn(r.props) AS withdrawn
+    FROM relations r LEFT JOIN node_entities s ON s.node_id = r.dst_id
+    WHERE r.src_id = @node_id::uuid
+    UNION ALL
+    SELECT r.relation, 'in'::text, coalesce(s.entity_id, r.src_id), relation_withdrawn(r.props)
+    FROM relations r LEFT JOIN node_entities s ON s.node_id = r.src_id
+    WHERE r.dst_id = @node_id::uuid
+), counts AS (
+    SELECT ent.relation, ent.direction, 1::bigint AS walked,
+           CASE WHEN EXISTS (SELECT 1 FROM own o WHERE o.relation = ent.relation AND o.direction = ent.direction
+                                                 AND o.nbr = ent.nbr AND NOT o.withdrawn)
+                THEN 0 ELSE 1 END::bigint AS through,
+           0::bigint AS withdrawn, 0::bigint AS itself
+    FROM ent
+    UNION ALL
+    SELECT o.relation, o.direction, 0, 0,
+           CASE WHEN o.withdrawn THEN 1 ELSE 0 END::bigint,
+           CASE WHEN NOT o.withdrawn AND o.nbr = @node_id::uuid THEN 1 ELSE 0 END::bigint
+    FROM own o
+    WHERE o.withdrawn OR o.nbr = @node_id::uuid
+)
+SELECT c.relation::text AS relation, c.direction::text AS direction,
+       (sum(c.walked) + sum(c.withdrawn) + sum(c.itself))::bigint AS edges,
+       sum(c.through)::bigint AS through,
+       sum(c.withdrawn)::bigint AS withdrawn,
+       sum(c.itself)::bigint AS itself
+FROM counts c GROUP BY c.relation, c.direction
 ORDER BY 1, 2;
 
 -- name: NodeRelationPeers :many

@@ -26,6 +26,11 @@ type Report struct {
 	Written graph.WriteStats `json:"written"`
 	// Dropped counts the records dropped, by reason.
 	Dropped map[Reason]int64 `json:"dropped"`
+	// PartsDropped counts, by reason, the parts of records that loaded
+	// without them (Result.PartDrops: the observables of an indicator
+	// pattern that is not understood). Not in Dropped or DroppedTotal, so
+	// records read = mapped + dropped still holds.
+	PartsDropped map[Reason]int64 `json:"parts_dropped,omitempty"`
 	// Skipped counts items not loaded because they had not changed.
 	Skipped  int64         `json:"skipped,omitempty"`
 	Bytes    int64         `json:"bytes"`
@@ -77,6 +82,24 @@ func (r *Report) Drop(reason Reason) {
 		r.Dropped = map[Reason]int64{}
 	}
 	r.Dropped[reason]++
+}
+
+// DropPart counts one dropped part of a loaded record under reason.
+func (r *Report) DropPart(reason Reason) {
+	if r.PartsDropped == nil {
+		r.PartsDropped = map[Reason]int64{}
+	}
+	r.PartsDropped[reason]++
+}
+
+// PartsDroppedTotal is the number of parts of loaded records dropped for
+// any reason.
+func (r *Report) PartsDroppedTotal() int64 {
+	var n int64
+	for _, c := range r.PartsDropped {
+		n += c
+	}
+	return n
 }
 
 // DroppedTotal is the number of records dropped for any reason.

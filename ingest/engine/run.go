@@ -78,6 +78,11 @@ type Result struct {
 	Read, Mapped, Sightings int64
 	// Drops are the records dropped, each logged and counted.
 	Drops []Drop
+	// PartDrops are the parts of a record that loaded without them (the
+	// observables of an indicator's pattern that could not be read), each
+	// logged at WARN and counted in Report.PartsDropped, not in Dropped:
+	// the record itself was read and mapped.
+	PartDrops []Drop
 	// Ordered, when set, runs on the batcher goroutine in feed order,
 	// before the result is counted and its Batch queued. It is where a
 	// format keeps state across records (marking definitions seen so far,
@@ -486,6 +491,15 @@ func count(ctx context.Context, log *slog.Logger, rep *Report, rec interface{ wh
 	rep.RecordsRead += res.Read
 	rep.RecordsMapped += res.Mapped
 	rep.Sightings += res.Sightings
+	if res.Mapped > 0 {
+		for _, d := range res.PartDrops {
+			rep.DropPart(d.Reason)
+			args := rec.where()
+			args = append(args, "id", d.ID, "reason", d.Reason, "detail", d.Detail)
+			args = append(args, d.Attrs...)
+			log.WarnContext(ctx, "part of a record dropped; the record loaded without it", args...)
+		}
+	}
 	for _, d := range res.Drops {
 		rep.Dropped[d.Reason]++
 		level := slog.LevelWarn

@@ -23,8 +23,8 @@ import (
 var corpusProblems = map[string][]string{
 	// An indicator pattern compares domain-name:value with
 	// 'domain autuo.xicp.net' (a space: no domain name), which gives no
-	// node, with a warning.
-	"oasis-schemas-examples/poisonivy.json": {"warn pattern indicator--4e4c4ad7-4909-456a-b6fa-e24a6f682a40"},
+	// node: a counted drop of that part of the indicator.
+	"oasis-schemas-examples/poisonivy.json": {"part invalid-pattern-value indicator--4e4c4ad7-4909-456a-b6fa-e24a6f682a40"},
 	// modified (2015) before created (2016).
 	"validator/v21_invalid_timestamp.json": {"drop invalid-timestamp identity--8c6af861-7b20-41ef-9b59-6344fd872a8f"},
 	// Five related-to relationships without target_ref; six object_refs
@@ -45,7 +45,7 @@ var corpusProblems = map[string][]string{
 	// An "indicates" relationship without target_ref.
 	"elevator/2.1-custom_snort-test-mechanism.json": {"drop missing-property relationship--f91501c1-6c21-4d28-913a-e64bd31e7402"},
 	// The pattern is made of unconverted STIX 1 terms.
-	"elevator/2.0_custom_object.json": {"warn pattern indicator--2cb76e88-2734-4a6c-a28c-52ae05f627be"},
+	"elevator/2.0_custom_object.json": {"part invalid-pattern indicator--2cb76e88-2734-4a6c-a28c-52ae05f627be"},
 	// observed_data_refs holds an unconverted STIX 1 id.
 	"elevator/2.0_sighting.json":            {"warn observed_data_refs sighting--58c58bc1-7129-404f-ab5f-96cb2fcd3487"},
 	"elevator/2.1-extensions_sighting.json": {"warn observed_data_refs sighting--20fdcca1-5ab1-4b46-b404-1941c8714aad"},
@@ -137,6 +137,8 @@ func problemsFrom(logs []logRecord) []string {
 		switch l.msg {
 		case "record dropped":
 			out = append(out, fmt.Sprintf("drop %v %v", l.attrs["reason"], l.attrs["id"]))
+		case "part of a record dropped; the record loaded without it":
+			out = append(out, fmt.Sprintf("part %v %v", l.attrs["reason"], l.attrs["id"]))
 		case "stix record loaded with a problem":
 			out = append(out, fmt.Sprintf("warn %v %v", l.attrs["property"], l.attrs["id"]))
 		}
@@ -184,13 +186,17 @@ func TestCorpusSweep(t *testing.T) {
 			sort.Strings(wantProblems)
 			require.Equal(t, wantProblems, problems)
 			dropped := map[string]bool{}
-			var drops int64
+			var drops, parts int64
 			for _, p := range problems {
-				if f := strings.Fields(p); f[0] == "drop" {
+				switch f := strings.Fields(p); f[0] {
+				case "drop":
 					dropped[f[2]] = true
 					drops++
+				case "part":
+					parts++
 				}
 			}
+			require.Equal(t, parts, rep.PartsDroppedTotal(), "each part dropped is counted")
 
 			require.EqualValues(t, want.records, rep.RecordsRead)
 			require.Equal(t, drops, rep.DroppedTotal())

@@ -210,7 +210,11 @@
 //     feed name as source; nodes derived from an object (observables of a
 //     pattern, hashes of a file, embedded observables) take its times and
 //     TLP. An object with none of those times (a STIX 2.1 SCO) leaves them
-//     zero, which the Store reads as the time of writing. Every other
+//     zero, which the Store reads as the time of writing. A relationship's
+//     first and last seen are its start_time and stop_time where given
+//     (when the relationship held, STIX 2.1 section 3.2; created and
+//     modified are about the object), a sighting's its first_seen and
+//     last_seen, each falling back to the rule above when absent. Every other
 //     property, custom x_ ones included, is kept in props.
 //
 // # Report

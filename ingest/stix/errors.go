@@ -47,6 +47,19 @@ const (
 	ReasonInvalidReference engine.Reason = "invalid-reference"
 )
 
+// Reasons under which a part of a STIX record is dropped while the record
+// loads (engine.Report.PartsDropped keys).
+const (
+	// ReasonInvalidPattern: an indicator whose STIX pattern is not
+	// understood (invalid STIX patterning, such as an unquoted
+	// hashes.SHA-256 path): the indicator loads, no observable is taken
+	// from its pattern.
+	ReasonInvalidPattern engine.Reason = "invalid-pattern"
+	// ReasonInvalidPatternValue: a value a pattern compares that is not
+	// valid for its kind (a 31-digit MD5): no node for it.
+	ReasonInvalidPatternValue engine.Reason = "invalid-pattern-value"
+)
+
 // recordError says why one record is dropped.
 type recordError struct {
 	reason engine.Reason

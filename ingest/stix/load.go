@@ -156,6 +156,11 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 // references against the marking definitions seen so far.
 func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Result) {
 	for _, w := range out.warnings {
+		if w.reason != "" {
+			res.PartDrops = append(res.PartDrops, engine.Drop{Reason: w.reason, ID: out.id,
+				Detail: w.message, Attrs: []any{"type", out.typ, "property", w.property, "value", w.value}})
+			continue
+		}
 		l.log.Warn("stix record loaded with a problem", "record", rec.Index, "offset", rec.Offset,
 			"id", out.id, "type", out.typ, "property", w.property, "value", w.value, "problem", w.message)
 	}

@@ -80,6 +80,9 @@ type fixup struct {
 // warning is a problem with one property of a record that was loaded.
 type warning struct {
 	property, value, message string
+	// reason, when set, makes the warning a counted drop of a part of the
+	// record (engine.Result.PartDrops) rather than a logged problem.
+	reason engine.Reason
 }
 
 // mapper turns STIX objects into graph records.
@@ -414,12 +417,13 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 	}
 	obs, invalid, err := patternObservables(pattern)
 	if err != nil {
-		out.warnings = append(out.warnings, warning{property: "pattern", value: pattern, message: "pattern not understood, no observables taken from it: " + err.Error()})
+		out.warnings = append(out.warnings, warning{property: "pattern", value: pattern, message: "pattern not understood, no observables taken from it: " + err.Error(),
+			reason: ReasonInvalidPattern})
 		return
 	}
 	for _, v := range invalid {
 		out.warnings = append(out.warnings, warning{property: "pattern", value: v.path + " = " + v.value,
-			message: "compared value is not valid for its kind, no node for it: " + v.err.Error()})
+			message: "compared value is not valid for its kind, no node for it: " + v.err.Error(), reason: ReasonInvalidPatternValue})
 	}
 	ind := out.batch.Nodes[idx]
 	for _, ob := range obs {

@@ -58,7 +58,7 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	if lc := graph.Lifecycle(props); lc != "" {
 		props[graph.PropLifecycle] = lc
 	}
-	first, last := o.seen()
+	first, last := o.held("start_time", "stop_time")
 	rel := graph.Relation{
 		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: conf,
 		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props, IDs: []string{o.id},
@@ -115,7 +115,7 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		}
 		return refs
 	}
-	first, last := o.seen()
+	first, last := o.held("first_seen", "last_seen")
 	s := graph.Sighting{
 		SourceID: o.id, Of: graph.Ref(of), Where: identifiers("where_sighted_refs"),
 		Observed: identifiers("observed_data_refs"), Confidence: o.confidence(),

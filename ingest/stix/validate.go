@@ -215,6 +215,26 @@ func taxiiHint(m map[string]any) string {
 	return ""
 }
 
+// held returns the first and last seen of a relationship or sighting: the
+// times it states the link held or was seen (start, stop: a relationship's
+// start_time and stop_time, a sighting's first_seen and last_seen) where
+// given (OpenCTI's "unknown" sentinels are none: unsetTime), and
+// otherwise, as for any object, the earliest and latest of its timestamps
+// (seen). STIX 2.1 (3.2 Relationship) says start_time and
+// stop_time are when the relationship is believed to hold, and created and
+// modified are about the object: a relationship that stopped holding in
+// 2023-09, modified in 2024-01, was last seen 2023-09, not 2024-01.
+func (o object) held(start, stop string) (first, last time.Time) {
+	first, last = o.seen()
+	if t, ok := o.timestamp(start); ok && !unsetTime(t) {
+		first = t
+	}
+	if t, ok := o.timestamp(stop); ok && !unsetTime(t) {
+		last = t
+	}
+	return first, last
+}
+
 // confidence returns the object's confidence, or nil.
 func (o object) confidence() *int {
 	f, ok := o.m["confidence"].(float64)

@@ -1,0 +1,62 @@
+package stix
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestPatternNotUnderstoodIsACountedDrop: an indicator whose STIX pattern
+// is not understood ([file:hashes."SHA-256" = '…'], double quotes, invalid
+// STIX patterning) loads without the observables of its pattern. That was
+// only a WARN line: the load report counted nothing, so the loss was
+// silent in the report and intel feeds. It is now a counted drop of a
+// part (Report.PartsDropped, invalid-pattern), beside the indicator whose
+// pattern is read (its hash node written), and records read = mapped +
+// dropped still holds.
+func TestPatternNotUnderstoodIsACountedDrop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const good = "0000000000000000000000000000000000000000000000000000000000000001"
+	const bad = "0000000000000000000000000000000000000000000000000000000000000002"
+	feed := bundle(
+		`{"type":"indicator","spec_version":"2.1","id":"indicator--a0000000-0000-4000-8000-000000000001","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","pattern":"[file:hashes.'SHA-256' = '`+good+`']"}`,
+		`{"type":"indicator","spec_version":"2.1","id":"indicator--a0000000-0000-4000-8000-000000000002","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","pattern":"[file:hashes.\"SHA-256\" = '`+bad+`']"}`,
+	)
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	log, logs := newCapture()
+	rep, err := Load(ctx, strings.NewReader(feed), st, Options{Feed: "patterns", Logger: log})
+	require.NoError(t, err)
+
+	var hashes []string
+	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = $1 ORDER BY key`, string(graph.KindHash))
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		hashes = append(hashes, k)
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, hashes, 1, "the good pattern's hash alone is written: %v", hashes)
+	require.Contains(t, hashes[0], good)
+
+	require.EqualValues(t, 2, rep.RecordsRead)
+	require.EqualValues(t, rep.RecordsRead, rep.RecordsMapped+rep.DroppedTotal(), "both indicators load")
+	require.EqualValues(t, 1, rep.PartsDropped[ReasonInvalidPattern], "the pattern not understood is counted: %+v", rep.PartsDropped)
+	require.EqualValues(t, 1, rep.PartsDroppedTotal())
+	var warned int
+	for _, l := range logs() {
+		if fmt.Sprint(l.attrs["reason"]) == string(ReasonInvalidPattern) && fmt.Sprint(l.attrs["id"]) == "indicator--a0000000-0000-4000-8000-000000000002" {
+			warned++
+		}
+	}
+	require.Equal(t, 1, warned, "logged once, with its typed reason and the indicator's id")
+}
