@@ -50,3 +50,57 @@ func TestTelemetryCopyOutlivesTheIdleInTransactionTimeout(t *testing.T) {
 	require.EqualValues(t, wantEdges(n), rows, "each edge stored once")
 	require.Equal(t, rows, distinct)
 }
+
+// TestServerLimitNamesTheSetting: each timeout a DBA sets on a role or a
+// database, provoked on a real server, is named by store.ServerLimit; a
+// statement cancelled on request (pg_cancel_backend) and a NOWAIT lock
+// failure are not.
+func TestServerLimitNamesTheSetting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	conn, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	other, err := b.pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer other.Release()
+
+	_, err = conn.Exec(ctx, "SET statement_timeout = '20ms'; SELECT pg_sleep(1)")
+	require.Equal(t, "statement_timeout", store.ServerLimit(err), "%v", err)
+	_, err = conn.Exec(ctx, "RESET statement_timeout")
+	require.NoError(t, err)
+
+	var pid int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid))
+	cancelled := make(chan error, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		_, err := other.Exec(ctx, "SELECT pg_cancel_backend($1)", pid)
+		cancelled <- err
+	}()
+	_, err = conn.Exec(ctx, "SELECT pg_sleep(5)")
+	require.NoError(t, <-cancelled)
+	require.Error(t, err)
+	require.Empty(t, store.ServerLimit(err), "a cancel request is not a limit: %v", err)
+
+	tx, err := other.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "LOCK TABLE feeds IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SET lock_timeout = '20ms'; SELECT count(*) FROM feeds")
+	require.Equal(t, "lock_timeout", store.ServerLimit(err), "%v", err)
+	_, err = conn.Exec(ctx, "RESET lock_timeout; BEGIN; LOCK TABLE feeds IN ACCESS SHARE MODE NOWAIT")
+	require.Equal(t, "55P03", store.Code(err), "%v", err)
+	require.Empty(t, store.ServerLimit(err), "NOWAIT is not a limit: %v", err)
+	_, err = conn.Exec(ctx, "ROLLBACK")
+	require.NoError(t, err)
+	require.NoError(t, tx.Rollback(ctx))
+
+	_, err = conn.Exec(ctx, "SET idle_in_transaction_session_timeout = '20ms'; BEGIN")
+	require.NoError(t, err)
+	time.Sleep(300 * time.Millisecond)
+	_, err = conn.Exec(ctx, "SELECT 1")
+	require.Equal(t, "idle_in_transaction_session_timeout", store.ServerLimit(err), "%v", err)
+	conn.Conn().Close(ctx) //nolint:errcheck // the server closed it
+}
