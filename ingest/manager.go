@@ -136,6 +136,10 @@ type Result struct {
 	// the feed's bookkeeping (the database gone at the end of the load):
 	// the feed then still shows running, and stale once this process ends.
 	RecordError string `json:"record_error,omitempty"`
+	// ServerLimit names the server setting (statement_timeout,
+	// lock_timeout, idle_in_transaction_session_timeout, ...) whose limit
+	// ended the load, when one did (store.ServerLimit); Error says so.
+	ServerLimit string `json:"server_limit,omitempty"`
 	// DryRun says the load wrote nothing: Report.Written counts what a
 	// database would have been asked to insert.
 	DryRun bool `json:"dry_run,omitempty"`
@@ -217,6 +221,8 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			status, err = StatusInterrupted, context.Cause(ctx)
 			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
 		}
+		res.ServerLimit = store.ServerLimit(err)
+		err = store.ExplainServerLimit(err)
 		text := CapError(redact.Error(err).Error()) // a driver's error text may quote the connection string
 		if status == StatusFailed && !opts.ReportsFailures {
 			opts.Logger.Error("feed failed", "feed", f.Name, "err", text)

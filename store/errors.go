@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -80,3 +81,59 @@ func Retryable(err error) bool {
 	}
 	return false
 }
+
+// ServerLimit names the server setting whose limit ended the statement,
+// transaction or session that err comes from: statement_timeout (57014,
+// not a cancel request), lock_timeout (55P03 of a lock timeout),
+// idle_in_transaction_session_timeout (25P03), idle_session_timeout
+// (57P05) or transaction_timeout (25P04, PostgreSQL 17). It returns ""
+// for any other error. Such a limit is set by whoever runs the server (for
+// the role, the database or the whole server): the caller can say which and
+// where, instead of a bare SQLSTATE.
+func ServerLimit(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch pgErr.Code {
+	case pgerrcode.QueryCanceled:
+		if strings.Contains(pgErr.Message, "user request") { // pg_cancel_backend, a client's cancel
+			return ""
+		}
+		return "statement_timeout"
+	case pgerrcode.LockNotAvailable:
+		if strings.Contains(pgErr.Message, "lock timeout") { // not NOWAIT
+			return "lock_timeout"
+		}
+	case pgerrcode.IdleInTransactionSessionTimeout:
+		return "idle_in_transaction_session_timeout"
+	case pgerrcode.IdleSessionTimeout:
+		return "idle_session_timeout"
+	case "25P04":
+		return "transaction_timeout"
+	}
+	return ""
+}
+
+// serverLimitWhat says what each limit ServerLimit names did.
+var serverLimitWhat = map[string]string{
+	"statement_timeout":                   "a statement ran longer than the server's statement_timeout",
+	"lock_timeout":                        "a lock was not granted within the server's lock_timeout (the wait was retried, and timed out each time)",
+	"idle_in_transaction_session_timeout": "the server closed a connection whose transaction waited longer than its idle_in_transaction_session_timeout",
+	"idle_session_timeout":                "the server closed a connection idle longer than its idle_session_timeout",
+	"transaction_timeout":                 "a transaction ran longer than the server's transaction_timeout",
+}
+
+// ExplainServerLimit prefixes err, when a server limit ended it (see
+// ServerLimit), with what that limit did and its name; other errors come
+// back unchanged. The error chain is kept.
+func ExplainServerLimit(err error) error {
+	if name := ServerLimit(err); name != "" {
+		return fmt.Errorf("%s: %w", serverLimitWhat[name], err)
+	}
+	return err
+}
+
+// ExplainServerLimitText says what the limit named name (see ServerLimit)
+// did, or "" for a name it does not know.
+func ExplainServerLimitText(name string) string { return serverLimitWhat[name] }

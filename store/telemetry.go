@@ -800,7 +800,10 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		ext := extend
 		extend = nil // a retry COPYs the same chunks
 		kept, n, drops, rej, failure = 0, 0, map[graph.DropReason]int64{}, nil, nil
-		err := WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
+		// It waits for its chunks' records (waitRecords) and for the next
+		// chunk (ext), idle: a server's idle-in-transaction limit is not
+		// for it.
+		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true}, func(tx pgx.Tx) error {
 			if in.Name == "" {
 				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
 					return err

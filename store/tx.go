@@ -24,6 +24,12 @@ type TxOptions struct {
 	// transaction (SET LOCAL lock_timeout), so a blocked statement fails
 	// with a retryable error instead of queueing readers behind it.
 	LockTimeout time.Duration
+	// WaitsOnPurpose lifts the session's idle_in_transaction_session_timeout
+	// for this transaction alone (SET LOCAL ... = 0): a transaction that
+	// waits, by design, on work done elsewhere before it commits (a
+	// telemetry COPY waiting for its chunk's endpoint records) would be
+	// killed by a server that limits idle transactions (FATAL 25P03).
+	WaitsOnPurpose bool
 }
 
 // WithTx runs fn in one transaction: it commits when fn returns nil and
@@ -44,10 +50,16 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	if o.LockTimeout > 0 {
-		if _, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", pgMillis(o.LockTimeout)); err != nil {
-			return err
-		}
+	switch {
+	case o.LockTimeout > 0 && o.WaitsOnPurpose:
+		_, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true), set_config('idle_in_transaction_session_timeout', '0', true)", pgMillis(o.LockTimeout))
+	case o.LockTimeout > 0:
+		_, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", pgMillis(o.LockTimeout))
+	case o.WaitsOnPurpose:
+		_, err = tx.Exec(ctx, "SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
+	}
+	if err != nil {
+		return err
 	}
 	if err = fn(tx); err != nil {
 		return err

@@ -245,6 +245,9 @@ func explainConnectError(err error, timeout time.Duration) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return fmt.Errorf("database unreachable within %s: %w", timeout, err)
+	case store.Code(err) == pgerrcode.TooManyConnections:
+		return fmt.Errorf("the server has no free connection: other clients hold every one of its max_connections "+
+			"(close some of them or raise max_connections): %w", err)
 	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
 	case strings.Contains(err.Error(), "connection refused"):

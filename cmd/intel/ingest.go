@@ -290,18 +290,25 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 // ingest.Options.ReportsFailures).
 func feedsFailed(results []ingest.Result, err error) error {
 	var failed []string
+	limit := ""
 	for _, r := range results {
 		if r.Status == ingest.StatusFailed {
 			failed = append(failed, fmt.Sprintf("feed %s: %s", r.Feed.Name, r.Error))
+			limit = cmp.Or(limit, r.ServerLimit)
 		}
 	}
 	switch {
 	case len(failed) == 0:
 		return err
 	case len(results) == 1:
-		return errors.New(failed[0])
+		err = errors.New(failed[0])
+	default:
+		err = fmt.Errorf("%d of %d feeds failed: %s", len(failed), len(results), strings.Join(failed, "; "))
 	}
-	return fmt.Errorf("%d of %d feeds failed: %s", len(failed), len(results), strings.Join(failed, "; "))
+	if limit != "" {
+		return feedLimitError{err, limit}
+	}
+	return err
 }
 
 func (a *app) printFeedResults(format string, results []ingest.Result) error {

@@ -69,6 +69,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, sig)), "")
 		return 128 + int(sig)
 	}
+	err = explainServerLimit(a.pool, err)
 	msg := oneLine(redact.String(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {

@@ -73,3 +73,39 @@ func TestGeneratePassword(t *testing.T) {
 	require.Len(t, a, 32)
 	require.NotEqual(t, a, b)
 }
+
+// TestStartOfAFullServerSaysSo: a running cluster whose max_connections
+// other clients have all taken. Starting it again (intel reuses the
+// server running on its data directory) waited the whole start timeout
+// (the CLI's 15 s connect timeout) for a server that was up, then said
+// "postgres did not accept connections on port N within 1m0s". It now
+// fails at once with ErrServerFull.
+func TestStartOfAFullServerSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := os.MkdirTemp("", "pgcluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	c, err := New(Options{DataDir: filepath.Join(root, "data"), StartTimeout: 4 * time.Second,
+		Settings: map[string]string{"fsync": "off", "max_connections": "5", "superuser_reserved_connections": "1"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(root))
+	require.NoError(t, c.Init(ctx))
+	require.NoError(t, c.StartChild(ctx))
+	t.Cleanup(func() { _ = c.StopChild() })
+	for {
+		conn, err := pgx.Connect(ctx, c.DSN("postgres"))
+		if err != nil {
+			var pgErr *pgconn.PgError
+			require.True(t, errors.As(err, &pgErr), "%v", err)
+			require.Equal(t, "53300", pgErr.Code, "%v", err)
+			break
+		}
+		t.Cleanup(func() { conn.Close(context.Background()) })
+	}
+	start := time.Now()
+	err = c.StartDaemon(ctx) // the server running on the data directory
+	require.ErrorIs(t, err, ErrServerFull)
+	require.Less(t, time.Since(start), 2*time.Second, "no wait for a server that is up")
+}

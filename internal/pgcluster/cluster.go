@@ -381,10 +381,13 @@ func (c *Cluster) Running() (int, bool) {
 }
 
 // waitReady polls until the server accepts a connection, the child exits,
-// or the start timeout passes.
+// or the start timeout passes. A server that answers but has no free
+// connection (ErrServerFull) is not waited for: it is up, and only other
+// clients closing theirs would let us in.
 func (c *Cluster) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.StartTimeout)
 	defer cancel()
+	began := time.Now() // the caller's deadline may come before StartTimeout
 	var lastErr error
 	for {
 		conn, err := pgx.Connect(ctx, c.DSN("postgres"))
@@ -397,12 +400,15 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		if errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000") {
 			return fmt.Errorf("%w: %v", ErrPasswordRejected, err)
 		}
+		if errors.As(err, &pgErr) && pgErr.Code == "53300" { // too_many_connections
+			return fmt.Errorf("%w (port %d): %v", ErrServerFull, c.port, err)
+		}
 		select {
 		case err := <-c.exitedChan():
 			return fmt.Errorf("postgres exited during start (%v):\n%s", err, c.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("postgres did not accept connections on port %d within %s: %v\n%s",
-				c.port, c.opts.StartTimeout, lastErr, c.logTail())
+				c.port, time.Since(began).Round(100*time.Millisecond), lastErr, c.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -14,3 +14,9 @@ var ErrNotInitialized = errors.New("cluster not initialized")
 
 // ErrPasswordRejected means that the server refused the cluster's password.
 var ErrPasswordRejected = errors.New("the server rejected the superuser's password")
+
+// ErrServerFull means that the server runs but refused a connection
+// because every one of its max_connections is taken (SQLSTATE 53300): it
+// is not starting, and waiting for it to start does not help.
+var ErrServerFull = errors.New("the server is running but has no free connection: " +
+	"other clients hold every one of its max_connections; close some of them or raise max_connections")

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/store"
+)
+
+// explainServerLimit prefixes err, when a server limit (a timeout set for
+// the role, the database or the server) ended it, with that setting's name,
+// its value and where it was set, read from pg_settings on a connection of
+// pool (nil: not read), so the reader knows what to change. Other errors
+// come back unchanged.
+func explainServerLimit(pool *pgxpool.Pool, err error) error {
+	name := store.ServerLimit(err)
+	var fl feedLimitError
+	if name == "" && errors.As(err, &fl) {
+		name = fl.limit // a feed's error, kept as text by ingest, explained there
+	}
+	if name == "" || pool == nil {
+		return store.ExplainServerLimit(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var value, source, role string
+	if qerr := pool.QueryRow(ctx, `SELECT current_setting($1), source, current_user FROM pg_settings WHERE name = $1`, name).
+		Scan(&value, &source, &role); qerr != nil {
+		return store.ExplainServerLimit(err)
+	}
+	where := map[string]string{
+		"user":               fmt.Sprintf("set for role %s: ALTER ROLE %s SET %s = …, or RESET %s", role, role, name, name),
+		"database":           fmt.Sprintf("set for this database: ALTER DATABASE … SET %s = …, or RESET %s", name, name),
+		"database user":      fmt.Sprintf("set for role %s in this database: ALTER ROLE %s IN DATABASE … SET %s = …, or RESET %s", role, role, name, name),
+		"configuration file": fmt.Sprintf("set in the server's configuration: raise it for role %s with ALTER ROLE %s SET %s = …", role, role, name),
+		"client":             "set by the client (PGOPTIONS or the URL's options)",
+		"session":            "set by the client (PGOPTIONS or the URL's options)",
+	}[source]
+	if where == "" {
+		where = "source: " + source
+	}
+	if fl.limit != "" {
+		return fmt.Errorf("%w (%s = %s, %s)", err, name, value, where)
+	}
+	return fmt.Errorf("%s (%s = %s, %s): %w", store.ExplainServerLimitText(name), name, value, where, err)
+}
+
+// feedLimitError is the error of a feed run in which a feed failed on a
+// server limit (ingest.Result.ServerLimit): its text says so already.
+type feedLimitError struct {
+	error
+	limit string
+}
+
+func (e feedLimitError) Unwrap() error { return e.error }
