@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"cmp"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -613,11 +614,8 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 	if f.Path == "-" {
 		h := sha256.New()
 		br := bufio.NewReaderSize(io.TeeReader(InterruptibleReader(ctx, os.Stdin, nil), h), sniffLimit)
-		format := f.Format
-		if format == "" {
-			format = sniffReader(br)
-		}
-		return &source{format: format, reader: br, hashing: h, size: -1}, nil
+		src := &source{format: f.Format, reader: br, hashing: h, size: -1}
+		return src, src.gunzip(f, br)
 	}
 	st, err := os.Stat(f.Path)
 	if err != nil {
@@ -654,11 +652,53 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 		return nil, err
 	}
 	br := bufio.NewReaderSize(file, sniffLimit)
-	format := f.Format
-	if format == "" {
-		format = sniffReader(br)
+	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close}
+	if err := src.gunzip(f, br); err != nil {
+		_ = file.Close()
+		return nil, err
 	}
-	return &source{format: format, reader: br, hash: h, size: st.Size(), close: file.Close}, nil
+	return src, nil
+}
+
+// gunzip reads a gzip-compressed STIX or MISP feed (a file or standard
+// input starting with the gzip magic) through a decompressor, and detects
+// the format, when not given, from what it holds. Its content hash stays
+// the compressed bytes'; its size is unknown (progress counts the bytes
+// decompressed). Telemetry is refused: its checkpoints go by the file's
+// bytes and lines, so it must be decompressed first.
+func (s *source) gunzip(f Feed, br *bufio.Reader) error {
+	if head, _ := br.Peek(2); len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
+		if s.format == "" {
+			s.format = sniffReader(br)
+		}
+		return nil
+	}
+	telemetryGz := fmt.Errorf("open feed %s: %w", f.Path, telemetry.ErrCompressed)
+	if s.format == FormatTelemetry {
+		return telemetryGz
+	}
+	gz, err := gzip.NewReader(br)
+	if err != nil {
+		return fmt.Errorf("open feed: %s starts as gzip but is not: %w", f.Path, err)
+	}
+	dec := bufio.NewReaderSize(gz, sniffLimit)
+	if s.format == "" {
+		s.format = sniffReader(dec)
+	}
+	if s.format == FormatTelemetry {
+		return telemetryGz
+	}
+	closeFile := s.close
+	s.reader, s.size = dec, -1
+	s.close = func() error {
+		return errors.Join(gz.Close(), func() error {
+			if closeFile != nil {
+				return closeFile()
+			}
+			return nil
+		}())
+	}
+	return nil
 }
 
 // hashReader returns the hex SHA-256 of what r holds; name is for errors.

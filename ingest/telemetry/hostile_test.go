@@ -38,3 +38,18 @@ func TestHostileLines(t *testing.T) {
 	require.Equal(t, []string{"http://a.example/", "http://b.example/", "http://c.example/", "http://d.example/"}, got)
 	require.EqualValues(t, len(in), rep.Bytes)
 }
+
+// TestGzippedTelemetryIsRefused: a gzip-compressed input (an agent's
+// rotated log, read as it is) fails at once with ErrCompressed, which says
+// how to decompress it; before, each of its "lines" was an invalid-json
+// drop and the load ended without a word about compression.
+func TestGzippedTelemetryIsRefused(t *testing.T) {
+	t.Parallel()
+	w := &countWriter{}
+	_, err := telemetry.Load(context.Background(), strings.NewReader("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"+hostileLine("a")), w, engine.Options{Feed: "gz"})
+	require.ErrorIs(t, err, telemetry.ErrCompressed)
+	require.Zero(t, w.edges)
+	rep, err := telemetry.Load(context.Background(), strings.NewReader(hostileLine("a")), &countWriter{}, engine.Options{Feed: "plain"})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.RecordsMapped, "the control: a plain line loads")
+}

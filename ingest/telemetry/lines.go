@@ -39,6 +39,15 @@ func newLines(r io.Reader, max int64, maxDepth int) *lines {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
+// gzipMagic starts a gzip stream.
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// ErrCompressed fails a telemetry load whose input is gzip-compressed
+// (every line was an invalid-json drop): telemetry is read as NDJSON and
+// its checkpoints go by the file's bytes and lines, so it is decompressed
+// before intel reads it.
+var ErrCompressed = errors.New("telemetry input is gzip-compressed: decompress it first (zcat FILE.gz > FILE, or zcat FILE.gz | intel ingest telemetry -); nothing was loaded")
+
 // Read emits the lines of the input in order.
 func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error) error {
 	// A UTF-8 byte order mark (Windows tools, PowerShell's Out-File) is
@@ -49,6 +58,9 @@ func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error
 	if b, err := s.br.Peek(len(utf8BOM)); err == nil && bytes.Equal(b, utf8BOM) {
 		_, _ = s.br.Discard(len(utf8BOM))
 		s.offset += int64(len(utf8BOM))
+	}
+	if b, err := s.br.Peek(len(gzipMagic)); err == nil && bytes.Equal(b, gzipMagic) {
+		return ErrCompressed
 	}
 	var index int64
 	for {
