@@ -415,6 +415,12 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			if regular {
 				size = st.Size()
 			}
+			if st.Mode()&os.ModeCharDevice != 0 {
+				// /dev/zero, /dev/urandom, a terminal: no producer's
+				// stream, and one that never ends (read forever as one
+				// line too large, then the next). Pipes and FIFOs load.
+				return fmt.Errorf("open telemetry: %s is a character device, not a file or a pipe (use - to read standard input)", o.path)
+			}
 		}
 		if !regular {
 			// A FIFO or a pipe (<(zcat edr.ndjson.gz), /dev/stdin) is read

@@ -76,4 +76,10 @@ func TestIngestTelemetryOfTheWrongInputFails(t *testing.T) {
 	empty := filepath.Join(dir, "empty.ndjson")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))
 	runOK(t, "--database-url="+dsn, "ingest", "telemetry", empty)
+
+	// A character device is no input: /dev/zero was read for ever (each
+	// 4 MiB "line" a too-large drop) until a signal stopped it.
+	stdout, stderr, code = runCLI(t, "--database-url="+dsn, "ingest", "telemetry", "/dev/zero")
+	require.Equal(t, exitFailure, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Contains(t, stderr, "/dev/zero is a character device")
 }
