@@ -467,3 +467,25 @@ func TestRelationToItselfIsNoEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestNameManyFilesShareIsRefusedCheaply: a file name many files share
+// ("svchost.exe", one file node per hash) is refused as ambiguous without
+// a query per candidate: observables are never withdrawn nor stand for
+// another entity, so preferLiveEntities has nothing to narrow among them.
+// It read each candidate's node, replacement chain and entity (about five
+// statements each, over 100 for one intel show).
+func TestNameManyFilesShareIsRefusedCheaply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var batch graph.Batch
+	for i := range 25 {
+		f, hs, rels := graph.FileNode(map[string]string{"SHA-256": fmt.Sprintf("%064x", i+1)}, "svchost.exe")
+		batch.Nodes = append(append(batch.Nodes, f), hs...)
+		batch.Relations = append(batch.Relations, rels...)
+	}
+	b := writeBatches(t, []graph.Batch{batch})
+	before := b.counter.n.Load()
+	_, err := b.store.ResolveNode(ctx, "svchost.exe")
+	require.ErrorIs(t, err, store.ErrAmbiguous)
+	require.LessOrEqual(t, b.counter.n.Load()-before, int64(10), "no statements per candidate")
+}
