@@ -65,8 +65,9 @@ type RelationDegree struct {
 	Direction string        `json:"direction"`
 	Edges     int64         `json:"edges"`
 	// Withdrawn counts the Edges whose relationship a source revoked or
-	// deprecated (Lifecycle of the relation's props): walks do not follow
-	// them unless RelatedOptions.IncludeWithdrawn.
+	// deprecated (Lifecycle of the relation's props), or whose peer is
+	// withdrawn (a deprecated object, one revoked without a replacement):
+	// walks do not follow them unless RelatedOptions.IncludeWithdrawn.
 	Withdrawn int64 `json:"withdrawn,omitempty"`
 	// Through counts the Edges the walks read on the node as an entity
 	// that no relation stored on the node itself gives: links stored on

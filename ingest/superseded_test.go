@@ -72,6 +72,18 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		// stated by no version and stayed (testdata/adv/adv5-misp-analyst-gone)
 		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.181", []string{"analyst data removed between versions"}, false},
 		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.182", []string{"analyst data removed between versions"}, false},
+		// the same events with their keys sorted (jq -S, Python's
+		// sort_keys: "uuid" and "timestamp" after "Object", "EventReport"
+		// and the attributes' "Note"), and with only "uuid" after them:
+		// what their records stated was stated by no version, or by the
+		// object's own uuid, and stayed (testdata/adv/adv5-misp-sorted-*,
+		// adv5-misp-uuidlast-*)
+		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.170", nil, false},
+		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.173", nil, false},
+		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
+		{"adv5-misp-uuidlast-object-gone-v1", "adv5-misp-uuidlast-object-gone-v2", "198.51.100.170", nil, false},
+		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "198.51.100.181", []string{"analyst data removed between versions"}, false},
+		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "198.51.100.182", []string{"analyst data removed between versions"}, false},
 	} {
 		t.Run(tc.v1+"/"+tc.start, func(t *testing.T) {
 			t.Parallel()

@@ -467,3 +467,52 @@ func TestRelationToItselfIsNoEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestNameManyFilesShareIsRefusedCheaply: a file name many files share
+// ("svchost.exe", one file node per hash) is refused as ambiguous without
+// a query per candidate: observables are never withdrawn nor stand for
+// another entity, so preferLiveEntities has nothing to narrow among them.
+// It read each candidate's node, replacement chain and entity (about five
+// statements each, over 100 for one intel show).
+func TestNameManyFilesShareIsRefusedCheaply(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var batch graph.Batch
+	for i := range 25 {
+		f, hs, rels := graph.FileNode(map[string]string{"SHA-256": fmt.Sprintf("%064x", i+1)}, "svchost.exe")
+		batch.Nodes = append(append(batch.Nodes, f), hs...)
+		batch.Relations = append(batch.Relations, rels...)
+	}
+	b := writeBatches(t, []graph.Batch{batch})
+	before := b.counter.n.Load()
+	_, err := b.store.ResolveNode(ctx, "svchost.exe")
+	require.ErrorIs(t, err, store.ErrAmbiguous)
+	require.LessOrEqual(t, b.counter.n.Load()-before, int64(10), "no statements per candidate")
+}
+
+// TestShowCountsLinksToWithdrawnPeersApart: a link to a deprecated (or
+// revoked, unreplaced) object is one the walk treats as absent, so show
+// counts it withdrawn, not walked: "uses 2, 0 withdrawn" said two walked
+// links while related listed one.
+func TestShowCountsLinksToWithdrawnPeersApart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	group := attackNode(graph.KindIntrusionSet, "APT28", "G0007")
+	old := graph.NamedNode(graph.KindMalware, "OldMal", "S9901")
+	old.Props = map[string]any{"x_mitre_deprecated": true}
+	live := attackNode(graph.KindMalware, "LiveMal", "S9902")
+	b := writeBatches(t, []graph.Batch{{Nodes: []graph.Node{group, old, live}, Relations: []graph.Relation{
+		{Src: group.Ref(), Type: "uses", Dst: old.Ref()},
+		{Src: group.Ref(), Type: "uses", Dst: live.Ref()},
+	}}})
+	nb := walkBoth(t, b, group.ID, graph.RelatedOptions{Depth: 1})
+	require.Len(t, nb.Edges, 1, "the walk leaves the deprecated malware out")
+	d, err := b.store.NodeDetails(ctx, group.ID)
+	require.NoError(t, err)
+	require.Len(t, d.Relations, 1)
+	r := d.Relations[0]
+	require.Equal(t, "uses", r.Relation)
+	require.EqualValues(t, 2, r.Edges)
+	require.EqualValues(t, 1, r.Withdrawn, "the link to the deprecated malware: %+v", r)
+	require.EqualValues(t, len(nb.Edges), r.Edges-r.Withdrawn-r.Itself, "walked as the walk: %+v", r)
+}

@@ -394,6 +394,14 @@ func (s *Store) preferLiveEntities(ctx context.Context, rows []gen.NodeLookupExa
 	cands := make([]candidate, 0, len(rows))
 	anyLive := false
 	for _, r := range rows {
+		if graph.Kind(r.Kind).IsObservable() {
+			// An observable is never withdrawn and stands for no other
+			// entity: no statements for it (a file name many files share
+			// has many candidates).
+			cands = append(cands, candidate{row: r, entity: r.ID, live: true})
+			anyLive = true
+			continue
+		}
 		n, err := s.GetNode(ctx, r.ID)
 		if err != nil {
 			return rows, err

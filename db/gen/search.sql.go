@@ -84,7 +84,8 @@ func (q *Queries) NodeAliasesOf(ctx context.Context, nodeID uuid.UUID) ([]NodeAl
 
 const nodeDegrees = `-- name: NodeDegrees :many
 WITH ent AS (
-    SELECT DISTINCT e.relation, e.direction, e.nbr
+    SELECT DISTINCT e.relation, e.direction, e.nbr,
+           EXISTS (SELECT 1 FROM nodes k WHERE k.id = e.nbr AND node_withdrawn(k.props)) AS gone
     FROM entity_relations(ARRAY[$1::uuid], false)
          AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
     -- a relation stored from the node to itself (two records merged into
@@ -100,11 +101,12 @@ WITH ent AS (
     FROM relations r LEFT JOIN node_entities s ON s.node_id = r.src_id
     WHERE r.dst_id = $1::uuid
 ), counts AS (
-    SELECT ent.relation, ent.direction, 1::bigint AS walked,
-           CASE WHEN EXISTS (SELECT 1 FROM own o WHERE o.relation = ent.relation AND o.direction = ent.direction
+    SELECT ent.relation, ent.direction, CASE WHEN ent.gone THEN 0 ELSE 1 END::bigint AS walked,
+           CASE WHEN ent.gone THEN 0
+                WHEN EXISTS (SELECT 1 FROM own o WHERE o.relation = ent.relation AND o.direction = ent.direction
                                                  AND o.nbr = ent.nbr AND NOT o.withdrawn)
                 THEN 0 ELSE 1 END::bigint AS through,
-           0::bigint AS withdrawn, 0::bigint AS itself
+           CASE WHEN ent.gone THEN 1 ELSE 0 END::bigint AS withdrawn, 0::bigint AS itself
     FROM ent
     UNION ALL
     SELECT o.relation, o.direction, 0, 0,
@@ -140,7 +142,10 @@ type NodeDegreesRow struct {
 // gives. Besides the walked edges it counts the relations stored on the
 // node that the walks do not follow: withdrawn ones (relation_withdrawn)
 // and links to itself (to a node that stands for it, such as the
-// revoked-by of an object it replaces). edges = walked + withdrawn + itself.
+// revoked-by of an object it replaces). A link to a withdrawn peer
+// (node_withdrawn: revoked without a replacement, deprecated), which the
+// walks treat as absent, counts as withdrawn, not walked. edges = walked +
+// withdrawn + itself.
 func (q *Queries) NodeDegrees(ctx context.Context, nodeID uuid.UUID) ([]NodeDegreesRow, error) {
 	rows, err := q.db.Query(ctx, nodeDegrees, nodeID)
 	if err != nil {

@@ -233,7 +233,10 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order; so do an event report's mentions and analyst data's links. (An
-// object or report read before its event's uuid states its links by its
-// own uuid.)
+// order; so do an event report's mentions and analyst data's links. What
+// an object, report or analyst note read before its event's uuid or
+// timestamp states (sorted keys put both after "Object") is kept for the
+// end of the event and stated there (up to maxDeferred relations; past
+// it, and in an event without a uuid, an object or report states its
+// links by its own uuid).
 package misp

@@ -74,6 +74,9 @@ type frame struct {
 	overflow    bool
 	own         []graph.NodeBrief
 	ownOverflow bool
+	// stated are the relations its records stated before its uuid or
+	// version was read (mapping.stated), for its end.
+	stated []graph.Relation
 }
 
 // keepOwn keeps the event's own nodes for its end, up to maxDeferred;
@@ -104,6 +107,15 @@ func (f *frame) settle() {
 	}
 	f.evUUID = f.uuid()
 	f.evRef = eventNode(f.evUUID).Ref()
+}
+
+// keepStated keeps relations its records state for the end of the event,
+// up to maxDeferred, and returns those it could not keep; called in feed
+// order on the batcher goroutine.
+func (f *frame) keepStated(rels []graph.Relation) []graph.Relation {
+	n := min(len(rels), max(0, maxDeferred-len(f.stated)))
+	f.stated = append(f.stated, rels[:n]...)
+	return rels[n:]
 }
 
 // keep keeps links for the end of the event, up to maxDeferred; called in

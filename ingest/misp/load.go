@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,6 +94,10 @@ type job struct {
 	// when the event gives it later or not at all): the version of the
 	// event its links and objects state (graph.Relation.StatedBy).
 	version time.Time
+	// evFrame is set when the record was read in an event: what it states
+	// is its event's statement, once the event's uuid and version are
+	// known (eventStated).
+	evFrame bool
 	// drop is set when the reader dropped the record (not an object, too
 	// large).
 	drop *engine.Drop
@@ -115,6 +120,9 @@ type mapping struct {
 	// by a uuid of the event's records, not shared by value or name): the
 	// event's TLP, read only at its end, applies to them (frame.own).
 	own []graph.NodeBrief
+	// stated are the relations its event states, kept for the event's end
+	// because its uuid or version was not known yet (eventStated).
+	stated []graph.Relation
 }
 
 type recordKind int
@@ -200,11 +208,63 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
 	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
-	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0) {
-		fr, links, own := j.fr, out.links, out.own
-		out.res.Ordered = func(*engine.Result) { fr.keep(links); fr.keepOwn(own) }
+	if j.evFrame {
+		// What the event states but could not yet say in which version
+		// waits for the event's end (eventStated).
+		b.Relations = slices.DeleteFunc(b.Relations, func(r graph.Relation) bool {
+			if _, later := r.StatedBy[stateLater]; later {
+				delete(r.StatedBy, stateLater) // what is left: the fallback
+				if len(r.StatedBy) == 0 {
+					r.StatedBy = nil
+				}
+				out.stated = append(out.stated, r)
+				return true
+			}
+			return false
+		})
+	}
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0) {
+		fr, links, own, stated := j.fr, out.links, out.own, out.stated
+		out.res.Ordered = func(res *engine.Result) {
+			fr.keep(links)
+			fr.keepOwn(own)
+			if rest := fr.keepStated(stated); len(rest) > 0 {
+				// Too many kept: written now, stated as the record
+				// could state them alone (eventStated's fallback).
+				res.Batch.Relations = append(res.Batch.Relations, rest...)
+			}
+		}
 	}
 	return out.res
+}
+
+// stateLater is the StatedBy mark, on the workers, of a relation that the
+// record's event states once the event's uuid and version are known: the
+// record is read before one of them (sorted keys put "uuid" and
+// "timestamp" after "Object" and "EventReport"). mapRecord keeps such
+// relations for the end of the event (frame.stated), which states them.
+const stateLater = "\x00misp-event-later"
+
+// eventStated marks the relations of rels whose Src is one of srcs as
+// stated by the record's event in its version (graph.MarkStated): now
+// when both are known, else at the event's end (stateLater). A newer
+// version of the event that no longer states one supersedes it. own is
+// the record's own uuid, or "": an event that never gives its uuid leaves
+// them stated by it in the event's version, as far as known then.
+func eventStated(j job, rels []graph.Relation, own string, srcs ...graph.Ref) {
+	switch {
+	case j.evUUID != "" && !j.version.IsZero():
+		graph.MarkStated(rels, alias(j.evUUID), j.version, srcs...)
+	case j.evFrame:
+		for i := range rels {
+			if slices.Contains(srcs, rels[i].Src) {
+				rels[i].StatedBy = map[string]time.Time{stateLater: {}}
+				if own != "" && !j.version.IsZero() {
+					rels[i].StatedBy[alias(own)] = j.version
+				}
+			}
+		}
+	}
 }
 
 // addLink returns the relation from the record's event to the node of
@@ -269,9 +329,12 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 			m.badTime(j, "event", fr.fields["uuid"], fmt.Errorf("%s: %w", field, err))
 		}
 	}
+	stated := fr.stated
+	fr.stated = nil
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
+		res.Batch = graph.Batch{Relations: stated} // as their records could state them
 		return
 	}
 	nodes, rels := fr.buildEvent(m.feed)
@@ -291,6 +354,15 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	for i := range rels {
 		rels[i].Sources = []string{m.feed}
 	}
+	// What its records stated before its uuid or version was read, the
+	// event states in this version (without a timestamp, as the records
+	// could state them alone).
+	if v := parseTime(fr.fields["timestamp"]); !v.IsZero() {
+		for i := range stated {
+			stated[i].StatedBy = map[string]time.Time{alias(fr.uuid()): v}
+		}
+	}
+	rels = append(rels, stated...)
 	// The event's TLP marks its own content too (attributes keyed by their
 	// uuid, objects, sightings), never the observables and clusters other
 	// events share: MISP writes the event's tags after its attributes, so

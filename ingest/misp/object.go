@@ -146,14 +146,14 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// reference, or which no longer holds the object at all, supersedes
 	// that link (graph.Node.Versions). (Stated by the object's own id, the
 	// links of an object deleted from the event stayed: nothing raised
-	// that id.) An object read before its event's uuid states them by its
-	// own id.
+	// that id.) An object read before its event's uuid or timestamp states
+	// them at the event's end (eventStated).
 	stating := []graph.Ref{node.Ref()}
 	if by := cmp.Or(j.evUUID, uuid); by != "" && !j.version.IsZero() {
 		node.Versions = map[string]time.Time{alias(by): j.version}
-		from := len(b.Relations)
-		defer func() { graph.MarkStated(b.Relations[from:], alias(by), j.version, stating...) }()
 	}
+	from := len(b.Relations)
+	defer func() { eventStated(j, b.Relations[from:], uuid, stating...) }()
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
 		n.Sources, n.FirstSeen, n.LastSeen = node.Sources, node.FirstSeen, node.LastSeen

@@ -324,7 +324,7 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	j := &job{kind: kind, fr: fr, file: s.file, evUUID: fr.evUUID}
 	if fr.isEvent() {
-		j.version = parseTime(fr.fields["timestamp"])
+		j.version, j.evFrame = parseTime(fr.fields["timestamp"]), true
 	}
 	offset := dec.InputOffset()
 	if kind == recCluster {

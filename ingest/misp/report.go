@@ -78,13 +78,13 @@ func (m *mapper) eventReportRecord(j job, b *graph.Batch) {
 				Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 		}
 	}
+	// What the report names, its event states in its version (as an
+	// object's links): a newer version that changed the report or no
+	// longer holds it supersedes the mentions it dropped.
 	if by := cmp.Or(j.evUUID, uuid); !j.version.IsZero() {
-		// What the report names, its event states in its version (as an
-		// object's links): a newer version that changed the report or no
-		// longer holds it supersedes the mentions it dropped.
 		b.Nodes[len(b.Nodes)-1].Versions = map[string]time.Time{alias(by): j.version}
-		graph.MarkStated(b.Relations[len(b.Relations)-len(mentioned):], alias(by), j.version, n.Ref())
 	}
+	eventStated(j, b.Relations[len(b.Relations)-len(mentioned):], uuid, n.Ref())
 	if rel, ok := m.addLink(j, link{typ: RelObject, dst: n.Ref(), first: n.FirstSeen, last: n.LastSeen}); ok {
 		rel.Sources = n.Sources
 		b.Relations = append(b.Relations, rel)
@@ -204,21 +204,8 @@ func (m *mapper) analystRecord(j job, b *graph.Batch, raw []byte, kind graph.Kin
 	j.out.own = append(j.out.own, n.Brief())
 	b.Relations = append(b.Relations, graph.Relation{Src: n.Ref(), Type: RelObject, Dst: about,
 		Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
-	eventStates(j, b.Relations[len(b.Relations)-1:])
+	eventStated(j, b.Relations[len(b.Relations)-1:], "", n.Ref())
 	j.out.res.Mapped++
-}
-
-// eventStates marks the relations of analyst data as stated by the event
-// that holds them, in its version, when both are known (as an object's
-// links): a newer version of the event without the note, opinion or
-// relationship supersedes them.
-func eventStates(j job, rels []graph.Relation) {
-	if j.evUUID == "" || j.version.IsZero() {
-		return
-	}
-	for i := range rels {
-		rels[i].StatedBy = map[string]time.Time{alias(j.evUUID): j.version}
-	}
 }
 
 // rawAnalystRelationship is a MISP analyst relationship (MISP 2.4.184+):
@@ -268,7 +255,7 @@ func (m *mapper) analystRelationships(j job, b *graph.Batch, raws list[jsontext.
 			rel.IDs = []string{alias(u)}
 		}
 		b.Relations = append(b.Relations, rel)
-		eventStates(j, b.Relations[len(b.Relations)-1:])
+		eventStated(j, b.Relations[len(b.Relations)-1:], "", src)
 		j.out.res.Mapped++
 	}
 }

@@ -156,13 +156,17 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 // references against the marking definitions seen so far.
 func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Result) {
 	for _, w := range out.warnings {
+		id, typ := out.id, out.typ
+		if w.id != "" || w.typ != "" {
+			id, typ = w.id, w.typ // an object of a nested bundle
+		}
 		if w.reason != "" {
-			res.PartDrops = append(res.PartDrops, engine.Drop{Reason: w.reason, ID: out.id,
-				Detail: w.message, Attrs: []any{"type", out.typ, "property", w.property, "value", w.value}})
+			res.PartDrops = append(res.PartDrops, engine.Drop{Reason: w.reason, ID: id,
+				Detail: w.message, Attrs: []any{"type", typ, "property", w.property, "value", w.value}})
 			continue
 		}
 		l.log.Warn("stix record loaded with a problem", "record", rec.Index, "offset", rec.Offset,
-			"id", out.id, "type", out.typ, "property", w.property, "value", w.value, "problem", w.message)
+			"id", id, "type", typ, "property", w.property, "value", w.value, "problem", w.message)
 	}
 	// The record's own marking definitions (a bundle found as a record
 	// holds any number) are known before its fixups are resolved.

@@ -83,6 +83,9 @@ type warning struct {
 	// reason, when set, makes the warning a counted drop of a part of the
 	// record (engine.Result.PartDrops) rather than a logged problem.
 	reason engine.Reason
+	// id and typ name the object of a nested bundle the warning is about
+	// (empty: the record itself).
+	id, typ string
 }
 
 // mapper turns STIX objects into graph records.
@@ -260,7 +263,12 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 			out.fixups = append(out.fixups, f)
 		}
 		out.sightings += sub.sightings
-		out.warnings = append(out.warnings, sub.warnings...)
+		for _, w := range sub.warnings {
+			if w.id == "" && w.typ == "" {
+				w.id, w.typ = sub.id, sub.typ
+			}
+			out.warnings = append(out.warnings, w)
+		}
 		// Its marking definitions mark what names them, in this bundle and
 		// elsewhere in the feed, as a top-level one does.
 		out.markings = append(out.markings, sub.markings...)

@@ -60,3 +60,31 @@ func TestPatternNotUnderstoodIsACountedDrop(t *testing.T) {
 	}
 	require.Equal(t, 1, warned, "logged once, with its typed reason and the indicator's id")
 }
+
+// TestPatternDropInNestedBundleNamesItsIndicator: an indicator whose
+// pattern is not understood, in a bundle read as one record (a saved TAXII
+// page in a JSON array), is a counted part drop named by the indicator's
+// id and type, as at the top level; it was named by the bundle's (the
+// drop's id and type were the record's, the bundle).
+func TestPatternDropInNestedBundleNamesItsIndicator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const bad = "0000000000000000000000000000000000000000000000000000000000000002"
+	feed := "[" + bundle(
+		`{"type":"indicator","spec_version":"2.1","id":"indicator--a0000000-0000-4000-8000-000000000012","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","pattern":"[file:hashes.\"SHA-256\" = '`+bad+`']"}`,
+	) + "]"
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	log, logs := newCapture()
+	rep, err := Load(ctx, strings.NewReader(feed), st, Options{Feed: "nested-patterns", Logger: log})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.RecordsRead)
+	require.EqualValues(t, 1, rep.PartsDropped[ReasonInvalidPattern], "%+v", rep.PartsDropped)
+	var named []string
+	for _, l := range logs() {
+		if fmt.Sprint(l.attrs["reason"]) == string(ReasonInvalidPattern) {
+			named = append(named, fmt.Sprint(l.attrs["id"])+" "+fmt.Sprint(l.attrs["type"]))
+		}
+	}
+	require.Equal(t, []string{"indicator--a0000000-0000-4000-8000-000000000012 indicator"}, named)
+}

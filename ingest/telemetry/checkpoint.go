@@ -174,7 +174,7 @@ func hashLines(path string, old []byte) (hashedLines, error) {
 	open, matching := false, true
 	end := func() {
 		r.lines = binary.BigEndian.AppendUint64(r.lines, lh.Sum64())
-		if k := len(r.lines) - 8; matching && k < len(old) && bytes.Equal(old[k:k+8], r.lines[k:]) {
+		if k := len(r.lines) - 8; matching && k+8 <= len(old) && bytes.Equal(old[k:k+8], r.lines[k:]) {
 			r.common, r.at = r.common+1, r.size
 		} else {
 			matching = false

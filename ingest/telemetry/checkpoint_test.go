@@ -125,3 +125,28 @@ func TestPlanFileReadsWhatItHashed(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, planLines(0, 10), got)
 }
+
+// TestPlanFileCheckpointHashesCutShort: a checkpoint whose line hashes are
+// not whole (a line_hashes value whose length is no multiple of 8) is read
+// for the whole hashes it holds, as before hashLines compared them while
+// reading; the comparison took 8 bytes past its end (index out of range)
+// and the rerun panicked.
+func TestPlanFileCheckpointHashesCutShort(t *testing.T) {
+	t.Parallel()
+	ten := planLines(0, 10)
+	line := int64(len(planLines(0, 1)))
+	last := checkpointOf(t, ten, 0, 10, true)
+	cut := make([]byte, len(last.LineHashes)-4) // its capacity its length, as read from the database
+	copy(cut, last.LineHashes)
+	last.LineHashes = cut
+	path := filepath.Join(t.TempDir(), "edr.ndjson")
+	require.NoError(t, os.WriteFile(path, planLines(0, 15), 0o600))
+	var p telemetry.FilePlan
+	require.NotPanics(t, func() {
+		var err error
+		p, err = telemetry.PlanFile(context.Background(), lastCheckpoint{last, true}, path, false)
+		require.NoError(t, err)
+	})
+	require.Equal(t, telemetry.PlanAppended, p.Kind, p.Message)
+	require.Equal(t, 9*line, p.Offset, "after the 9 whole hashes it shares")
+}
