@@ -165,35 +165,22 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			return syntaxError(err, dec)
 		}
 		name := tok.String()
-		switch name {
-		case "Event":
+		kind, isList := recordLists[name]
+		switch {
+		case name == "Event":
 			err = s.nested(ctx, dec, true)
-		case "response":
+		case name == "response":
 			err = s.nested(ctx, dec, false)
-		case "Attribute":
-			err = s.records(ctx, dec, fr, recAttribute)
-		case "Object":
-			err = s.records(ctx, dec, fr, recObject)
-		case "Sighting":
-			err = s.records(ctx, dec, fr, recSighting)
-		case "Galaxy":
-			err = s.records(ctx, dec, fr, recGalaxy)
-		case "EventReport":
-			err = s.records(ctx, dec, fr, recEventReport)
-		case "Note":
-			err = s.records(ctx, dec, fr, recNote)
-		case "Opinion":
-			err = s.records(ctx, dec, fr, recOpinion)
-		case "Relationship":
-			err = s.records(ctx, dec, fr, recRelationship)
-		case "GalaxyCluster", "values":
+		case isList:
+			err = s.records(ctx, dec, fr, kind)
+		case name == "GalaxyCluster", name == "values":
 			if name == "GalaxyCluster" {
 				s.tally.add(func(t *Tally) { t.Galaxies++ })
 			}
 			err = s.records(ctx, dec, fr, recCluster)
-		case "Tag":
+		case name == "Tag":
 			err = s.frameTags(dec, fr)
-		case "Orgc":
+		case name == "Orgc":
 			fr.marked = true
 			err = s.frameOrg(dec, fr)
 		default:
@@ -413,4 +400,11 @@ func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
 		return nil, nil
 	}
 	return bytes.Clone(raw), nil // the decoder reuses its buffer
+}
+
+// recordLists are the members of an event (or of a response) that are
+// lists of records, each of its kind.
+var recordLists = map[string]recordKind{
+	"Attribute": recAttribute, "Object": recObject, "Sighting": recSighting, "Galaxy": recGalaxy,
+	"EventReport": recEventReport, "Note": recNote, "Opinion": recOpinion, "Relationship": recRelationship,
 }
