@@ -67,7 +67,7 @@ test: ## Run all tests with the race detector against a real PostgreSQL (started
 # name on Citus), create triggers on the distributed table, create login
 # roles (the coordinator would need their passwords for the workers) or time
 # lock waits or connection kills on one server.
-CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestAppendTelemetrySurvivesServerKillingConnections
+CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestEnsureRetriesATerminatedConnection|TestAppendTelemetrySurvivesServerKillingConnections
 
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).

@@ -76,7 +76,7 @@ func TestServerLimitNamesTheSetting(t *testing.T) {
 	cancelled := make(chan error, 1)
 	go func() {
 		time.Sleep(200 * time.Millisecond)
-		_, err := other.Exec(ctx, "SELECT pg_cancel_backend($1)", pid)
+		_, err := other.Exec(ctx, "SELECT pg_cancel_backend($1::int)", pid) // Citus adds a bigint overload
 		cancelled <- err
 	}()
 	_, err = conn.Exec(ctx, "SELECT pg_sleep(5)")
