@@ -7,9 +7,11 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -25,18 +27,7 @@ import (
 func TestEventReportIsANote(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := store.NewStore(pool)
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "adv", "adv5-misp-eventreport.json"))
-	require.NoError(t, err)
-	defer f.Close() //nolint:errcheck // read-only
-	opts := quiet(nil)
-	opts.Feed = "adv5-eventreport"
-	tally := &Tally{}
-	opts.Tally = tally
-	rep, err := LoadFile(ctx, f, st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
+	st, pool, rep, tally := loadEventReportFile(t, "adv5-eventreport")
 	require.Equal(t, int64(2), tally.EventReports, "both reports read")
 	require.Equal(t, int64(1), rep.Dropped[ReasonDeleted], "the deleted report is dropped: %v", rep.Dropped)
 
@@ -79,18 +70,7 @@ func TestEventReportIsANote(t *testing.T) {
 func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := store.NewStore(pool)
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "adv", "adv5-misp-eventreport.json"))
-	require.NoError(t, err)
-	defer f.Close() //nolint:errcheck // read-only
-	opts := quiet(nil)
-	opts.Feed = "adv5-analyst"
-	tally := &Tally{}
-	opts.Tally = tally
-	rep, err := LoadFile(ctx, f, st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
+	st, pool, rep, tally := loadEventReportFile(t, "adv5-analyst")
 	require.Equal(t, int64(7), tally.AnalystData, "four of the event, two of an attribute, one of an object's attribute")
 	require.Equal(t, int64(1), rep.Dropped[ReasonInvalidValue], "the opinion \"great\": %v", rep.Dropped)
 
@@ -177,4 +157,23 @@ func TestMalwareSampleIsTheFileObjectsFile(t *testing.T) {
 	f, ok := sink.byAlias(alias("6a1f0000-0000-4000-8000-0a0000000061"))
 	require.True(t, ok)
 	require.Equal(t, file, f.Ref(), "the sample's uuid names the file")
+}
+
+// loadEventReportFile loads testdata/adv/adv5-misp-eventreport.json as
+// feed into a new database and checks that its report balances.
+func loadEventReportFile(t *testing.T, feed string) (*store.Store, *pgxpool.Pool, *engine.Report, *Tally) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "adv", "adv5-misp-eventreport.json"))
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // read-only
+	opts := quiet(nil)
+	opts.Feed = feed
+	tally := &Tally{}
+	opts.Tally = tally
+	rep, err := LoadFile(context.Background(), f, st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	return st, pool, rep, tally
 }
