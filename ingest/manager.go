@@ -28,6 +28,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/textenc"
 	"github.com/ransomeye/intel/ingest/misp"
 	"github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/ingest/telemetry"
@@ -615,7 +616,7 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 		h := sha256.New()
 		br := bufio.NewReaderSize(io.TeeReader(InterruptibleReader(ctx, os.Stdin, nil), h), sniffLimit)
 		src := &source{format: f.Format, reader: br, hashing: h, size: -1}
-		return src, src.gunzip(f, br)
+		return src, src.decode(f, br)
 	}
 	st, err := os.Stat(f.Path)
 	if err != nil {
@@ -653,50 +654,64 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 	}
 	br := bufio.NewReaderSize(file, sniffLimit)
 	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close}
-	if err := src.gunzip(f, br); err != nil {
+	if err := src.decode(f, br); err != nil {
 		_ = file.Close()
 		return nil, err
 	}
 	return src, nil
 }
 
-// gunzip reads a gzip-compressed STIX or MISP feed (a file or standard
-// input starting with the gzip magic) through a decompressor, and detects
-// the format, when not given, from what it holds. Its content hash stays
-// the compressed bytes'; its size is unknown (progress counts the bytes
-// decompressed). Telemetry is refused: its checkpoints go by the file's
-// bytes and lines, so it must be decompressed first.
-func (s *source) gunzip(f Feed, br *bufio.Reader) error {
-	if head, _ := br.Peek(2); len(head) < 2 || head[0] != 0x1f || head[1] != 0x8b {
+// decode reads a gzip-compressed STIX or MISP feed (a file or standard
+// input starting with the gzip magic) through a decompressor and a UTF-16
+// one as UTF-8 (textenc), and detects the format, when not given, from
+// what it holds. Its content hash stays the bytes' as stored; its size is
+// unknown when decoded (progress counts the bytes decoded).
+// Telemetry is refused in either form: its checkpoints go by the file's
+// bytes and lines, so it must be decompressed or converted first.
+func (s *source) decode(f Feed, br *bufio.Reader) error {
+	refuse := func(err error) error { return fmt.Errorf("open feed %s: %w", f.Path, err) }
+	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		if s.format == FormatTelemetry {
+			return refuse(telemetry.ErrCompressed)
+		}
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("open feed: %s starts as gzip but is not: %w", f.Path, err)
+		}
+		closeFile := s.close
+		s.close = func() error {
+			return errors.Join(gz.Close(), func() error {
+				if closeFile != nil {
+					return closeFile()
+				}
+				return nil
+			}())
+		}
+		br = bufio.NewReaderSize(gz, sniffLimit)
+		s.reader, s.size = br, -1
 		if s.format == "" {
 			s.format = sniffReader(br)
 		}
-		return nil
+		if s.format == FormatTelemetry {
+			return refuse(telemetry.ErrCompressed)
+		}
 	}
-	telemetryGz := fmt.Errorf("open feed %s: %w", f.Path, telemetry.ErrCompressed)
-	if s.format == FormatTelemetry {
-		return telemetryGz
-	}
-	gz, err := gzip.NewReader(br)
+	text, enc, err := textenc.NewReader(br)
 	if err != nil {
-		return fmt.Errorf("open feed: %s starts as gzip but is not: %w", f.Path, err)
+		return refuse(err)
 	}
-	dec := bufio.NewReaderSize(gz, sniffLimit)
+	if enc != textenc.UTF8 {
+		if s.format == FormatTelemetry {
+			return refuse(telemetry.ErrUTF16)
+		}
+		br = bufio.NewReaderSize(text, sniffLimit)
+		s.reader, s.size = br, -1
+	}
 	if s.format == "" {
-		s.format = sniffReader(dec)
+		s.format = sniffReader(br)
 	}
-	if s.format == FormatTelemetry {
-		return telemetryGz
-	}
-	closeFile := s.close
-	s.reader, s.size = dec, -1
-	s.close = func() error {
-		return errors.Join(gz.Close(), func() error {
-			if closeFile != nil {
-				return closeFile()
-			}
-			return nil
-		}())
+	if s.format == FormatTelemetry && enc != textenc.UTF8 {
+		return refuse(telemetry.ErrUTF16)
 	}
 	return nil
 }

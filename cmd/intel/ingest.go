@@ -380,7 +380,7 @@ nothing ("telemetry input shrank"); a file rewritten loads from its first
 changed line. Lines appended while it loads are the next load's.
 
 Exit status: 0 when the stream loaded (an empty input too), 1 when it failed
-or not one line was an edge (a gzip or STIX file), 2 for a usage error, 130
+or not one line was an edge (a gzip, UTF-16 or STIX file), 2 for a usage error, 130
 or 143 when SIGINT or SIGTERM stopped it (the chunks committed stay).`,
 		Example: "  intel ingest telemetry edr-2026-11-27.ndjson\n  edr-export | intel ingest telemetry - --format json",
 		Args:    exactArgs(1),

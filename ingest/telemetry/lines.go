@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/textenc"
 )
 
 // lineMeta is what the line source knows of a line besides its bytes.
@@ -48,6 +49,12 @@ var gzipMagic = []byte{0x1f, 0x8b}
 // before intel reads it.
 var ErrCompressed = errors.New("telemetry input is gzip-compressed: decompress it first (zcat FILE.gz > FILE, or zcat FILE.gz | intel ingest telemetry -); nothing was loaded")
 
+// ErrUTF16 fails a telemetry load whose input is UTF-16 text (as Windows
+// PowerShell 5's ">" and Out-File write it): every line was an
+// invalid-json drop. Telemetry is read as UTF-8 NDJSON and its checkpoints
+// go by the file's bytes, so it is converted before intel reads it.
+var ErrUTF16 = errors.New("telemetry input is UTF-16 text (as Windows PowerShell 5's > and Out-File write): convert it to UTF-8 first (iconv -f UTF-16 -t UTF-8 FILE > FILE.ndjson, or Out-File -Encoding utf8); nothing was loaded")
+
 // Read emits the lines of the input in order.
 func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error) error {
 	// A UTF-8 byte order mark (Windows tools, PowerShell's Out-File) is
@@ -61,6 +68,13 @@ func (s *lines) Read(_ context.Context, emit func(engine.Record[lineMeta]) error
 	}
 	if b, err := s.br.Peek(len(gzipMagic)); err == nil && bytes.Equal(b, gzipMagic) {
 		return ErrCompressed
+	}
+	switch textenc.DetectReader(s.br) {
+	case textenc.UTF8:
+	case textenc.UTF32:
+		return textenc.ErrUTF32
+	default:
+		return ErrUTF16
 	}
 	var index int64
 	for {
