@@ -6,6 +6,8 @@ import (
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/ransomeye/intel/ingest/internal/textenc"
 )
 
 // text is a JSON scalar read as a string: MISP writes the same field as a
@@ -31,6 +33,16 @@ func readScalar(dec *jsontext.Decoder) (string, error) {
 	switch k := dec.PeekKind(); k {
 	case '{', '[':
 		return "", fmt.Errorf("want a string, number, boolean or null, got %v", k)
+	case '"':
+		// Read raw, so that bytes that are not UTF-8 are read as
+		// Windows-1252 (textenc.RepairBytes) also where the streaming
+		// reader reads a member itself (an event's info), not U+FFFD.
+		v, err := dec.ReadValue()
+		if err != nil {
+			return "", err
+		}
+		s, err := jsontext.AppendUnquote(nil, textenc.RepairBytes(v))
+		return string(s), err
 	}
 	tok, err := dec.ReadToken()
 	if err != nil {
@@ -202,9 +214,10 @@ type rawObject struct {
 }
 
 // unmarshal decodes one record leniently: unknown members are ignored,
-// duplicate names allowed, invalid UTF-8 replaced.
+// duplicate names allowed, bytes that are not UTF-8 read as Windows-1252
+// (textenc.RepairBytes).
 func unmarshal(raw []byte, v any) error {
-	return json.Unmarshal(raw, v, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	return json.Unmarshal(textenc.RepairBytes(raw), v, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 }
 
 // recordUUID is the uuid of a record that does not decode as a whole, for

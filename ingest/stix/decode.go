@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/ransomeye/intel/ingest/internal/textenc"
 )
 
 // errDecode is returned by decodeObject for text that is not one JSON
@@ -16,8 +18,9 @@ var errDecode = errors.New("decode record")
 // decodeObject decodes one JSON object into map[string]any, the way
 // encoding/json decodes into any (objects as map[string]any, arrays as
 // []any, numbers as float64), without reflection: it is the mapping
-// workers' hot path. Duplicate member names keep the last value; invalid
-// UTF-8, unpaired surrogates and NUL become U+FFFD; a number beyond float64
+// workers' hot path. Duplicate member names keep the last value; bytes
+// that are not UTF-8 are read as Windows-1252 (textenc.RepairString);
+// unpaired surrogates and NUL become U+FFFD; a number beyond float64
 // is kept as its literal text. The reader has checked the
 // syntax already, but decodeObject does not rely on it.
 func decodeObject(data []byte) (map[string]any, error) {
@@ -228,8 +231,8 @@ func (d *decoder) str() (string, error) {
 		case c == '"':
 			s := string(d.b[start:d.i])
 			d.i++
-			if !ascii && !utf8.ValidString(s) {
-				s = strings.ToValidUTF8(s, "\uFFFD")
+			if !ascii {
+				s = textenc.RepairString(s)
 			}
 			return s, nil
 		case c == '\\' || c == 0:
@@ -251,11 +254,7 @@ func (d *decoder) escaped(start int) (string, error) {
 		switch {
 		case c == '"':
 			d.i++
-			s := sb.String()
-			if !utf8.ValidString(s) {
-				s = strings.ToValidUTF8(s, "\uFFFD")
-			}
-			return s, nil
+			return textenc.RepairString(sb.String()), nil
 		case c == 0:
 			sb.WriteString("\uFFFD") // PostgreSQL text cannot hold NUL
 			d.i++

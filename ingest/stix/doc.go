@@ -68,7 +68,10 @@
 // single bundle or array, pretty-printed or on one line, or in the first
 // line of an NDJSON feed, which cannot be told from a one-line bundle — or
 // in a value after a multi-line one stops the load as before. Invalid UTF-8
-// inside strings is no error anywhere: it becomes U+FFFD.
+// inside strings is no error anywhere: its bytes are read as Windows-1252
+// (textenc.RepairString), which Windows tools that do not write UTF-8
+// almost always mean, so "M\xe4rz" and "M\xfcrz" stay two names ("März",
+// "Mürz") instead of both becoming "M\uFFFDrz".
 //
 // # Identifiers
 //

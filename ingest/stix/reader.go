@@ -64,7 +64,7 @@ type topObject struct {
 
 // decoderOptions are lenient where feeds are dirty and strictness buys
 // nothing: duplicate member names (the last wins when mapped) and invalid
-// UTF-8 (replaced by U+FFFD when mapped).
+// UTF-8 (read as Windows-1252 when mapped: textenc.RepairString).
 var decoderOptions = []jsontext.Options{
 	jsontext.AllowDuplicateNames(true),
 	jsontext.AllowInvalidUTF8(true),

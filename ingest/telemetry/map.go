@@ -14,6 +14,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/internal/textenc"
 	"github.com/ransomeye/intel/stixid"
 	"github.com/ransomeye/intel/store"
 )
@@ -31,8 +32,10 @@ type line struct {
 }
 
 // decodeOptions keep what encoding/json allowed in agents' lines: names
-// matched in any case, duplicate names (the last wins) and invalid UTF-8
-// in strings (replaced by U+FFFD).
+// matched in any case and duplicate names (the last wins). Bytes that are
+// not UTF-8 in strings are read as Windows-1252 before (textenc.RepairBytes):
+// a Windows agent's C:\Users\J\xfcrgen is C:\Users\Jürgen, not a U+FFFD
+// that would make it one file with C:\Users\J\xe4rgen.
 var decodeOptions = json.JoinOptions(json.MatchCaseInsensitiveNames(true),
 	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
@@ -60,7 +63,7 @@ func parseLineWith(raw []byte, feed string, memo *endpointMemo, fast bool) (e gr
 	var l line // on the stack: only the decoder's copy below escapes
 	if fast = fast && scanLine(raw, &l, &memo.texts); !fast {
 		decoded := new(line)
-		if err := json.Unmarshal(raw, decoded, decodeOptions); err != nil {
+		if err := json.Unmarshal(textenc.RepairBytes(raw), decoded, decodeOptions); err != nil {
 			return graph.TelemetryEdge{}, false, jsonReason(raw, err), err
 		}
 		l = *decoded
@@ -261,6 +264,7 @@ func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return parsedEndpoint{}, errors.New("missing")
 	}
+	raw = textenc.RepairBytes(raw)
 	obj := map[string]any{}
 	if raw[0] == '"' {
 		var short string

@@ -91,3 +91,26 @@ func TestShortInputsAreUTF8(t *testing.T) {
 	require.Equal(t, "UTF-16LE", textenc.UTF16LE.String())
 	require.True(t, strings.HasPrefix(textenc.ErrUTF32.Error(), "the input is UTF-32"))
 }
+
+// TestRepairReadsStrayBytesAsWindows1252: bytes that are not UTF-8 are
+// read as Windows-1252, so distinct names stay distinct (with U+FFFD the
+// two file names below were one); valid UTF-8 around them is kept, and
+// valid input is returned as it is.
+func TestRepairReadsStrayBytesAsWindows1252(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"Rechnung_M\xe4rz.exe":         "Rechnung_März.exe",
+		"Rechnung_M\xfcrz.exe":         "Rechnung_Mürz.exe",
+		"\x80 5 \x93quoted\x94 \x81":   "€ 5 “quoted” \u0081",
+		"Лазарь \xe9t\xe9":             "Лазарь été",
+		"cut \xe2\x82":                 "cut â‚",
+		"already valid: café, 🐉, \x7f": "already valid: café, 🐉, \x7f",
+	}
+	for in, want := range cases {
+		require.Equal(t, want, textenc.RepairString(in), "%q", in)
+		require.Equal(t, want, string(textenc.RepairBytes([]byte(in))), "%q", in)
+	}
+	require.NotEqual(t, textenc.RepairString("M\xe4rz"), textenc.RepairString("M\xfcrz"))
+	valid := []byte(`{"a": "café"}`)
+	require.Same(t, &valid[0], &textenc.RepairBytes(valid)[0], "valid input is not copied")
+}
