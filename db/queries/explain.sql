@@ -25,6 +25,15 @@ WITH edge AS (
     UNION ALL
     SELECT m.entity_id, m.node_id FROM node_entities m
     WHERE m.entity_id IN (SELECT n.id FROM ends n) AND (NOT @include_withdrawn::boolean OR m.reason = 'alias')
+), pair AS MATERIALIZED (
+    -- each edge with every (source node, destination node) that may store
+    -- it, so that relations is joined on its whole key at once (joined
+    -- to the ends one at a time, the plan matched every relation of the
+    -- edge's type and destination first and sorted them on disk)
+    SELECT e.src, e.relation, e.dst, s.node_id AS src_node, d.node_id AS dst_node
+    FROM edge e
+    JOIN member s ON s.entity = e.src
+    JOIN member d ON d.entity = e.dst
 )
 SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid AS edge_dst,
        r.src_id, r.dst_id,
@@ -38,10 +47,8 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
        coalesce(rr.last_seen, r.last_seen)::timestamptz AS last_seen,
        coalesce((SELECT array_agg(i.source_id ORDER BY i.source_id) FROM relation_ids i
                  WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref), '{}')::text[] AS ids
-FROM edge e
-JOIN member s ON s.entity = e.src
-JOIN member d ON d.entity = e.dst
-JOIN relations r ON r.src_id = s.node_id AND r.relation = e.relation AND r.dst_id = d.node_id
+FROM pair e
+JOIN relations r ON r.src_id = e.src_node AND r.relation = e.relation AND r.dst_id = e.dst_node
 LEFT JOIN relation_records rr ON rr.src_id = r.src_id AND rr.relation = r.relation AND rr.dst_id = r.dst_id
                              AND NOT rr.superseded
 WHERE @include_withdrawn::boolean OR NOT relation_withdrawn(r.props)
