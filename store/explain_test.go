@@ -134,6 +134,8 @@ func TestExplainEntityEdgeNamesEveryMember(t *testing.T) {
 				Props: map[string]any{"tlp": []string{"green", "amber"}[i]},
 				IDs:   []string{"relationship--0000000" + string(rune('1'+i)) + "-0000-4000-8000-000000000000"}})
 	}
+	batch.Relations = append(batch.Relations, graph.Relation{Src: group.Ref(), Type: "targets", Dst: live.Ref(),
+		Sources: []string{"feed-c"}, Props: map[string]any{"revoked": true}, IDs: []string{"relationship--00000003-0000-4000-8000-000000000000"}})
 	b := writeBatches(t, []graph.Batch{batch})
 	nb := walkBoth(t, b, group.ID, graph.RelatedOptions{Depth: 1})
 	e := findEdge(t, nb, group.ID, "uses", live.ID)
@@ -157,4 +159,19 @@ func TestExplainEntityEdgeNamesEveryMember(t *testing.T) {
 	require.Equal(t, graph.TLP("amber"), c.TLP)
 	require.Equal(t, conf(50), a.Confidence)
 	require.Equal(t, conf(80), c.Confidence)
+	for _, x := range nb.Edges {
+		require.NotEqual(t, "targets", x.Relation, "a withdrawn relationship is not walked, so not explained")
+	}
+
+	// With withdrawn objects the revoked copies are nodes of their own,
+	// each edge stated by its own relationship, and the withdrawn one says so.
+	raw := walkBoth(t, b, group.ID, graph.RelatedOptions{Depth: 1, IncludeWithdrawn: true})
+	require.NoError(t, b.store.ExplainEdges(ctx, raw))
+	toOld := findEdge(t, raw, group.ID, "uses", olds["T1086"].ID)
+	require.Equal(t, []string{"relationship--00000001-0000-4000-8000-000000000000"}, statedIDs(toOld))
+	require.Nil(t, toOld.StatedBy[0].Dst, "stored on the edge's own node")
+	targets := findEdge(t, raw, group.ID, "targets", live.ID)
+	require.Len(t, targets.StatedBy, 1)
+	require.True(t, targets.StatedBy[0].Withdrawn)
+	require.Equal(t, []string{"relationship--00000003-0000-4000-8000-000000000000"}, targets.StatedBy[0].IDs)
 }
