@@ -101,10 +101,11 @@ func statedByLine(e *graph.Edge) string {
 			continue
 		}
 		what := strings.Join(st.IDs, ",")
-		if what == "" {
-			what = "by " + st.SrcRef
-		}
 		var attrs []string
+		if what == "" {
+			what = st.SrcRef
+			attrs = append(attrs, "its own property")
+		}
 		if len(st.Feeds) > 0 {
 			attrs = append(attrs, strings.Join(st.Feeds, ","))
 		}
