@@ -150,6 +150,41 @@ type Edge struct {
 	Sources    []string  `json:"sources,omitempty"`
 	FirstSeen  time.Time `json:"first_seen"`
 	LastSeen   time.Time `json:"last_seen"`
+	// StatedBy says which records state the edge; set only when the
+	// caller asked for it (store.ExplainEdges), so a walk's answer is
+	// unchanged without it.
+	StatedBy []Statement `json:"stated_by,omitempty"`
+}
+
+// Statement is one record behind an edge of a walk's answer. For a
+// relation: one relationship record a feed gave (relation_records, keyed
+// by the references the feed wrote), with the relationship ids that name
+// it (STIX relationship ids, misp--<uuid> of MISP object references; none
+// for a link an object states through its own properties), the feeds
+// that gave it and its own confidence, TLP, times and lifecycle. Src and
+// Dst are the stored relation's nodes when they are not the edge's own: an
+// edge between entities (a revoked object and its replacement, a
+// name-keyed node and the group it is) may be stated by relations stored
+// on the nodes that stand for them. For telemetry: the edge's
+// observations inside the walk's window (Telemetry set).
+type Statement struct {
+	IDs    []string   `json:"ids,omitempty"`
+	SrcRef string     `json:"src_ref,omitempty"`
+	DstRef string     `json:"dst_ref,omitempty"`
+	Src    *uuid.UUID `json:"src,omitempty"`
+	Dst    *uuid.UUID `json:"dst,omitempty"`
+	Feeds  []string   `json:"feeds,omitempty"`
+	TLP    TLP        `json:"tlp,omitempty"`
+	// Confidence is 0-100, or nil when the record gave none.
+	Confidence *int `json:"confidence,omitempty"`
+	// Withdrawn is true for a record a source revoked or deprecated (only
+	// in a walk with IncludeWithdrawn).
+	Withdrawn    bool      `json:"withdrawn,omitempty"`
+	Telemetry    bool      `json:"telemetry,omitempty"`
+	Observations int64     `json:"observations,omitempty"`
+	Agents       int64     `json:"agents,omitempty"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
 }
 
 // Neighbourhood is the result of FindRelated.

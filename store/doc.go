@@ -7,7 +7,8 @@
 // endpoints have not arrived in pending_relations and releases them when
 // they do, streams telemetry with COPY, walks the graph (FindRelated, which
 // follows the relation classes of graph.ClassOf: intelligence and
-// containment by default), finds nodes (ResolveNode, the one resolver of
+// containment by default; ExplainEdges then names, on request, the
+// relationship records, ids, feeds and TLP behind each edge of the answer), finds nodes (ResolveNode, the one resolver of
 // every reference a person types, and Resolve, which also says which
 // revoked objects it followed to their replacement; Search over names,
 // aliases and external ids; NodeDetails), records which name aliases

@@ -20,6 +20,7 @@ type relatedOptions struct {
 	since, until string
 	kinds        []string
 	engine       string
+	explain      bool
 	walk         graph.RelatedOptions
 }
 
@@ -51,12 +52,28 @@ revoked or deprecated (in any version of it) is not followed either, unless
 --include-withdrawn.
 
 --format table draws a tree of the first path to each node; json is for
-scripts; dot is for Graphviz (dot -Tsvg).`,
+scripts; dot is for Graphviz (dot -Tsvg).
+
+--explain says which records state each edge, read in one more query after
+the walk (json and table only). In json every edge gets "stated_by": one
+entry per relationship record behind it, with "ids" (the STIX relationship
+ids or misp--<uuid> of MISP object references that name it; none for a link
+an object states through its own properties, such as a report's
+object_refs), "src_ref" and "dst_ref" (the references the feed wrote),
+"feeds", "tlp", "confidence", "first_seen", "last_seen", "withdrawn" (with
+--include-withdrawn), and "src"/"dst" (the stored nodes) when the record
+links nodes that stand for the edge's ends (a revoked object, a name-keyed
+node of a group); an edge between such entities lists every stored relation
+between them, so its feeds may be more than the edge's "sources". A
+telemetry edge gets one entry: "telemetry", "observations", "agents" and the
+times inside the window. The table adds a "stated by:" line under each
+node for the edge that reached it.`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json
   intel related attack-pattern:T1086 --include-withdrawn
   intel related malware:lockbit --engine levels
+  intel related intrusion-set:G0007 --depth 1 --format json --explain
   intel related file:invoice.exe --format dot -o related.dot && dot -Tsvg related.dot > related.svg`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,6 +96,7 @@ scripts; dot is for Graphviz (dot -Tsvg).`,
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
+	f.BoolVar(&o.explain, "explain", false, "say which records state each edge: relationship ids, feeds, TLP, confidence (table and json)")
 	f.StringVar(&o.engine, "engine", engineAuto, "walk engine: recursive (one statement), levels (one per hop) or auto (levels on Citus)")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd
@@ -92,6 +110,9 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	}
 	if o.engine != engineAuto && o.engine != engineRecursive && o.engine != engineLevels {
 		return usagef("--engine %q: want auto, recursive or levels", o.engine)
+	}
+	if o.explain && o.format == "dot" {
+		return usagef("--explain: for --format table or json, not dot")
 	}
 	walk := o.walk
 	now := time.Now().UTC()
@@ -122,6 +143,11 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	nb, err := a.findRelated(ctx, store, start.Node.ID, walk, o.engine)
 	if err != nil {
 		return err
+	}
+	if o.explain {
+		if err := store.ExplainEdges(ctx, nb); err != nil {
+			return err
+		}
 	}
 	render := func(w io.Writer) error {
 		switch o.format {

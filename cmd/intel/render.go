@@ -5,6 +5,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
@@ -50,6 +51,9 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 				branch, next = "└─ ", "   "
 			}
 			fmt.Fprintf(&b, "%s%s%s %s  [%s]%s\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID, cutNote(k))
+			if line := statedByLine(viaEdge(nb, k)); line != "" {
+				fmt.Fprintf(&b, "%s%s   %s\n", prefix, next, line)
+			}
 			walk(k.ID, prefix+next)
 		}
 	}
@@ -59,6 +63,79 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// viaEdge returns the edge that first reached n (nil when none: the
+// start).
+func viaEdge(nb *graph.Neighbourhood, n graph.RelatedNode) *graph.Edge {
+	if n.Via == nil {
+		return nil
+	}
+	src, dst := n.Via.From, n.ID
+	if n.Via.Direction == "in" || n.Via.Direction == "telemetry-in" {
+		src, dst = dst, src
+	}
+	telemetry := strings.HasPrefix(n.Via.Direction, "telemetry")
+	for i, e := range nb.Edges {
+		if e.Src == src && e.Dst == dst && e.Relation == n.Via.Relation && e.Telemetry == telemetry {
+			return &nb.Edges[i]
+		}
+	}
+	return nil
+}
+
+// statedByLine shows an explained edge's records in one line (--explain):
+// each record's relationship ids (or, for a link an object states through
+// its own properties, that object's reference), feeds, TLP and confidence,
+// and the stored nodes when they are not the edge's; empty when the edge
+// was not explained.
+func statedByLine(e *graph.Edge) string {
+	if e == nil || e.StatedBy == nil {
+		return ""
+	}
+	parts := make([]string, 0, len(e.StatedBy))
+	for _, st := range e.StatedBy {
+		if st.Telemetry {
+			parts = append(parts, fmt.Sprintf("telemetry: %d observations by %d agents, %s .. %s", st.Observations, st.Agents,
+				st.FirstSeen.Format(time.RFC3339), st.LastSeen.Format(time.RFC3339)))
+			continue
+		}
+		what := strings.Join(st.IDs, ",")
+		var attrs []string
+		if what == "" {
+			what = st.SrcRef
+			attrs = append(attrs, "its own property")
+		}
+		if len(st.Feeds) > 0 {
+			attrs = append(attrs, strings.Join(st.Feeds, ","))
+		}
+		if st.TLP != "" {
+			attrs = append(attrs, "TLP:"+strings.ToUpper(string(st.TLP)))
+		}
+		if st.Confidence != nil {
+			attrs = append(attrs, fmt.Sprintf("confidence %d", *st.Confidence))
+		}
+		if st.Withdrawn {
+			attrs = append(attrs, "WITHDRAWN")
+		}
+		if st.Src != nil || st.Dst != nil {
+			attrs = append(attrs, "stored "+storedEnd(st.Src)+" -> "+storedEnd(st.Dst))
+		}
+		parts = append(parts, what+" ("+strings.Join(attrs, "; ")+")")
+	}
+	if len(parts) == 0 {
+		return "stated by: no stored record"
+	}
+	return "stated by: " + strings.Join(parts, " + ")
+}
+
+// storedEnd names a stored relation's end: its node when it is not the
+// edge's own, else "=".
+func storedEnd(stored *uuid.UUID) string {
+	if stored == nil {
+		return "="
+	}
+	return stored.String()
 }
 
 // cutNote marks a withdrawn node (REVOKED, DEPRECATED) and a node whose

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestRelatedExplainJSON loads one MISP event exported to STIX 2.0 and to
+// STIX 2.1 (testdata/explain) as two feeds: related --explain names, under
+// the indicator's based-on edge, both relationship ids and both feeds, in
+// json ("stated_by") and in the table (a "stated by:" line); without
+// --explain the answer has no stated_by; dot refuses it.
+func TestRelatedExplainJSON(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("explain/test_event2_stix20.json"), "--feed", "event2-stix20")
+	runOK(t, db, "ingest", "stix", testdata("explain/test_event2_stix21.json"), "--feed", "event2-stix21")
+	const indicator = "indicator--726f90e2-2ad6-44a2-b345-c05e55e850e5"
+	const id20, id21 = "relationship--2ec8b484-7f14-59a2-a7bc-419393273e6b", "relationship--f49962f9-8e91-4de2-bc0e-a4901460612f"
+
+	plain := runOK(t, db, "related", indicator, "--depth", "1", "--format", "json")
+	require.NotContains(t, plain, "stated_by", "no explanation unless asked")
+
+	var nb graph.Neighbourhood
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", indicator, "--depth", "1", "--format", "json", "--explain")), &nb))
+	var based *graph.Edge
+	for i, e := range nb.Edges {
+		require.NotEmpty(t, e.StatedBy, "every edge is explained: %+v", e)
+		for _, s := range e.StatedBy {
+			if e.Relation == "based-on" && e.Src == nb.Start && s.DstRef == "observed-data--726f90e2-2ad6-44a2-b345-c05e55e850e5" {
+				based = &nb.Edges[i]
+			}
+		}
+	}
+	require.NotNil(t, based, "the indicator is based-on its observed-data")
+	var ids, feeds []string
+	for _, s := range based.StatedBy {
+		ids = append(ids, s.IDs...)
+		feeds = append(feeds, s.Feeds...)
+	}
+	slices.Sort(ids)
+	slices.Sort(feeds)
+	require.Equal(t, []string{id20, id21}, ids)
+	require.Equal(t, []string{"event2-stix20", "event2-stix21"}, slices.Compact(feeds))
+	require.Equal(t, based.Sources, slices.Compact(feeds), "the edge's sources are what its records say")
+
+	table := runOK(t, db, "related", indicator, "--depth", "1", "--explain")
+	var line string
+	for l := range strings.Lines(table) {
+		if strings.Contains(l, "stated by:") && strings.Contains(l, id20) {
+			line = l
+		}
+	}
+	require.NotEmpty(t, line, "a stated-by line names the STIX 2.0 relationship:\n%s", table)
+	require.Contains(t, line, id21)
+	require.Contains(t, line, "event2-stix20,event2-stix21")
+
+	_, stderr, code := runCLI(t, db, "related", indicator, "--format", "dot", "--explain")
+	require.Equal(t, exitUsage, code, stderr)
+}

@@ -1,0 +1,84 @@
+package store
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/ransomeye/intel/db/gen"
+	"github.com/ransomeye/intel/graph"
+)
+
+// explainKey names an edge of a walk's answer.
+type explainKey struct {
+	src, dst uuid.UUID
+	relation string
+}
+
+// ExplainEdges sets StatedBy on every edge of nb: for a relation, each
+// relationship record behind it (graph.Statement: its relationship ids,
+// feeds, TLP, confidence, times, lifecycle, and the stored nodes it links
+// when the edge is between entities and the record is stored on nodes that
+// stand for them), read in one statement for all the edges (the
+// EdgeStatements query), following the walk's nb.Options.IncludeWithdrawn
+// as the walk does; for a telemetry edge, its observations in the walk's
+// window, as the walk counted them (no query). An edge between entities
+// lists every stored relation between them, so its feeds may be more than
+// the edge's Sources, which are one relation's. FindRelated never calls it:
+// an answer without explanation costs nothing more.
+func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error {
+	var p gen.EdgeStatementsParams
+	p.IncludeWithdrawn = nb.Options.IncludeWithdrawn
+	for i := range nb.Edges {
+		e := &nb.Edges[i]
+		if e.Telemetry {
+			e.StatedBy = []graph.Statement{{Telemetry: true, Observations: e.Count, Agents: e.Agents,
+				FirstSeen: e.FirstSeen, LastSeen: e.LastSeen}}
+			continue
+		}
+		e.StatedBy = []graph.Statement{}
+		p.Srcs = append(p.Srcs, e.Src)
+		p.Relations = append(p.Relations, e.Relation)
+		p.Dsts = append(p.Dsts, e.Dst)
+	}
+	if len(p.Srcs) == 0 {
+		return nil
+	}
+	rows, err := s.q.EdgeStatements(ctx, p)
+	if err != nil {
+		return Interpret(fmt.Sprintf("explain %d edges", len(p.Srcs)), err)
+	}
+	stated := make(map[explainKey][]graph.Statement, len(p.Srcs))
+	for _, r := range rows {
+		k := explainKey{src: r.EdgeSrc, dst: r.EdgeDst, relation: r.EdgeRelation}
+		stated[k] = append(stated[k], statementFromRow(r))
+	}
+	for i := range nb.Edges {
+		e := &nb.Edges[i]
+		if !e.Telemetry {
+			if st, ok := stated[explainKey{src: e.Src, dst: e.Dst, relation: e.Relation}]; ok {
+				e.StatedBy = st
+			}
+		}
+	}
+	return nil
+}
+
+// statementFromRow converts one EdgeStatements row.
+func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
+	st := graph.Statement{IDs: r.IDs, SrcRef: r.SrcRef, DstRef: r.DstRef, Feeds: r.Sources, TLP: graph.TLP(r.TLP),
+		Withdrawn: r.Withdrawn, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
+	if r.SrcID != r.EdgeSrc {
+		id := r.SrcID
+		st.Src = &id
+	}
+	if r.DstID != r.EdgeDst {
+		id := r.DstID
+		st.Dst = &id
+	}
+	if r.Confidence >= 0 {
+		c := int(r.Confidence)
+		st.Confidence = &c
+	}
+	return st
+}
