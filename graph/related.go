@@ -160,7 +160,8 @@ type Edge struct {
 // relation: one relationship record a feed gave (relation_records, keyed
 // by the references the feed wrote), with the relationship ids that name
 // it (STIX relationship ids, misp--<uuid> of MISP object references; none
-// for a link an object states through its own properties), the feeds
+// for a link an object states through its own properties, which Objects
+// names), the feeds
 // that gave it and its own confidence, TLP, times and lifecycle. Src and
 // Dst are the stored relation's nodes when they are not the edge's own: an
 // edge between entities (a revoked object and its replacement, a
@@ -168,13 +169,17 @@ type Edge struct {
 // on the nodes that stand for them. For telemetry: the edge's
 // observations inside the walk's window (Telemetry set).
 type Statement struct {
-	IDs    []string   `json:"ids,omitempty"`
-	SrcRef string     `json:"src_ref,omitempty"`
-	DstRef string     `json:"dst_ref,omitempty"`
-	Src    *uuid.UUID `json:"src,omitempty"`
-	Dst    *uuid.UUID `json:"dst,omitempty"`
-	Feeds  []string   `json:"feeds,omitempty"`
-	TLP    TLP        `json:"tlp,omitempty"`
+	IDs []string `json:"ids,omitempty"`
+	// Objects are the objects (STIX ids, misp--<uuid>) whose own
+	// properties state the record: an indicator's pattern (based-on), a
+	// report's object_refs, a MISP event's attributes and objects.
+	Objects []string   `json:"objects,omitempty"`
+	SrcRef  string     `json:"src_ref,omitempty"`
+	DstRef  string     `json:"dst_ref,omitempty"`
+	Src     *uuid.UUID `json:"src,omitempty"`
+	Dst     *uuid.UUID `json:"dst,omitempty"`
+	Feeds   []string   `json:"feeds,omitempty"`
+	TLP     TLP        `json:"tlp,omitempty"`
 	// Confidence is 0-100, or nil when the record gave none.
 	Confidence *int `json:"confidence,omitempty"`
 	// Withdrawn is true for a record a source revoked or deprecated (only

@@ -66,7 +66,7 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 
 // statementFromRow converts one EdgeStatements row.
 func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
-	st := graph.Statement{IDs: r.IDs, SrcRef: r.SrcRef, DstRef: r.DstRef, Feeds: r.Sources, TLP: graph.TLP(r.TLP),
+	st := graph.Statement{IDs: r.IDs, Objects: r.Objects, SrcRef: r.SrcRef, DstRef: r.DstRef, Feeds: r.Sources, TLP: graph.TLP(r.TLP),
 		Withdrawn: r.Withdrawn, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 	if r.SrcID != r.EdgeSrc {
 		id := r.SrcID

@@ -101,6 +101,17 @@ func TestExplainNamesBothRelationships(t *testing.T) {
 		require.NotNil(t, x.StatedBy, "every edge explained: %s -%s-> %s", x.Src, x.Relation, x.Dst)
 		require.NotEmpty(t, x.StatedBy, "every edge has a record: %s -%s-> %s", x.Src, x.Relation, x.Dst)
 		require.Equal(t, x.Sources, statedFeeds(x), "%s -%s-> %s", x.Src, x.Relation, x.Dst)
+		for _, s := range x.StatedBy {
+			// A record names what stated it: relationship ids, the
+			// objects whose own versioned properties did (a report,
+			// grouping or observed-data for its object_refs), or at least
+			// the references it was written with (an SCO's resolves_to_refs).
+			require.True(t, len(s.IDs) > 0 || len(s.Objects) > 0 || s.SrcRef != "", "%s -%s-> %s: %+v", x.Src, x.Relation, x.Dst, s)
+			if x.Relation == "object" { // a container's object_refs: the container states it
+				require.Len(t, s.Objects, 1, "%+v", s)
+				require.Regexp(t, `^(report|grouping|observed-data)--[0-9a-f-]{36}$`, s.Objects[0])
+			}
+		}
 	}
 
 	// The explanation adds StatedBy and nothing else.

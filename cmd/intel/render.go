@@ -104,6 +104,9 @@ func statedByLine(e *graph.Edge) string {
 		var attrs []string
 		if what == "" {
 			what = st.SrcRef
+			if len(st.Objects) > 0 {
+				what = strings.Join(st.Objects, ",")
+			}
 			attrs = append(attrs, "its own property")
 		}
 		if len(st.Feeds) > 0 {

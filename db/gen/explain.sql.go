@@ -46,7 +46,8 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
        coalesce(rr.first_seen, r.first_seen)::timestamptz AS first_seen,
        coalesce(rr.last_seen, r.last_seen)::timestamptz AS last_seen,
        coalesce((SELECT array_agg(i.source_id ORDER BY i.source_id) FROM relation_ids i
-                 WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref), '{}')::text[] AS ids
+                 WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref), '{}')::text[] AS ids,
+       ARRAY(SELECT k FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k WHERE k <> '' ORDER BY k COLLATE "C")::text[] AS objects
 FROM pair e
 JOIN relations r ON r.src_id = e.src_node AND r.relation = e.relation AND r.dst_id = e.dst_node
 LEFT JOIN relation_records rr ON rr.src_id = r.src_id AND rr.relation = r.relation AND rr.dst_id = r.dst_id
@@ -77,6 +78,7 @@ type EdgeStatementsRow struct {
 	FirstSeen    time.Time `json:"first_seen"`
 	LastSeen     time.Time `json:"last_seen"`
 	IDs          []string  `json:"ids"`
+	Objects      []string  `json:"objects"`
 }
 
 // EdgeStatements returns the records that state each edge of a walk's
@@ -89,7 +91,10 @@ type EdgeStatementsRow struct {
 // that are not superseded (relation_records: the references the feed wrote,
 // its feeds, confidence, TLP, times, lifecycle) and the relationship ids
 // that name the record's references (relation_ids: STIX relationship ids,
-// misp--<uuid> of MISP object references). A relation with no record (none
+// misp--<uuid> of MISP object references), and the objects whose own
+// properties state it (the ids in relation_records.stated: an indicator
+// for its pattern's based-on, a report for its object_refs, a MISP event
+// for its links). A relation with no record (none
 // written since migration 00007) comes as its own row, with empty refs.
 // One statement for all the edges; rows in (edge, stored src, stored dst,
 // src_ref, dst_ref) order.
@@ -122,6 +127,7 @@ func (q *Queries) EdgeStatements(ctx context.Context, arg EdgeStatementsParams) 
 			&i.FirstSeen,
 			&i.LastSeen,
 			&i.IDs,
+			&i.Objects,
 		); err != nil {
 			return nil, err
 		}
