@@ -76,9 +76,9 @@ func TestExplainNamesBothRelationships(t *testing.T) {
 	observed, err := st.ResolveNode(ctx, "observed-data--726f90e2-2ad6-44a2-b345-c05e55e850e5")
 	require.NoError(t, err)
 
-	nb, err := st.FindRelated(ctx, indicator.ID, graph.RelatedOptions{Depth: 1})
+	nb, err := walkOn(ctx, st, indicator.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
-	plain, err := st.FindRelated(ctx, indicator.ID, graph.RelatedOptions{Depth: 1})
+	plain, err := walkOn(ctx, st, indicator.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
 	for _, e := range nb.Edges {
 		require.Nil(t, e.StatedBy, "FindRelated explains nothing")
