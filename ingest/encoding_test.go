@@ -7,9 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"unicode/utf16"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/text/encoding/unicode"
 
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/ingest/telemetry"
@@ -29,18 +29,15 @@ func TestUTF16Feeds(t *testing.T) {
 	write16 := func(src string, big, bom bool) string {
 		in, err := os.ReadFile(src)
 		require.NoError(t, err)
-		units := utf16.Encode([]rune(string(in)))
+		order, policy := unicode.LittleEndian, unicode.IgnoreBOM
+		if big {
+			order = unicode.BigEndian
+		}
 		if bom {
-			units = append([]uint16{0xFEFF}, units...)
+			policy = unicode.UseBOM
 		}
-		out := make([]byte, 0, 2*len(units))
-		for _, u := range units {
-			if big {
-				out = append(out, byte(u>>8), byte(u))
-			} else {
-				out = append(out, byte(u), byte(u>>8))
-			}
-		}
+		out, err := unicode.UTF16(order, policy).NewEncoder().Bytes(in)
+		require.NoError(t, err)
 		path := filepath.Join(dir, filepath.Base(src)+map[bool]string{true: ".be", false: ".le"}[big]+map[bool]string{true: ".bom", false: ""}[bom])
 		require.NoError(t, os.WriteFile(path, out, 0o600))
 		return path
