@@ -98,7 +98,9 @@
 // the other STIX ids OpenCTI lists for it (x_opencti_stix_ids, or stix_ids
 // in OpenCTI's extension: the ids of copies merged into it, by which
 // OpenCTI deduplicates), and a relationship's are its relation ids: what
-// another feed names by an old id reaches the object.
+// another feed names by an old id reaches the object. A copy another feed
+// defines under the old id and another name shares that source id with the
+// object, as a renamed object's versions do (its older version).
 //
 //   - Cyber-observable objects (ipv4-addr, domain-name, url, file, ...) become
 //     nodes with the id of their STIX 2.1 deterministic id
@@ -157,9 +159,9 @@
 //   - relationship becomes a graph.Relation from source_ref to target_ref typed
 //     by relationship_type (lower-case). One relation stands for every
 //     relationship object with the same source, type and target, so the
-//     relationship's own id, created and modified are not kept (the times
-//     are folded into first/last seen); its other properties are the
-//     relation's props.
+//     relationship's created and modified are not kept (the times are
+//     folded into first/last seen) and its ids are the relation's IDs
+//     (see above); its other properties are the relation's props.
 //   - sighting becomes a graph.Sighting: a sighting node linked sighting-of,
 //     where-sighted and observed. An OpenCTI negative sighting
 //     ("x_opencti_negative": true, or "negative" in OpenCTI's extension) is

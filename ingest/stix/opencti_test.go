@@ -72,3 +72,40 @@ func TestOpenCTIStixIDsAcrossFeeds(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenCTIStixIDsOfARenamedObject: when another feed defines the old id
+// itself under another name (the copy OpenCTI merged), the two nodes share
+// that source id, as a renamed object's versions do: the old id resolves
+// to the object listing it, the older copy is an older version of it, and
+// its links are walked from the object.
+func TestOpenCTIStixIDsOfARenamedObject(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const (
+		old = "malware--00000000-0000-4000-8000-00000000b001"
+		set = "intrusion-set--00000000-0000-4000-8000-00000000b002"
+	)
+	first := bundle(
+		`{"type":"malware","spec_version":"2.1","id":"`+old+`","created":"2023-01-01T00:00:00Z","modified":"2023-01-01T00:00:00Z","name":"Alpha Copy","is_family":true}`,
+		`{"type":"intrusion-set","spec_version":"2.1","id":"`+set+`","created":"2023-01-01T00:00:00Z","modified":"2023-01-01T00:00:00Z","name":"Copy Set"}`,
+		`{"type":"relationship","spec_version":"2.1","id":"relationship--00000000-0000-4000-8000-00000000b003","created":"2023-01-01T00:00:00Z","modified":"2023-01-01T00:00:00Z",
+		  "relationship_type":"uses","source_ref":"`+set+`","target_ref":"`+old+`"}`,
+	)
+	merged := bundle(
+		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-00000000b004","created":"2023-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","name":"Beta Merged","is_family":true,
+		  "extensions":{"extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba":{"extension_type":"property-extension","stix_ids":["`+old+`"]}}}`,
+	)
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	for i, feed := range []string{first, merged} {
+		_, err := Load(ctx, strings.NewReader(feed), st, Options{Feed: []string{"first", "merged"}[i], Logger: quietLogger})
+		require.NoError(t, err)
+	}
+	r, err := st.Resolve(ctx, old)
+	require.NoError(t, err)
+	require.Equal(t, "Beta Merged", r.Node.Name)
+	d, err := st.NodeDetails(ctx, r.Node.ID)
+	require.NoError(t, err)
+	require.Len(t, d.OlderVersions, 1)
+	require.Equal(t, "Alpha Copy", d.OlderVersions[0].Name)
+}
