@@ -93,7 +93,7 @@ func TestOpenCTIStixIDsOfARenamedObject(t *testing.T) {
 	)
 	merged := bundle(
 		`{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-00000000b004","created":"2023-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","name":"Beta Merged","is_family":true,
-		  "extensions":{"extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba":{"extension_type":"property-extension","stix_ids":["`+old+`"]}}}`,
+		  "extensions":{"extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba":{"extension_type":"property-extension","stix_ids":["` + old + `"]}}}`,
 	)
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool, store.WithLogger(quietLogger))
