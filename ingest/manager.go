@@ -395,7 +395,7 @@ func NoRecords(rep *engine.Report, format string) error {
 	other := map[string]string{FormatSTIX: "MISP", FormatMISP: "STIX"}[format]
 	switch {
 	case rep.RecordsRead == 0:
-		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle or list, or a %s file?); nothing was loaded",
+		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle, list or TAXII page, or a %s file?); nothing was loaded",
 			ErrNoRecords, name, rep.Bytes, other)
 	case rep.RecordsMapped == 0:
 		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped: %s, each logged with its reason; a %s file?); nothing was loaded",

@@ -97,7 +97,13 @@
 // # Mapping
 //
 // Every object becomes graph records; every object's STIX id becomes an
-// alias of its node, so relationships naming the id resolve to it.
+// alias of its node, so relationships naming the id resolve to it. So do
+// the other STIX ids OpenCTI lists for it (x_opencti_stix_ids, or stix_ids
+// in OpenCTI's extension: the ids of copies merged into it, by which
+// OpenCTI deduplicates), and a relationship's are its relation ids: what
+// another feed names by an old id reaches the object. A copy another feed
+// defines under the old id and another name shares that source id with the
+// object, as a renamed object's versions do (its older version).
 //
 //   - Cyber-observable objects (ipv4-addr, domain-name, url, file, ...) become
 //     nodes with the id of their STIX 2.1 deterministic id
@@ -148,27 +154,35 @@
 //   - Every other object — indicator, report, note, opinion, grouping,
 //     observed-data, identity, location, course-of-action, infrastructure,
 //     incident, malware-analysis, marking-definition, extension-definition,
-//     and any custom (x-...) or extension-defined type — is a node of that
-//     kind keyed by its STIX id (graph.SourceNode).
+//     and any custom (x-...) or extension-defined type (OpenCTI's
+//     case-incident, case-rfi, case-rft, task, feedback, channel,
+//     narrative, data-source, data-component, ...) — is a node of that
+//     kind keyed by its STIX id (graph.SourceNode); a container's
+//     object_refs are object relations (see embedded references below).
 //   - relationship becomes a graph.Relation from source_ref to target_ref typed
 //     by relationship_type (lower-case). One relation stands for every
 //     relationship object with the same source, type and target, so the
-//     relationship's own id, created and modified are not kept (the times
-//     are folded into first/last seen); its other properties are the
-//     relation's props.
+//     relationship's created and modified are not kept (the times are
+//     folded into first/last seen) and its ids are the relation's IDs
+//     (see above); its other properties are the relation's props.
 //   - sighting becomes a graph.Sighting: a sighting node linked sighting-of,
 //     where-sighted and observed. An OpenCTI negative sighting
 //     ("x_opencti_negative": true, or "negative" in OpenCTI's extension) is
 //     a false positive: linked false-positive-of, counted as no sighting.
 //   - A TAXII 2.1 envelope (no "type", an "objects" array) is read as a
-//     bundle; one without objects (an empty page) is dropped as
-//     ReasonMissingProperty. A bundle or envelope read as one record (an
+//     bundle; one without objects (an empty page, {"more": false}) is a
+//     bundle of no objects: like an empty bundle, it counts no record and
+//     no drop. A bundle or envelope read as one record (an
 //     element of an array, a line of NDJSON) counts its objects as the
 //     records, and a bad object of it is dropped alone, as one of a
 //     top-level bundle is.
 //   - An object keyed by its id that has no name but a "value" (a
 //     producer's own observable type: OpenCTI's hostname, text,
-//     cryptocurrency-wallet, ...) is named by the value. Bare UUIDs in
+//     cryptocurrency-wallet, ...) is named by the value; one with neither
+//     by the property its producer shows it by (OpenCTI's bank-account
+//     iban or account_number, payment-card card_number, media-content
+//     title or url, persona persona_name; a malware-analysis's result_name
+//     or product). Bare UUIDs in
 //     x_opencti_* properties and OpenCTI's extensions are OpenCTI internal
 //     ids: kept in props without a warning.
 //   - Embedded references become relations from the node: every property

@@ -137,8 +137,9 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		return res
 	}
 	res.Mapped, res.Sightings, res.Batch = 1, int64(out.sightings), out.batch
-	if out.nested && out.objects+len(out.nestedDrops) > 0 {
-		// A bundle read as one record: its objects are the records.
+	if out.nested {
+		// A bundle read as one record: its objects are the records, and
+		// an empty one (an empty TAXII page) counts none.
 		res.Read, res.Mapped = int64(out.objects+len(out.nestedDrops)), int64(out.objects)
 		for _, d := range out.nestedDrops {
 			res.Drops = append(res.Drops, engine.Drop{Reason: d.drop.reason, ID: d.id,

@@ -124,11 +124,9 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 	canonicalIDs(m)
 	if isEnvelope(m) {
 		// A TAXII 2.1 envelope (a page of a collection's objects, saved
-		// as it came) inside an array or NDJSON: read as a bundle.
-		if _, ok := m["objects"].([]any); !ok {
-			out.drop = dropf(ReasonMissingProperty, "TAXII envelope without objects (an empty page): nothing to load")
-			return
-		}
+		// as it came) inside an array or NDJSON: read as a bundle. An
+		// empty page (no "objects", as TAXII 2.1 sends the last one) is a
+		// bundle of no objects: no record, no drop.
 		mp.mapBundle(out, object{m: m})
 		return
 	}
@@ -465,8 +463,10 @@ func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
 // values among them that are not STIX identifiers stay in props). It
 // returns the node's index in out.batch.Nodes.
 func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int {
-	if !slices.Contains(n.Aliases, o.id) {
-		n.Aliases = append(n.Aliases, o.id)
+	for _, id := range append([]string{o.id}, formerIDs(out, o)...) {
+		if !slices.Contains(n.Aliases, id) {
+			n.Aliases = append(n.Aliases, id)
+		}
 	}
 	if name := strings.TrimSpace(o.str("name")); name != "" && (n.Name == "" || !n.Kind.IsObservable()) {
 		n.Name = name
@@ -477,6 +477,11 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 		// keyed by its id: its value names it, so search and kind:value
 		// find it.
 		n.Name = value
+	}
+	for _, p := range nameProps[o.typ] {
+		if v := strings.TrimSpace(o.str(p)); n.Name == "" && v != "" && len(v) <= maxValueName {
+			n.Name = v
+		}
 	}
 	if labels, ok := stringList(o.m["labels"]); ok && len(labels) > 0 {
 		n.Labels = labels
@@ -507,6 +512,18 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	}
 	out.batch.Nodes = append(out.batch.Nodes, n)
 	return idx
+}
+
+// nameProps are, for types keyed by their id that have neither name nor
+// value, the properties that name an object, the first given wins: those
+// OpenCTI shows its own observable types by, and a STIX 2.1
+// malware-analysis's result_name or product.
+var nameProps = map[string][]string{
+	"bank-account":     {"iban", "account_number"},
+	"payment-card":     {"card_number", "holder_name"},
+	"media-content":    {"title", "url"},
+	"persona":          {"persona_name"},
+	"malware-analysis": {"result_name", "product"},
 }
 
 // maxValueName bounds the value of a custom observable taken as its name

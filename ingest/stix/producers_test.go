@@ -121,19 +121,97 @@ func TestCustomObservableNamedByValue(t *testing.T) {
 	require.Equal(t, graph.Kind("hostname"), hits[0].Kind)
 }
 
+// TestObjectsWithoutNameOrValueNamed: objects keyed by their id that have
+// neither name nor value are named by the property their producer shows
+// them by (OpenCTI's observables bank-account, payment-card, media-content
+// and persona; STIX 2.1 malware-analysis by its result_name, else its
+// product), so search finds them. Before, they had no name.
+func TestObjectsWithoutNameOrValueNamed(t *testing.T) {
+	t.Parallel()
+	const sco = `"spec_version":"2.1","extensions":{"extension-definition--f93e2c80-4231-4f9a-af8b-95c9bd566a82":{"extension_type":"new-sco"}}`
+	sink, rep, _ := load(t, bundle(
+		`{"type":"bank-account","id":"bank-account--00000000-0000-4000-8000-00000000f001",`+sco+`,"iban":"DE89370400440532013000","account_number":"0532013000"}`,
+		`{"type":"bank-account","id":"bank-account--00000000-0000-4000-8000-00000000f002",`+sco+`,"account_number":"0532013001"}`,
+		`{"type":"payment-card","id":"payment-card--00000000-0000-4000-8000-00000000f003",`+sco+`,"card_number":"4111111111111111","holder_name":"J Doe"}`,
+		`{"type":"media-content","id":"media-content--00000000-0000-4000-8000-00000000f004",`+sco+`,"title":"Leak announced","url":"https://news.example.org/a","content":"long body"}`,
+		`{"type":"media-content","id":"media-content--00000000-0000-4000-8000-00000000f005",`+sco+`,"url":"https://news.example.org/b"}`,
+		`{"type":"persona","id":"persona--00000000-0000-4000-8000-00000000f006",`+sco+`,"persona_name":"octi_handle","persona_type":"twitter"}`,
+		`{"type":"malware-analysis","spec_version":"2.1","id":"malware-analysis--00000000-0000-4000-8000-00000000f007","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","product":"sandbox-x","result":"malicious","result_name":"Emotet dropper"}`,
+		`{"type":"malware-analysis","spec_version":"2.1","id":"malware-analysis--00000000-0000-4000-8000-00000000f008","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","product":"sandbox-y","result":"unknown"}`,
+	))
+	require.Empty(t, rep.Dropped)
+	nodes := sink.byAlias()
+	for id, name := range map[string]string{
+		"bank-account--00000000-0000-4000-8000-00000000f001":     "DE89370400440532013000",
+		"bank-account--00000000-0000-4000-8000-00000000f002":     "0532013001",
+		"payment-card--00000000-0000-4000-8000-00000000f003":     "4111111111111111",
+		"media-content--00000000-0000-4000-8000-00000000f004":    "Leak announced",
+		"media-content--00000000-0000-4000-8000-00000000f005":    "https://news.example.org/b",
+		"persona--00000000-0000-4000-8000-00000000f006":          "octi_handle",
+		"malware-analysis--00000000-0000-4000-8000-00000000f007": "Emotet dropper",
+		"malware-analysis--00000000-0000-4000-8000-00000000f008": "sandbox-y",
+	} {
+		require.Equal(t, name, nodes[id].Name, id)
+	}
+}
+
 // TestTAXIIPagesInAnArray: pages of a TAXII 2.1 collection saved as a JSON
 // array of envelopes ({"more", "next", "objects"}, no "type") load as
-// bundles would; an empty page ({"more": false}, no objects) is a counted
-// drop saying so. Before, each envelope was dropped as missing-type and the
-// load failed ("a MISP file?").
+// bundles would; an empty page ({"more": false}, no objects) counts
+// nothing (TestEmptyTAXIIPagesCountNothing). Before, each envelope was
+// dropped as missing-type and the load failed ("a MISP file?").
 func TestTAXIIPagesInAnArray(t *testing.T) {
 	t.Parallel()
 	st, rep, _ := loadProducerFile(t, "taxii21-pages.json")
-	require.Equal(t, map[engine.Reason]int64{ReasonMissingProperty: 1}, rep.Dropped)
+	require.Empty(t, rep.Dropped)
 	got, pending := graphRelations(t, st.Pool())
 	require.Zero(t, pending)
 	require.Contains(t, got, "indicator indicates malware Poison Ivy")
 	require.Contains(t, got, "indicator based-on hash SHA-256:ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c")
+}
+
+// TestEmptyTAXIIPagesCountNothing: an empty page of a TAXII 2.1
+// collection ({"more": false} without objects, {"objects": []}, an empty
+// bundle), alone, in an array or on an NDJSON line, is no record and no
+// drop; the objects of other pages are the records, and a truly unknown
+// object beside them is still a counted drop. Before, an envelope without
+// objects was a missing-property drop.
+func TestEmptyTAXIIPagesCountNothing(t *testing.T) {
+	t.Parallel()
+	const (
+		mal     = `{"type":"malware","spec_version":"2.1","id":"malware--00000000-0000-4000-8000-00000000e001","created":"2023-01-01T00:00:00Z","modified":"2023-01-01T00:00:00Z","name":"Paged","is_family":true}`
+		unknown = `{"spec_version":"2.1","id":"malware--00000000-0000-4000-8000-00000000e002","name":"No Type"}`
+		bundle0 = `{"type":"bundle","id":"bundle--00000000-0000-4000-8000-00000000e003","objects":[]}`
+	)
+	for _, tc := range []struct {
+		name, feed   string
+		read, mapped int64
+		dropped      map[engine.Reason]int64
+	}{
+		{"last page alone", `{"more": false}`, 0, 0, nil},
+		{"page with more and no objects", `{"more": true, "next": "2"}`, 0, 0, nil},
+		{"page of no objects", `{"objects": [], "more": false}`, 0, 0, nil},
+		{"empty bundle", bundle0, 0, 0, nil},
+		{"array of pages", `[{"more": true, "objects": [` + mal + `]}, {"objects": []}, {"more": false}, ` + bundle0 + `]`, 1, 1, nil},
+		{"NDJSON of pages", `{"more": true, "objects": [` + mal + `]}` + "\n" + `{"more": false}` + "\n" + bundle0 + "\n", 1, 1, nil},
+		{"unknown object still counts", `[{"more": false}, ` + mal + `, ` + unknown + `]`, 2, 1, map[engine.Reason]int64{engine.ReasonMissingType: 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, rep, _ := load(t, tc.feed)
+			require.Equal(t, tc.dropped, nilIfEmpty(rep.Dropped))
+			require.Equal(t, tc.read, rep.RecordsRead)
+			require.Equal(t, tc.mapped, rep.RecordsMapped)
+		})
+	}
+}
+
+// nilIfEmpty is d, or nil when d has no entries.
+func nilIfEmpty(d map[engine.Reason]int64) map[engine.Reason]int64 {
+	if len(d) == 0 {
+		return nil
+	}
+	return d
 }
 
 // TestOpenCTIUnsetTimesAreNoTimes: OpenCTI writes 1970-01-01T00:00:00Z and

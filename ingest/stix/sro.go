@@ -45,6 +45,7 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	// Read before props, which removes the properties in relationshipOwn
 	// (confidence among them) from o.m.
 	conf := o.confidence()
+	ids := append([]string{o.id}, formerIDs(out, o)...)
 	props := mp.props(o, relationshipOwn, mk, true)
 	if mk.tlp != "" {
 		if props == nil {
@@ -61,7 +62,7 @@ func (mp *mapper) mapRelationship(out *mapped, o object) {
 	first, last := o.held("start_time", "stop_time")
 	rel := graph.Relation{
 		Src: graph.Ref(src), Type: rt, Dst: graph.Ref(dst), Confidence: conf,
-		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props, IDs: []string{o.id},
+		FirstSeen: first, LastSeen: last, Sources: mp.sources, Props: props, IDs: ids,
 	}
 	if len(mk.other) > 0 {
 		out.fixups = append(out.fixups, fixup{node: -1, rel: len(out.batch.Relations), refs: mk.other})
