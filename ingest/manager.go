@@ -235,7 +235,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		if st != nil && !opts.DryRun && res.Format != "" {
 			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, text, "", res.Report); ferr != nil {
 				res.RecordError = CapError(redact.Error(ferr).Error())
-				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", res.RecordError)
+				level := slog.LevelError
+				if store.ReadOnly(ferr) && store.ReadOnly(err) {
+					level = slog.LevelDebug // the same cause, said once by the feed's error
+				}
+				opts.Logger.Log(context.WithoutCancel(ctx), level, "record feed "+status, "feed", f.Name, "err", res.RecordError)
 			}
 		}
 		return res
