@@ -236,7 +236,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		if st != nil && !opts.DryRun && res.Format != "" {
 			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, text, "", res.Report); ferr != nil {
 				res.RecordError = CapError(redact.Error(ferr).Error())
-				opts.Logger.Error("record feed "+status, "feed", f.Name, "err", res.RecordError)
+				level := slog.LevelError
+				if store.ReadOnly(ferr) && store.ReadOnly(err) {
+					level = slog.LevelDebug // the same cause, said once by the feed's error
+				}
+				opts.Logger.Log(context.WithoutCancel(ctx), level, "record feed "+status, "feed", f.Name, "err", res.RecordError)
 			}
 		}
 		return res
@@ -339,7 +343,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		res.ContentHash = hex.EncodeToString(src.hashing.Sum(nil))
 	}
 	if loadErr != nil {
-		return fail(loadErr)
+		return fail(src.changed(loadErr))
 	}
 	if err := NoRecords(res.Report, res.Format); err != nil {
 		return fail(err)
@@ -598,6 +602,27 @@ type source struct {
 	hash    string
 	hashing interface{ Sum([]byte) []byte }
 	close   func() error
+	// file and opened are the regular file read and its size when opened
+	// (its content was hashed then), to tell a load error caused by a
+	// writer still writing it (changed) from one of the content.
+	file   *os.File
+	opened int64
+}
+
+// changed wraps err, when the file read changed size since it was opened
+// (a writer truncated it or is still appending to it), with the two sizes:
+// the offset err names is then where the reading stopped, not a fault of
+// the content. Other errors come back unchanged.
+func (s *source) changed(err error) error {
+	if s.file == nil {
+		return err
+	}
+	info, serr := s.file.Stat()
+	if serr != nil || info.Size() == s.opened {
+		return err
+	}
+	return fmt.Errorf("%w (the file changed while it was read: %d bytes when opened, %d now; a writer still writing it? Load it once it is complete)",
+		err, s.opened, info.Size())
 }
 
 func (s *source) Close() error {
@@ -653,7 +678,7 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 		return nil, err
 	}
 	br := bufio.NewReaderSize(file, sniffLimit)
-	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close}
+	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close, file: file, opened: st.Size()}
 	if err := src.decode(f, br); err != nil {
 		_ = file.Close()
 		return nil, err

@@ -18,7 +18,13 @@
 // and a look-back of Behind days (default 1); [EnsureDays] does the same for
 // the days a writer is about to insert rows for. Each day is one transaction:
 //
-//	BEGIN; SET LOCAL lock_timeout = ...; SELECT ensure_day_partition(...); COMMIT
+//	BEGIN; SET LOCAL lock_timeout = ..., statement_timeout = 0; SELECT ensure_day_partition(...); COMMIT
+//
+// A transaction that changes partitions (Ensure, Prune and the DayEnsurer
+// of writers) lifts statement_timeout for itself: moving a day's rows takes
+// as long as there are rows, and a limit set for the role or the database
+// to bound queries would fail it on every run. List and Check keep the
+// session's limit.
 //
 // The function serializes callers for the same child on an advisory lock, so
 // any number of processes may run Ensure at once: all succeed and each day

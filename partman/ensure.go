@@ -229,7 +229,7 @@ func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Option
 	what := "ensure the default partition of " + t.String()
 	var stranded int64
 	var attachErr error
-	_, err = inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	_, err = maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		made, reattached, stranded, attachErr = "", false, 0, nil
 		var missing bool
 		if err := tx.QueryRow(ctx, `SELECT partdefid = 0 FROM pg_partitioned_table WHERE partrelid = $1::regclass`,
@@ -347,7 +347,7 @@ func ensureList(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Ti
 func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, opts Options) (DayResult, error) {
 	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
 	what := fmt.Sprintf("ensure partition %s for %s", QualifiedName(t.schema, res.Partition), day.Format(time.DateOnly))
-	attempts, err := inTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	attempts, err := maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
 		if err := citusSequential(ctx, tx); err != nil {
 			return err
 		}

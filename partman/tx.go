@@ -21,9 +21,23 @@ import (
 // the number of attempts made. When every attempt timed out waiting for a
 // lock the error wraps ErrLockTimeout and the last database error.
 func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(pgx.Tx) error) (int, error) {
+	return retryTx(ctx, pool, o, store.TxOptions{LockTimeout: o.LockTimeout}, what, fn)
+}
+
+// maintenanceTx is inTx for the transactions that change partitions
+// (create, attach, detach, drop, move rows): they run without the
+// session's statement_timeout (store.TxOptions.Maintenance), since moving
+// a day's rows takes as long as there are rows, and a limit meant for
+// queries would make the upkeep fail on every run. Lock waits stay bounded
+// by o.LockTimeout.
+func maintenanceTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(pgx.Tx) error) (int, error) {
+	return retryTx(ctx, pool, o, store.TxOptions{LockTimeout: o.LockTimeout, Maintenance: true}, what, fn)
+}
+
+func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOptions, what string, fn func(pgx.Tx) error) (int, error) {
 	delay := o.RetryDelay
 	for attempt := 1; ; attempt++ {
-		err := store.WithTx(ctx, pool, store.TxOptions{LockTimeout: o.LockTimeout}, fn)
+		err := store.WithTx(ctx, pool, txo, fn)
 		if err == nil {
 			return attempt, nil
 		}

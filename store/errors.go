@@ -125,13 +125,28 @@ var serverLimitWhat = map[string]string{
 }
 
 // ExplainServerLimit prefixes err, when a server limit ended it (see
-// ServerLimit), with what that limit did and its name; other errors come
-// back unchanged. The error chain is kept.
+// ServerLimit), with what that limit did and its name, and when the server
+// refused a write because it is read-only (see ReadOnly), with that; other
+// errors come back unchanged. The error chain is kept.
 func ExplainServerLimit(err error) error {
 	if name := ServerLimit(err); name != "" {
 		return fmt.Errorf("%s: %w", serverLimitWhat[name], err)
 	}
+	if ReadOnly(err) {
+		return fmt.Errorf("%s: %w", readOnlyWhat, err)
+	}
 	return err
+}
+
+// readOnlyWhat says why a read-only server refused a write.
+const readOnlyWhat = "the server is read-only (a hot standby, or default_transaction_read_only = on): writes must go to the primary"
+
+// ReadOnly reports whether err is a write refused by a read-only
+// transaction (25006): the server is a hot standby, or
+// default_transaction_read_only is on for the role, the database or the
+// server. Running the write again gives the same error.
+func ReadOnly(err error) bool {
+	return Code(err) == pgerrcode.ReadOnlySQLTransaction
 }
 
 // ExplainServerLimitText says what the limit named name (see ServerLimit)

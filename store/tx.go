@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +31,13 @@ type TxOptions struct {
 	// telemetry COPY waiting for its chunk's endpoint records) would be
 	// killed by a server that limits idle transactions (FATAL 25P03).
 	WaitsOnPurpose bool
+	// Maintenance lifts statement_timeout for this transaction alone (SET
+	// LOCAL statement_timeout = 0): schema and partition maintenance (making
+	// or pruning a partition, moving a day's rows out of the default
+	// partition) takes as long as the rows it moves, and a limit set for the
+	// role or the database to bound ordinary queries would stop it for good.
+	// Lock waits stay bounded by LockTimeout.
+	Maintenance bool
 }
 
 // WithTx runs fn in one transaction: it commits when fn returns nil and
@@ -50,21 +58,36 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	switch {
-	case o.LockTimeout > 0 && o.WaitsOnPurpose:
-		_, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true), set_config('idle_in_transaction_session_timeout', '0', true)", pgMillis(o.LockTimeout))
-	case o.LockTimeout > 0:
-		_, err = tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", pgMillis(o.LockTimeout))
-	case o.WaitsOnPurpose:
-		_, err = tx.Exec(ctx, "SELECT set_config('idle_in_transaction_session_timeout', '0', true)")
-	}
-	if err != nil {
-		return err
+	if sql, args := o.setLocal(); sql != "" {
+		if _, err = tx.Exec(ctx, sql, args...); err != nil {
+			return err
+		}
 	}
 	if err = fn(tx); err != nil {
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// setLocal returns the statement that makes o's settings for the
+// transaction alone (SET LOCAL) and its arguments, or "" when o has none.
+func (o TxOptions) setLocal() (string, []any) {
+	var calls []string
+	var args []any
+	if o.LockTimeout > 0 {
+		args = append(args, pgMillis(o.LockTimeout))
+		calls = append(calls, "set_config('lock_timeout', $1, true)")
+	}
+	if o.WaitsOnPurpose {
+		calls = append(calls, "set_config('idle_in_transaction_session_timeout', '0', true)")
+	}
+	if o.Maintenance {
+		calls = append(calls, "set_config('statement_timeout', '0', true)")
+	}
+	if calls == nil {
+		return "", nil
+	}
+	return "SELECT " + strings.Join(calls, ", "), args
 }
 
 // pgMillis formats d as a PostgreSQL duration setting in whole

@@ -314,16 +314,27 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	if a.local {
-		if err := schemaNotNewer(ctx, p); err != nil {
-			return err
-		}
-		if _, err := p.Up(ctx); err != nil {
-			return fmt.Errorf("migrate the local database: %w", err)
-		}
-		return nil
+	if !a.local {
+		return schemaCurrent(ctx, p)
 	}
-	return schemaCurrent(ctx, p)
+	if err := schemaNotNewer(ctx, p); err != nil {
+		return err
+	}
+	if pending, err := p.HasPending(ctx); err != nil || !pending {
+		return err
+	}
+	// Migrations run without the role's or database's statement_timeout
+	// (migrations.OpenDB), on connections of their own.
+	mdb := migrations.OpenDB(pool.Config().ConnConfig)
+	defer mdb.Close()
+	mp, err := migrations.NewProvider(mdb)
+	if err != nil {
+		return err
+	}
+	if _, err := mp.Up(ctx); err != nil {
+		return fmt.Errorf("migrate the local database: %w", err)
+	}
+	return nil
 }
 
 type versioner interface {
@@ -370,13 +381,14 @@ func schemaCurrent(ctx context.Context, p versioner) error {
 	return nil
 }
 
-// sqlDB opens a database/sql handle for goose.
+// sqlDB opens a database/sql handle for goose whose connections run
+// without a statement_timeout (migrations.OpenDB).
 func (a *app) sqlDB(ctx context.Context) (*sql.DB, error) {
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return stdlib.OpenDBFromPool(pool), nil
+	return migrations.OpenDB(pool.Config().ConnConfig), nil
 }
 
 // quietLog is the logger for routine upkeep: it logs only what goes wrong

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -108,4 +111,42 @@ func TestReadOnlyServerSkipsTheStartupUpkeep(t *testing.T) {
 	_, stderr, code = runCLI(t, db, "partitions", "ensure")
 	require.Equal(t, exitFailure, code, "ensure itself still says it cannot")
 	require.Contains(t, stderr, "read-only transaction")
+}
+
+// TestReadOnlyServerRefusesLoadsInOneLine: a load against a database with
+// default_transaction_read_only = on (as on a hot standby) failed at once,
+// without retries, but said only the server's `ERROR: cannot execute
+// INSERT in a read-only transaction (SQLSTATE 25006)`, and a STIX load
+// logged a second ERROR line (`record feed failed ... cannot execute
+// UPDATE in a read-only transaction`) for the same cause. It now fails
+// (exit 1) with one line saying that the server is read-only and, when the
+// setting is the cause, where it is set; nothing else is logged as an
+// error.
+func TestReadOnlyServerRefusesLoadsInOneLine(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database());
+	END $$`)
+	require.NoError(t, err)
+	db := "--database-url=" + dsn
+
+	stix := filepath.Join("..", "..", "testdata", "stix", "indicators-for-C2-with-COA.json")
+	_, stderr, code := runCLI(t, db, "ingest", "stix", stix, "--feed", "ro")
+	require.Equal(t, exitFailure, code, stderr)
+	require.NotContains(t, stderr, "level=ERROR", "one cause, said once")
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	require.Contains(t, lines[len(lines)-1], "intel: feed ro: the server is read-only (a hot standby, or default_transaction_read_only = on)", stderr)
+
+	edges := filepath.Join(t.TempDir(), "edges.ndjson")
+	require.NoError(t, os.WriteFile(edges, []byte(`{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:example.com","agent_id":"a1","observed_at":"2026-01-02T03:04:05Z"}`+"\n"), 0o600))
+	_, stderr, code = runCLI(t, db, "ingest", "telemetry", edges)
+	require.Equal(t, exitFailure, code, stderr)
+	require.NotContains(t, stderr, "level=ERROR", stderr)
+	lines = strings.Split(strings.TrimSpace(stderr), "\n")
+	require.Contains(t, lines[len(lines)-1], "(default_transaction_read_only = on, set for this database", stderr)
 }

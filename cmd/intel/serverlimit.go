@@ -12,7 +12,8 @@ import (
 )
 
 // explainServerLimit prefixes err, when a server limit (a timeout set for
-// the role, the database or the server) ended it, with that setting's name,
+// the role, the database or the server) ended it, or a write was refused by
+// default_transaction_read_only (a hot standby is said to be one), with that setting's name,
 // its value and where it was set, read from pg_settings on a connection of
 // pool (nil: not read), so the reader knows what to change. Other errors
 // come back unchanged.
@@ -22,11 +23,22 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 	if name == "" && errors.As(err, &fl) {
 		name = fl.limit // a feed's error, kept as text by ingest, explained there
 	}
+	if name == "" && store.ReadOnly(err) {
+		name = "default_transaction_read_only"
+	}
 	if name == "" || pool == nil {
 		return store.ExplainServerLimit(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
+	what := store.ExplainServerLimitText(name)
+	if name == "default_transaction_read_only" {
+		var standby bool
+		if qerr := pool.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); qerr != nil || standby {
+			return store.ExplainServerLimit(err) // a standby says so: no setting to name
+		}
+		what = "the server refused a write: the transaction is read-only"
+	}
 	var value, source, role string
 	if qerr := pool.QueryRow(ctx, `SELECT current_setting($1), source, current_user FROM pg_settings WHERE name = $1`, name).
 		Scan(&value, &source, &role); qerr != nil {
@@ -46,7 +58,7 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 	if fl.limit != "" {
 		return fmt.Errorf("%w (%s = %s, %s)", err, name, value, where)
 	}
-	return fmt.Errorf("%s (%s = %s, %s): %w", store.ExplainServerLimitText(name), name, value, where, err)
+	return fmt.Errorf("%s (%s = %s, %s): %w", what, name, value, where, err)
 }
 
 // feedLimitError is the error of a feed run in which a feed failed on a

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -49,4 +50,89 @@ func TestServerTimeoutIsNamed(t *testing.T) {
 	require.Zero(t, nodes)
 	require.Equal(t, "failed", status)
 	require.Contains(t, lastError, "statement_timeout", "intel feeds says why too")
+}
+
+// holdLock takes lock (a LOCK TABLE statement) on dsn for hold, in a
+// transaction of its own, and returns once the lock is held; the returned
+// wait blocks until it is released.
+func holdLock(t *testing.T, dsn, lock string, hold time.Duration) (wait func()) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, "SET LOCAL statement_timeout = 0; "+lock)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(hold)
+		err := tx.Commit(ctx)
+		_ = conn.Close(ctx)
+		done <- err
+	}()
+	return func() { require.NoError(t, <-done) }
+}
+
+// TestMaintenanceRunsWithoutStatementTimeout: a statement_timeout set for
+// intel's database (300ms here) stopped the maintenance work for good:
+// `intel migrate up` failed with "migrate up: partial migration error
+// (type:sql,version:1): ERROR: canceling statement due to statement timeout
+// (SQLSTATE 57014)" and the startup partition upkeep with "partition upkeep
+// on startup: ensure partition ...: ERROR: canceling statement due to
+// statement timeout", so no command could run. Migrations and partition
+// changes now run with statement_timeout 0 (their lock waits, held up
+// here for 800ms by a reader, stay bounded by lock_timeout), while other
+// queries keep the database's limit.
+func TestMaintenanceRunsWithoutStatementTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	limit := func(t *testing.T, dsn string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `DO $$ BEGIN
+			EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '300ms');
+		END $$`)
+		require.NoError(t, err)
+	}
+	keepsLimit := func(t *testing.T, dsn string) {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		var v string
+		require.NoError(t, conn.QueryRow(ctx, "SHOW statement_timeout").Scan(&v))
+		require.Equal(t, "300ms", v, "other queries keep the database's limit")
+	}
+
+	t.Run("migrate up", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.DSN(t)
+		runOK(t, "--database-url="+dsn, "migrate", "down") // the last migration recomputes alias_claims' entities
+		limit(t, dsn)
+		wait := holdLock(t, dsn, "LOCK TABLE alias_claims IN ACCESS EXCLUSIVE MODE", 800*time.Millisecond)
+		runOK(t, "--database-url="+dsn, "migrate", "up")
+		wait()
+		keepsLimit(t, dsn)
+		runOK(t, "--database-url="+dsn, "--no-partition-maintenance", "search", "x")
+	})
+
+	t.Run("partition upkeep", func(t *testing.T) {
+		t.Parallel()
+		dsn := pgtest.DSN(t)
+		limit(t, dsn)
+		// Making a day's partition scans the default partition.
+		wait := holdLock(t, dsn, "LOCK TABLE telemetry_edges_default IN ACCESS EXCLUSIVE MODE", 800*time.Millisecond)
+		runOK(t, "--database-url="+dsn, "search", "x") // the startup upkeep makes today's partitions
+		wait()
+		keepsLimit(t, dsn)
+		var days int
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'telemetry_edges'::regclass`).Scan(&days))
+		require.Greater(t, days, 7, "today-1 .. today+6 and the default")
+	})
 }

@@ -254,12 +254,33 @@ func (c *edgeCounter) AppendTelemetry(_ context.Context, edges iter.Seq2[graph.T
 }
 
 // Open opens the part of the file the plan loads, bytes [Offset, Size).
+// A file that ends before Size (truncated while it is read) makes the
+// reader fail with io.ErrUnexpectedEOF at the byte where it ended, so the
+// load fails and its checkpoint does not take the lines it did not read
+// for stored.
 func (p FilePlan) Open(path string) (io.Reader, func() error, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open telemetry: %w", err)
 	}
-	return io.NewSectionReader(f, p.Offset, p.Size-p.Offset), f.Close, nil
+	return &plannedReader{r: io.NewSectionReader(f, p.Offset, p.Size-p.Offset), at: p.Offset, size: p.Size}, f.Close, nil
+}
+
+// plannedReader reads a file's bytes up to size and fails when the file
+// ends before.
+type plannedReader struct {
+	r        io.Reader
+	at, size int64
+}
+
+func (r *plannedReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.at += int64(n)
+	if err == io.EOF && r.at < r.size {
+		return n, fmt.Errorf("telemetry file ended at byte %d, before the %d bytes it held when the load began (truncated while read?): %w",
+			r.at, r.size, io.ErrUnexpectedEOF)
+	}
+	return n, err //nolint:wrapcheck // io.EOF must stay as it is
 }
 
 // Log logs the plan's message, at WARN when it is a warning.
