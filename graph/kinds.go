@@ -100,3 +100,20 @@ const (
 	RelWhereSighted    = "where-sighted" // sighting → identity or location
 	RelObserved        = "observed"      // sighting → observed-data
 )
+
+// producerObservables are observable types producers define outside STIX
+// 2.1 for what a STIX type already is, with the kind they are kept as, so
+// that one value from two producers is one node: OpenCTI's hostname (and
+// its older x-opencti-hostname) is a domain-name, as MISP's hostname
+// attribute is (ingest/misp).
+var producerObservables = map[string]Kind{
+	"hostname": KindDomainName, "x-opencti-hostname": KindDomainName,
+}
+
+// ProducerObservableKind returns the STIX kind a producer's own observable
+// type is kept as (OpenCTI's hostname: domain-name); false for any other
+// type.
+func ProducerObservableKind(stixType string) (Kind, bool) {
+	k, ok := producerObservables[stixType]
+	return k, ok
+}

@@ -32,7 +32,8 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 //     either case), or its bare uuid (without the type prefix);
 //   - kind:key, the key normalized as the mappers do for named kinds,
 //     single-value observables and hashes (ipv4-addr:198.51.100.7,
-//     domain-name:Example.COM., malware:lockbit, hash:SHA-256:<hex>);
+//     domain-name:Example.COM., malware:lockbit, hash:SHA-256:<hex>;
+//     hostname:<value> as domain-name, graph.ProducerObservableKind);
 //   - kind:name, kind:alias or kind:external-id: a node of that kind whose
 //     name, alias or synonym (props), or external id (ATT&CK T1059.001,
 //     S0606, CVE) is the text, case-insensitively (file:invoice.exe finds a
@@ -163,6 +164,9 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		}
 	}
 	if ok && kind != "" && key != "" && !strings.ContainsAny(kind, " \t") {
+		if k, producer := graph.ProducerObservableKind(kind); producer {
+			kind = string(k) // hostname:<value> is the domain-name OpenCTI's hostname is kept as
+		}
 		if _, single := graph.Kind(kind).ValueProperty(); single {
 			// The node the mappers make of the value (normalised, an IP
 			// address under its family's kind), whatever form it is given in.

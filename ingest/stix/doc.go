@@ -176,8 +176,12 @@
 //     element of an array, a line of NDJSON) counts its objects as the
 //     records, and a bad object of it is dropped alone, as one of a
 //     top-level bundle is.
+//   - OpenCTI's hostname and x-opencti-hostname observables, and the
+//     hostname object of a pattern, are domain-names keyed by value
+//     (graph.ProducerObservableKind), as MISP's hostname attribute is, so
+//     one host name from both producers is one node.
 //   - An object keyed by its id that has no name but a "value" (a
-//     producer's own observable type: OpenCTI's hostname, text,
+//     producer's own observable type: OpenCTI's text, user-agent,
 //     cryptocurrency-wallet, ...) is named by the value; one with neither
 //     by the property its producer shows it by (OpenCTI's bank-account
 //     iban or account_number, payment-card card_number, media-content

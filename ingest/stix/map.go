@@ -140,6 +140,11 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		return
 	}
 	mp.moveReserved(out, o.m, "")
+	if k, ok := graph.ProducerObservableKind(o.typ); ok {
+		// OpenCTI's hostname is a domain-name (graph.ProducerObservableKind):
+		// keyed by its value, its own id an alias.
+		o.typ = string(k)
+	}
 	nodes, rels := len(out.batch.Nodes), len(out.batch.Relations)
 	defer mp.versioned(out, o, nodes, rels)
 	switch {

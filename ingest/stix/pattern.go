@@ -356,6 +356,9 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 	if value == "" {
 		return graph.Node{}, false, nil
 	}
+	if k, ok := graph.ProducerObservableKind(objectType); ok {
+		objectType = string(k) // [hostname:value = …] (OpenCTI) is a domain-name
+	}
 	switch objectType {
 	case "ipv4-addr", "ipv6-addr":
 		if path == "value" {

@@ -107,8 +107,9 @@ func TestCustomObservableNamedByValue(t *testing.T) {
 	ctx := context.Background()
 	st, _, _ := loadProducerFile(t, "opencti-export.json")
 	for ref, name := range map[string]string{
-		"hostname:WS-FIN-042":                                              "WS-FIN-042",
+		"hostname:WS-FIN-042":                                              "ws-fin-042",
 		"x-opencti-hostname:dc01.corp.example":                             "dc01.corp.example",
+		"domain-name:ws-fin-042":                                           "ws-fin-042",
 		"cryptocurrency-wallet:bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh": "bc1qxy2kgdygjrsqtzq2n0yrf2493p83kkfjhx0wlh",
 	} {
 		n, err := st.ResolveNode(ctx, ref)
@@ -118,7 +119,7 @@ func TestCustomObservableNamedByValue(t *testing.T) {
 	hits, err := st.Search(ctx, "WS-FIN-042", graph.SearchOptions{Exact: true, Limit: 5})
 	require.NoError(t, err)
 	require.NotEmpty(t, hits)
-	require.Equal(t, graph.Kind("hostname"), hits[0].Kind)
+	require.Equal(t, graph.KindDomainName, hits[0].Kind, "OpenCTI's hostname is a domain-name")
 }
 
 // TestObjectsWithoutNameOrValueNamed: objects keyed by their id that have
