@@ -125,9 +125,10 @@ var serverLimitWhat = map[string]string{
 }
 
 // ExplainServerLimit prefixes err, when a server limit ended it (see
-// ServerLimit), with what that limit did and its name, and when the server
-// refused a write because it is read-only (see ReadOnly), with that; other
-// errors come back unchanged. The error chain is kept.
+// ServerLimit), with what that limit did and its name; when the server
+// refused a write because it is read-only (see ReadOnly), or refused the
+// role the privilege (42501), with that; other errors come back
+// unchanged. The error chain is kept.
 func ExplainServerLimit(err error) error {
 	if name := ServerLimit(err); name != "" {
 		return fmt.Errorf("%s: %w", serverLimitWhat[name], err)
@@ -135,8 +136,17 @@ func ExplainServerLimit(err error) error {
 	if ReadOnly(err) {
 		return fmt.Errorf("%s: %w", readOnlyWhat, err)
 	}
+	if Code(err) == pgerrcode.InsufficientPrivilege {
+		return fmt.Errorf("%s: %w", privilegeWhat, err)
+	}
 	return err
 }
+
+// privilegeWhat says why the server refused a statement with
+// insufficient_privilege (42501): most often a load run by a role that
+// may only read.
+const privilegeWhat = "the connected role may not do this (permission denied): loads need a role with the writer's privileges " +
+	"(intel roles create, then GRANT <prefix>_writer TO <login role>), migrations and partition upkeep the owner's"
 
 // readOnlyWhat says why a read-only server refused a write.
 const readOnlyWhat = "the server is read-only (a hot standby, or default_transaction_read_only = on): writes must go to the primary"

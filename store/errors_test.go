@@ -152,3 +152,23 @@ func TestStoreErrorsAreTranslated(t *testing.T) {
 	_, err = b.store.ResolveNode(ctx, "malware:nothing here")
 	require.ErrorIs(t, err, store.ErrNotFound)
 }
+
+// TestPermissionDeniedIsExplained: a write the server refuses for the
+// role's privileges (42501, as a load run by the reader role gets) is
+// explained with what to grant; the error chain is kept. Before, only the
+// server's "permission denied for table feeds" came out.
+func TestPermissionDeniedIsExplained(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	// The owner of the table (the test database's user) revokes its own
+	// right to insert, as the reader role lacks it.
+	_, err := pool.Exec(ctx, "REVOKE INSERT ON feeds FROM CURRENT_USER")
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, "INSERT INTO feeds (name) VALUES ('x')")
+	require.Equal(t, pgerrcode.InsufficientPrivilege, store.Code(err))
+	explained := store.ExplainServerLimit(err)
+	require.ErrorContains(t, explained, "may not do this (permission denied)")
+	require.ErrorContains(t, explained, "_writer")
+	require.Equal(t, pgerrcode.InsufficientPrivilege, store.Code(explained), "the chain is kept")
+}
