@@ -308,7 +308,15 @@ def add_misp(ex, events):
         # galaxy tags: the cluster a tag names without a Galaxy entry of the
         # event is named by the tag (kind and key not computed here): an
         # edge from the event or attribute to a node of that name is accepted
-        for holder in [e] + list(e.get("Attribute") or []):
+        holders = [e] + list(e.get("Attribute") or [])
+        for o in e.get("Object") or []:
+            holders += list(o.get("Attribute") or [])
+        for h in holders:  # a cluster copy without uuid is named by its value
+            for g in h.get("Galaxy") or []:
+                for c in g.get("GalaxyCluster") or []:
+                    if not c.get("uuid") and c.get("value"):
+                        h.setdefault("Tag", []).append({"name": 'misp-galaxy:x="%s"' % c["value"]})
+        for holder in holders:
             for t in holder.get("Tag") or []:
                 m = re.match(r'misp-galaxy:[^=]+="(.*)"$', str(t.get("name") or ""))
                 if m:
@@ -346,6 +354,7 @@ def add_misp(ex, events):
                 ex.known.add(si)
                 ex.starts.add(si)
                 ex.modeled[si] = {"sighting-of", "false-positive-of"}
+                ex.versionless.add(si)  # stands alone: explain names no object for it
                 ty = str(s.get("type", "0"))
                 if ty == "0":
                     ex.link(si, "sighting-of", ai, si)
@@ -472,7 +481,7 @@ def main():
         for (r, dr, peer, stmt) in sorted(w):
             g = got.get((r, dr, peer))
             if g is not None and stmt in ex.versionless and not any(x in ex.modeled for x in g):
-                ex.loose["links of a versionless container or sighting, found by relation and peer (explain names nothing)"] += 1
+                ex.loose["links of a versionless container or sighting (MISP sightings too), found by relation and peer (explain names nothing)"] += 1
                 continue
             if stmt not in (g or ()):
                 bad["missing"].append((sorted(res.ids_of[n])[:3], r, dr, sorted(res.ids_of[peer])[:3], "stated by " + stmt,
