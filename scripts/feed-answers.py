@@ -213,6 +213,7 @@ class Expect:
         self.known = set()         # ids the files hold
         self.rel_ends = {}         # relationship id -> (src, dst)
         self.loose = collections.Counter()
+        self.events = set()        # MISP event aliases: every walked link at the event node is checked
         self.tag_names = set()     # MISP galaxy tag values (and without their ATT&CK suffix)
         self.versionless = set()   # containers and sightings without modified/created
         self.embedded = {}         # STIX 2.0 observed-data id -> embedded objects
@@ -289,6 +290,7 @@ def add_misp(ex, events):
         ex.known.add(ev)
         ex.starts.add(ev)
         ex.modeled[ev] = {"object", "indicates", "related-to"}
+        ex.events.add(ev)
 
         def clusters(holder):
             for g in holder.get("Galaxy") or []:
@@ -488,7 +490,8 @@ def main():
                                        "intel has: " + str(sorted((k[0], k[1]) for k, v in got.items() if k[2] == peer))))
         wk = {(r, dr, peer, stmt) for (r, dr, peer, stmt) in w}
         for (r, dr, peer), stmts in got.items():
-            modeled = [s for s in stmts if s in ex.modeled and (ex.modeled[s] is None or r in ex.modeled[s])]
+            modeled = [s for s in stmts if s in ex.modeled and (ex.modeled[s] is None or r in ex.modeled[s]
+                                                                 or (s in ex.events and res.node.get(s) == start))]
             for s in modeled:
                 if (r, dr, peer, s) not in wk and r == "object" and s in ex.embedded and not res.ids_of.get(peer) \
                         and not any(res.node.get(x) == peer for x in ex.known):
