@@ -45,8 +45,16 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
        relation_withdrawn(coalesce(rr.props, r.props))::boolean AS withdrawn,
        coalesce(rr.first_seen, r.first_seen)::timestamptz AS first_seen,
        coalesce(rr.last_seen, r.last_seen)::timestamptz AS last_seen,
-       coalesce((SELECT array_agg(i.source_id ORDER BY i.source_id) FROM relation_ids i
-                 WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref), '{}')::text[] AS ids,
+       coalesce((SELECT array_agg(x.source_id ORDER BY x.source_id) FROM (
+                     SELECT i.source_id FROM relation_ids i
+                     WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref
+                     UNION
+                     -- a relationship whose target is a relationship (OpenCTI's
+                     -- indicator "indicates" one) states the links to that
+                     -- relationship's ends it was expanded to
+                     SELECT i.source_id FROM relation_ids i JOIN relation_ids a ON a.source_id = i.dst_ref
+                     WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref LIKE 'relationship--%'
+                       AND rr.dst_ref IN (a.src_ref, a.dst_ref)) x), '{}')::text[] AS ids,
        ARRAY(SELECT k FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k WHERE k <> '' ORDER BY k COLLATE "C")::text[] AS objects
 FROM pair e
 JOIN relations r ON r.src_id = e.src_node AND r.relation = e.relation AND r.dst_id = e.dst_node
@@ -91,7 +99,9 @@ type EdgeStatementsRow struct {
 // that are not superseded (relation_records: the references the feed wrote,
 // its feeds, confidence, TLP, times, lifecycle) and the relationship ids
 // that name the record's references (relation_ids: STIX relationship ids,
-// misp--<uuid> of MISP object references), and the objects whose own
+// misp--<uuid> of MISP object references; a relationship whose target is a
+// relationship names the records to that relationship's ends it was
+// expanded to), and the objects whose own
 // properties state it (the ids in relation_records.stated: an indicator
 // for its pattern's based-on, a report for its object_refs, a MISP event
 // for its links). A relation with no record (none

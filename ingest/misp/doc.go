@@ -196,7 +196,8 @@
 // and only name the cluster (their synonyms still count as name uses,
 // graph.Node.OtherNames, not stored). Events link to clusters "object",
 // attributes "indicates" (to_ids) or "related-to", unless the cluster or
-// tag carries a relationship_type. Cluster relations ("related",
+// tag carries a relationship_type (a boolean, as MISP's REST export
+// writes false for none, is none). Cluster relations ("related",
 // GalaxyClusterRelation) name their targets "misp--<uuid>", except that a
 // cluster of MITRE's galaxies (mitre-attack-pattern, mitre-intrusion-set,
 // …), whose uuid is that of the ATT&CK STIX object it was made from, also

@@ -28,6 +28,27 @@ func (s *text) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 
 func (s text) String() string { return string(s) }
 
+// relName is a relationship_type: a name, or none. MISP's REST export
+// writes false (or null) on a tag or galaxy cluster that has none (ESET's
+// events do); a boolean is no relationship type, so it reads as none and the
+// default relation applies, not a relation named "false".
+type relName string
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (s *relName) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if k := dec.PeekKind(); k == 't' || k == 'f' {
+		_, err := dec.ReadToken()
+		*s = ""
+		return err
+	}
+	var t text
+	err := t.UnmarshalJSONFrom(dec)
+	*s = relName(t)
+	return err
+}
+
+func (s relName) String() string { return string(s) }
+
 // readScalar reads a scalar token as a string.
 func readScalar(dec *jsontext.Decoder) (string, error) {
 	switch k := dec.PeekKind(); k {
@@ -106,8 +127,8 @@ func (l *list[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 }
 
 type rawTag struct {
-	Name             text `json:"name"`
-	RelationshipType text `json:"relationship_type"`
+	Name             text    `json:"name"`
+	RelationshipType relName `json:"relationship_type"`
 }
 
 type rawOrg struct {
@@ -132,7 +153,7 @@ type rawCluster struct {
 	TagName          text           `json:"tag_name"`
 	Description      text           `json:"description"`
 	Source           text           `json:"source"`
-	RelationshipType text           `json:"relationship_type"`
+	RelationshipType relName        `json:"relationship_type"`
 	Deleted          flag           `json:"deleted"`
 	Meta             map[string]any `json:"meta"`
 	// Related are the relations of a cluster file entry.
@@ -184,13 +205,13 @@ type rawAttribute struct {
 }
 
 type rawReference struct {
-	UUID             text `json:"uuid"`
-	ObjectUUID       text `json:"object_uuid"`
-	ReferencedUUID   text `json:"referenced_uuid"`
-	RelationshipType text `json:"relationship_type"`
-	Comment          text `json:"comment"`
-	Timestamp        text `json:"timestamp"`
-	Deleted          flag `json:"deleted"`
+	UUID             text    `json:"uuid"`
+	ObjectUUID       text    `json:"object_uuid"`
+	ReferencedUUID   text    `json:"referenced_uuid"`
+	RelationshipType relName `json:"relationship_type"`
+	Comment          text    `json:"comment"`
+	Timestamp        text    `json:"timestamp"`
+	Deleted          flag    `json:"deleted"`
 }
 
 // rawObject keeps its attributes and references raw so that one bad entry

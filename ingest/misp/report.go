@@ -212,11 +212,11 @@ func (m *mapper) analystRecord(j job, b *graph.Batch, raw []byte, kind graph.Kin
 // the event, object or attribute it is kept in (object_uuid) related to
 // another record by uuid.
 type rawAnalystRelationship struct {
-	UUID              text `json:"uuid"`
-	ObjectUUID        text `json:"object_uuid"`
-	RelatedObjectUUID text `json:"related_object_uuid"`
-	RelationshipType  text `json:"relationship_type"`
-	Deleted           flag `json:"deleted"`
+	UUID              text    `json:"uuid"`
+	ObjectUUID        text    `json:"object_uuid"`
+	RelatedObjectUUID text    `json:"related_object_uuid"`
+	RelationshipType  relName `json:"relationship_type"`
+	Deleted           flag    `json:"deleted"`
 }
 
 // analystRelationships maps analyst relationships as object references
