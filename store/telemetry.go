@@ -1364,9 +1364,9 @@ func maxTime(a, b time.Time) time.Time {
 type seenChange int
 
 const (
-	seenWithin  seenChange = iota // nothing: its times are written already
-	seenNear                      // a pending extension
-	seenFar                       // the node written again now
+	seenWithin seenChange = iota // nothing: its times are written already
+	seenNear                     // a pending extension
+	seenFar                      // the node written again now
 )
 
 // change is what occurrence o of a node needs when the cache has written
