@@ -167,3 +167,23 @@ func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
 		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
 	}
 }
+
+// TestTelemetryWriterNodeSeenAfterClose appends a process's observations
+// through a TelemetryWriter in batches minutes and hours apart: once the
+// writer has closed, the node spans them all.
+func TestTelemetryWriterNodeSeenAfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	edges := seenEdges(day, [][]float64{{8, 8.2, 7.9, 12, 12.5, 20, 20.1}})
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2})
+	for i := range edges {
+		_, err := w.Append(ctx, edges[i:i+1])
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close(ctx))
+	first, last := nodeSeen(t, b, edges[0].Src.ID)
+	require.Equal(t, day.Add(79*time.Hour/10), first)
+	require.Equal(t, day.Add(201*time.Hour/10), last)
+}
