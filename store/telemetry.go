@@ -197,7 +197,10 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 //     endpoint nodes and the nodes and relations they imply
 //     (TelemetryEdge.Implied: a file's hash nodes and has-hash relations),
 //     each once per chunk and only if this Store has not written it already
-//     (see endpointCache). A relation's endpoints are thus committed with
+//     or not with times that span the chunk's (see endpointCache: a node
+//     carries the earliest first seen and latest last seen of its
+//     occurrences, and the times it is not written again for are written
+//     once the chunks are: flushSeen). A relation's endpoints are thus committed with
 //     it or before it, so none is left pending, and the write releases the
 //     pending relations of other writers that its nodes complete;
 //   - once that transaction has committed, COPYs the edges in binary
