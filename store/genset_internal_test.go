@@ -47,8 +47,8 @@ func TestGenMapIsBoundedAndKeepsValues(t *testing.T) {
 }
 
 // TestSeenRangeChange: an occurrence inside the written range needs
-// nothing, one outside it by up to the tolerance is pending, one farther
-// is written again, and an untimed range takes any timed occurrence.
+// nothing, one outside it (by minutes or by days) is pending, and an
+// untimed range takes any timed occurrence at once.
 func TestSeenRangeChange(t *testing.T) {
 	t.Parallel()
 	at := func(h float64) time.Time {
@@ -60,7 +60,7 @@ func TestSeenRangeChange(t *testing.T) {
 		want        seenChange
 	}{
 		{8, 12, seenWithin}, {9, 10, seenWithin}, {12.5, 12.5, seenNear}, {7.5, 7.5, seenNear},
-		{7.5, 12.9, seenNear}, {13.5, 13.5, seenFar}, {6, 6, seenFar}, {7.5, 14, seenFar},
+		{7.5, 12.9, seenNear}, {13.5, 13.5, seenNear}, {6, 6, seenNear}, {7.5, 14, seenNear}, {-200, 900, seenNear},
 	} {
 		require.Equal(t, c.want, r.change(seenRange{first: at(c.first), last: at(c.last)}), "%v..%v", c.first, c.last)
 	}

@@ -1267,15 +1267,20 @@ func (d *droppedSet) reasonFor(e *graph.TelemetryEdge) graph.DropReason {
 // keep every observation. A node's first/last seen still span all its
 // observations: a node written in a chunk carries the earliest first seen
 // and the latest last seen of its occurrences there (claim); a later
-// occurrence outside the range the cache remembers by more than
-// endpointSeenTolerance writes the node again (the upsert merges the times
-// with least/greatest), and one outside it by less is kept as a pending
-// extension (pending), written for many nodes at once by flushSeen: at the
-// end of every AppendTelemetry, when the TelemetryWriter closes, and
-// whenever pendingSeenNodes are pending or pendingSeenInterval has passed.
-// So a completed load leaves every node's times exact, whatever chunks or
-// runs the input came in, and a load cut short leaves them at most
-// endpointSeenTolerance short. (Implied relations are still written once,
+// occurrence outside the range the cache remembers is kept as a pending
+// extension (pending), written for many nodes at once by flushSeen (the
+// upsert merges the times with least/greatest): at the end of every
+// AppendTelemetry, when the TelemetryWriter closes, and whenever
+// pendingSeenNodes are pending or pendingSeenInterval has passed. So a
+// completed load leaves every node's times exact, whatever chunks or runs
+// the input came in, at the cost of about one more upsert per node per
+// flush (not one per chunk); a load cut short (a kill, a crash) may leave
+// the times its last pendingSeenInterval of work extended unwritten. An
+// earlier design wrote a node again at once when an occurrence lay more
+// than a tolerance outside its range: with an hour, BenchmarkTelemetryCopy's
+// timed rows (a week, each of 50,000 endpoints named about 20 times)
+// upserted 815,630 times (a quarter of psql's rate), with 24 hours 306,151
+// times (a half), against 50,000 for untimed endpoints. (Implied relations are still written once,
 // with the times of the chunk that first wrote them.) Records enter the
 // cache only once their transaction has committed, so a record found in it
 // exists in the database. While a record is being written it is claimed
@@ -1291,7 +1296,7 @@ type endpointCache struct {
 	nodeClaims map[uuid.UUID]*recordClaim
 	relClaims  map[relationKey]*recordClaim
 	// pending are the cached nodes whose occurrences extend the range
-	// written by less than endpointSeenTolerance: per node one record
+	// written: per node one record
 	// spanning them (mergeSeen), to be written by flushSeen. lastFlush is
 	// when flushSeen last took them.
 	pending   map[uuid.UUID]graph.Node
@@ -1302,32 +1307,14 @@ type endpointCache struct {
 	flushMu sync.Mutex
 }
 
-// endpointSeenTolerance (G) is how far outside the first/last seen the
-// endpoint cache has written for a node an occurrence must lie to have the
-// node written again at once; one closer is a pending extension, written
-// at the end of the load (flushSeen). It bounds how far a node's times
-// may lag behind its observations in a load cut short (a crash, a kill)
-// and, for a stream whose observations of a node are spread over a span,
-// how often the node is written again: at most once per G of the span,
-// rather than once per chunk. An hour is finer than the questions asked
-// of endpoint times ("was this hash on the hosts last week, this morning")
-// and, for a live stream, makes a node seen all day cost a couple of dozen
-// upserts a day. Its cost shows in a bulk load of a long span whose nodes
-// are named sparsely: BenchmarkTelemetryCopy's timed rows (a week, each of
-// 50,000 endpoints named about 20 times, a chunk covering some 3 hours)
-// upsert 815,630 times with an hour and 306,151 times with 24 hours (a
-// quarter and half psql's rate), against 50,000 for untimed endpoints.
-const endpointSeenTolerance = time.Hour
-
 // pendingSeenNodes is how many pending extensions make flushSeen run in
 // the middle of a load, bounding their memory (a node record each, about
 // 300 bytes: 20 MiB), and pendingSeenInterval how old they may get in a
 // long stream (the TelemetryWriter of a service, a followed input) before
-// they are. A load whose working set of nodes is larger than
-// pendingSeenNodes flushes them every few chunks: with a tolerance of 24
-// hours, BenchmarkTelemetryCopy's 50,000 timed endpoints (rows in time
-// order) were upserted 703,568 times with 1<<14 (each chunk extends some
-// 20,000 of them), 306,151 times with 1<<16.
+// they are: what a load cut short may leave unwritten. A load whose
+// working set of nodes is larger than pendingSeenNodes flushes them every
+// few chunks (with 1<<14, BenchmarkTelemetryCopy's 50,000 timed endpoints
+// were flushed nearly every chunk).
 const (
 	pendingSeenNodes    = 1 << 16
 	pendingSeenInterval = 30 * time.Second
@@ -1378,7 +1365,7 @@ type seenChange int
 const (
 	seenWithin seenChange = iota // nothing: its times are written already
 	seenNear                     // a pending extension
-	seenFar                      // the node written again now
+	seenFar                      // the node written again now: its first times
 )
 
 // change is what occurrence o of a node needs when the cache has written
@@ -1391,8 +1378,6 @@ func (r seenRange) change(o seenRange) seenChange {
 		return seenFar
 	case !o.first.Before(r.first) && !o.last.After(r.last):
 		return seenWithin
-	case r.first.Sub(o.first) > endpointSeenTolerance || o.last.Sub(r.last) > endpointSeenTolerance:
-		return seenFar
 	}
 	return seenNear
 }
@@ -1526,10 +1511,9 @@ func (g *genMap[K, V]) put(k K, v V) {
 // (skip), each once, and claims them: the caller writes them and then
 // calls finish with the claim it gets (nil when there is nothing to
 // write). A node taken spans all its occurrences in chunk (mergeSeen), and
-// the extension pending for it, if any. A cached node is taken again when
-// an occurrence lies farther than endpointSeenTolerance outside the range
-// the cache has written for it; an occurrence closer than that is added
-// to the node's pending extension instead. waits are the other appends'
+// the extension pending for it, if any. An occurrence of a cached node
+// outside the range the cache has written for it is added to the node's
+// pending extension (flushSeen writes it). waits are the other appends'
 // claims on records of chunk, which the caller waits for before it asks
 // again. An implied relation whose endpoint node another append is writing
 // is left for the next turn (its claim is in waits), so a relation is

@@ -67,7 +67,7 @@ func TestTelemetryNodeSeenSpansEveryObservation(t *testing.T) {
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
 	hours := [][]float64{
 		{8, 12, 20},                // far apart, each in a chunk of its own
-		{8, 8.25, 8.5, 7.75, 9},    // a few minutes apart (within the tolerance), one earlier
+		{8, 8.25, 8.5, 7.75, 9},    // a few minutes apart, one earlier
 		{10, 10, 3, 23.5, 10, 10},  // the extremes in the middle
 		{15, 14.9, 15.1, 14.8, 16}, // both ways
 	}

@@ -59,11 +59,11 @@
 // observed_at. The Store's endpoint cache then writes an endpoint node
 // once, not once per chunk (store.Store's AppendTelemetry), so a stream's
 // cost is mostly its edges; yet the node's first/last seen span every line
-// that names it: a node is written again when a line lies farther than the
-// Store's tolerance (an hour) outside the times written for it, and the
-// closer lines' times are written at the end of the load. A completed load
-// leaves the same nodes however the input was cut into loads or chunks; a
-// load cut short leaves them at most that tolerance short.
+// that names it: the lines' times outside those written for a node are
+// written for all such nodes at once at the end of the load (and every
+// 30 s of a long one). A completed load leaves the same nodes however the
+// input was cut into loads or chunks; a load cut short may leave the
+// times its last 30 s of work extended unwritten (the edges are exact).
 //
 // A file's hash nodes and file → hash has-hash relations travel with the
 // edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry
