@@ -95,8 +95,10 @@ func (ts *telemetrySet) agent(r telemetryRow) string { return fmt.Sprintf("agent
 func (ts *telemetrySet) props(r telemetryRow) map[string]any { return map[string]any{"pid": r.pid} }
 
 // edges streams the rows as AppendTelemetry reads them: in time order, or
-// in the order of the indexes in order.
-func (ts *telemetrySet) edges(order []int32) iter.Seq2[graph.TelemetryEdge, error] {
+// in the order of the indexes in order. With timed, the endpoint nodes are
+// seen at the row's time, as ingest/telemetry maps a line; otherwise they
+// have no times.
+func (ts *telemetrySet) edges(order []int32, timed bool) iter.Seq2[graph.TelemetryEdge, error] {
 	return func(yield func(graph.TelemetryEdge, error) bool) {
 		for i := range ts.rows {
 			r := ts.rows[i]
@@ -105,6 +107,10 @@ func (ts *telemetrySet) edges(order []int32) iter.Seq2[graph.TelemetryEdge, erro
 			}
 			e := graph.TelemetryEdge{Src: ts.nodes[r.src], Relation: telemetryRelations[r.relation],
 				Dst: ts.nodes[r.dst], AgentID: ts.agent(r), ObservedAt: r.at, Props: ts.props(r)}
+			if timed {
+				e.Src.FirstSeen, e.Src.LastSeen = r.at, r.at
+				e.Dst.FirstSeen, e.Dst.LastSeen = r.at, r.at
+			}
 			if !yield(e, nil) {
 				return
 			}
@@ -242,15 +248,18 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 	if err != nil {
 		b.Fatalf("plan: %v", err)
 	}
-	appendRows := func(v *variant, order []int32, opts ...store.Option) func(string, *pgxpool.Pool) (time.Duration, error) {
+	appendRows := func(v *variant, order []int32, timed bool, opts ...store.Option) func(string, *pgxpool.Pool) (time.Duration, error) {
 		return func(_ string, pool *pgxpool.Pool) (time.Duration, error) {
 			opts := append([]store.Option{store.WithLogger(quietLogger), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger}))}, opts...)
 			gs := store.NewStore(pool, opts...)
 			batch = gs.BatchSize()
 			start := time.Now()
-			st, err := gs.AppendTelemetry(ctx, ts.edges(order))
+			st, err := gs.AppendTelemetry(ctx, ts.edges(order, timed))
 			d := time.Since(start)
 			v.stats = st
+			if err == nil && timed {
+				checkSeen(b, pool, v.name)
+			}
 			return d, err
 		}
 	}
@@ -260,10 +269,14 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		{name: "AppendTelemetry, rows shuffled"},
 		{name: "AppendTelemetry, endpoint cache as the CLI sizes it"},
 		{name: "pgx CopyFrom alone, no node upsert", run: func(_ string, pool *pgxpool.Pool) (time.Duration, error) { return pgxCopy(ctx, pool, ts) }},
+		{name: "AppendTelemetry, endpoints timed as ingest maps lines"},
+		{name: "AppendTelemetry, endpoints timed, rows shuffled"},
 	}
-	variants[1].run = appendRows(variants[1], nil)
-	variants[2].run = appendRows(variants[2], ts.shuffled)
-	variants[3].run = appendRows(variants[3], nil, store.WithEndpointCache(plan.EndpointCacheKeys))
+	variants[1].run = appendRows(variants[1], nil, false)
+	variants[2].run = appendRows(variants[2], ts.shuffled, false)
+	variants[3].run = appendRows(variants[3], nil, false, store.WithEndpointCache(plan.EndpointCacheKeys))
+	variants[5].run = appendRows(variants[5], nil, true)
+	variants[6].run = appendRows(variants[6], ts.shuffled, true)
 
 	for b.Loop() {
 		for round := 0; round < cfg.rounds; round++ {
@@ -295,7 +308,7 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 	r.flush()
 	note("rows in time order (as agents stream them) unless shuffled; the same rows and table for every writer")
 	note("CSV file: %d MB written in %s (not counted for psql)", fi.Size()>>20, ms(csvTime))
-	for _, v := range variants[1:4] {
+	for _, v := range append(variants[1:4:4], variants[5:]...) {
 		n := v.stats.Nodes
 		note("%s: endpoint upserts %d for %d endpoint observations (inserted %d, merged %d, unchanged %d)",
 			v.name, n.NodesInserted+n.NodesMerged+n.NodesUnchanged, 2*len(ts.rows), n.NodesInserted, n.NodesMerged, n.NodesUnchanged)
@@ -308,5 +321,26 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 	b.ReportMetric(rate(len(ts.rows), best(variants[2].times)), "append-shuffled-rows/s")
 	b.ReportMetric(rate(len(ts.rows), best(variants[3].times)), "append-tuned-rows/s")
 	b.ReportMetric(rate(len(ts.rows), best(variants[4].times)), "pgxcopy-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[5].times)), "append-timed-rows/s")
+	b.ReportMetric(rate(len(ts.rows), best(variants[6].times)), "append-timed-shuffled-rows/s")
 	b.ReportMetric(appendRate/psql, "ratio")
+}
+
+// checkSeen fails b unless every endpoint node is seen from the first to
+// the last of the rows that name it.
+func checkSeen(b *testing.B, pool *pgxpool.Pool, name string) {
+	b.Helper()
+	var wrong int64
+	err := pool.QueryRow(context.Background(), `
+		SELECT count(*) FROM nodes n JOIN (
+			SELECT id, min(at) AS first, max(at) AS last FROM (
+				SELECT src_id AS id, observed_at AS at FROM telemetry_edges
+				UNION ALL SELECT dst_id, observed_at FROM telemetry_edges) e GROUP BY id) o USING (id)
+		WHERE n.first_seen <> o.first OR n.last_seen <> o.last OR NOT n.timed`).Scan(&wrong)
+	if err != nil {
+		b.Fatalf("%s: check first/last seen: %v", name, err)
+	}
+	if wrong > 0 {
+		b.Fatalf("%s: %d endpoint nodes are not seen from their first to their last row", name, wrong)
+	}
 }

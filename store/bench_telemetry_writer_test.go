@@ -215,7 +215,7 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 	variants := []*writerVariant{
 		{name: "1 streaming caller (one AppendTelemetry)", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			start := time.Now()
-			_, err := newStore(pool).AppendTelemetry(ctx, ts.edges(nil))
+			_, err := newStore(pool).AppendTelemetry(ctx, ts.edges(nil, false))
 			wall := time.Since(start)
 			lastStream = rate(rows, wall)
 			return concurrentRun{wall: wall}, err

@@ -2,8 +2,11 @@ package store
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
 )
 
 // TestGenSetIsBoundedAndKeepsKeysInUse: a genSet holds at most two
@@ -21,4 +24,51 @@ func TestGenSetIsBoundedAndKeepsKeysInUse(t *testing.T) {
 	require.True(t, g.has(99))
 	require.False(t, g.has(0), "a key not met for two generations is forgotten")
 	require.False(t, g.has(1000), "never added")
+}
+
+// TestGenMapIsBoundedAndKeepsValues: genMap is genSet with values; a key
+// moved from the old generation keeps its value, and putting a key again
+// replaces it without starting a generation.
+func TestGenMapIsBoundedAndKeepsValues(t *testing.T) {
+	t.Parallel()
+	g := newGenMap[int, string](4)
+	g.put(-1, "in use")
+	for i := range 100 {
+		g.put(i, "x")
+		v, ok := g.get(-1)
+		require.True(t, ok, "a key in use stays (after %d puts)", i+1)
+		require.Equal(t, "in use", v)
+		require.LessOrEqual(t, len(g.cur)+len(g.old), 2*4, "two generations at the most")
+	}
+	g.put(-1, "again")
+	v, _ := g.get(-1)
+	require.Equal(t, "again", v)
+	require.False(t, g.has(0), "a key not met for two generations is forgotten")
+}
+
+// TestSeenRangeChange: an occurrence inside the written range needs
+// nothing, one outside it (by minutes or by days) is pending, and an
+// untimed range takes any timed occurrence at once.
+func TestSeenRangeChange(t *testing.T) {
+	t.Parallel()
+	at := func(h float64) time.Time {
+		return time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).Add(time.Duration(h * float64(time.Hour)))
+	}
+	r := seenRange{first: at(8), last: at(12)}
+	for _, c := range []struct {
+		first, last float64
+		want        seenChange
+	}{
+		{8, 12, seenWithin}, {9, 10, seenWithin}, {12.5, 12.5, seenNear}, {7.5, 7.5, seenNear},
+		{7.5, 12.9, seenNear}, {13.5, 13.5, seenNear}, {6, 6, seenNear}, {7.5, 14, seenNear}, {-200, 900, seenNear},
+	} {
+		require.Equal(t, c.want, r.change(seenRange{first: at(c.first), last: at(c.last)}), "%v..%v", c.first, c.last)
+	}
+	require.Equal(t, seenWithin, r.change(seenRange{}), "an untimed occurrence changes nothing")
+	require.Equal(t, seenFar, seenRange{}.change(r), "a timed occurrence replaces the load time")
+	n := graph.Node{FirstSeen: at(10), LastSeen: at(10), Name: "earlier"}
+	mergeSeen(&n, &graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "later"})
+	require.Equal(t, graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "later"}, n, "the record with the later last seen, spanning both")
+	mergeSeen(&n, &graph.Node{FirstSeen: at(7), LastSeen: at(7), Name: "earliest"})
+	require.Equal(t, graph.Node{FirstSeen: at(7), LastSeen: at(11), Name: "later"}, n)
 }

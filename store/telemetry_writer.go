@@ -288,6 +288,10 @@ func (w *TelemetryWriter) Close(ctx context.Context) error {
 	select {
 	case <-done:
 		w.stop()
+		// The first/last seen the endpoint cache kept pending.
+		if _, err := w.s.flushSeen(ctx); err != nil {
+			return fmt.Errorf("close telemetry writer: %w", err)
+		}
 		return nil
 	case <-ctx.Done():
 		w.stop()

@@ -54,9 +54,16 @@
 // line (FuzzScanLineAgreesWithJSON). An endpoint is decoded,
 // normalised and given its id only the first time its text is seen: a
 // bounded memo shared by the workers (endpointMemo) answers the hosts,
-// processes and files that a stream names line after line. The Store's
-// endpoint cache then writes each endpoint node once (store.Store's
-// AppendTelemetry), so a stream's cost is mostly its edges.
+// processes and files that a stream names line after line. Each endpoint
+// node (and implied hash node) of a line is seen at the line's
+// observed_at. The Store's endpoint cache then writes an endpoint node
+// once, not once per chunk (store.Store's AppendTelemetry), so a stream's
+// cost is mostly its edges; yet the node's first/last seen span every line
+// that names it: the lines' times outside those written for a node are
+// written for all such nodes at once at the end of the load (and every
+// 30 s of a long one). A completed load leaves the same nodes however the
+// input was cut into loads or chunks; a load cut short may leave the
+// times its last 30 s of work extended unwritten (the edges are exact).
 //
 // A file's hash nodes and file → hash has-hash relations travel with the
 // edge that names the file (graph.TelemetryEdge.Implied): AppendTelemetry

@@ -1,0 +1,189 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
+)
+
+// seenEdges are telemetry edges whose endpoint nodes carry the time of
+// their observation, as ingest/telemetry maps a line: process i runs
+// process → domain edges at the given hours of day, in that order.
+func seenEdges(day time.Time, hours [][]float64) []graph.TelemetryEdge {
+	var edges []graph.TelemetryEdge
+	for i, hs := range hours {
+		for j, h := range hs {
+			at := day.Add(time.Duration(h * float64(time.Hour)))
+			src := graph.Node{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "proc-%d", i)), Kind: graph.KindProcess,
+				Key: fmt.Sprintf("agent-1:pid:%d", 100+i), FirstSeen: at, LastSeen: at}
+			dst := graph.ValueNode(graph.KindDomainName, fmt.Sprintf("d%d.example", j%3))
+			dst.FirstSeen, dst.LastSeen = at, at
+			edges = append(edges, graph.TelemetryEdge{Src: src, Relation: "connected-to", Dst: dst, AgentID: "agent-1", ObservedAt: at})
+		}
+	}
+	return edges
+}
+
+// nodeSeen returns a node's first and last seen.
+func nodeSeen(t *testing.T, b *testBundle, id uuid.UUID) (time.Time, time.Time) {
+	t.Helper()
+	var first, last time.Time
+	require.NoError(t, b.pool.QueryRow(context.Background(), `SELECT first_seen, last_seen FROM nodes WHERE id = $1`, id).Scan(&first, &last))
+	return first.UTC(), last.UTC()
+}
+
+// nodesTable is every column of every node but created_at and updated_at.
+func nodesTable(t *testing.T, b *testBundle) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(), `SELECT (to_jsonb(n) - 'created_at' - 'updated_at')::text FROM nodes n ORDER BY id`)
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// TestTelemetryNodeSeenSpansEveryObservation loads, in chunks of two edges,
+// a process observed at 08:00, 12:00 and 20:00 (and others, some only a few
+// minutes apart, some out of order): each endpoint node must end seen from
+// its first to its last observation in the load, not just the observations
+// of the chunk that first wrote it.
+func TestTelemetryNodeSeenSpansEveryObservation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(2))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	hours := [][]float64{
+		{8, 12, 20},                // far apart, each in a chunk of its own
+		{8, 8.25, 8.5, 7.75, 9},    // a few minutes apart, one earlier
+		{10, 10, 3, 23.5, 10, 10},  // the extremes in the middle
+		{15, 14.9, 15.1, 14.8, 16}, // both ways
+	}
+	edges := seenEdges(day, hours)
+	_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.NoError(t, err)
+	for i, hs := range hours {
+		lo, hi := hs[0], hs[0]
+		for _, h := range hs {
+			lo, hi = min(lo, h), max(hi, h)
+		}
+		var src graph.Node
+		for _, e := range edges {
+			if e.Src.Key == fmt.Sprintf("agent-1:pid:%d", 100+i) {
+				src = e.Src
+				break
+			}
+		}
+		first, last := nodeSeen(t, b, src.ID)
+		require.Equal(t, day.Add(time.Duration(lo*float64(time.Hour))), first, "process %d first_seen", i)
+		require.Equal(t, day.Add(time.Duration(hi*float64(time.Hour))), last, "process %d last_seen", i)
+	}
+	// The domains, each named by several processes.
+	for k := range 3 {
+		lo, hi := 24.0, 0.0
+		for _, hs := range hours {
+			for j, h := range hs {
+				if j%3 == k {
+					lo, hi = min(lo, h), max(hi, h)
+				}
+			}
+		}
+		d := graph.ValueNode(graph.KindDomainName, fmt.Sprintf("d%d.example", k))
+		first, last := nodeSeen(t, b, d.ID)
+		require.Equal(t, day.Add(time.Duration(lo*float64(time.Hour))), first, "domain d%d first_seen", k)
+		require.Equal(t, day.Add(time.Duration(hi*float64(time.Hour))), last, "domain d%d last_seen", k)
+	}
+}
+
+// TestTelemetryNodeSeenIndependentOfSplit loads the same edges in one run,
+// in two runs (two Stores, as two `intel ingest telemetry` processes: a load
+// cut short and resumed), in two runs of one Store and as two concurrent
+// appends of one Store: the nodes tables must be identical.
+func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var hours [][]float64
+	for i := range 12 {
+		var hs []float64
+		for j := range 9 {
+			hs = append(hs, float64((i*7+j*5)%24)+float64(j%4)/10)
+		}
+		hours = append(hours, hs)
+	}
+	load := func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) []string {
+		b := setup(t, store.WithCopyChunk(4))
+		day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+		run(b, seenEdges(day, hours))
+		var n int64
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&n), name)
+		require.EqualValues(t, 12*9, n, name)
+		return nodesTable(t, b)
+	}
+	one := load("one run", func(b *testBundle, edges []graph.TelemetryEdge) {
+		_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+		require.NoError(t, err)
+	})
+	require.Len(t, one, 12+3)
+	for _, cut := range []int{1, 13, 50, 107} {
+		two := load("two stores", func(b *testBundle, edges []graph.TelemetryEdge) {
+			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
+			require.NoError(t, err)
+			other := store.NewStore(b.pool, store.WithCopyChunk(4), store.WithBatchSize(500), store.WithLogger(quietLogger))
+			_, err = other.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
+			require.NoError(t, err)
+		})
+		require.Equal(t, one, two, "split at %d into two runs", cut)
+		same := load("one store twice", func(b *testBundle, edges []graph.TelemetryEdge) {
+			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
+			require.NoError(t, err)
+			_, err = b.store.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
+			require.NoError(t, err)
+		})
+		require.Equal(t, one, same, "split at %d into two appends of one Store", cut)
+		concurrent := load("concurrent", func(b *testBundle, edges []graph.TelemetryEdge) {
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, part := range [][]graph.TelemetryEdge{edges[:cut], edges[cut:]} {
+				wg.Go(func() {
+					_, errs[i] = b.store.AppendTelemetry(ctx, store.SliceEdges(part))
+				})
+			}
+			wg.Wait()
+			require.NoError(t, errs[0])
+			require.NoError(t, errs[1])
+		})
+		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
+	}
+}
+
+// TestTelemetryWriterNodeSeenAfterClose appends a process's observations
+// through a TelemetryWriter in batches minutes and hours apart: once the
+// writer has closed, the node spans them all.
+func TestTelemetryWriterNodeSeenAfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	edges := seenEdges(day, [][]float64{{8, 8.2, 7.9, 12, 12.5, 20, 20.1}})
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2})
+	for i := range edges {
+		_, err := w.Append(ctx, edges[i:i+1])
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close(ctx))
+	first, last := nodeSeen(t, b, edges[0].Src.ID)
+	require.Equal(t, day.Add(79*time.Hour/10), first)
+	require.Equal(t, day.Add(201*time.Hour/10), last)
+}
