@@ -273,6 +273,25 @@ func TestTAXIIResponsesThatAreNoContentSaySo(t *testing.T) {
 	}
 }
 
+// TestMISPGalaxyDefinitionSaysSo: a misp-galaxy galaxies/<name>.json (the
+// galaxy's definition, no clusters), taken for STIX by its "type", is
+// dropped missing-id as before, but the drop says what it is and which
+// file holds the clusters. Before, it said "no id" alone (file as in
+// ../shared/corpus/misp/galaxy/galaxies/360net.json).
+func TestMISPGalaxyDefinitionSaysSo(t *testing.T) {
+	t.Parallel()
+	_, rep, logs := loadProducer(t, "galaxy", `{"description":"Known or estimated adversary groups as identified by 360.net.","icon":"user-secret",
+"name":"360.net Threat Actors","namespace":"360net","type":"360net-threat-actor","uuid":"20de4abf-f000-48ec-a929-3cdc5c2f3c23","version":1}`)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped)
+	var said bool
+	for _, l := range logs {
+		if d, _ := l.attrs["detail"].(string); strings.Contains(d, "a MISP galaxy definition") && strings.Contains(d, "clusters/<name>.json") {
+			said = true
+		}
+	}
+	require.True(t, said, "the drop says what it is")
+}
+
 // TestBadObjectOfANestedBundleIsDroppedAlone: TAXII pages saved as a JSON
 // array (and bundles inside an array or on NDJSON lines) are read one page
 // a record. One object without an id dropped its whole page: the indicator

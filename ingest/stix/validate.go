@@ -70,7 +70,7 @@ func validate(m map[string]any) (object, *recordError) {
 	}
 	id, ok := m["id"]
 	if !ok || id == nil || id == "" {
-		return o, dropf(engine.ReasonMissingID, "no id")
+		return o, dropf(engine.ReasonMissingID, "no id%s", mispGalaxyHint(m))
 	}
 	if o.id, ok = id.(string); !ok {
 		return o, dropf(engine.ReasonInvalidProperty, "id is a JSON %s, not a string", jsonKind(id))
@@ -211,6 +211,19 @@ func taxiiHint(m map[string]any) string {
 		return " (a TAXII manifest record: an object's id and version, not the object; load what the collection's objects/ endpoint returns)"
 	case has("collections"), has("api_roots"), has("can_read") && has("can_write"):
 		return " (a TAXII discovery, API root or collections answer, not STIX content; load what a collection's objects/ endpoint returns)"
+	}
+	return ""
+}
+
+// mispGalaxyHint says what a record without an id is when it is a MISP
+// galaxy definition (galaxies/<name>.json of misp-galaxy: name, namespace,
+// type, uuid, no clusters), which is taken for STIX by its "type".
+func mispGalaxyHint(m map[string]any) string {
+	_, namespace := m["namespace"]
+	_, uuid := m["uuid"]
+	_, values := m["values"]
+	if namespace && uuid && !values {
+		return " (a MISP galaxy definition, which holds no clusters: load the galaxy's clusters file, clusters/<name>.json in misp-galaxy, with intel ingest misp)"
 	}
 	return ""
 }
