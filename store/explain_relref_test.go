@@ -39,7 +39,7 @@ func TestExplainNamesTheRelationshipNamingARelationship(t *testing.T) {
 	require.NoError(t, err)
 	ap, err := st.ResolveNode(ctx, "attack-pattern--6a1f0000-0000-4000-8000-0e0000000005")
 	require.NoError(t, err)
-	nb, err := st.FindRelated(ctx, ind.ID, graph.RelatedOptions{Depth: 1})
+	nb, err := walkOn(ctx, st, ind.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
 	require.NoError(t, st.ExplainEdges(ctx, nb))
 	for _, dst := range []graph.Node{mal, ap} {
@@ -47,7 +47,7 @@ func TestExplainNamesTheRelationshipNamingARelationship(t *testing.T) {
 		require.Equal(t, []string{"relationship--6a1f0000-0000-4000-8000-0e0000000002"}, statedIDs(e),
 			"the relationship naming the relationship states %s", dst.Name)
 	}
-	nb, err = st.FindRelated(ctx, mal.ID, graph.RelatedOptions{Depth: 1})
+	nb, err = walkOn(ctx, st, mal.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
 	require.NoError(t, st.ExplainEdges(ctx, nb))
 	require.Equal(t, []string{"relationship--6a1f0000-0000-4000-8000-0e0000000003"}, statedIDs(findEdge(t, nb, mal.ID, "uses", ap.ID)),
