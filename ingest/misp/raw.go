@@ -1,8 +1,10 @@
 package misp
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -61,6 +63,9 @@ func readScalar(dec *jsontext.Decoder) (string, error) {
 		v, err := dec.ReadValue()
 		if err != nil {
 			return "", err
+		}
+		if bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+			return string(v[1 : len(v)-1]), nil // the common case: no escape to undo
 		}
 		s, err := jsontext.AppendUnquote(nil, textenc.RepairBytes(v))
 		return string(s), err
