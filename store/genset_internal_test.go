@@ -9,21 +9,21 @@ import (
 	"github.com/ransomeye/intel/graph"
 )
 
-// TestGenSetIsBoundedAndKeepsKeysInUse: a genSet holds at most two
+// TestGenMapIsBoundedAndKeepsKeysInUse: a genMap holds at most two
 // generations; a key met again moves to the current one and stays, a key
 // not met for two generations is forgotten.
-func TestGenSetIsBoundedAndKeepsKeysInUse(t *testing.T) {
+func TestGenMapIsBoundedAndKeepsKeysInUse(t *testing.T) {
 	t.Parallel()
-	g := newGenSet[int](4)
-	g.add(-1) // the key in use
+	g := newGenMap[int, struct{}](4)
+	g.put(-1, struct{}{}) // the key in use
 	for i := range 100 {
-		g.add(i)
-		require.True(t, g.has(-1), "a key in use stays (after %d adds)", i+1)
+		g.put(i, struct{}{})
+		require.True(t, g.has(-1), "a key in use stays (after %d puts)", i+1)
 		require.LessOrEqual(t, len(g.cur)+len(g.old), 2*4, "two generations at the most")
 	}
 	require.True(t, g.has(99))
 	require.False(t, g.has(0), "a key not met for two generations is forgotten")
-	require.False(t, g.has(1000), "never added")
+	require.False(t, g.has(1000), "never put")
 }
 
 // TestGenMapIsBoundedAndKeepsValues: genMap is genSet with values; a key
@@ -71,4 +71,23 @@ func TestSeenRangeChange(t *testing.T) {
 	require.Equal(t, graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "later"}, n, "the record with the later last seen, spanning both")
 	mergeSeen(&n, &graph.Node{FirstSeen: at(7), LastSeen: at(7), Name: "earliest"})
 	require.Equal(t, graph.Node{FirstSeen: at(7), LastSeen: at(11), Name: "later"}, n)
+}
+
+// TestMergeSeenRelations: relations merge by the nodes' rule, the record
+// with the later last seen spanning both; one without times changes
+// nothing, and one with times replaces one without.
+func TestMergeSeenRelations(t *testing.T) {
+	t.Parallel()
+	at := func(h float64) time.Time {
+		return time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC).Add(time.Duration(h * float64(time.Hour)))
+	}
+	r := graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(12), LastSeen: at(12)}
+	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(8)})
+	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(20), LastSeen: at(20), Sources: []string{"later"}})
+	require.Equal(t, graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(20), Sources: []string{"later"}}, r)
+	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b"})
+	require.Equal(t, seenRange{first: at(8), last: at(20)}, seenOf(&r), "an untimed record changes nothing")
+	untimed := graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b"}
+	mergeSeen(&untimed, &r)
+	require.Equal(t, r, untimed, "a timed record replaces an untimed one")
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -1260,46 +1261,48 @@ func (d *droppedSet) reasonFor(e *graph.TelemetryEdge) graph.DropReason {
 }
 
 // endpointCache remembers the graph records AppendTelemetry has committed
-// through this Store — endpoint nodes and implied nodes by id, with the
-// first/last seen it has written for each, implied relations by their key —
-// so a stream that names the same hosts, processes and files over and over
-// writes each of them once rather than once per chunk: the telemetry edges
-// keep every observation. A node's first/last seen still span all its
-// observations: a node written in a chunk carries the earliest first seen
-// and the latest last seen of its occurrences there (claim); a later
-// occurrence outside the range the cache remembers is kept as a pending
-// extension (pending), written for many nodes at once by flushSeen (the
-// upsert merges the times with least/greatest): at the end of every
-// AppendTelemetry, when the TelemetryWriter closes, and whenever
+// through this Store — endpoint nodes and implied nodes by id, implied
+// relations by their key, each with the first/last seen it has written for
+// it (seenCache) — so a stream that names the same hosts, processes and
+// files over and over writes each of them once rather than once per chunk:
+// the telemetry edges keep every observation. A record's first/last seen
+// still span all its observations, by one rule for nodes and relations (a
+// file's has-hash link to each hash node): a record written in a chunk
+// carries the earliest first seen and the latest last seen of its
+// occurrences there (claim, mergeSeen); a later occurrence outside the
+// range the cache remembers is kept as a pending extension (seenCache's
+// pending), written for many records at once by flushSeen (nodes, then
+// relations; the upserts merge the times with least/greatest): at the end
+// of every AppendTelemetry, when the TelemetryWriter closes, and whenever
 // pendingSeenNodes are pending or pendingSeenInterval has passed. So a
-// completed load leaves every node's times exact, whatever chunks or runs
-// the input came in, at the cost of about one more upsert per node per
-// flush (not one per chunk); a load cut short (a kill, a crash) may leave
-// the times its last pendingSeenInterval of work extended unwritten. An
-// earlier design wrote a node again at once when an occurrence lay more
-// than a tolerance outside its range: with an hour, BenchmarkTelemetryCopy's
-// timed rows (a week, each of 50,000 endpoints named about 20 times)
-// upserted 815,630 times (a quarter of psql's rate), with 24 hours 306,151
-// times (a half), against 50,000 for untimed endpoints. (Implied relations are still written once,
-// with the times of the chunk that first wrote them.) Records enter the
-// cache only once their transaction has committed, so a record found in it
-// exists in the database. While a record is being written it is claimed
-// (see claim), so concurrent appends of this Store do not write it again.
-// Its memory is bounded (see genSet and genMap): a service that sees new
-// processes every day keeps the ones it meets again and forgets the rest,
-// and a record forgotten is simply written again.
+// completed load leaves every node's and implied relation's times exact,
+// and the nodes, relations and relation_records rows the same, whatever
+// chunks or runs the input came in, at the cost of about one more upsert
+// per record per flush (not one per chunk); a load cut short (a kill, a
+// crash) may leave the times its last pendingSeenInterval of work extended
+// unwritten. An earlier design wrote a node again at once when an
+// occurrence lay more than a tolerance outside its range: with an hour,
+// BenchmarkTelemetryCopy's timed rows (a week, each of 50,000 endpoints
+// named about 20 times) upserted 815,630 times (a quarter of psql's rate),
+// with 24 hours 306,151 times (a half), against 50,000 for untimed
+// endpoints. Records enter the cache only once their transaction has
+// committed, so a record found in it exists in the database (and a cached
+// relation's endpoints do: its pending extension never waits for them).
+// While a record is being written it is claimed (see claim), so concurrent
+// appends of this Store do not write it again. Its memory is bounded (see
+// genMap): a service that sees new processes every day keeps the ones it
+// meets again and forgets the rest, and a record forgotten is simply
+// written again.
 type endpointCache struct {
-	mu    sync.Mutex
-	nodes genMap[uuid.UUID, seenRange]
-	rels  genSet[relationKey]
+	mu sync.Mutex
+	// The nodes by id and the implied relations by key, each with the
+	// range of times written and the extensions pending (seenCache).
+	nodes seenCache[uuid.UUID, graph.Node]
+	rels  seenCache[relationKey, graph.Relation]
 	// The records being written now, and the write (claim) of each.
 	nodeClaims map[uuid.UUID]*recordClaim
 	relClaims  map[relationKey]*recordClaim
-	// pending are the cached nodes whose occurrences extend the range
-	// written: per node one record
-	// spanning them (mergeSeen), to be written by flushSeen. lastFlush is
-	// when flushSeen last took them.
-	pending   map[uuid.UUID]graph.Node
+	// lastFlush is when flushSeen last took the pending extensions.
 	lastFlush time.Time
 	// flushMu serialises flushSeen, so a flush that returns has seen every
 	// extension pending when it began written (by itself or by the flush
@@ -1307,9 +1310,9 @@ type endpointCache struct {
 	flushMu sync.Mutex
 }
 
-// pendingSeenNodes is how many pending extensions make flushSeen run in
-// the middle of a load, bounding their memory (a node record each, about
-// 300 bytes: 20 MiB), and pendingSeenInterval how old they may get in a
+// pendingSeenNodes is how many pending extensions (nodes and relations)
+// make flushSeen run in the middle of a load, bounding their memory (a
+// record each, about 300 bytes: 20 MiB), and pendingSeenInterval how old they may get in a
 // long stream (the TelemetryWriter of a service, a followed input) before
 // they are: what a load cut short may leave unwritten. A load whose
 // working set of nodes is larger than pendingSeenNodes flushes them every
@@ -1320,15 +1323,31 @@ const (
 	pendingSeenInterval = 30 * time.Second
 )
 
-// seenRange is the first and last seen of a node record (graph.Seen); zero
-// for a record without times (untimed: they never change the stored ones).
+// seenRecord is a record whose first/last seen the endpoint cache keeps
+// exact: an endpoint or implied node, or an implied relation.
+type seenRecord interface{ graph.Node | graph.Relation }
+
+// seenTimes returns pointers to the first and last seen of record r.
+func seenTimes[R seenRecord](r *R) (first, last *time.Time) {
+	switch r := any(r).(type) {
+	case *graph.Node:
+		return &r.FirstSeen, &r.LastSeen
+	case *graph.Relation:
+		return &r.FirstSeen, &r.LastSeen
+	}
+	panic("unreachable: seenRecord is a node or a relation")
+}
+
+// seenRange is the first and last seen of a record (graph.Seen); zero for
+// a record without times (untimed: they never change the stored ones).
 type seenRange struct{ first, last time.Time }
 
-func seenOf(n *graph.Node) seenRange {
-	if n.FirstSeen.IsZero() && n.LastSeen.IsZero() {
+func seenOf[R seenRecord](r *R) seenRange {
+	first, last := seenTimes(r)
+	if first.IsZero() && last.IsZero() {
 		return seenRange{}
 	}
-	f, l := graph.Seen(n.FirstSeen, n.LastSeen, time.Time{})
+	f, l := graph.Seen(*first, *last, time.Time{})
 	return seenRange{first: f, last: l}
 }
 
@@ -1359,16 +1378,16 @@ func maxTime(a, b time.Time) time.Time {
 	return a
 }
 
-// seenChange is what an occurrence of a cached node needs.
+// seenChange is what an occurrence of a cached record needs.
 type seenChange int
 
 const (
 	seenWithin seenChange = iota // nothing: its times are written already
 	seenNear                     // a pending extension
-	seenFar                      // the node written again now: its first times
+	seenFar                      // the record written again now: its first times
 )
 
-// change is what occurrence o of a node needs when the cache has written
+// change is what occurrence o of a record needs when the cache has written
 // r for it.
 func (r seenRange) change(o seenRange) seenChange {
 	switch {
@@ -1383,10 +1402,12 @@ func (r seenRange) change(o seenRange) seenChange {
 }
 
 // mergeSeen widens record into to span n too: it becomes the record of the
-// two with the later last seen (whose rank, graph.Node.Ranks, the
-// database's merge would keep), with the earlier first seen. A record with
-// times replaces one without.
-func mergeSeen(into *graph.Node, n *graph.Node) {
+// two with the later last seen (whose rank, graph.Node.Ranks or
+// graph.Relation.Ranks, the database's merge would keep), with the earlier
+// first seen. A record with times replaces one without. For the records
+// telemetry repeats (the same node or relation at other times) that is
+// what merging every occurrence gives.
+func mergeSeen[R seenRecord](into, n *R) {
 	r, o := seenOf(into), seenOf(n)
 	switch {
 	case o.untimed():
@@ -1399,7 +1420,100 @@ func mergeSeen(into *graph.Node, n *graph.Node) {
 		*into = *n
 	}
 	u := r.union(o)
-	into.FirstSeen, into.LastSeen = u.first, u.last
+	first, last := seenTimes(into)
+	*first, *last = u.first, u.last
+}
+
+// seenCache is what the endpoint cache keeps of one sort of record, nodes
+// by id or relations by key: the range of times written for each record
+// committed (bounded, see genMap), and per cached record the occurrences
+// outside it, merged into one pending extension (mergeSeen) that flushSeen
+// writes. Its methods run with endpointCache.mu held.
+type seenCache[K comparable, R seenRecord] struct {
+	written genMap[K, seenRange]
+	pending map[K]R
+}
+
+func newSeenCache[K comparable, R seenRecord](generation int) seenCache[K, R] {
+	return seenCache[K, R]{written: newGenMap[K, seenRange](generation), pending: map[K]R{}}
+}
+
+// has reports whether record k is cached (written).
+func (s *seenCache[K, R]) has(k K) bool { return s.written.has(k) }
+
+// covered reports whether occurrence r of record k needs no write now: its
+// times are written already, or it is added to k's pending extension. False
+// when k is not cached, or cached without times while r has some (seenFar):
+// the caller takes it.
+func (s *seenCache[K, R]) covered(k K, r *R) bool {
+	w, ok := s.written.get(k)
+	if !ok {
+		return false
+	}
+	switch w.change(seenOf(r)) {
+	case seenWithin:
+		return true
+	case seenNear:
+		s.addPending(k, r)
+		return true
+	}
+	return false
+}
+
+// addPending adds occurrence r of cached record k to its pending extension.
+func (s *seenCache[K, R]) addPending(k K, r *R) {
+	if p, ok := s.pending[k]; ok {
+		mergeSeen(&p, r)
+		s.pending[k] = p
+		return
+	}
+	s.pending[k] = *r
+}
+
+// taken merges k's pending extension, if any, into the record taken to be
+// written now, r.
+func (s *seenCache[K, R]) taken(k K, r *R) {
+	if p, ok := s.pending[k]; ok {
+		mergeSeen(r, &p)
+		delete(s.pending, k)
+	}
+}
+
+// wrote records the end of a write of r, the record of k: when stored,
+// the range written grows to span it; when not (the write failed), a
+// cached record keeps r's times pending, so they are not lost with it.
+func (s *seenCache[K, R]) wrote(k K, r *R, stored bool) {
+	w, known := s.written.get(k)
+	switch {
+	case stored:
+		s.written.put(k, w.union(seenOf(r)))
+	case known:
+		s.addPending(k, r)
+	}
+}
+
+// takePending returns the pending extensions and forgets them.
+func (s *seenCache[K, R]) takePending() []R {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	out := slices.Collect(maps.Values(s.pending))
+	s.pending = map[K]R{}
+	return out
+}
+
+// flushed records the end of flushSeen's write of r, the pending extension
+// of k: when it failed r is pending again; when it succeeded the range of
+// a record still cached grows to span it (one forgotten meanwhile stays
+// forgotten, to be written whole by its next occurrence).
+func (s *seenCache[K, R]) flushed(k K, r *R, failed bool) {
+	w, known := s.written.get(k)
+	switch {
+	case failed:
+		s.addPending(k, r)
+	case known:
+		s.written.put(k, w.union(seenOf(r)))
+	}
 }
 
 // recordClaim is one write of records in progress; done is closed when it
@@ -1417,8 +1531,9 @@ func keyOf(r graph.Relation) relationKey {
 }
 
 // endpointCacheGeneration is how many keys one generation of the cache's
-// sets holds by default (WithEndpointCache sets it): each set holds at
-// most two generations (about 10 MiB of relation keys). Measured with
+// maps holds by default (WithEndpointCache sets it): each map holds at
+// most two generations (about 10 MiB of relation keys, and 3 MiB of their
+// seen ranges). Measured with
 // make bench-scale (7 simulated days, a new process per host and pid
 // every day): with 1<<17 for both sets the client's peak RSS grew 1.44×
 // from day 1 to day 7, with 1<<15 1.18×.
@@ -1434,45 +1549,17 @@ const endpointNodeGeneration = 1 << 17
 // newEndpointCache returns a cache of generation keys per generation of
 // relation keys, and at least endpointNodeGeneration of node ids.
 func newEndpointCache(generation int) *endpointCache {
-	return &endpointCache{nodes: newGenMap[uuid.UUID, seenRange](max(generation, endpointNodeGeneration)),
-		rels:       newGenSet[relationKey](generation),
+	return &endpointCache{nodes: newSeenCache[uuid.UUID, graph.Node](max(generation, endpointNodeGeneration)),
+		rels:       newSeenCache[relationKey, graph.Relation](generation),
 		nodeClaims: map[uuid.UUID]*recordClaim{}, relClaims: map[relationKey]*recordClaim{},
-		pending: map[uuid.UUID]graph.Node{}, lastFlush: time.Now()}
+		lastFlush: time.Now()}
 }
 
-// genSet is a set bounded by two generations: keys go into the current
+// genMap is a map bounded by two generations: keys go into the current
 // one; when it is full it becomes the old one (the previous old one is
-// dropped) and a new current one starts. A key found in the old
-// generation moves to the current one, so keys in use stay while keys not
-// seen for a generation are forgotten.
-type genSet[K comparable] struct {
-	cur, old map[K]struct{}
-	size     int
-}
-
-func newGenSet[K comparable](size int) genSet[K] {
-	return genSet[K]{cur: map[K]struct{}{}, old: map[K]struct{}{}, size: size}
-}
-
-func (g *genSet[K]) has(k K) bool {
-	if _, ok := g.cur[k]; ok {
-		return true
-	}
-	if _, ok := g.old[k]; ok {
-		g.add(k)
-		return true
-	}
-	return false
-}
-
-func (g *genSet[K]) add(k K) {
-	if len(g.cur) >= g.size {
-		g.old, g.cur = g.cur, make(map[K]struct{}, g.size/4)
-	}
-	g.cur[k] = struct{}{}
-}
-
-// genMap is genSet with a value per key.
+// dropped) and a new current one starts. A key found in the old generation
+// moves to the current one with its value, so keys in use stay while keys
+// not seen for a generation are forgotten.
 type genMap[K comparable, V any] struct {
 	cur, old map[K]V
 	size     int
@@ -1510,17 +1597,19 @@ func (g *genMap[K, V]) put(k K, v V) {
 // neither cached, nor being written by another append, nor refused already
 // (skip), each once, and claims them: the caller writes them and then
 // calls finish with the claim it gets (nil when there is nothing to
-// write). A node taken spans all its occurrences in chunk (mergeSeen), and
-// the extension pending for it, if any. An occurrence of a cached node
-// outside the range the cache has written for it is added to the node's
-// pending extension (flushSeen writes it). waits are the other appends'
+// write). A node or relation taken spans all its occurrences in chunk
+// (mergeSeen), and the extension pending for it, if any. An occurrence of
+// a cached record outside the range the cache has written for it is added
+// to the record's pending extension (flushSeen writes it; the relation is
+// cached, so its endpoints have committed). waits are the other appends'
 // claims on records of chunk, which the caller waits for before it asks
-// again. An implied relation whose endpoint node another append is writing
-// is left for the next turn (its claim is in waits), so a relation is
-// never written before its endpoints have committed.
+// again: on that turn a record they wrote is cached, and its occurrences
+// here within or pending. An implied relation whose endpoint node another
+// append is writing is left for the next turn (its claim is in waits), so
+// a relation is never written before its endpoints have committed.
 func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b graph.Batch, mine *recordClaim, waits []*recordClaim) {
-	var nodes map[uuid.UUID]int // taken in this chunk: index in b.Nodes
-	var rels map[relationKey]struct{}
+	var nodes map[uuid.UUID]int  // taken in this chunk: index in b.Nodes
+	var rels map[relationKey]int // and in b.Relations
 	wait := func(other *recordClaim) {
 		if !slices.Contains(waits, other) {
 			waits = append(waits, other)
@@ -1531,17 +1620,8 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 			mergeSeen(&b.Nodes[i], n)
 			return
 		}
-		if skip.nodes[n.ID] {
+		if skip.nodes[n.ID] || c.nodes.covered(n.ID, n) {
 			return
-		}
-		if r, ok := c.nodes.get(n.ID); ok {
-			switch r.change(seenOf(n)) {
-			case seenWithin:
-				return
-			case seenNear:
-				c.addPending(n)
-				return
-			}
 		}
 		if other := c.nodeClaims[n.ID]; other != nil {
 			wait(other)
@@ -1572,7 +1652,11 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 		for j := range e.Implied.Relations {
 			r := &e.Implied.Relations[j]
 			k := keyOf(*r)
-			if _, ok := rels[k]; ok || skip.rels[k] || c.rels.has(k) {
+			if i, ok := rels[k]; ok {
+				mergeSeen(&b.Relations[i], r)
+				continue
+			}
+			if skip.rels[k] || c.rels.covered(k, r) {
 				continue
 			}
 			other := c.relClaims[k]
@@ -1587,9 +1671,9 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 				continue
 			}
 			if rels == nil {
-				rels = map[relationKey]struct{}{}
+				rels = map[relationKey]int{}
 			}
-			rels[k] = struct{}{}
+			rels[k] = len(b.Relations)
 			b.Relations = append(b.Relations, *r)
 		}
 	}
@@ -1597,55 +1681,41 @@ func (c *endpointCache) claim(chunk []graph.TelemetryEdge, skip *droppedSet) (b 
 		return b, nil, waits
 	}
 	mine = &recordClaim{done: make(chan struct{})}
-	for id, i := range nodes {
+	for id, i := range nodes { // a pending extension is written with its record now
 		c.nodeClaims[id] = mine
-		if p, ok := c.pending[id]; ok { // written with the node now
-			mergeSeen(&b.Nodes[i], &p)
-			delete(c.pending, id)
-		}
+		c.nodes.taken(id, &b.Nodes[i])
 	}
-	for k := range rels {
+	for k, i := range rels {
 		c.relClaims[k] = mine
+		c.rels.taken(k, &b.Relations[i])
 	}
 	return b, mine, waits
 }
 
-// addPending adds occurrence n of a cached node to its pending extension;
-// c.mu is held.
-func (c *endpointCache) addPending(n *graph.Node) {
-	if p, ok := c.pending[n.ID]; ok {
-		mergeSeen(&p, n)
-		c.pending[n.ID] = p
-		return
-	}
-	c.pending[n.ID] = *n
-}
-
 // finish ends the claim on b's records: when committed, it remembers those
 // the database did not refuse (dropped), with the range of times written
-// for each node, and it wakes the appends waiting for them. When not
-// committed, a node the cache knows keeps its times as a pending
-// extension, so they are not lost with the write.
+// for each, and it wakes the appends waiting for them. When not committed,
+// a record the cache knows keeps its times as a pending extension, so they
+// are not lost with the write.
 func (c *endpointCache) finish(mine *recordClaim, b graph.Batch, dropped droppedSet, committed bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range b.Nodes {
 		n := &b.Nodes[i]
 		delete(c.nodeClaims, n.ID)
-		r, known := c.nodes.get(n.ID)
-		switch {
-		case committed && !dropped.nodes[n.ID]:
-			c.nodes.put(n.ID, r.union(seenOf(n)))
-		case !committed && known:
-			c.addPending(n)
+		if committed && dropped.nodes[n.ID] {
+			continue
 		}
+		c.nodes.wrote(n.ID, n, committed)
 	}
-	for _, r := range b.Relations {
-		k := keyOf(r)
+	for i := range b.Relations {
+		r := &b.Relations[i]
+		k := keyOf(*r)
 		delete(c.relClaims, k)
-		if committed && !dropped.rels[k] {
-			c.rels.add(k)
+		if committed && dropped.rels[k] {
+			continue
 		}
+		c.rels.wrote(k, r, committed)
 	}
 	close(mine.done)
 }
@@ -1655,49 +1725,74 @@ func (c *endpointCache) finish(mine *recordClaim, b graph.Batch, dropped dropped
 func (c *endpointCache) flushDue() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.pending)
+	n := len(c.nodes.pending) + len(c.rels.pending)
 	return n >= pendingSeenNodes || n > 0 && time.Since(c.lastFlush) >= pendingSeenInterval
 }
 
 // flushSeen writes the endpoint cache's pending extensions: each node's
-// record spanning them, through the node upsert (one set-based statement
-// per batch of nodes, UpsertNodes), whose merge keeps the earliest first
-// seen and the latest last seen, and the ranks (graph.Node.Ranks) of the
-// record with the latest — the same row as writing every occurrence would
+// record spanning them through the node upsert (one set-based statement
+// per batch of nodes, UpsertNodes), then, once the nodes have committed,
+// each implied relation's through the relation upsert the chunks' writes
+// use (writeChecked: RelationUpsertMany, which merges relation_records and
+// relations alike). Both merges keep the earliest first seen and the latest
+// last seen, and the ranks (graph.Node.Ranks, graph.Relation.Ranks) of the
+// record with the latest — the same rows as writing every occurrence would
 // leave. A plain UPDATE of the times would leave the ranks of an earlier
-// record, so the nodes would depend on how the input was cut. When it
+// record, so the rows would depend on how the input was cut. A pending
+// relation's endpoints have committed (it is cached: it was written with
+// them), so writing it after the nodes never parks it. When flushSeen
 // returns without error, every extension pending when it was called is
-// written; on error they stay pending.
+// written; on error the ones not written stay pending.
 func (s *Store) flushSeen(ctx context.Context) (graph.WriteStats, error) {
 	c := s.endpoints
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
-	nodes := slices.Collect(maps.Values(c.pending))
-	if len(nodes) > 0 {
-		c.pending = map[uuid.UUID]graph.Node{}
-	}
+	nodes, rels := c.nodes.takePending(), c.rels.takePending()
 	c.lastFlush = time.Now()
 	c.mu.Unlock()
-	if len(nodes) == 0 {
-		return graph.WriteStats{}, nil
-	}
-	slices.SortFunc(nodes, func(a, b graph.Node) int { return slices.Compare(a.ID[:], b.ID[:]) })
-	ws, err := s.UpsertNodes(ctx, nodes)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i := range nodes {
-		n := &nodes[i]
-		r, known := c.nodes.get(n.ID)
-		switch {
-		case err != nil:
-			c.addPending(n)
-		case known:
-			c.nodes.put(n.ID, r.union(seenOf(n)))
+	var ws graph.WriteStats
+	var err error
+	if len(nodes) > 0 {
+		slices.SortFunc(nodes, func(a, b graph.Node) int { return slices.Compare(a.ID[:], b.ID[:]) })
+		ws, err = s.UpsertNodes(ctx, nodes)
+		c.mu.Lock()
+		for i := range nodes {
+			c.nodes.flushed(nodes[i].ID, &nodes[i], err != nil)
+		}
+		c.mu.Unlock()
+		if err != nil {
+			err = fmt.Errorf("write the first/last seen of %d telemetry endpoint nodes: %w", len(nodes), err)
 		}
 	}
+	if len(rels) == 0 {
+		return ws, err
+	}
+	if err != nil { // the relations wait for the next flush, as the nodes do
+		c.mu.Lock()
+		for i := range rels {
+			c.rels.addPending(keyOf(rels[i]), &rels[i])
+		}
+		c.mu.Unlock()
+		return ws, err
+	}
+	slices.SortFunc(rels, func(a, b graph.Relation) int {
+		return cmp.Or(strings.Compare(string(a.Src), string(b.Src)), strings.Compare(a.Type, b.Type),
+			strings.Compare(string(a.Dst), string(b.Dst)))
+	})
+	rs, dropped, err := s.writeChecked(ctx, graph.Batch{Relations: rels}, true)
+	ws.Add(rs)
+	c.mu.Lock()
+	for i := range rels {
+		k := keyOf(rels[i])
+		if err == nil && dropped.rels[k] { // refused: not written, not pending again
+			continue
+		}
+		c.rels.flushed(k, &rels[i], err != nil)
+	}
+	c.mu.Unlock()
 	if err != nil {
-		return ws, fmt.Errorf("write the first/last seen of %d telemetry endpoint nodes: %w", len(nodes), err)
+		return ws, fmt.Errorf("write the first/last seen of %d telemetry implied relations: %w", len(rels), err)
 	}
 	return ws, nil
 }

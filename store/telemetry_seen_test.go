@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -186,4 +187,182 @@ func TestTelemetryWriterNodeSeenAfterClose(t *testing.T) {
 	first, last := nodeSeen(t, b, edges[0].Src.ID)
 	require.Equal(t, day.Add(79*time.Hour/10), first)
 	require.Equal(t, day.Add(201*time.Hour/10), last)
+}
+
+// fileEdges are telemetry edges naming files with a SHA-256, as
+// ingest/telemetry maps a line: process i writes file i%files at the given
+// hours of day, the file's hash node and has-hash relation implied and
+// carrying the time of the observation, as the endpoints do.
+func fileEdges(day time.Time, files int, hours [][]float64) []graph.TelemetryEdge {
+	var edges []graph.TelemetryEdge
+	for i, hs := range hours {
+		for _, h := range hs {
+			at := day.Add(time.Duration(h * float64(time.Hour)))
+			src := graph.Node{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "proc-%d", i)), Kind: graph.KindProcess,
+				Key: fmt.Sprintf("agent-1:pid:%d", 100+i), FirstSeen: at, LastSeen: at}
+			f := i % files
+			file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": fmt.Sprintf("%064x", 0xf00+f)}, fmt.Sprintf("f%d.exe", f))
+			file.FirstSeen, file.LastSeen = at, at
+			for j := range hashes {
+				hashes[j].FirstSeen, hashes[j].LastSeen = at, at
+			}
+			for j := range rels {
+				rels[j].FirstSeen, rels[j].LastSeen = at, at
+			}
+			edges = append(edges, graph.TelemetryEdge{Src: src, Relation: "wrote", Dst: file, AgentID: "agent-1", ObservedAt: at,
+				Implied: graph.Batch{Nodes: hashes, Relations: rels}})
+		}
+	}
+	return edges
+}
+
+// rowsOf is every column of every row of table but created_at and
+// updated_at, in a stable order.
+func rowsOf(t *testing.T, b *testBundle, table string) []string {
+	t.Helper()
+	rows, err := b.pool.Query(context.Background(),
+		`SELECT (to_jsonb(r) - 'created_at' - 'updated_at')::text AS row FROM `+table+` r ORDER BY 1`)
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var s string
+		require.NoError(t, rows.Scan(&s))
+		out = append(out, s)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// hasHashSeen returns the first and last seen of a file's has-hash
+// relation, in relations and in relation_records.
+func hasHashSeen(t *testing.T, b *testBundle, file graph.Node) (rel, rec [2]time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT first_seen, last_seen FROM relations WHERE src_id = $1 AND relation = $2`,
+		file.ID, graph.RelHasHash).Scan(&rel[0], &rel[1]))
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT first_seen, last_seen FROM relation_records WHERE src_id = $1 AND relation = $2`,
+		file.ID, graph.RelHasHash).Scan(&rec[0], &rec[1]))
+	return [2]time.Time{rel[0].UTC(), rel[1].UTC()}, [2]time.Time{rec[0].UTC(), rec[1].UTC()}
+}
+
+// TestTelemetryRelationSeenSpansEveryObservation loads, in chunks of two
+// edges, a file with a SHA-256 observed at 08:00, 12:00 and 20:00 (and
+// others out of order): its implied has-hash relation must end seen from
+// the first to the last observation, in relations and relation_records,
+// not just over the observations of the chunk that first wrote it.
+func TestTelemetryRelationSeenSpansEveryObservation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(2))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	hours := [][]float64{
+		{8, 12, 20},               // far apart, each in a chunk of its own
+		{10, 10, 3, 23.5, 10, 10}, // the extremes in the middle
+		{15, 14.9, 15.1, 14.8, 16},
+	}
+	edges := fileEdges(day, len(hours), hours)
+	_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+	require.NoError(t, err)
+	for i, hs := range hours {
+		lo, hi := slices.Min(hs), slices.Max(hs)
+		want := [2]time.Time{day.Add(time.Duration(lo * float64(time.Hour))), day.Add(time.Duration(hi * float64(time.Hour)))}
+		var file graph.Node
+		for _, e := range edges {
+			if e.Src.Key == fmt.Sprintf("agent-1:pid:%d", 100+i) {
+				file = e.Dst
+				break
+			}
+		}
+		rel, rec := hasHashSeen(t, b, file)
+		require.Equal(t, want, rel, "file %d: has-hash in relations", i)
+		require.Equal(t, want, rec, "file %d: has-hash in relation_records", i)
+		first, last := nodeSeen(t, b, file.ID)
+		require.Equal(t, want, [2]time.Time{first, last}, "file %d node", i)
+	}
+}
+
+// TestTelemetryRelationSeenIndependentOfSplit loads the same file edges
+// (several processes per file, so a has-hash relation is met in many
+// chunks) in one run, in two runs of two Stores, in two runs of one Store
+// and as two concurrent appends of one Store: the nodes, relations and
+// relation_records tables must be identical.
+func TestTelemetryRelationSeenIndependentOfSplit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var hours [][]float64
+	for i := range 12 {
+		var hs []float64
+		for j := range 9 {
+			hs = append(hs, float64((i*7+j*5)%24)+float64(j%4)/10)
+		}
+		hours = append(hours, hs)
+	}
+	const files = 5
+	type tables struct{ nodes, relations, records []string }
+	load := func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) tables {
+		b := setup(t, store.WithCopyChunk(4))
+		day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+		run(b, fileEdges(day, files, hours))
+		var n int64
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM telemetry_edges`).Scan(&n), name)
+		require.EqualValues(t, 12*9, n, name)
+		return tables{nodesTable(t, b), rowsOf(t, b, "relations"), rowsOf(t, b, "relation_records")}
+	}
+	one := load("one run", func(b *testBundle, edges []graph.TelemetryEdge) {
+		_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+		require.NoError(t, err)
+	})
+	require.Len(t, one.relations, files)
+	require.Len(t, one.records, files)
+	for _, cut := range []int{1, 13, 50, 107} {
+		two := load("two stores", func(b *testBundle, edges []graph.TelemetryEdge) {
+			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
+			require.NoError(t, err)
+			other := store.NewStore(b.pool, store.WithCopyChunk(4), store.WithBatchSize(500), store.WithLogger(quietLogger))
+			_, err = other.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
+			require.NoError(t, err)
+		})
+		require.Equal(t, one, two, "split at %d into two runs", cut)
+		same := load("one store twice", func(b *testBundle, edges []graph.TelemetryEdge) {
+			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
+			require.NoError(t, err)
+			_, err = b.store.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
+			require.NoError(t, err)
+		})
+		require.Equal(t, one, same, "split at %d into two appends of one Store", cut)
+		concurrent := load("concurrent", func(b *testBundle, edges []graph.TelemetryEdge) {
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, part := range [][]graph.TelemetryEdge{edges[:cut], edges[cut:]} {
+				wg.Go(func() {
+					_, errs[i] = b.store.AppendTelemetry(ctx, store.SliceEdges(part))
+				})
+			}
+			wg.Wait()
+			require.NoError(t, errs[0])
+			require.NoError(t, errs[1])
+		})
+		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
+	}
+}
+
+// TestTelemetryWriterRelationSeenAfterClose appends a file's observations
+// through a TelemetryWriter one at a time, hours apart: once the writer has
+// closed, its has-hash relation spans them all.
+func TestTelemetryWriterRelationSeenAfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	edges := fileEdges(day, 1, [][]float64{{12, 8, 20, 9.5}})
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2})
+	for i := range edges {
+		_, err := w.Append(ctx, edges[i:i+1])
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close(ctx))
+	want := [2]time.Time{day.Add(8 * time.Hour), day.Add(20 * time.Hour)}
+	rel, rec := hasHashSeen(t, b, edges[0].Dst)
+	require.Equal(t, want, rel)
+	require.Equal(t, want, rec)
 }
