@@ -1310,14 +1310,17 @@ type endpointCache struct {
 	flushMu sync.Mutex
 }
 
-// pendingSeenNodes is how many pending extensions (nodes and relations)
-// make flushSeen run in the middle of a load, bounding their memory (a
-// record each, about 300 bytes: 20 MiB), and pendingSeenInterval how old they may get in a
+// pendingSeenNodes is the fewest pending extensions (nodes, or relations)
+// that make flushSeen run in the middle of a load (seenCache.pendingFull),
+// bounding their memory (a record each, about 300 bytes: 20 MiB at this
+// number), and pendingSeenInterval how old they may get in a
 // long stream (the TelemetryWriter of a service, a followed input) before
 // they are: what a load cut short may leave unwritten. A load whose
 // working set of nodes is larger than pendingSeenNodes flushes them every
 // few chunks (with 1<<14, BenchmarkTelemetryCopy's 50,000 timed endpoints
-// were flushed nearly every chunk).
+// were flushed nearly every chunk; with nodes and relations counted
+// together against 1<<16, make bench-telemetry-cli's 63,334 nodes and
+// their has-hash links were flushed every chunk: 0.16x psql against 0.70x).
 const (
 	pendingSeenNodes    = 1 << 16
 	pendingSeenInterval = 30 * time.Second
@@ -1440,6 +1443,15 @@ func newSeenCache[K comparable, R seenRecord](generation int) seenCache[K, R] {
 
 // has reports whether record k is cached (written).
 func (s *seenCache[K, R]) has(k K) bool { return s.written.has(k) }
+
+// pendingFull reports whether so many extensions are pending that they are
+// written now (flushDue): pendingSeenNodes, or half a generation of the
+// cache when that is more (a Store sized for a large working set:
+// tuning.Plan.EndpointCacheKeys), so that a working set the cache holds
+// is flushed once per pendingSeenInterval, not every few chunks.
+func (s *seenCache[K, R]) pendingFull() bool {
+	return len(s.pending) >= max(pendingSeenNodes, s.written.size/2)
+}
 
 // covered reports whether occurrence r of record k needs no write now: its
 // times are written already, or it is added to k's pending extension. False
@@ -1725,8 +1737,8 @@ func (c *endpointCache) finish(mine *recordClaim, b graph.Batch, dropped dropped
 func (c *endpointCache) flushDue() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	n := len(c.nodes.pending) + len(c.rels.pending)
-	return n >= pendingSeenNodes || n > 0 && time.Since(c.lastFlush) >= pendingSeenInterval
+	return c.nodes.pendingFull() || c.rels.pendingFull() ||
+		len(c.nodes.pending)+len(c.rels.pending) > 0 && time.Since(c.lastFlush) >= pendingSeenInterval
 }
 
 // flushSeen writes the endpoint cache's pending extensions: each node's
