@@ -137,36 +137,7 @@ func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
 		require.NoError(t, err)
 	})
 	require.Len(t, one, 12+3)
-	for _, cut := range []int{1, 13, 50, 107} {
-		two := load("two stores", func(b *testBundle, edges []graph.TelemetryEdge) {
-			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
-			require.NoError(t, err)
-			other := store.NewStore(b.pool, store.WithCopyChunk(4), store.WithBatchSize(500), store.WithLogger(quietLogger))
-			_, err = other.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
-			require.NoError(t, err)
-		})
-		require.Equal(t, one, two, "split at %d into two runs", cut)
-		same := load("one store twice", func(b *testBundle, edges []graph.TelemetryEdge) {
-			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
-			require.NoError(t, err)
-			_, err = b.store.AppendTelemetry(ctx, store.SliceEdges(edges[cut:]))
-			require.NoError(t, err)
-		})
-		require.Equal(t, one, same, "split at %d into two appends of one Store", cut)
-		concurrent := load("concurrent", func(b *testBundle, edges []graph.TelemetryEdge) {
-			var wg sync.WaitGroup
-			errs := make([]error, 2)
-			for i, part := range [][]graph.TelemetryEdge{edges[:cut], edges[cut:]} {
-				wg.Go(func() {
-					_, errs[i] = b.store.AppendTelemetry(ctx, store.SliceEdges(part))
-				})
-			}
-			wg.Wait()
-			require.NoError(t, errs[0])
-			require.NoError(t, errs[1])
-		})
-		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
-	}
+	requireSplitIndependent(t, one, load)
 }
 
 // TestTelemetryWriterNodeSeenAfterClose appends a process's observations
@@ -314,6 +285,37 @@ func TestTelemetryRelationSeenIndependentOfSplit(t *testing.T) {
 	})
 	require.Len(t, one.relations, files)
 	require.Len(t, one.records, files)
+	requireSplitIndependent(t, one, load)
+}
+
+// TestTelemetryWriterRelationSeenAfterClose appends a file's observations
+// through a TelemetryWriter one at a time, hours apart: once the writer has
+// closed, its has-hash relation spans them all.
+func TestTelemetryWriterRelationSeenAfterClose(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	edges := fileEdges(day, 1, [][]float64{{12, 8, 20, 9.5}})
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2})
+	for i := range edges {
+		_, err := w.Append(ctx, edges[i:i+1])
+		require.NoError(t, err)
+	}
+	require.NoError(t, w.Close(ctx))
+	want := [2]time.Time{day.Add(8 * time.Hour), day.Add(20 * time.Hour)}
+	rel, rec := hasHashSeen(t, b, edges[0].Dst)
+	require.Equal(t, want, rel)
+	require.Equal(t, want, rec)
+}
+
+// requireSplitIndependent loads the edges split at several cuts, into two
+// Stores, into one Store by two appends and by two concurrent appends, and
+// requires each load to leave want (load returns the tables compared).
+func requireSplitIndependent[T any](t *testing.T, want T, load func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) T) {
+	t.Helper()
+	ctx := context.Background()
+	one := want
 	for _, cut := range []int{1, 13, 50, 107} {
 		two := load("two stores", func(b *testBundle, edges []graph.TelemetryEdge) {
 			_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges[:cut]))
@@ -344,25 +346,4 @@ func TestTelemetryRelationSeenIndependentOfSplit(t *testing.T) {
 		})
 		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
 	}
-}
-
-// TestTelemetryWriterRelationSeenAfterClose appends a file's observations
-// through a TelemetryWriter one at a time, hours apart: once the writer has
-// closed, its has-hash relation spans them all.
-func TestTelemetryWriterRelationSeenAfterClose(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-	edges := fileEdges(day, 1, [][]float64{{12, 8, 20, 9.5}})
-	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2})
-	for i := range edges {
-		_, err := w.Append(ctx, edges[i:i+1])
-		require.NoError(t, err)
-	}
-	require.NoError(t, w.Close(ctx))
-	want := [2]time.Time{day.Add(8 * time.Hour), day.Add(20 * time.Hour)}
-	rel, rec := hasHashSeen(t, b, edges[0].Dst)
-	require.Equal(t, want, rel)
-	require.Equal(t, want, rec)
 }
