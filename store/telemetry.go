@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/jackc/pgerrcode"
+	"golang.org/x/sync/errgroup"
 	"iter"
 	"maps"
 	"slices"
@@ -1433,12 +1434,21 @@ func mergeSeen[R seenRecord](into, n *R) {
 // outside it, merged into one pending extension (mergeSeen) that flushSeen
 // writes. Its methods run with endpointCache.mu held.
 type seenCache[K comparable, R seenRecord] struct {
-	written genMap[K, seenRange]
-	pending map[K]R
+	written genMap[K, seenEntry[R]]
+	pending map[K]*R // a pointer: an occurrence merges into it in place
+}
+
+// seenEntry is what the cache keeps of a record written: the range of
+// times written, and its pending extension if it has one (the same pointer
+// as in seenCache.pending), so that an occurrence outside the range costs
+// one look-up, not two.
+type seenEntry[R seenRecord] struct {
+	seen seenRange
+	pend *R
 }
 
 func newSeenCache[K comparable, R seenRecord](generation int) seenCache[K, R] {
-	return seenCache[K, R]{written: newGenMap[K, seenRange](generation), pending: map[K]R{}}
+	return seenCache[K, R]{written: newGenMap[K, seenEntry[R]](generation), pending: map[K]*R{}}
 }
 
 // has reports whether record k is cached (written).
@@ -1458,36 +1468,51 @@ func (s *seenCache[K, R]) pendingFull() bool {
 // when k is not cached, or cached without times while r has some (seenFar):
 // the caller takes it.
 func (s *seenCache[K, R]) covered(k K, r *R) bool {
-	w, ok := s.written.get(k)
+	e, ok := s.written.get(k)
 	if !ok {
 		return false
 	}
-	switch w.change(seenOf(r)) {
+	switch e.seen.change(seenOf(r)) {
 	case seenWithin:
 		return true
 	case seenNear:
-		s.addPending(k, r)
+		if e.pend != nil {
+			mergeSeen(e.pend, r)
+		} else {
+			s.addPending(k, r)
+		}
 		return true
 	}
 	return false
 }
 
-// addPending adds occurrence r of cached record k to its pending extension.
+// addPending adds occurrence r of record k to its pending extension.
 func (s *seenCache[K, R]) addPending(k K, r *R) {
-	if p, ok := s.pending[k]; ok {
-		mergeSeen(&p, r)
-		s.pending[k] = p
+	if p := s.pending[k]; p != nil {
+		mergeSeen(p, r)
 		return
 	}
-	s.pending[k] = *r
+	c := *r
+	s.pending[k] = &c
+	s.written.update(k, func(e *seenEntry[R]) { e.pend = &c })
+}
+
+// dropPending forgets k's pending extension p (taken to be written).
+func (s *seenCache[K, R]) dropPending(k K, p *R) {
+	delete(s.pending, k)
+	s.written.update(k, func(e *seenEntry[R]) {
+		if e.pend == p {
+			e.pend = nil
+		}
+	})
 }
 
 // taken merges k's pending extension, if any, into the record taken to be
 // written now, r.
 func (s *seenCache[K, R]) taken(k K, r *R) {
-	if p, ok := s.pending[k]; ok {
-		mergeSeen(r, &p)
-		delete(s.pending, k)
+	if p := s.pending[k]; p != nil {
+		mergeSeen(r, p)
+		s.dropPending(k, p)
 	}
 }
 
@@ -1495,10 +1520,10 @@ func (s *seenCache[K, R]) taken(k K, r *R) {
 // the range written grows to span it; when not (the write failed), a
 // cached record keeps r's times pending, so they are not lost with it.
 func (s *seenCache[K, R]) wrote(k K, r *R, stored bool) {
-	w, known := s.written.get(k)
+	e, known := s.written.get(k)
 	switch {
 	case stored:
-		s.written.put(k, w.union(seenOf(r)))
+		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend})
 	case known:
 		s.addPending(k, r)
 	}
@@ -1509,8 +1534,12 @@ func (s *seenCache[K, R]) takePending() []R {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	out := slices.Collect(maps.Values(s.pending))
-	s.pending = map[K]R{}
+	out := make([]R, 0, len(s.pending))
+	for k, p := range s.pending {
+		out = append(out, *p)
+		s.dropPending(k, p)
+	}
+	s.pending = map[K]*R{} // not the emptied map: it keeps its size
 	return out
 }
 
@@ -1519,12 +1548,12 @@ func (s *seenCache[K, R]) takePending() []R {
 // a record still cached grows to span it (one forgotten meanwhile stays
 // forgotten, to be written whole by its next occurrence).
 func (s *seenCache[K, R]) flushed(k K, r *R, failed bool) {
-	w, known := s.written.get(k)
+	e, known := s.written.get(k)
 	switch {
 	case failed:
 		s.addPending(k, r)
 	case known:
-		s.written.put(k, w.union(seenOf(r)))
+		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend})
 	}
 }
 
@@ -1596,6 +1625,18 @@ func (g *genMap[K, V]) get(k K) (V, bool) {
 	}
 	var zero V
 	return zero, false
+}
+
+// update changes the value of k in place, if k is kept, without moving
+// it between generations.
+func (g *genMap[K, V]) update(k K, f func(*V)) {
+	for _, m := range [2]map[K]V{g.cur, g.old} {
+		if v, ok := m[k]; ok {
+			f(&v)
+			m[k] = v
+			return
+		}
+	}
 }
 
 func (g *genMap[K, V]) put(k K, v V) {
@@ -1746,7 +1787,8 @@ func (c *endpointCache) flushDue() bool {
 // per batch of nodes, UpsertNodes), then, once the nodes have committed,
 // each implied relation's through the relation upsert the chunks' writes
 // use (writeChecked: RelationUpsertMany, which merges relation_records and
-// relations alike). Both merges keep the earliest first seen and the latest
+// relations alike); both spread over the Store's writers, since a flush at
+// the end of a load has the database to itself. Both merges keep the earliest first seen and the latest
 // last seen, and the ranks (graph.Node.Ranks, graph.Relation.Ranks) of the
 // record with the latest — the same rows as writing every occurrence would
 // leave. A plain UPDATE of the times would leave the ranks of an earlier
@@ -1792,7 +1834,7 @@ func (s *Store) flushSeen(ctx context.Context) (graph.WriteStats, error) {
 		return cmp.Or(strings.Compare(string(a.Src), string(b.Src)), strings.Compare(a.Type, b.Type),
 			strings.Compare(string(a.Dst), string(b.Dst)))
 	})
-	rs, dropped, err := s.writeChecked(ctx, graph.Batch{Relations: rels}, true)
+	rs, dropped, err := s.writeRelationsSpread(ctx, rels)
 	ws.Add(rs)
 	c.mu.Lock()
 	for i := range rels {
@@ -1807,6 +1849,38 @@ func (s *Store) flushSeen(ctx context.Context) (graph.WriteStats, error) {
 		return ws, fmt.Errorf("write the first/last seen of %d telemetry implied relations: %w", len(rels), err)
 	}
 	return ws, nil
+}
+
+// writeRelationsSpread writes rels, sorted by key, as up to s.writers
+// transactions side by side, each a contiguous run of at least a batch
+// (writeChecked), as UpsertNodes spreads nodes: the runs name no row in
+// common, so they neither wait for nor deadlock with each other, and a
+// flush of many implied relations uses every writer instead of one
+// connection while the others idle. On error some runs may have committed;
+// writing them again merges nothing new (the merge is idempotent).
+func (s *Store) writeRelationsSpread(ctx context.Context, rels []graph.Relation) (graph.WriteStats, droppedSet, error) {
+	parts := min(s.writers, len(rels)/max(s.batchSize, 1))
+	if parts <= 1 {
+		return s.writeChecked(ctx, graph.Batch{Relations: rels}, true)
+	}
+	var (
+		mu      sync.Mutex
+		stats   graph.WriteStats
+		dropped droppedSet
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	for run := range slices.Chunk(rels, (len(rels)+parts-1)/parts) {
+		g.Go(func() error {
+			ws, d, err := s.writeChecked(gctx, graph.Batch{Relations: run}, true)
+			mu.Lock()
+			stats.Add(ws)
+			dropped.add(d)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return stats, dropped, err
 }
 
 // waitClaims waits for the writes of claims to end, or for ctx.

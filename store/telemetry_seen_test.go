@@ -220,11 +220,28 @@ func hasHashSeen(t *testing.T, b *testBundle, file graph.Node) (rel, rec [2]time
 // edges, a file with a SHA-256 observed at 08:00, 12:00 and 20:00 (and
 // others out of order): its implied has-hash relation must end seen from
 // the first to the last observation, in relations and relation_records,
-// not just over the observations of the chunk that first wrote it.
+// not just over the observations of the chunk that first wrote it. Also
+// with statements of one record and three writers, so that the flush of
+// the pending extensions spreads them over three transactions
+// (writeRelationsSpread).
 func TestTelemetryRelationSeenSpansEveryObservation(t *testing.T) {
 	t.Parallel()
+	for _, c := range []struct {
+		name string
+		opts []store.Option
+	}{
+		{"defaults", []store.Option{store.WithCopyChunk(2)}},
+		{"flush spread over writers", []store.Option{store.WithCopyChunk(2), store.WithBatchSize(1), store.WithWriters(3)}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			relationSeenSpans(t, setup(t, c.opts...))
+		})
+	}
+}
+
+func relationSeenSpans(t *testing.T, b *testBundle) {
 	ctx := context.Background()
-	b := setup(t, store.WithCopyChunk(2))
 	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
 	hours := [][]float64{
 		{8, 12, 20},               // far apart, each in a chunk of its own
