@@ -445,10 +445,11 @@ type chunkRecords struct {
 const firstChunkEdges = 4096
 
 // chunkPreparer readies AppendTelemetry's chunks for the copier, in input
-// order, on two goroutines of their own. The first makes each chunk's day
+// order, on goroutines of their own. The first makes each chunk's day
 // partitions (ensureChunkDays) and hands the chunk on at once, both to the
-// copier and to the second, which writes the chunks' endpoint nodes and
-// implied records one chunk after the other (writeChunkRecords). So a
+// copier and to the record writers, which write the chunks' endpoint
+// nodes and implied records, each chunk in one transaction, up to
+// recordWriters chunks at once (writeChunkRecords). So a
 // chunk's rows are COPYed while its records are written — the first
 // chunks of a stream, whose endpoints are nearly all new, cost more in
 // records than in COPY — and the copier commits a chunk only once its
@@ -469,22 +470,44 @@ type chunkPreparer struct {
 // records.
 const recordsAhead = 4
 
+// recordWriters is how many chunks' records are written at once: one per
+// writer of the Store, at most recordsAhead. The first chunks of a stream
+// bring nearly all of its new endpoint nodes, and their records, written
+// one chunk after the other, kept one backend busy while the COPY waited
+// for them; written side by side they use the cores the COPY is not
+// using. Each chunk's records are still one transaction of one writer,
+// and chunks that name the same record wait for each other's claim
+// (endpointCache.claim), so no relation is written before its endpoints
+// have committed.
+func recordWriters(writers int) int { return max(1, min(writers, recordsAhead)) }
+
 func (s *Store) startPreparer(ctx context.Context, cancel context.CancelCauseFunc, cp *edgeCopier) *chunkPreparer {
 	p := &chunkPreparer{queue: make(chan copyJob), records: make(chan copyJob, recordsAhead), done: make(chan struct{}),
 		stats:  TelemetryStats{Dropped: map[graph.DropReason]int64{}},
 		rstats: TelemetryStats{Dropped: map[graph.DropReason]int64{}}}
 	recordsDone := make(chan struct{})
-	go func() { // the records, one chunk after the other
-		defer close(recordsDone)
-		for job := range p.records {
-			rec := job.rec
-			if err := p.failure(); err != nil { // after a failure, no more writes
-				rec.err = err
-			} else if rec.edges, rec.err = s.writeChunkRecords(ctx, job.edges, &p.rstats); rec.err != nil {
-				p.fail(rec.err, cancel)
+	var writers sync.WaitGroup
+	for range recordWriters(s.writers) { // the records, a chunk per writer at a time
+		writers.Go(func() {
+			stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
+			for job := range p.records {
+				rec := job.rec
+				if err := p.failure(); err != nil { // after a failure, no more writes
+					rec.err = err
+				} else if rec.edges, rec.err = s.writeChunkRecords(ctx, job.edges, &stats); rec.err != nil {
+					p.fail(rec.err, cancel)
+				}
+				close(rec.done)
 			}
-			close(rec.done)
-		}
+			p.mu.Lock()
+			p.rstats.Nodes.Add(stats.Nodes)
+			addDrops(p.rstats.Dropped, stats.Dropped)
+			p.mu.Unlock()
+		})
+	}
+	go func() {
+		writers.Wait()
+		close(recordsDone)
 	}()
 	go func() { // the day partitions, then on to the records and the copier
 		defer close(p.done)
