@@ -328,7 +328,8 @@ func TestTelemetryWriterRelationSeenAfterClose(t *testing.T) {
 
 // requireSplitIndependent loads the edges split at several cuts, into two
 // Stores, into one Store by two appends and by two concurrent appends, and
-// requires each load to leave want (load returns the tables compared).
+// whole by a Store writing several chunks' records at once, and requires
+// each load to leave want (load returns the tables compared).
 func requireSplitIndependent[T any](t *testing.T, want T, load func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) T) {
 	t.Helper()
 	ctx := context.Background()
@@ -363,4 +364,17 @@ func requireSplitIndependent[T any](t *testing.T, want T, load func(name string,
 		})
 		require.Equal(t, one, concurrent, "split at %d into two concurrent appends", cut)
 	}
+	// One append whose chunks of two edges have their records written
+	// three at a time (recordWriters): chunks naming the same node or
+	// relation wait for each other's claim.
+	writers := load("record writers", func(b *testBundle, edges []graph.TelemetryEdge) {
+		s := store.NewStore(b.pool, store.WithCopyChunk(2), store.WithWriters(3), store.WithLogger(quietLogger))
+		require.Greater(t, s.Writers(), 1, "the pool allows more than one writer")
+		_, err := s.AppendTelemetry(ctx, store.SliceEdges(edges))
+		require.NoError(t, err)
+		var pending int
+		require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+		require.Zero(t, pending, "no relation was written before its endpoints")
+	})
+	require.Equal(t, one, writers, "chunks' records written side by side")
 }
