@@ -276,6 +276,8 @@ func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 			return parsedEndpoint{}, fmt.Errorf("%q is not kind:value", short)
 		}
 		obj["kind"], obj["value"] = kind, value
+	} else if flat, ok := flatEndpoint(raw); ok {
+		obj = flat
 	} else if err := json.Unmarshal(raw, &obj, decodeOptions); err != nil {
 		return parsedEndpoint{}, errors.New("not an object or kind:value string")
 	}
@@ -284,6 +286,23 @@ func decodeEndpoint(raw jsontext.Value) (parsedEndpoint, error) {
 	p.node, err = endpointNode(obj, &p.implied)
 	p.node = graph.Endpoint(p.node)
 	return p, err
+}
+
+// flatEndpoint reads an endpoint object of plain values (a process, a
+// host, an IP: no nested hashes) as json.Unmarshal decodes it into
+// map[string]any, without its reflection (scanner.flatObject); false for
+// any other text, which decodeEndpoint leaves to json.Unmarshal
+// (FuzzFlatEndpointAgreesWithJSON). A line naming a new process each time
+// decodes its endpoint here once per line.
+func flatEndpoint(raw []byte) (map[string]any, bool) {
+	s := scanner{b: raw}
+	s.ws()
+	m, ok := s.flatObject()
+	if !ok {
+		return nil, false
+	}
+	s.ws()
+	return m, s.i == len(s.b)
 }
 
 // endpointNode is the node of a decoded endpoint; a file's hash nodes and

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/go-json-experiment/json"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/store"
@@ -155,4 +156,55 @@ func TestTextSetCopiesOnce(t *testing.T) {
 	}
 	require.LessOrEqual(t, len(set.m), textSetMax)
 	require.Equal(t, "y", (*textSet)(nil).text([]byte("y")))
+}
+
+// endpointSeeds are endpoint texts of the usual shapes and just outside
+// them, for FuzzFlatEndpointAgreesWithJSON.
+var endpointSeeds = []string{
+	`{"kind":"process","key":"host-1:1000","name":"proc-1.exe"}`,
+	` { "kind" : "ipv4-addr" , "value" : "10.0.0.1" } `,
+	`{"kind":"process","key":"h:1","pid":1000,"x":-1.5e3,"t":true,"f":false,"z":null}`,
+	`{"kind":"process","key":"h:1","key":"h:2"}`,
+	`{"kind":"file","name":"a.exe","hashes":{"SHA-256":"05afccddd908d59461c9d19753b734c22fbe5983920c9b82560bc2c586692e58"}}`,
+	`{"kind":"process","key":"h\u0000:1"}`, `{"kind":"process","key":"h\"1"}`, `{"kind":"process","key":"h` + "\xff" + `1"}`,
+	`{"kind":"process","key":"h:1",}`, `{"kind":"process","key":"h:1"}}`, `{"kind":"process"} x`, `{}`, `{"n":01}`, `{"n":1e999}`,
+	`{"labels":["a"]}`, `"process:h1"`, `null`, ``,
+}
+
+// FuzzFlatEndpointAgreesWithJSON: an endpoint text flatEndpoint reads is
+// one json.Unmarshal decodes to the same map.
+func FuzzFlatEndpointAgreesWithJSON(f *testing.F) {
+	for _, s := range endpointSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := flatEndpoint(raw)
+		if !ok {
+			return
+		}
+		want := map[string]any{}
+		require.NoError(t, json.Unmarshal(raw, &want, decodeOptions), "%q", raw)
+		require.Equal(t, want, got, "%q", raw)
+	})
+}
+
+// TestFlatEndpointTakesTheUsualShapes: the flat endpoints of the seeds take
+// the fast path, and every seed agrees with json.Unmarshal.
+func TestFlatEndpointTakesTheUsualShapes(t *testing.T) {
+	t.Parallel()
+	for _, s := range endpointSeeds {
+		got, ok := flatEndpoint([]byte(s))
+		if !ok {
+			continue
+		}
+		want := map[string]any{}
+		require.NoError(t, json.Unmarshal([]byte(s), &want, decodeOptions), s)
+		require.Equal(t, want, got, s)
+	}
+	for _, s := range endpointSeeds[:3] {
+		_, ok := flatEndpoint([]byte(s))
+		require.True(t, ok, s)
+	}
+	_, ok := flatEndpoint([]byte(endpointSeeds[4]))
+	require.False(t, ok, "nested hashes are json.Unmarshal's")
 }
