@@ -83,9 +83,10 @@ func (r concurrentRun) steady() latencies {
 // BenchmarkTelemetryConcurrent compares one streaming caller (one
 // AppendTelemetry of every row) with 32 and 128 concurrent callers, each
 // appending batches of 100–500 rows of 50,000 agents through one shared
-// TelemetryWriter sized by tuning (Plan.TelemetryStreams), and, for
-// reference, 128 callers through a writer with half the streams (one per
-// core), and 128 callers each calling AppendTelemetry on their own. These
+// TelemetryWriter sized by tuning (Plan.TelemetryStreams: one per core),
+// and, for reference, 128 callers through a writer with twice the streams
+// (the plan's rule until 2026-12-05, at most half the pool), and 128
+// callers each calling AppendTelemetry on their own. These
 // are closed loops: every caller always has a call out, so by Little's law
 // the mean call takes callers × rows per batch ÷ rows/s, which the table
 // prints beside the measured mean. The open loop is what 50,000 agents
@@ -208,6 +209,7 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 			return run, err
 		}
 	}
+	twice := max(1, min(2*plan.TelemetryStreams, int(plan.MaxConns)/2)) // the plan's rule before 2026-12-05
 	w32 := &writerVariant{name: "32 callers, TelemetryWriter", run: throughWriter(32, plan.TelemetryStreams, false)}
 	w128 := &writerVariant{name: "128 callers, TelemetryWriter", run: throughWriter(128, plan.TelemetryStreams, false)}
 	open := &writerVariant{name: fmt.Sprintf("128 callers, TelemetryWriter, open loop at %.1fx the stream", openLoad),
@@ -221,10 +223,10 @@ func BenchmarkTelemetryConcurrent(b *testing.B) {
 			return concurrentRun{wall: wall}, err
 		}},
 		w32, w128, open,
-		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core)", max(1, plan.TelemetryStreams/2)),
-			run: throughWriter(128, max(1, plan.TelemetryStreams/2), false)},
-		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (one per core), open loop", max(1, plan.TelemetryStreams/2)),
-			run: throughWriter(128, max(1, plan.TelemetryStreams/2), true)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (twice the cores)", twice),
+			run: throughWriter(128, twice, false)},
+		{name: fmt.Sprintf("128 callers, TelemetryWriter, %d streams (twice the cores), open loop", twice),
+			run: throughWriter(128, twice, true)},
 		{name: "128 callers, AppendTelemetry each", run: func(pool *pgxpool.Pool) (concurrentRun, error) {
 			gs := newStore(pool)
 			return callers(128, nil, func(ctx context.Context, edges []graph.TelemetryEdge) error {

@@ -66,23 +66,25 @@
 // Writers, the write transactions one store runs at once, are the cores, at
 // most half of MaxConns. TelemetryStreams, the COPY streams of the shared
 // telemetry writer (store.TelemetryWriter, which groups many callers'
-// small batches into few long COPYs), are twice the cores, at most half of
-// MaxConns, at least 1: a stream keeps its server backend busy only about
-// half the time (it also validates and encodes its group, and writes it
-// in two transactions, records then COPY), so one stream per core leaves
-// the server's CPUs idle (BenchmarkTelemetryConcurrent, 128 callers on 2
-// busy cores: 4 streams gave 1.21x, 0.78x and 1.43x the rows/s of 2 in
-// three runs; the machine's load was 20-30, so this is a lean, not a
-// proof), and more connections than that make the writer no faster, only
-// its callers wait longer. The pool formula needs no term
-// of its own: cores × 2 + spindle factor holds the streams and the
+// small batches into few long COPYs), are the cores, at most half of
+// MaxConns, at least 1. Each stream's appends write their chunks' records
+// on up to Writers connections beside its COPY (store.AppendTelemetry), so
+// a stream keeps more than one backend busy. BenchmarkTelemetryConcurrent,
+// 128 callers on this 2-core machine at load 2-4, four runs of two builds
+// (2026-12-05): 2 streams gave 1.00-1.09x the stream's rows/s with p99 call
+// latency 948-966 ms closed loop and 539-721 ms in the open loop at 0.8x
+// the stream, where 4 streams gave 0.94-1.07x, 997-1,247 ms and 693-882 ms
+// (an earlier lean for twice the cores was measured at load 20-30, before
+// records were written beside each other). More connections than that make
+// the writer no faster, only its callers wait longer. The pool formula
+// needs no term of its own: cores × 2 + spindle factor holds the streams and the
 // writers together (each at most half the pool), and spindle factor
 // connections are left for queries when not capped. Behind PgBouncer in
 // transaction mode the same numbers apply to the pooler's server
 // connections.
 //
 // Examples: 2 cores / 4 GiB is Small (8 connections, batch 500, 1 worker,
-// 2 writers, 4 telemetry streams);
+// 2 writers, 2 telemetry streams);
 // 16 cores / 64 GiB is Medium (36, 2000, 2); 48 cores / 196 GiB is Large (100,
 // 5000, 4); 128 cores / 1 TiB is Large (260); 1024 cores / 4 TiB stops at 400.
 package tuning

@@ -10,7 +10,7 @@ import (
 )
 
 // TestWriters: the writers are the cores, at most half the pool; the
-// telemetry writer's streams twice the cores, at most half of it.
+// telemetry writer's streams the cores, at most half of it.
 func TestWriters(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -18,9 +18,9 @@ func TestWriters(t *testing.T) {
 		memory           uint64
 		writers, streams int
 	}{
-		{1, 4 * tuning.GiB, 1, 2},      // pool 6: half is 3, one core
-		{2, 4 * tuning.GiB, 2, 4},      // the machine here: pool 8
-		{48, 196 * tuning.GiB, 48, 50}, // pool 100: half is 50
+		{1, 4 * tuning.GiB, 1, 1},      // pool 6: half is 3, one core
+		{2, 4 * tuning.GiB, 2, 2},      // the machine here: pool 8
+		{48, 196 * tuning.GiB, 48, 48}, // pool 100: half is 50
 		{64, 8 * tuning.GiB, 25, 25},   // small memory caps the pool at 50
 	} {
 		plan, err := tuning.PlanFor(tuning.Resources{Cores: tc.cores, MemoryBytes: tc.memory})

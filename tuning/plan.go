@@ -99,8 +99,8 @@ type Plan struct {
 	// (store.WithWriters): the cores, at most half of MaxConns, at least 1.
 	Writers int `json:"writers"`
 	// TelemetryStreams is the number of COPY streams of a shared telemetry
-	// writer (store.TelemetryWriterOptions.Streams): twice the cores, at
-	// most half of MaxConns, at least 1. See the package documentation.
+	// writer (store.TelemetryWriterOptions.Streams): the cores, at most
+	// half of MaxConns, at least 1. See the package documentation.
 	TelemetryStreams int `json:"telemetry_streams"`
 	// EndpointCacheKeys is the generation size of a store's telemetry
 	// endpoint cache (store.WithEndpointCache): one key per 64 KiB of
@@ -158,13 +158,13 @@ func endpointCacheKeys(memory uint64) int {
 }
 
 // telemetryStreams is the one rule for the telemetry writer's COPY streams:
-// two per core, since a stream keeps its server backend busy only about
-// half the time (it also validates and encodes its group, and a group is
-// two transactions: its records, and the COPY that commits after them),
-// but at most half the pool, so the streams and the Writers (at most half
-// too) fit in it together.
+// one per core, at most half the pool, so the streams and the Writers (at
+// most half too) fit in it together. A stream's appends write their
+// chunks' records on up to Writers connections beside its COPY
+// (store.AppendTelemetry), so one stream keeps more than one backend busy;
+// see the package documentation for the measurements.
 func telemetryStreams(cores int, maxConns int32) int {
-	return max(1, min(2*cores, int(maxConns)/2))
+	return max(1, min(cores, int(maxConns)/2))
 }
 
 // cpuBand is the class the cores alone would give. Parser workers follow it:

@@ -21,7 +21,7 @@ func TestReportJSON(t *testing.T) {
 		"resources": {"cores": 2, "memory_bytes": 4294967296, "source": {"cpu": "manual", "memory": "manual"}},
 		"plan": {"class": "small", "max_conns": 8, "min_conns": 2, "pool_cap": 50, "spindle_factor": 4,
 		         "batch_size": 500, "parser_workers": 1, "writers": 2,
-		         "telemetry_streams": 4, "endpoint_cache_keys": 65536}
+		         "telemetry_streams": 2, "endpoint_cache_keys": 65536}
 	}`, string(b))
 
 	var back tuning.Report
