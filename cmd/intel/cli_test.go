@@ -274,7 +274,7 @@ func TestTunePlanForALargeMachine(t *testing.T) {
 	// writers: the cores, at most half the pool.
 	require.Equal(t, map[string]any{"class": "large", "max_conns": 100.0, "min_conns": 25.0, "pool_cap": 400.0,
 		"spindle_factor": 4.0, "batch_size": 5000.0, "parser_workers": 4.0, "writers": 48.0,
-		"telemetry_streams": 50.0, "endpoint_cache_keys": 524288.0}, rep.Plan)
+		"telemetry_streams": 48.0, "endpoint_cache_keys": 524288.0}, rep.Plan)
 
 	table := runOK(t, "tune", "--cores", "48", "--memory", "196GiB")
 	require.Contains(t, table, "max conns       100    min(cores × 2 + spindle factor 4, large cap 400)\n")
