@@ -89,7 +89,7 @@ func WithCopyChunk(n int) Option { return func(s *Store) { s.copyChunk = n } }
 
 // WithEndpointCache sets how many keys one generation of the telemetry
 // endpoint cache holds (see endpointCache; default 32,768, services pass
-// tuning.Plan.EndpointCacheKeys); its node ids take at least 131,072 (16
+// tuning.Plan.EndpointCacheKeys); its node ids take at least 65,536 (16
 // bytes each). A stream whose working set of endpoints is larger writes
 // the endpoints it meets again once per generation.
 func WithEndpointCache(keys int) Option {

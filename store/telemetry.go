@@ -1604,11 +1604,16 @@ func keyOf(r graph.Relation) relationKey {
 const endpointCacheGeneration = 1 << 15
 
 // endpointNodeGeneration is the least generation of the node-id map. A
-// node id and its seen range are 64 bytes (a generation of 1<<17 is about
-// 8 MiB), and a working set larger than a generation is written again
-// once per generation: BenchmarkTelemetryCopy's 50,000 endpoints upserted
-// 159,596 times with 1<<15, 50,000 with 1<<17.
-const endpointNodeGeneration = 1 << 17
+// node id and its entry are 72 bytes, 100-170 in the map (a generation of
+// 1<<16 is 6-11 MiB), and a working set larger than a generation is
+// written again once per generation: BenchmarkTelemetryCopy's 50,000
+// endpoints upserted 159,596 times with 1<<15, 50,000 with 1<<16 and 1<<17.
+// make bench-scale (7 simulated days of 67,000 new nodes each, the
+// default cache) grew the client's peak RSS 1.37-1.55x from day 1 to day 7
+// with 1<<17 (its working set filled four generations' worth over days),
+// 1.17x with 1<<16 and 1.19x with 1<<15 (2026-12-05, one run each, load
+// 1.8-3.0; within a run the days' peaks spread by about 10 %).
+const endpointNodeGeneration = 1 << 16
 
 // newEndpointCache returns a cache of generation keys per generation of
 // relation keys, and at least endpointNodeGeneration of node ids.

@@ -60,7 +60,7 @@
 // fewer keys than a stream's working set of endpoints, the cache forgets
 // endpoints it meets again and they are written again (BenchmarkTelemetryCopy,
 // 500k edges over 50,000 endpoint nodes: 158k endpoint rows upserted with
-// 32,768 keys for node ids, which is why the store keeps at least 131,072
+// 32,768 keys for node ids, which is why the store keeps at least 65,536
 // of those).
 //
 // Writers, the write transactions one store runs at once, are the cores, at
