@@ -243,7 +243,7 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		times []time.Duration
 		stats store.TelemetryStats
 	}
-	var batch int
+	var batch int // the Store's default
 	plan, err := tuning.LocalPlan()
 	if err != nil {
 		b.Fatalf("plan: %v", err)
@@ -252,7 +252,9 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		return func(_ string, pool *pgxpool.Pool) (time.Duration, error) {
 			opts := append([]store.Option{store.WithLogger(quietLogger), store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: quietLogger}))}, opts...)
 			gs := store.NewStore(pool, opts...)
-			batch = gs.BatchSize()
+			if len(opts) == 2 {
+				batch = gs.BatchSize()
+			}
 			start := time.Now()
 			st, err := gs.AppendTelemetry(ctx, ts.edges(order, timed))
 			d := time.Since(start)
@@ -267,14 +269,15 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		{name: `psql \copy (CSV file)`, run: func(dsn string, _ *pgxpool.Pool) (time.Duration, error) { return psqlCopy(ctx, dsn, file) }},
 		{name: "AppendTelemetry"},
 		{name: "AppendTelemetry, rows shuffled"},
-		{name: "AppendTelemetry, endpoint cache as the CLI sizes it"},
+		{name: "AppendTelemetry, Store as the CLI sizes it (writers, batch, endpoint cache)"},
 		{name: "pgx CopyFrom alone, no node upsert", run: func(_ string, pool *pgxpool.Pool) (time.Duration, error) { return pgxCopy(ctx, pool, ts) }},
 		{name: "AppendTelemetry, endpoints timed as ingest maps lines"},
 		{name: "AppendTelemetry, endpoints timed, rows shuffled"},
 	}
 	variants[1].run = appendRows(variants[1], nil, false)
 	variants[2].run = appendRows(variants[2], ts.shuffled, false)
-	variants[3].run = appendRows(variants[3], nil, false, store.WithEndpointCache(plan.EndpointCacheKeys))
+	variants[3].run = appendRows(variants[3], nil, false, store.WithEndpointCache(plan.EndpointCacheKeys),
+		store.WithWriters(plan.Writers), store.WithBatchSize(plan.BatchSize))
 	variants[5].run = appendRows(variants[5], nil, true)
 	variants[6].run = appendRows(variants[6], ts.shuffled, true)
 
@@ -313,7 +316,8 @@ func BenchmarkTelemetryCopy(b *testing.B) {
 		note("%s: endpoint upserts %d for %d endpoint observations (inserted %d, merged %d, unchanged %d)",
 			v.name, n.NodesInserted+n.NodesMerged+n.NodesUnchanged, 2*len(ts.rows), n.NodesInserted, n.NodesMerged, n.NodesUnchanged)
 	}
-	note("Store defaults: batch size %d (tuned for this machine), its default copy chunk and endpoint cache, except the row that says so (%d keys, tuning.Plan.EndpointCacheKeys)", batch, plan.EndpointCacheKeys)
+	note("Store defaults (one writer, batch %d, its default copy chunk and endpoint cache), except the row sized as the CLI sizes it: %d writers, batch %d, %d endpoint cache keys (tuning.Plan)",
+		batch, plan.Writers, plan.BatchSize, plan.EndpointCacheKeys)
 
 	appendRate := rate(len(ts.rows), best(variants[1].times))
 	b.ReportMetric(psql, "psql-rows/s")
