@@ -50,6 +50,8 @@ func writeTuneTable(w io.Writer, rep tuning.Report) error {
 	t.row("batch size", plan.BatchSize, "rows per insert batch")
 	t.row("parser workers", plan.ParserWorkers, "goroutines parsing feed records")
 	t.row("writers", plan.Writers, "write transactions at once: cores, at most max conns / 2")
+	t.row("telemetry streams", plan.TelemetryStreams, "COPY streams of a shared telemetry writer: cores, at most max conns / 2")
+	t.row("endpoint cache", plan.EndpointCacheKeys, "telemetry endpoints remembered per generation: memory / 64 KiB, 32,768-524,288")
 	return t.flush("plan table")
 }
 

@@ -67,13 +67,15 @@ func TestWriteTuneTableExactly(t *testing.T) {
 cores     48       manual
 memory    196 GiB  manual
 
-PLAN            VALUE  WHY
-class           large  memory > 100 GiB and cores > 16
-max conns       100    min(cores × 2 + spindle factor 4, large cap 400)
-min conns       25     max conns / 4, at least 1
-batch size      5000   rows per insert batch
-parser workers  4      goroutines parsing feed records
-writers         48     write transactions at once: cores, at most max conns / 2
+PLAN               VALUE   WHY
+class              large   memory > 100 GiB and cores > 16
+max conns          100     min(cores × 2 + spindle factor 4, large cap 400)
+min conns          25      max conns / 4, at least 1
+batch size         5000    rows per insert batch
+parser workers     4       goroutines parsing feed records
+writers            48      write transactions at once: cores, at most max conns / 2
+telemetry streams  48      COPY streams of a shared telemetry writer: cores, at most max conns / 2
+endpoint cache     524288  telemetry endpoints remembered per generation: memory / 64 KiB, 32,768-524,288
 `, buf.String())
 }
 
