@@ -277,7 +277,8 @@ func TestTunePlanForALargeMachine(t *testing.T) {
 		"telemetry_streams": 48.0, "endpoint_cache_keys": 524288.0}, rep.Plan)
 
 	table := runOK(t, "tune", "--cores", "48", "--memory", "196GiB")
-	require.Contains(t, table, "max conns       100    min(cores × 2 + spindle factor 4, large cap 400)\n")
+	require.Contains(t, table, "max conns          100     min(cores × 2 + spindle factor 4, large cap 400)\n")
+	require.Contains(t, table, "telemetry streams  48      COPY streams of a shared telemetry writer: cores, at most max conns / 2\n")
 }
 
 func TestPartitionsListAndCheck(t *testing.T) {
