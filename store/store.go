@@ -208,33 +208,56 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	nodes = graph.MergeNodes(nodes)
 	nodes = keepWinningAliases(nodes)
 	now := s.now().UTC()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(s.writers)
-	for chunk := range slices.Chunk(nodes, s.batchSize) {
-		g.Go(func() error {
+	ws, _, err := spreadWrites(ctx, s.writers, nodes, s.batchSize,
+		func(ctx context.Context, chunk []graph.Node) (graph.WriteStats, droppedSet, error) {
 			var ws graph.WriteStats
 			var d droppedSet
-			err := s.writeIsolating(gctx, chunk, nil, false, now, &ws, &d)
-			mu.Lock()
-			stats.Add(ws)
-			mu.Unlock()
-			return err
+			err := s.writeIsolating(ctx, chunk, nil, false, now, &ws, &d)
+			return ws, d, err
 		})
-	}
-	if err := g.Wait(); err != nil {
+	stats.Add(ws)
+	if err != nil {
 		return stats, err
 	}
 	// One statement per releaseChunk refs, Writers at once: a pending
 	// relation named by refs in two chunks is released by whichever
 	// statement locks it first; the other finds it gone.
 	refs := releaseRefs(nodes, aliasRows(nodes))
-	g, gctx = errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
 		s.goRelease(gctx, g, chunk, now, &mu, &stats)
 	}
-	err := g.Wait()
+	err = g.Wait()
 	return stats, err
+}
+
+// spreadWrites writes items in runs of size, up to writers runs at once,
+// each through write (a transaction of its own), and sums what they wrote
+// and refused. The runs must name no row in common (items sorted by key
+// and cut into contiguous runs), so they neither wait for nor deadlock
+// with each other. On error the runs that committed stay written.
+func spreadWrites[T any](ctx context.Context, writers int, items []T, size int,
+	write func(context.Context, []T) (graph.WriteStats, droppedSet, error)) (graph.WriteStats, droppedSet, error) {
+	var (
+		mu      sync.Mutex
+		stats   graph.WriteStats
+		dropped droppedSet
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(writers, 1))
+	for run := range slices.Chunk(items, max(size, 1)) {
+		g.Go(func() error {
+			ws, d, err := write(gctx, run)
+			mu.Lock()
+			stats.Add(ws)
+			dropped.add(d)
+			mu.Unlock()
+			return err
+		})
+	}
+	err := g.Wait()
+	return stats, dropped, err
 }
 
 // keepWinningAliases drops from each node the aliases that Write would

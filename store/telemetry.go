@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
@@ -1882,8 +1881,7 @@ func (s *Store) flushSeen(ctx context.Context) (graph.WriteStats, error) {
 
 // writeRelationsSpread writes rels, sorted by key, as up to s.writers
 // transactions side by side, each a contiguous run of at least a batch
-// (writeChecked), as UpsertNodes spreads nodes: the runs name no row in
-// common, so they neither wait for nor deadlock with each other, and a
+// (writeChecked through spreadWrites, as UpsertNodes spreads nodes), so a
 // flush of many implied relations uses every writer instead of one
 // connection while the others idle. On error some runs may have committed;
 // writing them again merges nothing new (the merge is idempotent).
@@ -1892,24 +1890,10 @@ func (s *Store) writeRelationsSpread(ctx context.Context, rels []graph.Relation)
 	if parts <= 1 {
 		return s.writeChecked(ctx, graph.Batch{Relations: rels}, true)
 	}
-	var (
-		mu      sync.Mutex
-		stats   graph.WriteStats
-		dropped droppedSet
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	for run := range slices.Chunk(rels, (len(rels)+parts-1)/parts) {
-		g.Go(func() error {
-			ws, d, err := s.writeChecked(gctx, graph.Batch{Relations: run}, true)
-			mu.Lock()
-			stats.Add(ws)
-			dropped.add(d)
-			mu.Unlock()
-			return err
+	return spreadWrites(ctx, parts, rels, (len(rels)+parts-1)/parts,
+		func(ctx context.Context, run []graph.Relation) (graph.WriteStats, droppedSet, error) {
+			return s.writeChecked(ctx, graph.Batch{Relations: run}, true)
 		})
-	}
-	err := g.Wait()
-	return stats, dropped, err
 }
 
 // waitClaims waits for the writes of claims to end, or for ctx.
