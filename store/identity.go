@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -318,6 +319,81 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 		}
 		refs, all = next, false
 	}
+}
+
+// expandKnownRelationRefs returns rels with each relationship that names,
+// as an endpoint, a relationship id already kept in relation_ids (and no
+// node) written as relationships to both ends of the relationship that id
+// names, each with the record it had: what parking it and
+// PendingRelationExpand would write, without the detour through
+// pending_relations (a collection or report naming the relationships
+// loaded before it). It counts them as that detour does: the relationship
+// parked and expanded, the relationships written to its ends expanded
+// into (one per key). A relationship it leaves as it is goes the usual
+// way: one that only older versions state (stale: parked or kept as
+// such), one naming an id not known yet, or one whose expansion would name
+// a relationship id again (expanded in rounds, each id once, by
+// expandRelationRefs).
+func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, stats *graph.WriteStats) ([]graph.Relation, error) {
+	isRef := func(r graph.Ref) bool { return strings.HasPrefix(string(r), "relationship--") }
+	var refs []string
+	for _, r := range rels {
+		for _, ref := range []graph.Ref{r.Src, r.Dst} {
+			if isRef(ref) {
+				refs = append(refs, string(ref))
+			}
+		}
+	}
+	if len(refs) == 0 {
+		return rels, nil
+	}
+	slices.Sort(refs)
+	rows, err := q.RelationIDEnds(ctx, slices.Compact(refs))
+	if err != nil {
+		return nil, fmt.Errorf("look up relationship ids: %w", err)
+	}
+	ends := make(map[graph.Ref][]graph.Ref, len(rows))
+	for _, row := range rows {
+		ends[graph.Ref(row.SourceID)] = []graph.Ref{graph.Ref(row.SrcRef), graph.Ref(row.DstRef)}
+	}
+	endsOf := func(ref graph.Ref) ([]graph.Ref, bool) {
+		if !isRef(ref) {
+			return []graph.Ref{ref}, true
+		}
+		e, ok := ends[ref]
+		if !ok || isRef(e[0]) || isRef(e[1]) {
+			return nil, false
+		}
+		return e, true
+	}
+	out := make([]graph.Relation, 0, len(rels))
+	into := map[graph.RelationKey]bool{}
+	for _, r := range rels {
+		srcs, sok := endsOf(r.Src)
+		dsts, dok := endsOf(r.Dst)
+		if !sok || !dok || (!isRef(r.Src) && !isRef(r.Dst)) || stale(r.StatedBy, newest) {
+			out = append(out, r)
+			continue
+		}
+		stats.RelationsPending++
+		stats.RelationsExpanded++
+		for _, src := range srcs {
+			for _, dst := range dsts {
+				if src == dst {
+					continue
+				}
+				e := r
+				e.Src, e.Dst, e.IDs = src, dst, nil
+				into[e.Key()] = true
+				out = append(out, e)
+			}
+		}
+	}
+	if len(into) == 0 && len(out) == len(rels) {
+		return rels, nil
+	}
+	stats.RelationsExpandedInto += int64(len(into))
+	return keepRelationIDs(out, graph.MergeRelations(out)), nil
 }
 
 // writeExpanded writes the rows PendingRelationExpand returned through the

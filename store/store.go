@@ -667,7 +667,13 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err != nil {
 			return err
 		}
-		if err := s.writeRelationGroups(ctx, q, rels, newest, resolve, now, &stats); err != nil {
+		// Written with the relationships naming known relationship ids
+		// expanded; the ids rels give and name still expand what waits.
+		written, err := expandKnownRelationRefs(ctx, q, rels, newest, &stats)
+		if err != nil {
+			return err
+		}
+		if err := s.writeRelationGroups(ctx, q, written, newest, resolve, now, &stats); err != nil {
 			return err
 		}
 		if refs := relationshipRefs(rels); len(refs) > 0 {

@@ -134,6 +134,44 @@ func (q *Queries) PendingRelationExpand(ctx context.Context, arg PendingRelation
 	return items, nil
 }
 
+const relationIDEnds = `-- name: RelationIDEnds :many
+SELECT r.source_id, r.src_ref, r.dst_ref FROM relation_ids r
+WHERE r.source_id = ANY($1::text[])
+  AND NOT EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = r.source_id)
+`
+
+type RelationIDEndsRow struct {
+	SourceID string `json:"source_id"`
+	SrcRef   string `json:"src_ref"`
+	DstRef   string `json:"dst_ref"`
+}
+
+// RelationIDEnds returns the references of the relationship each known id
+// among @source_ids names, for a batch naming one as an endpoint to be
+// written as relationships to both its ends (PendingRelationExpand's
+// rule, applied before writing instead of after parking). An id that
+// also names a node (an alias) is left out: ref_node resolves it to that
+// node, so the relationship naming it is no link to a relationship.
+func (q *Queries) RelationIDEnds(ctx context.Context, sourceIds []string) ([]RelationIDEndsRow, error) {
+	rows, err := q.db.Query(ctx, relationIDEnds, sourceIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RelationIDEndsRow{}
+	for rows.Next() {
+		var i RelationIDEndsRow
+		if err := rows.Scan(&i.SourceID, &i.SrcRef, &i.DstRef); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const relationIDGet = `-- name: RelationIDGet :one
 SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,
        coalesce(resolve_ref(r.src_ref), $1::uuid)::uuid AS src_id,

@@ -27,6 +27,17 @@ SELECT r.source_id, r.src_ref, r.relation, r.dst_ref, r.source,
 FROM relation_ids r
 WHERE r.source_id = @source_id::text;
 
+-- name: RelationIDEnds :many
+-- RelationIDEnds returns the references of the relationship each known id
+-- among @source_ids names, for a batch naming one as an endpoint to be
+-- written as relationships to both its ends (PendingRelationExpand's
+-- rule, applied before writing instead of after parking). An id that
+-- also names a node (an alias) is left out: ref_node resolves it to that
+-- node, so the relationship naming it is no link to a relationship.
+SELECT r.source_id, r.src_ref, r.dst_ref FROM relation_ids r
+WHERE r.source_id = ANY(@source_ids::text[])
+  AND NOT EXISTS (SELECT 1 FROM node_aliases a WHERE a.source_id = r.source_id);
+
 -- name: PendingRelationExpand :many
 -- PendingRelationExpand takes out of pending_relations each relationship
 -- that names, as an endpoint, a relationship id among @refs (any kept in
