@@ -616,22 +616,16 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		stats = graph.WriteStats{}
 		q := s.q.WithTx(tx)
 		var moved []string // source ids taken over by a smaller node id
-		timed, untimed := splitTimed(nodes, func(n graph.Node) bool { return n.FirstSeen.IsZero() && n.LastSeen.IsZero() })
-		for _, group := range []struct {
-			nodes   []graph.Node
-			untimed bool
-		}{{timed, false}, {untimed, true}} {
-			for chunk := range slices.Chunk(group.nodes, s.batchSize) {
-				p := nodeParams(chunk, now)
-				p.Untimed = group.untimed
-				row, err := q.NodeUpsertMany(ctx, p)
-				if err != nil {
-					return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
-				}
-				stats.NodesInserted += row.Inserted
-				stats.NodesMerged += row.Merged
-				stats.NodesUnchanged += int64(len(chunk)) - row.Inserted - row.Merged
+		// In id order (MergeNodes sorts), timed or not, as every writer
+		// takes the rows' locks.
+		for chunk := range slices.Chunk(nodes, s.batchSize) {
+			row, err := q.NodeUpsertMany(ctx, nodeParams(chunk, now))
+			if err != nil {
+				return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
 			}
+			stats.NodesInserted += row.Inserted
+			stats.NodesMerged += row.Merged
+			stats.NodesUnchanged += int64(len(chunk)) - row.Inserted - row.Merged
 		}
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
 			p := gen.NodeAliasUpsertManyParams{}
@@ -1101,9 +1095,10 @@ func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
 		Props: make([]json.RawMessage, 0, k), Labels: make([]string, 0, k), Confidences: make([]int16, 0, k),
 		TLPs: make([]string, 0, k), FirstSeens: make([]time.Time, 0, k), LastSeens: make([]time.Time, 0, k),
 		Sources: make([]string, 0, k), NameRanks: make([]string, 0, k), PropsRanks: make([]string, 0, k),
-		PropsKeyRanks: make([]json.RawMessage, 0, k),
+		PropsKeyRanks: make([]json.RawMessage, 0, k), Untimed: make([]bool, 0, k),
 	}
 	for _, n := range nodes {
+		p.Untimed = append(p.Untimed, n.FirstSeen.IsZero() && n.LastSeen.IsZero())
 		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
 		p.IDs = append(p.IDs, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))

@@ -118,15 +118,15 @@ WITH upserted AS (
         NULLIF(i.tlp, ''),
         i.first_seen, i.last_seen,
         i.sources::text[],
-        i.name_rank, i.props_rank, i.props_key_ranks, NOT $1::boolean
+        i.name_rank, i.props_rank, i.props_key_ranks, NOT i.untimed
     FROM (
-        SELECT unnest($2::uuid[]) AS id, unnest($3::text[]) AS kind, unnest($4::text[]) AS key,
-               unnest($5::text[]) AS name, unnest($6::jsonb[]) AS props,
-               unnest($7::text[]) AS labels, unnest($8::int2[]) AS confidence,
-               unnest($9::text[]) AS tlp, unnest($10::timestamptz[]) AS first_seen,
-               unnest($11::timestamptz[]) AS last_seen, unnest($12::text[]) AS sources,
-               unnest($13::text[]) AS name_rank, unnest($14::text[]) AS props_rank,
-               unnest($15::jsonb[]) AS props_key_ranks
+        SELECT unnest($1::uuid[]) AS id, unnest($2::text[]) AS kind, unnest($3::text[]) AS key,
+               unnest($4::text[]) AS name, unnest($5::jsonb[]) AS props,
+               unnest($6::text[]) AS labels, unnest($7::int2[]) AS confidence,
+               unnest($8::text[]) AS tlp, unnest($9::timestamptz[]) AS first_seen,
+               unnest($10::timestamptz[]) AS last_seen, unnest($11::text[]) AS sources,
+               unnest($12::text[]) AS name_rank, unnest($13::text[]) AS props_rank,
+               unnest($14::jsonb[]) AS props_key_ranks, unnest($15::boolean[]) AS untimed
     ) AS i
     ORDER BY i.id
     ON CONFLICT (id) DO UPDATE SET
@@ -183,7 +183,6 @@ FROM upserted u
 `
 
 type NodeUpsertManyParams struct {
-	Untimed       bool              `json:"untimed"`
 	IDs           []uuid.UUID       `json:"ids"`
 	Kinds         []string          `json:"kinds"`
 	Keys          []string          `json:"keys"`
@@ -198,6 +197,7 @@ type NodeUpsertManyParams struct {
 	NameRanks     []string          `json:"name_ranks"`
 	PropsRanks    []string          `json:"props_ranks"`
 	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
+	Untimed       []bool            `json:"untimed"`
 }
 
 type NodeUpsertManyRow struct {
@@ -216,15 +216,16 @@ type NodeUpsertManyRow struct {
 // (sorted), the highest confidence, the strictest TLP; the name of the record
 // with the highest name_rank, and each props key from the highest-ranked
 // record that has it (props_merge, migration 00007). The ranks come from
-// graph.Node.Ranks. With @untimed the rows carry no times of their own (their
-// first/last seen are the load time, used only when inserting): merging them
+// graph.Node.Ranks. A row @untimed carries no times of its own (its
+// first/last seen are the load time, used only when inserting): merging it
 // leaves the stored times alone, and the first record with times replaces the
-// load time. A row that the merge would not change is not written. It
+// load time. (A flag per row, so that a batch's nodes, timed or not, are
+// written in one id order: two writers taking row locks in two orders
+// deadlock.) A row that the merge would not change is not written. It
 // returns how many nodes were inserted and how many merged into existing
 // ones; the rest of the batch was unchanged.
 func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) (NodeUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, nodeUpsertMany,
-		arg.Untimed,
 		arg.IDs,
 		arg.Kinds,
 		arg.Keys,
@@ -239,6 +240,7 @@ func (q *Queries) NodeUpsertMany(ctx context.Context, arg NodeUpsertManyParams) 
 		arg.NameRanks,
 		arg.PropsRanks,
 		arg.PropsKeyRanks,
+		arg.Untimed,
 	)
 	var i NodeUpsertManyRow
 	err := row.Scan(&i.Inserted, &i.Merged)

@@ -10,10 +10,12 @@
 -- (sorted), the highest confidence, the strictest TLP; the name of the record
 -- with the highest name_rank, and each props key from the highest-ranked
 -- record that has it (props_merge, migration 00007). The ranks come from
--- graph.Node.Ranks. With @untimed the rows carry no times of their own (their
--- first/last seen are the load time, used only when inserting): merging them
+-- graph.Node.Ranks. A row @untimed carries no times of its own (its
+-- first/last seen are the load time, used only when inserting): merging it
 -- leaves the stored times alone, and the first record with times replaces the
--- load time. A row that the merge would not change is not written. It
+-- load time. (A flag per row, so that a batch's nodes, timed or not, are
+-- written in one id order: two writers taking row locks in two orders
+-- deadlock.) A row that the merge would not change is not written. It
 -- returns how many nodes were inserted and how many merged into existing
 -- ones; the rest of the batch was unchanged.
 WITH upserted AS (
@@ -25,7 +27,7 @@ WITH upserted AS (
         NULLIF(i.tlp, ''),
         i.first_seen, i.last_seen,
         i.sources::text[],
-        i.name_rank, i.props_rank, i.props_key_ranks, NOT @untimed::boolean
+        i.name_rank, i.props_rank, i.props_key_ranks, NOT i.untimed
     FROM (
         SELECT unnest(@ids::uuid[]) AS id, unnest(@kinds::text[]) AS kind, unnest(@keys::text[]) AS key,
                unnest(@names::text[]) AS name, unnest(@props::jsonb[]) AS props,
@@ -33,7 +35,7 @@ WITH upserted AS (
                unnest(@tlps::text[]) AS tlp, unnest(@first_seens::timestamptz[]) AS first_seen,
                unnest(@last_seens::timestamptz[]) AS last_seen, unnest(@sources::text[]) AS sources,
                unnest(@name_ranks::text[]) AS name_rank, unnest(@props_ranks::text[]) AS props_rank,
-               unnest(@props_key_ranks::jsonb[]) AS props_key_ranks
+               unnest(@props_key_ranks::jsonb[]) AS props_key_ranks, unnest(@untimed::boolean[]) AS untimed
     ) AS i
     ORDER BY i.id
     ON CONFLICT (id) DO UPDATE SET
