@@ -396,28 +396,21 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 	return keepRelationIDs(out, graph.MergeRelations(out)), nil
 }
 
-// writeExpanded writes the rows PendingRelationExpand returned through the
-// one relation upsert, timed ones first.
+// writeExpanded writes the rows PendingRelationExpand returned (in key
+// order) through the one relation upsert.
 func writeExpanded(ctx context.Context, q *gen.Queries, rows []gen.PendingRelationExpandRow, stats *graph.WriteStats) error {
-	for _, timed := range []bool{true, false} {
-		p := gen.RelationUpsertManyParams{Untimed: !timed, ResolveRefs: []string{}}
-		for _, r := range rows {
-			if r.Timed != timed {
-				continue
-			}
-			p.SrcRefs, p.Relations, p.DstRefs = append(p.SrcRefs, r.SrcRef), append(p.Relations, r.Relation), append(p.DstRefs, r.DstRef)
-			p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
-			p.Sources, p.Props = append(p.Sources, textArrayLiteral(r.Sources)), append(p.Props, r.Props)
-			p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
-			p.Stated = append(p.Stated, r.Stated)
-			p.Superseded = append(p.Superseded, -1) // stated_superseded decides
-		}
-		if len(p.SrcRefs) == 0 {
-			continue
-		}
-		if err := relationUpsert(ctx, q, p, stats); err != nil {
-			return err
-		}
+	if len(rows) == 0 {
+		return nil
 	}
-	return nil
+	p := gen.RelationUpsertManyParams{ResolveRefs: []string{}}
+	for _, r := range rows {
+		p.SrcRefs, p.Relations, p.DstRefs = append(p.SrcRefs, r.SrcRef), append(p.Relations, r.Relation), append(p.DstRefs, r.DstRef)
+		p.Confidences, p.FirstSeens, p.LastSeens = append(p.Confidences, r.Confidence), append(p.FirstSeens, r.FirstSeen), append(p.LastSeens, r.LastSeen)
+		p.Sources, p.Props = append(p.Sources, textArrayLiteral(r.Sources)), append(p.Props, r.Props)
+		p.PropsRanks, p.PropsKeyRanks = append(p.PropsRanks, r.PropsRank), append(p.PropsKeyRanks, r.PropsKeyRanks)
+		p.Stated = append(p.Stated, r.Stated)
+		p.Superseded = append(p.Superseded, -1) // stated_superseded decides
+		p.Untimed = append(p.Untimed, !r.Timed)
+	}
+	return relationUpsert(ctx, q, p, stats)
 }

@@ -288,7 +288,7 @@ func (s *Store) release(ctx context.Context, refs []string, now time.Time) (grap
 	err := s.withRetry(ctx, func(tx pgx.Tx) error {
 		ws = graph.WriteStats{}
 		q := s.q.WithTx(tx)
-		if err := s.upsertRelations(ctx, q, nil, nil, refs, false, now, &ws); err != nil {
+		if err := s.upsertRelations(ctx, q, nil, nil, refs, now, &ws); err != nil {
 			return err
 		}
 		return refreshIdentity(ctx, q, identityChange{revoked: revokedMayChange(nil, nil, ws)}, &ws)
@@ -691,21 +691,17 @@ func (s *Store) writeRelationGroups(ctx context.Context, q *gen.Queries, rels []
 	if len(rels) == 0 && len(resolve) == 0 {
 		return nil
 	}
+	// In key order (MergeRelations sorts), timed or not, as every writer
+	// takes the rows' locks.
 	first := true
-	timedRels, untimedRels := splitTimed(rels, func(r graph.Relation) bool { return r.FirstSeen.IsZero() && r.LastSeen.IsZero() })
-	for _, group := range []struct {
-		rels    []graph.Relation
-		untimed bool
-	}{{timedRels, false}, {untimedRels, true}} {
-		for chunk := range slices.Chunk(group.rels, s.batchSize) {
-			if err := s.upsertRelations(ctx, q, chunk, newest, resolveIf(first, resolve), group.untimed, now, stats); err != nil {
-				return err
-			}
-			first = false
+	for chunk := range slices.Chunk(rels, s.batchSize) {
+		if err := s.upsertRelations(ctx, q, chunk, newest, resolveIf(first, resolve), now, stats); err != nil {
+			return err
 		}
+		first = false
 	}
 	if first { // no relations: still release the pending ones the nodes complete
-		return s.upsertRelations(ctx, q, nil, nil, resolve, false, now, stats)
+		return s.upsertRelations(ctx, q, nil, nil, resolve, now, stats)
 	}
 	return nil
 }
@@ -952,20 +948,6 @@ func rekey(ctx context.Context, q *gen.Queries, refs []string, all bool) error {
 	return nil
 }
 
-// splitTimed separates records that carry times of their own from those
-// that do not (their times are the load time, which must not move stored
-// times when they are merged), keeping each group's order.
-func splitTimed[T any](all []T, untimed func(T) bool) (timed, rest []T) {
-	for _, x := range all {
-		if untimed(x) {
-			rest = append(rest, x)
-		} else {
-			timed = append(timed, x)
-		}
-	}
-	return timed, rest
-}
-
 // releaseRefs lists the references by which pending relations may name
 // the nodes: their aliases' source ids and their node--<uuid> refs.
 func releaseRefs(nodes []graph.Node, aliases []aliasRow) []string {
@@ -986,9 +968,10 @@ func resolveIf(first bool, refs []string) []string {
 	return []string{}
 }
 
-func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, resolve []string, untimed bool, now time.Time, stats *graph.WriteStats) error {
-	p := gen.RelationUpsertManyParams{ResolveRefs: resolve, Untimed: untimed}
+func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, resolve []string, now time.Time, stats *graph.WriteStats) error {
+	p := gen.RelationUpsertManyParams{ResolveRefs: resolve}
 	for _, r := range rels {
+		p.Untimed = append(p.Untimed, r.FirstSeen.IsZero() && r.LastSeen.IsZero())
 		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
 		p.SrcRefs = append(p.SrcRefs, string(r.Src))
 		p.Relations = append(p.Relations, strings.ToLower(r.Type))
@@ -1010,7 +993,7 @@ func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []grap
 		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
 		p.Sources, p.Props = []string{}, []json.RawMessage{}
 		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
-		p.Stated, p.Superseded = []json.RawMessage{}, []int16{}
+		p.Stated, p.Superseded, p.Untimed = []json.RawMessage{}, []int16{}, []bool{}
 	}
 	return relationUpsert(ctx, q, p, stats)
 }

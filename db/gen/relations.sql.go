@@ -301,17 +301,18 @@ WITH input AS (
            unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
            unnest($7::text[]) AS sources, unnest($8::jsonb[]) AS props,
            unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks,
-           NULLIF(unnest($11::jsonb[]), '{}'::jsonb) AS stated, unnest($12::int2[]) AS superseded
+           NULLIF(unnest($11::jsonb[]), '{}'::jsonb) AS stated, unnest($12::int2[]) AS superseded,
+           unnest($13::boolean[]) AS untimed
 ), released AS (
     DELETE FROM pending_relations p
-    WHERE (p.src_ref = ANY($13::text[]) OR p.dst_ref = ANY($13::text[]))
+    WHERE (p.src_ref = ANY($14::text[]) OR p.dst_ref = ANY($14::text[]))
       AND EXISTS (SELECT 1 FROM ref_node(p.src_ref) AS s(node_id), ref_node(p.dst_ref) AS d(node_id)
                   WHERE s.node_id IS NOT NULL AND d.node_id IS NOT NULL)
     RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated,
               (p.stated IS NOT NULL AND stated_superseded(p.stated)) AS superseded
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
-           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT $14::boolean,
+           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT c.untimed,
                c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec,
            c.stated,
@@ -444,8 +445,8 @@ type RelationUpsertManyParams struct {
 	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
 	Stated        []json.RawMessage `json:"stated"`
 	Superseded    []int16           `json:"superseded"`
+	Untimed       []bool            `json:"untimed"`
 	ResolveRefs   []string          `json:"resolve_refs"`
-	Untimed       bool              `json:"untimed"`
 }
 
 type RelationUpsertManyRow struct {
@@ -473,10 +474,12 @@ type RelationUpsertManyRow struct {
 // from the highest-ranked record that has it (props_merge, props_merge_agg);
 // each resolved record is also kept in relation_records by its references;
 // the rest are kept in pending_relations, merged by the same rules.
-// Confidence -1 means unknown. With @untimed the input rows carry no times of
-// their own (the load time fills them on insert) and merging them leaves
-// stored times alone; released rows carry their own timed flag. Aliases must
-// be written by an earlier statement.
+// Confidence -1 means unknown. An input row @untimed carries no times of its
+// own (the load time fills them on insert) and merging it leaves stored
+// times alone; released rows carry their own timed flag. (A flag per row, so
+// that a batch's relations, timed or not, are written in one key order:
+// writers taking row locks in two orders deadlock.) Aliases must be written
+// by an earlier statement.
 func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertManyParams) (RelationUpsertManyRow, error) {
 	row := q.db.QueryRow(ctx, relationUpsertMany,
 		arg.SrcRefs,
@@ -491,8 +494,8 @@ func (q *Queries) RelationUpsertMany(ctx context.Context, arg RelationUpsertMany
 		arg.PropsKeyRanks,
 		arg.Stated,
 		arg.Superseded,
-		arg.ResolveRefs,
 		arg.Untimed,
+		arg.ResolveRefs,
 	)
 	var i RelationUpsertManyRow
 	err := row.Scan(

@@ -14,17 +14,20 @@
 -- from the highest-ranked record that has it (props_merge, props_merge_agg);
 -- each resolved record is also kept in relation_records by its references;
 -- the rest are kept in pending_relations, merged by the same rules.
--- Confidence -1 means unknown. With @untimed the input rows carry no times of
--- their own (the load time fills them on insert) and merging them leaves
--- stored times alone; released rows carry their own timed flag. Aliases must
--- be written by an earlier statement.
+-- Confidence -1 means unknown. An input row @untimed carries no times of its
+-- own (the load time fills them on insert) and merging it leaves stored
+-- times alone; released rows carry their own timed flag. (A flag per row, so
+-- that a batch's relations, timed or not, are written in one key order:
+-- writers taking row locks in two orders deadlock.) Aliases must be written
+-- by an earlier statement.
 WITH input AS (
     SELECT unnest(@src_refs::text[]) AS src_ref, unnest(@relations::text[]) AS relation,
            unnest(@dst_refs::text[]) AS dst_ref, unnest(@confidences::int2[]) AS confidence,
            unnest(@first_seens::timestamptz[]) AS first_seen, unnest(@last_seens::timestamptz[]) AS last_seen,
            unnest(@sources::text[]) AS sources, unnest(@props::jsonb[]) AS props,
            unnest(@props_ranks::text[]) AS props_rank, unnest(@props_key_ranks::jsonb[]) AS props_key_ranks,
-           NULLIF(unnest(@stated::jsonb[]), '{}'::jsonb) AS stated, unnest(@superseded::int2[]) AS superseded
+           NULLIF(unnest(@stated::jsonb[]), '{}'::jsonb) AS stated, unnest(@superseded::int2[]) AS superseded,
+           unnest(@untimed::boolean[]) AS untimed
 ), released AS (
     DELETE FROM pending_relations p
     WHERE (p.src_ref = ANY(@resolve_refs::text[]) OR p.dst_ref = ANY(@resolve_refs::text[]))
@@ -34,7 +37,7 @@ WITH input AS (
               (p.stated IS NOT NULL AND stated_superseded(p.stated)) AS superseded
 ), candidates AS (
     SELECT c.src_ref, c.relation, c.dst_ref,
-           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT @untimed::boolean,
+           ROW(NULLIF(c.confidence, -1), c.first_seen, c.last_seen, NOT c.untimed,
                c.sources::text[],
                c.props, c.props_rank, c.props_key_ranks)::merge_record AS rec,
            c.stated,
