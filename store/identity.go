@@ -257,6 +257,10 @@ func (s *Store) RelationByID(ctx context.Context, id string) (graph.RelationReco
 	return rec, nil
 }
 
+// isRelationshipRef reports whether ref names a STIX relationship by its
+// id (relationship--…), which relation_ids may know the ends of.
+func isRelationshipRef(ref graph.Ref) bool { return strings.HasPrefix(string(ref), "relationship--") }
+
 // relationshipRefs lists the relationship ids rels give (IDs) or name as
 // an endpoint (a report's or sighting's reference to relationship--…),
 // each once.
@@ -265,7 +269,7 @@ func relationshipRefs(rels []graph.Relation) []string {
 	for _, r := range rels {
 		out = append(out, r.IDs...)
 		for _, ref := range []graph.Ref{r.Src, r.Dst} {
-			if strings.HasPrefix(string(ref), "relationship--") {
+			if isRelationshipRef(ref) {
 				out = append(out, string(ref))
 			}
 		}
@@ -308,7 +312,7 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 		var next []string
 		for _, r := range rows {
 			for _, ref := range []string{r.SrcRef, r.DstRef} {
-				if strings.HasPrefix(ref, "relationship--") && !expanded[ref] {
+				if isRelationshipRef(graph.Ref(ref)) && !expanded[ref] {
 					expanded[ref] = true
 					next = append(next, ref)
 				}
@@ -335,11 +339,10 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 // a relationship id again (expanded in rounds, each id once, by
 // expandRelationRefs).
 func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, stats *graph.WriteStats) ([]graph.Relation, error) {
-	isRef := func(r graph.Ref) bool { return strings.HasPrefix(string(r), "relationship--") }
 	var refs []string
 	for _, r := range rels {
 		for _, ref := range []graph.Ref{r.Src, r.Dst} {
-			if isRef(ref) {
+			if isRelationshipRef(ref) {
 				refs = append(refs, string(ref))
 			}
 		}
@@ -357,11 +360,11 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 		ends[graph.Ref(row.SourceID)] = []graph.Ref{graph.Ref(row.SrcRef), graph.Ref(row.DstRef)}
 	}
 	endsOf := func(ref graph.Ref) ([]graph.Ref, bool) {
-		if !isRef(ref) {
+		if !isRelationshipRef(ref) {
 			return []graph.Ref{ref}, true
 		}
 		e, ok := ends[ref]
-		if !ok || isRef(e[0]) || isRef(e[1]) {
+		if !ok || isRelationshipRef(e[0]) || isRelationshipRef(e[1]) {
 			return nil, false
 		}
 		return e, true
@@ -371,7 +374,7 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 	for _, r := range rels {
 		srcs, sok := endsOf(r.Src)
 		dsts, dok := endsOf(r.Dst)
-		if !sok || !dok || (!isRef(r.Src) && !isRef(r.Dst)) || stale(r.StatedBy, newest) {
+		if !sok || !dok || (!isRelationshipRef(r.Src) && !isRelationshipRef(r.Dst)) || stale(r.StatedBy, newest) {
 			out = append(out, r)
 			continue
 		}
