@@ -115,3 +115,31 @@ func TestNameUses(t *testing.T) {
 		})
 	}
 }
+
+// A name is one key whatever Unicode form or white space it is written in:
+// text pasted from a PDF or a web page carries no-break spaces, macOS
+// writes decomposed accents (NFD), CJK reports ideographic spaces. Before,
+// "Café Stealer" in NFC and in NFD were two malware nodes, and "Lazarus
+// Group" with a no-break space was not ATT&CK's Lazarus Group.
+func TestNameKeyIsOneForEveryUnicodeForm(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind       graph.Kind
+		same, want string
+	}{
+		{graph.KindMalware, "Cafe\u0301 Stealer", "café stealer"}, // NFD
+		{graph.KindMalware, "CAFÉ\u00a0STEALER", "café stealer"},  // no-break space
+		{graph.KindIntrusionSet, "Lazarus\u00a0Group", "lazarus group"},
+		{graph.KindIntrusionSet, "Lazarus\u3000 Group", "lazarus group"}, // ideographic space
+		{graph.KindIntrusionSet, "Lazarus\u2009Group\u200b", "lazarus group"},
+		{graph.KindIntrusionSet, "\ufeffLazarus Group", "lazarus group"},
+		{graph.KindThreatActor, "김수키", "김수키"},
+		{graph.KindThreatActor, "\u1100\u1175\u11b7\u1109\u116e\u110f\u1175", "김수키"}, // Hangul jamo (NFD)
+	} {
+		require.Equal(t, tc.want, graph.NamedKey(tc.kind, tc.same), "%q", tc.same)
+		require.Equal(t, graph.NamedNode(tc.kind, tc.want).ID, graph.NamedNode(tc.kind, tc.same).ID, "%q", tc.same)
+		require.Equal(t, graph.NameAlias(tc.kind, tc.want), graph.NameAlias(tc.kind, tc.same), "%q", tc.same)
+	}
+	// Punctuation and spacing between words still count (see NormalizeName).
+	require.NotEqual(t, graph.NamedKey(graph.KindIntrusionSet, "APT 32"), graph.NamedKey(graph.KindIntrusionSet, "APT32"))
+}

@@ -4,8 +4,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Namespace is the UUIDv5 namespace of the ids of non-observable nodes
@@ -19,15 +21,29 @@ func NamedID(kind Kind, key string) uuid.UUID {
 }
 
 var (
-	spaces  = regexp.MustCompile(`\s+`)
 	cveID   = regexp.MustCompile(`(?i)^CVE-\d{4}-\d{4,}$`)
 	attckID = regexp.MustCompile(`^(T\d{4}(\.\d{3})?|[GSCM]\d{4}|TA\d{4}|DS\d{4})$`)
 )
 
-// NormalizeName is the merge key of a named object: trimmed, white space
-// collapsed, lower-cased.
+// NormalizeName is the merge key of a named object: in Unicode NFC (a
+// decomposed "Cafe\u0301" is "Café"), without the invisible characters
+// text pasted from documents carries (zero-width space, word joiner, byte
+// order mark), every run of white space of any kind (a no-break or an
+// ideographic space too) one space, trimmed, lower-cased. Punctuation,
+// diacritics and the spaces between words are kept: names that differ so
+// are often different actors.
 func NormalizeName(name string) string {
-	return strings.ToLower(spaces.ReplaceAllString(strings.TrimSpace(name), " "))
+	name = strings.Map(func(r rune) rune {
+		switch r {
+		case '\u200b', '\u2060', '\ufeff':
+			return -1
+		}
+		if unicode.IsSpace(r) {
+			return ' '
+		}
+		return r
+	}, norm.NFC.String(name))
+	return strings.ToLower(strings.Join(strings.Fields(name), " "))
 }
 
 // IsCVE reports whether s is a CVE id such as CVE-2021-44228.
