@@ -2,6 +2,7 @@ package misp
 
 import (
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
@@ -50,10 +51,10 @@ type valueMapper func(misptype, value string) (observed, error)
 // as a KindAttribute node at event level and as a property inside objects.
 var valueMappers = map[string]valueMapper{
 	"ip-src": mapIP, "ip-dst": mapIP, "ip": mapIP,
-	"ip-src|port": withPort(mapIP), "ip-dst|port": withPort(mapIP),
+	"ip-src|port": withPort(mapIP, true), "ip-dst|port": withPort(mapIP, true),
 	"domain": mapDomain, "hostname": mapDomain,
 	"domain|ip":     mapDomainIP,
-	"hostname|port": withPort(mapDomain),
+	"hostname|port": withPort(mapDomain, false),
 	"url":           mapURL, "uri": mapURL, "link": mapURL,
 	"email": mapEmail, "email-src": mapEmail, "email-dst": mapEmail, "email-reply-to": mapEmail,
 	"target-email": mapEmail, "whois-registrant-email": mapEmail, "dns-soa-email": mapEmail,
@@ -112,10 +113,17 @@ func cut(v string, last bool) (string, string, error) {
 }
 
 // withPort maps "<value>|<port>": the value through mapper, the port into
-// the link's props.
-func withPort(mapper func(t, v string) (observed, error)) func(t, v string) (observed, error) {
+// the link's props. It reads the other forms MISP accepts for these types
+// (and stores as "…|port"), which feeds written without MISP keep:
+// "<value>:<port>" when the value holds no other colon, and, for an
+// address (ip), "[<IPv6>]:<port>". An IPv6 address and port with no bar or
+// brackets ("2001:db8::7:443") names no port and stays invalid.
+func withPort(mapper func(t, v string) (observed, error), ip bool) func(t, v string) (observed, error) {
 	return func(t, v string) (observed, error) {
 		value, port, err := cut(v, true)
+		if err != nil {
+			value, port, err = colonPort(v, ip)
+		}
 		if err != nil {
 			return observed{}, err
 		}
@@ -130,6 +138,22 @@ func withPort(mapper func(t, v string) (observed, error)) func(t, v string) (obs
 		o.props = map[string]any{"port": p}
 		return o, nil
 	}
+}
+
+// colonPort splits "<value>:<port>" and, when ip is set,
+// "[<IPv6>]:<port>" (see withPort).
+func colonPort(v string, ip bool) (string, string, error) {
+	s := strings.TrimSpace(v)
+	if ip && strings.HasPrefix(s, "[") {
+		if addr, port, ok := strings.Cut(s[1:], "]:"); ok {
+			return addr, port, nil
+		}
+	}
+	if strings.Count(s, ":") == 1 {
+		value, port, _ := strings.Cut(s, ":")
+		return value, port, nil
+	}
+	return "", "", invalid("composite value %q has no '|'", truncate(v, 80))
 }
 
 func mapDomain(_, v string) (observed, error) {
@@ -166,12 +190,28 @@ func mapURL(_, v string) (observed, error) {
 	return observed{node: graph.ValueNode(graph.KindURL, u)}, nil
 }
 
+// mapEmail maps an e-mail address, also written with a display name as
+// mail headers, MISP's e-mail import and its forms give it ("Evil Sender
+// <evil@bad.example>", "<evil@bad.example>"): the node is the address, the
+// display name goes into the link's props (STIX's email-addr display_name).
 func mapEmail(_, v string) (observed, error) {
+	var name string
+	if strings.Contains(v, "<") {
+		a, err := mail.ParseAddress(strings.TrimSpace(v))
+		if err != nil {
+			return observed{}, invalid("%q is not an e-mail address: %v", truncate(v, 80), err)
+		}
+		v, name = a.Address, strings.TrimSpace(a.Name)
+	}
 	e, err := normalizeEmail(v)
 	if err != nil {
 		return observed{}, err
 	}
-	return observed{node: graph.ValueNode(graph.KindEmailAddr, e)}, nil
+	o := observed{node: graph.ValueNode(graph.KindEmailAddr, e)}
+	if name != "" {
+		o.props = map[string]any{"display_name": name}
+	}
+	return o, nil
 }
 
 func mapHash(t, v string) (observed, error) {

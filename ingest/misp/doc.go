@@ -97,13 +97,15 @@
 // so the same value from MISP and from a STIX feed is one node:
 //
 //	ip-src, ip-dst                  ipv4-addr or ipv6-addr by address family (canonical form)
-//	ip-src|port, ip-dst|port        the address (the port on the link)
+//	ip-src|port, ip-dst|port        the address (the port on the link); also written
+//	                                "addr:port" or "[IPv6]:port", as MISP accepts them
 //	domain, hostname                domain-name (lower case, no final dot, IDNA ASCII)
-//	hostname|port                   domain-name (the port on the link)
+//	hostname|port                   domain-name (the port on the link); also "host:port"
 //	domain|ip                       domain-name -resolves-to-> address
 //	url, uri, link                  url, scheme and host lower case, the rest (spaces
 //	                                included) as written (link: to_ids false)
-//	email-src, email-dst, email, …  email-addr
+//	email-src, email-dst, email, …  email-addr; "Name <addr>" is the address, the
+//	                                display name on the link (display_name)
 //	md5, sha1, sha256, sha512, sha224, sha384, sha3-*, sha512/*, ssdeep,
 //	tlsh, imphash, authentihash, …  hash node (graph.HashNode), the node a STIX
 //	                                pattern [file:hashes.'SHA-256' = '…'] yields

@@ -332,3 +332,57 @@ func findLogWith(t *testing.T, logs *bytes.Buffer, s string) map[string]any {
 	t.Fatalf("no log line mentions %s", s)
 	return nil
 }
+
+// MISP accepts, and its own forms and modules write, an address and port as
+// "198.51.100.9:8443" or "[2001:db8::5]:443" besides "…|443", and an e-mail
+// address with a display name ("Evil Sender <evil@bad.example>"). Before,
+// each of these attributes was dropped (invalid-value): the address, host or
+// sender was lost to every walk.
+func TestAttributeValuesInTheFormsMISPAccepts(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		typ, value string
+		node       graph.Node
+		details    map[string]any
+	}{
+		{"ip-dst|port", "198.51.100.9:8443", graph.ValueNode(graph.KindIPv4Addr, "198.51.100.9"), map[string]any{"port": 8443}},
+		{"ip-src|port", "[2001:DB8::5]:443", graph.ValueNode(graph.KindIPv6Addr, "2001:db8::5"), map[string]any{"port": 443}},
+		{"ip-dst|port", "2001:db8::6|443", graph.ValueNode(graph.KindIPv6Addr, "2001:db8::6"), map[string]any{"port": 443}},
+		{"hostname|port", "c2.example.net:8080", graph.ValueNode(graph.KindDomainName, "c2.example.net"), map[string]any{"port": 8080}},
+		{"email-src", "Evil Sender <Evil@Bad.Example>", graph.ValueNode(graph.KindEmailAddr, "Evil@bad.example"), map[string]any{"display_name": "Evil Sender"}},
+		{"email-dst", `"Doe, John" <john@example.org>`, graph.ValueNode(graph.KindEmailAddr, "john@example.org"), map[string]any{"display_name": "Doe, John"}},
+		{"email", "<jane@example.org>", graph.ValueNode(graph.KindEmailAddr, "jane@example.org"), nil},
+	}
+	var attrs []string
+	for i, c := range cases {
+		attrs = append(attrs, attr(u(300+i), c.typ, c.value))
+	}
+	evID := u(3)
+	rep, sink, err := loadString(t, event(evID, "forms", attrs), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	ev, ok := sink.byAlias(alias(evID))
+	require.True(t, ok)
+	for i, c := range cases {
+		n, ok := sink.byAlias(alias(u(300 + i)))
+		require.True(t, ok, "%s %q: no node", c.typ, c.value)
+		require.Equal(t, c.node.ID, n.ID, "%s %q", c.typ, c.value)
+		rel, ok := findRelation(sink, ev.Ref(), RelObject, n.Ref())
+		require.True(t, ok)
+		details := rel.Props[u(300+i)].(map[string]any)
+		for k, v := range c.details {
+			require.Equal(t, v, details[k], "%s %q: %s", c.typ, c.value, k)
+		}
+	}
+	// What is no address and port stays a counted drop.
+	for _, bad := range []struct{ typ, value string }{
+		{"ip-dst|port", "2001:db8::7:443"}, // which colon is the port's?
+		{"ip-dst|port", "198.51.100.9:http"},
+		{"email-src", "Evil Sender <not an address>"},
+	} {
+		rep, _, err := loadString(t, event(u(4), "bad", []string{attr(u(400), bad.typ, bad.value)}), quiet(nil))
+		require.NoError(t, err)
+		require.Equal(t, int64(1), rep.Dropped[ReasonInvalidValue], "%s %q", bad.typ, bad.value)
+	}
+}
