@@ -214,7 +214,11 @@
 // (sighting, false-positive, expiration) in props. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
-// expiration-of (lifecycle, not walked), since neither saw the value.
+// expiration-of (lifecycle, not walked), since neither saw the value. A
+// sighting written without a uuid (PyMISP's add_sighting before a server
+// saves it, scripts writing feeds) is keyed by a uuid derived from what it
+// says: the attribute's uuid, date_sighting, type, source and organisation
+// (sightingUUID), the same on every load.
 //
 // # Records and drops
 //

@@ -421,3 +421,44 @@ func TestEventTLPMarksItsOwnContent(t *testing.T) {
 		})
 	}
 }
+
+// A sighting written without a uuid (PyMISP's add_sighting before the
+// sighting reaches a MISP server, scripts writing feeds, old exports) was
+// dropped (missing-id): the value was seen, and the graph said nothing.
+// It is kept, keyed by what it says (what was sighted, when, of which
+// type, by which source and organisation), so a reload gives the same node
+// and two sightings that differ are two.
+func TestSightingWithoutUUIDIsKept(t *testing.T) {
+	t.Parallel()
+	sighting := func(date, typ, org string) string {
+		return `{"date_sighting": "` + date + `", "type": "` + typ + `", "source": "sensor", "Organisation": {"name": "` + org + `"}}`
+	}
+	sighted := attr(u(2), "ip-dst", "198.51.100.7", `"Sighting": [`+
+		sighting("1600000100", "0", "SOC")+`, `+sighting("1600000200", "0", "SOC")+`, `+
+		sighting("1600000100", "0", "CERT")+`, `+sighting("1600000100", "1", "SOC")+`]`)
+	doc := event(u(1), "sightings", []string{sighted},
+		`"Sighting": [{"attribute_uuid": "`+u(2)+`", "date_sighting": "1600000300", "type": "0"}]`)
+	sightingsOf := func() (map[string]string, int64) {
+		rep, sink, err := loadString(t, doc, quiet(nil))
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		require.Empty(t, rep.Dropped)
+		ip, ok := sink.byAlias(alias(u(2)))
+		require.True(t, ok)
+		got := map[string]string{}
+		for _, r := range sink.relations {
+			if (r.Dst == ip.Ref() || r.Dst == graph.Ref(alias(u(2)))) && (r.Type == graph.RelSightingOf || r.Type == graph.RelFalsePositiveOf) {
+				sg, ok := sink.byID(r.Src)
+				require.True(t, ok)
+				require.Len(t, sg.Aliases, 1)
+				got[sg.Aliases[0]] = r.Type + " " + sg.LastSeen.UTC().String()
+			}
+		}
+		return got, rep.Sightings
+	}
+	first, n := sightingsOf()
+	require.Equal(t, int64(4), n, "four sightings, one false positive")
+	require.Len(t, first, 5, "each sighting its own node: %v", first)
+	again, _ := sightingsOf()
+	require.Equal(t, first, again, "the same keys on every load")
+}

@@ -184,7 +184,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref())
+		m.addSighting(j, b, s, n.Ref(), uuid)
 	}
 	if !inObject {
 		// Analyst data about an object's attribute is the object's

@@ -1,9 +1,13 @@
 package misp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
@@ -17,16 +21,17 @@ var sightingTypes = map[string]string{"0": "sighting", "1": "false-positive", "2
 // never saw it. Other types (0, and any MISP adds) are sightings.
 var sightingRelations = map[string]string{"1": graph.RelFalsePositiveOf, "2": graph.RelExpirationOf}
 
-// addSighting maps a MISP sighting of the node at of: a graph.Sighting keyed
-// by the sighting uuid, seen at date_sighting, where = the organisation.
-func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref) {
+// addSighting maps a MISP sighting of the node at of (the attribute with
+// uuid attr): a graph.Sighting keyed by the sighting uuid, or by
+// sightingUUID when it has none, seen at date_sighting, where = the
+// organisation.
+func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string) {
 	j.out.res.Read++
-	id := canonUUID(s.UUID.String())
-	if id == "" {
-		m.drop(j, "sighting", "", engine.ReasonMissingID, errors.New("sighting without a uuid"))
-		return
-	}
 	at, err := parseTimeChecked(s.DateSighting.String())
+	id := canonUUID(s.UUID.String())
+	if id == "" && err == nil {
+		id = sightingUUID(s, of, attr)
+	}
 	if err != nil {
 		m.drop(j, "sighting", id, ReasonInvalidTimestamp, fmt.Errorf("date_sighting: %w", err))
 		return
@@ -57,6 +62,26 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref)
 	j.out.res.Mapped++
 }
 
+// sightingUUID is the uuid of a sighting written without one (PyMISP's
+// add_sighting before a server saves it, scripts writing feeds): a UUIDv5
+// (graph.Namespace) over what the sighting says — the attribute sighted
+// (its uuid, else the node), the time, the type, the source and the
+// organisation (uuid, else name) — so every load of it gives the same
+// node, and sightings that differ in any of these are two.
+func sightingUUID(s rawSighting, of graph.Ref, attr string) string {
+	what := attr
+	if what == "" {
+		what = string(of)
+	}
+	org := ""
+	if s.Organisation != nil {
+		org = cmp.Or(canonUUID(s.Organisation.UUID.String()), strings.TrimSpace(s.Organisation.Name.String()))
+	}
+	parts := []string{"misp-sighting", what, parseTime(s.DateSighting.String()).UTC().Format(time.RFC3339),
+		strings.TrimSpace(s.Type.String()), strings.TrimSpace(s.Source.String()), org}
+	return uuid.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
+}
+
 // sightingRecord maps an event-level sighting, which names its attribute by
 // uuid.
 func (m *mapper) sightingRecord(j job, b *graph.Batch) {
@@ -74,5 +99,5 @@ func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 		m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, errors.New("event sighting without attribute_uuid"))
 		return
 	}
-	m.addSighting(j, b, s, graph.Ref(alias(attr)))
+	m.addSighting(j, b, s, graph.Ref(alias(attr)), attr)
 }
