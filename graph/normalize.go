@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -216,9 +217,36 @@ func NormalizeIP(v string) (string, Kind, error) {
 }
 
 // NormalizeEmail checks local@domain and normalises the domain part
-// (NormalizeDomain); the local part is kept as written.
+// (NormalizeDomain); the local part is kept as written. An address written
+// with a display name ("Bad Guy <bad@evil.example>", "<bad@evil.example>")
+// is the address (ParseEmail).
 func NormalizeEmail(v string) (string, error) {
+	addr, _, err := ParseEmail(v)
+	return addr, err
+}
+
+// ParseEmail reads an e-mail address as mail headers, MISP and STIX
+// patterns write it: local@domain, or with a display name ("Bad Guy
+// <bad@evil.example>", RFC 5322, quoted names too). It returns the address,
+// normalised as NormalizeEmail says, and the display name ("" when none).
+func ParseEmail(v string) (addr, displayName string, err error) {
 	e := strings.TrimSpace(v)
+	if strings.ContainsRune(e, '<') && len(e) <= 1024 {
+		a, perr := mail.ParseAddress(e)
+		if perr != nil {
+			return "", "", invalidValue("%q is not an e-mail address: %v", shorten(e, 80), perr)
+		}
+		e, displayName = a.Address, strings.TrimSpace(a.Name)
+	}
+	addr, err = normalizeAddrSpec(e)
+	if err != nil {
+		return "", "", err
+	}
+	return addr, displayName, nil
+}
+
+// normalizeAddrSpec checks local@domain and normalises the domain part.
+func normalizeAddrSpec(e string) (string, error) {
 	at := strings.LastIndexByte(e, '@')
 	if at <= 0 || at == len(e)-1 || len(e) > 320 || strings.ContainsAny(e, " \t\r\n<>\x00") || !utf8.ValidString(e) {
 		return "", invalidValue("%q is not an e-mail address", shorten(e, 80))

@@ -103,9 +103,31 @@ func TestNormalizeEmail(t *testing.T) {
 	got, err := graph.NormalizeEmail(" John.Doe@Evil.Example. ")
 	require.NoError(t, err)
 	require.Equal(t, "John.Doe@evil.example", got, "local part as written, domain normalised")
-	for _, bad := range []string{"", "a@", "@b", "a b@c", "a@b..c"} {
+	for _, bad := range []string{"", "a@", "@b", "a b@c", "a@b..c", "Evil <not an address>", "a <b@c> <d@e>"} {
 		_, err := graph.NormalizeEmail(bad)
 		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+	}
+}
+
+// An address written with a display name, as mail headers give it (a
+// STIX pattern's email-message:from_ref.value, a MISP email-src), is the
+// address: before, "Bad Guy <bad@evil.example>" was a node of its own,
+// which no feed naming bad@evil.example met.
+func TestEmailWithADisplayNameIsTheAddress(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string][2]string{
+		"Bad Guy <Bad@Evil.Example>":     {"Bad@evil.example", "Bad Guy"},
+		`"Doe, John" <john@example.org>`: {"john@example.org", "Doe, John"},
+		"<jane@example.org>":             {"jane@example.org", ""},
+		"jane@example.org":               {"jane@example.org", ""},
+	} {
+		addr, name, err := graph.ParseEmail(in)
+		require.NoError(t, err, "%q", in)
+		require.Equal(t, want, [2]string{addr, name}, "%q", in)
+		got, err := graph.NormalizeEmail(in)
+		require.NoError(t, err, "%q", in)
+		require.Equal(t, want[0], got, "%q", in)
+		require.Equal(t, graph.ValueNode(graph.KindEmailAddr, want[0]).ID, graph.ValueNode(graph.KindEmailAddr, in).ID, "%q", in)
 	}
 }
 

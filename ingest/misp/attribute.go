@@ -2,7 +2,6 @@ package misp
 
 import (
 	"fmt"
-	"net/mail"
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
@@ -191,21 +190,13 @@ func mapURL(_, v string) (observed, error) {
 }
 
 // mapEmail maps an e-mail address, also written with a display name as
-// mail headers, MISP's e-mail import and its forms give it ("Evil Sender
-// <evil@bad.example>", "<evil@bad.example>"): the node is the address, the
-// display name goes into the link's props (STIX's email-addr display_name).
+// mail headers give it ("Evil Sender <evil@bad.example>",
+// graph.ParseEmail): the node is the address, the display name goes into
+// the link's props (STIX's email-addr display_name).
 func mapEmail(_, v string) (observed, error) {
-	var name string
-	if strings.Contains(v, "<") {
-		a, err := mail.ParseAddress(strings.TrimSpace(v))
-		if err != nil {
-			return observed{}, invalid("%q is not an e-mail address: %v", truncate(v, 80), err)
-		}
-		v, name = a.Address, strings.TrimSpace(a.Name)
-	}
-	e, err := normalizeEmail(v)
+	e, name, err := graph.ParseEmail(v)
 	if err != nil {
-		return observed{}, err
+		return observed{}, invalid("%v", err)
 	}
 	o := observed{node: graph.ValueNode(graph.KindEmailAddr, e)}
 	if name != "" {

@@ -64,14 +64,6 @@ func normalizeURL(v string) (string, error) {
 	return u, nil
 }
 
-func normalizeEmail(v string) (string, error) {
-	e, err := graph.NormalizeEmail(v)
-	if err != nil {
-		return "", invalid("%v", err)
-	}
-	return e, nil
-}
-
 func normalizeMAC(v string) (string, error) {
 	m, err := graph.NormalizeMAC(v)
 	if err != nil {

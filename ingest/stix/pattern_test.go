@@ -27,6 +27,8 @@ func TestPatternObservables(t *testing.T) {
 		{"url with escapes", `[url:value = 'http://x.test/it\'s\\here']`, []graph.Node{graph.ValueNode(graph.KindURL, `http://x.test/it's\here`)}},
 		{"email", "[email-addr:value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"email sender", "[email-message:from_ref.value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
+		{"email sender with a display name", "[email-message:from_ref.value = 'Bad Guy <bad@example.com>']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
+		{"email address with a display name", "[email-addr:value = 'Bad Guy <bad@example.com>']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"mutex", "[mutex:name = '__CLEANSWEEP__']", []graph.Node{graph.ValueNode(graph.KindMutex, "__CLEANSWEEP__")}},
 		{"registry key", `[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Foo']`, []graph.Node{mustObservable(t, "windows-registry-key", map[string]any{"key": `HKEY_LOCAL_MACHINE\Foo`})}},
 		{"and", "[file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e' AND file:name = 'x.exe']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
