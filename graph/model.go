@@ -3,8 +3,11 @@ package graph
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -387,8 +390,37 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 			name = s
 		}
 	}
+	if name == "" && Kind(stixType) == KindAutonomousSystem {
+		name = asName(obj["number"])
+	}
 	return Node{ID: ObservableID(Kind(stixType), sid), Kind: Kind(stixType), Key: key, Name: name,
 		Aliases: []string{stixid.STIXID(stixType, sid)}}, true
+}
+
+// asName is the name of an autonomous system that has none, as MISP and
+// OpenCTI show it: "AS" and its number ("" when the number is none).
+func asName(number any) string {
+	var n float64
+	switch v := number.(type) {
+	case float64:
+		n = v
+	case int:
+		n = float64(v)
+	case int64:
+		n = float64(v)
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return ""
+		}
+		n = f
+	default:
+		return ""
+	}
+	if n < 0 || n > math.MaxUint32 || n != math.Trunc(n) {
+		return ""
+	}
+	return "AS" + strconv.FormatUint(uint64(n), 10)
 }
 
 // Endpoint returns n as a telemetry endpoint: without the source ids

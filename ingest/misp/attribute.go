@@ -1,7 +1,6 @@
 package misp
 
 import (
-	"fmt"
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
@@ -301,7 +300,6 @@ func mapAS(_, v string) (observed, error) {
 		return observed{}, err
 	}
 	node, _ := graph.ObservableNode(string(graph.KindAutonomousSystem), map[string]any{"number": n})
-	node.Name = fmt.Sprintf("AS%d", n)
 	return observed{node: node}, nil
 }
 

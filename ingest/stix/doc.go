@@ -186,7 +186,12 @@
 //     by the property its producer shows it by (OpenCTI's bank-account
 //     iban or account_number, payment-card card_number, media-content
 //     title or url, persona persona_name; a malware-analysis's result_name
-//     or product). Bare UUIDs in
+//     or product). The objects STIX lets go without a name are named as
+//     OpenCTI shows them: a location by its city, administrative area,
+//     country or region (else its coordinates), an indicator by its
+//     pattern, a note by its abstract or content, an opinion by its
+//     opinion; an autonomous-system without a name is "AS<number>"
+//     (graph.ObservableNode), as MISP names it. Bare UUIDs in
 //     x_opencti_* properties and OpenCTI's extensions are OpenCTI internal
 //     ids: kept in props without a warning.
 //   - Embedded references become relations from the node: every property

@@ -4,6 +4,7 @@ import (
 	"iter"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -488,6 +489,14 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 			n.Name = v
 		}
 	}
+	if n.Name == "" && o.typ == "location" {
+		// A location given by its coordinates alone.
+		lat, okLat := o.m["latitude"].(float64)
+		long, okLong := o.m["longitude"].(float64)
+		if okLat && okLong {
+			n.Name = strconv.FormatFloat(lat, 'f', -1, 64) + ", " + strconv.FormatFloat(long, 'f', -1, 64)
+		}
+	}
 	if labels, ok := stringList(o.m["labels"]); ok && len(labels) > 0 {
 		n.Labels = labels
 	}
@@ -521,14 +530,23 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 
 // nameProps are, for types keyed by their id that have neither name nor
 // value, the properties that name an object, the first given wins: those
-// OpenCTI shows its own observable types by, and a STIX 2.1
-// malware-analysis's result_name or product.
+// OpenCTI shows its own observable types by, a STIX 2.1
+// malware-analysis's result_name or product, and for the objects STIX
+// lets go without a name what OpenCTI shows them by: a location's most
+// specific place (a location with coordinates alone is named by them,
+// addNode), an indicator's pattern (STIX 2.0 indicators need no name), a
+// note's abstract or content, an opinion's opinion. (An
+// autonomous-system is "AS<number>", graph.ObservableNode.)
 var nameProps = map[string][]string{
 	"bank-account":     {"iban", "account_number"},
 	"payment-card":     {"card_number", "holder_name"},
 	"media-content":    {"title", "url"},
 	"persona":          {"persona_name"},
 	"malware-analysis": {"result_name", "product"},
+	"location":         {"city", "administrative_area", "country", "region"},
+	"indicator":        {"pattern"},
+	"note":             {"abstract", "content"},
+	"opinion":          {"opinion"},
 }
 
 // maxValueName bounds the value of a custom observable taken as its name

@@ -321,3 +321,52 @@ func TestBadObjectOfANestedBundleIsDroppedAlone(t *testing.T) {
 		require.Contains(t, got, "indicator indicates malware NestedDropMal", name)
 	}
 }
+
+// TestObjectsWithoutANameAreNamedByWhatTheySay: STIX makes name optional
+// on a location (one of region, country or latitude/longitude suffices),
+// a STIX 2.0 indicator, a note and an opinion, and an autonomous-system
+// has a number, not a name. Before, such nodes had no name: `intel
+// related` showed `location location--…` where the feed said Germany,
+// and `intel search DE` or `AS64498` found nothing. Now they are named as
+// OpenCTI shows them: a location by its most specific place (city,
+// administrative area, country, region, else its coordinates), an
+// indicator by its pattern, a note by its abstract (else its content), an
+// opinion by its opinion, an autonomous system as "AS<number>".
+func TestObjectsWithoutANameAreNamedByWhatTheySay(t *testing.T) {
+	t.Parallel()
+	const sdo = `"spec_version":"2.1","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z"`
+	sink, rep, _ := load(t, bundle(
+		`{"type":"location","id":"location--00000000-0000-4000-8000-00000000f101",`+sdo+`,"country":"DE"}`,
+		`{"type":"location","id":"location--00000000-0000-4000-8000-00000000f102",`+sdo+`,"city":"Berlin","country":"DE","region":"europe"}`,
+		`{"type":"location","id":"location--00000000-0000-4000-8000-00000000f103",`+sdo+`,"region":"eastern-europe"}`,
+		`{"type":"location","id":"location--00000000-0000-4000-8000-00000000f104",`+sdo+`,"latitude":48.8566,"longitude":2.3522}`,
+		`{"type":"location","id":"location--00000000-0000-4000-8000-00000000f105",`+sdo+`,"name":"HQ","country":"FR"}`,
+		`{"type":"indicator","id":"indicator--00000000-0000-4000-8000-00000000f106","created":"2017-01-01T00:00:00Z","modified":"2017-01-01T00:00:00Z","labels":["malicious-activity"],"pattern":"[ipv4-addr:value = '198.51.100.61']","valid_from":"2017-01-01T00:00:00Z"}`,
+		`{"type":"note","id":"note--00000000-0000-4000-8000-00000000f107",`+sdo+`,"abstract":"Triage","content":"Seen on three hosts","object_refs":["location--00000000-0000-4000-8000-00000000f101"]}`,
+		`{"type":"note","id":"note--00000000-0000-4000-8000-00000000f108",`+sdo+`,"content":"Seen on three hosts","object_refs":["location--00000000-0000-4000-8000-00000000f101"]}`,
+		`{"type":"opinion","id":"opinion--00000000-0000-4000-8000-00000000f109",`+sdo+`,"opinion":"strongly-disagree","object_refs":["location--00000000-0000-4000-8000-00000000f101"]}`,
+		`{"type":"autonomous-system","spec_version":"2.1","id":"autonomous-system--00000000-0000-4000-8000-00000000f110","number":64498}`,
+		`{"type":"autonomous-system","spec_version":"2.1","id":"autonomous-system--00000000-0000-4000-8000-00000000f111","number":64499,"name":"ACME-NET"}`,
+		`{"type":"indicator","id":"indicator--00000000-0000-4000-8000-00000000f112",`+sdo+`,"name":"AS","pattern":"[autonomous-system:number = 64500]","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z"}`,
+	))
+	require.Empty(t, rep.Dropped)
+	nodes := sink.byAlias()
+	for id, name := range map[string]string{
+		"location--00000000-0000-4000-8000-00000000f101":          "DE",
+		"location--00000000-0000-4000-8000-00000000f102":          "Berlin",
+		"location--00000000-0000-4000-8000-00000000f103":          "eastern-europe",
+		"location--00000000-0000-4000-8000-00000000f104":          "48.8566, 2.3522",
+		"location--00000000-0000-4000-8000-00000000f105":          "HQ",
+		"indicator--00000000-0000-4000-8000-00000000f106":         "[ipv4-addr:value = '198.51.100.61']",
+		"note--00000000-0000-4000-8000-00000000f107":              "Triage",
+		"note--00000000-0000-4000-8000-00000000f108":              "Seen on three hosts",
+		"opinion--00000000-0000-4000-8000-00000000f109":           "strongly-disagree",
+		"autonomous-system--00000000-0000-4000-8000-00000000f110": "AS64498",
+		"autonomous-system--00000000-0000-4000-8000-00000000f111": "ACME-NET",
+	} {
+		require.Equal(t, name, nodes[id].Name, id)
+	}
+	as, ok := graph.ObservableNode("autonomous-system", map[string]any{"number": float64(64500)})
+	require.True(t, ok)
+	require.Equal(t, "AS64500", as.Name, "an autonomous system a pattern compares")
+}
