@@ -10,14 +10,19 @@ import (
 	"strings"
 )
 
-// stixFileExts are the file name endings FileFeeds takes as STIX files.
-var stixFileExts = []string{".json", ".ndjson", ".jsonl"}
+// stixFileExts are the file name endings FileFeeds takes as STIX files,
+// each also gzip-compressed (with .gz after it): JSON, NDJSON, and .stix2
+// and .stix, as MVT's indicator files (pegasus.stix2) are named.
+var stixFileExts = []string{".json", ".ndjson", ".jsonl", ".stix2", ".stix"}
 
 // FileFeeds lists the STIX feeds of a directory tree: one feed per regular
-// file ending in .json, .ndjson or .jsonl (any case), in lexical order,
-// each loaded and recorded on its own. A feed's name is prefix (default:
-// the directory's name) joined with the file's path below dir, without its
-// extension ("unit42/hellokitty-ransomware"), so reloading the directory
+// file ending in .json, .ndjson, .jsonl, .stix2 or .stix, or one of these
+// and .gz (any case), in lexical order, each loaded and recorded on its
+// own (a compressed file is decompressed as it is read). A feed's name is
+// prefix (default: the directory's name) joined with the file's path below
+// dir, without its last extension ("unit42/hellokitty-ransomware",
+// "dumps/2024-01-01.json" for 2024-01-01.json.gz, as the file given alone
+// is named), so reloading the directory
 // skips the files that did not change. Symbolic links, devices, FIFOs and
 // hidden entries (".name") are skipped: nothing outside the tree is read.
 // A subdirectory that cannot be read (permissions) is listed as a feed of
@@ -61,11 +66,15 @@ func fileFeeds(fsys fs.FS, dir, prefix string) ([]Feed, error) {
 		return nil, fmt.Errorf("list STIX files: %w", err)
 	}
 	if len(feeds) == unreadable {
-		return nil, fmt.Errorf("%s holds no STIX file (%s)", dir, strings.Join(stixFileExts, ", "))
+		return nil, fmt.Errorf("%s holds no STIX file (%s, each also .gz)", dir, strings.Join(stixFileExts, ", "))
 	}
 	return feeds, nil
 }
 
 func hasSTIXExt(name string) bool {
-	return slices.Contains(stixFileExts, strings.ToLower(filepath.Ext(name)))
+	name = strings.ToLower(name)
+	if base, ok := strings.CutSuffix(name, ".gz"); ok {
+		name = base
+	}
+	return slices.Contains(stixFileExts, filepath.Ext(name))
 }

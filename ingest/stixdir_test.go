@@ -44,7 +44,7 @@ func TestFileFeedsListsTheSTIXFilesOfATree(t *testing.T) {
 
 	empty := t.TempDir()
 	_, err = ingest.FileFeeds(empty, "")
-	require.ErrorContains(t, err, "holds no STIX file (.json, .ndjson, .jsonl)")
+	require.ErrorContains(t, err, "holds no STIX file (.json, .ndjson, .jsonl, .stix2, .stix, each also .gz)")
 }
 
 // deniedFS is a tree one of whose directories cannot be read, as a
@@ -84,4 +84,31 @@ func TestFileFeedsListsAnUnreadableDirectoryAsAFeed(t *testing.T) {
 	require.ErrorContains(t, err, "holds no STIX file")
 	_, err = ingest.FileFeedsFS(deniedFS{MapFS: fstest.MapFS{"a.json": {Data: []byte("[]")}}, denied: "."}, "/srv/feeds", "")
 	require.ErrorIs(t, err, fs.ErrPermission, "the tree itself unreadable is an error")
+}
+
+// TestFileFeedsTakesCompressedAndSTIX2Files: STIX feeds are published
+// gzip-compressed (daily dumps as .json.gz) and as .stix2 (Amnesty's MVT
+// indicators, pegasus.stix2): before, a directory of them listed none of
+// these files, so `intel ingest stix DIR` loaded the rest and said nothing
+// of them (or, with no other file, that the tree held no STIX file). A
+// compressed file is named as the file alone is named, without its last
+// extension only ("b.json.gz" → "b.json"), so it never takes the name of a
+// "b.json" beside it.
+func TestFileFeedsTakesCompressedAndSTIX2Files(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "dumps")
+	for _, name := range []string{"b.json", "b.json.gz", "daily/2024-01-01.NDJSON.GZ", "pegasus.stix2", "old.stix", "notes.txt.gz", "blob.gz"} {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte("[]"), 0o644))
+	}
+	feeds, err := ingest.FileFeeds(dir, "")
+	require.NoError(t, err)
+	require.Equal(t, []ingest.Feed{
+		{Name: "dumps/b", Path: filepath.Join(dir, "b.json"), Format: ingest.FormatSTIX},
+		{Name: "dumps/b.json", Path: filepath.Join(dir, "b.json.gz"), Format: ingest.FormatSTIX},
+		{Name: "dumps/daily/2024-01-01.NDJSON", Path: filepath.Join(dir, "daily", "2024-01-01.NDJSON.GZ"), Format: ingest.FormatSTIX},
+		{Name: "dumps/old", Path: filepath.Join(dir, "old.stix"), Format: ingest.FormatSTIX},
+		{Name: "dumps/pegasus", Path: filepath.Join(dir, "pegasus.stix2"), Format: ingest.FormatSTIX},
+	}, feeds)
 }

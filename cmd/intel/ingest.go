@@ -82,7 +82,7 @@ func (a *app) ingestFileCommand(kind string) *cobra.Command {
 		Use:   kind + " FILE|DIR|-",
 		Short: "Load " + what,
 		Example: map[string]string{
-			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix ./unit42-playbooks/     # each .json/.ndjson/.jsonl file is a feed: unit42-playbooks/<file>\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
+			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix ./unit42-playbooks/     # each .json/.ndjson/.jsonl/.stix2 file (or .gz) is a feed: unit42-playbooks/<file>\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
 			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl\n  intel ingest misp event.json --dry-run",
 		}[kind],
 		Args: exactArgs(1),
