@@ -33,6 +33,12 @@ func TestParseTimeChecked(t *testing.T) {
 		// A leap second, which RFC 3339 allows: the second after it.
 		{"2016-12-31T23:59:60Z", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), false},
 		{"2016-12-31 23:59:60", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), false},
+		// ISO 8601 forms other tools write (graph.ParseTimestamp): before,
+		// an attribute with such a first_seen was dropped.
+		{"2015-12-18T10:00:00+0200", time.Date(2015, 12, 18, 8, 0, 0, 0, time.UTC), false},
+		{"2015-12-18T10:00:00.000000+0000", time.Date(2015, 12, 18, 10, 0, 0, 0, time.UTC), false},
+		{"2015-12-18 10:00:00 UTC", time.Date(2015, 12, 18, 10, 0, 0, 0, time.UTC), false},
+		{"2015-12-18t10:00:00z", time.Date(2015, 12, 18, 10, 0, 0, 0, time.UTC), false},
 	}
 	for _, c := range cases {
 		got, err := parseTimeChecked(c.in)

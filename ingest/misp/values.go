@@ -150,7 +150,8 @@ func parseTime(v string) time.Time {
 
 // parseTimeChecked reads the time forms MISP writes: unix seconds
 // ("1455373240" or a number), RFC 3339 with or without fraction and zone,
-// and dates. "", null and "0" are no time (the zero time, no error). A
+// the ISO 8601 forms other tools write (+0000, " UTC") and dates
+// (graph.ParseTimestamp, the STIX loader's rule too). "", null and "0" are no time (the zero time, no error). A
 // time that is present but unusable gives an error wrapping errBadTime:
 // unparsable, a unix time not in 1 to 2^34 seconds ("1e999999", "-5"), or
 // 0001-01-01T00:00:00Z, the zero time, which the graph reads as no time.
@@ -166,13 +167,11 @@ func parseTimeChecked(v string) (time.Time, error) {
 		}
 		return time.Unix(int64(f), 0).UTC(), nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := graph.ParseTime(layout, s); err == nil {
-			if t.IsZero() {
-				return time.Time{}, fmt.Errorf("%w: %s is the zero time, which the graph reads as no time", errBadTime, s)
-			}
-			return t.UTC(), nil
+	if t, err := graph.ParseTimestamp(s); err == nil {
+		if t.IsZero() {
+			return time.Time{}, fmt.Errorf("%w: %s is the zero time, which the graph reads as no time", errBadTime, s)
 		}
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%w: %q is neither a unix time nor an RFC 3339 time or date", errBadTime, truncate(s, 40))
 }

@@ -2,6 +2,7 @@ package stix
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -51,4 +52,27 @@ func TestLeapSecondTimestamps(t *testing.T) {
 	require.True(t, ok, "the object loads")
 	require.Equal(t, time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC), n.FirstSeen)
 	require.Equal(t, time.Date(2017, 1, 1, 0, 0, 0, 5e8, time.UTC), n.LastSeen)
+}
+
+// TestTimestampFormsProducersWrite: an object whose created or modified is
+// written in a form RFC 3339 allows (lower-case z, a space for the T) or
+// producers write (+0000, no zone from Python's isoformat) loads with that
+// time (graph.ParseTimestamp). Before, each was dropped whole as
+// invalid-timestamp.
+func TestTimestampFormsProducersWrite(t *testing.T) {
+	t.Parallel()
+	var objs []string
+	forms := []string{"2024-01-05T10:00:00z", "2024-01-05 10:00:00Z", "2024-01-05T10:00:00+0000", "2024-01-05T10:00:00.000000"}
+	for i, ts := range forms {
+		objs = append(objs, fmt.Sprintf(`{"type": "malware", "spec_version": "2.1", "id": "malware--00000000-0000-4000-8000-%012d", "name": "form %d", "is_family": true, "created": %q, "modified": %q}`, i+1, i, ts, ts))
+	}
+	sink := &recordingSink{}
+	rep, err := Load(context.Background(), strings.NewReader(bundle(objs...)), sink, Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	for i := range forms {
+		n, ok := sink.byAlias()[fmt.Sprintf("malware--00000000-0000-4000-8000-%012d", i+1)]
+		require.True(t, ok, "%s loads", forms[i])
+		require.Equal(t, time.Date(2024, 1, 5, 10, 0, 0, 0, time.UTC), n.FirstSeen, forms[i])
+	}
 }

@@ -157,14 +157,12 @@ func validate(m map[string]any) (object, *recordError) {
 }
 
 // parseTimestamp parses a STIX timestamp: RFC 3339, any sub-second
-// precision, a leap second too (graph.ParseTime); the specification
-// requires UTC ("Z") but offsets are accepted.
+// precision, a leap second too; the specification requires UTC ("Z") but
+// offsets are accepted, and so are the forms producers write
+// (graph.ParseTimestamp: lower-case z, a space for the T, +0000, no zone
+// for UTC).
 func parseTimestamp(s string) (time.Time, error) {
-	t, err := graph.ParseTime(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, err
-	}
-	return t.UTC(), nil
+	return graph.ParseTimestamp(s)
 }
 
 // seen returns the earliest and latest of the object's seen timestamps.
