@@ -386,3 +386,60 @@ func TestAttributeValuesInTheFormsMISPAccepts(t *testing.T) {
 		require.Equal(t, int64(1), rep.Dropped[ReasonInvalidValue], "%s %q", bad.typ, bad.value)
 	}
 }
+
+// An attribute search result (MISP's /attributes/restSearch, exported as
+// {"response": {"Attribute": [...]}}) names its event in an "Event" member
+// (uuid, info) or in event_uuid. Before, such attributes were loaded as
+// bare values: no link to the event that reported them, and their details
+// (type, to_ids, category, comment), which go on that link, were lost, so
+// `intel show 198.51.100.41` could not say where it came from. Now the
+// event links to each as an event file's attributes do (the same link,
+// keyed by the attribute uuid, so loading the event too changes nothing),
+// and the event node is written with its info as name.
+func TestAttributeSearchResultsLinkTheirEvent(t *testing.T) {
+	t.Parallel()
+	doc := `{"response": {"Attribute": [
+	 {"id": "1", "event_id": "7", "category": "Network activity", "type": "ip-dst", "to_ids": true, "uuid": "` + u(501) + `", "timestamp": "1600000000",
+	  "comment": "C2", "value": "198.51.100.41", "Event": {"org_id": "1", "distribution": "3", "id": "7", "info": "Emotet C2 list", "orgc_id": "1", "uuid": "` + u(500) + `"}},
+	 {"id": "2", "event_id": "7", "category": "Network activity", "type": "domain", "to_ids": false, "uuid": "` + u(502) + `", "event_uuid": "` + u(500) + `",
+	  "timestamp": "1600000100", "value": "emotet-c2.example"},
+	 {"id": "3", "category": "Network activity", "type": "domain", "uuid": "` + u(503) + `", "timestamp": "1600000100", "value": "no-event.example"}
+	]}}`
+	rep, sink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	ev, ok := sink.byAlias(alias(u(500)))
+	require.True(t, ok, "the event node is written")
+	require.Equal(t, graph.KindReport, ev.Kind)
+	require.Equal(t, "Emotet C2 list", ev.Name)
+	for _, c := range []struct {
+		attr, typ string
+		toIDs     bool
+	}{{u(501), "ip-dst", true}, {u(502), "domain", false}} {
+		n, ok := sink.byAlias(alias(c.attr))
+		require.True(t, ok)
+		rel, ok := findRelation(sink, ev.Ref(), RelObject, n.Ref())
+		require.True(t, ok, "event -object-> %s", n.Name)
+		details := rel.Props[c.attr].(map[string]any)
+		require.Equal(t, c.typ, details["misp_type"])
+		require.Equal(t, c.toIDs, details["to_ids"])
+	}
+	require.Equal(t, "C2", mustRelation(t, sink, ev, u(501)).Props[u(501)].(map[string]any)["comment"])
+	// The same link as the event file gives.
+	_, file, err := loadString(t, event(u(500), "Emotet C2 list", []string{attr(u(501), "ip-dst", "198.51.100.41", `"comment": "C2"`)}), quiet(nil))
+	require.NoError(t, err)
+	ip, _ := file.byAlias(alias(u(501)))
+	fromFile, ok := findRelation(file, ev.Ref(), RelObject, ip.Ref())
+	require.True(t, ok)
+	require.Equal(t, fromFile.Props, mustRelation(t, sink, ev, u(501)).Props)
+}
+
+func mustRelation(t *testing.T, sink *captureSink, ev graph.Node, attr string) graph.Relation {
+	t.Helper()
+	n, ok := sink.byAlias(alias(attr))
+	require.True(t, ok)
+	rel, ok := findRelation(sink, ev.Ref(), RelObject, n.Ref())
+	require.True(t, ok)
+	return rel
+}

@@ -207,6 +207,16 @@ type rawAttribute struct {
 	Notes         list[jsontext.Value] `json:"Note"`
 	Opinions      list[jsontext.Value] `json:"Opinion"`
 	Relationships list[jsontext.Value] `json:"Relationship"`
+	// EventUUID and Event name the attribute's event in a search result
+	// (/attributes/restSearch): the event's uuid and info.
+	EventUUID text           `json:"event_uuid"`
+	Event     *rawEventBrief `json:"Event"`
+}
+
+// rawEventBrief is the event an attribute search result names.
+type rawEventBrief struct {
+	UUID text `json:"uuid"`
+	Info text `json:"info"`
 }
 
 type rawReference struct {

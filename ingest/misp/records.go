@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -51,10 +52,47 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	if out.own {
 		j.out.own = append(j.out.own, n.Brief())
 	}
-	if rel, ok := m.addLink(j, link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}); ok {
+	l := link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}
+	if ev, ok := searchResultEvent(a, m.feed, n); ok && !j.evFrame {
+		// A search result, linked from the event it names. (A record
+		// of a frame not yet known to be an event, as in a bare event
+		// with sorted keys, keeps its link for the event's end.)
+		rel := l.relation(ev.Ref())
+		rel.Sources = []string{m.feed}
+		b.Nodes = append(b.Nodes, ev)
+		b.Relations = append(b.Relations, rel)
+		return
+	}
+	if rel, ok := m.addLink(j, l); ok {
 		rel.Sources = []string{m.feed}
 		b.Relations = append(b.Relations, rel)
 	}
+}
+
+// searchResultEvent is the event an attribute of a search result names
+// (MISP's /attributes/restSearch gives each attribute its event's uuid and
+// info in "Event", or event_uuid): its node as far as the attribute tells
+// it, named by the info (unnamed without one, so the event's own record
+// names it), seen when the attribute was (the event held it then). The
+// link to the attribute is the one the event's file gives, not stated by a
+// version of the event (the result says nothing of the event's version).
+func searchResultEvent(a rawAttribute, feed string, attr graph.Node) (graph.Node, bool) {
+	id, info := canonUUID(a.EventUUID.String()), ""
+	if a.Event != nil {
+		id = cmp.Or(canonUUID(a.Event.UUID.String()), id)
+		info = strings.TrimSpace(a.Event.Info.String())
+	}
+	if id == "" {
+		return graph.Node{}, false
+	}
+	ev := eventNode(id)
+	if len(info) <= maxValueBytes {
+		ev.Name = info
+	}
+	ev.Props = map[string]any{"misp_uuid": id, "source_format": "misp"}
+	ev.Sources = []string{feed}
+	ev.FirstSeen, ev.LastSeen = attr.FirstSeen, attr.LastSeen
+	return ev, true
 }
 
 // keyed puts a record's details under its uuid, so that two records of one
