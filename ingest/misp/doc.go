@@ -17,7 +17,7 @@
 // Accepted shapes, at any nesting the REST API produces: a single event
 // wrapped ({"Event": {…}}) or bare ({"info": …, "Attribute": […]}), REST
 // search output ({"response": […]} of events, of {"Object": …} or of
-// {"Attribute": […]}: an attribute search result is linked from the event
+// {"Attribute": […]}: an attribute or object search result is linked from the event
 // it names in "Event" (uuid, info) or event_uuid, as the event's own file
 // links it), a bare array of events, a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":

@@ -443,3 +443,22 @@ func mustRelation(t *testing.T, sink *captureSink, ev graph.Node, attr string) g
 	require.True(t, ok)
 	return rel
 }
+
+// An object search result ({"response": [{"Object": …}]}) naming its event
+// is linked from it as an attribute search result is.
+func TestObjectSearchResultsLinkTheirEvent(t *testing.T) {
+	t.Parallel()
+	doc := `{"response": [{"Object": {"name": "domain-ip", "meta-category": "network", "uuid": "` + u(511) + `", "timestamp": "1600000000",
+	  "event_id": "7", "Event": {"id": "7", "info": "Emotet C2 list", "uuid": "` + u(510) + `"},
+	  "Attribute": [` + attr(u(512), "domain", "emotet-c2.example", `"object_relation": "domain"`) + `]}}]}`
+	rep, sink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	ev, ok := sink.byAlias(alias(u(510)))
+	require.True(t, ok, "the event node is written")
+	require.Equal(t, "Emotet C2 list", ev.Name)
+	obj, ok := sink.byAlias(alias(u(511)))
+	require.True(t, ok)
+	require.True(t, hasRelation(sink, ev.Ref(), RelObject, obj.Ref()), "event -object-> the object's node")
+}

@@ -171,7 +171,14 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	}
 	m.analystData(j, b, notes, opinions, node.Ref(), node.FirstSeen, node.LastSeen)
 	m.analystRelationships(j, b, relationships, node.Ref(), node.FirstSeen, node.LastSeen)
-	if rel, ok := m.addLink(j, link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}); ok {
+	l := link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}
+	if ev, ok := searchResultEvent(o.EventUUID, o.Event, m.feed, node); ok && !j.evFrame {
+		// A search result, linked from the event it names.
+		rel := l.relation(ev.Ref())
+		rel.Sources = node.Sources
+		b.Nodes = append(b.Nodes, ev)
+		b.Relations = append(b.Relations, rel)
+	} else if rel, ok := m.addLink(j, l); ok {
 		rel.Sources = node.Sources
 		b.Relations = append(b.Relations, rel)
 	}

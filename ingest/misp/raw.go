@@ -247,6 +247,10 @@ type rawObject struct {
 	Notes         list[jsontext.Value] `json:"Note"`
 	Opinions      list[jsontext.Value] `json:"Opinion"`
 	Relationships list[jsontext.Value] `json:"Relationship"`
+	// EventUUID and Event name the object's event in a search result
+	// (/objects/restSearch), as for an attribute.
+	EventUUID text           `json:"event_uuid"`
+	Event     *rawEventBrief `json:"Event"`
 }
 
 // unmarshal decodes one record leniently: unknown members are ignored,

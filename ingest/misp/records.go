@@ -53,7 +53,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		j.out.own = append(j.out.own, n.Brief())
 	}
 	l := link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}
-	if ev, ok := searchResultEvent(a, m.feed, n); ok && !j.evFrame {
+	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
 		// A search result, linked from the event it names. (A record
 		// of a frame not yet known to be an event, as in a bare event
 		// with sorted keys, keeps its link for the event's end.)
@@ -69,18 +69,18 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	}
 }
 
-// searchResultEvent is the event an attribute of a search result names
-// (MISP's /attributes/restSearch gives each attribute its event's uuid and
-// info in "Event", or event_uuid): its node as far as the attribute tells
-// it, named by the info (unnamed without one, so the event's own record
-// names it), seen when the attribute was (the event held it then). The
-// link to the attribute is the one the event's file gives, not stated by a
-// version of the event (the result says nothing of the event's version).
-func searchResultEvent(a rawAttribute, feed string, attr graph.Node) (graph.Node, bool) {
-	id, info := canonUUID(a.EventUUID.String()), ""
-	if a.Event != nil {
-		id = cmp.Or(canonUUID(a.Event.UUID.String()), id)
-		info = strings.TrimSpace(a.Event.Info.String())
+// searchResultEvent is the event an attribute or object of a search
+// result names (MISP's /attributes/restSearch gives each attribute its
+// event's uuid and info in "Event", or event_uuid): its node as far as the
+// record tells it, named by the info (unnamed without one, so the event's
+// own record names it), seen when the record was (the event held it then).
+// The link to the record is the one the event's file gives, not stated by
+// a version of the event (the result says nothing of the event's version).
+func searchResultEvent(evUUID text, brief *rawEventBrief, feed string, attr graph.Node) (graph.Node, bool) {
+	id, info := canonUUID(evUUID.String()), ""
+	if brief != nil {
+		id = cmp.Or(canonUUID(brief.UUID.String()), id)
+		info = strings.TrimSpace(brief.Info.String())
 	}
 	if id == "" {
 		return graph.Node{}, false
