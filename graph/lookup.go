@@ -34,6 +34,17 @@ func (b NodeBrief) TLPRecord(tlp TLP, sources []string) Node {
 	return Node{ID: b.ID, Kind: b.Kind, Key: b.Key, TLP: tlp, Sources: sources}
 }
 
+// SeenRecord is a record of the node that says when it was seen, alone:
+// merged into the node's other records it widens the node's first and last
+// seen to include first..last (earliest first, latest last) and changes
+// nothing else (it has no name nor props). The STIX mapper writes one for
+// a cyber-observable, which has no time of its own, with the times of the
+// observed-data naming it.
+func (b NodeBrief) SeenRecord(first, last time.Time, sources []string) Node {
+	first, last = Seen(first, last, time.Time{})
+	return Node{ID: b.ID, Kind: b.Kind, Key: b.Key, FirstSeen: first, LastSeen: last, Sources: sources}
+}
+
 // Label is how the node is shown to a person: kind and name (or key).
 func (b NodeBrief) Label() string {
 	name := b.Name

@@ -236,7 +236,12 @@
 //     feed name as source; nodes derived from an object (observables of a
 //     pattern, hashes of a file, embedded observables) take its times and
 //     TLP. An object with none of those times (a STIX 2.1 SCO) leaves them
-//     zero, which the Store reads as the time of writing. A relationship's
+//     zero, which the Store reads as the time of writing, unless a STIX
+//     2.1 observed-data names it in object_refs: it was observed then, and
+//     gets the observed-data's times, as the objects a 2.0 observed-data
+//     embeds do, in whichever order the two come in the feed (a record of
+//     its times alone, graph.NodeBrief.SeenRecord; the load remembers up
+//     to 65,536 SCOs and as many references waiting for one). A relationship's
 //     first and last seen are its start_time and stop_time where given
 //     (when the relationship held, STIX 2.1 section 3.2; created and
 //     modified are about the object), a sighting's its first_seen and

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/stixid"
 )
 
 // Format is the Report.Format of STIX loads.
@@ -126,6 +127,14 @@ type loader struct {
 	// the first key that claimed each; ambiguous holds those reported.
 	claims    map[string]string
 	ambiguous map[string]bool
+	// scos maps the ids of the feed's cyber-observables to their nodes,
+	// and observedWaiting the ids an observed-data named before their
+	// object came to the times it gave them (at most maxObserved each):
+	// an SCO has no time of its own, and is seen when the observed-data
+	// naming it says (observe).
+	scos            map[string]graph.NodeBrief
+	observedWaiting map[string][]observation
+	nObserved       int
 }
 
 // mapRecord is the engine.Mapper of STIX: it runs on a worker.
@@ -146,7 +155,8 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 				Detail: "object of a nested bundle: " + d.drop.detail, Attrs: []any{"type", d.typ}})
 		}
 	}
-	if len(out.warnings) > 0 || len(out.markings) > 0 || len(out.fixups) > 0 || len(out.claims) > 0 {
+	if len(out.warnings) > 0 || len(out.markings) > 0 || len(out.fixups) > 0 || len(out.claims) > 0 ||
+		len(out.scos) > 0 || len(out.observed) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}
 	return res
@@ -180,6 +190,59 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 	}
 	l.applyFixups(out.fixups, &res.Batch)
 	l.checkClaims(out)
+	l.observe(out, &res.Batch)
+}
+
+// isSCORef reports whether ref names a cyber-observable: a type mapped as
+// one (mapObject).
+func isSCORef(ref string) bool {
+	typ, _, ok := stixid.ParseID(ref)
+	return ok && (stixid.HasDeterministicID(typ) || graph.Kind(typ).IsObservable())
+}
+
+// maxObserved bounds the cyber-observables a load remembers, and the
+// references to them it keeps waiting, for observe: past it, an SCO an
+// observed-data names is seen only as its own records say.
+const maxObserved = 1 << 16
+
+// observe gives each cyber-observable a STIX 2.1 observed-data names in
+// object_refs the observed-data's times, as the objects a STIX 2.0
+// observed-data embeds get them (mapObservedData), whichever comes first
+// in the feed: a record of the node with those times alone
+// (graph.NodeBrief.SeenRecord), which the merge adds to what its own
+// records say.
+func (l *loader) observe(out *mapped, b *graph.Batch) {
+	for _, s := range out.scos {
+		if l.scos == nil {
+			l.scos = map[string]graph.NodeBrief{}
+		}
+		if len(l.scos) < maxObserved {
+			l.scos[s.id] = s.brief
+		}
+		for _, ob := range l.observedWaiting[s.id] {
+			b.Nodes = append(b.Nodes, s.brief.SeenRecord(ob.first, ob.last, l.mp.sources))
+		}
+		if w, ok := l.observedWaiting[s.id]; ok {
+			l.nObserved -= len(w)
+			delete(l.observedWaiting, s.id)
+		}
+	}
+	for _, ob := range out.observed {
+		for _, ref := range ob.refs {
+			if brief, ok := l.scos[ref]; ok {
+				b.Nodes = append(b.Nodes, brief.SeenRecord(ob.first, ob.last, l.mp.sources))
+				continue
+			}
+			if !isSCORef(ref) || l.nObserved >= maxObserved {
+				continue
+			}
+			if l.observedWaiting == nil {
+				l.observedWaiting = map[string][]observation{}
+			}
+			l.observedWaiting[ref] = append(l.observedWaiting[ref], observation{first: ob.first, last: ob.last})
+			l.nObserved++
+		}
+	}
 }
 
 // checkClaims reports a name alias that two entities with ATT&CK ids of

@@ -54,6 +54,25 @@ type mapped struct {
 	nested      bool
 	objects     int
 	nestedDrops []nestedDrop
+	// scos are the cyber-observables the record is (its id and node), and
+	// observed the object_refs of the STIX 2.1 observed-data it is, with
+	// its times: the loader gives an SCO the times of the observed-data
+	// that names it, in either order (loader.observe).
+	scos     []sco
+	observed []observation
+}
+
+// sco is a cyber-observable record: its STIX id and node.
+type sco struct {
+	id    string
+	brief graph.NodeBrief
+}
+
+// observation is what a STIX 2.1 observed-data says of the objects it
+// names: they were observed from first to last.
+type observation struct {
+	refs        []string
+	first, last time.Time
 }
 
 // nestedDrop is an object of a nested bundle that was dropped.
@@ -277,6 +296,8 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 		// elsewhere in the feed, as a top-level one does.
 		out.markings = append(out.markings, sub.markings...)
 		out.claims = append(out.claims, sub.claims...)
+		out.scos = append(out.scos, sub.scos...)
+		out.observed = append(out.observed, sub.observed...)
 	}
 }
 

@@ -48,6 +48,9 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		}
 	}
 	idx := mp.addNode(out, n, o, nil)
+	if parent < 0 && o.id != "" {
+		out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+	}
 	if parent >= 0 {
 		p := out.batch.Nodes[parent]
 		nn := &out.batch.Nodes[idx]
@@ -137,8 +140,20 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 	if embedded {
 		own = []string{"objects"}
 	}
+	refs, _ := stringList(o.m["object_refs"]) // read before addNode takes it
 	idx := mp.addNode(out, n, o, own)
-	if !embedded || len(objs) == 0 {
+	if !embedded {
+		// STIX 2.1: the objects it names in object_refs were observed
+		// when it says, as the objects a 2.0 observed-data embeds are
+		// (below); the loader gives them its times (loader.observe).
+		if len(refs) > 0 {
+			if p := out.batch.Nodes[idx]; !p.FirstSeen.IsZero() {
+				out.observed = append(out.observed, observation{refs: refs, first: p.FirstSeen, last: p.LastSeen})
+			}
+		}
+		return
+	}
+	if len(objs) == 0 {
 		return
 	}
 	ids := embeddedIDs(o.id, objs)

@@ -46,7 +46,7 @@ func TestTestdataFeeds(t *testing.T) {
 		require.NoError(t, err)
 		require.EqualValues(t, 1, rep.Sightings)
 		kinds := map[graph.Kind]int{}
-		for _, n := range sink.nodes {
+		for _, n := range graph.MergeNodes(sink.nodes) { // the nodes, not their records
 			kinds[n.Kind]++
 		}
 		require.Equal(t, 1, kinds[graph.KindFile])

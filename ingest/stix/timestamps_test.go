@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 )
 
@@ -75,4 +76,51 @@ func TestTimestampFormsProducersWrite(t *testing.T) {
 		require.True(t, ok, "%s loads", forms[i])
 		require.Equal(t, time.Date(2024, 1, 5, 10, 0, 0, 0, time.UTC), n.FirstSeen, forms[i])
 	}
+}
+
+// TestObservedDataDatesItsObjects: the cyber-observables a STIX 2.1
+// observed-data names in object_refs were observed when it says (the
+// objects a STIX 2.0 observed-data embeds get its times already), in
+// either order in the file. Before, an SCO has no time of its own, so a
+// domain only an observed-data named was "seen" when the feed was loaded
+// (2026-12-05 for what was observed in February 2024), and the same
+// observation read from STIX 2.0 and 2.1 gave two answers.
+func TestObservedDataDatesItsObjects(t *testing.T) {
+	t.Parallel()
+	const od = `{"type": "observed-data", "spec_version": "2.1", "id": "observed-data--00000000-0000-4000-8000-0000000000d1",
+	 "created": "2024-02-01T00:00:00Z", "modified": "2024-02-01T00:00:00Z", "first_observed": "2024-02-01T00:00:00Z",
+	 "last_observed": "2024-02-02T00:00:00Z", "number_observed": 3,
+	 "object_refs": ["domain-name--00000000-0000-4000-8000-0000000000d2", "ipv4-addr--00000000-0000-4000-8000-0000000000d3"]}`
+	const domain = `{"type": "domain-name", "spec_version": "2.1", "id": "domain-name--00000000-0000-4000-8000-0000000000d2", "value": "observed.example"}`
+	const ip = `{"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--00000000-0000-4000-8000-0000000000d3", "value": "198.51.100.93"}`
+	const unnamed = `{"type": "domain-name", "spec_version": "2.1", "id": "domain-name--00000000-0000-4000-8000-0000000000d4", "value": "not-observed.example"}`
+	first, last := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 2, 2, 0, 0, 0, 0, time.UTC)
+	seen := func(doc string) map[string][2]time.Time {
+		sink := &recordingSink{}
+		rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler), Workers: 2, BatchSize: 2})
+		require.NoError(t, err)
+		require.Empty(t, rep.Dropped)
+		out := map[string][2]time.Time{}
+		for _, n := range graph.MergeNodes(sink.nodes) {
+			if n.Kind == graph.KindDomainName || n.Kind == graph.KindIPv4Addr {
+				out[n.Name] = [2]time.Time{n.FirstSeen, n.LastSeen}
+			}
+		}
+		return out
+	}
+	for name, doc := range map[string]string{
+		"objects after":  bundle(od, domain, unnamed, ip),
+		"objects before": bundle(domain, ip, unnamed, od),
+	} {
+		got := seen(doc)
+		require.Equal(t, [2]time.Time{first, last}, got["observed.example"], name)
+		require.Equal(t, [2]time.Time{first, last}, got["198.51.100.93"], name)
+		require.Equal(t, [2]time.Time{}, got["not-observed.example"], "%s: what no observed-data names has no time", name)
+	}
+	// The same observation in STIX 2.0.
+	got20 := seen(`{"type": "bundle", "id": "bundle--00000000-0000-4000-8000-000000000000", "spec_version": "2.0", "objects": [
+	 {"type": "observed-data", "id": "observed-data--00000000-0000-4000-8000-0000000000d1", "created": "2024-02-01T00:00:00Z",
+	  "modified": "2024-02-01T00:00:00Z", "first_observed": "2024-02-01T00:00:00Z", "last_observed": "2024-02-02T00:00:00Z",
+	  "number_observed": 3, "objects": {"0": {"type": "domain-name", "value": "observed.example"}}}]}`)
+	require.Equal(t, [2]time.Time{first, last}, got20["observed.example"])
 }
