@@ -99,9 +99,10 @@ func Transient(err error) bool {
 // (SQLSTATE class 22, data exception, or 23, integrity constraint
 // violation), which no retry cures but which splitting the batch can
 // isolate. A conflict between concurrent writers that is retryable is not
-// one.
+// one, nor is a row that found no partition (NoPartition): the partition
+// is missing, not the row wrong, and splitting would drop every row of it.
 func DataError(err error) bool {
-	if Transient(err) {
+	if Transient(err) || NoPartition(err) {
 		return false
 	}
 	c := Code(err)
