@@ -126,9 +126,10 @@ var serverLimitWhat = map[string]string{
 
 // ExplainServerLimit prefixes err, when a server limit ended it (see
 // ServerLimit), with what that limit did and its name; when the server
-// refused a write because it is read-only (see ReadOnly), or refused the
-// role the privilege (42501), with that; other errors come back
-// unchanged. The error chain is kept.
+// refused a write because it is read-only (see ReadOnly), refused the
+// role the privilege (42501), or found no partition for a row (see
+// NoPartition), with that; other errors come back unchanged. The error
+// chain is kept.
 func ExplainServerLimit(err error) error {
 	if name := ServerLimit(err); name != "" {
 		return fmt.Errorf("%s: %w", serverLimitWhat[name], err)
@@ -138,6 +139,9 @@ func ExplainServerLimit(err error) error {
 	}
 	if Code(err) == pgerrcode.InsufficientPrivilege {
 		return fmt.Errorf("%s: %w", privilegeWhat, err)
+	}
+	if NoPartition(err) {
+		return fmt.Errorf("%s: %w", noPartitionWhat, err)
 	}
 	return err
 }
@@ -162,3 +166,19 @@ func ReadOnly(err error) bool {
 // ExplainServerLimitText says what the limit named name (see ServerLimit)
 // did, or "" for a name it does not know.
 func ExplainServerLimitText(name string) string { return serverLimitWhat[name] }
+
+// NoPartition reports whether err is a row the server could not route to
+// a partition: "no partition of relation … found for row" (SQLSTATE
+// 23514, a check violation, but of no constraint). For telemetry_edges,
+// whose default partition takes the rows of days without one, that means
+// the default partition was dropped or detached: the rows are not at
+// fault, and dropping them as refused data would lose them.
+func NoPartition(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.CheckViolation && pgErr.ConstraintName == ""
+}
+
+// noPartitionWhat says why rows found no partition, and what brings them in.
+const noPartitionWhat = "no partition takes these telemetry rows: the default partition of telemetry_edges is gone " +
+	"(dropped or detached while the load ran?); 'intel partitions ensure' (or any intel command, on startup) makes it again, " +
+	"then the same load writes the rest"

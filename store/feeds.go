@@ -59,7 +59,12 @@ func feedFromRow(r gen.Feed) FeedState {
 
 // Feed returns a feed's bookkeeping; ok is false for a feed never loaded.
 func (s *Store) Feed(ctx context.Context, name string) (FeedState, bool, error) {
-	r, err := s.q.FeedGet(ctx, name)
+	var r gen.Feed
+	err := s.retry(ctx, "read feed "+name, func(ctx context.Context) error {
+		var err error
+		r, err = s.q.FeedGet(ctx, name)
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return FeedState{}, false, nil
 	}
@@ -71,7 +76,12 @@ func (s *Store) Feed(ctx context.Context, name string) (FeedState, bool, error) 
 
 // Feeds returns every feed's bookkeeping.
 func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
-	rows, err := s.q.FeedList(ctx)
+	var rows []gen.Feed
+	err := s.retry(ctx, "list feeds", func(ctx context.Context) error {
+		var err error
+		rows, err = s.q.FeedList(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, Interpret("list feeds", err)
 	}
@@ -92,8 +102,12 @@ func (s *Store) FeedStarted(ctx context.Context, name, format, location string) 
 	if self.Start != 0 {
 		start = &self.Start
 	}
-	if _, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
-		RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start}); err != nil {
+	err := s.retry(ctx, "record start of feed "+name, func(ctx context.Context) error {
+		_, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
+			RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start})
+		return err
+	})
+	if err != nil {
 		return Interpret("record start of feed "+name, err)
 	}
 	return nil
@@ -105,7 +119,12 @@ func (s *Store) FeedStarted(ctx context.Context, name, format, location string) 
 func (s *Store) FeedHeartbeat(ctx context.Context, name string) (bool, error) {
 	self := procid.Self()
 	pid := int32(self.PID)
-	n, err := s.q.FeedHeartbeat(ctx, gen.FeedHeartbeatParams{Name: name, RunningHost: self.Host, RunningPid: &pid})
+	var n int64
+	err := s.retry(ctx, "renew the heartbeat of feed "+name, func(ctx context.Context) error {
+		var err error
+		n, err = s.q.FeedHeartbeat(ctx, gen.FeedHeartbeatParams{Name: name, RunningHost: self.Host, RunningPid: &pid})
+		return err
+	})
 	if err != nil {
 		return false, Interpret("renew the heartbeat of feed "+name, err)
 	}
@@ -120,8 +139,10 @@ func (s *Store) FeedFinished(ctx context.Context, name, status, errText, content
 	if err != nil || report == nil {
 		raw = []byte("{}")
 	}
-	if err := s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
-		Report: raw, ContentHash: contentHash}); err != nil {
+	if err := s.retry(ctx, "record end of feed "+name, func(ctx context.Context) error {
+		return s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
+			Report: raw, ContentHash: contentHash})
+	}); err != nil {
 		return Interpret("record end of feed "+name, err)
 	}
 	return nil
@@ -129,7 +150,12 @@ func (s *Store) FeedFinished(ctx context.Context, name, status, errText, content
 
 // FeedItems returns the per-item bookkeeping of a feed, by item.
 func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItemState, error) {
-	rows, err := s.q.FeedItemList(ctx, feed)
+	var rows []gen.FeedItem
+	err := s.retry(ctx, "list items of feed "+feed, func(ctx context.Context) error {
+		var err error
+		rows, err = s.q.FeedItemList(ctx, feed)
+		return err
+	})
 	if err != nil {
 		return nil, Interpret("list items of feed "+feed, err)
 	}
@@ -142,7 +168,9 @@ func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItem
 
 // FeedItemLoaded records that an item of a feed was loaded with this content.
 func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error {
-	if err := s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, SourceTs: sourceTS}); err != nil {
+	if err := s.retry(ctx, "record item of feed "+feed, func(ctx context.Context) error {
+		return s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, SourceTs: sourceTS})
+	}); err != nil {
 		return Interpret(fmt.Sprintf("record item %s of feed %s", item, feed), err)
 	}
 	return nil

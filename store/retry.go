@@ -63,8 +63,9 @@ func (p RetryPolicy) wait(attempt int) time.Duration {
 // Transient reports whether err is worth running the transaction again
 // for: a conflict with a concurrent transaction (Retryable), or the
 // connection or the server going away — a server shut down or restarting
-// (SQLSTATE 57P01, 57P02, 57P03), a connection exception (class 08), a
-// connection refused, reset or closed. The end of the caller's context is
+// (SQLSTATE 57P01, 57P02, 57P03), an idle connection closed by the
+// server's idle_session_timeout (57P05), a connection exception (class
+// 08), a connection refused, reset or closed. The end of the caller's context is
 // never transient.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -77,7 +78,11 @@ func Transient(err error) bool {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case pgerrcode.AdminShutdown, pgerrcode.CrashShutdown, pgerrcode.CannotConnectNow,
-			pgerrcode.TooManyConnections:
+			pgerrcode.TooManyConnections,
+			// The server closed a connection that idled past its
+			// idle_session_timeout, outside any transaction: the pool
+			// meets it at its next statement, which never ran.
+			pgerrcode.IdleSessionTimeout:
 			return true
 		}
 		return strings.HasPrefix(pgErr.Code, "08")
@@ -99,9 +104,10 @@ func Transient(err error) bool {
 // (SQLSTATE class 22, data exception, or 23, integrity constraint
 // violation), which no retry cures but which splitting the batch can
 // isolate. A conflict between concurrent writers that is retryable is not
-// one.
+// one, nor is a row that found no partition (NoPartition): the partition
+// is missing, not the row wrong, and splitting would drop every row of it.
 func DataError(err error) bool {
-	if Transient(err) {
+	if Transient(err) || NoPartition(err) {
 		return false
 	}
 	c := Code(err)

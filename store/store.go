@@ -345,7 +345,12 @@ func (s *Store) ReleasePending(ctx context.Context) (graph.WriteStats, error) {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for {
-		page, err := s.q.PendingRelationPage(gctx, after)
+		var page []gen.PendingRelationPageRow
+		err := s.retry(gctx, "list pending relations", func(ctx context.Context) error {
+			var err error
+			page, err = s.q.PendingRelationPage(ctx, after)
+			return err
+		})
 		if err != nil {
 			if werr := g.Wait(); werr != nil { // a failed release ended gctx
 				return stats, werr

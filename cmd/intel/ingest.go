@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/telemetry"
@@ -258,15 +259,24 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		return nil
 	}
 	ie := &interruptedError{cause: cause, unit: "records", dryRun: dryRun}
-	var nodes, rels int64
+	var nodes, rels, edges int64
+	telemetry := false
 	for _, r := range results {
 		if r.Report != nil {
 			ie.records += r.Report.RecordsRead
 			// What committed: every node upserted, every relation
-			// written or parked.
-			w := r.Report.Written
-			nodes += w.NodesInserted + w.NodesMerged + w.NodesUnchanged
-			rels += w.RelationsInserted + w.RelationsMerged + w.RelationsPending
+			// written or parked; a telemetry feed's edges, and the
+			// endpoint nodes and links it wrote for them.
+			ws := []graph.WriteStats{r.Report.Written}
+			if t := r.Report.Telemetry; t != nil {
+				telemetry = true
+				edges += t.Edges
+				ws = append(ws, t.Nodes)
+			}
+			for _, w := range ws {
+				nodes += w.NodesInserted + w.NodesMerged + w.NodesUnchanged
+				rels += w.RelationsInserted + w.RelationsMerged + w.RelationsPending
+			}
 		}
 		switch r.Status {
 		case ingest.StatusInterrupted:
@@ -282,6 +292,9 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		}
 	}
 	ie.stored = fmt.Sprintf("%d nodes, %d relations", nodes, rels)
+	if telemetry {
+		ie.stored += fmt.Sprintf(", %d edges", edges)
+	}
 	return ie
 }
 

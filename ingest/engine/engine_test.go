@@ -449,3 +449,56 @@ func TestRelationsWaitForNodesAhead(t *testing.T) {
 		}
 	}
 }
+
+// lastBatchFails is a graph.Sink that fails, after a while, the write of
+// the batch holding node c-<last>, and refuses any write whose context has
+// ended, as the product's sink does (a batch does not start once the load
+// has stopped).
+type lastBatchFails struct {
+	last int
+	err  error
+}
+
+func (s lastBatchFails) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
+	if err := ctx.Err(); err != nil {
+		return graph.WriteStats{}, err
+	}
+	for _, n := range b.Nodes {
+		if n.Key == "c-"+strconv.Itoa(s.last) {
+			time.Sleep(5 * time.Millisecond)
+			return graph.WriteStats{}, s.err
+		}
+	}
+	return graph.WriteStats{NodesInserted: int64(len(b.Nodes)), RelationsInserted: int64(len(b.Relations))}, nil
+}
+
+// TestLastBatchsErrorIsTheLoadsError: with batches written side by side,
+// the last batch of nodes fails (the server turned read-only under `intel
+// ingest feeds`) while the relations left for after it wait. The load must
+// fail with that batch's error. Before, the wait for it took the end of
+// the batch for its success, wrote the waiting relations on the context
+// the failure had just cancelled, and the load failed with "write batch of
+// 0 nodes and 98 relations: context canceled": the cause (read-only
+// server, with what to do) was lost.
+func TestLastBatchsErrorIsTheLoadsError(t *testing.T) {
+	t.Parallel()
+	boom := errors.New("the server is read-only")
+	for range 20 {
+		err := engine.Run(context.Background(), &numbers{n: 200}, mapNear, lastBatchFails{last: 199, err: boom},
+			engine.Options{Feed: "chain", Workers: 2, Writers: 2, BatchSize: 10, Logger: quiet}, engine.NewReport("chain", "test"))
+		require.ErrorIs(t, err, boom)
+	}
+}
+
+// mapNear maps record i to its node and, from record 3 on, a relation to
+// record i-3's node: often in the batch written just before, so the
+// relation waits for it (batch size 10: five records a batch).
+func mapNear(rec engine.Record[int]) engine.Result {
+	i, _ := strconv.Atoi(string(rec.Raw))
+	res := engine.Result{Read: 1, Mapped: 1}
+	res.Batch.Nodes = []graph.Node{chainNode(i)}
+	if i >= 3 {
+		res.Batch.Relations = []graph.Relation{{Src: "c-" + graph.Ref(strconv.Itoa(i)), Type: "follows", Dst: "c-" + graph.Ref(strconv.Itoa(i-3))}}
+	}
+	return res
+}

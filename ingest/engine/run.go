@@ -422,6 +422,7 @@ type batcher struct {
 	// not); wctx ends when one of them fails.
 	writes  *errgroup.Group
 	wctx    context.Context
+	parent  context.Context // of wctx
 	writers int
 	// started holds, oldest first, a channel closed by each batch started
 	// and not yet seen to end, at most writers of them: a batch starts
@@ -450,6 +451,7 @@ func newBatcher(ctx context.Context, sink graph.Sink, opts Options, rep *Report,
 	}
 	if opts.Writers > 1 {
 		b.writes, b.wctx = errgroup.WithContext(ctx)
+		b.parent = ctx
 		b.writers = opts.Writers
 		b.recent = map[graph.Ref]int{}
 	}
@@ -548,10 +550,8 @@ func (b *batcher) flush(ctx context.Context, last bool) error {
 		if err := b.flushPending(ctx, true); err != nil || len(rest) == 0 {
 			return err
 		}
-		for b.writes != nil && len(b.started) > 0 {
-			if err := b.await(ctx); err != nil {
-				return err
-			}
+		if err := b.drain(); err != nil {
+			return err
 		}
 		for chunk := range slices.Chunk(rest, b.size) {
 			write := b.start
@@ -587,13 +587,31 @@ func (b *batcher) flushPending(ctx context.Context, last bool) error {
 	if !last || len(later) == 0 {
 		return nil
 	}
-	for len(b.started) > 0 { // every batch written
-		if err := b.await(ctx); err != nil {
-			return err
-		}
+	if err := b.drain(); err != nil { // every batch written
+		return err
 	}
 	batch, b.pending, b.deferred = b.pending, graph.Batch{}, 0
 	return b.write(b.wctx, batch)
+}
+
+// drain waits for every batch being written to end and returns the first
+// error of one; batches started after it go on a new group. Waiting on the
+// batches' channels alone (await) is not enough before a write of the
+// collecting goroutine's own: a failed batch ends (its channel closed) just
+// before its error cancels wctx, so await may take it for a success, and
+// the write that follows then fails with the end of wctx ("context
+// canceled") in place of the batch's error.
+func (b *batcher) drain() error {
+	if b.writes == nil {
+		return nil
+	}
+	err := b.writes.Wait()
+	b.started = b.started[:0]
+	if err != nil {
+		return err
+	}
+	b.writes, b.wctx = errgroup.WithContext(b.parent)
+	return nil
 }
 
 // await waits for the oldest batch started to end, or for a write to fail

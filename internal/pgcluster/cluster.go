@@ -2,9 +2,11 @@ package pgcluster
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -55,6 +57,9 @@ type Cluster struct {
 	port      int
 	child     *exec.Cmd
 	exited    chan error
+	// logFrom is the size of the server log when this start began: the
+	// lines after it are this start's.
+	logFrom int64
 }
 
 // New returns the cluster described by opts. It finds the server binaries
@@ -260,6 +265,7 @@ func (c *Cluster) StartChild(ctx context.Context) error {
 	if err := c.pickPort(); err != nil {
 		return err
 	}
+	c.markLog()
 	logf, err := os.OpenFile(c.opts.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open server log: %w", err)
@@ -325,6 +331,7 @@ func (c *Cluster) StartDaemon(ctx context.Context) error {
 	if err := c.chown(c.opts.LogFile); err != nil {
 		return err
 	}
+	c.markLog()
 	quoted := make([]string, 0, len(c.serverArgs()))
 	for _, a := range c.serverArgs()[2:] { // drop -D dir: pg_ctl passes it
 		quoted = append(quoted, shellQuote(a))
@@ -335,7 +342,7 @@ func (c *Cluster) StartDaemon(ctx context.Context) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.runAs, Setsid: true}
 	cmd.Dir = c.opts.DataDir
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, lastLines(out, 5), c.logTail())
+		return fmt.Errorf("pg_ctl start: %w: %s%s\n%s", err, c.serverSaid(), lastLines(out, 5), c.logTail())
 	}
 	if err := c.waitReady(ctx); err != nil {
 		return err
@@ -405,10 +412,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case err := <-c.exitedChan():
-			return fmt.Errorf("postgres exited during start (%v):\n%s", err, c.logTail())
+			return fmt.Errorf("postgres exited during start (%v): %s\n%s", err, strings.TrimSuffix(c.serverSaid(), "; "), c.logTail())
 		case <-ctx.Done():
-			return fmt.Errorf("postgres did not accept connections on port %d within %s: %v\n%s",
-				c.port, time.Since(began).Round(100*time.Millisecond), lastErr, c.logTail())
+			return fmt.Errorf("postgres did not accept connections on port %d within %s: %s%v\n%s",
+				c.port, time.Since(began).Round(100*time.Millisecond), c.serverSaid(), lastErr, c.logTail())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -419,6 +426,63 @@ func (c *Cluster) exitedChan() <-chan error {
 		return nil
 	}
 	return c.exited
+}
+
+// markLog notes where the server log ends before a start, so serverSaid
+// reads only what this start wrote.
+func (c *Cluster) markLog() {
+	c.logFrom = 0
+	if fi, err := os.Stat(c.opts.LogFile); err == nil {
+		c.logFrom = fi.Size()
+	}
+}
+
+// serverSaid returns the last FATAL or PANIC line the server logged since
+// the start began, as "the server said: FATAL:  …; ", or "" when it logged
+// none. Errors put it first: the log's tail that ends them begins with
+// the lines of earlier runs, and a reader (or the CLI, which folds an error
+// to one line of 600 characters) would not reach the cause, such as
+// "could not write to file "pg_wal/xlogtemp.15489": No space left on
+// device".
+func (c *Cluster) serverSaid() string {
+	f, err := os.Open(c.opts.LogFile)
+	if err != nil {
+		return ""
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	if _, err := f.Seek(c.logFrom, io.SeekStart); err != nil {
+		return ""
+	}
+	raw, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return ""
+	}
+	var panicked, fatal string
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		if i := strings.Index(line, "PANIC:"); i >= 0 {
+			panicked = strings.TrimSpace(line[i:])
+		} else if i := strings.Index(line, "FATAL:"); i >= 0 && !refusedWhileStarting(line) {
+			fatal = strings.TrimSpace(line[i:])
+		}
+	}
+	if said := cmp.Or(panicked, fatal); said != "" {
+		return "the server said: " + said + "; "
+	}
+	return ""
+}
+
+// refusedWhileStarting reports whether a FATAL line of the server log is
+// its answer to a connection tried while it was starting, in recovery or
+// stopping (waitReady's polls): no reason why it stopped.
+func refusedWhileStarting(line string) bool {
+	for _, s := range []string{"the database system is starting up", "the database system is in recovery mode",
+		"the database system is not yet accepting connections", "the database system is shutting down",
+		"the database system is not accepting connections"} {
+		if strings.Contains(line, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // logTail returns the last lines of the server log, for error messages.

@@ -1,0 +1,58 @@
+package pgcluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestFailedStartSaysWhyFirst: a server that cannot start (here a setting
+// it refuses; in the case seen, the local cluster's disk full: "FATAL:
+// could not write to file "pg_wal/xlogtemp.15489": No space left on
+// device") logs why as its last FATAL or PANIC line. The error must say it
+// on its first line, before pg_ctl's output and the log's last lines: the
+// CLI folds an error to one line of 600 characters, and the log of the
+// earlier runs that comes first pushed the cause past the cut (`intel local
+// start` said only "waiting for server to start.... stopped waiting
+// (pg_ctl: could not start server Examine the log output. server log …:
+// 2026-12-05 08:38:39.882 UTC [15052] LOG: terminating any other active
+// server processes …").
+func TestFailedStartSaysWhyFirst(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := os.MkdirTemp("", "pgcluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	c, err := New(Options{DataDir: filepath.Join(root, "data"), StartTimeout: 20 * time.Second,
+		Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(root))
+	require.NoError(t, c.Init(ctx))
+	// The log of earlier runs, as a state directory keeps it.
+	var old strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&old, "2026-12-05 08:38:%02d.882 UTC [15052] LOG:  an earlier run's line %d, long enough to matter in a tail\n", i, i)
+	}
+	require.NoError(t, os.WriteFile(c.LogFile(), []byte(old.String()), 0o600))
+	require.NoError(t, c.chown(c.LogFile()))
+	f, err := os.OpenFile(filepath.Join(c.opts.DataDir, "postgresql.auto.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString("shared_buffers = 'bogus'\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+
+	err = c.StartDaemon(ctx)
+	require.Error(t, err)
+	t.Cleanup(func() { _ = c.StopDaemon(context.Background()) })
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	require.Contains(t, first, `FATAL:  configuration file`, "the server's reason on the first line: %v", err)
+	require.LessOrEqual(t, strings.Index(err.Error(), "FATAL:"), 300, "near the start: %v", err)
+	require.Contains(t, err.Error(), "server log "+c.LogFile(), "the log's tail still follows")
+}
