@@ -28,6 +28,10 @@ type feedRow struct {
 	// dropped (engine.Report.PartsDropped: an indicator pattern not
 	// understood).
 	PartsDropped int64 `json:"parts_dropped"`
+	// Edges counts the telemetry edges a telemetry feed's last load
+	// stored; its Nodes and Relations are the endpoint nodes and the
+	// links (has-hash, …) it wrote for them.
+	Edges int64 `json:"edges,omitempty"`
 }
 
 func (a *app) feedsCommand() *cobra.Command {
@@ -38,9 +42,9 @@ func (a *app) feedsCommand() *cobra.Command {
 		Long: `feeds lists every feed intel has loaded, with the status of its last load (ok,
 skipped, failed, interrupted, or running), when it last loaded, the counts of
 its last report (records read, nodes, relations, records dropped, and "+N parts":
-parts of loaded records dropped, such as an indicator pattern not understood)
-and its last
-error. A load recorded as running whose process is gone (killed, crashed, its
+parts of loaded records dropped, such as an indicator pattern not understood;
+for a telemetry feed the lines read, the endpoint nodes and links written, and
+the edges stored, in DETAIL) and its last error. A load recorded as running whose process is gone (killed, crashed, its
 host rebooted) shows as stale: on this host the recorded process id and start
 time are checked; a load from another host is stale when it has given no sign
 of life (a heartbeat every 30s) for 5 minutes. Load it again to replace it.`,
@@ -78,15 +82,27 @@ func (a *app) feedRows(ctx context.Context) ([]feedRow, error) {
 	now := time.Now()
 	rows := make([]feedRow, 0, len(feeds))
 	for _, f := range feeds {
-		r := feedRow{FeedState: f, Status: ingest.FeedStatus(f, now)}
-		var rep engine.Report
-		if len(f.LastReport) > 0 && json.Unmarshal(f.LastReport, &rep) == nil {
-			r.Records, r.Nodes, r.Relations, r.Dropped = rep.RecordsRead, rep.Nodes, rep.Relations, rep.DroppedTotal()
-			r.PartsDropped = rep.PartsDroppedTotal()
-		}
-		rows = append(rows, r)
+		rows = append(rows, newFeedRow(f, now))
 	}
 	return rows, nil
+}
+
+// newFeedRow is the row of a feed: its status at now and the counts of
+// its last report. A telemetry feed maps no graph records: its counts are
+// the edges it stored and the endpoint nodes and links it wrote for them.
+func newFeedRow(f store.FeedState, now time.Time) feedRow {
+	r := feedRow{FeedState: f, Status: ingest.FeedStatus(f, now)}
+	var rep engine.Report
+	if len(f.LastReport) > 0 && json.Unmarshal(f.LastReport, &rep) == nil {
+		r.Records, r.Nodes, r.Relations, r.Dropped = rep.RecordsRead, rep.Nodes, rep.Relations, rep.DroppedTotal()
+		r.PartsDropped = rep.PartsDroppedTotal()
+		if t := rep.Telemetry; t != nil {
+			r.Edges = t.Edges
+			r.Nodes += t.Nodes.NodesInserted + t.Nodes.NodesMerged + t.Nodes.NodesUnchanged
+			r.Relations += t.Nodes.RelationsInserted + t.Nodes.RelationsMerged + t.Nodes.RelationsPending
+		}
+	}
+	return r
 }
 
 // writeFeedsTable writes the feeds as a table, one line each.
@@ -131,6 +147,9 @@ func feedDetail(r feedRow) string {
 		return d
 	}
 	if r.LastError == "" {
+		if r.Edges > 0 {
+			return fmt.Sprintf("%d telemetry edges", r.Edges)
+		}
 		return ""
 	}
 	const maxDetail = 100
