@@ -393,6 +393,9 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			err = ferr
 		}
 	}
+	if err == nil && srcErr == nil && ctx.Err() == nil {
+		stats.PartitionsCreated += s.recheckDays(ctx)
+	}
 	if err == nil && srcErr == nil && in.Name != "" {
 		err = s.retry(ctx, "complete telemetry checkpoint", func(ctx context.Context) error {
 			return s.q.TelemetryCheckpointComplete(ctx, gen.TelemetryCheckpointCompleteParams{
@@ -1908,6 +1911,40 @@ func waitClaims(ctx context.Context, claims []*recordClaim) error {
 	return nil
 }
 
+// recheckDays asks the DayEnsurer again, at the end of a load, for the
+// days of the window whose partitions this Store made or found. A day's
+// partition dropped or detached while the load ran, after the Store had
+// made it, sent that day's later rows to the default partition unseen (the
+// report said none went there). Ensuring the day makes its partition again
+// and moves those rows into it. It returns the partitions made; a failure
+// is logged, not returned: the rows are stored, and `intel partitions
+// check` finds any left in the default partition.
+func (s *Store) recheckDays(ctx context.Context) int {
+	if s.ensurer == nil {
+		return 0
+	}
+	today := graph.UTCDay(s.now())
+	days := s.days.confirmed(today.AddDate(0, 0, -s.window.Back), today.AddDate(0, 0, s.window.Ahead+1))
+	if len(days) == 0 {
+		return 0
+	}
+	var out DayOutcome
+	err := s.retry(ctx, "check day partitions", func(ctx context.Context) error {
+		var err error
+		out, err = s.ensureDays(ctx, days)
+		return err
+	})
+	if err != nil {
+		s.log.WarnContext(ctx, "could not check at the end of the load that its day partitions still exist", "err", err)
+		return 0
+	}
+	if out.Created > 0 {
+		s.log.WarnContext(ctx, "day partitions this load wrote to were gone (dropped or detached while it ran?): "+
+			"made them again, and moved into them the rows that had gone to the default partition", "partitions", out.Created)
+	}
+	return out.Created
+}
+
 // ensureDays makes the partitions of days through the DayEnsurer, if any.
 func (s *Store) ensureDays(ctx context.Context, days []time.Time) (DayOutcome, error) {
 	if s.ensurer == nil {
@@ -1947,6 +1984,21 @@ func (d *daySet) confirm(day time.Time) {
 	d.mu.Lock()
 	d.days[day] = true
 	d.mu.Unlock()
+}
+
+// confirmed returns the days from lo (inclusive) to hi (exclusive) whose
+// partitions are known to exist, in order.
+func (d *daySet) confirmed(lo, hi time.Time) []time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []time.Time
+	for day, ok := range d.days {
+		if ok && !day.Before(lo) && day.Before(hi) {
+			out = append(out, day)
+		}
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
 }
 
 func (d *daySet) remove(day time.Time) {

@@ -173,6 +173,13 @@ func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error
 	opts.KeepLateRows = keepLate
 	res, err := partman.Prune(ctx, pool, keep, mode, opts)
 	if err != nil {
+		if len(res.Removed) > 0 {
+			// Each day is pruned in its own transaction: those removed
+			// before the failure are gone (or archived) all the same.
+			if perr := printAs(a.stdout, o.format, res, writePruneTable); perr != nil {
+				return errors.Join(err, perr)
+			}
+		}
 		return err
 	}
 	return printAs(a.stdout, o.format, res, writePruneTable)

@@ -315,12 +315,20 @@ func (c *Cluster) StopChild() error {
 // this process, and returns once it accepts connections. A server already
 // running on the data directory is reused (its port is read back).
 func (c *Cluster) StartDaemon(ctx context.Context) error {
+	c.markLog()
 	if port, ok := c.Running(); ok {
 		c.port = port
-		if err := c.waitReady(ctx); err != nil {
+		err := c.waitReady(ctx)
+		if err == nil {
+			return c.useFastVerifier(ctx)
+		}
+		if _, still := c.Running(); still {
 			return err
 		}
-		return c.useFastVerifier(ctx)
+		// It stopped (was killed) while we waited: start it again.
+	}
+	if err := c.awaitReaped(ctx); err != nil {
+		return err
 	}
 	if err := c.pickPort(); err != nil {
 		return err
@@ -384,7 +392,40 @@ func (c *Cluster) Running() (int, bool) {
 	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
 		return 0, false
 	}
+	if isZombie(pid) {
+		return 0, false // killed, not yet reaped: no server
+	}
 	return port, true
+}
+
+// awaitReaped waits (10 s at most) while the pid postmaster.pid names is a
+// zombie: a postmaster killed and not yet reaped by its parent. The server
+// refuses to start while that pid exists ("lock file "postmaster.pid"
+// already exists"); init reaps it within a second or two.
+func (c *Cluster) awaitReaped(ctx context.Context) error {
+	raw, err := os.ReadFile(filepath.Join(c.opts.DataDir, "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(raw), "\n")
+	pid, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for isZombie(pid) {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the server's last process (pid %d, named by %s) was killed and its parent has not reaped it (a zombie): "+
+				"the server refuses to start while that pid exists; the parent (init) must reap it",
+				pid, filepath.Join(c.opts.DataDir, "postmaster.pid"))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // waitReady polls until the server accepts a connection, the child exits,
@@ -409,6 +450,12 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		if errors.As(err, &pgErr) && pgErr.Code == "53300" { // too_many_connections
 			return fmt.Errorf("%w (port %d): %v", ErrServerFull, c.port, err)
+		}
+		if c.child == nil {
+			if _, ok := c.Running(); !ok {
+				return fmt.Errorf("postgres stopped while waiting for connections on port %d: %s%v\n%s",
+					c.port, c.serverSaid(), lastErr, c.logTail())
+			}
 		}
 		select {
 		case err := <-c.exitedChan():
@@ -523,4 +570,22 @@ func FreePortAt(port int) (int, error) {
 	}
 	defer l.Close()
 	return port, nil
+}
+
+// isZombie reports whether process pid has exited and waits for its parent
+// to reap it (state Z, or X while it goes, in /proc/<pid>/stat). A
+// signal-0 probe still finds such a process, but it is no server: a
+// postmaster killed (kill -9, the OOM killer) stays one until init reaps
+// it, which some inits never do.
+func isZombie(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state …: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 || i+2 >= len(raw) {
+		return false
+	}
+	return raw[i+2] == 'Z' || raw[i+2] == 'X'
 }

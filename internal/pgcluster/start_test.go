@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -55,4 +57,56 @@ func TestFailedStartSaysWhyFirst(t *testing.T) {
 	require.Contains(t, first, `FATAL:  configuration file`, "the server's reason on the first line: %v", err)
 	require.LessOrEqual(t, strings.Index(err.Error(), "FATAL:"), 300, "near the start: %v", err)
 	require.Contains(t, err.Error(), "server log "+c.LogFile(), "the log's tail still follows")
+}
+
+// TestKilledPostmasterIsNotRunning: the local cluster's postmaster is
+// killed (kill -9, the OOM killer). Until its parent reaps it (init, every
+// second or two here; never, under an init that does not reap) its pid is
+// a zombie that a signal-0 probe still finds. Before, Running took it for
+// a live server: `intel local status` said "running on port N", and
+// `intel local start` (and any command on the local cluster) reused it,
+// waited the whole start timeout (60 s) for connections and failed with
+// "postgres did not accept connections on port N within 1m0s". A zombie is
+// no server: Running says so, and StartDaemon waits for it to be reaped
+// and starts the server.
+func TestKilledPostmasterIsNotRunning(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := os.MkdirTemp("", "pgcluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	c, err := New(Options{DataDir: filepath.Join(root, "data"), StartTimeout: 15 * time.Second,
+		Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(root))
+	require.NoError(t, c.Init(ctx))
+	require.NoError(t, c.StartDaemon(ctx))
+	t.Cleanup(func() { _ = c.StopDaemon(context.Background()) })
+	port, ok := c.Running()
+	require.True(t, ok)
+	require.NoError(t, c.StopDaemon(ctx))
+
+	// A postmaster killed and not yet reaped: a child of ours that we do
+	// not wait for, named by the lock file the killed server left.
+	zombie := exec.Command("sleep", "600")
+	require.NoError(t, zombie.Start())
+	require.NoError(t, zombie.Process.Signal(syscall.SIGKILL))
+	require.Eventually(t, func() bool { return isZombie(zombie.Process.Pid) }, 5*time.Second, 10*time.Millisecond)
+	lock := fmt.Sprintf("%d\n%s\n%d\n%d\n\n127.0.0.1\n  1234567     12345\nready   \n", zombie.Process.Pid, c.opts.DataDir, time.Now().Unix(), port)
+	require.NoError(t, os.WriteFile(filepath.Join(c.opts.DataDir, "postmaster.pid"), []byte(lock), 0o600))
+	require.NoError(t, c.chown(filepath.Join(c.opts.DataDir, "postmaster.pid")))
+	_, ok = c.Running()
+	require.False(t, ok, "a zombie is no server")
+
+	// Its parent reaps it a moment later, as init does.
+	go func() {
+		time.Sleep(time.Second)
+		_ = zombie.Wait()
+	}()
+	start := time.Now()
+	require.NoError(t, c.StartDaemon(ctx), "the server starts again")
+	require.Less(t, time.Since(start), 10*time.Second)
+	_, ok = c.Running()
+	require.True(t, ok)
 }
