@@ -226,3 +226,58 @@ func TestEnsureRemakesAMissingDefaultPartition(t *testing.T) {
 		require.Equal(t, 1, left, "the old table keeps its row (said in the warning)")
 	})
 }
+
+// Rows of days far outside the window (an agent whose clock says 9999, a
+// backfill of a year ago) wait in the default partition: Ensure makes only
+// the window's days, so Check asked for attention for ever (as found
+// with an agent clock at 9999-12-31). EnsureWithDefault makes their days'
+// partitions and moves the rows there; days before the retention stay
+// refused (Prune removes their rows).
+func TestEnsureWithDefaultEmptiesTheDefaultPartition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	d := day(2024, 10, 1)
+	opts := partman.Options{Now: fixedNow(d.Add(5 * time.Hour)), Ahead: 2, Behind: 1}
+	far := []time.Time{
+		time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC),
+		d.AddDate(-1, 0, 0).Add(3 * time.Hour),
+		d.AddDate(-1, 0, 0).Add(4 * time.Hour),
+	}
+	_, err := partman.Ensure(ctx, pool, opts)
+	require.NoError(t, err)
+	for _, at := range far {
+		_, err = pool.Exec(ctx, insertEdge, at)
+		require.NoError(t, err)
+	}
+	_, err = partman.Ensure(ctx, pool, opts)
+	require.NoError(t, err)
+	rep, err := partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.False(t, rep.OK, "Ensure leaves the rows outside the window in the default partition")
+	require.Equal(t, int64(4), rep.DefaultRows)
+	require.Len(t, rep.DefaultDays, 3)
+
+	res, err := partman.EnsureWithDefault(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Equal(t, 3, res.Created())
+	require.Equal(t, int64(4), res.MovedRows())
+	require.Contains(t, res.Days, partman.DayResult{Day: day(9999, 12, 31), Partition: "telemetry_edges_9999_12_31",
+		Created: true, MovedRows: 1, Attempts: 1})
+	rep, err = partman.Check(ctx, pool, opts)
+	require.NoError(t, err)
+	require.True(t, rep.OK)
+	for _, at := range far {
+		require.Equal(t, "telemetry_edges_"+at.Format("2006_01_02"), partitionOf(t, pool, at))
+	}
+
+	// A day before the retention the last prune recorded is refused.
+	_, err = pool.Exec(ctx, insertEdge, d.AddDate(-2, 0, 0))
+	require.NoError(t, err)
+	opts.Retention = 30 * 24 * time.Hour
+	res, err = partman.EnsureWithDefault(ctx, pool, opts)
+	require.NoError(t, err)
+	require.Equal(t, []time.Time{day(2022, 10, 1)}, res.Refused)
+	require.Zero(t, res.Created())
+}

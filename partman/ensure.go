@@ -97,6 +97,38 @@ func Ensure(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, erro
 	return ensureDays(ctx, pool, opts.window(), opts)
 }
 
+// EnsureWithDefault is Ensure, and it also makes the partitions of the days
+// outside the window that the default partition holds rows of, moving those
+// rows into them, as pg_partman's partition_data_proc does: rows of agents
+// whose clocks were far off, or of a backfill older than the window, which
+// Ensure leaves in the default partition (so Check keeps asking for
+// attention). Days before the retention are refused as by Ensure: Prune
+// removes their rows. Rows whose times are wrong are better deleted; this
+// keeps them, each in the partition of its day.
+func EnsureWithDefault(ctx context.Context, pool *pgxpool.Pool, opts Options) (Result, error) {
+	opts = opts.withDefaults()
+	t, err := resolve(ctx, pool, opts.Parent)
+	if err != nil {
+		return Result{}, fmt.Errorf("ensure partitions: %w", err)
+	}
+	days := opts.window()
+	_, err = inTx(ctx, pool, opts, "read the days of the default partition of "+t.String(), func(tx pgx.Tx) error {
+		l, err := list(ctx, tx, t)
+		if err != nil || l.Default == nil {
+			return err
+		}
+		counts, _, err := countByDay(ctx, tx, table{schema: l.Default.Schema, name: l.Default.Name, key: t.key})
+		for _, c := range counts {
+			days = append(days, c.Day)
+		}
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return ensureDays(ctx, pool, days, opts)
+}
+
 // DayEnsurer makes day partitions on demand for a writer:
 // store.WithDayEnsurer(partman.NewDayEnsurer(pool, opts)) has the Store's
 // AppendTelemetry make the partitions of the days it is about to write.

@@ -339,6 +339,36 @@ func TestPartitionsListAndCheck(t *testing.T) {
 	require.Equal(t, exitFailure, code, "a check that cannot run is no attention")
 }
 
+// Rows dated far outside the window (an agent clock at 9999-12-31, a day of
+// 1970) waited in the default partition, and check said "run intel
+// partitions ensure", which makes only the window's days: exit 3 for ever.
+// Check now names the days and --from-default; ensure --from-default
+// moves the rows and check is ok again.
+func TestPartitionsCheckOfRowsOutsideTheWindow(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	db := "--database-url=" + dsn
+	runOK(t, db, "partitions", "ensure", "--ahead", "1", "--behind", "0")
+	pool := pgtest.PoolFor(t, dsn)
+	for _, at := range []string{"9999-12-31T23:59:59Z", "1970-01-01T00:00:01Z", "9999-12-31T00:00:00Z"} {
+		_, err := pool.Exec(context.Background(), `INSERT INTO telemetry_edges (src_id, dst_id, relation, agent_id, observed_at)
+			VALUES (gen_random_uuid(), gen_random_uuid(), 'wrote', 'agent-9', $1::timestamptz)`, at)
+		require.NoError(t, err)
+	}
+	runOK(t, db, "partitions", "ensure", "--ahead", "1", "--behind", "0")
+	_, stderr, code := runCLI(t, db, "partitions", "check", "--ahead", "1", "--behind", "0")
+	require.Equal(t, exitAttention, code, stderr)
+	require.Contains(t, stderr, "partitions need attention: 0 missing days, 3 rows in the default partition, "+
+		"all of 2 days outside the window (1970-01-01 to 9999-12-31): run intel partitions ensure --from-default, "+
+		"or delete those rows if their times are wrong")
+	require.Contains(t, runOK(t, "partitions", "ensure", "--help"), "--from-default")
+
+	out := runOK(t, db, "partitions", "ensure", "--ahead", "1", "--behind", "0", "--from-default")
+	require.Contains(t, out, "telemetry_edges_9999_12_31", out)
+	check := runOK(t, db, "partitions", "check", "--ahead", "1", "--behind", "0")
+	require.Contains(t, check, "status: ok\n", check)
+}
+
 // loadSmallGraph writes file → hash ← indicator → malware → intrusion set
 // through the store and returns the file node.
 func loadSmallGraph(t *testing.T, dsn string) graph.Node {

@@ -23,6 +23,9 @@ type partitionsOptions struct {
 	mode    string
 	late    string
 	every   time.Duration
+	// fromDefault: ensure also makes the days the default partition holds
+	// rows of (partman.EnsureWithDefault).
+	fromDefault bool
 }
 
 func (a *app) partitionsCommand() *cobra.Command {
@@ -94,12 +97,30 @@ missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service.`,
 	maintain.Flags().StringVar(&o.keep, "keep", "", "also prune partitions older than this (720h or 30d)")
 	maintain.Flags().StringVar(&o.mode, "mode", "detach", "drop or detach, with --keep")
 	maintain.Flags().StringVar(&o.late, "late-rows", "drop", "with --keep: what writers do with rows past retention, drop or keep")
+	ensure := subcommand(&cobra.Command{
+		Use:   "ensure",
+		Short: "Create the partitions from today-behind through today+ahead",
+		Long: `ensure makes the partitions of the days from today-behind through
+today+ahead that have none, moving their rows out of the default partition.
+Rows of days outside that window (an agent whose clock is far off, a backfill
+older than the window) stay in the default partition, and check keeps saying
+so: --from-default also makes the partitions of those days and moves the rows
+there, as pg_partman's partition_data does (or delete such rows if their
+times are wrong). Days before the retention the last prune recorded get no
+partition: prune removes their rows.`,
+		Example: `  intel partitions ensure
+  intel partitions ensure --from-default`,
+	}, func(ctx context.Context, o partitionsOptions) error {
+		do := partman.Ensure
+		if o.fromDefault {
+			do = partman.EnsureWithDefault
+		}
+		return partitionsReport(a, do, writeEnsureTable)(ctx, o)
+	})
+	ensure.Flags().BoolVar(&o.fromDefault, "from-default", false,
+		"also make the partitions of the days outside the window that the default partition holds rows of, moving the rows there")
 	return group(cmd,
-		subcommand(&cobra.Command{
-			Use:     "ensure",
-			Short:   "Create the partitions from today-behind through today+ahead",
-			Example: "  intel partitions ensure",
-		}, partitionsReport(a, partman.Ensure, writeEnsureTable)),
+		ensure,
 		subcommand(&cobra.Command{
 			Use:     "list",
 			Short:   "List the partitions with their bounds, row estimates and sizes",
@@ -125,8 +146,7 @@ is; 1 means the check itself could not run.`,
 				return rep, err
 			}, writeCheckTable)(ctx, o)
 			if err == nil && !rep.OK {
-				return attentionError{fmt.Sprintf("partitions need attention: %d missing days, %d rows in the default partition%s; run intel partitions ensure",
-					len(rep.MissingDays), rep.DefaultRows, map[bool]string{true: ", no default partition"}[rep.Default == nil])}
+				return attentionError{checkAdvice(rep)}
 			}
 			return err
 		}),
@@ -315,4 +335,41 @@ func (a *app) startupUpkeep(ctx context.Context) error {
 		return fmt.Errorf("partition upkeep on startup: %w", err)
 	}
 	return nil
+}
+
+// checkAdvice says what a check that needs attention found and what mends
+// it: ensure for the window's days, ensure --from-default for rows of days
+// outside the window (which ensure alone leaves in the default partition).
+func checkAdvice(rep partman.Report) string {
+	var outside int64
+	var days []partman.DayCount // of the rows outside the window
+	for _, d := range rep.DefaultDays {
+		if d.Day.Before(rep.WindowFrom) || d.Day.After(rep.WindowTo) {
+			outside += d.Rows
+			days = append(days, d)
+		}
+	}
+	msg := fmt.Sprintf("partitions need attention: %d missing days, %d rows in the default partition%s",
+		len(rep.MissingDays), rep.DefaultRows, map[bool]string{true: ", no default partition"}[rep.Default == nil])
+	if outside == rep.DefaultRows && len(rep.MissingDays) == 0 && rep.Default != nil {
+		return msg + fmt.Sprintf(", all of %d days outside the window (%s): run intel partitions ensure --from-default, "+
+			"or delete those rows if their times are wrong", len(days), dayRange(days))
+	}
+	if outside > 0 {
+		return msg + fmt.Sprintf("; run intel partitions ensure (%d of the rows are of %d days outside the window, %s: "+
+			"add --from-default for them)", outside, len(days), dayRange(days))
+	}
+	return msg + "; run intel partitions ensure"
+}
+
+// dayRange is the first and last of days (in day order), as text.
+func dayRange(days []partman.DayCount) string {
+	if len(days) == 0 {
+		return ""
+	}
+	first, last := days[0].Day.Format(time.DateOnly), days[len(days)-1].Day.Format(time.DateOnly)
+	if first == last {
+		return first
+	}
+	return first + " to " + last
 }
