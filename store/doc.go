@@ -49,4 +49,21 @@
 // ErrRetryable (and ErrAmbiguous from ResolveNode), with the database error still in the chain. WithTx is the
 // one transaction helper; its rollback runs even after the caller's context
 // is cancelled.
+//
+// Where things are: store.go (the Store and its options), write.go (node and
+// relation batches: check, merge, upsert, park and release), versions.go
+// (source versions and superseded links), params.go (the batches as query
+// parameters), identity.go and lookup.go (entities, aliases, resolving and
+// searching), related.go and walk_levels.go (the walks), explain.go
+// (ExplainEdges), feeds.go (load bookkeeping), partitions.go (the catalog
+// queries partman runs), validate.go (CheckNode, CheckRelation, CheckEdge),
+// propsjson.go (props encoded as json.Marshal would), errors.go, retry.go and
+// tx.go (errors, retries, WithTx). Telemetry: telemetry.go (AppendTelemetry
+// and its checkpoints), telemetry_pipeline.go (the chunk preparer and the
+// copier), telemetry_commit.go (a COPY transaction of chunks and its
+// checkpoint), telemetry_copy.go (the binary COPY encoding),
+// telemetry_records.go (each chunk's endpoint nodes and implied records),
+// endpoint_cache.go (what a Store has written, and the exact first/last seen
+// flush), telemetry_days.go (day partitions ahead of the COPY) and
+// telemetry_writer.go (the shared writer of many small callers).
 package store
