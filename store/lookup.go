@@ -644,6 +644,15 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	for _, r := range superseded {
 		d.Superseded = append(d.Superseded, graph.RelationDegree{Relation: r.Relation, Class: graph.ClassOf(r.Relation), Direction: "out", Edges: r.Edges})
 	}
+	sighted, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: id, Relation: graph.RelSightingOf})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return d, Interpret(fmt.Sprintf("sightings of %s", id), err)
+	default:
+		d.Sighted = &graph.Sighted{Sightings: sighted.Sightings, Times: sighted.Times, Uncounted: sighted.Uncounted,
+			FirstSeen: sighted.FirstSeen.UTC(), LastSeen: sighted.LastSeen.UTC()}
+	}
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)

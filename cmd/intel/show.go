@@ -29,6 +29,7 @@ source ids feeds used for it (STIX ids, MISP uuids) with the newest version
 stored of each (STIX modified, a MISP event's timestamp); the feeds that reported
 it; whether it is revoked (and by what) or deprecated; and how many relations
 it has per relation class (intelligence, containment, provenance, lifecycle)
+(and, when sighted, how many times, in how many sightings and when)
 and per type, and per type the links from it that only older versions of
 its objects state (superseded: kept, not walked); and the names it claims that other entities with ids of their
 own claim too (ambiguous aliases, never merged), or that only withdrawn
