@@ -58,8 +58,8 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 		}
 	}
 	walk(root.ID, "")
-	if nb.Truncated {
-		b.WriteString("(truncated: the fan-out cap (nodes marked \"cut\") or the node cap left some nodes out)\n")
+	if note := truncationNote(nb); note != "" {
+		b.WriteString("(" + note + ")\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -201,9 +201,39 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 		}
 		fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotQuote(e.Src.String()), dotQuote(e.Dst.String()), dotQuote(label), style)
 	}
+	if note := truncationNote(nb); note != "" {
+		fmt.Fprintf(&b, "  label=%s;\n  labelloc=b;\n", dotQuote(note))
+	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// truncationNote says which caps cut a walk, "" when none did: the
+// fan-out cap (the nodes whose edges it cut are marked "cut") and the node
+// cap (nodes beyond it left out, none marked).
+func truncationNote(nb *graph.Neighbourhood) string {
+	if !nb.Truncated {
+		return ""
+	}
+	var parts []string
+	cut := 0
+	for _, n := range nb.Nodes {
+		if n.EdgesCut > 0 {
+			cut++
+		}
+	}
+	if cut > 0 {
+		nodes := "nodes"
+		if cut == 1 {
+			nodes = "node"
+		}
+		parts = append(parts, fmt.Sprintf("the fan-out cap (--fanout %d) cut the edges of %d %s, marked \"cut\"", nb.Options.Fanout, cut, nodes))
+	}
+	if nb.MaxNodesReached || cut == 0 {
+		parts = append(parts, fmt.Sprintf("the node cap (--max-nodes %d) was reached: nodes beyond it are left out", nb.Options.MaxNodes))
+	}
+	return "truncated: " + strings.Join(parts, "; ")
 }
 
 var kindColors = map[graph.Kind]string{

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestRelatedSaysWhichCapCutIt: a walk a cap cut says which, in every
+// format: the node cap (--max-nodes) and the fan-out cap (--fanout, nodes
+// marked "cut"). Before, the tree said "the fan-out cap … or the node cap",
+// JSON only "truncated", and DOT nothing at all when the node cap cut the
+// walk (no node is marked there): the picture looked complete.
+func TestRelatedSaysWhichCapCutIt(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("demo/hellokitty-ransomware.json"))
+	start := "malware:Hello Kitty"
+
+	var full graph.Neighbourhood
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", start, "--depth", "2", "--format", "json")), &full))
+	require.False(t, full.Truncated)
+	require.False(t, full.MaxNodesReached)
+	require.Greater(t, len(full.Nodes), 5)
+	require.NotContains(t, runOK(t, db, "related", start, "--depth", "2"), "truncated")
+	require.NotContains(t, runOK(t, db, "related", start, "--depth", "2", "--format", "dot"), "truncated")
+
+	// The node cap alone.
+	var nb graph.Neighbourhood
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", start, "--depth", "2", "--max-nodes", "5", "--format", "json")), &nb))
+	require.True(t, nb.Truncated)
+	require.True(t, nb.MaxNodesReached)
+	require.Len(t, nb.Nodes, 5)
+	tree := runOK(t, db, "related", start, "--depth", "2", "--max-nodes", "5")
+	require.Contains(t, tree, "(truncated: the node cap (--max-nodes 5) was reached: nodes beyond it are left out)")
+	require.NotContains(t, tree, "fan-out")
+	dot := runOK(t, db, "related", start, "--depth", "2", "--max-nodes", "5", "--format", "dot")
+	require.Contains(t, dot, `label="truncated: the node cap (--max-nodes 5) was reached: nodes beyond it are left out";`)
+
+	// The fan-out cap alone.
+	nb = graph.Neighbourhood{}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", start, "--depth", "1", "--fanout", "3", "--format", "json")), &nb))
+	require.True(t, nb.Truncated)
+	require.False(t, nb.MaxNodesReached)
+	tree = runOK(t, db, "related", start, "--depth", "1", "--fanout", "3")
+	require.Contains(t, tree, "(truncated: the fan-out cap (--fanout 3) cut the edges of 1 node, marked \"cut\")")
+	require.NotContains(t, tree, "node cap")
+	dot = runOK(t, db, "related", start, "--depth", "1", "--fanout", "3", "--format", "dot")
+	require.Contains(t, dot, `label="truncated: the fan-out cap (--fanout 3) cut the edges of 1 node, marked \"cut\"";`)
+
+	// Both.
+	tree = runOK(t, db, "related", start, "--depth", "2", "--fanout", "3", "--max-nodes", "6")
+	require.Regexp(t, `\(truncated: the fan-out cap \(--fanout 3\) cut the edges of \d+ nodes, marked "cut"; the node cap \(--max-nodes 6\) was reached: nodes beyond it are left out\)`, tree)
+}
