@@ -35,6 +35,7 @@ once, with caps on fan-out and size. The node is named by its id, by a source
 identifier a feed used (a STIX id such as malware--…, a MISP uuid), or by
 kind:key — ipv4-addr:198.51.100.7, domain-name:evil.example,
 hash:SHA-256:<hex>, malware:lockbit, intrusion-set:apt28, vulnerability:CVE-2021-44228.
+A reference naming no node exits 4, one naming several (listed) exits 5.
 
 Relations have a class (see the README): intelligence (indicates, uses,
 attributed-to, ...), containment (a report or MISP event holding an object),
