@@ -732,3 +732,21 @@ func addAmbiguous(list []graph.AmbiguousAlias, alias string, other graph.NodeBri
 	last.Others = append(last.Others, other)
 	return list
 }
+
+// KindsWithNodes returns those of kinds that some node has: a walk filtered
+// on a kind none has (a typo) can reach nothing of it.
+func (s *Store) KindsWithNodes(ctx context.Context, kinds []graph.Kind) ([]graph.Kind, error) {
+	names := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		names = append(names, string(k))
+	}
+	rows, err := s.q.KindsWithNodes(ctx, names)
+	if err != nil {
+		return nil, Interpret("kinds with nodes", err)
+	}
+	out := make([]graph.Kind, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, graph.Kind(r))
+	}
+	return out, nil
+}

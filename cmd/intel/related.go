@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // relatedOptions are the argument and flags of intel related.
@@ -93,7 +96,7 @@ node for the edge that reached it.`,
 	f.StringVar(&o.until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
 	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by)")
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
-	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set)")
+	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set); a kind no node has is refused")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
@@ -135,6 +138,9 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
+		return err
+	}
+	if err := a.checkKinds(ctx, store, walk.Kinds); err != nil {
 		return err
 	}
 	start, err := a.resolve(ctx, store, o.node)
@@ -203,4 +209,32 @@ func cutDays(s string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// checkKinds refuses --kinds when no node has any kind it names (a typo:
+// the walk would reach nothing of it and answer with the start alone), and
+// warns of each kind no node has when others do.
+func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	have, err := st.KindsWithNodes(ctx, kinds)
+	if err != nil {
+		return err
+	}
+	var missing []string
+	for _, k := range kinds {
+		if !slices.Contains(have, k) {
+			missing = append(missing, fmt.Sprintf("%q", k))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("--kinds: no node in the graph is of kind %s", strings.Join(missing, ", "))
+	if len(have) == 0 {
+		return usagef("%s", msg)
+	}
+	_, _ = fmt.Fprintf(a.stderr, "intel: %s; walking the others\n", msg)
+	return nil
 }

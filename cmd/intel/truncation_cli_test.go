@@ -56,3 +56,25 @@ func TestRelatedSaysWhichCapCutIt(t *testing.T) {
 	tree = runOK(t, db, "related", start, "--depth", "2", "--fanout", "3", "--max-nodes", "6")
 	require.Regexp(t, `\(truncated: the fan-out cap \(--fanout 3\) cut the edges of \d+ nodes, marked "cut"; the node cap \(--max-nodes 6\) was reached: nodes beyond it are left out\)`, tree)
 }
+
+// TestRelatedKindsNoNodeHas: --kinds naming a kind no node has (a typo:
+// malwar) is refused as a usage error when it is the only kind, and warned
+// of when other kinds are named with it. Before, `--kinds malwar` answered
+// with the start node alone, exit 0, as if nothing of that kind were
+// related.
+func TestRelatedKindsNoNodeHas(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("demo/hellokitty-ransomware.json"))
+	start := "malware:Hello Kitty"
+	_, stderr, code := runCLI(t, db, "related", start, "--kinds", "malwar")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, `--kinds: no node in the graph is of kind "malwar"`)
+	out, stderr, code := runCLI(t, db, "related", start, "--kinds", "indicator,malwar")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `--kinds: no node in the graph is of kind "malwar"`)
+	require.Contains(t, out, "<-indicates- indicator .README_TO_RESTORE")
+	_, stderr, code = runCLI(t, db, "related", start, "--kinds", "indicator")
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "--kinds")
+}

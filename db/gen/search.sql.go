@@ -12,6 +12,35 @@ import (
 	"github.com/google/uuid"
 )
 
+const kindsWithNodes = `-- name: KindsWithNodes :many
+SELECT k.kind::text AS kind
+FROM unnest($1::text[]) WITH ORDINALITY AS k(kind, ord)
+WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.kind = k.kind)
+ORDER BY k.ord
+`
+
+// KindsWithNodes returns those of @kinds that some node has (nodes_kind_key_key
+// finds one without a scan), in the order given.
+func (q *Queries) KindsWithNodes(ctx context.Context, kinds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, kindsWithNodes, kinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var kind string
+		if err := rows.Scan(&kind); err != nil {
+			return nil, err
+		}
+		items = append(items, kind)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const nodeAliasesByUUID = `-- name: NodeAliasesByUUID :many
 SELECT a.source_id, a.node_id
 FROM node_aliases a

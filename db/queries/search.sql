@@ -176,3 +176,11 @@ SELECT count(*)::bigint AS sightings,
 FROM s JOIN nodes n ON n.id = s.nbr
 WHERE NOT node_withdrawn(n.props)
 HAVING count(*) > 0;
+
+-- name: KindsWithNodes :many
+-- KindsWithNodes returns those of @kinds that some node has (nodes_kind_key_key
+-- finds one without a scan), in the order given.
+SELECT k.kind::text AS kind
+FROM unnest(@kinds::text[]) WITH ORDINALITY AS k(kind, ord)
+WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.kind = k.kind)
+ORDER BY k.ord;
