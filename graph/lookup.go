@@ -340,6 +340,9 @@ type SearchHit struct {
 	Matched    string   `json:"matched"`
 	Match      string   `json:"match"`
 	Similarity float64  `json:"similarity"`
+	// Withdrawn is the node's lifecycle when it is not live (Lifecycle:
+	// revoked or deprecated), as RelatedNode.Withdrawn.
+	Withdrawn string `json:"withdrawn,omitempty"`
 }
 
 // SortRelationDegrees orders degrees by class rank, relation and direction.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -488,6 +489,7 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 	rows, err := s.q.NodeSearch(ctx, gen.NodeSearchParams{
 		Pattern: likeEscape(q), Query: q, Fuzzy: !opts.Exact, Kinds: kinds, MaxResults: int32(opts.Limit),
 		Key: strings.TrimSpace(text), Digest: digest, DigestAlgorithm: likeEscape(alg),
+		LifecycleKeys: graph.LifecycleProps,
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("search %q", text), err)
@@ -500,6 +502,11 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 			Match: [...]string{"exact", "prefix", "fuzzy"}[min(max(int(r.MatchRank), 0), 2)],
 		}
 		h.Matched = matchedEntry(r.Names, q, h.Match)
+		var lifecycle map[string]any
+		if err := json.Unmarshal(r.Lifecycle, &lifecycle); err != nil {
+			return nil, fmt.Errorf("search %q: lifecycle of %s: %w", text, r.ID, err)
+		}
+		h.Withdrawn = graph.Lifecycle(lifecycle)
 		hits = append(hits, h)
 	}
 	return s.addClaimedNames(ctx, text, opts, hits)
@@ -541,7 +548,8 @@ func (s *Store) addClaimedNames(ctx context.Context, text string, opts graph.Sea
 			if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
 				continue
 			}
-			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1})
+			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1,
+				Withdrawn: graph.Lifecycle(n.Props)})
 		}
 	}
 	if len(add) == 0 {

@@ -209,7 +209,8 @@ func writeRelationRecord(w io.Writer, r graph.RelationRecord) error {
 }
 
 // writeSearchHits writes search results as a table: how each matched, the
-// entry that matched, and the node.
+// entry that matched, and the node (marked REVOKED or DEPRECATED when it is
+// not live, as in the related tree).
 func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
 	p := newTablePrinter(w)
 	if len(hits) == 0 {
@@ -225,6 +226,9 @@ func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
 		label := h.Label()
 		if len(label) > 80 {
 			label = label[:77] + "..."
+		}
+		if h.Withdrawn != "" {
+			label += "  " + strings.ToUpper(h.Withdrawn)
 		}
 		p.printf("%s\t%s\t%s\t%s\n", match, h.Matched, label, h.ID)
 	}

@@ -7,6 +7,7 @@ package gen
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -308,29 +309,35 @@ SELECT n.id, n.kind, n.key, n.name, n.sources,
        (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || E'\n%' THEN 0
              WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%' THEN 1
              ELSE 2 END)::int AS match_rank,
-       word_similarity($3::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+       word_similarity($3::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind <> ALL (search_excluded_kinds())
   AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%'
-       OR ($4::boolean AND $3::text <% node_lookup_names(n.name, n.key, n.props)))
-  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+       OR ($5::boolean AND $3::text <% node_lookup_names(n.name, n.key, n.props)))
+  AND (cardinality($6::text[]) = 0 OR n.kind = ANY($6::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
-       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
-  AND md5(n.key) = ANY (ARRAY[md5($6::text), md5(lower($6::text))])
-  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+  AND md5(n.key) = ANY (ARRAY[md5($7::text), md5(lower($7::text))])
+  AND (cardinality($6::text[]) = 0 OR n.kind = ANY($6::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names,
-       (CASE WHEN hash_digest(n.key) = $7::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+       (CASE WHEN hash_digest(n.key) = $8::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
-WHERE n.kind = 'hash' AND $7::text <> ''
-  AND hash_digest(n.key) COLLATE "C" >= $7::text AND hash_digest(n.key) COLLATE "C" < $7::text || '~'
-  AND ($8::text = '' OR n.key LIKE $8::text || ':%')
-  AND (cardinality($5::text[]) = 0 OR 'hash' = ANY($5::text[]))
-ORDER BY match_rank, similarity DESC, kind, key
+WHERE n.kind = 'hash' AND $8::text <> ''
+  AND hash_digest(n.key) COLLATE "C" >= $8::text AND hash_digest(n.key) COLLATE "C" < $8::text || '~'
+  AND ($9::text = '' OR n.key LIKE $9::text || ':%')
+  AND (cardinality($6::text[]) = 0 OR 'hash' = ANY($6::text[]))
+ORDER BY match_rank, withdrawn, similarity DESC, kind, key
 LIMIT $1::int
 `
 
@@ -338,6 +345,7 @@ type NodeSearchParams struct {
 	MaxResults      int32    `json:"max_results"`
 	Pattern         string   `json:"pattern"`
 	Query           string   `json:"query"`
+	LifecycleKeys   []string `json:"lifecycle_keys"`
 	Fuzzy           bool     `json:"fuzzy"`
 	Kinds           []string `json:"kinds"`
 	Key             string   `json:"key"`
@@ -346,14 +354,16 @@ type NodeSearchParams struct {
 }
 
 type NodeSearchRow struct {
-	ID         uuid.UUID `json:"id"`
-	Kind       string    `json:"kind"`
-	Key        string    `json:"key"`
-	Name       string    `json:"name"`
-	Sources    []string  `json:"sources"`
-	Names      string    `json:"names"`
-	MatchRank  int32     `json:"match_rank"`
-	Similarity float32   `json:"similarity"`
+	ID         uuid.UUID       `json:"id"`
+	Kind       string          `json:"kind"`
+	Key        string          `json:"key"`
+	Name       string          `json:"name"`
+	Sources    []string        `json:"sources"`
+	Names      string          `json:"names"`
+	MatchRank  int32           `json:"match_rank"`
+	Similarity float32         `json:"similarity"`
+	Lifecycle  json.RawMessage `json:"lifecycle"`
+	Withdrawn  bool            `json:"withdrawn"`
 }
 
 // NodeSearch finds nodes by what a person may call them
@@ -371,12 +381,15 @@ type NodeSearchRow struct {
 // when the text is no digest).
 // @query is lower-cased and trimmed by the caller; @pattern is it with the
 // LIKE metacharacters escaped. When @kinds is not empty only those kinds
-// are searched. Best first: rank, similarity, kind, key; at most @max_results.
+// are searched. Best first: rank, live before withdrawn (node_withdrawn),
+// similarity, kind, key; at most @max_results. lifecycle is the node's
+// props of @lifecycle_keys (graph.LifecycleProps), for graph.Lifecycle.
 func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeSearchRow, error) {
 	rows, err := q.db.Query(ctx, nodeSearch,
 		arg.MaxResults,
 		arg.Pattern,
 		arg.Query,
+		arg.LifecycleKeys,
 		arg.Fuzzy,
 		arg.Kinds,
 		arg.Key,
@@ -399,6 +412,8 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 			&i.Names,
 			&i.MatchRank,
 			&i.Similarity,
+			&i.Lifecycle,
+			&i.Withdrawn,
 		); err != nil {
 			return nil, err
 		}

@@ -14,13 +14,17 @@
 -- when the text is no digest).
 -- @query is lower-cased and trimmed by the caller; @pattern is it with the
 -- LIKE metacharacters escaped. When @kinds is not empty only those kinds
--- are searched. Best first: rank, similarity, kind, key; at most @max_results.
+-- are searched. Best first: rank, live before withdrawn (node_withdrawn),
+-- similarity, kind, key; at most @max_results. lifecycle is the node's
+-- props of @lifecycle_keys (graph.LifecycleProps), for graph.Lifecycle.
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        node_lookup_names(n.name, n.key, n.props)::text AS names,
        (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%' THEN 0
              WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%' THEN 1
              ELSE 2 END)::int AS match_rank,
-       word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+       word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind <> ALL (search_excluded_kinds())
   AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%'
@@ -28,7 +32,9 @@ WHERE n.kind <> ALL (search_excluded_kinds())
   AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
-       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
   AND md5(n.key) = ANY (ARRAY[md5(@key::text), md5(lower(@key::text))])
@@ -36,13 +42,15 @@ WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names,
-       (CASE WHEN hash_digest(n.key) = @digest::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+       (CASE WHEN hash_digest(n.key) = @digest::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = 'hash' AND @digest::text <> ''
   AND hash_digest(n.key) COLLATE "C" >= @digest::text AND hash_digest(n.key) COLLATE "C" < @digest::text || '~'
   AND (@digest_algorithm::text = '' OR n.key LIKE @digest_algorithm::text || ':%')
   AND (cardinality(@kinds::text[]) = 0 OR 'hash' = ANY(@kinds::text[]))
-ORDER BY match_rank, similarity DESC, kind, key
+ORDER BY match_rank, withdrawn, similarity DESC, kind, key
 LIMIT @max_results::int;
 
 -- name: NodeLookupExact :many
