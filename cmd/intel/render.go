@@ -179,10 +179,18 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 	var b strings.Builder
 	b.WriteString("digraph related {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	for _, n := range nb.Nodes {
-		attrs := fmt.Sprintf("label=%s", dotQuote(string(n.Kind)+"\n"+nodeName(n.Node)))
+		// A withdrawn node (--include-withdrawn) is marked and dotted, a
+		// node the fan-out cap cut says so and is dashed, as in the tree.
+		label, style := string(n.Kind)+"\n"+nodeName(n.Node), ""
+		if n.Withdrawn != "" {
+			label, style = label+"\n"+strings.ToUpper(n.Withdrawn), "rounded,dotted"
+		}
 		if n.EdgesCut > 0 {
-			attrs = fmt.Sprintf("label=%s, style=\"rounded,dashed\"",
-				dotQuote(fmt.Sprintf("%s\n%s\n(cut %d of %d edges)", n.Kind, nodeName(n.Node), n.EdgesCut, n.Degree)))
+			label, style = label+fmt.Sprintf("\n(cut %d of %d edges)", n.EdgesCut, n.Degree), "rounded,dashed"
+		}
+		attrs := "label=" + dotQuote(label)
+		if style != "" {
+			attrs += ", style=" + dotQuote(style)
 		}
 		if n.ID == nb.Start {
 			attrs += ", peripheries=2"

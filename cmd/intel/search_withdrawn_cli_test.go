@@ -31,3 +31,21 @@ func TestSearchMarksWithdrawnNodes(t *testing.T) {
 	require.Equal(t, graph.LifecycleDeprecated, hits[1].Withdrawn)
 	require.Contains(t, runOK(t, db, "show", hits[0].ID.String()), "S0605")
 }
+
+// TestDOTMarksWithdrawnNodes: with --include-withdrawn the DOT graph marks
+// a revoked or deprecated node as the tree does (REVOKED, DEPRECATED, drawn
+// dotted). Before, the revoked APT34 (G0057) was drawn as a live intrusion
+// set beside OilRig, which replaced it.
+func TestDOTMarksWithdrawnNodes(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("stix/ics-attack-18.1-withdrawn-names.json"))
+	tree := runOK(t, db, "related", "G0049", "--include-withdrawn", "--relations", "revoked-by")
+	require.Contains(t, tree, "<-revoked-by- intrusion-set APT34")
+	require.Contains(t, tree, "REVOKED")
+	dot := runOK(t, db, "related", "G0049", "--include-withdrawn", "--relations", "revoked-by", "--format", "dot")
+	require.Regexp(t, `\[label="intrusion-set\\nAPT34\\nREVOKED", style="rounded,dotted"`, dot)
+	require.Regexp(t, `\[label="intrusion-set\\nOilRig", peripheries=2`, dot)
+	dot = runOK(t, db, "related", "S0605", "--include-withdrawn", "--format", "dot", "--depth", "0")
+	require.NotContains(t, dot, "DEPRECATED")
+}
