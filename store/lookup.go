@@ -758,3 +758,15 @@ func (s *Store) KindsWithNodes(ctx context.Context, kinds []graph.Kind) ([]graph
 	}
 	return out, nil
 }
+
+// RelationTypesInUse returns those of relations that some stored relation
+// has, or some telemetry edge observed in [since, until): a walk filtered on
+// a type none has (a typo) can follow nothing of it. Only the types the
+// project does not classify (graph.ExplicitClass) need asking.
+func (s *Store) RelationTypesInUse(ctx context.Context, relations []string, since, until time.Time) ([]string, error) {
+	rows, err := s.q.RelationTypesInUse(ctx, gen.RelationTypesInUseParams{Relations: relations, Since: since, Until: until})
+	if err != nil {
+		return nil, Interpret("relation types in use", err)
+	}
+	return rows, nil
+}

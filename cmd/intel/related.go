@@ -94,7 +94,7 @@ node for the edge that reached it.`,
 	intRange(f, "max-nodes", 1, noMax)
 	f.StringVar(&o.since, "since", "168h", "walk telemetry observed since: a duration back from now (72h) or a date (2026-11-01)")
 	f.StringVar(&o.until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
-	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by)")
+	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by); a type no relation has is refused")
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
 	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set); a kind no node has is refused")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
@@ -140,7 +140,7 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := a.checkKinds(ctx, store, walk.Kinds); err != nil {
+	if err := a.checkFilters(ctx, store, walk, now); err != nil {
 		return err
 	}
 	start, err := a.resolve(ctx, store, o.node)
@@ -211,30 +211,74 @@ func cutDays(s string) (int, bool) {
 	return n, true
 }
 
-// checkKinds refuses --kinds when no node has any kind it names (a typo:
-// the walk would reach nothing of it and answer with the start alone), and
-// warns of each kind no node has when others do.
-func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
-	if len(kinds) == 0 {
-		return nil
+// checkFilters refuses a filter naming only what no node or relation in
+// the graph is (a typo: --kinds malwar, --relations usess; the walk would
+// answer with the start alone), and warns of each such name beside others
+// that exist; --exclude-relations only warns (it excludes nothing). Kinds
+// are looked up in nodes; relation types the project does not classify
+// (graph.ExplicitClass) in relations and the walk's telemetry window.
+func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.RelatedOptions, now time.Time) error {
+	if len(walk.Kinds) > 0 {
+		have, err := st.KindsWithNodes(ctx, walk.Kinds)
+		if err != nil {
+			return err
+		}
+		named := make([]string, 0, len(walk.Kinds))
+		for _, k := range walk.Kinds {
+			named = append(named, string(k))
+		}
+		var found []string
+		for _, k := range have {
+			found = append(found, string(k))
+		}
+		if err := a.missingNames("--kinds", "no node in the graph is of kind", named, found, true); err != nil {
+			return err
+		}
 	}
-	have, err := st.KindsWithNodes(ctx, kinds)
-	if err != nil {
-		return err
+	window := walk.WithDefaults(now)
+	for _, f := range []struct {
+		flag   string
+		names  []string
+		refuse bool
+	}{{"--relations", walk.Relations, true}, {"--exclude-relations", walk.ExcludeRelations, false}} {
+		var ask, found []string
+		for _, r := range f.names {
+			if _, known := graph.ExplicitClass(r); known {
+				found = append(found, r)
+			} else {
+				ask = append(ask, r)
+			}
+		}
+		if len(ask) == 0 {
+			continue
+		}
+		have, err := st.RelationTypesInUse(ctx, ask, window.Since, window.Until)
+		if err != nil {
+			return err
+		}
+		if err := a.missingNames(f.flag, "no relation in the graph is of type", f.names, append(found, have...), f.refuse); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// missingNames says which of the names a filter flag gives are not found:
+// a usage error when none is and refuse is set, else a warning on stderr.
+func (a *app) missingNames(flag, what string, named, found []string, refuse bool) error {
 	var missing []string
-	for _, k := range kinds {
-		if !slices.Contains(have, k) {
-			missing = append(missing, fmt.Sprintf("%q", k))
+	for _, n := range named {
+		if !slices.Contains(found, n) {
+			missing = append(missing, fmt.Sprintf("%q", n))
 		}
 	}
 	if len(missing) == 0 {
 		return nil
 	}
-	msg := fmt.Sprintf("--kinds: no node in the graph is of kind %s", strings.Join(missing, ", "))
-	if len(have) == 0 {
+	msg := fmt.Sprintf("%s: %s %s", flag, what, strings.Join(missing, ", "))
+	if refuse && len(missing) == len(named) {
 		return usagef("%s", msg)
 	}
-	_, _ = fmt.Fprintf(a.stderr, "intel: %s; walking the others\n", msg)
+	_, _ = fmt.Fprintf(a.stderr, "intel: %s\n", msg)
 	return nil
 }

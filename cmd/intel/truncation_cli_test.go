@@ -78,3 +78,36 @@ func TestRelatedKindsNoNodeHas(t *testing.T) {
 	require.Equal(t, exitOK, code, stderr)
 	require.NotContains(t, stderr, "--kinds")
 }
+
+// TestRelatedRelationsNoneHas: --relations naming a relation type that the
+// project does not know and no stored relation or telemetry edge of the
+// window has (a typo: usess) is refused as a usage error when it is the only
+// one, and warned of beside types that exist; --exclude-relations warns of
+// such a type (it excludes nothing). A type feeds made up (a MISP object
+// reference's relationship_type) is taken as stored. Before, `--relations
+// usess` answered with the start node alone, exit 0.
+func TestRelatedRelationsNoneHas(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("demo/hellokitty-ransomware.json"))
+	runOK(t, db, "ingest", "misp", testdata("adv/adv3-misp-tlp-events.json"))
+	start := "malware:Hello Kitty"
+	_, stderr, code := runCLI(t, db, "related", start, "--relations", "indicatez")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, `--relations: no relation in the graph is of type "indicatez"`)
+	out, stderr, code := runCLI(t, db, "related", start, "--relations", "indicates,indicatez")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `--relations: no relation in the graph is of type "indicatez"`)
+	require.Contains(t, out, "<-indicates- indicator .README_TO_RESTORE")
+	out, stderr, code = runCLI(t, db, "related", start, "--exclude-relations", "indicatez")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `--exclude-relations: no relation in the graph is of type "indicatez"`)
+	require.Contains(t, out, "<-indicates-")
+	// Known to the project though none is stored, or made up by a feed.
+	_, stderr, code = runCLI(t, db, "related", start, "--relations", "indicates,exploits")
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "--relations")
+	_, stderr, code = runCLI(t, db, "related", "misp--3b3f0000-0000-4000-8000-000000000001", "--relations", "mentions")
+	require.Equal(t, exitOK, code, stderr)
+	require.NotContains(t, stderr, "--relations")
+}

@@ -514,3 +514,42 @@ func (q *Queries) NodeSuperseded(ctx context.Context, nodeID uuid.UUID) ([]NodeS
 	}
 	return items, nil
 }
+
+const relationTypesInUse = `-- name: RelationTypesInUse :many
+SELECT k.relation::text AS relation
+FROM unnest($1::text[]) WITH ORDINALITY AS k(relation, ord)
+WHERE EXISTS (SELECT 1 FROM relations r WHERE r.relation = k.relation)
+   OR EXISTS (SELECT 1 FROM telemetry_edges t
+              WHERE t.relation = k.relation AND t.observed_at >= $2::timestamptz AND t.observed_at < $3::timestamptz)
+ORDER BY k.ord
+`
+
+type RelationTypesInUseParams struct {
+	Relations []string  `json:"relations"`
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
+}
+
+// RelationTypesInUse returns those of @relations that some stored relation
+// has, or some telemetry edge observed in [@since, @until) (only those day
+// partitions are read), in the order given: a walk filtered on a type none
+// has (a typo) follows nothing of it. Each is looked for until found.
+func (q *Queries) RelationTypesInUse(ctx context.Context, arg RelationTypesInUseParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, relationTypesInUse, arg.Relations, arg.Since, arg.Until)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var relation string
+		if err := rows.Scan(&relation); err != nil {
+			return nil, err
+		}
+		items = append(items, relation)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}

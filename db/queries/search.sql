@@ -192,3 +192,15 @@ SELECT k.kind::text AS kind
 FROM unnest(@kinds::text[]) WITH ORDINALITY AS k(kind, ord)
 WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.kind = k.kind)
 ORDER BY k.ord;
+
+-- name: RelationTypesInUse :many
+-- RelationTypesInUse returns those of @relations that some stored relation
+-- has, or some telemetry edge observed in [@since, @until) (only those day
+-- partitions are read), in the order given: a walk filtered on a type none
+-- has (a typo) follows nothing of it. Each is looked for until found.
+SELECT k.relation::text AS relation
+FROM unnest(@relations::text[]) WITH ORDINALITY AS k(relation, ord)
+WHERE EXISTS (SELECT 1 FROM relations r WHERE r.relation = k.relation)
+   OR EXISTS (SELECT 1 FROM telemetry_edges t
+              WHERE t.relation = k.relation AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz)
+ORDER BY k.ord;
