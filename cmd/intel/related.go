@@ -218,22 +218,8 @@ func cutDays(s string) (int, bool) {
 // are looked up in nodes; relation types the project does not classify
 // (graph.ExplicitClass) in relations and the walk's telemetry window.
 func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.RelatedOptions, now time.Time) error {
-	if len(walk.Kinds) > 0 {
-		have, err := st.KindsWithNodes(ctx, walk.Kinds)
-		if err != nil {
-			return err
-		}
-		named := make([]string, 0, len(walk.Kinds))
-		for _, k := range walk.Kinds {
-			named = append(named, string(k))
-		}
-		var found []string
-		for _, k := range have {
-			found = append(found, string(k))
-		}
-		if err := a.missingNames("--kinds", "no node in the graph is of kind", named, found, true); err != nil {
-			return err
-		}
+	if err := a.checkKinds(ctx, st, walk.Kinds); err != nil {
+		return err
 	}
 	window := walk.WithDefaults(now)
 	for _, f := range []struct {
@@ -261,6 +247,27 @@ func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.Rela
 		}
 	}
 	return nil
+}
+
+// checkKinds refuses --kinds (related, search) when no node has any kind
+// it names, and warns of each kind no node has when others do.
+func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	have, err := st.KindsWithNodes(ctx, kinds)
+	if err != nil {
+		return err
+	}
+	named := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		named = append(named, string(k))
+	}
+	var found []string
+	for _, k := range have {
+		found = append(found, string(k))
+	}
+	return a.missingNames("--kinds", "no node in the graph is of kind", named, found, true)
 }
 
 // missingNames says which of the names a filter flag gives are not found:

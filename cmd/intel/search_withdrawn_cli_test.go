@@ -49,3 +49,19 @@ func TestDOTMarksWithdrawnNodes(t *testing.T) {
 	dot = runOK(t, db, "related", "S0605", "--include-withdrawn", "--format", "dot", "--depth", "0")
 	require.NotContains(t, dot, "DEPRECATED")
 }
+
+// TestSearchKindsNoNodeHas: search --kinds naming only a kind no node has
+// (malwar) is refused as related's is, instead of "no match"; beside a kind
+// that exists it is warned of.
+func TestSearchKindsNoNodeHas(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("stix/ics-attack-18.1-withdrawn-names.json"))
+	_, stderr, code := runCLI(t, db, "search", "EKANS", "--kinds", "malwar")
+	require.Equal(t, exitUsage, code, stderr)
+	require.Contains(t, stderr, `--kinds: no node in the graph is of kind "malwar"`)
+	out, stderr, code := runCLI(t, db, "search", "EKANS", "--kinds", "malware,malwar")
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stderr, `--kinds: no node in the graph is of kind "malwar"`)
+	require.Contains(t, out, "malware EKANS")
+}
