@@ -68,7 +68,46 @@ func (s *Store) Resolve(ctx context.Context, ref string) (graph.Resolution, erro
 	if err != nil {
 		return graph.Resolution{}, err
 	}
-	return s.followReplacements(ctx, n)
+	res, err := s.followReplacements(ctx, n)
+	if err != nil || res.SameAs != nil || len(res.Replaced) > 0 {
+		return res, err
+	}
+	return res, s.namedStandIn(ctx, ref, &res)
+}
+
+// namedStandIn sets res.SameAs when ref is kind:name and the entity it
+// reached (through the names entities claim) is of another kind, and a node
+// of the kind asked, keyed by that name, stands for it: "threat-actor:Sofacy"
+// reaches APT28 (G0007) through MISP's threat-actor cluster Sofacy, which the
+// note then names, as when the cluster is named by its id.
+func (s *Store) namedStandIn(ctx context.Context, ref string, res *graph.Resolution) error {
+	kind, key, ok := strings.Cut(strings.TrimSpace(ref), ":")
+	if !ok || kind == "" || key == "" || graph.Kind(kind) == res.Node.Kind {
+		return nil
+	}
+	for _, candidate := range keyCandidates(graph.Kind(kind), key) {
+		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+		m := nodeFromRow(r)
+		e, err := s.q.NodeEntityOf(ctx, m.ID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return Interpret(fmt.Sprintf("entity of %s", m.ID), err)
+		}
+		if e.Reason == "alias" && e.EntityID == res.Node.ID {
+			b := m.Brief()
+			res.SameAs, res.VersionOf = &b, e.VersionOf
+		}
+		return nil
+	}
+	return nil
 }
 
 // maxReplacements bounds a revoked-by chain (node_replacement_chain).
