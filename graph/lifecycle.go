@@ -34,6 +34,10 @@ const (
 // property of that name.
 const PropAmbiguousATTACKIDs = "ambiguous_attack_ids"
 
+// LifecycleProps are the props Lifecycle reads: a query that needs a
+// node's lifecycle and not its props reads these alone.
+var LifecycleProps = []string{PropLifecycle, "revoked", "x_mitre_deprecated"}
+
 // Lifecycle returns LifecycleRevoked or LifecycleDeprecated when props mark
 // the record withdrawn (PropLifecycle, STIX "revoked": true, ATT&CK
 // "x_mitre_deprecated": true, the two given as JSON booleans or as the

@@ -123,6 +123,8 @@ type NodeDetails struct {
 	// the source id both were given); references to it resolve to Entity.
 	Entity          *NodeBrief `json:"entity,omitempty"`
 	EntityVersionOf string     `json:"entity_version_of,omitempty"`
+	// Sighted sums its sightings (nil when nothing sighted it).
+	Sighted *Sighted `json:"sighted,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction (see RelationDegree: as the walks read the entity).
 	Degree    map[RelationClass]int64 `json:"degree"`
@@ -144,6 +146,19 @@ type NodeDetails struct {
 	// the revoked nodes followed to this one (see Resolution).
 	ResolvedFrom []NodeBrief `json:"resolved_from,omitempty"`
 	Note         string      `json:"note,omitempty"`
+}
+
+// Sighted is what the sightings of a node say (the live nodes linked to it
+// by RelSightingOf, as the walks read the entity): how many sightings, how
+// many times in all (each sighting's count: STIX count, 1 for a MISP
+// sighting; a sighting without a count counts once, Uncounted says how many
+// had none), and the earliest and latest time a sighting gives.
+type Sighted struct {
+	Sightings int64     `json:"sightings"`
+	Times     int64     `json:"times"`
+	Uncounted int64     `json:"uncounted"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
 }
 
 // AmbiguousAlias is a name alias (NameAlias) that several entities with
@@ -325,6 +340,9 @@ type SearchHit struct {
 	Matched    string   `json:"matched"`
 	Match      string   `json:"match"`
 	Similarity float64  `json:"similarity"`
+	// Withdrawn is the node's lifecycle when it is not live (Lifecycle:
+	// revoked or deprecated), as RelatedNode.Withdrawn.
+	Withdrawn string `json:"withdrawn,omitempty"`
 }
 
 // SortRelationDegrees orders degrees by class rank, relation and direction.

@@ -203,6 +203,9 @@ type Neighbourhood struct {
 	// Truncated is true when the fan-out or node cap left something out
 	// (the nodes the fan-out cap cut have EdgesCut set).
 	Truncated bool `json:"truncated"`
+	// MaxNodesReached is true when the node cap (Options.MaxNodes) left
+	// nodes out; Truncated without it means the fan-out cap alone.
+	MaxNodesReached bool `json:"max_nodes_reached"`
 }
 
 // Node returns the reached node with the given id.

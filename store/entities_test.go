@@ -167,6 +167,18 @@ func TestNameKeyedActorIsTheGroup(t *testing.T) {
 		require.NotNil(t, r.SameAs)
 		require.Equal(t, sofacy.ID, r.SameAs.ID)
 		require.Equal(t, `threat-actor "Sofacy" is G0007, the one entity claiming its names`, r.Note())
+		// Named by kind and name, the cluster resolves to the group and
+		// says so, as by its id (before: the group, silently, though a
+		// threat-actor was asked for).
+		r, err = b.store.Resolve(ctx, "threat-actor:Sofacy")
+		require.NoError(t, err)
+		require.Equal(t, apt28.ID, r.Node.ID)
+		require.NotNil(t, r.SameAs)
+		require.Equal(t, `threat-actor "Sofacy" is G0007, the one entity claiming its names`, r.Note())
+		r, err = b.store.Resolve(ctx, "intrusion-set:Sofacy")
+		require.NoError(t, err)
+		require.Equal(t, apt28.ID, r.Node.ID)
+		require.Empty(t, r.Note(), "an alias of the group's own kind needs no note")
 
 		d, err := b.store.NodeDetails(ctx, apt28.ID)
 		require.NoError(t, err)

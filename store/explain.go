@@ -68,6 +68,16 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
 	st := graph.Statement{IDs: r.IDs, Objects: r.Objects, SrcRef: r.SrcRef, DstRef: r.DstRef, Feeds: r.Sources, TLP: graph.TLP(r.TLP),
 		Withdrawn: r.Withdrawn, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
+	// A link an object states is marked as the object is: the strictest
+	// of the record's TLP and those of the objects stating it, or, when
+	// neither a relationship id nor an object states it, of its source
+	// (a sighting's sighting-of: the object the explanation names).
+	for _, t := range r.ObjectTlps {
+		st.TLP = st.TLP.Stricter(graph.TLP(t))
+	}
+	if len(r.IDs) == 0 && len(r.Objects) == 0 {
+		st.TLP = st.TLP.Stricter(graph.TLP(r.SrcTlp))
+	}
 	if r.SrcID != r.EdgeSrc {
 		id := r.SrcID
 		st.Src = &id

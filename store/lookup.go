@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -67,7 +68,46 @@ func (s *Store) Resolve(ctx context.Context, ref string) (graph.Resolution, erro
 	if err != nil {
 		return graph.Resolution{}, err
 	}
-	return s.followReplacements(ctx, n)
+	res, err := s.followReplacements(ctx, n)
+	if err != nil || res.SameAs != nil || len(res.Replaced) > 0 {
+		return res, err
+	}
+	return res, s.namedStandIn(ctx, ref, &res)
+}
+
+// namedStandIn sets res.SameAs when ref is kind:name and the entity it
+// reached (through the names entities claim) is of another kind, and a node
+// of the kind asked, keyed by that name, stands for it: "threat-actor:Sofacy"
+// reaches APT28 (G0007) through MISP's threat-actor cluster Sofacy, which the
+// note then names, as when the cluster is named by its id.
+func (s *Store) namedStandIn(ctx context.Context, ref string, res *graph.Resolution) error {
+	kind, key, ok := strings.Cut(strings.TrimSpace(ref), ":")
+	if !ok || kind == "" || key == "" || graph.Kind(kind) == res.Node.Kind {
+		return nil
+	}
+	for _, candidate := range keyCandidates(graph.Kind(kind), key) {
+		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: kind, Key: candidate})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return Interpret(fmt.Sprintf("resolve %q", ref), err)
+		}
+		m := nodeFromRow(r)
+		e, err := s.q.NodeEntityOf(ctx, m.ID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return Interpret(fmt.Sprintf("entity of %s", m.ID), err)
+		}
+		if e.Reason == "alias" && e.EntityID == res.Node.ID {
+			b := m.Brief()
+			res.SameAs, res.VersionOf = &b, e.VersionOf
+		}
+		return nil
+	}
+	return nil
 }
 
 // maxReplacements bounds a revoked-by chain (node_replacement_chain).
@@ -488,6 +528,7 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 	rows, err := s.q.NodeSearch(ctx, gen.NodeSearchParams{
 		Pattern: likeEscape(q), Query: q, Fuzzy: !opts.Exact, Kinds: kinds, MaxResults: int32(opts.Limit),
 		Key: strings.TrimSpace(text), Digest: digest, DigestAlgorithm: likeEscape(alg),
+		LifecycleKeys: graph.LifecycleProps,
 	})
 	if err != nil {
 		return nil, Interpret(fmt.Sprintf("search %q", text), err)
@@ -500,6 +541,11 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 			Match: [...]string{"exact", "prefix", "fuzzy"}[min(max(int(r.MatchRank), 0), 2)],
 		}
 		h.Matched = matchedEntry(r.Names, q, h.Match)
+		var lifecycle map[string]any
+		if err := json.Unmarshal(r.Lifecycle, &lifecycle); err != nil {
+			return nil, fmt.Errorf("search %q: lifecycle of %s: %w", text, r.ID, err)
+		}
+		h.Withdrawn = graph.Lifecycle(lifecycle)
 		hits = append(hits, h)
 	}
 	return s.addClaimedNames(ctx, text, opts, hits)
@@ -541,7 +587,8 @@ func (s *Store) addClaimedNames(ctx context.Context, text string, opts graph.Sea
 			if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
 				continue
 			}
-			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1})
+			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1,
+				Withdrawn: graph.Lifecycle(n.Props)})
 		}
 	}
 	if len(add) == 0 {
@@ -644,6 +691,15 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	for _, r := range superseded {
 		d.Superseded = append(d.Superseded, graph.RelationDegree{Relation: r.Relation, Class: graph.ClassOf(r.Relation), Direction: "out", Edges: r.Edges})
 	}
+	sighted, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: id, Relation: graph.RelSightingOf})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return d, Interpret(fmt.Sprintf("sightings of %s", id), err)
+	default:
+		d.Sighted = &graph.Sighted{Sightings: sighted.Sightings, Times: sighted.Times, Uncounted: sighted.Uncounted,
+			FirstSeen: sighted.FirstSeen.UTC(), LastSeen: sighted.LastSeen.UTC()}
+	}
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)
@@ -722,4 +778,34 @@ func addAmbiguous(list []graph.AmbiguousAlias, alias string, other graph.NodeBri
 	last := &list[len(list)-1]
 	last.Others = append(last.Others, other)
 	return list
+}
+
+// KindsWithNodes returns those of kinds that some node has: a walk filtered
+// on a kind none has (a typo) can reach nothing of it.
+func (s *Store) KindsWithNodes(ctx context.Context, kinds []graph.Kind) ([]graph.Kind, error) {
+	names := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		names = append(names, string(k))
+	}
+	rows, err := s.q.KindsWithNodes(ctx, names)
+	if err != nil {
+		return nil, Interpret("kinds with nodes", err)
+	}
+	out := make([]graph.Kind, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, graph.Kind(r))
+	}
+	return out, nil
+}
+
+// RelationTypesInUse returns those of relations that some stored relation
+// has, or some telemetry edge observed in [since, until): a walk filtered on
+// a type none has (a typo) can follow nothing of it. Only the types the
+// project does not classify (graph.ExplicitClass) need asking.
+func (s *Store) RelationTypesInUse(ctx context.Context, relations []string, since, until time.Time) ([]string, error) {
+	rows, err := s.q.RelationTypesInUse(ctx, gen.RelationTypesInUseParams{Relations: relations, Since: since, Until: until})
+	if err != nil {
+		return nil, Interpret("relation types in use", err)
+	}
+	return rows, nil
 }

@@ -76,6 +76,7 @@ func neighbourhood(start uuid.UUID, opts graph.RelatedOptions, rows []gen.FindRe
 		}
 		nb.Nodes = append(nb.Nodes, rn)
 		nb.Truncated = nb.Truncated || r.Truncated
+		nb.MaxNodesReached = nb.MaxNodesReached || r.MaxNodesReached
 		var err error
 		nb.Edges, err = dec.edges(nb.Edges, r.ID,
 			edgeArrays{relations: r.OutRelations, dsts: r.OutDsts, confidences: r.OutConfidences, sources: r.OutSources,

@@ -35,7 +35,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	frontier := []uuid.UUID{start}
 	via := map[uuid.UUID]graph.Step{}
 	cuts := map[uuid.UUID]int{}
-	truncated := false
+	truncated, capped := false, false
 	for depth := 0; depth < opts.Depth && len(frontier) > 0; depth++ {
 		rels, err := s.q.WalkEntityRelations(ctx, gen.WalkEntityRelationsParams{IDs: frontier, IncludeWithdrawn: opts.IncludeWithdrawn})
 		if err != nil {
@@ -79,7 +79,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 				next = append(next, r.ID)
 				via[r.ID] = graph.Step{From: r.Parent, Relation: r.Relation, Direction: r.Direction}
 			default:
-				truncated = true
+				truncated, capped = true, true
 			}
 		}
 		for _, id := range next {
@@ -110,7 +110,7 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 		return nil, fmt.Errorf("%s: node %w", what, ErrNotFound)
 	}
 	nb := &graph.Neighbourhood{Start: start, Options: opts, Nodes: make([]graph.RelatedNode, 0, len(rows)),
-		Edges: []graph.Edge{}, Truncated: truncated}
+		Edges: []graph.Edge{}, Truncated: truncated, MaxNodesReached: capped}
 	nodes := make([]gen.Node, 0, len(rows))
 	for _, r := range rows {
 		nodes = append(nodes, gen.Node{ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,

@@ -460,7 +460,7 @@ func TestRelated(t *testing.T) {
 	t.Run("unknown node", func(t *testing.T) {
 		t.Parallel()
 		_, stderr, code := runCLI(t, db, "related", start+"-nothing")
-		require.Equal(t, exitFailure, code)
+		require.Equal(t, exitNotFound, code)
 		require.Contains(t, stderr, "not found")
 	})
 }

@@ -182,7 +182,7 @@ func TestFailureModes(t *testing.T) {
 		{"unreachable database", []string{"DATABASE_URL=postgres://u@127.0.0.1:1/x?connect_timeout=2"}, []string{"migrate", "up", "--connect-timeout", "3s"}, 1, "database unreachable"},
 		{"missing file", []string{good}, []string{"ingest", "stix", "/no/such/feed.json"}, 1, "no such file"},
 		{"missing telemetry file", []string{good}, []string{"ingest", "telemetry", "/no/such.ndjson"}, 1, "no such file"},
-		{"unknown node", []string{good}, []string{"related", "malware:nothing-like-this"}, 1, "not found"},
+		{"unknown node", []string{good}, []string{"related", "malware:nothing-like-this"}, 4, "not found"},
 		{"no server binaries and no URL", []string{"INTEL_PG_BINDIR=/nonexistent"}, []string{"migrate", "up"}, 1, "install the PostgreSQL server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -65,3 +65,36 @@ func TestRelatedExplainJSON(t *testing.T) {
 	_, stderr, code := runCLI(t, db, "related", indicator, "--format", "dot", "--explain")
 	require.Equal(t, exitUsage, code, stderr)
 }
+
+// TestExplainMarksALinkAsTheObjectStatingIt: a link an object states
+// through its own properties is marked as that object is, in whichever
+// format the object came: a MISP event tagged tlp:red states that
+// 198.51.100.211 is in it, and its sighting that it was sighted, so
+// --explain says TLP:RED for both, as it does for a STIX report's
+// object_refs (whose links carry the report's marking). The address itself,
+// which other events may share, stays unmarked (README, MISP). Before, the
+// red event's links were explained with no TLP at all, as if shareable.
+func TestExplainMarksALinkAsTheObjectStatingIt(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "misp", testdata("adv/adv3-misp-tlp-events.json"))
+	out := runOK(t, db, "related", "ipv4-addr:198.51.100.211", "--depth", "1", "--explain")
+	require.Contains(t, out, "stated by: misp--3b3f0000-0000-4000-8000-000000000001 (its own property; adv3-misp-tlp-events; TLP:RED)")
+	require.Regexp(t, `stated by: node--[0-9a-f-]+ \(its own property; adv3-misp-tlp-events; TLP:RED\)`, out, "the red event's sighting")
+	var nb graph.Neighbourhood
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", "ipv4-addr:198.51.100.211", "--depth", "1", "--explain", "--format", "json")), &nb))
+	require.Len(t, nb.Edges, 2)
+	for _, e := range nb.Edges {
+		require.Len(t, e.StatedBy, 1)
+		require.Equal(t, graph.TLPRed, e.StatedBy[0].TLP, "%+v", e)
+	}
+	require.NotContains(t, runOK(t, db, "show", "ipv4-addr:198.51.100.211"), "tlp:", "the shared observable is not the event's")
+
+	// The green event's links are green; an attribute's own tlp:amber tag
+	// marks its node, and the untagged event's links are unmarked.
+	out = runOK(t, db, "related", "misp--3b3f0000-0000-4000-8000-000000000002", "--depth", "1", "--explain")
+	require.NotContains(t, out, "TLP:RED")
+	require.Contains(t, out, "(its own property; adv3-misp-tlp-events; TLP:GREEN)")
+	out = runOK(t, db, "related", "misp--3b3f0000-0000-4000-8000-000000000003", "--depth", "1", "--explain")
+	require.NotContains(t, out, "TLP:")
+}

@@ -84,10 +84,10 @@ func TestShowSearchAndWalkFlags(t *testing.T) {
 		require.Regexp(t, `(?m)^source: +report LockBit campaign \[`, out)
 		require.Regexp(t, `(?m)^target: +malware LockBit \[`, out)
 		_, stderr, code = runCLI(t, db, "show", "relationship--7e57a1d0-0000-4000-8000-000000000002")
-		require.Equal(t, exitFailure, code)
+		require.Equal(t, exitNotFound, code)
 		require.Contains(t, stderr, "not found")
 		_, stderr, code = runCLI(t, db, "show", "intrusion-set:nobody")
-		require.Equal(t, exitFailure, code)
+		require.Equal(t, exitNotFound, code)
 		require.Contains(t, stderr, "not found")
 	})
 	t.Run("search", func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/internal/redact"
+	"github.com/ransomeye/intel/store"
 )
 
 func main() {
@@ -33,6 +34,11 @@ const (
 	// partitions check: status attention), as monitoring expects a check
 	// to say it, apart from a check that could not run (1).
 	exitAttention = 3
+	// exitNotFound and exitAmbiguous: a node reference (show, related)
+	// that names no node, or several, so that a script tells them apart
+	// from a failure to answer (1).
+	exitNotFound  = 4
+	exitAmbiguous = 5
 )
 
 // attentionError ends a check that ran and found something to do: exit
@@ -41,8 +47,32 @@ type attentionError struct{ msg string }
 
 func (e attentionError) Error() string { return e.msg }
 
+// lookupError ends a command whose node reference named no node
+// (exitNotFound) or several (exitAmbiguous): the store's error, kept in the
+// chain.
+type lookupError struct {
+	err  error
+	code int
+}
+
+func (e lookupError) Error() string { return e.err.Error() }
+func (e lookupError) Unwrap() error { return e.err }
+
+// lookupFailed gives err, the failure to resolve a node reference, its
+// exit code: not found, ambiguous, or (any other error) none of its own.
+func lookupFailed(err error) error {
+	switch {
+	case errors.Is(err, store.ErrAmbiguous):
+		return lookupError{err: err, code: exitAmbiguous}
+	case errors.Is(err, store.ErrNotFound):
+		return lookupError{err: err, code: exitNotFound}
+	}
+	return err
+}
+
 // run executes the command line and returns the exit code: 0 on success,
-// 2 for a usage error, 3 when a check found something to do, 130 or 143
+// 2 for a usage error, 3 when a check found something to do, 4 when a node
+// reference names no node and 5 when it names several, 130 or 143
 // when SIGINT or SIGTERM stopped it, 1 for
 // any other failure (output that could not be written to stdout included),
 // with a one-line cause on stderr.
@@ -82,6 +112,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		a.lastWord(stderr, exitUsage, msg, fmt.Sprintf("Run '%s --help' for usage.", path))
 		return exitUsage
+	}
+	var le lookupError
+	if errors.As(err, &le) {
+		a.lastWord(stderr, le.code, msg, "")
+		return le.code
 	}
 	if errors.As(err, new(attentionError)) {
 		a.lastWord(stderr, exitAttention, msg, "")

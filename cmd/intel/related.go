@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // relatedOptions are the argument and flags of intel related.
@@ -35,6 +38,7 @@ once, with caps on fan-out and size. The node is named by its id, by a source
 identifier a feed used (a STIX id such as malware--…, a MISP uuid), or by
 kind:key — ipv4-addr:198.51.100.7, domain-name:evil.example,
 hash:SHA-256:<hex>, malware:lockbit, intrusion-set:apt28, vulnerability:CVE-2021-44228.
+A reference naming no node exits 4, one naming several (listed) exits 5.
 
 Relations have a class (see the README): intelligence (indicates, uses,
 attributed-to, ...), containment (a report or MISP event holding an object),
@@ -90,9 +94,9 @@ node for the edge that reached it.`,
 	intRange(f, "max-nodes", 1, noMax)
 	f.StringVar(&o.since, "since", "168h", "walk telemetry observed since: a duration back from now (72h) or a date (2026-11-01)")
 	f.StringVar(&o.until, "until", "", "walk telemetry observed before: a duration back from now or a date (default: tomorrow)")
-	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by)")
+	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by); a type no relation has is refused")
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
-	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set)")
+	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set); a kind no node has is refused")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
@@ -134,6 +138,9 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
+		return err
+	}
+	if err := a.checkFilters(ctx, store, walk, now); err != nil {
 		return err
 	}
 	start, err := a.resolve(ctx, store, o.node)
@@ -202,4 +209,83 @@ func cutDays(s string) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// checkFilters refuses a filter naming only what no node or relation in
+// the graph is (a typo: --kinds malwar, --relations usess; the walk would
+// answer with the start alone), and warns of each such name beside others
+// that exist; --exclude-relations only warns (it excludes nothing). Kinds
+// are looked up in nodes; relation types the project does not classify
+// (graph.ExplicitClass) in relations and the walk's telemetry window.
+func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.RelatedOptions, now time.Time) error {
+	if err := a.checkKinds(ctx, st, walk.Kinds); err != nil {
+		return err
+	}
+	window := walk.WithDefaults(now)
+	for _, f := range []struct {
+		flag   string
+		names  []string
+		refuse bool
+	}{{"--relations", walk.Relations, true}, {"--exclude-relations", walk.ExcludeRelations, false}} {
+		var ask, found []string
+		for _, r := range f.names {
+			if _, known := graph.ExplicitClass(r); known {
+				found = append(found, r)
+			} else {
+				ask = append(ask, r)
+			}
+		}
+		if len(ask) == 0 {
+			continue
+		}
+		have, err := st.RelationTypesInUse(ctx, ask, window.Since, window.Until)
+		if err != nil {
+			return err
+		}
+		if err := a.missingNames(f.flag, "no relation in the graph is of type", f.names, append(found, have...), f.refuse); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkKinds refuses --kinds (related, search) when no node has any kind
+// it names, and warns of each kind no node has when others do.
+func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	have, err := st.KindsWithNodes(ctx, kinds)
+	if err != nil {
+		return err
+	}
+	named := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		named = append(named, string(k))
+	}
+	var found []string
+	for _, k := range have {
+		found = append(found, string(k))
+	}
+	return a.missingNames("--kinds", "no node in the graph is of kind", named, found, true)
+}
+
+// missingNames says which of the names a filter flag gives are not found:
+// a usage error when none is and refuse is set, else a warning on stderr.
+func (a *app) missingNames(flag, what string, named, found []string, refuse bool) error {
+	var missing []string
+	for _, n := range named {
+		if !slices.Contains(found, n) {
+			missing = append(missing, fmt.Sprintf("%q", n))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("%s: %s %s", flag, what, strings.Join(missing, ", "))
+	if refuse && len(missing) == len(named) {
+		return usagef("%s", msg)
+	}
+	_, _ = fmt.Fprintf(a.stderr, "intel: %s\n", msg)
+	return nil
 }

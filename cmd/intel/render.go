@@ -58,8 +58,8 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 		}
 	}
 	walk(root.ID, "")
-	if nb.Truncated {
-		b.WriteString("(truncated: the fan-out cap (nodes marked \"cut\") or the node cap left some nodes out)\n")
+	if note := truncationNote(nb); note != "" {
+		b.WriteString("(" + note + ")\n")
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -179,10 +179,18 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 	var b strings.Builder
 	b.WriteString("digraph related {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	for _, n := range nb.Nodes {
-		attrs := fmt.Sprintf("label=%s", dotQuote(string(n.Kind)+"\n"+nodeName(n.Node)))
+		// A withdrawn node (--include-withdrawn) is marked and dotted, a
+		// node the fan-out cap cut says so and is dashed, as in the tree.
+		label, style := string(n.Kind)+"\n"+nodeName(n.Node), ""
+		if n.Withdrawn != "" {
+			label, style = label+"\n"+strings.ToUpper(n.Withdrawn), "rounded,dotted"
+		}
 		if n.EdgesCut > 0 {
-			attrs = fmt.Sprintf("label=%s, style=\"rounded,dashed\"",
-				dotQuote(fmt.Sprintf("%s\n%s\n(cut %d of %d edges)", n.Kind, nodeName(n.Node), n.EdgesCut, n.Degree)))
+			label, style = label+fmt.Sprintf("\n(cut %d of %d edges)", n.EdgesCut, n.Degree), "rounded,dashed"
+		}
+		attrs := "label=" + dotQuote(label)
+		if style != "" {
+			attrs += ", style=" + dotQuote(style)
 		}
 		if n.ID == nb.Start {
 			attrs += ", peripheries=2"
@@ -201,9 +209,39 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 		}
 		fmt.Fprintf(&b, "  %s -> %s [label=%s%s];\n", dotQuote(e.Src.String()), dotQuote(e.Dst.String()), dotQuote(label), style)
 	}
+	if note := truncationNote(nb); note != "" {
+		fmt.Fprintf(&b, "  label=%s;\n  labelloc=b;\n", dotQuote(note))
+	}
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// truncationNote says which caps cut a walk, "" when none did: the
+// fan-out cap (the nodes whose edges it cut are marked "cut") and the node
+// cap (nodes beyond it left out, none marked).
+func truncationNote(nb *graph.Neighbourhood) string {
+	if !nb.Truncated {
+		return ""
+	}
+	var parts []string
+	cut := 0
+	for _, n := range nb.Nodes {
+		if n.EdgesCut > 0 {
+			cut++
+		}
+	}
+	if cut > 0 {
+		nodes := "nodes"
+		if cut == 1 {
+			nodes = "node"
+		}
+		parts = append(parts, fmt.Sprintf("the fan-out cap (--fanout %d) cut the edges of %d %s, marked \"cut\"", nb.Options.Fanout, cut, nodes))
+	}
+	if nb.MaxNodesReached || cut == 0 {
+		parts = append(parts, fmt.Sprintf("the node cap (--max-nodes %d) was reached: nodes beyond it are left out", nb.Options.MaxNodes))
+	}
+	return "truncated: " + strings.Join(parts, "; ")
 }
 
 var kindColors = map[graph.Kind]string{

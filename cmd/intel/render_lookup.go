@@ -38,6 +38,25 @@ func validity(props map[string]any, now time.Time) string {
 
 // writeNodeDetails writes what intel show prints: one "field: value" line
 // per fact, then the relations per class and type.
+// sightedText says how many times and when a node was sighted: "10 times
+// in 1 sighting, 2020-03-12 .. 2020-03-12", "at least 3 times" when a
+// sighting gave no count (counted once).
+func sightedText(s graph.Sighted) string {
+	times := fmt.Sprintf("%d times", s.Times)
+	if s.Times == 1 {
+		times = "1 time"
+	}
+	if s.Uncounted > 0 {
+		times = "at least " + times
+	}
+	sightings := "sightings"
+	if s.Sightings == 1 {
+		sightings = "sighting"
+	}
+	return fmt.Sprintf("%s in %d %s, %s .. %s", times, s.Sightings, sightings,
+		s.FirstSeen.Format("2006-01-02"), s.LastSeen.Format("2006-01-02"))
+}
+
 func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	n := d.Node
 	p := newTablePrinter(w)
@@ -81,6 +100,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	row("seen", fmt.Sprintf("%s .. %s", n.FirstSeen.UTC().Format("2006-01-02"), n.LastSeen.UTC().Format("2006-01-02")))
 	if v := validity(n.Props, time.Now()); v != "" {
 		row("valid", v)
+	}
+	if d.Sighted != nil {
+		row("sighted", sightedText(*d.Sighted))
 	}
 	if n.Confidence != nil {
 		row("confidence", fmt.Sprint(*n.Confidence))
@@ -187,7 +209,8 @@ func writeRelationRecord(w io.Writer, r graph.RelationRecord) error {
 }
 
 // writeSearchHits writes search results as a table: how each matched, the
-// entry that matched, and the node.
+// entry that matched, and the node (marked REVOKED or DEPRECATED when it is
+// not live, as in the related tree).
 func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
 	p := newTablePrinter(w)
 	if len(hits) == 0 {
@@ -203,6 +226,9 @@ func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
 		label := h.Label()
 		if len(label) > 80 {
 			label = label[:77] + "..."
+		}
+		if h.Withdrawn != "" {
+			label += "  " + strings.ToUpper(h.Withdrawn)
 		}
 		p.printf("%s\t%s\t%s\t%s\n", match, h.Matched, label, h.ID)
 	}

@@ -42,7 +42,7 @@ related.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&o.kinds, "kinds", nil, "search only these kinds (comma-separated)")
+	f.StringSliceVar(&o.kinds, "kinds", nil, "search only these kinds (comma-separated); a kind no node has is refused")
 	f.IntVar(&o.limit, "limit", graph.DefaultSearchLimit, "most results")
 	intRange(f, "limit", 1, 10_000)
 	f.BoolVar(&o.exact, "exact", false, "only entries equal to the text or starting with it (no fuzzy matches)")
@@ -67,6 +67,9 @@ func (a *app) runSearch(ctx context.Context, o searchOptions) error {
 	opts := graph.SearchOptions{Limit: o.limit, Exact: o.exact}
 	for _, k := range o.kinds {
 		opts.Kinds = append(opts.Kinds, graph.Kind(k))
+	}
+	if err := a.checkKinds(ctx, st, opts.Kinds); err != nil {
+		return err
 	}
 	hits, err := st.Search(ctx, o.text, opts)
 	if err != nil {

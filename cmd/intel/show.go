@@ -29,6 +29,7 @@ source ids feeds used for it (STIX ids, MISP uuids) with the newest version
 stored of each (STIX modified, a MISP event's timestamp); the feeds that reported
 it; whether it is revoked (and by what) or deprecated; and how many relations
 it has per relation class (intelligence, containment, provenance, lifecycle)
+(and, when sighted, how many times, in how many sightings and when)
 and per type, and per type the links from it that only older versions of
 its objects state (superseded: kept, not walked); and the names it claims that other entities with ids of their
 own claim too (ambiguous aliases, never merged), or that only withdrawn
@@ -40,8 +41,8 @@ uuid as misp--<uuid>) shows that relationship and the nodes it links.
 
 The node is named as for related: a node id, a source id with or without its
 type prefix (a bare MISP uuid), kind:key, kind:alias or kind:external-id. A
-name that several nodes share is refused with the candidates listed. A
-revoked object (ATT&CK's T1086) resolves to its replacement (T1059.001),
+name that several nodes share is refused with the candidates listed (exit
+code 5; a reference naming nothing exits 4). A revoked object (ATT&CK's T1086) resolves to its replacement (T1059.001),
 following chains; the output says so ("T1086 revoked by T1059.001").`,
 		Example: `  intel show intrusion-set:apt28
   intel show attack-pattern:T1059.001 --format json
@@ -69,8 +70,11 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 	if errors.Is(err, store.ErrNotFound) {
 		// Not a node: maybe a relationship a feed named (relation_ids).
 		rec, rerr := st.RelationByID(ctx, o.node)
-		if rerr != nil {
+		if errors.Is(rerr, store.ErrNotFound) {
 			return err
+		}
+		if rerr != nil {
+			return rerr
 		}
 		if o.format == "json" {
 			return writeJSON(a.stdout, rec)
@@ -99,7 +103,7 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.Resolution, error) {
 	r, err := st.Resolve(ctx, ref)
 	if err != nil {
-		return r, err
+		return r, lookupFailed(err)
 	}
 	if note := r.Note(); note != "" {
 		// A note on stderr that cannot be written does not fail the command.

@@ -31,7 +31,7 @@ WITH RECURSIVE moved AS (
            ARRAY[''::text] AS directions,
            '{}'::uuid[] AS cut_ids,
            '{}'::bigint[] AS cut_degrees,
-           false AS truncated,
+           false AS capped,
            $4::int AS max_nodes,
            $1::int AS fanout,
            g.indexable, g.unmerged, g.indexable AND g.unmerged AND g.unwithdrawn AS plain
@@ -50,7 +50,7 @@ WITH RECURSIVE moved AS (
     ) AS g
     UNION ALL
     SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions,
-           lvl.cut_ids, lvl.cut_degrees, (lvl.truncated OR cardinality(lvl.cut_ids) > 0),
+           lvl.cut_ids, lvl.cut_degrees, lvl.truncated,
            w.max_nodes, w.fanout, w.indexable, w.unmerged, w.plain
     FROM walk w
     CROSS JOIN LATERAL (
@@ -301,7 +301,8 @@ SELECT
     coalesce(r.via_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS via_id,
     r.via_relation::text AS via_relation,
     r.via_direction::text AS via_direction,
-    (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
+    (SELECT coalesce(bool_or(w.capped OR cardinality(w.cut_ids) > 0), false) FROM walk w)::boolean AS truncated,
+    (SELECT coalesce(bool_or(w.capped), false) FROM walk w)::boolean AS max_nodes_reached,
     coalesce(c.degree, 0)::bigint AS degree,
     coalesce(c.degree - $1::int, 0)::bigint AS edges_cut,
     coalesce(ro.relations, '{}')::text[] AS out_relations,
@@ -341,36 +342,37 @@ type FindRelatedParams struct {
 }
 
 type FindRelatedRow struct {
-	Depth          int32           `json:"depth"`
-	ID             uuid.UUID       `json:"id"`
-	Kind           string          `json:"kind"`
-	Key            string          `json:"key"`
-	Name           string          `json:"name"`
-	Props          json.RawMessage `json:"props"`
-	Labels         []string        `json:"labels"`
-	Confidence     *int16          `json:"confidence"`
-	TLP            *string         `json:"tlp"`
-	FirstSeen      time.Time       `json:"first_seen"`
-	LastSeen       time.Time       `json:"last_seen"`
-	Sources        []string        `json:"sources"`
-	ViaID          uuid.UUID       `json:"via_id"`
-	ViaRelation    string          `json:"via_relation"`
-	ViaDirection   string          `json:"via_direction"`
-	Truncated      bool            `json:"truncated"`
-	Degree         int64           `json:"degree"`
-	EdgesCut       int64           `json:"edges_cut"`
-	OutRelations   []string        `json:"out_relations"`
-	OutDsts        []uuid.UUID     `json:"out_dsts"`
-	OutConfidences []int16         `json:"out_confidences"`
-	OutSources     []string        `json:"out_sources"`
-	OutFirstSeen   []time.Time     `json:"out_first_seen"`
-	OutLastSeen    []time.Time     `json:"out_last_seen"`
-	TelRelations   []string        `json:"tel_relations"`
-	TelDsts        []uuid.UUID     `json:"tel_dsts"`
-	TelCounts      []int64         `json:"tel_counts"`
-	TelAgents      []int64         `json:"tel_agents"`
-	TelFirstSeen   []time.Time     `json:"tel_first_seen"`
-	TelLastSeen    []time.Time     `json:"tel_last_seen"`
+	Depth           int32           `json:"depth"`
+	ID              uuid.UUID       `json:"id"`
+	Kind            string          `json:"kind"`
+	Key             string          `json:"key"`
+	Name            string          `json:"name"`
+	Props           json.RawMessage `json:"props"`
+	Labels          []string        `json:"labels"`
+	Confidence      *int16          `json:"confidence"`
+	TLP             *string         `json:"tlp"`
+	FirstSeen       time.Time       `json:"first_seen"`
+	LastSeen        time.Time       `json:"last_seen"`
+	Sources         []string        `json:"sources"`
+	ViaID           uuid.UUID       `json:"via_id"`
+	ViaRelation     string          `json:"via_relation"`
+	ViaDirection    string          `json:"via_direction"`
+	Truncated       bool            `json:"truncated"`
+	MaxNodesReached bool            `json:"max_nodes_reached"`
+	Degree          int64           `json:"degree"`
+	EdgesCut        int64           `json:"edges_cut"`
+	OutRelations    []string        `json:"out_relations"`
+	OutDsts         []uuid.UUID     `json:"out_dsts"`
+	OutConfidences  []int16         `json:"out_confidences"`
+	OutSources      []string        `json:"out_sources"`
+	OutFirstSeen    []time.Time     `json:"out_first_seen"`
+	OutLastSeen     []time.Time     `json:"out_last_seen"`
+	TelRelations    []string        `json:"tel_relations"`
+	TelDsts         []uuid.UUID     `json:"tel_dsts"`
+	TelCounts       []int64         `json:"tel_counts"`
+	TelAgents       []int64         `json:"tel_agents"`
+	TelFirstSeen    []time.Time     `json:"tel_first_seen"`
+	TelLastSeen     []time.Time     `json:"tel_last_seen"`
 }
 
 // FindRelated walks the graph from @start_id up to @max_depth hops in one
@@ -399,7 +401,8 @@ type FindRelatedRow struct {
 // may follow). A hub's relations (more than @fanout one way) are counted
 // in the indexes and, when they need no entity mapping, read from them in
 // that order only as far as the cap. It reaches at most @max_nodes nodes
-// in all, filled level by level in (class, id) order; truncated says whether either cap cut anything.
+// in all, filled level by level in (class, id) order; truncated says whether either cap cut anything,
+// max_nodes_reached whether the node cap did.
 // Each reached node comes with its depth and the edge that first reached it
 // (via_id, via_relation, via_direction: out, in, telemetry-out,
 // telemetry-in), so the path back to the start can be drawn, plus its
@@ -446,6 +449,7 @@ func (q *Queries) FindRelated(ctx context.Context, arg FindRelatedParams) ([]Fin
 			&i.ViaRelation,
 			&i.ViaDirection,
 			&i.Truncated,
+			&i.MaxNodesReached,
 			&i.Degree,
 			&i.EdgesCut,
 			&i.OutRelations,

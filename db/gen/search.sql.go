@@ -7,10 +7,40 @@ package gen
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
 )
+
+const kindsWithNodes = `-- name: KindsWithNodes :many
+SELECT k.kind::text AS kind
+FROM unnest($1::text[]) WITH ORDINALITY AS k(kind, ord)
+WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.kind = k.kind)
+ORDER BY k.ord
+`
+
+// KindsWithNodes returns those of @kinds that some node has (nodes_kind_key_key
+// finds one without a scan), in the order given.
+func (q *Queries) KindsWithNodes(ctx context.Context, kinds []string) ([]string, error) {
+	rows, err := q.db.Query(ctx, kindsWithNodes, kinds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var kind string
+		if err := rows.Scan(&kind); err != nil {
+			return nil, err
+		}
+		items = append(items, kind)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
 
 const nodeAliasesByUUID = `-- name: NodeAliasesByUUID :many
 SELECT a.source_id, a.node_id
@@ -279,29 +309,35 @@ SELECT n.id, n.kind, n.key, n.name, n.sources,
        (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || E'\n%' THEN 0
              WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%' THEN 1
              ELSE 2 END)::int AS match_rank,
-       word_similarity($3::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+       word_similarity($3::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind <> ALL (search_excluded_kinds())
   AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || $2::text || '%'
-       OR ($4::boolean AND $3::text <% node_lookup_names(n.name, n.key, n.props)))
-  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+       OR ($5::boolean AND $3::text <% node_lookup_names(n.name, n.key, n.props)))
+  AND (cardinality($6::text[]) = 0 OR n.kind = ANY($6::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
-       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
-  AND md5(n.key) = ANY (ARRAY[md5($6::text), md5(lower($6::text))])
-  AND (cardinality($5::text[]) = 0 OR n.kind = ANY($5::text[]))
+  AND md5(n.key) = ANY (ARRAY[md5($7::text), md5(lower($7::text))])
+  AND (cardinality($6::text[]) = 0 OR n.kind = ANY($6::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names,
-       (CASE WHEN hash_digest(n.key) = $7::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+       (CASE WHEN hash_digest(n.key) = $8::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest($4::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
-WHERE n.kind = 'hash' AND $7::text <> ''
-  AND hash_digest(n.key) COLLATE "C" >= $7::text AND hash_digest(n.key) COLLATE "C" < $7::text || '~'
-  AND ($8::text = '' OR n.key LIKE $8::text || ':%')
-  AND (cardinality($5::text[]) = 0 OR 'hash' = ANY($5::text[]))
-ORDER BY match_rank, similarity DESC, kind, key
+WHERE n.kind = 'hash' AND $8::text <> ''
+  AND hash_digest(n.key) COLLATE "C" >= $8::text AND hash_digest(n.key) COLLATE "C" < $8::text || '~'
+  AND ($9::text = '' OR n.key LIKE $9::text || ':%')
+  AND (cardinality($6::text[]) = 0 OR 'hash' = ANY($6::text[]))
+ORDER BY match_rank, withdrawn, similarity DESC, kind, key
 LIMIT $1::int
 `
 
@@ -309,6 +345,7 @@ type NodeSearchParams struct {
 	MaxResults      int32    `json:"max_results"`
 	Pattern         string   `json:"pattern"`
 	Query           string   `json:"query"`
+	LifecycleKeys   []string `json:"lifecycle_keys"`
 	Fuzzy           bool     `json:"fuzzy"`
 	Kinds           []string `json:"kinds"`
 	Key             string   `json:"key"`
@@ -317,14 +354,16 @@ type NodeSearchParams struct {
 }
 
 type NodeSearchRow struct {
-	ID         uuid.UUID `json:"id"`
-	Kind       string    `json:"kind"`
-	Key        string    `json:"key"`
-	Name       string    `json:"name"`
-	Sources    []string  `json:"sources"`
-	Names      string    `json:"names"`
-	MatchRank  int32     `json:"match_rank"`
-	Similarity float32   `json:"similarity"`
+	ID         uuid.UUID       `json:"id"`
+	Kind       string          `json:"kind"`
+	Key        string          `json:"key"`
+	Name       string          `json:"name"`
+	Sources    []string        `json:"sources"`
+	Names      string          `json:"names"`
+	MatchRank  int32           `json:"match_rank"`
+	Similarity float32         `json:"similarity"`
+	Lifecycle  json.RawMessage `json:"lifecycle"`
+	Withdrawn  bool            `json:"withdrawn"`
 }
 
 // NodeSearch finds nodes by what a person may call them
@@ -342,12 +381,15 @@ type NodeSearchRow struct {
 // when the text is no digest).
 // @query is lower-cased and trimmed by the caller; @pattern is it with the
 // LIKE metacharacters escaped. When @kinds is not empty only those kinds
-// are searched. Best first: rank, similarity, kind, key; at most @max_results.
+// are searched. Best first: rank, live before withdrawn (node_withdrawn),
+// similarity, kind, key; at most @max_results. lifecycle is the node's
+// props of @lifecycle_keys (graph.LifecycleProps), for graph.Lifecycle.
 func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeSearchRow, error) {
 	rows, err := q.db.Query(ctx, nodeSearch,
 		arg.MaxResults,
 		arg.Pattern,
 		arg.Query,
+		arg.LifecycleKeys,
 		arg.Fuzzy,
 		arg.Kinds,
 		arg.Key,
@@ -370,6 +412,8 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 			&i.Names,
 			&i.MatchRank,
 			&i.Similarity,
+			&i.Lifecycle,
+			&i.Withdrawn,
 		); err != nil {
 			return nil, err
 		}
@@ -379,6 +423,60 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 		return nil, err
 	}
 	return items, nil
+}
+
+const nodeSightings = `-- name: NodeSightings :one
+WITH s AS (
+    SELECT e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
+    FROM entity_relations(ARRAY[$1::uuid], false)
+         AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE e.relation = $2::text AND e.direction = 'in' AND e.nbr <> $1::uuid
+    GROUP BY e.nbr
+)
+SELECT count(*)::bigint AS sightings,
+       coalesce(sum(CASE WHEN jsonb_typeof(n.props->'count') = 'number' THEN (n.props->>'count')::numeric ELSE 1 END), 0)::bigint AS times,
+       (count(*) FILTER (WHERE jsonb_typeof(n.props->'count') IS DISTINCT FROM 'number'))::bigint AS uncounted,
+       min(s.first_seen)::timestamptz AS first_seen,
+       max(s.last_seen)::timestamptz AS last_seen
+FROM s JOIN nodes n ON n.id = s.nbr
+WHERE NOT node_withdrawn(n.props)
+HAVING count(*) > 0
+`
+
+type NodeSightingsParams struct {
+	NodeID   uuid.UUID `json:"node_id"`
+	Relation string    `json:"relation"`
+}
+
+type NodeSightingsRow struct {
+	Sightings int64     `json:"sightings"`
+	Times     int64     `json:"times"`
+	Uncounted int64     `json:"uncounted"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// NodeSightings sums what the sightings of a node say: the live nodes
+// linked to it by @relation (sighting-of: a STIX sighting, a MISP sighting;
+// a false positive or an expiration is no sighting), read as the walks read
+// the entity (entity_relations), so the sightings of the revoked objects it
+// replaces and of the name-keyed nodes that are it count, each once. times
+// adds up their counts (STIX count; a MISP sighting is 1), a sighting
+// without a count counting once (uncounted says how many had none);
+// first_seen and last_seen are the earliest and latest of the links' (a
+// STIX sighting's first_seen and last_seen when given, README "Merging").
+// No row when nothing sighted it.
+func (q *Queries) NodeSightings(ctx context.Context, arg NodeSightingsParams) (NodeSightingsRow, error) {
+	row := q.db.QueryRow(ctx, nodeSightings, arg.NodeID, arg.Relation)
+	var i NodeSightingsRow
+	err := row.Scan(
+		&i.Sightings,
+		&i.Times,
+		&i.Uncounted,
+		&i.FirstSeen,
+		&i.LastSeen,
+	)
+	return i, err
 }
 
 const nodeSuperseded = `-- name: NodeSuperseded :many
@@ -410,6 +508,45 @@ func (q *Queries) NodeSuperseded(ctx context.Context, nodeID uuid.UUID) ([]NodeS
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const relationTypesInUse = `-- name: RelationTypesInUse :many
+SELECT k.relation::text AS relation
+FROM unnest($1::text[]) WITH ORDINALITY AS k(relation, ord)
+WHERE EXISTS (SELECT 1 FROM relations r WHERE r.relation = k.relation)
+   OR EXISTS (SELECT 1 FROM telemetry_edges t
+              WHERE t.relation = k.relation AND t.observed_at >= $2::timestamptz AND t.observed_at < $3::timestamptz)
+ORDER BY k.ord
+`
+
+type RelationTypesInUseParams struct {
+	Relations []string  `json:"relations"`
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
+}
+
+// RelationTypesInUse returns those of @relations that some stored relation
+// has, or some telemetry edge observed in [@since, @until) (only those day
+// partitions are read), in the order given: a walk filtered on a type none
+// has (a typo) follows nothing of it. Each is looked for until found.
+func (q *Queries) RelationTypesInUse(ctx context.Context, arg RelationTypesInUseParams) ([]string, error) {
+	rows, err := q.db.Query(ctx, relationTypesInUse, arg.Relations, arg.Since, arg.Until)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []string{}
+	for rows.Next() {
+		var relation string
+		if err := rows.Scan(&relation); err != nil {
+			return nil, err
+		}
+		items = append(items, relation)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

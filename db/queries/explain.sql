@@ -14,7 +14,7 @@
 -- expanded to), and the objects whose own
 -- properties state it (the ids in relation_records.stated: an indicator
 -- for its pattern's based-on, a report for its object_refs, a MISP event
--- for its links). A relation with no record (none
+-- for its links), with those objects' TLPs. A relation with no record (none
 -- written since migration 00007) comes as its own row, with empty refs.
 -- One statement for all the edges; rows in (edge, stored src, stored dst,
 -- src_ref, dst_ref) order.
@@ -60,7 +60,16 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
                      SELECT i.source_id FROM relation_ids i JOIN relation_ids a ON a.source_id = i.dst_ref
                      WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref LIKE 'relationship--%'
                        AND rr.dst_ref IN (a.src_ref, a.dst_ref)) x), '{}')::text[] AS ids,
-       ARRAY(SELECT k FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k WHERE k <> '' ORDER BY k COLLATE "C")::text[] AS objects
+       ARRAY(SELECT k FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k WHERE k <> '' ORDER BY k COLLATE "C")::text[] AS objects,
+       -- the markings of the objects stating it (their nodes' TLP): a link
+       -- an object states is marked as the object is (a MISP event's TLP
+       -- is not written on its links, a STIX object's is)
+       ARRAY(SELECT o.tlp FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k
+             CROSS JOIN LATERAL ref_node(k) AS f JOIN nodes o ON o.id = f.node_id
+             WHERE k <> '' AND o.tlp IS NOT NULL AND o.tlp <> '')::text[] AS object_tlps,
+       -- and of the node its src_ref names, the object stating it when no
+       -- id or object does (a sighting's sighting-of)
+       coalesce((SELECT o.tlp FROM ref_node(rr.src_ref) AS f JOIN nodes o ON o.id = f.node_id), '')::text AS src_tlp
 FROM pair e
 JOIN relations r ON r.src_id = e.src_node AND r.relation = e.relation AND r.dst_id = e.dst_node
 LEFT JOIN relation_records rr ON rr.src_id = r.src_id AND rr.relation = r.relation AND rr.dst_id = r.dst_id

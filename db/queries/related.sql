@@ -25,7 +25,8 @@
 -- may follow). A hub's relations (more than @fanout one way) are counted
 -- in the indexes and, when they need no entity mapping, read from them in
 -- that order only as far as the cap. It reaches at most @max_nodes nodes
--- in all, filled level by level in (class, id) order; truncated says whether either cap cut anything.
+-- in all, filled level by level in (class, id) order; truncated says whether either cap cut anything,
+-- max_nodes_reached whether the node cap did.
 -- Each reached node comes with its depth and the edge that first reached it
 -- (via_id, via_relation, via_direction: out, in, telemetry-out,
 -- telemetry-in), so the path back to the start can be drawn, plus its
@@ -49,7 +50,7 @@ WITH RECURSIVE moved AS (
            ARRAY[''::text] AS directions,
            '{}'::uuid[] AS cut_ids,
            '{}'::bigint[] AS cut_degrees,
-           false AS truncated,
+           false AS capped,
            @max_nodes::int AS max_nodes,
            @fanout::int AS fanout,
            g.indexable, g.unmerged, g.indexable AND g.unmerged AND g.unwithdrawn AS plain
@@ -68,7 +69,7 @@ WITH RECURSIVE moved AS (
     ) AS g
     UNION ALL
     SELECT w.depth + 1, w.visited || lvl.ids, lvl.ids, lvl.parents, lvl.relations, lvl.directions,
-           lvl.cut_ids, lvl.cut_degrees, (lvl.truncated OR cardinality(lvl.cut_ids) > 0),
+           lvl.cut_ids, lvl.cut_degrees, lvl.truncated,
            w.max_nodes, w.fanout, w.indexable, w.unmerged, w.plain
     FROM walk w
     CROSS JOIN LATERAL (
@@ -319,7 +320,8 @@ SELECT
     coalesce(r.via_id, '00000000-0000-0000-0000-000000000000'::uuid)::uuid AS via_id,
     r.via_relation::text AS via_relation,
     r.via_direction::text AS via_direction,
-    (SELECT coalesce(bool_or(w.truncated), false) FROM walk w)::boolean AS truncated,
+    (SELECT coalesce(bool_or(w.capped OR cardinality(w.cut_ids) > 0), false) FROM walk w)::boolean AS truncated,
+    (SELECT coalesce(bool_or(w.capped), false) FROM walk w)::boolean AS max_nodes_reached,
     coalesce(c.degree, 0)::bigint AS degree,
     coalesce(c.degree - @fanout::int, 0)::bigint AS edges_cut,
     coalesce(ro.relations, '{}')::text[] AS out_relations,

@@ -14,13 +14,17 @@
 -- when the text is no digest).
 -- @query is lower-cased and trimmed by the caller; @pattern is it with the
 -- LIKE metacharacters escaped. When @kinds is not empty only those kinds
--- are searched. Best first: rank, similarity, kind, key; at most @max_results.
+-- are searched. Best first: rank, live before withdrawn (node_withdrawn),
+-- similarity, kind, key; at most @max_results. lifecycle is the node's
+-- props of @lifecycle_keys (graph.LifecycleProps), for graph.Lifecycle.
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        node_lookup_names(n.name, n.key, n.props)::text AS names,
        (CASE WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || E'\n%' THEN 0
              WHEN node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%' THEN 1
              ELSE 2 END)::int AS match_rank,
-       word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity
+       word_similarity(@query::text, node_lookup_names(n.name, n.key, n.props))::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind <> ALL (search_excluded_kinds())
   AND (node_lookup_names(n.name, n.key, n.props) LIKE '%' || E'\n' || @pattern::text || '%'
@@ -28,7 +32,9 @@ WHERE n.kind <> ALL (search_excluded_kinds())
   AND (cardinality(@kinds::text[]) = 0 OR n.kind = ANY(@kinds::text[]))
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
-       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity
+       (E'\n' || lower(n.key) || E'\n')::text AS names, 0::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
   AND md5(n.key) = ANY (ARRAY[md5(@key::text), md5(lower(@key::text))])
@@ -36,13 +42,15 @@ WHERE n.kind = ANY (search_excluded_kinds()) AND n.kind <> 'hash'
 UNION ALL
 SELECT n.id, n.kind, n.key, n.name, n.sources,
        (E'\n' || lower(n.key) || E'\n')::text AS names,
-       (CASE WHEN hash_digest(n.key) = @digest::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity
+       (CASE WHEN hash_digest(n.key) = @digest::text THEN 0 ELSE 1 END)::int AS match_rank, 1::real AS similarity,
+       (SELECT coalesce(jsonb_object_agg(k, n.props->k), '{}') FROM unnest(@lifecycle_keys::text[]) AS k WHERE n.props ? k)::jsonb AS lifecycle,
+       node_withdrawn(n.props)::boolean AS withdrawn
 FROM nodes n
 WHERE n.kind = 'hash' AND @digest::text <> ''
   AND hash_digest(n.key) COLLATE "C" >= @digest::text AND hash_digest(n.key) COLLATE "C" < @digest::text || '~'
   AND (@digest_algorithm::text = '' OR n.key LIKE @digest_algorithm::text || ':%')
   AND (cardinality(@kinds::text[]) = 0 OR 'hash' = ANY(@kinds::text[]))
-ORDER BY match_rank, similarity DESC, kind, key
+ORDER BY match_rank, withdrawn, similarity DESC, kind, key
 LIMIT @max_results::int;
 
 -- name: NodeLookupExact :many
@@ -149,3 +157,50 @@ SELECT n.id, n.kind, n.key, n.name
 FROM relations r JOIN nodes n ON n.id = r.dst_id
 WHERE r.src_id = @node_id::uuid AND r.relation = @relation::text AND NOT relation_withdrawn(r.props)
 ORDER BY n.kind, n.key;
+
+-- name: NodeSightings :one
+-- NodeSightings sums what the sightings of a node say: the live nodes
+-- linked to it by @relation (sighting-of: a STIX sighting, a MISP sighting;
+-- a false positive or an expiration is no sighting), read as the walks read
+-- the entity (entity_relations), so the sightings of the revoked objects it
+-- replaces and of the name-keyed nodes that are it count, each once. times
+-- adds up their counts (STIX count; a MISP sighting is 1), a sighting
+-- without a count counting once (uncounted says how many had none);
+-- first_seen and last_seen are the earliest and latest of the links' (a
+-- STIX sighting's first_seen and last_seen when given, README "Merging").
+-- No row when nothing sighted it.
+WITH s AS (
+    SELECT e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
+    FROM entity_relations(ARRAY[@node_id::uuid], false)
+         AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
+    WHERE e.relation = @relation::text AND e.direction = 'in' AND e.nbr <> @node_id::uuid
+    GROUP BY e.nbr
+)
+SELECT count(*)::bigint AS sightings,
+       coalesce(sum(CASE WHEN jsonb_typeof(n.props->'count') = 'number' THEN (n.props->>'count')::numeric ELSE 1 END), 0)::bigint AS times,
+       (count(*) FILTER (WHERE jsonb_typeof(n.props->'count') IS DISTINCT FROM 'number'))::bigint AS uncounted,
+       min(s.first_seen)::timestamptz AS first_seen,
+       max(s.last_seen)::timestamptz AS last_seen
+FROM s JOIN nodes n ON n.id = s.nbr
+WHERE NOT node_withdrawn(n.props)
+HAVING count(*) > 0;
+
+-- name: KindsWithNodes :many
+-- KindsWithNodes returns those of @kinds that some node has (nodes_kind_key_key
+-- finds one without a scan), in the order given.
+SELECT k.kind::text AS kind
+FROM unnest(@kinds::text[]) WITH ORDINALITY AS k(kind, ord)
+WHERE EXISTS (SELECT 1 FROM nodes n WHERE n.kind = k.kind)
+ORDER BY k.ord;
+
+-- name: RelationTypesInUse :many
+-- RelationTypesInUse returns those of @relations that some stored relation
+-- has, or some telemetry edge observed in [@since, @until) (only those day
+-- partitions are read), in the order given: a walk filtered on a type none
+-- has (a typo) follows nothing of it. Each is looked for until found.
+SELECT k.relation::text AS relation
+FROM unnest(@relations::text[]) WITH ORDINALITY AS k(relation, ord)
+WHERE EXISTS (SELECT 1 FROM relations r WHERE r.relation = k.relation)
+   OR EXISTS (SELECT 1 FROM telemetry_edges t
+              WHERE t.relation = k.relation AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz)
+ORDER BY k.ord;
