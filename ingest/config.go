@@ -30,12 +30,15 @@ type Feed struct {
 	// sources. Default: the file or directory name without extension.
 	Name string `json:"name" yaml:"name"`
 	// Path is a file (STIX bundle, JSON array or NDJSON; MISP event or
-	// search output), a MISP feed directory, or "-" for standard input.
-	// Relative paths in a config file are relative to the file.
+	// search output), a MISP feed directory, a directory of files (in a
+	// feed list, one feed per file, as intel ingest stix DIR: see
+	// expandFileDirs), or "-" for standard input. Relative paths in a
+	// config file are relative to the file.
 	Path string `json:"path" yaml:"path"`
 	// Format is stix, misp or telemetry; empty means detect stix or misp
-	// (a directory is a MISP feed; a file is told by the member names of
-	// its top object, in any order, within its first MiB: see sniff).
+	// (a directory with a manifest.json is a MISP feed, another one a
+	// directory of files; a file is told by the member names of its top
+	// object, in any order, within its first MiB: see sniff).
 	// Telemetry is never detected.
 	Format string `json:"format,omitempty" yaml:"format,omitempty"`
 }
@@ -64,6 +67,8 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$`)
 //	    format: stix
 //	  - name: circl-osint
 //	    path: /srv/misp/circl          # a MISP feed directory
+//	  - name: unit42
+//	    path: feeds/unit42             # a directory of STIX files: a feed each (unit42/<file>)
 //	  - name: edr-2026-11-27
 //	    path: edr-2026-11-27.ndjson
 //	    format: telemetry              # NDJSON edges, never detected
@@ -83,6 +88,9 @@ func LoadConfig(path string) (Config, error) {
 		if p := cfg.Feeds[i].Path; p != "" && p != "-" && !filepath.IsAbs(p) {
 			cfg.Feeds[i].Path = filepath.Join(base, p)
 		}
+	}
+	if cfg.Feeds, err = expandFileDirs(cfg.Feeds); err != nil {
+		return Config{}, fmt.Errorf("feed config %s: %w", path, err)
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("feed config %s: %w", path, err)
@@ -121,6 +129,47 @@ func (c *Config) Validate() error {
 		seen[f.Name] = i
 	}
 	return nil
+}
+
+// expandFileDirs replaces each feed that is a directory of files, as
+// intel ingest stix DIR takes one, by the feeds of its files (FileFeeds,
+// named below the feed's name): a feed whose format is stix, or one with
+// no format whose directory has no manifest.json (a MISP feed directory
+// has one and stays one feed). Each file's format is the feed's (none:
+// told by its content). A path that is no directory is left as it is.
+func expandFileDirs(feeds []Feed) ([]Feed, error) {
+	var out []Feed
+	for i, f := range feeds {
+		if !isFileDir(f) {
+			out = append(out, f)
+			continue
+		}
+		files, err := FileFeeds(f.Path, f.Name)
+		if err != nil {
+			return nil, fmt.Errorf("feed %d: %w", i+1, err)
+		}
+		for j := range files {
+			files[j].Format = f.Format
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+// isFileDir reports whether feed f is a directory of files (see
+// expandFileDirs).
+func isFileDir(f Feed) bool {
+	if f.Path == "" || f.Path == "-" || (f.Format != "" && strings.ToLower(strings.TrimSpace(f.Format)) != FormatSTIX) {
+		return false
+	}
+	if st, err := os.Stat(f.Path); err != nil || !st.IsDir() {
+		return false
+	}
+	if f.Format != "" {
+		return true
+	}
+	_, err := os.Stat(filepath.Join(f.Path, "manifest.json"))
+	return errors.Is(err, fs.ErrNotExist)
 }
 
 // MaxConfigBytes bounds a feed list: a list of a million feeds is less.

@@ -649,7 +649,7 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 	}
 	if st.IsDir() {
 		if f.Format == FormatSTIX || f.Format == FormatTelemetry {
-			return nil, fmt.Errorf("open feed: %s is a directory; only MISP feeds are directories", f.Path)
+			return nil, fmt.Errorf("open feed: %s is a directory; a %s feed is a file (a feed list takes a directory of STIX files as a feed per file)", f.Path, f.Format)
 		}
 		h, err := hashDir(f.Path)
 		if err != nil {
