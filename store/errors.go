@@ -172,10 +172,17 @@ func ExplainServerLimitText(name string) string { return serverLimitWhat[name] }
 // 23514, a check violation, but of no constraint). For telemetry_edges,
 // whose default partition takes the rows of days without one, that means
 // the default partition was dropped or detached: the rows are not at
-// fault, and dropping them as refused data would lose them.
+// fault, and dropping them as refused data would lose them. On Citus the
+// coordinator relays a worker's refusal of a shard's row as an internal
+// error (XX000) with PostgreSQL's message, which it recognises by that
+// message (no data error either way: the load fails, nothing is dropped).
 func NoPartition(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == pgerrcode.CheckViolation && pgErr.ConstraintName == ""
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == pgerrcode.CheckViolation && pgErr.ConstraintName == "" ||
+		pgErr.Code == pgerrcode.InternalError && strings.HasPrefix(pgErr.Message, "no partition of relation ")
 }
 
 // noPartitionWhat says why rows found no partition, and what brings them in.
