@@ -259,16 +259,18 @@ func IsSourceID(alias string) bool {
 	return strings.Contains(alias, "--") && !strings.Contains(alias, ":")
 }
 
-// VersionIDs returns the source ids (IsSourceID) of a named node keyed by
-// its name, not by an external id of its own: ids that a newer version of
-// the same object may carry under another name (a vendor renames a
-// malware family), which makes it another node. The store records them
-// (source_id_nodes), and a node one of whose ids another node holds in a
-// newer version stands for that node, in any load order. Other nodes
-// (observables, nodes keyed by an ATT&CK id or CVE) give none: their key
-// does not change with a rename.
+// VersionIDs returns the source ids (IsSourceID) of a named node: ids that
+// a newer version of the same object may carry under another key (a vendor
+// renames a malware family; an ATT&CK technique's id changed, as
+// mobile-attack-1.0's MOB-T1036, keyed by its name, became T1433), which
+// makes it another node. The store records them (source_id_nodes), and a
+// node keyed by its name one of whose ids another node holds in a newer
+// version stands for that node, in any load order. A node keyed by an
+// ATT&CK id gives its ids too, as the newer version an older name-keyed
+// one stands for; it never stands for another itself (it claims names of
+// its own: node_name_entities). Other nodes (observables, CVEs) give none.
 func VersionIDs(n Node) []string {
-	if !nameAliasKinds[identityKind(n.Kind)] || ATTACKIDFor(n.Kind, n.Key) != "" {
+	if !nameAliasKinds[identityKind(n.Kind)] {
 		return nil
 	}
 	var out []string

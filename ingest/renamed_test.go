@@ -80,3 +80,35 @@ func loadOneByOne(ctx context.Context, t *testing.T, st ingest.Store, feeds []in
 		require.Equal(t, ingest.StatusOK, res[0].Status, "%s: %s", f.Name, res[0].Error)
 	}
 }
+
+// TestRenumberedTechniqueIsOneEntity: an ATT&CK technique whose ATT&CK id
+// changed between versions (mobile-attack-1.0's MOB-T1036, no ATT&CK id of
+// today's form, so keyed by its name; a later copy of the same STIX id
+// keyed by T1433; testdata/adv renumber-v1.json and renumber-v2.json).
+// The older node was an empty node: every link went to the T1433 node,
+// and nothing said the two were one (the corpus's mobile-attack-1.0.json
+// and unit42/statelytaurus.json: `intel show MOB-T1036`, degree 0). It now
+// stands for the T1433 node, in either load order; the T1433 node, which
+// claims names of its own, never stands for another.
+func TestRenumberedTechniqueIsOneEntity(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "testdata", "adv")
+	v1 := ingest.Feed{Name: "renumber-v1", Path: filepath.Join(dir, "renumber-v1.json")}
+	v2 := ingest.Feed{Name: "renumber-v2", Path: filepath.Join(dir, "renumber-v2.json")}
+	for _, order := range [][]ingest.Feed{{v1, v2}, {v2, v1}} {
+		t.Run(order[0].Name+" first", func(t *testing.T) {
+			ctx := context.Background()
+			st, pool := newStore(t)
+			loadOneByOne(ctx, t, st, order)
+			r, err := st.Resolve(ctx, "MOB-T1036")
+			require.NoError(t, err)
+			require.Equal(t, "T1433", r.Node.Key, "the old ATT&CK id reaches the renumbered technique")
+			require.NotNil(t, r.SameAs)
+			require.Equal(t, "access call log", r.SameAs.Key)
+			var state string
+			require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(n.key || ' -> ' || coalesce(e.key, '?') || ' ' || x.reason, '; ' ORDER BY n.key)
+				FROM node_entities x JOIN nodes n ON n.id = x.node_id LEFT JOIN nodes e ON e.id = x.entity_id`).Scan(&state))
+			require.Equal(t, "access call log -> T1433 alias", state)
+		})
+	}
+}
