@@ -7,10 +7,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
 
@@ -32,9 +34,12 @@ import (
 // completed load leaves every node's and implied relation's times exact,
 // and the nodes, relations and relation_records rows the same, whatever
 // chunks or runs the input came in, at the cost of about one more upsert
-// per record per flush (not one per chunk); a load cut short (a kill, a
-// crash) may leave the times its last pendingSeenInterval of work extended
-// unwritten. An earlier design wrote a node again at once when an
+// per record per flush (not one per chunk). A load cut short (a kill, a
+// crash, the server's death) may leave the times it extended since its
+// last flush unwritten: for a checkpointed input each flush records how
+// far the input's committed edges have their times written (seen_edges,
+// see inputProgress), and a rerun reads the edges past that again for
+// their records' times alone (replaySeen). An earlier design wrote a node again at once when an
 // occurrence lay more than a tolerance outside its range: with an hour,
 // BenchmarkTelemetryCopy's timed rows (a week, each of 50,000 endpoints
 // named about 20 times) upserted 815,630 times (a quarter of psql's rate),
@@ -62,6 +67,57 @@ type endpointCache struct {
 	// extension pending when it began written (by itself or by the flush
 	// it waited for).
 	flushMu sync.Mutex
+	// inputs are the checkpointed inputs being appended through this
+	// Store (see inputProgress).
+	inputs map[*inputProgress]struct{}
+}
+
+// inputProgress is a checkpointed input being appended: how many of its
+// edges are committed (the checkpoint's edges, set by the copier), and
+// how many of those the checkpoint says have their records' first/last
+// seen written (seen_edges). Every occurrence of a committed chunk is
+// written with its records or pending in the endpoint cache before the
+// chunk commits, so a flush that takes the pending extensions after the
+// chunk committed writes its times: when it succeeds, the input's
+// seen_edges moves to where its edges were at the take (recordSeen).
+type inputProgress struct {
+	in        TelemetryInput
+	committed atomic.Int64
+	seen      atomic.Int64
+}
+
+// track registers in as being appended, its checkpoint at seen edges
+// with their times written; the returned func ends it.
+func (c *endpointCache) track(in TelemetryInput, seen int64) (*inputProgress, func()) {
+	p := &inputProgress{in: in}
+	p.committed.Store(seen)
+	p.seen.Store(seen)
+	c.mu.Lock()
+	c.inputs[p] = struct{}{}
+	c.mu.Unlock()
+	return p, func() {
+		c.mu.Lock()
+		delete(c.inputs, p)
+		c.mu.Unlock()
+	}
+}
+
+// seenMark is an input's committed edges at a flush's take.
+type seenMark struct {
+	p     *inputProgress
+	edges int64
+}
+
+// marks returns the inputs whose committed edges are past their recorded
+// seen_edges, with those edges. Called with mu held.
+func (c *endpointCache) marks() []seenMark {
+	var out []seenMark
+	for p := range c.inputs {
+		if n := p.committed.Load(); n > p.seen.Load() {
+			out = append(out, seenMark{p: p, edges: n})
+		}
+	}
+	return out
 }
 
 // pendingSeenNodes is the fewest pending extensions (nodes, or relations)
@@ -351,7 +407,7 @@ func newEndpointCache(generation int) *endpointCache {
 	return &endpointCache{nodes: newSeenCache[uuid.UUID, graph.Node](max(generation, endpointNodeGeneration)),
 		rels:       newSeenCache[relationKey, graph.Relation](generation),
 		nodeClaims: map[uuid.UUID]*recordClaim{}, relClaims: map[relationKey]*recordClaim{},
-		lastFlush: time.Now()}
+		lastFlush: time.Now(), inputs: map[*inputProgress]struct{}{}}
 }
 
 // genMap is a map bounded by two generations: keys go into the current
@@ -532,12 +588,13 @@ func (c *endpointCache) finish(mine *recordClaim, b graph.Batch, dropped dropped
 }
 
 // flushDue says whether pending extensions should be written now, in the
-// middle of a load: there are many, or they have waited long.
+// middle of a load: there are many, or they have waited long, or an
+// input's seen_edges has not moved with its checkpoint for as long.
 func (c *endpointCache) flushDue() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nodes.pendingFull() || c.rels.pendingFull() ||
-		len(c.nodes.pending)+len(c.rels.pending) > 0 && time.Since(c.lastFlush) >= pendingSeenInterval
+		time.Since(c.lastFlush) >= pendingSeenInterval && (len(c.nodes.pending)+len(c.rels.pending) > 0 || len(c.marks()) > 0)
 }
 
 // flushSeen writes the endpoint cache's pending extensions: each node's
@@ -554,15 +611,51 @@ func (c *endpointCache) flushDue() bool {
 // relation's endpoints have committed (it is cached: it was written with
 // them), so writing it after the nodes never parks it. When flushSeen
 // returns without error, every extension pending when it was called is
-// written; on error the ones not written stay pending.
+// written; on error the ones not written stay pending. When it succeeds,
+// the checkpoint of each input being appended records that its edges
+// committed before the flush began have their times written (recordSeen).
 func (s *Store) flushSeen(ctx context.Context) (graph.WriteStats, error) {
 	c := s.endpoints
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	c.mu.Lock()
+	marks := c.marks() // before the take: what committed by now has its extensions pending, or written
 	nodes, rels := c.nodes.takePending(), c.rels.takePending()
 	c.lastFlush = time.Now()
 	c.mu.Unlock()
+	ws, err := s.writeSeen(ctx, nodes, rels)
+	if err == nil {
+		s.recordSeen(ctx, marks)
+	}
+	return ws, err
+}
+
+// recordSeen moves the checkpoint of each input in marks to say its first
+// edges, as many as the mark holds, have their records' times written. A
+// failure is logged, not returned: the times are written; a rerun after a
+// cut would read those edges again for nothing.
+func (s *Store) recordSeen(ctx context.Context, marks []seenMark) {
+	for _, m := range marks {
+		err := s.retry(ctx, "record telemetry checkpoint times", func(ctx context.Context) error {
+			return s.q.TelemetryCheckpointSeen(ctx, gen.TelemetryCheckpointSeenParams{
+				Input: m.p.in.Name, ContentHash: m.p.in.ContentHash, SeenEdges: m.edges})
+		})
+		if err != nil {
+			s.log.WarnContext(ctx, "could not record that the telemetry endpoints' times are written", "input", m.p.in.Name, "err", err)
+			continue
+		}
+		for { // never back: a later flush may have moved it further
+			old := m.p.seen.Load()
+			if old >= m.edges || m.p.seen.CompareAndSwap(old, m.edges) {
+				break
+			}
+		}
+	}
+}
+
+// writeSeen is flushSeen's write of the extensions it took.
+func (s *Store) writeSeen(ctx context.Context, nodes []graph.Node, rels []graph.Relation) (graph.WriteStats, error) {
+	c := s.endpoints
 	var ws graph.WriteStats
 	var err error
 	if len(nodes) > 0 {

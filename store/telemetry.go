@@ -97,11 +97,13 @@ type TelemetryInput struct {
 	Bytes      int64
 	LineHashes []byte
 	// Skip is how many edges from BaseOffset are stored already (a load
-	// of an earlier content, cut short, whose lines this content extends);
-	// Done says nothing of this content is left to load (it is a prefix of
-	// what was loaded).
-	Skip int64
-	Done bool
+	// of an earlier content, cut short, whose lines this content extends),
+	// and SeenSkip how many of those have their records' first/last seen
+	// written too (TelemetryCheckpoint.SeenEdges); Done says nothing of
+	// this content is left to load (it is a prefix of what was loaded).
+	Skip     int64
+	SeenSkip int64
+	Done     bool
 }
 
 // TelemetryCheckpoint is an input's checkpoint as recorded: see
@@ -116,6 +118,11 @@ type TelemetryCheckpoint struct {
 	Edges       int64
 	RowsWritten int64
 	Complete    bool
+	// SeenEdges is how many of Edges have the first/last seen of the
+	// records they name written as well: a load cut short may have kept
+	// some pending (see endpointCache), and a rerun reads the edges from
+	// SeenEdges to Edges again for those times alone.
+	SeenEdges int64
 }
 
 // TelemetryCheckpointLatest returns the checkpoint of input touched last,
@@ -135,7 +142,7 @@ func (s *Store) TelemetryCheckpointLatest(ctx context.Context, input string) (Te
 		return TelemetryCheckpoint{}, false, Interpret("read telemetry checkpoint of "+input, err)
 	}
 	cp := TelemetryCheckpoint{ContentHash: r.ContentHash, BaseOffset: r.BaseOffset, Bytes: -1, LineHashes: r.LineHashes,
-		Edges: r.Edges, RowsWritten: r.RowsWritten, Complete: r.Complete}
+		Edges: r.Edges, RowsWritten: r.RowsWritten, Complete: r.Complete, SeenEdges: r.SeenEdges}
 	if r.Bytes != nil {
 		cp.Bytes = *r.Bytes
 	}
@@ -246,7 +253,8 @@ func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edges iter.Seq2[graph.TelemetryEdge, error], checked bool) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
-	var skip int64
+	var skip, seenSkip int64 // edges stored, and of them those with their records' times written
+	var progress *inputProgress
 	if in.Name != "" {
 		if in.ContentHash == "" {
 			return stats, errors.New("telemetry checkpoint: input " + in.Name + " has no content hash")
@@ -266,9 +274,10 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			}
 			if in.Planned {
 				p := gen.TelemetryCheckpointBeginParams{Input: in.Name, ContentHash: in.ContentHash,
-					BaseOffset: in.BaseOffset, Bytes: &in.Bytes, LineHashes: in.LineHashes, Edges: in.Skip, Complete: in.Done}
+					BaseOffset: in.BaseOffset, Bytes: &in.Bytes, LineHashes: in.LineHashes, Edges: in.Skip,
+					SeenEdges: in.SeenSkip, Complete: in.Done}
 				if in.Restart {
-					p.BaseOffset, p.Edges, p.Complete = 0, 0, false
+					p.BaseOffset, p.Edges, p.SeenEdges, p.Complete = 0, 0, 0, false
 				}
 				var r gen.TelemetryCheckpointBeginRow
 				r, err = s.q.TelemetryCheckpointBegin(ctx, p)
@@ -291,11 +300,15 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		if err != nil {
 			return stats, Interpret("start telemetry checkpoint of "+in.Name, err)
 		}
-		skip = cp.Edges
+		skip, seenSkip = cp.Edges, min(cp.SeenEdges, cp.Edges)
 		if skip > 0 {
 			s.log.InfoContext(ctx, "resuming telemetry input after its checkpoint", "input", in.Name,
-				"edges_done", cp.Edges, "rows_written", cp.RowsWritten, "complete", cp.Complete)
+				"edges_done", cp.Edges, "rows_written", cp.RowsWritten, "complete", cp.Complete,
+				"edges_to_reread_for_times", skip-seenSkip)
 		}
+		var untrack func()
+		progress, untrack = s.endpoints.track(in, seenSkip)
+		defer untrack()
 	}
 	// A records or COPY error cancels wctx, which stops the reading and
 	// the records; the COPYs themselves run on ctx, so a records error
@@ -304,7 +317,7 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	// the checkpoint stays before them).
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	cp := s.startCopier(ctx, cancel, in)
+	cp := s.startCopier(ctx, cancel, in, progress)
 	pr := s.startPreparer(wctx, cancel, cp)
 	chunk := cp.buffer()
 	size := min(firstChunkEdges, s.copyChunk)
@@ -325,6 +338,22 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		}
 		return nil
 	}
+	// The stored edges whose records' times may not be written (a load
+	// cut short kept them pending): read again for those times alone
+	// before the first new chunk.
+	var reread []graph.TelemetryEdge
+	rereadDone := func() error {
+		if len(reread) > 0 {
+			if err := s.replaySeen(wctx, reread, &stats); err != nil {
+				return err
+			}
+			reread = reread[:0]
+		}
+		if progress != nil && progress.committed.Load() < skip {
+			progress.committed.Store(skip) // every stored edge has its times written or pending now
+		}
+		return nil
+	}
 	var srcErr, err error
 	for e, eerr := range edges {
 		if errors.Is(eerr, ErrFlush) {
@@ -340,6 +369,14 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		index++
 		if index <= skip {
 			stats.Resumed++
+			if index > seenSkip {
+				reread = append(reread, e)
+				if len(reread) >= s.copyChunk || index == skip {
+					if err = rereadDone(); err != nil {
+						break
+					}
+				}
+			}
 			continue
 		}
 		if reason, detail := checkEdge(&e, checked); reason != "" {
@@ -357,6 +394,9 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			err = context.Cause(wctx)
 			break
 		}
+	}
+	if err == nil && srcErr == nil && index < skip { // the input ended before its checkpoint
+		err = rereadDone()
 	}
 	if err == nil {
 		err = flush()
@@ -406,6 +446,32 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		return stats, fmt.Errorf("read telemetry edge %d: %w", index+1, srcErr)
 	}
 	return stats, nil
+}
+
+// replaySeen writes the records of edges an earlier load of the input
+// stored but may not have written the times of (a load cut short, see
+// TelemetryCheckpoint.SeenEdges): the endpoint nodes and implied records
+// as the load would write them (writeChunkRecords: a record's times
+// merge with the stored ones, so one already written is unchanged), the
+// edges themselves not again. Edges a load drops are left out as it
+// would leave them (CheckEdge, outside the window).
+func (s *Store) replaySeen(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats) error {
+	valid := chunk[:0]
+	for i := range chunk {
+		if reason, _ := CheckEdge(&chunk[i]); reason == "" {
+			valid = append(valid, chunk[i])
+		}
+	}
+	again := TelemetryStats{Dropped: map[graph.DropReason]int64{}} // counted by the load that stored them
+	edges, err := s.ensureChunkDays(ctx, valid, &again)
+	if err == nil {
+		_, err = s.writeChunkRecords(ctx, edges, &again)
+	}
+	stats.Nodes.Add(again.Nodes)
+	if err != nil {
+		return fmt.Errorf("write the times of %d stored telemetry edges' records: %w", len(chunk), err)
+	}
+	return nil
 }
 
 // checkEdge is CheckEdge, or nothing for an edge already checked.

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
 )
 
 // TestEndpointCacheClaims: records one append is writing are not handed
@@ -67,4 +69,49 @@ func TestEndpointCacheClaims(t *testing.T) {
 	b7, _, waits := c2.claim(withFile, none)
 	require.Empty(t, b7.Relations, "has-hash waits for its hash node")
 	require.Equal(t, []*recordClaim{hashWrite}, waits)
+}
+
+// TestFlushRecordsHowFarTimesAreWritten: a flush of the endpoint cache
+// moves the checkpoint's seen_edges of each input being appended to the
+// edges it had committed when the flush began (never past its edges,
+// never back), and a flush is due once an input's committed edges have
+// been ahead of its seen_edges for pendingSeenInterval, pending times or
+// not.
+func TestFlushRecordsHowFarTimesAreWritten(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := NewStore(pool, WithLogger(quietLog))
+	_, err := pool.Exec(ctx, `INSERT INTO telemetry_checkpoints (input, content_hash, edges, seen_edges) VALUES ('file:/x', 'h', 100, 10)`)
+	require.NoError(t, err)
+	seen := func() (n int64) {
+		require.NoError(t, pool.QueryRow(ctx, `SELECT seen_edges FROM telemetry_checkpoints WHERE input = 'file:/x'`).Scan(&n))
+		return n
+	}
+	p, untrack := s.endpoints.track(TelemetryInput{Name: "file:/x", ContentHash: "h"}, 10)
+	require.False(t, s.endpoints.flushDue())
+	p.committed.Store(60)
+	require.False(t, s.endpoints.flushDue(), "not before the interval")
+	s.endpoints.mu.Lock()
+	s.endpoints.lastFlush = time.Now().Add(-pendingSeenInterval)
+	s.endpoints.mu.Unlock()
+	require.True(t, s.endpoints.flushDue(), "the input's seen_edges lags its checkpoint")
+	_, err = s.flushSeen(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 60, seen())
+	require.EqualValues(t, 60, p.seen.Load())
+
+	p.committed.Store(500) // past the checkpoint's edges: capped there
+	_, err = s.flushSeen(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 100, seen())
+
+	_, err = pool.Exec(ctx, `UPDATE telemetry_checkpoints SET seen_edges = 30 WHERE input = 'file:/x'`)
+	require.NoError(t, err)
+	untrack() // no longer appended: a flush leaves it alone
+	p.committed.Store(90)
+	p.seen.Store(0)
+	_, err = s.flushSeen(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 30, seen())
 }

@@ -207,7 +207,8 @@ type edgeCopier struct {
 // while the records of its chunks are being written.
 const copyAheadChunks = 4
 
-func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc, in TelemetryInput) *edgeCopier {
+// progress, when not nil, is told how far the input's edges are committed.
+func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc, in TelemetryInput, progress *inputProgress) *edgeCopier {
 	c := &edgeCopier{queue: make(chan copyJob, 1), free: make(chan []graph.TelemetryEdge, copyAheadChunks+3),
 		done: make(chan struct{}), size: s.copyChunk, ahead: copyAheadChunks * s.copyChunk, open: true,
 		dropped: map[graph.DropReason]int64{}}
@@ -221,18 +222,21 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 			group := []copyJob{job}
 			if c.err == nil { // after an error, drain what was queued
 				var n int64
-				var kept int
+				var done int
 				var err error
 				var extend func([]copyJob) (copyJob, bool)
 				ahead, release := s.copyAheadSlot(ctx, job)
 				if ahead {
 					extend = c.extend(ctx)
 				}
-				group, kept, n, err = s.commitGroup(ctx, in, group, extend, c.dropped, nil)
+				group, done, n, err = s.commitGroup(ctx, in, group, extend, c.dropped, nil)
 				release()
 				c.edges += n
+				if err == nil && progress != nil && done > 0 {
+					progress.committed.Store(group[done-1].to)
+				}
 				if err != nil {
-					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(group[min(kept, len(group)-1)].edges), err)
+					c.err = fmt.Errorf("copy %d telemetry edges: %w", len(group[min(done, len(group)-1)].edges), err)
 					if !errors.Is(err, errRecordsFailed) { // the preparer stopped the append already
 						cancel(c.err)
 					}

@@ -23,11 +23,15 @@ import (
 // file's path.
 func telemetryFile(t *testing.T, n int) string {
 	t.Helper()
-	at := time.Now().UTC().Add(-time.Hour).Format(time.RFC3339)
+	// Each line at its own time, in no order (agents report late), so the
+	// endpoints' first/last seen depend on every line: a rerun that left
+	// out the times of lines stored before the kill would show.
+	at := time.Now().UTC().Add(-time.Hour)
 	var b bytes.Buffer
 	for i := range n {
+		seen := at.Add(-time.Duration(i*7919%n) * time.Second).Format(time.RFC3339)
 		fmt.Fprintf(&b, `{"src":{"kind":"process","key":"ws-%d:4242"},"relation":"connected-to","dst":"url:http://c2.example/%d","agent_id":"ws-%d","observed_at":%q,"props":{"i":%d}}`+"\n",
-			i%50, i%300, i%50, at, i)
+			i%50, i%300, i%50, seen, i)
 	}
 	path := filepath.Join(t.TempDir(), "edr.ndjson")
 	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o600))

@@ -242,6 +242,8 @@ type TelemetryCheckpoint struct {
 	Bytes *int64 `json:"bytes"`
 	// FNV-64a (8 bytes, big-endian) of each line of the content, its newline included, in order: a rerun compares the file's lines with them to find what is already stored. Kept for the input's last content only (a new content's checkpoint drops the others'); NULL before 00031.
 	LineHashes []byte `json:"line_hashes"`
+	// How many of the stored edges (counted as edges is, at most edges) have the first/last seen of their endpoint nodes and implied records written as well: moved on after each write of the endpoint cache's pending times, and to edges when a load completes. A rerun reads the edges from seen_edges to edges again for their records' times only.
+	SeenEdges int64 `json:"seen_edges"`
 }
 
 // What endpoint agents observed (process wrote file, host contacted IP, ...). Append-only, range-partitioned by observed_at into one child per UTC day named telemetry_edges_YYYY_MM_DD, plus telemetry_edges_default.

@@ -69,12 +69,13 @@ WITH older AS (
     UPDATE telemetry_checkpoints SET line_hashes = NULL
     WHERE input = $1 AND content_hash <> $2 AND line_hashes IS NOT NULL
 )
-INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, clock_timestamp())
+INSERT INTO telemetry_checkpoints AS c (input, content_hash, base_offset, bytes, line_hashes, edges, complete, seen_edges, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, least($8::bigint, $6), clock_timestamp())
 ON CONFLICT (input, content_hash) DO UPDATE SET
     base_offset = excluded.base_offset, bytes = excluded.bytes, line_hashes = excluded.line_hashes,
-    edges = excluded.edges, rows_written = 0, complete = excluded.complete, updated_at = clock_timestamp()
-RETURNING c.edges, c.rows_written, c.complete
+    edges = excluded.edges, rows_written = 0, complete = excluded.complete, seen_edges = excluded.seen_edges,
+    updated_at = clock_timestamp()
+RETURNING c.edges, c.rows_written, c.complete, c.seen_edges
 `
 
 type TelemetryCheckpointBeginParams struct {
@@ -85,18 +86,21 @@ type TelemetryCheckpointBeginParams struct {
 	LineHashes  []byte `json:"line_hashes"`
 	Edges       int64  `json:"edges"`
 	Complete    bool   `json:"complete"`
+	SeenEdges   int64  `json:"seen_edges"`
 }
 
 type TelemetryCheckpointBeginRow struct {
 	Edges       int64 `json:"edges"`
 	RowsWritten int64 `json:"rows_written"`
 	Complete    bool  `json:"complete"`
+	SeenEdges   int64 `json:"seen_edges"`
 }
 
 // TelemetryCheckpointBegin records a content of an input as planned
 // against the input's last checkpoint: its edges start at @base_offset
-// (the lines before are stored), @edges of them are stored already, and
-// @complete when nothing of it is left to load.
+// (the lines before are stored), @edges of them are stored already
+// (@seen_edges of those with their records' times written), and @complete
+// when nothing of it is left to load.
 // Only the input's last checkpoint is compared with, so the line hashes of
 // its other contents are dropped (a file appended to hourly would keep
 // one copy of its line hashes per load).
@@ -109,15 +113,22 @@ func (q *Queries) TelemetryCheckpointBegin(ctx context.Context, arg TelemetryChe
 		arg.LineHashes,
 		arg.Edges,
 		arg.Complete,
+		arg.SeenEdges,
 	)
 	var i TelemetryCheckpointBeginRow
-	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	err := row.Scan(
+		&i.Edges,
+		&i.RowsWritten,
+		&i.Complete,
+		&i.SeenEdges,
+	)
 	return i, err
 }
 
 const telemetryCheckpointComplete = `-- name: TelemetryCheckpointComplete :exec
 UPDATE telemetry_checkpoints SET
     edges = greatest(edges, $1),
+    seen_edges = greatest(seen_edges, edges, $1),
     complete = true,
     updated_at = now()
 WHERE input = $2 AND content_hash = $3
@@ -129,14 +140,16 @@ type TelemetryCheckpointCompleteParams struct {
 	ContentHash string `json:"content_hash"`
 }
 
-// TelemetryCheckpointComplete marks an input loaded to its end, at @edges.
+// TelemetryCheckpointComplete marks an input loaded to its end, at @edges,
+// with the times of its records written (the load's last write of the
+// endpoint cache's pending times has committed).
 func (q *Queries) TelemetryCheckpointComplete(ctx context.Context, arg TelemetryCheckpointCompleteParams) error {
 	_, err := q.db.Exec(ctx, telemetryCheckpointComplete, arg.Edges, arg.Input, arg.ContentHash)
 	return err
 }
 
 const telemetryCheckpointGet = `-- name: TelemetryCheckpointGet :one
-SELECT edges, rows_written, complete FROM telemetry_checkpoints
+SELECT edges, rows_written, complete, seen_edges FROM telemetry_checkpoints
 WHERE input = $1 AND content_hash = $2
 `
 
@@ -149,18 +162,24 @@ type TelemetryCheckpointGetRow struct {
 	Edges       int64 `json:"edges"`
 	RowsWritten int64 `json:"rows_written"`
 	Complete    bool  `json:"complete"`
+	SeenEdges   int64 `json:"seen_edges"`
 }
 
 // TelemetryCheckpointGet returns how far an input has been loaded.
 func (q *Queries) TelemetryCheckpointGet(ctx context.Context, arg TelemetryCheckpointGetParams) (TelemetryCheckpointGetRow, error) {
 	row := q.db.QueryRow(ctx, telemetryCheckpointGet, arg.Input, arg.ContentHash)
 	var i TelemetryCheckpointGetRow
-	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	err := row.Scan(
+		&i.Edges,
+		&i.RowsWritten,
+		&i.Complete,
+		&i.SeenEdges,
+	)
 	return i, err
 }
 
 const telemetryCheckpointLatest = `-- name: TelemetryCheckpointLatest :one
-SELECT content_hash, base_offset, bytes, edges, rows_written, complete, line_hashes
+SELECT content_hash, base_offset, bytes, edges, rows_written, complete, line_hashes, seen_edges
 FROM telemetry_checkpoints
 WHERE input = $1
 ORDER BY updated_at DESC, created_at DESC
@@ -175,6 +194,7 @@ type TelemetryCheckpointLatestRow struct {
 	RowsWritten int64  `json:"rows_written"`
 	Complete    bool   `json:"complete"`
 	LineHashes  []byte `json:"line_hashes"`
+	SeenEdges   int64  `json:"seen_edges"`
 }
 
 // TelemetryCheckpointLatest returns the checkpoint of an input touched
@@ -190,6 +210,7 @@ func (q *Queries) TelemetryCheckpointLatest(ctx context.Context, input string) (
 		&i.RowsWritten,
 		&i.Complete,
 		&i.LineHashes,
+		&i.SeenEdges,
 	)
 	return i, err
 }
@@ -198,8 +219,8 @@ const telemetryCheckpointRestart = `-- name: TelemetryCheckpointRestart :one
 INSERT INTO telemetry_checkpoints AS c (input, content_hash)
 VALUES ($1, $2)
 ON CONFLICT (input, content_hash) DO UPDATE SET
-    edges = 0, rows_written = 0, complete = false, base_offset = 0, updated_at = now()
-RETURNING c.edges, c.rows_written, c.complete
+    edges = 0, rows_written = 0, complete = false, base_offset = 0, seen_edges = 0, updated_at = now()
+RETURNING c.edges, c.rows_written, c.complete, c.seen_edges
 `
 
 type TelemetryCheckpointRestartParams struct {
@@ -211,6 +232,7 @@ type TelemetryCheckpointRestartRow struct {
 	Edges       int64 `json:"edges"`
 	RowsWritten int64 `json:"rows_written"`
 	Complete    bool  `json:"complete"`
+	SeenEdges   int64 `json:"seen_edges"`
 }
 
 // TelemetryCheckpointRestart registers a telemetry input, or starts its
@@ -218,8 +240,33 @@ type TelemetryCheckpointRestartRow struct {
 func (q *Queries) TelemetryCheckpointRestart(ctx context.Context, arg TelemetryCheckpointRestartParams) (TelemetryCheckpointRestartRow, error) {
 	row := q.db.QueryRow(ctx, telemetryCheckpointRestart, arg.Input, arg.ContentHash)
 	var i TelemetryCheckpointRestartRow
-	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	err := row.Scan(
+		&i.Edges,
+		&i.RowsWritten,
+		&i.Complete,
+		&i.SeenEdges,
+	)
 	return i, err
+}
+
+const telemetryCheckpointSeen = `-- name: TelemetryCheckpointSeen :exec
+UPDATE telemetry_checkpoints SET seen_edges = least(edges, greatest(seen_edges, $1))
+WHERE input = $2 AND content_hash = $3 AND seen_edges < $1
+`
+
+type TelemetryCheckpointSeenParams struct {
+	SeenEdges   int64  `json:"seen_edges"`
+	Input       string `json:"input"`
+	ContentHash string `json:"content_hash"`
+}
+
+// TelemetryCheckpointSeen records that the first/last seen of the records
+// named by an input's first @seen_edges edges are written (the endpoint
+// cache's pending times, flushed): a rerun after a cut reads the edges
+// past it again for their times. It never moves back, nor past edges.
+func (q *Queries) TelemetryCheckpointSeen(ctx context.Context, arg TelemetryCheckpointSeenParams) error {
+	_, err := q.db.Exec(ctx, telemetryCheckpointSeen, arg.SeenEdges, arg.Input, arg.ContentHash)
+	return err
 }
 
 const telemetryCheckpointStart = `-- name: TelemetryCheckpointStart :one
@@ -229,7 +276,7 @@ ON CONFLICT (input, content_hash) DO UPDATE SET
     updated_at = now(),
     bytes = coalesce(c.bytes, excluded.bytes),
     line_hashes = coalesce(c.line_hashes, excluded.line_hashes)
-RETURNING c.edges, c.rows_written, c.complete
+RETURNING c.edges, c.rows_written, c.complete, c.seen_edges
 `
 
 type TelemetryCheckpointStartParams struct {
@@ -243,6 +290,7 @@ type TelemetryCheckpointStartRow struct {
 	Edges       int64 `json:"edges"`
 	RowsWritten int64 `json:"rows_written"`
 	Complete    bool  `json:"complete"`
+	SeenEdges   int64 `json:"seen_edges"`
 }
 
 // TelemetryCheckpointStart registers a telemetry input (or finds it) and
@@ -257,6 +305,11 @@ func (q *Queries) TelemetryCheckpointStart(ctx context.Context, arg TelemetryChe
 		arg.LineHashes,
 	)
 	var i TelemetryCheckpointStartRow
-	err := row.Scan(&i.Edges, &i.RowsWritten, &i.Complete)
+	err := row.Scan(
+		&i.Edges,
+		&i.RowsWritten,
+		&i.Complete,
+		&i.SeenEdges,
+	)
 	return i, err
 }

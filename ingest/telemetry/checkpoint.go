@@ -123,14 +123,14 @@ func PlanFile(ctx context.Context, cps Checkpoints, path string, force bool) (Fi
 		p.Kind, p.Offset, p.Warn = PlanChanged, at, true
 		p.Message = fmt.Sprintf("telemetry file rewritten: it differs from what was loaded from line %d (byte %d) on; loading it from there as new content", common+1, at)
 	case common == nOld: // a load cut short, its content since appended to: resume it
-		p.Kind, p.Offset, p.Input.Skip = PlanResume, last.BaseOffset, last.Edges
+		p.Kind, p.Offset, p.Input.Skip, p.Input.SeenSkip = PlanResume, last.BaseOffset, last.Edges, last.SeenEdges
 		p.Message = "telemetry file appended to since a load of it was cut short: resuming that load"
 	default: // cut short past lines that have changed since: count what of the common lines it stored
 		n, err := countEdges(ctx, abs, last.BaseOffset, at)
 		if err != nil {
 			return FilePlan{}, err
 		}
-		p.Kind, p.Offset, p.Input.Skip, p.Warn = PlanChanged, last.BaseOffset, min(n, last.Edges), true
+		p.Kind, p.Offset, p.Input.Skip, p.Input.SeenSkip, p.Warn = PlanChanged, last.BaseOffset, min(n, last.Edges), min(n, last.SeenEdges), true
 		p.Message = fmt.Sprintf("telemetry file changed from line %d (byte %d) on since a load of it was cut short: loading what is not stored", common+1, at)
 		if common == nNew {
 			p.Kind = PlanShrunk

@@ -34,7 +34,8 @@ func planLines(from, to int) []byte {
 }
 
 // checkpointOf is the checkpoint of a load of content that stored edges
-// edges from base (complete when it got to the end).
+// edges from base (complete when it got to the end); a load cut short has
+// the times of half of them written (TelemetryCheckpoint.SeenEdges).
 func checkpointOf(t *testing.T, content []byte, base, edges int64, complete bool) store.TelemetryCheckpoint {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "old.ndjson")
@@ -42,7 +43,7 @@ func checkpointOf(t *testing.T, content []byte, base, edges int64, complete bool
 	p, err := telemetry.PlanFile(context.Background(), lastCheckpoint{}, path, false)
 	require.NoError(t, err)
 	return store.TelemetryCheckpoint{ContentHash: p.Input.ContentHash, BaseOffset: base, Bytes: p.Size,
-		LineHashes: p.Input.LineHashes, Edges: edges, Complete: complete}
+		LineHashes: p.Input.LineHashes, Edges: edges, Complete: complete, SeenEdges: map[bool]int64{true: edges, false: edges / 2}[complete]}
 }
 
 // TestPlanFile: what of a file a rerun loads, by how the file relates to
@@ -61,6 +62,7 @@ func TestPlanFile(t *testing.T) {
 		kind    string
 		offset  int64
 		skip    int64
+		seen    int64 // of skip, those with their records' times written
 		done    bool
 		planned bool
 	}{
@@ -74,15 +76,15 @@ func TestPlanFile(t *testing.T) {
 		{name: "rewritten from line 4", file: append(planLines(0, 3), planLines(100, 110)...), last: checkpointOf(t, ten, 0, 10, true),
 			kind: telemetry.PlanChanged, offset: 3 * line, planned: true},
 		{name: "appended to while cut short", file: planLines(0, 15), last: checkpointOf(t, ten, 2*line, 4, false),
-			kind: telemetry.PlanResume, offset: 2 * line, skip: 4, planned: true},
+			kind: telemetry.PlanResume, offset: 2 * line, skip: 4, seen: 2, planned: true},
 		{name: "rewritten before what a cut load stored", file: append(planLines(0, 1), planLines(100, 110)...), last: checkpointOf(t, ten, 2*line, 4, false),
 			kind: telemetry.PlanChanged, offset: line, planned: true},
 		{name: "rewritten after what a cut load stored", file: append(planLines(0, 8), planLines(100, 110)...), last: checkpointOf(t, ten, 2*line, 4, false),
-			kind: telemetry.PlanChanged, offset: 2 * line, skip: 4, planned: true},
+			kind: telemetry.PlanChanged, offset: 2 * line, skip: 4, seen: 2, planned: true},
 		{name: "rewritten inside what a cut load stored", file: append(planLines(0, 4), planLines(100, 110)...), last: checkpointOf(t, ten, 2*line, 4, false),
-			kind: telemetry.PlanChanged, offset: 2 * line, skip: 2, planned: true},
+			kind: telemetry.PlanChanged, offset: 2 * line, skip: 2, seen: 2, planned: true},
 		{name: "truncated inside what a cut load stored", file: planLines(0, 4), last: checkpointOf(t, ten, 2*line, 6, false),
-			kind: telemetry.PlanShrunk, offset: 2 * line, skip: 2, planned: true},
+			kind: telemetry.PlanShrunk, offset: 2 * line, skip: 2, seen: 2, planned: true},
 		{name: "forced", file: ten, force: true, last: checkpointOf(t, ten, 0, 10, true), kind: telemetry.PlanForced, planned: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,6 +95,7 @@ func TestPlanFile(t *testing.T) {
 			require.Equal(t, tc.kind, p.Kind, p.Message)
 			require.Equal(t, tc.offset, p.Offset, "offset")
 			require.Equal(t, tc.skip, p.Input.Skip, "edges skipped")
+			require.Equal(t, tc.seen, p.Input.SeenSkip, "edges skipped with their times written")
 			require.Equal(t, tc.done, p.Input.Done, "done")
 			require.Equal(t, tc.planned, p.Input.Planned, "planned")
 			require.Equal(t, tc.force, p.Input.Restart)

@@ -1,0 +1,114 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// revisited is n telemetry edges in which 20 processes write 30 files
+// (with their hash nodes and has-hash links) over and over, at times in
+// no order (agents report late), so every endpoint and implied record is
+// seen again after it was first written and its first and last seen move
+// with later chunks, as an EDR stream's hosts do. slow sleeps now and
+// then, so a load of it can be cut while it runs.
+func revisited(n int, at time.Time, slow bool) iter.Seq2[graph.TelemetryEdge, error] {
+	return func(yield func(graph.TelemetryEdge, error) bool) {
+		for i := range n {
+			if slow && i%500 == 0 {
+				time.Sleep(3 * time.Millisecond)
+			}
+			proc := graph.Node{ID: graph.NamedID(graph.KindProcess, fmt.Sprintf("ws-%d:4242", i%20)),
+				Kind: graph.KindProcess, Key: fmt.Sprintf("ws-%d:4242", i%20)}
+			seen := at.Add(time.Duration(i*7919%n) * time.Second) // out of order, as agents' clocks are
+			e := fileEdge(proc, i%30, seen)
+			// Timed as ingest/telemetry maps a line: every record the
+			// edge names, at the edge's time.
+			e.Src.FirstSeen, e.Src.LastSeen = seen, seen
+			e.Dst.FirstSeen, e.Dst.LastSeen = seen, seen
+			for j := range e.Implied.Nodes {
+				e.Implied.Nodes[j].FirstSeen, e.Implied.Nodes[j].LastSeen = seen, seen
+			}
+			for j := range e.Implied.Relations {
+				e.Implied.Relations[j].FirstSeen, e.Implied.Relations[j].LastSeen = seen, seen
+			}
+			if !yield(e, nil) {
+				return
+			}
+		}
+	}
+}
+
+// seenRows dumps the times (and every other column) of the nodes and
+// relations a telemetry load writes, for comparing two databases.
+func seenRows(t *testing.T, b *testBundle) string {
+	t.Helper()
+	return pgtest.Dump(t, b.pool, "SELECT id, kind, key, name, props::text, first_seen, last_seen, sources FROM nodes ORDER BY id") +
+		pgtest.Dump(t, b.pool, "SELECT src_id, relation, dst_id, first_seen, last_seen, sources FROM relations ORDER BY 1, 2, 3")
+}
+
+// TestCutLoadKeepsEndpointTimes: a checkpointed telemetry load cut short
+// after some chunks committed — its context ended, as a SIGKILL, a crash
+// or the server's death ends it, so the first/last seen the endpoint
+// cache kept pending were never written — then run again by another
+// process (a new Store, an empty cache) leaves every endpoint node and
+// implied relation with the times of one clean load, not only the edges.
+// Before, the rerun skipped the stored edges and with them the times they
+// carried: the nodes' last seen stopped where the cut load's records had
+// last been written.
+func TestCutLoadKeepsEndpointTimes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 12_000
+	in := store.TelemetryInput{Name: "file:/var/log/edr.ndjson", ContentHash: "c0ffee"}
+	clean := setup(t, store.WithCopyChunk(500))
+	at := clean.now.Add(-5 * time.Hour)
+	_, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
+	require.NoError(t, err)
+	wantEdges, wantSeen := edgeRows(t, clean.pool), seenRows(t, clean)
+
+	b := setup(t, store.WithCopyChunk(500))
+	cut, cancel := context.WithCancel(ctx)
+	go func() { // cut once a few chunks are durable
+		defer cancel()
+		for cut.Err() == nil {
+			var done int64
+			_ = b.pool.QueryRow(ctx, "SELECT coalesce(max(edges), 0) FROM telemetry_checkpoints").Scan(&done)
+			if done >= 4000 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	first, err := b.store.Checkpointed(in).AppendTelemetry(cut, revisited(n, at, true))
+	require.Error(t, err, "the first load is cut short")
+	require.Less(t, first.Edges, int64(n))
+	require.NotEqual(t, wantSeen, seenRows(t, b), "the cut load left times unwritten (else this test proves nothing)")
+
+	// Another process: the first Store's cache, with what it kept
+	// pending, is gone.
+	again := store.NewStore(b.pool, store.WithCopyChunk(500), store.WithBatchSize(500),
+		store.WithClock(func() time.Time { return b.now }))
+	second, err := again.Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
+	require.NoError(t, err)
+	require.Positive(t, second.Resumed)
+	require.EqualValues(t, n, first.Edges+second.Edges, "each edge written once")
+	require.Equal(t, wantEdges, edgeRows(t, b.pool))
+	require.Equal(t, wantSeen, seenRows(t, b), "every node and relation spans its observations, as after one clean load")
+
+	// Loaded to its end: a third run reads nothing again.
+	third, err := store.NewStore(b.pool, store.WithClock(func() time.Time { return b.now })).
+		Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
+	require.NoError(t, err)
+	require.Zero(t, third.Edges)
+	require.Zero(t, third.Nodes.NodesInserted+third.Nodes.NodesMerged+third.Nodes.NodesUnchanged, "a complete input writes no record again")
+	require.Equal(t, wantSeen, seenRows(t, b))
+}
