@@ -159,6 +159,10 @@
 //     narrative, data-source, data-component, ...) — is a node of that
 //     kind keyed by its STIX id (graph.SourceNode); a container's
 //     object_refs are object relations (see embedded references below).
+//     A report or grouping labelled misp:tool="…" (a MISP event as
+//     misp-stix or MISP's misp2stix2 exports it, the event's uuid in its
+//     id) is the MISP event's node instead: kind report, keyed
+//     "misp--<uuid>" as ingest/misp keys the event, its STIX id an alias.
 //   - relationship becomes a graph.Relation from source_ref to target_ref typed
 //     by relationship_type (lower-case). One relation stands for every
 //     relationship object with the same source, type and target, so the

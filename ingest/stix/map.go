@@ -186,11 +186,34 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapIndicator(out, o)
 	case o.typ == "observed-data":
 		mp.mapObservedData(out, o)
+	case (o.typ == "report" || o.typ == "grouping") && mispEventExport(o):
+		// A MISP event as misp-stix (or MISP's own misp2stix2) exports it:
+		// a STIX 2.0 report or 2.1 grouping labelled misp:tool=…, the
+		// event's uuid its id's. It is the event's node, as the MISP loader
+		// makes it (kind report, keyed misp--<uuid>), its own id an alias,
+		// so the event and its exports are one node whichever is loaded.
+		n := graph.SourceNode(graph.KindReport, "misp--"+o.id[len(o.typ)+2:])
+		n.Aliases = append(n.Aliases, o.id)
+		mp.addNode(out, n, o, nil)
 	default:
 		// Every other domain object, meta object and custom or
 		// extension-defined type: a node of that kind keyed by its id.
 		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
 	}
+}
+
+// mispEventExport reports whether report or grouping o is a MISP event
+// exported to STIX: misp-stix labels it misp:tool="MISP-STIX-Converter",
+// MISP's misp2stix2 misp:tool="misp2stix2"; both keep the event's uuid as
+// the uuid of its id (validate has put the id in canonical form).
+func mispEventExport(o object) bool {
+	labels, _ := stringList(o.m["labels"])
+	for _, l := range labels {
+		if strings.HasPrefix(l, "misp:tool=") {
+			return true
+		}
+	}
+	return false
 }
 
 // isEnvelope reports whether m is a TAXII 2.1 envelope: no "type", and an

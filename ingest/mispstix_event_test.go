@@ -1,0 +1,63 @@
+package ingest_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestMISPEventAndItsSTIXExportAreOneNode: a MISP event, the STIX 2.1
+// grouping and the STIX 2.0 report misp-stix exports of it (labelled
+// misp:tool="MISP-STIX-Converter", the event's uuid in their ids) are one
+// report node keyed misp--<uuid>, found by each of the three ids, linked
+// to what each of them lists; the graph is the same in every load order.
+// Before, they were three nodes (report misp--…, grouping grouping--…,
+// report report--…) with the same title.
+func TestMISPEventAndItsSTIXExportAreOneNode(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "testdata", "mispstix")
+	misp := ingest.Feed{Name: "misp", Path: filepath.Join(dir, "events-misp.json"), Format: "misp"}
+	s20 := ingest.Feed{Name: "stix20", Path: filepath.Join(dir, "events-stix20.json"), Format: "stix"}
+	s21 := ingest.Feed{Name: "stix21", Path: filepath.Join(dir, "events-stix21.json"), Format: "stix"}
+	var first string
+	for _, order := range [][]ingest.Feed{{misp, s20, s21}, {s21, s20, misp}, {s20, misp, s21}, {s21, misp, s20}} {
+		ctx := context.Background()
+		st, pool := newStore(t)
+		loadOneByOne(ctx, t, st, order)
+		var reports, groupings int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE kind = 'report'), count(*) FILTER (WHERE kind = 'grouping')
+			FROM nodes WHERE kind IN ('report', 'grouping')`).Scan(&reports, &groupings))
+		require.Equal(t, 4, reports, "one node per event (order %s, %s, %s)", order[0].Name, order[1].Name, order[2].Name)
+		require.Zero(t, groupings)
+
+		const uuid = "e2e6a6ea-f69b-4d93-8564-f51d67cafe51"
+		var key, name string
+		var aliases []string
+		var linkedAS int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT n.key, n.name,
+			  (SELECT array_agg(a.source_id ORDER BY a.source_id) FROM node_aliases a WHERE a.node_id = n.id),
+			  (SELECT count(*) FROM relations r JOIN nodes d ON d.id = r.dst_id
+			   WHERE r.src_id = n.id AND r.relation = 'object' AND d.kind = 'autonomous-system')
+			FROM nodes n WHERE n.kind = 'report' AND n.key = 'misp--' || $1`, uuid).Scan(&key, &name, &aliases, &linkedAS))
+		require.Equal(t, "MISP-STIX-Converter test event with AS attribute", name)
+		require.Equal(t, []string{"grouping--" + uuid, "misp--" + uuid, "report--" + uuid}, aliases)
+		require.Equal(t, 1, linkedAS, "the event's attribute, one node whichever file named it")
+
+		var pending int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM pending_relations").Scan(&pending))
+		require.Zero(t, pending)
+
+		dump := pgtest.Dump(t, pool,
+			"SELECT id, kind, key, name, props::text, labels, confidence, tlp, sources FROM nodes ORDER BY id",
+			"SELECT src_id, relation, dst_id, sources, props::text FROM relations ORDER BY 1, 2, 3")
+		if first == "" {
+			first = dump
+		}
+		require.Equal(t, first, dump, "the same graph in every load order")
+	}
+}
