@@ -1,7 +1,9 @@
 package misp
 
 import (
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -83,6 +85,28 @@ func init() {
 		valueMappers[t] = mapHash
 		valueMappers["filename|"+t] = mapFilenameHash
 	}
+	for t := range valueMappers {
+		canonicalTypes[strings.ToLower(t)] = t
+	}
+	for t := range patternTypes {
+		canonicalTypes[strings.ToLower(t)] = t
+	}
+}
+
+// canonicalTypes maps the attribute types the mapping knows, in lower
+// case, to MISP's spelling of them (all lower case but "AS").
+var canonicalTypes = map[string]string{}
+
+// canonicalType returns MISP's spelling of an attribute type written in
+// any case ("IP-DST", "Domain", "SHA256", "as"), or the type trimmed when
+// the mapping knows no such type. MISP compares types case-sensitively,
+// but feeds other tools export write them so, and mean MISP's type.
+func canonicalType(t string) string {
+	t = strings.TrimSpace(t)
+	if c, ok := canonicalTypes[strings.ToLower(t)]; ok {
+		return c
+	}
+	return t
 }
 
 func mapIP(_, v string) (observed, error) {
@@ -162,8 +186,13 @@ func mapDomain(_, v string) (observed, error) {
 	return observed{node: graph.ValueNode(graph.KindDomainName, d)}, nil
 }
 
+// mapDomainIP maps "<domain>|<address>": the domain, resolving to the
+// address. The address part may hold several addresses, as feeds built by
+// scripts write a domain's records: separated by bars, commas, semicolons
+// or white space ("evil.example|198.51.100.1|198.51.100.2"); the domain
+// resolves to each. A part that is no address makes the value invalid.
 func mapDomainIP(t, v string) (observed, error) {
-	d, ip, err := cut(v, false)
+	d, ips, err := cut(v, false)
 	if err != nil {
 		return observed{}, err
 	}
@@ -171,12 +200,23 @@ func mapDomainIP(t, v string) (observed, error) {
 	if err != nil {
 		return observed{}, err
 	}
-	a, err := mapIP(t, ip)
-	if err != nil {
-		return observed{}, err
+	parts := strings.FieldsFunc(ips, func(r rune) bool {
+		return r == '|' || r == ',' || r == ';' || unicode.IsSpace(r)
+	})
+	if len(parts) == 0 {
+		return observed{}, invalid("domain|ip %q has no address", truncate(v, 80))
 	}
-	o.extra = []graph.Node{a.node}
-	o.rels = []graph.Relation{{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()}}
+	for _, ip := range parts {
+		a, err := mapIP(t, ip)
+		if err != nil {
+			return observed{}, err
+		}
+		if slices.ContainsFunc(o.extra, func(n graph.Node) bool { return n.ID == a.node.ID }) {
+			continue
+		}
+		o.extra = append(o.extra, a.node)
+		o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()})
+	}
 	return o, nil
 }
 
