@@ -50,15 +50,20 @@ type valueMapper func(misptype, value string) (observed, error)
 // type (text, comment, port, datetime, ...) and every unknown type is kept
 // as a KindAttribute node at event level and as a property inside objects.
 var valueMappers = map[string]valueMapper{
-	"ip-src": mapIP, "ip-dst": mapIP, "ip": mapIP,
-	"ip-src|port": withPort(mapIP, true), "ip-dst|port": withPort(mapIP, true),
-	"domain": mapDomain, "hostname": mapDomain,
-	"domain|ip":     mapDomainIP,
-	"hostname|port": withPort(mapDomain, false),
-	"url":           mapURL, "uri": mapURL, "link": mapURL,
-	"email": mapEmail, "email-src": mapEmail, "email-dst": mapEmail, "email-reply-to": mapEmail,
-	"target-email": mapEmail, "whois-registrant-email": mapEmail, "dns-soa-email": mapEmail,
-	"filename": mapFilename, "attachment": mapFilename,
+	"ip-src": refanged(graph.KindIPv4Addr, mapIP), "ip-dst": refanged(graph.KindIPv4Addr, mapIP),
+	"ip":          refanged(graph.KindIPv4Addr, mapIP),
+	"ip-src|port": refanged(graph.KindIPv4Addr, withPort(mapIP, true)),
+	"ip-dst|port": refanged(graph.KindIPv4Addr, withPort(mapIP, true)),
+	"domain":      refanged(graph.KindDomainName, mapDomain), "hostname": refanged(graph.KindDomainName, mapDomain),
+	"domain|ip":     refanged(graph.KindDomainName, mapDomainIP),
+	"hostname|port": refanged(graph.KindDomainName, withPort(mapDomain, false)),
+	"url":           refanged(graph.KindURL, mapURL), "uri": refanged(graph.KindURL, mapURL),
+	"link":  refanged(graph.KindURL, mapURL),
+	"email": refanged(graph.KindEmailAddr, mapEmail), "email-src": refanged(graph.KindEmailAddr, mapEmail),
+	"email-dst": refanged(graph.KindEmailAddr, mapEmail), "email-reply-to": refanged(graph.KindEmailAddr, mapEmail),
+	"target-email": refanged(graph.KindEmailAddr, mapEmail), "whois-registrant-email": refanged(graph.KindEmailAddr, mapEmail),
+	"dns-soa-email": refanged(graph.KindEmailAddr, mapEmail),
+	"filename":      mapFilename, "attachment": mapFilename,
 	"malware-sample": mapMalwareSample,
 	"mutex":          mapMutex,
 	"regkey":         mapRegkey, "regkey|value": mapRegkeyValue,
@@ -107,6 +112,29 @@ func canonicalType(t string) string {
 		return c
 	}
 	return t
+}
+
+// refanged maps a value that may be written defanged, as vendor reports
+// write indicators ("hxxp://evil[.]example/x", "198.51.100[.]7",
+// "bad[at]evil[.]example"): refanged as an observable of kind
+// (graph.Refang, the rule STIX values and patterns follow too) before
+// mapper reads it, so that it is the node of the value; the value as
+// written goes into the link's props (defanged_value). Refanging the whole
+// value lets composites split where the markers hid a separator
+// ("198.51.100[.]7[:]8080").
+func refanged(kind graph.Kind, mapper valueMapper) valueMapper {
+	return func(t, v string) (observed, error) {
+		r := graph.Refang(kind, v)
+		o, err := mapper(t, r)
+		if err != nil || r == v {
+			return o, err
+		}
+		if o.props == nil {
+			o.props = map[string]any{}
+		}
+		o.props["defanged_value"] = v
+		return o, nil
+	}
 }
 
 func mapIP(_, v string) (observed, error) {
