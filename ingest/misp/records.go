@@ -158,6 +158,14 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if o, err = vm(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
 		}
+		if !inObject && len(j.fileHashes) > 1 && o.node.Kind == graph.KindFile {
+			// The file the event's attributes of this name give
+			// (samplefiles.go), with every hash they give.
+			if f, err := fileObserved(j.fileHashes, o.node.Name); err == nil {
+				f.props = o.props
+				o = f
+			}
+		}
 		// The node is shared by every record with this value: what is
 		// particular to this attribute goes on the link to it.
 		for k, v := range o.props {
