@@ -33,8 +33,7 @@ func TestAttributeTypesInAnotherCase(t *testing.T) {
 	for i, c := range cases {
 		attrs = append(attrs, attr(u(500+i), c.typ, c.value))
 	}
-	file := graph.Node{}
-	file, _, _ = graph.FileNode(map[string]string{"SHA-256": sha}, "case.exe")
+	file, _, _ := graph.FileNode(map[string]string{"SHA-256": sha}, "case.exe")
 	object := `{"uuid": "` + u(600) + `", "name": "File", "timestamp": "1600000000", "Attribute": [` +
 		`{"uuid": "` + u(601) + `", "type": "SHA256", "object_relation": "SHA256", "value": "` + sha256a + `"},` +
 		`{"uuid": "` + u(602) + `", "type": "Filename", "object_relation": "Filename", "value": "case.exe"}]}`
