@@ -31,6 +31,9 @@ import (
 //   - hashes: the STIX algorithm name, lower-case hex without white space,
 //     of the length the algorithm has (MD5 32 digits, SHA-1 40, ...).
 //
+// Domains, URLs, IP addresses and e-mail addresses are refanged first
+// (Refang: "hxxp://evil[.]example" is http://evil.example/).
+//
 // The Normalize functions return an error wrapping ErrInvalidValue for a
 // value that is no observable of the kind; the node constructors, which
 // cannot fail, then key on the trimmed value as written.
@@ -70,6 +73,7 @@ func NormalizeDomain(v string) (string, error) {
 		// Before ToLower, which would turn the bad bytes into U+FFFD.
 		return "", invalidValue("domain name is not UTF-8")
 	}
+	v = Refang(KindDomainName, v)
 	d := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(v)), ".")
 	switch {
 	case d == "":
@@ -126,7 +130,7 @@ var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 // Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
 // a line break.
 func NormalizeURL(v string) (string, error) {
-	u := strings.TrimSpace(v)
+	u := strings.TrimSpace(Refang(KindURL, v))
 	switch {
 	case u == "":
 		return "", invalidValue("empty URL")
@@ -187,7 +191,7 @@ func normalizeURLHost(hostport string) string {
 // and a block of one address (198.51.100.7/32, 2001:db8::1/128) is that
 // address.
 func NormalizeIP(v string) (string, Kind, error) {
-	s := strings.TrimSpace(v)
+	s := strings.TrimSpace(Refang(KindIPv4Addr, v))
 	kindOf := func(a netip.Addr) Kind {
 		if a.Is4() {
 			return KindIPv4Addr
@@ -230,7 +234,7 @@ func NormalizeEmail(v string) (string, error) {
 // <bad@evil.example>", RFC 5322, quoted names too). It returns the address,
 // normalised as NormalizeEmail says, and the display name ("" when none).
 func ParseEmail(v string) (addr, displayName string, err error) {
-	e := strings.TrimSpace(v)
+	e := strings.TrimSpace(Refang(KindEmailAddr, v))
 	if strings.ContainsRune(e, '<') && len(e) <= 1024 {
 		a, perr := mail.ParseAddress(e)
 		if perr != nil {

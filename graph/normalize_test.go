@@ -53,7 +53,7 @@ func TestNormalizeURL(t *testing.T) {
 		"HTTP://Evil.Example/Path/X.php?A=B":            "http://evil.example/Path/X.php?A=B",
 		" https://User:PW@Evil.Example:8443/a b/c.exe ": "https://User:PW@evil.example:8443/a b/c.exe",
 		"Evil.Example/Some Path":                        "evil.example/Some Path",
-		"hxxp://bad[.]example/x":                        "hxxp://bad[.]example/x",
+		"hxxp://bad[.]example/x":                        "http://bad.example/x", // refanged (Refang)
 		"HTTP://Bücher.Example./über uns":               "http://xn--bcher-kva.example/über uns",
 		"http://Evil.Example.:8080/x":                   "http://evil.example:8080/x",
 		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",

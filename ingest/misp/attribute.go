@@ -1,7 +1,9 @@
 package misp
 
 import (
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -48,15 +50,20 @@ type valueMapper func(misptype, value string) (observed, error)
 // type (text, comment, port, datetime, ...) and every unknown type is kept
 // as a KindAttribute node at event level and as a property inside objects.
 var valueMappers = map[string]valueMapper{
-	"ip-src": mapIP, "ip-dst": mapIP, "ip": mapIP,
-	"ip-src|port": withPort(mapIP, true), "ip-dst|port": withPort(mapIP, true),
-	"domain": mapDomain, "hostname": mapDomain,
-	"domain|ip":     mapDomainIP,
-	"hostname|port": withPort(mapDomain, false),
-	"url":           mapURL, "uri": mapURL, "link": mapURL,
-	"email": mapEmail, "email-src": mapEmail, "email-dst": mapEmail, "email-reply-to": mapEmail,
-	"target-email": mapEmail, "whois-registrant-email": mapEmail, "dns-soa-email": mapEmail,
-	"filename": mapFilename, "attachment": mapFilename,
+	"ip-src": refanged(graph.KindIPv4Addr, mapIP), "ip-dst": refanged(graph.KindIPv4Addr, mapIP),
+	"ip":          refanged(graph.KindIPv4Addr, mapIP),
+	"ip-src|port": refanged(graph.KindIPv4Addr, withPort(mapIP, true)),
+	"ip-dst|port": refanged(graph.KindIPv4Addr, withPort(mapIP, true)),
+	"domain":      refanged(graph.KindDomainName, mapDomain), "hostname": refanged(graph.KindDomainName, mapDomain),
+	"domain|ip":     refanged(graph.KindDomainName, mapDomainIP),
+	"hostname|port": refanged(graph.KindDomainName, withPort(mapDomain, false)),
+	"url":           refanged(graph.KindURL, mapURL), "uri": refanged(graph.KindURL, mapURL),
+	"link":  refanged(graph.KindURL, mapURL),
+	"email": refanged(graph.KindEmailAddr, mapEmail), "email-src": refanged(graph.KindEmailAddr, mapEmail),
+	"email-dst": refanged(graph.KindEmailAddr, mapEmail), "email-reply-to": refanged(graph.KindEmailAddr, mapEmail),
+	"target-email": refanged(graph.KindEmailAddr, mapEmail), "whois-registrant-email": refanged(graph.KindEmailAddr, mapEmail),
+	"dns-soa-email": refanged(graph.KindEmailAddr, mapEmail),
+	"filename":      mapFilename, "attachment": mapFilename,
 	"malware-sample": mapMalwareSample,
 	"mutex":          mapMutex,
 	"regkey":         mapRegkey, "regkey|value": mapRegkeyValue,
@@ -82,6 +89,51 @@ func init() {
 	for t := range hashAlgorithms {
 		valueMappers[t] = mapHash
 		valueMappers["filename|"+t] = mapFilenameHash
+	}
+	for t := range valueMappers {
+		canonicalTypes[strings.ToLower(t)] = t
+	}
+	for t := range patternTypes {
+		canonicalTypes[strings.ToLower(t)] = t
+	}
+}
+
+// canonicalTypes maps the attribute types the mapping knows, in lower
+// case, to MISP's spelling of them (all lower case but "AS").
+var canonicalTypes = map[string]string{}
+
+// canonicalType returns MISP's spelling of an attribute type written in
+// any case ("IP-DST", "Domain", "SHA256", "as"), or the type trimmed when
+// the mapping knows no such type. MISP compares types case-sensitively,
+// but feeds other tools export write them so, and mean MISP's type.
+func canonicalType(t string) string {
+	t = strings.TrimSpace(t)
+	if c, ok := canonicalTypes[strings.ToLower(t)]; ok {
+		return c
+	}
+	return t
+}
+
+// refanged maps a value that may be written defanged, as vendor reports
+// write indicators ("hxxp://evil[.]example/x", "198.51.100[.]7",
+// "bad[at]evil[.]example"): refanged as an observable of kind
+// (graph.Refang, the rule STIX values and patterns follow too) before
+// mapper reads it, so that it is the node of the value; the value as
+// written goes into the link's props (defanged_value). Refanging the whole
+// value lets composites split where the markers hid a separator
+// ("198.51.100[.]7[:]8080").
+func refanged(kind graph.Kind, mapper valueMapper) valueMapper {
+	return func(t, v string) (observed, error) {
+		r := graph.Refang(kind, v)
+		o, err := mapper(t, r)
+		if err != nil || r == v {
+			return o, err
+		}
+		if o.props == nil {
+			o.props = map[string]any{}
+		}
+		o.props["defanged_value"] = v
+		return o, nil
 	}
 }
 
@@ -162,8 +214,13 @@ func mapDomain(_, v string) (observed, error) {
 	return observed{node: graph.ValueNode(graph.KindDomainName, d)}, nil
 }
 
+// mapDomainIP maps "<domain>|<address>": the domain, resolving to the
+// address. The address part may hold several addresses, as feeds built by
+// scripts write a domain's records: separated by bars, commas, semicolons
+// or white space ("evil.example|198.51.100.1|198.51.100.2"); the domain
+// resolves to each. A part that is no address makes the value invalid.
 func mapDomainIP(t, v string) (observed, error) {
-	d, ip, err := cut(v, false)
+	d, ips, err := cut(v, false)
 	if err != nil {
 		return observed{}, err
 	}
@@ -171,12 +228,23 @@ func mapDomainIP(t, v string) (observed, error) {
 	if err != nil {
 		return observed{}, err
 	}
-	a, err := mapIP(t, ip)
-	if err != nil {
-		return observed{}, err
+	parts := strings.FieldsFunc(ips, func(r rune) bool {
+		return r == '|' || r == ',' || r == ';' || unicode.IsSpace(r)
+	})
+	if len(parts) == 0 {
+		return observed{}, invalid("domain|ip %q has no address", truncate(v, 80))
 	}
-	o.extra = []graph.Node{a.node}
-	o.rels = []graph.Relation{{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()}}
+	for _, ip := range parts {
+		a, err := mapIP(t, ip)
+		if err != nil {
+			return observed{}, err
+		}
+		if slices.ContainsFunc(o.extra, func(n graph.Node) bool { return n.ID == a.node.ID }) {
+			continue
+		}
+		o.extra = append(o.extra, a.node)
+		o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: RelResolvesTo, Dst: a.node.Ref()})
+	}
 	return o, nil
 }
 

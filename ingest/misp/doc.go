@@ -103,7 +103,8 @@
 //	                                "addr:port" or "[IPv6]:port", as MISP accepts them
 //	domain, hostname                domain-name (lower case, no final dot, IDNA ASCII)
 //	hostname|port                   domain-name (the port on the link); also "host:port"
-//	domain|ip                       domain-name -resolves-to-> address
+//	domain|ip                       domain-name -resolves-to-> address, each of
+//	                                several ("d|a1|a2", "d|a1, a2")
 //	url, uri, link                  url, scheme and host lower case, the rest (spaces
 //	                                included) as written (link: to_ids false)
 //	email-src, email-dst, email, …  email-addr; "Name <addr>" is the address, the
@@ -111,7 +112,9 @@
 //	md5, sha1, sha256, sha512, sha224, sha384, sha3-*, sha512/*, ssdeep,
 //	tlsh, imphash, authentihash, …  hash node (graph.HashNode), the node a STIX
 //	                                pattern [file:hashes.'SHA-256' = '…'] yields
-//	filename|<hash>, malware-sample file (graph.FileNode) -has-hash-> hash
+//	filename|<hash>, malware-sample file (graph.FileNode) -has-hash-> hash; an
+//	                                event's attributes of one name are one file
+//	                                with all their hashes (samplefiles.go)
 //	filename, attachment            file by name (attachment data is not kept)
 //	mutex, regkey, regkey|value     mutex, windows-registry-key (value on the link)
 //	mac-address, AS                 mac-addr, autonomous-system
@@ -124,8 +127,12 @@
 //	anything else (text, comment,
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
 //
-// Values go through graph's normalisers (graph.NormalizeDomain, URL, IP,
-// Email, Hash), the ones the STIX and telemetry mappers use. Galaxy
+// Types and object relations are read in any case ("IP-DST" is ip-dst,
+// canonicalType). Values go through graph's normalisers
+// (graph.NormalizeDomain, URL, IP, Email, Hash), the ones the STIX and
+// telemetry mappers use; a defanged value ("hxxp://evil[.]example") is
+// refanged (graph.Refang), the value as written on the link
+// (defanged_value). Galaxy
 // clusters key on their ATT&CK id when they have one: the " - T1059"
 // suffix, meta external_id, else the one ATT&CK id of the cluster's kind
 // among its synonyms and attack.mitre.org refs (the threat-actor galaxy's

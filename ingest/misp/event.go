@@ -58,6 +58,11 @@ type frame struct {
 	// late are the event's galaxies read before its times (sorted keys put
 	// "Galaxy" before "date" and "timestamp"), emitted at its end.
 	late []engine.Record[*job]
+	// files are its event-level attributes naming a file by name and
+	// hash, held to be mapped with the other hashes of that name
+	// (samplefiles.go); heldBytes is their size.
+	files     []heldFile
+	heldBytes int
 	// evRef and evUUID are set once the frame is known to be an event with
 	// a uuid.
 	evRef  graph.Ref

@@ -103,6 +103,10 @@ type job struct {
 	drop *engine.Drop
 	// readErr is, for the end of an event, the error that cut it short.
 	readErr error
+	// fileHashes are, for an event-level attribute naming a file by name
+	// and hash, every hash its event gives that file (samplefiles.go);
+	// nil when the attribute's own hash is all.
+	fileHashes map[string]string
 
 	// Set by the mapper for the record being mapped.
 	raw    []byte

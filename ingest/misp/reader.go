@@ -342,6 +342,9 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		j.drop = &d
 		return s.send(offset, nil, j)
 	}
+	if kind == recAttribute && s.holdFile(fr, offset, raw, j) {
+		return nil
+	}
 	if fr.evRef != "" && !fr.stubSent && kind != recCluster && !j.last.IsZero() {
 		fr.stubSent = true
 		stub := fr.stub(s.feed)
@@ -370,6 +373,9 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			}
 		}
 		fr.late = nil
+	}
+	if err := s.sendFiles(fr); err != nil {
+		return err
 	}
 	if !fr.isEvent() {
 		return nil

@@ -126,7 +126,9 @@ func (m *mapper) tallyAttribute(a rawAttribute, inObject bool) {
 // sightings to b. Inside an object (inObject), a type that names no entity
 // is returned as props only. The returned reason says why it was dropped.
 func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool) (attrOut, engine.Reason, error) {
-	out := attrOut{typ: strings.TrimSpace(a.Type.String()), value: a.Value.String(), relation: strings.TrimSpace(a.ObjectRelation.String())}
+	// Types and object relations are read in any case (canonicalType; MISP's
+	// object relations are all lower case).
+	out := attrOut{typ: canonicalType(a.Type.String()), value: a.Value.String(), relation: strings.ToLower(strings.TrimSpace(a.ObjectRelation.String()))}
 	uuid := canonUUID(a.UUID.String())
 	switch {
 	case bool(a.Deleted):
@@ -155,6 +157,14 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		var err error
 		if o, err = vm(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
+		}
+		if !inObject && len(j.fileHashes) > 1 && o.node.Kind == graph.KindFile {
+			// The file the event's attributes of this name give
+			// (samplefiles.go), with every hash they give.
+			if f, err := fileObserved(j.fileHashes, o.node.Name); err == nil {
+				f.props = o.props
+				o = f
+			}
 		}
 		// The node is shared by every record with this value: what is
 		// particular to this attribute goes on the link to it.

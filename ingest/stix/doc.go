@@ -110,10 +110,11 @@
 //     (graph.ObservableNode: values normalised as every source normalises
 //     them, then UUIDv5 over the ID-contributing properties, then
 //     graph.ObservableID with the type), whatever id the feed used, so the
-//     same observable from any feed is one node. An object that says its
-//     value is defanged ("defanged": true) is the node of the value
-//     refanged ("198.51.100[.]7", "hxxp://…" read as 198.51.100.7,
-//     http://…), its props keeping the value as written. A value that is
+//     same observable from any feed is one node. A defanged value, whether
+//     the object says so ("defanged": true) or not, is the node of the
+//     value refanged (graph.Refang: "198.51.100[.]7", "hxxp://…" read as
+//     198.51.100.7, http://…), its props keeping the value as written;
+//     so is a defanged value a pattern compares. A value that is
 //     no value of its kind (ipv4-addr "999.1.1.1") is logged at WARN and
 //     keyed as written, since other objects name the object. Types without
 //     ID-contributing properties (process) are keyed by their id. Files and

@@ -30,7 +30,10 @@ var hashedKinds = map[string]bool{"file": true, "artifact": true}
 // has-hash. When parent >= 0 the object is embedded in the observed-data
 // node at that index and takes its seen times and TLP.
 func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
-	obj := refanged(o)
+	// A defanged value ("evil[.]example", flagged "defanged": true or
+	// not) is refanged by graph's normalisers (graph.Refang), so the node
+	// is that of the value; the props keep the value as written.
+	obj := o.m
 	n, ok := graph.ObservableNode(o.typ, obj)
 	if !ok {
 		n = graph.SourceNode(graph.Kind(o.typ), o.id)
@@ -84,28 +87,6 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 			Confidence: file.Confidence, FirstSeen: file.FirstSeen, LastSeen: file.LastSeen, Sources: mp.sources,
 		})
 	}
-}
-
-// refangs undoes the usual ways of defanging a value: "[.]" for ".",
-// "hxxp" for "http", "[@]" for "@", ...
-var refangs = strings.NewReplacer("[.]", ".", "(.)", ".", "{.}", ".", "[dot]", ".", "[:]", ":",
-	"[://]", "://", "[@]", "@", "[at]", "@", "hxxp", "http", "hXXp", "http", "HXXP", "HTTP", "fxp", "ftp")
-
-// refanged returns the object's properties for its observable node: when
-// the object says its value is defanged ("defanged": true, STIX 2.1), the
-// value refanged, so that it is the node every other source names
-// ("198.51.100[.]7" is 198.51.100.7); the props keep the value as written.
-func refanged(o object) map[string]any {
-	v, isString := o.m["value"].(string)
-	if set, _ := graph.LifecycleFlag(o.m["defanged"]); !set || !isString {
-		return o.m
-	}
-	m := make(map[string]any, len(o.m))
-	for k, x := range o.m {
-		m[k] = x
-	}
-	m["value"] = refangs.Replace(v)
-	return m
 }
 
 // hashAlgorithms returns the algorithms of the object's hashes, sorted.
