@@ -35,7 +35,9 @@ var DefaultRetryPolicy = RetryPolicy{Attempts: 10, Base: 50 * time.Millisecond, 
 // Attempts of 1 turns retrying off.
 func WithRetryPolicy(p RetryPolicy) Option { return func(s *Store) { s.retryPolicy = p } }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults returns p with each field left zero (or, for Max, below
+// Base) taken from DefaultRetryPolicy.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.Attempts <= 0 {
 		p.Attempts = DefaultRetryPolicy.Attempts
 	}
@@ -48,10 +50,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// wait is the pause before try attempt+1 (attempt counts from 1): capped
+// Wait is the pause before try attempt+1 (attempt counts from 1): capped
 // exponential backoff with jitter, so writers that failed together do not
-// come back together.
-func (p RetryPolicy) wait(attempt int) time.Duration {
+// come back together. partman's retries wait by it too.
+func (p RetryPolicy) Wait(attempt int) time.Duration {
 	d := p.Base
 	for i := 1; i < attempt && d < p.Max; i++ {
 		d *= 2
@@ -126,7 +128,7 @@ func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
 // retry runs op until it succeeds, fails with an error that is not
 // transient, or the policy's tries are spent; what names op in the log.
 func (s *Store) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	p := s.retryPolicy.withDefaults()
+	p := s.retryPolicy.WithDefaults()
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)
@@ -137,7 +139,7 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 			s.log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
 			return err
 		}
-		d := p.wait(attempt)
+		d := p.Wait(attempt)
 		level := slog.LevelWarn // the connection or the server went away
 		if Retryable(err) {
 			level = slog.LevelInfo // a concurrent writer won a lock
