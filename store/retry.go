@@ -73,6 +73,9 @@ func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	if errors.As(err, new(permanentError)) {
+		return false
+	}
 	if Retryable(err) {
 		return true
 	}
@@ -125,10 +128,35 @@ func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
 	}))
 }
 
-// retry runs op until it succeeds, fails with an error that is not
-// transient, or the policy's tries are spent; what names op in the log.
+// Permanent marks err as not worth retrying whatever its cause: Transient
+// reports false for it, while errors.Is and errors.As still see through it
+// (a connection lost in the middle of a migration that runs outside a
+// transaction, which may have done part of its work).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// retry runs op as Retry does, with the Store's policy and logger.
 func (s *Store) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	p := s.retryPolicy.WithDefaults()
+	return Retry(ctx, s.retryPolicy, s.log, what, op)
+}
+
+// Retry runs op until it succeeds, fails with an error that is not
+// transient (Transient), or p's tries are spent, waiting p.Wait between
+// tries, with a log line per retry (WARN; INFO for a lock conflict with a
+// concurrent writer) and one when it gives up; what names op in the log.
+// Every write of a Store retries through it, and so does intel migrate
+// up: one rule for both.
+func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op func(context.Context) error) error {
+	p = p.WithDefaults()
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)
@@ -136,7 +164,7 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 			return err
 		}
 		if attempt >= p.Attempts {
-			s.log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
+			log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
 			return err
 		}
 		d := p.Wait(attempt)
@@ -144,7 +172,7 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 		if Retryable(err) {
 			level = slog.LevelInfo // a concurrent writer won a lock
 		}
-		s.log.Log(ctx, level, "retrying "+what+" after a transient failure", "attempt", attempt, "of", p.Attempts,
+		log.Log(ctx, level, "retrying "+what+" after a transient failure", "attempt", attempt, "of", p.Attempts,
 			"wait", d.Round(time.Millisecond).String(), "err", err)
 		select {
 		case <-ctx.Done():

@@ -353,7 +353,7 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mp.Up(ctx); err != nil {
+	if _, err := migrateUp(ctx, mp, a.log); err != nil {
 		return fmt.Errorf("migrate the local database: %w", err)
 	}
 	return nil
