@@ -570,4 +570,3 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 // telemetryIdleFlush is how long standard input (or a pipe) may send no
 // telemetry line before the lines read so far are written.
 const telemetryIdleFlush = time.Second
-
