@@ -15,20 +15,22 @@ const (
 	DefaultSinceDays = 7
 )
 
-// RelatedOptions bound a FindRelated walk.
+// RelatedOptions bound a FindRelated walk. Its JSON members are named as
+// intel related's flags are (max_nodes for --max-nodes).
 type RelatedOptions struct {
 	// Depth is the number of hops (default 4; a negative value means 0: the
 	// start node only).
-	Depth int
+	Depth int `json:"depth"`
 	// Fanout is the most edges followed from one node (default 200).
-	Fanout int
+	Fanout int `json:"fanout"`
 	// MaxNodes is the most nodes returned (default 5,000).
-	MaxNodes int
+	MaxNodes int `json:"max_nodes"`
 	// Since and Until bound the telemetry edges walked, by observed_at
 	// (default: the last 7 days through tomorrow). Only the day partitions in
 	// the window are scanned. Relations from feeds are walked whatever their
 	// dates.
-	Since, Until time.Time
+	Since time.Time `json:"since"`
+	Until time.Time `json:"until"`
 	// Relations, when not empty, are the only relation types walked
 	// (whatever their class: naming created-by here walks it).
 	Relations []string `json:"relations,omitempty"`

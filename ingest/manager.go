@@ -90,14 +90,50 @@ type Options struct {
 	ReportsFailures bool
 	// Progress, when set, receives live per-feed counters.
 	Progress *Progress
-	// InterruptGrace is how long the batch being written when ctx ends
-	// may take to commit before it is cancelled (rolled back) too; 0 means
-	// DefaultInterruptGrace.
+	// InterruptGrace bounds how long a load goes on once ctx ends: the
+	// batch being written may take BatchGrace of it to commit before it is
+	// cancelled (rolled back), and what is left records the outcome (the
+	// feed interrupted, the events of a feed directory written). Every
+	// database call after ctx ends runs under a context that ends with the
+	// grace (AfterGrace), so a server that stops answering cannot hold the
+	// load longer. 0 means DefaultInterruptGrace.
 	InterruptGrace time.Duration
 }
 
 // DefaultInterruptGrace is the default Options.InterruptGrace.
 const DefaultInterruptGrace = 10 * time.Second
+
+// BatchGrace is the part of an interrupt grace the batch being written
+// may take to commit: three quarters (7.5 s of the default 10 s). The last
+// quarter is left to record the feed interrupted when the batch had to be
+// cancelled.
+func BatchGrace(grace time.Duration) time.Duration { return grace - grace/4 }
+
+// AfterGrace returns a context that carries ctx's values and ends grace
+// after ctx ends (grace after the call when ctx has ended already), with
+// ctx's cause: the context of the work that goes on once ctx has ended (a
+// batch committing, an interrupted feed's record, the lines a pipe
+// delivered being written), so that it ends in time whatever the server
+// does. Call the CancelFunc when that work is done.
+func AfterGrace(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	after, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	var timer *time.Timer
+	var mu sync.Mutex
+	stopAfter := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		timer = time.AfterFunc(grace, func() { cancel(context.Cause(ctx)) })
+	})
+	return after, func() {
+		stopAfter()
+		mu.Lock()
+		if timer != nil {
+			timer.Stop()
+		}
+		mu.Unlock()
+		cancel(nil)
+	}
+}
 
 // engine returns the loaders' options for feed.
 func (o Options) engine(feed string, progress *feedProgress) engine.Options {
@@ -214,6 +250,10 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		res.Status, res.Error = StatusCancelled, "not started: "+context.Cause(ctx).Error()
 		return res
 	}
+	grace := cmp.Or(opts.InterruptGrace, DefaultInterruptGrace)
+	// The outcome is recorded even once ctx has ended, within the grace.
+	after, stopAfter := AfterGrace(ctx, grace)
+	defer stopAfter()
 	fail := func(err error) Result {
 		status := StatusFailed
 		if ctx.Err() != nil {
@@ -234,7 +274,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res.Report.Error = text
 		}
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(context.WithoutCancel(ctx), f.Name, status, text, "", res.Report); ferr != nil {
+			if ferr := st.FeedFinished(after, f.Name, status, text, "", res.Report); ferr != nil {
 				res.RecordError = CapError(redact.Error(ferr).Error())
 				level := slog.LevelError
 				if store.ReadOnly(ferr) && store.ReadOnly(err) {
@@ -288,7 +328,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		defer heartbeat(ctx, st, f.Name, opts.Logger)()
 	}
 
-	var sink graph.Sink = finishBatch{st, cmp.Or(opts.InterruptGrace, DefaultInterruptGrace)}
+	var sink graph.Sink = finishBatch{st, BatchGrace(grace)}
 	if opts.DryRun {
 		sink = &engine.DrySink{}
 	}
@@ -298,7 +338,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	var loadErr error
 	switch {
 	case src.dir:
-		loadErr = loadMISPDir(ctx, st, sink, f, src, opts, progress, &res)
+		loadErr = loadMISPDir(ctx, after, st, sink, f, src, opts, progress, &res)
 	case src.format == FormatTelemetry:
 		var w engine.TelemetryWriter = st
 		reader := src.reader
@@ -360,7 +400,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
 		// The load is complete: record it even if ctx has just ended.
-		if err := st.FeedFinished(context.WithoutCancel(ctx), f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+		if err := st.FeedFinished(after, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
 			return fail(err)
 		}
 	}
@@ -456,14 +496,8 @@ func (s finishBatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats
 	if err := ctx.Err(); err != nil {
 		return graph.WriteStats{}, err
 	}
-	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	wctx, cancel := AfterGrace(ctx, s.grace)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		t := time.AfterFunc(s.grace, cancel)
-		<-wctx.Done()
-		t.Stop()
-	})
-	defer stop()
 	return s.Sink.Write(wctx, b)
 }
 
@@ -508,8 +542,9 @@ func heartbeat(ctx context.Context, st Store, feed string, log *slog.Logger) (st
 }
 
 // loadMISPDir loads the events of a MISP feed directory whose files changed
-// since their last successful load (all with Force), and records each.
-func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
+// since their last successful load (all with Force), and records each
+// (under after, which outlives ctx by the interrupt grace).
+func loadMISPDir(ctx, after context.Context, st Store, sink graph.Sink, f Feed, src *source, opts Options, progress *feedProgress, res *Result) error {
 	manifest, err := misp.ReadManifestTimes(f.Path)
 	if err != nil && !errors.Is(err, misp.ErrNoManifest) {
 		return err
@@ -586,7 +621,7 @@ func loadMISPDir(ctx context.Context, st Store, sink graph.Sink, f Feed, src *so
 			ts = &t
 		}
 		// Recorded even when ctx has ended: the event was written.
-		if err := st.FeedItemLoaded(context.WithoutCancel(ctx), f.Name, e.UUID, files[e.UUID], ts); err != nil {
+		if err := st.FeedItemLoaded(after, f.Name, e.UUID, files[e.UUID], ts); err != nil {
 			return err
 		}
 	}

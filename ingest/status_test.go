@@ -90,7 +90,9 @@ func TestInterruptedLoadGraceRunsOut(t *testing.T) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan ingest.Result)
 	go func() {
-		done <- ingest.LoadFeed(ctx, st, feed, ingest.Options{BatchSize: 100, Workers: 1, InterruptGrace: 50 * time.Millisecond})
+		// The batch gets 1.5 s of the grace, the record of the
+		// interruption the last 0.5 s (ingest.BatchGrace).
+		done <- ingest.LoadFeed(ctx, st, feed, ingest.Options{BatchSize: 100, Workers: 1, InterruptGrace: 2 * time.Second})
 	}()
 	waitForLockWait(t, pool)
 	cancel(errSIGINT)

@@ -37,7 +37,9 @@
 // Waiting for a lock is bounded by Options.LockTimeout (default 2s): a
 // creation queued behind a long-running reader gives up quickly instead of
 // making every query queued behind it wait too, then retries after a
-// jittered exponential backoff, up to Options.Retries times (default 5).
+// jittered exponential backoff, up to Options.Retries times: the store's
+// retry policy (store.DefaultRetryPolicy, 9 retries, 10 to 21 s of waits in
+// all), which also retries a lost connection or a restarting server.
 // When all attempts fail the error wraps [ErrLockTimeout] and names the
 // partition; the next scheduled run tries again.
 //

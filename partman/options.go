@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/store"
 )
 
 // DefaultParent is the table partman keeps when Options.Parent is empty.
@@ -15,13 +16,18 @@ const (
 	DefaultAhead         = 6
 	DefaultBehind        = 1
 	DefaultLockTimeout   = 2 * time.Second
-	DefaultRetries       = 5
-	DefaultRetryDelay    = 100 * time.Millisecond
 	DefaultArchiveSchema = "archive"
 )
 
-// maxRetryDelay caps the exponential backoff between attempts.
-const maxRetryDelay = 5 * time.Second
+// The retries of partman are the store's (store.DefaultRetryPolicy): 9
+// retries, waits from 50 ms doubling up to 8 s, 10 to 21 s in all, long
+// enough for a server restart. Before they were 5 retries from 100 ms,
+// 1.5 to 3.1 s in all, which a 3 s restart outlasted while the loads
+// beside them rode it out.
+var (
+	DefaultRetries    = store.DefaultRetryPolicy.Attempts - 1
+	DefaultRetryDelay = store.DefaultRetryPolicy.Base
+)
 
 // Options configure Ensure, EnsureDays, Check, Prune and Maintain. The zero
 // value is ready to use: every zero field takes its default.
@@ -41,12 +47,16 @@ type Options struct {
 	// so that a partition operation queued behind a long reader never holds
 	// up the readers and writers queued behind it for longer. Default 2s.
 	LockTimeout time.Duration
-	// Retries is how many times an operation that hit LockTimeout is tried
-	// again, after a backoff, before it fails with ErrLockTimeout. 0 means the
-	// default 5, a negative value means no retry.
+	// Retries is how many times an operation that hit LockTimeout, a
+	// deadlock or a transient failure (store.Transient: the connection or
+	// the server going away) is tried again, after a backoff, before it
+	// fails (with ErrLockTimeout for a lock). 0 means the default
+	// (DefaultRetries, the store's: 9), a negative value means no retry.
 	Retries int
 	// RetryDelay is the backoff before the first retry; it doubles with each
-	// further retry (up to 5s) and is jittered. Default 100ms.
+	// further retry up to store.DefaultRetryPolicy.Max (8s) and is jittered,
+	// as the store's retries are (store.RetryPolicy.Wait). Default
+	// DefaultRetryDelay (50ms).
 	RetryDelay time.Duration
 	// ArchiveSchema is the schema Prune moves partitions into in Detach mode,
 	// created if missing. Default "archive".
@@ -107,6 +117,12 @@ func orDefault(n, def int) int {
 	default:
 		return n
 	}
+}
+
+// retryPolicy is the store's retry policy with o's number of retries and
+// first backoff: one rule for the waits of both.
+func (o Options) retryPolicy() store.RetryPolicy {
+	return store.RetryPolicy{Attempts: o.Retries + 1, Base: o.RetryDelay, Max: store.DefaultRetryPolicy.Max}.WithDefaults()
 }
 
 // today is the UTC day of o.Now().

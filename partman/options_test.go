@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/store"
 )
 
 func d(s string) time.Time {
@@ -53,7 +55,8 @@ func TestWithDefaults(t *testing.T) {
 	require.Equal(t, 6, o.Ahead)
 	require.Equal(t, 1, o.Behind)
 	require.Equal(t, 2*time.Second, o.LockTimeout)
-	require.Equal(t, 5, o.Retries)
+	require.Equal(t, store.DefaultRetryPolicy.Attempts-1, o.Retries, "the store's retries")
+	require.Equal(t, store.DefaultRetryPolicy, o.retryPolicy(), "the store's policy")
 	require.Equal(t, "archive", o.ArchiveSchema)
 	require.NotNil(t, o.Now)
 	require.NotNil(t, o.Logger)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -34,8 +33,10 @@ func maintenanceTx(ctx context.Context, pool *pgxpool.Pool, o Options, what stri
 	return retryTx(ctx, pool, o, store.TxOptions{LockTimeout: o.LockTimeout, Maintenance: true}, what, fn)
 }
 
+// retryTx waits between attempts as the store does (Options.retryPolicy,
+// store.RetryPolicy.Wait).
 func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOptions, what string, fn func(pgx.Tx) error) (int, error) {
-	delay := o.RetryDelay
+	policy := o.retryPolicy()
 	for attempt := 1; ; attempt++ {
 		err := store.WithTx(ctx, pool, txo, fn)
 		if err == nil {
@@ -56,7 +57,7 @@ func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOpt
 			}
 			return attempt, fmt.Errorf("%s (%s): %w", what, attempts(attempt), err)
 		}
-		wait := delay/2 + rand.N(delay/2+1)
+		wait := policy.Wait(attempt)
 		msg := "partman: lock not granted in time, retrying"
 		if code != pgerrcode.LockNotAvailable && code != pgerrcode.DeadlockDetected {
 			msg = "partman: retrying after a transient failure"
@@ -70,7 +71,6 @@ func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOpt
 			return attempt, fmt.Errorf("%s: %w", what, context.Cause(ctx))
 		case <-time.After(wait):
 		}
-		delay = min(2*delay, maxRetryDelay)
 	}
 }
 

@@ -35,7 +35,9 @@ var DefaultRetryPolicy = RetryPolicy{Attempts: 10, Base: 50 * time.Millisecond, 
 // Attempts of 1 turns retrying off.
 func WithRetryPolicy(p RetryPolicy) Option { return func(s *Store) { s.retryPolicy = p } }
 
-func (p RetryPolicy) withDefaults() RetryPolicy {
+// WithDefaults returns p with each field left zero (or, for Max, below
+// Base) taken from DefaultRetryPolicy.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.Attempts <= 0 {
 		p.Attempts = DefaultRetryPolicy.Attempts
 	}
@@ -48,10 +50,10 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	return p
 }
 
-// wait is the pause before try attempt+1 (attempt counts from 1): capped
+// Wait is the pause before try attempt+1 (attempt counts from 1): capped
 // exponential backoff with jitter, so writers that failed together do not
-// come back together.
-func (p RetryPolicy) wait(attempt int) time.Duration {
+// come back together. partman's retries wait by it too.
+func (p RetryPolicy) Wait(attempt int) time.Duration {
 	d := p.Base
 	for i := 1; i < attempt && d < p.Max; i++ {
 		d *= 2
@@ -69,6 +71,9 @@ func (p RetryPolicy) wait(attempt int) time.Duration {
 // never transient.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	if errors.As(err, new(permanentError)) {
 		return false
 	}
 	if Retryable(err) {
@@ -123,10 +128,35 @@ func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
 	}))
 }
 
-// retry runs op until it succeeds, fails with an error that is not
-// transient, or the policy's tries are spent; what names op in the log.
+// Permanent marks err as not worth retrying whatever its cause: Transient
+// reports false for it, while errors.Is and errors.As still see through it
+// (a connection lost in the middle of a migration that runs outside a
+// transaction, which may have done part of its work).
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// retry runs op as Retry does, with the Store's policy and logger.
 func (s *Store) retry(ctx context.Context, what string, op func(context.Context) error) error {
-	p := s.retryPolicy.withDefaults()
+	return Retry(ctx, s.retryPolicy, s.log, what, op)
+}
+
+// Retry runs op until it succeeds, fails with an error that is not
+// transient (Transient), or p's tries are spent, waiting p.Wait between
+// tries, with a log line per retry (WARN; INFO for a lock conflict with a
+// concurrent writer) and one when it gives up; what names op in the log.
+// Every write of a Store retries through it, and so does intel migrate
+// up: one rule for both.
+func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op func(context.Context) error) error {
+	p = p.WithDefaults()
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)
@@ -134,15 +164,15 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 			return err
 		}
 		if attempt >= p.Attempts {
-			s.log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
+			log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
 			return err
 		}
-		d := p.wait(attempt)
+		d := p.Wait(attempt)
 		level := slog.LevelWarn // the connection or the server went away
 		if Retryable(err) {
 			level = slog.LevelInfo // a concurrent writer won a lock
 		}
-		s.log.Log(ctx, level, "retrying "+what+" after a transient failure", "attempt", attempt, "of", p.Attempts,
+		log.Log(ctx, level, "retrying "+what+" after a transient failure", "attempt", attempt, "of", p.Attempts,
 			"wait", d.Round(time.Millisecond).String(), "err", err)
 		select {
 		case <-ctx.Done():

@@ -138,7 +138,7 @@ func TestTransientAndDataErrors(t *testing.T) {
 	require.False(t, DataError(nil))
 	p := RetryPolicy{Attempts: 5, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
 	for attempt := 1; attempt < 10; attempt++ {
-		d := p.wait(attempt)
+		d := p.Wait(attempt)
 		ceiling := min(10*time.Millisecond<<(attempt-1), 40*time.Millisecond)
 		require.GreaterOrEqual(t, d, ceiling/2, "attempt %d", attempt)
 		require.LessOrEqual(t, d, ceiling, "attempt %d", attempt)

@@ -59,9 +59,31 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 		logOut: &logSink{w: stderr}}
 }
 
-func (a *app) close() {
-	if a.pool != nil {
+// close closes the pool. With a deadline (an interrupted command: the
+// signal's time plus the interrupt grace) it waits for the close only
+// until then: pgx closes a connection its context ended by sending the
+// server a cancel request, and waits up to 15 s for a server that stopped
+// answering, so a frozen server held an interrupted load 15 s past its
+// grace. The process exits next, which closes the sockets.
+func (a *app) close(deadline time.Time) {
+	if a.pool == nil {
+		return
+	}
+	if deadline.IsZero() {
 		a.pool.Close()
+		return
+	}
+	closed := make(chan struct{})
+	go func() {
+		a.pool.Close()
+		close(closed)
+	}()
+	wait := time.NewTimer(time.Until(deadline))
+	defer wait.Stop()
+	select {
+	case <-closed:
+	case <-wait.C:
+		a.log.Debug("the database connections did not close within the interrupt grace; exiting without them")
 	}
 }
 
@@ -331,7 +353,7 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := mp.Up(ctx); err != nil {
+	if _, err := migrateUp(ctx, mp, a.log); err != nil {
 		return fmt.Errorf("migrate the local database: %w", err)
 	}
 	return nil

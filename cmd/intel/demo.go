@@ -99,7 +99,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		db.Close()
 		return err
 	}
-	res, err := p.Up(ctx)
+	res, err := migrateUp(ctx, p, a.log)
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)

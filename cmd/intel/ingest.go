@@ -12,7 +12,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ransomeye/intel/tuning"
@@ -452,7 +451,7 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 		// read is written, within the grace a batch has to commit; a
 		// second signal ends the process at once.
 		var stop context.CancelFunc
-		loadCtx, stop = drainAfter(ctx, ingest.DefaultInterruptGrace)
+		loadCtx, stop = ingest.AfterGrace(ctx, ingest.DefaultInterruptGrace)
 		defer stop()
 		r = ingest.InterruptibleReader(ctx, r, io.EOF)
 	}
@@ -571,25 +570,3 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 // telemetryIdleFlush is how long standard input (or a pipe) may send no
 // telemetry line before the lines read so far are written.
 const telemetryIdleFlush = time.Second
-
-// drainAfter returns a context that ends grace after ctx does, with its
-// cause: a load given it writes what it read before ctx ended.
-func drainAfter(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
-	drain, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	var timer *time.Timer
-	var mu sync.Mutex
-	stopAfter := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		timer = time.AfterFunc(grace, func() { cancel(context.Cause(ctx)) })
-	})
-	return drain, func() {
-		stopAfter()
-		mu.Lock()
-		if timer != nil {
-			timer.Stop()
-		}
-		mu.Unlock()
-		cancel(nil)
-	}
-}

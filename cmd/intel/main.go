@@ -78,9 +78,9 @@ func lookupFailed(err error) error {
 // with a one-line cause on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := newApp(stdin, stdout, stderr)
-	defer a.close()
 	ctx, interrupts := notifyInterrupts(context.Background())
 	defer interrupts.stop()
+	defer func() { a.close(interrupts.deadline()) }()
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)

@@ -1,14 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
 	"strconv"
 
 	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/store"
 )
 
 // migrateOptions are the flags of the migrate commands; to (with toSet) is
@@ -97,11 +103,44 @@ func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOpti
 	if err := schemaNotNewer(ctx, p); err != nil {
 		return err // not "the schema is current"
 	}
-	res, err := p.Up(ctx)
+	res, err := migrateUp(ctx, p, a.log)
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
 	return a.printResults(o.format, res)
+}
+
+// migrateUp migrates to the latest version, and when the connection or the
+// server goes away (store.Transient: 57P01 of pg_terminate_backend or a
+// restart, a refused or reset connection) runs the rest again with the
+// store's retry policy, as graph writes are retried. A goose migration
+// runs in a transaction of its own, so the one cut rolled back whole and
+// the next try starts with it; one that runs outside a transaction (-- +goose
+// NO TRANSACTION) may have done part of its work, and its failure is not
+// retried. It returns the migrations applied by every try.
+func migrateUp(ctx context.Context, p *goose.Provider, log *slog.Logger) ([]*goose.MigrationResult, error) {
+	var applied []*goose.MigrationResult
+	err := store.Retry(ctx, store.DefaultRetryPolicy, log, "migrate up", func(ctx context.Context) error {
+		res, err := p.Up(ctx)
+		applied = append(applied, res...)
+		var pe *goose.PartialError
+		if errors.As(err, &pe) {
+			applied = append(applied, pe.Applied...)
+			if pe.Failed != nil && pe.Failed.Source != nil && !inTransaction(pe.Failed.Source.Path) {
+				return store.Permanent(err)
+			}
+		}
+		return err
+	})
+	return applied, err
+}
+
+// inTransaction reports whether the embedded migration at path runs in a
+// transaction (has no "-- +goose NO TRANSACTION"); false when it cannot
+// be read.
+func inTransaction(path string) bool {
+	b, err := fs.ReadFile(migrations.FS, filepath.Base(path))
+	return err == nil && !bytes.Contains(b, []byte("-- +goose NO TRANSACTION"))
 }
 
 func (a *app) runMigrateDown(ctx context.Context, p *goose.Provider, o migrateOptions) error {

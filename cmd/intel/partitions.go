@@ -50,7 +50,7 @@ for long. Many instances may run ensure at once.`,
 	pf.IntVar(&o.partman.Ahead, "ahead", partman.DefaultAhead, "days after today (UTC) to have partitions for")
 	pf.IntVar(&o.partman.Behind, "behind", partman.DefaultBehind, "days before today (UTC) to have partitions for")
 	pf.DurationVar(&o.partman.LockTimeout, "lock-timeout", partman.DefaultLockTimeout, "longest wait for a table lock per attempt")
-	pf.IntVar(&o.partman.Retries, "retries", partman.DefaultRetries, "attempts after a lock timeout")
+	pf.IntVar(&o.partman.Retries, "retries", partman.DefaultRetries, "retries after a lock timeout or a lost connection (the store's backoff)")
 	intRange(pf, "ahead", 0, 3660)
 	intRange(pf, "behind", 0, 3660)
 	durationRange(pf, "lock-timeout", time.Millisecond, 0)

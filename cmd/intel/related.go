@@ -56,7 +56,9 @@ revoked or deprecated (in any version of it) is not followed either, unless
 --include-withdrawn.
 
 --format table draws a tree of the first path to each node; json is for
-scripts; dot is for Graphviz (dot -Tsvg).
+scripts; dot is for Graphviz (dot -Tsvg). The tree and the DOT labels mark a
+node whose TLP restricts sharing (TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT,
+TLP:RED); clear and unmarked nodes get no marker.
 
 --explain says which records state each edge, read in one more query after
 the walk (json and table only). In json every edge gets "stated_by": one

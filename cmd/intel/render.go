@@ -40,7 +40,7 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 		return fmt.Errorf("write tree: no start node")
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  [%s]%s\n", nodeLabel(root.Node), root.ID, cutNote(*root))
+	fmt.Fprintf(&b, "%s  [%s]%s\n", nodeLabel(root.Node), root.ID, nodeNote(*root))
 	var walk func(id uuid.UUID, prefix string)
 	walk = func(id uuid.UUID, prefix string) {
 		kids := children[id]
@@ -50,7 +50,7 @@ func writeTree(w io.Writer, nb *graph.Neighbourhood) error {
 			if i == len(kids)-1 {
 				branch, next = "└─ ", "   "
 			}
-			fmt.Fprintf(&b, "%s%s%s %s  [%s]%s\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID, cutNote(k))
+			fmt.Fprintf(&b, "%s%s%s %s  [%s]%s\n", prefix, branch, stepArrow(k.Via), nodeLabel(k.Node), k.ID, nodeNote(k))
 			if line := statedByLine(viaEdge(nb, k)); line != "" {
 				fmt.Fprintf(&b, "%s%s   %s\n", prefix, next, line)
 			}
@@ -113,7 +113,7 @@ func statedByLine(e *graph.Edge) string {
 			attrs = append(attrs, strings.Join(st.Feeds, ","))
 		}
 		if st.TLP != "" {
-			attrs = append(attrs, "TLP:"+strings.ToUpper(string(st.TLP)))
+			attrs = append(attrs, tlpText(st.TLP))
 		}
 		if st.Confidence != nil {
 			attrs = append(attrs, fmt.Sprintf("confidence %d", *st.Confidence))
@@ -141,18 +141,37 @@ func storedEnd(stored *uuid.UUID) string {
 	return stored.String()
 }
 
-// cutNote marks a withdrawn node (REVOKED, DEPRECATED) and a node whose
-// edges the fan-out cap cut: its true degree and how many edges were not
-// followed.
-func cutNote(n graph.RelatedNode) string {
+// nodeNote marks a node whose TLP restricts sharing (tlpMarker), a
+// withdrawn node (REVOKED, DEPRECATED) and a node whose edges the fan-out
+// cap cut: its true degree and how many edges were not followed.
+func nodeNote(n graph.RelatedNode) string {
 	note := ""
+	if m := tlpMarker(n.TLP); m != "" {
+		note = "  " + m
+	}
 	if n.Withdrawn != "" {
-		note = "  " + strings.ToUpper(n.Withdrawn)
+		note += "  " + strings.ToUpper(n.Withdrawn)
 	}
 	if n.EdgesCut <= 0 {
 		return note
 	}
 	return note + fmt.Sprintf("  (cut %d of %d edges)", n.EdgesCut, n.Degree)
+}
+
+// tlpMarker is how the tree and the DOT label mark a node's TLP:
+// "TLP:AMBER" for a marking that restricts sharing (green, amber,
+// amber+strict, red); nothing for clear (TLP 1.0's white) or none, which
+// most nodes of a walk are, so that a marker stands out.
+func tlpMarker(t graph.TLP) string {
+	if t.Rank() <= graph.TLPClear.Rank() {
+		return ""
+	}
+	return tlpText(t)
+}
+
+// tlpText spells a marking as people read it: TLP:AMBER+STRICT.
+func tlpText(t graph.TLP) string {
+	return "TLP:" + strings.ToUpper(string(t))
 }
 
 // stepArrow shows the relation that reached a node from its parent: -rel->,
@@ -179,9 +198,13 @@ func writeDOT(w io.Writer, nb *graph.Neighbourhood) error {
 	var b strings.Builder
 	b.WriteString("digraph related {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n")
 	for _, n := range nb.Nodes {
-		// A withdrawn node (--include-withdrawn) is marked and dotted, a
-		// node the fan-out cap cut says so and is dashed, as in the tree.
+		// A node's restrictive TLP is marked, a withdrawn node
+		// (--include-withdrawn) is marked and dotted, a node the fan-out
+		// cap cut says so and is dashed, as in the tree.
 		label, style := string(n.Kind)+"\n"+nodeName(n.Node), ""
+		if m := tlpMarker(n.TLP); m != "" {
+			label += "\n" + m
+		}
 		if n.Withdrawn != "" {
 			label, style = label+"\n"+strings.ToUpper(n.Withdrawn), "rounded,dotted"
 		}

@@ -9,8 +9,11 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ransomeye/intel/ingest"
 )
 
 // interrupts turns the first SIGINT, SIGTERM or SIGHUP into the end of the
@@ -25,6 +28,7 @@ type interrupts struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	sig    syscall.Signal
+	at     time.Time // when sig came
 	cancel context.CancelCauseFunc
 }
 
@@ -69,7 +73,7 @@ func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
 				// From now on a second signal takes its default action.
 				signal.Stop(in.ch)
 				in.mu.Lock()
-				in.sig = sig
+				in.sig, in.at = sig, time.Now()
 				in.mu.Unlock()
 				cancel(interruptCause{sig})
 				return
@@ -101,6 +105,18 @@ func (in *interrupts) received() syscall.Signal {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.sig
+}
+
+// deadline is when an interrupted command must have ended: the signal's
+// time plus the interrupt grace (ingest.DefaultInterruptGrace); zero when
+// no signal came.
+func (in *interrupts) deadline() time.Time {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.sig == 0 {
+		return time.Time{}
+	}
+	return in.at.Add(ingest.DefaultInterruptGrace)
 }
 
 // stop stops watching.
