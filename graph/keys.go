@@ -210,6 +210,25 @@ func HashKey(algorithm, value string) string {
 	return NormalizeHashAlgorithm(algorithm) + ":" + strings.ToLower(strings.Join(strings.Fields(value), ""))
 }
 
+// HashKeysOfDigest are the keys (HashKey) a hash value given without its
+// algorithm can have: one per fixed-length algorithm whose length in hex
+// digits it has ("2f70…" of 32 digits is an MD5 or an imphash), in
+// algorithm order; none when the value is no hex digest of such a length.
+func HashKeysOfDigest(value string) []string {
+	h := strings.ToLower(strings.Join(strings.Fields(value), ""))
+	if !hexDigits.MatchString(h) {
+		return nil
+	}
+	var keys []string
+	for alg, n := range hashHexLen {
+		if n == len(h) {
+			keys = append(keys, alg+":"+h)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // NormalizeHashAlgorithm maps the spellings feeds use (sha256, SHA256,
 // 'SHA-256', sha-1) to the STIX hash algorithm names.
 func NormalizeHashAlgorithm(alg string) string {

@@ -201,6 +201,19 @@ func readConfig(path string) ([]byte, error) {
 	return raw, err
 }
 
+// pathName is the last element of path, the name a feed or a directory's
+// feeds take from it: for "." or ".." (`intel ingest misp .` in a feed
+// directory) that of the directory they are, as its own path gives it.
+func pathName(path string) string {
+	base := filepath.Base(filepath.Clean(path))
+	if base == "." || base == ".." {
+		if abs, err := filepath.Abs(path); err == nil {
+			base = filepath.Base(abs)
+		}
+	}
+	return base
+}
+
 // normalize checks the feed and fills its default name.
 func (f *Feed) normalize() error {
 	if f.Path == "" {
@@ -217,7 +230,7 @@ func (f *Feed) normalize() error {
 		if f.Path == "-" {
 			f.Name = "stdin"
 		} else {
-			base := filepath.Base(filepath.Clean(f.Path))
+			base := pathName(f.Path)
 			f.Name = strings.TrimSuffix(base, filepath.Ext(base))
 		}
 	}

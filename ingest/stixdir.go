@@ -35,7 +35,7 @@ func FileFeeds(dir, prefix string) ([]Feed, error) {
 // fileFeeds is FileFeeds over fsys, the tree of dir.
 func fileFeeds(fsys fs.FS, dir, prefix string) ([]Feed, error) {
 	if prefix == "" {
-		prefix = filepath.Base(filepath.Clean(dir))
+		prefix = pathName(dir)
 	}
 	var feeds []Feed
 	unreadable := 0

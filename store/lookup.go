@@ -23,7 +23,8 @@ var ErrAmbiguous = errors.New("ambiguous")
 
 // refHelp says what ResolveNode accepts, for its errors.
 const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or without its prefix), " +
-	"kind:key (ipv4-addr:198.51.100.7, malware:lockbit), kind:alias (intrusion-set:sofacy) or kind:external-id (attack-pattern:T1059.001)"
+	"kind:key (ipv4-addr:198.51.100.7, malware:lockbit), kind:alias (intrusion-set:sofacy), kind:external-id (attack-pattern:T1059.001) " +
+	"or a hash value (MD5, SHA-1, SHA-256, ...)"
 
 // ResolveNode finds the node a person names, the one resolver every
 // command uses. In this order:
@@ -39,7 +40,11 @@ const refHelp = "want a node id, a source id (STIX id, MISP uuid, with or withou
 //     name, alias or synonym (props), or external id (ATT&CK T1059.001,
 //     S0606, CVE) is the text, case-insensitively (file:invoice.exe finds a
 //     file keyed by its hash);
-//   - a name, alias or external id alone (T1059.001), when one node has it.
+//   - a name, alias or external id alone (T1059.001), when one node has it;
+//   - a hash value alone or as hash:<value>, without its algorithm: the
+//     hash node of the one fixed-length algorithm of its length that has
+//     one (resolveDigest; an MD5's 32 hex digits are tried as a uuid
+//     first).
 //
 // A name alias that several entities with external ids of their own claim
 // (alias_claims) is ambiguous too; a withdrawn entity's claim of a name a
@@ -163,7 +168,14 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		if !errors.Is(err, ErrNotFound) {
 			return n, err
 		}
-		return s.resolveBareUUID(ctx, ref, id)
+		n, err = s.resolveBareUUID(ctx, ref, id)
+		if errors.Is(err, ErrNotFound) && !strings.Contains(ref, "-") {
+			// 32 hex digits are an MD5 (or imphash) as much as a uuid.
+			if h, herr := s.resolveDigest(ctx, ref, ref); !errors.Is(herr, ErrNotFound) {
+				return h, herr
+			}
+		}
+		return n, err
 	}
 	kind, key, ok := strings.Cut(ref, ":")
 	aliases := []string{ref}
@@ -224,6 +236,11 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 				return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
 			}
 		}
+		if graph.Kind(kind) == graph.KindHash {
+			if h, err := s.resolveDigest(ctx, ref, key); !errors.Is(err, ErrNotFound) {
+				return h, err
+			}
+		}
 		n, err := s.resolveName(ctx, ref, kind, key)
 		if errors.Is(err, ErrNotFound) {
 			return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key, name, alias or external id %q: %w", ref, kind, key, ErrNotFound)
@@ -233,6 +250,9 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 	n, err := s.resolveName(ctx, ref, "", ref)
 	if errors.Is(err, ErrNotFound) {
 		n, err = s.resolveClaimedName(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
+		n, err = s.resolveDigest(ctx, ref, ref)
 	}
 	if errors.Is(err, ErrNotFound) {
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
@@ -334,6 +354,37 @@ func (s *Store) resolveBareUUID(ctx context.Context, ref string, id uuid.UUID) (
 	}
 	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by source id or node id",
 		ref, ErrAmbiguous, len(ids), strings.Join(cands, ", "))
+}
+
+// resolveDigest finds the hash node of a value given without its algorithm
+// (graph.HashKeysOfDigest: "2f70…" of 32 hex digits is an MD5 or an
+// imphash), as analysts paste hashes from alerts and reports: the one such
+// node, ambiguous when two algorithms have a node of that value, else
+// ErrNotFound.
+func (s *Store) resolveDigest(ctx context.Context, ref, digest string) (graph.Node, error) {
+	var found []graph.Node
+	for _, key := range graph.HashKeysOfDigest(digest) {
+		r, err := s.q.NodeGetByKey(ctx, gen.NodeGetByKeyParams{Kind: string(graph.KindHash), Key: key})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return graph.Node{}, Interpret(fmt.Sprintf("resolve %q", ref), err)
+		default:
+			found = append(found, nodeFromRow(r))
+		}
+	}
+	switch len(found) {
+	case 0:
+		return graph.Node{}, fmt.Errorf("resolve %q: no hash node of this value: %w", ref, ErrNotFound)
+	case 1:
+		return found[0], nil
+	}
+	var cands []string
+	for _, n := range found {
+		cands = append(cands, fmt.Sprintf("%s %s [%s]", n.Kind, n.Name, n.ID))
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one as hash:<algorithm>:<value>",
+		ref, ErrAmbiguous, len(found), strings.Join(cands, ", "))
 }
 
 func containsID(ids []uuid.UUID, id uuid.UUID) bool {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -223,4 +224,50 @@ func TestNodeDetails(t *testing.T) {
 	require.Len(t, d.RevokedBy, 1)
 	require.Equal(t, n["rabbit"].ID, d.RevokedBy[0].ID)
 	require.Equal(t, map[graph.RelationClass]int64{graph.ClassLifecycle: 1}, d.Degree)
+}
+
+// TestResolveNodeByABareHash: an analyst pastes the hash an alert or a
+// report gives (`intel show 2f7059d7…`, `intel related <sha256>`), without
+// the algorithm the node's key spells. Was: "not found" (exit 4) for a hash
+// the graph holds, an MD5's 32 hex digits read as a uuid only; now a digest
+// alone, or as hash:<digest>, is the hash node of each fixed-length
+// algorithm of its length, ambiguous when two such nodes exist (an MD5 and
+// an imphash of one value). Values modelled on PyMISP's HTML_event.json
+// (corpus misp/pymisp/reportlab_HTML_event.json).
+func TestResolveNodeByABareHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	const (
+		md5    = "2f7059d7d6f7b5f3e9a8b1c2d3e4f5a6"
+		sha1   = "0af6bde1ea1c6dc8c23b5a3e4b0c1e2f3a4b5c6d"
+		sha256 = "a5ff5f86d8e2d43c8e5a73d0b2f43ccd6a7f1b1f7b8e3b0c7a9e5d4c3b2a1f0e"
+		shared = "b1946ac92492d2347c6235b4d2611184"
+	)
+	nodes := []graph.Node{
+		graph.HashNode("MD5", md5), graph.HashNode("SHA-1", sha1), graph.HashNode("SHA-256", sha256),
+		graph.HashNode("MD5", shared), graph.HashNode("IMPHASH", shared),
+	}
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: nodes})
+	require.NoError(t, err)
+	for ref, want := range map[string]graph.Node{
+		md5:                            nodes[0],
+		strings.ToUpper(md5):           nodes[0],
+		sha1:                           nodes[1],
+		" " + sha256 + " ":             nodes[2],
+		"hash:" + sha256:               nodes[2],
+		"hash:SHA-256:" + sha256:       nodes[2],
+		"hash:" + strings.ToUpper(md5): nodes[0],
+	} {
+		got, err := b.store.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		require.Equal(t, want.ID, got.ID, ref)
+	}
+	_, err = b.store.ResolveNode(ctx, shared)
+	require.ErrorIs(t, err, store.ErrAmbiguous, "an MD5 and an imphash of one value")
+	require.ErrorContains(t, err, "2 candidates")
+	for _, ref := range []string{strings.Repeat("c", 64), "hash:" + strings.Repeat("c", 40), strings.Repeat("c", 33)} {
+		_, err := b.store.ResolveNode(ctx, ref)
+		require.ErrorIs(t, err, store.ErrNotFound, ref)
+	}
 }
