@@ -175,8 +175,10 @@ func TestEnsureRidesOutARestart(t *testing.T) {
 	}()
 	require.Eventually(t, func() bool {
 		var waiting int
+		// On Citus the wait for a distributed table's lock is Citus's
+		// own (wait_event_type Extension), not a plain Lock.
 		err := direct.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&waiting)
+			WHERE datname = current_database() AND wait_event_type IN ('Lock', 'Extension') AND pid <> pg_backend_pid()`).Scan(&waiting)
 		return err == nil && waiting > 0
 	}, 30*time.Second, 20*time.Millisecond, "Ensure waits for the lock on telemetry_edges")
 	proxy.outage(3500 * time.Millisecond)
