@@ -20,19 +20,28 @@ import (
 // TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace: the partition
 // upkeep every command runs on startup waits for a lock a reader holds on
 // telemetry_edges (or on a frozen server); Ctrl-C then ends the command
-// within the interrupt grace, as it ends a load. Before, the upkeep ran
+// within the interrupt grace, as it ends a load; also when the server is
+// frozen (SIGSTOP) during that wait. Before, the upkeep ran
 // without a deadline: the command exited when partman had spent its 10
 // tries of lock_timeout (34 s after the signal), and with a frozen server
 // never.
 func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 	t.Parallel()
-	for name, args := range map[string][]string{
-		"search":      {"search", "foo"},
-		"ingest stix": {"ingest", "stix", "", "--feed", "small"},
+	for name, tc := range map[string]struct {
+		args   []string
+		frozen bool // the server SIGSTOPped while the upkeep waits
+	}{
+		"search":                {args: []string{"search", "foo"}},
+		"ingest stix":           {args: []string{"ingest", "stix", "", "--feed", "small"}},
+		"search, server frozen": {args: []string{"search", "foo"}, frozen: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
+			args := tc.args
 			dsn := pgtest.DSN(t)
+			if tc.frozen {
+				dsn = pgtest.StartMigratedServer(t) // its own server, to freeze
+			}
 			pool := pgtest.PoolFor(t, dsn)
 			ctx := context.Background()
 			// No day partitions: the upkeep has days to make.
@@ -81,6 +90,18 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 				return err == nil && waiting
 			}, 60*time.Second, 50*time.Millisecond, "the upkeep waits for the lock\nstderr: %s", &stderr)
 
+			if tc.frozen {
+				pids := serverProcesses(t, dsn)
+				t.Cleanup(func() { // before the server is stopped: never leave it frozen
+					for _, pid := range pids {
+						_ = syscall.Kill(pid, syscall.SIGCONT)
+					}
+				})
+				for _, pid := range pids {
+					require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
+				}
+				time.Sleep(time.Second) // the upkeep now waits on the frozen server
+			}
 			start := time.Now()
 			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 			code := exitCode(t, cmd) // fails the test after 60 s
