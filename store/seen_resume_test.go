@@ -112,3 +112,81 @@ func TestCutLoadKeepsEndpointTimes(t *testing.T) {
 	require.Zero(t, third.Nodes.NodesInserted+third.Nodes.NodesMerged+third.Nodes.NodesUnchanged, "a complete input writes no record again")
 	require.Equal(t, wantSeen, seenRows(t, b))
 }
+
+// failAt is seq up to its edge number at (1-based), which fails with a read
+// error instead, as a telemetry file truncated or unreadable while read.
+func failAt(seq iter.Seq2[graph.TelemetryEdge, error], at int) iter.Seq2[graph.TelemetryEdge, error] {
+	return func(yield func(graph.TelemetryEdge, error) bool) {
+		i := 0
+		for e, err := range seq {
+			if i++; i == at {
+				yield(graph.TelemetryEdge{}, fmt.Errorf("read error at edge %d", at))
+				return
+			}
+			if !yield(e, err) {
+				return
+			}
+		}
+	}
+}
+
+// TestRerunCutInItsReplayKeepsEndpointTimes: the rerun of a cut load,
+// which reads the stored edges again for their records' times, is itself
+// cut while doing so, after its first batch of them (a read error here;
+// the server's death or a refused write in the field); a third run then
+// leaves every endpoint node and implied relation with the times of one
+// clean load. Before, the rerun's first replayed batch marked every stored
+// edge as having its times written (inputProgress.committed set to the
+// checkpoint's edges, not to the edges read), so the flush at the end of
+// the failed rerun recorded seen_edges = edges: the third run read nothing
+// again and the times of the rest stayed lost for good (with the built CLI,
+// kill -9 of the postmaster during the replay of 212,288 edges: 9,462 of
+// 154,496 nodes with other first/last seen than a clean load's).
+func TestRerunCutInItsReplayKeepsEndpointTimes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const n = 12_000
+	in := store.TelemetryInput{Name: "file:/var/log/edr.ndjson", ContentHash: "c0ffee"}
+	clean := setup(t, store.WithCopyChunk(500))
+	at := clean.now.Add(-5 * time.Hour)
+	_, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
+	require.NoError(t, err)
+	wantEdges, wantSeen := edgeRows(t, clean.pool), seenRows(t, clean)
+
+	b := setup(t, store.WithCopyChunk(500))
+	cut, cancel := context.WithCancel(ctx)
+	go func() { // cut once a few chunks are durable
+		defer cancel()
+		for cut.Err() == nil {
+			var done int64
+			_ = b.pool.QueryRow(ctx, "SELECT coalesce(max(edges), 0) FROM telemetry_checkpoints").Scan(&done)
+			if done >= 4000 {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	_, err = b.store.Checkpointed(in).AppendTelemetry(cut, revisited(n, at, true))
+	require.Error(t, err, "the first load is cut short")
+	checkpoint := func() (edges, seen int64) {
+		require.NoError(t, b.pool.QueryRow(ctx, "SELECT edges, seen_edges FROM telemetry_checkpoints").Scan(&edges, &seen))
+		return edges, seen
+	}
+	edges, seen := checkpoint()
+	require.Less(t, seen+1200, edges, "the rerun has more than 1,200 stored edges to read again")
+
+	newStore := func() *store.Store {
+		return store.NewStore(b.pool, store.WithCopyChunk(500), store.WithBatchSize(500),
+			store.WithClock(func() time.Time { return b.now }))
+	}
+	_, err = newStore().Checkpointed(in).AppendTelemetry(ctx, failAt(revisited(n, at, false), int(seen)+1200))
+	require.ErrorContains(t, err, "read error")
+	edgesAfter, seenAfter := checkpoint()
+	require.Equal(t, edges, edgesAfter, "the failed rerun stored no edge")
+	require.LessOrEqual(t, seenAfter, seen+1200, "seen_edges does not pass the edges the rerun read again")
+
+	_, err = newStore().Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
+	require.NoError(t, err)
+	require.Equal(t, wantEdges, edgeRows(t, b.pool))
+	require.Equal(t, wantSeen, seenRows(t, b), "every node and relation spans its observations, as after one clean load")
+}

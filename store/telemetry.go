@@ -349,8 +349,13 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			}
 			reread = reread[:0]
 		}
-		if progress != nil && progress.committed.Load() < skip {
-			progress.committed.Store(skip) // every stored edge has its times written or pending now
+		// Every stored edge read so far has its times written or pending
+		// now; those after it not yet. Before, the first batch said so of
+		// all of them (skip), and a flush after a later batch failed, or
+		// in the middle of the replay, recorded seen_edges past edges whose
+		// times no run had written.
+		if progress != nil && progress.committed.Load() < index {
+			progress.committed.Store(index)
 		}
 		return nil
 	}

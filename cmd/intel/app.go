@@ -22,6 +22,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/localdb"
 	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/internal/redact"
@@ -306,9 +307,17 @@ func (a *app) openStoreBeside(ctx context.Context) (s *store.Store, upkeep func(
 		return nil, nil, err
 	}
 	done := make(chan error, 1)
-	// An interrupt stops the loads, not the upkeep (a few short
-	// transactions, each under a lock timeout), as when it ran first.
-	go func() { done <- a.startupUpkeep(context.WithoutCancel(ctx)) }()
+	// An interrupt does not stop the upkeep at once (a few short
+	// transactions, each under a lock timeout), but it gets the interrupt
+	// grace the loads get, and no more: before, it ran without a deadline,
+	// so Ctrl-C while it waited on a lock (10 tries of lock_timeout, with
+	// backoff) ended the command 34 s later, and with a frozen server
+	// never.
+	uctx, stop := ingest.AfterGrace(ctx, ingest.DefaultInterruptGrace)
+	go func() {
+		defer stop()
+		done <- a.startupUpkeep(uctx)
+	}()
 	return a.newStore(pool), sync.OnceValue(func() error { return <-done }), nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ransomeye/intel/partman"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -18,6 +19,14 @@ import (
 // pool (nil: not read), so the reader knows what to change. Other errors
 // come back unchanged.
 func explainServerLimit(pool *pgxpool.Pool, err error) error {
+	if errors.Is(err, partman.ErrLockTimeout) {
+		// partman's own lock_timeout (SET LOCAL, --lock-timeout), which its
+		// error names with its value: no server setting to blame. Before,
+		// the line said "the server's lock_timeout (lock_timeout = 0,
+		// source: default)".
+		return fmt.Errorf("another session held a lock the partitions need for longer than the partition upkeep waits "+
+			"(a long transaction on the table?); nothing was changed for that day, a later run tries again: %w", err)
+	}
 	name := store.ServerLimit(err)
 	var fl feedLimitError
 	if name == "" && errors.As(err, &fl) {
