@@ -283,7 +283,20 @@ func explainConnectError(err error, timeout time.Duration) error {
 // local cluster (or checks that it is current otherwise), and runs partition
 // upkeep unless --no-partition-maintenance.
 func (a *app) openStore(ctx context.Context) (*store.Store, error) {
-	s, upkeep, err := a.openStoreBeside(ctx)
+	return a.openStoreFor(ctx, false)
+}
+
+// openReader is openStore for the commands that only read (show, search,
+// related): there the startup partition upkeep is best effort (see
+// startupUpkeep), since their answer needs no partition made. A long
+// reader holding telemetry_edges (pg_dump, an analyst's transaction) used
+// to make them wait about 40 s for the upkeep's retries and fail.
+func (a *app) openReader(ctx context.Context) (*store.Store, error) {
+	return a.openStoreFor(ctx, true)
+}
+
+func (a *app) openStoreFor(ctx context.Context, reading bool) (*store.Store, error) {
+	s, upkeep, err := a.openStoreBeside(ctx, reading)
 	if err != nil {
 		return nil, err
 	}
@@ -298,7 +311,7 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 // its first batch meanwhile: 60-180 ms of making partitions no longer
 // delay it); upkeep waits for it and returns its error, every time it is
 // called. Call it before returning, whatever happened.
-func (a *app) openStoreBeside(ctx context.Context) (s *store.Store, upkeep func() error, err error) {
+func (a *app) openStoreBeside(ctx context.Context, reading bool) (s *store.Store, upkeep func() error, err error) {
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -316,7 +329,7 @@ func (a *app) openStoreBeside(ctx context.Context) (s *store.Store, upkeep func(
 	uctx, stop := ingest.AfterGrace(ctx, ingest.DefaultInterruptGrace)
 	go func() {
 		defer stop()
-		done <- a.startupUpkeep(uctx)
+		done <- a.startupUpkeep(uctx, reading)
 	}()
 	return a.newStore(pool), sync.OnceValue(func() error { return <-done }), nil
 }

@@ -31,9 +31,11 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 		args   []string
 		frozen bool // the server SIGSTOPped while the upkeep waits
 	}{
-		"search":                {args: []string{"search", "foo"}},
-		"ingest stix":           {args: []string{"ingest", "stix", "", "--feed", "small"}},
-		"search, server frozen": {args: []string{"search", "foo"}, frozen: true},
+		// A command that only reads (search, show, related) gives its
+		// upkeep up after a second and answers (TestReadCommandsAnswerWhile
+		// TheUpkeepCannotRun); one that writes waits for it.
+		"ingest stix":                {args: []string{"ingest", "stix", "", "--feed", "small"}},
+		"ingest stix, server frozen": {args: []string{"ingest", "stix", "", "--feed", "small"}, frozen: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -114,4 +116,69 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 			require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", &stderr)
 		})
 	}
+}
+
+// TestReadCommandsAnswerWhileTheUpkeepCannotRun: while a long reader
+// (pg_dump, an analyst's open transaction) holds telemetry_edges and the
+// window's day partitions are missing, `intel search`, `show` and
+// `related` give their answer, with a warning that the upkeep did not
+// finish: their answer needs no new partition. Before, each waited for the
+// startup upkeep's ten tries of lock_timeout (about 40 s) and failed,
+// exit 1, with no answer. A command that writes still waits for it
+// (TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace).
+func TestReadCommandsAnswerWhileTheUpkeepCannotRun(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	ctx := context.Background()
+	bin := intelBinary(t)
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		require.NoError(t, cmd.Start())
+		return exitCode(t, cmd), stdout.String(), stderr.String()
+	}
+	code, out, errs := run("ingest", "stix", feedtest.MalwareFeed(t, 5), "--feed", "small")
+	require.Zero(t, code, "%s%s", out, errs)
+
+	// No day partitions: the upkeep has days to make.
+	rows, err := pool.Query(ctx, `SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'telemetry_edges'::regclass AND c.relname <> 'telemetry_edges_default'`)
+	require.NoError(t, err)
+	var parts []string
+	for rows.Next() {
+		var p string
+		require.NoError(t, rows.Scan(&p))
+		parts = append(parts, p)
+	}
+	require.NoError(t, rows.Err())
+	require.NotEmpty(t, parts)
+	for _, p := range parts {
+		_, err := pool.Exec(ctx, "DROP TABLE "+p)
+		require.NoError(t, err)
+	}
+	reader, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = reader.Close(context.Background()) })
+	_, err = reader.Exec(ctx, "BEGIN; LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
+	require.NoError(t, err)
+
+	var name string
+	require.NoError(t, pool.QueryRow(ctx, "SELECT name FROM nodes WHERE kind = 'malware' ORDER BY name LIMIT 1").Scan(&name))
+	for _, args := range [][]string{{"search", name}, {"show", "malware:" + name}, {"related", "malware:" + name, "--depth", "1"}} {
+		start := time.Now()
+		code, out, errs := run(args...)
+		t.Logf("%v: exit %d after %s", args, code, time.Since(start))
+		require.Zero(t, code, "%v\nstdout: %s\nstderr: %s", args, out, errs)
+		require.Contains(t, out, name, "%v answers", args)
+		require.Contains(t, errs, "partition upkeep on startup did not finish", "%v says why it answered without it", args)
+	}
+	// The upkeep made nothing, and the reader was never disturbed.
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'telemetry_edges'::regclass`).Scan(&n))
+	require.Equal(t, 1, n, "only the default partition")
+	_, err = reader.Exec(ctx, "COMMIT")
+	require.NoError(t, err)
 }

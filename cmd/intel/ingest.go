@@ -220,7 +220,7 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 	var store ingest.Store
 	upkeep := func() error { return nil }
 	if !fl.dryRun {
-		s, up, err := a.openStoreBeside(ctx)
+		s, up, err := a.openStoreBeside(ctx, false)
 		if err != nil {
 			return err
 		}

@@ -305,10 +305,42 @@ func parseKeep(s string) (time.Duration, error) {
 // startupUpkeep makes the coming days' telemetry partitions when a command
 // opens the store, unless --no-partition-maintenance. A role that may not
 // (a writer or reader, see intel roles create) skips it with one notice.
-func (a *app) startupUpkeep(ctx context.Context) error {
+// For a command that only reads (reading: show, search, related) it is
+// best effort: one try, each lock waited for readerUpkeepLock, all of it
+// within readerUpkeepTimeout, and a failure a warning, not the command's
+// error (unless ctx ended: an interrupt).
+func (a *app) startupUpkeep(ctx context.Context, reading bool) error {
 	if a.noMaintenance {
 		return nil
 	}
+	opts := partman.Options{Logger: a.quietLog()}
+	outer := ctx
+	if reading {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, readerUpkeepTimeout)
+		defer cancel()
+		opts.Retries, opts.LockTimeout = -1, readerUpkeepLock
+	}
+	err := a.ensureOnStartup(ctx, opts)
+	if err != nil && reading && outer.Err() == nil {
+		a.log.Warn("partition upkeep on startup did not finish; answering without it (the answer needs no new partition): "+
+			"run 'intel partitions maintain', or pass --no-partition-maintenance", "err", err)
+		return nil
+	}
+	return err
+}
+
+// The bounds of the startup upkeep of a command that only reads: what an
+// analyst waits at most before the answer when a long transaction (pg_dump)
+// holds telemetry_edges or the server is slow.
+const (
+	readerUpkeepLock    = time.Second
+	readerUpkeepTimeout = 3 * time.Second
+)
+
+// ensureOnStartup is startupUpkeep's work: the coming days' partitions,
+// unless the server is read-only or the role may not make them.
+func (a *app) ensureOnStartup(ctx context.Context, opts partman.Options) error {
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return err
@@ -325,7 +357,7 @@ func (a *app) startupUpkeep(ctx context.Context) error {
 			"run 'intel partitions maintain' against the primary")
 		return nil
 	}
-	_, err = partman.Ensure(ctx, pool, partman.Options{Logger: a.quietLog()})
+	_, err = partman.Ensure(ctx, pool, opts)
 	if errors.Is(err, partman.ErrInsufficientPrivilege) {
 		a.log.Info("partition upkeep skipped: this role may not make partitions; run 'intel partitions maintain' as the owner role",
 			"detail", err.Error())

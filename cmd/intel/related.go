@@ -138,7 +138,7 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if walk.Depth == 0 {
 		walk.Depth = -1 // --depth 0 asks for the start node alone
 	}
-	store, err := a.openStore(ctx)
+	store, err := a.openReader(ctx)
 	if err != nil {
 		return err
 	}

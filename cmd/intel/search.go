@@ -60,7 +60,7 @@ func (a *app) runSearch(ctx context.Context, o searchOptions) error {
 	if o.limit <= 0 {
 		return usagef("--limit %d: want a positive number", o.limit)
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.openReader(ctx)
 	if err != nil {
 		return err
 	}

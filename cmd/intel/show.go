@@ -62,7 +62,7 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 	if err := formatFlag(o.format, "table", "json"); err != nil {
 		return err
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.openReader(ctx)
 	if err != nil {
 		return err
 	}
