@@ -55,6 +55,50 @@ func seenRows(t *testing.T, b *testBundle) string {
 		pgtest.Dump(t, b.pool, "SELECT src_id, relation, dst_id, first_seen, last_seen, sources FROM relations ORDER BY 1, 2, 3")
 }
 
+// cleanRevisited loads revisited(n) into a database of its own as one
+// clean load, and returns the input it loaded as, the edges' base time,
+// and the dumps of its edges and of its records' times.
+func cleanRevisited(t *testing.T, n int) (in store.TelemetryInput, at time.Time, wantEdges, wantSeen string) {
+	t.Helper()
+	in = store.TelemetryInput{Name: "file:/var/log/edr.ndjson", ContentHash: "c0ffee"}
+	clean := setup(t, store.WithCopyChunk(500))
+	at = clean.now.Add(-5 * time.Hour)
+	_, err := clean.store.Checkpointed(in).AppendTelemetry(context.Background(), revisited(n, at, false))
+	require.NoError(t, err)
+	return in, at, edgeRows(t, clean.pool), seenRows(t, clean)
+}
+
+// cutAfter returns a context cancelled once b's telemetry checkpoint has
+// at least edges durable: a load on it is cut short there.
+func cutAfter(t *testing.T, b *testBundle, edges int64) context.Context {
+	t.Helper()
+	cut, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go func() {
+		defer cancel()
+		for cut.Err() == nil {
+			var done int64
+			_ = b.pool.QueryRow(context.Background(), "SELECT coalesce(max(edges), 0) FROM telemetry_checkpoints").Scan(&done)
+			if done >= edges {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return cut
+}
+
+// cutRevisited loads revisited(n) as in into a database of its own, cut
+// once 4,000 edges are durable (its context cancelled), and returns the
+// database and what the cut load reported.
+func cutRevisited(t *testing.T, in store.TelemetryInput, n int, at time.Time) (*testBundle, store.TelemetryStats) {
+	t.Helper()
+	b := setup(t, store.WithCopyChunk(500))
+	first, err := b.store.Checkpointed(in).AppendTelemetry(cutAfter(t, b, 4000), revisited(n, at, true))
+	require.Error(t, err, "the first load is cut short")
+	return b, first
+}
+
 // TestCutLoadKeepsEndpointTimes: a checkpointed telemetry load cut short
 // after some chunks committed — its context ended, as a SIGKILL, a crash
 // or the server's death ends it, so the first/last seen the endpoint
@@ -68,28 +112,8 @@ func TestCutLoadKeepsEndpointTimes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const n = 12_000
-	in := store.TelemetryInput{Name: "file:/var/log/edr.ndjson", ContentHash: "c0ffee"}
-	clean := setup(t, store.WithCopyChunk(500))
-	at := clean.now.Add(-5 * time.Hour)
-	_, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
-	require.NoError(t, err)
-	wantEdges, wantSeen := edgeRows(t, clean.pool), seenRows(t, clean)
-
-	b := setup(t, store.WithCopyChunk(500))
-	cut, cancel := context.WithCancel(ctx)
-	go func() { // cut once a few chunks are durable
-		defer cancel()
-		for cut.Err() == nil {
-			var done int64
-			_ = b.pool.QueryRow(ctx, "SELECT coalesce(max(edges), 0) FROM telemetry_checkpoints").Scan(&done)
-			if done >= 4000 {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	first, err := b.store.Checkpointed(in).AppendTelemetry(cut, revisited(n, at, true))
-	require.Error(t, err, "the first load is cut short")
+	in, at, wantEdges, wantSeen := cleanRevisited(t, n)
+	b, first := cutRevisited(t, in, n, at)
 	require.Less(t, first.Edges, int64(n))
 	require.NotEqual(t, wantSeen, seenRows(t, b), "the cut load left times unwritten (else this test proves nothing)")
 
@@ -146,28 +170,8 @@ func TestRerunCutInItsReplayKeepsEndpointTimes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const n = 12_000
-	in := store.TelemetryInput{Name: "file:/var/log/edr.ndjson", ContentHash: "c0ffee"}
-	clean := setup(t, store.WithCopyChunk(500))
-	at := clean.now.Add(-5 * time.Hour)
-	_, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, revisited(n, at, false))
-	require.NoError(t, err)
-	wantEdges, wantSeen := edgeRows(t, clean.pool), seenRows(t, clean)
-
-	b := setup(t, store.WithCopyChunk(500))
-	cut, cancel := context.WithCancel(ctx)
-	go func() { // cut once a few chunks are durable
-		defer cancel()
-		for cut.Err() == nil {
-			var done int64
-			_ = b.pool.QueryRow(ctx, "SELECT coalesce(max(edges), 0) FROM telemetry_checkpoints").Scan(&done)
-			if done >= 4000 {
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	_, err = b.store.Checkpointed(in).AppendTelemetry(cut, revisited(n, at, true))
-	require.Error(t, err, "the first load is cut short")
+	in, at, wantEdges, wantSeen := cleanRevisited(t, n)
+	b, _ := cutRevisited(t, in, n, at)
 	checkpoint := func() (edges, seen int64) {
 		require.NoError(t, b.pool.QueryRow(ctx, "SELECT edges, seen_edges FROM telemetry_checkpoints").Scan(&edges, &seen))
 		return edges, seen
@@ -179,7 +183,7 @@ func TestRerunCutInItsReplayKeepsEndpointTimes(t *testing.T) {
 		return store.NewStore(b.pool, store.WithCopyChunk(500), store.WithBatchSize(500),
 			store.WithClock(func() time.Time { return b.now }))
 	}
-	_, err = newStore().Checkpointed(in).AppendTelemetry(ctx, failAt(revisited(n, at, false), int(seen)+1200))
+	_, err := newStore().Checkpointed(in).AppendTelemetry(ctx, failAt(revisited(n, at, false), int(seen)+1200))
 	require.ErrorContains(t, err, "read error")
 	edgesAfter, seenAfter := checkpoint()
 	require.Equal(t, edges, edgesAfter, "the failed rerun stored no edge")

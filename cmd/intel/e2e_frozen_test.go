@@ -1,14 +1,11 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -57,45 +54,23 @@ func TestSIGINTWithAFrozenServerExitsWithinTheGrace(t *testing.T) {
 	feed := feedtest.MalwareFeed(t, 200_000)
 	pool := pgtest.PoolFor(t, dsn)
 
-	cmd := exec.Command(intelBinary(t), "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
+	cmd, _, stderr := startIntel(t, dsn, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
 	require.Eventually(t, func() bool {
 		var n int
 		err := pool.QueryRow(context.Background(), "SELECT count(*) FROM nodes").Scan(&n)
 		return err == nil && n >= 500
-	}, 60*time.Second, 50*time.Millisecond, "the load writes\nstderr: %s", &stderr)
+	}, 60*time.Second, 50*time.Millisecond, "the load writes\nstderr: %s", stderr)
 
-	pids := serverProcesses(t, dsn)
-	t.Cleanup(func() { // before the server is stopped: never leave it frozen
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-	})
 	pool.Close()
-	for _, pid := range pids {
-		require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-	}
+	freezeServer(t, dsn)
 	time.Sleep(time.Second) // the load now waits on the frozen server
 
-	start := time.Now()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	code := exitCode(t, cmd) // fails the test after 60 s
-	took := time.Since(start)
-	t.Logf("exit %d after %s", code, took)
-	require.Equal(t, 130, code, "stderr: %s", &stderr)
+	code, took := interrupt(t, cmd)
+	require.Equal(t, 130, code, "stderr: %s", stderr)
 	require.Contains(t, stderr.String(), "intel: interrupted by SIGINT after reading")
 	require.Contains(t, stderr.String(), "feed big could not be marked interrupted", "the server never answered")
 	// The grace ends every wait on the server (timers, not work: the bound
 	// is loose). Before, the record of the interruption waited for ever
 	// on the frozen server, and closing the pool 15 s more.
-	require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", &stderr)
+	require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", stderr)
 }

@@ -1,15 +1,10 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"os/exec"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/ingest"
@@ -46,42 +41,13 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 			}
 			pool := pgtest.PoolFor(t, dsn)
 			ctx := context.Background()
-			// No day partitions: the upkeep has days to make.
-			rows, err := pool.Query(ctx, `SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-				WHERE i.inhparent = 'telemetry_edges'::regclass AND c.relname <> 'telemetry_edges_default'`)
-			require.NoError(t, err)
-			var parts []string
-			for rows.Next() {
-				var p string
-				require.NoError(t, rows.Scan(&p))
-				parts = append(parts, p)
-			}
-			require.NoError(t, rows.Err())
-			for _, p := range parts {
-				_, err := pool.Exec(ctx, "DROP TABLE "+p)
-				require.NoError(t, err)
-			}
-			// A long reader: making a partition waits for it.
-			reader, err := pgx.Connect(ctx, dsn)
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = reader.Close(context.Background()) })
-			_, err = reader.Exec(ctx, "BEGIN; LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
-			require.NoError(t, err)
+			dropDayPartitions(t, pool) // the upkeep has days to make
+			holdTelemetryEdges(t, dsn) // a long reader: making a partition waits for it
 
 			if args[0] == "ingest" {
 				args[2] = feedtest.MalwareFeed(t, 20)
 			}
-			cmd := exec.Command(intelBinary(t), args...)
-			cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			require.NoError(t, cmd.Start())
-			t.Cleanup(func() {
-				if cmd.ProcessState == nil {
-					_ = cmd.Process.Kill()
-					_ = cmd.Wait()
-				}
-			})
+			cmd, _, stderr := startIntel(t, dsn, args...)
 			require.Eventually(t, func() bool {
 				var waiting bool
 				err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
@@ -90,30 +56,18 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 					t.Log(err)
 				}
 				return err == nil && waiting
-			}, 60*time.Second, 50*time.Millisecond, "the upkeep waits for the lock\nstderr: %s", &stderr)
+			}, 60*time.Second, 50*time.Millisecond, "the upkeep waits for the lock\nstderr: %s", stderr)
 
 			if tc.frozen {
-				pids := serverProcesses(t, dsn)
-				t.Cleanup(func() { // before the server is stopped: never leave it frozen
-					for _, pid := range pids {
-						_ = syscall.Kill(pid, syscall.SIGCONT)
-					}
-				})
-				for _, pid := range pids {
-					require.NoError(t, syscall.Kill(pid, syscall.SIGSTOP))
-				}
+				freezeServer(t, dsn)
 				time.Sleep(time.Second) // the upkeep now waits on the frozen server
 			}
-			start := time.Now()
-			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-			code := exitCode(t, cmd) // fails the test after 60 s
-			took := time.Since(start)
-			t.Logf("exit %d after %s", code, took)
-			require.Equal(t, 130, code, "stderr: %s", &stderr)
+			code, took := interrupt(t, cmd)
+			require.Equal(t, 130, code, "stderr: %s", stderr)
 			require.Contains(t, stderr.String(), "intel: interrupted by SIGINT")
 			// Timers, not work: the bound is loose (the upkeep gave up
 			// 28 s or more after the signal before).
-			require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", &stderr)
+			require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", stderr)
 		})
 	}
 }
@@ -131,39 +85,15 @@ func TestReadCommandsAnswerWhileTheUpkeepCannotRun(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	pool := pgtest.PoolFor(t, dsn)
 	ctx := context.Background()
-	bin := intelBinary(t)
 	run := func(args ...string) (int, string, string) {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		require.NoError(t, cmd.Start())
+		cmd, stdout, stderr := startIntel(t, dsn, args...)
 		return exitCode(t, cmd), stdout.String(), stderr.String()
 	}
 	code, out, errs := run("ingest", "stix", feedtest.MalwareFeed(t, 5), "--feed", "small")
 	require.Zero(t, code, "%s%s", out, errs)
 
-	// No day partitions: the upkeep has days to make.
-	rows, err := pool.Query(ctx, `SELECT c.oid::regclass::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'telemetry_edges'::regclass AND c.relname <> 'telemetry_edges_default'`)
-	require.NoError(t, err)
-	var parts []string
-	for rows.Next() {
-		var p string
-		require.NoError(t, rows.Scan(&p))
-		parts = append(parts, p)
-	}
-	require.NoError(t, rows.Err())
-	require.NotEmpty(t, parts)
-	for _, p := range parts {
-		_, err := pool.Exec(ctx, "DROP TABLE "+p)
-		require.NoError(t, err)
-	}
-	reader, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = reader.Close(context.Background()) })
-	_, err = reader.Exec(ctx, "BEGIN; LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
-	require.NoError(t, err)
+	dropDayPartitions(t, pool) // the upkeep has days to make
+	reader := holdTelemetryEdges(t, dsn)
 
 	var name string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT name FROM nodes WHERE kind = 'malware' ORDER BY name LIMIT 1").Scan(&name))
@@ -179,6 +109,6 @@ func TestReadCommandsAnswerWhileTheUpkeepCannotRun(t *testing.T) {
 	var n int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits WHERE inhparent = 'telemetry_edges'::regclass`).Scan(&n))
 	require.Equal(t, 1, n, "only the default partition")
-	_, err = reader.Exec(ctx, "COMMIT")
+	_, err := reader.Exec(ctx, "COMMIT")
 	require.NoError(t, err)
 }
