@@ -235,7 +235,10 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 // edges, so after a crash, a SIGKILL or a server restart, calling again
 // with the same input and the same sequence skips the edges the checkpoint
 // says are stored (counted in Resumed) and writes the rest: the rows are
-// those of one clean load. An input loaded to its end writes nothing more.
+// those of one clean load. The stored edges whose records' first/last seen
+// the cut load may not have written (past TelemetryCheckpoint.SeenEdges)
+// are read again for those records alone (replaySeen), so the nodes and
+// relations are those of one clean load too. An input loaded to its end writes nothing more.
 // Transient failures (see Transient) of every transaction are retried as
 // the Store's RetryPolicy allows.
 //
