@@ -420,7 +420,8 @@ var ErrNoRecords = errors.New("no records")
 
 // NoRecords returns an error wrapping ErrNoRecords when a report of a
 // load that ended without error shows no record of format read, or none
-// mapped. Events skipped as unchanged count as records. Telemetry is read
+// mapped (asking whether it is a file of the other format only when
+// records were dropped for their shape: no type, not an object). Events skipped as unchanged count as records. Telemetry is read
 // line by line and an empty input is a quiet interval, not an error: it
 // fails only when lines were read and none of them was an edge (a
 // compressed file, a STIX or MISP file given as telemetry).
@@ -442,8 +443,12 @@ func NoRecords(rep *engine.Report, format string) error {
 		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle, list or TAXII page, or a %s file?); nothing was loaded",
 			ErrNoRecords, name, rep.Bytes, other)
 	case rep.RecordsMapped == 0:
-		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped: %s, each logged with its reason; a %s file?); nothing was loaded",
-			ErrNoRecords, rep.RecordsRead, name, rep.DroppedTotal(), dropReasons(rep.Dropped), other)
+		hint := ""
+		if rep.Dropped[engine.ReasonMissingType] > 0 || rep.Dropped[engine.ReasonNotObject] > 0 {
+			hint = "; a " + other + " file?" // records not of this format's shape
+		}
+		return fmt.Errorf("%w: none of the %d records read is a valid %s record (%d dropped: %s, each logged with its reason%s); nothing was loaded",
+			ErrNoRecords, rep.RecordsRead, name, rep.DroppedTotal(), dropReasons(rep.Dropped), hint)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/ingest/engine"
+	stix2 "github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
@@ -427,6 +428,16 @@ func TestNoRecordsOfTelemetry(t *testing.T) {
 	err := ingest.NoRecords(stix, ingest.FormatSTIX)
 	require.ErrorIs(t, err, ingest.ErrNoRecords)
 	require.Contains(t, err.Error(), "(4 dropped: missing-type 3, invalid-json 1, each logged with its reason; a MISP file?)")
+
+	// Records of the format that are invalid (a bad id) are no hint of
+	// the other format: the error does not ask "a MISP file?".
+	bad := engine.NewReport("f", ingest.FormatSTIX)
+	bad.RecordsRead = 1
+	bad.Drop(stix2.ReasonInvalidID)
+	err = ingest.NoRecords(bad, ingest.FormatSTIX)
+	require.ErrorIs(t, err, ingest.ErrNoRecords)
+	require.Contains(t, err.Error(), "(1 dropped: invalid-id 1, each logged with its reason)")
+	require.NotContains(t, err.Error(), "MISP")
 }
 
 // TestTelemetryFeedOfAnAppendedFile: a feed list's telemetry file appended
