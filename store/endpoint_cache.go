@@ -108,6 +108,17 @@ type seenMark struct {
 	edges int64
 }
 
+// lagging reports whether an input's committed edges are past its
+// recorded seen_edges. Called with mu held.
+func (c *endpointCache) lagging() bool {
+	for p := range c.inputs {
+		if p.committed.Load() > p.seen.Load() {
+			return true
+		}
+	}
+	return false
+}
+
 // marks returns the inputs whose committed edges are past their recorded
 // seen_edges, with those edges. Called with mu held.
 func (c *endpointCache) marks() []seenMark {
@@ -594,7 +605,7 @@ func (c *endpointCache) flushDue() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.nodes.pendingFull() || c.rels.pendingFull() ||
-		time.Since(c.lastFlush) >= pendingSeenInterval && (len(c.nodes.pending)+len(c.rels.pending) > 0 || len(c.marks()) > 0)
+		time.Since(c.lastFlush) >= pendingSeenInterval && (len(c.nodes.pending)+len(c.rels.pending) > 0 || c.lagging())
 }
 
 // flushSeen writes the endpoint cache's pending extensions: each node's
