@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -42,6 +44,41 @@ func Example() {
 	nb := must(st.FindRelated(ctx, file.ID, graph.RelatedOptions{Depth: 4}))
 	report := must(stix.Load(ctx, feed, st, stix.Options{Feed: "vendor-x", Workers: plan.ParserWorkers, BatchSize: plan.BatchSize}))
 	fmt.Println(stats.NodesInserted, len(nb.Nodes), report.RecordsRead)
+}
+
+// ExampleStore_NewTelemetryWriter is a service whose many callers (agents'
+// collectors) each append a small batch through one shared writer: a nil
+// error means the caller's edges are durable, an error that the edges it
+// names are not stored (a caller whose context ends while they are being
+// written hears how that write ended). Close writes what was accepted;
+// with a deadline it cancels the writes still running. It needs a
+// database, so it is compiled but not run.
+func ExampleStore_NewTelemetryWriter() {
+	ctx := context.Background()
+	plan, _ := tuning.LocalPlan()
+	pool := must(pgxpool.NewWithConfig(ctx, must(tuning.ConfigurePool(ctx, os.Getenv("DATABASE_URL")))))
+	defer pool.Close()
+	st := store.NewStore(pool, store.WithWriters(plan.Writers),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
+	w := st.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: plan.TelemetryStreams})
+	defer func() {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := w.Close(cctx); err != nil {
+			log.Print(err)
+		}
+	}()
+
+	// One caller's batch, on its request's context.
+	proc := graph.Node{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte("host-1:pid:4242")), Kind: graph.KindProcess, Key: "host-1:pid:4242"}
+	edges := []graph.TelemetryEdge{{Src: proc, Relation: "resolved", Dst: graph.ValueNode(graph.KindDomainName, "evil.example"),
+		AgentID: "host-1", ObservedAt: time.Now().UTC()}}
+	stats, err := w.Append(ctx, edges)
+	if err != nil {
+		log.Print(err) // not stored: the caller may send them again
+		return
+	}
+	fmt.Println(stats.Edges, stats.Dropped)
 }
 
 // must stops the example at the first error.

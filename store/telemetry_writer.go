@@ -65,7 +65,12 @@ type TelemetryWriterOptions struct {
 // for every caller in it and for no other, and stores none of its edges
 // (a retry after a lost connection never doubles them: see commitChunk).
 // Memory is bounded (MaxPendingRows, MaxPendingBytes): Append blocks while
-// the writer is full, and gives up when its context ends.
+// the writer is full, and gives up when its context ends, unless its
+// edges are already being written: then it waits for that write's outcome.
+// Rows are not deduplicated: the same edges appended twice are stored
+// twice, as telemetry_edges is a log of observations (their endpoint
+// nodes and records merge); an input written exactly once is
+// AppendTelemetryInput's.
 //
 // A TelemetryWriter is safe for concurrent use. Close flushes what was
 // accepted and stops the streams.
@@ -155,11 +160,16 @@ func (w *TelemetryWriter) Options() TelemetryWriterOptions { return w.opts }
 // the group wrote first, so the callers' stats add up to what was done.
 //
 // On an error none of the edges of the failed piece (a batch is written in
-// pieces of at most GroupRows edges) is stored; the stats still count the
-// pieces that were. When ctx ends while Append waits for room, or before
-// its edges were taken by a stream, they are withdrawn and not written;
-// when it ends while they are being written, Append returns at once with
-// ctx's error, and they may be stored.
+// pieces of at most GroupRows edges) is stored — unless a COMMIT's answer
+// was lost and the server could not then be asked whether it landed (a
+// Close that gave up, or the server gone through the retries); the stats
+// still count the pieces that were. When ctx ends while Append waits for room, or before
+// its edges were taken by a stream, they are withdrawn and not written,
+// and Append returns ctx's error; when it ends while they are being
+// written, Append waits for that write (one group's transactions, with
+// their retries; a Close that gives up cancels it) and reports how it
+// ended, so a nil error means stored even then. Append never returns while
+// the writer still reads edges: the caller may reuse them once it returns.
 func (w *TelemetryWriter) Append(ctx context.Context, edges []graph.TelemetryEdge) (TelemetryStats, error) {
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
@@ -237,28 +247,36 @@ func (w *TelemetryWriter) admit(ctx context.Context, p *writerPart) error {
 	return nil
 }
 
-// await waits for p's outcome, or withdraws p when ctx ends before a
-// stream took its group. done reports whether p's stats are final.
+// await waits for p's outcome. When ctx ends before a stream took p's
+// group, p is withdrawn; once taken, p is being written and await waits
+// for the write to end (Close bounds that wait), so the caller hears
+// whether its edges are stored, and the writer reads none of them after
+// Append returns. done reports whether p's stats are final.
 func (w *TelemetryWriter) await(ctx context.Context, p *writerPart) (done bool, err error) {
 	select {
 	case <-p.done:
 		return true, p.err
 	case <-ctx.Done():
 	}
+	if w.withdraw(p) {
+		return false, fmt.Errorf("append telemetry (%d edges withdrawn, not written): %w", len(p.edges), context.Cause(ctx))
+	}
+	<-p.done
+	return true, p.err
+}
+
+// withdraw takes p out of its group unless a stream has taken the group,
+// and reports whether it did.
+func (w *TelemetryWriter) withdraw(p *writerPart) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	select {
-	case <-p.done:
-		return true, p.err
-	default:
-	}
 	if p.g.taken {
-		return false, fmt.Errorf("stop waiting for %d telemetry edges being written (they may be stored): %w", len(p.edges), context.Cause(ctx))
+		return false
 	}
 	p.withdrawn = true
 	p.g.rows -= len(p.edges)
 	w.release(len(p.edges), p.bytes)
-	return false, fmt.Errorf("append telemetry (%d edges withdrawn, not written): %w", len(p.edges), context.Cause(ctx))
+	return true
 }
 
 // release frees room; w.mu is held.
@@ -271,8 +289,9 @@ func (w *TelemetryWriter) release(rows int, bytes int64) {
 
 // Close stops accepting edges, writes those accepted and waits for them.
 // When ctx ends first it cancels the writes still running, whose callers
-// get the error, and returns ctx's error. Close may be called more than
-// once.
+// get the error, and returns ctx's error, leaving the endpoints' first and
+// last seen pending: a later Close writes them. Close may be called more
+// than once, also side by side.
 func (w *TelemetryWriter) Close(ctx context.Context) error {
 	w.mu.Lock()
 	w.closing = true

@@ -1,0 +1,508 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
+)
+
+// writerCorpus is telemetry edges of many processes over a day, files with
+// hashes (implied nodes and has-hash links) among them, each edge told
+// apart by its seq prop: the input the writer fault tests append in small
+// batches from many callers and compare with one clean append.
+func writerCorpus(day time.Time) []graph.TelemetryEdge {
+	hours := make([][]float64, 24)
+	for i := range hours {
+		for j := range 9 {
+			hours[i] = append(hours[i], float64((i*7+j*5)%23)+float64(j)/10)
+		}
+	}
+	edges := append(fileEdges(day, 5, hours), seenEdges(day, hours)...)
+	for i := range edges {
+		edges[i].Props = map[string]any{"seq": float64(i)}
+	}
+	return edges
+}
+
+// writerTables dumps what an append leaves: the edges, the nodes, the
+// relations and their records, first and last seen included.
+func writerTables(t *testing.T, b *testBundle) map[string]string {
+	t.Helper()
+	out := map[string]string{"telemetry_edges": pgtest.Dump(t, b.pool,
+		"SELECT src_id, dst_id, relation, agent_id, observed_at, props::text FROM telemetry_edges ORDER BY props->>'seq', observed_at")}
+	for _, table := range []string{"nodes", "relations", "relation_records"} {
+		out[table] = strings.Join(rowsOf(t, b, table), "\n")
+	}
+	return out
+}
+
+// cleanTables is writerTables after one AppendTelemetry of edges.
+func cleanTables(t *testing.T, edges []graph.TelemetryEdge) map[string]string {
+	t.Helper()
+	b := setup(t)
+	_, err := b.store.AppendTelemetry(context.Background(), store.SliceEdges(edges))
+	require.NoError(t, err)
+	return writerTables(t, b)
+}
+
+// deal splits edges among callers, caller c taking every callers-th edge
+// from c (so callers share endpoints and groups mix them), in batches of
+// at most size.
+func deal(edges []graph.TelemetryEdge, callers, size int) [][][]graph.TelemetryEdge {
+	out := make([][][]graph.TelemetryEdge, callers)
+	for c := range callers {
+		var mine []graph.TelemetryEdge
+		for i := c; i < len(edges); i += callers {
+			mine = append(mine, edges[i])
+		}
+		for len(mine) > 0 {
+			n := min(size, len(mine))
+			out[c] = append(out[c], mine[:n])
+			mine = mine[n:]
+		}
+	}
+	return out
+}
+
+// callerBatch is n valid edges of agent, seq in their props.
+func callerBatch(agent string, n int) []graph.TelemetryEdge {
+	src := graph.Node{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(agent)), Kind: graph.KindProcess, Key: agent + ":pid:1"}
+	dst := graph.ValueNode(graph.KindDomainName, "writer.example")
+	at := time.Now().UTC().Add(-time.Minute)
+	edges := make([]graph.TelemetryEdge, n)
+	for i := range edges {
+		edges[i] = graph.TelemetryEdge{Src: src, Relation: "resolved", Dst: dst, AgentID: agent,
+			ObservedAt: at.Add(time.Duration(i) * time.Microsecond), Props: map[string]any{"seq": i}}
+	}
+	return edges
+}
+
+// callerRows counts the stored rows of agent.
+func callerRows(t *testing.T, pool *pgxpool.Pool, agent string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges WHERE agent_id = $1", agent).Scan(&n))
+	return n
+}
+
+// yesterday is the start of yesterday, UTC.
+func yesterday() time.Time {
+	now := time.Now().UTC()
+	return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+}
+
+// TestTelemetryWriterCallersSurviveKills: many callers append small
+// batches through one writer while the server kills its connections again
+// and again; every Append succeeds, and the tables (edges, nodes with
+// their first and last seen, relations, records) equal one clean append's.
+func TestTelemetryWriterCallersSurviveKills(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	edges := writerCorpus(yesterday())
+	want := cleanTables(t, edges)
+
+	var logs lockedBuffer
+	b := setup(t, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		store.WithRetryPolicy(store.RetryPolicy{Attempts: 40, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond})
+	stop, _ := terminator(t, b.pool, 30*time.Millisecond, 40)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(edges))
+	for c, batches := range deal(edges, 12, 5) {
+		wg.Go(func() {
+			for i, batch := range batches {
+				st, err := w.Append(ctx, batch)
+				if err == nil && st.Edges != int64(len(batch)) {
+					err = fmt.Errorf("%d edges stored of %d", st.Edges, len(batch))
+				}
+				if err != nil {
+					errs <- fmt.Errorf("caller %d batch %d: %w", c, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	closeErr := w.Close(ctx) // the kills go on: the seen times' flush rides them out too
+	killed := stop()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err, "logs:\n%s", logs.String())
+	}
+	require.NoError(t, closeErr, "logs:\n%s", logs.String())
+	require.Positive(t, killed)
+	b.pool.Reset() // idle connections the last kills ended
+	got := writerTables(t, b)
+	for table := range want {
+		require.Equal(t, want[table], got[table], table)
+	}
+}
+
+// TestTelemetryWriterCancelledCallersToldTheTruth: callers whose contexts
+// end at any moment of their Append are told the truth: an error means
+// the pieces it names were withdrawn and are not stored (the stats count
+// those that are), nil means stored, once, whatever the cancelled callers
+// in their groups did.
+func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 60, Linger: 2 * time.Millisecond})
+	type outcome struct {
+		agent string
+		n     int
+		st    store.TelemetryStats
+		err   error
+	}
+	results := make(chan outcome, 1000)
+	var wg sync.WaitGroup
+	for c := range 10 {
+		wg.Go(func() {
+			for i := range 30 {
+				agent := fmt.Sprintf("c%d-b%d", c, i)
+				batch := callerBatch(agent, 5+(c*7+i*3)%80) // some batches in two pieces
+				actx, cancel := context.WithCancel(ctx)
+				if (c+i)%3 == 0 {
+					time.AfterFunc(time.Duration((c*13+i*7)%20)*time.Millisecond/4, cancel)
+				}
+				st, err := w.Append(actx, batch)
+				cancel()
+				results <- outcome{agent, len(batch), st, err}
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, w.Close(ctx))
+	close(results)
+	var cancelled int
+	for r := range results {
+		stored := callerRows(t, b.pool, r.agent)
+		switch {
+		case r.err == nil:
+			require.Equal(t, r.n, stored, r.agent)
+			require.EqualValues(t, r.n, r.st.Edges, r.agent)
+		case errors.Is(r.err, context.Canceled):
+			cancelled++
+			// Withdrawn: the stats count the pieces stored, and nothing else is.
+			require.EqualValues(t, r.st.Edges, stored, "%s: %v", r.agent, r.err)
+		default:
+			require.NoError(t, r.err, r.agent)
+		}
+	}
+	t.Logf("%d callers cancelled", cancelled)
+}
+
+// TestTelemetryWriterCloseWhileAppending: Close (twice, side by side)
+// while callers append: each Append either succeeds with its edges stored
+// or is refused with ErrTelemetryWriterClosed and stores nothing; Appends
+// after Close are refused.
+func TestTelemetryWriterCloseWhileAppending(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 50, MaxPendingRows: 100})
+	var mu sync.Mutex
+	told := map[string]error{}
+	var wg sync.WaitGroup
+	started := make(chan struct{}, 16)
+	for c := range 16 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				agent := fmt.Sprintf("c%d-b%d", c, i)
+				_, err := w.Append(ctx, callerBatch(agent, 1+(c+i)%30))
+				mu.Lock()
+				told[agent] = err
+				mu.Unlock()
+				if i == 2 {
+					started <- struct{}{}
+				}
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	for range 16 {
+		<-started
+	}
+	closed := make(chan error, 2)
+	for range 2 {
+		go func() { closed <- w.Close(ctx) }()
+	}
+	require.NoError(t, <-closed)
+	require.NoError(t, <-closed)
+	wg.Wait()
+	_, err := w.Append(ctx, callerBatch("late", 3))
+	require.ErrorIs(t, err, store.ErrTelemetryWriterClosed)
+	for agent, err := range told {
+		stored := callerRows(t, b.pool, agent)
+		if err != nil {
+			require.ErrorIs(t, err, store.ErrTelemetryWriterClosed, agent)
+			require.Zero(t, stored, agent)
+		} else {
+			require.Positive(t, stored, agent)
+		}
+	}
+	require.Zero(t, callerRows(t, b.pool, "late"))
+}
+
+// TestTelemetryWriterCloseGivesUp: Close whose context ends while groups
+// are still being written cancels them; each caller is told the truth
+// (nil: stored; an error: none of its edges stored), and a second Close
+// returns.
+func TestTelemetryWriterCloseGivesUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 200})
+	type outcome struct {
+		agent string
+		n     int
+		st    store.TelemetryStats
+		err   error
+	}
+	results := make(chan outcome, 64)
+	var wg sync.WaitGroup
+	for c := range 32 {
+		wg.Go(func() {
+			agent := fmt.Sprintf("c%d", c)
+			batch := callerBatch(agent, 300)
+			st, err := w.Append(ctx, batch)
+			results <- outcome{agent, len(batch), st, err}
+		})
+	}
+	time.Sleep(20 * time.Millisecond) // some groups being written, others waiting
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+	defer cancel()
+	err := w.Close(cctx)
+	wg.Wait()
+	close(results)
+	if err != nil {
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	t.Logf("Close: %v", err)
+	require.NoError(t, w.Close(ctx), "a second Close")
+	for r := range results {
+		stored := callerRows(t, b.pool, r.agent)
+		if r.err == nil {
+			require.Equal(t, r.n, stored, r.agent)
+		} else {
+			require.EqualValues(t, r.st.Edges, stored, "%s: %v", r.agent, r.err)
+		}
+	}
+}
+
+// TestTelemetryWriterTinyPool: with a pool of 2 or 3 connections, many
+// callers of a writer, a checkpointless AppendTelemetry and graph writes
+// beside them all finish (no deadlock over connections).
+func TestTelemetryWriterTinyPool(t *testing.T) {
+	t.Parallel()
+	for _, conns := range []int32{1, 2, 3} {
+		t.Run(fmt.Sprintf("%d connections", conns), func(t *testing.T) {
+			t.Parallel()
+			cfg, err := pgxpool.ParseConfig(pgtest.DSN(t))
+			require.NoError(t, err)
+			cfg.MaxConns = conns
+			pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+			require.NoError(t, err)
+			defer pool.Close()
+			s := store.NewStore(pool, store.WithLogger(slog.New(slog.DiscardHandler)), store.WithWriters(4),
+				store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 4, GroupRows: 30})
+			edges := writerCorpus(yesterday())
+			var wg sync.WaitGroup
+			errs := make(chan error, len(edges)+10)
+			for _, batches := range deal(edges, 16, 4) {
+				wg.Go(func() {
+					for _, batch := range batches {
+						if _, err := w.Append(ctx, batch); err != nil {
+							errs <- err
+						}
+					}
+				})
+			}
+			wg.Go(func() {
+				_, err := s.AppendTelemetry(ctx, store.SliceEdges(callerBatch("direct", 500)))
+				errs <- err
+			})
+			wg.Go(func() {
+				file, hashes, rels := graph.FileNode(map[string]string{"SHA-256": strings.Repeat("ab", 32)}, "tiny.exe")
+				_, err := s.Write(ctx, graph.Batch{Nodes: append(hashes, file), Relations: rels})
+				errs <- err
+			})
+			wg.Wait()
+			require.NoError(t, w.Close(ctx))
+			close(errs)
+			for err := range errs {
+				require.NoError(t, err)
+			}
+			var n int
+			require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM telemetry_edges").Scan(&n))
+			require.Equal(t, len(edges)+500, n)
+		})
+	}
+}
+
+// TestTelemetryWriterBadEdgesStayTheirCallers: a group mixing callers'
+// valid edges with every kind of invalid one stores the valid ones, and
+// each caller's stats count its own drops alone.
+func TestTelemetryWriterBadEdgesStayTheirCallers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1, GroupRows: 1000, Linger: 50 * time.Millisecond})
+	bad := []func(e *graph.TelemetryEdge){
+		func(e *graph.TelemetryEdge) { e.Relation = "x\x00" },
+		func(e *graph.TelemetryEdge) { e.AgentID = "" },
+		func(e *graph.TelemetryEdge) { e.ObservedAt = time.Time{} },
+		func(e *graph.TelemetryEdge) { e.Props = map[string]any{"k": "v\x00"} },
+		func(e *graph.TelemetryEdge) { e.Src.Key = "host:\x00" },
+		func(e *graph.TelemetryEdge) { e.Dst = graph.Node{} },
+		func(e *graph.TelemetryEdge) { e.Props = map[string]any{"nan": math.NaN()} },
+	}
+	type outcome struct {
+		agent   string
+		st      store.TelemetryStats
+		err     error
+		dropped int
+	}
+	results := make(chan outcome, 2*len(bad))
+	var wg sync.WaitGroup
+	for i, spoil := range bad {
+		for _, good := range []bool{true, false} {
+			wg.Go(func() {
+				agent := fmt.Sprintf("a%d-%t", i, good)
+				batch := callerBatch(agent, 20)
+				dropped := 0
+				if !good {
+					spoil(&batch[10])
+					dropped = 1
+				}
+				st, err := w.Append(ctx, batch)
+				results <- outcome{agent, st, err, dropped}
+			})
+		}
+	}
+	wg.Wait()
+	require.NoError(t, w.Close(ctx))
+	close(results)
+	for r := range results {
+		require.NoError(t, r.err, r.agent)
+		var drops int64
+		for _, n := range r.st.Dropped {
+			drops += n
+		}
+		require.EqualValues(t, r.dropped, drops, "%s: %v", r.agent, r.st.Dropped)
+		require.EqualValues(t, 20-r.dropped, r.st.Edges, r.agent)
+		require.Equal(t, 20-r.dropped, callerRows(t, b.pool, r.agent), r.agent)
+	}
+}
+
+// TestTelemetryWriterSameEdgesTwice: two callers appending the same edges
+// store them twice (telemetry_edges is an append-only log of
+// observations; only a checkpointed AppendTelemetry input is written
+// once), while the endpoint nodes and records are merged: once each, with
+// the times of one append.
+func TestTelemetryWriterSameEdgesTwice(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	edges := writerCorpus(yesterday())
+	want := cleanTables(t, edges)
+	b := setup(t)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 50})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for _, batch := range deal(edges, 1, 9)[0] {
+				_, err := w.Append(ctx, batch)
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	require.NoError(t, w.Close(ctx))
+	got := writerTables(t, b)
+	for _, table := range []string{"nodes", "relations", "relation_records"} {
+		require.Equal(t, want[table], got[table], table)
+	}
+	var total, distinct int
+	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT props->>'seq') FROM telemetry_edges").Scan(&total, &distinct))
+	require.Equal(t, 2*len(edges), total)
+	require.Equal(t, len(edges), distinct)
+}
+
+// heldEnsurer is a DayEnsurer that, while armed, tells entered when a
+// stream asks for days (its group is taken: being written) and waits for
+// release before asking the real one.
+type heldEnsurer struct {
+	store.DayEnsurer
+	armed            chan struct{}
+	entered, release chan struct{}
+}
+
+func (h *heldEnsurer) EnsureDays(ctx context.Context, days []time.Time) (store.DayOutcome, error) {
+	select {
+	case <-h.armed:
+		h.entered <- struct{}{}
+		<-h.release
+	default:
+	}
+	return h.DayEnsurer.EnsureDays(ctx, days)
+}
+
+// TestTelemetryWriterCancelledCallerLearnsTheOutcome: a caller whose
+// context ends while its edges are being written hears how the write
+// ended (here: stored, no error, the edges counted), not "they may be
+// stored", and Append does not return while the writer still reads the
+// caller's edges: the caller may reuse its batch at once.
+func TestTelemetryWriterCancelledCallerLearnsTheOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	armed := make(chan struct{})
+	held := &heldEnsurer{DayEnsurer: partman.NewDayEnsurer(b.pool, partman.Options{}), armed: armed,
+		entered: make(chan struct{}), release: make(chan struct{})}
+	s := store.NewStore(b.pool, store.WithLogger(slog.New(slog.DiscardHandler)), store.WithDayEnsurer(held))
+	w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1})
+	close(armed)
+	batch := callerBatch("cancelled", 50)
+	cctx, cancel := context.WithCancel(ctx)
+	type outcome struct {
+		st  store.TelemetryStats
+		err error
+	}
+	result := make(chan outcome, 1)
+	go func() {
+		st, err := w.Append(cctx, batch)
+		result <- outcome{st, err}
+	}()
+	<-held.entered // the group is taken
+	cancel()
+	close(held.release)
+	r := <-result
+	for i := range batch { // the caller reuses its batch
+		batch[i].AgentID = "reused"
+		batch[i].Props["seq"] = -1
+	}
+	require.NoError(t, r.err)
+	require.EqualValues(t, 50, r.st.Edges)
+	require.NoError(t, w.Close(ctx))
+	require.Equal(t, 50, callerRows(t, b.pool, "cancelled"))
+	require.Zero(t, callerRows(t, b.pool, "reused"))
+}
