@@ -590,3 +590,18 @@ func TestTelemetryHelpTellsWhatARerunDoes(t *testing.T) {
 		require.Contains(t, out, want)
 	}
 }
+
+// TestMigrateDownAboveTheSchemaVersion: migrate down --to 99999 on a
+// schema at its latest version printed "no migrations to apply: the schema
+// is current" and exited 0; a version above the schema's is a mistyped
+// flag.
+func TestMigrateDownAboveTheSchemaVersion(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "migrate", "up")
+	stdout, stderr, code := runCLI(t, db, "migrate", "down", "--to", "99999")
+	require.Equal(t, exitUsage, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "intel: --to 99999: the schema is at version ")
+	require.Contains(t, stderr, "down only rolls back to an older one")
+}
