@@ -54,6 +54,11 @@ func TestHelpListsCommands(t *testing.T) {
 	require.Equal(t, runOK(t, "partitions", "--help"), alone)
 }
 
+// noServer is a database URL that no server answers: a usage error must
+// be found before it is tried (a regression fails at once, exit 1, rather
+// than starting a local cluster or running for ever).
+const noServer = "--database-url=postgres://intel@127.0.0.1:1/none?connect_timeout=1"
+
 func TestUsageErrorsExitTwo(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -110,6 +115,18 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		// exit 1) or that is empty: the flags are wrong, not the data.
 		{"since too far back", []string{"related", "--since", "99999999999d", "malware:a"}, `--since: "99999999999d": want at most 365250d`, "intel related"},
 		{"since after until", []string{"related", "--since", "2026-12-05", "--until", "2026-12-01", "malware:a"}, "--since 2026-12-05 is not before --until 2026-12-01", "intel related"},
+		// Flags that cancel each other or do nothing without another:
+		// the command ran (or ran for ever) doing less than asked.
+		{"a relation type walked and excluded", []string{noServer, "related", "--relations", "uses,indicates", "--exclude-relations", "indicates", "malware:a"}, `--relations and --exclude-relations both name "indicates"`, "intel related"},
+		{"maintain prune mode without retention", []string{noServer, "partitions", "maintain", "--mode", "drop"}, "--mode applies to the prune of --keep: give --keep too", "intel partitions maintain"},
+		{"maintain late rows without retention", []string{noServer, "partitions", "maintain", "--late-rows", "keep"}, "--late-rows applies to the prune of --keep", "intel partitions maintain"},
+		// Values that were taken and then failed later (exit 1 or 4) or
+		// meant something else (a window in the future).
+		{"zero memory", []string{"tune", "--memory", "0"}, `--memory "0": want a size above zero`, "intel tune"},
+		{"negative since duration", []string{noServer, "related", "--since", "-5h", "malware:a"}, `--since: "-5h": want a duration back from now of zero or more`, "intel related"},
+		{"negative until duration", []string{noServer, "related", "--until", "-24h", "malware:a"}, `--until: "-24h"`, "intel related"},
+		{"empty node reference for show", []string{noServer, "show", ""}, "the node reference is empty", "intel show"},
+		{"blank node reference for related", []string{noServer, "related", "  "}, "the node reference is empty", "intel related"},
 		{"negative connect timeout", []string{"--connect-timeout", "-1s", "feeds"}, "--connect-timeout -1s: want 1ms or more", "intel feeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -572,4 +589,19 @@ func TestTelemetryHelpTellsWhatARerunDoes(t *testing.T) {
 		"lines\nappended load alone", "loads\nnothing (\"telemetry input shrank\")", "Exit status: 0", "130\nor 143"} {
 		require.Contains(t, out, want)
 	}
+}
+
+// TestMigrateDownAboveTheSchemaVersion: migrate down --to 99999 on a
+// schema at its latest version printed "no migrations to apply: the schema
+// is current" and exited 0; a version above the schema's is a mistyped
+// flag.
+func TestMigrateDownAboveTheSchemaVersion(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "migrate", "up")
+	stdout, stderr, code := runCLI(t, db, "migrate", "down", "--to", "99999")
+	require.Equal(t, exitUsage, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Empty(t, stdout)
+	require.Contains(t, stderr, "intel: --to 99999: the schema is at version ")
+	require.Contains(t, stderr, "down only rolls back to an older one")
 }

@@ -427,6 +427,11 @@ func (a *app) runIngestTelemetry(ctx context.Context, o telemetryOptions) error 
 			if regular {
 				size = st.Size()
 			}
+			if st.IsDir() {
+				// Read as a stream it failed after the load had begun,
+				// with "read d: is a directory" and an empty report.
+				return fmt.Errorf("open telemetry: %s is a directory: ingest telemetry reads one NDJSON file or - (to load several: cat %s/*.ndjson | intel ingest telemetry -, or list them in intel ingest feeds)", o.path, strings.TrimRight(o.path, "/"))
+			}
 			if st.Mode()&os.ModeCharDevice != 0 {
 				// /dev/zero, /dev/urandom, a terminal: no producer's
 				// stream, and one that never ends (read forever as one

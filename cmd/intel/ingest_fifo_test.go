@@ -83,3 +83,17 @@ func TestIngestTelemetryOfTheWrongInputFails(t *testing.T) {
 	require.Equal(t, exitFailure, code, "stdout: %s\nstderr: %s", stdout, stderr)
 	require.Contains(t, stderr, "/dev/zero is a character device")
 }
+
+// TestTelemetryDirectoryIsRefusedAtOnce: ingest telemetry DIR logged that
+// it would load the directory "like standard input", failed reading it
+// ("read DIR: is a directory") and printed an empty report on stdout; now
+// it is refused before any database is reached, saying what to do.
+func TestTelemetryDirectoryIsRefusedAtOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	stdout, stderr, code := runCLI(t, noServer, "ingest", "telemetry", dir)
+	require.Equal(t, exitFailure, code, "stdout: %s\nstderr: %s", stdout, stderr)
+	require.Empty(t, stdout)
+	require.Equal(t, "intel: open telemetry: "+dir+" is a directory: ingest telemetry reads one NDJSON file or - "+
+		"(to load several: cat "+dir+"/*.ndjson | intel ingest telemetry -, or list them in intel ingest feeds)\n", stderr)
+}

@@ -148,6 +148,16 @@ func (a *app) runMigrateDown(ctx context.Context, p *goose.Provider, o migrateOp
 		return err // not goose's "version not found"
 	}
 	if o.toSet {
+		// Above the schema's version goose rolls back nothing, and
+		// "no migrations to apply: the schema is current" said nothing
+		// of the mistyped version.
+		v, err := p.GetDBVersion(ctx)
+		if err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if o.to > v {
+			return usagef("--to %d: the schema is at version %d, and down only rolls back to an older one (intel migrate up applies newer ones)", o.to, v)
+		}
 		res, err := p.DownTo(ctx, o.to)
 		if err != nil {
 			return fmt.Errorf("migrate down to %d: %w", o.to, err)

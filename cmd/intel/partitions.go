@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ransomeye/intel/partman"
 )
@@ -26,6 +27,9 @@ type partitionsOptions struct {
 	// fromDefault: ensure also makes the days the default partition holds
 	// rows of (partman.EnsureWithDefault).
 	fromDefault bool
+	// changed: the flags given on the command line (maintain refuses
+	// --mode and --late-rows without --keep).
+	changed map[string]bool
 }
 
 func (a *app) partitionsCommand() *cobra.Command {
@@ -59,7 +63,12 @@ for long. Many instances may run ensure at once.`,
 	// subcommand declares a subcommand without arguments that runs do.
 	subcommand := func(c *cobra.Command, do func(context.Context, partitionsOptions) error) *cobra.Command {
 		c.Args = noArgs
-		c.RunE = func(cmd *cobra.Command, _ []string) error { return do(cmd.Context(), o) }
+		c.RunE = func(cmd *cobra.Command, _ []string) error {
+			o := o
+			o.changed = map[string]bool{}
+			cmd.Flags().Visit(func(f *pflag.Flag) { o.changed[f.Name] = true })
+			return do(cmd.Context(), o)
+		}
 		return c
 	}
 	prune := subcommand(&cobra.Command{
@@ -211,6 +220,15 @@ func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error
 func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) error {
 	var err error
 	mo := partman.MaintainOptions{}
+	if o.keep == "" {
+		// Without --keep there is no prune: --mode and --late-rows
+		// would be ignored, and maintain would only ensure, for ever.
+		for _, name := range []string{"mode", "late-rows"} {
+			if o.changed[name] {
+				return usagef("--%s applies to the prune of --keep: give --keep too (e.g. --keep 90d --%s %s)", name, name, map[string]string{"mode": o.mode, "late-rows": o.late}[name])
+			}
+		}
+	}
 	if o.keep != "" {
 		if mo.Keep, err = parseKeep(o.keep); err != nil {
 			return err

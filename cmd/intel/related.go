@@ -120,7 +120,17 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if o.explain && o.format == "dot" {
 		return usagef("--explain: for --format table or json, not dot")
 	}
+	if err := checkNodeRef(o.node); err != nil {
+		return err
+	}
 	walk := o.walk
+	for _, r := range walk.Relations {
+		if slices.Contains(walk.ExcludeRelations, r) {
+			// The walk would follow nothing of that type: the start
+			// node alone, exit 0, as if nothing were related.
+			return usagef("--relations and --exclude-relations both name %q: give it to one of them", r)
+		}
+	}
 	now := time.Now().UTC()
 	var err error
 	if walk.Since, err = parseWhen(o.since, now); err != nil {
@@ -189,6 +199,11 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 		return now.AddDate(0, 0, -n), nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			// "-5d" is refused below; "-5h" was taken as 5 hours
+			// from now, a window in the future.
+			return time.Time{}, fmt.Errorf("%q: want a duration back from now of zero or more (72h, 30d), or a date", s)
+		}
 		return now.Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02"} {

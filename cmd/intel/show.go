@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/store"
@@ -62,6 +63,9 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 	if err := formatFlag(o.format, "table", "json"); err != nil {
 		return err
 	}
+	if err := checkNodeRef(o.node); err != nil {
+		return err
+	}
 	st, err := a.openReader(ctx)
 	if err != nil {
 		return err
@@ -100,6 +104,16 @@ func (a *app) runShow(ctx context.Context, o showOptions) error {
 // when it named a revoked object or a node keyed by its name that stands
 // for an entity, says on stderr which: "intel: T1086 revoked by T1059.001;
 // using the replacement …".
+// checkNodeRef refuses an empty node reference as a usage error (exit 2,
+// as search does with empty text): it was looked up and "not found", exit
+// 4, as if the graph lacked a node the command line never named.
+func checkNodeRef(ref string) error {
+	if strings.TrimSpace(ref) == "" {
+		return usagef("the node reference is empty: name a node by its id, a source id, kind:key, kind:alias or kind:external-id")
+	}
+	return nil
+}
+
 func (a *app) resolve(ctx context.Context, st *store.Store, ref string) (graph.Resolution, error) {
 	r, err := st.Resolve(ctx, ref)
 	if err != nil {

@@ -63,6 +63,11 @@ func (a *app) runTune(o tuneOptions) error {
 		if err != nil {
 			return usagef("--memory: %v", err)
 		}
+		if n <= 0 {
+			// Was: exit 1, "plan for 0 bytes of memory: total memory
+			// is unknown", for what is a mistyped flag.
+			return usagef("--memory %q: want a size above zero, such as 512MiB or 196GiB", o.memory)
+		}
 		res.MemoryBytes = n
 		res.Source.Memory = tuning.SourceManual
 	}
