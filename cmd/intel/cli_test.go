@@ -166,6 +166,27 @@ func TestEveryCommandValidatesItsArguments(t *testing.T) {
 	require.NoError(t, exactArgs(1)(root, []string{"x"}))
 }
 
+// TestEveryCommandsHelpTeaches: every command's --help shows how it is
+// run (an example), groups included (intel roles had none, nor a long
+// text; intel partitions list has one now too).
+func TestEveryCommandsHelpTeaches(t *testing.T) {
+	t.Parallel()
+	root := newApp(strings.NewReader(""), &bytes.Buffer{}, &bytes.Buffer{}).rootCommand()
+	var walk func(c *cobra.Command)
+	seen := 0
+	walk = func(c *cobra.Command) {
+		if !c.Hidden && c.Name() != "help" && c.Name() != "completion" && (c.Parent() == nil || c.Parent().Name() != "completion") {
+			seen++
+			require.NotEmpty(t, strings.TrimSpace(c.Example), "%s shows an example", c.CommandPath())
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	require.Greater(t, seen, 20, "the walk sees the commands")
+}
+
 // TestEveryNumericFlagHasARange: a number or duration flag that is not
 // given a range (intRange, durationRange) would take any value silently.
 func TestEveryNumericFlagHasARange(t *testing.T) {

@@ -48,8 +48,8 @@ func (o *ingestOptions) register(cmd *cobra.Command, withName bool) {
 	}
 	fl.BoolVar(&o.dryRun, "dry-run", false, "parse, map and validate without a database; print the report")
 	fl.BoolVar(&o.force, "force", false, "load even if the content has not changed since the last load")
-	fl.IntVar(&o.workers, "workers", 0, "parser workers (default: tuned to the machine)")
-	fl.IntVar(&o.batchSize, "batch-size", 0, "rows per write batch (default: tuned to the machine)")
+	fl.IntVar(&o.workers, "workers", 0, "parser workers (0, the default: tuned to the machine)")
+	fl.IntVar(&o.batchSize, "batch-size", 0, "rows per write batch (0, the default: tuned to the machine)")
 	intRange(fl, "workers", 0, 1024)
 	intRange(fl, "batch-size", 0, 1_000_000)
 }

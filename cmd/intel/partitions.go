@@ -131,9 +131,16 @@ partition: prune removes their rows.`,
 	return group(cmd,
 		ensure,
 		subcommand(&cobra.Command{
-			Use:     "list",
-			Short:   "List the partitions with their bounds, row estimates and sizes",
-			Example: "  intel partitions list --format json",
+			Use:   "list",
+			Short: "List the partitions with their bounds, row estimates and sizes",
+			Long: `list prints each day partition of telemetry_edges (or --table), oldest
+first: its name, its bounds (FROM <= observed_at < TO, in UTC), an estimate of
+its rows (the planner's statistics, as ANALYZE or autovacuum last left them;
+"?" before the first; not a count) and its size on disk with its indexes; then
+the default partition, which holds rows of days without a partition. It only
+reads, and exits 0, or 1 when it cannot. partitions check says whether
+anything needs ensure.`,
+			Example: "  intel partitions list\n  intel partitions list --format json",
 		}, partitionsReport(a, func(ctx context.Context, pool *pgxpool.Pool, opts partman.Options) (partman.Listing, error) {
 			return partman.List(ctx, pool, opts.Parent)
 		}, writeListingTable)),

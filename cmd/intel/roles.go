@@ -43,6 +43,12 @@ tables. It needs a role allowed to create roles (CREATEROLE or superuser).`,
 	return group(&cobra.Command{
 		Use:   "roles",
 		Short: "Least-privilege database roles: owner, writer, reader",
+		Long: `roles makes the database roles a deployment runs intel as, each with only the
+privileges its work needs: an owner (migrations and partition upkeep), a writer
+(loads) and a reader (queries). They are NOLOGIN roles, granted to the login
+roles of people and services. intel roles create --help says what each may do.`,
+		Example: `  intel roles create
+  intel roles create --prefix ransomeye --format json`,
 	}, create)
 }
 
