@@ -85,7 +85,7 @@ func (a *app) ingestFileCommand(kind string) *cobra.Command {
 			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix ./unit42-playbooks/     # each .json/.ndjson/.jsonl/.stix2 file (or .gz) is a feed: unit42-playbooks/<file>\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
 			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl\n  intel ingest misp event.json --dry-run",
 		}[kind],
-		Args: exactArgs(1),
+		Args: oneInput,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.path = args[0]
 			return a.runIngestFile(cmd.Context(), o)
@@ -395,7 +395,7 @@ Exit status: 0 when the stream loaded (an empty input too), 1 when it failed
 or not one line was an edge (a gzip, UTF-16 or STIX file), 2 for a usage error, 130
 or 143 when SIGINT or SIGTERM stopped it (the chunks committed stay).`,
 		Example: "  intel ingest telemetry edr-2026-11-27.ndjson\n  edr-export | intel ingest telemetry - --format json",
-		Args:    exactArgs(1),
+		Args:    oneInput,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.path = args[0]
 			return a.runIngestTelemetry(cmd.Context(), o)

@@ -35,6 +35,26 @@ func usageArgs(validate cobra.PositionalArgs) cobra.PositionalArgs {
 // noArgs is the validator of commands that take no arguments.
 var noArgs = usageArgs(cobra.NoArgs)
 
+// oneInput is the validator of intel ingest stix, misp and telemetry: one
+// file, directory or -. Several (a shell glob) are refused saying how to
+// load them, not with cobra's bare count.
+func oneInput(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		several := map[string]string{
+			"stix":      "give their directory, or list them in a feed list (intel ingest feeds)",
+			"misp":      "list them in a feed list (intel ingest feeds), or give a MISP feed directory (manifest.json and <uuid>.json files)",
+			"telemetry": "list them in a feed list (intel ingest feeds), or cat them | intel ingest telemetry -",
+		}[cmd.Name()]
+		shown := strings.Join(args[:min(len(args), 3)], " ")
+		if len(args) > 3 {
+			shown += " …"
+		}
+		return usagef("%s loads one input, a file, a directory or - (got %d arguments: %s); to load several, %s",
+			cmd.CommandPath(), len(args), shown, several)
+	}
+	return exactArgs(1)(cmd, args)
+}
+
 // exactArgs is the validator of commands that take n arguments.
 func exactArgs(n int) cobra.PositionalArgs { return usageArgs(cobra.ExactArgs(n)) }
 
