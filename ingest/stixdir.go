@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/google/uuid"
 )
 
 // stixFileExts are the file name endings FileFeeds takes as STIX files,
@@ -77,4 +79,26 @@ func hasSTIXExt(name string) bool {
 		name = base
 	}
 	return slices.Contains(stixFileExts, filepath.Ext(name))
+}
+
+// IsMISPFeedDir reports whether dir is a MISP feed directory: it holds a
+// manifest.json, or event files named <uuid>.json (ingest/misp loads it
+// as one feed). A directory of event files named otherwise (ESET's
+// misp-badiis.json, …) is not: intel ingest misp loads each of its files
+// as a feed of its own (FileFeeds).
+func IsMISPFeedDir(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return true // the feed directory loader says why
+	}
+	for _, e := range entries {
+		name := strings.ToLower(e.Name())
+		if name == "manifest.json" {
+			return true
+		}
+		if id, ok := strings.CutSuffix(name, ".json"); ok && uuid.Validate(id) == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -75,7 +75,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"flag without its value", []string{"related", "malware:a", "--depth"}, "flag needs an argument", "intel related"},
 		{"missing argument", []string{"ingest", "stix"}, "accepts 1 arg(s), received 0", "intel ingest stix"},
 		{"several inputs", []string{"ingest", "misp", "a.json", "b.json", "c.json", "d.json"},
-			"intel ingest misp loads one input, a file, a directory or - (got 4 arguments: a.json b.json c.json …); to load several, list them in a feed list (intel ingest feeds)",
+			"intel ingest misp loads one input, a file, a directory or - (got 4 arguments: a.json b.json c.json …); to load several, give their directory, or list them in a feed list (intel ingest feeds)",
 			"intel ingest misp"},
 		{"extra argument", []string{"tune", "now"}, `unknown command "now" for "intel tune"`, "intel tune"},
 		{"bad format", []string{"tune", "--format", "xml"}, `--format "xml"`, "intel tune"},

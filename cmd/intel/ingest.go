@@ -83,7 +83,7 @@ func (a *app) ingestFileCommand(kind string) *cobra.Command {
 		Short: "Load " + what,
 		Example: map[string]string{
 			ingest.FormatSTIX: "  intel ingest stix hellokitty-ransomware.json\n  intel ingest stix ./unit42-playbooks/     # each .json/.ndjson/.jsonl/.stix2 file (or .gz) is a feed: unit42-playbooks/<file>\n  intel ingest stix big-bundle.json --dry-run --format json\n  curl -s https://example/feed.json | intel ingest stix - --feed vendor-x",
-			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl\n  intel ingest misp event.json --dry-run",
+			ingest.FormatMISP: "  intel ingest misp event.json\n  intel ingest misp /srv/misp-feed/ --feed circl   # manifest.json and <uuid>.json: one feed\n  intel ingest misp ./eset-events/                 # other .json files: a feed each, eset-events/<file>\n  intel ingest misp event.json --dry-run",
 		}[kind],
 		Args: oneInput,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -127,13 +127,18 @@ out; telemetry for NDJSON edges, never detected):
 
 // runIngestFile loads one STIX or MISP feed (a file, a MISP feed directory
 // or stdin).
-// A STIX directory loads each of its STIX files as a feed of its own (see
-// ingest.FileFeeds), two at a time.
+// A STIX directory, or a directory of MISP event files that is no MISP feed
+// directory (no manifest.json, no <uuid>.json), loads each of its files as
+// a feed of its own (see ingest.FileFeeds), two at a time.
 func (a *app) runIngestFile(ctx context.Context, o ingestOptions) error {
-	if st, err := os.Stat(o.path); err == nil && st.IsDir() && o.kind == ingest.FormatSTIX {
+	st, err := os.Stat(o.path)
+	if err == nil && st.IsDir() && (o.kind == ingest.FormatSTIX || o.kind == ingest.FormatMISP && !ingest.IsMISPFeedDir(o.path)) {
 		feeds, err := ingest.FileFeeds(o.path, o.feed)
 		if err != nil {
 			return err
+		}
+		for i := range feeds {
+			feeds[i].Format = o.kind
 		}
 		return a.runFeeds(ctx, feeds, o)
 	}

@@ -42,7 +42,7 @@ func oneInput(cmd *cobra.Command, args []string) error {
 	if len(args) > 1 {
 		several := map[string]string{
 			"stix":      "give their directory, or list them in a feed list (intel ingest feeds)",
-			"misp":      "list them in a feed list (intel ingest feeds), or give a MISP feed directory (manifest.json and <uuid>.json files)",
+			"misp":      "give their directory, or list them in a feed list (intel ingest feeds)",
 			"telemetry": "list them in a feed list (intel ingest feeds), or cat them | intel ingest telemetry -",
 		}[cmd.Name()]
 		shown := strings.Join(args[:min(len(args), 3)], " ")
