@@ -95,3 +95,10 @@ type jsonRelatedRow struct {
 	Degree, EdgesCut           int64
 	RelationsOut, TelemetryOut []byte
 }
+
+// WriterBatch and AgentRows are the TelemetryWriter tests' edges of one
+// caller and the count of its stored rows, for the external fault tests.
+var (
+	WriterBatch = writerBatch
+	AgentRows   = agentRows
+)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -77,27 +76,6 @@ func deal(edges []graph.TelemetryEdge, callers, size int) [][][]graph.TelemetryE
 		}
 	}
 	return out
-}
-
-// callerBatch is n valid edges of agent, seq in their props.
-func callerBatch(agent string, n int) []graph.TelemetryEdge {
-	src := graph.Node{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte(agent)), Kind: graph.KindProcess, Key: agent + ":pid:1"}
-	dst := graph.ValueNode(graph.KindDomainName, "writer.example")
-	at := time.Now().UTC().Add(-time.Minute)
-	edges := make([]graph.TelemetryEdge, n)
-	for i := range edges {
-		edges[i] = graph.TelemetryEdge{Src: src, Relation: "resolved", Dst: dst, AgentID: agent,
-			ObservedAt: at.Add(time.Duration(i) * time.Microsecond), Props: map[string]any{"seq": i}}
-	}
-	return edges
-}
-
-// callerRows counts the stored rows of agent.
-func callerRows(t *testing.T, pool *pgxpool.Pool, agent string) int {
-	t.Helper()
-	var n int
-	require.NoError(t, pool.QueryRow(context.Background(), "SELECT count(*) FROM telemetry_edges WHERE agent_id = $1", agent).Scan(&n))
-	return n
 }
 
 // yesterday is the start of yesterday, UTC.
@@ -174,7 +152,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 		wg.Go(func() {
 			for i := range 30 {
 				agent := fmt.Sprintf("c%d-b%d", c, i)
-				batch := callerBatch(agent, 5+(c*7+i*3)%80) // some batches in two pieces
+				batch := store.WriterBatch(agent, 5+(c*7+i*3)%80) // some batches in two pieces
 				actx, cancel := context.WithCancel(ctx)
 				if (c+i)%3 == 0 {
 					time.AfterFunc(time.Duration((c*13+i*7)%20)*time.Millisecond/4, cancel)
@@ -190,7 +168,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 	close(results)
 	var cancelled int
 	for r := range results {
-		stored := callerRows(t, b.pool, r.agent)
+		stored := store.AgentRows(t, b.pool, r.agent)
 		switch {
 		case r.err == nil:
 			require.Equal(t, r.n, stored, r.agent)
@@ -223,7 +201,7 @@ func TestTelemetryWriterCloseWhileAppending(t *testing.T) {
 		wg.Go(func() {
 			for i := 0; ; i++ {
 				agent := fmt.Sprintf("c%d-b%d", c, i)
-				_, err := w.Append(ctx, callerBatch(agent, 1+(c+i)%30))
+				_, err := w.Append(ctx, store.WriterBatch(agent, 1+(c+i)%30))
 				mu.Lock()
 				told[agent] = err
 				mu.Unlock()
@@ -246,10 +224,10 @@ func TestTelemetryWriterCloseWhileAppending(t *testing.T) {
 	require.NoError(t, <-closed)
 	require.NoError(t, <-closed)
 	wg.Wait()
-	_, err := w.Append(ctx, callerBatch("late", 3))
+	_, err := w.Append(ctx, store.WriterBatch("late", 3))
 	require.ErrorIs(t, err, store.ErrTelemetryWriterClosed)
 	for agent, err := range told {
-		stored := callerRows(t, b.pool, agent)
+		stored := store.AgentRows(t, b.pool, agent)
 		if err != nil {
 			require.ErrorIs(t, err, store.ErrTelemetryWriterClosed, agent)
 			require.Zero(t, stored, agent)
@@ -257,7 +235,7 @@ func TestTelemetryWriterCloseWhileAppending(t *testing.T) {
 			require.Positive(t, stored, agent)
 		}
 	}
-	require.Zero(t, callerRows(t, b.pool, "late"))
+	require.Zero(t, store.AgentRows(t, b.pool, "late"))
 }
 
 // TestTelemetryWriterCloseGivesUp: Close whose context ends while groups
@@ -280,7 +258,7 @@ func TestTelemetryWriterCloseGivesUp(t *testing.T) {
 	for c := range 32 {
 		wg.Go(func() {
 			agent := fmt.Sprintf("c%d", c)
-			batch := callerBatch(agent, 300)
+			batch := store.WriterBatch(agent, 300)
 			st, err := w.Append(ctx, batch)
 			results <- outcome{agent, len(batch), st, err}
 		})
@@ -297,7 +275,7 @@ func TestTelemetryWriterCloseGivesUp(t *testing.T) {
 	t.Logf("Close: %v", err)
 	require.NoError(t, w.Close(ctx), "a second Close")
 	for r := range results {
-		stored := callerRows(t, b.pool, r.agent)
+		stored := store.AgentRows(t, b.pool, r.agent)
 		if r.err == nil {
 			require.Equal(t, r.n, stored, r.agent)
 		} else {
@@ -338,7 +316,7 @@ func TestTelemetryWriterTinyPool(t *testing.T) {
 				})
 			}
 			wg.Go(func() {
-				_, err := s.AppendTelemetry(ctx, store.SliceEdges(callerBatch("direct", 500)))
+				_, err := s.AppendTelemetry(ctx, store.SliceEdges(store.WriterBatch("direct", 500)))
 				errs <- err
 			})
 			wg.Go(func() {
@@ -388,7 +366,7 @@ func TestTelemetryWriterBadEdgesStayTheirCallers(t *testing.T) {
 		for _, good := range []bool{true, false} {
 			wg.Go(func() {
 				agent := fmt.Sprintf("a%d-%t", i, good)
-				batch := callerBatch(agent, 20)
+				batch := store.WriterBatch(agent, 20)
 				dropped := 0
 				if !good {
 					spoil(&batch[10])
@@ -410,7 +388,7 @@ func TestTelemetryWriterBadEdgesStayTheirCallers(t *testing.T) {
 		}
 		require.EqualValues(t, r.dropped, drops, "%s: %v", r.agent, r.st.Dropped)
 		require.EqualValues(t, 20-r.dropped, r.st.Edges, r.agent)
-		require.Equal(t, 20-r.dropped, callerRows(t, b.pool, r.agent), r.agent)
+		require.Equal(t, 20-r.dropped, store.AgentRows(t, b.pool, r.agent), r.agent)
 	}
 }
 
@@ -481,7 +459,7 @@ func TestTelemetryWriterCancelledCallerLearnsTheOutcome(t *testing.T) {
 	s := store.NewStore(b.pool, store.WithLogger(slog.New(slog.DiscardHandler)), store.WithDayEnsurer(held))
 	w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1})
 	close(armed)
-	batch := callerBatch("cancelled", 50)
+	batch := store.WriterBatch("cancelled", 50)
 	cctx, cancel := context.WithCancel(ctx)
 	type outcome struct {
 		st  store.TelemetryStats
@@ -503,6 +481,6 @@ func TestTelemetryWriterCancelledCallerLearnsTheOutcome(t *testing.T) {
 	require.NoError(t, r.err)
 	require.EqualValues(t, 50, r.st.Edges)
 	require.NoError(t, w.Close(ctx))
-	require.Equal(t, 50, callerRows(t, b.pool, "cancelled"))
-	require.Zero(t, callerRows(t, b.pool, "reused"))
+	require.Equal(t, 50, store.AgentRows(t, b.pool, "cancelled"))
+	require.Zero(t, store.AgentRows(t, b.pool, "reused"))
 }
