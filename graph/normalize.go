@@ -88,7 +88,11 @@ func NormalizeDomain(v string) (string, error) {
 		return "", invalidValue("domain name is not UTF-8")
 	}
 	for _, r := range d {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
+		// U+FFFD stands for a character lost on the way (a NUL a JSON
+		// decoder replaced, bytes a converter could not read): no name
+		// holds it (IDNA 2008 disallows it), and punycode would make a
+		// node of the garbage.
+		if unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
 			return "", invalidValue("%q is not a domain name", shorten(v, 80))
 		}
 	}

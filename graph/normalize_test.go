@@ -35,7 +35,7 @@ func TestNormalizeDomain(t *testing.T) {
 		require.NoError(t, err, in)
 		require.Equal(t, want, got, in)
 	}
-	for _, bad := range []string{"", ".", "a..b", ".a", "a b.example", "http://x.example", "a\x00b"} {
+	for _, bad := range []string{"", ".", "a..b", ".a", "a b.example", "http://x.example", "a\x00b", "evil\ufffd.example"} {
 		_, err := graph.NormalizeDomain(bad)
 		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
 	}
