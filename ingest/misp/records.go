@@ -52,7 +52,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	if out.own {
 		j.out.own = append(j.out.own, n.Brief())
 	}
-	l := link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}
+	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
 	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
 		// A search result, linked from the event it names. (A record
 		// of a frame not yet known to be an event, as in a bare event
@@ -93,6 +93,22 @@ func searchResultEvent(evUUID text, brief *rawEventBrief, feed string, attr grap
 	ev.Sources = []string{feed}
 	ev.FirstSeen, ev.LastSeen = attr.FirstSeen, attr.LastSeen
 	return ev, true
+}
+
+// marked sets the TLP of a link a record's own tags mark (props "tlp", as
+// the STIX loader writes a marked object's links): the event's link to a
+// tlp:red attribute of a tlp:green event is red, as the attribute is,
+// whatever TLP the event stating it gives (the strictest counts). props is
+// returned, made when nil; tlp none leaves it as it is.
+func marked(props map[string]any, tlp graph.TLP) map[string]any {
+	if tlp == graph.TLPNone {
+		return props
+	}
+	if props == nil {
+		props = map[string]any{}
+	}
+	props["tlp"] = string(tlp)
+	return props
 }
 
 // keyed puts a record's details under its uuid, so that two records of one
@@ -232,7 +248,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref(), uuid)
+		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
 	}
 	if !inObject {
 		// Analyst data about an object's attribute is the object's
