@@ -132,7 +132,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	linkProps := keyed(uuid, details)
 	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
 		// The object's own node carries its details, and its event's TLP.
-		j.out.own = append(j.out.own, node.Brief())
+		j.out.own = append(j.out.own, ownOf(node.Brief()))
 		node.Props = details
 		if uuid != "" {
 			node.Props["misp_uuid"] = uuid

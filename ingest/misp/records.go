@@ -50,7 +50,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	j.out.res.Mapped++
 	n := out.node
 	if out.own {
-		j.out.own = append(j.out.own, n.Brief())
+		j.out.own = append(j.out.own, ownOf(n.Brief()))
 	}
 	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
 	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
@@ -169,6 +169,9 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	out.details = details
 	var o observed
 	var props map[string]any
+	var ind graph.Node
+	var obs []graph.Node
+	var ok bool
 	if vm := valueMappers[out.typ]; vm != nil {
 		var err error
 		if o, err = vm(out.typ, out.value); err != nil {
@@ -186,6 +189,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		// particular to this attribute goes on the link to it.
 		for k, v := range o.props {
 			details[k] = v
+		}
+		if !inObject && bool(a.ToIDs) {
+			// For detection: the attribute is an indicator based on
+			// the value (indicator.go).
+			ind, obs, ok = idsIndicator(uuid, out.typ, out.value)
 		}
 	} else if inObject {
 		out.propsOnly = true
@@ -227,6 +235,10 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, ReasonInvalidTimestamp, err
 	}
 	n.Sources = []string{m.feed}
+	if ok {
+		n = m.indicatorOf(b, &o, n, ind, obs, details, uuid, parseTime(a.Timestamp.String()))
+		out.own = true
+	}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))
 	}

@@ -57,7 +57,7 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref,
 	}
 	b.AddSighting(sg)
 	// The sighting node is the event's own content (keyed by its uuid).
-	j.out.own = append(j.out.own, sg.Brief())
+	j.out.own = append(j.out.own, ownOf(sg.Brief()))
 	if tlp != graph.TLPNone {
 		b.Nodes = append(b.Nodes, sg.Brief().TLPRecord(tlp, sg.Sources))
 	}
