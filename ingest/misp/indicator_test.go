@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -63,4 +64,31 @@ func TestIDSPatternsCompareTheAttributesValue(t *testing.T) {
 	for _, typ := range []string{"vulnerability", "threat-actor", "campaign-name", "text", "email-reply-to"} {
 		require.Empty(t, idsPattern(typ, "x"), typ)
 	}
+}
+
+// TestSTIXPatternAttributeNotUnderstood: a stix2-pattern attribute whose
+// pattern puts NOT before an object path (no STIX patterning) is an
+// indicator keeping its pattern, with no based-on link, and a counted,
+// logged invalid-pattern part drop, as the STIX loader treats such an
+// indicator. Before, the MISP loader dropped the pattern's error without
+// a word (its based-on link to the excluded domain went with the STIX
+// parser's fix, not its silence).
+func TestSTIXPatternAttributeNotUnderstood(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	rep, sink, err := loadString(t, event(u(1), "patterns", []string{
+		attr(u(2), "stix2-pattern", "[NOT domain-name:value = 'evil.example']"),
+		attr(u(3), "stix2-pattern", "[domain-name:value NOT = 'evil.example' AND domain-name:value = 'good.example']"),
+	}), quiet(&buf))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.EqualValues(t, 1, rep.PartsDropped[stix.ReasonInvalidPattern], "%+v", rep.PartsDropped)
+	require.Contains(t, buf.String(), "indicator--"+u(2))
+	bad, ok := sink.byAlias(alias(u(2)))
+	require.True(t, ok)
+	require.Equal(t, "[NOT domain-name:value = 'evil.example']", bad.Props["pattern"])
+	require.Empty(t, basedOn(sink, bad.Ref()))
+	good, ok := sink.byAlias(alias(u(3)))
+	require.True(t, ok)
+	require.Equal(t, []graph.Ref{graph.ValueNode(graph.KindDomainName, "good.example").Ref()}, basedOn(sink, good.Ref()))
 }

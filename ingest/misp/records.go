@@ -216,7 +216,14 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if props["pattern_type"] == "stix" {
 			// A STIX pattern is based on the observables it compares, as
 			// the STIX loader links them.
-			obs, _ := stix.PatternObservables(out.value)
+			obs, err := stix.PatternObservables(out.value)
+			if err != nil {
+				// Not understood ([NOT domain-name:value = …]): the
+				// indicator keeps its pattern, without observables, and
+				// says so, as the STIX loader does.
+				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
+					ID: o.node.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "attribute"}})
+			}
 			for _, ob := range obs {
 				o.extra = append(o.extra, ob)
 				o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
