@@ -97,8 +97,12 @@ const (
 	// expiration-of (the value stops being valid at the node's time).
 	RelFalsePositiveOf = "false-positive-of"
 	RelExpirationOf    = "expiration-of"
-	RelWhereSighted    = "where-sighted" // sighting → identity or location
-	RelObserved        = "observed"      // sighting → observed-data
+	// A STIX sighting of count 0 says the object was looked for (where,
+	// from first to last seen) and sighted no time: its node links
+	// no-sighting-of, no sighting of it.
+	RelNoSightingOf = "no-sighting-of"
+	RelWhereSighted = "where-sighted" // sighting → identity or location
+	RelObserved     = "observed"      // sighting → observed-data
 )
 
 // producerObservables are observable types producers define outside STIX

@@ -101,6 +101,7 @@ var relationClasses = map[string]RelationClass{
 	"av-analysis-of": ClassIntelligence, "compromises": ClassIntelligence, "has": ClassIntelligence,
 	"belongs-to": ClassIntelligence, "sighting-of": ClassIntelligence, "where-sighted": ClassIntelligence,
 	"false-positive-of": ClassIntelligence, // a MISP false-positive sighting: said of the value, shown as such
+	"no-sighting-of":    ClassIntelligence, // a STIX sighting of count 0: looked for, not seen, shown as such
 	// Embedded references of STIX objects, named by the property.
 	"src": ClassIntelligence, "dst": ClassIntelligence, "parent-directory": ClassIntelligence,
 	"parent": ClassIntelligence, "child": ClassIntelligence, "binary": ClassIntelligence,

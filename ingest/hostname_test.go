@@ -53,7 +53,7 @@ func TestOpenCTIHostnameIsADomainName(t *testing.T) {
 	}
 	var based int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM relations WHERE relation = 'based-on' AND dst_id = $1`, want).Scan(&based))
-	require.Equal(t, 1, based, "the indicator's hostname pattern is based on the domain")
+	require.Equal(t, 2, based, "the indicator's hostname pattern, and the MISP to_ids hostname's indicator, are based on the domain")
 	var sources []string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT sources FROM nodes WHERE id = $1`, want).Scan(&sources))
 	require.Equal(t, []string{"misp", "octi"}, sources)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/ingest"
@@ -60,4 +62,55 @@ func TestMISPEventAndItsSTIXExportAreOneNode(t *testing.T) {
 		}
 		require.Equal(t, first, dump, "the same graph in every load order")
 	}
+}
+
+// TestMISPAttributeAndItsSTIXIndicatorAreOneSetOfRecords: a to_ids
+// attribute (misp-stix's domain circl.lu, 4bb235a7…, to_ids true) and the
+// indicator misp-stix exports it as (indicator--<attribute uuid>, pattern
+// [domain-name:value = 'circl.lu'], listed by the event's grouping;
+// testdata/mispstix/event-domain-stix21-indicator-only.json, the export as
+// misp-stix writes a to_ids attribute, an indicator alone) give one set of
+// records whichever is loaded, alone or together: the event links the
+// indicator, the indicator is based on the domain. Before, the MISP event
+// linked the domain itself and no indicator: loaded with the export, the
+// event listed the attribute twice, as the domain and as the indicator.
+// Loaded together, in either order, the graph is the same, tables and
+// aliases included.
+func TestMISPAttributeAndItsSTIXIndicatorAreOneSetOfRecords(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join("..", "testdata", "mispstix")
+	misp := ingest.Feed{Name: "misp", Path: filepath.Join(dir, "events-misp.json"), Format: "misp"}
+	stix := ingest.Feed{Name: "stix21", Path: filepath.Join(dir, "event-domain-stix21-indicator-only.json"), Format: "stix"}
+	const event, attribute = "misp--d402185f-c129-4f65-8678-43edb2cee1cf", "4bb235a7-7d25-4aef-802f-2c6b45c5eceb"
+	// links states the event's and the attribute's object and based-on
+	// links as "<src key> <relation> <dst key>".
+	links := func(ctx context.Context, pool *pgxpool.Pool) []string {
+		rows, err := pool.Query(ctx, `SELECT s.key || ' ' || r.relation || ' ' || d.key FROM relations r
+			JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+			WHERE s.key IN ($1, 'indicator--' || $2) AND r.relation IN ('object', 'based-on') ORDER BY 1`, event, attribute)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return got
+	}
+	want := []string{
+		"indicator--" + attribute + " based-on circl.lu",
+		event + " object indicator--" + attribute,
+	}
+	var dumps []string
+	for _, order := range [][]ingest.Feed{{misp}, {stix}, {misp, stix}, {stix, misp}} {
+		ctx := context.Background()
+		st, pool := newStore(t)
+		loadOneByOne(ctx, t, st, order)
+		require.Equal(t, want, links(ctx, pool), "one set of records (%s first, %d files)", order[0].Name, len(order))
+		n, err := st.ResolveNode(ctx, "misp--"+attribute)
+		require.NoError(t, err)
+		require.Equal(t, "indicator--"+attribute, n.Key, "the attribute is the indicator")
+		if len(order) == 2 {
+			require.Contains(t, n.Sources, "misp")
+			require.Contains(t, n.Sources, "stix21")
+			dumps = append(dumps, pgtest.Dump(t, pool, pgtest.GraphQueries...))
+		}
+	}
+	require.Equal(t, dumps[0], dumps[1], "the same tables in either order")
 }

@@ -38,7 +38,7 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 	}{
 		{"adv3-killchain-v1", "adv3-killchain-v2", "T9990", []string{"Adv3 Persistence"}, false},
 		{"ver-v1", "ver-v2", "indicator--00000000-0000-4000-8000-0000000000b2", []string{"198.51.100.2", "ThirdName"}, false},
-		{"misp-reload-v1", "misp-reload-v2", "misp--5e1f0000-0000-4000-8000-e00000000010", []string{"198.51.100.152"}, false},
+		{"misp-reload-v1", "misp-reload-v2", "misp--5e1f0000-0000-4000-8000-e00000000010", []string{dstIndicator("198.51.100.152")}, false},
 		// v2 gives its timestamp after its attributes (its link to .160 is
 		// not versioned: it stands alone); v1, older, gives it first: .161,
 		// which only v1 lists, goes, .160, which v2 lists too, stays
@@ -58,7 +58,7 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		// arrives must be stated by the sighting's version too, or it
 		// stands alone and keeps A (testdata/adv/adv4-sighting-latemark)
 		{"adv4-sighting-latemark-v1", "adv4-sighting-latemark-v2", "sighting--5e1f0000-0000-4000-8000-0000000a4201", []string{"Adv4 Mark Site B", "Adv4MarkInd"}, false},
-		{"adv4-misp-tslast-v1", "adv4-misp-tslast-v2", "misp--5e1f0000-0000-4000-8000-e00000000410", []string{"198.51.100.160", "198.51.100.162"}, false},
+		{"adv4-misp-tslast-v1", "adv4-misp-tslast-v2", "misp--5e1f0000-0000-4000-8000-e00000000410", []string{dstIndicator("198.51.100.160"), dstIndicator("198.51.100.162")}, false},
 		// an event whose newer version deleted an object (.170 and its
 		// domain) and an attribute of another object (.173): the deleted
 		// object's links were stated by the object, whose version nothing
@@ -69,9 +69,11 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
 		// an attribute's analyst note and relationship and an event report
 		// naming .182, all gone from the newer version: their links were
-		// stated by no version and stayed (testdata/adv/adv5-misp-analyst-gone)
-		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.181", []string{"analyst data removed between versions"}, false},
-		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "198.51.100.182", []string{"analyst data removed between versions"}, false},
+		// stated by no version and stayed (testdata/adv/adv5-misp-analyst-gone;
+		// walked from the to_ids attributes, their indicators, based on the
+		// addresses)
+		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000611", []string{"198.51.100.181", "analyst data removed between versions"}, false},
+		{"adv5-misp-analyst-gone-v1", "adv5-misp-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000614", []string{"198.51.100.182", "analyst data removed between versions"}, false},
 		// the same events with their keys sorted (jq -S, Python's
 		// sort_keys: "uuid" and "timestamp" after "Object", "EventReport"
 		// and the attributes' "Note"), and with only "uuid" after them:
@@ -82,8 +84,8 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.173", nil, false},
 		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
 		{"adv5-misp-uuidlast-object-gone-v1", "adv5-misp-uuidlast-object-gone-v2", "198.51.100.170", nil, false},
-		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "198.51.100.181", []string{"analyst data removed between versions"}, false},
-		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "198.51.100.182", []string{"analyst data removed between versions"}, false},
+		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000611", []string{"198.51.100.181", "analyst data removed between versions"}, false},
+		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000614", []string{"198.51.100.182", "analyst data removed between versions"}, false},
 	} {
 		t.Run(tc.v1+"/"+tc.start, func(t *testing.T) {
 			t.Parallel()
@@ -117,4 +119,10 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dstIndicator names the indicator of a to_ids ip-dst attribute (its
+// pattern, as misp-stix writes it): a MISP event links the indicator.
+func dstIndicator(ip string) string {
+	return "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '" + ip + "']"
 }

@@ -145,7 +145,10 @@ func TestShowSearchAndWalkFlags(t *testing.T) {
 // stored of each source id and counts the links from the node only older
 // versions state (kept, not walked), which it said nothing of: a link
 // missing from the walk looked as if no source had ever given it
-// (testdata/adv/misp-reload: v2 deleted .150 and changed .151 to .152).
+// (testdata/adv/misp-reload: v2 deleted .150 and changed .151 to .152;
+// both to_ids attributes, so the event links their indicators: the deleted
+// attribute's link is superseded, and the changed one's indicator still
+// stands, its based-on link to .151 superseded).
 func TestShowSaysWhatANewerVersionSuperseded(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)
@@ -155,10 +158,12 @@ func TestShowSaysWhatANewerVersionSuperseded(t *testing.T) {
 	}
 	out := runOK(t, db, "show", "misp--5e1f0000-0000-4000-8000-e00000000010")
 	require.Regexp(t, `(?m)^source id: +misp--5e1f0000-0000-4000-8000-e00000000010  \(misp-reload-v\d\)  newest version 2023-11-16T02:00:00Z$`, out)
-	require.Regexp(t, `(?m)^superseded: +-object-> 2 \(stated only by older versions of its objects; kept, not walked\)$`, out)
+	require.Regexp(t, `(?m)^superseded: +-object-> 1 \(stated only by older versions of its objects; kept, not walked\)$`, out)
 	var d graph.NodeDetails
 	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "show", "misp--5e1f0000-0000-4000-8000-e00000000010", "--format", "json")), &d))
-	require.Equal(t, []graph.RelationDegree{{Relation: "object", Class: graph.ClassOf("object"), Direction: "out", Edges: 2}}, d.Superseded)
+	require.Equal(t, []graph.RelationDegree{{Relation: "object", Class: graph.ClassOf("object"), Direction: "out", Edges: 1}}, d.Superseded)
+	out = runOK(t, db, "show", "misp--5e1f0000-0000-4000-8000-000000000802")
+	require.Regexp(t, `(?m)^superseded: +-based-on-> 1 \(stated only by older versions of its objects; kept, not walked\)$`, out)
 }
 
 // TestShowFindsTheLiveClaimantOfAName: ATT&CK deprecates S9901 in a newer

@@ -46,17 +46,18 @@ func TestShowSaysHowManyTimesItWasSighted(t *testing.T) {
 	require.Equal(t, "2020-02-28T10:49:11.51659Z", d.Sighted.FirstSeen)
 	require.Equal(t, "2020-02-28T18:49:11.51659Z", d.Sighted.LastSeen)
 
-	// A MISP sighting (type 0) is one sighting, when it was made; the
-	// domain itself was seen in 2018.
-	out = runOK(t, db, "show", "domain-name:ooiasjdnqjwbeasdasd.com")
+	// A MISP sighting (type 0) is one sighting, when it was made, of its
+	// attribute: a to_ids domain's indicator (misp--<attribute uuid>), as
+	// misp-stix exports it; the attribute was seen in 2018.
+	out = runOK(t, db, "show", "misp--5b6464ca-e73c-4707-9b8a-d0350acd0835")
 	require.Regexp(t, `(?m)^seen: +2018-08-03 \.\. 2018-08-03$`, out)
 	require.Regexp(t, `(?m)^sighted: +1 time in 1 sighting, 2019-02-27 \.\. 2019-02-27$`, out)
 	// A false positive and an expiration are no sightings; nor is an
 	// indicator nobody sighted.
-	out = runOK(t, db, "show", "domain-name:diqjwhebseqhbasdh.com")
+	out = runOK(t, db, "show", "misp--5b6464ca-e0a0-40e0-8e21-d0350acd0835")
 	require.NotContains(t, out, "sighted:")
 	out = runOK(t, db, "show", "url:http://foo.bar/1234")
 	require.NotContains(t, out, "sighted:")
-	out = runOK(t, db, "show", "domain-name:diqjwhebseqhbasdh.com", "--format", "json")
+	out = runOK(t, db, "show", "misp--5b6464ca-e0a0-40e0-8e21-d0350acd0835", "--format", "json")
 	require.NotContains(t, out, `"sighted"`)
 }

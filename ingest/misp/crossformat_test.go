@@ -101,7 +101,8 @@ func TestCrossFormatMISPSTIXExport(t *testing.T) {
 	stixSink := loadSTIX(t, string(data), "misp-stix-export")
 
 	for _, c := range []struct{ mispAlias, stixID string }{
-		{alias("4bb235a7-7d25-4aef-802f-2c6b45c5eceb"), "domain-name--4bb235a7-7d25-4aef-802f-2c6b45c5eceb"},
+		// the to_ids domain attribute is the export's indicator
+		{alias("4bb235a7-7d25-4aef-802f-2c6b45c5eceb"), "indicator--4bb235a7-7d25-4aef-802f-2c6b45c5eceb"},
 		{alias("2972c3a2-dda3-4de7-aca1-e96cf7ce5544"), "autonomous-system--2972c3a2-dda3-4de7-aca1-e96cf7ce5544"},
 	} {
 		m, ok := mispSink.byAlias(c.mispAlias)
@@ -111,6 +112,12 @@ func TestCrossFormatMISPSTIXExport(t *testing.T) {
 		require.Equal(t, s.ID, m.ID, "%s and %s", c.mispAlias, c.stixID)
 		require.Equal(t, s.Kind, m.Kind)
 	}
+	// Both based on the one domain node, the export's domain-name SCO.
+	domain, ok := stixSink.byAlias("domain-name--4bb235a7-7d25-4aef-802f-2c6b45c5eceb")
+	require.True(t, ok)
+	ind := graph.SourceNode(graph.KindIndicator, "indicator--4bb235a7-7d25-4aef-802f-2c6b45c5eceb")
+	require.Equal(t, []graph.Ref{domain.Ref()}, basedOn(mispSink, ind.Ref()))
+	require.Equal(t, []graph.Ref{domain.Ref()}, basedOn(stixSink, ind.Ref()))
 	org, ok := stixSink.byAlias("identity--a0c22599-9e58-4da4-96ac-7051603fa951")
 	require.True(t, ok)
 	_, ok = mispSink.byID(org.Ref())
@@ -130,7 +137,7 @@ func TestCrossFormatMISPCoreExport(t *testing.T) {
 	require.NoError(t, err)
 	stixSink := loadSTIX(t, string(data), "misp-core-export")
 
-	var matched, unmatched []string
+	var matched, unmatched, sameIndicator, otherIndicator []string
 	for _, n := range mispSink.nodes {
 		for _, a := range n.Aliases {
 			id, ok := strings.CutPrefix(a, "misp--")
@@ -142,14 +149,32 @@ func TestCrossFormatMISPCoreExport(t *testing.T) {
 			if len(obs) == 0 {
 				continue
 			}
-			entry := string(n.Kind) + " " + n.Name
-			if contains(obs, n.Ref()) {
-				matched = append(matched, entry)
-			} else {
-				unmatched = append(unmatched, entry)
+			// A to_ids attribute is the export's indicator (same id),
+			// based on its observables; any other the observable.
+			targets := []graph.Ref{n.Ref()}
+			if n.Kind == graph.KindIndicator {
+				require.Equal(t, ind.ID, n.ID, "the attribute's indicator is the export's")
+				targets = basedOn(mispSink, n.Ref())
+				if sameRefs(targets, obs) {
+					sameIndicator = append(sameIndicator, n.Name)
+				} else {
+					otherIndicator = append(otherIndicator, n.Name)
+				}
+			}
+			for _, r := range targets {
+				tn, ok := mispSink.byID(r)
+				require.True(t, ok)
+				entry := string(tn.Kind) + " " + tn.Name
+				if contains(obs, r) {
+					matched = append(matched, entry)
+				} else {
+					unmatched = append(unmatched, entry)
+				}
 			}
 		}
 	}
+	t.Logf("indicators based on the same observables in both formats (%d), on others (%d): %s",
+		len(sameIndicator), len(otherIndicator), strings.Join(otherIndicator, "; "))
 	sort.Strings(matched)
 	sort.Strings(unmatched)
 	t.Logf("one node in both formats (%d): %s", len(matched), strings.Join(matched, "; "))
@@ -162,6 +187,19 @@ func TestCrossFormatMISPCoreExport(t *testing.T) {
 		}
 		require.True(t, found, "%q is one node in both formats", want)
 	}
+}
+
+// sameRefs reports whether a and b hold the same refs.
+func sameRefs(a, b []graph.Ref) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, r := range a {
+		if !contains(b, r) {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(refs []graph.Ref, ref graph.Ref) bool {

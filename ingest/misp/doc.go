@@ -148,6 +148,19 @@
 // them would lose data. The keys of indicator and x-misp-attribute nodes are
 // the ids misp-stix's STIX 2.1 export gives the same attributes.
 //
+// An event-level attribute flagged to_ids whose type maps to an
+// observable (not vulnerability, threat-actor or campaign-name, which
+// misp-stix exports as such objects) is an indicator as well, as misp-stix
+// exports it: keyed "indicator--<uuid>", its STIX pattern the one
+// misp-stix writes for the type, based-on the observables the pattern
+// compares (stix.PatternObservables), stating them in its version (the
+// attribute's timestamp, as a STIX indicator states its pattern's links at
+// its modified time). The indicator is the attribute's node: its alias
+// misp--<uuid>, its event's link, details, labels, TLP, clusters,
+// sightings and analyst data are the indicator's; the value's node is
+// written beside it, marked with the attribute's TLP (indicator.go). So
+// an event and its misp-stix export state one set of records for it.
+//
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
 // category, to_ids, comment, port, registry value — is not a prop of the

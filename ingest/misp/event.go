@@ -77,16 +77,48 @@ type frame struct {
 	// the event's own nodes (mapping.own), for its end.
 	deferred    []link
 	overflow    bool
-	own         []graph.NodeBrief
+	own         []ownNode
 	ownOverflow bool
 	// stated are the relations its records stated before its uuid or
 	// version was read (mapping.stated), for its end.
 	stated []graph.Relation
 }
 
+// ownNode names one of an event's own nodes, kept to the event's end
+// (frame.own) for its TLP: compactly, since an event holds one per
+// attribute of its own (an indicator of each to_ids attribute, a text
+// attribute): a node keyed "<kind>--<uuid>" of those two kinds by its
+// uuid alone (the kind a constant), any other by its brief, unnamed.
+type ownNode struct {
+	kind  graph.Kind
+	uuid  uuid.UUID
+	brief *graph.NodeBrief
+}
+
+// ownOf is the ownNode of b.
+func ownOf(b graph.NodeBrief) ownNode {
+	for _, k := range []graph.Kind{graph.KindIndicator, KindAttribute} {
+		if rest, ok := strings.CutPrefix(b.Key, string(k)+"--"); ok && b.Kind == k {
+			if u, err := uuid.Parse(rest); err == nil && u.String() == rest {
+				return ownNode{kind: k, uuid: u}
+			}
+		}
+	}
+	b.Name = ""
+	return ownNode{brief: &b}
+}
+
+// tlpRecord is the record of the node's TLP alone (graph.NodeBrief.TLPRecord).
+func (o ownNode) tlpRecord(tlp graph.TLP, sources []string) graph.Node {
+	if o.brief != nil {
+		return o.brief.TLPRecord(tlp, sources)
+	}
+	return graph.SourceNode(o.kind, string(o.kind)+"--"+o.uuid.String()).Brief().TLPRecord(tlp, sources)
+}
+
 // keepOwn keeps the event's own nodes for its end, up to maxDeferred;
 // called in feed order on the batcher goroutine.
-func (f *frame) keepOwn(own []graph.NodeBrief) {
+func (f *frame) keepOwn(own []ownNode) {
 	if len(f.own)+len(own) > maxDeferred {
 		f.ownOverflow = true
 		own = own[:max(0, maxDeferred-len(f.own))]

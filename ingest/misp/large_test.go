@@ -96,8 +96,11 @@ func peakHeap(f func()) uint64 {
 }
 
 // TestLargeEventStreams: one event of 8 MB (about 45,000 attributes) streams
-// through with the heap in use staying under 32 MB: an event is not held
-// whole.
+// through with the heap in use staying under 40 MB: an event is not held
+// whole. (The bound was 32 MB until each to_ids attribute became an
+// indicator beside its observable, which makes the batches of 2,000
+// records larger: 32.9 MiB peak for 8 MB, 36.7 MiB for 24 MB; before,
+// 27.3 and 32.9 MiB.)
 func TestLargeEventStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("8 MB event")
@@ -119,7 +122,7 @@ func TestLargeEventStreams(t *testing.T) {
 	t.Logf("peak heap in use %.1f MiB", float64(peak)/(1<<20))
 	require.Equal(t, rep.read, rep.mapped)
 	require.Greater(t, rep.read, int64(37000))
-	require.Less(t, peak, uint64(32<<20), "memory does not grow with the event")
+	require.Less(t, peak, uint64(40<<20), "memory does not grow with the event")
 }
 
 // BenchmarkLoadEvent reports the parse rate of a generated 32 MB event.

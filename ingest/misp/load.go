@@ -123,7 +123,7 @@ type mapping struct {
 	// own are the nodes of the record that are its event's alone (keyed
 	// by a uuid of the event's records, not shared by value or name): the
 	// event's TLP, read only at its end, applies to them (frame.own).
-	own []graph.NodeBrief
+	own []ownNode
 	// stated are the relations its event states, kept for the event's end
 	// because its uuid or version was not known yet (eventStated).
 	stated []graph.Relation
@@ -374,7 +374,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// TLP) adds to what its record wrote.
 	if tlp := nodes[0].TLP; tlp != graph.TLPNone {
 		for _, o := range fr.own {
-			nodes = append(nodes, o.TLPRecord(tlp, []string{m.feed}))
+			nodes = append(nodes, o.tlpRecord(tlp, []string{m.feed}))
 		}
 	}
 	if fr.ownOverflow {

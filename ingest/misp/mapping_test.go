@@ -24,9 +24,20 @@ var stixNamespace = uuid.MustParse("00abedb4-aa42-466c-9c01-fed23315a9b7")
 func stixID(canonical string) uuid.UUID { return uuid.NewSHA1(stixNamespace, []byte(canonical)) }
 
 // attr is one attribute of a constructed event.
+// attr is an attribute not flagged for detection (to_ids false): the
+// value's node is the attribute's (idsAttr flags one, an indicator).
 func attr(id, typ, value string, extra ...string) string {
+	return attrIDS(false, id, typ, value, extra...)
+}
+
+// idsAttr is an attribute flagged for detection (to_ids true).
+func idsAttr(id, typ, value string, extra ...string) string {
+	return attrIDS(true, id, typ, value, extra...)
+}
+
+func attrIDS(toIDS bool, id, typ, value string, extra ...string) string {
 	b, _ := jsonString(value)
-	s := fmt.Sprintf(`{"uuid": %q, "type": %q, "category": "Network activity", "value": %s, "to_ids": true, "timestamp": "1600000000"`, id, typ, b)
+	s := fmt.Sprintf(`{"uuid": %q, "type": %q, "category": "Network activity", "value": %s, "to_ids": %t, "timestamp": "1600000000"`, id, typ, b, toIDS)
 	for _, e := range extra {
 		s += ", " + e
 	}
@@ -147,7 +158,7 @@ func TestAttributeMapping(t *testing.T) {
 			details, ok := rel.Props[u(100+i)].(map[string]any)
 			require.True(t, ok, "the link holds the attribute's details under its uuid: %v", rel.Props)
 			require.Equal(t, c.typ, details["misp_type"])
-			require.Equal(t, true, details["to_ids"])
+			require.Equal(t, false, details["to_ids"])
 			require.Equal(t, "Network activity", details["misp_category"])
 			for k, v := range c.props {
 				if n.Kind == KindAttribute || n.Kind == graph.KindIndicator {
@@ -427,7 +438,7 @@ func TestAttributeSearchResultsLinkTheirEvent(t *testing.T) {
 	}
 	require.Equal(t, "C2", mustRelation(t, sink, ev, u(501)).Props[u(501)].(map[string]any)["comment"])
 	// The same link as the event file gives.
-	_, file, err := loadString(t, event(u(500), "Emotet C2 list", []string{attr(u(501), "ip-dst", "198.51.100.41", `"comment": "C2"`)}), quiet(nil))
+	_, file, err := loadString(t, event(u(500), "Emotet C2 list", []string{idsAttr(u(501), "ip-dst", "198.51.100.41", `"comment": "C2"`)}), quiet(nil))
 	require.NoError(t, err)
 	ip, _ := file.byAlias(alias(u(501)))
 	fromFile, ok := findRelation(file, ev.Ref(), RelObject, ip.Ref())

@@ -88,8 +88,12 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	}
 	var rels []graph.Relation
 	folded, linked := map[string]bool{}, map[string]bool{}
+	// ownTLP is the strictest TLP of its attributes' tags (a MISP object
+	// has no tags): it marks the object and its event's link to it.
+	ownTLP := graph.TLPNone
 	for _, a := range attrs {
 		node.Labels = graph.Union(node.Labels, a.labels)
+		ownTLP = ownTLP.Stricter(a.tlp)
 		node.TLP = node.TLP.Stricter(a.tlp)
 		if a.propsOnly {
 			addProp(details, a.relation, a.typ, a.value)
@@ -112,7 +116,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 			continue
 		}
 		linked[a.node.ID.String()] = true
-		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: keyed(a.uuid, a.details)})
+		rels = append(rels, graph.Relation{Src: node.Ref(), Type: RelHasAttribute, Dst: a.node.Ref(), Props: marked(keyed(a.uuid, a.details), a.tlp)})
 	}
 	// The folded attributes' own nodes are not written, unless another
 	// attribute of the object links one.
@@ -128,7 +132,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	linkProps := keyed(uuid, details)
 	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
 		// The object's own node carries its details, and its event's TLP.
-		j.out.own = append(j.out.own, node.Brief())
+		j.out.own = append(j.out.own, ownOf(node.Brief()))
 		node.Props = details
 		if uuid != "" {
 			node.Props["misp_uuid"] = uuid
@@ -171,7 +175,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	}
 	m.analystData(j, b, notes, opinions, node.Ref(), node.FirstSeen, node.LastSeen)
 	m.analystRelationships(j, b, relationships, node.Ref(), node.FirstSeen, node.LastSeen)
-	l := link{typ: RelObject, dst: node.Ref(), props: linkProps, first: node.FirstSeen, last: node.LastSeen}
+	l := link{typ: RelObject, dst: node.Ref(), props: marked(linkProps, ownTLP), first: node.FirstSeen, last: node.LastSeen}
 	if ev, ok := searchResultEvent(o.EventUUID, o.Event, m.feed, node); ok && !j.evFrame {
 		// A search result, linked from the event it names.
 		rel := l.relation(ev.Ref())

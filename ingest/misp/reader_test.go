@@ -150,7 +150,7 @@ func TestObjectsGalaxiesSightings(t *testing.T) {
 	galaxy := `{"type": "mitre-intrusion-set", "name": "Intrusion Set", "GalaxyCluster": [
 		{"uuid": "bef4c620-0787-42a8-a96d-b7eb6e85917c", "type": "mitre-intrusion-set", "value": "APT28 - G0007", "tag_name": "misp-galaxy:mitre-intrusion-set=\"APT28 - G0007\"",
 		 "meta": {"external_id": ["G0007"], "synonyms": ["Sofacy", "Fancy Bear"]}}]}`
-	sighted := attr(u(2), "ip-dst", "198.51.100.7",
+	sighted := idsAttr(u(2), "ip-dst", "198.51.100.7",
 		`"Tag": [{"name": "tlp:amber"}, {"name": "misp-galaxy:mitre-attack-pattern=\"Spearphishing Attachment - T1193\""}]`,
 		`"Sighting": [{"uuid": "`+u(30)+`", "date_sighting": "1600000100", "type": "0", "source": "sensor", "Organisation": {"name": "SOC", "uuid": "`+u(31)+`"}}]`)
 	doc := event(u(1), "objects", []string{sighted}, `"Object": [`+object+`]`, `"Galaxy": [`+galaxy+`]`, `"Tag": [{"name": "tlp:green"}, {"name": "type:OSINT"}]`)

@@ -50,9 +50,9 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	j.out.res.Mapped++
 	n := out.node
 	if out.own {
-		j.out.own = append(j.out.own, n.Brief())
+		j.out.own = append(j.out.own, ownOf(n.Brief()))
 	}
-	l := link{typ: RelObject, dst: n.Ref(), props: keyed(out.uuid, out.details), first: n.FirstSeen, last: n.LastSeen}
+	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
 	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
 		// A search result, linked from the event it names. (A record
 		// of a frame not yet known to be an event, as in a bare event
@@ -93,6 +93,22 @@ func searchResultEvent(evUUID text, brief *rawEventBrief, feed string, attr grap
 	ev.Sources = []string{feed}
 	ev.FirstSeen, ev.LastSeen = attr.FirstSeen, attr.LastSeen
 	return ev, true
+}
+
+// marked sets the TLP of a link a record's own tags mark (props "tlp", as
+// the STIX loader writes a marked object's links): the event's link to a
+// tlp:red attribute of a tlp:green event is red, as the attribute is,
+// whatever TLP the event stating it gives (the strictest counts). props is
+// returned, made when nil; tlp none leaves it as it is.
+func marked(props map[string]any, tlp graph.TLP) map[string]any {
+	if tlp == graph.TLPNone {
+		return props
+	}
+	if props == nil {
+		props = map[string]any{}
+	}
+	props["tlp"] = string(tlp)
+	return props
 }
 
 // keyed puts a record's details under its uuid, so that two records of one
@@ -153,6 +169,9 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	out.details = details
 	var o observed
 	var props map[string]any
+	var ind graph.Node
+	var obs []graph.Node
+	var ok bool
 	if vm := valueMappers[out.typ]; vm != nil {
 		var err error
 		if o, err = vm(out.typ, out.value); err != nil {
@@ -170,6 +189,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		// particular to this attribute goes on the link to it.
 		for k, v := range o.props {
 			details[k] = v
+		}
+		if !inObject && bool(a.ToIDs) {
+			// For detection: the attribute is an indicator based on
+			// the value (indicator.go).
+			ind, obs, ok = idsIndicator(uuid, out.typ, out.value)
 		}
 	} else if inObject {
 		out.propsOnly = true
@@ -192,7 +216,14 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if props["pattern_type"] == "stix" {
 			// A STIX pattern is based on the observables it compares, as
 			// the STIX loader links them.
-			obs, _ := stix.PatternObservables(out.value)
+			obs, err := stix.PatternObservables(out.value)
+			if err != nil {
+				// Not understood ([NOT domain-name:value = …]): the
+				// indicator keeps its pattern, without observables, and
+				// says so, as the STIX loader does.
+				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
+					ID: o.node.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "attribute"}})
+			}
 			for _, ob := range obs {
 				o.extra = append(o.extra, ob)
 				o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
@@ -211,6 +242,10 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, ReasonInvalidTimestamp, err
 	}
 	n.Sources = []string{m.feed}
+	if ok {
+		n = m.indicatorOf(b, &o, n, ind, obs, details, uuid, parseTime(a.Timestamp.String()))
+		out.own = true
+	}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))
 	}
@@ -232,7 +267,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref(), uuid)
+		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
 	}
 	if !inObject {
 		// Analyst data about an object's attribute is the object's

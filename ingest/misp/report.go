@@ -69,7 +69,7 @@ func (m *mapper) eventReportRecord(j job, b *graph.Batch) {
 	n.Sources = []string{m.feed}
 	b.Nodes = append(b.Nodes, n)
 	// The report is its event's own content: the event's TLP marks it.
-	j.out.own = append(j.out.own, n.Brief())
+	j.out.own = append(j.out.own, ownOf(n.Brief()))
 	var mentioned []string
 	for _, sm := range reportMention.FindAllStringSubmatch(content, -1) {
 		if u := canonUUID(sm[1]); u != "" && !slices.Contains(mentioned, u) {
@@ -201,7 +201,7 @@ func (m *mapper) analystRecord(j job, b *graph.Batch, raw []byte, kind graph.Kin
 	}
 	n.Sources = []string{m.feed}
 	b.Nodes = append(b.Nodes, n)
-	j.out.own = append(j.out.own, n.Brief())
+	j.out.own = append(j.out.own, ownOf(n.Brief()))
 	b.Relations = append(b.Relations, graph.Relation{Src: n.Ref(), Type: RelObject, Dst: about,
 		Sources: n.Sources, FirstSeen: n.FirstSeen, LastSeen: n.LastSeen})
 	eventStated(j, b.Relations[len(b.Relations)-1:], "", n.Ref())

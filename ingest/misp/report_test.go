@@ -24,6 +24,9 @@ import (
 // its Markdown in props, linked object from its event and to what its
 // content mentions (@[attribute](uuid), @[object](uuid), in any case, once
 // each), marked by its event's TLP; a deleted report is a counted drop.
+// adv5IPIndicator names the indicator of adv5's to_ids ip-dst attribute.
+const adv5IPIndicator = "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.205']"
+
 func TestEventReportIsANote(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -49,7 +52,8 @@ func TestEventReportIsANote(t *testing.T) {
 		}
 	}
 	slices.Sort(reached)
-	require.Equal(t, []string{"file adv5-loader.exe", "ipv4-addr 198.51.100.205", "report adv5 event reports and analyst data"}, reached)
+	// The to_ids address attribute it mentions is the attribute's indicator.
+	require.Equal(t, []string{"file adv5-loader.exe", "indicator " + adv5IPIndicator, "report adv5 event reports and analyst data"}, reached)
 
 	_, err = st.ResolveNode(ctx, "note--6a1f0000-0000-4000-8000-0d0000000052")
 	require.Error(t, err, "a deleted report makes no note")
@@ -98,7 +102,7 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, graph.KindOpinion, op.Kind)
 	reached = about("opinion--6a1f0000-0000-4000-8000-0e0000000054")
-	require.Equal(t, []string{"ipv4-addr 198.51.100.205"}, reached, "an attribute's opinion is about its node")
+	require.Equal(t, []string{"indicator " + adv5IPIndicator}, reached, "an attribute's opinion is about its node: a to_ids attribute's indicator")
 	reached = about("note--6a1f0000-0000-4000-8000-0e0000000055")
 	require.Equal(t, []string{"file adv5-loader.exe"}, reached, "an object attribute's note is about the object")
 	_, err = st.ResolveNode(ctx, "opinion--6a1f0000-0000-4000-8000-0e0000000053")
@@ -109,8 +113,9 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	rel, err := st.RelationByID(ctx, alias("6a1f0000-0000-4000-8000-0e0000000056"))
 	require.NoError(t, err)
 	require.Equal(t, "communicates-with", rel.Relation)
-	reached = about("ipv4-addr:198.51.100.205")
-	require.Contains(t, reached, "domain-name adv5-draft.example")
+	// between the two to_ids attributes: their indicators
+	reached = about(alias("6a1f0000-0000-4000-8000-0a0000000051"))
+	require.Contains(t, reached, "indicator [domain-name:value = 'adv5-draft.example']")
 	rel, err = st.RelationByID(ctx, alias("6a1f0000-0000-4000-8000-0e0000000057"))
 	require.NoError(t, err)
 	require.Equal(t, "describes", rel.Relation)

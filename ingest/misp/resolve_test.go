@@ -22,7 +22,7 @@ func TestGalaxyResolvesToATTACK(t *testing.T) {
 		 "meta": {"synonyms": ["Sofacy", "Fancy Bear", "G0007"], "refs": ["https://attack.mitre.org/groups/G0007/", "https://en.wikipedia.org/wiki/Fancy_Bear"]}},
 		{"uuid": "` + u(41) + `", "type": "threat-actor", "value": "Mixed Bag", "tag_name": "misp-galaxy:threat-actor=\"Mixed Bag\"",
 		 "meta": {"refs": ["https://attack.mitre.org/groups/G0001/", "https://attack.mitre.org/groups/G0002/"]}}]}`
-	ip := attr(u(2), "ip-dst", "198.51.100.7",
+	ip := idsAttr(u(2), "ip-dst", "198.51.100.7",
 		`"Tag": [{"name": "misp-galaxy:mitre-attack-pattern=\"PowerShell - T1059.001\""}, {"name": "misp-galaxy:threat-actor=\"Sofacy\""}]`)
 	doc := event(u(1), "resolve", []string{ip}, `"Galaxy": [`+galaxy+`]`)
 	rep, sink, err := loadString(t, doc, quiet(nil))

@@ -25,7 +25,9 @@ var sightingRelations = map[string]string{"1": graph.RelFalsePositiveOf, "2": gr
 // uuid attr): a graph.Sighting keyed by the sighting uuid, or by
 // sightingUUID when it has none, seen at date_sighting, where = the
 // organisation.
-func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string) {
+// tlp is the attribute's own TLP (its tags'): a sighting of a tlp:red
+// attribute is red whatever its event's TLP.
+func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string, tlp graph.TLP) {
 	j.out.res.Read++
 	at, err := parseTimeChecked(s.DateSighting.String())
 	id := canonUUID(s.UUID.String())
@@ -55,7 +57,10 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref,
 	}
 	b.AddSighting(sg)
 	// The sighting node is the event's own content (keyed by its uuid).
-	j.out.own = append(j.out.own, sg.Brief())
+	j.out.own = append(j.out.own, ownOf(sg.Brief()))
+	if tlp != graph.TLPNone {
+		b.Nodes = append(b.Nodes, sg.Brief().TLPRecord(tlp, sg.Sources))
+	}
 	if rel == "" {
 		j.out.res.Sightings++
 	}
@@ -99,5 +104,5 @@ func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 		m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, errors.New("event sighting without attribute_uuid"))
 		return
 	}
-	m.addSighting(j, b, s, graph.Ref(alias(attr)), attr)
+	m.addSighting(j, b, s, graph.Ref(alias(attr)), attr, graph.TLPNone)
 }

@@ -77,10 +77,15 @@ func TestStoreCorpus(t *testing.T) {
 	}
 	t.Logf("corpus: %+v; graph: %d nodes, %d relations, %d pending", total, counts.Nodes, counts.Relations, counts.PendingRelations)
 
-	// The Regin event's first md5, found by its attribute's alias.
+	// The Regin event's first md5 (to_ids), found by its attribute's
+	// alias: its indicator, based on the hash.
 	n, err := store.ResolveNode(ctx, alias("548847d8-9db0-4df6-8206-15bb950d210b"))
 	require.NoError(t, err)
-	require.Equal(t, graph.KindHash, n.Kind)
+	require.Equal(t, graph.KindIndicator, n.Kind)
+	var hashes int
+	require.NoError(t, store.Pool().QueryRow(ctx, `SELECT count(*) FROM relations r JOIN nodes d ON d.id = r.dst_id
+		WHERE r.src_id = $1 AND r.relation = $2 AND d.kind = $3`, n.ID, graph.RelBasedOn, string(graph.KindHash)).Scan(&hashes))
+	require.Equal(t, 1, hashes)
 }
 
 // twiceInputs are the corpus inputs TestStoreCorpusTwice loads twice: every

@@ -207,9 +207,15 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 // MISP's misp2stix2 misp:tool="misp2stix2"; both keep the event's uuid as
 // the uuid of its id (validate has put the id in canonical form).
 func mispEventExport(o object) bool {
+	return mispLabelled(o, "misp:tool=")
+}
+
+// mispLabelled reports whether o has a label starting with prefix, as
+// misp-stix labels what it exports (misp:tool="…", misp:type="…").
+func mispLabelled(o object, prefix string) bool {
 	labels, _ := stringList(o.m["labels"])
 	for _, l := range labels {
-		if strings.HasPrefix(l, "misp:tool=") {
+		if strings.HasPrefix(l, prefix) {
 			return true
 		}
 	}
@@ -465,6 +471,12 @@ func mergeIDs(o object) []string {
 // props only.
 func (mp *mapper) mapIndicator(out *mapped, o object) {
 	n := graph.SourceNode(graph.KindIndicator, o.id)
+	if mispLabelled(o, "misp:type=") {
+		// A MISP attribute flagged to_ids as misp-stix exports it (its
+		// uuid the id's): also named by the attribute's uuid, as
+		// ingest/misp names the indicator it makes of the attribute.
+		n.Aliases = append(n.Aliases, "misp--"+o.id[len(o.typ)+2:])
+	}
 	idx := mp.addNode(out, n, o, nil)
 	pattern := o.str("pattern")
 	pt := strings.ToLower(o.str("pattern_type"))

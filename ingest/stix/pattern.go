@@ -22,6 +22,22 @@ type comparison struct {
 
 var errPattern = errors.New("invalid pattern")
 
+// comparisonJoins are the keywords that may stand between comparisons
+// inside an observation expression ([… AND …]); observationWords those
+// between and after observation expressions (joins and qualifiers:
+// [a] FOLLOWEDBY [b] WITHIN 300 SECONDS, REPEATS 5 TIMES, START t'…' STOP
+// t'…'). Any other word there (a NOT before an object path) makes the
+// pattern invalid.
+var (
+	comparisonJoins  = map[string]bool{"AND": true, "OR": true}
+	observationWords = map[string]bool{"AND": true, "OR": true, "FOLLOWEDBY": true, "WITHIN": true,
+		"SECONDS": true, "REPEATS": true, "TIMES": true, "START": true, "STOP": true}
+	// comparisonOperators are the operators a comparison may use
+	// (symbols are checked by the lexer).
+	comparisonOperators = map[string]bool{"=": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true,
+		"IN": true, "LIKE": true, "MATCHES": true, "ISSUBSET": true, "ISSUPERSET": true}
+)
+
 // patternComparisons parses a STIX 2.x pattern and returns its comparison
 // expressions, across all observation expressions, whatever joins them
 // (AND, OR, FOLLOWEDBY) and whatever qualifies them (WITHIN, REPEATS,
@@ -59,10 +75,29 @@ func patternComparisons(pattern string) ([]comparison, error) {
 				}
 			}
 		case tokWord:
-			if strings.EqualFold(t.text, "EXISTS") && i+1 < len(toks) && toks[i+1].kind == tokPath {
+			word := strings.ToUpper(t.text)
+			if word == "NOT" && i+1 < len(toks) && strings.EqualFold(toks[i+1].text, "EXISTS") {
+				// NOT EXISTS <path>: NOT before EXISTS is the one place
+				// outside a comparison where it may stand.
+				i++
+				word = "EXISTS"
+			}
+			switch {
+			case word == "EXISTS" && brackets == 1 && i+1 < len(toks) && toks[i+1].kind == tokPath:
 				objType, path, _ := strings.Cut(toks[i+1].text, ":")
 				out = append(out, comparison{objectType: objType, path: unquotePath(path), op: "EXISTS"})
 				i++
+			case brackets == 1 && !comparisonJoins[word], brackets == 0 && !observationWords[word]:
+				// NOT before an object path ([NOT domain-name:value = 'x'])
+				// is no STIX patterning: NOT negates an operator
+				// (domain-name:value NOT = 'x'). Read as the comparison
+				// after it, the pattern said the opposite of what it
+				// seems to.
+				return nil, fmt.Errorf("%w: %q where no keyword of that kind may stand", errPattern, t.text)
+			}
+		case tokString, tokNumber, tokOp:
+			if brackets == 1 || t.kind == tokOp {
+				return nil, fmt.Errorf("%w: value %q outside a comparison", errPattern, t.text)
 			}
 		case tokPath:
 			if brackets != 1 {
@@ -102,6 +137,9 @@ func parseComparison(toks []token, i int) (comparison, int, error) {
 		return comparison{}, 0, fmt.Errorf("%w: no operator after %s", errPattern, toks[i-1].text)
 	}
 	c.op = strings.ToUpper(toks[i].text)
+	if !comparisonOperators[c.op] {
+		return comparison{}, 0, fmt.Errorf("%w: %q is no comparison operator", errPattern, toks[i].text)
+	}
 	i++
 	if i < len(toks) && toks[i].kind == tokPunct && toks[i].text == "(" {
 		// A set: ( value, value, ... ).

@@ -88,3 +88,57 @@ func TestPatternDropInNestedBundleNamesItsIndicator(t *testing.T) {
 	}
 	require.Equal(t, []string{"indicator--a0000000-0000-4000-8000-000000000012 indicator"}, named)
 }
+
+// TestNegatedPatternsGiveNoBasedOn: an indicator whose pattern puts NOT
+// before an object path ([NOT domain-name:value = 'evil.example'], no
+// STIX patterning: NOT negates an operator) loads with its pattern kept
+// and a counted invalid-pattern drop, and no based-on link; valid negated
+// comparisons (NOT =, NOT LIKE, NOT IN, !=) never give a based-on link to
+// the value they exclude. Before, the invalid pattern was read as the
+// comparison after the NOT: the indicator was based on evil.example, the
+// one domain it excludes.
+func TestNegatedPatternsGiveNoBasedOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ind := func(n int, pattern string) string {
+		return fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--b0000000-0000-4000-8000-00000000000%d","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","pattern":%q}`, n, pattern)
+	}
+	feed := bundle(
+		ind(1, "[NOT domain-name:value = 'evil.example']"),
+		ind(2, "[domain-name:value NOT = 'evil.example']"),
+		ind(3, "[domain-name:value NOT LIKE 'evil.example']"),
+		ind(4, "[domain-name:value NOT IN ('evil.example', 'worse.example')]"),
+		ind(5, "[domain-name:value != 'evil.example' AND domain-name:value = 'good.example']"),
+	)
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	log, logs := newCapture()
+	rep, err := Load(ctx, strings.NewReader(feed), st, Options{Feed: "negated", Logger: log})
+	require.NoError(t, err)
+	require.EqualValues(t, 5, rep.RecordsMapped, "every indicator loads")
+
+	rows, err := pool.Query(ctx, `SELECT i.key, d.key FROM relations r JOIN nodes i ON i.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+		WHERE r.relation = $1 ORDER BY 1, 2`, graph.RelBasedOn)
+	require.NoError(t, err)
+	var based []string
+	for rows.Next() {
+		var i, d string
+		require.NoError(t, rows.Scan(&i, &d))
+		based = append(based, i+" -> "+d)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"indicator--b0000000-0000-4000-8000-000000000005 -> good.example"}, based,
+		"no indicator is based on a value it excludes")
+
+	var pattern string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT props->>'pattern' FROM nodes WHERE key = 'indicator--b0000000-0000-4000-8000-000000000001'`).Scan(&pattern))
+	require.Equal(t, "[NOT domain-name:value = 'evil.example']", pattern, "the invalid pattern is kept")
+	require.EqualValues(t, 1, rep.PartsDropped[ReasonInvalidPattern], "%+v", rep.PartsDropped)
+	var warned int
+	for _, l := range logs() {
+		if fmt.Sprint(l.attrs["reason"]) == string(ReasonInvalidPattern) && fmt.Sprint(l.attrs["id"]) == "indicator--b0000000-0000-4000-8000-000000000001" {
+			warned++
+		}
+	}
+	require.Equal(t, 1, warned, "logged with its reason and id")
+}

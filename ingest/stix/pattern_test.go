@@ -52,6 +52,11 @@ func TestPatternObservables(t *testing.T) {
 		{"like skipped", "[domain-name:value LIKE '%.test']", nil},
 		{"issubset skipped", "[ipv4-addr:value ISSUBSET '198.51.100.0/24']", nil},
 		{"exists skipped", "[EXISTS windows-registry-key:values]", nil},
+		{"not exists skipped", "[NOT EXISTS windows-registry-key:values]", nil},
+		{"negated like skipped", "[domain-name:value NOT LIKE 'evil.example']", nil},
+		{"negated in skipped", "[domain-name:value NOT IN ('evil.example', 'worse.example')]", nil},
+		{"negated beside a comparison", "[domain-name:value = 'a.example' AND domain-name:value NOT = 'evil.example']",
+			[]graph.Node{graph.ValueNode(graph.KindDomainName, "a.example")}},
 		{"file name only gives a file node", "[file:name = 'x.exe' AND process:command_line = 'cmd']", []graph.Node{fileNamed(t, "x.exe")}},
 		{"file name with hashes gives the hash", "[file:name = 'x.exe' AND file:hashes.MD5 = 'd41d8cd98f00b204e9800998ecf8427e']", []graph.Node{graph.HashNode("MD5", "d41d8cd98f00b204e9800998ecf8427e")}},
 		{"mixed-case domain is one node", "[domain-name:value = 'Server-1.OstDownload.xyz.']", []graph.Node{graph.ValueNode(graph.KindDomainName, "server-1.ostdownload.xyz")}},
@@ -136,6 +141,14 @@ func TestPatternErrors(t *testing.T) {
 		"[unconverted_term:example:observable-c534c948 AND x]",
 		"{'pattern': 'yara'}",
 		"[ipv4-addr:value IN ('1.2.3.4']",
+		// NOT negates an operator, it cannot precede an object path
+		"[NOT domain-name:value = 'evil.example']",
+		"[domain-name:value = 'a.example' AND NOT domain-name:value = 'evil.example']",
+		"NOT [domain-name:value = 'evil.example']",
+		"[domain-name:value NOT NOT = 'evil.example']",
+		"[domain-name:value FOO 'evil.example']",           // no such operator
+		"[domain-name:value = 'a.example' 'evil.example']", // a stray value
+		"[domain-name:value = 'a.example'] = 'evil.example'",
 	} {
 		_, _, err := patternObservables(p)
 		require.ErrorIs(t, err, errPattern, "%q", p)

@@ -92,8 +92,9 @@ var sightingOwn = []string{"sighting_of_ref", "where_sighted_refs", "observed_da
 // mapSighting maps a sighting to a graph.Sighting: a node of kind sighting
 // keyed by its id, linked sighting-of (sighting_of_ref), where-sighted
 // (where_sighted_refs) and observed (observed_data_refs), with count,
-// confidence and seen times. Reference values that are not STIX
-// identifiers stay in props, with a warning.
+// confidence and seen times; a false positive links false-positive-of and
+// one of count 0 no-sighting-of, neither counted as a sighting. Reference
+// values that are not STIX identifiers stay in props, with a warning.
 func (mp *mapper) mapSighting(out *mapped, o object) {
 	of := o.str("sighting_of_ref")
 	if of == "" {
@@ -123,10 +124,18 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		FirstSeen: first, LastSeen: last, Sources: mp.sources,
 	}
 	negative := openCTINegative(o.m)
-	if negative {
+	switch {
+	case negative:
 		// A false positive reports the object benign: it never saw it
 		// (as a MISP false-positive sighting).
 		s.OfRelation = graph.RelFalsePositiveOf
+	case zeroCount(o.m):
+		// count is "the number of times the SDO referenced by
+		// sighting_of_ref was sighted" (STIX 2.1, 5.2): 0 says it was
+		// looked for and not seen. The record and its count are kept (as
+		// OpenCTI keeps a sighting's count), but it is no sighting.
+		s.OfRelation = graph.RelNoSightingOf
+		negative = true
 	}
 	n, rels := s.Graph()
 	idx := mp.addNode(out, n, o, sightingOwn)
@@ -153,6 +162,13 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 	if !negative {
 		out.sightings++
 	}
+}
+
+// zeroCount reports whether a sighting's count is 0 (a JSON number; a
+// count that is absent says nothing of how many times, STIX 2.1 5.2).
+func zeroCount(m map[string]any) bool {
+	c, ok := m["count"].(float64)
+	return ok && c == 0
 }
 
 // OpenCTI's extension definitions: its own property extension on every
