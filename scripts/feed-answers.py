@@ -18,13 +18,15 @@ STIX
                  and lifecycle (revoked-by, duplicate-of) types are not walked
                  by default, so not expected.
   sighting       sighting -sighting-of-> sighting_of_ref (false-positive-of for
-                 an OpenCTI negative one), -where-sighted-> where_sighted_refs,
+                 an OpenCTI negative one, no-sighting-of for a count of 0), -where-sighted-> where_sighted_refs,
                  -observed-> observed_data_refs, stated by the sighting
                  (`objects`).
   report, grouping, note, opinion, observed-data
                  -object-> each object_refs, stated by the container.
 MISP (per event)
-  event -object-> each attribute and object (not deleted), stated by the event;
+  event -object-> each attribute and object (not deleted), stated by the event
+  (an event-level to_ids attribute is its indicator, misp--<uuid> an alias of
+  indicator--<uuid>, its value one hop further by based-on: not compared);
   object -<relationship_type>-> referenced_uuid (ObjectReference), stated by
   misp--<reference uuid> (`ids`); event -object-> each cluster of its Galaxy
   list (misp--<cluster uuid>); an attribute's clusters: attribute -indicates->
@@ -75,7 +77,7 @@ MAX_STARTS = int(os.environ.get("FEED_ANSWERS_MAX_STARTS", "400"))
 NOT_WALKED = {"revoked-by", "duplicate-of", "expiration-of", "created-by", "x-mitre-modified-by",
               "object-marking", "marking", "granular-marking", "derived-from", "x-mitre-contents"}
 CONTAINERS = ("report", "grouping", "note", "opinion", "observed-data")
-SIGHTING_RELS = {"sighting-of", "where-sighted", "observed", "false-positive-of"}
+SIGHTING_RELS = {"sighting-of", "where-sighted", "observed", "false-positive-of", "no-sighting-of"}
 
 
 def canon(i):
@@ -257,8 +259,9 @@ def add_stix(ex, objs):
             ext = (o.get("extensions") or {}).get("extension-definition--ea279b3e-5c71-4632-ac08-831c66a786ba") or {}
             neg = flag(o.get("x_opencti_negative")) if "x_opencti_negative" in o else flag(ext.get("negative"))
             of = canon(o.get("sighting_of_ref"))
+            zero = str(o.get("count")).strip() in ("0", "0.0")  # looked for, not seen
             if of:
-                ex.link(i, "false-positive-of" if neg else "sighting-of", of, i)
+                ex.link(i, "false-positive-of" if neg else "no-sighting-of" if zero else "sighting-of", of, i)
             for w in o.get("where_sighted_refs") or []:
                 ex.link(i, "where-sighted", canon(w), i)
             for w in o.get("observed_data_refs") or []:
