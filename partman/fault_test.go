@@ -74,19 +74,9 @@ type outageProxy struct {
 
 func startOutageProxy(t *testing.T, target string) *outageProxy {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	p := &outageProxy{l: l, target: target}
-	t.Cleanup(func() { _ = l.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(c)
-		}
-	}()
+	p := &outageProxy{target: target}
+	p.l = pgtest.Listen(t, p.serve)
+	t.Cleanup(func() { _ = p.l.Close(); p.cut() })
 	return p
 }
 

@@ -64,7 +64,7 @@ func hopeless(err error) bool {
 
 // maintainRound runs one Ensure and, with keep set, one Prune, and logs
 // them. It returns the first error that hopeless says no later round
-// mends, else nil.
+// mends (without logging it: the caller reports it), else nil.
 func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mode, o Options) error {
 	start := time.Now()
 	res, err := Ensure(ctx, pool, o)
@@ -75,11 +75,11 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 		slog.String("parent", o.Parent), slog.Int("days", len(res.Days)), slog.Int("created", res.Created()),
 		slog.Int64("moved_rows", res.MovedRows()), slog.Duration("took", time.Since(start)),
 	}
+	if hopeless(err) {
+		return err // the caller says it: logged here too, it was printed twice
+	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: ensure round failed", append(attrs, slog.Any("error", err))...)
-		if hopeless(err) {
-			return err
-		}
 	} else {
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: ensure round done", attrs...)
 	}
@@ -95,11 +95,11 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 		slog.String("parent", o.Parent), slog.String("mode", string(mode)), slog.Time("cutoff", pr.Cutoff),
 		slog.Int("removed", len(pr.Removed)), slog.Int("kept", pr.Kept), slog.Duration("took", time.Since(start)),
 	}
+	if hopeless(err) {
+		return err // the caller says it: logged here too, it was printed twice
+	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: prune round failed", append(attrs, slog.Any("error", err))...)
-		if hopeless(err) {
-			return err
-		}
 	} else {
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: prune round done", attrs...)
 	}

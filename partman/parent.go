@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -63,9 +64,11 @@ func resolve(ctx context.Context, db store.DBTX, parent string) (table, error) {
 		case errors.Is(err, store.ErrNotFound):
 			return table{}, fmt.Errorf("look up %s: %w", parent, ErrNotPartitioned)
 		case code == pgerrcode.UndefinedTable || code == pgerrcode.InvalidSchemaName:
-			return table{}, fmt.Errorf("look up %s: %w: %w", parent, ErrNoTable, err)
+			var pgErr *pgconn.PgError
+			errors.As(err, &pgErr)
+			return table{}, fmt.Errorf("look up %s: %w: %w", parent, ErrNoTable, pgErr)
 		default:
-			return table{}, fmt.Errorf("look up %s: %w", parent, err)
+			return table{}, err // it says "look up <parent>" already
 		}
 	}
 	t := table{schema: row.Schema, name: row.Name, key: row.KeyColumn}

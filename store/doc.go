@@ -43,10 +43,12 @@
 // (TelemetryCheckpointLatest; telemetry.PlanFile). Many callers with small
 // batches share a TelemetryWriter, which groups their batches into long
 // COPYs (group commit) with bounded memory and tells each caller when its
-// own edges are durable.
+// own edges are durable: nil means stored, an error not stored, and
+// ErrOutcomeUnknown that a COMMIT's answer was lost while the server could
+// not be asked whether it landed (AppendTelemetry says the same).
 //
 // Errors come out translated once (Interpret): ErrNotFound, ErrConflict,
-// ErrRetryable (and ErrAmbiguous from ResolveNode), with the database error still in the chain. WithTx is the
+// ErrRetryable (and ErrAmbiguous from ResolveNode, ErrOutcomeUnknown from the telemetry writes), with the database error still in the chain. WithTx is the
 // one transaction helper; its rollback runs even after the caller's context
 // is cancelled.
 //

@@ -23,6 +23,18 @@ var (
 	// transaction (deadlock, serialization failure, lock timeout); running
 	// it again may succeed.
 	ErrRetryable = errors.New("retryable")
+	// ErrOutcomeUnknown means a telemetry write (TelemetryWriter.Append,
+	// AppendTelemetry) sent the COMMIT of a transaction holding edges,
+	// lost the answer with the connection, and could not then ask the
+	// server whether that transaction committed (the server silent or
+	// gone, through the retries or past a Close that gave up): those edges
+	// may be stored or not. Every other error of a telemetry write means
+	// the edges it names are not stored. Writing them again may store them
+	// twice (telemetry_edges is a log); look for them first, or count them
+	// as possibly lost. A checkpointed input (AppendTelemetryInput) needs
+	// neither: its rerun writes only what its checkpoint lacks. Such an
+	// error is never retried (Transient is false for it).
+	ErrOutcomeUnknown = errors.New("outcome unknown: the COMMIT was sent, its answer lost, and the server could not be asked whether it landed")
 )
 
 // nodesKindKey is the unique constraint on nodes (kind, key): two writers

@@ -246,7 +246,12 @@ func (s *Store) AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.Telem
 // are written. An error writing a chunk's records stops it before that
 // chunk's edges (the chunks before it are still COPYed), and the records
 // not written are written again by the next call; an error COPYing a chunk
-// stops it with that chunk's edges and those after it not written.
+// stops it with that chunk's edges and those after it not written, unless
+// it is ErrOutcomeUnknown: that chunk's COMMIT was sent, its answer lost,
+// and the server could not be asked whether it landed (TelemetryStats.Edges
+// does not count it). A named input's rerun settles that by its
+// checkpoint; without one, writing the same edges again may store that
+// chunk twice.
 func (s *Store) AppendTelemetryInput(ctx context.Context, in TelemetryInput, edges iter.Seq2[graph.TelemetryEdge, error]) (TelemetryStats, error) {
 	return s.appendTelemetryInput(ctx, in, edges, false)
 }

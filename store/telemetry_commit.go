@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
@@ -93,6 +94,10 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		// records, the savepoint's rollback, the checkpoint or the COMMIT
 		// failed too) stored nothing.
 		committed bool
+		// lost: the try whose COMMIT was sent and whose answer was lost
+		// (lostCommit), until a later try or commitOutcome learns whether
+		// it landed; nil when no try's outcome is in doubt.
+		lost *lostTry
 	)
 	attempts := 0
 	try := func(ctx context.Context) error {
@@ -101,9 +106,12 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			done, err := s.committedBefore(ctx, xid)
 			if err != nil || done {
 				committed = done
+				if done {
+					lost = nil
+				}
 				return err // done: that try's results stand
 			}
-			xid = 0
+			xid, lost = 0, nil
 		}
 		committed = false
 		ext := extend
@@ -112,7 +120,8 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		// It waits for its chunks' records (waitRecords) and for the next
 		// chunk (ext), idle: a server's idle-in-transaction limit is not
 		// for it.
-		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true}, func(tx pgx.Tx) error {
+		atCommit := false // the body ended well: WithTx sends the COMMIT
+		body := func(tx pgx.Tx) error {
 			if in.Name == "" {
 				if err := tx.QueryRow(ctx, "SELECT txid_current()").Scan(&xid); err != nil {
 					return err
@@ -190,8 +199,25 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 				return errCheckpointMoved
 			}
 			return err
+		}
+		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true}, func(tx pgx.Tx) error {
+			err := body(tx)
+			if err == nil && ctx.Err() != nil {
+				return context.Cause(ctx) // no COMMIT is sent: it rolls back
+			}
+			atCommit = err == nil
+			return err
 		})
 		committed = err == nil
+		switch {
+		case committed, errors.Is(err, errCheckpointMoved):
+			// This try's outcome is known, and with it an earlier one's: a
+			// checkpoint that moved says it committed, one that did not
+			// that it did not.
+			lost = nil
+		case atCommit && lostCommit(err):
+			lost = &lostTry{kept: kept, n: n, drops: drops, rej: rej, failure: failure, xid: xid}
+		}
 		return err
 	}
 	err := s.retry(ctx, "telemetry COPY", try)
@@ -204,15 +230,31 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		if kept > 0 {
 			span.to = g[kept-1].to
 		}
+		if lost != nil {
+			span.to = g[lost.kept-1].to
+		}
 		switch {
 		case committed: // the kept chunks are stored; failure stopped the next one
 			err = Interpret("commit telemetry chunk", err)
-		case ctx.Err() != nil && kept > 0 && s.committedDespiteCancel(ctx, in, span, xid):
-			// Cancelled while its COMMIT was on the way (a two-phase
-			// commit on Citus takes a while): the chunks are stored, so
-			// they count, and the append stops with the cancellation.
-			s.log.InfoContext(ctx, "telemetry chunk committed as its context ended", "input", in.Name, "edges", n)
-			committed = true
+		case lost != nil:
+			// A COMMIT's answer was lost (the context ended while it was
+			// on the way, as a Close that gives up does, or the connection
+			// died and the retries could not ask): ask once more.
+			landed, known := s.commitOutcome(ctx, in, span, lost.xid)
+			switch {
+			case !known:
+				return 0, 0, Permanent(fmt.Errorf("commit telemetry chunk (%s): %w: %w", lostWhere(in, span, lost.xid), ErrOutcomeUnknown, err))
+			case !landed:
+				return 0, 0, Interpret("commit telemetry chunk", err)
+			}
+			// Stored all the same (a two-phase commit on Citus takes a
+			// while): the chunks count, and the append stops with the
+			// failure that ended it.
+			s.log.InfoContext(ctx, "telemetry chunk committed though its answer was lost", "input", in.Name, "edges", lost.n)
+			kept, n, drops, rej, committed = lost.kept, lost.n, lost.drops, lost.rej, true
+			if lost.failure != nil {
+				err = lost.failure
+			}
 		case errors.Is(err, errCheckpointMoved):
 			cp, gerr := s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
 			if gerr != nil {
@@ -283,35 +325,68 @@ func waitRecords(ctx context.Context, group []copyJob) (int, error) {
 	return len(group), nil
 }
 
-// committedDespiteCancel reports whether the last try of a chunk whose
-// context ended committed all the same: the input's checkpoint is past the
-// chunk, or (without a named input) its transaction xid committed. It asks
-// on a context of its own for at most cancelCheckTimeout, and says false
-// when it cannot tell.
-func (s *Store) committedDespiteCancel(ctx context.Context, in TelemetryInput, job copyJob, xid int64) bool {
+// lostTry is what a try of commitPart whose COMMIT's answer was lost
+// would have stored, had it committed.
+type lostTry struct {
+	kept    int
+	n       int64
+	drops   map[graph.DropReason]int64
+	rej     []refusedRow
+	failure error
+	xid     int64 // 0 with a named input: its checkpoint tells
+}
+
+// lostCommit reports whether err, the failure of a COMMIT sent on a live
+// context, leaves its outcome unknown: the COMMIT may have reached the
+// server and the answer was lost (the connection died, or the context
+// ended while it waited). It is known not to have committed only when the
+// server answered with an ERROR (the transaction rolled back) or with
+// ROLLBACK. A FATAL answer is no proof: a backend terminated just after
+// its commit record says so too. Nor is pgconn.SafeToRetry: pgx v5.12
+// reports a connection that died while it read the COMMIT's answer as
+// "conn closed", an error it says was met before anything was sent.
+func lostCommit(err error) bool {
+	if errors.Is(err, pgx.ErrTxCommitRollback) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	return !errors.As(err, &pgErr) || pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC"
+}
+
+// lostWhere says how to learn later whether a lost COMMIT landed.
+func lostWhere(in TelemetryInput, span copyJob, xid int64) string {
+	if in.Name != "" {
+		return fmt.Sprintf("edges %d to %d of %s: its checkpoint tells once the server answers", span.from, span.to, in.Name)
+	}
+	return fmt.Sprintf("transaction %d: SELECT txid_status(%d) tells once the server answers", xid, xid)
+}
+
+// commitOutcome asks whether the try of a chunk whose COMMIT's answer was
+// lost committed after all: the input's checkpoint is past the chunk, or
+// (without a named input) its transaction xid committed. It asks on a
+// context of its own for at most cancelCheckTimeout; known is false when
+// it cannot tell (the server silent or gone).
+func (s *Store) commitOutcome(ctx context.Context, in TelemetryInput, job copyJob, xid int64) (committed, known bool) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelCheckTimeout)
 	defer cancel()
 	if in.Name != "" {
 		cp, err := s.q.TelemetryCheckpointGet(actx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
-		return err == nil && cp.Edges >= job.to
-	}
-	if xid == 0 {
-		return false
+		return err == nil && cp.Edges >= job.to, err == nil
 	}
 	for {
 		done, err := s.committedBefore(actx, xid)
 		if !errors.Is(err, errCommitPending) {
-			return err == nil && done
+			return done, err == nil
 		}
 		select {
 		case <-actx.Done():
-			return false
+			return false, false
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }
 
-// cancelCheckTimeout bounds committedDespiteCancel.
+// cancelCheckTimeout bounds commitOutcome.
 const cancelCheckTimeout = 5 * time.Second
 
 // errCommitPending is a try whose transaction the server still runs: the

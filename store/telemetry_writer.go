@@ -63,7 +63,9 @@ type TelemetryWriterOptions struct {
 // Append returns once the transaction that holds the caller's edges has
 // committed, or with the error that lost them: a group that fails fails
 // for every caller in it and for no other, and stores none of its edges
-// (a retry after a lost connection never doubles them: see commitChunk).
+// (a retry after a lost connection never doubles them: see commitChunk),
+// or, when the answer to its COMMIT was lost and the server could not be
+// asked, with ErrOutcomeUnknown.
 // Memory is bounded (MaxPendingRows, MaxPendingBytes): Append blocks while
 // the writer is full, and gives up when its context ends, unless its
 // edges are already being written: then it waits for that write's outcome.
@@ -160,10 +162,13 @@ func (w *TelemetryWriter) Options() TelemetryWriterOptions { return w.opts }
 // the group wrote first, so the callers' stats add up to what was done.
 //
 // On an error none of the edges of the failed piece (a batch is written in
-// pieces of at most GroupRows edges) is stored — unless a COMMIT's answer
-// was lost and the server could not then be asked whether it landed (a
-// Close that gave up, or the server gone through the retries); the stats
-// still count the pieces that were. When ctx ends while Append waits for room, or before
+// pieces of at most GroupRows edges) is stored, but for one error:
+// ErrOutcomeUnknown (errors.Is) says a COMMIT's answer was lost and the
+// server could not then be asked whether it landed (a Close that gave up
+// on a server silent for longer than the 5 s the writer asks, or the
+// server gone through the retries), so those edges may be stored: do not
+// simply append them again. The stats count the pieces stored. When ctx
+// ends while Append waits for room, or before
 // its edges were taken by a stream, they are withdrawn and not written,
 // and Append returns ctx's error; when it ends while they are being
 // written, Append waits for that write (one group's transactions, with

@@ -1,13 +1,19 @@
 package store_test
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -483,4 +489,302 @@ func TestTelemetryWriterCancelledCallerLearnsTheOutcome(t *testing.T) {
 	require.NoError(t, w.Close(ctx))
 	require.Equal(t, 50, store.AgentRows(t, b.pool, "cancelled"))
 	require.Zero(t, store.AgentRows(t, b.pool, "reused"))
+}
+
+// afterCut is what a commitCutter does, once it has cut a COMMIT, to the
+// other connections through it and to new ones.
+type afterCut int
+
+const (
+	// answer: they go on as before: the server can be asked.
+	answer afterCut = iota
+	// silent: they are frozen, and new ones accepted but never answered,
+	// as a server stopped with SIGSTOP or a network partition does.
+	silent
+	// gone: they are cut, and new ones refused, as a server that went
+	// away does.
+	gone
+)
+
+// commitCutter is a TCP proxy to a server that cuts the first COMMIT a
+// client sends after a COPY: it passes that COMMIT on to the server (or
+// drops it), never lets the answer through, and does what after says to
+// every other connection. cut is closed once it has.
+type commitCutter struct {
+	l      net.Listener
+	target string
+	pass   bool
+	after  afterCut
+	cut    chan struct{}
+
+	mu     sync.Mutex
+	done   bool // the COMMIT is cut
+	conns  []net.Conn
+	frozen []*atomic.Bool // each connection's: forward nothing more
+}
+
+func startCommitCutter(t *testing.T, target string, pass bool, after afterCut) *commitCutter {
+	t.Helper()
+	p := &commitCutter{target: target, pass: pass, after: after, cut: make(chan struct{})}
+	p.l = pgtest.Listen(t, p.serve)
+	return p
+}
+
+// join adds a connection through the proxy, whose answers frozen stops,
+// and reports whether a COMMIT was cut and the server is not to answer
+// it (frozen is then set).
+func (p *commitCutter) join(c net.Conn, frozen *atomic.Bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conns = append(p.conns, c)
+	p.frozen = append(p.frozen, frozen)
+	if p.done && p.after != answer {
+		frozen.Store(true)
+		return true
+	}
+	return false
+}
+
+// close ends the proxy and every connection through it.
+func (p *commitCutter) close() {
+	_ = p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+}
+
+// url is dsn with the proxy as its host.
+func (p *commitCutter) url(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.Host = p.l.Addr().String()
+	return u.String()
+}
+
+func (p *commitCutter) serve(c net.Conn) {
+	frozen := new(atomic.Bool)
+	if p.join(c, frozen) {
+		if p.after == gone {
+			_ = c.Close()
+		} else {
+			_, _ = io.Copy(io.Discard, c) // accepted, never answered
+		}
+		return
+	}
+	s, err := net.Dial("tcp", p.target)
+	if err == nil && p.join(s, frozen) && p.after == gone {
+		_ = s.Close() // cut meanwhile
+	}
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	go func() { // the server's answers
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := s.Read(buf)
+			if n > 0 && !frozen.Load() {
+				if _, werr := c.Write(buf[:n]); werr != nil {
+					break
+				}
+			}
+			if err != nil {
+				break
+			}
+		}
+		_ = c.Close()
+	}()
+	p.forward(c, s, frozen)
+	_ = s.Close()
+}
+
+// forward passes the client's messages on to the server until the client
+// closes, and cuts the first COMMIT after a COPY.
+func (p *commitCutter) forward(c, s net.Conn, frozen *atomic.Bool) {
+	r := bufio.NewReader(c)
+	// The startup packet (after an SSL or GSS encryption request that
+	// sslmode=disable does not send) has no type byte.
+	for startup := true; startup; {
+		var head [8]byte
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			return
+		}
+		body := make([]byte, binary.BigEndian.Uint32(head[:4])-8)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return
+		}
+		code := binary.BigEndian.Uint32(head[4:])
+		startup = code == 80877103 || code == 80877104
+		if _, err := s.Write(append(head[:], body...)); err != nil {
+			return
+		}
+	}
+	copied := false
+	for {
+		var head [5]byte
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			return
+		}
+		msg := make([]byte, 5+binary.BigEndian.Uint32(head[1:])-4)
+		copy(msg, head[:])
+		if _, err := io.ReadFull(r, msg[5:]); err != nil {
+			return
+		}
+		commit := head[0] == 'Q' && strings.EqualFold(strings.TrimSpace(strings.TrimRight(string(msg[5:]), "\x00")), "commit")
+		copied = copied || head[0] == 'c' // CopyDone
+		if commit && copied && p.cutOnce(frozen) {
+			if p.pass {
+				_, _ = s.Write(msg)
+			} else {
+				_ = s.Close() // lost with the connection: the server rolls back
+			}
+			p.afterCut()
+			close(p.cut)
+			_, _ = io.Copy(io.Discard, r) // until the client gives up
+			return
+		}
+		if commit {
+			copied = false
+		}
+		if frozen.Load() {
+			continue
+		}
+		if _, err := s.Write(msg); err != nil {
+			return
+		}
+	}
+}
+
+// cutOnce reports whether this COMMIT is the one to cut, and then lets
+// no more answers through to its connection (frozen).
+func (p *commitCutter) cutOnce(frozen *atomic.Bool) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return false
+	}
+	p.done = true
+	frozen.Store(true)
+	return true
+}
+
+// afterCut freezes or cuts every connection as after says.
+func (p *commitCutter) afterCut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.after {
+	case silent:
+		for _, f := range p.frozen {
+			f.Store(true)
+		}
+	case gone:
+		for _, c := range p.conns {
+			_ = c.Close()
+		}
+	}
+}
+
+// TestTelemetryWriterLostCommitOutcome: the answer to the COMMIT of a
+// stream's COPY transaction is lost (a proxy passes the COMMIT to the
+// server, or drops it, and lets no answer through), and the writer gives
+// up on it (a Close whose context ends, or the retries spent on a server
+// gone). When the server can be asked afterwards, Append says what
+// happened: nil and stored, or an error and nothing stored. When it
+// cannot (silent, as with SIGSTOP, for longer than the writer asks; or
+// gone), Append returns ErrOutcomeUnknown, and only then: before, it
+// returned a plain error while the edges were stored, and a caller that
+// retries on error stored them twice. AppendTelemetry (no writer) says the
+// same.
+func TestTelemetryWriterLostCommitOutcome(t *testing.T) {
+	t.Parallel()
+	const (
+		stored = iota
+		notStored
+		unknown
+	)
+	for _, tc := range []struct {
+		name   string
+		writer bool // else AppendTelemetry
+		pass   bool // the COMMIT reaches the server
+		after  afterCut
+		tries  int
+		want   int
+	}{
+		{"writer, committed, server answers", true, true, answer, 3, stored},
+		{"writer, COMMIT dropped, server answers", true, false, answer, 3, stored}, // by the retry, once
+		{"writer, COMMIT dropped, no retry, server answers", true, false, answer, 1, notStored},
+		{"writer, committed, server silent", true, true, silent, 3, unknown},
+		{"writer, COMMIT dropped, server silent", true, false, silent, 3, unknown},
+		{"writer, committed, server gone", true, true, gone, 3, unknown},
+		{"append, committed, server silent", false, true, silent, 3, unknown},
+		{"append, committed, server gone", false, true, gone, 3, unknown},
+		{"append, committed, server answers", false, true, answer, 3, stored},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dsn := pgtest.DSN(t)
+			direct := pgtest.PoolFor(t, dsn)
+			u, err := url.Parse(dsn)
+			require.NoError(t, err)
+			proxy := startCommitCutter(t, u.Host, tc.pass, tc.after)
+			pool := pgtest.PoolFor(t, proxy.url(t, dsn))
+			t.Cleanup(proxy.close) // first: the pool closes at once
+			var logs lockedBuffer
+			s := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+				store.WithRetryPolicy(store.RetryPolicy{Attempts: tc.tries, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}),
+				store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
+			batch := store.WriterBatch("lost", 50)
+			var st store.TelemetryStats
+			if tc.writer {
+				w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1})
+				go func() {
+					<-proxy.cut
+					if tc.after != gone { // the retries end a write to a server gone
+						cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+						defer cancel()
+						_ = w.Close(cctx) // gives up
+					}
+				}()
+				st, err = w.Append(ctx, batch)
+			} else {
+				actx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				go func() {
+					<-proxy.cut
+					if tc.after != gone {
+						time.Sleep(200 * time.Millisecond)
+						cancel()
+					}
+				}()
+				st, err = s.AppendTelemetry(actx, store.SliceEdges(batch))
+			}
+			rows := store.AgentRows(t, direct, "lost")
+			t.Logf("Append: %d edges, %v; %d rows stored; logs:\n%s", st.Edges, err, rows, logs.String())
+			select {
+			case <-proxy.cut:
+			default:
+				t.Fatalf("no COMMIT was cut; logs:\n%s", logs.String())
+			}
+			switch tc.want {
+			case stored:
+				require.Equal(t, len(batch), rows)
+				require.EqualValues(t, len(batch), st.Edges)
+				if tc.writer {
+					require.NoError(t, err)
+				}
+			case notStored:
+				require.Error(t, err)
+				require.NotErrorIs(t, err, store.ErrOutcomeUnknown)
+				require.Zero(t, rows)
+			case unknown:
+				require.ErrorIs(t, err, store.ErrOutcomeUnknown, "%d rows stored", rows)
+				require.False(t, store.Transient(err), "never retried")
+				require.Zero(t, st.Edges)
+			}
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -42,7 +43,10 @@ type app struct {
 	logLevel       string
 	logFormat      string
 	connectTimeout time.Duration
+	connectGiven   bool // --connect-timeout was given: it wins over a URL's connect_timeout
+	timeout        time.Duration
 	noMaintenance  bool
+	interrupts     *interrupts // the command's signals, and --timeout
 
 	log     *slog.Logger
 	logOpts *slog.HandlerOptions
@@ -113,6 +117,10 @@ the state directory (see 'intel local status'), started on first use.`,
 				return err
 			}
 			a.warnPasswordInFlag(cmd)
+			a.connectGiven = cmd.Flags().Changed("connect-timeout")
+			if a.timeout > 0 && a.interrupts != nil {
+				a.interrupts.timeout(a.timeout)
+			}
 			return nil
 		},
 	}
@@ -127,8 +135,12 @@ the state directory (see 'intel local status'), started on first use.`,
 	pf.Lookup("database-url").DefValue = redact.String(os.Getenv("DATABASE_URL"))
 	pf.StringVar(&a.logLevel, "log-level", envOr("INTEL_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", envOr("INTEL_LOG_FORMAT", "text"), "text or json")
-	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second, "give up reaching the database after this long")
+	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second,
+		"give up reaching the database after this long (default: the URL's connect_timeout or PGCONNECT_TIMEOUT, else 15s)")
 	durationRange(pf, "connect-timeout", time.Millisecond, 0)
+	pf.DurationVar(&a.timeout, "timeout", 0, "stop the command after this long, connecting included, as Ctrl-C does, "+
+		"and exit 1 (a load commits or rolls back the batch in flight within 10 s more); 0: no limit, as psql")
+	durationRange(pf, "timeout", 0, 0)
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
@@ -233,28 +245,38 @@ func (a *app) dsn(ctx context.Context) (string, error) {
 }
 
 // openPool connects to the database with a pool sized from the machine
-// (tuning.ConfigurePool), failing within --connect-timeout.
-func (a *app) openPool(ctx context.Context) (*pgxpool.Pool, error) {
+// (tuning.ConfigurePool), failing within --connect-timeout, or the
+// connect_timeout the URL (or PGCONNECT_TIMEOUT) sets when the flag is not
+// given or is longer: pgx applies that one to every connection it opens,
+// and intel said "within 15s" of a connection given up after the URL's 2 s.
+func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 	if a.pool != nil {
 		return a.pool, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.connectTimeout)
+	ctx, cancel := context.WithTimeout(parent, a.connectTimeout)
 	defer cancel()
 	dsn, err := a.dsn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := tuning.ConfigurePool(ctx, dsn, tuning.WithLogger(a.log), tuning.WithServerCheckTimeout(a.connectTimeout))
+	limit := a.connectTimeout
+	if cc, err := pgconn.ParseConfig(dsn); err == nil && cc.ConnectTimeout > 0 && (!a.connectGiven || cc.ConnectTimeout < limit) {
+		limit = cc.ConnectTimeout
+		var cancelURL context.CancelFunc
+		ctx, cancelURL = context.WithTimeout(parent, limit)
+		defer cancelURL()
+	}
+	cfg, err := tuning.ConfigurePool(ctx, dsn, tuning.WithLogger(a.log), tuning.WithServerCheckTimeout(limit))
 	if err != nil {
-		return nil, explainConnectError(err, a.connectTimeout)
+		return nil, explainConnectError(err, limit)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, explainConnectError(err, a.connectTimeout)
+		return nil, explainConnectError(err, limit)
 	}
 	if err := pool.Ping(ctx); err != nil {
 		pool.Close()
-		return nil, explainConnectError(err, a.connectTimeout)
+		return nil, explainConnectError(err, limit)
 	}
 	a.pool = pool
 	return pool, nil

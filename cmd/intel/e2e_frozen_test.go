@@ -1,8 +1,11 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -44,6 +47,25 @@ func serverProcesses(t *testing.T, dsn string) []int {
 	return pids
 }
 
+// freezeDuringALoad starts intel (args before the command's) loading
+// 200,000 STIX objects in batches of 100 into the server at dsn (a server
+// of the test's own), waits, at most within, for its first 500 nodes, and
+// freezes the server (freezeServer).
+func freezeDuringALoad(t *testing.T, dsn string, within time.Duration, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	feed := feedtest.MalwareFeed(t, 200_000)
+	pool := pgtest.PoolFor(t, dsn)
+	cmd, _, stderr := startIntel(t, dsn, append(args, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")...)
+	require.Eventually(t, func() bool {
+		var n int
+		err := pool.QueryRow(context.Background(), "SELECT count(*) FROM nodes").Scan(&n)
+		return err == nil && n >= 500
+	}, within, 50*time.Millisecond, "the load writes\nstderr: %s", stderr)
+	pool.Close()
+	freezeServer(t, dsn)
+	return cmd, stderr
+}
+
 // TestSIGINTWithAFrozenServerExitsWithinTheGrace: the server stops
 // answering (its postmaster and backends SIGSTOPped, as a hung host or a
 // network partition leaves it) while intel ingest stix writes; Ctrl-C then
@@ -51,18 +73,7 @@ func serverProcesses(t *testing.T, dsn string) []int {
 func TestSIGINTWithAFrozenServerExitsWithinTheGrace(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.StartMigratedServer(t)
-	feed := feedtest.MalwareFeed(t, 200_000)
-	pool := pgtest.PoolFor(t, dsn)
-
-	cmd, _, stderr := startIntel(t, dsn, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")
-	require.Eventually(t, func() bool {
-		var n int
-		err := pool.QueryRow(context.Background(), "SELECT count(*) FROM nodes").Scan(&n)
-		return err == nil && n >= 500
-	}, 60*time.Second, 50*time.Millisecond, "the load writes\nstderr: %s", stderr)
-
-	pool.Close()
-	freezeServer(t, dsn)
+	cmd, stderr := freezeDuringALoad(t, dsn, 60*time.Second)
 	time.Sleep(time.Second) // the load now waits on the frozen server
 
 	code, took := interrupt(t, cmd)
@@ -73,4 +84,55 @@ func TestSIGINTWithAFrozenServerExitsWithinTheGrace(t *testing.T) {
 	// is loose). Before, the record of the interruption waited for ever
 	// on the frozen server, and closing the pool 15 s more.
 	require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", stderr)
+}
+
+// TestTimeoutEndsCommandsOnAFrozenServer: with the server frozen (SIGSTOP
+// of the postmaster and its backends) and no signal from the user, a
+// command given --timeout ends once it runs out (and the interrupt grace
+// a load gets), exit 1, saying so: a load frozen mid-write, and a command
+// started against the frozen server, whose connecting it bounds too
+// (below --connect-timeout's 15 s), as the URL's connect_timeout does.
+// Without --timeout the load waits for ever, as psql does.
+func TestTimeoutEndsCommandsOnAFrozenServer(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.StartMigratedServer(t)
+	const timeout = 15 * time.Second
+	start := time.Now()
+	cmd, stderr := freezeDuringALoad(t, dsn, timeout, "--timeout", timeout.String())
+	t.Logf("frozen %s after the start", time.Since(start).Round(time.Millisecond))
+
+	code := exitCode(t, cmd)
+	took := time.Since(start)
+	t.Logf("exit %d after %s: %s", code, took, stderr)
+	require.Equal(t, 1, code, "stderr: %s", stderr)
+	require.Contains(t, stderr.String(), "intel: stopped by --timeout 15s after reading")
+	require.Contains(t, stderr.String(), "feed big could not be marked interrupted", "the server never answered")
+	require.Less(t, took, timeout+ingest.DefaultInterruptGrace+10*time.Second, "stderr: %s", stderr)
+
+	// Started against the frozen server: --timeout ends the connecting.
+	start = time.Now()
+	cmd, _, stderr = startIntel(t, dsn, "--timeout", "2s", "search", "m1")
+	code = exitCode(t, cmd)
+	took = time.Since(start)
+	t.Logf("exit %d after %s: %s", code, took, stderr)
+	require.Equal(t, 1, code, "stderr: %s", stderr)
+	require.Equal(t, "intel: stopped by --timeout 2s\n", stderr.String())
+	require.Less(t, took, 12*time.Second, "before --connect-timeout's 15 s")
+
+	// The URL's connect_timeout bounds connecting, as pgx applies it, and
+	// the error names it: before, "database unreachable within 15s" (the
+	// --connect-timeout default) of a connection given up after 1 s.
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("connect_timeout", "1")
+	u.RawQuery = q.Encode()
+	start = time.Now()
+	cmd, _, stderr = startIntel(t, u.String(), "search", "m1")
+	code = exitCode(t, cmd)
+	took = time.Since(start)
+	t.Logf("exit %d after %s: %s", code, took, stderr)
+	require.Equal(t, 1, code, "stderr: %s", stderr)
+	require.Contains(t, stderr.String(), "intel: database unreachable within 1s: ")
+	require.Less(t, took, 12*time.Second, "before --connect-timeout's 15 s")
 }

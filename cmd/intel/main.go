@@ -74,13 +74,14 @@ func lookupFailed(err error) error {
 // 2 for a usage error, 3 when a check found something to do, 4 when a node
 // reference names no node and 5 when it names several, 130 or 143
 // when SIGINT or SIGTERM stopped it, 1 for
-// any other failure (output that could not be written to stdout included),
+// any other failure (--timeout running out included) (output that could not be written to stdout included),
 // with a one-line cause on stderr.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := newApp(stdin, stdout, stderr)
 	ctx, interrupts := notifyInterrupts(context.Background())
 	defer interrupts.stop()
 	defer func() { a.close(interrupts.deadline()) }()
+	a.interrupts = interrupts
 	root := a.rootCommand()
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -96,8 +97,12 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if sig := interrupts.received(); sig != 0 {
-		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, sig)), "")
+		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig})), "")
 		return 128 + int(sig)
+	}
+	if d := interrupts.timedOut(); d > 0 {
+		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d})), "")
+		return exitFailure
 	}
 	err = explainServerLimit(a.pool, err)
 	msg := oneLine(redact.String(err.Error()))

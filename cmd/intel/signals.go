@@ -24,12 +24,13 @@ import (
 // closed pipe on stdout or stderr, which is then ignored). A second signal ends the
 // process at once, by the signal's default action.
 type interrupts struct {
-	ch     chan os.Signal
-	done   chan struct{}
-	mu     sync.Mutex
-	sig    syscall.Signal
-	at     time.Time // when sig came
-	cancel context.CancelCauseFunc
+	ch      chan os.Signal
+	done    chan struct{}
+	mu      sync.Mutex
+	sig     syscall.Signal
+	expired time.Duration // the --timeout that ended the command, when it did
+	at      time.Time     // when sig came, or the timeout ran out
+	cancel  context.CancelCauseFunc
 }
 
 // notifyInterrupts starts watching for SIGINT and SIGTERM; call stop.
@@ -75,7 +76,7 @@ func notifyInterrupts(parent context.Context) (context.Context, *interrupts) {
 				in.mu.Lock()
 				in.sig, in.at = sig, time.Now()
 				in.mu.Unlock()
-				cancel(interruptCause{sig})
+				cancel(interruptCause{sig: sig})
 				return
 			case <-in.done:
 				return
@@ -100,6 +101,33 @@ func outputClosed() bool {
 	return false
 }
 
+// timeout ends the command's context after d (--timeout) as a signal does,
+// its cause an interruptCause naming the timeout: the loads stop as they
+// do on Ctrl-C, and run exits 1 (a failure: nobody asked it to stop). It
+// does nothing when a signal came first.
+func (in *interrupts) timeout(d time.Duration) {
+	t := time.AfterFunc(d, func() {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		if in.sig != 0 || in.expired != 0 {
+			return
+		}
+		in.expired, in.at = d, time.Now()
+		in.cancel(interruptCause{timeout: d})
+	})
+	go func() {
+		<-in.done
+		t.Stop()
+	}()
+}
+
+// timedOut returns the --timeout that ended the command, or 0.
+func (in *interrupts) timedOut() time.Duration {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.expired
+}
+
 // received returns the signal that interrupted the command, or 0.
 func (in *interrupts) received() syscall.Signal {
 	in.mu.Lock()
@@ -108,12 +136,12 @@ func (in *interrupts) received() syscall.Signal {
 }
 
 // deadline is when an interrupted command must have ended: the signal's
-// time plus the interrupt grace (ingest.DefaultInterruptGrace); zero when
-// no signal came.
+// (or the timeout's) time plus the interrupt grace
+// (ingest.DefaultInterruptGrace); zero when neither came.
 func (in *interrupts) deadline() time.Time {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.sig == 0 {
+	if in.at.IsZero() {
 		return time.Time{}
 	}
 	return in.at.Add(ingest.DefaultInterruptGrace)
@@ -126,10 +154,19 @@ func (in *interrupts) stop() {
 	in.cancel(nil)
 }
 
-// interruptCause is the cause of the context of an interrupted command.
-type interruptCause struct{ sig syscall.Signal }
+// interruptCause is the cause of the context of an interrupted command:
+// a signal, or the --timeout that ran out.
+type interruptCause struct {
+	sig     syscall.Signal
+	timeout time.Duration
+}
 
-func (c interruptCause) Error() string { return "interrupted by " + signalName(c.sig) }
+func (c interruptCause) Error() string {
+	if c.timeout > 0 {
+		return "stopped by --timeout " + c.timeout.String()
+	}
+	return "interrupted by " + signalName(c.sig)
+}
 
 // signalName is SIGINT, SIGTERM or the signal's number.
 func signalName(sig syscall.Signal) string {
@@ -193,10 +230,10 @@ func feedList(names []string) string {
 }
 
 // interruptMessage is the line run prints for a command that ended because
-// of sig: the command's interruptedError when it returned one.
-func interruptMessage(err error, sig syscall.Signal) string {
+// of cause: the command's interruptedError when it returned one.
+func interruptMessage(err error, cause interruptCause) string {
 	if ie := (*interruptedError)(nil); errors.As(err, &ie) {
 		return ie.Error()
 	}
-	return interruptCause{sig}.Error()
+	return cause.Error()
 }

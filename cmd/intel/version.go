@@ -102,6 +102,7 @@ func (a *app) serverVersion(ctx context.Context) (version, why string) {
 		}
 	}
 	a.connectTimeout = min(a.connectTimeout, versionServerTimeout)
+	a.connectGiven = true // the bound of version, whatever the URL says
 	pool, err := a.openPool(ctx)
 	if err != nil {
 		return "", err.Error()
