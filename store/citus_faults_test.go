@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
+)
+
+// crashWorkerAt makes every worker of the Citus cluster holding dsn crash
+// (a backend killed with SIGKILL, as the OOM killer does: the worker's
+// postmaster ends every session and recovers) when a COPY stores the
+// telemetry edge whose props.i is at, once, into the day partition of
+// day, which it makes. The test skips off Citus.
+func crashWorkerAt(t *testing.T, pool *pgxpool.Pool, day time.Time, at int) {
+	t.Helper()
+	if !pgtest.CitusMode() {
+		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	ctx := context.Background()
+	_, err := partman.EnsureDays(ctx, pool, []time.Time{day}, partman.Options{})
+	require.NoError(t, err)
+	for _, w := range pgtest.CitusWorkerDSNs(t, pool.Config().ConnString()) {
+		conn, err := pgx.Connect(ctx, w)
+		require.NoError(t, err)
+		// The shards of the day partitions (Citus COPYs into them),
+		// which Citus hides from other sessions' catalog reads.
+		_, err = conn.Exec(ctx, `SET citus.show_shards_for_app_name_prefixes = '*'`)
+		require.NoError(t, err)
+		var shards []string
+		rows, err := conn.Query(ctx, `SELECT relname FROM pg_class WHERE relname ~ '^telemetry_edges_.*_[0-9]{6,}$' AND relkind = 'r'`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			shards = append(shards, s)
+		}
+		rows.Close()
+		require.NoError(t, rows.Err())
+		require.NotEmpty(t, shards, "the worker holds shards of telemetry_edges")
+		// The worker's crash recovery forgets what the killed transaction
+		// did, a sequence's advance too: a file in the data directory
+		// says the crash happened.
+		stmts := []string{
+			`SET citus.enable_ddl_propagation = off`, // objects of this worker alone
+			fmt.Sprintf(`CREATE FUNCTION fault_crash() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
+			BEGIN
+				IF (NEW.props->>'i')::int = %d THEN
+					EXECUTE format('COPY (SELECT 1) TO PROGRAM %%L', format('test -e %%s || { touch %%s; kill -9 %%s; }',
+						'crashed_' || current_database(), 'crashed_' || current_database(), pg_backend_pid()));
+				END IF;
+				RETURN NEW;
+			END $f$`, at),
+		}
+		for _, s := range shards {
+			stmts = append(stmts, fmt.Sprintf(`CREATE TRIGGER fault_crash BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION fault_crash()`,
+				pgx.Identifier{s}.Sanitize()))
+		}
+		for _, s := range stmts {
+			_, err := conn.Exec(ctx, s)
+			require.NoError(t, err, s)
+		}
+		require.NoError(t, conn.Close(ctx))
+	}
+}
+
+// TestAppendTelemetryInputSurvivesAWorkerCrash: a checkpointed load during
+// which the Citus worker holding the agent's shard crashes in the middle
+// of a chunk's COPY (and restarts, as PostgreSQL does after a crash) stores
+// exactly the rows of a clean load: the chunk is retried, not given up.
+func TestAppendTelemetryInputSurvivesAWorkerCrash(t *testing.T) {
+	// Not parallel: the crash ends every session of the worker, those of
+	// other tests too.
+	ctx := context.Background()
+	const n = 12_000
+	in := store.TelemetryInput{Name: "file:/tmp/edr.ndjson", ContentHash: "abc"}
+	b := setup(t, store.WithCopyChunk(2000))
+	at := b.now.Add(-time.Hour)
+	crashWorkerAt(t, b.pool, at, 7000)
+	clean := setup(t, store.WithCopyChunk(2000))
+	st, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, false))
+	require.NoError(t, err)
+	require.EqualValues(t, wantEdges(n), st.Edges)
+
+	got, err := b.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, false))
+	require.NoError(t, err, "a worker that crashed and came back is a transient failure")
+	require.EqualValues(t, wantEdges(n), got.Edges)
+	require.Equal(t, edgeRows(t, clean.pool), edgeRows(t, b.pool), "the rows of one clean load")
+	crashed := 0
+	for _, dsn := range pgtest.CitusWorkerDSNs(t, b.pool.Config().ConnString()) {
+		conn, err := pgx.Connect(ctx, dsn)
+		require.NoError(t, err)
+		var ok bool
+		require.NoError(t, conn.QueryRow(ctx, `SELECT (pg_stat_file('crashed_' || current_database(), true)).size IS NOT NULL`).Scan(&ok))
+		if ok {
+			crashed++
+		}
+
+		require.NoError(t, conn.Close(ctx))
+	}
+	require.Equal(t, 1, crashed, "the worker holding the agent's shard crashed")
+}
