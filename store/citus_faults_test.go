@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,9 +20,9 @@ import (
 // crashWorkerAt makes every worker of the Citus cluster holding dsn crash
 // (a backend killed with SIGKILL, as the OOM killer does: the worker's
 // postmaster ends every session and recovers) when a COPY stores the
-// telemetry edge whose props.i is at, once, into the day partition of
+// telemetry edge whose props[key] is at, once, into the day partition of
 // day, which it makes. The test skips off Citus.
-func crashWorkerAt(t *testing.T, pool *pgxpool.Pool, day time.Time, at int) {
+func crashWorkerAt(t *testing.T, pool *pgxpool.Pool, day time.Time, key string, at int) {
 	t.Helper()
 	if !pgtest.CitusMode() {
 		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
@@ -48,17 +50,18 @@ func crashWorkerAt(t *testing.T, pool *pgxpool.Pool, day time.Time, at int) {
 		require.NotEmpty(t, shards, "the worker holds shards of telemetry_edges")
 		// The worker's crash recovery forgets what the killed transaction
 		// did, a sequence's advance too: a file in the data directory
-		// says the crash happened.
+		// says the crash happened. The program reads what COPY sends it
+		// first (a program that ends unread breaks COPY's pipe).
 		stmts := []string{
 			`SET citus.enable_ddl_propagation = off`, // objects of this worker alone
 			fmt.Sprintf(`CREATE FUNCTION fault_crash() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $f$
 			BEGIN
-				IF (NEW.props->>'i')::int = %d THEN
-					EXECUTE format('COPY (SELECT 1) TO PROGRAM %%L', format('test -e %%s || { touch %%s; kill -9 %%s; }',
+				IF (NEW.props->>%s)::int = %d THEN
+					EXECUTE format('COPY (SELECT 1) TO PROGRAM %%L', format('cat >/dev/null; test -e %%s || { touch %%s; kill -9 %%s; }',
 						'crashed_' || current_database(), 'crashed_' || current_database(), pg_backend_pid()));
 				END IF;
 				RETURN NEW;
-			END $f$`, at),
+			END $f$`, pgQuote(key), at),
 		}
 		for _, s := range shards {
 			stmts = append(stmts, fmt.Sprintf(`CREATE TRIGGER fault_crash BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION fault_crash()`,
@@ -84,7 +87,7 @@ func TestAppendTelemetryInputSurvivesAWorkerCrash(t *testing.T) {
 	in := store.TelemetryInput{Name: "file:/tmp/edr.ndjson", ContentHash: "abc"}
 	b := setup(t, store.WithCopyChunk(2000))
 	at := b.now.Add(-time.Hour)
-	crashWorkerAt(t, b.pool, at, 7000)
+	crashWorkerAt(t, b.pool, at, "i", 7000)
 	clean := setup(t, store.WithCopyChunk(2000))
 	st, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, false))
 	require.NoError(t, err)
@@ -94,8 +97,16 @@ func TestAppendTelemetryInputSurvivesAWorkerCrash(t *testing.T) {
 	require.NoError(t, err, "a worker that crashed and came back is a transient failure")
 	require.EqualValues(t, wantEdges(n), got.Edges)
 	require.Equal(t, edgeRows(t, clean.pool), edgeRows(t, b.pool), "the rows of one clean load")
+	requireOneWorkerCrashed(t, b.pool)
+}
+
+// requireOneWorkerCrashed fails the test unless crashWorkerAt's crash
+// happened on exactly one worker.
+func requireOneWorkerCrashed(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
 	crashed := 0
-	for _, dsn := range pgtest.CitusWorkerDSNs(t, b.pool.Config().ConnString()) {
+	for _, dsn := range pgtest.CitusWorkerDSNs(t, pool.Config().ConnString()) {
 		conn, err := pgx.Connect(ctx, dsn)
 		require.NoError(t, err)
 		var ok bool
@@ -103,8 +114,35 @@ func TestAppendTelemetryInputSurvivesAWorkerCrash(t *testing.T) {
 		if ok {
 			crashed++
 		}
-
 		require.NoError(t, conn.Close(ctx))
 	}
-	require.Equal(t, 1, crashed, "the worker holding the agent's shard crashed")
+	require.Equal(t, 1, crashed, "the worker holding the edge's shard crashed")
+}
+
+func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// TestTelemetryWriterCallersSurviveAWorkerCrash: callers of a shared
+// TelemetryWriter whose group is being COPYed when the Citus worker holding
+// one of its shards crashes are told nil, and the tables (edges, nodes with
+// their first and last seen, relations, records) equal one clean append's:
+// the group is written again once the worker is back, not failed.
+func TestTelemetryWriterCallersSurviveAWorkerCrash(t *testing.T) {
+	// Not parallel: the crash ends every session of the worker.
+	ctx := context.Background()
+	edges := writerCorpus(yesterday())
+	var logs lockedBuffer
+	b := setup(t, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	crashWorkerAt(t, b.pool, yesterday(), "seq", len(edges)/2)
+	want := cleanTables(t, edges)
+	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond})
+	errs := appendFromCallers(ctx, w, edges)
+	require.NoError(t, w.Close(ctx), "logs:\n%s", logs.String())
+	for _, err := range errs {
+		require.NoError(t, err, "logs:\n%s", logs.String())
+	}
+	requireOneWorkerCrashed(t, b.pool)
+	got := writerTables(t, b)
+	for table := range want {
+		require.Equal(t, want[table], got[table], table)
+	}
 }

@@ -112,16 +112,35 @@ func Transient(err error) bool {
 // middle of a COPY or a two-phase commit. The coordinator then aborts the
 // whole transaction, as it does when a server goes away, but it says so
 // without a connection SQLSTATE: "failed to COPY to shard N on host:port"
-// (58030, io_error) or "failure on connection marked as essential:
-// host:port" (XX000). A worker it cannot reach at all is 08006 already.
+// (58030, io_error), "failure on connection marked as essential:
+// host:port" (XX000), or libpq's own words for the lost connection passed
+// on as XX000 ("server closed the connection unexpectedly", …). A worker
+// it cannot reach at all is 08006 already.
 func citusWorkerLost(pgErr *pgconn.PgError) bool {
 	switch pgErr.Code {
 	case pgerrcode.IOError:
 		return strings.HasPrefix(pgErr.Message, "failed to COPY to shard ")
 	case pgerrcode.InternalError:
-		return strings.HasPrefix(pgErr.Message, "failure on connection marked as essential")
+		if strings.HasPrefix(pgErr.Message, "failure on connection marked as essential") {
+			return true
+		}
+		for _, lost := range libpqConnectionLost {
+			if strings.Contains(pgErr.Message, lost) {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// libpqConnectionLost are libpq's messages for a connection that broke
+// under a statement, which a Citus coordinator passes on from a worker.
+var libpqConnectionLost = []string{
+	"server closed the connection unexpectedly",
+	"could not receive data from server",
+	"could not send data to server",
+	"no connection to the server",
+	"connection not open",
 }
 
 // DataError reports whether err is the database refusing the data itself

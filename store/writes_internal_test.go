@@ -142,6 +142,7 @@ func TestTransientAndDataErrors(t *testing.T) {
 	// other words (a local disk's I/O error, a bug) are not transient.
 	require.True(t, Transient(&pgconn.PgError{Code: "58030", Message: "failed to COPY to shard 102008 on 127.0.0.1:35951"}))
 	require.True(t, Transient(&pgconn.PgError{Code: "XX000", Message: "failure on connection marked as essential: 127.0.0.1:44765"}))
+	require.True(t, Transient(&pgconn.PgError{Code: "XX000", Message: "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\ninvalid socket"}))
 	require.False(t, Transient(&pgconn.PgError{Code: "58030", Message: "could not read block 7 in file \"base/5/16384\": read only 0 of 8192 bytes"}))
 	require.False(t, Transient(&pgconn.PgError{Code: "XX000", Message: "cache lookup failed for relation 16384"}))
 	p := RetryPolicy{Attempts: 5, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
