@@ -141,6 +141,16 @@ func TestTelemetryWriterCallersSurviveAWorkerCrash(t *testing.T) {
 		require.NoError(t, err, "logs:\n%s", logs.String())
 	}
 	requireOneWorkerCrashed(t, b.pool)
+	// A group the crash caught between the two phases of its commit is
+	// committed (the coordinator decided, its callers were told nil), its
+	// rows prepared on the worker until Citus' recovery commits them
+	// (every citus.recover_2pc_interval, a minute by default): run it now.
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN(t, b.pool.Config().ConnString()))
+	require.NoError(t, err)
+	var recovered int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT recover_prepared_transactions()`).Scan(&recovered))
+	require.NoError(t, admin.Close(ctx))
+	t.Logf("prepared transactions recovered: %d", recovered)
 	got := writerTables(t, b)
 	for table := range want {
 		require.Equal(t, want[table], got[table], table)
