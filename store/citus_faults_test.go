@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -155,4 +156,71 @@ func TestTelemetryWriterCallersSurviveAWorkerCrash(t *testing.T) {
 	for table := range want {
 		require.Equal(t, want[table], got[table], table)
 	}
+}
+
+// crashingEnsurer is a DayEnsurer that crashes the workers' postmasters'
+// sessions (a backend of each killed with SIGKILL) during its first
+// Horizon read, which the store runs inside a COPY transaction's
+// retention fence (a savepoint), and waits until they refuse connections.
+type crashingEnsurer struct {
+	store.DayEnsurer
+	t       *testing.T
+	workers []string
+	crashed atomic.Bool
+}
+
+func (c *crashingEnsurer) Horizon(ctx context.Context, db store.DBTX) (time.Time, error) {
+	if c.crashed.CompareAndSwap(false, true) {
+		for _, w := range c.workers {
+			conn, err := pgx.Connect(ctx, w)
+			require.NoError(c.t, err)
+			_, _ = conn.Exec(ctx, `DO $$BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'cat >/dev/null; kill -9 ' || pg_backend_pid()); END$$`)
+			_ = conn.Close(ctx)
+			for i := 0; ; i++ { // the worker ends every session, then recovers
+				require.Less(c.t, i, 1000, "the worker did not go down")
+				probe, err := pgx.Connect(ctx, w)
+				if err != nil {
+					break
+				}
+				_ = probe.Close(ctx)
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+	}
+	return c.DayEnsurer.Horizon(ctx, db)
+}
+
+// TestAppendTelemetryInputSurvivesAWorkerCrashInItsFence: the workers
+// crash while a COPY transaction is inside its retention fence (the
+// savepoint around the horizon read): the release of the savepoint fails
+// with the lost worker's error, after which the savepoint is gone, so the
+// rollback to it fails too ("savepoint does not exist", 3B001). The
+// chunk is retried (the release's error is what the fence reports), and
+// the load ends with the rows of a clean load. Before, the 3B001 alone came
+// back and the load stopped.
+func TestAppendTelemetryInputSurvivesAWorkerCrashInItsFence(t *testing.T) {
+	// Not parallel: the crash ends every session of the workers.
+	if !pgtest.CitusMode() {
+		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	ctx := context.Background()
+	const n = 3000
+	in := store.TelemetryInput{Name: "file:/tmp/edr.ndjson", ContentHash: "abc"}
+	clean := setup(t, store.WithCopyChunk(1000))
+	at := clean.now.Add(-time.Hour)
+	_, err := clean.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, false))
+	require.NoError(t, err)
+
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	now := clean.now
+	ensurer := &crashingEnsurer{t: t, workers: pgtest.CitusWorkerDSNs(t, dsn),
+		DayEnsurer: partman.NewDayEnsurer(pool, partman.Options{Now: func() time.Time { return now }})}
+	s := store.NewStore(pool, store.WithBatchSize(500), store.WithCopyChunk(1000), store.WithClock(func() time.Time { return now }),
+		store.WithDayEnsurer(ensurer))
+	got, err := s.Checkpointed(in).AppendTelemetry(ctx, numbered(n, at, false))
+	require.NoError(t, err, "a worker lost inside the fence is a lost connection")
+	require.True(t, ensurer.crashed.Load())
+	require.EqualValues(t, wantEdges(n), got.Edges)
+	require.Equal(t, edgeRows(t, clean.pool), edgeRows(t, pool), "the rows of one clean load")
 }
