@@ -57,6 +57,9 @@ func list(ctx context.Context, tx pgx.Tx, t table) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
+	if err := citusSizes(ctx, tx, t.ident(), parts, def); err != nil {
+		return Listing{}, fmt.Errorf("measure the shards of %s: %w", t, err)
+	}
 	return Listing{Parent: t.String(), Partitions: parts, Default: def}, nil
 }
 

@@ -99,7 +99,9 @@ type Querier interface {
 
 // Distribute applies Plan on the migrated database of conn, a Citus
 // coordinator with workers. It is idempotent: tables already distributed
-// are left as they are. It returns ErrNotCitus on plain PostgreSQL.
+// are left as they are. Rows a table held before are moved to the shards
+// with no copy left on the coordinator (see dropLocalCopy). It returns
+// ErrNotCitus on plain PostgreSQL.
 func Distribute(ctx context.Context, conn Querier) ([]Status, error) {
 	ok, err := IsCitus(ctx, conn)
 	if err != nil {
@@ -130,8 +132,25 @@ func Distribute(ctx context.Context, conn Querier) ([]Status, error) {
 				}
 				st.Done = true
 			}
+			if err := dropLocalCopy(ctx, conn, t.Name); err != nil {
+				return out, fmt.Errorf("distribute %s: remove the coordinator's copy of its rows: %w", t.Name, err)
+			}
 		}
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// dropLocalCopy removes the coordinator's own copy of the rows a table (or
+// any of its partitions) held when it was distributed: Citus copies them
+// to the shards but keeps them on the coordinator too, where nothing reads
+// them and they fill its disk with the whole telemetry loaded before. It
+// also cleans up after an earlier run cut between the two steps (or an
+// older intel that did not do it); a table whose local heaps are empty, as
+// they are once distributed, is not touched (no lock beyond reading
+// their size).
+func dropLocalCopy(ctx context.Context, conn Querier, table string) error {
+	_, err := conn.Exec(ctx, `SELECT truncate_local_data_after_distributing_table(relid)
+		FROM pg_partition_tree($1::regclass) WHERE isleaf AND pg_relation_size(relid) > 0`, table)
+	return err
 }

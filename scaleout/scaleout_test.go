@@ -2,8 +2,11 @@ package scaleout_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"testing"
 
+	"github.com/peterldowns/pgtestdb"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -68,4 +71,62 @@ func TestPlanNamesEveryTable(t *testing.T) {
 		require.True(t, planned[name], "table %s has no placement in scaleout.Plan", name)
 	}
 	require.Len(t, scaleout.Plan, len(tables), "Plan names a table the schema lacks")
+}
+
+// TestDistributeLeavesNoCopyOnTheCoordinator: distributing a schema that
+// already holds telemetry (loaded before the cluster grew workers) moves
+// the rows to the shards and keeps no copy on the coordinator, where
+// nothing reads it; so does a second run after a first one cut between
+// distributing and removing the copy. Citus only.
+func TestDistributeLeavesNoCopyOnTheCoordinator(t *testing.T) {
+	t.Parallel()
+	if !pgtest.CitusMode() {
+		t.Skip("Citus only (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	for _, cut := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cut=%v", cut), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dsn := pgtest.EmptyDSN(t)
+			db, err := sql.Open("pgx", dsn)
+			require.NoError(t, err)
+			defer db.Close()
+			require.NoError(t, pgtest.Migrator{}.Migrate(ctx, db, pgtestdb.Config{}))
+			pool := pgtest.PoolFor(t, dsn)
+			// A day partition and the default one, both filled.
+			_, err = pool.Exec(ctx, `SELECT ensure_day_partition('telemetry_edges', current_date)`)
+			require.NoError(t, err)
+			_, err = pool.Exec(ctx, `INSERT INTO telemetry_edges
+				SELECT md5('s' || i)::uuid, md5('d' || i)::uuid, 'connected-to', 'agent-' || i % 10, ts, jsonb_build_object('i', i)
+				FROM generate_series(1, 2000) i,
+				     LATERAL (SELECT CASE WHEN i % 2 = 0 THEN now() ELSE '2001-01-01'::timestamptz END + i * interval '1 ms' AS ts) t`)
+			require.NoError(t, err)
+			rows := func() string {
+				var s string
+				require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) || ' ' || md5(string_agg(concat_ws('|', src_id, dst_id, relation, agent_id, observed_at, props), ',' ORDER BY dst_id))
+					FROM telemetry_edges`).Scan(&s))
+				return s
+			}
+			localBytes := func() int64 {
+				var n int64
+				require.NoError(t, pool.QueryRow(ctx, `SELECT coalesce(sum(pg_relation_size(relid)), 0) FROM pg_partition_tree('telemetry_edges') WHERE isleaf`).Scan(&n))
+				return n
+			}
+			before := rows()
+			require.Positive(t, localBytes())
+			if cut { // an earlier run distributed the table and stopped
+				_, err := pool.Exec(ctx, `SELECT create_distributed_table('telemetry_edges', 'agent_id')`)
+				require.NoError(t, err)
+				require.Positive(t, localBytes(), "Citus keeps the coordinator's copy")
+			}
+			got, err := scaleout.Distribute(ctx, pool)
+			require.NoError(t, err)
+			require.Equal(t, !cut, got[0].Done)
+			require.Zero(t, localBytes(), "no copy of the rows left on the coordinator")
+			require.Equal(t, before, rows(), "every row in the shards")
+			_, err = scaleout.Distribute(ctx, pool)
+			require.NoError(t, err, "a second run changes nothing")
+			require.Equal(t, before, rows())
+		})
+	}
 }

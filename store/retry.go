@@ -67,8 +67,9 @@ func (p RetryPolicy) Wait(attempt int) time.Duration {
 // connection or the server going away — a server shut down or restarting
 // (SQLSTATE 57P01, 57P02, 57P03), an idle connection closed by the
 // server's idle_session_timeout (57P05), a connection exception (class
-// 08), a connection refused, reset or closed. The end of the caller's context is
-// never transient.
+// 08), a connection refused, reset or closed, or, on a Citus coordinator,
+// its connection to a worker lost in the middle of a transaction (see
+// citusWorkerLost). The end of the caller's context is never transient.
 func Transient(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
@@ -90,7 +91,7 @@ func Transient(err error) bool {
 			pgerrcode.IdleSessionTimeout:
 			return true
 		}
-		return strings.HasPrefix(pgErr.Code, "08")
+		return strings.HasPrefix(pgErr.Code, "08") || citusWorkerLost(pgErr)
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr net.Error
@@ -103,6 +104,43 @@ func Transient(err error) bool {
 	}
 	// pgx reports a connection it closed after a failure as "conn closed".
 	return strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "conn busy")
+}
+
+// citusWorkerLost reports whether a Citus coordinator's error says that
+// its connection to a worker broke while the transaction used it: the
+// worker crashed, restarted or was killed (kill -9, the OOM killer) in the
+// middle of a COPY or a two-phase commit. The coordinator then aborts the
+// whole transaction, as it does when a server goes away, but it says so
+// without a connection SQLSTATE: "failed to COPY to shard N on host:port"
+// (58030, io_error), "failure on connection marked as essential:
+// host:port" (XX000), or libpq's own words for the lost connection passed
+// on as XX000 ("server closed the connection unexpectedly", …). A worker
+// it cannot reach at all is 08006 already.
+func citusWorkerLost(pgErr *pgconn.PgError) bool {
+	switch pgErr.Code {
+	case pgerrcode.IOError:
+		return strings.HasPrefix(pgErr.Message, "failed to COPY to shard ")
+	case pgerrcode.InternalError:
+		if strings.HasPrefix(pgErr.Message, "failure on connection marked as essential") {
+			return true
+		}
+		for _, lost := range libpqConnectionLost {
+			if strings.Contains(pgErr.Message, lost) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// libpqConnectionLost are libpq's messages for a connection that broke
+// under a statement, which a Citus coordinator passes on from a worker.
+var libpqConnectionLost = []string{
+	"server closed the connection unexpectedly",
+	"could not receive data from server",
+	"could not send data to server",
+	"no connection to the server",
+	"connection not open",
 }
 
 // DataError reports whether err is the database refusing the data itself

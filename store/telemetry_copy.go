@@ -140,14 +140,18 @@ func (s *Store) retentionFence(ctx context.Context, tx pgx.Tx) (time.Time, error
 		return time.Time{}, err
 	}
 	h, err := s.ensurer.Horizon(ctx, tx)
+	var released error
 	if err == nil {
-		if _, err = tx.Exec(ctx, "RELEASE SAVEPOINT retention_fence"); err == nil {
+		if _, released = tx.Exec(ctx, "RELEASE SAVEPOINT retention_fence"); released == nil {
 			return h, nil
 		}
-		h, err = time.Time{}, nil // a statement failed that the DayEnsurer forgave
+		h = time.Time{} // a statement failed that the DayEnsurer forgave
 	}
 	if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT retention_fence"); rerr != nil {
-		return time.Time{}, errors.Join(err, rerr)
+		// Why the release failed comes first: on Citus, a worker lost
+		// under it, after which the savepoint is gone and the rollback
+		// to it can only say so (3B001); a retry cures the first.
+		return time.Time{}, errors.Join(err, released, rerr)
 	}
 	if _, rerr := tx.Exec(ctx, "RELEASE SAVEPOINT retention_fence"); rerr != nil {
 		return time.Time{}, errors.Join(err, rerr)

@@ -84,6 +84,34 @@ func deal(edges []graph.TelemetryEdge, callers, size int) [][][]graph.TelemetryE
 	return out
 }
 
+// appendFromCallers appends edges through w from 12 callers side by side,
+// dealt in batches of 5, and returns the error of each Append that failed
+// or stored fewer edges than its batch.
+func appendFromCallers(ctx context.Context, w *store.TelemetryWriter, edges []graph.TelemetryEdge) []error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(edges))
+	for c, batches := range deal(edges, 12, 5) {
+		wg.Go(func() {
+			for i, batch := range batches {
+				st, err := w.Append(ctx, batch)
+				if err == nil && st.Edges != int64(len(batch)) {
+					err = fmt.Errorf("%d edges stored of %d", st.Edges, len(batch))
+				}
+				if err != nil {
+					errs <- fmt.Errorf("caller %d batch %d: %w", c, i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var out []error
+	for err := range errs {
+		out = append(out, err)
+	}
+	return out
+}
+
 // yesterday is the start of yesterday, UTC.
 func yesterday() time.Time {
 	now := time.Now().UTC()
@@ -105,26 +133,10 @@ func TestTelemetryWriterCallersSurviveKills(t *testing.T) {
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 40, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
 	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond})
 	stop, _ := terminator(t, b.pool, 30*time.Millisecond, 40)
-	var wg sync.WaitGroup
-	errs := make(chan error, len(edges))
-	for c, batches := range deal(edges, 12, 5) {
-		wg.Go(func() {
-			for i, batch := range batches {
-				st, err := w.Append(ctx, batch)
-				if err == nil && st.Edges != int64(len(batch)) {
-					err = fmt.Errorf("%d edges stored of %d", st.Edges, len(batch))
-				}
-				if err != nil {
-					errs <- fmt.Errorf("caller %d batch %d: %w", c, i, err)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	errs := appendFromCallers(ctx, w, edges)
 	closeErr := w.Close(ctx) // the kills go on: the seen times' flush rides them out too
 	killed := stop()
-	close(errs)
-	for err := range errs {
+	for _, err := range errs {
 		require.NoError(t, err, "logs:\n%s", logs.String())
 	}
 	require.NoError(t, closeErr, "logs:\n%s", logs.String())

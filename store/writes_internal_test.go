@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -136,6 +137,14 @@ func TestTransientAndDataErrors(t *testing.T) {
 	require.False(t, Transient(context.Canceled))
 	require.False(t, Transient(fmt.Errorf("x: %w", context.DeadlineExceeded)))
 	require.False(t, DataError(nil))
+	// A Citus coordinator's words for a worker lost mid-transaction (seen
+	// in TestAppendTelemetryInputSurvivesAWorkerCrash); the same codes with
+	// other words (a local disk's I/O error, a bug) are not transient.
+	require.True(t, Transient(&pgconn.PgError{Code: "58030", Message: "failed to COPY to shard 102008 on 127.0.0.1:35951"}))
+	require.True(t, Transient(&pgconn.PgError{Code: "XX000", Message: "failure on connection marked as essential: 127.0.0.1:44765"}))
+	require.True(t, Transient(&pgconn.PgError{Code: "XX000", Message: "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\ninvalid socket"}))
+	require.False(t, Transient(&pgconn.PgError{Code: "58030", Message: "could not read block 7 in file \"base/5/16384\": read only 0 of 8192 bytes"}))
+	require.False(t, Transient(&pgconn.PgError{Code: "XX000", Message: "cache lookup failed for relation 16384"}))
 	p := RetryPolicy{Attempts: 5, Base: 10 * time.Millisecond, Max: 40 * time.Millisecond}
 	for attempt := 1; attempt < 10; attempt++ {
 		d := p.Wait(attempt)

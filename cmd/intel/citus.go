@@ -28,7 +28,8 @@ library and CLI then run on a coordinator and its workers. See docs/scale.md.`,
 telemetry_edges is hash-distributed by agent_id over the workers (its day
 partitions with it); the intelligence graph (nodes, relations, aliases, feeds)
 stays on the coordinator. Run it once on the coordinator after intel migrate
-up, before loading; running it again changes nothing. It fails on a server
+up; a database loaded before has its telemetry moved to the workers, with
+no copy left on the coordinator. Running it again changes nothing. It fails on a server
 without the citus extension. On Citus, intel related walks level by level
 (--engine levels). docs/scale.md says why each table is where it is.`,
 		Example: `  intel --database-url postgres://intel@coordinator:5432/intel citus distribute`,

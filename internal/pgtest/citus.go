@@ -397,3 +397,24 @@ func (c *CitusCluster) testDatabase(t testing.TB, migrated bool) string {
 	})
 	return dsn
 }
+
+// CitusWorkerDSNs returns, on Citus (CitusEnv=1), the superuser URL of the
+// database of dsn (a test database of the coordinator) on each worker, for
+// tests that reach into the shards (a fault injected on a worker); nil
+// on one server.
+func CitusWorkerDSNs(t testing.TB, dsn string) []string {
+	t.Helper()
+	c := citusCluster()
+	if c == nil {
+		return nil
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("pgtest: parse dsn: %v", err)
+	}
+	out := make([]string, 0, len(c.Workers))
+	for _, w := range c.Workers {
+		out = append(out, w.cluster.DSN(strings.TrimPrefix(u.Path, "/")))
+	}
+	return out
+}

@@ -175,6 +175,7 @@ type Server struct {
 	DSN     string
 	cluster *pgcluster.Cluster
 	dir     string
+	owner   *os.File // holds ownerLock on dir while this process runs
 }
 
 // Start initdb's and starts a throw-away cluster with the default test
@@ -189,6 +190,11 @@ func start(ctx context.Context, settings map[string]string, password string) (*S
 	dir, err := os.MkdirTemp("", "pgtest-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	owner, err := lockOwner(dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, err
 	}
 	merged := make(map[string]string, len(defaultSettings)+len(settings))
 	for k, v := range defaultSettings {
@@ -213,24 +219,61 @@ func start(ctx context.Context, settings map[string]string, password string) (*S
 		err = c.StartChild(ctx)
 	}
 	if err != nil {
+		_ = owner.Close()
 		_ = os.RemoveAll(dir)
 		return nil, err
 	}
-	return &Server{DSN: c.DSN("postgres"), cluster: c, dir: dir}, nil
+	return &Server{DSN: c.DSN("postgres"), cluster: c, dir: dir, owner: owner}, nil
 }
 
 // sweepStale removes the directories of earlier runs that died without
 // cleaning up (a test binary killed by go test's -timeout, say): pgtest-*
-// directories older than a minute whose server is not running.
+// directories older than a minute whose server is not running and whose
+// test process is gone. A server that a live test stopped or killed on
+// purpose (a worker of a Citus cluster killed, to be started again) is not
+// running either: its directory is kept while the process that made it
+// holds its owner lock.
 func sweepStale(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, "pgtest-*"))
 	for _, d := range dirs {
 		st, err := os.Stat(d)
-		if err != nil || time.Since(st.ModTime()) < time.Minute || serverAlive(filepath.Join(d, "data")) {
+		if err != nil || time.Since(st.ModTime()) < time.Minute || serverAlive(filepath.Join(d, "data")) || ownerAlive(d) {
 			continue
 		}
 		_ = os.RemoveAll(d)
 	}
+}
+
+// ownerLock is the file in a server's directory that the process that
+// made it keeps locked (flock) while it runs; the kernel lets go of the
+// lock when that process ends, however it ends.
+const ownerLock = "owner.lock"
+
+// lockOwner creates dir's owner lock and takes it.
+func lockOwner(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, ownerLock), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create the owner lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("take the owner lock of %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// ownerAlive reports whether a live process holds dir's owner lock.
+func ownerAlive(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, ownerLock))
+	if err != nil {
+		return false // an older run's directory, or not one of ours
+	}
+	defer func() { _ = f.Close() }()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	if err == nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	}
+	return errors.Is(err, syscall.EWOULDBLOCK)
 }
 
 // serverAlive reports whether postmaster.pid in dataDir names a live process.
@@ -250,6 +293,9 @@ func serverAlive(dataDir string) bool {
 // Stop stops the server and removes its directory.
 func (s *Server) Stop() error {
 	err := s.cluster.StopChild()
+	if s.owner != nil {
+		_ = s.owner.Close()
+	}
 	if rmErr := os.RemoveAll(s.dir); rmErr != nil && err == nil {
 		err = rmErr
 	}
