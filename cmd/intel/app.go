@@ -60,7 +60,7 @@ type app struct {
 }
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
-	return &app{stdin: stdin, stdout: newPrinter(stdout), stderr: stderr, log: slog.New(redact.Handler(slog.NewTextHandler(stderr, nil))),
+	return &app{stdin: stdin, stdout: newPrinter(controlEscaper{stdout}), stderr: stderr, log: slog.New(redact.Handler(slog.NewTextHandler(stderr, nil))),
 		logOut: &logSink{w: stderr}}
 }
 

@@ -137,6 +137,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // too.
 func (a *app) lastWord(stderr io.Writer, code int, msg, hint string) {
 	if a.logFormat != "json" {
+		msg = string(escapeControls([]byte(msg))) // names and values from feeds: see termsafe.go
 		diagf(stderr, "intel: %s\n", msg)
 		if hint != "" {
 			diagf(stderr, "%s\n", hint)

@@ -13,14 +13,7 @@ import (
 
 // nodeLabel is how a node is shown to a person: kind and name (or key).
 func nodeLabel(n graph.Node) string {
-	name := n.Name
-	if name == "" {
-		name = n.Key
-	}
-	if len(name) > 80 {
-		name = name[:77] + "..."
-	}
-	return fmt.Sprintf("%s %s", n.Kind, name)
+	return fmt.Sprintf("%s %s", n.Kind, clipText(cellText(nodeName(n)), 80))
 }
 
 // writeTree writes the neighbourhood as an indented tree: each node under

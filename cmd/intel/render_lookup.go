@@ -60,7 +60,7 @@ func sightedText(s graph.Sighted) string {
 func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	n := d.Node
 	p := newTablePrinter(w)
-	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	row := func(field, value string) { p.printf("%s:\t%s\n", field, cellText(value)) }
 	if d.Note != "" {
 		row("note", d.Note)
 	}
@@ -191,7 +191,7 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 // id: the references the feed wrote and the nodes they resolve to.
 func writeRelationRecord(w io.Writer, r graph.RelationRecord) error {
 	p := newTablePrinter(w)
-	row := func(field, value string) { p.printf("%s:\t%s\n", field, value) }
+	row := func(field, value string) { p.printf("%s:\t%s\n", field, cellText(value)) }
 	end := func(ref graph.Ref, n *graph.NodeBrief) string {
 		if n == nil {
 			return string(ref) + "  (not loaded yet)"
@@ -223,14 +223,11 @@ func writeSearchHits(w io.Writer, hits []graph.SearchHit) error {
 		if h.Match == "fuzzy" {
 			match = fmt.Sprintf("fuzzy %.2f", h.Similarity)
 		}
-		label := h.Label()
-		if len(label) > 80 {
-			label = label[:77] + "..."
-		}
+		label := clipText(cellText(h.Label()), 80)
 		if h.Withdrawn != "" {
 			label += "  " + strings.ToUpper(h.Withdrawn)
 		}
-		p.printf("%s\t%s\t%s\t%s\n", match, h.Matched, label, h.ID)
+		p.printf("%s\t%s\t%s\t%s\n", match, cellText(h.Matched), label, h.ID)
 	}
 	return p.flush()
 }

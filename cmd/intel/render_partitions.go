@@ -184,6 +184,9 @@ func (t *textTable) row(cells ...any) {
 		if i > 0 {
 			t.p.print("\t")
 		}
+		if s, ok := c.(string); ok {
+			c = cellText(s)
+		}
 		t.p.print(c)
 	}
 	t.p.print("\n")
