@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -461,4 +463,55 @@ func TestSightingWithoutUUIDIsKept(t *testing.T) {
 	require.Len(t, first, 5, "each sighting its own node: %v", first)
 	again, _ := sightingsOf()
 	require.Equal(t, first, again, "the same keys on every load")
+}
+
+// An object written without a uuid (VMRay's MISP feed generator writes its
+// sandbox-report and sb-signature objects so, as PyMISP's MISPObject is
+// before a server saves it) was dropped (missing-id) with what it held as
+// props: the sandbox's verdict, its permalink and every signature it
+// fired. It is kept, keyed by what it says (its event's uuid, its name, its
+// attributes), so a reload gives the same node and another object of
+// other content is another node. A uuid given and not valid still drops
+// the object (mispevent_misp_custom_obj.json, TestCorpusFiles).
+func TestObjectWithoutUUIDIsKept(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(testdata, "vmray_misp_event_excerpt.json")
+	objects := func(path string) map[graph.Kind]graph.Node {
+		rep, sink, _, err := loadFile(t, path, quiet(nil))
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		// The event has no uuid either: it alone is dropped.
+		require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped)
+		got := map[graph.Kind]graph.Node{}
+		for _, n := range sink.nodes {
+			if strings.HasPrefix(string(n.Kind), KindObjectPrefix) {
+				m, ok := sink.byID(n.Ref())
+				require.True(t, ok)
+				got[n.Kind] = m
+			}
+		}
+		return got
+	}
+	first := objects(path)
+	require.Len(t, first, 2, "the sandbox-report and sb-signature objects: %v", first)
+	report, sig := first[KindObjectPrefix+"sandbox-report"], first[KindObjectPrefix+"sb-signature"]
+	require.Equal(t, "malicious", report.Props["score"])
+	require.Equal(t, "vmray", report.Props["on-premise-sandbox"])
+	require.Len(t, sig.Props["signature"], 2)
+	require.Contains(t, fmt.Sprint(sig.Props["signature"]), `resolves host name "www.disney.com"`)
+	require.Len(t, sig.Aliases, 1, "keyed by a uuid derived from what it says")
+
+	again := objects(path)
+	for k, n := range first {
+		require.Equal(t, n.ID, again[k].ID, "%s: the same node on every load", k)
+	}
+
+	// Another signature: another object.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "other.json")
+	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(raw), "Mutex_N\\u00f6_0", "Mutex_N\\u00f6_9", 1)), 0o600))
+	changed := objects(other)
+	require.NotEqual(t, sig.ID, changed[KindObjectPrefix+"sb-signature"].ID)
+	require.Equal(t, report.ID, changed[KindObjectPrefix+"sandbox-report"].ID)
 }
