@@ -253,13 +253,15 @@
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
-// and logged at DEBUG only. An event without a uuid is dropped as
+// and logged at DEBUG only. An event written without a uuid (VMRay's MISP
+// feed, PyMISP's MISPEvent before a server saves it) is keyed by a uuid
+// derived from its creator organisation, info and date (derivedEventUUID);
+// one without info, or whose uuid is given and not valid, is dropped as
 // "missing-id" while its attributes and objects load unlinked. An object
-// without a uuid (VMRay's feed, PyMISP's MISPObject before a server saves
-// it) whose node is its own (not an observable keyed by its value) is
-// keyed by a uuid derived from what it says (objectUUID: its event's uuid,
-// its name, its attributes), the same on every load; one given and not
-// valid drops the object as "missing-id".
+// without a uuid whose node is its own (not an observable keyed by its
+// value) is keyed by a uuid derived from what it says (objectUUID: its name
+// and its attributes), the same on every load and in any key order; one
+// given and not valid drops the object as "missing-id".
 //
 // An event's links (to its attributes' values, objects, tags' clusters and
 // creator) and its objects' links (to their attributes and references) are

@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -135,6 +136,21 @@ func (f *frame) isEvent() bool { return f.wrapped || f.marked }
 
 // uuid is the event uuid, lower-cased.
 func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }
+
+// derivedEventUUID is the uuid of an event given without one: derived from
+// its creator organisation (its uuid, else its name), its info and its
+// date, so a reload of the event is the same event (and a newer version of
+// it, by its timestamp, supersedes what the older stated). None when the
+// event has no info: nothing to tell one such event from another.
+func derivedEventUUID(f *frame) string {
+	info := strings.TrimSpace(f.fields["info"])
+	if info == "" {
+		return ""
+	}
+	org := cmp.Or(canonUUID(f.orgc.UUID.String()), strings.TrimSpace(f.orgc.Name.String()))
+	parts := []string{"misp-event", org, info, strings.TrimSpace(f.fields["date"])}
+	return uuid.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
+}
 
 // settle makes the event's ref known when the frame is an event with a
 // uuid; called by the reading goroutine as members arrive.

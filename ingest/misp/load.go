@@ -314,6 +314,16 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr := j.fr
 	m.events++
 	res.Read++
+	if fr.uuid() == "" && strings.TrimSpace(fr.fields["uuid"]) == "" {
+		// An event written without a uuid (VMRay's MISP feed, PyMISP's
+		// MISPEvent before a server saves it) is keyed by who wrote it,
+		// what it is and its date (derivedEventUUID); one given and not
+		// valid is still dropped.
+		if u := derivedEventUUID(fr); u != "" {
+			fr.fields["uuid"] = u
+			fr.settle()
+		}
+	}
 	ev := EventResult{UUID: fr.uuid(), Info: fr.fields["info"], Timestamp: parseTime(fr.fields["timestamp"]), File: j.file, Err: j.readErr}
 	if m.fileID != "" && ev.UUID != m.fileID {
 		// The feed's bookkeeping is by file: the event is reported under

@@ -75,7 +75,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		// and sb-signature objects) is keyed by what it says, as a
 		// sighting without one is: a reload gives the same node. A uuid
 		// given and not valid still drops the object (missing-id).
-		uuid = objectUUID(j.evUUID, name, attrs)
+		uuid = objectUUID(name, attrs)
 		node, own, ownRels = objectNode(name, uuid, attrs)
 	}
 	if node.Kind == "" {
@@ -455,16 +455,19 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 }
 
 // objectUUID is the uuid of an object given without one: derived from its
-// event's uuid (when known), its name and its attributes' relations, types
-// and values, whatever their order, so the same object read again is the
-// same node and two objects that say different things are two.
-func objectUUID(event, name string, attrs []attrOut) string {
+// name and its attributes' relations, types and values, whatever their
+// order, so the same object read again is the same node and two objects
+// that say different things are two. Not from its event's uuid: a reader
+// knows it before the object or not by the order of the event's keys
+// (sorted keys put "uuid" last), and the object's node must not depend on
+// that; two events giving the same object without a uuid share its node.
+func objectUUID(name string, attrs []attrOut) string {
 	said := make([]string, 0, len(attrs))
 	for _, a := range attrs {
 		said = append(said, strings.Join([]string{a.relation, a.typ, strings.TrimSpace(a.value)}, "\x1f"))
 	}
 	slices.Sort(said)
-	parts := append([]string{"misp-object", event, name}, said...)
+	parts := append([]string{"misp-object", name}, said...)
 	return uuidpkg.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
 }
 

@@ -480,8 +480,7 @@ func TestObjectWithoutUUIDIsKept(t *testing.T) {
 		rep, sink, _, err := loadFile(t, path, quiet(nil))
 		require.NoError(t, err)
 		requireBalanced(t, rep)
-		// The event has no uuid either: it alone is dropped.
-		require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped)
+		require.Empty(t, rep.Dropped)
 		got := map[graph.Kind]graph.Node{}
 		for _, n := range sink.nodes {
 			if strings.HasPrefix(string(n.Kind), KindObjectPrefix) {
@@ -514,4 +513,60 @@ func TestObjectWithoutUUIDIsKept(t *testing.T) {
 	changed := objects(other)
 	require.NotEqual(t, sig.ID, changed[KindObjectPrefix+"sb-signature"].ID)
 	require.Equal(t, report.ID, changed[KindObjectPrefix+"sandbox-report"].ID)
+}
+
+// An event written without a uuid (VMRay's MISP feed) was dropped
+// (missing-id) with its tags, creator and links: the analysis's ATT&CK
+// techniques (misp-galaxy tags), VMRay as its creator and what the event
+// holds were nowhere, its objects loading unlinked. It is kept, keyed by
+// its creator, info and date, so a reload gives the same event, and an
+// event of another info (another submission) is another.
+func TestEventWithoutUUIDIsKept(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(testdata, "vmray_misp_event_excerpt.json")
+	const info = "VMRay Platform report for submission 12"
+	event := func(path, info string) (graph.Node, map[string][]string) {
+		rep, sink, _, err := loadFile(t, path, quiet(nil))
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		require.Empty(t, rep.Dropped)
+		var ev graph.Node
+		for _, n := range sink.nodes {
+			if n.Kind == graph.KindReport && n.Name == info {
+				ev = n
+			}
+		}
+		require.NotEmpty(t, ev.Kind, "the event is a node")
+		links := map[string][]string{}
+		for _, r := range sink.relations {
+			if r.Src != ev.Ref() {
+				continue
+			}
+			dst, ok := sink.byID(r.Dst)
+			require.True(t, ok, "%s -%s-> %s", r.Src, r.Type, r.Dst)
+			links[r.Type] = append(links[r.Type], string(dst.Kind)+" "+dst.Name)
+		}
+		for _, l := range links {
+			slices.Sort(l)
+		}
+		return ev, links
+	}
+	ev, links := event(path, info)
+	require.Equal(t, []string{
+		"attack-pattern Modify Registry", "attack-pattern System Network Configuration Discovery",
+		"domain-name api.ipify.org", "domain-name www.etes.de",
+		KindObjectPrefix + "sandbox-report sandbox-report", KindObjectPrefix + "sb-signature sb-signature",
+	}, links[RelObject])
+	require.Equal(t, []string{"identity VMRay"}, links[RelCreatedBy])
+	require.Contains(t, ev.Labels, `vmray:verdict="malicious"`)
+
+	again, _ := event(path, info)
+	require.Equal(t, ev.ID, again.ID, "the same event on every load")
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "other.json")
+	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(raw), "submission 12", "submission 13", 1)), 0o600))
+	next, _ := event(other, "VMRay Platform report for submission 13")
+	require.NotEqual(t, ev.ID, next.ID, "another submission, another event")
 }
