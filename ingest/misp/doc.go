@@ -269,7 +269,11 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order; so do an event report's mentions and analyst data's links. What
+// order; so do an event report's mentions and analyst data's links. A
+// copy of an event without Attribute, Object and EventReport lists (MISP's
+// metadata-only results, the Event of a ZMQ attribute message) says
+// nothing of what the event holds: it states no version, its links stand
+// alone (frame.members). What
 // an object, report or analyst note read before its event's uuid or
 // timestamp states (sorted keys put both after "Object") is kept for the
 // end of the event and stated there (up to maxDeferred relations; past

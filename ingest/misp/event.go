@@ -68,6 +68,12 @@ type frame struct {
 	// a uuid.
 	evRef  graph.Ref
 	evUUID string
+	// members is set once an Attribute, Object or EventReport list of the frame is
+	// read (empty or not): a copy of the event without either (MISP's
+	// metadata-only search results, the Event a ZMQ attribute message
+	// carries) says nothing of what the event holds, so it states no
+	// version of its links (endEvent).
+	members bool
 	// stubSent is set once the event node has been queued early (the
 	// stub): links are written with their records from then on, and kept
 	// for the end of the event before. A link written before its event
