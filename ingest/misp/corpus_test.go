@@ -186,11 +186,11 @@ func readSources(t *testing.T, root string) map[string]sourcesCounts {
 // expectedDrops are the records of the corpus that are dropped, and why.
 var expectedDrops = map[string]map[engine.Reason]int64{
 	// PyMISP test fixtures built without uuids, or with "a" and "b" for
-	// uuids: the events cannot be identified, nor the custom object "a"
-	// (a file and a url object load as their observables, without alias),
-	// nor the reference to "b".
-	"misp/pymisp/mispevent_misp_custom_obj.json":    {engine.ReasonMissingID: 2},
-	"misp/pymisp/mispevent_proposals.json":          {engine.ReasonMissingID: 1},
+	// uuids: the custom object "a" cannot be identified (a uuid given and
+	// not valid; a file and a url object load as their observables,
+	// without alias), nor the reference to "b". Their events, given no
+	// uuid, are keyed by their creator, info and date (derivedEventUUID).
+	"misp/pymisp/mispevent_misp_custom_obj.json":    {engine.ReasonMissingID: 1},
 	"misp/pymisp/mispevent_event_obj_attr_tag.json": {engine.ReasonMissingID: 1},
 }
 

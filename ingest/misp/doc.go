@@ -253,8 +253,15 @@
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
-// and logged at DEBUG only. An event without a uuid is dropped as
-// "missing-id" while its attributes and objects load unlinked.
+// and logged at DEBUG only. An event written without a uuid (VMRay's MISP
+// feed, PyMISP's MISPEvent before a server saves it) is keyed by a uuid
+// derived from its creator organisation, info and date (derivedEventUUID);
+// one without info, or whose uuid is given and not valid, is dropped as
+// "missing-id" while its attributes and objects load unlinked. An object
+// without a uuid whose node is its own (not an observable keyed by its
+// value) is keyed by a uuid derived from what it says (objectUUID: its name
+// and its attributes), the same on every load and in any key order; one
+// given and not valid drops the object as "missing-id".
 //
 // An event's links (to its attributes' values, objects, tags' clusters and
 // creator) and its objects' links (to their attributes and references) are
@@ -262,7 +269,11 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order; so do an event report's mentions and analyst data's links. What
+// order; so do an event report's mentions and analyst data's links. A
+// copy of an event without Attribute, Object and EventReport lists (MISP's
+// metadata-only results, the Event of a ZMQ attribute message) says
+// nothing of what the event holds: it states no version, its links stand
+// alone (frame.members). What
 // an object, report or analyst note read before its event's uuid or
 // timestamp states (sorted keys put both after "Object") is kept for the
 // end of the event and stated there (up to maxDeferred relations; past

@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"cmp"
 	"strings"
 	"time"
 
@@ -67,6 +68,12 @@ type frame struct {
 	// a uuid.
 	evRef  graph.Ref
 	evUUID string
+	// members is set once an Attribute, Object or EventReport list of the frame is
+	// read (empty or not): a copy of the event without either (MISP's
+	// metadata-only search results, the Event a ZMQ attribute message
+	// carries) says nothing of what the event holds, so it states no
+	// version of its links (endEvent).
+	members bool
 	// stubSent is set once the event node has been queued early (the
 	// stub): links are written with their records from then on, and kept
 	// for the end of the event before. A link written before its event
@@ -135,6 +142,21 @@ func (f *frame) isEvent() bool { return f.wrapped || f.marked }
 
 // uuid is the event uuid, lower-cased.
 func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }
+
+// derivedEventUUID is the uuid of an event given without one: derived from
+// its creator organisation (its uuid, else its name), its info and its
+// date, so a reload of the event is the same event (and a newer version of
+// it, by its timestamp, supersedes what the older stated). None when the
+// event has no info: nothing to tell one such event from another.
+func derivedEventUUID(f *frame) string {
+	info := strings.TrimSpace(f.fields["info"])
+	if info == "" {
+		return ""
+	}
+	org := cmp.Or(canonUUID(f.orgc.UUID.String()), strings.TrimSpace(f.orgc.Name.String()))
+	parts := []string{"misp-event", org, info, strings.TrimSpace(f.fields["date"])}
+	return uuid.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
+}
 
 // settle makes the event's ref known when the frame is an event with a
 // uuid; called by the reading goroutine as members arrive.

@@ -314,6 +314,16 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr := j.fr
 	m.events++
 	res.Read++
+	if fr.uuid() == "" && strings.TrimSpace(fr.fields["uuid"]) == "" {
+		// An event written without a uuid (VMRay's MISP feed, PyMISP's
+		// MISPEvent before a server saves it) is keyed by who wrote it,
+		// what it is and its date (derivedEventUUID); one given and not
+		// valid is still dropped.
+		if u := derivedEventUUID(fr); u != "" {
+			fr.fields["uuid"] = u
+			fr.settle()
+		}
+	}
 	ev := EventResult{UUID: fr.uuid(), Info: fr.fields["info"], Timestamp: parseTime(fr.fields["timestamp"]), File: j.file, Err: j.readErr}
 	if m.fileID != "" && ev.UUID != m.fileID {
 		// The feed's bookkeeping is by file: the event is reported under
@@ -347,7 +357,14 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	// The event states its links in this version (its timestamp): a newer
 	// version without one supersedes it (an attribute deleted or changed).
-	if v := parseTime(fr.fields["timestamp"]); !v.IsZero() {
+	// A copy without its members (no Attribute or Object list: metadata
+	// only) is no such version: had it one, loading it after the full event
+	// would supersede every link the event holds; its links stand alone.
+	version := parseTime(fr.fields["timestamp"])
+	if !fr.members {
+		version = time.Time{}
+	}
+	if v := version; !v.IsZero() {
 		nodes[0].Versions = map[string]time.Time{alias(fr.uuid()): v}
 		graph.MarkStated(rels, alias(fr.uuid()), v, fr.evRef)
 	}
@@ -361,7 +378,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// What its records stated before its uuid or version was read, the
 	// event states in this version (without a timestamp, as the records
 	// could state them alone).
-	if v := parseTime(fr.fields["timestamp"]); !v.IsZero() {
+	if v := version; !v.IsZero() {
 		for i := range stated {
 			stated[i].StatedBy = map[string]time.Time{alias(fr.uuid()): v}
 		}

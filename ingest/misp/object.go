@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	uuidpkg "github.com/google/uuid"
+
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 )
@@ -67,6 +69,15 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	}
 
 	node, own, ownRels := objectNode(name, uuid, attrs)
+	if node.Kind == "" && strings.TrimSpace(o.UUID.String()) == "" && len(attrs) > 0 {
+		// An object written without a uuid (PyMISP's MISPObject before a
+		// server saves it, scripts writing feeds: VMRay's sandbox-report
+		// and sb-signature objects) is keyed by what it says, as a
+		// sighting without one is: a reload gives the same node. A uuid
+		// given and not valid still drops the object (missing-id).
+		uuid = objectUUID(name, attrs)
+		node, own, ownRels = objectNode(name, uuid, attrs)
+	}
 	if node.Kind == "" {
 		m.drop(j, "object", uuid, engine.ReasonMissingID, fmt.Errorf("%s object without a uuid", name))
 		b.Nodes = append(b.Nodes, ab.Nodes...)
@@ -441,6 +452,23 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 	n := graph.SourceNode(graph.Kind(KindObjectPrefix+name), alias(uuid))
 	n.Name = name
 	return n, nil, nil
+}
+
+// objectUUID is the uuid of an object given without one: derived from its
+// name and its attributes' relations, types and values, whatever their
+// order, so the same object read again is the same node and two objects
+// that say different things are two. Not from its event's uuid: a reader
+// knows it before the object or not by the order of the event's keys
+// (sorted keys put "uuid" last), and the object's node must not depend on
+// that; two events giving the same object without a uuid share its node.
+func objectUUID(name string, attrs []attrOut) string {
+	said := make([]string, 0, len(attrs))
+	for _, a := range attrs {
+		said = append(said, strings.Join([]string{a.relation, a.typ, strings.TrimSpace(a.value)}, "\x1f"))
+	}
+	slices.Sort(said)
+	parts := append([]string{"misp-object", name}, said...)
+	return uuidpkg.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
 }
 
 // bare is a copy of an attribute's node without what belongs to the

@@ -172,6 +172,9 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		case name == "response":
 			err = s.nested(ctx, dec, false)
 		case isList:
+			if kind == recAttribute || kind == recObject || kind == recEventReport {
+				fr.members = true
+			}
 			err = s.records(ctx, dec, fr, kind)
 		case name == "GalaxyCluster", name == "values":
 			if name == "GalaxyCluster" {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -461,4 +463,110 @@ func TestSightingWithoutUUIDIsKept(t *testing.T) {
 	require.Len(t, first, 5, "each sighting its own node: %v", first)
 	again, _ := sightingsOf()
 	require.Equal(t, first, again, "the same keys on every load")
+}
+
+// An object written without a uuid (VMRay's MISP feed generator writes its
+// sandbox-report and sb-signature objects so, as PyMISP's MISPObject is
+// before a server saves it) was dropped (missing-id) with what it held as
+// props: the sandbox's verdict, its permalink and every signature it
+// fired. It is kept, keyed by what it says (its event's uuid, its name, its
+// attributes), so a reload gives the same node and another object of
+// other content is another node. A uuid given and not valid still drops
+// the object (mispevent_misp_custom_obj.json, TestCorpusFiles).
+func TestObjectWithoutUUIDIsKept(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(testdata, "vmray_misp_event_excerpt.json")
+	objects := func(path string) map[graph.Kind]graph.Node {
+		rep, sink, _, err := loadFile(t, path, quiet(nil))
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		require.Empty(t, rep.Dropped)
+		got := map[graph.Kind]graph.Node{}
+		for _, n := range sink.nodes {
+			if strings.HasPrefix(string(n.Kind), KindObjectPrefix) {
+				m, ok := sink.byID(n.Ref())
+				require.True(t, ok)
+				got[n.Kind] = m
+			}
+		}
+		return got
+	}
+	first := objects(path)
+	require.Len(t, first, 2, "the sandbox-report and sb-signature objects: %v", first)
+	report, sig := first[KindObjectPrefix+"sandbox-report"], first[KindObjectPrefix+"sb-signature"]
+	require.Equal(t, "malicious", report.Props["score"])
+	require.Equal(t, "vmray", report.Props["on-premise-sandbox"])
+	require.Len(t, sig.Props["signature"], 2)
+	require.Contains(t, fmt.Sprint(sig.Props["signature"]), `resolves host name "www.disney.com"`)
+	require.Len(t, sig.Aliases, 1, "keyed by a uuid derived from what it says")
+
+	again := objects(path)
+	for k, n := range first {
+		require.Equal(t, n.ID, again[k].ID, "%s: the same node on every load", k)
+	}
+
+	// Another signature: another object.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "other.json")
+	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(raw), "Mutex_N\\u00f6_0", "Mutex_N\\u00f6_9", 1)), 0o600))
+	changed := objects(other)
+	require.NotEqual(t, sig.ID, changed[KindObjectPrefix+"sb-signature"].ID)
+	require.Equal(t, report.ID, changed[KindObjectPrefix+"sandbox-report"].ID)
+}
+
+// An event written without a uuid (VMRay's MISP feed) was dropped
+// (missing-id) with its tags, creator and links: the analysis's ATT&CK
+// techniques (misp-galaxy tags), VMRay as its creator and what the event
+// holds were nowhere, its objects loading unlinked. It is kept, keyed by
+// its creator, info and date, so a reload gives the same event, and an
+// event of another info (another submission) is another.
+func TestEventWithoutUUIDIsKept(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(testdata, "vmray_misp_event_excerpt.json")
+	const info = "VMRay Platform report for submission 12"
+	event := func(path, info string) (graph.Node, map[string][]string) {
+		rep, sink, _, err := loadFile(t, path, quiet(nil))
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		require.Empty(t, rep.Dropped)
+		var ev graph.Node
+		for _, n := range sink.nodes {
+			if n.Kind == graph.KindReport && n.Name == info {
+				ev = n
+			}
+		}
+		require.NotEmpty(t, ev.Kind, "the event is a node")
+		links := map[string][]string{}
+		for _, r := range sink.relations {
+			if r.Src != ev.Ref() {
+				continue
+			}
+			dst, ok := sink.byID(r.Dst)
+			require.True(t, ok, "%s -%s-> %s", r.Src, r.Type, r.Dst)
+			links[r.Type] = append(links[r.Type], string(dst.Kind)+" "+dst.Name)
+		}
+		for _, l := range links {
+			slices.Sort(l)
+		}
+		return ev, links
+	}
+	ev, links := event(path, info)
+	require.Equal(t, []string{
+		"attack-pattern Modify Registry", "attack-pattern System Network Configuration Discovery",
+		"domain-name api.ipify.org", "domain-name www.etes.de",
+		KindObjectPrefix + "sandbox-report sandbox-report", KindObjectPrefix + "sb-signature sb-signature",
+	}, links[RelObject])
+	require.Equal(t, []string{"identity VMRay"}, links[RelCreatedBy])
+	require.Contains(t, ev.Labels, `vmray:verdict="malicious"`)
+
+	again, _ := event(path, info)
+	require.Equal(t, ev.ID, again.ID, "the same event on every load")
+
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	other := filepath.Join(t.TempDir(), "other.json")
+	require.NoError(t, os.WriteFile(other, []byte(strings.Replace(string(raw), "submission 12", "submission 13", 1)), 0o600))
+	next, _ := event(other, "VMRay Platform report for submission 13")
+	require.NotEqual(t, ev.ID, next.ID, "another submission, another event")
 }

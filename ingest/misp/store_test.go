@@ -2,8 +2,10 @@ package misp
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -251,4 +253,66 @@ func TestStoreSTIX2PatternAttribute(t *testing.T) {
 	dom, err := st.ResolveNode(ctx, "domain-name:stix2pat.example")
 	require.NoError(t, err)
 	require.Equal(t, []string{"misp-stix2-pattern"}, dom.Sources)
+}
+
+// A copy of an event without its Attribute and Object lists (MISP's
+// metadata-only search results; the Event a ZMQ misp_json_attribute
+// message carries, MISP's documentation) loaded after the event, with a
+// newer timestamp, superseded every link the event held: `intel related`
+// of the event gave nothing. Such a copy says nothing of the event's
+// members, so it states no version of its links; a copy that gives them
+// empty (Attribute: [], Object: []) still says the event holds nothing
+// now, and supersedes them.
+func TestStoreEventMetadataCopyKeepsLinks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_event.json"))
+	require.NoError(t, err)
+	var doc map[string]map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &doc))
+	ev := doc["Event"]
+	const evUUID = "59259036-fcd0-4749-8a6c-4d88950d210f"
+	copyOf := func(members map[string]any) string {
+		c := map[string]any{}
+		for k, v := range ev {
+			switch k {
+			case "Attribute", "Object", "ShadowAttribute", "RelatedEvent", "Galaxy", "Tag":
+			default:
+				c[k] = v
+			}
+		}
+		for k, v := range members {
+			c[k] = v
+		}
+		c["timestamp"] = "1505760000" // newer than the event's 1505755565
+		b, err := stdjson.Marshal(map[string]any{"Event": c})
+		require.NoError(t, err)
+		return string(b)
+	}
+	members := func(copyDoc string) []string {
+		st := store.NewStore(pgtest.Pool(t))
+		opts := quiet(nil)
+		opts.Feed = "zmq"
+		_, err := LoadFile(ctx, strings.NewReader(string(raw)), st, opts)
+		require.NoError(t, err)
+		opts.Feed = "zmq-copy"
+		_, err = LoadFile(ctx, strings.NewReader(copyDoc), st, opts)
+		require.NoError(t, err)
+		n, err := st.ResolveNode(ctx, alias(evUUID))
+		require.NoError(t, err)
+		nb, err := st.FindRelated(ctx, n.ID, graph.RelatedOptions{Depth: 1})
+		require.NoError(t, err)
+		var got []string
+		for _, m := range nb.Nodes {
+			if m.ID != n.ID && m.Kind != graph.KindIdentity {
+				got = append(got, string(m.Kind)+" "+m.Name)
+			}
+		}
+		slices.Sort(got)
+		return got
+	}
+	require.Equal(t, []string{"file tmpzuni0skf", KindObjectPrefix + "http-request http-request"},
+		members(copyOf(nil)), "a metadata-only copy keeps the event's links")
+	require.Empty(t, members(copyOf(map[string]any{"Attribute": []any{}, "Object": []any{}})),
+		"a copy giving no attributes and no objects supersedes them")
 }
