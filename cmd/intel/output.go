@@ -85,7 +85,9 @@ func diagf(stderr io.Writer, format string, args ...any) {
 // writeFile creates path, lets write fill it, and closes it with the error
 // checked: Close can be the first to report lost data (full disk, quota,
 // network file systems), so a file the CLI writes is only done when Close
-// succeeds.
+// succeeds. What it writes goes through controlEscaper, as stdout does: the
+// file is read in a terminal (cat) or by Graphviz, whose SVG may not hold
+// control characters.
 func writeFile(path string, write func(io.Writer) error) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
@@ -96,5 +98,5 @@ func writeFile(path string, write func(io.Writer) error) (err error) {
 			err = cerr
 		}
 	}()
-	return write(f)
+	return write(controlEscaper{f})
 }

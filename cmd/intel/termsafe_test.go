@@ -61,6 +61,13 @@ func TestFeedTextCannotDriveTheTerminal(t *testing.T) {
 	require.Contains(t, tree, "Multi Line Name", "line breaks in a name are spaces in a label")
 	safe("related --explain", runOK(t, db, "related", start, "--explain"))
 	safe("related --format dot", runOK(t, db, "related", start, "--format", "dot"))
+	for _, format := range []string{"table", "dot", "json"} {
+		file := filepath.Join(t.TempDir(), "related."+format)
+		runOK(t, db, "related", start, "--format", format, "-o", file)
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		safe("related --format "+format+" -o FILE", string(b))
+	}
 	safe("show", runOK(t, db, "show", start))
 	search := runOK(t, db, "search", "other")
 	safe("search", search)
