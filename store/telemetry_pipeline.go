@@ -243,6 +243,12 @@ func (s *Store) startCopier(ctx context.Context, cancel context.CancelCauseFunc,
 				}
 			}
 			for _, j := range group {
+				if j.rec != nil {
+					// The chunk's records writer reads j.edges until it is
+					// done; a COPY that failed (or stopped) before waiting
+					// for them must not hand the buffer to the reader yet.
+					<-j.rec.done
+				}
 				c.recycle(j.edges)
 			}
 		}
