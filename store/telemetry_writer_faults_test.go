@@ -112,6 +112,14 @@ func appendFromCallers(ctx context.Context, w *store.TelemetryWriter, edges []gr
 	return out
 }
 
+// callerOutcome is what one caller's Append of n edges for agent returned.
+type callerOutcome struct {
+	agent string
+	n     int
+	st    store.TelemetryStats
+	err   error
+}
+
 // yesterday is the start of yesterday, UTC.
 func yesterday() time.Time {
 	now := time.Now().UTC()
@@ -158,13 +166,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 60, Linger: 2 * time.Millisecond})
-	type outcome struct {
-		agent string
-		n     int
-		st    store.TelemetryStats
-		err   error
-	}
-	results := make(chan outcome, 1000)
+	results := make(chan callerOutcome, 1000)
 	var wg sync.WaitGroup
 	for c := range 10 {
 		wg.Go(func() {
@@ -177,7 +179,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 				}
 				st, err := w.Append(actx, batch)
 				cancel()
-				results <- outcome{agent, len(batch), st, err}
+				results <- callerOutcome{agent, len(batch), st, err}
 			}
 		})
 	}
@@ -265,20 +267,14 @@ func TestTelemetryWriterCloseGivesUp(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 2, GroupRows: 200})
-	type outcome struct {
-		agent string
-		n     int
-		st    store.TelemetryStats
-		err   error
-	}
-	results := make(chan outcome, 64)
+	results := make(chan callerOutcome, 64)
 	var wg sync.WaitGroup
 	for c := range 32 {
 		wg.Go(func() {
 			agent := fmt.Sprintf("c%d", c)
 			batch := store.WriterBatch(agent, 300)
 			st, err := w.Append(ctx, batch)
-			results <- outcome{agent, len(batch), st, err}
+			results <- callerOutcome{agent, len(batch), st, err}
 		})
 	}
 	time.Sleep(20 * time.Millisecond) // some groups being written, others waiting
