@@ -54,6 +54,7 @@ type app struct {
 	pool    *pgxpool.Pool
 	local   bool
 	cmdPath string
+	cmd     *cobra.Command // the command run, once known
 	// helpErr is the usage error of a help request for an unknown command
 	// (intel frobnicate --help), which the help function cannot return.
 	helpErr error
@@ -109,7 +110,7 @@ the state directory (see 'intel local status'), started on first use.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			a.cmdPath = cmd.CommandPath()
+			a.cmdPath, a.cmd = cmd.CommandPath(), cmd
 			if err := validateRanges(cmd); err != nil {
 				return err
 			}

@@ -37,8 +37,9 @@ type feedRow struct {
 func (a *app) feedsCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "feeds",
-		Short: "List the feeds loaded so far: status, last load, counts and last error",
+		Use:         "feeds",
+		Annotations: readOnlyCut,
+		Short:       "List the feeds loaded so far: status, last load, counts and last error",
 		Long: `feeds lists every feed intel has loaded, with the status of its last load (ok,
 skipped, failed, interrupted, or running), when it last loaded, the counts of
 its last report (records read, nodes, relations, records dropped, and "+N parts":

@@ -29,11 +29,12 @@ state directory (mode 0600). The URL 'intel local start' prints names that file
 	}
 	var o localOptions
 	status := &cobra.Command{
-		Use:     "status",
-		Short:   "Show whether the local cluster exists and runs",
-		Example: "  intel local status --format json",
-		Args:    noArgs,
-		RunE:    func(*cobra.Command, []string) error { return a.runLocalStatus(o) },
+		Use:         "status",
+		Annotations: readOnlyCut,
+		Short:       "Show whether the local cluster exists and runs",
+		Example:     "  intel local status --format json",
+		Args:        noArgs,
+		RunE:        func(*cobra.Command, []string) error { return a.runLocalStatus(o) },
 	}
 	status.Flags().StringVar(&o.format, "format", "table", "table or json")
 	return group(cmd,

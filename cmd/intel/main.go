@@ -97,11 +97,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if sig := interrupts.received(); sig != 0 {
-		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig})), "")
+		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig}, a.cmd)), "")
 		return 128 + int(sig)
 	}
 	if d := interrupts.timedOut(); d > 0 {
-		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d})), "")
+		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d}, a.cmd)), "")
 		return exitFailure
 	}
 	err = explainServerLimit(a.pool, err)

@@ -69,9 +69,10 @@ table, the whole graph and all telemetry, without asking. Take a backup first.`,
 		}, a.runMigrateUp),
 		down,
 		subcommand(&cobra.Command{
-			Use:     "status",
-			Short:   "List the migrations and whether each is applied",
-			Example: "  intel migrate status --format json",
+			Use:         "status",
+			Annotations: readOnlyCut,
+			Short:       "List the migrations and whether each is applied",
+			Example:     "  intel migrate status --format json",
 		}, a.runMigrateStatus),
 		subcommand(&cobra.Command{
 			Use:     "version",
