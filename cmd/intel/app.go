@@ -102,7 +102,15 @@ IPs, domains, processes, malware, threat actors, CVEs, indicators), their
 relationships, and endpoint telemetry partitioned by UTC day.
 
 Without --database-url or DATABASE_URL, commands use a local PostgreSQL kept in
-the state directory (see 'intel local status'), started on first use.`,
+the state directory (see 'intel local status'), started on first use.
+
+Exit codes: 0 the command did all its work; 1 it failed; 2 usage error; 3 a
+check found something to do; 4 a node reference names no node, 5 several.
+A command that Ctrl-C, SIGTERM or --timeout stops before its work is done
+did not succeed: it exits 128 + the signal (130 SIGINT, 143 SIGTERM, 129
+SIGHUP, 141 SIGPIPE) or 1 (--timeout), and its last line on stderr says what
+it had done and what not. partitions maintain, which runs until stopped,
+exits 0 on a signal that comes between rounds after a round that succeeded.`,
 		Example: `  intel demo                                   # everything, end to end
   intel migrate up
   intel ingest stix enterprise-attack.json

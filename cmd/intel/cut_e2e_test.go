@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -107,4 +108,18 @@ func holdTable(t *testing.T, dsn, table string) (release func()) {
 	}
 	t.Cleanup(release)
 	return release
+}
+
+// TestBenchGenStopsWhenCut: bench gen read no context, so --timeout (and
+// the first Ctrl-C) did not stop it: `--timeout 1s` wrote its 226 MB for
+// 5.7 s and exited 0. It now stops, exit 1, naming the file it left
+// incomplete.
+func TestBenchGenStopsWhenCut(t *testing.T) {
+	t.Parallel()
+	out := filepath.Join(t.TempDir(), "edr.ndjson")
+	start := time.Now()
+	r := intel(t, nil, "", "--timeout", "300ms", "bench", "gen", "--agents", "200", "--days", "2", "--rows-per-day", "400000", "--telemetry", out)
+	t.Logf("exit %d after %s: %s", r.code, time.Since(start), r.stderr)
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Equal(t, "intel: stopped by --timeout 300ms: "+out+" cut short: incomplete, run it again", lastLine(r.stderr))
 }

@@ -46,8 +46,9 @@ type demoOptions struct {
 func (a *app) demoCommand() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run the whole product end to end on real sample feeds",
+		Use:         "demo",
+		Annotations: cutNote("run it again: what it loaded is kept, unchanged feeds are skipped"),
+		Short:       "Run the whole product end to end on real sample feeds",
 		Long: `demo shows the main job on the local PostgreSQL (or --database-url):
 it migrates the schema, makes the day partitions, loads the sample feeds in
 testdata/demo (a Unit 42 STIX playbook and an ESET MISP event; see

@@ -248,7 +248,11 @@ func (e *cutError) Unwrap() error { return e.err }
 const cutAnnotation = "intel/cut"
 
 // readOnlyCut is the cut annotation of the commands that only read.
-var readOnlyCut = map[string]string{cutAnnotation: "it only reads: nothing is left half done"}
+var readOnlyCut = cutNote("it only reads: nothing is left half done")
+
+// cutNote is the annotation of a command saying what is left when it is
+// cut.
+func cutNote(note string) map[string]string { return map[string]string{cutAnnotation: note} }
 
 // interruptMessage is the line run prints for a command cmd that ended
 // because of cause: the command's interruptedError or cutError when it
