@@ -117,7 +117,10 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	out.printf("%d day partitions in place, %d made now\n", len(ens.Days), ens.Created())
 
 	step("load feeds (%s)", feedsDir)
-	st := a.newStore(pool)
+	st, err := a.newStore(ctx, pool)
+	if err != nil {
+		return err
+	}
 	results, err := ingest.Run(ctx, st, files, ingest.Options{Concurrency: 2, Logger: a.log})
 	if perr := a.printFeedResults("table", results); perr != nil {
 		return perr
