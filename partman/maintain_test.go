@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -113,4 +114,34 @@ func TestMaintainCutInsideARoundIsNoSuccess(t *testing.T) {
 	require.True(t, stopped.InRound)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Contains(t, stopped.Done, "ensure made 0 of 8 day partitions")
+}
+
+// TestMaintainStoppedAfterAFailedRoundSaysSo: a maintainer whose rounds
+// fail (here the server is read-only: a standby, or
+// default_transaction_read_only) and that is then stopped between rounds
+// did not keep the partitions: Maintain returns a StoppedError holding the
+// last round's failure. Before, nil: `intel partitions maintain` against a
+// read-only server logged an ERROR each round and exited 0 on SIGTERM.
+func TestMaintainStoppedAfterAFailedRoundSaysSo(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cfg := pgtest.Pool(t).Config()
+	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	logger, _ := testLogger()
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- partman.Maintain(cctx, pool, time.Hour, partman.MaintainOptions{Options: partman.Options{Logger: logger, Retries: -1}})
+	}()
+	time.Sleep(2 * time.Second) // the first round fails at once; then it waits an hour
+	cancel()
+	err = <-done
+	var stopped *partman.StoppedError
+	require.ErrorAs(t, err, &stopped, "%v", err)
+	require.False(t, stopped.InRound)
+	require.Equal(t, 1, stopped.Rounds)
+	require.ErrorContains(t, stopped.LastErr, "read-only transaction")
 }
