@@ -80,7 +80,13 @@ func (a *app) feedRows(ctx context.Context) ([]feedRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A heartbeat is the server's now(): judge it by the server's clock.
+	// By this machine's, one running ahead of the server's by more than
+	// ingest.StaleAfter showed the live loads of other hosts stale.
 	now := time.Now()
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return nil, fmt.Errorf("read the server's clock: %w", err)
+	}
 	rows := make([]feedRow, 0, len(feeds))
 	for _, f := range feeds {
 		rows = append(rows, newFeedRow(f, now))
