@@ -1,9 +1,13 @@
 package main_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -43,7 +47,7 @@ func TestCutCommandsExitNonZero(t *testing.T) {
 		lastLine(r.stderr))
 
 	// SIGTERM between rounds: a service stopped, exit 0.
-	cmd, _, stderr := startIntel(t, dsn, "partitions", "maintain", "--every", "1h")
+	cmd, stderr := startIntelLogged(t, dsn, "partitions", "maintain", "--every", "1h")
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "ensure round done") },
 		30*time.Second, 20*time.Millisecond, "the first round ends: %s", stderr)
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
@@ -67,7 +71,7 @@ func TestCutCommandsExitNonZero(t *testing.T) {
 		}
 		require.Equal(t, want, lastLine(r.stderr), name)
 	}
-	cmd, _, stderr = startIntel(t, dsn, "partitions", "maintain", "--lock-timeout", "100ms")
+	cmd, stderr = startIntelLogged(t, dsn, "partitions", "maintain", "--lock-timeout", "100ms")
 	require.Eventually(t, func() bool {
 		var waiting bool
 		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
@@ -87,6 +91,43 @@ func TestCutCommandsExitNonZero(t *testing.T) {
 	r = intel(t, env, "", "--timeout", "1s", "--no-partition-maintenance", "search", "foo")
 	require.Equal(t, 1, r.code, r.stderr)
 	require.Equal(t, "intel: stopped by --timeout 1s before intel search finished; it only reads: nothing is left half done", lastLine(r.stderr))
+}
+
+// lockedBuffer is a bytes.Buffer a test may read while a process writes
+// it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startIntelLogged is startIntel with a stderr the test may read while
+// intel runs.
+func startIntelLogged(t *testing.T, dsn string, args ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	cmd := exec.Command(intelBinary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, stderr
 }
 
 // holdTable locks table against every other session (ACCESS EXCLUSIVE)
