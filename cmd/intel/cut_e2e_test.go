@@ -3,7 +3,6 @@ package main_test
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -116,18 +115,8 @@ func (b *lockedBuffer) String() string {
 // intel runs.
 func startIntelLogged(t *testing.T, dsn string, args ...string) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
-	cmd := exec.Command(intelBinary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
 	stderr := &lockedBuffer{}
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, stderr
+	return startIntelTo(t, dsn, nil, stderr, args...), stderr
 }
 
 // holdTable locks table against every other session (ACCESS EXCLUSIVE)
