@@ -34,6 +34,20 @@ type Result struct {
 	// partition <parent>_default attached again, with its rows, rather
 	// than a new table.
 	DefaultReattached bool `json:"default_reattached,omitempty"`
+	// Asked is how many days the call was to deal with (refused ones
+	// included), to tell from Days how many it had not reached when it
+	// stopped early (a lock, an interrupt).
+	Asked int `json:"-"`
+}
+
+// Progress says how far the call got, for the line of a command cut short:
+// "made 2 of 8 day partitions (3 existed); 3 days not reached".
+func (r Result) Progress() string {
+	s := fmt.Sprintf("made %d of %d day partitions (%d existed)", r.Created(), r.Asked, len(r.Days)-r.Created())
+	if left := r.Asked - len(r.Days) - len(r.Refused); left > 0 {
+		s += fmt.Sprintf("; %d days not reached", left)
+	}
+	return s
 }
 
 // DayResult is the outcome for one UTC day.
@@ -234,7 +248,7 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	if err != nil {
 		return Result{}, fmt.Errorf("ensure partitions: %w", err)
 	}
-	res := Result{Parent: t.String(), Days: []DayResult{}, Refused: []time.Time{}}
+	res := Result{Parent: t.String(), Days: []DayResult{}, Refused: []time.Time{}, Asked: len(uniqueDays(days))}
 	if err := mayMaintain(ctx, pool, t); err != nil {
 		return res, err
 	}
@@ -248,6 +262,15 @@ func ensureDays(ctx context.Context, pool *pgxpool.Pool, days []time.Time, opts 
 	made, err := ensureList(ctx, pool, t, days, opts)
 	res.Days = made.Days
 	return res, err
+}
+
+// uniqueDays is days as UTC days, each once.
+func uniqueDays(days []time.Time) map[time.Time]bool {
+	seen := make(map[time.Time]bool, len(days))
+	for _, d := range days {
+		seen[graph.UTCDay(d)] = true
+	}
+	return seen
 }
 
 // ensureDefault gives t a default partition when it has none (one was

@@ -23,38 +23,97 @@ type MaintainOptions struct {
 // Maintain runs Ensure, and Prune when opts.Keep is set, at once and then
 // every interval until ctx is done, logging what each round did; a failed
 // round is logged and the next one tries again. It is what a long-running
-// service or `intel partitions maintain --every 1h` runs. It returns nil
-// when ctx is done, or an error at once for invalid arguments, and for a
-// round that failed in a way no later round can mend: the role may not
-// keep the partitions (ErrInsufficientPrivilege), or there is no such
-// partitioned table (ErrNoTable, ErrNotPartitioned). A maintainer run as
-// the writer role logged an error every round, forever, made no partition,
-// and ended with success: its service manager showed it running.
+// service or `intel partitions maintain --every 1h` runs. It returns an
+// error at once for invalid arguments, and for a round that failed in a
+// way no later round can mend: the role may not keep the partitions
+// (ErrInsufficientPrivilege), or there is no such partitioned table
+// (ErrNoTable, ErrNotPartitioned). A maintainer run as the writer role
+// logged an error every round, forever, made no partition, and ended with
+// success: its service manager showed it running.
+//
+// When ctx ends it returns nil if it was waiting between rounds and the
+// last round succeeded: nothing was left undone. Otherwise it returns a
+// *StoppedError: ctx ended inside a round (whose work was cut: before, that
+// was nil too, a stop that left days unmade told as a success), or after a
+// round that failed.
 func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts MaintainOptions) error {
+	_, err := MaintainRounds(ctx, pool, every, opts)
+	return err
+}
+
+// MaintainRounds is Maintain, and it returns how many rounds ran to their
+// end.
+func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts MaintainOptions) (int, error) {
 	if every <= 0 {
-		return fmt.Errorf("maintain partitions: %w: interval must be positive, got %s", ErrInvalidArgument, every)
+		return 0, fmt.Errorf("maintain partitions: %w: interval must be positive, got %s", ErrInvalidArgument, every)
 	}
 	if opts.Keep < 0 {
-		return fmt.Errorf("maintain partitions: %w: keep must not be negative, got %s", ErrInvalidArgument, opts.Keep)
+		return 0, fmt.Errorf("maintain partitions: %w: keep must not be negative, got %s", ErrInvalidArgument, opts.Keep)
 	}
 	if opts.Keep > 0 {
 		if err := opts.Mode.valid(); err != nil {
-			return fmt.Errorf("maintain partitions: %w", err)
+			return 0, fmt.Errorf("maintain partitions: %w", err)
 		}
 	}
 	o := opts.withDefaults()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	var stopped StoppedError
 	for {
-		if err := maintainRound(ctx, pool, opts.Keep, opts.Mode, o); hopeless(err) {
-			return fmt.Errorf("maintain partitions: %w", err)
+		r := maintainRound(ctx, pool, opts.Keep, opts.Mode, o)
+		if hopeless(r.err) {
+			return stopped.Rounds, fmt.Errorf("maintain partitions: %w", r.err)
 		}
+		if r.cut != "" {
+			stopped.InRound, stopped.Done, stopped.Cause = true, r.cut, context.Cause(ctx)
+			return stopped.Rounds, &stopped
+		}
+		stopped.Rounds++
+		stopped.LastErr = r.err
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-tick.C:
 		}
+		if ctx.Err() != nil { // between rounds, even when the tick came too
+			if stopped.LastErr == nil {
+				return stopped.Rounds, nil
+			}
+			stopped.Cause = context.Cause(ctx)
+			return stopped.Rounds, &stopped
+		}
 	}
+}
+
+// StoppedError is what Maintain returns when its context ends inside a
+// round, or after a round that failed.
+type StoppedError struct {
+	// Rounds is how many rounds ran to their end.
+	Rounds int
+	// InRound: the context ended inside round Rounds+1, and Done says what
+	// that round had done by then.
+	InRound bool
+	Done    string
+	// LastErr is the failure of the last round that ran to its end (when
+	// not InRound), logged when it happened.
+	LastErr error
+	// Cause is the context's cause.
+	Cause error
+}
+
+func (e *StoppedError) Error() string {
+	rounds := fmt.Sprintf("%d rounds done", e.Rounds)
+	if e.Rounds == 1 {
+		rounds = "1 round done"
+	}
+	if e.InRound {
+		return fmt.Sprintf("maintain partitions: %s; round %d cut: %s: %v", rounds, e.Rounds+1, e.Done, e.Cause)
+	}
+	return fmt.Sprintf("maintain partitions: %s, the last one failed: %v", rounds, e.LastErr)
+}
+
+// Unwrap gives the context's cause (and the last round's failure).
+func (e *StoppedError) Unwrap() []error {
+	return []error{e.Cause, e.LastErr}
 }
 
 // hopeless says whether a round's error will fail every later round too.
@@ -62,21 +121,29 @@ func hopeless(err error) bool {
 	return errors.Is(err, ErrInsufficientPrivilege) || errors.Is(err, ErrNoTable) || errors.Is(err, ErrNotPartitioned)
 }
 
+// roundOutcome is what one round of Maintain came to: err, the first
+// error (one that hopeless says no later round mends is not logged: the
+// caller reports it); cut, when ctx ended inside the round, what it had
+// done by then.
+type roundOutcome struct {
+	err error
+	cut string
+}
+
 // maintainRound runs one Ensure and, with keep set, one Prune, and logs
-// them. It returns the first error that hopeless says no later round
-// mends (without logging it: the caller reports it), else nil.
-func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mode, o Options) error {
+// them.
+func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, mode Mode, o Options) roundOutcome {
 	start := time.Now()
 	res, err := Ensure(ctx, pool, o)
-	if ctx.Err() != nil {
-		return nil
+	if err != nil && ctx.Err() != nil {
+		return roundOutcome{cut: "ensure " + res.Progress()}
 	}
 	attrs := []slog.Attr{
 		slog.String("parent", o.Parent), slog.Int("days", len(res.Days)), slog.Int("created", res.Created()),
 		slog.Int64("moved_rows", res.MovedRows()), slog.Duration("took", time.Since(start)),
 	}
 	if hopeless(err) {
-		return err // the caller says it: logged here too, it was printed twice
+		return roundOutcome{err: err} // the caller says it: logged here too, it was printed twice
 	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: ensure round failed", append(attrs, slog.Any("error", err))...)
@@ -84,24 +151,25 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: ensure round done", attrs...)
 	}
 	if keep <= 0 {
-		return nil
+		return roundOutcome{err: err}
 	}
+	ensureErr := err
 	start = time.Now()
 	pr, err := Prune(ctx, pool, keep, mode, o)
-	if ctx.Err() != nil {
-		return nil
+	if err != nil && ctx.Err() != nil {
+		return roundOutcome{cut: "ensure done; prune " + pr.Progress()}
 	}
 	attrs = []slog.Attr{
 		slog.String("parent", o.Parent), slog.String("mode", string(mode)), slog.Time("cutoff", pr.Cutoff),
 		slog.Int("removed", len(pr.Removed)), slog.Int("kept", pr.Kept), slog.Duration("took", time.Since(start)),
 	}
 	if hopeless(err) {
-		return err // the caller says it: logged here too, it was printed twice
+		return roundOutcome{err: err} // the caller says it: logged here too, it was printed twice
 	}
 	if err != nil {
 		o.Logger.LogAttrs(ctx, slog.LevelError, "partman: prune round failed", append(attrs, slog.Any("error", err))...)
 	} else {
 		o.Logger.LogAttrs(ctx, slog.LevelInfo, "partman: prune round done", attrs...)
 	}
-	return nil
+	return roundOutcome{err: errors.Join(ensureErr, err)}
 }

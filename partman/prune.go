@@ -72,6 +72,16 @@ type PruneResult struct {
 	DefaultArchive string `json:"default_archive,omitempty"`
 }
 
+// Progress says how far the prune got, for the line of a command cut
+// short: what it removed; the retention is recorded before the first
+// partition is removed.
+func (r PruneResult) Progress() string {
+	if r.Cutoff.IsZero() {
+		return "nothing removed, no retention recorded"
+	}
+	return fmt.Sprintf("retention before %s recorded, %d partitions removed (%s), the rest not", r.Cutoff.Format(time.RFC3339), len(r.Removed), r.Mode)
+}
+
 // Prune removes from Options.Parent every partition whose upper bound, read
 // from the catalog (never from its name), is at or before now − keep: whole
 // partitions only, never a partition bounded by MAXVALUE. In Drop mode each

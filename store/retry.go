@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -25,7 +26,19 @@ type RetryPolicy struct {
 	Attempts int
 	Base     time.Duration
 	Max      time.Duration
+	// Budget, when positive, bounds the whole of a retried operation,
+	// every try and every wait: once it has passed, the try in flight is
+	// cancelled and none starts again; the error then wraps
+	// ErrRetryBudget. Zero: no bound (a server that stops answering is
+	// waited for, as psql waits). A Citus worker that stops answering (a
+	// hung host) held a write for ever on its cached connection, and each
+	// try on a new one for citus.node_connection_timeout (30 s).
+	Budget time.Duration
 }
+
+// ErrRetryBudget is wrapped by the error of an operation that
+// RetryPolicy.Budget cut short.
+var ErrRetryBudget = errors.New("retry budget spent")
 
 // DefaultRetryPolicy is the retry policy of a Store without
 // WithRetryPolicy: 10 tries, waits from 50 ms doubling up to 8 s.
@@ -195,6 +208,16 @@ func (s *Store) retry(ctx context.Context, what string, op func(context.Context)
 // up: one rule for both.
 func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op func(context.Context) error) error {
 	p = p.WithDefaults()
+	if p.Budget > 0 {
+		budget := fmt.Errorf("%w: %s gave up after %s (RetryPolicy.Budget)", ErrRetryBudget, what, p.Budget)
+		bctx, cancel := context.WithTimeoutCause(ctx, p.Budget, budget)
+		defer cancel()
+		err := Retry(bctx, RetryPolicy{Attempts: p.Attempts, Base: p.Base, Max: p.Max}, log, what, op)
+		if err != nil && ctx.Err() == nil && bctx.Err() != nil && !errors.Is(err, ErrRetryBudget) {
+			err = fmt.Errorf("%w: %w", budget, err) // the budget, not the caller, ended it
+		}
+		return err
+	}
 	var err error
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)

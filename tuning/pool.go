@@ -2,8 +2,10 @@ package tuning
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -136,6 +138,22 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 
 	if pc.serverCheck {
 		limit, err := serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
+		if err != nil && poolerRefusedJIT(err) && !urlSets(dsn, "jit") {
+			// PgBouncer (and poolers like it) refuse a startup parameter
+			// they do not know: every command failed with "unsupported
+			// startup parameter: jit" through the pooler docs/scale.md puts
+			// in front of Citus. Connect without it; such a pooler in
+			// transaction mode also mixes up pgx's named prepared
+			// statements (42P05 "already exists", 26000 "does not exist"),
+			// so use unnamed ones unless the URL chose a mode.
+			delete(cfg.ConnConfig.RuntimeParams, "jit")
+			if !urlSets(dsn, "default_query_exec_mode") {
+				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+			}
+			pc.logger.InfoContext(ctx, "a connection pooler (PgBouncer?) refused the jit startup parameter: connecting without it, "+
+				"with default_query_exec_mode=exec; to keep JIT off for the graph walk, ALTER ROLE … SET jit = off on the server")
+			limit, err = serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read the server's connection limits: %w", err)
 		}
@@ -164,6 +182,25 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		slog.String("max_conns_from", source),
 	)
 	return cfg, nil
+}
+
+// poolerRefusedJIT reports whether err is a connection pooler refusing
+// the jit startup parameter (PgBouncer: "unsupported startup parameter:
+// jit", SQLSTATE 08P01).
+func poolerRefusedJIT(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "unsupported startup parameter: jit")
+}
+
+// urlSets reports whether dsn gives the parameter name (pgx's own, such
+// as default_query_exec_mode, or a server setting).
+func urlSets(dsn, name string) bool {
+	cc, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	_, set := cc.RuntimeParams[name]
+	return set
 }
 
 // resolvePlan returns the plan given with WithPlan, or plans for this machine.

@@ -28,6 +28,7 @@ import (
 	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/internal/redact"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/scaleout"
 	"github.com/ransomeye/intel/store"
 	"github.com/ransomeye/intel/tuning"
 )
@@ -54,6 +55,7 @@ type app struct {
 	pool    *pgxpool.Pool
 	local   bool
 	cmdPath string
+	cmd     *cobra.Command // the command run, once known
 	// helpErr is the usage error of a help request for an unknown command
 	// (intel frobnicate --help), which the help function cannot return.
 	helpErr error
@@ -101,7 +103,15 @@ IPs, domains, processes, malware, threat actors, CVEs, indicators), their
 relationships, and endpoint telemetry partitioned by UTC day.
 
 Without --database-url or DATABASE_URL, commands use a local PostgreSQL kept in
-the state directory (see 'intel local status'), started on first use.`,
+the state directory (see 'intel local status'), started on first use.
+
+Exit codes: 0 the command did all its work; 1 it failed; 2 usage error; 3 a
+check found something to do; 4 a node reference names no node, 5 several.
+A command that Ctrl-C, SIGTERM or --timeout stops before its work is done
+did not succeed: it exits 128 + the signal (130 SIGINT, 143 SIGTERM, 129
+SIGHUP, 141 SIGPIPE) or 1 (--timeout), and its last line on stderr says what
+it had done and what not. partitions maintain, which runs until stopped,
+exits 0 on a signal that comes between rounds after a round that succeeded.`,
 		Example: `  intel demo                                   # everything, end to end
   intel migrate up
   intel ingest stix enterprise-attack.json
@@ -109,7 +119,7 @@ the state directory (see 'intel local status'), started on first use.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			a.cmdPath = cmd.CommandPath()
+			a.cmdPath, a.cmd = cmd.CommandPath(), cmd
 			if err := validateRanges(cmd); err != nil {
 				return err
 			}
@@ -341,6 +351,9 @@ func (a *app) openStoreBeside(ctx context.Context, reading bool) (s *store.Store
 	if err := a.checkSchema(ctx, pool); err != nil {
 		return nil, nil, err
 	}
+	if s, err = a.newStore(ctx, pool); err != nil {
+		return nil, nil, err
+	}
 	done := make(chan error, 1)
 	// An interrupt does not stop the upkeep at once (a few short
 	// transactions, each under a lock timeout), but it gets the interrupt
@@ -353,22 +366,55 @@ func (a *app) openStoreBeside(ctx context.Context, reading bool) (s *store.Store
 		defer stop()
 		done <- a.startupUpkeep(uctx, reading)
 	}()
-	return a.newStore(pool), sync.OnceValue(func() error { return <-done }), nil
+	return s, sync.OnceValue(func() error { return <-done }), nil
 }
 
 // newStore returns the Store every command writes through: batches sized
 // for this machine (tuning), day partitions made on demand by partman.
-func (a *app) newStore(pool *pgxpool.Pool) *store.Store {
+func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, error) {
 	plan, err := tuning.LocalPlan()
 	if err != nil {
 		a.log.Debug("machine not measured; sizing for the smallest", "err", err)
 	}
+	policy, err := writePolicy(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
 	return store.NewStore(pool,
+		store.WithRetryPolicy(policy),
 		store.WithLogger(a.log),
 		store.WithBatchSize(plan.BatchSize),
 		store.WithWriters(plan.Writers),
 		store.WithEndpointCache(plan.EndpointCacheKeys),
-		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()}))), nil
+}
+
+// citusWriteBudget bounds every retried write of a Store on a Citus
+// coordinator (store.RetryPolicy.Budget), tries and waits together. A
+// worker that stops answering while the coordinator does (its host hung,
+// SIGSTOP, a network partition between them) held a write for ever: the
+// coordinator waited on its cached connection to the worker, which a
+// stopped process's kernel keeps open; and each try on a new connection
+// waited citus.node_connection_timeout (30 s by default), ten tries in
+// all. With the budget the write fails within it, saying so, and a
+// checkpointed load keeps what it stored. A minute holds the default
+// retries' waits (10 to 21 s) and the tries of a COPY chunk or a graph
+// batch many times over (about a second each on the test cluster).
+const citusWriteBudget = time.Minute
+
+// writePolicy is the retry policy of the Store on the database pool
+// reaches: store.DefaultRetryPolicy, with citusWriteBudget on a Citus
+// coordinator.
+func writePolicy(ctx context.Context, pool *pgxpool.Pool) (store.RetryPolicy, error) {
+	p := store.DefaultRetryPolicy
+	citus, err := scaleout.IsCitus(ctx, pool)
+	if err != nil {
+		return p, err
+	}
+	if citus {
+		p.Budget = citusWriteBudget
+	}
+	return p, nil
 }
 
 // checkSchema migrates the local cluster automatically; a server given by

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -43,7 +44,7 @@ telemetry reach intelligence. Give at least one of --telemetry, --stix, --misp
 		Example: `  intel bench gen --agents 1000 --days 1 --telemetry edr.ndjson --stix intel.json --misp misp.json
   intel bench gen --rows-per-day 1000000 --seed 7 --telemetry - | intel ingest telemetry -`,
 		Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return a.runBenchGen(o) },
+		RunE: func(cmd *cobra.Command, _ []string) error { return a.runBenchGen(cmd.Context(), o) },
 	}
 	workloadFlags(gen.Flags(), &o)
 	gen.Flags().StringVar(&o.start, "start", "", "first simulated UTC day, YYYY-MM-DD (default today)")
@@ -52,8 +53,9 @@ telemetry reach intelligence. Give at least one of --telemetry, --stix, --misp
 	gen.Flags().StringVar(&o.misp, "misp", "", "write the MISP events to this file")
 
 	scale := &cobra.Command{
-		Use:   "scale",
-		Short: "Sustained-load benchmark: concurrent writers and walks across simulated days",
+		Use:         "scale",
+		Annotations: cutNote("the report on stdout has the days run to their end"),
+		Short:       "Sustained-load benchmark: concurrent writers and walks across simulated days",
 		Long: `scale loads the generated STIX feed, then, for each simulated UTC day starting
 today, runs partition upkeep (ensure) and retention (prune --mode drop) at the
 day's midnight on a simulated clock and has --writers concurrent callers
@@ -130,8 +132,10 @@ func (o benchOptions) config() (workload.Config, error) {
 	return cfg, nil
 }
 
-// runBenchGen writes the files gen was asked for.
-func (a *app) runBenchGen(o benchOptions) error {
+// runBenchGen writes the files gen was asked for, until ctx ends (a
+// signal, --timeout): before, it read no context, so Ctrl-C and --timeout
+// did not stop it and it exited 0 once done.
+func (a *app) runBenchGen(ctx context.Context, o benchOptions) error {
 	if o.telemetry == "" && o.stix == "" && o.misp == "" {
 		return usagef("give at least one of --telemetry, --stix, --misp")
 	}
@@ -161,17 +165,42 @@ func (a *app) runBenchGen(o benchOptions) error {
 			return fmt.Sprintf("%d events, %d attributes", n, g.Config().Indicators), err
 		}},
 	}
+	var written []string
 	for _, out := range outputs {
 		if out.path == "" {
 			continue
 		}
-		what, err := writeTo(out.path, a.stdout, out.write)
+		what, err := writeTo(out.path, a.stdout, func(w io.Writer) (string, error) {
+			return out.write(ctxWriter{ctx, w})
+		})
 		if err != nil {
-			return fmt.Errorf("write %s to %s: %w", out.what, out.path, err)
+			err = fmt.Errorf("write %s to %s: %w", out.what, out.path, err)
+			if ctx.Err() != nil {
+				done := "wrote " + strings.Join(append(written, ""), ", ")
+				if len(written) == 0 {
+					done = ""
+				}
+				return &cutError{err: err, done: done + out.path + " cut short: incomplete, run it again"}
+			}
+			return err
 		}
+		written = append(written, out.path)
 		a.log.Info("bench gen: wrote "+out.what, "path", out.path, "content", what)
 	}
 	return nil
+}
+
+// ctxWriter is w until ctx ends; then every write fails with ctx's cause.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.w.Write(p)
 }
 
 // writeTo runs write on the file path (- for stdout), created or truncated.

@@ -22,8 +22,9 @@ library and CLI then run on a coordinator and its workers. See docs/scale.md.`,
 		Example: `  intel migrate up && intel citus distribute`,
 	}
 	distribute := &cobra.Command{
-		Use:   "distribute",
-		Short: "Distribute the migrated schema over the Citus workers (idempotent)",
+		Use:         "distribute",
+		Annotations: cutNote("the tables shown distributed are; run it again for the rest (it changes nothing done)"),
+		Short:       "Distribute the migrated schema over the Citus workers (idempotent)",
 		Long: `distribute places the tables of the migrated schema on the Citus cluster:
 telemetry_edges is hash-distributed by agent_id over the workers (its day
 partitions with it); the intelligence graph (nodes, relations, aliases, feeds)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 func testdata(path string) string { return filepath.Join("..", "..", "testdata", path) }
@@ -315,4 +316,38 @@ func TestLocalStatusAndStopMakeNothing(t *testing.T) {
 	runOK(t, "--database-url=", "version")
 	_, err := os.Stat(dir)
 	require.ErrorIs(t, err, os.ErrNotExist, "status, stop and version make no state directory")
+}
+
+// TestFeedsJudgesHeartbeatsByTheServersClock: a load running on another
+// host renews its heartbeat with the server's clock (now()); intel feeds
+// on a machine whose clock runs ahead of the server's by more than
+// ingest.StaleAfter (5 min) showed that live load stale, since it compared
+// the heartbeat with its own clock. The server's clock is set 10 minutes
+// back here by a now() of the database's own, ahead of pg_catalog's on
+// its search_path, which every statement of intel's session, the
+// heartbeat's too, reads.
+func TestFeedsJudgesHeartbeatsByTheServersClock(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	pool := pgtest.PoolFor(t, dsn)
+	_, err := pool.Exec(ctx, `CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE sql STABLE
+		AS $$ SELECT pg_catalog.now() - interval '10 minutes' $$`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET search_path = public, pg_catalog', current_database()); END $$`)
+	require.NoError(t, err)
+	skewed := pgtest.PoolFor(t, dsn) // a session with the database's search_path
+	st := store.NewStore(skewed)
+	require.NoError(t, st.FeedStarted(ctx, "far", "stix", "/srv/far.json"))
+	_, err = skewed.Exec(ctx, `UPDATE feeds SET running_host = 'another-host', running_pid = 1, heartbeat_at = now(), updated_at = now() WHERE name = 'far'`)
+	require.NoError(t, err)
+
+	var lag time.Duration
+	require.NoError(t, skewed.QueryRow(ctx, `SELECT pg_catalog.now() - now()`).Scan(&lag))
+	require.Equal(t, 10*time.Minute, lag, "the server's clock is behind")
+	stdout := runOK(t, "--database-url="+dsn, "feeds", "--format", "json")
+	var rows []struct{ Name, Status string }
+	require.NoError(t, json.Unmarshal([]byte(stdout), &rows))
+	require.Len(t, rows, 1)
+	require.Equal(t, "running", rows[0].Status, "its heartbeat is fresh by the server's clock")
 }

@@ -46,8 +46,9 @@ type demoOptions struct {
 func (a *app) demoCommand() *cobra.Command {
 	var o demoOptions
 	cmd := &cobra.Command{
-		Use:   "demo",
-		Short: "Run the whole product end to end on real sample feeds",
+		Use:         "demo",
+		Annotations: cutNote("run it again: what it loaded is kept, unchanged feeds are skipped"),
+		Short:       "Run the whole product end to end on real sample feeds",
 		Long: `demo shows the main job on the local PostgreSQL (or --database-url):
 it migrates the schema, makes the day partitions, loads the sample feeds in
 testdata/demo (a Unit 42 STIX playbook and an ESET MISP event; see
@@ -116,7 +117,10 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 	out.printf("%d day partitions in place, %d made now\n", len(ens.Days), ens.Created())
 
 	step("load feeds (%s)", feedsDir)
-	st := a.newStore(pool)
+	st, err := a.newStore(ctx, pool)
+	if err != nil {
+		return err
+	}
 	results, err := ingest.Run(ctx, st, files, ingest.Options{Concurrency: 2, Logger: a.log})
 	if perr := a.printFeedResults("table", results); perr != nil {
 		return perr

@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -20,9 +21,15 @@ import (
 // not exited.
 func startIntel(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdout, stderr *bytes.Buffer) {
 	t.Helper()
-	cmd = exec.Command(intelBinary(t), args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
 	stdout, stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	return startIntelTo(t, dsn, stdout, stderr, args...), stdout, stderr
+}
+
+// startIntelTo is startIntel writing to stdout and stderr (nil: discarded).
+func startIntelTo(t *testing.T, dsn string, stdout, stderr io.Writer, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(intelBinary(t), args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "INTEL_STATE_DIR=" + t.TempDir(), "DATABASE_URL=" + dsn}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
@@ -31,7 +38,7 @@ func startIntel(t *testing.T, dsn string, args ...string) (cmd *exec.Cmd, stdout
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, stdout, stderr
+	return cmd
 }
 
 // freezeServer SIGSTOPs the processes of the server behind dsn (a server

@@ -37,8 +37,9 @@ type feedRow struct {
 func (a *app) feedsCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "feeds",
-		Short: "List the feeds loaded so far: status, last load, counts and last error",
+		Use:         "feeds",
+		Annotations: readOnlyCut,
+		Short:       "List the feeds loaded so far: status, last load, counts and last error",
 		Long: `feeds lists every feed intel has loaded, with the status of its last load (ok,
 skipped, failed, interrupted, or running), when it last loaded, the counts of
 its last report (records read, nodes, relations, records dropped, and "+N parts":
@@ -79,7 +80,13 @@ func (a *app) feedRows(ctx context.Context) ([]feedRow, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A heartbeat is the server's now(): judge it by the server's clock.
+	// By this machine's, one running ahead of the server's by more than
+	// ingest.StaleAfter showed the live loads of other hosts stale.
 	now := time.Now()
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
+		return nil, fmt.Errorf("read the server's clock: %w", err)
+	}
 	rows := make([]feedRow, 0, len(feeds))
 	for _, f := range feeds {
 		rows = append(rows, newFeedRow(f, now))

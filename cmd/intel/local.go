@@ -29,27 +29,30 @@ state directory (mode 0600). The URL 'intel local start' prints names that file
 	}
 	var o localOptions
 	status := &cobra.Command{
-		Use:     "status",
-		Short:   "Show whether the local cluster exists and runs",
-		Example: "  intel local status --format json",
-		Args:    noArgs,
-		RunE:    func(*cobra.Command, []string) error { return a.runLocalStatus(o) },
+		Use:         "status",
+		Annotations: readOnlyCut,
+		Short:       "Show whether the local cluster exists and runs",
+		Example:     "  intel local status --format json",
+		Args:        noArgs,
+		RunE:        func(*cobra.Command, []string) error { return a.runLocalStatus(o) },
 	}
 	status.Flags().StringVar(&o.format, "format", "table", "table or json")
 	return group(cmd,
 		&cobra.Command{
-			Use:     "start",
-			Short:   "Start the local cluster (creating it on first use) and print its URL",
-			Example: "  intel local start\n  export DATABASE_URL=$(intel local start)",
-			Args:    noArgs,
-			RunE:    func(cmd *cobra.Command, _ []string) error { return a.runLocalStart(cmd.Context()) },
+			Use:         "start",
+			Annotations: cutNote("intel local status says whether the cluster runs"),
+			Short:       "Start the local cluster (creating it on first use) and print its URL",
+			Example:     "  intel local start\n  export DATABASE_URL=$(intel local start)",
+			Args:        noArgs,
+			RunE:        func(cmd *cobra.Command, _ []string) error { return a.runLocalStart(cmd.Context()) },
 		},
 		&cobra.Command{
-			Use:     "stop",
-			Short:   "Stop the local cluster (its data stays for the next start)",
-			Example: "  intel local stop",
-			Args:    noArgs,
-			RunE:    func(cmd *cobra.Command, _ []string) error { return a.runLocalStop(cmd.Context()) },
+			Use:         "stop",
+			Annotations: cutNote("intel local status says whether the cluster runs"),
+			Short:       "Stop the local cluster (its data stays for the next start)",
+			Example:     "  intel local stop",
+			Args:        noArgs,
+			RunE:        func(cmd *cobra.Command, _ []string) error { return a.runLocalStop(cmd.Context()) },
 		},
 		status,
 	)

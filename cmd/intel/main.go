@@ -70,12 +70,14 @@ func lookupFailed(err error) error {
 	return err
 }
 
-// run executes the command line and returns the exit code: 0 on success,
-// 2 for a usage error, 3 when a check found something to do, 4 when a node
-// reference names no node and 5 when it names several, 130 or 143
-// when SIGINT or SIGTERM stopped it, 1 for
-// any other failure (--timeout running out included) (output that could not be written to stdout included),
-// with a one-line cause on stderr.
+// run executes the command line and returns the exit code (the contract
+// intel --help states): 0 on success, 2 for a usage error, 3 when a check
+// found something to do, 4 when a node reference names no node and 5 when
+// it names several, 128 + the signal when a signal stopped it before its
+// work was done, 1 for any other failure (--timeout running out included,
+// output that could not be written to stdout included), with a one-line
+// cause on stderr. A command cut by a signal or --timeout must return an
+// error (an interruptedError or cutError saying how far it got), never nil.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	a := newApp(stdin, stdout, stderr)
 	ctx, interrupts := notifyInterrupts(context.Background())
@@ -97,14 +99,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if sig := interrupts.received(); sig != 0 {
-		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig})), "")
+		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig}, a.cmd)), "")
 		return 128 + int(sig)
 	}
 	if d := interrupts.timedOut(); d > 0 {
-		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d})), "")
+		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d}, a.cmd)), "")
 		return exitFailure
 	}
-	err = explainServerLimit(a.pool, err)
+	err = explainPooledStatements(explainServerLimit(a.pool, err))
 	msg := oneLine(redact.String(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {

@@ -52,8 +52,9 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		return c
 	}
 	down := subcommand(&cobra.Command{
-		Use:   "down",
-		Short: "Roll back the latest migration (or down to --to VERSION)",
+		Use:         "down",
+		Annotations: cutNote("each migration is a transaction of its own: the one cut rolled back; intel migrate status says where the schema is"),
+		Short:       "Roll back the latest migration (or down to --to VERSION)",
 		Long: `down runs the Down section of the latest migration (or of every one after
 --to VERSION). A Down drops what its Up made, rows included: --to 0 drops every
 table, the whole graph and all telemetry, without asking. Take a backup first.`,
@@ -63,15 +64,17 @@ table, the whole graph and all telemetry, without asking. Take a backup first.`,
 	intRange(down.Flags(), "to", 0, noMax)
 	return group(cmd,
 		subcommand(&cobra.Command{
-			Use:     "up",
-			Short:   "Migrate to the latest version",
-			Example: "  intel migrate up",
+			Use:         "up",
+			Annotations: cutNote("each migration is a transaction of its own: the one cut rolled back; intel migrate status says where the schema is"),
+			Short:       "Migrate to the latest version",
+			Example:     "  intel migrate up",
 		}, a.runMigrateUp),
 		down,
 		subcommand(&cobra.Command{
-			Use:     "status",
-			Short:   "List the migrations and whether each is applied",
-			Example: "  intel migrate status --format json",
+			Use:         "status",
+			Annotations: readOnlyCut,
+			Short:       "List the migrations and whether each is applied",
+			Example:     "  intel migrate status --format json",
 		}, a.runMigrateStatus),
 		subcommand(&cobra.Command{
 			Use:     "version",

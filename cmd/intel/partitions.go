@@ -97,7 +97,10 @@ logging each round. A round that fails for a while (a lock not granted, the
 server restarting) is logged at ERROR and the next round tries again. A failure
 no later round can mend ends it at once with exit 1: the role may not keep the
 partitions (run it as the owner role, see intel roles create) or the table is
-missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service.`,
+missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service is
+stopped; one that cuts a round ends it as any cut command (130, 143), and
+--timeout running out exits 1, between rounds too. A signal after a round that
+failed exits non-zero too: the last line says what was done and what not.`,
 		Example: `  intel partitions maintain --every 1h
   intel partitions maintain --every 6h --keep 90d --mode drop`,
 	}, a.runPartitionsMaintain)
@@ -131,8 +134,9 @@ partition: prune removes their rows.`,
 	return group(cmd,
 		ensure,
 		subcommand(&cobra.Command{
-			Use:   "list",
-			Short: "List the partitions with their bounds, row estimates and sizes",
+			Use:         "list",
+			Annotations: readOnlyCut,
+			Short:       "List the partitions with their bounds, row estimates and sizes",
 			Long: `list prints each day partition of telemetry_edges (or --table), oldest
 first: its name, its bounds (FROM <= observed_at < TO, in UTC), an estimate of
 its rows (the planner's statistics, as ANALYZE or autovacuum last left them;
@@ -183,6 +187,10 @@ func partitionsReport[T any](a *app, do func(context.Context, *pgxpool.Pool, par
 		}
 		v, err := do(ctx, pool, opts)
 		if err != nil {
+			if p, ok := any(v).(interface{ Progress() string }); ok && ctx.Err() != nil {
+				// Cut (a signal, --timeout): what was done stays done.
+				return &cutError{err: err, done: p.Progress() + "; run it again for the rest"}
+			}
 			return err
 		}
 		return printAs(a.stdout, o.format, v, table)
@@ -215,6 +223,9 @@ func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error
 			if perr := printAs(a.stdout, o.format, res, writePruneTable); perr != nil {
 				return errors.Join(err, perr)
 			}
+		}
+		if ctx.Err() != nil {
+			return &cutError{err: err, done: res.Progress() + "; run it again for the rest"}
 		}
 		return err
 	}
@@ -255,7 +266,35 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 	opts.KeepLateRows = keepLate
 	mo.Options = opts
 	mo.Logger = a.log // a round's errors are logged, not returned: the loop goes on
-	return partman.Maintain(ctx, pool, o.every, mo)
+	rounds, err := partman.MaintainRounds(ctx, pool, o.every, mo)
+	return a.maintainEnded(rounds, err)
+}
+
+// maintainEnded is the end of partitions maintain after rounds rounds: a
+// signal between rounds, the last one done, is how a service is stopped
+// (nil: exit 0); --timeout running out is a failure, between rounds too
+// (nothing asked it to stop); a round cut, or a last round that failed, is
+// said and fails (before, a cut round said nothing and exited 0).
+func (a *app) maintainEnded(rounds int, err error) error {
+	done := fmt.Sprintf("%d rounds of partitions maintain done", rounds)
+	if rounds == 1 {
+		done = "1 round of partitions maintain done"
+	}
+	var stopped *partman.StoppedError
+	switch {
+	case errors.As(err, &stopped) && stopped.InRound:
+		return &cutError{err: err, done: fmt.Sprintf("%s; round %d cut (%s): run intel partitions ensure (or maintain) again to finish it",
+			done, rounds+1, stopped.Done)}
+	case errors.As(err, &stopped):
+		return &cutError{err: err, done: fmt.Sprintf("%s, the last one failed (logged above): %v", done, stopped.LastErr)}
+	case err != nil:
+		return err
+	case a.interrupts != nil && a.interrupts.timedOut() > 0:
+		return &cutError{err: context.DeadlineExceeded, done: done + ", none cut (stopped between rounds)"}
+	case a.interrupts != nil && a.interrupts.received() != 0:
+		a.log.Info("partitions maintain stopped between rounds: "+done+", none cut", "signal", signalName(a.interrupts.received()))
+	}
+	return nil
 }
 
 // openForPartitions checks the shared flags, opens the database and checks

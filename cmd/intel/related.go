@@ -30,8 +30,9 @@ type relatedOptions struct {
 func (a *app) relatedCommand() *cobra.Command {
 	var o relatedOptions
 	cmd := &cobra.Command{
-		Use:   "related <node id | kind:key | source id>",
-		Short: "Show what is related to a node, up to N hops, in one query",
+		Use:         "related <node id | kind:key | source id>",
+		Annotations: readOnlyCut,
+		Short:       "Show what is related to a node, up to N hops, in one query",
 		Long: `related walks the graph from a node: intelligence relations in both
 directions and endpoint telemetry inside a time window, each node expanded
 once, with caps on fan-out and size. The node is named by its id, by a source

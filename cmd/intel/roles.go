@@ -13,8 +13,9 @@ import (
 func (a *app) rolesCommand() *cobra.Command {
 	var prefix, format string
 	create := &cobra.Command{
-		Use:   "create",
-		Short: "Create the owner, writer and reader roles and grant them their privileges (idempotent)",
+		Use:         "create",
+		Annotations: cutNote("it runs in one transaction: nothing was changed"),
+		Short:       "Create the owner, writer and reader roles and grant them their privileges (idempotent)",
 		Long: `create makes three NOLOGIN roles and prints every statement it runs:
 
   <prefix>_owner   owns the tables and functions (ownership is transferred to

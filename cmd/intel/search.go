@@ -21,8 +21,9 @@ type searchOptions struct {
 func (a *app) searchCommand() *cobra.Command {
 	var o searchOptions
 	cmd := &cobra.Command{
-		Use:   "search <text>",
-		Short: "Find nodes by name, alias or external id (prefix and fuzzy)",
+		Use:         "search <text>",
+		Annotations: readOnlyCut,
+		Short:       "Find nodes by name, alias or external id (prefix and fuzzy)",
 		Long: `search finds nodes whose name, alias, synonym or external id (ATT&CK T1059,
 S0606, G0007, CVE ids, ...) equals the text, starts with it, or resembles it
 (trigram word similarity, for misspellings), case-insensitively, through a

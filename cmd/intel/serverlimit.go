@@ -4,13 +4,37 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ransomeye/intel/partman"
 	"github.com/ransomeye/intel/store"
 )
+
+// explainPooledStatements says what a prepared statement of pgx's cache
+// that the server does not know, or knows already, means: a connection
+// pooler in transaction mode (PgBouncer with ignore_startup_parameters =
+// jit, or one that takes the jit parameter) hands each transaction to
+// another server connection. Before, the line said only `prepared statement
+// "stmtcache_…" already exists (SQLSTATE 42P05)`. Other errors come back
+// unchanged.
+func explainPooledStatements(err error) error {
+	// By its text too: a feed's error reaches here as text (ingest keeps
+	// it so), its SQLSTATE in the words.
+	msg := err.Error()
+	code := store.Code(err)
+	if strings.Contains(msg, `prepared statement "stmtcache_`) &&
+		(code == pgerrcode.DuplicatePreparedStatement || code == pgerrcode.InvalidSQLStatementName ||
+			strings.Contains(msg, "(SQLSTATE "+pgerrcode.DuplicatePreparedStatement+")") ||
+			strings.Contains(msg, "(SQLSTATE "+pgerrcode.InvalidSQLStatementName+")")) {
+		return fmt.Errorf("a prepared statement of this connection was not the server's: a connection pooler in transaction "+
+			"mode (PgBouncer) is in front; add default_query_exec_mode=exec to the URL (docs/scale.md): %w", err)
+	}
+	return err
+}
 
 // explainServerLimit prefixes err, when a server limit (a timeout set for
 // the role, the database or the server) ended it, or a write was refused by

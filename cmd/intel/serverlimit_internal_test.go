@@ -28,3 +28,27 @@ func TestPartmansLockTimeoutIsNotTheServers(t *testing.T) {
 	// The server's own lock_timeout is still named as such.
 	require.Contains(t, explainServerLimit(nil, fmt.Errorf("write: %w", pgErr)).Error(), "server's lock_timeout")
 }
+
+// TestPooledStatementsAreExplained: pgx's cached statement missing on the
+// server connection, or there already, is a transaction pooler's doing and
+// is said so, with the URL setting that avoids it.
+func TestPooledStatementsAreExplained(t *testing.T) {
+	t.Parallel()
+	for _, code := range []string{"42P05", "26000"} {
+		err := fmt.Errorf("read max_connections: %w", &pgconn.PgError{Code: code,
+			Message: `prepared statement "stmtcache_a5f034346b1f6b6858d1d21c46cab4d22653955ce99fa923" already exists`})
+		got := explainPooledStatements(err)
+		require.ErrorIs(t, got, err)
+		require.Contains(t, got.Error(), "add default_query_exec_mode=exec to the URL")
+	}
+	plain := &pgconn.PgError{Code: "42P05", Message: `prepared statement "mine" already exists`}
+	require.Equal(t, error(plain), explainPooledStatements(plain))
+}
+
+// TestPooledStatementsAreExplainedInAFeedsText: a feed's error reaches the
+// last line as text.
+func TestPooledStatementsAreExplainedInAFeedsText(t *testing.T) {
+	t.Parallel()
+	err := fmt.Errorf(`feed pb3: get feed pb3: ERROR: prepared statement "stmtcache_2dd12e73" does not exist (SQLSTATE 26000)`)
+	require.Contains(t, explainPooledStatements(err).Error(), "add default_query_exec_mode=exec to the URL")
+}

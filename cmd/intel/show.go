@@ -22,8 +22,9 @@ type showOptions struct {
 func (a *app) showCommand() *cobra.Command {
 	var o showOptions
 	cmd := &cobra.Command{
-		Use:   "show <node id | source id | kind:key | kind:alias | kind:external-id>",
-		Short: "Show a node: names, aliases, external ids, sources, lifecycle, degree",
+		Use:         "show <node id | source id | kind:key | kind:alias | kind:external-id>",
+		Annotations: readOnlyCut,
+		Short:       "Show a node: names, aliases, external ids, sources, lifecycle, degree",
 		Long: `show prints one node: its kind, key, name and id; the other names its
 sources give it (aliases, synonyms); its external ids (ATT&CK, CVE, ...); the
 source ids feeds used for it (STIX ids, MISP uuids) with the newest version

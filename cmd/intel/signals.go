@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
 	"github.com/ransomeye/intel/ingest"
@@ -229,11 +230,46 @@ func feedList(names []string) string {
 	return "feeds " + strings.Join(names, ", ")
 }
 
-// interruptMessage is the line run prints for a command that ended because
-// of cause: the command's interruptedError when it returned one.
-func interruptMessage(err error, cause interruptCause) string {
+// cutError is the error of a command that a signal or --timeout cut
+// before its work was done, saying what it had done and what not (done);
+// run prints it after the cause: "stopped by --timeout 1s: made 2 of 8 day
+// partitions (…)".
+type cutError struct {
+	err  error
+	done string
+}
+
+func (e *cutError) Error() string { return e.done + ": " + e.err.Error() }
+func (e *cutError) Unwrap() error { return e.err }
+
+// cutAnnotation is the key of a command's annotation saying what is left
+// when it is cut and has no cutError of its own to say it: "changes
+// nothing" for a command that only reads.
+const cutAnnotation = "intel/cut"
+
+// readOnlyCut is the cut annotation of the commands that only read.
+var readOnlyCut = cutNote("it only reads: nothing is left half done")
+
+// cutNote is the annotation of a command saying what is left when it is
+// cut.
+func cutNote(note string) map[string]string { return map[string]string{cutAnnotation: note} }
+
+// interruptMessage is the line run prints for a command cmd that ended
+// because of cause: the command's interruptedError or cutError when it
+// returned one, else the cause and what cmd's annotation says is left (or
+// that cmd did not finish).
+func interruptMessage(err error, cause interruptCause, cmd *cobra.Command) string {
 	if ie := (*interruptedError)(nil); errors.As(err, &ie) {
 		return ie.Error()
 	}
-	return cause.Error()
+	if ce := (*cutError)(nil); errors.As(err, &ce) {
+		return cause.Error() + ": " + ce.done
+	}
+	if cmd == nil {
+		return cause.Error()
+	}
+	if note := cmd.Annotations[cutAnnotation]; note != "" {
+		return fmt.Sprintf("%s before %s finished; %s", cause, cmd.CommandPath(), note)
+	}
+	return fmt.Sprintf("%s before %s finished", cause, cmd.CommandPath())
 }

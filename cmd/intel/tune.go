@@ -21,8 +21,9 @@ type tuneOptions struct {
 func (a *app) tuneCommand() *cobra.Command {
 	var o tuneOptions
 	cmd := &cobra.Command{
-		Use:   "tune",
-		Short: "Show the detected machine and the pool, batch and worker sizes derived from it",
+		Use:         "tune",
+		Annotations: readOnlyCut,
+		Short:       "Show the detected machine and the pool, batch and worker sizes derived from it",
 		Long: `tune prints what intel detects about this machine (cores from the Go runtime,
 memory from the host, both capped by cgroup v2 cpu.max and memory.max in a
 container) and the plan derived from it: connection pool size

@@ -34,8 +34,9 @@ const versionServerTimeout = 5 * time.Second
 func (a *app) versionCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "version",
-		Short: "Print the version of intel, its commit, Go, and the server's when one is reachable",
+		Use:         "version",
+		Annotations: readOnlyCut,
+		Short:       "Print the version of intel, its commit, Go, and the server's when one is reachable",
 		Long: `version prints the module version and commit intel was built from, the Go
 version, and the PostgreSQL server version of --database-url (or
 DATABASE_URL, or the local cluster when it is running). It does not start the

@@ -418,3 +418,53 @@ func CitusWorkerDSNs(t testing.TB, dsn string) []string {
 	}
 	return out
 }
+
+// DedicatedCitus starts a Citus cluster of the test's own (a coordinator
+// and two workers), for a test that freezes or stops one of its nodes,
+// which on the shared cluster would hold up every other test, and returns
+// the URL of a migrated and distributed database on it, as the test role.
+// The cluster is stopped when the test ends. It needs Citus installed
+// (CitusMode's tests); a test that calls it should skip off CitusMode.
+func DedicatedCitus(t testing.TB) (string, *CitusCluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c, err := StartCitus(ctx)
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			t.Logf("pgtest: stop the test's citus cluster: %v", err)
+		}
+	})
+	return c.testDatabase(t, true), c
+}
+
+// Freeze stops every process of s (its postmaster, then every process it
+// started: backends, checkpointer, …) with SIGSTOP, as a hung host or a
+// network partition leaves a server: connections stay open and nothing
+// answers. The processes are sent SIGCONT when thaw is called or the test
+// ends, before the server is stopped: a server is never left frozen.
+func (s *Server) Freeze(t testing.TB) (thaw func()) {
+	t.Helper()
+	pids, err := ServerPIDs(s.cluster.DataDir())
+	if err != nil {
+		t.Fatalf("pgtest: %v", err)
+	}
+	var once sync.Once
+	thaw = func() {
+		once.Do(func() {
+			for _, pid := range pids {
+				_ = syscall.Kill(pid, syscall.SIGCONT)
+			}
+		})
+	}
+	t.Cleanup(thaw)
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("pgtest: freeze %d: %v", pid, err)
+		}
+	}
+	return thaw
+}

@@ -1,0 +1,158 @@
+package main_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/feedtest"
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// pooler is a stand-in for PgBouncer in transaction mode in front of a
+// server, as far as a client can tell: it refuses a startup packet that
+// carries a parameter it does not know (jit), as PgBouncer does
+// ("unsupported startup parameter: jit", 08P01), and counts the named
+// prepared statements (a Parse with a name) clients send, which a
+// transaction pooler hands to whichever server connection runs the next
+// transaction (42P05 "already exists", 26000 "does not exist"). Everything
+// else is passed through to the server.
+type pooler struct {
+	server      string
+	refusedJIT  atomic.Int64
+	namedParses atomic.Int64
+	l           net.Listener
+}
+
+func startPooler(t *testing.T, dsn string) (*pooler, string) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	p := &pooler{server: u.Host}
+	p.l = pgtest.Listen(t, p.serve)
+	t.Cleanup(func() { _ = p.l.Close() })
+	u.Host = p.l.Addr().String()
+	return p, u.String()
+}
+
+func (p *pooler) serve(client net.Conn) {
+	defer client.Close() //nolint:errcheck // the test's proxy
+	var head [8]byte
+	if _, err := io.ReadFull(client, head[:]); err != nil {
+		return
+	}
+	n := binary.BigEndian.Uint32(head[:4])
+	if n < 8 || n > 1<<16 {
+		return
+	}
+	body := make([]byte, n-8)
+	if _, err := io.ReadFull(client, body); err != nil {
+		return
+	}
+	if binary.BigEndian.Uint32(head[4:]) == 196608 { // protocol 3.0: key\0value\0…
+		params := strings.Split(string(body), "\x00")
+		for i := 0; i+1 < len(params); i += 2 {
+			if params[i] == "jit" {
+				p.refusedJIT.Add(1)
+				_, _ = client.Write(errorResponse("08P01", "unsupported startup parameter: jit"))
+				return
+			}
+		}
+	}
+	server, err := net.Dial("tcp", p.server)
+	if err != nil {
+		return
+	}
+	defer server.Close() //nolint:errcheck // the test's proxy
+	if _, err := server.Write(append(head[:], body...)); err != nil {
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		_, _ = io.Copy(client, server)
+		_ = client.Close()
+	})
+	p.frontend(client, server)
+	_ = server.Close()
+	wg.Wait()
+}
+
+// frontend passes the client's messages to the server, counting the named
+// Parse messages.
+func (p *pooler) frontend(client, server net.Conn) {
+	var head [5]byte
+	for {
+		if _, err := io.ReadFull(client, head[:]); err != nil {
+			return
+		}
+		n := binary.BigEndian.Uint32(head[1:])
+		if n < 4 {
+			return
+		}
+		body := make([]byte, n-4)
+		if _, err := io.ReadFull(client, body); err != nil {
+			return
+		}
+		if head[0] == 'P' && len(body) > 0 && body[0] != 0 { // Parse: the statement's name first
+			p.namedParses.Add(1)
+		}
+		if _, err := server.Write(append(head[:], body...)); err != nil {
+			return
+		}
+	}
+}
+
+// errorResponse is a FATAL ErrorResponse message.
+func errorResponse(code, msg string) []byte {
+	var fields bytes.Buffer
+	for _, f := range [][2]string{{"S", "FATAL"}, {"V", "FATAL"}, {"C", code}, {"M", msg}} {
+		fields.WriteString(f[0] + f[1] + "\x00")
+	}
+	fields.WriteByte(0)
+	out := []byte{'E', 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(out[1:], uint32(fields.Len()+4)) //nolint:gosec // a few bytes
+	return append(out, fields.Bytes()...)
+}
+
+// TestThroughATransactionPooler: intel given the URL of PgBouncer (in
+// transaction mode, as docs/scale.md puts it in front of a coordinator).
+// Before, every command failed at its first connection: `read the
+// server's connection limits: … FATAL: unsupported startup parameter: jit
+// (SQLSTATE 08P01)`, since intel turns JIT off with a startup parameter;
+// with `ignore_startup_parameters = jit` in pgbouncer.ini, loads then failed
+// on pgx's named prepared statements (`prepared statement
+// "stmtcache_…" already exists`, 42P05). Now a refused jit parameter is
+// taken for a pooler: intel connects without it and with unnamed
+// statements (default_query_exec_mode=exec), and says so once.
+func TestThroughATransactionPooler(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	p, via := startPooler(t, dsn)
+	env := []string{"DATABASE_URL=" + via}
+	feed := feedtest.MalwareFeed(t, 300)
+	for _, args := range [][]string{
+		{"ingest", "stix", feed, "--feed", "pooled"},
+		{"search", "m1"},
+		{"partitions", "ensure"},
+		{"migrate", "status"},
+	} {
+		r := intel(t, env, "", args...)
+		require.Equal(t, 0, r.code, "intel %v: %s", args, r.stderr)
+		require.Contains(t, r.stderr, "a connection pooler (PgBouncer?) refused the jit startup parameter", args)
+	}
+	require.Positive(t, p.refusedJIT.Load())
+	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
+
+	// The URL's own choice of mode stands.
+	r := intel(t, []string{"DATABASE_URL=" + via + "&default_query_exec_mode=cache_statement"}, "", "search", "m1")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Positive(t, p.namedParses.Load(), "cache_statement, as the URL says")
+}
