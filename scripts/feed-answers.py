@@ -106,9 +106,20 @@ def ts(v):
         return None
 
 
+# The STIX 2.1 cyber-observable types (section 6): they have none of the
+# ORDERED properties, so a producer's own created/modified on one (Cortex
+# XSOAR's) are custom and their order drops nothing.
+SCO_TYPES = {"artifact", "autonomous-system", "directory", "domain-name", "email-addr", "email-message", "file",
+             "ipv4-addr", "ipv6-addr", "mac-addr", "mutex", "network-traffic", "process", "software", "url",
+             "user-account", "windows-registry-key", "x509-certificate"}
+
+
 def out_of_order(o):
     """intel drops an object whose timestamps the specification orders are
-    reversed (modified before created, last_seen before first_seen, ...)."""
+    reversed (modified before created, last_seen before first_seen, ...),
+    unless it is a cyber-observable, which has no such timestamps."""
+    if str(o.get("id") or "").split("--")[0] in SCO_TYPES:
+        return None
     for a, b in ORDERED:
         if a in o and b in o:
             x, y = ts(o[a]), ts(o[b])

@@ -3,6 +3,8 @@ package stix
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"log/slog"
 	"strings"
 	"testing"
@@ -123,4 +125,38 @@ func TestObservedDataDatesItsObjects(t *testing.T) {
 	  "modified": "2024-02-01T00:00:00Z", "first_observed": "2024-02-01T00:00:00Z", "last_observed": "2024-02-02T00:00:00Z",
 	  "number_observed": 3, "objects": {"0": {"type": "domain-name", "value": "observed.example"}}}]}`)
 	require.Equal(t, [2]time.Time{first, last}, got20["observed.example"])
+}
+
+// TestObservableCreatedAfterModifiedLoads: STIX 2.1 cyber-observables
+// have no created or modified (section 6); Cortex XSOAR's TAXII 2 server
+// writes both on every observable it serves, from its own indicator
+// records, and on 1.1.1.1 of its test collection the two are reversed
+// (testdata/excerpts/xsoar-objects21-ip-with-relationships.json). The
+// specification orders them on the objects that have them, not on an
+// observable, whose other properties are valid: it loads, seen over both
+// times. Before, the address was dropped as invalid-timestamp, and with it
+// every link to it. An object the specification gives the pair (an
+// indicator here) is still dropped when they are reversed.
+func TestObservableCreatedAfterModifiedLoads(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "xsoar-objects21-ip-with-relationships.json"))
+	require.NoError(t, err)
+	doc := strings.Replace(string(data), `"objects": [`, `"objects": [
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000001",
+		 "pattern": "[ipv4-addr:value = '1.1.1.1']", "pattern_type": "stix", "valid_from": "2021-05-02T09:02:28Z",
+		 "created": "2021-12-08T07:32:24.102219Z", "modified": "2021-05-02T09:02:28.615431Z"},`, 1)
+	sink := &recordingSink{}
+	rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	nodes := sink.byAlias()
+	n, ok := nodes["ipv4-addr--cbd67181-b9f8-595b-8bc3-3971e34fa1cc"]
+	require.True(t, ok, "the observable loads")
+	require.Equal(t, "1.1.1.1", n.Name)
+	require.Equal(t, time.Date(2021, 5, 2, 9, 2, 28, 615431000, time.UTC), n.FirstSeen)
+	require.Equal(t, time.Date(2021, 12, 8, 7, 32, 24, 102219000, time.UTC), n.LastSeen)
+	_, ok = nodes["indicator--00000000-0000-4000-8000-000000000001"]
+	require.False(t, ok, "an indicator with the pair reversed is still dropped")
+	// The indicator, and XSOAR's relationship modified 1 µs before it was
+	// created: both objects the specification orders the pair on.
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidTimestamp: 2}, rep.Dropped)
 }
