@@ -14,7 +14,7 @@ else STIX (bundle, TAXII envelope, array or single object).
 What the files state (the expected links), each with the statement behind it:
 STIX
   relationship   src -type-> dst, stated by the relationship id (`ids`)
-                 relationship_type lower-cased; provenance (derived-from, ...)
+                 relationship_type lower-cased, words joined by hyphens; provenance (derived-from, ...)
                  and lifecycle (revoked-by, duplicate-of) types are not walked
                  by default, so not expected.
   sighting       sighting -sighting-of-> sighting_of_ref (false-positive-of for
@@ -88,6 +88,13 @@ def canon(i):
         t, u = i.split("--", 1)
         return t + "--" + u.lower()
     return i.lower()
+
+
+def rel_type(v):
+    """A STIX relationship type as intel keeps it (graph.RelationType):
+    lower case, words written with spaces or underscores joined by hyphens
+    (Cortex XSOAR writes "related to")."""
+    return "-".join(w for w in re.split(r"[\s_]+", str(v or "").strip().lower()) if w)
 
 
 def flag(v):
@@ -262,7 +269,7 @@ def add_stix(ex, objs):
             ex.modeled[i] = None
             if withdrawn(o):
                 continue
-            rt = str(o.get("relationship_type") or "").strip().lower()
+            rt = rel_type(o.get("relationship_type"))
             if rt and rt not in NOT_WALKED:
                 ex.link(canon(o.get("source_ref")), rt, canon(o.get("target_ref")), i)
         elif t == "sighting":
