@@ -9,7 +9,8 @@ default 400). Load every FILE into DATABASE_URL first (intel ingest stix|misp
 FILE --database-url ...); files given together are checked together (links
 one file states are expected whatever file holds their ends). A file is MISP
 when it holds {"Event": ...}, {"response": [...]} or an object with "Attribute",
-else STIX (bundle, TAXII envelope, array or single object).
+else STIX (bundle, TAXII envelope, a page of STIX objects in "items",
+array or single object).
 
 What the files state (the expected links), each with the statement behind it:
 STIX
@@ -217,6 +218,9 @@ def stix_objects(d):
     elif isinstance(d, dict):
         if isinstance(d.get("objects"), list) and d.get("type") in ("bundle", None):
             yield from stix_objects(d["objects"])
+        elif isinstance(d.get("items"), list) and "type" not in d and "objects" not in d:
+            # an API page listing STIX objects in items (Sekoia.io's)
+            yield from stix_objects(d["items"])
         elif "type" in d and "id" in d:
             yield d
 

@@ -150,6 +150,13 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapBundle(out, object{m: m})
 		return
 	}
+	if items, ok := itemsPage(m); ok {
+		// An API answer listing STIX objects in "items" (Sekoia.io's
+		// Intelligence Center pages: {"has_more": …, "items": […]}): its
+		// objects are the records, as an envelope's are.
+		mp.mapBundle(out, object{m: map[string]any{"objects": items}})
+		return
+	}
 	o, bad := validate(m)
 	out.id, out.typ = o.id, o.typ
 	if out.id == "" {
@@ -237,6 +244,42 @@ func isEnvelope(m map[string]any) bool {
 		return more
 	}
 	return false
+}
+
+// itemsPage returns the objects of m when m is a page of an API answer that
+// lists STIX objects in "items" rather than a bundle's "objects", as
+// Sekoia.io's Intelligence Center does ({"has_more": false, "items": […]}):
+// no "type" and no "objects", every element of "items" a JSON object and
+// one at least a STIX one (a "type" and an "id" of the form <type>--…; the
+// others are dropped alone, as a bundle's), or no element and the page's
+// "has_more" flag (an empty last page). Anything else is no page: it is
+// validated as an object, and dropped without a type.
+func itemsPage(m map[string]any) ([]any, bool) {
+	if _, typed := m["type"]; typed {
+		return nil, false
+	}
+	if _, ok := m["objects"]; ok {
+		return nil, false
+	}
+	items, ok := m["items"].([]any)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		_, more := m["has_more"].(bool)
+		return items, more
+	}
+	stix := false
+	for _, e := range items {
+		o, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		typ, _ := o["type"].(string)
+		id, _ := o["id"].(string)
+		stix = stix || typ != "" && strings.HasPrefix(id, typ+"--")
+	}
+	return items, stix
 }
 
 // versioned marks what the object o states in this version (its modified

@@ -370,3 +370,34 @@ func TestObjectsWithoutANameAreNamedByWhatTheySay(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "AS64500", as.Name, "an autonomous system a pattern compares")
 }
+
+// TestSekoiaItemsPageLoads: Sekoia.io's Intelligence Center answers with
+// pages {"has_more": …, "items": [STIX objects]}
+// (testdata/excerpts/sekoia-indicator.json, a page its XSOAR integration is
+// tested with): the items are the records, as a TAXII envelope's objects
+// are; a bad item is dropped alone, and an empty last page counts nothing.
+// Before, the page was one record dropped missing-type ("no type"), the
+// load failed with "no records … a MISP file?", and the indicator was
+// lost. A JSON object with items that are no STIX objects is still no page.
+func TestSekoiaItemsPageLoads(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "../excerpts/sekoia-indicator.json")
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 1, rep.RecordsRead)
+	n, err := st.ResolveNode(context.Background(), "indicator--d394449b-6bc7-4d48-b392-6f898190bd2a")
+	require.NoError(t, err)
+	require.Equal(t, "eicar@sekoia.io", n.Name)
+	got, _ := graphRelations(t, st.Pool())
+	require.Contains(t, got, "indicator based-on email-addr eicar@sekoia.io")
+
+	_, rep, _ = loadProducer(t, "sekoia-pages", `{"has_more": true, "items": [
+		{"type": "malware", "id": "malware--00000000-0000-4000-8000-000000000001", "name": "A", "is_family": true},
+		{"type": "malware", "name": "no id"}]}
+		{"has_more": false, "items": []}`)
+	require.EqualValues(t, 2, rep.RecordsRead)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped)
+
+	_, rep, _ = loadProducer(t, "not-a-page", `{"has_more": false, "items": [{"name": "x"}]}
+		{"type": "malware", "id": "malware--00000000-0000-4000-8000-000000000002", "name": "B", "is_family": true}`)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingType: 1}, rep.Dropped)
+}
