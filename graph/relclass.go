@@ -82,6 +82,10 @@ var relationClasses = map[string]RelationClass{
 	"granular-marking":    ClassProvenance,
 	"derived-from":        ClassProvenance,
 	RelMitreContents:      ClassProvenance,
+	// Sekoia.io's x_inthreat_sources_refs: the identities an object's
+	// intelligence came from, as created_by_ref names its creator. Walked,
+	// it made every two objects of one source two hops apart.
+	"x-inthreat-sources": ClassProvenance,
 
 	// Lifecycle.
 	"revoked-by":    ClassLifecycle,

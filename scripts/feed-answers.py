@@ -91,7 +91,8 @@ import collections, datetime, json, os, re, subprocess, sys
 INTEL = os.environ.get("INTEL", "bin/intel")
 MAX_STARTS = int(os.environ.get("FEED_ANSWERS_MAX_STARTS", "400"))
 NOT_WALKED = {"revoked-by", "duplicate-of", "expiration-of", "created-by", "x-mitre-modified-by",
-              "object-marking", "marking", "granular-marking", "derived-from", "x-mitre-contents"}
+              "object-marking", "marking", "granular-marking", "derived-from", "x-mitre-contents",
+              "x-inthreat-sources"}
 CONTAINERS = ("report", "grouping", "note", "opinion", "observed-data")
 SIGHTING_RELS = {"sighting-of", "where-sighted", "observed", "false-positive-of", "no-sighting-of"}
 

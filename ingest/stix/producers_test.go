@@ -401,3 +401,37 @@ func TestSekoiaItemsPageLoads(t *testing.T) {
 		{"type": "malware", "id": "malware--00000000-0000-4000-8000-000000000002", "name": "B", "is_family": true}`)
 	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingType: 1}, rep.Dropped)
 }
+
+// TestSekoiaSourcesAreProvenance: Sekoia.io names the sources of each
+// object in x_inthreat_sources_refs (testdata/excerpts/sekoia-indicator.json:
+// the Sekoia identity that also created it), as created_by_ref names its
+// creator: who said it, not what it is related to. A walk leaves it out by
+// default as it leaves created-by out. Before, it was an intelligence
+// relation, so every two indicators of one source were two hops apart: a
+// depth-2 walk from the EICAR address reached an unrelated indicator
+// through the source.
+func TestSekoiaSourcesAreProvenance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "sekoia-indicator.json"))
+	require.NoError(t, err)
+	other := `{"has_more": false, "items": [
+		{"type": "identity", "spec_version": "2.1", "id": "identity--357447d7-9229-4ce1-b7fa-f1b83587048e", "name": "SEKOIA",
+		 "identity_class": "organization", "created": "2008-01-01T00:00:00Z", "modified": "2008-01-01T00:00:00Z"},
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000001",
+		 "pattern": "[domain-name:value = 'unrelated.example']", "pattern_type": "stix", "valid_from": "2020-05-25T07:18:01Z",
+		 "created": "2020-05-25T07:18:29Z", "modified": "2020-05-25T07:18:29Z",
+		 "created_by_ref": "identity--357447d7-9229-4ce1-b7fa-f1b83587048e",
+		 "x_inthreat_sources_refs": ["identity--357447d7-9229-4ce1-b7fa-f1b83587048e"]}]}`
+	st, rep, _ := loadProducer(t, "sekoia", string(data)+"\n"+other)
+	require.Empty(t, rep.Dropped)
+	start, err := st.ResolveNode(ctx, "email-addr:eicar@sekoia.io")
+	require.NoError(t, err)
+	unrelated, err := st.ResolveNode(ctx, "indicator--00000000-0000-4000-8000-000000000001")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 3})
+	require.NoError(t, err)
+	_, ok := nb.Node(unrelated.ID)
+	require.False(t, ok, "a shared source relates nothing")
+	require.Equal(t, graph.ClassProvenance, graph.ClassOf("x-inthreat-sources"))
+}
