@@ -60,6 +60,9 @@ type mapped struct {
 	// that names it, in either order (loader.observe).
 	scos     []sco
 	observed []observation
+	// window is, while a STIX 2.0 observed-data's embedded objects are
+	// mapped, when it observed them (first_observed to last_observed).
+	window [2]time.Time
 }
 
 // sco is a cyber-observable record: its STIX id and node.
@@ -205,8 +208,29 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 	default:
 		// Every other domain object, meta object and custom or
 		// extension-defined type: a node of that kind keyed by its id.
-		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+		idx := mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+		if !sdoTypes[o.typ] {
+			// A type STIX does not define, as a custom observable (OCA's
+			// x-oca-asset and x-oca-event, which stix-shifter and Kestrel
+			// write, with no time of their own): seen when an
+			// observed-data naming it says, as a standard observable is
+			// (loader.observe).
+			out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+		}
 	}
+}
+
+// sdoTypes are the types STIX 2.1 defines other than the cyber-observables:
+// domain, relationship and meta objects, which have times of their own. An
+// observed-data names observables in object_refs (STIX 2.1, 4.13); an
+// object of a type STIX does not define (a custom observable) that one
+// names is dated by it, as a standard observable is.
+var sdoTypes = map[string]bool{
+	"attack-pattern": true, "campaign": true, "course-of-action": true, "grouping": true, "identity": true,
+	"incident": true, "indicator": true, "infrastructure": true, "intrusion-set": true, "location": true,
+	"malware": true, "malware-analysis": true, "note": true, "observed-data": true, "opinion": true,
+	"report": true, "threat-actor": true, "tool": true, "vulnerability": true, "relationship": true,
+	"sighting": true, "marking-definition": true, "language-content": true, "extension-definition": true,
 }
 
 // mispEventExport reports whether report or grouping o is a MISP event

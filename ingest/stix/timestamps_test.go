@@ -160,3 +160,53 @@ func TestObservableCreatedAfterModifiedLoads(t *testing.T) {
 	// created: both objects the specification orders the pair on.
 	require.Equal(t, map[engine.Reason]int64{ReasonInvalidTimestamp: 2}, rep.Dropped)
 }
+
+// TestObservedDataDatesItsCustomObservables: a threat hunt's STIX 2.1
+// output (Kestrel's, through stix-shifter: an observed-data per event
+// naming the host as an x-oca-asset, the event as an x-oca-event beside
+// the process and file observables, as in the hunt bundle
+// os-threat/Stix-ORM keeps as data/kestrel/demo_2_1.json) dates the custom
+// observables as it dates the standard ones: when the observed-data naming
+// them says, before or after them in the feed. Before, the host and the
+// event, which have no time of their own, were seen when the feed was
+// loaded (intel show: "seen: 2026-12-05 .. 2026-12-05" for a 2023 hunt)
+// while the process beside them had the observation's time. A custom
+// object with times of its own keeps them, and one no observed-data names
+// has none.
+func TestObservedDataDatesItsCustomObservables(t *testing.T) {
+	t.Parallel()
+	const od = `{"type": "observed-data", "id": "observed-data--099e0461-6f82-4ab6-af0f-1b249b2f634a",
+	 "created": "2023-02-10T20:32:57.382Z", "modified": "2023-02-10T20:32:57.382Z",
+	 "first_observed": "2023-02-10T17:49:04.495Z", "last_observed": "2023-02-10T17:49:04.495Z", "number_observed": 1,
+	 "object_refs": ["process--8d29000a-7fe6-52b5-85b3-947114d7680b", "x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257",
+	  "x-oca-event--a65a3096-faf2-4790-8c59-9b2244c5ff4e", "x-custom--00000000-0000-4000-8000-0000000000e1"], "spec_version": "2.1"}`
+	const process = `{"type": "process", "name": "outlook.exe", "pid": 13412, "id": "process--8d29000a-7fe6-52b5-85b3-947114d7680b", "spec_version": "2.1"}`
+	const asset = `{"type": "x-oca-asset", "hostname": "atl008", "id": "x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257", "spec_version": "2.1"}`
+	const event = `{"type": "x-oca-event", "code": 1, "action": "File created", "provider": "Microsoft-Windows-Sysmon/Operational",
+	 "process_ref": "process--8d29000a-7fe6-52b5-85b3-947114d7680b", "host_ref": "x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257",
+	 "id": "x-oca-event--a65a3096-faf2-4790-8c59-9b2244c5ff4e", "spec_version": "2.1"}`
+	const timed = `{"type": "x-custom", "id": "x-custom--00000000-0000-4000-8000-0000000000e1", "spec_version": "2.1",
+	 "created": "2020-01-01T00:00:00Z", "modified": "2020-01-01T00:00:00Z"}`
+	const unnamed = `{"type": "x-oca-asset", "hostname": "other", "id": "x-oca-asset--00000000-0000-4000-8000-0000000000e2", "spec_version": "2.1"}`
+	at := time.Date(2023, 2, 10, 17, 49, 4, 495e6, time.UTC)
+	for name, doc := range map[string]string{
+		"objects after":  bundle(od, process, asset, event, timed, unnamed),
+		"objects before": bundle(process, asset, event, timed, unnamed, od),
+	} {
+		sink := &recordingSink{}
+		rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler), Workers: 2, BatchSize: 2})
+		require.NoError(t, err)
+		require.Empty(t, rep.Dropped)
+		got := map[string][2]time.Time{}
+		for _, n := range graph.MergeNodes(sink.nodes) {
+			got[n.Key] = [2]time.Time{n.FirstSeen, n.LastSeen}
+		}
+		for _, key := range []string{"process--8d29000a-7fe6-52b5-85b3-947114d7680b",
+			"x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257", "x-oca-event--a65a3096-faf2-4790-8c59-9b2244c5ff4e"} {
+			require.Equal(t, [2]time.Time{at, at}, got[key], "%s: %s", name, key)
+		}
+		require.Equal(t, [2]time.Time{time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), at}, got["x-custom--00000000-0000-4000-8000-0000000000e1"],
+			"%s: an object with times of its own is seen over them and the observation", name)
+		require.Equal(t, [2]time.Time{}, got["x-oca-asset--00000000-0000-4000-8000-0000000000e2"], "%s: what no observed-data names has no time", name)
+	}
+}
