@@ -658,9 +658,14 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 // lets go without a name what OpenCTI shows them by: a location's most
 // specific place (a location with coordinates alone is named by them,
 // addNode), an indicator's pattern (STIX 2.0 indicators need no name), a
-// note's abstract or content, an opinion's opinion. (An
-// autonomous-system is "AS<number>", graph.ObservableNode.)
+// note's abstract or content, an opinion's opinion; OCA's x-oca-asset its
+// host name, x-oca-event its action. (An autonomous-system is
+// "AS<number>", graph.ObservableNode.)
 var nameProps = map[string][]string{
+	// OCA's custom observables (stix-shifter's and Kestrel's output): a
+	// host by its host name, an event by what it did.
+	"x-oca-asset":      {"hostname", "device_id"},
+	"x-oca-event":      {"action"},
 	"bank-account":     {"iban", "account_number"},
 	"payment-card":     {"card_number", "holder_name"},
 	"media-content":    {"title", "url"},

@@ -210,3 +210,20 @@ func TestObservedDataDatesItsCustomObservables(t *testing.T) {
 		require.Equal(t, [2]time.Time{}, got["x-oca-asset--00000000-0000-4000-8000-0000000000e2"], "%s: what no observed-data names has no time", name)
 	}
 }
+
+// TestOCAObservablesNamedByWhatTheySay: OCA's x-oca-asset (a host) and
+// x-oca-event (what happened on it), as stix-shifter and Kestrel write
+// them, are named by the host name and the action, so `intel search
+// atl008` finds the host and a walk shows "x-oca-event File created".
+// Before, both were named by their STIX id and the search found nothing.
+func TestOCAObservablesNamedByWhatTheySay(t *testing.T) {
+	t.Parallel()
+	doc := bundle(`{"type": "x-oca-asset", "hostname": "atl008", "id": "x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257", "spec_version": "2.1"}`,
+		`{"type": "x-oca-event", "code": 1, "action": "File created", "id": "x-oca-event--a65a3096-faf2-4790-8c59-9b2244c5ff4e", "spec_version": "2.1"}`)
+	sink := &recordingSink{}
+	_, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	nodes := sink.byAlias()
+	require.Equal(t, "atl008", nodes["x-oca-asset--bdbbf36c-142b-5740-8d6e-20d7f016c257"].Name)
+	require.Equal(t, "File created", nodes["x-oca-event--a65a3096-faf2-4790-8c59-9b2244c5ff4e"].Name)
+}
