@@ -98,12 +98,8 @@ func TestObservedDataDatesItsObjects(t *testing.T) {
 	const unnamed = `{"type": "domain-name", "spec_version": "2.1", "id": "domain-name--00000000-0000-4000-8000-0000000000d4", "value": "not-observed.example"}`
 	first, last := time.Date(2024, 2, 1, 0, 0, 0, 0, time.UTC), time.Date(2024, 2, 2, 0, 0, 0, 0, time.UTC)
 	seen := func(doc string) map[string][2]time.Time {
-		sink := &recordingSink{}
-		rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler), Workers: 2, BatchSize: 2})
-		require.NoError(t, err)
-		require.Empty(t, rep.Dropped)
 		out := map[string][2]time.Time{}
-		for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, n := range loadMerged(t, doc) {
 			if n.Kind == graph.KindDomainName || n.Kind == graph.KindIPv4Addr {
 				out[n.Name] = [2]time.Time{n.FirstSeen, n.LastSeen}
 			}
@@ -125,6 +121,17 @@ func TestObservedDataDatesItsObjects(t *testing.T) {
 	  "modified": "2024-02-01T00:00:00Z", "first_observed": "2024-02-01T00:00:00Z", "last_observed": "2024-02-02T00:00:00Z",
 	  "number_observed": 3, "objects": {"0": {"type": "domain-name", "value": "observed.example"}}}]}`)
 	require.Equal(t, [2]time.Time{first, last}, got20["observed.example"])
+}
+
+// loadMerged loads doc in batches of two on two workers, requires every
+// record to load, and returns the nodes merged as the store would.
+func loadMerged(t *testing.T, doc string) []graph.Node {
+	t.Helper()
+	sink := &recordingSink{}
+	rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler), Workers: 2, BatchSize: 2})
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	return graph.MergeNodes(sink.nodes)
 }
 
 // TestObservableCreatedAfterModifiedLoads: STIX 2.1 cyber-observables
@@ -193,12 +200,8 @@ func TestObservedDataDatesItsCustomObservables(t *testing.T) {
 		"objects after":  bundle(od, process, asset, event, timed, unnamed),
 		"objects before": bundle(process, asset, event, timed, unnamed, od),
 	} {
-		sink := &recordingSink{}
-		rep, err := Load(context.Background(), strings.NewReader(doc), sink, Options{Logger: slog.New(slog.DiscardHandler), Workers: 2, BatchSize: 2})
-		require.NoError(t, err)
-		require.Empty(t, rep.Dropped)
 		got := map[string][2]time.Time{}
-		for _, n := range graph.MergeNodes(sink.nodes) {
+		for _, n := range loadMerged(t, doc) {
 			got[n.Key] = [2]time.Time{n.FirstSeen, n.LastSeen}
 		}
 		for _, key := range []string{"process--8d29000a-7fe6-52b5-85b3-947114d7680b",
