@@ -3,6 +3,8 @@ package graph
 import (
 	"slices"
 	"sort"
+	"strings"
+	"unicode"
 )
 
 // RelationClass says what a relation type means to a walk. A walk follows
@@ -80,6 +82,10 @@ var relationClasses = map[string]RelationClass{
 	"granular-marking":    ClassProvenance,
 	"derived-from":        ClassProvenance,
 	RelMitreContents:      ClassProvenance,
+	// Sekoia.io's x_inthreat_sources_refs: the identities an object's
+	// intelligence came from, as created_by_ref names its creator. Walked,
+	// it made every two objects of one source two hops apart.
+	"x-inthreat-sources": ClassProvenance,
 
 	// Lifecycle.
 	"revoked-by":    ClassLifecycle,
@@ -162,3 +168,20 @@ func RelationsOfClass(c RelationClass) []string {
 	sort.Strings(out)
 	return out
 }
+
+// RelationType is a relationship type as feeds write it in the form STIX
+// gives it (2.1, 3.7: lower-case words joined by hyphens): trimmed, lower
+// case, each run of white space and underscores one hyphen. Cortex XSOAR
+// writes "related to", other tools "Related_To"; both are related-to, so
+// one link of two feeds is one relation. Empty when nothing is left.
+func RelationType(s string) string {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if !strings.ContainsFunc(s, wordSeparator) {
+		return s
+	}
+	return strings.Join(strings.FieldsFunc(s, wordSeparator), "-")
+}
+
+// wordSeparator reports whether r separates the words of a relationship
+// type written as words.
+func wordSeparator(r rune) bool { return r == '_' || unicode.IsSpace(r) }

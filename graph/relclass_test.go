@@ -44,3 +44,16 @@ func TestRelatedOptionsSkippedRelations(t *testing.T) {
 	require.False(t, excl.Walks("object"))
 	require.Contains(t, excl.SkippedRelations(), "created-by")
 }
+
+// TestRelationType: a relationship type written as words (Cortex XSOAR's
+// "related to", "Related_To") is the hyphenated type STIX spells.
+func TestRelationType(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"related-to": "related-to", "related to": "related-to", " Related_To ": "related-to",
+		"related \t _ to": "related-to", "INDICATES": "indicates", "x-mitre-modified-by": "x-mitre-modified-by",
+		"attributed\u00a0to": "attributed-to", " _ ": "", "": "",
+	} {
+		require.Equal(t, want, graph.RelationType(in), "%q", in)
+	}
+}

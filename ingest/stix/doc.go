@@ -165,7 +165,9 @@
 //     id) is the MISP event's node instead: kind report, keyed
 //     "misp--<uuid>" as ingest/misp keys the event, its STIX id an alias.
 //   - relationship becomes a graph.Relation from source_ref to target_ref typed
-//     by relationship_type (lower-case). One relation stands for every
+//     by relationship_type in STIX's spelling (graph.RelationType: lower
+//     case, words written with spaces or underscores joined by hyphens, as
+//     Cortex XSOAR's "related to" is related-to). One relation stands for every
 //     relationship object with the same source, type and target, so the
 //     relationship's created and modified are not kept (the times are
 //     folded into first/last seen) and its ids are the relation's IDs

@@ -200,13 +200,22 @@ func isSCORef(ref string) bool {
 	return ok && (stixid.HasDeterministicID(typ) || graph.Kind(typ).IsObservable())
 }
 
+// observedRef reports whether ref may name an object an observed-data
+// dates: a cyber-observable, or a type STIX does not define (a custom
+// observable, which has no time of its own either).
+func observedRef(ref string) bool {
+	typ, _, ok := stixid.ParseID(ref)
+	return ok && (isSCORef(ref) || !sdoTypes[typ])
+}
+
 // maxObserved bounds the cyber-observables a load remembers, and the
 // references to them it keeps waiting, for observe: past it, an SCO an
 // observed-data names is seen only as its own records say.
 const maxObserved = 1 << 16
 
 // observe gives each cyber-observable a STIX 2.1 observed-data names in
-// object_refs the observed-data's times, as the objects a STIX 2.0
+// object_refs (and each object without a time of its own: a custom
+// observable) when the observed-data observed it, as the objects a STIX 2.0
 // observed-data embeds get them (mapObservedData), whichever comes first
 // in the feed: a record of the node with those times alone
 // (graph.NodeBrief.SeenRecord), which the merge adds to what its own
@@ -233,7 +242,7 @@ func (l *loader) observe(out *mapped, b *graph.Batch) {
 				b.Nodes = append(b.Nodes, brief.SeenRecord(ob.first, ob.last, l.mp.sources))
 				continue
 			}
-			if !isSCORef(ref) || l.nObserved >= maxObserved {
+			if !observedRef(ref) || l.nObserved >= maxObserved {
 				continue
 			}
 			if l.observedWaiting == nil {

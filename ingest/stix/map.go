@@ -60,6 +60,9 @@ type mapped struct {
 	// that names it, in either order (loader.observe).
 	scos     []sco
 	observed []observation
+	// window is, while a STIX 2.0 observed-data's embedded objects are
+	// mapped, when it observed them (first_observed to last_observed).
+	window [2]time.Time
 }
 
 // sco is a cyber-observable record: its STIX id and node.
@@ -150,6 +153,13 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapBundle(out, object{m: m})
 		return
 	}
+	if items, ok := itemsPage(m); ok {
+		// An API answer listing STIX objects in "items" (Sekoia.io's
+		// Intelligence Center pages: {"has_more": …, "items": […]}): its
+		// objects are the records, as an envelope's are.
+		mp.mapBundle(out, object{m: map[string]any{"objects": items}})
+		return
+	}
 	o, bad := validate(m)
 	out.id, out.typ = o.id, o.typ
 	if out.id == "" {
@@ -198,8 +208,29 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 	default:
 		// Every other domain object, meta object and custom or
 		// extension-defined type: a node of that kind keyed by its id.
-		mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+		idx := mp.addNode(out, graph.SourceNode(graph.Kind(o.typ), o.id), o, nil)
+		if !sdoTypes[o.typ] {
+			// A type STIX does not define, as a custom observable (OCA's
+			// x-oca-asset and x-oca-event, which stix-shifter and Kestrel
+			// write, with no time of their own): seen when an
+			// observed-data naming it says, as a standard observable is
+			// (loader.observe).
+			out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+		}
 	}
+}
+
+// sdoTypes are the types STIX 2.1 defines other than the cyber-observables:
+// domain, relationship and meta objects, which have times of their own. An
+// observed-data names observables in object_refs (STIX 2.1, 4.13); an
+// object of a type STIX does not define (a custom observable) that one
+// names is dated by it, as a standard observable is.
+var sdoTypes = map[string]bool{
+	"attack-pattern": true, "campaign": true, "course-of-action": true, "grouping": true, "identity": true,
+	"incident": true, "indicator": true, "infrastructure": true, "intrusion-set": true, "location": true,
+	"malware": true, "malware-analysis": true, "note": true, "observed-data": true, "opinion": true,
+	"report": true, "threat-actor": true, "tool": true, "vulnerability": true, "relationship": true,
+	"sighting": true, "marking-definition": true, "language-content": true, "extension-definition": true,
 }
 
 // mispEventExport reports whether report or grouping o is a MISP event
@@ -237,6 +268,42 @@ func isEnvelope(m map[string]any) bool {
 		return more
 	}
 	return false
+}
+
+// itemsPage returns the objects of m when m is a page of an API answer that
+// lists STIX objects in "items" rather than a bundle's "objects", as
+// Sekoia.io's Intelligence Center does ({"has_more": false, "items": […]}):
+// no "type" and no "objects", every element of "items" a JSON object and
+// one at least a STIX one (a "type" and an "id" of the form <type>--…; the
+// others are dropped alone, as a bundle's), or no element and the page's
+// "has_more" flag (an empty last page). Anything else is no page: it is
+// validated as an object, and dropped without a type.
+func itemsPage(m map[string]any) ([]any, bool) {
+	if _, typed := m["type"]; typed {
+		return nil, false
+	}
+	if _, ok := m["objects"]; ok {
+		return nil, false
+	}
+	items, ok := m["items"].([]any)
+	if !ok {
+		return nil, false
+	}
+	if len(items) == 0 {
+		_, more := m["has_more"].(bool)
+		return items, more
+	}
+	stix := false
+	for _, e := range items {
+		o, ok := e.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		typ, _ := o["type"].(string)
+		id, _ := o["id"].(string)
+		stix = stix || typ != "" && strings.HasPrefix(id, typ+"--")
+	}
+	return items, stix
 }
 
 // versioned marks what the object o states in this version (its modified
@@ -591,9 +658,14 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 // lets go without a name what OpenCTI shows them by: a location's most
 // specific place (a location with coordinates alone is named by them,
 // addNode), an indicator's pattern (STIX 2.0 indicators need no name), a
-// note's abstract or content, an opinion's opinion. (An
-// autonomous-system is "AS<number>", graph.ObservableNode.)
+// note's abstract or content, an opinion's opinion; OCA's x-oca-asset its
+// host name, x-oca-event its action. (An autonomous-system is
+// "AS<number>", graph.ObservableNode.)
 var nameProps = map[string][]string{
+	// OCA's custom observables (stix-shifter's and Kestrel's output): a
+	// host by its host name, an event by what it did.
+	"x-oca-asset":      {"hostname", "device_id"},
+	"x-oca-event":      {"action"},
 	"bank-account":     {"iban", "account_number"},
 	"payment-card":     {"card_number", "holder_name"},
 	"media-content":    {"title", "url"},

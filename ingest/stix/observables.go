@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/ransomeye/intel/graph"
@@ -58,6 +59,12 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		p := out.batch.Nodes[parent]
 		nn := &out.batch.Nodes[idx]
 		nn.FirstSeen, nn.LastSeen, nn.TLP = p.FirstSeen, p.LastSeen, nn.TLP.Stricter(p.TLP)
+		if !out.window[0].IsZero() {
+			// Observed from first_observed to last_observed: the
+			// observed-data's created and modified say when it was
+			// written, not when its objects were seen.
+			nn.FirstSeen, nn.LastSeen = out.window[0], out.window[1]
+		}
 		for _, f := range out.fixups {
 			if f.node == parent {
 				out.fixups = append(out.fixups, fixup{node: idx, rel: -1, refs: f.refs})
@@ -127,10 +134,8 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 		// STIX 2.1: the objects it names in object_refs were observed
 		// when it says, as the objects a 2.0 observed-data embeds are
 		// (below); the loader gives them its times (loader.observe).
-		if len(refs) > 0 {
-			if p := out.batch.Nodes[idx]; !p.FirstSeen.IsZero() {
-				out.observed = append(out.observed, observation{refs: refs, first: p.FirstSeen, last: p.LastSeen})
-			}
+		if first, last := o.held("first_observed", "last_observed"); len(refs) > 0 && !first.IsZero() {
+			out.observed = append(out.observed, observation{refs: refs, first: first, last: last})
 		}
 		return
 	}
@@ -166,6 +171,9 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 		n.Props["objects"] = rest
 	}
 	parent := out.batch.Nodes[idx]
+	first, last := o.held("first_observed", "last_observed")
+	out.window = [2]time.Time{first, last}
+	defer func() { out.window = [2]time.Time{} }()
 	for _, k := range keys {
 		obj := rewriteRefs(objs[k].(map[string]any), ids).(map[string]any)
 		typ := obj["type"].(string)

@@ -370,3 +370,68 @@ func TestObjectsWithoutANameAreNamedByWhatTheySay(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, "AS64500", as.Name, "an autonomous system a pattern compares")
 }
+
+// TestSekoiaItemsPageLoads: Sekoia.io's Intelligence Center answers with
+// pages {"has_more": …, "items": [STIX objects]}
+// (testdata/excerpts/sekoia-indicator.json, a page its XSOAR integration is
+// tested with): the items are the records, as a TAXII envelope's objects
+// are; a bad item is dropped alone, and an empty last page counts nothing.
+// Before, the page was one record dropped missing-type ("no type"), the
+// load failed with "no records … a MISP file?", and the indicator was
+// lost. A JSON object with items that are no STIX objects is still no page.
+func TestSekoiaItemsPageLoads(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "../excerpts/sekoia-indicator.json")
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 1, rep.RecordsRead)
+	n, err := st.ResolveNode(context.Background(), "indicator--d394449b-6bc7-4d48-b392-6f898190bd2a")
+	require.NoError(t, err)
+	require.Equal(t, "eicar@sekoia.io", n.Name)
+	got, _ := graphRelations(t, st.Pool())
+	require.Contains(t, got, "indicator based-on email-addr eicar@sekoia.io")
+
+	_, rep, _ = loadProducer(t, "sekoia-pages", `{"has_more": true, "items": [
+		{"type": "malware", "id": "malware--00000000-0000-4000-8000-000000000001", "name": "A", "is_family": true},
+		{"type": "malware", "name": "no id"}]}
+		{"has_more": false, "items": []}`)
+	require.EqualValues(t, 2, rep.RecordsRead)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingID: 1}, rep.Dropped)
+
+	_, rep, _ = loadProducer(t, "not-a-page", `{"has_more": false, "items": [{"name": "x"}]}
+		{"type": "malware", "id": "malware--00000000-0000-4000-8000-000000000002", "name": "B", "is_family": true}`)
+	require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingType: 1}, rep.Dropped)
+}
+
+// TestSekoiaSourcesAreProvenance: Sekoia.io names the sources of each
+// object in x_inthreat_sources_refs (testdata/excerpts/sekoia-indicator.json:
+// the Sekoia identity that also created it), as created_by_ref names its
+// creator: who said it, not what it is related to. A walk leaves it out by
+// default as it leaves created-by out. Before, it was an intelligence
+// relation, so every two indicators of one source were two hops apart: a
+// depth-2 walk from the EICAR address reached an unrelated indicator
+// through the source.
+func TestSekoiaSourcesAreProvenance(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "sekoia-indicator.json"))
+	require.NoError(t, err)
+	other := `{"has_more": false, "items": [
+		{"type": "identity", "spec_version": "2.1", "id": "identity--357447d7-9229-4ce1-b7fa-f1b83587048e", "name": "SEKOIA",
+		 "identity_class": "organization", "created": "2008-01-01T00:00:00Z", "modified": "2008-01-01T00:00:00Z"},
+		{"type": "indicator", "spec_version": "2.1", "id": "indicator--00000000-0000-4000-8000-000000000001",
+		 "pattern": "[domain-name:value = 'unrelated.example']", "pattern_type": "stix", "valid_from": "2020-05-25T07:18:01Z",
+		 "created": "2020-05-25T07:18:29Z", "modified": "2020-05-25T07:18:29Z",
+		 "created_by_ref": "identity--357447d7-9229-4ce1-b7fa-f1b83587048e",
+		 "x_inthreat_sources_refs": ["identity--357447d7-9229-4ce1-b7fa-f1b83587048e"]}]}`
+	st, rep, _ := loadProducer(t, "sekoia", string(data)+"\n"+other)
+	require.Empty(t, rep.Dropped)
+	start, err := st.ResolveNode(ctx, "email-addr:eicar@sekoia.io")
+	require.NoError(t, err)
+	unrelated, err := st.ResolveNode(ctx, "indicator--00000000-0000-4000-8000-000000000001")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 3})
+	require.NoError(t, err)
+	_, ok := nb.Node(unrelated.ID)
+	require.False(t, ok, "a shared source relates nothing")
+	require.Equal(t, graph.ClassProvenance, graph.ClassOf("x-inthreat-sources"))
+}

@@ -17,14 +17,15 @@ import (
 var relationshipOwn = []string{"type", "id", "created", "modified", "relationship_type", "source_ref", "target_ref", "confidence"}
 
 // mapRelationship maps a relationship object to a graph.Relation from
-// source_ref to target_ref typed by relationship_type (lower-case), which
+// source_ref to target_ref typed by relationship_type (graph.RelationType:
+// lower case, words joined by hyphens), which
 // carries the relationship's id (kept by the store in relation_ids). The
 // endpoints stay STIX ids, resolved through node aliases when written (or
 // kept pending until the objects arrive). Its other properties and its TLP
 // level go into the relation's props; references it holds (created_by_ref,
 // ...) stay there too, since a relation has no relations.
 func (mp *mapper) mapRelationship(out *mapped, o object) {
-	rt := strings.ToLower(strings.TrimSpace(o.str("relationship_type")))
+	rt := graph.RelationType(o.str("relationship_type"))
 	if rt == "" {
 		out.drop = dropf(ReasonMissingProperty, "relationship without relationship_type")
 		return

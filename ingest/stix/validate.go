@@ -145,6 +145,15 @@ func validate(m map[string]any) (object, *recordError) {
 		}
 		o.times[i], o.has = t, o.has|1<<i
 	}
+	if isSCORef(o.id) {
+		// The pairs are properties of SDOs, SROs and the objects the
+		// specification gives them; a cyber-observable has none of them
+		// (STIX 2.1, 6), so a producer's own created and modified on one
+		// (Cortex XSOAR writes its indicator record's) are custom: their
+		// order is no reason to lose the observable, which is seen over
+		// both.
+		return o, nil
+	}
 	for _, pair := range orderedProps {
 		a, okA := o.timestamp(pair[0])
 		b, okB := o.timestamp(pair[1])
