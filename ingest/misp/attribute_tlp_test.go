@@ -2,6 +2,7 @@ package misp
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -105,4 +106,96 @@ func TestAttributeTLPMarksItsLinks(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, explained, "the event's link and the sighting's")
+}
+
+// eventSightingTLPEvent is a tlp:green event whose event-level Sighting
+// list (MISP's Event.Sighting, each naming its attribute by
+// attribute_uuid) sights a tlp:red attribute, a tlp:amber attribute of an
+// object and an untagged attribute; %s places the list before or after
+// the attributes and objects (MISP writes it after them, sorted keys put
+// "Sighting" after "Attribute" and "Object" too, other writers before).
+const eventSightingTLPEvent = `{"Event": {
+  "uuid": "7a1b0000-0000-4000-8000-000000000101", "info": "green event, event-level sightings",
+  "date": "2024-01-05", "timestamp": "1704450000",
+  "Tag": [{"name": "tlp:green"}],
+  %s
+  "Attribute": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000111", "type": "ip-dst", "value": "198.51.100.78", "to_ids": false,
+     "category": "Network activity", "timestamp": "1704450000", "Tag": [{"name": "tlp:red"}]},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000113", "type": "domain", "value": "plain2.example", "to_ids": false,
+     "category": "Network activity", "timestamp": "1704450000"}
+  ],
+  "Object": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000121", "name": "person", "meta-category": "misc", "timestamp": "1704450000",
+     "Attribute": [
+       {"uuid": "7a1b0000-0000-4000-8000-000000000122", "type": "email-src", "object_relation": "email",
+        "value": "victim2@corp.example", "to_ids": false, "timestamp": "1704450000", "Tag": [{"name": "tlp:amber"}]}
+     ]}
+  ]
+  %s
+}}`
+
+const eventSightings = `"Sighting": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000191", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000111", "date_sighting": "1704450100", "type": "0"},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000192", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000122", "date_sighting": "1704450100", "type": "0"},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000193", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000113", "date_sighting": "1704450100", "type": "1"}
+  ]`
+
+// TestEventSightingTakesItsAttributesTLP: a sighting in the event's own
+// Sighting list, which names its attribute by attribute_uuid, is marked
+// as a sighting inside the attribute is (TestAttributeTLPMarksItsLinks):
+// by the attribute's own TLP tag when stricter than the event's, so the
+// sighting of a tlp:red attribute of a tlp:green event is TLP:RED, and
+// intel related --explain says so for its sighting-of link; whether the
+// list comes before or after the attributes. Before, such a sighting took
+// only its event's TLP (green).
+func TestEventSightingTakesItsAttributesTLP(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, order := range []struct{ name, before, after string }{
+		{"sightings last", "", ",\n" + eventSightings},
+		{"sightings first", eventSightings + ",", ""},
+	} {
+		t.Run(order.name, func(t *testing.T) {
+			t.Parallel()
+			pool := pgtest.Pool(t)
+			st := store.NewStore(pool)
+			opts := quiet(nil)
+			opts.Feed = "event-sighting-tlp"
+			doc := fmt.Sprintf(eventSightingTLPEvent, order.before, order.after)
+			rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
+			require.NoError(t, err)
+			requireBalanced(t, rep)
+			require.Empty(t, rep.Dropped)
+			tlpOf := func(key string) string {
+				var tlp *string
+				require.NoError(t, pool.QueryRow(ctx, `SELECT tlp FROM nodes WHERE key = $1`, key).Scan(&tlp), key)
+				if tlp == nil {
+					return ""
+				}
+				return *tlp
+			}
+			require.Equal(t, "red", tlpOf("misp--7a1b0000-0000-4000-8000-000000000191"), "the sighting of the red attribute")
+			require.Equal(t, "amber", tlpOf("misp--7a1b0000-0000-4000-8000-000000000192"), "the sighting of the amber object attribute")
+			require.Equal(t, "green", tlpOf("misp--7a1b0000-0000-4000-8000-000000000193"), "the sighting of an untagged attribute: the event's")
+
+			ip := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.78").Key
+			start, err := st.ResolveNode(ctx, ip)
+			require.NoError(t, err)
+			nb, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 1})
+			require.NoError(t, err)
+			require.NoError(t, st.ExplainEdges(ctx, nb))
+			var sightings int
+			for _, e := range nb.Edges {
+				if e.Relation != graph.RelSightingOf {
+					continue
+				}
+				for _, s := range e.StatedBy {
+					require.Equal(t, graph.TLPRed, s.TLP, "%+v", s)
+					sightings++
+				}
+			}
+			require.Equal(t, 1, sightings, "the sighting's link, explained TLP:RED")
+		})
+	}
 }

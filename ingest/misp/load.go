@@ -127,6 +127,12 @@ type mapping struct {
 	// stated are the relations its event states, kept for the event's end
 	// because its uuid or version was not known yet (eventStated).
 	stated []graph.Relation
+	// tlps are the TLPs of its attributes tagged with one, by uuid, and
+	// sighted the sightings it wrote of attributes named by uuid alone
+	// (the event's Sighting list): such a sighting takes its attribute's
+	// TLP at the event's end (frame.sightingTLPs).
+	tlps    map[string]graph.TLP
+	sighted []sighted
 }
 
 type recordKind int
@@ -227,11 +233,12 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 			return false
 		})
 	}
-	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0) {
-		fr, links, own, stated := j.fr, out.links, out.own, out.stated
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0) {
+		fr, links, own, stated, tlps, sighted := j.fr, out.links, out.own, out.stated, out.tlps, out.sighted
 		out.res.Ordered = func(res *engine.Result) {
 			fr.keep(links)
 			fr.keepOwn(own)
+			fr.keepSighted(tlps, sighted)
 			if rest := fr.keepStated(stated); len(rest) > 0 {
 				// Too many kept: written now, stated as the record
 				// could state them alone (eventStated's fallback).
@@ -345,13 +352,15 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	stated := fr.stated
 	fr.stated = nil
+	sightingTLPs := fr.sightingTLPs(m.feed)
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
-		res.Batch = graph.Batch{Relations: stated} // as their records could state them
+		res.Batch = graph.Batch{Nodes: sightingTLPs, Relations: stated} // as their records could state them
 		return
 	}
 	nodes, rels := fr.buildEvent(m.feed)
+	nodes = append(nodes, sightingTLPs...)
 	for _, d := range fr.deferred {
 		rels = append(rels, d.relation(fr.evRef))
 	}
@@ -393,6 +402,9 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 		for _, o := range fr.own {
 			nodes = append(nodes, o.tlpRecord(tlp, []string{m.feed}))
 		}
+	}
+	if fr.sightsOverflow {
+		m.log.Warn("MISP attribute TLP not applied to all the event's sightings: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
 	if fr.ownOverflow {
 		m.log.Warn("MISP event TLP not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)

@@ -269,6 +269,13 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	for _, s := range a.Sightings {
 		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
 	}
+	if uuid != "" && tg.tlp != graph.TLPNone {
+		// For the sightings of its event's Sighting list naming it.
+		if j.out.tlps == nil {
+			j.out.tlps = map[string]graph.TLP{}
+		}
+		j.out.tlps[uuid] = tg.tlp
+	}
 	if !inObject {
 		// Analyst data about an object's attribute is the object's
 		// (objectRecord), as misp-stix exports it.
