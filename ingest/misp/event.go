@@ -89,6 +89,15 @@ type frame struct {
 	// stated are the relations its records stated before its uuid or
 	// version was read (mapping.stated), for its end.
 	stated []graph.Relation
+	// parent is the frame this one is the "Event" or "response" member
+	// of, or nil. nestedEvents counts the events read as its members,
+	// nestedEvent is the last; ownRecords is set once a record of its
+	// own (an attribute, an object, ...) is read. Reading goroutine.
+	parent       *frame
+	nestedEvents int
+	nestedEvent  *frame
+	ownRecords   bool
+
 	// attrTLPs are the TLPs of its attributes tagged with one (objects'
 	// too), by uuid, and sighted its sightings that name their attribute
 	// by uuid alone (mapping.tlps, mapping.sighted), for its end.

@@ -149,10 +149,14 @@ const (
 	recRelationship
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
+	// recSiblingLinks is the end of a frame holding records beside a copy
+	// of their event (a ZMQ attribute message): the event's links to
+	// them.
+	recSiblingLinks
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event", "event links"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -213,6 +217,8 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.analystRelationships(j, b, list[jsontext.Value]{j.raw}, j.evRef, j.first, j.last)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
+	case recSiblingLinks:
+		return engine.Result{Ordered: func(res *engine.Result) { m.siblingLinks(j, res) }}
 	}
 	if j.linked && j.evUUID != "" {
 		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
@@ -412,6 +418,28 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
+}
+
+// siblingLinks writes the links its records kept in a frame that is no
+// event (j.fr) from the one event read beside them (j.evRef: the Event of
+// a ZMQ misp_json_attribute message, {"Attribute": …, "Event": …}): the
+// same relation, direction and props as the event itself gives (mapping
+// the attribute in the event's Attribute list), so loading the event
+// later adds no second record of the link. They are stated by no version
+// of the event, as the links of an attribute search result naming its
+// event are not: such a copy of the event holds one attribute and says
+// nothing of the others. Called in feed order on the batcher goroutine.
+func (m *mapper) siblingLinks(j job, res *engine.Result) {
+	fr := j.fr
+	for _, l := range fr.deferred {
+		rel := l.relation(j.evRef)
+		rel.Sources = []string{m.feed}
+		res.Batch.Relations = append(res.Batch.Relations, rel)
+	}
+	if fr.overflow {
+		m.log.Warn("MISP event links dropped: too many records beside their event", "event", j.evUUID, "kept", maxDeferred)
+	}
+	fr.deferred = nil
 }
 
 // badTime logs a time field dropped from a record that loads without it

@@ -52,6 +52,12 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 	}
+	if !j.evFrame && out.relation != "" {
+		// An attribute of an object read outside its event (a search
+		// result, a ZMQ attribute message, naming its object by a
+		// numeric object_id): its event links its object, not it.
+		return
+	}
 	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
 	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
 		// A search result, linked from the event it names. (A record
