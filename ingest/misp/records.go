@@ -29,6 +29,8 @@ type attrOut struct {
 	labels   []string
 	tlp      graph.TLP
 	details  map[string]any
+	// toIDs: flagged for detection (to_ids).
+	toIDs bool
 }
 
 // attributeRecord maps an event-level attribute (or one of a search
@@ -161,7 +163,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, ReasonMissingValue, fmt.Errorf("%s attribute without a value", out.typ)
 	}
 	tg := readTags(a.Tags)
-	out.labels, out.tlp, out.uuid = tg.labels, tg.tlp, uuid
+	out.labels, out.tlp, out.uuid, out.toIDs = tg.labels, tg.tlp, uuid, bool(a.ToIDs)
 	details := map[string]any{"misp_type": out.typ, "to_ids": bool(a.ToIDs)}
 	if c := strings.TrimSpace(a.Category.String()); c != "" {
 		details["misp_category"] = c
