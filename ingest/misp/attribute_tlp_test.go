@@ -2,7 +2,10 @@ package misp
 
 import (
 	"context"
+	stdjson "encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -189,4 +192,26 @@ func TestEventSightingTakesItsAttributesTLP(t *testing.T) {
 			require.Equal(t, []graph.TLP{graph.TLPRed}, explainedTLPs(t, st, ip, graph.RelSightingOf), "the sighting's link, explained TLP:RED")
 		})
 	}
+}
+
+// TestSightingBesideItsAttributeTakesItsTLP: a sighting read beside its
+// attribute outside any event (the Sighting list of a ZMQ
+// misp_json_attribute message, testdata/misp/zmq_misp_json_attribute.json,
+// here with a tlp:red tag on its attribute and one sighting naming it by
+// attribute_uuid) is marked red, as in an event
+// (TestEventSightingTakesItsAttributesTLP); before, the sightings of a
+// frame that is no event were never marked.
+func TestSightingBesideItsAttributeTakesItsTLP(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	msg["Attribute"].(map[string]any)["Tag"] = []any{map[string]any{"name": "tlp:red"}}
+	msg["Sighting"] = []any{map[string]any{"uuid": "59c03071-f480-4311-a710-03edc0a83832", "attribute_uuid": "59b8114b-1c80-4149-be3a-03e9c0a83832",
+		"date_sighting": "1505767537", "type": "0", "source": ""}}
+	doc, err := stdjson.Marshal(msg)
+	require.NoError(t, err)
+	pool, _ := loadTLPEvent(t, "zmq-sighting-tlp", string(doc))
+	require.Equal(t, "red", keyTLP(t, pool, "misp--59c03071-f480-4311-a710-03edc0a83832"))
 }

@@ -149,9 +149,9 @@ const (
 	recRelationship
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
-	// recSiblingLinks is the end of a frame holding records beside a copy
-	// of their event (a ZMQ attribute message): the event's links to
-	// them.
+	// recSiblingLinks is the end of a frame that is no event holding
+	// records: their sightings' TLP records and, beside a copy of their
+	// event (a ZMQ attribute message), the event's links to them.
 	recSiblingLinks
 )
 
@@ -420,8 +420,9 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	res.Mapped++
 }
 
-// siblingLinks writes the links its records kept in a frame that is no
-// event (j.fr) from the one event read beside them (j.evRef: the Event of
+// siblingLinks ends a frame that is no event (j.fr) holding records: it
+// writes the TLP records of their sightings, and the links its records
+// kept from the one event read beside them, if any (j.evRef: the Event of
 // a ZMQ misp_json_attribute message, {"Attribute": …, "Event": …}): the
 // same relation, direction and props as the event itself gives (mapping
 // the attribute in the event's Attribute list), so loading the event
@@ -431,6 +432,16 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 // nothing of the others. Called in feed order on the batcher goroutine.
 func (m *mapper) siblingLinks(j job, res *engine.Result) {
 	fr := j.fr
+	// The sightings of its Sighting list take their attributes' TLP, as
+	// in an event (frame.sightingTLPs).
+	res.Batch.Nodes = append(res.Batch.Nodes, fr.sightingTLPs(m.feed)...)
+	if fr.sightsOverflow {
+		m.log.Warn("MISP attribute TLP not applied to all the sightings beside them: too many", "kept", maxDeferred)
+	}
+	if j.evRef == "" {
+		fr.deferred = nil // no event to link them from
+		return
+	}
 	for _, l := range fr.deferred {
 		rel := l.relation(j.evRef)
 		rel.Sources = []string{m.feed}

@@ -384,13 +384,19 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
-		if ev := fr.nestedEvent; fr.ownRecords && fr.nestedEvents == 1 && ev != nil && ev.evUUID != "" {
-			// A record beside a copy of its event (a ZMQ
-			// misp_json_attribute message: {"Attribute": …, "Event":
-			// …}): the event links it as the event itself does.
-			return s.send(fr.offset, nil, &job{kind: recSiblingLinks, fr: fr, file: s.file, evRef: ev.evRef, evUUID: ev.evUUID})
+		if !fr.ownRecords {
+			return nil
 		}
-		return nil
+		// Records read outside an event: their sightings take their
+		// attributes' TLP, and records beside a copy of their event (a
+		// ZMQ misp_json_attribute message: {"Attribute": …, "Event": …,
+		// "Sighting": […]}) are linked from it as the event itself
+		// links them.
+		j := &job{kind: recSiblingLinks, fr: fr, file: s.file}
+		if ev := fr.nestedEvent; fr.nestedEvents == 1 && ev != nil && ev.evUUID != "" {
+			j.evRef, j.evUUID = ev.evRef, ev.evUUID
+		}
+		return s.send(fr.offset, nil, j)
 	}
 	s.tally.add(func(t *Tally) {
 		t.Events++
