@@ -174,7 +174,8 @@
 // details, labels and TLP, its has-attribute links, references and
 // analyst data are the indicator's; the object's observable (a file keyed
 // by its hashes, a domain resolving to its addresses, a url) is written
-// beside it, one hop further, without the object's uuid; a node of the
+// beside it, reached through what the pattern compares (the domain, the
+// url; a file through its hashes), without the object's uuid; a node of the
 // object alone (x-misp-object-<name>) is not written. The other objects
 // stay as below, to_ids or not (an http-request, process, credential or
 // account object, which misp-stix exports as an indicator of other
