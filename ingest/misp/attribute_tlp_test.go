@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"bytes"
 	"context"
 	stdjson "encoding/json"
 	"fmt"
@@ -214,4 +215,26 @@ func TestSightingBesideItsAttributeTakesItsTLP(t *testing.T) {
 	require.NoError(t, err)
 	pool, _ := loadTLPEvent(t, "zmq-sighting-tlp", string(doc))
 	require.Equal(t, "red", keyTLP(t, pool, "misp--59c03071-f480-4311-a710-03edc0a83832"))
+}
+
+// TestAttributeTagListBesideAnAttributeIsSaid: the AttributeTag list of a
+// ZMQ misp_json_attribute message (empty in MISP's documented examples) is
+// not read; one holding tags is said at WARN, not skipped silently.
+func TestAttributeTagListBesideAnAttributeIsSaid(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	load := func(msg map[string]any) string {
+		doc, err := stdjson.Marshal(msg)
+		require.NoError(t, err)
+		var logs bytes.Buffer
+		_, err = LoadFile(context.Background(), bytes.NewReader(doc), &captureSink{}, quiet(&logs))
+		require.NoError(t, err)
+		return logs.String()
+	}
+	require.NotContains(t, load(msg), "AttributeTag", "the documented empty list")
+	msg["AttributeTag"] = []any{map[string]any{"id": "1", "Tag": map[string]any{"name": "tlp:red"}}}
+	require.Contains(t, load(msg), "AttributeTag list beside an attribute not read")
 }

@@ -185,6 +185,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recCluster)
 		case name == "Tag":
 			err = s.frameTags(dec, fr)
+		case name == "AttributeTag" && dec.PeekKind() == '[':
+			err = s.attributeTags(dec, fr)
 		case name == "Orgc":
 			fr.marked = true
 			err = s.frameOrg(dec, fr)
@@ -282,6 +284,25 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 		return nil
 	}
 	fr.tags = append(fr.tags, tags...)
+	return nil
+}
+
+// attributeTags reads an "AttributeTag" list beside an attribute (a ZMQ
+// misp_json_attribute message's; empty in MISP's documented examples):
+// its tags are not applied to the attribute, which was read before it, so
+// a list holding any is said at WARN instead of skipped silently.
+func (s *fileSource) attributeTags(dec *jsontext.Decoder, fr *frame) error {
+	off := dec.InputOffset()
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var tags list[jsontext.Value]
+	if err := unmarshal(raw, &tags); err != nil || len(tags) == 0 {
+		return nil
+	}
+	s.log.Warn("MISP AttributeTag list beside an attribute not read: its tags (a TLP among them) are not applied; give them in the attribute's Tag list",
+		"offset", s.guard.FeedOffset(off), "event", fr.uuid(), "tags", len(tags))
 	return nil
 }
 
