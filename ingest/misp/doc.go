@@ -301,7 +301,7 @@
 // misp_json_attribute message: {"Attribute": …, "Event": …}) is linked
 // from that event as the event itself links it (the relation, direction
 // and props its Attribute list gives), stated by no version, as an
-// attribute search result naming its event (siblingLinks); an attribute
+// attribute search result naming its event (endFrameRecords); an attribute
 // of an object (object_relation given) read outside its event is not
 // linked from the event, which links its object. What
 // an object, report or analyst note read before its event's uuid or

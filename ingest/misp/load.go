@@ -149,14 +149,14 @@ const (
 	recRelationship
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
-	// recSiblingLinks is the end of a frame that is no event holding
+	// recFrameEnd is the end of a frame that is no event holding
 	// records: their sightings' TLP records and, beside a copy of their
 	// event (a ZMQ attribute message), the event's links to them.
-	recSiblingLinks
+	recFrameEnd
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event", "event links"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event", "frame end"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -217,8 +217,8 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.analystRelationships(j, b, list[jsontext.Value]{j.raw}, j.evRef, j.first, j.last)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
-	case recSiblingLinks:
-		return engine.Result{Ordered: func(res *engine.Result) { m.siblingLinks(j, res) }}
+	case recFrameEnd:
+		return engine.Result{Ordered: func(res *engine.Result) { m.endFrameRecords(j, res) }}
 	}
 	if j.linked && j.evUUID != "" {
 		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
@@ -420,7 +420,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	res.Mapped++
 }
 
-// siblingLinks ends a frame that is no event (j.fr) holding records: it
+// endFrameRecords ends a frame that is no event (j.fr) holding records: it
 // writes the TLP records of their sightings, and the links its records
 // kept from the one event read beside them, if any (j.evRef: the Event of
 // a ZMQ misp_json_attribute message, {"Attribute": …, "Event": …}): the
@@ -430,7 +430,7 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 // of the event, as the links of an attribute search result naming its
 // event are not: such a copy of the event holds one attribute and says
 // nothing of the others. Called in feed order on the batcher goroutine.
-func (m *mapper) siblingLinks(j job, res *engine.Result) {
+func (m *mapper) endFrameRecords(j job, res *engine.Result) {
 	fr := j.fr
 	// The sightings of its Sighting list take their attributes' TLP, as
 	// in an event (frame.sightingTLPs).

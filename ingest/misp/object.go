@@ -148,7 +148,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	var basedOn []graph.Relation
 	ind, obs, isInd := objectIndicator(name, uuid, attrs)
 	if isInd {
-		ind, entity, basedOn = m.objectAsIndicator(b, node, ind, obs, details, uuid, o.Timestamp.String())
+		ind, entity, basedOn = objectAsIndicator(b, node, ind, obs, details, uuid, o.Timestamp.String())
 		for i := range rels {
 			rels[i].Src = ind.Ref() // its has-attribute links
 		}
@@ -234,7 +234,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 // file, url, domain, ...), is returned as entity, without the alias and
 // labels, marked as the object; a node of the object alone
 // (x-misp-object-<name>, keyed by its uuid) is replaced by the indicator.
-func (m *mapper) objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, details map[string]any,
+func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, details map[string]any,
 	uuid, ts string) (graph.Node, *graph.Node, []graph.Relation) {
 	var entity *graph.Node
 	if !strings.HasPrefix(string(node.Kind), KindObjectPrefix) {

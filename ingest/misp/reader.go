@@ -413,7 +413,7 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		// ZMQ misp_json_attribute message: {"Attribute": …, "Event": …,
 		// "Sighting": […]}) are linked from it as the event itself
 		// links them.
-		j := &job{kind: recSiblingLinks, fr: fr, file: s.file}
+		j := &job{kind: recFrameEnd, fr: fr, file: s.file}
 		if ev := fr.nestedEvent; fr.nestedEvents == 1 && ev != nil && ev.evUUID != "" {
 			j.evRef, j.evUUID = ev.evRef, ev.evUUID
 		}
