@@ -3,12 +3,14 @@ package ingest_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/pgtest"
 )
@@ -22,10 +24,9 @@ import (
 // report report--…) with the same title.
 func TestMISPEventAndItsSTIXExportAreOneNode(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("..", "testdata", "mispstix")
-	misp := ingest.Feed{Name: "misp", Path: filepath.Join(dir, "events-misp.json"), Format: "misp"}
-	s20 := ingest.Feed{Name: "stix20", Path: filepath.Join(dir, "events-stix20.json"), Format: "stix"}
-	s21 := ingest.Feed{Name: "stix21", Path: filepath.Join(dir, "events-stix21.json"), Format: "stix"}
+	misp := mispstixFeed("misp", "events-misp.json", "misp")
+	s20 := mispstixFeed("stix20", "events-stix20.json", "stix")
+	s21 := mispstixFeed("stix21", "events-stix21.json", "stix")
 	var first string
 	for _, order := range [][]ingest.Feed{{misp, s20, s21}, {s21, s20, misp}, {s20, misp, s21}, {s21, misp, s20}} {
 		ctx := context.Background()
@@ -78,20 +79,13 @@ func TestMISPEventAndItsSTIXExportAreOneNode(t *testing.T) {
 // aliases included.
 func TestMISPAttributeAndItsSTIXIndicatorAreOneSetOfRecords(t *testing.T) {
 	t.Parallel()
-	dir := filepath.Join("..", "testdata", "mispstix")
-	misp := ingest.Feed{Name: "misp", Path: filepath.Join(dir, "events-misp.json"), Format: "misp"}
-	stix := ingest.Feed{Name: "stix21", Path: filepath.Join(dir, "event-domain-stix21-indicator-only.json"), Format: "stix"}
+	misp := mispstixFeed("misp", "events-misp.json", "misp")
+	stix := mispstixFeed("stix21", "event-domain-stix21-indicator-only.json", "stix")
 	const event, attribute = "misp--d402185f-c129-4f65-8678-43edb2cee1cf", "4bb235a7-7d25-4aef-802f-2c6b45c5eceb"
 	// links states the event's and the attribute's object and based-on
 	// links as "<src key> <relation> <dst key>".
 	links := func(ctx context.Context, pool *pgxpool.Pool) []string {
-		rows, err := pool.Query(ctx, `SELECT s.key || ' ' || r.relation || ' ' || d.key FROM relations r
-			JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
-			WHERE s.key IN ($1, 'indicator--' || $2) AND r.relation IN ('object', 'based-on') ORDER BY 1`, event, attribute)
-		require.NoError(t, err)
-		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		require.NoError(t, err)
-		return got
+		return keyedLinks(ctx, t, pool, `s.key IN ($1, 'indicator--' || $2) AND r.relation IN ('object', 'based-on')`, event, attribute)
 	}
 	want := []string{
 		"indicator--" + attribute + " based-on circl.lu",
@@ -113,4 +107,90 @@ func TestMISPAttributeAndItsSTIXIndicatorAreOneSetOfRecords(t *testing.T) {
 		}
 	}
 	require.Equal(t, dumps[0], dumps[1], "the same tables in either order")
+}
+
+// TestMISPObjectAndItsSTIXIndicatorAreOneSetOfRecords: a MISP object with
+// to_ids attributes (misp-stix's objects collection: a file object whose
+// name and hashes are to_ids, an e-mail object whose sender is) is the
+// one indicator misp-stix exports it as (indicator--<object uuid>,
+// pattern ANDing the to_ids attributes, testdata/mispstix/objects-stix21.json
+// as misp-stix wrote it, with the observed-data it wrote beside the
+// indicator then; objects-stix21-indicators-only.json, its two indicators
+// alone, as misp-stix writes such an object now): misp--<object uuid>
+// finds the indicator, which is based on what its pattern compares
+// (the file's hashes, the sender's address), whichever file is loaded,
+// alone or together, and the tables are the same in either order. Before,
+// the object was its file node (keyed by the hashes) or an
+// x-misp-object-email node, and loading the export beside it gave a
+// second node, the indicator, for the same object.
+func TestMISPObjectAndItsSTIXIndicatorAreOneSetOfRecords(t *testing.T) {
+	t.Parallel()
+	misp := mispstixFeed("misp", "objects-misp.json", "misp")
+	only := mispstixFeed("stix21", "objects-stix21-indicators-only.json", "stix")
+	full := mispstixFeed("stix21-full", "objects-stix21.json", "stix")
+	const file, email = "5e384ae7-672c-4250-9cda-3b4da964451a", "5e396622-2a54-4c8d-b61d-159da964451a"
+	// links are the indicators' based-on links to what their patterns
+	// compare (the older export's relationships to its observed-data
+	// left out).
+	links := func(ctx context.Context, pool *pgxpool.Pool) []string {
+		return keyedLinks(ctx, t, pool, `s.key IN ('indicator--' || $1, 'indicator--' || $2) AND r.relation = 'based-on'
+			AND d.kind <> 'observed-data'`, file, email)
+	}
+	want := []string{
+		"indicator--" + file + " based-on " + graph.HashNode("MD5", "8764605c6f388c89096b534d33565802").Key,
+		"indicator--" + file + " based-on " + graph.HashNode("SHA-1", "46aba99aa7158e4609aaa72b50990842fd22ae86").Key,
+		"indicator--" + file + " based-on " + graph.HashNode("SHA-256", "ec5aedf5ecc6bdadd4120932170d1b10f6cfa175cfda22951dfd882928ab279b").Key,
+		"indicator--" + email + " based-on donald.duck@disney.com",
+	}
+	slices.Sort(want)
+	dumps := map[string][]string{}
+	for _, order := range [][]ingest.Feed{{misp}, {only}, {misp, only}, {only, misp}, {misp, full}, {full, misp}} {
+		ctx := context.Background()
+		st, pool := newStore(t)
+		loadOneByOne(ctx, t, st, order)
+		require.Equal(t, want, links(ctx, pool), "one set of records (%s first, %d files)", order[0].Name, len(order))
+		for _, u := range []string{file, email} {
+			n, err := st.ResolveNode(ctx, "misp--"+u)
+			require.NoError(t, err, "%s first, %d files", order[0].Name, len(order))
+			require.Equal(t, "indicator--"+u, n.Key, "the object is the indicator")
+			if len(order) == 2 {
+				require.Contains(t, n.Sources, "misp")
+			}
+		}
+		var indicators int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM nodes WHERE kind = 'indicator' AND key IN ('indicator--' || $1, 'indicator--' || $2)`,
+			file, email).Scan(&indicators))
+		require.Equal(t, 2, indicators)
+		if len(order) == 2 {
+			var other string
+			if order[0] == misp {
+				other = order[1].Name
+			} else {
+				other = order[0].Name
+			}
+			dumps[other] = append(dumps[other], pgtest.Dump(t, pool, pgtest.GraphQueries...))
+		}
+	}
+	for other, d := range dumps {
+		require.Equal(t, d[0], d[1], "the same tables in either order (misp and %s)", other)
+	}
+}
+
+// keyedLinks are the relations the condition where (on relations r, their
+// source node s and destination node d) selects, as "<src key> <relation>
+// <dst key>", sorted.
+func keyedLinks(ctx context.Context, t *testing.T, pool *pgxpool.Pool, where string, args ...any) []string {
+	t.Helper()
+	rows, err := pool.Query(ctx, `SELECT s.key || ' ' || r.relation || ' ' || d.key FROM relations r
+		JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+		WHERE `+where+` ORDER BY 1`, args...)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return got
+}
+
+// mispstixFeed is the feed of a file of testdata/mispstix.
+func mispstixFeed(name, file, format string) ingest.Feed {
+	return ingest.Feed{Name: name, Path: filepath.Join("..", "testdata", "mispstix", file), Format: format}
 }

@@ -63,10 +63,15 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		// domain) and an attribute of another object (.173): the deleted
 		// object's links were stated by the object, whose version nothing
 		// raised, so .170 still reached it and its domain; an object's
-		// links are the event's statements now (testdata/adv/adv5-misp-object-gone)
-		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.170", nil, false},
+		// links are the event's statements now (testdata/adv/adv5-misp-object-gone).
+		// Its objects have to_ids attributes: each is the indicator
+		// misp-stix exports it as, based on its values in its own
+		// version, as a STIX indicator is; the deleted object's
+		// indicator, no longer linked from the event, keeps them, as a
+		// STIX indicator dropped from its report does
+		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.170", []string{domainIPIndicator("adv5-gone.example", "198.51.100.170")}, false},
 		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "198.51.100.173", nil, false},
-		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
+		{"adv5-misp-object-gone-v1", "adv5-misp-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", domainIPIndicator("adv5-kept.example", "198.51.100.172")}, false},
 		// an attribute's analyst note and relationship and an event report
 		// naming .182, all gone from the newer version: their links were
 		// stated by no version and stayed (testdata/adv/adv5-misp-analyst-gone;
@@ -80,10 +85,10 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 		// what their records stated was stated by no version, or by the
 		// object's own uuid, and stayed (testdata/adv/adv5-misp-sorted-*,
 		// adv5-misp-uuidlast-*)
-		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.170", nil, false},
+		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.170", []string{domainIPIndicator("adv5-gone.example", "198.51.100.170")}, false},
 		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "198.51.100.173", nil, false},
-		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", "object deleted between versions"}, false},
-		{"adv5-misp-uuidlast-object-gone-v1", "adv5-misp-uuidlast-object-gone-v2", "198.51.100.170", nil, false},
+		{"adv5-misp-sorted-object-gone-v1", "adv5-misp-sorted-object-gone-v2", "adv5-kept.example", []string{"198.51.100.172", domainIPIndicator("adv5-kept.example", "198.51.100.172")}, false},
+		{"adv5-misp-uuidlast-object-gone-v1", "adv5-misp-uuidlast-object-gone-v2", "198.51.100.170", []string{domainIPIndicator("adv5-gone.example", "198.51.100.170")}, false},
 		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000611", []string{"198.51.100.181", "analyst data removed between versions"}, false},
 		{"adv5-misp-sorted-analyst-gone-v1", "adv5-misp-sorted-analyst-gone-v2", "misp--5e1f0000-0000-4000-8000-000000000614", []string{"198.51.100.182", "analyst data removed between versions"}, false},
 	} {
@@ -119,6 +124,13 @@ func TestNewerVersionDropsWhatItNoLongerStates(t *testing.T) {
 			}
 		})
 	}
+}
+
+// domainIPIndicator names the indicator of a domain-ip object whose
+// domain and address are flagged to_ids (its pattern, as misp-stix writes
+// it): a MISP event links the indicator.
+func domainIPIndicator(domain, ip string) string {
+	return "[domain-name:value = '" + domain + "' AND domain-name:resolves_to_refs[*].value = '" + ip + "']"
 }
 
 // dstIndicator names the indicator of a to_ids ip-dst attribute (its

@@ -40,7 +40,11 @@ STIX
 MISP (per event)
   event -object-> each attribute and object (not deleted), stated by the event
   (an event-level to_ids attribute is its indicator, misp--<uuid> an alias of
-  indicator--<uuid>, its value one hop further by based-on: not compared);
+  indicator--<uuid>, its value one hop further by based-on: not compared; so
+  is an object with to_ids attributes of the kinds misp-stix exports as one
+  indicator of the object (file, domain-ip, email, url, ...): misp--<object
+  uuid> an alias of indicator--<object uuid>, which holds the object's
+  references; both reached through the alias, as this checker names them);
   object -<relationship_type>-> referenced_uuid (ObjectReference), stated by
   misp--<reference uuid> (`ids`); event -object-> each cluster of its Galaxy
   list (misp--<cluster uuid>); an attribute's clusters: attribute -indicates->

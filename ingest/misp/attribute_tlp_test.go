@@ -1,10 +1,16 @@
 package misp
 
 import (
+	"bytes"
 	"context"
+	stdjson "encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -50,22 +56,8 @@ const attrTLPEvent = `{"Event": {
 func TestAttributeTLPMarksItsLinks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	pool := pgtest.Pool(t)
-	st := store.NewStore(pool)
-	opts := quiet(nil)
-	opts.Feed = "attr-tlp"
-	rep, err := LoadFile(ctx, strings.NewReader(attrTLPEvent), st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-
-	nodeTLP := func(key string) string {
-		var tlp *string
-		require.NoError(t, pool.QueryRow(ctx, `SELECT tlp FROM nodes WHERE key = $1`, key).Scan(&tlp))
-		if tlp == nil {
-			return ""
-		}
-		return *tlp
-	}
+	pool, st := loadTLPEvent(t, "attr-tlp", attrTLPEvent)
+	nodeTLP := func(key string) string { return keyTLP(t, pool, key) }
 	linkTLP := func(src, rel, dst string) string {
 		var tlp *string
 		require.NoError(t, pool.QueryRow(ctx, `SELECT r.props->>'tlp' FROM relations r
@@ -91,18 +83,158 @@ func TestAttributeTLPMarksItsLinks(t *testing.T) {
 	require.Equal(t, "amber", nodeTLP(obj))
 	require.Equal(t, "red", nodeTLP("misp--7a1b0000-0000-4000-8000-000000000091"), "a sighting of the red attribute")
 
-	// What intel related --explain reads.
-	start, err := st.ResolveNode(ctx, ip)
+	// What intel related --explain reads: the event's link and the
+	// sighting's.
+	require.Equal(t, []graph.TLP{graph.TLPRed, graph.TLPRed}, explainedTLPs(t, st, ip, ""))
+}
+
+// loadTLPEvent loads the MISP document doc as the feed into a database of
+// its own and checks that its report adds up.
+func loadTLPEvent(t *testing.T, feed, doc string) (*pgxpool.Pool, *store.Store) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	opts := quiet(nil)
+	opts.Feed = feed
+	rep, err := LoadFile(context.Background(), strings.NewReader(doc), st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	return pool, st
+}
+
+// keyTLP is the TLP of the node keyed key, "" for none.
+func keyTLP(t *testing.T, pool *pgxpool.Pool, key string) string {
+	t.Helper()
+	var tlp *string
+	require.NoError(t, pool.QueryRow(context.Background(), `SELECT tlp FROM nodes WHERE key = $1`, key).Scan(&tlp), key)
+	if tlp == nil {
+		return ""
+	}
+	return *tlp
+}
+
+// explainedTLPs are the TLPs intel related --explain gives the statements
+// of the links at the node keyed key (of the relation rel, or any for "").
+func explainedTLPs(t *testing.T, st *store.Store, key, rel string) []graph.TLP {
+	t.Helper()
+	ctx := context.Background()
+	start, err := st.ResolveNode(ctx, key)
 	require.NoError(t, err)
 	nb, err := st.FindRelated(ctx, start.ID, graph.RelatedOptions{Depth: 1})
 	require.NoError(t, err)
 	require.NoError(t, st.ExplainEdges(ctx, nb))
-	var explained int
+	var out []graph.TLP
 	for _, e := range nb.Edges {
+		if rel != "" && e.Relation != rel {
+			continue
+		}
 		for _, s := range e.StatedBy {
-			require.Equal(t, graph.TLPRed, s.TLP, "%s %+v", e.Relation, s)
-			explained++
+			out = append(out, s.TLP)
 		}
 	}
-	require.Equal(t, 2, explained, "the event's link and the sighting's")
+	return out
+}
+
+// eventSightingTLPEvent is a tlp:green event whose event-level Sighting
+// list (MISP's Event.Sighting, each naming its attribute by
+// attribute_uuid) sights a tlp:red attribute, a tlp:amber attribute of an
+// object and an untagged attribute; %s places the list before or after
+// the attributes and objects (MISP writes it after them, sorted keys put
+// "Sighting" after "Attribute" and "Object" too, other writers before).
+const eventSightingTLPEvent = `{"Event": {
+  "uuid": "7a1b0000-0000-4000-8000-000000000101", "info": "green event, event-level sightings",
+  "date": "2024-01-05", "timestamp": "1704450000",
+  "Tag": [{"name": "tlp:green"}],
+  %s
+  "Attribute": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000111", "type": "ip-dst", "value": "198.51.100.78", "to_ids": false,
+     "category": "Network activity", "timestamp": "1704450000", "Tag": [{"name": "tlp:red"}]},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000113", "type": "domain", "value": "plain2.example", "to_ids": false,
+     "category": "Network activity", "timestamp": "1704450000"}
+  ],
+  "Object": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000121", "name": "person", "meta-category": "misc", "timestamp": "1704450000",
+     "Attribute": [
+       {"uuid": "7a1b0000-0000-4000-8000-000000000122", "type": "email-src", "object_relation": "email",
+        "value": "victim2@corp.example", "to_ids": false, "timestamp": "1704450000", "Tag": [{"name": "tlp:amber"}]}
+     ]}
+  ]
+  %s
+}}`
+
+const eventSightings = `"Sighting": [
+    {"uuid": "7a1b0000-0000-4000-8000-000000000191", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000111", "date_sighting": "1704450100", "type": "0"},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000192", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000122", "date_sighting": "1704450100", "type": "0"},
+    {"uuid": "7a1b0000-0000-4000-8000-000000000193", "attribute_uuid": "7a1b0000-0000-4000-8000-000000000113", "date_sighting": "1704450100", "type": "1"}
+  ]`
+
+// TestEventSightingTakesItsAttributesTLP: a sighting in the event's own
+// Sighting list, which names its attribute by attribute_uuid, is marked
+// as a sighting inside the attribute is (TestAttributeTLPMarksItsLinks):
+// by the attribute's own TLP tag when stricter than the event's, so the
+// sighting of a tlp:red attribute of a tlp:green event is TLP:RED, and
+// intel related --explain says so for its sighting-of link; whether the
+// list comes before or after the attributes. Before, such a sighting took
+// only its event's TLP (green).
+func TestEventSightingTakesItsAttributesTLP(t *testing.T) {
+	t.Parallel()
+	for _, order := range []struct{ name, before, after string }{
+		{"sightings last", "", ",\n" + eventSightings},
+		{"sightings first", eventSightings + ",", ""},
+	} {
+		t.Run(order.name, func(t *testing.T) {
+			t.Parallel()
+			pool, st := loadTLPEvent(t, "event-sighting-tlp", fmt.Sprintf(eventSightingTLPEvent, order.before, order.after))
+			require.Equal(t, "red", keyTLP(t, pool, "misp--7a1b0000-0000-4000-8000-000000000191"), "the sighting of the red attribute")
+			require.Equal(t, "amber", keyTLP(t, pool, "misp--7a1b0000-0000-4000-8000-000000000192"), "the sighting of the amber object attribute")
+			require.Equal(t, "green", keyTLP(t, pool, "misp--7a1b0000-0000-4000-8000-000000000193"), "the sighting of an untagged attribute: the event's")
+			ip := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.78").Key
+			require.Equal(t, []graph.TLP{graph.TLPRed}, explainedTLPs(t, st, ip, graph.RelSightingOf), "the sighting's link, explained TLP:RED")
+		})
+	}
+}
+
+// TestSightingBesideItsAttributeTakesItsTLP: a sighting read beside its
+// attribute outside any event (the Sighting list of a ZMQ
+// misp_json_attribute message, testdata/misp/zmq_misp_json_attribute.json,
+// here with a tlp:red tag on its attribute and one sighting naming it by
+// attribute_uuid) is marked red, as in an event
+// (TestEventSightingTakesItsAttributesTLP); before, the sightings of a
+// frame that is no event were never marked.
+func TestSightingBesideItsAttributeTakesItsTLP(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	msg["Attribute"].(map[string]any)["Tag"] = []any{map[string]any{"name": "tlp:red"}}
+	msg["Sighting"] = []any{map[string]any{"uuid": "59c03071-f480-4311-a710-03edc0a83832", "attribute_uuid": "59b8114b-1c80-4149-be3a-03e9c0a83832",
+		"date_sighting": "1505767537", "type": "0", "source": ""}}
+	doc, err := stdjson.Marshal(msg)
+	require.NoError(t, err)
+	pool, _ := loadTLPEvent(t, "zmq-sighting-tlp", string(doc))
+	require.Equal(t, "red", keyTLP(t, pool, "misp--59c03071-f480-4311-a710-03edc0a83832"))
+}
+
+// TestAttributeTagListBesideAnAttributeIsSaid: the AttributeTag list of a
+// ZMQ misp_json_attribute message (empty in MISP's documented examples) is
+// not read; one holding tags is said at WARN, not skipped silently.
+func TestAttributeTagListBesideAnAttributeIsSaid(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	load := func(msg map[string]any) string {
+		doc, err := stdjson.Marshal(msg)
+		require.NoError(t, err)
+		var logs bytes.Buffer
+		_, err = LoadFile(context.Background(), bytes.NewReader(doc), &captureSink{}, quiet(&logs))
+		require.NoError(t, err)
+		return logs.String()
+	}
+	require.NotContains(t, load(msg), "AttributeTag", "the documented empty list")
+	msg["AttributeTag"] = []any{map[string]any{"id": "1", "Tag": map[string]any{"name": "tlp:red"}}}
+	require.Contains(t, load(msg), "AttributeTag list beside an attribute not read")
 }

@@ -161,6 +161,26 @@
 // written beside it, marked with the attribute's TLP (indicator.go). So
 // an event and its misp-stix export state one set of records for it.
 //
+// An object flagged the same way (one of its attributes to_ids), of a
+// kind misp-stix exports as one indicator of the whole object whose
+// pattern compares what its attributes do (asn, domain-ip, email, file,
+// ip-port, mutex, network-connection, network-socket, registry-key, url,
+// x509: indicatorObjects), is that indicator: keyed "indicator--<object
+// uuid>", aliased misp--<object uuid>, its pattern one observation ANDing
+// the comparisons of its to_ids attributes in the object's terms (a file's
+// hashes then its name, a domain then the addresses it resolves to),
+// based-on what the pattern compares, in the object's version (its
+// timestamp). The indicator stands for the object: its event's link, its
+// details, labels and TLP, its has-attribute links, references and
+// analyst data are the indicator's; the object's observable (a file keyed
+// by its hashes, a domain resolving to its addresses, a url) is written
+// beside it, reached through what the pattern compares (the domain, the
+// url; a file through its hashes), without the object's uuid; a node of the
+// object alone (x-misp-object-<name>) is not written. The other objects
+// stay as below, to_ids or not (an http-request, process, credential or
+// account object, which misp-stix exports as an indicator of other
+// properties, too).
+//
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
 // category, to_ids, comment, port, registry value — is not a prop of the
@@ -233,7 +253,11 @@
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node, where-sighted the organisation, with the sighting type
-// (sighting, false-positive, expiration) in props. Only type 0 (and any
+// (sighting, false-positive, expiration) in props. A sighting is marked
+// with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
+// tlp:green event is red), whether it is in the attribute's Sighting list
+// or in its event's, naming the attribute by attribute_uuid before or
+// after it (applied at the event's end: frame.sightingTLPs). Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A
@@ -273,7 +297,13 @@
 // copy of an event without Attribute, Object and EventReport lists (MISP's
 // metadata-only results, the Event of a ZMQ attribute message) says
 // nothing of what the event holds: it states no version, its links stand
-// alone (frame.members). What
+// alone (frame.members). A record beside such a copy (a ZMQ
+// misp_json_attribute message: {"Attribute": …, "Event": …}) is linked
+// from that event as the event itself links it (the relation, direction
+// and props its Attribute list gives), stated by no version, as an
+// attribute search result naming its event (endFrameRecords); an attribute
+// of an object (object_relation given) read outside its event is not
+// linked from the event, which links its object. What
 // an object, report or analyst note read before its event's uuid or
 // timestamp states (sorted keys put both after "Object") is kept for the
 // end of the event and stated there (up to maxDeferred relations; past

@@ -89,6 +89,28 @@ type frame struct {
 	// stated are the relations its records stated before its uuid or
 	// version was read (mapping.stated), for its end.
 	stated []graph.Relation
+	// parent is the frame this one is the "Event" or "response" member
+	// of, or nil. nestedEvents counts the events read as its members,
+	// nestedEvent is the last; ownRecords is set once a record of its
+	// own (an attribute, an object, ...) is read. Reading goroutine.
+	parent       *frame
+	nestedEvents int
+	nestedEvent  *frame
+	ownRecords   bool
+
+	// attrTLPs are the TLPs of its attributes tagged with one (objects'
+	// too), by uuid, and sighted its sightings that name their attribute
+	// by uuid alone (mapping.tlps, mapping.sighted), for its end.
+	attrTLPs       map[string]graph.TLP
+	sighted        []sighted
+	sightsOverflow bool
+}
+
+// sighted is a sighting of the attribute with uuid attr, whose TLP it
+// takes once that is known (frame.sightingTLPs).
+type sighted struct {
+	attr  string
+	brief graph.NodeBrief
 }
 
 // ownNode names one of an event's own nodes, kept to the event's end
@@ -131,6 +153,43 @@ func (f *frame) keepOwn(own []ownNode) {
 		own = own[:max(0, maxDeferred-len(f.own))]
 	}
 	f.own = append(f.own, own...)
+}
+
+// keepSighted keeps the TLPs of attributes and the sightings naming
+// attributes by uuid for the end of the event, up to maxDeferred each;
+// called in feed order on the batcher goroutine.
+func (f *frame) keepSighted(tlps map[string]graph.TLP, sighted []sighted) {
+	for u, tlp := range tlps {
+		if f.attrTLPs == nil {
+			f.attrTLPs = map[string]graph.TLP{}
+		}
+		if len(f.attrTLPs) >= maxDeferred {
+			f.sightsOverflow = true
+			break
+		}
+		f.attrTLPs[u] = f.attrTLPs[u].Stricter(tlp)
+	}
+	if len(f.sighted)+len(sighted) > maxDeferred {
+		f.sightsOverflow = true
+		sighted = sighted[:max(0, maxDeferred-len(f.sighted))]
+	}
+	f.sighted = append(f.sighted, sighted...)
+}
+
+// sightingTLPs are the records of the TLP of each sighting kept by
+// keepSighted whose attribute is tagged with one: the rule a sighting
+// read inside its attribute follows (addSighting), for the sightings of
+// the event's Sighting list, which name their attribute by uuid and may
+// come before it.
+func (f *frame) sightingTLPs(feed string) []graph.Node {
+	var out []graph.Node
+	for _, s := range f.sighted {
+		if tlp := f.attrTLPs[s.attr]; tlp != graph.TLPNone {
+			out = append(out, s.brief.TLPRecord(tlp, []string{feed}))
+		}
+	}
+	f.attrTLPs, f.sighted = nil, nil
+	return out
 }
 
 func newFrame(wrapped bool, offset int64) *frame {

@@ -153,6 +153,13 @@ func idsIndicator(uuid, t, v string) (graph.Node, []graph.Node, bool) {
 	if uuid == "" || pattern == "" {
 		return graph.Node{}, nil, false
 	}
+	return patternIndicator(uuid, pattern)
+}
+
+// patternIndicator is the indicator "indicator--<uuid>" of a STIX pattern
+// misp-stix writes and the observables the pattern compares; ok is false
+// when it compares none.
+func patternIndicator(uuid, pattern string) (graph.Node, []graph.Node, bool) {
 	obs, err := stix.PatternObservables(pattern)
 	if err != nil || len(obs) == 0 {
 		return graph.Node{}, nil, false
@@ -207,4 +214,89 @@ func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs
 		graph.MarkStated(o.rels[from:], ind.Key, version, ind.Ref())
 	}
 	return ind
+}
+
+// An object flagged for detection (one of its attributes to_ids) is, as
+// misp-stix exports it, one indicator of the whole object: keyed
+// "indicator--<object uuid>" (aliased misp--<object uuid>), its pattern
+// one observation ANDing the comparisons of its to_ids attributes (the
+// comparisons idsPattern writes for their types, in the object's terms:
+// objectComparison), based-on the observables that pattern compares. The
+// indicator stands for the object: its event links it, it carries the
+// object's details, tags' labels and TLP, has-attribute links, references
+// and analyst data; the object's observable (a file keyed by its hashes,
+// a url, a domain resolving to its addresses) is written beside it,
+// reached through what the pattern compares (a file through its hashes). misp-stix (as exported in testdata/mispstix and the
+// corpus's misp-stix files) puts only the to_ids attributes in the
+// pattern; its newer releases AND the object's other attributes too,
+// which compare no further observable on the corpus's objects but a
+// to_ids e-mail object's recipients.
+
+// indicatorObjects are the MISP objects misp-stix exports as an indicator
+// when an attribute of theirs is flagged to_ids (misp_to_stix2.py: an
+// object parser calling _handle_object_indicator) and whose pattern
+// compares what their attributes' own comparisons do (objectComparison):
+// the same observables. Others stay as they were: those misp-stix
+// exports as what they describe (vulnerability, attack-pattern, ...) or as
+// custom objects (every object it has no mapping for), and those whose
+// pattern compares other properties (http-request's request_value,
+// process's image_ref.name, accounts, credentials, ...); pe and
+// pe-section objects go into the file they belong to.
+var indicatorObjects = map[string]bool{
+	"asn": true, "domain-ip": true, "email": true, "file": true, "ip-port": true, "mutex": true,
+	"network-connection": true, "network-socket": true, "registry-key": true, "url": true, "x509": true,
+}
+
+// objectIndicator is the indicator of a MISP object with to_ids attributes
+// (name, uuid, its mapped attributes) and the observables its pattern
+// compares; ok is false when misp-stix exports no such indicator of it or
+// its to_ids attributes compare no observable (a credential's user name).
+func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
+	if uuid == "" || !indicatorObjects[name] {
+		return graph.Node{}, nil, false
+	}
+	var first, rest []string
+	for _, a := range attrs {
+		if !a.toIDs {
+			continue
+		}
+		c, leading := objectComparison(name, a)
+		switch {
+		case c == "":
+		case leading:
+			first = append(first, c)
+		default:
+			rest = append(rest, c)
+		}
+	}
+	if len(first)+len(rest) == 0 {
+		return graph.Node{}, nil, false
+	}
+	return patternIndicator(uuid, "["+strings.Join(append(first, rest...), " AND ")+"]")
+}
+
+// objectComparison is the comparison of a to_ids attribute of the object
+// name in its indicator's pattern, "" for none, and whether misp-stix
+// writes it first (a file's hashes before its name, a domain before the
+// addresses it resolves to).
+func objectComparison(name string, a attrOut) (string, bool) {
+	p := idsPattern(a.typ, a.value)
+	if len(p) < 2 {
+		return "", false
+	}
+	c := p[1 : len(p)-1]
+	switch name {
+	case "file":
+		return c, strings.HasPrefix(c, "file:hashes.")
+	case "domain-ip":
+		if strings.HasPrefix(a.typ, "ip") {
+			return "domain-name:resolves_to_refs[*].value = " + patternString(a.value), false
+		}
+		return c, true
+	case "email":
+		if r := a.relation; (r == "cc" || r == "bcc") && a.typ == "email-dst" {
+			return "email-message:" + r + "_refs[*].value = " + patternString(a.value), false
+		}
+	}
+	return c, false
 }

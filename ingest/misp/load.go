@@ -127,6 +127,12 @@ type mapping struct {
 	// stated are the relations its event states, kept for the event's end
 	// because its uuid or version was not known yet (eventStated).
 	stated []graph.Relation
+	// tlps are the TLPs of its attributes tagged with one, by uuid, and
+	// sighted the sightings it wrote of attributes named by uuid alone
+	// (the event's Sighting list): such a sighting takes its attribute's
+	// TLP at the event's end (frame.sightingTLPs).
+	tlps    map[string]graph.TLP
+	sighted []sighted
 }
 
 type recordKind int
@@ -143,10 +149,14 @@ const (
 	recRelationship
 	// recEvent is the end of an event: its node, written with its links.
 	recEvent
+	// recFrameEnd is the end of a frame that is no event holding
+	// records: their sightings' TLP records and, beside a copy of their
+	// event (a ZMQ attribute message), the event's links to them.
+	recFrameEnd
 )
 
 func (k recordKind) String() string {
-	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event"}[k]
+	return [...]string{"attribute", "object", "galaxy", "galaxy-cluster", "sighting", "event report", "analyst note", "analyst opinion", "analyst relationship", "event", "frame end"}[k]
 }
 
 // mapper maps MISP records (on the engine's workers) and keeps, on the
@@ -207,6 +217,8 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		m.analystRelationships(j, b, list[jsontext.Value]{j.raw}, j.evRef, j.first, j.last)
 	case recEvent:
 		return engine.Result{Ordered: func(res *engine.Result) { m.endEvent(j, res) }}
+	case recFrameEnd:
+		return engine.Result{Ordered: func(res *engine.Result) { m.endFrameRecords(j, res) }}
 	}
 	if j.linked && j.evUUID != "" {
 		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
@@ -227,11 +239,12 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 			return false
 		})
 	}
-	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0) {
-		fr, links, own, stated := j.fr, out.links, out.own, out.stated
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0) {
+		fr, links, own, stated, tlps, sighted := j.fr, out.links, out.own, out.stated, out.tlps, out.sighted
 		out.res.Ordered = func(res *engine.Result) {
 			fr.keep(links)
 			fr.keepOwn(own)
+			fr.keepSighted(tlps, sighted)
 			if rest := fr.keepStated(stated); len(rest) > 0 {
 				// Too many kept: written now, stated as the record
 				// could state them alone (eventStated's fallback).
@@ -345,13 +358,15 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	stated := fr.stated
 	fr.stated = nil
+	sightingTLPs := fr.sightingTLPs(m.feed)
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
-		res.Batch = graph.Batch{Relations: stated} // as their records could state them
+		res.Batch = graph.Batch{Nodes: sightingTLPs, Relations: stated} // as their records could state them
 		return
 	}
 	nodes, rels := fr.buildEvent(m.feed)
+	nodes = append(nodes, sightingTLPs...)
 	for _, d := range fr.deferred {
 		rels = append(rels, d.relation(fr.evRef))
 	}
@@ -394,12 +409,48 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 			nodes = append(nodes, o.tlpRecord(tlp, []string{m.feed}))
 		}
 	}
+	if fr.sightsOverflow {
+		m.log.Warn("MISP attribute TLP not applied to all the event's sightings: too many", "event", fr.uuid(), "kept", maxDeferred)
+	}
 	if fr.ownOverflow {
 		m.log.Warn("MISP event TLP not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
 	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
 	res.Mapped++
+}
+
+// endFrameRecords ends a frame that is no event (j.fr) holding records: it
+// writes the TLP records of their sightings, and the links its records
+// kept from the one event read beside them, if any (j.evRef: the Event of
+// a ZMQ misp_json_attribute message, {"Attribute": …, "Event": …}): the
+// same relation, direction and props as the event itself gives (mapping
+// the attribute in the event's Attribute list), so loading the event
+// later adds no second record of the link. They are stated by no version
+// of the event, as the links of an attribute search result naming its
+// event are not: such a copy of the event holds one attribute and says
+// nothing of the others. Called in feed order on the batcher goroutine.
+func (m *mapper) endFrameRecords(j job, res *engine.Result) {
+	fr := j.fr
+	// The sightings of its Sighting list take their attributes' TLP, as
+	// in an event (frame.sightingTLPs).
+	res.Batch.Nodes = append(res.Batch.Nodes, fr.sightingTLPs(m.feed)...)
+	if fr.sightsOverflow {
+		m.log.Warn("MISP attribute TLP not applied to all the sightings beside them: too many", "kept", maxDeferred)
+	}
+	if j.evRef == "" {
+		fr.deferred = nil // no event to link them from
+		return
+	}
+	for _, l := range fr.deferred {
+		rel := l.relation(j.evRef)
+		rel.Sources = []string{m.feed}
+		res.Batch.Relations = append(res.Batch.Relations, rel)
+	}
+	if fr.overflow {
+		m.log.Warn("MISP event links dropped: too many records beside their event", "event", j.evUUID, "kept", maxDeferred)
+	}
+	fr.deferred = nil
 }
 
 // badTime logs a time field dropped from a record that loads without it

@@ -141,15 +141,32 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	}
 	node.Sources = []string{m.feed}
 	linkProps := keyed(uuid, details)
-	if strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
-		// The object's own node carries its details, and its event's TLP.
+	// entity is the object's observable when an indicator stands for the
+	// object (indicator.go); basedOn are the indicator's links to what its
+	// pattern compares, stated by the indicator alone.
+	var entity *graph.Node
+	var basedOn []graph.Relation
+	ind, obs, isInd := objectIndicator(name, uuid, attrs)
+	if isInd {
+		ind, entity, basedOn = objectAsIndicator(b, node, ind, obs, details, uuid, o.Timestamp.String())
+		for i := range rels {
+			rels[i].Src = ind.Ref() // its has-attribute links
+		}
+		node = ind
+	}
+	switch {
+	case strings.HasPrefix(string(node.Kind), KindObjectPrefix) || isInd:
+		// The object's own node (or its indicator) carries its details, and
+		// its event's TLP.
 		j.out.own = append(j.out.own, ownOf(node.Brief()))
-		node.Props = details
+		if !isInd {
+			node.Props = details
+		}
 		if uuid != "" {
 			node.Props["misp_uuid"] = uuid
 		}
 		linkProps = keyed(uuid, map[string]any{"misp_object": name})
-	} else {
+	default:
 		// A file, url, domain, certificate, key or vulnerability shared by
 		// every record naming it keeps only what belongs to the entity; the
 		// object's details go on the event's link to it.
@@ -165,7 +182,15 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	// them at the event's end (eventStated).
 	stating := []graph.Ref{node.Ref()}
 	if by := cmp.Or(j.evUUID, uuid); by != "" && !j.version.IsZero() {
-		node.Versions = map[string]time.Time{alias(by): j.version}
+		if node.Versions == nil {
+			node.Versions = map[string]time.Time{}
+		}
+		node.Versions[alias(by)] = j.version
+	}
+	b.Relations = append(b.Relations, basedOn...)
+	if entity != nil {
+		stating = append(stating, entity.Ref())
+		b.Nodes = append(b.Nodes, *entity)
 	}
 	from := len(b.Relations)
 	defer func() { eventStated(j, b.Relations[from:], uuid, stating...) }()
@@ -198,6 +223,43 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		b.Relations = append(b.Relations, rel)
 	}
 	j.out.res.Mapped++
+}
+
+// objectAsIndicator makes the indicator ind of an object (objectIndicator)
+// stand for its node: ind gets the object's uuid alias, its labels and TLP
+// (its attributes' tags), times, sources and details, and its version (the
+// object's timestamp ts, misp-stix's modified) in which it states its
+// based-on links to the observables obs (written to b), as indicatorOf
+// does for an attribute. The object's node, when it is an observable (a
+// file, url, domain, ...), is returned as entity, without the alias and
+// labels, marked as the object; a node of the object alone
+// (x-misp-object-<name>, keyed by its uuid) is replaced by the indicator.
+func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, details map[string]any,
+	uuid, ts string) (graph.Node, *graph.Node, []graph.Relation) {
+	var entity *graph.Node
+	if !strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
+		e := node
+		e.Aliases = slices.DeleteFunc(slices.Clone(e.Aliases), func(a string) bool { return a == alias(uuid) })
+		e.Labels, e.Props = nil, intrinsic(details)
+		entity = &e
+	}
+	ind.Aliases = append(ind.Aliases, alias(uuid))
+	ind.Labels, ind.TLP, ind.FirstSeen, ind.LastSeen, ind.Sources = node.Labels, node.TLP, node.FirstSeen, node.LastSeen, node.Sources
+	for k, v := range details {
+		ind.Props[k] = v
+	}
+	rels := make([]graph.Relation, 0, len(obs))
+	for _, ob := range obs {
+		ob.Sources, ob.FirstSeen, ob.LastSeen = ind.Sources, ind.FirstSeen, ind.LastSeen
+		b.Nodes = append(b.Nodes, ob)
+		rels = append(rels, graph.Relation{Src: ind.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref(),
+			Sources: ind.Sources, FirstSeen: ind.FirstSeen, LastSeen: ind.LastSeen})
+	}
+	if v := parseTime(ts); !v.IsZero() {
+		ind.Versions = map[string]time.Time{ind.Key: v}
+		graph.MarkStated(rels, ind.Key, v, ind.Ref())
+	}
+	return ind, entity, rels
 }
 
 // isFileName reports whether a is the file name of a file object whose

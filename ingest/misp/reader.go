@@ -84,9 +84,9 @@ func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 			}
 			return nil
 		case '{':
-			err = s.readFrame(ctx, dec, false)
+			err = s.readFrame(ctx, dec, false, nil)
 		case '[':
-			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false) })
+			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false, nil) })
 		default:
 			return fmt.Errorf("%w: the document is a JSON %v, not an object or array", ErrNotMISP, k)
 		}
@@ -120,10 +120,11 @@ func (s *fileSource) readArray(ctx context.Context, dec *jsontext.Decoder, each 
 	return nil
 }
 
-// frameOrSkip reads an object as a frame and skips anything else.
-func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
+// frameOrSkip reads an object as a frame (nested in parent, or nil) and
+// skips anything else.
+func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
 	if dec.PeekKind() == '{' {
-		return s.readFrame(ctx, dec, wrapped)
+		return s.readFrame(ctx, dec, wrapped, parent)
 	}
 	if err := dec.SkipValue(); err != nil {
 		return syntaxError(err, dec)
@@ -131,20 +132,21 @@ func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wra
 	return s.guardDrops(dec, nil, "document value")
 }
 
-// nested reads the value of "Event" or "response": a frame or an array of
-// frames.
-func (s *fileSource) nested(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
+// nested reads the value of "Event" or "response" of the frame parent: a
+// frame or an array of frames.
+func (s *fileSource) nested(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
 	if dec.PeekKind() == '[' {
-		return s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, wrapped) })
+		return s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, wrapped, parent) })
 	}
-	return s.frameOrSkip(ctx, dec, wrapped)
+	return s.frameOrSkip(ctx, dec, wrapped, parent)
 }
 
-// readFrame reads one object at the document level. Whatever happens, the
-// frame is closed: an event cut short by a syntax error is still written
-// with what was read of it.
-func (s *fileSource) readFrame(ctx context.Context, dec *jsontext.Decoder, wrapped bool) error {
+// readFrame reads one object at the document level (nested in the frame
+// parent, or nil). Whatever happens, the frame is closed: an event cut
+// short by a syntax error is still written with what was read of it.
+func (s *fileSource) readFrame(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
 	fr := newFrame(wrapped, dec.InputOffset())
+	fr.parent = parent
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err, dec)
 	}
@@ -168,9 +170,9 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		kind, isList := recordLists[name]
 		switch {
 		case name == "Event":
-			err = s.nested(ctx, dec, true)
+			err = s.nested(ctx, dec, true, fr)
 		case name == "response":
-			err = s.nested(ctx, dec, false)
+			err = s.nested(ctx, dec, false, fr)
 		case isList:
 			if kind == recAttribute || kind == recObject || kind == recEventReport {
 				fr.members = true
@@ -183,6 +185,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recCluster)
 		case name == "Tag":
 			err = s.frameTags(dec, fr)
+		case name == "AttributeTag" && dec.PeekKind() == '[':
+			err = s.attributeTags(dec, fr)
 		case name == "Orgc":
 			fr.marked = true
 			err = s.frameOrg(dec, fr)
@@ -283,6 +287,25 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 	return nil
 }
 
+// attributeTags reads an "AttributeTag" list beside an attribute (a ZMQ
+// misp_json_attribute message's; empty in MISP's documented examples):
+// its tags are not applied to the attribute, which was read before it, so
+// a list holding any is said at WARN instead of skipped silently.
+func (s *fileSource) attributeTags(dec *jsontext.Decoder, fr *frame) error {
+	off := dec.InputOffset()
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var tags list[jsontext.Value]
+	if err := unmarshal(raw, &tags); err != nil || len(tags) == 0 {
+		return nil
+	}
+	s.log.Warn("MISP AttributeTag list beside an attribute not read: its tags (a TLP among them) are not applied; give them in the attribute's Tag list",
+		"offset", s.guard.FeedOffset(off), "event", fr.uuid(), "tags", len(tags))
+	return nil
+}
+
 func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 	raw, err := s.readValue(dec)
 	if err != nil || raw == nil {
@@ -313,6 +336,7 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 // record reads one record and emits it.
 func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	j := &job{kind: kind, fr: fr, file: s.file, evUUID: fr.evUUID}
+	fr.ownRecords = true
 	if fr.isEvent() {
 		j.version, j.evFrame = parseTime(fr.fields["timestamp"]), true
 	}
@@ -381,13 +405,29 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
-		return nil
+		if !fr.ownRecords {
+			return nil
+		}
+		// Records read outside an event: their sightings take their
+		// attributes' TLP, and records beside a copy of their event (a
+		// ZMQ misp_json_attribute message: {"Attribute": …, "Event": …,
+		// "Sighting": […]}) are linked from it as the event itself
+		// links them.
+		j := &job{kind: recFrameEnd, fr: fr, file: s.file}
+		if ev := fr.nestedEvent; fr.nestedEvents == 1 && ev != nil && ev.evUUID != "" {
+			j.evRef, j.evUUID = ev.evRef, ev.evUUID
+		}
+		return s.send(fr.offset, nil, j)
 	}
 	s.tally.add(func(t *Tally) {
 		t.Events++
 		t.EventTags += int64(len(fr.tags))
 	})
 	fr.settle()
+	if p := fr.parent; p != nil {
+		p.nestedEvents++
+		p.nestedEvent = fr
+	}
 	return s.send(fr.offset, nil, &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr})
 }
 

@@ -29,6 +29,8 @@ type attrOut struct {
 	labels   []string
 	tlp      graph.TLP
 	details  map[string]any
+	// toIDs: flagged for detection (to_ids).
+	toIDs bool
 }
 
 // attributeRecord maps an event-level attribute (or one of a search
@@ -51,6 +53,12 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	n := out.node
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
+	}
+	if !j.evFrame && out.relation != "" {
+		// An attribute of an object read outside its event (a search
+		// result, a ZMQ attribute message, naming its object by a
+		// numeric object_id): its event links its object, not it.
+		return
 	}
 	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
 	if ev, ok := searchResultEvent(a.EventUUID, a.Event, m.feed, n); ok && !j.evFrame {
@@ -155,7 +163,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		return out, ReasonMissingValue, fmt.Errorf("%s attribute without a value", out.typ)
 	}
 	tg := readTags(a.Tags)
-	out.labels, out.tlp, out.uuid = tg.labels, tg.tlp, uuid
+	out.labels, out.tlp, out.uuid, out.toIDs = tg.labels, tg.tlp, uuid, bool(a.ToIDs)
 	details := map[string]any{"misp_type": out.typ, "to_ids": bool(a.ToIDs)}
 	if c := strings.TrimSpace(a.Category.String()); c != "" {
 		details["misp_category"] = c
@@ -268,6 +276,13 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
 		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
+	}
+	if uuid != "" && tg.tlp != graph.TLPNone {
+		// For the sightings of its event's Sighting list naming it.
+		if j.out.tlps == nil {
+			j.out.tlps = map[string]graph.TLP{}
+		}
+		j.out.tlps[uuid] = tg.tlp
 	}
 	if !inObject {
 		// Analyst data about an object's attribute is the object's

@@ -27,6 +27,10 @@ import (
 // adv5IPIndicator names the indicator of adv5's to_ids ip-dst attribute.
 const adv5IPIndicator = "[network-traffic:dst_ref.type = 'ipv4-addr' AND network-traffic:dst_ref.value = '198.51.100.205']"
 
+// adv5FileIndicator is the pattern of the indicator the file object of the
+// adv5 events is, its SHA-256 flagged to_ids (objectIndicator).
+const adv5FileIndicator = "[file:hashes.'SHA-256' = '5555555555555555555555555555555555555555555555555555555555555551']"
+
 func TestEventReportIsANote(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -52,8 +56,9 @@ func TestEventReportIsANote(t *testing.T) {
 		}
 	}
 	slices.Sort(reached)
-	// The to_ids address attribute it mentions is the attribute's indicator.
-	require.Equal(t, []string{"file adv5-loader.exe", "indicator " + adv5IPIndicator, "report adv5 event reports and analyst data"}, reached)
+	// The to_ids address attribute it mentions is the attribute's
+	// indicator, the file object with a to_ids hash the object's.
+	require.Equal(t, []string{"indicator " + adv5FileIndicator, "indicator " + adv5IPIndicator, "report adv5 event reports and analyst data"}, reached)
 
 	_, err = st.ResolveNode(ctx, "note--6a1f0000-0000-4000-8000-0d0000000052")
 	require.Error(t, err, "a deleted report makes no note")
@@ -104,7 +109,7 @@ func TestAnalystDataAreNotesAndOpinions(t *testing.T) {
 	reached = about("opinion--6a1f0000-0000-4000-8000-0e0000000054")
 	require.Equal(t, []string{"indicator " + adv5IPIndicator}, reached, "an attribute's opinion is about its node: a to_ids attribute's indicator")
 	reached = about("note--6a1f0000-0000-4000-8000-0e0000000055")
-	require.Equal(t, []string{"file adv5-loader.exe"}, reached, "an object attribute's note is about the object")
+	require.Equal(t, []string{"indicator " + adv5FileIndicator}, reached, "an object attribute's note is about the object: its indicator")
 	_, err = st.ResolveNode(ctx, "opinion--6a1f0000-0000-4000-8000-0e0000000053")
 	require.Error(t, err, "the dropped opinion makes no node")
 

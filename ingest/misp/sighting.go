@@ -26,8 +26,11 @@ var sightingRelations = map[string]string{"1": graph.RelFalsePositiveOf, "2": gr
 // sightingUUID when it has none, seen at date_sighting, where = the
 // organisation.
 // tlp is the attribute's own TLP (its tags'): a sighting of a tlp:red
-// attribute is red whatever its event's TLP.
-func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string, tlp graph.TLP) {
+// attribute is red whatever its event's TLP. A sighting of the event's
+// Sighting list, which names its attribute by uuid, takes it at the
+// event's end (sightingRecord). It returns the sighting node, false when
+// the sighting was dropped.
+func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string, tlp graph.TLP) (graph.NodeBrief, bool) {
 	j.out.res.Read++
 	at, err := parseTimeChecked(s.DateSighting.String())
 	id := canonUUID(s.UUID.String())
@@ -36,7 +39,7 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref,
 	}
 	if err != nil {
 		m.drop(j, "sighting", id, ReasonInvalidTimestamp, fmt.Errorf("date_sighting: %w", err))
-		return
+		return graph.NodeBrief{}, false
 	}
 	props := map[string]any{"type": nameOr(sightingTypes, s.Type.String()), "source_format": "misp"}
 	if src := strings.TrimSpace(s.Source.String()); src != "" {
@@ -65,6 +68,7 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref,
 		j.out.res.Sightings++
 	}
 	j.out.res.Mapped++
+	return sg.Brief(), true
 }
 
 // sightingUUID is the uuid of a sighting written without one (PyMISP's
@@ -104,5 +108,10 @@ func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 		m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, errors.New("event sighting without attribute_uuid"))
 		return
 	}
-	m.addSighting(j, b, s, graph.Ref(alias(attr)), attr, graph.TLPNone)
+	if sg, ok := m.addSighting(j, b, s, graph.Ref(alias(attr)), attr, graph.TLPNone); ok && j.fr != nil {
+		// Its attribute's TLP, read with the attribute before or after
+		// it, marks it at the event's end, as a sighting inside the
+		// attribute is marked (frame.sightingTLPs).
+		j.out.sighted = append(j.out.sighted, sighted{attr: attr, brief: sg})
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -315,4 +316,59 @@ func TestStoreEventMetadataCopyKeepsLinks(t *testing.T) {
 		members(copyOf(nil)), "a metadata-only copy keeps the event's links")
 	require.Empty(t, members(copyOf(map[string]any{"Attribute": []any{}, "Object": []any{}})),
 		"a copy giving no attributes and no objects supersedes them")
+}
+
+// TestZMQAttributeMessageIsLinkedAsItsEventLinksIt: a ZMQ
+// misp_json_attribute message (MISP's documentation's edit example,
+// testdata/misp/zmq_misp_json_attribute.json: {"Attribute": …, "Event":
+// …} with the attribute and a copy of its event beside it) links the
+// attribute from its event as the event itself does: the to_ids domain's
+// indicator, relation object, from the event, with the props the event's
+// Attribute list gives it. Loaded with the event holding the attribute
+// (zmq_misp_json_event.json with that attribute added, as MISP publishes
+// it after the edit), in either order, the tables are the same. Before,
+// the attribute and the event loaded unlinked (the link was kept for an
+// event that never came, and lost).
+func TestZMQAttributeMessageIsLinkedAsItsEventLinksIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	msg, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_event.json"))
+	require.NoError(t, err)
+	var m struct{ Attribute map[string]any }
+	require.NoError(t, jsonUnmarshal(msg, &m))
+	var doc map[string]map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &doc))
+	doc["Event"]["Attribute"] = append(doc["Event"]["Attribute"].([]any), m.Attribute)
+	full, err := stdjson.Marshal(doc)
+	require.NoError(t, err)
+
+	const ev, ind = "misp--59259036-fcd0-4749-8a6c-4d88950d210f", "indicator--59b8114b-1c80-4149-be3a-03e9c0a83832"
+	type input struct{ feed, doc string }
+	zmq, event := input{"zmq", string(msg)}, input{"event", string(full)}
+	load := func(inputs ...input) (*pgxpool.Pool, string) {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool)
+		for _, in := range inputs {
+			opts := quiet(nil)
+			opts.Feed = in.feed
+			rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
+			require.NoError(t, err)
+			requireBalanced(t, rep)
+		}
+		var props string
+		err := pool.QueryRow(ctx, `SELECT r.props::text FROM relations r
+			JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+			WHERE s.key = $1 AND r.relation = $2 AND d.key = $3`, ev, RelObject, ind).Scan(&props)
+		require.NoError(t, err, "the event links the attribute's indicator")
+		return pool, props
+	}
+	_, alone := load(zmq)
+	_, inEvent := load(event)
+	require.Equal(t, inEvent, alone, "the same props as the event's own link")
+	p1, _ := load(zmq, event)
+	p2, _ := load(event, zmq)
+	require.Equal(t, pgtest.Dump(t, p1, pgtest.GraphQueries...), pgtest.Dump(t, p2, pgtest.GraphQueries...),
+		"the same tables in either order")
 }

@@ -538,10 +538,12 @@ func mergeIDs(o object) []string {
 // props only.
 func (mp *mapper) mapIndicator(out *mapped, o object) {
 	n := graph.SourceNode(graph.KindIndicator, o.id)
-	if mispLabelled(o, "misp:type=") {
+	if mispLabelled(o, "misp:type=") || mispLabelled(o, "misp:name=") {
 		// A MISP attribute flagged to_ids as misp-stix exports it (its
-		// uuid the id's): also named by the attribute's uuid, as
-		// ingest/misp names the indicator it makes of the attribute.
+		// uuid the id's), or an object with such attributes (labelled
+		// by the object's name): also named by the attribute's or the
+		// object's uuid, as ingest/misp names the indicator it makes of
+		// the attribute or object.
 		n.Aliases = append(n.Aliases, "misp--"+o.id[len(o.typ)+2:])
 	}
 	idx := mp.addNode(out, n, o, nil)
