@@ -346,15 +346,23 @@ def add_stix(ex, objs):
             m = ex.modeled.get(i, set())
             ex.modeled[i] = None if m is None else m | (types - NOT_WALKED)
         if t in CONTAINERS:
+            # every copy of the newest version states its objects (a
+            # misp-stix export of one event in STIX 2.0 and in 2.1: the
+            # same observed-data, its objects embedded in one and referred
+            # to in the other); intel keeps the union
             ex.modeled[i] = {"object"}
-            for r in o.get("object_refs") or []:
-                ex.link(i, "object", canon(r), i)
-            if t == "observed-data" and isinstance(o.get("objects"), dict):
+            embedded = 0
+            for c in copies[i]:
+                for r in c.get("object_refs") or []:
+                    ex.link(i, "object", canon(r), i)
+                if t == "observed-data" and isinstance(c.get("objects"), dict):
+                    embedded += len(c["objects"])
+            if embedded:
                 # STIX 2.0 embedded objects: nodes keyed by their STIX 2.1
                 # deterministic ids, which this checker does not compute;
                 # an object edge from the observed-data to a node no file
                 # id names is accepted, up to one per embedded object.
-                ex.embedded[i] = len(o["objects"])
+                ex.embedded[i] = embedded
 
 
 REF_SKIP = {"granular_markings", "external_references", "object_marking_refs", "kill_chain_phases"}
