@@ -10,6 +10,9 @@
 // It records each feed's content hash in the feeds table, so an unchanged
 // feed is skipped; for a MISP feed directory it also records each event
 // file's hash, so a changed feed reloads only the events that changed.
+// Beside each hash it records the mapping version of the format
+// (MappingVersion: stix.MappingVersion, misp.MappingVersion), so a feed or
+// event another mapping loaded is loaded again even when unchanged.
 // Force reloads everything. A dry run parses, maps and validates without a
 // database.
 //

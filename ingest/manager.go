@@ -58,9 +58,9 @@ type Store interface {
 	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 	Feed(ctx context.Context, name string) (store.FeedState, bool, error)
 	FeedStarted(ctx context.Context, name, format, location string) error
-	FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error
+	FeedFinished(ctx context.Context, name, status, errText, contentHash, mapping string, report any) error
 	FeedItems(ctx context.Context, feed string) (map[string]store.FeedItemState, error)
-	FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error
+	FeedItemLoaded(ctx context.Context, feed, item, contentHash, mapping string, sourceTS *time.Time) error
 	ReleasePending(ctx context.Context) (graph.WriteStats, error)
 }
 
@@ -162,6 +162,9 @@ type Result struct {
 	Format      string `json:"format"`
 	Status      string `json:"status"`
 	ContentHash string `json:"content_hash,omitempty"`
+	// Mapping is the mapping version of the feed's format this build
+	// maps it with (MappingVersion).
+	Mapping string `json:"mapping,omitempty"`
 	// Report is the feed's load report, of every format (a telemetry
 	// feed's has Report.Telemetry).
 	Report *engine.Report `json:"report,omitempty"`
@@ -274,7 +277,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res.Report.Error = text
 		}
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(after, f.Name, status, text, "", res.Report); ferr != nil {
+			if ferr := st.FeedFinished(after, f.Name, status, text, "", "", res.Report); ferr != nil {
 				res.RecordError = CapError(redact.Error(ferr).Error())
 				level := slog.LevelError
 				if store.ReadOnly(ferr) && store.ReadOnly(err) {
@@ -303,6 +306,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	defer src.Close() //nolint:errcheck // the feed is only read
 	res.Format = src.format
 	res.ContentHash = src.hash
+	res.Mapping = MappingVersion(src.format)
 
 	var state store.FeedState
 	if st != nil && !opts.DryRun {
@@ -312,12 +316,19 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		}
 		unchanged := src.hash != "" && state.ContentHash == src.hash &&
 			(state.LastStatus == StatusOK || state.LastStatus == StatusSkipped)
+		if known && !opts.Force && unchanged && state.Mapping != res.Mapping {
+			// The same content, mapped by an intel that mapped it
+			// otherwise: what is stored is not what this build makes of it.
+			opts.Logger.Info("feed unchanged but loaded by another mapping: loading it again",
+				"feed", f.Name, "stored_mapping", state.Mapping, "mapping", res.Mapping)
+			unchanged = false
+		}
 		if known && !opts.Force && unchanged {
 			res.Status = StatusSkipped
 			res.Report = engine.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
-			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Report); err != nil {
+			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Mapping, res.Report); err != nil {
 				return fail(err)
 			}
 			return res
@@ -400,7 +411,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
 		// The load is complete: record it even if ctx has just ended.
-		if err := st.FeedFinished(after, f.Name, StatusOK, "", res.ContentHash, res.Report); err != nil {
+		if err := st.FeedFinished(after, f.Name, StatusOK, "", res.ContentHash, res.Mapping, res.Report); err != nil {
 			return fail(err)
 		}
 	}
@@ -581,7 +592,7 @@ func loadMISPDir(ctx, after context.Context, st Store, sink graph.Sink, f Feed, 
 	}
 	var only []string
 	for _, id := range ids {
-		if k, ok := known[id]; ok && k.ContentHash == files[id] && files[id] != "" {
+		if k, ok := known[id]; ok && k.ContentHash == files[id] && files[id] != "" && k.Mapping == misp.MappingVersion {
 			res.EventsSkipped++
 			continue
 		}
@@ -626,7 +637,7 @@ func loadMISPDir(ctx, after context.Context, st Store, sink graph.Sink, f Feed, 
 			ts = &t
 		}
 		// Recorded even when ctx has ended: the event was written.
-		if err := st.FeedItemLoaded(after, f.Name, e.UUID, files[e.UUID], ts); err != nil {
+		if err := st.FeedItemLoaded(after, f.Name, e.UUID, files[e.UUID], misp.MappingVersion, ts); err != nil {
 			return err
 		}
 	}
@@ -870,4 +881,19 @@ func (dryTelemetry) AppendTelemetry(_ context.Context, edges iter.Seq2[graph.Tel
 		stats.Edges++
 	}
 	return stats, nil
+}
+
+// MappingVersion is the mapping version of a feed format this build maps
+// it with (stix.MappingVersion, misp.MappingVersion), recorded with each
+// load so that an unchanged feed loaded by another mapping is loaded
+// again. Telemetry has none: its inputs are resumed by line, never
+// reloaded whole.
+func MappingVersion(format string) string {
+	switch format {
+	case FormatSTIX:
+		return stix.MappingVersion
+	case FormatMISP:
+		return misp.MappingVersion
+	}
+	return ""
 }

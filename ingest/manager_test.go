@@ -17,6 +17,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/misp"
 	stix2 "github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/ingest/telemetry"
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -479,4 +480,65 @@ func TestTelemetryFeedOfAnAppendedFile(t *testing.T) {
 			require.Equal(t, step.kind, res.Report.Rerun.Kind)
 		}
 	}
+}
+
+// An unchanged feed loaded by an intel that mapped its format otherwise
+// (another MappingVersion, or none: loaded before migration 00039) is
+// loaded again, once; the same content by the same mapping is skipped. A
+// MISP feed directory's events are judged one by one the same way.
+func TestFeedLoadedByAnotherMappingIsLoadedAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, pool := newStore(t)
+
+	path := filepath.Join(t.TempDir(), "bundle.json")
+	require.NoError(t, os.WriteFile(path, stixBundle(1), 0o644))
+	file := ingest.Feed{Name: "vendor", Path: path}
+	dir := t.TempDir()
+	ids := []string{"5f0e1a2b-0000-4000-8000-000000000011", "5f0e1a2b-0000-4000-8000-000000000012"}
+	events, stamps := map[string][]byte{}, map[string]int64{}
+	for i, id := range ids {
+		stamps[id] = 1760000000 + int64(i)
+		events[id] = mispEvent(id, "event "+id, stamps[id], [][2]string{{"ip-dst", fmt.Sprintf("198.51.100.%d", i+1)}})
+	}
+	writeFeedDir(t, dir, events, stamps)
+	feedDir := ingest.Feed{Name: "circl", Path: dir}
+
+	first := ingest.LoadFeed(ctx, st, file, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, first.Status, first.Error)
+	require.Equal(t, stix2.MappingVersion, first.Mapping)
+	state, _, err := st.Feed(ctx, "vendor")
+	require.NoError(t, err)
+	require.Equal(t, stix2.MappingVersion, state.Mapping)
+	firstDir := ingest.LoadFeed(ctx, st, feedDir, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, firstDir.Status, firstDir.Error)
+	require.Equal(t, 2, firstDir.EventsLoaded)
+	before := pgtest.Dump(t, pool, pgtest.GraphQueries...)
+
+	require.Equal(t, ingest.StatusSkipped, ingest.LoadFeed(ctx, st, file, ingest.Options{}).Status)
+	require.Equal(t, ingest.StatusSkipped, ingest.LoadFeed(ctx, st, feedDir, ingest.Options{}).Status)
+
+	// As a database loaded by an older intel has them.
+	_, err = pool.Exec(ctx, `UPDATE feeds SET mapping = ''`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `UPDATE feed_items SET mapping = '2026-01-01' WHERE item = $1`, ids[1])
+	require.NoError(t, err)
+
+	again := ingest.LoadFeed(ctx, st, file, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, again.Status, "an unchanged file loaded by another mapping is loaded again: %s", again.Error)
+	require.Positive(t, again.Report.RecordsRead)
+	againDir := ingest.LoadFeed(ctx, st, feedDir, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, againDir.Status, againDir.Error)
+	require.Equal(t, 1, againDir.EventsLoaded, "only the event loaded by another mapping")
+	require.Equal(t, 1, againDir.EventsSkipped)
+	require.Equal(t, before, pgtest.Dump(t, pool, pgtest.GraphQueries...), "the same mapping of the same content changes nothing")
+	var stale int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM feeds WHERE mapping <> $1 AND format = 'stix')
+		+ (SELECT count(*) FROM feeds WHERE mapping <> $2 AND format = 'misp')
+		+ (SELECT count(*) FROM feed_items WHERE mapping <> $2)`, stix2.MappingVersion, misp.MappingVersion).Scan(&stale))
+	require.Zero(t, stale, "each load records the mapping that made it")
+
+	require.Equal(t, ingest.StatusSkipped, ingest.LoadFeed(ctx, st, file, ingest.Options{}).Status)
+	third := ingest.LoadFeed(ctx, st, feedDir, ingest.Options{})
+	require.Equal(t, ingest.StatusSkipped, third.Status)
 }

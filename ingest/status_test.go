@@ -187,7 +187,7 @@ func TestFeedStatusShowsStaleLoads(t *testing.T) {
 	renewed, err = st.FeedHeartbeat(ctx, "f")
 	require.NoError(t, err)
 	require.False(t, renewed)
-	require.NoError(t, st.FeedFinished(ctx, "f", ingest.StatusOK, "", "", nil))
+	require.NoError(t, st.FeedFinished(ctx, "f", ingest.StatusOK, "", "", "", nil))
 	var status string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT last_status FROM feeds WHERE name = 'f'").Scan(&status))
 	require.Equal(t, ingest.StatusOK, status)

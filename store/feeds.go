@@ -19,6 +19,11 @@ type FeedState struct {
 	Format      string `json:"format"`
 	Location    string `json:"location"`
 	ContentHash string `json:"content_hash"`
+	// Mapping is the mapping version of the feed's format that made the
+	// stored records at the last successful load (stix.MappingVersion,
+	// misp.MappingVersion); "" when it loaded before migration 00039, and
+	// for telemetry.
+	Mapping string `json:"mapping,omitempty"`
 	// LastStatus is never, running, ok, failed, skipped or interrupted.
 	LastStatus   string          `json:"last_status"`
 	LastError    string          `json:"last_error,omitempty"`
@@ -40,12 +45,13 @@ type FeedState struct {
 type FeedItemState struct {
 	Item        string     `json:"item"`
 	ContentHash string     `json:"content_hash"`
+	Mapping     string     `json:"mapping,omitempty"`
 	SourceTS    *time.Time `json:"source_ts,omitempty"`
 	LoadedAt    time.Time  `json:"loaded_at"`
 }
 
 func feedFromRow(r gen.Feed) FeedState {
-	st := FeedState{Name: r.Name, Format: r.Format, Location: r.Location, ContentHash: r.ContentHash,
+	st := FeedState{Name: r.Name, Format: r.Format, Location: r.Location, ContentHash: r.ContentHash, Mapping: r.Mapping,
 		LastStatus: r.LastStatus, LastError: r.LastError, LastReport: r.LastReport, LastLoadedAt: r.LastLoadedAt,
 		UpdatedAt: r.UpdatedAt, RunningHost: r.RunningHost, StartedAt: r.StartedAt, HeartbeatAt: r.HeartbeatAt}
 	if r.RunningPid != nil {
@@ -133,15 +139,15 @@ func (s *Store) FeedHeartbeat(ctx context.Context, name string) (bool, error) {
 
 // FeedFinished records a load's outcome: status ok, failed, skipped or
 // interrupted, the error text, the report (any JSON value) and, when ok,
-// the content hash.
-func (s *Store) FeedFinished(ctx context.Context, name, status, errText, contentHash string, report any) error {
+// the content hash and the mapping version that made the records.
+func (s *Store) FeedFinished(ctx context.Context, name, status, errText, contentHash, mapping string, report any) error {
 	raw, err := json.Marshal(report)
 	if err != nil || report == nil {
 		raw = []byte("{}")
 	}
 	if err := s.retry(ctx, "record end of feed "+name, func(ctx context.Context) error {
 		return s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
-			Report: raw, ContentHash: contentHash})
+			Report: raw, ContentHash: contentHash, Mapping: mapping})
 	}); err != nil {
 		return Interpret("record end of feed "+name, err)
 	}
@@ -161,15 +167,16 @@ func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItem
 	}
 	out := make(map[string]FeedItemState, len(rows))
 	for _, r := range rows {
-		out[r.Item] = FeedItemState{Item: r.Item, ContentHash: r.ContentHash, SourceTS: r.SourceTs, LoadedAt: r.LoadedAt}
+		out[r.Item] = FeedItemState{Item: r.Item, ContentHash: r.ContentHash, Mapping: r.Mapping, SourceTS: r.SourceTs, LoadedAt: r.LoadedAt}
 	}
 	return out, nil
 }
 
-// FeedItemLoaded records that an item of a feed was loaded with this content.
-func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash string, sourceTS *time.Time) error {
+// FeedItemLoaded records that an item of a feed was loaded with this
+// content, by this mapping version.
+func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash, mapping string, sourceTS *time.Time) error {
 	if err := s.retry(ctx, "record item of feed "+feed, func(ctx context.Context) error {
-		return s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, SourceTs: sourceTS})
+		return s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, Mapping: mapping, SourceTs: sourceTS})
 	}); err != nil {
 		return Interpret(fmt.Sprintf("record item %s of feed %s", item, feed), err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/ingest"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -234,14 +235,16 @@ func TestVersion(t *testing.T) {
 	table := runOK(t, "--database-url="+dsn, "version")
 	require.Regexp(t, `(?m)^intel +\S+`, table)
 	require.Regexp(t, `(?m)^commit +\S+`, table)
-	require.Contains(t, table, "go      "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
-	require.Contains(t, table, "server  PostgreSQL "+serverVersion+"\n")
+	require.Contains(t, table, "go        "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n")
+	require.Contains(t, table, "server    PostgreSQL "+serverVersion+"\n")
+	require.Contains(t, table, "mappings  stix "+ingest.MappingVersion(ingest.FormatSTIX)+", misp "+ingest.MappingVersion(ingest.FormatMISP)+"\n")
+	require.Equal(t, map[string]string{"stix": ingest.MappingVersion(ingest.FormatSTIX), "misp": ingest.MappingVersion(ingest.FormatMISP)}, v.Mappings)
 
 	// Without a database, or with one that is down, version still works.
 	out := runOK(t, "--database-url=", "version")
-	require.Contains(t, out, "server  none: no database: no --database-url or DATABASE_URL, and the local cluster is not running\n")
+	require.Contains(t, out, "server    none: no database: no --database-url or DATABASE_URL, and the local cluster is not running\n")
 	out = runOK(t, "--database-url=postgres://u@127.0.0.1:1/x", "--connect-timeout", "3s", "version")
-	require.Contains(t, out, "server  none: database unreachable")
+	require.Contains(t, out, "server    none: database unreachable")
 }
 
 func TestVersionFromBuildInfo(t *testing.T) {
@@ -251,7 +254,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 	}}
 	v := versionFrom(info, true, "")
 	require.Equal(t, versionInfo{Version: "v1.4.0", Commit: "0123abcd", CommitTime: "2026-12-01T10:00:00Z", Modified: true,
-		Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}, v)
+		Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH, Mappings: v.Mappings}, v)
 
 	// No VCS stamp: the commit set at link time (make build).
 	v = versionFrom(&debug.BuildInfo{}, true, "feedc0de")
@@ -260,7 +263,7 @@ func TestVersionFromBuildInfo(t *testing.T) {
 
 	var out strings.Builder
 	require.NoError(t, writeVersion(newPrinter(&out), versionFrom(nil, false, "")))
-	require.Contains(t, out.String(), "commit  unknown (built without VCS information)\n")
+	require.Contains(t, out.String(), "commit    unknown (built without VCS information)\n")
 }
 
 // TestPartitionErrorPrintedOnce: partman logs a day it could not make and

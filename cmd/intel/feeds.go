@@ -48,7 +48,10 @@ for a telemetry feed the lines read, the endpoint nodes and links written, and
 the edges stored, in DETAIL) and its last error. A load recorded as running whose process is gone (killed, crashed, its
 host rebooted) shows as stale: on this host the recorded process id and start
 time are checked; a load from another host is stale when it has given no sign
-of life (a heartbeat every 30s) for 5 minutes. Load it again to replace it.`,
+of life (a heartbeat every 30s) for 5 minutes. Load it again to replace it.
+A feed loaded by an intel that maps its format otherwise (intel version shows
+this one's mapping versions) says so in DETAIL: the next run loads it again,
+even unchanged.`,
 		Example: "  intel feeds\n  intel feeds --format json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -152,6 +155,14 @@ func feedDetail(r feedRow) string {
 			d += ": the process is gone"
 		}
 		return d
+	}
+	if m := ingest.MappingVersion(r.Format); m != r.Mapping && r.LastLoadedAt != nil &&
+		(r.Status == ingest.StatusOK || r.Status == ingest.StatusSkipped) {
+		by := "an intel that recorded no mapping"
+		if r.Mapping != "" {
+			by = "mapping " + r.Mapping
+		}
+		return fmt.Sprintf("loaded by %s (this intel maps %s %s): the next run loads it again", by, r.Format, m)
 	}
 	if r.LastError == "" {
 		if r.Edges > 0 {

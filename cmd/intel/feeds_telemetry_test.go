@@ -40,3 +40,27 @@ func TestFeedsCountsATelemetryFeedsWrites(t *testing.T) {
 	require.Contains(t, out.String(), "60000 telemetry edges")
 	require.Regexp(t, `tel +telemetry +ok .* 60000 +40761 +11908 +0 +60000 telemetry edges`, out.String())
 }
+
+// TestFeedsSaysAFeedWillBeLoadedAgain: a feed whose records another
+// mapping made (an older intel, or one from before mapping versions) is
+// said to be loaded again on its next run; one this intel's mapping made
+// is not, and neither is a telemetry feed (which has no mapping).
+func TestFeedsSaysAFeedWillBeLoadedAgain(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	rows := []feedRow{
+		newFeedRow(store.FeedState{Name: "old", Format: ingest.FormatSTIX, LastStatus: ingest.StatusOK, LastLoadedAt: &now, UpdatedAt: now}, now),
+		newFeedRow(store.FeedState{Name: "older", Format: ingest.FormatMISP, Mapping: "2026-01-01", LastStatus: ingest.StatusSkipped,
+			LastLoadedAt: &now, UpdatedAt: now}, now),
+		newFeedRow(store.FeedState{Name: "current", Format: ingest.FormatSTIX, Mapping: ingest.MappingVersion(ingest.FormatSTIX),
+			LastStatus: ingest.StatusOK, LastLoadedAt: &now, UpdatedAt: now}, now),
+		newFeedRow(store.FeedState{Name: "tel", Format: ingest.FormatTelemetry, LastStatus: ingest.StatusOK, LastLoadedAt: &now, UpdatedAt: now}, now),
+	}
+	var out strings.Builder
+	require.NoError(t, writeFeedsTable(&out, rows))
+	lines := strings.Split(out.String(), "\n")
+	require.Contains(t, lines[1], "loaded by an intel that recorded no mapping (this intel maps stix "+ingest.MappingVersion(ingest.FormatSTIX)+"): the next run loads it again")
+	require.Contains(t, lines[2], "loaded by mapping 2026-01-01 (this intel maps misp "+ingest.MappingVersion(ingest.FormatMISP)+"): the next run loads it again")
+	require.NotContains(t, lines[3], "loads it again")
+	require.NotContains(t, lines[4], "loads it again")
+}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ransomeye/intel/ingest"
 )
 
 // versionInfo is what intel version prints.
@@ -22,6 +24,10 @@ type versionInfo struct {
 	Modified   bool   `json:"modified,omitempty"`
 	Go         string `json:"go"`
 	Platform   string `json:"platform"`
+	// Mappings are the mapping versions of the feed formats
+	// (ingest.MappingVersion): a feed loaded by another is loaded again
+	// even when unchanged.
+	Mappings map[string]string `json:"mappings"`
 	// Server is the PostgreSQL server version, when a database is
 	// reachable; ServerError says why there is none.
 	Server      string `json:"server,omitempty"`
@@ -38,7 +44,9 @@ func (a *app) versionCommand() *cobra.Command {
 		Annotations: readOnlyCut,
 		Short:       "Print the version of intel, its commit, Go, and the server's when one is reachable",
 		Long: `version prints the module version and commit intel was built from, the Go
-version, and the PostgreSQL server version of --database-url (or
+version, the mapping versions of the feed formats (a feed loaded by another
+mapping is loaded again by ingest even when unchanged), and the PostgreSQL
+server version of --database-url (or
 DATABASE_URL, or the local cluster when it is running). It does not start the
 local cluster, and an unreachable server is reported, not an error.`,
 		Example: "  intel version\n  intel version --format json",
@@ -73,7 +81,8 @@ func buildVersion() versionInfo {
 // versionFrom reads the version from a build's info (ok false: none) and
 // the commit set at link time.
 func versionFrom(info *debug.BuildInfo, ok bool, linkedCommit string) versionInfo {
-	v := versionInfo{Version: "(devel)", Commit: linkedCommit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	v := versionInfo{Version: "(devel)", Commit: linkedCommit, Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
+		Mappings: map[string]string{ingest.FormatSTIX: ingest.MappingVersion(ingest.FormatSTIX), ingest.FormatMISP: ingest.MappingVersion(ingest.FormatMISP)}}
 	if !ok {
 		return v
 	}
@@ -131,6 +140,7 @@ func writeVersion(w *printer, v versionInfo) error {
 		tw.printf("commit\tunknown (built without VCS information)\n")
 	}
 	tw.printf("go\t%s %s\n", v.Go, v.Platform)
+	tw.printf("mappings\tstix %s, misp %s\n", v.Mappings[ingest.FormatSTIX], v.Mappings[ingest.FormatMISP])
 	if v.Server != "" {
 		tw.printf("server\t%s\n", v.Server)
 	} else {

@@ -17,9 +17,10 @@ UPDATE feeds SET
     last_error = $2,
     last_report = CASE WHEN $1 = 'skipped' AND last_report <> '{}'::jsonb THEN last_report ELSE $3 END,
     content_hash = CASE WHEN $1 = 'ok' THEN $4 ELSE content_hash END,
+    mapping = CASE WHEN $1 = 'ok' THEN $5 ELSE mapping END,
     last_loaded_at = CASE WHEN $1 = 'ok' OR ($1 = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
-WHERE name = $5
+WHERE name = $6
 `
 
 type FeedFinishParams struct {
@@ -27,11 +28,13 @@ type FeedFinishParams struct {
 	Error       string          `json:"error"`
 	Report      json.RawMessage `json:"report"`
 	ContentHash string          `json:"content_hash"`
+	Mapping     string          `json:"mapping"`
 	Name        string          `json:"name"`
 }
 
 // FeedFinish records the outcome of a load: its status, error, report and,
-// on success, the content hash it loaded. A load skipped as unchanged
+// on success, the content hash it loaded and the mapping version that
+// made its records. A load skipped as unchanged
 // keeps the report and load time of the load that stored the content (it
 // wrote nothing: its own report is all zeros); updated_at says when it ran.
 func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) error {
@@ -40,13 +43,14 @@ func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) error {
 		arg.Error,
 		arg.Report,
 		arg.ContentHash,
+		arg.Mapping,
 		arg.Name,
 	)
 	return err
 }
 
 const feedGet = `-- name: FeedGet :one
-SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at FROM feeds WHERE name = $1
+SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping FROM feeds WHERE name = $1
 `
 
 // FeedGet returns the bookkeeping row of one feed.
@@ -69,6 +73,7 @@ func (q *Queries) FeedGet(ctx context.Context, name string) (Feed, error) {
 		&i.RunningPidStart,
 		&i.StartedAt,
 		&i.HeartbeatAt,
+		&i.Mapping,
 	)
 	return i, err
 }
@@ -98,7 +103,7 @@ func (q *Queries) FeedHeartbeat(ctx context.Context, arg FeedHeartbeatParams) (i
 }
 
 const feedItemList = `-- name: FeedItemList :many
-SELECT feed, item, content_hash, source_ts, loaded_at FROM feed_items WHERE feed = $1 ORDER BY item
+SELECT feed, item, content_hash, source_ts, loaded_at, mapping FROM feed_items WHERE feed = $1 ORDER BY item
 `
 
 // FeedItemList returns the per-item bookkeeping of a feed.
@@ -117,6 +122,7 @@ func (q *Queries) FeedItemList(ctx context.Context, feed string) ([]FeedItem, er
 			&i.ContentHash,
 			&i.SourceTs,
 			&i.LoadedAt,
+			&i.Mapping,
 		); err != nil {
 			return nil, err
 		}
@@ -129,10 +135,11 @@ func (q *Queries) FeedItemList(ctx context.Context, feed string) ([]FeedItem, er
 }
 
 const feedItemUpsert = `-- name: FeedItemUpsert :exec
-INSERT INTO feed_items (feed, item, content_hash, source_ts)
-VALUES ($1, $2, $3, $4)
+INSERT INTO feed_items (feed, item, content_hash, mapping, source_ts)
+VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (feed, item) DO UPDATE SET
     content_hash = excluded.content_hash,
+    mapping = excluded.mapping,
     source_ts = excluded.source_ts,
     loaded_at = now()
 `
@@ -141,22 +148,25 @@ type FeedItemUpsertParams struct {
 	Feed        string     `json:"feed"`
 	Item        string     `json:"item"`
 	ContentHash string     `json:"content_hash"`
+	Mapping     string     `json:"mapping"`
 	SourceTs    *time.Time `json:"source_ts"`
 }
 
-// FeedItemUpsert records that one item of a feed was loaded with this content.
+// FeedItemUpsert records that one item of a feed was loaded with this
+// content, by this mapping version.
 func (q *Queries) FeedItemUpsert(ctx context.Context, arg FeedItemUpsertParams) error {
 	_, err := q.db.Exec(ctx, feedItemUpsert,
 		arg.Feed,
 		arg.Item,
 		arg.ContentHash,
+		arg.Mapping,
 		arg.SourceTs,
 	)
 	return err
 }
 
 const feedList = `-- name: FeedList :many
-SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at FROM feeds ORDER BY name
+SELECT name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping FROM feeds ORDER BY name
 `
 
 // FeedList returns every feed's bookkeeping row, by name.
@@ -185,6 +195,7 @@ func (q *Queries) FeedList(ctx context.Context) ([]Feed, error) {
 			&i.RunningPidStart,
 			&i.StartedAt,
 			&i.HeartbeatAt,
+			&i.Mapping,
 		); err != nil {
 			return nil, err
 		}
@@ -211,7 +222,7 @@ ON CONFLICT (name) DO UPDATE SET
     started_at = excluded.started_at,
     heartbeat_at = excluded.heartbeat_at,
     updated_at = now()
-RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at
+RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping
 `
 
 type FeedStartParams struct {
@@ -251,6 +262,7 @@ func (q *Queries) FeedStart(ctx context.Context, arg FeedStartParams) (Feed, err
 		&i.RunningPidStart,
 		&i.StartedAt,
 		&i.HeartbeatAt,
+		&i.Mapping,
 	)
 	return i, err
 }

@@ -46,6 +46,8 @@ type Feed struct {
 	StartedAt *time.Time `json:"started_at"`
 	// Last sign of life of a running load (renewed while it runs); a running load from another host without a recent heartbeat is stale.
 	HeartbeatAt *time.Time `json:"heartbeat_at"`
+	// The mapping version of the feed's format (stix.MappingVersion, misp.MappingVersion) that made the stored records at the last successful load; '' before migration 00039 and for telemetry. A feed is skipped as unchanged only when its content hash and this both match.
+	Mapping string `json:"mapping"`
 }
 
 // Per-item bookkeeping inside a feed (one MISP event of a feed directory), so a changed feed reloads only the items that changed.
@@ -57,6 +59,8 @@ type FeedItem struct {
 	// The item's own timestamp as the feed states it (MISP manifest timestamp).
 	SourceTs *time.Time `json:"source_ts"`
 	LoadedAt time.Time  `json:"loaded_at"`
+	// The mapping version that loaded this item (a MISP feed directory's event); the item is skipped only when its content hash and this both match.
+	Mapping string `json:"mapping"`
 }
 
 // Name aliases given by named objects keyed by their name; identity_refresh resolves such a node to the one entity claiming them.

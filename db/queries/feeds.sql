@@ -36,7 +36,8 @@ WHERE name = @name
 
 -- name: FeedFinish :exec
 -- FeedFinish records the outcome of a load: its status, error, report and,
--- on success, the content hash it loaded. A load skipped as unchanged
+-- on success, the content hash it loaded and the mapping version that
+-- made its records. A load skipped as unchanged
 -- keeps the report and load time of the load that stored the content (it
 -- wrote nothing: its own report is all zeros); updated_at says when it ran.
 UPDATE feeds SET
@@ -44,6 +45,7 @@ UPDATE feeds SET
     last_error = @error,
     last_report = CASE WHEN @status = 'skipped' AND last_report <> '{}'::jsonb THEN last_report ELSE @report END,
     content_hash = CASE WHEN @status = 'ok' THEN @content_hash ELSE content_hash END,
+    mapping = CASE WHEN @status = 'ok' THEN @mapping ELSE mapping END,
     last_loaded_at = CASE WHEN @status = 'ok' OR (@status = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
 WHERE name = @name;
@@ -53,10 +55,12 @@ WHERE name = @name;
 SELECT * FROM feed_items WHERE feed = @feed ORDER BY item;
 
 -- name: FeedItemUpsert :exec
--- FeedItemUpsert records that one item of a feed was loaded with this content.
-INSERT INTO feed_items (feed, item, content_hash, source_ts)
-VALUES (@feed, @item, @content_hash, @source_ts)
+-- FeedItemUpsert records that one item of a feed was loaded with this
+-- content, by this mapping version.
+INSERT INTO feed_items (feed, item, content_hash, mapping, source_ts)
+VALUES (@feed, @item, @content_hash, @mapping, @source_ts)
 ON CONFLICT (feed, item) DO UPDATE SET
     content_hash = excluded.content_hash,
+    mapping = excluded.mapping,
     source_ts = excluded.source_ts,
     loaded_at = now();
