@@ -109,8 +109,12 @@ func (s *Store) FindRelatedLevels(ctx context.Context, start uuid.UUID, opts gra
 	if len(rows) == 0 {
 		return nil, fmt.Errorf("%s: node %w", what, ErrNotFound)
 	}
+	edges := 0 // the edges' slice made once at its size, as neighbourhood does
+	for _, r := range rows {
+		edges += len(relationsOut[r.ID].relations) + len(r.TelRelations)
+	}
 	nb := &graph.Neighbourhood{Start: start, Options: opts, Nodes: make([]graph.RelatedNode, 0, len(rows)),
-		Edges: []graph.Edge{}, Truncated: truncated, MaxNodesReached: capped}
+		Edges: make([]graph.Edge, 0, edges), Truncated: truncated, MaxNodesReached: capped}
 	nodes := make([]gen.Node, 0, len(rows))
 	for _, r := range rows {
 		nodes = append(nodes, gen.Node{ID: r.ID, Kind: r.Kind, Key: r.Key, Name: r.Name, Props: r.Props, Labels: r.Labels,
