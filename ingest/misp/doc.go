@@ -257,7 +257,13 @@
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
 // tlp:green event is red), whether it is in the attribute's Sighting list
 // or in its event's, naming the attribute by attribute_uuid before or
-// after it (applied at the event's end: frame.sightingTLPs). Only type 0 (and any
+// after it (applied at the event's end: frame.sightingTLPs). A sighting
+// outside its event, whose attribute another document holds (a ZMQ
+// misp_json_sighting message: {"Sighting": {…, "Attribute": {"uuid": …},
+// "Event": {"uuid": …}}}, read as attribute_uuid and event_uuid), names
+// its attribute and event in props graph.PropTLPFrom: the explanation of
+// its link takes their TLPs (the strictest), whichever was loaded first;
+// its node's own TLP is only what its document says. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A

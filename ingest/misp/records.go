@@ -275,7 +275,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
+		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp, nil)
 	}
 	if uuid != "" && tg.tlp != graph.TLPNone {
 		// For the sightings of its event's Sighting list naming it.
