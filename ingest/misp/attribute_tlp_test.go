@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -303,4 +304,35 @@ func TestZMQSightingTakesItsAttributesTLP(t *testing.T) {
 			require.Equal(t, []graph.TLP{graph.TLPGreen}, explainedTLPs(t, st, "misp--"+plainSighting, graph.RelSightingOf))
 		})
 	}
+}
+
+// TestZMQSightingDeleteIsNotASighting: MISP publishes a sighting it
+// deletes as it published it, with "action": "delete" after the sighting
+// (Sighting::beforeDelete; testdata/misp/zmq_misp_json_sighting.json with
+// that action). It is counted under deleted, not loaded as a sighting,
+// with the action after or before the sighting; the "add" message is a
+// sighting. Before, once such messages loaded, a deleted sighting would
+// have been counted as seen.
+func TestZMQSightingDeleteIsNotASighting(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_sighting.json"))
+	require.NoError(t, err)
+	del := strings.Replace(string(raw), `"action": "add"`, `"action": "delete"`, 1)
+	require.NotEqual(t, string(raw), del)
+	first := `{"action": "delete", ` + strings.TrimPrefix(strings.Replace(string(raw), `,
+    "action": "add"`, "", 1), "{")
+	require.NotContains(t, first, `"add"`)
+	for name, doc := range map[string]string{"action last": del, "action first": first} {
+		rep, sink, err := loadString(t, doc, quiet(nil))
+		require.NoError(t, err, name)
+		require.Equal(t, map[engine.Reason]int64{ReasonDeleted: 1}, rep.Dropped, name)
+		require.Zero(t, rep.Sightings, name)
+		_, ok := sink.byAlias("misp--59c03071-f480-4311-a710-03edc0a83832")
+		require.False(t, ok, name)
+	}
+	rep, sink, err := loadString(t, string(raw), quiet(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Sightings)
+	_, ok := sink.byAlias("misp--59c03071-f480-4311-a710-03edc0a83832")
+	require.True(t, ok)
 }

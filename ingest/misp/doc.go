@@ -269,7 +269,10 @@
 // "Event": {"uuid": …}}}, read as attribute_uuid and event_uuid), names
 // its attribute and event in props graph.PropTLPFrom: the explanation of
 // its link takes their TLPs (the strictest), whichever was loaded first;
-// its node's own TLP is only what its document says. Only type 0 (and any
+// its node's own TLP is only what its document says. Such a message with
+// "action": "delete" (MISP deleted the sighting) is counted under
+// "deleted", not loaded; a sighting loaded before from its "add" message
+// stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A

@@ -110,6 +110,13 @@ func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 		return
 	}
 	m.tally.add(func(t *Tally) { t.Sightings++ })
+	if j.deletedAtSource {
+		// A ZMQ message saying MISP deleted the sighting: not a
+		// sighting (one loaded before from its "add" message stays).
+		j.out.res.Read++
+		m.drop(j, "sighting", s.UUID.String(), ReasonDeleted, errors.New(`sighting deleted in MISP ("action": "delete")`))
+		return
+	}
 	attr := canonUUID(s.AttributeUUID.String())
 	if attr == "" && s.Attribute != nil {
 		attr = canonUUID(s.Attribute.UUID.String())
