@@ -17,6 +17,14 @@ const (
 	TLPRed         TLP = "red"
 )
 
+// PropTLPFrom is the prop of a node that names (as references: aliases,
+// keys) the records whose TLP it takes though they are stored apart: a
+// MISP sighting read outside its event (a ZMQ misp_json_sighting message)
+// takes its attribute's and its event's, which other documents give, in
+// either load order. The explanations of its links read it at query time
+// (store.ExplainEdges); the node's own TLP is only what its records say.
+const PropTLPFrom = "tlp_from"
+
 // ParseTLP reads a marking as feeds write it ("TLP:AMBER+STRICT",
 // "tlp:white", "AMBER-STRICT", " Red "), with or without a "tlp:" prefix;
 // TLP 1.0's white is clear. It returns false for anything that is not a

@@ -77,6 +77,12 @@ func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
 	}
 	if len(r.IDs) == 0 && len(r.Objects) == 0 {
 		st.TLP = st.TLP.Stricter(graph.TLP(r.SrcTlp))
+		// and of the records the source takes its TLP from, stored
+		// apart (graph.PropTLPFrom: a MISP sighting's attribute and
+		// event, given by other documents)
+		for _, t := range r.SrcTlpsFrom {
+			st.TLP = st.TLP.Stricter(graph.TLP(t))
+		}
 	}
 	if r.SrcID != r.EdgeSrc {
 		id := r.SrcID

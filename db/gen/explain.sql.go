@@ -64,7 +64,15 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
              WHERE k <> '' AND o.tlp IS NOT NULL AND o.tlp <> '')::text[] AS object_tlps,
        -- and of the node its src_ref names, the object stating it when no
        -- id or object does (a sighting's sighting-of)
-       coalesce((SELECT o.tlp FROM ref_node(rr.src_ref) AS f JOIN nodes o ON o.id = f.node_id), '')::text AS src_tlp
+       coalesce((SELECT o.tlp FROM ref_node(rr.src_ref) AS f JOIN nodes o ON o.id = f.node_id), '')::text AS src_tlp,
+       -- and of the records that node takes its TLP from though they are
+       -- stored apart (its props' tlp_from, graph.PropTLPFrom: a MISP
+       -- sighting of an attribute another document gave)
+       ARRAY(SELECT t.tlp FROM ref_node(rr.src_ref) AS f JOIN nodes o ON o.id = f.node_id
+             CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(o.props->'tlp_from') = 'array'
+                                                               THEN o.props->'tlp_from' ELSE '[]'::jsonb END) AS k
+             CROSS JOIN LATERAL ref_node(k) AS g JOIN nodes t ON t.id = g.node_id
+             WHERE t.tlp IS NOT NULL AND t.tlp <> '')::text[] AS src_tlps_from
 FROM pair e
 JOIN relations r ON r.src_id = e.src_node AND r.relation = e.relation AND r.dst_id = e.dst_node
 LEFT JOIN relation_records rr ON rr.src_id = r.src_id AND rr.relation = r.relation AND rr.dst_id = r.dst_id
@@ -98,6 +106,7 @@ type EdgeStatementsRow struct {
 	Objects      []string  `json:"objects"`
 	ObjectTlps   []string  `json:"object_tlps"`
 	SrcTlp       string    `json:"src_tlp"`
+	SrcTlpsFrom  []string  `json:"src_tlps_from"`
 }
 
 // EdgeStatements returns the records that state each edge of a walk's
@@ -115,7 +124,9 @@ type EdgeStatementsRow struct {
 // expanded to), and the objects whose own
 // properties state it (the ids in relation_records.stated: an indicator
 // for its pattern's based-on, a report for its object_refs, a MISP event
-// for its links), with those objects' TLPs. A relation with no record (none
+// for its links), with those objects' TLPs (and, for a link no id or
+// object states, of its source and of the records its source takes its
+// TLP from: props tlp_from). A relation with no record (none
 // written since migration 00007) comes as its own row, with empty refs.
 // One statement for all the edges; rows in (edge, stored src, stored dst,
 // src_ref, dst_ref) order.
@@ -151,6 +162,7 @@ func (q *Queries) EdgeStatements(ctx context.Context, arg EdgeStatementsParams) 
 			&i.Objects,
 			&i.ObjectTlps,
 			&i.SrcTlp,
+			&i.SrcTlpsFrom,
 		); err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -237,4 +238,101 @@ func TestAttributeTagListBesideAnAttributeIsSaid(t *testing.T) {
 	require.NotContains(t, load(msg), "AttributeTag", "the documented empty list")
 	msg["AttributeTag"] = []any{map[string]any{"id": "1", "Tag": map[string]any{"name": "tlp:red"}}}
 	require.Contains(t, load(msg), "AttributeTag list beside an attribute not read")
+}
+
+// TestZMQSightingTakesItsAttributesTLP: a ZMQ misp_json_sighting message
+// (testdata/misp/zmq_misp_json_sighting.json, the shape MISP's
+// Sighting::getSighting gives it: the sighting with its Attribute and
+// Event, uuid and a few fields each) names an attribute its document does
+// not hold. Here it names the tlp:red ip-dst and the untagged domain of the
+// tlp:green attrTLPEvent, loaded before or after it. The sighting-of link
+// is explained TLP:RED for the red attribute and TLP:GREEN (its event's)
+// for the untagged one, as if the sighting were in its event
+// (TestEventSightingTakesItsAttributesTLP), in either order. Before, the
+// message was dropped (missing-id: it gives no attribute_uuid, only
+// Attribute.uuid), and a sighting naming its attribute by attribute_uuid
+// outside the attribute's document got no TLP from it.
+func TestZMQSightingTakesItsAttributesTLP(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_sighting.json"))
+	require.NoError(t, err)
+	message := func(sighting, attr string) string {
+		var msg map[string]any
+		require.NoError(t, jsonUnmarshal(raw, &msg))
+		s := msg["Sighting"].(map[string]any)
+		s["uuid"] = sighting
+		s["Attribute"].(map[string]any)["uuid"] = attr
+		s["Event"].(map[string]any)["uuid"] = "7a1b0000-0000-4000-8000-000000000001"
+		doc, err := stdjson.Marshal(msg)
+		require.NoError(t, err)
+		return string(doc)
+	}
+	const redSighting, plainSighting = "7a1b0000-0000-4000-8000-000000000291", "7a1b0000-0000-4000-8000-000000000293"
+	docs := []string{
+		message(redSighting, "7a1b0000-0000-4000-8000-000000000011"),
+		message(plainSighting, "7a1b0000-0000-4000-8000-000000000013"),
+	}
+	for _, order := range []string{"event first", "sightings first"} {
+		t.Run(order, func(t *testing.T) {
+			t.Parallel()
+			pool := pgtest.Pool(t)
+			st := store.NewStore(pool)
+			load := func(feed, doc string) {
+				opts := quiet(nil)
+				opts.Feed = feed
+				rep, err := LoadFile(context.Background(), strings.NewReader(doc), st, opts)
+				require.NoError(t, err)
+				requireBalanced(t, rep)
+				require.Empty(t, rep.Dropped, feed)
+				if feed != "event" {
+					require.EqualValues(t, 1, rep.RecordsMapped, feed)
+				}
+			}
+			if order == "event first" {
+				load("event", attrTLPEvent)
+			}
+			load("zmq-1", docs[0])
+			load("zmq-2", docs[1])
+			if order != "event first" {
+				load("event", attrTLPEvent)
+			}
+			ip := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.77").Key
+			// The red address has two sightings: the event's own and
+			// the message's; both are explained red.
+			require.Equal(t, []graph.TLP{graph.TLPRed, graph.TLPRed}, explainedTLPs(t, st, ip, graph.RelSightingOf))
+			require.Equal(t, []graph.TLP{graph.TLPRed}, explainedTLPs(t, st, "misp--"+redSighting, graph.RelSightingOf))
+			require.Equal(t, []graph.TLP{graph.TLPGreen}, explainedTLPs(t, st, "misp--"+plainSighting, graph.RelSightingOf))
+		})
+	}
+}
+
+// TestZMQSightingDeleteIsNotASighting: MISP publishes a sighting it
+// deletes as it published it, with "action": "delete" after the sighting
+// (Sighting::beforeDelete; testdata/misp/zmq_misp_json_sighting.json with
+// that action). It is counted under deleted, not loaded as a sighting,
+// with the action after or before the sighting; the "add" message is a
+// sighting. Before, once such messages loaded, a deleted sighting would
+// have been counted as seen.
+func TestZMQSightingDeleteIsNotASighting(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_sighting.json"))
+	require.NoError(t, err)
+	del := strings.Replace(string(raw), `"action": "add"`, `"action": "delete"`, 1)
+	require.NotEqual(t, string(raw), del)
+	first := `{"action": "delete", ` + strings.TrimPrefix(strings.Replace(string(raw), `,
+    "action": "add"`, "", 1), "{")
+	require.NotContains(t, first, `"add"`)
+	for name, doc := range map[string]string{"action last": del, "action first": first} {
+		rep, sink, err := loadString(t, doc, quiet(nil))
+		require.NoError(t, err, name)
+		require.Equal(t, map[engine.Reason]int64{ReasonDeleted: 1}, rep.Dropped, name)
+		require.Zero(t, rep.Sightings, name)
+		_, ok := sink.byAlias("misp--59c03071-f480-4311-a710-03edc0a83832")
+		require.False(t, ok, name)
+	}
+	rep, sink, err := loadString(t, string(raw), quiet(nil))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, rep.Sightings)
+	_, ok := sink.byAlias("misp--59c03071-f480-4311-a710-03edc0a83832")
+	require.True(t, ok)
 }

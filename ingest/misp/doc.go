@@ -176,10 +176,16 @@
 // by its hashes, a domain resolving to its addresses, a url) is written
 // beside it, reached through what the pattern compares (the domain, the
 // url; a file through its hashes), without the object's uuid; a node of the
-// object alone (x-misp-object-<name>) is not written. The other objects
-// stay as below, to_ids or not (an http-request, process, credential or
-// account object, which misp-stix exports as an indicator of other
-// properties, too).
+// object alone (x-misp-object-<name>) is not written. An http-request,
+// process, user-account or credential object with a to_ids attribute is
+// the indicator misp-stix exports of it as well (propertyObjects), its
+// pattern comparing every attribute of the object on the STIX object it
+// describes (network-traffic and its http-request-ext, process,
+// user-account; x_misp_<type>_<relation> for attributes misp-stix maps
+// on no property), based-on the observables it compares (an
+// http-request's addresses and host), possibly none; and a to_ids port
+// attribute is the indicator [network-traffic:dst_port = '<port>'],
+// based on nothing. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
@@ -257,7 +263,16 @@
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
 // tlp:green event is red), whether it is in the attribute's Sighting list
 // or in its event's, naming the attribute by attribute_uuid before or
-// after it (applied at the event's end: frame.sightingTLPs). Only type 0 (and any
+// after it (applied at the event's end: frame.sightingTLPs). A sighting
+// outside its event, whose attribute another document holds (a ZMQ
+// misp_json_sighting message: {"Sighting": {…, "Attribute": {"uuid": …},
+// "Event": {"uuid": …}}}, read as attribute_uuid and event_uuid), names
+// its attribute and event in props graph.PropTLPFrom: the explanation of
+// its link takes their TLPs (the strictest), whichever was loaded first;
+// its node's own TLP is only what its document says. Such a message with
+// "action": "delete" (MISP deleted the sighting) is counted under
+// "deleted", not loaded; a sighting loaded before from its "add" message
+// stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A

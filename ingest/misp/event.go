@@ -23,6 +23,8 @@ var frameKeys = map[string]bool{
 	"threat_level_id": true, "analysis": true, "published": true, "distribution": true,
 	"attribute_count": true, "id": true, "extends_uuid": true,
 	"type": true, "name": true, "namespace": true, "version": true,
+	// a ZMQ message's: "delete" for a record MISP deleted
+	"action": true,
 }
 
 // eventMarkers are the members only an event has; a frame holding one of
@@ -97,6 +99,10 @@ type frame struct {
 	nestedEvents int
 	nestedEvent  *frame
 	ownRecords   bool
+	// holdSighting is set while the one sighting of a top-level frame
+	// that may be a ZMQ message is read: it waits in late for the
+	// frame's "action" (fileSource.records). Reading goroutine.
+	holdSighting bool
 
 	// attrTLPs are the TLPs of its attributes tagged with one (objects'
 	// too), by uuid, and sighted its sightings that name their attribute

@@ -164,12 +164,18 @@ func patternIndicator(uuid, pattern string) (graph.Node, []graph.Node, bool) {
 	if err != nil || len(obs) == 0 {
 		return graph.Node{}, nil, false
 	}
+	return indicatorNode(uuid, pattern), obs, true
+}
+
+// indicatorNode is the node of the indicator "indicator--<uuid>" of a STIX
+// pattern misp-stix writes.
+func indicatorNode(uuid, pattern string) graph.Node {
 	n := graph.SourceNode(graph.KindIndicator, string(graph.KindIndicator)+"--"+uuid)
 	if len(pattern) <= maxPatternName {
 		n.Name = pattern // as the STIX loader names an indicator without a name
 	}
 	n.Props = map[string]any{"pattern": pattern, "pattern_type": "stix"}
-	return n, obs, true
+	return n
 }
 
 // maxPatternName is the longest pattern that names its indicator, as the
@@ -252,7 +258,13 @@ var indicatorObjects = map[string]bool{
 // compares; ok is false when misp-stix exports no such indicator of it or
 // its to_ids attributes compare no observable (a credential's user name).
 func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
-	if uuid == "" || !indicatorObjects[name] {
+	if uuid == "" {
+		return graph.Node{}, nil, false
+	}
+	if prop, ok := propertyObjects[name]; ok {
+		return propertyIndicator(name, uuid, attrs, prop)
+	}
+	if !indicatorObjects[name] {
 		return graph.Node{}, nil, false
 	}
 	var first, rest []string
@@ -299,4 +311,175 @@ func objectComparison(name string, a attrOut) (string, bool) {
 		}
 	}
 	return c, false
+}
+
+// MISP objects that describe one STIX object by its properties (an
+// http-request's network traffic and HTTP request, a process, an account,
+// a credential) are exported by misp-stix, when an attribute of theirs is
+// to_ids, as one indicator of the whole object (misp_to_stix2.py:
+// _parse_http_request_object, _parse_process_object,
+// _parse_user_account_object, _parse_credential_object, each calling
+// _handle_object_indicator): keyed "indicator--<object uuid>", its pattern
+// ANDing a comparison of every attribute of the object (to_ids or not),
+// the ones misp-stix maps on the STIX object's properties and the others
+// as its custom properties x_misp_<type>_<relation>. The indicator stands
+// for the object as an indicatorObjects one does; it is based-on what its
+// pattern compares that the graph keys (an http-request's addresses and
+// host), and may compare nothing the graph keys (a credential's user
+// name): the indicator alone, as the STIX loader maps misp-stix's export.
+
+// propertyObjects give, for each MISP object of that kind, the STIX
+// pattern comparison of one of its attributes ("" for the custom
+// property).
+var propertyObjects = map[string]func(a attrOut, o objectFacts) string{
+	"credential": func(a attrOut, _ objectFacts) string {
+		return map[string]string{"username": "user-account:user_id", "password": "user-account:credential"}[a.relation]
+	},
+	"user-account": func(a attrOut, o objectFacts) string {
+		if p, ok := userAccountProperties[a.relation]; ok {
+			return "user-account:" + p
+		}
+		if p, ok := unixAccountProperties[a.relation]; ok && o.unix {
+			if a.relation == "group" {
+				p += "[" + strconv.Itoa(o.index(a)) + "]"
+			}
+			return "user-account:extensions.'unix-account-ext'." + p
+		}
+		return ""
+	},
+	"process": func(a attrOut, _ objectFacts) string {
+		return map[string]string{
+			"pid": "process:pid", "image": "process:image_ref.name", "parent-pid": "process:parent_ref.pid",
+			"child-pid": "process:child_refs[*].pid", "command-line": "process:command_line",
+			"creation-time": "process:created_time", "current-directory": "process:cwd",
+		}[a.relation]
+	},
+	"http-request": func(a attrOut, _ objectFacts) string {
+		switch a.relation {
+		case "ip-src", "ip-dst", "host":
+			ref := "network-traffic:dst_ref"
+			if a.relation == "ip-src" {
+				ref = "network-traffic:src_ref"
+			}
+			typ := "domain-name"
+			if a.relation != "host" {
+				typ = "ipv4-addr"
+				if strings.Contains(a.value, ":") {
+					typ = "ipv6-addr"
+				}
+			}
+			// one comparison of two: returned whole, with its value
+			return "(" + ref + ".type = '" + typ + "' AND " + ref + ".value"
+		}
+		const ext = "network-traffic:extensions.'http-request-ext'."
+		if p, ok := map[string]string{"method": "request_method", "uri": "request_value", "url": "request_value"}[a.relation]; ok {
+			return ext + p
+		}
+		if h, ok := map[string]string{"user-agent": "User-Agent", "referer": "Referer", "content-type": "Content-Type",
+			"cookie": "Cookie", "host": "Host"}[a.relation]; ok {
+			return ext + "request_header.'" + h + "'"
+		}
+		return ""
+	},
+}
+
+// userAccountProperties and unixAccountProperties are the user-account
+// object's attributes misp-stix compares as user-account properties and,
+// for an account of type unix, as its unix-account-ext's.
+var (
+	userAccountProperties = map[string]string{
+		"username": "account_login", "account-type": "account_type", "password": "credential",
+		"user-id": "user_id", "display-name": "display_name", "created": "account_created",
+		"expires": "account_expires", "first_login": "account_first_login", "last_login": "account_last_login",
+		"password_last_changed": "credential_last_changed", "disabled": "is_disabled",
+		"privileged": "is_privileged", "can_escalate_privs": "can_escalate_privs",
+		"is_service_account": "is_service_account",
+	}
+	unixAccountProperties = map[string]string{
+		"group": "groups", "group-id": "gid", "home_dir": "home_dir", "shell": "shell",
+	}
+)
+
+// objectFacts is what a property object's comparisons need of the whole
+// object: whether an account is a unix one, and the attributes of each
+// relation (a unix account's groups are indexed).
+type objectFacts struct {
+	unix bool
+	by   map[string][]attrOut
+}
+
+// index is the place of a among its object's attributes of its relation.
+func (o objectFacts) index(a attrOut) int {
+	for i, b := range o.by[a.relation] {
+		if b.uuid == a.uuid && b.value == a.value {
+			return i
+		}
+	}
+	return 0
+}
+
+// propertyIndicator is the indicator misp-stix exports of a property
+// object (propertyObjects) with a to_ids attribute, and the observables
+// its pattern compares (none, for some); ok is false when no attribute is
+// to_ids.
+func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, objectFacts) string) (graph.Node, []graph.Node, bool) {
+	facts := objectFacts{by: map[string][]attrOut{}}
+	ids := false
+	for _, a := range attrs {
+		ids = ids || a.toIDs
+		facts.by[a.relation] = append(facts.by[a.relation], a)
+		if a.relation == "account-type" && strings.EqualFold(strings.TrimSpace(a.value), "unix") {
+			facts.unix = true
+		}
+	}
+	if !ids {
+		return graph.Node{}, nil, false
+	}
+	var cmps []string
+	for _, a := range attrs {
+		if strings.TrimSpace(a.value) == "" {
+			continue
+		}
+		path := prop(a, facts)
+		switch {
+		case strings.HasPrefix(path, "("):
+			cmps = append(cmps, path+" = "+patternString(a.value)+")")
+		case path != "":
+			cmps = append(cmps, path+" = "+patternString(a.value))
+		default:
+			cmps = append(cmps, propertyPrefix[name]+":x_misp_"+customName(a.typ)+"_"+customName(a.relation)+" = "+patternString(a.value))
+		}
+	}
+	if len(cmps) == 0 {
+		return graph.Node{}, nil, false
+	}
+	pattern := "[" + strings.Join(cmps, " AND ") + "]"
+	obs, err := stix.PatternObservables(pattern)
+	if err != nil {
+		obs = nil
+	}
+	return indicatorNode(uuid, pattern), obs, true
+}
+
+// propertyPrefix is the STIX object type a property object's pattern
+// compares.
+var propertyPrefix = map[string]string{
+	"credential": "user-account", "user-account": "user-account", "process": "process", "http-request": "network-traffic",
+}
+
+// customName is a MISP type or object relation as misp-stix writes it in a
+// custom property name: hyphens as underscores.
+func customName(s string) string {
+	return strings.ReplaceAll(s, "-", "_")
+}
+
+// propertyPattern is the STIX pattern misp-stix writes for a to_ids
+// attribute of MISP type t and value v that compares a property no node
+// of the graph keys, "" for other types: a port is the destination port of
+// network traffic. The attribute is that indicator, based on nothing.
+func propertyPattern(t, v string) string {
+	if t == "port" {
+		return "[network-traffic:dst_port = " + patternString(strings.TrimSpace(v)) + "]"
+	}
+	return ""
 }

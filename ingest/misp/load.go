@@ -79,6 +79,9 @@ type job struct {
 	fr         *frame // the enclosing frame (event), or nil
 	file       string // the event file in LoadDir
 	galaxyType string // for galaxy clusters read outside a galaxy
+	// deletedAtSource is set on a sighting of a ZMQ message whose action
+	// is "delete" (MISP's Sighting::beforeDelete): MISP removed it.
+	deletedAtSource bool
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
 	first, last time.Time

@@ -182,10 +182,22 @@ type rawClusterRelation struct {
 type rawSighting struct {
 	UUID          text    `json:"uuid"`
 	AttributeUUID text    `json:"attribute_uuid"`
+	EventUUID     text    `json:"event_uuid"`
 	DateSighting  text    `json:"date_sighting"`
 	Type          text    `json:"type"`
 	Source        text    `json:"source"`
 	Organisation  *rawOrg `json:"Organisation"`
+	// Attribute and Event are the sighted attribute and its event as a
+	// ZMQ misp_json_sighting message gives them (MISP's
+	// Sighting::getSighting: uuid, value, type, … and uuid, info, …),
+	// instead of attribute_uuid and event_uuid.
+	Attribute *rawRef `json:"Attribute"`
+	Event     *rawRef `json:"Event"`
+}
+
+// rawRef is a record named by its uuid alone.
+type rawRef struct {
+	UUID text `json:"uuid"`
 }
 
 type rawAttribute struct {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/ransomeye/intel/ingest/engine"
@@ -330,6 +331,13 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 		}
 		return nil
 	}
+	if kind == recSighting && fr.parent == nil && dec.PeekKind() == '{' {
+		// One sighting at the top of a document that is no event (a ZMQ
+		// misp_json_sighting message: {"Sighting": {…}, "action": …})
+		// waits for the frame's end, where its "action" is known.
+		fr.holdSighting = true
+		defer func() { fr.holdSighting = false }()
+	}
 	return s.record(ctx, dec, fr, kind)
 }
 
@@ -378,6 +386,10 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		j.stub = &stub
 	}
 	j.linked, j.evRef = fr.stubSent, fr.evRef
+	if kind == recSighting && fr.holdSighting && !fr.isEvent() {
+		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
+		return nil
+	}
 	if kind == recGalaxy && j.last.IsZero() {
 		// Its clusters would get the time of loading; wait for the event's.
 		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
@@ -393,6 +405,9 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	if len(fr.late) > 0 {
 		first, last := fr.seen()
 		for _, rec := range fr.late {
+			if rec.Meta.kind == recSighting {
+				rec.Meta.deletedAtSource = strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+			}
 			rec.Meta.first, rec.Meta.last = first, last
 			rec.Meta.linked, rec.Meta.evRef, rec.Meta.evUUID = fr.stubSent, fr.evRef, fr.evUUID
 			if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {

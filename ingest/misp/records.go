@@ -214,6 +214,10 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		props = map[string]any{"value": out.value}
 		if pt, ok := patternTypes[out.typ]; ok {
 			kind, props = graph.KindIndicator, map[string]any{"pattern": out.value, "pattern_type": pt}
+		} else if p := propertyPattern(out.typ, out.value); p != "" && bool(a.ToIDs) {
+			// A to_ids port: the indicator misp-stix exports, comparing
+			// what no node keys (no observable of its own).
+			kind, props = graph.KindIndicator, map[string]any{"pattern": p, "pattern_type": "stix"}
 		}
 		// Keyed by the id MISP's STIX 2.1 export gives the attribute
 		// (indicator--<uuid>, x-misp-attribute--<uuid>), so the two meet;
@@ -224,7 +228,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if props["pattern_type"] == "stix" {
 			// A STIX pattern is based on the observables it compares, as
 			// the STIX loader links them.
-			obs, err := stix.PatternObservables(out.value)
+			pattern, _ := props["pattern"].(string)
+			if pattern != out.value && len(pattern) <= maxPatternName {
+				o.node.Name = pattern // as an indicator of a value is named
+			}
+			obs, err := stix.PatternObservables(pattern)
 			if err != nil {
 				// Not understood ([NOT domain-name:value = …]): the
 				// indicator keeps its pattern, without observables, and
@@ -275,7 +283,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
 	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp)
+		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp, nil)
 	}
 	if uuid != "" && tg.tlp != graph.TLPNone {
 		// For the sightings of its event's Sighting list naming it.

@@ -29,8 +29,11 @@ var sightingRelations = map[string]string{"1": graph.RelFalsePositiveOf, "2": gr
 // attribute is red whatever its event's TLP. A sighting of the event's
 // Sighting list, which names its attribute by uuid, takes it at the
 // event's end (sightingRecord). It returns the sighting node, false when
-// the sighting was dropped.
-func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string, tlp graph.TLP) (graph.NodeBrief, bool) {
+// the sighting was dropped. tlpFrom, when given, names the records whose
+// TLP the sighting takes that are not in its document (its attribute and
+// event, for a sighting read outside its event): kept in props
+// graph.PropTLPFrom, read by the store's explanations.
+func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref, attr string, tlp graph.TLP, tlpFrom []string) (graph.NodeBrief, bool) {
 	j.out.res.Read++
 	at, err := parseTimeChecked(s.DateSighting.String())
 	id := canonUUID(s.UUID.String())
@@ -44,6 +47,9 @@ func (m *mapper) addSighting(j job, b *graph.Batch, s rawSighting, of graph.Ref,
 	props := map[string]any{"type": nameOr(sightingTypes, s.Type.String()), "source_format": "misp"}
 	if src := strings.TrimSpace(s.Source.String()); src != "" {
 		props["source"] = src
+	}
+	if len(tlpFrom) > 0 {
+		props[graph.PropTLPFrom] = tlpFrom
 	}
 	rel := sightingRelations[strings.TrimSpace(s.Type.String())]
 	sg := graph.Sighting{
@@ -91,8 +97,10 @@ func sightingUUID(s rawSighting, of graph.Ref, attr string) string {
 	return uuid.NewSHA1(graph.Namespace, []byte(strings.Join(parts, "\x00"))).String()
 }
 
-// sightingRecord maps an event-level sighting, which names its attribute by
-// uuid.
+// sightingRecord maps a sighting outside its attribute: one of an event's
+// Sighting list, or of a ZMQ misp_json_sighting message ({"Sighting":
+// {…, "Attribute": {"uuid": …}, "Event": {"uuid": …}}}, MISP's
+// Sighting::getSighting), which names its attribute by uuid.
 func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 	var s rawSighting
 	if err := unmarshal(j.raw, &s); err != nil {
@@ -102,13 +110,38 @@ func (m *mapper) sightingRecord(j job, b *graph.Batch) {
 		return
 	}
 	m.tally.add(func(t *Tally) { t.Sightings++ })
-	attr := canonUUID(s.AttributeUUID.String())
-	if attr == "" {
+	if j.deletedAtSource {
+		// A ZMQ message saying MISP deleted the sighting: not a
+		// sighting (one loaded before from its "add" message stays).
 		j.out.res.Read++
-		m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, errors.New("event sighting without attribute_uuid"))
+		m.drop(j, "sighting", s.UUID.String(), ReasonDeleted, errors.New(`sighting deleted in MISP ("action": "delete")`))
 		return
 	}
-	if sg, ok := m.addSighting(j, b, s, graph.Ref(alias(attr)), attr, graph.TLPNone); ok && j.fr != nil {
+	attr := canonUUID(s.AttributeUUID.String())
+	if attr == "" && s.Attribute != nil {
+		attr = canonUUID(s.Attribute.UUID.String())
+	}
+	if attr == "" {
+		j.out.res.Read++
+		m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID,
+			errors.New("sighting names its attribute by no uuid (neither attribute_uuid nor Attribute.uuid; an attribute_id is local to its MISP server)"))
+		return
+	}
+	var from []string
+	if !j.evFrame {
+		// Outside its event (a ZMQ message): its attribute and event,
+		// and so their TLPs, are in other documents; the store's
+		// explanations read them (graph.PropTLPFrom).
+		from = []string{alias(attr)}
+		ev := canonUUID(s.EventUUID.String())
+		if ev == "" && s.Event != nil {
+			ev = canonUUID(s.Event.UUID.String())
+		}
+		if ev != "" {
+			from = append(from, alias(ev))
+		}
+	}
+	if sg, ok := m.addSighting(j, b, s, graph.Ref(alias(attr)), attr, graph.TLPNone, from); ok && j.fr != nil {
 		// Its attribute's TLP, read with the attribute before or after
 		// it, marks it at the event's end, as a sighting inside the
 		// attribute is marked (frame.sightingTLPs).

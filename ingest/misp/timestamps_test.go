@@ -28,6 +28,13 @@ func TestParseTimeChecked(t *testing.T) {
 		{"1e999999", time.Time{}, true},
 		{"-5", time.Time{}, true},
 		{"99999999999999", time.Time{}, true},
+		// Microseconds, as MISP's OpenAPI schema gives first_seen and
+		// last_seen (app/webroot/doc/openapi.yaml: "1581984000000000"):
+		// before, the attribute was dropped invalid-timestamp.
+		{"1581984000000000", time.Date(2020, 2, 18, 0, 0, 0, 0, time.UTC), false},
+		{"1581984000123456", time.Date(2020, 2, 18, 0, 0, 0, 123456000, time.UTC), false},
+		{"17179869184000001", time.Time{}, true},
+		{"1581984000000000.5", time.Time{}, true},
 		{"NaN", time.Time{}, true},
 		{"yesterday", time.Time{}, true},
 		// A leap second, which RFC 3339 allows: the second after it.
@@ -87,4 +94,25 @@ func TestInvalidTimestamps(t *testing.T) {
 	require.Equal(t, string(ReasonInvalidTimestamp), line["reason"])
 	require.Contains(t, line["detail"], "publish_timestamp")
 	require.Contains(t, findLogWith(t, &logs, "1e999999")["detail"], "not a unix time")
+}
+
+// TestMicrosecondFirstSeenLoads: an attribute whose first_seen and
+// last_seen are unix microseconds, as MISP's OpenAPI schema gives them
+// (MISP/MISP app/webroot/doc/openapi.yaml, "first_seen":
+// "1581984000000000") and tools built on it write them, loads with those
+// times; before, it was dropped invalid-timestamp ("not a unix time from 1
+// to 17179869184 seconds").
+func TestMicrosecondFirstSeenLoads(t *testing.T) {
+	t.Parallel()
+	doc := event(u(1), "microseconds", []string{
+		attr(u(2), "ip-dst", "198.51.100.12", `"first_seen": "1581984000000000", "last_seen": "1582070400000000"`),
+	})
+	rep, sink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	requireBalanced(t, rep)
+	n, ok := sink.byAlias(alias(u(2)))
+	require.True(t, ok)
+	require.Equal(t, time.Date(2020, 2, 18, 0, 0, 0, 0, time.UTC), n.FirstSeen)
+	require.Equal(t, time.Date(2020, 2, 19, 0, 0, 0, 0, time.UTC), n.LastSeen)
 }

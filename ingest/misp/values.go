@@ -138,6 +138,12 @@ func normalizeHash(misptype, v string) (alg, value string, err error) {
 // seconds, and a larger number is garbage or milliseconds.
 const maxUnixTime = 1 << 34
 
+// minUnixMicro is the smallest whole number read as a unix time in
+// microseconds (1973-03-03), far past maxUnixTime seconds: MISP's
+// first_seen and last_seen are stored in microseconds, and its OpenAPI
+// schema gives them so ("1581984000000000").
+const minUnixMicro = 1e14
+
 // errBadTime marks a time that is present but cannot be used.
 var errBadTime = errors.New("invalid timestamp")
 
@@ -149,7 +155,9 @@ func parseTime(v string) time.Time {
 }
 
 // parseTimeChecked reads the time forms MISP writes: unix seconds
-// ("1455373240" or a number), RFC 3339 with or without fraction and zone,
+// ("1455373240" or a number), unix microseconds (a whole number from
+// minUnixMicro: "1581984000000000", MISP's OpenAPI form of first_seen and
+// last_seen), RFC 3339 with or without fraction and zone,
 // the ISO 8601 forms other tools write (+0000, " UTC") and dates
 // (graph.ParseTimestamp, the STIX loader's rule too). "", null and "0" are no time (the zero time, no error). A
 // time that is present but unusable gives an error wrapping errBadTime:
@@ -161,6 +169,13 @@ func parseTimeChecked(v string) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	if s[0] == '-' || s[0] == '+' || s[0] == '.' || (s[0] >= '0' && s[0] <= '9' && !strings.ContainsAny(s, "-:T ")) {
+		if us, err := strconv.ParseInt(s, 10, 64); err == nil && us >= minUnixMicro && us <= maxUnixTime*1_000_000 {
+			// Microseconds: MISP's own unit for first_seen and
+			// last_seen (its database, its OpenAPI schema's
+			// "1581984000000000"), as tools built on that schema
+			// write them.
+			return time.UnixMicro(us).UTC(), nil
+		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil || f < 1 || f > maxUnixTime {
 			return time.Time{}, fmt.Errorf("%w: %q is not a unix time from 1 to %d seconds", errBadTime, truncate(s, 40), int64(maxUnixTime))
