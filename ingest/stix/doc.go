@@ -148,7 +148,10 @@
 //     an observed-data's links) it states in its version, its modified time
 //     (graph.Node.Versions, graph.Relation.StatedBy): a newer version of
 //     the object that no longer states a link supersedes it (store,
-//     migration 00030). Relationship objects stand on their own.
+//     migration 00030). A relationship object states its own link in its
+//     version: a newer version of it that changed its relationship_type,
+//     source_ref or target_ref supersedes the older version's link, and
+//     the relationship id names the newest version's ends (relation_ids).
 //   - An indicator's STIX pattern gives the observables it compares for
 //     equality; a file:name compared without any file hash gives the file
 //     node of that name (as a MISP filename attribute does).

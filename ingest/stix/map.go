@@ -313,10 +313,19 @@ func itemsPage(m map[string]any) ([]any, bool) {
 // chain phases, pattern observables, observed-data objects, a sighting's
 // links) carry it as stated (graph.Relation.StatedBy), so that a newer
 // version that no longer states one supersedes it. A bundle maps its
-// objects one by one; a relationship object stands on its own.
+// objects one by one. A relationship object states its own edge: a newer
+// version of it that changed its type or its ends supersedes the older
+// version's edge (its source is named by its STIX id: the store finds the
+// node, graph.Relation.StatedBy).
 func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
 	modified, ok := o.timestamp("modified")
-	if !ok || o.id == "" || o.typ == "bundle" || o.typ == "relationship" || out.drop != nil {
+	if !ok || o.id == "" || o.typ == "bundle" || out.drop != nil {
+		return
+	}
+	if o.typ == "relationship" {
+		for i := rels; i < len(out.batch.Relations); i++ {
+			out.batch.Relations[i].StatedBy = map[string]time.Time{o.id: modified}
+		}
 		return
 	}
 	for i := nodes; i < len(out.batch.Nodes); i++ {
