@@ -142,7 +142,9 @@
 //     warning: it marks nothing. An ATT&CK
 //     kill_chain_phases entry links the object to its tactic (relation
 //     "tactic" to the alias graph.TacticAlias, which the x-mitre-tactic
-//     carries for each of its x_mitre_domains).
+//     carries for each of its x_mitre_domains); so does a MITRE ATLAS
+//     entry (kill chain "mitre-atlas", whose tactics name mitre-atlas in
+//     their external_references).
 //   - What an object states through its own properties (embedded
 //     references, kill chain phases, pattern observables, a sighting's and
 //     an observed-data's links) it states in its version, its modified time

@@ -477,6 +477,18 @@ var killChainOfDomain = map[string]string{
 	"mobile-attack": "mitre-mobile-attack", "pre-attack": "mitre-pre-attack",
 }
 
+// atlasKillChain is MITRE ATLAS's kill_chain_name and the source_name of
+// its external_references: ATLAS's STIX bundle (atlas-navigator-data)
+// follows ATT&CK's data model, its tactics with no x_mitre_domains.
+const atlasKillChain = "mitre-atlas"
+
+// tacticKillChain reports whether kc is a kill chain whose phases name an x-mitre-tactic
+// by its x_mitre_shortname: ATT&CK's and ATLAS's.
+func tacticKillChain(kc string) bool {
+	kc = strings.ToLower(strings.TrimSpace(kc))
+	return attackSources[kc] || kc == atlasKillChain
+}
+
 // lifecycle marks a revoked or deprecated object's node (graph.Lifecycle),
 // gives every node its ATT&CK ids as lookup aliases (graph.ExternalIDAlias),
 // gives an ATT&CK tactic its kill chain phase aliases (graph.TacticAlias)
@@ -497,6 +509,12 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 				n.Aliases = append(n.Aliases, graph.TacticAlias(kc, short))
 			}
 		}
+		for _, src := range externalIDs(o) {
+			if a := graph.TacticAlias(atlasKillChain, short); strings.EqualFold(strings.TrimSpace(src), atlasKillChain) && short != "" &&
+				!slices.Contains(n.Aliases, a) {
+				n.Aliases = append(n.Aliases, a)
+			}
+		}
 	}
 	phases, _ := o.m["kill_chain_phases"].([]any)
 	seen := map[string]bool{}
@@ -504,7 +522,7 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 		kcp, _ := p.(map[string]any)
 		kc, _ := kcp["kill_chain_name"].(string)
 		phase, _ := kcp["phase_name"].(string)
-		if !attackSources[strings.ToLower(strings.TrimSpace(kc))] || strings.TrimSpace(phase) == "" {
+		if !tacticKillChain(kc) || strings.TrimSpace(phase) == "" {
 			continue
 		}
 		dst := graph.TacticAlias(kc, phase)
