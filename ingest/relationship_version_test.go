@@ -42,6 +42,9 @@ func TestNewerRelationshipVersionReplacesItsEdge(t *testing.T) {
 		{"v2 then v1", []ingest.Feed{v2, v1}},
 		{"one file", []ingest.Feed{both}},
 		{"one file then v1", []ingest.Feed{both, v1}},
+		// v1's relationships before their ends (pending), the ends
+		// (released, live), then v2
+		{"v1 pending, ends, v2", []ingest.Feed{feed("adv7-stix-rel-changed-v1-rels"), feed("adv7-stix-rel-changed-objects"), v2}},
 	} {
 		ctx := context.Background()
 		st, pool := newStore(t)
@@ -76,7 +79,7 @@ func TestNewerRelationshipVersionReplacesItsEdge(t *testing.T) {
 			"relationship--7011 tool--7002 uses tool--7003",
 			"relationship--7012 tool--7002 targets identity--7004",
 		}, ids, tc.name)
-		if tc.name != "one file then v1" {
+		if tc.name == "v1 then v2" || tc.name == "v2 then v1" || tc.name == "one file" {
 			dumps = append(dumps, pgtest.Dump(t, pool, "SELECT src_ref, relation, dst_ref, superseded, stated::text FROM relation_records ORDER BY 1, 2, 3"))
 		}
 	}

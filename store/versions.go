@@ -73,16 +73,36 @@ func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 // resolveVersionNodes returns versions with the nodes their refs resolve
 // to now (in the transaction, after the batch's aliases are written) added
 // to their nodes; versions is not modified (a retried transaction resolves
-// again). A ref that resolves to no node yet (its relation waits pending)
-// adds none: the record, once released, is judged by the object's newest
-// version then (RelationSupersede by its src_ref).
+// again). A version with refs (a STIX relationship) also gets the node of
+// the source its id names in relation_ids (the newest version written
+// before this batch): a record of an older version that waited pending
+// and was released since, from a source this batch's version no longer
+// names, was written when its source came, not by a version (nothing
+// added that node). A ref that resolves to no node yet (its relation waits
+// pending) adds none: the record, once released, is judged by the
+// object's newest version then (RelationSupersede by its src_ref).
 func resolveVersionNodes(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]sourceVersion, error) {
+	var ids []string
+	for _, v := range versions {
+		if len(v.refs) > 0 {
+			ids = append(ids, v.id)
+		}
+	}
+	if len(ids) == 0 {
+		return versions, nil
+	}
+	ends, err := q.RelationIDEnds(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the references of %d relationship ids: %w", len(ids), err)
+	}
+	prior := make(map[string]string, len(ends))
 	var refs []string
+	for _, e := range ends {
+		prior[e.SourceID] = e.SrcRef
+		refs = append(refs, e.SrcRef)
+	}
 	for _, v := range versions {
 		refs = append(refs, v.refs...)
-	}
-	if len(refs) == 0 {
-		return versions, nil
 	}
 	slices.Sort(refs)
 	refs = slices.Compact(refs)
@@ -100,7 +120,7 @@ func resolveVersionNodes(ctx context.Context, q *gen.Queries, versions []sourceV
 			continue
 		}
 		nodes := slices.Clone(out[i].nodes)
-		for _, ref := range out[i].refs {
+		for _, ref := range append(slices.Clone(out[i].refs), prior[out[i].id]) {
 			if n, ok := byRef[ref]; ok && !slices.Contains(nodes, n) {
 				nodes = append(nodes, n)
 			}
