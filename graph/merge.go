@@ -244,8 +244,8 @@ func MergeNode(a, b Node) Node {
 // rules above: props values from the highest-ranked records that have them,
 // earliest first-seen, latest last-seen, union of sources, highest
 // confidence; StatedBy the latest version per id, with the StandsAlone
-// entry when one record stands on its own (StatedBy empty: a STIX
-// relationship object, a copy of the object without a version), which no
+// entry when one record stands on its own (StatedBy empty: telemetry, a
+// copy of the object without a version), which no
 // newer version of an object supersedes. Neither input is modified.
 func MergeRelation(a, b Relation) Relation {
 	ra, rb := a.Ranks(), b.Ranks()

@@ -103,11 +103,13 @@ type Relation struct {
 	// StatedBy is set on a relation that a source object states through
 	// its own properties (a STIX object's embedded references, kill chain
 	// phases and pattern; a MISP event's attributes, objects and tags), Src
-	// being that object's node: the object's id and the version of it that
-	// states the relation (as in the node's Versions). The relation is
-	// superseded once every object stating it has a newer version that does
-	// not. Empty for relations that stand on their own (STIX relationship
-	// objects, telemetry, a copy of the object without a version), which
+	// being that object's node, and on the relation a STIX relationship
+	// object states (Src its source_ref as written): the object's id and
+	// the version of it that states the relation (as in the node's
+	// Versions). The relation is superseded once every object stating it
+	// has a newer version that does not (a relationship whose newer version
+	// changed its type or its ends). Empty for relations that stand on
+	// their own (telemetry, a copy of the object without a version), which
 	// are never superseded. Merged: the latest per id, and StandsAlone
 	// when either record has none (a link one source states on its own
 	// stays, whatever versions of an object stating it too come later).

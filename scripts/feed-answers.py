@@ -66,9 +66,8 @@ sighting or MISP event for the relation it states) that the files do not
 state for that node; edges stated otherwise (indicator patterns, has-hash,
 has-attribute, resolves-to of domain|ip, STIX 2.0 observed-data objects) are
 counted per relation, not compared. An edge of an older version of a
-relationship whose newest version gives another type is counted apart:
-intel keeps it (a relationship object stands on its own) and names the
-relationship id on the newest type's relation only.
+relationship (another type or other ends than its newest version gives) is
+superseded, so extra when intel walks it (stated by the relationship id).
 
 Rules of intel's the checker models (README, ingest/stix/doc.go,
 ingest/misp/doc.go):
@@ -264,7 +263,6 @@ class Expect:
         self.tag_names = set()     # MISP galaxy tag values (and without their ATT&CK suffix)
         self.versionless = set()   # containers and sightings without modified/created
         self.embedded = {}         # STIX 2.0 observed-data id -> embedded objects
-        self.stale_ends = collections.defaultdict(set)  # type -> (src, dst) an older relationship version gave
 
     def link(self, s, r, d, stmt):
         self.links.append((s, r, d, stmt))
@@ -294,11 +292,6 @@ def add_stix(ex, objs):
                 copies[i] = []
             newest[i] = o
             copies[i].append(o)
-    for o in objs:
-        i = canon(o.get("id"))
-        n = newest.get(i)
-        if n is not None and o.get("type") == "relationship" and rel_type(o.get("relationship_type")) != rel_type(n.get("relationship_type")):
-            ex.stale_ends[rel_type(o.get("relationship_type"))].add((canon(o.get("source_ref")), canon(o.get("target_ref"))))
     for i, o in newest.items():
         ex.known.add(i)
         if withdrawn(o):
@@ -608,7 +601,6 @@ def main():
     if len(nodes) > MAX_STARTS:
         k = -(-len(nodes) // MAX_STARTS)
         nodes = nodes[::k]
-    stale_ends = ex.stale_ends
     bad = collections.defaultdict(list)
     if None in want:
         for w in want[None]:
@@ -624,17 +616,13 @@ def main():
         d = json.loads(out)
         start, kinds = d["start"], {x["id"]: x for x in d["nodes"]}
         got = collections.defaultdict(set)  # (rel, dir, peer) -> stmts
-        anon = collections.defaultdict(set)  # (rel, dir, peer) -> (src_ref, dst_ref) of statements naming nothing
         for e in d["edges"]:
             for end, peer, dr in ((e["src"], e["dst"], "out"), (e["dst"], e["src"], "in")):
                 if end != start or peer == start:
                     continue
                 st = set()
                 for s in e.get("stated_by") or []:
-                    named = [canon(x) for x in (s.get("ids") or []) + (s.get("objects") or [])]
-                    st.update(named)
-                    if not named:
-                        anon[(e["relation"], dr, peer)].add((canon(s.get("src_ref")), canon(s.get("dst_ref"))))
+                    st.update(canon(x) for x in (s.get("ids") or []) + (s.get("objects") or []))
                 got[(e["relation"], dr, peer)] |= st
         w = want.get(n, set())
         compared += len(w)
@@ -665,13 +653,6 @@ def main():
                 if (r, dr, peer, s) not in wk:
                     bad["extra"].append((sorted(res.ids_of[n])[:3], r, dr, p.get("kind"), p.get("key"), "stated by " + s))
             if not modeled:
-                if any(ends in stale_ends.get(r, ()) for ends in anon.get((r, dr, peer), ())):
-                    # README: a relationship object stands on its own, so
-                    # the type an older version gave stays beside the newest
-                    # one's; relation_ids names the id on one of them only
-                    ex.loose["edges of a relationship's older version of another type, kept and named by no id "
-                             "(relationships are never superseded)"] += 1
-                    continue
                 other[(kinds.get(start, {}).get("kind"), r, dr)] += 1
     total = sum(len(v) for v in bad.values())
     print(f"files: {len(files)}; start nodes walked: {len(nodes)} (of {len(set(x for x in res.node.values() if x))} resolved); "

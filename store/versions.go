@@ -20,6 +20,10 @@ type sourceVersion struct {
 	id      string
 	version time.Time
 	nodes   []uuid.UUID
+	// refs are the sources of relations the object states that name
+	// their node by a source id (a STIX relationship's source_ref), not
+	// by node: resolveVersionNodes adds the nodes they resolve to.
+	refs []string
 }
 
 // sourceVersions lists the versions of objects a batch writes: those its
@@ -28,7 +32,7 @@ type sourceVersion struct {
 // object's row for the transaction.
 func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 	byID := map[string]*sourceVersion{}
-	add := func(m map[string]time.Time, node uuid.UUID, known bool) {
+	add := func(m map[string]time.Time, node uuid.UUID, known bool, ref graph.Ref) {
 		for id, v := range m {
 			if id == "" || v.IsZero() {
 				continue
@@ -44,15 +48,18 @@ func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 			if known && !slices.Contains(sv.nodes, node) {
 				sv.nodes = append(sv.nodes, node)
 			}
+			if !known && ref != "" && !slices.Contains(sv.refs, string(ref)) {
+				sv.refs = append(sv.refs, string(ref))
+			}
 		}
 	}
 	for _, n := range nodes {
-		add(n.Versions, n.ID, true)
+		add(n.Versions, n.ID, true, "")
 	}
 	for _, r := range rels {
 		if len(r.StatedBy) > 0 {
 			id, ok := graph.ParseNodeRef(r.Src)
-			add(r.StatedBy, id, ok)
+			add(r.StatedBy, id, ok, r.Src)
 		}
 	}
 	out := make([]sourceVersion, 0, len(byID))
@@ -61,6 +68,66 @@ func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 	}
 	slices.SortFunc(out, func(a, b sourceVersion) int { return strings.Compare(a.id, b.id) })
 	return out
+}
+
+// resolveVersionNodes returns versions with the nodes their refs resolve
+// to now (in the transaction, after the batch's aliases are written) added
+// to their nodes; versions is not modified (a retried transaction resolves
+// again). A version with refs (a STIX relationship) also gets the node of
+// the source its id names in relation_ids (the newest version written
+// before this batch): a record of an older version that waited pending
+// and was released since, from a source this batch's version no longer
+// names, was written when its source came, not by a version (nothing
+// added that node). A ref that resolves to no node yet (its relation waits
+// pending) adds none: the record, once released, is judged by the
+// object's newest version then (RelationSupersede by its src_ref).
+func resolveVersionNodes(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]sourceVersion, error) {
+	var ids []string
+	for _, v := range versions {
+		if len(v.refs) > 0 {
+			ids = append(ids, v.id)
+		}
+	}
+	if len(ids) == 0 {
+		return versions, nil
+	}
+	ends, err := q.RelationIDEnds(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("read the references of %d relationship ids: %w", len(ids), err)
+	}
+	prior := make(map[string]string, len(ends))
+	var refs []string
+	for _, e := range ends {
+		prior[e.SourceID] = e.SrcRef
+		refs = append(refs, e.SrcRef)
+	}
+	for _, v := range versions {
+		refs = append(refs, v.refs...)
+	}
+	slices.Sort(refs)
+	refs = slices.Compact(refs)
+	rows, err := q.NodeAliasResolve(ctx, refs)
+	if err != nil {
+		return nil, fmt.Errorf("resolve %d references of versioned objects: %w", len(refs), err)
+	}
+	byRef := make(map[string]uuid.UUID, len(rows))
+	for _, r := range rows {
+		byRef[r.SourceID] = r.NodeID
+	}
+	out := slices.Clone(versions)
+	for i := range out {
+		if len(out[i].refs) == 0 {
+			continue
+		}
+		nodes := slices.Clone(out[i].nodes)
+		for _, ref := range append(slices.Clone(out[i].refs), prior[out[i].id]) {
+			if n, ok := byRef[ref]; ok && !slices.Contains(nodes, n) {
+				nodes = append(nodes, n)
+			}
+		}
+		out[i].nodes = nodes
+	}
+	return out, nil
 }
 
 // raiseVersions records the versions of objects the batch writes before
@@ -72,12 +139,15 @@ func sourceVersions(nodes []graph.Node, rels []graph.Relation) []sourceVersion {
 // the ids whose version rose over one stored before (or, rarely, that only
 // gained a node: the sweep then finds nothing to supersede), and the
 // newest version of every object the batch names, by which its relation
-// records are written live or superseded (stale).
-func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]string, map[string]time.Time, error) {
+// records are written live or superseded (stale). fresh holds the ids
+// whose newest version is this batch's, not stored before (inserted, or
+// raised to the batch's version).
+func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) (raisedIDs []string, newest map[string]time.Time, fresh map[string]bool, err error) {
 	if len(versions) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
-	newest := make(map[string]time.Time, len(versions))
+	newest = make(map[string]time.Time, len(versions))
+	fresh = make(map[string]bool, len(versions))
 	ins := gen.SourceVersionInsertParams{}
 	for _, v := range versions {
 		newest[v.id] = v.version
@@ -85,7 +155,10 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 	}
 	inserted, err := q.SourceVersionInsert(ctx, ins)
 	if err != nil {
-		return nil, nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
+		return nil, nil, nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
+	}
+	for _, id := range inserted {
+		fresh[id] = true
 	}
 	slices.Sort(inserted)
 	var others []string
@@ -95,11 +168,11 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 		}
 	}
 	if len(others) == 0 {
-		return nil, newest, nil
+		return nil, newest, fresh, nil
 	}
 	rows, err := q.SourceVersionLock(ctx, others)
 	if err != nil {
-		return nil, nil, fmt.Errorf("lock %d object versions: %w", len(others), err)
+		return nil, nil, nil, fmt.Errorf("lock %d object versions: %w", len(others), err)
 	}
 	upd := gen.SourceVersionUpdateParams{}
 	for _, row := range rows {
@@ -120,13 +193,16 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 		}
 	}
 	if len(upd.IDs) == 0 {
-		return nil, newest, nil
+		return nil, newest, fresh, nil
 	}
 	raised, err := q.SourceVersionUpdate(ctx, upd)
 	if err != nil {
-		return nil, nil, fmt.Errorf("raise %d object versions: %w", len(upd.IDs), err)
+		return nil, nil, nil, fmt.Errorf("raise %d object versions: %w", len(upd.IDs), err)
 	}
-	return raised, newest, nil
+	for _, id := range raised {
+		fresh[id] = true
+	}
+	return raised, newest, fresh, nil
 }
 
 // stale reports whether a relation record is stated only by versions
@@ -220,8 +296,8 @@ func statedJSON(m map[string]time.Time) json.RawMessage {
 	return b
 }
 
-// standsAlone is the stated map of a record that stands on its own (a STIX
-// relationship object, an object's copy without a version; its entry is
+// standsAlone is the stated map of a record that stands on its own
+// (telemetry, an object's copy without a version; its entry is
 // graph.StandsAlone, as a record merged from one is): an entry no
 // object's version ever outdates (no source_versions row has the empty id,
 // and "infinity" is the latest time), so stated_merge keeps it through

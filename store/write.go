@@ -493,11 +493,15 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err != nil {
 			return err
 		}
-		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
+		resolved, err := resolveVersionNodes(ctx, q, versions)
+		if err != nil {
 			return err
 		}
-		raised, newest, err := raiseVersions(ctx, q, versions)
+		raised, newest, fresh, err := raiseVersions(ctx, q, resolved)
 		if err != nil {
+			return err
+		}
+		if err := s.writeRelationIDs(ctx, q, rels, newest, fresh); err != nil {
 			return err
 		}
 		// Written with the relationships naming known relationship ids

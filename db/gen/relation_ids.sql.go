@@ -212,6 +212,48 @@ func (q *Queries) RelationIDGet(ctx context.Context, arg RelationIDGetParams) (R
 	return i, err
 }
 
+const relationIDReplaceMany = `-- name: RelationIDReplaceMany :exec
+INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source)
+SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source
+FROM (
+    SELECT unnest($1::text[]) AS source_id, unnest($2::text[]) AS src_ref,
+           unnest($3::text[]) AS relation, unnest($4::text[]) AS dst_ref,
+           unnest($5::text[]) AS source
+) AS i
+ORDER BY i.source_id
+ON CONFLICT (source_id) DO UPDATE SET
+    src_ref = excluded.src_ref, relation = excluded.relation, dst_ref = excluded.dst_ref, source = excluded.source
+WHERE ROW(excluded.relation, excluded.src_ref, excluded.dst_ref, excluded.source)
+    IS DISTINCT FROM ROW(r.relation, r.src_ref, r.dst_ref, r.source)
+`
+
+type RelationIDReplaceManyParams struct {
+	SourceIDs []string `json:"source_ids"`
+	SrcRefs   []string `json:"src_refs"`
+	Relations []string `json:"relations"`
+	DstRefs   []string `json:"dst_refs"`
+	Sources   []string `json:"sources"`
+}
+
+// RelationIDReplaceMany records relationship ids (parallel arrays, ids
+// unique within the batch) whose version this write raised (a STIX
+// relationship's newer modified, source_versions): the newest version's
+// references replace those any older version gave, whatever they were.
+// store.writeRelationIDs leaves out the ids an older version gives, and
+// writes those of an equal version with RelationIDUpsertMany; the writes
+// of one id are serialised by its source_versions row, so any order gives
+// the newest version's row.
+func (q *Queries) RelationIDReplaceMany(ctx context.Context, arg RelationIDReplaceManyParams) error {
+	_, err := q.db.Exec(ctx, relationIDReplaceMany,
+		arg.SourceIDs,
+		arg.SrcRefs,
+		arg.Relations,
+		arg.DstRefs,
+		arg.Sources,
+	)
+	return err
+}
+
 const relationIDUpsertMany = `-- name: RelationIDUpsertMany :exec
 INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source)
 SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source

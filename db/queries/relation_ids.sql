@@ -18,6 +18,28 @@ WHERE ROW(excluded.relation COLLATE "C", excluded.src_ref COLLATE "C", excluded.
           excluded.source = '', excluded.source COLLATE "C")
     < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C");
 
+-- name: RelationIDReplaceMany :exec
+-- RelationIDReplaceMany records relationship ids (parallel arrays, ids
+-- unique within the batch) whose version this write raised (a STIX
+-- relationship's newer modified, source_versions): the newest version's
+-- references replace those any older version gave, whatever they were.
+-- store.writeRelationIDs leaves out the ids an older version gives, and
+-- writes those of an equal version with RelationIDUpsertMany; the writes
+-- of one id are serialised by its source_versions row, so any order gives
+-- the newest version's row.
+INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source)
+SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source
+FROM (
+    SELECT unnest(@source_ids::text[]) AS source_id, unnest(@src_refs::text[]) AS src_ref,
+           unnest(@relations::text[]) AS relation, unnest(@dst_refs::text[]) AS dst_ref,
+           unnest(@sources::text[]) AS source
+) AS i
+ORDER BY i.source_id
+ON CONFLICT (source_id) DO UPDATE SET
+    src_ref = excluded.src_ref, relation = excluded.relation, dst_ref = excluded.dst_ref, source = excluded.source
+WHERE ROW(excluded.relation, excluded.src_ref, excluded.dst_ref, excluded.source)
+    IS DISTINCT FROM ROW(r.relation, r.src_ref, r.dst_ref, r.source);
+
 -- name: RelationIDGet :one
 -- RelationIDGet returns the relationship a feed's relationship id names,
 -- with its endpoints resolved to node ids (@unknown while not known).

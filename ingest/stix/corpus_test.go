@@ -71,8 +71,10 @@ type independentCount struct {
 	// ids are the distinct ids per type of the top-level objects.
 	ids map[string]map[string]bool
 	// triples are the (source_ref, relationship_type, target_ref) of each
-	// relationship id.
-	triples map[string]string
+	// relationship id (its last version in the file, modified as written
+	// in versions).
+	triples  map[string]string
+	versions map[string]string
 	// objects counts, per observed-data id, the embedded objects (STIX
 	// 2.0 "objects") and object_refs (2.1) per type.
 	objects map[string]map[string]int
@@ -97,7 +99,7 @@ func countIndependently(t *testing.T, data []byte) (independentCount, error) {
 			objs = []any{x}
 		}
 	}
-	c := independentCount{records: len(objs), ids: map[string]map[string]bool{}, objects: map[string]map[string]int{}, triples: map[string]string{}}
+	c := independentCount{records: len(objs), ids: map[string]map[string]bool{}, objects: map[string]map[string]int{}, triples: map[string]string{}, versions: map[string]string{}}
 	for _, e := range objs {
 		m := e.(map[string]any)
 		typ, id := m["type"].(string), m["id"].(string)
@@ -110,6 +112,7 @@ func countIndependently(t *testing.T, data []byte) (independentCount, error) {
 			rt, _ := m["relationship_type"].(string)
 			dst, _ := m["target_ref"].(string)
 			c.triples[id] = src + " " + strings.ToLower(rt) + " " + dst
+			c.versions[id], _ = m["modified"].(string)
 		}
 		if typ != "observed-data" {
 			continue

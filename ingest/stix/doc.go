@@ -142,13 +142,18 @@
 //     warning: it marks nothing. An ATT&CK
 //     kill_chain_phases entry links the object to its tactic (relation
 //     "tactic" to the alias graph.TacticAlias, which the x-mitre-tactic
-//     carries for each of its x_mitre_domains).
+//     carries for each of its x_mitre_domains); so does a MITRE ATLAS
+//     entry (kill chain "mitre-atlas", whose tactics name mitre-atlas in
+//     their external_references).
 //   - What an object states through its own properties (embedded
 //     references, kill chain phases, pattern observables, a sighting's and
 //     an observed-data's links) it states in its version, its modified time
 //     (graph.Node.Versions, graph.Relation.StatedBy): a newer version of
 //     the object that no longer states a link supersedes it (store,
-//     migration 00030). Relationship objects stand on their own.
+//     migration 00030). A relationship object states its own link in its
+//     version: a newer version of it that changed its relationship_type,
+//     source_ref or target_ref supersedes the older version's link, and
+//     the relationship id names the newest version's ends (relation_ids).
 //   - An indicator's STIX pattern gives the observables it compares for
 //     equality; a file:name compared without any file hash gives the file
 //     node of that name (as a MISP filename attribute does).

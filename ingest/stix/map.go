@@ -313,10 +313,19 @@ func itemsPage(m map[string]any) ([]any, bool) {
 // chain phases, pattern observables, observed-data objects, a sighting's
 // links) carry it as stated (graph.Relation.StatedBy), so that a newer
 // version that no longer states one supersedes it. A bundle maps its
-// objects one by one; a relationship object stands on its own.
+// objects one by one. A relationship object states its own edge: a newer
+// version of it that changed its type or its ends supersedes the older
+// version's edge (its source is named by its STIX id: the store finds the
+// node, graph.Relation.StatedBy).
 func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
 	modified, ok := o.timestamp("modified")
-	if !ok || o.id == "" || o.typ == "bundle" || o.typ == "relationship" || out.drop != nil {
+	if !ok || o.id == "" || o.typ == "bundle" || out.drop != nil {
+		return
+	}
+	if o.typ == "relationship" {
+		for i := rels; i < len(out.batch.Relations); i++ {
+			out.batch.Relations[i].StatedBy = map[string]time.Time{o.id: modified}
+		}
 		return
 	}
 	for i := nodes; i < len(out.batch.Nodes); i++ {
@@ -468,6 +477,18 @@ var killChainOfDomain = map[string]string{
 	"mobile-attack": "mitre-mobile-attack", "pre-attack": "mitre-pre-attack",
 }
 
+// atlasKillChain is MITRE ATLAS's kill_chain_name and the source_name of
+// its external_references: ATLAS's STIX bundle (atlas-navigator-data)
+// follows ATT&CK's data model, its tactics with no x_mitre_domains.
+const atlasKillChain = "mitre-atlas"
+
+// tacticKillChain reports whether kc is a kill chain whose phases name an x-mitre-tactic
+// by its x_mitre_shortname: ATT&CK's and ATLAS's.
+func tacticKillChain(kc string) bool {
+	kc = strings.ToLower(strings.TrimSpace(kc))
+	return attackSources[kc] || kc == atlasKillChain
+}
+
 // lifecycle marks a revoked or deprecated object's node (graph.Lifecycle),
 // gives every node its ATT&CK ids as lookup aliases (graph.ExternalIDAlias),
 // gives an ATT&CK tactic its kill chain phase aliases (graph.TacticAlias)
@@ -488,6 +509,12 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 				n.Aliases = append(n.Aliases, graph.TacticAlias(kc, short))
 			}
 		}
+		for _, src := range externalIDs(o) {
+			if a := graph.TacticAlias(atlasKillChain, short); strings.EqualFold(strings.TrimSpace(src), atlasKillChain) && short != "" &&
+				!slices.Contains(n.Aliases, a) {
+				n.Aliases = append(n.Aliases, a)
+			}
+		}
 	}
 	phases, _ := o.m["kill_chain_phases"].([]any)
 	seen := map[string]bool{}
@@ -495,7 +522,7 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 		kcp, _ := p.(map[string]any)
 		kc, _ := kcp["kill_chain_name"].(string)
 		phase, _ := kcp["phase_name"].(string)
-		if !attackSources[strings.ToLower(strings.TrimSpace(kc))] || strings.TrimSpace(phase) == "" {
+		if !tacticKillChain(kc) || strings.TrimSpace(phase) == "" {
 			continue
 		}
 		dst := graph.TacticAlias(kc, phase)

@@ -435,3 +435,24 @@ func TestSekoiaSourcesAreProvenance(t *testing.T) {
 	require.False(t, ok, "a shared source relates nothing")
 	require.Equal(t, graph.ClassProvenance, graph.ClassOf("x-inthreat-sources"))
 }
+
+// TestATLASTechniquesLinkToTheirTactics: MITRE ATLAS's STIX bundle
+// (testdata/excerpts/atlas-stix-excerpt.json, from
+// mitre-atlas/atlas-navigator-data dist/stix-atlas.json) follows ATT&CK's
+// data model with its own kill chain, "mitre-atlas": a technique's
+// kill_chain_phases name the x-mitre-tactic of that x_mitre_shortname,
+// whose external_references name mitre-atlas (it has no x_mitre_domains).
+// The techniques linked to no tactic (degree 0: `intel related` of the
+// tactic gave only its matrix), as an ATT&CK technique does.
+func TestATLASTechniquesLinkToTheirTactics(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "../excerpts/atlas-stix-excerpt.json")
+	require.Empty(t, rep.Dropped)
+	got, pending := graphRelations(t, st.Pool())
+	require.Zero(t, pending)
+	require.Equal(t, []string{
+		"attack-pattern tactic x-mitre-tactic Reconnaissance",
+		"attack-pattern tactic x-mitre-tactic Reconnaissance",
+		"x-mitre-matrix tactic x-mitre-tactic Reconnaissance",
+	}, got)
+}
