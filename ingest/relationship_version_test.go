@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,4 +85,62 @@ func TestNewerRelationshipVersionReplacesItsEdge(t *testing.T) {
 		}
 	}
 	require.Equal(t, dumps[0], dumps[1], "the same records in either order")
+}
+
+// TestUnversionedCopyOfAVersionedRelationship: one relationship id given
+// by three copies naming other ends, as OpenCTI's client-python test
+// bundles give relationship--10e8c71d…: without a version (missing_refs:
+// malware part-of malware), and twice with the same version
+// (DATA-TEST-STIX2_v2: identity part-of identity; cyclic-bundle:
+// x-mitre-asset part-of identity; modified 2020-02-23T23:40:53.582Z).
+// relation_ids named the copy without a version when it came after
+// cyclic-bundle's (its references sort first), and cyclic-bundle's when
+// it came after DATA-TEST's (it only added a node to the version's row,
+// which counted as raising it): the corpus load-order test's forward and
+// reverse dumps differed in that row. In every order it now names
+// DATA-TEST's copy: the newest version, then the smallest references.
+func TestUnversionedCopyOfAVersionedRelationship(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	const rel = "relationship--10e8c71d-a1b4-4e35-bca8-2e4a3785ea04"
+	write := func(name, body string) ingest.Feed {
+		p := filepath.Join(dir, name+".json")
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
+		return ingest.Feed{Name: name, Path: p}
+	}
+	const at = `"created": "2020-02-23T23:40:53.575Z", "modified": "2020-02-23T23:40:53.575Z"`
+	const relAt = `"created": "2020-02-23T23:40:53.582Z", "modified": "2020-02-23T23:40:53.582Z"`
+	feeds := []ingest.Feed{
+		write("missing_refs", `{"type": "bundle", "id": "bundle--8d5f0a8e-0000-4000-8000-000000000001", "objects": [
+			{"type": "malware", "id": "malware--faa5b705-cf44-4e50-8472-29e5fec43c3c", "name": "a", "is_family": true},
+			{"type": "malware", "id": "malware--faa5b705-cf44-4e50-8472-29e5fec43c3d", "name": "b", "is_family": true},
+			{"type": "relationship", "id": "`+rel+`", "relationship_type": "part-of",
+			 "source_ref": "malware--faa5b705-cf44-4e50-8472-29e5fec43c3c", "target_ref": "malware--faa5b705-cf44-4e50-8472-29e5fec43c3d"}]}`),
+		write("data-test", `{"type": "bundle", "id": "bundle--8d5f0a8e-0000-4000-8000-000000000002", "objects": [
+			{"type": "identity", "spec_version": "2.1", "id": "identity--360f3368-b911-4bb1-a7f9-0a8e4ef4e023", "name": "c",
+			 "identity_class": "organization", `+at+`},
+			{"type": "identity", "spec_version": "2.1", "id": "identity--5556c4ab-3e5e-4d56-8410-60b29cecbeb6", "name": "d",
+			 "identity_class": "organization", `+at+`},
+			{"type": "relationship", "spec_version": "2.1", "id": "`+rel+`", "relationship_type": "part-of", `+relAt+`,
+			 "source_ref": "identity--360f3368-b911-4bb1-a7f9-0a8e4ef4e023", "target_ref": "identity--5556c4ab-3e5e-4d56-8410-60b29cecbeb6"}]}`),
+		write("cyclic", `{"type": "bundle", "id": "bundle--8d5f0a8e-0000-4000-8000-000000000003", "objects": [
+			{"type": "x-mitre-asset", "spec_version": "2.1", "id": "x-mitre-asset--0804f037-a3b9-4715-98e1-9f73d19d6945", "name": "e", `+at+`},
+			{"type": "identity", "spec_version": "2.1", "id": "identity--5556c4ab-3e5e-4d56-8410-60b29cecbeb6", "name": "d",
+			 "identity_class": "organization", `+at+`},
+			{"type": "relationship", "spec_version": "2.1", "id": "`+rel+`", "relationship_type": "part-of", `+relAt+`,
+			 "source_ref": "x-mitre-asset--0804f037-a3b9-4715-98e1-9f73d19d6945", "target_ref": "identity--5556c4ab-3e5e-4d56-8410-60b29cecbeb6"}]}`),
+	}
+	for _, order := range [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}} {
+		ctx := context.Background()
+		st, pool := newStore(t)
+		var names []string
+		for _, i := range order {
+			loadOneByOne(ctx, t, st, []ingest.Feed{feeds[i]})
+			names = append(names, feeds[i].Name)
+		}
+		var src, dst, source string
+		require.NoError(t, pool.QueryRow(ctx, `SELECT src_ref, dst_ref, source FROM relation_ids WHERE source_id = $1`, rel).Scan(&src, &dst, &source))
+		require.Equal(t, []string{"identity--360f3368-b911-4bb1-a7f9-0a8e4ef4e023", "identity--5556c4ab-3e5e-4d56-8410-60b29cecbeb6", "data-test"},
+			[]string{src, dst, source}, "loaded in the order %v", names)
+	}
 }

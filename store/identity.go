@@ -189,15 +189,13 @@ func (r relationIDRow) before(o relationIDRow) bool {
 
 // writeRelationIDs records the relationship ids of rels with the
 // references they name (relation_ids), so a relationship id resolves
-// (Store.ResolveRelation). A versioned id (a STIX relationship's modified,
-// its entry in the relation's StatedBy) names its newest version's
-// references: a version older than the newest stored (newest) is left
-// out, and one this write raised (fresh) replaces what an older version
-// gave (RelationIDReplaceMany). Otherwise (the same version again, or no
-// version: a MISP object reference) an id two records give keeps the
-// first by relationIDRow.before, in the batch and across batches
-// (RelationIDUpsertMany).
-func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, fresh map[string]bool) error {
+// (Store.ResolveRelation). Of the copies of one id (in the batch, and
+// across batches by RelationIDUpsertMany's rule) the row names the newest
+// version's (a STIX relationship's modified, its entry in the relation's
+// StatedBy), a copy with a version before one without (a MISP object
+// reference, a STIX relationship without modified), then the first by
+// relationIDRow.before: one row whatever the order of the loads.
+func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) error {
 	type versioned struct {
 		row relationIDRow
 		at  time.Time
@@ -219,37 +217,20 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 	if len(best) == 0 {
 		return nil
 	}
-	var upsert gen.RelationIDUpsertManyParams
-	var replace gen.RelationIDReplaceManyParams
+	var p gen.RelationIDUpsertManyParams
 	for _, id := range slices.Sorted(maps.Keys(best)) {
 		b := best[id]
 		r := b.row
-		switch n, ok := newest[id]; {
-		case !b.at.IsZero() && ok && b.at.Before(n):
-			continue // an older version: the newest's row stays
-		case !b.at.IsZero() && ok && fresh[id]:
-			replace.SourceIDs = append(replace.SourceIDs, r.id)
-			replace.SrcRefs = append(replace.SrcRefs, r.src)
-			replace.Relations = append(replace.Relations, r.rel)
-			replace.DstRefs = append(replace.DstRefs, r.dst)
-			replace.Sources = append(replace.Sources, r.source)
-			continue
-		}
-		upsert.SourceIDs = append(upsert.SourceIDs, r.id)
-		upsert.SrcRefs = append(upsert.SrcRefs, r.src)
-		upsert.Relations = append(upsert.Relations, r.rel)
-		upsert.DstRefs = append(upsert.DstRefs, r.dst)
-		upsert.Sources = append(upsert.Sources, r.source)
+		p.SourceIDs = append(p.SourceIDs, r.id)
+		p.SrcRefs = append(p.SrcRefs, r.src)
+		p.Relations = append(p.Relations, r.rel)
+		p.DstRefs = append(p.DstRefs, r.dst)
+		p.Sources = append(p.Sources, r.source)
+		p.Versioned = append(p.Versioned, !b.at.IsZero())
+		p.Versions = append(p.Versions, b.at)
 	}
-	if len(replace.SourceIDs) > 0 {
-		if err := q.RelationIDReplaceMany(ctx, replace); err != nil {
-			return fmt.Errorf("record %d relationship ids of newer versions: %w", len(replace.SourceIDs), err)
-		}
-	}
-	if len(upsert.SourceIDs) > 0 {
-		if err := q.RelationIDUpsertMany(ctx, upsert); err != nil {
-			return fmt.Errorf("record %d relationship ids: %w", len(upsert.SourceIDs), err)
-		}
+	if err := q.RelationIDUpsertMany(ctx, p); err != nil {
+		return fmt.Errorf("record %d relationship ids: %w", len(p.SourceIDs), err)
 	}
 	return nil
 }

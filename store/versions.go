@@ -139,15 +139,12 @@ func resolveVersionNodes(ctx context.Context, q *gen.Queries, versions []sourceV
 // the ids whose version rose over one stored before (or, rarely, that only
 // gained a node: the sweep then finds nothing to supersede), and the
 // newest version of every object the batch names, by which its relation
-// records are written live or superseded (stale). fresh holds the ids
-// whose newest version is this batch's, not stored before (inserted, or
-// raised to the batch's version).
-func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) (raisedIDs []string, newest map[string]time.Time, fresh map[string]bool, err error) {
+// records are written live or superseded (stale).
+func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion) ([]string, map[string]time.Time, error) {
 	if len(versions) == 0 {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
-	newest = make(map[string]time.Time, len(versions))
-	fresh = make(map[string]bool, len(versions))
+	newest := make(map[string]time.Time, len(versions))
 	ins := gen.SourceVersionInsertParams{}
 	for _, v := range versions {
 		newest[v.id] = v.version
@@ -155,10 +152,7 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 	}
 	inserted, err := q.SourceVersionInsert(ctx, ins)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
-	}
-	for _, id := range inserted {
-		fresh[id] = true
+		return nil, nil, fmt.Errorf("record %d object versions: %w", len(versions), err)
 	}
 	slices.Sort(inserted)
 	var others []string
@@ -168,11 +162,11 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 		}
 	}
 	if len(others) == 0 {
-		return nil, newest, fresh, nil
+		return nil, newest, nil
 	}
 	rows, err := q.SourceVersionLock(ctx, others)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("lock %d object versions: %w", len(others), err)
+		return nil, nil, fmt.Errorf("lock %d object versions: %w", len(others), err)
 	}
 	upd := gen.SourceVersionUpdateParams{}
 	for _, row := range rows {
@@ -193,16 +187,13 @@ func raiseVersions(ctx context.Context, q *gen.Queries, versions []sourceVersion
 		}
 	}
 	if len(upd.IDs) == 0 {
-		return nil, newest, fresh, nil
+		return nil, newest, nil
 	}
 	raised, err := q.SourceVersionUpdate(ctx, upd)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("raise %d object versions: %w", len(upd.IDs), err)
+		return nil, nil, fmt.Errorf("raise %d object versions: %w", len(upd.IDs), err)
 	}
-	for _, id := range raised {
-		fresh[id] = true
-	}
-	return raised, newest, fresh, nil
+	return raised, newest, nil
 }
 
 // stale reports whether a relation record is stated only by versions

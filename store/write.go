@@ -497,11 +497,11 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err != nil {
 			return err
 		}
-		raised, newest, fresh, err := raiseVersions(ctx, q, resolved)
+		raised, newest, err := raiseVersions(ctx, q, resolved)
 		if err != nil {
 			return err
 		}
-		if err := s.writeRelationIDs(ctx, q, rels, newest, fresh); err != nil {
+		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
 			return err
 		}
 		// Written with the relationships naming known relationship ids

@@ -188,6 +188,8 @@ type RelationID struct {
 	Relation string `json:"relation"`
 	DstRef   string `json:"dst_ref"`
 	Source   string `json:"source"`
+	// The version (a STIX relationship's modified) of the copy of the relationship this row names; NULL for a copy without one (a MISP object reference, a STIX relationship without modified) and for rows written before migration 00040. The newest version wins, then a versioned copy over an unversioned one, then the smallest (relation, src_ref, dst_ref, non-empty source, source).
+	Version *time.Time `json:"version"`
 }
 
 // Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.

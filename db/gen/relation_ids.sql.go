@@ -212,77 +212,46 @@ func (q *Queries) RelationIDGet(ctx context.Context, arg RelationIDGetParams) (R
 	return i, err
 }
 
-const relationIDReplaceMany = `-- name: RelationIDReplaceMany :exec
-INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source)
-SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source
-FROM (
-    SELECT unnest($1::text[]) AS source_id, unnest($2::text[]) AS src_ref,
-           unnest($3::text[]) AS relation, unnest($4::text[]) AS dst_ref,
-           unnest($5::text[]) AS source
-) AS i
-ORDER BY i.source_id
-ON CONFLICT (source_id) DO UPDATE SET
-    src_ref = excluded.src_ref, relation = excluded.relation, dst_ref = excluded.dst_ref, source = excluded.source
-WHERE ROW(excluded.relation, excluded.src_ref, excluded.dst_ref, excluded.source)
-    IS DISTINCT FROM ROW(r.relation, r.src_ref, r.dst_ref, r.source)
-`
-
-type RelationIDReplaceManyParams struct {
-	SourceIDs []string `json:"source_ids"`
-	SrcRefs   []string `json:"src_refs"`
-	Relations []string `json:"relations"`
-	DstRefs   []string `json:"dst_refs"`
-	Sources   []string `json:"sources"`
-}
-
-// RelationIDReplaceMany records relationship ids (parallel arrays, ids
-// unique within the batch) whose version this write raised (a STIX
-// relationship's newer modified, source_versions): the newest version's
-// references replace those any older version gave, whatever they were.
-// store.writeRelationIDs leaves out the ids an older version gives, and
-// writes those of an equal version with RelationIDUpsertMany; the writes
-// of one id are serialised by its source_versions row, so any order gives
-// the newest version's row.
-func (q *Queries) RelationIDReplaceMany(ctx context.Context, arg RelationIDReplaceManyParams) error {
-	_, err := q.db.Exec(ctx, relationIDReplaceMany,
-		arg.SourceIDs,
-		arg.SrcRefs,
-		arg.Relations,
-		arg.DstRefs,
-		arg.Sources,
-	)
-	return err
-}
-
 const relationIDUpsertMany = `-- name: RelationIDUpsertMany :exec
-INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source)
-SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source
+INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source, version)
+SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source, CASE WHEN i.versioned THEN i.version END
 FROM (
     SELECT unnest($1::text[]) AS source_id, unnest($2::text[]) AS src_ref,
            unnest($3::text[]) AS relation, unnest($4::text[]) AS dst_ref,
-           unnest($5::text[]) AS source
+           unnest($5::text[]) AS source, unnest($6::boolean[]) AS versioned,
+           unnest($7::timestamptz[]) AS version
 ) AS i
 ORDER BY i.source_id
 ON CONFLICT (source_id) DO UPDATE SET
-    src_ref = excluded.src_ref, relation = excluded.relation, dst_ref = excluded.dst_ref, source = excluded.source
-WHERE ROW(excluded.relation COLLATE "C", excluded.src_ref COLLATE "C", excluded.dst_ref COLLATE "C",
-          excluded.source = '', excluded.source COLLATE "C")
-    < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C")
+    src_ref = excluded.src_ref, relation = excluded.relation, dst_ref = excluded.dst_ref, source = excluded.source,
+    version = excluded.version
+WHERE (excluded.version IS NOT NULL AND (r.version IS NULL OR excluded.version > r.version))
+   OR (excluded.version IS NOT DISTINCT FROM r.version
+       AND ROW(excluded.relation COLLATE "C", excluded.src_ref COLLATE "C", excluded.dst_ref COLLATE "C",
+               excluded.source = '', excluded.source COLLATE "C")
+         < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C"))
 `
 
 type RelationIDUpsertManyParams struct {
-	SourceIDs []string `json:"source_ids"`
-	SrcRefs   []string `json:"src_refs"`
-	Relations []string `json:"relations"`
-	DstRefs   []string `json:"dst_refs"`
-	Sources   []string `json:"sources"`
+	SourceIDs []string    `json:"source_ids"`
+	SrcRefs   []string    `json:"src_refs"`
+	Relations []string    `json:"relations"`
+	DstRefs   []string    `json:"dst_refs"`
+	Sources   []string    `json:"sources"`
+	Versioned []bool      `json:"versioned"`
+	Versions  []time.Time `json:"versions"`
 }
 
 // RelationIDUpsertMany records relationship ids (parallel arrays, ids
-// unique within the batch) with the references the feed wrote. An id
-// restated with other references keeps the smallest (relation, src_ref,
-// dst_ref), then the smallest non-empty source, so any order gives the same
-// row; an unchanged row is not rewritten.
+// unique within the batch) with the references the feed wrote and the
+// version of the copy that wrote them (@versioned false: none, a MISP
+// object reference or a STIX relationship without modified). Of the
+// copies of one id the row names one rule's pick, whatever the order and
+// the writers: the newest version, then a copy with a version before one
+// without, then the smallest (relation, src_ref, dst_ref), then the
+// smallest non-empty source (migration 00040). The conflict's row is
+// locked and re-read before the rule is applied, so concurrent writers of
+// one id end with the same row. An unchanged row is not rewritten.
 func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsertManyParams) error {
 	_, err := q.db.Exec(ctx, relationIDUpsertMany,
 		arg.SourceIDs,
@@ -290,6 +259,8 @@ func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsert
 		arg.Relations,
 		arg.DstRefs,
 		arg.Sources,
+		arg.Versioned,
+		arg.Versions,
 	)
 	return err
 }
