@@ -151,7 +151,8 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 			}
 			pc.logger.InfoContext(ctx, "a connection pooler (PgBouncer?) refused the jit startup parameter: connecting without it, "+
-				"with default_query_exec_mode=exec; to keep JIT off for the graph walk, ALTER ROLE … SET jit = off on the server")
+				"with default_query_exec_mode=exec and JIT turned off in each transaction (SET LOCAL) where the pool's user asks "+
+				"(store.WithLocalJITOff; intel does)")
 			limit, err = serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
 		}
 		if err != nil {
@@ -182,6 +183,15 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		slog.String("max_conns_from", source),
 	)
 	return cfg, nil
+}
+
+// JITParamDropped reports whether ConfigurePool made cfg without the jit
+// startup parameter it sets (jit=off) because a connection pooler refused
+// it, the URL not setting jit itself: sessions then run with the server's
+// jit, and a Store keeps it off by transaction (store.WithLocalJITOff).
+func JITParamDropped(cfg *pgxpool.Config) bool {
+	_, set := cfg.ConnConfig.RuntimeParams["jit"]
+	return !set
 }
 
 // poolerRefusedJIT reports whether err is a connection pooler refusing
