@@ -428,13 +428,20 @@ func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, e
 	if err != nil {
 		return nil, err
 	}
-	return store.NewStore(pool,
+	opts := []store.Option{}
+	if tuning.JITParamDropped(pool.Config()) {
+		// A transaction pooler refused the jit startup parameter: JIT off
+		// by transaction instead, never by session (a session SET would
+		// reach the pooler's other clients).
+		opts = append(opts, store.WithLocalJITOff())
+	}
+	return store.NewStore(pool, append(opts,
 		store.WithRetryPolicy(policy),
 		store.WithLogger(a.log),
 		store.WithBatchSize(plan.BatchSize),
 		store.WithWriters(plan.Writers),
 		store.WithEndpointCache(plan.EndpointCacheKeys),
-		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()}))), nil
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))...), nil
 }
 
 // defaultCitusBudget (--citus-budget) bounds every retried write of a

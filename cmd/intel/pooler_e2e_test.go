@@ -29,7 +29,12 @@ type pooler struct {
 	server      string
 	refusedJIT  atomic.Int64
 	namedParses atomic.Int64
-	l           net.Listener
+	// walks counts the graph walk's statements (FindRelated, WalkLevel)
+	// clients parse, walksJITOff those parsed inside a transaction that
+	// turned JIT off for itself (SET LOCAL jit = off, or set_config's
+	// local form) before them.
+	walks, walksJITOff atomic.Int64
+	l                  net.Listener
 }
 
 func startPooler(t *testing.T, dsn string) (*pooler, string) {
@@ -86,9 +91,12 @@ func (p *pooler) serve(client net.Conn) {
 }
 
 // frontend passes the client's messages to the server, counting the named
-// Parse messages.
+// Parse messages and the walks' statements, with JIT turned off by
+// transaction or not. A session SET of jit is not counted: it would reach
+// the other clients of a real pooler's server connection.
 func (p *pooler) frontend(client, server net.Conn) {
 	var head [5]byte
+	jitOff := false // in a transaction that turned JIT off for itself
 	for {
 		if _, err := io.ReadFull(client, head[:]); err != nil {
 			return
@@ -103,6 +111,27 @@ func (p *pooler) frontend(client, server net.Conn) {
 		}
 		if head[0] == 'P' && len(body) > 0 && body[0] != 0 { // Parse: the statement's name first
 			p.namedParses.Add(1)
+		}
+		var text string
+		switch head[0] {
+		case 'Q': // a simple query's text
+			text = string(body)
+		case 'P': // Parse: name\0query\0…
+			if _, q, ok := strings.Cut(string(body), "\x00"); ok {
+				text, _, _ = strings.Cut(q, "\x00")
+			}
+		}
+		lower := strings.ToLower(text)
+		switch {
+		case strings.Contains(lower, "set local jit = off"), strings.Contains(lower, "set_config('jit', 'off', true)"):
+			jitOff = true
+		case strings.HasPrefix(lower, "commit"), strings.HasPrefix(lower, "rollback"):
+			jitOff = false
+		case strings.Contains(text, "-- name: FindRelated "), strings.Contains(text, "-- name: WalkLevel "):
+			p.walks.Add(1)
+			if jitOff {
+				p.walksJITOff.Add(1)
+			}
 		}
 		if _, err := server.Write(append(head[:], body...)); err != nil {
 			return
@@ -141,6 +170,8 @@ func TestThroughATransactionPooler(t *testing.T) {
 	for _, args := range [][]string{
 		{"ingest", "stix", feed, "--feed", "pooled"},
 		{"search", "m1"},
+		{"related", "malware:m1", "--depth", "2"},
+		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
 		{"partitions", "ensure"},
 		{"migrate", "status"},
 	} {
@@ -150,6 +181,11 @@ func TestThroughATransactionPooler(t *testing.T) {
 	}
 	require.Positive(t, p.refusedJIT.Load())
 	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
+	// JIT stays off for the walk, by transaction (before: 0 of 4, the
+	// walks ran with the server's jit = on, about 150 ms of compilation
+	// each).
+	require.Positive(t, p.walks.Load())
+	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
 
 	// The URL's own choice of mode stands.
 	r := intel(t, []string{"DATABASE_URL=" + via + "&default_query_exec_mode=cache_statement"}, "", "search", "m1")
