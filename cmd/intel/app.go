@@ -353,10 +353,28 @@ func explainConnectError(err error, timeout time.Duration) error {
 			"(close some of them or raise max_connections): %w", err)
 	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
+	case store.Code(err) == pgerrcode.InvalidPassword:
+		return fmt.Errorf("the server refused the login of role %q: a wrong password, or no such role "+
+			"(give the password in PGPASSWORD, ~/.pgpass, the URL's passfile= or a PGSERVICE entry): %w", connectUser(err), err)
+	case store.Code(err) == pgerrcode.InvalidAuthorizationSpecification:
+		return fmt.Errorf("the server refused the login of role %q: no such role, or no pg_hba.conf line lets it in "+
+			"from this host to this database: %w", connectUser(err), err)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Errorf("the server does not accept TLS, and the URL's sslmode (require, verify-ca or verify-full) "+
+			"takes nothing else: turn ssl on in the server's configuration, or use sslmode=prefer on a network you trust: %w", err)
 	case strings.Contains(err.Error(), "connection refused"):
 		return fmt.Errorf("database unreachable (connection refused): %w", err)
 	}
 	return err
+}
+
+// connectUser is the role a failed connection logged in as, or "".
+func connectUser(err error) string {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		return ce.Config.User
+	}
+	return ""
 }
 
 // openStore opens the pool, brings the schema up to date when it is the
