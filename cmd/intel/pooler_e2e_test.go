@@ -34,7 +34,10 @@ type pooler struct {
 	// turned JIT off for itself (SET LOCAL jit = off, or set_config's
 	// local form) before them.
 	walks, walksJITOff atomic.Int64
-	l                  net.Listener
+	// ignoreJIT passes a startup packet on without its jit parameter
+	// instead of refusing it (PgBouncer's ignore_startup_parameters = jit).
+	ignoreJIT bool
+	l         net.Listener
 }
 
 func startPooler(t *testing.T, dsn string) (*pooler, string) {
@@ -65,6 +68,12 @@ func (p *pooler) serve(client net.Conn) {
 	if binary.BigEndian.Uint32(head[4:]) == 196608 { // protocol 3.0: key\0value\0…
 		params := strings.Split(string(body), "\x00")
 		for i := 0; i+1 < len(params); i += 2 {
+			if params[i] == "jit" && p.ignoreJIT {
+				params = append(params[:i:i], params[i+2:]...)
+				body = []byte(strings.Join(params, "\x00"))
+				binary.BigEndian.PutUint32(head[:4], uint32(len(body)+8)) //nolint:gosec // a startup packet
+				break
+			}
 			if params[i] == "jit" {
 				p.refusedJIT.Add(1)
 				_, _ = client.Write(errorResponse("08P01", "unsupported startup parameter: jit"))
@@ -191,4 +200,36 @@ func TestThroughATransactionPooler(t *testing.T) {
 	r := intel(t, []string{"DATABASE_URL=" + via + "&default_query_exec_mode=cache_statement"}, "", "search", "m1")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Positive(t, p.namedParses.Load(), "cache_statement, as the URL says")
+}
+
+// TestThroughAPoolerThatIgnoresJIT: PgBouncer in transaction mode with
+// ignore_startup_parameters = jit passes connections on without the
+// parameter, so intel could not tell it was there: its sessions ran with
+// the server's jit = on, and pgx's named prepared statements went through
+// the transaction pooler (`prepared statement "stmtcache_…" already
+// exists`, 42P05, on a real one). Now a session whose jit is not off,
+// although it was started with jit=off (which wins over every server, role
+// or database setting), is taken for such a pooler: unnamed statements,
+// and JIT off by transaction.
+func TestThroughAPoolerThatIgnoresJIT(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	p, via := startPooler(t, dsn)
+	p.ignoreJIT = true
+	env := []string{"DATABASE_URL=" + via + "&options=-c%20jit%3Don"} // the server's default, as most have it
+	feed := feedtest.MalwareFeed(t, 300)
+	for _, args := range [][]string{
+		{"ingest", "stix", feed, "--feed", "pooled"},
+		{"search", "m1"},
+		{"related", "malware:m1", "--depth", "2"},
+		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
+	} {
+		r := intel(t, env, "", args...)
+		require.Equal(t, 0, r.code, "intel %v: %s", args, r.stderr)
+		require.Contains(t, r.stderr, "although it was started with jit=off: a connection pooler", args)
+	}
+	require.Zero(t, p.refusedJIT.Load())
+	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
+	require.Positive(t, p.walks.Load())
+	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
 }
