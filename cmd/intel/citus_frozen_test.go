@@ -3,6 +3,7 @@ package main_test
 import (
 	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,16 +41,20 @@ func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
 	defer thaw()
 
 	const budget = 5 * time.Second
-	for _, args := range [][]string{
-		{"related", "ipv4-addr:8.8.8.8", "--depth", "1"},
-		{"partitions", "list"},
+	for _, c := range []struct {
+		args     []string
+		cmdWords int
+	}{
+		{[]string{"related", "ipv4-addr:8.8.8.8", "--depth", "1"}, 1},
+		{[]string{"partitions", "list"}, 2},
 	} {
+		args, cmdWords := c.args, c.cmdWords
 		start := time.Now()
 		r = intel(t, env, "", append([]string{"--citus-budget", budget.String(), "--timeout", "2m"}, args...)...)
 		took := time.Since(start)
 		t.Logf("intel %v: %s, exit %d: %s", args, took, r.code, r.stderr)
 		require.Equal(t, 1, r.code, r.stderr)
-		require.Contains(t, r.stderr, "intel: the Citus cluster did not answer intel "+args[0]+" within --citus-budget 5s: ")
+		require.Contains(t, r.stderr, "intel: the Citus cluster did not answer intel "+strings.Join(args[:cmdWords], " ")+" within --citus-budget 5s: ")
 		require.Contains(t, r.stderr, "worker "+frozen+" does not answer the coordinator")
 		require.NotContains(t, r.stderr, "stopped by --timeout")
 		require.Less(t, took, budget+30*time.Second, "the budget, the check of the workers and the pool's close")
