@@ -69,10 +69,14 @@ test: ## Run all tests with the race detector against a real PostgreSQL (started
 # lock waits or connection kills on one server.
 CITUS_SKIP := TestFindRelated(Chain|EdgeCases|HubFanout|TelemetryWindow|Truncation|WalkSemantics)|TestCorpus|TestRelationsCollapsing|TestPendingRelationsResolve|TestAppendTelemetryCopyFailureStops|TestTelemetryWriterFailedGroup|TestRoles|TestEnsureMovesRowsOutOfTheDefaultPartition|TestEnsureRowWithNowLandsInTodaysPartition|TestEnsureBoundsAreUTC|TestEnsureUnderALongReader|TestEnsureRetriesATerminatedConnection|TestAppendTelemetrySurvivesServerKillingConnections
 
+# The CLI's tests that need Citus (a worker fault on a cluster of their own).
+CITUS_CLI := TestFrozenWorker
+
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).
 	@test -f "$$($(PG_CONFIG) --pkglibdir)/citus.so" || { echo "test-citus: Citus is not installed: run ../shared/citus/install.sh as root" >&2; exit 1; }
 	INTEL_TEST_CITUS=1 $(GO) test -race -count=1 -timeout 15m -skip '$(CITUS_SKIP)' $(TEST_FLAGS) ./internal/pgtest/ ./scaleout/ ./partman/ ./store/
+	INTEL_TEST_CITUS=1 $(GO) test -race -count=1 -timeout 10m -run '$(CITUS_CLI)' $(TEST_FLAGS) ./cmd/intel/
 
 .PHONY: fuzz
 fuzz: ## Fuzz every Fuzz target for FUZZTIME (default 30s) and run the long reliability tests (TestLong*, INTEL_LONG=1).

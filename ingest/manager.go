@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"iter"
 	"log/slog"
@@ -396,6 +397,13 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	if loadErr != nil {
 		return fail(src.changed(loadErr))
 	}
+	if src.format == FormatSTIX || (src.format == FormatMISP && !src.dir) {
+		// A telemetry file's checkpoint plan reads it by its own lines
+		// and hashes; a directory's files are hashed one by one.
+		if err := src.sameContent(); err != nil {
+			return fail(err)
+		}
+	}
 	if err := NoRecords(res.Report, res.Format); err != nil {
 		return fail(err)
 	}
@@ -658,6 +666,31 @@ type source struct {
 	// writer still writing it (changed) from one of the content.
 	file   *os.File
 	opened int64
+	// read hashes the bytes of file as the load reads them (rest drains
+	// what it left), to tell a file rewritten in place while it was read,
+	// even to the same size, from the content hashed when it was opened.
+	read hash.Hash
+	rest io.Reader
+}
+
+// sameContent reports, once a load of a regular file has succeeded,
+// whether what it read is what was hashed when the file was opened. A file
+// rewritten in place while it was read (same size: the size check of
+// changed cannot see it) was loaded as a mix of its two contents and
+// recorded as loaded under the first one's hash (exit 0, status ok): 27,025
+// of 150,000 objects kept the names the file no longer held.
+func (s *source) sameContent() error {
+	if s.read == nil {
+		return nil
+	}
+	if _, err := io.Copy(io.Discard, s.rest); err != nil {
+		return fmt.Errorf("read feed: %w", err)
+	}
+	if got := hex.EncodeToString(s.read.Sum(nil)); got != s.hash {
+		return fmt.Errorf("the file changed while it was read: its content is not what it held when opened " +
+			"(a writer rewrote it in place?); not recorded as loaded: load it once it is complete")
+	}
+	return nil
 }
 
 // changed wraps err, when the file read changed size since it was opened
@@ -728,8 +761,11 @@ func openSource(ctx context.Context, f Feed) (*source, error) {
 		_ = file.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(file, sniffLimit)
-	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close, file: file, opened: st.Size()}
+	read := sha256.New()
+	rest := io.TeeReader(file, read)
+	br := bufio.NewReaderSize(rest, sniffLimit)
+	src := &source{format: f.Format, reader: br, hash: h, size: st.Size(), close: file.Close, file: file, opened: st.Size(),
+		read: read, rest: rest}
 	if err := src.decode(f, br); err != nil {
 		_ = file.Close()
 		return nil, err

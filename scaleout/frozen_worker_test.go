@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"net/url"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/scaleout"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -71,12 +73,28 @@ func TestFrozenWorkerBoundsAWrite(t *testing.T) {
 	_, err = st.AppendTelemetry(ctx, agentEdges(2000, at.Add(time.Second), "frozen"))
 	took := time.Since(start)
 	t.Logf("write with a frozen worker: %s: %v", took, err)
-	thaw()
 	require.ErrorIs(t, err, store.ErrRetryBudget, "a shard's worker is frozen")
 	require.Less(t, took, budget+15*time.Second, "the budget, and the outcome check of a commit cut")
 
+	// Which worker it waited for: the one that answers no new connection.
+	silent, err := scaleout.SilentWorkers(ctx, pool, 2*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, []string{hostPort(t, cluster.Workers[0].DSN)}, silent)
+	thaw()
+	silent, err = scaleout.SilentWorkers(ctx, pool, 2*time.Second)
+	require.NoError(t, err)
+	require.Empty(t, silent, "every worker answers again")
+
 	_, err = st.AppendTelemetry(ctx, agentEdges(2000, at.Add(2*time.Second), "after"))
 	require.NoError(t, err, "the worker answers again")
+}
+
+// hostPort is the host:port of the server at dsn, as pg_dist_node names it.
+func hostPort(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	return u.Host
 }
 
 // TestRetryBudgetEndsAWriteThatWaits: on one server, a write that waits

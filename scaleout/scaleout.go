@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -153,4 +155,43 @@ func dropLocalCopy(ctx context.Context, conn Querier, table string) error {
 	_, err := conn.Exec(ctx, `SELECT truncate_local_data_after_distributing_table(relid)
 		FROM pg_partition_tree($1::regclass) WHERE isleaf AND pg_relation_size(relid) > 0`, table)
 	return err
+}
+
+// Beginner starts a transaction: a pool or a connection.
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// SilentWorkers returns, as host:port, the active primary workers that the
+// coordinator of db cannot open a new connection to within wait
+// (citus_check_connection_to_node under citus.node_connection_timeout =
+// wait): a worker whose host hung, whose server is stopped (SIGSTOP) or
+// cut off from the coordinator. A frozen worker accepts the TCP connection
+// and never answers its startup, so each such worker costs wait; bound ctx
+// accordingly. It names what a read or write that waited on the cluster
+// waited for (the statement itself cannot tell: the coordinator waits on
+// its cached connection to the worker without a word).
+func SilentWorkers(ctx context.Context, db Beginner, wait time.Duration) ([]string, error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("check the workers: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
+	ms := strconv.FormatInt(max(wait.Milliseconds(), 1), 10)
+	if _, err := tx.Exec(ctx, "SELECT set_config('citus.node_connection_timeout', $1, true)", ms); err != nil {
+		return nil, fmt.Errorf("check the workers: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT nodename || ':' || nodeport
+		FROM pg_dist_node
+		WHERE noderole = 'primary' AND isactive AND groupid <> 0
+		  AND NOT citus_check_connection_to_node(nodename, nodeport)
+		ORDER BY nodeid`)
+	if err != nil {
+		return nil, fmt.Errorf("check the workers: %w", err)
+	}
+	silent, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("check the workers: %w", err)
+	}
+	return silent, nil
 }

@@ -175,7 +175,7 @@ func DataError(err error) bool {
 // line per retry. Its error has passed through Interpret.
 func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
 	return Interpret("write", s.retry(ctx, "write", func(ctx context.Context) error {
-		return WithTx(ctx, s.pool, TxOptions{}, fn)
+		return WithTx(ctx, s.pool, TxOptions{JITOff: s.localJITOff}, fn)
 	}))
 }
 

@@ -46,6 +46,8 @@ type Store struct {
 	copyAhead chan struct{}
 
 	retryPolicy RetryPolicy
+	// localJITOff: JIT off by transaction (WithLocalJITOff).
+	localJITOff bool
 }
 
 // TelemetryWindow is the range of observation days, relative to today (UTC),
@@ -146,6 +148,9 @@ func NewStore(pool *pgxpool.Pool, opts ...Option) *Store {
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.localJITOff {
+		s.q = gen.New(jitOffDB{pool})
 	}
 	if s.batchSize <= 0 {
 		s.batchSize = DefaultBatchSize

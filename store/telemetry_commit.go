@@ -200,7 +200,7 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 			}
 			return err
 		}
-		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true}, func(tx pgx.Tx) error {
+		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true, JITOff: s.localJITOff}, func(tx pgx.Tx) error {
 			err := body(tx)
 			if err == nil && ctx.Err() != nil {
 				return context.Cause(ctx) // no COMMIT is sent: it rolls back

@@ -38,6 +38,10 @@ type TxOptions struct {
 	// role or the database to bound ordinary queries would stop it for good.
 	// Lock waits stay bounded by LockTimeout.
 	Maintenance bool
+	// JITOff turns JIT compilation off for this transaction alone (SET
+	// LOCAL jit = off): for a session that could not start with jit=off
+	// (WithLocalJITOff).
+	JITOff bool
 }
 
 // WithTx runs fn in one transaction: it commits when fn returns nil and
@@ -83,6 +87,9 @@ func (o TxOptions) setLocal() (string, []any) {
 	}
 	if o.Maintenance {
 		calls = append(calls, "set_config('statement_timeout', '0', true)")
+	}
+	if o.JITOff {
+		calls = append(calls, "set_config('jit', 'off', true)")
 	}
 	if calls == nil {
 		return "", nil

@@ -151,11 +151,28 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 			}
 			pc.logger.InfoContext(ctx, "a connection pooler (PgBouncer?) refused the jit startup parameter: connecting without it, "+
-				"with default_query_exec_mode=exec; to keep JIT off for the graph walk, ALTER ROLE … SET jit = off on the server")
+				"with default_query_exec_mode=exec and JIT turned off in each transaction (SET LOCAL) where the pool's user asks "+
+				"(store.WithLocalJITOff; intel does)")
 			limit, err = serverPoolLimit(ctx, cfg.ConnConfig, pc.checkTimeout, pc.headroom)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read the server's connection limits: %w", err)
+		}
+		if v, set := cfg.ConnConfig.RuntimeParams["jit"]; set && v == "off" && limit.jit != "off" && !urlSets(dsn, "jit") {
+			// The session runs with jit on although it was started with
+			// jit=off, which wins over every setting of the server, role
+			// or database: something between passed the connection on
+			// without the parameter (PgBouncer with
+			// ignore_startup_parameters = jit). Such a pooler in
+			// transaction mode also mixes up named prepared statements.
+			delete(cfg.ConnConfig.RuntimeParams, "jit")
+			if !urlSets(dsn, "default_query_exec_mode") {
+				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+			}
+			pc.logger.InfoContext(ctx, "the session runs with jit = "+limit.jit+" although it was started with jit=off: "+
+				"a connection pooler (PgBouncer with ignore_startup_parameters = jit?) dropped the parameter; "+
+				"using default_query_exec_mode=exec and JIT turned off in each transaction (SET LOCAL) where the pool's user asks "+
+				"(store.WithLocalJITOff; intel does)")
 		}
 		if cfg.MaxConns > limit.free {
 			pc.logger.InfoContext(ctx, "pool size clamped to the server's free connections",
@@ -182,6 +199,16 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		slog.String("max_conns_from", source),
 	)
 	return cfg, nil
+}
+
+// JITParamDropped reports whether ConfigurePool made cfg without the jit
+// startup parameter it sets (jit=off) because a connection pooler refused
+// it, or passed connections on without it (the session's jit was not off),
+// the URL not setting jit itself: sessions then run with the server's jit,
+// and a Store keeps it off by transaction (store.WithLocalJITOff).
+func JITParamDropped(cfg *pgxpool.Config) bool {
+	_, set := cfg.ConnConfig.RuntimeParams["jit"]
+	return !set
 }
 
 // poolerRefusedJIT reports whether err is a connection pooler refusing
@@ -242,7 +269,8 @@ type serverLimit struct {
 	maxConnections    int
 	superuserReserved int
 	reserved          int
-	free              int32 // what the pool may use, at least 1
+	free              int32  // what the pool may use, at least 1
+	jit               string // the session's jit setting
 }
 
 // serverPoolLimit connects once and reads the server's connection limits.
@@ -259,11 +287,14 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 	var l serverLimit
 	// reserved_connections exists from PostgreSQL 16; missing_ok makes it NULL
 	// before that.
+	// The simple protocol: no named statement left behind on a pooler's
+	// server connection.
 	err = conn.QueryRow(ctx, `SELECT
 		current_setting('max_connections')::int,
 		current_setting('superuser_reserved_connections')::int,
-		coalesce(current_setting('reserved_connections', true), '0')::int`,
-	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved)
+		coalesce(current_setting('reserved_connections', true), '0')::int,
+		current_setting('jit')`, pgx.QueryExecModeSimpleProtocol,
+	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit)
 	if err != nil {
 		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
 	}

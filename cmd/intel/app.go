@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgerrcode"
@@ -48,6 +49,15 @@ type app struct {
 	timeout        time.Duration
 	noMaintenance  bool
 	interrupts     *interrupts // the command's signals, and --timeout
+	// citusBudget is --citus-budget: on a Citus coordinator, how long a
+	// write (its retries included) or a command that only reads may wait
+	// on the cluster; 0: no bound.
+	citusBudget time.Duration
+	// readCut ends the context of a command that only reads when its
+	// citusBudget is spent (armReadBudget); nil for other commands.
+	readCut    context.CancelCauseFunc
+	readTimer  *time.Timer
+	readBudget atomic.Pointer[citusBudgetError] // set once the read budget is spent
 
 	log     *slog.Logger
 	logOpts *slog.HandlerOptions
@@ -73,6 +83,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *app {
 // answering, so a frozen server held an interrupted load 15 s past its
 // grace. The process exits next, which closes the sockets.
 func (a *app) close(deadline time.Time) {
+	if a.readTimer != nil {
+		a.readTimer.Stop()
+	}
 	if a.pool == nil {
 		return
 	}
@@ -128,6 +141,11 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 			}
 			a.warnPasswordInFlag(cmd)
 			a.connectGiven = cmd.Flags().Changed("connect-timeout")
+			if readOnlyCommand(cmd) {
+				ctx, cut := context.WithCancelCause(cmd.Context())
+				cmd.SetContext(ctx)
+				a.readCut = cut
+			}
 			if a.timeout > 0 && a.interrupts != nil {
 				a.interrupts.timeout(a.timeout)
 			}
@@ -151,6 +169,11 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 	pf.DurationVar(&a.timeout, "timeout", 0, "stop the command after this long, connecting included, as Ctrl-C does, "+
 		"and exit 1 (a load commits or rolls back the batch in flight within 10 s more); 0: no limit, as psql")
 	durationRange(pf, "timeout", 0, 0)
+	pf.DurationVar(&a.citusBudget, "citus-budget", defaultCitusBudget,
+		"on a Citus coordinator, give up a write (its retries and their waits together) or a command that only reads "+
+			"(related, search, feeds, partitions list, …) that waits on the cluster longer than this, and name the workers "+
+			"that do not answer; 0: no limit (wait, as psql does with statement_timeout = 0). No effect on one server")
+	durationRange(pf, "citus-budget", 0, 0)
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
@@ -289,7 +312,32 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 		return nil, explainConnectError(err, limit)
 	}
 	a.pool = pool
+	if err := a.armReadBudget(ctx, pool); err != nil {
+		return nil, err
+	}
 	return pool, nil
+}
+
+// armReadBudget starts the --citus-budget of a command that only reads
+// when pool reaches a Citus coordinator: once it is spent, the command's
+// context ends (readCut) and run says which workers do not answer. A
+// worker that stops answering (SIGSTOP, a hung host) while the coordinator
+// answers held every read of its shards (intel related from a node with
+// telemetry, intel partitions list) until --timeout, or for ever.
+func (a *app) armReadBudget(ctx context.Context, pool *pgxpool.Pool) error {
+	if a.readCut == nil || a.citusBudget <= 0 {
+		return nil
+	}
+	citus, err := scaleout.IsCitus(ctx, pool)
+	if err != nil || !citus {
+		return err
+	}
+	budget := &citusBudgetError{what: a.cmdPath, budget: a.citusBudget}
+	a.readTimer = time.AfterFunc(a.citusBudget, func() {
+		a.readBudget.Store(budget)
+		a.readCut(budget)
+	})
+	return nil
 }
 
 // explainConnectError names the usual causes of a failed connection. The
@@ -305,10 +353,28 @@ func explainConnectError(err error, timeout time.Duration) error {
 			"(close some of them or raise max_connections): %w", err)
 	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
+	case store.Code(err) == pgerrcode.InvalidPassword:
+		return fmt.Errorf("the server refused the login of role %q: a wrong password, or no such role "+
+			"(give the password in PGPASSWORD, ~/.pgpass, the URL's passfile= or a PGSERVICE entry): %w", connectUser(err), err)
+	case store.Code(err) == pgerrcode.InvalidAuthorizationSpecification:
+		return fmt.Errorf("the server refused the login of role %q: no such role, or no pg_hba.conf line lets it in "+
+			"from this host to this database: %w", connectUser(err), err)
+	case strings.Contains(err.Error(), "server refused TLS connection"):
+		return fmt.Errorf("the server does not accept TLS, and the URL's sslmode (require, verify-ca or verify-full) "+
+			"takes nothing else: turn ssl on in the server's configuration, or use sslmode=prefer on a network you trust: %w", err)
 	case strings.Contains(err.Error(), "connection refused"):
 		return fmt.Errorf("database unreachable (connection refused): %w", err)
 	}
 	return err
+}
+
+// connectUser is the role a failed connection logged in as, or "".
+func connectUser(err error) string {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) && ce.Config != nil {
+		return ce.Config.User
+	}
+	return ""
 }
 
 // openStore opens the pool, brings the schema up to date when it is the
@@ -376,21 +442,29 @@ func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, e
 	if err != nil {
 		a.log.Debug("machine not measured; sizing for the smallest", "err", err)
 	}
-	policy, err := writePolicy(ctx, pool)
+	policy, err := writePolicy(ctx, pool, a.citusBudget)
 	if err != nil {
 		return nil, err
 	}
-	return store.NewStore(pool,
+	opts := []store.Option{}
+	if tuning.JITParamDropped(pool.Config()) {
+		// A transaction pooler refused the jit startup parameter: JIT off
+		// by transaction instead, never by session (a session SET would
+		// reach the pooler's other clients).
+		opts = append(opts, store.WithLocalJITOff())
+	}
+	return store.NewStore(pool, append(opts,
 		store.WithRetryPolicy(policy),
 		store.WithLogger(a.log),
 		store.WithBatchSize(plan.BatchSize),
 		store.WithWriters(plan.Writers),
 		store.WithEndpointCache(plan.EndpointCacheKeys),
-		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()}))), nil
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))...), nil
 }
 
-// citusWriteBudget bounds every retried write of a Store on a Citus
-// coordinator (store.RetryPolicy.Budget), tries and waits together. A
+// defaultCitusBudget (--citus-budget) bounds every retried write of a
+// Store on a Citus coordinator (store.RetryPolicy.Budget), tries and waits
+// together, and every command that only reads there (armReadBudget). A
 // worker that stops answering while the coordinator does (its host hung,
 // SIGSTOP, a network partition between them) held a write for ever: the
 // coordinator waited on its cached connection to the worker, which a
@@ -400,19 +474,19 @@ func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, e
 // checkpointed load keeps what it stored. A minute holds the default
 // retries' waits (10 to 21 s) and the tries of a COPY chunk or a graph
 // batch many times over (about a second each on the test cluster).
-const citusWriteBudget = time.Minute
+const defaultCitusBudget = time.Minute
 
 // writePolicy is the retry policy of the Store on the database pool
-// reaches: store.DefaultRetryPolicy, with citusWriteBudget on a Citus
-// coordinator.
-func writePolicy(ctx context.Context, pool *pgxpool.Pool) (store.RetryPolicy, error) {
+// reaches: store.DefaultRetryPolicy, with budget (--citus-budget; 0: none)
+// on a Citus coordinator.
+func writePolicy(ctx context.Context, pool *pgxpool.Pool, budget time.Duration) (store.RetryPolicy, error) {
 	p := store.DefaultRetryPolicy
 	citus, err := scaleout.IsCitus(ctx, pool)
 	if err != nil {
 		return p, err
 	}
 	if citus {
-		p.Budget = citusWriteBudget
+		p.Budget = budget
 	}
 	return p, nil
 }

@@ -106,7 +106,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		a.lastWord(stderr, exitFailure, redact.String(interruptMessage(err, interruptCause{timeout: d}, a.cmd)), "")
 		return exitFailure
 	}
-	err = explainPooledStatements(explainServerLimit(a.pool, err))
+	err = explainPooledStatements(explainServerLimit(a.pool, a.explainCitusBudget(err)))
 	msg := oneLine(redact.String(err.Error()))
 	var ue usageError
 	if errors.As(err, &ue) {

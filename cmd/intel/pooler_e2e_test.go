@@ -29,7 +29,15 @@ type pooler struct {
 	server      string
 	refusedJIT  atomic.Int64
 	namedParses atomic.Int64
-	l           net.Listener
+	// walks counts the graph walk's statements (FindRelated, WalkLevel)
+	// clients parse, walksJITOff those parsed inside a transaction that
+	// turned JIT off for itself (SET LOCAL jit = off, or set_config's
+	// local form) before them.
+	walks, walksJITOff atomic.Int64
+	// ignoreJIT passes a startup packet on without its jit parameter
+	// instead of refusing it (PgBouncer's ignore_startup_parameters = jit).
+	ignoreJIT bool
+	l         net.Listener
 }
 
 func startPooler(t *testing.T, dsn string) (*pooler, string) {
@@ -60,6 +68,12 @@ func (p *pooler) serve(client net.Conn) {
 	if binary.BigEndian.Uint32(head[4:]) == 196608 { // protocol 3.0: key\0value\0…
 		params := strings.Split(string(body), "\x00")
 		for i := 0; i+1 < len(params); i += 2 {
+			if params[i] == "jit" && p.ignoreJIT {
+				params = append(params[:i:i], params[i+2:]...)
+				body = []byte(strings.Join(params, "\x00"))
+				binary.BigEndian.PutUint32(head[:4], uint32(len(body)+8)) //nolint:gosec // a startup packet
+				break
+			}
 			if params[i] == "jit" {
 				p.refusedJIT.Add(1)
 				_, _ = client.Write(errorResponse("08P01", "unsupported startup parameter: jit"))
@@ -86,9 +100,12 @@ func (p *pooler) serve(client net.Conn) {
 }
 
 // frontend passes the client's messages to the server, counting the named
-// Parse messages.
+// Parse messages and the walks' statements, with JIT turned off by
+// transaction or not. A session SET of jit is not counted: it would reach
+// the other clients of a real pooler's server connection.
 func (p *pooler) frontend(client, server net.Conn) {
 	var head [5]byte
+	jitOff := false // in a transaction that turned JIT off for itself
 	for {
 		if _, err := io.ReadFull(client, head[:]); err != nil {
 			return
@@ -103,6 +120,27 @@ func (p *pooler) frontend(client, server net.Conn) {
 		}
 		if head[0] == 'P' && len(body) > 0 && body[0] != 0 { // Parse: the statement's name first
 			p.namedParses.Add(1)
+		}
+		var text string
+		switch head[0] {
+		case 'Q': // a simple query's text
+			text = string(body)
+		case 'P': // Parse: name\0query\0…
+			if _, q, ok := strings.Cut(string(body), "\x00"); ok {
+				text, _, _ = strings.Cut(q, "\x00")
+			}
+		}
+		lower := strings.ToLower(text)
+		switch {
+		case strings.Contains(lower, "set local jit = off"), strings.Contains(lower, "set_config('jit', 'off', true)"):
+			jitOff = true
+		case strings.HasPrefix(lower, "commit"), strings.HasPrefix(lower, "rollback"):
+			jitOff = false
+		case strings.Contains(text, "-- name: FindRelated "), strings.Contains(text, "-- name: WalkLevel "):
+			p.walks.Add(1)
+			if jitOff {
+				p.walksJITOff.Add(1)
+			}
 		}
 		if _, err := server.Write(append(head[:], body...)); err != nil {
 			return
@@ -141,6 +179,8 @@ func TestThroughATransactionPooler(t *testing.T) {
 	for _, args := range [][]string{
 		{"ingest", "stix", feed, "--feed", "pooled"},
 		{"search", "m1"},
+		{"related", "malware:m1", "--depth", "2"},
+		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
 		{"partitions", "ensure"},
 		{"migrate", "status"},
 	} {
@@ -150,9 +190,46 @@ func TestThroughATransactionPooler(t *testing.T) {
 	}
 	require.Positive(t, p.refusedJIT.Load())
 	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
+	// JIT stays off for the walk, by transaction (before: 0 of 4, the
+	// walks ran with the server's jit = on, about 150 ms of compilation
+	// each).
+	require.Positive(t, p.walks.Load())
+	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
 
 	// The URL's own choice of mode stands.
 	r := intel(t, []string{"DATABASE_URL=" + via + "&default_query_exec_mode=cache_statement"}, "", "search", "m1")
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Positive(t, p.namedParses.Load(), "cache_statement, as the URL says")
+}
+
+// TestThroughAPoolerThatIgnoresJIT: PgBouncer in transaction mode with
+// ignore_startup_parameters = jit passes connections on without the
+// parameter, so intel could not tell it was there: its sessions ran with
+// the server's jit = on, and pgx's named prepared statements went through
+// the transaction pooler (`prepared statement "stmtcache_…" already
+// exists`, 42P05, on a real one). Now a session whose jit is not off,
+// although it was started with jit=off (which wins over every server, role
+// or database setting), is taken for such a pooler: unnamed statements,
+// and JIT off by transaction.
+func TestThroughAPoolerThatIgnoresJIT(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	p, via := startPooler(t, dsn)
+	p.ignoreJIT = true
+	env := []string{"DATABASE_URL=" + via + "&options=-c%20jit%3Don"} // the server's default, as most have it
+	feed := feedtest.MalwareFeed(t, 300)
+	for _, args := range [][]string{
+		{"ingest", "stix", feed, "--feed", "pooled"},
+		{"search", "m1"},
+		{"related", "malware:m1", "--depth", "2"},
+		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
+	} {
+		r := intel(t, env, "", args...)
+		require.Equal(t, 0, r.code, "intel %v: %s", args, r.stderr)
+		require.Contains(t, r.stderr, "although it was started with jit=off: a connection pooler", args)
+	}
+	require.Zero(t, p.refusedJIT.Load())
+	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
+	require.Positive(t, p.walks.Load())
+	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
 }

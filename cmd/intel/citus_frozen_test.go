@@ -1,0 +1,73 @@
+package main_test
+
+import (
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestFrozenWorkerBoundsAReadCommand: a Citus worker stops answering
+// (SIGSTOP of its postmaster and backends: a hung host) while the
+// coordinator answers, and a command that only reads reaches its shards
+// (intel related from a node with telemetry, intel partitions list, which
+// measures the shards). Before, each waited until --timeout (30.2 s with
+// --timeout 30s, `stopped by --timeout`), or for ever without it. Now
+// --citus-budget bounds it: exit 1 saying the budget was spent and which
+// worker does not answer; --citus-budget 0 waits, as before, until
+// --timeout; a command that reads only the coordinator's tables (search)
+// answers.
+func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
+	t.Parallel()
+	if !pgtest.CitusMode() {
+		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	dsn, cluster := pgtest.DedicatedCitus(t) // a cluster of its own: the frozen worker holds up every session
+	env := []string{"DATABASE_URL=" + dsn}
+	lines := filepath.Join(t.TempDir(), "t.ndjson")
+	r := intel(t, env, "", "bench", "gen", "--agents", "32", "--days", "1", "--rows-per-day", "2000", "--telemetry", lines)
+	require.Equal(t, 0, r.code, r.stderr)
+	r = intel(t, env, "", "ingest", "telemetry", lines)
+	require.Equal(t, 0, r.code, r.stderr)
+	u, err := url.Parse(cluster.Workers[0].DSN)
+	require.NoError(t, err)
+	frozen := u.Host
+	thaw := cluster.Workers[0].Freeze(t)
+	defer thaw()
+
+	const budget = 5 * time.Second
+	for _, c := range []struct {
+		args     []string
+		cmdWords int
+	}{
+		{[]string{"related", "ipv4-addr:8.8.8.8", "--depth", "1"}, 1},
+		{[]string{"partitions", "list"}, 2},
+	} {
+		args, cmdWords := c.args, c.cmdWords
+		start := time.Now()
+		r = intel(t, env, "", append([]string{"--citus-budget", budget.String(), "--timeout", "2m"}, args...)...)
+		took := time.Since(start)
+		t.Logf("intel %v: %s, exit %d: %s", args, took, r.code, r.stderr)
+		require.Equal(t, 1, r.code, r.stderr)
+		require.Contains(t, r.stderr, "intel: the Citus cluster did not answer intel "+strings.Join(args[:cmdWords], " ")+" within --citus-budget 5s: ")
+		require.Contains(t, r.stderr, "worker "+frozen+" does not answer the coordinator")
+		require.NotContains(t, r.stderr, "stopped by --timeout")
+		require.Less(t, took, budget+30*time.Second, "the budget, the check of the workers and the pool's close")
+	}
+
+	r = intel(t, env, "", "--citus-budget", budget.String(), "search", "svchost")
+	require.Equal(t, 0, r.code, "the graph is on the coordinator: %s", r.stderr)
+
+	r = intel(t, env, "", "--citus-budget", "0", "--timeout", "8s", "related", "ipv4-addr:8.8.8.8", "--depth", "1")
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "stopped by --timeout 8s", "0: no budget")
+
+	thaw()
+	r = intel(t, env, "", "--citus-budget", budget.String(), "related", "ipv4-addr:8.8.8.8", "--depth", "1")
+	require.Equal(t, 0, r.code, "the worker answers again: %s", r.stderr)
+}
