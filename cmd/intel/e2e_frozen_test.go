@@ -30,10 +30,11 @@ func serverProcesses(t *testing.T, dsn string) []int {
 // 200,000 STIX objects in batches of 100 into the server at dsn (a server
 // of the test's own), waits, at most within, for its first 500 nodes, and
 // freezes the server (freezeServer).
-func freezeDuringALoad(t *testing.T, dsn string, within time.Duration, args ...string) (*exec.Cmd, *bytes.Buffer) {
+func freezeDuringALoad(t *testing.T, dsn string, within time.Duration, args ...string) (*exec.Cmd, *bytes.Buffer, time.Time) {
 	t.Helper()
 	feed := feedtest.MalwareFeed(t, 200_000)
 	pool := pgtest.PoolFor(t, dsn)
+	started := time.Now() // --timeout counts from here, not from the feed's making
 	cmd, _, stderr := startIntel(t, dsn, append(args, "ingest", "stix", feed, "--feed", "big", "--batch-size", "100", "--workers", "1")...)
 	require.Eventually(t, func() bool {
 		var n int
@@ -42,7 +43,7 @@ func freezeDuringALoad(t *testing.T, dsn string, within time.Duration, args ...s
 	}, within, 50*time.Millisecond, "the load writes\nstderr: %s", stderr)
 	pool.Close()
 	freezeServer(t, dsn)
-	return cmd, stderr
+	return cmd, stderr, started
 }
 
 // TestSIGINTWithAFrozenServerExitsWithinTheGrace: the server stops
@@ -52,7 +53,7 @@ func freezeDuringALoad(t *testing.T, dsn string, within time.Duration, args ...s
 func TestSIGINTWithAFrozenServerExitsWithinTheGrace(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.StartMigratedServer(t)
-	cmd, stderr := freezeDuringALoad(t, dsn, 60*time.Second)
+	cmd, stderr, _ := freezeDuringALoad(t, dsn, 60*time.Second)
 	time.Sleep(time.Second) // the load now waits on the frozen server
 
 	code, took := interrupt(t, cmd)
@@ -76,8 +77,9 @@ func TestTimeoutEndsCommandsOnAFrozenServer(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.StartMigratedServer(t)
 	const timeout = 15 * time.Second
-	start := time.Now()
-	cmd, stderr := freezeDuringALoad(t, dsn, timeout, "--timeout", timeout.String())
+	// Timed from the command's start: making the 200,000-object feed
+	// first took more than the bound's 10 s of slack on a loaded machine.
+	cmd, stderr, start := freezeDuringALoad(t, dsn, timeout, "--timeout", timeout.String())
 	t.Logf("frozen %s after the start", time.Since(start).Round(time.Millisecond))
 
 	code := exitCode(t, cmd)
