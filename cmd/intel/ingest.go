@@ -62,7 +62,9 @@ func (a *app) ingestCommand() *cobra.Command {
 record that is valid JSON but not valid STIX or MISP is logged at WARN, counted
 and dropped alone; a syntax error that makes the rest unreadable stops that feed
 with the byte offset, keeping everything before it. Loading unchanged content
-again is skipped (see --force); --dry-run checks a feed without a database.`,
+again is skipped (see --force), unless an intel that maps its format otherwise
+loaded it (intel version shows the mapping versions; intel feeds says which
+feeds the next run loads again); --dry-run checks a feed without a database.`,
 		Example: `  intel ingest stix enterprise-attack.json
   intel ingest misp ./circl-feed/            # a MISP feed directory
   intel ingest feeds feeds.yaml --concurrency 4
