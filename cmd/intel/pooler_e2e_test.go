@@ -176,25 +176,14 @@ func TestThroughATransactionPooler(t *testing.T) {
 	p, via := startPooler(t, dsn)
 	env := []string{"DATABASE_URL=" + via}
 	feed := feedtest.MalwareFeed(t, 300)
-	for _, args := range [][]string{
-		{"ingest", "stix", feed, "--feed", "pooled"},
-		{"search", "m1"},
-		{"related", "malware:m1", "--depth", "2"},
-		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
-		{"partitions", "ensure"},
-		{"migrate", "status"},
-	} {
-		r := intel(t, env, "", args...)
-		require.Equal(t, 0, r.code, "intel %v: %s", args, r.stderr)
-		require.Contains(t, r.stderr, "a connection pooler (PgBouncer?) refused the jit startup parameter", args)
-	}
+	runThroughPooler(t, p, env, "a connection pooler (PgBouncer?) refused the jit startup parameter",
+		[]string{"ingest", "stix", feed, "--feed", "pooled"},
+		[]string{"search", "m1"},
+		[]string{"related", "malware:m1", "--depth", "2"},
+		[]string{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
+		[]string{"partitions", "ensure"},
+		[]string{"migrate", "status"})
 	require.Positive(t, p.refusedJIT.Load())
-	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
-	// JIT stays off for the walk, by transaction (before: 0 of 4, the
-	// walks ran with the server's jit = on, about 150 ms of compilation
-	// each).
-	require.Positive(t, p.walks.Load())
-	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
 
 	// The URL's own choice of mode stands.
 	r := intel(t, []string{"DATABASE_URL=" + via + "&default_query_exec_mode=cache_statement"}, "", "search", "m1")
@@ -218,17 +207,26 @@ func TestThroughAPoolerThatIgnoresJIT(t *testing.T) {
 	p.ignoreJIT = true
 	env := []string{"DATABASE_URL=" + via + "&options=-c%20jit%3Don"} // the server's default, as most have it
 	feed := feedtest.MalwareFeed(t, 300)
-	for _, args := range [][]string{
-		{"ingest", "stix", feed, "--feed", "pooled"},
-		{"search", "m1"},
-		{"related", "malware:m1", "--depth", "2"},
-		{"related", "malware:m1", "--depth", "2", "--engine", "levels"},
-	} {
+	runThroughPooler(t, p, env, "although it was started with jit=off: a connection pooler",
+		[]string{"ingest", "stix", feed, "--feed", "pooled"},
+		[]string{"search", "m1"},
+		[]string{"related", "malware:m1", "--depth", "2"},
+		[]string{"related", "malware:m1", "--depth", "2", "--engine", "levels"})
+	require.Zero(t, p.refusedJIT.Load())
+}
+
+// runThroughPooler runs each command through the stand-in pooler p: each
+// exits 0 and says the pooler was seen (said), no named prepared statement
+// goes through, and every walk statement runs in a transaction with JIT
+// off (before: none did, the walks ran with the server's jit = on, about
+// 150 ms of compilation each).
+func runThroughPooler(t *testing.T, p *pooler, env []string, said string, commands ...[]string) {
+	t.Helper()
+	for _, args := range commands {
 		r := intel(t, env, "", args...)
 		require.Equal(t, 0, r.code, "intel %v: %s", args, r.stderr)
-		require.Contains(t, r.stderr, "although it was started with jit=off: a connection pooler", args)
+		require.Contains(t, r.stderr, said, args)
 	}
-	require.Zero(t, p.refusedJIT.Load())
 	require.Zero(t, p.namedParses.Load(), "no named prepared statement goes through a transaction pooler")
 	require.Positive(t, p.walks.Load())
 	require.Equal(t, p.walks.Load(), p.walksJITOff.Load(), "every walk statement in a transaction with JIT off")
