@@ -138,7 +138,9 @@ func TestCheckGivesUpOnALockedDefaultPartition(t *testing.T) {
 	_, err = partman.Check(ctx, pool, partman.Options{LockTimeout: 50 * time.Millisecond, Retries: 1, RetryDelay: time.Millisecond})
 	require.ErrorIs(t, err, partman.ErrLockTimeout)
 	require.Contains(t, err.Error(), "check partitions of public.telemetry_edges")
-	require.Less(t, time.Since(start), 2*time.Second)
+	// The locker holds its lock until the test ends: returning shows Check
+	// gave up; the loose bound catches endless retries, not a slow machine.
+	require.Less(t, time.Since(start), 30*time.Second)
 }
 
 // TestEnsureRemakesAMissingDefaultPartition: a default partition someone

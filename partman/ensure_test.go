@@ -354,7 +354,7 @@ func TestEnsureUnderALongReader(t *testing.T) {
 		require.Empty(t, res.Days)
 		require.Equal(t, 2, strings.Count(logs.String(), "retrying"), logs.String())
 		require.GreaterOrEqual(t, elapsed, 3*lockTimeout, "3 attempts, each waiting lock_timeout")
-		require.Less(t, elapsed, 3*lockTimeout+2*time.Second, "gives up instead of waiting for the reader")
+		require.Less(t, elapsed, 3*lockTimeout+20*time.Second, "gives up instead of waiting for the reader (loose: a loaded machine)")
 
 		require.Positive(t, insertedDuring, "inserts into an existing day keep flowing while Ensure waits")
 		require.Zero(t, failed.Load())

@@ -152,7 +152,12 @@ func TestPruneUnderALongReader(t *testing.T) {
 	})
 	require.ErrorIs(t, err, partman.ErrLockTimeout)
 	require.Contains(t, err.Error(), "drop partition public.telemetry_edges_2024_01_01 of public.telemetry_edges")
-	require.Less(t, time.Since(start), 2*time.Second)
+	// The reader holds its lock until after Prune returns, so returning
+	// at all shows Prune gave up rather than waited for it; the bound only
+	// catches many more attempts than the one retry asked for, and is
+	// loose because a loaded machine (CI on Citus) takes seconds for
+	// what takes 0.2 s here.
+	require.Less(t, time.Since(start), 30*time.Second)
 	require.Empty(t, res.Removed)
 	require.Contains(t, children(t, pool, "telemetry_edges"), "telemetry_edges_2024_01_01", "nothing was removed")
 
