@@ -75,7 +75,7 @@ CITUS_CLI := TestFrozenWorker
 .PHONY: test-citus
 test-citus: ## Run the store, partition and walk tests on a throw-away Citus cluster (coordinator + 2 workers; Citus from ../shared/citus).
 	@test -f "$$($(PG_CONFIG) --pkglibdir)/citus.so" || { echo "test-citus: Citus is not installed: run ../shared/citus/install.sh as root" >&2; exit 1; }
-	INTEL_TEST_CITUS=1 $(GO) test -race -count=1 -timeout 15m -skip '$(CITUS_SKIP)' $(TEST_FLAGS) ./internal/pgtest/ ./scaleout/ ./partman/ ./store/
+	INTEL_TEST_CITUS=1 $(GO) test -race -count=1 -timeout 30m -skip '$(CITUS_SKIP)' $(TEST_FLAGS) ./internal/pgtest/ ./scaleout/ ./partman/ ./store/
 	INTEL_TEST_CITUS=1 $(GO) test -race -count=1 -timeout 10m -run '$(CITUS_CLI)' $(TEST_FLAGS) ./cmd/intel/
 
 .PHONY: fuzz
