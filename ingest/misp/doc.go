@@ -19,7 +19,12 @@
 // search output ({"response": […]} of events, of {"Object": …} or of
 // {"Attribute": […]}: an attribute or object search result is linked from the event
 // it names in "Event" (uuid, info) or event_uuid, as the event's own file
-// links it), a bare array of events, a galaxy in API form
+// links it), a bare array of events (events/index gives one, each
+// event's tags in "EventTag" rows, {"Tag": {"name": …}}, read as its Tag
+// list; an object with an "Event" member is that event's wrapper, not an
+// event, also with an Orgc beside it as a ZMQ misp_json_event message
+// gives it, and tags in an EventTag list beside the event are said at
+// WARN, not applied), a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
 // […]}; the type must precede the values, as misp-galaxy writes it) and a
 // galaxy definition (no records). Feed directories (manifest.json and one

@@ -171,6 +171,7 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		kind, isList := recordLists[name]
 		switch {
 		case name == "Event":
+			fr.holdsEvent = true
 			err = s.nested(ctx, dec, true, fr)
 		case name == "response":
 			err = s.nested(ctx, dec, false, fr)
@@ -186,6 +187,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recCluster)
 		case name == "Tag":
 			err = s.frameTags(dec, fr)
+		case name == "EventTag" && dec.PeekKind() == '[':
+			err = s.eventTags(dec, fr)
 		case name == "AttributeTag" && dec.PeekKind() == '[':
 			err = s.attributeTags(dec, fr)
 		case name == "Orgc":
@@ -285,6 +288,35 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 		return nil
 	}
 	fr.tags = append(fr.tags, tags...)
+	return nil
+}
+
+// eventTags reads an "EventTag" list: MISP's join rows of an event and
+// its tags ([{"id", "event_id", "tag_id", "local", "Tag": {"name", …}}]),
+// which events/index and the events of GET /events give instead of a Tag
+// list. Their tags are the event's, as a Tag list's are (a tlp:amber among
+// them is the event's TLP). Beside an event rather than in it (a ZMQ
+// misp_json_event message: {"Event": {…}, "EventTag": […]}) they are not
+// applied, which endFrame says.
+func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
+	off := dec.InputOffset()
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var rows list[struct {
+		Tag *rawTag `json:"Tag"`
+	}]
+	if err := unmarshal(raw, &rows); err != nil {
+		s.log.Warn("MISP EventTag list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
+		return nil
+	}
+	for _, r := range rows {
+		if r.Tag != nil && r.Tag.Name != "" {
+			fr.tags = append(fr.tags, *r.Tag)
+			fr.eventTagRows++
+		}
+	}
 	return nil
 }
 
@@ -420,6 +452,10 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
+		if fr.eventTagRows > 0 {
+			s.log.Warn("MISP EventTag list beside an event not read: its tags (a TLP among them) are not applied; give them in the event's Tag list",
+				"offset", s.guard.FeedOffset(fr.offset), "tags", fr.eventTagRows)
+		}
 		if !fr.ownRecords {
 			return nil
 		}
