@@ -190,7 +190,10 @@
 // on no property), based-on the observables it compares (an
 // http-request's addresses and host), possibly none; and a to_ids port
 // attribute is the indicator [network-traffic:dst_port = '<port>'],
-// based on nothing. The other objects stay as below, to_ids or not.
+// based on nothing, as are a to_ids email-subject ([email-message:subject
+// = '…']), email-body, email-header, email-x-mailer, user-agent
+// ([network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'
+// = '…']), http-method and size-in-bytes, misp-stix's patterns of them. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,

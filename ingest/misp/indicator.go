@@ -476,10 +476,28 @@ func customName(s string) string {
 // propertyPattern is the STIX pattern misp-stix writes for a to_ids
 // attribute of MISP type t and value v that compares a property no node
 // of the graph keys, "" for other types: a port is the destination port of
-// network traffic. The attribute is that indicator, based on nothing.
+// network traffic, an email subject the subject of an email message, a
+// user agent the User-Agent header of an HTTP request (misp-stix's
+// _parse_<type>_attribute, misp_to_stix2.py). The attribute is that
+// indicator, based on nothing.
 func propertyPattern(t, v string) string {
 	if t == "port" {
 		return "[network-traffic:dst_port = " + patternString(strings.TrimSpace(v)) + "]"
 	}
+	if path, ok := propertyPaths[t]; ok {
+		return "[" + path + " = " + patternString(v) + "]"
+	}
 	return ""
+}
+
+// propertyPaths are the object paths misp-stix's patterns of to_ids
+// attributes of these types compare.
+var propertyPaths = map[string]string{
+	"email-subject":  "email-message:subject",
+	"email-body":     "email-message:body",
+	"email-header":   "email-message:received_lines",
+	"email-x-mailer": "email-message:additional_header_fields.x_mailer",
+	"user-agent":     "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'",
+	"http-method":    "network-traffic:extensions.'http-request-ext'.request_method",
+	"size-in-bytes":  "file:size",
 }
