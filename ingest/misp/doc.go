@@ -300,7 +300,9 @@
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
-// and logged at DEBUG only. An event written without a uuid (VMRay's MISP
+// and logged at DEBUG only; a document whose every record is (a ZMQ
+// message deleting a sighting) loads nothing, says so at WARN and is no
+// failure (ingest.NoRecords). An event written without a uuid (VMRay's MISP
 // feed, PyMISP's MISPEvent before a server saves it) is keyed by a uuid
 // derived from its creator organisation, info and date (derivedEventUUID);
 // one without info, or whose uuid is given and not valid, is dropped as

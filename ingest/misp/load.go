@@ -35,10 +35,17 @@ func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (
 	opts = opts.withDefaults("")
 	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
-	err := newMapper(opts).load(ctx, r, "", sink, report)
+	m := newMapper(opts)
+	err := m.load(ctx, r, "", sink, report)
 	report.Duration = time.Since(start)
 	if err != nil {
 		report.Error = err.Error()
+	}
+	if n := report.Dropped[ReasonDeleted]; err == nil && n > 0 && report.RecordsRead == n {
+		// Deleted records are logged at DEBUG one by one; a document of
+		// nothing else says what it held.
+		m.log.Warn("every MISP record read is flagged deleted (deleted: true, or a ZMQ message with \"action\": \"delete\"): nothing loaded; what an earlier load wrote of them stays",
+			"deleted", n)
 	}
 	return report, err
 }
