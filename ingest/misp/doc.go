@@ -280,7 +280,10 @@
 // its node's own TLP is only what its document says. Such a message with
 // "action": "delete" (MISP deleted the sighting) is counted under
 // "deleted", not loaded; a sighting loaded before from its "add" message
-// stays. Only type 0 (and any
+// stays. So is the event of a ZMQ misp_json_event message with "action":
+// "delete" ({"Event": <the event's row, no Attribute or Object list>,
+// "action": "delete"}, MISP's Event::beforeDelete): not loaded as a live
+// report; an event loaded before stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A

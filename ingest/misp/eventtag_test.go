@@ -3,12 +3,16 @@ package misp
 import (
 	"bytes"
 	"context"
+	stdjson "encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 )
 
 // eventsIndexAnswer is an answer of MISP's events/index (and GET /events):
@@ -94,5 +98,44 @@ func TestEventTagBesideAnEventIsSaid(t *testing.T) {
 		_, ok := sink.byAlias("misp--5acb87ef-8c9c-4347-b0c1-196cac110002")
 		require.True(t, ok, tags)
 		require.Equal(t, tags != `[]`, strings.Contains(logs.String(), "EventTag list beside an event not read"), tags)
+	}
+}
+
+// TestZMQEventDeleteIsNotLoaded: when an event is deleted, MISP publishes
+// {"Event": <the event's row>, "action": "delete"} on its ZeroMQ
+// misp_json_event channel (MISP/MISP app/Model/Event.php beforeDelete:
+// $pubSubTool->event_save(array('Event' => $this->data['Event']),
+// 'delete')); here the event of MISP's documented message
+// (testdata/misp/zmq_misp_json_event.json) without its Attribute and
+// Object lists. It is counted under deleted, not loaded as a live report;
+// the same message with another action loads the event. Before, the
+// deleted event was loaded as a report like any other.
+func TestZMQEventDeleteIsNotLoaded(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_event.json"))
+	require.NoError(t, err)
+	var msg map[string]map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	ev := msg["Event"]
+	for _, k := range []string{"Attribute", "Object", "ShadowAttribute", "RelatedEvent", "Galaxy", "Tag", "Org", "Orgc"} {
+		delete(ev, k)
+	}
+	const evAlias = "misp--59259036-fcd0-4749-8a6c-4d88950d210f"
+	for _, action := range []string{"delete", "edit"} {
+		doc, err := stdjson.Marshal(map[string]any{"Event": ev, "action": action})
+		require.NoError(t, err)
+		var logs bytes.Buffer
+		rep, sink, err := loadString(t, string(doc), quiet(&logs))
+		require.NoError(t, err, action)
+		requireBalanced(t, rep)
+		_, loaded := sink.byAlias(evAlias)
+		if action == "delete" {
+			require.Equal(t, map[engine.Reason]int64{ReasonDeleted: 1}, rep.Dropped)
+			require.False(t, loaded, "a deleted event is no report")
+			require.Contains(t, logs.String(), "every MISP record read is flagged deleted")
+			continue
+		}
+		require.Empty(t, rep.Dropped, action)
+		require.True(t, loaded, action)
 	}
 }

@@ -87,7 +87,9 @@ type job struct {
 	file       string // the event file in LoadDir
 	galaxyType string // for galaxy clusters read outside a galaxy
 	// deletedAtSource is set on a sighting of a ZMQ message whose action
-	// is "delete" (MISP's Sighting::beforeDelete): MISP removed it.
+	// is "delete" (MISP's Sighting::beforeDelete), and on the event of a
+	// ZMQ misp_json_event message whose action is "delete" (MISP's
+	// Event::beforeDelete): MISP removed it.
 	deletedAtSource bool
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
@@ -337,6 +339,11 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr := j.fr
 	m.events++
 	res.Read++
+	if j.deletedAtSource {
+		res.Drops = append(res.Drops, j.dropped("event", fr.uuid(), ReasonDeleted,
+			errors.New(`event deleted: a ZMQ misp_json_event message with "action": "delete"`)))
+		return
+	}
 	if fr.uuid() == "" && strings.TrimSpace(fr.fields["uuid"]) == "" {
 		// An event written without a uuid (VMRay's MISP feed, PyMISP's
 		// MISPEvent before a server saves it) is keyed by who wrote it,

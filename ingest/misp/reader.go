@@ -437,6 +437,17 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	if len(fr.late) > 0 {
 		first, last := fr.seen()
 		for _, rec := range fr.late {
+			if rec.Meta.kind == recEvent {
+				// A copy of an event without its members held by
+				// its wrapper: a ZMQ misp_json_event message with
+				// "action": "delete" (and no records of its own)
+				// says MISP deleted the event.
+				rec.Meta.deletedAtSource = !fr.ownRecords && strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+				if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
+					return err
+				}
+				continue
+			}
 			if rec.Meta.kind == recSighting {
 				rec.Meta.deletedAtSource = strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
 			}
@@ -475,11 +486,19 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		t.EventTags += int64(len(fr.tags))
 	})
 	fr.settle()
+	j := &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr}
 	if p := fr.parent; p != nil {
 		p.nestedEvents++
 		p.nestedEvent = fr
+		if p.parent == nil && !p.isEvent() && !fr.members {
+			// A copy of the event without its members in a message
+			// ({"Event": {…}, "action": "delete"}): its end waits for
+			// the message's, where its action is known.
+			p.late = append(p.late, engine.Record[*job]{Offset: fr.offset, Meta: j})
+			return nil
+		}
 	}
-	return s.send(fr.offset, nil, &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr})
+	return s.send(fr.offset, nil, j)
 }
 
 // readValue reads the next value with the guard armed to cut it at the
