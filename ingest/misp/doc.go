@@ -190,7 +190,12 @@
 // on no property), based-on the observables it compares (an
 // http-request's addresses and host), possibly none; and a to_ids port
 // attribute is the indicator [network-traffic:dst_port = '<port>'],
-// based on nothing, as are a to_ids email-subject ([email-message:subject
+// based on nothing; an account object of a social network or forge
+// (facebook-account, github-user, gitlab-user, parler-account,
+// reddit-account, telegram-account, twitter-account) with a to_ids
+// attribute is misp-stix's indicator of it ([user-account:account_type =
+// 'twitter' AND user-account:user_id = '…' AND …], accountObjects),
+// based on nothing; so are a to_ids email-subject ([email-message:subject
 // = '…']), email-body, email-header, email-x-mailer, user-agent
 // ([network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'
 // = '…']), http-method and size-in-bytes, misp-stix's patterns of them. The other objects stay as below, to_ids or not.

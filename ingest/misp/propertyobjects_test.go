@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,4 +184,61 @@ func TestToIDsEmailSubjectIsTheExportsIndicator(t *testing.T) {
 	plain, ok := sink.byAlias(alias("6b2c0000-0000-4000-8000-0000000000a4"))
 	require.True(t, ok)
 	require.Equal(t, "x-misp-attribute--6b2c0000-0000-4000-8000-0000000000a4", plain.Key, "not to_ids: no indicator")
+}
+
+// TestAccountObjectIsTheExportsIndicator: misp-stix's documentation of
+// its MISP objects to STIX 2.1 mapping (MISP/misp-stix
+// documentation/misp_objects_to_stix21.md, "twitter-account") gives the
+// twitter-account object 6baef273-… (id 1357111317, name johndoe,
+// displayed-name John Doe, followers 666), flagged for detection, as
+// indicator--<object uuid> [user-account:account_type = 'twitter' AND
+// user-account:display_name = 'John Doe' AND user-account:user_id =
+// '1357111317' AND user-account:account_login = 'johndoe' AND
+// user-account:x_misp_followers = '666']. With its id to_ids the object
+// is that indicator, pattern for pattern; so is a github-user, by its
+// own mapping. Not to_ids, it stays an x-misp-object node. Before, each
+// was an x-misp-object-<name> node beside the export's indicator.
+func TestAccountObjectIsTheExportsIndicator(t *testing.T) {
+	t.Parallel()
+	const ev = `{"Event": {"uuid": "6baef273-0000-4000-8000-000000000001", "info": "accounts", "date": "2020-10-25", "timestamp": "1603642920",
+  "Object": [
+    {"name": "twitter-account", "description": "Twitter account.", "meta-category": "misc",
+     "uuid": "6baef273-d2c3-4ef1-8a93-d2cf552e7bfb", "timestamp": "1603642920",
+     "Attribute": [
+       {"type": "text", "object_relation": "id", "value": "1357111317", "to_ids": %s},
+       {"type": "text", "object_relation": "name", "value": "johndoe"},
+       {"type": "text", "object_relation": "displayed-name", "value": "John Doe"},
+       {"type": "text", "object_relation": "followers", "value": "666"}
+     ]},
+    {"name": "github-user", "meta-category": "misc", "uuid": "6baef273-0000-4000-8000-0000000000c1", "timestamp": "1603642920",
+     "Attribute": [
+       {"type": "github-username", "object_relation": "username", "value": "octocat", "to_ids": %s},
+       {"type": "text", "object_relation": "user-fullname", "value": "Octo Cat"},
+       {"type": "text", "object_relation": "bio", "value": "a cat"}
+     ]}
+  ]}}`
+	rep, sink, err := loadString(t, fmt.Sprintf(ev, "true", "true"), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	for uuid, want := range map[string]string{
+		"6baef273-d2c3-4ef1-8a93-d2cf552e7bfb": "[user-account:account_type = 'twitter' AND user-account:display_name = 'John Doe' AND " +
+			"user-account:user_id = '1357111317' AND user-account:account_login = 'johndoe' AND user-account:x_misp_followers = '666']",
+		"6baef273-0000-4000-8000-0000000000c1": "[user-account:account_type = 'github' AND user-account:display_name = 'Octo Cat' AND " +
+			"user-account:account_login = 'octocat' AND user-account:x_misp_bio = 'a cat']",
+	} {
+		n, ok := sink.byAlias(alias(uuid))
+		require.True(t, ok, uuid)
+		require.Equal(t, "indicator--"+uuid, n.Key)
+		require.Equal(t, want, n.Props["pattern"])
+	}
+	for _, n := range sink.nodes {
+		require.NotEqual(t, graph.Kind(KindObjectPrefix+"twitter-account"), n.Kind, "no node of the object alone")
+	}
+
+	_, plain, err := loadString(t, fmt.Sprintf(ev, "false", "false"), quiet(nil))
+	require.NoError(t, err)
+	n, ok := plain.byAlias(alias("6baef273-d2c3-4ef1-8a93-d2cf552e7bfb"))
+	require.True(t, ok)
+	require.Equal(t, graph.Kind(KindObjectPrefix+"twitter-account"), n.Kind)
 }
