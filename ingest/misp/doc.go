@@ -27,7 +27,11 @@
 // WARN, not applied), a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
 // […]}; the type must precede the values, as misp-galaxy writes it) and a
-// galaxy definition (no records). Feed directories (manifest.json and one
+// galaxy definition (no records). A list of attributes, objects,
+// sightings or event reports written as an object of indexed entries
+// ({"0": {…}, "2": {…}}: MISP's PHP after removing entries, as an
+// attribute search with enforceWarninglist gives it) is read as the list
+// of its entries. Feed directories (manifest.json and one
 // <uuid>.json per event) are read by LoadDir; ReadManifest, Manifest.Changed
 // and Options.Only let a feed manager load only the events whose manifest
 // timestamp changed. hashes.csv is not read. Nothing outside a feed

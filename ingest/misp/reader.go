@@ -409,6 +409,22 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		j.drop = &d
 		return s.send(offset, nil, j)
 	}
+	if els := indexMap(raw); els != nil && (kind == recAttribute || kind == recObject || kind == recSighting || kind == recEventReport) {
+		// A list written as an object of indexed entries: each entry
+		// is a record.
+		for _, el := range els {
+			je := *j
+			if err := s.recordRaw(fr, kind, offset, el, &je); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.recordRaw(fr, kind, offset, raw, j)
+}
+
+// recordRaw emits the record raw of kind, read at offset, as j.
+func (s *fileSource) recordRaw(fr *frame, kind recordKind, offset int64, raw []byte, j *job) error {
 	if kind == recAttribute && s.holdFile(fr, offset, raw, j) {
 		return nil
 	}
@@ -526,4 +542,39 @@ func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
 var recordLists = map[string]recordKind{
 	"Attribute": recAttribute, "Object": recObject, "Sighting": recSighting, "Galaxy": recGalaxy,
 	"EventReport": recEventReport, "Note": recNote, "Opinion": recOpinion, "Relationship": recRelationship,
+}
+
+// indexMap returns the elements of raw when it is a JSON object whose
+// every member is named by a decimal index and is itself an object
+// ({"0": {…}, "3": {…}}): the list MISP's PHP writes as an object when
+// entries were removed from it (enforceWarninglist filtering a
+// restSearch answer's attributes, MISP/MISP#3166; older exports), in the
+// order written. nil for anything else.
+func indexMap(raw []byte) [][]byte {
+	// The common case, a record, is told from its first bytes.
+	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("{")), " \t\r\n")
+	if len(rest) < 2 || rest[0] != '"' || rest[1] < '0' || rest[1] > '9' {
+		return nil
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil
+	}
+	var out [][]byte
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil
+		}
+		name := tok.String()
+		if name == "" || strings.Trim(name, "0123456789") != "" || dec.PeekKind() != '{' {
+			return nil
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil
+		}
+		out = append(out, bytes.Clone(v))
+	}
+	return out
 }
