@@ -440,7 +440,8 @@ var ErrNoRecords = errors.New("no records")
 // NoRecords returns an error wrapping ErrNoRecords when a report of a
 // load that ended without error shows no record of format read, or none
 // mapped (asking whether it is a file of the other format only when
-// records were dropped for their shape: no type, not an object). Events skipped as unchanged count as records. Telemetry is read
+// records were dropped for their shape: no type, not an object), unless
+// every record read is one MISP deleted (misp.ReasonDeleted). Events skipped as unchanged count as records. Telemetry is read
 // line by line and an empty input is a quiet interval, not an error: it
 // fails only when lines were read and none of them was an edge (a
 // compressed file, a STIX or MISP file given as telemetry).
@@ -461,6 +462,12 @@ func NoRecords(rep *engine.Report, format string) error {
 	case rep.RecordsRead == 0:
 		return fmt.Errorf("%w: found no %s records in %d bytes (empty input, an empty bundle, list or TAXII page, or a %s file?); nothing was loaded",
 			ErrNoRecords, name, rep.Bytes, other)
+	case rep.RecordsMapped == 0 && format == FormatMISP && rep.RecordsRead == rep.Dropped[misp.ReasonDeleted]:
+		// Every record is one MISP deleted (a ZMQ message deleting a
+		// sighting, an event whose every attribute is deleted): the
+		// document said so and nothing of it is to be loaded, which the
+		// report's "deleted" count and the loader's WARN say.
+		return nil
 	case rep.RecordsMapped == 0:
 		hint := ""
 		if rep.Dropped[engine.ReasonMissingType] > 0 || rep.Dropped[engine.ReasonNotObject] > 0 {

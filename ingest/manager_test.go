@@ -542,3 +542,39 @@ func TestFeedLoadedByAnotherMappingIsLoadedAgain(t *testing.T) {
 	third := ingest.LoadFeed(ctx, st, feedDir, ingest.Options{})
 	require.Equal(t, ingest.StatusSkipped, third.Status)
 }
+
+// TestMISPDocumentOfDeletedRecordsIsNoFailure: MISP publishes a sighting
+// it deletes on ZeroMQ as it published it, with "action": "delete"
+// (testdata/misp/zmq_misp_json_sighting.json with that action). A file of
+// that message alone holds one record, deleted at its source: the load is
+// ok, its report counts it under deleted, and the feed is recorded as
+// loaded. Before, it failed "no records: none of the 1 records read is a
+// valid MISP record (1 dropped: deleted 1 …)" and exited 1, as a file of
+// another format would.
+func TestMISPDocumentOfDeletedRecordsIsNoFailure(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, _ := newStore(t)
+	raw, err := os.ReadFile("../testdata/misp/zmq_misp_json_sighting.json")
+	require.NoError(t, err)
+	del := strings.Replace(string(raw), `"action": "add"`, `"action": "delete"`, 1)
+	require.NotEqual(t, string(raw), del)
+	path := filepath.Join(t.TempDir(), "sighting-deleted.json")
+	require.NoError(t, os.WriteFile(path, []byte(del), 0o644))
+	res := ingest.LoadFeed(ctx, st, ingest.Feed{Name: "zmq-sightings", Path: path, Format: ingest.FormatMISP}, ingest.Options{})
+	require.Equal(t, ingest.StatusOK, res.Status, res.Error)
+	require.Equal(t, map[engine.Reason]int64{misp.ReasonDeleted: 1}, res.Report.Dropped)
+	require.Zero(t, res.Report.RecordsMapped)
+	state, ok, err := st.Feed(ctx, "zmq-sightings")
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Equal(t, "ok", state.LastStatus)
+
+	// A record of another kind beside it still makes a document that
+	// loads nothing a failure.
+	rep := engine.NewReport("f", ingest.FormatMISP)
+	rep.RecordsRead = 2
+	rep.Drop(misp.ReasonDeleted)
+	rep.Drop(engine.ReasonMissingID)
+	require.ErrorIs(t, ingest.NoRecords(rep, ingest.FormatMISP), ingest.ErrNoRecords)
+}

@@ -19,10 +19,19 @@
 // search output ({"response": […]} of events, of {"Object": …} or of
 // {"Attribute": […]}: an attribute or object search result is linked from the event
 // it names in "Event" (uuid, info) or event_uuid, as the event's own file
-// links it), a bare array of events, a galaxy in API form
+// links it), a bare array of events (events/index gives one, each
+// event's tags in "EventTag" rows, {"Tag": {"name": …}}, read as its Tag
+// list; an object with an "Event" member is that event's wrapper, not an
+// event, also with an Orgc beside it as a ZMQ misp_json_event message
+// gives it, and tags in an EventTag list beside the event are said at
+// WARN, not applied), a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
 // […]}; the type must precede the values, as misp-galaxy writes it) and a
-// galaxy definition (no records). Feed directories (manifest.json and one
+// galaxy definition (no records). A list of attributes, objects,
+// sightings or event reports written as an object of indexed entries
+// ({"0": {…}, "2": {…}}: MISP's PHP after removing entries, as an
+// attribute search with enforceWarninglist gives it) is read as the list
+// of its entries. Feed directories (manifest.json and one
 // <uuid>.json per event) are read by LoadDir; ReadManifest, Manifest.Changed
 // and Options.Only let a feed manager load only the events whose manifest
 // timestamp changed. hashes.csv is not read. Nothing outside a feed
@@ -185,7 +194,15 @@
 // on no property), based-on the observables it compares (an
 // http-request's addresses and host), possibly none; and a to_ids port
 // attribute is the indicator [network-traffic:dst_port = '<port>'],
-// based on nothing. The other objects stay as below, to_ids or not.
+// based on nothing; an account object of a social network or forge
+// (facebook-account, github-user, gitlab-user, parler-account,
+// reddit-account, telegram-account, twitter-account) with a to_ids
+// attribute is misp-stix's indicator of it ([user-account:account_type =
+// 'twitter' AND user-account:user_id = '…' AND …], accountObjects),
+// based on nothing; so are a to_ids email-subject ([email-message:subject
+// = '…']), email-body, email-header, email-x-mailer, user-agent
+// ([network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'
+// = '…']), http-method and size-in-bytes, misp-stix's patterns of them. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
@@ -272,7 +289,10 @@
 // its node's own TLP is only what its document says. Such a message with
 // "action": "delete" (MISP deleted the sighting) is counted under
 // "deleted", not loaded; a sighting loaded before from its "add" message
-// stays. Only type 0 (and any
+// stays. So is the event of a ZMQ misp_json_event message with "action":
+// "delete" ({"Event": <the event's row, no Attribute or Object list>,
+// "action": "delete"}, MISP's Event::beforeDelete): not loaded as a live
+// report; an event loaded before stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
 // expiration-of (lifecycle, not walked), since neither saw the value. A
@@ -292,7 +312,9 @@
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
-// and logged at DEBUG only. An event written without a uuid (VMRay's MISP
+// and logged at DEBUG only; a document whose every record is (a ZMQ
+// message deleting a sighting) loads nothing, says so at WARN and is no
+// failure (ingest.NoRecords). An event written without a uuid (VMRay's MISP
 // feed, PyMISP's MISPEvent before a server saves it) is keyed by a uuid
 // derived from its creator organisation, info and date (derivedEventUUID);
 // one without info, or whose uuid is given and not valid, is dropped as

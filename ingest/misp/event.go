@@ -51,9 +51,16 @@ type frame struct {
 	wrapped bool // the value of an "Event" member
 	fields  map[string]string
 	marked  bool // holds an event marker
-	tags    []rawTag
-	orgc    rawOrg
-	offset  int64
+	// holdsEvent: the frame has an "Event" member, so it is a wrapper
+	// of the event (a ZMQ misp_json_event message, {"Event": {…},
+	// "EventTag": […], "Orgc": {…}, "action": …}), not an event, even
+	// with an event marker (Orgc) beside it.
+	holdsEvent bool
+	tags       []rawTag
+	// eventTagRows counts the tags read from an EventTag list.
+	eventTagRows int
+	orgc         rawOrg
+	offset       int64
 	// first and last cache seen(); seenValid is reset when date or
 	// timestamp is read.
 	first, last time.Time
@@ -203,7 +210,7 @@ func newFrame(wrapped bool, offset int64) *frame {
 }
 
 // isEvent reports whether the frame is an event.
-func (f *frame) isEvent() bool { return f.wrapped || f.marked }
+func (f *frame) isEvent() bool { return f.wrapped || (f.marked && !f.holdsEvent) }
 
 // uuid is the event uuid, lower-cased.
 func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }

@@ -261,6 +261,9 @@ func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.No
 	if uuid == "" {
 		return graph.Node{}, nil, false
 	}
+	if acc, ok := accountObjects[name]; ok {
+		return accountIndicator(uuid, attrs, acc)
+	}
 	if prop, ok := propertyObjects[name]; ok {
 		return propertyIndicator(name, uuid, attrs, prop)
 	}
@@ -461,6 +464,71 @@ func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, ob
 	return indicatorNode(uuid, pattern), obs, true
 }
 
+// An account object of a social network or forge (twitter-account,
+// github-user, …) with a to_ids attribute is exported by misp-stix as
+// one indicator of the whole object (misp_to_stix2.py
+// _parse_account_object and _parse_account_object_with_attachment):
+// [user-account:account_type = '<network>' AND <its mapped attributes, in
+// the mapping's order> AND user-account:x_misp_<relation> = '…' for each
+// other attribute, in the object's order]. The indicator stands for the
+// object as a property object's does (propertyIndicator); it compares
+// nothing the graph keys. misp-stix writes an attachment's data beside
+// its name; the graph keeps no attachment data, so such a comparison is
+// of the name alone.
+
+// accountObject is how misp-stix exports one kind of account object: the
+// account_type it gives, and its attributes mapped on user-account
+// properties (relation, property), in misp-stix's order.
+type accountObject struct {
+	accountType string
+	mapped      [][2]string
+}
+
+// accountObjects are misp-stix's account objects (stix2_mapping.py
+// MISPtoSTIX2Mapping: __<name>_object_mapping; account_type is the name's
+// first word).
+var accountObjects = map[string]accountObject{
+	"facebook-account": {"facebook", [][2]string{{"account-id", "user_id"}, {"account-name", "account_login"}}},
+	"github-user":      {"github", [][2]string{{"id", "user_id"}, {"user-fullname", "display_name"}, {"username", "account_login"}}},
+	"gitlab-user":      {"gitlab", [][2]string{{"id", "user_id"}, {"name", "display_name"}, {"username", "account_login"}}},
+	"parler-account":   {"parler", [][2]string{{"account-id", "user_id"}, {"account-name", "account_login"}}},
+	"reddit-account":   {"reddit", [][2]string{{"account-id", "user_id"}, {"account-name", "account_login"}}},
+	"telegram-account": {"telegram", [][2]string{{"id", "user_id"}, {"username", "account_login"}}},
+	"twitter-account":  {"twitter", [][2]string{{"displayed-name", "display_name"}, {"id", "user_id"}, {"name", "account_login"}}},
+}
+
+// accountIndicator is the indicator misp-stix exports of an account
+// object (accountObjects) with a to_ids attribute; ok is false when none
+// is.
+func accountIndicator(uuid string, attrs []attrOut, acc accountObject) (graph.Node, []graph.Node, bool) {
+	ids := false
+	for _, a := range attrs {
+		ids = ids || a.toIDs
+	}
+	if !ids {
+		return graph.Node{}, nil, false
+	}
+	const prefix = "user-account:"
+	cmps := []string{prefix + "account_type = " + patternString(acc.accountType)}
+	mapped := map[string]bool{}
+	for _, m := range acc.mapped {
+		mapped[m[0]] = true
+		for _, a := range attrs {
+			if a.relation == m[0] && strings.TrimSpace(a.value) != "" {
+				// misp-stix keeps one value of a mapped relation
+				cmps = append(cmps, prefix+m[1]+" = "+patternString(a.value))
+				break
+			}
+		}
+	}
+	for _, a := range attrs {
+		if !mapped[a.relation] && strings.TrimSpace(a.value) != "" {
+			cmps = append(cmps, prefix+"x_misp_"+customName(a.relation)+" = "+patternString(a.value))
+		}
+	}
+	return indicatorNode(uuid, "["+strings.Join(cmps, " AND ")+"]"), nil, true
+}
+
 // propertyPrefix is the STIX object type a property object's pattern
 // compares.
 var propertyPrefix = map[string]string{
@@ -476,10 +544,28 @@ func customName(s string) string {
 // propertyPattern is the STIX pattern misp-stix writes for a to_ids
 // attribute of MISP type t and value v that compares a property no node
 // of the graph keys, "" for other types: a port is the destination port of
-// network traffic. The attribute is that indicator, based on nothing.
+// network traffic, an email subject the subject of an email message, a
+// user agent the User-Agent header of an HTTP request (misp-stix's
+// _parse_<type>_attribute, misp_to_stix2.py). The attribute is that
+// indicator, based on nothing.
 func propertyPattern(t, v string) string {
 	if t == "port" {
 		return "[network-traffic:dst_port = " + patternString(strings.TrimSpace(v)) + "]"
 	}
+	if path, ok := propertyPaths[t]; ok {
+		return "[" + path + " = " + patternString(v) + "]"
+	}
 	return ""
+}
+
+// propertyPaths are the object paths misp-stix's patterns of to_ids
+// attributes of these types compare.
+var propertyPaths = map[string]string{
+	"email-subject":  "email-message:subject",
+	"email-body":     "email-message:body",
+	"email-header":   "email-message:received_lines",
+	"email-x-mailer": "email-message:additional_header_fields.x_mailer",
+	"user-agent":     "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'",
+	"http-method":    "network-traffic:extensions.'http-request-ext'.request_method",
+	"size-in-bytes":  "file:size",
 }

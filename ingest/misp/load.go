@@ -35,10 +35,17 @@ func LoadFile(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (
 	opts = opts.withDefaults("")
 	report := engine.NewReport(opts.Feed, Format)
 	start := time.Now()
-	err := newMapper(opts).load(ctx, r, "", sink, report)
+	m := newMapper(opts)
+	err := m.load(ctx, r, "", sink, report)
 	report.Duration = time.Since(start)
 	if err != nil {
 		report.Error = err.Error()
+	}
+	if n := report.Dropped[ReasonDeleted]; err == nil && n > 0 && report.RecordsRead == n {
+		// Deleted records are logged at DEBUG one by one; a document of
+		// nothing else says what it held.
+		m.log.Warn("every MISP record read is flagged deleted (deleted: true, or a ZMQ message with \"action\": \"delete\"): nothing loaded; what an earlier load wrote of them stays",
+			"deleted", n)
 	}
 	return report, err
 }
@@ -80,7 +87,9 @@ type job struct {
 	file       string // the event file in LoadDir
 	galaxyType string // for galaxy clusters read outside a galaxy
 	// deletedAtSource is set on a sighting of a ZMQ message whose action
-	// is "delete" (MISP's Sighting::beforeDelete): MISP removed it.
+	// is "delete" (MISP's Sighting::beforeDelete), and on the event of a
+	// ZMQ misp_json_event message whose action is "delete" (MISP's
+	// Event::beforeDelete): MISP removed it.
 	deletedAtSource bool
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
@@ -330,6 +339,11 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	fr := j.fr
 	m.events++
 	res.Read++
+	if j.deletedAtSource {
+		res.Drops = append(res.Drops, j.dropped("event", fr.uuid(), ReasonDeleted,
+			errors.New(`event deleted: a ZMQ misp_json_event message with "action": "delete"`)))
+		return
+	}
 	if fr.uuid() == "" && strings.TrimSpace(fr.fields["uuid"]) == "" {
 		// An event written without a uuid (VMRay's MISP feed, PyMISP's
 		// MISPEvent before a server saves it) is keyed by who wrote it,

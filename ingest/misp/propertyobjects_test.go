@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,4 +126,119 @@ func TestToIDsPortIsAnIndicator(t *testing.T) {
 	plain, ok := sink.byAlias(alias("5abb8534-8b88-4566-983f-02480a00020e"))
 	require.True(t, ok)
 	require.Equal(t, "x-misp-attribute--5abb8534-8b88-4566-983f-02480a00020e", plain.Key)
+}
+
+// TestToIDsEmailSubjectIsTheExportsIndicator: MISP core's STIX test event
+// (testdata/order/misp/misp-core/stixtest_misp_indicators_test.json) holds
+// an email-subject attribute flagged to_ids ("Oui",
+// 5abb8534-8f7c-4c92-aaec-02480a00020f), which MISP's STIX export of the
+// event gives as indicator--<uuid>, [email-message:subject = 'Oui']
+// (testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json).
+// The attribute is that indicator, as a to_ids port is
+// (TestToIDsPortIsAnIndicator); so are a to_ids user-agent and the other
+// types misp-stix exports as a pattern on a property no node keys
+// (misp-stix misp_to_stix2.py _parse_<type>_attribute). Before, each was
+// an x-misp-attribute beside the export's indicator: the event and its
+// export named the attribute by two nodes.
+func TestToIDsEmailSubjectIsTheExportsIndicator(t *testing.T) {
+	t.Parallel()
+	const subject = "5abb8534-8f7c-4c92-aaec-02480a00020f"
+	rep, mispSink, _, err := loadFile(t, "../../testdata/order/misp/misp-core/stixtest_misp_indicators_test.json", quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	data, err := os.ReadFile("../../testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json")
+	require.NoError(t, err)
+	stixSink := loadSTIX(t, string(data), "misp-core-export")
+	m, ok := mispSink.byAlias(alias(subject))
+	require.True(t, ok)
+	s, ok := stixSink.byAlias("indicator--" + subject)
+	require.True(t, ok)
+	require.Equal(t, s.ID, m.ID, "the email-subject attribute is the export's indicator")
+	require.Equal(t, graph.KindIndicator, m.Kind)
+	require.Equal(t, "[email-message:subject = 'Oui']", m.Props["pattern"])
+	require.Equal(t, s.Props["pattern"], m.Props["pattern"])
+
+	const ev = `{"Event": {"uuid": "6b2c0000-0000-4000-8000-000000000001", "info": "phish", "date": "2024-01-01", "timestamp": "1704067200",
+  "Attribute": [
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000a2", "type": "user-agent", "category": "Network activity", "to_ids": true,
+     "timestamp": "1704067200", "value": "Mozilla/4.0 (compatible; MSIE 6.0; it's)"},
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000a3", "type": "email-x-mailer", "category": "Payload delivery", "to_ids": true,
+     "timestamp": "1704067200", "value": "Mutt/1.5.23"},
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000a4", "type": "user-agent", "category": "Network activity", "to_ids": false,
+     "timestamp": "1704067200", "value": "curl/8.0"}
+  ]}}`
+	rep, sink, err := loadString(t, ev, quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	for id, want := range map[string]string{
+		"6b2c0000-0000-4000-8000-0000000000a2": `[network-traffic:extensions.'http-request-ext'.request_header.'User-Agent' = 'Mozilla/4.0 (compatible; MSIE 6.0; it\'s)']`,
+		"6b2c0000-0000-4000-8000-0000000000a3": `[email-message:additional_header_fields.x_mailer = 'Mutt/1.5.23']`,
+	} {
+		n, ok := sink.byAlias(alias(id))
+		require.True(t, ok, id)
+		require.Equal(t, "indicator--"+id, n.Key)
+		require.Equal(t, want, n.Props["pattern"])
+		require.Empty(t, basedOn(sink, n.Ref()))
+	}
+	plain, ok := sink.byAlias(alias("6b2c0000-0000-4000-8000-0000000000a4"))
+	require.True(t, ok)
+	require.Equal(t, "x-misp-attribute--6b2c0000-0000-4000-8000-0000000000a4", plain.Key, "not to_ids: no indicator")
+}
+
+// TestAccountObjectIsTheExportsIndicator: misp-stix's documentation of
+// its MISP objects to STIX 2.1 mapping (MISP/misp-stix
+// documentation/misp_objects_to_stix21.md, "twitter-account") gives the
+// twitter-account object 6baef273-… (id 1357111317, name johndoe,
+// displayed-name John Doe, followers 666), flagged for detection, as
+// indicator--<object uuid> [user-account:account_type = 'twitter' AND
+// user-account:display_name = 'John Doe' AND user-account:user_id =
+// '1357111317' AND user-account:account_login = 'johndoe' AND
+// user-account:x_misp_followers = '666']. With its id to_ids the object
+// is that indicator, pattern for pattern; so is a github-user, by its
+// own mapping. Not to_ids, it stays an x-misp-object node. Before, each
+// was an x-misp-object-<name> node beside the export's indicator.
+func TestAccountObjectIsTheExportsIndicator(t *testing.T) {
+	t.Parallel()
+	const ev = `{"Event": {"uuid": "6baef273-0000-4000-8000-000000000001", "info": "accounts", "date": "2020-10-25", "timestamp": "1603642920",
+  "Object": [
+    {"name": "twitter-account", "description": "Twitter account.", "meta-category": "misc",
+     "uuid": "6baef273-d2c3-4ef1-8a93-d2cf552e7bfb", "timestamp": "1603642920",
+     "Attribute": [
+       {"type": "text", "object_relation": "id", "value": "1357111317", "to_ids": %s},
+       {"type": "text", "object_relation": "name", "value": "johndoe"},
+       {"type": "text", "object_relation": "displayed-name", "value": "John Doe"},
+       {"type": "text", "object_relation": "followers", "value": "666"}
+     ]},
+    {"name": "github-user", "meta-category": "misc", "uuid": "6baef273-0000-4000-8000-0000000000c1", "timestamp": "1603642920",
+     "Attribute": [
+       {"type": "github-username", "object_relation": "username", "value": "octocat", "to_ids": %s},
+       {"type": "text", "object_relation": "user-fullname", "value": "Octo Cat"},
+       {"type": "text", "object_relation": "bio", "value": "a cat"}
+     ]}
+  ]}}`
+	rep, sink, err := loadString(t, fmt.Sprintf(ev, "true", "true"), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	for uuid, want := range map[string]string{
+		"6baef273-d2c3-4ef1-8a93-d2cf552e7bfb": "[user-account:account_type = 'twitter' AND user-account:display_name = 'John Doe' AND " +
+			"user-account:user_id = '1357111317' AND user-account:account_login = 'johndoe' AND user-account:x_misp_followers = '666']",
+		"6baef273-0000-4000-8000-0000000000c1": "[user-account:account_type = 'github' AND user-account:display_name = 'Octo Cat' AND " +
+			"user-account:account_login = 'octocat' AND user-account:x_misp_bio = 'a cat']",
+	} {
+		n, ok := sink.byAlias(alias(uuid))
+		require.True(t, ok, uuid)
+		require.Equal(t, "indicator--"+uuid, n.Key)
+		require.Equal(t, want, n.Props["pattern"])
+	}
+	for _, n := range sink.nodes {
+		require.NotEqual(t, graph.Kind(KindObjectPrefix+"twitter-account"), n.Kind, "no node of the object alone")
+	}
+
+	_, plain, err := loadString(t, fmt.Sprintf(ev, "false", "false"), quiet(nil))
+	require.NoError(t, err)
+	n, ok := plain.byAlias(alias("6baef273-d2c3-4ef1-8a93-d2cf552e7bfb"))
+	require.True(t, ok)
+	require.Equal(t, graph.Kind(KindObjectPrefix+"twitter-account"), n.Kind)
 }

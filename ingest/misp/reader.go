@@ -171,6 +171,7 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		kind, isList := recordLists[name]
 		switch {
 		case name == "Event":
+			fr.holdsEvent = true
 			err = s.nested(ctx, dec, true, fr)
 		case name == "response":
 			err = s.nested(ctx, dec, false, fr)
@@ -186,6 +187,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 			err = s.records(ctx, dec, fr, recCluster)
 		case name == "Tag":
 			err = s.frameTags(dec, fr)
+		case name == "EventTag" && dec.PeekKind() == '[':
+			err = s.eventTags(dec, fr)
 		case name == "AttributeTag" && dec.PeekKind() == '[':
 			err = s.attributeTags(dec, fr)
 		case name == "Orgc":
@@ -288,6 +291,35 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 	return nil
 }
 
+// eventTags reads an "EventTag" list: MISP's join rows of an event and
+// its tags ([{"id", "event_id", "tag_id", "local", "Tag": {"name", …}}]),
+// which events/index and the events of GET /events give instead of a Tag
+// list. Their tags are the event's, as a Tag list's are (a tlp:amber among
+// them is the event's TLP). Beside an event rather than in it (a ZMQ
+// misp_json_event message: {"Event": {…}, "EventTag": […]}) they are not
+// applied, which endFrame says.
+func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
+	off := dec.InputOffset()
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var rows list[struct {
+		Tag *rawTag `json:"Tag"`
+	}]
+	if err := unmarshal(raw, &rows); err != nil {
+		s.log.Warn("MISP EventTag list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
+		return nil
+	}
+	for _, r := range rows {
+		if r.Tag != nil && r.Tag.Name != "" {
+			fr.tags = append(fr.tags, *r.Tag)
+			fr.eventTagRows++
+		}
+	}
+	return nil
+}
+
 // attributeTags reads an "AttributeTag" list beside an attribute (a ZMQ
 // misp_json_attribute message's; empty in MISP's documented examples):
 // its tags are not applied to the attribute, which was read before it, so
@@ -377,6 +409,22 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		j.drop = &d
 		return s.send(offset, nil, j)
 	}
+	if els := indexMap(raw); els != nil && (kind == recAttribute || kind == recObject || kind == recSighting || kind == recEventReport) {
+		// A list written as an object of indexed entries: each entry
+		// is a record.
+		for _, el := range els {
+			je := *j
+			if err := s.recordRaw(fr, kind, offset, el, &je); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return s.recordRaw(fr, kind, offset, raw, j)
+}
+
+// recordRaw emits the record raw of kind, read at offset, as j.
+func (s *fileSource) recordRaw(fr *frame, kind recordKind, offset int64, raw []byte, j *job) error {
 	if kind == recAttribute && s.holdFile(fr, offset, raw, j) {
 		return nil
 	}
@@ -405,6 +453,17 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	if len(fr.late) > 0 {
 		first, last := fr.seen()
 		for _, rec := range fr.late {
+			if rec.Meta.kind == recEvent {
+				// A copy of an event without its members held by
+				// its wrapper: a ZMQ misp_json_event message with
+				// "action": "delete" (and no records of its own)
+				// says MISP deleted the event.
+				rec.Meta.deletedAtSource = !fr.ownRecords && strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+				if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
+					return err
+				}
+				continue
+			}
 			if rec.Meta.kind == recSighting {
 				rec.Meta.deletedAtSource = strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
 			}
@@ -420,6 +479,10 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
+		if fr.eventTagRows > 0 {
+			s.log.Warn("MISP EventTag list beside an event not read: its tags (a TLP among them) are not applied; give them in the event's Tag list",
+				"offset", s.guard.FeedOffset(fr.offset), "tags", fr.eventTagRows)
+		}
 		if !fr.ownRecords {
 			return nil
 		}
@@ -439,11 +502,19 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		t.EventTags += int64(len(fr.tags))
 	})
 	fr.settle()
+	j := &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr}
 	if p := fr.parent; p != nil {
 		p.nestedEvents++
 		p.nestedEvent = fr
+		if p.parent == nil && !p.isEvent() && !fr.members {
+			// A copy of the event without its members in a message
+			// ({"Event": {…}, "action": "delete"}): its end waits for
+			// the message's, where its action is known.
+			p.late = append(p.late, engine.Record[*job]{Offset: fr.offset, Meta: j})
+			return nil
+		}
 	}
-	return s.send(fr.offset, nil, &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr})
+	return s.send(fr.offset, nil, j)
 }
 
 // readValue reads the next value with the guard armed to cut it at the
@@ -471,4 +542,39 @@ func (s *fileSource) readValue(dec *jsontext.Decoder) ([]byte, error) {
 var recordLists = map[string]recordKind{
 	"Attribute": recAttribute, "Object": recObject, "Sighting": recSighting, "Galaxy": recGalaxy,
 	"EventReport": recEventReport, "Note": recNote, "Opinion": recOpinion, "Relationship": recRelationship,
+}
+
+// indexMap returns the elements of raw when it is a JSON object whose
+// every member is named by a decimal index and is itself an object
+// ({"0": {…}, "3": {…}}): the list MISP's PHP writes as an object when
+// entries were removed from it (enforceWarninglist filtering a
+// restSearch answer's attributes, MISP/MISP#3166; older exports), in the
+// order written. nil for anything else.
+func indexMap(raw []byte) [][]byte {
+	// The common case, a record, is told from its first bytes.
+	rest := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(raw, " \t\r\n"), []byte("{")), " \t\r\n")
+	if len(rest) < 2 || rest[0] != '"' || rest[1] < '0' || rest[1] > '9' {
+		return nil
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil
+	}
+	var out [][]byte
+	for dec.PeekKind() != '}' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return nil
+		}
+		name := tok.String()
+		if name == "" || strings.Trim(name, "0123456789") != "" || dec.PeekKind() != '{' {
+			return nil
+		}
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil
+		}
+		out = append(out, bytes.Clone(v))
+	}
+	return out
 }

@@ -215,8 +215,9 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		if pt, ok := patternTypes[out.typ]; ok {
 			kind, props = graph.KindIndicator, map[string]any{"pattern": out.value, "pattern_type": pt}
 		} else if p := propertyPattern(out.typ, out.value); p != "" && bool(a.ToIDs) {
-			// A to_ids port: the indicator misp-stix exports, comparing
-			// what no node keys (no observable of its own).
+			// A to_ids port, email subject, user agent, …: the
+			// indicator misp-stix exports, comparing what no node keys
+			// (no observable of its own).
 			kind, props = graph.KindIndicator, map[string]any{"pattern": p, "pattern_type": "stix"}
 		}
 		// Keyed by the id MISP's STIX 2.1 export gives the attribute
