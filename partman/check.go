@@ -59,7 +59,7 @@ func Check(ctx context.Context, pool *pgxpool.Pool, opts Options) (Report, error
 	days := opts.window()
 	slices.SortFunc(days, time.Time.Compare)
 	var rep Report
-	_, err = inTx(ctx, pool, opts, "check partitions of "+t.String(), func(tx pgx.Tx) error {
+	_, err = inTx(ctx, pool, opts, "check partitions of "+t.String(), func(ctx context.Context, tx pgx.Tx) error {
 		l, err := list(ctx, tx, t)
 		if err != nil {
 			return err

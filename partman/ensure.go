@@ -126,7 +126,7 @@ func EnsureWithDefault(ctx context.Context, pool *pgxpool.Pool, opts Options) (R
 		return Result{}, fmt.Errorf("ensure partitions: %w", err)
 	}
 	days := opts.window()
-	_, err = inTx(ctx, pool, opts, "read the days of the default partition of "+t.String(), func(tx pgx.Tx) error {
+	_, err = inTx(ctx, pool, opts, "read the days of the default partition of "+t.String(), func(ctx context.Context, tx pgx.Tx) error {
 		l, err := list(ctx, tx, t)
 		if err != nil || l.Default == nil {
 			return err
@@ -284,7 +284,7 @@ func ensureDefault(ctx context.Context, pool *pgxpool.Pool, t table, opts Option
 	what := "ensure the default partition of " + t.String()
 	var stranded int64
 	var attachErr error
-	_, err = maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	_, err = maintenanceTx(ctx, pool, opts, what, func(ctx context.Context, tx pgx.Tx) error {
 		made, reattached, stranded, attachErr = "", false, 0, nil
 		var missing bool
 		if err := tx.QueryRow(ctx, `SELECT partdefid = 0 FROM pg_partitioned_table WHERE partrelid = $1::regclass`,
@@ -387,7 +387,9 @@ func ensureList(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Ti
 		d, err := ensureDay(ctx, pool, t, day, opts)
 		if err != nil {
 			errs = append(errs, err)
-			if errors.Is(err, ErrLockTimeout) || errors.Is(err, ErrInsufficientPrivilege) || ctx.Err() != nil {
+			// A spent retry budget (a Citus worker that does not answer)
+			// would be spent again on every other day.
+			if errors.Is(err, ErrLockTimeout) || errors.Is(err, ErrInsufficientPrivilege) || errors.Is(err, store.ErrRetryBudget) || ctx.Err() != nil {
 				break
 			}
 			continue
@@ -402,7 +404,7 @@ func ensureList(ctx context.Context, pool *pgxpool.Pool, t table, days []time.Ti
 func ensureDay(ctx context.Context, pool *pgxpool.Pool, t table, day time.Time, opts Options) (DayResult, error) {
 	res := DayResult{Day: day, Partition: partitionName(t.name, day)}
 	what := fmt.Sprintf("ensure partition %s for %s", QualifiedName(t.schema, res.Partition), day.Format(time.DateOnly))
-	attempts, err := maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	attempts, err := maintenanceTx(ctx, pool, opts, what, func(ctx context.Context, tx pgx.Tx) error {
 		if err := citusSequential(ctx, tx); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
 )
 
 func TestEnsureRowWithNowLandsInTodaysPartition(t *testing.T) {
@@ -465,4 +466,38 @@ func TestEnsureTakesADayAPartitionItDidNotMakeHolds(t *testing.T) {
 	require.NoError(t, err)
 	_, err = partman.Ensure(ctx, pool, partman.Options{Ahead: 9})
 	require.ErrorContains(t, err, "would overlap")
+}
+
+// TestRetryBudgetBoundsADaysTries: with Options.RetryBudget a day whose
+// try does not end (here it waits for a lock another session holds, with
+// a lock_timeout of an hour and a thousand retries allowed) ends when the
+// budget is spent, its statement cancelled, with an error that wraps
+// store.ErrRetryBudget and names the day. intel sets the budget on Citus
+// (--citus-budget), where a frozen worker held each try for 30 s. The
+// bound on the wait only catches a budget not applied.
+func TestRetryBudgetBoundsADaysTries(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = holder.Rollback(ctx) }()
+	_, err = holder.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+
+	day := time.Date(2024, 7, 2, 0, 0, 0, 0, time.UTC)
+	done := make(chan error, 1)
+	go func() {
+		_, err := partman.EnsureDays(ctx, pool, []time.Time{day}, partman.Options{
+			LockTimeout: time.Hour, Retries: 1000, RetryBudget: time.Second, Logger: slog.New(slog.DiscardHandler)})
+		done <- err
+	}()
+	select {
+	case err = <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("EnsureDays still trying after 2 minutes with a budget of 1s")
+	}
+	require.ErrorIs(t, err, store.ErrRetryBudget)
+	require.Contains(t, err.Error(), "2024-07-02")
+	require.Contains(t, err.Error(), "retry budget spent after 1s")
 }

@@ -42,7 +42,7 @@ func List(ctx context.Context, pool *pgxpool.Pool, parent string) (Listing, erro
 // retries.
 func listTx(ctx context.Context, pool *pgxpool.Pool, t table, opts Options) (Listing, error) {
 	var l Listing
-	_, err := inTx(ctx, pool, opts, "list partitions of "+t.String(), func(tx pgx.Tx) error {
+	_, err := inTx(ctx, pool, opts, "list partitions of "+t.String(), func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		l, err = list(ctx, tx, t)
 		return err

@@ -58,6 +58,14 @@ type Options struct {
 	// as the store's retries are (store.RetryPolicy.Wait). Default
 	// DefaultRetryDelay (50ms).
 	RetryDelay time.Duration
+	// RetryBudget, when positive, bounds each operation with its retries
+	// (a day's transaction and the tries of it), tries and waits together,
+	// as store.RetryPolicy.Budget bounds a write: its error then wraps
+	// store.ErrRetryBudget. intel sets it on a Citus coordinator
+	// (--citus-budget): a worker that stops answering held each try for
+	// citus.node_connection_timeout (30 s), and the ten tries of a day
+	// for five minutes. Zero: no bound but the retries.
+	RetryBudget time.Duration
 	// ArchiveSchema is the schema Prune moves partitions into in Detach mode,
 	// created if missing. Default "archive".
 	ArchiveSchema string

@@ -207,7 +207,7 @@ func pruneDefault(ctx context.Context, pool *pgxpool.Pool, t table, def Partitio
 	defIdent := pgx.Identifier{def.Schema, def.Name}.Sanitize()
 	key := pgx.Identifier{t.key}.Sanitize()
 	what := fmt.Sprintf("%s rows before %s of the default partition %s", mode, before.Format(time.DateOnly), QualifiedName(def.Schema, def.Name))
-	_, err := maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	_, err := maintenanceTx(ctx, pool, opts, what, func(ctx context.Context, tx pgx.Tx) error {
 		n, archive = 0, ""
 		if err := citusSequential(ctx, tx); err != nil {
 			return err
@@ -287,7 +287,7 @@ const maxIdentifier = 63
 // (another process pruned it first).
 func prunePartition(ctx context.Context, pool *pgxpool.Pool, t table, p Partition, mode Mode, opts Options) (archived string, gone bool, err error) {
 	what := fmt.Sprintf("%s partition %s of %s", mode, QualifiedName(p.Schema, p.Name), t)
-	_, err = maintenanceTx(ctx, pool, opts, what, func(tx pgx.Tx) error {
+	_, err = maintenanceTx(ctx, pool, opts, what, func(ctx context.Context, tx pgx.Tx) error {
 		child := pgx.Identifier{p.Schema, p.Name}.Sanitize()
 		if err := citusSequential(ctx, tx); err != nil {
 			return err

@@ -2,6 +2,7 @@ package partman
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -12,14 +13,15 @@ import (
 	"github.com/ransomeye/intel/store"
 )
 
-// inTx runs fn in a transaction of its own with SET LOCAL lock_timeout, and
+// inTx runs fn in a transaction of its own (fn's statements take the
+// context it is given: the try's, which Options.RetryBudget ends) with SET LOCAL lock_timeout, and
 // runs it again in a new transaction, after a jittered exponential backoff,
 // when a lock was not granted in time, a deadlock was detected or the
 // connection or server went away (store.Transient), up to
 // o.Retries times. what names the operation in logs and errors. It returns
 // the number of attempts made. When every attempt timed out waiting for a
 // lock the error wraps ErrLockTimeout and the last database error.
-func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(pgx.Tx) error) (int, error) {
+func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(context.Context, pgx.Tx) error) (int, error) {
 	return retryTx(ctx, pool, o, store.TxOptions{LockTimeout: o.LockTimeout}, what, fn)
 }
 
@@ -29,16 +31,31 @@ func inTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn fu
 // a day's rows takes as long as there are rows, and a limit meant for
 // queries would make the upkeep fail on every run. Lock waits stay bounded
 // by o.LockTimeout.
-func maintenanceTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(pgx.Tx) error) (int, error) {
+func maintenanceTx(ctx context.Context, pool *pgxpool.Pool, o Options, what string, fn func(context.Context, pgx.Tx) error) (int, error) {
 	return retryTx(ctx, pool, o, store.TxOptions{LockTimeout: o.LockTimeout, Maintenance: true}, what, fn)
 }
 
 // retryTx waits between attempts as the store does (Options.retryPolicy,
 // store.RetryPolicy.Wait).
-func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOptions, what string, fn func(pgx.Tx) error) (int, error) {
+func retryTx(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOptions, what string, fn func(context.Context, pgx.Tx) error) (int, error) {
+	if o.RetryBudget <= 0 {
+		return retryTxUnbounded(ctx, pool, o, txo, what, fn)
+	}
+	budget := fmt.Errorf("%w after %s (Options.RetryBudget; intel's --citus-budget)", store.ErrRetryBudget, o.RetryBudget)
+	bctx, cancel := context.WithTimeoutCause(ctx, o.RetryBudget, budget)
+	defer cancel()
+	n, err := retryTxUnbounded(bctx, pool, o, txo, what, fn)
+	if err != nil && ctx.Err() == nil && bctx.Err() != nil && !errors.Is(err, store.ErrRetryBudget) {
+		err = fmt.Errorf("%w: %w", budget, err) // the budget, not the caller, ended it
+	}
+	return n, err
+}
+
+// retryTxUnbounded is retryTx without Options.RetryBudget.
+func retryTxUnbounded(ctx context.Context, pool *pgxpool.Pool, o Options, txo store.TxOptions, what string, fn func(context.Context, pgx.Tx) error) (int, error) {
 	policy := o.retryPolicy()
 	for attempt := 1; ; attempt++ {
-		err := store.WithTx(ctx, pool, txo, fn)
+		err := store.WithTx(ctx, pool, txo, func(tx pgx.Tx) error { return fn(ctx, tx) })
 		if err == nil {
 			return attempt, nil
 		}

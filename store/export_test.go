@@ -97,8 +97,10 @@ type jsonRelatedRow struct {
 }
 
 // WriterBatch and AgentRows are the TelemetryWriter tests' edges of one
-// caller and the count of its stored rows, for the external fault tests.
+// caller and the count of its stored rows, for the external fault tests;
+// WriterState describes a writer for a test that waited too long.
 var (
 	WriterBatch = writerBatch
 	AgentRows   = agentRows
+	WriterState = (*TelemetryWriter).state
 )

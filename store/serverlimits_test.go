@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/store"
@@ -18,33 +20,68 @@ import (
 // with nothing stored (seen: `intel ingest telemetry` of 70,000 generated
 // lines with the limit at 1 s failed on its first chunk). It now lifts the
 // limit for itself alone: the load stores every edge once.
+//
+// The records wait for a lock the test holds until a COPY transaction has
+// been idle for longer than the limit, so the test does not depend on the
+// machine's speed: with a limit of 150 ms and records slowed by a sleep of
+// 300 ms, the load's other transactions (which keep the limit) were killed
+// too on a loaded CI machine whenever the client paused 150 ms between two
+// statements. The limit is 2 s, a pause only a stalled client makes.
 func TestTelemetryCopyOutlivesTheIdleInTransactionTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	const n = 2000
+	const limit = 2 * time.Second
 	b := setup(t, store.WithCopyChunk(400))
-	// Every statement writing nodes takes 300 ms: the records of a chunk
-	// take longer than the idle limit below.
+	// A statement writing nodes waits for the lock the test holds.
 	_, err := b.pool.Exec(ctx, `
 		CREATE FUNCTION slow_nodes() RETURNS trigger LANGUAGE plpgsql AS $$
-		BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$;
+		BEGIN PERFORM pg_advisory_xact_lock_shared(4242); RETURN NULL; END $$;
 		CREATE TRIGGER slow_nodes BEFORE INSERT ON nodes FOR EACH STATEMENT EXECUTE FUNCTION slow_nodes();`)
 	require.NoError(t, err)
-	_, err = b.pool.Exec(ctx, `DO $$ BEGIN
-		EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = %L', current_database(), '150ms');
-	END $$`)
+	_, err = b.pool.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %%I SET idle_in_transaction_session_timeout = %%L', current_database(), '%dms');
+	END $$`, limit.Milliseconds()))
 	require.NoError(t, err)
 	b.pool.Reset() // new connections take the database's setting
-	var limit string
-	require.NoError(t, b.pool.QueryRow(ctx, "SHOW idle_in_transaction_session_timeout").Scan(&limit))
-	require.Equal(t, "150ms", limit)
+	var setting string
+	require.NoError(t, b.pool.QueryRow(ctx, "SHOW idle_in_transaction_session_timeout").Scan(&setting))
+	require.Equal(t, "2s", setting)
+	hold, err := pgx.Connect(ctx, b.pool.Config().ConnString())
+	require.NoError(t, err)
+	defer func() { _ = hold.Close(ctx) }()
+	_, err = hold.Exec(ctx, "SELECT pg_advisory_lock(4242)") // a session's lock: no transaction stays open
+	require.NoError(t, err)
 
 	in := store.TelemetryInput{Name: "file:/tmp/idle.ndjson", ContentHash: "h"}
-	start := time.Now()
-	st, err := b.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, b.now.Add(-time.Hour), false))
+	type outcome struct {
+		st  store.TelemetryStats
+		err error
+	}
+	loaded := make(chan outcome, 1)
+	go func() {
+		st, err := b.store.Checkpointed(in).AppendTelemetry(ctx, numbered(n, b.now.Add(-time.Hour), false))
+		loaded <- outcome{st, err}
+	}()
+	// A COPY transaction waits for its records, idle (its last statement
+	// the release of a savepoint), for longer than the limit: the server
+	// kills a backend idle in a transaction at the limit, and a killed one
+	// is gone from pg_stat_activity. The bound catches a COPY that never
+	// gets there: one killed at the limit each time it is retried.
+	var idle string
+	require.Eventually(t, func() bool {
+		err := hold.QueryRow(ctx, `SELECT coalesce(max(now() - state_change), '0')::text FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle in transaction'
+			HAVING max(now() - state_change) > $1::interval`, fmt.Sprintf("%dms", limit.Milliseconds()+500)).Scan(&idle)
+		return err == nil
+	}, time.Minute, 20*time.Millisecond, "no transaction stayed idle for longer than the limit")
+	t.Logf("a COPY transaction idle for %s (limit %s)", idle, limit)
+	_, err = hold.Exec(ctx, "SELECT pg_advisory_unlock(4242)")
 	require.NoError(t, err)
-	require.Greater(t, time.Since(start), 300*time.Millisecond, "the records were slow")
-	require.EqualValues(t, wantEdges(n), st.Edges)
+
+	got := <-loaded
+	require.NoError(t, got.err)
+	require.EqualValues(t, wantEdges(n), got.st.Edges)
 	var rows, distinct int64
 	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT (dst_id, observed_at)) FROM telemetry_edges`).Scan(&rows, &distinct))
 	require.EqualValues(t, wantEdges(n), rows, "each edge stored once")

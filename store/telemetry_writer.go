@@ -92,6 +92,8 @@ type TelemetryWriter struct {
 	freed   chan struct{}  // closed (and replaced) when room is freed
 	closing bool
 	bufs    [][]graph.TelemetryEdge // chunk buffers to reuse
+	idle    int                     // streams waiting with no group to take
+	writing int                     // groups being written
 }
 
 // writerGroup is the edges that are written as one chunk.
@@ -246,8 +248,11 @@ func (w *TelemetryWriter) admit(ctx context.Context, p *writerPart) error {
 		w.sealed = append(w.sealed, g)
 		w.open = nil
 		w.work.Broadcast() // a stream lingering on the open group takes it
-	} else if len(g.parts) == 1 {
-		w.work.Signal() // a free stream starts lingering on the new group
+	} else if g.rows == len(p.edges) {
+		// The group's first live part (its earlier ones, if any, were
+		// withdrawn: a stream that found it empty went to sleep): a free
+		// stream starts lingering on it.
+		w.work.Signal()
 	}
 	return nil
 }
@@ -346,6 +351,7 @@ func (w *TelemetryWriter) next() *writerGroup {
 			g := w.sealed[0]
 			w.sealed = slices.Delete(w.sealed, 0, 1)
 			g.taken = true
+			w.writing++
 			return g
 		}
 		if g := w.open; g != nil && g.rows > 0 {
@@ -353,6 +359,7 @@ func (w *TelemetryWriter) next() *writerGroup {
 			if wait <= 0 || w.closing {
 				w.open = nil
 				g.taken = true
+				w.writing++
 				return g
 			}
 			// Wait for the linger to pass, for a group to fill or for Close.
@@ -368,7 +375,9 @@ func (w *TelemetryWriter) next() *writerGroup {
 		if w.closing {
 			return nil
 		}
+		w.idle++
 		w.work.Wait()
+		w.idle--
 	}
 }
 
@@ -399,6 +408,7 @@ func (w *TelemetryWriter) write(g *writerGroup) {
 		bytes += p.bytes
 	}
 	w.release(rows, bytes)
+	w.writing--
 	w.mu.Unlock()
 	for i, p := range parts {
 		if err != nil {
@@ -477,6 +487,26 @@ func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *Te
 		return job.rec.edges, job.rec.err, nil
 	}
 	return group[0].edges, nil, copyErr
+}
+
+// state describes the writer for a report of a caller that waited too
+// long: the edges pending, the open group, the full groups waiting, the
+// groups being written and the streams with nothing to take.
+func (w *TelemetryWriter) state() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	open := "none"
+	if g := w.open; g != nil {
+		withdrawn := 0
+		for _, p := range g.parts {
+			if p.withdrawn {
+				withdrawn++
+			}
+		}
+		open = fmt.Sprintf("%d edges in %d parts (%d withdrawn), opened %s ago", g.rows, len(g.parts), withdrawn, time.Since(g.opened).Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%d edges (%d bytes) pending; open group: %s; %d full groups waiting; %d groups being written; %d of %d streams idle; closing %v",
+		w.rows, w.bytes, open, len(w.sealed), w.writing, w.idle, w.opts.Streams, w.closing)
 }
 
 // edgeKey identifies an edge of a group and the part it came from.

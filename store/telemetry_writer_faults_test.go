@@ -11,6 +11,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 			}
 		})
 	}
-	wg.Wait()
+	waitCallers(t, &wg, b, w)
 	require.NoError(t, w.Close(ctx))
 	close(results)
 	var cancelled int
@@ -202,6 +203,37 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 		}
 	}
 	t.Logf("%d callers cancelled", cancelled)
+}
+
+// callersBound is how long waitCallers waits: the callers of the writer
+// fault tests take seconds (6 to 22 s for TestTelemetryWriterCancelledCallersToldTheTruth
+// on Citus at load 10); the bound catches a caller left waiting for ever.
+const callersBound = 5 * time.Minute
+
+// waitCallers waits for the callers of w, and when they are not done
+// within callersBound fails the test with what explains the wait: the
+// writer's state, the goroutines (each stream's and each caller's stack)
+// and what the servers are doing (pgtest.Activity). It then closes w on a
+// short context, which cancels its writes, so the test ends.
+func waitCallers(t *testing.T, wg *sync.WaitGroup, b *testBundle, w *store.TelemetryWriter) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(callersBound):
+	}
+	var stacks strings.Builder
+	_ = pprof.Lookup("goroutine").WriteTo(&stacks, 2)
+	report := fmt.Sprintf("callers still waiting after %s\nwriter: %s\n\nservers:\n%s\ngoroutines:\n%s",
+		callersBound, store.WriterState(w), pgtest.Activity(t, b.pool.Config().ConnString()), stacks.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	t.Fatalf("%s\nclose: %v", report, w.Close(ctx))
 }
 
 // TestTelemetryWriterCloseWhileAppending: Close (twice, side by side)

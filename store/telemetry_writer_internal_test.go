@@ -267,3 +267,72 @@ func TestCommittedBefore(t *testing.T) {
 		require.Equal(t, commit, done)
 	}
 }
+
+// TestTelemetryWriterGroupAfterAllWithdrew: a caller that joins the open
+// group after every earlier caller in it withdrew (their contexts ended
+// before a stream took it) is written, though the stream, finding the
+// group empty, went to sleep meanwhile. The writer once woke a stream only
+// for a group's first part, so this caller waited until another caller
+// filled a group or Close came: for ever when it was the last caller (a
+// make test-citus run at load 17-22 hit the package's 15-minute timeout in
+// TestTelemetryWriterCancelledCallersToldTheTruth, an Append waiting 12
+// minutes).
+func TestTelemetryWriterGroupAfterAllWithdrew(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	w := NewStore(pool, WithLogger(quietLog)).NewTelemetryWriter(TelemetryWriterOptions{Streams: 1, GroupRows: 60, Linger: time.Millisecond})
+	defer func() { require.NoError(t, w.Close(ctx)) }()
+	_, err := w.Append(ctx, writerBatch("warm", 3)) // the records of the shared node, so the blocked group waits on the COPY alone
+	require.NoError(t, err)
+
+	// The one stream is busy: its COPY waits for a lock held here.
+	lock, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = lock.Rollback(ctx) }()
+	_, err = lock.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS EXCLUSIVE MODE")
+	require.NoError(t, err)
+	busy := make(chan error, 1)
+	go func() {
+		_, err := w.Append(ctx, writerBatch("busy", 60)) // a full group: taken at once
+		busy <- err
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		return pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'COPY%telemetry_edges%'`).Scan(&n) == nil && n > 0
+	}, time.Minute, 10*time.Millisecond, "the stream's COPY waits for the lock")
+
+	// A caller joins the open group and withdraws before the stream is free.
+	wctx, cancel := context.WithCancel(ctx)
+	withdrawn := make(chan error, 1)
+	go func() {
+		_, err := w.Append(wctx, writerBatch("withdrawn", 5))
+		withdrawn <- err
+	}()
+	waitPending(t, w, 65)
+	cancel()
+	require.ErrorIs(t, <-withdrawn, context.Canceled)
+
+	// The stream writes its group, finds the open group empty and sleeps.
+	require.NoError(t, lock.Rollback(ctx))
+	require.NoError(t, <-busy)
+	require.Eventually(t, func() bool { return w.idleStreams() == 1 }, time.Minute, time.Millisecond, "the stream waits for work")
+
+	// The next caller joins that group: it is written. The bound only
+	// catches a caller left waiting for ever.
+	lctx, stop := context.WithTimeout(ctx, time.Minute)
+	defer stop()
+	st, err := w.Append(lctx, writerBatch("last", 5))
+	require.NoError(t, err, "writer: %s", w.state())
+	require.EqualValues(t, 5, st.Edges)
+	require.Equal(t, 5, agentRows(t, pool, "last"))
+	require.Zero(t, agentRows(t, pool, "withdrawn"))
+}
+
+// idleStreams is how many streams wait with no group to take.
+func (w *TelemetryWriter) idleStreams() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.idle
+}

@@ -158,18 +158,20 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		if err != nil {
 			return nil, fmt.Errorf("read the server's connection limits: %w", err)
 		}
-		if v, set := cfg.ConnConfig.RuntimeParams["jit"]; set && v == "off" && limit.jit != "off" && !urlSets(dsn, "jit") {
+		if v, set := cfg.ConnConfig.RuntimeParams["jit"]; set && v == "off" && !limit.jitParamArrived() && !urlSets(dsn, "jit") {
 			// The session runs with jit on although it was started with
 			// jit=off, which wins over every setting of the server, role
-			// or database: something between passed the connection on
-			// without the parameter (PgBouncer with
-			// ignore_startup_parameters = jit). Such a pooler in
-			// transaction mode also mixes up named prepared statements.
+			// or database, or with the jit of one of those (off too,
+			// say): something between passed the connection on without
+			// the parameter (PgBouncer with ignore_startup_parameters =
+			// jit). Such a pooler in transaction mode also mixes up named
+			// prepared statements; before, it went unseen when the
+			// server's own jit was off.
 			delete(cfg.ConnConfig.RuntimeParams, "jit")
 			if !urlSets(dsn, "default_query_exec_mode") {
 				cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 			}
-			pc.logger.InfoContext(ctx, "the session runs with jit = "+limit.jit+" although it was started with jit=off: "+
+			pc.logger.InfoContext(ctx, "the session runs with jit = "+limit.jit+" (from "+limit.jitSource+") although it was started with jit=off: "+
 				"a connection pooler (PgBouncer with ignore_startup_parameters = jit?) dropped the parameter; "+
 				"using default_query_exec_mode=exec and JIT turned off in each transaction (SET LOCAL) where the pool's user asks "+
 				"(store.WithLocalJITOff; intel does)")
@@ -271,6 +273,16 @@ type serverLimit struct {
 	reserved          int
 	free              int32  // what the pool may use, at least 1
 	jit               string // the session's jit setting
+	jitSource         string // where it came from (pg_settings.source)
+}
+
+// jitParamArrived reports whether the session's jit is the jit=off of its
+// startup packet: off, and set by the client (or, by a pooler that
+// replays the client's parameters, by the session). A session whose jit
+// came from the server's configuration, the database or the role did not
+// get the parameter, even when that setting is off too.
+func (l serverLimit) jitParamArrived() bool {
+	return l.jit == "off" && (l.jitSource == "client" || l.jitSource == "session" || l.jitSource == "")
 }
 
 // serverPoolLimit connects once and reads the server's connection limits.
@@ -293,8 +305,9 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 		current_setting('max_connections')::int,
 		current_setting('superuser_reserved_connections')::int,
 		coalesce(current_setting('reserved_connections', true), '0')::int,
-		current_setting('jit')`, pgx.QueryExecModeSimpleProtocol,
-	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit)
+		current_setting('jit'),
+		coalesce((SELECT source FROM pg_settings WHERE name = 'jit'), '')`, pgx.QueryExecModeSimpleProtocol,
+	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit, &l.jitSource)
 	if err != nil {
 		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
 	}

@@ -170,7 +170,7 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 		"and exit 1 (a load commits or rolls back the batch in flight within 10 s more); 0: no limit, as psql")
 	durationRange(pf, "timeout", 0, 0)
 	pf.DurationVar(&a.citusBudget, "citus-budget", defaultCitusBudget,
-		"on a Citus coordinator, give up a write (its retries and their waits together) or a command that only reads "+
+		"on a Citus coordinator, give up a write (its retries and their waits together), a day of the partition upkeep, or a command that only reads "+
 			"(related, search, feeds, partitions list, …) that waits on the cluster longer than this, and name the workers "+
 			"that do not answer; 0: no limit (wait, as psql does with statement_timeout = 0). No effect on one server")
 	durationRange(pf, "citus-budget", 0, 0)

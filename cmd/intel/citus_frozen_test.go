@@ -71,3 +71,47 @@ func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
 	r = intel(t, env, "", "--citus-budget", budget.String(), "related", "ipv4-addr:8.8.8.8", "--depth", "1")
 	require.Equal(t, 0, r.code, "the worker answers again: %s", r.stderr)
 }
+
+// TestFrozenWorkerBoundsPartitionUpkeep: a Citus worker stops answering
+// (SIGSTOP) and the partition upkeep has partitions to make (--ahead 20: a
+// new partition of the distributed table is made on every worker). Before,
+// each try of a day waited for Citus's connection timeout (30 s) and a day
+// was tried ten times: intel partitions ensure ran until --timeout (2 min:
+// "stopped by --timeout 2m0s: made 0 of 22 day partitions"), five minutes
+// a day without it. Now --citus-budget bounds each day's tries: ensure
+// ends with exit 1 saying the budget was spent and which worker does not
+// answer, and a round of maintain fails the same way (logged; the next
+// round tries again, here --timeout ends it between rounds).
+func TestFrozenWorkerBoundsPartitionUpkeep(t *testing.T) {
+	t.Parallel()
+	if !pgtest.CitusMode() {
+		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	dsn, cluster := pgtest.DedicatedCitus(t) // a cluster of its own: the frozen worker holds up every session
+	env := []string{"DATABASE_URL=" + dsn}
+	r := intel(t, env, "", "partitions", "ensure")
+	require.Equal(t, 0, r.code, r.stderr)
+	u, err := url.Parse(cluster.Workers[0].DSN)
+	require.NoError(t, err)
+	frozen := u.Host
+	thaw := cluster.Workers[0].Freeze(t)
+	defer thaw()
+
+	const budget = 5 * time.Second
+	start := time.Now()
+	r = intel(t, env, "", "--citus-budget", budget.String(), "--timeout", "2m", "partitions", "ensure", "--ahead", "20")
+	took := time.Since(start)
+	t.Logf("intel partitions ensure: %s, exit %d: %s", took, r.code, r.stderr)
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "retry budget spent after 5s")
+	require.Contains(t, r.stderr, "worker "+frozen+" does not answer the coordinator")
+	require.NotContains(t, r.stderr, "stopped by --timeout")
+	require.Less(t, took, budget+30*time.Second, "the budget, the check of the workers and the pool's close; not --timeout's 2 minutes")
+
+	start = time.Now()
+	r = intel(t, env, "", "--citus-budget", budget.String(), "--timeout", "40s", "partitions", "maintain", "--ahead", "20", "--every", "1h")
+	t.Logf("intel partitions maintain: %s, exit %d: %s", time.Since(start), r.code, r.stderr)
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "retry budget spent after 5s", "the round ended by the budget")
+	require.Contains(t, r.stderr, "1 round of partitions maintain done, the last one failed", "not cut by --timeout")
+}

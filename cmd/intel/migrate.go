@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
@@ -108,7 +109,7 @@ func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOpti
 	}
 	res, err := migrateUp(ctx, p, a.log)
 	if err != nil {
-		return fmt.Errorf("migrate up: %w", err)
+		return migrationFailed(ctx, p, "migrate up", "applied", res, err)
 	}
 	return a.printResults(o.format, res)
 }
@@ -163,15 +164,55 @@ func (a *app) runMigrateDown(ctx context.Context, p *goose.Provider, o migrateOp
 		}
 		res, err := p.DownTo(ctx, o.to)
 		if err != nil {
-			return fmt.Errorf("migrate down to %d: %w", o.to, err)
+			return migrationFailed(ctx, p, fmt.Sprintf("migrate down to %d", o.to), "rolled back", nil, err)
 		}
 		return a.printResults(o.format, res)
 	}
 	res, err := p.Down(ctx)
 	if err != nil {
-		return fmt.Errorf("migrate down: %w", err)
+		return migrationFailed(ctx, p, "migrate down", "rolled back", nil, err)
 	}
 	return a.printResults(o.format, []*goose.MigrationResult{res})
+}
+
+// migrationFailed says what a failed migrate run did: which migration
+// failed, whether any before it was applied (done: "applied", "rolled
+// back"), and the schema's version now, with the migration's own error
+// (wrapped, so a read-only server or a server limit is still explained).
+// goose says "partial migration error" even when nothing was done: a
+// migrate down on a read-only server read as if the schema were half
+// rolled back. Other errors come back with what only.
+//
+// applied are the migrations the run did (nil: those err names; migrate up
+// retries, and a try's error names only that try's).
+func migrationFailed(ctx context.Context, p *goose.Provider, what, done string, applied []*goose.MigrationResult, err error) error {
+	var pe *goose.PartialError
+	if !errors.As(err, &pe) || pe.Failed == nil || pe.Failed.Source == nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if applied == nil {
+		applied = pe.Applied
+	}
+	failed := fmt.Sprintf("migration %d (%s) failed", pe.Failed.Source.Version, filepath.Base(pe.Failed.Source.Path))
+	if !inTransaction(pe.Failed.Source.Path) {
+		failed += " (it runs outside a transaction: part of it may be done)"
+	}
+	at := "the schema's version could not be read"
+	if v, verr := p.GetDBVersion(ctx); verr == nil {
+		at = fmt.Sprintf("the schema is at version %d", v)
+		if len(applied) == 0 {
+			at = fmt.Sprintf("the schema is still at version %d", v)
+		}
+	}
+	if len(applied) == 0 {
+		return fmt.Errorf("%s: nothing was %s: %s; %s (intel migrate status lists the migrations): %w", what, done, at, failed, pe.Err)
+	}
+	versions := make([]string, len(applied))
+	for i, r := range applied {
+		versions[i] = strconv.FormatInt(r.Source.Version, 10)
+	}
+	return fmt.Errorf("%s: %d %s (%s), then %s; %s (intel migrate status lists the migrations): %w",
+		what, len(applied), done, strings.Join(versions, ", "), failed, at, pe.Err)
 }
 
 func (a *app) runMigrateStatus(ctx context.Context, p *goose.Provider, o migrateOptions) error {

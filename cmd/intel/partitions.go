@@ -319,6 +319,15 @@ func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxp
 	if err := a.checkSchema(ctx, pool); err != nil {
 		return nil, opts, err
 	}
+	// On a Citus coordinator each day's transaction and its retries get
+	// the --citus-budget that bounds every write there: a worker that
+	// stops answering held each try for 30 s (citus.node_connection_timeout)
+	// and a day's ten tries for five minutes.
+	policy, err := writePolicy(ctx, pool, a.citusBudget)
+	if err != nil {
+		return nil, opts, err
+	}
+	opts.RetryBudget = policy.Budget
 	return pool, opts, nil
 }
 
@@ -421,6 +430,11 @@ func (a *app) ensureOnStartup(ctx context.Context, opts partman.Options) error {
 			"run 'intel partitions maintain' against the primary")
 		return nil
 	}
+	policy, err := writePolicy(ctx, pool, a.citusBudget)
+	if err != nil {
+		return fmt.Errorf("partition upkeep on startup: %w", err)
+	}
+	opts.RetryBudget = policy.Budget // on Citus, as partitions ensure
 	_, err = partman.Ensure(ctx, pool, opts)
 	if errors.Is(err, partman.ErrInsufficientPrivilege) {
 		a.log.Info("partition upkeep skipped: this role may not make partitions; run 'intel partitions maintain' as the owner role",

@@ -150,3 +150,38 @@ func TestReadOnlyServerRefusesLoadsInOneLine(t *testing.T) {
 	lines = strings.Split(strings.TrimSpace(stderr), "\n")
 	require.Contains(t, lines[len(lines)-1], "(default_transaction_read_only = on, set for this database", stderr)
 }
+
+// TestMigrateDownOnAReadOnlyServer: intel migrate down against a database
+// with default_transaction_read_only = on quoted goose's "partial migration
+// error" though nothing had been rolled back. It now says what failed, that
+// the schema is unchanged, and what to do; the schema is indeed unchanged.
+func TestMigrateDownOnAReadOnlyServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var before int64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&before))
+	_, err = conn.Exec(ctx, `DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database());
+	END $$`)
+	require.NoError(t, err)
+	db := "--database-url=" + dsn
+
+	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "down", "--to", "1"}} {
+		_, stderr, code := runCLI(t, append([]string{db}, args...)...)
+		t.Logf("%v: %s", args, stderr)
+		require.Equal(t, exitFailure, code, stderr)
+		require.NotContains(t, stderr, "partial migration", "nothing was rolled back")
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		last := lines[len(lines)-1]
+		require.Contains(t, last, "nothing was rolled back: the schema is still at version", stderr)
+		require.Contains(t, last, "read-only", stderr)
+		require.Contains(t, last, "(default_transaction_read_only = on, set for this database", stderr)
+	}
+	var after int64
+	require.NoError(t, conn.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&after))
+	require.Equal(t, before, after)
+}

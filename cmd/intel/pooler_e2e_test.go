@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/feedtest"
@@ -212,6 +214,31 @@ func TestThroughAPoolerThatIgnoresJIT(t *testing.T) {
 		[]string{"search", "m1"},
 		[]string{"related", "malware:m1", "--depth", "2"},
 		[]string{"related", "malware:m1", "--depth", "2", "--engine", "levels"})
+	require.Zero(t, p.refusedJIT.Load())
+}
+
+// TestThroughAPoolerThatIgnoresJITOnAServerWithJITOff: the same pooler in
+// front of a server whose own jit is off (here the database's setting) was
+// not recognised: the session's jit was off, as if the parameter had
+// arrived, so pgx's named prepared statements went through the transaction
+// pooler. Now a session whose jit did not come from its startup packet
+// (pg_settings.source is not client) is taken for such a pooler too.
+func TestThroughAPoolerThatIgnoresJITOnAServerWithJITOff(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET jit = off', current_database()); END $$`)
+	require.NoError(t, err)
+	require.NoError(t, conn.Close(ctx))
+	p, via := startPooler(t, dsn)
+	p.ignoreJIT = true
+	env := []string{"DATABASE_URL=" + via}
+	feed := feedtest.MalwareFeed(t, 300)
+	runThroughPooler(t, p, env, "jit = off (from database) although it was started with jit=off: a connection pooler",
+		[]string{"ingest", "stix", feed, "--feed", "pooled"},
+		[]string{"related", "malware:m1", "--depth", "2"})
 	require.Zero(t, p.refusedJIT.Load())
 }
 
