@@ -34,10 +34,7 @@ func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	r = intel(t, env, "", "ingest", "telemetry", lines)
 	require.Equal(t, 0, r.code, r.stderr)
-	u, err := url.Parse(cluster.Workers[0].DSN)
-	require.NoError(t, err)
-	frozen := u.Host
-	thaw := cluster.Workers[0].Freeze(t)
+	frozen, thaw := freezeFirstWorker(t, cluster)
 	defer thaw()
 
 	const budget = 5 * time.Second
@@ -91,10 +88,7 @@ func TestFrozenWorkerBoundsPartitionUpkeep(t *testing.T) {
 	env := []string{"DATABASE_URL=" + dsn}
 	r := intel(t, env, "", "partitions", "ensure")
 	require.Equal(t, 0, r.code, r.stderr)
-	u, err := url.Parse(cluster.Workers[0].DSN)
-	require.NoError(t, err)
-	frozen := u.Host
-	thaw := cluster.Workers[0].Freeze(t)
+	frozen, thaw := freezeFirstWorker(t, cluster)
 	defer thaw()
 
 	const budget = 5 * time.Second
@@ -114,4 +108,14 @@ func TestFrozenWorkerBoundsPartitionUpkeep(t *testing.T) {
 	require.Equal(t, 1, r.code, r.stderr)
 	require.Contains(t, r.stderr, "retry budget spent after 5s", "the round ended by the budget")
 	require.Contains(t, r.stderr, "1 round of partitions maintain done, the last one failed", "not cut by --timeout")
+}
+
+// freezeFirstWorker stops the cluster's first worker answering (SIGSTOP)
+// and returns its host:port, as intel names it, and the function that
+// lets it go on.
+func freezeFirstWorker(t *testing.T, cluster *pgtest.CitusCluster) (string, func()) {
+	t.Helper()
+	u, err := url.Parse(cluster.Workers[0].DSN)
+	require.NoError(t, err)
+	return u.Host, cluster.Workers[0].Freeze(t)
 }

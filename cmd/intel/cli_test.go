@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
@@ -628,4 +629,17 @@ func TestMigrateDownAboveTheSchemaVersion(t *testing.T) {
 	require.Empty(t, stdout)
 	require.Contains(t, stderr, "intel: --to 99999: the schema is at version ")
 	require.Contains(t, stderr, "down only rolls back to an older one")
+}
+
+// setForDatabase sets a server setting for the database of dsn (ALTER
+// DATABASE … SET, as a DBA does): sessions that start after it take it.
+func setForDatabase(t *testing.T, dsn, setting, value string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, fmt.Sprintf(`DO $$ BEGIN EXECUTE format('ALTER DATABASE %%I SET %s = %%L', current_database(), %s); END $$`,
+		pgx.Identifier{setting}.Sanitize(), "'"+strings.ReplaceAll(value, "'", "''")+"'"))
+	require.NoError(t, err)
 }

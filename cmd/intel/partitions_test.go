@@ -124,15 +124,8 @@ func TestReadOnlyServerSkipsTheStartupUpkeep(t *testing.T) {
 // error.
 func TestReadOnlyServerRefusesLoadsInOneLine(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	conn, err := pgx.Connect(ctx, dsn)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `DO $$ BEGIN
-		EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database());
-	END $$`)
-	require.NoError(t, err)
+	setForDatabase(t, dsn, "default_transaction_read_only", "on")
 	db := "--database-url=" + dsn
 
 	stix := filepath.Join("..", "..", "testdata", "stix", "indicators-for-C2-with-COA.json")
@@ -164,10 +157,7 @@ func TestMigrateDownOnAReadOnlyServer(t *testing.T) {
 	defer conn.Close(ctx)
 	var before int64
 	require.NoError(t, conn.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&before))
-	_, err = conn.Exec(ctx, `DO $$ BEGIN
-		EXECUTE format('ALTER DATABASE %I SET default_transaction_read_only = on', current_database());
-	END $$`)
-	require.NoError(t, err)
+	setForDatabase(t, dsn, "default_transaction_read_only", "on")
 	db := "--database-url=" + dsn
 
 	for _, args := range [][]string{{"migrate", "down"}, {"migrate", "down", "--to", "1"}} {
