@@ -24,11 +24,7 @@ import (
 // answers.
 func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
 	t.Parallel()
-	if !pgtest.CitusMode() {
-		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
-	}
-	dsn, cluster := pgtest.DedicatedCitus(t) // a cluster of its own: the frozen worker holds up every session
-	env := []string{"DATABASE_URL=" + dsn}
+	env, cluster := citusOfItsOwn(t)
 	lines := filepath.Join(t.TempDir(), "t.ndjson")
 	r := intel(t, env, "", "bench", "gen", "--agents", "32", "--days", "1", "--rows-per-day", "2000", "--telemetry", lines)
 	require.Equal(t, 0, r.code, r.stderr)
@@ -81,11 +77,7 @@ func TestFrozenWorkerBoundsAReadCommand(t *testing.T) {
 // round tries again, here --timeout ends it between rounds).
 func TestFrozenWorkerBoundsPartitionUpkeep(t *testing.T) {
 	t.Parallel()
-	if !pgtest.CitusMode() {
-		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
-	}
-	dsn, cluster := pgtest.DedicatedCitus(t) // a cluster of its own: the frozen worker holds up every session
-	env := []string{"DATABASE_URL=" + dsn}
+	env, cluster := citusOfItsOwn(t)
 	r := intel(t, env, "", "partitions", "ensure")
 	require.Equal(t, 0, r.code, r.stderr)
 	frozen, thaw := freezeFirstWorker(t, cluster)
@@ -118,4 +110,16 @@ func freezeFirstWorker(t *testing.T, cluster *pgtest.CitusCluster) (string, func
 	u, err := url.Parse(cluster.Workers[0].DSN)
 	require.NoError(t, err)
 	return u.Host, cluster.Workers[0].Freeze(t)
+}
+
+// citusOfItsOwn skips the test unless it runs on Citus and gives it a
+// cluster of its own (a frozen worker holds up every session of its
+// cluster) and the environment that points intel at it.
+func citusOfItsOwn(t *testing.T) ([]string, *pgtest.CitusCluster) {
+	t.Helper()
+	if !pgtest.CitusMode() {
+		t.Skip("a worker fault: runs on Citus (INTEL_TEST_CITUS=1, make test-citus)")
+	}
+	dsn, cluster := pgtest.DedicatedCitus(t)
+	return []string{"DATABASE_URL=" + dsn}, cluster
 }
