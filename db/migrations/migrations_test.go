@@ -193,3 +193,25 @@ func TestConcurrentMigrations(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, p.ListSources()[len(p.ListSources())-1].Version, version)
 }
+
+// TestEveryMigrationIsInTheREADME keeps db/migrations/README.md, the table a
+// newcomer reads, true: every migration file has its row, and every row names
+// a file that exists.
+func TestEveryMigrationIsInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	rows := map[string]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if f := strings.Fields(strings.TrimPrefix(line, "| ")); strings.HasPrefix(line, "| 0") && len(f) > 1 {
+			rows[f[0]+"_"+f[1]+".sql"] = true
+		}
+	}
+	files, err := filepath.Glob("*.sql")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		require.Truef(t, rows[f], "db/migrations/README.md has no row for %s: add one (| %s | what it adds |)", f, strings.Replace(strings.TrimSuffix(f, ".sql"), "_", " ", 1))
+		delete(rows, f)
+	}
+	require.Emptyf(t, rows, "db/migrations/README.md has rows for migrations that do not exist")
+}
