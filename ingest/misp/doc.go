@@ -23,8 +23,10 @@
 // event's tags in "EventTag" rows, {"Tag": {"name": …}}, read as its Tag
 // list; an object with an "Event" member is that event's wrapper, not an
 // event, also with an Orgc beside it as a ZMQ misp_json_event message
-// gives it, and tags in an EventTag list beside the event are said at
-// WARN, not applied), a galaxy in API form
+// gives it; the Orgc and the tags of an EventTag list beside the event are
+// the event's creator and tags, except tags read after an event holding
+// attributes or objects was written, which are said at WARN, not
+// applied), a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
 // […]}; the type must precede the values, as misp-galaxy writes it) and a
 // galaxy definition (no records). A list of attributes, objects,

@@ -296,8 +296,8 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 // which events/index and the events of GET /events give instead of a Tag
 // list. Their tags are the event's, as a Tag list's are (a tlp:amber among
 // them is the event's TLP). Beside an event rather than in it (a ZMQ
-// misp_json_event message: {"Event": {…}, "EventTag": […]}) they are not
-// applied, which endFrame says.
+// misp_json_event message: {"Event": {…}, "Orgc": {…}, "EventTag": […]})
+// they are the event's too (frame.takeWrapper).
 func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 	off := dec.InputOffset()
 	raw, err := s.readValue(dec)
@@ -314,7 +314,6 @@ func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 	for _, r := range rows {
 		if r.Tag != nil && r.Tag.Name != "" {
 			fr.tags = append(fr.tags, *r.Tag)
-			fr.eventTagRows++
 		}
 	}
 	return nil
@@ -459,6 +458,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 				// "action": "delete" (and no records of its own)
 				// says MISP deleted the event.
 				rec.Meta.deletedAtSource = !fr.ownRecords && strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+				if fr.holdsEvent && fr.nestedEvents == 1 {
+					// The creator and tags the message gives
+					// beside its event, read after it.
+					given := rec.Meta.fr.takeWrapper(fr)
+					s.tally.add(func(t *Tally) { t.EventTags += int64(given) })
+				}
 				if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
 					return err
 				}
@@ -479,9 +484,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
-		if fr.eventTagRows > 0 {
-			s.log.Warn("MISP EventTag list beside an event not read: its tags (a TLP among them) are not applied; give them in the event's Tag list",
-				"offset", s.guard.FeedOffset(fr.offset), "tags", fr.eventTagRows)
+		if n := len(fr.tags) - fr.tagsGiven; n > 0 {
+			// Tags beside an event already written (one holding
+			// attributes or objects, written before the wrapper's
+			// end), or beside several events.
+			s.log.Warn("MISP tags beside an event not applied: the event was written before them, or the wrapper holds several events; give them in the event's Tag list",
+				"offset", s.guard.FeedOffset(fr.offset), "tags", n)
 		}
 		if !fr.ownRecords {
 			return nil
@@ -496,6 +504,11 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			j.evRef, j.evUUID = ev.evRef, ev.evUUID
 		}
 		return s.send(fr.offset, nil, j)
+	}
+	if p := fr.parent; p != nil && p.holdsEvent && !p.isEvent() && p.nestedEvents == 0 {
+		// What a ZMQ misp_json_event message gives beside its
+		// event and read before it: the event's creator and tags.
+		fr.takeWrapper(p)
 	}
 	s.tally.add(func(t *Tally) {
 		t.Events++
