@@ -204,7 +204,13 @@
 // based on nothing; so are a to_ids email-subject ([email-message:subject
 // = '…']), email-body, email-header, email-x-mailer, user-agent
 // ([network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'
-// = '…']), http-method and size-in-bytes, misp-stix's patterns of them. The other objects stay as below, to_ids or not.
+// = '…']), http-method, size-in-bytes, email-attachment
+// ([email-message:body_multipart[*].body_raw_ref.name = '…']) and
+// github-username ([user-account:account_type = 'github' AND
+// user-account:account_login = '…']), misp-stix's patterns of them; a
+// to_ids email-reply-to is the indicator
+// [email-message:additional_header_fields.reply_to = '…'], based on the
+// address. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
