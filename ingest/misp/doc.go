@@ -106,6 +106,10 @@
 // keeps it to "misp--<related_object_uuid>", typed by relationship_type,
 // its own uuid its id.
 //
+// Who MISP lets see a record (its distribution level and sharing group,
+// and an attribute's disable_correlation) is kept beside it, as
+// sharing.go says.
+//
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
 //

@@ -21,7 +21,7 @@ const maxDeferred = 1 << 20
 var frameKeys = map[string]bool{
 	"uuid": true, "info": true, "date": true, "timestamp": true, "publish_timestamp": true,
 	"threat_level_id": true, "analysis": true, "published": true, "distribution": true,
-	"attribute_count": true, "id": true, "extends_uuid": true,
+	"attribute_count": true, "id": true, "extends_uuid": true, "disable_correlation": true,
 	"type": true, "name": true, "namespace": true, "version": true,
 	// a ZMQ message's: "delete" for a record MISP deleted
 	"action": true,
@@ -62,7 +62,9 @@ type frame struct {
 	// written, are said at WARN.
 	tagsGiven int
 	orgc      rawOrg
-	offset    int64
+	// sharingGroup is the event's SharingGroup, nil for none.
+	sharingGroup *rawSharingGroup
+	offset       int64
 	// first and last cache seen(); seenValid is reset when date or
 	// timestamp is read.
 	first, last time.Time
@@ -327,11 +329,13 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 		n.Name = "MISP event " + uuid
 	}
 	props := map[string]any{"misp_uuid": uuid, "source_format": "misp"}
-	for _, k := range []string{"info", "date", "published", "distribution", "attribute_count", "extends_uuid"} {
+	for _, k := range []string{"info", "date", "published", "attribute_count", "extends_uuid"} {
 		if v := f.fields[k]; v != "" {
 			props[k] = v
 		}
 	}
+	dc := strings.TrimSpace(f.fields["disable_correlation"])
+	addSharing(props, f.fields["distribution"], f.sharingGroup, dc == "true" || dc == "1")
 	if ts := parseTime(f.fields["timestamp"]); !ts.IsZero() {
 		props["timestamp"] = ts
 	}

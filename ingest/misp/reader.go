@@ -194,6 +194,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		case name == "Orgc":
 			fr.marked = true
 			err = s.frameOrg(dec, fr)
+		case name == "SharingGroup" && dec.PeekKind() == '{':
+			err = s.frameSharingGroup(dec, fr)
 		default:
 			err = s.frameScalar(dec, fr, name)
 		}
@@ -346,6 +348,21 @@ func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 	var org rawOrg
 	if err := unmarshal(raw, &org); err == nil {
 		fr.orgc = org
+	}
+	return nil
+}
+
+// frameSharingGroup reads the frame's SharingGroup (an event's; beside an
+// attribute in a ZMQ misp_json_attribute message, the attribute's, not
+// used).
+func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var sg rawSharingGroup
+	if err := unmarshal(raw, &sg); err == nil {
+		fr.sharingGroup = &sg
 	}
 	return nil
 }
