@@ -88,8 +88,13 @@
 // and times, as soon as they are known) so that links find it, and again at
 // its end with everything. Links of records read before that are kept (up
 // to 1<<20 per event) and written with the event node. RelatedEvent (MISP's
-// own correlation) and ShadowAttribute (unaccepted proposals) are not
-// loaded. An EventReport (an analyst's write-up in Markdown) is a note, as
+// own correlation) and ShadowAttribute (unaccepted proposals, at event
+// level or inside an attribute) are not loaded: a proposal is no fact of
+// the event. Nor is an attribute's decay_score (what a restSearch with
+// includeDecayScore adds: the score MISP's decaying models gave it when
+// the search ran, no fact of the source either), its Feed, its
+// RelatedAttribute or an event's Org (the instance's local owner; Orgc,
+// its creator, is kept). An EventReport (an analyst's write-up in Markdown) is a note, as
 // misp-stix exports it: keyed "note--<uuid>" (alias "misp--<uuid>"), named
 // by the report's name, its Markdown in props "content", linked "object"
 // from its event and "object" to each attribute and object its content
