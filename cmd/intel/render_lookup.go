@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -110,6 +111,12 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	if n.TLP != "" {
 		row("tlp", string(n.TLP))
 	}
+	if v := distributionText(n.Props); v != "" {
+		row("distribution", v)
+	}
+	if dc, _ := n.Props["disable_correlation"].(bool); dc {
+		row("correlation", "disabled at the source (MISP disable_correlation)")
+	}
 	if len(n.Labels) > 0 {
 		row("labels", strings.Join(n.Labels, ", "))
 	}
@@ -185,6 +192,23 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		row("superseded", fmt.Sprintf("-%s-> %d (stated only by older versions of its objects; kept, not walked)", r.Relation, r.Edges))
 	}
 	return p.flush()
+}
+
+// distributionText is who a MISP record may be shared with, as its node's
+// props give it (ingest/misp sharing.go): the distribution level's name,
+// and for a sharing group its name and releasability; "" for none.
+func distributionText(props map[string]any) string {
+	d, _ := props["distribution"].(string)
+	if d == "" {
+		return ""
+	}
+	if g, _ := props["sharing_group"].(string); g != "" {
+		d += " " + strconv.Quote(g)
+	}
+	if r, _ := props["sharing_group_releasability"].(string); r != "" {
+		d += " (releasability: " + r + ")"
+	}
+	return d
 }
 
 // writeRelationRecord writes what intel show prints about a relationship

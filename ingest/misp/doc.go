@@ -23,8 +23,10 @@
 // event's tags in "EventTag" rows, {"Tag": {"name": …}}, read as its Tag
 // list; an object with an "Event" member is that event's wrapper, not an
 // event, also with an Orgc beside it as a ZMQ misp_json_event message
-// gives it, and tags in an EventTag list beside the event are said at
-// WARN, not applied), a galaxy in API form
+// gives it; the Orgc and the tags of an EventTag list beside the event are
+// the event's creator and tags, except tags read after an event holding
+// attributes or objects was written, which are said at WARN, not
+// applied), a galaxy in API form
 // ({"GalaxyCluster": […]}), a galaxy cluster file ({"type": …, "values":
 // […]}; the type must precede the values, as misp-galaxy writes it) and a
 // galaxy definition (no records). A list of attributes, objects,
@@ -86,8 +88,13 @@
 // and times, as soon as they are known) so that links find it, and again at
 // its end with everything. Links of records read before that are kept (up
 // to 1<<20 per event) and written with the event node. RelatedEvent (MISP's
-// own correlation) and ShadowAttribute (unaccepted proposals) are not
-// loaded. An EventReport (an analyst's write-up in Markdown) is a note, as
+// own correlation) and ShadowAttribute (unaccepted proposals, at event
+// level or inside an attribute) are not loaded: a proposal is no fact of
+// the event. Nor is an attribute's decay_score (what a restSearch with
+// includeDecayScore adds: the score MISP's decaying models gave it when
+// the search ran, no fact of the source either), its Feed, its
+// RelatedAttribute or an event's Org (the instance's local owner; Orgc,
+// its creator, is kept). An EventReport (an analyst's write-up in Markdown) is a note, as
 // misp-stix exports it: keyed "note--<uuid>" (alias "misp--<uuid>"), named
 // by the report's name, its Markdown in props "content", linked "object"
 // from its event and "object" to each attribute and object its content
@@ -103,6 +110,10 @@
 // list) is a relation, as an ObjectReference is, from the record that
 // keeps it to "misp--<related_object_uuid>", typed by relationship_type,
 // its own uuid its id.
+//
+// Who MISP lets see a record (its distribution level and sharing group,
+// and an attribute's disable_correlation) is kept beside it, as
+// sharing.go says.
 //
 // Attributes map to the nodes and deterministic ids of STIX observables,
 // so the same value from MISP and from a STIX feed is one node:
@@ -202,7 +213,13 @@
 // based on nothing; so are a to_ids email-subject ([email-message:subject
 // = '…']), email-body, email-header, email-x-mailer, user-agent
 // ([network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'
-// = '…']), http-method and size-in-bytes, misp-stix's patterns of them. The other objects stay as below, to_ids or not.
+// = '…']), http-method, size-in-bytes, email-attachment
+// ([email-message:body_multipart[*].body_raw_ref.name = '…']) and
+// github-username ([user-account:account_type = 'github' AND
+// user-account:account_login = '…']), misp-stix's patterns of them; a
+// to_ids email-reply-to is the indicator
+// [email-message:additional_header_fields.reply_to = '…'], based on the
+// address. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,

@@ -21,7 +21,7 @@ const maxDeferred = 1 << 20
 var frameKeys = map[string]bool{
 	"uuid": true, "info": true, "date": true, "timestamp": true, "publish_timestamp": true,
 	"threat_level_id": true, "analysis": true, "published": true, "distribution": true,
-	"attribute_count": true, "id": true, "extends_uuid": true,
+	"attribute_count": true, "id": true, "extends_uuid": true, "disable_correlation": true,
 	"type": true, "name": true, "namespace": true, "version": true,
 	// a ZMQ message's: "delete" for a record MISP deleted
 	"action": true,
@@ -57,9 +57,13 @@ type frame struct {
 	// with an event marker (Orgc) beside it.
 	holdsEvent bool
 	tags       []rawTag
-	// eventTagRows counts the tags read from an EventTag list.
-	eventTagRows int
-	orgc         rawOrg
+	// tagsGiven counts the tags of a wrapper (tags) given to the event
+	// it holds (frame.takeWrapper); the rest, read after the event was
+	// written, are said at WARN.
+	tagsGiven int
+	orgc      rawOrg
+	// sharingGroup is the event's SharingGroup, nil for none.
+	sharingGroup *rawSharingGroup
 	offset       int64
 	// first and last cache seen(); seenValid is reset when date or
 	// timestamp is read.
@@ -212,6 +216,37 @@ func newFrame(wrapped bool, offset int64) *frame {
 // isEvent reports whether the frame is an event.
 func (f *frame) isEvent() bool { return f.wrapped || (f.marked && !f.holdsEvent) }
 
+// takeWrapper gives the event f what its wrapper w states beside it and
+// f does not: the creator organisation (Orgc) and the tags (an EventTag
+// list's or a Tag list's) of a ZMQ misp_json_event message, which MISP
+// writes beside the Event it wraps ({"Event": {…}, "Orgc": {…},
+// "EventTag": [{"Tag": {"name": …}}, …], "action": …}: MISP
+// app/Model/Event.php quickFetchEvent, the event its pubsub tool
+// publishes on every save). It returns the number of tags given. Only the
+// tags w read since its last call are given; a tag the event already has
+// is not given twice.
+func (f *frame) takeWrapper(w *frame) int {
+	if strings.TrimSpace(f.orgc.Name.String()) == "" && strings.TrimSpace(f.orgc.UUID.String()) == "" {
+		f.orgc = w.orgc
+	}
+	had := make(map[string]bool, len(f.tags))
+	for _, t := range f.tags {
+		had[strings.TrimSpace(t.Name.String())] = true
+	}
+	given := 0
+	for _, t := range w.tags[w.tagsGiven:] {
+		name := strings.TrimSpace(t.Name.String())
+		if name == "" || had[name] {
+			continue
+		}
+		had[name] = true
+		f.tags = append(f.tags, t)
+		given++
+	}
+	w.tagsGiven = len(w.tags)
+	return given
+}
+
 // uuid is the event uuid, lower-cased.
 func (f *frame) uuid() string { return canonUUID(f.fields["uuid"]) }
 
@@ -294,11 +329,13 @@ func (f *frame) buildEvent(feed string) ([]graph.Node, []graph.Relation) {
 		n.Name = "MISP event " + uuid
 	}
 	props := map[string]any{"misp_uuid": uuid, "source_format": "misp"}
-	for _, k := range []string{"info", "date", "published", "distribution", "attribute_count", "extends_uuid"} {
+	for _, k := range []string{"info", "date", "published", "attribute_count", "extends_uuid"} {
 		if v := f.fields[k]; v != "" {
 			props[k] = v
 		}
 	}
+	dc := strings.TrimSpace(f.fields["disable_correlation"])
+	addSharing(props, f.fields["distribution"], f.sharingGroup, dc == "true" || dc == "1")
 	if ts := parseTime(f.fields["timestamp"]); !ts.IsZero() {
 		props["timestamp"] = ts
 	}

@@ -52,6 +52,8 @@ func idsPattern(t, v string) string {
 		return "[email-message:from_ref.value = " + patternString(v) + "]"
 	case "email-dst":
 		return "[email-message:to_refs[*].value = " + patternString(v) + "]"
+	case "email-reply-to":
+		return "[email-message:additional_header_fields.reply_to = " + patternString(v) + "]"
 	case "filename", "attachment":
 		return "[file:name = " + patternString(v) + "]"
 	case "malware-sample":
@@ -545,12 +547,16 @@ func customName(s string) string {
 // attribute of MISP type t and value v that compares a property no node
 // of the graph keys, "" for other types: a port is the destination port of
 // network traffic, an email subject the subject of an email message, a
-// user agent the User-Agent header of an HTTP request (misp-stix's
-// _parse_<type>_attribute, misp_to_stix2.py). The attribute is that
-// indicator, based on nothing.
+// user agent the User-Agent header of an HTTP request, an email attachment
+// the name of a part of an email message, a GitHub user name the login of
+// a github account (misp-stix's _parse_<type>_attribute, misp_to_stix2.py).
+// The attribute is that indicator, based on nothing.
 func propertyPattern(t, v string) string {
-	if t == "port" {
+	switch t {
+	case "port":
 		return "[network-traffic:dst_port = " + patternString(strings.TrimSpace(v)) + "]"
+	case "github-username":
+		return "[user-account:account_type = 'github' AND user-account:account_login = " + patternString(v) + "]"
 	}
 	if path, ok := propertyPaths[t]; ok {
 		return "[" + path + " = " + patternString(v) + "]"
@@ -561,11 +567,12 @@ func propertyPattern(t, v string) string {
 // propertyPaths are the object paths misp-stix's patterns of to_ids
 // attributes of these types compare.
 var propertyPaths = map[string]string{
-	"email-subject":  "email-message:subject",
-	"email-body":     "email-message:body",
-	"email-header":   "email-message:received_lines",
-	"email-x-mailer": "email-message:additional_header_fields.x_mailer",
-	"user-agent":     "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'",
-	"http-method":    "network-traffic:extensions.'http-request-ext'.request_method",
-	"size-in-bytes":  "file:size",
+	"email-subject":    "email-message:subject",
+	"email-body":       "email-message:body",
+	"email-header":     "email-message:received_lines",
+	"email-x-mailer":   "email-message:additional_header_fields.x_mailer",
+	"email-attachment": "email-message:body_multipart[*].body_raw_ref.name",
+	"user-agent":       "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'",
+	"http-method":      "network-traffic:extensions.'http-request-ext'.request_method",
+	"size-in-bytes":    "file:size",
 }

@@ -93,6 +93,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 			details[k] = s
 		}
 	}
+	addSharing(details, o.Distribution.String(), o.SharingGroup.g, false)
 	ownIDs := map[string]bool{node.ID.String(): true}
 	for _, n := range own {
 		ownIDs[n.ID.String()] = true

@@ -242,3 +242,65 @@ func TestAccountObjectIsTheExportsIndicator(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, graph.Kind(KindObjectPrefix+"twitter-account"), n.Kind)
 }
+
+// TestToIDsReplyToAttachmentGitHubAreTheExportsIndicators: misp-stix
+// exports a to_ids email-reply-to as indicator--<uuid>
+// [email-message:additional_header_fields.reply_to = '…'], a to_ids
+// email-attachment as [email-message:body_multipart[*].body_raw_ref.name =
+// '…'] and a to_ids github-username as [user-account:account_type =
+// 'github' AND user-account:account_login = '…'] (misp_to_stix2.py
+// _parse_email_reply_to_attribute, _parse_email_attachment_attribute,
+// _parse_github_username_attribute). MISP core's STIX test event holds a
+// to_ids reply-to (5abb8534-d8c4-…, reply.to@email.test) and MISP's own
+// export of it its indicator: the MISP attribute is that indicator, based
+// on the address, as the export's is. Before, the MISP attribute was the
+// email-addr node alone (two nodes for one attribute once both were
+// loaded, and no indicator of the reply-to address), and the attachment
+// and GitHub user name x-misp-attribute nodes.
+func TestToIDsReplyToAttachmentGitHubAreTheExportsIndicators(t *testing.T) {
+	t.Parallel()
+	const replyTo = "5abb8534-d8c4-4a6f-a58a-02480a00020f"
+	rep, mispSink, _, err := loadFile(t, "../../testdata/order/misp/misp-core/stixtest_misp_indicators_test.json", quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	data, err := os.ReadFile("../../testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json")
+	require.NoError(t, err)
+	stixSink := loadSTIX(t, string(data), "misp-core-export")
+	m, ok := mispSink.byAlias(alias(replyTo))
+	require.True(t, ok)
+	s, ok := stixSink.byAlias("indicator--" + replyTo)
+	require.True(t, ok)
+	require.Equal(t, s.ID, m.ID, "the email-reply-to attribute is the export's indicator")
+	require.Equal(t, "[email-message:additional_header_fields.reply_to = 'reply.to@email.test']", m.Props["pattern"])
+	require.Equal(t, s.Props["pattern"], m.Props["pattern"])
+	addr := graph.ValueNode(graph.KindEmailAddr, "reply.to@email.test").Ref()
+	require.Equal(t, []graph.Ref{addr}, basedOn(mispSink, m.Ref()))
+	require.Equal(t, []graph.Ref{addr}, basedOn(stixSink, s.Ref()))
+
+	const ev = `{"Event": {"uuid": "6b2c0000-0000-4000-8000-000000000002", "info": "phish", "date": "2024-01-01", "timestamp": "1704067200",
+  "Attribute": [
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000b1", "type": "email-attachment", "category": "Payload delivery", "to_ids": true,
+     "timestamp": "1704067200", "value": "invoice.pdf.exe"},
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000b2", "type": "github-username", "category": "Social network", "to_ids": true,
+     "timestamp": "1704067200", "value": "octo'cat"},
+    {"uuid": "6b2c0000-0000-4000-8000-0000000000b3", "type": "email-reply-to", "category": "Payload delivery", "to_ids": false,
+     "timestamp": "1704067200", "value": "billing@example.org"}
+  ]}}`
+	rep, sink, err := loadString(t, ev, quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	for id, want := range map[string]string{
+		"6b2c0000-0000-4000-8000-0000000000b1": `[email-message:body_multipart[*].body_raw_ref.name = 'invoice.pdf.exe']`,
+		"6b2c0000-0000-4000-8000-0000000000b2": `[user-account:account_type = 'github' AND user-account:account_login = 'octo\'cat']`,
+	} {
+		n, ok := sink.byAlias(alias(id))
+		require.True(t, ok, id)
+		require.Equal(t, "indicator--"+id, n.Key)
+		require.Equal(t, want, n.Props["pattern"])
+		require.Empty(t, basedOn(sink, n.Ref()))
+	}
+	plain, ok := sink.byAlias(alias("6b2c0000-0000-4000-8000-0000000000b3"))
+	require.True(t, ok)
+	require.Equal(t, graph.KindEmailAddr, plain.Kind, "not to_ids: the address, no indicator")
+}

@@ -136,6 +136,36 @@ type rawTag struct {
 	RelationshipType relName `json:"relationship_type"`
 }
 
+// rawSharingGroup is a MISP sharing group as an event, attribute or
+// object gives it beside a distribution of 4: its name, uuid and
+// releasability statement (MISP's SharingGroup model; its organisations
+// and servers are not read).
+type rawSharingGroup struct {
+	Name          text `json:"name"`
+	UUID          text `json:"uuid"`
+	Releasability text `json:"releasability"`
+}
+
+// sharingGroup is a record's SharingGroup member: the group when it is an
+// object, none for anything else (MISP writes "SharingGroup": [] for an
+// attribute of no sharing group: Citizen Lab's MISP export in the corpus;
+// null, as MISP's documented ZMQ message gives its members).
+type sharingGroup struct{ g *rawSharingGroup }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (s *sharingGroup) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		s.g = nil
+		return dec.SkipValue()
+	}
+	var g rawSharingGroup
+	if err := json.UnmarshalDecode(dec, &g); err != nil {
+		return err
+	}
+	s.g = &g
+	return nil
+}
+
 type rawOrg struct {
 	Name text `json:"name"`
 	UUID text `json:"uuid"`
@@ -201,20 +231,26 @@ type rawRef struct {
 }
 
 type rawAttribute struct {
-	UUID           text              `json:"uuid"`
-	Type           text              `json:"type"`
-	Category       text              `json:"category"`
-	Value          text              `json:"value"`
-	Comment        text              `json:"comment"`
-	Timestamp      text              `json:"timestamp"`
-	FirstSeen      text              `json:"first_seen"`
-	LastSeen       text              `json:"last_seen"`
-	ObjectRelation text              `json:"object_relation"`
-	ToIDs          flag              `json:"to_ids"`
-	Deleted        flag              `json:"deleted"`
-	Tags           list[rawTag]      `json:"Tag"`
-	Galaxies       list[rawGalaxy]   `json:"Galaxy"`
-	Sightings      list[rawSighting] `json:"Sighting"`
+	UUID           text `json:"uuid"`
+	Type           text `json:"type"`
+	Category       text `json:"category"`
+	Value          text `json:"value"`
+	Comment        text `json:"comment"`
+	Timestamp      text `json:"timestamp"`
+	FirstSeen      text `json:"first_seen"`
+	LastSeen       text `json:"last_seen"`
+	ObjectRelation text `json:"object_relation"`
+	ToIDs          flag `json:"to_ids"`
+	Deleted        flag `json:"deleted"`
+	// Distribution, SharingGroup and DisableCorrelation are MISP's
+	// sharing level of the attribute, the group it is shared with, and
+	// whether MISP correlates its value (sharing.go).
+	Distribution       text              `json:"distribution"`
+	SharingGroup       sharingGroup      `json:"SharingGroup"`
+	DisableCorrelation flag              `json:"disable_correlation"`
+	Tags               list[rawTag]      `json:"Tag"`
+	Galaxies           list[rawGalaxy]   `json:"Galaxy"`
+	Sightings          list[rawSighting] `json:"Sighting"`
 	// Notes and Opinions are MISP analyst data about the attribute.
 	Notes         list[jsontext.Value] `json:"Note"`
 	Opinions      list[jsontext.Value] `json:"Opinion"`
@@ -254,6 +290,8 @@ type rawObject struct {
 	LastSeen      text                 `json:"last_seen"`
 	TemplateUUID  text                 `json:"template_uuid"`
 	Deleted       flag                 `json:"deleted"`
+	Distribution  text                 `json:"distribution"`
+	SharingGroup  sharingGroup         `json:"SharingGroup"`
 	Attributes    list[jsontext.Value] `json:"Attribute"`
 	References    list[jsontext.Value] `json:"ObjectReference"`
 	Notes         list[jsontext.Value] `json:"Note"`

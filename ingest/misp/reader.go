@@ -194,6 +194,8 @@ func (s *fileSource) frameMembers(ctx context.Context, dec *jsontext.Decoder, fr
 		case name == "Orgc":
 			fr.marked = true
 			err = s.frameOrg(dec, fr)
+		case name == "SharingGroup" && dec.PeekKind() == '{':
+			err = s.frameSharingGroup(dec, fr)
 		default:
 			err = s.frameScalar(dec, fr, name)
 		}
@@ -296,8 +298,8 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 // which events/index and the events of GET /events give instead of a Tag
 // list. Their tags are the event's, as a Tag list's are (a tlp:amber among
 // them is the event's TLP). Beside an event rather than in it (a ZMQ
-// misp_json_event message: {"Event": {…}, "EventTag": […]}) they are not
-// applied, which endFrame says.
+// misp_json_event message: {"Event": {…}, "Orgc": {…}, "EventTag": […]})
+// they are the event's too (frame.takeWrapper).
 func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 	off := dec.InputOffset()
 	raw, err := s.readValue(dec)
@@ -314,7 +316,6 @@ func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 	for _, r := range rows {
 		if r.Tag != nil && r.Tag.Name != "" {
 			fr.tags = append(fr.tags, *r.Tag)
-			fr.eventTagRows++
 		}
 	}
 	return nil
@@ -347,6 +348,21 @@ func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 	var org rawOrg
 	if err := unmarshal(raw, &org); err == nil {
 		fr.orgc = org
+	}
+	return nil
+}
+
+// frameSharingGroup reads the frame's SharingGroup (an event's; beside an
+// attribute in a ZMQ misp_json_attribute message, the attribute's, not
+// used).
+func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
+	raw, err := s.readValue(dec)
+	if err != nil || raw == nil {
+		return err
+	}
+	var sg rawSharingGroup
+	if err := unmarshal(raw, &sg); err == nil {
+		fr.sharingGroup = &sg
 	}
 	return nil
 }
@@ -459,6 +475,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 				// "action": "delete" (and no records of its own)
 				// says MISP deleted the event.
 				rec.Meta.deletedAtSource = !fr.ownRecords && strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+				if fr.holdsEvent && fr.nestedEvents == 1 {
+					// The creator and tags the message gives
+					// beside its event, read after it.
+					given := rec.Meta.fr.takeWrapper(fr)
+					s.tally.add(func(t *Tally) { t.EventTags += int64(given) })
+				}
 				if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
 					return err
 				}
@@ -479,9 +501,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		return err
 	}
 	if !fr.isEvent() {
-		if fr.eventTagRows > 0 {
-			s.log.Warn("MISP EventTag list beside an event not read: its tags (a TLP among them) are not applied; give them in the event's Tag list",
-				"offset", s.guard.FeedOffset(fr.offset), "tags", fr.eventTagRows)
+		if n := len(fr.tags) - fr.tagsGiven; n > 0 {
+			// Tags beside an event already written (one holding
+			// attributes or objects, written before the wrapper's
+			// end), or beside several events.
+			s.log.Warn("MISP tags beside an event not applied: the event was written before them, or the wrapper holds several events; give them in the event's Tag list",
+				"offset", s.guard.FeedOffset(fr.offset), "tags", n)
 		}
 		if !fr.ownRecords {
 			return nil
@@ -496,6 +521,11 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			j.evRef, j.evUUID = ev.evRef, ev.evUUID
 		}
 		return s.send(fr.offset, nil, j)
+	}
+	if p := fr.parent; p != nil && p.holdsEvent && !p.isEvent() && p.nestedEvents == 0 {
+		// What a ZMQ misp_json_event message gives beside its
+		// event and read before it: the event's creator and tags.
+		fr.takeWrapper(p)
 	}
 	s.tally.add(func(t *Tally) {
 		t.Events++

@@ -174,6 +174,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	if out.relation != "" {
 		details["object_relation"] = out.relation
 	}
+	addSharing(details, a.Distribution.String(), a.SharingGroup.g, bool(a.DisableCorrelation))
 	out.details = details
 	var o observed
 	var props map[string]any

@@ -323,7 +323,9 @@ func lexString(s string) (string, int, error) {
 // pattern compares no valid file hash (a file node with that name, as a
 // MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
 // domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
-// typed by their form. A compared value that is no observable of its kind
+// typed by their form; an email message's Reply-To header
+// (additional_header_fields.reply_to, as misp-stix writes it) is an
+// e-mail address. A compared value that is no observable of its kind
 // (a SHA-256 that is not 64 hex digits, an ipv4-addr that is no address:
 // graph's normalisers say) gives no node; it is returned in invalid, for a
 // warning (the pattern itself stays in the indicator's props).
@@ -451,6 +453,15 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 			}
 			return graph.HashNode(alg, value), true, nil
 		}
+	}
+	if objectType == "email-message" && path == "additional_header_fields.reply_to" {
+		// The Reply-To address, as misp-stix writes a MISP
+		// email-reply-to (its observable: an email-message whose
+		// Reply-To header refers to an email-addr).
+		if strings.Contains(value, "@") {
+			return graph.ValueNode(graph.KindEmailAddr, value), true, nil
+		}
+		return graph.Node{}, false, nil
 	}
 	if strings.HasSuffix(path, "_ref.value") || strings.HasSuffix(path, "_refs[*].value") ||
 		strings.Contains(path, "_refs[") && strings.HasSuffix(path, "].value") {

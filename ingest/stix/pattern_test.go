@@ -28,6 +28,8 @@ func TestPatternObservables(t *testing.T) {
 		{"email", "[email-addr:value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"email sender", "[email-message:from_ref.value = 'bad@example.com']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"email sender with a display name", "[email-message:from_ref.value = 'Bad Guy <bad@example.com>']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
+		{"email reply-to (misp-stix's email-reply-to)", "[email-message:additional_header_fields.reply_to = 'reply.to@email.test']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "reply.to@email.test")}},
+		{"email reply-to that is no address", "[email-message:additional_header_fields.reply_to = 'nobody']", nil},
 		{"email address with a display name", "[email-addr:value = 'Bad Guy <bad@example.com>']", []graph.Node{graph.ValueNode(graph.KindEmailAddr, "bad@example.com")}},
 		{"mutex", "[mutex:name = '__CLEANSWEEP__']", []graph.Node{graph.ValueNode(graph.KindMutex, "__CLEANSWEEP__")}},
 		{"registry key", `[windows-registry-key:key = 'HKEY_LOCAL_MACHINE\\Foo']`, []graph.Node{mustObservable(t, "windows-registry-key", map[string]any{"key": `HKEY_LOCAL_MACHINE\Foo`})}},

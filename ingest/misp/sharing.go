@@ -1,0 +1,47 @@
+package misp
+
+import "strings"
+
+// MISP says who may see an event, attribute or object by its
+// distribution level, and for level 4 by the sharing group it names; an
+// attribute or object may instead inherit its event's (level 5). The graph
+// keeps them as they are, beside the TLP (a marking of another kind, from
+// the record's tags): an event's node and an attribute's or object's own
+// node (an indicator, an x-misp-attribute or x-misp-object node) carry
+// "distribution" (the level's name), and for a sharing group
+// "sharing_group" (its name), "sharing_group_uuid" and
+// "sharing_group_releasability"; a node made from a value, shared by every
+// record naming the value, is not the attribute's, so the attribute's
+// level goes on its event's link to it, as its type and to_ids do. A level
+// 5 (inherit event) states nothing of its own and is not kept. intel show
+// prints a node's distribution and sharing group.
+//
+// disable_correlation (MISP does not correlate the attribute's value with
+// other events' values) is kept as "disable_correlation": true beside
+// them; the value's node is still the one node of that value: the graph
+// does not tell one value from itself.
+
+// distributions names MISP's distribution levels.
+var distributions = map[string]string{
+	"0": "your organisation only", "1": "this community only", "2": "connected communities",
+	"3": "all communities", "4": "sharing group", "5": "inherit event",
+}
+
+// addSharing adds to props a MISP record's distribution level (its code
+// d, named), its sharing group sg (nil for none) and its
+// disable_correlation flag. A level 5 (inherit event) is not added.
+func addSharing(props map[string]any, d string, sg *rawSharingGroup, noCorrelation bool) {
+	if d = strings.TrimSpace(d); d != "" && d != "5" {
+		props["distribution"] = nameOr(distributions, d)
+	}
+	if sg != nil && d == "4" {
+		for k, v := range map[string]text{"sharing_group": sg.Name, "sharing_group_uuid": sg.UUID, "sharing_group_releasability": sg.Releasability} {
+			if s := strings.TrimSpace(v.String()); s != "" && len(s) <= maxValueBytes {
+				props[k] = s
+			}
+		}
+	}
+	if noCorrelation {
+		props["disable_correlation"] = true
+	}
+}
