@@ -87,7 +87,9 @@ func WithLogger(logger *slog.Logger) PoolOption {
 // WithoutServerCheck and set pool_max_conns.
 //
 // Connections register db/pguuid, so uuid.UUID values travel as 16
-// binary bytes. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
+// binary bytes. Sessions start with client_encoding=UTF8 and DateStyle=ISO,
+// whatever the server, database, role or PGCLIENTENCODING say: pgx reads
+// and writes nothing else. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
 // compilation costs more than it saves on the graph's recursive walk.
 //
 // An invalid DSN gives an error starting "parse database url:" that names the
@@ -116,6 +118,15 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.AfterConnect = AfterConnect(cfg.AfterConnect)
+	// pgx speaks UTF-8 only and reads times sent as text (the simple
+	// protocol) in the ISO form only. A database or role set otherwise
+	// (ALTER DATABASE … SET client_encoding = 'LATIN1', DateStyle = 'SQL,
+	// DMY'; PGCLIENTENCODING) made every command fail: "simple protocol
+	// queries must be run with client_encoding=UTF8", "invalid PostgreSQL
+	// date/time value". Startup parameters win over those settings, and
+	// PgBouncer passes both on.
+	cfg.ConnConfig.RuntimeParams["client_encoding"] = "UTF8"
+	cfg.ConnConfig.RuntimeParams["DateStyle"] = "ISO"
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		// The graph walk's plan is costed far above jit_above_cost, and
 		// compiling it took longer than running it (measured on the 1M-node
