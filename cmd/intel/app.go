@@ -496,6 +496,9 @@ func writePolicy(ctx context.Context, pool *pgxpool.Pool, budget time.Duration) 
 func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	if err := schemaOnSearchPath(ctx, db); err != nil {
+		return err
+	}
 	p, err := migrations.NewProvider(db)
 	if err != nil {
 		return err
@@ -519,6 +522,27 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if _, err := migrateUp(ctx, mp, a.log); err != nil {
 		return fmt.Errorf("migrate the local database: %w", err)
+	}
+	return nil
+}
+
+// schemaOnSearchPath refuses a session whose search_path names no schema
+// that exists (ALTER ROLE … SET search_path = app before CREATE SCHEMA
+// app, or "$user" alone): intel's tables, and goose's version table, live
+// in the first schema of the search_path (public by default). Before,
+// every command said `read schema version: failed to get latest version:
+// ERROR: relation "goose_db_version" does not exist` and migrate up `no
+// schema has been selected to create in`, neither naming the setting.
+func schemaOnSearchPath(ctx context.Context, db *sql.DB) error {
+	var schema sql.NullString
+	var path string
+	if err := db.QueryRowContext(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &path); err != nil {
+		return fmt.Errorf("read the search_path: %w", err)
+	}
+	if !schema.Valid {
+		return fmt.Errorf("the session's search_path (%s) names no schema that exists: intel's tables live in the first schema of the search_path "+
+			"(public by default); set search_path for the role or the database (ALTER ROLE … SET search_path = public), "+
+			"or in the URL (?search_path=public)", path)
 	}
 	return nil
 }

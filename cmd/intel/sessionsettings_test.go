@@ -42,3 +42,23 @@ func TestSessionSettingsOfTheDatabase(t *testing.T) {
 		runOK(t, "--database-url="+url, "search", "HelloKitty")
 	}
 }
+
+// TestSearchPathWithoutASchema: a search_path that names no schema that
+// exists (set for the database before its schema was made, or "$user"
+// alone) is refused with the setting named. Before, every command said
+// `read schema version: failed to get latest version: ERROR: relation
+// "goose_db_version" does not exist` and migrate up `failed to create
+// version table "goose_db_version": ERROR: no schema has been selected to
+// create in`. The URL's own search_path wins over the database's.
+func TestSearchPathWithoutASchema(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	setForDatabase(t, dsn, "search_path", "nothere")
+	for _, args := range [][]string{{"search", "kitty"}, {"migrate", "up"}} {
+		_, stderr, code := runCLI(t, append([]string{"--database-url=" + dsn}, args...)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "intel: the session's search_path (nothere) names no schema that exists", args)
+		require.Contains(t, stderr, "(?search_path=public)")
+	}
+	runOK(t, "--database-url="+dsn+"&search_path=public", "search", "kitty")
+}
