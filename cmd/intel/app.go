@@ -349,8 +349,10 @@ func explainConnectError(err error, timeout time.Duration) error {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return fmt.Errorf("database unreachable within %s: %w", timeout, err)
 	case store.Code(err) == pgerrcode.TooManyConnections:
-		return fmt.Errorf("the server has no free connection: other clients hold every one of its max_connections "+
-			"(close some of them or raise max_connections): %w", err)
+		// 53300 is also a role's or a database's CONNECTION LIMIT
+		// reached ("too many connections for role"): name all three.
+		return fmt.Errorf("the server has no free connection: other clients hold every one of its max_connections, "+
+			"or of the CONNECTION LIMIT of this role or database (close some of them, or raise the limit): %w", err)
 	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
 	case store.Code(err) == pgerrcode.InvalidPassword:

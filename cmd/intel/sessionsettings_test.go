@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -61,4 +68,51 @@ func TestSearchPathWithoutASchema(t *testing.T) {
 		require.Contains(t, stderr, "(?search_path=public)")
 	}
 	runOK(t, "--database-url="+dsn+"&search_path=public", "search", "kitty")
+}
+
+// TestRoleConnectionLimit: the role intel logs in as has a CONNECTION
+// LIMIT (ALTER ROLE … CONNECTION LIMIT 2, as DBAs give application roles),
+// one of them held by another session. Before, the pool was sized from
+// max_connections alone (8 on the 2-core plan) and a command either failed
+// at once, exit 1 (`partition upkeep on startup: failed to connect to
+// …: FATAL: too many connections for role "…" (SQLSTATE 53300)`), or ran
+// on retries of every refused connection (131 WARN lines for nine feeds).
+// Now the pool takes what the role's (and the database's) limit leaves.
+func TestRoleConnectionLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn))
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	var owner string
+	require.NoError(t, admin.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'nodes'`).Scan(&owner))
+	login := fmt.Sprintf("limited_%d", time.Now().UnixNano())
+	_, err = admin.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'pw' CONNECTION LIMIT 2 IN ROLE %s", login, owner))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP ROLE "+login); err != nil {
+			t.Logf("drop role %s: %v", login, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.User = url.UserPassword(login, "pw")
+	held, err := pgx.Connect(ctx, u.String()) // another client of the role
+	require.NoError(t, err)
+	defer held.Close(ctx)
+
+	list := filepath.Join(t.TempDir(), "feeds.yaml")
+	demo, err := filepath.Abs("../../testdata/demo")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(list, []byte("concurrency: 2\nfeeds:\n"+
+		"  - {name: hk, path: "+filepath.Join(demo, "hellokitty-ransomware.json")+"}\n"+
+		"  - {name: zebrocy, path: "+filepath.Join(demo, "sednit_2018-11-20_Zebrocy.json")+"}\n"), 0o600))
+	stdout, stderr, code := runCLI(t, "--database-url="+u.String(), "ingest", "feeds", list)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "hk: ok")
+	require.Contains(t, stdout, "zebrocy: ok")
+	require.Contains(t, stderr, "pool size clamped to the server's free connections")
+	require.Contains(t, stderr, "role_connection_limit=2 role_connections=2")
+	require.NotContains(t, stderr, "after a transient failure", "no connection refused")
 }
