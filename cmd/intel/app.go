@@ -506,6 +506,16 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 		return err
 	}
 	if !a.local {
+		// goose makes its version table when asked the version: a
+		// command on a database never migrated (intel search on an
+		// empty database) made goose_db_version there before saying so.
+		var migrated bool
+		if err := db.QueryRowContext(ctx, "SELECT to_regclass(quote_ident(current_schema()) || '.goose_db_version') IS NOT NULL").Scan(&migrated); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if !migrated {
+			return fmt.Errorf("database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
+		}
 		return schemaCurrent(ctx, p)
 	}
 	if err := schemaNotNewer(ctx, p); err != nil {

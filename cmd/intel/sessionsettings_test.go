@@ -116,3 +116,21 @@ func TestRoleConnectionLimit(t *testing.T) {
 	require.Contains(t, stderr, "role_connection_limit=2 role_connections=2")
 	require.NotContains(t, stderr, "after a transient failure", "no connection refused")
 }
+
+// TestCommandOnAnEmptyDatabaseMakesNothing: a command other than migrate
+// up on a database never migrated says so and leaves it as it was. Before,
+// asking goose for the version made goose's version table there first.
+func TestCommandOnAnEmptyDatabaseMakesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.EmptyDSN(t)
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "search", "x")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "intel: database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var tables int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").Scan(&tables))
+	require.Zero(t, tables, "no table made")
+}
