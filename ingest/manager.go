@@ -310,7 +310,9 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	res.Mapping = MappingVersion(src.format)
 
 	var state store.FeedState
+	waited := false
 	if st != nil && !opts.DryRun {
+	waitOthers:
 		var known bool
 		if state, known, err = st.Feed(ctx, f.Name); err != nil {
 			return fail(err)
@@ -334,7 +336,36 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			}
 			return res
 		}
-		if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
+		if ex, ok := st.(exclusiveStarter); ok {
+			// Another process (a second intel ingest feeds of the same
+			// list, a cron run overlapping the last) loading this feed is
+			// waited for, then the feed is judged again: unchanged, it is
+			// skipped. Before, both loaded it side by side and the last to
+			// finish overwrote the other's report with its own (all
+			// "unchanged").
+			var stale *store.FeedState
+			if known && state.LastStatus == StatusRunning {
+				if FeedStatus(state, time.Now()) == StatusRunning {
+					if werr := waitForOtherLoad(ctx, f.Name, state, &waited, opts.Logger); werr != nil {
+						res.Status, res.Error = StatusCancelled, werr.Error()
+						return res
+					}
+					goto waitOthers
+				}
+				stale = &state
+			}
+			running, started, err := ex.FeedStartedUnlessRunning(ctx, f.Name, src.format, f.Path, stale)
+			if err != nil {
+				return fail(err)
+			}
+			if !started {
+				if werr := waitForOtherLoad(ctx, f.Name, running, &waited, opts.Logger); werr != nil {
+					res.Status, res.Error = StatusCancelled, werr.Error()
+					return res
+				}
+				goto waitOthers
+			}
+		} else if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
 			return fail(err)
 		}
 		defer heartbeat(ctx, st, f.Name, opts.Logger)()
@@ -537,6 +568,37 @@ func (s finishBatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats
 // on another host from one whose process died.
 type heartbeater interface {
 	FeedHeartbeat(ctx context.Context, name string) (bool, error)
+}
+
+// exclusiveStarter starts a feed's load unless another process's load of
+// it runs: store.Store.
+type exclusiveStarter interface {
+	FeedStartedUnlessRunning(ctx context.Context, name, format, location string, stale *store.FeedState) (store.FeedState, bool, error)
+}
+
+// OtherLoadPoll is how often LoadFeed looks again at a feed that another
+// process is loading.
+var OtherLoadPoll = 500 * time.Millisecond
+
+// waitForOtherLoad waits OtherLoadPoll for the load of feed that running
+// names (another process's), saying so at INFO the first time (*waited
+// records that it did). It returns an error only when ctx ends.
+func waitForOtherLoad(ctx context.Context, feed string, running store.FeedState, waited *bool, log *slog.Logger) error {
+	who := fmt.Sprintf("pid %d on %s", running.RunningPID, running.RunningHost)
+	if !*waited {
+		*waited = true
+		args := []any{"feed", feed, "by", who}
+		if running.StartedAt != nil {
+			args = append(args, "since", running.StartedAt.UTC().Format(time.RFC3339))
+		}
+		log.InfoContext(ctx, "feed is being loaded by another process: waiting for that load to end", args...)
+	}
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("not started: waited for the load of feed %s by %s: %w", feed, who, context.Cause(ctx))
+	case <-time.After(OtherLoadPoll):
+		return nil
+	}
 }
 
 // HeartbeatInterval is how often a running load renews its heartbeat.

@@ -109,12 +109,20 @@ func ServerLimit(err error) string {
 	}
 	switch pgErr.Code {
 	case pgerrcode.QueryCanceled:
-		if strings.Contains(pgErr.Message, "user request") { // pg_cancel_backend, a client's cancel
+		// pg_cancel_backend, a client's cancel; in the server's English.
+		// In another lc_messages a cancel is taken for the limit (intel's
+		// CLI then reads the setting: at 0 it names none).
+		if strings.Contains(pgErr.Message, "user request") {
 			return ""
 		}
 		return "statement_timeout"
 	case pgerrcode.LockNotAvailable:
-		if strings.Contains(pgErr.Message, "lock timeout") { // not NOWAIT
+		// The server's words follow its lc_messages: with German ones
+		// ("storniere Anfrage wegen Zeitüberschreitung einer Sperre") a
+		// lock_timeout went unnamed. Only NOWAIT, which intel never asks
+		// for, fails this way without a timeout; it is told by its English
+		// words ("could not obtain lock on …").
+		if !strings.HasPrefix(pgErr.Message, "could not obtain lock") {
 			return "lock_timeout"
 		}
 	case pgerrcode.IdleInTransactionSessionTimeout:

@@ -119,6 +119,45 @@ func (s *Store) FeedStarted(ctx context.Context, name, format, location string) 
 	return nil
 }
 
+// FeedStartedUnlessRunning is FeedStarted that does not take over a load
+// of the feed running in another process (two `intel ingest feeds` of the
+// same list at once): it starts the load only when none is running, when
+// the running one is this process's, or when it is the one stale names
+// (the caller read it and judged its process gone: its StartedAt and
+// RunningPID). Otherwise ok is false and running is the feed's
+// bookkeeping as it now stands, naming the process whose load runs.
+func (s *Store) FeedStartedUnlessRunning(ctx context.Context, name, format, location string, stale *FeedState) (running FeedState, ok bool, err error) {
+	self := procid.Self()
+	pid := int32(self.PID)
+	p := gen.FeedStartIfParams{Name: name, Format: format, Location: location, RunningHost: self.Host, RunningPid: &pid}
+	if self.Start != 0 {
+		p.RunningPidStart = &self.Start
+	}
+	if stale != nil && stale.StartedAt != nil {
+		p.StaleStartedAt = stale.StartedAt
+		if stale.RunningPID != 0 {
+			stalePID := int32(stale.RunningPID)
+			p.StalePid = &stalePID
+		}
+	}
+	var row gen.Feed
+	err = s.retry(ctx, "record start of feed "+name, func(ctx context.Context) error {
+		var err error
+		row, err = s.q.FeedStartIf(ctx, p)
+		if errors.Is(err, pgx.ErrNoRows) {
+			ok = false
+			row, err = s.q.FeedGet(ctx, name)
+			return err
+		}
+		ok = err == nil
+		return err
+	})
+	if err != nil {
+		return FeedState{}, false, Interpret("record start of feed "+name, err)
+	}
+	return feedFromRow(row), ok, nil
+}
+
 // FeedHeartbeat renews the sign of life of a load of the feed running in
 // this process. It returns false when there is none (the load has ended, or
 // another process has started one since).

@@ -26,7 +26,7 @@ func WithLocalJITOff() Option { return func(s *Store) { s.localJITOff = true } }
 // beginJITOff begins a transaction with JIT off for it alone, in one round
 // trip (pgx runs a BeginQuery without arguments by the simple protocol,
 // which takes the two statements at once).
-var beginJITOff = pgx.TxOptions{BeginQuery: "BEGIN; SET LOCAL jit = off"}
+var beginJITOff = pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL jit = off"}
 
 // jitOffDB runs each statement of db/gen's queries in a transaction of its
 // own that turns JIT off first (WithLocalJITOff).

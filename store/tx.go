@@ -44,13 +44,36 @@ type TxOptions struct {
 	JITOff bool
 }
 
-// WithTx runs fn in one transaction: it commits when fn returns nil and
-// rolls back otherwise. The rollback runs on a context of its own (bounded
+// readCommitted is how WithTx begins a transaction, whatever the server,
+// database or role set as default_transaction_isolation: the writes and
+// the partition upkeep are written for READ COMMITTED, where a statement
+// that waited for a lock sees what the lock's holder committed. Under
+// 'repeatable read' or 'serializable' the upkeep of two processes at once
+// failed for good: the second, woken after the first made a day's
+// partition, looked with its old snapshot, did not see it, and tried to
+// make it again ("relation \"telemetry_edges_2026_12_07\" already
+// exists", 42P07), and every command's startup upkeep ended exit 1.
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+
+// txBeginner begins a transaction with options: a *pgxpool.Pool or a
+// *pgx.Conn (a pgx.Tx begins a savepoint only).
+type txBeginner interface {
+	BeginTx(ctx context.Context, o pgx.TxOptions) (pgx.Tx, error)
+}
+
+// WithTx runs fn in one READ COMMITTED transaction (whatever
+// default_transaction_isolation says; see readCommitted): it commits when
+// fn returns nil and rolls back otherwise. The rollback runs on a context of its own (bounded
 // by a few seconds) even when ctx is cancelled, so the connection goes
 // back to the pool clean. It does not retry: see Store for the writers
 // that do.
 func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error) (err error) {
-	tx, err := db.Begin(ctx)
+	var tx pgx.Tx
+	if b, ok := db.(txBeginner); ok {
+		tx, err = b.BeginTx(ctx, readCommitted)
+	} else {
+		tx, err = db.Begin(ctx) // a savepoint: its transaction's level
+	}
 	if err != nil {
 		return err
 	}

@@ -80,14 +80,17 @@ func WithLogger(logger *slog.Logger) PoolOption {
 // DefaultServerCheckTimeout) and reads max_connections,
 // superuser_reserved_connections and, on PostgreSQL 16 and later,
 // reserved_connections. MaxConns is clamped to max_connections minus both
-// reservations minus DefaultServerHeadroom (at least 1), even when the operator
-// chose it, because a larger pool only fails at run time; a clamp is logged at
-// INFO. MinConns and MinIdleConns never exceed MaxConns. Behind a connection
+// reservations minus DefaultServerHeadroom (at least 1), and to what the
+// CONNECTION LIMIT of the role and of the database leave (a superuser has
+// none), even when the operator chose it, because a larger pool only fails
+// at run time; a clamp is logged at INFO. MinConns and MinIdleConns never exceed MaxConns. Behind a connection
 // pooler such as PgBouncer, whose limits are not PostgreSQL's, use
 // WithoutServerCheck and set pool_max_conns.
 //
 // Connections register db/pguuid, so uuid.UUID values travel as 16
-// binary bytes. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
+// binary bytes. Sessions start with client_encoding=UTF8 and DateStyle=ISO,
+// whatever the server, database, role or PGCLIENTENCODING say: pgx reads
+// and writes nothing else. Sessions start with jit=off unless the DSN sets jit (?jit=on): JIT
 // compilation costs more than it saves on the graph's recursive walk.
 //
 // An invalid DSN gives an error starting "parse database url:" that names the
@@ -116,6 +119,15 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.AfterConnect = AfterConnect(cfg.AfterConnect)
+	// pgx speaks UTF-8 only and reads times sent as text (the simple
+	// protocol) in the ISO form only. A database or role set otherwise
+	// (ALTER DATABASE … SET client_encoding = 'LATIN1', DateStyle = 'SQL,
+	// DMY'; PGCLIENTENCODING) made every command fail: "simple protocol
+	// queries must be run with client_encoding=UTF8", "invalid PostgreSQL
+	// date/time value". Startup parameters win over those settings, and
+	// PgBouncer passes both on.
+	cfg.ConnConfig.RuntimeParams["client_encoding"] = "UTF8"
+	cfg.ConnConfig.RuntimeParams["DateStyle"] = "ISO"
 	if _, set := cfg.ConnConfig.RuntimeParams["jit"]; !set {
 		// The graph walk's plan is costed far above jit_above_cost, and
 		// compiling it took longer than running it (measured on the 1M-node
@@ -185,6 +197,10 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 				slog.Int("superuser_reserved_connections", limit.superuserReserved),
 				slog.Int("reserved_connections", limit.reserved),
 				slog.Int("headroom", pc.headroom),
+				slog.Int("role_connection_limit", limit.roleLimit),
+				slog.Int("role_connections", limit.roleUsed),
+				slog.Int("database_connection_limit", limit.dbLimit),
+				slog.Int("database_connections", limit.dbUsed),
 			)
 			cfg.MaxConns = limit.free
 			if !operatorMin {
@@ -271,9 +287,15 @@ type serverLimit struct {
 	maxConnections    int
 	superuserReserved int
 	reserved          int
-	free              int32  // what the pool may use, at least 1
-	jit               string // the session's jit setting
-	jitSource         string // where it came from (pg_settings.source)
+	free              int32 // what the pool may use, at least 1
+	// roleLimit and dbLimit are the CONNECTION LIMIT of the role and of the
+	// database (-1: none, or a superuser, whom they do not bind);
+	// roleUsed and dbUsed the client connections each has now, the check's
+	// own among them.
+	roleLimit, dbLimit int
+	roleUsed, dbUsed   int
+	jit                string // the session's jit setting
+	jitSource          string // where it came from (pg_settings.source)
 }
 
 // jitParamArrived reports whether the session's jit is the jit=off of its
@@ -306,12 +328,32 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 		current_setting('superuser_reserved_connections')::int,
 		coalesce(current_setting('reserved_connections', true), '0')::int,
 		current_setting('jit'),
-		coalesce((SELECT source FROM pg_settings WHERE name = 'jit'), '')`, pgx.QueryExecModeSimpleProtocol,
-	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit, &l.jitSource)
+		coalesce((SELECT source FROM pg_settings WHERE name = 'jit'), ''),
+		CASE WHEN current_setting('is_superuser')::bool THEN -1
+			ELSE coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), -1) END,
+		CASE WHEN current_setting('is_superuser')::bool THEN -1
+			ELSE coalesce((SELECT datconnlimit FROM pg_database WHERE datname = current_database()), -1) END,
+		(SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND backend_type = 'client backend')::int,
+		(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend')::int`,
+		pgx.QueryExecModeSimpleProtocol,
+	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit, &l.jitSource,
+		&l.roleLimit, &l.dbLimit, &l.roleUsed, &l.dbUsed)
 	if err != nil {
 		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
 	}
-	l.free = int32(max(1, l.maxConnections-l.superuserReserved-l.reserved-headroom))
+	free := l.maxConnections - l.superuserReserved - l.reserved - headroom
+	// A role's or database's CONNECTION LIMIT (ALTER ROLE intel CONNECTION
+	// LIMIT 2, as DBAs give application roles) binds as max_connections
+	// does: a pool of 8 on a role limited to 2 failed every command with
+	// "too many connections for role" (53300). What others hold of it is
+	// taken; the check's own connection closes before the pool opens.
+	if l.roleLimit >= 0 {
+		free = min(free, l.roleLimit-max(l.roleUsed-1, 0))
+	}
+	if l.dbLimit >= 0 {
+		free = min(free, l.dbLimit-max(l.dbUsed-1, 0))
+	}
+	l.free = int32(max(1, free))
 	return l, nil
 }
 

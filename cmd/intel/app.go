@@ -349,8 +349,10 @@ func explainConnectError(err error, timeout time.Duration) error {
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		return fmt.Errorf("database unreachable within %s: %w", timeout, err)
 	case store.Code(err) == pgerrcode.TooManyConnections:
-		return fmt.Errorf("the server has no free connection: other clients hold every one of its max_connections "+
-			"(close some of them or raise max_connections): %w", err)
+		// 53300 is also a role's or a database's CONNECTION LIMIT
+		// reached ("too many connections for role"): name all three.
+		return fmt.Errorf("the server has no free connection: other clients hold every one of its max_connections, "+
+			"or of the CONNECTION LIMIT of this role or database (close some of them, or raise the limit): %w", err)
 	case store.Code(err) == pgerrcode.InvalidCatalogName:
 		return fmt.Errorf("database does not exist: %w", err)
 	case store.Code(err) == pgerrcode.InvalidPassword:
@@ -496,11 +498,24 @@ func writePolicy(ctx context.Context, pool *pgxpool.Pool, budget time.Duration) 
 func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	db := stdlib.OpenDBFromPool(pool)
 	defer db.Close()
+	if err := schemaOnSearchPath(ctx, db); err != nil {
+		return err
+	}
 	p, err := migrations.NewProvider(db)
 	if err != nil {
 		return err
 	}
 	if !a.local {
+		// goose makes its version table when asked the version: a
+		// command on a database never migrated (intel search on an
+		// empty database) made goose_db_version there before saying so.
+		var migrated bool
+		if err := db.QueryRowContext(ctx, "SELECT to_regclass(quote_ident(current_schema()) || '.goose_db_version') IS NOT NULL").Scan(&migrated); err != nil {
+			return fmt.Errorf("read schema version: %w", err)
+		}
+		if !migrated {
+			return fmt.Errorf("database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
+		}
 		return schemaCurrent(ctx, p)
 	}
 	if err := schemaNotNewer(ctx, p); err != nil {
@@ -519,6 +534,27 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	}
 	if _, err := migrateUp(ctx, mp, a.log); err != nil {
 		return fmt.Errorf("migrate the local database: %w", err)
+	}
+	return nil
+}
+
+// schemaOnSearchPath refuses a session whose search_path names no schema
+// that exists (ALTER ROLE … SET search_path = app before CREATE SCHEMA
+// app, or "$user" alone): intel's tables, and goose's version table, live
+// in the first schema of the search_path (public by default). Before,
+// every command said `read schema version: failed to get latest version:
+// ERROR: relation "goose_db_version" does not exist` and migrate up `no
+// schema has been selected to create in`, neither naming the setting.
+func schemaOnSearchPath(ctx context.Context, db *sql.DB) error {
+	var schema sql.NullString
+	var path string
+	if err := db.QueryRowContext(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &path); err != nil {
+		return fmt.Errorf("read the search_path: %w", err)
+	}
+	if !schema.Valid {
+		return fmt.Errorf("the session's search_path (%s) names no schema that exists: intel's tables live in the first schema of the search_path "+
+			"(public by default); set search_path for the role or the database (ALTER ROLE … SET search_path = public), "+
+			"or in the URL (?search_path=public)", path)
 	}
 	return nil
 }

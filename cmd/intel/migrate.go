@@ -96,6 +96,9 @@ func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(cont
 		return err
 	}
 	defer db.Close()
+	if err := schemaOnSearchPath(ctx, db); err != nil {
+		return err
+	}
 	p, err := migrations.NewProvider(db)
 	if err != nil {
 		return err

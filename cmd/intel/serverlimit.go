@@ -77,6 +77,12 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 		Scan(&value, &source, &role); qerr != nil {
 		return store.ExplainServerLimit(err)
 	}
+	if name == "statement_timeout" && value == "0" && fl.limit == "" {
+		// No limit: a cancel (pg_cancel_backend) told in a language
+		// other than English (lc_messages), which ServerLimit cannot
+		// tell from a timeout by its words.
+		return err
+	}
 	where := map[string]string{
 		"user":               fmt.Sprintf("set for role %s: ALTER ROLE %s SET %s = …, or RESET %s", role, role, name, name),
 		"database":           fmt.Sprintf("set for this database: ALTER DATABASE … SET %s = …, or RESET %s", name, name),

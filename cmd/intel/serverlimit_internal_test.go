@@ -7,7 +7,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/partman"
+	"github.com/ransomeye/intel/store"
 )
 
 // TestPartmansLockTimeoutIsNotTheServers: a partition the upkeep could not
@@ -51,4 +53,28 @@ func TestPooledStatementsAreExplainedInAFeedsText(t *testing.T) {
 	t.Parallel()
 	err := fmt.Errorf(`feed pb3: get feed pb3: ERROR: prepared statement "stmtcache_2dd12e73" does not exist (SQLSTATE 26000)`)
 	require.Contains(t, explainPooledStatements(err).Error(), "add default_query_exec_mode=exec to the URL")
+}
+
+// TestServerLimitInAnotherLanguage: a server whose lc_messages is German
+// (ALTER DATABASE … SET lc_messages = 'de_DE.UTF-8'; the messages below
+// are PostgreSQL 15.18's, read from such a server). Before, a lock_timeout
+// was not named: `intel search` under a held lock ended with `search
+// "kitty": retryable: FEHLER: storniere Anfrage wegen Zeitüberschreitung
+// einer Sperre (SQLSTATE 55P03)` where an English server's line said what
+// lock_timeout did, its value and where it was set. A cancel on request,
+// in German, would be blamed on statement_timeout: the CLI now reads the
+// setting, and at 0 names none.
+func TestServerLimitInAnotherLanguage(t *testing.T) {
+	t.Parallel()
+	lock := fmt.Errorf("search %q: %w", "kitty", &pgconn.PgError{Severity: "FEHLER", Code: "55P03",
+		Message: "storniere Anfrage wegen Zeitüberschreitung einer Sperre"})
+	require.Equal(t, "lock_timeout", store.ServerLimit(lock))
+	require.Contains(t, explainServerLimit(nil, lock).Error(), "a lock was not granted within the server's lock_timeout")
+	nowait := &pgconn.PgError{Code: "55P03", Message: `could not obtain lock on relation "feeds"`}
+	require.Empty(t, store.ServerLimit(nowait), "NOWAIT, in English, is not a limit")
+
+	cancel := fmt.Errorf("search: %w", &pgconn.PgError{Severity: "FEHLER", Code: "57014",
+		Message: "storniere Anfrage wegen Benutzeraufforderung"})
+	pool := pgtest.Pool(t) // statement_timeout 0, the default
+	require.Equal(t, cancel, explainServerLimit(pool, cancel), "no statement_timeout to blame")
 }

@@ -266,3 +266,76 @@ func (q *Queries) FeedStart(ctx context.Context, arg FeedStartParams) (Feed, err
 	)
 	return i, err
 }
+
+const feedStartIf = `-- name: FeedStartIf :one
+INSERT INTO feeds (name, format, location, last_status,
+                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
+VALUES ($1, $2, $3, 'running',
+        $4, $5, $6, now(), now())
+ON CONFLICT (name) DO UPDATE SET
+    format = excluded.format,
+    location = excluded.location,
+    last_status = 'running',
+    running_host = excluded.running_host,
+    running_pid = excluded.running_pid,
+    running_pid_start = excluded.running_pid_start,
+    started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at,
+    updated_at = now()
+WHERE feeds.last_status <> 'running'
+   OR (feeds.running_host = excluded.running_host AND feeds.running_pid = excluded.running_pid
+       AND feeds.running_pid_start IS NOT DISTINCT FROM excluded.running_pid_start)
+   OR (feeds.started_at = $7::timestamptz
+       AND feeds.running_pid IS NOT DISTINCT FROM $8::integer)
+RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping
+`
+
+type FeedStartIfParams struct {
+	Name            string     `json:"name"`
+	Format          string     `json:"format"`
+	Location        string     `json:"location"`
+	RunningHost     string     `json:"running_host"`
+	RunningPid      *int32     `json:"running_pid"`
+	RunningPidStart *int64     `json:"running_pid_start"`
+	StaleStartedAt  *time.Time `json:"stale_started_at"`
+	StalePid        *int32     `json:"stale_pid"`
+}
+
+// FeedStartIf is FeedStart that does not take over a load running in
+// another process: the row is taken only when no load of the feed is
+// running, the running load is this process's (a retried start whose
+// first try committed), or it is the load the caller judged stale (its
+// started_at and pid as the caller read them). Otherwise no row: the
+// caller waits for that load.
+func (q *Queries) FeedStartIf(ctx context.Context, arg FeedStartIfParams) (Feed, error) {
+	row := q.db.QueryRow(ctx, feedStartIf,
+		arg.Name,
+		arg.Format,
+		arg.Location,
+		arg.RunningHost,
+		arg.RunningPid,
+		arg.RunningPidStart,
+		arg.StaleStartedAt,
+		arg.StalePid,
+	)
+	var i Feed
+	err := row.Scan(
+		&i.Name,
+		&i.Format,
+		&i.Location,
+		&i.ContentHash,
+		&i.LastStatus,
+		&i.LastError,
+		&i.LastReport,
+		&i.LastLoadedAt,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.RunningHost,
+		&i.RunningPid,
+		&i.RunningPidStart,
+		&i.StartedAt,
+		&i.HeartbeatAt,
+		&i.Mapping,
+	)
+	return i, err
+}

@@ -25,6 +25,34 @@ ON CONFLICT (name) DO UPDATE SET
     updated_at = now()
 RETURNING *;
 
+-- name: FeedStartIf :one
+-- FeedStartIf is FeedStart that does not take over a load running in
+-- another process: the row is taken only when no load of the feed is
+-- running, the running load is this process's (a retried start whose
+-- first try committed), or it is the load the caller judged stale (its
+-- started_at and pid as the caller read them). Otherwise no row: the
+-- caller waits for that load.
+INSERT INTO feeds (name, format, location, last_status,
+                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
+VALUES (@name, @format, @location, 'running',
+        @running_host, @running_pid, sqlc.narg(running_pid_start), now(), now())
+ON CONFLICT (name) DO UPDATE SET
+    format = excluded.format,
+    location = excluded.location,
+    last_status = 'running',
+    running_host = excluded.running_host,
+    running_pid = excluded.running_pid,
+    running_pid_start = excluded.running_pid_start,
+    started_at = excluded.started_at,
+    heartbeat_at = excluded.heartbeat_at,
+    updated_at = now()
+WHERE feeds.last_status <> 'running'
+   OR (feeds.running_host = excluded.running_host AND feeds.running_pid = excluded.running_pid
+       AND feeds.running_pid_start IS NOT DISTINCT FROM excluded.running_pid_start)
+   OR (feeds.started_at = sqlc.narg(stale_started_at)::timestamptz
+       AND feeds.running_pid IS NOT DISTINCT FROM sqlc.narg(stale_pid)::integer)
+RETURNING *;
+
 -- name: FeedHeartbeat :execrows
 -- FeedHeartbeat renews the sign of life of a load that is still running in
 -- this process; it touches nothing once the load has ended.

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+)
+
+// TestSessionSettingsOfTheDatabase: settings a server's owner gives the
+// database (or the role) that change how values travel. pgx speaks UTF-8
+// only, and reads times as text in ISO form when it reads text (the simple
+// protocol, default_query_exec_mode=simple_protocol, as poolers are often
+// given): before, `ALTER DATABASE … SET client_encoding = 'LATIN1'` made
+// every command fail with "read the server's connection limits: read
+// max_connections: simple protocol queries must be run with
+// client_encoding=UTF8" (exit 1), and DateStyle = 'SQL, DMY' made every
+// read of a time over the simple protocol fail ("list feeds: can't scan
+// into dest[7] (col: last_loaded_at): invalid PostgreSQL date/time value
+// "06/12/2026 14:01:23.939065 +14"", and a feed load failed recording its
+// start). intel's sessions now start with client_encoding=UTF8 and
+// DateStyle=ISO, which win over the database's and role's settings; the
+// day partitions stay UTC days whatever the TimeZone.
+func TestSessionSettingsOfTheDatabase(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	setForDatabase(t, dsn, "client_encoding", "LATIN1")
+	setForDatabase(t, dsn, "DateStyle", "SQL, DMY")
+	setForDatabase(t, dsn, "TimeZone", "Pacific/Kiritimati") // UTC+14: the local day is not the UTC day
+	for _, url := range []string{dsn, dsn + "&default_query_exec_mode=simple_protocol"} {
+		runOK(t, "--database-url="+url, "ingest", "stix", "--force", "../../testdata/demo/hellokitty-ransomware.json")
+		out := runOK(t, "--database-url="+url, "feeds", "--format", "json")
+		var feeds []struct {
+			Name, Status string
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &feeds), out)
+		require.Len(t, feeds, 1)
+		require.Equal(t, "ok", feeds[0].Status)
+		runOK(t, "--database-url="+url, "partitions", "check")
+		runOK(t, "--database-url="+url, "search", "HelloKitty")
+	}
+}
+
+// TestSearchPathWithoutASchema: a search_path that names no schema that
+// exists (set for the database before its schema was made, or "$user"
+// alone) is refused with the setting named. Before, every command said
+// `read schema version: failed to get latest version: ERROR: relation
+// "goose_db_version" does not exist` and migrate up `failed to create
+// version table "goose_db_version": ERROR: no schema has been selected to
+// create in`. The URL's own search_path wins over the database's.
+func TestSearchPathWithoutASchema(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	setForDatabase(t, dsn, "search_path", "nothere")
+	for _, args := range [][]string{{"search", "kitty"}, {"migrate", "up"}} {
+		_, stderr, code := runCLI(t, append([]string{"--database-url=" + dsn}, args...)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "intel: the session's search_path (nothere) names no schema that exists", args)
+		require.Contains(t, stderr, "(?search_path=public)")
+	}
+	runOK(t, "--database-url="+dsn+"&search_path=public", "search", "kitty")
+}
+
+// TestRoleConnectionLimit: the role intel logs in as has a CONNECTION
+// LIMIT (ALTER ROLE … CONNECTION LIMIT 2, as DBAs give application roles),
+// one of them held by another session. Before, the pool was sized from
+// max_connections alone (8 on the 2-core plan) and a command either failed
+// at once, exit 1 (`partition upkeep on startup: failed to connect to
+// …: FATAL: too many connections for role "…" (SQLSTATE 53300)`), or ran
+// on retries of every refused connection (131 WARN lines for nine feeds).
+// Now the pool takes what the role's (and the database's) limit leaves.
+func TestRoleConnectionLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn))
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	var owner string
+	require.NoError(t, admin.QueryRow(ctx, `SELECT tableowner FROM pg_tables WHERE tablename = 'nodes'`).Scan(&owner))
+	login := fmt.Sprintf("limited_%d", time.Now().UnixNano())
+	_, err = admin.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN PASSWORD 'pw' CONNECTION LIMIT 2 IN ROLE %s", login, owner))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP ROLE "+login); err != nil {
+			t.Logf("drop role %s: %v", login, err)
+		}
+	})
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.User = url.UserPassword(login, "pw")
+	held, err := pgx.Connect(ctx, u.String()) // another client of the role
+	require.NoError(t, err)
+	defer held.Close(ctx)
+
+	list := filepath.Join(t.TempDir(), "feeds.yaml")
+	demo, err := filepath.Abs("../../testdata/demo")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(list, []byte("concurrency: 2\nfeeds:\n"+
+		"  - {name: hk, path: "+filepath.Join(demo, "hellokitty-ransomware.json")+"}\n"+
+		"  - {name: zebrocy, path: "+filepath.Join(demo, "sednit_2018-11-20_Zebrocy.json")+"}\n"), 0o600))
+	stdout, stderr, code := runCLI(t, "--database-url="+u.String(), "ingest", "feeds", list)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "hk: ok")
+	require.Contains(t, stdout, "zebrocy: ok")
+	require.Contains(t, stderr, "pool size clamped to the server's free connections")
+	require.Contains(t, stderr, "role_connection_limit=2 role_connections=2")
+	require.NotContains(t, stderr, "after a transient failure", "no connection refused")
+}
+
+// TestCommandOnAnEmptyDatabaseMakesNothing: a command other than migrate
+// up on a database never migrated says so and leaves it as it was. Before,
+// asking goose for the version made goose's version table there first.
+func TestCommandOnAnEmptyDatabaseMakesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.EmptyDSN(t)
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "search", "x")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "intel: database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var tables int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").Scan(&tables))
+	require.Zero(t, tables, "no table made")
+}
