@@ -215,7 +215,9 @@
 //     A reference to a relationship object (an edge, not a node: a report's
 //     or note's object_refs naming relationship--…) is a relation to that id,
 //     which the store links to both ends of the relationship once it is
-//     known (PendingRelationExpand). Values that are not STIX identifiers
+//     known (PendingRelationExpand), the ends of its newest version (a
+//     newer version naming other ends moves the links). Values that are
+//     not STIX identifiers
 //     stay in props.
 //   - Markings are TLP, not relations: object_marking_refs and the
 //     marking_ref of granular markings that name the predefined TLP 1.0
