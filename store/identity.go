@@ -198,7 +198,7 @@ func (r relationIDRow) before(o relationIDRow) bool {
 //
 // It returns the ids whose row named other ends before: the links that
 // named them were expanded to those ends (followRelationIDs).
-func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) ([]string, error) {
+func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) ([]gen.RelationIDUpsertManyRow, error) {
 	type versioned struct {
 		row relationIDRow
 		at  time.Time
@@ -247,21 +247,34 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 // links again (RelationIDRefsRepark), for expandRelationRefs to expand to
 // the ends relation_ids names now. So a report naming a relationship links
 // to the ends of its newest version whatever the order of the loads.
-func followRelationIDs(ctx context.Context, q *gen.Queries, changed []string) error {
+func followRelationIDs(ctx context.Context, q *gen.Queries, changed []gen.RelationIDUpsertManyRow) error {
 	if len(changed) == 0 {
 		return nil
 	}
-	keys, err := q.RelationIDRefsForget(ctx, changed)
-	if err != nil {
-		return fmt.Errorf("take the links through %d changed relationships from their old ends: %w", len(changed), err)
-	}
-	if len(keys.SrcIDs) > 0 {
-		if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
-			return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)
+	ids := make([]string, 0, len(changed))
+	for _, c := range changed { // rare: one statement per id
+		ids = append(ids, c.SourceID)
+		var gone []string
+		for _, end := range []string{c.OldSrcRef, c.OldDstRef} {
+			if end != c.SrcRef && end != c.DstRef {
+				gone = append(gone, end)
+			}
+		}
+		if len(gone) == 0 { // the same ends (swapped): the links stand
+			continue
+		}
+		keys, err := q.RelationIDRefsForget(ctx, gen.RelationIDRefsForgetParams{IDs: []string{c.SourceID}, Gone: gone})
+		if err != nil {
+			return fmt.Errorf("take the links through %s from its old ends: %w", c.SourceID, err)
+		}
+		if len(keys.SrcIDs) > 0 {
+			if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
+				return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)
+			}
 		}
 	}
-	if _, err := q.RelationIDRefsRepark(ctx, changed); err != nil {
-		return fmt.Errorf("park the links naming %d changed relationships: %w", len(changed), err)
+	if _, err := q.RelationIDRefsRepark(ctx, ids); err != nil {
+		return fmt.Errorf("park the links naming %d changed relationships: %w", len(ids), err)
 	}
 	return nil
 }

@@ -306,7 +306,8 @@ WITH others AS (
 ), cand AS (
     SELECT r.src_ref, r.relation, r.dst_ref, stated_unvia(r.stated, $1::text[]) AS stated
     FROM relation_records r
-    WHERE (r.src_ref IN (SELECT o.ref FROM others o) OR r.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((r.src_ref IN (SELECT o.ref FROM others o) AND r.dst_ref = ANY($2::text[]))
+        OR (r.dst_ref IN (SELECT o.ref FROM others o) AND r.src_ref = ANY($2::text[])))
       AND r.stated IS NOT NULL AND stated_unvia(r.stated, $1::text[]) IS DISTINCT FROM r.stated
 ), gone AS (
     DELETE FROM relation_records r USING cand c
@@ -320,7 +321,8 @@ WITH others AS (
 ), refs AS (
     SELECT x.src_ref, x.relation, x.dst_ref, stated_unvia(x.stated, $1::text[]) AS stated
     FROM relation_id_refs x
-    WHERE (x.src_ref IN (SELECT o.ref FROM others o) OR x.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((x.src_ref IN (SELECT o.ref FROM others o) AND x.dst_ref = ANY($2::text[]))
+        OR (x.dst_ref IN (SELECT o.ref FROM others o) AND x.src_ref = ANY($2::text[])))
       AND x.stated IS NOT NULL AND stated_unvia(x.stated, $1::text[]) IS DISTINCT FROM x.stated
 ), refs_gone AS (
     DELETE FROM relation_id_refs x USING refs c
@@ -335,7 +337,8 @@ WITH others AS (
     -- links expanded to ends not known yet wait in pending_relations
     SELECT p.src_ref, p.relation, p.dst_ref, stated_unvia(p.stated, $1::text[]) AS stated
     FROM pending_relations p
-    WHERE (p.src_ref IN (SELECT o.ref FROM others o) OR p.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((p.src_ref IN (SELECT o.ref FROM others o) AND p.dst_ref = ANY($2::text[]))
+        OR (p.dst_ref IN (SELECT o.ref FROM others o) AND p.src_ref = ANY($2::text[])))
       AND p.stated IS NOT NULL AND stated_unvia(p.stated, $1::text[]) IS DISTINCT FROM p.stated
 ), parked_gone AS (
     DELETE FROM pending_relations p USING parked c
@@ -360,6 +363,11 @@ SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}
 FROM affected a
 `
 
+type RelationIDRefsForgetParams struct {
+	IDs  []string `json:"ids"`
+	Gone []string `json:"gone"`
+}
+
 type RelationIDRefsForgetRow struct {
 	SrcIDs    []uuid.UUID `json:"src_ids"`
 	Relations []string    `json:"relations"`
@@ -371,15 +379,16 @@ type RelationIDRefsForgetRow struct {
 // links of relation_id_refs, for a relationship whose end was a
 // relationship, and of the pending relations, expanded to ends not known
 // yet) the statements that came through the relationship ids
-// @ids (stated keys "... via <id>", stated_unvia), whose ends relation_ids
-// no longer names: looked for among the records of the other ends of the
-// links that named them. A record left stating nothing is deleted (it was
+// @ids (stated keys "... via <id>", stated_unvia) to the ends @gone
+// relation_ids no longer names: the records between an end the links
+// naming them give and one of @gone (an end the newest version still
+// names keeps them: the expansion writes them again). A record left stating nothing is deleted (it was
 // only that expansion), another is superseded or not as its statements
 // left say. It deletes the relations the records fed and returns their
 // keys for RelationRebuild; RelationIDRefsRepark then parks the links
 // again, to be expanded to the new ends.
-func (q *Queries) RelationIDRefsForget(ctx context.Context, ids []string) (RelationIDRefsForgetRow, error) {
-	row := q.db.QueryRow(ctx, relationIDRefsForget, ids)
+func (q *Queries) RelationIDRefsForget(ctx context.Context, arg RelationIDRefsForgetParams) (RelationIDRefsForgetRow, error) {
+	row := q.db.QueryRow(ctx, relationIDRefsForget, arg.IDs, arg.Gone)
 	var i RelationIDRefsForgetRow
 	err := row.Scan(
 		&i.SrcIDs,
@@ -440,7 +449,9 @@ WHERE (excluded.version IS NOT NULL AND (r.version IS NULL OR excluded.version >
          < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C"))
 RETURNING r.source_id, r.src_ref, r.dst_ref
 )
-SELECT u.source_id::text AS source_id FROM up u JOIN old o ON o.source_id = u.source_id
+SELECT u.source_id::text AS source_id, o.src_ref::text AS old_src_ref, o.dst_ref::text AS old_dst_ref,
+       u.src_ref::text AS src_ref, u.dst_ref::text AS dst_ref
+FROM up u JOIN old o ON o.source_id = u.source_id
 WHERE o.src_ref <> u.src_ref OR o.dst_ref <> u.dst_ref
 ORDER BY 1
 `
@@ -455,6 +466,14 @@ type RelationIDUpsertManyParams struct {
 	Versions  []time.Time `json:"versions"`
 }
 
+type RelationIDUpsertManyRow struct {
+	SourceID  string `json:"source_id"`
+	OldSrcRef string `json:"old_src_ref"`
+	OldDstRef string `json:"old_dst_ref"`
+	SrcRef    string `json:"src_ref"`
+	DstRef    string `json:"dst_ref"`
+}
+
 // RelationIDUpsertMany records relationship ids (parallel arrays, ids
 // unique within the batch) with the references the feed wrote and the
 // version of the copy that wrote them (@versioned false: none, a MISP
@@ -466,9 +485,10 @@ type RelationIDUpsertManyParams struct {
 // locked and re-read before the rule is applied, so concurrent writers of
 // one id end with the same row. An unchanged row is not rewritten. It
 // returns the ids whose row named other ends before (src_ref or dst_ref
-// changed; a row new to the table is none): the links that named them were
-// expanded to the old ends (RelationIDRefsForget, RelationIDRefsRepark).
-func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsertManyParams) ([]string, error) {
+// changed; a row new to the table is none), with the old ends and the new:
+// the links that named them were expanded to the old ends
+// (RelationIDRefsForget, RelationIDRefsRepark).
+func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsertManyParams) ([]RelationIDUpsertManyRow, error) {
 	rows, err := q.db.Query(ctx, relationIDUpsertMany,
 		arg.SourceIDs,
 		arg.SrcRefs,
@@ -482,13 +502,19 @@ func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsert
 		return nil, err
 	}
 	defer rows.Close()
-	items := []string{}
+	items := []RelationIDUpsertManyRow{}
 	for rows.Next() {
-		var source_id string
-		if err := rows.Scan(&source_id); err != nil {
+		var i RelationIDUpsertManyRow
+		if err := rows.Scan(
+			&i.SourceID,
+			&i.OldSrcRef,
+			&i.OldDstRef,
+			&i.SrcRef,
+			&i.DstRef,
+		); err != nil {
 			return nil, err
 		}
-		items = append(items, source_id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -10,8 +10,9 @@
 -- locked and re-read before the rule is applied, so concurrent writers of
 -- one id end with the same row. An unchanged row is not rewritten. It
 -- returns the ids whose row named other ends before (src_ref or dst_ref
--- changed; a row new to the table is none): the links that named them were
--- expanded to the old ends (RelationIDRefsForget, RelationIDRefsRepark).
+-- changed; a row new to the table is none), with the old ends and the new:
+-- the links that named them were expanded to the old ends
+-- (RelationIDRefsForget, RelationIDRefsRepark).
 WITH old AS (
     SELECT o.source_id, o.src_ref, o.dst_ref FROM relation_ids o WHERE o.source_id = ANY(@source_ids::text[])
 ), up AS (
@@ -34,7 +35,9 @@ WHERE (excluded.version IS NOT NULL AND (r.version IS NULL OR excluded.version >
          < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C"))
 RETURNING r.source_id, r.src_ref, r.dst_ref
 )
-SELECT u.source_id::text AS source_id FROM up u JOIN old o ON o.source_id = u.source_id
+SELECT u.source_id::text AS source_id, o.src_ref::text AS old_src_ref, o.dst_ref::text AS old_dst_ref,
+       u.src_ref::text AS src_ref, u.dst_ref::text AS dst_ref
+FROM up u JOIN old o ON o.source_id = u.source_id
 WHERE o.src_ref <> u.src_ref OR o.dst_ref <> u.dst_ref
 ORDER BY 1;
 
@@ -180,9 +183,10 @@ WHERE merge_changes(merge_record_of(x), merge_record_of(excluded))
 -- links of relation_id_refs, for a relationship whose end was a
 -- relationship, and of the pending relations, expanded to ends not known
 -- yet) the statements that came through the relationship ids
--- @ids (stated keys "... via <id>", stated_unvia), whose ends relation_ids
--- no longer names: looked for among the records of the other ends of the
--- links that named them. A record left stating nothing is deleted (it was
+-- @ids (stated keys "... via <id>", stated_unvia) to the ends @gone
+-- relation_ids no longer names: the records between an end the links
+-- naming them give and one of @gone (an end the newest version still
+-- names keeps them: the expansion writes them again). A record left stating nothing is deleted (it was
 -- only that expansion), another is superseded or not as its statements
 -- left say. It deletes the relations the records fed and returns their
 -- keys for RelationRebuild; RelationIDRefsRepark then parks the links
@@ -194,7 +198,8 @@ WITH others AS (
 ), cand AS (
     SELECT r.src_ref, r.relation, r.dst_ref, stated_unvia(r.stated, @ids::text[]) AS stated
     FROM relation_records r
-    WHERE (r.src_ref IN (SELECT o.ref FROM others o) OR r.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((r.src_ref IN (SELECT o.ref FROM others o) AND r.dst_ref = ANY(@gone::text[]))
+        OR (r.dst_ref IN (SELECT o.ref FROM others o) AND r.src_ref = ANY(@gone::text[])))
       AND r.stated IS NOT NULL AND stated_unvia(r.stated, @ids::text[]) IS DISTINCT FROM r.stated
 ), gone AS (
     DELETE FROM relation_records r USING cand c
@@ -208,7 +213,8 @@ WITH others AS (
 ), refs AS (
     SELECT x.src_ref, x.relation, x.dst_ref, stated_unvia(x.stated, @ids::text[]) AS stated
     FROM relation_id_refs x
-    WHERE (x.src_ref IN (SELECT o.ref FROM others o) OR x.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((x.src_ref IN (SELECT o.ref FROM others o) AND x.dst_ref = ANY(@gone::text[]))
+        OR (x.dst_ref IN (SELECT o.ref FROM others o) AND x.src_ref = ANY(@gone::text[])))
       AND x.stated IS NOT NULL AND stated_unvia(x.stated, @ids::text[]) IS DISTINCT FROM x.stated
 ), refs_gone AS (
     DELETE FROM relation_id_refs x USING refs c
@@ -223,7 +229,8 @@ WITH others AS (
     -- links expanded to ends not known yet wait in pending_relations
     SELECT p.src_ref, p.relation, p.dst_ref, stated_unvia(p.stated, @ids::text[]) AS stated
     FROM pending_relations p
-    WHERE (p.src_ref IN (SELECT o.ref FROM others o) OR p.dst_ref IN (SELECT o.ref FROM others o))
+    WHERE ((p.src_ref IN (SELECT o.ref FROM others o) AND p.dst_ref = ANY(@gone::text[]))
+        OR (p.dst_ref IN (SELECT o.ref FROM others o) AND p.src_ref = ANY(@gone::text[])))
       AND p.stated IS NOT NULL AND stated_unvia(p.stated, @ids::text[]) IS DISTINCT FROM p.stated
 ), parked_gone AS (
     DELETE FROM pending_relations p USING parked c
