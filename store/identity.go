@@ -247,7 +247,7 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 // links again (RelationIDRefsRepark), for expandRelationRefs to expand to
 // the ends relation_ids names now. So a report naming a relationship links
 // to the ends of its newest version whatever the order of the loads.
-func followRelationIDs(ctx context.Context, q *gen.Queries, changed []gen.RelationIDUpsertManyRow) error {
+func followRelationIDs(ctx context.Context, q *gen.Queries, changed []gen.RelationIDUpsertManyRow, stats *graph.WriteStats) error {
 	if len(changed) == 0 {
 		return nil
 	}
@@ -267,6 +267,7 @@ func followRelationIDs(ctx context.Context, q *gen.Queries, changed []gen.Relati
 		if err != nil {
 			return fmt.Errorf("take the links through %s from its old ends: %w", c.SourceID, err)
 		}
+		stats.RelationsUnlinked += keys.Unlinked
 		if len(keys.SrcIDs) > 0 {
 			if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
 				return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -68,4 +69,10 @@ func TestLinksThroughARelationshipFollowItsNewestEnds(t *testing.T) {
 		require.Equal(t, first, records, "order %d: the same records", i)
 		require.Empty(t, lines(t, b, `SELECT src_ref || ' ' || relation || ' ' || dst_ref FROM pending_relations ORDER BY 1`), "order %d: nothing waits", i)
 	}
+	// the load report counts the links taken off the technique: the
+	// sighting's and the indicator's
+	b := writeBatches(t, []graph.Batch{endpoints, innerV1, indicates, naming})
+	stats, err := b.store.Write(context.Background(), innerV2)
+	require.NoError(t, err)
+	require.Equal(t, int64(2), stats.RelationsUnlinked)
 }

@@ -508,7 +508,7 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		// The links that named a relationship whose ends changed leave the
 		// old ends and wait (pending) for expandRelationRefs below, as the
 		// ids rels give are among its refs.
-		if err := followRelationIDs(ctx, q, changed); err != nil {
+		if err := followRelationIDs(ctx, q, changed, &stats); err != nil {
 			return err
 		}
 		// Written with the relationships naming known relationship ids

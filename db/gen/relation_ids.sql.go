@@ -359,7 +359,7 @@ WITH others AS (
 SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS src_ids,
        coalesce(array_agg(a.relation ORDER BY a.src_id, a.relation, a.dst_id), '{}')::text[] AS relations,
        coalesce(array_agg(a.dst_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS dst_ids,
-       (SELECT count(*) FROM gone)::bigint AS forgotten
+       ((SELECT count(*) FROM gone) + (SELECT count(*) FROM kept))::bigint AS unlinked
 FROM affected a
 `
 
@@ -372,7 +372,7 @@ type RelationIDRefsForgetRow struct {
 	SrcIDs    []uuid.UUID `json:"src_ids"`
 	Relations []string    `json:"relations"`
 	DstIDs    []uuid.UUID `json:"dst_ids"`
-	Forgotten int64       `json:"forgotten"`
+	Unlinked  int64       `json:"unlinked"`
 }
 
 // RelationIDRefsForget takes out of the relation records (and of the kept
@@ -394,7 +394,7 @@ func (q *Queries) RelationIDRefsForget(ctx context.Context, arg RelationIDRefsFo
 		&i.SrcIDs,
 		&i.Relations,
 		&i.DstIDs,
-		&i.Forgotten,
+		&i.Unlinked,
 	)
 	return i, err
 }

@@ -251,7 +251,7 @@ WITH others AS (
 SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS src_ids,
        coalesce(array_agg(a.relation ORDER BY a.src_id, a.relation, a.dst_id), '{}')::text[] AS relations,
        coalesce(array_agg(a.dst_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS dst_ids,
-       (SELECT count(*) FROM gone)::bigint AS forgotten
+       ((SELECT count(*) FROM gone) + (SELECT count(*) FROM kept))::bigint AS unlinked
 FROM affected a;
 
 -- name: RelationIDRefsRepark :execrows
