@@ -181,6 +181,10 @@
 //     where-sighted and observed. An OpenCTI negative sighting
 //     ("x_opencti_negative": true, or "negative" in OpenCTI's extension) is
 //     a false positive: linked false-positive-of, counted as no sighting.
+//     A sighting whose sighting_of_ref is OpenCTI's placeholder indicator
+//     (indicator--c1034564-…, which its connectors write for a sighting of
+//     an observable or another object) is of its x_opencti_sighting_of_ref,
+//     as OpenCTI's worker reads it; the placeholder stays in props.
 //   - A TAXII 2.1 envelope (no "type", an "objects" array) is read as a
 //     bundle; one without objects (an empty page, {"more": false}) is a
 //     bundle of no objects: like an empty bundle, it counts no record and
