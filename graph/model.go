@@ -306,7 +306,13 @@ type WriteStats struct {
 	// Pending records such versions state are kept, no longer counted.
 	RelationsStale      int64 `json:"relations_stale,omitempty"`
 	RelationsSuperseded int64 `json:"relations_superseded,omitempty"`
-	AliasesWritten      int64 `json:"aliases_written"`
+	// RelationsUnlinked counts the stored records of links naming a
+	// relationship id (a report's object_refs, a sighting's
+	// sighting_of_ref, written to the relationship's ends) that this write
+	// took off ends a newer version of the relationship no longer names:
+	// deleted, or kept for the other statements they have.
+	RelationsUnlinked int64 `json:"relations_unlinked,omitempty"`
+	AliasesWritten    int64 `json:"aliases_written"`
 	// AliasesAmbiguous counts the name aliases this write made ambiguous:
 	// claimed by two or more entities with external ids of their own
 	// (recorded in alias_claims, never merged). It is counted when the
@@ -339,6 +345,7 @@ func (s *WriteStats) Add(o WriteStats) {
 	s.RelationsExpandedInto += o.RelationsExpandedInto
 	s.RelationsStale += o.RelationsStale
 	s.RelationsSuperseded += o.RelationsSuperseded
+	s.RelationsUnlinked += o.RelationsUnlinked
 	s.AliasesWritten += o.AliasesWritten
 	s.AliasesAmbiguous += o.AliasesAmbiguous
 	s.NodesRefused += o.NodesRefused

@@ -69,6 +69,7 @@ var Plan = []Table{
 	{Name: "partition_retention", Method: Coordinator, Why: "a few rows of partition settings"},
 	{Name: "alias_claims", Method: Coordinator, Why: "names claimed by entities with external ids; read with node_aliases in one statement"},
 	{Name: "relation_ids", Method: Coordinator, Why: "relationship ids of feeds, resolved with node_aliases"},
+	{Name: "relation_id_refs", Method: Coordinator, Why: "links naming relationship ids, moved with relation_ids, relation_records and pending_relations in one transaction"},
 	{Name: "name_uses", Method: Coordinator, Why: "identity_refresh reads it with alias_claims and relations in one statement"},
 	{Name: "node_entities", Method: Coordinator, Why: "joined to relations by every walk (entity_relations)"},
 	{Name: "source_id_nodes", Method: Coordinator, Why: "identity_refresh reads it with nodes and node_entities in one statement"},

@@ -195,7 +195,10 @@ func (r relationIDRow) before(o relationIDRow) bool {
 // StatedBy), a copy with a version before one without (a MISP object
 // reference, a STIX relationship without modified), then the first by
 // relationIDRow.before: one row whatever the order of the loads.
-func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) error {
+//
+// It returns the ids whose row named other ends before: the links that
+// named them were expanded to those ends (followRelationIDs).
+func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []graph.Relation) ([]gen.RelationIDUpsertManyRow, error) {
 	type versioned struct {
 		row relationIDRow
 		at  time.Time
@@ -215,7 +218,7 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 		}
 	}
 	if len(best) == 0 {
-		return nil
+		return nil, nil
 	}
 	var p gen.RelationIDUpsertManyParams
 	for _, id := range slices.Sorted(maps.Keys(best)) {
@@ -229,8 +232,50 @@ func (s *Store) writeRelationIDs(ctx context.Context, q *gen.Queries, rels []gra
 		p.Versioned = append(p.Versioned, !b.at.IsZero())
 		p.Versions = append(p.Versions, b.at)
 	}
-	if err := q.RelationIDUpsertMany(ctx, p); err != nil {
-		return fmt.Errorf("record %d relationship ids: %w", len(p.SourceIDs), err)
+	changed, err := q.RelationIDUpsertMany(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("record %d relationship ids: %w", len(p.SourceIDs), err)
+	}
+	return changed, nil
+}
+
+// followRelationIDs moves the links that named the relationship ids
+// changed (a newer version of each names other ends in relation_ids) to
+// the new ends: it takes the statements that came through them out of the
+// records at the old ends (RelationIDRefsForget: a record left stating
+// nothing is deleted) and rebuilds the relations those fed, then parks the
+// links again (RelationIDRefsRepark), for expandRelationRefs to expand to
+// the ends relation_ids names now. So a report naming a relationship links
+// to the ends of its newest version whatever the order of the loads.
+func followRelationIDs(ctx context.Context, q *gen.Queries, changed []gen.RelationIDUpsertManyRow, stats *graph.WriteStats) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(changed))
+	for _, c := range changed { // rare: one statement per id
+		ids = append(ids, c.SourceID)
+		var gone []string
+		for _, end := range []string{c.OldSrcRef, c.OldDstRef} {
+			if end != c.SrcRef && end != c.DstRef {
+				gone = append(gone, end)
+			}
+		}
+		if len(gone) == 0 { // the same ends (swapped): the links stand
+			continue
+		}
+		keys, err := q.RelationIDRefsForget(ctx, gen.RelationIDRefsForgetParams{IDs: []string{c.SourceID}, Gone: gone})
+		if err != nil {
+			return fmt.Errorf("take the links through %s from its old ends: %w", c.SourceID, err)
+		}
+		stats.RelationsUnlinked += keys.Unlinked
+		if len(keys.SrcIDs) > 0 {
+			if _, err := q.RelationRebuild(ctx, gen.RelationRebuildParams{SrcIDs: keys.SrcIDs, Relations: keys.Relations, DstIDs: keys.DstIDs}); err != nil {
+				return fmt.Errorf("rebuild %d relations: %w", len(keys.SrcIDs), err)
+			}
+		}
+	}
+	if _, err := q.RelationIDRefsRepark(ctx, ids); err != nil {
+		return fmt.Errorf("park the links naming %d changed relationships: %w", len(ids), err)
 	}
 	return nil
 }
@@ -349,7 +394,7 @@ func (s *Store) expandRelationRefs(ctx context.Context, q *gen.Queries, refs []s
 // such), one naming an id not known yet, or one whose expansion would name
 // a relationship id again (expanded in rounds, each id once, by
 // expandRelationRefs).
-func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, stats *graph.WriteStats) ([]graph.Relation, error) {
+func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, now time.Time, stats *graph.WriteStats) ([]graph.Relation, error) {
 	var refs []string
 	for _, r := range rels {
 		for _, ref := range []graph.Ref{r.Src, r.Dst} {
@@ -382,6 +427,7 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 	}
 	out := make([]graph.Relation, 0, len(rels))
 	into := map[graph.RelationKey]bool{}
+	var kept []graph.Relation
 	for _, r := range rels {
 		srcs, sok := endsOf(r.Src)
 		dsts, dok := endsOf(r.Dst)
@@ -391,13 +437,22 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 		}
 		stats.RelationsPending++
 		stats.RelationsExpanded++
+		kept = append(kept, r)
+		// stated through the relationship ids, as PendingRelationExpand
+		// writes it (stated_via)
+		stated := r.StatedBy
+		for _, ref := range []graph.Ref{r.Src, r.Dst} {
+			if isRelationshipRef(ref) {
+				stated = statedVia(stated, string(ref))
+			}
+		}
 		for _, src := range srcs {
 			for _, dst := range dsts {
 				if src == dst {
 					continue
 				}
 				e := r
-				e.Src, e.Dst, e.IDs = src, dst, nil
+				e.Src, e.Dst, e.IDs, e.StatedBy = src, dst, nil, stated
 				into[e.Key()] = true
 				out = append(out, e)
 			}
@@ -406,8 +461,71 @@ func expandKnownRelationRefs(ctx context.Context, q *gen.Queries, rels []graph.R
 	if len(into) == 0 && len(out) == len(rels) {
 		return rels, nil
 	}
+	if err := keepRelationIDRefs(ctx, q, kept, now); err != nil {
+		return nil, err
+	}
 	stats.RelationsExpandedInto += int64(len(into))
 	return keepRelationIDs(out, graph.MergeRelations(out)), nil
+}
+
+// viaSeparator joins, in a stated key, the object that stated a link
+// naming a relationship id and that id: "<object> via <relationship id>"
+// states the links to the relationship's ends the link was expanded to
+// (migration 00041).
+const viaSeparator = " via "
+
+// statedVia is the stated map of the links a link stated by m is expanded
+// to through the relationship id via: each key (the StandsAlone entry for
+// a link standing alone) suffixed " via <id>".
+func statedVia(m map[string]time.Time, via string) map[string]time.Time {
+	if len(m) == 0 {
+		m = map[string]time.Time{graph.StandsAlone: {}}
+	}
+	out := make(map[string]time.Time, len(m))
+	for id, v := range m {
+		out[id+viaSeparator+via] = v
+	}
+	return out
+}
+
+// statedObject is the object a stated key names: the key itself, or the
+// object before " via " in a key of a link expanded through a
+// relationship.
+func statedObject(key string) string {
+	obj, _, _ := strings.Cut(key, viaSeparator)
+	return obj
+}
+
+// keepRelationIDRefs keeps the links expandKnownRelationRefs expands, as
+// written (RelationIDRefUpsertMany), for followRelationIDs to expand again
+// when a relationship they name changes its ends.
+func keepRelationIDRefs(ctx context.Context, q *gen.Queries, rels []graph.Relation, now time.Time) error {
+	if len(rels) == 0 {
+		return nil
+	}
+	rels = keepRelationIDs(rels, graph.MergeRelations(rels))
+	var p gen.RelationIDRefUpsertManyParams
+	for _, r := range rels {
+		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
+		p.Untimed = append(p.Untimed, r.FirstSeen.IsZero() && r.LastSeen.IsZero())
+		p.SrcRefs = append(p.SrcRefs, string(r.Src))
+		p.Relations = append(p.Relations, strings.ToLower(r.Type))
+		p.DstRefs = append(p.DstRefs, string(r.Dst))
+		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
+		p.FirstSeens = append(p.FirstSeens, first)
+		p.LastSeens = append(p.LastSeens, last)
+		p.Sources = append(p.Sources, textArrayLiteral(r.Sources))
+		props, digest := marshalProps(r.Props)
+		p.Props = append(p.Props, props)
+		ranks := r.RanksWithProps(digest)
+		p.PropsRanks = append(p.PropsRanks, ranks.Props)
+		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
+		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
+	}
+	if err := q.RelationIDRefUpsertMany(ctx, p); err != nil {
+		return fmt.Errorf("keep %d links naming relationships: %w", len(p.SrcRefs), err)
+	}
+	return nil
 }
 
 // writeExpanded writes the rows PendingRelationExpand returned (in key

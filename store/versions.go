@@ -203,7 +203,7 @@ func stale(statedBy, newest map[string]time.Time) bool {
 		return false
 	}
 	for id, v := range statedBy {
-		if n, ok := newest[id]; !ok || !n.After(v.Truncate(time.Microsecond)) {
+		if n, ok := newest[statedObject(id)]; !ok || !n.After(v.Truncate(time.Microsecond)) {
 			return false
 		}
 	}
@@ -274,7 +274,7 @@ func statedJSON(m map[string]time.Time) json.RawMessage {
 	}
 	out := make(map[string]string, len(m))
 	for id, t := range m {
-		if id == graph.StandsAlone {
+		if statedObject(id) == graph.StandsAlone {
 			out[id] = "infinity"
 			continue
 		}

@@ -501,12 +501,19 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		if err != nil {
 			return err
 		}
-		if err := s.writeRelationIDs(ctx, q, rels); err != nil {
+		changed, err := s.writeRelationIDs(ctx, q, rels)
+		if err != nil {
+			return err
+		}
+		// The links that named a relationship whose ends changed leave the
+		// old ends and wait (pending) for expandRelationRefs below, as the
+		// ids rels give are among its refs.
+		if err := followRelationIDs(ctx, q, changed, &stats); err != nil {
 			return err
 		}
 		// Written with the relationships naming known relationship ids
 		// expanded; the ids rels give and name still expand what waits.
-		written, err := expandKnownRelationRefs(ctx, q, rels, newest, &stats)
+		written, err := expandKnownRelationRefs(ctx, q, rels, newest, now, &stats)
 		if err != nil {
 			return err
 		}

@@ -56,6 +56,10 @@ func writeLoadReport(w io.Writer, r *engine.Report, dryRun bool) error {
 			fmt.Fprintf(&b, "  superseded       %d relations (an older version of their object stated them, the newer one loaded does not; kept, no longer walked)\n",
 				ws.RelationsSuperseded)
 		}
+		if ws.RelationsUnlinked > 0 {
+			fmt.Fprintf(&b, "  unlinked         %d relations (links naming a relationship, taken off the ends its newer version no longer names)\n",
+				ws.RelationsUnlinked)
+		}
 	}
 	if ws.NodesRefused+ws.RelationsRefused > 0 {
 		// Records of records mapped that the store did not write: not

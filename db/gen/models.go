@@ -192,6 +192,22 @@ type RelationID struct {
 	Version *time.Time `json:"version"`
 }
 
+// Links that named a known relationship id as an end (a report's object_refs, a sighting's sighting_of_ref), as the feed wrote them, merged per key: expanded again to the new ends when the relationship's newest version names other ends.
+type RelationIDRef struct {
+	SrcRef        string          `json:"src_ref"`
+	Relation      string          `json:"relation"`
+	DstRef        string          `json:"dst_ref"`
+	Confidence    *int16          `json:"confidence"`
+	FirstSeen     time.Time       `json:"first_seen"`
+	LastSeen      time.Time       `json:"last_seen"`
+	Timed         bool            `json:"timed"`
+	Sources       []string        `json:"sources"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Stated        json.RawMessage `json:"stated"`
+}
+
 // Every resolved relationship record, merged per (src_ref, relation, dst_ref) as the feed wrote them, with the node ids they resolved to; relations is their merge per (src_id, relation, dst_id), rebuilt from here when a source id moves to another node.
 type RelationRecord struct {
 	SrcRef   string `json:"src_ref"`

@@ -36,15 +36,40 @@ WITH named AS (
       AND ((p.src_ref IN (SELECT unnest(n.refs) FROM named n) AND EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id = p.src_ref))
         OR (p.dst_ref IN (SELECT unnest(n.refs) FROM named n) AND EXISTS (SELECT 1 FROM relation_ids i WHERE i.source_id = p.dst_ref)))
     RETURNING p.src_ref, p.relation, p.dst_ref, merge_record_of(p) AS rec, p.stated
+), saved AS (
+    -- each link taken, as written, for RelationIDRefsRepark to expand
+    -- again when the relationship's newest version names other ends
+    INSERT INTO relation_id_refs AS x (src_ref, relation, dst_ref,
+                                       confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks,
+                                       stated)
+    SELECT t.src_ref, t.relation, t.dst_ref,
+           (t.rec).confidence, (t.rec).first_seen, (t.rec).last_seen, (t.rec).timed,
+           (t.rec).sources, (t.rec).props, (t.rec).props_rank, (t.rec).props_key_ranks,
+           t.stated
+    FROM taken t
+    ORDER BY t.src_ref, t.relation, t.dst_ref
+    ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
+        (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+            SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+            FROM merge_records(merge_record_of(x), merge_record_of(excluded)) AS m),
+        stated = stated_merge(x.stated, excluded.stated)
+    WHERE merge_changes(merge_record_of(x), merge_record_of(excluded))
+       OR x.stated IS DISTINCT FROM stated_merge(x.stated, excluded.stated)
 ), expanded AS (
-    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec, t.stated
+    -- stated through the relationship ids expanded (stated_via), so a
+    -- change of their ends finds what came through them
+    SELECT s.ref AS src_ref, t.relation, d.ref AS dst_ref, t.rec,
+           CASE WHEN d.via IS NULL THEN s.stated ELSE stated_via(s.stated, d.via) END AS stated
     FROM taken t
     CROSS JOIN LATERAL (
-        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.src_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.src_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref,
+               i.source_id AS via,
+               CASE WHEN i.source_id IS NULL THEN t.stated ELSE stated_via(t.stated, i.source_id) END AS stated
         FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.src_ref
     ) AS s
     CROSS JOIN LATERAL (
-        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.dst_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref
+        SELECT unnest(CASE WHEN i.source_id IS NULL THEN ARRAY[t.dst_ref] ELSE ARRAY[i.src_ref, i.dst_ref] END) AS ref,
+               i.source_id AS via
         FROM (SELECT 1) AS one LEFT JOIN relation_ids i ON i.source_id = t.dst_ref
     ) AS d
 ), merged AS (
@@ -212,7 +237,199 @@ func (q *Queries) RelationIDGet(ctx context.Context, arg RelationIDGetParams) (R
 	return i, err
 }
 
-const relationIDUpsertMany = `-- name: RelationIDUpsertMany :exec
+const relationIDRefUpsertMany = `-- name: RelationIDRefUpsertMany :exec
+INSERT INTO relation_id_refs AS x (src_ref, relation, dst_ref,
+                                   confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks,
+                                   stated)
+SELECT i.src_ref, i.relation, i.dst_ref, NULLIF(i.confidence, -1), i.first_seen, i.last_seen, NOT i.untimed,
+       i.sources::text[], i.props, i.props_rank, i.props_key_ranks, NULLIF(i.stated, '{}'::jsonb)
+FROM (
+    SELECT unnest($1::text[]) AS src_ref, unnest($2::text[]) AS relation,
+           unnest($3::text[]) AS dst_ref, unnest($4::int2[]) AS confidence,
+           unnest($5::timestamptz[]) AS first_seen, unnest($6::timestamptz[]) AS last_seen,
+           unnest($7::text[]) AS sources, unnest($8::jsonb[]) AS props,
+           unnest($9::text[]) AS props_rank, unnest($10::jsonb[]) AS props_key_ranks,
+           unnest($11::jsonb[]) AS stated, unnest($12::boolean[]) AS untimed
+) AS i
+ORDER BY i.src_ref, i.relation, i.dst_ref
+ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
+    (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+        SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+        FROM merge_records(merge_record_of(x), merge_record_of(excluded)) AS m),
+    stated = stated_merge(x.stated, excluded.stated)
+WHERE merge_changes(merge_record_of(x), merge_record_of(excluded))
+   OR x.stated IS DISTINCT FROM stated_merge(x.stated, excluded.stated)
+`
+
+type RelationIDRefUpsertManyParams struct {
+	SrcRefs       []string          `json:"src_refs"`
+	Relations     []string          `json:"relations"`
+	DstRefs       []string          `json:"dst_refs"`
+	Confidences   []int16           `json:"confidences"`
+	FirstSeens    []time.Time       `json:"first_seens"`
+	LastSeens     []time.Time       `json:"last_seens"`
+	Sources       []string          `json:"sources"`
+	Props         []json.RawMessage `json:"props"`
+	PropsRanks    []string          `json:"props_ranks"`
+	PropsKeyRanks []json.RawMessage `json:"props_key_ranks"`
+	Stated        []json.RawMessage `json:"stated"`
+	Untimed       []bool            `json:"untimed"`
+}
+
+// RelationIDRefUpsertMany keeps the links that name a known relationship
+// id that a batch expands before writing (expandKnownRelationRefs; parallel
+// arrays as RelationUpsertMany's, keys unique and sorted), merged per key
+// as PendingRelationExpand keeps those it takes.
+func (q *Queries) RelationIDRefUpsertMany(ctx context.Context, arg RelationIDRefUpsertManyParams) error {
+	_, err := q.db.Exec(ctx, relationIDRefUpsertMany,
+		arg.SrcRefs,
+		arg.Relations,
+		arg.DstRefs,
+		arg.Confidences,
+		arg.FirstSeens,
+		arg.LastSeens,
+		arg.Sources,
+		arg.Props,
+		arg.PropsRanks,
+		arg.PropsKeyRanks,
+		arg.Stated,
+		arg.Untimed,
+	)
+	return err
+}
+
+const relationIDRefsForget = `-- name: RelationIDRefsForget :one
+WITH others AS (
+    SELECT x.dst_ref AS ref FROM relation_id_refs x WHERE x.src_ref = ANY($1::text[])
+    UNION
+    SELECT x.src_ref FROM relation_id_refs x WHERE x.dst_ref = ANY($1::text[])
+), cand AS (
+    SELECT r.src_ref, r.relation, r.dst_ref, stated_unvia(r.stated, $1::text[]) AS stated
+    FROM relation_records r
+    WHERE ((r.src_ref IN (SELECT o.ref FROM others o) AND r.dst_ref = ANY($2::text[]))
+        OR (r.dst_ref IN (SELECT o.ref FROM others o) AND r.src_ref = ANY($2::text[])))
+      AND r.stated IS NOT NULL AND stated_unvia(r.stated, $1::text[]) IS DISTINCT FROM r.stated
+), gone AS (
+    DELETE FROM relation_records r USING cand c
+    WHERE r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref AND c.stated IS NULL
+    RETURNING r.src_id, r.relation, r.dst_id
+), kept AS (
+    UPDATE relation_records r SET stated = c.stated, superseded = stated_superseded(c.stated)
+    FROM cand c
+    WHERE r.src_ref = c.src_ref AND r.relation = c.relation AND r.dst_ref = c.dst_ref AND c.stated IS NOT NULL
+    RETURNING r.src_id, r.relation, r.dst_id
+), refs AS (
+    SELECT x.src_ref, x.relation, x.dst_ref, stated_unvia(x.stated, $1::text[]) AS stated
+    FROM relation_id_refs x
+    WHERE ((x.src_ref IN (SELECT o.ref FROM others o) AND x.dst_ref = ANY($2::text[]))
+        OR (x.dst_ref IN (SELECT o.ref FROM others o) AND x.src_ref = ANY($2::text[])))
+      AND x.stated IS NOT NULL AND stated_unvia(x.stated, $1::text[]) IS DISTINCT FROM x.stated
+), refs_gone AS (
+    DELETE FROM relation_id_refs x USING refs c
+    WHERE x.src_ref = c.src_ref AND x.relation = c.relation AND x.dst_ref = c.dst_ref AND c.stated IS NULL
+    RETURNING 1
+), refs_kept AS (
+    UPDATE relation_id_refs x SET stated = c.stated
+    FROM refs c
+    WHERE x.src_ref = c.src_ref AND x.relation = c.relation AND x.dst_ref = c.dst_ref AND c.stated IS NOT NULL
+    RETURNING 1
+), parked AS (
+    -- links expanded to ends not known yet wait in pending_relations
+    SELECT p.src_ref, p.relation, p.dst_ref, stated_unvia(p.stated, $1::text[]) AS stated
+    FROM pending_relations p
+    WHERE ((p.src_ref IN (SELECT o.ref FROM others o) AND p.dst_ref = ANY($2::text[]))
+        OR (p.dst_ref IN (SELECT o.ref FROM others o) AND p.src_ref = ANY($2::text[])))
+      AND p.stated IS NOT NULL AND stated_unvia(p.stated, $1::text[]) IS DISTINCT FROM p.stated
+), parked_gone AS (
+    DELETE FROM pending_relations p USING parked c
+    WHERE p.src_ref = c.src_ref AND p.relation = c.relation AND p.dst_ref = c.dst_ref AND c.stated IS NULL
+    RETURNING 1
+), parked_kept AS (
+    UPDATE pending_relations p SET stated = c.stated
+    FROM parked c
+    WHERE p.src_ref = c.src_ref AND p.relation = c.relation AND p.dst_ref = c.dst_ref AND c.stated IS NOT NULL
+    RETURNING 1
+), affected AS (
+    SELECT DISTINCT a.src_id, a.relation, a.dst_id FROM (SELECT src_id, relation, dst_id FROM gone UNION ALL SELECT src_id, relation, dst_id FROM kept) AS a
+), dropped AS (
+    DELETE FROM relations x USING affected a
+    WHERE x.src_id = a.src_id AND x.relation = a.relation AND x.dst_id = a.dst_id
+    RETURNING 1
+)
+SELECT coalesce(array_agg(a.src_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS src_ids,
+       coalesce(array_agg(a.relation ORDER BY a.src_id, a.relation, a.dst_id), '{}')::text[] AS relations,
+       coalesce(array_agg(a.dst_id ORDER BY a.src_id, a.relation, a.dst_id), '{}')::uuid[] AS dst_ids,
+       ((SELECT count(*) FROM gone) + (SELECT count(*) FROM kept))::bigint AS unlinked
+FROM affected a
+`
+
+type RelationIDRefsForgetParams struct {
+	IDs  []string `json:"ids"`
+	Gone []string `json:"gone"`
+}
+
+type RelationIDRefsForgetRow struct {
+	SrcIDs    []uuid.UUID `json:"src_ids"`
+	Relations []string    `json:"relations"`
+	DstIDs    []uuid.UUID `json:"dst_ids"`
+	Unlinked  int64       `json:"unlinked"`
+}
+
+// RelationIDRefsForget takes out of the relation records (and of the kept
+// links of relation_id_refs, for a relationship whose end was a
+// relationship, and of the pending relations, expanded to ends not known
+// yet) the statements that came through the relationship ids
+// @ids (stated keys "... via <id>", stated_unvia) to the ends @gone
+// relation_ids no longer names: the records between an end the links
+// naming them give and one of @gone (an end the newest version still
+// names keeps them: the expansion writes them again). A record left stating nothing is deleted (it was
+// only that expansion), another is superseded or not as its statements
+// left say. It deletes the relations the records fed and returns their
+// keys for RelationRebuild; RelationIDRefsRepark then parks the links
+// again, to be expanded to the new ends.
+func (q *Queries) RelationIDRefsForget(ctx context.Context, arg RelationIDRefsForgetParams) (RelationIDRefsForgetRow, error) {
+	row := q.db.QueryRow(ctx, relationIDRefsForget, arg.IDs, arg.Gone)
+	var i RelationIDRefsForgetRow
+	err := row.Scan(
+		&i.SrcIDs,
+		&i.Relations,
+		&i.DstIDs,
+		&i.Unlinked,
+	)
+	return i, err
+}
+
+const relationIDRefsRepark = `-- name: RelationIDRefsRepark :execrows
+INSERT INTO pending_relations AS p (src_ref, relation, dst_ref,
+                                    confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks,
+                                    stated)
+SELECT x.src_ref, x.relation, x.dst_ref, x.confidence, x.first_seen, x.last_seen, x.timed, x.sources,
+       x.props, x.props_rank, x.props_key_ranks, x.stated
+FROM relation_id_refs x
+WHERE x.src_ref = ANY($1::text[]) OR x.dst_ref = ANY($1::text[])
+ORDER BY x.src_ref, x.relation, x.dst_ref
+ON CONFLICT (src_ref, relation, dst_ref) DO UPDATE SET
+    (confidence, first_seen, last_seen, timed, sources, props, props_rank, props_key_ranks) = (
+        SELECT m.confidence, m.first_seen, m.last_seen, m.timed, m.sources, m.props, m.props_rank, m.props_key_ranks
+        FROM merge_records(merge_record_of(p), merge_record_of(excluded)) AS m),
+    stated = stated_merge(p.stated, excluded.stated)
+`
+
+// RelationIDRefsRepark parks again the kept links that name any of @ids
+// (relation_id_refs), merged into pending_relations, for
+// PendingRelationExpand to expand to the ends relation_ids names now.
+func (q *Queries) RelationIDRefsRepark(ctx context.Context, ids []string) (int64, error) {
+	result, err := q.db.Exec(ctx, relationIDRefsRepark, ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const relationIDUpsertMany = `-- name: RelationIDUpsertMany :many
+WITH old AS (
+    SELECT o.source_id, o.src_ref, o.dst_ref FROM relation_ids o WHERE o.source_id = ANY($1::text[])
+), up AS (
 INSERT INTO relation_ids AS r (source_id, src_ref, relation, dst_ref, source, version)
 SELECT i.source_id, i.src_ref, i.relation, i.dst_ref, i.source, CASE WHEN i.versioned THEN i.version END
 FROM (
@@ -230,6 +447,13 @@ WHERE (excluded.version IS NOT NULL AND (r.version IS NULL OR excluded.version >
        AND ROW(excluded.relation COLLATE "C", excluded.src_ref COLLATE "C", excluded.dst_ref COLLATE "C",
                excluded.source = '', excluded.source COLLATE "C")
          < ROW(r.relation COLLATE "C", r.src_ref COLLATE "C", r.dst_ref COLLATE "C", r.source = '', r.source COLLATE "C"))
+RETURNING r.source_id, r.src_ref, r.dst_ref
+)
+SELECT u.source_id::text AS source_id, o.src_ref::text AS old_src_ref, o.dst_ref::text AS old_dst_ref,
+       u.src_ref::text AS src_ref, u.dst_ref::text AS dst_ref
+FROM up u JOIN old o ON o.source_id = u.source_id
+WHERE o.src_ref <> u.src_ref OR o.dst_ref <> u.dst_ref
+ORDER BY 1
 `
 
 type RelationIDUpsertManyParams struct {
@@ -242,6 +466,14 @@ type RelationIDUpsertManyParams struct {
 	Versions  []time.Time `json:"versions"`
 }
 
+type RelationIDUpsertManyRow struct {
+	SourceID  string `json:"source_id"`
+	OldSrcRef string `json:"old_src_ref"`
+	OldDstRef string `json:"old_dst_ref"`
+	SrcRef    string `json:"src_ref"`
+	DstRef    string `json:"dst_ref"`
+}
+
 // RelationIDUpsertMany records relationship ids (parallel arrays, ids
 // unique within the batch) with the references the feed wrote and the
 // version of the copy that wrote them (@versioned false: none, a MISP
@@ -251,9 +483,13 @@ type RelationIDUpsertManyParams struct {
 // without, then the smallest (relation, src_ref, dst_ref), then the
 // smallest non-empty source (migration 00040). The conflict's row is
 // locked and re-read before the rule is applied, so concurrent writers of
-// one id end with the same row. An unchanged row is not rewritten.
-func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsertManyParams) error {
-	_, err := q.db.Exec(ctx, relationIDUpsertMany,
+// one id end with the same row. An unchanged row is not rewritten. It
+// returns the ids whose row named other ends before (src_ref or dst_ref
+// changed; a row new to the table is none), with the old ends and the new:
+// the links that named them were expanded to the old ends
+// (RelationIDRefsForget, RelationIDRefsRepark).
+func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsertManyParams) ([]RelationIDUpsertManyRow, error) {
+	rows, err := q.db.Query(ctx, relationIDUpsertMany,
 		arg.SourceIDs,
 		arg.SrcRefs,
 		arg.Relations,
@@ -262,5 +498,26 @@ func (q *Queries) RelationIDUpsertMany(ctx context.Context, arg RelationIDUpsert
 		arg.Versioned,
 		arg.Versions,
 	)
-	return err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RelationIDUpsertManyRow{}
+	for rows.Next() {
+		var i RelationIDUpsertManyRow
+		if err := rows.Scan(
+			&i.SourceID,
+			&i.OldSrcRef,
+			&i.OldDstRef,
+			&i.SrcRef,
+			&i.DstRef,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

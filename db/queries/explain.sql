@@ -62,13 +62,16 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
                      SELECT i.source_id FROM relation_ids i JOIN relation_ids a ON a.source_id = i.dst_ref
                      WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref LIKE 'relationship--%'
                        AND rr.dst_ref IN (a.src_ref, a.dst_ref)) x), '{}')::text[] AS ids,
-       ARRAY(SELECT k FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k WHERE k <> '' ORDER BY k COLLATE "C")::text[] AS objects,
+       -- (a key "<object> via <relationship id>": the object, which named
+       -- a relationship the record is an end of)
+       ARRAY(SELECT DISTINCT split_part(k, ' via ', 1) COLLATE "C" FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k
+             WHERE split_part(k, ' via ', 1) <> '' ORDER BY 1)::text[] AS objects,
        -- the markings of the objects stating it (their nodes' TLP): a link
        -- an object states is marked as the object is (a MISP event's TLP
        -- is not written on its links, a STIX object's is)
        ARRAY(SELECT o.tlp FROM jsonb_object_keys(coalesce(rr.stated, '{}'::jsonb)) AS k
-             CROSS JOIN LATERAL ref_node(k) AS f JOIN nodes o ON o.id = f.node_id
-             WHERE k <> '' AND o.tlp IS NOT NULL AND o.tlp <> '')::text[] AS object_tlps,
+             CROSS JOIN LATERAL ref_node(split_part(k, ' via ', 1)) AS f JOIN nodes o ON o.id = f.node_id
+             WHERE split_part(k, ' via ', 1) <> '' AND o.tlp IS NOT NULL AND o.tlp <> '')::text[] AS object_tlps,
        -- and of the node its src_ref names, the object stating it when no
        -- id or object does (a sighting's sighting-of)
        coalesce((SELECT o.tlp FROM ref_node(rr.src_ref) AS f JOIN nodes o ON o.id = f.node_id), '')::text AS src_tlp,

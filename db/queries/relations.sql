@@ -320,7 +320,7 @@ SELECT count(*)::bigint AS locked FROM (
     SELECT 1 FROM pending_relations p,
                   (SELECT v.source_id, n.node FROM source_versions v, unnest(v.nodes) AS n(node)
                    WHERE v.source_id = ANY(@ids::text[])) AS s
-    WHERE p.src_ref = 'node--' || s.node::text AND (p.stated -> s.source_id) IS NOT NULL
+    WHERE p.src_ref = 'node--' || s.node::text AND stated_names(p.stated, s.source_id)
     FOR UPDATE OF p
 ) AS l;
 
@@ -342,7 +342,7 @@ WITH s AS (
     WHERE v.source_id = ANY(@ids::text[])
 ), cand AS (
     SELECT r.src_ref, r.relation, r.dst_ref FROM relation_records r JOIN s ON r.src_id = s.node
-    WHERE (r.stated -> s.source_id) IS NOT NULL
+    WHERE stated_names(r.stated, s.source_id)
     UNION
     SELECT r.src_ref, r.relation, r.dst_ref FROM relation_records r
     WHERE r.src_ref = ANY(@src_refs::text[]) AND r.stated IS NOT NULL

@@ -181,6 +181,10 @@
 //     where-sighted and observed. An OpenCTI negative sighting
 //     ("x_opencti_negative": true, or "negative" in OpenCTI's extension) is
 //     a false positive: linked false-positive-of, counted as no sighting.
+//     A sighting whose sighting_of_ref is OpenCTI's placeholder indicator
+//     (indicator--c1034564-…, which its connectors write for a sighting of
+//     an observable or another object) is of its x_opencti_sighting_of_ref,
+//     as OpenCTI's worker reads it; the placeholder stays in props.
 //   - A TAXII 2.1 envelope (no "type", an "objects" array) is read as a
 //     bundle; one without objects (an empty page, {"more": false}) is a
 //     bundle of no objects: like an empty bundle, it counts no record and
@@ -215,7 +219,9 @@
 //     A reference to a relationship object (an edge, not a node: a report's
 //     or note's object_refs naming relationship--…) is a relation to that id,
 //     which the store links to both ends of the relationship once it is
-//     known (PendingRelationExpand). Values that are not STIX identifiers
+//     known (PendingRelationExpand), the ends of its newest version (a
+//     newer version naming other ends moves the links). Values that are
+//     not STIX identifiers
 //     stay in props.
 //   - Markings are TLP, not relations: object_marking_refs and the
 //     marking_ref of granular markings that name the predefined TLP 1.0

@@ -456,3 +456,54 @@ func TestATLASTechniquesLinkToTheirTactics(t *testing.T) {
 		"x-mitre-matrix tactic x-mitre-tactic Reconnaissance",
 	}, got)
 }
+
+// TestOpenCTIPlaceholderSightingIsOfTheObject: OpenCTI's connectors write
+// a sighting of an object STIX gives no sighting of (an observable, an
+// intrusion set) with the placeholder indicator--c1034564-… in
+// sighting_of_ref and the object in x_opencti_sighting_of_ref, which
+// OpenCTI's worker reads (OpenCTI-Platform/connectors AbuseIPDB
+// enrichment: "we use a fake ID in ref, worker will use custom_properties
+// instead"; the Splunk connector's sightings of observables alike). The
+// sighting is of the object, counted, nothing waits for the placeholder.
+// Before, the address had no sighting (show: no "sighted" line, its link
+// typed x-opencti-sighting-of) and a sighting-of to the placeholder waited
+// pending for ever. A sighting_of_ref that is no placeholder is kept as
+// the feed wrote it.
+func TestOpenCTIPlaceholderSightingIsOfTheObject(t *testing.T) {
+	t.Parallel()
+	const common = `"spec_version": "2.1", "created": "2024-01-01T00:00:00.000Z", "modified": "2024-01-01T00:00:00.000Z"`
+	st, rep, _ := loadProducer(t, "opencti-placeholder", `{"type": "bundle", "id": "bundle--44444444-0000-4000-8000-000000000001", "objects": [
+		{"type": "identity", `+common+`, "id": "identity--44444444-0000-4000-8000-0000000000a1", "name": "Splunk", "identity_class": "system"},
+		{"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--44444444-0000-4000-8000-0000000000b1", "value": "198.51.100.44"},
+		{"type": "intrusion-set", `+common+`, "id": "intrusion-set--44444444-0000-4000-8000-0000000000b2", "name": "Placeholder Set"},
+		{"type": "sighting", `+common+`, "id": "sighting--44444444-0000-4000-8000-0000000000c1",
+		 "where_sighted_refs": ["identity--44444444-0000-4000-8000-0000000000a1"], "count": 7,
+		 "first_seen": "2024-01-01T00:00:00.000Z", "last_seen": "2024-01-02T00:00:00.000Z",
+		 "sighting_of_ref": "indicator--c1034564-a9fb-429b-a1c1-c80116cc8e1e",
+		 "x_opencti_sighting_of_ref": "ipv4-addr--44444444-0000-4000-8000-0000000000b1", "x_opencti_detection": true},
+		{"type": "sighting", `+common+`, "id": "sighting--44444444-0000-4000-8000-0000000000c2",
+		 "where_sighted_refs": ["identity--44444444-0000-4000-8000-0000000000a1"], "count": 1,
+		 "sighting_of_ref": "indicator--c1034564-a9fb-429b-a1c1-c80116cc8e1e",
+		 "x_opencti_sighting_of_ref": "intrusion-set--44444444-0000-4000-8000-0000000000b2"},
+		{"type": "sighting", `+common+`, "id": "sighting--44444444-0000-4000-8000-0000000000c3",
+		 "where_sighted_refs": ["identity--44444444-0000-4000-8000-0000000000a1"],
+		 "sighting_of_ref": "intrusion-set--44444444-0000-4000-8000-0000000000b2",
+		 "x_opencti_sighting_of_ref": "ipv4-addr--44444444-0000-4000-8000-0000000000b1"}]}`)
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 3, rep.Sightings)
+	got, pending := graphRelations(t, st.Pool())
+	require.Zero(t, pending, "nothing waits for the placeholder indicator")
+	var of []string
+	for _, r := range got {
+		if strings.HasPrefix(r, "sighting ") && !strings.Contains(r, "where-sighted") {
+			of = append(of, r)
+		}
+	}
+	require.ElementsMatch(t, []string{
+		"sighting " + graph.RelSightingOf + " ipv4-addr 198.51.100.44",
+		"sighting " + graph.RelSightingOf + " intrusion-set Placeholder Set",
+		// no placeholder: sighting_of_ref as written, the OpenCTI property as any
+		"sighting " + graph.RelSightingOf + " intrusion-set Placeholder Set",
+		"sighting x-opencti-sighting-of ipv4-addr 198.51.100.44",
+	}, of)
+}

@@ -106,6 +106,16 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		out.drop = dropf(ReasonInvalidReference, "sighting_of_ref %q is not a STIX identifier", of)
 		return
 	}
+	own := sightingOwn
+	if x := o.str("x_opencti_sighting_of_ref"); strings.EqualFold(of, openCTIPlaceholderIndicator) && isIdentifier(x) {
+		// OpenCTI's connectors write a sighting of an object STIX gives no
+		// sighting of (an observable, an intrusion set) with a placeholder
+		// indicator in sighting_of_ref and the object in
+		// x_opencti_sighting_of_ref, which OpenCTI's worker reads: the
+		// sighting is of that object (the placeholder stays in props).
+		of = x
+		own = append(slices.Clone(sightingOwn), "x_opencti_sighting_of_ref")
+	}
 	identifiers := func(prop string) []graph.Ref {
 		var refs []graph.Ref
 		for _, r := range graph.Strings(o.m[prop]) {
@@ -139,7 +149,7 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		negative = true
 	}
 	n, rels := s.Graph()
-	idx := mp.addNode(out, n, o, sightingOwn)
+	idx := mp.addNode(out, n, o, own)
 	tlp := out.batch.Nodes[idx].TLP
 	// Its links carry its TLP: a predefined one now, one its marking
 	// references name through the feed's marking definitions as the node's
@@ -164,6 +174,15 @@ func (mp *mapper) mapSighting(out *mapped, o object) {
 		out.sightings++
 	}
 }
+
+// openCTIPlaceholderIndicator is the indicator id OpenCTI's connectors put
+// in a sighting's sighting_of_ref when the sighted object is in
+// x_opencti_sighting_of_ref ("As SDO are not supported in official STIX,
+// we use a fake ID in ref", OpenCTI-Platform/connectors AbuseIPDB
+// enrichment; the Splunk and GreyNoise connectors alike). No such
+// indicator is ever sent: linked, it waited pending for ever, and the
+// object had no sighting.
+const openCTIPlaceholderIndicator = "indicator--c1034564-a9fb-429b-a1c1-c80116cc8e1e"
 
 // zeroCount reports whether a sighting's count is 0 (a JSON number; a
 // count that is absent says nothing of how many times, STIX 2.1 5.2).
