@@ -506,21 +506,7 @@ func keepRelationIDRefs(ctx context.Context, q *gen.Queries, rels []graph.Relati
 	rels = keepRelationIDs(rels, graph.MergeRelations(rels))
 	var p gen.RelationIDRefUpsertManyParams
 	for _, r := range rels {
-		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
-		p.Untimed = append(p.Untimed, r.FirstSeen.IsZero() && r.LastSeen.IsZero())
-		p.SrcRefs = append(p.SrcRefs, string(r.Src))
-		p.Relations = append(p.Relations, strings.ToLower(r.Type))
-		p.DstRefs = append(p.DstRefs, string(r.Dst))
-		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
-		p.FirstSeens = append(p.FirstSeens, first)
-		p.LastSeens = append(p.LastSeens, last)
-		p.Sources = append(p.Sources, textArrayLiteral(r.Sources))
-		props, digest := marshalProps(r.Props)
-		p.Props = append(p.Props, props)
-		ranks := r.RanksWithProps(digest)
-		p.PropsRanks = append(p.PropsRanks, ranks.Props)
-		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
-		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
+		addRelationColumns(&p, r, now)
 	}
 	if err := q.RelationIDRefUpsertMany(ctx, p); err != nil {
 		return fmt.Errorf("keep %d links naming relationships: %w", len(p.SrcRefs), err)

@@ -598,33 +598,49 @@ func resolveIf(first bool, refs []string) []string {
 }
 
 func (s *Store) upsertRelations(ctx context.Context, q *gen.Queries, rels []graph.Relation, newest map[string]time.Time, resolve []string, now time.Time, stats *graph.WriteStats) error {
-	p := gen.RelationUpsertManyParams{ResolveRefs: resolve}
+	var c gen.RelationIDRefUpsertManyParams
+	superseded := []int16{}
 	for _, r := range rels {
-		p.Untimed = append(p.Untimed, r.FirstSeen.IsZero() && r.LastSeen.IsZero())
-		first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
-		p.SrcRefs = append(p.SrcRefs, string(r.Src))
-		p.Relations = append(p.Relations, strings.ToLower(r.Type))
-		p.DstRefs = append(p.DstRefs, string(r.Dst))
-		p.Confidences = append(p.Confidences, confidenceParam(r.Confidence))
-		p.FirstSeens = append(p.FirstSeens, first)
-		p.LastSeens = append(p.LastSeens, last)
-		p.Sources = append(p.Sources, textArrayLiteral(r.Sources))
-		props, digest := marshalProps(r.Props)
-		p.Props = append(p.Props, props)
-		ranks := r.RanksWithProps(digest)
-		p.PropsRanks = append(p.PropsRanks, ranks.Props)
-		p.PropsKeyRanks = append(p.PropsKeyRanks, jsonStrings(ranks.Keys))
-		p.Stated = append(p.Stated, statedJSON(r.StatedBy))
-		p.Superseded = append(p.Superseded, int16(boolInt(stale(r.StatedBy, newest))))
+		addRelationColumns(&c, r, now)
+		superseded = append(superseded, int16(boolInt(stale(r.StatedBy, newest))))
 	}
-	if p.SrcRefs == nil {
-		p.SrcRefs, p.Relations, p.DstRefs = []string{}, []string{}, []string{}
-		p.Confidences, p.FirstSeens, p.LastSeens = []int16{}, []time.Time{}, []time.Time{}
-		p.Sources, p.Props = []string{}, []json.RawMessage{}
-		p.PropsRanks, p.PropsKeyRanks = []string{}, []json.RawMessage{}
-		p.Stated, p.Superseded, p.Untimed = []json.RawMessage{}, []int16{}, []bool{}
+	if c.SrcRefs == nil {
+		c.SrcRefs, c.Relations, c.DstRefs = []string{}, []string{}, []string{}
+		c.Confidences, c.FirstSeens, c.LastSeens = []int16{}, []time.Time{}, []time.Time{}
+		c.Sources, c.Props = []string{}, []json.RawMessage{}
+		c.PropsRanks, c.PropsKeyRanks = []string{}, []json.RawMessage{}
+		c.Stated, c.Untimed = []json.RawMessage{}, []bool{}
+	}
+	p := gen.RelationUpsertManyParams{
+		SrcRefs: c.SrcRefs, Relations: c.Relations, DstRefs: c.DstRefs, Confidences: c.Confidences,
+		FirstSeens: c.FirstSeens, LastSeens: c.LastSeens, Sources: c.Sources, Props: c.Props,
+		PropsRanks: c.PropsRanks, PropsKeyRanks: c.PropsKeyRanks, Stated: c.Stated, Untimed: c.Untimed,
+		Superseded: superseded, ResolveRefs: resolve,
 	}
 	return relationUpsert(ctx, q, p, stats)
+}
+
+// addRelationColumns appends relation record r to the parallel arrays of
+// the batched relation statements (RelationUpsertMany's, which adds
+// Superseded, and RelationIDRefUpsertMany's): the one place a
+// graph.Relation becomes a record's columns (times without their own
+// seen at now, the merge ranks, the stated map).
+func addRelationColumns(c *gen.RelationIDRefUpsertManyParams, r graph.Relation, now time.Time) {
+	first, last := graph.Seen(r.FirstSeen, r.LastSeen, now)
+	c.Untimed = append(c.Untimed, r.FirstSeen.IsZero() && r.LastSeen.IsZero())
+	c.SrcRefs = append(c.SrcRefs, string(r.Src))
+	c.Relations = append(c.Relations, strings.ToLower(r.Type))
+	c.DstRefs = append(c.DstRefs, string(r.Dst))
+	c.Confidences = append(c.Confidences, confidenceParam(r.Confidence))
+	c.FirstSeens = append(c.FirstSeens, first)
+	c.LastSeens = append(c.LastSeens, last)
+	c.Sources = append(c.Sources, textArrayLiteral(r.Sources))
+	props, digest := marshalProps(r.Props)
+	c.Props = append(c.Props, props)
+	ranks := r.RanksWithProps(digest)
+	c.PropsRanks = append(c.PropsRanks, ranks.Props)
+	c.PropsKeyRanks = append(c.PropsKeyRanks, jsonStrings(ranks.Keys))
+	c.Stated = append(c.Stated, statedJSON(r.StatedBy))
 }
 
 // relationUpsert runs RelationUpsertMany and counts what it did in stats.
