@@ -342,6 +342,11 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 		if r.EventsLoaded+r.EventsSkipped > 0 {
 			a.stdout.printf(" (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
 		}
+		if r.Superseded {
+			// Taken over as stale while it ran: what it wrote has
+			// committed, but the feed's bookkeeping is the other load's.
+			a.stdout.printf(" (%s)", r.RecordError)
+		}
 		report := r.Report != nil && r.Status != ingest.StatusSkipped
 		if r.Error != "" && (!report || r.Report.Telemetry != nil || r.Report.Error == "") {
 			// A feed's report ends with its error line: say it once.
