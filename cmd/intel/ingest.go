@@ -286,6 +286,10 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		}
 		switch r.Status {
 		case ingest.StatusInterrupted:
+			if r.Superseded {
+				ie.superseded = append(ie.superseded, r.Feed.Name)
+				break
+			}
 			if r.RecordError != "" {
 				// The database refused the record (or was gone): saying
 				// "marked interrupted" would be untrue.
