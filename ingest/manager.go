@@ -58,8 +58,12 @@ type Store interface {
 	// AppendTelemetry writes the edges of telemetry feeds.
 	AppendTelemetry(ctx context.Context, edges iter.Seq2[graph.TelemetryEdge, error]) (store.TelemetryStats, error)
 	Feed(ctx context.Context, name string) (store.FeedState, bool, error)
-	FeedStarted(ctx context.Context, name, format, location string) error
-	FeedFinished(ctx context.Context, name, status, errText, contentHash, mapping string, report any) error
+	// FeedStarted marks a load of the feed as running in this process
+	// and returns it; FeedFinished records the outcome of that load (nil:
+	// of no load started) unless another load has taken the feed over
+	// since (an error wrapping store.ErrFeedSuperseded).
+	FeedStarted(ctx context.Context, name, format, location string) (store.FeedLoad, error)
+	FeedFinished(ctx context.Context, load *store.FeedLoad, name, status, errText, contentHash, mapping string, report any) error
 	FeedItems(ctx context.Context, feed string) (map[string]store.FeedItemState, error)
 	FeedItemLoaded(ctx context.Context, feed, item, contentHash, mapping string, sourceTS *time.Time) error
 	ReleasePending(ctx context.Context) (graph.WriteStats, error)
@@ -175,9 +179,17 @@ type Result struct {
 	EventsSkipped int    `json:"events_skipped,omitempty"`
 	Error         string `json:"error,omitempty"`
 	// RecordError says why the outcome (Status) could not be recorded in
-	// the feed's bookkeeping (the database gone at the end of the load):
-	// the feed then still shows running, and stale once this process ends.
+	// the feed's bookkeeping: the database gone at the end of the load (the
+	// feed then still shows running, and stale once this process ends), or
+	// the load superseded (Superseded).
 	RecordError string `json:"record_error,omitempty"`
+	// Superseded says the outcome was not recorded because another load
+	// had taken the feed over: this one was judged stale (its process
+	// paused, frozen or stalled past StaleAfter) and another process
+	// loaded the feed meanwhile, or, skipped, another load started. The
+	// feed's bookkeeping is that load's; Status is still what this load
+	// did (what it wrote has committed).
+	Superseded bool `json:"superseded,omitempty"`
 	// ServerLimit names the server setting (statement_timeout,
 	// lock_timeout, idle_in_transaction_session_timeout, ...) whose limit
 	// ended the load, when one did (store.ServerLimit); Error says so.
@@ -258,6 +270,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	// The outcome is recorded even once ctx has ended, within the grace.
 	after, stopAfter := AfterGrace(ctx, grace)
 	defer stopAfter()
+	var load *store.FeedLoad // this process's load of the feed, once started
 	fail := func(err error) Result {
 		status := StatusFailed
 		if ctx.Err() != nil {
@@ -278,7 +291,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res.Report.Error = text
 		}
 		if st != nil && !opts.DryRun && res.Format != "" {
-			if ferr := st.FeedFinished(after, f.Name, status, text, "", "", res.Report); ferr != nil {
+			if ferr := st.FeedFinished(after, load, f.Name, status, text, "", "", res.Report); ferr != nil && !superseded(&res, ferr, opts.Logger) {
 				res.RecordError = CapError(redact.Error(ferr).Error())
 				level := slog.LevelError
 				if store.ReadOnly(ferr) && store.ReadOnly(err) {
@@ -331,7 +344,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res.Report = engine.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
-			if err := st.FeedFinished(ctx, f.Name, StatusSkipped, "", src.hash, res.Mapping, res.Report); err != nil {
+			if err := st.FeedFinished(ctx, nil, f.Name, StatusSkipped, "", src.hash, res.Mapping, res.Report); !superseded(&res, err, opts.Logger) && err != nil {
 				return fail(err)
 			}
 			return res
@@ -365,10 +378,17 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 				}
 				goto waitOthers
 			}
-		} else if err := st.FeedStarted(ctx, f.Name, src.format, f.Path); err != nil {
-			return fail(err)
+			load = running.Load()
+		} else {
+			l, err := st.FeedStarted(ctx, f.Name, src.format, f.Path)
+			if err != nil {
+				return fail(err)
+			}
+			load = &l
 		}
-		defer heartbeat(ctx, st, f.Name, opts.Logger)()
+		if load != nil {
+			defer heartbeat(ctx, st, f.Name, *load, opts.Logger)()
+		}
 	}
 
 	var sink graph.Sink = finishBatch{st, BatchGrace(grace)}
@@ -450,7 +470,7 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
 		// The load is complete: record it even if ctx has just ended.
-		if err := st.FeedFinished(after, f.Name, StatusOK, "", res.ContentHash, res.Mapping, res.Report); err != nil {
+		if err := st.FeedFinished(after, load, f.Name, StatusOK, "", res.ContentHash, res.Mapping, res.Report); !superseded(&res, err, opts.Logger) && err != nil {
 			return fail(err)
 		}
 	}
@@ -563,11 +583,25 @@ func (s finishBatch) Write(ctx context.Context, b graph.Batch) (graph.WriteStats
 	return s.Sink.Write(wctx, b)
 }
 
+// superseded reports whether err says a load's outcome was not recorded
+// because another load had taken the feed over (store.ErrFeedSuperseded),
+// and if so says so in res and logs it at WARN: what the other load
+// recorded stands.
+func superseded(res *Result, err error, log *slog.Logger) bool {
+	if !errors.Is(err, store.ErrFeedSuperseded) {
+		return false
+	}
+	res.Superseded = true
+	res.RecordError = CapError(err.Error())
+	log.Warn("feed load superseded: its outcome is not recorded", "feed", res.Feed.Name, "status", res.Status, "err", res.RecordError)
+	return true
+}
+
 // heartbeater is a Store that renews the sign of life of a running load
 // (store.Store.FeedHeartbeat), so that FeedStatus can tell a load running
 // on another host from one whose process died.
 type heartbeater interface {
-	FeedHeartbeat(ctx context.Context, name string) (bool, error)
+	FeedHeartbeat(ctx context.Context, name string, load store.FeedLoad) (bool, error)
 }
 
 // exclusiveStarter starts a feed's load unless another process's load of
@@ -604,9 +638,11 @@ func waitForOtherLoad(ctx context.Context, feed string, running store.FeedState,
 // HeartbeatInterval is how often a running load renews its heartbeat.
 const HeartbeatInterval = 30 * time.Second
 
-// heartbeat renews the heartbeat of feed every HeartbeatInterval until the
-// returned stop is called.
-func heartbeat(ctx context.Context, st Store, feed string, log *slog.Logger) (stop func()) {
+// heartbeat renews the heartbeat of load, this process's load of feed,
+// every HeartbeatInterval until the returned stop is called, or until the
+// bookkeeping no longer names load (another process took the feed over,
+// judging this load stale): it then says so at WARN and stops.
+func heartbeat(ctx context.Context, st Store, feed string, load store.FeedLoad, log *slog.Logger) (stop func()) {
 	hb, ok := st.(heartbeater)
 	if !ok {
 		return func() {}
@@ -622,8 +658,14 @@ func heartbeat(ctx context.Context, st Store, feed string, log *slog.Logger) (st
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, err := hb.FeedHeartbeat(ctx, feed); err != nil && ctx.Err() == nil {
+				renewed, err := hb.FeedHeartbeat(ctx, feed, load)
+				switch {
+				case err != nil && ctx.Err() == nil:
 					log.Warn("renew feed heartbeat", "feed", feed, "err", err)
+				case err == nil && !renewed && ctx.Err() == nil:
+					log.Warn("feed load taken over by another as stale: its heartbeat is no longer renewed and its outcome will not be recorded",
+						"feed", feed, "load", load.String())
+					return
 				}
 			}
 		}

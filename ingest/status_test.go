@@ -136,7 +136,8 @@ func TestFeedStatusShowsStaleLoads(t *testing.T) {
 	st, pool := newStore(t)
 	feed := ingest.Feed{Name: "f", Path: feedtest.MalwareFeed(t, 1), Format: ingest.FormatSTIX}
 	require.Equal(t, ingest.StatusOK, ingest.LoadFeed(ctx, st, feed, ingest.Options{}).Status)
-	require.NoError(t, st.FeedStarted(ctx, "f", ingest.FormatSTIX, feed.Path))
+	load, err := st.FeedStarted(ctx, "f", ingest.FormatSTIX, feed.Path)
+	require.NoError(t, err)
 
 	self := procid.Self()
 	ended := exec.Command("true")
@@ -176,7 +177,7 @@ func TestFeedStatusShowsStaleLoads(t *testing.T) {
 	// another process has taken the feed over.
 	_, err = pool.Exec(ctx, "UPDATE feeds SET heartbeat_at = now() - interval '1 hour' WHERE name = 'f'")
 	require.NoError(t, err)
-	renewed, err := st.FeedHeartbeat(ctx, "f")
+	renewed, err := st.FeedHeartbeat(ctx, "f", load)
 	require.NoError(t, err)
 	require.True(t, renewed)
 	state, _, err = st.Feed(ctx, "f")
@@ -184,11 +185,12 @@ func TestFeedStatusShowsStaleLoads(t *testing.T) {
 	require.WithinDuration(t, time.Now(), *state.HeartbeatAt, time.Minute)
 	_, err = pool.Exec(ctx, "UPDATE feeds SET running_pid = running_pid + 1 WHERE name = 'f'")
 	require.NoError(t, err)
-	renewed, err = st.FeedHeartbeat(ctx, "f")
+	renewed, err = st.FeedHeartbeat(ctx, "f", load)
 	require.NoError(t, err)
 	require.False(t, renewed)
-	require.NoError(t, st.FeedFinished(ctx, "f", ingest.StatusOK, "", "", "", nil))
+	// Nor does its outcome overwrite the other process's load.
+	require.ErrorIs(t, st.FeedFinished(ctx, &load, "f", ingest.StatusOK, "", "", "", nil), store.ErrFeedSuperseded)
 	var status string
 	require.NoError(t, pool.QueryRow(ctx, "SELECT last_status FROM feeds WHERE name = 'f'").Scan(&status))
-	require.Equal(t, ingest.StatusOK, status)
+	require.Equal(t, ingest.StatusRunning, status)
 }

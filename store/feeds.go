@@ -41,6 +41,38 @@ type FeedState struct {
 	HeartbeatAt     *time.Time `json:"heartbeat_at,omitempty"`
 }
 
+// FeedLoad names one load of a feed: the process that runs it (host, id
+// and start time, as FeedStarted recorded them) and when the load started.
+// The outcome and heartbeat of a load are recorded only while the feed's
+// bookkeeping still names it (FeedFinished, FeedHeartbeat).
+type FeedLoad struct {
+	Host      string
+	PID       int
+	PIDStart  int64
+	StartedAt time.Time
+}
+
+// Load is the load the bookkeeping names as running or last run; nil when
+// it names none (a feed never started).
+func (f FeedState) Load() *FeedLoad {
+	if f.StartedAt == nil {
+		return nil
+	}
+	return &FeedLoad{Host: f.RunningHost, PID: f.RunningPID, PIDStart: f.RunningPIDStart, StartedAt: *f.StartedAt}
+}
+
+func (l FeedLoad) String() string {
+	return fmt.Sprintf("pid %d on %s, started %s", l.PID, l.Host, l.StartedAt.UTC().Format(time.RFC3339Nano))
+}
+
+// ErrFeedSuperseded means a load's outcome was not recorded because the
+// feed's bookkeeping is no longer the load's: another load took the feed
+// over (this one was judged stale: a process paused by SIGSTOP, a VM
+// frozen, a stall past StaleAfter) or, for an outcome of no load started
+// (skipped, failed before starting), another load is running. What that
+// other load records stands.
+var ErrFeedSuperseded = errors.New("the feed's bookkeeping is another load's")
+
 // FeedItemState is the bookkeeping of one item (a MISP event) of a feed.
 type FeedItemState struct {
 	Item        string     `json:"item"`
@@ -100,23 +132,26 @@ func (s *Store) Feeds(ctx context.Context) ([]FeedState, error) {
 
 // FeedStarted registers a feed and marks a load as running in this process
 // (its host, id and start time are recorded, so that the load can be told
-// stale once the process is gone).
-func (s *Store) FeedStarted(ctx context.Context, name, format, location string) error {
+// stale once the process is gone). It returns the load, for FeedFinished
+// and FeedHeartbeat.
+func (s *Store) FeedStarted(ctx context.Context, name, format, location string) (FeedLoad, error) {
 	self := procid.Self()
 	pid := int32(self.PID)
 	var start *int64
 	if self.Start != 0 {
 		start = &self.Start
 	}
+	var row gen.Feed
 	err := s.retry(ctx, "record start of feed "+name, func(ctx context.Context) error {
-		_, err := s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
+		var err error
+		row, err = s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
 			RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start})
 		return err
 	})
 	if err != nil {
-		return Interpret("record start of feed "+name, err)
+		return FeedLoad{}, Interpret("record start of feed "+name, err)
 	}
-	return nil
+	return *feedFromRow(row).Load(), nil
 }
 
 // FeedStartedUnlessRunning is FeedStarted that does not take over a load
@@ -125,7 +160,9 @@ func (s *Store) FeedStarted(ctx context.Context, name, format, location string) 
 // the running one is this process's, or when it is the one stale names
 // (the caller read it and judged its process gone: its StartedAt and
 // RunningPID). Otherwise ok is false and running is the feed's
-// bookkeeping as it now stands, naming the process whose load runs.
+// bookkeeping as it now stands, naming the process whose load runs. When
+// ok, running.Load() is the load started, for FeedFinished and
+// FeedHeartbeat.
 func (s *Store) FeedStartedUnlessRunning(ctx context.Context, name, format, location string, stale *FeedState) (running FeedState, ok bool, err error) {
 	self := procid.Self()
 	pid := int32(self.PID)
@@ -158,16 +195,16 @@ func (s *Store) FeedStartedUnlessRunning(ctx context.Context, name, format, loca
 	return feedFromRow(row), ok, nil
 }
 
-// FeedHeartbeat renews the sign of life of a load of the feed running in
-// this process. It returns false when there is none (the load has ended, or
-// another process has started one since).
-func (s *Store) FeedHeartbeat(ctx context.Context, name string) (bool, error) {
-	self := procid.Self()
-	pid := int32(self.PID)
+// FeedHeartbeat renews the sign of life of load, a load of the feed this
+// process started. It returns false when the bookkeeping no longer names
+// it (the load has ended, or another load has taken the feed over).
+func (s *Store) FeedHeartbeat(ctx context.Context, name string, load FeedLoad) (bool, error) {
+	p := gen.FeedHeartbeatParams{Name: name, StartedAt: &load.StartedAt}
+	p.RunningHost, p.RunningPid, p.RunningPidStart = loadParams(load)
 	var n int64
 	err := s.retry(ctx, "renew the heartbeat of feed "+name, func(ctx context.Context) error {
 		var err error
-		n, err = s.q.FeedHeartbeat(ctx, gen.FeedHeartbeatParams{Name: name, RunningHost: self.Host, RunningPid: &pid})
+		n, err = s.q.FeedHeartbeat(ctx, p)
 		return err
 	})
 	if err != nil {
@@ -176,21 +213,58 @@ func (s *Store) FeedHeartbeat(ctx context.Context, name string) (bool, error) {
 	return n > 0, nil
 }
 
-// FeedFinished records a load's outcome: status ok, failed, skipped or
-// interrupted, the error text, the report (any JSON value) and, when ok,
-// the content hash and the mapping version that made the records.
-func (s *Store) FeedFinished(ctx context.Context, name, status, errText, contentHash, mapping string, report any) error {
+func loadParams(load FeedLoad) (host string, pid *int32, pidStart *int64) {
+	p := int32(load.PID)
+	if load.PIDStart != 0 {
+		pidStart = &load.PIDStart
+	}
+	return load.Host, &p, pidStart
+}
+
+// FeedFinished records the outcome of load (nil for an outcome of no load
+// started: skipped, or failed before the load started): status ok,
+// failed, skipped or interrupted, the error text, the report (any JSON
+// value) and, when ok, the content hash and the mapping version that made
+// the records. It records only while the feed's bookkeeping still names
+// load (or, load nil, while no load runs); otherwise it writes nothing and
+// returns an error wrapping ErrFeedSuperseded that names the load the
+// bookkeeping is now.
+func (s *Store) FeedFinished(ctx context.Context, load *FeedLoad, name, status, errText, contentHash, mapping string, report any) error {
 	raw, err := json.Marshal(report)
 	if err != nil || report == nil {
 		raw = []byte("{}")
 	}
+	p := gen.FeedFinishParams{Name: name, Status: status, Error: errText, Report: raw, ContentHash: contentHash, Mapping: mapping}
+	if load != nil {
+		p.StartedAt = &load.StartedAt
+		p.RunningHost, p.RunningPid, p.RunningPidStart = loadParams(*load)
+	}
+	var n int64
+	var now gen.Feed
 	if err := s.retry(ctx, "record end of feed "+name, func(ctx context.Context) error {
-		return s.q.FeedFinish(ctx, gen.FeedFinishParams{Name: name, Status: status, Error: errText,
-			Report: raw, ContentHash: contentHash, Mapping: mapping})
-	}); err != nil {
+		var err error
+		if n, err = s.q.FeedFinish(ctx, p); err != nil || n > 0 {
+			return err
+		}
+		now, err = s.q.FeedGet(ctx, name)
+		return err
+	}); errors.Is(err, pgx.ErrNoRows) {
+		return nil // a feed never registered: nothing to record, as before
+	} else if err != nil {
 		return Interpret("record end of feed "+name, err)
 	}
-	return nil
+	if n > 0 {
+		return nil
+	}
+	other := now.LastStatus
+	if l := feedFromRow(now).Load(); l != nil {
+		other = fmt.Sprintf("%s, by %s", now.LastStatus, l)
+	}
+	if load == nil {
+		return fmt.Errorf("%s of feed %s not recorded: %w: another load runs: %s", status, name, ErrFeedSuperseded, other)
+	}
+	return fmt.Errorf("%s of feed %s not recorded: %w: this load (%s) was taken over by another as stale; the feed's bookkeeping is now %s",
+		status, name, ErrFeedSuperseded, load, other)
 }
 
 // FeedItems returns the per-item bookkeeping of a feed, by item.

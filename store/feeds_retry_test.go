@@ -72,15 +72,18 @@ func TestFeedBookkeepingSurvivesAKilledConnection(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 1, ws.RelationsPending)
 
+	var load store.FeedLoad
 	for _, op := range []struct {
 		name string
 		run  func() error
 	}{
-		{"FeedStarted", func() error { return st.FeedStarted(ctx, "f", "stix", "/feeds/f.json") }},
-		{"FeedHeartbeat", func() error { _, err := st.FeedHeartbeat(ctx, "f"); return err }},
+		{"FeedStarted", func() error { load, err = st.FeedStarted(ctx, "f", "stix", "/feeds/f.json"); return err }},
+		{"FeedHeartbeat", func() error { _, err := st.FeedHeartbeat(ctx, "f", load); return err }},
 		{"FeedItemLoaded", func() error { return st.FeedItemLoaded(ctx, "f", "event-1", "hash-1", "m", nil) }},
 		{"FeedItems", func() error { _, err := st.FeedItems(ctx, "f"); return err }},
-		{"FeedFinished", func() error { return st.FeedFinished(ctx, "f", "ok", "", "hash", "m", map[string]int{"records": 1}) }},
+		{"FeedFinished", func() error {
+			return st.FeedFinished(ctx, &load, "f", "ok", "", "hash", "m", map[string]int{"records": 1})
+		}},
 		{"Feed", func() error { _, _, err := st.Feed(ctx, "f"); return err }},
 		{"Feeds", func() error { _, err := st.Feeds(ctx); return err }},
 		{"ReleasePending", func() error { _, err := st.ReleasePending(ctx); return err }},

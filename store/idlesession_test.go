@@ -45,7 +45,8 @@ func TestIdleSessionTimeoutIsRetried(t *testing.T) {
 	for round := range 3 {
 		_, err := st.Write(ctx, graph.Batch{Nodes: []graph.Node{graph.ValueNode(graph.KindDomainName, fmt.Sprintf("r%d.example", round))}})
 		require.NoError(t, err, "round %d; logs:\n%s", round, logs.String())
-		require.NoError(t, st.FeedStarted(ctx, "f", "stix", "/f.json"), "round %d", round)
+		_, err = st.FeedStarted(ctx, "f", "stix", "/f.json")
+		require.NoError(t, err, "round %d", round)
 		time.Sleep(400 * time.Millisecond) // the server closes the pool's idle connections
 	}
 	require.Contains(t, logs.String(), "57P05", "the closed connections were met, and retried")

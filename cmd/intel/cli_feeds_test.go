@@ -341,7 +341,8 @@ func TestFeedsJudgesHeartbeatsByTheServersClock(t *testing.T) {
 	require.NoError(t, err)
 	skewed := pgtest.PoolFor(t, dsn) // a session with the database's search_path
 	st := store.NewStore(skewed)
-	require.NoError(t, st.FeedStarted(ctx, "far", "stix", "/srv/far.json"))
+	_, err = st.FeedStarted(ctx, "far", "stix", "/srv/far.json")
+	require.NoError(t, err)
 	_, err = skewed.Exec(ctx, `UPDATE feeds SET running_host = 'another-host', running_pid = 1, heartbeat_at = now(), updated_at = now() WHERE name = 'far'`)
 	require.NoError(t, err)
 

@@ -286,6 +286,10 @@ func interrupted(ctx context.Context, results []ingest.Result, dryRun bool) *int
 		}
 		switch r.Status {
 		case ingest.StatusInterrupted:
+			if r.Superseded {
+				ie.superseded = append(ie.superseded, r.Feed.Name)
+				break
+			}
 			if r.RecordError != "" {
 				// The database refused the record (or was gone): saying
 				// "marked interrupted" would be untrue.
@@ -341,6 +345,11 @@ func (a *app) printFeedResults(format string, results []ingest.Result) error {
 		}
 		if r.EventsLoaded+r.EventsSkipped > 0 {
 			a.stdout.printf(" (%d events loaded, %d unchanged)", r.EventsLoaded, r.EventsSkipped)
+		}
+		if r.Superseded {
+			// Taken over as stale while it ran: what it wrote has
+			// committed, but the feed's bookkeeping is the other load's.
+			a.stdout.printf(" (%s)", r.RecordError)
 		}
 		report := r.Report != nil && r.Status != ingest.StatusSkipped
 		if r.Error != "" && (!report || r.Report.Telemetry != nil || r.Report.Error == "") {

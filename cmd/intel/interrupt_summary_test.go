@@ -47,3 +47,21 @@ func TestInterruptedFeedsLineCountsTelemetry(t *testing.T) {
 	ie = interrupted(ctx, results[:1], false)
 	require.Equal(t, "interrupted by SIGTERM after reading 1826 records (stored: 453 nodes, 4537 relations)", ie.Error())
 }
+
+// TestInterruptedLineSaysAFeedWasTakenOver: a load interrupted after
+// another process took its feed over as stale records nothing (the
+// feed's bookkeeping is the other load's); the one line says so, not
+// "marked interrupted", nor "could not be marked … shows it stale".
+func TestInterruptedLineSaysAFeedWasTakenOver(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(interruptCause{sig: syscall.SIGINT})
+	results := []ingest.Result{
+		{Feed: ingest.Feed{Name: "a"}, Status: ingest.StatusInterrupted, Report: engine.NewReport("a", ingest.FormatSTIX)},
+		{Feed: ingest.Feed{Name: "b"}, Status: ingest.StatusInterrupted, Superseded: true,
+			RecordError: "interrupted of feed b not recorded: …", Report: engine.NewReport("b", ingest.FormatSTIX)},
+	}
+	require.Equal(t, "interrupted by SIGINT after reading 0 records (stored: 0 nodes, 0 relations); feed a marked interrupted; "+
+		"feed b not marked interrupted: another load took it over as stale (see the log; 'intel feeds' shows that load)",
+		interrupted(ctx, results, false).Error())
+}

@@ -193,6 +193,7 @@ type interruptedError struct {
 	stored      string   // what was committed: "300 nodes and 120 relations", "800 edges"
 	interrupted []string // feeds recorded as interrupted
 	unrecorded  []string // feeds interrupted whose record failed
+	superseded  []string // feeds interrupted after another load took them over as stale
 	notStarted  []string // feeds whose turn had not come
 	dryRun      bool     // nothing was recorded
 }
@@ -213,6 +214,9 @@ func (e *interruptedError) Error() string {
 	}
 	if len(e.unrecorded) > 0 {
 		fmt.Fprintf(&b, "; %s could not be marked interrupted (see the log; 'intel feeds' shows it stale)", feedList(e.unrecorded))
+	}
+	if len(e.superseded) > 0 {
+		fmt.Fprintf(&b, "; %s not marked interrupted: another load took it over as stale (see the log; 'intel feeds' shows that load)", feedList(e.superseded))
 	}
 	if len(e.notStarted) > 0 {
 		fmt.Fprintf(&b, "; %s not started", feedList(e.notStarted))

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-const feedFinish = `-- name: FeedFinish :exec
+const feedFinish = `-- name: FeedFinish :execrows
 UPDATE feeds SET
     last_status = $1,
     last_error = $2,
@@ -21,15 +21,24 @@ UPDATE feeds SET
     last_loaded_at = CASE WHEN $1 = 'ok' OR ($1 = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
 WHERE name = $6
+  AND CASE WHEN $7::timestamptz IS NULL THEN last_status <> 'running'
+           ELSE running_host = $8
+                AND running_pid = $9
+                AND running_pid_start IS NOT DISTINCT FROM $10::bigint
+                AND started_at = $7::timestamptz END
 `
 
 type FeedFinishParams struct {
-	Status      string          `json:"status"`
-	Error       string          `json:"error"`
-	Report      json.RawMessage `json:"report"`
-	ContentHash string          `json:"content_hash"`
-	Mapping     string          `json:"mapping"`
-	Name        string          `json:"name"`
+	Status          string          `json:"status"`
+	Error           string          `json:"error"`
+	Report          json.RawMessage `json:"report"`
+	ContentHash     string          `json:"content_hash"`
+	Mapping         string          `json:"mapping"`
+	Name            string          `json:"name"`
+	StartedAt       *time.Time      `json:"started_at"`
+	RunningHost     string          `json:"running_host"`
+	RunningPid      *int32          `json:"running_pid"`
+	RunningPidStart *int64          `json:"running_pid_start"`
 }
 
 // FeedFinish records the outcome of a load: its status, error, report and,
@@ -37,16 +46,30 @@ type FeedFinishParams struct {
 // made its records. A load skipped as unchanged
 // keeps the report and load time of the load that stored the content (it
 // wrote nothing: its own report is all zeros); updated_at says when it ran.
-func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) error {
-	_, err := q.db.Exec(ctx, feedFinish,
+// The outcome is recorded only while the bookkeeping is still the load's
+// own (compare-and-set): the load this process started at started_at
+// (running_host, running_pid, running_pid_start and started_at as
+// FeedStart wrote them), or, for an outcome of no load started (skipped,
+// or failed before it started: started_at NULL), while no load runs. A
+// load taken over as stale by another process that then resumes records
+// nothing (no row): the feed's bookkeeping is the other load's.
+func (q *Queries) FeedFinish(ctx context.Context, arg FeedFinishParams) (int64, error) {
+	result, err := q.db.Exec(ctx, feedFinish,
 		arg.Status,
 		arg.Error,
 		arg.Report,
 		arg.ContentHash,
 		arg.Mapping,
 		arg.Name,
+		arg.StartedAt,
+		arg.RunningHost,
+		arg.RunningPid,
+		arg.RunningPidStart,
 	)
-	return err
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const feedGet = `-- name: FeedGet :one
@@ -84,18 +107,30 @@ WHERE name = $1
   AND last_status = 'running'
   AND running_host = $2
   AND running_pid = $3
+  AND running_pid_start IS NOT DISTINCT FROM $4
+  AND started_at = $5
 `
 
 type FeedHeartbeatParams struct {
-	Name        string `json:"name"`
-	RunningHost string `json:"running_host"`
-	RunningPid  *int32 `json:"running_pid"`
+	Name            string     `json:"name"`
+	RunningHost     string     `json:"running_host"`
+	RunningPid      *int32     `json:"running_pid"`
+	RunningPidStart *int64     `json:"running_pid_start"`
+	StartedAt       *time.Time `json:"started_at"`
 }
 
 // FeedHeartbeat renews the sign of life of a load that is still running in
-// this process; it touches nothing once the load has ended.
+// this process: the load this process started at started_at. It touches
+// nothing once the load has ended or another load (of another process, or
+// a later one of this process) has taken the feed over.
 func (q *Queries) FeedHeartbeat(ctx context.Context, arg FeedHeartbeatParams) (int64, error) {
-	result, err := q.db.Exec(ctx, feedHeartbeat, arg.Name, arg.RunningHost, arg.RunningPid)
+	result, err := q.db.Exec(ctx, feedHeartbeat,
+		arg.Name,
+		arg.RunningHost,
+		arg.RunningPid,
+		arg.RunningPidStart,
+		arg.StartedAt,
+	)
 	if err != nil {
 		return 0, err
 	}

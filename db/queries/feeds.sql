@@ -55,19 +55,30 @@ RETURNING *;
 
 -- name: FeedHeartbeat :execrows
 -- FeedHeartbeat renews the sign of life of a load that is still running in
--- this process; it touches nothing once the load has ended.
+-- this process: the load this process started at started_at. It touches
+-- nothing once the load has ended or another load (of another process, or
+-- a later one of this process) has taken the feed over.
 UPDATE feeds SET heartbeat_at = now()
 WHERE name = @name
   AND last_status = 'running'
   AND running_host = @running_host
-  AND running_pid = @running_pid;
+  AND running_pid = @running_pid
+  AND running_pid_start IS NOT DISTINCT FROM sqlc.narg(running_pid_start)
+  AND started_at = @started_at;
 
--- name: FeedFinish :exec
+-- name: FeedFinish :execrows
 -- FeedFinish records the outcome of a load: its status, error, report and,
 -- on success, the content hash it loaded and the mapping version that
 -- made its records. A load skipped as unchanged
 -- keeps the report and load time of the load that stored the content (it
 -- wrote nothing: its own report is all zeros); updated_at says when it ran.
+-- The outcome is recorded only while the bookkeeping is still the load's
+-- own (compare-and-set): the load this process started at started_at
+-- (running_host, running_pid, running_pid_start and started_at as
+-- FeedStart wrote them), or, for an outcome of no load started (skipped,
+-- or failed before it started: started_at NULL), while no load runs. A
+-- load taken over as stale by another process that then resumes records
+-- nothing (no row): the feed's bookkeeping is the other load's.
 UPDATE feeds SET
     last_status = @status,
     last_error = @error,
@@ -76,7 +87,12 @@ UPDATE feeds SET
     mapping = CASE WHEN @status = 'ok' THEN @mapping ELSE mapping END,
     last_loaded_at = CASE WHEN @status = 'ok' OR (@status = 'skipped' AND last_loaded_at IS NULL) THEN now() ELSE last_loaded_at END,
     updated_at = now()
-WHERE name = @name;
+WHERE name = @name
+  AND CASE WHEN sqlc.narg(started_at)::timestamptz IS NULL THEN last_status <> 'running'
+           ELSE running_host = @running_host
+                AND running_pid = @running_pid
+                AND running_pid_start IS NOT DISTINCT FROM sqlc.narg(running_pid_start)::bigint
+                AND started_at = sqlc.narg(started_at)::timestamptz END;
 
 -- name: FeedItemList :many
 -- FeedItemList returns the per-item bookkeeping of a feed.
