@@ -778,13 +778,23 @@ func TestTelemetryWriterLostCommitOutcome(t *testing.T) {
 				store.WithRetryPolicy(store.RetryPolicy{Attempts: tc.tries, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}),
 				store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
 			batch := store.WriterBatch("lost", 50)
+			// How long after the cut the caller gives up: at once to a
+			// silent server (the outcome is unknown however long it
+			// waits), and only as a safety net to one that answers,
+			// whose retry or outcome can take seconds on a loaded Citus
+			// run (a 200 ms limit there cancelled a retry that would have
+			// stored the rows: CI, 2026-12-06).
+			giveUp := 200 * time.Millisecond
+			if tc.after == answer {
+				giveUp = time.Minute
+			}
 			var st store.TelemetryStats
 			if tc.writer {
 				w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1})
 				go func() {
 					<-proxy.cut
 					if tc.after != gone { // the retries end a write to a server gone
-						cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+						cctx, cancel := context.WithTimeout(ctx, giveUp)
 						defer cancel()
 						_ = w.Close(cctx) // gives up
 					}
@@ -796,8 +806,11 @@ func TestTelemetryWriterLostCommitOutcome(t *testing.T) {
 				go func() {
 					<-proxy.cut
 					if tc.after != gone {
-						time.Sleep(200 * time.Millisecond)
-						cancel()
+						select {
+						case <-time.After(giveUp):
+							cancel()
+						case <-actx.Done():
+						}
 					}
 				}()
 				st, err = s.AppendTelemetry(actx, store.SliceEdges(batch))
