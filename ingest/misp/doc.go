@@ -219,7 +219,13 @@
 // user-account:account_login = '…']), misp-stix's patterns of them; a
 // to_ids email-reply-to is the indicator
 // [email-message:additional_header_fields.reply_to = '…'], based on the
-// address. The other objects stay as below, to_ids or not.
+// address. An android-app, cpe-asset or netflow object with a to_ids
+// attribute is misp-stix's indicator of the whole object (wholeObjects:
+// [software:cpe = '…' AND … AND software:x_misp_<relation> = '…'], a
+// netflow's addresses with their AS numbers, protocol, ports, times and
+// flags), a netflow's based on its addresses; an object of the legacy
+// names domain|ip and ip|port is a domain-ip's and an ip-port's. The
+// other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,

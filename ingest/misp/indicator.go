@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -262,6 +263,12 @@ var indicatorObjects = map[string]bool{
 func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
 	if uuid == "" {
 		return graph.Node{}, nil, false
+	}
+	if n, ok := legacyObjects[name]; ok {
+		name = n
+	}
+	if wholeObjects[name] {
+		return wholeObjectIndicator(name, uuid, attrs)
 	}
 	if acc, ok := accountObjects[name]; ok {
 		return accountIndicator(uuid, attrs, acc)
@@ -575,4 +582,164 @@ var propertyPaths = map[string]string{
 	"user-agent":       "network-traffic:extensions.'http-request-ext'.request_header.'User-Agent'",
 	"http-method":      "network-traffic:extensions.'http-request-ext'.request_method",
 	"size-in-bytes":    "file:size",
+}
+
+// legacyObjects are the object names of MISP's older templates misp-stix
+// still exports as their newer kind's indicator (misp_to_stix2.py
+// objects_mapping: 'domain|ip' and 'ip|port' call _parse_domain_ip_object
+// and _parse_ip_port_object).
+var legacyObjects = map[string]string{"domain|ip": "domain-ip", "ip|port": "ip-port"}
+
+// Objects misp-stix exports, with a to_ids attribute, as one indicator of
+// the whole object whose pattern compares every attribute of it, mapped
+// ones first in misp-stix's order, then the others as custom properties
+// x_misp_<relation> in the object's order (misp_to_stix2.py
+// _parse_cpe_asset_object, _parse_android_app_object,
+// _parse_netflow_object, each calling _handle_object_indicator; their
+// mappings in stix2_mapping.py): a cpe-asset and an android-app are
+// software, a netflow network traffic between its addresses (based-on
+// them). The indicator stands for the object as a property object's does.
+
+// wholeObjects are those objects.
+var wholeObjects = map[string]bool{"cpe-asset": true, "android-app": true, "netflow": true}
+
+// patternAttrs are an object's attributes with a value, by relation, in
+// the order misp-stix's extraction gives (a relation at its first
+// appearance).
+type patternAttrs struct {
+	order []string
+	vals  map[string][]string
+}
+
+func newPatternAttrs(attrs []attrOut) patternAttrs {
+	p := patternAttrs{vals: map[string][]string{}}
+	for _, a := range attrs {
+		if strings.TrimSpace(a.value) == "" {
+			continue
+		}
+		if _, ok := p.vals[a.relation]; !ok {
+			p.order = append(p.order, a.relation)
+		}
+		p.vals[a.relation] = append(p.vals[a.relation], a.value)
+	}
+	return p
+}
+
+// pop removes the relation and returns its value misp-stix keeps when it
+// reads the relation as single (the last one), "" when it has none.
+func (p patternAttrs) pop(rel string) string {
+	vs := p.vals[rel]
+	delete(p.vals, rel)
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[len(vs)-1]
+}
+
+// rest are the comparisons of the relations left, as custom properties of
+// prefix: every value when multiple, else the one misp-stix keeps.
+func (p patternAttrs) rest(prefix string, multiple bool) []string {
+	var cmps []string
+	for _, rel := range p.order {
+		vs, ok := p.vals[rel]
+		if !ok {
+			continue
+		}
+		if !multiple {
+			vs = vs[len(vs)-1:]
+		}
+		for _, v := range vs {
+			cmps = append(cmps, prefix+":x_misp_"+customName(rel)+" = "+patternString(v))
+		}
+	}
+	return cmps
+}
+
+// softwareMappings are the cpe-asset's and android-app's attributes
+// misp-stix compares as software properties, in its order
+// (cpe_asset_object_mapping, android_app_object_mapping).
+var softwareMappings = map[string][][2]string{
+	"cpe-asset":   {{"cpe", "cpe"}, {"language", "languages"}, {"product", "name"}, {"vendor", "vendor"}, {"version", "version"}},
+	"android-app": {{"name", "name"}},
+}
+
+// wholeObjectPattern is misp-stix's pattern of a cpe-asset, android-app or
+// netflow object, ok false for another name.
+func wholeObjectPattern(name string, attrs []attrOut) (string, bool) {
+	p := newPatternAttrs(attrs)
+	var cmps []string
+	switch name {
+	case "cpe-asset", "android-app":
+		for _, m := range softwareMappings[name] {
+			if v := p.pop(m[0]); v != "" {
+				cmps = append(cmps, "software:"+m[1]+" = "+patternString(v))
+			}
+		}
+		// an android-app's other relations may hold several values
+		cmps = append(cmps, p.rest("software", name == "android-app")...)
+	case "netflow":
+		const prefix = "network-traffic"
+		for _, end := range []string{"src", "dst"} {
+			ref := prefix + ":" + end + "_ref"
+			var r []string
+			if ip := p.pop("ip-" + end); ip != "" {
+				family := "ipv4-addr"
+				if strings.Contains(ip, ":") {
+					family = "ipv6-addr"
+				}
+				r = append(r, ref+".type = '"+family+"'", ref+".value = "+patternString(ip))
+			}
+			if as := p.pop(end + "-as"); as != "" {
+				// misp-stix keeps the digits of the number
+				digits := strings.Map(func(r rune) rune {
+					if r >= '0' && r <= '9' {
+						return r
+					}
+					return -1
+				}, as)
+				r = append(r, ref+".belongs_to_refs[0].number = "+patternString(digits))
+			}
+			if len(r) > 0 {
+				cmps = append(cmps, "("+strings.Join(r, " AND ")+")")
+			}
+		}
+		if v := p.pop("protocol"); v != "" {
+			cmps = append(cmps, prefix+":protocols[0] = "+patternString(strings.ToLower(v)))
+		}
+		for _, m := range [][2]string{
+			{"src-port", "src_port"}, {"dst-port", "dst_port"}, {"byte-count", "src_byte_count"}, {"packet-count", "src_packets"},
+			{"first-packet-seen", "start"}, {"last-packet-seen", "end"},
+			{"icmp-type", "extensions.'icmp-ext'.icmp_type_hex"}, {"tcp-flags", "extensions.'tcp-ext'.src_flags_hex"},
+		} {
+			if v := p.pop(m[0]); v != "" {
+				cmps = append(cmps, prefix+":"+m[1]+" = "+patternString(v))
+			}
+		}
+		cmps = append(cmps, p.rest(prefix, false)...)
+	default:
+		return "", false
+	}
+	if len(cmps) == 0 {
+		return "", false
+	}
+	return "[" + strings.Join(cmps, " AND ") + "]", true
+}
+
+// wholeObjectIndicator is the indicator misp-stix exports of a cpe-asset,
+// android-app or netflow object with a to_ids attribute, and the
+// observables its pattern compares (a netflow's addresses; none for
+// software); ok is false for another name or when no attribute is to_ids.
+func wholeObjectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
+	if !slices.ContainsFunc(attrs, func(a attrOut) bool { return a.toIDs }) {
+		return graph.Node{}, nil, false
+	}
+	pattern, ok := wholeObjectPattern(name, attrs)
+	if !ok {
+		return graph.Node{}, nil, false
+	}
+	obs, err := stix.PatternObservables(pattern)
+	if err != nil {
+		obs = nil
+	}
+	return indicatorNode(uuid, pattern), obs, true
 }
