@@ -143,12 +143,7 @@ func TestToIDsPortIsAnIndicator(t *testing.T) {
 func TestToIDsEmailSubjectIsTheExportsIndicator(t *testing.T) {
 	t.Parallel()
 	const subject = "5abb8534-8f7c-4c92-aaec-02480a00020f"
-	rep, mispSink, _, err := loadFile(t, "../../testdata/order/misp/misp-core/stixtest_misp_indicators_test.json", quiet(nil))
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-	data, err := os.ReadFile("../../testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json")
-	require.NoError(t, err)
-	stixSink := loadSTIX(t, string(data), "misp-core-export")
+	mispSink, stixSink := loadMISPCoreAndExport(t)
 	m, ok := mispSink.byAlias(alias(subject))
 	require.True(t, ok)
 	s, ok := stixSink.byAlias("indicator--" + subject)
@@ -260,12 +255,7 @@ func TestAccountObjectIsTheExportsIndicator(t *testing.T) {
 func TestToIDsReplyToAttachmentGitHubAreTheExportsIndicators(t *testing.T) {
 	t.Parallel()
 	const replyTo = "5abb8534-d8c4-4a6f-a58a-02480a00020f"
-	rep, mispSink, _, err := loadFile(t, "../../testdata/order/misp/misp-core/stixtest_misp_indicators_test.json", quiet(nil))
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-	data, err := os.ReadFile("../../testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json")
-	require.NoError(t, err)
-	stixSink := loadSTIX(t, string(data), "misp-core-export")
+	mispSink, stixSink := loadMISPCoreAndExport(t)
 	m, ok := mispSink.byAlias(alias(replyTo))
 	require.True(t, ok)
 	s, ok := stixSink.byAlias("indicator--" + replyTo)
@@ -303,4 +293,18 @@ func TestToIDsReplyToAttachmentGitHubAreTheExportsIndicators(t *testing.T) {
 	plain, ok := sink.byAlias(alias("6b2c0000-0000-4000-8000-0000000000b3"))
 	require.True(t, ok)
 	require.Equal(t, graph.KindEmailAddr, plain.Kind, "not to_ids: the address, no indicator")
+}
+
+// loadMISPCoreAndExport loads MISP core's STIX test event
+// (testdata/order/misp/misp-core/stixtest_misp_indicators_test.json) and
+// MISP's own STIX 2.1 export of it, each into a sink of its own, for
+// tests that compare an attribute's node with the export's indicator.
+func loadMISPCoreAndExport(t *testing.T) (mispSink, stixSink *captureSink) {
+	t.Helper()
+	rep, mispSink, _, err := loadFile(t, "../../testdata/order/misp/misp-core/stixtest_misp_indicators_test.json", quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	data, err := os.ReadFile("../../testdata/order/stix/misp-core/stixtest_stix2_indicators_test.json")
+	require.NoError(t, err)
+	return mispSink, loadSTIX(t, string(data), "misp-core-export")
 }
