@@ -144,8 +144,8 @@ func (s *Store) FeedStarted(ctx context.Context, name, format, location string) 
 	var row gen.Feed
 	err := s.retry(ctx, "record start of feed "+name, func(ctx context.Context) error {
 		var err error
-		row, err = s.q.FeedStart(ctx, gen.FeedStartParams{Name: name, Format: format, Location: location,
-			RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start})
+		row, err = s.q.FeedStartIf(ctx, gen.FeedStartIfParams{Name: name, Format: format, Location: location,
+			RunningHost: self.Host, RunningPid: &pid, RunningPidStart: start, TakeOver: true})
 		return err
 	})
 	if err != nil {

@@ -49,7 +49,7 @@ type FeedFinishParams struct {
 // The outcome is recorded only while the bookkeeping is still the load's
 // own (compare-and-set): the load this process started at started_at
 // (running_host, running_pid, running_pid_start and started_at as
-// FeedStart wrote them), or, for an outcome of no load started (skipped,
+// FeedStartIf wrote them), or, for an outcome of no load started (skipped,
 // or failed before it started: started_at NULL), while no load runs. A
 // load taken over as stale by another process that then resumes records
 // nothing (no row): the feed's bookkeeping is the other load's.
@@ -242,66 +242,6 @@ func (q *Queries) FeedList(ctx context.Context) ([]Feed, error) {
 	return items, nil
 }
 
-const feedStart = `-- name: FeedStart :one
-INSERT INTO feeds (name, format, location, last_status,
-                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
-VALUES ($1, $2, $3, 'running',
-        $4, $5, $6, now(), now())
-ON CONFLICT (name) DO UPDATE SET
-    format = excluded.format,
-    location = excluded.location,
-    last_status = 'running',
-    running_host = excluded.running_host,
-    running_pid = excluded.running_pid,
-    running_pid_start = excluded.running_pid_start,
-    started_at = excluded.started_at,
-    heartbeat_at = excluded.heartbeat_at,
-    updated_at = now()
-RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping
-`
-
-type FeedStartParams struct {
-	Name            string `json:"name"`
-	Format          string `json:"format"`
-	Location        string `json:"location"`
-	RunningHost     string `json:"running_host"`
-	RunningPid      *int32 `json:"running_pid"`
-	RunningPidStart *int64 `json:"running_pid_start"`
-}
-
-// FeedStart registers a feed (or updates its format and location) and marks
-// a load as running in the process named by host, pid and pid_start.
-func (q *Queries) FeedStart(ctx context.Context, arg FeedStartParams) (Feed, error) {
-	row := q.db.QueryRow(ctx, feedStart,
-		arg.Name,
-		arg.Format,
-		arg.Location,
-		arg.RunningHost,
-		arg.RunningPid,
-		arg.RunningPidStart,
-	)
-	var i Feed
-	err := row.Scan(
-		&i.Name,
-		&i.Format,
-		&i.Location,
-		&i.ContentHash,
-		&i.LastStatus,
-		&i.LastError,
-		&i.LastReport,
-		&i.LastLoadedAt,
-		&i.CreatedAt,
-		&i.UpdatedAt,
-		&i.RunningHost,
-		&i.RunningPid,
-		&i.RunningPidStart,
-		&i.StartedAt,
-		&i.HeartbeatAt,
-		&i.Mapping,
-	)
-	return i, err
-}
-
 const feedStartIf = `-- name: FeedStartIf :one
 INSERT INTO feeds (name, format, location, last_status,
                    running_host, running_pid, running_pid_start, started_at, heartbeat_at)
@@ -317,11 +257,12 @@ ON CONFLICT (name) DO UPDATE SET
     started_at = excluded.started_at,
     heartbeat_at = excluded.heartbeat_at,
     updated_at = now()
-WHERE feeds.last_status <> 'running'
+WHERE $7::boolean
+   OR feeds.last_status <> 'running'
    OR (feeds.running_host = excluded.running_host AND feeds.running_pid = excluded.running_pid
        AND feeds.running_pid_start IS NOT DISTINCT FROM excluded.running_pid_start)
-   OR (feeds.started_at = $7::timestamptz
-       AND feeds.running_pid IS NOT DISTINCT FROM $8::integer)
+   OR (feeds.started_at = $8::timestamptz
+       AND feeds.running_pid IS NOT DISTINCT FROM $9::integer)
 RETURNING name, format, location, content_hash, last_status, last_error, last_report, last_loaded_at, created_at, updated_at, running_host, running_pid, running_pid_start, started_at, heartbeat_at, mapping
 `
 
@@ -332,16 +273,19 @@ type FeedStartIfParams struct {
 	RunningHost     string     `json:"running_host"`
 	RunningPid      *int32     `json:"running_pid"`
 	RunningPidStart *int64     `json:"running_pid_start"`
+	TakeOver        bool       `json:"take_over"`
 	StaleStartedAt  *time.Time `json:"stale_started_at"`
 	StalePid        *int32     `json:"stale_pid"`
 }
 
-// FeedStartIf is FeedStart that does not take over a load running in
-// another process: the row is taken only when no load of the feed is
-// running, the running load is this process's (a retried start whose
-// first try committed), or it is the load the caller judged stale (its
-// started_at and pid as the caller read them). Otherwise no row: the
-// caller waits for that load.
+// FeedStartIf registers a feed (or updates its format and location) and
+// marks a load as running in the process named by host, pid and
+// pid_start. With @take_over it always does (Store.FeedStarted); without,
+// it does not take over a load running in another process: the row is
+// taken only when no load of the feed is running, the running load is
+// this process's (a retried start whose first try committed), or it is
+// the load the caller judged stale (its started_at and pid as the caller
+// read them). Otherwise no row: the caller waits for that load.
 func (q *Queries) FeedStartIf(ctx context.Context, arg FeedStartIfParams) (Feed, error) {
 	row := q.db.QueryRow(ctx, feedStartIf,
 		arg.Name,
@@ -350,6 +294,7 @@ func (q *Queries) FeedStartIf(ctx context.Context, arg FeedStartIfParams) (Feed,
 		arg.RunningHost,
 		arg.RunningPid,
 		arg.RunningPidStart,
+		arg.TakeOver,
 		arg.StaleStartedAt,
 		arg.StalePid,
 	)

@@ -6,32 +6,15 @@ SELECT * FROM feeds WHERE name = @name;
 -- FeedList returns every feed's bookkeeping row, by name.
 SELECT * FROM feeds ORDER BY name;
 
--- name: FeedStart :one
--- FeedStart registers a feed (or updates its format and location) and marks
--- a load as running in the process named by host, pid and pid_start.
-INSERT INTO feeds (name, format, location, last_status,
-                   running_host, running_pid, running_pid_start, started_at, heartbeat_at)
-VALUES (@name, @format, @location, 'running',
-        @running_host, @running_pid, sqlc.narg(running_pid_start), now(), now())
-ON CONFLICT (name) DO UPDATE SET
-    format = excluded.format,
-    location = excluded.location,
-    last_status = 'running',
-    running_host = excluded.running_host,
-    running_pid = excluded.running_pid,
-    running_pid_start = excluded.running_pid_start,
-    started_at = excluded.started_at,
-    heartbeat_at = excluded.heartbeat_at,
-    updated_at = now()
-RETURNING *;
-
 -- name: FeedStartIf :one
--- FeedStartIf is FeedStart that does not take over a load running in
--- another process: the row is taken only when no load of the feed is
--- running, the running load is this process's (a retried start whose
--- first try committed), or it is the load the caller judged stale (its
--- started_at and pid as the caller read them). Otherwise no row: the
--- caller waits for that load.
+-- FeedStartIf registers a feed (or updates its format and location) and
+-- marks a load as running in the process named by host, pid and
+-- pid_start. With @take_over it always does (Store.FeedStarted); without,
+-- it does not take over a load running in another process: the row is
+-- taken only when no load of the feed is running, the running load is
+-- this process's (a retried start whose first try committed), or it is
+-- the load the caller judged stale (its started_at and pid as the caller
+-- read them). Otherwise no row: the caller waits for that load.
 INSERT INTO feeds (name, format, location, last_status,
                    running_host, running_pid, running_pid_start, started_at, heartbeat_at)
 VALUES (@name, @format, @location, 'running',
@@ -46,7 +29,8 @@ ON CONFLICT (name) DO UPDATE SET
     started_at = excluded.started_at,
     heartbeat_at = excluded.heartbeat_at,
     updated_at = now()
-WHERE feeds.last_status <> 'running'
+WHERE @take_over::boolean
+   OR feeds.last_status <> 'running'
    OR (feeds.running_host = excluded.running_host AND feeds.running_pid = excluded.running_pid
        AND feeds.running_pid_start IS NOT DISTINCT FROM excluded.running_pid_start)
    OR (feeds.started_at = sqlc.narg(stale_started_at)::timestamptz
@@ -75,7 +59,7 @@ WHERE name = @name
 -- The outcome is recorded only while the bookkeeping is still the load's
 -- own (compare-and-set): the load this process started at started_at
 -- (running_host, running_pid, running_pid_start and started_at as
--- FeedStart wrote them), or, for an outcome of no load started (skipped,
+-- FeedStartIf wrote them), or, for an outcome of no load started (skipped,
 -- or failed before it started: started_at NULL), while no load runs. A
 -- load taken over as stale by another process that then resumes records
 -- nothing (no row): the feed's bookkeeping is the other load's.
