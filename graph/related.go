@@ -186,12 +186,17 @@ type Statement struct {
 	Confidence *int `json:"confidence,omitempty"`
 	// Withdrawn is true for a record a source revoked or deprecated (only
 	// in a walk with IncludeWithdrawn).
-	Withdrawn    bool      `json:"withdrawn,omitempty"`
-	Telemetry    bool      `json:"telemetry,omitempty"`
-	Observations int64     `json:"observations,omitempty"`
-	Agents       int64     `json:"agents,omitempty"`
-	FirstSeen    time.Time `json:"first_seen"`
-	LastSeen     time.Time `json:"last_seen"`
+	Withdrawn bool `json:"withdrawn,omitempty"`
+	// Props are the record's own properties as its feed gave them (a STIX
+	// relationship's description, external references and x_ properties;
+	// a MISP object reference's comment, under the reference's uuid): what
+	// the source said about the link. Nil for telemetry.
+	Props        map[string]any `json:"props,omitempty"`
+	Telemetry    bool           `json:"telemetry,omitempty"`
+	Observations int64          `json:"observations,omitempty"`
+	Agents       int64          `json:"agents,omitempty"`
+	FirstSeen    time.Time      `json:"first_seen"`
+	LastSeen     time.Time      `json:"last_seen"`
 }
 
 // Neighbourhood is the result of FindRelated.

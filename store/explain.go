@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/google/uuid"
@@ -51,7 +52,11 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 	stated := make(map[explainKey][]graph.Statement, len(p.Srcs))
 	for _, r := range rows {
 		k := explainKey{src: r.EdgeSrc, dst: r.EdgeDst, relation: r.EdgeRelation}
-		stated[k] = append(stated[k], statementFromRow(r))
+		st, err := statementFromRow(r)
+		if err != nil {
+			return err
+		}
+		stated[k] = append(stated[k], st)
 	}
 	for i := range nb.Edges {
 		e := &nb.Edges[i]
@@ -65,7 +70,7 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 }
 
 // statementFromRow converts one EdgeStatements row.
-func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
+func statementFromRow(r gen.EdgeStatementsRow) (graph.Statement, error) {
 	st := graph.Statement{IDs: r.IDs, Objects: r.Objects, SrcRef: r.SrcRef, DstRef: r.DstRef, Feeds: r.Sources, TLP: graph.TLP(r.TLP),
 		Withdrawn: r.Withdrawn, FirstSeen: r.FirstSeen, LastSeen: r.LastSeen}
 	// A link an object states is marked as the object is: the strictest
@@ -96,5 +101,14 @@ func statementFromRow(r gen.EdgeStatementsRow) graph.Statement {
 		c := int(r.Confidence)
 		st.Confidence = &c
 	}
-	return st
+	if len(r.Props) > 0 {
+		var props map[string]any
+		if err := json.Unmarshal(r.Props, &props); err != nil {
+			return graph.Statement{}, fmt.Errorf("props of the record %s %s %s: %w", r.SrcRef, r.EdgeRelation, r.DstRef, err)
+		}
+		if len(props) > 0 {
+			st.Props = props
+		}
+	}
+	return st, nil
 }

@@ -98,3 +98,43 @@ func TestExplainMarksALinkAsTheObjectStatingIt(t *testing.T) {
 	out = runOK(t, db, "related", "misp--3b3f0000-0000-4000-8000-000000000003", "--depth", "1", "--explain")
 	require.NotContains(t, out, "TLP:")
 }
+
+// TestRelatedExplainSaysWhatTheRecordSays: --explain gives, for each record
+// behind an edge, what its source said about the link: ATT&CK's
+// description of why Sandworm Team uses VPNFilter (testdata/excerpts), and
+// an ESET MISP object reference's comment ("MachO indicators"), quoted in
+// the table's stated-by line and whole under "props" in json. Before, the
+// explanation named the record's ids, feeds and TLP but not its words.
+func TestRelatedExplainSaysWhatTheRecordSays(t *testing.T) {
+	t.Parallel()
+	db := "--database-url=" + pgtest.DSN(t)
+	runOK(t, db, "ingest", "stix", testdata("excerpts/attack-ics-sandworm-vpnfilter.json"), "--feed", "ics-attack")
+	runOK(t, db, "ingest", "misp", testdata("order/misp/eset/cloudmensis_cloudmensis.misp.json"), "--feed", "eset-cloudmensis")
+
+	const sandworm = "intrusion-set--381fcf73-60f6-4ab2-9991-6af3cbc35192"
+	table := runOK(t, db, "related", sandworm, "--depth", "1", "--explain")
+	require.Contains(t, table, `"[VPNFilter](https://attack.mitre.org/software/S1010) is associated with [Sandworm Team]`,
+		"the stated-by line quotes the relationship's description:\n%s", table)
+	var nb graph.Neighbourhood
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", sandworm, "--depth", "1", "--format", "json", "--explain")), &nb))
+	var said []string
+	for _, e := range nb.Edges {
+		for _, s := range e.StatedBy {
+			if d, ok := s.Props["description"].(string); ok {
+				said = append(said, d)
+			}
+		}
+	}
+	require.Len(t, said, 1, "%+v", nb.Edges)
+	require.True(t, strings.HasSuffix(said[0], "(Citation: NCSC CISA Cyclops Blink Advisory February 2022)"), said[0])
+
+	const fileObject = "misp--eb4fcd68-6d14-4d6c-bb26-5cf60436e25e"
+	table = runOK(t, db, "related", fileObject, "--depth", "1", "--explain")
+	var line string
+	for l := range strings.Lines(table) {
+		if strings.Contains(l, "stated by:") && strings.Contains(l, `"MachO indicators"`) {
+			line = l
+		}
+	}
+	require.NotEmpty(t, line, "the object reference's comment is quoted:\n%s", table)
+}

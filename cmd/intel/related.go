@@ -67,14 +67,17 @@ entry per relationship record behind it, with "ids" (the STIX relationship
 ids or misp--<uuid> of MISP object references that name it; none for a link
 an object states through its own properties, such as a report's
 object_refs), "src_ref" and "dst_ref" (the references the feed wrote),
-"feeds", "tlp", "confidence", "first_seen", "last_seen", "withdrawn" (with
+"feeds", "tlp", "confidence", "first_seen", "last_seen", "props" (what the
+source said about the link: a STIX relationship's description and external
+references, a MISP object reference's comment), "withdrawn" (with
 --include-withdrawn), and "src"/"dst" (the stored nodes) when the record
 links nodes that stand for the edge's ends (a revoked object, a name-keyed
 node of a group); an edge between such entities lists every stored relation
 between them, so its feeds may be more than the edge's "sources". A
 telemetry edge gets one entry: "telemetry", "observations", "agents" and the
 times inside the window. The table adds a "stated by:" line under each
-node for the edge that reached it.`,
+node for the edge that reached it, quoting the record's description or
+comment (cut at 120 characters).`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json
@@ -103,7 +106,7 @@ node for the edge that reached it.`,
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
-	f.BoolVar(&o.explain, "explain", false, "say which records state each edge: relationship ids, feeds, TLP, confidence (table and json)")
+	f.BoolVar(&o.explain, "explain", false, "say which records state each edge: relationship ids, feeds, TLP, confidence, what the record says (table and json)")
 	f.StringVar(&o.engine, "engine", engineAuto, "walk engine: recursive (one statement), levels (one per hop) or auto (levels on Citus)")
 	f.StringVarP(&o.output, "output", "o", "", "write to this file instead of stdout")
 	return cmd

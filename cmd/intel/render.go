@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,6 +116,9 @@ func statedByLine(e *graph.Edge) string {
 		if st.Withdrawn {
 			attrs = append(attrs, "WITHDRAWN")
 		}
+		if said := recordSays(st.Props); said != "" {
+			attrs = append(attrs, strconv.Quote(clipText(cellText(said), 120)))
+		}
 		if st.Src != nil || st.Dst != nil {
 			attrs = append(attrs, "stored "+storedEnd(st.Src)+" -> "+storedEnd(st.Dst))
 		}
@@ -123,6 +128,26 @@ func statedByLine(e *graph.Edge) string {
 		return "stated by: no stored record"
 	}
 	return "stated by: " + strings.Join(parts, " + ")
+}
+
+// recordSays is what a link's record says about it in words, for the
+// stated-by line: a STIX relationship's description, else a MISP object
+// reference's comment (kept under the reference's uuid), else "". The
+// whole props are in --format json.
+func recordSays(props map[string]any) string {
+	if d, ok := props["description"].(string); ok && strings.TrimSpace(d) != "" {
+		return strings.TrimSpace(d)
+	}
+	var comments []string
+	for _, v := range props {
+		if m, ok := v.(map[string]any); ok {
+			if c, ok := m["comment"].(string); ok && strings.TrimSpace(c) != "" {
+				comments = append(comments, strings.TrimSpace(c))
+			}
+		}
+	}
+	slices.Sort(comments)
+	return strings.Join(slices.Compact(comments), "; ")
 }
 
 // storedEnd names a stored relation's end: its node when it is not the

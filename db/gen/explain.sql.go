@@ -7,6 +7,7 @@ package gen
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,6 +46,9 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
        relation_withdrawn(coalesce(rr.props, r.props))::boolean AS withdrawn,
        coalesce(rr.first_seen, r.first_seen)::timestamptz AS first_seen,
        coalesce(rr.last_seen, r.last_seen)::timestamptz AS last_seen,
+       -- the record's own properties (a STIX relationship's description
+       -- and external references, a MISP object reference's comment)
+       coalesce(rr.props, r.props, '{}'::jsonb)::jsonb AS props,
        coalesce((SELECT array_agg(x.source_id ORDER BY x.source_id) FROM (
                      SELECT i.source_id FROM relation_ids i
                      WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref
@@ -92,24 +96,25 @@ type EdgeStatementsParams struct {
 }
 
 type EdgeStatementsRow struct {
-	EdgeSrc      uuid.UUID `json:"edge_src"`
-	EdgeRelation string    `json:"edge_relation"`
-	EdgeDst      uuid.UUID `json:"edge_dst"`
-	SrcID        uuid.UUID `json:"src_id"`
-	DstID        uuid.UUID `json:"dst_id"`
-	SrcRef       string    `json:"src_ref"`
-	DstRef       string    `json:"dst_ref"`
-	Sources      []string  `json:"sources"`
-	Confidence   int16     `json:"confidence"`
-	TLP          string    `json:"tlp"`
-	Withdrawn    bool      `json:"withdrawn"`
-	FirstSeen    time.Time `json:"first_seen"`
-	LastSeen     time.Time `json:"last_seen"`
-	IDs          []string  `json:"ids"`
-	Objects      []string  `json:"objects"`
-	ObjectTlps   []string  `json:"object_tlps"`
-	SrcTlp       string    `json:"src_tlp"`
-	SrcTlpsFrom  []string  `json:"src_tlps_from"`
+	EdgeSrc      uuid.UUID       `json:"edge_src"`
+	EdgeRelation string          `json:"edge_relation"`
+	EdgeDst      uuid.UUID       `json:"edge_dst"`
+	SrcID        uuid.UUID       `json:"src_id"`
+	DstID        uuid.UUID       `json:"dst_id"`
+	SrcRef       string          `json:"src_ref"`
+	DstRef       string          `json:"dst_ref"`
+	Sources      []string        `json:"sources"`
+	Confidence   int16           `json:"confidence"`
+	TLP          string          `json:"tlp"`
+	Withdrawn    bool            `json:"withdrawn"`
+	FirstSeen    time.Time       `json:"first_seen"`
+	LastSeen     time.Time       `json:"last_seen"`
+	Props        json.RawMessage `json:"props"`
+	IDs          []string        `json:"ids"`
+	Objects      []string        `json:"objects"`
+	ObjectTlps   []string        `json:"object_tlps"`
+	SrcTlp       string          `json:"src_tlp"`
+	SrcTlpsFrom  []string        `json:"src_tlps_from"`
 }
 
 // EdgeStatements returns the records that state each edge of a walk's
@@ -120,7 +125,7 @@ type EdgeStatementsRow struct {
 // it, as entity_relations reads them: unless @include_withdrawn, revoked
 // copies too, and no withdrawn relation), each with its relation records
 // that are not superseded (relation_records: the references the feed wrote,
-// its feeds, confidence, TLP, times, lifecycle) and the relationship ids
+// its feeds, confidence, TLP, times, lifecycle, props) and the relationship ids
 // that name the record's references (relation_ids: STIX relationship ids,
 // misp--<uuid> of MISP object references; a relationship whose target is a
 // relationship names the records to that relationship's ends it was
@@ -161,6 +166,7 @@ func (q *Queries) EdgeStatements(ctx context.Context, arg EdgeStatementsParams) 
 			&i.Withdrawn,
 			&i.FirstSeen,
 			&i.LastSeen,
+			&i.Props,
 			&i.IDs,
 			&i.Objects,
 			&i.ObjectTlps,

@@ -7,7 +7,7 @@
 -- it, as entity_relations reads them: unless @include_withdrawn, revoked
 -- copies too, and no withdrawn relation), each with its relation records
 -- that are not superseded (relation_records: the references the feed wrote,
--- its feeds, confidence, TLP, times, lifecycle) and the relationship ids
+-- its feeds, confidence, TLP, times, lifecycle, props) and the relationship ids
 -- that name the record's references (relation_ids: STIX relationship ids,
 -- misp--<uuid> of MISP object references; a relationship whose target is a
 -- relationship names the records to that relationship's ends it was
@@ -52,6 +52,9 @@ SELECT e.src::uuid AS edge_src, e.relation::text AS edge_relation, e.dst::uuid A
        relation_withdrawn(coalesce(rr.props, r.props))::boolean AS withdrawn,
        coalesce(rr.first_seen, r.first_seen)::timestamptz AS first_seen,
        coalesce(rr.last_seen, r.last_seen)::timestamptz AS last_seen,
+       -- the record's own properties (a STIX relationship's description
+       -- and external references, a MISP object reference's comment)
+       coalesce(rr.props, r.props, '{}'::jsonb)::jsonb AS props,
        coalesce((SELECT array_agg(x.source_id ORDER BY x.source_id) FROM (
                      SELECT i.source_id FROM relation_ids i
                      WHERE i.src_ref = rr.src_ref AND i.relation = rr.relation AND i.dst_ref = rr.dst_ref
