@@ -97,6 +97,11 @@ func (n Node) Ranks() Ranks {
 	return nodeRecordRanks(n, recordRank(n.Confidence, n.FirstSeen, n.LastSeen, n.Name, n.Props))
 }
 
+// Merged reports whether n is the result of MergeNode (its name and props
+// may come from different records, so its ranks are kept) rather than one
+// record, whose ranks are its own.
+func (n Node) Merged() bool { return n.ranks != nil }
+
 // RanksWithProps is Ranks for a caller that has already encoded the node's
 // props: props must be what json.Marshal gives for n.Props ("{}" when there
 // are none), the bytes the digest covers, so that the rank is computed

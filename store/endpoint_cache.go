@@ -4,6 +4,9 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/maphash"
+	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -232,6 +235,10 @@ func (r seenRange) change(o seenRange) seenChange {
 // telemetry repeats (the same node or relation at other times) that is
 // what merging every occurrence gives.
 func mergeSeen[R seenRecord](into, n *R) {
+	if a, ok := any(into).(*graph.Node); ok {
+		mergeNodeSeen(a, any(n).(*graph.Node))
+		return
+	}
 	r, o := seenOf(into), seenOf(n)
 	switch {
 	case o.untimed():
@@ -246,6 +253,86 @@ func mergeSeen[R seenRecord](into, n *R) {
 	u := r.union(o)
 	first, last := seenTimes(into)
 	*first, *last = u.first, u.last
+}
+
+// mergeNodeSeen is mergeSeen of two occurrences of a node: when they say
+// the same (name, props, labels, sources, aliases, confidence, TLP) the
+// later one with the times of both, as mergeSeen; when they differ, or the
+// later is not n and into already merged records of other content,
+// graph.MergeNode, the rule itself. So an occurrence that names no process
+// image never takes the name an earlier one gave (graph.MergeNode keeps
+// the highest-ranked non-empty name), and the common case, one endpoint
+// repeated with the same content, costs no rank.
+func mergeNodeSeen(into, n *graph.Node) {
+	r, o := seenOf(into), seenOf(n)
+	switch {
+	case o.untimed():
+		return
+	case r.untimed():
+		*into = *n
+		return
+	}
+	if !sameNodeContent(into, n) || (into.Merged() && !o.last.After(r.last)) {
+		*into = graph.MergeNode(*into, *n)
+		return
+	}
+	if o.last.After(r.last) {
+		*into = *n
+	}
+	u := r.union(o)
+	into.FirstSeen, into.LastSeen = u.first, u.last
+}
+
+// sameNodeContent reports whether a and b, occurrences of one node, hold
+// the same content apart from their times: then merging them keeps the
+// later one's (what mergeSeen does).
+func sameNodeContent(a, b *graph.Node) bool {
+	if a.Name != b.Name || a.Kind != b.Kind || a.Key != b.Key || a.TLP != b.TLP ||
+		!slices.Equal(a.Labels, b.Labels) || !slices.Equal(a.Sources, b.Sources) || !slices.Equal(a.Aliases, b.Aliases) ||
+		!slices.Equal(a.OtherNames, b.OtherNames) {
+		return false
+	}
+	if (a.Confidence == nil) != (b.Confidence == nil) || a.Confidence != nil && *a.Confidence != *b.Confidence {
+		return false
+	}
+	if len(a.Versions) != 0 || len(b.Versions) != 0 {
+		if !maps.Equal(a.Versions, b.Versions) {
+			return false
+		}
+	}
+	if len(a.Props) == 0 && len(b.Props) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a.Props, b.Props)
+}
+
+// nameSeed keys nodeNameMark's hash.
+var nameSeed = maphash.MakeSeed()
+
+// nodeNameMark is what seenEntry.name keeps of a node written: a hash of
+// its name (never 0) when it is one record's and has a name, else 0.
+func nodeNameMark(n *graph.Node) uint64 {
+	if n.Name == "" || n.Merged() {
+		return 0
+	}
+	return maphash.String(nameSeed, n.Name) | 1
+}
+
+// nameAfter is seenEntry.name once r is written over e (known: e was
+// cached): r's mark while every write of the record was one record of that
+// one name, else 0, for good (a nameless write, a merged one, or another
+// name: the stored name may rank below the times written, so a named
+// occurrence inside them is written, not covered).
+func nameAfter[R seenRecord](e seenEntry[R], known bool, r *R) uint64 {
+	n, ok := any(r).(*graph.Node)
+	if !ok {
+		return 0
+	}
+	m := nodeNameMark(n)
+	if known && e.name != m {
+		return 0
+	}
+	return m
 }
 
 // seenCache is what the endpoint cache keeps of one sort of record, nodes
@@ -265,6 +352,13 @@ type seenCache[K comparable, R seenRecord] struct {
 type seenEntry[R seenRecord] struct {
 	seen seenRange
 	pend *R
+	// name, for a node, is nameAfter its writes: the mark (nodeNameMark)
+	// of the one name every write gave it, or 0. An occurrence that names
+	// the node is covered by the times written only when it names the same
+	// (its rank is then no higher than the stored name's); otherwise it
+	// joins the pending extension, whose write merges it by the rule
+	// (graph.MergeNode), so a name is never lost to the times covering it.
+	name uint64
 }
 
 func newSeenCache[K comparable, R seenRecord](generation int) seenCache[K, R] {
@@ -292,7 +386,11 @@ func (s *seenCache[K, R]) covered(k K, r *R) bool {
 	if !ok {
 		return false
 	}
-	switch e.seen.change(seenOf(r)) {
+	change := e.seen.change(seenOf(r))
+	if n, ok := any(r).(*graph.Node); ok && change == seenWithin && n.Name != "" && nodeNameMark(n) != e.name {
+		change = seenNear
+	}
+	switch change {
 	case seenWithin:
 		return true
 	case seenNear:
@@ -343,7 +441,7 @@ func (s *seenCache[K, R]) wrote(k K, r *R, stored bool) {
 	e, known := s.written.get(k)
 	switch {
 	case stored:
-		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend})
+		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend, name: nameAfter(e, known, r)})
 	case known:
 		s.addPending(k, r)
 	}
@@ -373,7 +471,7 @@ func (s *seenCache[K, R]) flushed(k K, r *R, failed bool) {
 	case failed:
 		s.addPending(k, r)
 	case known:
-		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend})
+		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend, name: nameAfter(e, known, r)})
 	}
 }
 

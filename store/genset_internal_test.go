@@ -66,11 +66,30 @@ func TestSeenRangeChange(t *testing.T) {
 	}
 	require.Equal(t, seenWithin, r.change(seenRange{}), "an untimed occurrence changes nothing")
 	require.Equal(t, seenFar, seenRange{}.change(r), "a timed occurrence replaces the load time")
-	n := graph.Node{FirstSeen: at(10), LastSeen: at(10), Name: "earlier"}
-	mergeSeen(&n, &graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "later"})
-	require.Equal(t, graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "later"}, n, "the record with the later last seen, spanning both")
-	mergeSeen(&n, &graph.Node{FirstSeen: at(7), LastSeen: at(7), Name: "earliest"})
-	require.Equal(t, graph.Node{FirstSeen: at(7), LastSeen: at(11), Name: "later"}, n)
+	// Occurrences of the same content: the later one, spanning both.
+	n := graph.Node{FirstSeen: at(10), LastSeen: at(10), Name: "p.exe"}
+	mergeSeen(&n, &graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "p.exe"})
+	require.Equal(t, graph.Node{FirstSeen: at(9), LastSeen: at(11), Name: "p.exe"}, n, "the record with the later last seen, spanning both")
+	require.False(t, n.Merged(), "no rank computed")
+	// Of other content: the rule itself (graph.MergeNode), whatever the
+	// order: the name of the highest-ranked occurrence naming the node,
+	// which one that names none never takes.
+	occ := []graph.Node{
+		{FirstSeen: at(10), LastSeen: at(10), Name: "earlier"},
+		{FirstSeen: at(9), LastSeen: at(11), Name: "later"},
+		{FirstSeen: at(7), LastSeen: at(7), Name: "earliest"},
+		{FirstSeen: at(12), LastSeen: at(12)},
+	}
+	want := graph.MergeNodes(occ)[0]
+	for _, order := range [][]int{{0, 1, 2, 3}, {3, 2, 1, 0}, {1, 3, 0, 2}} {
+		n := occ[order[0]]
+		for _, i := range order[1:] {
+			mergeSeen(&n, &occ[i])
+		}
+		require.Equal(t, "later", n.Name, "order %v", order)
+		require.Equal(t, seenRange{first: at(7), last: at(12)}, seenOf(&n), "order %v", order)
+		require.Equal(t, want.Ranks(), n.Ranks(), "order %v", order)
+	}
 }
 
 // TestMergeSeenRelations: relations merge by the nodes' rule, the record

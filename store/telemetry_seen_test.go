@@ -378,3 +378,64 @@ func requireSplitIndependent[T any](t *testing.T, want T, load func(name string,
 	})
 	require.Equal(t, one, writers, "chunks' records written side by side")
 }
+
+// TestTelemetryNodeNameIndependentOfSplit loads processes whose lines name
+// them only sometimes (an EDR's network events without the image name) and
+// some whose pid a second image reused: however the edges are split into
+// loads, chunks and concurrent appends, the nodes table (every column, the
+// ranks too) is the one writing every occurrence through UpsertNodes gives,
+// the rule (graph.MergeNode): the name of the highest-ranked occurrence that
+// names the process. Before, the endpoint cache kept an endpoint's latest
+// occurrence whole, so a later line without a name left the node nameless
+// (or, named by its key, named it so), and a line inside the times already
+// written was never merged.
+func TestTelemetryNodeNameIndependentOfSplit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var hours [][]float64
+	for i := range 12 {
+		var hs []float64
+		for j := range 9 {
+			hs = append(hs, float64((i*7+j*5)%24)+float64(j%4)/10)
+		}
+		hours = append(hours, hs)
+	}
+	named := func(day time.Time) []graph.TelemetryEdge {
+		edges := seenEdges(day, hours)
+		for k := range edges {
+			i, j := k/9, k%9
+			switch {
+			case (i+j)%3 == 0: // no name on this line
+			case i%4 == 0 && j >= 5:
+				edges[k].Src.Name = fmt.Sprintf("reused%d.exe", i)
+			default:
+				edges[k].Src.Name = fmt.Sprintf("image%d.exe", i)
+			}
+		}
+		return edges
+	}
+	dayOf := func(b *testBundle) time.Time {
+		return time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	}
+	ref := setup(t)
+	var occurrences []graph.Node
+	for _, e := range named(dayOf(ref)) {
+		occurrences = append(occurrences, e.Src, e.Dst)
+	}
+	_, err := ref.store.UpsertNodes(ctx, occurrences)
+	require.NoError(t, err)
+	want := nodesTable(t, ref)
+	require.Len(t, want, 12+3)
+
+	load := func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) []string {
+		b := setup(t, store.WithCopyChunk(4))
+		run(b, named(dayOf(b)))
+		return nodesTable(t, b)
+	}
+	one := load("one run", func(b *testBundle, edges []graph.TelemetryEdge) {
+		_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(edges))
+		require.NoError(t, err)
+	})
+	require.Equal(t, want, one, "one append writes what every occurrence upserted gives")
+	requireSplitIndependent(t, one, load)
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/url"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -127,6 +128,17 @@ func yesterday() time.Time {
 	return time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
 }
 
+// corpusDays are the UTC days of the edges' observations.
+func corpusDays(edges []graph.TelemetryEdge) []time.Time {
+	var days []time.Time
+	for _, e := range edges {
+		if d := graph.UTCDay(e.ObservedAt); !slices.Contains(days, d) {
+			days = append(days, d)
+		}
+	}
+	return days
+}
+
 // TestTelemetryWriterCallersSurviveKills: many callers append small
 // batches through one writer while the server kills its connections again
 // and again; every Append succeeds, and the tables (edges, nodes with
@@ -140,6 +152,13 @@ func TestTelemetryWriterCallersSurviveKills(t *testing.T) {
 	var logs lockedBuffer
 	b := setup(t, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 40, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
+	// The days' partitions first (as TestAppendTelemetrySurvivesServerKillingConnections
+	// makes its day's): at load 20 making one took longer than the 30 ms
+	// between kills, so all 40 kills fell on its 40 tries and a caller
+	// failed with the last kill, while the writes this test is about were
+	// never hit.
+	_, err := partman.EnsureDays(ctx, b.pool, corpusDays(edges), partman.Options{Now: func() time.Time { return b.now }})
+	require.NoError(t, err)
 	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond})
 	stop, _ := terminator(t, b.pool, 30*time.Millisecond, 40)
 	errs := appendFromCallers(ctx, w, edges)

@@ -98,7 +98,11 @@ func checkEdge(e *graph.TelemetryEdge, endpointsChecked bool) (engine.Reason, er
 // edgeOf is the edge of a decoded line with its endpoints, or the reason
 // it is dropped.
 func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) (graph.TelemetryEdge, engine.Reason, error) {
-	if l.Relation == "" {
+	// Spelled as the feeds' relationship types are (graph.RelationType:
+	// lower case, words joined by hyphens), so an agent's "Connected To"
+	// or "CONNECTED_TO" is the connected-to a walk's filters name.
+	relation := graph.RelationType(l.Relation)
+	if relation == "" {
 		return graph.TelemetryEdge{}, ReasonMissingRelation, nil
 	}
 	if l.AgentID == "" {
@@ -128,7 +132,7 @@ func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) 
 		implied.Relations[i].Sources = sources
 		implied.Relations[i].FirstSeen, implied.Relations[i].LastSeen = at, at
 	}
-	return graph.TelemetryEdge{Src: src, Relation: strings.ToLower(l.Relation), Dst: dst, AgentID: l.AgentID,
+	return graph.TelemetryEdge{Src: src, Relation: relation, Dst: dst, AgentID: l.AgentID,
 		ObservedAt: at, Props: l.Props, Implied: implied}, "", nil
 }
 
@@ -392,9 +396,10 @@ func endpointNode(obj map[string]any, implied *graph.Batch) (graph.Node, error) 
 	if key == "" {
 		return graph.Node{}, fmt.Errorf("%s needs a key", k)
 	}
-	n := graph.Node{ID: graph.NamedID(k, key), Kind: k, Key: key, Name: name}
-	if n.Name == "" {
-		n.Name = key
-	}
-	return n, nil
+	// No name given, none written: the node is shown by its key until a
+	// line names it. (A name defaulted to the key would rank as a name,
+	// and a later line that only names the key, a process's network event
+	// without its image name, would take over the name an earlier line
+	// gave: graph.MergeNode keeps the highest-ranked non-empty name.)
+	return graph.Node{ID: graph.NamedID(k, key), Kind: k, Key: key, Name: name}, nil
 }

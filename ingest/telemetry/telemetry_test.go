@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -305,4 +306,50 @@ func TestLoadKeepsEncodingJSONLeniency(t *testing.T) {
 	require.Equal(t, "a", w.edges[0].AgentID)
 	require.Equal(t, "y", w.edges[1].Relation)
 	require.Equal(t, "aÿ", w.edges[2].AgentID, "a byte that is not UTF-8 read as Windows-1252")
+}
+
+// TestLoadKeepsAnEndpointsNameAndSpellsRelationsAsFeeds: a process named by
+// one line keeps that name when later (or earlier) lines name only its key,
+// as an EDR's network events do; a process no line names has no name (it
+// is shown by its key). Before, a nameless line gave the key as the name,
+// which outranked the real one whenever that line was the later: the node
+// of powershell.exe read "ws-7:4242". And an agent's relation spelled
+// "Connected To" or "CONNECTED_TO" is the feeds' connected-to
+// (graph.RelationType), not a relation of its own that a walk's
+// --relations connected-to leaves out; a relation of blanks is missing.
+func TestLoadKeepsAnEndpointsNameAndSpellsRelationsAsFeeds(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quiet))
+	at := func(h int) string {
+		return time.Date(2026, 12, 6, h, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	}
+	in := strings.Join([]string{
+		`{"src":{"kind":"process","key":"ws-7:4242","name":"powershell.exe"},"relation":"connected-to","dst":"ipv4-addr:203.0.113.9","agent_id":"ws-7","observed_at":"` + at(10) + `"}`,
+		`{"src":{"kind":"process","key":"ws-7:4242"},"relation":"Connected To","dst":"ipv4-addr:203.0.113.9","agent_id":"ws-7","observed_at":"` + at(11) + `"}`,
+		`{"src":{"kind":"process","key":"ws-7:4242"},"relation":"CONNECTED_TO","dst":"ipv4-addr:203.0.113.9","agent_id":"ws-7","observed_at":"` + at(9) + `"}`,
+		`{"src":{"kind":"process","key":"ws-7:4343"},"relation":"connected-to","dst":"ipv4-addr:203.0.113.9","agent_id":"ws-7","observed_at":"` + at(10) + `"}`,
+		`{"src":{"kind":"process","key":"ws-7:4343"},"relation":"  ","dst":"ipv4-addr:203.0.113.9","agent_id":"ws-7","observed_at":"` + at(10) + `"}`,
+	}, "\n")
+	rep, err := telemetry.Load(ctx, strings.NewReader(in), st, engine.Options{Feed: "edr", Logger: quiet})
+	require.NoError(t, err)
+	require.EqualValues(t, 4, rep.Telemetry.Edges)
+	require.Equal(t, map[engine.Reason]int64{telemetry.ReasonMissingRelation: 1}, rep.Dropped)
+
+	named, err := st.GetNode(ctx, graph.NamedID(graph.KindProcess, "ws-7:4242"))
+	require.NoError(t, err)
+	require.Equal(t, "powershell.exe", named.Name)
+	require.Equal(t, at(9), named.FirstSeen.UTC().Format(time.RFC3339))
+	require.Equal(t, at(11), named.LastSeen.UTC().Format(time.RFC3339))
+	unnamed, err := st.GetNode(ctx, graph.NamedID(graph.KindProcess, "ws-7:4343"))
+	require.NoError(t, err)
+	require.Empty(t, unnamed.Name)
+	require.Equal(t, "ws-7:4343", unnamed.Key)
+
+	rows, err := pool.Query(ctx, `SELECT DISTINCT relation FROM telemetry_edges ORDER BY 1`)
+	require.NoError(t, err)
+	relations, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"connected-to"}, relations)
 }
