@@ -131,6 +131,10 @@ func (r Relation) Ranks() Ranks {
 	return Ranks{Props: recordRank(r.Confidence, r.FirstSeen, r.LastSeen, "", r.Props)}
 }
 
+// Merged reports whether r is the result of MergeRelation rather than one
+// record (see Node.Merged).
+func (r Relation) Merged() bool { return r.ranks != nil }
+
 // RanksWithProps is Ranks given the JSON of r.Props as json.Marshal writes
 // it (see Node.RanksWithProps).
 func (r Relation) RanksWithProps(props []byte) Ranks {

@@ -3,11 +3,13 @@ package store
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -239,7 +241,12 @@ func mergeSeen[R seenRecord](into, n *R) {
 		mergeNodeSeen(a, any(n).(*graph.Node))
 		return
 	}
+	a, b := any(into).(*graph.Relation), any(n).(*graph.Relation)
 	r, o := seenOf(into), seenOf(n)
+	if !o.untimed() && !r.untimed() && (!sameRelationContent(a, b) || (a.Merged() && !o.last.After(r.last))) {
+		*a = graph.MergeRelation(*a, *b) // the rule itself, as mergeNodeSeen
+		return
+	}
 	switch {
 	case o.untimed():
 		return
@@ -306,6 +313,90 @@ func sameNodeContent(a, b *graph.Node) bool {
 	return reflect.DeepEqual(a.Props, b.Props)
 }
 
+// sameRelationContent is sameNodeContent of two occurrences of a relation.
+func sameRelationContent(a, b *graph.Relation) bool {
+	if !slices.Equal(a.Sources, b.Sources) || !slices.Equal(a.IDs, b.IDs) || !maps.Equal(a.StatedBy, b.StatedBy) {
+		return false
+	}
+	if (a.Confidence == nil) != (b.Confidence == nil) || a.Confidence != nil && *a.Confidence != *b.Confidence {
+		return false
+	}
+	if len(a.Props) == 0 && len(b.Props) == 0 {
+		return true
+	}
+	return reflect.DeepEqual(a.Props, b.Props)
+}
+
+// restMark is what seenEntry.rest keeps of a record written: a hash of
+// what it says besides its times and (a node's) name — sources, labels,
+// aliases, TLP, confidence, props, ids — when it is one record, else 0.
+// An occurrence inside the times written is covered only when it says
+// the same: one from another source, say, is merged (its source added).
+func restMark[R seenRecord](rec *R) uint64 {
+	var h maphash.Hash
+	h.SetSeed(nameSeed)
+	strs := func(ss []string) {
+		for _, s := range ss {
+			h.WriteString(s)
+			h.WriteByte(0)
+		}
+		h.WriteByte(1)
+	}
+	conf := func(c *int) {
+		if c != nil {
+			h.WriteString(strconv.Itoa(*c))
+		}
+		h.WriteByte(1)
+	}
+	var props map[string]any
+	switch r := any(rec).(type) {
+	case *graph.Node:
+		if r.Merged() {
+			return 0
+		}
+		h.WriteString(string(r.TLP))
+		h.WriteByte(0)
+		conf(r.Confidence)
+		strs(r.Sources)
+		strs(r.Labels)
+		strs(r.Aliases)
+		strs(r.OtherNames)
+		props = r.Props
+		if len(r.Versions) > 0 {
+			fmt.Fprint(&h, r.Versions) // sorted by key
+		}
+	case *graph.Relation:
+		if r.Merged() {
+			return 0
+		}
+		conf(r.Confidence)
+		strs(r.Sources)
+		strs(r.IDs)
+		props = r.Props
+		if len(r.StatedBy) > 0 {
+			fmt.Fprint(&h, r.StatedBy)
+		}
+	}
+	if len(props) > 0 {
+		b, err := json.Marshal(props)
+		if err != nil {
+			return 0
+		}
+		h.Write(b)
+	}
+	return h.Sum64() | 1
+}
+
+// markAfter is a seenEntry mark (name or rest) once a record of mark m is
+// written over one whose mark was e (known: it was cached): m while every
+// write gave the same mark, else 0 for good.
+func markAfter(e uint64, known bool, m uint64) uint64 {
+	if known && e != m {
+		return 0
+	}
+	return m
+}
+
 // nameSeed keys nodeNameMark's hash.
 var nameSeed = maphash.MakeSeed()
 
@@ -328,11 +419,13 @@ func nameAfter[R seenRecord](e seenEntry[R], known bool, r *R) uint64 {
 	if !ok {
 		return 0
 	}
-	m := nodeNameMark(n)
-	if known && e.name != m {
-		return 0
-	}
-	return m
+	return markAfter(e.name, known, nodeNameMark(n))
+}
+
+// entryAfter is the seenEntry of a record once r is written over e.
+func (s *seenCache[K, R]) entryAfter(e seenEntry[R], known bool, r *R) seenEntry[R] {
+	return seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend, name: nameAfter(e, known, r),
+		rest: markAfter(e.rest, known, restMark(r))}
 }
 
 // seenCache is what the endpoint cache keeps of one sort of record, nodes
@@ -359,6 +452,9 @@ type seenEntry[R seenRecord] struct {
 	// joins the pending extension, whose write merges it by the rule
 	// (graph.MergeNode), so a name is never lost to the times covering it.
 	name uint64
+	// rest is markAfter of the writes' restMark: an occurrence inside the
+	// times written is covered only when it says the same.
+	rest uint64
 }
 
 func newSeenCache[K comparable, R seenRecord](generation int) seenCache[K, R] {
@@ -387,7 +483,7 @@ func (s *seenCache[K, R]) covered(k K, r *R) bool {
 		return false
 	}
 	change := e.seen.change(seenOf(r))
-	if n, ok := any(r).(*graph.Node); ok && change == seenWithin && n.Name != "" && nodeNameMark(n) != e.name {
+	if change == seenWithin && !saysNothingNew(e, r) {
 		change = seenNear
 	}
 	switch change {
@@ -402,6 +498,17 @@ func (s *seenCache[K, R]) covered(k K, r *R) bool {
 		return true
 	}
 	return false
+}
+
+// saysNothingNew reports whether occurrence r, inside the times written
+// for its record (entry e), says what was written: the same rest (restMark)
+// and, for a node, no name or the one name written.
+func saysNothingNew[R seenRecord](e seenEntry[R], r *R) bool {
+	if e.rest == 0 || restMark(r) != e.rest {
+		return false
+	}
+	n, ok := any(r).(*graph.Node)
+	return !ok || n.Name == "" || nodeNameMark(n) == e.name
 }
 
 // addPending adds occurrence r of record k to its pending extension.
@@ -441,7 +548,7 @@ func (s *seenCache[K, R]) wrote(k K, r *R, stored bool) {
 	e, known := s.written.get(k)
 	switch {
 	case stored:
-		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend, name: nameAfter(e, known, r)})
+		s.written.put(k, s.entryAfter(e, known, r))
 	case known:
 		s.addPending(k, r)
 	}
@@ -471,7 +578,7 @@ func (s *seenCache[K, R]) flushed(k K, r *R, failed bool) {
 	case failed:
 		s.addPending(k, r)
 	case known:
-		s.written.put(k, seenEntry[R]{seen: e.seen.union(seenOf(r)), pend: e.pend, name: nameAfter(e, known, r)})
+		s.written.put(k, s.entryAfter(e, known, r))
 	}
 }
 

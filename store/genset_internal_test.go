@@ -103,7 +103,16 @@ func TestMergeSeenRelations(t *testing.T) {
 	r := graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(12), LastSeen: at(12)}
 	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(8)})
 	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(20), LastSeen: at(20), Sources: []string{"later"}})
-	require.Equal(t, graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(20), Sources: []string{"later"}}, r)
+	require.Equal(t, graph.MergeRelation(graph.MergeRelation(
+		graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(12), LastSeen: at(12)},
+		graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(8)}),
+		graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(20), LastSeen: at(20), Sources: []string{"later"}}), r,
+		"an occurrence that says more (a source) merges by the rule")
+	require.Equal(t, []string{"later"}, r.Sources)
+	same := graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(12), LastSeen: at(12)}
+	mergeSeen(&same, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(8)})
+	require.Equal(t, graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b", FirstSeen: at(8), LastSeen: at(12)}, same,
+		"one that says the same: the later, spanning both, no rank computed")
 	mergeSeen(&r, &graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b"})
 	require.Equal(t, seenRange{first: at(8), last: at(20)}, seenOf(&r), "an untimed record changes nothing")
 	untimed := graph.Relation{Src: "a", Type: graph.RelHasHash, Dst: "b"}

@@ -380,15 +380,16 @@ func requireSplitIndependent[T any](t *testing.T, want T, load func(name string,
 }
 
 // TestTelemetryNodeNameIndependentOfSplit loads processes whose lines name
-// them only sometimes (an EDR's network events without the image name) and
-// some whose pid a second image reused: however the edges are split into
+// them only sometimes (an EDR's network events without the image name),
+// some whose pid a second image reused, and lines a second source reports
+// too: however the edges are split into
 // loads, chunks and concurrent appends, the nodes table (every column, the
 // ranks too) is the one writing every occurrence through UpsertNodes gives,
 // the rule (graph.MergeNode): the name of the highest-ranked occurrence that
-// names the process. Before, the endpoint cache kept an endpoint's latest
-// occurrence whole, so a later line without a name left the node nameless
-// (or, named by its key, named it so), and a line inside the times already
-// written was never merged.
+// names the process, and every source. Before, the endpoint cache kept an
+// endpoint's latest occurrence whole, so a later line without a name left
+// the node nameless (or, named by its key, named it so), and a line inside
+// the times already written was never merged: its source was lost.
 func TestTelemetryNodeNameIndependentOfSplit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -410,6 +411,9 @@ func TestTelemetryNodeNameIndependentOfSplit(t *testing.T) {
 				edges[k].Src.Name = fmt.Sprintf("reused%d.exe", i)
 			default:
 				edges[k].Src.Name = fmt.Sprintf("image%d.exe", i)
+			}
+			if k%5 == 0 { // a second source reports some of the lines
+				edges[k].Src.Sources, edges[k].Dst.Sources = []string{"edr-b"}, []string{"edr-b"}
 			}
 		}
 		return edges
@@ -438,4 +442,34 @@ func TestTelemetryNodeNameIndependentOfSplit(t *testing.T) {
 	})
 	require.Equal(t, want, one, "one append writes what every occurrence upserted gives")
 	requireSplitIndependent(t, one, load)
+}
+
+// TestTelemetryNodeSourceInsideWrittenTimes: a Store's appends whose edges
+// name a node from two sources (a service's TelemetryWriter fed by two
+// collectors): the second source's line falls inside the times the first
+// chunk wrote, and the node still lists both sources, as upserting every
+// occurrence gives. Before, the endpoint cache took a line inside the
+// times written as written, and the second source was lost.
+func TestTelemetryNodeSourceInsideWrittenTimes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(2))
+	day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	edge := func(h int, source string) graph.TelemetryEdge {
+		at := day.Add(time.Duration(h) * time.Hour)
+		src := graph.Node{ID: graph.NamedID(graph.KindProcess, "ws-1:10"), Kind: graph.KindProcess, Key: "ws-1:10", Name: "p.exe",
+			FirstSeen: at, LastSeen: at, Sources: []string{source}}
+		dst := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7")
+		dst.FirstSeen, dst.LastSeen, dst.Sources = at, at, []string{source}
+		return graph.TelemetryEdge{Src: src, Relation: "connected-to", Dst: dst, AgentID: "ws-1", ObservedAt: at}
+	}
+	_, err := b.store.AppendTelemetry(ctx, store.SliceEdges([]graph.TelemetryEdge{edge(8, "collector-a"), edge(20, "collector-a")}))
+	require.NoError(t, err)
+	_, err = b.store.AppendTelemetry(ctx, store.SliceEdges([]graph.TelemetryEdge{edge(12, "collector-b")}))
+	require.NoError(t, err)
+	for _, id := range []uuid.UUID{graph.NamedID(graph.KindProcess, "ws-1:10"), graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7").ID} {
+		n, err := b.store.GetNode(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, []string{"collector-a", "collector-b"}, n.Sources, n.Key)
+	}
 }
