@@ -363,7 +363,7 @@ func restMark[R seenRecord](rec *R) uint64 {
 		strs(r.OtherNames)
 		props = r.Props
 		if len(r.Versions) > 0 {
-			fmt.Fprint(&h, r.Versions) // sorted by key
+			_, _ = fmt.Fprint(&h, r.Versions) // sorted by key; a maphash.Hash write never fails
 		}
 	case *graph.Relation:
 		if r.Merged() {
@@ -374,7 +374,7 @@ func restMark[R seenRecord](rec *R) uint64 {
 		strs(r.IDs)
 		props = r.Props
 		if len(r.StatedBy) > 0 {
-			fmt.Fprint(&h, r.StatedBy)
+			_, _ = fmt.Fprint(&h, r.StatedBy)
 		}
 	}
 	if len(props) > 0 {
