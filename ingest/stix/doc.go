@@ -122,7 +122,10 @@
 //     file -has-hash-> hash.
 //   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
 //     key on their ATT&CK id (from external references of ATT&CK itself, not
-//     CAPEC's mappings to it), else their normalized name; vulnerability on
+//     CAPEC's mappings to it, or an id of their kind in brackets ending the
+//     name, as CISA's AIS advisories name attack patterns "Credential
+//     Access - Steal Web Session Cookie [T1539]"), else their normalized
+//     name; vulnerability on
 //     its CVE id (name or external_references) (graph.NamedNode). A live
 //     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
 //     lookup aliases (graph.NameAlias); an alias two entities of the feed

@@ -507,3 +507,57 @@ func TestOpenCTIPlaceholderSightingIsOfTheObject(t *testing.T) {
 		"sighting x-opencti-sighting-of ipv4-addr 198.51.100.44",
 	}, of)
 }
+
+// TestCISAAttackPatternIsTheATTACKTechnique: CISA's AIS STIX 2.1 advisories
+// (testdata/excerpts/cisa-ais-aa23-325a.json, AA23-325A as Elastic's
+// stix-to-ecs keeps it) name each attack-pattern "Tactic - Technique:
+// Sub-technique [T1556.006]", with no external_references: the bracketed
+// id is the ATT&CK technique the object is. It is that technique's node,
+// as an ATT&CK id in external_references or MISP's "Name - T1539" makes
+// it. Before, it was a node of its own keyed by the whole name, so the
+// advisory and its indicators were nowhere near ATT&CK's T1539 (intel
+// related from the technique did not reach the report).
+func TestCISAAttackPatternIsTheATTACKTechnique(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "cisa-ais-aa23-325a.json"))
+	require.NoError(t, err)
+	// ATT&CK's technique as enterprise-attack writes it (cut to what keys it).
+	attack := `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff",
+		"created": "2019-10-08T20:04:35.508Z", "modified": "2023-09-19T21:21:52.009Z", "name": "Steal Web Session Cookie",
+		"external_references": [{"source_name": "mitre-attack", "url": "https://attack.mitre.org/techniques/T1539", "external_id": "T1539"}],
+		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "credential-access"}]}`
+	st, rep, _ := loadProducer(t, "cisa-ais", string(data)+"\n"+attack)
+	require.Empty(t, rep.Dropped)
+	cisa, err := st.ResolveNode(ctx, "attack-pattern--2889f81f-ef37-45b0-acf1-69220d589104")
+	require.NoError(t, err)
+	mitre, err := st.ResolveNode(ctx, "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff")
+	require.NoError(t, err)
+	require.Equal(t, mitre.ID, cisa.ID, "CISA's [T1539] is ATT&CK's T1539")
+	require.Equal(t, "T1539", cisa.Key)
+	sub, err := st.ResolveNode(ctx, "attack-pattern--a1bfeb7c-4099-4b38-a072-60eaa98f1a1d")
+	require.NoError(t, err)
+	require.Equal(t, "T1556.006", sub.Key)
+	report, err := st.ResolveNode(ctx, "report--11afe301-b745-4d8c-a2d2-65db8e096ea2")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, mitre.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	_, ok := nb.Node(report.ID)
+	require.True(t, ok, "the advisory is one hop from the technique")
+
+	// Only an id of the object's own kind in brackets at the end counts.
+	st, rep, _ = loadProducer(t, "brackets", `{"type": "bundle", "id": "bundle--55555555-0000-4000-8000-000000000001", "objects": [
+		{"type": "malware", "spec_version": "2.1", "id": "malware--55555555-0000-4000-8000-0000000000a1", "name": "Uses [T1539]", "is_family": true,
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"},
+		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "[T1539] first",
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"}]}`)
+	require.Empty(t, rep.Dropped)
+	for id, key := range map[string]string{
+		"malware--55555555-0000-4000-8000-0000000000a1":        "uses [t1539]",
+		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "[t1539] first",
+	} {
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, key, n.Key, id)
+	}
+}
