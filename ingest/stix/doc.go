@@ -36,7 +36,9 @@
 // constants here or the shared ones of package engine. Checked are what
 // every STIX object has: type and id ("<type>--<uuid>", the type
 // matching; an identifier whose type part has an upper-case letter, such
-// as "MALWARE--…", is no STIX identifier, see Identifiers), timestamps (RFC 3339; modified not before created, last_seen
+// as "MALWARE--…", is no STIX identifier, see Identifiers; an id that is a
+// UUID alone, as ThreatConnect's TAXII 2.1 server writes its indicators,
+// is read as "<type>--<uuid>" of the object's type, with a warning), timestamps (RFC 3339; modified not before created, last_seen
 // not before first_seen, ...), the JSON types of
 // the common properties (labels, confidence 0-100, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,

@@ -161,6 +161,9 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapBundle(out, object{m: map[string]any{"objects": items}})
 		return
 	}
+	if w, ok := bareUUIDID(m); ok {
+		out.warnings = append(out.warnings, w)
+	}
 	o, bad := validate(m)
 	out.id, out.typ = o.id, o.typ
 	if out.id == "" {

@@ -2,6 +2,7 @@ package stix
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -560,4 +561,37 @@ func TestCISAAttackPatternIsTheATTACKTechnique(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, key, n.Key, id)
 	}
+}
+
+// TestThreatConnectBareUUIDIdLoads: ThreatConnect's TAXII 2.1 server (its
+// TAXII Server App 2.0, as its developer docs show a collection's objects
+// answer; testdata/excerpts/threatconnect-taxii21-objects.json) gives an
+// indicator the id "4f41230e-518a-5b16-a555-abb790f99e3c": its UUID alone,
+// beside "type": "indicator". The object says what it is; its identifier
+// is indicator--4f41230e-…, loaded with a warning naming both. Before, it
+// was dropped invalid-id: every indicator of such a collection lost. An id
+// that is no UUID, or a type that is no STIX type, is still dropped.
+func TestThreatConnectBareUUIDIdLoads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, logs := loadProducerFile(t, "../excerpts/threatconnect-taxii21-objects.json")
+	require.Empty(t, rep.Dropped)
+	n, err := st.ResolveNode(ctx, "indicator--4f41230e-518a-5b16-a555-abb790f99e3c")
+	require.NoError(t, err)
+	require.Equal(t, "10.10.1.16/32", n.Name)
+	require.Equal(t, "indicator--4f41230e-518a-5b16-a555-abb790f99e3c", n.Key)
+	got, _ := graphRelations(t, st.Pool())
+	require.Contains(t, got, "indicator based-on ipv4-addr 10.10.1.16")
+	var warned int
+	for _, l := range logs {
+		if s := fmt.Sprint(l.msg, l.attrs); strings.Contains(s, "4f41230e-518a-5b16-a555-abb790f99e3c") && strings.Contains(s, "bare UUID") {
+			warned++
+		}
+	}
+	require.Equal(t, 1, warned, "the repair is said")
+
+	_, rep, _ = loadProducer(t, "bad-ids", `[
+		{"type": "indicator", "id": "4f41230e-518a-5b16-a555-abb790f9", "pattern": "[ipv4-addr:value = '192.0.2.1']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"},
+		{"type": "Indicator", "id": "4f41230e-518a-5b16-a555-abb790f99e3d", "pattern": "[ipv4-addr:value = '192.0.2.2']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}]`)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidID: 2}, rep.Dropped)
 }
