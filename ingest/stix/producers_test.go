@@ -595,3 +595,22 @@ func TestThreatConnectBareUUIDIdLoads(t *testing.T) {
 		{"type": "Indicator", "id": "4f41230e-518a-5b16-a555-abb790f99e3d", "pattern": "[ipv4-addr:value = '192.0.2.2']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}]`)
 	require.Equal(t, map[engine.Reason]int64{ReasonInvalidID: 2}, rep.Dropped)
 }
+
+// TestStixShifterBundleInAnArrayLoads: stix-shifter's results bundle
+// (testdata/excerpts/stix-shifter-crowdstrike-detections.json, its
+// CrowdStrike Falcon connector's) has the id "6fb563a5-…", a UUID without
+// "bundle--". A top-level bundle's id is not checked; the same bundle as an
+// element of an array (or a line of NDJSON, as results are collected) is
+// a record, whose id a bare UUID made an invalid-id drop of the whole
+// bundle: "no records", nothing loaded. It loads as bundle--6fb563a5-…,
+// with a warning, and its objects are the records.
+func TestStixShifterBundleInAnArrayLoads(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "stix-shifter-crowdstrike-detections.json"))
+	require.NoError(t, err)
+	st, rep, _ := loadProducer(t, "stix-shifter", "["+string(data)+"]")
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 3, rep.RecordsRead)
+	_, err = st.ResolveNode(context.Background(), "domain-name:catsdegree.com")
+	require.NoError(t, err)
+}
