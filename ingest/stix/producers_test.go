@@ -3,6 +3,7 @@ package stix
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -613,4 +614,33 @@ func TestStixShifterBundleInAnArrayLoads(t *testing.T) {
 	require.EqualValues(t, 3, rep.RecordsRead)
 	_, err = st.ResolveNode(context.Background(), "domain-name:catsdegree.com")
 	require.NoError(t, err)
+}
+
+// TestElasticLabsBundleLoadsAsPublished pins what was checked and found
+// right on Elastic Security Labs' published indicators
+// (testdata/excerpts/elastic-labs-bitsloth.json): the bundle redefines the
+// predefined TLP:WHITE id as "TLP:CLEAR" ({"tlp": "clear"}), which marks
+// its indicators clear; confidence 15 is kept beside the exporter's
+// x_score; each indicator is based on the observable its pattern names.
+func TestElasticLabsBundleLoadsAsPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, logs := loadProducerFile(t, "../excerpts/elastic-labs-bitsloth.json")
+	require.Empty(t, rep.Dropped)
+	for _, l := range logs {
+		require.Less(t, l.level, slog.LevelWarn, "%s %v", l.msg, l.attrs)
+	}
+	n, err := st.ResolveNode(ctx, "indicator--79976eb6-75a1-5c82-bffd-c15f67775d99")
+	require.NoError(t, err)
+	require.Equal(t, graph.TLPClear, n.TLP)
+	require.NotNil(t, n.Confidence)
+	require.Equal(t, 15, *n.Confidence)
+	require.EqualValues(t, 20, n.Props["x_score"])
+	got, pending := graphRelations(t, st.Pool())
+	require.Zero(t, pending)
+	require.ElementsMatch(t, []string{
+		"indicator based-on domain-name updater.microsoft.com",
+		"indicator based-on hash SHA-256:0f9c0d9b77678d7360e492e00a7fa00af9b78331dc926b0747b07299b4e64afd",
+		"indicator based-on ipv4-addr 15.235.132.67",
+	}, got)
 }
