@@ -36,7 +36,9 @@
 // constants here or the shared ones of package engine. Checked are what
 // every STIX object has: type and id ("<type>--<uuid>", the type
 // matching; an identifier whose type part has an upper-case letter, such
-// as "MALWARE--…", is no STIX identifier, see Identifiers), timestamps (RFC 3339; modified not before created, last_seen
+// as "MALWARE--…", is no STIX identifier, see Identifiers; an id that is a
+// UUID alone, as ThreatConnect's TAXII 2.1 server writes its indicators,
+// is read as "<type>--<uuid>" of the object's type, with a warning), timestamps (RFC 3339; modified not before created, last_seen
 // not before first_seen, ...), the JSON types of
 // the common properties (labels, confidence 0-100, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,
@@ -122,7 +124,10 @@
 //     file -has-hash-> hash.
 //   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
 //     key on their ATT&CK id (from external references of ATT&CK itself, not
-//     CAPEC's mappings to it), else their normalized name; vulnerability on
+//     CAPEC's mappings to it, or an id of their kind in brackets ending the
+//     name, as CISA's AIS advisories name attack patterns "Credential
+//     Access - Steal Web Session Cookie [T1539]"), else their normalized
+//     name; vulnerability on
 //     its CVE id (name or external_references) (graph.NamedNode). A live
 //     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
 //     lookup aliases (graph.NameAlias); an alias two entities of the feed

@@ -2,6 +2,8 @@ package stix
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -506,4 +508,139 @@ func TestOpenCTIPlaceholderSightingIsOfTheObject(t *testing.T) {
 		"sighting " + graph.RelSightingOf + " intrusion-set Placeholder Set",
 		"sighting x-opencti-sighting-of ipv4-addr 198.51.100.44",
 	}, of)
+}
+
+// TestCISAAttackPatternIsTheATTACKTechnique: CISA's AIS STIX 2.1 advisories
+// (testdata/excerpts/cisa-ais-aa23-325a.json, AA23-325A as Elastic's
+// stix-to-ecs keeps it) name each attack-pattern "Tactic - Technique:
+// Sub-technique [T1556.006]", with no external_references: the bracketed
+// id is the ATT&CK technique the object is. It is that technique's node,
+// as an ATT&CK id in external_references or MISP's "Name - T1539" makes
+// it. Before, it was a node of its own keyed by the whole name, so the
+// advisory and its indicators were nowhere near ATT&CK's T1539 (intel
+// related from the technique did not reach the report).
+func TestCISAAttackPatternIsTheATTACKTechnique(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "cisa-ais-aa23-325a.json"))
+	require.NoError(t, err)
+	// ATT&CK's technique as enterprise-attack writes it (cut to what keys it).
+	attack := `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff",
+		"created": "2019-10-08T20:04:35.508Z", "modified": "2023-09-19T21:21:52.009Z", "name": "Steal Web Session Cookie",
+		"external_references": [{"source_name": "mitre-attack", "url": "https://attack.mitre.org/techniques/T1539", "external_id": "T1539"}],
+		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "credential-access"}]}`
+	st, rep, _ := loadProducer(t, "cisa-ais", string(data)+"\n"+attack)
+	require.Empty(t, rep.Dropped)
+	cisa, err := st.ResolveNode(ctx, "attack-pattern--2889f81f-ef37-45b0-acf1-69220d589104")
+	require.NoError(t, err)
+	mitre, err := st.ResolveNode(ctx, "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff")
+	require.NoError(t, err)
+	require.Equal(t, mitre.ID, cisa.ID, "CISA's [T1539] is ATT&CK's T1539")
+	require.Equal(t, "T1539", cisa.Key)
+	sub, err := st.ResolveNode(ctx, "attack-pattern--a1bfeb7c-4099-4b38-a072-60eaa98f1a1d")
+	require.NoError(t, err)
+	require.Equal(t, "T1556.006", sub.Key)
+	report, err := st.ResolveNode(ctx, "report--11afe301-b745-4d8c-a2d2-65db8e096ea2")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, mitre.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	_, ok := nb.Node(report.ID)
+	require.True(t, ok, "the advisory is one hop from the technique")
+
+	// Only an id of the object's own kind in brackets at the end counts.
+	st, rep, _ = loadProducer(t, "brackets", `{"type": "bundle", "id": "bundle--55555555-0000-4000-8000-000000000001", "objects": [
+		{"type": "malware", "spec_version": "2.1", "id": "malware--55555555-0000-4000-8000-0000000000a1", "name": "Uses [T1539]", "is_family": true,
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"},
+		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "[T1539] first",
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"}]}`)
+	require.Empty(t, rep.Dropped)
+	for id, key := range map[string]string{
+		"malware--55555555-0000-4000-8000-0000000000a1":        "uses [t1539]",
+		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "[t1539] first",
+	} {
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, key, n.Key, id)
+	}
+}
+
+// TestThreatConnectBareUUIDIdLoads: ThreatConnect's TAXII 2.1 server (its
+// TAXII Server App 2.0, as its developer docs show a collection's objects
+// answer; testdata/excerpts/threatconnect-taxii21-objects.json) gives an
+// indicator the id "4f41230e-518a-5b16-a555-abb790f99e3c": its UUID alone,
+// beside "type": "indicator". The object says what it is; its identifier
+// is indicator--4f41230e-…, loaded with a warning naming both. Before, it
+// was dropped invalid-id: every indicator of such a collection lost. An id
+// that is no UUID, or a type that is no STIX type, is still dropped.
+func TestThreatConnectBareUUIDIdLoads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, logs := loadProducerFile(t, "../excerpts/threatconnect-taxii21-objects.json")
+	require.Empty(t, rep.Dropped)
+	n, err := st.ResolveNode(ctx, "indicator--4f41230e-518a-5b16-a555-abb790f99e3c")
+	require.NoError(t, err)
+	require.Equal(t, "10.10.1.16/32", n.Name)
+	require.Equal(t, "indicator--4f41230e-518a-5b16-a555-abb790f99e3c", n.Key)
+	got, _ := graphRelations(t, st.Pool())
+	require.Contains(t, got, "indicator based-on ipv4-addr 10.10.1.16")
+	var warned int
+	for _, l := range logs {
+		if s := fmt.Sprint(l.msg, l.attrs); strings.Contains(s, "4f41230e-518a-5b16-a555-abb790f99e3c") && strings.Contains(s, "bare UUID") {
+			warned++
+		}
+	}
+	require.Equal(t, 1, warned, "the repair is said")
+
+	_, rep, _ = loadProducer(t, "bad-ids", `[
+		{"type": "indicator", "id": "4f41230e-518a-5b16-a555-abb790f9", "pattern": "[ipv4-addr:value = '192.0.2.1']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"},
+		{"type": "Indicator", "id": "4f41230e-518a-5b16-a555-abb790f99e3d", "pattern": "[ipv4-addr:value = '192.0.2.2']", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}]`)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidID: 2}, rep.Dropped)
+}
+
+// TestStixShifterBundleInAnArrayLoads: stix-shifter's results bundle
+// (testdata/excerpts/stix-shifter-crowdstrike-detections.json, its
+// CrowdStrike Falcon connector's) has the id "6fb563a5-…", a UUID without
+// "bundle--". A top-level bundle's id is not checked; the same bundle as an
+// element of an array (or a line of NDJSON, as results are collected) is
+// a record, whose id a bare UUID made an invalid-id drop of the whole
+// bundle: "no records", nothing loaded. It loads as bundle--6fb563a5-…,
+// with a warning, and its objects are the records.
+func TestStixShifterBundleInAnArrayLoads(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "stix-shifter-crowdstrike-detections.json"))
+	require.NoError(t, err)
+	st, rep, _ := loadProducer(t, "stix-shifter", "["+string(data)+"]")
+	require.Empty(t, rep.Dropped)
+	require.EqualValues(t, 3, rep.RecordsRead)
+	_, err = st.ResolveNode(context.Background(), "domain-name:catsdegree.com")
+	require.NoError(t, err)
+}
+
+// TestElasticLabsBundleLoadsAsPublished pins what was checked and found
+// right on Elastic Security Labs' published indicators
+// (testdata/excerpts/elastic-labs-bitsloth.json): the bundle redefines the
+// predefined TLP:WHITE id as "TLP:CLEAR" ({"tlp": "clear"}), which marks
+// its indicators clear; confidence 15 is kept beside the exporter's
+// x_score; each indicator is based on the observable its pattern names.
+func TestElasticLabsBundleLoadsAsPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, logs := loadProducerFile(t, "../excerpts/elastic-labs-bitsloth.json")
+	require.Empty(t, rep.Dropped)
+	for _, l := range logs {
+		require.Less(t, l.level, slog.LevelWarn, "%s %v", l.msg, l.attrs)
+	}
+	n, err := st.ResolveNode(ctx, "indicator--79976eb6-75a1-5c82-bffd-c15f67775d99")
+	require.NoError(t, err)
+	require.Equal(t, graph.TLPClear, n.TLP)
+	require.NotNil(t, n.Confidence)
+	require.Equal(t, 15, *n.Confidence)
+	require.EqualValues(t, 20, n.Props["x_score"])
+	got, pending := graphRelations(t, st.Pool())
+	require.Zero(t, pending)
+	require.ElementsMatch(t, []string{
+		"indicator based-on domain-name updater.microsoft.com",
+		"indicator based-on hash SHA-256:0f9c0d9b77678d7360e492e00a7fa00af9b78331dc926b0747b07299b4e64afd",
+		"indicator based-on ipv4-addr 15.235.132.67",
+	}, got)
 }

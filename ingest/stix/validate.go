@@ -2,6 +2,7 @@ package stix
 
 import (
 	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -298,6 +299,32 @@ func canonicalIDs(m map[string]any) {
 		m["id"], _ = stixid.CanonicalID(id)
 	}
 	canonicalRefs(m)
+}
+
+// bareUUIDID reads an object whose id is a UUID alone ("id":
+// "4f41230e-…" beside "type": "indicator", as ThreatConnect's TAXII 2.1
+// server writes its indicators) as the identifier its type and that UUID
+// make (indicator--4f41230e-…, canonical), rewriting m's id, and returns
+// the warning that says so. The object says what it is; dropping it lost
+// every object of such a feed. An id that is no UUID in its 36-character
+// form, or a type that makes no STIX identifier with it ("Indicator"),
+// is left to validate, which drops it as before.
+func bareUUIDID(m map[string]any) (warning, bool) {
+	id, _ := m["id"].(string)
+	typ, _ := m["type"].(string)
+	if len(id) != 36 || typ == "" || strings.Contains(id, "--") {
+		return warning{}, false
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return warning{}, false
+	}
+	sid, ok := stixid.CanonicalID(typ + "--" + id)
+	if !ok {
+		return warning{}, false
+	}
+	m["id"] = sid
+	return warning{property: "id", value: id,
+		message: "a bare UUID, not <type>--<uuid>: read as " + sid}, true
 }
 
 // canonicalRefs is canonicalIDs' walk below the object's id.
