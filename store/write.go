@@ -57,7 +57,8 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	// One statement per releaseChunk refs, Writers at once: a pending
 	// relation named by refs in two chunks is released by whichever
 	// statement locks it first; the other finds it gone.
-	refs := releaseRefs(nodes, aliasRows(nodes))
+	// One ref per node: records are sorted by node id.
+	refs := releaseRefs(slices.CompactFunc(slices.Clone(nodes), func(a, b graph.Node) bool { return a.ID == b.ID }), aliasRows(nodes))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
