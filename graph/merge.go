@@ -463,3 +463,34 @@ func Union(a, b []string) []string {
 	slices.Sort(out)
 	return slices.Compact(out)
 }
+
+// RecordSource returns the one source object a node record comes from in
+// one version (the only entry of its Versions with an id and a version: a
+// STIX object's id at its modified, a MISP event's uuid at its timestamp,
+// the notion source_versions keeps) and that version; "" for a record with
+// no version or several. The store keeps, for a node with such a record,
+// one record per source object at its newest version (node_records): a
+// newer version of the object replaces what an older one gave the node's
+// name, props, labels, confidence and TLP.
+func RecordSource(n Node) (string, time.Time) {
+	if len(n.Versions) != 1 {
+		return "", time.Time{}
+	}
+	for id, v := range n.Versions {
+		if id != "" && !v.IsZero() {
+			return id, v
+		}
+	}
+	return "", time.Time{}
+}
+
+// WithoutContent returns n without what a newer version of its source
+// object replaces: no name, props, labels, confidence or TLP, and ranks
+// below every record, so that merged into another record it changes none
+// of those; its kind, key, times, sources, aliases and versions still
+// merge. The store merges an older version's record so.
+func (n Node) WithoutContent() Node {
+	n.Name, n.Props, n.Labels, n.Confidence, n.TLP = "", nil, nil, nil, ""
+	n.ranks = &Ranks{}
+	return n
+}

@@ -62,6 +62,7 @@ var Plan = []Table{
 	{Name: "relation_records", Method: Coordinator, Why: "written in the relation upsert's statement, keyed by the ids it writes to relations (no foreign keys since 00016)"},
 	{Name: "node_aliases", Method: Coordinator, Why: "references nodes, written in the transaction that writes them (no foreign key since 00024; nodes' delete trigger removes them)"},
 	{Name: "pending_relations", Method: Coordinator, Why: "resolved against node_aliases in one statement"},
+	{Name: "node_records", Method: Coordinator, Why: "written with nodes in their transaction under the node's row lock, read to merge a recorded node again from its records (no foreign key; nodes' delete trigger removes them)"},
 	{Name: "source_versions", Method: Coordinator, Why: "read with relation_records in the relation upsert's statement (stated_superseded)"},
 	{Name: "feeds", Method: Coordinator, Why: "a few rows of load bookkeeping"},
 	{Name: "feed_items", Method: Coordinator, Why: "references feeds"},

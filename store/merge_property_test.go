@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -144,4 +145,49 @@ func readRelationViews(t *testing.T, pool *pgxpool.Pool) map[string]mergetest.Vi
 	}
 	require.NoError(t, rows.Err())
 	return out
+}
+
+// TestSQLRecordMergeIsGraphMerge holds the node_records path (migration
+// 00042) to graph.MergeNode: for 300 random pairs of node records where a
+// carries a version of one source object and b none (a writer without a
+// version), or a version of another object, writing a then b and b then a
+// must each store MergeNode(a, b): the node merged again from its records
+// (NodeRemergeRecords) or merged into directly (NodeUpsertMany) is the
+// same merge.
+func TestSQLRecordMergeIsGraphMerge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const pairs = 300
+	r := rand.New(rand.NewPCG(9, 10))
+	v := time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC)
+	ids := make([]uuid.UUID, pairs)
+	var a, b []graph.Node
+	for i := range ids {
+		ids[i] = graph.NamedID(graph.KindMalware, fmt.Sprintf("recorded-pair-%04d", i))
+		na, nb := mergetest.Node(r, ids[i]), mergetest.Node(r, ids[i])
+		na.Versions = map[string]time.Time{fmt.Sprintf("malware--a-%04d", i): v}
+		if i%2 == 1 {
+			nb.Versions = map[string]time.Time{fmt.Sprintf("malware--b-%04d", i): v.Add(time.Duration(i) * time.Minute)}
+		}
+		a, b = append(a, na), append(b, nb)
+	}
+	for _, order := range []struct {
+		name          string
+		first, second int
+	}{{"a then b", 0, 1}, {"b then a", 1, 0}} {
+		t.Run(order.name, func(t *testing.T) {
+			t.Parallel()
+			tb := setup(t)
+			nodes := [2][]graph.Node{a, b}
+			for _, i := range []int{order.first, order.second} {
+				_, err := tb.store.Write(ctx, graph.Batch{Nodes: nodes[i]})
+				require.NoError(t, err)
+			}
+			got := readNodeViews(t, tb.pool)
+			require.Len(t, got, pairs)
+			for i, id := range ids {
+				require.Equal(t, mergetest.NodeView(graph.MergeNode(a[i], b[i]), tb.now), got[id], "node pair %d", i)
+			}
+		})
+	}
 }

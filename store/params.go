@@ -70,17 +70,18 @@ func aliasRows(nodes []graph.Node) []aliasRow {
 	return out
 }
 
-func nodeParams(nodes []graph.Node, now time.Time) gen.NodeUpsertManyParams {
+func nodeParams(nodes []graph.Node, versioned map[uuid.UUID]bool, now time.Time) gen.NodeUpsertManyParams {
 	k := len(nodes)
 	p := gen.NodeUpsertManyParams{
 		IDs: make([]uuid.UUID, 0, k), Kinds: make([]string, 0, k), Keys: make([]string, 0, k), Names: make([]string, 0, k),
 		Props: make([]json.RawMessage, 0, k), Labels: make([]string, 0, k), Confidences: make([]int16, 0, k),
 		TLPs: make([]string, 0, k), FirstSeens: make([]time.Time, 0, k), LastSeens: make([]time.Time, 0, k),
 		Sources: make([]string, 0, k), NameRanks: make([]string, 0, k), PropsRanks: make([]string, 0, k),
-		PropsKeyRanks: make([]json.RawMessage, 0, k), Untimed: make([]bool, 0, k),
+		PropsKeyRanks: make([]json.RawMessage, 0, k), Untimed: make([]bool, 0, k), Recorded: make([]bool, 0, k),
 	}
 	for _, n := range nodes {
 		p.Untimed = append(p.Untimed, n.FirstSeen.IsZero() && n.LastSeen.IsZero())
+		p.Recorded = append(p.Recorded, versioned[n.ID])
 		first, last := graph.Seen(n.FirstSeen, n.LastSeen, now)
 		p.IDs = append(p.IDs, n.ID)
 		p.Kinds = append(p.Kinds, string(n.Kind))

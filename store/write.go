@@ -39,14 +39,15 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 		dropped droppedSet
 	)
 	nodes = s.checkBatch(ctx, graph.Batch{Nodes: nodes}, &stats, &dropped).Nodes
-	nodes = graph.MergeNodes(nodes)
+	// Per node and source object (node_records), runs cut between nodes.
+	nodes = nodeRecords(nodes)
 	nodes = keepWinningAliases(nodes)
 	now := s.now().UTC()
-	ws, _, err := spreadWrites(ctx, s.writers, nodes, s.batchSize,
-		func(ctx context.Context, chunk []graph.Node) (graph.WriteStats, droppedSet, error) {
+	ws, _, err := spreadWrites(ctx, s.writers, recordRuns(nodes, s.batchSize), 1,
+		func(ctx context.Context, runs [][]graph.Node) (graph.WriteStats, droppedSet, error) {
 			var ws graph.WriteStats
 			var d droppedSet
-			err := s.writeIsolating(ctx, chunk, nil, false, now, &ws, &d)
+			err := s.writeIsolating(ctx, runs[0], nil, false, now, &ws, &d)
 			return ws, d, err
 		})
 	stats.Add(ws)
@@ -56,7 +57,8 @@ func (s *Store) UpsertNodes(ctx context.Context, nodes []graph.Node) (graph.Writ
 	// One statement per releaseChunk refs, Writers at once: a pending
 	// relation named by refs in two chunks is released by whichever
 	// statement locks it first; the other finds it gone.
-	refs := releaseRefs(nodes, aliasRows(nodes))
+	// One ref per node: records are sorted by node id.
+	refs := releaseRefs(slices.CompactFunc(slices.Clone(nodes), func(a, b graph.Node) bool { return a.ID == b.ID }), aliasRows(nodes))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(s.writers)
 	for chunk := range slices.Chunk(refs, releaseChunk*s.batchSize) {
@@ -389,7 +391,7 @@ func (s *Store) writeChecked(ctx context.Context, b graph.Batch, release bool) (
 	var dropped droppedSet
 	b = s.checkBatch(ctx, b, &stats, &dropped)
 	now := s.now().UTC()
-	nodes := graph.MergeNodes(b.Nodes)
+	nodes := nodeRecords(b.Nodes)
 	rels := keepRelationIDs(b.Relations, graph.MergeRelations(b.Relations))
 	err := s.writeIsolating(ctx, nodes, rels, release, now, &stats, &dropped)
 	return stats, dropped, err
@@ -441,10 +443,15 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 	}
 }
 
-// writeMerged writes merged nodes (and their aliases) and relations in one
-// transaction, retried after transient failures: Write's transaction.
-func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []graph.Relation, release bool, now time.Time) (graph.WriteStats, error) {
+// writeMerged writes node records (nodeRecords: merged per node and source
+// object, sorted), the nodes they merge into (and their aliases) and
+// relations in one transaction, retried after transient failures: Write's
+// transaction. The nodes with a versioned record, and the recorded ones,
+// also get their node_records (writeNodeRecords).
+func (s *Store) writeMerged(ctx context.Context, records []graph.Node, rels []graph.Relation, release bool, now time.Time) (graph.WriteStats, error) {
 	var stats graph.WriteStats
+	nodes := graph.MergeNodes(records)
+	versioned := versionedNodes(records)
 	aliases := aliasRows(nodes)
 	var resolve []string
 	if release {
@@ -457,14 +464,20 @@ func (s *Store) writeMerged(ctx context.Context, nodes []graph.Node, rels []grap
 		var moved []string // source ids taken over by a smaller node id
 		// In id order (MergeNodes sorts), timed or not, as every writer
 		// takes the rows' locks.
+		var recorded, inserted []uuid.UUID
 		for chunk := range slices.Chunk(nodes, s.batchSize) {
-			row, err := q.NodeUpsertMany(ctx, nodeParams(chunk, now))
+			row, err := q.NodeUpsertMany(ctx, nodeParams(chunk, versioned, now))
 			if err != nil {
 				return fmt.Errorf("upsert %d nodes: %w", len(chunk), err)
 			}
 			stats.NodesInserted += row.Inserted
 			stats.NodesMerged += row.Merged
 			stats.NodesUnchanged += int64(len(chunk)) - row.Inserted - row.Merged
+			recorded = append(recorded, row.Recorded...)
+			inserted = append(inserted, row.InsertedRecorded...)
+		}
+		if err := writeNodeRecords(ctx, q, records, versioned, recorded, inserted, s.batchSize, &stats); err != nil {
+			return err
 		}
 		for chunk := range slices.Chunk(aliases, s.batchSize) {
 			p := gen.NodeAliasUpsertManyParams{}

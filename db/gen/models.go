@@ -101,6 +101,8 @@ type Node struct {
 	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
 	// Whether any merged record had times of its own; when not, first_seen and last_seen are the load time of the insert.
 	Timed bool `json:"timed"`
+	// Whether node_records holds this node's records (it has had a versioned record): its name, props, labels, confidence and TLP are then the merge of its records (migration 00042).
+	Recorded bool `json:"recorded"`
 }
 
 // Maps every identifier a source used for an entity (STIX id, MISP uuid) to the merged node, so relationships that name the source id resolve to it.
@@ -119,6 +121,25 @@ type NodeEntity struct {
 	NodeID   uuid.UUID  `json:"node_id"`
 	EntityID *uuid.UUID `json:"entity_id"`
 	Reason   string     `json:"reason"`
+}
+
+// For a node that has had a versioned record (nodes.recorded), its record of each source object at the newest version of that object, and (source_id ”) the merge of everything else written to it. The node's name, props, labels, confidence and TLP are the merge of its records (graph.MergeNode); a newer version replaces its object's record (migration 00042).
+type NodeRecord struct {
+	NodeID uuid.UUID `json:"node_id"`
+	// The one source object (graph.RecordSource) the record comes from, or '' for records with no version or several and for what the node held before its first versioned record.
+	SourceID string `json:"source_id"`
+	// The newest version of the object written to this node; 0001-01-01 UTC (graph time zero) for the '' record.
+	Version       time.Time       `json:"version"`
+	Name          string          `json:"name"`
+	NameRank      string          `json:"name_rank"`
+	Props         json.RawMessage `json:"props"`
+	PropsRank     string          `json:"props_rank"`
+	PropsKeyRanks json.RawMessage `json:"props_key_ranks"`
+	Labels        []string        `json:"labels"`
+	Confidence    *int16          `json:"confidence"`
+	TLP           *string         `json:"tlp"`
+	// Whether the last write replaced an older version (NodeRecordUpsertMany returns it); bookkeeping, not part of the graph.
+	Replaced bool `json:"replaced"`
 }
 
 // Retention of a day-partitioned table as the last prune applied it: rows older than now - keep are refused at ingest and removed by prune.

@@ -283,7 +283,11 @@ const maxWaiting = 1 << 18
 // yet: enough of it to write a record of its TLP alone.
 type marked struct {
 	node graph.NodeBrief
-	rel  *graph.Relation
+	// versions are the node record's (graph.Node.Versions): the TLP
+	// record is of the object in that version, so a newer version of the
+	// object without the marking replaces it (node_records).
+	versions map[string]time.Time
+	rel      *graph.Relation
 }
 
 // markLate marks with tlp the nodes and relations read before the TLP
@@ -303,7 +307,9 @@ func (l *loader) markLate(id string, tlp graph.TLP, b *graph.Batch) {
 				Sources: m.rel.Sources, StatedBy: m.rel.StatedBy, Props: map[string]any{"tlp": string(tlp)}})
 			continue
 		}
-		b.Nodes = append(b.Nodes, m.node.TLPRecord(tlp, l.mp.sources))
+		rec := m.node.TLPRecord(tlp, l.mp.sources)
+		rec.Versions = m.versions
+		b.Nodes = append(b.Nodes, rec)
 	}
 	l.nWaiting -= len(l.waiting[id])
 	delete(l.waiting, id)
@@ -337,7 +343,7 @@ func (l *loader) wait(refs []string, m marked) {
 func (l *loader) applyFixups(fixups []fixup, b *graph.Batch) {
 	for _, f := range fixups {
 		if f.node >= 0 {
-			l.wait(f.refs, marked{node: b.Nodes[f.node].Brief()})
+			l.wait(f.refs, marked{node: b.Nodes[f.node].Brief(), versions: b.Nodes[f.node].Versions})
 		}
 		if f.rel >= 0 {
 			r := b.Relations[f.rel]

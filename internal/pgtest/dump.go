@@ -25,6 +25,9 @@ var GraphQueries = []string{
 	"SELECT source_id, src_ref, relation, dst_ref, source FROM relation_ids ORDER BY 1",
 	"SELECT node_id, entity_id, reason FROM node_entities ORDER BY 1",
 	"SELECT alias FROM ambiguous_aliases ORDER BY 1",
+	// A recorded node's records per source object (migration 00042),
+	// without the bookkeeping column replaced.
+	"SELECT node_id, source_id, version, name, name_rank, props, props_rank, props_key_ranks, labels, confidence, tlp FROM node_records ORDER BY 1, 2",
 }
 
 // GraphQueriesWithTimes are GraphQueries plus created_at and updated_at, to
@@ -41,6 +44,7 @@ var GraphQueriesWithTimes = []string{
 	GraphQueries[8],
 	GraphQueries[9],
 	GraphQueries[10],
+	GraphQueries[11],
 }
 
 // Dump runs the queries and returns their rows as text, one row a line, so
