@@ -41,6 +41,13 @@ func TestReportFollowsTheRelationshipsNewestEnds(t *testing.T) {
 	r1 := report("report-v1", "2024-04-01T00:00:00.000Z", `"relationship--5e1f0000-0000-4000-8000-0000000a7010"`)
 	// the newer report names the victim alone
 	r2 := report("report-v2", "2024-05-01T00:00:00.000Z", `"identity--5e1f0000-0000-4000-8000-0000000a7004"`)
+	// a report naming the relationship and, directly, both of v1's ends (as
+	// ATT&CK's collections name every object): its record of tool B keeps
+	// no "<report> via <relationship>" key (migration 00043), and the link
+	// stays when v2 moves the relationship's end, stated by the report
+	// itself
+	d1 := report("report-direct-v1", "2024-04-01T00:00:00.000Z", `"relationship--5e1f0000-0000-4000-8000-0000000a7010",
+		"malware--5e1f0000-0000-4000-8000-0000000a7001", "tool--5e1f0000-0000-4000-8000-0000000a7002"`)
 	for _, tc := range []struct {
 		want   []string
 		orders [][]ingest.Feed
@@ -50,6 +57,9 @@ func TestReportFollowsTheRelationshipsNewestEnds(t *testing.T) {
 		}},
 		{[]string{"adv7 rel victim"}, [][]ingest.Feed{
 			{v1, r1, r2, v2}, {r1, v1, v2, r2}, {v2, r2, r1, v1}, {r2, v1, r1, v2},
+		}},
+		{[]string{"adv7 rel victim", "adv7relmal", "adv7reltoolb"}, [][]ingest.Feed{
+			{v1, d1, v2}, {d1, v1, v2}, {v1, v2, d1}, {v2, d1, v1}, {d1, v2, v1}, {v2, v1, d1},
 		}},
 	} {
 		var first string

@@ -267,7 +267,13 @@ func latestTime(a, b time.Time) time.Time {
 // statedJSON is the stated map of a relation record as RelationUpsertMany
 // takes it: {"<id>": "<time>"} with times in one fixed UTC format whose
 // text order is their time order (stated_merge compares them as text), or
-// standsAlone when the relation stands on its own.
+// standsAlone when the relation stands on its own. A key "<object> via
+// <relationship id>" is left out when the map states the object directly
+// at a time at least its own (migration 00043, stated_union): it decides
+// nothing (stated_superseded, stated_names and RelationIDRefsForget read
+// the object of a via key, and the direct entry stays), and a collection
+// or report naming a relationship and its ends gave each end's record a
+// key per relationship.
 func statedJSON(m map[string]time.Time) json.RawMessage {
 	if len(m) == 0 {
 		return json.RawMessage(standsAlone)
@@ -279,6 +285,13 @@ func statedJSON(m map[string]time.Time) json.RawMessage {
 			continue
 		}
 		out[id] = t.UTC().Format(statedTimeFormat)
+	}
+	for id, v := range out {
+		if obj := statedObject(id); obj != id {
+			if direct, ok := out[obj]; ok && direct >= v { // text order, as stated_union compares
+				delete(out, id)
+			}
+		}
 	}
 	b, err := json.Marshal(out)
 	if err != nil { // strings only: cannot happen
