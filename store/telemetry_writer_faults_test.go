@@ -139,7 +139,12 @@ func TestTelemetryWriterCallersSurviveKills(t *testing.T) {
 
 	var logs lockedBuffer
 	b := setup(t, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
-		store.WithRetryPolicy(store.RetryPolicy{Attempts: 40, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
+		// Tries that outlast the terminator: at load 20 a COPY transaction
+		// or a node upsert outlasts the 30 ms between kills, and each round
+		// kills idle connections too (not counted in its 40), so all of
+		// them fell on one write's tries (4 runs in 6 failed with 40 tries,
+		// 1 in 6 with 42; 40 sufficed at CI's load).
+		store.WithRetryPolicy(store.RetryPolicy{Attempts: 200, Base: 5 * time.Millisecond, Max: 100 * time.Millisecond}))
 	w := b.store.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond})
 	// One edge before the kills start, so that the Store has made and
 	// knows the day's partition (as TestAppendTelemetrySurvivesServerKillingConnections
