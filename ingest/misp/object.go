@@ -12,6 +12,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/stix"
 )
 
 // objectRecord maps a MISP object: a node of its own (a STIX observable for
@@ -149,6 +150,16 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	var basedOn []graph.Relation
 	ind, obs, isInd := objectIndicator(name, uuid, attrs)
 	if isInd {
+		dropRuleCopy(details, name, ind)
+		if p, _ := ind.Props["pattern"].(string); ind.Props["pattern_type"] == "stix" && len(obs) == 0 {
+			if _, err := stix.PatternObservables(p); err != nil {
+				// A rule object's STIX pattern not understood: the
+				// indicator keeps it, without observables, and says so,
+				// as an attribute's does.
+				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
+					ID: ind.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "object"}})
+			}
+		}
 		ind, entity, basedOn = objectAsIndicator(b, node, ind, obs, details, uuid, o.Timestamp.String())
 		for i := range rels {
 			rels[i].Src = ind.Ref() // its has-attribute links
@@ -263,11 +274,20 @@ func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, d
 	return ind, entity, rels
 }
 
+// fileObjects are the objects that describe a file: a file object, an lnk
+// object (a Windows shortcut file: its hashes, name, size and times, as
+// misp-stix's _parse_lnk_object_observable exports it) and an image
+// object (the image file: its name; its attachment is the file's content
+// and its url where the content is, misp-stix's
+// _parse_image_object_observable). Each is the file keyed by its hashes
+// and name (graph.FileNode), else by its name, as a file object is.
+var fileObjects = map[string]bool{"file": true, "lnk": true, "image": true}
+
 // isFileName reports whether a is the file name of a file object whose
 // node (node) is keyed by its hashes: a filename attribute whose own node,
 // the file of that name alone, is not the object's.
 func isFileName(object string, node graph.Node, a attrOut) bool {
-	return object == "file" && node.Kind == graph.KindFile && isNameOnly(a) &&
+	return fileObjects[object] && node.Kind == graph.KindFile && isNameOnly(a) &&
 		a.node.ID != node.ID && (a.relation == "filename" || a.typ == "filename")
 }
 
@@ -413,7 +433,9 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 		return func(a attrOut) bool { return a.node.Kind == k }
 	}
 	switch name {
-	case "file":
+	case "file", "lnk", "image":
+		// An lnk object is the shortcut file, an image object the image
+		// file, as misp-stix exports them (fileObjects).
 		hashes := map[string]string{}
 		fname, sample := "", ""
 		for _, a := range attrs {
