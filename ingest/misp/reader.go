@@ -353,8 +353,8 @@ func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 }
 
 // frameSharingGroup reads the frame's SharingGroup (an event's; beside an
-// attribute in a ZMQ misp_json_attribute message, the attribute's, not
-// used).
+// attribute in a ZMQ misp_json_attribute message, the attribute's, given
+// to it at the frame's end: endFrame).
 func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
 	raw, err := s.readValue(dec)
 	if err != nil || raw == nil {
@@ -378,6 +378,14 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 			return syntaxError(err, dec)
 		}
 		return nil
+	}
+	if kind == recAttribute && fr.parent == nil && dec.PeekKind() == '{' {
+		// One attribute at the top of a document (a ZMQ
+		// misp_json_attribute message: {"Attribute": {…}, "Event": {…},
+		// "SharingGroup": {…}}) waits for the frame's end, where the
+		// SharingGroup beside it, its own, is known.
+		fr.holdAttribute = true
+		defer func() { fr.holdAttribute = false }()
 	}
 	if kind == recSighting && fr.parent == nil && dec.PeekKind() == '{' {
 		// One sighting at the top of a document that is no event (a ZMQ
@@ -450,7 +458,7 @@ func (s *fileSource) recordRaw(fr *frame, kind recordKind, offset int64, raw []b
 		j.stub = &stub
 	}
 	j.linked, j.evRef = fr.stubSent, fr.evRef
-	if kind == recSighting && fr.holdSighting && !fr.isEvent() {
+	if (kind == recSighting && fr.holdSighting || kind == recAttribute && fr.holdAttribute) && !fr.isEvent() {
 		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
 		return nil
 	}
@@ -488,6 +496,10 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			}
 			if rec.Meta.kind == recSighting {
 				rec.Meta.deletedAtSource = strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
+			}
+			if rec.Meta.kind == recAttribute && !fr.isEvent() {
+				// The SharingGroup beside the attribute is its own.
+				rec.Meta.sharingGroup = fr.sharingGroup
 			}
 			rec.Meta.first, rec.Meta.last = first, last
 			rec.Meta.linked, rec.Meta.evRef, rec.Meta.evUUID = fr.stubSent, fr.evRef, fr.evUUID

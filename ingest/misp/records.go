@@ -174,7 +174,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	if out.relation != "" {
 		details["object_relation"] = out.relation
 	}
-	addSharing(details, a.Distribution.String(), a.SharingGroup.g, bool(a.DisableCorrelation))
+	sg := a.SharingGroup.g
+	if sg == nil && !inObject {
+		sg = j.sharingGroup // beside it in its message
+	}
+	addSharing(details, a.Distribution.String(), sg, bool(a.DisableCorrelation))
 	out.details = details
 	var o observed
 	var props map[string]any

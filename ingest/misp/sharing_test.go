@@ -1,6 +1,7 @@
 package misp
 
 import (
+	stdjson "encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -78,4 +79,66 @@ func TestSharingRestrictionIsKept(t *testing.T) {
 	require.NotEmpty(t, url)
 	require.NotContains(t, url, "distribution", "inherit event: the event's applies")
 	require.NotContains(t, url, "disable_correlation")
+}
+
+// TestZMQAttributeSharingGroupIsTheAttributes: a ZMQ misp_json_attribute
+// message gives the attribute's SharingGroup beside the attribute, not in
+// it ({"Attribute": {…, "distribution": "4", "sharing_group_id": …},
+// "Event": {…}, "SharingGroup": {…}}: MISP's documented message,
+// testdata/misp/zmq_misp_json_attribute.json, whose attribute is of
+// distribution 5 and SharingGroup all null, here given distribution 4 and
+// the group of sharing_group_event.json's to_ids attribute). The group is
+// the attribute's: its indicator's props say it, as an event's own
+// SharingGroup is said on the event's node. Before, the message's
+// SharingGroup was read and not used: the attribute said "sharing group"
+// without naming the group, whose members alone may see it. An attribute
+// carrying a SharingGroup of its own keeps it; the message's event is not
+// the group's (its own distribution, 3, stays).
+func TestZMQAttributeSharingGroupIsTheAttributes(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &msg))
+	attr := msg["Attribute"].(map[string]any)
+	attr["distribution"], attr["sharing_group_id"] = "4", "7"
+	msg["SharingGroup"] = map[string]any{"id": "7", "name": "Banking ISAC", "uuid": "5c0e0000-0000-4000-8000-0000000000bb",
+		"releasability": "ISAC members", "description": "", "active": true, "local": true, "roaming": false}
+	doc, err := stdjson.Marshal(msg)
+	require.NoError(t, err)
+	rep, sink, err := loadString(t, string(doc), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	ind, ok := sink.byAlias(alias("59b8114b-1c80-4149-be3a-03e9c0a83832"))
+	require.True(t, ok)
+	require.Equal(t, graph.KindIndicator, ind.Kind)
+	require.Equal(t, "sharing group", ind.Props["distribution"])
+	require.Equal(t, "Banking ISAC", ind.Props["sharing_group"])
+	require.Equal(t, "5c0e0000-0000-4000-8000-0000000000bb", ind.Props["sharing_group_uuid"])
+	require.Equal(t, "ISAC members", ind.Props["sharing_group_releasability"])
+	ev, ok := sink.byAlias("misp--59259036-fcd0-4749-8a6c-4d88950d210f")
+	require.True(t, ok)
+	require.Equal(t, "all communities", ev.Props["distribution"])
+	require.NotContains(t, ev.Props, "sharing_group")
+
+	// The SharingGroup before the attribute.
+	part := func(v any) string {
+		b, err := stdjson.Marshal(v)
+		require.NoError(t, err)
+		return string(b)
+	}
+	first := `{"SharingGroup": ` + part(msg["SharingGroup"]) + `, "Attribute": ` + part(attr) + `, "Event": ` + part(msg["Event"]) + `}`
+	_, sink, err = loadString(t, first, quiet(nil))
+	require.NoError(t, err)
+	ind, _ = sink.byAlias(alias("59b8114b-1c80-4149-be3a-03e9c0a83832"))
+	require.Equal(t, "Banking ISAC", ind.Props["sharing_group"])
+
+	// An attribute's own SharingGroup is its group.
+	attr["SharingGroup"] = map[string]any{"name": "Own group", "uuid": "5c0e0000-0000-4000-8000-0000000000cc"}
+	doc, err = stdjson.Marshal(msg)
+	require.NoError(t, err)
+	_, sink, err = loadString(t, string(doc), quiet(nil))
+	require.NoError(t, err)
+	ind, _ = sink.byAlias(alias("59b8114b-1c80-4149-be3a-03e9c0a83832"))
+	require.Equal(t, "Own group", ind.Props["sharing_group"])
 }
