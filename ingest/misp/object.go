@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	uuidpkg "github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
@@ -42,6 +43,17 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	case name == "":
 		m.tallyObjectAttributes(o)
 		m.drop(j, "object", uuid, engine.ReasonMissingType, errors.New("object without a name"))
+		return
+	case !j.evFrame && len(o.Attributes) == 0 && !hasAttributeList(j.raw):
+		// A copy of an object without its Attribute list, read outside
+		// its event: the row MISP publishes on ZeroMQ beside an object's
+		// attribute (Attribute::fetchAttribute contains 'Object') or
+		// alone (misp_json_object). It says not what the object is (a
+		// domain-ip object is its domain, a file object its file): no
+		// node, which would claim misp--<uuid> beside the object's own
+		// node once its event is loaded. Read and mapped to nothing, as
+		// a copy of an event without its members states nothing of them.
+		j.out.res.Mapped++
 		return
 	}
 
@@ -235,6 +247,15 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		b.Relations = append(b.Relations, rel)
 	}
 	j.out.res.Mapped++
+}
+
+// hasAttributeList reports whether an object record has an Attribute
+// member (a list, empty or not).
+func hasAttributeList(raw []byte) bool {
+	var probe struct {
+		Attribute jsontext.Value `json:"Attribute"`
+	}
+	return unmarshal(raw, &probe) == nil && len(probe.Attribute) > 0
 }
 
 // objectAsIndicator makes the indicator ind of an object (objectIndicator)
