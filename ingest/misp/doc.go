@@ -375,8 +375,9 @@
 // and props its Attribute list gives), stated by no version, as an
 // attribute search result naming its event (endFrameRecords); an attribute
 // of an object (object_relation given) read outside its event is not
-// linked from the event, which links its object; the SharingGroup beside
-// the message's one attribute is the attribute's. A copy of an object
+// linked from the event, which links its object; the SharingGroup and the
+// AttributeTag list's tags beside the message's one attribute are the
+// attribute's (it waits for the message's end to know them). A copy of an object
 // without its Attribute list read outside its event (the object row MISP
 // publishes beside an object's attribute on ZeroMQ, or alone as a
 // misp_json_object message) says not what the object is and writes no

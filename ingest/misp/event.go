@@ -121,6 +121,11 @@ type frame struct {
 	// late for the frame's end, where the SharingGroup MISP gives beside
 	// it (its own, read after it) is known (fileSource.records).
 	holdAttribute bool
+	// attrTags are the tags of an AttributeTag list beside the frame's
+	// attribute (a ZMQ misp_json_attribute message's), read at
+	// attrTagsOffset, for the attribute held to the frame's end.
+	attrTags       []rawTag
+	attrTagsOffset int64
 
 	// attrTLPs are the TLPs of its attributes tagged with one (objects'
 	// too), by uuid, and sighted its sightings that name their attribute

@@ -123,6 +123,9 @@ type job struct {
 	// SharingGroup its document gives beside it (a ZMQ
 	// misp_json_attribute message's): its own, when it has none inside.
 	sharingGroup *rawSharingGroup
+	// tags are, for such an attribute, the tags of the AttributeTag list
+	// beside it: its own.
+	tags []rawTag
 
 	// Set by the mapper for the record being mapped.
 	raw    []byte

@@ -43,6 +43,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		m.drop(j, "attribute", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
+	a.Tags = append(a.Tags, j.tags...) // those beside it in its message
 	m.tallyAttribute(a, false)
 	out, reason, err := m.attribute(j, b, a, false)
 	if err != nil {
