@@ -218,26 +218,55 @@ func TestSightingBesideItsAttributeTakesItsTLP(t *testing.T) {
 	require.Equal(t, "red", keyTLP(t, pool, "misp--59c03071-f480-4311-a710-03edc0a83832"))
 }
 
-// TestAttributeTagListBesideAnAttributeIsSaid: the AttributeTag list of a
-// ZMQ misp_json_attribute message (empty in MISP's documented examples) is
-// not read; one holding tags is said at WARN, not skipped silently.
-func TestAttributeTagListBesideAnAttributeIsSaid(t *testing.T) {
+// TestAttributeTagListBesideAnAttributeIsApplied: the AttributeTag list
+// of a ZMQ misp_json_attribute message holds the attribute's tags beside
+// it, after it, as MISP's CakePHP find gives a hasMany contain (rows
+// {"tag_id": …, "Tag": {"name": …}}; current MISP's fetchAttribute moves
+// them into the attribute's Tag list, older releases published them so;
+// empty in the documented example). They are the attribute's: a tlp:red
+// row marks its indicator red and a label row labels it. Before, a list
+// holding tags was said at WARN and not applied: the red attribute was
+// unmarked. A list beside no attribute the message holds alone is still
+// said at WARN.
+func TestAttributeTagListBesideAnAttributeIsApplied(t *testing.T) {
 	t.Parallel()
 	raw, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
 	require.NoError(t, err)
 	var msg map[string]any
 	require.NoError(t, jsonUnmarshal(raw, &msg))
-	load := func(msg map[string]any) string {
-		doc, err := stdjson.Marshal(msg)
-		require.NoError(t, err)
+	load := func(doc string) (*captureSink, string) {
 		var logs bytes.Buffer
-		_, err = LoadFile(context.Background(), bytes.NewReader(doc), &captureSink{}, quiet(&logs))
+		sink := &captureSink{}
+		_, err = LoadFile(context.Background(), strings.NewReader(doc), sink, quiet(&logs))
 		require.NoError(t, err)
-		return logs.String()
+		return sink, logs.String()
 	}
-	require.NotContains(t, load(msg), "AttributeTag", "the documented empty list")
-	msg["AttributeTag"] = []any{map[string]any{"id": "1", "Tag": map[string]any{"name": "tlp:red"}}}
-	require.Contains(t, load(msg), "AttributeTag list beside an attribute not read")
+	marshal := func(v any) string {
+		b, err := stdjson.Marshal(v)
+		require.NoError(t, err)
+		return string(b)
+	}
+	_, logs := load(marshal(msg))
+	require.NotContains(t, logs, "AttributeTag", "the documented empty list")
+	msg["AttributeTag"] = []any{
+		map[string]any{"id": "1", "attribute_id": "164363", "tag_id": "3", "Tag": map[string]any{"id": "3", "name": "tlp:red", "colour": "#CC0033", "exportable": true}},
+		map[string]any{"id": "2", "attribute_id": "164363", "tag_id": "9", "Tag": map[string]any{"id": "9", "name": "osint:source-type=\"blog-post\"", "colour": "#00223b", "exportable": true}},
+	}
+	sink, logs := load(marshal(msg))
+	require.NotContains(t, logs, "AttributeTag list")
+	ind, ok := sink.byAlias(alias("59b8114b-1c80-4149-be3a-03e9c0a83832"))
+	require.True(t, ok)
+	require.Equal(t, graph.TLPRed, ind.TLP)
+	require.Contains(t, ind.Labels, `osint:source-type="blog-post"`)
+
+	// The list before the attribute.
+	sink, _ = load(`{"AttributeTag": ` + marshal(msg["AttributeTag"]) + `, "Attribute": ` + marshal(msg["Attribute"]) + `, "Event": ` + marshal(msg["Event"]) + `}`)
+	ind, _ = sink.byAlias(alias("59b8114b-1c80-4149-be3a-03e9c0a83832"))
+	require.Equal(t, graph.TLPRed, ind.TLP)
+
+	// Beside a list of attributes: whose tags they are is not said.
+	_, logs = load(`{"Attribute": [` + marshal(msg["Attribute"]) + `], "AttributeTag": ` + marshal(msg["AttributeTag"]) + `}`)
+	require.Contains(t, logs, "AttributeTag list beside an attribute not read")
 }
 
 // TestZMQSightingTakesItsAttributesTLP: a ZMQ misp_json_sighting message

@@ -224,8 +224,18 @@
 // [software:cpe = '…' AND … AND software:x_misp_<relation> = '…'], a
 // netflow's addresses with their AS numbers, protocol, ports, times and
 // flags), a netflow's based on its addresses; an object of the legacy
-// names domain|ip and ip|port is a domain-ip's and an ip-port's. The
-// other objects stay as below, to_ids or not.
+// names domain|ip and ip|port is a domain-ip's and an ip-port's; an lnk
+// or image object with a to_ids attribute is misp-stix's indicator of the
+// file it describes (an lnk's times, names, directories, hashes, sample
+// and size; an image's name, MIME type, attachment name and url; an
+// attachment's data, which the graph does not keep, is not compared). A
+// yara, sigma, suricata or stix2-pattern object is, to_ids or not, the
+// indicator of its rule, as misp-stix exports it and as a yara, sigma or
+// snort attribute is here (detection.go): keyed "indicator--<object
+// uuid>", its pattern the rule, its pattern_type the rule attribute's type
+// (yara, sigma, snort, stix), named by the rule name, its comment the
+// description, its version the pattern_version; a STIX pattern is based
+// on what it compares. The other objects stay as below, to_ids or not.
 //
 // A node made from a value is shared by every attribute, event and feed
 // naming that value, so what is particular to one attribute — its type,
@@ -244,7 +254,9 @@
 //
 // Objects are nodes too: a file object is the file (graph.FileNode over its
 // hashes and file name; a malware-sample attribute's MD5 is one of its
-// hashes and, without a filename attribute, its name the file's), url, domain-ip (the domain, resolving to its
+// hashes and, without a filename attribute, its name the file's), and so
+// are an lnk object (the shortcut file) and an image object (the image
+// file, by its name), as misp-stix exports them; url, domain-ip (the domain, resolving to its
 // addresses), x509, registry-key and vulnerability objects are the
 // corresponding observable or named node; any other object is a node of
 // kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed
@@ -363,7 +375,13 @@
 // and props its Attribute list gives), stated by no version, as an
 // attribute search result naming its event (endFrameRecords); an attribute
 // of an object (object_relation given) read outside its event is not
-// linked from the event, which links its object. What
+// linked from the event, which links its object; the SharingGroup and the
+// AttributeTag list's tags beside the message's one attribute are the
+// attribute's (it waits for the message's end to know them). A copy of an object
+// without its Attribute list read outside its event (the object row MISP
+// publishes beside an object's attribute on ZeroMQ, or alone as a
+// misp_json_object message) says not what the object is and writes no
+// node (mapped to nothing). What
 // an object, report or analyst note read before its event's uuid or
 // timestamp states (sorted keys put both after "Object") is kept for the
 // end of the event and stated there (up to maxDeferred relations; past

@@ -62,7 +62,9 @@ type frame struct {
 	// written, are said at WARN.
 	tagsGiven int
 	orgc      rawOrg
-	// sharingGroup is the event's SharingGroup, nil for none.
+	// sharingGroup is the frame's SharingGroup, nil for none: an event's
+	// own; beside the one attribute of a document that is no event (a ZMQ
+	// misp_json_attribute message), the attribute's (job.sharingGroup).
 	sharingGroup *rawSharingGroup
 	offset       int64
 	// first and last cache seen(); seenValid is reset when date or
@@ -114,6 +116,16 @@ type frame struct {
 	// that may be a ZMQ message is read: it waits in late for the
 	// frame's "action" (fileSource.records). Reading goroutine.
 	holdSighting bool
+	// holdAttribute is set while the one attribute of a top-level frame
+	// that may be a ZMQ misp_json_attribute message is read: it waits in
+	// late for the frame's end, where the SharingGroup MISP gives beside
+	// it (its own, read after it) is known (fileSource.records).
+	holdAttribute bool
+	// attrTags are the tags of an AttributeTag list beside the frame's
+	// attribute (a ZMQ misp_json_attribute message's), read at
+	// attrTagsOffset, for the attribute held to the frame's end.
+	attrTags       []rawTag
+	attrTagsOffset int64
 
 	// attrTLPs are the TLPs of its attributes tagged with one (objects'
 	// too), by uuid, and sighted its sightings that name their attribute

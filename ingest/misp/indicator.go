@@ -264,6 +264,9 @@ func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.No
 	if uuid == "" {
 		return graph.Node{}, nil, false
 	}
+	if po, ok := patterningObjects[name]; ok {
+		return patterningIndicator(name, uuid, attrs, po)
+	}
 	if n, ok := legacyObjects[name]; ok {
 		name = n
 	}
@@ -601,7 +604,7 @@ var legacyObjects = map[string]string{"domain|ip": "domain-ip", "ip|port": "ip-p
 // them). The indicator stands for the object as a property object's does.
 
 // wholeObjects are those objects.
-var wholeObjects = map[string]bool{"cpe-asset": true, "android-app": true, "netflow": true}
+var wholeObjects = map[string]bool{"cpe-asset": true, "android-app": true, "netflow": true, "lnk": true, "image": true}
 
 // patternAttrs are an object's attributes with a value, by relation, in
 // the order misp-stix's extraction gives (a relation at its first
@@ -634,6 +637,14 @@ func (p patternAttrs) pop(rel string) string {
 		return ""
 	}
 	return vs[len(vs)-1]
+}
+
+// popAll removes the relation and returns all its values, for a relation
+// misp-stix reads as multiple.
+func (p patternAttrs) popAll(rel string) []string {
+	vs := p.vals[rel]
+	delete(p.vals, rel)
+	return vs
 }
 
 // rest are the comparisons of the relations left, as custom properties of
@@ -716,6 +727,10 @@ func wholeObjectPattern(name string, attrs []attrOut) (string, bool) {
 			}
 		}
 		cmps = append(cmps, p.rest(prefix, false)...)
+	case "lnk":
+		cmps = lnkPattern(p)
+	case "image":
+		cmps = imagePattern(p)
 	default:
 		return "", false
 	}
@@ -723,6 +738,79 @@ func wholeObjectPattern(name string, attrs []attrOut) (string, bool) {
 		return "", false
 	}
 	return "[" + strings.Join(cmps, " AND ") + "]", true
+}
+
+// An lnk or image object with a to_ids attribute is misp-stix's indicator
+// of the whole file (misp_to_stix2.py _parse_lnk_object,
+// _parse_image_object): an lnk's times, names, directories, hashes, sample
+// and size, then its other attributes as x_misp_<relation>; an image's
+// name, its attachment's MIME type (image/<extension>) and name, its url,
+// then the others. misp-stix compares an attachment's or sample's data
+// (file:content_ref.payload_bin) too; the graph keeps no attachment data,
+// so the pattern here compares the rest. A hash is compared as a file
+// object's (idsPattern: 'SHA-1'), where misp-stix's documentation writes
+// SHA1: the same hash, the same observable.
+
+// lnkHashTypes are the lnk object's hash relations misp-stix compares, in
+// its order (stix2_mapping.py lnk_hash_types).
+var lnkHashTypes = []string{"md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha512/224", "sha512/256", "ssdeep", "tlsh"}
+
+// lnkPattern is the comparisons of misp-stix's pattern of an lnk object.
+func lnkPattern(p patternAttrs) []string {
+	var cmps []string
+	for _, m := range [][2]string{{"lnk-access-time", "atime"}, {"lnk-creation-time", "ctime"}, {"lnk-modification-time", "mtime"}} {
+		if v := p.pop(m[0]); v != "" {
+			cmps = append(cmps, "file:"+m[1]+" = "+patternString(v))
+		}
+	}
+	for _, v := range p.popAll("filename") {
+		cmps = append(cmps, "file:name = "+patternString(v))
+	}
+	for _, rel := range []string{"path", "fullpath"} {
+		for _, v := range p.popAll(rel) {
+			cmps = append(cmps, "file:parent_directory_ref.path = "+patternString(v))
+		}
+	}
+	for _, ht := range lnkHashTypes {
+		if v := p.pop(ht); v != "" {
+			if c := idsPattern(ht, v); len(c) > 2 {
+				cmps = append(cmps, c[1:len(c)-1])
+			}
+		}
+	}
+	if v := p.pop("malware-sample"); v != "" {
+		if name, md5, err := cut(v, true); err == nil {
+			cmps = append(cmps, "(file:content_ref.x_misp_filename = "+patternString(name)+
+				" AND file:content_ref.hashes.MD5 = "+patternString(md5)+
+				" AND file:content_ref.mime_type = 'application/zip' AND file:content_ref.encryption_algorithm = 'mime-type-indicated'"+
+				" AND file:content_ref.decryption_key = 'infected')")
+		} else {
+			cmps = append(cmps, "(file:content_ref.x_misp_filename = "+patternString(v)+")")
+		}
+	}
+	if v := p.pop("size-in-bytes"); v != "" {
+		cmps = append(cmps, "file:size = "+patternString(v))
+	}
+	return append(cmps, p.rest("file", true)...)
+}
+
+// imagePattern is the comparisons of misp-stix's pattern of an image
+// object.
+func imagePattern(p patternAttrs) []string {
+	var cmps []string
+	if v := p.pop("filename"); v != "" {
+		cmps = append(cmps, "file:name = "+patternString(v))
+	}
+	if v := p.pop("attachment"); v != "" {
+		if i := strings.LastIndexByte(v, '.'); i >= 0 {
+			cmps = append(cmps, "file:content_ref.mime_type = "+patternString("image/"+v[i+1:]))
+		}
+		cmps = append(cmps, "file:content_ref.x_misp_filename = "+patternString(v))
+	}
+	if v := p.pop("url"); v != "" {
+		cmps = append(cmps, "file:content_ref.url = "+patternString(v))
+	}
+	return append(cmps, p.rest("file", true)...)
 }
 
 // wholeObjectIndicator is the indicator misp-stix exports of a cpe-asset,

@@ -119,6 +119,13 @@ type job struct {
 	// and hash, every hash its event gives that file (samplefiles.go);
 	// nil when the attribute's own hash is all.
 	fileHashes map[string]string
+	// sharingGroup is, for an attribute read outside any event, the
+	// SharingGroup its document gives beside it (a ZMQ
+	// misp_json_attribute message's): its own, when it has none inside.
+	sharingGroup *rawSharingGroup
+	// tags are, for such an attribute, the tags of the AttributeTag list
+	// beside it: its own.
+	tags []rawTag
 
 	// Set by the mapper for the record being mapped.
 	raw    []byte

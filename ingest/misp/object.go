@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	uuidpkg "github.com/google/uuid"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/stix"
 )
 
 // objectRecord maps a MISP object: a node of its own (a STIX observable for
@@ -41,6 +43,17 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	case name == "":
 		m.tallyObjectAttributes(o)
 		m.drop(j, "object", uuid, engine.ReasonMissingType, errors.New("object without a name"))
+		return
+	case !j.evFrame && len(o.Attributes) == 0 && !hasAttributeList(j.raw):
+		// A copy of an object without its Attribute list, read outside
+		// its event: the row MISP publishes on ZeroMQ beside an object's
+		// attribute (Attribute::fetchAttribute contains 'Object') or
+		// alone (misp_json_object). It says not what the object is (a
+		// domain-ip object is its domain, a file object its file): no
+		// node, which would claim misp--<uuid> beside the object's own
+		// node once its event is loaded. Read and mapped to nothing, as
+		// a copy of an event without its members states nothing of them.
+		j.out.res.Mapped++
 		return
 	}
 
@@ -149,6 +162,16 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	var basedOn []graph.Relation
 	ind, obs, isInd := objectIndicator(name, uuid, attrs)
 	if isInd {
+		dropRuleCopy(details, name, ind)
+		if p, _ := ind.Props["pattern"].(string); ind.Props["pattern_type"] == "stix" && len(obs) == 0 {
+			if _, err := stix.PatternObservables(p); err != nil {
+				// A rule object's STIX pattern not understood: the
+				// indicator keeps it, without observables, and says so,
+				// as an attribute's does.
+				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
+					ID: ind.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "object"}})
+			}
+		}
 		ind, entity, basedOn = objectAsIndicator(b, node, ind, obs, details, uuid, o.Timestamp.String())
 		for i := range rels {
 			rels[i].Src = ind.Ref() // its has-attribute links
@@ -226,6 +249,15 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	j.out.res.Mapped++
 }
 
+// hasAttributeList reports whether an object record has an Attribute
+// member (a list, empty or not).
+func hasAttributeList(raw []byte) bool {
+	var probe struct {
+		Attribute jsontext.Value `json:"Attribute"`
+	}
+	return unmarshal(raw, &probe) == nil && len(probe.Attribute) > 0
+}
+
 // objectAsIndicator makes the indicator ind of an object (objectIndicator)
 // stand for its node: ind gets the object's uuid alias, its labels and TLP
 // (its attributes' tags), times, sources and details, and its version (the
@@ -263,11 +295,20 @@ func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, d
 	return ind, entity, rels
 }
 
+// fileObjects are the objects that describe a file: a file object, an lnk
+// object (a Windows shortcut file: its hashes, name, size and times, as
+// misp-stix's _parse_lnk_object_observable exports it) and an image
+// object (the image file: its name; its attachment is the file's content
+// and its url where the content is, misp-stix's
+// _parse_image_object_observable). Each is the file keyed by its hashes
+// and name (graph.FileNode), else by its name, as a file object is.
+var fileObjects = map[string]bool{"file": true, "lnk": true, "image": true}
+
 // isFileName reports whether a is the file name of a file object whose
 // node (node) is keyed by its hashes: a filename attribute whose own node,
 // the file of that name alone, is not the object's.
 func isFileName(object string, node graph.Node, a attrOut) bool {
-	return object == "file" && node.Kind == graph.KindFile && isNameOnly(a) &&
+	return fileObjects[object] && node.Kind == graph.KindFile && isNameOnly(a) &&
 		a.node.ID != node.ID && (a.relation == "filename" || a.typ == "filename")
 }
 
@@ -413,7 +454,9 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 		return func(a attrOut) bool { return a.node.Kind == k }
 	}
 	switch name {
-	case "file":
+	case "file", "lnk", "image":
+		// An lnk object is the shortcut file, an image object the image
+		// file, as misp-stix exports them (fileObjects).
 		hashes := map[string]string{}
 		fname, sample := "", ""
 		for _, a := range attrs {

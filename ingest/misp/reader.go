@@ -322,21 +322,32 @@ func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 }
 
 // attributeTags reads an "AttributeTag" list beside an attribute (a ZMQ
-// misp_json_attribute message's; empty in MISP's documented examples):
-// its tags are not applied to the attribute, which was read before it, so
-// a list holding any is said at WARN instead of skipped silently.
+// misp_json_attribute message's, as older MISP releases publish the
+// attribute's tags: rows {"tag_id": …, "Tag": {"name": …}}; empty in
+// MISP's documented example): its tags are kept for the frame's end, where
+// the message's one attribute, held there, takes them (endFrame); a list
+// given to no such attribute is said at WARN.
 func (s *fileSource) attributeTags(dec *jsontext.Decoder, fr *frame) error {
 	off := dec.InputOffset()
 	raw, err := s.readValue(dec)
 	if err != nil || raw == nil {
 		return err
 	}
-	var tags list[jsontext.Value]
-	if err := unmarshal(raw, &tags); err != nil || len(tags) == 0 {
+	var rows list[struct {
+		Tag *rawTag `json:"Tag"`
+	}]
+	if err := unmarshal(raw, &rows); err != nil {
+		s.log.Warn("MISP AttributeTag list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
 		return nil
 	}
-	s.log.Warn("MISP AttributeTag list beside an attribute not read: its tags (a TLP among them) are not applied; give them in the attribute's Tag list",
-		"offset", s.guard.FeedOffset(off), "event", fr.uuid(), "tags", len(tags))
+	for _, r := range rows {
+		if r.Tag != nil && r.Tag.Name.String() != "" {
+			fr.attrTags = append(fr.attrTags, *r.Tag)
+		}
+	}
+	if len(fr.attrTags) > 0 && fr.attrTagsOffset == 0 {
+		fr.attrTagsOffset = off
+	}
 	return nil
 }
 
@@ -353,8 +364,8 @@ func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
 }
 
 // frameSharingGroup reads the frame's SharingGroup (an event's; beside an
-// attribute in a ZMQ misp_json_attribute message, the attribute's, not
-// used).
+// attribute in a ZMQ misp_json_attribute message, the attribute's, given
+// to it at the frame's end: endFrame).
 func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
 	raw, err := s.readValue(dec)
 	if err != nil || raw == nil {
@@ -378,6 +389,14 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 			return syntaxError(err, dec)
 		}
 		return nil
+	}
+	if kind == recAttribute && fr.parent == nil && dec.PeekKind() == '{' {
+		// One attribute at the top of a document (a ZMQ
+		// misp_json_attribute message: {"Attribute": {…}, "Event": {…},
+		// "SharingGroup": {…}}) waits for the frame's end, where the
+		// SharingGroup beside it, its own, is known.
+		fr.holdAttribute = true
+		defer func() { fr.holdAttribute = false }()
 	}
 	if kind == recSighting && fr.parent == nil && dec.PeekKind() == '{' {
 		// One sighting at the top of a document that is no event (a ZMQ
@@ -450,7 +469,7 @@ func (s *fileSource) recordRaw(fr *frame, kind recordKind, offset int64, raw []b
 		j.stub = &stub
 	}
 	j.linked, j.evRef = fr.stubSent, fr.evRef
-	if kind == recSighting && fr.holdSighting && !fr.isEvent() {
+	if (kind == recSighting && fr.holdSighting || kind == recAttribute && fr.holdAttribute) && !fr.isEvent() {
 		fr.late = append(fr.late, engine.Record[*job]{Offset: offset, Raw: raw, Meta: j})
 		return nil
 	}
@@ -489,6 +508,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			if rec.Meta.kind == recSighting {
 				rec.Meta.deletedAtSource = strings.EqualFold(strings.TrimSpace(fr.fields["action"]), "delete")
 			}
+			if rec.Meta.kind == recAttribute && !fr.isEvent() {
+				// The SharingGroup and AttributeTag list beside the
+				// attribute are its own.
+				rec.Meta.sharingGroup, rec.Meta.tags = fr.sharingGroup, fr.attrTags
+				fr.attrTags = nil
+			}
 			rec.Meta.first, rec.Meta.last = first, last
 			rec.Meta.linked, rec.Meta.evRef, rec.Meta.evUUID = fr.stubSent, fr.evRef, fr.evUUID
 			if err := s.send(rec.Offset, rec.Raw, rec.Meta); err != nil {
@@ -499,6 +524,14 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	}
 	if err := s.sendFiles(fr); err != nil {
 		return err
+	}
+	if n := len(fr.attrTags); n > 0 {
+		// An AttributeTag list beside no attribute held for it (beside a
+		// list of attributes, or in an event): whose tags they are is
+		// not said.
+		s.log.Warn("MISP AttributeTag list beside an attribute not read: its tags (a TLP among them) are not applied; give them in the attribute's Tag list",
+			"offset", s.guard.FeedOffset(fr.attrTagsOffset), "event", fr.uuid(), "tags", n)
+		fr.attrTags = nil
 	}
 	if !fr.isEvent() {
 		if n := len(fr.tags) - fr.tagsGiven; n > 0 {

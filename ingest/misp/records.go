@@ -43,6 +43,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		m.drop(j, "attribute", recordUUID(j.raw), engine.ReasonInvalidProperty, err)
 		return
 	}
+	a.Tags = append(a.Tags, j.tags...) // those beside it in its message
 	m.tallyAttribute(a, false)
 	out, reason, err := m.attribute(j, b, a, false)
 	if err != nil {
@@ -174,7 +175,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	if out.relation != "" {
 		details["object_relation"] = out.relation
 	}
-	addSharing(details, a.Distribution.String(), a.SharingGroup.g, bool(a.DisableCorrelation))
+	sg := a.SharingGroup.g
+	if sg == nil && !inObject {
+		sg = j.sharingGroup // beside it in its message
+	}
+	addSharing(details, a.Distribution.String(), sg, bool(a.DisableCorrelation))
 	out.details = details
 	var o observed
 	var props map[string]any

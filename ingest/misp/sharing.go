@@ -13,8 +13,12 @@ import "strings"
 // "sharing_group_releasability"; a node made from a value, shared by every
 // record naming the value, is not the attribute's, so the attribute's
 // level goes on its event's link to it, as its type and to_ids do. A level
-// 5 (inherit event) states nothing of its own and is not kept. intel show
-// prints a node's distribution and sharing group.
+// 5 (inherit event) states nothing of its own and is not kept. A ZMQ
+// misp_json_attribute message gives the attribute's SharingGroup beside
+// it ({"Attribute": …, "Event": …, "SharingGroup": …}): it is the
+// attribute's (the message's one attribute waits for the message's end to
+// know it), not the event's. intel show prints a node's distribution and
+// sharing group.
 //
 // disable_correlation (MISP does not correlate the attribute's value with
 // other events' values) is kept as "disable_correlation": true beside
