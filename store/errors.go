@@ -98,7 +98,9 @@ func Retryable(err error) bool {
 // transaction or session that err comes from: statement_timeout (57014,
 // not a cancel request), lock_timeout (55P03 of a lock timeout),
 // idle_in_transaction_session_timeout (25P03), idle_session_timeout
-// (57P05) or transaction_timeout (25P04, PostgreSQL 17). It returns ""
+// (57P05), transaction_timeout (25P04, PostgreSQL 17) or temp_file_limit
+// (53400: a sort or hash spilled past work_mem into more temporary file
+// space than the limit allows). It returns ""
 // for any other error. Such a limit is set by whoever runs the server (for
 // the role, the database or the whole server): the caller can say which and
 // where, instead of a bare SQLSTATE.
@@ -131,6 +133,13 @@ func ServerLimit(err error) string {
 		return "idle_session_timeout"
 	case "25P04":
 		return "transaction_timeout"
+	case pgerrcode.ConfigurationLimitExceeded:
+		// 53400 is also other limits (none a session of intel meets);
+		// the setting's name stays untranslated in every lc_messages
+		// ("Größe der temporären Datei überschreitet temp_file_limit").
+		if strings.Contains(pgErr.Message, "temp_file_limit") {
+			return "temp_file_limit"
+		}
 	}
 	return ""
 }
@@ -142,6 +151,8 @@ var serverLimitWhat = map[string]string{
 	"idle_in_transaction_session_timeout": "the server closed a connection whose transaction waited longer than its idle_in_transaction_session_timeout",
 	"idle_session_timeout":                "the server closed a connection idle longer than its idle_session_timeout",
 	"transaction_timeout":                 "a transaction ran longer than the server's transaction_timeout",
+	"temp_file_limit": "a statement needed more temporary file space than the server's temp_file_limit allows " +
+		"(its sorts and hashes spill past work_mem to temporary files; raise temp_file_limit, or work_mem)",
 }
 
 // ExplainServerLimit prefixes err, when a server limit ended it (see

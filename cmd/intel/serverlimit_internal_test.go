@@ -73,6 +73,10 @@ func TestServerLimitInAnotherLanguage(t *testing.T) {
 	nowait := &pgconn.PgError{Code: "55P03", Message: `could not obtain lock on relation "feeds"`}
 	require.Empty(t, store.ServerLimit(nowait), "NOWAIT, in English, is not a limit")
 
+	// PostgreSQL 15's German catalogue names the setting untranslated.
+	spill := &pgconn.PgError{Severity: "FEHLER", Code: "53400", Message: "Größe der temporären Datei überschreitet temp_file_limit (64kB)"}
+	require.Equal(t, "temp_file_limit", store.ServerLimit(spill))
+
 	cancel := fmt.Errorf("search: %w", &pgconn.PgError{Severity: "FEHLER", Code: "57014",
 		Message: "storniere Anfrage wegen Benutzeraufforderung"})
 	pool := pgtest.Pool(t) // statement_timeout 0, the default
