@@ -281,7 +281,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
 		}
 		res.ServerLimit = store.ServerLimit(err)
-		err = store.ExplainServerLimit(err)
+		if lp, ok := st.(limitTeller); ok && res.ServerLimit != "" && !opts.DryRun {
+			// A cancel on request in another language is no timeout.
+			res.ServerLimit = lp.ServerLimitOf(after, err)
+		}
+		err = store.ExplainServerLimitAs(res.ServerLimit, err)
 		text := CapError(redact.Error(err).Error()) // a driver's error text may quote the connection string
 		if status == StatusFailed && !opts.ReportsFailures {
 			opts.Logger.Error("feed failed", "feed", f.Name, "err", text)
@@ -621,6 +625,12 @@ func superseded(res *Result, err error, log *slog.Logger) bool {
 // on another host from one whose process died.
 type heartbeater interface {
 	FeedHeartbeat(ctx context.Context, name string, load store.FeedLoad) (bool, error)
+}
+
+// limitTeller tells a statement cancelled on request from one stopped by
+// a server limit, asking the server (store.Store.ServerLimitOf).
+type limitTeller interface {
+	ServerLimitOf(ctx context.Context, err error) string
 }
 
 // exclusiveStarter starts a feed's load unless another process's load of

@@ -53,6 +53,17 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 			"(a long transaction on the table?); nothing was changed for that day, a later run tries again: %w", err)
 	}
 	name := store.ServerLimit(err)
+	if name == "statement_timeout" && pool != nil {
+		// pg_cancel_backend in a server speaking German says so in
+		// German, with the SQLSTATE of a statement_timeout: the server is
+		// asked for its words for a timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		name = store.ServerLimitOf(ctx, pool, err)
+		cancel()
+		if name == "" {
+			return store.ExplainServerLimitAs("", err)
+		}
+	}
 	var fl feedLimitError
 	if name == "" && errors.As(err, &fl) {
 		name = fl.limit // a feed's error, kept as text by ingest, explained there
