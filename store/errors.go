@@ -307,4 +307,6 @@ func ExplainServerLimitAs(name string, err error) error {
 const cancelledWhat = "the server cancelled a statement on request (pg_cancel_backend, or a cancel another client sent), not by a timeout"
 
 // ServerLimitOf is ServerLimitOf on the Store's pool.
-func (s *Store) ServerLimitOf(ctx context.Context, err error) string { return ServerLimitOf(ctx, s.pool, err) }
+func (s *Store) ServerLimitOf(ctx context.Context, err error) string {
+	return ServerLimitOf(ctx, s.pool, err)
+}
