@@ -62,8 +62,9 @@ func TestPooledStatementsAreExplainedInAFeedsText(t *testing.T) {
 // "kitty": retryable: FEHLER: storniere Anfrage wegen Zeitüberschreitung
 // einer Sperre (SQLSTATE 55P03)` where an English server's line said what
 // lock_timeout did, its value and where it was set. A cancel on request,
-// in German, would be blamed on statement_timeout: the CLI now reads the
-// setting, and at 0 names none.
+// in German, was blamed on statement_timeout: the CLI now asks the server
+// for its words for a timeout (store.ServerLimitOf) and names none when
+// they differ.
 func TestServerLimitInAnotherLanguage(t *testing.T) {
 	t.Parallel()
 	lock := fmt.Errorf("search %q: %w", "kitty", &pgconn.PgError{Severity: "FEHLER", Code: "55P03",
