@@ -281,7 +281,11 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			opts.Logger.Debug("feed interrupted", "feed", f.Name, "err", err)
 		}
 		res.ServerLimit = store.ServerLimit(err)
-		err = store.ExplainServerLimit(err)
+		if lp, ok := st.(limitTeller); ok && res.ServerLimit != "" && !opts.DryRun {
+			// A cancel on request in another language is no timeout.
+			res.ServerLimit = lp.ServerLimitOf(after, err)
+		}
+		err = store.ExplainServerLimitAs(res.ServerLimit, err)
 		text := CapError(redact.Error(err).Error()) // a driver's error text may quote the connection string
 		if status == StatusFailed && !opts.ReportsFailures {
 			opts.Logger.Error("feed failed", "feed", f.Name, "err", text)
@@ -388,6 +392,12 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 		}
 		if load != nil {
 			defer heartbeat(ctx, st, f.Name, *load, opts.Logger)()
+			// Every write of the load (its batches, a telemetry chunk, a
+			// MISP directory's events recorded as loaded) commits only
+			// while the bookkeeping still names this load: one taken over
+			// as stale that resumes stops at its next write.
+			ctx = store.WithFeedLoad(ctx, f.Name, *load)
+			after = store.WithFeedLoad(after, f.Name, *load)
 		}
 	}
 
@@ -470,7 +480,20 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 	res.Status = StatusOK
 	if st != nil && !opts.DryRun {
 		// The load is complete: record it even if ctx has just ended.
-		if err := st.FeedFinished(after, load, f.Name, StatusOK, "", res.ContentHash, res.Mapping, res.Report); !superseded(&res, err, opts.Logger) && err != nil {
+		err := st.FeedFinished(after, load, f.Name, StatusOK, "", res.ContentHash, res.Mapping, res.Report)
+		if superseded(&res, err, opts.Logger) && load != nil {
+			// Taken over after its last write: what it wrote committed
+			// while it held the feed, but the feed's bookkeeping is the
+			// other load's and says nothing of this one. Not a success
+			// (exit 1), nor recorded as a failure.
+			res.Status = StatusFailed
+			res.Error = "displaced: " + res.RecordError
+			if res.Report != nil {
+				res.Report.Error = res.Error
+			}
+			return res
+		}
+		if err != nil {
 			return fail(err)
 		}
 	}
@@ -602,6 +625,12 @@ func superseded(res *Result, err error, log *slog.Logger) bool {
 // on another host from one whose process died.
 type heartbeater interface {
 	FeedHeartbeat(ctx context.Context, name string, load store.FeedLoad) (bool, error)
+}
+
+// limitTeller tells a statement cancelled on request from one stopped by
+// a server limit, asking the server (store.Store.ServerLimitOf).
+type limitTeller interface {
+	ServerLimitOf(ctx context.Context, err error) string
 }
 
 // exclusiveStarter starts a feed's load unless another process's load of

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest"
+	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -92,30 +94,40 @@ func TestStaleLoadThatResumesDoesNotOverwriteTheLoadThatTookOver(t *testing.T) {
 	require.Equal(t, ingest.StatusRunning, status)
 }
 
-// takenOver is the real store, except that at the load's first batch
-// another process takes the feed over as stale and finishes its own load
-// (what a load frozen mid-write, then resumed, finds).
+// takenOver is the real store, except that before the load's write
+// number at (1: the first) another process takes the feed over as stale
+// and finishes its own load (what a load frozen mid-write, then resumed,
+// finds).
 type takenOver struct {
 	*store.Store
-	pool *pgxpool.Pool
-	feed string
-	once sync.Once
-	err  error
+	pool   *pgxpool.Pool
+	feed   string
+	at     int
+	mu     sync.Mutex
+	writes int
+	err    error
 }
 
 func (s *takenOver) Write(ctx context.Context, b graph.Batch) (graph.WriteStats, error) {
-	s.once.Do(func() {
+	s.mu.Lock()
+	s.writes++
+	if s.writes == max(s.at, 1) {
 		_, s.err = s.pool.Exec(ctx, `UPDATE feeds SET last_status = 'ok', last_error = '', last_report = '{"other": true}',
 			content_hash = 'other-hash', running_host = 'other-host', running_pid = 4242, running_pid_start = NULL,
 			started_at = now(), heartbeat_at = now(), updated_at = now() WHERE name = $1`, s.feed)
-	})
+	}
+	s.mu.Unlock()
 	return s.Store.Write(ctx, b)
 }
 
 // TestLoadTakenOverSaysItsOutcomeIsNotRecorded: the displaced load itself
-// (LoadFeed) ends with what it did (ok: its batches committed), Superseded
-// and a RecordError naming the load that took over, logged at WARN; the
-// feed's bookkeeping stays the other load's.
+// (LoadFeed), taken over before its first batch, writes nothing: the
+// batch's transaction finds that the feed's bookkeeping no longer names
+// the load and rolls back (store.ErrLoadDisplaced). It ends failed,
+// Superseded, with an error saying it was taken over, its outcome logged
+// at WARN and not recorded; the feed's bookkeeping stays the other load's.
+// Before, its batches committed (28 nodes of the playbook) and it ended
+// ok, exit 0.
 func TestLoadTakenOverSaysItsOutcomeIsNotRecorded(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -135,9 +147,114 @@ func TestLoadTakenOverSaysItsOutcomeIsNotRecorded(t *testing.T) {
 	require.NoError(t, json.Unmarshal(got.LastReport, &rep))
 	require.Equal(t, map[string]any{"other": true}, rep)
 
-	require.Equal(t, ingest.StatusOK, r.Status, r.Error)
+	var nodes, rels int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM nodes), (SELECT count(*) FROM relations)`).Scan(&nodes, &rels))
+	require.Zero(t, nodes, "the displaced load committed its batch")
+	require.Zero(t, rels)
+
+	require.Equal(t, ingest.StatusFailed, r.Status, "a displaced load is no success")
+	require.Contains(t, r.Error, "taken over by another process as stale")
 	require.True(t, r.Superseded, "record error %q; logs:\n%s", r.RecordError, logs.String())
 	require.Contains(t, r.RecordError, "taken over by another as stale")
 	require.Contains(t, r.RecordError, "pid 4242 on other-host")
 	require.Contains(t, logs.String(), `level=WARN msg="feed load superseded: its outcome is not recorded"`)
+}
+
+// TestDisplacedLoadStopsWriting: a load taken over mid-way (before its
+// third batch) commits the batches it wrote while it held the feed and
+// nothing after; a MISP feed directory's load records none of its events as
+// loaded (feed_items), so the load that took over, or the next run, loads
+// them. Before, the displaced load went on writing every batch, recorded
+// each event it wrote in feed_items (the next run skipped them as
+// unchanged), and ended ok. A load taken over after its last write (its
+// outcome alone refused) fails too.
+func TestDisplacedLoadStopsWriting(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	t.Run("stix", func(t *testing.T) {
+		t.Parallel()
+		st, pool := newStore(t)
+		feed := ingest.Feed{Name: "ics", Path: "../testdata/demo/hellokitty-ransomware.json"}
+		ts := &takenOver{Store: st, pool: pool, feed: feed.Name, at: 3}
+		r := ingest.LoadFeed(ctx, ts, feed, ingest.Options{BatchSize: 10, Writers: 1})
+		require.NoError(t, ts.err)
+		require.Equal(t, ingest.StatusFailed, r.Status)
+		require.Contains(t, r.Error, "taken over by another process as stale")
+		require.True(t, r.Superseded)
+		require.GreaterOrEqual(t, ts.writes, 3)
+		var nodes int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM nodes`).Scan(&nodes))
+		require.Equal(t, r.Report.Written.NodesInserted, int64(nodes), "the report counts what committed")
+		require.LessOrEqual(t, nodes, 20, "batches after the take-over committed")
+	})
+
+	t.Run("misp directory", func(t *testing.T) {
+		t.Parallel()
+		dir := t.TempDir()
+		events := map[string][]byte{}
+		stamps := map[string]int64{}
+		var ids []string
+		for i := range 4 {
+			id := fmt.Sprintf("6b0e1a2b-0000-4000-8000-00000000000%d", i+1)
+			ids = append(ids, id)
+			stamps[id] = 1760000000 + int64(i)
+			var attrs [][2]string
+			for j := range 20 {
+				attrs = append(attrs, [2]string{"ip-dst", fmt.Sprintf("198.51.%d.%d", 100+i, j+1)})
+			}
+			events[id] = mispEvent(id, "event "+id, stamps[id], attrs)
+		}
+		writeFeedDir(t, dir, events, stamps)
+		feed := ingest.Feed{Name: "dir-displaced", Path: dir}
+		st, pool := newStore(t)
+		ts := &takenOver{Store: st, pool: pool, feed: feed.Name, at: 3}
+		r := ingest.LoadFeed(ctx, ts, feed, ingest.Options{BatchSize: 8, Writers: 1})
+		require.NoError(t, ts.err)
+		require.Equal(t, ingest.StatusFailed, r.Status)
+		require.Contains(t, r.Error, "taken over by another process as stale")
+		var items int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM feed_items WHERE feed = $1`, feed.Name).Scan(&items))
+		require.Zero(t, items, "a displaced load recorded events as loaded")
+
+		// The feed is free again (the other load ended): the next run
+		// loads every event, and the graph is one clean load's.
+		clean, cleanPool := newStore(t)
+		want := ingest.LoadFeed(ctx, clean, feed, ingest.Options{BatchSize: 8})
+		require.Equal(t, ingest.StatusOK, want.Status, want.Error)
+		r = ingest.LoadFeed(ctx, st, feed, ingest.Options{BatchSize: 8})
+		require.Equal(t, ingest.StatusOK, r.Status, r.Error)
+		require.Equal(t, len(ids), r.EventsLoaded)
+		require.Equal(t, pgtest.Dump(t, cleanPool, pgtest.GraphQueries...), pgtest.Dump(t, pool, pgtest.GraphQueries...))
+	})
+
+	t.Run("after its last write", func(t *testing.T) {
+		t.Parallel()
+		st, pool := newStore(t)
+		feed := ingest.Feed{Name: "late", Path: "../testdata/demo/hellokitty-ransomware.json"}
+		lt := &lateTakeOver{Store: st, pool: pool, feed: feed.Name}
+		r := ingest.LoadFeed(ctx, lt, feed, ingest.Options{})
+		require.NoError(t, lt.err)
+		require.Equal(t, ingest.StatusFailed, r.Status, "its outcome refused, a load is no success")
+		require.True(t, r.Superseded)
+		require.Contains(t, r.Error, "displaced")
+		got, _, err := st.Feed(ctx, feed.Name)
+		require.NoError(t, err)
+		require.Equal(t, "other-hash", got.ContentHash)
+	})
+}
+
+// lateTakeOver is the real store, except that another process takes the
+// feed over right before the load records its outcome.
+type lateTakeOver struct {
+	*store.Store
+	pool *pgxpool.Pool
+	feed string
+	err  error
+}
+
+func (s *lateTakeOver) FeedFinished(ctx context.Context, load *store.FeedLoad, name, status, errText, hash, mapping string, report any) error {
+	_, s.err = s.pool.Exec(ctx, `UPDATE feeds SET last_status = 'ok', content_hash = 'other-hash', running_host = 'other-host',
+		running_pid = 4242, running_pid_start = NULL, started_at = now(), heartbeat_at = now() WHERE name = $1`, s.feed)
+	return s.Store.FeedFinished(ctx, load, name, status, errText, hash, mapping, report)
 }

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -98,7 +100,9 @@ func Retryable(err error) bool {
 // transaction or session that err comes from: statement_timeout (57014,
 // not a cancel request), lock_timeout (55P03 of a lock timeout),
 // idle_in_transaction_session_timeout (25P03), idle_session_timeout
-// (57P05) or transaction_timeout (25P04, PostgreSQL 17). It returns ""
+// (57P05), transaction_timeout (25P04, PostgreSQL 17) or temp_file_limit
+// (53400: a sort or hash spilled past work_mem into more temporary file
+// space than the limit allows). It returns ""
 // for any other error. Such a limit is set by whoever runs the server (for
 // the role, the database or the whole server): the caller can say which and
 // where, instead of a bare SQLSTATE.
@@ -109,9 +113,14 @@ func ServerLimit(err error) string {
 	}
 	switch pgErr.Code {
 	case pgerrcode.QueryCanceled:
-		// pg_cancel_backend, a client's cancel; in the server's English.
-		// In another lc_messages a cancel is taken for the limit (intel's
-		// CLI then reads the setting: at 0 it names none).
+		// The client cancelled (its context ended: Ctrl-C, --timeout, a
+		// caller's cancel) and knows it, whatever the server said.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return ""
+		}
+		// pg_cancel_backend, another client's cancel request; in the
+		// server's English. In another lc_messages the words cannot tell
+		// it from the limit: (*Store).CancelledByLimit asks the server.
 		if strings.Contains(pgErr.Message, "user request") {
 			return ""
 		}
@@ -131,6 +140,13 @@ func ServerLimit(err error) string {
 		return "idle_session_timeout"
 	case "25P04":
 		return "transaction_timeout"
+	case pgerrcode.ConfigurationLimitExceeded:
+		// 53400 is also other limits (none a session of intel meets);
+		// the setting's name stays untranslated in every lc_messages
+		// ("Größe der temporären Datei überschreitet temp_file_limit").
+		if strings.Contains(pgErr.Message, "temp_file_limit") {
+			return "temp_file_limit"
+		}
 	}
 	return ""
 }
@@ -142,6 +158,8 @@ var serverLimitWhat = map[string]string{
 	"idle_in_transaction_session_timeout": "the server closed a connection whose transaction waited longer than its idle_in_transaction_session_timeout",
 	"idle_session_timeout":                "the server closed a connection idle longer than its idle_session_timeout",
 	"transaction_timeout":                 "a transaction ran longer than the server's transaction_timeout",
+	"temp_file_limit": "a statement needed more temporary file space than the server's temp_file_limit allows " +
+		"(its sorts and hashes spill past work_mem to temporary files; raise temp_file_limit, or work_mem)",
 }
 
 // ExplainServerLimit prefixes err, when a server limit ended it (see
@@ -209,3 +227,86 @@ func NoPartition(err error) bool {
 const noPartitionWhat = "no partition takes these telemetry rows: the default partition of telemetry_edges is gone " +
 	"(dropped or detached while the load ran?); 'intel partitions ensure' (or any intel command, on startup) makes it again, " +
 	"then the same load writes the rest"
+
+// statementTimeoutEnglish is PostgreSQL's message for a statement_timeout
+// in its own language (lc_messages C or en).
+const statementTimeoutEnglish = "canceling statement due to statement timeout"
+
+// ServerLimitOf is ServerLimit, which also tells a statement cancelled on
+// request (pg_cancel_backend, a cancel request another client sent) from
+// one stopped by statement_timeout when the server speaks a language other
+// than English (lc_messages = 'de_DE.UTF-8': "storniere Anfrage wegen
+// Benutzeraufforderung" and "storniere Anfrage wegen Zeitüberschreitung der
+// Anweisung", both SQLSTATE 57014): it asks the server for its own words for
+// a statement timeout, in a transaction of its own with SET LOCAL
+// statement_timeout = 1ms, and names statement_timeout only when err's are
+// those. Before, every such cancel was blamed on statement_timeout when
+// that was set. When the server cannot be asked, it answers as ServerLimit.
+func ServerLimitOf(ctx context.Context, db Beginner, err error) string {
+	name := ServerLimit(err)
+	var pgErr *pgconn.PgError
+	if name != "statement_timeout" || db == nil || !errors.As(err, &pgErr) || pgErr.Message == statementTimeoutEnglish {
+		return name
+	}
+	words, qerr := statementTimeoutWords(ctx, db)
+	if qerr != nil || words == "" {
+		return name
+	}
+	if words != pgErr.Message {
+		return "" // a cancel on request, in the server's language
+	}
+	return name
+}
+
+// statementTimeoutWords returns the server's message for a statement
+// timeout in the session's lc_messages, by running into one.
+func statementTimeoutWords(ctx context.Context, db Beginner) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var words string
+	err := WithTx(ctx, db, TxOptions{}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '1ms'"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, "SELECT pg_sleep(0.5)")
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled {
+			words = pgErr.Message
+			return errProbeDone // roll back
+		}
+		if err == nil {
+			return errors.New("pg_sleep outlived a statement_timeout of 1ms")
+		}
+		return err
+	})
+	if errors.Is(err, errProbeDone) {
+		return words, nil
+	}
+	return "", err
+}
+
+var errProbeDone = errors.New("probe done")
+
+// ExplainServerLimitAs is ExplainServerLimit with the limit named as
+// ServerLimitOf named it ("": none, and err is explained as
+// ExplainServerLimit explains errors of no limit).
+func ExplainServerLimitAs(name string, err error) error {
+	if name != "" {
+		return fmt.Errorf("%s: %w", serverLimitWhat[name], err)
+	}
+	if ServerLimit(err) != "" {
+		if Code(err) == pgerrcode.QueryCanceled {
+			return fmt.Errorf("%s: %w", cancelledWhat, err)
+		}
+		return err
+	}
+	return ExplainServerLimit(err)
+}
+
+// cancelledWhat says what a statement cancelled on request was.
+const cancelledWhat = "the server cancelled a statement on request (pg_cancel_backend, or a cancel another client sent), not by a timeout"
+
+// ServerLimitOf is ServerLimitOf on the Store's pool.
+func (s *Store) ServerLimitOf(ctx context.Context, err error) string {
+	return ServerLimitOf(ctx, s.pool, err)
+}

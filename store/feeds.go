@@ -286,10 +286,22 @@ func (s *Store) FeedItems(ctx context.Context, feed string) (map[string]FeedItem
 }
 
 // FeedItemLoaded records that an item of a feed was loaded with this
-// content, by this mapping version.
+// content, by this mapping version. With a load's context (WithFeedLoad)
+// it records nothing once another load has taken the feed over, and
+// returns an error wrapping ErrLoadDisplaced.
 func (s *Store) FeedItemLoaded(ctx context.Context, feed, item, contentHash, mapping string, sourceTS *time.Time) error {
+	p := gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, Mapping: mapping, SourceTs: sourceTS}
 	if err := s.retry(ctx, "record item of feed "+feed, func(ctx context.Context) error {
-		return s.q.FeedItemUpsert(ctx, gen.FeedItemUpsertParams{Feed: feed, Item: item, ContentHash: contentHash, Mapping: mapping, SourceTs: sourceTS})
+		if _, ok := ctx.Value(feedLoadKey{}).(heldLoad); !ok {
+			return s.q.FeedItemUpsert(ctx, p)
+		}
+		// A load's item: recorded only while the load still holds the feed.
+		return WithTx(ctx, s.pool, TxOptions{}, func(tx pgx.Tx) error {
+			if err := s.checkLoadHeld(ctx, tx); err != nil {
+				return err
+			}
+			return s.q.WithTx(tx).FeedItemUpsert(ctx, p)
+		})
 	}); err != nil {
 		return Interpret(fmt.Sprintf("record item %s of feed %s", item, feed), err)
 	}
@@ -321,4 +333,56 @@ func (s *Store) Counts(ctx context.Context) (Counts, error) {
 	}
 	c.Relations, c.PendingRelations = rc.Relations, rc.Pending
 	return c, nil
+}
+
+// ErrLoadDisplaced means a write of a feed's load (WithFeedLoad) was
+// refused, and rolled back, because the feed's bookkeeping no longer
+// names that load: another process took the feed over as stale (this
+// load's process was paused, frozen or stalled past the heartbeat limit)
+// or the load has been recorded as ended. Nothing of the refused
+// transaction is stored, and a load that meets it should stop: what it
+// would write next, and its outcome, are the other load's to write. It is
+// never retried (Transient is false for it).
+var ErrLoadDisplaced = errors.New("this load of the feed was taken over by another process as stale: it writes nothing more")
+
+type feedLoadKey struct{}
+
+// heldLoad is the load a context's writes belong to (WithFeedLoad).
+type heldLoad struct {
+	name string
+	load FeedLoad
+}
+
+// WithFeedLoad returns ctx marked as the context of load, this process's
+// load of feed name (FeedStarted, FeedStartedUnlessRunning): every
+// transaction of the Store run with it (or a context derived from it) that
+// writes the graph, telemetry or a feed item first asks, in that same
+// transaction before it commits, whether the feed's bookkeeping still names
+// load, and rolls back with an error wrapping ErrLoadDisplaced when it
+// does not. Before, a load taken over as stale that then resumed went on
+// committing its batches (and, for a MISP feed directory, recording its
+// events as loaded, so the next run skipped them) beside the load that
+// took it over; only its outcome was withheld.
+func WithFeedLoad(ctx context.Context, name string, load FeedLoad) context.Context {
+	return context.WithValue(ctx, feedLoadKey{}, heldLoad{name: name, load: load})
+}
+
+// checkLoadHeld returns an error wrapping ErrLoadDisplaced when ctx is a
+// load's (WithFeedLoad) that the feed's bookkeeping, read in tx, no longer
+// names; nil otherwise, and for a context of no load.
+func (s *Store) checkLoadHeld(ctx context.Context, tx pgx.Tx) error {
+	h, ok := ctx.Value(feedLoadKey{}).(heldLoad)
+	if !ok {
+		return nil
+	}
+	p := gen.FeedLoadHeldParams{Name: h.name, StartedAt: &h.load.StartedAt}
+	p.RunningHost, p.RunningPid, p.RunningPidStart = loadParams(h.load)
+	held, err := s.q.WithTx(tx).FeedLoadHeld(ctx, p)
+	if err != nil {
+		return fmt.Errorf("check that this process still holds the load of feed %s: %w", h.name, err)
+	}
+	if !held {
+		return Permanent(fmt.Errorf("feed %s: %w (this load: %s; intel feeds shows the load that holds it)", h.name, ErrLoadDisplaced, h.load))
+	}
+	return nil
 }

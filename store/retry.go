@@ -175,7 +175,14 @@ func DataError(err error) bool {
 // line per retry. Its error has passed through Interpret.
 func (s *Store) withRetry(ctx context.Context, fn func(pgx.Tx) error) error {
 	return Interpret("write", s.retry(ctx, "write", func(ctx context.Context) error {
-		return WithTx(ctx, s.pool, TxOptions{JITOff: s.localJITOff}, fn)
+		return WithTx(ctx, s.pool, TxOptions{JITOff: s.localJITOff}, func(tx pgx.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			// A load's write commits only while the load holds its feed
+			// (WithFeedLoad), asked last, right before the COMMIT.
+			return s.checkLoadHeld(ctx, tx)
+		})
 	}))
 }
 

@@ -202,6 +202,9 @@ func (s *Store) commitPart(ctx context.Context, in TelemetryInput, part *[]copyJ
 		}
 		err := WithTx(ctx, s.pool, TxOptions{WaitsOnPurpose: true, JITOff: s.localJITOff}, func(tx pgx.Tx) error {
 			err := body(tx)
+			if err == nil {
+				err = s.checkLoadHeld(ctx, tx) // a feed list's telemetry load taken over
+			}
 			if err == nil && ctx.Err() != nil {
 				return context.Cause(ctx) // no COMMIT is sent: it rolls back
 			}

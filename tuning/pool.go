@@ -319,11 +319,27 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 	defer conn.Close(ctx)
 
 	var l serverLimit
+	// pg_settings and pg_stat_activity are set-returning functions whose
+	// rows the server gathers in work_mem, spilling the rest to a temporary
+	// file: with work_mem = 64kB and temp_file_limit = 64kB set for the
+	// role or the database, this read failed ("temporary file size exceeds
+	// temp_file_limit", 53400) and with it every command, before doing
+	// anything. It reads under a work_mem of its own (SET LOCAL: the
+	// transaction alone, also behind a transaction pooler), so only the
+	// operations that need temporary space are bound by that limit.
+	tx, err := conn.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only; the connection closes anyway
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '4MB'", pgx.QueryExecModeSimpleProtocol); err != nil {
+		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
+	}
 	// reserved_connections exists from PostgreSQL 16; missing_ok makes it NULL
 	// before that.
 	// The simple protocol: no named statement left behind on a pooler's
 	// server connection.
-	err = conn.QueryRow(ctx, `SELECT
+	err = tx.QueryRow(ctx, `SELECT
 		current_setting('max_connections')::int,
 		current_setting('superuser_reserved_connections')::int,
 		coalesce(current_setting('reserved_connections', true), '0')::int,

@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,6 +142,7 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 				return err
 			}
 			a.warnPasswordInFlag(cmd)
+			a.warnOpenPassfile()
 			a.connectGiven = cmd.Flags().Changed("connect-timeout")
 			if readOnlyCommand(cmd) {
 				ctx, cut := context.WithCancelCause(cmd.Context())
@@ -205,6 +208,52 @@ func (a *app) warnPasswordInFlag(cmd *cobra.Command) {
 	}
 	a.log.Warn("--database-url holds a password, which other users of this machine can read in the process list " +
 		"(/proc/PID/cmdline): put it in PGPASSWORD, ~/.pgpass or a PGSERVICE entry instead")
+}
+
+// warnOpenPassfile warns when the password file the connection reads (the
+// URL's passfile, else PGPASSFILE, else ~/.pgpass) is readable or writable
+// by others than its owner. libpq (psql) ignores such a file with a
+// warning; pgx reads it without a word, so intel logged in with a password
+// every user of the machine could read (a PGPASSFILE of mode 0644: psql
+// asked for the password, intel connected silently).
+func (a *app) warnOpenPassfile() {
+	if a.databaseURL == "" {
+		return // the local cluster's own file, kept 0600
+	}
+	path := passfileOf(a.databaseURL)
+	if path == "" {
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 == 0 {
+		return
+	}
+	a.log.Warn("the password file has group or world access, so other users of this machine may read the password "+
+		"(psql ignores such a file; intel reads it): chmod 0600 it", "passfile", path, "mode", fmt.Sprintf("%04o", fi.Mode().Perm()))
+}
+
+// passfileOf returns the password file a connection to dsn reads, as
+// libpq and pgx find it: the DSN's passfile, else PGPASSFILE, else
+// ~/.pgpass.
+func passfileOf(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		if p := u.Query().Get("passfile"); p != "" {
+			return p
+		}
+	} else {
+		for _, f := range strings.Fields(dsn) {
+			if v, ok := strings.CutPrefix(f, "passfile="); ok {
+				return strings.Trim(v, "'")
+			}
+		}
+	}
+	if p := os.Getenv("PGPASSFILE"); p != "" {
+		return p
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".pgpass")
+	}
+	return ""
 }
 
 func envOr(key, def string) string {

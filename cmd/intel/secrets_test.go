@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,4 +101,26 @@ func TestLocalHelpStatesTheStateDirRule(t *testing.T) {
 	t.Parallel()
 	stdout := runOK(t, "local", "--help")
 	require.Contains(t, strings.Join(strings.Fields(stdout), " "), localdb.StateDirRule)
+}
+
+// TestOpenPassfileIsWarnedOf: a PGPASSFILE (or the URL's passfile) that
+// others may read. psql ignores it with `WARNING: password file … has group
+// or world access; permissions should be u=rw (0600) or less`; intel (pgx)
+// read it and connected without a word. It now says so at WARN, naming the
+// file and its mode; a file of mode 0600 draws nothing.
+func TestOpenPassfileIsWarnedOf(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "pgpass")
+	require.NoError(t, os.WriteFile(pass, []byte("127.0.0.1:1:*:u:secret\n"), 0o644))
+	require.NoError(t, os.Chmod(pass, 0o644))
+	for _, dsn := range []string{"postgres://u@127.0.0.1:1/x?passfile=" + pass, "host=127.0.0.1 port=1 user=u passfile=" + pass} {
+		_, stderr, _ := runCLI(t, "--database-url="+dsn, "--connect-timeout=1s", "version")
+		require.Contains(t, stderr, "the password file has group or world access", dsn)
+		require.Contains(t, stderr, "passfile="+pass)
+		require.Contains(t, stderr, "mode=0644")
+	}
+	require.NoError(t, os.Chmod(pass, 0o600))
+	_, stderr, _ := runCLI(t, "--database-url=postgres://u@127.0.0.1:1/x?passfile="+pass, "--connect-timeout=1s", "version")
+	require.NotContains(t, stderr, "password file")
 }

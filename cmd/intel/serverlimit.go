@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ransomeye/intel/partman"
@@ -52,6 +53,17 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 			"(a long transaction on the table?); nothing was changed for that day, a later run tries again: %w", err)
 	}
 	name := store.ServerLimit(err)
+	if name == "statement_timeout" && pool != nil {
+		// pg_cancel_backend in a server speaking German says so in
+		// German, with the SQLSTATE of a statement_timeout: the server is
+		// asked for its words for a timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		name = store.ServerLimitOf(ctx, pool, err)
+		cancel()
+		if name == "" {
+			return store.ExplainServerLimitAs("", err)
+		}
+	}
 	var fl feedLimitError
 	if name == "" && errors.As(err, &fl) {
 		name = fl.limit // a feed's error, kept as text by ingest, explained there
@@ -72,9 +84,8 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 		}
 		what = "the server refused a write: the transaction is read-only"
 	}
-	var value, source, role string
-	if qerr := pool.QueryRow(ctx, `SELECT current_setting($1), source, current_user FROM pg_settings WHERE name = $1`, name).
-		Scan(&value, &source, &role); qerr != nil {
+	value, source, role, workMem, qerr := readSetting(ctx, pool, name)
+	if qerr != nil {
 		return store.ExplainServerLimit(err)
 	}
 	if name == "statement_timeout" && value == "0" && fl.limit == "" {
@@ -94,10 +105,30 @@ func explainServerLimit(pool *pgxpool.Pool, err error) error {
 	if where == "" {
 		where = "source: " + source
 	}
+	if name == "temp_file_limit" {
+		where += "; work_mem = " + workMem
+	}
 	if fl.limit != "" {
 		return fmt.Errorf("%w (%s = %s, %s)", err, name, value, where)
 	}
 	return fmt.Errorf("%s (%s = %s, %s): %w", what, name, value, where, err)
+}
+
+// readSetting reads a setting's value and source (pg_settings), the role
+// connected and its work_mem, in a transaction of its own whose work_mem
+// is 4MB (SET LOCAL): pg_settings is gathered in work_mem and spills the
+// rest to a temporary file, so under work_mem = 64kB and temp_file_limit =
+// 64kB the read of the setting that stopped a statement failed the same
+// way, and the line did not name it.
+func readSetting(ctx context.Context, pool *pgxpool.Pool, name string) (value, source, role, workMem string, err error) {
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, "SELECT current_setting('work_mem'), set_config('work_mem', '4MB', true)").Scan(&workMem, new(string)); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT current_setting($1), source, current_user FROM pg_settings WHERE name = $1`, name).
+			Scan(&value, &source, &role)
+	})
+	return value, source, role, workMem, err
 }
 
 // feedLimitError is the error of a feed run in which a feed failed on a

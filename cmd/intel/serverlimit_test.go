@@ -136,3 +136,51 @@ func TestMaintenanceRunsWithoutStatementTimeout(t *testing.T) {
 		require.Greater(t, days, 7, "today-1 .. today+6 and the default")
 	})
 }
+
+// TestTempFileLimitStopsOnlyWhatSpills: work_mem = 64kB and temp_file_limit
+// = 64kB set for intel's database (a DBA bounding runaway sorts). Before,
+// no command could start: the pool's read of the server's limits
+// (pg_settings, pg_stat_activity, which the server gathers in work_mem and
+// spills) failed with `read the server's connection limits: read
+// max_connections: ERROR: temporary file size exceeds temp_file_limit
+// (64kB) (SQLSTATE 53400)`, and so did migration 00022 (its look at
+// pg_settings). Now they run under a work_mem of their own; a load whose
+// node upserts spill fails (exit 1) on a line naming temp_file_limit, its
+// value and where it is set, and work_mem.
+func TestTempFileLimitStopsOnlyWhatSpills(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	runOK(t, "--database-url="+dsn, "migrate", "down", "--to", "21")
+	admin, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn)) // temp_file_limit is the superuser's to set
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	_, err = admin.Exec(ctx, `DO $$ BEGIN
+		EXECUTE format('ALTER DATABASE %I SET temp_file_limit = %L', current_database(), '64kB');
+		EXECUTE format('ALTER DATABASE %I SET work_mem = %L', current_database(), '64kB');
+	END $$`)
+	require.NoError(t, err)
+
+	runOK(t, "--database-url="+dsn, "migrate", "up")
+	runOK(t, "--database-url="+dsn, "search", "kitty") // with the startup partition upkeep
+	runOK(t, "--database-url="+dsn, "feeds")
+
+	feed := filepath.Join("..", "..", "testdata", "demo", "hellokitty-ransomware.json")
+	big := filepath.Join(t.TempDir(), "big.json")
+	runOK(t, "bench", "gen", "--agents", "2", "--days", "1", "--rows-per-day", "10", "--stix", big)
+	runOK(t, "--database-url="+dsn, "ingest", "stix", feed) // small batches fit in 64kB
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "ingest", "stix", big, "--feed", "big")
+	require.Equal(t, exitFailure, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	last := lines[len(lines)-1]
+	require.Contains(t, last, "needed more temporary file space than the server's temp_file_limit allows", stderr)
+	require.Contains(t, last, "(temp_file_limit = 64kB, set for this database", stderr)
+	require.Contains(t, last, "work_mem = 64kB", stderr)
+	var status, lastError string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT last_status, last_error FROM feeds WHERE name = 'big'").Scan(&status, &lastError))
+	require.Equal(t, "failed", status)
+	require.Contains(t, lastError, "temp_file_limit")
+}

@@ -242,6 +242,43 @@ func (q *Queries) FeedList(ctx context.Context) ([]Feed, error) {
 	return items, nil
 }
 
+const feedLoadHeld = `-- name: FeedLoadHeld :one
+SELECT EXISTS (
+    SELECT 1 FROM feeds
+    WHERE name = $1
+      AND last_status = 'running'
+      AND running_host = $2
+      AND running_pid = $3
+      AND running_pid_start IS NOT DISTINCT FROM $4::bigint
+      AND started_at = $5
+)::boolean AS held
+`
+
+type FeedLoadHeldParams struct {
+	Name            string     `json:"name"`
+	RunningHost     string     `json:"running_host"`
+	RunningPid      *int32     `json:"running_pid"`
+	RunningPidStart *int64     `json:"running_pid_start"`
+	StartedAt       *time.Time `json:"started_at"`
+}
+
+// FeedLoadHeld reports whether the feed's bookkeeping still names the
+// load this process started at started_at as running (FeedHeartbeat's
+// condition): a load's writes ask it in their own transaction, so a load
+// another process took over as stale writes nothing more.
+func (q *Queries) FeedLoadHeld(ctx context.Context, arg FeedLoadHeldParams) (bool, error) {
+	row := q.db.QueryRow(ctx, feedLoadHeld,
+		arg.Name,
+		arg.RunningHost,
+		arg.RunningPid,
+		arg.RunningPidStart,
+		arg.StartedAt,
+	)
+	var held bool
+	err := row.Scan(&held)
+	return held, err
+}
+
 const feedStartIf = `-- name: FeedStartIf :one
 INSERT INTO feeds (name, format, location, last_status,
                    running_host, running_pid, running_pid_start, started_at, heartbeat_at)

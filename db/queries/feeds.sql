@@ -50,6 +50,21 @@ WHERE name = @name
   AND running_pid_start IS NOT DISTINCT FROM sqlc.narg(running_pid_start)
   AND started_at = @started_at;
 
+-- name: FeedLoadHeld :one
+-- FeedLoadHeld reports whether the feed's bookkeeping still names the
+-- load this process started at started_at as running (FeedHeartbeat's
+-- condition): a load's writes ask it in their own transaction, so a load
+-- another process took over as stale writes nothing more.
+SELECT EXISTS (
+    SELECT 1 FROM feeds
+    WHERE name = @name
+      AND last_status = 'running'
+      AND running_host = @running_host
+      AND running_pid = @running_pid
+      AND running_pid_start IS NOT DISTINCT FROM sqlc.narg(running_pid_start)::bigint
+      AND started_at = @started_at
+)::boolean AS held;
+
 -- name: FeedFinish :execrows
 -- FeedFinish records the outcome of a load: its status, error, report and,
 -- on success, the content hash it loaded and the mapping version that

@@ -459,6 +459,10 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 		}
 		select {
 		case err := <-c.exitedChan():
+			// Put back for StopChild, which waits for it: taken here, a
+			// server that exited during its start (a setting it refused)
+			// left StopChild waiting for ever (a test hung 10 minutes).
+			c.exited <- err
 			return fmt.Errorf("postgres exited during start (%v): %s\n%s", err, strings.TrimSuffix(c.serverSaid(), "; "), c.logTail())
 		case <-ctx.Done():
 			return fmt.Errorf("postgres did not accept connections on port %d within %s: %s%v\n%s",

@@ -110,3 +110,34 @@ func TestKilledPostmasterIsNotRunning(t *testing.T) {
 	_, ok = c.Running()
 	require.True(t, ok)
 }
+
+// TestChildThatExitsDuringStartIsNotWaitedForEver: a server started as a
+// child (StartChild, as the test harness starts its clusters) that exits
+// during its start, here on a setting it refuses (lc_messages = "'x'", a
+// quoted value given as a -c argument). waitReady took the child's exit
+// from the channel StopChild then waited on: StartChild never returned
+// (a test hung until its 10-minute timeout). Now the start fails with the
+// server's reason.
+func TestChildThatExitsDuringStartIsNotWaitedForEver(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root, err := os.MkdirTemp("", "pgcluster-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(root) })
+	c, err := New(Options{DataDir: filepath.Join(root, "data"), StartTimeout: 20 * time.Second,
+		Settings: map[string]string{"fsync": "off", "lc_messages": "'x'"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(root))
+	require.NoError(t, c.Init(ctx))
+	done := make(chan error, 1)
+	go func() { done <- c.StartChild(ctx) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		t.Fatal("StartChild of a server that exited during its start did not return")
+	}
+	t.Cleanup(func() { _ = c.StopChild() })
+	require.ErrorContains(t, err, "postgres exited during start")
+	require.ErrorContains(t, err, "lc_messages")
+}
