@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"time"
@@ -307,6 +308,29 @@ func (l serverLimit) jitParamArrived() bool {
 	return l.jit == "off" && (l.jitSource == "client" || l.jitSource == "session" || l.jitSource == "")
 }
 
+// closeAndWait ends conn and waits, up to two seconds, until the server
+// has closed its end: PostgreSQL takes a backend out of the count that
+// max_connections and a CONNECTION LIMIT are held to before it closes the
+// socket. serverPoolLimit counts its own connection as free (it closes
+// it), and the pool it sizes connects next: closed the usual way (the
+// Terminate sent, the socket dropped), the check's backend could still be
+// counted when the pool's first connection arrived, which a role with
+// CONNECTION LIMIT 2 and one other client refused, "too many connections
+// for role" (TestRoleConnectionLimit, once in CI under load).
+func closeAndWait(conn *pgx.Conn) {
+	h, err := conn.PgConn().Hijack() // conn is idle: its transaction ended
+	if err != nil {
+		_ = conn.Close(context.Background())
+		return
+	}
+	defer func() { _ = h.Conn.Close() }()
+	_ = h.Conn.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := h.Conn.Write([]byte{'X', 0, 0, 0, 4}); err != nil { // Terminate
+		return
+	}
+	_, _ = io.Copy(io.Discard, h.Conn) // until the server closes (EOF), or the deadline
+}
+
 // serverPoolLimit connects once and reads the server's connection limits.
 func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Duration, headroom int) (serverLimit, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -316,7 +340,7 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 	if err != nil {
 		return serverLimit{}, err
 	}
-	defer conn.Close(ctx)
+	defer closeAndWait(conn)
 
 	var l serverLimit
 	// pg_settings and pg_stat_activity are set-returning functions whose
