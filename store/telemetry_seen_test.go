@@ -108,13 +108,9 @@ func TestTelemetryNodeSeenSpansEveryObservation(t *testing.T) {
 	}
 }
 
-// TestTelemetryNodeSeenIndependentOfSplit loads the same edges in one run,
-// in two runs (two Stores, as two `intel ingest telemetry` processes: a load
-// cut short and resumed), in two runs of one Store and as two concurrent
-// appends of one Store: the nodes tables must be identical.
-func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
+// splitHours are the hours of day at which 12 endpoints are observed, 9
+// times each and out of order, in the split tests.
+func splitHours() [][]float64 {
 	var hours [][]float64
 	for i := range 12 {
 		var hs []float64
@@ -123,6 +119,17 @@ func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
 		}
 		hours = append(hours, hs)
 	}
+	return hours
+}
+
+// TestTelemetryNodeSeenIndependentOfSplit loads the same edges in one run,
+// in two runs (two Stores, as two `intel ingest telemetry` processes: a load
+// cut short and resumed), in two runs of one Store and as two concurrent
+// appends of one Store: the nodes tables must be identical.
+func TestTelemetryNodeSeenIndependentOfSplit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	hours := splitHours()
 	load := func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) []string {
 		b := setup(t, store.WithCopyChunk(4))
 		day := time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
@@ -277,14 +284,7 @@ func relationSeenSpans(t *testing.T, b *testBundle) {
 func TestTelemetryRelationSeenIndependentOfSplit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var hours [][]float64
-	for i := range 12 {
-		var hs []float64
-		for j := range 9 {
-			hs = append(hs, float64((i*7+j*5)%24)+float64(j%4)/10)
-		}
-		hours = append(hours, hs)
-	}
+	hours := splitHours()
 	const files = 5
 	type tables struct{ nodes, relations, records []string }
 	load := func(name string, run func(b *testBundle, edges []graph.TelemetryEdge)) tables {
@@ -393,14 +393,7 @@ func requireSplitIndependent[T any](t *testing.T, want T, load func(name string,
 func TestTelemetryNodeNameIndependentOfSplit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	var hours [][]float64
-	for i := range 12 {
-		var hs []float64
-		for j := range 9 {
-			hs = append(hs, float64((i*7+j*5)%24)+float64(j%4)/10)
-		}
-		hours = append(hours, hs)
-	}
+	hours := splitHours()
 	named := func(day time.Time) []graph.TelemetryEdge {
 		edges := seenEdges(day, hours)
 		for k := range edges {
