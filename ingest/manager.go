@@ -965,6 +965,19 @@ func (s *source) decode(f Feed, br *bufio.Reader) error {
 	if s.format == FormatTelemetry && enc != textenc.UTF8 {
 		return refuse(telemetry.ErrUTF16)
 	}
+	if s.format != FormatTelemetry {
+		// A galaxy definition is small: 64 KiB holds one whole. Standard
+		// input is not waited on for more than format detection read.
+		n := 64 << 10
+		if f.Path == "-" {
+			n = br.Buffered()
+		}
+		if head, _ := br.Peek(n); len(head) > 0 {
+			if name, typ, ok := galaxyDefinition(head); ok {
+				return errGalaxyDefinition(f.Path, name, typ)
+			}
+		}
+	}
 	return nil
 }
 

@@ -578,3 +578,45 @@ func TestMISPDocumentOfDeletedRecordsIsNoFailure(t *testing.T) {
 	rep.Drop(engine.ReasonMissingID)
 	require.ErrorIs(t, ingest.NoRecords(rep, ingest.FormatMISP), ingest.ErrNoRecords)
 }
+
+// TestMISPGalaxyDefinitionIsSaidForWhatItIs: a MISP galaxy definition
+// (misp-galaxy's galaxies/*.json, testdata/excerpts) describes a galaxy and
+// holds none of its clusters. A feed list of a misp-galaxy checkout (the
+// whole corpus loaded by TestCorpusLoadOrder's config) names them: each
+// failed as a STIX file ("none of the 1 records read is a valid STIX
+// record (1 dropped: missing-id 1 …)"; a "type" member made it look like
+// a STIX object) or, given as MISP, "found no MISP records … a STIX file?".
+// Now the feed fails saying what the file is and where the clusters are,
+// whatever format it is given as; the clusters file of the same galaxy
+// and a document with one member more still load as before.
+func TestMISPGalaxyDefinitionIsSaidForWhatItIs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, c := range []struct{ file, name, typ string }{
+		{"misp-galaxy-definition-360net.json", "360.net Threat Actors", "360net-threat-actor"},
+		{"misp-galaxy-definition-tea-matrix.json", "Tea Matrix", "tea-matrix"}, // kill_chain_order
+	} {
+		for _, format := range []string{"", ingest.FormatSTIX, ingest.FormatMISP} {
+			path := filepath.Join("..", "testdata", "excerpts", c.file)
+			res := ingest.LoadFeed(ctx, nil, ingest.Feed{Name: "g", Path: path, Format: format}, ingest.Options{DryRun: true, Logger: quietLog})
+			require.Equal(t, ingest.StatusFailed, res.Status, "%s as %q", c.file, format)
+			require.Contains(t, res.Error, fmt.Sprintf("a MISP galaxy definition (%q, type %q), not a feed", c.name, c.typ), format)
+			require.Contains(t, res.Error, "misp-galaxy's clusters/"+c.file+")", format) // the same base name
+		}
+	}
+	// Not definitions: a galaxy's clusters (a "values" list) and a STIX
+	// object that happens to have a namespace.
+	dir := t.TempDir()
+	clusters := filepath.Join(dir, "clusters.json")
+	require.NoError(t, os.WriteFile(clusters, []byte(`{"name": "Tea Matrix", "namespace": "tea-matrix", "type": "tea-matrix",
+		"uuid": "c5f2dfb4-21a1-42d8-a452-1d3c36a204ff", "version": 1, "authors": ["x"], "source": "x", "description": "Tea Matrix",
+		"values": [{"value": "Sencha", "uuid": "a1b2c3d4-0000-4000-8000-000000000001"}]}`), 0o644))
+	res := ingest.LoadFeed(ctx, nil, ingest.Feed{Name: "c", Path: clusters}, ingest.Options{DryRun: true, Logger: quietLog})
+	require.Equal(t, ingest.StatusOK, res.Status, res.Error)
+	require.EqualValues(t, 1, res.Report.RecordsMapped)
+	other := filepath.Join(dir, "other.json")
+	require.NoError(t, os.WriteFile(other, []byte(`{"type": "x-thing", "id": "x-thing--a1b2c3d4-0000-4000-8000-000000000002",
+		"spec_version": "2.1", "namespace": "n", "uuid": "u", "name": "n"}`), 0o644))
+	res = ingest.LoadFeed(ctx, nil, ingest.Feed{Name: "o", Path: other}, ingest.Options{DryRun: true, Logger: quietLog})
+	require.NotContains(t, res.Error, "galaxy definition")
+}
