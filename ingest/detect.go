@@ -2,11 +2,14 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
+
+	"github.com/ransomeye/intel/ingest/stix"
 )
 
 // sniffLimit bounds how much of a feed format detection reads: 1 MiB.
@@ -133,64 +136,17 @@ func sniffReader(r interface{ Peek(int) ([]byte, error) }) string {
 	}
 }
 
-// galaxyDefinitionKeys are the members of a MISP galaxy definition
-// (misp-galaxy's galaxies/*.json: the galaxy's name, namespace, type, uuid,
-// version, description, icon and, for matrix galaxies, kill_chain_order).
-var galaxyDefinitionKeys = map[string]bool{
-	"name": true, "namespace": true, "type": true, "uuid": true, "version": true,
-	"description": true, "icon": true, "kill_chain_order": true,
-}
-
 // galaxyDefinition reports whether head is the whole of a MISP galaxy
-// definition: one object of galaxyDefinitionKeys alone, with a namespace, a
-// type and a uuid, and returns its name and type. Such a file describes a
-// galaxy and holds none of its clusters (those are in the clusters file of
-// the same name, a "values" list): sniffed, it looks like a STIX object (a
-// "type" member) or a MISP document, and either loader found no record in
-// it and said so in words that sent the user the wrong way.
+// definition (stix.MISPGalaxyDefinition) and returns its name and type.
+// Sniffed, it looks like a STIX object (a "type" member) or a MISP
+// document, and either loader found no record in it and said so in words
+// that sent the user the wrong way.
 func galaxyDefinition(head []byte) (name, typ string, ok bool) {
-	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
-	dec := jsontext.NewDecoder(bytes.NewReader(head))
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
-		return "", "", false
+	var m map[string]any
+	if json.Unmarshal(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF}), &m) != nil {
+		return "", "", false // not one whole object
 	}
-	seen := map[string]bool{}
-	for dec.PeekKind() == '"' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return "", "", false
-		}
-		key := tok.String()
-		if !galaxyDefinitionKeys[key] {
-			return "", "", false
-		}
-		seen[key] = true
-		if key == "name" || key == "type" {
-			if dec.PeekKind() != '"' {
-				return "", "", false
-			}
-			v, err := dec.ReadToken()
-			if err != nil {
-				return "", "", false
-			}
-			if key == "name" {
-				name = v.String()
-			} else {
-				typ = v.String()
-			}
-			continue
-		}
-		if err := dec.SkipValue(); err != nil {
-			return "", "", false
-		}
-	}
-	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '}' {
-		return "", "", false
-	}
-	if _, err := dec.ReadToken(); err == nil {
-		return "", "", false // more than one value: a stream of something else
-	}
-	return name, typ, seen["namespace"] && seen["type"] && seen["uuid"]
+	return stix.MISPGalaxyDefinition(m)
 }
 
 // errGalaxyDefinition says that a feed is a MISP galaxy definition, not

@@ -224,16 +224,41 @@ func taxiiHint(m map[string]any) string {
 }
 
 // mispGalaxyHint says what a record without an id is when it is a MISP
-// galaxy definition (galaxies/<name>.json of misp-galaxy: name, namespace,
-// type, uuid, no clusters), which is taken for STIX by its "type".
+// galaxy definition (MISPGalaxyDefinition), which is taken for STIX by its
+// "type".
 func mispGalaxyHint(m map[string]any) string {
-	_, namespace := m["namespace"]
-	_, uuid := m["uuid"]
-	_, values := m["values"]
-	if namespace && uuid && !values {
+	if _, _, ok := MISPGalaxyDefinition(m); ok {
 		return " (a MISP galaxy definition, which holds no clusters: load the galaxy's clusters file, clusters/<name>.json in misp-galaxy, with intel ingest misp)"
 	}
 	return ""
+}
+
+// galaxyDefinitionKeys are the members of a MISP galaxy definition
+// (misp-galaxy's galaxies/*.json): the galaxy's name, namespace, type,
+// uuid, version, description, icon and, for matrix galaxies,
+// kill_chain_order.
+var galaxyDefinitionKeys = map[string]bool{
+	"name": true, "namespace": true, "type": true, "uuid": true, "version": true,
+	"description": true, "icon": true, "kill_chain_order": true,
+}
+
+// MISPGalaxyDefinition reports whether m is a MISP galaxy definition
+// (misp-galaxy's galaxies/<name>.json): galaxyDefinitionKeys alone, with a
+// namespace, a string type and a uuid, and returns its name and type. It
+// describes a galaxy and holds none of its clusters (those are the
+// "values" of the clusters file of the same name); by its "type" it looks
+// like a STIX object without an id.
+func MISPGalaxyDefinition(m map[string]any) (name, typ string, ok bool) {
+	for k := range m {
+		if !galaxyDefinitionKeys[k] {
+			return "", "", false
+		}
+	}
+	_, namespace := m["namespace"]
+	_, uuid := m["uuid"]
+	typ, isString := m["type"].(string)
+	name, _ = m["name"].(string)
+	return name, typ, namespace && uuid && isString
 }
 
 // held returns the first and last seen of a relationship or sighting: the
