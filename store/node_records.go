@@ -36,10 +36,10 @@ import (
 // row lock, so two writers of one node take turns at the node.
 
 // nodeRecords merges the records of a batch per node and source object
-// (graph.RecordSource; "" for a record with no version or several): of one
-// object it keeps the newest version's name, props, labels, confidence and
-// TLP, an older version in the same batch giving only what
-// graph.Node.WithoutContent keeps. It returns them sorted by (node id,
+// (graph.RecordSource: its newest version's; "" for a record with no
+// version): of one object it keeps the newest version's name, props,
+// labels, confidence and TLP, an older version in the same batch giving
+// only what graph.Node.WithoutContent keeps. It returns them sorted by (node id,
 // source object); a node may come several times.
 func nodeRecords(in []graph.Node) []graph.Node {
 	type key struct {
