@@ -502,13 +502,24 @@ func (s *seenCache[K, R]) covered(k K, r *R) bool {
 
 // saysNothingNew reports whether occurrence r, inside the times written
 // for its record (entry e), says what was written: the same rest (restMark)
-// and, for a node, no name or the one name written.
+// and, for a node, the one name written, or no name before the last seen
+// written. A nameless occurrence at the last seen written ties the
+// confidence and time of the record written there, and the digest of
+// [name, props] decides which ranks higher (graph.RecordRank): it may
+// outrank a named one, so it is merged by the rule (its props_rank kept
+// when higher), not taken as written.
 func saysNothingNew[R seenRecord](e seenEntry[R], r *R) bool {
 	if e.rest == 0 || restMark(r) != e.rest {
 		return false
 	}
 	n, ok := any(r).(*graph.Node)
-	return !ok || n.Name == "" || nodeNameMark(n) == e.name
+	if !ok {
+		return true
+	}
+	if n.Name == "" {
+		return seenOf(r).last.Before(e.seen.last)
+	}
+	return nodeNameMark(n) == e.name
 }
 
 // addPending adds occurrence r of record k to its pending extension.
