@@ -105,11 +105,14 @@ WITH upserted AS (
                            excluded.labels, excluded.confidence, excluded.tlp, excluded.name_rank,
                            excluded.props, excluded.props_rank, excluded.props_key_ranks,
                            n.labels, n.confidence, n.tlp, n.name_rank, n.props, n.props_rank, n.props_key_ranks)
-    RETURNING n.id, (xmax = 0) AS inserted, n.recorded, n.updated_at = now() AS changed
+    -- The id of a recorded node alone (NULL for the others): the
+    -- returned rows are materialized, and the smaller row made the merge
+    -- pass's server CPU about 4 % lower (20,000 rows, docs/benchmarks.md).
+    RETURNING CASE WHEN n.recorded THEN n.id END AS recorded_id, (xmax = 0) AS inserted, n.updated_at = now() AS changed
 )
 SELECT count(*) FILTER (WHERE u.inserted) AS inserted, count(*) FILTER (WHERE NOT u.inserted AND u.changed) AS merged,
-       coalesce(array_agg(u.id) FILTER (WHERE u.recorded AND NOT u.inserted), '{}')::uuid[] AS recorded,
-       coalesce(array_agg(u.id) FILTER (WHERE u.recorded AND u.inserted), '{}')::uuid[] AS inserted_recorded
+       coalesce(array_agg(u.recorded_id) FILTER (WHERE u.recorded_id IS NOT NULL AND NOT u.inserted), '{}')::uuid[] AS recorded,
+       coalesce(array_agg(u.recorded_id) FILTER (WHERE u.recorded_id IS NOT NULL AND u.inserted), '{}')::uuid[] AS inserted_recorded
 FROM upserted u;
 
 -- name: NodeGet :one
