@@ -464,24 +464,33 @@ func Union(a, b []string) []string {
 	return slices.Compact(out)
 }
 
-// RecordSource returns the one source object a node record comes from in
-// one version (the only entry of its Versions with an id and a version: a
-// STIX object's id at its modified, a MISP event's uuid at its timestamp,
-// the notion source_versions keeps) and that version; "" for a record with
-// no version or several. The store keeps, for a node with such a record,
-// one record per source object at its newest version (node_records): a
-// newer version of the object replaces what an older one gave the node's
-// name, props, labels, confidence and TLP.
+// RecordSource returns the source object a node record comes from and its
+// version: of the entries of its Versions with an id and a version (a STIX
+// object's id at its modified, a MISP event's uuid at its timestamp, the
+// notion source_versions keeps), the newest, the smallest id among equally
+// new ones; "" for a record with no version. The store keeps, for a node
+// with such a record, one record per source object at its newest version
+// (node_records): a newer version of the object replaces what an older one
+// gave the node's name, props, labels, confidence and TLP.
+//
+// A record stated by several objects (a MISP object that is an indicator:
+// the indicator's id at the object's timestamp, its event's uuid at the
+// event's) belongs to the newest: the event, whose every version restates
+// the object and its TLP, so its next version replaces the record. The
+// choice is the record's alone, so the stored records, and the node, do
+// not depend on the order records come in.
 func RecordSource(n Node) (string, time.Time) {
-	if len(n.Versions) != 1 {
-		return "", time.Time{}
-	}
+	var src string
+	var at time.Time
 	for id, v := range n.Versions {
-		if id != "" && !v.IsZero() {
-			return id, v
+		if id == "" || v.IsZero() {
+			continue
+		}
+		if src == "" || v.After(at) || (v.Equal(at) && id < src) {
+			src, at = id, v
 		}
 	}
-	return "", time.Time{}
+	return src, at
 }
 
 // WithoutContent returns n without what a newer version of its source

@@ -202,3 +202,31 @@ func TestRetiredRecordNeverOverwritesLive(t *testing.T) {
 		require.Equal(t, 100, *ab.Confidence, "confidence and times still merge as always")
 	}
 }
+
+// TestRecordSourceIsTheNewestEntry: a record's source object is its newest
+// entry with an id and a version, the smallest id among equally new ones,
+// whatever order the map gives them; none, "".
+func TestRecordSourceIsTheNewestEntry(t *testing.T) {
+	t1 := time.Date(2022, 7, 13, 18, 32, 59, 0, time.UTC)
+	t2 := time.Date(2022, 7, 19, 9, 30, 0, 0, time.UTC)
+	for _, c := range []struct {
+		versions map[string]time.Time
+		src      string
+		at       time.Time
+	}{
+		{nil, "", time.Time{}},
+		{map[string]time.Time{"a": {}}, "", time.Time{}},
+		{map[string]time.Time{"": t1}, "", time.Time{}},
+		{map[string]time.Time{"a": t1}, "a", t1},
+		{map[string]time.Time{"indicator--x": t1, "misp--e": t2}, "misp--e", t2},
+		{map[string]time.Time{"indicator--x": t2, "misp--e": t1}, "indicator--x", t2},
+		{map[string]time.Time{"b": t1, "a": t1, "c": t1}, "a", t1},
+		{map[string]time.Time{"b": t1, "a": {}, "": t2}, "b", t1},
+	} {
+		for range 20 { // map order varies
+			src, at := graph.RecordSource(graph.Node{Versions: c.versions})
+			require.Equal(t, c.src, src, "%v", c.versions)
+			require.True(t, at.Equal(c.at), "%v", c.versions)
+		}
+	}
+}

@@ -409,9 +409,15 @@ func nodeNameMark(n *graph.Node) uint64 {
 	return maphash.String(nameSeed, n.Name) | 1
 }
 
+// namesDiffer is seenEntry.name once the writes of a node gave it more
+// than one name mark (a name and another, or a name and none): even, so
+// no nodeNameMark equals it, and never 0, which says no write named it.
+const namesDiffer = 2
+
 // nameAfter is seenEntry.name once r is written over e (known: e was
 // cached): r's mark while every write of the record was one record of that
-// one name, else 0, for good (a nameless write, a merged one, or another
+// one name; 0 while no write named it (nameless or merged ones); else
+// namesDiffer, for good (a nameless write and a named one, or another
 // name: the stored name may rank below the times written, so a named
 // occurrence inside them is written, not covered).
 func nameAfter[R seenRecord](e seenEntry[R], known bool, r *R) uint64 {
@@ -419,7 +425,11 @@ func nameAfter[R seenRecord](e seenEntry[R], known bool, r *R) uint64 {
 	if !ok {
 		return 0
 	}
-	return markAfter(e.name, known, nodeNameMark(n))
+	m := nodeNameMark(n)
+	if !known || e.name == m {
+		return m
+	}
+	return namesDiffer
 }
 
 // entryAfter is the seenEntry of a record once r is written over e.
@@ -502,13 +512,24 @@ func (s *seenCache[K, R]) covered(k K, r *R) bool {
 
 // saysNothingNew reports whether occurrence r, inside the times written
 // for its record (entry e), says what was written: the same rest (restMark)
-// and, for a node, no name or the one name written.
+// and, for a node, the one name written, or no name where no write named
+// it or before the last seen written. A nameless occurrence at the last
+// seen written ties the confidence and time of a named record written
+// there, and the digest of [name, props] decides which ranks higher
+// (graph.RecordRank): it may outrank it, so it is merged by the rule (its
+// props_rank kept when higher), not taken as written.
 func saysNothingNew[R seenRecord](e seenEntry[R], r *R) bool {
 	if e.rest == 0 || restMark(r) != e.rest {
 		return false
 	}
 	n, ok := any(r).(*graph.Node)
-	return !ok || n.Name == "" || nodeNameMark(n) == e.name
+	if !ok {
+		return true
+	}
+	if n.Name == "" {
+		return e.name == 0 || seenOf(r).last.Before(e.seen.last)
+	}
+	return nodeNameMark(n) == e.name
 }
 
 // addPending adds occurrence r of record k to its pending extension.

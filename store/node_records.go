@@ -22,8 +22,8 @@ import (
 // labels, confidence and TLP are the merge of those records: a newer
 // version of an object replaces the object's record, an older one changes
 // nothing. A node that never had a versioned record (telemetry endpoints,
-// observables, MISP attributes) has no records and is written by
-// NodeUpsertMany alone, as before.
+// observables, MISP attributes read outside an event) has no records and
+// is written by NodeUpsertMany alone, as before.
 //
 // A transaction writes its nodes first (NodeUpsertMany, every row locked
 // in id order: a row with a versioned record merges there only its kind,
@@ -36,10 +36,10 @@ import (
 // row lock, so two writers of one node take turns at the node.
 
 // nodeRecords merges the records of a batch per node and source object
-// (graph.RecordSource; "" for a record with no version or several): of one
-// object it keeps the newest version's name, props, labels, confidence and
-// TLP, an older version in the same batch giving only what
-// graph.Node.WithoutContent keeps. It returns them sorted by (node id,
+// (graph.RecordSource: its newest version's; "" for a record with no
+// version): of one object it keeps the newest version's name, props,
+// labels, confidence and TLP, an older version in the same batch giving
+// only what graph.Node.WithoutContent keeps. It returns them sorted by (node id,
 // source object); a node may come several times.
 func nodeRecords(in []graph.Node) []graph.Node {
 	type key struct {

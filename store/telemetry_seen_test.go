@@ -466,3 +466,64 @@ func TestTelemetryNodeSourceInsideWrittenTimes(t *testing.T) {
 		require.Equal(t, []string{"collector-a", "collector-b"}, n.Sources, n.Key)
 	}
 }
+
+// TestTelemetryNamelessOccurrenceAtWrittenLastSeen: a process written
+// named, seen 08:00 to 20:00, then a line at exactly 20:00 that does not
+// name it (same source, nothing else new). Its rank ties the written
+// record's confidence and last seen, so the digest of [name, props]
+// decides (graph.RecordRank): the process name is picked so that the
+// nameless line's rank is the higher. The nodes table, ranks too, must be
+// what upserting every occurrence gives (graph.MergeNode): props_rank the
+// nameless line's. The endpoint cache took the line as covered by the
+// times written (saysNothingNew: no name, the same rest), and the stored
+// props_rank stayed the named record's, below the merge's, so a later
+// record ranked between the two would give the props a key the rule gives
+// the nameless line.
+func TestTelemetryNamelessOccurrenceAtWrittenLastSeen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dayOf := func(b *testBundle) time.Time {
+		return time.Date(b.now.Year(), b.now.Month(), b.now.Day(), 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
+	}
+	ref := setup(t)
+	last := dayOf(ref).Add(20 * time.Hour)
+	name := ""
+	for i := range 64 {
+		n := fmt.Sprintf("p%d.exe", i)
+		if graph.RecordRank(nil, last, last, n, nil) < graph.RecordRank(nil, last, last, "", nil) {
+			name = n
+			break
+		}
+	}
+	require.NotEmpty(t, name, "a name whose record ranks below the nameless one at the same time")
+	edge := func(day time.Time, h int, named bool) graph.TelemetryEdge {
+		at := day.Add(time.Duration(h) * time.Hour)
+		src := graph.Node{ID: graph.NamedID(graph.KindProcess, "ws-9:42"), Kind: graph.KindProcess, Key: "ws-9:42",
+			FirstSeen: at, LastSeen: at, Sources: []string{"edr"}}
+		if named {
+			src.Name = name
+		}
+		dst := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.42")
+		dst.FirstSeen, dst.LastSeen, dst.Sources = at, at, []string{"edr"}
+		return graph.TelemetryEdge{Src: src, Relation: "connected-to", Dst: dst, AgentID: "ws-9", ObservedAt: at}
+	}
+	edges := func(day time.Time) [][]graph.TelemetryEdge {
+		return [][]graph.TelemetryEdge{{edge(day, 8, true), edge(day, 20, true)}, {edge(day, 20, false)}}
+	}
+	var occurrences []graph.Node
+	for _, part := range edges(dayOf(ref)) {
+		for _, e := range part {
+			occurrences = append(occurrences, e.Src, e.Dst)
+		}
+	}
+	_, err := ref.store.UpsertNodes(ctx, occurrences)
+	require.NoError(t, err)
+	want := nodesTable(t, ref)
+
+	b := setup(t, store.WithCopyChunk(2))
+	for _, part := range edges(dayOf(b)) {
+		_, err := b.store.AppendTelemetry(ctx, store.SliceEdges(part))
+		require.NoError(t, err)
+	}
+	require.Equal(t, want, nodesTable(t, b))
+}

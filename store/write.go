@@ -397,14 +397,17 @@ func (s *Store) writeChecked(ctx context.Context, b graph.Batch, release bool) (
 	return stats, dropped, err
 }
 
-// writeIsolating writes merged nodes and relations in one transaction.
-// When the database refuses it with a data error (DataError: a record
-// validation did not catch), it splits the records in two halves and
-// writes each the same way, so the records refused are found and dropped
-// alone — each logged at WARN, counted under ReasonRejected and named in
-// dropped — and the rest is written. Upserts are idempotent and a refused
-// transaction leaves nothing, so the halves write exactly what the whole
-// would have, less the refused records.
+// writeIsolating writes node records (sorted by node id, as nodeRecords
+// gives them) and merged relations in one transaction. When the database
+// refuses it with a data error (DataError: a record validation did not
+// catch), it splits the nodes and relations in two halves and writes each
+// the same way, so the records refused are found and dropped alone — each
+// logged at WARN, counted under ReasonRejected and named in dropped — and
+// the rest is written. It splits between nodes, never between the records
+// of one node: a node is written, counted and refused once (split between
+// its records, a node was inserted by one half and merged by the other).
+// Upserts are idempotent and a refused transaction leaves nothing, so the
+// halves write exactly what the whole would have, less the refused records.
 func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []graph.Relation, release bool, now time.Time,
 	stats *graph.WriteStats, dropped *droppedSet) error {
 	if len(nodes)+len(rels) == 0 {
@@ -418,10 +421,17 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 	if !DataError(err) {
 		return err
 	}
-	switch n := len(nodes) + len(rels); {
+	// starts[i] is where the i-th node's records begin.
+	var starts []int
+	for i := range nodes {
+		if i == 0 || nodes[i].ID != nodes[i-1].ID {
+			starts = append(starts, i)
+		}
+	}
+	switch n := len(starts) + len(rels); {
 	case n == 0:
 		return err
-	case n == 1 && len(nodes) == 1:
+	case n == 1 && len(starts) == 1:
 		s.drop(ctx, stats, ReasonRejected, err, "kind", string(nodes[0].Kind), "key", clip(nodes[0].Key), "sqlstate", Code(err))
 		stats.NodesRefused++
 		dropped.addNode(nodes[0].ID)
@@ -434,12 +444,16 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 		return nil
 	default:
 		half := n / 2
-		hn := min(half, len(nodes))
+		hn := min(half, len(starts))
 		hr := half - hn
-		if err := s.writeIsolating(ctx, nodes[:hn], rels[:hr], release, now, stats, dropped); err != nil {
+		cut := len(nodes)
+		if hn < len(starts) {
+			cut = starts[hn]
+		}
+		if err := s.writeIsolating(ctx, nodes[:cut], rels[:hr], release, now, stats, dropped); err != nil {
 			return err
 		}
-		return s.writeIsolating(ctx, nodes[hn:], rels[hr:], release, now, stats, dropped)
+		return s.writeIsolating(ctx, nodes[cut:], rels[hr:], release, now, stats, dropped)
 	}
 }
 

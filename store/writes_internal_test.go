@@ -153,3 +153,66 @@ func TestTransientAndDataErrors(t *testing.T) {
 		require.LessOrEqual(t, d, ceiling, "attempt %d", attempt)
 	}
 }
+
+// TestWriteIsolatingCountsANodeOnce: a batch the database refuses is split
+// between nodes, never between the records of one node (node_records: one
+// record per source object). Node x has four versioned records, the batch
+// a node the server refuses (NUL in its name, past validation) at each
+// place: x is inserted once and counted once, never inserted in one half
+// and merged in the other, and a node refused with several records is
+// refused once.
+func TestWriteIsolatingCountsANodeOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(name, src string, props map[string]any) graph.Node {
+		n := graph.NamedNode(graph.KindMalware, name)
+		n.Versions = map[string]time.Time{src: v}
+		n.Props = props
+		return n
+	}
+	for bad := range 6 {
+		pool := pgtest.Pool(t)
+		s := NewStore(pool, WithLogger(quietLog))
+		var in []graph.Node
+		for i, src := range []string{"malware--a", "malware--b", "malware--c", "malware--d"} {
+			in = append(in, rec("iso-x", src, map[string]any{src: i}))
+		}
+		for i := range 4 {
+			in = append(in, rec(fmt.Sprintf("iso-%d", i), "malware--e", map[string]any{"i": i}))
+		}
+		// The refused node: two records, both refused.
+		in = append(in, rec("iso-bad", "malware--f", map[string]any{"x": "a\x00b"}), rec("iso-bad", "malware--g", map[string]any{"y": "a\x00b"}))
+		recs := nodeRecords(in)
+		// Move the refused node's records to the bad-th node boundary
+		// (the records of each node stay together).
+		var badRecs, rest []graph.Node
+		for _, r := range recs {
+			if r.Name == "iso-bad" {
+				badRecs = append(badRecs, r)
+			} else {
+				rest = append(rest, r)
+			}
+		}
+		var bounds []int
+		for i := range rest {
+			if i == 0 || rest[i].ID != rest[i-1].ID {
+				bounds = append(bounds, i)
+			}
+		}
+		at := append(bounds, len(rest))[bad]
+		recs = append(append(append([]graph.Node{}, rest[:at]...), badRecs...), rest[at:]...)
+		var stats graph.WriteStats
+		var dropped droppedSet
+		require.NoError(t, s.writeIsolating(ctx, recs, nil, false, time.Now().UTC(), &stats, &dropped))
+		how := fmt.Sprint("refused node at ", at)
+		require.EqualValues(t, 5, stats.NodesInserted, how)
+		require.Zero(t, stats.NodesMerged, how)
+		require.Zero(t, stats.NodesUnchanged, how)
+		require.EqualValues(t, 1, stats.NodesRefused, how)
+		require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 1}, stats.Dropped, how)
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM nodes").Scan(&n))
+		require.Equal(t, 5, n, how)
+	}
+}

@@ -126,7 +126,7 @@ type NodeEntity struct {
 // For a node that has had a versioned record (nodes.recorded), its record of each source object at the newest version of that object, and (source_id ”) the merge of everything else written to it. The node's name, props, labels, confidence and TLP are the merge of its records (graph.MergeNode); a newer version replaces its object's record (migration 00042).
 type NodeRecord struct {
 	NodeID uuid.UUID `json:"node_id"`
-	// The one source object (graph.RecordSource) the record comes from, or '' for records with no version or several and for what the node held before its first versioned record.
+	// The one source object (graph.RecordSource: the newest entry of the record's versions) the record comes from, or '' for records with no version and for what the node held before its first versioned record.
 	SourceID string `json:"source_id"`
 	// The newest version of the object written to this node; 0001-01-01 UTC (graph time zero) for the '' record.
 	Version       time.Time       `json:"version"`

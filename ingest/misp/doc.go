@@ -283,7 +283,9 @@
 // (attributes keyed by their uuid, objects, sightings: a tlp:red event's
 // text, yara rule or person object is red, also when the event's tags come
 // after its attributes, as MISP exports them: a record of the TLP alone is
-// written at the event's end), but it is not copied to the observable,
+// written at the event's end; the own content and that record are the
+// event's in its version, so a newer version without the tag takes the
+// TLP away), but it is not copied to the observable,
 // identity and cluster nodes other events share. Galaxy clusters (attached to events or attributes,
 // named by misp-galaxy:type="value" tags, or listed in cluster files) become
 // named nodes merged with STIX's: threat-actor galaxies → threat-actor,

@@ -2,6 +2,7 @@ package misp
 
 import (
 	"cmp"
+	"maps"
 	"strings"
 	"time"
 
@@ -147,10 +148,47 @@ type sighted struct {
 // attribute of its own (an indicator of each to_ids attribute, a text
 // attribute): a node keyed "<kind>--<uuid>" of those two kinds by its
 // uuid alone (the kind a constant), any other by its brief, unnamed.
+//
+// stamped says the node's record was written in its event's version
+// (stampOwn): the event's next version replaces that record, so only a
+// TLP needs a record at the event's end.
 type ownNode struct {
-	kind  graph.Kind
-	uuid  uuid.UUID
-	brief *graph.NodeBrief
+	kind    graph.Kind
+	uuid    uuid.UUID
+	brief   *graph.NodeBrief
+	stamped bool
+}
+
+// id is the node's id.
+func (o ownNode) id() uuid.UUID {
+	if o.brief != nil {
+		return o.brief.ID
+	}
+	return graph.SourceNode(o.kind, string(o.kind)+"--"+o.uuid.String()).ID
+}
+
+// stampOwn writes the records in nodes of the event's own nodes own as the
+// event's (by, its uuid's alias) in its version v (graph.Node.Versions;
+// node_records: graph.RecordSource), and marks own stamped: a newer
+// version of the event replaces what this one gave them, its TLP too.
+func stampOwn(nodes []graph.Node, own []ownNode, by string, v time.Time) {
+	for i := range own {
+		id := own[i].id()
+		for k := range nodes {
+			if nodes[k].ID != id {
+				continue
+			}
+			if cur, ok := nodes[k].Versions[by]; !ok || !cur.Equal(v) {
+				vs := maps.Clone(nodes[k].Versions)
+				if vs == nil {
+					vs = map[string]time.Time{}
+				}
+				vs[by] = v
+				nodes[k].Versions = vs
+			}
+			own[i].stamped = true
+		}
+	}
 }
 
 // ownOf is the ownNode of b.

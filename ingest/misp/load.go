@@ -242,6 +242,9 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 	if j.linked && j.evUUID != "" {
 		graph.MarkStated(b.Relations, alias(j.evUUID), j.version, j.evRef)
 	}
+	if j.evFrame && j.evUUID != "" && !j.version.IsZero() {
+		stampOwn(b.Nodes, out.own, alias(j.evUUID), j.version)
+	}
 	b.Nodes = graph.MergeNodes(b.Nodes)
 	if j.evFrame {
 		// What the event states but could not yet say in which version
@@ -427,10 +430,23 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// uuid, objects, sightings), never the observables and clusters other
 	// events share: MISP writes the event's tags after its attributes, so
 	// each gets a record of the TLP alone now, which the merge (strictest
-	// TLP) adds to what its record wrote.
-	if tlp := nodes[0].TLP; tlp != graph.TLPNone {
-		for _, o := range fr.own {
-			nodes = append(nodes, o.tlpRecord(tlp, []string{m.feed}))
+	// TLP) adds to what its record wrote. The record is the event's, in its
+	// version (node_records: graph.RecordSource), so a newer version of the
+	// event replaces it: one that lost the tag takes the TLP away. A node
+	// whose record was written in this version (stampOwn) has that record
+	// replaced by the newer version's; one read before the event's uuid or
+	// version gets a record without a TLP too, to be replaced.
+	tlp := nodes[0].TLP
+	var versions map[string]time.Time
+	if !version.IsZero() {
+		versions = map[string]time.Time{alias(fr.uuid()): version}
+	}
+	sources := []string{m.feed} // shared: a merge copies, never modifies
+	for _, o := range fr.own {
+		if tlp != graph.TLPNone || (versions != nil && !o.stamped) {
+			rec := o.tlpRecord(tlp, sources)
+			rec.Versions = versions
+			nodes = append(nodes, rec)
 		}
 	}
 	if fr.sightsOverflow {
