@@ -375,7 +375,12 @@
 // and props its Attribute list gives), stated by no version, as an
 // attribute search result naming its event (endFrameRecords); an attribute
 // of an object (object_relation given) read outside its event is not
-// linked from the event, which links its object; the SharingGroup and the
+// linked from the event, which links its object, and maps as its object
+// maps it: its value's node (aliased misp--<uuid>), never an indicator of
+// its own (a to_ids one is its object's, indicator--<object uuid>, which
+// only the whole object says) nor a node for what the object keeps as a
+// property (text, port, …: read and mapped to nothing), so one attribute
+// gives the same nodes from its event, a search or ZMQ; the SharingGroup and the
 // AttributeTag list's tags beside the message's one attribute are the
 // attribute's (it waits for the message's end to know them). A copy of an object
 // without its Attribute list read outside its event (the object row MISP

@@ -45,7 +45,16 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	}
 	a.Tags = append(a.Tags, j.tags...) // those beside it in its message
 	m.tallyAttribute(a, false)
-	out, reason, err := m.attribute(j, b, a, false)
+	// An attribute of an object read outside its event (a search result,
+	// a ZMQ attribute message, naming its object by a numeric object_id
+	// and object_relation) is mapped as its object maps it in the event:
+	// its value's node, never an indicator or node of its own (a to_ids
+	// one is its object's indicator, indicator--<object uuid>, which only
+	// the whole object says), nor a node for a value the object keeps as
+	// a property (text, port, …). One attribute gives the same nodes
+	// whichever way it arrives.
+	ofObject := !j.evFrame && strings.TrimSpace(a.ObjectRelation.String()) != ""
+	out, reason, err := m.attribute(j, b, a, ofObject)
 	if err != nil {
 		m.drop(j, "attribute", a.UUID.String(), reason, err)
 		return
@@ -55,10 +64,9 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 	}
-	if !j.evFrame && out.relation != "" {
-		// An attribute of an object read outside its event (a search
-		// result, a ZMQ attribute message, naming its object by a
-		// numeric object_id): its event links its object, not it.
+	if ofObject {
+		// Its event links its object, not it; a property of its object
+		// (out.propsOnly) is written by no node but the object's.
 		return
 	}
 	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}

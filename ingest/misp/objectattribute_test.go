@@ -1,0 +1,133 @@
+package misp
+
+import (
+	"context"
+	stdjson "encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// objectAttributeMessages are the to_ids uri attribute of the
+// http-request object of MISP's documented ZeroMQ event
+// (zmq_misp_json_event.json, 59c0016c-fac0-…, object 59c0016c-0984-…) as
+// MISP gives it outside its event:
+//
+//   - zmq: a misp_json_attribute message, in the shape of the documented
+//     one (zmq_misp_json_attribute.json: its Event copy, SharingGroup,
+//     AttributeTag and Sighting) with the object row
+//     Attribute::fetchAttribute contains beside an object's attribute
+//     ("Object": the object without its Attribute list);
+//   - search: an /attributes/restSearch result, in the shape of
+//     search_attribute_by_type.json (demisto/content's MISP V3 test data:
+//     each attribute with its "Event" summary), with the "Object" summary
+//     MISP's Attribute::fetchAttributes contains (id, distribution,
+//     sharing_group_id: no uuid).
+//
+// The attribute's own fields are the event's, verbatim.
+func objectAttributeMessages(t *testing.T) (event, zmq, search string) {
+	t.Helper()
+	rawEvent, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_event.json"))
+	require.NoError(t, err)
+	rawMsg, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
+	var ev struct{ Event map[string]any }
+	require.NoError(t, jsonUnmarshal(rawEvent, &ev))
+	var msg map[string]any
+	require.NoError(t, jsonUnmarshal(rawMsg, &msg))
+	obj := ev.Event["Object"].([]any)[0].(map[string]any)
+	var attr map[string]any
+	for _, a := range obj["Attribute"].([]any) {
+		if a := a.(map[string]any); a["to_ids"] == true {
+			attr = a
+		}
+	}
+	require.Equal(t, "59c0016c-fac0-4055-9f3d-05b8c0a83832", attr["uuid"])
+	delete(attr, "ShadowAttribute")
+	row := map[string]any{}
+	for k, v := range obj {
+		if k != "Attribute" && k != "ObjectReference" {
+			row[k] = v
+		}
+	}
+	marshal := func(v any) string {
+		b, err := stdjson.Marshal(v)
+		require.NoError(t, err)
+		return string(b)
+	}
+	zmq = marshal(map[string]any{"Attribute": attr, "Event": msg["Event"], "Object": row,
+		"SharingGroup": msg["SharingGroup"], "AttributeTag": []any{}, "Sighting": []any{}})
+	found := map[string]any{"Event": map[string]any{"org_id": "1", "distribution": "3", "id": "625",
+		"info": ev.Event["info"], "orgc_id": "2", "uuid": ev.Event["uuid"]},
+		"Object": map[string]any{"id": obj["id"], "distribution": obj["distribution"], "sharing_group_id": obj["sharing_group_id"]}}
+	for k, v := range attr {
+		found[k] = v
+	}
+	search = marshal(map[string]any{"response": map[string]any{"Attribute": []any{found}}})
+	return string(rawEvent), zmq, search
+}
+
+// TestObjectAttributeOutsideItsEventIsNoIndicator: a to_ids attribute of
+// an object, read outside its event (a ZMQ misp_json_attribute message, an
+// attribute search result), gives the nodes it gives in its event: its
+// value's node (url /test.php), aliased misp--<attribute uuid>, and no
+// indicator of its own (its object is the indicator, of the object's uuid,
+// which the event gives). Loaded with the event, in either order, the
+// tables are the same. Before, it was also indicator--<attribute uuid>
+// ([url:value = '/test.php']), a second node claiming the attribute's
+// uuid beside the url the event's object gives it.
+func TestObjectAttributeOutsideItsEventIsNoIndicator(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	event, zmq, search := objectAttributeMessages(t)
+	const attrAlias, ownIndicator = "misp--59c0016c-fac0-4055-9f3d-05b8c0a83832", "indicator--59c0016c-fac0-4055-9f3d-05b8c0a83832"
+	type input struct{ feed, doc string }
+	load := func(inputs ...input) *pgxpool.Pool {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool)
+		for _, in := range inputs {
+			opts := quiet(nil)
+			opts.Feed = in.feed
+			rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
+			require.NoError(t, err, in.feed)
+			requireBalanced(t, rep)
+		}
+		return pool
+	}
+	claims := func(pool *pgxpool.Pool) []string {
+		rows, err := pool.Query(ctx, `SELECT n.kind || ' ' || n.key FROM node_aliases a JOIN nodes n ON n.id = a.node_id
+			WHERE a.source_id = $1 ORDER BY 1`, attrAlias)
+		require.NoError(t, err)
+		var got []string
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			got = append(got, s)
+		}
+		require.NoError(t, rows.Err())
+		var own int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM nodes WHERE key = $1`, ownIndicator).Scan(&own))
+		if own > 0 {
+			got = append(got, "node "+ownIndicator)
+		}
+		return got
+	}
+	want := []string{"url /test.php"}
+	ev, z, s := input{"event", event}, input{"zmq", zmq}, input{"search", search}
+	require.Equal(t, want, claims(load(ev)), "the event")
+	require.Equal(t, want, claims(load(z)), "the ZMQ message alone")
+	require.Equal(t, want, claims(load(s)), "the search result alone")
+	for _, other := range []input{z, s} {
+		p1, p2 := load(ev, other), load(other, ev)
+		require.Equal(t, want, claims(p1), other.feed+" after the event")
+		require.Equal(t, pgtest.Dump(t, p1, pgtest.GraphQueries...), pgtest.Dump(t, p2, pgtest.GraphQueries...),
+			other.feed+": the same tables in either order")
+	}
+}
