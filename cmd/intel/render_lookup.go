@@ -196,19 +196,31 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 
 // distributionText is who a MISP record may be shared with, as its node's
 // props give it (ingest/misp sharing.go): the distribution level's name,
-// and for a sharing group its name and releasability; "" for none.
+// and for a sharing group its name and releasability, then the
+// restriction of its event when the event restricts it ("all communities,
+// within its event's sharing group "CERT partners""); "" for none.
 func distributionText(props map[string]any) string {
-	d, _ := props["distribution"].(string)
-	if d == "" {
-		return ""
+	level := func(prefix string) string {
+		d, _ := props[prefix+"distribution"].(string)
+		if d == "" {
+			return ""
+		}
+		if g, _ := props[prefix+"sharing_group"].(string); g != "" {
+			d += " " + strconv.Quote(g)
+		}
+		if r, _ := props[prefix+"sharing_group_releasability"].(string); r != "" {
+			d += " (releasability: " + r + ")"
+		}
+		return d
 	}
-	if g, _ := props["sharing_group"].(string); g != "" {
-		d += " " + strconv.Quote(g)
+	own, ev := level(""), level("event_")
+	switch {
+	case ev == "":
+		return own
+	case own == "":
+		return "as its event: " + ev
 	}
-	if r, _ := props["sharing_group_releasability"].(string); r != "" {
-		d += " (releasability: " + r + ")"
-	}
-	return d
+	return own + ", within its event's: " + ev
 }
 
 // writeRelationRecord writes what intel show prints about a relationship
