@@ -1,8 +1,8 @@
 package misp
 
 import (
-	"maps"
 	"cmp"
+	"maps"
 	"strings"
 	"time"
 
