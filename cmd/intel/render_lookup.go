@@ -39,6 +39,23 @@ func validity(props map[string]any, now time.Time) string {
 
 // writeNodeDetails writes what intel show prints: one "field: value" line
 // per fact, then the relations per class and type.
+// expirationText says when MISP expiration sightings end a node's
+// validity: the earliest one's day, "(expired)" once it has passed, as a
+// STIX indicator's valid_until is shown ("2021-01-07 (expired), by 1
+// expiration sighting"). An expired indicator stays in the graph and in
+// walks; it is no longer to be matched.
+func expirationText(s graph.Sighted, now time.Time) string {
+	v := s.FirstSeen.UTC().Format("2006-01-02")
+	if s.FirstSeen.Before(now) {
+		v += " (expired)"
+	}
+	n := "1 expiration sighting"
+	if s.Sightings != 1 {
+		n = fmt.Sprintf("%d expiration sightings", s.Sightings)
+	}
+	return v + ", by " + n
+}
+
 // sightedText says how many times and when a node was sighted: "10 times
 // in 1 sighting, 2020-03-12 .. 2020-03-12", "at least 3 times" when a
 // sighting gave no count (counted once).
@@ -104,6 +121,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	}
 	if d.Sighted != nil {
 		row("sighted", sightedText(*d.Sighted))
+	}
+	if d.Expiration != nil {
+		row("expiration", expirationText(*d.Expiration, time.Now()))
 	}
 	if n.Confidence != nil {
 		row("confidence", fmt.Sprint(*n.Confidence))

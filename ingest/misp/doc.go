@@ -330,7 +330,9 @@
 // report; an event loaded before stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
-// expiration-of (lifecycle, not walked), since neither saw the value. A
+// expiration-of (lifecycle, not walked), since neither saw the value; the
+// earliest expiration sighting of a node ends its validity in intel show
+// (graph.NodeDetails.Expiration), whichever document gave it. A
 // sighting written without a uuid (PyMISP's add_sighting before a server
 // saves it, scripts writing feeds) is keyed by a uuid derived from what it
 // says: the attribute's uuid, date_sighting, type, source and organisation
