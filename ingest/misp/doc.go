@@ -381,8 +381,10 @@
 // maps it: its value's node (aliased misp--<uuid>), never an indicator of
 // its own (a to_ids one is its object's, indicator--<object uuid>, which
 // only the whole object says) nor a node for what the object keeps as a
-// property (text, port, …: read and mapped to nothing), so one attribute
-// gives the same nodes from its event, a search or ZMQ; the SharingGroup and the
+// property (text, port, …: read and mapped to nothing; so is a file,
+// lnk or image object's filename, the name of the file its object keys
+// by its hashes), so one attribute gives the same nodes from its event, a
+// search or ZMQ; the SharingGroup and the
 // AttributeTag list's tags beside the message's one attribute are the
 // attribute's (it waits for the message's end to know them). A copy of an object
 // without its Attribute list read outside its event (the object row MISP

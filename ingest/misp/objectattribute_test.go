@@ -36,20 +36,29 @@ func objectAttributeMessages(t *testing.T) (event, zmq, search string) {
 	t.Helper()
 	rawEvent, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_event.json"))
 	require.NoError(t, err)
-	rawMsg, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
-	require.NoError(t, err)
 	var ev struct{ Event map[string]any }
 	require.NoError(t, jsonUnmarshal(rawEvent, &ev))
+	obj := ev.Event["Object"].([]any)[0].(map[string]any)
+	zmq, search = outsideItsEvent(t, ev.Event, obj, "59c0016c-fac0-4055-9f3d-05b8c0a83832")
+	return string(rawEvent), zmq, search
+}
+
+// outsideItsEvent is the attribute attrUUID of the object obj of event ev
+// as a ZMQ misp_json_attribute message and as an attribute search result
+// (objectAttributeMessages), its own fields verbatim.
+func outsideItsEvent(t *testing.T, ev, obj map[string]any, attrUUID string) (zmq, search string) {
+	t.Helper()
+	rawMsg, err := os.ReadFile(filepath.Join(testdata, "zmq_misp_json_attribute.json"))
+	require.NoError(t, err)
 	var msg map[string]any
 	require.NoError(t, jsonUnmarshal(rawMsg, &msg))
-	obj := ev.Event["Object"].([]any)[0].(map[string]any)
 	var attr map[string]any
 	for _, a := range obj["Attribute"].([]any) {
-		if a := a.(map[string]any); a["to_ids"] == true {
+		if a := a.(map[string]any); a["uuid"] == attrUUID {
 			attr = a
 		}
 	}
-	require.Equal(t, "59c0016c-fac0-4055-9f3d-05b8c0a83832", attr["uuid"])
+	require.NotNil(t, attr, attrUUID)
 	delete(attr, "ShadowAttribute")
 	row := map[string]any{}
 	for k, v := range obj {
@@ -62,16 +71,21 @@ func objectAttributeMessages(t *testing.T) (event, zmq, search string) {
 		require.NoError(t, err)
 		return string(b)
 	}
-	zmq = marshal(map[string]any{"Attribute": attr, "Event": msg["Event"], "Object": row,
+	evCopy := map[string]any{}
+	for k, v := range msg["Event"].(map[string]any) {
+		evCopy[k] = v
+	}
+	evCopy["uuid"], evCopy["info"] = ev["uuid"], ev["info"]
+	zmq = marshal(map[string]any{"Attribute": attr, "Event": evCopy, "Object": row,
 		"SharingGroup": msg["SharingGroup"], "AttributeTag": []any{}, "Sighting": []any{}})
 	found := map[string]any{"Event": map[string]any{"org_id": "1", "distribution": "3", "id": "625",
-		"info": ev.Event["info"], "orgc_id": "2", "uuid": ev.Event["uuid"]},
+		"info": ev["info"], "orgc_id": "2", "uuid": ev["uuid"]},
 		"Object": map[string]any{"id": obj["id"], "distribution": obj["distribution"], "sharing_group_id": obj["sharing_group_id"]}}
 	for k, v := range attr {
 		found[k] = v
 	}
 	search = marshal(map[string]any{"response": map[string]any{"Attribute": []any{found}}})
-	return string(rawEvent), zmq, search
+	return zmq, search
 }
 
 // TestObjectAttributeOutsideItsEventIsNoIndicator: a to_ids attribute of
@@ -130,4 +144,64 @@ func TestObjectAttributeOutsideItsEventIsNoIndicator(t *testing.T) {
 		require.Equal(t, pgtest.Dump(t, p1, pgtest.GraphQueries...), pgtest.Dump(t, p2, pgtest.GraphQueries...),
 			other.feed+": the same tables in either order")
 	}
+}
+
+// TestFileNameOutsideItsEventIsTheObjectsFile: the filename attribute of a
+// file object with hashes (ESET's CloudMensis event, testdata/order:
+// object eb4fcd68-…, mdworker3 with its MD5, SHA-1 and SHA-256), read
+// outside its event (a ZMQ message, a search result), is no file of that
+// name alone: in its event it names the file keyed by its hashes (the
+// name of a file is the file's, not a node every file of the name
+// shares), which only the whole object says; so it maps to nothing, and
+// its uuid stays the hashed file's. Before, it was the file "mdworker3"
+// alone, claiming the attribute's uuid beside the object's file.
+func TestFileNameOutsideItsEventIsTheObjectsFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	raw, err := os.ReadFile("../../testdata/order/misp/eset/cloudmensis_cloudmensis.misp.json")
+	require.NoError(t, err)
+	var doc struct {
+		Response []struct{ Event map[string]any }
+	}
+	require.NoError(t, jsonUnmarshal(raw, &doc))
+	ev := doc.Response[0].Event
+	var obj map[string]any
+	for _, o := range ev["Object"].([]any) {
+		if o := o.(map[string]any); o["uuid"] == "eb4fcd68-6d14-4d6c-bb26-5cf60436e25e" {
+			obj = o
+		}
+	}
+	const nameUUID = "8cbde632-3df8-44c3-9951-e85f677fd7b0"
+	zmq, search := outsideItsEvent(t, ev, obj, nameUUID)
+	type input struct{ feed, doc string }
+	files := func(inputs ...input) []string {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool)
+		for _, in := range inputs {
+			opts := quiet(nil)
+			opts.Feed = in.feed
+			rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
+			require.NoError(t, err, in.feed)
+			requireBalanced(t, rep)
+		}
+		rows, err := pool.Query(ctx, `SELECT n.key || CASE WHEN a.node_id IS NULL THEN '' ELSE ' (misp--`+nameUUID+`)' END
+			FROM nodes n LEFT JOIN node_aliases a ON a.node_id = n.id AND a.source_id = 'misp--`+nameUUID+`'
+			WHERE n.kind = 'file' AND n.name = 'mdworker3' ORDER BY 1`)
+		require.NoError(t, err)
+		var got []string
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			got = append(got, s)
+		}
+		require.NoError(t, rows.Err())
+		return got
+	}
+	inEvent := files(input{"eset", string(raw)})
+	require.Len(t, inEvent, 1, "the event's file")
+	require.Contains(t, inEvent[0], `"hashes"`, "keyed by its hashes")
+	require.Empty(t, files(input{"zmq", zmq}), "the ZMQ message alone")
+	require.Empty(t, files(input{"search", search}), "the search result alone")
+	require.Equal(t, inEvent, files(input{"search", search}, input{"eset", string(raw)}), "a search result, then the event")
+	require.Equal(t, inEvent, files(input{"eset", string(raw)}, input{"zmq", zmq}), "the event, then a ZMQ message")
 }

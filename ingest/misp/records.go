@@ -54,6 +54,14 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	// a property (text, port, …). One attribute gives the same nodes
 	// whichever way it arrives.
 	ofObject := !j.evFrame && strings.TrimSpace(a.ObjectRelation.String()) != ""
+	if ofObject && isObjectFileName(a) {
+		// The name of the file its object describes: in the event, the
+		// file keyed by its hashes and this name (isFileName), which
+		// only the whole object says; the file of the name alone, which
+		// every file of the name would share, is no node of it.
+		j.out.res.Mapped++
+		return
+	}
 	out, reason, err := m.attribute(j, b, a, ofObject)
 	if err != nil {
 		m.drop(j, "attribute", a.UUID.String(), reason, err)
@@ -84,6 +92,14 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		rel.Sources = []string{m.feed}
 		b.Relations = append(b.Relations, rel)
 	}
+}
+
+// isObjectFileName reports whether a is the filename attribute of a
+// file, lnk or image object (object_relation "filename", type filename),
+// as isFileName sees it in its object.
+func isObjectFileName(a rawAttribute) bool {
+	return strings.EqualFold(strings.TrimSpace(a.ObjectRelation.String()), "filename") &&
+		canonicalType(a.Type.String()) == "filename" && !bool(a.Deleted)
 }
 
 // searchResultEvent is the event an attribute or object of a search
