@@ -43,17 +43,24 @@ func validity(props map[string]any, now time.Time) string {
 // validity: the earliest one's day, "(expired)" once it has passed, as a
 // STIX indicator's valid_until is shown ("2021-01-07 (expired), by 1
 // expiration sighting"). An expired indicator stays in the graph and in
-// walks; it is no longer to be matched.
-func expirationText(s graph.Sighted, now time.Time) string {
-	v := s.FirstSeen.UTC().Format("2006-01-02")
-	if s.FirstSeen.Before(now) {
-		v += " (expired)"
-	}
+// walks; it is no longer to be matched. A node of a value (an address, a
+// domain), which every record naming the value shares, is not what
+// expired: an attribute naming it did, and the text says so.
+func expirationText(kind graph.Kind, s graph.Sighted, now time.Time) string {
+	day := s.FirstSeen.UTC().Format("2006-01-02")
 	n := "1 expiration sighting"
 	if s.Sightings != 1 {
 		n = fmt.Sprintf("%d expiration sightings", s.Sightings)
 	}
-	return v + ", by " + n
+	// An attribute's own node: its indicator, or its x-misp-attribute
+	// (ingest/misp KindAttribute).
+	if kind != graph.KindIndicator && kind != graph.Kind("x-misp-attribute") {
+		return "an attribute naming it expired on " + day + ", by " + n + " (the value may be named elsewhere)"
+	}
+	if s.FirstSeen.Before(now) {
+		day += " (expired)"
+	}
+	return day + ", by " + n
 }
 
 // sightedText says how many times and when a node was sighted: "10 times
@@ -123,7 +130,7 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 		row("sighted", sightedText(*d.Sighted))
 	}
 	if d.Expiration != nil {
-		row("expiration", expirationText(*d.Expiration, time.Now()))
+		row("expiration", expirationText(n.Kind, *d.Expiration, time.Now()))
 	}
 	if n.Confidence != nil {
 		row("confidence", fmt.Sprint(*n.Confidence))
