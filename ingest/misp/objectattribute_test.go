@@ -205,3 +205,64 @@ func TestFileNameOutsideItsEventIsTheObjectsFile(t *testing.T) {
 	require.Equal(t, inEvent, files(input{"search", search}, input{"eset", string(raw)}), "a search result, then the event")
 	require.Equal(t, inEvent, files(input{"eset", string(raw)}, input{"zmq", zmq}), "the event, then a ZMQ message")
 }
+
+// TestSightingsOfAnObjectsPropertyAndFileName: testdata/misp/
+// object_attribute_sightings.json is a file object (setup-sighted.exe and
+// its SHA-256, to_ids: the object's indicator) whose filename attribute
+// and text attribute each have a sighting in their own Sighting list.
+// The file name's sighting sights the file (the attribute's node, the
+// file of the name alone, is not written: the name is the hashed file's),
+// the text's sights the object's node (the text is a property of it).
+// Before, the first waited pending for ever for the file of the name alone
+// and the second was not read at all (records read 6, no drop). Read
+// outside its event (a ZMQ message of the filename attribute with its
+// sighting), the sighting names the attribute's uuid, which the file
+// takes once the event is loaded.
+func TestSightingsOfAnObjectsPropertyAndFileName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	raw, err := os.ReadFile(filepath.Join(testdata, "object_attribute_sightings.json"))
+	require.NoError(t, err)
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	opts := quiet(nil)
+	opts.Feed = "event"
+	rep, err := LoadFile(ctx, strings.NewReader(string(raw)), st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, int64(7), rep.RecordsRead, "event, object, 3 attributes, 2 sightings")
+	require.Equal(t, int64(2), rep.Sightings)
+	var pending int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+	require.Zero(t, pending, "nothing waits for a node never written")
+	sightedOf := func(ref string) int64 {
+		n, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		d, err := st.NodeDetails(ctx, n.ID)
+		require.NoError(t, err)
+		if d.Sighted == nil {
+			return 0
+		}
+		return d.Sighted.Sightings
+	}
+	const file, object = "misp--5f3e0000-0000-4000-8000-000000000011", "misp--5f3e0000-0000-4000-8000-000000000010"
+	require.Equal(t, int64(1), sightedOf(file), "the file, by its name's sighting")
+	require.Equal(t, int64(1), sightedOf(object), "the object, by its text's sighting")
+
+	var ev struct{ Event map[string]any }
+	require.NoError(t, jsonUnmarshal(raw, &ev))
+	obj := ev.Event["Object"].([]any)[0].(map[string]any)
+	for _, a := range obj["Attribute"].([]any) {
+		if a := a.(map[string]any); a["uuid"] == "5f3e0000-0000-4000-8000-000000000011" {
+			s := a["Sighting"].([]any)[0].(map[string]any)
+			s["uuid"], s["date_sighting"] = "5f3e0000-0000-4000-8000-000000000016", "1620000000"
+		}
+	}
+	zmq, _ := outsideItsEvent(t, ev.Event, obj, "5f3e0000-0000-4000-8000-000000000011")
+	opts.Feed = "zmq"
+	rep, err = LoadFile(ctx, strings.NewReader(zmq), st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Equal(t, int64(1), rep.Sightings)
+	require.Equal(t, int64(2), sightedOf(file), "the ZMQ message's sighting of the name sights the file")
+}
