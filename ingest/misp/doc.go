@@ -311,8 +311,9 @@
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node (of an object's attribute whose node is not written, a
-// property or a file's name, the object's node: the file for its name), where-sighted the organisation, with the sighting type
-// (sighting, false-positive, expiration) in props. A sighting is marked
+// property or a file's name, the object's node: the file for its name),
+// where-sighted the organisation, with the sighting type (sighting,
+// false-positive, expiration) in props. A sighting is marked
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
 // tlp:green event is red), whether it is in the attribute's Sighting list
 // or in its event's, naming the attribute by attribute_uuid before or
