@@ -230,10 +230,21 @@ func HashKeysOfDigest(value string) []string {
 }
 
 // NormalizeHashAlgorithm maps the spellings feeds use (sha256, SHA256,
-// 'SHA-256', sha-1) to the STIX hash algorithm names.
+// 'SHA-256', sha-1; misp-stix's SHA3224 and SHA3384, which it writes for
+// MISP's sha3-224 and sha3-384; SHA512/256) to the STIX hash algorithm
+// names, and MISP's names of the others (SHA3-224, SHA-512/256) where
+// STIX has none.
 func NormalizeHashAlgorithm(alg string) string {
 	a := strings.ToUpper(strings.Trim(strings.TrimSpace(alg), `'"`))
 	switch strings.ReplaceAll(a, "-", "") {
+	case "SHA3224":
+		return "SHA3-224"
+	case "SHA3384":
+		return "SHA3-384"
+	case "SHA512/224":
+		return "SHA-512/224"
+	case "SHA512/256":
+		return "SHA-512/256"
 	case "MD5":
 		return "MD5"
 	case "SHA1":

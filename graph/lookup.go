@@ -125,6 +125,13 @@ type NodeDetails struct {
 	EntityVersionOf string     `json:"entity_version_of,omitempty"`
 	// Sighted sums its sightings (nil when nothing sighted it).
 	Sighted *Sighted `json:"sighted,omitempty"`
+	// Expiration sums the MISP expiration sightings of it (RelExpirationOf,
+	// read as Sighted is; nil for none): an organisation said the
+	// attribute stops being valid at the sighting's time, so its
+	// FirstSeen, the earliest, ends its validity (intel show says
+	// "expired" once it has passed), as a STIX indicator's valid_until
+	// does.
+	Expiration *Sighted `json:"expiration,omitempty"`
 	// Degree counts its relations per class; Relations per type and
 	// direction (see RelationDegree: as the walks read the entity).
 	Degree    map[RelationClass]int64 `json:"degree"`

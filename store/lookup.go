@@ -751,6 +751,15 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 		d.Sighted = &graph.Sighted{Sightings: sighted.Sightings, Times: sighted.Times, Uncounted: sighted.Uncounted,
 			FirstSeen: sighted.FirstSeen.UTC(), LastSeen: sighted.LastSeen.UTC()}
 	}
+	expired, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: id, Relation: graph.RelExpirationOf})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return d, Interpret(fmt.Sprintf("expiration sightings of %s", id), err)
+	default:
+		d.Expiration = &graph.Sighted{Sightings: expired.Sightings, Times: expired.Times, Uncounted: expired.Uncounted,
+			FirstSeen: expired.FirstSeen.UTC(), LastSeen: expired.LastSeen.UTC()}
+	}
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)

@@ -39,6 +39,30 @@ func validity(props map[string]any, now time.Time) string {
 
 // writeNodeDetails writes what intel show prints: one "field: value" line
 // per fact, then the relations per class and type.
+// expirationText says when MISP expiration sightings end a node's
+// validity: the earliest one's day, "(expired)" once it has passed, as a
+// STIX indicator's valid_until is shown ("2021-01-07 (expired), by 1
+// expiration sighting"). An expired indicator stays in the graph and in
+// walks; it is no longer to be matched. A node of a value (an address, a
+// domain), which every record naming the value shares, is not what
+// expired: an attribute naming it did, and the text says so.
+func expirationText(kind graph.Kind, s graph.Sighted, now time.Time) string {
+	day := s.FirstSeen.UTC().Format("2006-01-02")
+	n := "1 expiration sighting"
+	if s.Sightings != 1 {
+		n = fmt.Sprintf("%d expiration sightings", s.Sightings)
+	}
+	// An attribute's own node: its indicator, or its x-misp-attribute
+	// (ingest/misp KindAttribute).
+	if kind != graph.KindIndicator && kind != graph.Kind("x-misp-attribute") {
+		return "an attribute naming it expired on " + day + ", by " + n + " (the value may be named elsewhere)"
+	}
+	if s.FirstSeen.Before(now) {
+		day += " (expired)"
+	}
+	return day + ", by " + n
+}
+
 // sightedText says how many times and when a node was sighted: "10 times
 // in 1 sighting, 2020-03-12 .. 2020-03-12", "at least 3 times" when a
 // sighting gave no count (counted once).
@@ -104,6 +128,9 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 	}
 	if d.Sighted != nil {
 		row("sighted", sightedText(*d.Sighted))
+	}
+	if d.Expiration != nil {
+		row("expiration", expirationText(n.Kind, *d.Expiration, time.Now()))
 	}
 	if n.Confidence != nil {
 		row("confidence", fmt.Sprint(*n.Confidence))
@@ -196,19 +223,31 @@ func writeNodeDetails(w io.Writer, d graph.NodeDetails) error {
 
 // distributionText is who a MISP record may be shared with, as its node's
 // props give it (ingest/misp sharing.go): the distribution level's name,
-// and for a sharing group its name and releasability; "" for none.
+// and for a sharing group its name and releasability, then the
+// restriction of its event when the event restricts it ("all communities,
+// within its event's sharing group "CERT partners""); "" for none.
 func distributionText(props map[string]any) string {
-	d, _ := props["distribution"].(string)
-	if d == "" {
-		return ""
+	level := func(prefix string) string {
+		d, _ := props[prefix+"distribution"].(string)
+		if d == "" {
+			return ""
+		}
+		if g, _ := props[prefix+"sharing_group"].(string); g != "" {
+			d += " " + strconv.Quote(g)
+		}
+		if r, _ := props[prefix+"sharing_group_releasability"].(string); r != "" {
+			d += " (releasability: " + r + ")"
+		}
+		return d
 	}
-	if g, _ := props["sharing_group"].(string); g != "" {
-		d += " " + strconv.Quote(g)
+	own, ev := level(""), level("event_")
+	switch {
+	case ev == "":
+		return own
+	case own == "":
+		return "as its event: " + ev
 	}
-	if r, _ := props["sharing_group_releasability"].(string); r != "" {
-		d += " (releasability: " + r + ")"
-	}
-	return d
+	return own + ", within its event's: " + ev
 }
 
 // writeRelationRecord writes what intel show prints about a relationship

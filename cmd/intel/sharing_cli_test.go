@@ -23,7 +23,11 @@ func TestShowSaysWhoMayKnowIt(t *testing.T) {
 	out := runOK(t, db, "show", "misp--5c0e0000-0000-4000-8000-000000000001")
 	require.Regexp(t, `(?m)^distribution: +sharing group "CERT partners" \(releasability: CERTs of the EU and their constituents\)$`, out)
 	out = runOK(t, db, "show", "misp--5c0e0000-0000-4000-8000-000000000003")
-	require.Regexp(t, `(?m)^distribution: +sharing group "Banking ISAC"$`, out)
+	// Its own sharing group, within its event's (MISP shows it only to
+	// whoever may see the event too).
+	require.Regexp(t, `(?m)^distribution: +sharing group "Banking ISAC", within its event's: sharing group "CERT partners" \(releasability: CERTs of the EU and their constituents\)$`, out)
+	out = runOK(t, db, "show", "url:https://c2.example.net/a")
+	require.NotContains(t, out, "distribution:", "a value's node is every event's")
 	out = runOK(t, db, "show", "ipv4-addr:198.51.100.77")
 	require.NotContains(t, out, "distribution:")
 	require.NotContains(t, out, "correlation:")

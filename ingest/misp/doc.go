@@ -312,8 +312,10 @@
 // GalaxyClusterRelation) is marked revoked.
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
-// attribute's node, where-sighted the organisation, with the sighting type
-// (sighting, false-positive, expiration) in props. A sighting is marked
+// attribute's node (of an object's attribute whose node is not written, a
+// property or a file's name, the object's node: the file for its name),
+// where-sighted the organisation, with the sighting type (sighting,
+// false-positive, expiration) in props. A sighting is marked
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
 // tlp:green event is red), whether it is in the attribute's Sighting list
 // or in its event's, naming the attribute by attribute_uuid before or
@@ -332,7 +334,9 @@
 // report; an event loaded before stays. Only type 0 (and any
 // type MISP adds) is a sighting (sighting-of, counted in the report's
 // sightings): a false positive links false-positive-of and an expiration
-// expiration-of (lifecycle, not walked), since neither saw the value. A
+// expiration-of (lifecycle, not walked), since neither saw the value; the
+// earliest expiration sighting of a node ends its validity in intel show
+// (graph.NodeDetails.Expiration), whichever document gave it. A
 // sighting written without a uuid (PyMISP's add_sighting before a server
 // saves it, scripts writing feeds) is keyed by a uuid derived from what it
 // says: the attribute's uuid, date_sighting, type, source and organisation
@@ -377,7 +381,14 @@
 // and props its Attribute list gives), stated by no version, as an
 // attribute search result naming its event (endFrameRecords); an attribute
 // of an object (object_relation given) read outside its event is not
-// linked from the event, which links its object; the SharingGroup and the
+// linked from the event, which links its object, and maps as its object
+// maps it: its value's node (aliased misp--<uuid>), never an indicator of
+// its own (a to_ids one is its object's, indicator--<object uuid>, which
+// only the whole object says) nor a node for what the object keeps as a
+// property (text, port, …: read and mapped to nothing; so is a file,
+// lnk or image object's filename, the name of the file its object keys
+// by its hashes), so one attribute gives the same nodes from its event, a
+// search or ZMQ; the SharingGroup and the
 // AttributeTag list's tags beside the message's one attribute are the
 // attribute's (it waits for the message's end to know them). A copy of an object
 // without its Attribute list read outside its event (the object row MISP

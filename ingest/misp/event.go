@@ -204,6 +204,14 @@ func ownOf(b graph.NodeBrief) ownNode {
 	return ownNode{brief: &b}
 }
 
+// propsRecord is the record of the node with the props alone (no name,
+// TLP or times), merged into what its own record wrote.
+func (o ownNode) propsRecord(props map[string]any, sources []string) graph.Node {
+	n := o.tlpRecord(graph.TLPNone, sources)
+	n.Props = maps.Clone(props)
+	return n
+}
+
 // tlpRecord is the record of the node's TLP alone (graph.NodeBrief.TLPRecord).
 func (o ownNode) tlpRecord(tlp graph.TLP, sources []string) graph.Node {
 	if o.brief != nil {

@@ -449,11 +449,21 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 			nodes = append(nodes, rec)
 		}
 	}
+	// So does its distribution when it restricts them: MISP shows an
+	// attribute or object only to those who may see its event too, so
+	// "all communities" inside an event of a sharing group is that
+	// group's. Each own node gets a record of the event's restriction
+	// (eventSharing), beside its own distribution, which it keeps.
+	if rec := eventSharing(nodes[0].Props); rec != nil {
+		for _, o := range fr.own {
+			nodes = append(nodes, o.propsRecord(rec, []string{m.feed}))
+		}
+	}
 	if fr.sightsOverflow {
 		m.log.Warn("MISP attribute TLP not applied to all the event's sightings: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
 	if fr.ownOverflow {
-		m.log.Warn("MISP event TLP not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
+		m.log.Warn("MISP event TLP and distribution not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
 	fr.own = nil
 	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}

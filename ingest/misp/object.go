@@ -95,6 +95,18 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		m.drop(j, "object", uuid, engine.ReasonMissingID, fmt.Errorf("%s object without a uuid", name))
 		b.Nodes = append(b.Nodes, ab.Nodes...)
 		b.Relations = append(b.Relations, ab.Relations...)
+		for _, a := range attrs {
+			for _, s := range a.sightings {
+				if a.propsOnly {
+					// Of a property of an object not loaded: nothing
+					// to sight.
+					j.out.res.Read++
+					m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, fmt.Errorf("sighting of a %s of a %s object without a uuid", a.relation, name))
+					continue
+				}
+				m.addSighting(j, b, s, a.node.Ref(), a.uuid, a.tlp, nil)
+			}
+		}
 		return
 	}
 	if uuid != "" && !slices.Contains(node.Aliases, alias(uuid)) {
@@ -210,6 +222,24 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 			node.Versions = map[string]time.Time{}
 		}
 		node.Versions[alias(by)] = j.version
+	}
+	// The sightings of its attributes: of each attribute's node, or,
+	// for one whose node is not written (a property of the object, a
+	// file's name), of the object's (the file, for a file's name).
+	for _, a := range attrs {
+		of := a.node.Ref()
+		switch {
+		case a.propsOnly:
+			of = node.Ref()
+		case folded[a.node.ID.String()] && !linked[a.node.ID.String()]:
+			of = node.Ref()
+			if entity != nil {
+				of = entity.Ref()
+			}
+		}
+		for _, s := range a.sightings {
+			m.addSighting(j, b, s, of, a.uuid, a.tlp, nil)
+		}
 	}
 	b.Relations = append(b.Relations, basedOn...)
 	if entity != nil {

@@ -31,6 +31,10 @@ type attrOut struct {
 	details  map[string]any
 	// toIDs: flagged for detection (to_ids).
 	toIDs bool
+	// sightings of an object's attribute, for its object to write
+	// (objectRecord): of the attribute's node, or of the object's when
+	// the attribute's node is not written (a property, a file's name).
+	sightings []rawSighting
 }
 
 // attributeRecord maps an event-level attribute (or one of a search
@@ -45,20 +49,41 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	}
 	a.Tags = append(a.Tags, j.tags...) // those beside it in its message
 	m.tallyAttribute(a, false)
-	out, reason, err := m.attribute(j, b, a, false)
+	// An attribute of an object read outside its event (a search result,
+	// a ZMQ attribute message, naming its object by a numeric object_id
+	// and object_relation) is mapped as its object maps it in the event:
+	// its value's node, never an indicator or node of its own (a to_ids
+	// one is its object's indicator, indicator--<object uuid>, which only
+	// the whole object says), nor a node for a value the object keeps as
+	// a property (text, port, …). One attribute gives the same nodes
+	// whichever way it arrives.
+	ofObject := !j.evFrame && strings.TrimSpace(a.ObjectRelation.String()) != ""
+	if ofObject && isObjectFileName(a) {
+		// The name of the file its object describes: in the event, the
+		// file keyed by its hashes and this name (isFileName), which
+		// only the whole object says; the file of the name alone, which
+		// every file of the name would share, is no node of it. Its
+		// sightings are of the attribute's uuid, which names that file.
+		j.out.res.Mapped++
+		m.sightingsOfObjectAttribute(j, b, a.Sightings, "", canonUUID(a.UUID.String()), readTags(a.Tags).tlp)
+		return
+	}
+	out, reason, err := m.attribute(j, b, a, ofObject)
 	if err != nil {
 		m.drop(j, "attribute", a.UUID.String(), reason, err)
 		return
 	}
 	j.out.res.Mapped++
+	if ofObject {
+		m.sightingsOfObjectAttribute(j, b, out.sightings, out.node.Ref(), out.uuid, out.tlp)
+	}
 	n := out.node
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 	}
-	if !j.evFrame && out.relation != "" {
-		// An attribute of an object read outside its event (a search
-		// result, a ZMQ attribute message, naming its object by a
-		// numeric object_id): its event links its object, not it.
+	if ofObject {
+		// Its event links its object, not it; a property of its object
+		// (out.propsOnly) is written by no node but the object's.
 		return
 	}
 	l := link{typ: RelObject, dst: n.Ref(), props: marked(keyed(out.uuid, out.details), out.tlp), first: n.FirstSeen, last: n.LastSeen}
@@ -76,6 +101,32 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		rel.Sources = []string{m.feed}
 		b.Relations = append(b.Relations, rel)
 	}
+}
+
+// sightingsOfObjectAttribute writes the sightings of an object's
+// attribute read outside its event: of its node when it has one, else of
+// its uuid (misp--<uuid>, which its object's node takes in the event: a
+// file's name is the file's).
+func (m *mapper) sightingsOfObjectAttribute(j job, b *graph.Batch, ss []rawSighting, of graph.Ref, uuid string, tlp graph.TLP) {
+	if of == "" && uuid != "" {
+		of = graph.Ref(alias(uuid))
+	}
+	for _, s := range ss {
+		if of == "" {
+			j.out.res.Read++
+			m.drop(j, "sighting", s.UUID.String(), engine.ReasonMissingID, errors.New("sighting of an object's attribute without a uuid, read outside its event"))
+			continue
+		}
+		m.addSighting(j, b, s, of, uuid, tlp, nil)
+	}
+}
+
+// isObjectFileName reports whether a is the filename attribute of a
+// file, lnk or image object (object_relation "filename", type filename),
+// as isFileName sees it in its object.
+func isObjectFileName(a rawAttribute) bool {
+	return strings.EqualFold(strings.TrimSpace(a.ObjectRelation.String()), "filename") &&
+		canonicalType(a.Type.String()) == "filename" && !bool(a.Deleted)
 }
 
 // searchResultEvent is the event an attribute or object of a search
@@ -211,6 +262,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 		}
 	} else if inObject {
 		out.propsOnly = true
+		out.sightings = a.Sightings
 		return out, "", nil
 	} else {
 		if uuid == "" {
@@ -289,8 +341,12 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	}
 	clusters := append(galaxyClusters(a.Galaxies), tg.clusters...)
 	m.addClusters(j, b, clusters, n.Ref(), def, n.FirstSeen, n.LastSeen)
-	for _, s := range a.Sightings {
-		m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp, nil)
+	if inObject {
+		out.sightings = a.Sightings // its object knows what they sight
+	} else {
+		for _, s := range a.Sightings {
+			m.addSighting(j, b, s, n.Ref(), uuid, tg.tlp, nil)
+		}
 	}
 	if uuid != "" && tg.tlp != graph.TLPNone {
 		// For the sightings of its event's Sighting list naming it.

@@ -17,13 +17,39 @@ import "strings"
 // misp_json_attribute message gives the attribute's SharingGroup beside
 // it ({"Attribute": …, "Event": …, "SharingGroup": …}): it is the
 // attribute's (the message's one attribute waits for the message's end to
-// know it), not the event's. intel show prints a node's distribution and
-// sharing group.
+// know it), not the event's. An event that restricts its records more
+// than theirs do (an attribute of all communities in an event of a
+// sharing group) adds its own restriction to their nodes (eventSharing):
+// nothing says a record is shared wider than MISP shares it. intel show
+// prints a node's distribution and sharing group, and its event's.
 //
 // disable_correlation (MISP does not correlate the attribute's value with
 // other events' values) is kept as "disable_correlation": true beside
 // them; the value's node is still the one node of that value: the graph
 // does not tell one value from itself.
+
+// eventSharing is what an event's own records (its attributes and objects
+// keyed by their uuid, their indicators, its sightings and reports) get
+// from the event's distribution (its props, addSharing) when it restricts
+// them, nil when it does not (all communities, or none given): MISP lets
+// see a record only whoever may see its event, so an attribute of "all
+// communities" in an event of a sharing group is known to that group
+// alone. The record keeps its own distribution beside it ("event_distribution",
+// "event_sharing_group", "event_sharing_group_uuid"); intel show prints
+// both.
+func eventSharing(event map[string]any) map[string]any {
+	d, _ := event["distribution"].(string)
+	if d == "" || d == distributions["3"] || d == distributions["5"] {
+		return nil
+	}
+	rec := map[string]any{"event_distribution": d}
+	for _, k := range []string{"sharing_group", "sharing_group_uuid", "sharing_group_releasability"} {
+		if v, ok := event[k]; ok {
+			rec["event_"+k] = v
+		}
+	}
+	return rec
+}
 
 // distributions names MISP's distribution levels.
 var distributions = map[string]string{

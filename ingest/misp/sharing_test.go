@@ -1,15 +1,19 @@
 package misp
 
 import (
+	"context"
 	stdjson "encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
 )
 
 // testdata/misp/sharing_group_event.json is a MISP event shared with a
@@ -190,4 +194,95 @@ func TestObjectCopyWithoutAttributesIsNoNode(t *testing.T) {
 	n, ok := sink.byAlias(alias(objUUID))
 	require.True(t, ok)
 	require.Equal(t, graph.KindDomainName, n.Kind)
+}
+
+// sharingGroupEventWithObjects is sharing_group_event.json (an event of
+// the sharing group "CERT partners") with two objects: an ip-port object
+// of all communities (3) whose address is to_ids (the object's indicator)
+// and an annotation object inheriting its event's distribution (5).
+// sorted writes its keys in order, as PyMISP's to_json(sort_keys=True)
+// does: the event's distribution and SharingGroup come after its
+// Attribute and Object lists.
+func sharingGroupEventWithObjects(t *testing.T, sorted bool) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testdata, "sharing_group_event.json"))
+	require.NoError(t, err)
+	objects := `[{"uuid": "5c0e0000-0000-4000-8000-0000000000a1", "name": "ip-port", "meta-category": "network", "timestamp": "1709251200",
+		"distribution": "3", "sharing_group_id": "0", "Attribute": [
+		{"uuid": "5c0e0000-0000-4000-8000-0000000000a2", "type": "ip-dst", "object_relation": "ip", "category": "Network activity",
+		 "value": "203.0.113.44", "to_ids": true, "timestamp": "1709251200", "distribution": "3", "sharing_group_id": "0"},
+		{"uuid": "5c0e0000-0000-4000-8000-0000000000a3", "type": "port", "object_relation": "dst-port", "category": "Network activity",
+		 "value": "8443", "to_ids": false, "timestamp": "1709251200", "distribution": "5", "sharing_group_id": "0"}]},
+		{"uuid": "5c0e0000-0000-4000-8000-0000000000b1", "name": "annotation", "meta-category": "misc", "timestamp": "1709251200",
+		"distribution": "5", "sharing_group_id": "0", "Attribute": [
+		{"uuid": "5c0e0000-0000-4000-8000-0000000000b2", "type": "text", "object_relation": "text", "category": "Other",
+		 "value": "seen by partners", "to_ids": false, "timestamp": "1709251200", "distribution": "5", "sharing_group_id": "0"}]}]`
+	if !sorted {
+		doc := string(raw)
+		i := strings.LastIndex(doc, "]")
+		return doc[:i+1] + `, "Object": ` + objects + doc[i+1:]
+	}
+	var doc map[string]map[string]any
+	require.NoError(t, jsonUnmarshal(raw, &doc))
+	var objs []any
+	require.NoError(t, jsonUnmarshal([]byte(objects), &objs))
+	doc["Event"]["Object"] = objs
+	b, err := stdjson.Marshal(doc) // keys sorted
+	require.NoError(t, err)
+	require.Less(t, strings.Index(string(b), `"Object"`), strings.Index(string(b), `"distribution":"4","info"`))
+	return string(b)
+}
+
+// TestEventSharingGroupBoundsItsRecords: an object of all communities, and
+// one inheriting its event's distribution, in an event of a sharing group
+// ("CERT partners") do not read as shared wider than MISP shares them
+// (MISP shows an attribute or object only to whoever may see its event):
+// the ip-port object's indicator keeps its own "all communities" and
+// carries its event's restriction (event_distribution "sharing group",
+// event_sharing_group "CERT partners"), so do the annotation object's
+// node and the attribute of another sharing group; whether the event's
+// distribution is written before or after its objects (sorted keys), the
+// tables are the same. Before, intel show said "distribution: all
+// communities" for the object's indicator and nothing for the annotation.
+func TestEventSharingGroupBoundsItsRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	load := func(doc string) (*pgxpool.Pool, *store.Store) {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool)
+		opts := quiet(nil)
+		opts.Feed = "partners"
+		rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
+		require.NoError(t, err)
+		requireBalanced(t, rep)
+		require.Empty(t, rep.Dropped)
+		return pool, st
+	}
+	p1, st := load(sharingGroupEventWithObjects(t, false))
+	props := func(ref string) map[string]any {
+		n, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		return n.Props
+	}
+	ind := props(alias("5c0e0000-0000-4000-8000-0000000000a1"))
+	require.Equal(t, "all communities", ind["distribution"])
+	require.Equal(t, "sharing group", ind["event_distribution"], "the event's restriction")
+	require.Equal(t, "CERT partners", ind["event_sharing_group"])
+	require.Equal(t, "5c0e0000-0000-4000-8000-0000000000aa", ind["event_sharing_group_uuid"])
+	ann := props(alias("5c0e0000-0000-4000-8000-0000000000b1"))
+	require.NotContains(t, ann, "distribution", "inherits its event's")
+	require.Equal(t, "CERT partners", ann["event_sharing_group"])
+	own := props(alias("5c0e0000-0000-4000-8000-000000000003"))
+	require.Equal(t, "Banking ISAC", own["sharing_group"])
+	require.Equal(t, "CERT partners", own["event_sharing_group"])
+	addr := props("ipv4-addr:203.0.113.44")
+	require.NotContains(t, addr, "event_distribution", "a value's node is every event's")
+
+	p2, _ := load(sharingGroupEventWithObjects(t, true))
+	// The nodes, aliases and relations. (node_records differ by key order
+	// already without the event's restriction: an object read before its
+	// event's uuid and timestamp has no versioned record.)
+	graphTables := pgtest.GraphQueries[:3]
+	require.Equal(t, pgtest.Dump(t, p1, graphTables...), pgtest.Dump(t, p2, graphTables...),
+		"the same tables whether the event's distribution comes before or after its objects")
 }
