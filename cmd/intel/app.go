@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -233,25 +234,59 @@ func (a *app) warnOpenPassfile() {
 }
 
 // passfileOf returns the password file a connection to dsn reads, as
-// libpq and pgx find it: the DSN's passfile, else PGPASSFILE, else
-// ~/.pgpass.
+// pgx finds it (libpq likewise): the DSN's passfile, else the passfile of
+// the service it names (the DSN's service, else PGSERVICE; read from the
+// DSN's servicefile, else PGSERVICEFILE, else ~/.pg_service.conf), else
+// PGPASSFILE, else ~/.pgpass.
 func passfileOf(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		if p := u.Query().Get("passfile"); p != "" {
-			return p
+	given := dsnSettings(dsn)
+	if p := given["passfile"]; p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	if service := firstOf(given["service"], os.Getenv("PGSERVICE")); service != "" {
+		file := firstOf(given["servicefile"], os.Getenv("PGSERVICEFILE"))
+		if file == "" && home != "" {
+			file = filepath.Join(home, ".pg_service.conf")
 		}
-	} else {
-		for _, f := range strings.Fields(dsn) {
-			if v, ok := strings.CutPrefix(f, "passfile="); ok {
-				return strings.Trim(v, "'")
+		if sf, err := pgservicefile.ReadServicefile(file); err == nil {
+			if s, err := sf.GetService(service); err == nil && s.Settings["passfile"] != "" {
+				return s.Settings["passfile"]
 			}
 		}
 	}
 	if p := os.Getenv("PGPASSFILE"); p != "" {
 		return p
 	}
-	if home, err := os.UserHomeDir(); err == nil {
+	if home != "" {
 		return filepath.Join(home, ".pgpass")
+	}
+	return ""
+}
+
+// dsnSettings returns the settings a URL's query or a keyword/value DSN
+// gives (the keys passfileOf needs: values without spaces).
+func dsnSettings(dsn string) map[string]string {
+	m := map[string]string{}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		for k, v := range u.Query() {
+			m[k] = v[0]
+		}
+		return m
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = strings.Trim(v, "'")
+		}
+	}
+	return m
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
 	}
 	return ""
 }
