@@ -598,6 +598,9 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if !migrated {
+			if err := notMigratedHere(ctx, db); err != nil {
+				return err
+			}
 			return fmt.Errorf("database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
 		}
 		return schemaCurrent(ctx, p)
@@ -641,6 +644,59 @@ func schemaOnSearchPath(ctx context.Context, db *sql.DB) error {
 			"or in the URL (?search_path=public)", path)
 	}
 	return nil
+}
+
+// notMigratedHere returns an error naming the search_path when the first
+// schema of the session's search_path holds no goose version table (the
+// caller found none) but other schemas of the database do: a role's or
+// database's search_path that puts another schema first (ALTER ROLE … SET
+// search_path = app, CREATE SCHEMA app). Before, every command said
+// "database schema is at version 0 and has pending migrations: run 'intel
+// migrate up' first", and migrate up made a second set of tables in that
+// schema, failing at migration 11 (pg_trgm's operator class, in public,
+// not on the path) with ten of them made.
+func notMigratedHere(ctx context.Context, db *sql.DB) error {
+	elsewhere, path, err := versionTablesElsewhere(ctx, db)
+	if err != nil || len(elsewhere) == 0 {
+		return err
+	}
+	return fmt.Errorf("the session's search_path (%s) puts first schema %s, which has none of intel's tables; "+
+		"they are in schema %s of this database: put it first (ALTER ROLE … SET search_path = %s, or ?search_path=%s in the URL)",
+		path, elsewhere[0], strings.Join(elsewhere[1:], ", "), elsewhere[1], elsewhere[1])
+}
+
+// versionTablesElsewhere returns, when schemas other than the session's
+// current one hold goose's version table (intel migrated there), the
+// current schema followed by those schemas, and the session's search_path.
+func versionTablesElsewhere(ctx context.Context, db *sql.DB) ([]string, string, error) {
+	var current, path string
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(current_schema(), ''), current_setting('search_path')").Scan(&current, &path); err != nil {
+		return nil, "", fmt.Errorf("read the search_path: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = 'goose_db_version' AND c.relkind IN ('r', 'p') AND n.nspname <> $1
+		ORDER BY n.nspname = 'public' DESC, n.nspname`, current)
+	if err != nil {
+		return nil, "", fmt.Errorf("look for intel's tables in other schemas: %w", err)
+	}
+	others, err := scanStrings(rows)
+	if err != nil || len(others) == 0 {
+		return nil, path, err
+	}
+	return append([]string{current}, others...), path, nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 type versioner interface {
