@@ -387,6 +387,8 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, explainConnectError(err, limit)
 	}
+	pids := &backendPIDs{pids: map[uint32]bool{}}
+	cfg.AfterConnect = pids.afterConnect(cfg.AfterConnect)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, explainConnectError(err, limit)
@@ -396,6 +398,7 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 		return nil, explainConnectError(err, limit)
 	}
 	a.pool = pool
+	go lockWatch(parent, pool, pids, lockWaitEvery, a.log)
 	if err := a.armReadBudget(ctx, pool); err != nil {
 		return nil, err
 	}
