@@ -690,7 +690,7 @@ func versionTablesElsewhere(ctx context.Context, db *sql.DB) ([]string, string, 
 }
 
 func scanStrings(rows *sql.Rows) ([]string, error) {
-	defer rows.Close()
+	defer rows.Close() //nolint:errcheck // rows.Err says what went wrong
 	var out []string
 	for rows.Next() {
 		var v string
