@@ -79,7 +79,8 @@ func (p RetryPolicy) Wait(attempt int) time.Duration {
 // for: a conflict with a concurrent transaction (Retryable), or the
 // connection or the server going away — a server shut down or restarting
 // (SQLSTATE 57P01, 57P02, 57P03), an idle connection closed by the
-// server's idle_session_timeout (57P05), a connection exception (class
+// server's idle_session_timeout (57P05) or a transaction ended by its
+// idle_in_transaction_session_timeout (25P03), a connection exception (class
 // 08), a connection refused, reset or closed, or, on a Citus coordinator,
 // its connection to a worker lost in the middle of a transaction (see
 // citusWorkerLost). The end of the caller's context is never transient.
@@ -101,7 +102,15 @@ func Transient(err error) bool {
 			// The server closed a connection that idled past its
 			// idle_session_timeout, outside any transaction: the pool
 			// meets it at its next statement, which never ran.
-			pgerrcode.IdleSessionTimeout:
+			pgerrcode.IdleSessionTimeout,
+			// The server ended a session whose transaction sat idle past
+			// its idle_in_transaction_session_timeout: the transaction
+			// rolled back whole (the server never read the next statement
+			// or the COMMIT), so running it again stores it once. The
+			// client pauses between two statements of a transaction only
+			// as long as its own work between them, which a loaded
+			// machine (or a GC pause) can stretch once.
+			pgerrcode.IdleInTransactionSessionTimeout:
 			return true
 		}
 		return strings.HasPrefix(pgErr.Code, "08") || citusWorkerLost(pgErr)

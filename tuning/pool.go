@@ -356,25 +356,21 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only; the connection closes anyway
-	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '4MB'", pgx.QueryExecModeSimpleProtocol); err != nil {
+	// Nor does a statement_timeout set for the role or the database bind
+	// it: its first look at pg_settings and pg_stat_activity in a new
+	// backend took 50-58 ms on the shared test machine, and with
+	// statement_timeout = 50ms every command failed before doing
+	// anything ("read the server's connection limits: read
+	// max_connections: … canceling statement due to statement timeout").
+	// The connect timeout (ctx) bounds it.
+	if _, err := tx.Exec(ctx, "SET LOCAL work_mem = '4MB'; SET LOCAL statement_timeout = 0", pgx.QueryExecModeSimpleProtocol); err != nil {
 		return serverLimit{}, fmt.Errorf("read max_connections: %w", err)
 	}
 	// reserved_connections exists from PostgreSQL 16; missing_ok makes it NULL
 	// before that.
 	// The simple protocol: no named statement left behind on a pooler's
 	// server connection.
-	err = tx.QueryRow(ctx, `SELECT
-		current_setting('max_connections')::int,
-		current_setting('superuser_reserved_connections')::int,
-		coalesce(current_setting('reserved_connections', true), '0')::int,
-		current_setting('jit'),
-		coalesce((SELECT source FROM pg_settings WHERE name = 'jit'), ''),
-		CASE WHEN current_setting('is_superuser')::bool THEN -1
-			ELSE coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), -1) END,
-		CASE WHEN current_setting('is_superuser')::bool THEN -1
-			ELSE coalesce((SELECT datconnlimit FROM pg_database WHERE datname = current_database()), -1) END,
-		(SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND backend_type = 'client backend')::int,
-		(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend')::int`,
+	err = tx.QueryRow(ctx, serverLimitQuery,
 		pgx.QueryExecModeSimpleProtocol,
 	).Scan(&l.maxConnections, &l.superuserReserved, &l.reserved, &l.jit, &l.jitSource,
 		&l.roleLimit, &l.dbLimit, &l.roleUsed, &l.dbUsed)
@@ -396,6 +392,21 @@ func serverPoolLimit(ctx context.Context, cc *pgx.ConnConfig, timeout time.Durat
 	l.free = int32(max(1, free))
 	return l, nil
 }
+
+// serverLimitQuery reads what serverPoolLimit needs (a variable: a test
+// slows it down).
+var serverLimitQuery = `SELECT
+	current_setting('max_connections')::int,
+	current_setting('superuser_reserved_connections')::int,
+	coalesce(current_setting('reserved_connections', true), '0')::int,
+	current_setting('jit'),
+	coalesce((SELECT source FROM pg_settings WHERE name = 'jit'), ''),
+	CASE WHEN current_setting('is_superuser')::bool THEN -1
+		ELSE coalesce((SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user), -1) END,
+	CASE WHEN current_setting('is_superuser')::bool THEN -1
+		ELSE coalesce((SELECT datconnlimit FROM pg_database WHERE datname = current_database()), -1) END,
+	(SELECT count(*) FROM pg_stat_activity WHERE usename = current_user AND backend_type = 'client backend')::int,
+	(SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend')::int`
 
 // AfterConnect registers on a new connection the codecs every pool of the
 // product uses, then runs next (which may be nil): uuid.UUID values (db/gen's

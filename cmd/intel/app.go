@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgservicefile"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -233,25 +234,59 @@ func (a *app) warnOpenPassfile() {
 }
 
 // passfileOf returns the password file a connection to dsn reads, as
-// libpq and pgx find it: the DSN's passfile, else PGPASSFILE, else
-// ~/.pgpass.
+// pgx finds it (libpq likewise): the DSN's passfile, else the passfile of
+// the service it names (the DSN's service, else PGSERVICE; read from the
+// DSN's servicefile, else PGSERVICEFILE, else ~/.pg_service.conf), else
+// PGPASSFILE, else ~/.pgpass.
 func passfileOf(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		if p := u.Query().Get("passfile"); p != "" {
-			return p
+	given := dsnSettings(dsn)
+	if p := given["passfile"]; p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	if service := firstOf(given["service"], os.Getenv("PGSERVICE")); service != "" {
+		file := firstOf(given["servicefile"], os.Getenv("PGSERVICEFILE"))
+		if file == "" && home != "" {
+			file = filepath.Join(home, ".pg_service.conf")
 		}
-	} else {
-		for _, f := range strings.Fields(dsn) {
-			if v, ok := strings.CutPrefix(f, "passfile="); ok {
-				return strings.Trim(v, "'")
+		if sf, err := pgservicefile.ReadServicefile(file); err == nil {
+			if s, err := sf.GetService(service); err == nil && s.Settings["passfile"] != "" {
+				return s.Settings["passfile"]
 			}
 		}
 	}
 	if p := os.Getenv("PGPASSFILE"); p != "" {
 		return p
 	}
-	if home, err := os.UserHomeDir(); err == nil {
+	if home != "" {
 		return filepath.Join(home, ".pgpass")
+	}
+	return ""
+}
+
+// dsnSettings returns the settings a URL's query or a keyword/value DSN
+// gives (the keys passfileOf needs: values without spaces).
+func dsnSettings(dsn string) map[string]string {
+	m := map[string]string{}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		for k, v := range u.Query() {
+			m[k] = v[0]
+		}
+		return m
+	}
+	for _, f := range strings.Fields(dsn) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			m[k] = strings.Trim(v, "'")
+		}
+	}
+	return m
+}
+
+func firstOf(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
 	}
 	return ""
 }
@@ -352,6 +387,8 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 	if err != nil {
 		return nil, explainConnectError(err, limit)
 	}
+	pids := &backendPIDs{pids: map[uint32]bool{}}
+	cfg.AfterConnect = pids.afterConnect(cfg.AfterConnect)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, explainConnectError(err, limit)
@@ -361,6 +398,7 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 		return nil, explainConnectError(err, limit)
 	}
 	a.pool = pool
+	go lockWatch(parent, pool, pids, lockWaitEvery, a.log)
 	if err := a.armReadBudget(ctx, pool); err != nil {
 		return nil, err
 	}
@@ -563,6 +601,9 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 			return fmt.Errorf("read schema version: %w", err)
 		}
 		if !migrated {
+			if err := notMigratedHere(ctx, db); err != nil {
+				return err
+			}
 			return fmt.Errorf("database schema is at version 0 and has pending migrations: run 'intel migrate up' first")
 		}
 		return schemaCurrent(ctx, p)
@@ -606,6 +647,59 @@ func schemaOnSearchPath(ctx context.Context, db *sql.DB) error {
 			"or in the URL (?search_path=public)", path)
 	}
 	return nil
+}
+
+// notMigratedHere returns an error naming the search_path when the first
+// schema of the session's search_path holds no goose version table (the
+// caller found none) but other schemas of the database do: a role's or
+// database's search_path that puts another schema first (ALTER ROLE … SET
+// search_path = app, CREATE SCHEMA app). Before, every command said
+// "database schema is at version 0 and has pending migrations: run 'intel
+// migrate up' first", and migrate up made a second set of tables in that
+// schema, failing at migration 11 (pg_trgm's operator class, in public,
+// not on the path) with ten of them made.
+func notMigratedHere(ctx context.Context, db *sql.DB) error {
+	elsewhere, path, err := versionTablesElsewhere(ctx, db)
+	if err != nil || len(elsewhere) == 0 {
+		return err
+	}
+	return fmt.Errorf("the session's search_path (%s) puts first schema %s, which has none of intel's tables; "+
+		"they are in schema %s of this database: put it first (ALTER ROLE … SET search_path = %s, or ?search_path=%s in the URL)",
+		path, elsewhere[0], strings.Join(elsewhere[1:], ", "), elsewhere[1], elsewhere[1])
+}
+
+// versionTablesElsewhere returns, when schemas other than the session's
+// current one hold goose's version table (intel migrated there), the
+// current schema followed by those schemas, and the session's search_path.
+func versionTablesElsewhere(ctx context.Context, db *sql.DB) ([]string, string, error) {
+	var current, path string
+	if err := db.QueryRowContext(ctx, "SELECT coalesce(current_schema(), ''), current_setting('search_path')").Scan(&current, &path); err != nil {
+		return nil, "", fmt.Errorf("read the search_path: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT n.nspname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE c.relname = 'goose_db_version' AND c.relkind IN ('r', 'p') AND n.nspname <> $1
+		ORDER BY n.nspname = 'public' DESC, n.nspname`, current)
+	if err != nil {
+		return nil, "", fmt.Errorf("look for intel's tables in other schemas: %w", err)
+	}
+	others, err := scanStrings(rows)
+	if err != nil || len(others) == 0 {
+		return nil, path, err
+	}
+	return append([]string{current}, others...), path, nil
+}
+
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close() //nolint:errcheck // rows.Err says what went wrong
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
 
 type versioner interface {

@@ -103,6 +103,18 @@ func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(cont
 	if err != nil {
 		return err
 	}
+	var migrated bool
+	if err := db.QueryRowContext(ctx, "SELECT to_regclass(quote_ident(current_schema()) || '.goose_db_version') IS NOT NULL").Scan(&migrated); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if !migrated {
+		// Another schema first on purpose (a second intel in one database)
+		// migrates as asked; by mistake, the warning says where the
+		// tables are.
+		if err := notMigratedHere(ctx, db); err != nil {
+			a.log.Warn("migrations make a new set of intel's tables in the first schema of the search_path: " + err.Error())
+		}
+	}
 	return do(ctx, p, o)
 }
 

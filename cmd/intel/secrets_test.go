@@ -124,3 +124,31 @@ func TestOpenPassfileIsWarnedOf(t *testing.T) {
 	_, stderr, _ := runCLI(t, "--database-url=postgres://u@127.0.0.1:1/x?passfile="+pass, "--connect-timeout=1s", "version")
 	require.NotContains(t, stderr, "password file")
 }
+
+// TestOpenPassfileOfAServiceIsWarnedOf: a pg_service.conf entry naming a
+// password file (passfile=) is read by pgx as libpq reads it, and that
+// file, not PGPASSFILE or ~/.pgpass, gives the password. Before, the
+// permission check looked only at the URL's passfile, PGPASSFILE and
+// ~/.pgpass, so a service's passfile of mode 0644 drew no warning.
+func TestOpenPassfileOfAServiceIsWarnedOf(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	pass := filepath.Join(dir, "svc-pgpass")
+	require.NoError(t, os.WriteFile(pass, []byte("127.0.0.1:1:*:u:secret\n"), 0o600))
+	require.NoError(t, os.Chmod(pass, 0o644))
+	services := filepath.Join(dir, "pg_service.conf")
+	require.NoError(t, os.WriteFile(services, []byte("[intel]\nhost=127.0.0.1\nport=1\nuser=u\ndbname=x\npassfile="+pass+"\n"), 0o600))
+	for _, dsn := range []string{"postgres:///?service=intel&servicefile=" + services, "service=intel servicefile=" + services} {
+		_, stderr, _ := runCLI(t, "--database-url="+dsn, "--connect-timeout=1s", "version")
+		require.Contains(t, stderr, "the password file has group or world access", dsn)
+		require.Contains(t, stderr, "passfile="+pass)
+	}
+	// The URL's own passfile wins over the service's, as in pgx and libpq.
+	own := filepath.Join(dir, "own-pgpass")
+	require.NoError(t, os.WriteFile(own, []byte("127.0.0.1:1:*:u:secret\n"), 0o600))
+	_, stderr, _ := runCLI(t, "--database-url=postgres:///?service=intel&servicefile="+services+"&passfile="+own, "--connect-timeout=1s", "version")
+	require.NotContains(t, stderr, "password file")
+	require.NoError(t, os.Chmod(pass, 0o600))
+	_, stderr, _ = runCLI(t, "--database-url=service=intel servicefile="+services, "--connect-timeout=1s", "version")
+	require.NotContains(t, stderr, "password file")
+}

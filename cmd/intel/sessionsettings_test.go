@@ -70,6 +70,43 @@ func TestSearchPathWithoutASchema(t *testing.T) {
 	runOK(t, "--database-url="+dsn+"&search_path=public", "search", "kitty")
 }
 
+// TestSearchPathPuttingAnotherSchemaFirst: a role or database whose
+// search_path puts first a schema that exists but holds none of intel's
+// tables (ALTER ROLE … SET search_path = empty, CREATE SCHEMA empty), on a
+// database intel migrated in public. Before, every command said `database
+// schema is at version 0 and has pending migrations: run 'intel migrate
+// up' first`, and doing so began a second set of tables in that schema
+// (failing at migration 11 with ten made: pg_trgm's operator class is in
+// public). Now every command names the search_path and the schema
+// holding intel's tables, and makes nothing; migrate warns so.
+func TestSearchPathPuttingAnotherSchemaFirst(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CREATE SCHEMA empty")
+	require.NoError(t, err)
+	setForDatabase(t, dsn, "search_path", "empty")
+	for _, args := range [][]string{{"search", "kitty"}, {"ingest", "stix", filepath.Join("..", "..", "testdata", "demo", "hellokitty-ransomware.json")}} {
+		_, stderr, code := runCLI(t, append([]string{"--database-url=" + dsn}, args...)...)
+		require.Equal(t, 1, code, stderr)
+		require.Contains(t, stderr, "intel: the session's search_path (empty) puts first schema empty, which has none of intel's tables; "+
+			"they are in schema public of this database", args)
+		require.Contains(t, stderr, "?search_path=public in the URL")
+	}
+	var tables int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'empty'").Scan(&tables))
+	require.Zero(t, tables)
+	runOK(t, "--database-url="+dsn+"&search_path=public", "search", "kitty")
+	// migrate up does as asked (a second intel in one database may mean
+	// it), and says where the tables are.
+	_, stderr, _ := runCLI(t, "--database-url="+dsn, "migrate", "status")
+	require.Contains(t, stderr, "migrations make a new set of intel's tables in the first schema of the search_path: "+
+		"the session's search_path (empty) puts first schema empty")
+}
+
 // TestRoleConnectionLimit: the role intel logs in as has a CONNECTION
 // LIMIT (ALTER ROLE … CONNECTION LIMIT 2, as DBAs give application roles),
 // one of them held by another session. Before, the pool was sized from

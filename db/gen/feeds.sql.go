@@ -251,6 +251,7 @@ SELECT EXISTS (
       AND running_pid = $3
       AND running_pid_start IS NOT DISTINCT FROM $4::bigint
       AND started_at = $5
+    FOR SHARE
 )::boolean AS held
 `
 
@@ -265,7 +266,13 @@ type FeedLoadHeldParams struct {
 // FeedLoadHeld reports whether the feed's bookkeeping still names the
 // load this process started at started_at as running (FeedHeartbeat's
 // condition): a load's writes ask it in their own transaction, so a load
-// another process took over as stale writes nothing more.
+// another process took over as stale writes nothing more. The row is
+// locked FOR SHARE until that transaction ends: a takeover (FeedStartIf)
+// or the load's end (FeedFinish) waits for the write that found the load
+// holding the feed to commit, and a check made while a takeover is in
+// flight waits for it and reads the row it wrote. Without the lock a
+// takeover could commit between this answer and the write's COMMIT, and
+// both were stored.
 func (q *Queries) FeedLoadHeld(ctx context.Context, arg FeedLoadHeldParams) (bool, error) {
 	row := q.db.QueryRow(ctx, feedLoadHeld,
 		arg.Name,

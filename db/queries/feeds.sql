@@ -54,7 +54,13 @@ WHERE name = @name
 -- FeedLoadHeld reports whether the feed's bookkeeping still names the
 -- load this process started at started_at as running (FeedHeartbeat's
 -- condition): a load's writes ask it in their own transaction, so a load
--- another process took over as stale writes nothing more.
+-- another process took over as stale writes nothing more. The row is
+-- locked FOR SHARE until that transaction ends: a takeover (FeedStartIf)
+-- or the load's end (FeedFinish) waits for the write that found the load
+-- holding the feed to commit, and a check made while a takeover is in
+-- flight waits for it and reads the row it wrote. Without the lock a
+-- takeover could commit between this answer and the write's COMMIT, and
+-- both were stored.
 SELECT EXISTS (
     SELECT 1 FROM feeds
     WHERE name = @name
@@ -63,6 +69,7 @@ SELECT EXISTS (
       AND running_pid = @running_pid
       AND running_pid_start IS NOT DISTINCT FROM sqlc.narg(running_pid_start)::bigint
       AND started_at = @started_at
+    FOR SHARE
 )::boolean AS held;
 
 -- name: FeedFinish :execrows
