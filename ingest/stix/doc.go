@@ -244,8 +244,13 @@
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
 //     paths, registry keys, autonomous systems, file or artifact hashes
 //     as hash nodes, and certificate fingerprints (x509-certificate
-//     hashes) as the certificate node a MISP x509-fingerprint-* gives. Other pattern languages (snort, yara, sigma, ...) stay
-//     in props only.
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives. A
+//     file an observation expression describes by its name and a hash, or
+//     by hashes of several algorithms, with AND alone
+//     ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…']) is also
+//     that file, the node a file object of those name and hashes gives,
+//     linked has-hash to its hash nodes (patternGraph). Other pattern
+//     languages (snort, yara, sigma, ...) stay in props only.
 //   - STIX 2.0 observed-data with an "objects" dictionary: each embedded
 //     object becomes a node as if it were a STIX 2.1 SCO (references between
 //     them rewritten to 2.1 identifiers before the id is computed), linked

@@ -644,3 +644,36 @@ func TestElasticLabsBundleLoadsAsPublished(t *testing.T) {
 		"indicator based-on ipv4-addr 15.235.132.67",
 	}, got)
 }
+
+// TestCISAFileIndicatorIsTheNamedFile: CISA's AIS advisory AA23-325A
+// (testdata/excerpts/cisa-ais-aa23-325a.json) has the "File Indicator"
+// [(file:name = '123.ps1') AND file:hashes.'SHA-256' = 'ED5D…'], one file
+// described by its name and hash. The indicator is based on that file,
+// named 123.ps1, which has-hash the hash node, as a STIX file object with
+// that name and hash (or a MISP filename|sha256) gives: the same node; and
+// on the hash, as before (and as a MISP event's indicator of the file is).
+// Before, it was based on the hash node alone: intel search 123.ps1 found
+// nothing.
+func TestCISAFileIndicatorIsTheNamedFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const sha = "ed5d694d561c97b4d70efe934936286fe562addf7d6836f795b336d9791a5c44"
+	st, rep, _ := loadProducerFile(t, "../excerpts/cisa-ais-aa23-325a.json")
+	require.Empty(t, rep.Dropped)
+	got, _ := graphRelations(t, st.Pool())
+	var file []string
+	for _, r := range got {
+		if strings.Contains(r, "123.ps1") || strings.Contains(r, sha) {
+			file = append(file, r)
+		}
+	}
+	require.Equal(t, []string{
+		"file has-hash hash SHA-256:" + sha,
+		"indicator based-on file 123.ps1",
+		"indicator based-on hash SHA-256:" + sha,
+	}, file)
+	f, err := st.ResolveNode(ctx, "123.ps1")
+	require.NoError(t, err)
+	obj, _, _ := graph.FileNode(map[string]string{"SHA-256": sha}, "123.ps1")
+	require.Equal(t, obj.ID, f.ID, "the file a STIX file object or MISP filename|sha256 of that name and hash gives")
+}
