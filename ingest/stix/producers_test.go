@@ -677,3 +677,43 @@ func TestCISAFileIndicatorIsTheNamedFile(t *testing.T) {
 	obj, _, _ := graph.FileNode(map[string]string{"SHA-256": sha}, "123.ps1")
 	require.Equal(t, obj.ID, f.ID, "the file a STIX file object or MISP filename|sha256 of that name and hash gives")
 }
+
+// TestATTACKNamesItsTechniqueInAnyOrder: CISA's AIS advisory AA23-325A
+// (2023-11-21; testdata/excerpts/cisa-ais-aa23-325a.json) names its
+// attack-pattern "Credential Access - Steal Web Session Cookie [T1539]",
+// which is ATT&CK's T1539 (TestCISAAttackPatternIsTheATTACKTechnique).
+// ATT&CK names the technique "Steal Web Session Cookie" (modified
+// 2023-09-19): that is the node's name, loaded before or after the
+// advisory, and before or after a newer, confident producer naming it
+// "Steal Web Session Cookie - T1539" as MISP's galaxy does; the producers'
+// names stay found (search) as other names. Before, the newer record's name
+// won: intel show attack-pattern:T1539 named it as CISA does in both orders.
+func TestATTACKNamesItsTechniqueInAnyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cisa, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "cisa-ais-aa23-325a.json"))
+	require.NoError(t, err)
+	const attack = `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff",
+		"created": "2019-10-08T20:04:35.508Z", "modified": "2023-09-19T21:21:52.009Z", "name": "Steal Web Session Cookie",
+		"external_references": [{"source_name": "mitre-attack", "url": "https://attack.mitre.org/techniques/T1539", "external_id": "T1539"}],
+		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "credential-access"}]}`
+	const galaxy = `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--66666666-0000-4000-8000-000000001539",
+		"created": "2024-05-01T00:00:00Z", "modified": "2024-05-01T00:00:00Z", "name": "Steal Web Session Cookie - T1539", "confidence": 100}`
+	feeds := map[string]string{"cisa": string(cisa), "attack": attack, "galaxy": galaxy}
+	for _, order := range [][]string{{"cisa", "attack"}, {"attack", "cisa"}, {"attack", "galaxy", "cisa"}, {"galaxy", "cisa", "attack"}} {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool, store.WithLogger(quietLogger))
+		for _, f := range order {
+			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
+			require.NoError(t, err)
+			require.Empty(t, rep.Dropped)
+		}
+		n, err := st.ResolveNode(ctx, "attack-pattern:T1539")
+		require.NoError(t, err)
+		require.Equal(t, "Steal Web Session Cookie", n.Name, "%v", order)
+		hits, err := st.Search(ctx, "Credential Access - Steal Web Session Cookie [T1539]", graph.SearchOptions{Limit: 5, Exact: true})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, "%v: CISA's name still finds the technique", order)
+		require.Equal(t, n.ID, hits[0].ID)
+	}
+}
