@@ -40,7 +40,8 @@
 // UUID alone, as ThreatConnect's TAXII 2.1 server writes its indicators,
 // is read as "<type>--<uuid>" of the object's type, with a warning), timestamps (RFC 3339; modified not before created, last_seen
 // not before first_seen, ...), the JSON types of
-// the common properties (labels, confidence 0-100, created_by_ref,
+// the common properties (labels, confidence 0-100 but a cyber-observable's,
+// which is no STIX property, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,
 // name), and what a relationship (relationship_type, source_ref, target_ref
 // as STIX identifiers) and a sighting (sighting_of_ref) cannot do without.
@@ -256,7 +257,10 @@
 //     them rewritten to 2.1 identifiers before the id is computed), linked
 //     observed-data -object->; the 2.0 and 2.1 exports of the same data give
 //     the same nodes.
-//   - Nodes take labels, confidence, first and last seen (the earliest and
+//   - Nodes take labels, confidence (not a cyber-observable's, embedded
+//     or not: STIX gives them none, so a producer's "confidence" there, as
+//     stix-shifter's x-crowdstrike detection confidence, stays in props),
+//     first and last seen (the earliest and
 //     latest of created, modified, first_seen, last_seen, first_observed,
 //     last_observed, valid_from, start_time, stop_time and published; the Unix
 //     epoch and 5138-11-16T09:46:40Z, OpenCTI's sentinels for an unknown time,

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -715,5 +716,52 @@ func TestATTACKNamesItsTechniqueInAnyOrder(t *testing.T) {
 		require.NoError(t, err)
 		require.NotEmpty(t, hits, "%v: CISA's name still finds the technique", order)
 		require.Equal(t, n.ID, hits[0].ID)
+	}
+}
+
+// TestObservableConfidenceIsTheProducersOwn: stix-shifter's CrowdStrike
+// Falcon results (testdata/excerpts/stix-shifter-crowdstrike-detections.json)
+// embed x-crowdstrike objects whose "confidence" (100, 80) is CrowdStrike's
+// detection confidence (its to_stix_map.json maps the detection's
+// confidence to x-crowdstrike.confidence, its severity to
+// x-oca-event.severity). STIX gives cyber-observables no confidence: it is
+// a common property of domain and relationship objects only, the
+// producer's confidence in the correctness of its data. So an observable's
+// confidence stays in its props as written and the node has none from it;
+// its form is not checked (a top-level SCO's "confidence": "high" or 150
+// is no invalid-property drop). Before, the x-crowdstrike nodes showed
+// confidence 100 and 80, and with them every merge that ranks by it.
+func TestObservableConfidenceIsTheProducersOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducerFile(t, "../excerpts/stix-shifter-crowdstrike-detections.json")
+	require.Empty(t, rep.Dropped)
+	rows, err := st.Pool().Query(ctx, `SELECT coalesce(confidence, -1) || ' ' || coalesce(props->>'confidence', '') FROM nodes
+		WHERE kind = 'x-crowdstrike' ORDER BY 1`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"-1 100", "-1 80"}, got)
+
+	st, rep, _ = loadProducer(t, "sco-confidence", `{"type": "bundle", "id": "bundle--77777777-0000-4000-8000-000000000001", "objects": [
+		{"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--77777777-0000-4000-8000-0000000000a1", "value": "198.51.100.77", "confidence": "high"},
+		{"type": "domain-name", "spec_version": "2.1", "id": "domain-name--77777777-0000-4000-8000-0000000000a2", "value": "score.example", "confidence": 150},
+		{"type": "malware", "spec_version": "2.1", "id": "malware--77777777-0000-4000-8000-0000000000a3", "name": "Scored", "is_family": true,
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z", "confidence": 60}]}`)
+	require.Empty(t, rep.Dropped)
+	for ref, want := range map[string][2]any{
+		"ipv4-addr:198.51.100.77":                       {nil, "high"},
+		"domain-name:score.example":                     {nil, float64(150)},
+		"malware--77777777-0000-4000-8000-0000000000a3": {60, nil},
+	} {
+		n, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		if want[0] == nil {
+			require.Nil(t, n.Confidence, ref)
+		} else {
+			require.NotNil(t, n.Confidence, ref)
+			require.Equal(t, want[0], *n.Confidence, ref)
+		}
+		require.Equal(t, want[1], n.Props["confidence"], ref)
 	}
 }
