@@ -154,7 +154,9 @@ func NamesItsKey(n Node) bool {
 		}
 		j += i
 		end := j + len(key)
-		if (j == 0 || !idByte(name[j-1])) && (end == len(name) || !idByte(name[end]) && !(name[end] == '.' && end+1 < len(name) && isDigit(name[end+1]))) {
+		// A sub-technique's id (T1539.001) does not spell T1539.
+		subtechnique := end+1 < len(name) && name[end] == '.' && isDigit(name[end+1])
+		if (j == 0 || !idByte(name[j-1])) && (end == len(name) || !idByte(name[end])) && !subtechnique {
 			return true
 		}
 		i = j + 1
