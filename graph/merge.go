@@ -34,7 +34,10 @@ import (
 //     rank have the same confidence, time, name and props, so ties between
 //     different contents cannot happen and no tie depends on arrival.
 //   - The name is the name of the highest-ranked record with a non-empty
-//     name; Ranks.Name keeps that record's rank.
+//     name; Ranks.Name keeps that record's rank. A record whose name spells
+//     the ATT&CK id that keys it (NamesItsKey) has its name ranked below
+//     every other record's (producerNamePrefix), props and the rest as any
+//     record's.
 //   - Each props key takes its value from the highest-ranked record that has
 //     the key: the winner (the highest-ranked record of all, Ranks.Props)
 //     gives all of its keys, and lower-ranked records add only keys that
@@ -118,9 +121,54 @@ func nodeRecordRanks(n Node, r string) Ranks {
 	out := Ranks{Props: r}
 	if n.Name != "" {
 		out.Name = r
+		if NamesItsKey(n) {
+			out.Name = producerNamePrefix + r
+		}
 	}
 	return out
 }
+
+// producerNamePrefix starts the name rank of a record whose name is a
+// producer's own for an object keyed by an ATT&CK id (NamesItsKey): ","
+// sorts below "-" (retiredPrefix) and every digit, so such a name is the
+// node's only while no record names the object otherwise.
+const producerNamePrefix = ","
+
+// NamesItsKey reports whether n is keyed by an ATT&CK id (T1539, G0023,
+// S0154, ...) that its name spells out: CISA's AIS "Credential Access -
+// Steal Web Session Cookie [T1539]", a MISP galaxy's "Steal Web Session
+// Cookie - T1539". Such a name is a producer's label for the ATT&CK
+// object it maps onto; ATT&CK names its objects without their ids, and its
+// name is the object's (README, "Merging"): the record's name ranks below
+// every record whose name does not spell the id (nodeRecordRanks), in any
+// order of loading, whatever the records' confidence and times.
+func NamesItsKey(n Node) bool {
+	if !IsATTACKID(n.Key) {
+		return false
+	}
+	name, key := strings.ToUpper(n.Name), strings.ToUpper(n.Key)
+	for i := 0; ; {
+		j := strings.Index(name[i:], key)
+		if j < 0 {
+			return false
+		}
+		j += i
+		end := j + len(key)
+		// A sub-technique's id (T1539.001) does not spell T1539.
+		subtechnique := end+1 < len(name) && name[end] == '.' && isDigit(name[end+1])
+		if (j == 0 || !idByte(name[j-1])) && (end == len(name) || !idByte(name[end])) && !subtechnique {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+// idByte reports whether b may continue an ATT&CK id or a word.
+func idByte(b byte) bool {
+	return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || isDigit(b) || b == '_'
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
 
 // Ranks returns the relation's ranks (Name is always ""): those kept by
 // MergeRelation, or for a single record its own.

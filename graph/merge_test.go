@@ -230,3 +230,53 @@ func TestRecordSourceIsTheNewestEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerNameOfAnATTACKObjectNeverOutranksATTACKs: a producer's object
+// mapped onto an ATT&CK id by a name that spells the id (CISA's AIS
+// "Credential Access - Steal Web Session Cookie [T1539]", a MISP galaxy's
+// "Steal Web Session Cookie - T1539") does not name the node while a
+// record names it without the id (ATT&CK's "Steal Web Session Cookie"),
+// whatever the records' confidence and times, in either order. Before,
+// the newer or more confident record's name won: CISA's advisory of
+// 2023-11-21 renamed ATT&CK's T1539 (modified 2023-09-19).
+func TestProducerNameOfAnATTACKObjectNeverOutranksATTACKs(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2023, 9, 19, 21, 21, 52, 0, time.UTC)
+	attack := graph.NamedNode(graph.KindAttackPattern, "Steal Web Session Cookie", "T1539")
+	attack.FirstSeen, attack.LastSeen = t0.AddDate(-4, 0, 0), t0
+	require.Equal(t, "T1539", attack.Key)
+	for _, name := range []string{"Credential Access - Steal Web Session Cookie [T1539]", "Steal Web Session Cookie - T1539", "t1539: cookies"} {
+		vendor := graph.NamedNode(graph.KindAttackPattern, name, "T1539")
+		require.Equal(t, attack.ID, vendor.ID, name)
+		vendor.Confidence = conf(100)
+		vendor.FirstSeen, vendor.LastSeen = t0.AddDate(0, 2, 0), t0.AddDate(0, 2, 0)
+		require.True(t, graph.NamesItsKey(vendor), name)
+		ab, ba := graph.MergeNode(attack, vendor), graph.MergeNode(vendor, attack)
+		require.Equal(t, ab, ba)
+		require.Equal(t, "Steal Web Session Cookie", ab.Name, name)
+		require.Equal(t, 100, *ab.Confidence, "confidence and times merge as always")
+
+		// Alone, the producer's name is the node's; among producers the
+		// usual rank decides.
+		require.Equal(t, name, graph.MergeNode(vendor, vendor).Name)
+		other := graph.NamedNode(graph.KindAttackPattern, "Steal Web Session Cookie - T1539", "T1539")
+		other.FirstSeen, other.LastSeen = t0, t0
+		if name != other.Name {
+			require.Equal(t, name, graph.MergeNode(other, vendor).Name)
+			require.Equal(t, name, graph.MergeNode(vendor, other).Name)
+		}
+		// A revoked ATT&CK record still names the object before a producer.
+		retired := attack
+		retired.Props = map[string]any{"revoked": true, graph.PropLifecycle: graph.LifecycleRevoked}
+		require.Equal(t, "Steal Web Session Cookie", graph.MergeNode(vendor, retired).Name)
+	}
+	for _, n := range []graph.Node{
+		attack,
+		graph.NamedNode(graph.KindAttackPattern, "Steal Web Session Cookie [T1539.001]", "T1539"), // another id
+		graph.NamedNode(graph.KindAttackPattern, "T15390 cookies", "T1539"),
+		graph.NamedNode(graph.KindMalware, "Conti"),
+		graph.NamedNode(graph.KindVulnerability, "CVE-2023-4966"), // keyed by a CVE id: every record names it so
+	} {
+		require.False(t, graph.NamesItsKey(n), "%s %q", n.Key, n.Name)
+	}
+}

@@ -40,7 +40,8 @@
 // UUID alone, as ThreatConnect's TAXII 2.1 server writes its indicators,
 // is read as "<type>--<uuid>" of the object's type, with a warning), timestamps (RFC 3339; modified not before created, last_seen
 // not before first_seen, ...), the JSON types of
-// the common properties (labels, confidence 0-100, created_by_ref,
+// the common properties (labels, confidence 0-100 but a cyber-observable's,
+// which is no STIX property, created_by_ref,
 // object_marking_refs, external_references, granular_markings, extensions,
 // name), and what a relationship (relationship_type, source_ref, target_ref
 // as STIX identifiers) and a sighting (sighting_of_ref) cannot do without.
@@ -244,14 +245,22 @@
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
 //     paths, registry keys, autonomous systems, file or artifact hashes
 //     as hash nodes, and certificate fingerprints (x509-certificate
-//     hashes) as the certificate node a MISP x509-fingerprint-* gives. Other pattern languages (snort, yara, sigma, ...) stay
-//     in props only.
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives. A
+//     file an observation expression describes by its name and a hash, or
+//     by hashes of several algorithms, with AND alone
+//     ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…']) is also
+//     that file, the node a file object of those name and hashes gives,
+//     linked has-hash to its hash nodes (patternGraph). Other pattern
+//     languages (snort, yara, sigma, ...) stay in props only.
 //   - STIX 2.0 observed-data with an "objects" dictionary: each embedded
 //     object becomes a node as if it were a STIX 2.1 SCO (references between
 //     them rewritten to 2.1 identifiers before the id is computed), linked
 //     observed-data -object->; the 2.0 and 2.1 exports of the same data give
 //     the same nodes.
-//   - Nodes take labels, confidence, first and last seen (the earliest and
+//   - Nodes take labels, confidence (not a cyber-observable's, embedded
+//     or not: STIX gives them none, so a producer's "confidence" there, as
+//     stix-shifter's x-crowdstrike detection confidence, stays in props),
+//     first and last seen (the earliest and
 //     latest of created, modified, first_seen, last_seen, first_observed,
 //     last_observed, valid_from, start_time, stop_time and published; the Unix
 //     epoch and 5138-11-16T09:46:40Z, OpenCTI's sentinels for an unknown time,

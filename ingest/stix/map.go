@@ -587,7 +587,8 @@ func mergeIDs(o object) []string {
 
 // mapIndicator maps an indicator keyed by its id, plus the observables its
 // STIX pattern compares for equality, linked indicator -based-on->
-// observable. Patterns in other languages (snort, yara, sigma, ...) stay in
+// observable (and a file the pattern describes by name and hash to that
+// file, which has-hash them: patternGraph). Patterns in other languages (snort, yara, sigma, ...) stay in
 // props only.
 func (mp *mapper) mapIndicator(out *mapped, o object) {
 	n := graph.SourceNode(graph.KindIndicator, o.id)
@@ -605,7 +606,7 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 	if pattern == "" || (pt != "" && pt != "stix") {
 		return
 	}
-	obs, invalid, err := patternObservables(pattern)
+	obs, has, invalid, err := patternGraph(pattern)
 	if err != nil {
 		out.warnings = append(out.warnings, warning{property: "pattern", value: pattern, message: "pattern not understood, no observables taken from it: " + err.Error(),
 			reason: ReasonInvalidPattern})
@@ -622,6 +623,12 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 			Src: ind.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref(), Confidence: ind.Confidence,
 			FirstSeen: ind.FirstSeen, LastSeen: ind.LastSeen, Sources: mp.sources,
 		})
+	}
+	// A file the pattern describes by name and hash holds its hashes,
+	// as a file object's do (mapObservable).
+	for _, r := range has {
+		r.Confidence, r.FirstSeen, r.LastSeen, r.Sources = ind.Confidence, ind.FirstSeen, ind.LastSeen, mp.sources
+		out.batch.Relations = append(out.batch.Relations, r)
 	}
 }
 

@@ -51,7 +51,23 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 			n.Name = graph.HashKey(algs[0], hashValue(o.m, algs[0]))
 		}
 	}
+	custom, hasCustom := o.m["confidence"]
 	idx := mp.addNode(out, n, o, nil)
+	if hasCustom && custom != nil {
+		// STIX gives cyber-observables no confidence (STIX 2.1, 3.2: a
+		// common property of domain and relationship objects; 2.0's
+		// cyber observable objects have none): a producer's "confidence"
+		// there is its own property, with its own meaning (stix-shifter's
+		// x-crowdstrike.confidence is CrowdStrike's detection confidence,
+		// beside x-oca-event.severity), kept as written in props, not the
+		// node's confidence in the correctness of the data.
+		nn := &out.batch.Nodes[idx]
+		nn.Confidence = nil
+		if nn.Props == nil {
+			nn.Props = map[string]any{}
+		}
+		nn.Props["confidence"] = custom
+	}
 	if parent < 0 && o.id != "" {
 		out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
 	}

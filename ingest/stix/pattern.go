@@ -18,6 +18,12 @@ type comparison struct {
 	op         string // =, !=, <, >, <=, >=, IN, LIKE, MATCHES, ...
 	negated    bool
 	values     []string // the string or number literals (several for IN)
+	// observation is the index of the observation expression ([…]) the
+	// comparison stands in, from 1; disjoint is set when an OR stands
+	// between comparisons of that observation expression, so that its
+	// comparisons need not describe one object.
+	observation int
+	disjoint    bool
 }
 
 var errPattern = errors.New("invalid pattern")
@@ -51,6 +57,7 @@ func patternComparisons(pattern string) ([]comparison, error) {
 	}
 	var out []comparison
 	depth, brackets := 0, 0
+	observation, disjoint := 0, map[int]bool{}
 	for i := 0; i < len(toks); i++ {
 		t := toks[i]
 		switch t.kind {
@@ -58,6 +65,7 @@ func patternComparisons(pattern string) ([]comparison, error) {
 			switch t.text {
 			case "[":
 				brackets++
+				observation++
 				if brackets > 1 {
 					return nil, fmt.Errorf("%w: nested '['", errPattern)
 				}
@@ -76,6 +84,9 @@ func patternComparisons(pattern string) ([]comparison, error) {
 			}
 		case tokWord:
 			word := strings.ToUpper(t.text)
+			if word == "OR" && brackets == 1 {
+				disjoint[observation] = true
+			}
 			if word == "NOT" && i+1 < len(toks) && strings.EqualFold(toks[i+1].text, "EXISTS") {
 				// NOT EXISTS <path>: NOT before EXISTS is the one place
 				// outside a comparison where it may stand.
@@ -85,7 +96,7 @@ func patternComparisons(pattern string) ([]comparison, error) {
 			switch {
 			case word == "EXISTS" && brackets == 1 && i+1 < len(toks) && toks[i+1].kind == tokPath:
 				objType, path, _ := strings.Cut(toks[i+1].text, ":")
-				out = append(out, comparison{objectType: objType, path: unquotePath(path), op: "EXISTS"})
+				out = append(out, comparison{objectType: objType, path: unquotePath(path), op: "EXISTS", observation: observation})
 				i++
 			case brackets == 1 && !comparisonJoins[word], brackets == 0 && !observationWords[word]:
 				// NOT before an object path ([NOT domain-name:value = 'x'])
@@ -107,6 +118,7 @@ func patternComparisons(pattern string) ([]comparison, error) {
 			if err != nil {
 				return nil, err
 			}
+			c.observation = observation
 			out = append(out, c)
 			i = next - 1
 		}
@@ -116,6 +128,9 @@ func patternComparisons(pattern string) ([]comparison, error) {
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("%w: no comparison", errPattern)
+	}
+	for i := range out {
+		out[i].disjoint = disjoint[out[i].observation]
 	}
 	return out, nil
 }
@@ -334,7 +349,13 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 	if err != nil {
 		return nil, nil, err
 	}
-	seen := map[string]bool{}
+	out, invalid = comparedObservables(cmps, map[string]bool{})
+	return out, invalid, nil
+}
+
+// comparedObservables is patternObservables over the comparisons cmps,
+// leaving out the nodes seen holds (by id), which it adds to.
+func comparedObservables(cmps []comparison, seen map[string]bool) (out []graph.Node, invalid []invalidValue) {
 	fileHashed := false
 	for _, c := range cmps {
 		// Only a hash the pattern gives a node for (= or IN, not negated)
@@ -368,7 +389,84 @@ func patternObservables(pattern string) (out []graph.Node, invalid []invalidValu
 			out = append(out, n)
 		}
 	}
-	return out, invalid, nil
+	return out, invalid
+}
+
+// patternGraph is what an indicator's STIX pattern says: the nodes the
+// indicator is based on and the links between them (has-hash). It is
+// patternObservables, plus the file an observation expression describes
+// by its name and a hash, or by hashes of two algorithms or more, with AND
+// alone ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…'], CISA's
+// AIS; misp-stix's filename|sha256 and file objects): that one file, the
+// node those name and hashes key (graph.FileNode, as a STIX file object or
+// a MISP filename|sha256 or file object with them gives), linked has-hash
+// to each of its hash nodes, which the indicator stays based on too (as a
+// MISP event's own indicator of the object is: PatternObservables). Only =
+// (or IN of one value), not negated, and valid hashes count; an
+// observation expression with an OR between its comparisons, or one giving
+// a file two names or an algorithm two values, describes no one file.
+// Other comparisons of the file (file:size) give nothing, as before: they
+// are no part of its key.
+func patternGraph(pattern string) (based []graph.Node, rels []graph.Relation, invalid []invalidValue, err error) {
+	cmps, err := patternComparisons(pattern)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	type described struct {
+		name     string
+		hashes   map[string]string
+		conflict bool
+	}
+	files := map[int]*described{}
+	var order []int
+	for _, c := range cmps {
+		if c.objectType != "file" || c.disjoint || c.negated || len(c.values) != 1 || (c.op != "=" && c.op != "IN") {
+			continue
+		}
+		d := files[c.observation]
+		if d == nil {
+			d = &described{hashes: map[string]string{}}
+			files[c.observation] = d
+			order = append(order, c.observation)
+		}
+		v := strings.TrimSpace(c.values[0])
+		switch alg, isHash := strings.CutPrefix(c.path, "hashes."); {
+		case c.path == "name":
+			if v == "" || len(v) > graph.MaxValueBytes {
+				continue
+			}
+			if d.name != "" && d.name != v {
+				d.conflict = true
+			}
+			d.name = v
+		case isHash && alg != "":
+			a, h, err := graph.NormalizeHash(alg, v)
+			if err != nil {
+				continue // said as invalid by comparedObservables
+			}
+			if old, ok := d.hashes[a]; ok && old != h {
+				d.conflict = true
+			}
+			d.hashes[a] = h
+		}
+	}
+	seen := map[string]bool{}
+	for _, obs := range order {
+		d := files[obs]
+		if d.conflict || len(d.hashes) == 0 || (d.name == "" && len(d.hashes) < 2) {
+			continue
+		}
+		f, _, hr := graph.FileNode(d.hashes, d.name)
+		if f.Kind == "" || seen[f.ID.String()] {
+			continue
+		}
+		seen[f.ID.String()] = true
+		based = append(based, f)
+		rels = append(rels, hr...)
+	}
+	// The comparisons as patternObservables reads them: the hashes too.
+	obs, invalid := comparedObservables(cmps, seen)
+	return append(based, obs...), rels, invalid, nil
 }
 
 // PatternObservables returns the observable nodes a STIX pattern compares

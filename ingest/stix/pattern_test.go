@@ -166,3 +166,74 @@ func x509Node(t *testing.T, alg, h string) graph.Node {
 	n.Name = alg + ":" + h
 	return n
 }
+
+// TestPatternGraphOneFile: an observation expression that describes one
+// file by name and hash, or by hashes of several algorithms, with AND
+// alone, also gives that file (keyed as graph.FileNode keys a file object
+// of those name and hashes) linked has-hash to its hash nodes; the rest is
+// what patternObservables gives.
+func TestPatternGraphOneFile(t *testing.T) {
+	t.Parallel()
+	const (
+		md5 = "d41d8cd98f00b204e9800998ecf8427e"
+		sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	)
+	md5Node, shaNode := graph.HashNode("MD5", md5), graph.HashNode("SHA-256", sha)
+	file := func(hashes map[string]string, name string) graph.Node {
+		f, _, _ := graph.FileNode(hashes, name)
+		return f
+	}
+	tests := []struct {
+		name    string
+		pattern string
+		file    *graph.Node // the file described, first of the nodes
+		rest    []graph.Node
+	}{
+		{"name and hash (CISA AIS)", "[(file:name = '123.ps1') AND file:hashes.'SHA-256' = '" + strings.ToUpper(sha) + "']",
+			ptr(file(map[string]string{"SHA-256": sha}, "123.ps1")), []graph.Node{shaNode}},
+		{"name, size and two hashes (misp-stix file object)", "[file:hashes.MD5 = '" + md5 + "' AND file:hashes.SHA256 = '" + sha + "' AND file:name = 'x.exe' AND file:size = '35']",
+			ptr(file(map[string]string{"MD5": md5, "SHA-256": sha}, "x.exe")), []graph.Node{md5Node, shaNode}},
+		{"two hashes", "[file:hashes.MD5 = '" + md5 + "' AND file:hashes.'SHA-256' = '" + sha + "']",
+			ptr(file(map[string]string{"MD5": md5, "SHA-256": sha}, "")), []graph.Node{md5Node, shaNode}},
+		{"IN of one value", "[file:name IN ('x.exe') AND file:hashes.MD5 = '" + md5 + "']",
+			ptr(file(map[string]string{"MD5": md5}, "x.exe")), []graph.Node{md5Node}},
+		{"file beside an address", "[file:name = 'x.exe' AND file:hashes.MD5 = '" + md5 + "'] AND [ipv4-addr:value = '203.0.113.9']",
+			ptr(file(map[string]string{"MD5": md5}, "x.exe")), []graph.Node{md5Node, graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}},
+		{"or: separate things", "[file:name = 'x.exe' OR file:hashes.MD5 = '" + md5 + "']", nil, []graph.Node{md5Node}},
+		{"or elsewhere in the observation", "[file:name = 'x.exe' AND file:hashes.MD5 = '" + md5 + "' OR file:hashes.'SHA-256' = '" + sha + "']",
+			nil, []graph.Node{md5Node, shaNode}},
+		{"separate observations", "[file:name = 'x.exe'] AND [file:hashes.MD5 = '" + md5 + "']", nil, []graph.Node{md5Node}},
+		{"one hash alone", "[file:hashes.MD5 = '" + md5 + "']", nil, []graph.Node{md5Node}},
+		{"name alone", "[file:name = 'x.exe' AND file:size = 35]", nil, []graph.Node{fileNamed(t, "x.exe")}},
+		{"negated hash", "[file:name = 'x.exe' AND file:hashes.MD5 != '" + md5 + "']", nil, []graph.Node{fileNamed(t, "x.exe")}},
+		{"two names", "[file:name = 'x.exe' AND file:name = 'y.exe' AND file:hashes.MD5 = '" + md5 + "']", nil, []graph.Node{md5Node}},
+		{"IN of two hashes", "[file:name = 'x.exe' AND file:hashes.MD5 IN ('" + md5 + "', '" + strings.Repeat("a", 32) + "')]",
+			nil, []graph.Node{md5Node, graph.HashNode("MD5", strings.Repeat("a", 32))}},
+		{"invalid hash", "[file:name = 'x.exe' AND file:hashes.MD5 = 'zz']", nil, []graph.Node{fileNamed(t, "x.exe")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, rels, _, err := patternGraph(tt.pattern)
+			require.NoError(t, err)
+			obs, _, err := patternObservables(tt.pattern)
+			require.NoError(t, err)
+			require.Equal(t, tt.rest, obs)
+			if tt.file == nil {
+				require.Equal(t, obs, got)
+				require.Empty(t, rels)
+				return
+			}
+			require.Equal(t, append([]graph.Node{*tt.file}, tt.rest...), got)
+			var want []graph.Relation
+			for _, h := range tt.rest {
+				if h.Kind == graph.KindHash {
+					want = append(want, graph.Relation{Src: tt.file.Ref(), Type: graph.RelHasHash, Dst: h.Ref()})
+				}
+			}
+			require.Equal(t, want, rels)
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -643,4 +644,124 @@ func TestElasticLabsBundleLoadsAsPublished(t *testing.T) {
 		"indicator based-on hash SHA-256:0f9c0d9b77678d7360e492e00a7fa00af9b78331dc926b0747b07299b4e64afd",
 		"indicator based-on ipv4-addr 15.235.132.67",
 	}, got)
+}
+
+// TestCISAFileIndicatorIsTheNamedFile: CISA's AIS advisory AA23-325A
+// (testdata/excerpts/cisa-ais-aa23-325a.json) has the "File Indicator"
+// [(file:name = '123.ps1') AND file:hashes.'SHA-256' = 'ED5D…'], one file
+// described by its name and hash. The indicator is based on that file,
+// named 123.ps1, which has-hash the hash node, as a STIX file object with
+// that name and hash (or a MISP filename|sha256) gives: the same node; and
+// on the hash, as before (and as a MISP event's indicator of the file is).
+// Before, it was based on the hash node alone: intel search 123.ps1 found
+// nothing.
+func TestCISAFileIndicatorIsTheNamedFile(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const sha = "ed5d694d561c97b4d70efe934936286fe562addf7d6836f795b336d9791a5c44"
+	st, rep, _ := loadProducerFile(t, "../excerpts/cisa-ais-aa23-325a.json")
+	require.Empty(t, rep.Dropped)
+	got, _ := graphRelations(t, st.Pool())
+	var file []string
+	for _, r := range got {
+		if strings.Contains(r, "123.ps1") || strings.Contains(r, sha) {
+			file = append(file, r)
+		}
+	}
+	require.Equal(t, []string{
+		"file has-hash hash SHA-256:" + sha,
+		"indicator based-on file 123.ps1",
+		"indicator based-on hash SHA-256:" + sha,
+	}, file)
+	f, err := st.ResolveNode(ctx, "123.ps1")
+	require.NoError(t, err)
+	obj, _, _ := graph.FileNode(map[string]string{"SHA-256": sha}, "123.ps1")
+	require.Equal(t, obj.ID, f.ID, "the file a STIX file object or MISP filename|sha256 of that name and hash gives")
+}
+
+// TestATTACKNamesItsTechniqueInAnyOrder: CISA's AIS advisory AA23-325A
+// (2023-11-21; testdata/excerpts/cisa-ais-aa23-325a.json) names its
+// attack-pattern "Credential Access - Steal Web Session Cookie [T1539]",
+// which is ATT&CK's T1539 (TestCISAAttackPatternIsTheATTACKTechnique).
+// ATT&CK names the technique "Steal Web Session Cookie" (modified
+// 2023-09-19): that is the node's name, loaded before or after the
+// advisory, and before or after a newer, confident producer naming it
+// "Steal Web Session Cookie - T1539" as MISP's galaxy does; the producers'
+// names stay found (search) as other names. Before, the newer record's name
+// won: intel show attack-pattern:T1539 named it as CISA does in both orders.
+func TestATTACKNamesItsTechniqueInAnyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cisa, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "cisa-ais-aa23-325a.json"))
+	require.NoError(t, err)
+	const attack = `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--10ffac09-e42d-4f56-ab20-db94c67d76ff",
+		"created": "2019-10-08T20:04:35.508Z", "modified": "2023-09-19T21:21:52.009Z", "name": "Steal Web Session Cookie",
+		"external_references": [{"source_name": "mitre-attack", "url": "https://attack.mitre.org/techniques/T1539", "external_id": "T1539"}],
+		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "credential-access"}]}`
+	const galaxy = `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--66666666-0000-4000-8000-000000001539",
+		"created": "2024-05-01T00:00:00Z", "modified": "2024-05-01T00:00:00Z", "name": "Steal Web Session Cookie - T1539", "confidence": 100}`
+	feeds := map[string]string{"cisa": string(cisa), "attack": attack, "galaxy": galaxy}
+	for _, order := range [][]string{{"cisa", "attack"}, {"attack", "cisa"}, {"attack", "galaxy", "cisa"}, {"galaxy", "cisa", "attack"}} {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool, store.WithLogger(quietLogger))
+		for _, f := range order {
+			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
+			require.NoError(t, err)
+			require.Empty(t, rep.Dropped)
+		}
+		n, err := st.ResolveNode(ctx, "attack-pattern:T1539")
+		require.NoError(t, err)
+		require.Equal(t, "Steal Web Session Cookie", n.Name, "%v", order)
+		hits, err := st.Search(ctx, "Credential Access - Steal Web Session Cookie [T1539]", graph.SearchOptions{Limit: 5, Exact: true})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, "%v: CISA's name still finds the technique", order)
+		require.Equal(t, n.ID, hits[0].ID)
+	}
+}
+
+// TestObservableConfidenceIsTheProducersOwn: stix-shifter's CrowdStrike
+// Falcon results (testdata/excerpts/stix-shifter-crowdstrike-detections.json)
+// embed x-crowdstrike objects whose "confidence" (100, 80) is CrowdStrike's
+// detection confidence (its to_stix_map.json maps the detection's
+// confidence to x-crowdstrike.confidence, its severity to
+// x-oca-event.severity). STIX gives cyber-observables no confidence: it is
+// a common property of domain and relationship objects only, the
+// producer's confidence in the correctness of its data. So an observable's
+// confidence stays in its props as written and the node has none from it;
+// its form is not checked (a top-level SCO's "confidence": "high" or 150
+// is no invalid-property drop). Before, the x-crowdstrike nodes showed
+// confidence 100 and 80, and with them every merge that ranks by it.
+func TestObservableConfidenceIsTheProducersOwn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducerFile(t, "../excerpts/stix-shifter-crowdstrike-detections.json")
+	require.Empty(t, rep.Dropped)
+	rows, err := st.Pool().Query(ctx, `SELECT coalesce(confidence, -1) || ' ' || coalesce(props->>'confidence', '') FROM nodes
+		WHERE kind = 'x-crowdstrike' ORDER BY 1`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"-1 100", "-1 80"}, got)
+
+	st, rep, _ = loadProducer(t, "sco-confidence", `{"type": "bundle", "id": "bundle--77777777-0000-4000-8000-000000000001", "objects": [
+		{"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--77777777-0000-4000-8000-0000000000a1", "value": "198.51.100.77", "confidence": "high"},
+		{"type": "domain-name", "spec_version": "2.1", "id": "domain-name--77777777-0000-4000-8000-0000000000a2", "value": "score.example", "confidence": 150},
+		{"type": "malware", "spec_version": "2.1", "id": "malware--77777777-0000-4000-8000-0000000000a3", "name": "Scored", "is_family": true,
+		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z", "confidence": 60}]}`)
+	require.Empty(t, rep.Dropped)
+	for ref, want := range map[string][2]any{
+		"ipv4-addr:198.51.100.77":                       {nil, "high"},
+		"domain-name:score.example":                     {nil, float64(150)},
+		"malware--77777777-0000-4000-8000-0000000000a3": {60, nil},
+	} {
+		n, err := st.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		if want[0] == nil {
+			require.Nil(t, n.Confidence, ref)
+		} else {
+			require.NotNil(t, n.Confidence, ref)
+			require.Equal(t, want[0], *n.Confidence, ref)
+		}
+		require.Equal(t, want[1], n.Props["confidence"], ref)
+	}
 }

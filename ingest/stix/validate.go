@@ -116,7 +116,9 @@ func validate(m map[string]any) (object, *recordError) {
 			return o, dropf(engine.ReasonInvalidProperty, "extensions is a JSON %s, not an object", jsonKind(v))
 		}
 	}
-	if v, ok := m["confidence"]; ok && v != nil {
+	if v, ok := m["confidence"]; ok && v != nil && !observableType(o.typ) {
+		// A cyber-observable's confidence is no STIX property: the
+		// producer's own, kept as written (mapObservable).
 		f, ok := v.(float64)
 		if !ok {
 			return o, dropf(engine.ReasonInvalidProperty, "confidence is a JSON %s, not a number", jsonKind(v))
@@ -279,6 +281,16 @@ func (o object) held(start, stop string) (first, last time.Time) {
 		last = t
 	}
 	return first, last
+}
+
+// observableType reports whether objects of type typ are mapped as
+// cyber-observables (mapObject: the types with a deterministic id, the
+// graph's observable kinds, a producer's names for them).
+func observableType(typ string) bool {
+	if k, ok := graph.ProducerObservableKind(typ); ok {
+		typ = string(k)
+	}
+	return stixid.HasDeterministicID(typ) || graph.Kind(typ).IsObservable()
 }
 
 // confidence returns the object's confidence, or nil.

@@ -7,6 +7,11 @@
 //	 "agent_id": "host-7", "observed_at": "2026-11-27T10:15:00Z",
 //	 "props": {"pid": 4242}}
 //
+// observed_at is RFC 3339 with a zone, or a JSON number of Unix epoch
+// seconds (integer or fractional) or milliseconds, told apart by size: see
+// epochTime; a number that could be either, or neither, is dropped
+// ReasonBadObservedAt.
+//
 // An endpoint is an object with a kind and the properties that identify it:
 //   - value kinds (ipv4-addr, ipv6-addr, domain-name, url, email-addr,
 //     mac-addr, mutex, directory): "value";

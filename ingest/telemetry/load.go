@@ -33,7 +33,9 @@ const (
 	ReasonMissingRelation                 = graph.ReasonMissingRelation
 	ReasonMissingAgentID                  = graph.ReasonMissingAgentID
 	ReasonMissingObservedAt               = graph.ReasonMissingObservedAt
-	// ReasonBadObservedAt: observed_at is not RFC 3339 with a zone.
+	// ReasonBadObservedAt: observed_at is not RFC 3339 with a zone, nor a
+	// number of Unix epoch seconds or milliseconds from 2001 to 2286
+	// (epochTime).
 	ReasonBadObservedAt engine.Reason = "bad-observed-at"
 )
 

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -27,8 +28,33 @@ type line struct {
 	Relation   string         `json:"relation"`
 	Dst        jsontext.Value `json:"dst"`
 	AgentID    string         `json:"agent_id"`
-	ObservedAt string         `json:"observed_at"`
+	ObservedAt observedAt     `json:"observed_at"`
 	Props      map[string]any `json:"props"`
+}
+
+// observedAt is a line's observed_at as written: a JSON string's value
+// (RFC 3339), or a JSON number's text (Unix epoch seconds or milliseconds:
+// epochTime).
+type observedAt struct {
+	text   string
+	number bool
+}
+
+// UnmarshalJSON takes a string or a number; null is no observed_at, as
+// for the other properties.
+func (o *observedAt) UnmarshalJSON(b []byte) error {
+	*o = observedAt{}
+	switch k := jsontext.Value(b).Kind(); k {
+	case 'n':
+		return nil
+	case '"':
+		return json.Unmarshal(b, &o.text, decodeOptions)
+	case '0':
+		o.text, o.number = string(b), true
+		return nil
+	default:
+		return fmt.Errorf("observed_at is a JSON %s, not a string (RFC 3339) or a number (Unix epoch seconds or milliseconds)", k)
+	}
 }
 
 // decodeOptions keep what encoding/json allowed in agents' lines: names
@@ -108,13 +134,19 @@ func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) 
 	if l.AgentID == "" {
 		return graph.TelemetryEdge{}, ReasonMissingAgentID, nil
 	}
-	if l.ObservedAt == "" {
+	if l.ObservedAt.text == "" {
 		return graph.TelemetryEdge{}, ReasonMissingObservedAt, nil
 	}
-	at, ok := parseTime(l.ObservedAt)
-	if !ok {
+	var at time.Time
+	var ok bool
+	if l.ObservedAt.number {
 		var err error
-		if at, err = time.Parse(time.RFC3339Nano, l.ObservedAt); err != nil {
+		if at, err = epochTime(l.ObservedAt.text); err != nil {
+			return graph.TelemetryEdge{}, ReasonBadObservedAt, err
+		}
+	} else if at, ok = parseTime(l.ObservedAt.text); !ok {
+		var err error
+		if at, err = time.Parse(time.RFC3339Nano, l.ObservedAt.text); err != nil {
 			return graph.TelemetryEdge{}, ReasonBadObservedAt, err
 		}
 	}
@@ -134,6 +166,43 @@ func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) 
 	}
 	return graph.TelemetryEdge{Src: src, Relation: relation, Dst: dst, AgentID: l.AgentID,
 		ObservedAt: at, Props: l.Props, Implied: implied}, "", nil
+}
+
+// Epoch numbers an observed_at may be: Unix seconds from 2001-09-09T01:46:40Z
+// (1e9) to 2286-11-20T17:46:40Z (1e10), or Unix milliseconds over the same
+// span (1e12 to 1e13). The two ranges are three orders of magnitude apart,
+// so the value says which it is; a number outside both (seconds before 2001
+// or milliseconds before 2001, which also reads as seconds after 2286;
+// microseconds; nanoseconds) is no time this can tell, and the line is
+// dropped bad-observed-at saying so.
+var (
+	epochSecondsMin, epochSecondsMax = big.NewRat(1e9, 1), big.NewRat(1e10, 1)
+	epochMillisMin, epochMillisMax   = big.NewRat(1e12, 1), big.NewRat(1e13, 1)
+)
+
+// epochTime is the time of a JSON number observed_at (its text): Unix
+// epoch seconds, integer or fractional (osquery's unixTime, Zeek's ts),
+// or milliseconds (CrowdStrike Falcon's event stream eventCreationTime,
+// its FDR's UTCTimestamp), told apart by size
+// (epochSecondsMin … epochMillisMax). The decimal is read exactly, to the
+// nanosecond.
+func epochTime(text string) (time.Time, error) {
+	r, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return time.Time{}, fmt.Errorf("observed_at %s is no number", text)
+	}
+	var unit int64
+	switch {
+	case r.Cmp(epochSecondsMin) >= 0 && r.Cmp(epochSecondsMax) < 0:
+		unit = int64(time.Second)
+	case r.Cmp(epochMillisMin) >= 0 && r.Cmp(epochMillisMax) < 0:
+		unit = int64(time.Millisecond)
+	default:
+		return time.Time{}, fmt.Errorf("observed_at %s is neither Unix epoch seconds (1000000000 to 9999999999: 2001-09-09 to 2286-11-20) nor milliseconds (1000000000000 to 9999999999999); give an RFC 3339 time", text)
+	}
+	ns := new(big.Rat).Mul(r, new(big.Rat).SetInt64(unit))
+	q := new(big.Int).Quo(ns.Num(), ns.Denom()) // truncated: below a nanosecond
+	return time.Unix(0, q.Int64()).UTC(), nil
 }
 
 // jsonReason is the reason for a line that did not decode: valid JSON

@@ -11,7 +11,8 @@ import (
 // scanLine is the fast decoder of the line shape agents send: one object
 // whose names are exactly src, relation, dst, agent_id, observed_at and
 // props, each at most once, with src and dst an object or a string,
-// relation, agent_id and observed_at strings without escapes, and props a
+// relation, agent_id and observed_at strings without escapes (observed_at
+// also a number), and props a
 // flat object of plain strings, numbers, booleans and nulls. It fills l as
 // json.Unmarshal would, without allocating per field, and returns false for
 // every line outside that shape (other or repeated names, names in another
@@ -53,7 +54,14 @@ func scanLine(raw []byte, l *line, texts *textSet) bool {
 			case bitAgentID:
 				l.AgentID, ok = s.kept()
 			case bitObservedAt:
-				l.ObservedAt, ok = s.text() // only parsed: the line's bytes
+				// only parsed: the line's bytes
+				if c := s.peek(); c == '-' || c >= '0' && c <= '9' {
+					var text []byte
+					text, ok = s.numberText()
+					l.ObservedAt = observedAt{text: lineString(text), number: true}
+				} else {
+					l.ObservedAt.text, ok = s.text()
+				}
 			default:
 				l.Props, ok = s.flatObject()
 			}
@@ -281,6 +289,19 @@ func (s *scanner) flatObject() (map[string]any, bool) {
 
 // number reads a JSON number as a float64.
 func (s *scanner) number() (any, bool) {
+	text, ok := s.numberText()
+	if !ok {
+		return nil, false
+	}
+	if f, ok := smallInteger(text); ok {
+		return f, true
+	}
+	f, err := strconv.ParseFloat(lineString(text), 64)
+	return f, err == nil
+}
+
+// numberText delimits a JSON number and returns its text.
+func (s *scanner) numberText() ([]byte, bool) {
 	start := s.i
 	s.byte('-')
 	switch c := s.peek(); {
@@ -303,12 +324,7 @@ func (s *scanner) number() (any, bool) {
 			return nil, false
 		}
 	}
-	text := s.b[start:s.i]
-	if f, ok := smallInteger(text); ok {
-		return f, true
-	}
-	f, err := strconv.ParseFloat(lineString(text), 64)
-	return f, err == nil
+	return s.b[start:s.i], true
 }
 
 // smallInteger is the value of a JSON number that is an integer of at most

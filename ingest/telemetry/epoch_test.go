@@ -1,0 +1,93 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/ingest/telemetry"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestLoadEpochObservedAt: an observed_at written as a JSON number, as
+// EDRs and forwarders write times (osquery's unixTime and Zeek's ts in
+// epoch seconds, integer or fractional; CrowdStrike Falcon's event
+// stream's eventCreationTime in epoch milliseconds), is that time: seconds from 1e9 to 1e10
+// (2001-09-09 to 2286-11-20), milliseconds from 1e12 to 1e13 (the same
+// span), told apart by size, read exactly, by either line decoder. A number
+// in neither range (0, a time before 2001 in either unit, microseconds) is
+// no time that can be told: a bad-observed-at drop naming the ranges. Any
+// other JSON type stays invalid-property. Before, every number was dropped
+// invalid-property with "cannot unmarshal JSON number into Go string".
+func TestLoadEpochObservedAt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	now := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	sec := now.Unix()
+	want := map[string]time.Time{
+		"seconds":               now,
+		"fractional seconds":    now.Add(305988 * time.Microsecond),
+		"milliseconds":          now.Add(123 * time.Millisecond),
+		"fractional millis":     now.Add(123*time.Millisecond + 500*time.Microsecond),
+		"exponent":              now,
+		"seconds, slow decoder": now.Add(time.Nanosecond),
+	}
+	in := map[string]string{
+		"seconds":               strconv.FormatInt(sec, 10),
+		"fractional seconds":    strconv.FormatInt(sec, 10) + ".305988",
+		"milliseconds":          strconv.FormatInt(sec*1000+123, 10),
+		"fractional millis":     strconv.FormatInt(sec*1000+123, 10) + ".5",
+		"exponent":              strconv.FormatFloat(float64(sec), 'e', -1, 64),
+		"seconds, slow decoder": strconv.FormatInt(sec, 10) + ".000000001",
+	}
+	var lines strings.Builder
+	for name, at := range in {
+		extra := ""
+		if strings.Contains(name, "slow") {
+			extra = `,"x":{"nested":true}` // no line of the scanner's shape
+		}
+		fmt.Fprintf(&lines, `{"src":"url:http://a.example/%s","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%s%s}`+"\n",
+			strings.ReplaceAll(name, " ", "-"), at, extra)
+	}
+	for _, bad := range []string{"0", "-1", "999999999", "99999999999", "999999999999", strconv.FormatInt(now.UnixMicro(), 10), "1e300"} {
+		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%s}`+"\n", bad)
+	}
+	lines.WriteString(`{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":true}` + "\n")
+	lines.WriteString(`{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":{"s":1}}` + "\n")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, engine.Options{Feed: "edr", Logger: logger})
+	require.NoError(t, err)
+	require.Equal(t, map[engine.Reason]int64{telemetry.ReasonBadObservedAt: 7, engine.ReasonInvalidProperty: 2}, rep.Dropped)
+	require.EqualValues(t, len(in), rep.Telemetry.Edges)
+	require.Equal(t, 7, strings.Count(logs.String(), "neither Unix epoch seconds"), logs.String())
+
+	rows, err := pool.Query(ctx, `SELECT n.key, e.observed_at FROM telemetry_edges e JOIN nodes n ON n.id = e.src_id`)
+	require.NoError(t, err)
+	got := map[string]time.Time{}
+	var key string
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&key, &at}, func() error {
+		got[key] = at.UTC()
+		return nil
+	})
+	require.NoError(t, err)
+	for name, at := range want {
+		key := "http://a.example/" + strings.ReplaceAll(name, " ", "-")
+		require.Contains(t, got, key)
+		// PostgreSQL keeps microseconds.
+		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
+	}
+}
