@@ -102,18 +102,8 @@ func TestObjectAttributeOutsideItsEventIsNoIndicator(t *testing.T) {
 	ctx := context.Background()
 	event, zmq, search := objectAttributeMessages(t)
 	const attrAlias, ownIndicator = "misp--59c0016c-fac0-4055-9f3d-05b8c0a83832", "indicator--59c0016c-fac0-4055-9f3d-05b8c0a83832"
-	type input struct{ feed, doc string }
-	load := func(inputs ...input) *pgxpool.Pool {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool)
-		for _, in := range inputs {
-			opts := quiet(nil)
-			opts.Feed = in.feed
-			rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
-			require.NoError(t, err, in.feed)
-			requireBalanced(t, rep)
-		}
-		return pool
+	load := func(inputs ...feedDoc) *pgxpool.Pool {
+		return loadDocs(ctx, t, inputs...)
 	}
 	claims := func(pool *pgxpool.Pool) []string {
 		rows, err := pool.Query(ctx, `SELECT n.kind || ' ' || n.key FROM node_aliases a JOIN nodes n ON n.id = a.node_id
@@ -134,11 +124,11 @@ func TestObjectAttributeOutsideItsEventIsNoIndicator(t *testing.T) {
 		return got
 	}
 	want := []string{"url /test.php"}
-	ev, z, s := input{"event", event}, input{"zmq", zmq}, input{"search", search}
+	ev, z, s := feedDoc{"event", event}, feedDoc{"zmq", zmq}, feedDoc{"search", search}
 	require.Equal(t, want, claims(load(ev)), "the event")
 	require.Equal(t, want, claims(load(z)), "the ZMQ message alone")
 	require.Equal(t, want, claims(load(s)), "the search result alone")
-	for _, other := range []input{z, s} {
+	for _, other := range []feedDoc{z, s} {
 		p1, p2 := load(ev, other), load(other, ev)
 		require.Equal(t, want, claims(p1), other.feed+" after the event")
 		require.Equal(t, pgtest.Dump(t, p1, pgtest.GraphQueries...), pgtest.Dump(t, p2, pgtest.GraphQueries...),
@@ -173,17 +163,8 @@ func TestFileNameOutsideItsEventIsTheObjectsFile(t *testing.T) {
 	}
 	const nameUUID = "8cbde632-3df8-44c3-9951-e85f677fd7b0"
 	zmq, search := outsideItsEvent(t, ev, obj, nameUUID)
-	type input struct{ feed, doc string }
-	files := func(inputs ...input) []string {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool)
-		for _, in := range inputs {
-			opts := quiet(nil)
-			opts.Feed = in.feed
-			rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
-			require.NoError(t, err, in.feed)
-			requireBalanced(t, rep)
-		}
+	files := func(inputs ...feedDoc) []string {
+		pool := loadDocs(ctx, t, inputs...)
 		rows, err := pool.Query(ctx, `SELECT n.key || CASE WHEN a.node_id IS NULL THEN '' ELSE ' (misp--`+nameUUID+`)' END
 			FROM nodes n LEFT JOIN node_aliases a ON a.node_id = n.id AND a.source_id = 'misp--`+nameUUID+`'
 			WHERE n.kind = 'file' AND n.name = 'mdworker3' ORDER BY 1`)
@@ -197,13 +178,13 @@ func TestFileNameOutsideItsEventIsTheObjectsFile(t *testing.T) {
 		require.NoError(t, rows.Err())
 		return got
 	}
-	inEvent := files(input{"eset", string(raw)})
+	inEvent := files(feedDoc{"eset", string(raw)})
 	require.Len(t, inEvent, 1, "the event's file")
 	require.Contains(t, inEvent[0], `"hashes"`, "keyed by its hashes")
-	require.Empty(t, files(input{"zmq", zmq}), "the ZMQ message alone")
-	require.Empty(t, files(input{"search", search}), "the search result alone")
-	require.Equal(t, inEvent, files(input{"search", search}, input{"eset", string(raw)}), "a search result, then the event")
-	require.Equal(t, inEvent, files(input{"eset", string(raw)}, input{"zmq", zmq}), "the event, then a ZMQ message")
+	require.Empty(t, files(feedDoc{"zmq", zmq}), "the ZMQ message alone")
+	require.Empty(t, files(feedDoc{"search", search}), "the search result alone")
+	require.Equal(t, inEvent, files(feedDoc{"search", search}, feedDoc{"eset", string(raw)}), "a search result, then the event")
+	require.Equal(t, inEvent, files(feedDoc{"eset", string(raw)}, feedDoc{"zmq", zmq}), "the event, then a ZMQ message")
 }
 
 // TestSightingsOfAnObjectsPropertyAndFileName: testdata/misp/
@@ -265,4 +246,23 @@ func TestSightingsOfAnObjectsPropertyAndFileName(t *testing.T) {
 	requireBalanced(t, rep)
 	require.Equal(t, int64(1), rep.Sightings)
 	require.Equal(t, int64(2), sightedOf(file), "the ZMQ message's sighting of the name sights the file")
+}
+
+// feedDoc is one document loaded as the feed named feed.
+type feedDoc struct{ feed, doc string }
+
+// loadDocs loads docs in order into a fresh database, each a feed of its
+// own, and returns the database.
+func loadDocs(ctx context.Context, t *testing.T, docs ...feedDoc) *pgxpool.Pool {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	for _, in := range docs {
+		opts := quiet(nil)
+		opts.Feed = in.feed
+		rep, err := LoadFile(ctx, strings.NewReader(in.doc), st, opts)
+		require.NoError(t, err, in.feed)
+		requireBalanced(t, rep)
+	}
+	return pool
 }
