@@ -36,7 +36,7 @@ func TestLoadConfigHostileFiles(t *testing.T) {
 		zero: "not a regular file",
 		fifo: "no feeds listed",
 		big:  "larger than 64 MiB",
-		dir:  "not a regular file",
+		dir:  "is a directory, not a feed list",
 	} {
 		done := make(chan error, 1)
 		go func() { _, err := ingest.LoadConfig(path); done <- err }()
@@ -56,6 +56,41 @@ func TestLoadConfigHostileFiles(t *testing.T) {
 	}()
 	defer r.Close() //nolint:errcheck // test
 	cfg, err := ingest.LoadConfig("/dev/fd/" + strconv.Itoa(int(r.Fd())))
+	require.NoError(t, err)
+	require.Equal(t, "a", cfg.Feeds[0].Name)
+}
+
+// TestLoadConfigOfAFeedSaysSo: a STIX bundle or a MISP event given where a
+// feed list belongs (intel ingest feeds enterprise-attack.json) is named for
+// what it is, with the command that loads it, whatever its size, as JSON or
+// NDJSON; it was read whole as YAML (4.5 s for a 48 MB bundle) and refused
+// with its own members as unknown fields ("field objects not found in type
+// ingest.Config"). A feed list in JSON still loads.
+func TestLoadConfigOfAFeedSaysSo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+		return p
+	}
+	for _, c := range []struct{ name, body, want string }{
+		{"bundle.json", `{"type": "bundle", "id": "bundle--1b1e4c53-8b47-4d1b-9d38-7d5a1f0b8e11", "objects": []}`, "is a STIX feed, not a feed list"},
+		{"objects.ndjson", `{"type": "indicator", "id": "indicator--1b1e4c53-8b47-4d1b-9d38-7d5a1f0b8e11"}` + "\n", "`intel ingest stix "},
+		{"event.json", `{"Event": {"info": "x", "uuid": "5a1f0b8e-8b47-4d1b-9d38-7d5a1f0b8e11"}}`, "is a MISP feed, not a feed list"},
+		{"search.json", `{"response": []}`, "`intel ingest misp "},
+	} {
+		_, err := ingest.LoadConfig(write(c.name, c.body))
+		require.ErrorContains(t, err, c.want, c.name)
+	}
+
+	// past MaxConfigBytes too, from its head alone
+	big := write("big.json", `{"type": "bundle", "objects": [`)
+	require.NoError(t, os.Truncate(big, ingest.MaxConfigBytes+1))
+	_, err := ingest.LoadConfig(big)
+	require.ErrorContains(t, err, "is a STIX feed, not a feed list")
+
+	cfg, err := ingest.LoadConfig(write("list.json", `{"concurrency": 1, "feeds": [{"name": "a", "path": "/srv/a.json", "format": "stix"}]}`))
 	require.NoError(t, err)
 	require.Equal(t, "a", cfg.Feeds[0].Name)
 }

@@ -47,6 +47,14 @@ func sniff(head []byte) string {
 // the end of the first object, or no object at all. An undecided head cut
 // short may decide with more bytes.
 func sniffHead(head []byte) (format string, decided bool) {
+	format, decided, _ = sniffKeys(head)
+	return format, decided
+}
+
+// sniffKeys is sniffHead, and says whether a member that only STIX or MISP
+// documents have decided (byKey), not a guess at the end of the first
+// object: a feed list in JSON ({"feeds": [...]}) decides only by guess.
+func sniffKeys(head []byte) (format string, decided, byKey bool) {
 	head = bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})
 	if len(head) > sniffLimit {
 		head = head[:sniffLimit]
@@ -64,43 +72,43 @@ func sniffHead(head []byte) (format string, decided bool) {
 	}
 	tok, err := dec.ReadToken()
 	if err != nil {
-		return FormatSTIX, false
+		return FormatSTIX, false, false
 	}
 	if tok.Kind() == '[' {
 		if tok, err = dec.ReadToken(); err != nil {
-			return FormatSTIX, false
+			return FormatSTIX, false, false
 		}
 	}
 	if tok.Kind() != '{' {
-		return FormatSTIX, true
+		return FormatSTIX, true, false
 	}
 	for dec.PeekKind() == '"' {
 		name, err := dec.ReadToken()
 		if err != nil {
-			return guess(), false
+			return guess(), false, false
 		}
 		key := name.String()
 		switch {
 		case stixKeys[key]:
-			return FormatSTIX, true
+			return FormatSTIX, true, true
 		case mispKeys[key]:
-			return FormatMISP, true
+			return FormatMISP, true, true
 		case key == "type" || key == "id":
 			if dec.PeekKind() != '"' {
 				break
 			}
 			v, err := dec.ReadToken()
 			if err != nil {
-				return guess(), false
+				return guess(), false, false
 			}
 			val := v.String()
 			if key == "type" {
 				if val == "bundle" {
-					return FormatSTIX, true
+					return FormatSTIX, true, true
 				}
 				hasType = true
 			} else if strings.Contains(val, "--") {
-				return FormatSTIX, true
+				return FormatSTIX, true, true
 			}
 			continue
 		case key == "uuid":
@@ -109,16 +117,16 @@ func sniffHead(head []byte) (format string, decided bool) {
 			hasInfo = true
 		}
 		if hasUUID && hasInfo {
-			return FormatMISP, true
+			return FormatMISP, true, true
 		}
 		if err := dec.SkipValue(); err != nil {
-			return guess(), false
+			return guess(), false, false
 		}
 	}
 	if dec.PeekKind() == '}' {
-		return guess(), true
+		return guess(), true, false
 	}
-	return guess(), false
+	return guess(), false, false
 }
 
 // sniffReader detects the format of what r will read, without consuming
