@@ -143,7 +143,7 @@
 //	campaign-name                   named nodes (graph.NamedNode), merged with STIX's
 //	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
 //	stix2-pattern                   the same, based-on the observables the pattern
-//	                                compares (stix.PatternObservables, as in STIX)
+//	                                compares (stix.PatternGraph, as in STIX)
 //	anything else (text, comment,
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
 //
@@ -173,7 +173,9 @@
 // misp-stix exports as such objects) is an indicator as well, as misp-stix
 // exports it: keyed "indicator--<uuid>", its STIX pattern the one
 // misp-stix writes for the type, based-on the observables the pattern
-// compares (stix.PatternObservables), stating them in its version (the
+// compares and the file one observation describes by its name and a
+// hash or by two hashes, which has-hash them (stix.PatternGraph: the STIX
+// loader's rule, so both loaders give one graph), stating them in its version (the
 // attribute's timestamp, as a STIX indicator states its pattern's links at
 // its modified time). The indicator is the attribute's node: its alias
 // misp--<uuid>, its event's link, details, labels, TLP, clusters,

@@ -235,7 +235,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	var o observed
 	var props map[string]any
 	var ind graph.Node
-	var obs []graph.Node
+	var obs basis
 	var ok bool
 	if vm := valueMappers[out.typ]; vm != nil {
 		var err error
@@ -291,7 +291,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 			if pattern != out.value && len(pattern) <= maxPatternName {
 				o.node.Name = pattern // as an indicator of a value is named
 			}
-			obs, err := stix.PatternObservables(pattern)
+			obs, err := patternBasis(pattern)
 			if err != nil {
 				// Not understood ([NOT domain-name:value = …]): the
 				// indicator keeps its pattern, without observables, and
@@ -299,10 +299,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
 					ID: o.node.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "attribute"}})
 			}
-			for _, ob := range obs {
+			for _, ob := range obs.nodes {
 				o.extra = append(o.extra, ob)
 				o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
 			}
+			o.rels = append(o.rels, obs.has...)
 		}
 		for k, v := range details {
 			props[k] = v
