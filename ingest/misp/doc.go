@@ -270,7 +270,9 @@
 // file object's filename is its file's name, not a link: the file of that
 // name alone, which every file object of the name would share, is not
 // written for it (two unrelated setup.exe files would be related through
-// it), and the filename attribute's uuid names the file. A
+// it), and the filename attribute's uuid names the file; the uuid of an
+// attribute kept as a property names the object's node (or its
+// indicator). A
 // name the graph reserves for its marks (object_relation "lifecycle", see
 // graph.IsReservedProp) is kept under graph.SourcePropKey
 // ("x_source_lifecycle"), with a warning.
@@ -315,7 +317,10 @@
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node (of an object's attribute whose node is not written, a
-// property or a file's name, the object's node: the file for its name),
+// property or a file's name, the object's node: the file for its name;
+// such an attribute's uuid is an alias of that node, so a sighting naming
+// it by attribute_uuid, in its event's Sighting list or a ZMQ message,
+// lands there too, as MISP shows it: on the attribute, in its object),
 // where-sighted the organisation, with the sighting type (sighting,
 // false-positive, expiration) in props. A sighting is marked
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a

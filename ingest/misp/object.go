@@ -190,6 +190,17 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		node = ind
 	}
+	// An attribute the object keeps as a property (text, size-in-bytes,
+	// port, …) has no node of its own: its uuid names the object's node
+	// (or its indicator), where its sightings land, so a sighting or
+	// reference naming it by uuid (an event's Sighting list, a ZMQ
+	// misp_json_sighting message) reaches what MISP shows it in, its
+	// object, instead of waiting for a node no record writes.
+	for _, a := range attrs {
+		if a.propsOnly && a.uuid != "" && !slices.Contains(node.Aliases, alias(a.uuid)) {
+			node.Aliases = append(node.Aliases, alias(a.uuid))
+		}
+	}
 	switch {
 	case strings.HasPrefix(string(node.Kind), KindObjectPrefix) || isInd:
 		// The object's own node (or its indicator) carries its details, and
