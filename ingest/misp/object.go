@@ -204,8 +204,11 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	switch {
 	case strings.HasPrefix(string(node.Kind), KindObjectPrefix) || isInd:
 		// The object's own node (or its indicator) carries its details, and
-		// its event's TLP.
+		// its event's TLP and restriction (outside it: its summary's).
 		j.out.own = append(j.out.own, ownOf(node.Brief()))
+		if !j.evFrame {
+			m.boundOutside(b, o.Event, node.Brief())
+		}
 		if !isInd {
 			node.Props = details
 		}

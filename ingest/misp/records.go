@@ -80,6 +80,9 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	n := out.node
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
+		if !j.evFrame {
+			m.boundOutside(b, a.Event, n.Brief())
+		}
 	}
 	if ofObject {
 		// Its event links its object, not it; a property of its object
