@@ -378,7 +378,15 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order; so do an event report's mentions and analyst data's links. A
+// order; so do an event report's mentions and analyst data's links. An
+// attribute read outside its event (a search result, a ZMQ message) is
+// versioned by itself: its own node (x-misp-attribute--<uuid>, its
+// indicator) is its record at its timestamp, by that id (misp-stix's id
+// and modified for it), so a newer copy of it replaces what an older one
+// gave the node (a comment, a TLP tag, a pattern's based-on links) and an
+// older one changes nothing; the restriction of its event's copy or
+// summary beside it is part of that record (a ZMQ message's, written at
+// the message's end, is not: it stays). A
 // copy of an event without Attribute, Object and EventReport lists (MISP's
 // metadata-only results, the Event of a ZMQ attribute message) says
 // nothing of what the event holds: it states no version, its links stand

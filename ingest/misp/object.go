@@ -207,7 +207,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		// its event's TLP and restriction (outside it: its summary's).
 		j.out.own = append(j.out.own, ownOf(node.Brief()))
 		if !j.evFrame {
-			m.boundOutside(b, o.Event, node.Brief())
+			m.boundOutside(b, o.Event, node)
 		}
 		if !isInd {
 			node.Props = details

@@ -81,7 +81,7 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 		if !j.evFrame {
-			m.boundOutside(b, a.Event, n.Brief())
+			m.boundOutside(b, a.Event, n)
 		}
 	}
 	if ofObject {
@@ -324,6 +324,20 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	if ok {
 		n = m.indicatorOf(b, &o, n, ind, obs, details, uuid, parseTime(a.Timestamp.String()))
 		out.own = true
+	} else if out.own && !j.evFrame && !inObject {
+		// Read outside its event (a search result, a ZMQ message), the
+		// attribute's own node (x-misp-attribute--<uuid>, an indicator of
+		// a rule or pattern) is its record in its version, its own id at
+		// its timestamp (misp-stix's id and modified for it), as a to_ids
+		// attribute's indicator is (indicatorOf) and an event's records
+		// are in the event's: a newer version replaces what an older one
+		// gave it (a comment removed, a tag's TLP taken away), an older
+		// one changes nothing; a stix2-pattern's based-on links are stated
+		// in it.
+		if v := parseTime(a.Timestamp.String()); !v.IsZero() {
+			n.Versions = map[string]time.Time{n.Key: v}
+			graph.MarkStated(o.rels, n.Key, v, n.Ref())
+		}
 	}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))

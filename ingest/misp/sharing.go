@@ -72,12 +72,14 @@ func briefSharing(d string, sg *rawSharingGroup) map[string]any {
 // boundOutside gives the own node own of a record read outside its event
 // (a search result) the restriction of the event summary beside it
 // (briefSharing), as the event gives its own records theirs at its end.
-func (m *mapper) boundOutside(b *graph.Batch, brief *rawEventBrief, own graph.NodeBrief) {
+func (m *mapper) boundOutside(b *graph.Batch, brief *rawEventBrief, own graph.Node) {
 	if brief == nil {
 		return
 	}
 	if rec := briefSharing(brief.Distribution.String(), nil); rec != nil {
-		b.Nodes = append(b.Nodes, ownOf(own).propsRecord(rec, []string{m.feed}))
+		r := ownOf(own.Brief()).propsRecord(rec, []string{m.feed})
+		r.Versions = own.Versions // part of the record's version
+		b.Nodes = append(b.Nodes, r)
 	}
 }
 
