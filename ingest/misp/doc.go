@@ -197,7 +197,8 @@
 // analyst data are the indicator's; the object's observable (a file keyed
 // by its hashes, a domain resolving to its addresses, a url) is written
 // beside it, reached through what the pattern compares (the domain, the
-// url; a file through its hashes), without the object's uuid; a node of the
+// url; a file through its hashes, and itself when its name and a hash or
+// two hashes are compared), without the object's uuid; a node of the
 // object alone (x-misp-object-<name>) is not written. An http-request,
 // process, user-account or credential object with a to_ids attribute is
 // the indicator misp-stix exports of it as well (propertyObjects), its

@@ -299,7 +299,8 @@ func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs
 // object's details, tags' labels and TLP, has-attribute links, references
 // and analyst data; the object's observable (a file keyed by its hashes,
 // a url, a domain resolving to its addresses) is written beside it,
-// reached through what the pattern compares (a file through its hashes). misp-stix (as exported in testdata/mispstix and the
+// reached through what the pattern compares (a file through its hashes, and itself when
+// the pattern describes it by name and hash or by two hashes: basis.of). misp-stix (as exported in testdata/mispstix and the
 // corpus's misp-stix files) puts only the to_ids attributes in the
 // pattern; its newer releases AND the object's other attributes too,
 // which compare no further observable on the corpus's objects but a
