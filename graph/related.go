@@ -135,6 +135,11 @@ type RelatedNode struct {
 	// LifecycleDeprecated) when it is withdrawn, else empty: set only on the
 	// start node and on nodes a walk with IncludeWithdrawn reached.
 	Withdrawn string `json:"withdrawn,omitempty"`
+	// Expiration is, for an indicator or a MISP attribute's own node, what
+	// its expiration sightings say (NodeDetails.Expiration: the earliest
+	// is when it stops being valid); set only when the caller asked why
+	// nodes are related (store.ExplainEdges), nil when none.
+	Expiration *Sighted `json:"expiration,omitempty"`
 }
 
 // Edge is a relation or an aggregate of telemetry edges between two

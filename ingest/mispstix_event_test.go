@@ -136,31 +136,27 @@ func TestMISPObjectAndItsSTIXIndicatorAreOneSetOfRecords(t *testing.T) {
 		return keyedLinks(ctx, t, pool, `s.key IN ('indicator--' || $1, 'indicator--' || $2) AND r.relation = 'based-on'
 			AND d.kind <> 'observed-data'`, file, email)
 	}
+	// The pattern describes one file by its name and hashes: the
+	// indicator is based on that file too, which has-hash them — one rule
+	// in both loaders (stix.PatternGraph). Before, the MISP loader read the
+	// pattern it writes through stix.PatternObservables: MISP alone gave
+	// no based-on link to the file, the export one more.
+	oui, _, _ := graph.FileNode(map[string]string{"MD5": "8764605c6f388c89096b534d33565802",
+		"SHA-1": "46aba99aa7158e4609aaa72b50990842fd22ae86", "SHA-256": "ec5aedf5ecc6bdadd4120932170d1b10f6cfa175cfda22951dfd882928ab279b"}, "oui")
 	want := []string{
 		"indicator--" + file + " based-on " + graph.HashNode("MD5", "8764605c6f388c89096b534d33565802").Key,
 		"indicator--" + file + " based-on " + graph.HashNode("SHA-1", "46aba99aa7158e4609aaa72b50990842fd22ae86").Key,
 		"indicator--" + file + " based-on " + graph.HashNode("SHA-256", "ec5aedf5ecc6bdadd4120932170d1b10f6cfa175cfda22951dfd882928ab279b").Key,
+		"indicator--" + file + " based-on " + oui.Key,
 		"indicator--" + email + " based-on donald.duck@disney.com",
 	}
 	slices.Sort(want)
-	// The export's pattern describes one file by its name and hashes: the
-	// STIX loader also bases the indicator on that file, which has-hash
-	// them (stix.patternGraph). The MISP loader does not yet (it reads the
-	// pattern it writes through stix.PatternObservables, which gives no
-	// has-hash links): the export adds that link and the file.
-	oui, _, _ := graph.FileNode(map[string]string{"MD5": "8764605c6f388c89096b534d33565802",
-		"SHA-1": "46aba99aa7158e4609aaa72b50990842fd22ae86", "SHA-256": "ec5aedf5ecc6bdadd4120932170d1b10f6cfa175cfda22951dfd882928ab279b"}, "oui")
-	withFile := slices.Sorted(slices.Values(append(slices.Clone(want), "indicator--"+file+" based-on "+oui.Key)))
 	dumps := map[string][]string{}
 	for _, order := range [][]ingest.Feed{{misp}, {only}, {misp, only}, {only, misp}, {misp, full}, {full, misp}} {
 		ctx := context.Background()
 		st, pool := newStore(t)
 		loadOneByOne(ctx, t, st, order)
-		w := want
-		if slices.ContainsFunc(order, func(f ingest.Feed) bool { return f.Format == "stix" }) {
-			w = withFile
-		}
-		require.Equal(t, w, links(ctx, pool), "one set of records (%s first, %d files)", order[0].Name, len(order))
+		require.Equal(t, want, links(ctx, pool), "one set of records (%s first, %d files)", order[0].Name, len(order))
 		for _, u := range []string{file, email} {
 			n, err := st.ResolveNode(ctx, "misp--"+u)
 			require.NoError(t, err, "%s first, %d files", order[0].Name, len(order))

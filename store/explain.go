@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
@@ -25,7 +27,9 @@ type explainKey struct {
 // as the walk does; for a telemetry edge, its observations in the walk's
 // window, as the walk counted them (no query). An edge between entities
 // lists every stored relation between them, so its feeds may be more than
-// the edge's Sources, which are one relation's. FindRelated never calls it:
+// the edge's Sources, which are one relation's. It also sets the
+// Expiration of the indicators (and MISP attributes' own nodes) expiration
+// sightings end (explainExpirations). FindRelated never calls it:
 // an answer without explanation costs nothing more.
 func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error {
 	var p gen.EdgeStatementsParams
@@ -41,6 +45,9 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 		p.Srcs = append(p.Srcs, e.Src)
 		p.Relations = append(p.Relations, e.Relation)
 		p.Dsts = append(p.Dsts, e.Dst)
+	}
+	if err := s.explainExpirations(ctx, nb); err != nil {
+		return err
 	}
 	if len(p.Srcs) == 0 {
 		return nil
@@ -64,6 +71,30 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 			if st, ok := stated[explainKey{src: e.Src, dst: e.Dst, relation: e.Relation}]; ok {
 				e.StatedBy = st
 			}
+		}
+	}
+	return nil
+}
+
+// explainExpirations sets the Expiration of the indicators and MISP
+// attributes' own nodes (x-misp-attribute) of nb that expiration
+// sightings name, as NodeDetails reads them: why a node is related
+// includes that it expired (a MISP expiration sighting). One query per
+// such node.
+func (s *Store) explainExpirations(ctx context.Context, nb *graph.Neighbourhood) error {
+	for i := range nb.Nodes {
+		n := &nb.Nodes[i]
+		if n.Kind != graph.KindIndicator && n.Kind != graph.Kind("x-misp-attribute") {
+			continue
+		}
+		expired, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: n.ID, Relation: graph.RelExpirationOf})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return Interpret(fmt.Sprintf("expiration sightings of %s", n.ID), err)
+		default:
+			n.Expiration = &graph.Sighted{Sightings: expired.Sightings, Times: expired.Times, Uncounted: expired.Uncounted,
+				FirstSeen: expired.FirstSeen.UTC(), LastSeen: expired.LastSeen.UTC()}
 		}
 	}
 	return nil

@@ -22,7 +22,7 @@ import (
 // labels, confidence and TLP are the merge of those records: a newer
 // version of an object replaces the object's record, an older one changes
 // nothing. A node that never had a versioned record (telemetry endpoints,
-// observables, MISP attributes read outside an event) has no records and
+// observables, MISP attributes without a timestamp read outside an event) has no records and
 // is written by NodeUpsertMany alone, as before.
 //
 // A transaction writes its nodes first (NodeUpsertMany, every row locked

@@ -77,7 +77,10 @@ between them, so its feeds may be more than the edge's "sources". A
 telemetry edge gets one entry: "telemetry", "observations", "agents" and the
 times inside the window. The table adds a "stated by:" line under each
 node for the edge that reached it, quoting the record's description or
-comment (cut at 120 characters).`,
+comment (cut at 120 characters). An indicator (or a MISP attribute's own
+node) that expiration sightings end (a MISP sighting of type 2) says so, as
+intel show does: "expiration" on the node in json, "expiration: 2021-01-07
+(expired), by 1 expiration sighting" on its line in the table.`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
   intel related hash:SHA-256:9f86d081... --since 720h --format json

@@ -170,6 +170,11 @@ func nodeNote(n graph.RelatedNode) string {
 	if n.Withdrawn != "" {
 		note += "  " + strings.ToUpper(n.Withdrawn)
 	}
+	if n.Expiration != nil {
+		// Set by --explain (store.ExplainEdges): why it is related
+		// includes that it stopped being valid.
+		note += "  expiration: " + expirationText(n.Kind, *n.Expiration, time.Now())
+	}
 	if n.EdgesCut <= 0 {
 		return note
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -209,4 +210,77 @@ func contains(refs []graph.Ref, ref graph.Ref) bool {
 		}
 	}
 	return false
+}
+
+// TestCrossFormatFileIndicatorOneRule: a to_ids filename|sha256
+// attribute is misp-stix's indicator [file:name = … AND
+// file:hashes.'SHA-256' = …]; the MISP loader and the STIX loader, given
+// that indicator, base it on the same nodes (the file of that name and
+// hash, and the hash) and link the file has-hash its hash: one rule
+// (stix.PatternGraph). Before, the MISP loader read the pattern with
+// stix.PatternObservables and based its indicator on the hash alone.
+func TestCrossFormatFileIndicatorOneRule(t *testing.T) {
+	t.Parallel()
+	doc := event(u(1), "file indicator", []string{idsAttr(u(2), "filename|sha256", "a.exe|"+sha256a)})
+	_, mispSink, err := loadString(t, doc, quiet(nil))
+	require.NoError(t, err)
+	ind := graph.SourceNode(graph.KindIndicator, "indicator--"+u(2))
+	pattern := "[file:name = 'a.exe' AND file:hashes.'SHA-256' = '" + sha256a + "']"
+	stixSink := loadSTIX(t, `{"type": "bundle", "id": "bundle--7d1f5b3c-3c1e-4f6a-9d45-0c1c2b3a4d5e", "objects": [
+ {"type": "indicator", "spec_version": "2.1", "id": "indicator--`+u(2)+`", "labels": ["misp:type=\"filename|sha256\""],
+  "created": "2020-09-13T12:26:40.000Z", "modified": "2020-09-13T12:26:40.000Z", "valid_from": "2020-09-13T12:26:40Z",
+  "pattern_type": "stix", "pattern": "`+pattern+`"}]}`, "stix-feed")
+	got, ok := mispSink.byID(ind.Ref())
+	require.True(t, ok)
+	require.Equal(t, pattern, got.Props["pattern"], "misp-stix's pattern")
+
+	want := basedOn(stixSink, ind.Ref())
+	require.Len(t, want, 2, "the STIX loader: the file and its hash")
+	require.True(t, sameRefs(want, basedOn(mispSink, ind.Ref())), "the same based-on links from MISP: %v", basedOn(mispSink, ind.Ref()))
+	file, _, _ := graph.FileNode(map[string]string{"SHA-256": sha256a}, "a.exe")
+	hash := graph.HashNode("SHA-256", sha256a)
+	require.Contains(t, want, file.Ref())
+	for _, sink := range []*captureSink{mispSink, stixSink} {
+		require.True(t, hasRelation(sink, file.Ref(), graph.RelHasHash, hash.Ref()))
+	}
+}
+
+// TestFileObjectIndicatorIsBasedOnItsFile: a file object (name, MD5,
+// SHA-1, SHA-256) whose MD5 and SHA-256 alone are to_ids is the
+// indicator [file:hashes.MD5 = … AND file:hashes.'SHA-256' = …], which
+// describes a file by two hashes (stix.PatternGraph): that file is the
+// object's, keyed by all its hashes and its name, so the indicator is
+// based on the object's file and its two hashes, and no second, nameless
+// file of the two hashes is written. Likewise a filename|sha256 attribute
+// whose file the event joins with its other hashes of that name
+// (TestHashAttributesOfOneFileNameAreOneFile).
+func TestFileObjectIndicatorIsBasedOnItsFile(t *testing.T) {
+	t.Parallel()
+	const sha1 = "0af6bde11eaa699604aa92cce9a6210dfce70f42"
+	obj := `{"uuid": "` + u(10) + `", "name": "file", "timestamp": "1600000000", "Attribute": [
+	  {"uuid": "` + u(11) + `", "type": "filename", "object_relation": "filename", "value": "drop.exe", "timestamp": "1600000000"},
+	  {"uuid": "` + u(12) + `", "type": "md5", "object_relation": "md5", "value": "` + md5a + `", "to_ids": true, "timestamp": "1600000000"},
+	  {"uuid": "` + u(13) + `", "type": "sha1", "object_relation": "sha1", "value": "` + sha1 + `", "timestamp": "1600000000"},
+	  {"uuid": "` + u(14) + `", "type": "sha256", "object_relation": "sha256", "value": "` + sha256a + `", "to_ids": true, "timestamp": "1600000000"}]}`
+	rep, sink, err := loadString(t, event(u(1), "file object", nil, `"Object": [`+obj+`]`), quiet(nil))
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	file, hashes, _ := graph.FileNode(map[string]string{"MD5": md5a, "SHA-1": sha1, "SHA-256": sha256a}, "drop.exe")
+	var files []string
+	sink.mu.Lock()
+	for _, n := range sink.nodes {
+		if n.Kind == graph.KindFile && !slices.Contains(files, n.Key) {
+			files = append(files, n.Key)
+		}
+	}
+	sink.mu.Unlock()
+	require.Equal(t, []string{file.Key}, files, "one file: the object's")
+	ind := graph.SourceNode(graph.KindIndicator, "indicator--"+u(10))
+	want := []graph.Ref{file.Ref()}
+	for _, h := range hashes {
+		if h.Key != graph.HashNode("SHA-1", sha1).Key {
+			want = append(want, h.Ref())
+		}
+	}
+	require.True(t, sameRefs(want, basedOn(sink, ind.Ref())), "based on %v", basedOn(sink, ind.Ref()))
 }

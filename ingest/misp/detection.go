@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/ransomeye/intel/graph"
-	"github.com/ransomeye/intel/ingest/stix"
 )
 
 // MISP objects holding a detection rule (yara, sigma, suricata,
@@ -22,7 +21,7 @@ import (
 // (objectAsIndicator): its event's link, details, has-attribute links (a
 // sigma object's reference, a suricata object's ref) and references are
 // the indicator's. A STIX pattern is based on the observables it compares
-// (stix.PatternObservables); one not understood keeps the indicator
+// (stix.PatternGraph, patternBasis); one not understood keeps the indicator
 // without them and is said (objectRecord). An object of several rules
 // (the suricata template's rule is "multiple") has the last one as its
 // pattern, as misp-stix keeps it, and every rule in its props.
@@ -42,7 +41,7 @@ var patterningObjects = map[string]patterningObject{
 // patterningIndicator is the indicator of a rule object (name, uuid, its
 // mapped attributes) and the observables its pattern compares; ok is false
 // when the object has no rule.
-func patterningIndicator(name, uuid string, attrs []attrOut, po patterningObject) (graph.Node, []graph.Node, bool) {
+func patterningIndicator(name, uuid string, attrs []attrOut, po patterningObject) (graph.Node, basis, bool) {
 	var rule *attrOut
 	ruleName, comment, version := "", "", ""
 	for i, a := range attrs {
@@ -60,7 +59,7 @@ func patterningIndicator(name, uuid string, attrs []attrOut, po patterningObject
 		}
 	}
 	if rule == nil {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	pattern := rule.value
 	pt := patternTypes[rule.typ]
@@ -85,9 +84,9 @@ func patterningIndicator(name, uuid string, attrs []attrOut, po patterningObject
 	if version != "" {
 		n.Props["pattern_version"] = version
 	}
-	var obs []graph.Node
+	var obs basis
 	if pt == "stix" {
-		obs, _ = stix.PatternObservables(pattern)
+		obs, _ = patternBasis(pattern)
 	}
 	return n, obs, true
 }

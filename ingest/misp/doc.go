@@ -143,7 +143,7 @@
 //	campaign-name                   named nodes (graph.NamedNode), merged with STIX's
 //	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
 //	stix2-pattern                   the same, based-on the observables the pattern
-//	                                compares (stix.PatternObservables, as in STIX)
+//	                                compares (stix.PatternGraph, as in STIX)
 //	anything else (text, comment,
 //	port, datetime, unknown types)  x-misp-attribute keyed "x-misp-attribute--<uuid>"
 //
@@ -173,7 +173,9 @@
 // misp-stix exports as such objects) is an indicator as well, as misp-stix
 // exports it: keyed "indicator--<uuid>", its STIX pattern the one
 // misp-stix writes for the type, based-on the observables the pattern
-// compares (stix.PatternObservables), stating them in its version (the
+// compares and the file one observation describes by its name and a
+// hash or by two hashes, which has-hash them (stix.PatternGraph: the STIX
+// loader's rule, so both loaders give one graph), stating them in its version (the
 // attribute's timestamp, as a STIX indicator states its pattern's links at
 // its modified time). The indicator is the attribute's node: its alias
 // misp--<uuid>, its event's link, details, labels, TLP, clusters,
@@ -195,7 +197,8 @@
 // analyst data are the indicator's; the object's observable (a file keyed
 // by its hashes, a domain resolving to its addresses, a url) is written
 // beside it, reached through what the pattern compares (the domain, the
-// url; a file through its hashes), without the object's uuid; a node of the
+// url; a file through its hashes, and itself when its name and a hash or
+// two hashes are compared), without the object's uuid; a node of the
 // object alone (x-misp-object-<name>) is not written. An http-request,
 // process, user-account or credential object with a to_ids attribute is
 // the indicator misp-stix exports of it as well (propertyObjects), its
@@ -268,7 +271,9 @@
 // file object's filename is its file's name, not a link: the file of that
 // name alone, which every file object of the name would share, is not
 // written for it (two unrelated setup.exe files would be related through
-// it), and the filename attribute's uuid names the file. A
+// it), and the filename attribute's uuid names the file; the uuid of an
+// attribute kept as a property names the object's node (or its
+// indicator). A
 // name the graph reserves for its marks (object_relation "lifecycle", see
 // graph.IsReservedProp) is kept under graph.SourcePropKey
 // ("x_source_lifecycle"), with a warning.
@@ -313,7 +318,10 @@
 //
 // Sightings are graph.Sighting records keyed "misp--<uuid>" of the
 // attribute's node (of an object's attribute whose node is not written, a
-// property or a file's name, the object's node: the file for its name),
+// property or a file's name, the object's node: the file for its name;
+// such an attribute's uuid is an alias of that node, so a sighting naming
+// it by attribute_uuid, in its event's Sighting list or a ZMQ message,
+// lands there too, as MISP shows it: on the attribute, in its object),
 // where-sighted the organisation, with the sighting type (sighting,
 // false-positive, expiration) in props. A sighting is marked
 // with its attribute's own TLP tag (a sighting of a tlp:red attribute of a
@@ -371,7 +379,15 @@
 // graph.Relation.StatedBy): reloading the event after an attribute or a
 // whole object was deleted, or a value changed, supersedes the links the
 // newer version no longer states (store, migration 00030), in either load
-// order; so do an event report's mentions and analyst data's links. A
+// order; so do an event report's mentions and analyst data's links. An
+// attribute read outside its event (a search result, a ZMQ message) is
+// versioned by itself: its own node (x-misp-attribute--<uuid>, its
+// indicator) is its record at its timestamp, by that id (misp-stix's id
+// and modified for it), so a newer copy of it replaces what an older one
+// gave the node (a comment, a TLP tag, a pattern's based-on links) and an
+// older one changes nothing; the restriction of its event's copy or
+// summary beside it is part of that record (a ZMQ message's, written at
+// the message's end, is not: it stays). A
 // copy of an event without Attribute, Object and EventReport lists (MISP's
 // metadata-only results, the Event of a ZMQ attribute message) says
 // nothing of what the event holds: it states no version, its links stand

@@ -15,8 +15,9 @@ import (
 // MISP connector imports it: a node keyed "indicator--<attribute uuid>"
 // (the id misp-stix gives it), its STIX pattern the one misp-stix writes
 // for the attribute's type (idsPattern), based-on the observables that
-// pattern compares (stix.PatternObservables, as the STIX loader links
-// them). The event links the indicator, which carries the attribute's
+// pattern compares and the file it describes by name and hash, which
+// has-hash its hashes (stix.PatternGraph: the STIX loader's rule, written
+// once, patternBasis). The event links the indicator, which carries the attribute's
 // uuid alias, details, tags, clusters and sightings; the observable is
 // written beside it, reached through based-on. So the event and its
 // misp-stix export state one set of records for the attribute, whichever
@@ -142,6 +143,65 @@ func hashPath(alg string) string {
 	return alg
 }
 
+// basis is what an indicator's STIX pattern says (stix.PatternGraph): the
+// nodes the indicator is based on and the has-hash links of a file the
+// pattern describes by its name and a hash, or by two hashes.
+type basis struct {
+	nodes []graph.Node
+	has   []graph.Relation
+}
+
+// patternBasis is the basis of a STIX pattern, by the STIX loader's rule
+// (stix.PatternGraph), so an indicator MISP writes and the one misp-stix
+// exports of the same attribute or object are one graph.
+func patternBasis(pattern string) (basis, error) {
+	nodes, has, err := stix.PatternGraph(pattern)
+	return basis{nodes: nodes, has: has}, err
+}
+
+// of is the basis of an indicator that stands for a record whose node is
+// node: when that node is a file (a filename|<hash> or malware-sample
+// attribute, a file, lnk or image object), every file the pattern
+// describes is that file, which MISP knows better than the pattern can
+// say (the event's attributes of one name are one file with all their
+// hashes, samplefiles.go; an object's file is keyed by all its hashes and
+// its name, the pattern compares its to_ids attributes only): the
+// indicator is based on it, the pattern's file and its has-hash links
+// are not written, so no second file of the same name and hashes is. In
+// the common case (the attribute's or object's file is the one the
+// pattern describes) nothing changes.
+func (bs basis) of(node graph.Node) basis {
+	if node.Kind != graph.KindFile {
+		return bs
+	}
+	out := basis{has: bs.has}
+	other := map[graph.Ref]bool{}
+	on := false
+	for _, n := range bs.nodes {
+		switch {
+		case n.Kind != graph.KindFile:
+			out.nodes = append(out.nodes, n)
+		case n.Ref() != node.Ref():
+			other[n.Ref()] = true
+			fallthrough
+		default:
+			if !on {
+				on = true
+				out.nodes = append(out.nodes, node)
+			}
+		}
+	}
+	if len(other) > 0 {
+		out.has = nil
+		for _, r := range bs.has {
+			if !other[r.Src] {
+				out.has = append(out.has, r)
+			}
+		}
+	}
+	return out
+}
+
 // patternString is v as a STIX pattern string literal.
 func patternString(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
@@ -151,10 +211,10 @@ func patternString(v string) string {
 // type t, value v) and the observables its pattern compares; ok is false
 // when the attribute is none (see idsPattern) or its pattern compares no
 // observable.
-func idsIndicator(uuid, t, v string) (graph.Node, []graph.Node, bool) {
+func idsIndicator(uuid, t, v string) (graph.Node, basis, bool) {
 	pattern := idsPattern(t, v)
 	if uuid == "" || pattern == "" {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	return patternIndicator(uuid, pattern)
 }
@@ -162,10 +222,10 @@ func idsIndicator(uuid, t, v string) (graph.Node, []graph.Node, bool) {
 // patternIndicator is the indicator "indicator--<uuid>" of a STIX pattern
 // misp-stix writes and the observables the pattern compares; ok is false
 // when it compares none.
-func patternIndicator(uuid, pattern string) (graph.Node, []graph.Node, bool) {
-	obs, err := stix.PatternObservables(pattern)
-	if err != nil || len(obs) == 0 {
-		return graph.Node{}, nil, false
+func patternIndicator(uuid, pattern string) (graph.Node, basis, bool) {
+	obs, err := patternBasis(pattern)
+	if err != nil || len(obs.nodes) == 0 {
+		return graph.Node{}, basis{}, false
 	}
 	return indicatorNode(uuid, pattern), obs, true
 }
@@ -197,7 +257,7 @@ const maxPatternName = 1024
 // pattern's links by its id at its modified time, which misp-stix sets to
 // the attribute's timestamp): an attribute whose value changed supersedes
 // the link to the old value, whichever format says it.
-func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs []graph.Node, details map[string]any, uuid string, version time.Time) graph.Node {
+func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs basis, details map[string]any, uuid string, version time.Time) graph.Node {
 	labels := n.Labels
 	n.Labels = nil
 	b.Nodes = append(b.Nodes, n)
@@ -211,13 +271,17 @@ func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs
 		written[e.Ref()] = true
 	}
 	from := len(o.rels)
-	for _, ob := range obs {
+	obs = obs.of(n)
+	for _, ob := range obs.nodes {
 		if !written[ob.Ref()] {
 			written[ob.Ref()] = true
 			o.extra = append(o.extra, ob)
 		}
 		o.rels = append(o.rels, graph.Relation{Src: ind.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
 	}
+	// A file the pattern describes by name and hash holds its hashes
+	// (stated by no version: MarkStated marks the indicator's links only).
+	o.rels = append(o.rels, obs.has...)
 	if !version.IsZero() {
 		ind.Versions = map[string]time.Time{ind.Key: version}
 		graph.MarkStated(o.rels[from:], ind.Key, version, ind.Ref())
@@ -235,7 +299,8 @@ func (m *mapper) indicatorOf(b *graph.Batch, o *observed, n, ind graph.Node, obs
 // object's details, tags' labels and TLP, has-attribute links, references
 // and analyst data; the object's observable (a file keyed by its hashes,
 // a url, a domain resolving to its addresses) is written beside it,
-// reached through what the pattern compares (a file through its hashes). misp-stix (as exported in testdata/mispstix and the
+// reached through what the pattern compares (a file through its hashes, and itself when
+// the pattern describes it by name and hash or by two hashes: basis.of). misp-stix (as exported in testdata/mispstix and the
 // corpus's misp-stix files) puts only the to_ids attributes in the
 // pattern; its newer releases AND the object's other attributes too,
 // which compare no further observable on the corpus's objects but a
@@ -260,9 +325,9 @@ var indicatorObjects = map[string]bool{
 // (name, uuid, its mapped attributes) and the observables its pattern
 // compares; ok is false when misp-stix exports no such indicator of it or
 // its to_ids attributes compare no observable (a credential's user name).
-func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
+func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, basis, bool) {
 	if uuid == "" {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	if po, ok := patterningObjects[name]; ok {
 		return patterningIndicator(name, uuid, attrs, po)
@@ -280,7 +345,7 @@ func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.No
 		return propertyIndicator(name, uuid, attrs, prop)
 	}
 	if !indicatorObjects[name] {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	var first, rest []string
 	for _, a := range attrs {
@@ -297,7 +362,7 @@ func objectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.No
 		}
 	}
 	if len(first)+len(rest) == 0 {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	return patternIndicator(uuid, "["+strings.Join(append(first, rest...), " AND ")+"]")
 }
@@ -437,7 +502,7 @@ func (o objectFacts) index(a attrOut) int {
 // object (propertyObjects) with a to_ids attribute, and the observables
 // its pattern compares (none, for some); ok is false when no attribute is
 // to_ids.
-func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, objectFacts) string) (graph.Node, []graph.Node, bool) {
+func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, objectFacts) string) (graph.Node, basis, bool) {
 	facts := objectFacts{by: map[string][]attrOut{}}
 	ids := false
 	for _, a := range attrs {
@@ -448,7 +513,7 @@ func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, ob
 		}
 	}
 	if !ids {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	var cmps []string
 	for _, a := range attrs {
@@ -466,12 +531,12 @@ func propertyIndicator(name, uuid string, attrs []attrOut, prop func(attrOut, ob
 		}
 	}
 	if len(cmps) == 0 {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	pattern := "[" + strings.Join(cmps, " AND ") + "]"
-	obs, err := stix.PatternObservables(pattern)
+	obs, err := patternBasis(pattern)
 	if err != nil {
-		obs = nil
+		obs = basis{}
 	}
 	return indicatorNode(uuid, pattern), obs, true
 }
@@ -512,13 +577,13 @@ var accountObjects = map[string]accountObject{
 // accountIndicator is the indicator misp-stix exports of an account
 // object (accountObjects) with a to_ids attribute; ok is false when none
 // is.
-func accountIndicator(uuid string, attrs []attrOut, acc accountObject) (graph.Node, []graph.Node, bool) {
+func accountIndicator(uuid string, attrs []attrOut, acc accountObject) (graph.Node, basis, bool) {
 	ids := false
 	for _, a := range attrs {
 		ids = ids || a.toIDs
 	}
 	if !ids {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	const prefix = "user-account:"
 	cmps := []string{prefix + "account_type = " + patternString(acc.accountType)}
@@ -538,7 +603,7 @@ func accountIndicator(uuid string, attrs []attrOut, acc accountObject) (graph.No
 			cmps = append(cmps, prefix+"x_misp_"+customName(a.relation)+" = "+patternString(a.value))
 		}
 	}
-	return indicatorNode(uuid, "["+strings.Join(cmps, " AND ")+"]"), nil, true
+	return indicatorNode(uuid, "["+strings.Join(cmps, " AND ")+"]"), basis{}, true
 }
 
 // propertyPrefix is the STIX object type a property object's pattern
@@ -817,17 +882,17 @@ func imagePattern(p patternAttrs) []string {
 // android-app or netflow object with a to_ids attribute, and the
 // observables its pattern compares (a netflow's addresses; none for
 // software); ok is false for another name or when no attribute is to_ids.
-func wholeObjectIndicator(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, bool) {
+func wholeObjectIndicator(name, uuid string, attrs []attrOut) (graph.Node, basis, bool) {
 	if !slices.ContainsFunc(attrs, func(a attrOut) bool { return a.toIDs }) {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
 	pattern, ok := wholeObjectPattern(name, attrs)
 	if !ok {
-		return graph.Node{}, nil, false
+		return graph.Node{}, basis{}, false
 	}
-	obs, err := stix.PatternObservables(pattern)
+	obs, err := patternBasis(pattern)
 	if err != nil {
-		obs = nil
+		obs = basis{}
 	}
 	return indicatorNode(uuid, pattern), obs, true
 }

@@ -53,13 +53,13 @@ func TestIDSPatternsCompareTheAttributesValue(t *testing.T) {
 				want = []graph.Ref{o.extra[0].Ref()} // the hash keying the file
 			}
 			var got []graph.Ref
-			for _, n := range obs {
+			for _, n := range obs.nodes {
 				got = append(got, n.Ref())
 			}
 			require.Subset(t, got, want, "based on the attribute's node")
-			again, err := stix.PatternObservables(ind.Props["pattern"].(string))
+			again, has, err := stix.PatternGraph(ind.Props["pattern"].(string))
 			require.NoError(t, err)
-			require.Equal(t, obs, again)
+			require.Equal(t, obs, basis{nodes: again, has: has}, "the STIX loader's rule")
 		})
 	}
 	for _, typ := range []string{"vulnerability", "threat-actor", "campaign-name", "text"} {

@@ -126,6 +126,10 @@ type job struct {
 	// tags are, for such an attribute, the tags of the AttributeTag list
 	// beside it: its own.
 	tags []rawTag
+	// evSharing is, for the end of a frame that is no event (recFrameEnd)
+	// holding records beside one copy of their event, that event's
+	// restriction of them (briefSharing), nil for none.
+	evSharing map[string]any
 
 	// Set by the mapper for the record being mapped.
 	raw    []byte
@@ -487,6 +491,15 @@ func (m *mapper) endFrameRecords(j job, res *engine.Result) {
 	res.Batch.Nodes = append(res.Batch.Nodes, fr.sightingTLPs(m.feed)...)
 	if fr.sightsOverflow {
 		m.log.Warn("MISP attribute TLP not applied to all the sightings beside them: too many", "kept", maxDeferred)
+	}
+	// Its records' own nodes are bounded by their event's restriction,
+	// as in their event (endEvent).
+	own := fr.own
+	fr.own = nil
+	if j.evSharing != nil {
+		for _, o := range own {
+			res.Batch.Nodes = append(res.Batch.Nodes, o.propsRecord(j.evSharing, []string{m.feed}))
+		}
 	}
 	if j.evRef == "" {
 		fr.deferred = nil // no event to link them from

@@ -175,8 +175,8 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	ind, obs, isInd := objectIndicator(name, uuid, attrs)
 	if isInd {
 		dropRuleCopy(details, name, ind)
-		if p, _ := ind.Props["pattern"].(string); ind.Props["pattern_type"] == "stix" && len(obs) == 0 {
-			if _, err := stix.PatternObservables(p); err != nil {
+		if p, _ := ind.Props["pattern"].(string); ind.Props["pattern_type"] == "stix" && len(obs.nodes) == 0 {
+			if _, err := patternBasis(p); err != nil {
 				// A rule object's STIX pattern not understood: the
 				// indicator keeps it, without observables, and says so,
 				// as an attribute's does.
@@ -190,11 +190,25 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 		}
 		node = ind
 	}
+	// An attribute the object keeps as a property (text, size-in-bytes,
+	// port, …) has no node of its own: its uuid names the object's node
+	// (or its indicator), where its sightings land, so a sighting or
+	// reference naming it by uuid (an event's Sighting list, a ZMQ
+	// misp_json_sighting message) reaches what MISP shows it in, its
+	// object, instead of waiting for a node no record writes.
+	for _, a := range attrs {
+		if a.propsOnly && a.uuid != "" && !slices.Contains(node.Aliases, alias(a.uuid)) {
+			node.Aliases = append(node.Aliases, alias(a.uuid))
+		}
+	}
 	switch {
 	case strings.HasPrefix(string(node.Kind), KindObjectPrefix) || isInd:
 		// The object's own node (or its indicator) carries its details, and
-		// its event's TLP.
+		// its event's TLP and restriction (outside it: its summary's).
 		j.out.own = append(j.out.own, ownOf(node.Brief()))
+		if !j.evFrame {
+			m.boundOutside(b, o.Event, node)
+		}
 		if !isInd {
 			node.Props = details
 		}
@@ -297,7 +311,7 @@ func hasAttributeList(raw []byte) bool {
 // file, url, domain, ...), is returned as entity, without the alias and
 // labels, marked as the object; a node of the object alone
 // (x-misp-object-<name>, keyed by its uuid) is replaced by the indicator.
-func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, details map[string]any,
+func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs basis, details map[string]any,
 	uuid, ts string) (graph.Node, *graph.Node, []graph.Relation) {
 	var entity *graph.Node
 	if !strings.HasPrefix(string(node.Kind), KindObjectPrefix) {
@@ -311,12 +325,23 @@ func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs []graph.Node, d
 	for k, v := range details {
 		ind.Props[k] = v
 	}
-	rels := make([]graph.Relation, 0, len(obs))
-	for _, ob := range obs {
+	if entity != nil {
+		obs = obs.of(*entity)
+	}
+	rels := make([]graph.Relation, 0, len(obs.nodes)+len(obs.has))
+	for _, ob := range obs.nodes {
 		ob.Sources, ob.FirstSeen, ob.LastSeen = ind.Sources, ind.FirstSeen, ind.LastSeen
-		b.Nodes = append(b.Nodes, ob)
+		if entity == nil || ob.Ref() != entity.Ref() {
+			b.Nodes = append(b.Nodes, ob) // the entity is written by the caller
+		}
 		rels = append(rels, graph.Relation{Src: ind.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref(),
 			Sources: ind.Sources, FirstSeen: ind.FirstSeen, LastSeen: ind.LastSeen})
+	}
+	// A file the pattern describes by name and hash holds its hashes, as
+	// the STIX loader links them (stated by no version, as there).
+	for _, r := range obs.has {
+		r.Sources, r.FirstSeen, r.LastSeen = ind.Sources, ind.FirstSeen, ind.LastSeen
+		rels = append(rels, r)
 	}
 	if v := parseTime(ts); !v.IsZero() {
 		ind.Versions = map[string]time.Time{ind.Key: v}

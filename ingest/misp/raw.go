@@ -261,10 +261,12 @@ type rawAttribute struct {
 	Event     *rawEventBrief `json:"Event"`
 }
 
-// rawEventBrief is the event an attribute search result names.
+// rawEventBrief is the event an attribute search result names (MISP's
+// restSearch gives id, org_id, distribution, info, orgc_id and uuid).
 type rawEventBrief struct {
-	UUID text `json:"uuid"`
-	Info text `json:"info"`
+	UUID         text `json:"uuid"`
+	Info         text `json:"info"`
+	Distribution text `json:"distribution"`
 }
 
 type rawReference struct {

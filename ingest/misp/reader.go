@@ -552,6 +552,7 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 		j := &job{kind: recFrameEnd, fr: fr, file: s.file}
 		if ev := fr.nestedEvent; fr.nestedEvents == 1 && ev != nil && ev.evUUID != "" {
 			j.evRef, j.evUUID = ev.evRef, ev.evUUID
+			j.evSharing = briefSharing(ev.fields["distribution"], ev.sharingGroup)
 		}
 		return s.send(fr.offset, nil, j)
 	}

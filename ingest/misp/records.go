@@ -80,6 +80,9 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	n := out.node
 	if out.own {
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
+		if !j.evFrame {
+			m.boundOutside(b, a.Event, n)
+		}
 	}
 	if ofObject {
 		// Its event links its object, not it; a property of its object
@@ -235,7 +238,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	var o observed
 	var props map[string]any
 	var ind graph.Node
-	var obs []graph.Node
+	var obs basis
 	var ok bool
 	if vm := valueMappers[out.typ]; vm != nil {
 		var err error
@@ -291,7 +294,7 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 			if pattern != out.value && len(pattern) <= maxPatternName {
 				o.node.Name = pattern // as an indicator of a value is named
 			}
-			obs, err := stix.PatternObservables(pattern)
+			obs, err := patternBasis(pattern)
 			if err != nil {
 				// Not understood ([NOT domain-name:value = …]): the
 				// indicator keeps its pattern, without observables, and
@@ -299,10 +302,11 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 				j.out.res.PartDrops = append(j.out.res.PartDrops, engine.Drop{Reason: stix.ReasonInvalidPattern,
 					ID: o.node.Key, Detail: "pattern not understood, no observables taken from it: " + err.Error(), Attrs: []any{"kind", "attribute"}})
 			}
-			for _, ob := range obs {
+			for _, ob := range obs.nodes {
 				o.extra = append(o.extra, ob)
 				o.rels = append(o.rels, graph.Relation{Src: o.node.Ref(), Type: graph.RelBasedOn, Dst: ob.Ref()})
 			}
+			o.rels = append(o.rels, obs.has...)
 		}
 		for k, v := range details {
 			props[k] = v
@@ -320,6 +324,20 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	if ok {
 		n = m.indicatorOf(b, &o, n, ind, obs, details, uuid, parseTime(a.Timestamp.String()))
 		out.own = true
+	} else if out.own && !j.evFrame && !inObject {
+		// Read outside its event (a search result, a ZMQ message), the
+		// attribute's own node (x-misp-attribute--<uuid>, an indicator of
+		// a rule or pattern) is its record in its version, its own id at
+		// its timestamp (misp-stix's id and modified for it), as a to_ids
+		// attribute's indicator is (indicatorOf) and an event's records
+		// are in the event's: a newer version replaces what an older one
+		// gave it (a comment removed, a tag's TLP taken away), an older
+		// one changes nothing; a stix2-pattern's based-on links are stated
+		// in it.
+		if v := parseTime(a.Timestamp.String()); !v.IsZero() {
+			n.Versions = map[string]time.Time{n.Key: v}
+			graph.MarkStated(o.rels, n.Key, v, n.Ref())
+		}
 	}
 	if uuid != "" && !slices.Contains(n.Aliases, alias(uuid)) {
 		n.Aliases = append(n.Aliases, alias(uuid))

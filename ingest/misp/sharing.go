@@ -1,6 +1,10 @@
 package misp
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/ransomeye/intel/graph"
+)
 
 // MISP says who may see an event, attribute or object by its
 // distribution level, and for level 4 by the sharing group it names; an
@@ -20,7 +24,12 @@ import "strings"
 // know it), not the event's. An event that restricts its records more
 // than theirs do (an attribute of all communities in an event of a
 // sharing group) adds its own restriction to their nodes (eventSharing):
-// nothing says a record is shared wider than MISP shares it. intel show
+// nothing says a record is shared wider than MISP shares it. So does the
+// copy or summary of its event beside a record read outside it: the Event
+// of a ZMQ message (its distribution and SharingGroup; endFrameRecords)
+// and the Event summary of a search result (its distribution: MISP gives
+// no group's name there, only its local id), whose restriction bounds
+// the record's own nodes as its event would (briefSharing). intel show
 // prints a node's distribution and sharing group, and its event's.
 //
 // disable_correlation (MISP does not correlate the attribute's value with
@@ -49,6 +58,29 @@ func eventSharing(event map[string]any) map[string]any {
 		}
 	}
 	return rec
+}
+
+// briefSharing is eventSharing of an event known by a copy or summary
+// beside records read outside it (a ZMQ message's Event, a search
+// result's Event: its distribution d and sharing group sg, nil for none).
+func briefSharing(d string, sg *rawSharingGroup) map[string]any {
+	props := map[string]any{}
+	addSharing(props, d, sg, false)
+	return eventSharing(props)
+}
+
+// boundOutside gives the own node own of a record read outside its event
+// (a search result) the restriction of the event summary beside it
+// (briefSharing), as the event gives its own records theirs at its end.
+func (m *mapper) boundOutside(b *graph.Batch, brief *rawEventBrief, own graph.Node) {
+	if brief == nil {
+		return
+	}
+	if rec := briefSharing(brief.Distribution.String(), nil); rec != nil {
+		r := ownOf(own.Brief()).propsRecord(rec, []string{m.feed})
+		r.Versions = own.Versions // part of the record's version
+		b.Nodes = append(b.Nodes, r)
+	}
 }
 
 // distributions names MISP's distribution levels.

@@ -479,6 +479,18 @@ func PatternObservables(pattern string) ([]graph.Node, error) {
 	return obs, err
 }
 
+// PatternGraph returns what a STIX pattern says, as the indicator mapping
+// links it (patternGraph): the nodes an indicator of the pattern is based
+// on — with the one file an observation describes by its name and a hash,
+// or by two hashes — and that file's has-hash links to its hash nodes. It
+// is the rule for loaders of other formats that write or carry STIX
+// patterns (MISP's to_ids attributes and objects, stix2-pattern
+// attributes), so an indicator gives the same graph from either format.
+func PatternGraph(pattern string) ([]graph.Node, []graph.Relation, error) {
+	based, has, _, err := patternGraph(pattern)
+	return based, has, err
+}
+
 // invalidValue is a value a pattern compares that is no observable of its
 // kind.
 type invalidValue struct {
