@@ -3,11 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/ransomeye/intel/db/gen"
 	"github.com/ransomeye/intel/graph"
 )
@@ -79,25 +77,49 @@ func (s *Store) ExplainEdges(ctx context.Context, nb *graph.Neighbourhood) error
 // explainExpirations sets the Expiration of the indicators and MISP
 // attributes' own nodes (x-misp-attribute) of nb that expiration
 // sightings name, as NodeDetails reads them: why a node is related
-// includes that it expired (a MISP expiration sighting). One query per
-// such node.
+// includes that it expired (a MISP expiration sighting). One statement
+// for all of them.
 func (s *Store) explainExpirations(ctx context.Context, nb *graph.Neighbourhood) error {
-	for i := range nb.Nodes {
-		n := &nb.Nodes[i]
-		if n.Kind != graph.KindIndicator && n.Kind != graph.Kind("x-misp-attribute") {
-			continue
-		}
-		expired, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: n.ID, Relation: graph.RelExpirationOf})
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return Interpret(fmt.Sprintf("expiration sightings of %s", n.ID), err)
-		default:
-			n.Expiration = &graph.Sighted{Sightings: expired.Sightings, Times: expired.Times, Uncounted: expired.Uncounted,
-				FirstSeen: expired.FirstSeen.UTC(), LastSeen: expired.LastSeen.UTC()}
+	var ids []uuid.UUID
+	for _, n := range nb.Nodes {
+		if n.Kind == graph.KindIndicator || n.Kind == graph.Kind("x-misp-attribute") {
+			ids = append(ids, n.ID)
 		}
 	}
+	if len(ids) == 0 {
+		return nil
+	}
+	expired, err := s.sightings(ctx, ids, graph.RelExpirationOf)
+	if err != nil {
+		return err
+	}
+	for i := range nb.Nodes {
+		nb.Nodes[i].Expiration = expired[nb.Nodes[i].ID]
+	}
 	return nil
+}
+
+// sightings returns what the sightings linked to each of ids by relation
+// (graph.RelSightingOf, graph.RelExpirationOf) say (NodeSightings), for
+// the nodes that have any.
+func (s *Store) sightings(ctx context.Context, ids []uuid.UUID, relation string) (map[uuid.UUID]*graph.Sighted, error) {
+	rows, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeIDs: ids, Relation: relation})
+	if err != nil {
+		what := "sightings"
+		if relation == graph.RelExpirationOf {
+			what = "expiration sightings"
+		}
+		if len(ids) == 1 {
+			what += " of " + ids[0].String()
+		}
+		return nil, Interpret(what, err)
+	}
+	out := make(map[uuid.UUID]*graph.Sighted, len(rows))
+	for _, r := range rows {
+		out[r.NodeID] = &graph.Sighted{Sightings: r.Sightings, Times: r.Times, Uncounted: r.Uncounted,
+			FirstSeen: r.FirstSeen.UTC(), LastSeen: r.LastSeen.UTC()}
+	}
+	return out, nil
 }
 
 // statementFromRow converts one EdgeStatements row.

@@ -742,24 +742,16 @@ func (s *Store) NodeDetails(ctx context.Context, id uuid.UUID) (graph.NodeDetail
 	for _, r := range superseded {
 		d.Superseded = append(d.Superseded, graph.RelationDegree{Relation: r.Relation, Class: graph.ClassOf(r.Relation), Direction: "out", Edges: r.Edges})
 	}
-	sighted, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: id, Relation: graph.RelSightingOf})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return d, Interpret(fmt.Sprintf("sightings of %s", id), err)
-	default:
-		d.Sighted = &graph.Sighted{Sightings: sighted.Sightings, Times: sighted.Times, Uncounted: sighted.Uncounted,
-			FirstSeen: sighted.FirstSeen.UTC(), LastSeen: sighted.LastSeen.UTC()}
+	sighted, err := s.sightings(ctx, []uuid.UUID{id}, graph.RelSightingOf)
+	if err != nil {
+		return d, err
 	}
-	expired, err := s.q.NodeSightings(ctx, gen.NodeSightingsParams{NodeID: id, Relation: graph.RelExpirationOf})
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return d, Interpret(fmt.Sprintf("expiration sightings of %s", id), err)
-	default:
-		d.Expiration = &graph.Sighted{Sightings: expired.Sightings, Times: expired.Times, Uncounted: expired.Uncounted,
-			FirstSeen: expired.FirstSeen.UTC(), LastSeen: expired.LastSeen.UTC()}
+	d.Sighted = sighted[id]
+	expired, err := s.sightings(ctx, []uuid.UUID{id}, graph.RelExpirationOf)
+	if err != nil {
+		return d, err
 	}
+	d.Expiration = expired[id]
 	peers, err := s.q.NodeRelationPeers(ctx, gen.NodeRelationPeersParams{NodeID: id, Relation: graph.RelRevokedBy})
 	if err != nil {
 		return d, Interpret(fmt.Sprintf("revoked-by of %s", id), err)

@@ -425,30 +425,33 @@ func (q *Queries) NodeSearch(ctx context.Context, arg NodeSearchParams) ([]NodeS
 	return items, nil
 }
 
-const nodeSightings = `-- name: NodeSightings :one
+const nodeSightings = `-- name: NodeSightings :many
 WITH s AS (
-    SELECT e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
-    FROM entity_relations(ARRAY[$1::uuid], false)
+    SELECT e.parent, e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
+    FROM entity_relations($1::uuid[], false)
          AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE e.relation = $2::text AND e.direction = 'in' AND e.nbr <> $1::uuid
-    GROUP BY e.nbr
+    WHERE e.relation = $2::text AND e.direction = 'in' AND e.nbr <> e.parent
+    GROUP BY e.parent, e.nbr
 )
-SELECT count(*)::bigint AS sightings,
+SELECT s.parent::uuid AS node_id,
+       count(*)::bigint AS sightings,
        coalesce(sum(CASE WHEN jsonb_typeof(n.props->'count') = 'number' THEN (n.props->>'count')::numeric ELSE 1 END), 0)::bigint AS times,
        (count(*) FILTER (WHERE jsonb_typeof(n.props->'count') IS DISTINCT FROM 'number'))::bigint AS uncounted,
        min(s.first_seen)::timestamptz AS first_seen,
        max(s.last_seen)::timestamptz AS last_seen
 FROM s JOIN nodes n ON n.id = s.nbr
 WHERE NOT node_withdrawn(n.props)
-HAVING count(*) > 0
+GROUP BY s.parent
+ORDER BY s.parent
 `
 
 type NodeSightingsParams struct {
-	NodeID   uuid.UUID `json:"node_id"`
-	Relation string    `json:"relation"`
+	NodeIDs  []uuid.UUID `json:"node_ids"`
+	Relation string      `json:"relation"`
 }
 
 type NodeSightingsRow struct {
+	NodeID    uuid.UUID `json:"node_id"`
 	Sightings int64     `json:"sightings"`
 	Times     int64     `json:"times"`
 	Uncounted int64     `json:"uncounted"`
@@ -456,27 +459,43 @@ type NodeSightingsRow struct {
 	LastSeen  time.Time `json:"last_seen"`
 }
 
-// NodeSightings sums what the sightings of a node say: the live nodes
-// linked to it by @relation (sighting-of: a STIX sighting, a MISP sighting;
-// a false positive or an expiration is no sighting), read as the walks read
-// the entity (entity_relations), so the sightings of the revoked objects it
-// replaces and of the name-keyed nodes that are it count, each once. times
-// adds up their counts (STIX count; a MISP sighting is 1), a sighting
-// without a count counting once (uncounted says how many had none);
-// first_seen and last_seen are the earliest and latest of the links' (a
-// STIX sighting's first_seen and last_seen when given, README "Merging").
-// No row when nothing sighted it.
-func (q *Queries) NodeSightings(ctx context.Context, arg NodeSightingsParams) (NodeSightingsRow, error) {
-	row := q.db.QueryRow(ctx, nodeSightings, arg.NodeID, arg.Relation)
-	var i NodeSightingsRow
-	err := row.Scan(
-		&i.Sightings,
-		&i.Times,
-		&i.Uncounted,
-		&i.FirstSeen,
-		&i.LastSeen,
-	)
-	return i, err
+// NodeSightings sums what the sightings of each of @node_ids say: the live
+// nodes linked to it by @relation (sighting-of: a STIX sighting, a MISP
+// sighting; a false positive or an expiration is no sighting), read as the
+// walks read the entity (entity_relations), so the sightings of the revoked
+// objects it replaces and of the name-keyed nodes that are it count, each
+// once. times adds up their counts (STIX count; a MISP sighting is 1), a
+// sighting without a count counting once (uncounted says how many had
+// none); first_seen and last_seen are the earliest and latest of the
+// links' (a STIX sighting's first_seen and last_seen when given, README
+// "Merging"). A row per node something sighted, none for the others: one
+// statement for intel show's node and for every node of a walk
+// (related --explain).
+func (q *Queries) NodeSightings(ctx context.Context, arg NodeSightingsParams) ([]NodeSightingsRow, error) {
+	rows, err := q.db.Query(ctx, nodeSightings, arg.NodeIDs, arg.Relation)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []NodeSightingsRow{}
+	for rows.Next() {
+		var i NodeSightingsRow
+		if err := rows.Scan(
+			&i.NodeID,
+			&i.Sightings,
+			&i.Times,
+			&i.Uncounted,
+			&i.FirstSeen,
+			&i.LastSeen,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const nodeSuperseded = `-- name: NodeSuperseded :many

@@ -158,32 +158,36 @@ FROM relations r JOIN nodes n ON n.id = r.dst_id
 WHERE r.src_id = @node_id::uuid AND r.relation = @relation::text AND NOT relation_withdrawn(r.props)
 ORDER BY n.kind, n.key;
 
--- name: NodeSightings :one
--- NodeSightings sums what the sightings of a node say: the live nodes
--- linked to it by @relation (sighting-of: a STIX sighting, a MISP sighting;
--- a false positive or an expiration is no sighting), read as the walks read
--- the entity (entity_relations), so the sightings of the revoked objects it
--- replaces and of the name-keyed nodes that are it count, each once. times
--- adds up their counts (STIX count; a MISP sighting is 1), a sighting
--- without a count counting once (uncounted says how many had none);
--- first_seen and last_seen are the earliest and latest of the links' (a
--- STIX sighting's first_seen and last_seen when given, README "Merging").
--- No row when nothing sighted it.
+-- name: NodeSightings :many
+-- NodeSightings sums what the sightings of each of @node_ids say: the live
+-- nodes linked to it by @relation (sighting-of: a STIX sighting, a MISP
+-- sighting; a false positive or an expiration is no sighting), read as the
+-- walks read the entity (entity_relations), so the sightings of the revoked
+-- objects it replaces and of the name-keyed nodes that are it count, each
+-- once. times adds up their counts (STIX count; a MISP sighting is 1), a
+-- sighting without a count counting once (uncounted says how many had
+-- none); first_seen and last_seen are the earliest and latest of the
+-- links' (a STIX sighting's first_seen and last_seen when given, README
+-- "Merging"). A row per node something sighted, none for the others: one
+-- statement for intel show's node and for every node of a walk
+-- (related --explain).
 WITH s AS (
-    SELECT e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
-    FROM entity_relations(ARRAY[@node_id::uuid], false)
+    SELECT e.parent, e.nbr, min(e.first_seen) AS first_seen, max(e.last_seen) AS last_seen
+    FROM entity_relations(@node_ids::uuid[], false)
          AS e(parent, nbr, relation, direction, dord, confidence, sources, first_seen, last_seen)
-    WHERE e.relation = @relation::text AND e.direction = 'in' AND e.nbr <> @node_id::uuid
-    GROUP BY e.nbr
+    WHERE e.relation = @relation::text AND e.direction = 'in' AND e.nbr <> e.parent
+    GROUP BY e.parent, e.nbr
 )
-SELECT count(*)::bigint AS sightings,
+SELECT s.parent::uuid AS node_id,
+       count(*)::bigint AS sightings,
        coalesce(sum(CASE WHEN jsonb_typeof(n.props->'count') = 'number' THEN (n.props->>'count')::numeric ELSE 1 END), 0)::bigint AS times,
        (count(*) FILTER (WHERE jsonb_typeof(n.props->'count') IS DISTINCT FROM 'number'))::bigint AS uncounted,
        min(s.first_seen)::timestamptz AS first_seen,
        max(s.last_seen)::timestamptz AS last_seen
 FROM s JOIN nodes n ON n.id = s.nbr
 WHERE NOT node_withdrawn(n.props)
-HAVING count(*) > 0;
+GROUP BY s.parent
+ORDER BY s.parent;
 
 -- name: KindsWithNodes :many
 -- KindsWithNodes returns those of @kinds that some node has (nodes_kind_key_key
