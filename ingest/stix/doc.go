@@ -245,7 +245,12 @@
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
 //     paths, registry keys, autonomous systems, file or artifact hashes
 //     as hash nodes, and certificate fingerprints (x509-certificate
-//     hashes) as the certificate node a MISP x509-fingerprint-* gives. A
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives; a
+//     certificate an observation expression describes by two fingerprints
+//     or more, or by a fingerprint and its serial number, with AND alone,
+//     is that one certificate, the node an x509-certificate object of those
+//     hashes and serial number gives, its fingerprints in its props
+//     (describedCertificates; also for stix.PatternObservables). A
 //     file an observation expression describes by its name and a hash, or
 //     by hashes of several algorithms, with AND alone
 //     ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…']) is also

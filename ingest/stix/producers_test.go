@@ -765,3 +765,37 @@ func TestObservableConfidenceIsTheProducersOwn(t *testing.T) {
 		require.Equal(t, want[1], n.Props["confidence"], ref)
 	}
 }
+
+// TestCertificatePatternIsTheCertificate: MISP core's STIX exports of its
+// test event (testdata/excerpts/misp-core-x509-object.json) write its x509
+// object as an observed-data embedding an x509-certificate (MD5, SHA-1,
+// serial number 1234567890) and as an indicator whose pattern ANDs the
+// same MD5, SHA-1 and serial number (and issuer, version, key algorithm)
+// in one observation. That is one certificate: the indicator is based on
+// the observed certificate's node and no other certificate, and the node
+// keeps both fingerprints. Before, the indicator was based on two
+// certificate nodes of one fingerprint each, neither the observed one.
+func TestCertificatePatternIsTheCertificate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducerFile(t, "../excerpts/misp-core-x509-object.json")
+	require.Empty(t, rep.Dropped)
+	rows, err := st.Pool().Query(ctx, `SELECT n.key FROM nodes n WHERE n.kind = 'x509-certificate' ORDER BY 1`)
+	require.NoError(t, err)
+	certs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	sco, ok := graph.ObservableNode("x509-certificate", map[string]any{"serial_number": "1234567890",
+		"hashes": map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502"}})
+	require.True(t, ok)
+	require.Equal(t, []string{sco.Key}, certs, "one certificate")
+	var based []string
+	rows, err = st.Pool().Query(ctx, `SELECT d.kind || ' ' || d.key FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+		WHERE s.key = 'indicator--5ac3444e-145c-4749-8467-02550a00020f' AND r.relation = $1 ORDER BY 1`, graph.RelBasedOn)
+	require.NoError(t, err)
+	based, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"x509-certificate " + sco.Key}, based)
+	n, err := st.ResolveNode(ctx, sco.ID.String())
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502"}, n.Props["hashes"])
+}
