@@ -125,9 +125,11 @@
 //     file -has-hash-> hash.
 //   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
 //     key on their ATT&CK id (from external references of ATT&CK itself, not
-//     CAPEC's mappings to it, or an id of their kind in brackets ending the
-//     name, as CISA's AIS advisories name attack patterns "Credential
-//     Access - Steal Web Session Cookie [T1539]"), else their normalized
+//     CAPEC's mappings to it, or an id of their kind the name carries:
+//     in brackets ending it, as CISA's AIS advisories name attack patterns
+//     "Credential Access - Steal Web Session Cookie [T1539]", or leading
+//     it, "T1190 - Exploit Public-Facing Application": graph.NameATTACKID),
+//     else their normalized
 //     name; vulnerability on
 //     its CVE id (name or external_references) (graph.NamedNode). A live
 //     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
