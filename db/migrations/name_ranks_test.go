@@ -153,7 +153,7 @@ func TestNameRanksStoredBeforeTheRules(t *testing.T) {
 	names := func() map[string][2]string {
 		rows, err := db.QueryContext(ctx, `SELECT key, name, name_rank FROM nodes`)
 		require.NoError(t, err)
-		defer rows.Close()
+		defer func() { _ = rows.Close() }()
 		out := map[string][2]string{}
 		for rows.Next() {
 			var key, name, nameRank string
