@@ -548,16 +548,17 @@ func TestCISAAttackPatternIsTheATTACKTechnique(t *testing.T) {
 	_, ok := nb.Node(report.ID)
 	require.True(t, ok, "the advisory is one hop from the technique")
 
-	// Only an id of the object's own kind in brackets at the end counts.
+	// Only an id of the object's own kind, in brackets at the end or
+	// leading the name (graph.NameATTACKID: "[T1539] first" is T1539), counts.
 	st, rep, _ = loadProducer(t, "brackets", `{"type": "bundle", "id": "bundle--55555555-0000-4000-8000-000000000001", "objects": [
 		{"type": "malware", "spec_version": "2.1", "id": "malware--55555555-0000-4000-8000-0000000000a1", "name": "Uses [T1539]", "is_family": true,
 		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"},
-		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "[T1539] first",
+		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "First [T1539] then more",
 		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"}]}`)
 	require.Empty(t, rep.Dropped)
 	for id, key := range map[string]string{
 		"malware--55555555-0000-4000-8000-0000000000a1":        "uses [t1539]",
-		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "[t1539] first",
+		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "first [t1539] then more",
 	} {
 		n, err := st.ResolveNode(ctx, id)
 		require.NoError(t, err)
