@@ -125,7 +125,8 @@ func ATTACKIDFromURL(u string) string {
 //     is one, else the normalized name;
 //   - attack pattern, intrusion set, threat actor, malware, tool, campaign,
 //     course of action: its ATT&CK id when one of the kind's is given
-//     (ATTACKIDFor) or the name is one, so that an ATT&CK object and its
+//     (ATTACKIDFor), the name is one or the name says it is one (a
+//     producer's label carrying it: NameATTACKID), so that an ATT&CK object and its
 //     deprecated copy with an id of its own (S0606 and S1001, both "Bad
 //     Rabbit") are two nodes, and technique names repeated across ATT&CK
 //     domains do not meet; else the normalized name;
@@ -149,7 +150,7 @@ func NamedKey(kind Kind, name string, externalIDs ...string) string {
 			}
 		}
 	default:
-		if id := ATTACKIDFor(kind, append(externalIDs, name)...); id != "" {
+		if id := ATTACKIDFor(kind, append(externalIDs, name, NameATTACKID(kind, name))...); id != "" {
 			return id
 		}
 	}

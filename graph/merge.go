@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -36,8 +37,9 @@ import (
 //   - The name is the name of the highest-ranked record with a non-empty
 //     name; Ranks.Name keeps that record's rank. A record whose name spells
 //     the ATT&CK id that keys it (NamesItsKey) has its name ranked below
-//     every other record's (producerNamePrefix), props and the rest as any
-//     record's.
+//     every other record's (producerNamePrefix), and a record whose name is
+//     the CVE id that keys it (IsItsCVEName) above every other record's
+//     (keyNamePrefix); props and the rest as any record's.
 //   - Each props key takes its value from the highest-ranked record that has
 //     the key: the winner (the highest-ranked record of all, Ranks.Props)
 //     gives all of its keys, and lower-ranked records add only keys that
@@ -121,8 +123,11 @@ func nodeRecordRanks(n Node, r string) Ranks {
 	out := Ranks{Props: r}
 	if n.Name != "" {
 		out.Name = r
-		if NamesItsKey(n) {
+		switch {
+		case NamesItsKey(n):
 			out.Name = producerNamePrefix + r
+		case IsItsCVEName(n):
+			out.Name = keyNamePrefix + r
 		}
 	}
 	return out
@@ -133,6 +138,24 @@ func nodeRecordRanks(n Node, r string) Ranks {
 // sorts below "-" (retiredPrefix) and every digit, so such a name is the
 // node's only while no record names the object otherwise.
 const producerNamePrefix = ","
+
+// keyNamePrefix starts the name rank of a record whose name is the CVE id
+// that keys it (IsItsCVEName): "~" sorts above every digit, "-"
+// (retiredPrefix) and "," (producerNamePrefix), so such a name is the
+// node's whatever other records name it.
+const keyNamePrefix = "~"
+
+// IsItsCVEName reports whether n is a vulnerability keyed by a CVE id and
+// named by that id ("CVE-2021-44228": cve2stix, NVD, MISP's vulnerability
+// attributes), in any case. The CVE id is the vulnerability's own name, as
+// ATT&CK's is an ATT&CK object's: a producer's name for it ("Log4Shell",
+// "log4j RCE (CVE-2021-44228)") is its label, which the CVE's node keeps
+// found (search) but not as its name. Such a record's name ranks above
+// every record's whose name is not the id (nodeRecordRanks), in any order
+// of loading, whatever the records' confidence and times.
+func IsItsCVEName(n Node) bool {
+	return n.Kind == KindVulnerability && IsCVE(n.Key) && strings.EqualFold(strings.TrimSpace(n.Name), n.Key)
+}
 
 // NamesItsKey reports whether n is keyed by an ATT&CK id (T1539, G0023,
 // S0154, ...) that its name spells out: CISA's AIS "Credential Access -
@@ -162,6 +185,53 @@ func NamesItsKey(n Node) bool {
 		i = j + 1
 	}
 }
+
+// leadingATTACKID is an ATT&CK id leading a name, before the name it
+// labels: "T1190 - Exploit Public-Facing Application", "T1566.002 -
+// Phishing: Spearphishing Link - Initial Access" (the STIX elevator's
+// idioms), "T1071: Application Layer Protocol" (Unit 42's playbooks),
+// "[T1190] Exploit Public-Facing Application". The id stands alone and a
+// separator follows it: a colon, a dash between spaces (a hyphen joined to
+// a word, "T1190-like", is no separator), or the closing bracket of one
+// opened before it.
+var leadingATTACKID = func() *regexp.Regexp {
+	const id = `(T\d{4}(?:\.\d{3})?|TA\d{4}|[GSMC]\d{4})`
+	const dash = `[\-\x{2013}\x{2014}]`
+	return regexp.MustCompile(`(?i)^(?:\[\s*` + id + `\s*\]\s*(?::|` + dash + `)?|\(\s*` + id + `\s*\)\s*(?::|` + dash + `)?|` +
+		id + `\s*:|` + id + `\s+` + dash + `\s)\s*\S`)
+}()
+
+// NameATTACKID returns the ATT&CK id of an object of kind
+// (ATTACKIDFor) that its name says it is, by a producer's label that
+// carries it: at its start ("T1190 - Exploit Public-Facing Application",
+// leadingATTACKID) or in brackets at its end (CISA's AIS advisories:
+// "Credential Access - Steal Web Session Cookie [T1539]", with no
+// external_references), upper-cased; or "". An id the name merely mentions
+// ("Like T1190", "T1190-like behaviour") or of another kind (a technique's
+// T1190 in a malware's name) says nothing. NamedKey keys the object by it
+// when no external reference gives one, and the name then spells its key
+// (NamesItsKey): ATT&CK's name for the object outranks it. OpenCTI keys an
+// attack pattern by x_mitre_id or its whole name; it reads no id out of a
+// name, so such a label was an object of its own there and here before.
+// (A trailing " - T1190", MISP's galaxies' form, is SplitATTACKSuffix's.)
+func NameATTACKID(kind Kind, name string) string {
+	name = strings.TrimSpace(name)
+	if m := leadingATTACKID.FindStringSubmatch(name); m != nil {
+		for _, id := range m[1:] {
+			if id != "" {
+				return ATTACKIDFor(kind, id)
+			}
+		}
+	}
+	if m := bracketedATTACKID.FindStringSubmatch(name); m != nil {
+		return ATTACKIDFor(kind, m[1])
+	}
+	return ""
+}
+
+// bracketedATTACKID is an ATT&CK id in brackets ending a name, as CISA's
+// AIS STIX 2.1 advisories name their attack patterns.
+var bracketedATTACKID = regexp.MustCompile(`\[\s*((?:T\d{4}(?:\.\d{3})?)|(?:[GSMC]\d{4}))\s*\]$`)
 
 // idByte reports whether b may continue an ATT&CK id or a word.
 func idByte(b byte) bool {

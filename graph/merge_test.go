@@ -280,3 +280,106 @@ func TestProducerNameOfAnATTACKObjectNeverOutranksATTACKs(t *testing.T) {
 		require.False(t, graph.NamesItsKey(n), "%s %q", n.Key, n.Name)
 	}
 }
+
+// TestCVEIdNamesItsVulnerability: a vulnerability keyed by a CVE id is
+// named by that id whenever a record names it so (cve2stix, NVD, MISP's
+// vulnerability attributes), whatever another producer calls it
+// ("Log4Shell", "log4j RCE (CVE-2021-44228)") and whatever the records'
+// confidence and times, in either order; among records that do not name it
+// by the id the usual rank decides. Before, the newer or more confident
+// record's name won: a vendor's "Log4Shell" of confidence 90 renamed
+// CVE-2021-44228.
+func TestCVEIdNamesItsVulnerability(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2021, 12, 10, 0, 0, 0, 0, time.UTC)
+	nvd := graph.NamedNode(graph.KindVulnerability, "CVE-2021-44228")
+	nvd.FirstSeen, nvd.LastSeen = t0, t0
+	require.True(t, graph.IsItsCVEName(nvd))
+	for _, name := range []string{"Log4Shell", "log4j RCE (CVE-2021-44228)"} {
+		vendor := graph.NamedNode(graph.KindVulnerability, name, "CVE-2021-44228")
+		require.Equal(t, nvd.ID, vendor.ID, name)
+		require.False(t, graph.IsItsCVEName(vendor), name)
+		vendor.Confidence = conf(90)
+		vendor.FirstSeen, vendor.LastSeen = t0.AddDate(1, 0, 0), t0.AddDate(1, 0, 0)
+		ab, ba := graph.MergeNode(nvd, vendor), graph.MergeNode(vendor, nvd)
+		require.Equal(t, ab, ba)
+		require.Equal(t, "CVE-2021-44228", ab.Name, name)
+		require.Equal(t, 90, *ab.Confidence, "confidence and times merge as always")
+		require.Equal(t, name, graph.MergeNode(vendor, vendor).Name, "alone, the producer's name is the node's")
+		// A revoked record naming it by the id still names it.
+		retired := nvd
+		retired.Props = map[string]any{"revoked": true, graph.PropLifecycle: graph.LifecycleRevoked}
+		require.Equal(t, "CVE-2021-44228", graph.MergeNode(vendor, retired).Name)
+	}
+	lower := graph.NamedNode(graph.KindVulnerability, "cve-2021-44228")
+	require.True(t, graph.IsItsCVEName(lower), "the id in any case")
+	for _, n := range []graph.Node{
+		graph.NamedNode(graph.KindVulnerability, "Citrix Bleed", "CVE-2023-4966"),
+		graph.NamedNode(graph.KindVulnerability, "CVE-2023-4966", "CVE-2021-44228"), // keyed by its name's id
+		graph.NamedNode(graph.KindVulnerability, "ZDI-CAN-1234"),
+		{Kind: graph.KindMalware, Key: "CVE-2021-44228", Name: "CVE-2021-44228"},
+	} {
+		if n.Key == "CVE-2023-4966" && n.Name == "CVE-2023-4966" {
+			require.True(t, graph.IsItsCVEName(n))
+			continue
+		}
+		require.False(t, graph.IsItsCVEName(n), "%s %q", n.Key, n.Name)
+	}
+}
+
+// TestNameATTACKIDLeadsOrEndsTheName: a producer's label that carries the
+// ATT&CK id leading its name ("T1190 - Exploit Public-Facing Application",
+// the STIX elevator's "T1566.002 - Phishing: Spearphishing Link - Initial
+// Access", Unit 42's "T1071: Application Layer Protocol") or in brackets at
+// its end (CISA's "… [T1539]") says which ATT&CK object it is: the object
+// is keyed by that id when no external reference gives one, and ATT&CK's
+// name outranks the label (NamesItsKey). A name that merely mentions an id,
+// or an id of another kind, keys nothing. Before, "T1190 - Exploit
+// Public-Facing Application" with no reference was keyed by its whole name,
+// a node apart from ATT&CK's T1190.
+func TestNameATTACKIDLeadsOrEndsTheName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		kind graph.Kind
+		name string
+		want string
+	}{
+		{graph.KindAttackPattern, "T1190 - Exploit Public-Facing Application", "T1190"},
+		{graph.KindAttackPattern, "T1566.002 - Phishing: Spearphishing Link - Initial Access", "T1566.002"},
+		{graph.KindAttackPattern, "T1071: Application Layer Protocol", "T1071"},
+		{graph.KindAttackPattern, "t1071 : application layer protocol", "T1071"},
+		{graph.KindAttackPattern, "T1190 \u2013 Exploit Public-Facing Application", "T1190"},
+		{graph.KindAttackPattern, "[T1190] Exploit Public-Facing Application", "T1190"},
+		{graph.KindAttackPattern, "(T1190) Exploit Public-Facing Application", "T1190"},
+		{graph.KindAttackPattern, "Credential Access - Steal Web Session Cookie [T1539]", "T1539"},
+		{graph.KindMalware, "S0154 - Cobalt Strike", "S0154"},
+		{graph.KindIntrusionSet, "G0007: APT28", "G0007"},
+		{graph.KindAttackPattern, "Like T1190", ""},
+		{graph.KindAttackPattern, "Exploit Public-Facing Application (T1190) variant", ""},
+		{graph.KindAttackPattern, "T1190-like behaviour", ""},
+		{graph.KindAttackPattern, "T1190 exploitation of VPN appliances", ""},
+		{graph.KindAttackPattern, "T11900 - Not an id", ""},
+		{graph.KindAttackPattern, "T1190 -", ""},
+		{graph.KindAttackPattern, "TA0001: Initial Access", ""},
+		{graph.KindMalware, "T1190 - Exploit Public-Facing Application", ""},
+		{graph.KindAttackPattern, "S0154 - Cobalt Strike", ""},
+		{graph.KindAttackPattern, "T1190", ""}, // the name is the id: NamedKey's own case
+	} {
+		require.Equal(t, tc.want, graph.NameATTACKID(tc.kind, tc.name), "%s %q", tc.kind, tc.name)
+		n := graph.NamedNode(tc.kind, tc.name)
+		if tc.want != "" {
+			require.Equal(t, tc.want, n.Key, tc.name)
+			require.True(t, graph.NamesItsKey(n), "ATT&CK's name outranks %q", tc.name)
+		} else if tc.name != "T1190" {
+			require.Equal(t, graph.NormalizeName(tc.name), n.Key, tc.name)
+		}
+	}
+	// An external reference's id keys the object before its name's.
+	require.Equal(t, "T1133", graph.NamedKey(graph.KindAttackPattern, "T1190 - Exploit Public-Facing Application", "T1133"))
+	attack := graph.NamedNode(graph.KindAttackPattern, "Exploit Public-Facing Application", "T1190")
+	label := graph.NamedNode(graph.KindAttackPattern, "T1190 - Exploit Public-Facing Application")
+	label.Confidence = conf(100)
+	require.Equal(t, attack.ID, label.ID)
+	require.Equal(t, "Exploit Public-Facing Application", graph.MergeNode(label, attack).Name)
+	require.Equal(t, "Exploit Public-Facing Application", graph.MergeNode(attack, label).Name)
+}

@@ -575,6 +575,42 @@ func FileNode(hashes map[string]string, name string) (Node, []Node, []Relation) 
 	return file, hashNodes, rels
 }
 
+// CertificateNode returns the x509-certificate observable with the given
+// fingerprints (algorithm → value, any spelling: NormalizeHash) and serial
+// number, either of which may be empty: the node a STIX x509-certificate
+// object of those hashes and serial_number is (its deterministic id, over
+// the preferred hash alone, MD5, SHA-1, SHA-256, SHA-512, and the serial
+// number), named by that hash ("SHA-1:<hex>", as one fingerprint's node is
+// named), the serial number when it has none. Its props keep every
+// fingerprint and the serial number, which its key does not. A fingerprint
+// that is no hash of its algorithm is left out; false when nothing is left.
+func CertificateNode(hashes map[string]string, serial string) (Node, bool) {
+	obj, h := map[string]any{}, map[string]any{}
+	for alg, v := range hashes {
+		if a, norm, err := NormalizeHash(alg, v); err == nil {
+			h[a] = norm
+		}
+	}
+	if len(h) > 0 {
+		obj["hashes"] = h
+	}
+	if serial = strings.TrimSpace(serial); serial != "" {
+		obj["serial_number"] = serial
+	}
+	n, ok := ObservableNode(string(KindX509Certificate), obj)
+	if !ok {
+		return Node{}, false
+	}
+	n.Name = serial
+	if keyed, _ := stixid.ContributingProperties(string(KindX509Certificate), obj)["hashes"].(map[string]any); len(keyed) == 1 {
+		for alg, v := range keyed {
+			n.Name = alg + ":" + v.(string)
+		}
+	}
+	n.Props = obj
+	return n, true
+}
+
 // NamedNode returns the node of a named object (malware, intrusion-set,
 // threat-actor, tool, vulnerability, attack-pattern, campaign, ...) keyed by
 // NamedKey.

@@ -125,9 +125,11 @@
 //     file -has-hash-> hash.
 //   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
 //     key on their ATT&CK id (from external references of ATT&CK itself, not
-//     CAPEC's mappings to it, or an id of their kind in brackets ending the
-//     name, as CISA's AIS advisories name attack patterns "Credential
-//     Access - Steal Web Session Cookie [T1539]"), else their normalized
+//     CAPEC's mappings to it, or an id of their kind the name carries:
+//     in brackets ending it, as CISA's AIS advisories name attack patterns
+//     "Credential Access - Steal Web Session Cookie [T1539]", or leading
+//     it, "T1190 - Exploit Public-Facing Application": graph.NameATTACKID),
+//     else their normalized
 //     name; vulnerability on
 //     its CVE id (name or external_references) (graph.NamedNode). A live
 //     ATT&CK-keyed object carries its name, aliases and x_mitre_aliases as
@@ -245,7 +247,12 @@
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
 //     paths, registry keys, autonomous systems, file or artifact hashes
 //     as hash nodes, and certificate fingerprints (x509-certificate
-//     hashes) as the certificate node a MISP x509-fingerprint-* gives. A
+//     hashes) as the certificate node a MISP x509-fingerprint-* gives; a
+//     certificate an observation expression describes by two fingerprints
+//     or more, or by a fingerprint and its serial number, with AND alone,
+//     is that one certificate, the node an x509-certificate object of those
+//     hashes and serial number gives, its fingerprints in its props
+//     (describedCertificates; also for stix.PatternObservables). A
 //     file an observation expression describes by its name and a hash, or
 //     by hashes of several algorithms, with AND alone
 //     ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…']) is also

@@ -2,7 +2,6 @@ package stix
 
 import (
 	"iter"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -423,9 +422,6 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 	name := strings.TrimSpace(o.str("name"))
 	kind := graph.Kind(o.typ)
 	ids := mergeIDs(o)
-	if id := bracketedATTACKID(kind, name); id != "" {
-		ids = append(ids, id)
-	}
 	n := graph.NamedNode(kind, name, ids...)
 	if n.Key == "" {
 		n = graph.SourceNode(kind, o.id)
@@ -445,24 +441,6 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 		}
 	}
 	mp.addNode(out, n, o, nil)
-}
-
-// bracketedATTACK is an ATT&CK id in brackets ending a name, as CISA's
-// AIS STIX 2.1 advisories name their attack patterns ("Credential Access -
-// Steal Web Session Cookie [T1539]", with no external_references).
-var bracketedATTACK = regexp.MustCompile(`\[\s*((?:T\d{4}(?:\.\d{3})?)|(?:[GSMC]\d{4}))\s*\]$`)
-
-// bracketedATTACKID returns the ATT&CK id in brackets that ends name when
-// it is an id of an object of kind (graph.ATTACKIDFor: T… for an attack
-// pattern, S… for malware, ...), or "". The producer says by it which
-// ATT&CK object this is, as ATT&CK's external_references or MISP's
-// "Name - T1539" do; an id of another kind names a related object.
-func bracketedATTACKID(kind graph.Kind, name string) string {
-	m := bracketedATTACK.FindStringSubmatch(strings.TrimSpace(name))
-	if m == nil {
-		return ""
-	}
-	return graph.ATTACKIDFor(kind, m[1])
 }
 
 // attackIDs lists the ATT&CK ids of the object from ATT&CK's own

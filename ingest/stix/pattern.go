@@ -334,7 +334,8 @@ func lexString(s string) (string, int, error) {
 // for equality (= or IN, not negated): addresses, domains, URLs, e-mail
 // addresses, MAC addresses, mutexes, directories, registry keys,
 // autonomous systems, file or artifact hashes (as hash nodes), certificate
-// fingerprints (the x509-certificate node), and file names when the
+// fingerprints (the x509-certificate node; one node for the fingerprints
+// and serial number of one certificate: describedCertificates), and file names when the
 // pattern compares no valid file hash (a file node with that name, as a
 // MISP filename attribute gives). Values reached through a reference (network-traffic:dst_ref.value,
 // domain-name:resolves_to_refs[*].value, email-message:from_ref.value) are
@@ -369,8 +370,17 @@ func comparedObservables(cmps []comparison, seen map[string]bool) (out []graph.N
 			}
 		}
 	}
-	for _, c := range cmps {
+	certs, certOf := describedCertificates(cmps)
+	for i, c := range cmps {
 		if c.negated || (c.op != "=" && c.op != "IN") {
+			continue
+		}
+		if cert, ok := certOf[i]; ok {
+			// One certificate, described by several of its properties.
+			if n := certs[cert]; !seen[n.ID.String()] {
+				seen[n.ID.String()] = true
+				out = append(out, n)
+			}
 			continue
 		}
 		for _, v := range c.values {
@@ -390,6 +400,91 @@ func comparedObservables(cmps []comparison, seen map[string]bool) (out []graph.N
 		}
 	}
 	return out, invalid
+}
+
+// describedCertificates returns the certificates the observation
+// expressions of cmps describe by two fingerprints or more, or by a
+// fingerprint and a serial number, joined by AND alone
+// ([x509-certificate:hashes.MD5 = '…' AND x509-certificate:hashes.'SHA-1'
+// = '…' AND x509-certificate:serial_number = '…'], as misp-stix writes a
+// MISP x509 object): that one certificate, the node a STIX
+// x509-certificate object with those hashes and serial number is
+// (graph.CertificateNode), and for each comparison (by index) that makes it
+// up, the certificate's index. Only = (or IN of one value), not negated,
+// and valid fingerprints count; an observation expression with an OR
+// between its comparisons, or one giving an algorithm or the serial number
+// two values, describes no one certificate, and its fingerprints are one
+// certificate each, as a single fingerprint is (comparedObservable). Other
+// comparisons of the certificate (issuer, subject) give nothing: they are
+// no part of its key.
+func describedCertificates(cmps []comparison) ([]graph.Node, map[int]int) {
+	type described struct {
+		hashes   map[string]string
+		serial   string
+		conflict bool
+		cmps     []int
+	}
+	var byObs map[int]*described
+	var order []int
+	for i, c := range cmps {
+		if c.objectType != "x509-certificate" || c.disjoint || c.negated || len(c.values) != 1 || (c.op != "=" && c.op != "IN") {
+			continue
+		}
+		alg, isHash := strings.CutPrefix(c.path, "hashes.")
+		if !isHash && c.path != "serial_number" {
+			continue
+		}
+		if byObs == nil {
+			byObs = map[int]*described{}
+		}
+		d := byObs[c.observation]
+		if d == nil {
+			d = &described{hashes: map[string]string{}}
+			byObs[c.observation] = d
+			order = append(order, c.observation)
+		}
+		v := strings.TrimSpace(c.values[0])
+		if !isHash {
+			if v == "" || len(v) > graph.MaxValueBytes {
+				continue
+			}
+			if d.serial != "" && d.serial != v {
+				d.conflict = true
+			}
+			d.serial = v
+			d.cmps = append(d.cmps, i)
+			continue
+		}
+		a, h, err := graph.NormalizeHash(alg, strings.ReplaceAll(v, ":", ""))
+		if alg == "" || err != nil {
+			continue // said as invalid by comparedObservable
+		}
+		if old, ok := d.hashes[a]; ok && old != h {
+			d.conflict = true
+		}
+		d.hashes[a] = h
+		d.cmps = append(d.cmps, i)
+	}
+	var certs []graph.Node
+	var certOf map[int]int
+	for _, obs := range order {
+		d := byObs[obs]
+		if d.conflict || len(d.hashes) == 0 || (len(d.hashes) < 2 && d.serial == "") {
+			continue
+		}
+		n, ok := graph.CertificateNode(d.hashes, d.serial)
+		if !ok {
+			continue
+		}
+		if certOf == nil {
+			certOf = map[int]int{}
+		}
+		for _, i := range d.cmps {
+			certOf[i] = len(certs)
+		}
+		certs = append(certs, n)
+	}
+	return certs, certOf
 }
 
 // patternGraph is what an indicator's STIX pattern says: the nodes the

@@ -237,3 +237,87 @@ func TestPatternGraphOneFile(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestPatternOneCertificate: an observation expression describing one
+// certificate by two fingerprints, or by a fingerprint and its serial
+// number, with AND alone, gives that one certificate: the node a STIX
+// x509-certificate object with those hashes and serial number is (keyed by
+// its deterministic id, over the preferred hash and the serial number),
+// with every fingerprint in its props. Before, each fingerprint gave a
+// certificate node of its own, the second one a certificate no object
+// gives. An OR, separate observations or two values of one algorithm
+// describe no one certificate: one node per fingerprint, as before.
+func TestPatternOneCertificate(t *testing.T) {
+	t.Parallel()
+	const (
+		sha1   = "fa3d5d670dc1d153b999c3aec7b1d815cc33c4dc"
+		sha256 = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+		md5    = "b2a5abfeef9e36964281a31e17b57c97"
+	)
+	sco := func(obj map[string]any) graph.Node {
+		n, ok := graph.ObservableNode("x509-certificate", obj)
+		require.True(t, ok)
+		return n
+	}
+	one := func(alg, h string) graph.Node { // one fingerprint's node
+		n, ok, err := comparedObservable("x509-certificate", "hashes."+alg, h)
+		require.NoError(t, err)
+		require.True(t, ok)
+		return n
+	}
+	tests := []struct {
+		name    string
+		pattern string
+		want    []graph.Node // by id
+		props   map[string]any
+	}{
+		{"two fingerprints", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' AND x509-certificate:hashes.'SHA-256' = '" + sha256 + "']",
+			[]graph.Node{sco(map[string]any{"hashes": map[string]any{"SHA-1": sha1, "SHA-256": sha256}})},
+			map[string]any{"hashes": map[string]any{"SHA-1": sha1, "SHA-256": sha256}}},
+		{"fingerprints in colons, other order", "[x509-certificate:hashes.sha256 = '" + strings.ToUpper(sha256[:2]) + ":" + sha256[2:] + "' AND x509-certificate:hashes.sha1 = '" + sha1 + "']",
+			[]graph.Node{sco(map[string]any{"hashes": map[string]any{"SHA-1": sha1}})}, nil},
+		{"fingerprint and serial number", "[x509-certificate:hashes.'sha1' = '" + sha1 + "' AND x509-certificate:serial_number = '1234567890' AND x509-certificate:issuer = 'mr oui']",
+			[]graph.Node{sco(map[string]any{"hashes": map[string]any{"SHA-1": sha1}, "serial_number": "1234567890"})},
+			map[string]any{"hashes": map[string]any{"SHA-1": sha1}, "serial_number": "1234567890"}},
+		{"beside an address", "[x509-certificate:hashes.MD5 = '" + md5 + "' AND x509-certificate:hashes.'SHA-1' = '" + sha1 + "'] AND [ipv4-addr:value = '203.0.113.9']",
+			[]graph.Node{sco(map[string]any{"hashes": map[string]any{"MD5": md5}}), graph.ValueNode(graph.KindIPv4Addr, "203.0.113.9")}, nil},
+		{"or: separate certificates", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' OR x509-certificate:hashes.'SHA-256' = '" + sha256 + "']",
+			[]graph.Node{one("SHA-1", sha1), one("SHA-256", sha256)}, nil},
+		{"separate observations", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "'] AND [x509-certificate:hashes.'SHA-256' = '" + sha256 + "']",
+			[]graph.Node{one("SHA-1", sha1), one("SHA-256", sha256)}, nil},
+		{"two values of one algorithm", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' AND x509-certificate:hashes.'SHA-1' = '" + strings.Repeat("a", 40) + "']",
+			[]graph.Node{one("SHA-1", sha1), one("SHA-1", strings.Repeat("a", 40))}, nil},
+		{"one fingerprint", "[x509-certificate:hashes.'SHA-256' = '" + sha256 + "']", []graph.Node{one("SHA-256", sha256)}, nil},
+		{"serial number alone", "[x509-certificate:serial_number = '1234567890']", nil, nil},
+		{"negated fingerprint", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' AND x509-certificate:hashes.'SHA-256' != '" + sha256 + "']",
+			[]graph.Node{one("SHA-1", sha1)}, nil},
+		{"invalid second fingerprint", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' AND x509-certificate:hashes.'SHA-256' = 'zz']",
+			[]graph.Node{one("SHA-1", sha1)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			for _, f := range []func(string) ([]graph.Node, error){
+				func(p string) ([]graph.Node, error) { got, _, _, err := patternGraph(p); return got, err },
+				PatternObservables,
+			} {
+				got, err := f(tt.pattern)
+				require.NoError(t, err)
+				var ids, want []string
+				for _, n := range got {
+					ids = append(ids, string(n.Kind)+" "+n.Key)
+				}
+				for _, n := range tt.want {
+					want = append(want, string(n.Kind)+" "+n.Key)
+				}
+				require.Equal(t, want, ids)
+				for i := range tt.want {
+					require.Equal(t, tt.want[i].ID, got[i].ID)
+				}
+				if tt.props != nil {
+					require.Equal(t, tt.props, got[0].Props)
+				}
+			}
+		})
+	}
+}

@@ -548,16 +548,17 @@ func TestCISAAttackPatternIsTheATTACKTechnique(t *testing.T) {
 	_, ok := nb.Node(report.ID)
 	require.True(t, ok, "the advisory is one hop from the technique")
 
-	// Only an id of the object's own kind in brackets at the end counts.
+	// Only an id of the object's own kind, in brackets at the end or
+	// leading the name (graph.NameATTACKID: "[T1539] first" is T1539), counts.
 	st, rep, _ = loadProducer(t, "brackets", `{"type": "bundle", "id": "bundle--55555555-0000-4000-8000-000000000001", "objects": [
 		{"type": "malware", "spec_version": "2.1", "id": "malware--55555555-0000-4000-8000-0000000000a1", "name": "Uses [T1539]", "is_family": true,
 		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"},
-		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "[T1539] first",
+		{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--55555555-0000-4000-8000-0000000000a2", "name": "First [T1539] then more",
 		 "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z"}]}`)
 	require.Empty(t, rep.Dropped)
 	for id, key := range map[string]string{
 		"malware--55555555-0000-4000-8000-0000000000a1":        "uses [t1539]",
-		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "[t1539] first",
+		"attack-pattern--55555555-0000-4000-8000-0000000000a2": "first [t1539] then more",
 	} {
 		n, err := st.ResolveNode(ctx, id)
 		require.NoError(t, err)
@@ -763,5 +764,122 @@ func TestObservableConfidenceIsTheProducersOwn(t *testing.T) {
 			require.Equal(t, want[0], *n.Confidence, ref)
 		}
 		require.Equal(t, want[1], n.Props["confidence"], ref)
+	}
+}
+
+// TestCertificatePatternIsTheCertificate: MISP core's STIX exports of its
+// test event (testdata/excerpts/misp-core-x509-object.json) write its x509
+// object as an observed-data embedding an x509-certificate (MD5, SHA-1,
+// serial number 1234567890) and as an indicator whose pattern ANDs the
+// same MD5, SHA-1 and serial number (and issuer, version, key algorithm)
+// in one observation. That is one certificate: the indicator is based on
+// the observed certificate's node and no other certificate, and the node
+// keeps both fingerprints. Before, the indicator was based on two
+// certificate nodes of one fingerprint each, neither the observed one.
+func TestCertificatePatternIsTheCertificate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducerFile(t, "../excerpts/misp-core-x509-object.json")
+	require.Empty(t, rep.Dropped)
+	rows, err := st.Pool().Query(ctx, `SELECT n.key FROM nodes n WHERE n.kind = 'x509-certificate' ORDER BY 1`)
+	require.NoError(t, err)
+	certs, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	sco, ok := graph.ObservableNode("x509-certificate", map[string]any{"serial_number": "1234567890",
+		"hashes": map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502"}})
+	require.True(t, ok)
+	require.Equal(t, []string{sco.Key}, certs, "one certificate")
+	var based []string
+	rows, err = st.Pool().Query(ctx, `SELECT d.kind || ' ' || d.key FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+		WHERE s.key = 'indicator--5ac3444e-145c-4749-8467-02550a00020f' AND r.relation = $1 ORDER BY 1`, graph.RelBasedOn)
+	require.NoError(t, err)
+	based, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"x509-certificate " + sco.Key}, based)
+	n, err := st.ResolveNode(ctx, sco.ID.String())
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502"}, n.Props["hashes"])
+}
+
+// TestATTACKIDLeadingANameKeysTheTechnique: the STIX elevator's idiom
+// issue-271 (testdata/excerpts/elevator-issue-271-attack-patterns.json)
+// names its attack-patterns "T1566.002 - Phishing: Spearphishing Link -
+// Initial Access" and so on, with no external_references. The leading id
+// says which ATT&CK technique each is (graph.NameATTACKID): each is that
+// technique's node, named by ATT&CK ("Spearphishing Link") loaded before
+// or after it, the producer's label still found by search. Before, each
+// was keyed by its whole name, a node apart from ATT&CK's T1566.002.
+func TestATTACKIDLeadingANameKeysTheTechnique(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	elevator, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "elevator-issue-271-attack-patterns.json"))
+	require.NoError(t, err)
+	// ATT&CK's T1566.002 (enterprise-attack), its name and id as ATT&CK writes them.
+	const attack = `{"type": "attack-pattern", "spec_version": "2.1", "id": "attack-pattern--2b742742-28c3-4e1b-bab7-8350d6300fa7",
+		"created": "2020-03-02T19:15:44.182Z", "modified": "2023-10-01T02:28:45.147Z", "name": "Spearphishing Link",
+		"external_references": [{"source_name": "mitre-attack", "url": "https://attack.mitre.org/techniques/T1566/002", "external_id": "T1566.002"}],
+		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "initial-access"}]}`
+	feeds := map[string]string{"elevator": string(elevator), "attack": attack}
+	for _, order := range [][]string{{"elevator"}, {"elevator", "attack"}, {"attack", "elevator"}} {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool, store.WithLogger(quietLogger))
+		for _, f := range order {
+			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
+			require.NoError(t, err)
+			require.Empty(t, rep.Dropped)
+		}
+		rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'attack-pattern' ORDER BY 1`)
+		require.NoError(t, err)
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, []string{"T1027.002", "T1071.001", "T1204.001", "T1566.002"}, keys, "%v", order)
+		n, err := st.ResolveNode(ctx, "attack-pattern:T1566.002")
+		require.NoError(t, err)
+		want := "T1566.002 - Phishing: Spearphishing Link - Initial Access"
+		if len(order) > 1 {
+			want = "Spearphishing Link"
+		}
+		require.Equal(t, want, n.Name, "%v", order)
+		hits, err := st.Search(ctx, "T1566.002 - Phishing: Spearphishing Link - Initial Access", graph.SearchOptions{Limit: 5, Exact: true})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, "%v: the producer's label still finds the technique", order)
+		require.Equal(t, n.ID, hits[0].ID)
+	}
+}
+
+// TestCVEIdNamesTheVulnerabilityInAnyOrder: a vulnerability named by its
+// CVE id (as cve2stix and MISP name them: the shared corpus's
+// common-objects, MISP core's test event) and the same CVE named
+// "Log4Shell" by a newer, confident producer (keyed by its cve external
+// reference) are one node, named CVE-2021-44228 loaded in either order;
+// the producer's record keeps "Log4Shell". Before, the producer's name won
+// when it was loaded last.
+func TestCVEIdNamesTheVulnerabilityInAnyOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const cve = `{"type": "vulnerability", "spec_version": "2.1", "id": "vulnerability--ff2d6a3d-4a1b-5b5c-9a1a-7d1c4d0f4b28",
+		"created": "2021-12-10T10:15:09.143Z", "modified": "2023-11-07T03:39:36.747Z", "name": "CVE-2021-44228",
+		"external_references": [{"source_name": "cve", "external_id": "CVE-2021-44228", "url": "https://nvd.nist.gov/vuln/detail/CVE-2021-44228"}]}`
+	const vendor = `{"type": "vulnerability", "spec_version": "2.1", "id": "vulnerability--88888888-0000-4000-8000-000000044228",
+		"created": "2024-02-01T00:00:00Z", "modified": "2024-02-01T00:00:00Z", "name": "Log4Shell", "confidence": 95,
+		"external_references": [{"source_name": "cve", "external_id": "CVE-2021-44228"}]}`
+	feeds := map[string]string{"cve": cve, "vendor": vendor}
+	for _, order := range [][]string{{"cve", "vendor"}, {"vendor", "cve"}} {
+		pool := pgtest.Pool(t)
+		st := store.NewStore(pool, store.WithLogger(quietLogger))
+		for _, f := range order {
+			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
+			require.NoError(t, err)
+			require.Empty(t, rep.Dropped)
+		}
+		n, err := st.ResolveNode(ctx, "vulnerability:CVE-2021-44228")
+		require.NoError(t, err)
+		require.Equal(t, "CVE-2021-44228", n.Name, "%v", order)
+		require.Equal(t, 95, *n.Confidence)
+		rows, err := pool.Query(ctx, `SELECT name FROM node_records WHERE node_id = $1 ORDER BY 1`, n.ID)
+		require.NoError(t, err)
+		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, []string{"CVE-2021-44228", "Log4Shell"}, names, "%v: the producer's record keeps its name", order)
 	}
 }

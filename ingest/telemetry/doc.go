@@ -10,7 +10,8 @@
 // observed_at is RFC 3339 with a zone, or a JSON number of Unix epoch
 // seconds (integer or fractional) or milliseconds, told apart by size: see
 // epochTime; a number that could be either, or neither, is dropped
-// ReasonBadObservedAt.
+// ReasonBadObservedAt. A string of digits alone ("1705904285259") is read
+// as that number is.
 //
 // An endpoint is an object with a kind and the properties that identify it:
 //   - value kinds (ipv4-addr, ipv6-addr, domain-name, url, email-addr,

@@ -91,3 +91,71 @@ func TestLoadEpochObservedAt(t *testing.T) {
 		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
 	}
 }
+
+// TestLoadEpochObservedAtInAString: an observed_at that is an epoch number
+// written as a JSON string ("1705904285259", as forwarders that quote every
+// value write it) is read by the same rule as the number: seconds from 1e9
+// to 1e10, milliseconds from 1e12 to 1e13, by either line decoder. An
+// all-digit string outside both ranges is dropped bad-observed-at naming
+// the ranges; other strings that are no time keep their RFC 3339 error.
+// Before, every such string was a bad-observed-at drop ("cannot parse").
+func TestLoadEpochObservedAtInAString(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	now := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	in := map[string]string{
+		"seconds":               strconv.FormatInt(now.Unix(), 10),
+		"milliseconds":          strconv.FormatInt(now.UnixMilli()+259, 10),
+		"millis, slow decoder":  strconv.FormatInt(now.UnixMilli()+7, 10),
+		"seconds, slow decoder": strconv.FormatInt(now.Unix(), 10),
+	}
+	want := map[string]time.Time{
+		"seconds":               now,
+		"milliseconds":          now.Add(259 * time.Millisecond),
+		"millis, slow decoder":  now.Add(7 * time.Millisecond),
+		"seconds, slow decoder": now,
+	}
+	var lines strings.Builder
+	for name, at := range in {
+		extra := ""
+		if strings.Contains(name, "slow") {
+			extra = `,"x":{"nested":true}` // no line of the scanner's shape
+		}
+		fmt.Fprintf(&lines, `{"src":"url:http://a.example/%s","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":"%s"%s}`+"\n",
+			strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", ""), at, extra)
+	}
+	// Out of both ranges: the epoch rule's error.
+	for _, bad := range []string{"0", "999999999", "99999999999", strconv.FormatInt(now.UnixMicro(), 10)} {
+		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":"%s"}`+"\n", bad)
+	}
+	// Not all digits: the RFC 3339 error, as before.
+	for _, bad := range []string{"1705904285.259", "-1705904285", " 1705904285", "1705904285Z", "yesterday"} {
+		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":"%s"}`+"\n", bad)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, engine.Options{Feed: "edr", Logger: logger})
+	require.NoError(t, err)
+	require.Equal(t, map[engine.Reason]int64{telemetry.ReasonBadObservedAt: 9}, rep.Dropped)
+	require.EqualValues(t, len(in), rep.Telemetry.Edges)
+	require.Equal(t, 4, strings.Count(logs.String(), "neither Unix epoch seconds"), logs.String())
+	require.Equal(t, 5, strings.Count(logs.String(), "cannot parse"), logs.String())
+
+	rows, err := pool.Query(ctx, `SELECT n.key, e.observed_at FROM telemetry_edges e JOIN nodes n ON n.id = e.src_id`)
+	require.NoError(t, err)
+	got := map[string]time.Time{}
+	var key string
+	var at time.Time
+	_, err = pgx.ForEachRow(rows, []any{&key, &at}, func() error {
+		got[key] = at.UTC()
+		return nil
+	})
+	require.NoError(t, err)
+	for name, at := range want {
+		key := "http://a.example/" + strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")
+		require.Contains(t, got, key)
+		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
+	}
+}

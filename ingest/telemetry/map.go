@@ -33,11 +33,34 @@ type line struct {
 }
 
 // observedAt is a line's observed_at as written: a JSON string's value
-// (RFC 3339), or a JSON number's text (Unix epoch seconds or milliseconds:
-// epochTime).
+// (RFC 3339, or an epoch number in a string), or a JSON number's text
+// (Unix epoch seconds or milliseconds: epochTime).
 type observedAt struct {
 	text   string
 	number bool
+}
+
+// time is the observed_at's time: a number's, and a string's of digits
+// alone ("1705904285259", as forwarders that quote every value write an
+// epoch), by epochTime's rule; any other string's as RFC 3339.
+func (o observedAt) time() (time.Time, error) {
+	if o.number || isDigits(o.text) {
+		return epochTime(o.text)
+	}
+	if at, ok := parseTime(o.text); ok {
+		return at, nil
+	}
+	return time.Parse(time.RFC3339Nano, o.text)
+}
+
+// isDigits reports whether s is one or more ASCII digits.
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // UnmarshalJSON takes a string or a number; null is no observed_at, as
@@ -137,18 +160,9 @@ func edgeOf(l line, src, dst graph.Node, implied graph.Batch, sources []string) 
 	if l.ObservedAt.text == "" {
 		return graph.TelemetryEdge{}, ReasonMissingObservedAt, nil
 	}
-	var at time.Time
-	var ok bool
-	if l.ObservedAt.number {
-		var err error
-		if at, err = epochTime(l.ObservedAt.text); err != nil {
-			return graph.TelemetryEdge{}, ReasonBadObservedAt, err
-		}
-	} else if at, ok = parseTime(l.ObservedAt.text); !ok {
-		var err error
-		if at, err = time.Parse(time.RFC3339Nano, l.ObservedAt.text); err != nil {
-			return graph.TelemetryEdge{}, ReasonBadObservedAt, err
-		}
+	at, err := l.ObservedAt.time()
+	if err != nil {
+		return graph.TelemetryEdge{}, ReasonBadObservedAt, err
 	}
 	if at.IsZero() {
 		return graph.TelemetryEdge{}, ReasonBadObservedAt, errors.New("0001-01-01T00:00:00Z is the zero time, which the graph reads as no time")
@@ -180,7 +194,8 @@ var (
 	epochMillisMin, epochMillisMax   = big.NewRat(1e12, 1), big.NewRat(1e13, 1)
 )
 
-// epochTime is the time of a JSON number observed_at (its text): Unix
+// epochTime is the time of a JSON number observed_at (its text), or of a
+// string of digits alone: Unix
 // epoch seconds, integer or fractional (osquery's unixTime, Zeek's ts),
 // or milliseconds (CrowdStrike Falcon's event stream eventCreationTime,
 // its FDR's UTCTimestamp), told apart by size
