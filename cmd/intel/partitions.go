@@ -314,6 +314,7 @@ func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxp
 	}
 	opts := o.partman
 	opts.Logger = a.returnedErrorsLog()
+	opts.ServerStartWait = a.partmanStartWait()
 	if opts.Ahead == 0 {
 		opts.Ahead = -1 // 0 on the command line means today only
 	}
@@ -394,7 +395,7 @@ func (a *app) startupUpkeep(ctx context.Context, reading bool) error {
 	if a.noMaintenance {
 		return nil
 	}
-	opts := partman.Options{Logger: a.quietLog()}
+	opts := partman.Options{Logger: a.quietLog(), ServerStartWait: a.partmanStartWait()}
 	outer := ctx
 	if reading {
 		var cancel context.CancelFunc
