@@ -266,3 +266,29 @@ func TestWriteIsolatingKeepsANodesGoodRecords(t *testing.T) {
 	require.Contains(t, props, `"c": 3`)
 	require.NotContains(t, props, `"b"`)
 }
+
+// TestCheckBatchNamesANodeDroppedOnlyWithoutRecords: validation refuses
+// one of a node's two records (\u0000 in its props): that record is counted
+// refused, and the node is not named dropped (its good record writes it,
+// so the edges and relations needing it stay); a node whose only record
+// is refused is. Before, any refused record named its node dropped.
+func TestCheckBatchNamesANodeDroppedOnlyWithoutRecords(t *testing.T) {
+	t.Parallel()
+	s := &Store{log: quietLog}
+	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(name, src string, props map[string]any) graph.Node {
+		n := graph.NamedNode(graph.KindMalware, name)
+		n.Versions = map[string]time.Time{src: v}
+		n.Props = props
+		return n
+	}
+	good, bad := rec("check-x", "malware--a", map[string]any{"a": 1}), rec("check-x", "malware--b", map[string]any{"b": "a\x00b"})
+	alone := rec("check-y", "malware--c", map[string]any{"c": "a\x00b"})
+	var ws graph.WriteStats
+	var dropped droppedSet
+	out := s.checkBatch(context.Background(), graph.Batch{Nodes: []graph.Node{good, bad, alone}}, &ws, &dropped)
+	require.Len(t, out.Nodes, 1)
+	require.EqualValues(t, 2, ws.NodesRefused)
+	require.False(t, dropped.nodes[good.ID], "written by its good record")
+	require.True(t, dropped.nodes[alone.ID])
+}
