@@ -326,7 +326,7 @@ func (w *recoveryWait) next(ctx context.Context, p RetryPolicy, log *slog.Logger
 	waited := now.Sub(w.since)
 	if waited >= p.Recovery {
 		log.WarnContext(ctx, "giving up waiting for the server to start: "+what, "waited", waited.Round(time.Second).String(), "err", err)
-		return 0, fmt.Errorf("%w after %s of waiting (the wait for a starting server, --server-start-wait): %w",
+		return 0, fmt.Errorf("%w after %s of waiting (RetryPolicy.Recovery; intel's --server-start-wait): %w",
 			ErrServerStillStarting, waited.Round(time.Second), err)
 	}
 	if now.Sub(w.said) >= recoveryProgressEvery {

@@ -60,6 +60,8 @@ type TelemetryWriterOptions struct {
 	// to a server that stopped answering (a hung host, SIGSTOP; no
 	// statement_timeout reaches a server that is not running) held its
 	// callers, also those whose context had ended, until Close gave up.
+	// It also bounds the Store's wait for a server that is starting up
+	// (RetryPolicy.Recovery) within one group's write.
 	WriteTimeout time.Duration
 }
 
