@@ -31,10 +31,14 @@ type MaintainOptions struct {
 // (ErrInsufficientPrivilege), or there is no such partitioned table
 // (ErrNoTable, ErrNotPartitioned). A maintainer run as the writer role
 // logged an error every round, forever, made no partition, and ended with
-// success: its service manager showed it running.
+// success: its service manager showed it running. On a read-only server (a
+// hot standby, ErrStandby; default_transaction_read_only, ErrReadOnly) a
+// round is skipped: one WARN for a run of such rounds, an INFO when the
+// server takes writes again.
 //
 // When ctx ends it returns nil if it was waiting between rounds and the
-// last round succeeded: nothing was left undone. Otherwise it returns a
+// last round succeeded, or was skipped on a standby: nothing was left
+// undone. Otherwise it returns a
 // *StoppedError: ctx ended inside a round (whose work was cut: before, that
 // was nil too, a stop that left days unmade told as a success), or after a
 // round that failed.
@@ -196,23 +200,21 @@ func serverReadOnly(ctx context.Context, pool *pgxpool.Pool) error {
 // standby logged an ERROR per failed statement, for as long as it ran.
 type readOnlyStreak struct {
 	skipped int
-	why     error
 }
 
 func (s *readOnlyStreak) after(ctx context.Context, log *slog.Logger, r roundOutcome, every time.Duration) {
 	switch {
 	case r.skipped && s.skipped == 0:
-		s.skipped, s.why = 1, r.err
+		s.skipped = 1
 		log.LogAttrs(ctx, slog.LevelWarn, "partman: round skipped, and the rounds after it while this lasts (logged at DEBUG): "+r.err.Error(),
 			slog.Duration("checking_every", every))
 	case r.skipped:
 		s.skipped++
-		s.why = r.err
 		log.LogAttrs(ctx, slog.LevelDebug, "partman: round skipped: the server is still read-only", slog.Int("skipped", s.skipped))
 	case s.skipped > 0:
 		log.LogAttrs(ctx, slog.LevelInfo, "partman: the server takes writes again: rounds resume",
 			slog.Int("skipped", s.skipped), slog.Bool("round_ok", r.err == nil))
-		s.skipped, s.why = 0, nil
+		s.skipped = 0
 	}
 }
 
