@@ -869,6 +869,12 @@ func TestTelemetryWriterHungWriteIsBounded(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	u, err := url.Parse(dsn)
 	require.NoError(t, err)
+	direct := pgtest.PoolFor(t, dsn)
+	// The days made beforehand, so the group's write reaches its COMMIT
+	// well within its bound however loaded the machine (a 500 ms bound
+	// once ran out while the group made its days).
+	_, err = partman.Ensure(ctx, direct, partman.Options{})
+	require.NoError(t, err)
 	proxy := startCommitCutter(t, u.Host, true, silent)
 	pool := pgtest.PoolFor(t, proxy.url(t, dsn))
 	t.Cleanup(proxy.close) // first: the pool closes at once
@@ -876,7 +882,7 @@ func TestTelemetryWriterHungWriteIsBounded(t *testing.T) {
 	s := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 3, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}),
 		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
-	w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1, WriteTimeout: 500 * time.Millisecond})
+	w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1, WriteTimeout: 5 * time.Second})
 	actx, cancel := context.WithCancel(ctx)
 	go func() {
 		<-proxy.cut
@@ -894,8 +900,14 @@ func TestTelemetryWriterHungWriteIsBounded(t *testing.T) {
 	select {
 	case o := <-done:
 		t.Logf("Append: %v; logs:\n%s", o.err, logs.String())
-		require.ErrorIs(t, o.err, store.ErrOutcomeUnknown)
+		require.ErrorIs(t, o.err, store.ErrGroupWriteTimeout)
 		require.Zero(t, o.st.Edges)
+		select {
+		case <-proxy.cut:
+			require.ErrorIs(t, o.err, store.ErrOutcomeUnknown)
+		default: // the bound ran out before the COMMIT (a very loaded machine): nothing stored
+			require.Zero(t, store.AgentRows(t, direct, "hung"))
+		}
 	case <-time.After(2 * time.Minute): // a safety net: it returns within seconds
 		t.Fatalf("Append did not return while its group's write hung; logs:\n%s", logs.String())
 	}
