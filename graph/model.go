@@ -327,7 +327,10 @@ type WriteStats struct {
 	// NodesRefused and RelationsRefused count the records of a batch
 	// that the sink did not write because its validation or the
 	// database refused them (by reason in Dropped): sent, but neither
-	// inserted, merged, unchanged, pending nor repeated.
+	// inserted, merged, unchanged, pending nor repeated. A node's records
+	// (one per source object that states it) are refused one by one: the
+	// node is written with the others, and counted refused in no other
+	// way; a node none of whose records is written counts each of them.
 	NodesRefused     int64 `json:"nodes_refused,omitempty"`
 	RelationsRefused int64 `json:"relations_refused,omitempty"`
 }

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ransomeye/intel/store"
 )
 
 // MaintainOptions configure Maintain.
@@ -29,10 +31,14 @@ type MaintainOptions struct {
 // (ErrInsufficientPrivilege), or there is no such partitioned table
 // (ErrNoTable, ErrNotPartitioned). A maintainer run as the writer role
 // logged an error every round, forever, made no partition, and ended with
-// success: its service manager showed it running.
+// success: its service manager showed it running. On a read-only server (a
+// hot standby, ErrStandby; default_transaction_read_only, ErrReadOnly) a
+// round is skipped: one WARN for a run of such rounds, an INFO when the
+// server takes writes again.
 //
 // When ctx ends it returns nil if it was waiting between rounds and the
-// last round succeeded: nothing was left undone. Otherwise it returns a
+// last round succeeded, or was skipped on a standby: nothing was left
+// undone. Otherwise it returns a
 // *StoppedError: ctx ended inside a round (whose work was cut: before, that
 // was nil too, a stop that left days unmade told as a success), or after a
 // round that failed.
@@ -59,8 +65,22 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var stopped StoppedError
+	var ro readOnlyStreak
 	for {
-		r := maintainRound(ctx, pool, opts.Keep, opts.Mode, o)
+		var r roundOutcome
+		if why := serverReadOnly(ctx, pool); why != nil {
+			r = roundOutcome{err: why, skipped: true}
+		} else {
+			r = maintainRound(ctx, pool, opts.Keep, opts.Mode, o)
+			if r.cut == "" && store.ReadOnly(r.err) {
+				// Turned read-only between the check and the round.
+				why := serverReadOnly(ctx, pool)
+				if why == nil {
+					why = ErrReadOnly
+				}
+				r = roundOutcome{err: fmt.Errorf("%w: %w", why, r.err), skipped: true}
+			}
+		}
 		if hopeless(r.err) {
 			return stopped.Rounds, fmt.Errorf("maintain partitions: %w", r.err)
 		}
@@ -70,6 +90,12 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 		}
 		stopped.Rounds++
 		stopped.LastErr = r.err
+		ro.after(ctx, o.Logger, r, every)
+		if r.skipped && errors.Is(r.err, ErrStandby) {
+			// A standby's partitions are the primary's, replicated: a
+			// skipped round there leaves nothing undone.
+			stopped.LastErr = nil
+		}
 		select {
 		case <-ctx.Done():
 		case <-tick.C:
@@ -108,6 +134,9 @@ func (e *StoppedError) Error() string {
 	if e.InRound {
 		return fmt.Sprintf("maintain partitions: %s; round %d cut: %s: %v", rounds, e.Rounds+1, e.Done, e.Cause)
 	}
+	if errors.Is(e.LastErr, ErrReadOnly) {
+		return fmt.Sprintf("maintain partitions: %s, the last one was skipped: %v", rounds, e.LastErr)
+	}
 	return fmt.Sprintf("maintain partitions: %s, the last one failed: %v", rounds, e.LastErr)
 }
 
@@ -128,6 +157,65 @@ func hopeless(err error) bool {
 type roundOutcome struct {
 	err error
 	cut string
+	// skipped: the server was read-only (err is ErrStandby or
+	// ErrReadOnly): the round made and removed nothing.
+	skipped bool
+}
+
+// ErrStandby is the reason a round of Maintain is skipped on a hot
+// standby (pg_is_in_recovery): its partitions are the primary's, made
+// there and replicated; the maintainer waits for a promotion.
+var ErrStandby = errors.New("the server is a hot standby (in recovery): partitions are kept on the primary and replicated; " +
+	"maintain skips its rounds until the server is promoted")
+
+// ErrReadOnly is the reason a round of Maintain is skipped on a server
+// that is not a standby but runs read-only transactions
+// (default_transaction_read_only = on for the server, the database or the
+// role, or in the connection's options): no partition can be made or
+// removed until that is undone.
+var ErrReadOnly = errors.New("the server runs read-only transactions (default_transaction_read_only = on, for the server, " +
+	"the database, the role or in the connection's options): no partition can be made or removed; " +
+	"maintain skips its rounds until it is writable")
+
+// serverReadOnly says why the server cannot take a round's writes now
+// (ErrStandby, ErrReadOnly), or nil. A failure to ask is nil: the round
+// then runs and fails (and is logged) as it would have.
+func serverReadOnly(ctx context.Context, pool *pgxpool.Pool) error {
+	var standby, readOnly bool
+	err := pool.QueryRow(ctx, "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'").Scan(&standby, &readOnly)
+	switch {
+	case err != nil:
+		return nil
+	case standby:
+		return ErrStandby
+	case readOnly:
+		return ErrReadOnly
+	}
+	return nil
+}
+
+// readOnlyStreak logs a run of rounds skipped on a read-only server once:
+// a WARN at its first round, DEBUG for the others, and an INFO when the
+// server takes writes again. Before, every round of a maintainer on a
+// standby logged an ERROR per failed statement, for as long as it ran.
+type readOnlyStreak struct {
+	skipped int
+}
+
+func (s *readOnlyStreak) after(ctx context.Context, log *slog.Logger, r roundOutcome, every time.Duration) {
+	switch {
+	case r.skipped && s.skipped == 0:
+		s.skipped = 1
+		log.LogAttrs(ctx, slog.LevelWarn, "partman: round skipped, and the rounds after it while this lasts (logged at DEBUG): "+r.err.Error(),
+			slog.Duration("checking_every", every))
+	case r.skipped:
+		s.skipped++
+		log.LogAttrs(ctx, slog.LevelDebug, "partman: round skipped: the server is still read-only", slog.Int("skipped", s.skipped))
+	case s.skipped > 0:
+		log.LogAttrs(ctx, slog.LevelInfo, "partman: the server takes writes again: rounds resume",
+			slog.Int("skipped", s.skipped), slog.Bool("round_ok", r.err == nil))
+		s.skipped = 0
+	}
 }
 
 // maintainRound runs one Ensure and, with keep set, one Prune, and logs
@@ -142,7 +230,7 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 		slog.String("parent", o.Parent), slog.Int("days", len(res.Days)), slog.Int("created", res.Created()),
 		slog.Int64("moved_rows", res.MovedRows()), slog.Duration("took", time.Since(start)),
 	}
-	if hopeless(err) {
+	if hopeless(err) || store.ReadOnly(err) {
 		return roundOutcome{err: err} // the caller says it: logged here too, it was printed twice
 	}
 	if err != nil {
@@ -163,7 +251,7 @@ func maintainRound(ctx context.Context, pool *pgxpool.Pool, keep time.Duration, 
 		slog.String("parent", o.Parent), slog.String("mode", string(mode)), slog.Time("cutoff", pr.Cutoff),
 		slog.Int("removed", len(pr.Removed)), slog.Int("kept", pr.Kept), slog.Duration("took", time.Since(start)),
 	}
-	if hopeless(err) {
+	if hopeless(err) || store.ReadOnly(err) {
 		return roundOutcome{err: err} // the caller says it: logged here too, it was printed twice
 	}
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
@@ -116,25 +117,106 @@ func TestMaintainCutInsideARoundIsNoSuccess(t *testing.T) {
 	require.Contains(t, stopped.Done, "ensure made 0 of 8 day partitions")
 }
 
+// TestMaintainOnAReadOnlyServerWarnsOnceAndWaits: a maintainer whose
+// server is read-only (default_transaction_read_only here; a hot standby
+// the same, see ErrStandby) skips its rounds with one WARN that names the
+// cause, logs the later skipped rounds at DEBUG, and once the server takes
+// writes again says so and does the round's work. Stopped after a skipped
+// round on a server that is not a standby, it returns a StoppedError
+// holding ErrReadOnly: nothing kept the partitions. Before, every round
+// logged an ERROR (`partman: ensure round failed … read-only
+// transaction`) for as long as the maintainer ran.
+func TestMaintainOnAReadOnlyServerWarnsOnceAndWaits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	admin := pgtest.Pool(t)
+	var db string
+	require.NoError(t, admin.QueryRow(ctx, "SELECT current_database()").Scan(&db))
+	setReadOnly := func(on bool) {
+		tx, err := admin.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
+		require.NoError(t, err)
+		stmt := "ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " RESET default_transaction_read_only"
+		if on {
+			stmt = "ALTER DATABASE " + pgx.Identifier{db}.Sanitize() + " SET default_transaction_read_only = on"
+		}
+		_, err = tx.Exec(ctx, stmt)
+		require.NoError(t, err)
+		require.NoError(t, tx.Commit(ctx))
+	}
+	setReadOnly(true)
+	t.Cleanup(func() { setReadOnly(false) })
+	pool, err := pgxpool.NewWithConfig(ctx, admin.Config())
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+
+	run := func(rounds int, then func()) error {
+		logger, logs := testLogger()
+		cctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() {
+			done <- partman.Maintain(cctx, pool, 20*time.Millisecond, partman.MaintainOptions{Options: partman.Options{Logger: logger, Retries: -1}})
+		}()
+		require.Eventually(t, func() bool {
+			return strings.Count(logs.String(), "round skipped: the server is still read-only") >= rounds
+		}, time.Minute, 10*time.Millisecond, "%s", logs)
+		require.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), "%s", logs)
+		require.Contains(t, logs.String(), "default_transaction_read_only = on")
+		require.NotContains(t, logs.String(), "level=ERROR")
+		require.NotContains(t, logs.String(), "failed")
+		if then != nil {
+			then()
+			require.Eventually(t, func() bool { return strings.Contains(logs.String(), "partman: ensure round done") },
+				time.Minute, 10*time.Millisecond, "%s", logs)
+			require.Contains(t, logs.String(), "partman: the server takes writes again: rounds resume")
+			require.Equal(t, 1, strings.Count(logs.String(), "level=WARN"), "%s", logs)
+		}
+		cancel()
+		return <-done
+	}
+
+	// Stopped while read-only: no success.
+	err = run(3, nil)
+	var stopped *partman.StoppedError
+	require.ErrorAs(t, err, &stopped, "%v", err)
+	require.ErrorIs(t, stopped.LastErr, partman.ErrReadOnly)
+	require.Contains(t, err.Error(), "the last one was skipped")
+
+	// Writable again: the next round makes the days.
+	err = run(2, func() {
+		setReadOnly(false)
+		pool.Reset() // sessions take the database's settings when they start
+	})
+	if err != nil { // cancelled inside a round: a StoppedError saying so
+		require.ErrorAs(t, err, &stopped, "%v", err)
+		require.True(t, stopped.InRound, "%v", err)
+	}
+	require.NotEmpty(t, children(t, admin, "telemetry_edges"))
+}
+
 // TestMaintainStoppedAfterAFailedRoundSaysSo: a maintainer whose rounds
-// fail (here the server is read-only: a standby, or
-// default_transaction_read_only) and that is then stopped between rounds
-// did not keep the partitions: Maintain returns a StoppedError holding the
-// last round's failure. Before, nil: `intel partitions maintain` against a
-// read-only server logged an ERROR each round and exited 0 on SIGTERM.
+// fail (here the role may not take the lock a day's partition needs
+// within the lock timeout: a reader holds the table) and that is then
+// stopped between rounds did not keep the partitions: Maintain returns a
+// StoppedError holding the last round's failure. Before, nil: `intel
+// partitions maintain` against a read-only server (then a failed round;
+// now a skipped one, see above) logged an ERROR each round and exited 0 on
+// SIGTERM.
 func TestMaintainStoppedAfterAFailedRoundSaysSo(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	cfg := pgtest.Pool(t).Config()
-	cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool := pgtest.Pool(t)
+	holder, err := pool.Begin(ctx) // the test database has no day partition yet
 	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	defer holder.Rollback(ctx) //nolint:errcheck // released when the test ends
+	_, err = holder.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
+	require.NoError(t, err)
 	logger, logs := testLogger()
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- partman.Maintain(cctx, pool, time.Hour, partman.MaintainOptions{Options: partman.Options{Logger: logger, Retries: -1}})
+		done <- partman.Maintain(cctx, pool, time.Hour, partman.MaintainOptions{Options: partman.Options{
+			Logger: logger, Retries: -1, LockTimeout: 20 * time.Millisecond}})
 	}()
 	// The first round fails at once (seconds on a loaded machine); then it
 	// waits an hour. The round ends just after its failure is logged.
@@ -147,5 +229,5 @@ func TestMaintainStoppedAfterAFailedRoundSaysSo(t *testing.T) {
 	require.ErrorAs(t, err, &stopped, "%v", err)
 	require.False(t, stopped.InRound)
 	require.Equal(t, 1, stopped.Rounds)
-	require.ErrorContains(t, stopped.LastErr, "read-only transaction")
+	require.ErrorIs(t, stopped.LastErr, partman.ErrLockTimeout)
 }

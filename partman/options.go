@@ -66,6 +66,13 @@ type Options struct {
 	// citus.node_connection_timeout (30 s), and the ten tries of a day
 	// for five minutes. Zero: no bound but the retries.
 	RetryBudget time.Duration
+	// ServerStartWait is store.RetryPolicy.Recovery for the retries: how
+	// long, in all, a day's transaction waits for a server that says it is
+	// starting up (57P03) without spending its retries. 0 means the
+	// store's default (store.DefaultRecoveryWait, 5 min), a negative value
+	// none: such a refusal is then a retry like any other. intel sets it
+	// from --server-start-wait.
+	ServerStartWait time.Duration
 	// ArchiveSchema is the schema Prune moves partitions into in Detach mode,
 	// created if missing. Default "archive".
 	ArchiveSchema string
@@ -103,6 +110,12 @@ func (o Options) withDefaults() Options {
 	if o.RetryDelay <= 0 {
 		o.RetryDelay = DefaultRetryDelay
 	}
+	switch {
+	case o.ServerStartWait == 0:
+		o.ServerStartWait = store.DefaultRecoveryWait
+	case o.ServerStartWait < 0:
+		o.ServerStartWait = 0
+	}
 	if o.ArchiveSchema == "" {
 		o.ArchiveSchema = DefaultArchiveSchema
 	}
@@ -130,7 +143,7 @@ func orDefault(n, def int) int {
 // retryPolicy is the store's retry policy with o's number of retries and
 // first backoff: one rule for the waits of both.
 func (o Options) retryPolicy() store.RetryPolicy {
-	return store.RetryPolicy{Attempts: o.Retries + 1, Base: o.RetryDelay, Max: store.DefaultRetryPolicy.Max}.WithDefaults()
+	return store.RetryPolicy{Attempts: o.Retries + 1, Base: o.RetryDelay, Max: store.DefaultRetryPolicy.Max, Recovery: o.ServerStartWait}.WithDefaults()
 }
 
 // today is the UTC day of o.Now().

@@ -34,6 +34,36 @@ type RetryPolicy struct {
 	// hung host) held a write for ever on its cached connection, and each
 	// try on a new one for citus.node_connection_timeout (30 s).
 	Budget time.Duration
+	// Recovery, when positive, is how long in all a retried operation
+	// waits for a server that says it is coming back (SQLSTATE 57P03:
+	// "the database system is starting up", "… is not yet accepting
+	// connections", "… is in recovery mode", as a restarted server says
+	// through its crash recovery): such refusals do not spend Attempts;
+	// the operation asks again every min(Max, 1 s), saying once at WARN
+	// that it waits and at INFO every 15 s how long it has, until the
+	// server takes it or Recovery has passed (then the error says so).
+	// Zero: a 57P03 is a try like any other, and a recovery longer than
+	// the tries' waits (10 to 21 s by default) failed the load. Budget, when
+	// set, still bounds the whole.
+	Recovery time.Duration
+}
+
+// DefaultRecoveryWait is DefaultRetryPolicy's Recovery: crash recovery
+// replays the WAL written since the last checkpoint (checkpoint_timeout,
+// 5 min by default, of writes), which takes minutes on a loaded server.
+const DefaultRecoveryWait = 5 * time.Minute
+
+// ErrServerStillStarting is wrapped by the error of an operation that
+// waited RetryPolicy.Recovery for a server that kept saying it was
+// starting up or recovering.
+var ErrServerStillStarting = errors.New("the server was still starting up (crash recovery, or a standby not yet consistent)")
+
+// ServerStarting reports whether err is a server refusing a connection
+// because it is starting up, recovering or not yet consistent (SQLSTATE
+// 57P03, cannot_connect_now). A server shutting down says 57P03 too; it
+// then refuses connections outright, which are tries as usual.
+func ServerStarting(err error) bool {
+	return Code(err) == pgerrcode.CannotConnectNow && !strings.Contains(err.Error(), "shutting down")
 }
 
 // ErrRetryBudget is wrapped by the error of an operation that
@@ -42,14 +72,15 @@ var ErrRetryBudget = errors.New("retry budget spent")
 
 // DefaultRetryPolicy is the retry policy of a Store without
 // WithRetryPolicy: 10 tries, waits from 50 ms doubling up to 8 s.
-var DefaultRetryPolicy = RetryPolicy{Attempts: 10, Base: 50 * time.Millisecond, Max: 8 * time.Second}
+var DefaultRetryPolicy = RetryPolicy{Attempts: 10, Base: 50 * time.Millisecond, Max: 8 * time.Second, Recovery: DefaultRecoveryWait}
 
 // WithRetryPolicy sets how writes are retried after a transient failure.
 // Attempts of 1 turns retrying off.
 func WithRetryPolicy(p RetryPolicy) Option { return func(s *Store) { s.retryPolicy = p } }
 
 // WithDefaults returns p with each field left zero (or, for Max, below
-// Base) taken from DefaultRetryPolicy.
+// Base) taken from DefaultRetryPolicy, but Budget and Recovery, whose
+// zero is meant.
 func (p RetryPolicy) WithDefaults() RetryPolicy {
 	if p.Attempts <= 0 {
 		p.Attempts = DefaultRetryPolicy.Attempts
@@ -228,17 +259,31 @@ func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op
 		budget := fmt.Errorf("%w: %s gave up after %s (RetryPolicy.Budget)", ErrRetryBudget, what, p.Budget)
 		bctx, cancel := context.WithTimeoutCause(ctx, p.Budget, budget)
 		defer cancel()
-		err := Retry(bctx, RetryPolicy{Attempts: p.Attempts, Base: p.Base, Max: p.Max}, log, what, op)
+		err := Retry(bctx, RetryPolicy{Attempts: p.Attempts, Base: p.Base, Max: p.Max, Recovery: p.Recovery}, log, what, op)
 		if err != nil && ctx.Err() == nil && bctx.Err() != nil && !errors.Is(err, ErrRetryBudget) {
 			err = fmt.Errorf("%w: %w", budget, err) // the budget, not the caller, ended it
 		}
 		return err
 	}
 	var err error
+	var recovery recoveryWait
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return err
+		}
+		if p.Recovery > 0 && ServerStarting(err) {
+			d, gaveUp := recovery.next(ctx, p, log, what, err)
+			if gaveUp != nil {
+				return gaveUp
+			}
+			attempt-- // not a try: the server said it is coming back
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, context.Cause(ctx))
+			case <-time.After(d):
+			}
+			continue
 		}
 		if attempt >= p.Attempts {
 			log.WarnContext(ctx, "giving up retrying "+what, "attempts", attempt, "err", err)
@@ -257,4 +302,37 @@ func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op
 		case <-time.After(d):
 		}
 	}
+}
+
+// recoveryWait is Retry's wait for a server that says it is starting up
+// (see RetryPolicy.Recovery).
+type recoveryWait struct {
+	since, said time.Time
+}
+
+// recoveryProgressEvery is how often a long wait for a starting server
+// says how long it has waited.
+const recoveryProgressEvery = 15 * time.Second
+
+// next says how long to wait before asking the starting server again, or,
+// once p.Recovery has passed, the error to give up with.
+func (w *recoveryWait) next(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, err error) (time.Duration, error) {
+	now := time.Now()
+	if w.since.IsZero() {
+		w.since, w.said = now, now
+		log.WarnContext(ctx, "the server is starting up (crash recovery, or a restart): "+what+" waits for it",
+			"up_to", p.Recovery.String(), "err", err)
+	}
+	waited := now.Sub(w.since)
+	if waited >= p.Recovery {
+		log.WarnContext(ctx, "giving up waiting for the server to start: "+what, "waited", waited.Round(time.Second).String(), "err", err)
+		return 0, fmt.Errorf("%w after %s of waiting (RetryPolicy.Recovery; intel's --server-start-wait): %w",
+			ErrServerStillStarting, waited.Round(time.Second), err)
+	}
+	if now.Sub(w.said) >= recoveryProgressEvery {
+		w.said = now
+		log.InfoContext(ctx, "still waiting for the server to start: "+what,
+			"waited", waited.Round(time.Second).String(), "up_to", p.Recovery.String())
+	}
+	return min(p.Max, time.Second, p.Recovery-waited), nil
 }

@@ -50,7 +50,24 @@ type TelemetryWriterOptions struct {
 	// 64 MiB), the same way. A piece alone in the writer is accepted
 	// whatever its size.
 	MaxPendingBytes int64
+	// WriteTimeout bounds the write of one group, its transactions, their
+	// retries and the waits between them together (default 2 min; a
+	// negative value: no bound). When it passes the write is cancelled as a
+	// Close that gives up cancels it: the group's callers get an error
+	// wrapping ErrGroupWriteTimeout, and none of their edges is stored,
+	// unless the COMMIT was on its way (then nil when the server says it
+	// landed, ErrOutcomeUnknown when it cannot be asked). Before, a write
+	// to a server that stopped answering (a hung host, SIGSTOP; no
+	// statement_timeout reaches a server that is not running) held its
+	// callers, also those whose context had ended, until Close gave up.
+	// It also bounds the Store's wait for a server that is starting up
+	// (RetryPolicy.Recovery) within one group's write.
+	WriteTimeout time.Duration
 }
+
+// ErrGroupWriteTimeout is wrapped by the error of the callers of a
+// TelemetryWriter group whose write outlasted WriteTimeout.
+var ErrGroupWriteTimeout = errors.New("the telemetry writer's group write outlasted its WriteTimeout (TelemetryWriterOptions)")
 
 // TelemetryWriter is a telemetry writer shared by many callers, each with
 // a small batch (group commit): Append hands a batch to it, and a few
@@ -121,6 +138,7 @@ const (
 	defaultLinger          = 5 * time.Millisecond
 	defaultPendingGroups   = 8 // groups of edges pending per stream
 	defaultMaxPendingBytes = 64 << 20
+	defaultWriteTimeout    = 2 * time.Minute
 )
 
 // NewTelemetryWriter starts a TelemetryWriter on the Store; Close stops it.
@@ -142,6 +160,9 @@ func (s *Store) NewTelemetryWriter(opts TelemetryWriterOptions) *TelemetryWriter
 	opts.MaxPendingRows = max(opts.MaxPendingRows, opts.GroupRows)
 	if opts.MaxPendingBytes <= 0 {
 		opts.MaxPendingBytes = defaultMaxPendingBytes
+	}
+	if opts.WriteTimeout == 0 {
+		opts.WriteTimeout = defaultWriteTimeout
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	w := &TelemetryWriter{s: s, opts: opts, ctx: ctx, stop: stop, freed: make(chan struct{})}
@@ -174,8 +195,8 @@ func (w *TelemetryWriter) Options() TelemetryWriterOptions { return w.opts }
 // its edges were taken by a stream, they are withdrawn and not written,
 // and Append returns ctx's error; when it ends while they are being
 // written, Append waits for that write (one group's transactions, with
-// their retries; a Close that gives up cancels it) and reports how it
-// ended, so a nil error means stored even then. Append never returns while
+// their retries, bounded by WriteTimeout; a Close that gives up cancels it)
+// and reports how it ended, so a nil error means stored even then. Append never returns while
 // the writer still reads edges: the caller may reuse them once it returns.
 func (w *TelemetryWriter) Append(ctx context.Context, edges []graph.TelemetryEdge) (TelemetryStats, error) {
 	start := time.Now()
@@ -398,7 +419,16 @@ func (w *TelemetryWriter) write(g *writerGroup) {
 			keys = append(keys, keyOfEdge(&e, i))
 		}
 	}
-	kept, err := w.writeChunk(chunk, keys, parts)
+	ctx, cancel := w.ctx, context.CancelFunc(func() {})
+	if w.opts.WriteTimeout > 0 {
+		ctx, cancel = context.WithTimeoutCause(w.ctx, w.opts.WriteTimeout,
+			fmt.Errorf("%w: %s", ErrGroupWriteTimeout, w.opts.WriteTimeout))
+	}
+	kept, err := w.writeChunk(ctx, chunk, keys, parts)
+	if err != nil && ctx.Err() != nil && w.ctx.Err() == nil && !errors.Is(err, ErrGroupWriteTimeout) {
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err) // the bound, not a Close, ended it
+	}
+	cancel()
 	w.mu.Lock()
 	w.bufs = append(w.bufs, chunk[:0])
 	var rows int
@@ -423,16 +453,16 @@ func (w *TelemetryWriter) write(g *writerGroup) {
 // writeChunk runs the per-chunk steps of AppendTelemetry on a group's
 // valid edges (keys tells whose each is) and returns, per part, how many
 // of its edges are stored; the drops are added to the parts' stats.
-func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey, parts []*writerPart) ([]int64, error) {
+func (w *TelemetryWriter) writeChunk(ctx context.Context, chunk []graph.TelemetryEdge, keys []edgeKey, parts []*writerPart) ([]int64, error) {
 	if len(parts) == 0 {
 		return nil, nil
 	}
 	group := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
-	chunk, err := w.s.ensureChunkDays(w.ctx, chunk, &group)
+	chunk, err := w.s.ensureChunkDays(ctx, chunk, &group)
 	var rejected []refusedRow
 	var copyErr error
 	if err == nil && len(chunk) > 0 {
-		chunk, err, copyErr = w.copyWithRecords(chunk, &group, &rejected)
+		chunk, err, copyErr = w.copyWithRecords(ctx, chunk, &group, &rejected)
 	}
 	keys = attributeDrops(keys, chunk, group.Dropped, parts)
 	first := &parts[0].stats
@@ -463,15 +493,15 @@ func (w *TelemetryWriter) writeChunk(chunk []graph.TelemetryEdge, keys []edgeKey
 // failure (err) or the COPY's (copyErr), adds the records' stats to
 // stats, and appends to rejected the index in the returned chunk of each
 // row the server refused.
-func (w *TelemetryWriter) copyWithRecords(chunk []graph.TelemetryEdge, stats *TelemetryStats, rejected *[]refusedRow) (kept []graph.TelemetryEdge, err, copyErr error) {
+func (w *TelemetryWriter) copyWithRecords(ctx context.Context, chunk []graph.TelemetryEdge, stats *TelemetryStats, rejected *[]refusedRow) (kept []graph.TelemetryEdge, err, copyErr error) {
 	records := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	job := copyJob{edges: chunk, rec: &chunkRecords{done: make(chan struct{})}}
 	go func() {
-		job.rec.edges, job.rec.err = w.s.writeChunkRecords(w.ctx, chunk, &records)
+		job.rec.edges, job.rec.err = w.s.writeChunkRecords(ctx, chunk, &records)
 		close(job.rec.done)
 	}()
-	_, release := w.s.copyAheadSlot(w.ctx, job)
-	group, committed, _, copyErr := w.s.commitGroup(w.ctx, TelemetryInput{}, []copyJob{job}, nil, map[graph.DropReason]int64{}, rejected)
+	_, release := w.s.copyAheadSlot(ctx, job)
+	group, committed, _, copyErr := w.s.commitGroup(ctx, TelemetryInput{}, []copyJob{job}, nil, map[graph.DropReason]int64{}, rejected)
 	release()
 	if committed == len(group) {
 		// Stored, even when a Close that gave up cancelled the COMMIT on

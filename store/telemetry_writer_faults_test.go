@@ -854,3 +854,64 @@ func TestTelemetryWriterLostCommitOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestTelemetryWriterHungWriteIsBounded: a group's COMMIT reaches the
+// server, whose answer never comes, and the server then answers nothing
+// at all (a hung host, SIGSTOP): no statement_timeout can end that. The
+// caller's Append returns once the group's WriteTimeout has passed (and
+// the writer's 5 s ask of the server's outcome), with ErrOutcomeUnknown,
+// without a Close; its context had ended long before. Before, the write
+// had no bound but a Close that gave up: Append waited for ever (seen once
+// in Citus CI: a caller held by a group whose write hung).
+func TestTelemetryWriterHungWriteIsBounded(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	direct := pgtest.PoolFor(t, dsn)
+	// The days made beforehand, so the group's write reaches its COMMIT
+	// well within its bound however loaded the machine (a 500 ms bound
+	// once ran out while the group made its days).
+	_, err = partman.Ensure(ctx, direct, partman.Options{})
+	require.NoError(t, err)
+	proxy := startCommitCutter(t, u.Host, true, silent)
+	pool := pgtest.PoolFor(t, proxy.url(t, dsn))
+	t.Cleanup(proxy.close) // first: the pool closes at once
+	var logs lockedBuffer
+	s := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
+		store.WithRetryPolicy(store.RetryPolicy{Attempts: 3, Base: 10 * time.Millisecond, Max: 20 * time.Millisecond}),
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{})))
+	w := s.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 1, WriteTimeout: 5 * time.Second})
+	actx, cancel := context.WithCancel(ctx)
+	go func() {
+		<-proxy.cut
+		cancel() // the caller gives up while its group is being written
+	}()
+	type outcome struct {
+		st  store.TelemetryStats
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		st, err := w.Append(actx, store.WriterBatch("hung", 50))
+		done <- outcome{st, err}
+	}()
+	select {
+	case o := <-done:
+		t.Logf("Append: %v; logs:\n%s", o.err, logs.String())
+		require.ErrorIs(t, o.err, store.ErrGroupWriteTimeout)
+		require.Zero(t, o.st.Edges)
+		select {
+		case <-proxy.cut:
+			require.ErrorIs(t, o.err, store.ErrOutcomeUnknown)
+		default: // the bound ran out before the COMMIT (a very loaded machine): nothing stored
+			require.Zero(t, store.AgentRows(t, direct, "hung"))
+		}
+	case <-time.After(2 * time.Minute): // a safety net: it returns within seconds
+		t.Fatalf("Append did not return while its group's write hung; logs:\n%s", logs.String())
+	}
+	cctx, cancelClose := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancelClose()
+	_ = w.Close(cctx)
+}

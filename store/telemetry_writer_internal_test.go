@@ -235,7 +235,7 @@ func TestTelemetryWriterDropsPerCaller(t *testing.T) {
 			keys = append(keys, keyOfEdge(&e, i))
 		}
 	}
-	kept, err := w.writeChunk(chunk, keys, parts)
+	kept, err := w.writeChunk(w.ctx, chunk, keys, parts)
 	require.NoError(t, err)
 	require.Equal(t, []int64{149, 149}, kept)
 	require.Equal(t, map[graph.DropReason]int64{graph.ReasonInvalidSrc: 1}, parts[0].stats.Dropped)

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -360,15 +362,25 @@ func (s *Store) checkBatch(ctx context.Context, b graph.Batch, ws *graph.WriteSt
 		return b
 	}
 	var out graph.Batch
+	var refused []uuid.UUID
 	for i := range b.Nodes {
 		n := &b.Nodes[i]
 		if reason, err := CheckNode(n); reason != "" {
 			s.drop(ctx, ws, reason, err, "kind", string(n.Kind), "key", clip(n.Key))
 			ws.NodesRefused++
-			dropped.addNode(n.ID)
+			refused = append(refused, n.ID)
 			continue
 		}
 		out.Nodes = append(out.Nodes, *n)
+	}
+	// A node is dropped (its edges and relations with it) only when none
+	// of its records is left: the others are written, and the node with
+	// them. Before, one refused record named its node dropped while its
+	// good records wrote it.
+	for _, id := range refused {
+		if !slices.ContainsFunc(out.Nodes, func(n graph.Node) bool { return n.ID == id }) {
+			dropped.addNode(id)
+		}
 	}
 	for i := range b.Relations {
 		r := &b.Relations[i]
@@ -432,10 +444,7 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 	case n == 0:
 		return err
 	case n == 1 && len(starts) == 1:
-		s.drop(ctx, stats, ReasonRejected, err, "kind", string(nodes[0].Kind), "key", clip(nodes[0].Key), "sqlstate", Code(err))
-		stats.NodesRefused++
-		dropped.addNode(nodes[0].ID)
-		return nil
+		return s.refuseNodeRecords(ctx, nodes, release, now, err, stats, dropped)
 	case n == 1:
 		r := rels[0]
 		s.drop(ctx, stats, ReasonRejected, err, "src", clip(string(r.Src)), "relation", clip(r.Type), "dst", clip(string(r.Dst)), "sqlstate", Code(err))
@@ -457,12 +466,81 @@ func (s *Store) writeIsolating(ctx context.Context, nodes []graph.Node, rels []g
 	}
 }
 
+// refuseNodeRecords is writeIsolating's end for one node the server
+// refused (err): its records, one per source object (node_records), are
+// tried alone in transactions that roll back, and when some are taken the
+// node is written with those, the others dropped. Each record refused is
+// dropped, logged and counted (NodesRefused, Dropped) alone: a record is
+// what the load report's nodes count, one per source object's statement
+// of the node. Only a node none of whose records is written is named in
+// dropped. Before, the node was dropped whole, its good records with it
+// (a source version refused made the node vanish), counted as one.
+func (s *Store) refuseNodeRecords(ctx context.Context, records []graph.Node, release bool, now time.Time, err error,
+	stats *graph.WriteStats, dropped *droppedSet) error {
+	refused := records
+	reasons := make([]error, len(records))
+	for i := range reasons {
+		reasons[i] = err
+	}
+	if len(records) > 1 {
+		var good, bad []graph.Node
+		var badErrs []error
+		for _, r := range records {
+			terr := s.tryMerged(ctx, []graph.Node{r}, now)
+			switch {
+			case terr == nil:
+				good = append(good, r)
+			case DataError(terr):
+				bad = append(bad, r)
+				badErrs = append(badErrs, terr)
+			default:
+				return terr
+			}
+		}
+		if len(good) > 0 && len(bad) > 0 {
+			ws, werr := s.writeMerged(ctx, good, nil, release, now)
+			switch {
+			case werr == nil:
+				stats.Add(ws)
+				refused, reasons = bad, badErrs
+			case !DataError(werr):
+				return werr
+			}
+		}
+	}
+	for i, r := range refused {
+		s.drop(ctx, stats, ReasonRejected, reasons[i], "kind", string(r.Kind), "key", clip(r.Key), "source_objects", clip(strings.Join(slices.Sorted(maps.Keys(r.Versions)), ",")), "sqlstate", Code(reasons[i]))
+		stats.NodesRefused++
+	}
+	if len(refused) == len(records) {
+		dropped.addNode(records[0].ID)
+	}
+	return nil
+}
+
 // writeMerged writes node records (nodeRecords: merged per node and source
 // object, sorted), the nodes they merge into (and their aliases) and
 // relations in one transaction, retried after transient failures: Write's
 // transaction. The nodes with a versioned record, and the recorded ones,
 // also get their node_records (writeNodeRecords).
 func (s *Store) writeMerged(ctx context.Context, records []graph.Node, rels []graph.Relation, release bool, now time.Time) (graph.WriteStats, error) {
+	return s.writeMergedOrTry(ctx, records, rels, release, now, false)
+}
+
+// errTrial rolls back a trial write (tryMerged) that the server took.
+var errTrial = errors.New("trial write: rolled back")
+
+// tryMerged runs writeMerged's transaction and rolls it back: nil when the
+// server takes the records, the server's refusal otherwise.
+func (s *Store) tryMerged(ctx context.Context, records []graph.Node, now time.Time) error {
+	_, err := s.writeMergedOrTry(ctx, records, nil, false, now, true)
+	if errors.Is(err, errTrial) {
+		return nil
+	}
+	return err
+}
+
+func (s *Store) writeMergedOrTry(ctx context.Context, records []graph.Node, rels []graph.Relation, release bool, now time.Time, trial bool) (graph.WriteStats, error) {
 	var stats graph.WriteStats
 	nodes := graph.MergeNodes(records)
 	versioned := versionedNodes(records)
@@ -556,7 +634,13 @@ func (s *Store) writeMerged(ctx context.Context, records []graph.Node, rels []gr
 			return err
 		}
 		identity.revoked = revokedMayChange(rels, moved, stats)
-		return refreshIdentity(ctx, q, identity, &stats)
+		if err := refreshIdentity(ctx, q, identity, &stats); err != nil {
+			return err
+		}
+		if trial {
+			return errTrial
+		}
+		return nil
 	})
 	return stats, err
 }

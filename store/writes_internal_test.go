@@ -157,10 +157,11 @@ func TestTransientAndDataErrors(t *testing.T) {
 // TestWriteIsolatingCountsANodeOnce: a batch the database refuses is split
 // between nodes, never between the records of one node (node_records: one
 // record per source object). Node x has four versioned records, the batch
-// a node the server refuses (NUL in its name, past validation) at each
-// place: x is inserted once and counted once, never inserted in one half
-// and merged in the other, and a node refused with several records is
-// refused once.
+// a node the server refuses (\u0000 in the props of both its records,
+// past validation) at each place: x is inserted once and counted once,
+// never inserted in one half and merged in the other, and a node refused
+// with two records, each a source object's, counts two refused records
+// (as the load report's nodes count records: repeated stays 0).
 func TestWriteIsolatingCountsANodeOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -209,10 +210,85 @@ func TestWriteIsolatingCountsANodeOnce(t *testing.T) {
 		require.EqualValues(t, 5, stats.NodesInserted, how)
 		require.Zero(t, stats.NodesMerged, how)
 		require.Zero(t, stats.NodesUnchanged, how)
-		require.EqualValues(t, 1, stats.NodesRefused, how)
-		require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 1}, stats.Dropped, how)
+		require.EqualValues(t, 2, stats.NodesRefused, how)
+		require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 2}, stats.Dropped, how)
+		require.True(t, dropped.nodes[badRecs[0].ID], how)
 		var n int
 		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM nodes").Scan(&n))
 		require.Equal(t, 5, n, how)
 	}
+}
+
+// TestWriteIsolatingKeepsANodesGoodRecords: a node with three records (one
+// per source object) of which the server refuses one (\u0000 in its props,
+// past validation), in a batch with other nodes. The node is written with
+// its two good records (node_records and the node's props theirs), the bad
+// record alone is dropped and counted (NodesRefused 1, rejected-by-database
+// 1), and the node is not named dropped. Before, the node was dropped
+// whole: its good records lost, the node missing from the graph.
+func TestWriteIsolatingKeepsANodesGoodRecords(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	s := NewStore(pool, WithLogger(quietLog))
+	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(name, src string, props map[string]any) graph.Node {
+		n := graph.NamedNode(graph.KindMalware, name)
+		n.Versions = map[string]time.Time{src: v}
+		n.Props = props
+		return n
+	}
+	in := []graph.Node{
+		rec("keep-x", "malware--a", map[string]any{"a": 1}),
+		rec("keep-x", "malware--b", map[string]any{"b": "a\x00b"}),
+		rec("keep-x", "malware--c", map[string]any{"c": 3}),
+	}
+	for i := range 5 {
+		in = append(in, rec(fmt.Sprintf("keep-%d", i), "malware--e", map[string]any{"i": i}))
+	}
+	recs := nodeRecords(in)
+	var stats graph.WriteStats
+	var dropped droppedSet
+	require.NoError(t, s.writeIsolating(ctx, recs, nil, false, time.Now().UTC(), &stats, &dropped))
+	require.EqualValues(t, 6, stats.NodesInserted)
+	require.EqualValues(t, 1, stats.NodesRefused)
+	require.Equal(t, map[graph.DropReason]int64{ReasonRejected: 1}, stats.Dropped)
+	require.False(t, dropped.nodes[in[0].ID], "the node is written")
+	var n int
+	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM nodes").Scan(&n))
+	require.Equal(t, 6, n)
+	var sources []string
+	var props string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT array(SELECT source_id FROM node_records WHERE node_id = $1 ORDER BY 1), (SELECT props::text FROM nodes WHERE id = $1)`,
+		in[0].ID).Scan(&sources, &props))
+	require.Equal(t, []string{"malware--a", "malware--c"}, sources)
+	require.Contains(t, props, `"a": 1`)
+	require.Contains(t, props, `"c": 3`)
+	require.NotContains(t, props, `"b"`)
+}
+
+// TestCheckBatchNamesANodeDroppedOnlyWithoutRecords: validation refuses
+// one of a node's two records (\u0000 in its props): that record is counted
+// refused, and the node is not named dropped (its good record writes it,
+// so the edges and relations needing it stay); a node whose only record
+// is refused is. Before, any refused record named its node dropped.
+func TestCheckBatchNamesANodeDroppedOnlyWithoutRecords(t *testing.T) {
+	t.Parallel()
+	s := &Store{log: quietLog}
+	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	rec := func(name, src string, props map[string]any) graph.Node {
+		n := graph.NamedNode(graph.KindMalware, name)
+		n.Versions = map[string]time.Time{src: v}
+		n.Props = props
+		return n
+	}
+	good, bad := rec("check-x", "malware--a", map[string]any{"a": 1}), rec("check-x", "malware--b", map[string]any{"b": "a\x00b"})
+	alone := rec("check-y", "malware--c", map[string]any{"c": "a\x00b"})
+	var ws graph.WriteStats
+	var dropped droppedSet
+	out := s.checkBatch(context.Background(), graph.Batch{Nodes: []graph.Node{good, bad, alone}}, &ws, &dropped)
+	require.Len(t, out.Nodes, 1)
+	require.EqualValues(t, 2, ws.NodesRefused)
+	require.False(t, dropped.nodes[good.ID], "written by its good record")
+	require.True(t, dropped.nodes[alone.ID])
 }

@@ -56,6 +56,10 @@ type app struct {
 	// write (its retries included) or a command that only reads may wait
 	// on the cluster; 0: no bound.
 	citusBudget time.Duration
+	// serverStartWait is --server-start-wait: how long a retried write
+	// waits in all for a server that says it is starting up
+	// (store.RetryPolicy.Recovery).
+	serverStartWait time.Duration
 	// readCut ends the context of a command that only reads when its
 	// citusBudget is spent (armReadBudget); nil for other commands.
 	readCut    context.CancelCauseFunc
@@ -178,6 +182,11 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 			"(related, search, feeds, partitions list, …) that waits on the cluster longer than this, and name the workers "+
 			"that do not answer; 0: no limit (wait, as psql does with statement_timeout = 0). No effect on one server")
 	durationRange(pf, "citus-budget", 0, 0)
+	pf.DurationVar(&a.serverStartWait, "server-start-wait", store.DefaultRecoveryWait,
+		"when the server restarts under a write and says it is starting up or recovering (SQLSTATE 57P03), wait up to this long in all "+
+			"for it (a WARN when the wait begins, an INFO every 15s) instead of spending the write's retries (10 to 21s of waits); "+
+			"0: no such wait")
+	durationRange(pf, "server-start-wait", 0, 0)
 	pf.BoolVar(&a.noMaintenance, "no-partition-maintenance", false,
 		"do not create the coming days' telemetry partitions when opening the database")
 
@@ -535,6 +544,7 @@ func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, e
 	if err != nil {
 		return nil, err
 	}
+	policy.Recovery = a.serverStartWait
 	opts := []store.Option{}
 	if tuning.JITParamDropped(pool.Config()) {
 		// A transaction pooler refused the jit startup parameter: JIT off
@@ -548,7 +558,7 @@ func (a *app) newStore(ctx context.Context, pool *pgxpool.Pool) (*store.Store, e
 		store.WithBatchSize(plan.BatchSize),
 		store.WithWriters(plan.Writers),
 		store.WithEndpointCache(plan.EndpointCacheKeys),
-		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog()})))...), nil
+		store.WithDayEnsurer(partman.NewDayEnsurer(pool, partman.Options{Logger: a.quietLog(), ServerStartWait: a.partmanStartWait()})))...), nil
 }
 
 // defaultCitusBudget (--citus-budget) bounds every retried write of a
@@ -622,7 +632,7 @@ func (a *app) checkSchema(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := migrateUp(ctx, mp, a.log); err != nil {
+	if _, err := migrateUp(ctx, mp, a.log, a.serverStartWait); err != nil {
 		return fmt.Errorf("migrate the local database: %w", err)
 	}
 	return nil
@@ -814,4 +824,13 @@ func (a *app) logThrough(w io.Writer) (restore func()) {
 		a.logOut.w = prev
 		a.logOut.mu.Unlock()
 	}
+}
+
+// partmanStartWait is --server-start-wait as partman.Options takes it (0
+// there is the default, a negative value none).
+func (a *app) partmanStartWait() time.Duration {
+	if a.serverStartWait <= 0 {
+		return -1
+	}
+	return a.serverStartWait
 }

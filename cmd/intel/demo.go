@@ -100,7 +100,7 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		db.Close()
 		return err
 	}
-	res, err := migrateUp(ctx, p, a.log)
+	res, err := migrateUp(ctx, p, a.log, a.serverStartWait)
 	db.Close()
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	"github.com/spf13/cobra"
@@ -122,7 +123,7 @@ func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOpti
 	if err := schemaNotNewer(ctx, p); err != nil {
 		return err // not "the schema is current"
 	}
-	res, err := migrateUp(ctx, p, a.log)
+	res, err := migrateUp(ctx, p, a.log, a.serverStartWait)
 	if err != nil {
 		return migrationFailed(ctx, p, "migrate up", "applied", res, err)
 	}
@@ -137,9 +138,11 @@ func (a *app) runMigrateUp(ctx context.Context, p *goose.Provider, o migrateOpti
 // the next try starts with it; one that runs outside a transaction (-- +goose
 // NO TRANSACTION) may have done part of its work, and its failure is not
 // retried. It returns the migrations applied by every try.
-func migrateUp(ctx context.Context, p *goose.Provider, log *slog.Logger) ([]*goose.MigrationResult, error) {
+func migrateUp(ctx context.Context, p *goose.Provider, log *slog.Logger, serverStartWait time.Duration) ([]*goose.MigrationResult, error) {
 	var applied []*goose.MigrationResult
-	err := store.Retry(ctx, store.DefaultRetryPolicy, log, "migrate up", func(ctx context.Context) error {
+	policy := store.DefaultRetryPolicy
+	policy.Recovery = serverStartWait
+	err := store.Retry(ctx, policy, log, "migrate up", func(ctx context.Context) error {
 		res, err := p.Up(ctx)
 		applied = append(applied, res...)
 		var pe *goose.PartialError

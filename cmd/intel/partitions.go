@@ -100,7 +100,13 @@ partitions (run it as the owner role, see intel roles create) or the table is
 missing. SIGINT or SIGTERM end it with exit 0 between rounds, as a service is
 stopped; one that cuts a round ends it as any cut command (130, 143), and
 --timeout running out exits 1, between rounds too. A signal after a round that
-failed exits non-zero too: the last line says what was done and what not.`,
+failed exits non-zero too: the last line says what was done and what not.
+On a read-only server a round is skipped, with one WARN naming the cause and
+the rounds after it at DEBUG, and work resumes (logged at INFO) once the server
+takes writes: on a hot standby (a promotion may come; the primary keeps the
+partitions and they replicate) a stop after skipped rounds exits 0; with
+default_transaction_read_only on a server that is not a standby nothing keeps
+them, and a stop after a skipped round exits non-zero saying so.`,
 		Example: `  intel partitions maintain --every 1h
   intel partitions maintain --every 6h --keep 90d --mode drop`,
 	}, a.runPartitionsMaintain)
@@ -285,6 +291,8 @@ func (a *app) maintainEnded(rounds int, err error) error {
 	case errors.As(err, &stopped) && stopped.InRound:
 		return &cutError{err: err, done: fmt.Sprintf("%s; round %d cut (%s): run intel partitions ensure (or maintain) again to finish it",
 			done, rounds+1, stopped.Done)}
+	case errors.As(err, &stopped) && errors.Is(stopped.LastErr, partman.ErrReadOnly):
+		return &cutError{err: err, done: fmt.Sprintf("%s, the last one skipped: %v", done, stopped.LastErr)}
 	case errors.As(err, &stopped):
 		return &cutError{err: err, done: fmt.Sprintf("%s, the last one failed (logged above): %v", done, stopped.LastErr)}
 	case err != nil:
@@ -306,6 +314,7 @@ func (a *app) openForPartitions(ctx context.Context, o partitionsOptions) (*pgxp
 	}
 	opts := o.partman
 	opts.Logger = a.returnedErrorsLog()
+	opts.ServerStartWait = a.partmanStartWait()
 	if opts.Ahead == 0 {
 		opts.Ahead = -1 // 0 on the command line means today only
 	}
@@ -386,7 +395,7 @@ func (a *app) startupUpkeep(ctx context.Context, reading bool) error {
 	if a.noMaintenance {
 		return nil
 	}
-	opts := partman.Options{Logger: a.quietLog()}
+	opts := partman.Options{Logger: a.quietLog(), ServerStartWait: a.partmanStartWait()}
 	outer := ctx
 	if reading {
 		var cancel context.CancelFunc
