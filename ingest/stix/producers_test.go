@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
@@ -703,13 +704,7 @@ func TestATTACKNamesItsTechniqueInAnyOrder(t *testing.T) {
 		"created": "2024-05-01T00:00:00Z", "modified": "2024-05-01T00:00:00Z", "name": "Steal Web Session Cookie - T1539", "confidence": 100}`
 	feeds := map[string]string{"cisa": string(cisa), "attack": attack, "galaxy": galaxy}
 	for _, order := range [][]string{{"cisa", "attack"}, {"attack", "cisa"}, {"attack", "galaxy", "cisa"}, {"galaxy", "cisa", "attack"}} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool, store.WithLogger(quietLogger))
-		for _, f := range order {
-			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
-			require.NoError(t, err)
-			require.Empty(t, rep.Dropped)
-		}
+		st, _ := loadInOrder(t, feeds, order)
 		n, err := st.ResolveNode(ctx, "attack-pattern:T1539")
 		require.NoError(t, err)
 		require.Equal(t, "Steal Web Session Cookie", n.Name, "%v", order)
@@ -821,13 +816,7 @@ func TestATTACKIDLeadingANameKeysTheTechnique(t *testing.T) {
 		"kill_chain_phases": [{"kill_chain_name": "mitre-attack", "phase_name": "initial-access"}]}`
 	feeds := map[string]string{"elevator": string(elevator), "attack": attack}
 	for _, order := range [][]string{{"elevator"}, {"elevator", "attack"}, {"attack", "elevator"}} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool, store.WithLogger(quietLogger))
-		for _, f := range order {
-			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
-			require.NoError(t, err)
-			require.Empty(t, rep.Dropped)
-		}
+		st, pool := loadInOrder(t, feeds, order)
 		rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'attack-pattern' ORDER BY 1`)
 		require.NoError(t, err)
 		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
@@ -865,13 +854,7 @@ func TestCVEIdNamesTheVulnerabilityInAnyOrder(t *testing.T) {
 		"external_references": [{"source_name": "cve", "external_id": "CVE-2021-44228"}]}`
 	feeds := map[string]string{"cve": cve, "vendor": vendor}
 	for _, order := range [][]string{{"cve", "vendor"}, {"vendor", "cve"}} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool, store.WithLogger(quietLogger))
-		for _, f := range order {
-			rep, err := Load(ctx, strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
-			require.NoError(t, err)
-			require.Empty(t, rep.Dropped)
-		}
+		st, pool := loadInOrder(t, feeds, order)
 		n, err := st.ResolveNode(ctx, "vulnerability:CVE-2021-44228")
 		require.NoError(t, err)
 		require.Equal(t, "CVE-2021-44228", n.Name, "%v", order)
@@ -882,4 +865,18 @@ func TestCVEIdNamesTheVulnerabilityInAnyOrder(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"CVE-2021-44228", "Log4Shell"}, names, "%v: the producer's record keeps its name", order)
 	}
+}
+
+// loadInOrder loads feeds[f] for each f of order, in that order, into a
+// fresh database, each without a drop.
+func loadInOrder(t *testing.T, feeds map[string]string, order []string) (*store.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	for _, f := range order {
+		rep, err := Load(context.Background(), strings.NewReader(feeds[f]), st, Options{Feed: f, Logger: quietLogger})
+		require.NoError(t, err, "%s of %v", f, order)
+		require.Empty(t, rep.Dropped, "%s of %v", f, order)
+	}
+	return st, pool
 }
