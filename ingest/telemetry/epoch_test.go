@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/ingest/engine"
@@ -74,16 +75,7 @@ func TestLoadEpochObservedAt(t *testing.T) {
 	require.EqualValues(t, len(in), rep.Telemetry.Edges)
 	require.Equal(t, 7, strings.Count(logs.String(), "neither Unix epoch seconds"), logs.String())
 
-	rows, err := pool.Query(ctx, `SELECT n.key, e.observed_at FROM telemetry_edges e JOIN nodes n ON n.id = e.src_id`)
-	require.NoError(t, err)
-	got := map[string]time.Time{}
-	var key string
-	var at time.Time
-	_, err = pgx.ForEachRow(rows, []any{&key, &at}, func() error {
-		got[key] = at.UTC()
-		return nil
-	})
-	require.NoError(t, err)
+	got := observedAtBySource(t, pool)
 	for name, at := range want {
 		key := "http://a.example/" + strings.ReplaceAll(name, " ", "-")
 		require.Contains(t, got, key)
@@ -143,7 +135,19 @@ func TestLoadEpochObservedAtInAString(t *testing.T) {
 	require.Equal(t, 4, strings.Count(logs.String(), "neither Unix epoch seconds"), logs.String())
 	require.Equal(t, 5, strings.Count(logs.String(), "cannot parse"), logs.String())
 
-	rows, err := pool.Query(ctx, `SELECT n.key, e.observed_at FROM telemetry_edges e JOIN nodes n ON n.id = e.src_id`)
+	got := observedAtBySource(t, pool)
+	for name, at := range want {
+		key := "http://a.example/" + strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")
+		require.Contains(t, got, key)
+		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
+	}
+}
+
+// observedAtBySource returns the observed_at of each stored edge, by its
+// source node's key.
+func observedAtBySource(t *testing.T, pool *pgxpool.Pool) map[string]time.Time {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT n.key, e.observed_at FROM telemetry_edges e JOIN nodes n ON n.id = e.src_id`)
 	require.NoError(t, err)
 	got := map[string]time.Time{}
 	var key string
@@ -153,9 +157,5 @@ func TestLoadEpochObservedAtInAString(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	for name, at := range want {
-		key := "http://a.example/" + strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")
-		require.Contains(t, got, key)
-		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
-	}
+	return got
 }
