@@ -28,7 +28,8 @@ type TelemetryStats struct {
 	// Dropped counts invalid edges by reason; each is logged at WARN.
 	Dropped map[graph.DropReason]int64 `json:"dropped,omitempty"`
 	// Resumed counts the edges at the start of the input that an earlier
-	// load of the same input had stored (its checkpoint), skipped.
+	// load of the same input got through (its checkpoint): stored, or
+	// dropped by that load (before-retention, invalid), skipped.
 	Resumed int64 `json:"resumed,omitempty"`
 	// InDefault counts edges of days in the window that have no partition
 	// and got none (the role may not make partitions, or the day is past

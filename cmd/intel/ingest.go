@@ -400,7 +400,7 @@ that cannot be used is logged, counted and skipped.
 A FILE loads exactly once: its checkpoint (the path, links resolved, and the
 content's SHA-256) commits with each chunk, so after Ctrl-C, SIGTERM, a crash
 or a server restart the same command again writes only what is missing
-("already stored"). Standard input, a pipe or a FIFO has no checkpoint: a
+("already loaded": the lines an earlier load stored or dropped). Standard input, a pipe or a FIFO has no checkpoint: a
 load from it cut short and run again writes again what was stored. A file
 whose content changed is compared with what was loaded, line by line: lines
 appended load alone; a file truncated to a prefix of what was loaded loads
@@ -574,7 +574,9 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 		tw.printf("rerun\t%s: %s\n", rep.Rerun.Kind, rep.Rerun.Message)
 	}
 	if t.Resumed > 0 {
-		tw.printf("already stored\t%d (by an earlier load of this input, skipped)\n", t.Resumed)
+		// The checkpoint counts the edges an earlier load got through,
+		// stored or dropped (before-retention, invalid): not all stored.
+		tw.printf("already loaded\t%d (read by an earlier load of this input: stored, or dropped as its report said; skipped)\n", t.Resumed)
 	}
 	tw.printf("outside the window\t%d (no partition made for them: in their day's partition if one exists, else the default; see intel partitions check)\n", t.OutOfWindow)
 	tw.printf("day without partition\t%d (in telemetry_edges_default: this role may not make partitions)\n", t.InDefault)

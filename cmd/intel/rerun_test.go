@@ -165,3 +165,32 @@ func TestTelemetryRerunOfAFileCutMidLine(t *testing.T) {
 	require.Equal(t, 1000, rows, "stdout: %s\nstderr: %s (exit %d)", stdout, stderr, code)
 	require.Equal(t, 1000, distinct)
 }
+
+// TestTelemetryRerunSaysLinesAlreadyLoadedNotStored: a file of which an
+// earlier load stored some lines and dropped others (observed before the
+// recorded retention: before-retention) is skipped whole by its rerun,
+// which says so of every line the earlier load read, stored or dropped:
+// "already loaded 30", not "already stored 30" as it said, which claimed
+// the 10 dropped lines were stored.
+func TestTelemetryRerunSaysLinesAlreadyLoadedNotStored(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	db := "--database-url=" + dsn
+	runOK(t, db, "partitions", "prune", "--keep", "720h")
+	lines := rerunLines("rr", 0, 20)
+	for i := 20; i < 30; i++ { // ten lines of 1990, long before the retention
+		lines = fmt.Appendf(lines, `{"src":{"kind":"process","key":"old-%d:1"},"relation":"connected-to","dst":"url:http://c2.example/old","agent_id":"rr","observed_at":"1990-01-01T00:00:00Z","props":{"i":%d}}`+"\n", i, i)
+	}
+	path := filepath.Join(t.TempDir(), "retention.ndjson")
+	require.NoError(t, os.WriteFile(path, lines, 0o600))
+	first := runOK(t, db, "ingest", "telemetry", path)
+	require.Contains(t, first, "before-retention")
+	rows, _ := rerunCounts(t, dsn)
+	require.Equal(t, 20, rows)
+
+	again := runOK(t, db, "ingest", "telemetry", path)
+	require.Regexp(t, `already loaded\s+30 \(`, again)
+	require.NotContains(t, again, "already stored", again)
+	rows, _ = rerunCounts(t, dsn)
+	require.Equal(t, 20, rows, "the rerun writes nothing")
+}
