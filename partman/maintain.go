@@ -47,18 +47,27 @@ func Maintain(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts
 	return err
 }
 
+// Rounds counts the rounds of a maintainer.
+type Rounds struct {
+	// Done is how many rounds ran to their end.
+	Done int
+	// Skipped is how many were skipped on a read-only server (not in Done:
+	// they did nothing).
+	Skipped int
+}
+
 // MaintainRounds is Maintain, and it returns how many rounds ran to their
-// end.
-func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts MaintainOptions) (int, error) {
+// end and how many were skipped on a read-only server.
+func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration, opts MaintainOptions) (Rounds, error) {
 	if every <= 0 {
-		return 0, fmt.Errorf("maintain partitions: %w: interval must be positive, got %s", ErrInvalidArgument, every)
+		return Rounds{}, fmt.Errorf("maintain partitions: %w: interval must be positive, got %s", ErrInvalidArgument, every)
 	}
 	if opts.Keep < 0 {
-		return 0, fmt.Errorf("maintain partitions: %w: keep must not be negative, got %s", ErrInvalidArgument, opts.Keep)
+		return Rounds{}, fmt.Errorf("maintain partitions: %w: keep must not be negative, got %s", ErrInvalidArgument, opts.Keep)
 	}
 	if opts.Keep > 0 {
 		if err := opts.Mode.valid(); err != nil {
-			return 0, fmt.Errorf("maintain partitions: %w", err)
+			return Rounds{}, fmt.Errorf("maintain partitions: %w", err)
 		}
 	}
 	o := opts.withDefaults()
@@ -82,13 +91,17 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 			}
 		}
 		if hopeless(r.err) {
-			return stopped.Rounds, fmt.Errorf("maintain partitions: %w", r.err)
+			return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, fmt.Errorf("maintain partitions: %w", r.err)
 		}
 		if r.cut != "" {
 			stopped.InRound, stopped.Done, stopped.Cause = true, r.cut, context.Cause(ctx)
-			return stopped.Rounds, &stopped
+			return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, &stopped
 		}
-		stopped.Rounds++
+		if r.skipped {
+			stopped.Skipped++
+		} else {
+			stopped.Rounds++
+		}
 		stopped.LastErr = r.err
 		ro.after(ctx, o.Logger, r, every)
 		if r.skipped && errors.Is(r.err, ErrStandby) {
@@ -102,10 +115,10 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 		}
 		if ctx.Err() != nil { // between rounds, even when the tick came too
 			if stopped.LastErr == nil {
-				return stopped.Rounds, nil
+				return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, nil
 			}
 			stopped.Cause = context.Cause(ctx)
-			return stopped.Rounds, &stopped
+			return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, &stopped
 		}
 	}
 }
@@ -115,8 +128,11 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 type StoppedError struct {
 	// Rounds is how many rounds ran to their end.
 	Rounds int
-	// InRound: the context ended inside round Rounds+1, and Done says what
-	// that round had done by then.
+	// Skipped is how many rounds were skipped on a read-only server (not
+	// in Rounds: they did nothing).
+	Skipped int
+	// InRound: the context ended inside round Rounds+Skipped+1, and Done
+	// says what that round had done by then.
 	InRound bool
 	Done    string
 	// LastErr is the failure of the last round that ran to its end (when
@@ -131,11 +147,14 @@ func (e *StoppedError) Error() string {
 	if e.Rounds == 1 {
 		rounds = "1 round done"
 	}
+	if e.Skipped > 0 {
+		rounds += fmt.Sprintf(", %d skipped (read-only server)", e.Skipped)
+	}
 	if e.InRound {
-		return fmt.Sprintf("maintain partitions: %s; round %d cut: %s: %v", rounds, e.Rounds+1, e.Done, e.Cause)
+		return fmt.Sprintf("maintain partitions: %s; round %d cut: %s: %v", rounds, e.Rounds+e.Skipped+1, e.Done, e.Cause)
 	}
 	if errors.Is(e.LastErr, ErrReadOnly) {
-		return fmt.Sprintf("maintain partitions: %s, the last one was skipped: %v", rounds, e.LastErr)
+		return fmt.Sprintf("maintain partitions: %s, the last one skipped: %v", rounds, e.LastErr)
 	}
 	return fmt.Sprintf("maintain partitions: %s, the last one failed: %v", rounds, e.LastErr)
 }

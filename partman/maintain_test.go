@@ -109,7 +109,7 @@ func TestMaintainCutInsideARoundIsNoSuccess(t *testing.T) {
 	rounds, err := partman.MaintainRounds(cctx, pool, time.Hour, partman.MaintainOptions{
 		Options: partman.Options{LockTimeout: 50 * time.Millisecond, Logger: logger},
 	})
-	require.Equal(t, 0, rounds)
+	require.Equal(t, partman.Rounds{}, rounds)
 	var stopped *partman.StoppedError
 	require.ErrorAs(t, err, &stopped, "%v", err)
 	require.True(t, stopped.InRound)
@@ -180,7 +180,12 @@ func TestMaintainOnAReadOnlyServerWarnsOnceAndWaits(t *testing.T) {
 	var stopped *partman.StoppedError
 	require.ErrorAs(t, err, &stopped, "%v", err)
 	require.ErrorIs(t, stopped.LastErr, partman.ErrReadOnly)
-	require.Contains(t, err.Error(), "the last one was skipped")
+	require.Contains(t, err.Error(), "the last one skipped")
+	// A skipped round did nothing: not counted done (it was, as "3
+	// rounds done").
+	require.Zero(t, stopped.Rounds, "%v", err)
+	require.GreaterOrEqual(t, stopped.Skipped, 3, "%v", err)
+	require.Contains(t, err.Error(), "0 rounds done, ")
 
 	// Writable again: the next round makes the days.
 	err = run(2, func() {

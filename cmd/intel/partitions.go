@@ -276,21 +276,24 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 	return a.maintainEnded(rounds, err)
 }
 
-// maintainEnded is the end of partitions maintain after rounds rounds: a
+// maintainEnded is the end of partitions maintain after its rounds: a
 // signal between rounds, the last one done, is how a service is stopped
 // (nil: exit 0); --timeout running out is a failure, between rounds too
 // (nothing asked it to stop); a round cut, or a last round that failed, is
 // said and fails (before, a cut round said nothing and exited 0).
-func (a *app) maintainEnded(rounds int, err error) error {
-	done := fmt.Sprintf("%d rounds of partitions maintain done", rounds)
-	if rounds == 1 {
+func (a *app) maintainEnded(rounds partman.Rounds, err error) error {
+	done := fmt.Sprintf("%d rounds of partitions maintain done", rounds.Done)
+	if rounds.Done == 1 {
 		done = "1 round of partitions maintain done"
+	}
+	if rounds.Skipped > 0 {
+		done += fmt.Sprintf(", %d skipped (read-only server)", rounds.Skipped)
 	}
 	var stopped *partman.StoppedError
 	switch {
 	case errors.As(err, &stopped) && stopped.InRound:
 		return &cutError{err: err, done: fmt.Sprintf("%s; round %d cut (%s): run intel partitions ensure (or maintain) again to finish it",
-			done, rounds+1, stopped.Done)}
+			done, rounds.Done+rounds.Skipped+1, stopped.Done)}
 	case errors.As(err, &stopped) && errors.Is(stopped.LastErr, partman.ErrReadOnly):
 		return &cutError{err: err, done: fmt.Sprintf("%s, the last one skipped: %v", done, stopped.LastErr)}
 	case errors.As(err, &stopped):
