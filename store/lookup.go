@@ -609,14 +609,16 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 // alone resolves through them (resolveClaimedName). So search finds by an
 // exact name the node show finds by it: "menuPass", which only MISP's
 // mitre-intrusion-set galaxy lists for G0045, finds the node the
-// threat-actor galaxy's APT10 shares.
+// threat-actor galaxy's APT10 shares. So do the nodes a source's record
+// names so (NodeRecordNamed): a producer's "Log4Shell" that lost the
+// node's name to its CVE id.
 func (s *Store) addClaimedNames(ctx context.Context, text string, opts graph.SearchOptions, hits []graph.SearchHit) ([]graph.SearchHit, error) {
 	q := lookupText(text)
 	exact := 0
 	for exact < len(hits) && hits[exact].Match == "exact" {
 		exact++
 	}
-	var add []graph.SearchHit
+	var ids []uuid.UUID
 	for _, k := range claimKinds {
 		a := graph.NameAlias(k, text)
 		if a == "" {
@@ -626,21 +628,28 @@ func (s *Store) addClaimedNames(ctx context.Context, text string, opts graph.Sea
 		if err != nil {
 			return nil, Interpret(fmt.Sprintf("search %q", text), err)
 		}
-		for _, id := range claimants {
-			if slices.ContainsFunc(hits[:exact], func(h graph.SearchHit) bool { return h.ID == id }) ||
-				slices.ContainsFunc(add, func(h graph.SearchHit) bool { return h.ID == id }) {
-				continue
-			}
-			n, err := s.GetNode(ctx, id)
-			if err != nil {
-				return nil, err
-			}
-			if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
-				continue
-			}
-			add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1,
-				Withdrawn: graph.Lifecycle(n.Props)})
+		ids = append(ids, claimants...)
+	}
+	named, err := s.q.NodeRecordNamed(ctx, q)
+	if err != nil {
+		return nil, Interpret(fmt.Sprintf("search %q", text), err)
+	}
+	ids = append(ids, named...)
+	var add []graph.SearchHit
+	for _, id := range ids {
+		if slices.ContainsFunc(hits[:exact], func(h graph.SearchHit) bool { return h.ID == id }) ||
+			slices.ContainsFunc(add, func(h graph.SearchHit) bool { return h.ID == id }) {
+			continue
 		}
+		n, err := s.GetNode(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
+			continue
+		}
+		add = append(add, graph.SearchHit{NodeBrief: n.Brief(), Sources: n.Sources, Matched: q, Match: "exact", Similarity: 1,
+			Withdrawn: graph.Lifecycle(n.Props)})
 	}
 	if len(add) == 0 {
 		return hits, nil

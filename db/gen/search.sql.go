@@ -256,6 +256,43 @@ func (q *Queries) NodeLookupExact(ctx context.Context, arg NodeLookupExactParams
 	return items, nil
 }
 
+const nodeRecordNamed = `-- name: NodeRecordNamed :many
+SELECT DISTINCT r.node_id
+FROM node_records r
+WHERE r.name <> '' AND lower(btrim(r.name)) = $1::text
+ORDER BY r.node_id
+LIMIT 21
+`
+
+// NodeRecordNamed returns the nodes one of whose records (node_records: a
+// source's record of the node at its newest version) names it @name
+// (lower-cased and trimmed, as lookupText makes search text), at most 21,
+// in id order. A record's name that lost the node's name to a
+// higher-ranked one (a CVE id over a producer's "Log4Shell") is no entry
+// of node_lookup_names, yet the source calls the node so: search finds
+// the node by it as an exact match. Only versioned nodes have records
+// (feeds' objects, not telemetry endpoints), so the scan stays the size of
+// the loaded feeds.
+func (q *Queries) NodeRecordNamed(ctx context.Context, name string) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, nodeRecordNamed, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var node_id uuid.UUID
+		if err := rows.Scan(&node_id); err != nil {
+			return nil, err
+		}
+		items = append(items, node_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const nodeRelationPeers = `-- name: NodeRelationPeers :many
 SELECT n.id, n.kind, n.key, n.name
 FROM relations r JOIN nodes n ON n.id = r.dst_id

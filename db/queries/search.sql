@@ -208,3 +208,19 @@ WHERE EXISTS (SELECT 1 FROM relations r WHERE r.relation = k.relation)
    OR EXISTS (SELECT 1 FROM telemetry_edges t
               WHERE t.relation = k.relation AND t.observed_at >= @since::timestamptz AND t.observed_at < @until::timestamptz)
 ORDER BY k.ord;
+
+-- name: NodeRecordNamed :many
+-- NodeRecordNamed returns the nodes one of whose records (node_records: a
+-- source's record of the node at its newest version) names it @name
+-- (lower-cased and trimmed, as lookupText makes search text), at most 21,
+-- in id order. A record's name that lost the node's name to a
+-- higher-ranked one (a CVE id over a producer's "Log4Shell") is no entry
+-- of node_lookup_names, yet the source calls the node so: search finds
+-- the node by it as an exact match. Only versioned nodes have records
+-- (feeds' objects, not telemetry endpoints), so the scan stays the size of
+-- the loaded feeds.
+SELECT DISTINCT r.node_id
+FROM node_records r
+WHERE r.name <> '' AND lower(btrim(r.name)) = @name::text
+ORDER BY r.node_id
+LIMIT 21;

@@ -841,7 +841,8 @@ func TestATTACKIDLeadingANameKeysTheTechnique(t *testing.T) {
 // common-objects, MISP core's test event) and the same CVE named
 // "Log4Shell" by a newer, confident producer (keyed by its cve external
 // reference) are one node, named CVE-2021-44228 loaded in either order;
-// the producer's record keeps "Log4Shell". Before, the producer's name won
+// the producer's record keeps "Log4Shell", and search finds the node by it
+// (a record's name, NodeRecordNamed). Before, the producer's name won
 // when it was loaded last.
 func TestCVEIdNamesTheVulnerabilityInAnyOrder(t *testing.T) {
 	t.Parallel()
@@ -864,6 +865,11 @@ func TestCVEIdNamesTheVulnerabilityInAnyOrder(t *testing.T) {
 		names, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		require.NoError(t, err)
 		require.Equal(t, []string{"CVE-2021-44228", "Log4Shell"}, names, "%v: the producer's record keeps its name", order)
+		hits, err := st.Search(ctx, "log4shell", graph.SearchOptions{Limit: 5, Exact: true})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, "%v: the producer's name still finds the vulnerability", order)
+		require.Equal(t, n.ID, hits[0].ID)
+		require.Equal(t, "exact", hits[0].Match)
 	}
 }
 
