@@ -46,10 +46,20 @@ func TestDayPartitionDroppedMidLoadIsMadeAgain(t *testing.T) {
 					}
 					// On Citus the DROP may be chosen as the victim of a
 					// distributed deadlock with the load's COPY: the fault is
-					// that it happens, so it is tried again.
+					// that it happens, so it is tried again. Each try is
+					// bounded (statement_timeout), so a deadlock the cluster
+					// does not detect delays the drop instead of hanging the
+					// test and the load with it.
 					var err error
 					for range 20 {
-						if _, err = b.pool.Exec(ctx, "DROP TABLE "+part); store.Code(err) != pgerrcode.DeadlockDetected {
+						err = pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
+							if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = '10s'"); err != nil {
+								return err
+							}
+							_, err := tx.Exec(ctx, "DROP TABLE "+part)
+							return err
+						})
+						if c := store.Code(err); c != pgerrcode.DeadlockDetected && c != pgerrcode.QueryCanceled {
 							break
 						}
 						time.Sleep(50 * time.Millisecond)

@@ -37,9 +37,17 @@ func CitusMode() bool { return os.Getenv(CitusEnv) == "1" }
 
 // citusSettings are added to the test settings of every node.
 var citusSettings = map[string]string{
-	"shared_preload_libraries":           "citus",
-	"shared_buffers":                     "64MB",
-	"max_prepared_transactions":          "200",
+	"shared_preload_libraries":  "citus",
+	"shared_buffers":            "64MB",
+	"max_prepared_transactions": "200",
+	// Citus runs a maintenance daemon per database (distributed deadlock
+	// detection, 2PC recovery), a background worker each. The tests make a
+	// database each, side by side: with the default 8 the coordinator could
+	// not start some ("could not start maintenance background worker"), and
+	// a distributed deadlock between a test's DROP and its load's COPY was
+	// never detected (TestDayPartitionDroppedMidLoadIsMadeAgain hung 20
+	// minutes in CI).
+	"max_worker_processes":               "64",
 	"citus.enable_statistics_collection": "off",
 	// Few shards keep a cluster of three servers on two cores quick; the
 	// distribution is what the tests prove, not its width.
