@@ -165,13 +165,7 @@ func TestTransientAndDataErrors(t *testing.T) {
 func TestWriteIsolatingCountsANodeOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	rec := func(name, src string, props map[string]any) graph.Node {
-		n := graph.NamedNode(graph.KindMalware, name)
-		n.Versions = map[string]time.Time{src: v}
-		n.Props = props
-		return n
-	}
+	rec := malwareRecord
 	for bad := range 6 {
 		pool := pgtest.Pool(t)
 		s := NewStore(pool, WithLogger(quietLog))
@@ -231,13 +225,7 @@ func TestWriteIsolatingKeepsANodesGoodRecords(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	s := NewStore(pool, WithLogger(quietLog))
-	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	rec := func(name, src string, props map[string]any) graph.Node {
-		n := graph.NamedNode(graph.KindMalware, name)
-		n.Versions = map[string]time.Time{src: v}
-		n.Props = props
-		return n
-	}
+	rec := malwareRecord
 	in := []graph.Node{
 		rec("keep-x", "malware--a", map[string]any{"a": 1}),
 		rec("keep-x", "malware--b", map[string]any{"b": "a\x00b"}),
@@ -275,13 +263,7 @@ func TestWriteIsolatingKeepsANodesGoodRecords(t *testing.T) {
 func TestCheckBatchNamesANodeDroppedOnlyWithoutRecords(t *testing.T) {
 	t.Parallel()
 	s := &Store{log: quietLog}
-	v := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	rec := func(name, src string, props map[string]any) graph.Node {
-		n := graph.NamedNode(graph.KindMalware, name)
-		n.Versions = map[string]time.Time{src: v}
-		n.Props = props
-		return n
-	}
+	rec := malwareRecord
 	good, bad := rec("check-x", "malware--a", map[string]any{"a": 1}), rec("check-x", "malware--b", map[string]any{"b": "a\x00b"})
 	alone := rec("check-y", "malware--c", map[string]any{"c": "a\x00b"})
 	var ws graph.WriteStats
@@ -291,4 +273,13 @@ func TestCheckBatchNamesANodeDroppedOnlyWithoutRecords(t *testing.T) {
 	require.EqualValues(t, 2, ws.NodesRefused)
 	require.False(t, dropped.nodes[good.ID], "written by its good record")
 	require.True(t, dropped.nodes[alone.ID])
+}
+
+// malwareRecord is a record of the malware named name by source object src
+// at version 2024-03-01, with props.
+func malwareRecord(name, src string, props map[string]any) graph.Node {
+	n := graph.NamedNode(graph.KindMalware, name)
+	n.Versions = map[string]time.Time{src: time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)}
+	n.Props = props
+	return n
 }
