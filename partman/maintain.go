@@ -75,9 +75,31 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 	defer tick.Stop()
 	var stopped StoppedError
 	var ro readOnlyStreak
+	// stop ends Maintain between rounds.
+	stop := func() (Rounds, error) {
+		if stopped.LastErr == nil {
+			return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, nil
+		}
+		stopped.Cause = context.Cause(ctx)
+		return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, &stopped
+	}
 	for {
 		var r roundOutcome
-		if why := serverReadOnly(ctx, pool); why != nil {
+		why := serverReadOnly(ctx, pool)
+		if ctx.Err() != nil {
+			// Stopped before the round did anything (the check failed, or
+			// answered, as ctx ended): between rounds. Before, the round
+			// ran on the ended context and was reported cut, "round 5 cut:
+			// ensure made 0 of 0 day partitions", when a stop came while
+			// the check of a read-only server ran.
+			if stopped.Rounds+stopped.Skipped == 0 {
+				// No round at all: not a success.
+				stopped.InRound, stopped.Done, stopped.Cause = true, "stopped before it began", context.Cause(ctx)
+				return Rounds{}, &stopped
+			}
+			return stop()
+		}
+		if why != nil {
 			r = roundOutcome{err: why, skipped: true}
 		} else {
 			r = maintainRound(ctx, pool, opts.Keep, opts.Mode, o)
@@ -114,11 +136,7 @@ func MaintainRounds(ctx context.Context, pool *pgxpool.Pool, every time.Duration
 		case <-tick.C:
 		}
 		if ctx.Err() != nil { // between rounds, even when the tick came too
-			if stopped.LastErr == nil {
-				return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, nil
-			}
-			stopped.Cause = context.Cause(ctx)
-			return Rounds{Done: stopped.Rounds, Skipped: stopped.Skipped}, &stopped
+			return stop()
 		}
 	}
 }

@@ -117,6 +117,29 @@ func TestMaintainCutInsideARoundIsNoSuccess(t *testing.T) {
 	require.Contains(t, stopped.Done, "ensure made 0 of 8 day partitions")
 }
 
+// TestMaintainStoppedBeforeItsFirstRound: a maintainer whose context
+// ended before its first round did nothing and says so, without claiming
+// an ensure it never began. Before, the round ran on the ended context
+// and was reported as "round 1 cut: ensure made 0 of 0 day partitions";
+// the same path, a stop landing during a later round's read-only check,
+// turned "stopped after a skipped round" into "round 5 cut" (seen in
+// Citus CI).
+func TestMaintainStoppedBeforeItsFirstRound(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.Pool(t)
+	logger, logs := testLogger()
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rounds, err := partman.MaintainRounds(cctx, pool, time.Hour, partman.MaintainOptions{Options: partman.Options{Logger: logger}})
+	require.Equal(t, partman.Rounds{}, rounds)
+	var stopped *partman.StoppedError
+	require.ErrorAs(t, err, &stopped, "%v", err)
+	require.True(t, stopped.InRound)
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, "maintain partitions: 0 rounds done; round 1 cut: stopped before it began: context canceled", err.Error())
+	require.Empty(t, logs.String())
+}
+
 // TestMaintainOnAReadOnlyServerWarnsOnceAndWaits: a maintainer whose
 // server is read-only (default_transaction_read_only here; a hot standby
 // the same, see ErrStandby) skips its rounds with one WARN that names the
@@ -226,7 +249,7 @@ func TestMaintainStoppedAfterAFailedRoundSaysSo(t *testing.T) {
 	// The first round fails at once (seconds on a loaded machine); then it
 	// waits an hour. The round ends just after its failure is logged.
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "partman: ensure round failed") },
-		time.Minute, 10*time.Millisecond)
+		time.Minute, 10*time.Millisecond, "%s", logs)
 	time.Sleep(200 * time.Millisecond)
 	cancel()
 	err = <-done

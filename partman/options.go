@@ -93,11 +93,22 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives what partman does. Default slog.Default().
 	Logger *slog.Logger
+
+	// defaulted: withDefaults has run. Its "none" values (a negative
+	// Retries, Ahead, Behind or ServerStartWait) become zero, which a
+	// second run read as "default": Maintain's Retries -1 gave each
+	// Ensure it ran 9 retries again.
+	defaulted bool
 }
 
 // withDefaults returns o with every zero field set to its default and the
-// negative "none" values turned into zero.
+// negative "none" values turned into zero. It is idempotent: options it
+// returned, passed on to another partman function, keep their meaning.
 func (o Options) withDefaults() Options {
+	if o.defaulted {
+		return o
+	}
+	o.defaulted = true
 	if o.Parent == "" {
 		o.Parent = DefaultParent
 	}

@@ -63,6 +63,25 @@ func TestWithDefaults(t *testing.T) {
 	require.Zero(t, Options{Retries: -1}.withDefaults().Retries)
 }
 
+// TestWithDefaultsTwiceKeepsNone: options defaulted by one function and
+// passed to another (Maintain to Ensure and Prune) keep their "none"
+// values. Before, the second pass read the zero a negative value had
+// become as "default": Maintain with Retries -1 retried every lock
+// timeout nine times (14 s of backoff a round, over a minute under load).
+func TestWithDefaultsTwiceKeepsNone(t *testing.T) {
+	t.Parallel()
+	none := Options{Retries: -1, Ahead: -1, Behind: -1, ServerStartWait: -1}
+	once := none.withDefaults()
+	twice := once.withDefaults()
+	for _, o := range []Options{once, twice} {
+		require.Zero(t, o.Retries)
+		require.Zero(t, o.Ahead)
+		require.Zero(t, o.Behind)
+		require.Zero(t, o.ServerStartWait)
+		require.Equal(t, 1, o.retryPolicy().Attempts)
+	}
+}
+
 func TestMissingDays(t *testing.T) {
 	t.Parallel()
 	at := func(s string) *time.Time { v := d(s); return &v }

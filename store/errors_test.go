@@ -172,3 +172,40 @@ func TestPermissionDeniedIsExplained(t *testing.T) {
 	require.ErrorContains(t, explained, "_writer")
 	require.Equal(t, pgerrcode.InsufficientPrivilege, store.Code(explained), "the chain is kept")
 }
+
+// TestLockTimeoutBoundsAWaitOnACitusWorker: a transaction's lock_timeout
+// bounds its lock waits on Citus workers too, and a lock not granted there
+// is a lock timeout (55P03, retryable), not a lost worker. A lock on a
+// distributed table is taken on the workers first; the holder's lock is
+// propagated there. Before, the waits on a worker took the worker's
+// lock_timeout (none), and `partitions maintain` with a 20 ms timeout
+// queued its ACCESS EXCLUSIVE request there, and every query behind it,
+// for as long as the reader held the table (past a minute in CI). On
+// plain PostgreSQL the wait is the server's own and times out alike.
+func TestLockTimeoutBoundsAWaitOnACitusWorker(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	holder, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer holder.Rollback(ctx) //nolint:errcheck // released when the test ends
+	_, err = holder.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
+	require.NoError(t, err)
+
+	for range 3 {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err = store.WithTx(cctx, pool, store.TxOptions{LockTimeout: 20 * time.Millisecond}, func(tx pgx.Tx) error {
+			_, err := tx.Exec(cctx, "LOCK TABLE telemetry_edges_default IN ACCESS EXCLUSIVE MODE")
+			return err
+		})
+		outlived := cctx.Err()
+		cancel()
+		require.Error(t, err)
+		require.NoError(t, outlived, "the wait outlived the lock timeout: %v", err)
+		require.Equal(t, pgerrcode.LockNotAvailable, store.Code(err), "%v", err)
+		require.True(t, store.Retryable(err), "%v", err)
+		if pgtest.CitusMode() {
+			require.Contains(t, err.Error(), "on the Citus worker")
+		}
+	}
+}

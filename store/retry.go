@@ -15,6 +15,8 @@ import (
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ransomeye/intel/internal/citusnotice"
 )
 
 // RetryPolicy bounds how every write of a Store is retried after a
@@ -174,7 +176,7 @@ func citusWorkerLost(pgErr *pgconn.PgError) bool {
 	case pgerrcode.IOError:
 		return strings.HasPrefix(pgErr.Message, "failed to COPY to shard ")
 	case pgerrcode.InternalError:
-		if strings.HasPrefix(pgErr.Message, "failure on connection marked as essential") {
+		if strings.HasPrefix(pgErr.Message, citusEssential) {
 			return true
 		}
 		for _, lost := range libpqConnectionLost {
@@ -184,6 +186,33 @@ func citusWorkerLost(pgErr *pgconn.PgError) bool {
 		}
 	}
 	return false
+}
+
+// citusEssential starts a Citus coordinator's error for a statement that
+// failed on a worker: "failure on connection marked as essential:
+// host:port" (XX000).
+const citusEssential = "failure on connection marked as essential: "
+
+// citusWorkerCause returns err, a coordinator's "failure on connection
+// marked as essential" error, with the error the worker gave in front of
+// it: kept from the WARNING the coordinator passed on just before
+// (package citusnotice; the pool's connections record them when built by
+// tuning.ConfigurePool). A lock not granted on a worker within the
+// transaction's lock_timeout (SET LOCAL lock_timeout is propagated there,
+// see TxOptions) is then 55P03, a lock timeout retried as one, not a lost
+// worker. Any other err, or one without such a notice, is returned as is.
+func citusWorkerCause(conn *pgconn.PgConn, err error) error {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.InternalError || !strings.HasPrefix(pgErr.Message, citusEssential) {
+		return err
+	}
+	n := citusnotice.Take(conn)
+	if n == nil || citusnotice.Worker(n) != strings.TrimPrefix(pgErr.Message, citusEssential) {
+		return err
+	}
+	worker := pgconn.PgError(*n)
+	worker.Severity, worker.SeverityUnlocalized = "ERROR", "ERROR"
+	return fmt.Errorf("%w, on the Citus worker %s (the coordinator: %w)", &worker, citusnotice.Worker(n), err)
 }
 
 // libpqConnectionLost are libpq's messages for a connection that broke

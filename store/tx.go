@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/ransomeye/intel/internal/citusnotice"
 )
 
 // rollbackTimeout bounds the rollback of a failed transaction, which runs
@@ -63,7 +65,9 @@ type txBeginner interface {
 
 // WithTx runs fn in one READ COMMITTED transaction (whatever
 // default_transaction_isolation says; see readCommitted): it commits when
-// fn returns nil and rolls back otherwise. The rollback runs on a context of its own (bounded
+// fn returns nil and rolls back otherwise. On a Citus coordinator, an
+// error a worker gave (a lock timeout there) is returned as that error
+// (see citusWorkerCause). The rollback runs on a context of its own (bounded
 // by a few seconds) even when ctx is cancelled, so the connection goes
 // back to the pool clean. It does not retry: see Store for the writers
 // that do.
@@ -77,16 +81,19 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 	if err != nil {
 		return err
 	}
+	conn := tx.Conn().PgConn()
+	citusnotice.Take(conn) // one an earlier transaction left
 	defer func() {
 		if err == nil {
 			return
 		}
+		err = citusWorkerCause(conn, err)
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
 		defer cancel()
 		_ = tx.Rollback(rctx)
 	}()
-	if sql, args := o.setLocal(); sql != "" {
-		if _, err = tx.Exec(ctx, sql, args...); err != nil {
+	if sql := o.setLocal(); sql != "" {
+		if _, err = tx.Exec(ctx, sql); err != nil {
 			return err
 		}
 	}
@@ -96,28 +103,34 @@ func WithTx(ctx context.Context, db Beginner, o TxOptions, fn func(pgx.Tx) error
 	return tx.Commit(ctx)
 }
 
-// setLocal returns the statement that makes o's settings for the
-// transaction alone (SET LOCAL) and its arguments, or "" when o has none.
-func (o TxOptions) setLocal() (string, []any) {
-	var calls []string
-	var args []any
+// setLocal returns the statements that make o's settings for the
+// transaction alone (SET LOCAL), or "" when o has none. They are plain SET
+// LOCAL statements (no parameters: one simple-protocol round trip) after
+// citus.propagate_set_commands = 'local', so that on a Citus coordinator
+// the workers' side of the transaction takes them too: a partition's DDL
+// there locks the shell tables on every worker, and a wait on a worker
+// bounded by nothing but the coordinator's lock_timeout was unbounded (a
+// reader holding the parent on a worker held `partitions maintain`, lock
+// timeout 20ms, past a minute). On plain PostgreSQL the citus setting is a
+// placeholder, set for the transaction and read by nothing.
+func (o TxOptions) setLocal() string {
+	var set []string
 	if o.LockTimeout > 0 {
-		args = append(args, pgMillis(o.LockTimeout))
-		calls = append(calls, "set_config('lock_timeout', $1, true)")
+		set = append(set, "lock_timeout = '"+pgMillis(o.LockTimeout)+"'")
 	}
 	if o.WaitsOnPurpose {
-		calls = append(calls, "set_config('idle_in_transaction_session_timeout', '0', true)")
+		set = append(set, "idle_in_transaction_session_timeout = 0")
 	}
 	if o.Maintenance {
-		calls = append(calls, "set_config('statement_timeout', '0', true)")
+		set = append(set, "statement_timeout = 0")
 	}
 	if o.JITOff {
-		calls = append(calls, "set_config('jit', 'off', true)")
+		set = append(set, "jit = off")
 	}
-	if calls == nil {
-		return "", nil
+	if set == nil {
+		return ""
 	}
-	return "SELECT " + strings.Join(calls, ", "), args
+	return "SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL " + strings.Join(set, "; SET LOCAL ")
 }
 
 // pgMillis formats d as a PostgreSQL duration setting in whole

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ransomeye/intel/db/pgjson"
 	"github.com/ransomeye/intel/db/pguuid"
+	"github.com/ransomeye/intel/internal/citusnotice"
 )
 
 // DefaultServerCheckTimeout bounds the one connection ConfigurePool makes to
@@ -120,6 +121,10 @@ func ConfigurePool(ctx context.Context, dsn string, opts ...PoolOption) (*pgxpoo
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
 	cfg.AfterConnect = AfterConnect(cfg.AfterConnect)
+	// A Citus worker's error reaches the client only as a WARNING before
+	// the coordinator's own: kept, so that store names it (a lock timeout
+	// on a worker is one, not a lost worker).
+	cfg.ConnConfig.OnNotice = citusnotice.Record(cfg.ConnConfig.OnNotice)
 	// pgx speaks UTF-8 only and reads times sent as text (the simple
 	// protocol) in the ISO form only. A database or role set otherwise
 	// (ALTER DATABASE … SET client_encoding = 'LATIN1', DateStyle = 'SQL,

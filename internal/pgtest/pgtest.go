@@ -48,6 +48,7 @@ import (
 	"github.com/peterldowns/pgtestdb"
 
 	"github.com/ransomeye/intel/db/migrations"
+	"github.com/ransomeye/intel/internal/citusnotice"
 	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/tuning"
 )
@@ -389,6 +390,7 @@ func PoolFor(t testing.TB, dsn string) *pgxpool.Pool {
 		cfg.MaxConns = 8
 	}
 	cfg.AfterConnect = tuning.AfterConnect(cfg.AfterConnect)
+	cfg.ConnConfig.OnNotice = citusnotice.Record(cfg.ConnConfig.OnNotice) // as tuning.ConfigurePool
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
