@@ -423,7 +423,8 @@
 // attribute's or object's node, its indicator, a sighting) it writes,
 // with the relations naming them: the event's end writes them as the
 // event's records in its version, as if read after it, so a newer version
-// replaces them (past maxDeferred, written at once without a version).
+// replaces them (past maxHeld, written at once without a version, said
+// at WARN).
 // The has-hash links of the file a to_ids file object's pattern describes
 // are stated as the object's own has-hash links are: by the event.
 package misp

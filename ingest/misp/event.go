@@ -108,10 +108,12 @@ type frame struct {
 	stated []graph.Relation
 	// held are its own nodes its records wrote before its uuid or
 	// version was read, and the relations naming them (mapping.held),
-	// for its end; heldCount bounds them.
-	held      []graph.Node
-	heldRels  []graph.Relation
-	heldCount int
+	// for its end; heldCount bounds them (maxHeld), heldOverflow says
+	// some were written at once, without a version.
+	held         []graph.Node
+	heldRels     []graph.Relation
+	heldCount    int
+	heldOverflow bool
 	// parent is the frame this one is the "Event" or "response" member
 	// of, or nil. nestedEvents counts the events read as its members,
 	// nestedEvent is the last; ownRecords is set once a record of its
@@ -349,15 +351,20 @@ func (f *frame) keepStated(rels []graph.Relation) []graph.Relation {
 	return rels[n:]
 }
 
+// maxHeld bounds the node records and relations an event holds for its
+// end (frame.held): whole records, larger than a link, so fewer than
+// maxDeferred (about 128 MiB at 1 KiB each).
+const maxHeld = 1 << 17
+
 // keepHeld keeps own nodes and the relations naming them for the end of
-// the event (frame.held), up to maxDeferred of both, and returns those it
+// the event (frame.held), up to maxHeld of both, and returns those it
 // could not keep; called in feed order on the batcher goroutine.
 func (f *frame) keepHeld(nodes []graph.Node, rels []graph.Relation) ([]graph.Node, []graph.Relation) {
 	if len(nodes)+len(rels) == 0 {
 		return nil, nil
 	}
-	if f.heldCount+len(nodes)+len(rels) > maxDeferred {
-		f.ownOverflow = true
+	if f.heldCount+len(nodes)+len(rels) > maxHeld {
+		f.heldOverflow = true
 		return nodes, rels
 	}
 	f.heldCount += len(nodes) + len(rels)

@@ -297,7 +297,8 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 				res.Batch.Relations = append(res.Batch.Relations, rest...)
 			}
 			if nodes, rels := fr.keepHeld(held, heldRels); len(nodes)+len(rels) > 0 {
-				// Too many kept: written now, unversioned.
+				// Too many kept (maxHeld): written now, unversioned,
+				// as before the event's end was told to stamp them.
 				res.Batch.Nodes = append(res.Batch.Nodes, nodes...)
 				res.Batch.Relations = append(res.Batch.Relations, rels...)
 			}
@@ -508,6 +509,9 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	if fr.ownOverflow {
 		m.log.Warn("MISP event TLP and distribution not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
+	}
+	if fr.heldOverflow {
+		m.log.Warn("MISP event records read before its uuid and timestamp written without its version: too many to keep for its end (a newer version of the event replaces only those kept)", "event", fr.uuid(), "kept", maxHeld)
 	}
 	fr.own = nil
 	// The held records stay apart from the TLP and restriction records,
