@@ -66,7 +66,10 @@
 // sighting — becomes the alias "misp--<uuid>" of the node it maps to. MISP
 // uuids are unique across record types, so one prefix lets an
 // ObjectReference or a cluster relation name its target without knowing
-// whether it is an attribute or an object. Every uuid read (those above,
+// whether it is an attribute or an object. A uuid that clusters of
+// different values of one galaxy list share (MISP exported every cluster
+// of a galaxy with one uuid before clusters had their own) names none of
+// them: they are keyed by their names alone, said at WARN. Every uuid read (those above,
 // an object reference's referenced_uuid, a sighting's attribute_uuid, a
 // cluster relation's target, an organisation's uuid) is compared and
 // stored in canonical lower-case form (stixid.CanonicalUUID, the rule of
@@ -386,8 +389,9 @@
 // and modified for it), so a newer copy of it replaces what an older one
 // gave the node (a comment, a TLP tag, a pattern's based-on links) and an
 // older one changes nothing; the restriction of its event's copy or
-// summary beside it is part of that record (a ZMQ message's, written at
-// the message's end, is not: it stays). A
+// summary beside it is part of that record (a ZMQ misp_json_attribute
+// message's Event's too: its one attribute waits for the message's end).
+// A
 // copy of an event without Attribute, Object and EventReport lists (MISP's
 // metadata-only results, the Event of a ZMQ attribute message) says
 // nothing of what the event holds: it states no version, its links stand
@@ -415,5 +419,12 @@
 // timestamp states (sorted keys put both after "Object") is kept for the
 // end of the event and stated there (up to maxDeferred relations; past
 // it, and in an event without a uuid, an object or report states its
-// links by its own uuid).
+// links by its own uuid); so are the records of its own nodes (an
+// attribute's or object's node, its indicator, a sighting) it writes,
+// with the relations naming them: the event's end writes them as the
+// event's records in its version, as if read after it, so a newer version
+// replaces them (past maxHeld, written at once without a version, said
+// at WARN).
+// The has-hash links of the file a to_ids file object's pattern describes
+// are stated as the object's own has-hash links are: by the event.
 package misp

@@ -3,6 +3,7 @@ package misp
 import (
 	"cmp"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -105,6 +106,14 @@ type frame struct {
 	// stated are the relations its records stated before its uuid or
 	// version was read (mapping.stated), for its end.
 	stated []graph.Relation
+	// held are its own nodes its records wrote before its uuid or
+	// version was read, and the relations naming them (mapping.held),
+	// for its end; heldCount bounds them (maxHeld), heldOverflow says
+	// some were written at once, without a version.
+	held         []graph.Node
+	heldRels     []graph.Relation
+	heldCount    int
+	heldOverflow bool
 	// parent is the frame this one is the "Event" or "response" member
 	// of, or nil. nestedEvents counts the events read as its members,
 	// nestedEvent is the last; ownRecords is set once a record of its
@@ -340,6 +349,57 @@ func (f *frame) keepStated(rels []graph.Relation) []graph.Relation {
 	n := min(len(rels), max(0, maxDeferred-len(f.stated)))
 	f.stated = append(f.stated, rels[:n]...)
 	return rels[n:]
+}
+
+// maxHeld bounds the node records and relations an event holds for its
+// end (frame.held): whole records, larger than a link, so fewer than
+// maxDeferred (about 128 MiB at 1 KiB each).
+const maxHeld = 1 << 17
+
+// keepHeld keeps own nodes and the relations naming them for the end of
+// the event (frame.held), up to maxHeld of both, and returns those it
+// could not keep; called in feed order on the batcher goroutine.
+func (f *frame) keepHeld(nodes []graph.Node, rels []graph.Relation) ([]graph.Node, []graph.Relation) {
+	if len(nodes)+len(rels) == 0 {
+		return nil, nil
+	}
+	if f.heldCount+len(nodes)+len(rels) > maxHeld {
+		f.heldOverflow = true
+		return nodes, rels
+	}
+	f.heldCount += len(nodes) + len(rels)
+	f.held = append(f.held, nodes...)
+	f.heldRels = append(f.heldRels, rels...)
+	return nil, nil
+}
+
+// holdOwn takes out of b the records of the own nodes own and the
+// relations naming one of them, and returns them.
+func holdOwn(b *graph.Batch, own []ownNode) ([]graph.Node, []graph.Relation) {
+	ids := make(map[graph.Ref]bool, len(own))
+	for _, o := range own {
+		ids[graph.NodeRef(o.id())] = true
+	}
+	var nodes []graph.Node
+	var rels []graph.Relation
+	b.Nodes = slices.DeleteFunc(b.Nodes, func(n graph.Node) bool {
+		if ids[n.Ref()] {
+			nodes = append(nodes, n)
+			return true
+		}
+		return false
+	})
+	if len(nodes) == 0 {
+		return nil, nil
+	}
+	b.Relations = slices.DeleteFunc(b.Relations, func(r graph.Relation) bool {
+		if ids[r.Src] || ids[r.Dst] {
+			rels = append(rels, r)
+			return true
+		}
+		return false
+	})
+	return nodes, rels
 }
 
 // keep keeps links for the end of the event, up to maxDeferred; called in

@@ -65,6 +65,9 @@ type clusterRef struct {
 	// in events differ by the galaxy version each event was made with;
 	// keeping them would make every load rewrite the node.
 	definition bool
+	// sharedUUID is set when another cluster of the same list, of another
+	// value, carries the same uuid (sharedUUIDs): the uuid names neither.
+	sharedUUID bool
 }
 
 // relType is the relation to the cluster: the tag's or cluster's
@@ -202,11 +205,11 @@ func (r clusterRef) node(feed string) graph.Node {
 		if t := c.TagName.String(); t != "" {
 			props["tag_name"] = t
 		}
-		if u := canonUUID(c.UUID.String()); u != "" {
+		if u := canonUUID(c.UUID.String()); u != "" && !r.sharedUUID {
 			props["misp_uuid"] = u
 		}
 	}
-	if r.c != nil {
+	if r.c != nil && !r.sharedUUID {
 		if u := canonUUID(r.c.UUID.String()); u != "" {
 			n.Aliases = append(n.Aliases, alias(u))
 			if id := r.attackSTIXID(u); id != "" {
@@ -369,7 +372,73 @@ func galaxyClusters(gs []rawGalaxy) []clusterRef {
 			out = append(out, clusterRef{galaxyType: typ, value: c.Value.String(), relationship: c.RelationshipType.String(), c: c})
 		}
 	}
+	sharedUUIDs(out)
 	return out
+}
+
+// countShared counts the clusters of refs marked sharedUUID.
+func countShared(refs []clusterRef) int {
+	n := 0
+	for _, r := range refs {
+		if r.sharedUUID {
+			n++
+		}
+	}
+	return n
+}
+
+// sharedUUIDs marks the clusters of refs whose uuid another of them, of
+// another type or value, carries too (clusterRef.sharedUUID), and returns
+// how many. Events MISP exported before its galaxies gave each cluster a
+// uuid of its own give every cluster of a galaxy the same one (PyMISP's
+// tests/mispevent_testfiles/existing_event_edited.json, an OSINT Sednit
+// event: the Tool galaxy's GAMEFISH, X-Tunnel, EVILTOSS and X-Agent all
+// 0d821b68-9d82-4c6d-86a6-1071a9e0f79f). Taken as their id, it made them
+// one entity, renamed from one to the other; keyed by their names alone,
+// they are what they say.
+func sharedUUIDs(refs []clusterRef) int {
+	if len(refs) < 2 {
+		return 0
+	}
+	first := map[string]int{}
+	n := 0
+	mark := func(i int) {
+		if !refs[i].sharedUUID {
+			refs[i].sharedUUID = true
+			n++
+		}
+	}
+	for i, r := range refs {
+		if r.c == nil {
+			continue
+		}
+		u := canonUUID(r.c.UUID.String())
+		if u == "" {
+			continue
+		}
+		j, seen := first[u]
+		if !seen {
+			first[u] = i
+			continue
+		}
+		if !strings.EqualFold(strings.TrimSpace(refs[j].value), strings.TrimSpace(r.value)) ||
+			!strings.EqualFold(strings.TrimSpace(refs[j].galaxyType), strings.TrimSpace(r.galaxyType)) {
+			mark(j)
+			mark(i)
+		}
+	}
+	if n > 0 {
+		// A third cluster of the uuid, of the first one's value, is
+		// marked too: the uuid names none of them.
+		for i, r := range refs {
+			if r.c != nil && !r.sharedUUID {
+				if j, ok := first[canonUUID(r.c.UUID.String())]; ok && refs[j].sharedUUID {
+					mark(i)
+				}
+			}
+		}
+	}
+	return n
 }
 
 // checkCluster says why a cluster cannot be mapped, or nil.
@@ -427,6 +496,16 @@ func (m *mapper) galaxyRecord(j job, b *graph.Batch) {
 		t.Clusters += int64(len(g.Clusters))
 	})
 	clusters := galaxyClusters([]rawGalaxy{g})
+	if n := countShared(clusters); n > 0 {
+		args := []any{"galaxy", truncate(g.Type.String(), 80), "clusters", n}
+		if j.evUUID != "" {
+			args = append(args, "event", j.evUUID)
+		}
+		if j.file != "" {
+			args = append(args, "file", j.file)
+		}
+		m.log.Warn("MISP galaxy clusters of different values share one uuid (as MISP exported them before each cluster had its own): keyed by their names, the uuid kept as the id of none", args...)
+	}
 	var nb graph.Batch
 	m.addClusters(j, &nb, clusters, "", "", j.first, j.last)
 	b.Nodes = append(b.Nodes, nb.Nodes...)

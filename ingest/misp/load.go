@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,7 +129,10 @@ type job struct {
 	tags []rawTag
 	// evSharing is, for the end of a frame that is no event (recFrameEnd)
 	// holding records beside one copy of their event, that event's
-	// restriction of them (briefSharing), nil for none.
+	// restriction of them (briefSharing), nil for none; for the one
+	// attribute of such a frame held to its end (a ZMQ
+	// misp_json_attribute message's), the same, which its own node's
+	// record takes in its version (attributeRecord).
 	evSharing map[string]any
 
 	// Set by the mapper for the record being mapped.
@@ -156,6 +160,12 @@ type mapping struct {
 	// TLP at the event's end (frame.sightingTLPs).
 	tlps    map[string]graph.TLP
 	sighted []sighted
+	// held are its event's own nodes (and the relations naming them) a
+	// record read before its event's uuid or version wrote, kept for the
+	// event's end to be written as the event's records in its version
+	// (frame.held).
+	held     []graph.Node
+	heldRels []graph.Relation
 }
 
 type recordKind int
@@ -265,8 +275,18 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 			return false
 		})
 	}
-	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0) {
+	if j.evFrame && (j.evUUID == "" || j.version.IsZero()) && len(out.own) > 0 {
+		// Its event's own nodes, read before the event's uuid or version
+		// (sorted keys put "uuid" and "timestamp" after "Attribute" and
+		// "Object"), are the event's records in its version all the same:
+		// held, with the relations naming them, for the event's end,
+		// which stamps them (endEvent). Written now unversioned, a newer
+		// version of the event could take nothing away from them.
+		out.held, out.heldRels = holdOwn(b, out.own)
+	}
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0 || len(out.held) > 0) {
 		fr, links, own, stated, tlps, sighted := j.fr, out.links, out.own, out.stated, out.tlps, out.sighted
+		held, heldRels := out.held, out.heldRels
 		out.res.Ordered = func(res *engine.Result) {
 			fr.keep(links)
 			fr.keepOwn(own)
@@ -275,6 +295,12 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 				// Too many kept: written now, stated as the record
 				// could state them alone (eventStated's fallback).
 				res.Batch.Relations = append(res.Batch.Relations, rest...)
+			}
+			if nodes, rels := fr.keepHeld(held, heldRels); len(nodes)+len(rels) > 0 {
+				// Too many kept (maxHeld): written now, unversioned,
+				// as before the event's end was told to stamp them.
+				res.Batch.Nodes = append(res.Batch.Nodes, nodes...)
+				res.Batch.Relations = append(res.Batch.Relations, rels...)
 			}
 		}
 	}
@@ -389,11 +415,13 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	}
 	stated := fr.stated
 	fr.stated = nil
+	held, heldRels := fr.held, fr.heldRels
+	fr.held, fr.heldRels = nil, nil
 	sightingTLPs := fr.sightingTLPs(m.feed)
 	if fr.uuid() == "" {
 		res.Drops = append(res.Drops, j.dropped("event", fr.fields["uuid"], engine.ReasonMissingID,
 			fmt.Errorf("event %q has no valid uuid; its records load without it", truncate(fr.fields["info"], 80))))
-		res.Batch = graph.Batch{Nodes: sightingTLPs, Relations: stated} // as their records could state them
+		res.Batch = graph.Batch{Nodes: append(sightingTLPs, held...), Relations: append(stated, heldRels...)} // as their records could state them
 		return
 	}
 	nodes, rels := fr.buildEvent(m.feed)
@@ -430,6 +458,19 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 		}
 	}
 	rels = append(rels, stated...)
+	// The own nodes its records wrote before its uuid or version was read
+	// are its records in this version, as if read after them (stampOwn).
+	if v := version; !v.IsZero() {
+		for i := range held {
+			vs := maps.Clone(held[i].Versions)
+			if vs == nil {
+				vs = map[string]time.Time{}
+			}
+			vs[alias(fr.uuid())] = v
+			held[i].Versions = vs
+		}
+	}
+	rels = append(rels, heldRels...)
 	// The event's TLP marks its own content too (attributes keyed by their
 	// uuid, objects, sightings), never the observables and clusters other
 	// events share: MISP writes the event's tags after its attributes, so
@@ -469,8 +510,16 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	if fr.ownOverflow {
 		m.log.Warn("MISP event TLP and distribution not applied to all its records: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
+	if fr.heldOverflow {
+		m.log.Warn("MISP event records read before its uuid and timestamp written without its version: too many to keep for its end (a newer version of the event replaces only those kept)", "event", fr.uuid(), "kept", maxHeld)
+	}
 	fr.own = nil
-	res.Batch = graph.Batch{Nodes: graph.MergeNodes(nodes), Relations: rels}
+	// The held records stay apart from the TLP and restriction records,
+	// as a record written in this version before is (stampOwn): merged
+	// into one, a record of an indicator whose own version equals the
+	// event's would be the indicator's (graph.RecordSource), and the TLP
+	// in it one that no newer version of the event takes away.
+	res.Batch = graph.Batch{Nodes: append(graph.MergeNodes(nodes), held...), Relations: rels}
 	res.Mapped++
 }
 

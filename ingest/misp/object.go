@@ -255,13 +255,30 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 			m.addSighting(j, b, s, of, a.uuid, a.tlp, nil)
 		}
 	}
-	b.Relations = append(b.Relations, basedOn...)
+	// The indicator states its based-on links (objectAsIndicator); the
+	// has-hash links of the file its pattern describes are the file's,
+	// stated as the object's own has-hash links are (ownRels): by the
+	// event, in its version, so a newer version whose object lost a hash
+	// takes the link away. (Stated by no version, the pattern's copy of
+	// the link stood beside the object's for ever.)
+	var has []graph.Relation
+	for _, r := range basedOn {
+		if r.Type == graph.RelHasHash && r.Src != node.Ref() {
+			has = append(has, r)
+			if !slices.Contains(stating, r.Src) {
+				stating = append(stating, r.Src)
+			}
+			continue
+		}
+		b.Relations = append(b.Relations, r)
+	}
 	if entity != nil {
 		stating = append(stating, entity.Ref())
 		b.Nodes = append(b.Nodes, *entity)
 	}
 	from := len(b.Relations)
 	defer func() { eventStated(j, b.Relations[from:], uuid, stating...) }()
+	b.Relations = append(b.Relations, has...)
 	b.Nodes = append(b.Nodes, node)
 	for _, n := range own {
 		n.Sources, n.FirstSeen, n.LastSeen = node.Sources, node.FirstSeen, node.LastSeen
@@ -338,7 +355,9 @@ func objectAsIndicator(b *graph.Batch, node, ind graph.Node, obs basis, details 
 			Sources: ind.Sources, FirstSeen: ind.FirstSeen, LastSeen: ind.LastSeen})
 	}
 	// A file the pattern describes by name and hash holds its hashes, as
-	// the STIX loader links them (stated by no version, as there).
+	// the STIX loader links them: stated by the object's event, as the
+	// object's own has-hash links are (objectRecord), not by the
+	// indicator.
 	for _, r := range obs.has {
 		r.Sources, r.FirstSeen, r.LastSeen = ind.Sources, ind.FirstSeen, ind.LastSeen
 		rels = append(rels, r)

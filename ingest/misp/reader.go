@@ -513,6 +513,12 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 				// attribute are its own.
 				rec.Meta.sharingGroup, rec.Meta.tags = fr.sharingGroup, fr.attrTags
 				fr.attrTags = nil
+				if ev := fr.nestedEvent; fr.nestedEvents == 1 && ev != nil {
+					// The restriction of the copy of its event
+					// beside it: part of its record, in its version
+					// (attributeRecord).
+					rec.Meta.evSharing = briefSharing(ev.fields["distribution"], ev.sharingGroup)
+				}
 			}
 			rec.Meta.first, rec.Meta.last = first, last
 			rec.Meta.linked, rec.Meta.evRef, rec.Meta.evUUID = fr.stubSent, fr.evRef, fr.evUUID

@@ -78,7 +78,19 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 		m.sightingsOfObjectAttribute(j, b, out.sightings, out.node.Ref(), out.uuid, out.tlp)
 	}
 	n := out.node
-	if out.own {
+	switch {
+	case out.own && !j.evFrame && j.evSharing != nil:
+		// The one attribute of a ZMQ misp_json_attribute message, beside
+		// a copy of its event that restricts it: the restriction is part
+		// of its record, in its version (its timestamp), so a newer
+		// message of the attribute replaces it, as a search result's
+		// event summary's (boundOutside). Written by the frame's end
+		// (endFrameRecords), it had no version: nothing took it away.
+		r := ownOf(n.Brief()).propsRecord(j.evSharing, []string{m.feed})
+		r.Versions = n.Versions
+		b.Nodes = append(b.Nodes, r)
+		m.boundOutside(b, a.Event, n)
+	case out.own:
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 		if !j.evFrame {
 			m.boundOutside(b, a.Event, n)
