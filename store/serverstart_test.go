@@ -84,3 +84,48 @@ func TestWriteWaitsForAServerInRecovery(t *testing.T) {
 	srv.Restart(0)
 	require.Zero(t, count("never"))
 }
+
+// TestShuttingDownInAnotherLanguageIsNoStart: a server shutting down
+// refuses connections with 57P03 too ("the database system is shutting
+// down"), in the language of its lc_messages; a smart shutdown keeps
+// refusing for as long as other sessions stay. Such a refusal is a try,
+// not a wait for a start, in any language PostgreSQL 15 translates it to.
+// Before, only the English words were told apart: a German server's
+// "das Datenbanksystem fährt herunter" was waited for as a start (here
+// the whole RetryPolicy.Recovery, then ErrServerStillStarting), while its
+// "das Datenbanksystem startet" is still waited for.
+func TestShuttingDownInAnotherLanguageIsNoStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, through := pgtest.NewStartingServer(t, pgtest.DSN(t))
+	pool, err := pgxpool.New(ctx, through)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var logs *lockedBuffer
+	write := func(name string) error {
+		logs = &lockedBuffer{}
+		s := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+			store.WithRetryPolicy(store.RetryPolicy{Attempts: 3, Base: 5 * time.Millisecond, Max: 10 * time.Millisecond, Recovery: 2 * time.Second}))
+		_, err := s.Write(ctx, graph.Batch{Nodes: []graph.Node{graph.ValueNode(graph.KindDomainName, name+".example")}})
+		return err
+	}
+	require.NoError(t, write("warm"))
+
+	for _, msg := range []string{"das Datenbanksystem fährt herunter", "le système de base de données s'arrête",
+		"データベースシステムはシャットダウンしています", "the database system is shutting down"} {
+		srv.SetMessage(msg)
+		srv.Restart(-1)
+		err := write("down")
+		require.Error(t, err)
+		require.NotErrorIs(t, err, store.ErrServerStillStarting, "%s: %s", msg, logs.String())
+		require.Contains(t, logs.String(), "giving up retrying write", msg)
+		require.NotContains(t, logs.String(), "waits for it", msg)
+		require.False(t, store.ServerStarting(err), msg)
+	}
+
+	// A start in German is still waited for.
+	srv.SetMessage("das Datenbanksystem startet")
+	srv.Restart(10)
+	require.NoError(t, write("started"), logs.String())
+	require.Contains(t, logs.String(), "waits for it")
+}
