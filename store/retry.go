@@ -62,10 +62,43 @@ var ErrServerStillStarting = errors.New("the server was still starting up (crash
 
 // ServerStarting reports whether err is a server refusing a connection
 // because it is starting up, recovering or not yet consistent (SQLSTATE
-// 57P03, cannot_connect_now). A server shutting down says 57P03 too; it
-// then refuses connections outright, which are tries as usual.
+// 57P03, cannot_connect_now). A server shutting down says 57P03 too ("the
+// database system is shutting down"; a smart shutdown for as long as other
+// sessions stay), and then refuses connections outright: those are tries
+// as usual. The SQLSTATE is the same, so the shutdown is told by its words,
+// in the language of the server's lc_messages (see serverShuttingDown).
 func ServerStarting(err error) bool {
-	return Code(err) == pgerrcode.CannotConnectNow && !strings.Contains(err.Error(), "shutting down")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != pgerrcode.CannotConnectNow {
+		return false
+	}
+	for _, words := range serverShuttingDown {
+		if strings.Contains(pgErr.Message, words) {
+			return false
+		}
+	}
+	return true
+}
+
+// serverShuttingDown is PostgreSQL's "the database system is shutting
+// down" (57P03) in English and in every language its message catalogs
+// translate it to (postgres-15.mo of PostgreSQL 15.18: de, es, fr, it, ja,
+// ka, ko, ru, sv, uk, zh_CN), as a server whose lc_messages is one of them
+// says it (UTF-8). A shutdown in a language not listed here is waited for
+// as a start, bounded by RetryPolicy.Recovery, as before.
+var serverShuttingDown = []string{
+	"the database system is shutting down",
+	"das Datenbanksystem fährt herunter",
+	"el sistema de base de datos está apagándose",
+	"le système de base de données s'arrête",
+	"il database si sta spegnendo",
+	"データベースシステムはシャットダウンしています",
+	"მონაცემთა ბაზის სისტემა ითიშება",
+	"데이터베이스 시스템이 중지 중입니다",
+	"система баз данных останавливается",
+	"databassystemet stänger ner",
+	"система бази даних завершує роботу",
+	"数据库系统停止中",
 }
 
 // ErrRetryBudget is wrapped by the error of an operation that

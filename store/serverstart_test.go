@@ -1,16 +1,9 @@
 package store_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/url"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,114 +14,6 @@ import (
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
-
-// startingServer stands in front of a test server as a restarting
-// PostgreSQL does, as far as a client can tell: restart cuts every
-// connection, and then the next refusals new connections are answered
-// FATAL 57P03 "the database system is not yet accepting connections" (a
-// server in crash recovery; -1: for ever); after them connections pass
-// through to the server. Counting refusals, not time, keeps the test free
-// of timing.
-type startingServer struct {
-	target  string
-	refuse  atomic.Int64
-	refused atomic.Int64
-	mu      sync.Mutex
-	conns   map[net.Conn]bool
-	l       net.Listener
-}
-
-func startStartingServer(t *testing.T, dsn string) (*startingServer, string) {
-	t.Helper()
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	s := &startingServer{target: u.Host, conns: map[net.Conn]bool{}}
-	s.l = pgtest.Listen(t, s.serve)
-	t.Cleanup(func() { _ = s.l.Close(); s.restart(0) })
-	u.Host = s.l.Addr().String()
-	return s, u.String()
-}
-
-// restart cuts every connection and refuses the next n (-1: all).
-func (s *startingServer) restart(n int64) {
-	s.refuse.Store(n)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		_ = c.Close()
-	}
-	clear(s.conns)
-}
-
-func (s *startingServer) track(cs ...net.Conn) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, c := range cs {
-		s.conns[c] = true
-	}
-}
-
-func (s *startingServer) serve(c net.Conn) {
-	defer c.Close() //nolint:errcheck // the test's stand-in
-	var head [8]byte
-	var body []byte
-	for {
-		if _, err := io.ReadFull(c, head[:]); err != nil {
-			return
-		}
-		n := binary.BigEndian.Uint32(head[:4])
-		if n < 8 || n > 1<<16 {
-			return
-		}
-		body = make([]byte, n-8)
-		if _, err := io.ReadFull(c, body); err != nil {
-			return
-		}
-		if binary.BigEndian.Uint32(head[4:]) != 80877103 && binary.BigEndian.Uint32(head[4:]) != 80877104 { // SSL, GSS requests
-			break
-		}
-		if _, err := c.Write([]byte{'N'}); err != nil {
-			return
-		}
-	}
-	for {
-		left := s.refuse.Load()
-		if left == 0 {
-			break
-		}
-		if left < 0 || s.refuse.CompareAndSwap(left, left-1) {
-			s.refused.Add(1)
-			_, _ = c.Write(fatal("57P03", "the database system is not yet accepting connections"))
-			return
-		}
-	}
-	server, err := net.Dial("tcp", s.target)
-	if err != nil {
-		return
-	}
-	defer server.Close() //nolint:errcheck // the test's stand-in
-	s.track(c, server)
-	if _, err := server.Write(append(head[:], body...)); err != nil {
-		return
-	}
-	go func() {
-		_, _ = io.Copy(c, server)
-		_ = c.Close()
-	}()
-	_, _ = io.Copy(server, c)
-}
-
-// fatal is a FATAL ErrorResponse message.
-func fatal(code, msg string) []byte {
-	var fields bytes.Buffer
-	for _, f := range [][2]string{{"S", "FATAL"}, {"V", "FATAL"}, {"C", code}, {"M", msg}} {
-		fields.WriteString(f[0] + f[1] + "\x00")
-	}
-	fields.WriteByte(0)
-	out := []byte{'E', 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(out[1:], uint32(fields.Len()+4)) //nolint:gosec // a few bytes
-	return append(out, fields.Bytes()...)
-}
 
 // TestWriteWaitsForAServerInRecovery: the server restarts under a load
 // and its crash recovery outlasts the write's retries: here 60 connection
@@ -142,7 +27,7 @@ func TestWriteWaitsForAServerInRecovery(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dsn := pgtest.DSN(t)
-	srv, through := startStartingServer(t, dsn)
+	srv, through := pgtest.NewStartingServer(t, dsn)
 	direct, err := pgxpool.New(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(direct.Close)
@@ -173,7 +58,7 @@ func TestWriteWaitsForAServerInRecovery(t *testing.T) {
 
 	// Before: the tries are spent on the refusals and the write fails.
 	s, logs := open(0)
-	srv.restart(60)
+	srv.Restart(60)
 	_, err = s.Write(ctx, batch("before"))
 	require.Error(t, err, "%s", logs.String())
 	require.Equal(t, "57P03", store.Code(err), "%v", err)
@@ -181,21 +66,66 @@ func TestWriteWaitsForAServerInRecovery(t *testing.T) {
 
 	// With the wait: stored once, one WARN that it waits.
 	s, logs = open(time.Minute)
-	srv.restart(60)
+	srv.Restart(60)
 	ws, err := s.Write(ctx, batch("waited"))
 	require.NoError(t, err, "%s", logs.String())
 	require.EqualValues(t, 100, ws.NodesInserted)
 	require.Equal(t, 100, count("waited"))
 	require.Contains(t, logs.String(), "the server is starting up (crash recovery, or a restart): write waits for it")
-	require.GreaterOrEqual(t, srv.refused.Load(), int64(60+60))
+	require.GreaterOrEqual(t, srv.Refused(), int64(60+60))
 
 	// A server that never comes back: the wait is bounded, and said.
 	s, logs = open(300 * time.Millisecond)
-	srv.restart(-1)
+	srv.Restart(-1)
 	_, err = s.Write(ctx, batch("never"))
 	require.ErrorIs(t, err, store.ErrServerStillStarting, "%s", logs.String())
 	require.ErrorContains(t, err, "not yet accepting connections")
 	require.Contains(t, logs.String(), "giving up waiting for the server to start")
-	srv.restart(0)
+	srv.Restart(0)
 	require.Zero(t, count("never"))
+}
+
+// TestShuttingDownInAnotherLanguageIsNoStart: a server shutting down
+// refuses connections with 57P03 too ("the database system is shutting
+// down"), in the language of its lc_messages; a smart shutdown keeps
+// refusing for as long as other sessions stay. Such a refusal is a try,
+// not a wait for a start, in any language PostgreSQL 15 translates it to.
+// Before, only the English words were told apart: a German server's
+// "das Datenbanksystem fährt herunter" was waited for as a start (here
+// the whole RetryPolicy.Recovery, then ErrServerStillStarting), while its
+// "das Datenbanksystem startet" is still waited for.
+func TestShuttingDownInAnotherLanguageIsNoStart(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, through := pgtest.NewStartingServer(t, pgtest.DSN(t))
+	pool, err := pgxpool.New(ctx, through)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var logs *lockedBuffer
+	write := func(name string) error {
+		logs = &lockedBuffer{}
+		s := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
+			store.WithRetryPolicy(store.RetryPolicy{Attempts: 3, Base: 5 * time.Millisecond, Max: 10 * time.Millisecond, Recovery: 2 * time.Second}))
+		_, err := s.Write(ctx, graph.Batch{Nodes: []graph.Node{graph.ValueNode(graph.KindDomainName, name+".example")}})
+		return err
+	}
+	require.NoError(t, write("warm"))
+
+	for _, msg := range []string{"das Datenbanksystem fährt herunter", "le système de base de données s'arrête",
+		"データベースシステムはシャットダウンしています", "the database system is shutting down"} {
+		srv.SetMessage(msg)
+		srv.Restart(-1)
+		err := write("down")
+		require.Error(t, err)
+		require.NotErrorIs(t, err, store.ErrServerStillStarting, "%s: %s", msg, logs.String())
+		require.Contains(t, logs.String(), "giving up retrying write", msg)
+		require.NotContains(t, logs.String(), "waits for it", msg)
+		require.False(t, store.ServerStarting(err), msg)
+	}
+
+	// A start in German is still waited for.
+	srv.SetMessage("das Datenbanksystem startet")
+	srv.Restart(10)
+	require.NoError(t, write("started"), logs.String())
+	require.Contains(t, logs.String(), "waits for it")
 }

@@ -183,7 +183,7 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 			"that do not answer; 0: no limit (wait, as psql does with statement_timeout = 0). No effect on one server")
 	durationRange(pf, "citus-budget", 0, 0)
 	pf.DurationVar(&a.serverStartWait, "server-start-wait", store.DefaultRecoveryWait,
-		"when the server restarts under a write and says it is starting up or recovering (SQLSTATE 57P03), wait up to this long in all "+
+		"when the server says it is starting up or recovering (SQLSTATE 57P03), at the first connection or under a write, wait up to this long in all "+
 			"for it (a WARN when the wait begins, an INFO every 15s) instead of spending the write's retries (10 to 21s of waits); "+
 			"0: no such wait")
 	durationRange(pf, "server-start-wait", 0, 0)
@@ -375,6 +375,12 @@ func (a *app) dsn(ctx context.Context) (string, error) {
 // connect_timeout the URL (or PGCONNECT_TIMEOUT) sets when the flag is not
 // given or is longer: pgx applies that one to every connection it opens,
 // and intel said "within 15s" of a connection given up after the URL's 2 s.
+// A server that refuses the connection because it is starting up (57P03:
+// crash recovery after a restart, a standby not yet consistent) is waited
+// for up to --server-start-wait, as the writes of a load already running
+// wait (store.RetryPolicy.Recovery), with one WARN that it waits; each try
+// is bounded by the connect timeout. Before, a command started during the
+// recovery failed at its first connection.
 func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 	if a.pool != nil {
 		return a.pool, nil
@@ -388,27 +394,50 @@ func (a *app) openPool(parent context.Context) (*pgxpool.Pool, error) {
 	limit := a.connectTimeout
 	if cc, err := pgconn.ParseConfig(dsn); err == nil && cc.ConnectTimeout > 0 && (!a.connectGiven || cc.ConnectTimeout < limit) {
 		limit = cc.ConnectTimeout
-		var cancelURL context.CancelFunc
-		ctx, cancelURL = context.WithTimeout(parent, limit)
-		defer cancelURL()
-	}
-	cfg, err := tuning.ConfigurePool(ctx, dsn, tuning.WithLogger(a.log), tuning.WithServerCheckTimeout(limit))
-	if err != nil {
-		return nil, explainConnectError(err, limit)
 	}
 	pids := &backendPIDs{pids: map[uint32]bool{}}
-	cfg.AfterConnect = pids.afterConnect(cfg.AfterConnect)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	var pool *pgxpool.Pool
+	// Attempts 1: only a server saying it is starting up is asked again
+	// (store.Retry spends no try on it); any other failure is the
+	// command's error at once, as before.
+	wait := store.RetryPolicy{Attempts: 1, Recovery: max(a.serverStartWait, 0)}
+	err = store.Retry(parent, wait, a.log, "connect", func(rctx context.Context) error {
+		tctx, cancel := context.WithTimeout(rctx, limit)
+		defer cancel()
+		p, err := connectPool(tctx, dsn, limit, pids, a.log)
+		if err != nil && !store.ServerStarting(err) {
+			return store.Permanent(err)
+		}
+		pool = p
+		return err
+	})
 	if err != nil {
-		return nil, explainConnectError(err, limit)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
 		return nil, explainConnectError(err, limit)
 	}
 	a.pool = pool
 	go lockWatch(parent, pool, pids, lockWaitEvery, a.log)
-	if err := a.armReadBudget(ctx, pool); err != nil {
+	actx, cancelBudget := context.WithTimeout(parent, limit)
+	defer cancelBudget()
+	if err := a.armReadBudget(actx, pool); err != nil {
+		return nil, err
+	}
+	return pool, nil
+}
+
+// connectPool is one try of openPool: the pool configured for the server
+// (tuning.ConfigurePool, which connects to read its limits) and pinged.
+func connectPool(ctx context.Context, dsn string, limit time.Duration, pids *backendPIDs, log *slog.Logger) (*pgxpool.Pool, error) {
+	cfg, err := tuning.ConfigurePool(ctx, dsn, tuning.WithLogger(log), tuning.WithServerCheckTimeout(limit))
+	if err != nil {
+		return nil, err
+	}
+	cfg.AfterConnect = pids.afterConnect(cfg.AfterConnect)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
 		return nil, err
 	}
 	return pool, nil

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,12 +63,25 @@ func TestSIGINTDuringTheStartupUpkeepExitsWithinTheGrace(t *testing.T) {
 				freezeServer(t, dsn)
 				time.Sleep(time.Second) // the upkeep now waits on the frozen server
 			}
+			sent := time.Now()
 			code, took := interrupt(t, cmd)
 			require.Equal(t, 130, code, "stderr: %s", stderr)
 			require.Contains(t, stderr.String(), "intel: interrupted by SIGINT")
-			// Timers, not work: the bound is loose (the upkeep gave up
-			// 28 s or more after the signal before).
-			require.Less(t, took, ingest.DefaultInterruptGrace+5*time.Second, "stderr: %s", stderr)
+			// The property, on the command's own clock: the interrupt
+			// ended the upkeep (its context, at the end of the grace),
+			// not its lock tries running out, and within the grace from
+			// the signal. Timers, not work: 5 s of slack for a loaded
+			// machine's scheduling (before, the upkeep gave up 28 s or
+			// more after the signal, on ErrLockTimeout; frozen, never).
+			line, at := logLine(t, stderr.String(), "partition upkeep failed")
+			require.Contains(t, line, "context canceled", "the interrupt, not the lock tries, ended the upkeep")
+			require.Less(t, at.Sub(sent), ingest.DefaultInterruptGrace+5*time.Second, "the upkeep stopped within the grace\nstderr: %s", stderr)
+			// The exit after it is bounded loosely: a process on a machine
+			// loaded by other tests (race detector, two cores) took 11.7 s
+			// more once (21.7 s after the signal); one that does not stop
+			// on the signal never exits when the server is frozen (interrupt
+			// fails it at 60 s).
+			require.Less(t, took, ingest.DefaultInterruptGrace+20*time.Second, "stderr: %s", stderr)
 		})
 	}
 }
@@ -111,4 +125,21 @@ func TestReadCommandsAnswerWhileTheUpkeepCannotRun(t *testing.T) {
 	require.Equal(t, 1, n, "only the default partition")
 	_, err := reader.Exec(ctx, "COMMIT")
 	require.NoError(t, err)
+}
+
+// logLine returns the first line of the command's log (slog text) that
+// contains msg, and its time= field.
+func logLine(t *testing.T, log, msg string) (string, time.Time) {
+	t.Helper()
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, msg) {
+			continue
+		}
+		f, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+		at, err := time.Parse(time.RFC3339Nano, f)
+		require.NoError(t, err, "the time of %q", line)
+		return line, at
+	}
+	t.Fatalf("no log line says %q:\n%s", msg, log)
+	return "", time.Time{}
 }
