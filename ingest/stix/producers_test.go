@@ -953,3 +953,35 @@ func TestCertificateFingerprintReachesEveryCertificate(t *testing.T) {
 		require.Contains(t, kinds, string(graph.KindHash), "%v: the fingerprint is found", order)
 	}
 }
+
+// TestOpinionsAndNotesOnAnObject: misp-stix's analyst-data samples
+// (testdata/excerpts/misp-stix-analyst-data.json): an opinion
+// (strongly-agree, neutral) and notes naming an indicator or an
+// observed-data in object_refs. Each is a node named by its verdict or
+// its content linked -object-> the object, so the walk from the
+// indicator shows what analysts said of it (as OpenCTI lists an object's
+// opinions and notes); the note on a grouping the feed does not hold waits
+// pending for it, dropped nowhere. Checked in the twenty-ninth session:
+// already so.
+func TestOpinionsAndNotesOnAnObject(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "../excerpts/misp-stix-analyst-data.json")
+	require.Empty(t, rep.Dropped)
+	got, pending := graphRelations(t, st.Pool())
+	for _, want := range []string{
+		"opinion object indicator [ipv4-addr:value = '194.78.89.250']",
+		"opinion object indicator [file:hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:name = 'bin.exe' AND (file:content_ref.x_misp_filename = 'bin.exe' AND file:content_ref.hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:content_ref.mime_type = 'application/zip' AND file:content_ref.encryption_algorithm = 'mime-type-indicated' AND file:content_ref.decryption_key = 'infected')]",
+		"note object indicator [file:hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:name = 'bin.exe' AND (file:content_ref.x_misp_filename = 'bin.exe' AND file:content_ref.hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:content_ref.mime_type = 'application/zip' AND file:content_ref.encryption_algorithm = 'mime-type-indicated' AND file:content_ref.decryption_key = 'infected')]",
+		"note object observed-data observed-data--76fd763a-45fb-49a6-a732-64aeedbfd7d4",
+	} {
+		require.Contains(t, got, want)
+	}
+	var names []string
+	rows, err := st.Pool().Query(context.Background(), `SELECT kind || ' ' || name FROM nodes WHERE kind IN ('opinion', 'note') ORDER BY 1`)
+	require.NoError(t, err)
+	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"note DNS Resolver used to resolve the malicious domain", "note Should be the Putty agent",
+		"note Straight to the point Event", "opinion neutral", "opinion strongly-agree"}, names)
+	require.Positive(t, pending, "the note on the grouping waits for it")
+}
