@@ -614,6 +614,40 @@ func CertificateNode(hashes map[string]string, serial string) (Node, bool) {
 	return n, true
 }
 
+// CertificateFingerprints returns the hash nodes of a certificate's
+// fingerprints (the hashes of its props, as CertificateNode keeps them;
+// colons allowed) and its has-hash relations to them, as a file has-hash
+// its hashes (FileNode): a certificate known by one fingerprint and one
+// known by two (two nodes, as their STIX deterministic ids key them) meet
+// at the hash node of the fingerprint they share, whatever feed gave them.
+// A fingerprint that is no hash of its algorithm gives nothing.
+func CertificateFingerprints(cert Node) ([]Node, []Relation) {
+	h, _ := cert.Props["hashes"].(map[string]any)
+	algs := make([]string, 0, len(h))
+	for alg := range h {
+		algs = append(algs, alg)
+	}
+	sort.Strings(algs)
+	var nodes []Node
+	var rels []Relation
+	seen := map[string]bool{}
+	for _, alg := range algs {
+		v, _ := h[alg].(string)
+		a, norm, err := NormalizeHash(alg, strings.ReplaceAll(strings.TrimSpace(v), ":", ""))
+		if err != nil {
+			continue
+		}
+		n := HashNode(a, norm)
+		if seen[n.Key] {
+			continue
+		}
+		seen[n.Key] = true
+		nodes = append(nodes, n)
+		rels = append(rels, Relation{Src: cert.Ref(), Type: RelHasHash, Dst: n.Ref()})
+	}
+	return nodes, rels
+}
+
 // NamedNode returns the node of a named object (malware, intrusion-set,
 // threat-actor, tool, vulnerability, attack-pattern, campaign, ...) keyed by
 // NamedKey.

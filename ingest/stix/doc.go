@@ -120,9 +120,10 @@
 //     so is a defanged value a pattern compares. A value that is
 //     no value of its kind (ipv4-addr "999.1.1.1") is logged at WARN and
 //     keyed as written, since other objects name the object. Types without
-//     ID-contributing properties (process) are keyed by their id. Files and
-//     artifacts also get one hash node per hash (graph.HashNode), linked
-//     file -has-hash-> hash.
+//     ID-contributing properties (process) are keyed by their id. Files,
+//     artifacts and certificates also get one hash node per hash
+//     (graph.HashNode; a certificate's fingerprints, colons allowed),
+//     linked file -has-hash-> hash, certificate -has-hash-> hash.
 //   - malware, intrusion-set, threat-actor, tool, campaign and attack-pattern
 //     key on their ATT&CK id (from external references of ATT&CK itself, not
 //     CAPEC's mappings to it, or an id of their kind the name carries:
@@ -252,7 +253,12 @@
 //     or more, or by a fingerprint and its serial number, with AND alone,
 //     is that one certificate, the node an x509-certificate object of those
 //     hashes and serial number gives, its fingerprints in its props
-//     (describedCertificates; also for stix.PatternObservables). A
+//     (describedCertificates; also for stix.PatternObservables). Every
+//     certificate of a pattern is linked has-hash to its fingerprints' hash
+//     nodes, which the indicator is based on too (patternGraph,
+//     graph.CertificateFingerprints): a certificate known by one
+//     fingerprint and one known by two are two nodes, as their STIX
+//     deterministic ids make them, that meet at the fingerprint. A
 //     file an observation expression describes by its name and a hash, or
 //     by hashes of several algorithms, with AND alone
 //     ([(file:name = '123.ps1') AND file:hashes.'SHA-256' = '…']) is also

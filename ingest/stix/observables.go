@@ -21,7 +21,9 @@ var valueKinds = map[graph.Kind]bool{
 }
 
 // hashedKinds are the observable types whose hashes also become hash nodes.
-var hashedKinds = map[string]bool{"file": true, "artifact": true}
+// A certificate's hashes are its fingerprints (colons allowed): a
+// certificate has-hash them as a file does (graph.CertificateFingerprints).
+var hashedKinds = map[string]bool{"file": true, "artifact": true, "x509-certificate": true}
 
 // mapObservable maps a cyber-observable object to a node with its STIX 2.1
 // deterministic id (UUIDv5 over its ID-contributing properties), whatever
@@ -94,6 +96,9 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 	file := out.batch.Nodes[idx]
 	for _, alg := range hashAlgorithms(o.m) {
 		v := strings.TrimSpace(hashValue(o.m, alg))
+		if o.typ == string(graph.KindX509Certificate) {
+			v = strings.ReplaceAll(v, ":", "")
+		}
 		if v == "" {
 			continue
 		}

@@ -561,7 +561,24 @@ func patternGraph(pattern string) (based []graph.Node, rels []graph.Relation, in
 	}
 	// The comparisons as patternObservables reads them: the hashes too.
 	obs, invalid := comparedObservables(cmps, seen)
-	return append(based, obs...), rels, invalid, nil
+	based = append(based, obs...)
+	// A certificate has-hash its fingerprints, as a file its hashes
+	// (graph.CertificateFingerprints), which the indicator is based on
+	// too: a certificate of one fingerprint and one of two meet there.
+	for _, ob := range obs {
+		if ob.Kind != graph.KindX509Certificate {
+			continue
+		}
+		hashes, hr := graph.CertificateFingerprints(ob)
+		for _, h := range hashes {
+			if !seen[h.ID.String()] {
+				seen[h.ID.String()] = true
+				based = append(based, h)
+			}
+		}
+		rels = append(rels, hr...)
+	}
+	return based, rels, invalid, nil
 }
 
 // PatternObservables returns the observable nodes a STIX pattern compares
@@ -649,6 +666,9 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 			}
 			n, ok := graph.ObservableNode(objectType, map[string]any{"hashes": map[string]any{a: h}})
 			n.Name = a + ":" + h
+			// Its fingerprint, as a described certificate's props keep
+			// them (graph.CertificateNode): its hash node's link.
+			n.Props = map[string]any{"hashes": map[string]any{a: h}}
 			return n, ok, nil
 		}
 	case "file", "artifact":

@@ -164,6 +164,7 @@ func x509Node(t *testing.T, alg, h string) graph.Node {
 	n, ok := graph.ObservableNode("x509-certificate", map[string]any{"hashes": map[string]any{alg: h}})
 	require.True(t, ok)
 	n.Name = alg + ":" + h
+	n.Props = map[string]any{"hashes": map[string]any{alg: h}}
 	return n
 }
 
@@ -294,12 +295,26 @@ func TestPatternOneCertificate(t *testing.T) {
 		{"invalid second fingerprint", "[x509-certificate:hashes.'SHA-1' = '" + sha1 + "' AND x509-certificate:hashes.'SHA-256' = 'zz']",
 			[]graph.Node{one("SHA-1", sha1)}, nil},
 	}
+	// The fingerprints patternGraph adds (graph.CertificateFingerprints):
+	// the hash nodes each certificate has-hash, after the nodes compared.
+	fingerprints := map[string][]string{
+		"two fingerprints":                    {"SHA-1:" + sha1, "SHA-256:" + sha256},
+		"fingerprints in colons, other order": {"SHA-1:" + sha1, "SHA-256:" + sha256},
+		"fingerprint and serial number":       {"SHA-1:" + sha1},
+		"beside an address":                   {"MD5:" + md5, "SHA-1:" + sha1},
+		"or: separate certificates":           {"SHA-1:" + sha1, "SHA-256:" + sha256},
+		"separate observations":               {"SHA-1:" + sha1, "SHA-256:" + sha256},
+		"two values of one algorithm":         {"SHA-1:" + sha1, "SHA-1:" + strings.Repeat("a", 40)},
+		"one fingerprint":                     {"SHA-256:" + sha256},
+		"negated fingerprint":                 {"SHA-1:" + sha1},
+		"invalid second fingerprint":          {"SHA-1:" + sha1},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			for _, f := range []func(string) ([]graph.Node, error){
-				func(p string) ([]graph.Node, error) { got, _, _, err := patternGraph(p); return got, err },
+			for i, f := range []func(string) ([]graph.Node, error){
 				PatternObservables,
+				func(p string) ([]graph.Node, error) { got, _, _, err := patternGraph(p); return got, err },
 			} {
 				got, err := f(tt.pattern)
 				require.NoError(t, err)
@@ -309,6 +324,11 @@ func TestPatternOneCertificate(t *testing.T) {
 				}
 				for _, n := range tt.want {
 					want = append(want, string(n.Kind)+" "+n.Key)
+				}
+				if i == 1 {
+					for _, h := range fingerprints[tt.name] {
+						want = append(want, "hash "+h)
+					}
 				}
 				require.Equal(t, want, ids)
 				for i := range tt.want {

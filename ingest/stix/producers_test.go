@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -790,7 +791,10 @@ func TestCertificatePatternIsTheCertificate(t *testing.T) {
 	require.NoError(t, err)
 	based, err = pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
-	require.Equal(t, []string{"x509-certificate " + sco.Key}, based)
+	// And on its fingerprints, which the certificate has-hash
+	// (TestCertificateFingerprintReachesEveryCertificate).
+	require.Equal(t, []string{"hash MD5:b2a5abfeef9e36964281a31e17b57c97", "hash SHA-1:5898fc860300e228dcd54c0b1045b5fa0dcda502",
+		"x509-certificate " + sco.Key}, based)
 	n, err := st.ResolveNode(ctx, sco.ID.String())
 	require.NoError(t, err)
 	require.Equal(t, map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502"}, n.Props["hashes"])
@@ -885,4 +889,99 @@ func loadInOrder(t *testing.T, feeds map[string]string, order []string) (*store.
 		require.Empty(t, rep.Dropped, "%s of %v", f, order)
 	}
 	return st, pool
+}
+
+// TestCertificateFingerprintReachesEveryCertificate: one feed's indicator
+// describes a certificate by two fingerprints (one certificate node, as
+// its STIX deterministic id keys it), another feed's by one of them alone
+// (another node), a third feed embeds an x509-certificate object of that
+// fingerprint and its serial number (a third). An analyst pivoting on the
+// fingerprint (OpenCTI matches an X509-Certificate by any one of its
+// hashes) must reach all three: each certificate has-hash its fingerprints'
+// hash nodes, as a file has-hash its hashes, whatever the load order.
+// Before, the certificates shared no node: the SHA-256 hash node did not
+// exist and the three were apart.
+func TestCertificateFingerprintReachesEveryCertificate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const (
+		sha1   = "5898fc860300e228dcd54c0b1045b5fa0dcda502"
+		sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	)
+	indicator := func(id, pattern string) string {
+		return `{"type": "bundle", "id": "bundle--` + id + `", "objects": [{"type": "indicator", "spec_version": "2.1",
+			"id": "indicator--` + id + `", "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z",
+			"pattern": "` + pattern + `", "pattern_type": "stix", "valid_from": "2024-01-01T00:00:00Z"}]}`
+	}
+	feeds := map[string]string{
+		"two": indicator("11111111-1111-4111-8111-111111111111",
+			"[x509-certificate:hashes.'SHA-1' = '"+sha1+"' AND x509-certificate:hashes.'SHA-256' = '"+sha256+"']"),
+		"one": indicator("22222222-2222-4222-8222-222222222222", "[x509-certificate:hashes.'SHA-256' = '"+strings.ToUpper(sha256)+"']"),
+		"sco": `{"type": "bundle", "id": "bundle--33333333-3333-4333-8333-333333333333", "objects": [{"type": "x509-certificate",
+			"spec_version": "2.1", "id": "x509-certificate--33333333-3333-4333-8333-333333333333", "serial_number": "1234567890",
+			"hashes": {"SHA-256": "` + sha256 + `"}}]}`,
+	}
+	two, ok := graph.CertificateNode(map[string]string{"SHA-1": sha1, "SHA-256": sha256}, "")
+	require.True(t, ok)
+	one, ok := graph.CertificateNode(map[string]string{"SHA-256": sha256}, "")
+	require.True(t, ok)
+	sco, ok := graph.CertificateNode(map[string]string{"SHA-256": sha256}, "1234567890")
+	require.True(t, ok)
+	want := []string{one.Key, two.Key, sco.Key}
+	sort.Strings(want)
+	for _, order := range [][]string{{"two", "one", "sco"}, {"sco", "one", "two"}, {"one", "two", "sco"}} {
+		st, pool := loadInOrder(t, feeds, order)
+		_, err := st.ReleasePending(ctx)
+		require.NoError(t, err)
+		rows, err := pool.Query(ctx, `SELECT s.key FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+			WHERE d.kind = 'hash' AND d.key = $1 AND r.relation = $2 AND s.kind = 'x509-certificate' ORDER BY 1`,
+			graph.HashKey("SHA-256", sha256), graph.RelHasHash)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Equal(t, want, got, "%v: every certificate of the fingerprint has-hash it", order)
+		var sha1Certs int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM relations r JOIN nodes d ON d.id = r.dst_id
+			WHERE d.key = $1 AND r.relation = $2`, graph.HashKey("SHA-1", sha1), graph.RelHasHash).Scan(&sha1Certs))
+		require.Equal(t, 1, sha1Certs, "%v: the SHA-1 is the two-fingerprint certificate's alone", order)
+		hits, err := st.Search(ctx, sha256, graph.SearchOptions{Limit: 10, Exact: true})
+		require.NoError(t, err)
+		var kinds []string
+		for _, h := range hits {
+			kinds = append(kinds, string(h.Kind))
+		}
+		require.Contains(t, kinds, string(graph.KindHash), "%v: the fingerprint is found", order)
+	}
+}
+
+// TestOpinionsAndNotesOnAnObject: misp-stix's analyst-data samples
+// (testdata/excerpts/misp-stix-analyst-data.json): an opinion
+// (strongly-agree, neutral) and notes naming an indicator or an
+// observed-data in object_refs. Each is a node named by its verdict or
+// its content linked -object-> the object, so the walk from the
+// indicator shows what analysts said of it (as OpenCTI lists an object's
+// opinions and notes); the note on a grouping the feed does not hold waits
+// pending for it, dropped nowhere. Checked in the twenty-ninth session:
+// already so.
+func TestOpinionsAndNotesOnAnObject(t *testing.T) {
+	t.Parallel()
+	st, rep, _ := loadProducerFile(t, "../excerpts/misp-stix-analyst-data.json")
+	require.Empty(t, rep.Dropped)
+	got, pending := graphRelations(t, st.Pool())
+	for _, want := range []string{
+		"opinion object indicator [ipv4-addr:value = '194.78.89.250']",
+		"opinion object indicator [file:hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:name = 'bin.exe' AND (file:content_ref.x_misp_filename = 'bin.exe' AND file:content_ref.hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:content_ref.mime_type = 'application/zip' AND file:content_ref.encryption_algorithm = 'mime-type-indicated' AND file:content_ref.decryption_key = 'infected')]",
+		"note object indicator [file:hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:name = 'bin.exe' AND (file:content_ref.x_misp_filename = 'bin.exe' AND file:content_ref.hashes.MD5 = '0cdc9b1b45064e6315f83b150c0fc0eb' AND file:content_ref.mime_type = 'application/zip' AND file:content_ref.encryption_algorithm = 'mime-type-indicated' AND file:content_ref.decryption_key = 'infected')]",
+		"note object observed-data observed-data--76fd763a-45fb-49a6-a732-64aeedbfd7d4",
+	} {
+		require.Contains(t, got, want)
+	}
+	var names []string
+	rows, err := st.Pool().Query(context.Background(), `SELECT kind || ' ' || name FROM nodes WHERE kind IN ('opinion', 'note') ORDER BY 1`)
+	require.NoError(t, err)
+	names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"note DNS Resolver used to resolve the malicious domain", "note Should be the Putty agent",
+		"note Straight to the point Event", "opinion neutral", "opinion strongly-agree"}, names)
+	require.Positive(t, pending, "the note on the grouping waits for it")
 }
