@@ -387,7 +387,14 @@ func mapX509(t, v string) (observed, error) {
 	if err != nil {
 		return observed{}, err
 	}
-	n, _ := graph.ObservableNode(string(graph.KindX509Certificate), map[string]any{"hashes": map[string]any{stixAlg: h}})
-	n.Name = stixAlg + ":" + h
-	return observed{node: n}, nil
+	// The certificate of that fingerprint, as a STIX x509-certificate of
+	// that hash is (graph.CertificateNode: "SHA-256:<hex>", the hash in its
+	// props), and the fingerprint's hash node it has-hash, as every
+	// certificate does (graph.CertificateFingerprints, one rule with STIX).
+	n, ok := graph.CertificateNode(map[string]string{stixAlg: h}, "")
+	if !ok {
+		return observed{}, invalid("%s %q", t, v)
+	}
+	hs, hr := graph.CertificateFingerprints(n)
+	return observed{node: n, extra: hs, rels: hr}, nil
 }

@@ -141,7 +141,7 @@
 //	filename, attachment            file by name (attachment data is not kept)
 //	mutex, regkey, regkey|value     mutex, windows-registry-key (value on the link)
 //	mac-address, AS                 mac-addr, autonomous-system
-//	x509-fingerprint-*              x509-certificate by hash
+//	x509-fingerprint-*              x509-certificate by hash, has-hash the hash node
 //	vulnerability, threat-actor,
 //	campaign-name                   named nodes (graph.NamedNode), merged with STIX's
 //	yara, snort, sigma, …           indicator keyed "indicator--<uuid>", the rule in props
@@ -263,7 +263,7 @@
 // hashes and, without a filename attribute, its name the file's), and so
 // are an lnk object (the shortcut file) and an image object (the image
 // file, by its name), as misp-stix exports them; url, domain-ip (the domain, resolving to its
-// addresses), x509, registry-key and vulnerability objects are the
+// addresses), x509 (has-hash each fingerprint), registry-key and vulnerability objects are the
 // corresponding observable or named node; any other object is a node of
 // kind "x-misp-object-<name>" (as MISP's STIX 2.0 export types them) keyed
 // by its uuid. An object's attributes that name entities are mapped as

@@ -592,25 +592,24 @@ func objectNode(name, uuid string, attrs []attrOut) (graph.Node, []graph.Node, [
 			return d, nil, rels
 		}
 	case "x509":
-		hashes := map[string]any{}
+		// The certificate of its fingerprints and serial number, as a STIX
+		// x509-certificate of them is (graph.CertificateNode), which
+		// has-hash each fingerprint (graph.CertificateFingerprints).
+		hashes := map[string]string{}
+		serial := ""
 		for _, a := range attrs {
 			if a.node.Kind == graph.KindX509Certificate {
 				if alg, v, ok := strings.Cut(a.node.Name, ":"); ok {
 					hashes[alg] = v
 				}
 			}
-		}
-		obj := map[string]any{}
-		if len(hashes) > 0 {
-			obj["hashes"] = hashes
-		}
-		for _, a := range attrs {
-			if a.relation == "serial-number" && strings.TrimSpace(a.value) != "" {
-				obj["serial_number"] = strings.TrimSpace(a.value)
+			if a.relation == "serial-number" {
+				serial = a.value
 			}
 		}
-		if n, ok := graph.ObservableNode(string(graph.KindX509Certificate), obj); ok {
-			return n, nil, nil
+		if n, ok := graph.CertificateNode(hashes, serial); ok {
+			hs, hr := graph.CertificateFingerprints(n)
+			return n, hs, hr
 		}
 	case "registry-key":
 		if a := first(ofKind(graph.KindWindowsRegistryKey)); a != nil {
