@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"io"
@@ -78,7 +77,7 @@ func (p *pooler) serve(client net.Conn) {
 			}
 			if params[i] == "jit" {
 				p.refusedJIT.Add(1)
-				_, _ = client.Write(errorResponse("08P01", "unsupported startup parameter: jit"))
+				_, _ = client.Write(pgtest.FatalResponse("08P01", "unsupported startup parameter: jit"))
 				return
 			}
 		}
@@ -148,18 +147,6 @@ func (p *pooler) frontend(client, server net.Conn) {
 			return
 		}
 	}
-}
-
-// errorResponse is a FATAL ErrorResponse message.
-func errorResponse(code, msg string) []byte {
-	var fields bytes.Buffer
-	for _, f := range [][2]string{{"S", "FATAL"}, {"V", "FATAL"}, {"C", code}, {"M", msg}} {
-		fields.WriteString(f[0] + f[1] + "\x00")
-	}
-	fields.WriteByte(0)
-	out := []byte{'E', 0, 0, 0, 0}
-	binary.BigEndian.PutUint32(out[1:], uint32(fields.Len()+4)) //nolint:gosec // a few bytes
-	return append(out, fields.Bytes()...)
 }
 
 // TestThroughATransactionPooler: intel given the URL of PgBouncer (in

@@ -112,7 +112,7 @@ func (s *StartingServer) serve(c net.Conn) {
 			s.mu.Lock()
 			msg := s.message
 			s.mu.Unlock()
-			_, _ = c.Write(fatal("57P03", msg))
+			_, _ = c.Write(FatalResponse("57P03", msg))
 			return
 		}
 	}
@@ -132,8 +132,10 @@ func (s *StartingServer) serve(c net.Conn) {
 	_, _ = io.Copy(server, c)
 }
 
-// fatal is a FATAL ErrorResponse message.
-func fatal(code, msg string) []byte {
+// FatalResponse is a FATAL ErrorResponse message of the PostgreSQL wire
+// protocol with the SQLSTATE code and message, as a server (or a pooler in
+// front of it) refuses a connection with.
+func FatalResponse(code, msg string) []byte {
 	var fields bytes.Buffer
 	for _, f := range [][2]string{{"S", "FATAL"}, {"V", "FATAL"}, {"C", code}, {"M", msg}} {
 		fields.WriteString(f[0] + f[1] + "\x00")
