@@ -688,6 +688,32 @@ func schemaOnSearchPath(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
+// trgmOnSearchPath refuses, before migrate up applies anything, a session
+// whose search_path leaves out the schema pg_trgm is installed in: the
+// name search (migration 11's trigram indexes, every search after) needs
+// its operator class and functions, and CREATE EXTENSION IF NOT EXISTS
+// does not move an extension installed elsewhere. Before, migrate up under
+// a role's search_path = app applied migrations 1 to 10 into app and
+// stopped at 11 (`operator class "gin_trgm_ops" does not exist`), and a
+// rerun stopped there again. Not installed, it is made in the first schema
+// of the search_path, with the tables.
+func trgmOnSearchPath(ctx context.Context, db *sql.DB) error {
+	var schema, path string
+	err := db.QueryRowContext(ctx, `SELECT n.nspname::text, current_setting('search_path')
+		FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		WHERE e.extname = 'pg_trgm' AND n.nspname <> ALL (current_schemas(false))`).Scan(&schema, &path)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil
+	case err != nil:
+		return fmt.Errorf("read where pg_trgm is installed: %w", err)
+	}
+	return fmt.Errorf("extension pg_trgm is installed in schema %s, which the session's search_path (%s) leaves out: "+
+		"intel's name search needs its operator class and functions (migration 11 would fail, after the ten before it); "+
+		"add %s to the search_path (ALTER ROLE … SET search_path = %s, %s, or in the URL), then run intel migrate up again",
+		schema, path, schema, path, schema)
+}
+
 // notMigratedHere returns an error naming the search_path when the first
 // schema of the session's search_path holds no goose version table (the
 // caller found none) but other schemas of the database do: a role's or

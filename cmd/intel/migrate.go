@@ -25,6 +25,7 @@ type migrateOptions struct {
 	format string
 	to     int64
 	toSet  bool
+	up     bool // migrate up
 }
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -48,6 +49,7 @@ Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
 		c.Args = noArgs
 		c.RunE = func(cmd *cobra.Command, _ []string) error {
 			o.toSet = cmd.Flags().Changed("to")
+			o.up = cmd.Name() == "up"
 			return a.withMigrations(cmd.Context(), o, do)
 		}
 		c.Flags().StringVar(&o.format, "format", "table", "table or json")
@@ -114,6 +116,11 @@ func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(cont
 		// tables are.
 		if err := notMigratedHere(ctx, db); err != nil {
 			a.log.Warn("migrations make a new set of intel's tables in the first schema of the search_path: " + err.Error())
+		}
+	}
+	if o.up {
+		if err := trgmOnSearchPath(ctx, db); err != nil {
+			return err
 		}
 	}
 	return do(ctx, p, o)

@@ -105,6 +105,19 @@ func TestSearchPathPuttingAnotherSchemaFirst(t *testing.T) {
 	_, stderr, _ := runCLI(t, "--database-url="+dsn, "migrate", "status")
 	require.Contains(t, stderr, "migrations make a new set of intel's tables in the first schema of the search_path: "+
 		"the session's search_path (empty) puts first schema empty")
+	// migrate up there needs pg_trgm, installed in public, which the path
+	// leaves out: refused before it applies anything. Before, it applied
+	// ten migrations into empty and failed at the eleventh (gin_trgm_ops),
+	// and again on every rerun.
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "migrate", "up")
+	require.Equal(t, 1, code, stderr)
+	require.Contains(t, stderr, "intel: extension pg_trgm is installed in schema public, which the session's search_path (empty) leaves out")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'empty' AND tablename <> 'goose_db_version'").Scan(&tables))
+	require.Zero(t, tables, "nothing applied")
+	// With public on the path (after empty), the second set is made.
+	runOK(t, "--database-url="+dsn+"&search_path=empty,public", "migrate", "up")
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM pg_tables WHERE schemaname = 'empty' AND tablename = 'nodes'").Scan(&tables))
+	require.Equal(t, 1, tables)
 }
 
 // TestRoleConnectionLimit: the role intel logs in as has a CONNECTION
