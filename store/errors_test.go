@@ -176,20 +176,37 @@ func TestPermissionDeniedIsExplained(t *testing.T) {
 // TestLockTimeoutBoundsAWaitOnACitusWorker: a transaction's lock_timeout
 // bounds its lock waits on Citus workers too, and a lock not granted there
 // is a lock timeout (55P03, retryable), not a lost worker. A lock on a
-// distributed table is taken on the workers first; the holder's lock is
-// propagated there. Before, the waits on a worker took the worker's
-// lock_timeout (none), and `partitions maintain` with a 20 ms timeout
-// queued its ACCESS EXCLUSIVE request there, and every query behind it,
-// for as long as the reader held the table (past a minute in CI). On
-// plain PostgreSQL the wait is the server's own and times out alike.
+// distributed table (ensure_day_partition's LOCK TABLE of the default
+// partition) is taken on the workers too; here a reader holds the table on
+// a worker alone, so the wait is there whatever order Citus takes the
+// locks in. Before, the waits on a worker took the worker's lock_timeout
+// (none), and `partitions maintain` with a 20 ms timeout queued its
+// ACCESS EXCLUSIVE request there, and every query behind it, for as long
+// as the reader held the table (past a minute in CI); with the timeout
+// propagated, the coordinator said only "failure on connection marked as
+// essential" (XX000, a lost worker). On plain PostgreSQL the reader and
+// the wait are the server's own.
 func TestLockTimeoutBoundsAWaitOnACitusWorker(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
-	holder, err := pool.Begin(ctx)
-	require.NoError(t, err)
+	var holder pgx.Tx
+	if workers := pgtest.CitusWorkerDSNs(t, pool.Config().ConnString()); len(workers) > 0 {
+		conn, err := pgx.Connect(ctx, workers[0])
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		holder, err = conn.Begin(ctx)
+		require.NoError(t, err)
+		// On this worker alone (not propagated to the other nodes).
+		_, err = holder.Exec(ctx, "SET LOCAL citus.enable_ddl_propagation = off")
+		require.NoError(t, err)
+	} else {
+		var err error
+		holder, err = pool.Begin(ctx)
+		require.NoError(t, err)
+	}
 	defer holder.Rollback(ctx) //nolint:errcheck // released when the test ends
-	_, err = holder.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
+	_, err := holder.Exec(ctx, "LOCK TABLE telemetry_edges IN ACCESS SHARE MODE")
 	require.NoError(t, err)
 
 	for range 3 {
