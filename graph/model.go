@@ -5,8 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -560,14 +561,9 @@ func FileNode(hashes map[string]string, name string) (Node, []Node, []Relation) 
 		return Node{}, nil, nil
 	}
 	file.Name = name
-	algs := make([]string, 0, len(hashes))
-	for alg := range hashes {
-		algs = append(algs, alg)
-	}
-	sort.Strings(algs)
 	var hashNodes []Node
 	var rels []Relation
-	for _, alg := range algs {
+	for _, alg := range slices.Sorted(maps.Keys(hashes)) {
 		h := HashNode(alg, hashes[alg])
 		hashNodes = append(hashNodes, h)
 		rels = append(rels, Relation{Src: file.Ref(), Type: RelHasHash, Dst: h.Ref()})
@@ -623,15 +619,10 @@ func CertificateNode(hashes map[string]string, serial string) (Node, bool) {
 // A fingerprint that is no hash of its algorithm gives nothing.
 func CertificateFingerprints(cert Node) ([]Node, []Relation) {
 	h, _ := cert.Props["hashes"].(map[string]any)
-	algs := make([]string, 0, len(h))
-	for alg := range h {
-		algs = append(algs, alg)
-	}
-	sort.Strings(algs)
 	var nodes []Node
 	var rels []Relation
 	seen := map[string]bool{}
-	for _, alg := range algs {
+	for _, alg := range slices.Sorted(maps.Keys(h)) {
 		v, _ := h[alg].(string)
 		a, norm, err := NormalizeHash(alg, strings.ReplaceAll(strings.TrimSpace(v), ":", ""))
 		if err != nil {
