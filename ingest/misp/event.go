@@ -137,6 +137,14 @@ type frame struct {
 	attrTags       []rawTag
 	attrTagsOffset int64
 
+	// element is set when the frame is an element of an array (a bare
+	// event of an array or of a response's list); spooling while a list
+	// read before anything said what the frame is is kept, in spool, for
+	// its end (undecided). Reading goroutine.
+	element  bool
+	spooling bool
+	spool    *spool
+
 	// attrTLPs are the TLPs of its attributes tagged with one (objects'
 	// too), by uuid, and sighted its sightings that name their attribute
 	// by uuid alone (mapping.tlps, mapping.sighted), for its end.
@@ -278,6 +286,16 @@ func (f *frame) sightingTLPs(feed string) []graph.Node {
 
 func newFrame(wrapped bool, offset int64) *frame {
 	return &frame{wrapped: wrapped, fields: map[string]string{}, offset: offset}
+}
+
+// undecided reports whether nothing read of the frame yet says whether
+// it is an event (a bare event whose keys are sorted gives "Attribute",
+// "EventReport", "Galaxy" and "Object" before "info", "Orgc" and
+// "uuid"), in a place where an event may be: at the top of the document
+// or an element of an array. A search result's list ({"response":
+// {"Attribute": […]}}) is none: it is read as it comes.
+func (f *frame) undecided() bool {
+	return !f.wrapped && !f.marked && !f.holdsEvent && (f.parent == nil || f.element)
 }
 
 // isEvent reports whether the frame is an event.

@@ -85,9 +85,9 @@ func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 			}
 			return nil
 		case '{':
-			err = s.readFrame(ctx, dec, false, nil)
+			err = s.readFrame(ctx, dec, false, nil, false)
 		case '[':
-			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false, nil) })
+			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false, nil, true) })
 		default:
 			return fmt.Errorf("%w: the document is a JSON %v, not an object or array", ErrNotMISP, k)
 		}
@@ -123,9 +123,9 @@ func (s *fileSource) readArray(ctx context.Context, dec *jsontext.Decoder, each 
 
 // frameOrSkip reads an object as a frame (nested in parent, or nil) and
 // skips anything else.
-func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
+func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame, element bool) error {
 	if dec.PeekKind() == '{' {
-		return s.readFrame(ctx, dec, wrapped, parent)
+		return s.readFrame(ctx, dec, wrapped, parent, element)
 	}
 	if err := dec.SkipValue(); err != nil {
 		return syntaxError(err, dec)
@@ -137,17 +137,18 @@ func (s *fileSource) frameOrSkip(ctx context.Context, dec *jsontext.Decoder, wra
 // frame or an array of frames.
 func (s *fileSource) nested(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
 	if dec.PeekKind() == '[' {
-		return s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, wrapped, parent) })
+		return s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, wrapped, parent, true) })
 	}
-	return s.frameOrSkip(ctx, dec, wrapped, parent)
+	return s.frameOrSkip(ctx, dec, wrapped, parent, false)
 }
 
 // readFrame reads one object at the document level (nested in the frame
-// parent, or nil). Whatever happens, the frame is closed: an event cut
-// short by a syntax error is still written with what was read of it.
-func (s *fileSource) readFrame(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame) error {
+// parent, or nil; an element of an array when element is set). Whatever
+// happens, the frame is closed: an event cut short by a syntax error is
+// still written with what was read of it.
+func (s *fileSource) readFrame(ctx context.Context, dec *jsontext.Decoder, wrapped bool, parent *frame, element bool) error {
 	fr := newFrame(wrapped, dec.InputOffset())
-	fr.parent = parent
+	fr.parent, fr.element = parent, element
 	if _, err := dec.ReadToken(); err != nil {
 		return syntaxError(err, dec)
 	}
@@ -383,6 +384,12 @@ func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
 func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	switch dec.PeekKind() {
 	case '[':
+		if kind != recCluster && fr.undecided() {
+			// A list read before anything says what the frame is (a
+			// bare event with sorted keys): kept to the frame's end.
+			fr.spooling = true
+			defer func() { fr.spooling = false }()
+		}
 		return s.readArray(ctx, dec, func() error { return s.record(ctx, dec, fr, kind) })
 	case 'n':
 		if _, err := dec.ReadToken(); err != nil {
@@ -408,18 +415,25 @@ func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *fra
 	return s.record(ctx, dec, fr, kind)
 }
 
-// record reads one record and emits it.
-func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
+// jobFor is the job of a record of kind read in fr now: what it needs of
+// its frame as far as the frame is known.
+func (s *fileSource) jobFor(fr *frame, kind recordKind) *job {
 	j := &job{kind: kind, fr: fr, file: s.file, evUUID: fr.evUUID}
-	fr.ownRecords = true
 	if fr.isEvent() {
 		j.version, j.evFrame = parseTime(fr.fields["timestamp"]), true
 	}
-	offset := dec.InputOffset()
 	if kind == recCluster {
 		j.galaxyType = fr.fields["type"]
 	}
 	j.first, j.last = fr.seen()
+	return j
+}
+
+// record reads one record and emits it.
+func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
+	j := s.jobFor(fr, kind)
+	fr.ownRecords = true
+	offset := dec.InputOffset()
 	if dec.PeekKind() != '{' {
 		if err := dec.SkipValue(); err != nil {
 			return syntaxError(err, dec)
@@ -449,13 +463,46 @@ func (s *fileSource) record(ctx context.Context, dec *jsontext.Decoder, fr *fram
 		// is a record.
 		for _, el := range els {
 			je := *j
-			if err := s.recordRaw(fr, kind, offset, el, &je); err != nil {
+			if err := s.recordOrSpool(fr, kind, offset, el, &je); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
+	return s.recordOrSpool(fr, kind, offset, raw, j)
+}
+
+// recordOrSpool emits the record raw of kind, read at offset, as j, or
+// keeps it for the frame's end while what the frame is waits to be told
+// (frame.spooling).
+func (s *fileSource) recordOrSpool(fr *frame, kind recordKind, offset int64, raw []byte, j *job) error {
+	if fr.spooling {
+		if fr.spool == nil {
+			fr.spool = &spool{}
+		}
+		return fr.spool.add(kind, offset, raw)
+	}
 	return s.recordRaw(fr, kind, offset, raw, j)
+}
+
+// replaySpool emits, at the end of fr, the records it kept while what the
+// frame is was not known (a bare event with sorted keys): mapped as what
+// the frame turned out to be, with its uuid, version and times.
+func (s *fileSource) replaySpool(ctx context.Context, fr *frame) error {
+	sp := fr.spool
+	if sp == nil {
+		return nil
+	}
+	fr.spool = nil
+	if !fr.isEvent() {
+		s.log.Debug("MISP records held to their frame's end: it is no event", "offset", s.guard.FeedOffset(fr.offset), "records", sp.n)
+	}
+	return sp.each(func(r spooled) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return s.recordRaw(fr, r.kind, r.offset, r.raw, s.jobFor(fr, r.kind))
+	})
 }
 
 // recordRaw emits the record raw of kind, read at offset, as j.
@@ -485,6 +532,9 @@ func (s *fileSource) recordRaw(fr *frame, kind recordKind, offset int64, raw []b
 // for an event, the end of the event, which writes the event node with its
 // tags, creator, clusters and the links kept while it was not yet written.
 func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) error {
+	if err := s.replaySpool(ctx, fr); err != nil {
+		return err
+	}
 	if len(fr.late) > 0 {
 		first, last := fr.seen()
 		for _, rec := range fr.late {
