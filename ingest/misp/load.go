@@ -134,6 +134,11 @@ type job struct {
 	// misp_json_attribute message's), the same, which its own node's
 	// record takes in its version (attributeRecord).
 	evSharing map[string]any
+	// besideEvent is set on the one attribute of a frame that is no event
+	// held to its end beside one copy of its event (a ZMQ
+	// misp_json_attribute message's): evSharing is that copy's
+	// restriction of it, nil for none.
+	besideEvent bool
 
 	// Set by the mapper for the record being mapped.
 	raw    []byte
@@ -166,6 +171,11 @@ type mapping struct {
 	// (frame.held).
 	held     []graph.Node
 	heldRels []graph.Relation
+	// ownVersions are, for the one attribute of a ZMQ
+	// misp_json_attribute message, the versions of its own node's record:
+	// those of the restriction its message's Event gives the sightings
+	// beside it (frame.ownVersions, endFrameRecords).
+	ownVersions map[string]time.Time
 }
 
 type recordKind int
@@ -284,10 +294,13 @@ func (m *mapper) mapRecord(rec engine.Record[*job]) engine.Result {
 		// version of the event could take nothing away from them.
 		out.held, out.heldRels = holdOwn(b, out.own)
 	}
-	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0 || len(out.held) > 0) {
+	if j.fr != nil && (len(out.links) > 0 || len(out.own) > 0 || len(out.stated) > 0 || len(out.tlps) > 0 || len(out.sighted) > 0 || len(out.held) > 0 || out.ownVersions != nil) {
 		fr, links, own, stated, tlps, sighted := j.fr, out.links, out.own, out.stated, out.tlps, out.sighted
-		held, heldRels := out.held, out.heldRels
+		held, heldRels, ownVersions := out.held, out.heldRels, out.ownVersions
 		out.res.Ordered = func(res *engine.Result) {
+			if ownVersions != nil {
+				fr.ownVersions = ownVersions
+			}
 			fr.keep(links)
 			fr.keepOwn(own)
 			fr.keepSighted(tlps, sighted)
@@ -499,11 +512,20 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// "all communities" inside an event of a sharing group is that
 	// group's. Each own node gets a record of the event's restriction
 	// (eventSharing), beside its own distribution, which it keeps.
+	// That record is the event's, in its version, as the TLP's is: a
+	// newer version that no longer restricts them (of all communities
+	// now) takes it away.
 	if rec := eventSharing(nodes[0].Props); rec != nil {
 		for _, o := range fr.own {
-			nodes = append(nodes, o.propsRecord(rec, []string{m.feed}))
+			r := o.propsRecord(rec, []string{m.feed})
+			r.Versions = versions
+			nodes = append(nodes, r)
 		}
 	}
+	// The event's own restriction is a record of its own, in the version
+	// of the copy that gives it (restrictionRecord), kept apart from the
+	// event's record as the held records are.
+	restriction, restricted := restrictionRecord(nodes[0], fr)
 	if fr.sightsOverflow {
 		m.log.Warn("MISP attribute TLP not applied to all the event's sightings: too many", "event", fr.uuid(), "kept", maxDeferred)
 	}
@@ -520,6 +542,9 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	// event's would be the indicator's (graph.RecordSource), and the TLP
 	// in it one that no newer version of the event takes away.
 	res.Batch = graph.Batch{Nodes: append(graph.MergeNodes(nodes), held...), Relations: rels}
+	if restricted {
+		res.Batch.Nodes = append(res.Batch.Nodes, restriction)
+	}
 	res.Mapped++
 }
 
@@ -545,9 +570,15 @@ func (m *mapper) endFrameRecords(j job, res *engine.Result) {
 	// as in their event (endEvent).
 	own := fr.own
 	fr.own = nil
-	if j.evSharing != nil {
+	if j.evSharing != nil || fr.ownVersions != nil {
 		for _, o := range own {
-			res.Batch.Nodes = append(res.Batch.Nodes, o.propsRecord(j.evSharing, []string{m.feed}))
+			// Beside the one attribute of a ZMQ message, in that
+			// attribute's version (fr.ownVersions, nil for none), as its
+			// own restriction is (attributeRecord): a newer message of
+			// the attribute replaces it.
+			r := o.propsRecord(j.evSharing, []string{m.feed})
+			r.Versions = fr.ownVersions
+			res.Batch.Nodes = append(res.Batch.Nodes, r)
 		}
 	}
 	if j.evRef == "" {

@@ -568,6 +568,7 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 					// beside it: part of its record, in its version
 					// (attributeRecord).
 					rec.Meta.evSharing = briefSharing(ev.fields["distribution"], ev.sharingGroup)
+					rec.Meta.besideEvent = true
 				}
 			}
 			rec.Meta.first, rec.Meta.last = first, last

@@ -79,17 +79,22 @@ func (m *mapper) attributeRecord(j job, b *graph.Batch) {
 	}
 	n := out.node
 	switch {
-	case out.own && !j.evFrame && j.evSharing != nil:
+	case out.own && !j.evFrame && j.besideEvent:
 		// The one attribute of a ZMQ misp_json_attribute message, beside
 		// a copy of its event that restricts it: the restriction is part
 		// of its record, in its version (its timestamp), so a newer
 		// message of the attribute replaces it, as a search result's
 		// event summary's (boundOutside). Written by the frame's end
 		// (endFrameRecords), it had no version: nothing took it away.
-		r := ownOf(n.Brief()).propsRecord(j.evSharing, []string{m.feed})
-		r.Versions = n.Versions
-		b.Nodes = append(b.Nodes, r)
+		if j.evSharing != nil {
+			r := ownOf(n.Brief()).propsRecord(j.evSharing, []string{m.feed})
+			r.Versions = n.Versions
+			b.Nodes = append(b.Nodes, r)
+		}
 		m.boundOutside(b, a.Event, n)
+		// The sightings beside it take that restriction (or none) in
+		// the same version (endFrameRecords).
+		j.out.ownVersions = n.Versions
 	case out.own:
 		j.out.own = append(j.out.own, ownOf(n.Brief()))
 		if !j.evFrame {

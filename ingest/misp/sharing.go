@@ -2,6 +2,7 @@ package misp
 
 import (
 	"strings"
+	"time"
 
 	"github.com/ransomeye/intel/graph"
 )
@@ -81,6 +82,43 @@ func (m *mapper) boundOutside(b *graph.Batch, brief *rawEventBrief, own graph.No
 		r.Versions = own.Versions // part of the record's version
 		b.Nodes = append(b.Nodes, r)
 	}
+}
+
+// restrictionKeys are the props of a record's restriction (addSharing).
+var restrictionKeys = []string{"distribution", "sharing_group", "sharing_group_uuid", "sharing_group_releasability"}
+
+// restrictionSource is the source id under which an event's own
+// restriction is recorded (restrictionRecord).
+func restrictionSource(uuid string) string { return "misp-distribution--" + uuid }
+
+// restrictionRecord takes the event's own restriction (its distribution
+// and sharing group, in ev's props, which it removes) into a record of
+// the event's node of its own, in the version of the copy fr that gives
+// it (its timestamp), under restrictionSource: every copy of the event
+// states its restriction, those without its members too (a ZMQ
+// misp_json_event message, sent when the event is edited: MISP raises its
+// timestamp), which state no version of its links (endEvent). So a newer
+// copy's restriction replaces an older one's (a sharing group given up for
+// all communities), whatever the order they come in; merged, the node
+// said "all communities" beside the old group. ok is false, and ev keeps
+// them, for a copy without a timestamp or one that gives no
+// distribution: it says nothing to replace them with.
+func restrictionRecord(ev graph.Node, fr *frame) (graph.Node, bool) {
+	ts := parseTime(fr.fields["timestamp"])
+	if ts.IsZero() || strings.TrimSpace(fr.fields["distribution"]) == "" {
+		return graph.Node{}, false
+	}
+	props := map[string]any{}
+	for _, k := range restrictionKeys {
+		if v, ok := ev.Props[k]; ok {
+			props[k] = v
+			delete(ev.Props, k)
+		}
+	}
+	r := ev.Brief().TLPRecord(graph.TLPNone, ev.Sources)
+	r.Props, r.FirstSeen, r.LastSeen, r.Aliases = props, ev.FirstSeen, ev.LastSeen, ev.Aliases
+	r.Versions = map[string]time.Time{restrictionSource(fr.uuid()): ts}
+	return r, true
 }
 
 // distributions names MISP's distribution levels.
