@@ -425,16 +425,19 @@
 // event's records in its version, as if read after it, so a newer version
 // replaces them (past maxHeld, written at once without a version, said
 // at WARN).
-// A bare event (no "Event" wrapper) whose keys are sorted, as PyMISP's
-// to_json(sort_keys=True) writes it, gives its Attribute, EventReport,
-// Galaxy and Object lists before anything says it is an event ("Orgc",
-// "info"): the records of a list read in a frame that is not yet known
-// to be one, at the top of the document or as an element of an array,
-// wait for the frame's end (spool.go: 4 MiB in memory, the rest in an
-// unlinked temporary file) and are mapped there as what the frame turned
-// out to be, an event's records in its version (as in an event written in
-// any other key order) or records of no event. A search result's list
-// ({"response": {"Attribute": […]}}) is read as it comes.
+// In practice nothing is held so: an event whose keys are sorted, as
+// PyMISP's to_json(sort_keys=True) writes it, gives its Attribute,
+// EventReport, Galaxy and Object lists before its "timestamp" and "uuid"
+// and, bare (no "Event" wrapper), before anything says it is an event
+// ("Orgc", "info"). The records of a list read before the frame is known
+// to be an event with a uuid and a timestamp (at the top of the document,
+// as an element of an array, or wrapped) wait for the frame's end
+// (spool.go: 4 MiB in memory, the rest in an unlinked temporary file) and
+// are mapped there as what the frame turned out to be: an event's
+// records, with its uuid (derived, when it gives none) and version, as
+// in an event written in any other key order, or records of no event. A
+// search result's list ({"response": {"Attribute": […]}}) is read as it
+// comes.
 // The has-hash links of the file a to_ids file object's pattern describes
 // are stated as the object's own has-hash links are: by the event.
 package misp

@@ -304,6 +304,18 @@ func (f *frame) undecided() bool {
 	return !f.wrapped && !f.marked && !f.holdsEvent && (f.parent == nil || f.element)
 }
 
+// waits reports whether the records of a list read in the frame now
+// wait for its end (spool): nothing says yet whether it is an event
+// (undecided), or it is an event whose uuid or timestamp is not known
+// yet (sorted keys put them after "Attribute" and "Object"), which what
+// its records state needs.
+func (f *frame) waits() bool {
+	if f.isEvent() {
+		return f.uuid() == "" || strings.TrimSpace(f.fields["timestamp"]) == ""
+	}
+	return f.undecided()
+}
+
 // isEvent reports whether the frame is an event.
 func (f *frame) isEvent() bool { return f.wrapped || (f.marked && !f.holdsEvent) }
 

@@ -384,9 +384,10 @@ func (s *fileSource) frameSharingGroup(dec *jsontext.Decoder, fr *frame) error {
 func (s *fileSource) records(ctx context.Context, dec *jsontext.Decoder, fr *frame, kind recordKind) error {
 	switch dec.PeekKind() {
 	case '[':
-		if kind != recCluster && fr.undecided() {
+		if kind != recCluster && fr.waits() {
 			// A list read before anything says what the frame is (a
-			// bare event with sorted keys): kept to the frame's end.
+			// bare event with sorted keys), or before the event's uuid
+			// and timestamp (sorted keys): kept to the frame's end.
 			fr.spooling = true
 			defer func() { fr.spooling = false }()
 		}
@@ -494,6 +495,15 @@ func (s *fileSource) replaySpool(ctx context.Context, fr *frame) error {
 		return nil
 	}
 	fr.spool = nil
+	if fr.isEvent() && strings.TrimSpace(fr.fields["uuid"]) == "" {
+		// An event written without a uuid is keyed by the one derived
+		// from what it says (derivedEventUUID), known now: its records
+		// are mapped as its own.
+		if u := derivedEventUUID(fr); u != "" {
+			fr.fields["uuid"] = u
+			fr.settle()
+		}
+	}
 	if !fr.isEvent() {
 		s.log.Debug("MISP records held to their frame's end: it is no event", "offset", s.guard.FeedOffset(fr.offset), "records", sp.n)
 	}

@@ -33,6 +33,14 @@ import (
 // the record's own nodes as its event would (briefSharing). intel show
 // prints a node's distribution and sharing group, and its event's.
 //
+// Each is stated in a version, so a newer one replaces it rather than
+// merging into it: what an event gives its own records is the event's
+// record in its version (endEvent); the event's own restriction is a
+// record of its own in the version of the copy giving it, members or
+// not (restrictionRecord: a ZMQ misp_json_event message edits it); what
+// a ZMQ message's Event gives its attribute and the sightings beside it
+// is in the attribute's version (attributeRecord, endFrameRecords).
+//
 // disable_correlation (MISP does not correlate the attribute's value with
 // other events' values) is kept as "disable_correlation": true beside
 // them; the value's node is still the one node of that value: the graph
