@@ -1,15 +1,12 @@
 package misp
 
 import (
-	"context"
 	stdjson "encoding/json"
-	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -71,40 +68,15 @@ func bareSortedEvent(t *testing.T, ts string, older bool) string {
 // the older comment stayed on the text attribute when it came last.
 func TestBareSortedEventNewerVersionSupersedes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	v1 := bareSortedEvent(t, "1706780000", true)
 	v2 := bareSortedEvent(t, "1706790000", false)
-	for _, order := range [][2]string{{v1, v2}, {v2, v1}} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool)
-		live := func(relation string) []string {
-			var out []string
-			rows, err := pool.Query(ctx, `SELECT d.key FROM relations r JOIN nodes d ON d.id = r.dst_id
-				WHERE r.relation = $1 ORDER BY 1`, relation)
-			require.NoError(t, err)
-			for rows.Next() {
-				var k string
-				require.NoError(t, rows.Scan(&k))
-				out = append(out, k)
-			}
-			require.NoError(t, rows.Err())
-			return out
-		}
-		for i, doc := range order {
-			opts := quiet(nil)
-			opts.Feed = "bare-sorted"
-			rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-			require.NoError(t, err)
-			requireBalanced(t, rep)
-			require.Empty(t, rep.Dropped)
-			if i == 0 && doc == v1 {
-				require.Len(t, live("has-hash"), 2, "the first version alone: md5 and sha1")
-				require.Len(t, live("drops"), 1, "the first version alone: its reference")
-			}
-		}
-		when := fmt.Sprint("v1 first: ", order[0] == v1)
-		require.Equal(t, []string{"MD5:7b1c0000000000000000000000000bee"}, live("has-hash"), when)
-		require.Empty(t, live("drops"), when)
-		require.NotContains(t, keyProps(t, pool, "x-misp-attribute--7b1c0000-0000-4000-8000-000000000011"), "comment", when)
-	}
+	loadInOrder(t, [][]string{{v1}}, func(st *store.Store, _ string) {
+		require.Len(t, liveTargets(t, st.Pool(), "has-hash"), 2, "the first version alone: md5 and sha1")
+		require.Len(t, liveTargets(t, st.Pool(), "drops"), 1, "the first version alone: its reference")
+	})
+	loadInOrder(t, [][]string{{v1, v2}, {v2, v1}}, func(st *store.Store, when string) {
+		require.Equal(t, []string{"MD5:7b1c0000000000000000000000000bee"}, liveTargets(t, st.Pool(), "has-hash"), when)
+		require.Empty(t, liveTargets(t, st.Pool(), "drops"), when)
+		require.NotContains(t, keyProps(t, st.Pool(), "x-misp-attribute--7b1c0000-0000-4000-8000-000000000011"), "comment", when)
+	})
 }

@@ -3,12 +3,10 @@ package misp
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -52,23 +50,15 @@ func TestObjectReferenceToAnotherEvent(t *testing.T) {
 		{[]string{a1, b1, a2}, 0, 0},
 		{[]string{b1, a2, a1}, 0, 0},
 	} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool)
-		for _, doc := range c.order {
-			opts := quiet(nil)
-			opts.Feed = "cross"
-			rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-			require.NoError(t, err)
-			requireBalanced(t, rep)
-			require.Empty(t, rep.Dropped)
-		}
-		var live, pending int
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
-			WHERE r.relation = 'downloads' AND s.key = 'a.example' AND d.key = 'b.example'`).Scan(&live))
-		// Pending as the store counts them (RelationCount): not those only
-		// older versions of their objects state.
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations p
-			WHERE p.stated IS NULL OR NOT stated_superseded(p.stated)`).Scan(&pending))
-		require.Equal(t, [2]int{c.live, c.pending}, [2]int{live, pending}, "loads: %d", len(c.order))
+		loadInOrder(t, [][]string{c.order}, func(st *store.Store, _ string) {
+			var live, pending int
+			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM relations r JOIN nodes s ON s.id = r.src_id JOIN nodes d ON d.id = r.dst_id
+				WHERE r.relation = 'downloads' AND s.key = 'a.example' AND d.key = 'b.example'`).Scan(&live))
+			// Pending as the store counts them (RelationCount): not those
+			// only older versions of their objects state.
+			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM pending_relations p
+				WHERE p.stated IS NULL OR NOT stated_superseded(p.stated)`).Scan(&pending))
+			require.Equal(t, [2]int{c.live, c.pending}, [2]int{live, pending}, "loads: %d", len(c.order))
+		})
 	}
 }

@@ -1,14 +1,11 @@
 package misp
 
 import (
-	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -46,36 +43,12 @@ func fileObjectEvent(ts string, withSHA1 bool) string {
 // version.
 func TestNewerEventWithoutAHashTakesTheHasHashLinkAway(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	v1 := fileObjectEvent("1704450000", true)
 	v2 := fileObjectEvent("1704460000", false)
-	for _, order := range [][2]string{{v1, v2}, {v2, v1}} {
-		pool := pgtest.Pool(t)
-		st := store.NewStore(pool)
-		live := func() []string {
-			var out []string
-			rows, err := pool.Query(ctx, `SELECT d.key FROM relations r JOIN nodes d ON d.id = r.dst_id
-				WHERE r.relation = 'has-hash' ORDER BY 1`)
-			require.NoError(t, err)
-			for rows.Next() {
-				var k string
-				require.NoError(t, rows.Scan(&k))
-				out = append(out, k)
-			}
-			require.NoError(t, rows.Err())
-			return out
-		}
-		for i, doc := range order {
-			opts := quiet(nil)
-			opts.Feed = "hashes"
-			rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-			require.NoError(t, err)
-			requireBalanced(t, rep)
-			require.Empty(t, rep.Dropped)
-			if i == 0 && doc == v1 {
-				require.Len(t, live(), 2, "the first version alone: md5 and sha1")
-			}
-		}
-		require.Equal(t, []string{"MD5:6a1c0000000000000000000000000bee"}, live(), "v1 first: %v", order[0] == v1)
-	}
+	loadInOrder(t, [][]string{{v1}}, func(st *store.Store, _ string) {
+		require.Len(t, liveTargets(t, st.Pool(), "has-hash"), 2, "the first version alone: md5 and sha1")
+	})
+	loadInOrder(t, [][]string{{v1, v2}, {v2, v1}}, func(st *store.Store, when string) {
+		require.Equal(t, []string{"MD5:6a1c0000000000000000000000000bee"}, liveTargets(t, st.Pool(), "has-hash"), when)
+	})
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/internal/pgtest"
@@ -50,8 +51,9 @@ const (
 )
 
 // loadInOrder loads docs, in each order given, into a database of its own
-// and calls check with it after each order's last document.
-func loadInOrder(t *testing.T, orders [][]string, check func(pool *store.Store, when string)) {
+// and calls check with it after each order's last document; every record
+// read is mapped.
+func loadInOrder(t *testing.T, orders [][]string, check func(st *store.Store, when string)) {
 	t.Helper()
 	ctx := context.Background()
 	for n, order := range orders {
@@ -66,6 +68,23 @@ func loadInOrder(t *testing.T, orders [][]string, check func(pool *store.Store, 
 		}
 		check(st, fmt.Sprint("order ", n))
 	}
+}
+
+// liveTargets are the keys of the nodes the live relations of type
+// relation reach, in order.
+func liveTargets(t *testing.T, pool *pgxpool.Pool, relation string) []string {
+	t.Helper()
+	var out []string
+	rows, err := pool.Query(context.Background(), `SELECT d.key FROM relations r JOIN nodes d ON d.id = r.dst_id
+		WHERE r.relation = $1 ORDER BY 1`, relation)
+	require.NoError(t, err)
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	require.NoError(t, rows.Err())
+	return out
 }
 
 // TestNewerEventVersionTakesItsRestrictionFromItsRecords: an event of a
