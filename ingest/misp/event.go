@@ -535,19 +535,20 @@ func (f *frame) seen() (time.Time, time.Time) {
 	return f.first, f.last
 }
 
-// stub is the event node with what is known before its end (uuid and
-// times), written early so its records' links find it. It is only written
-// when the event's times are known: a node without them would be stamped
-// with the time of loading, and every load would change it. It has no
-// content (graph.Node.WithoutContent: no name or props, ranked below
-// every record): the event's end writes them, and a stub ranked among
-// them would make the node's ranks depend on whether the event's uuid
-// came before its records (sorted keys) or after.
+// stub is the event node with what is known before its end (uuid, title,
+// date and timestamp), written early so its records' links find it. It is
+// only written when the event's times are known: a node without them would
+// be stamped with the time of loading, and every load would change it.
 func (f *frame) stub(feed string) graph.Node {
 	n := eventNode(f.uuid())
+	n.Name = strings.TrimSpace(f.fields["info"])
+	if n.Name == "" {
+		n.Name = "MISP event " + f.uuid()
+	}
+	n.Props = map[string]any{"misp_uuid": f.uuid(), "source_format": "misp"}
 	n.Sources = []string{feed}
 	n.FirstSeen, n.LastSeen = f.seen()
-	return n.WithoutContent()
+	return n
 }
 
 // orgNode is the identity node of a MISP organisation: keyed by
