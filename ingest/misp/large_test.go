@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"sync"
@@ -220,4 +222,18 @@ func BenchmarkLoadEvent(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestSpoolWithoutATemporaryDirectory: a sorted event larger than the
+// spool keeps in memory (maxSpoolMem) on a machine whose temporary
+// directory cannot be written stops its load with an error saying why,
+// after writing what it read (the spool's memory part and the event).
+func TestSpoolWithoutATemporaryDirectory(t *testing.T) {
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "absent"))
+	sink := &countSink{}
+	rep, err := LoadFile(context.Background(), newSortedEventStream(maxSpoolMem+(1<<20), true), sink, quiet(nil))
+	require.ErrorContains(t, err, "spool MISP records read before their event's uuid")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.Equal(t, rep.RecordsRead, rep.RecordsMapped)
+	require.Positive(t, rep.RecordsMapped)
 }
