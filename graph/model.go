@@ -371,7 +371,8 @@ type Sink interface {
 // ObservableNode returns the node of a STIX cyber-observable object given as
 // decoded JSON. The key is the canonical JSON of the ID-contributing
 // properties, except for single-value types (addresses, domains, URLs,
-// mutexes, directories), whose key is the value. Values are normalised
+// mutexes, directories), whose key is the value, and a registry key of no
+// values, keyed by RegistryKeyIdentity and named as written. Values are normalised
 // first, as every source normalises them (NormalizeValue for the value of
 // a single-value type, NormalizeHash for hashes), so the same domain in
 // any case from any feed is one node; an address's kind is its family's
@@ -383,6 +384,7 @@ type Sink interface {
 // returns false when the object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 	stixType = string(ipKind(Kind(stixType), obj))
+	raw := obj
 	obj = normalizedObservable(Kind(stixType), obj)
 	sid, ok := stixid.ObservableID(stixType, obj)
 	if !ok {
@@ -402,6 +404,11 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 		if s, ok := obj["name"].(string); ok {
 			name = s
 		}
+	}
+	if k, ok := raw["key"].(string); ok && Kind(stixType) == KindWindowsRegistryKey {
+		// Keyed case-insensitively (RegistryKeyIdentity), named with
+		// its path as written.
+		name = NormalizeRegistryKey(k)
 	}
 	if name == "" && Kind(stixType) == KindAutonomousSystem {
 		name = asName(obj["number"])
@@ -473,11 +480,12 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 }
 
 // normalizedObservable returns obj with the value of a single-value kind,
-// the hashes and a registry key's hive (NormalizeRegistryKey) normalised;
+// the hashes and a registry key (RegistryKeyIdentity: hive in full, upper
+// case) normalised;
 // obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
-		if n := NormalizeRegistryKey(k); n != k {
+		if n := RegistryKeyIdentity(k); n != k {
 			out := make(map[string]any, len(obj))
 			for p, x := range obj {
 				out[p] = x

@@ -288,7 +288,7 @@ func mustNormalizedID(t *testing.T, typ string, m map[string]any) uuid.UUID {
 		}
 	}
 	if k, ok := m["key"].(string); ok && typ == string(graph.KindWindowsRegistryKey) {
-		c["key"] = graph.NormalizeRegistryKey(k)
+		c["key"] = graph.RegistryKeyIdentity(k)
 	}
 	if h, ok := m["hashes"].(map[string]any); ok {
 		hh := map[string]any{}
