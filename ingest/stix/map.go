@@ -63,6 +63,11 @@ type mapped struct {
 	// window is, while a STIX 2.0 observed-data's embedded objects are
 	// mapped, when it observed them (first_observed to last_observed).
 	window [2]time.Time
+	// stating are the nodes other than the object's own whose relations
+	// the object states in its version (versioned): the file or
+	// certificate an indicator's pattern describes, which has-hash the
+	// hashes the pattern gives it.
+	stating []graph.Ref
 }
 
 // sco is a cyber-observable record: its STIX id and node.
@@ -315,7 +320,8 @@ func itemsPage(m map[string]any) ([]any, bool) {
 // it made from that node (from index rels on: embedded references, kill
 // chain phases, pattern observables, observed-data objects, a sighting's
 // links) carry it as stated (graph.Relation.StatedBy), so that a newer
-// version that no longer states one supersedes it. A bundle maps its
+// version that no longer states one supersedes it; so do the has-hash
+// links of the file an indicator's pattern describes (mapped.stating). A bundle maps its
 // objects one by one. A relationship object states its own edge: a newer
 // version of it that changed its type or its ends supersedes the older
 // version's edge (its source is named by its STIX id: the store finds the
@@ -337,7 +343,7 @@ func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
 			continue
 		}
 		n.Versions = map[string]time.Time{o.id: modified}
-		graph.MarkStated(out.batch.Relations[rels:], o.id, modified, n.Ref())
+		graph.MarkStated(out.batch.Relations[rels:], o.id, modified, append([]graph.Ref{n.Ref()}, out.stating...)...)
 		return
 	}
 }
@@ -603,10 +609,16 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 		})
 	}
 	// A file the pattern describes by name and hash holds its hashes,
-	// as a file object's do (mapObservable).
+	// as a file object's do (mapObservable): stated by the indicator in
+	// its version (versioned), as its based-on links are, so a newer
+	// version whose pattern lost a hash takes that link away (stated by no
+	// version, it stood for ever).
 	for _, r := range has {
 		r.Confidence, r.FirstSeen, r.LastSeen, r.Sources = ind.Confidence, ind.FirstSeen, ind.LastSeen, mp.sources
 		out.batch.Relations = append(out.batch.Relations, r)
+		if !slices.Contains(out.stating, r.Src) {
+			out.stating = append(out.stating, r.Src)
+		}
 	}
 }
 
