@@ -60,6 +60,9 @@ type mapped struct {
 	// that names it, in either order (loader.observe).
 	scos     []sco
 	observed []observation
+	// rekeys are the record's cyber-observables keyed by what other
+	// cyber-observables their ID-contributing references name.
+	rekeys []rekey
 	// window is, while a STIX 2.0 observed-data's embedded objects are
 	// mapped, when it observed them (first_observed to last_observed).
 	window [2]time.Time
@@ -70,10 +73,31 @@ type mapped struct {
 	stating []graph.Ref
 }
 
-// sco is a cyber-observable record: its STIX id and node.
+// sco is a cyber-observable record: its STIX id and node, and ident, what
+// a reference to it stands for in the ID-contributing properties of
+// another observable (rekey): its node's STIX deterministic id (the alias
+// graph.ObservableNode gives), its own id when it has none.
 type sco struct {
-	id    string
-	brief graph.NodeBrief
+	id, ident string
+	brief     graph.NodeBrief
+}
+
+// rekey is a cyber-observable whose ID-contributing properties name other
+// cyber-observables (a network-traffic's src_ref and dst_ref, an
+// email-message's from_ref, a file's parent_directory_ref): producers
+// give those random ids, so its key takes what they resolve to, each
+// referenced object's ident, not the ids; the loader settles it once the
+// feed has given them, in whichever order (loader.rekey).
+type rekey struct {
+	// node is the observable's index in the record's batch, id its STIX
+	// id, typ its type, det the deterministic id (alias) it was keyed by
+	// with the references as written.
+	node         int
+	id, typ, det string
+	// obj is the object as read (its own copy), refs the identifiers of
+	// cyber-observables its ID-contributing properties hold, sorted.
+	obj  map[string]any
+	refs []string
 }
 
 // observation is what a STIX 2.1 observed-data says of the objects it
@@ -223,7 +247,7 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 			// write, with no time of their own): seen when an
 			// observed-data naming it says, as a standard observable is
 			// (loader.observe).
-			out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+			out.scos = append(out.scos, sco{id: o.id, ident: o.id, brief: out.batch.Nodes[idx].Brief()})
 		}
 	}
 }
@@ -412,6 +436,10 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 		out.claims = append(out.claims, sub.claims...)
 		out.scos = append(out.scos, sub.scos...)
 		out.observed = append(out.observed, sub.observed...)
+		for _, r := range sub.rekeys {
+			r.node += base
+			out.rekeys = append(out.rekeys, r)
+		}
 	}
 }
 
