@@ -228,6 +228,8 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapIndicator(out, o)
 	case o.typ == "observed-data":
 		mp.mapObservedData(out, o)
+	case o.typ == "location":
+		mp.mapLocation(out, o)
 	case (o.typ == "report" || o.typ == "grouping") && mispEventExport(o):
 		// A MISP event as misp-stix (or MISP's own misp2stix2) exports it:
 		// a STIX 2.0 report or 2.1 grouping labelled misp:tool=…, the
