@@ -81,9 +81,7 @@ func TestOneFlowFromFeedsOfRandomIDsIsOneNode(t *testing.T) {
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool, store.WithLogger(quietLogger))
 	for _, feed := range []string{"a", "b", "c", "d", "e", "f"} {
-		rep, err := Load(ctx, strings.NewReader(flowFeeds[feed]), st, Options{Feed: feed, Logger: quietLogger})
-		require.NoError(t, err, feed)
-		require.Empty(t, rep.Dropped, feed)
+		loadFeed(t, st, feed, flowFeeds[feed])
 	}
 	_, err := st.ReleasePending(ctx)
 	require.NoError(t, err)

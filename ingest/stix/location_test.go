@@ -51,9 +51,7 @@ func TestOneCountryFromEveryFeedIsOneLocation(t *testing.T) {
 		  ` + loc("09", `"name": "Georgia"`) + `, ` + loc("10", `"name": "Luxembourg", "latitude": 49.61, "longitude": 6.13`) + `]`,
 	}
 	for i, doc := range feeds {
-		rep, err := Load(ctx, strings.NewReader(doc), st, Options{Feed: "f" + string(rune('a'+i)), Logger: quietLogger})
-		require.NoError(t, err)
-		require.Empty(t, rep.Dropped)
+		loadFeed(t, st, "f"+string(rune('a'+i)), doc)
 	}
 	_, err := st.ReleasePending(ctx)
 	require.NoError(t, err)

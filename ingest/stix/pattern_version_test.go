@@ -3,7 +3,6 @@ package stix
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -50,9 +49,7 @@ func TestNewerIndicatorPatternTakesItsHasHashLinkAway(t *testing.T) {
 			return keys
 		}
 		for i, doc := range order {
-			rep, err := Load(ctx, strings.NewReader(doc), st, Options{Feed: "indicators", Logger: quietLogger})
-			require.NoError(t, err)
-			require.Empty(t, rep.Dropped)
+			loadFeed(t, st, "indicators", doc)
 			if i == 0 && doc == v1 {
 				require.Len(t, live("has-hash"), 2, "the first version alone: md5 and sha1")
 			}

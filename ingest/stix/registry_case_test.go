@@ -34,9 +34,7 @@ func TestRegistryKeyInAnyCaseIsOneNode(t *testing.T) {
 		       "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z", "valid_from": "2024-01-01T00:00:00Z",
 		       "pattern_type": "stix", "pattern": "[windows-registry-key:key = 'hklm\\\\software\\\\RUN\\\\EVIL']"}`,
 	} {
-		rep, err := Load(ctx, strings.NewReader(doc), st, Options{Feed: feed, Logger: quietLogger})
-		require.NoError(t, err)
-		require.Empty(t, rep.Dropped)
+		loadFeed(t, st, feed, doc)
 	}
 	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'windows-registry-key' ORDER BY 1`)
 	require.NoError(t, err)
