@@ -480,8 +480,8 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 }
 
 // normalizedObservable returns obj with the value of a single-value kind,
-// the hashes and a registry key (RegistryKeyIdentity: hive in full, upper
-// case) normalised;
+// the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
+// case) and a network-traffic's protocols (lower case) normalised;
 // obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
@@ -493,6 +493,20 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 			out["key"] = n
 			obj = out
 		}
+	}
+	if protocols, ok := obj["protocols"].([]any); ok && kind == KindNetworkTraffic {
+		// Protocol names are IANA's service names, which STIX 2.1 asks
+		// for in lower case; producers write them in upper case too
+		// (MISP's own STIX export: ["IP", "TCP", "HTTP"]): one flow.
+		lower := make([]any, len(protocols))
+		for i, p := range protocols {
+			if s, ok := p.(string); ok {
+				p = strings.ToLower(strings.TrimSpace(s))
+			}
+			lower[i] = p
+		}
+		obj = maps.Clone(obj)
+		obj["protocols"] = lower
 	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)

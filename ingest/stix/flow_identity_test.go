@@ -18,7 +18,9 @@ import (
 // b after it, feed c as a bundle inside an array (one record), feed d as
 // a STIX 2.0 observed-data embedding them. Feed e gives another flow
 // (port 8443) and one to an address it does not carry; feed f the same
-// e-mail, its sender's object of a random id, as feed a does.
+// e-mail, its sender's object of a random id, as feed a does; feed g the
+// first flow with its protocols in upper case (as MISP's own STIX export
+// writes them: ["IP", "TCP", "HTTP"]).
 var flowFeeds = map[string]string{
 	"a": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000a", "objects": [
 	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000a1", "value": "198.51.100.1"},
@@ -56,6 +58,11 @@ var flowFeeds = map[string]string{
 	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
 	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000e1", "value": "198.51.100.1"},
 	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000e2", "value": "203.0.113.9"}]}`,
+	"g": `[{"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000d3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000d1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000d2",
+	   "dst_port": 443, "protocols": ["IPv4", "TCP"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000d1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000d2", "value": "203.0.113.9"}]`,
 	"f": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000f", "objects": [
 	  {"type": "email-message", "spec_version": "2.1", "id": "email-message--f1000000-0000-4000-8000-0000000000f5", "is_multipart": false,
 	   "from_ref": "email-addr--f1000000-0000-4000-8000-0000000000f4", "subject": "invoice"},
@@ -80,7 +87,7 @@ func TestOneFlowFromFeedsOfRandomIDsIsOneNode(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool, store.WithLogger(quietLogger))
-	for _, feed := range []string{"a", "b", "c", "d", "e", "f"} {
+	for _, feed := range []string{"a", "b", "c", "d", "e", "f", "g"} {
 		loadFeed(t, st, feed, flowFeeds[feed])
 	}
 	_, err := st.ReleasePending(ctx)
@@ -107,7 +114,7 @@ func TestOneFlowFromFeedsOfRandomIDsIsOneNode(t *testing.T) {
 	require.Equal(t, []string{"dst 203.0.113.9", "src 198.51.100.1"}, links)
 	var sources []string
 	require.NoError(t, pool.QueryRow(ctx, `SELECT sources FROM nodes WHERE id = $1`, flow.ID).Scan(&sources))
-	require.ElementsMatch(t, []string{"a", "b", "c", "d"}, sources)
+	require.ElementsMatch(t, []string{"a", "b", "c", "d", "g"}, sources)
 	var pending int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
 	require.Equal(t, 1, pending, "feed e's reference to an address it does not give waits")
