@@ -222,16 +222,25 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 // settle finishes a record in feed order once its observables can be
 // keyed: keys them (rekey), resolves its marking references, checks its
 // claims and dates its observables (observe); then settles the records
-// held for the observables it gave, b taking their batches.
+// held for the observables it gave, b taking their batches (unless b is
+// one the engine drops: they then wait for a later record or the end).
 func (l *loader) settle(out *mapped, b *graph.Batch) {
 	l.rekey(out, b, nil)
 	l.applyFixups(out.fixups, b)
 	l.checkClaims(out)
 	l.observe(out, b)
+	if len(l.ready) == 0 {
+		return
+	}
+	if reason, _ := store.CheckBatch(b); reason != "" {
+		return // b is dropped whole (engine): they go out with a later record
+	}
 	for len(l.ready) > 0 {
 		h := l.ready[0]
 		l.ready = l.ready[1:]
-		l.release(h, b)
+		if !h.done {
+			l.release(h, b)
+		}
 	}
 }
 
@@ -313,7 +322,7 @@ func (l *loader) known(s sco) {
 // keys.
 func (l *loader) atEnd(res *engine.Result) {
 	held := l.held
-	l.held, l.heldFor = nil, nil
+	l.held, l.heldFor, l.ready = nil, nil, nil
 	for _, h := range held {
 		if !h.done {
 			l.release(h, &res.Batch)
@@ -323,9 +332,9 @@ func (l *loader) atEnd(res *engine.Result) {
 
 // rekey keys each cyber-observable of the record whose ID-contributing
 // properties name others by what those resolve to (their idents: the
-// record's own observables, the feed's, or idents), not by their ids, which producers
-// make up: two feeds' network-traffic of one flow, their endpoints'
-// ipv4-addr objects of random ids each, are one node. A reference the feed
+// record's own observables, the feed's, or idents), not by their ids,
+// which producers make up: two feeds' network-traffic of one flow, their
+// endpoints' ipv4-addr objects of random ids each, are one node. A reference the feed
 // has not given stays as written. The node in b gets the new id, key and
 // deterministic alias, and the relations from and to it follow.
 func (l *loader) rekey(out *mapped, b *graph.Batch, idents map[string]string) {
