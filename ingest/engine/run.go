@@ -145,7 +145,7 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 	if writeErr == nil {
 		writeErr = l.err
 	}
-	if writeErr == nil && l.opts.AtEnd != nil {
+	if writeErr == nil && l.ctx.Err() == nil && l.opts.AtEnd != nil {
 		res := Result{Ordered: l.opts.AtEnd}
 		writeErr = bt.collect(l.ctx, &Record[M]{Index: l.sp.records}, &res)
 	}
