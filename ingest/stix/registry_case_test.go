@@ -16,8 +16,10 @@ import (
 // case-insensitive, so HKLM\Software\Run\Evil from one feed,
 // HKEY_LOCAL_MACHINE\SOFTWARE\run\evil from another and an indicator's
 // pattern of hklm\software\RUN\EVIL are one key node, which both objects'
-// ids find and the indicator is based on; another key stays another node.
-// Before, the path was kept as written in the key: three nodes.
+// ids find and the indicator is based on; another key stays another node;
+// a key given with its values is one node whatever the order of the values
+// and the case of their names. Before, the path was kept as written in the
+// key (three nodes), and the values as listed (two).
 func TestRegistryKeyInAnyCaseIsOneNode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -36,7 +38,20 @@ func TestRegistryKeyInAnyCaseIsOneNode(t *testing.T) {
 	} {
 		loadFeed(t, st, feed, doc)
 	}
-	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'windows-registry-key' ORDER BY 1`)
+	// One key with two values, listed in either order, their names in any
+	// case (Windows compares value names case-insensitively; the data is
+	// as written): one node.
+	loadFeed(t, st, "d", `{"type": "windows-registry-key", "spec_version": "2.1", "id": "windows-registry-key--5e300000-0000-4000-8000-000000000005",
+	  "key": "HKLM\\Software\\Run", "values": [{"name": "Evil", "data": "C:\\e.exe"}, {"name": "Other", "data": "x"}]}`)
+	loadFeed(t, st, "e", `{"type": "windows-registry-key", "spec_version": "2.1", "id": "windows-registry-key--5e300000-0000-4000-8000-000000000006",
+	  "key": "HKEY_LOCAL_MACHINE\\SOFTWARE\\run", "values": [{"name": "other", "data": "x"}, {"name": "EVIL", "data": "C:\\e.exe"}]}`)
+	d, err := st.ResolveNode(ctx, "windows-registry-key--5e300000-0000-4000-8000-000000000005")
+	require.NoError(t, err)
+	e, err := st.ResolveNode(ctx, "windows-registry-key--5e300000-0000-4000-8000-000000000006")
+	require.NoError(t, err)
+	require.Equal(t, d.ID, e.ID, "one key of the same values")
+
+	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'windows-registry-key' AND key NOT LIKE '{%' ORDER BY 1`)
 	require.NoError(t, err)
 	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
