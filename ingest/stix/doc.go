@@ -180,6 +180,11 @@
 //     narrative, data-source, data-component, ...) — is a node of that
 //     kind keyed by its STIX id (graph.SourceNode); a container's
 //     object_refs are object relations (see embedded references below).
+//     A location that is a country and nothing narrower
+//     (graph.LocationCountry: "France", {"country": "fr"}) is the
+//     country's node instead, keyed by its ISO 3166-1 alpha-2 code
+//     (graph.CountryNode), its names and codes lookup aliases
+//     (mapLocation).
 //     A report or grouping labelled misp:tool="…" (a MISP event as
 //     misp-stix or MISP's misp2stix2 exports it, the event's uuid in its
 //     id) is the MISP event's node instead: kind report, keyed
