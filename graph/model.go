@@ -373,7 +373,7 @@ type Sink interface {
 // properties, except for single-value types (addresses, domains, URLs,
 // mutexes, directories), whose key is the value, and a registry key of no
 // values, keyed by RegistryKeyIdentity and named as written (with values:
-// registryValuesIdentity). Values are normalised
+// RegistryValuesIdentity). Values are normalised
 // first, as every source normalises them (NormalizeValue for the value of
 // a single-value type, NormalizeHash for hashes), so the same domain in
 // any case from any feed is one node; an address's kind is its family's
@@ -482,7 +482,7 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 
 // normalizedObservable returns obj with the value of a single-value kind,
 // the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
-// case; its values registryValuesIdentity) and a network-traffic's
+// case; its values RegistryValuesIdentity) and a network-traffic's
 // protocols (lower case) normalised;
 // obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
@@ -494,7 +494,7 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	}
 	if values, ok := obj["values"].([]any); ok && kind == KindWindowsRegistryKey {
 		obj = maps.Clone(obj)
-		obj["values"] = registryValuesIdentity(values)
+		obj["values"] = RegistryValuesIdentity(values)
 	}
 	if protocols, ok := obj["protocols"].([]any); ok && kind == KindNetworkTraffic {
 		// Protocol names are IANA's service names, which STIX 2.1 asks
@@ -679,13 +679,13 @@ func SourceNode(kind Kind, sourceID string) Node {
 	return Node{ID: NamedID(kind, sourceID), Kind: kind, Key: sourceID, Aliases: []string{sourceID}}
 }
 
-// registryValuesIdentity returns the values of a registry key (STIX
+// RegistryValuesIdentity returns the values of a registry key (STIX
 // windows-registry-value-type objects) as its identity takes them: each
 // value's name in upper case, as Windows compares value names
 // (case-insensitively), its data and data type as written, and the list in
 // one order (by canonical JSON), since the order a producer lists a key's
 // values in says nothing. values itself is not changed.
-func registryValuesIdentity(values []any) []any {
+func RegistryValuesIdentity(values []any) []any {
 	out := make([]any, len(values))
 	for i, v := range values {
 		if m, ok := v.(map[string]any); ok {

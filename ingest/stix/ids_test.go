@@ -305,6 +305,9 @@ func mustNormalizedID(t *testing.T, typ string, m map[string]any) uuid.UUID {
 	if k, ok := m["key"].(string); ok && typ == string(graph.KindWindowsRegistryKey) {
 		c["key"] = graph.RegistryKeyIdentity(k)
 	}
+	if v, ok := m["values"].([]any); ok && typ == string(graph.KindWindowsRegistryKey) {
+		c["values"] = graph.RegistryValuesIdentity(v)
+	}
 	if h, ok := m["hashes"].(map[string]any); ok {
 		hh := map[string]any{}
 		for alg, v := range h {
