@@ -371,7 +371,9 @@ type Sink interface {
 // ObservableNode returns the node of a STIX cyber-observable object given as
 // decoded JSON. The key is the canonical JSON of the ID-contributing
 // properties, except for single-value types (addresses, domains, URLs,
-// mutexes, directories), whose key is the value. Values are normalised
+// mutexes, directories), whose key is the value, and a registry key of no
+// values, keyed by RegistryKeyIdentity and named as written (with values:
+// RegistryValuesIdentity). Values are normalised
 // first, as every source normalises them (NormalizeValue for the value of
 // a single-value type, NormalizeHash for hashes), so the same domain in
 // any case from any feed is one node; an address's kind is its family's
@@ -383,6 +385,7 @@ type Sink interface {
 // returns false when the object has no ID-contributing properties.
 func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 	stixType = string(ipKind(Kind(stixType), obj))
+	raw := obj
 	obj = normalizedObservable(Kind(stixType), obj)
 	sid, ok := stixid.ObservableID(stixType, obj)
 	if !ok {
@@ -402,6 +405,11 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 		if s, ok := obj["name"].(string); ok {
 			name = s
 		}
+	}
+	if k, ok := raw["key"].(string); ok && Kind(stixType) == KindWindowsRegistryKey {
+		// Keyed case-insensitively (RegistryKeyIdentity), named with
+		// its path as written.
+		name = NormalizeRegistryKey(k)
 	}
 	if name == "" && Kind(stixType) == KindAutonomousSystem {
 		name = asName(obj["number"])
@@ -473,18 +481,34 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 }
 
 // normalizedObservable returns obj with the value of a single-value kind,
-// the hashes and a registry key's hive (NormalizeRegistryKey) normalised;
+// the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
+// case; its values RegistryValuesIdentity) and a network-traffic's
+// protocols (lower case) normalised;
 // obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
-		if n := NormalizeRegistryKey(k); n != k {
-			out := make(map[string]any, len(obj))
-			for p, x := range obj {
-				out[p] = x
-			}
-			out["key"] = n
-			obj = out
+		if n := RegistryKeyIdentity(k); n != k {
+			obj = maps.Clone(obj)
+			obj["key"] = n
 		}
+	}
+	if values, ok := obj["values"].([]any); ok && kind == KindWindowsRegistryKey {
+		obj = maps.Clone(obj)
+		obj["values"] = RegistryValuesIdentity(values)
+	}
+	if protocols, ok := obj["protocols"].([]any); ok && kind == KindNetworkTraffic {
+		// Protocol names are IANA's service names, which STIX 2.1 asks
+		// for in lower case; producers write them in upper case too
+		// (MISP's own STIX export: ["IP", "TCP", "HTTP"]): one flow.
+		lower := make([]any, len(protocols))
+		for i, p := range protocols {
+			if s, ok := p.(string); ok {
+				p = strings.ToLower(strings.TrimSpace(s))
+			}
+			lower[i] = p
+		}
+		obj = maps.Clone(obj)
+		obj["protocols"] = lower
 	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
@@ -653,4 +677,28 @@ func NamedNode(kind Kind, name string, externalIDs ...string) Node {
 // that identifier.
 func SourceNode(kind Kind, sourceID string) Node {
 	return Node{ID: NamedID(kind, sourceID), Kind: kind, Key: sourceID, Aliases: []string{sourceID}}
+}
+
+// RegistryValuesIdentity returns the values of a registry key (STIX
+// windows-registry-value-type objects) as its identity takes them: each
+// value's name in upper case, as Windows compares value names
+// (case-insensitively), its data and data type as written, and the list in
+// one order (by canonical JSON), since the order a producer lists a key's
+// values in says nothing. values itself is not changed.
+func RegistryValuesIdentity(values []any) []any {
+	out := make([]any, len(values))
+	for i, v := range values {
+		if m, ok := v.(map[string]any); ok {
+			if name, ok := m["name"].(string); ok {
+				m = maps.Clone(m)
+				m["name"] = strings.ToUpper(name)
+			}
+			v = m
+		}
+		out[i] = v
+	}
+	slices.SortStableFunc(out, func(a, b any) int {
+		return strings.Compare(string(stixid.Canonical(a)), string(stixid.Canonical(b)))
+	})
+	return out
 }

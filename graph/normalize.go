@@ -407,3 +407,13 @@ func NormalizeRegistryKey(k string) string {
 	}
 	return full + `\` + rest
 }
+
+// RegistryKeyIdentity is the identity of a Windows registry key: the key
+// with its hive spelled in full (NormalizeRegistryKey), all of it in upper
+// case, as Windows compares key names (case-insensitively, by their upper
+// case), so HKLM\Software\X and HKEY_LOCAL_MACHINE\SOFTWARE\x are one
+// key. A key node is keyed by it and named by NormalizeRegistryKey, the
+// path as written.
+func RegistryKeyIdentity(k string) string {
+	return strings.ToUpper(NormalizeRegistryKey(k))
+}

@@ -231,5 +231,13 @@ func TestNormalizeRegistryKey(t *testing.T) {
 	stix, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKEY_LOCAL_MACHINE\Software\Run`})
 	require.True(t, ok)
 	require.Equal(t, stix.ID, misp.ID)
-	require.Equal(t, `HKEY_LOCAL_MACHINE\Software\Run`, misp.Key)
+	require.Equal(t, `HKEY_LOCAL_MACHINE\SOFTWARE\RUN`, misp.Key, "keyed case-insensitively")
+	require.Equal(t, `HKEY_LOCAL_MACHINE\Software\Run`, misp.Name, "named as written")
+	// Windows compares key names case-insensitively: one key in any case.
+	upper, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `hkey_local_machine\SOFTWARE\run`})
+	require.True(t, ok)
+	require.Equal(t, stix.ID, upper.ID)
+	other, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKCU\Software\Run`})
+	require.True(t, ok)
+	require.NotEqual(t, stix.ID, other.ID, "another hive is another key")
 }

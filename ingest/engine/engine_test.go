@@ -502,3 +502,39 @@ func mapNear(rec engine.Record[int]) engine.Result {
 	}
 	return res
 }
+
+// TestAtEndRunsAfterTheLastRecord: Options.AtEnd runs once, after every
+// record's Ordered hook, also when the source stopped with an error, and
+// what it puts in the result's batch is written last; it runs not when the
+// context ended.
+func TestAtEndRunsAfterTheLastRecord(t *testing.T) {
+	t.Parallel()
+	for _, stop := range []error{nil, engine.SyntaxAt(99, errors.New("invalid character"))} {
+		var seen, atEnd int
+		mapper := func(rec engine.Record[int]) engine.Result {
+			return engine.Result{Read: 1, Mapped: 1, Ordered: func(*engine.Result) { seen++ }}
+		}
+		sink := &sinktest.Recorder{}
+		opts := engine.Options{Workers: 4, BatchSize: 7, Logger: quiet, AtEnd: func(res *engine.Result) {
+			atEnd++
+			require.Equal(t, 500, seen, "after every record")
+			res.Batch.Nodes = append(res.Batch.Nodes, graph.SourceNode("x-end", "x-end--1"))
+		}}
+		err := engine.Run(context.Background(), &numbers{n: 500, stop: stop}, mapper, sink, opts, engine.NewReport("end", "test"))
+		if stop == nil {
+			require.NoError(t, err)
+		} else {
+			require.ErrorIs(t, err, engine.ErrSyntax)
+		}
+		require.Equal(t, 1, atEnd)
+		last := sink.Batches[len(sink.Batches)-1]
+		require.Equal(t, "x-end--1", last.Nodes[len(last.Nodes)-1].Key, "its batch is written")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	ran := false
+	err := engine.Run(ctx, &numbers{n: 100000}, mapNumber, &sinktest.Recorder{},
+		engine.Options{Workers: 2, Logger: quiet, AtEnd: func(*engine.Result) { ran = true }}, engine.NewReport("c", "test"))
+	require.ErrorIs(t, err, context.Canceled)
+	require.False(t, ran)
+}

@@ -84,6 +84,14 @@ type Options struct {
 	// stored within about that time. 0 never flushes early. Run ignores
 	// it: its batches depend on the input alone.
 	IdleFlush time.Duration
+	// AtEnd, when set, runs once after the input's last record, on the
+	// goroutine and in the way of a Result's Ordered hook (also when the
+	// source stopped with an error, not when the load stopped for the
+	// context or the sink): what it puts in the Result's Batch is written
+	// with the rest. For formats that hold records until a later one says
+	// how to write them (STIX: a network-traffic until its endpoints'
+	// objects). A format's loader sets it; Run alone reads it.
+	AtEnd func(*Result)
 }
 
 // WithDefaults returns o with its zero fields filled.

@@ -145,6 +145,10 @@ func Run[M any](ctx context.Context, src Source[M], mapRecord Mapper[M], sink gr
 	if writeErr == nil {
 		writeErr = l.err
 	}
+	if writeErr == nil && l.ctx.Err() == nil && l.opts.AtEnd != nil {
+		res := Result{Ordered: l.opts.AtEnd}
+		writeErr = bt.collect(l.ctx, &Record[M]{Index: l.sp.records}, &res)
+	}
 	if writeErr == nil {
 		writeErr = bt.flush(l.ctx, true)
 	}

@@ -113,7 +113,13 @@
 //     (graph.ObservableNode: values normalised as every source normalises
 //     them, then UUIDv5 over the ID-contributing properties, then
 //     graph.ObservableID with the type), whatever id the feed used, so the
-//     same observable from any feed is one node. A defanged value, whether
+//     same observable from any feed is one node. A reference among those
+//     properties (a network-traffic's src_ref and dst_ref, an
+//     email-message's from_ref, a file's parent_directory_ref) counts as
+//     what the object it names resolves to, that object's deterministic
+//     id, not as the id the feed made up for it: the loader keys such an
+//     observable once the feed has given the objects it names, in any
+//     order, or at the end of the feed (loader.rekey). A defanged value, whether
 //     the object says so ("defanged": true) or not, is the node of the
 //     value refanged (graph.Refang: "198.51.100[.]7", "hxxp://…" read as
 //     198.51.100.7, http://…), its props keeping the value as written;
@@ -174,6 +180,11 @@
 //     narrative, data-source, data-component, ...) — is a node of that
 //     kind keyed by its STIX id (graph.SourceNode); a container's
 //     object_refs are object relations (see embedded references below).
+//     A location that is a country and nothing narrower
+//     (graph.LocationCountry: "France", {"country": "fr"}) is the
+//     country's node instead, keyed by its ISO 3166-1 alpha-2 code
+//     (graph.CountryNode), its names and codes lookup aliases
+//     (mapLocation).
 //     A report or grouping labelled misp:tool="…" (a MISP event as
 //     misp-stix or MISP's misp2stix2 exports it, the event's uuid in its
 //     id) is the MISP event's node instead: kind report, keyed

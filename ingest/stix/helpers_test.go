@@ -141,3 +141,12 @@ func (h *captureHandler) WithGroup(string) slog.Handler { return h }
 
 // quietLogger discards everything.
 var quietLogger = slog.New(slog.DiscardHandler)
+
+// loadFeed loads doc into st as the feed named feed, and requires that it
+// loads whole (no error, nothing dropped).
+func loadFeed(t *testing.T, st graph.Sink, feed, doc string) {
+	t.Helper()
+	rep, err := Load(context.Background(), strings.NewReader(doc), st, Options{Feed: feed, Logger: quietLogger})
+	require.NoError(t, err, feed)
+	require.Empty(t, rep.Dropped, feed)
+}

@@ -5,12 +5,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ransomeye/intel/graph"
 	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/stixid"
+	"github.com/ransomeye/intel/store"
 )
 
 // Format is the Report.Format of STIX loads.
@@ -49,6 +51,7 @@ func Load(ctx context.Context, r io.Reader, sink graph.Sink, opts Options) (*eng
 	start := time.Now()
 	src := newFeedSource(r, opts.MaxRecordBytes, opts.MaxDepth)
 	l := &loader{mp: newMapper(opts.Feed), log: opts.Logger.With("feed", opts.Feed)}
+	opts.AtEnd = l.atEnd // the records held for references never given
 	err := engine.Run(ctx, src, l.mapRecord, sink, opts, report)
 	report.Duration = time.Since(start)
 	if err != nil {
@@ -132,9 +135,31 @@ type loader struct {
 	// object came to the times it gave them (at most maxObserved each):
 	// an SCO has no time of its own, and is seen when the observed-data
 	// naming it says (observe).
-	scos            map[string]graph.NodeBrief
+	scos            map[string]sco
 	observedWaiting map[string][]observation
 	nObserved       int
+	// held are the records (in feed order) whose cyber-observables' keys
+	// wait for objects their ID-contributing references name that the
+	// feed has not given yet (at most maxHeld at a time, nHeld), heldFor
+	// them by reference, and ready those whose references are all known
+	// now (rekey).
+	held     []*heldRecord
+	nHeld    int
+	heldFor  map[string][]*heldRecord
+	ready    []*heldRecord
+	heldFull bool
+}
+
+// heldRecord is a record held until the objects its observables'
+// ID-contributing references name are known: what it mapped to, its
+// batch, how many of those references are not known yet, and the ident
+// of each that came after the loader stopped remembering observables.
+type heldRecord struct {
+	out     *mapped
+	batch   graph.Batch
+	missing int
+	idents  map[string]string
+	done    bool
 }
 
 // mapRecord is the engine.Mapper of STIX: it runs on a worker.
@@ -156,7 +181,7 @@ func (l *loader) mapRecord(rec engine.Record[note]) engine.Result {
 		}
 	}
 	if len(out.warnings) > 0 || len(out.markings) > 0 || len(out.fixups) > 0 || len(out.claims) > 0 ||
-		len(out.scos) > 0 || len(out.observed) > 0 {
+		len(out.scos) > 0 || len(out.observed) > 0 || len(out.rekeys) > 0 {
 		res.Ordered = func(res *engine.Result) { l.ordered(rec, &out, res) }
 	}
 	return res
@@ -188,9 +213,178 @@ func (l *loader) ordered(rec engine.Record[note], out *mapped, res *engine.Resul
 		l.markings[d.id] = d.tlp // "" for a marking that is no TLP
 		l.markLate(d.id, d.tlp, &res.Batch)
 	}
-	l.applyFixups(out.fixups, &res.Batch)
+	if l.hold(out, res) {
+		return
+	}
+	l.settle(out, &res.Batch)
+}
+
+// settle finishes a record in feed order once its observables can be
+// keyed: keys them (rekey), resolves its marking references, checks its
+// claims and dates its observables (observe); then settles the records
+// held for the observables it gave, b taking their batches (unless b is
+// one the engine drops: they then wait for a later record or the end).
+func (l *loader) settle(out *mapped, b *graph.Batch) {
+	l.rekey(out, b, nil)
+	l.applyFixups(out.fixups, b)
 	l.checkClaims(out)
-	l.observe(out, &res.Batch)
+	l.observe(out, b)
+	if len(l.ready) == 0 {
+		return
+	}
+	if reason, _ := store.CheckBatch(b); reason != "" {
+		return // b is dropped whole (engine): they go out with a later record
+	}
+	for len(l.ready) > 0 {
+		h := l.ready[0]
+		l.ready = l.ready[1:]
+		if !h.done {
+			l.release(h, b)
+		}
+	}
+}
+
+// release settles a held record, appending its batch to b.
+func (l *loader) release(h *heldRecord, b *graph.Batch) {
+	h.done = true
+	l.nHeld--
+	l.rekey(h.out, &h.batch, h.idents)
+	l.settle(h.out, &h.batch)
+	b.Nodes = append(b.Nodes, h.batch.Nodes...)
+	b.Relations = append(b.Relations, h.batch.Relations...)
+	if l.nHeld < len(l.held)/2 {
+		l.held = slices.DeleteFunc(l.held, func(h *heldRecord) bool { return h.done })
+	}
+}
+
+// maxHeld bounds the records a load holds for the objects their
+// observables' references name (rekey).
+const maxHeld = 1 << 14
+
+// hold keeps the record whose observables' ID-contributing references name
+// cyber-observables the feed has not given yet (a network-traffic before
+// its endpoints' ipv4-addr objects): its batch waits, and goes out with the
+// record that gives the last of them, or at the end of the feed (atEnd),
+// so its key is the same in any order. It reports whether it held it.
+func (l *loader) hold(out *mapped, res *engine.Result) bool {
+	var missing []string
+	for _, r := range out.rekeys {
+		for _, ref := range r.refs {
+			if _, ok := l.scos[ref]; !ok && !slices.Contains(missing, ref) && !slices.ContainsFunc(out.scos, func(s sco) bool { return s.id == ref }) {
+				missing = append(missing, ref)
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return false
+	}
+	if reason, _ := store.CheckBatch(&res.Batch); reason != "" {
+		return false // dropped whole (engine): nothing to hold
+	}
+	if l.nHeld >= maxHeld {
+		if !l.heldFull {
+			l.heldFull = true
+			l.log.Warn("stix: too many observables name objects not given yet; the rest are keyed by the references as written",
+				"held", maxHeld)
+		}
+		return false
+	}
+	h := &heldRecord{out: out, batch: res.Batch, missing: len(missing)}
+	res.Batch = graph.Batch{}
+	if l.heldFor == nil {
+		l.heldFor = map[string][]*heldRecord{}
+	}
+	for _, ref := range missing {
+		l.heldFor[ref] = append(l.heldFor[ref], h)
+	}
+	l.held = append(l.held, h)
+	l.nHeld++
+	return true
+}
+
+// known notes that the feed gave the cyber-observable s: the records held
+// for it (hold) are ready once it was the last they waited for.
+func (l *loader) known(s sco) {
+	for _, h := range l.heldFor[s.id] {
+		if h.idents == nil {
+			h.idents = map[string]string{}
+		}
+		h.idents[s.id] = s.ident
+		if h.missing--; h.missing == 0 {
+			l.ready = append(l.ready, h)
+		}
+	}
+	delete(l.heldFor, s.id)
+}
+
+// atEnd settles, at the end of the feed, the records still held for
+// objects the feed never gave: their references stay as written in their
+// keys.
+func (l *loader) atEnd(res *engine.Result) {
+	held := l.held
+	l.held, l.heldFor, l.ready = nil, nil, nil
+	for _, h := range held {
+		if !h.done {
+			l.release(h, &res.Batch)
+		}
+	}
+}
+
+// rekey keys each cyber-observable of the record whose ID-contributing
+// properties name others by what those resolve to (their idents: the
+// record's own observables, the feed's, or idents), not by their ids,
+// which producers make up: two feeds' network-traffic of one flow, their
+// endpoints' ipv4-addr objects of random ids each, are one node. A reference the feed
+// has not given stays as written. The node in b gets the new id, key and
+// deterministic alias, and the relations from and to it follow.
+func (l *loader) rekey(out *mapped, b *graph.Batch, idents map[string]string) {
+	own := map[string]string{} // the record's own observables (a bundle's)
+	for _, s := range out.scos {
+		own[s.id] = s.ident
+	}
+	for _, r := range out.rekeys {
+		resolved := map[string]string{}
+		for _, ref := range r.refs {
+			if id, ok := own[ref]; ok {
+				resolved[ref] = id
+			} else if s, ok := l.scos[ref]; ok {
+				resolved[ref] = s.ident
+			} else if id, ok := idents[ref]; ok {
+				resolved[ref] = id
+			}
+		}
+		nn, ok := graph.ObservableNode(r.typ, rewriteRefs(r.obj, resolved).(map[string]any))
+		n := &b.Nodes[r.node]
+		if !ok || nn.ID == n.ID {
+			continue
+		}
+		old := n.Ref()
+		n.ID, n.Key = nn.ID, nn.Key
+		// Its first alias is the deterministic id it was keyed by
+		// (graph.ObservableNode); the feed's own id stays an alias, also
+		// when it was that id (a producer that computed it over the
+		// references as written).
+		if n.Aliases[0] == r.det {
+			n.Aliases[0] = nn.Aliases[0]
+		}
+		if !slices.Contains(n.Aliases, r.id) {
+			n.Aliases = append(n.Aliases, r.id)
+		}
+		for i := range b.Relations {
+			if rel := &b.Relations[i]; rel.Src == old {
+				rel.Src = n.Ref()
+			}
+			if rel := &b.Relations[i]; rel.Dst == old {
+				rel.Dst = n.Ref()
+			}
+		}
+		for i := range out.scos {
+			if out.scos[i].id == r.id {
+				out.scos[i].ident, out.scos[i].brief = nn.Aliases[0], n.Brief()
+			}
+		}
+	}
+	out.rekeys = nil
 }
 
 // isSCORef reports whether ref names a cyber-observable: a type mapped as
@@ -223,11 +417,12 @@ const maxObserved = 1 << 16
 func (l *loader) observe(out *mapped, b *graph.Batch) {
 	for _, s := range out.scos {
 		if l.scos == nil {
-			l.scos = map[string]graph.NodeBrief{}
+			l.scos = map[string]sco{}
 		}
 		if len(l.scos) < maxObserved {
-			l.scos[s.id] = s.brief
+			l.scos[s.id] = s
 		}
+		l.known(s)
 		for _, ob := range l.observedWaiting[s.id] {
 			b.Nodes = append(b.Nodes, s.brief.SeenRecord(ob.first, ob.last, l.mp.sources))
 		}
@@ -238,8 +433,8 @@ func (l *loader) observe(out *mapped, b *graph.Batch) {
 	}
 	for _, ob := range out.observed {
 		for _, ref := range ob.refs {
-			if brief, ok := l.scos[ref]; ok {
-				b.Nodes = append(b.Nodes, brief.SeenRecord(ob.first, ob.last, l.mp.sources))
+			if s, ok := l.scos[ref]; ok {
+				b.Nodes = append(b.Nodes, s.brief.SeenRecord(ob.first, ob.last, l.mp.sources))
 				continue
 			}
 			if !observedRef(ref) || l.nObserved >= maxObserved {

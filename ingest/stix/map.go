@@ -60,15 +60,44 @@ type mapped struct {
 	// that names it, in either order (loader.observe).
 	scos     []sco
 	observed []observation
+	// rekeys are the record's cyber-observables keyed by what other
+	// cyber-observables their ID-contributing references name.
+	rekeys []rekey
 	// window is, while a STIX 2.0 observed-data's embedded objects are
 	// mapped, when it observed them (first_observed to last_observed).
 	window [2]time.Time
+	// stating are the nodes other than the object's own whose relations
+	// the object states in its version (versioned): the file or
+	// certificate an indicator's pattern describes, which has-hash the
+	// hashes the pattern gives it.
+	stating []graph.Ref
 }
 
-// sco is a cyber-observable record: its STIX id and node.
+// sco is a cyber-observable record: its STIX id and node, and ident, what
+// a reference to it stands for in the ID-contributing properties of
+// another observable (rekey): its node's STIX deterministic id (the alias
+// graph.ObservableNode gives), its own id when it has none.
 type sco struct {
-	id    string
-	brief graph.NodeBrief
+	id, ident string
+	brief     graph.NodeBrief
+}
+
+// rekey is a cyber-observable whose ID-contributing properties name other
+// cyber-observables (a network-traffic's src_ref and dst_ref, an
+// email-message's from_ref, a file's parent_directory_ref): producers
+// give those random ids, so its key takes what they resolve to, each
+// referenced object's ident, not the ids; the loader settles it once the
+// feed has given them, in whichever order (loader.rekey).
+type rekey struct {
+	// node is the observable's index in the record's batch, id its STIX
+	// id, typ its type, det the deterministic id (alias) it was keyed by
+	// with the references as written.
+	node         int
+	id, typ, det string
+	// obj is the object as read (its own copy), refs the identifiers of
+	// cyber-observables its ID-contributing properties hold, sorted.
+	obj  map[string]any
+	refs []string
 }
 
 // observation is what a STIX 2.1 observed-data says of the objects it
@@ -199,6 +228,8 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		mp.mapIndicator(out, o)
 	case o.typ == "observed-data":
 		mp.mapObservedData(out, o)
+	case o.typ == "location":
+		mp.mapLocation(out, o)
 	case (o.typ == "report" || o.typ == "grouping") && mispEventExport(o):
 		// A MISP event as misp-stix (or MISP's own misp2stix2) exports it:
 		// a STIX 2.0 report or 2.1 grouping labelled misp:tool=…, the
@@ -218,7 +249,7 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 			// write, with no time of their own): seen when an
 			// observed-data naming it says, as a standard observable is
 			// (loader.observe).
-			out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+			out.scos = append(out.scos, sco{id: o.id, ident: o.id, brief: out.batch.Nodes[idx].Brief()})
 		}
 	}
 }
@@ -315,7 +346,8 @@ func itemsPage(m map[string]any) ([]any, bool) {
 // it made from that node (from index rels on: embedded references, kill
 // chain phases, pattern observables, observed-data objects, a sighting's
 // links) carry it as stated (graph.Relation.StatedBy), so that a newer
-// version that no longer states one supersedes it. A bundle maps its
+// version that no longer states one supersedes it; so do the has-hash
+// links of the file an indicator's pattern describes (mapped.stating). A bundle maps its
 // objects one by one. A relationship object states its own edge: a newer
 // version of it that changed its type or its ends supersedes the older
 // version's edge (its source is named by its STIX id: the store finds the
@@ -337,7 +369,7 @@ func (mp *mapper) versioned(out *mapped, o object, nodes, rels int) {
 			continue
 		}
 		n.Versions = map[string]time.Time{o.id: modified}
-		graph.MarkStated(out.batch.Relations[rels:], o.id, modified, n.Ref())
+		graph.MarkStated(out.batch.Relations[rels:], o.id, modified, append([]graph.Ref{n.Ref()}, out.stating...)...)
 		return
 	}
 }
@@ -406,6 +438,10 @@ func (mp *mapper) mapBundle(out *mapped, o object) {
 		out.claims = append(out.claims, sub.claims...)
 		out.scos = append(out.scos, sub.scos...)
 		out.observed = append(out.observed, sub.observed...)
+		for _, r := range sub.rekeys {
+			r.node += base
+			out.rekeys = append(out.rekeys, r)
+		}
 	}
 }
 
@@ -603,10 +639,16 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 		})
 	}
 	// A file the pattern describes by name and hash holds its hashes,
-	// as a file object's do (mapObservable).
+	// as a file object's do (mapObservable): stated by the indicator in
+	// its version (versioned), as its based-on links are, so a newer
+	// version whose pattern lost a hash takes that link away (stated by no
+	// version, it stood for ever).
 	for _, r := range has {
 		r.Confidence, r.FirstSeen, r.LastSeen, r.Sources = ind.Confidence, ind.FirstSeen, ind.LastSeen, mp.sources
 		out.batch.Relations = append(out.batch.Relations, r)
+		if !slices.Contains(out.stating, r.Src) {
+			out.stating = append(out.stating, r.Src)
+		}
 	}
 }
 

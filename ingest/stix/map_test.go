@@ -300,9 +300,11 @@ func TestMapObservables(t *testing.T) {
 	))
 	nodes := sink.byAlias()
 	file := nodes[fileID]
+	// Its parent directory reference is what the directory object of the
+	// feed resolves to (its deterministic id), not the feed's id of it.
 	wantID, ok := stixid.ObservableID("file", map[string]any{
 		"name": "evil.exe", "hashes": map[string]any{"SHA-256": strings.ToLower(sha), "MD5": "d41d8cd98f00b204e9800998ecf8427e"},
-		"parent_directory_ref": dirID,
+		"parent_directory_ref": graph.ValueNode(graph.KindDirectory, `C:\Windows`).Aliases[0],
 	})
 	require.True(t, ok)
 	require.Equal(t, graph.ObservableID(graph.KindFile, wantID), file.ID, "from the STIX deterministic id of the normalised object, not the feed's")

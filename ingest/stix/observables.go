@@ -3,6 +3,7 @@ package stix
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -53,8 +54,23 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 			n.Name = graph.HashKey(algs[0], hashValue(o.m, algs[0]))
 		}
 	}
+	ident := o.id
+	var rk *rekey
+	if ok {
+		ident = n.Aliases[0]
+		if refs := contributingRefs(string(n.Kind), obj); len(refs) > 0 && parent < 0 {
+			// Keyed by what the references resolve to once the loader
+			// knows (a STIX 2.0 observed-data's embedded objects have
+			// theirs resolved already: embeddedIDs).
+			rk = &rekey{id: o.id, typ: string(n.Kind), det: ident, obj: maps.Clone(obj), refs: refs}
+		}
+	}
 	custom, hasCustom := o.m["confidence"]
 	idx := mp.addNode(out, n, o, nil)
+	if rk != nil {
+		rk.node = idx
+		out.rekeys = append(out.rekeys, *rk)
+	}
 	if hasCustom && custom != nil {
 		// STIX gives cyber-observables no confidence (STIX 2.1, 3.2: a
 		// common property of domain and relationship objects; 2.0's
@@ -71,7 +87,7 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		nn.Props["confidence"] = custom
 	}
 	if parent < 0 && o.id != "" {
-		out.scos = append(out.scos, sco{id: o.id, brief: out.batch.Nodes[idx].Brief()})
+		out.scos = append(out.scos, sco{id: o.id, ident: ident, brief: out.batch.Nodes[idx].Brief()})
 	}
 	if parent >= 0 {
 		p := out.batch.Nodes[parent]
@@ -115,6 +131,38 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 			Confidence: file.Confidence, FirstSeen: file.FirstSeen, LastSeen: file.LastSeen, Sources: mp.sources,
 		})
 	}
+}
+
+// contributingRefs lists, sorted and once each, the identifiers of
+// cyber-observables that the ID-contributing properties of an object of
+// type typ hold, at any depth (a network-traffic's src_ref and dst_ref,
+// an email-message's from_ref, references in extensions).
+func contributingRefs(typ string, obj map[string]any) []string {
+	var refs []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !isRefProperty(k) {
+					walk(e)
+					continue
+				}
+				for _, r := range graph.Strings(e) {
+					if isSCORef(r) && !slices.Contains(refs, r) {
+						refs = append(refs, r)
+					}
+				}
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(stixid.ContributingProperties(typ, obj))
+	sort.Strings(refs)
+	return refs
 }
 
 // hashAlgorithms returns the algorithms of the object's hashes, sorted.
@@ -210,9 +258,11 @@ func (mp *mapper) mapObservedData(out *mapped, o object) {
 
 // embeddedIDs gives every object of a STIX 2.0 observed-data "objects"
 // dictionary the identifier a STIX 2.1 producer would: the deterministic
-// id over its ID-contributing properties, with references to other
-// embedded objects replaced by their identifiers (so an object is
-// identified after the objects it refers to). Objects of types without
+// id of its node (graph.ObservableNode: over its normalised ID-contributing
+// properties), with references to other embedded objects replaced by their
+// identifiers (so an object is identified after the objects it refers to,
+// and a network-traffic's key is the one a STIX 2.1 feed's of the same
+// flow gets: rekey). Objects of types without
 // ID-contributing properties, or in a reference cycle, get a UUIDv5 of the
 // observed-data id and their key in graph.Namespace, stable across loads.
 // Entries that are not objects with a type are left out.
@@ -256,8 +306,12 @@ func embeddedIDs(parentID string, objs map[string]any) map[string]string {
 				continue
 			}
 			conv := rewriteRefs(m, ids).(map[string]any)
-			if id, ok := stixid.ObservableID(typ, conv); ok {
-				ids[k] = stixid.STIXID(typ, id)
+			if n, ok := graph.ObservableNode(typ, conv); ok {
+				// The deterministic id of its node (over the normalised
+				// object), which a STIX 2.1 feed's reference to the same
+				// object resolves to too (rekey): one network-traffic of
+				// one flow from both.
+				ids[k] = n.Aliases[0]
 			} else {
 				ids[k] = fallback(k)
 			}

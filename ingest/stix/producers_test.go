@@ -357,7 +357,7 @@ func TestObjectsWithoutANameAreNamedByWhatTheySay(t *testing.T) {
 	require.Empty(t, rep.Dropped)
 	nodes := sink.byAlias()
 	for id, name := range map[string]string{
-		"location--00000000-0000-4000-8000-00000000f101":          "DE",
+		"location--00000000-0000-4000-8000-00000000f101":          "Germany", // a country: the country's node (graph.CountryNode), keyed DE
 		"location--00000000-0000-4000-8000-00000000f102":          "Berlin",
 		"location--00000000-0000-4000-8000-00000000f103":          "eastern-europe",
 		"location--00000000-0000-4000-8000-00000000f104":          "48.8566, 2.3522",

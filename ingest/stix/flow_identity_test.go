@@ -1,0 +1,144 @@
+package stix
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// flowFeeds are feeds describing one flow, 198.51.100.1 → 203.0.113.9:443
+// over TCP, each with ids of its own making (random, as many producers
+// write them): feed a gives the endpoints before the network-traffic, feed
+// b after it, feed c as a bundle inside an array (one record), feed d as
+// a STIX 2.0 observed-data embedding them. Feed e gives another flow
+// (port 8443) and one to an address it does not carry; feed f the same
+// e-mail, its sender's object of a random id, as feed a does; feed g the
+// first flow with its protocols in upper case (as MISP's own STIX export
+// writes them: ["IP", "TCP", "HTTP"]).
+var flowFeeds = map[string]string{
+	"a": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000a", "objects": [
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000a1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000a2", "value": "203.0.113.9"},
+	  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000a3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000a1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000a2",
+	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "email-addr", "spec_version": "2.1", "id": "email-addr--f1000000-0000-4000-8000-0000000000a4", "value": "bad@evil.example"},
+	  {"type": "email-message", "spec_version": "2.1", "id": "email-message--f1000000-0000-4000-8000-0000000000a5", "is_multipart": false,
+	   "from_ref": "email-addr--f1000000-0000-4000-8000-0000000000a4", "subject": "invoice"}]}`,
+	"b": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000b", "objects": [
+	  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000b3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000b1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000b2",
+	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000b1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000b2", "value": "203.0.113.9"}]}`,
+	"c": `[{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000c", "objects": [
+	  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000c3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000c1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000c2",
+	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000c1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000c2", "value": "203.0.113.9"}]}]`,
+	"d": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000d", "spec_version": "2.0", "objects": [
+	  {"type": "observed-data", "id": "observed-data--f1000000-0000-4000-8000-0000000000d0",
+	   "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z",
+	   "first_observed": "2024-01-01T00:00:00Z", "last_observed": "2024-01-01T00:00:00Z", "number_observed": 1,
+	   "objects": {"0": {"type": "ipv4-addr", "value": "198.51.100.1"}, "1": {"type": "ipv4-addr", "value": "203.0.113.9"},
+	     "2": {"type": "network-traffic", "src_ref": "0", "dst_ref": "1", "dst_port": 443, "protocols": ["ipv4", "tcp"]}}}]}`,
+	"e": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000e", "objects": [
+	  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000e3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000e1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000e2",
+	   "dst_port": 8443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000e4",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000e1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000ff",
+	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000e1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000e2", "value": "203.0.113.9"}]}`,
+	"g": `[{"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000d3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000d1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000d2",
+	   "dst_port": 443, "protocols": ["IPv4", "TCP"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000d1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000d2", "value": "203.0.113.9"}]`,
+	"f": `{"type": "bundle", "id": "bundle--f1000000-0000-4000-8000-00000000000f", "objects": [
+	  {"type": "email-message", "spec_version": "2.1", "id": "email-message--f1000000-0000-4000-8000-0000000000f5", "is_multipart": false,
+	   "from_ref": "email-addr--f1000000-0000-4000-8000-0000000000f4", "subject": "invoice"},
+	  {"type": "email-addr", "spec_version": "2.1", "id": "email-addr--f1000000-0000-4000-8000-0000000000f4", "value": "bad@Evil.Example"}]}`,
+}
+
+// TestOneFlowFromFeedsOfRandomIDsIsOneNode: a network-traffic's STIX 2.1
+// deterministic id is over its src_ref and dst_ref among others, and
+// producers give the endpoint objects random ids: the key takes what the
+// references resolve to (the endpoints' own deterministic ids), in
+// whichever order the feed gives the objects, so four feeds of one flow
+// (the endpoints before, after, in one nested bundle, embedded in a STIX
+// 2.0 observed-data) make one network-traffic node, which every feed's id
+// finds and which links to the two address nodes. Another port, or an
+// address not given in the feed (keyed by the reference as written), is
+// another flow; an e-mail message from one sender, written with ids of
+// two producers' making, is one message. Before, each feed made its own
+// node: five network-traffic nodes for two flows and a stray, two
+// e-mail messages.
+func TestOneFlowFromFeedsOfRandomIDsIsOneNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	for _, feed := range []string{"a", "b", "c", "d", "e", "f", "g"} {
+		loadFeed(t, st, feed, flowFeeds[feed])
+	}
+	_, err := st.ReleasePending(ctx)
+	require.NoError(t, err)
+	count := func(kind string) int {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM nodes WHERE kind = $1`, kind).Scan(&n))
+		return n
+	}
+	require.Equal(t, 3, count("network-traffic"), "one flow from four feeds, another port, another address")
+	require.Equal(t, 1, count("email-message"))
+	flow, err := st.ResolveNode(ctx, "network-traffic--f1000000-0000-4000-8000-0000000000a3")
+	require.NoError(t, err)
+	for _, id := range []string{"network-traffic--f1000000-0000-4000-8000-0000000000b3", "network-traffic--f1000000-0000-4000-8000-0000000000c3"} {
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, flow.ID, n.ID, id)
+	}
+	rows, err := pool.Query(ctx, `SELECT r.relation || ' ' || d.key FROM relations r JOIN nodes d ON d.id = r.dst_id
+		WHERE r.src_id = $1 ORDER BY 1`, flow.ID)
+	require.NoError(t, err)
+	links, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"dst 203.0.113.9", "src 198.51.100.1"}, links)
+	var sources []string
+	require.NoError(t, pool.QueryRow(ctx, `SELECT sources FROM nodes WHERE id = $1`, flow.ID).Scan(&sources))
+	require.ElementsMatch(t, []string{"a", "b", "c", "d", "g"}, sources)
+	var pending int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pending_relations`).Scan(&pending))
+	require.Equal(t, 1, pending, "feed e's reference to an address it does not give waits")
+}
+
+// TestHeldFlowIsWrittenWhenTheFeedIsCut: a network-traffic read before
+// the objects it names waits for them; a feed cut short by a syntax error
+// after it still writes it (keyed by the references as written), as it
+// writes every record before the error.
+func TestHeldFlowIsWrittenWhenTheFeedIsCut(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	cut := `[{"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f1000000-0000-4000-8000-0000000000b3",
+	   "src_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000b1", "dst_ref": "ipv4-addr--f1000000-0000-4000-8000-0000000000b2",
+	   "dst_port": 443, "protocols": ["ipv4", "tcp"]},
+	  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f1000000-0000-4000-8000-0000000000b1", "value": "198.51.100.1"},
+	  {"type": "ipv4-addr", "value": `
+	_, err := Load(ctx, strings.NewReader(cut), st, Options{Feed: "cut", Logger: quietLogger})
+	require.Error(t, err)
+	n, err := st.ResolveNode(ctx, "network-traffic--f1000000-0000-4000-8000-0000000000b3")
+	require.NoError(t, err, "the held network-traffic is written")
+	require.Contains(t, n.Key, `"src_ref":"ipv4-addr--`)
+	require.NotContains(t, n.Key, "f1000000-0000-4000-8000-0000000000b1", "the source address given is resolved")
+	require.Contains(t, n.Key, "f1000000-0000-4000-8000-0000000000b2", "the one never given stays as written")
+}
