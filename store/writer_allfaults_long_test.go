@@ -2,24 +2,17 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
-	"github.com/ransomeye/intel/db/migrations"
-	"github.com/ransomeye/intel/db/pguuid"
-	"github.com/ransomeye/intel/internal/pgcluster"
 	"github.com/ransomeye/intel/store"
 )
 
@@ -42,38 +35,12 @@ func TestLongTelemetryWriterUnderEveryFault(t *testing.T) {
 		t.Skip("INTEL_LONG=1 runs it")
 	}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "pgwriter-") // not t.TempDir: the server's user must reach it
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	port, err := pgcluster.FreePort()
-	require.NoError(t, err)
-	c, err := pgcluster.New(pgcluster.Options{DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "server.log"), Port: port,
-		Settings: map[string]string{"fsync": "off"}})
-	require.NoError(t, err)
-	require.NoError(t, c.GiveTo(dir))
-	require.NoError(t, c.Init(ctx))
-	require.NoError(t, c.StartChild(ctx))
-	t.Cleanup(func() { _ = c.StopChild() })
-	dsn := c.DSN("postgres")
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	p, err := migrations.NewProvider(db)
-	require.NoError(t, err)
-	_, err = p.Up(ctx)
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	cfg.AfterConnect = pguuid.AfterConnect(nil)
-	cfg.MaxConns = 8
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	c, pool := migratedCluster(t, 8)
 	var logs lockedBuffer
 	st := store.NewStore(pool, store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		store.WithRetryPolicy(store.RetryPolicy{Attempts: 30, Base: 5 * time.Millisecond, Max: 500 * time.Millisecond}))
 	w := st.NewTelemetryWriter(store.TelemetryWriterOptions{Streams: 3, GroupRows: 40, Linger: time.Millisecond, WriteTimeout: 20 * time.Second})
-	_, err = w.Append(ctx, store.WriterBatch("warm", 1))
+	_, err := w.Append(ctx, store.WriterBatch("warm", 1))
 	require.NoError(t, err)
 
 	results := make(chan callerOutcome, 100000)
@@ -87,16 +54,9 @@ func TestLongTelemetryWriterUnderEveryFault(t *testing.T) {
 					return
 				default:
 				}
-				agent := fmt.Sprintf("c%d-b%d", ci, i)
-				batch := store.WriterBatch(agent, 5+(ci*7+i*3)%80)
-				actx, cancel := context.WithCancel(ctx)
-				if (ci+i)%3 == 0 {
-					time.AfterFunc(time.Duration((ci*13+i*7)%40)*time.Millisecond/4, cancel)
-				}
-				s, err := w.Append(actx, batch)
-				cancel()
-				results <- callerOutcome{agent, len(batch), s, err}
-				if errors.Is(err, store.ErrTelemetryWriterClosed) {
+				r := cancelledAppend(ctx, w, ci, i, 40)
+				results <- r
+				if errors.Is(r.err, store.ErrTelemetryWriterClosed) {
 					return
 				}
 			}
