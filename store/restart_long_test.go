@@ -29,33 +29,7 @@ func TestLongTelemetryServerRestart(t *testing.T) {
 		t.Skip("INTEL_LONG=1 runs it")
 	}
 	ctx := context.Background()
-	dir, err := os.MkdirTemp("", "pgrestart-") // not t.TempDir: the server's user must reach it
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	port, err := pgcluster.FreePort()
-	require.NoError(t, err)
-	c, err := pgcluster.New(pgcluster.Options{DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "server.log"), Port: port,
-		Settings: map[string]string{"fsync": "off"}})
-	require.NoError(t, err)
-	require.NoError(t, c.GiveTo(dir))
-	require.NoError(t, c.Init(ctx))
-	require.NoError(t, c.StartChild(ctx))
-	t.Cleanup(func() { _ = c.StopChild() })
-	dsn := c.DSN("postgres")
-	db, err := sql.Open("pgx", dsn)
-	require.NoError(t, err)
-	p, err := migrations.NewProvider(db)
-	require.NoError(t, err)
-	_, err = p.Up(ctx)
-	require.NoError(t, err)
-	require.NoError(t, db.Close())
-
-	cfg, err := pgxpool.ParseConfig(dsn)
-	require.NoError(t, err)
-	cfg.AfterConnect = pguuid.AfterConnect(nil)
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	c, pool := migratedCluster(t, 0)
 	var logs lockedBuffer
 	st := store.NewStore(pool, store.WithCopyChunk(2000), store.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 
@@ -87,4 +61,44 @@ func TestLongTelemetryServerRestart(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT dst_id) FROM telemetry_edges").Scan(&rows, &distinct))
 	require.Equal(t, wantEdges(n), rows, "no edge lost, none doubled")
 	require.Equal(t, rows, distinct)
+}
+
+// migratedCluster starts a cluster of the test's own (fsync off), which
+// the test may stop and start, migrates its postgres database and returns
+// the cluster and a pool on it of at most maxConns connections (0: pgx's
+// default).
+func migratedCluster(t *testing.T, maxConns int32) (*pgcluster.Cluster, *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "pgrestart-") // not t.TempDir: the server's user must reach it
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	port, err := pgcluster.FreePort()
+	require.NoError(t, err)
+	c, err := pgcluster.New(pgcluster.Options{DataDir: filepath.Join(dir, "data"), LogFile: filepath.Join(dir, "server.log"), Port: port,
+		Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	require.NoError(t, c.GiveTo(dir))
+	require.NoError(t, c.Init(ctx))
+	require.NoError(t, c.StartChild(ctx))
+	t.Cleanup(func() { _ = c.StopChild() })
+	dsn := c.DSN("postgres")
+	db, err := sql.Open("pgx", dsn)
+	require.NoError(t, err)
+	p, err := migrations.NewProvider(db)
+	require.NoError(t, err)
+	_, err = p.Up(ctx)
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	cfg, err := pgxpool.ParseConfig(dsn)
+	require.NoError(t, err)
+	cfg.AfterConnect = pguuid.AfterConnect(nil)
+	if maxConns > 0 {
+		cfg.MaxConns = maxConns
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return c, pool
 }

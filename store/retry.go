@@ -331,6 +331,16 @@ func Retry(ctx context.Context, p RetryPolicy, log *slog.Logger, what string, op
 	var recovery recoveryWait
 	for attempt := 1; ; attempt++ {
 		err = op(ctx)
+		if err != nil && ctx.Err() != nil && Transient(err) {
+			// The caller's context ended as op met a fault that would
+			// have been retried (its connection terminated by a restart
+			// while a Close gave up, or Ctrl-C): say that the caller
+			// stopped it, as when it ends between tries. Before, the
+			// fault alone was returned (a TelemetryWriter caller was told
+			// `terminating connection due to administrator command`,
+			// and no errors.Is(err, context.Canceled) held).
+			return errors.Join(err, context.Cause(ctx))
+		}
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return err
 		}

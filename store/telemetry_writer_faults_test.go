@@ -185,15 +185,7 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 	for c := range 10 {
 		wg.Go(func() {
 			for i := range 30 {
-				agent := fmt.Sprintf("c%d-b%d", c, i)
-				batch := store.WriterBatch(agent, 5+(c*7+i*3)%80) // some batches in two pieces
-				actx, cancel := context.WithCancel(ctx)
-				if (c+i)%3 == 0 {
-					time.AfterFunc(time.Duration((c*13+i*7)%20)*time.Millisecond/4, cancel)
-				}
-				st, err := w.Append(actx, batch)
-				cancel()
-				results <- callerOutcome{agent, len(batch), st, err}
+				results <- cancelledAppend(ctx, w, c, i, 20)
 			}
 		})
 	}
@@ -216,6 +208,22 @@ func TestTelemetryWriterCancelledCallersToldTheTruth(t *testing.T) {
 		}
 	}
 	t.Logf("%d callers cancelled", cancelled)
+}
+
+// cancelledAppend is batch i of caller c (5 to 84 edges of an agent of
+// its own: some batches in two pieces) appended through w, its context
+// cancelled within steps/4 ms for a third of the batches, and what Append
+// told.
+func cancelledAppend(ctx context.Context, w *store.TelemetryWriter, c, i, steps int) callerOutcome {
+	agent := fmt.Sprintf("c%d-b%d", c, i)
+	batch := store.WriterBatch(agent, 5+(c*7+i*3)%80)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if (c+i)%3 == 0 {
+		time.AfterFunc(time.Duration((c*13+i*7)%steps)*time.Millisecond/4, cancel)
+	}
+	st, err := w.Append(actx, batch)
+	return callerOutcome{agent, len(batch), st, err}
 }
 
 // callersBound is how long waitCallers waits: the callers of the writer

@@ -119,6 +119,9 @@ func (a *app) withMigrations(ctx context.Context, o migrateOptions, do func(cont
 		}
 	}
 	if o.up {
+		if err := utf8Database(ctx, db); err != nil {
+			return err
+		}
 		if err := trgmOnSearchPath(ctx, db); err != nil {
 			return err
 		}
