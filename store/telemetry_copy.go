@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -43,7 +44,9 @@ func (s *Store) copyIsolatingAt(ctx context.Context, tx pgx.Tx, edges []graph.Te
 	if err != nil {
 		return 0, err
 	}
-	tag, err := sp.Conn().PgConn().CopyFrom(ctx, &edgeReader{edges: edges}, telemetryCopySQL)
+	rows := &edgeReader{edges: edges}
+	tag, err := sp.Conn().PgConn().CopyFrom(ctx, rows, telemetryCopySQL)
+	rows.stop()
 	if err == nil {
 		return tag.RowsAffected(), sp.Commit(ctx)
 	}
@@ -164,13 +167,26 @@ func (s *Store) retentionFence(ctx context.Context, tx pgx.Tx) (time.Time, error
 // and its binary value (uuid: 16 bytes; text: UTF-8 bytes; timestamptz:
 // microseconds since 2000-01-01 UTC; jsonb: version 1 and the JSON text),
 // and a trailer.
+//
+// pgconn's CopyFrom reads it on a goroutine of its own, which it does not
+// always wait for: when the connection breaks mid-COPY (a backend killed,
+// a server restarted) CopyFrom returns while that goroutine may still be
+// in Read or about to call it again. The edges belong to the caller (the
+// TelemetryWriter reuses their memory for its next group), so
+// copyIsolatingAt calls stop as soon as CopyFrom returns: a Read in
+// progress finishes first (they share mu), and later Reads fail without
+// touching the edges. Without it the race detector saw the writer's next
+// group written into the slice that Read was encoding (a string or map
+// read while it is written can crash the process).
 type edgeReader struct {
-	edges  []graph.TelemetryEdge
-	next   int    // index of the next edge to encode
-	buf    []byte // encoded, not yet read
-	off    int    // read offset in buf
-	header bool
-	done   bool
+	mu      sync.Mutex
+	stopped bool
+	edges   []graph.TelemetryEdge
+	next    int    // index of the next edge to encode
+	buf     []byte // encoded, not yet read
+	off     int    // read offset in buf
+	header  bool
+	done    bool
 }
 
 var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
@@ -178,7 +194,24 @@ var copyHeader = []byte("PGCOPY\n\xff\r\n\x00\x00\x00\x00\x00\x00\x00\x00\x00")
 // y2kMicros is 2000-01-01 00:00 UTC in microseconds since the Unix epoch.
 const y2kMicros = 946_684_800 * 1_000_000
 
+// errCopyEnded is what edgeReader.Read returns after stop: the COPY it fed
+// has ended.
+var errCopyEnded = errors.New("telemetry COPY already ended")
+
+// stop ends the reader's use of its edges: it returns once no Read is in
+// progress, and every later Read fails with errCopyEnded.
+func (r *edgeReader) stop() {
+	r.mu.Lock()
+	r.stopped = true
+	r.mu.Unlock()
+}
+
 func (r *edgeReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return 0, errCopyEnded
+	}
 	if r.off == len(r.buf) {
 		if r.done {
 			return 0, io.EOF

@@ -3,9 +3,13 @@ package store
 import (
 	"encoding/json"
 	"math"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
 )
 
 func TestAppendJSONObjectMatchesEncodingJSON(t *testing.T) {
@@ -31,4 +35,44 @@ func TestAppendJSONObjectMatchesEncodingJSON(t *testing.T) {
 			require.Equal(t, wantV, gotV)
 		})
 	}
+}
+
+// TestEdgeReaderTouchesNoEdgeAfterStop: pgconn's CopyFrom can return (the
+// connection broke mid-COPY) while its goroutine still calls Read; once
+// copyIsolatingAt has called stop, the caller may reuse the edges. A
+// reader goroutine that keeps reading, as pgconn's does, while the edges
+// are rewritten after stop, gets errCopyEnded and nothing else; under
+// -race a Read that still encoded the edges is a reported race (the long
+// fault test saw it: TestLongTelemetryWriterUnderEveryFault).
+func TestEdgeReaderTouchesNoEdgeAfterStop(t *testing.T) {
+	t.Parallel()
+	edges := make([]graph.TelemetryEdge, 5000)
+	for i := range edges {
+		edges[i] = graph.TelemetryEdge{Relation: "wrote", AgentID: "agent-" + strconv.Itoa(i),
+			ObservedAt: time.Unix(int64(i), 0), Props: map[string]any{"pid": float64(i)}}
+	}
+	r := &edgeReader{edges: edges}
+	buf := make([]byte, 64)
+	n, err := r.Read(buf)
+	require.NoError(t, err)
+	require.Positive(t, n)
+
+	r.stop()
+	reads := make(chan error, 1)
+	go func() {
+		for {
+			if n, err := r.Read(buf); err != nil || n == 0 {
+				reads <- err
+				return
+			}
+		}
+	}()
+	for i := range edges { // the caller's next group in the same memory
+		edges[i].AgentID = "next-" + strconv.Itoa(i)
+		edges[i].Props["pid"] = float64(-i)
+	}
+	require.ErrorIs(t, <-reads, errCopyEnded)
+	n, err = r.Read(buf)
+	require.Zero(t, n)
+	require.ErrorIs(t, err, errCopyEnded)
 }
