@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,15 +67,9 @@ func walkOptions(fanout, maxNodes int) graph.RelatedOptions {
 		Since: today.AddDate(0, 0, -graph.DefaultSinceDays), Until: today.AddDate(0, 0, 2)}
 }
 
-// findRelatedSample times Store.FindRelated, or, when query is not empty,
-// Store.FindRelatedWith that query text.
-func findRelatedSample(ctx context.Context, gs *store.Store, query string, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
-	return neighbourhoodSample(func() (*graph.Neighbourhood, error) {
-		if query == "" {
-			return gs.FindRelated(ctx, id, o)
-		}
-		return gs.FindRelatedWith(ctx, query, id, o)
-	})
+// findRelatedSample times Store.FindRelated.
+func findRelatedSample(ctx context.Context, gs *store.Store, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
+	return neighbourhoodSample(func() (*graph.Neighbourhood, error) { return gs.FindRelated(ctx, id, o) })
 }
 
 // neighbourhoodSample times walk and hashes its answer (nodes, depths,
@@ -137,13 +132,24 @@ func walkers(b *testing.B, dsn string) []walker {
 	mainQuery := mainRelatedQuery(b)
 	return []walker{
 		{"FindRelated (one CTE)", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
-			return findRelatedSample(ctx, gs, "", id, o)
+			return findRelatedSample(ctx, gs, id, o)
 		}},
 		{"FindRelated, main's query", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
-			return findRelatedSample(ctx, gs, mainQuery, id, o)
+			// c48f4f4's query predates the rule that a walk has no
+			// relation from a node to itself (174db54; telemetry edges
+			// of a node to itself are observations and stay); the
+			// generated graphs have such relations, so its answer is
+			// compared without them.
+			return neighbourhoodSample(func() (*graph.Neighbourhood, error) {
+				nb, err := gs.FindRelatedWith(ctx, mainQuery, id, o)
+				if err == nil {
+					nb.Edges = slices.DeleteFunc(nb.Edges, func(e graph.Edge) bool { return e.Src == e.Dst && !e.Telemetry })
+				}
+				return nb, err
+			})
 		}},
 		{"FindRelated, jit=on", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
-			return findRelatedSample(ctx, withJIT, "", id, o)
+			return findRelatedSample(ctx, withJIT, id, o)
 		}},
 		{"FindRelatedLevels (level engine)", func(ctx context.Context, id uuid.UUID, o graph.RelatedOptions) (walkSample, error) {
 			return neighbourhoodSample(func() (*graph.Neighbourhood, error) { return gs.FindRelatedLevels(ctx, id, o) })
@@ -460,7 +466,7 @@ func BenchmarkFindRelatedDays(b *testing.B) {
 	}
 	for _, v := range vs { // warm up each database on other nodes
 		for range 5 {
-			if _, err := findRelatedSample(ctx, v.gs, "", v.g.id(hubs+rng.IntN(cfg.graphNodes-hubs)), opts); err != nil {
+			if _, err := findRelatedSample(ctx, v.gs, v.g.id(hubs+rng.IntN(cfg.graphNodes-hubs)), opts); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -475,7 +481,7 @@ func BenchmarkFindRelatedDays(b *testing.B) {
 				v := vs[(i+k)%len(vs)]
 				var best walkSample
 				for r := range cfg.rounds {
-					s, err := findRelatedSample(ctx, v.gs, "", v.g.id(node), opts)
+					s, err := findRelatedSample(ctx, v.gs, v.g.id(node), opts)
 					if err != nil {
 						b.Fatalf("%d days, from node %d: %v", v.g.span(), node, err)
 					}
