@@ -359,12 +359,48 @@ func readTags(tags []rawTag) tagInfo {
 	return ti
 }
 
+// clusterMeta folds a cluster's GalaxyElement rows into its meta, a list
+// of values per key, as MISP itself builds meta from them
+// (GalaxyCluster::arrangeData): external_id, synonyms and refs say which
+// entity the cluster is, however the producer wrote them. A key meta
+// already gives is kept as given (the same rows, already folded).
+func clusterMeta(c *rawCluster) {
+	if len(c.Elements) == 0 {
+		return
+	}
+	folded := map[string][]any{}
+	var keys []string
+	for _, e := range c.Elements {
+		k, v := strings.TrimSpace(e.Key.String()), e.Value.String()
+		if k == "" || strings.TrimSpace(v) == "" {
+			continue
+		}
+		if _, given := c.Meta[k]; given {
+			continue
+		}
+		if _, seen := folded[k]; !seen {
+			keys = append(keys, k)
+		}
+		folded[k] = append(folded[k], v)
+	}
+	if len(keys) == 0 {
+		return
+	}
+	if c.Meta == nil {
+		c.Meta = make(map[string]any, len(keys))
+	}
+	for _, k := range keys {
+		c.Meta[k] = folded[k]
+	}
+}
+
 // galaxyClusters lists the clusters of galaxies.
 func galaxyClusters(gs []rawGalaxy) []clusterRef {
 	var out []clusterRef
 	for _, g := range gs {
 		for i := range g.Clusters {
 			c := &g.Clusters[i]
+			clusterMeta(c)
 			typ := c.Type.String()
 			if typ == "" {
 				typ = g.Type.String()
@@ -536,6 +572,7 @@ func (m *mapper) clusterRecord(j job, b *graph.Batch) {
 		return
 	}
 	m.tally.add(func(t *Tally) { t.Clusters++ })
+	clusterMeta(&c)
 	typ := c.Type.String()
 	if typ == "" {
 		typ = j.galaxyType

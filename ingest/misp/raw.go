@@ -191,10 +191,21 @@ type rawCluster struct {
 	RelationshipType relName        `json:"relationship_type"`
 	Deleted          flag           `json:"deleted"`
 	Meta             map[string]any `json:"meta"`
+	// Elements are the cluster's meta as MISP stores it, one key and value
+	// a row (GalaxyElement): what PyMISP and misp-stix write, often
+	// without meta, and MISP's /galaxy_clusters API gives (see
+	// clusterMeta).
+	Elements list[rawElement] `json:"GalaxyElement"`
 	// Related are the relations of a cluster file entry.
 	Related list[rawRelated] `json:"related"`
 	// Relations are the relations of an exported cluster.
 	Relations list[rawClusterRelation] `json:"GalaxyClusterRelation"`
+}
+
+// rawElement is one GalaxyElement row of a cluster.
+type rawElement struct {
+	Key   text `json:"key"`
+	Value text `json:"value"`
 }
 
 type rawRelated struct {

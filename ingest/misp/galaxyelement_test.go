@@ -1,0 +1,72 @@
+package misp
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/stix"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestGalaxyElementRowsSayWhichEntityAClusterIs: PyMISP and misp-stix write
+// a galaxy cluster's meta as GalaxyElement rows (`{"key": "external_id",
+// "value": "T1059"}`, one a value), often without a meta object; MISP's
+// galaxy_elements table holds them so and builds meta from them. Loaded
+// with ATT&CK (testdata/heldout/stix/attack-heldout.json), a threat-actor
+// cluster whose rows ref attack.mitre.org/groups/G0007, one whose rows'
+// synonyms are APT28's names, and an ATT&CK technique cluster named
+// "Command-Line Interface" (T1059's old name) whose row gives external_id
+// T1059 are APT28 and T1059: one actor and one technique for the analyst.
+// Before, the rows were not read: each cluster was a node of its own name
+// ("threat-actor Fighting Ursa", "attack-pattern Command-Line Interface"),
+// beside ATT&CK's.
+func TestGalaxyElementRowsSayWhichEntityAClusterIs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewStore(pgtest.Pool(t))
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "heldout", "stix", "attack-heldout.json"))
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // read-only
+	_, err = stix.Load(ctx, f, st, stix.Options{Feed: "attack", Logger: quiet(nil).Logger})
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(testdata, "galaxyelement_clusters.json"))
+	require.NoError(t, err)
+	opts := quiet(nil)
+	opts.Feed = "pymisp-event"
+	rep, err := LoadFile(ctx, bytes.NewReader(raw), st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+
+	apt28, err := st.ResolveNode(ctx, "mitre-attack:G0007")
+	require.NoError(t, err)
+	t1059, err := st.ResolveNode(ctx, "mitre-attack:T1059")
+	require.NoError(t, err)
+	for cluster, want := range map[string]graph.Node{
+		"6a7e0b1c-0000-4000-8000-000000000011": apt28, // refs attack.mitre.org/groups/G0007
+		"6a7e0b1c-0000-4000-8000-000000000012": apt28, // synonyms APT28, Pawn Storm
+		"6a7e0b1c-0000-4000-8000-000000000013": t1059, // external_id T1059
+	} {
+		res, err := st.Resolve(ctx, "misp--"+cluster)
+		require.NoError(t, err, cluster)
+		require.Equal(t, want.ID, res.Node.ID, "cluster %s is %s %s", cluster, want.Kind, want.Key)
+	}
+	ev, err := st.ResolveNode(ctx, "misp--6a7e0b1c-0000-4000-8000-000000000001")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, ev.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	byKind := map[graph.Kind][]string{}
+	for _, n := range nb.Nodes {
+		byKind[n.Kind] = append(byKind[n.Kind], n.Key)
+	}
+	require.Equal(t, []string{"G0007"}, byKind[graph.KindIntrusionSet], "one actor")
+	require.Empty(t, byKind[graph.KindThreatActor], "no actor of its own")
+	require.Equal(t, []string{"T1059"}, byKind[graph.KindAttackPattern], "one technique")
+}
