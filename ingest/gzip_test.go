@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"io"
@@ -66,4 +67,66 @@ func TestGzippedFeeds(t *testing.T) {
 			require.Contains(t, res[0].Error, telemetry.ErrCompressed.Error())
 		}
 	}
+}
+
+// TestMISPFeedDirectoryOfGzippedEvents: a MISP feed directory whose events
+// are stored compressed (manifest.json beside <uuid>.json.gz, as a feed
+// mirrored by a tool that compresses what it fetches; testdata/misp/feed
+// with its event gzipped) loads as the plain directory does, the same
+// graph; run again unchanged, its event is skipped; its .json.gz rewritten
+// (an attribute added, the manifest as it was), it is loaded again. A
+// directory of <uuid>.json.gz files without a manifest loads too. Before,
+// every event was a missing-event-file drop and the feed failed
+// ("openat <uuid>.json: no such file or directory").
+func TestMISPFeedDirectoryOfGzippedEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	quiet := ingest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	const id = "56bf399d-c46c-4fdb-a9cf-d9bb02de0b81"
+	src := filepath.Join("..", "testdata", "misp", "feed")
+	event, err := os.ReadFile(filepath.Join(src, id+".json"))
+	require.NoError(t, err)
+	manifest, err := os.ReadFile(filepath.Join(src, "manifest.json"))
+	require.NoError(t, err)
+	writeGz := func(path string, body []byte) {
+		f, err := os.Create(path)
+		require.NoError(t, err)
+		w := gzip.NewWriter(f)
+		_, err = w.Write(body)
+		require.NoError(t, err)
+		require.NoError(t, w.Close())
+		require.NoError(t, f.Close())
+	}
+	gzDir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(gzDir, "manifest.json"), manifest, 0o644))
+	writeGz(filepath.Join(gzDir, id+".json.gz"), event)
+	bare := t.TempDir()
+	writeGz(filepath.Join(bare, id+".json.gz"), event)
+
+	var dumps []string
+	for _, dir := range []string{src, gzDir, bare} {
+		st, pool := newStore(t)
+		res, err := ingest.Run(ctx, st, []ingest.Feed{{Name: "circl", Path: dir}}, quiet)
+		require.NoError(t, err, dir)
+		require.Equal(t, ingest.StatusOK, res[0].Status, "%s: %s", dir, res[0].Error)
+		require.Equal(t, 1, res[0].EventsLoaded, dir)
+		require.Positive(t, res[0].Report.RecordsMapped, dir)
+		dumps = append(dumps, pgtest.Dump(t, pool, pgtest.GraphQueries...))
+		if dir != gzDir {
+			continue
+		}
+		res, err = ingest.Run(ctx, st, []ingest.Feed{{Name: "circl", Path: dir}}, quiet)
+		require.NoError(t, err)
+		require.Equal(t, ingest.StatusSkipped, res[0].Status, "unchanged: %s", res[0].Error)
+		changed := bytes.Replace(event, []byte(`"Attribute": [`),
+			[]byte(`"Attribute": [{"uuid": "5a0b0c0d-0000-4000-8000-0000000000f1", "type": "ip-dst", "category": "Network activity", "value": "198.51.100.99", "timestamp": "1455373240", "to_ids": false},`), 1)
+		require.NotEqual(t, event, changed, "the event file has an Attribute list")
+		writeGz(filepath.Join(dir, id+".json.gz"), changed)
+		res, err = ingest.Run(ctx, st, []ingest.Feed{{Name: "circl", Path: dir}}, quiet)
+		require.NoError(t, err)
+		require.Equal(t, ingest.StatusOK, res[0].Status, res[0].Error)
+		require.Equal(t, 1, res[0].EventsLoaded, "the changed event is loaded again")
+	}
+	require.Equal(t, dumps[0], dumps[1], "the same graph from the gzipped feed directory")
+	require.Equal(t, dumps[0], dumps[2], "and from its events without a manifest")
 }

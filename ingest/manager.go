@@ -726,7 +726,7 @@ func loadMISPDir(ctx, after context.Context, st Store, sink graph.Sink, f Feed, 
 
 	files := map[string]string{} // event uuid → content hash
 	for _, id := range ids {
-		h, err := hashFeedFile(root, f.Path, id+".json")
+		h, err := hashEventFile(root, f.Path, id+".json")
 		if err != nil {
 			continue // LoadDir counts the missing or refused file
 		}
@@ -1001,7 +1001,19 @@ func hashFeedFile(root *os.Root, dir, name string) (string, error) {
 	return hashReader(filepath.Join(dir, name), f)
 }
 
-// hashDir hashes a feed directory's JSON files (names and contents), so
+// hashEventFile hashes the file an event of a feed directory is read
+// from (misp.OpenEventFile: <uuid>.json, else <uuid>.json.gz).
+func hashEventFile(root *os.Root, dir, name string) (string, error) {
+	f, name, err := misp.OpenEventFile(root, name)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", filepath.Join(dir, name), err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	return hashReader(filepath.Join(dir, name), f)
+}
+
+// hashDir hashes a feed directory's JSON files (.json and .json.gz: names
+// and contents) and hashes.csv, so
 // any change to the manifest or an event changes it. A file that is not a
 // regular file inside the directory (misp.OpenFile) is hashed by its name
 // only: it is not read, and LoadDir counts it.
@@ -1017,7 +1029,7 @@ func hashDir(dir string) (string, error) {
 	defer root.Close() //nolint:errcheck // read-only
 	var names []string
 	for _, e := range entries {
-		if !e.IsDir() && (filepath.Ext(e.Name()) == ".json" || e.Name() == "hashes.csv") {
+		if !e.IsDir() && (filepath.Ext(e.Name()) == ".json" || strings.HasSuffix(e.Name(), ".json.gz") || e.Name() == "hashes.csv") {
 			names = append(names, e.Name())
 		}
 	}

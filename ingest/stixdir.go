@@ -82,7 +82,7 @@ func hasSTIXExt(name string) bool {
 }
 
 // IsMISPFeedDir reports whether dir is a MISP feed directory: it holds a
-// manifest.json, or event files named <uuid>.json (ingest/misp loads it
+// manifest.json, or event files named <uuid>.json or <uuid>.json.gz (ingest/misp loads it
 // as one feed). A directory of event files named otherwise (ESET's
 // misp-badiis.json, …) is not: intel ingest misp loads each of its files
 // as a feed of its own (FileFeeds).
@@ -96,7 +96,7 @@ func IsMISPFeedDir(dir string) bool {
 		if name == "manifest.json" {
 			return true
 		}
-		if id, ok := strings.CutSuffix(name, ".json"); ok && uuid.Validate(id) == nil {
+		if id, ok := strings.CutSuffix(strings.TrimSuffix(name, ".gz"), ".json"); ok && uuid.Validate(id) == nil {
 			return true
 		}
 	}

@@ -1,6 +1,7 @@
 package misp
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -283,7 +284,7 @@ func scanManifest(root *os.Root, dir string, maxEntries int, fn func(id string, 
 }
 
 // LoadDir loads a MISP feed directory: the events listed in manifest.json,
-// each from <uuid>.json, or only those in opts.Only (a feed manager passes
+// each from <uuid>.json (else <uuid>.json.gz, decompressed), or only those in opts.Only (a feed manager passes
 // Manifest.Changed). Without a manifest, every <uuid>.json is loaded.
 // hashes.csv is not read: it indexes attribute values for MISP's own
 // look-ups and adds nothing the event files lack.
@@ -435,8 +436,8 @@ func (fe *fileErrors) err() error {
 // loadEventFile loads one event file of a feed directory with the loader
 // of the whole directory.
 func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id string, sink graph.Sink, report *engine.Report, fe *fileErrors) error {
+	f, name, err := OpenEventFile(root, name)
 	path := filepath.Join(dir, name)
-	f, err := OpenFile(root, name)
 	if err != nil {
 		reason := ReasonMissingEventFile
 		if errors.Is(err, ErrUnsafeFile) {
@@ -463,7 +464,16 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 		m.opts.OnEvent = func(e EventResult) { held = append(held, e) }
 	}
 	watch := &writeWatch{Sink: sink}
-	err = m.load(ctx, f, path, watch, report)
+	var r io.Reader = f
+	if gz, gzErr := gunzipped(f, name); gzErr != nil {
+		err = gzErr
+	} else {
+		if gz != nil {
+			defer gz.Close() //nolint:errcheck // read-only
+			r = gz
+		}
+		err = m.load(ctx, r, path, watch, report)
+	}
 	m.opts.OnEvent = onEvent
 	m.fileID = ""
 	written := err == nil || (fileError(err) && ctx.Err() == nil && !watch.failed.Load())
@@ -486,6 +496,40 @@ func (m *mapper) loadEventFile(ctx context.Context, root *os.Root, dir, name, id
 		fe.add(path, "", err)
 	}
 	return err
+}
+
+// OpenEventFile opens an event file of a feed directory through OpenFile:
+// name (<uuid>.json), or, when there is no such file, name with ".gz"
+// added (<uuid>.json.gz: a feed whose events are stored compressed). It
+// returns the name of the file opened (name when neither exists).
+func OpenEventFile(root *os.Root, name string) (*os.File, string, error) {
+	f, err := OpenFile(root, name)
+	if errors.Is(err, fs.ErrNotExist) && !strings.HasSuffix(strings.ToLower(name), ".gz") {
+		if gf, gerr := OpenFile(root, name+".gz"); !errors.Is(gerr, fs.ErrNotExist) {
+			return gf, name + ".gz", gerr
+		}
+	}
+	return f, name, err
+}
+
+// gunzipped returns a reader of f decompressed when f starts with the gzip
+// magic (a <uuid>.json.gz, or a <uuid>.json stored compressed), else nil
+// with f unread. A file that starts as gzip and is not gives a
+// *fs.PathError naming it, so the other events still load.
+func gunzipped(f *os.File, name string) (*gzip.Reader, error) {
+	var magic [2]byte
+	n, err := io.ReadFull(f, magic[:])
+	if _, serr := f.Seek(0, io.SeekStart); serr != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: serr}
+	}
+	if err != nil || n < 2 || magic != [2]byte{0x1f, 0x8b} {
+		return nil, nil //nolint:nilnil // not compressed: read as it is
+	}
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, &fs.PathError{Op: "gunzip", Path: name, Err: fmt.Errorf("starts as gzip but is not: %w", err)}
+	}
+	return gz, nil
 }
 
 // writeWatch is a sink that remembers whether a write failed.
@@ -511,6 +555,20 @@ func fileError(err error) bool {
 	return errors.As(err, &oe) || errors.As(err, &pe) || errors.Is(err, ErrNotMISP)
 }
 
+// eventFileRank orders the files of one event uuid (key, lower case) in a
+// directory without a manifest: the one read is the lowest.
+func eventFileRank(key, name string) int {
+	switch {
+	case name == key+".json":
+		return 0
+	case !strings.HasSuffix(name, ".gz"):
+		return 1
+	case name == key+".json.gz":
+		return 2
+	}
+	return 3
+}
+
 // eventFiles lists, in order, the event uuids of the <uuid>.json files of
 // a directory without a manifest, and the name of each one's file as the
 // directory spells it (a file named in upper case is read, not reported
@@ -525,13 +583,19 @@ func eventFiles(dir string) ([]string, map[string]string, error) {
 	files := map[string]string{}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
-		if !ok || e.IsDir() {
+		gz := false
+		if !ok {
+			id, gz = strings.CutSuffix(e.Name(), ".json.gz")
+		}
+		if (!ok && !gz) || e.IsDir() {
 			continue
 		}
 		if _, err := uuid.Parse(id); err == nil {
 			key := strings.ToLower(id)
 			m[key] = ManifestEntry{}
-			if prev, seen := files[key]; !seen || prev != key+".json" {
+			// <uuid>.json in lower case first, then any <uuid>.json, then
+			// the compressed file.
+			if prev, seen := files[key]; !seen || eventFileRank(key, e.Name()) < eventFileRank(key, prev) {
 				files[key] = e.Name()
 			}
 		}
@@ -540,7 +604,7 @@ func eventFiles(dir string) ([]string, map[string]string, error) {
 		}
 	}
 	if len(m) == 0 {
-		return nil, nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json files", dir, ErrNoManifest)
+		return nil, nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json (or <uuid>.json.gz) files", dir, ErrNoManifest)
 	}
 	return m.UUIDs(), files, nil
 }
