@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-json-experiment/json/jsontext"
 
+	"github.com/ransomeye/intel/ingest/misp"
 	"github.com/ransomeye/intel/ingest/stix"
 )
 
@@ -72,6 +73,10 @@ func sniffKeys(head []byte) (format string, decided, byKey bool) {
 	}
 	tok, err := dec.ReadToken()
 	if err != nil {
+		if misp.IsCSVExport(head) {
+			// MISP's own CSV export: the MISP loader refuses it by name.
+			return FormatMISP, true, true
+		}
 		return FormatSTIX, false, false
 	}
 	if tok.Kind() == '[' {

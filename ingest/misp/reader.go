@@ -33,12 +33,16 @@ type fileSource struct {
 	emit  func(engine.Record[*job]) error
 	index int64
 	guard *jsonguard.Guard
+	// head keeps the input's first bytes, to say what it is when it is
+	// no JSON (notJSONLayout).
+	head *headReader
 }
 
 // Read reads the document to its end.
 func (s *fileSource) Read(ctx context.Context, emit func(engine.Record[*job]) error) error {
 	s.emit = emit
-	s.guard = jsonguard.New(s.count, jsonguard.Options{MaxDepth: s.opts.MaxDepth, MaxToken: s.opts.MaxRecordBytes})
+	s.head = &headReader{r: s.count}
+	s.guard = jsonguard.New(s.head, jsonguard.Options{MaxDepth: s.opts.MaxDepth, MaxToken: s.opts.MaxRecordBytes})
 	var in io.Reader = s.guard
 	if !s.opts.Strict {
 		in = newCommaReader(s.guard, func(off int64) {
@@ -78,6 +82,9 @@ func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 		switch k := dec.PeekKind(); k {
 		case 0:
 			if _, err := dec.ReadToken(); err != io.EOF {
+				if l := s.layout(values); l != "" {
+					return fmt.Errorf("%w: %s; nothing was loaded", ErrNotMISP, l)
+				}
 				return syntaxError(err, dec)
 			}
 			if values == 0 {
@@ -89,6 +96,9 @@ func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 		case '[':
 			err = s.readArray(ctx, dec, func() error { return s.frameOrSkip(ctx, dec, false, nil, true) })
 		default:
+			if l := s.layout(values); l != "" {
+				return fmt.Errorf("%w: %s; nothing was loaded", ErrNotMISP, l)
+			}
 			return fmt.Errorf("%w: the document is a JSON %v, not an object or array", ErrNotMISP, k)
 		}
 		values++
@@ -96,6 +106,15 @@ func (s *fileSource) read(ctx context.Context, r io.Reader) error {
 			return err
 		}
 	}
+}
+
+// layout says what the input is when its first value (values is how many
+// were read) is no JSON object or array (notJSONLayout), else "".
+func (s *fileSource) layout(values int) string {
+	if values > 0 || s.head == nil {
+		return ""
+	}
+	return notJSONLayout(s.head.head)
 }
 
 // readArray reads '[', calls each for every element, and reads ']'.
