@@ -200,7 +200,7 @@ func (r clusterRef) node(feed string) graph.Node {
 			props["synonyms"] = s
 		}
 		if len(c.Meta) > 0 {
-			props["meta"] = c.Meta
+			props["meta"] = map[string]any(c.Meta)
 		}
 		if t := c.TagName.String(); t != "" {
 			props["tag_name"] = t

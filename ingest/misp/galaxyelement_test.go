@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -69,4 +70,38 @@ func TestGalaxyElementRowsSayWhichEntityAClusterIs(t *testing.T) {
 	require.Equal(t, []string{"G0007"}, byKind[graph.KindIntrusionSet], "one actor")
 	require.Empty(t, byKind[graph.KindThreatActor], "no actor of its own")
 	require.Equal(t, []string{"T1059"}, byKind[graph.KindAttackPattern], "one technique")
+}
+
+// TestEmptyMetaWrittenAsAListKeepsTheGalaxy: PHP's json_encode writes an
+// empty array as [], so a cluster with no meta can come as "meta": [] (and
+// GalaxyElement as []). That is no meta: the galaxy's clusters load and
+// the event links them. Before, the galaxy record was dropped
+// (invalid-property: "unable to unmarshal JSON array into Go
+// map[string]interface {} within /GalaxyCluster/0/meta"), and with it
+// every cluster of the galaxy, the one with meta too.
+func TestEmptyMetaWrittenAsAListKeepsTheGalaxy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewStore(pgtest.Pool(t))
+	doc := event(u(1), "empty meta", []string{attr(u(2), "domain", "emptymeta.example")},
+		`"Galaxy": [{"uuid": "e1bb134c-ae4d-11e7-8aa9-f78a37325439", "name": "Sector", "type": "sector", "namespace": "misp", "GalaxyCluster": [
+		  {"uuid": "`+u(31)+`", "type": "sector", "value": "Government", "tag_name": "misp-galaxy:sector=\"Government\"", "meta": [], "GalaxyElement": []},
+		  {"uuid": "`+u(32)+`", "type": "sector", "value": "Energy", "tag_name": "misp-galaxy:sector=\"Energy\"", "meta": {"synonyms": ["Oil and gas"]}}]}]`)
+	opts := quiet(nil)
+	opts.Feed = "php"
+	rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped)
+	ev, err := st.ResolveNode(ctx, "misp--"+u(1))
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, ev.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	var clusters []string
+	for _, n := range nb.Nodes {
+		if n.Kind == KindGalaxyCluster {
+			clusters = append(clusters, n.Name)
+		}
+	}
+	require.ElementsMatch(t, []string{"Government", "Energy"}, clusters, "both clusters of the galaxy linked from the event")
 }

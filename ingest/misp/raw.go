@@ -190,7 +190,7 @@ type rawCluster struct {
 	Source           text           `json:"source"`
 	RelationshipType relName        `json:"relationship_type"`
 	Deleted          flag           `json:"deleted"`
-	Meta             map[string]any `json:"meta"`
+	Meta             metaMap        `json:"meta"`
 	// Elements are the cluster's meta as MISP stores it, one key and value
 	// a row (GalaxyElement): what PyMISP and misp-stix write, often
 	// without meta, and MISP's /galaxy_clusters API gives (see
@@ -200,6 +200,26 @@ type rawCluster struct {
 	Related list[rawRelated] `json:"related"`
 	// Relations are the relations of an exported cluster.
 	Relations list[rawClusterRelation] `json:"GalaxyClusterRelation"`
+}
+
+// metaMap is a galaxy cluster's meta: an object of keys. MISP's PHP writes
+// an empty meta as an empty array ("meta": [], json_encode of array()),
+// which is no meta, as null is; any other array or scalar is no meta
+// either, rather than a reason to drop the galaxy and every cluster in it.
+type metaMap map[string]any
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (m *metaMap) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		*m = nil
+		return dec.SkipValue()
+	}
+	var v map[string]any
+	if err := json.UnmarshalDecode(dec, &v); err != nil {
+		return err
+	}
+	*m = v
+	return nil
 }
 
 // rawElement is one GalaxyElement row of a cluster.
