@@ -182,15 +182,15 @@ type rawGalaxy struct {
 // rawCluster is a galaxy cluster as events carry it (GalaxyCluster) and as
 // cluster files list it (values).
 type rawCluster struct {
-	UUID             text           `json:"uuid"`
-	Type             text           `json:"type"`
-	Value            text           `json:"value"`
-	TagName          text           `json:"tag_name"`
-	Description      text           `json:"description"`
-	Source           text           `json:"source"`
-	RelationshipType relName        `json:"relationship_type"`
-	Deleted          flag           `json:"deleted"`
-	Meta             metaMap        `json:"meta"`
+	UUID             text    `json:"uuid"`
+	Type             text    `json:"type"`
+	Value            text    `json:"value"`
+	TagName          text    `json:"tag_name"`
+	Description      text    `json:"description"`
+	Source           text    `json:"source"`
+	RelationshipType relName `json:"relationship_type"`
+	Deleted          flag    `json:"deleted"`
+	Meta             metaMap `json:"meta"`
 	// Elements are the cluster's meta as MISP stores it, one key and value
 	// a row (GalaxyElement): what PyMISP and misp-stix write, often
 	// without meta, and MISP's /galaxy_clusters API gives (see
