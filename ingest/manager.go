@@ -976,9 +976,22 @@ func (s *source) decode(f Feed, br *bufio.Reader) error {
 			if name, typ, ok := galaxyDefinition(head); ok {
 				return errGalaxyDefinition(f.Path, name, typ)
 			}
+			if misp.IsManifest(head) {
+				return errManifest(f.Path)
+			}
 		}
 	}
 	return nil
+}
+
+// errManifest says that a feed is a MISP feed's manifest.json, which lists
+// events without their attributes, and what to load instead.
+func errManifest(path string) error {
+	where := "the feed directory it belongs to (intel ingest misp DIR)"
+	if path != "-" {
+		where = "the feed directory it is in (intel ingest misp " + filepath.Dir(path) + ")"
+	}
+	return fmt.Errorf("open feed %s: a MISP feed's manifest.json (its events listed by uuid, without their attributes), not a feed: load %s, which reads each <uuid>.json it lists", path, where)
 }
 
 // hashReader returns the hex SHA-256 of what r holds; name is for errors.

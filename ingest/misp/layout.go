@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/uuid"
 )
 
 // headBytes is how much of the start of an input the reader keeps, to say
@@ -79,4 +82,30 @@ func IsCSVExport(head []byte) bool {
 	}
 	line, _, _ := bytes.Cut(head, []byte("\n"))
 	return csvExport(csvColumns(string(line)))
+}
+
+// IsManifest reports whether head, the start of an input, is a MISP feed's
+// manifest.json: an object whose first member is named by an event uuid
+// and holds what a manifest says of an event (info, timestamp, Orgc, …).
+// It lists events without their attributes; loaded as a file, it was said
+// to hold no MISP records, as if it were a STIX file.
+func IsManifest(head []byte) bool {
+	dec := jsontext.NewDecoder(bytes.NewReader(bytes.TrimPrefix(head, []byte{0xEF, 0xBB, 0xBF})),
+		jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	tok, err := dec.ReadToken()
+	if err != nil || uuid.Validate(strings.TrimSpace(tok.String())) != nil {
+		return false
+	}
+	raw, err := dec.ReadValue()
+	if err != nil || raw.Kind() != '{' {
+		return false
+	}
+	var e rawManifestEntry
+	if unmarshal(raw, &e) != nil {
+		return false
+	}
+	return e.Info != "" || e.Timestamp != "" || e.Orgc != nil
 }
