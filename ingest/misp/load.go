@@ -92,6 +92,11 @@ type job struct {
 	// ZMQ misp_json_event message whose action is "delete" (MISP's
 	// Event::beforeDelete): MISP removed it.
 	deletedAtSource bool
+	// listedOnly is set on an event read alone, without its Attribute and
+	// Object lists, that says it has attributes (attribute_count): an
+	// entry of an /events/index answer or a metadata-only search
+	// (ReasonAttributesNotIncluded).
+	listedOnly string
 	// first and last are the event's first/last seen when the record was
 	// read, for what has no time of its own (galaxies of the event).
 	first, last time.Time
@@ -450,6 +455,13 @@ func (m *mapper) endEvent(j job, res *engine.Result) {
 	version := parseTime(fr.fields["timestamp"])
 	if !fr.members {
 		version = time.Time{}
+	}
+	if n := j.listedOnly; n != "" {
+		d := j.dropped("event", fr.uuid(), ReasonAttributesNotIncluded, fmt.Errorf(
+			"event %q is listed with %s attributes and none of them (an /events/index answer or a metadata-only search): "+
+				"its node, tags and creator load; load the event itself (/events/view/<uuid>, restSearch without metadata, or its feed file) for its attributes",
+			truncate(fr.fields["info"], 80), n))
+		res.PartDrops = append(res.PartDrops, d)
 	}
 	if v := version; !v.IsZero() {
 		nodes[0].Versions = map[string]time.Time{alias(fr.uuid()): v}

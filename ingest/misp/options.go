@@ -37,6 +37,13 @@ const (
 	// unread: a symbolic link leading outside the directory, or not a
 	// regular file (a FIFO, a device, a directory).
 	ReasonUnsafeEventFile engine.Reason = "unsafe-event-file"
+	// ReasonAttributesNotIncluded counts, among the parts dropped, the
+	// events listed with an attribute_count above zero and no Attribute or
+	// Object list, alone in a list (an /events/index answer, a
+	// metadata-only restSearch): the event's own node, tags and creator
+	// load, its attributes are not in the input. Loaded so, a feed would
+	// otherwise look whole.
+	ReasonAttributesNotIncluded engine.Reason = "attributes-not-included"
 )
 
 // Options configure a load: the engine's options (feed name, workers,

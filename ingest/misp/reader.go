@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -653,6 +654,11 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 	})
 	fr.settle()
 	j := &job{kind: recEvent, fr: fr, file: s.file, evUUID: fr.evUUID, readErr: readErr}
+	if n, err := strconv.Atoi(strings.TrimSpace(fr.fields["attribute_count"])); err == nil && n > 0 && !fr.members {
+		// Set on the events sent here, not on a copy in a message
+		// (below), which says what it holds beside it.
+		j.listedOnly = strconv.Itoa(n)
+	}
 	if p := fr.parent; p != nil {
 		p.nestedEvents++
 		p.nestedEvent = fr
@@ -660,6 +666,7 @@ func (s *fileSource) endFrame(ctx context.Context, fr *frame, readErr error) err
 			// A copy of the event without its members in a message
 			// ({"Event": {…}, "action": "delete"}): its end waits for
 			// the message's, where its action is known.
+			j.listedOnly = ""
 			p.late = append(p.late, engine.Record[*job]{Offset: fr.offset, Meta: j})
 			return nil
 		}
