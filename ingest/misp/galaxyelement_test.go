@@ -27,7 +27,8 @@ import (
 // T1059 are APT28 and T1059: one actor and one technique for the analyst.
 // Before, the rows were not read: each cluster was a node of its own name
 // ("threat-actor Fighting Ursa", "attack-pattern Command-Line Interface"),
-// beside ATT&CK's.
+// beside ATT&CK's. The tool galaxy's "PowerShell" stays a tool of its own:
+// no name of another kind's ATT&CK object is taken.
 func TestGalaxyElementRowsSayWhichEntityAClusterIs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -70,6 +71,7 @@ func TestGalaxyElementRowsSayWhichEntityAClusterIs(t *testing.T) {
 	require.Equal(t, []string{"G0007"}, byKind[graph.KindIntrusionSet], "one actor")
 	require.Empty(t, byKind[graph.KindThreatActor], "no actor of its own")
 	require.Equal(t, []string{"T1059"}, byKind[graph.KindAttackPattern], "one technique")
+	require.Equal(t, []string{"powershell"}, byKind[graph.KindTool], "the tool galaxy's PowerShell stays a tool, not ATT&CK's technique PowerShell (T1059.001)")
 }
 
 // TestEmptyMetaWrittenAsAListKeepsTheGalaxy: PHP's json_encode writes an
