@@ -31,13 +31,7 @@ func TestGzippedFeeds(t *testing.T) {
 		in, err := os.ReadFile(src)
 		require.NoError(t, err)
 		out := filepath.Join(dir, filepath.Base(src)+".gz")
-		f, err := os.Create(out)
-		require.NoError(t, err)
-		w := gzip.NewWriter(f)
-		_, err = w.Write(in)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		require.NoError(t, f.Close())
+		writeGzip(t, out, in)
 		return out
 	}
 	quiet := ingest.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -88,20 +82,11 @@ func TestMISPFeedDirectoryOfGzippedEvents(t *testing.T) {
 	require.NoError(t, err)
 	manifest, err := os.ReadFile(filepath.Join(src, "manifest.json"))
 	require.NoError(t, err)
-	writeGz := func(path string, body []byte) {
-		f, err := os.Create(path)
-		require.NoError(t, err)
-		w := gzip.NewWriter(f)
-		_, err = w.Write(body)
-		require.NoError(t, err)
-		require.NoError(t, w.Close())
-		require.NoError(t, f.Close())
-	}
 	gzDir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(gzDir, "manifest.json"), manifest, 0o644))
-	writeGz(filepath.Join(gzDir, id+".json.gz"), event)
+	writeGzip(t, filepath.Join(gzDir, id+".json.gz"), event)
 	bare := t.TempDir()
-	writeGz(filepath.Join(bare, id+".json.gz"), event)
+	writeGzip(t, filepath.Join(bare, id+".json.gz"), event)
 
 	var dumps []string
 	for _, dir := range []string{src, gzDir, bare} {
@@ -121,7 +106,7 @@ func TestMISPFeedDirectoryOfGzippedEvents(t *testing.T) {
 		changed := bytes.Replace(event, []byte(`"Attribute": [`),
 			[]byte(`"Attribute": [{"uuid": "5a0b0c0d-0000-4000-8000-0000000000f1", "type": "ip-dst", "category": "Network activity", "value": "198.51.100.99", "timestamp": "1455373240", "to_ids": false},`), 1)
 		require.NotEqual(t, event, changed, "the event file has an Attribute list")
-		writeGz(filepath.Join(dir, id+".json.gz"), changed)
+		writeGzip(t, filepath.Join(dir, id+".json.gz"), changed)
 		res, err = ingest.Run(ctx, st, []ingest.Feed{{Name: "circl", Path: dir}}, quiet)
 		require.NoError(t, err)
 		require.Equal(t, ingest.StatusOK, res[0].Status, res[0].Error)
@@ -129,4 +114,16 @@ func TestMISPFeedDirectoryOfGzippedEvents(t *testing.T) {
 	}
 	require.Equal(t, dumps[0], dumps[1], "the same graph from the gzipped feed directory")
 	require.Equal(t, dumps[0], dumps[2], "and from its events without a manifest")
+}
+
+// writeGzip writes body gzip-compressed to path.
+func writeGzip(t *testing.T, path string, body []byte) {
+	t.Helper()
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	w := gzip.NewWriter(f)
+	_, err = w.Write(body)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, f.Close())
 }

@@ -5,16 +5,30 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/ingest/stix"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
+
+// loadInto loads doc as the MISP feed named feed into st, its log into
+// logs (nil: none), and requires a balanced report without dropped
+// records.
+func loadInto(t *testing.T, st *store.Store, feed string, doc []byte, logs *bytes.Buffer) *engine.Report {
+	t.Helper()
+	opts := quiet(logs)
+	opts.Feed = feed
+	rep, err := LoadFile(context.Background(), bytes.NewReader(doc), st, opts)
+	require.NoError(t, err, feed)
+	requireBalanced(t, rep)
+	require.Empty(t, rep.Dropped, feed)
+	return rep
+}
 
 // TestGalaxyElementRowsSayWhichEntityAClusterIs: PyMISP and misp-stix write
 // a galaxy cluster's meta as GalaxyElement rows (`{"key": "external_id",
@@ -40,12 +54,7 @@ func TestGalaxyElementRowsSayWhichEntityAClusterIs(t *testing.T) {
 	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(testdata, "galaxyelement_clusters.json"))
 	require.NoError(t, err)
-	opts := quiet(nil)
-	opts.Feed = "pymisp-event"
-	rep, err := LoadFile(ctx, bytes.NewReader(raw), st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-	require.Empty(t, rep.Dropped)
+	loadInto(t, st, "pymisp-event", raw, nil)
 
 	apt28, err := st.ResolveNode(ctx, "mitre-attack:G0007")
 	require.NoError(t, err)
@@ -89,12 +98,7 @@ func TestEmptyMetaWrittenAsAListKeepsTheGalaxy(t *testing.T) {
 		`"Galaxy": [{"uuid": "e1bb134c-ae4d-11e7-8aa9-f78a37325439", "name": "Sector", "type": "sector", "namespace": "misp", "GalaxyCluster": [
 		  {"uuid": "`+u(31)+`", "type": "sector", "value": "Government", "tag_name": "misp-galaxy:sector=\"Government\"", "meta": [], "GalaxyElement": []},
 		  {"uuid": "`+u(32)+`", "type": "sector", "value": "Energy", "tag_name": "misp-galaxy:sector=\"Energy\"", "meta": {"synonyms": ["Oil and gas"]}}]}]`)
-	opts := quiet(nil)
-	opts.Feed = "php"
-	rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-	require.Empty(t, rep.Dropped)
+	loadInto(t, st, "php", []byte(doc), nil)
 	ev, err := st.ResolveNode(ctx, "misp--"+u(1))
 	require.NoError(t, err)
 	nb, err := st.FindRelated(ctx, ev.ID, graph.RelatedOptions{Depth: 1})

@@ -29,12 +29,7 @@ func TestEventListedWithoutItsAttributesIsSaid(t *testing.T) {
 	st := store.NewStore(pgtest.Pool(t))
 	load := func(feed string, doc []byte) (map[string]int64, string) {
 		var buf bytes.Buffer
-		opts := quiet(&buf)
-		opts.Feed = feed
-		rep, err := LoadFile(ctx, bytes.NewReader(doc), st, opts)
-		require.NoError(t, err, feed)
-		requireBalanced(t, rep)
-		require.Empty(t, rep.Dropped, feed)
+		rep := loadInto(t, st, feed, doc, &buf)
 		parts := map[string]int64{}
 		for r, n := range rep.PartsDropped {
 			parts[string(r)] = n
