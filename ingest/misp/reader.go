@@ -322,24 +322,35 @@ func (s *fileSource) frameTags(dec *jsontext.Decoder, fr *frame) error {
 // misp_json_event message: {"Event": {…}, "Orgc": {…}, "EventTag": […]})
 // they are the event's too (frame.takeWrapper).
 func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
+	tags, _, err := s.tagRows(dec, fr, "EventTag")
+	fr.tags = append(fr.tags, tags...)
+	return err
+}
+
+// tagRows reads a list of join rows ({"tag_id": …, "Tag": {"name": …}},
+// MISP's EventTag and AttributeTag) and returns their named tags and the
+// list's offset; a list of the wrong shape is said at WARN, naming what,
+// and gives none.
+func (s *fileSource) tagRows(dec *jsontext.Decoder, fr *frame, what string) ([]rawTag, int64, error) {
 	off := dec.InputOffset()
 	raw, err := s.readValue(dec)
 	if err != nil || raw == nil {
-		return err
+		return nil, off, err
 	}
 	var rows list[struct {
 		Tag *rawTag `json:"Tag"`
 	}]
 	if err := unmarshal(raw, &rows); err != nil {
-		s.log.Warn("MISP EventTag list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
-		return nil
+		s.log.Warn("MISP "+what+" list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
+		return nil, off, nil
 	}
+	var tags []rawTag
 	for _, r := range rows {
 		if r.Tag != nil && r.Tag.Name != "" {
-			fr.tags = append(fr.tags, *r.Tag)
+			tags = append(tags, *r.Tag)
 		}
 	}
-	return nil
+	return tags, off, nil
 }
 
 // attributeTags reads an "AttributeTag" list beside an attribute (a ZMQ
@@ -349,27 +360,12 @@ func (s *fileSource) eventTags(dec *jsontext.Decoder, fr *frame) error {
 // the message's one attribute, held there, takes them (endFrame); a list
 // given to no such attribute is said at WARN.
 func (s *fileSource) attributeTags(dec *jsontext.Decoder, fr *frame) error {
-	off := dec.InputOffset()
-	raw, err := s.readValue(dec)
-	if err != nil || raw == nil {
-		return err
-	}
-	var rows list[struct {
-		Tag *rawTag `json:"Tag"`
-	}]
-	if err := unmarshal(raw, &rows); err != nil {
-		s.log.Warn("MISP AttributeTag list ignored", "offset", s.guard.FeedOffset(off), "event", fr.uuid(), "error", err.Error())
-		return nil
-	}
-	for _, r := range rows {
-		if r.Tag != nil && r.Tag.Name.String() != "" {
-			fr.attrTags = append(fr.attrTags, *r.Tag)
-		}
-	}
-	if len(fr.attrTags) > 0 && fr.attrTagsOffset == 0 {
+	tags, off, err := s.tagRows(dec, fr, "AttributeTag")
+	fr.attrTags = append(fr.attrTags, tags...)
+	if len(tags) > 0 && fr.attrTagsOffset == 0 {
 		fr.attrTagsOffset = off
 	}
-	return nil
+	return err
 }
 
 func (s *fileSource) frameOrg(dec *jsontext.Decoder, fr *frame) error {
