@@ -2,6 +2,8 @@ package stix
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -141,4 +143,59 @@ func TestHeldFlowIsWrittenWhenTheFeedIsCut(t *testing.T) {
 	require.Contains(t, n.Key, `"src_ref":"ipv4-addr--`)
 	require.NotContains(t, n.Key, "f1000000-0000-4000-8000-0000000000b1", "the source address given is resolved")
 	require.Contains(t, n.Key, "f1000000-0000-4000-8000-0000000000b2", "the one never given stays as written")
+}
+
+// TestFlowTimesAndPortsAsWrittenAreOneFlow: one flow, example.com:5525 →
+// 198.49.123.10:80, as three producers write it. The STIX elevator
+// (testdata/excerpts/elevator-network-connection.json) gives its start in
+// microseconds ("2011-08-05T07:14:55.000000Z"); feed "ms" in milliseconds,
+// as JavaScript's toISOString writes every time (OpenCTI's exports), with
+// its ports as strings of digits ("5525", "80"), and ids of its own
+// making; feed "s" in whole seconds, as python-stix2 formats a time of no
+// fraction, its start with an offset ("+00:00"). start is a timestamp
+// (STIX 2.1 section 3.2: any sub-second precision, one instant) and the
+// ports integers (section 6.12.1; python-stix2 reads "443" as 443), so
+// the three are one network-traffic node, found by every feed's id. Before,
+// each keyed the start and ports as written: three nodes.
+func TestFlowTimesAndPortsAsWrittenAreOneFlow(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	elevator, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "elevator-network-connection.json"))
+	require.NoError(t, err)
+	loadFeed(t, st, "elevator", string(elevator))
+	flow := func(id, start, srcPort, dstPort string) string {
+		return `{"type": "bundle", "id": "bundle--f2000000-0000-4000-8000-0000000000` + id + `", "objects": [
+		  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f2000000-0000-4000-8000-0000000000` + id + `",
+		   "start": "` + start + `", "src_ref": "domain-name--f2000000-0000-4000-8000-0000000001` + id + `",
+		   "dst_ref": "ipv4-addr--f2000000-0000-4000-8000-0000000002` + id + `", "src_port": ` + srcPort + `, "dst_port": ` + dstPort + `,
+		   "protocols": ["ipv4", "udp", "dccp", "tcp", "https"],
+		   "extensions": {"http-request-ext": {"message_body_data_ref": "artifact--f2000000-0000-4000-8000-0000000003` + id + `",
+		     "message_body_length": 200, "request_method": "get", "request_value": "/download.html", "request_version": "http/1.1",
+		     "request_header": {"Accept": "text/plain", "Accept-Charset": "utf-8", "Accept-Datetime": "Thu, 31 May 2007 20:35:00 GMT",
+		       "Accept-Encoding": "gzip, deflate", "Authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "Cache-Control": "no-cache",
+		       "Connection": "close", "Cookie": "PHPSESSID=r2t5uvjq435r4q7ib3vtdjq120",
+		       "User-Agent": "Mozilla/5.0 (Windows; U; Windows NT 5.1; en-US; rv:1.6) Gecko/20040113"}}}},
+		  {"type": "domain-name", "spec_version": "2.1", "id": "domain-name--f2000000-0000-4000-8000-0000000001` + id + `", "value": "example.com"},
+		  {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--f2000000-0000-4000-8000-0000000002` + id + `", "value": "198.49.123.10"},
+		  {"type": "artifact", "spec_version": "2.1", "id": "artifact--f2000000-0000-4000-8000-0000000003` + id + `",
+		   "payload_bin": "YWFhYWFhYWFhYWFhYWFhYWFhYWFhYWFh"}]}`
+	}
+	loadFeed(t, st, "ms", flow("a1", "2011-08-05T07:14:55.000Z", `"5525"`, `"80"`))
+	loadFeed(t, st, "s", flow("a2", "2011-08-05T07:14:55+00:00", "5525", "80"))
+	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'network-traffic' ORDER BY key`)
+	require.NoError(t, err)
+	flows, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, flows, 1, "one flow from three producers")
+	require.Contains(t, flows[0], `"start":"2011-08-05T07:14:55Z"`)
+	require.Contains(t, flows[0], `"dst_port":80`)
+	one, err := st.ResolveNode(ctx, "network-traffic--bd3a0f50-f1ef-5261-921e-de91a3b89eae")
+	require.NoError(t, err)
+	for _, id := range []string{"network-traffic--f2000000-0000-4000-8000-0000000000a1", "network-traffic--f2000000-0000-4000-8000-0000000000a2"} {
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, one.ID, n.ID, id)
+	}
 }
