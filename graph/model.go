@@ -483,8 +483,8 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 // normalizedObservable returns obj with the value of a single-value kind,
 // the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
 // case; its values RegistryValuesIdentity) and a network-traffic's
-// protocols, times and ports (normalizedFlow) normalised;
-// obj itself is not changed.
+// protocols, times and ports (normalizedFlow) normalised, and a file
+// that gives a hash without its extensions; obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
 		if n := RegistryKeyIdentity(k); n != k {
@@ -498,6 +498,19 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	}
 	if kind == KindNetworkTraffic {
 		obj = normalizedFlow(obj)
+	}
+	if _, ok := obj["extensions"]; ok && kind == KindFile && hasHash(obj) {
+		// A file's extensions (windows-pebinary-ext, archive-ext,
+		// pdf-ext, raster-image-ext, ntfs-ext) describe the content its
+		// hashes name, or the copy of it on one disk; every other source
+		// (a MISP file object, a pattern's file, telemetry: FileNode)
+		// knows the file by its hashes and name alone. Keyed by them, one
+		// file from a feed that details its PE header (misp-stix's and
+		// MISP's exports of a file with its pe object, the STIX
+		// elevator's WinExecutableFile) and one that does not is one
+		// node; a file known by no hash keeps its extensions in its key.
+		obj = maps.Clone(obj)
+		delete(obj, "extensions")
 	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
@@ -529,6 +542,18 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 		out["hashes"] = h
 	}
 	return out
+}
+
+// hasHash reports whether a file or artifact object gives a hash: a
+// "hashes" dictionary with a value that is a non-empty string.
+func hasHash(obj map[string]any) bool {
+	hashes, _ := obj["hashes"].(map[string]any)
+	for _, v := range hashes {
+		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // normalizedFlow returns a network-traffic object with the properties that

@@ -199,3 +199,54 @@ func TestFlowTimesAndPortsAsWrittenAreOneFlow(t *testing.T) {
 		require.Equal(t, one.ID, n.ID, id)
 	}
 }
+
+// TestFileWithExtensionsIsTheFileOfItsHashes: MISP core's STIX export of a
+// file object with its pe object (testdata/excerpts/misp-core-pe-file.json:
+// file "oui", MD5, SHA-1 and SHA-256, a windows-pebinary-ext with the PE
+// header and a section), an indicator whose pattern describes that file by
+// name and hashes, and a STIX 2.1 file object of the same name and hashes
+// without extensions (as OpenCTI exports a file) are one file node: the
+// extensions describe the content the hashes name, and every other source
+// (a pattern, a MISP file object, telemetry: graph.FileNode) knows the file
+// by its hashes and name. The node keeps the extension in its props, and
+// the section's hashes are no hash nodes of the file. Before, STIX's id
+// over the extensions made the export's file another node: two "file oui"
+// beside the hash. A file known by no hash keeps its extensions in its
+// key: two such files of one name and other PE headers stay two.
+func TestFileWithExtensionsIsTheFileOfItsHashes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	export, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "misp-core-pe-file.json"))
+	require.NoError(t, err)
+	loadFeed(t, st, "misp-core", string(export))
+	loadFeed(t, st, "indicator", `{"type": "bundle", "id": "bundle--f3000000-0000-4000-8000-000000000001", "objects": [
+	  {"type": "indicator", "spec_version": "2.1", "id": "indicator--f3000000-0000-4000-8000-000000000002",
+	   "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z", "valid_from": "2024-01-01T00:00:00Z", "pattern_type": "stix",
+	   "pattern": "[file:name = 'oui' AND file:hashes.MD5 = 'b2a5abfeef9e36964281a31e17b57c97' AND file:hashes.'SHA-256' = '3a3468fa89b2ab7cbfe5400858a8ec0066e9e8defa9a64c993b5f24210244df8']"}]}`)
+	loadFeed(t, st, "opencti", `[{"type": "file", "spec_version": "2.1", "id": "file--f3000000-0000-4000-8000-000000000003", "name": "oui",
+	   "hashes": {"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502",
+	     "SHA-256": "3a3468fa89b2ab7cbfe5400858a8ec0066e9e8defa9a64c993b5f24210244df8"}}]`)
+	loadFeed(t, st, "headers", `[{"type": "file", "spec_version": "2.1", "id": "file--f3000000-0000-4000-8000-000000000004", "name": "setup.exe",
+	   "extensions": {"windows-pebinary-ext": {"pe_type": "exe", "number_of_sections": 4}}},
+	  {"type": "file", "spec_version": "2.1", "id": "file--f3000000-0000-4000-8000-000000000005", "name": "setup.exe",
+	   "extensions": {"windows-pebinary-ext": {"pe_type": "dll", "number_of_sections": 6}}}]`)
+	rows, err := pool.Query(ctx, `SELECT f.props ? 'extensions' FROM nodes f
+		JOIN relations r ON r.src_id = f.id AND r.relation = 'has-hash'
+		JOIN nodes h ON h.id = r.dst_id AND h.key = 'MD5:b2a5abfeef9e36964281a31e17b57c97'
+		WHERE f.kind = 'file' AND f.name = 'oui'`)
+	require.NoError(t, err)
+	files, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	require.NoError(t, err)
+	require.Equal(t, []bool{true}, files, "one file oui of that MD5, its extension in its props")
+	file, err := st.ResolveNode(ctx, "file--f3000000-0000-4000-8000-000000000003")
+	require.NoError(t, err)
+	var sections int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM relations r JOIN nodes h ON h.id = r.dst_id
+		WHERE r.src_id = $1 AND r.relation = 'has-hash' AND h.key LIKE '%8a2a5fc2ce56b3b04d58539a95390600%'`, file.ID).Scan(&sections))
+	require.Zero(t, sections, "a section's hash is no hash of the file")
+	var setups int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM nodes WHERE kind = 'file' AND name = 'setup.exe'`).Scan(&setups))
+	require.Equal(t, 2, setups, "files known by no hash stay apart by their headers")
+}

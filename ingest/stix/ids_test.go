@@ -316,6 +316,9 @@ func mustNormalizedID(t *testing.T, typ string, m map[string]any) uuid.UUID {
 			c[k] = tm.Format(time.RFC3339Nano) // the instant: "…55.000000Z" is "…55Z"
 		}
 	}
+	if h, ok := m["hashes"].(map[string]any); ok && len(h) > 0 && typ == string(graph.KindFile) {
+		delete(c, "extensions") // a file is the file of its hashes, whatever its extensions detail
+	}
 	if h, ok := m["hashes"].(map[string]any); ok {
 		hh := map[string]any{}
 		for alg, v := range h {
