@@ -2,8 +2,6 @@ package stix
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -162,9 +160,7 @@ func TestFlowTimesAndPortsAsWrittenAreOneFlow(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool, store.WithLogger(quietLogger))
-	elevator, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "elevator-network-connection.json"))
-	require.NoError(t, err)
-	loadFeed(t, st, "elevator", string(elevator))
+	loadExcerpt(t, st, "elevator", "elevator-network-connection.json")
 	flow := func(id, start, srcPort, dstPort string) string {
 		return `{"type": "bundle", "id": "bundle--f2000000-0000-4000-8000-0000000000` + id + `", "objects": [
 		  {"type": "network-traffic", "spec_version": "2.1", "id": "network-traffic--f2000000-0000-4000-8000-0000000000` + id + `",
@@ -218,13 +214,11 @@ func TestFileWithExtensionsIsTheFileOfItsHashes(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool, store.WithLogger(quietLogger))
-	export, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", "misp-core-pe-file.json"))
-	require.NoError(t, err)
-	loadFeed(t, st, "misp-core", string(export))
 	loadFeed(t, st, "indicator", `{"type": "bundle", "id": "bundle--f3000000-0000-4000-8000-000000000001", "objects": [
 	  {"type": "indicator", "spec_version": "2.1", "id": "indicator--f3000000-0000-4000-8000-000000000002",
 	   "created": "2024-01-01T00:00:00Z", "modified": "2024-01-01T00:00:00Z", "valid_from": "2024-01-01T00:00:00Z", "pattern_type": "stix",
 	   "pattern": "[file:name = 'oui' AND file:hashes.MD5 = 'b2a5abfeef9e36964281a31e17b57c97' AND file:hashes.'SHA-256' = '3a3468fa89b2ab7cbfe5400858a8ec0066e9e8defa9a64c993b5f24210244df8']"}]}`)
+	loadExcerpt(t, st, "misp-core", "misp-core-pe-file.json") // after the pattern's file: any order
 	loadFeed(t, st, "opencti", `[{"type": "file", "spec_version": "2.1", "id": "file--f3000000-0000-4000-8000-000000000003", "name": "oui",
 	   "hashes": {"MD5": "b2a5abfeef9e36964281a31e17b57c97", "SHA-1": "5898fc860300e228dcd54c0b1045b5fa0dcda502",
 	     "SHA-256": "3a3468fa89b2ab7cbfe5400858a8ec0066e9e8defa9a64c993b5f24210244df8"}}]`)
