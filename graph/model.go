@@ -544,7 +544,7 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	return out
 }
 
-// hasHash reports whether a file or artifact object gives a hash: a
+// hasHash reports whether a file object gives a hash: a
 // "hashes" dictionary with a value that is a non-empty string.
 func hasHash(obj map[string]any) bool {
 	hashes, _ := obj["hashes"].(map[string]any)
