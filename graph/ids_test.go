@@ -143,3 +143,43 @@ func TestNameKeyIsOneForEveryUnicodeForm(t *testing.T) {
 	// Punctuation and spacing between words still count (see NormalizeName).
 	require.NotEqual(t, graph.NamedKey(graph.KindIntrusionSet, "APT 32"), graph.NamedKey(graph.KindIntrusionSet, "APT32"))
 }
+
+// TestObservableNodeSpellingsOfOneFlowOrFile: a network-traffic's start and
+// end are the instant they name and its ports integers, in any spelling
+// producers write; a file that gives a hash is the file of its hashes and
+// name whatever its extensions. Other instants, ports out of range and a
+// file known by no hash stay apart.
+func TestObservableNodeSpellingsOfOneFlowOrFile(t *testing.T) {
+	t.Parallel()
+	node := func(typ string, obj map[string]any) graph.Node {
+		n, ok := graph.ObservableNode(typ, obj)
+		require.True(t, ok)
+		return n
+	}
+	flow := func(start any, port any) graph.Node {
+		return node("network-traffic", map[string]any{"start": start, "dst_port": port, "protocols": []any{"tcp"}})
+	}
+	one := flow("2011-08-05T07:14:55Z", 443.0)
+	for _, tc := range []struct {
+		start, port any
+		same        bool
+	}{
+		{"2011-08-05T07:14:55.000000Z", 443.0, true},
+		{"2011-08-05T07:14:55.000Z", "443", true},
+		{"2011-08-05T09:14:55+02:00", " 443 ", true},
+		{"2011-08-05T07:14:55.001Z", 443.0, false},
+		{"2011-08-05T07:14:55Z", "8443", false},
+		{"2011-08-05T07:14:55Z", "70000", false},
+		{"not a time", 443.0, false},
+	} {
+		require.Equal(t, tc.same, flow(tc.start, tc.port).ID == one.ID, "%v %v", tc.start, tc.port)
+	}
+	require.Contains(t, one.Key, `"start":"2011-08-05T07:14:55Z"`)
+
+	hashes := map[string]any{"MD5": "b2a5abfeef9e36964281a31e17b57c97"}
+	pe := map[string]any{"windows-pebinary-ext": map[string]any{"pe_type": "exe"}}
+	file, _, _ := graph.FileNode(map[string]string{"MD5": "b2a5abfeef9e36964281a31e17b57c97"}, "oui")
+	require.Equal(t, file.ID, node("file", map[string]any{"name": "oui", "hashes": hashes, "extensions": pe}).ID)
+	require.NotEqual(t, node("file", map[string]any{"name": "oui", "extensions": pe}).ID,
+		node("file", map[string]any{"name": "oui"}).ID, "a file known by no hash keeps its extensions in its key")
+}

@@ -483,8 +483,8 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 // normalizedObservable returns obj with the value of a single-value kind,
 // the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
 // case; its values RegistryValuesIdentity) and a network-traffic's
-// protocols (lower case) normalised;
-// obj itself is not changed.
+// protocols, times and ports (normalizedFlow) normalised, and a file
+// that gives a hash without its extensions; obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
 		if n := RegistryKeyIdentity(k); n != k {
@@ -496,19 +496,21 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 		obj = maps.Clone(obj)
 		obj["values"] = RegistryValuesIdentity(values)
 	}
-	if protocols, ok := obj["protocols"].([]any); ok && kind == KindNetworkTraffic {
-		// Protocol names are IANA's service names, which STIX 2.1 asks
-		// for in lower case; producers write them in upper case too
-		// (MISP's own STIX export: ["IP", "TCP", "HTTP"]): one flow.
-		lower := make([]any, len(protocols))
-		for i, p := range protocols {
-			if s, ok := p.(string); ok {
-				p = strings.ToLower(strings.TrimSpace(s))
-			}
-			lower[i] = p
-		}
+	if kind == KindNetworkTraffic {
+		obj = normalizedFlow(obj)
+	}
+	if _, ok := obj["extensions"]; ok && kind == KindFile && hasHash(obj) {
+		// A file's extensions (windows-pebinary-ext, archive-ext,
+		// pdf-ext, raster-image-ext, ntfs-ext) describe the content its
+		// hashes name, or the copy of it on one disk; every other source
+		// (a MISP file object, a pattern's file, telemetry: FileNode)
+		// knows the file by its hashes and name alone. Keyed by them, one
+		// file from a feed that details its PE header (misp-stix's and
+		// MISP's exports of a file with its pe object, the STIX
+		// elevator's WinExecutableFile) and one that does not is one
+		// node; a file known by no hash keeps its extensions in its key.
 		obj = maps.Clone(obj)
-		obj["protocols"] = lower
+		delete(obj, "extensions")
 	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
@@ -538,6 +540,69 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 			}
 		}
 		out["hashes"] = h
+	}
+	return out
+}
+
+// hasHash reports whether a file object gives a hash: a
+// "hashes" dictionary with a value that is a non-empty string.
+func hasHash(obj map[string]any) bool {
+	hashes, _ := obj["hashes"].(map[string]any)
+	for _, v := range hashes {
+		if s, ok := v.(string); ok && strings.TrimSpace(s) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// normalizedFlow returns a network-traffic object with the properties that
+// key it in one spelling per value, so that one flow from any producer is
+// one node (obj itself is not changed):
+//   - protocols in lower case: IANA's service names, which STIX 2.1
+//     (section 6.12) asks for in lower case; producers write them in upper
+//     case too (MISP's own STIX export: ["IP", "TCP", "HTTP"]);
+//   - start and end, timestamps (STIX 2.1 section 3.2: any sub-second
+//     precision, UTC), as the instant they name, in UTC with the fraction's
+//     trailing zeros dropped: "2011-08-05T07:14:55.000000Z" (the STIX
+//     elevator's microseconds), "…55.000Z" (JavaScript's toISOString, as
+//     OpenCTI writes) and "…55Z" are one time, as python-stix2 formats it;
+//   - src_port and dst_port, integers (section 6.12.1), also when written
+//     as a string of digits ("443"), which python-stix2 reads as 443.
+//
+// A value that is none of these (a time that does not parse, a port out of
+// range) keys as written.
+func normalizedFlow(obj map[string]any) map[string]any {
+	out, cloned := obj, false
+	set := func(k string, v any) {
+		if !cloned {
+			out, cloned = maps.Clone(obj), true
+		}
+		out[k] = v
+	}
+	if protocols, ok := obj["protocols"].([]any); ok {
+		lower := make([]any, len(protocols))
+		for i, p := range protocols {
+			if s, ok := p.(string); ok {
+				p = strings.ToLower(strings.TrimSpace(s))
+			}
+			lower[i] = p
+		}
+		set("protocols", lower)
+	}
+	for _, k := range []string{"start", "end"} {
+		if s, ok := obj[k].(string); ok {
+			if t, err := ParseTimestamp(s); err == nil {
+				set(k, t.Format(time.RFC3339Nano))
+			}
+		}
+	}
+	for _, k := range []string{"src_port", "dst_port"} {
+		if s, ok := obj[k].(string); ok {
+			if p, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && p >= 0 && p <= math.MaxUint16 {
+				set(k, p)
+			}
+		}
 	}
 	return out
 }

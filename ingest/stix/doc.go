@@ -125,7 +125,12 @@
 //     198.51.100.7, http://…), its props keeping the value as written;
 //     so is a defanged value a pattern compares. A value that is
 //     no value of its kind (ipv4-addr "999.1.1.1") is logged at WARN and
-//     keyed as written, since other objects name the object. Types without
+//     keyed as written, since other objects name the object. A
+//     network-traffic's start and end count as the instant they name and
+//     its ports as integers ("…55.000000Z" is "…55Z", "443" is 443), and a
+//     file that gives a hash counts without its extensions (a PE header
+//     describes the content its hashes name), so one flow or file of any
+//     producer is one node (graph.ObservableNode). Types without
 //     ID-contributing properties (process) are keyed by their id. Files,
 //     artifacts and certificates also get one hash node per hash
 //     (graph.HashNode; a certificate's fingerprints, colons allowed),

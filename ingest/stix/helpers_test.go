@@ -142,6 +142,15 @@ func (h *captureHandler) WithGroup(string) slog.Handler { return h }
 // quietLogger discards everything.
 var quietLogger = slog.New(slog.DiscardHandler)
 
+// loadExcerpt loads testdata/excerpts/<file> into st as the feed named
+// feed, as loadFeed does.
+func loadExcerpt(t *testing.T, st graph.Sink, feed, file string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "excerpts", file))
+	require.NoError(t, err)
+	loadFeed(t, st, feed, string(data))
+}
+
 // loadFeed loads doc into st as the feed named feed, and requires that it
 // loads whole (no error, nothing dropped).
 func loadFeed(t *testing.T, st graph.Sink, feed, doc string) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -307,6 +308,16 @@ func mustNormalizedID(t *testing.T, typ string, m map[string]any) uuid.UUID {
 	}
 	if v, ok := m["values"].([]any); ok && typ == string(graph.KindWindowsRegistryKey) {
 		c["values"] = graph.RegistryValuesIdentity(v)
+	}
+	for _, k := range []string{"start", "end"} {
+		if ts, ok := m[k].(string); ok && typ == string(graph.KindNetworkTraffic) {
+			tm, err := graph.ParseTimestamp(ts)
+			require.NoError(t, err)
+			c[k] = tm.Format(time.RFC3339Nano) // the instant: "…55.000000Z" is "…55Z"
+		}
+	}
+	if h, ok := m["hashes"].(map[string]any); ok && len(h) > 0 && typ == string(graph.KindFile) {
+		delete(c, "extensions") // a file is the file of its hashes, whatever its extensions detail
 	}
 	if h, ok := m["hashes"].(map[string]any); ok {
 		hh := map[string]any{}

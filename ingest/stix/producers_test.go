@@ -255,9 +255,12 @@ func TestOpenCTIUnsetTimesAreNoTimes(t *testing.T) {
 }
 
 // TestTAXIIResponsesThatAreNoContentSaySo: a TAXII manifest (the objects'
-// ids and versions) or a collections answer saved as a feed is dropped
+// ids and versions), a collections answer, an error message (what the
+// server answered instead of the page: its HTTP status, title and
+// description) or a status resource saved as a feed is dropped
 // missing-type, as before, but the drop says what it is and what to fetch
-// instead. Before, it said "no type" alone.
+// instead. Before, it said "no type" alone, and an error message's words
+// were lost.
 func TestTAXIIResponsesThatAreNoContentSaySo(t *testing.T) {
 	t.Parallel()
 	for feed, tc := range map[string]struct{ data, want string }{
@@ -265,6 +268,14 @@ func TestTAXIIResponsesThatAreNoContentSaySo(t *testing.T) {
 			"a TAXII manifest record"},
 		"collections": {`{"collections":[{"id":"91a7b528-80eb-42ed-a74d-c6fbd5a26116","title":"High Value Indicator Collection","can_read":true,"can_write":false}]}`,
 			"a TAXII discovery, API root or collections answer"},
+		// TAXII 2.1 section 3.6.1's example error message, as a script
+		// saves what the server answered (an expired token, a collection
+		// it may not read) in place of the page.
+		"error": {`{"title":"Error condition XYZ","description":"This error is caused when the application tries to access data...","error_id":"1234","error_code":"581234","http_status":"409","external_details":"http://example.com/ticketnumber1/errorid-1234","details":{"somekey1":"somevalue","somekey2":"some other value"}}`,
+			`a TAXII error message, saved instead of the page asked for: the server said HTTP 409 "Error condition XYZ" "This error is caused when the application tries to access data..."`},
+		// TAXII 2.1 section 4.3.1's example status resource.
+		"status": {`{"id":"2d086da7-4bdc-4f91-900e-d77486753710","status":"pending","request_timestamp":"2016-11-02T12:34:34.123456Z","total_count":4,"success_count":1,"successes":[{"id":"indicator--cd981c25-8042-4166-8945-51178443bdac","version":"2014-05-08T09:00:00.000Z","message":"Successfully added object to collection '91a7b528-80eb-42ed-a74d-c6fbd5a26116'."}],"failure_count":1,"failures":[{"id":"malware--664fa29d-bf65-4f28-a667-bdb76f29ec98","version":"2015-05-08T09:00:00.000Z","message":"Unable to process object"}],"pending_count":2,"pendings":[{"id":"indicator--252c7c11-daf2-42bd-843b-be65edca9f61","version":"2016-08-08T09:00:00.000Z"},{"id":"relationship--045585ad-a22f-4333-af33-bfd503a683b5","version":"2016-06-08T09:00:00.000Z"}]}`,
+			"a TAXII status resource"},
 	} {
 		_, rep, logs := loadProducer(t, feed, tc.data)
 		require.Equal(t, map[engine.Reason]int64{engine.ReasonMissingType: 1}, rep.Dropped, feed)

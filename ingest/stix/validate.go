@@ -1,6 +1,7 @@
 package stix
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"time"
@@ -221,8 +222,34 @@ func taxiiHint(m map[string]any) string {
 		return " (a TAXII manifest record: an object's id and version, not the object; load what the collection's objects/ endpoint returns)"
 	case has("collections"), has("api_roots"), has("can_read") && has("can_write"):
 		return " (a TAXII discovery, API root or collections answer, not STIX content; load what a collection's objects/ endpoint returns)"
+	case has("title") && (has("http_status") || has("error_code") || has("error_id")):
+		return " (a TAXII error message, saved instead of the page asked for: the server said " + taxiiError(m) + "; nothing of the collection is in it)"
+	case has("status") && has("total_count"):
+		return " (a TAXII status resource, the server's answer to objects added to a collection, not STIX content; load what the collection's objects/ endpoint returns)"
 	}
 	return ""
+}
+
+// taxiiError is what a TAXII error message (TAXII 2.1 section 3.6.1:
+// title, description, http_status, ...) says, quoted and cut short: the
+// server's words, shown, never obeyed.
+func taxiiError(m map[string]any) string {
+	var parts []string
+	switch v := m["http_status"].(type) {
+	case string:
+		if v = strings.TrimSpace(v); len(v) > 16 {
+			v = truncateValue(v)
+		}
+		parts = append(parts, "HTTP "+v)
+	case float64:
+		parts = append(parts, fmt.Sprintf("HTTP %v", v))
+	}
+	for _, k := range []string{"title", "description"} {
+		if v, ok := m[k].(string); ok && strings.TrimSpace(v) != "" {
+			parts = append(parts, truncateValue(strings.TrimSpace(v)))
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // mispGalaxyHint says what a record without an id is when it is a MISP
