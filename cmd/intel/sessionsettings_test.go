@@ -267,13 +267,8 @@ func TestDatabaseOfAnotherEncoding(t *testing.T) {
 // to set.
 func TestSearchWithPgTrgmOffThePath(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	dsn := pgtest.EmptyDSN(t)
-	admin, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn))
-	require.NoError(t, err)
-	defer admin.Close(ctx)
-	_, err = admin.Exec(ctx, "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
-	require.NoError(t, err)
+	execAsAdmin(t, dsn, "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
 
 	_, stderr, code := runCLI(t, "--database-url="+dsn, "migrate", "up")
 	require.Equal(t, exitFailure, code, stderr)
@@ -290,4 +285,16 @@ func TestSearchWithPgTrgmOffThePath(t *testing.T) {
 	require.Contains(t, stderr, `intel: search "kitty": extension pg_trgm is installed in schema extensions, `+
 		`which the session's search_path ("$user", public) leaves out: intel's name search needs its operator class and functions; `+
 		`add extensions to the search_path (ALTER ROLE … SET search_path = "$user", public, extensions`, stderr)
+}
+
+// execAsAdmin runs sql in the database of dsn as the server's
+// administrative user.
+func execAsAdmin(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	require.NoError(t, err)
 }
