@@ -582,7 +582,7 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 		LifecycleKeys: graph.LifecycleProps,
 	})
 	if err != nil {
-		return nil, Interpret(fmt.Sprintf("search %q", text), err)
+		return nil, Interpret(fmt.Sprintf("search %q", text), s.explainTrgm(ctx, err))
 	}
 	hits := make([]graph.SearchHit, 0, len(rows))
 	for _, r := range rows {

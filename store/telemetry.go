@@ -263,6 +263,7 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	start := time.Now()
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	var skip, seenSkip int64 // edges stored, and of them those with their records' times written
+	readOnly := false        // a read-only server, whose checkpoint says the input is loaded
 	var progress *inputProgress
 	if in.Name != "" {
 		if in.ContentHash == "" {
@@ -307,7 +308,11 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			return err
 		})
 		if err != nil {
-			return stats, Interpret("start telemetry checkpoint of "+in.Name, err)
+			done, ok := s.loadedOnAReadOnlyServer(ctx, in, err)
+			if !ok {
+				return stats, Interpret("start telemetry checkpoint of "+in.Name, err)
+			}
+			cp, readOnly = done, true
 		}
 		skip, seenSkip = cp.Edges, min(cp.SeenEdges, cp.Edges)
 		if skip > 0 {
@@ -445,7 +450,7 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	if err == nil && srcErr == nil && ctx.Err() == nil {
 		stats.PartitionsCreated += s.recheckDays(ctx)
 	}
-	if err == nil && srcErr == nil && in.Name != "" {
+	if err == nil && srcErr == nil && in.Name != "" && (!readOnly || index > skip) {
 		err = s.retry(ctx, "complete telemetry checkpoint", func(ctx context.Context) error {
 			return s.q.TelemetryCheckpointComplete(ctx, gen.TelemetryCheckpointCompleteParams{
 				Input: in.Name, ContentHash: in.ContentHash, Edges: index})
@@ -460,6 +465,32 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 		return stats, fmt.Errorf("read telemetry edge %d: %w", index+1, srcErr)
 	}
 	return stats, nil
+}
+
+// loadedOnAReadOnlyServer is the checkpoint of in when startErr, the
+// failure to start it, is the refusal of a read-only server (a hot
+// standby, default_transaction_read_only) and the checkpoint, which such a
+// server still reads, says the same content was loaded to its end: the
+// load then has nothing to write, as on the primary, instead of failing
+// for want of a write it does not need (the start only marks the
+// checkpoint used). ok is false otherwise (startErr stands); an input to
+// be restarted or planned anew is never so.
+func (s *Store) loadedOnAReadOnlyServer(ctx context.Context, in TelemetryInput, startErr error) (gen.TelemetryCheckpointStartRow, bool) {
+	if !ReadOnly(startErr) || in.Planned || in.Restart {
+		return gen.TelemetryCheckpointStartRow{}, false
+	}
+	var cp gen.TelemetryCheckpointGetRow
+	err := s.retry(ctx, "read telemetry checkpoint", func(ctx context.Context) error {
+		var err error
+		cp, err = s.q.TelemetryCheckpointGet(ctx, gen.TelemetryCheckpointGetParams{Input: in.Name, ContentHash: in.ContentHash})
+		return err
+	})
+	if err != nil || !cp.Complete {
+		return gen.TelemetryCheckpointStartRow{}, false
+	}
+	s.log.InfoContext(ctx, "the server is read-only, and the telemetry input's checkpoint says it is loaded: nothing is written",
+		"input", in.Name, "edges_done", cp.Edges)
+	return gen.TelemetryCheckpointStartRow(cp), true
 }
 
 // replaySeen writes the records of edges an earlier load of the input

@@ -727,19 +727,15 @@ func utf8Database(ctx context.Context, db *sql.DB) error {
 // of the search_path, with the tables.
 func trgmOnSearchPath(ctx context.Context, db *sql.DB) error {
 	var schema, path string
-	err := db.QueryRowContext(ctx, `SELECT n.nspname::text, current_setting('search_path')
-		FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
-		WHERE e.extname = 'pg_trgm' AND n.nspname <> ALL (current_schemas(false))`).Scan(&schema, &path)
+	err := db.QueryRowContext(ctx, store.TrgmOffPathQuery).Scan(&schema, &path)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil
 	case err != nil:
 		return fmt.Errorf("read where pg_trgm is installed: %w", err)
 	}
-	return fmt.Errorf("extension pg_trgm is installed in schema %s, which the session's search_path (%s) leaves out: "+
-		"intel's name search needs its operator class and functions (migration 11 would fail, after the ten before it); "+
-		"add %s to the search_path (ALTER ROLE … SET search_path = %s, %s, or in the URL), then run intel migrate up again",
-		schema, path, schema, path, schema)
+	return fmt.Errorf("%w; migration 11 would fail, after the ten before it: fix the search_path, then run intel migrate up again "+
+		"(the plain goose CLI likewise: see the README)", store.TrgmOffSearchPath(schema, path))
 }
 
 // notMigratedHere returns an error naming the search_path when the first

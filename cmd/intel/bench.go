@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -208,7 +207,7 @@ func writeTo(path string, stdout io.Writer, write func(io.Writer) (string, error
 	if path == "-" {
 		return write(stdout)
 	}
-	f, err := os.Create(path)
+	f, err := createOutput(path)
 	if err != nil {
 		return "", err
 	}

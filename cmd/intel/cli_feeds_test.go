@@ -245,6 +245,16 @@ func TestVersion(t *testing.T) {
 	require.Contains(t, out, "server    none: no database: no --database-url or DATABASE_URL, and the local cluster is not running\n")
 	out = runOK(t, "--database-url=postgres://u@127.0.0.1:1/x", "--connect-timeout", "3s", "version")
 	require.Contains(t, out, "server    none: database unreachable")
+
+	// A state directory others may write is refused (localdb): version
+	// says so, where it said the local cluster was not running.
+	open := filepath.Join(t.TempDir(), "open")
+	require.NoError(t, os.Mkdir(open, 0o700))
+	require.NoError(t, os.Chmod(open, 0o777))
+	t.Setenv("INTEL_STATE_DIR", open)
+	out = runOK(t, "--database-url=", "version")
+	require.Contains(t, out, "server    none: no database: no --database-url or DATABASE_URL, and the local cluster cannot be used: "+
+		"unsafe state directory "+open+": its mode 0777 lets others write in it")
 }
 
 func TestVersionFromBuildInfo(t *testing.T) {

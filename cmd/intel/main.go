@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/ransomeye/intel/internal/redact"
 	"github.com/ransomeye/intel/store"
@@ -90,15 +91,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = a.helpErr
 	}
+	outputLost := false
 	if werr := a.stdout.err; werr != nil && (err == nil || err == werr) {
 		// The command's output was lost (full disk, closed pipe): a script
 		// reading it must not take the exit code for success.
-		err = fmt.Errorf("write output: %w", werr)
+		err, outputLost = fmt.Errorf("write output: %w", werr), true
 	}
 	if err == nil {
 		return exitOK
 	}
-	if sig := interrupts.received(); sig != 0 {
+	// A closed pipe on stdout raises SIGPIPE at the very write that fails:
+	// when that write is what failed, the signal is its echo, not a stop
+	// from outside. Before, the exit code was a race between the two: 1
+	// (`write output: … broken pipe`) or, about one run in ten, 141 with
+	// `interrupted by SIGPIPE before intel tune finished`, of a command
+	// that had done all its work but print it.
+	if sig := interrupts.received(); sig != 0 && (sig != syscall.SIGPIPE || !outputLost) {
 		a.lastWord(stderr, 128+int(sig), redact.String(interruptMessage(err, interruptCause{sig: sig}, a.cmd)), "")
 		return 128 + int(sig)
 	}

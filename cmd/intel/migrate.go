@@ -38,7 +38,16 @@ A release pipeline can run the same files with the plain goose CLI:
 
   goose -dir db/migrations postgres "$DATABASE_URL" up
 
-Concurrent runs are safe: a PostgreSQL session lock serializes them.`,
+Concurrent runs are safe: a PostgreSQL session lock serializes them.
+
+Migration 11 and every name search need the extension pg_trgm on the
+session's search_path. Installed in another schema (extensions, say), put
+that schema on the path of intel's role (ALTER ROLE … SET search_path =
+"$user", public, extensions) or in the URL (?search_path=public,extensions):
+intel migrate up refuses, before it applies anything, a path that leaves it
+out, but the plain goose CLI stops at migration 11 with ten applied
+(operator class "gin_trgm_ops" does not exist); with the path set, run it
+again: it goes on from 11.`,
 		Example: `  intel migrate up
   intel migrate status --format json
   intel migrate down --to 26     # drops what 27 made, with its data`,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 )
 
@@ -89,7 +88,7 @@ func diagf(stderr io.Writer, format string, args ...any) {
 // file is read in a terminal (cat) or by Graphviz, whose SVG may not hold
 // control characters.
 func writeFile(path string, write func(io.Writer) error) (err error) {
-	f, err := os.Create(path)
+	f, err := createOutput(path)
 	if err != nil {
 		return err
 	}

@@ -175,3 +175,42 @@ func TestMigrateDownOnAReadOnlyServer(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&after))
 	require.Equal(t, before, after)
 }
+
+// TestTelemetryFileLoadedAlreadyOnAReadOnlyServer: a telemetry file loaded
+// to its end, loaded again against a read-only server (a hot standby, here
+// default_transaction_read_only in the URL's options) has nothing to write,
+// as the checkpoint the server still reads says; it exits 0 with the rerun's
+// report. Before, it failed, exit 1, at its checkpoint's start (`start
+// telemetry checkpoint of file:…: ERROR: cannot execute INSERT in a
+// read-only transaction`), a write it does not need. The file appended to
+// still fails: its new line needs a write.
+func TestTelemetryFileLoadedAlreadyOnAReadOnlyServer(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	edges := filepath.Join(t.TempDir(), "edges.ndjson")
+	line := func(agent string) string {
+		return `{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:example.com","agent_id":"` +
+			agent + `","observed_at":"` + time.Now().UTC().Format(time.RFC3339) + `"}` + "\n"
+	}
+	require.NoError(t, os.WriteFile(edges, []byte(line("a1")+line("a2")), 0o600))
+	runOK(t, "ingest", "telemetry", edges, "--database-url="+dsn)
+
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
+	ro := "--database-url=" + u.String()
+	stdout, stderr, code := runCLI(t, ro, "ingest", "telemetry", edges)
+	require.Equal(t, exitOK, code, stderr)
+	require.Contains(t, stdout, "telemetry file already loaded: nothing new to store")
+	require.Regexp(t, `already loaded\s+2 `, stdout)
+	require.NotContains(t, stderr, "level=ERROR", stderr)
+
+	f, err := os.OpenFile(edges, os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = f.WriteString(line("a3"))
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, stderr, code = runCLI(t, ro, "ingest", "telemetry", edges)
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, "read-only transaction", stderr)
+}

@@ -256,3 +256,45 @@ func TestDatabaseOfAnotherEncoding(t *testing.T) {
 	require.NoError(t, latin1.QueryRow(ctx, "SELECT count(*) FROM nodes").Scan(&nodes))
 	require.Zero(t, nodes)
 }
+
+// TestSearchWithPgTrgmOffThePath: pg_trgm installed in a schema of its own
+// (extensions, as some managed services have it), which the session's
+// search_path leaves out. migrate up refuses before it applies anything
+// (as before); with the schema in the URL's search_path it migrates. A
+// search from a session without it then said only `intel: search "kitty":
+// ERROR: function word_similarity(text, text) does not exist (SQLSTATE
+// 42883)`; it now names the extension's schema, the search_path and what
+// to set.
+func TestSearchWithPgTrgmOffThePath(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.EmptyDSN(t)
+	execAsAdmin(t, dsn, "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
+
+	_, stderr, code := runCLI(t, "--database-url="+dsn, "migrate", "up")
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, "intel: extension pg_trgm is installed in schema extensions, which the session's search_path")
+	require.Contains(t, stderr, "migration 11 would fail")
+
+	withPath := dsn + "&search_path=public,extensions"
+	runOK(t, "--database-url="+withPath, "migrate", "up")
+	runOK(t, "--database-url="+withPath, "ingest", "stix", filepath.Join("..", "..", "testdata", "demo", "hellokitty-ransomware.json"))
+	require.Contains(t, runOK(t, "--database-url="+withPath, "search", "kitty"), "HelloKitty")
+
+	_, stderr, code = runCLI(t, "--database-url="+dsn, "search", "kitty")
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, `intel: search "kitty": extension pg_trgm is installed in schema extensions, `+
+		`which the session's search_path ("$user", public) leaves out: intel's name search needs its operator class and functions; `+
+		`add extensions to the search_path (ALTER ROLE … SET search_path = "$user", public, extensions`, stderr)
+}
+
+// execAsAdmin runs sql in the database of dsn as the server's
+// administrative user.
+func execAsAdmin(t *testing.T, dsn, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, pgtest.AdminDSN(t, dsn))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql)
+	require.NoError(t, err)
+}

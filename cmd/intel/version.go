@@ -107,7 +107,10 @@ func versionFrom(info *debug.BuildInfo, ok bool, linkedCommit string) versionInf
 func (a *app) serverVersion(ctx context.Context) (version, why string) {
 	if a.databaseURL == "" {
 		l, err := inspectLocal()
-		if err != nil || !l.Status().Running {
+		if err != nil {
+			return "", "no database: no --database-url or DATABASE_URL, and the local cluster cannot be used: " + err.Error()
+		}
+		if !l.Status().Running {
 			return "", "no database: no --database-url or DATABASE_URL, and the local cluster is not running"
 		}
 	}

@@ -132,22 +132,66 @@ func TestPlainGooseCLI(t *testing.T) {
 	_, err = p.Up(ctx)
 	require.NoError(t, err)
 
+	cliDSN := pgtest.EmptyDSN(t)
+	out, err := plainGoose(t, cliDSN).CombinedOutput()
+	require.NoError(t, err, "goose up: %s", out)
+
+	require.Equal(t, schemaOf(t, viaProvider), schemaOf(t, open(t, cliDSN)))
+}
+
+// plainGoose returns the goose command pinned in tools/go.mod, built for
+// the test, that runs `up` on dsn with the SQL files of this directory.
+func plainGoose(t *testing.T, dsn string) *exec.Cmd {
+	t.Helper()
 	_, thisFile, _, _ := runtime.Caller(0)
 	dir := filepath.Dir(thisFile)
-
-	cliDSN := pgtest.EmptyDSN(t)
 	goose := filepath.Join(t.TempDir(), "goose")
 	toolsMod := filepath.Join(dir, "..", "..", "tools", "go.mod")
 	build := exec.Command("go", "build", "-modfile", toolsMod, "-tags", gooseTags, "-o", goose, "github.com/pressly/goose/v3/cmd/goose")
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "build the pinned goose command: %s", out)
-
-	cmd := exec.Command(goose, "-dir", dir, "postgres", cliDSN, "up")
+	cmd := exec.Command(goose, "-dir", dir, "postgres", dsn, "up")
 	cmd.Env = append(os.Environ(), "GOOSE_DRIVER=", "GOOSE_DBSTRING=")
-	out, err = cmd.CombinedOutput()
-	require.NoError(t, err, "goose up: %s", out)
+	return cmd
+}
 
-	require.Equal(t, schemaOf(t, viaProvider), schemaOf(t, open(t, cliDSN)))
+// TestPlainGooseWithPgTrgmOffThePath holds the README's word on pg_trgm
+// installed in a schema the search_path leaves out: the plain goose CLI
+// stops at migration 11 with ten applied, and run again with the schema on
+// the path (PGOPTIONS, as the README says) it goes on from 11 to the last,
+// its trigram index on the operator class of that schema.
+func TestPlainGooseWithPgTrgmOffThePath(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.EmptyDSN(t)
+	admin := open(t, pgtest.AdminDSN(t, dsn))
+	_, err := admin.ExecContext(ctx, "CREATE SCHEMA extensions; CREATE EXTENSION pg_trgm SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC")
+	require.NoError(t, err)
+
+	cmd := plainGoose(t, dsn)
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "goose up: %s", out)
+	require.Contains(t, string(out), "00011_node_search.sql")
+	require.Contains(t, string(out), `operator class "gin_trgm_ops" does not exist`)
+	db := open(t, dsn)
+	var version int64
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT max(version_id) FROM goose_db_version WHERE is_applied").Scan(&version))
+	require.Equal(t, int64(10), version)
+
+	cmd = plainGoose(t, dsn)
+	cmd.Env = append(cmd.Env, `PGOPTIONS=-c search_path="$user",public,extensions`)
+	out, err = cmd.CombinedOutput()
+	require.NoError(t, err, "goose up with pg_trgm's schema on the path: %s", out)
+	require.Contains(t, string(out), "00011_node_search.sql")
+
+	p, err := migrations.NewProvider(db)
+	require.NoError(t, err)
+	pending, err := p.HasPending(ctx)
+	require.NoError(t, err)
+	require.False(t, pending, "goose went on to the last migration")
+	var def string
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT indexdef FROM pg_indexes WHERE indexname = 'nodes_lookup_trgm'").Scan(&def))
+	require.Contains(t, def, "extensions.gin_trgm_ops")
 }
 
 // TestConcurrentMigrations checks that two processes migrating one database

@@ -79,7 +79,8 @@ type Local struct {
 
 // Open describes the local cluster in dir (see StateDir) without starting it,
 // making the directory and the cluster's password file if they are missing.
-// It fails with pgcluster.ErrNoServer when no server binaries are installed.
+// It fails with pgcluster.ErrNoServer when no server binaries are installed,
+// and with ErrUnsafeStateDir when another user could change the directory.
 func Open(dir string) (*Local, error) {
 	// Only the owner may list the directory; as root, the server's user must
 	// still pass through it to its data directory and log.
@@ -87,8 +88,14 @@ func Open(dir string) (*Local, error) {
 	if os.Geteuid() == 0 {
 		perm = 0o711
 	}
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(dir, perm); err != nil {
 		return nil, fmt.Errorf("create state directory %s: %w", dir, err)
+	}
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
 	}
 	password, err := ensurePassword(dir)
 	if err != nil {
@@ -102,6 +109,9 @@ func Open(dir string) (*Local, error) {
 // or moved away) stays missing, without a password file of a cluster that
 // does not exist.
 func Inspect(dir string) (*Local, error) {
+	if err := checkStateDir(dir); err != nil {
+		return nil, err
+	}
 	password, err := readPassword(PasswordFile(dir))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err

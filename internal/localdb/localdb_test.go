@@ -260,3 +260,70 @@ func TestPasswordFile(t *testing.T) {
 	_, err = ensurePassword(dir)
 	require.ErrorContains(t, err, "want one line host:port:database:user:password")
 }
+
+// TestStateDirOthersCouldChangeIsRefused: a state directory another user
+// could change (theirs, open to writes, reached through a directory or a
+// symbolic link of theirs) is refused before intel writes in it. Before,
+// root's `intel local start` with INTEL_STATE_DIR a directory nobody had
+// made (mode 0777, its port file a link to /tmp/victim) wrote the port over
+// the victim file, and the server's log through a link of theirs.
+func TestStateDirOthersCouldChangeIsRefused(t *testing.T) {
+	t.Parallel()
+	base := t.TempDir()
+	victim := filepath.Join(base, "victim")
+	require.NoError(t, os.WriteFile(victim, []byte("precious\n"), 0o600))
+
+	refused := func(t *testing.T, dir, why string) {
+		t.Helper()
+		_, err := Open(dir)
+		require.ErrorIs(t, err, ErrUnsafeStateDir)
+		require.ErrorContains(t, err, why)
+		_, err = Inspect(dir)
+		require.ErrorIs(t, err, ErrUnsafeStateDir)
+		raw, err := os.ReadFile(victim)
+		require.NoError(t, err)
+		require.Equal(t, "precious\n", string(raw))
+	}
+
+	open := filepath.Join(base, "open")
+	require.NoError(t, os.Mkdir(open, 0o700))
+	require.NoError(t, os.Chmod(open, 0o777))
+	require.NoError(t, os.Symlink(victim, filepath.Join(open, "port")))
+	refused(t, open, "its mode 0777 lets others write in it")
+	_, err := os.Lstat(filepath.Join(open, "pgpass"))
+	require.ErrorIs(t, err, os.ErrNotExist, "a password file was written in the refused directory")
+
+	// Below a directory others may write, not sticky: refused before the
+	// state directory is even made.
+	shared := filepath.Join(base, "shared")
+	require.NoError(t, os.Mkdir(shared, 0o700))
+	require.NoError(t, os.Chmod(shared, 0o777))
+	refused(t, filepath.Join(shared, "state"), "above it (mode 0777) lets others replace it")
+	_, err = os.Lstat(filepath.Join(shared, "state"))
+	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// Controls: a directory of one's own, made or existing, below a sticky
+	// directory others may write (as /tmp is).
+	sticky := filepath.Join(base, "sticky")
+	require.NoError(t, os.Mkdir(sticky, 0o700))
+	require.NoError(t, os.Chmod(sticky, 0o777|os.ModeSticky))
+	_, err = Open(filepath.Join(sticky, "state"))
+	require.NoError(t, err)
+	_, err = Open(filepath.Join(sticky, "state"))
+	require.NoError(t, err)
+
+	if os.Geteuid() != 0 {
+		t.Log("not root: the cases of another user's directory and link are not tried")
+		return
+	}
+	const nobody = 65534
+	theirs := filepath.Join(base, "theirs")
+	require.NoError(t, os.Mkdir(theirs, 0o700))
+	require.NoError(t, os.Chown(theirs, nobody, nobody))
+	refused(t, theirs, "it belongs to")
+
+	link := filepath.Join(sticky, "link")
+	require.NoError(t, os.Symlink(filepath.Join(sticky, "state"), link))
+	require.NoError(t, os.Lchown(link, nobody, nobody))
+	refused(t, link, "the symbolic link "+link+" belongs to")
+}
