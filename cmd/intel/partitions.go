@@ -204,23 +204,14 @@ func partitionsReport[T any](a *app, do func(context.Context, *pgxpool.Pool, par
 }
 
 func (a *app) runPartitionsPrune(ctx context.Context, o partitionsOptions) error {
-	keep, err := parseKeep(o.keep)
+	keep, mode, err := parseKeepMode(o)
 	if err != nil {
 		return err
 	}
-	mode, err := partman.ParseMode(o.mode)
-	if err != nil {
-		return usagef("--mode: %v", err)
-	}
-	keepLate, err := parseLateRows(o.late)
+	pool, opts, err := a.openForPrune(ctx, o)
 	if err != nil {
 		return err
 	}
-	pool, opts, err := a.openForPartitions(ctx, o)
-	if err != nil {
-		return err
-	}
-	opts.KeepLateRows = keepLate
 	res, err := partman.Prune(ctx, pool, keep, mode, opts)
 	if err != nil {
 		if len(res.Removed) > 0 {
@@ -254,22 +245,14 @@ func (a *app) runPartitionsMaintain(ctx context.Context, o partitionsOptions) er
 		}
 	}
 	if o.keep != "" {
-		if mo.Keep, err = parseKeep(o.keep); err != nil {
+		if mo.Keep, mo.Mode, err = parseKeepMode(o); err != nil {
 			return err
 		}
-		if mo.Mode, err = partman.ParseMode(o.mode); err != nil {
-			return usagef("--mode: %v", err)
-		}
 	}
-	keepLate, err := parseLateRows(o.late)
+	pool, opts, err := a.openForPrune(ctx, o)
 	if err != nil {
 		return err
 	}
-	pool, opts, err := a.openForPartitions(ctx, o)
-	if err != nil {
-		return err
-	}
-	opts.KeepLateRows = keepLate
 	mo.Options = opts
 	mo.Logger = a.log // a round's errors are logged, not returned: the loop goes on
 	rounds, err := partman.MaintainRounds(ctx, pool, o.every, mo)
@@ -306,6 +289,34 @@ func (a *app) maintainEnded(rounds partman.Rounds, err error) error {
 		a.log.Info("partitions maintain stopped between rounds: "+done+", none cut", "signal", signalName(a.interrupts.received()))
 	}
 	return nil
+}
+
+// parseKeepMode reads the prune's --keep and --mode.
+func parseKeepMode(o partitionsOptions) (time.Duration, partman.Mode, error) {
+	keep, err := parseKeep(o.keep)
+	if err != nil {
+		return 0, "", err
+	}
+	mode, err := partman.ParseMode(o.mode)
+	if err != nil {
+		return 0, "", usagef("--mode: %v", err)
+	}
+	return keep, mode, nil
+}
+
+// openForPrune is openForPartitions for prune and maintain, whose options
+// take --late-rows.
+func (a *app) openForPrune(ctx context.Context, o partitionsOptions) (*pgxpool.Pool, partman.Options, error) {
+	keepLate, err := parseLateRows(o.late)
+	if err != nil {
+		return nil, partman.Options{}, err
+	}
+	pool, opts, err := a.openForPartitions(ctx, o)
+	if err != nil {
+		return nil, partman.Options{}, err
+	}
+	opts.KeepLateRows = keepLate
+	return pool, opts, nil
 }
 
 // openForPartitions checks the shared flags, opens the database and checks
