@@ -327,3 +327,41 @@ func TestStateDirOthersCouldChangeIsRefused(t *testing.T) {
 	require.NoError(t, os.Lchown(link, nobody, nobody))
 	refused(t, link, "the symbolic link "+link+" belongs to")
 }
+
+// TestStateDirInTheUsersPrivateGroupIsUsed: a directory writable by the
+// user's own private group (Debian's and Ubuntu's USERGROUPS, where umask
+// 002 makes ~/.local/state 0775) is the user's alone, so a state directory
+// there, or one of mode 0770, is used; writable by another group it is
+// refused. Before, the refusal of directories others could change took
+// group-write as others' and refused such a user's default state directory.
+func TestStateDirInTheUsersPrivateGroupIsUsed(t *testing.T) {
+	t.Parallel()
+	own := privateGroup(os.Geteuid())
+	if own < 0 {
+		t.Skipf("the user (uid %d) has no private group here: nothing to try", os.Geteuid())
+	}
+	base := t.TempDir()
+	home := filepath.Join(base, "home")
+	require.NoError(t, os.Mkdir(home, 0o700))
+	require.NoError(t, os.Chown(home, os.Geteuid(), own))
+	require.NoError(t, os.Chmod(home, 0o775))
+	_, err := Open(filepath.Join(home, "state"))
+	require.NoError(t, err, "a state directory below a directory of the user's private group, mode 0775")
+
+	state := filepath.Join(home, "state0770")
+	require.NoError(t, os.Mkdir(state, 0o700))
+	require.NoError(t, os.Chown(state, os.Geteuid(), own))
+	require.NoError(t, os.Chmod(state, 0o770))
+	_, err = Open(state)
+	require.NoError(t, err, "a state directory of the user's private group, mode 0770")
+
+	if os.Geteuid() != 0 {
+		t.Log("not root: the case of a directory of another group is not tried")
+		return
+	}
+	const nogroup = 65534
+	require.NoError(t, os.Chown(home, os.Geteuid(), nogroup))
+	_, err = Open(filepath.Join(home, "other"))
+	require.ErrorIs(t, err, ErrUnsafeStateDir)
+	require.ErrorContains(t, err, "above it (mode 0775) lets others replace it")
+}

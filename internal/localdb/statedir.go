@@ -25,8 +25,12 @@ var ErrUnsafeStateDir = errors.New("unsafe state directory")
 // effective user and writable by no one else; every directory above it, and
 // every symbolic link on the way to it, must be owned by that user or root,
 // and a directory above that others may write must be sticky (/tmp), so
-// that they cannot rename what is ours. A part of the path that does not
-// exist yet ends the check there (Open checks again after making it).
+// that they cannot rename what is ours. A directory writable by its group
+// counts as writable by others unless that group is the user's own private
+// group (Debian's and Ubuntu's USERGROUPS: a group of the user's name that
+// is their primary group, under whose umask 002 ~/.local/state is made
+// 0775), as Debian's OpenSSH allows there too. A part of the path that does
+// not exist yet ends the check there (Open checks again after making it).
 func checkStateDir(dir string) error {
 	euid := os.Geteuid()
 	paths := []string{dir}
@@ -46,6 +50,7 @@ func checkStateDir(dir string) error {
 // without following symbolic links, as checkStateDir says.
 func checkPath(p string, euid int) error {
 	p = filepath.Clean(p)
+	ownGroup := privateGroup(euid)
 	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	cur := "/"
 	for i, part := range append([]string{""}, parts...) {
@@ -67,15 +72,41 @@ func checkPath(p string, euid int) error {
 			}
 		case last && owner != euid:
 			return fmt.Errorf("it belongs to %s, not to you (%s)", userName(owner), userName(euid))
-		case last && mode&0o022 != 0:
+		case last && othersMayWrite(st, ownGroup):
 			return fmt.Errorf("its mode %04o lets others write in it (chmod go-w it)", mode.Perm())
 		case owner != euid && owner != 0:
 			return fmt.Errorf("the directory %s above it belongs to %s, who could replace it", cur, userName(owner))
-		case mode&0o022 != 0 && mode&os.FileMode(syscall.S_ISVTX) == 0:
+		case othersMayWrite(st, ownGroup) && mode&os.FileMode(syscall.S_ISVTX) == 0:
 			return fmt.Errorf("the directory %s above it (mode %04o) lets others replace it", cur, mode.Perm())
 		}
 	}
 	return nil
+}
+
+// othersMayWrite reports whether a user other than the owner may write in
+// the directory st describes: it is writable by all, or by a group that is
+// not ownGroup (privateGroup's; -1 for none).
+func othersMayWrite(st syscall.Stat_t, ownGroup int) bool {
+	return st.Mode&0o002 != 0 || st.Mode&0o020 != 0 && int(st.Gid) != ownGroup
+}
+
+// privateGroup returns the gid of the user-private group of uid (a group
+// named as the user, their primary group: useradd's USERGROUPS_ENAB), or -1
+// when they have none.
+func privateGroup(uid int) int {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return -1
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil || g.Name != u.Username {
+		return -1
+	}
+	gid, err := strconv.Atoi(u.Gid)
+	if err != nil {
+		return -1
+	}
+	return gid
 }
 
 // userName names uid as "name (uid N)", or "uid N" when it has no name.
