@@ -243,7 +243,8 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		}
 		n, err := s.resolveName(ctx, ref, kind, key)
 		if errors.Is(err, ErrNotFound) {
-			return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key, name, alias or external id %q: %w", ref, kind, key, ErrNotFound)
+			return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key, name, alias or external id %q%s: %w",
+				ref, kind, key, s.otherKindHint(ctx, ref, key), ErrNotFound)
 		}
 		return n, err
 	}
@@ -258,6 +259,19 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
 	}
 	return n, err
+}
+
+// otherKindHint names the one node of another kind that the key names as
+// a name, alias or external id, for the error of a kind:key that names
+// none of its kind: "intrusion-set:sofacy" when MISP's threat-actor galaxy
+// gave Sofacy and nothing else did. Empty when the key names no node or
+// several, or the look-up fails (the error stays "not found").
+func (s *Store) otherKindHint(ctx context.Context, ref, key string) string {
+	n, err := s.resolveName(ctx, ref, "", key)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (a %s node has it: %s:%s [%s])", n.Kind, n.Kind, n.Key, n.ID)
 }
 
 // claimKinds are the kinds whose name aliases (graph.NameAlias) a name

@@ -83,6 +83,14 @@ func TestResolveNodeAcceptsEveryRefForm(t *testing.T) {
 		_, err := b.store.ResolveNode(ctx, ref)
 		require.ErrorIs(t, err, store.ErrNotFound, "%q", ref)
 	}
+
+	// A kind:key naming no node of its kind but one of another says which.
+	_, err = b.store.ResolveNode(ctx, "malware:invoice.exe")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.ErrorContains(t, err, "(a file node has it: file:sha256-of-invoice ["+n["file"].ID.String()+"])")
+	_, err = b.store.ResolveNode(ctx, "malware:apt28")
+	require.ErrorIs(t, err, store.ErrNotFound)
+	require.NotContains(t, err.Error(), "node has it", "two nodes are called APT28: no single hint")
 }
 
 func TestSearchPrefixAndFuzzy(t *testing.T) {

@@ -172,7 +172,7 @@ exits 0 on a signal that comes between rounds after a round that succeeded.`,
 	pf.StringVar(&a.logLevel, "log-level", envOr("INTEL_LOG_LEVEL", "info"), "debug, info, warn or error")
 	pf.StringVar(&a.logFormat, "log-format", envOr("INTEL_LOG_FORMAT", "text"), "text or json")
 	pf.DurationVar(&a.connectTimeout, "connect-timeout", 15*time.Second,
-		"give up reaching the database after this long (default: the URL's connect_timeout or PGCONNECT_TIMEOUT, else 15s)")
+		"give up reaching the database after this long; without this flag, the URL's connect_timeout or else PGCONNECT_TIMEOUT, when set, comes before the default")
 	durationRange(pf, "connect-timeout", time.Millisecond, 0)
 	pf.DurationVar(&a.timeout, "timeout", 0, "stop the command after this long, connecting included, as Ctrl-C does, "+
 		"and exit 1 (a load commits or rolls back the batch in flight within 10 s more); 0: no limit, as psql")
