@@ -218,6 +218,58 @@ type Neighbourhood struct {
 	// MaxNodesReached is true when the node cap (Options.MaxNodes) left
 	// nodes out; Truncated without it means the fan-out cap alone.
 	MaxNodesReached bool `json:"max_nodes_reached"`
+	// PathsTo, when set, are the kinds KeepPathsTo cut the answer to: only
+	// the nodes of those kinds and the nodes on the path that first reached
+	// each are left (the walk itself went through every kind).
+	PathsTo []Kind `json:"paths_to,omitempty"`
+}
+
+// KeepPathsTo returns the neighbourhood cut to the nodes of the given kinds
+// and the nodes on the path that first reached each (PathTo), the start
+// always: the branches of the walk's tree that end at those kinds, such as
+// file -has-hash-> hash <-based-on- indicator -indicates-> malware
+// -attributed-to-> intrusion-set for the kinds intrusion-set and
+// threat-actor. Unlike RelatedOptions.Kinds, which keeps the walk itself
+// to those kinds (so it reaches only what is one hop of such nodes from
+// the start), the walk went through every kind. Edges are those among the
+// nodes left; the caps' marks (Truncated, Degree, EdgesCut) stay as the
+// walk set them.
+func (nb *Neighbourhood) KeepPathsTo(kinds []Kind) *Neighbourhood {
+	at := make(map[uuid.UUID]int, len(nb.Nodes))
+	for i, n := range nb.Nodes {
+		at[n.ID] = i
+	}
+	keep := map[uuid.UUID]bool{nb.Start: true}
+	want := PathKinds(kinds)
+	for _, n := range nb.Nodes {
+		if !slices.Contains(want, n.Kind) {
+			continue
+		}
+		// Up the first path until a node already kept (each at most once).
+		for id, steps := n.ID, 0; !keep[id] && steps <= len(nb.Nodes); steps++ {
+			keep[id] = true
+			i, ok := at[id]
+			if !ok || nb.Nodes[i].Via == nil {
+				break
+			}
+			id = nb.Nodes[i].Via.From
+		}
+	}
+	out := *nb
+	out.PathsTo = slices.Clone(kinds)
+	out.Nodes = make([]RelatedNode, 0, len(keep))
+	for _, n := range nb.Nodes {
+		if keep[n.ID] {
+			out.Nodes = append(out.Nodes, n)
+		}
+	}
+	out.Edges = make([]Edge, 0, len(nb.Edges))
+	for _, e := range nb.Edges {
+		if keep[e.Src] && keep[e.Dst] {
+			out.Edges = append(out.Edges, e)
+		}
+	}
+	return &out
 }
 
 // Node returns the reached node with the given id.
@@ -246,6 +298,21 @@ func (nb *Neighbourhood) PathTo(id uuid.UUID) []RelatedNode {
 		id = n.Via.From
 	}
 	return nil
+}
+
+// PathKinds returns the kinds KeepPathsTo keeps for kinds: each of them
+// and, for an intrusion set or a threat actor, the other, as the two are
+// one actor entity (a MISP threat-actor cluster and ATT&CK's intrusion set
+// of one name are one node).
+func PathKinds(kinds []Kind) []Kind {
+	out := slices.Clone(kinds)
+	for _, k := range kinds {
+		if identityKind(k) == KindIntrusionSet {
+			out = append(out, KindIntrusionSet, KindThreatActor)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // UTCDay returns the start of t's day in UTC, the unit of telemetry

@@ -185,3 +185,49 @@ func TestShowFindsTheLiveClaimantOfAName(t *testing.T) {
 	require.Equal(t, "S9902", d.Node.Key)
 	require.Len(t, d.WithdrawnClaims, 1)
 }
+
+// TestRelatedPathsTo asks which actor is behind a file: --kinds
+// intrusion-set keeps the walk to intrusion sets (none is next to the
+// file), --paths-to walks every kind and keeps only the chain to the
+// intrusion set (not the report holding the malware), in every format.
+func TestRelatedPathsTo(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	file, _ := loadNamedGraph(t, dsn)
+	db := "--database-url=" + dsn
+
+	kinds := runOK(t, db, "related", file.ID.String(), "--kinds", "intrusion-set")
+	require.NotContains(t, kinds, "Bitwise Spider", "--kinds walks only through intrusion sets")
+
+	// threat-actor names the intrusion set too: one actor entity.
+	for _, kind := range []string{"intrusion-set", "threat-actor,malware"} {
+		tree := runOK(t, db, "related", file.ID.String(), "--paths-to", kind)
+		lines := strings.Split(strings.TrimSuffix(tree, "\n"), "\n")
+		require.Len(t, lines, 5, tree)
+		require.True(t, strings.HasPrefix(lines[4], "         └─ -attributed-to-> intrusion-set Bitwise Spider  ["), tree)
+		require.NotContains(t, tree, "report", "the report is on no path to an intrusion set")
+	}
+
+	var nb struct {
+		Nodes []struct {
+			Kind string `json:"kind"`
+		} `json:"nodes"`
+		Edges   []json.RawMessage `json:"edges"`
+		PathsTo []string          `json:"paths_to"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(runOK(t, db, "related", file.ID.String(), "--paths-to", "malware", "--format", "json")), &nb))
+	require.Equal(t, []string{"malware"}, nb.PathsTo)
+	var got []string
+	for _, n := range nb.Nodes {
+		got = append(got, n.Kind)
+	}
+	require.Equal(t, []string{"file", "hash", "indicator", "malware"}, got)
+	require.Len(t, nb.Edges, 3)
+
+	_, stderr, code := runCLI(t, db, "related", file.ID.String(), "--paths-to", "malware", "--depth", "2")
+	require.Equal(t, 0, code)
+	require.Contains(t, stderr, "no node of kind malware within 2 hops")
+	_, stderr, code = runCLI(t, db, "related", file.ID.String(), "--paths-to", "malwar")
+	require.Equal(t, 2, code)
+	require.Contains(t, stderr, `--paths-to: no node in the graph is of kind "malwar"`)
+}

@@ -22,6 +22,7 @@ type relatedOptions struct {
 	output       string
 	since, until string
 	kinds        []string
+	pathsTo      []string
 	engine       string
 	explain      bool
 	walk         graph.RelatedOptions
@@ -56,6 +57,13 @@ start node is always returned, marked if withdrawn). A relationship a source
 revoked or deprecated (in any version of it) is not followed either, unless
 --include-withdrawn.
 
+--kinds keeps the walk itself to those kinds: from a file, --kinds
+intrusion-set reaches an intrusion set only one hop away. To ask which actor
+is behind a file through any chain (file -> hash <- indicator -> malware ->
+intrusion set), use --paths-to intrusion-set (threat actors too: the two are
+one actor entity): the walk goes through every kind, and only the nodes of
+those kinds and the path that first reached each are shown.
+
 --format table draws a tree of the first path to each node; json is for
 scripts; dot is for Graphviz (dot -Tsvg). The tree and the DOT labels mark a
 node whose TLP restricts sharing (TLP:GREEN, TLP:AMBER, TLP:AMBER+STRICT,
@@ -83,6 +91,7 @@ intel show does: "expiration" on the node in json, "expiration: 2021-01-07
 (expired), by 1 expiration sighting" on its line in the table.`,
 		Example: `  intel related malware:lockbit --depth 2
   intel related intrusion-set:apt28 --kinds malware,tool --exclude-relations related-to
+  intel related file:invoice.exe --paths-to intrusion-set
   intel related hash:SHA-256:9f86d081... --since 720h --format json
   intel related attack-pattern:T1086 --include-withdrawn
   intel related malware:lockbit --engine levels
@@ -106,6 +115,7 @@ intel show does: "expiration" on the node in json, "expiration: 2021-01-07
 	f.StringSliceVar(&o.walk.Relations, "relations", nil, "walk only these relation types (comma-separated; names any class, e.g. created-by); a type no relation has is refused")
 	f.StringSliceVar(&o.walk.ExcludeRelations, "exclude-relations", nil, "never walk these relation types (comma-separated)")
 	f.StringSliceVar(&o.kinds, "kinds", nil, "reach only nodes of these kinds (comma-separated, e.g. malware,intrusion-set); a kind no node has is refused")
+	f.StringSliceVar(&o.pathsTo, "paths-to", nil, "show only the nodes of these kinds reached through any kinds, each with the path that first reached it (comma-separated, e.g. intrusion-set,malware; intrusion-set and threat-actor name each other)")
 	f.BoolVar(&o.walk.IncludeProvenance, "include-provenance", false, "walk provenance relations too (created-by, x-mitre-modified-by, markings)")
 	f.BoolVar(&o.walk.IncludeWithdrawn, "include-withdrawn", false, "return and expand revoked and deprecated nodes too, marked, and follow revoked and deprecated relationships")
 	f.StringVar(&o.format, "format", "table", "table, json or dot")
@@ -162,6 +172,13 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	if err := a.checkFilters(ctx, store, walk, now); err != nil {
 		return err
 	}
+	pathsTo := make([]graph.Kind, 0, len(o.pathsTo))
+	for _, k := range o.pathsTo {
+		pathsTo = append(pathsTo, graph.Kind(k))
+	}
+	if err := a.checkPathKinds(ctx, store, pathsTo); err != nil {
+		return err
+	}
 	start, err := a.resolve(ctx, store, o.node)
 	if err != nil {
 		return err
@@ -169,6 +186,12 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	nb, err := a.findRelated(ctx, store, start.Node.ID, walk, o.engine)
 	if err != nil {
 		return err
+	}
+	if len(pathsTo) > 0 {
+		nb = nb.KeepPathsTo(pathsTo)
+		if len(nb.Nodes) == 1 {
+			_, _ = fmt.Fprintf(a.stderr, "intel: no node of kind %s within %d hops\n", strings.Join(o.pathsTo, " or "), max(walk.Depth, 0))
+		}
 	}
 	if o.explain {
 		if err := store.ExplainEdges(ctx, nb); err != nil {
@@ -292,6 +315,27 @@ func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kin
 		found = append(found, string(k))
 	}
 	return a.missingNames("--kinds", "no node in the graph is of kind", named, found, true)
+}
+
+// checkPathKinds is checkKinds for --paths-to, whose intrusion-set or
+// threat-actor also names the other (graph.PathKinds).
+func (a *app) checkPathKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
+	if len(kinds) == 0 {
+		return nil
+	}
+	have, err := st.KindsWithNodes(ctx, graph.PathKinds(kinds))
+	if err != nil {
+		return err
+	}
+	named := make([]string, 0, len(kinds))
+	var found []string
+	for _, k := range kinds {
+		named = append(named, string(k))
+		if slices.ContainsFunc(graph.PathKinds([]graph.Kind{k}), func(x graph.Kind) bool { return slices.Contains(have, x) }) {
+			found = append(found, string(k))
+		}
+	}
+	return a.missingNames("--paths-to", "no node in the graph is of kind", named, found, true)
 }
 
 // missingNames says which of the names a filter flag gives are not found:
