@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -189,15 +190,17 @@ func (a *app) runDemo(ctx context.Context, o demoOptions) error {
 		return err
 	}
 	out.printf("\nDOT graph written to %s (render: dot -Tsvg %s > related.svg)\n", dotPath, dotPath)
-	out.printf("demo finished in %s; try: intel related hash:SHA-256:%s --depth 3\n", time.Since(start).Round(time.Millisecond), hit.sha256)
+	out.printf("demo finished in %s; try:\n  intel related hash:SHA-256:%s --depth 3\n", time.Since(start).Round(time.Millisecond), hit.sha256)
+	out.printf("  intel related %s --paths-to intrusion-set   # the actor behind the file, by which chain\n", file.ID)
 	return nil
 }
 
 // actorPath renders the first path from the start to an intrusion set or
 // threat actor, or "".
 func actorPath(nb *graph.Neighbourhood) string {
+	actors := graph.PathKinds([]graph.Kind{graph.KindIntrusionSet})
 	for _, n := range nb.Nodes {
-		if n.Kind != graph.KindIntrusionSet && n.Kind != graph.KindThreatActor {
+		if !slices.Contains(actors, n.Kind) {
 			continue
 		}
 		var parts []string
