@@ -77,7 +77,10 @@ ingest/misp/doc.go):
   relationship is withdrawn when its newest version is revoked or
   x_mitre_deprecated (the strings "true"/"false" count too), and not expected;
 - a link to a revoked or deprecated object is not walked, and a withdrawn
-  object is not checked as a start;
+  object is not checked as a start; a MISP galaxy cluster revoked-by another
+  (GalaxyClusterRelation) whose replacement a file holds (ATT&CK's STIX id is
+  the replacement cluster's uuid) has its event's link shown on that
+  replacement: accepted, counted;
 - a link whose end the files do not hold waits pending: not expected;
 - a reference to a relationship id (object_refs, sighting_of_ref) links to
   both ends of that relationship (PendingRelationExpand);
@@ -263,6 +266,7 @@ class Expect:
         self.tag_names = set()     # MISP galaxy tag values (and without their ATT&CK suffix)
         self.versionless = set()   # containers and sightings without modified/created
         self.embedded = {}         # STIX 2.0 observed-data id -> embedded objects
+        self.replaced = collections.defaultdict(set)  # MISP event alias -> uuids its revoked clusters name as revoked-by
 
     def link(self, s, r, d, stmt):
         self.links.append((s, r, d, stmt))
@@ -433,11 +437,13 @@ def add_misp(ex, events):
                 for c in g.get("GalaxyCluster") or []:
                     if not c.get("uuid"):
                         continue
-                    if any(str(r.get("referenced_galaxy_cluster_type")).lower() == "revoked-by"
-                           for r in c.get("GalaxyClusterRelation") or []):
+                    by = [canon(r.get("referenced_galaxy_cluster_uuid")) for r in c.get("GalaxyClusterRelation") or []
+                          if str(r.get("referenced_galaxy_cluster_type")).lower() == "revoked-by"]
+                    if by:
                         # a revoked cluster: the walk hides links to it (or
                         # shows them on its replacement, which the event
-                        # may not hold)
+                        # may not hold, and another file may)
+                        ex.replaced[ev].update(u for u in by if u)
                         ex.dead.add("misp--" + canon(c["uuid"]))
                         ex.known.add("misp--" + canon(c["uuid"]))
                         continue
@@ -649,6 +655,9 @@ def main():
                 if (r, dr, peer, s) not in wk and s.startswith("misp--") and r in ("object", "indicates", "related-to") \
                         and ((p.get("name") or "").lower() in ex.tag_names or (p.get("key") or "").lower() in ex.tag_names):
                     ex.loose["MISP galaxy tag clusters, found by name"] += 1
+                    continue
+                if (r, dr, peer, s) not in wk and any(res(u) == peer for u in ex.replaced.get(s, ())):
+                    ex.loose["MISP revoked galaxy clusters, shown on the replacement another file holds"] += 1
                     continue
                 if (r, dr, peer, s) not in wk:
                     bad["extra"].append((sorted(res.ids_of[n])[:3], r, dr, p.get("kind"), p.get("key"), "stated by " + s))
