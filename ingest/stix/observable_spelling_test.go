@@ -1,0 +1,101 @@
+package stix
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ransomeye/intel/ingest/engine"
+	"github.com/ransomeye/intel/internal/pgtest"
+	"github.com/ransomeye/intel/store"
+)
+
+// TestObservableSpellingsAreOneNode loads testdata/adv/observable-spellings.json:
+// one URL written with and without its scheme's default port
+// (HTTPS://Evil.Example:443/Gate.php and https://evil.example/Gate.php,
+// http://evil.example:80/ and http://evil.example), one autonomous system
+// whose number is written 64500, "64500" and "AS64500", and an
+// IPv4-mapped ipv6-addr beside its ipv4-addr. RFC 3986 (6.2.3) makes a URL's default port
+// the same as none, and STIX 2.1 (6.2) makes an AS number an integer: one
+// URL node for each and one AS node, which an indicator's pattern of either
+// spelling is based on; another port, a path in another case and http on
+// 443 stay URLs of their own. Before: seven URL nodes and two AS nodes
+// (one keyed "64500", named so), and the mapped address warned of as "not
+// a valid ipv6-addr" though it is keyed as the IPv4 address it is.
+func TestObservableSpellingsAreOneNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "testdata", "adv", "observable-spellings.json"))
+	require.NoError(t, err)
+	logger, logs := newCapture()
+	rep, err := Load(ctx, strings.NewReader(string(data)), st, Options{Feed: "spellings", Logger: logger})
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	require.Empty(t, rep.PartsDropped)
+
+	keys := func(q string) []string {
+		t.Helper()
+		rows, err := pool.Query(ctx, q)
+		require.NoError(t, err)
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return got
+	}
+	require.Equal(t, []string{
+		"http://center.g666.org:443/", "http://evil.example/", "https://evil.example/Gate.php",
+		"https://evil.example/gate.php", "https://evil.example:8443/Gate.php",
+	}, keys(`SELECT key FROM nodes WHERE kind = 'url' ORDER BY 1`))
+	require.Equal(t, []string{`{"number":64500} AS64500`},
+		keys(`SELECT key || ' ' || name FROM nodes WHERE kind = 'autonomous-system'`))
+	require.Equal(t, []string{"198.51.100.7"}, keys(`SELECT key FROM nodes WHERE kind IN ('ipv4-addr', 'ipv6-addr')`))
+
+	same := func(a, b string) {
+		t.Helper()
+		x, err := st.ResolveNode(ctx, a)
+		require.NoError(t, err, a)
+		y, err := st.ResolveNode(ctx, b)
+		require.NoError(t, err, b)
+		require.Equal(t, x.ID, y.ID, "%s and %s", a, b)
+	}
+	same("url--5e320000-0000-4000-8000-000000000001", "url--5e320000-0000-4000-8000-000000000002")
+	same("url--5e320000-0000-4000-8000-000000000003", "url--5e320000-0000-4000-8000-000000000004")
+	same("autonomous-system--5e320000-0000-4000-8000-000000000008", "autonomous-system--5e320000-0000-4000-8000-000000000009")
+	same("autonomous-system--5e320000-0000-4000-8000-000000000010", "autonomous-system--5e320000-0000-4000-8000-000000000009")
+	same("ipv6-addr--5e320000-0000-4000-8000-000000000011", "ipv4-addr--5e320000-0000-4000-8000-000000000012")
+
+	got, _ := graphRelations(t, pool)
+	require.Equal(t, []string{"indicator based-on autonomous-system AS64500", "indicator based-on url https://evil.example/Gate.php"}, got)
+	for _, r := range logs() {
+		require.NotEqual(t, "stix record loaded with a problem", r.msg, "%v", r.attrs)
+	}
+}
+
+// TestObjectHashOfTheWrongLengthIsACountedDrop: a file object whose MD5 is
+// 40 digits (a SHA-1 under the MD5 key, as hand-written and converted feeds
+// give it) beside a valid SHA-256 in upper case. The MD5 makes no hash node
+// and is counted in the report's parts dropped (invalid-hash), as the same
+// value compared in a pattern is (invalid-pattern-value); the file loads,
+// has-hash its SHA-256. Before, the drop was a WARN line alone, counted
+// nowhere: a report said nothing was lost.
+func TestObjectHashOfTheWrongLengthIsACountedDrop(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	rep, err := Load(ctx, strings.NewReader(`{"type": "file", "spec_version": "2.1", "id": "file--5e320000-0000-4000-8000-000000000013",
+	  "name": "dropper.exe", "hashes": {"MD5": "3395856ce81f2b7382dee72602f798b642f14140",
+	  "SHA-256": "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"}}`),
+		st, Options{Feed: "bad-md5", Logger: quietLogger})
+	require.NoError(t, err)
+	require.Empty(t, rep.Dropped)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidHash: 1}, rep.PartsDropped)
+	got, _ := graphRelations(t, pool)
+	require.Equal(t, []string{"file has-hash hash SHA-256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, got)
+}
