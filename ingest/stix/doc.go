@@ -153,7 +153,8 @@
 //     A revoked or deprecated relationship gets props "lifecycle" as an
 //     object does, which withdraws the relation: walks do not follow it.
 //   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
-//     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
+//     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true,
+//     or CAPEC's "x_capec_status": "Deprecated" or "Obsolete": objectLifecycle)
 //     object gets props "lifecycle": "revoked" or "deprecated", ranks below
 //     any live record of the same entity and claims no name alias; the two
 //     count as booleans also as the strings "true"/"false" (any case). An

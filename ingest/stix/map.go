@@ -462,7 +462,7 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 	if n.Key == "" {
 		n = graph.SourceNode(kind, o.id)
 	}
-	if graph.Lifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
+	if objectLifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
 		names := []string{name}
 		for _, p := range []string{"aliases", "x_mitre_aliases"} {
 			if l, ok := stringList(o.m[p]); ok {
@@ -540,7 +540,7 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 			n.Aliases = append(n.Aliases, a)
 		}
 	}
-	live := graph.Lifecycle(o.m) == ""
+	live := objectLifecycle(o.m) == ""
 	if o.typ == "x-mitre-tactic" && live {
 		short := strings.TrimSpace(o.str("x_mitre_shortname"))
 		domains, _ := stringList(o.m["x_mitre_domains"])
@@ -652,6 +652,27 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 	}
 }
 
+// objectLifecycle is graph.Lifecycle of a STIX object's properties, and
+// deprecated for a CAPEC entry that CAPEC marks withdrawn: its
+// x_capec_status "Deprecated" (a duplicate or an entry made in error) or
+// "Obsolete" (no longer valid), as MITRE's CAPEC STIX bundle writes them
+// (CAPEC-5 "Blue Boxing" is Obsolete), in any case. Set as the graph's
+// own mark (graph.PropLifecycle), which graph.Lifecycle and the SQL
+// node_withdrawn read, so such a pattern ranks below live records, claims
+// no name and is left out of walks as an ATT&CK x_mitre_deprecated one is.
+func objectLifecycle(m map[string]any) string {
+	if lc := graph.Lifecycle(m); lc != "" {
+		return lc
+	}
+	if s, ok := m["x_capec_status"].(string); ok {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "deprecated", "obsolete":
+			return graph.LifecycleDeprecated
+		}
+	}
+	return ""
+}
+
 // addDerived adds a node derived from the node at index from (an observable
 // of a pattern, a hash of a file): same sources, seen times and TLP.
 func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
@@ -715,7 +736,7 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	mp.lifecycle(out, &n, o)
 	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
 	n.Props = mp.props(o, fieldProps, mk, false)
-	if lc := graph.Lifecycle(n.Props); lc != "" {
+	if lc := objectLifecycle(n.Props); lc != "" {
 		n.Props[graph.PropLifecycle] = lc
 	}
 	for _, p := range own {
