@@ -499,8 +499,10 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 // normalizedObservable returns obj with the value of a single-value kind,
 // the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
 // case; its values RegistryValuesIdentity) and a network-traffic's
-// protocols, times and ports (normalizedFlow) and an autonomous system's
-// number written as text (ParseASNumber) normalised, and a file
+// protocols, times and ports (normalizedFlow), an autonomous system's
+// number written as text (ParseASNumber) and a certificate's serial
+// number (normalizedSerial) and colon-separated fingerprints normalised,
+// and a file
 // that gives a hash without its extensions; obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
@@ -515,6 +517,12 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	}
 	if kind == KindNetworkTraffic {
 		obj = normalizedFlow(obj)
+	}
+	if s, ok := obj["serial_number"].(string); ok && kind == KindX509Certificate {
+		if n := normalizedSerial(s); n != s {
+			obj = maps.Clone(obj)
+			obj["serial_number"] = n
+		}
 	}
 	if s, ok := obj["number"].(string); ok && kind == KindAutonomousSystem {
 		// STIX 2.1, 6.2: number is an integer. A producer's "64500" or
@@ -558,6 +566,11 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 			if !ok {
 				h[alg] = x
 				continue
+			}
+			if kind == KindX509Certificate {
+				// A fingerprint as openssl and MISP's x509 object print
+				// it, AB:CD:…, is the hex digits (CertificateFingerprints).
+				s = strings.ReplaceAll(s, ":", "")
 			}
 			if a, hv, err := NormalizeHash(alg, s); err == nil {
 				h[a] = hv

@@ -302,6 +302,24 @@ func NormalizeMAC(v string) (string, error) {
 	return hw.String(), nil
 }
 
+// certSerialHex is a certificate serial number written as hex octets
+// separated by colons (36:f7:d4:…, as STIX 2.1's example, openssl and
+// MISP write it), or as hex digits that are not all decimal (0A1B2C).
+var certSerialHex = regexp.MustCompile(`^(?:[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2})+|[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*)$`)
+
+// normalizedSerial is a certificate's serial number trimmed, in lower
+// case when it is hex (certSerialHex: hex digits have no case, so
+// 0A:1B:2C and 0a:1b:2c are one serial); a decimal serial ("1234567890",
+// as MISP's x509 object gives it) or another spelling is kept, colons
+// too (a serial written 0a1b2c and 0a:1b:2c stays two spellings).
+func normalizedSerial(s string) string {
+	t := strings.TrimSpace(s)
+	if certSerialHex.MatchString(t) {
+		return strings.ToLower(t)
+	}
+	return t
+}
+
 // hashHexLen is the length in hex digits of the hashes whose algorithm
 // fixes it (STIX algorithm names, as NormalizeHashAlgorithm gives them).
 var hashHexLen = map[string]int{

@@ -99,3 +99,43 @@ func TestObjectHashOfTheWrongLengthIsACountedDrop(t *testing.T) {
 	got, _ := graphRelations(t, pool)
 	require.Equal(t, []string{"file has-hash hash SHA-256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, got)
 }
+
+// TestCertificateSpellingsAreOneNode: one certificate's SHA-1 fingerprint
+// written as openssl prints it (AB:AB:…, upper case, colons) in one
+// x509-certificate object and as bare hex in another, and an indicator
+// comparing the colon spelling; one serial number written 0A:1B:2C and
+// 0a:1b:2c (STIX 2.1's own example, 6.17, writes serials as colon-separated
+// hex, and hex has no case). Each is one certificate node, which both
+// objects' ids find; a decimal serial keeps its digits. Before, the object
+// with colons was a certificate of its own (keyed "ab:ab:…", the pattern's
+// and the bare object's keyed "abab…"), met only at the hash node, and the
+// two serials were two certificates.
+func TestCertificateSpellingsAreOneNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	colons := strings.TrimSuffix(strings.Repeat("AB:", 20), ":")
+	loadFeed(t, st, "certs", bundle(
+		`{"type": "x509-certificate", "spec_version": "2.1", "id": "x509-certificate--5e320000-0000-4000-8000-000000000021", "hashes": {"SHA-1": "`+colons+`"}}`,
+		`{"type": "x509-certificate", "spec_version": "2.1", "id": "x509-certificate--5e320000-0000-4000-8000-000000000022", "hashes": {"SHA-1": "`+strings.Repeat("ab", 20)+`"}}`,
+		`{"type": "indicator", "spec_version": "2.1", "id": "indicator--5e320000-0000-4000-8000-000000000023", "created": "2024-03-01T00:00:00Z",
+		  "modified": "2024-03-01T00:00:00Z", "valid_from": "2024-03-01T00:00:00Z", "pattern_type": "stix",
+		  "pattern": "[x509-certificate:hashes.'SHA-1' = '`+colons+`']"}`,
+		`{"type": "x509-certificate", "spec_version": "2.1", "id": "x509-certificate--5e320000-0000-4000-8000-000000000024", "serial_number": "0A:1B:2C"}`,
+		`{"type": "x509-certificate", "spec_version": "2.1", "id": "x509-certificate--5e320000-0000-4000-8000-000000000025", "serial_number": "0a:1b:2c"}`,
+		`{"type": "x509-certificate", "spec_version": "2.1", "id": "x509-certificate--5e320000-0000-4000-8000-000000000026", "serial_number": "1234567890"}`,
+	))
+	rows, err := pool.Query(ctx, `SELECT key FROM nodes WHERE kind = 'x509-certificate' ORDER BY 1`)
+	require.NoError(t, err)
+	keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Equal(t, []string{"0a:1b:2c", "1234567890", `{"hashes":{"SHA-1":"` + strings.Repeat("ab", 20) + `"}}`}, keys)
+	for _, pair := range [][2]string{{"21", "22"}, {"24", "25"}} {
+		a, err := st.ResolveNode(ctx, "x509-certificate--5e320000-0000-4000-8000-0000000000"+pair[0])
+		require.NoError(t, err)
+		b, err := st.ResolveNode(ctx, "x509-certificate--5e320000-0000-4000-8000-0000000000"+pair[1])
+		require.NoError(t, err)
+		require.Equal(t, a.ID, b.ID, pair)
+	}
+}
