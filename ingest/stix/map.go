@@ -2,6 +2,7 @@ package stix
 
 import (
 	"iter"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -715,6 +716,9 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 			n.Name = v
 		}
 	}
+	if n.Name == "" && o.typ == "language-content" {
+		n.Name = languageContentName(o.m["contents"])
+	}
 	if n.Name == "" && o.typ == "location" {
 		// A location given by its coordinates alone.
 		lat, okLat := o.m["latitude"].(float64)
@@ -752,6 +756,29 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	}
 	out.batch.Nodes = append(out.batch.Nodes, n)
 	return idx
+}
+
+// languageContentName names a language-content object (STIX 2.1, 7.1: the
+// translations of the object its object_ref names) by the names it gives,
+// each with its language ("Bank Angriff 1 (de); Attaque Bank 1 (fr)"), so
+// that a search in any of those languages finds it and through it the
+// object; one translating no name by its languages ("translation (de,
+// fr)"). "" for contents that are no dictionary of languages.
+func languageContentName(contents any) string {
+	byLang, _ := contents.(map[string]any)
+	langs := slices.Sorted(maps.Keys(byLang))
+	var names []string
+	for _, lang := range langs {
+		props, _ := byLang[lang].(map[string]any)
+		name, _ := props["name"].(string)
+		if name = strings.TrimSpace(name); name != "" && len(strings.Join(names, "; "))+len(name)+len(lang)+5 <= maxValueName {
+			names = append(names, name+" ("+lang+")")
+		}
+	}
+	if len(names) == 0 && len(langs) > 0 && len(langs) <= 64 {
+		return "translation (" + strings.Join(langs, ", ") + ")"
+	}
+	return strings.Join(names, "; ")
 }
 
 // nameProps are, for types keyed by their id that have neither name nor
