@@ -98,7 +98,15 @@ func NormalizeDomain(v string) (string, error) {
 		}
 	}
 	if !isASCII(d) {
-		a, err := idna.Punycode.ToASCII(d)
+		// UTS #46 first, as browsers and resolvers read a name: NFC,
+		// full-width forms and the ideographic full stop mapped
+		// ("bu\u0308cher.example", "ｂücher。example" are bücher.example);
+		// a name it refuses (a character IDNA disallows) is kept by
+		// punycode alone, as before.
+		a, err := idnaLookup.ToASCII(d)
+		if err != nil {
+			a, err = idna.Punycode.ToASCII(d)
+		}
 		if err != nil {
 			return "", invalidValue("%q is not an internationalized domain name: %v", shorten(v, 80), err)
 		}
@@ -113,6 +121,12 @@ func NormalizeDomain(v string) (string, error) {
 	}
 	return d, nil
 }
+
+// idnaLookup maps an internationalized name as UTS #46 processing for
+// lookup does (non-transitional, as browsers do: ß stays ß), without the
+// STD3 and hyphen rules, which real malware names (underscores, "--" in a
+// label) break.
+var idnaLookup = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false), idna.ValidateLabels(false))
 
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

@@ -30,6 +30,10 @@ func TestNormalizeDomain(t *testing.T) {
 		"Bücher.Example":             "xn--bcher-kva.example",
 		"xn--bcher-kva.example":      "xn--bcher-kva.example",
 		"under_score.example":        "under_score.example",
+		"bu\u0308cher.example":       "xn--bcher-kva.example", // NFD, as macOS writes text (UTS #46)
+		"ｂücher。example":             "xn--bcher-kva.example", // full-width letter, ideographic full stop
+		"straße.example":             "xn--strae-oqa.example", // non-transitional, as browsers
+		"bü_cher.example":            "xn--b_cher-3ya.example",
 	} {
 		got, err := graph.NormalizeDomain(in)
 		require.NoError(t, err, in)

@@ -19,14 +19,19 @@ import (
 // one URL written with and without its scheme's default port
 // (HTTPS://Evil.Example:443/Gate.php and https://evil.example/Gate.php,
 // http://evil.example:80/ and http://evil.example), one autonomous system
-// whose number is written 64500, "64500" and "AS64500", and an
-// IPv4-mapped ipv6-addr beside its ipv4-addr. RFC 3986 (6.2.3) makes a URL's default port
+// whose number is written 64500, "64500" and "AS64500", an
+// IPv4-mapped ipv6-addr beside its ipv4-addr, and one internationalized
+// domain written in NFC, in NFD (as macOS writes text) and with a
+// full-width letter and an ideographic full stop. RFC 3986 (6.2.3) makes a URL's default port
 // the same as none, and STIX 2.1 (6.2) makes an AS number an integer: one
 // URL node for each and one AS node, which an indicator's pattern of either
 // spelling is based on; another port, a path in another case and http on
-// 443 stay URLs of their own. Before: seven URL nodes and two AS nodes
-// (one keyed "64500", named so), and the mapped address warned of as "not
-// a valid ipv6-addr" though it is keyed as the IPv4 address it is.
+// 443 stay URLs of their own; UTS #46, which browsers and resolvers apply
+// to a name before looking it up, maps the three domain spellings to one
+// name. Before: seven URL nodes, three AS nodes (one keyed "64500", named
+// so), three domain nodes (xn--bcher-kva, xn--bucher-xyd,
+// xn--cher-zra77610b…), and the mapped address warned of as "not a valid
+// ipv6-addr" though it is keyed as the IPv4 address it is.
 func TestObservableSpellingsAreOneNode(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -55,6 +60,7 @@ func TestObservableSpellingsAreOneNode(t *testing.T) {
 	require.Equal(t, []string{`{"number":64500} AS64500`},
 		keys(`SELECT key || ' ' || name FROM nodes WHERE kind = 'autonomous-system'`))
 	require.Equal(t, []string{"198.51.100.7"}, keys(`SELECT key FROM nodes WHERE kind IN ('ipv4-addr', 'ipv6-addr')`))
+	require.Equal(t, []string{"xn--bcher-kva.example"}, keys(`SELECT key FROM nodes WHERE kind = 'domain-name'`))
 
 	same := func(a, b string) {
 		t.Helper()
@@ -69,6 +75,8 @@ func TestObservableSpellingsAreOneNode(t *testing.T) {
 	same("autonomous-system--5e320000-0000-4000-8000-000000000008", "autonomous-system--5e320000-0000-4000-8000-000000000009")
 	same("autonomous-system--5e320000-0000-4000-8000-000000000010", "autonomous-system--5e320000-0000-4000-8000-000000000009")
 	same("ipv6-addr--5e320000-0000-4000-8000-000000000011", "ipv4-addr--5e320000-0000-4000-8000-000000000012")
+	same("domain-name--5e320000-0000-4000-8000-000000000015", "domain-name--5e320000-0000-4000-8000-000000000016")
+	same("domain-name--5e320000-0000-4000-8000-000000000015", "domain-name--5e320000-0000-4000-8000-000000000017")
 
 	got, _ := graphRelations(t, pool)
 	require.Equal(t, []string{"indicator based-on autonomous-system AS64500", "indicator based-on url https://evil.example/Gate.php"}, got)
