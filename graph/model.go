@@ -560,27 +560,42 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 		out[prop] = normalizedValue(kind, v)
 	}
 	if hasHashes {
-		h := make(map[string]any, len(hashes))
-		for alg, x := range hashes {
-			s, ok := x.(string)
-			if !ok {
-				h[alg] = x
-				continue
-			}
-			if kind == KindX509Certificate {
-				// A fingerprint as openssl and MISP's x509 object print
-				// it, AB:CD:…, is the hex digits (CertificateFingerprints).
-				s = strings.ReplaceAll(s, ":", "")
-			}
-			if a, hv, err := NormalizeHash(alg, s); err == nil {
-				h[a] = hv
-			} else {
-				h[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(s))
-			}
-		}
-		out["hashes"] = h
+		out["hashes"] = normalizedHashes(kind, hashes)
 	}
 	return out
+}
+
+// normalizedHashes returns an observable's hashes normalised
+// (NormalizeHash). A hash that is not valid for its algorithm (a
+// 40-digit MD5: a SHA-1 under the MD5 key) is left out when another is
+// valid, so the object is keyed by what it validly says (STIX's id takes
+// one hash, MD5 first: the bad MD5 made the file another node than the
+// same file from a feed giving its SHA-256 alone); when none is valid,
+// they are kept, lower-cased, as written.
+func normalizedHashes(kind Kind, hashes map[string]any) map[string]any {
+	valid := make(map[string]any, len(hashes))
+	written := make(map[string]any, len(hashes))
+	for alg, x := range hashes {
+		s, ok := x.(string)
+		if !ok {
+			written[alg] = x
+			continue
+		}
+		if kind == KindX509Certificate {
+			// A fingerprint as openssl and MISP's x509 object print
+			// it, AB:CD:…, is the hex digits (CertificateFingerprints).
+			s = strings.ReplaceAll(s, ":", "")
+		}
+		if a, hv, err := NormalizeHash(alg, s); err == nil {
+			valid[a], written[a] = hv, hv
+		} else {
+			written[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(s))
+		}
+	}
+	if len(valid) > 0 {
+		return valid
+	}
+	return written
 }
 
 // hasHash reports whether a file object gives a hash: a

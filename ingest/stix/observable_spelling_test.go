@@ -91,7 +91,11 @@ func TestObservableSpellingsAreOneNode(t *testing.T) {
 // and is counted in the report's parts dropped (invalid-hash), as the same
 // value compared in a pattern is (invalid-pattern-value); the file loads,
 // has-hash its SHA-256. Before, the drop was a WARN line alone, counted
-// nowhere: a report said nothing was lost.
+// nowhere: a report said nothing was lost. The file is keyed by its valid
+// hashes alone: the same file from a feed giving its name and SHA-256 is
+// one node, as is a file of those two hashes and no name, named by its
+// SHA-256. Before, STIX's id took the bad MD5 (MD5 comes first): two file
+// nodes, the second named "MD5:3395…".
 func TestObjectHashOfTheWrongLengthIsACountedDrop(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -106,6 +110,19 @@ func TestObjectHashOfTheWrongLengthIsACountedDrop(t *testing.T) {
 	require.Equal(t, map[engine.Reason]int64{ReasonInvalidHash: 1}, rep.PartsDropped)
 	got, _ := graphRelations(t, pool)
 	require.Equal(t, []string{"file has-hash hash SHA-256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}, got)
+
+	loadFeed(t, st, "good-sha256", `[{"type": "file", "spec_version": "2.1", "id": "file--5e320000-0000-4000-8000-000000000014",
+	  "name": "dropper.exe", "hashes": {"SHA-256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}},
+	  {"type": "file", "spec_version": "2.1", "id": "file--5e320000-0000-4000-8000-000000000015",
+	  "hashes": {"MD5": "3395856ce81f2b7382dee72602f798b642f14140", "SHA-256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}}]`)
+	bad, err := st.ResolveNode(ctx, "file--5e320000-0000-4000-8000-000000000013")
+	require.NoError(t, err)
+	good, err := st.ResolveNode(ctx, "file--5e320000-0000-4000-8000-000000000014")
+	require.NoError(t, err)
+	require.Equal(t, good.ID, bad.ID, "one file: keyed by its valid hash and name")
+	nameless, err := st.ResolveNode(ctx, "file--5e320000-0000-4000-8000-000000000015")
+	require.NoError(t, err)
+	require.Equal(t, "SHA-256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", nameless.Name)
 }
 
 // TestCertificateSpellingsAreOneNode: one certificate's SHA-1 fingerprint

@@ -54,8 +54,14 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		}
 	}
 	if n.Name == "" && o.typ == "file" {
-		if algs := hashAlgorithms(o.m); len(algs) > 0 {
-			n.Name = graph.HashKey(algs[0], hashValue(o.m, algs[0]))
+		// Named by its first valid hash (a bad one names nothing, as it
+		// keys nothing: graph.ObservableNode), else by the first.
+		algs := hashAlgorithms(o.m)
+		for i, alg := range algs {
+			if _, _, err := graph.NormalizeHash(alg, hashValue(o.m, alg)); err == nil || i == len(algs)-1 {
+				n.Name = graph.HashKey(alg, hashValue(o.m, alg))
+				break
+			}
 		}
 	}
 	ident := o.id
