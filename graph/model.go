@@ -418,6 +418,22 @@ func ObservableNode(stixType string, obj map[string]any) (Node, bool) {
 		Aliases: []string{stixid.STIXID(stixType, sid)}}, true
 }
 
+// ParseASNumber reads an autonomous system number written as text: its
+// digits ("64500"), or "AS" (any case) and its digits ("AS64500"), as MISP
+// and the regional registries write it; an error wrapping ErrInvalidValue
+// for anything else, or a number past 32 bits (RFC 6793).
+func ParseASNumber(v string) (uint32, error) {
+	s := strings.TrimSpace(v)
+	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
+		s = s[2:]
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, invalidValue("%q is not an AS number", shorten(v, 80))
+	}
+	return uint32(n), nil
+}
+
 // asName is the name of an autonomous system that has none, as MISP and
 // OpenCTI show it: "AS" and its number ("" when the number is none).
 func asName(number any) string {
@@ -483,7 +499,10 @@ func ObservableID(kind Kind, stixUUID uuid.UUID) uuid.UUID {
 // normalizedObservable returns obj with the value of a single-value kind,
 // the hashes, a registry key (RegistryKeyIdentity: hive in full, upper
 // case; its values RegistryValuesIdentity) and a network-traffic's
-// protocols, times and ports (normalizedFlow) normalised, and a file
+// protocols, times and ports (normalizedFlow), an autonomous system's
+// number written as text (ParseASNumber) and a certificate's serial
+// number (normalizedSerial) and colon-separated fingerprints normalised,
+// and a file
 // that gives a hash without its extensions; obj itself is not changed.
 func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	if k, ok := obj["key"].(string); ok && kind == KindWindowsRegistryKey {
@@ -498,6 +517,21 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 	}
 	if kind == KindNetworkTraffic {
 		obj = normalizedFlow(obj)
+	}
+	if s, ok := obj["serial_number"].(string); ok && kind == KindX509Certificate {
+		if n := normalizedSerial(s); n != s {
+			obj = maps.Clone(obj)
+			obj["serial_number"] = n
+		}
+	}
+	if s, ok := obj["number"].(string); ok && kind == KindAutonomousSystem {
+		// STIX 2.1, 6.2: number is an integer. A producer's "64500" or
+		// "AS64500" (the form MISP's AS attribute and the registries
+		// write) is that number, the node every other source gives it.
+		if n, err := ParseASNumber(s); err == nil {
+			obj = maps.Clone(obj)
+			obj["number"] = float64(n)
+		}
 	}
 	if _, ok := obj["extensions"]; ok && kind == KindFile && hasHash(obj) {
 		// A file's extensions (windows-pebinary-ext, archive-ext,
@@ -526,22 +560,42 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 		out[prop] = normalizedValue(kind, v)
 	}
 	if hasHashes {
-		h := make(map[string]any, len(hashes))
-		for alg, x := range hashes {
-			s, ok := x.(string)
-			if !ok {
-				h[alg] = x
-				continue
-			}
-			if a, hv, err := NormalizeHash(alg, s); err == nil {
-				h[a] = hv
-			} else {
-				h[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(s))
-			}
-		}
-		out["hashes"] = h
+		out["hashes"] = normalizedHashes(kind, hashes)
 	}
 	return out
+}
+
+// normalizedHashes returns an observable's hashes normalised
+// (NormalizeHash). A hash that is not valid for its algorithm (a
+// 40-digit MD5: a SHA-1 under the MD5 key) is left out when another is
+// valid, so the object is keyed by what it validly says (STIX's id takes
+// one hash, MD5 first: the bad MD5 made the file another node than the
+// same file from a feed giving its SHA-256 alone); when none is valid,
+// they are kept, lower-cased, as written.
+func normalizedHashes(kind Kind, hashes map[string]any) map[string]any {
+	valid := make(map[string]any, len(hashes))
+	written := make(map[string]any, len(hashes))
+	for alg, x := range hashes {
+		s, ok := x.(string)
+		if !ok {
+			written[alg] = x
+			continue
+		}
+		if kind == KindX509Certificate {
+			// A fingerprint as openssl and MISP's x509 object print
+			// it, AB:CD:…, is the hex digits (CertificateFingerprints).
+			s = strings.ReplaceAll(s, ":", "")
+		}
+		if a, hv, err := NormalizeHash(alg, s); err == nil {
+			valid[a], written[a] = hv, hv
+		} else {
+			written[NormalizeHashAlgorithm(alg)] = strings.ToLower(strings.TrimSpace(s))
+		}
+	}
+	if len(valid) > 0 {
+		return valid
+	}
+	return written
 }
 
 // hasHash reports whether a file object gives a hash: a

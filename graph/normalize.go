@@ -23,7 +23,8 @@ import (
 //   - domain-name: trimmed, lower case, one trailing dot stripped,
 //     internationalized names in their ASCII (punycode) form;
 //   - url: trimmed; scheme lower case, the host as a domain (above) when
-//     it is one, else lower case; everything else as written (paths with
+//     it is one, else lower case, the scheme's default port (http 80,
+//     https 443, ftp 21) left out; everything else as written (paths with
 //     spaces, odd escapes and the like are real and kept);
 //   - ipv4-addr, ipv6-addr: canonical form (net/netip), CIDR blocks too;
 //     an IPv4-mapped IPv6 address is the IPv4 address;
@@ -97,7 +98,15 @@ func NormalizeDomain(v string) (string, error) {
 		}
 	}
 	if !isASCII(d) {
-		a, err := idna.Punycode.ToASCII(d)
+		// UTS #46 first, as browsers and resolvers read a name: NFC,
+		// full-width forms and the ideographic full stop mapped
+		// ("bu\u0308cher.example", "ｂücher。example" are bücher.example);
+		// a name it refuses (a character IDNA disallows) is kept by
+		// punycode alone, as before.
+		a, err := idnaLookup.ToASCII(d)
+		if err != nil {
+			a, err = idna.Punycode.ToASCII(d)
+		}
 		if err != nil {
 			return "", invalidValue("%q is not an internationalized domain name: %v", shorten(v, 80), err)
 		}
@@ -113,6 +122,12 @@ func NormalizeDomain(v string) (string, error) {
 	return d, nil
 }
 
+// idnaLookup maps an internationalized name as UTS #46 processing for
+// lookup does (non-transitional, as browsers do: ß stays ß), without the
+// STD3 and hyphen rules, which real malware names (underscores, "--" in a
+// label) break.
+var idnaLookup = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false), idna.ValidateLabels(false))
+
 func isASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -127,8 +142,10 @@ var urlScheme = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9+.\-]*$`)
 // NormalizeURL returns a URL trimmed, with its scheme in lower case and its
 // host normalised as a domain name when it is one (NormalizeDomain:
 // "HTTP://Bücher.Example./x" → "http://xn--bcher-kva.example/x"), else in
-// lower case, and an empty HTTP(S) path as "/"; the rest (user info, port,
-// path, query, fragment) stays as written,
+// lower case, an empty HTTP(S) path as "/", and no port when it is the
+// scheme's default (withoutDefaultPort: https://x.example:443/ is
+// https://x.example/); the rest (user info, another port, path, query,
+// fragment) stays as written,
 // spaces and other oddities included: feeds carry such URLs verbatim
 // (a malware's C2 path with a space) and a stricter parser would drop them.
 // Errors: empty, longer than MaxValueBytes, not UTF-8, or holding a NUL or
@@ -167,11 +184,35 @@ func NormalizeURL(v string) (string, error) {
 		// and http://evil.example/ are one URL.
 		path = "/" + path
 	}
-	out := userinfo + normalizeURLHost(host) + path
+	out := userinfo + normalizeURLHost(withoutDefaultPort(scheme, host)) + path
 	if scheme != "" {
 		out = scheme + "://" + out
 	}
 	return out, nil
+}
+
+// defaultPorts are the ports of the schemes whose URLs name a server
+// without one (RFC 3986, 6.2.3; RFC 9110, 4.2: http 80, https 443).
+var defaultPorts = map[string]string{"http": "80", "https": "443", "ftp": "21"}
+
+// withoutDefaultPort returns a URL's host[:port] without the port when it
+// is empty or the scheme's default (RFC 3986, 6.2.3: "should omit the port
+// component and its ':' delimiter if port is empty or if its value would
+// be the same as that of the scheme's default"), so that
+// https://evil.example:443/x and https://evil.example/x are one URL; any
+// other port, and every port of another scheme, stays as written.
+func withoutDefaultPort(scheme, hostport string) string {
+	def, ok := defaultPorts[scheme]
+	i := strings.LastIndexByte(hostport, ':')
+	if !ok || i < 0 || (strings.Contains(hostport[:i], ":") && !strings.HasSuffix(hostport[:i], "]")) {
+		// No port, or a bare IPv6 address's last group.
+		return hostport
+	}
+	port := hostport[i+1:]
+	if port == "" || strings.TrimLeft(port, "0") == def {
+		return hostport[:i]
+	}
+	return hostport
 }
 
 // normalizeURLHost returns a URL's host[:port] with the host as
@@ -273,6 +314,24 @@ func NormalizeMAC(v string) (string, error) {
 		return "", invalidValue("%q is not a MAC address", shorten(v, 80))
 	}
 	return hw.String(), nil
+}
+
+// certSerialHex is a certificate serial number written as hex octets
+// separated by colons (36:f7:d4:…, as STIX 2.1's example, openssl and
+// MISP write it), or as hex digits that are not all decimal (0A1B2C).
+var certSerialHex = regexp.MustCompile(`^(?:[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2})+|[0-9A-Fa-f]*[A-Fa-f][0-9A-Fa-f]*)$`)
+
+// normalizedSerial is a certificate's serial number trimmed, in lower
+// case when it is hex (certSerialHex: hex digits have no case, so
+// 0A:1B:2C and 0a:1b:2c are one serial); a decimal serial ("1234567890",
+// as MISP's x509 object gives it) or another spelling is kept, colons
+// too (a serial written 0a1b2c and 0a:1b:2c stays two spellings).
+func normalizedSerial(s string) string {
+	t := strings.TrimSpace(s)
+	if certSerialHex.MatchString(t) {
+		return strings.ToLower(t)
+	}
+	return t
 }
 
 // hashHexLen is the length in hex digits of the hashes whose algorithm

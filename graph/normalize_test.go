@@ -30,6 +30,10 @@ func TestNormalizeDomain(t *testing.T) {
 		"Bücher.Example":             "xn--bcher-kva.example",
 		"xn--bcher-kva.example":      "xn--bcher-kva.example",
 		"under_score.example":        "under_score.example",
+		"bu\u0308cher.example":       "xn--bcher-kva.example", // NFD, as macOS writes text (UTS #46)
+		"ｂücher。example":             "xn--bcher-kva.example", // full-width letter, ideographic full stop
+		"straße.example":             "xn--strae-oqa.example", // non-transitional, as browsers
+		"bü_cher.example":            "xn--b_cher-3ya.example",
 	} {
 		got, err := graph.NormalizeDomain(in)
 		require.NoError(t, err, in)
@@ -57,7 +61,14 @@ func TestNormalizeURL(t *testing.T) {
 		"HTTP://Bücher.Example./über uns":               "http://xn--bcher-kva.example/über uns",
 		"http://Evil.Example.:8080/x":                   "http://evil.example:8080/x",
 		"http://[2001:DB8::1]:443/x":                    "http://[2001:db8::1]:443/x",
-		"http://198.51.100.7:80/x":                      "http://198.51.100.7:80/x",
+		"http://198.51.100.7:80/x":                      "http://198.51.100.7/x", // the default port (RFC 3986, 6.2.3)
+		"HTTPS://Evil.Example:443/Gate.php":             "https://evil.example/Gate.php",
+		"https://[2001:DB8::1]:0443/x":                  "https://[2001:db8::1]/x",
+		"http://evil.example:/x":                        "http://evil.example/x",
+		"ftp://evil.example:21/x":                       "ftp://evil.example/x",
+		"https://evil.example:80/x":                     "https://evil.example:80/x", // another scheme's default
+		"http://User:443@evil.example/x":                "http://User:443@evil.example/x",
+		"tcp://198.51.100.7:443":                        "tcp://198.51.100.7:443",
 		"http://xn--bcher-kva.example/":                 "http://xn--bcher-kva.example/",
 		"HTTP://Evil.Example":                           "http://evil.example/",
 		"https://evil.example?q=1":                      "https://evil.example/?q=1",
@@ -240,4 +251,30 @@ func TestNormalizeRegistryKey(t *testing.T) {
 	other, ok := graph.ObservableNode(string(graph.KindWindowsRegistryKey), map[string]any{"key": `HKCU\Software\Run`})
 	require.True(t, ok)
 	require.NotEqual(t, stix.ID, other.ID, "another hive is another key")
+}
+
+// An autonomous system's number written as text ("64500", "AS64500", as
+// some producers and MISP write it) is the integer STIX 2.1 (6.2) gives:
+// the node of {"number": 64500}, named AS64500. Text that is no AS number
+// keys as written.
+func TestAutonomousSystemNumberAsText(t *testing.T) {
+	t.Parallel()
+	want, ok := graph.ObservableNode("autonomous-system", map[string]any{"number": float64(64500)})
+	require.True(t, ok)
+	require.Equal(t, "AS64500", want.Name)
+	for _, v := range []any{"64500", " AS64500 ", "as64500", int64(64500)} {
+		n, ok := graph.ObservableNode("autonomous-system", map[string]any{"number": v})
+		require.True(t, ok, "%v", v)
+		require.Equal(t, want.ID, n.ID, "%v", v)
+		require.Equal(t, want.Key, n.Key, "%v", v)
+		require.Equal(t, "AS64500", n.Name, "%v", v)
+	}
+	for _, bad := range []string{"", "AS", "4294967296", "-1", "64500.5", "AS 64500x"} {
+		_, err := graph.ParseASNumber(bad)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", bad)
+		n, ok := graph.ObservableNode("autonomous-system", map[string]any{"number": bad})
+		if ok {
+			require.NotEqual(t, want.ID, n.ID, "%q", bad)
+		}
+	}
 }

@@ -37,7 +37,7 @@ func TestRefangUndoesDefangMarkers(t *testing.T) {
 		{graph.KindEmailAddr, "john[.]doe(at)evil{.}example", "john.doe@evil.example", "john.doe@evil.example"},
 		// No markers: as written.
 		{graph.KindURL, " http://plain.example/hxxp/a(.)b ", " http://plain.example/hxxp/a(.)b ", "http://plain.example/hxxp/a(.)b"},
-		{graph.KindURL, "http://[2001:db8::1]:80/x", "http://[2001:db8::1]:80/x", "http://[2001:db8::1]:80/x"},
+		{graph.KindURL, "http://[2001:db8::1]:8080/x", "http://[2001:db8::1]:8080/x", "http://[2001:db8::1]:8080/x"},
 		{graph.KindURL, "http://plain.example/search?q=[at]", "http://plain.example/search?q=[at]", "http://plain.example/search?q=[at]"},
 		{graph.KindDomainName, "plain.example", "plain.example", "plain.example"},
 		{graph.KindEmailAddr, "at@plain.example", "at@plain.example", "at@plain.example"},

@@ -153,7 +153,8 @@
 //     A revoked or deprecated relationship gets props "lifecycle" as an
 //     object does, which withdraws the relation: walks do not follow it.
 //   - Every object's ATT&CK ids are lookup aliases ("mitre-attack:S0606").
-//     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true)
+//     A revoked ("revoked": true) or deprecated ("x_mitre_deprecated": true,
+//     or CAPEC's "x_capec_status": "Deprecated" or "Obsolete": objectLifecycle)
 //     object gets props "lifecycle": "revoked" or "deprecated", ranks below
 //     any live record of the same entity and claims no name alias; the two
 //     count as booleans also as the strings "true"/"false" (any case). An
@@ -263,7 +264,9 @@
 //     expressions and whatever joins them: ipv4-addr, ipv6-addr,
 //     domain-name, url, email-addr, mac-addr values, mutex names, directory
 //     paths, registry keys, autonomous systems, file or artifact hashes
-//     as hash nodes, and certificate fingerprints (x509-certificate
+//     as hash nodes (also one compared through a reference:
+//     process:binary_ref.hashes.MD5, email-message:body_multipart[*].
+//     body_raw_ref.hashes.MD5), and certificate fingerprints (x509-certificate
 //     hashes) as the certificate node a MISP x509-fingerprint-* gives; a
 //     certificate an observation expression describes by two fingerprints
 //     or more, or by a fingerprint and its serial number, with AND alone,

@@ -58,6 +58,11 @@ const (
 	// ReasonInvalidPatternValue: a value a pattern compares that is not
 	// valid for its kind (a 31-digit MD5): no node for it.
 	ReasonInvalidPatternValue engine.Reason = "invalid-pattern-value"
+	// ReasonInvalidHash: a hash of an observable object (a file's,
+	// an artifact's, a certificate's) that is not valid for its algorithm
+	// (a 40-digit MD5, a SHA-256 of 63 digits): no hash node for it; the
+	// object loads with it in its props.
+	ReasonInvalidHash engine.Reason = "invalid-hash"
 )
 
 // recordError says why one record is dropped.

@@ -122,3 +122,52 @@ func TestOwnReservedPropertiesMoved(t *testing.T) {
 	require.Equal(t, "revoked", d.Props["x_source_lifecycle"])
 	require.Empty(t, graph.Lifecycle(d.Props))
 }
+
+// TestCAPECObsoleteEntryIsDeprecated loads testdata/excerpts/capec-obsolete-blue-boxing.json,
+// MITRE's CAPEC in STIX as OpenCTI's tests hold it: CAPEC-5 "Blue Boxing" has
+// x_capec_status "Obsolete" (CAPEC's mark of an entry no longer valid, as
+// "Deprecated" marks a duplicate), its parent CAPEC-272 "Draft". The
+// obsolete pattern is deprecated, in Go and in SQL (node_withdrawn), claims
+// no name and is left out of a walk from the course of action that
+// mitigates it, as an ATT&CK object with x_mitre_deprecated is; the draft
+// one stays live. Before, x_capec_status was a prop like any other: Blue
+// Boxing was live, named, and reached by every walk.
+func TestCAPECObsoleteEntryIsDeprecated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	loadExcerpt(t, st, "capec", "capec-obsolete-blue-boxing.json")
+
+	withdrawn := func(id string) (graph.Node, bool, int) {
+		t.Helper()
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err, id)
+		var w bool
+		var uses int
+		require.NoError(t, pool.QueryRow(ctx, "SELECT node_withdrawn(props) FROM nodes WHERE id = $1", n.ID).Scan(&w))
+		require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM name_uses WHERE node_id = $1", n.ID).Scan(&uses))
+		return n, w, uses
+	}
+	blue, w, uses := withdrawn("attack-pattern--7b462c1f-e0bf-41a7-b811-2b676c103bda")
+	require.Equal(t, graph.LifecycleDeprecated, graph.Lifecycle(blue.Props))
+	require.Equal(t, "Obsolete", blue.Props["x_capec_status"], "CAPEC's status is kept as written")
+	require.True(t, w, "node_withdrawn")
+	require.Zero(t, uses, "a withdrawn pattern claims no name")
+	parent, w, uses := withdrawn("attack-pattern--9c983530-1927-43ca-addd-63d149cda4a7")
+	require.Empty(t, graph.Lifecycle(parent.Props))
+	require.False(t, w)
+	require.Equal(t, 1, uses)
+
+	coa, err := st.ResolveNode(ctx, "course-of-action--ad48d35a-8497-454e-a5b3-7ce3c8b75663")
+	require.NoError(t, err)
+	nb, err := st.FindRelated(ctx, coa.ID, graph.RelatedOptions{Depth: 1})
+	require.NoError(t, err)
+	_, reached := nb.Node(blue.ID)
+	require.False(t, reached, "the walk leaves the obsolete pattern out")
+	nb, err = st.FindRelated(ctx, coa.ID, graph.RelatedOptions{Depth: 1, IncludeWithdrawn: true})
+	require.NoError(t, err)
+	got, reached := nb.Node(blue.ID)
+	require.True(t, reached)
+	require.Equal(t, graph.LifecycleDeprecated, got.Withdrawn)
+}

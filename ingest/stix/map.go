@@ -2,6 +2,7 @@ package stix
 
 import (
 	"iter"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -462,7 +463,7 @@ func (mp *mapper) mapNamed(out *mapped, o object) {
 	if n.Key == "" {
 		n = graph.SourceNode(kind, o.id)
 	}
-	if graph.Lifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
+	if objectLifecycle(o.m) == "" && graph.ATTACKIDFor(kind, n.Key) != "" {
 		names := []string{name}
 		for _, p := range []string{"aliases", "x_mitre_aliases"} {
 			if l, ok := stringList(o.m[p]); ok {
@@ -540,7 +541,7 @@ func (mp *mapper) lifecycle(out *mapped, n *graph.Node, o object) {
 			n.Aliases = append(n.Aliases, a)
 		}
 	}
-	live := graph.Lifecycle(o.m) == ""
+	live := objectLifecycle(o.m) == ""
 	if o.typ == "x-mitre-tactic" && live {
 		short := strings.TrimSpace(o.str("x_mitre_shortname"))
 		domains, _ := stringList(o.m["x_mitre_domains"])
@@ -652,6 +653,27 @@ func (mp *mapper) mapIndicator(out *mapped, o object) {
 	}
 }
 
+// objectLifecycle is graph.Lifecycle of a STIX object's properties, and
+// deprecated for a CAPEC entry that CAPEC marks withdrawn: its
+// x_capec_status "Deprecated" (a duplicate or an entry made in error) or
+// "Obsolete" (no longer valid), as MITRE's CAPEC STIX bundle writes them
+// (CAPEC-5 "Blue Boxing" is Obsolete), in any case. Set as the graph's
+// own mark (graph.PropLifecycle), which graph.Lifecycle and the SQL
+// node_withdrawn read, so such a pattern ranks below live records, claims
+// no name and is left out of walks as an ATT&CK x_mitre_deprecated one is.
+func objectLifecycle(m map[string]any) string {
+	if lc := graph.Lifecycle(m); lc != "" {
+		return lc
+	}
+	if s, ok := m["x_capec_status"].(string); ok {
+		switch strings.ToLower(strings.TrimSpace(s)) {
+		case "deprecated", "obsolete":
+			return graph.LifecycleDeprecated
+		}
+	}
+	return ""
+}
+
 // addDerived adds a node derived from the node at index from (an observable
 // of a pattern, a hash of a file): same sources, seen times and TLP.
 func (mp *mapper) addDerived(out *mapped, from int, n graph.Node) {
@@ -694,6 +716,9 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 			n.Name = v
 		}
 	}
+	if n.Name == "" && o.typ == "language-content" {
+		n.Name = languageContentName(o.m["contents"])
+	}
 	if n.Name == "" && o.typ == "location" {
 		// A location given by its coordinates alone.
 		lat, okLat := o.m["latitude"].(float64)
@@ -715,7 +740,7 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	mp.lifecycle(out, &n, o)
 	out.batch.Relations = append(out.batch.Relations, mp.refRelations(out, n, o, own)...)
 	n.Props = mp.props(o, fieldProps, mk, false)
-	if lc := graph.Lifecycle(n.Props); lc != "" {
+	if lc := objectLifecycle(n.Props); lc != "" {
 		n.Props[graph.PropLifecycle] = lc
 	}
 	for _, p := range own {
@@ -731,6 +756,29 @@ func (mp *mapper) addNode(out *mapped, n graph.Node, o object, own []string) int
 	}
 	out.batch.Nodes = append(out.batch.Nodes, n)
 	return idx
+}
+
+// languageContentName names a language-content object (STIX 2.1, 7.1: the
+// translations of the object its object_ref names) by the names it gives,
+// each with its language ("Bank Angriff 1 (de); Attaque Bank 1 (fr)"), so
+// that a search in any of those languages finds it and through it the
+// object; one translating no name by its languages ("translation (de,
+// fr)"). "" for contents that are no dictionary of languages.
+func languageContentName(contents any) string {
+	byLang, _ := contents.(map[string]any)
+	langs := slices.Sorted(maps.Keys(byLang))
+	var names []string
+	for _, lang := range langs {
+		props, _ := byLang[lang].(map[string]any)
+		name, _ := props["name"].(string)
+		if name = strings.TrimSpace(name); name != "" && len(strings.Join(names, "; "))+len(name)+len(lang)+5 <= maxValueName {
+			names = append(names, name+" ("+lang+")")
+		}
+	}
+	if len(names) == 0 && len(langs) > 0 && len(langs) <= 64 {
+		return "translation (" + strings.Join(langs, ", ") + ")"
+	}
+	return strings.Join(names, "; ")
 }
 
 // nameProps are, for types keyed by their id that have neither name nor

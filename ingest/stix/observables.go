@@ -42,16 +42,26 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 	if !ok {
 		n = graph.SourceNode(graph.Kind(o.typ), o.id)
 	}
-	if v, isString := obj["value"].(string); isString && valueKinds[graph.Kind(o.typ)] {
-		if _, err := graph.NormalizeValue(graph.Kind(o.typ), v); err != nil {
+	kind := graph.Kind(o.typ)
+	if ok {
+		kind = n.Kind // an IPv4-mapped ipv6-addr is the ipv4-addr it maps
+	}
+	if v, isString := obj["value"].(string); isString && valueKinds[kind] {
+		if _, err := graph.NormalizeValue(kind, v); err != nil {
 			// The object loads (its id is named by others), keyed as written.
 			out.warnings = append(out.warnings, warning{property: "value", value: v,
 				message: "not a valid " + o.typ + ", node keyed by the value as written: " + err.Error()})
 		}
 	}
 	if n.Name == "" && o.typ == "file" {
-		if algs := hashAlgorithms(o.m); len(algs) > 0 {
-			n.Name = graph.HashKey(algs[0], hashValue(o.m, algs[0]))
+		// Named by its first valid hash (a bad one names nothing, as it
+		// keys nothing: graph.ObservableNode), else by the first.
+		algs := hashAlgorithms(o.m)
+		for i, alg := range algs {
+			if _, _, err := graph.NormalizeHash(alg, hashValue(o.m, alg)); err == nil || i == len(algs)-1 {
+				n.Name = graph.HashKey(alg, hashValue(o.m, alg))
+				break
+			}
 		}
 	}
 	ident := o.id
@@ -121,7 +131,7 @@ func (mp *mapper) mapObservable(out *mapped, o object, parent int) {
 		if _, _, err := graph.NormalizeHash(alg, v); err != nil {
 			// Kept in the object's props as written; no hash node for it.
 			out.warnings = append(out.warnings, warning{property: "hashes." + alg, value: v,
-				message: "not a valid hash, no hash node: " + err.Error()})
+				message: "not a valid hash, no hash node: " + err.Error(), reason: ReasonInvalidHash})
 			continue
 		}
 		h := graph.HashNode(alg, v)

@@ -333,7 +333,9 @@ func lexString(s string) (string, int, error) {
 // patternObservables returns the observable nodes a STIX pattern compares
 // for equality (= or IN, not negated): addresses, domains, URLs, e-mail
 // addresses, MAC addresses, mutexes, directories, registry keys,
-// autonomous systems, file or artifact hashes (as hash nodes), certificate
+// autonomous systems, file or artifact hashes (as hash nodes; also a hash
+// of what a reference names, process:binary_ref.hashes.MD5:
+// refHashAlgorithm), certificate
 // fingerprints (the x509-certificate node; one node for the fingerprints
 // and serial number of one certificate: describedCertificates), and file names when the
 // pattern compares no valid file hash (a file node with that name, as a
@@ -679,6 +681,17 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 			return graph.HashNode(alg, value), true, nil
 		}
 	}
+	if alg, ok := refHashAlgorithm(path); ok {
+		// A hash of the file or artifact a reference names: a process's
+		// executable ([process:binary_ref.hashes.'SHA-256' = '…'], as
+		// stix-shifter and Kestrel write a process hunt; image_ref in
+		// STIX 2.1), an e-mail attachment (body_multipart[*].body_raw_ref):
+		// the hash node, as file:hashes gives it.
+		if _, _, err := graph.NormalizeHash(alg, value); err != nil {
+			return graph.Node{}, false, err
+		}
+		return graph.HashNode(alg, value), true, nil
+	}
 	if objectType == "email-message" && path == "additional_header_fields.reply_to" {
 		// The Reply-To address, as misp-stix writes a MISP
 		// email-reply-to (its observable: an email-message whose
@@ -700,6 +713,23 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 		return n, ok, nil
 	}
 	return graph.Node{}, false, nil
+}
+
+// refHashAlgorithm returns the algorithm of a path that compares a hash of
+// the object a reference names (binary_ref.hashes.SHA-256,
+// body_multipart[*].body_raw_ref.hashes.MD5,
+// parent_ref.image_ref.hashes.MD5), false for any other path.
+func refHashAlgorithm(path string) (string, bool) {
+	i := strings.LastIndex(path, ".hashes.")
+	if i < 0 || strings.Contains(path[i+len(".hashes."):], ".") {
+		return "", false
+	}
+	ref := path[:i]
+	if j := strings.LastIndexByte(ref, '['); j >= 0 && strings.HasSuffix(ref, "]") {
+		ref = ref[:j] // a list of references: …_refs[*]
+	}
+	alg := path[i+len(".hashes."):]
+	return alg, alg != "" && (strings.HasSuffix(ref, "_ref") || strings.HasSuffix(ref, "_refs"))
 }
 
 // fileNameNode is the file node of a file:name comparison: the file

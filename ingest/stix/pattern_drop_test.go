@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -141,4 +142,48 @@ func TestNegatedPatternsGiveNoBasedOn(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, warned, "logged with its reason and id")
+}
+
+// TestHashThroughAReferenceIsTheHash: a pattern comparing a hash of the
+// file a reference names — a process's executable
+// ([process:binary_ref.hashes.'SHA-256' = '…'], STIX 2.0's binary_ref, as
+// stix-shifter's CrowdStrike observables give a process; image_ref in
+// 2.1), an e-mail attachment (body_multipart[*].body_raw_ref.hashes.MD5),
+// a file's content (content_ref.hashes.'MD5', MISP core's STIX export of a
+// malware-sample, stix/misp-core/stixtest_stix2_indicators_test.json) — is
+// based on that hash node, the one a file object of that hash has-hash;
+// a hash there that is not valid for its algorithm is a counted
+// invalid-pattern-value drop, as under file:hashes. Before, such a
+// comparison named no observable: the indicators were based on nothing and
+// a walk from the file's hash never reached them.
+func TestHashThroughAReferenceIsTheHash(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	const sha = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	const md5 = "8764605c6f388c89096b534d33565802"
+	ind := func(n int, pattern string) string {
+		return fmt.Sprintf(`{"type":"indicator","spec_version":"2.1","id":"indicator--b1000000-0000-4000-8000-00000000000%d","created":"2024-01-01T00:00:00Z","modified":"2024-01-01T00:00:00Z","pattern_type":"stix","valid_from":"2024-01-01T00:00:00Z","pattern":%q}`, n, pattern)
+	}
+	feed := bundle(
+		`{"type":"file","spec_version":"2.1","id":"file--b1000000-0000-4000-8000-000000000009","name":"evil.exe","hashes":{"SHA-256":"`+strings.ToUpper(sha)+`","MD5":"`+md5+`"}}`,
+		ind(1, "[process:binary_ref.hashes.'SHA-256' = '"+sha+"']"),
+		ind(2, "[email-message:body_multipart[*].body_raw_ref.hashes.MD5 = '"+md5+"']"),
+		ind(3, "[file:content_ref.hashes.'MD5' = '"+md5+"' AND file:content_ref.name = 'oui']"),
+		ind(4, "[process:parent_ref.image_ref.hashes.MD5 = '"+md5[:31]+"']"),
+		ind(5, "[process:binary_ref.name = 'evil.exe']"),
+	)
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool, store.WithLogger(quietLogger))
+	rep, err := Load(ctx, strings.NewReader(feed), st, Options{Feed: "ref-hashes", Logger: quietLogger})
+	require.NoError(t, err)
+	require.EqualValues(t, 6, rep.RecordsMapped)
+	got, _ := graphRelations(t, pool)
+	require.Equal(t, []string{
+		"file has-hash hash MD5:" + md5,
+		"file has-hash hash SHA-256:" + sha,
+		"indicator based-on hash MD5:" + md5,
+		"indicator based-on hash MD5:" + md5,
+		"indicator based-on hash SHA-256:" + sha,
+	}, got)
+	require.Equal(t, map[engine.Reason]int64{ReasonInvalidPatternValue: 1}, rep.PartsDropped)
 }

@@ -387,6 +387,49 @@ func TestObjectsWithoutANameAreNamedByWhatTheySay(t *testing.T) {
 	require.Equal(t, "AS64500", as.Name, "an autonomous system a pattern compares")
 }
 
+// TestLanguageContentIsNamedByItsTranslations: STIX 2.1's own example of a
+// language-content (section 7.1: the German and French name and
+// description of campaign--12a111f0-…) beside its campaign, and one that
+// translates a description alone. Before, both were nodes without a name,
+// shown by their id, and `intel search "Bank Angriff 1"` found nothing.
+// Now the first is named by the names it translates, each with its
+// language, which a search in either language finds, and leads to the
+// campaign (object); the second by its languages.
+func TestLanguageContentIsNamedByItsTranslations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, rep, _ := loadProducer(t, "language-content", bundle(
+		`{"type": "campaign", "id": "campaign--12a111f0-b824-4baf-a224-83b80237a094", "spec_version": "2.1",
+		  "created": "2017-02-08T21:31:22.007Z", "modified": "2017-02-08T21:31:22.007Z", "name": "Bank Attack"}`,
+		`{"type": "language-content", "id": "language-content--b86bd89f-98bb-4fa9-8cb2-9ad421da981d", "spec_version": "2.1",
+		  "created": "2017-02-08T21:31:22.007Z", "modified": "2017-02-08T21:31:22.007Z",
+		  "object_ref": "campaign--12a111f0-b824-4baf-a224-83b80237a094", "object_modified": "2017-02-08T21:31:22.007Z",
+		  "contents": {"de": {"name": "Bank Angriff 1", "description": "Weitere Informationen über Banküberfall"},
+		               "fr": {"name": "Attaque Bank 1", "description": "Plus d'informations sur la crise bancaire"}}}`,
+		`{"type": "language-content", "id": "language-content--b86bd89f-98bb-4fa9-8cb2-9ad421da9820", "spec_version": "2.1",
+		  "created": "2017-02-08T21:31:22.007Z", "modified": "2017-02-08T21:31:22.007Z",
+		  "object_ref": "campaign--12a111f0-b824-4baf-a224-83b80237a094", "object_modified": "2017-02-08T21:31:22.007Z",
+		  "contents": {"es": {"description": "Más información"}, "it": {"description": "Altre informazioni"}}}`,
+	))
+	require.Empty(t, rep.Dropped)
+	for id, name := range map[string]string{
+		"language-content--b86bd89f-98bb-4fa9-8cb2-9ad421da981d": "Bank Angriff 1 (de); Attaque Bank 1 (fr)",
+		"language-content--b86bd89f-98bb-4fa9-8cb2-9ad421da9820": "translation (es, it)",
+	} {
+		n, err := st.ResolveNode(ctx, id)
+		require.NoError(t, err, id)
+		require.Equal(t, name, n.Name, id)
+	}
+	for _, q := range []string{"Bank Angriff 1", "Attaque Bank 1"} {
+		hits, err := st.Search(ctx, q, graph.SearchOptions{Limit: 5})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, q)
+		require.Equal(t, graph.Kind("language-content"), hits[0].Kind, q)
+	}
+	got, _ := graphRelations(t, st.Pool())
+	require.Contains(t, got, "language-content object campaign Bank Attack")
+}
+
 // TestSekoiaItemsPageLoads: Sekoia.io's Intelligence Center answers with
 // pages {"has_more": …, "items": [STIX objects]}
 // (testdata/excerpts/sekoia-indicator.json, a page its XSOAR integration is
