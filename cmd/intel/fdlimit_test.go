@@ -18,7 +18,7 @@ import (
 // 120` of 120 feeds under `ulimit -n 40` loads every feed (exit 0), fewer
 // at once than asked, with one WARN saying so. Before, each feed past the
 // limit failed at once with `open feed: open …: too many open files`, and
-// those failures drained the rest of the list: 100 of 120 failed, exit 1.
+// those failures drained the rest of the list: 96 of 120 failed, exit 1.
 func TestConcurrencyWithinTheOpenFileLimit(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.DSN(t)

@@ -195,10 +195,7 @@ func TestTelemetryFileLoadedAlreadyOnAReadOnlyServer(t *testing.T) {
 	require.NoError(t, os.WriteFile(edges, []byte(line("a1")+line("a2")), 0o600))
 	runOK(t, "ingest", "telemetry", edges, "--database-url="+dsn)
 
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
-	ro := "--database-url=" + u.String()
+	ro := "--database-url=" + readOnlyURL(t, dsn)
 	stdout, stderr, code := runCLI(t, ro, "ingest", "telemetry", edges)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "telemetry file already loaded: nothing new to store")
@@ -250,10 +247,7 @@ func TestUnchangedFeedsOnAReadOnlyServer(t *testing.T) {
 	}
 	before := bookkeeping()
 
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
-	ro := "--database-url=" + u.String()
+	ro := "--database-url=" + readOnlyURL(t, dsn)
 	stdout, stderr, code := runCLI(t, ro, "ingest", "feeds", feeds)
 	require.Equal(t, exitOK, code, stderr)
 	require.Equal(t, []string{"c2: skipped", "ghost: skipped", "edr: skipped"}, strings.Split(strings.TrimSpace(stdout), "\n"))
@@ -265,4 +259,14 @@ func TestUnchangedFeedsOnAReadOnlyServer(t *testing.T) {
 	_, stderr, code = runCLI(t, ro, "ingest", "feeds", feeds)
 	require.Equal(t, exitFailure, code, stderr)
 	require.Contains(t, stderr, "intel: 1 of 4 feeds failed: feed new: the server is read-only (a hot standby, or default_transaction_read_only = on): writes must go to the primary", stderr)
+}
+
+// readOnlyURL is dsn with default_transaction_read_only on for its
+// sessions, as a hot standby answers.
+func readOnlyURL(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
+	return u.String()
 }
