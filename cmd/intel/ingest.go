@@ -592,6 +592,12 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	for _, reason := range reasons {
 		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
 	}
+	if n := rep.PartsDroppedTotal(); n > 0 {
+		tw.printf("parts dropped\t%d (of lines that loaded without them)\n", n)
+		for _, reason := range slices.Sorted(maps.Keys(rep.PartsDropped)) {
+			tw.printf("  %s\t%d\n", reason, rep.PartsDropped[reason])
+		}
+	}
 	return tw.flush()
 }
 
