@@ -383,13 +383,11 @@ func TestCompleteInputWritesNoEdgeBeyondItsCheckpoint(t *testing.T) {
 	b := setup(t, store.WithCopyChunk(500))
 	in := store.TelemetryInput{Name: "file:/tmp/edr.ndjson", ContentHash: "abc"}
 	at := b.now.Add(-time.Hour)
-	all := slices.Collect(func(yield func(graph.TelemetryEdge) bool) {
-		for e := range numbered(3000, at, false) {
-			if !yield(e) {
-				return
-			}
-		}
-	})
+	var all []graph.TelemetryEdge
+	for e, err := range numbered(3000, at, false) {
+		require.NoError(t, err)
+		all = append(all, e)
+	}
 	// The first load made no edge of lines 100 and 2000.
 	older := slices.Concat(all[:100], all[101:2000], all[2001:])
 	seq := func(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, error] {
