@@ -230,7 +230,7 @@ func Run(ctx context.Context, st Store, feeds []Feed, opts Options) ([]Result, e
 			errs = append(errs, fmt.Errorf("feed %s: %s", r.Feed.Name, r.Error))
 		}
 	}
-	if !opts.DryRun && len(feeds) > 1 && opts.Concurrency > 1 && ctx.Err() == nil {
+	if !opts.DryRun && len(feeds) > 1 && opts.Concurrency > 1 && ctx.Err() == nil && !allSkipped(results) {
 		// Feeds loaded side by side can each park a relationship whose
 		// endpoint the other was writing at that moment; sweep them up.
 		ws, err := st.ReleasePending(ctx)
@@ -242,6 +242,18 @@ func Run(ctx context.Context, st Store, feeds []Feed, opts Options) ([]Result, e
 		}
 	}
 	return results, errors.Join(errs...)
+}
+
+// allSkipped reports whether every feed was skipped unchanged: no feed
+// wrote, so none parked a relation another completed (and a read-only
+// server, where only skips succeed, is not asked to write).
+func allSkipped(results []Result) bool {
+	for _, r := range results {
+		if r.Status != StatusSkipped {
+			return false
+		}
+	}
+	return true
 }
 
 // LoadFeed loads one feed: it detects the format, skips the feed when its
@@ -348,7 +360,17 @@ func LoadFeed(ctx context.Context, st Store, f Feed, opts Options) (res Result) 
 			res.Report = engine.NewReport(f.Name, src.format)
 			res.Report.Skipped = 1
 			opts.Logger.Info("feed unchanged, skipped", "feed", f.Name, "content_hash", src.hash)
-			if err := st.FeedFinished(ctx, nil, f.Name, StatusSkipped, "", src.hash, res.Mapping, res.Report); !superseded(&res, err, opts.Logger) && err != nil {
+			err := st.FeedFinished(ctx, nil, f.Name, StatusSkipped, "", src.hash, res.Mapping, res.Report)
+			if store.ReadOnly(err) {
+				// A hot standby (or default_transaction_read_only): the
+				// skip cannot be recorded, and nothing needs to be. Before,
+				// the feed failed on that record, so a feed list loaded
+				// already exited 1 there (as intel ingest telemetry of a
+				// file loaded to its end did).
+				opts.Logger.Info("the server is read-only, and the feed is unchanged since its last load: nothing is written", "feed", f.Name)
+				return res
+			}
+			if !superseded(&res, err, opts.Logger) && err != nil {
 				return fail(err)
 			}
 			return res

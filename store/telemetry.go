@@ -264,6 +264,15 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	stats := TelemetryStats{Dropped: map[graph.DropReason]int64{}}
 	var skip, seenSkip int64 // edges stored, and of them those with their records' times written
 	readOnly := false        // a read-only server, whose checkpoint says the input is loaded
+	// complete: the input's checkpoint says it was loaded to its end. Its
+	// content gives no edge past skip but when this intel makes edges of
+	// lines the earlier one dropped (an observed_at spelling it did not
+	// read): those are not stored (beyond), as the earlier load's report
+	// counted them dropped. Before, the edges past skip were written: the
+	// last ones of the input, stored already when the lines that now give
+	// edges came before them, so those were stored twice and the new ones
+	// not at all.
+	complete, beyond := false, int64(0)
 	var progress *inputProgress
 	if in.Name != "" {
 		if in.ContentHash == "" {
@@ -314,7 +323,7 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			}
 			cp, readOnly = done, true
 		}
-		skip, seenSkip = cp.Edges, min(cp.SeenEdges, cp.Edges)
+		skip, seenSkip, complete = cp.Edges, min(cp.SeenEdges, cp.Edges), cp.Complete
 		if skip > 0 {
 			s.log.InfoContext(ctx, "resuming telemetry input after its checkpoint", "input", in.Name,
 				"edges_done", cp.Edges, "rows_written", cp.RowsWritten, "complete", cp.Complete,
@@ -398,6 +407,11 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 			}
 			continue
 		}
+		if complete {
+			stats.Resumed++
+			beyond++
+			continue
+		}
 		if reason, detail := checkEdge(&e, checked); reason != "" {
 			stats.Dropped[reason]++
 			s.log.WarnContext(ctx, "dropping telemetry edge", "index", index, "agent_id", clip(e.AgentID),
@@ -450,7 +464,11 @@ func (s *Store) appendTelemetryInput(ctx context.Context, in TelemetryInput, edg
 	if err == nil && srcErr == nil && ctx.Err() == nil {
 		stats.PartitionsCreated += s.recheckDays(ctx)
 	}
-	if err == nil && srcErr == nil && in.Name != "" && (!readOnly || index > skip) {
+	if beyond > 0 {
+		s.log.WarnContext(ctx, "lines of a telemetry input loaded to its end give edges now that its earlier load dropped (an intel that reads more of them): not stored, as that load's report counted them dropped",
+			"input", in.Name, "edges", beyond, "edges_loaded", skip)
+	}
+	if err == nil && srcErr == nil && in.Name != "" && (!readOnly || index > skip && !complete) {
 		err = s.retry(ctx, "complete telemetry checkpoint", func(ctx context.Context) error {
 			return s.q.TelemetryCheckpointComplete(ctx, gen.TelemetryCheckpointCompleteParams{
 				Input: in.Name, ContentHash: in.ContentHash, Edges: index})

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -366,4 +367,49 @@ func TestWriteRetriesKilledConnections(t *testing.T) {
 	require.NoError(t, b.pool.QueryRow(ctx, "SELECT count(*) FROM nodes").Scan(&n))
 	require.EqualValues(t, 8000, n)
 	require.EqualValues(t, 8000, total)
+}
+
+// TestCompleteInputWritesNoEdgeBeyondItsCheckpoint: an input loaded to its
+// end (its checkpoint complete) and given again with more edges than it
+// counted, as the same file gives when an intel that reads more of its
+// lines (a spelling of observed_at, a line after a crash's NUL bytes)
+// loads it again, writes nothing: the edges past the checkpoint's count
+// are the input's last ones, stored already, when the lines that now give
+// edges come before them. Before, they were written: 2 of the 3,000
+// edges twice.
+func TestCompleteInputWritesNoEdgeBeyondItsCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t, store.WithCopyChunk(500))
+	in := store.TelemetryInput{Name: "file:/tmp/edr.ndjson", ContentHash: "abc"}
+	at := b.now.Add(-time.Hour)
+	var all []graph.TelemetryEdge
+	for e, err := range numbered(3000, at, false) {
+		require.NoError(t, err)
+		all = append(all, e)
+	}
+	// The first load made no edge of lines 100 and 2000.
+	older := slices.Concat(all[:100], all[101:2000], all[2001:])
+	seq := func(edges []graph.TelemetryEdge) iter.Seq2[graph.TelemetryEdge, error] {
+		return func(yield func(graph.TelemetryEdge, error) bool) {
+			for _, e := range edges {
+				if !yield(e, nil) {
+					return
+				}
+			}
+		}
+	}
+	first, err := b.store.Checkpointed(in).AppendTelemetry(ctx, seq(older))
+	require.NoError(t, err)
+	stored := edgeRows(t, b.pool)
+
+	again, err := b.store.Checkpointed(in).AppendTelemetry(ctx, seq(all))
+	require.NoError(t, err)
+	require.Zero(t, again.Edges, "a loaded input writes nothing more")
+	require.EqualValues(t, len(all), again.Resumed)
+	require.Equal(t, stored, edgeRows(t, b.pool))
+	var rows, distinct int
+	require.NoError(t, b.pool.QueryRow(ctx, `SELECT count(*), count(DISTINCT props->>'i') FROM telemetry_edges`).Scan(&rows, &distinct))
+	require.EqualValues(t, first.Edges, rows)
+	require.Equal(t, rows, distinct, "no edge stored twice")
 }

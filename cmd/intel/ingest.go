@@ -234,6 +234,11 @@ func (a *app) runFeeds(ctx context.Context, feeds []ingest.Feed, fl ingestOption
 		store, upkeep = s, up
 		defer func() { _ = upkeep() }() // the upkeep has ended before the pool closes
 	}
+	poolConns := 0
+	if a.pool != nil {
+		poolConns = int(a.pool.Config().MaxConns - a.pool.Stat().TotalConns()) // those open are counted open
+	}
+	opts.Concurrency = concurrencyForOpenFiles(min(opts.Concurrency, len(feeds)), poolConns, a.log)
 	if a.stderrIsTerminal() {
 		opts.Progress = ingest.NewProgress(a.stderr, 250*time.Millisecond)
 		// Log lines go through the progress line, which clears itself
@@ -586,6 +591,12 @@ func (a *app) printTelemetry(rep *engine.Report, dryRun bool) error {
 	reasons := slices.Sorted(maps.Keys(rep.Dropped))
 	for _, reason := range reasons {
 		tw.printf("  %s\t%d\n", reason, rep.Dropped[reason])
+	}
+	if n := rep.PartsDroppedTotal(); n > 0 {
+		tw.printf("parts dropped\t%d (of lines that loaded without them)\n", n)
+		for _, reason := range slices.Sorted(maps.Keys(rep.PartsDropped)) {
+			tw.printf("  %s\t%d\n", reason, rep.PartsDropped[reason])
+		}
 	}
 	return tw.flush()
 }

@@ -195,10 +195,7 @@ func TestTelemetryFileLoadedAlreadyOnAReadOnlyServer(t *testing.T) {
 	require.NoError(t, os.WriteFile(edges, []byte(line("a1")+line("a2")), 0o600))
 	runOK(t, "ingest", "telemetry", edges, "--database-url="+dsn)
 
-	u, err := url.Parse(dsn)
-	require.NoError(t, err)
-	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
-	ro := "--database-url=" + u.String()
+	ro := "--database-url=" + readOnlyURL(t, dsn)
 	stdout, stderr, code := runCLI(t, ro, "ingest", "telemetry", edges)
 	require.Equal(t, exitOK, code, stderr)
 	require.Contains(t, stdout, "telemetry file already loaded: nothing new to store")
@@ -213,4 +210,63 @@ func TestTelemetryFileLoadedAlreadyOnAReadOnlyServer(t *testing.T) {
 	_, stderr, code = runCLI(t, ro, "ingest", "telemetry", edges)
 	require.Equal(t, exitFailure, code, stderr)
 	require.Contains(t, stderr, "read-only transaction", stderr)
+}
+
+// TestUnchangedFeedsOnAReadOnlyServer: intel ingest feeds of a list loaded
+// already (STIX and telemetry feeds), against a read-only server (the URL's
+// default_transaction_read_only, as a hot standby answers), skips every
+// feed and exits 0, writing nothing, as intel ingest telemetry of a file
+// loaded to its end does there. Before, each feed failed on the record of
+// its skip (`4 of 4 feeds failed: … record end of feed …: cannot execute
+// UPDATE in a read-only transaction`), exit 1. A feed with something to
+// load still fails, naming the read-only server.
+func TestUnchangedFeedsOnAReadOnlyServer(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	edges := `{"src":"ipv4-addr:10.0.0.5","relation":"connected-to","dst":"domain-name:example.com","agent_id":"a1","observed_at":"` +
+		time.Now().UTC().Format(time.RFC3339) + `"}` + "\n"
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "edges.ndjson"), []byte(edges), 0o600))
+	c2, err := filepath.Abs(testdata("stix/indicators-for-C2-with-COA.json"))
+	require.NoError(t, err)
+	ghost, err := filepath.Abs(testdata("stix/sighting-of-observed-data.json"))
+	require.NoError(t, err)
+	list := "feeds:\n" +
+		"  - {name: c2, path: " + c2 + ", format: stix}\n" +
+		"  - {name: ghost, path: " + ghost + ", format: stix}\n" +
+		"  - {name: edr, path: edges.ndjson, format: telemetry}\n"
+	feeds := filepath.Join(dir, "feeds.yaml")
+	require.NoError(t, os.WriteFile(feeds, []byte(list), 0o600))
+	runOK(t, "ingest", "feeds", feeds, "--database-url="+dsn)
+	pool := pgtest.PoolFor(t, dsn)
+	bookkeeping := func() string {
+		var s string
+		require.NoError(t, pool.QueryRow(context.Background(),
+			`SELECT string_agg(format('%s %s %s %s', name, last_status, updated_at, content_hash), '; ' ORDER BY name) FROM feeds`).Scan(&s))
+		return s
+	}
+	before := bookkeeping()
+
+	ro := "--database-url=" + readOnlyURL(t, dsn)
+	stdout, stderr, code := runCLI(t, ro, "ingest", "feeds", feeds)
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, []string{"c2: skipped", "ghost: skipped", "edr: skipped"}, strings.Split(strings.TrimSpace(stdout), "\n"))
+	require.Equal(t, 3, strings.Count(stderr, "the server is read-only, and the feed is unchanged since its last load: nothing is written"), stderr)
+	require.NotContains(t, stderr, "level=ERROR", stderr)
+	require.Equal(t, before, bookkeeping())
+
+	require.NoError(t, os.WriteFile(feeds, []byte(list+"  - {name: new, path: "+c2+", format: stix}\n"), 0o600))
+	_, stderr, code = runCLI(t, ro, "ingest", "feeds", feeds)
+	require.Equal(t, exitFailure, code, stderr)
+	require.Contains(t, stderr, "intel: 1 of 4 feeds failed: feed new: the server is read-only (a hot standby, or default_transaction_read_only = on): writes must go to the primary", stderr)
+}
+
+// readOnlyURL is dsn with default_transaction_read_only on for its
+// sessions, as a hot standby answers.
+func readOnlyURL(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	u.RawQuery += "&options=-c%20default_transaction_read_only%3Don"
+	return u.String()
 }

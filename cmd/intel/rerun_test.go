@@ -166,6 +166,47 @@ func TestTelemetryRerunOfAFileCutMidLine(t *testing.T) {
 	require.Equal(t, 1000, distinct)
 }
 
+// TestTelemetryRerunOfAFileReadBeforeItsLastLineEnded: a file loaded
+// while its writer had written its last line but not yet the line's end
+// ("\n", or "\r\n" in a file of CRLF lines, of which it may have written
+// the "\r"), then the line's end and more lines written and the file
+// loaded again: every line is stored once. Before, the ended line hashed
+// otherwise than the line loaded, so the rerun took the file for
+// rewritten from that line on (WARN "telemetry file rewritten") and
+// stored its edge a second time: 1,101 rows of 1,100 lines.
+func TestTelemetryRerunOfAFileReadBeforeItsLastLineEnded(t *testing.T) {
+	t.Parallel()
+	crlf := func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("\n"), []byte("\r\n")) }
+	for _, tc := range []struct {
+		name      string
+		lines     func([]byte) []byte
+		unwritten int // bytes of the last line's end not yet written
+	}{
+		{"LF", func(b []byte) []byte { return b }, 1},
+		{"CRLF", crlf, 2},
+		{"CRLF, CR written", crlf, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dsn := pgtest.DSN(t)
+			path := filepath.Join(t.TempDir(), "edr.ndjson")
+			content := tc.lines(rerunLines("ws", 0, 1000))
+			require.NoError(t, os.WriteFile(path, content[:len(content)-tc.unwritten], 0o600))
+			ingestFile(t, dsn, path)
+			rows, _ := rerunCounts(t, dsn)
+			require.Equal(t, 1000, rows, "a complete last line without its end loads")
+
+			require.NoError(t, os.WriteFile(path, append(content, tc.lines(rerunLines("ws", 1000, 1100))...), 0o600))
+			report, stderr := ingestFile(t, dsn, path)
+			rows, distinct := rerunCounts(t, dsn)
+			require.Equal(t, 1100, distinct)
+			require.Equal(t, 1100, rows, "stderr: %s", stderr)
+			require.Contains(t, report, `"kind": "appended"`)
+			require.NotContains(t, stderr, "rewritten", stderr)
+		})
+	}
+}
+
 // TestTelemetryRerunSaysLinesAlreadyLoadedNotStored: a file of which an
 // earlier load stored some lines and dropped others (observed before the
 // recorded retention: before-retention) is skipped whole by its rerun,

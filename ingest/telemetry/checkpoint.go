@@ -155,7 +155,8 @@ type hashedLines struct {
 // hashLines reads the file at path once: the SHA-256 of its content and
 // the FNV-64a of each line (newline included; a last line without one
 // too), and how many leading lines it shares with old (a checkpoint's
-// line hashes). It holds 8 bytes a line: the hashes' slice is sized from
+// line hashes; old's last line is shared also by the line that is it with
+// a line end added). It holds 8 bytes a line: the hashes' slice is sized from
 // the first block's lines per byte, and no offset per line is kept.
 func hashLines(path string, old []byte) (hashedLines, error) {
 	var r hashedLines
@@ -172,11 +173,42 @@ func hashLines(path string, old []byte) (hashedLines, error) {
 	lh := fnv.New64a()
 	buf := make([]byte, 256<<10)
 	open, matching := false, true
-	end := func() {
+	// The line's hash without its newline, and without the carriage
+	// return before it (beforeCR, when the line so far ends in one): the
+	// checkpoint's last line may be this line as it was before its
+	// writer wrote the line's end (unterminated then, complete JSON, and
+	// loaded).
+	var bare, beforeCR uint64
+	endsCR := false
+	hashPart := func(b []byte) {
+		if len(b) == 0 {
+			return
+		}
+		if b[len(b)-1] == '\r' {
+			lh.Write(b[:len(b)-1]) //nolint:errcheck // never fails
+			beforeCR = lh.Sum64()
+			lh.Write(b[len(b)-1:]) //nolint:errcheck // never fails
+			endsCR = true
+			return
+		}
+		lh.Write(b) //nolint:errcheck // never fails
+		endsCR = false
+	}
+	end := func(terminated bool) {
 		r.lines = binary.BigEndian.AppendUint64(r.lines, lh.Sum64())
-		if k := len(r.lines) - 8; matching && k+8 <= len(old) && bytes.Equal(old[k:k+8], r.lines[k:]) {
+		k := len(r.lines) - 8
+		switch {
+		case matching && k+8 <= len(old) && bytes.Equal(old[k:k+8], r.lines[k:]):
 			r.common, r.at = r.common+1, r.size
-		} else {
+		case matching && terminated && k+8 == len(old) &&
+			(binary.BigEndian.Uint64(old[k:]) == bare || endsCR && binary.BigEndian.Uint64(old[k:]) == beforeCR):
+			// The last line loaded had no line end then and has one now
+			// (the file was read while its writer had written the line
+			// but not yet its "\n", or "\r\n"): the same line, loaded
+			// already. Before, it differed, and the rerun loaded it again
+			// as a rewritten line: that edge was stored twice.
+			r.common, r.at = r.common+1, r.size
+		default:
 			matching = false
 		}
 	}
@@ -196,16 +228,18 @@ func hashLines(path string, old []byte) (hashedLines, error) {
 		for len(b) > 0 {
 			i := bytes.IndexByte(b, '\n')
 			if i < 0 {
-				lh.Write(b) //nolint:errcheck // never fails
+				hashPart(b)
 				r.size += int64(len(b))
 				open = true
 				break
 			}
-			lh.Write(b[:i+1]) //nolint:errcheck // never fails
+			hashPart(b[:i])
+			bare = lh.Sum64()
+			lh.Write(b[i : i+1]) //nolint:errcheck // never fails
 			r.size += int64(i + 1)
-			end()
+			end(true)
 			lh.Reset()
-			open = false
+			open, endsCR = false, false
 			b = b[i+1:]
 		}
 		if errors.Is(rerr, io.EOF) {
@@ -216,7 +250,7 @@ func hashLines(path string, old []byte) (hashedLines, error) {
 		}
 	}
 	if open {
-		end()
+		end(false)
 	}
 	r.sum = hex.EncodeToString(h.Sum(nil))
 	return r, nil

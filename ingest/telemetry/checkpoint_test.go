@@ -85,6 +85,15 @@ func TestPlanFile(t *testing.T) {
 			kind: telemetry.PlanChanged, offset: 2 * line, skip: 2, seen: 2, planned: true},
 		{name: "truncated inside what a cut load stored", file: planLines(0, 4), last: checkpointOf(t, ten, 2*line, 6, false),
 			kind: telemetry.PlanShrunk, offset: 2 * line, skip: 2, seen: 2, planned: true},
+		// The last line loaded before its writer wrote its "\n": the
+		// same line, loaded already (before, it was loaded again).
+		{name: "last line ended since, and appended", file: planLines(0, 15), last: checkpointOf(t, ten[:len(ten)-1], 0, 10, true),
+			kind: telemetry.PlanAppended, offset: 10 * line, planned: true},
+		{name: "last line ended since", file: ten, last: checkpointOf(t, ten[:len(ten)-1], 0, 10, true),
+			kind: telemetry.PlanAppended, offset: 10 * line, planned: true},
+		// A last line cut inside (not valid JSON then) is another line.
+		{name: "last line cut inside, completed since", file: planLines(0, 15), last: checkpointOf(t, ten[:len(ten)-5], 0, 9, true),
+			kind: telemetry.PlanChanged, offset: 9 * line, planned: true},
 		{name: "forced", file: ten, force: true, last: checkpointOf(t, ten, 0, 10, true), kind: telemetry.PlanForced, planned: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

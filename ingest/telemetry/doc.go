@@ -7,7 +7,8 @@
 //	 "agent_id": "host-7", "observed_at": "2026-11-27T10:15:00Z",
 //	 "props": {"pid": 4242}}
 //
-// observed_at is RFC 3339 with a zone, or a JSON number of Unix epoch
+// observed_at is RFC 3339 with a zone (also with "t" and "z" in lower
+// case, or a space for the "T", as RFC 3339 allows), or a JSON number of Unix epoch
 // seconds (integer or fractional) or milliseconds, told apart by size: see
 // epochTime; a number that could be either, or neither, is dropped
 // ReasonBadObservedAt. A string of digits alone ("1705904285259") is read

@@ -54,14 +54,7 @@ func TestLoadEpochObservedAt(t *testing.T) {
 		"seconds, slow decoder": strconv.FormatInt(sec, 10) + ".000000001",
 	}
 	var lines strings.Builder
-	for name, at := range in {
-		extra := ""
-		if strings.Contains(name, "slow") {
-			extra = `,"x":{"nested":true}` // no line of the scanner's shape
-		}
-		fmt.Fprintf(&lines, `{"src":"url:http://a.example/%s","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%s%s}`+"\n",
-			strings.ReplaceAll(name, " ", "-"), at, extra)
-	}
+	lines.WriteString(observedAtLines(in))
 	for _, bad := range []string{"0", "-1", "999999999", "99999999999", "999999999999", strconv.FormatInt(now.UnixMicro(), 10), "1e300"} {
 		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%s}`+"\n", bad)
 	}
@@ -77,7 +70,7 @@ func TestLoadEpochObservedAt(t *testing.T) {
 
 	got := observedAtBySource(t, pool)
 	for name, at := range want {
-		key := "http://a.example/" + strings.ReplaceAll(name, " ", "-")
+		key := "http://a.example/" + edgeKey(name)
 		require.Contains(t, got, key)
 		// PostgreSQL keeps microseconds.
 		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
@@ -110,14 +103,7 @@ func TestLoadEpochObservedAtInAString(t *testing.T) {
 		"seconds, slow decoder": now,
 	}
 	var lines strings.Builder
-	for name, at := range in {
-		extra := ""
-		if strings.Contains(name, "slow") {
-			extra = `,"x":{"nested":true}` // no line of the scanner's shape
-		}
-		fmt.Fprintf(&lines, `{"src":"url:http://a.example/%s","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":"%s"%s}`+"\n",
-			strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", ""), at, extra)
-	}
+	lines.WriteString(observedAtLines(quoted(in)))
 	// Out of both ranges: the epoch rule's error.
 	for _, bad := range []string{"0", "999999999", "99999999999", strconv.FormatInt(now.UnixMicro(), 10)} {
 		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":"%s"}`+"\n", bad)
@@ -137,7 +123,7 @@ func TestLoadEpochObservedAtInAString(t *testing.T) {
 
 	got := observedAtBySource(t, pool)
 	for name, at := range want {
-		key := "http://a.example/" + strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")
+		key := "http://a.example/" + edgeKey(name)
 		require.Contains(t, got, key)
 		require.Equal(t, at.Truncate(time.Microsecond), got[key], name)
 	}
@@ -158,4 +144,83 @@ func observedAtBySource(t *testing.T, pool *pgxpool.Pool) map[string]time.Time {
 	})
 	require.NoError(t, err)
 	return got
+}
+
+// TestLoadRFC3339Spellings: an observed_at in the spellings RFC 3339 (5.6)
+// allows beside the usual one, "t" and "z" in lower case and a space for
+// the "T" (Python's str() of an aware datetime), is its time, by either
+// line decoder. A time without a zone is dropped bad-observed-at saying
+// that the zone is missing. Before, the allowed spellings were dropped
+// bad-observed-at too (`cannot parse "t10:15:00z" as "T"`).
+func TestLoadRFC3339Spellings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.Pool(t)
+	st := store.NewStore(pool)
+	now := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	india := time.FixedZone("IST", 5*3600+1800)
+	want := map[string]time.Time{
+		"lower":             now,
+		"space":             now.Add(123456 * time.Microsecond),
+		"space, offset":     now,
+		"lower, slow":       now,
+		"space, zulu, slow": now,
+	}
+	in := map[string]string{
+		"lower":             strings.ToLower(now.Format(time.RFC3339)),
+		"space":             now.Add(123456 * time.Microsecond).In(india).Format("2006-01-02 15:04:05.999999Z07:00"),
+		"space, offset":     now.In(india).Format("2006-01-02 15:04:05Z07:00"),
+		"lower, slow":       strings.ToLower(now.Format(time.RFC3339)),
+		"space, zulu, slow": now.Format("2006-01-02 15:04:05Z07:00"),
+	}
+	var lines strings.Builder
+	lines.WriteString(observedAtLines(quoted(in)))
+	for _, bad := range []string{now.Format("2006-01-02T15:04:05"), now.Format("2006-01-02 15:04:05.000")} {
+		fmt.Fprintf(&lines, `{"src":"url:http://bad.example","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%q}`+"\n", bad)
+	}
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	rep, err := telemetry.Load(ctx, strings.NewReader(lines.String()), st, engine.Options{Feed: "edr", Logger: logger})
+	require.NoError(t, err)
+	require.Equal(t, map[engine.Reason]int64{telemetry.ReasonBadObservedAt: 2}, rep.Dropped, logs.String())
+	require.EqualValues(t, len(in), rep.Telemetry.Edges)
+	require.Equal(t, 2, strings.Count(logs.String(), "has no time zone"), logs.String())
+
+	got := observedAtBySource(t, pool)
+	for name, at := range want {
+		k := "http://a.example/" + edgeKey(name)
+		require.Contains(t, got, k)
+		require.Equal(t, at, got[k], name)
+	}
+}
+
+// observedAtLines is a telemetry line for each of in, its name in the
+// source's URL (edgeKey), its value the observed_at (JSON text). A name
+// with "slow" gives a line of another shape than the scanner's, so the
+// slower decoder reads it.
+func observedAtLines(in map[string]string) string {
+	var lines strings.Builder
+	for name, at := range in {
+		extra := ""
+		if strings.Contains(name, "slow") {
+			extra = `,"x":{"nested":true}` // no line of the scanner's shape
+		}
+		fmt.Fprintf(&lines, `{"src":"url:http://a.example/%s","relation":"x","dst":"url:http://b.example","agent_id":"a","observed_at":%s%s}`+"\n",
+			edgeKey(name), at, extra)
+	}
+	return lines.String()
+}
+
+// edgeKey is name as observedAtLines puts it in a URL.
+func edgeKey(name string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(name, " ", "-"), ",", "")
+}
+
+// quoted is in with each value a JSON string.
+func quoted(in map[string]string) map[string]string {
+	q := make(map[string]string, len(in))
+	for name, v := range in {
+		q[name] = strconv.Quote(v)
+	}
+	return q
 }

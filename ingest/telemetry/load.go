@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -37,6 +38,13 @@ const (
 	// number of Unix epoch seconds or milliseconds from 2001 to 2286
 	// (epochTime).
 	ReasonBadObservedAt engine.Reason = "bad-observed-at"
+	// ReasonNULPadding is a part dropped, not a line: the NUL bytes a
+	// line begins with, skipped. A file its writer had extended when the
+	// machine crashed holds zeros where the lines it had not written
+	// yet were to go (ext4, XFS, NTFS), and the writer's next line after
+	// the restart follows them on the same line: before, that line was
+	// dropped invalid-json with them.
+	ReasonNULPadding engine.Reason = "nul-padding"
 )
 
 // Reasons returns every reason a telemetry Report counts drops under:
@@ -89,11 +97,23 @@ func mapper(opts engine.Options) engine.Mapper[lineMeta] {
 		if blank(rec.Raw) {
 			return engine.Result{Read: 1}
 		}
-		e, reason, detail := parseLine(rec.Raw, opts.Feed, memo)
+		raw, padding := rec.Raw, 0
+		if raw[0] == 0 {
+			raw = bytes.TrimLeft(raw, "\x00")
+			if padding = len(rec.Raw) - len(raw); blank(raw) {
+				return drop(engine.ReasonInvalidJSON, fmt.Errorf("a line of %d NUL bytes and no record (a file zero-filled by a crash?)", padding))
+			}
+		}
+		e, reason, detail := parseLine(raw, opts.Feed, memo)
 		if reason != "" {
 			return drop(reason, detail)
 		}
-		return engine.Result{Read: 1, Mapped: 1, Edges: []graph.TelemetryEdge{e}, EdgesChecked: true}
+		res := engine.Result{Read: 1, Mapped: 1, Edges: []graph.TelemetryEdge{e}, EdgesChecked: true}
+		if padding > 0 {
+			res.PartDrops = []engine.Drop{{Reason: ReasonNULPadding,
+				Detail: fmt.Sprintf("%d NUL bytes before the line's record skipped (a file zero-filled by a crash?)", padding)}}
+		}
+		return res
 	}
 }
 

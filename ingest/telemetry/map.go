@@ -50,7 +50,28 @@ func (o observedAt) time() (time.Time, error) {
 	if at, ok := parseTime(o.text); ok {
 		return at, nil
 	}
-	return time.Parse(time.RFC3339Nano, o.text)
+	at, err := time.Parse(time.RFC3339Nano, o.text)
+	if err == nil {
+		return at, nil
+	}
+	// RFC 3339 (5.6) lets "T" and "Z" be written "t" and "z", and the "T"
+	// a space (Python's str() of an aware datetime: "2026-12-06
+	// 10:15:00.123456+05:30"); Go's parser takes neither. Before, such
+	// lines were dropped bad-observed-at ("cannot parse").
+	spelled := o.text
+	if len(spelled) > 10 && (spelled[10] == ' ' || spelled[10] == 't') {
+		spelled = spelled[:10] + "T" + spelled[11:]
+	}
+	if strings.HasSuffix(spelled, "z") {
+		spelled = spelled[:len(spelled)-1] + "Z"
+	}
+	if at, serr := time.Parse(time.RFC3339Nano, spelled); serr == nil {
+		return at, nil
+	}
+	if _, zerr := time.Parse("2006-01-02T15:04:05.999999999", spelled); zerr == nil {
+		return time.Time{}, fmt.Errorf("observed_at %q has no time zone, so the instant it names is not known: give it with Z (UTC) or its offset (+05:30)", o.text)
+	}
+	return time.Time{}, err
 }
 
 // isDigits reports whether s is one or more ASCII digits.
