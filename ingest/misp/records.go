@@ -257,7 +257,18 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	var ind graph.Node
 	var obs basis
 	var ok bool
-	if vm := valueMappers[out.typ]; vm != nil {
+	vm := valueMappers[out.typ]
+	if out.typ == "link" && (inObject || !bool(a.ToIDs)) {
+		// A link is a reference (MISP's describeTypes: "Link to an
+		// external information", category External analysis; MISP's own
+		// STIX export makes it an external reference of the report): the
+		// page an analyst read, no IoC, so not the url node every feed's
+		// indicator of that address is based on. It is the attribute's own
+		// node, as a text is (a property inside an object). Flagged to_ids,
+		// an analyst asks to detect it: the indicator misp-stix exports.
+		vm = nil
+	}
+	if vm != nil {
 		var err error
 		if o, err = vm(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
