@@ -211,6 +211,13 @@ func mapDomain(_, v string) (observed, error) {
 	if err != nil {
 		return observed{}, err
 	}
+	if !strings.Contains(d, ".") {
+		// MISP refuses a domain or hostname of one label (its validation
+		// wants a dot before a last label): "unknown", "none",
+		// "localhost" written into the field would be one node joining
+		// every event that wrote it.
+		return observed{}, invalid("%q is a single label: MISP's domain and hostname types name a host within a domain", truncate(strings.TrimSpace(v), 80))
+	}
 	return observed{node: graph.ValueNode(graph.KindDomainName, d)}, nil
 }
 
