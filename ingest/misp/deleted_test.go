@@ -2,9 +2,6 @@ package misp
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -31,23 +28,14 @@ import (
 func TestDeletedAttributesIndicatorIsWithdrawn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	read := func(name string) string {
-		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "misp", name))
-		require.NoError(t, err)
-		return string(b)
-	}
-	v1, v2 := read("deleted_attribute_v1.json"), read("deleted_attribute_v2.json")
+	const v1, v2 = "deleted_attribute_v1.json", "deleted_attribute_v2.json"
 	const domain, rule, address = "a1b2c3d4-0032-4000-8000-000000000031", "a1b2c3d4-0032-4000-8000-000000000032", "a1b2c3d4-0032-4000-8000-000000000033"
 	const object = "a1b2c3d4-0032-4000-8000-000000000041"
 	for _, order := range [][]string{{v1, v2}, {v2, v1}} {
 		st := store.NewStore(pgtest.Pool(t))
-		for i, doc := range order {
-			opts := quiet(nil)
-			opts.Feed = "keyboy"
-			rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-			require.NoError(t, err)
-			requireBalanced(t, rep)
-			if doc == v2 {
+		for i, name := range order {
+			rep := loadTestdata(t, st, name, "keyboy")
+			if name == v2 {
 				require.Equal(t, map[engine.Reason]int64{ReasonDeleted: 3}, rep.Dropped, "load %d", i)
 			}
 		}

@@ -41,15 +41,7 @@ func TestThreatActorClusterDoesNotRenameTheATTACKGroup(t *testing.T) {
 			require.NoError(t, err)
 			return
 		}
-		f, err := os.Open(filepath.Join("..", "..", "testdata", "misp", "threat_actor_sofacy_event.json"))
-		require.NoError(t, err)
-		defer f.Close() //nolint:errcheck // read-only
-		opts := quiet(nil)
-		opts.Feed = "eset"
-		rep, err := LoadFile(ctx, f, st, opts)
-		require.NoError(t, err)
-		requireBalanced(t, rep)
-		require.Empty(t, rep.Dropped)
+		require.Empty(t, loadTestdata(t, st, "threat_actor_sofacy_event.json", "eset").Dropped)
 	}
 	for _, order := range [][]string{{"attack", "misp"}, {"misp", "attack"}} {
 		st := store.NewStore(pgtest.Pool(t))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ransomeye/intel/graph"
+	"github.com/ransomeye/intel/ingest/engine"
 	"github.com/ransomeye/intel/internal/pgtest"
 	"github.com/ransomeye/intel/store"
 )
@@ -32,15 +33,7 @@ func TestLinkIsAReferenceNotAnIoC(t *testing.T) {
 	ctx := context.Background()
 	pool := pgtest.Pool(t)
 	st := store.NewStore(pool)
-	f, err := os.Open(filepath.Join("..", "..", "testdata", "misp", "link_references.json"))
-	require.NoError(t, err)
-	defer f.Close() //nolint:errcheck // read-only
-	opts := quiet(nil)
-	opts.Feed = "links"
-	rep, err := LoadFile(ctx, f, st, opts)
-	require.NoError(t, err)
-	requireBalanced(t, rep)
-	require.Empty(t, rep.Dropped)
+	require.Empty(t, loadTestdata(t, st, "link_references.json", "links").Dropped)
 
 	const report = "https://citizenlab.org/2016/11/parliament-keyboy/"
 	var urls int
@@ -87,4 +80,19 @@ func TestLinkIsAReferenceNotAnIoC(t *testing.T) {
 		based = append(based, string(n.Kind)+" "+n.Key)
 	}
 	require.Equal(t, []string{"url https://www.circl.lu/"}, based)
+}
+
+// loadTestdata loads testdata/misp/<name> into st as the feed, its report
+// balanced.
+func loadTestdata(t *testing.T, st *store.Store, name, feed string) *engine.Report {
+	t.Helper()
+	f, err := os.Open(filepath.Join("..", "..", "testdata", "misp", name))
+	require.NoError(t, err)
+	defer f.Close() //nolint:errcheck // read-only
+	opts := quiet(nil)
+	opts.Feed = feed
+	rep, err := LoadFile(context.Background(), f, st, opts)
+	require.NoError(t, err)
+	requireBalanced(t, rep)
+	return rep
 }
