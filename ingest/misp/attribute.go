@@ -384,6 +384,12 @@ func mapNamed(kind graph.Kind) valueMapper {
 		if name == "" || len(name) > maxValueBytes {
 			return observed{}, invalid("%s name of %d bytes", kind, len(name))
 		}
+		if kind == graph.KindVulnerability && graph.IsCVE(name) {
+			// MISP stores a vulnerability upper case (its validation
+			// upper-cases it before saving): cve-2021-44228 is named
+			// CVE-2021-44228, as the CVE's other records are.
+			name = strings.ToUpper(name)
+		}
 		return observed{node: graph.NamedNode(kind, name)}, nil
 	}
 }
