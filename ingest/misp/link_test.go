@@ -2,6 +2,7 @@ package misp
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -89,9 +90,15 @@ func loadTestdata(t *testing.T, st *store.Store, name, feed string) *engine.Repo
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "misp", name))
 	require.NoError(t, err)
 	defer f.Close() //nolint:errcheck // read-only
+	return loadReader(t, st, f, feed)
+}
+
+// loadReader loads r into st as the feed, its report balanced.
+func loadReader(t *testing.T, st *store.Store, r io.Reader, feed string) *engine.Report {
+	t.Helper()
 	opts := quiet(nil)
 	opts.Feed = feed
-	rep, err := LoadFile(context.Background(), f, st, opts)
+	rep, err := LoadFile(context.Background(), r, st, opts)
 	require.NoError(t, err)
 	requireBalanced(t, rep)
 	return rep

@@ -35,12 +35,7 @@ func TestSingleLabelDomainIsAnInvalidValue(t *testing.T) {
 	}
 	var dropped int64
 	for _, doc := range docs {
-		opts := quiet(nil)
-		opts.Feed = "words"
-		rep, err := LoadFile(ctx, strings.NewReader(doc), st, opts)
-		require.NoError(t, err)
-		requireBalanced(t, rep)
-		dropped += rep.Dropped[ReasonInvalidValue]
+		dropped += loadReader(t, st, strings.NewReader(doc), "words").Dropped[ReasonInvalidValue]
 	}
 	require.EqualValues(t, 5, dropped, "every single-label domain is an invalid value")
 	var words int
@@ -48,4 +43,22 @@ func TestSingleLabelDomainIsAnInvalidValue(t *testing.T) {
 	require.Zero(t, words)
 	_, err := st.ResolveNode(ctx, "domain-name:c2.evil.example")
 	require.NoError(t, err)
+}
+
+// TestVulnerabilityInLowerCaseIsNamedByItsCVEID: a vulnerability
+// attribute written in lower case (cve-2021-44228, as tools other than
+// MISP write it; MISP upper-cases it before saving) was keyed
+// CVE-2021-44228 but named cve-2021-44228 (a record so named ranks for the
+// name as NVD's CVE-2021-44228 does, graph.IsItsCVEName, so the newer
+// record's spelling named the node). Now it is named by the id as MISP
+// stores it.
+func TestVulnerabilityInLowerCaseIsNamedByItsCVEID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.NewStore(pgtest.Pool(t))
+	doc := event(u(1), "log4shell", []string{attr(u(2), "vulnerability", "cve-2021-44228")})
+	require.Empty(t, loadReader(t, st, strings.NewReader(doc), "lower").Dropped)
+	n, err := st.ResolveNode(ctx, "vulnerability:CVE-2021-44228")
+	require.NoError(t, err)
+	require.Equal(t, "CVE-2021-44228", n.Name)
 }
