@@ -746,9 +746,19 @@ func loadMISPDir(ctx, after context.Context, st Store, sink graph.Sink, f Feed, 
 	}
 	defer root.Close() //nolint:errcheck // read-only
 
+	// The event files as the directory spells them (a manifest's <UUID>
+	// in upper case names <UUID>.json); LoadDir reads the same files.
+	names, err := misp.EventFileNames(f.Path)
+	if err != nil {
+		return err
+	}
 	files := map[string]string{} // event uuid → content hash
 	for _, id := range ids {
-		h, err := hashEventFile(root, f.Path, id+".json")
+		name := names[id]
+		if name == "" {
+			name = id + ".json"
+		}
+		h, err := hashEventFile(root, f.Path, name)
 		if err != nil {
 			continue // LoadDir counts the missing or refused file
 		}

@@ -211,6 +211,13 @@ func mapDomain(_, v string) (observed, error) {
 	if err != nil {
 		return observed{}, err
 	}
+	if !strings.Contains(d, ".") {
+		// MISP refuses a domain or hostname of one label (its validation
+		// wants a dot before a last label): "unknown", "none",
+		// "localhost" written into the field would be one node joining
+		// every event that wrote it.
+		return observed{}, invalid("%q is a single label: MISP's domain and hostname types name a host within a domain", truncate(strings.TrimSpace(v), 80))
+	}
 	return observed{node: graph.ValueNode(graph.KindDomainName, d)}, nil
 }
 
@@ -376,6 +383,12 @@ func mapNamed(kind graph.Kind) valueMapper {
 		name := strings.TrimSpace(v)
 		if name == "" || len(name) > maxValueBytes {
 			return observed{}, invalid("%s name of %d bytes", kind, len(name))
+		}
+		if kind == graph.KindVulnerability && graph.IsCVE(name) {
+			// MISP stores a vulnerability upper case (its validation
+			// upper-cases it before saving): cve-2021-44228 is named
+			// CVE-2021-44228, as the CVE's other records are.
+			name = strings.ToUpper(name)
 		}
 		return observed{node: graph.NamedNode(kind, name)}, nil
 	}

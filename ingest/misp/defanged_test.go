@@ -22,7 +22,6 @@ func TestDefangedAttributeValues(t *testing.T) {
 	}{
 		{"url", "hxxp://evil[.]example/x", graph.ValueNode(graph.KindURL, "http://evil.example/x")},
 		{"url", "hXXps[:]//evil[.]example/a[.]php", graph.ValueNode(graph.KindURL, "https://evil.example/a.php")},
-		{"link", "hxxps[://]evil(.)example", graph.ValueNode(graph.KindURL, "https://evil.example/")},
 		{"domain", "evil[.]example", graph.ValueNode(graph.KindDomainName, "evil.example")},
 		{"hostname", "c2(.)evil{.}example", graph.ValueNode(graph.KindDomainName, "c2.evil.example")},
 		{"domain", "dot[dot]evil[.]example", graph.ValueNode(graph.KindDomainName, "dot.evil.example")},

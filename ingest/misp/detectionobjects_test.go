@@ -59,15 +59,13 @@ func TestPatterningObjectsAreTheExportsIndicators(t *testing.T) {
 	for _, n := range sink.nodes {
 		require.False(t, strings.HasPrefix(string(n.Kind), KindObjectPrefix), "no node of a rule object alone: %s", n.Key)
 	}
-	// The suricata object's reference is its link, as misp-stix's
-	// external reference.
+	// The suricata object's reference (a link) is in its props, as
+	// misp-stix's external reference of the indicator: no url node
+	// (TestLinkIsAReferenceNotAnIoC).
 	suricata, _ := sink.byAlias(alias("efc15547-4fe9-4188-aa71-b688e1bfa59c"))
-	ref := graph.ValueNode(graph.KindURL, "https://suricata.readthedocs.io/en/suricata-6.0.4/index.html").Ref()
-	found := false
-	for _, r := range sink.relations {
-		found = found || (r.Src == suricata.Ref() && r.Dst == ref && r.Type == RelHasAttribute)
-	}
-	require.True(t, found, "the rule's reference is linked from its indicator")
+	require.Equal(t, "https://suricata.readthedocs.io/en/suricata-6.0.4/index.html", suricata.Props["ref"])
+	_, ok := sink.byID(graph.ValueNode(graph.KindURL, "https://suricata.readthedocs.io/en/suricata-6.0.4/index.html").Ref())
+	require.False(t, ok, "the rule's reference is no url node")
 }
 
 // TestSTIXPatternObjectIsItsIndicator: a stix2-pattern object (MISP's

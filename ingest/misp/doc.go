@@ -124,12 +124,17 @@
 //	ip-src, ip-dst                  ipv4-addr or ipv6-addr by address family (canonical form)
 //	ip-src|port, ip-dst|port        the address (the port on the link); also written
 //	                                "addr:port" or "[IPv6]:port", as MISP accepts them
-//	domain, hostname                domain-name (lower case, no final dot, IDNA ASCII)
+//	domain, hostname                domain-name (lower case, no final dot, IDNA ASCII;
+//	                                one label, as MISP refuses it, is invalid)
 //	hostname|port                   domain-name (the port on the link); also "host:port"
 //	domain|ip                       domain-name -resolves-to-> address, each of
 //	                                several ("d|a1|a2", "d|a1, a2")
-//	url, uri, link                  url, scheme and host lower case, the rest (spaces
-//	                                included) as written (link: to_ids false)
+//	url, uri                        url, scheme and host lower case, the rest (spaces
+//	                                included) as written
+//	link                            a reference (the page an analyst read): the
+//	                                attribute's own x-misp-attribute node, a
+//	                                property inside an object; to_ids, the
+//	                                indicator of the url
 //	email-src, email-dst, email, …  email-addr; "Name <addr>" is the address, the
 //	                                display name on the link (display_name)
 //	md5, sha1, sha256, sha512, sha224, sha384, sha3-*, sha512/*, ssdeep,
@@ -162,7 +167,9 @@
 // APT28 is ATT&CK's G0007); when those name two or more, the cluster keys
 // on its name and props "ambiguous_attack_ids" lists them. A cluster so
 // keyed carries its value and synonyms as lookup aliases
-// (graph.NameAlias). A cluster keyed by its name is resolved by the store:
+// (graph.NameAlias); keyed by the id its refs or synonyms name, it is
+// named "<value> - <id>", as a mitre galaxy names its clusters, so that
+// ATT&CK's own name ranks above it (graph.NamesItsKey). A cluster keyed by its name is resolved by the store:
 // when its value and synonyms (graph.NameUses) are claimed by exactly one
 // entity with an id of its own (a threat-actor cluster whose synonyms name
 // an ATT&CK group), it is that entity in lookups and walks.
@@ -364,7 +371,8 @@
 // the feed, file, event uuid, record uuid, record index, byte offset and
 // reason, and dropped alone: an object keeps its other attributes, an event
 // its other records. Records flagged deleted are counted under "deleted"
-// and logged at DEBUG only; a document whose every record is (a ZMQ
+// and logged at DEBUG only (an attribute or object deleted whose node was
+// an indicator withdraws it: withdrawDeleted); a document whose every record is (a ZMQ
 // message deleting a sighting) loads nothing, says so at WARN and is no
 // failure (ingest.NoRecords). An event written without a uuid (VMRay's MISP
 // feed, PyMISP's MISPEvent before a server saves it) is keyed by a uuid

@@ -314,9 +314,10 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 	}
 	defer root.Close() //nolint:errcheck // read-only
 	ids, err := manifestIDs(root, dir)
-	// files names the event files of a directory without a manifest as
-	// they are spelled there (a <UUID>.json in upper case); a manifest's
-	// events are read from <uuid>.json.
+	// files names the event files as the directory spells them (a
+	// <UUID>.json in upper case), with a manifest or without one; an
+	// event of the manifest the directory has no file of is read from
+	// <uuid>.json, and reported missing.
 	var files map[string]string
 	switch {
 	case errors.Is(err, ErrNoManifest):
@@ -327,6 +328,11 @@ func LoadDir(ctx context.Context, dir string, sink graph.Sink, opts Options) (*e
 	case err != nil:
 		report.Error = err.Error()
 		return report, err
+	default:
+		if files, err = EventFileNames(dir); err != nil {
+			report.Error = err.Error()
+			return report, err
+		}
 	}
 	if opts.Only != nil {
 		want := make(map[string]bool, len(opts.Only))
@@ -571,15 +577,33 @@ func eventFileRank(key, name string) int {
 
 // eventFiles lists, in order, the event uuids of the <uuid>.json files of
 // a directory without a manifest, and the name of each one's file as the
-// directory spells it (a file named in upper case is read, not reported
-// missing); when two names differ only in case, <uuid>.json in lower case
-// is read.
+// directory spells it (EventFileNames).
 func eventFiles(dir string) ([]string, map[string]string, error) {
+	files, err := EventFileNames(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(files) == 0 {
+		return nil, nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json (or <uuid>.json.gz) files", dir, ErrNoManifest)
+	}
+	m := make(Manifest, len(files))
+	for id := range files {
+		m[id] = ManifestEntry{}
+	}
+	return m.UUIDs(), files, nil
+}
+
+// EventFileNames maps the uuid (lower case) of each <uuid>.json and
+// <uuid>.json.gz file of a feed directory to the file's name as the
+// directory spells it: a file named in upper case (<UUID>.json, as a
+// manifest written with upper-case uuids names it) is read, not reported
+// missing. When two names differ only in case, <uuid>.json in lower case
+// is read, then any <uuid>.json, then the compressed file.
+func EventFileNames(dir string) (map[string]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list feed directory: %w", err)
+		return nil, fmt.Errorf("list feed directory: %w", err)
 	}
-	m := Manifest{}
 	files := map[string]string{}
 	for _, e := range entries {
 		id, ok := strings.CutSuffix(e.Name(), ".json")
@@ -592,19 +616,13 @@ func eventFiles(dir string) ([]string, map[string]string, error) {
 		}
 		if _, err := uuid.Parse(id); err == nil {
 			key := strings.ToLower(id)
-			m[key] = ManifestEntry{}
-			// <uuid>.json in lower case first, then any <uuid>.json, then
-			// the compressed file.
 			if prev, seen := files[key]; !seen || eventFileRank(key, e.Name()) < eventFileRank(key, prev) {
 				files[key] = e.Name()
 			}
 		}
-		if len(m) > MaxManifestEntries {
-			return nil, nil, fmt.Errorf("load feed directory %s: %w: more than %d event files", dir, ErrManifestTooLarge, MaxManifestEntries)
+		if len(files) > MaxManifestEntries {
+			return nil, fmt.Errorf("load feed directory %s: %w: more than %d event files", dir, ErrManifestTooLarge, MaxManifestEntries)
 		}
 	}
-	if len(m) == 0 {
-		return nil, nil, fmt.Errorf("load feed directory %s: %w and no <uuid>.json (or <uuid>.json.gz) files", dir, ErrNoManifest)
-	}
-	return m.UUIDs(), files, nil
+	return files, nil
 }

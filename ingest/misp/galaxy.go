@@ -85,35 +85,36 @@ func (r clusterRef) relType(def string) string {
 // refs name (the threat-actor galaxy's APT28 lists G0007 and refs
 // attack.mitre.org/groups/G0007). When those name two or more ATT&CK
 // entities of the kind, the cluster is keyed by none of them (it would
-// merge distinct entities): ambiguous lists them.
-func nameAndIDs(kind graph.Kind, value string, meta map[string]any) (name string, ids, ambiguous []string) {
+// merge distinct entities): ambiguous lists them. implied is set when the
+// ATT&CK id is the one its synonyms and refs name, not its own.
+func nameAndIDs(kind graph.Kind, value string, meta map[string]any) (name string, ids, ambiguous []string, implied bool) {
 	name, suffix := graph.SplitATTACKSuffix(value)
 	if suffix != "" {
 		ids = append(ids, suffix)
 	}
 	ids = append(ids, metaStrings(meta, "external_id")...)
 	if graph.ATTACKIDFor(kind, ids...) != "" {
-		return name, ids, nil
+		return name, ids, nil, false
 	}
-	var implied []string
+	var named []string
 	for _, s := range metaStrings(meta, "synonyms") {
-		if id := graph.ATTACKIDFor(kind, s); id != "" && !slices.Contains(implied, id) {
-			implied = append(implied, id)
+		if id := graph.ATTACKIDFor(kind, s); id != "" && !slices.Contains(named, id) {
+			named = append(named, id)
 		}
 	}
 	for _, r := range metaStrings(meta, "refs") {
-		if id := graph.ATTACKIDFor(kind, graph.ATTACKIDFromURL(r)); id != "" && !slices.Contains(implied, id) {
-			implied = append(implied, id)
+		if id := graph.ATTACKIDFor(kind, graph.ATTACKIDFromURL(r)); id != "" && !slices.Contains(named, id) {
+			named = append(named, id)
 		}
 	}
 	switch {
-	case len(implied) == 1:
-		ids = append(ids, implied[0])
-	case len(implied) > 1:
-		sort.Strings(implied)
-		ambiguous = implied
+	case len(named) == 1:
+		return name, append(ids, named[0]), nil, true
+	case len(named) > 1:
+		sort.Strings(named)
+		ambiguous = named
 	}
-	return name, ids, ambiguous
+	return name, ids, ambiguous, false
 }
 
 // aliasKinds are the cluster kinds that carry name aliases
@@ -152,13 +153,22 @@ func (r clusterRef) node(feed string) graph.Node {
 	if r.c != nil {
 		meta = r.c.Meta
 	}
-	name, ids, ambiguous := nameAndIDs(kind, r.value, meta)
+	name, ids, ambiguous, implied := nameAndIDs(kind, r.value, meta)
 	var n graph.Node
 	if kind == KindGalaxyCluster {
 		n = graph.NamedNode(kind, strings.ToLower(strings.TrimSpace(r.galaxyType))+": "+name)
 		n.Name = name
 	} else {
 		n = graph.NamedNode(kind, name, ids...)
+	}
+	if implied && n.Key != "" && graph.IsATTACKID(n.Key) {
+		// Keyed by the ATT&CK id its refs or synonyms name, the cluster
+		// is the galaxy's label for that ATT&CK entity, as a mitre
+		// galaxy's "APT28 - G0007" is: so named, its record ranks for its
+		// name below ATT&CK's own (graph.NamesItsKey), so the threat-actor
+		// galaxy's "Sofacy" of a newer event does not rename G0007 APT28;
+		// the name stays a lookup alias (below).
+		n.Name = name + " - " + n.Key
 	}
 	props := map[string]any{}
 	revoked := r.revoked()

@@ -13,4 +13,4 @@ package misp
 // before: the mapping here, or what it takes from package graph or
 // stixid. A change that only refuses less or reports better needs no new
 // version.
-const MappingVersion = "2026-12-12"
+const MappingVersion = "2026-12-13"

@@ -106,7 +106,7 @@ func TestAttributeMapping(t *testing.T) {
 		{"hostname", "www.circl.lu", graph.KindDomainName, "www.circl.lu", stixID(`{"value":"www.circl.lu"}`), nil},
 		{"hostname|port", "c2.example.net|8080", graph.KindDomainName, "c2.example.net", stixID(`{"value":"c2.example.net"}`), map[string]any{"port": 8080}},
 		{"url", "https://www.circl.lu/team", graph.KindURL, "https://www.circl.lu/team", stixID(`{"value":"https://www.circl.lu/team"}`), nil},
-		{"link", "https://blog.example.org/report", graph.KindURL, "https://blog.example.org/report", stixID(`{"value":"https://blog.example.org/report"}`), nil},
+		{"link", "https://blog.example.org/report", KindAttribute, "x-misp-attribute--" + u(100+8), uuid.Nil, map[string]any{"value": "https://blog.example.org/report"}},
 		{"email-src", "Alice@Example.COM", graph.KindEmailAddr, "Alice@example.com", stixID(`{"value":"Alice@example.com"}`), nil},
 		{"md5", md5a, graph.KindHash, "MD5:" + lower(md5a), graph.NamedID(graph.KindHash, "MD5:"+lower(md5a)), nil},
 		{"sha256", sha256a, graph.KindHash, "SHA-256:" + lower(sha256a), graph.NamedID(graph.KindHash, "SHA-256:"+lower(sha256a)), nil},

@@ -38,6 +38,7 @@ func (m *mapper) objectRecord(j job, b *graph.Batch) {
 	switch {
 	case bool(o.Deleted):
 		m.tallyObjectAttributes(o)
+		m.withdrawDeletedObject(j, b, o, name, uuid)
 		m.drop(j, "object", uuid, ReasonDeleted, errors.New("object deleted"))
 		return
 	case name == "":
@@ -654,4 +655,35 @@ func objectUUID(name string, attrs []attrOut) string {
 // attribute (its props, labels, aliases), for use as an object's node.
 func bare(n graph.Node) graph.Node {
 	return graph.Node{ID: n.ID, Kind: n.Kind, Key: n.Key, Name: n.Name}
+}
+
+// withdrawDeletedObject writes, for an object flagged deleted that is an
+// indicator (objectIndicator: a to_ids file, domain-ip, … object, a rule
+// object), that indicator's record in the deleted object's version,
+// marked revoked, as withdrawDeleted does for an attribute: the
+// indicator an earlier version of the event made of the object is no IoC
+// any more. Its attributes are read for that alone (nothing else of
+// them is written or counted).
+func (m *mapper) withdrawDeletedObject(j job, b *graph.Batch, o rawObject, name, uuid string) {
+	v := parseTime(o.Timestamp.String())
+	if uuid == "" || v.IsZero() {
+		return
+	}
+	var attrs []attrOut
+	var scratch graph.Batch
+	for _, raw := range o.Attributes {
+		var a rawAttribute
+		if unmarshal(raw, &a) != nil {
+			continue
+		}
+		// Its value alone: no cluster, sighting or tag of it is read. MISP
+		// flags an object's attributes deleted with it: read all of them.
+		a.Galaxies, a.Tags, a.Sightings, a.Deleted = nil, nil, nil, false
+		if out, _, err := m.attribute(j, &scratch, a, true); err == nil {
+			attrs = append(attrs, out)
+		}
+	}
+	if ind, _, ok := objectIndicator(name, uuid, attrs); ok {
+		b.Nodes = append(b.Nodes, m.withdrawn(ind, uuid, v))
+	}
 }

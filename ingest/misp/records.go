@@ -228,6 +228,9 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	uuid := canonUUID(a.UUID.String())
 	switch {
 	case bool(a.Deleted):
+		if !inObject {
+			m.withdrawDeleted(b, uuid, out.typ, out.value, bool(a.ToIDs), a.Timestamp.String())
+		}
 		return out, ReasonDeleted, errors.New("attribute deleted")
 	case out.typ == "":
 		return out, engine.ReasonMissingType, errors.New("attribute without a type")
@@ -257,7 +260,18 @@ func (m *mapper) attribute(j job, b *graph.Batch, a rawAttribute, inObject bool)
 	var ind graph.Node
 	var obs basis
 	var ok bool
-	if vm := valueMappers[out.typ]; vm != nil {
+	vm := valueMappers[out.typ]
+	if out.typ == "link" && (inObject || !bool(a.ToIDs)) {
+		// A link is a reference (MISP's describeTypes: "Link to an
+		// external information", category External analysis; MISP's own
+		// STIX export makes it an external reference of the report): the
+		// page an analyst read, no IoC, so not the url node every feed's
+		// indicator of that address is based on. It is the attribute's own
+		// node, as a text is (a property inside an object). Flagged to_ids,
+		// an analyst asks to detect it: the indicator misp-stix exports.
+		vm = nil
+	}
+	if vm != nil {
 		var err error
 		if o, err = vm(out.typ, out.value); err != nil {
 			return out, ReasonInvalidValue, fmt.Errorf("%s: %w", out.typ, err)
@@ -423,4 +437,59 @@ func attributeSeen(first, last, ts string) (f, la time.Time, err error) {
 	}
 	f, la = seen(f, la)
 	return f, la, err
+}
+
+// withdrawDeleted writes, for an event-level attribute flagged deleted
+// whose node was its own indicator (a to_ids value's misp-stix indicator,
+// a rule, a to_ids port or user agent), that indicator's record in the
+// deleted attribute's version (its timestamp, which MISP raises when it
+// deletes it), marked revoked (graph.PropLifecycle) and stating nothing:
+// MISP deletes an attribute that is no longer valid and leaves it out of
+// every IDS export, so the indicator an earlier version of the event made
+// is withdrawn (a walk no longer reaches it, intel show says it) and its
+// based-on links, which the newer version does not state, are superseded.
+// Before, the attribute was only a counted drop, and its indicator stayed
+// a live IoC of the value. An older version of the attribute read after
+// changes nothing; a deleted attribute never read live gives a withdrawn
+// indicator alone. Its value's node is every event's and is not touched.
+func (m *mapper) withdrawDeleted(b *graph.Batch, uuid, typ, value string, toIDs bool, ts string) {
+	v := parseTime(ts)
+	if uuid == "" || v.IsZero() {
+		return
+	}
+	var ind graph.Node
+	switch pt, rule := patternTypes[typ]; {
+	case rule:
+		ind = graph.SourceNode(graph.KindIndicator, string(graph.KindIndicator)+"--"+uuid)
+		ind.Name = truncate(strings.TrimSpace(value), 200)
+		ind.Props = map[string]any{"pattern": value, "pattern_type": pt}
+	case !toIDs:
+		return
+	case valueMappers[typ] != nil:
+		var ok bool
+		if ind, _, ok = idsIndicator(uuid, typ, value); !ok {
+			return
+		}
+	case propertyPattern(typ, value) != "":
+		ind = indicatorNode(uuid, propertyPattern(typ, value))
+	default:
+		return
+	}
+	b.Nodes = append(b.Nodes, m.withdrawn(ind, uuid, v))
+}
+
+// withdrawn is the record of the indicator ind of a deleted attribute or
+// object (uuid) in the version v that deleted it: marked revoked, its
+// pattern and name kept, stating nothing (withdrawDeleted).
+func (m *mapper) withdrawn(ind graph.Node, uuid string, v time.Time) graph.Node {
+	ind.Props[graph.PropLifecycle] = graph.LifecycleRevoked
+	ind.Props["misp_deleted"] = true
+	ind.Props["misp_uuid"] = uuid
+	if !slices.Contains(ind.Aliases, alias(uuid)) {
+		ind.Aliases = append(ind.Aliases, alias(uuid))
+	}
+	ind.Sources = []string{m.feed}
+	ind.FirstSeen, ind.LastSeen = v, v
+	ind.Versions = map[string]time.Time{ind.Key: v}
+	return ind
 }
