@@ -81,15 +81,12 @@ func parsePort(v string) (int, error) {
 	return p, nil
 }
 
-// parseASN parses "AS174", "as174" or "174".
+// parseASN parses "AS174", "as174" or "174" (graph.ParseASNumber, the rule
+// STIX's autonomous-system numbers take too).
 func parseASN(v string) (int64, error) {
-	s := strings.TrimSpace(v)
-	if len(s) > 2 && strings.EqualFold(s[:2], "AS") {
-		s = s[2:]
-	}
-	n, err := strconv.ParseUint(s, 10, 32)
+	n, err := graph.ParseASNumber(v)
 	if err != nil {
-		return 0, invalid("%q is not an AS number", v)
+		return 0, invalid("%v", err)
 	}
 	return int64(n), nil
 }
