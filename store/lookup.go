@@ -243,6 +243,15 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		}
 		n, err := s.resolveName(ctx, ref, kind, key)
 		if errors.Is(err, ErrNotFound) {
+			// Not kind:key but a value or name with a colon in it: a URL
+			// (https://…, hxxps://…), an IPv6 address, "Operation: X".
+			n, err = s.resolveName(ctx, ref, "", ref)
+			if errors.Is(err, ErrNotFound) {
+				n, err = s.resolveValue(ctx, ref)
+			}
+			if !errors.Is(err, ErrNotFound) {
+				return n, err
+			}
 			return graph.Node{}, fmt.Errorf("resolve %q: no %s node with key, name, alias or external id %q%s: %w",
 				ref, kind, key, s.otherKindHint(ctx, ref, key), ErrNotFound)
 		}
@@ -256,9 +265,65 @@ func (s *Store) resolveNamed(ctx context.Context, ref string) (graph.Node, error
 		n, err = s.resolveDigest(ctx, ref, ref)
 	}
 	if errors.Is(err, ErrNotFound) {
+		n, err = s.resolveValue(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
 		return graph.Node{}, fmt.Errorf("resolve %q: %w (%s)", ref, ErrNotFound, refHelp)
 	}
 	return n, err
+}
+
+// valueKinds are the kinds of observable a value alone may name when it is
+// written otherwise than the node's key: defanged as reports write IoCs
+// (evil[.]example, hxxps://…, 198.51.100[.]7), in upper case, with a
+// final dot, internationalized (bücher.example for xn--bcher-kva.example),
+// with its scheme's default port. graph.ValueNode reads it as the mappers
+// do.
+var valueKinds = []graph.Kind{graph.KindDomainName, graph.KindIPv4Addr, graph.KindIPv6Addr, graph.KindURL, graph.KindEmailAddr}
+
+// valueNodes returns the stored nodes that text, read as a value of each
+// of valueKinds, names (each once), or none when every reading is the text
+// itself lower-cased: the search and look-ups by name find those already.
+func (s *Store) valueNodes(ctx context.Context, text string) ([]graph.Node, error) {
+	text = strings.TrimSpace(text)
+	var out []graph.Node
+	seen := map[uuid.UUID]bool{}
+	for _, k := range valueKinds {
+		v := graph.ValueNode(k, text)
+		if seen[v.ID] || v.Key == strings.ToLower(text) {
+			continue
+		}
+		seen[v.ID] = true
+		n, err := s.GetNode(ctx, v.ID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// resolveValue resolves a value alone written otherwise than its node's
+// key (valueNodes): `intel show evil[.]example` as `domain-name:evil[.]example`
+// does.
+func (s *Store) resolveValue(ctx context.Context, ref string) (graph.Node, error) {
+	nodes, err := s.valueNodes(ctx, ref)
+	switch {
+	case err != nil:
+		return graph.Node{}, err
+	case len(nodes) == 1:
+		return nodes[0], nil
+	case len(nodes) > 1:
+		cands := make([]string, 0, len(nodes))
+		for _, n := range nodes {
+			cands = append(cands, fmt.Sprintf("%s %s [%s]", n.Kind, n.Name, n.ID))
+		}
+		return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by id or kind:key", ref, ErrAmbiguous, len(nodes), strings.Join(cands, ", "))
+	}
+	return graph.Node{}, fmt.Errorf("resolve %q: %w", ref, ErrNotFound)
 }
 
 // otherKindHint names the one node of another kind that the key names as
@@ -613,7 +678,34 @@ func (s *Store) Search(ctx context.Context, text string, opts graph.SearchOption
 		h.Withdrawn = graph.Lifecycle(lifecycle)
 		hits = append(hits, h)
 	}
+	if hits, err = s.addValueNodes(ctx, text, opts, hits); err != nil {
+		return nil, err
+	}
 	return s.addClaimedNames(ctx, text, opts, hits)
+}
+
+// addValueNodes puts first among hits, as exact matches, the nodes a value
+// written otherwise than their key names (valueNodes: evil[.]example,
+// bücher.example), which the text search finds fuzzily or not at all.
+func (s *Store) addValueNodes(ctx context.Context, text string, opts graph.SearchOptions, hits []graph.SearchHit) ([]graph.SearchHit, error) {
+	nodes, err := s.valueNodes(ctx, text)
+	if err != nil || len(nodes) == 0 {
+		return hits, err
+	}
+	var first []graph.SearchHit
+	for _, n := range nodes {
+		if len(opts.Kinds) > 0 && !slices.Contains(opts.Kinds, n.Kind) {
+			continue
+		}
+		hits = slices.DeleteFunc(hits, func(h graph.SearchHit) bool { return h.ID == n.ID })
+		first = append(first, graph.SearchHit{
+			NodeBrief: graph.NodeBrief{ID: n.ID, Kind: n.Kind, Key: n.Key, Name: n.Name},
+			Sources:   n.Sources, Matched: n.Key, Match: "exact", Similarity: 1,
+			Withdrawn: graph.Lifecycle(n.Props),
+		})
+	}
+	out := append(first, hits...)
+	return out[:min(len(out), opts.Limit)], nil
 }
 
 // addClaimedNames adds to hits, as exact matches after those found, the

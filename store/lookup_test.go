@@ -279,3 +279,57 @@ func TestResolveNodeByABareHash(t *testing.T) {
 		require.ErrorIs(t, err, store.ErrNotFound, ref)
 	}
 }
+
+// TestValueWrittenOtherwiseNamesItsNode: an IoC pasted from a report as
+// written there (defanged, upper case, internationalized, a URL alone, with
+// its scheme's default port) names its node in show/related and is an
+// exact search hit, as kind:value always did.
+func TestValueWrittenOtherwiseNamesItsNode(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	domain := graph.ValueNode(graph.KindDomainName, "evil.example")
+	idn := graph.ValueNode(graph.KindDomainName, "bücher.example")
+	url := graph.ValueNode(graph.KindURL, "https://evil.example/Gate.php")
+	ip := graph.ValueNode(graph.KindIPv4Addr, "198.51.100.7")
+	v6 := graph.ValueNode(graph.KindIPv6Addr, "2001:db8::7")
+	_, err := b.store.Write(ctx, graph.Batch{Nodes: []graph.Node{domain, idn, url, ip, v6}})
+	require.NoError(t, err)
+	require.Equal(t, "xn--bcher-kva.example", idn.Key)
+	for ref, want := range map[string]graph.Node{
+		"evil[.]example":                      domain,
+		"EVIL.EXAMPLE.":                       domain,
+		"bücher.example":                      idn,
+		"bu\u0308cher.example":                idn, // NFD, as macOS writes it
+		"https://evil.example/Gate.php":       url, // a URL alone: not kind:key
+		"hxxps://evil[.]example:443/Gate.php": url,
+		"HTTPS://EVIL.EXAMPLE/Gate.php":       url,
+		"198.51.100[.]7":                      ip,
+		"2001:DB8:0:0:0:0:0:7":                v6,
+		"domain-name:evil[.]example":          domain, // as before
+	} {
+		got, err := b.store.ResolveNode(ctx, ref)
+		require.NoError(t, err, ref)
+		require.Equal(t, want.ID, got.ID, ref)
+	}
+	for _, ref := range []string{"hxxp://evil[.]example/Gate.php", "evil[.]example[.]org"} {
+		_, err := b.store.ResolveNode(ctx, ref)
+		require.ErrorIs(t, err, store.ErrNotFound, "%q: the scheme matters", ref)
+	}
+
+	for q, want := range map[string]graph.Node{"evil[.]example": domain, "bücher.example": idn, "198.51.100[.]7": ip} {
+		hits, err := b.store.Search(ctx, q, graph.SearchOptions{})
+		require.NoError(t, err)
+		require.NotEmpty(t, hits, q)
+		require.Equal(t, want.ID, hits[0].ID, q)
+		require.Equal(t, "exact", hits[0].Match, q)
+		for _, h := range hits[1:] {
+			require.NotEqual(t, want.ID, h.ID, "%s: listed once", q)
+		}
+	}
+	hits, err := b.store.Search(ctx, "evil[.]example", graph.SearchOptions{Kinds: []graph.Kind{graph.KindURL}})
+	require.NoError(t, err)
+	for _, h := range hits {
+		require.Equal(t, graph.KindURL, h.Kind, "--kinds holds for the value's node too")
+	}
+}
