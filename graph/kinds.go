@@ -24,6 +24,12 @@ const (
 	KindUserAccount        Kind = "user-account"
 	KindWindowsRegistryKey Kind = "windows-registry-key"
 	KindX509Certificate    Kind = "x509-certificate"
+	// KindCryptocurrencyWallet is a wallet address (a ransom note's
+	// Bitcoin or Monero address): OpenCTI's Cryptocurrency-Wallet
+	// observable (its STIX type cryptocurrency-wallet, keyed by value as
+	// OpenCTI keys it) and MISP's btc, xmr and dash attributes, so one
+	// wallet from two events or producers is one node.
+	KindCryptocurrencyWallet Kind = "cryptocurrency-wallet"
 	// KindHash is a file hash on its own ("SHA-256:<hex>"), the meeting point
 	// of files, indicator patterns and hash attributes.
 	KindHash Kind = "hash"
@@ -62,7 +68,7 @@ var observableKinds = map[Kind]bool{
 	KindEmailAddr: true, KindEmailMessage: true, KindFile: true, KindIPv4Addr: true,
 	KindIPv6Addr: true, KindMACAddr: true, KindMutex: true, KindNetworkTraffic: true,
 	KindProcess: true, KindSoftware: true, KindURL: true, KindUserAccount: true,
-	KindWindowsRegistryKey: true, KindX509Certificate: true,
+	KindWindowsRegistryKey: true, KindX509Certificate: true, KindCryptocurrencyWallet: true,
 }
 
 // IsObservable reports whether k is a STIX cyber-observable kind.
@@ -73,6 +79,7 @@ func (k Kind) IsObservable() bool { return observableKinds[k] }
 var valueProperties = map[Kind]string{
 	KindIPv4Addr: "value", KindIPv6Addr: "value", KindDomainName: "value", KindURL: "value",
 	KindEmailAddr: "value", KindMACAddr: "value", KindMutex: "name", KindDirectory: "path",
+	KindCryptocurrencyWallet: "value",
 }
 
 // ValueProperty returns the property that holds the value of a
@@ -113,6 +120,12 @@ const (
 var producerObservables = map[string]Kind{
 	"hostname": KindDomainName, "x-opencti-hostname": KindDomainName,
 }
+
+// MISPWalletTypes are MISP's attribute types of a cryptocurrency wallet
+// address (its describeTypes: btc, dash, xmr), kept as
+// KindCryptocurrencyWallet by the MISP loader and, in misp-stix's export
+// (an x-misp-attribute of that x_misp_type), by the STIX loader.
+var MISPWalletTypes = []string{"btc", "dash", "xmr"}
 
 // ProducerObservableKind returns the STIX kind a producer's own observable
 // type is kept as (OpenCTI's hostname: domain-name); false for any other

@@ -546,6 +546,12 @@ func normalizedObservable(kind Kind, obj map[string]any) map[string]any {
 		obj = maps.Clone(obj)
 		delete(obj, "extensions")
 	}
+	if a, ok := obj["address"].(string); ok && kind == KindCryptocurrencyWallet && obj["value"] == nil {
+		// stix2extensions' cryptocurrency-wallet (an extension-definition
+		// SCO) holds the address where OpenCTI's holds its value.
+		obj = maps.Clone(obj)
+		obj["value"] = a
+	}
 	prop, single := kind.ValueProperty()
 	v, isString := obj[prop].(string)
 	hashes, hasHashes := obj["hashes"].(map[string]any)

@@ -409,6 +409,8 @@ func NormalizeValue(kind Kind, v string) (string, error) {
 		return NormalizeEmail(v)
 	case KindMACAddr:
 		return NormalizeMAC(v)
+	case KindCryptocurrencyWallet:
+		return NormalizeWallet(v)
 	}
 	s := strings.TrimSpace(v)
 	switch {
@@ -416,6 +418,35 @@ func NormalizeValue(kind Kind, v string) (string, error) {
 		return "", invalidValue("empty %s", kind)
 	case len(s) > MaxValueBytes:
 		return "", invalidValue("%s of %d bytes", kind, len(s))
+	}
+	return s, nil
+}
+
+// NormalizeWallet returns a cryptocurrency wallet address trimmed, and
+// lower-cased where its encoding ignores case: a bech32 or bech32m address
+// (bc1…, tb1…, ltc1…: BIP 173 makes lower case canonical and upper case
+// the same address) and an Ethereum-style 0x address (EIP-55's mixed case
+// is a checksum of one address). Base58 addresses (Bitcoin's 1… and 3…,
+// Monero's 4… and 8…) are case-sensitive and kept as written. White space
+// inside, and addresses over 128 bytes, are errors.
+func NormalizeWallet(v string) (string, error) {
+	s := strings.TrimSpace(v)
+	switch {
+	case s == "":
+		return "", invalidValue("empty wallet address")
+	case len(s) > 128:
+		return "", invalidValue("wallet address of %d bytes", len(s))
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return "", invalidValue("%q is not a wallet address", shorten(s, 80))
+	}
+	l := strings.ToLower(s)
+	for _, p := range []string{"bc1", "tb1", "bcrt1", "ltc1", "tltc1"} {
+		if strings.HasPrefix(l, p) {
+			return l, nil
+		}
+	}
+	if len(s) == 42 && strings.HasPrefix(l, "0x") {
+		return l, nil
 	}
 	return s, nil
 }

@@ -278,3 +278,23 @@ func TestAutonomousSystemNumberAsText(t *testing.T) {
 		}
 	}
 }
+
+// TestNormalizeWallet: bech32 and 0x addresses ignore case (one address in
+// any case), base58 ones do not; white space inside is no address.
+func TestNormalizeWallet(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		" 1E38kt7ryhbRXUzbam6iQ6sd93VHUUdjEE ":         "1E38kt7ryhbRXUzbam6iQ6sd93VHUUdjEE",
+		"BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ":   "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+		"0x52908400098527886E0F7030069857D2E4169EE7":   "0x52908400098527886e0f7030069857d2e4169ee7",
+		"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7ot": "44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7ot",
+	} {
+		got, err := graph.NormalizeWallet(in)
+		require.NoError(t, err, in)
+		require.Equal(t, want, got, in)
+	}
+	for _, in := range []string{"", "  ", "not a wallet", strings.Repeat("1", 129)} {
+		_, err := graph.NormalizeWallet(in)
+		require.ErrorIs(t, err, graph.ErrInvalidValue, "%q", in)
+	}
+}

@@ -15,23 +15,26 @@ var STIXNamespace = uuid.MustParse("00abedb4-aa42-466c-9c01-fed23315a9b7")
 // contribute to its deterministic identifier (STIX 2.1, each SCO's "ID
 // Contributing Properties"). Types not listed get no deterministic id.
 var idContributing = map[string][]string{
-	"artifact":             {"hashes", "payload_bin"},
-	"autonomous-system":    {"number"},
-	"directory":            {"path"},
-	"domain-name":          {"value"},
-	"email-addr":           {"value"},
-	"email-message":        {"from_ref", "subject", "body"},
-	"file":                 {"hashes", "name", "extensions", "parent_directory_ref"},
-	"ipv4-addr":            {"value"},
-	"ipv6-addr":            {"value"},
-	"mac-addr":             {"value"},
-	"mutex":                {"name"},
-	"network-traffic":      {"start", "end", "src_ref", "dst_ref", "src_port", "dst_port", "protocols", "extensions"},
-	"software":             {"name", "cpe", "swid", "vendor", "version"},
-	"url":                  {"value"},
-	"user-account":         {"account_type", "user_id", "account_login"},
-	"windows-registry-key": {"key", "values"},
-	"x509-certificate":     {"hashes", "serial_number"},
+	"artifact":          {"hashes", "payload_bin"},
+	"autonomous-system": {"number"},
+	// OpenCTI's own observable type (its STIX extension SCO), whose ids
+	// OpenCTI derives from its value as STIX does a url's.
+	"cryptocurrency-wallet": {"value"},
+	"directory":             {"path"},
+	"domain-name":           {"value"},
+	"email-addr":            {"value"},
+	"email-message":         {"from_ref", "subject", "body"},
+	"file":                  {"hashes", "name", "extensions", "parent_directory_ref"},
+	"ipv4-addr":             {"value"},
+	"ipv6-addr":             {"value"},
+	"mac-addr":              {"value"},
+	"mutex":                 {"name"},
+	"network-traffic":       {"start", "end", "src_ref", "dst_ref", "src_port", "dst_port", "protocols", "extensions"},
+	"software":              {"name", "cpe", "swid", "vendor", "version"},
+	"url":                   {"value"},
+	"user-account":          {"account_type", "user_id", "account_login"},
+	"windows-registry-key":  {"key", "values"},
+	"x509-certificate":      {"hashes", "serial_number"},
 }
 
 // hashPreference is the order in which one hash is chosen when "hashes"

@@ -86,6 +86,9 @@ var patternTypes = map[string]string{
 }
 
 func init() {
+	for _, t := range graph.MISPWalletTypes {
+		valueMappers[t] = mapWallet
+	}
 	for t := range hashAlgorithms {
 		valueMappers[t] = mapHash
 		valueMappers["filename|"+t] = mapFilenameHash
@@ -367,6 +370,14 @@ func mapMAC(_, v string) (observed, error) {
 		return observed{}, err
 	}
 	return observed{node: graph.ValueNode(graph.KindMACAddr, m)}, nil
+}
+
+func mapWallet(_, v string) (observed, error) {
+	w, err := graph.NormalizeWallet(v)
+	if err != nil {
+		return observed{}, invalid("%v", err)
+	}
+	return observed{node: graph.ValueNode(graph.KindCryptocurrencyWallet, w)}, nil
 }
 
 func mapAS(_, v string) (observed, error) {

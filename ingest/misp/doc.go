@@ -146,6 +146,9 @@
 //	filename, attachment            file by name (attachment data is not kept)
 //	mutex, regkey, regkey|value     mutex, windows-registry-key (value on the link)
 //	mac-address, AS                 mac-addr, autonomous-system
+//	btc, xmr, dash                  cryptocurrency-wallet keyed by the address
+//	                                (graph.NormalizeWallet), as OpenCTI's wallet
+//	                                observable and misp-stix's export of it are
 //	x509-fingerprint-*              x509-certificate by hash, has-hash the hash node
 //	vulnerability, threat-actor,
 //	campaign-name                   named nodes (graph.NamedNode), merged with STIX's

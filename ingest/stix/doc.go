@@ -222,9 +222,13 @@
 //     hostname object of a pattern, are domain-names keyed by value
 //     (graph.ProducerObservableKind), as MISP's hostname attribute is, so
 //     one host name from both producers is one node.
+//   - A cryptocurrency-wallet (OpenCTI's observable, its value;
+//     stix2extensions', its address) and misp-stix's x-misp-attribute of
+//     x_misp_type btc, xmr or dash are one wallet node keyed by the address
+//     (graph.NormalizeWallet), as MISP's attribute of that type is.
 //   - An object keyed by its id that has no name but a "value" (a
 //     producer's own observable type: OpenCTI's text, user-agent,
-//     cryptocurrency-wallet, ...) is named by the value; one with neither
+//     ...) is named by the value; one with neither
 //     by the property its producer shows it by (OpenCTI's bank-account
 //     iban or account_number, payment-card card_number, media-content
 //     title or url, persona persona_name; a malware-analysis's result_name

@@ -208,6 +208,15 @@ func (mp *mapper) mapObject(out *mapped, m map[string]any) {
 		// keyed by its value, its own id an alias.
 		o.typ = string(k)
 	}
+	if v := o.str("x_misp_value"); o.typ == "x-misp-attribute" && strings.TrimSpace(v) != "" &&
+		slices.Contains(graph.MISPWalletTypes, o.str("x_misp_type")) {
+		// misp-stix's export of a MISP wallet attribute (btc, xmr, dash):
+		// the wallet the MISP loader makes of the attribute, keyed by its
+		// address, its own id an alias.
+		o.typ = string(graph.KindCryptocurrencyWallet)
+		o.m = maps.Clone(o.m)
+		o.m["value"] = v
+	}
 	nodes, rels := len(out.batch.Nodes), len(out.batch.Relations)
 	defer mp.versioned(out, o, nodes, rels)
 	switch {

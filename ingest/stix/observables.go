@@ -19,6 +19,7 @@ import (
 var valueKinds = map[graph.Kind]bool{
 	graph.KindIPv4Addr: true, graph.KindIPv6Addr: true, graph.KindDomainName: true,
 	graph.KindURL: true, graph.KindEmailAddr: true, graph.KindMACAddr: true,
+	graph.KindCryptocurrencyWallet: true,
 }
 
 // hashedKinds are the observable types whose hashes also become hash nodes.

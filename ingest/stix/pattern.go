@@ -633,7 +633,7 @@ func comparedObservable(objectType, path, value string) (graph.Node, bool, error
 			}
 			return graph.ValueNode(graph.Kind(objectType), value), true, nil
 		}
-	case "domain-name", "url", "email-addr", "mac-addr":
+	case "domain-name", "url", "email-addr", "mac-addr", "cryptocurrency-wallet":
 		if path == "value" {
 			if _, err := graph.NormalizeValue(graph.Kind(objectType), value); err != nil {
 				return graph.Node{}, false, err
