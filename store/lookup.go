@@ -283,14 +283,15 @@ var valueKinds = []graph.Kind{graph.KindDomainName, graph.KindIPv4Addr, graph.Ki
 
 // valueNodes returns the stored nodes that text, read as a value of each
 // of valueKinds, names (each once), or none when every reading is the text
-// itself lower-cased: the search and look-ups by name find those already.
+// itself in another case: the search and look-ups by name, which ignore
+// case, find those already.
 func (s *Store) valueNodes(ctx context.Context, text string) ([]graph.Node, error) {
 	text = strings.TrimSpace(text)
 	var out []graph.Node
 	seen := map[uuid.UUID]bool{}
 	for _, k := range valueKinds {
 		v := graph.ValueNode(k, text)
-		if seen[v.ID] || v.Key == strings.ToLower(text) {
+		if seen[v.ID] || strings.EqualFold(v.Key, text) {
 			continue
 		}
 		seen[v.ID] = true
@@ -317,11 +318,7 @@ func (s *Store) resolveValue(ctx context.Context, ref string) (graph.Node, error
 	case len(nodes) == 1:
 		return nodes[0], nil
 	case len(nodes) > 1:
-		cands := make([]string, 0, len(nodes))
-		for _, n := range nodes {
-			cands = append(cands, fmt.Sprintf("%s %s [%s]", n.Kind, n.Name, n.ID))
-		}
-		return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one by id or kind:key", ref, ErrAmbiguous, len(nodes), strings.Join(cands, ", "))
+		return graph.Node{}, ambiguousNodes(ref, nodes, "by id or kind:key")
 	}
 	return graph.Node{}, fmt.Errorf("resolve %q: %w", ref, ErrNotFound)
 }
@@ -458,12 +455,17 @@ func (s *Store) resolveDigest(ctx context.Context, ref, digest string) (graph.No
 	case 1:
 		return found[0], nil
 	}
-	var cands []string
-	for _, n := range found {
+	return graph.Node{}, ambiguousNodes(ref, found, "as hash:<algorithm>:<value>")
+}
+
+// ambiguousNodes is the error of a reference that names several nodes:
+// each candidate's kind, name and id, and how to name one.
+func ambiguousNodes(ref string, nodes []graph.Node, how string) error {
+	cands := make([]string, 0, len(nodes))
+	for _, n := range nodes {
 		cands = append(cands, fmt.Sprintf("%s %s [%s]", n.Kind, n.Name, n.ID))
 	}
-	return graph.Node{}, fmt.Errorf("resolve %q: %w: %d candidates: %s; name one as hash:<algorithm>:<value>",
-		ref, ErrAmbiguous, len(found), strings.Join(cands, ", "))
+	return fmt.Errorf("resolve %q: %w: %d candidates: %s; name one %s", ref, ErrAmbiguous, len(nodes), strings.Join(cands, ", "), how)
 }
 
 func containsID(ids []uuid.UUID, id uuid.UUID) bool {
