@@ -176,7 +176,7 @@ func (a *app) runRelated(ctx context.Context, o relatedOptions) error {
 	for _, k := range o.pathsTo {
 		pathsTo = append(pathsTo, graph.Kind(k))
 	}
-	if err := a.checkPathKinds(ctx, store, pathsTo); err != nil {
+	if err := a.checkKinds(ctx, store, "--paths-to", pathsTo, graph.PathKinds); err != nil {
 		return err
 	}
 	start, err := a.resolve(ctx, store, o.node)
@@ -265,7 +265,7 @@ func cutDays(s string) (int, bool) {
 // are looked up in nodes; relation types the project does not classify
 // (graph.ExplicitClass) in relations and the walk's telemetry window.
 func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.RelatedOptions, now time.Time) error {
-	if err := a.checkKinds(ctx, st, walk.Kinds); err != nil {
+	if err := a.checkKinds(ctx, st, "--kinds", walk.Kinds, nil); err != nil {
 		return err
 	}
 	window := walk.WithDefaults(now)
@@ -296,34 +296,19 @@ func (a *app) checkFilters(ctx context.Context, st *store.Store, walk graph.Rela
 	return nil
 }
 
-// checkKinds refuses --kinds (related, search) when no node has any kind
-// it names, and warns of each kind no node has when others do.
-func (a *app) checkKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
+// checkKinds refuses a flag naming kinds (--kinds of related and search,
+// --paths-to) when no node has any kind it names, and warns of each kind
+// no node has when others do. readAs, when not nil, gives the kinds a
+// named one stands for (--paths-to: graph.PathKinds, intrusion-set and
+// threat-actor each other); nil: the kind itself.
+func (a *app) checkKinds(ctx context.Context, st *store.Store, flag string, kinds []graph.Kind, readAs func([]graph.Kind) []graph.Kind) error {
 	if len(kinds) == 0 {
 		return nil
 	}
-	have, err := st.KindsWithNodes(ctx, kinds)
-	if err != nil {
-		return err
+	if readAs == nil {
+		readAs = func(k []graph.Kind) []graph.Kind { return k }
 	}
-	named := make([]string, 0, len(kinds))
-	for _, k := range kinds {
-		named = append(named, string(k))
-	}
-	var found []string
-	for _, k := range have {
-		found = append(found, string(k))
-	}
-	return a.missingNames("--kinds", "no node in the graph is of kind", named, found, true)
-}
-
-// checkPathKinds is checkKinds for --paths-to, whose intrusion-set or
-// threat-actor also names the other (graph.PathKinds).
-func (a *app) checkPathKinds(ctx context.Context, st *store.Store, kinds []graph.Kind) error {
-	if len(kinds) == 0 {
-		return nil
-	}
-	have, err := st.KindsWithNodes(ctx, graph.PathKinds(kinds))
+	have, err := st.KindsWithNodes(ctx, readAs(kinds))
 	if err != nil {
 		return err
 	}
@@ -331,11 +316,11 @@ func (a *app) checkPathKinds(ctx context.Context, st *store.Store, kinds []graph
 	var found []string
 	for _, k := range kinds {
 		named = append(named, string(k))
-		if slices.ContainsFunc(graph.PathKinds([]graph.Kind{k}), func(x graph.Kind) bool { return slices.Contains(have, x) }) {
+		if slices.ContainsFunc(readAs([]graph.Kind{k}), func(x graph.Kind) bool { return slices.Contains(have, x) }) {
 			found = append(found, string(k))
 		}
 	}
-	return a.missingNames("--paths-to", "no node in the graph is of kind", named, found, true)
+	return a.missingNames(flag, "no node in the graph is of kind", named, found, true)
 }
 
 // missingNames says which of the names a filter flag gives are not found:

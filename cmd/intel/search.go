@@ -69,7 +69,7 @@ func (a *app) runSearch(ctx context.Context, o searchOptions) error {
 	for _, k := range o.kinds {
 		opts.Kinds = append(opts.Kinds, graph.Kind(k))
 	}
-	if err := a.checkKinds(ctx, st, opts.Kinds); err != nil {
+	if err := a.checkKinds(ctx, st, "--kinds", opts.Kinds, nil); err != nil {
 		return err
 	}
 	hits, err := st.Search(ctx, o.text, opts)
